@@ -1,0 +1,218 @@
+"""Getters and setters: how a cog reaches a piece of a datum without knowing its shape.
+
+A cog takes callables such as ``operator.itemgetter("ip")`` for where its input is
+and an :func:`itemsetter` for where its result goes. Configuration files cannot hold
+callables, so every accessor parameter also accepts a dotted path such as
+``"Source.0.IP4.0"``; :func:`getter` and :func:`setter` turn either form into a
+callable once, at construction, so the per-datum cost is one call.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, MutableMapping, MutableSequence
+from typing import Any
+
+__all__ = [
+    "Getter",
+    "Setter",
+    "default_id_getter",
+    "getter",
+    "itemsetter",
+    "path_getter",
+    "path_setter",
+    "setter",
+    "split_path",
+]
+
+Getter = Callable[[Any], Any]
+Setter = Callable[[Any, Any], Any]
+
+
+def itemsetter(*keys: Any) -> Setter:
+    """Build a setter, the counterpart of :func:`operator.itemgetter`.
+
+    The setter takes the datum and the value, stores the value under ``key`` and
+    returns the datum; with several keys it takes a sequence of as many values.
+
+    :param keys: one or more keys (or indexes) to assign.
+    :returns: ``setter(data, value) -> data``.
+    """
+    if not keys:
+        raise TypeError("itemsetter expects at least one key")
+    if len(keys) == 1:
+        key = keys[0]
+
+        def set_one(data: Any, value: Any) -> Any:
+            data[key] = value
+            return data
+
+        set_one.__qualname__ = f"itemsetter({key!r})"
+        return set_one
+
+    def set_many(data: Any, values: Any) -> Any:
+        values = tuple(values)
+        if len(values) != len(keys):
+            raise ValueError(f"itemsetter{keys!r} needs {len(keys)} values, got {len(values)}")
+        for key, value in zip(keys, values):
+            data[key] = value
+        return data
+
+    set_many.__qualname__ = f"itemsetter{keys!r}"
+    return set_many
+
+
+def split_path(path: str) -> list[str]:
+    """Split a dotted path into its segments; ``\\.`` keeps a literal dot.
+
+    :raises ValueError: on an empty path or an empty segment.
+    """
+    segments: list[str] = []
+    current: list[str] = []
+    chars = iter(path)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, "\\"))
+        elif char == ".":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    segments.append("".join(current))
+    if not path or any(seg == "" for seg in segments):
+        raise ValueError(f"invalid field path {path!r}: empty segment")
+    return segments
+
+
+def _step(container: Any, segment: str) -> Any:
+    # A segment that looks like an integer indexes sequences; mappings are tried
+    # with the text first because JSON keys are always strings.
+    if isinstance(container, Mapping):
+        if segment in container:
+            return container[segment]
+        if _is_index(segment) and int(segment) in container:
+            return container[int(segment)]
+        raise KeyError(segment)
+    if _is_index(segment) and not isinstance(container, (str, bytes)):
+        return container[int(segment)]
+    raise KeyError(segment)
+
+
+def _is_index(segment: str) -> bool:
+    return segment.lstrip("-").isdigit()
+
+
+def path_getter(path: str) -> Getter:
+    """Build a getter for a dotted path into nested mappings and lists.
+
+    ``"Source.0.IP4.0"`` reads ``data["Source"][0]["IP4"][0]``.
+
+    :raises LookupError: (from the getter) naming the path and the missing segment.
+    """
+    segments = split_path(path)
+
+    def get(data: Any) -> Any:
+        value = data
+        for segment in segments:
+            try:
+                value = _step(value, segment)
+            except (KeyError, IndexError, TypeError):
+                raise LookupError(f"field {path!r}: no {segment!r} in {type(value).__name__}") from None
+        return value
+
+    get.__qualname__ = f"path_getter({path!r})"
+    return get
+
+
+def path_setter(path: str) -> Setter:
+    """Build a setter for a dotted path; missing mappings on the way are created.
+
+    An index equal to a list's length appends to it.
+
+    :raises LookupError: (from the setter) when the path crosses a value that is
+        neither a mapping nor a list.
+    """
+    segments = split_path(path)
+    parents, last = segments[:-1], segments[-1]
+
+    def assign(container: Any, segment: str, value: Any) -> None:
+        if isinstance(container, MutableMapping):
+            container[segment] = value
+        elif isinstance(container, MutableSequence) and _is_index(segment):
+            index = int(segment)
+            if index == len(container):
+                container.append(value)
+            else:
+                container[index] = value
+        else:
+            raise TypeError(type(container).__name__)
+
+    def set_path(data: Any, value: Any) -> Any:
+        node = data
+        try:
+            for segment in parents:
+                try:
+                    node = _step(node, segment)
+                except KeyError:
+                    if not isinstance(node, MutableMapping):
+                        raise
+                    node[segment] = {}
+                    node = node[segment]
+            assign(node, last, value)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LookupError(f"field {path!r}: cannot set {exc.args[0]!r}") from None
+        return data
+
+    set_path.__qualname__ = f"path_setter({path!r})"
+    return set_path
+
+
+def getter(spec: Getter | str | int | None, default: Getter | str | int | None = None) -> Getter:
+    """Turn a getter parameter into a callable.
+
+    :param spec: a callable (used as is), a dotted path, or an integer index.
+    :param default: used when ``spec`` is ``None``, in the same forms.
+    :raises TypeError: when neither gives a getter.
+    """
+    if spec is None:
+        spec = default
+    if callable(spec):
+        return spec
+    if isinstance(spec, int):
+        return operator.itemgetter(spec)
+    if isinstance(spec, str):
+        if "." not in spec and "\\" not in spec:
+            return operator.itemgetter(spec)
+        return path_getter(spec)
+    raise TypeError(f"a getter must be a callable, a field path or an index, not {spec!r}")
+
+
+def setter(spec: Setter | str | int | None, default: Setter | str | int | None = None) -> Setter:
+    """Turn a setter parameter into a callable, like :func:`getter`."""
+    if spec is None:
+        spec = default
+    if callable(spec):
+        return spec
+    if isinstance(spec, int):
+        return itemsetter(spec)
+    if isinstance(spec, str):
+        if "." not in spec and "\\" not in spec:
+            return itemsetter(spec)
+        return path_setter(spec)
+    raise TypeError(f"a setter must be a callable, a field path or an index, not {spec!r}")
+
+
+_ID_KEYS = ("ID", "id", "_id", "event_id")
+
+
+def default_id_getter(data: Any) -> Any:
+    """Find an event id in common places (``ID`` as in IDEA, ``id``, ``_id``).
+
+    :returns: the id, or ``None`` when the datum has none.
+    """
+    if isinstance(data, Mapping):
+        for key in _ID_KEYS:
+            if key in data:
+                return data[key]
+        return None
+    return getattr(data, "id", None)

@@ -1,0 +1,98 @@
+"""The Cog base class and the Supply marker for cogs that produce data."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+__all__ = ["Cog", "Supply", "SECRET_WORDS"]
+
+#: Parameter names containing one of these words are never shown by ``str(cog)``:
+#: keys and passwords must not end up in logs.
+SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential")
+
+_PARAMS_CACHE: dict[type, tuple[str, ...]] = {}
+
+
+def _init_params(cls: type) -> tuple[str, ...]:
+    try:
+        return _PARAMS_CACHE[cls]
+    except KeyError:
+        pass
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        names: tuple[str, ...] = ()
+    else:
+        names = tuple(
+            name
+            for name, param in sig.parameters.items()
+            if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        )
+    _PARAMS_CACHE[cls] = names
+    return names
+
+
+def _is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_file", "_env"))
+
+
+class Cog:
+    """Base class for a cog that keeps state.
+
+    A cog is called with one datum and returns an iterable of data: the datum
+    (changed or not), several data, or ``None``/empty to swallow or hold it.
+
+    Save every ``__init__`` argument on ``self`` under the same name and
+    ``str(cog)`` renders them, which is what log lines and ``deadbeat cogs`` show.
+    A cog that needs the event loop takes the Train (or its Escapement) as the
+    first ``__init__`` argument.
+    """
+
+    #: True for cogs that produce data of their own (read files, sockets...).
+    #: The Train pauses their bindings while too much data is in flight.
+    supply: ClassVar[bool] = False
+
+    def __call__(self, data: Any) -> Iterable[Any] | None:
+        return (data,)
+
+    def __str__(self) -> str:
+        parts = []
+        for name in _init_params(type(self)):
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if name in ("train", "esc"):
+                text = type(value).__name__
+            elif _is_secret(name) and value is not None:
+                text = "'***'"
+            else:
+                text = _render(value)
+            parts.append(f"{name}={text}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    __repr__ = __str__
+
+
+def _render(value: Any) -> str:
+    if inspect.isfunction(value) or inspect.isbuiltin(value) or inspect.ismethod(value):
+        return getattr(value, "__qualname__", repr(value))
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) > 8:
+        # repr() of a large container costs as much as the data are big.
+        return f"<{type(value).__name__} of {len(value)}>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Supply(Cog):
+    """Base class for cogs that bring data into the train.
+
+    A supply binds itself to an event source (a descriptor, an inotify watch, a
+    timer) in ``__init__``. When such a callback returns an iterable, the data go
+    on down the train from the position after the supply. Data arriving from an
+    upstream supply pass through unchanged.
+    """
+
+    supply: ClassVar[bool] = True
