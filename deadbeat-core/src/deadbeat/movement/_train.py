@@ -254,7 +254,9 @@ class Train:
         except Exception:
             event_id = None
         shown_id = event_id if event_id is not None else "-"
-        log.error("%s: %s raised %s: %s", shown_id, cog, type(error).__name__, error, exc_info=error)
+        # Bad data are routine for a pipeline: one line each, the traceback at debug.
+        log.error("%s: %s raised %s: %s", shown_id, cog, type(error).__name__, error)
+        log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error)
         record = ErrorRecord(event_id, str(cog), position, error, datum)
         try:
             if isinstance(self.error_output, Train):

@@ -1,0 +1,214 @@
+"""The ``deadbeat`` command: list cogs, show one, run a pipeline file.
+
+::
+
+    deadbeat --version
+    deadbeat cogs [--json]
+    deadbeat cogs show NAME
+    deadbeat run PIPELINE.toml [--once]
+
+``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
+any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
+``DEADBEAT_STRICT=1`` do the same from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from . import log as dblog
+from . import pipeline as pipeline_mod
+from .conf import Section
+from .plugins import CogLoadError, CogRegistry, cog_summary, core_version
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _registry(args: argparse.Namespace) -> CogRegistry:
+    allow = list(args.allow or [])
+    env_allow = os.environ.get("DEADBEAT_ALLOW", "")
+    allow.extend(p.strip() for p in env_allow.split(",") if p.strip())
+    strict = args.strict or os.environ.get("DEADBEAT_STRICT", "") not in ("", "0", "false", "no")
+    return CogRegistry(allow=allow or None, strict=strict)
+
+
+def _version(out: TextIO) -> int:
+    registry = CogRegistry()
+    out.write(f"deadbeat-core {core_version()}\n")
+    for dist, version in sorted(registry.distributions().items()):
+        if dist.lower() != "deadbeat-core":
+            out.write(f"{dist} {version}\n")
+    return EXIT_OK
+
+
+def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
+    registry = _registry(args)
+    try:
+        entries = registry.load_all()
+    except CogLoadError as exc:
+        sys.stderr.write(f"deadbeat: {exc}\n")
+        return EXIT_ERROR
+    if args.json:
+        json.dump([e.as_dict() for e in entries], out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")]
+    for e in entries:
+        rows.append((e.name, e.distribution, e.version, e.status, e.summary if e.usable else (e.error or "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] + "\n")
+    broken = [e for e in entries if not e.usable]
+    if broken:
+        out.write(f"\n{len(broken)} cog(s) cannot be used; the others work.\n")
+    return EXIT_OK
+
+
+def _render_default(value: Any) -> str:
+    if callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    return repr(value)
+
+
+def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
+    registry = _registry(args)
+    try:
+        obj = registry.load(args.name)
+    except KeyError:
+        sys.stderr.write(f"deadbeat: no cog named {args.name!r}; see 'deadbeat cogs'\n")
+        return EXIT_ERROR
+    except CogLoadError as exc:
+        sys.stderr.write(f"deadbeat: {exc}\n")
+        if exc.entry.details:
+            sys.stderr.write(exc.entry.details)
+        return EXIT_ERROR
+    entry = registry.entry(args.name)
+    out.write(f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})\n\n")
+    doc = inspect.getdoc(obj) or cog_summary(obj) or "(no description)"
+    out.write(doc + "\n\nParameters:\n")
+    try:
+        parameters = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    for p in parameters:
+        if p.name in ("train", "esc") and p is parameters[0]:
+            out.write(f"  {p.name}  (given by the pipeline)\n")
+            continue
+        default = "required" if p.default is p.empty else f"default {_render_default(p.default)}"
+        annotation = "" if p.annotation is p.empty else f": {inspect.formatannotation(p.annotation)}"
+        out.write(f"  {p.name}{annotation}  ({default})\n")
+    insert = getattr(obj, "config_insert", None)
+    out.write("\nPipeline insert:\n")
+    out.write(f'[[cog]]\nuse = "{entry.name}"\n')
+    if isinstance(insert, Section):
+        body = insert.to_toml()
+        out.write("\n".join(line for line in body.splitlines() if not line.startswith("[")) + "\n")
+    else:
+        for p in parameters:
+            if p.name in ("train", "esc") and p is parameters[0]:
+                continue
+            if p.default is p.empty:
+                out.write(f"{p.name} = ...  # required\n")
+            elif isinstance(p.default, (str, int, float, bool, list)) and not callable(p.default):
+                out.write(f"# {p.name} = {json.dumps(p.default)}\n")
+            else:
+                out.write(f"# {p.name} =\n")
+    return EXIT_OK
+
+
+class _Progress:
+    """The live counter shown on a terminal while a pipeline runs."""
+
+    def __init__(self, pipeline: pipeline_mod.Pipeline, stream: TextIO) -> None:
+        self.pipeline = pipeline
+        self.stream = stream
+
+    def line(self) -> str:
+        train = self.pipeline.train
+        return f"in {train.events_in:,}  out {train.events_out:,}  errors {train.errors:,}"
+
+    def show(self) -> None:
+        self.stream.write("\r\x1b[K" + self.line())
+        self.stream.flush()
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    registry = _registry(args)
+    try:
+        pipeline = pipeline_mod.build(args.pipeline, registry, once=args.once)
+    except pipeline_mod.PipelineError as exc:
+        sys.stderr.write(f"deadbeat: {exc}\n")
+        return EXIT_ERROR
+    dblog.configure(**pipeline.log)
+    progress = None
+    if not args.quiet and (args.progress or sys.stderr.isatty()):
+        progress = _Progress(pipeline, sys.stderr)
+        pipeline.esc.every(0.5, progress.show, keeps_alive=False)
+    try:
+        pipeline.esc.run()
+    finally:
+        pipeline.esc.close()
+    if progress is not None:
+        progress.show()
+        sys.stderr.write("\n")
+    train = pipeline.train
+    if train.errors:
+        logging.getLogger("deadbeat").warning(
+            "%d of %d data failed and went to the error output", train.errors, train.events_in
+        )
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deadbeat", description="Event-driven data transformation daemons.")
+    parser.add_argument("--version", action="store_true", help="show the core's and every cog distribution's version")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--allow", action="append", metavar="PATTERN", help="only load cogs matching (repeatable)")
+    common.add_argument("--strict", action="store_true", help="a cog that cannot load is an error")
+    commands = parser.add_subparsers(dest="command")
+    cogs = commands.add_parser("cogs", parents=[common], help="list the installed cogs")
+    cogs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cogs_commands = cogs.add_subparsers(dest="cogs_command")
+    show = cogs_commands.add_parser("show", parents=[common], help="describe one cog")
+    show.add_argument("name")
+    run = commands.add_parser("run", parents=[common], help="run a pipeline file")
+    run.add_argument("pipeline", metavar="PIPELINE.toml")
+    run.add_argument("--once", action="store_true", help="read the inputs to their end, then exit (cron)")
+    run.add_argument("--progress", action="store_true", help="show the live counter even when not on a terminal")
+    run.add_argument("--quiet", action="store_true", help="never show the live counter")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``deadbeat`` command.
+
+    :returns: the exit status: 0 success, 1 error, 2 usage.
+    """
+    out = out or sys.stdout
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        return _version(out)
+    if args.command == "cogs":
+        if args.cogs_command == "show":
+            return _cogs_show(args, out)
+        return _cogs_list(args, out)
+    if args.command == "run":
+        return _run(args, out)
+    parser.print_help(out)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Logging set up the same way for every Deadbeat application.
+
+:func:`configure` takes the ``log`` section of :data:`log_base_config`
+(``log.configure(**cfg.log)``). Every record gets an ``event_id`` attribute
+(``-`` when none), so formats can show it; :func:`event_logger` gives a logger
+whose messages start with the event id, as the manual asks of cogs.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+from .conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+
+__all__ = ["DEFAULT_FORMAT", "EventIdFilter", "configure", "event_logger", "log_base_config"]
+
+DEFAULT_FORMAT = "%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
+SYSLOG_FORMAT = "%(name)s[%(process)d]: %(levelname)s %(message)s"
+
+_FACILITIES = tuple(sorted(logging.handlers.SysLogHandler.facility_names))
+
+#: The ``log`` section an application adds to its configuration.
+log_base_config = cfg_section(
+    "log",
+    (
+        cfg_item("level", cast_loglevel, "Lowest level of messages to log", "info"),
+        cfg_item("stderr", cast_boolean, "Log to standard error", True),
+        cfg_item("file", cast_optional(cast_path), "Log to this file (reopened after logrotate moves it)", None),
+        cfg_item("syslog", cast_boolean, "Log to syslog", False),
+        cfg_item("syslog_address", cast_str, "Syslog socket path, or host:port for UDP", "/dev/log"),
+        cfg_item("syslog_facility", cast_choice(*_FACILITIES), "Syslog facility", "daemon"),
+        cfg_item("format", cast_optional(cast_str), "logging format string (default: time, name, pid, level)", None),
+    ),
+    "Logging",
+)
+
+
+class EventIdFilter(logging.Filter):
+    """Give every record an ``event_id`` attribute (``"-"`` when not set)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "event_id"):
+            record.event_id = "-"
+        return True
+
+
+class _EventAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        event_id = self.extra["event_id"] if self.extra else "-"
+        kwargs.setdefault("extra", {})["event_id"] = event_id
+        return f"{event_id}: {msg}", kwargs
+
+
+def event_logger(logger: logging.Logger | str, event_id: Any) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """:returns: a logger whose messages start with ``event_id`` and carry it as ``event_id``."""
+    if isinstance(logger, str):
+        logger = logging.getLogger(logger)
+    return _EventAdapter(logger, {"event_id": "-" if event_id is None else event_id})
+
+
+_installed: list[logging.Handler] = []
+
+
+def configure(
+    level: str | int = "info",
+    stderr: bool = True,
+    file: str | None = None,
+    syslog: bool = False,
+    syslog_address: str = "/dev/log",
+    syslog_facility: str = "daemon",
+    format: str | None = None,
+) -> None:
+    """Set up the root logger; calling it again replaces what it set up before.
+
+    :param level: lowest level logged (name or number).
+    :param stderr: log to standard error.
+    :param file: log to this file; a ``WatchedFileHandler`` reopens it when
+        logrotate moves it away.
+    :param syslog: log to syslog at ``syslog_address`` (a socket path, or
+        ``host:port`` for UDP).
+    :param syslog_facility: syslog facility name.
+    :param format: a :mod:`logging` format string; ``%(event_id)s`` is available.
+    """
+    root = logging.getLogger()
+    for handler in _installed:
+        root.removeHandler(handler)
+        handler.close()
+    _installed.clear()
+    handlers: list[logging.Handler] = []
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    if file:
+        handlers.append(logging.handlers.WatchedFileHandler(file, encoding="utf-8"))
+    if syslog:
+        if ":" in syslog_address and not syslog_address.startswith("/"):
+            host, _, port = syslog_address.rpartition(":")
+            address: Any = (host, int(port))
+        else:
+            address = syslog_address
+        facility = logging.handlers.SysLogHandler.facility_names[syslog_facility]
+        sys_handler = logging.handlers.SysLogHandler(address=address, facility=facility)
+        sys_handler.setFormatter(logging.Formatter(format or SYSLOG_FORMAT))
+        handlers.append(sys_handler)
+    for handler in handlers:
+        if handler.formatter is None:
+            handler.setFormatter(logging.Formatter(format or DEFAULT_FORMAT))
+        handler.addFilter(EventIdFilter())
+        root.addHandler(handler)
+        _installed.append(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
