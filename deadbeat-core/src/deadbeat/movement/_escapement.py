@@ -172,7 +172,11 @@ class Escapement:
         self._finished: set[int] = set()
         self._signals: dict[int, list[Binding]] = {}
         self._shutdown_signals = tuple(shutdown_signals)
-        self._stopping: asyncio.Future[None] | None = None
+        self._stopping: asyncio.Future[None] = self.loop.create_future()
+        #: Bindings refused because their owner had finished, as (owner, binding).
+        self.refused: list[tuple[object, Binding]] = []
+        #: Bindings still held after ``done`` and released by force, as (owner, binding).
+        self.leftovers: list[tuple[object | None, Binding]] = []
         self._shutdown_task: asyncio.Task[None] | None = None
         self._running = False
         self._watches: dict[int, list[Binding]] = {}
@@ -210,6 +214,7 @@ class Escapement:
         if owner is not None and id(owner) in self._finished:
             log.error("%s: binds %s after finish; refused", owner, binding.kind)
             binding.active = False
+            self.refused.append((owner, binding))
             return binding
         self._bindings.add(binding)
         if binding.keeps_alive:
@@ -324,12 +329,14 @@ class Escapement:
 
     # -- timers --------------------------------------------------------------
 
-    def after(self, delay: float, callback: Callable[..., Any], *args: Any) -> Binding:
+    def after(self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True) -> Binding:
         """Call ``callback(*args)`` once, ``delay`` seconds from now.
 
+        :param keeps_alive: ``False`` for a timer (a time-out guard) that must not
+            keep ``run()`` going once everything else is done.
         :returns: a handle for :meth:`dequeue`.
         """
-        binding = self._track(Binding("timer", callback, args))
+        binding = self._track(Binding("timer", callback, args, keeps_alive=keeps_alive))
         if binding.active:
 
             def fire() -> None:
@@ -582,7 +589,6 @@ class Escapement:
 
     async def serve(self) -> None:
         """Coroutine form of :meth:`run`, for an application that drives the loop itself."""
-        self._stopping = self.loop.create_future()
         self._running = True
         for signum in self._shutdown_signals:
             if signum not in self._signals:
@@ -614,9 +620,10 @@ class Escapement:
                 if binding.kind == "signal":
                     continue
                 log.warning("%s: still bound after done: %r; released", binding.owner or "-", binding)
+                self.leftovers.append((binding.owner, binding))
                 self._release(binding)
         finally:
-            if self._stopping is not None and not self._stopping.done():
+            if not self._stopping.done():
                 self._stopping.set_result(None)
 
     def _release(self, binding: Binding) -> None:

@@ -1,0 +1,203 @@
+"""The conformance kit: checks every cog must pass, for cog authors' own test suites.
+
+Subclass :class:`CogConformance` in a pytest module of your distribution, name the
+cog by its entry point and give the parameters and sample data::
+
+    from deadbeat.testing import CogConformance
+
+    class TestUpperConformance(CogConformance):
+        cog_name = "example.upper"          # the entry-point name you registered
+        params = {"field": "line"}
+        samples = [{"id": "1", "line": "abc"}]
+
+pytest then runs, against the cog loaded through its entry point like any
+application would load it:
+
+* the entry point is found and loads, and the cog has a docstring;
+* calling the cog on each sample returns ``None`` or an iterable of data (not the
+  datum itself, a common slip);
+* ``str(cog)`` shows the arguments it was given;
+* in a real Train on a real Escapement, after ``finish`` the cog holds no binding,
+  binds nothing new, and everything ends with ``done``;
+* with ``flushes_all = True``, every sample reaches the end of the train by the
+  end of the shutdown (for cogs that hold data and must flush them).
+
+:class:`Collector` and :func:`run_train` help write further tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from . import movement
+from .plugins import CogRegistry
+
+__all__ = ["CogConformance", "Collector", "build_cog", "run_train"]
+
+
+class Collector(movement.Cog):
+    """A last cog that keeps every datum reaching it, for assertions."""
+
+    def __init__(self) -> None:
+        self.data: list[Any] = []
+        self.finished = False
+        self.done_called = False
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        self.data.append(data)
+        return (data,)
+
+    def finish(self) -> None:
+        self.finished = True
+
+    def done(self) -> None:
+        self.done_called = True
+
+
+def build_cog(factory: Any, train: movement.Train, params: Mapping[str, Any]) -> Any:
+    """Construct a cog as ``deadbeat run`` does: the Train or Escapement first if asked for.
+
+    :param factory: the cog class or factory.
+    :param train: the Train it will run in.
+    :param params: keyword parameters.
+    """
+    try:
+        first = next(iter(inspect.signature(factory).parameters), None)
+    except (TypeError, ValueError):
+        first = None
+    if first == "train":
+        return factory(train, **params)
+    if first == "esc":
+        return factory(train.esc, **params)
+    return factory(**params)
+
+
+def run_train(
+    cogs: Iterable[Any],
+    data: Iterable[Any] = (),
+    *,
+    esc: movement.Escapement | None = None,
+    timeout: float = 10.0,
+) -> Collector:
+    """Run ``data`` through ``cogs`` and a :class:`Collector` on a real Escapement.
+
+    The run ends when nothing is bound any more (or after ``timeout`` seconds),
+    through the full shutdown (``finish``, then ``done``).
+
+    :returns: the collector, holding what reached the end.
+    """
+    esc = esc or movement.Escapement()
+    collector = Collector()
+    train = movement.Train(esc, [*cogs, collector])
+    batch = list(data)
+    if batch:
+        esc.enqueue(lambda: train.send(None, batch))
+    esc.after(timeout, esc.shutdown, keeps_alive=False)
+    try:
+        esc.run()
+    finally:
+        esc.close()
+    return collector
+
+
+class CogConformance:
+    """Base class of the conformance tests; set the class attributes in a subclass."""
+
+    #: The entry-point name the cog is registered under (required).
+    cog_name: ClassVar[str] = ""
+    #: Keyword parameters to build the cog with.
+    params: ClassVar[Mapping[str, Any]] = {}
+    #: Data to feed it (deep-copied for every test).
+    samples: ClassVar[list[Any]] = []
+    #: Whether every sample must reach the end of the train by the end of shutdown.
+    flushes_all: ClassVar[bool] = False
+    #: Seconds the train runs before shutdown is asked for.
+    run_seconds: ClassVar[float] = 0.2
+
+    def _factory(self) -> Any:
+        assert self.cog_name, "set cog_name to the entry-point name of the cog under test"
+        return CogRegistry().load(self.cog_name)
+
+    def _samples(self) -> list[Any]:
+        return copy.deepcopy(list(self.samples))
+
+    def test_entry_point_loads(self) -> None:
+        """The cog is found through its entry point, loads, and documents itself."""
+        registry = CogRegistry()
+        entry = registry.entry(self.cog_name)
+        factory = registry.load(self.cog_name)
+        assert entry.status == "loaded", entry.error
+        assert callable(factory)
+        assert entry.summary, f"{self.cog_name}: give the cog a docstring; its first line is its summary"
+
+    def test_returns_iterables(self) -> None:
+        """Each call returns None or an iterable of data, never the bare datum."""
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc)
+            cog = build_cog(self._factory(), train, self.params)
+            train.cogs = [cog]
+            for sample in self._samples():
+                result = cog(sample)
+                if result is None:
+                    continue
+                assert not isinstance(result, (str, bytes, Mapping)), (
+                    f"{cog} returned {type(result).__name__}; return a tuple such as (data,)"
+                )
+                iter(result)
+        finally:
+            esc.close()
+
+    def test_str_shows_arguments(self) -> None:
+        """str(cog) names the class and every argument it was given."""
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc)
+            cog = build_cog(self._factory(), train, self.params)
+            text = str(cog)
+            assert " object at 0x" not in text, f"{text}: derive from deadbeat.movement.Cog for a readable str()"
+            for name in self.params:
+                assert f"{name}=" in text, f"{text}: save __init__ argument {name!r} as self.{name}"
+        finally:
+            esc.close()
+
+    def test_finish_releases_and_binds_nothing_after(self) -> None:
+        """After finish the cog holds no binding and binds nothing new; done follows."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        cog = build_cog(self._factory(), train, self.params)
+        collector = Collector()
+        train.cogs = [cog, collector]
+        samples = self._samples()
+        if samples:
+            esc.enqueue(lambda: train.send(None, samples))
+        seen_after_finish: list[Any] = []
+
+        def check_after_finish() -> None:
+            # Runs once the cog's finish has returned: what it still holds is a leak.
+            seen_after_finish.extend(esc.bindings_of(cog))
+
+        original_finished = esc.finished
+
+        def finished(owner: object) -> None:
+            original_finished(owner)
+            if owner is cog:
+                check_after_finish()
+
+        esc.finished = finished  # type: ignore[method-assign]
+        esc.after(self.run_seconds, esc.shutdown)
+        try:
+            esc.run()
+        finally:
+            esc.close()
+        assert not seen_after_finish, f"{cog}: still bound after finish: {seen_after_finish}"
+        refused = [b for owner, b in esc.refused if owner is cog]
+        assert not refused, f"{cog}: tried to bind after finish: {refused}"
+        assert collector.finished and collector.done_called
+        if self.flushes_all:
+            assert len(collector.data) == len(samples), (
+                f"{cog}: {len(samples)} samples in, {len(collector.data)} out after finish"
+            )

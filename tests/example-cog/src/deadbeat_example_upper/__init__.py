@@ -1,0 +1,62 @@
+"""Example third-party cogs: one plain transformation and one that holds data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deadbeat import movement
+
+__all__ = ["Delay", "Upper"]
+
+
+class Upper(movement.Cog):
+    """Upper-case the text in one field.
+
+    :param field: the field (a name or a dotted path).
+    """
+
+    def __init__(self, field: str = "line") -> None:
+        self.field = field
+        self._get = movement.getter(field)
+        self._set = movement.setter(field)
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        return (self._set(data, self._get(data).upper()),)
+
+
+class Delay(movement.Cog):
+    """Hold each datum for ``seconds``, then send it on from this cog's position.
+
+    :param train: the Train (needed to send late data and to report what is held).
+    :param seconds: how long each datum waits.
+    """
+
+    def __init__(self, train: movement.Train, seconds: float = 0.05) -> None:
+        self.train = train
+        self.seconds = seconds
+        self._held: dict[int, tuple[Any, movement.Binding]] = {}
+        self._next = 0
+
+    def __call__(self, data: Any) -> None:
+        key = self._next
+        self._next += 1
+        timer = self.train.esc.after(self.seconds, self.release, key)
+        self._held[key] = (data, timer)
+        self.train.hold()
+        return None
+
+    def release(self, key: int) -> tuple[Any, ...]:
+        """Timer callback: the returned datum goes on down the train from here."""
+        data, _ = self._held.pop(key)
+        self.train.release()
+        return (data,)
+
+    def finish(self) -> list[Any]:
+        """Cancel the timers and send everything held on at once."""
+        flushed = []
+        for data, timer in self._held.values():
+            self.train.esc.dequeue(timer)
+            flushed.append(data)
+        self.train.release(len(self._held))
+        self._held.clear()
+        return flushed

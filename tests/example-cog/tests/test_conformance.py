@@ -1,0 +1,46 @@
+"""The example package's own tests: the conformance kit against its cogs."""
+
+from deadbeat.testing import CogConformance, run_train
+
+from deadbeat_example_upper import Delay, Upper
+
+
+class TestUpperConformance(CogConformance):
+    cog_name = "example.upper"
+    params = {"field": "line"}
+    samples = [{"id": "a", "line": "abc"}, {"id": "b", "line": "Déjà vu"}]
+    flushes_all = True
+
+
+class TestDelayConformance(CogConformance):
+    cog_name = "example.delay"
+    params = {"seconds": 30.0}
+    samples = [{"id": str(i)} for i in range(5)]
+    # Held for 30 s, but the test stops after 0.2 s: finish must flush them all.
+    flushes_all = True
+
+
+class TestUpper:
+    def test_upper_cases_a_nested_field(self) -> None:
+        """A dotted path reaches into nested data."""
+        out = run_train([Upper(field="msg.text")], [{"msg": {"text": "hi"}}])
+        assert out.data == [{"msg": {"text": "HI"}}]
+
+
+class TestDelay:
+    def test_late_data_continue_from_the_delaying_cog(self) -> None:
+        """Data released by the timer pass the cogs after Delay, not those before it."""
+        from deadbeat import movement
+
+        esc = movement.Escapement()
+        seen_before: list[str] = []
+
+        def before(data: dict) -> tuple[dict]:
+            seen_before.append(data["id"])
+            return (data,)
+
+        train = movement.Train(esc)
+        delay = Delay(train, seconds=0.01)
+        out = run_train([before, delay, Upper(field="id")], [{"id": "x"}, {"id": "y"}], esc=esc)
+        assert seen_before == ["x", "y"]
+        assert sorted(d["id"] for d in out.data) == ["X", "Y"]
