@@ -1,0 +1,330 @@
+"""The Escapement on real descriptors, files, inotify, timers and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deadbeat import movement
+from deadbeat.movement import _inotify
+
+
+@pytest.fixture
+def esc() -> Any:
+    escapement = movement.Escapement()
+    yield escapement
+    escapement.close()
+
+
+def run_briefly(esc: movement.Escapement, seconds: float = 0.3) -> None:
+    """Run until shutdown, with a guard that does not itself keep the loop alive."""
+    esc.after(seconds, esc.shutdown, keeps_alive=False)
+    esc.run()
+
+
+class TestImmediateEvents:
+    def test_enqueue_calls_soon_with_arguments(self, esc: movement.Escapement) -> None:
+        """An enqueued call runs from the loop with its arguments."""
+        calls = []
+        esc.enqueue(calls.append, "a")
+        esc.enqueue(calls.append, "b")
+        run_briefly(esc)
+        assert calls == ["a", "b"]
+
+    def test_dequeue_by_handle_and_by_callable(self, esc: movement.Escapement) -> None:
+        """Dequeued calls never run, whether named by handle or by callable."""
+        calls: list[str] = []
+        handle = esc.enqueue(calls.append, "by-handle")
+        esc.enqueue(calls.append, "by-callable")
+        other = []
+        esc.enqueue(other.append, "kept")
+        assert esc.dequeue(handle) == 1
+        assert esc.dequeue(calls.append) == 1
+        run_briefly(esc)
+        assert calls == [] and other == ["kept"]
+
+
+class TestTimers:
+    def test_after_fires_once_after_the_delay(self, esc: movement.Escapement) -> None:
+        """A timer fires once, not before its delay."""
+        fired: list[float] = []
+        start = time.monotonic()
+        esc.after(0.05, lambda: fired.append(time.monotonic() - start))
+        run_briefly(esc)
+        assert len(fired) == 1 and fired[0] >= 0.045
+
+    def test_at_takes_wall_clock_time(self, esc: movement.Escapement) -> None:
+        """A timer set for an absolute time fires."""
+        fired = []
+        esc.at(time.time() + 0.02, fired.append, True)
+        run_briefly(esc)
+        assert fired == [True]
+
+    def test_every_repeats_until_dequeued(self, esc: movement.Escapement) -> None:
+        """A repeating timer fires until dequeued, then never again."""
+        ticks: list[int] = []
+        handle = esc.every(0.01, lambda: ticks.append(1))
+
+        def stop() -> None:
+            esc.dequeue(handle)
+
+        esc.after(0.1, stop)
+        run_briefly(esc, 0.3)
+        assert 3 <= len(ticks) <= 11
+
+
+class TestDescriptors:
+    def test_readable_socket_wakes_the_callback(self, esc: movement.Escapement) -> None:
+        """EPOLLIN on a real socket pair calls back when the peer writes."""
+        left, right = socket.socketpair()
+        received = []
+
+        def readable() -> None:
+            received.append(left.recv(100))
+            esc.fd_unregister(left)
+
+        esc.fd_register(left, select.EPOLLIN, readable)
+        esc.after(0.02, right.send, b"ping")
+        run_briefly(esc)
+        left.close()
+        right.close()
+        assert received == [b"ping"]
+
+    def test_writable_and_unregister(self, esc: movement.Escapement) -> None:
+        """EPOLLOUT fires for a writable socket; unregistering stops it."""
+        left, right = socket.socketpair()
+        count = []
+
+        def writable() -> None:
+            count.append(1)
+            esc.fd_unregister(left.fileno(), select.EPOLLOUT)
+
+        esc.fd_register(left.fileno(), select.EPOLLOUT, writable)
+        run_briefly(esc)
+        left.close()
+        right.close()
+        assert count == [1]
+
+    def test_mask_without_direction_is_rejected(self, esc: movement.Escapement) -> None:
+        """A mask asking for neither reading nor writing is an error, not a silent no-op."""
+        left, right = socket.socketpair()
+        with pytest.raises(ValueError, match="neither EPOLLIN nor EPOLLOUT"):
+            esc.fd_register(left, select.EPOLLHUP, lambda: None)
+        left.close()
+        right.close()
+
+    def test_pause_holds_back_a_readable_descriptor(self, esc: movement.Escapement) -> None:
+        """A paused owner's descriptor is not served until resume, then it is."""
+
+        class Reader:
+            def __init__(self, sock: socket.socket) -> None:
+                self.sock = sock
+                self.got: list[bytes] = []
+
+            def readable(self) -> None:
+                self.got.append(self.sock.recv(100))
+
+        left, right = socket.socketpair()
+        reader = Reader(left)
+        esc.fd_register(left, select.EPOLLIN, reader.readable)
+        esc.pause(reader)
+        right.send(b"data")
+        snapshot: list[list[bytes]] = []
+        esc.after(0.1, lambda: snapshot.append(list(reader.got)))
+        esc.after(0.15, esc.resume, reader)
+        run_briefly(esc, 0.3)
+        left.close()
+        right.close()
+        assert snapshot == [[]]
+        assert reader.got == [b"data"]
+
+
+class TestInotify:
+    def test_inotify_is_available_here(self, esc: movement.Escapement) -> None:
+        """This Linux machine has inotify; the boolean says so."""
+        assert esc.inotify is True
+
+    def test_append_to_a_watched_file_is_reported(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """Writing to a watched file delivers IN_MODIFY with the event."""
+        path = tmp_path / "log"
+        path.write_text("")
+        events: list[movement.InotifyEvent] = []
+        watch = esc.inotify_add(path, _inotify.IN_MODIFY, events.append)
+
+        def append() -> None:
+            with open(path, "a") as handle:
+                handle.write("line\n")
+
+        esc.after(0.02, append)
+        esc.after(0.1, esc.inotify_rm, watch)
+        run_briefly(esc)
+        assert events and events[0].mask & _inotify.IN_MODIFY
+
+    def test_directory_reports_created_names(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """A watched directory names the entries created in it."""
+        names: list[str] = []
+        esc.inotify_add(tmp_path, _inotify.IN_CREATE, lambda ev: names.append(ev.name))
+        esc.after(0.02, (tmp_path / "new.txt").write_text, "x")
+        esc.after(0.1, esc.inotify_rm, str(tmp_path))
+        run_briefly(esc)
+        assert names == ["new.txt"]
+
+    def test_deleting_the_file_ends_the_watch(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """Deleting a watched file delivers IN_DELETE_SELF then IN_IGNORED and drops the watch."""
+        path = tmp_path / "gone"
+        path.write_text("")
+        masks: list[int] = []
+        esc.inotify_add(path, _inotify.IN_DELETE_SELF, lambda ev: masks.append(ev.mask))
+        esc.after(0.02, path.unlink)
+        run_briefly(esc)
+        assert any(m & _inotify.IN_DELETE_SELF for m in masks)
+        assert any(m & _inotify.IN_IGNORED for m in masks)
+        assert not [b for b in esc.leftovers if b[1].kind == "inotify"]
+
+    def test_missing_path_raises(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """Watching a path that does not exist raises an OSError naming it."""
+        with pytest.raises(OSError, match="nothing-here"):
+            esc.inotify_add(tmp_path / "nothing-here", _inotify.IN_MODIFY, lambda ev: None)
+
+
+class TestPollingFallback:
+    def test_without_inotify_the_flag_is_false_and_asking_raises(self, tmp_path: Path) -> None:
+        """Without inotify, inotify_add raises unless the cog asked for polling."""
+        esc = movement.Escapement(use_inotify=False)
+        try:
+            assert esc.inotify is False
+            with pytest.raises(OSError, match="poll_interval"):
+                esc.inotify_add(tmp_path, _inotify.IN_CREATE, lambda ev: None)
+        finally:
+            esc.close()
+
+    def test_polling_reports_appends_and_new_files(self, tmp_path: Path) -> None:
+        """The polling fallback delivers IN_MODIFY and IN_CREATE like inotify would."""
+        esc = movement.Escapement(use_inotify=False)
+        path = tmp_path / "log"
+        path.write_text("")
+        file_events: list[int] = []
+        dir_events: list[tuple[int, str]] = []
+        file_watch = esc.inotify_add(path, _inotify.IN_MODIFY, lambda ev: file_events.append(ev.mask), poll_interval=0.02)
+        dir_watch = esc.inotify_add(
+            tmp_path, _inotify.IN_CREATE, lambda ev: dir_events.append((ev.mask, ev.name)), poll_interval=0.02
+        )
+
+        def change() -> None:
+            with open(path, "a") as handle:
+                handle.write("more\n")
+            (tmp_path / "other").write_text("x")
+
+        esc.after(0.05, change)
+        esc.after(0.2, esc.inotify_rm, file_watch)
+        esc.after(0.2, esc.inotify_rm, dir_watch)
+        try:
+            run_briefly(esc, 0.4)
+        finally:
+            esc.close()
+        assert _inotify.IN_MODIFY in file_events
+        assert (_inotify.IN_CREATE, "other") in dir_events
+
+
+class TestSignals:
+    def test_signal_calls_every_registered_callback(self, esc: movement.Escapement) -> None:
+        """Two callbacks on SIGUSR1 both run when the process gets the signal."""
+        got: list[str] = []
+        esc.signal_register(signal.SIGUSR1, got.append, "first")
+        esc.signal_register(signal.SIGUSR1, got.append, "second")
+        esc.after(0.02, os.kill, os.getpid(), signal.SIGUSR1)
+        run_briefly(esc)
+        assert got == ["first", "second"]
+
+    def test_unregistered_callback_is_not_called(self, esc: movement.Escapement) -> None:
+        """After signal_unregister the callback stays silent."""
+        got: list[str] = []
+        keep: list[str] = []
+        esc.signal_register(signal.SIGUSR2, got.append, "x")
+        esc.signal_register(signal.SIGUSR2, keep.append, "y")
+        esc.signal_unregister(signal.SIGUSR2, got.append)
+        esc.after(0.02, os.kill, os.getpid(), signal.SIGUSR2)
+        run_briefly(esc)
+        assert got == [] and keep == ["y"]
+
+    def test_sigterm_starts_shutdown(self, esc: movement.Escapement) -> None:
+        """SIGTERM ends run() through the orderly shutdown, even with bindings left."""
+        left, right = socket.socketpair()
+        esc.fd_register(left, select.EPOLLIN, lambda: None)
+        esc.after(0.02, os.kill, os.getpid(), signal.SIGTERM)
+        esc.run()
+        left.close()
+        right.close()
+        assert [b.kind for _, b in esc.leftovers] == ["fd-read"]
+
+
+class TestRunEnds:
+    def test_run_ends_when_nothing_is_bound(self, esc: movement.Escapement) -> None:
+        """With every binding gone, run() returns by itself (batch jobs, --once)."""
+        esc.after(0.01, lambda: None)
+        start = time.monotonic()
+        esc.run()
+        assert time.monotonic() - start < 5
+
+    def test_spawned_task_keeps_run_alive_and_delivers(self, esc: movement.Escapement) -> None:
+        """An asyncio coroutine runs on the loop; its result reaches the callback."""
+        results = []
+
+        async def work() -> str:
+            await asyncio.sleep(0.05)
+            return "answer"
+
+        esc.spawn(work(), results.append)
+        esc.run()
+        assert results == ["answer"]
+
+    def test_asyncio_streams_work_inside_the_loop(self, esc: movement.Escapement) -> None:
+        """An asyncio network library (here asyncio streams on loopback) runs inside."""
+        results = []
+
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        async def talk() -> bytes:
+            server = await asyncio.start_server(echo, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"hello\n")
+            line = await reader.readline()
+            writer.close()
+            server.close()
+            await server.wait_closed()
+            return line
+
+        esc.spawn(talk(), results.append)
+        esc.run()
+        assert results == [b"hello\n"]
+
+
+class TestDummyEscapement:
+    def test_accepts_every_call_and_binds_nothing(self) -> None:
+        """Every Escapement method exists on the dummy and does nothing."""
+        dummy = movement.DummyEscapement()
+        assert dummy.inotify is False
+        dummy.enqueue(print)
+        dummy.after(1, print)
+        dummy.fd_register(0, select.EPOLLIN, print)
+        dummy.fd_unregister(0)
+        dummy.inotify_add("/", 0, print)
+        dummy.inotify_rm("/")
+        dummy.signal_register(signal.SIGUSR1, print)
+        dummy.signal_unregister(signal.SIGUSR1)
+        assert dummy.bindings_of(print) == []
+        real = set(n for n in dir(movement.Escapement) if not n.startswith("_"))
+        missing = [n for n in real if not hasattr(dummy, n) and n not in ("loop", "serve")]
+        assert missing == []

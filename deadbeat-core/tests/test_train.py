@@ -1,0 +1,456 @@
+"""The Train: data flow, errors, late data, backpressure, broadcasts and shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deadbeat import movement
+from deadbeat.testing import Collector, run_train
+
+
+def double(data: int) -> tuple[int, int]:
+    return (data, data)
+
+
+def swallow_odd(data: int) -> tuple[int, ...] | None:
+    return None if data % 2 else (data,)
+
+
+def plus_one(data: int) -> Iterator[int]:
+    yield data + 1
+
+
+class TestDataFlow:
+    def test_cogs_run_in_order_and_may_split_or_swallow(self) -> None:
+        """Each cog's outputs feed the next in order; several or none are fine."""
+        out = run_train([double, swallow_odd, plus_one], [1, 2, 3])
+        assert out.data == [3, 3]
+
+    def test_empty_result_and_generators_are_iterables(self) -> None:
+        """Empty tuples, lists and generators are all accepted as results."""
+        out = run_train([lambda d: [], lambda d: (d,)], [1])
+        assert out.data == []
+        out = run_train([plus_one, plus_one], [1, 10])
+        assert out.data == [3, 12]
+
+    def test_counters_follow_the_data(self) -> None:
+        """events_in counts what supplies sent; events_out what left the last cog."""
+        esc = movement.Escapement()
+
+        class Numbers(movement.Supply):
+            def __init__(self, esc: movement.Escapement) -> None:
+                self.esc = esc
+                esc.enqueue(self.produce)
+
+            def produce(self) -> list[int]:
+                return [1, 2, 3, 4]
+
+        train = movement.Train(esc)
+        train.cogs = [Numbers(esc), swallow_odd, Collector()]
+        esc.run()
+        esc.close()
+        assert (train.events_in, train.events_out, train.errors) == (4, 2, 0)
+
+    def test_non_callable_cog_is_refused(self) -> None:
+        """A train refuses a cog that cannot be called, naming its position."""
+        with pytest.raises(TypeError, match="cog 1"):
+            movement.Train(movement.Escapement(), [double, "not a cog"])
+
+
+class Exploding(movement.Cog):
+    """Raises on data whose value is 'bad'."""
+
+    def __init__(self, field: str = "value") -> None:
+        self.field = field
+
+    def __call__(self, data: dict[str, Any]) -> tuple[dict[str, Any]]:
+        if data[self.field] == "bad":
+            raise ValueError("bad value")
+        return (data,)
+
+
+class TestErrors:
+    def test_raising_cog_sends_the_datum_to_the_error_output(self) -> None:
+        """The failed datum reaches the error output with its id and the cog; the rest go on."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [Exploding(), collector], error_output=records.append)
+        train.send(None, [{"id": 1, "value": "ok"}, {"id": 2, "value": "bad"}, {"id": 3, "value": "ok"}])
+        esc.close()
+        assert [d["id"] for d in collector.data] == [1, 3]
+        assert len(records) == 1
+        record = records[0]
+        assert record.event_id == 2
+        assert record.cog == "Exploding(field='value')"
+        assert record.position == 0
+        assert record.datum == {"id": 2, "value": "bad"}
+        assert train.errors == 1
+
+    def test_default_error_output_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Without configuration, a dead-letter log line holds the event id, cog and datum."""
+        caplog.set_level(logging.ERROR)
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Exploding(), Collector()])
+        train.send(None, [{"ID": "idea-7", "value": "bad"}])
+        esc.close()
+        dead = [r.getMessage() for r in caplog.records if r.name == "deadbeat.deadletter"]
+        assert len(dead) == 1
+        assert dead[0].startswith("idea-7: dead letter from Exploding(field='value'): ValueError: bad value")
+        assert '"value": "bad"' in dead[0]
+        logged = [r.getMessage() for r in caplog.records if r.name == "deadbeat.train"]
+        assert logged == ["idea-7: Exploding(field='value') raised ValueError: bad value"]
+
+    def test_generator_failing_midway_keeps_what_it_yielded(self) -> None:
+        """A generator cog that fails after yielding: yielded data go on, the datum goes to errors."""
+        records: list[movement.ErrorRecord] = []
+
+        def partial(data: int) -> Iterator[int]:
+            yield data
+            raise RuntimeError("half way")
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [partial, collector], error_output=records.append)
+        train.send(None, [5, 6])
+        esc.close()
+        assert collector.data == [5, 6]
+        assert [r.datum for r in records] == [5, 6]
+
+    def test_failing_error_output_still_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
+        """If the error output itself raises, the dead-letter log line still holds the datum."""
+
+        def broken_output(record: movement.ErrorRecord) -> None:
+            raise OSError("disk full")
+
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Exploding()], error_output=broken_output)
+        train.send(None, [{"id": "x", "value": "bad"}])
+        esc.close()
+        dead = [r.getMessage() for r in caplog.records if r.name == "deadbeat.deadletter"]
+        assert dead and '"value": "bad"' in dead[0]
+
+    def test_error_output_can_be_a_train(self) -> None:
+        """Another Train can take the failures, as dicts, and write them anywhere."""
+        esc = movement.Escapement()
+        failures = Collector()
+        error_train = movement.Train(esc, [failures])
+        train = movement.Train(esc, [Exploding(), Collector()], error_output=error_train)
+        train.send(None, [{"id": 9, "value": "bad"}])
+        esc.close()
+        assert failures.data == [
+            {
+                "event_id": 9,
+                "cog": "Exploding(field='value')",
+                "position": 0,
+                "error": "ValueError: bad value",
+                "datum": {"id": 9, "value": "bad"},
+            }
+        ]
+
+    def test_id_getter_may_be_a_path(self) -> None:
+        """The train's id_getter accepts a dotted path for nested ids."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Exploding()], id_getter="meta.uid", error_output=records.append)
+        train.send(None, [{"meta": {"uid": "u-1"}, "value": "bad"}])
+        esc.close()
+        assert records[0].event_id == "u-1"
+
+
+class Resolver(movement.Cog):
+    """A DNS-like cog: sends a query over a real socket and answers when the reply comes."""
+
+    def __init__(self, train: movement.Train, sock: socket.socket) -> None:
+        self.train = train
+        self.sock = sock
+        self.waiting: dict[str, dict[str, Any]] = {}
+        train.esc.fd_register(sock, select.EPOLLIN, self.answer)
+
+    def __call__(self, data: dict[str, Any]) -> None:
+        self.waiting[data["id"]] = data
+        self.sock.send(data["id"].encode() + b"\n")
+        return None
+
+    def answer(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.sock.recv(4096).decode().splitlines():
+            key, _, value = line.partition("=")
+            data = self.waiting.pop(key)
+            data["answer"] = value
+            out.append(data)
+        return out
+
+    def finish(self) -> None:
+        self.train.esc.fd_unregister(self.sock)
+
+
+class TestLateData:
+    def test_callback_result_continues_after_the_cog(self) -> None:
+        """Answers arriving on a socket later go on from the resolving cog's position."""
+        ours, theirs = socket.socketpair()
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        before: list[str] = []
+
+        def mark_before(data: dict[str, Any]) -> tuple[dict[str, Any]]:
+            before.append(data["id"])
+            return (data,)
+
+        collector = Collector()
+        train.cogs = [mark_before, Resolver(train, ours), collector]
+
+        def server() -> None:
+            for line in theirs.recv(4096).decode().splitlines():
+                theirs.send(f"{line}=resolved-{line}\n".encode())
+
+        esc.fd_register(theirs, select.EPOLLIN, server)
+        train.send(None, [{"id": "a"}, {"id": "b"}])
+        assert collector.data == []
+        esc.after(0.3, esc.shutdown)
+        esc.run()
+        esc.close()
+        ours.close()
+        theirs.close()
+        assert before == ["a", "b"]
+        assert sorted((d["id"], d["answer"]) for d in collector.data) == [("a", "resolved-a"), ("b", "resolved-b")]
+
+    def test_send_from_a_cog(self) -> None:
+        """train.send(cog, data) starts right after that cog."""
+        esc = movement.Escapement()
+        first = Collector()
+        last = Collector()
+        train = movement.Train(esc, [first, plus_one, last])
+        train.send(first, [1, 2])
+        train.send(plus_one, [7])
+        esc.close()
+        assert first.data == [] and last.data == [2, 3, 7]
+
+    def test_send_from_a_stranger_is_an_error(self) -> None:
+        """Sending from a cog that is not in the train raises, naming it."""
+        esc = movement.Escapement()
+        train = movement.Train(esc, [plus_one])
+        with pytest.raises(ValueError, match="not a cog of this train"):
+            train.send(double, [1])
+        esc.close()
+
+
+class PipeSupply(movement.Supply):
+    """Reads lines from a real pipe, at most `batch` per wake-up."""
+
+    def __init__(self, esc: movement.Escapement, fd: int, batch: int = 10) -> None:
+        self.esc = esc
+        self.fd = fd
+        self.batch = batch
+        self.buffer = b""
+        esc.fd_register(fd, select.EPOLLIN, self.readable)
+
+    def readable(self) -> list[bytes]:
+        self.buffer += os.read(self.fd, self.batch * 4)
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return lines
+
+    def finish(self) -> None:
+        self.esc.fd_unregister(self.fd)
+
+
+class Holder(movement.Cog):
+    """Holds everything until told to let go, reporting it to the train."""
+
+    def __init__(self, train: movement.Train) -> None:
+        self.train = train
+        self.held: list[Any] = []
+
+    def __call__(self, data: Any) -> None:
+        self.held.append(data)
+        self.train.hold()
+        return None
+
+    def let_go(self) -> None:
+        held, self.held = self.held, []
+        self.train.release(len(held))
+        self.train.send(self, held)
+
+    def finish(self) -> list[Any]:
+        held, self.held = self.held, []
+        self.train.release(len(held))
+        return held
+
+
+class TestBackpressure:
+    def test_supply_pauses_while_too_much_is_held_and_resumes_after(self) -> None:
+        """Above high_water the supply's pipe is left unread; after release it is read again."""
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        esc = movement.Escapement()
+        train = movement.Train(esc, high_water=20, low_water=5)
+        holder = Holder(train)
+        collector = Collector()
+        train.cogs = [PipeSupply(esc, read_end, batch=5), holder, collector]
+        os.write(write_end, b"".join(b"%03d\n" % i for i in range(200)))
+        observed: list[tuple[int, bool]] = []
+        esc.after(0.2, lambda: observed.append((train.events_in, train.paused)))
+        esc.after(0.25, holder.let_go)
+        esc.after(0.5, lambda: observed.append((train.events_in, train.paused)))
+        esc.after(0.55, holder.let_go)
+        esc.after(0.8, holder.let_go)
+        esc.after(1.0, esc.shutdown)
+        esc.run()
+        esc.close()
+        os.close(read_end)
+        os.close(write_end)
+        in_at_first, paused_at_first = observed[0]
+        assert paused_at_first and 20 <= in_at_first < 30
+        assert observed[1][0] > in_at_first
+        # Everything still arrives, in order, by the end of the shutdown.
+        assert collector.data == [b"%03d" % i for i in range(len(collector.data))]
+        assert len(collector.data) == train.events_in
+
+
+class Watcher(movement.Cog):
+    """Records the broadcasts it receives, with no marker of any kind."""
+
+    def __init__(self, name: str, log: list[tuple[str, ...]]) -> None:
+        self.name = name
+        self.log = log
+
+    def event_done(self, event_id: Any) -> None:
+        self.log.append((self.name, "event_done", event_id))
+
+    def event_rename(self, event_id: Any, new_id: Any) -> None:
+        self.log.append((self.name, "event_rename", event_id, new_id))
+
+    def finish(self) -> None:
+        self.log.append((self.name, "finish"))
+
+    def done(self) -> None:
+        self.log.append((self.name, "done"))
+
+    def flush_now(self, why: str) -> str:
+        self.log.append((self.name, "flush_now", why))
+        return self.name
+
+
+class TestBroadcasts:
+    def test_broadcasts_reach_cogs_with_the_method_in_train_order(self) -> None:
+        """event_done and event_rename reach every cog bearing them, in train order."""
+        log: list[tuple[str, ...]] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Watcher("a", log), plus_one, Watcher("b", log)])
+        train.notify("event_done", 17)
+        train.notify("event_rename", 17, new_id=18)
+        esc.close()
+        assert log == [
+            ("a", "event_done", 17),
+            ("b", "event_done", 17),
+            ("a", "event_rename", 17, 18),
+            ("b", "event_rename", 17, 18),
+        ]
+
+    def test_other_names_reach_cogs_bearing_them(self) -> None:
+        """A broadcast outside the specification goes to cogs that have that method."""
+        log: list[tuple[str, ...]] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Watcher("a", log), plus_one, Watcher("b", log)])
+        assert train.notify("flush_now", "test") == ["a", "b"]
+        esc.close()
+
+    def test_one_failing_cog_does_not_stop_the_broadcast(self, caplog: pytest.LogCaptureFixture) -> None:
+        """An exception in one cog's event_done is logged; the others still get it."""
+        log: list[tuple[str, ...]] = []
+
+        class Faulty(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                raise RuntimeError("oops")
+
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Faulty(), Watcher("b", log)])
+        train.notify("event_done", 1)
+        esc.close()
+        assert log == [("b", "event_done", 1)]
+        assert "broadcast event_done failed" in caplog.text
+
+    def test_wrong_argument_names_are_reported_at_construction(self) -> None:
+        """A hook method whose arguments do not match the specification is refused early."""
+
+        class Misnamed(movement.Cog):
+            def event_done(self, identifier: Any) -> None:
+                pass
+
+        with pytest.raises(TypeError, match="cannot take part in broadcasts"):
+            movement.Train(movement.Escapement(), [Misnamed()])
+
+
+class TestShutdown:
+    def test_finish_in_train_order_then_done(self) -> None:
+        """finish runs cog by cog in train order, then done for all."""
+        log: list[tuple[str, ...]] = []
+        esc = movement.Escapement()
+        movement.Train(esc, [Watcher("a", log), Watcher("b", log), Watcher("c", log)])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert log == [("a", "finish"), ("b", "finish"), ("c", "finish"), ("a", "done"), ("b", "done"), ("c", "done")]
+
+    def test_data_flushed_by_finish_reach_the_end(self) -> None:
+        """What a cog returns from finish goes down the train before later cogs finish."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        holder = Holder(train)
+        collector = Collector()
+        train.cogs = [holder, plus_one, collector]
+        train.send(None, [1, 2, 3])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert collector.data == [2, 3, 4]
+
+    def test_finish_coroutine_is_awaited(self) -> None:
+        """A finish that returns a coroutine is awaited, so late answers still arrive."""
+        import asyncio
+
+        class Waiter(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+
+            async def finish(self) -> list[str]:
+                await asyncio.sleep(0.05)
+                return ["late"]
+
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [Waiter(train), collector]
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert collector.data == ["late"]
+
+    def test_binding_after_finish_is_refused(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A cog that binds after its finish is refused and named in the log."""
+
+        class Rebinder(movement.Cog):
+            def __init__(self, esc: movement.Escapement) -> None:
+                self.esc = esc
+
+            def tick(self) -> None:
+                pass
+
+            def done(self) -> None:
+                self.esc.after(1, self.tick)
+
+        esc = movement.Escapement()
+        cog = Rebinder(esc)
+        movement.Train(esc, [cog])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert [owner for owner, _ in esc.refused] == [cog]
+        assert "binds timer after finish; refused" in caplog.text
