@@ -80,17 +80,16 @@ class PidFile:
 
 def _check_free(path: str) -> None:
     """Fail early, in the foreground, if the pid file is locked."""
-    probe = PidFile.__new__(PidFile)
-    probe.path = os.path.abspath(path)
+    full = os.path.abspath(path)
     try:
-        fd = os.open(probe.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(full, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise DaemonError(f"{probe.path}: cannot open: {exc.strerror}") from None
+        raise DaemonError(f"{full}: cannot open: {exc.strerror}") from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        raise DaemonError(f"{probe.path}: another instance is running (pid {other})") from None
+        raise DaemonError(f"{full}: another instance is running (pid {other})") from None
     finally:
         os.close(fd)
 
