@@ -81,6 +81,27 @@ def _render_default(value: Any) -> str:
     return repr(value)
 
 
+def _split_params(doc: str) -> tuple[str, dict[str, str]]:
+    """Separate Sphinx ``:param name:`` fields from the rest of a docstring."""
+    text: list[str] = []
+    params: dict[str, str] = {}
+    current = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(":param "):
+            name, _, description = stripped[len(":param ") :].partition(":")
+            current = name.split()[-1]
+            params[current] = description.strip()
+        elif current is not None and line.startswith((" ", "\t")) and stripped:
+            params[current] += " " + stripped
+        elif stripped.startswith(":"):
+            current = None
+        else:
+            current = None
+            text.append(line)
+    return "\n".join(text).strip(), params
+
+
 def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     registry = _registry(args)
     try:
@@ -95,7 +116,7 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_ERROR
     entry = registry.entry(args.name)
     out.write(f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})\n\n")
-    doc = inspect.getdoc(obj) or cog_summary(obj) or "(no description)"
+    doc, param_docs = _split_params(inspect.getdoc(obj) or cog_summary(obj) or "(no description)")
     out.write(doc + "\n\nParameters:\n")
     try:
         parameters = list(inspect.signature(obj).parameters.values())
@@ -106,8 +127,13 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  {p.name}  (given by the pipeline)\n")
             continue
         default = "required" if p.default is p.empty else f"default {_render_default(p.default)}"
-        annotation = "" if p.annotation is p.empty else f": {inspect.formatannotation(p.annotation)}"
+        annotation = ""
+        if p.annotation is not p.empty:
+            shown = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+            annotation = f": {shown}"
         out.write(f"  {p.name}{annotation}  ({default})\n")
+        if p.name in param_docs:
+            out.write(f"      {param_docs[p.name]}\n")
     insert = getattr(obj, "config_insert", None)
     out.write("\nPipeline insert:\n")
     out.write(f'[[cog]]\nuse = "{entry.name}"\n')
@@ -163,6 +189,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         progress.show()
         sys.stderr.write("\n")
     train = pipeline.train
+    logging.getLogger("deadbeat").info(
+        "%s finished: in %d, out %d, errors %d", pipeline.path, train.events_in, train.events_out, train.errors
+    )
     if train.errors:
         logging.getLogger("deadbeat").warning(
             "%d of %d data failed and went to the error output", train.errors, train.events_in

@@ -90,6 +90,12 @@ def load(path: str, registry: CogRegistry | None = None) -> tuple[dict[str, Any]
     :raises PipelineError: for every problem, naming file, cog index and key.
     """
     registry = registry or CogRegistry()
+    if registry.strict:
+        # Strict means any cog that cannot load is fatal, used here or not.
+        try:
+            registry.load_all()
+        except CogLoadError as exc:
+            raise PipelineError(f"{path}: strict plugin check: {exc}") from None
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

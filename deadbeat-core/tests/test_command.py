@@ -1,0 +1,237 @@
+"""The deadbeat command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "examples" / "demo.toml"
+
+
+def deadbeat(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def write_pipeline(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pipeline.toml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+class TestCogsListing:
+    def test_json_lists_the_broken_fixture_and_the_working_cogs(self) -> None:
+        """`deadbeat cogs --json` shows the broken plugin with its reason; the others load."""
+        result = deadbeat("cogs", "--json")
+        assert result.returncode == 0, result.stderr
+        cogs = {c["name"]: c for c in json.loads(result.stdout)}
+        assert cogs["broken.explode"]["status"] == "broken"
+        assert cogs["broken.explode"]["distribution"] == "deadbeat-broken-fixture"
+        assert cogs["broken.explode"]["error"] == "RuntimeError: deadbeat-broken-fixture fails on import on purpose"
+        for name in ("fs.read", "fs.write", "text.json_parse", "text.json_format", "example.upper"):
+            assert cogs[name]["status"] == "loaded", cogs[name]
+            assert cogs[name]["summary"]
+        assert set(cogs["fs.read"]) == {"name", "value", "distribution", "version", "summary", "status", "error"}
+
+    def test_table(self) -> None:
+        """The table has a header, one row per cog, and says how many cannot be used."""
+        result = deadbeat("cogs")
+        lines = result.stdout.splitlines()
+        assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"]
+        assert any(line.startswith("fs.read ") and " loaded " in line for line in lines)
+        assert "1 cog(s) cannot be used; the others work." in result.stdout
+
+    def test_strict_listing_fails(self) -> None:
+        """With --strict the broken plugin makes the listing fail, naming it."""
+        result = deadbeat("cogs", "--strict")
+        assert result.returncode == 1
+        assert "broken.explode" in result.stderr
+
+    def test_show(self) -> None:
+        """`cogs show` gives the summary, parameters with defaults and a pipeline insert."""
+        result = deadbeat("cogs", "show", "fs.read")
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert out.startswith("fs.read  (deadbeat.fs:FileReaderSupply, deadbeat-cogs-fs ")
+        assert "Read files from start to end" in out
+        assert "  esc  (given by the pipeline)" in out
+        assert "  filenames: Sequence[str]  (required)" in out
+        assert "  batch: int  (default 1000)" in out
+        assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
+
+    def test_show_broken_and_unknown(self) -> None:
+        """Showing a broken or unknown cog fails with the reason."""
+        broken = deadbeat("cogs", "show", "broken.explode")
+        assert broken.returncode == 1 and "is broken: RuntimeError" in broken.stderr
+        unknown = deadbeat("cogs", "show", "nope")
+        assert unknown.returncode == 1 and "no cog named 'nope'" in unknown.stderr
+
+    def test_version_lists_core_and_cog_distributions(self) -> None:
+        """--version names the core and every cog distribution with versions."""
+        result = deadbeat("--version")
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("deadbeat-core ")
+        names = {line.split()[0] for line in lines}
+        assert {"deadbeat-cogs-fs", "deadbeat-cogs-text", "deadbeat-cogs-ip", "deadbeat-cogs-net"} <= names
+
+
+class TestRun:
+    def test_demo_runs_once_with_the_broken_plugin_installed(self) -> None:
+        """The README demo runs to the end; the bad line goes to the dead-letter log."""
+        result = deadbeat("run", str(DEMO), "--once", "--quiet")
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [d["id"] for d in lines] == ["e1", "e2", "e3", "e5"]
+        assert all(d["pipeline"] == "demo" for d in lines)
+        assert "events.jsonl:4: dead letter from JSONParse" in result.stderr
+        assert "1 of 5 data failed" in result.stderr
+
+    def test_live_counter(self) -> None:
+        """The live counter shows events in, out and errors."""
+        result = deadbeat("run", str(DEMO), "--once", "--progress")
+        assert "in 5  out 4  errors 1" in result.stderr
+
+    def test_unknown_parameter_points_at_file_cog_and_key(self, tmp_path: Path) -> None:
+        """A misspelt parameter is reported with file, cog index, cog name and a suggestion."""
+        out = tmp_path / "out.txt"
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{DEMO}"]
+            [[cog]]
+            use = "fs.write"
+            filname = "{out}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once")
+        assert result.returncode == 1
+        assert f"{path}: cog[1] (fs.write): unknown parameter 'filname'; did you mean 'filename'?" in result.stderr
+        assert not out.exists()
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ('[[cog]]\nfilenames = ["x"]\n', "cog[0]: missing 'use'"),
+            ('[[cog]]\nuse = "fs.reed"\n', "cog[0] (fs.reed): no such cog; did you mean 'fs.read'?"),
+            ('[[cog]]\nuse = "fs.read"\n', "cog[0] (fs.read): missing required parameter 'filenames'"),
+            ('[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nbatch = "many"\n', "cog[0] (fs.read): batch: expected int"),
+            ('[[cog]]\nuse = "broken.explode"\n', "cog[0] (broken.explode): cog 'broken.explode' from"),
+            ('[[cog]]\nuse = "nowhere_mod:Cog"\n', "cog[0] (nowhere_mod:Cog): cannot import"),
+            ("[[cogs]]\nuse = 1\n", "unknown table 'cogs'; did you mean 'cog'?"),
+            ('[log]\nlevel = "chatty"\n[[cog]]\nuse = "fs.read"\n', "log.level: expected a log level"),
+            ("[[cog]\n", "invalid TOML"),
+            ("[train]\nhigh_watter = 5\n", "train.high_watter: unknown setting; did you mean 'high_water'?"),
+        ],
+    )
+    def test_bad_pipelines_fail_before_starting(self, tmp_path: Path, body: str, message: str) -> None:
+        """Every mistake in a pipeline file is reported with its place; nothing runs."""
+        path = write_pipeline(tmp_path, body)
+        result = deadbeat("run", str(path), "--once")
+        assert result.returncode == 1
+        assert message in result.stderr, result.stderr
+        assert str(path) in result.stderr
+
+    def test_allow_list_on_the_command_line(self) -> None:
+        """--allow keeps cogs outside the list from loading, naming the one refused."""
+        result = deadbeat("run", str(DEMO), "--once", "--allow", "fs.*")
+        assert result.returncode == 1
+        assert "text.json_parse" in result.stderr and "not allowed" in result.stderr
+
+    def test_strict_run_refuses_with_a_broken_plugin(self) -> None:
+        """DEADBEAT_STRICT=1 makes the broken fixture fatal even when it is not used."""
+        result = deadbeat("run", str(DEMO), "--once", env={"DEADBEAT_STRICT": "1"})
+        assert result.returncode == 1
+        assert "strict plugin check" in result.stderr and "broken.explode" in result.stderr
+
+    def test_error_train_from_the_pipeline(self, tmp_path: Path) -> None:
+        """[[errors]] cogs receive the failed data as records and write them out."""
+        errors = tmp_path / "errors.jsonl"
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{REPO / 'examples/data/events.jsonl'}"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / 'out.jsonl'}"
+            line_getter = "line"
+
+            [[errors]]
+            use = "text.json_format"
+            exclude = []
+            [[errors]]
+            use = "fs.write"
+            filename = "{errors}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet")
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in errors.read_text().splitlines()]
+        assert len(records) == 1
+        assert records[0]["event_id"] == "events.jsonl:4"
+        assert records[0]["cog"] == "JSONParse(source='line', target=None)"
+        assert records[0]["datum"]["line"].startswith('{"id": "e4"')
+        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
+
+
+class TestSignals:
+    @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+    def test_data_in_flight_reach_the_output_on_signal(self, tmp_path: Path, signum: int) -> None:
+        """On SIGTERM/SIGINT, data held by a cog are flushed to the output before exit."""
+        source = tmp_path / "in.txt"
+        source.write_text("".join(f"line {i:06d}\n" for i in range(200_000)))
+        out = tmp_path / "out.txt"
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [log]
+            level = "info"
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{source}"]
+            batch = 100
+            [[cog]]
+            use = "example.delay"
+            seconds = 60.0
+            [[cog]]
+            use = "fs.write"
+            filename = "{out}"
+            """,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deadbeat.command", "run", str(path), "--quiet"],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        time.sleep(1.5)
+        assert process.poll() is None, "the pipeline should still be running (data held for 60 s)"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        written = out.read_text().splitlines()
+        assert written, stderr
+        assert written == [f"line {i:06d}" for i in range(len(written))]
+        summary = [line for line in stderr.splitlines() if "finished: in" in line][0]
+        assert f"in {len(written)}, out {len(written)}, errors 0" in summary
