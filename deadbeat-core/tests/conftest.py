@@ -31,7 +31,7 @@ def make_dist(tmp_path: Path) -> MakeDist:
     ) -> Path:
         info = site / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+        meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
         meta += [f"Requires-Dist: {r}" for r in requires]
         (info / "METADATA").write_text("\n".join(meta) + "\n")
         lines = ["[deadbeat.cogs]"] + [f"{k} = {v}" for k, v in entry_points.items()]

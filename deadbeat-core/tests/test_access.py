@@ -40,7 +40,7 @@ class TestItemsetter:
 
 class TestPaths:
     def test_dotted_path_reads_nested_lists_and_dicts(self) -> None:
-        """"Source.0.IP4.1" reads through lists by index and dicts by key."""
+        """ "Source.0.IP4.1" reads through lists by index and dicts by key."""
         assert movement.getter("Source.0.IP4.1")(IDEA_EVENT) == "192.0.2.2"
         assert movement.getter("Target.0.Port.0")(IDEA_EVENT) == 22
         assert movement.getter("Source.-1.IP6.0")(IDEA_EVENT) == "2001:db8::1"
@@ -91,9 +91,7 @@ class TestPaths:
             movement.getter("a..b")
 
 
-segments = st.text(alphabet="abcxyz_.\\", min_size=1, max_size=6).filter(
-    lambda s: not s.lstrip("-").isdigit()
-)
+segments = st.text(alphabet="abcxyz_.\\", min_size=1, max_size=6).filter(lambda s: not s.lstrip("-").isdigit())
 
 
 class TestPathProperties:

@@ -213,7 +213,9 @@ class TestPollingFallback:
         path.write_text("")
         file_events: list[int] = []
         dir_events: list[tuple[int, str]] = []
-        file_watch = esc.inotify_add(path, _inotify.IN_MODIFY, lambda ev: file_events.append(ev.mask), poll_interval=0.02)
+        file_watch = esc.inotify_add(
+            path, _inotify.IN_MODIFY, lambda ev: file_events.append(ev.mask), poll_interval=0.02
+        )
         dir_watch = esc.inotify_add(
             tmp_path, _inotify.IN_CREATE, lambda ev: dir_events.append((ev.mask, ev.name)), poll_interval=0.02
         )

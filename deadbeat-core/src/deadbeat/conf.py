@@ -282,8 +282,7 @@ class Section:
     def defaults(self) -> dict[str, Any]:
         """:returns: the nested dict of defaults (``REQUIRED`` where there is none)."""
         return {
-            name: node.defaults() if isinstance(node, Section) else node.default
-            for name, node in self.children.items()
+            name: node.defaults() if isinstance(node, Section) else node.default for name, node in self.children.items()
         }
 
     def to_toml(self, prefix: str = "") -> str:

@@ -206,7 +206,7 @@ def _type_hints(factory: Any) -> dict[str, Any]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target)
-    except Exception:
+    except Exception:  # noqa: BLE001 - unresolvable annotations only mean no type check
         return {}
 
 
@@ -248,7 +248,7 @@ def _type_name(hint: Any) -> str:
 def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[Any]:
     cogs = []
     for spec in specs:
-        args = []
+        args: list[Any] = []
         if spec.inject == "train":
             args.append(train)
         elif spec.inject == "esc":
@@ -256,7 +256,9 @@ def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[
         try:
             cogs.append(spec.factory(*args, **spec.params))
         except Exception as exc:
-            raise PipelineError(f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}") from exc
+            raise PipelineError(
+                f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}"
+            ) from exc
     return cogs
 
 
@@ -272,7 +274,7 @@ def build(path: str, registry: CogRegistry | None = None, once: bool = False) ->
         train_settings = tomllib.load(handle).get("train", {})
     esc = movement.Escapement()
     esc.once = once
-    error_output = None
+    error_output: movement.Train | None = None
     if error_specs:
         error_train = movement.Train(esc)
         esc.trains.remove(error_train)

@@ -103,7 +103,9 @@ class CogEntry:
 
 def cog_summary(obj: Any) -> str:
     """:returns: the first line of ``obj``'s own docstring, or ``""``."""
-    doc = inspect.getdoc(obj) or ""
+    # The object's own docstring: an inherited one (Cog's) would describe the base class.
+    own = getattr(obj, "__doc__", None)
+    doc = inspect.cleandoc(own) if isinstance(own, str) else ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
@@ -169,7 +171,7 @@ class CogRegistry:
                     if problem:
                         entry.status, entry.error = INCOMPATIBLE, problem
                     found.setdefault(ep.name, []).append(entry)
-            for name, entries in found.items():
+            for entries in found.values():
                 # The same distribution seen twice on sys.path is one offer, not a clash.
                 unique = {e.distribution.lower(): e for e in entries}
                 entries[:] = list(unique.values())

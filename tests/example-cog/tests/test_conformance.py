@@ -1,7 +1,6 @@
 """The example package's own tests: the conformance kit against its cogs."""
 
 from deadbeat.testing import CogConformance, run_train
-
 from deadbeat_example_upper import Delay, Upper
 
 

@@ -54,7 +54,7 @@ class FileReaderSupply(movement.Supply):
         self._handle: BinaryIO | None = None
         self._name = ""
         self._line_no = 0
-        self._turn = esc.enqueue(self.read_batch)
+        self._turn: movement.Binding | None = esc.enqueue(self.read_batch)
 
     def _open_next(self) -> bool:
         while self._pending:
@@ -88,7 +88,10 @@ class FileReaderSupply(movement.Supply):
             except UnicodeDecodeError as exc:
                 log.warning(
                     "%s:%d: bytes not valid %s at offset %d; replaced",
-                    self._name, self._line_no, self.encoding, exc.start,
+                    self._name,
+                    self._line_no,
+                    self.encoding,
+                    exc.start,
                 )
                 text = raw.decode(self.encoding, "replace")
             datum: dict[str, Any] = {}

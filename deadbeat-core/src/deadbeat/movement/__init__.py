@@ -17,10 +17,38 @@ from ._access import (
 from ._cog import Cog, Supply
 from ._escapement import Binding, DummyEscapement, Escapement, InotifyEvent
 from ._hooks import BROADCASTS, BroadcastSpec
+from ._inotify import (
+    IN_ALL_EVENTS,
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_ISDIR,
+    IN_MODIFY,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+)
 from ._train import DeadLetterLog, ErrorRecord, Train
 
 __all__ = [
     "BROADCASTS",
+    "IN_ALL_EVENTS",
+    "IN_ATTRIB",
+    "IN_CLOSE_WRITE",
+    "IN_CREATE",
+    "IN_DELETE",
+    "IN_DELETE_SELF",
+    "IN_IGNORED",
+    "IN_ISDIR",
+    "IN_MODIFY",
+    "IN_MOVED_FROM",
+    "IN_MOVED_TO",
+    "IN_MOVE_SELF",
+    "IN_Q_OVERFLOW",
     "Binding",
     "BroadcastSpec",
     "Cog",

@@ -54,7 +54,7 @@ def itemsetter(*keys: Any) -> Setter:
         values = tuple(values)
         if len(values) != len(keys):
             raise ValueError(f"itemsetter{keys!r} needs {len(keys)} values, got {len(values)}")
-        for key, value in zip(keys, values):
+        for key, value in zip(keys, values, strict=True):
             data[key] = value
         return data
 

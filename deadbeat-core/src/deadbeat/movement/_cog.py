@@ -21,14 +21,14 @@ def _init_params(cls: type) -> tuple[str, ...]:
     except KeyError:
         pass
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls)
     except (TypeError, ValueError):
         names: tuple[str, ...] = ()
     else:
         names = tuple(
             name
             for name, param in sig.parameters.items()
-            if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
         )
     _PARAMS_CACHE[cls] = names
     return names

@@ -251,7 +251,7 @@ class Train:
         cog = self._cogs[position]
         try:
             event_id = self.id_getter(datum)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
             event_id = None
         shown_id = event_id if event_id is not None else "-"
         # Bad data are routine for a pipeline: one line each, the traceback at debug.
@@ -314,7 +314,7 @@ class Train:
         if name in BROADCASTS:
             spec = getattr(self._pm.hook, name).spec
             spec_args = spec.argnames if spec is not None else ()
-            kwargs.update(zip(spec_args, args))
+            kwargs.update(zip(spec_args, args, strict=False))
             for function, argnames, cog in self._implementations(name):
                 try:
                     result = function(*[kwargs[a] for a in argnames])

@@ -1,4 +1,4 @@
-"""The deadbeat command, run as a real process."""
+"""The deadbeat command, run as a real process, with every distribution installed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.toml"
 
 
@@ -169,12 +169,12 @@ class TestRun:
             f"""
             [[cog]]
             use = "fs.read"
-            filenames = ["{REPO / 'examples/data/events.jsonl'}"]
+            filenames = ["{REPO / "examples/data/events.jsonl"}"]
             [[cog]]
             use = "text.json_parse"
             [[cog]]
             use = "fs.write"
-            filename = "{tmp_path / 'out.jsonl'}"
+            filename = "{tmp_path / "out.jsonl"}"
             line_getter = "line"
 
             [[errors]]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install every distribution (editable) and the test fixtures into .venv, then run
+# the linters, the type checker and every test. This is the README's test command
+# and what .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q \
+    -e "./deadbeat-core[test,uvloop]" \
+    -e ./deadbeat-cogs-fs \
+    -e ./deadbeat-cogs-text \
+    -e ./deadbeat-cogs-ip \
+    -e ./deadbeat-cogs-net \
+    -e ./tests/example-cog \
+    -e ./tests/plugins/broken-cog \
+    ruff mypy nox
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy"
+.venv/bin/mypy deadbeat-core/src/deadbeat deadbeat-cogs-fs/src/deadbeat deadbeat-cogs-text/src/deadbeat \
+    deadbeat-cogs-ip/src/deadbeat deadbeat-cogs-net/src/deadbeat
+echo "== pytest"
+.venv/bin/python -m pytest "$@"
