@@ -15,18 +15,17 @@ any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
+from . import cogdoc
 from . import log as dblog
 from . import pipeline as pipeline_mod
-from .conf import Section
-from .plugins import CogLoadError, CogRegistry, cog_summary, core_version
+from .plugins import CogLoadError, CogRegistry, core_version
 
 __all__ = ["main"]
 
@@ -75,33 +74,6 @@ def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _render_default(value: Any) -> str:
-    if callable(value):
-        return getattr(value, "__qualname__", repr(value))
-    return repr(value)
-
-
-def _split_params(doc: str) -> tuple[str, dict[str, str]]:
-    """Separate Sphinx ``:param name:`` fields from the rest of a docstring."""
-    text: list[str] = []
-    params: dict[str, str] = {}
-    current = None
-    for line in doc.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(":param "):
-            name, _, description = stripped[len(":param ") :].partition(":")
-            current = name.split()[-1]
-            params[current] = description.strip()
-        elif current is not None and line.startswith((" ", "\t")) and stripped:
-            params[current] += " " + stripped
-        elif stripped.startswith(":"):
-            current = None
-        else:
-            current = None
-            text.append(line)
-    return "\n".join(text).strip(), params
-
-
 def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     registry = _registry(args)
     try:
@@ -115,41 +87,21 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
             sys.stderr.write(exc.entry.details)
         return EXIT_ERROR
     entry = registry.entry(args.name)
+    description = cogdoc.describe(obj)
     out.write(f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})\n\n")
-    doc, param_docs = _split_params(inspect.getdoc(obj) or cog_summary(obj) or "(no description)")
-    out.write(doc + "\n\nParameters:\n")
-    try:
-        parameters = list(inspect.signature(obj).parameters.values())
-    except (TypeError, ValueError):
-        parameters = []
-    for p in parameters:
-        if p.name in ("train", "esc") and p is parameters[0]:
-            out.write(f"  {p.name}  (given by the pipeline)\n")
-            continue
-        default = "required" if p.default is p.empty else f"default {_render_default(p.default)}"
-        annotation = ""
-        if p.annotation is not p.empty:
-            shown = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
-            annotation = f": {shown}"
+    out.write((description.summary or "(no description)") + "\n")
+    if description.text:
+        out.write("\n" + description.text + "\n")
+    out.write("\nParameters:\n")
+    if description.injected:
+        out.write(f"  {description.injected}  (given by the pipeline)\n")
+    for p in description.parameters:
+        annotation = f": {p.annotation}" if p.annotation else ""
+        default = "required" if p.required else f"default {p.default_text}"
         out.write(f"  {p.name}{annotation}  ({default})\n")
-        if p.name in param_docs:
-            out.write(f"      {param_docs[p.name]}\n")
-    insert = getattr(obj, "config_insert", None)
-    out.write("\nPipeline insert:\n")
-    out.write(f'[[cog]]\nuse = "{entry.name}"\n')
-    if isinstance(insert, Section):
-        body = insert.to_toml()
-        out.write("\n".join(line for line in body.splitlines() if not line.startswith("[")) + "\n")
-    else:
-        for p in parameters:
-            if p.name in ("train", "esc") and p is parameters[0]:
-                continue
-            if p.default is p.empty:
-                out.write(f"{p.name} = ...  # required\n")
-            elif isinstance(p.default, (str, int, float, bool, list)) and not callable(p.default):
-                out.write(f"# {p.name} = {json.dumps(p.default)}\n")
-            else:
-                out.write(f"# {p.name} =\n")
+        if p.doc:
+            out.write(f"      {p.doc}\n")
+    out.write("\nPipeline insert:\n" + description.pipeline_insert(entry.name) + "\n")
     return EXIT_OK
 
 

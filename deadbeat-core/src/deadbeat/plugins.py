@@ -17,7 +17,6 @@ problem an error instead.
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from typing import Any
 import importlib_metadata
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
+
+from .cogdoc import describe
 
 __all__ = ["GROUP", "CogEntry", "CogLoadError", "CogRegistry", "core_version", "cog_summary"]
 
@@ -103,10 +104,7 @@ class CogEntry:
 
 def cog_summary(obj: Any) -> str:
     """:returns: the first line of ``obj``'s own docstring, or ``""``."""
-    # The object's own docstring: an inherited one (Cog's) would describe the base class.
-    own = getattr(obj, "__doc__", None)
-    doc = inspect.cleandoc(own) if isinstance(own, str) else ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return describe(obj).summary
 
 
 def _requirement_problem(dist: Any, core: Version | None) -> str | None:
