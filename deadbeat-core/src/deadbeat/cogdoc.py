@@ -109,7 +109,5 @@ def describe(obj: Any) -> CogDescription:
             annotation = p.annotation
         else:
             annotation = inspect.formatannotation(p.annotation)
-        parameters.append(
-            Parameter(p.name, annotation, p.default is p.empty, p.default, param_docs.get(p.name, ""))
-        )
+        parameters.append(Parameter(p.name, annotation, p.default is p.empty, p.default, param_docs.get(p.name, "")))
     return CogDescription(summary.strip(), rest.strip(), injected, parameters)

@@ -1,0 +1,85 @@
+"""Write one reference page per installed Deadbeat cog into docs/cogs/.
+
+The pages are generated from each cog's docstring and signature (through
+``deadbeat.cogdoc``), so they cannot drift from the code; ``tests/test_docs.py``
+fails when a page is missing or stale. Run after changing a cog:
+
+    python docs/generate_cog_pages.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from deadbeat import cogdoc
+from deadbeat.plugins import CogEntry, CogRegistry
+
+PAGES = Path(__file__).parent / "cogs"
+#: Only the project's own distributions get pages here.
+OURS = "deadbeat-cogs-"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\n", " ") or "\\-"
+
+
+def render(entry: CogEntry) -> str:
+    """:returns: the reStructuredText page of one loaded cog."""
+    description = cogdoc.describe(entry.obj)
+    title = entry.name
+    lines = [title, "=" * len(title), "", description.summary, ""]
+    if description.text:
+        lines += [description.text, ""]
+    lines += [
+        f":Distribution: ``{entry.distribution}``",
+        f":Python: ``{entry.value}``",
+    ]
+    if description.injected:
+        lines.append(
+            f":Needs: the {'Train' if description.injected == 'train' else 'Escapement'} (given by the pipeline)"
+        )
+    lines += ["", "Options", "-------", ""]
+    if description.parameters:
+        lines += [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+            "   * - name",
+            "     - type",
+            "     - default",
+            "     - meaning",
+        ]
+        for p in description.parameters:
+            lines += [
+                f"   * - ``{p.name}``",
+                f"     - {_cell(p.annotation)}",
+                f"     - {_cell(p.default_text)}",
+                f"     - {_cell(p.doc)}",
+            ]
+    else:
+        lines.append("None.")
+    lines += ["", "Pipeline insert", "---------------", "", ".. code-block:: toml", ""]
+    lines += [f"   {line}" for line in description.pipeline_insert(entry.name).splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def our_cogs() -> list[CogEntry]:
+    """:returns: the loaded cogs of the project's own distributions."""
+    entries = [e for e in CogRegistry().load_all() if e.distribution.startswith(OURS)]
+    broken = [e for e in entries if not e.usable]
+    if broken:
+        raise SystemExit(f"cannot document broken cogs: {[str(e) for e in broken]}")
+    return entries
+
+
+def main() -> int:
+    PAGES.mkdir(exist_ok=True)
+    for entry in our_cogs():
+        (PAGES / f"{entry.name}.rst").write_text(render(entry))
+        print(f"wrote docs/cogs/{entry.name}.rst")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

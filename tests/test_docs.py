@@ -1,0 +1,72 @@
+"""The documentation keeps up with the code: hooks, cog pages, README and CI."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from deadbeat import movement
+from deadbeat.movement import BROADCASTS
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+
+
+def load_generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("generate_cog_pages", DOCS / "generate_cog_pages.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestHookDocs:
+    def test_every_broadcast_has_a_section(self) -> None:
+        """docs/hooks.rst has a section for each broadcast of the specification."""
+        text = (DOCS / "hooks.rst").read_text()
+        titles = re.findall(r"^(\w+)\n-+$", text, flags=re.MULTILINE)
+        assert titles == list(BROADCASTS)
+
+    def test_every_broadcast_has_a_docstring(self) -> None:
+        """Each hook of the specification says when it fires and what its arguments mean."""
+        for name in BROADCASTS:
+            doc = getattr(movement.BroadcastSpec, name).__doc__ or ""
+            assert len(doc.strip()) > 40, name
+
+
+class TestCogPages:
+    def test_every_cog_has_an_up_to_date_page(self) -> None:
+        """Each cog of our distributions has a page equal to what the generator writes."""
+        generator = load_generator()
+        entries = generator.our_cogs()
+        assert {e.name for e in entries} >= {"fs.read", "fs.write", "text.json_parse", "text.json_format"}
+        for entry in entries:
+            page = DOCS / "cogs" / f"{entry.name}.rst"
+            assert page.exists(), f"{entry.name} has no page; run python docs/generate_cog_pages.py"
+            assert page.read_text() == generator.render(entry), f"{page} is stale; run the generator"
+
+    def test_no_page_without_a_cog(self) -> None:
+        """A page whose cog is gone is flagged."""
+        generator = load_generator()
+        names = {e.name for e in generator.our_cogs()}
+        pages = {p.stem for p in (DOCS / "cogs").glob("*.rst")} - {"index"}
+        assert pages == names
+
+
+class TestReadme:
+    def test_ci_runs_the_readme_test_command(self) -> None:
+        """.ci/run runs exactly the test command the README gives."""
+        readme = (REPO / "README.md").read_text()
+        blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+        test_command = blocks[1].strip()
+        assert test_command == "bash scripts/test.sh"
+        assert "exec bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+    def test_quick_start_runs_the_shipped_demo(self) -> None:
+        """The first README command installs the packages and runs examples/demo.toml."""
+        readme = (REPO / "README.md").read_text()
+        first = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)[0]
+        assert "deadbeat run examples/demo.toml --once" in first
+        for path in re.findall(r"\./(deadbeat-[\w-]+)", first):
+            assert (REPO / path / "pyproject.toml").exists()

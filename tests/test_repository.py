@@ -1,0 +1,43 @@
+"""The repository keeps the shape DESIGN.md promises."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+DISTRIBUTIONS = ["deadbeat-core", "deadbeat-cogs-fs", "deadbeat-cogs-ip", "deadbeat-cogs-net", "deadbeat-cogs-text"]
+
+
+class TestLayout:
+    def test_namespace_has_no_init_anywhere(self) -> None:
+        """No distribution ships deadbeat/__init__.py: deadbeat is a PEP 420 namespace."""
+        assert not list(REPO.glob("**/src/deadbeat/__init__.py"))
+
+    def test_each_distribution_has_the_same_shape(self) -> None:
+        """pyproject (hatchling, Python >= 3.10), README, src/deadbeat and tests in each."""
+        for name in DISTRIBUTIONS:
+            root = REPO / name
+            meta = tomllib.loads((root / "pyproject.toml").read_text())
+            assert meta["build-system"]["build-backend"] == "hatchling.build", name
+            assert meta["project"]["name"] == name
+            assert meta["project"]["requires-python"] == ">=3.10"
+            assert (root / "README.md").exists() and (root / "src" / "deadbeat").is_dir()
+            assert list((root / "tests").glob("test_*.py")), name
+
+    def test_cog_distributions_depend_on_a_core_range(self) -> None:
+        """Every cog distribution names the core versions it works with."""
+        for name in DISTRIBUTIONS[1:]:
+            meta = tomllib.loads((REPO / name / "pyproject.toml").read_text())
+            assert any(d.startswith("deadbeat-core>=") for d in meta["project"]["dependencies"]), name
+
+    def test_core_dependencies_stay_few(self) -> None:
+        """The core depends on pluggy, importlib-metadata and packaging only (tomli on 3.10)."""
+        meta = tomllib.loads((REPO / "deadbeat-core" / "pyproject.toml").read_text())
+        names = {d.split(">")[0].split(";")[0].strip() for d in meta["project"]["dependencies"]}
+        assert names == {"pluggy", "importlib-metadata", "packaging", "tomli"}
