@@ -139,7 +139,9 @@ def main() -> None:
     print(f"events: {args.events:,} per round, {args.rounds} rounds, batch {args.batch}")
     print(f"median train:        {train_median:>12,.0f} events/s")
     print(f"median hand-written: {loop_median:>12,.0f} events/s")
+    ratios = [t / h for t, h in zip(train_rates, loop_rates, strict=True)]
     print(f"ratio (train / hand-written): {train_median / loop_median:.1%}  (target >= 75%)")
+    print(f"median of the per-round ratios: {statistics.median(ratios):.1%}")
 
 
 if __name__ == "__main__":

@@ -610,6 +610,14 @@ class Escapement:
         if self._shutdown_task is None:
             self._shutdown_task = self.loop.create_task(self._shutdown())
 
+    def stop(self) -> None:
+        """Stop the application: the same orderly shutdown as :meth:`shutdown`.
+
+        There is no way to stop without finishing the cogs, because that would
+        lose the data they hold.
+        """
+        self.shutdown()
+
     async def _shutdown(self) -> None:
         try:
             for train in self.trains:
@@ -618,6 +626,10 @@ class Escapement:
                 train.done()
             for binding in list(self._bindings):
                 if binding.kind == "signal":
+                    continue
+                if not binding.keeps_alive:
+                    # Housekeeping (a status line, a time-out guard) ends quietly.
+                    self._release(binding)
                     continue
                 log.warning("%s: still bound after done: %r; released", binding.owner or "-", binding)
                 self.leftovers.append((binding.owner, binding))
@@ -674,7 +686,7 @@ class DummyEscapement:
     inotify_add = inotify_rm = _nothing
     signal_register = signal_unregister = _nothing
     pause = resume = finished = send_from = spawn = _nothing
-    run = shutdown = close = _nothing
+    run = shutdown = stop = close = _nothing
 
     def bindings_of(self, owner: object) -> list[Binding]:
         return []
