@@ -454,3 +454,72 @@ class TestShutdown:
         esc.close()
         assert [owner for owner, _ in esc.refused] == [cog]
         assert "binds timer after finish; refused" in caplog.text
+
+
+class Recorder(movement.Cog):
+    """Records flush, event_done and checkpoint, and what the output had at each."""
+
+    def __init__(self, log: list[Any], written: list[Any]) -> None:
+        self.log = log
+        self.written = written
+
+    def flush(self) -> None:
+        self.log.append(("flush", len(self.written)))
+
+    def event_done(self, event_id: Any) -> None:
+        self.log.append(("event_done", event_id, len(self.written)))
+
+    def checkpoint(self) -> None:
+        self.log.append(("checkpoint", len(self.written)))
+
+
+class TestBatchAcknowledgement:
+    def test_batch_is_acknowledged_after_its_data_left(self) -> None:
+        """A Batch sent through gets flush, event_done(id), checkpoint, in that order."""
+        log: list[Any] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [Recorder(log, collector.data), plus_one, collector])
+        train.send(None, movement.Batch([1, 2], event_id="b1"))
+        train.send(None, [5])  # not a Batch: nothing to acknowledge
+        esc.close()
+        assert log == [("flush", 2), ("event_done", "b1", 2), ("checkpoint", 2)]
+
+    def test_acknowledgement_waits_for_held_data(self) -> None:
+        """While a cog holds data, batches wait; after release and delivery they are acknowledged."""
+        log: list[Any] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        holder = Holder(train)
+        collector = Collector()
+        train.cogs = [Recorder(log, collector.data), holder, collector]
+        train.send(None, movement.Batch([1, 2], event_id="b1"))
+        train.send(None, movement.Batch([3], event_id="b2"))
+        assert log == []
+        esc.after(0.05, holder.let_go)
+        esc.after(0.2, esc.shutdown)
+        esc.run()
+        esc.close()
+        assert log == [("flush", 3), ("event_done", "b1", 3), ("event_done", "b2", 3), ("checkpoint", 3)]
+
+    def test_failed_data_count_as_handled(self) -> None:
+        """A datum that went to the error output does not keep its batch unacknowledged."""
+        log: list[Any] = []
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        written: list[Any] = []
+        train = movement.Train(esc, [Recorder(log, written), Exploding()], error_output=records.append)
+        train.send(None, movement.Batch([{"value": "bad"}], event_id="b"))
+        esc.close()
+        assert len(records) == 1 and ("event_done", "b", 0) in log
+
+    def test_reject_routes_a_supply_datum_to_the_error_output(self) -> None:
+        """A supply can hand an undeliverable datum to the error output via the Escapement."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        supply = movement.Supply()
+        movement.Train(esc, [supply, Collector()], error_output=records.append)
+        esc.reject(supply, {"id": "f:10", "raw": b"x" * 5}, ValueError("line too long"))
+        esc.close()
+        assert records[0].event_id == "f:10" and records[0].position == 0
+        assert str(records[0].error) == "line too long"

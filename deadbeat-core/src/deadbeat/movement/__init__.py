@@ -32,10 +32,11 @@ from ._inotify import (
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
 )
-from ._train import DeadLetterLog, ErrorRecord, Train
+from ._train import Batch, DeadLetterLog, ErrorRecord, Train
 
 __all__ = [
     "BROADCASTS",
+    "Batch",
     "IN_ALL_EVENTS",
     "IN_ATTRIB",
     "IN_CLOSE_WRITE",

@@ -269,6 +269,18 @@ class Escapement:
                 return
         log.error("%s: returned data but is in no train; %d data dropped", owner, len(list(data)))
 
+    def reject(self, owner: object, datum: Any, error: Exception) -> None:
+        """Send a datum ``owner`` cannot deliver to its train's error output.
+
+        For supplies, which know only the Escapement: an oversize line, bytes that
+        do not decode. The error output gets the datum, the error and the supply.
+        """
+        for train in self.trains:
+            if train.has_cog(owner):
+                train.reject(owner, datum, error)
+                return
+        log.error("%s: %s: %s (no train to take the datum: %r)", owner, type(error).__name__, error, datum)
+
     # -- pausing (used by the Train for backpressure) -------------------------
 
     def pause(self, owner: object) -> None:
@@ -685,7 +697,7 @@ class DummyEscapement:
     fd_register = fd_unregister = _nothing
     inotify_add = inotify_rm = _nothing
     signal_register = signal_unregister = _nothing
-    pause = resume = finished = send_from = spawn = _nothing
+    pause = resume = finished = send_from = spawn = reject = _nothing
     run = shutdown = stop = close = _nothing
 
     def bindings_of(self, owner: object) -> list[Binding]:

@@ -44,6 +44,26 @@ class BroadcastSpec:
         """
 
     @hookspec
+    def flush(self) -> None:
+        """Write out what is buffered: the data handed over so far are complete.
+
+        Sent by the Train when every datum of one or more supply batches has left
+        the train (nothing is held), just before the ``event_done`` of those
+        batches. An output writes its buffer (and syncs it, if so configured) so
+        that acknowledging the source can never lose data. Cheap by design: it
+        comes once per batch, not per datum.
+        """
+
+    @hookspec
+    def checkpoint(self) -> None:
+        """Persist state now: everything acknowledged by ``event_done`` is done.
+
+        Sent after the ``event_done`` broadcasts that follow a ``flush``. Cogs that
+        keep positions (a file tailer, an output that records its offset) save
+        them here, once, so that what they save together is consistent.
+        """
+
+    @hookspec
     def finish(self) -> Any:
         """The application is shutting down; called once per cog, in train order.
 
@@ -63,8 +83,9 @@ class BroadcastSpec:
         """
 
 
-#: Names of the broadcasts of :class:`BroadcastSpec`, in the order of the manual.
-BROADCASTS = ("event_done", "event_rename", "finish", "done")
+#: Names of the broadcasts of :class:`BroadcastSpec`: the manual's four plus
+#: ``flush`` and ``checkpoint``, which make batch acknowledgements safe.
+BROADCASTS = ("event_done", "event_rename", "flush", "checkpoint", "finish", "done")
 
 
 class BroadcastManager(pluggy.PluginManager):

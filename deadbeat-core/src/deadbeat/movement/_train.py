@@ -31,10 +31,28 @@ from ._access import Getter, default_id_getter, getter
 from ._escapement import Escapement
 from ._hooks import BROADCASTS, BroadcastManager
 
-__all__ = ["DeadLetterLog", "ErrorRecord", "Train"]
+__all__ = ["Batch", "DeadLetterLog", "ErrorRecord", "Train"]
 
 log = logging.getLogger("deadbeat.train")
 dead_letter_log = logging.getLogger("deadbeat.deadletter")
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """A supply's batch of data with one event id for the whole batch.
+
+    When every datum of the batch has left the train (reached the end, was
+    dropped or went to the error output) and nothing is held back, the Train
+    broadcasts ``flush``, then ``event_done(event_id)``, then ``checkpoint``. A
+    supply so learns, once per batch and at no cost per datum, that it may
+    acknowledge its source or persist its position.
+
+    :param data: the data.
+    :param event_id: the batch's id, unique among the supply's batches.
+    """
+
+    def __init__(self, data: Iterable[Any] = (), event_id: Any = None) -> None:
+        super().__init__(data)
+        self.event_id = event_id
 
 
 class ErrorRecord:
@@ -135,6 +153,9 @@ class Train:
         self.in_flight = 0
         self.paused = False
         self.finished = False
+        # Ids of batches fully handed over but not yet acknowledged (see Batch).
+        self._unacknowledged: list[Any] = []
+        self._completion_scheduled = False
         self._cogs: list[Any] = []
         self._index: dict[int, int] = {}
         self._entries: list[Callable[[Iterable[Any]], int]] = []
@@ -244,7 +265,43 @@ class Train:
                 self.events_in += len(data)
         out = self._entries[start](data)
         self.events_out += out
+        event_id = getattr(data, "event_id", None)
+        if event_id is not None:
+            self._unacknowledged.append(event_id)
+            if self.in_flight <= 0:
+                self._complete()
         return out
+
+    def _complete(self) -> None:
+        """Acknowledge every batch handed over so far: flush, event_done, checkpoint.
+
+        Called only while nothing is held, so every datum of those batches has
+        left the train; outputs write their buffers first, so that the
+        acknowledgement never runs ahead of the data.
+        """
+        self._completion_scheduled = False
+        if self.in_flight > 0 or not self._unacknowledged:
+            return
+        ids, self._unacknowledged = self._unacknowledged, []
+        if isinstance(self.error_output, Train):
+            self.error_output.notify("flush")
+        self.notify("flush")
+        for event_id in ids:
+            self.notify("event_done", event_id)
+        self.notify("checkpoint")
+        if isinstance(self.error_output, Train):
+            self.error_output.notify("checkpoint")
+
+    def reject(self, cog: object, datum: Any, error: Exception) -> None:
+        """Send a datum ``cog`` cannot deliver (an oversize line) to the error output.
+
+        :raises ValueError: when ``cog`` is not in this train.
+        """
+        try:
+            position = self._index[id(cog)]
+        except KeyError:
+            raise ValueError(f"{cog} is not a cog of this train") from None
+        self._on_error(position, datum, error)
 
     def _on_error(self, position: int, datum: Any, error: Exception) -> None:
         self.errors += 1
@@ -282,6 +339,11 @@ class Train:
     def release(self, count: int = 1) -> None:
         """Report that ``count`` held data went on or were dropped."""
         self.in_flight -= count
+        if self.in_flight <= 0 and self._unacknowledged and not self._completion_scheduled:
+            # Not now: the released data are usually sent on right after this
+            # call returns, and must be written before their batch is acknowledged.
+            self._completion_scheduled = True
+            self.esc.enqueue(self._complete)
         if self.paused and self.in_flight <= self.low_water:
             self.paused = False
             log.debug("%d data in flight; resuming supplies", self.in_flight)
@@ -357,6 +419,14 @@ class Train:
                 except Exception:
                     log.exception("%s: finish failed", cog)
             self.esc.finished(cog)
+        if self.in_flight > 0:
+            log.error(
+                "%d data still held after finish; %d batches stay unacknowledged",
+                self.in_flight,
+                len(self._unacknowledged),
+            )
+        else:
+            self._complete()
 
     def done(self) -> None:
         """Send ``done`` to every cog in train order."""
