@@ -69,10 +69,10 @@ class TestCogsListing:
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert out.startswith("fs.read  (deadbeat.fs:FileReaderSupply, deadbeat-cogs-fs ")
-        assert "Read files from start to end" in out
+        assert "Read files once, from start to end" in out
         assert "  esc  (given by the pipeline)" in out
         assert "  filenames: Sequence[str]  (required)" in out
-        assert "  batch: int  (default 1000)" in out
+        assert "  max_line: int  (default 1048576)" in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
 
     def test_show_broken_and_unknown(self) -> None:
@@ -99,7 +99,7 @@ class TestRun:
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         assert [d["id"] for d in lines] == ["e1", "e2", "e3", "e5"]
         assert all(d["pipeline"] == "demo" for d in lines)
-        assert "events.jsonl:4: dead letter from JSONParse" in result.stderr
+        assert "events.jsonl:213: dead letter from JSONParse" in result.stderr
         assert "1 of 5 data failed" in result.stderr
 
     def test_live_counter(self) -> None:
@@ -132,7 +132,10 @@ class TestRun:
             ('[[cog]]\nfilenames = ["x"]\n', "cog[0]: missing 'use'"),
             ('[[cog]]\nuse = "fs.reed"\n', "cog[0] (fs.reed): no such cog; did you mean 'fs.read'?"),
             ('[[cog]]\nuse = "fs.read"\n', "cog[0] (fs.read): missing required parameter 'filenames'"),
-            ('[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nbatch = "many"\n', "cog[0] (fs.read): batch: expected int"),
+            (
+                '[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nmax_line = "many"\n',
+                "cog[0] (fs.read): max_line: expected int",
+            ),
             ('[[cog]]\nuse = "broken.explode"\n', "cog[0] (broken.explode): cog 'broken.explode' from"),
             ('[[cog]]\nuse = "nowhere_mod:Cog"\n', "cog[0] (nowhere_mod:Cog): cannot import"),
             ("[[cogs]]\nuse = 1\n", "unknown table 'cogs'; did you mean 'cog'?"),
@@ -189,7 +192,7 @@ class TestRun:
         assert result.returncode == 0, result.stderr
         records = [json.loads(line) for line in errors.read_text().splitlines()]
         assert len(records) == 1
-        assert records[0]["event_id"] == "events.jsonl:4"
+        assert records[0]["event_id"] == f"{REPO / 'examples/data/events.jsonl'}:213"
         assert records[0]["cog"] == "JSONParse(source='line', target=None)"
         assert records[0]["datum"]["line"].startswith('{"id": "e4"')
         assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
@@ -210,7 +213,6 @@ class TestSignals:
             [[cog]]
             use = "fs.read"
             filenames = ["{source}"]
-            batch = 100
             [[cog]]
             use = "example.delay"
             seconds = 60.0

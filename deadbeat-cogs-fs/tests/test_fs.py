@@ -1,23 +1,35 @@
-"""File reading and writing on real files."""
+"""File cogs on real files, directories and signals, in one process."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deadbeat import fs, movement
-from deadbeat.testing import CogConformance, run_train
+from deadbeat.testing import CogConformance, Collector, run_train
 
 SAMPLE = Path(__file__).parent / "data" / "sample.txt"
 SCRATCH = Path(tempfile.mkdtemp(prefix="deadbeat-fs-test-"))
+(SCRATCH / "spool").mkdir()
+
+
+class TestFileWatcherConformance(CogConformance):
+    cog_name = "fs.tail"
+    params = {"filenames": [str(SAMPLE)], "rotate_wait": 0.1}
 
 
 class TestFileReaderConformance(CogConformance):
     cog_name = "fs.read"
-    params = {"filenames": [str(SAMPLE)], "batch": 2}
+    params = {"filenames": [str(SAMPLE)]}
 
 
 class TestLineFileDrainConformance(CogConformance):
@@ -27,19 +39,52 @@ class TestLineFileDrainConformance(CogConformance):
     flushes_all = True
 
 
+class TestSpoolConformance(CogConformance):
+    cog_name = "fs.spool"
+    params = {"directory": str(SCRATCH / "spool")}
+
+
+class TestSpoolWriteConformance(CogConformance):
+    cog_name = "fs.spool_write"
+    params = {"directory": str(SCRATCH / "spool-out")}
+    samples = [{"data": "one"}]
+    flushes_all = True
+
+
+def follow(
+    paths: list[str], until: Any, timeout: float = 10.0, esc: movement.Escapement | None = None, **params: Any
+) -> Collector:
+    """Run a tailer until `until(collector)` holds (checked every 10 ms)."""
+    esc = esc or movement.Escapement()
+    collector = Collector()
+    supply = fs.FileWatcherSupply(esc, paths, **params)
+    train = movement.Train(esc, [supply, collector])
+    deadline = time.monotonic() + timeout
+
+    def check() -> None:
+        if until(collector) or time.monotonic() > deadline:
+            esc.shutdown()
+
+    esc.every(0.01, check, keeps_alive=False)
+    esc.run()
+    esc.close()
+    assert train.events_in == len(collector.data) + train.errors
+    return collector
+
+
 class TestFileReader:
     def test_reads_files_in_order_with_ids(self, tmp_path: Path) -> None:
-        """Every line of every file arrives once, in order, with FILE:LINE ids."""
+        """Every line of every file arrives once, in order, with FILE:OFFSET ids."""
         second = tmp_path / "second.txt"
-        second.write_text("delta\r\nepsilon")
+        second.write_text("delta\nepsilon")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(SAMPLE), str(second)], batch=2)], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(SAMPLE), str(second)])], esc=esc)
         assert [(d["id"], d["line"]) for d in out.data] == [
-            ("sample.txt:1", "alpha"),
-            ("sample.txt:2", "beta"),
-            ("sample.txt:3", "gamma"),
-            ("second.txt:1", "delta"),
-            ("second.txt:2", "epsilon"),
+            (f"{SAMPLE}:0", "alpha"),
+            (f"{SAMPLE}:6", "beta"),
+            (f"{SAMPLE}:11", "gamma"),
+            (f"{second}:0", "delta"),
+            (f"{second}:6", "epsilon"),
         ]
 
     def test_missing_file_is_logged_and_the_rest_read(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -48,26 +93,14 @@ class TestFileReader:
         missing = tmp_path / "missing.txt"
         out = run_train([fs.FileReaderSupply(esc, [str(missing), str(SAMPLE)])], esc=esc)
         assert [d["line"] for d in out.data] == ["alpha", "beta", "gamma"]
-        assert f"{missing}: cannot read" in caplog.text
-
-    def test_invalid_bytes_are_reported_with_file_and_line(
-        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        """Bytes invalid in the encoding are replaced and the place is logged."""
-        path = tmp_path / "latin.txt"
-        path.write_bytes(b"ok\ncaf\xe9\n")
-        caplog.set_level(logging.WARNING)
-        esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(path)])], esc=esc)
-        assert [d["line"] for d in out.data] == ["ok", "caf\ufffd"]
-        assert "latin.txt:2: bytes not valid utf-8 at offset 3" in caplog.text
+        assert f"{missing}: cannot read: no such file" in caplog.text
 
     def test_custom_setters(self) -> None:
         """line_setter and id_setter accept field paths."""
         esc = movement.Escapement()
         supply = fs.FileReaderSupply(esc, [str(SAMPLE)], line_setter="raw.text", id_setter="meta.id")
         out = run_train([supply], esc=esc)
-        assert out.data[0] == {"meta": {"id": "sample.txt:1"}, "raw": {"text": "alpha"}}
+        assert out.data[0] == {"raw": {"text": "alpha"}, "meta": {"id": f"{SAMPLE}:0"}}
 
     def test_one_string_instead_of_a_list_is_refused(self) -> None:
         """filenames="x" is a mistake caught at construction."""
@@ -75,11 +108,346 @@ class TestFileReader:
             fs.FileReaderSupply(movement.DummyEscapement(), "x")  # type: ignore[arg-type]
 
 
+class TestBadInput:
+    def test_invalid_bytes_go_to_the_error_output_with_file_and_offset(self, tmp_path: Path) -> None:
+        """A line not valid in the encoding goes to the error output; the others go on."""
+        path = tmp_path / "latin.txt"
+        path.write_bytes(b"ok\ncaf\xe9\nfine\n")
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        movement.Train(esc, [fs.FileReaderSupply(esc, [str(path)]), collector], error_output=records.append)
+        esc.run()
+        esc.close()
+        assert [d["line"] for d in collector.data] == ["ok", "fine"]
+        assert len(records) == 1
+        assert records[0].event_id == f"{path}:3"
+        assert records[0].datum["raw"] == b"caf\xe9"
+        assert f"in {path}:3" in str(records[0].error)
+
+    def test_line_over_the_limit_goes_to_the_error_output(self, tmp_path: Path) -> None:
+        """An oversize line is cut to the limit and sent to the error output; reading goes on."""
+        path = tmp_path / "long.txt"
+        path.write_bytes(b"short\n" + b"y" * 5000 + b"\nafter\n")
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        supply = fs.FileReaderSupply(esc, [str(path)], max_line=1000)
+        movement.Train(esc, [supply, collector], error_output=records.append)
+        esc.run()
+        esc.close()
+        assert [d["line"] for d in collector.data] == ["short", "after"]
+        assert [type(r.error) for r in records] == [fs.LineTooLong]
+        assert records[0].event_id == f"{path}:6"
+        assert len(records[0].datum["raw"]) == 1000
+
+    def test_line_over_the_limit_across_reads(self, tmp_path: Path) -> None:
+        """A line longer than a read chunk and the limit is reported once and skipped to its end."""
+        path = tmp_path / "long.txt"
+        path.write_bytes(b"a\n" + b"z" * 20000 + b"\nb\n")
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        supply = fs.FileWatcherSupply(esc, [str(path)], tail=False, max_line=3000, read_size=1024)
+        movement.Train(esc, [supply, collector], error_output=records.append)
+        esc.run()
+        esc.close()
+        assert [d["line"] for d in collector.data] == ["a", "b"]
+        assert len(records) == 1 and records[0].event_id == f"{path}:2"
+
+    def test_unreadable_file_is_logged(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """A file that cannot be opened is named in the log, with the reason."""
+        path = tmp_path / "secret.txt"
+        path.write_text("x\n")
+        path.chmod(0)
+        try:
+            if os.access(path, os.R_OK):
+                # root reads anything: make the open fail another real way.
+                path.chmod(0o644)
+                path.unlink()
+                path.mkdir()
+                (tmp_path / "other.txt").write_text("y\n")
+                out = follow([str(tmp_path / "*.txt")], lambda c: len(c.data) == 1, tail=True)
+                assert [d["line"] for d in out.data] == ["y"]
+                return
+            out = follow([str(path)], lambda c: False, timeout=0.3)
+            assert out.data == [] and f"{path}: cannot open" in caplog.text
+        finally:
+            if path.is_file():
+                path.chmod(0o644)
+
+
+class TestFollowing:
+    def test_appended_lines_and_partial_lines(self, tmp_path: Path) -> None:
+        """Appended lines arrive; a line without its newline waits until it is complete."""
+        path = tmp_path / "app.log"
+        path.write_text("first\n")
+
+        def writer() -> None:
+            time.sleep(0.1)
+            with open(path, "a") as handle:
+                handle.write("sec")
+                handle.flush()
+                time.sleep(0.2)
+                handle.write("ond\nthird\n")
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        out = follow([str(path)], lambda c: len(c.data) >= 3)
+        thread.join()
+        assert [d["line"] for d in out.data] == ["first", "second", "third"]
+
+    def test_glob_picks_up_files_created_later(self, tmp_path: Path) -> None:
+        """A file matching the pattern that appears later is read from its start."""
+        (tmp_path / "a.log").write_text("a1\n")
+
+        def create() -> None:
+            time.sleep(0.1)
+            (tmp_path / "b.log").write_text("b1\nb2\n")
+            (tmp_path / "c.txt").write_text("not matched\n")
+
+        thread = threading.Thread(target=create)
+        thread.start()
+        out = follow([str(tmp_path / "*.log")], lambda c: len(c.data) >= 3)
+        thread.join()
+        assert sorted(d["line"] for d in out.data) == ["a1", "b1", "b2"]
+
+    def test_start_at_end_skips_existing_content(self, tmp_path: Path) -> None:
+        """start="end" begins a file found at the first start at its end, on a line boundary."""
+        path = tmp_path / "app.log"
+        path.write_text("old 1\nold 2\nunfinished")
+
+        def append() -> None:
+            time.sleep(0.1)
+            with open(path, "a") as handle:
+                handle.write(" line\nnew\n")
+
+        thread = threading.Thread(target=append)
+        thread.start()
+        out = follow([str(path)], lambda c: len(c.data) >= 2, start="end")
+        thread.join()
+        assert [d["line"] for d in out.data] == ["unfinished line", "new"]
+
+    def test_polling_fallback_without_inotify(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """Without inotify the tailer polls, says so once, and still follows appends and new files."""
+        caplog.set_level(logging.WARNING)
+        path = tmp_path / "app.log"
+        path.write_text("one\n")
+
+        def writer() -> None:
+            time.sleep(0.15)
+            with open(path, "a") as handle:
+                handle.write("two\n")
+            (tmp_path / "app.log.new").write_text("three\n")
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        esc = movement.Escapement(use_inotify=False)
+        out = follow([str(tmp_path / "app.log*")], lambda c: len(c.data) >= 3, esc=esc, poll_interval=0.05)
+        thread.join()
+        assert sorted(d["line"] for d in out.data) == ["one", "three", "two"]
+        assert caplog.text.count("polling every") == 1
+
+    def test_plain_lines_without_setters(self, tmp_path: Path) -> None:
+        """With line_setter=None and id_setter=None each datum is the line itself."""
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(SAMPLE)], tail=False, line_setter=None, id_setter=None)
+        out = run_train([supply], esc=esc)
+        assert out.data == ["alpha", "beta", "gamma"]
+
+    def test_positions_wait_for_acknowledgement(self, tmp_path: Path) -> None:
+        """The state file holds only positions whose lines have been handled."""
+        path = tmp_path / "app.log"
+        path.write_text("a\nb\n")
+        state = tmp_path / "state.json"
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        holder_data: list[Any] = []
+
+        class Holder(movement.Cog):
+            def __call__(self, data: Any) -> None:
+                holder_data.append(data)
+                train.hold()
+                return None
+
+        supply = fs.FileWatcherSupply(esc, [str(path)], state_file=str(state), state_interval=0)
+        train.cogs = [supply, Holder(), Collector()]
+        esc.after(0.3, esc.shutdown)
+        saved_while_held: list[Any] = []
+        esc.after(0.25, lambda: saved_while_held.append(json.loads(state.read_text()) if state.exists() else None))
+        esc.run()
+        esc.close()
+        files_while_held = (saved_while_held[0] or {}).get("sections", {}).get(supply._section, {}).get("files", {})
+        assert all(entry["offset"] == 0 for entry in files_while_held.values())
+        final = json.loads(state.read_text())["sections"][supply._section]["files"]
+        # Still held at shutdown, never written: the position stays where it was.
+        assert [entry["offset"] for entry in final.values()] == [0]
+
+
+class TestOverflow:
+    def test_queue_overflow_rescans_and_loses_nothing(self, tmp_path: Path) -> None:
+        """With a tiny inotify queue, IN_Q_OVERFLOW happens; every line still arrives once."""
+        limit = Path("/proc/sys/fs/inotify/max_queued_events")
+        original = limit.read_text()
+        try:
+            limit.write_text("16\n")
+        except OSError:
+            pytest.fail("this test needs root to lower max_queued_events")
+        try:
+            esc = movement.Escapement()
+        finally:
+            limit.write_text(original)
+        files = [tmp_path / f"f{i}.log" for i in range(40)]
+
+        def writer() -> None:
+            time.sleep(0.1)
+            for round_no in range(5):
+                for path in files:
+                    with open(path, "a") as handle:
+                        handle.write(f"{path.name} {round_no}\n")
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        out = follow([str(tmp_path / "*.log")], lambda c: len(c.data) >= 200, esc=esc)
+        thread.join()
+        lines = [d["line"] for d in out.data]
+        assert sorted(lines) == sorted(f"{p.name} {r}" for p in files for r in range(5))
+
+
 class TestLineFileDrain:
     def test_appends_lines_and_passes_data_on(self, tmp_path: Path) -> None:
-        """Each datum's line is appended; the datum continues unchanged."""
+        """Each datum's line is appended; the datum continues unchanged; strings are written as they are."""
         path = tmp_path / "out.txt"
         path.write_text("existing\n")
-        out = run_train([fs.LineFileDrain(str(path))], [{"line": "a"}, {"line": "b"}])
+        esc = movement.Escapement()
+        out = run_train([fs.LineFileDrain(esc, str(path))], [{"line": "a"}, "b"], esc=esc)
         assert path.read_text() == "existing\na\nb\n"
-        assert out.data == [{"line": "a"}, {"line": "b"}]
+        assert out.data == [{"line": "a"}, "b"]
+
+    def test_sighup_reopens_after_rotation(self, tmp_path: Path) -> None:
+        """After logrotate moves the file and sends SIGHUP, new lines go to a new file."""
+        path = tmp_path / "out.txt"
+        esc = movement.Escapement()
+        drain = fs.LineFileDrain(esc, str(path))
+        train = movement.Train(esc, [drain])
+
+        def rotate() -> None:
+            os.rename(path, tmp_path / "out.txt.1")
+            os.kill(os.getpid(), signal.SIGHUP)
+
+        esc.enqueue(train.send, None, ["before"])
+        esc.after(0.05, rotate)
+        esc.after(0.15, train.send, None, ["after"])
+        esc.after(0.25, esc.shutdown)
+        esc.run()
+        esc.close()
+        assert (tmp_path / "out.txt.1").read_text() == "before\n"
+        assert path.read_text() == "after\n"
+
+    def test_fsync_policy_is_checked(self, tmp_path: Path) -> None:
+        """An unknown fsync policy is refused at construction, naming the choices."""
+        with pytest.raises(ValueError, match="never, flush, always"):
+            fs.LineFileDrain(movement.DummyEscapement(), str(tmp_path / "x"), fsync="sometimes")  # type: ignore[arg-type]
+
+    def test_trims_what_was_written_after_the_checkpoint(self, tmp_path: Path) -> None:
+        """At start, bytes written after the last recorded offset are cut away."""
+        path = tmp_path / "out.txt"
+        state = tmp_path / "state.json"
+        esc = movement.Escapement()
+        drain = fs.LineFileDrain(esc, str(path), state_file=str(state))
+        train = movement.Train(esc, [drain])
+        train.send(None, movement.Batch(["kept"], event_id="b1"))
+        drain.done()
+        esc.close()
+        with open(path, "a") as handle:
+            handle.write("written after the checkpoint\n")
+        esc = movement.Escapement()
+        fs.LineFileDrain(esc, str(path), state_file=str(state)).done()
+        esc.close()
+        assert path.read_text() == "kept\n"
+
+
+class TestSpool:
+    def test_files_become_data_and_are_removed_when_done(self, tmp_path: Path) -> None:
+        """Files present at start and renamed in later each become one datum, then disappear."""
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        (spool / "early").write_text("first event")
+        (spool / ".partial").write_text("being written")
+        esc = movement.Escapement()
+        collector = Collector()
+        supply = fs.SpoolDirSupply(esc, str(spool))
+        movement.Train(esc, [supply, collector])
+
+        def deliver() -> None:
+            (spool / ".tmp-late").write_text("second event")
+            os.rename(spool / ".tmp-late", spool / "late")
+
+        esc.after(0.05, deliver)
+        esc.after(0.3, esc.shutdown)
+        esc.run()
+        esc.close()
+        assert [(d["id"], d["data"]) for d in collector.data] == [("early", "first event"), ("late", "second event")]
+        assert sorted(p.name for p in spool.iterdir()) == [".partial"]
+
+    def test_done_dir_keeps_handled_files(self, tmp_path: Path) -> None:
+        """With done_dir, handled files are moved there instead of removed."""
+        spool, done = tmp_path / "spool", tmp_path / "done"
+        spool.mkdir()
+        (spool / "one").write_text("1")
+        esc = movement.Escapement()
+        esc.once = True
+        run_train([fs.SpoolDirSupply(esc, str(spool), done_dir=str(done))], esc=esc)
+        assert not list(spool.iterdir()) and (done / "one").read_text() == "1"
+
+    def test_unhandled_files_stay_for_the_next_start(self, tmp_path: Path) -> None:
+        """A file whose datum is still held at shutdown is not removed."""
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        (spool / "held").write_text("x")
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+
+        class Holder(movement.Cog):
+            def __call__(self, data: Any) -> None:
+                train.hold()
+                return None
+
+        train.cogs = [fs.SpoolDirSupply(esc, str(spool)), Holder()]
+        esc.after(0.2, esc.shutdown)
+        esc.run()
+        esc.close()
+        assert (spool / "held").exists()
+
+    def test_undecodable_file_goes_to_the_error_output(self, tmp_path: Path) -> None:
+        """A file that is not valid text goes to the error output and stays in place."""
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        (spool / "bad").write_bytes(b"\xff\xfe")
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        esc.once = True
+        movement.Train(esc, [fs.SpoolDirSupply(esc, str(spool)), Collector()], error_output=records.append)
+        esc.run()
+        esc.close()
+        assert records[0].event_id == "bad" and (spool / "bad").exists()
+
+    def test_spool_output_writes_whole_files(self, tmp_path: Path) -> None:
+        """Each datum becomes one complete file; no temporary name is left behind."""
+        out_dir = tmp_path / "out"
+        run_train(
+            [fs.SpoolDirDrain(str(out_dir), name_getter="id")], [{"id": "a", "data": "A"}, {"id": "b", "data": b"B"}]
+        )
+        assert sorted((p.name, p.read_bytes()) for p in out_dir.iterdir()) == [("a", b"A"), ("b", b"B")]
+
+    def test_spool_output_refuses_bad_names(self, tmp_path: Path) -> None:
+        """A name that would escape the directory or hide the file is an error for that datum."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [fs.SpoolDirDrain(str(tmp_path), name_getter="id")], error_output=records.append)
+        train.send(None, [{"id": "../escape", "data": "x"}, {"id": ".hidden", "data": "y"}])
+        esc.close()
+        assert [str(r.error) for r in records] == [
+            "unusable spool file name '../escape'",
+            "unusable spool file name '.hidden'",
+        ]

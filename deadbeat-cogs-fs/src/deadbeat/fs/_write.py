@@ -2,44 +2,175 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any, TextIO
+import logging
+import os
+import signal
+from typing import Any
 
 from deadbeat import movement
+from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+
+from ._state import StateFile
 
 __all__ = ["LineFileDrain"]
+
+log = logging.getLogger("deadbeat.fs")
+
+FSYNC_POLICIES = ("never", "flush", "always")
 
 
 class LineFileDrain(movement.Cog):
     """Append one line per datum to a file (``"-"`` for standard output).
 
-    The datum goes on unchanged, so more cogs may follow.
+    Lines are collected and written in one system call per batch, at the latest
+    when the train's ``flush`` comes, so an acknowledged input line is always in
+    the file. SIGHUP reopens the file (for logrotate). The datum goes on
+    unchanged, so more cogs may follow.
 
+    With a ``state_file`` shared with the tailer, the offset up to which the file
+    holds acknowledged lines is saved together with the input positions; at start
+    the file is cut back to that offset, so that after a SIGKILL the lines the
+    tailer reads again are not written twice.
+
+    :param esc: the Escapement (for SIGHUP and for writing at the end of a turn).
     :param filename: the file to append to, or ``"-"``.
-    :param line_getter: where the line is (callable or field path).
+    :param line_getter: where the line is (callable or field path); a datum that
+        is a string is written as it is.
     :param encoding: text encoding of the file.
+    :param state_file: state shared with the supplies (see above).
+    :param fsync: ``"never"``, ``"flush"`` (after each acknowledged batch) or
+        ``"always"`` (after every write).
+    :param buffer_lines: lines collected before a write even without a flush.
     """
 
-    def __init__(self, filename: str = "-", line_getter: Any = "line", encoding: str = "utf-8") -> None:
+    config_insert = cfg_section(
+        "write",
+        (
+            cfg_item("filename", cast_str, "File to append to, or - for standard output", "-"),
+            cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
+            cfg_item("state_file", cast_optional(cast_path), "State shared with the tailer", None),
+            cfg_item("fsync", cast_choice(*FSYNC_POLICIES), "When to fsync", "never"),
+            cfg_item("buffer_lines", cast_int, "Lines collected before a write", 4096),
+        ),
+        "Write lines to a file",
+    )
+
+    def __init__(
+        self,
+        esc: movement.Escapement,
+        filename: str = "-",
+        line_getter: Any = "line",
+        encoding: str = "utf-8",
+        state_file: str | None = None,
+        fsync: str = "never",
+        buffer_lines: int = 4096,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        self.esc = esc
         self.filename = filename
         self.line_getter = line_getter
         self.encoding = encoding
-        self._get_line = movement.getter(line_getter)
-        self._out: TextIO
+        self.state_file = state_file
+        self.fsync = fsync
+        self.buffer_lines = buffer_lines
+        self._get = movement.getter(line_getter)
+        self._buffer: list[str] = []
+        self._pending_write: movement.Binding | None = None
+        self._state: StateFile | None = None
+        self._section = f"fs.write {os.path.abspath(filename)}"
+        self._fd = -1
         if filename == "-":
-            self._out = sys.stdout
+            self._fd = 1
         else:
-            self._out = open(filename, "a", encoding=encoding)  # noqa: SIM115 - lives as long as the cog
+            if state_file:
+                self._state = StateFile.acquire(state_file)
+            self._open()
+            self._trim_to_checkpoint()
+            esc.signal_register(signal.SIGHUP, self.reopen)
+
+    def _open(self) -> None:
+        self._fd = os.open(self.filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def _trim_to_checkpoint(self) -> None:
+        if self._state is None:
+            return
+        saved = self._state.get(self._section)
+        if not saved:
+            return
+        st = os.fstat(self._fd)
+        if (st.st_dev, st.st_ino) != (saved.get("dev"), saved.get("ino")):
+            log.warning(
+                "%s: not the file of the last checkpoint (rotated?); lines written after it may repeat",
+                self.filename,
+            )
+            return
+        offset = int(saved.get("offset", 0))
+        if st.st_size > offset:
+            os.ftruncate(self._fd, offset)
+            log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        self._out.write(f"{self._get_line(data)}\n")
+        buffer = self._buffer
+        if not buffer and self._pending_write is None:
+            # Write at the end of this turn at the latest, even for supplies that
+            # never ask for a flush.
+            self._pending_write = self.esc.enqueue(self._write_soon)
+        buffer.append(data if type(data) is str else self._get(data))
+        if len(buffer) >= self.buffer_lines:
+            self._write()
         return (data,)
 
+    def _write_soon(self) -> None:
+        self._pending_write = None
+        self._write()
+
+    def _write(self) -> None:
+        if not self._buffer:
+            return
+        lines, self._buffer = self._buffer, []
+        payload = ("\n".join(lines) + "\n").encode(self.encoding)
+        view = memoryview(payload)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if self.fsync == "always" and self._fd != 1:
+            os.fsync(self._fd)
+
+    def flush(self) -> None:
+        """Write what is collected; with a state file, record the offset it reached."""
+        self._write()
+        if self._fd == 1:
+            return
+        if self.fsync == "flush":
+            os.fsync(self._fd)
+        if self._state is not None:
+            st = os.fstat(self._fd)
+            self._state.set(self._section, {"dev": st.st_dev, "ino": st.st_ino, "offset": st.st_size})
+
+    def reopen(self) -> None:
+        """Write out, close and open the file again (SIGHUP, after logrotate moved it)."""
+        self._write()
+        if self._fd > 2:
+            os.close(self._fd)
+            self._open()
+            log.info("%s: reopened", self.filename)
+
     def finish(self) -> None:
-        """Flush what is buffered."""
-        self._out.flush()
+        """Write what is collected and stop listening for SIGHUP."""
+        self._write()
+        if self._pending_write is not None:
+            self.esc.dequeue(self._pending_write)
+            self._pending_write = None
+        if self._fd > 2:
+            self.esc.signal_unregister(signal.SIGHUP, self.reopen)
 
     def done(self) -> None:
-        """Close the file (standard output stays open)."""
-        if self._out is not sys.stdout:
-            self._out.close()
+        """Close the file (standard output stays open) and save the state."""
+        self._write()
+        if self._fd > 2:
+            os.close(self._fd)
+            self._fd = -1
+        if self._state is not None:
+            self._state.release()
+            self._state = None

@@ -287,6 +287,10 @@ class Escapement:
         """Hold back every callback of ``owner`` until :meth:`resume`."""
         self._paused.add(id(owner))
 
+    def is_paused(self, owner: object) -> bool:
+        """:returns: whether ``owner`` is paused; a supply reading in a loop stops early then."""
+        return id(owner) in self._paused
+
     def resume(self, owner: object) -> None:
         """Deliver what was held back for ``owner`` and let its callbacks run again."""
         self._paused.discard(id(owner))
@@ -597,14 +601,20 @@ class Escapement:
 
     def run(self) -> None:
         """Run until shutdown has completed (signal, :meth:`shutdown` or nothing bound)."""
+        # Before the first callback: a supply's first turn may be long, and a
+        # SIGTERM arriving during it must already mean "shut down in order".
+        self._catch_shutdown_signals()
         self.loop.run_until_complete(self.serve())
+
+    def _catch_shutdown_signals(self) -> None:
+        for signum in self._shutdown_signals:
+            if signum not in self._signals:
+                self.loop.add_signal_handler(signum, self._on_signal, signum)
 
     async def serve(self) -> None:
         """Coroutine form of :meth:`run`, for an application that drives the loop itself."""
         self._running = True
-        for signum in self._shutdown_signals:
-            if signum not in self._signals:
-                self.loop.add_signal_handler(signum, self._on_signal, signum)
+        self._catch_shutdown_signals()
         if self._alive == 0:
             self.loop.call_soon(self._maybe_idle_shutdown)
         try:
@@ -702,3 +712,6 @@ class DummyEscapement:
 
     def bindings_of(self, owner: object) -> list[Binding]:
         return []
+
+    def is_paused(self, owner: object) -> bool:
+        return False

@@ -1,0 +1,231 @@
+"""Spool directories: one file per event, in and out.
+
+A writer puts each event into its own file under a temporary name (starting with
+a dot) and renames it into the directory when complete, as maildir does; the
+rename is atomic, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+from deadbeat import movement
+
+__all__ = ["SpoolDirDrain", "SpoolDirSupply"]
+
+log = logging.getLogger("deadbeat.fs")
+
+_DIR_EVENTS = movement.IN_MOVED_TO | movement.IN_CLOSE_WRITE | movement.IN_CREATE
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and not name.endswith(".tmp")
+
+
+class SpoolDirSupply(movement.Supply):
+    """Take each file renamed into a directory as one datum; remove it once handled.
+
+    Files present at start are taken first, oldest first. A file is removed (or
+    moved to ``done_dir``) only when its ``event_done`` comes, that is when the
+    datum has been written out or has gone to the error output; until then a
+    restart takes it again. Names starting with a dot or ending in ``.tmp`` are
+    left alone: writers use them while writing.
+
+    :param esc: the Escapement.
+    :param directory: the spool directory.
+    :param done_dir: move handled files here instead of removing them.
+    :param encoding: text encoding of the files; ``None`` keeps bytes.
+    :param max_size: largest file in bytes; larger ones go to the error output.
+    :param content_setter: where the content goes (callable or field path).
+    :param id_setter: where the event id (the file name) goes.
+    :param poll_interval: seconds between looks where inotify is missing.
+    """
+
+    def __init__(
+        self,
+        esc: movement.Escapement,
+        directory: str,
+        done_dir: str | None = None,
+        encoding: str | None = "utf-8",
+        max_size: int = 16 << 20,
+        content_setter: Any = "data",
+        id_setter: Any = "id",
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.esc = esc
+        self.directory = directory
+        self.done_dir = done_dir
+        self.encoding = encoding
+        self.max_size = max_size
+        self.content_setter = content_setter
+        self.id_setter = id_setter
+        self.poll_interval = poll_interval
+        self._set_content = movement.setter(content_setter)
+        self._set_id = movement.setter(id_setter)
+        self._taken: set[str] = set()
+        self._failed: set[str] = set()
+        self._following = not getattr(esc, "once", False)
+        self._watch: movement.Binding | None = None
+        self._poller: movement.Binding | None = None
+        self._turn: movement.Binding | None = None
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"spool directory {directory!r} does not exist")
+        if done_dir is not None:
+            os.makedirs(done_dir, exist_ok=True)
+        if self._following:
+            if esc.inotify:
+                self._watch = esc.inotify_add(directory, _DIR_EVENTS, self._on_event)
+            else:
+                log.warning("%s: inotify is not available; polling every %.3g s", directory, poll_interval)
+                self._poller = esc.every(poll_interval, self._scan)
+        self._turn = esc.enqueue(self._scan)
+
+    def _on_event(self, event: movement.InotifyEvent) -> None:
+        if self._turn is None:
+            self._turn = self.esc.enqueue(self._scan)
+
+    def _candidates(self) -> list[str]:
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError as exc:
+            log.error("%s: cannot list: %s", self.directory, exc.strerror)
+            return []
+        found = []
+        for entry in entries:
+            if entry.name in self._taken or entry.name in self._failed or not _visible(entry.name):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    found.append((entry.stat().st_mtime_ns, entry.name))
+            except OSError:
+                continue
+        return [name for _, name in sorted(found)]
+
+    def _scan(self) -> None:
+        self._turn = None
+        for name in self._candidates():
+            self._take(name)
+        if not self._following:
+            self._turn = None
+
+    def _take(self, name: str) -> None:
+        path = os.path.join(self.directory, name)
+        try:
+            size = os.path.getsize(path)
+            if size > self.max_size:
+                raise ValueError(f"{path}: {size} bytes, more than max_size {self.max_size}")
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return  # taken by someone else between listing and reading
+        except (OSError, ValueError) as exc:
+            self._failed.add(name)
+            log.error("%s: cannot take: %s", path, exc)
+            self.esc.reject(self, {"id": name, "file": path}, exc if isinstance(exc, ValueError) else ValueError(exc))
+            return
+        content: Any = raw
+        if self.encoding is not None:
+            try:
+                content = raw.decode(self.encoding)
+            except UnicodeDecodeError as exc:
+                self._failed.add(name)
+                self.esc.reject(self, {"id": name, "file": path, "raw": raw}, exc)
+                return
+        self._taken.add(name)
+        datum = self._set_content(self._set_id({}, name), content)
+        self.esc.send_from(self, movement.Batch([datum], event_id=("fs.spool", id(self), name)))
+
+    def event_done(self, event_id: Any) -> None:
+        """The file's datum is handled: remove the file, or move it to ``done_dir``."""
+        if type(event_id) is not tuple or len(event_id) != 3 or event_id[1] != id(self):
+            return
+        name = event_id[2]
+        path = os.path.join(self.directory, name)
+        try:
+            if self.done_dir is not None:
+                os.rename(path, os.path.join(self.done_dir, name))
+            else:
+                os.unlink(path)
+        except OSError as exc:
+            log.error("%s: %s: cannot remove after processing: %s", name, path, exc.strerror)
+        self._taken.discard(name)
+
+    def finish(self) -> None:
+        """Stop taking files; those not handled stay in the directory for the next start."""
+        for binding in (self._turn, self._poller):
+            if binding is not None:
+                self.esc.dequeue(binding)
+        self._turn = self._poller = None
+        if self._watch is not None:
+            self.esc.inotify_rm(self._watch)
+            self._watch = None
+
+
+class SpoolDirDrain(movement.Cog):
+    """Write each datum into its own file in a directory, atomically.
+
+    The content is written under a temporary dot-name and renamed into place, so
+    a reader of the directory never sees a partial file.
+
+    :param directory: where the files go (created if missing).
+    :param content_getter: what to write (callable or field path); text is
+        encoded, bytes are written as they are.
+    :param name_getter: the file name for a datum; by default a unique name
+        from the time, the process id and a counter.
+    :param encoding: encoding for text content.
+    :param fsync: sync each file (and the directory) before and after the rename.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        content_getter: Any = "data",
+        name_getter: Any = None,
+        encoding: str = "utf-8",
+        fsync: bool = True,
+    ) -> None:
+        self.directory = directory
+        self.content_getter = content_getter
+        self.name_getter = name_getter
+        self.encoding = encoding
+        self.fsync = fsync
+        self._get_content = movement.getter(content_getter)
+        self._get_name = movement.getter(name_getter) if name_getter is not None else None
+        self._counter = itertools.count()
+        os.makedirs(directory, exist_ok=True)
+
+    def _name(self, data: Any) -> str:
+        if self._get_name is not None:
+            name = str(self._get_name(data))
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"unusable spool file name {name!r}")
+            return name
+        return f"{time.time_ns()}.{os.getpid()}.{next(self._counter)}"
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        content = self._get_content(data)
+        if isinstance(content, str):
+            content = content.encode(self.encoding)
+        name = self._name(data)
+        temporary = os.path.join(self.directory, f".{name}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, os.path.join(self.directory, name))
+        if self.fsync:
+            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        return (data,)

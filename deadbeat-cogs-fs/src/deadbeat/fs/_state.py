@@ -1,0 +1,121 @@
+"""Position state: one JSON file shared by the cogs that name it, saved atomically.
+
+A tailer and an output that name the same ``state_file`` each own a section of
+it. Both sections are written in one atomic replace (temporary file, fsync,
+rename), so what is on disk always pairs the input positions with the output
+offset of the same checkpoint: after a SIGKILL, the output is cut back to its
+recorded offset and the inputs resume from theirs, and no line is repeated or lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, ClassVar
+
+__all__ = ["StateFile"]
+
+log = logging.getLogger("deadbeat.fs")
+
+
+class StateFile:
+    """A JSON document of named sections, shared within a process by path.
+
+    Use :meth:`acquire` rather than the constructor, and :meth:`release` when done.
+
+    :param path: the file.
+    :param interval: least seconds between two saves; a save asked for sooner
+        is done when the interval has passed (by :meth:`save_due`) or at release.
+    """
+
+    _shared: ClassVar[dict[str, StateFile]] = {}
+
+    def __init__(self, path: str, interval: float = 0.0) -> None:
+        self.path = os.path.abspath(path)
+        self.interval = interval
+        self.sections: dict[str, Any] = {}
+        self.users = 0
+        self._saved_text = ""
+        self._last_save = 0.0
+        self.dirty = False
+        self._load()
+
+    @classmethod
+    def acquire(cls, path: str, interval: float = 0.0) -> StateFile:
+        """:returns: the process-wide instance for ``path`` (loaded on first use)."""
+        key = os.path.abspath(path)
+        state = cls._shared.get(key)
+        if state is None:
+            state = cls._shared[key] = cls(key, interval)
+        state.interval = min(state.interval, interval) if state.users else interval
+        state.users += 1
+        return state
+
+    def release(self) -> None:
+        """Save what is pending; the last user forgets the shared instance."""
+        self.save(force=True)
+        self.users -= 1
+        if self.users <= 0:
+            self._shared.pop(self.path, None)
+
+    def _load(self) -> None:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
+                raise ValueError("no 'sections' object")
+        except ValueError as exc:
+            # Never start from a state we cannot read as if it were empty without
+            # saying so, and keep the evidence.
+            aside = f"{self.path}.corrupt-{int(time.time())}"
+            os.replace(self.path, aside)
+            log.error("%s: unreadable state (%s); moved to %s, starting without it", self.path, exc, aside)
+            return
+        self.sections = data["sections"]
+        self._saved_text = text
+
+    def get(self, section: str, default: Any = None) -> Any:
+        """:returns: a section's value, or ``default``."""
+        return self.sections.get(section, default)
+
+    def set(self, section: str, value: Any) -> None:
+        """Replace a section (saved by the next :meth:`save`)."""
+        self.sections[section] = value
+        self.dirty = True
+
+    def save(self, force: bool = False) -> bool:
+        """Write the document atomically if it changed and the interval allows.
+
+        :returns: whether a save is still pending (too soon after the last one).
+        """
+        if not self.dirty:
+            return False
+        now = time.monotonic()
+        if not force and now - self._last_save < self.interval:
+            return True
+        text = json.dumps({"version": 1, "sections": self.sections}, sort_keys=True)
+        self.dirty = False
+        self._last_save = now
+        if text == self._saved_text:
+            return False
+        temporary = f"{self.path}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.path)
+        directory = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._saved_text = text
+        return False
