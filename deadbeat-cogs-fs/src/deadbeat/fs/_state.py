@@ -32,30 +32,39 @@ class StateFile:
 
     _shared: ClassVar[dict[str, StateFile]] = {}
 
-    def __init__(self, path: str, interval: float = 0.0) -> None:
+    def __init__(self, path: str, interval: float = 1.0) -> None:
         self.path = os.path.abspath(path)
         self.interval = interval
         self.sections: dict[str, Any] = {}
         self.users = 0
         self._saved_text = ""
         self._last_save = 0.0
+        self._timer: Any = None
         self.dirty = False
         self._load()
 
     @classmethod
-    def acquire(cls, path: str, interval: float = 0.0) -> StateFile:
-        """:returns: the process-wide instance for ``path`` (loaded on first use)."""
+    def acquire(cls, path: str, interval: float | None = None) -> StateFile:
+        """:returns: the process-wide instance for ``path`` (loaded on first use).
+
+        :param interval: least seconds between saves that this user asks for;
+            the shortest asked for wins. ``None`` asks for nothing.
+        """
         key = os.path.abspath(path)
         state = cls._shared.get(key)
         if state is None:
-            state = cls._shared[key] = cls(key, interval)
-        state.interval = min(state.interval, interval) if state.users else interval
+            state = cls._shared[key] = cls(key, 1.0 if interval is None else interval)
+        elif interval is not None:
+            state.interval = min(state.interval, interval)
         state.users += 1
         return state
 
     def release(self) -> None:
         """Save what is pending; the last user forgets the shared instance."""
         self.save(force=True)
+        if self._timer is not None and self.users <= 1:
+            self._timer.handle.cancel()
+            self._timer = None
         self.users -= 1
         if self.users <= 0:
             self._shared.pop(self.path, None)
@@ -88,6 +97,19 @@ class StateFile:
         """Replace a section (saved by the next :meth:`save`)."""
         self.sections[section] = value
         self.dirty = True
+
+    def save_soon(self, esc: Any) -> None:
+        """Save now if the interval allows, else once when it has passed.
+
+        The timer is housekeeping: it does not keep the application running, as
+        the last user's :meth:`release` saves anyway.
+        """
+        if self.save() and self._timer is None:
+            self._timer = esc.after(self.interval, self._timed_save, keeps_alive=False)
+
+    def _timed_save(self) -> None:
+        self._timer = None
+        self.save(force=True)
 
     def save(self, force: bool = False) -> bool:
         """Write the document atomically if it changed and the interval allows.

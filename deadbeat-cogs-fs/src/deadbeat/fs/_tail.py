@@ -784,8 +784,7 @@ class FileWatcherSupply(movement.Supply):
         """Save the acknowledged positions."""
         if self._state is not None:
             self._state.set(self._section, {"files": {k: dict(v) for k, v in self._known.items()}})
-            if self._state.save():
-                self.esc.after(self._state.interval, self._state.save)
+            self._state.save_soon(self.esc)
 
     def finish(self) -> None:
         """Stop reading and release every binding; positions keep what was acknowledged."""

@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from deadbeat import movement
-from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from deadbeat.conf import cast_choice, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 
 from ._state import StateFile
 
@@ -22,9 +22,9 @@ FSYNC_POLICIES = ("never", "flush", "always")
 class LineFileDrain(movement.Cog):
     """Append one line per datum to a file (``"-"`` for standard output).
 
-    Lines are collected and written in one system call per batch, at the latest
-    when the train's ``flush`` comes, so an acknowledged input line is always in
-    the file. SIGHUP reopens the file (for logrotate). The datum goes on
+    Lines are collected and written in one system call per batch, when the
+    train's ``flush`` comes after each batch, so an acknowledged input line is
+    always in the file. SIGHUP reopens the file (for logrotate). The datum goes on
     unchanged, so more cogs may follow.
 
     With a ``state_file`` shared with the tailer, the offset up to which the file
@@ -32,7 +32,7 @@ class LineFileDrain(movement.Cog):
     the file is cut back to that offset, so that after a SIGKILL the lines the
     tailer reads again are not written twice.
 
-    :param esc: the Escapement (for SIGHUP and for writing at the end of a turn).
+    :param esc: the Escapement (for SIGHUP).
     :param filename: the file to append to, or ``"-"``.
     :param line_getter: where the line is (callable or field path); a datum that
         is a string is written as it is.
@@ -40,7 +40,6 @@ class LineFileDrain(movement.Cog):
     :param state_file: state shared with the supplies (see above).
     :param fsync: ``"never"``, ``"flush"`` (after each acknowledged batch) or
         ``"always"`` (after every write).
-    :param buffer_lines: lines collected before a write even without a flush.
     """
 
     config_insert = cfg_section(
@@ -50,7 +49,6 @@ class LineFileDrain(movement.Cog):
             cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
             cfg_item("state_file", cast_optional(cast_path), "State shared with the tailer", None),
             cfg_item("fsync", cast_choice(*FSYNC_POLICIES), "When to fsync", "never"),
-            cfg_item("buffer_lines", cast_int, "Lines collected before a write", 4096),
         ),
         "Write lines to a file",
     )
@@ -63,7 +61,6 @@ class LineFileDrain(movement.Cog):
         encoding: str = "utf-8",
         state_file: str | None = None,
         fsync: str = "never",
-        buffer_lines: int = 4096,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
@@ -73,10 +70,9 @@ class LineFileDrain(movement.Cog):
         self.encoding = encoding
         self.state_file = state_file
         self.fsync = fsync
-        self.buffer_lines = buffer_lines
         self._get = movement.getter(line_getter)
         self._buffer: list[str] = []
-        self._pending_write: movement.Binding | None = None
+        self._append = self._buffer.append
         self._state: StateFile | None = None
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
@@ -111,25 +107,17 @@ class LineFileDrain(movement.Cog):
             log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        buffer = self._buffer
-        if not buffer and self._pending_write is None:
-            # Write at the end of this turn at the latest, even for supplies that
-            # never ask for a flush.
-            self._pending_write = self.esc.enqueue(self._write_soon)
-        buffer.append(data if type(data) is str else self._get(data))
-        if len(buffer) >= self.buffer_lines:
-            self._write()
+        # The hot path: one append. The buffer holds at most what one send of
+        # the train carries (a supply's batch), as flush follows every send.
+        self._append(data if type(data) is str else self._get(data))
         return (data,)
-
-    def _write_soon(self) -> None:
-        self._pending_write = None
-        self._write()
 
     def _write(self) -> None:
         if not self._buffer:
             return
-        lines, self._buffer = self._buffer, []
-        payload = ("\n".join(lines) + "\n").encode(self.encoding)
+        payload = ("\n".join(self._buffer) + "\n").encode(self.encoding)
+        # Cleared, not replaced: __call__ holds the bound append of this list.
+        self._buffer.clear()
         view = memoryview(payload)
         while view:
             written = os.write(self._fd, view)
@@ -138,13 +126,19 @@ class LineFileDrain(movement.Cog):
             os.fsync(self._fd)
 
     def flush(self) -> None:
-        """Write what is collected; with a state file, record the offset it reached."""
+        """Write what is collected (the train sends this after every batch)."""
         self._write()
-        if self._fd == 1:
-            return
-        if self.fsync == "flush":
+        if self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
-        if self._state is not None:
+
+    def event_done(self, event_id: Any) -> None:
+        """Batches are acknowledged: everything in the file so far belongs to them.
+
+        The ``flush`` before this wrote the buffer, and acknowledgements come
+        only when nothing is held, so the file's size is the offset to pair with
+        the positions the supplies note now.
+        """
+        if self._state is not None and self._fd > 2:
             st = os.fstat(self._fd)
             self._state.set(self._section, {"dev": st.st_dev, "ino": st.st_ino, "offset": st.st_size})
 
@@ -159,9 +153,6 @@ class LineFileDrain(movement.Cog):
     def finish(self) -> None:
         """Write what is collected and stop listening for SIGHUP."""
         self._write()
-        if self._pending_write is not None:
-            self.esc.dequeue(self._pending_write)
-            self._pending_write = None
         if self._fd > 2:
             self.esc.signal_unregister(signal.SIGHUP, self.reopen)
 

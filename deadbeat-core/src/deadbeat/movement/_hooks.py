@@ -45,22 +45,24 @@ class BroadcastSpec:
 
     @hookspec
     def flush(self) -> None:
-        """Write out what is buffered: the data handed over so far are complete.
+        """Write out what is buffered.
 
-        Sent by the Train when every datum of one or more supply batches has left
-        the train (nothing is held), just before the ``event_done`` of those
-        batches. An output writes its buffer (and syncs it, if so configured) so
-        that acknowledging the source can never lose data. Cheap by design: it
-        comes once per batch, not per datum.
+        Sent by the Train at the end of every ``send`` (one supply batch, or data
+        a cog sent on late), so outputs may collect data and write them with one
+        system call per batch, never per datum, without adding latency. When the
+        batches sent so far are complete (nothing is held), it comes just before
+        their ``event_done``: an output that writes (and syncs, if configured)
+        here can never be acknowledged ahead of its data.
         """
 
     @hookspec
     def checkpoint(self) -> None:
         """Persist state now: everything acknowledged by ``event_done`` is done.
 
-        Sent after the ``event_done`` broadcasts that follow a ``flush``. Cogs that
-        keep positions (a file tailer, an output that records its offset) save
-        them here, once, so that what they save together is consistent.
+        Sent after the ``event_done`` broadcasts that follow a ``flush``. Cogs
+        note what the acknowledgements mean for them in ``event_done`` (a tailer
+        its positions, an output the offset it has written to) and save here, so
+        that what they save together describes the same moment.
         """
 
     @hookspec

@@ -268,8 +268,12 @@ class Train:
         event_id = getattr(data, "event_id", None)
         if event_id is not None:
             self._unacknowledged.append(event_id)
-            if self.in_flight <= 0:
-                self._complete()
+        if self.in_flight <= 0 and self._unacknowledged:
+            self._complete()
+        else:
+            # Outputs write what this send gave them: a line appended to a
+            # tailed file reaches the output file in the same turn.
+            self.notify("flush")
         return out
 
     def _complete(self) -> None:
