@@ -47,11 +47,11 @@ def start_deadbeat(root: Path, pattern: str, output: Path) -> subprocess.Popen[b
             [[cog]]
             use = "fs.tail"
             filenames = ["{pattern}"]
-            state_file = "{root / (output.stem + '.state')}"
+            state_file = "{root / (output.stem + ".state")}"
             [[cog]]
             use = "fs.write"
             filename = "{output}"
-            state_file = "{root / (output.stem + '.state')}"
+            state_file = "{root / (output.stem + ".state")}"
             """
         )
     )

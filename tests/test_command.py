@@ -74,6 +74,7 @@ class TestCogsListing:
         assert "  filenames: Sequence[str]  (required)" in out
         assert "  max_line: int  (default 1048576)" in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
+        assert "Config insert (for an application's own config file):\n# Read files once\n[read]\n" in out
 
     def test_show_broken_and_unknown(self) -> None:
         """Showing a broken or unknown cog fails with the reason."""
@@ -134,11 +135,15 @@ class TestRun:
             ('[[cog]]\nuse = "fs.read"\n', "cog[0] (fs.read): missing required parameter 'filenames'"),
             (
                 '[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nmax_line = "many"\n',
-                "cog[0] (fs.read): max_line: expected int",
+                "cog[0] (fs.read): max_line: expected an integer, got 'many'",
             ),
             ('[[cog]]\nuse = "broken.explode"\n', "cog[0] (broken.explode): cog 'broken.explode' from"),
             ('[[cog]]\nuse = "nowhere_mod:Cog"\n', "cog[0] (nowhere_mod:Cog): cannot import"),
             ("[[cogs]]\nuse = 1\n", "unknown table 'cogs'; did you mean 'cog'?"),
+            (
+                '[[cog]]\nuse = "fs.tail"\nfilenames = ["x"]\nstart = "middle"\n',
+                "cog[0] (fs.tail): start: expected one of beginning, end, got 'middle'",
+            ),
             ('[log]\nlevel = "chatty"\n[[cog]]\nuse = "fs.read"\n', "log.level: expected a log level"),
             ("[[cog]\n", "invalid TOML"),
             ("[train]\nhigh_watter = 5\n", "train.high_watter: unknown setting; did you mean 'high_water'?"),

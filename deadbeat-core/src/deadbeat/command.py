@@ -25,6 +25,7 @@ from typing import TextIO
 from . import cogdoc
 from . import log as dblog
 from . import pipeline as pipeline_mod
+from .conf import Section
 from .plugins import CogLoadError, CogRegistry, core_version
 
 __all__ = ["main"]
@@ -102,6 +103,9 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
         if p.doc:
             out.write(f"      {p.doc}\n")
     out.write("\nPipeline insert:\n" + description.pipeline_insert(entry.name) + "\n")
+    insert = getattr(obj, "config_insert", None)
+    if isinstance(insert, Section):
+        out.write("\nConfig insert (for an application's own config file):\n" + insert.to_toml() + "\n")
     return EXIT_OK
 
 

@@ -14,6 +14,16 @@ import time
 from typing import Any
 
 from deadbeat import movement
+from deadbeat.conf import (
+    cast_boolean,
+    cast_float,
+    cast_int,
+    cast_optional,
+    cast_path,
+    cast_str,
+    cfg_item,
+    cfg_section,
+)
 
 __all__ = ["SpoolDirDrain", "SpoolDirSupply"]
 
@@ -44,6 +54,18 @@ class SpoolDirSupply(movement.Supply):
     :param id_setter: where the event id (the file name) goes.
     :param poll_interval: seconds between looks where inotify is missing.
     """
+
+    config_insert = cfg_section(
+        "spool",
+        (
+            cfg_item("directory", cast_path, "The spool directory"),
+            cfg_item("done_dir", cast_optional(cast_path), "Move handled files here instead of removing them", None),
+            cfg_item("encoding", cast_optional(cast_str), "Text encoding; empty keeps bytes", "utf-8"),
+            cfg_item("max_size", cast_int, "Largest file in bytes", 16 << 20),
+            cfg_item("poll_interval", cast_float, "Seconds between looks without inotify", 1.0),
+        ),
+        "Spool directory supply",
+    )
 
     def __init__(
         self,
@@ -179,6 +201,16 @@ class SpoolDirDrain(movement.Cog):
     :param encoding: encoding for text content.
     :param fsync: sync each file (and the directory) before and after the rename.
     """
+
+    config_insert = cfg_section(
+        "spool_write",
+        (
+            cfg_item("directory", cast_path, "Where the files go"),
+            cfg_item("encoding", cast_str, "Encoding for text content", "utf-8"),
+            cfg_item("fsync", cast_boolean, "Sync each file and the directory", True),
+        ),
+        "Spool directory output",
+    )
 
     def __init__(
         self,

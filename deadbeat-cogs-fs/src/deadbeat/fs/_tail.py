@@ -836,7 +836,15 @@ class FileReaderSupply(FileWatcherSupply):
     :param id_setter: where the event id goes (callable or field path).
     """
 
-    config_insert = None
+    config_insert = cfg_section(
+        "read",
+        (
+            cfg_item("filenames", cast_path_list, "Files or glob patterns to read"),
+            cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
+            cfg_item("max_line", cast_int, "Longest line in bytes", 1 << 20),
+        ),
+        "Read files once",
+    )
 
     def __init__(
         self,
