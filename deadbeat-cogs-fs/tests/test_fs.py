@@ -288,7 +288,7 @@ class TestFollowing:
 
 
 class TestOverflow:
-    def test_queue_overflow_rescans_and_loses_nothing(self, tmp_path: Path) -> None:
+    def test_queue_overflow_rescans_and_loses_nothing(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         """With a tiny inotify queue, IN_Q_OVERFLOW happens; every line still arrives once."""
         limit = Path("/proc/sys/fs/inotify/max_queued_events")
         original = limit.read_text()
@@ -315,6 +315,42 @@ class TestOverflow:
         thread.join()
         lines = [d["line"] for d in out.data]
         assert sorted(lines) == sorted(f"{p.name} {r}" for p in files for r in range(5))
+        assert "inotify queue overflowed; rescanning" in caplog.text
+
+    def test_out_of_watches_falls_back_to_polling(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """When the kernel refuses more inotify watches, the tailer polls, says so once, and reads everything."""
+        caplog.set_level(logging.WARNING)
+        limit = Path("/proc/sys/fs/inotify/max_user_watches")
+        original = limit.read_text()
+        files = [tmp_path / f"w{i}.log" for i in range(10)]
+        for path in files:
+            path.write_text(f"{path.name} 0\n")
+        esc = movement.Escapement()
+        limit.write_text("1\n")
+        try:
+            supply = fs.FileWatcherSupply(esc, [str(tmp_path / "*.log")], poll_interval=0.05)
+        finally:
+            limit.write_text(original)
+        collector = Collector()
+        movement.Train(esc, [supply, collector])
+
+        def append() -> None:
+            for path in files:
+                with open(path, "a") as handle:
+                    handle.write(f"{path.name} 1\n")
+
+        esc.after(0.1, append)
+
+        def check() -> None:
+            if len(collector.data) >= 20:
+                esc.shutdown()
+
+        esc.every(0.02, check, keeps_alive=False)
+        esc.after(10, esc.shutdown, keeps_alive=False)
+        esc.run()
+        esc.close()
+        assert sorted(d["line"] for d in collector.data) == sorted(f"{p.name} {r}" for p in files for r in (0, 1))
+        assert caplog.text.count("out of inotify watches") == 1
 
 
 class TestLineFileDrain:
