@@ -11,7 +11,7 @@ python3 -m venv .venv
     -e "./deadbeat-core[test,uvloop]" \
     -e ./deadbeat-cogs-fs \
     -e ./deadbeat-cogs-text \
-    -e ./deadbeat-cogs-ip \
+    -e "./deadbeat-cogs-ip[test]" \
     -e ./deadbeat-cogs-net \
     -e ./tests/example-cog \
     -e ./tests/plugins/broken-cog \

@@ -1,7 +1,36 @@
-"""IP address cogs: parsing, anonymisation, CIDR tagging.
+"""IP address cogs: parsing and validation, anonymisation, CIDR tagging.
 
-This distribution is installable but holds no cogs yet; they are tracked in the
-project's issues. Nothing here is imported by the core.
+================  ============  =====================================================
+name              class         what it does
+================  ============  =====================================================
+``ip.parse``      IPParse       validates addresses, networks and ranges, writes them
+                                in canonical form
+``ip.anonymise``  Anonymise     truncation, keyed prefix-preserving Crypto-PAn, or a
+                                keyed hash
+``ip.cidr``       CIDRTag       tags or filters by named network lists, longest prefix
+                                wins, reloaded on SIGHUP and file change
+================  ============  =====================================================
+
+Crypto-PAn needs the ``cryptopan`` extra (``pip install deadbeat-cogs-ip[cryptopan]``).
 """
 
-__all__: list[str] = []
+from ._address import Address, AddressError, format_address, normalise, parse_address
+from ._anonymise import Anonymise, anonymise_base_config
+from ._cidr import CIDRTag, PrefixTable, load_lists
+from ._keys import KeyError_ as KeyFileError
+from ._parse import IPParse
+
+__all__ = [
+    "Address",
+    "AddressError",
+    "Anonymise",
+    "CIDRTag",
+    "IPParse",
+    "KeyFileError",
+    "PrefixTable",
+    "anonymise_base_config",
+    "format_address",
+    "load_lists",
+    "normalise",
+    "parse_address",
+]

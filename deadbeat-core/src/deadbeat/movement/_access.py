@@ -102,14 +102,61 @@ def _is_index(segment: str) -> bool:
     return segment.lstrip("-").isdigit()
 
 
+WILDCARD = "*"
+
+
+def _walk(node: Any, segments: list[str], path: str, found: list[Any], parents: list[tuple[Any, Any]] | None) -> None:
+    """Collect what ``segments`` reach from ``node``; ``*`` fans out over list items.
+
+    A missing key under a wildcard is no match (an IDEA Source without IP6);
+    with ``parents`` the containers and keys of the leaves are collected too.
+    """
+    if not segments:
+        found.append(node)
+        return
+    segment, rest = segments[0], segments[1:]
+    if segment == WILDCARD:
+        if isinstance(node, Mapping):
+            keys: Any = list(node.keys())
+        elif isinstance(node, MutableSequence | list | tuple):
+            keys = range(len(node))
+        else:
+            return
+        for key in keys:
+            if not rest and parents is not None:
+                parents.append((node, key))
+            _walk(node[key], rest, path, found, parents)
+        return
+    try:
+        child = _step(node, segment)
+    except (KeyError, IndexError, TypeError):
+        return
+    if not rest and parents is not None:
+        parents.append((node, int(segment) if isinstance(node, MutableSequence) else segment))
+    _walk(child, rest, path, found, parents)
+
+
 def path_getter(path: str) -> Getter:
     """Build a getter for a dotted path into nested mappings and lists.
 
-    ``"Source.0.IP4.0"`` reads ``data["Source"][0]["IP4"][0]``.
+    ``"Source.0.IP4.0"`` reads ``data["Source"][0]["IP4"][0]``. A ``*`` segment
+    stands for every item of a list (or value of a mapping): the getter then
+    returns the list of everything matched, possibly empty, so that
+    ``"Source.*.IP4.*"`` gives every IPv4 address of an IDEA event.
 
-    :raises LookupError: (from the getter) naming the path and the missing segment.
+    :raises LookupError: (from the getter, without wildcards) naming the path and
+        the missing segment.
     """
     segments = split_path(path)
+    if WILDCARD in segments:
+
+        def get_all(data: Any) -> list[Any]:
+            found: list[Any] = []
+            _walk(data, segments, path, found, None)
+            return found
+
+        get_all.__qualname__ = f"path_getter({path!r})"
+        return get_all
 
     def get(data: Any) -> Any:
         value = data
@@ -133,6 +180,8 @@ def path_setter(path: str) -> Setter:
         neither a mapping nor a list.
     """
     segments = split_path(path)
+    if WILDCARD in segments:
+        return _wildcard_setter(path, segments)
     parents, last = segments[:-1], segments[-1]
 
     def assign(container: Any, segment: str, value: Any) -> None:
@@ -165,6 +214,23 @@ def path_setter(path: str) -> Setter:
 
     set_path.__qualname__ = f"path_setter({path!r})"
     return set_path
+
+
+def _wildcard_setter(path: str, segments: list[str]) -> Setter:
+    """A setter for a path with ``*``: takes one value per place the path matches."""
+
+    def set_all(data: Any, values: Any) -> Any:
+        places: list[tuple[Any, Any]] = []
+        _walk(data, segments, path, [], places)
+        values = list(values)
+        if len(values) != len(places):
+            raise LookupError(f"field {path!r}: {len(places)} places but {len(values)} values")
+        for (container, key), value in zip(places, values, strict=True):
+            container[key] = value
+        return data
+
+    set_all.__qualname__ = f"path_setter({path!r})"
+    return set_all
 
 
 def getter(spec: Getter | str | int | None, default: Getter | str | int | None = None) -> Getter:

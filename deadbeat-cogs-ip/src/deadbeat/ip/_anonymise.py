@@ -1,0 +1,134 @@
+"""The anonymising cog: prefix truncation, Crypto-PAn, keyed hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Any
+
+from deadbeat import movement
+from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+
+from ._address import AddressError, format_address, parse_address
+from ._fields import FieldMapper
+from ._keys import load_key
+
+__all__ = ["Anonymise", "anonymise_base_config"]
+
+MODES = ("truncate", "cryptopan", "hash")
+
+#: The config insert of :class:`Anonymise` (``anonymise`` section).
+anonymise_base_config = cfg_section(
+    "anonymise",
+    (
+        cfg_item(
+            "mode", cast_choice(*MODES), "truncate, cryptopan (keyed, prefix-preserving) or hash (keyed)", "truncate"
+        ),
+        cfg_item("v4_prefix", cast_int, "IPv4 bits kept by truncate", 24),
+        cfg_item("v6_prefix", cast_int, "IPv6 bits kept by truncate", 48),
+        cfg_item(
+            "key_file", cast_optional(cast_path), "File holding the key (cryptopan: 32 bytes or 64 hex digits)", None
+        ),
+        cfg_item("key_env", cast_optional(cast_str), "Environment variable holding the key (hex)", None),
+        cfg_item("cache_size", cast_int, "Addresses remembered (cryptopan, hash)", 65536),
+    ),
+    "Anonymise IP addresses",
+)
+
+
+class Anonymise(movement.Cog):
+    """Anonymise IP addresses in place: truncation, Crypto-PAn or a keyed hash.
+
+    ``truncate`` keeps the first ``v4_prefix``/``v6_prefix`` bits and zeroes the
+    rest. ``cryptopan`` maps every address to another one such that two
+    addresses sharing their first *n* bits share exactly *n* bits afterwards.
+    ``hash`` replaces each address by an address of the same version derived from
+    an HMAC-SHA-256 of it (the same input always gives the same output; no prefix
+    is kept). Ports are kept. Keys come from ``key_file`` or ``key_env``, never
+    from the configuration and never into a log. A value that is not an address
+    makes the datum fail as a whole (it goes to the error output), so nothing
+    leaves half anonymised.
+
+    :param fields: field path(s) of the addresses; ``*`` reaches into lists
+        (``"Source.*.IP4"`` for IDEA events).
+    :param mode: ``truncate``, ``cryptopan`` or ``hash``.
+    :param v4_prefix: IPv4 bits kept by ``truncate``.
+    :param v6_prefix: IPv6 bits kept by ``truncate``.
+    :param key_file: file with the key.
+    :param key_env: environment variable with the key (hex).
+    :param cache_size: distinct addresses remembered for the keyed modes.
+    """
+
+    config_insert = anonymise_base_config
+
+    def __init__(
+        self,
+        fields: str | Sequence[str] = "ip",
+        mode: str = "truncate",
+        v4_prefix: int = 24,
+        v6_prefix: int = 48,
+        key_file: str | None = None,
+        key_env: str | None = None,
+        cache_size: int = 65536,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not 0 <= v4_prefix <= 32 or not 0 <= v6_prefix <= 128:
+            raise ValueError(f"prefixes must be 0..32 and 0..128, not {v4_prefix} and {v6_prefix}")
+        self.fields = fields
+        self.mode = mode
+        self.v4_prefix = v4_prefix
+        self.v6_prefix = v6_prefix
+        self.key_file = key_file
+        self.key_env = key_env
+        self.cache_size = cache_size
+        self._fields = FieldMapper(fields)
+        self._cache: dict[str, str] = {}
+        self._v4_mask = ((1 << v4_prefix) - 1) << (32 - v4_prefix)
+        self._v6_mask = ((1 << v6_prefix) - 1) << (128 - v6_prefix)
+        if mode == "cryptopan":
+            from ._cryptopan import CryptoPAn
+
+            self._pan = CryptoPAn(load_key(key_file, key_env, 32))
+            self._one = self._cryptopan
+        elif mode == "hash":
+            self._hash_key = load_key(key_file, key_env, None)
+            self._one = self._hashed
+        else:
+            self._one = self._truncate
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        return (self._fields.apply(data, self.anonymise),)
+
+    def anonymise(self, text: str, path: str = "") -> str:
+        """Anonymise one address (with its port, if it has one).
+
+        :raises AddressError: naming the field and the value.
+        """
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        try:
+            address = parse_address(text)
+        except AddressError as exc:
+            raise AddressError(f"field {path!r}: {exc}" if path else str(exc)) from None
+        result = format_address(address.version, self._one(address.version, address.value))
+        if address.port is not None:
+            result = f"{result}:{address.port}" if address.version == 4 else f"[{result}]:{address.port}"
+        if self.mode != "truncate":
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[text] = result
+        return result
+
+    def _truncate(self, version: int, value: int) -> int:
+        return value & (self._v4_mask if version == 4 else self._v6_mask)
+
+    def _cryptopan(self, version: int, value: int) -> int:
+        return self._pan.anonymise_v4(value) if version == 4 else self._pan.anonymise_v6(value)
+
+    def _hashed(self, version: int, value: int) -> int:
+        size = 4 if version == 4 else 16
+        digest = hmac.new(self._hash_key, value.to_bytes(size, "big") + bytes([version]), hashlib.sha256).digest()
+        return int.from_bytes(digest[:size], "big")

@@ -1,0 +1,216 @@
+"""Matching addresses against named network lists: longest prefix wins.
+
+Lookup structure. The prefixes of both versions are flattened, once per load,
+into sorted disjoint intervals, each carrying the label of the longest prefix
+that covers it (nested prefixes split their parents' intervals). A lookup is
+then one :func:`bisect.bisect_right` over a list of integers, done in C: the cost
+does not grow with the prefix lengths present, and barely with the list size.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import logging
+import os
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from deadbeat import movement
+
+from ._address import AddressError, parse_address
+from ._fields import FieldMapper
+
+__all__ = ["CIDRTag", "PrefixTable"]
+
+log = logging.getLogger("deadbeat.ip")
+
+_V6_OFFSET = 1 << 32  # IPv6 values live above every IPv4 value in one table
+
+
+class PrefixTable:
+    """Longest-prefix lookup over labelled IPv4 and IPv6 prefixes.
+
+    :param prefixes: (network text, label) pairs.
+    :raises ValueError: naming the first bad network.
+    """
+
+    def __init__(self, prefixes: Iterable[tuple[str, str]]) -> None:
+        spans: list[tuple[int, int, int, str]] = []
+        for text, label in prefixes:
+            network = ipaddress.ip_network(text, strict=False)
+            base = 0 if network.version == 4 else _V6_OFFSET
+            start = base + int(network.network_address)
+            end = base + int(network.broadcast_address)
+            spans.append((start, network.prefixlen, end, label))
+        self.size = len(spans)
+        self._starts, self._ends, self._labels = self._flatten(spans)
+
+    @staticmethod
+    def _flatten(spans: list[tuple[int, int, int, str]]) -> tuple[list[int], list[int], list[str]]:
+        """Turn nested prefixes into disjoint intervals labelled by the innermost one.
+
+        CIDR blocks are either nested or disjoint. Sorted by start, outer blocks
+        (shorter prefixes) first, they are swept with a stack of open blocks:
+        each block covers from where its inner blocks left off to its end.
+        """
+        starts: list[int] = []
+        ends: list[int] = []
+        labels: list[str] = []
+
+        def emit(first: int, last: int, label: str) -> None:
+            if first > last:
+                return
+            if ends and ends[-1] == first - 1 and labels[-1] == label:
+                ends[-1] = last
+            else:
+                starts.append(first)
+                ends.append(last)
+                labels.append(label)
+
+        stack: list[tuple[int, str]] = []
+        cursor = 0
+        for start, _, end, label in sorted(spans):
+            while stack and stack[-1][0] < start:
+                top_end, top_label = stack.pop()
+                emit(cursor, top_end, top_label)
+                cursor = top_end + 1
+            if stack:
+                emit(cursor, start - 1, stack[-1][1])
+            stack.append((end, label))
+            cursor = start
+        while stack:
+            top_end, top_label = stack.pop()
+            emit(cursor, top_end, top_label)
+            cursor = top_end + 1
+        return starts, ends, labels
+
+    def lookup(self, version: int, value: int) -> str | None:
+        """:returns: the label of the longest prefix containing the address, or ``None``."""
+        key = value if version == 4 else value + _V6_OFFSET
+        index = bisect.bisect_right(self._starts, key) - 1
+        if index >= 0 and key <= self._ends[index]:
+            return self._labels[index]
+        return None
+
+
+def load_lists(lists: Mapping[str, str]) -> PrefixTable:
+    """Read network list files: one network per line, ``#`` comments, optional label.
+
+    A line ``10.0.0.0/8`` gets the list's name as label; ``10.0.0.0/8 vpn`` the
+    label ``vpn``.
+
+    :raises ValueError: naming the file and line of a bad network.
+    """
+    prefixes: list[tuple[str, str]] = []
+    for name, path in lists.items():
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                text = line.split("#", 1)[0].strip()
+                if not text:
+                    continue
+                network, *label = text.split()
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{number}: {exc}") from None
+                prefixes.append((network, label[0] if label else name))
+    return PrefixTable(prefixes)
+
+
+class CIDRTag(movement.Cog):
+    """Tag or filter events by the named network list their address falls in.
+
+    Each list is a file of networks (IPv4 and IPv6, ``#`` comments, an optional
+    label after the network). For every address the longest matching prefix
+    decides the label. The lists are loaded again on SIGHUP and when a file
+    changes, without stopping the pipeline; a list that fails to load is
+    reported and the previous one stays in use.
+
+    :param esc: the Escapement (for SIGHUP and file watches).
+    :param lists: list name to file path.
+    :param fields: field path(s) of the addresses (``*`` reaches into lists).
+    :param target: where the label goes (``action="tag"``): one label, or a
+        list of labels when the fields hold several addresses.
+    :param action: ``"tag"``, ``"keep"`` (only events with a match go on) or
+        ``"drop"`` (events with a match are dropped).
+    :param poll_interval: seconds between looks at the files without inotify.
+    """
+
+    def __init__(
+        self,
+        esc: movement.Escapement,
+        lists: Mapping[str, str],
+        fields: str | Sequence[str] = "ip",
+        target: str = "network",
+        action: str = "tag",
+        poll_interval: float = 5.0,
+    ) -> None:
+        if action not in ("tag", "keep", "drop"):
+            raise ValueError(f"action must be tag, keep or drop, not {action!r}")
+        self.esc = esc
+        self.lists = dict(lists)
+        self.fields = fields
+        self.target = target
+        self.action = action
+        self.poll_interval = poll_interval
+        self._fields = FieldMapper(fields)
+        self._set = movement.setter(target)
+        self.table = load_lists(self.lists)
+        self._watches: list[movement.Binding] = []
+        self._timer: movement.Binding | None = None
+        esc.signal_register(signal.SIGHUP, self.reload)
+        for path in self.lists.values():
+            self._watches.append(
+                esc.inotify_add(
+                    os.path.dirname(os.path.abspath(path)),
+                    movement.IN_CLOSE_WRITE | movement.IN_MOVED_TO | movement.IN_CREATE,
+                    self._changed,
+                    poll_interval=poll_interval,
+                )
+            )
+
+    def _changed(self, event: movement.InotifyEvent) -> None:
+        names = {os.path.basename(p) for p in self.lists.values()}
+        if event.name in names and self._timer is None:
+            # Editors write in several steps; load once they are done.
+            self._timer = self.esc.after(0.05, self.reload)
+
+    def reload(self) -> None:
+        """Load the lists again; keep the old table if the new one fails."""
+        self._timer = None
+        try:
+            table = load_lists(self.lists)
+        except (OSError, ValueError) as exc:
+            log.error("%s: lists not reloaded, the previous ones stay: %s", self, exc)
+            return
+        self.table = table
+        log.info("%s: reloaded %d prefixes", self, table.size)
+
+    def __call__(self, data: Any) -> tuple[Any, ...] | None:
+        labels: list[str | None] = []
+
+        def look(text: str, path: str) -> str:
+            try:
+                address = parse_address(text)
+            except AddressError as exc:
+                raise AddressError(f"field {path!r}: {exc}") from None
+            labels.append(self.table.lookup(address.version, address.value))
+            return text
+
+        self._fields.apply(data, look)
+        if self.action == "tag":
+            return (self._set(data, labels[0] if len(labels) == 1 else labels),)
+        matched = any(label is not None for label in labels)
+        return (data,) if matched == (self.action == "keep") else None
+
+    def finish(self) -> None:
+        """Stop watching the files and SIGHUP."""
+        for watch in self._watches:
+            self.esc.inotify_rm(watch)
+        self._watches.clear()
+        if self._timer is not None:
+            self.esc.dequeue(self._timer)
+            self._timer = None
+        self.esc.signal_unregister(signal.SIGHUP, self.reload)
