@@ -10,6 +10,8 @@ from typing import Any
 from deadbeat import movement
 from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 
+import socket
+
 from ._address import AddressError, format_address, parse_address
 from ._fields import FieldMapper
 from ._keys import load_key
@@ -97,18 +99,63 @@ class Anonymise(movement.Cog):
             self._one = self._hashed
         else:
             self._one = self._truncate
+        self.anonymise = self._fast_path()
+        self._apply = self._fields.bind(self.anonymise)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        return (self._fields.apply(data, self.anonymise),)
+        return (self._apply(data),)
 
-    def anonymise(self, text: str, path: str = "") -> str:
+    def _fast_path(self) -> Any:
+        """Build the per-address function: the common case first, with no detour.
+
+        Truncation of a plain IPv4 address is a parse, a mask and a format, all
+        in C; the keyed modes answer repeats from the cache. Everything else
+        (ports, IPv6, cache misses, errors) takes :meth:`_anonymise`.
+        """
+        slow = self._anonymise
+        if self.mode == "truncate":
+            pton, ntop, family, mask = socket.inet_pton, socket.inet_ntop, socket.AF_INET, self._v4_mask
+            from_bytes = int.from_bytes
+            if self.v4_prefix in (8, 16, 24):
+                # A dotted quad that inet_pton accepts is already canonical (no
+                # leading zeros), so a byte-aligned prefix is a cut of the text.
+                octets = self.v4_prefix // 8
+                zeros = ".0" * (4 - octets)
+
+                def truncate_aligned(text: str, path: str = "") -> str:
+                    try:
+                        pton(family, text)
+                    except (OSError, TypeError):
+                        return slow(text, path)
+                    if octets == 3:
+                        return text[: text.rfind(".")] + zeros
+                    cut = text.find(".")
+                    if octets == 2:
+                        cut = text.find(".", cut + 1)
+                    return text[:cut] + zeros
+
+                return truncate_aligned
+
+            def truncate(text: str, path: str = "") -> str:
+                try:
+                    return ntop(family, (from_bytes(pton(family, text), "big") & mask).to_bytes(4, "big"))
+                except (OSError, TypeError):
+                    return slow(text, path)
+
+            return truncate
+        cache_get = self._cache.get
+
+        def cached(text: str, path: str = "") -> str:
+            result = cache_get(text)
+            return result if result is not None else slow(text, path)
+
+        return cached
+
+    def _anonymise(self, text: str, path: str = "") -> str:
         """Anonymise one address (with its port, if it has one).
 
         :raises AddressError: naming the field and the value.
         """
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
         try:
             address = parse_address(text)
         except AddressError as exc:
@@ -116,7 +163,7 @@ class Anonymise(movement.Cog):
         result = format_address(address.version, self._one(address.version, address.value))
         if address.port is not None:
             result = f"{result}:{address.port}" if address.version == 4 else f"[{result}]:{address.port}"
-        if self.mode != "truncate":
+        if self.mode != "truncate" and self.cache_size > 0:
             if len(self._cache) >= self.cache_size:
                 self._cache.clear()
             self._cache[text] = result

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ __all__ = ["CIDRTag", "PrefixTable"]
 
 log = logging.getLogger("deadbeat.ip")
 
+_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
 _V6_OFFSET = 1 << 32  # IPv6 values live above every IPv4 value in one table
 
 
@@ -85,6 +88,21 @@ class PrefixTable:
             emit(cursor, top_end, top_label)
             cursor = top_end + 1
         return starts, ends, labels
+
+    def lookup_text(self, text: str) -> str | None:
+        """:returns: the label for an address given as text (any accepted form).
+
+        :raises AddressError: when the text is not an address.
+        """
+        try:
+            key = int.from_bytes(_pton(_AF_INET, text), "big")
+        except (OSError, TypeError):
+            address = parse_address(text)
+            return self.lookup(address.version, address.value)
+        index = bisect.bisect_right(self._starts, key) - 1
+        if index >= 0 and key <= self._ends[index]:
+            return self._labels[index]
+        return None
 
     def lookup(self, version: int, value: int) -> str | None:
         """:returns: the label of the longest prefix containing the address, or ``None``."""
@@ -193,10 +211,9 @@ class CIDRTag(movement.Cog):
 
         def look(text: str, path: str) -> str:
             try:
-                address = parse_address(text)
+                labels.append(self.table.lookup_text(text))
             except AddressError as exc:
                 raise AddressError(f"field {path!r}: {exc}") from None
-            labels.append(self.table.lookup(address.version, address.value))
             return text
 
         self._fields.apply(data, look)
