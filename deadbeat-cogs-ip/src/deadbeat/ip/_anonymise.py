@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 from deadbeat import movement
 from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
-
-import socket
 
 from ._address import AddressError, format_address, parse_address
 from ._fields import FieldMapper
