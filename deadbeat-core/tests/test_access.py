@@ -106,3 +106,20 @@ class TestPathProperties:
         for key in keys:
             node = node[key]
         assert node == value
+
+
+class TestWildcards:
+    def test_star_reaches_every_item(self) -> None:
+        """A '*' segment gathers from every list item; items without the field are skipped."""
+        event = {"Source": [{"IP4": ["a", "b"]}, {"IP6": ["x"]}, {"IP4": ["c"]}]}
+        assert movement.getter("Source.*.IP4.*")(event) == ["a", "b", "c"]
+        assert movement.getter("Source.*.IP4")(event) == [["a", "b"], ["c"]]
+        assert movement.getter("Target.*.IP4")(event) == []
+
+    def test_star_setter_writes_back_in_the_same_order(self) -> None:
+        """The setter takes one value per matched place, in the getter's order."""
+        event = {"Source": [{"IP4": ["a", "b"]}, {"IP4": ["c"]}]}
+        movement.setter("Source.*.IP4.*")(event, ["A", "B", "C"])
+        assert event == {"Source": [{"IP4": ["A", "B"]}, {"IP4": ["C"]}]}
+        with pytest.raises(LookupError, match="3 places but 2 values"):
+            movement.setter("Source.*.IP4.*")(event, ["x", "y"])

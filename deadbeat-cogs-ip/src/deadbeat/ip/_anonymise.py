@@ -100,8 +100,23 @@ class Anonymise(movement.Cog):
             self._one = self._truncate
         self.anonymise = self._fast_path()
         self._apply = self._fields.bind(self.anonymise)
+        paths = self._fields.paths
+        self._plain_key = paths[0] if len(paths) == 1 and not set(paths[0]) & {".", "*", "\\"} else None
+        self._cache_get = self._cache.get
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
+        # The hot case inline: one plain field holding one address, already in
+        # the cache (keyed modes) or truncated by the fast path.
+        key = self._plain_key
+        if key is not None:
+            try:
+                value = data[key]
+            except (KeyError, IndexError, TypeError):
+                return (data,)
+            if type(value) is str:
+                result = self._cache_get(value)
+                data[key] = result if result is not None else self.anonymise(value, key)
+                return (data,)
         return (self._apply(data),)
 
     def _fast_path(self) -> Any:

@@ -105,7 +105,7 @@ def _is_index(segment: str) -> bool:
 WILDCARD = "*"
 
 
-def _walk(node: Any, segments: list[str], path: str, found: list[Any], parents: list[tuple[Any, Any]] | None) -> None:
+def _walk(node: Any, segments: list[str], found: list[Any], parents: list[tuple[Any, Any]] | None) -> None:
     """Collect what ``segments`` reach from ``node``; ``*`` fans out over list items.
 
     A missing key under a wildcard is no match (an IDEA Source without IP6);
@@ -125,7 +125,7 @@ def _walk(node: Any, segments: list[str], path: str, found: list[Any], parents: 
         for key in keys:
             if not rest and parents is not None:
                 parents.append((node, key))
-            _walk(node[key], rest, path, found, parents)
+            _walk(node[key], rest, found, parents)
         return
     try:
         child = _step(node, segment)
@@ -133,7 +133,7 @@ def _walk(node: Any, segments: list[str], path: str, found: list[Any], parents: 
         return
     if not rest and parents is not None:
         parents.append((node, int(segment) if isinstance(node, MutableSequence) else segment))
-    _walk(child, rest, path, found, parents)
+    _walk(child, rest, found, parents)
 
 
 def path_getter(path: str) -> Getter:
@@ -152,7 +152,7 @@ def path_getter(path: str) -> Getter:
 
         def get_all(data: Any) -> list[Any]:
             found: list[Any] = []
-            _walk(data, segments, path, found, None)
+            _walk(data, segments, found, None)
             return found
 
         get_all.__qualname__ = f"path_getter({path!r})"
@@ -221,7 +221,7 @@ def _wildcard_setter(path: str, segments: list[str]) -> Setter:
 
     def set_all(data: Any, values: Any) -> Any:
         places: list[tuple[Any, Any]] = []
-        _walk(data, segments, path, [], places)
+        _walk(data, segments, [], places)
         values = list(values)
         if len(values) != len(places):
             raise LookupError(f"field {path!r}: {len(places)} places but {len(values)} values")

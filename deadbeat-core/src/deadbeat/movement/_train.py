@@ -219,7 +219,11 @@ class Train:
         passed in as closure values, never written into the text.
         """
         count = len(self._cogs)
-        body = ["def run(batch):", "    out = 0", f"    for d{start} in batch:"]
+        # The cogs arrive as closure cells; copied into locals once per batch,
+        # the inner loops read them with the cheapest load there is.
+        local_cogs = "".join(f"    c{i} = k{i}\n" for i in range(start, count))
+        body = ["def run(batch):", *local_cogs.rstrip("\n").split("\n"), "    out = 0", f"    for d{start} in batch:"]
+        body = [line for line in body if line.strip()]
         indent = "        "
         for level in range(start, count):
             body.append(f"{indent}try:")
@@ -231,7 +235,7 @@ class Train:
             body.append(f"{indent}except Exception as e:")
             body.append(f"{indent}    err({level}, d{level}, e)")
         body.append("    return out")
-        params = ", ".join(["err", *(f"c{i}" for i in range(count))])
+        params = ", ".join(["err", *(f"k{i}" for i in range(count))])
         source = f"def make({params}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
         namespace: dict[str, Any] = {}
         exec(compile(source, f"<deadbeat train from {start}>", "exec"), namespace)  # noqa: S102
