@@ -1,10 +1,34 @@
-"""Text cogs: JSON parsing and formatting.
+"""Text cogs: parse lines (JSON, CSV, regex, key=value), format them back, marshal bytes.
 
-``text.json_parse`` turns a line of JSON into fields of the datum and
-``text.json_format`` writes the datum back out as one line of JSON. orjson is
-used when the ``orjson`` extra is installed; the results are the same.
+=====================  ==============  ==========================================
+name                   class           what it does
+=====================  ==============  ==========================================
+``text.json_parse``    JSONParse       JSON text to a value (orjson if installed)
+``text.json_format``   JSONFormat      a value to one line of JSON
+``text.csv_parse``     CSVParse        one CSV record to named fields
+``text.csv_format``    CSVFormat       chosen fields to one CSV record
+``text.regex_parse``   RegexParse      named groups of a regular expression
+``text.kv_parse``      KeyValueParse   ``key=value`` pairs, quoted values allowed
+``text.template``      TemplateFormat  ``$field`` template to text
+``text.encode``        Encode          text to bytes
+``text.decode``        Decode          bytes to text
+=====================  ==============  ==========================================
 """
 
-from ._json import JSONFormat, JSONParse
+from ._formatters import CSVFormat, Decode, Encode, TemplateFormat
+from ._json import JSONFormat, JSONParse, dumps, loads
+from ._parsers import CSVParse, KeyValueParse, RegexParse
 
-__all__ = ["JSONFormat", "JSONParse"]
+__all__ = [
+    "CSVFormat",
+    "CSVParse",
+    "Decode",
+    "Encode",
+    "JSONFormat",
+    "JSONParse",
+    "KeyValueParse",
+    "RegexParse",
+    "TemplateFormat",
+    "dumps",
+    "loads",
+]

@@ -1,0 +1,141 @@
+"""Typecasting fields: numbers, booleans, timestamps to UTC, IP addresses, lists.
+
+The number and boolean casts are :mod:`deadbeat.conf`'s, so a value means the same
+in a config file and in an event. ``cast.fields`` applies them to data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deadbeat import movement
+from deadbeat.conf import cast_boolean, cast_float, cast_int, cast_str, expected_of
+
+__all__ = ["CASTS", "Cast", "cast_ip", "cast_timestamp", "cast_type"]
+
+_UTC = dt.timezone.utc
+_CLF = "%d/%b/%Y:%H:%M:%S %z"
+
+
+def cast_timestamp(value: Any) -> str:
+    """Cast to an ISO 8601 UTC timestamp (``2026-11-27T19:50:00Z``, microseconds if any).
+
+    Accepts ISO 8601 (offset or ``Z``; none means UTC), epoch seconds (number or
+    numeric text; values beyond year 5000 are taken as milliseconds) and the
+    common log format (``10/Oct/2000:13:55:36 -0700``).
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
+        seconds = float(value)
+        if abs(seconds) > 95_617_584_000:  # year 5000: must be milliseconds
+            seconds /= 1000
+        moment = dt.datetime.fromtimestamp(seconds, _UTC)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = dt.datetime.strptime(text, _CLF)
+        except ValueError:
+            iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+            moment = dt.datetime.fromisoformat(iso)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=_UTC)
+    else:
+        raise ValueError(value)
+    text = moment.astimezone(_UTC).isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+cast_timestamp.expected = "a timestamp (ISO 8601, epoch seconds or common log format)"  # type: ignore[attr-defined]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cast_ip(value: Any) -> str:
+    """Cast to the canonical text of an IP address."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return str(ipaddress.ip_address(value.strip()))
+
+
+cast_ip.expected = "an IP address"  # type: ignore[attr-defined]
+
+#: Cast names usable in ``cast.fields`` and pipeline files.
+CASTS: dict[str, Callable[[Any], Any]] = {
+    "int": cast_int,
+    "float": cast_float,
+    "bool": cast_boolean,
+    "str": cast_str,
+    "timestamp": cast_timestamp,
+    "ip": cast_ip,
+}
+
+
+def cast_type(name: str, separator: str = ",") -> Callable[[Any], Any]:
+    """:returns: the cast called ``name``; ``list`` or ``list:TYPE`` split text on ``separator``.
+
+    :raises ValueError: for an unknown name, listing the known ones.
+    """
+    if name == "list" or name.startswith("list:"):
+        item = cast_type(name[5:], separator) if name.startswith("list:") else (lambda v: v)
+
+        def cast_list(value: Any) -> list[Any]:
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(separator)] if value.strip() else []
+            if not isinstance(value, list):
+                raise ValueError(value)
+            return [item(v) for v in value]
+
+        cast_list.expected = f"a list ({name})"  # type: ignore[attr-defined]
+        return cast_list
+    try:
+        return CASTS[name]
+    except KeyError:
+        raise ValueError(f"unknown cast {name!r}; known: {', '.join([*CASTS, 'list', 'list:TYPE'])}") from None
+
+
+class Cast(movement.Cog):
+    """Cast fields to types: ``{"port": "int", "time": "timestamp", "tags": "list"}``.
+
+    A value that does not cast, or a missing field (unless ``missing="skip"``),
+    makes the datum go to the error output with the field, the type and the value.
+
+    :param fields: field path to cast name (int, float, bool, str, timestamp, ip,
+        list, list:TYPE).
+    :param missing: ``"error"`` or ``"skip"`` for a field the datum does not have.
+    :param separator: what separates list items in text.
+    """
+
+    def __init__(self, fields: Mapping[str, str], missing: str = "error", separator: str = ",") -> None:
+        if missing not in ("error", "skip"):
+            raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
+        self.fields = dict(fields)
+        self.missing = missing
+        self.separator = separator
+        self._plan = [
+            (path, movement.getter(path), movement.setter(path), cast_type(name, separator), name)
+            for path, name in self.fields.items()
+        ]
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        for path, get, put, cast, name in self._plan:
+            try:
+                value = get(data)
+            except (KeyError, LookupError, IndexError, TypeError):
+                if self.missing == "skip":
+                    continue
+                raise ValueError(f"field {path!r}: missing") from None
+            try:
+                data = put(data, cast(value))
+            except (ValueError, TypeError, OverflowError):
+                raise ValueError(f"field {path!r}: expected {expected_of(cast)}, got {value!r}") from None
+        return (data,)

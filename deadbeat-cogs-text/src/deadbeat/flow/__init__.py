@@ -1,0 +1,35 @@
+"""Flow cogs: filter, reshape, deduplicate, throttle, aggregate, batch and split data.
+
+===================  ==========  ====================================================
+name                 class       what it does
+===================  ==========  ====================================================
+``flow.filter``      Filter      keeps (or drops) data matching a safe expression
+``flow.select``      Select      keeps only the named fields
+``flow.rename``      Rename      renames fields
+``flow.drop_fields`` DropFields  removes fields
+``flow.dedupe``      Dedupe      drops repeats of a key within a time window
+``flow.throttle``    Throttle    lets through a rate per key
+``flow.aggregate``   Aggregate   one datum per key and time window (count, sum, ...)
+``flow.batch``       Batch       lists of data by size or time
+``flow.split``       Split       one datum per item of a list field
+===================  ==========  ====================================================
+"""
+
+from ._expression import ExpressionError, compile_expression
+from ._group import Aggregate, Batch, Split
+from ._rate import Dedupe, Throttle
+from ._shape import DropFields, Filter, Rename, Select
+
+__all__ = [
+    "Aggregate",
+    "Batch",
+    "Dedupe",
+    "DropFields",
+    "ExpressionError",
+    "Filter",
+    "Rename",
+    "Select",
+    "Split",
+    "Throttle",
+    "compile_expression",
+]

@@ -1,0 +1,191 @@
+"""Filter expressions, compiled to closures from Python's syntax tree; nothing is ``eval``-ed.
+
+The grammar is a small, safe subset of Python expressions::
+
+    severity >= 3 and src.ip not in ["10.0.0.1", "10.0.0.2"]
+    not exists(user) or matches(user, "^adm")
+
+Names are field paths (``src.ip`` reads ``data["src"]["ip"]``); literals are
+strings, numbers, booleans, ``None`` and lists of them; operators are ``and``,
+``or``, ``not``, comparisons (``== != < <= > >= in not in``) and ``+ - * /``; the
+functions are ``exists``, ``matches``, ``lower``, ``upper``, ``len``,
+``startswith``, ``endswith``. Anything else (attribute calls, comprehensions,
+lambdas, subscripts) is refused when the expression is compiled. A missing field
+is ``None``; comparing ``None`` by order is false rather than an error.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+from deadbeat import movement
+
+__all__ = ["ExpressionError", "compile_expression"]
+
+Evaluator = Callable[[Any], Any]
+
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: b is not None and a in b,
+    ast.NotIn: lambda a, b: b is None or a not in b,
+}
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_MISSING = object()
+
+
+class ExpressionError(ValueError):
+    """An expression uses something outside the allowed subset, or does not parse."""
+
+
+def _path(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_path(node.value)}.{node.attr}"
+    raise ExpressionError(f"not a field name: {ast.unparse(node)}")
+
+
+def _field(node: ast.AST) -> Evaluator:
+    get = movement.getter(_path(node)) if "." in _path(node) else None
+    key = _path(node)
+    if get is None:
+
+        def read_key(data: Any) -> Any:
+            try:
+                return data[key]
+            except (KeyError, TypeError, IndexError):
+                return None
+
+        return read_key
+
+    def read_path(data: Any) -> Any:
+        try:
+            return get(data)
+        except LookupError:
+            return None
+
+    return read_path
+
+
+def _safe_compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        try:
+            return bool(op(a, b))
+        except TypeError:
+            return False
+
+    return compare
+
+
+def _compile(node: ast.AST) -> Evaluator:
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise ExpressionError(f"literal not allowed: {ast.unparse(node)}")
+        return lambda data: value
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_compile(e) for e in node.elts]
+        return lambda data: [item(data) for item in items]
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return _field(node)
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda data: all(p(data) for p in parts)
+        return lambda data: any(p(data) for p in parts)
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda data: not operand(data)
+        if isinstance(node.op, ast.USub):
+            return lambda data: -operand(data)
+        raise ExpressionError(f"operator not allowed: {ast.unparse(node)}")
+    if isinstance(node, ast.Compare):
+        left = _compile(node.left)
+        steps = []
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if type(op) not in _COMPARE:
+                raise ExpressionError(f"comparison not allowed: {ast.unparse(node)}")
+            steps.append((_safe_compare(_COMPARE[type(op)]), _compile(right)))
+
+        def compare(data: Any) -> bool:
+            current = left(data)
+            for op_function, right_value in steps:
+                nxt = right_value(data)
+                if not op_function(current, nxt):
+                    return False
+                current = nxt
+            return True
+
+        return compare
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        op_function, a, b = _ARITHMETIC[type(node.op)], _compile(node.left), _compile(node.right)
+        return lambda data: op_function(a(data), b(data))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        return _call(node.func.id, node.args, node)
+    raise ExpressionError(f"not allowed in a filter: {ast.unparse(node)}")
+
+
+def _call(name: str, args: list[ast.expr], node: ast.AST) -> Evaluator:
+    if name == "exists" and len(args) == 1:
+        path = _path(args[0])
+        get = movement.getter(path)
+
+        def exists(data: Any) -> bool:
+            try:
+                get(data)
+            except (LookupError, TypeError):
+                return False
+            return True
+
+        return exists
+    if name == "matches" and len(args) == 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
+        value = _compile(args[0])
+        try:
+            search = re.compile(args[1].value).search
+        except re.error as exc:
+            raise ExpressionError(f"bad regular expression in {ast.unparse(node)}: {exc}") from None
+        return lambda data: isinstance(v := value(data), str) and search(v) is not None
+    one_argument = {"lower": str.lower, "upper": str.upper, "len": len}
+    if name in one_argument and len(args) == 1:
+        function, value = one_argument[name], _compile(args[0])
+
+        def apply(data: Any) -> Any:
+            v = value(data)
+            try:
+                return function(v)
+            except TypeError:
+                return None
+
+        return apply
+    if name in ("startswith", "endswith") and len(args) == 2:
+        value, affix = _compile(args[0]), _compile(args[1])
+        method = str.startswith if name == "startswith" else str.endswith
+        return lambda data: isinstance(v := value(data), str) and method(v, affix(data))
+    raise ExpressionError(f"function not allowed (or wrong arguments): {ast.unparse(node)}")
+
+
+def compile_expression(text: str) -> Evaluator:
+    """Compile a filter expression into a function of the datum.
+
+    :raises ExpressionError: naming what is not allowed or where it does not parse.
+    """
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"filter {text!r} does not parse at column {exc.offset}: {exc.msg}") from None
+    return _compile(tree.body)

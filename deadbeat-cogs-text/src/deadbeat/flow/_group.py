@@ -1,0 +1,229 @@
+"""Holding data back to combine them: windowed aggregation, batching, and splitting.
+
+Aggregate and Batch keep data for a while. They report what they hold to the
+Train (``hold``/``release``), so supplies pause instead of letting memory grow and
+source acknowledgements wait until the combined datum has gone out; and they
+broadcast ``event_rename`` from each absorbed event's id to the new one, so cogs
+tracking ids know where an event went. ``finish`` sends everything held.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deadbeat import movement
+
+__all__ = ["Aggregate", "Batch", "Split"]
+
+_FUNCTIONS = ("count", "sum", "min", "max", "first", "last", "list")
+
+
+def _parse_spec(spec: str) -> tuple[str, Any]:
+    function, _, field = spec.partition(":")
+    if function not in _FUNCTIONS:
+        raise ValueError(f"unknown aggregate {spec!r}; use one of {', '.join(_FUNCTIONS)} (as FUNCTION:FIELD)")
+    if function != "count" and not field:
+        raise ValueError(f"aggregate {spec!r} needs a field: {function}:FIELD")
+    return function, movement.getter(field) if field else None
+
+
+class _Group:
+    __slots__ = ("key", "count", "values", "ids", "timer")
+
+    def __init__(self, key: tuple[Any, ...], outputs: int) -> None:
+        self.key = key
+        self.count = 0
+        self.values: list[Any] = [None] * outputs
+        self.ids: list[Any] = []
+        self.timer: movement.Binding | None = None
+
+
+class Aggregate(movement.Cog):
+    """Group data by key fields over a time window and emit one datum per group.
+
+    A group opens with its first datum and is emitted ``window`` seconds later, or
+    as soon as it holds ``max_size`` data, or at ``finish``. The emitted datum has
+    the key fields, an ``id`` of its own, and one field per entry of
+    ``aggregates`` (``{"n": "count", "bytes": "sum:size", "hosts": "list:host"}``).
+
+    :param train: the Train.
+    :param by: the fields that make the group key.
+    :param aggregates: output field to ``FUNCTION`` or ``FUNCTION:FIELD`` with
+        count, sum, min, max, first, last, list.
+    :param window: seconds a group stays open.
+    :param max_size: data per group before it is emitted early.
+    :param id_getter: how to read an absorbed event's id (for ``event_rename``).
+    """
+
+    def __init__(
+        self,
+        train: movement.Train,
+        by: Sequence[str],
+        aggregates: Mapping[str, str],
+        window: float = 60.0,
+        max_size: int = 10_000,
+        id_getter: Any = None,
+    ) -> None:
+        if isinstance(by, str):
+            raise TypeError("by must be a list of field names, not one string")
+        self.train = train
+        self.by = list(by)
+        self.aggregates = dict(aggregates)
+        self.window = window
+        self.max_size = max_size
+        self.id_getter = id_getter
+        self._get_id = movement.getter(id_getter, movement.default_id_getter)
+        self._key_getters = [movement.getter(f) for f in self.by]
+        self._key_setters = [movement.setter(f) for f in self.by]
+        self._outputs = [(name, *_parse_spec(spec)) for name, spec in self.aggregates.items()]
+        self._groups: dict[tuple[Any, ...], _Group] = {}
+        self._serial = itertools.count(1)
+
+    def _key(self, data: Any) -> tuple[Any, ...]:
+        values = []
+        for get in self._key_getters:
+            try:
+                values.append(get(data))
+            except LookupError:
+                values.append(None)
+        return tuple(values)
+
+    def __call__(self, data: Any) -> None:
+        key = self._key(data)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(key, len(self._outputs))
+            group.timer = self.train.esc.after(self.window, self._close, key)
+        self._absorb(group, data)
+        self.train.hold()
+        if group.count >= self.max_size:
+            self.train.send(self, [self._emit(key)])
+        return None
+
+    def _absorb(self, group: _Group, data: Any) -> None:
+        group.count += 1
+        event_id = self._get_id(data)
+        if event_id is not None:
+            group.ids.append(event_id)
+        for index, (_, function, get) in enumerate(self._outputs):
+            if function == "count":
+                continue
+            try:
+                value = get(data)
+            except LookupError:
+                continue
+            current = group.values[index]
+            if function == "sum":
+                group.values[index] = value if current is None else current + value
+            elif function == "min":
+                group.values[index] = value if current is None or value < current else current
+            elif function == "max":
+                group.values[index] = value if current is None or value > current else current
+            elif function == "first":
+                if current is None:
+                    group.values[index] = value
+            elif function == "last":
+                group.values[index] = value
+            else:
+                group.values[index] = [value] if current is None else [*current, value]
+
+    def _emit(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        group = self._groups.pop(key)
+        if group.timer is not None:
+            self.train.esc.dequeue(group.timer)
+        new_id = f"aggregate-{next(self._serial)}"
+        out: dict[str, Any] = {"id": new_id}
+        for put, value in zip(self._key_setters, key, strict=True):
+            out = put(out, value)
+        for index, (name, function, _) in enumerate(self._outputs):
+            out[name] = group.count if function == "count" else group.values[index]
+        for old_id in group.ids:
+            self.train.notify("event_rename", old_id, new_id)
+        self.train.release(group.count)
+        return out
+
+    def _close(self, key: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Window timer: the group goes out from this cog's position."""
+        if key not in self._groups:
+            return []
+        self._groups[key].timer = None
+        return [self._emit(key)]
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Emit every open group."""
+        return [self._emit(key) for key in list(self._groups)]
+
+
+class Batch(movement.Cog):
+    """Collect data into lists of ``size`` (or whatever arrived within ``timeout``).
+
+    :param train: the Train.
+    :param size: data per batch.
+    :param timeout: seconds the first datum of a batch waits at most.
+    :param target: the field of the emitted datum holding the list; ``None``
+        emits the list itself.
+    """
+
+    def __init__(
+        self, train: movement.Train, size: int = 100, timeout: float = 1.0, target: str | None = "data"
+    ) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.train = train
+        self.size = size
+        self.timeout = timeout
+        self.target = target
+        self._items: list[Any] = []
+        self._timer: movement.Binding | None = None
+
+    def __call__(self, data: Any) -> tuple[Any, ...] | None:
+        self._items.append(data)
+        self.train.hold()
+        if len(self._items) >= self.size:
+            return (self._take(),)
+        if self._timer is None:
+            self._timer = self.train.esc.after(self.timeout, self._expire)
+        return None
+
+    def _take(self) -> Any:
+        items, self._items = self._items, []
+        if self._timer is not None:
+            self.train.esc.dequeue(self._timer)
+            self._timer = None
+        self.train.release(len(items))
+        return items if self.target is None else {self.target: items}
+
+    def _expire(self) -> list[Any]:
+        self._timer = None
+        return [self._take()] if self._items else []
+
+    def finish(self) -> list[Any]:
+        """Emit what is collected."""
+        return [self._take()] if self._items else []
+
+
+class Split(movement.Cog):
+    """Turn one datum into one per item of a list field (the other fields copied).
+
+    :param field: the list field; each output has one item there.
+    """
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self._get = movement.getter(field)
+        self._set = movement.setter(field)
+
+    def __call__(self, data: Any) -> list[Any]:
+        try:
+            items = self._get(data)
+        except LookupError:
+            raise ValueError(f"field {self.field!r}: missing") from None
+        if not isinstance(items, list):
+            raise ValueError(f"field {self.field!r}: expected a list, got {type(items).__name__}")
+        out = []
+        for item in items:
+            copy = dict(data) if isinstance(data, dict) else data
+            out.append(self._set(copy, item))
+        return out

@@ -1,0 +1,119 @@
+"""Formatting data back to text, and text to and from bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import string
+from collections.abc import Sequence
+from typing import Any
+
+from deadbeat import movement
+
+__all__ = ["CSVFormat", "Decode", "Encode", "TemplateFormat"]
+
+
+class CSVFormat(movement.Cog):
+    """Write chosen fields as one CSV record.
+
+    :param fieldnames: the fields, in column order (names or field paths).
+    :param target: where the text goes; ``None`` makes it the datum.
+    :param delimiter: column separator.
+    :param dialect: a :mod:`csv` dialect name.
+    """
+
+    def __init__(
+        self, fieldnames: Sequence[str], target: Any = None, delimiter: str | None = None, dialect: str = "excel"
+    ) -> None:
+        if isinstance(fieldnames, str):
+            raise TypeError("fieldnames must be a list of names, not one string")
+        self.fieldnames = list(fieldnames)
+        self.target = target
+        self.delimiter = delimiter
+        self.dialect = dialect
+        self._getters = [movement.getter(name) for name in self.fieldnames]
+        self._set = movement.setter(target) if target is not None else None
+        self._options = {"delimiter": delimiter} if delimiter is not None else {}
+        csv.get_dialect(dialect)
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        row = []
+        for name, get in zip(self.fieldnames, self._getters, strict=True):
+            try:
+                value = get(data)
+            except LookupError:
+                raise ValueError(f"missing field {name!r}") from None
+            row.append("" if value is None else value)
+        buffer = io.StringIO()
+        csv.writer(buffer, self.dialect, lineterminator="", **self._options).writerow(row)
+        text = buffer.getvalue()
+        return (text,) if self._set is None else (self._set(data, text),)
+
+
+class TemplateFormat(movement.Cog):
+    """Fill a ``string.Template`` (``$name`` / ``${name}``) from the datum's fields.
+
+    :param template: the template text.
+    :param target: where the text goes; ``None`` makes it the datum.
+    """
+
+    def __init__(self, template: str, target: Any = None) -> None:
+        self.template = template
+        self.target = target
+        self._template = string.Template(template)
+        if not self._template.is_valid():
+            raise ValueError(f"invalid template {template!r}")
+        self._set = movement.setter(target) if target is not None else None
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        try:
+            text = self._template.substitute(data)
+        except KeyError as exc:
+            raise ValueError(f"missing field {exc.args[0]!r} for the template") from None
+        return (text,) if self._set is None else (self._set(data, text),)
+
+
+class Encode(movement.Cog):
+    """Turn text into bytes in the configured encoding.
+
+    :param encoding: the encoding.
+    :param errors: what to do with characters the encoding lacks (``strict``
+        sends the datum to the error output).
+    :param field: where the text is and the bytes go; ``None`` for the datum itself.
+    """
+
+    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: Any = None) -> None:
+        self.encoding = encoding
+        self.errors = errors
+        self.field = field
+        "".encode(encoding)  # an unknown encoding fails here
+        self._get = movement.getter(field) if field is not None else None
+        self._set = movement.setter(field) if field is not None else None
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        if self._get is None or self._set is None:
+            return (data.encode(self.encoding, self.errors),)
+        return (self._set(data, self._get(data).encode(self.encoding, self.errors)),)
+
+
+class Decode(movement.Cog):
+    """Turn bytes into text in the configured encoding.
+
+    :param encoding: the encoding.
+    :param errors: ``strict`` (bad bytes send the datum to the error output),
+        ``replace`` or ``surrogateescape``.
+    :param field: where the bytes are and the text goes; ``None`` for the datum itself.
+    """
+
+    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: Any = None) -> None:
+        self.encoding = encoding
+        self.errors = errors
+        self.field = field
+        b"".decode(encoding)
+        self._get = movement.getter(field) if field is not None else None
+        self._set = movement.setter(field) if field is not None else None
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        if self._get is None or self._set is None:
+            return (bytes(data).decode(self.encoding, self.errors),)
+        return (self._set(data, bytes(self._get(data)).decode(self.encoding, self.errors)),)

@@ -1,0 +1,340 @@
+"""Casts and flow cogs: types, filters, reshaping, dedupe, throttle, aggregation, batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deadbeat import cast, conf, flow, movement
+from deadbeat.testing import CogConformance, Collector, run_train
+
+
+class TestCastConformance(CogConformance):
+    cog_name = "cast.fields"
+    params = {"fields": {"n": "int"}}
+    samples = [{"n": "5"}]
+    flushes_all = True
+
+
+class TestFilterConformance(CogConformance):
+    cog_name = "flow.filter"
+    params = {"expression": "n > 1"}
+    samples = [{"n": 2}]
+    flushes_all = True
+
+
+class TestSelectConformance(CogConformance):
+    cog_name = "flow.select"
+    params = {"fields": ["a"]}
+    samples = [{"a": 1, "b": 2}]
+    flushes_all = True
+
+
+class TestRenameConformance(CogConformance):
+    cog_name = "flow.rename"
+    params = {"fields": {"a": "b"}}
+    samples = [{"a": 1}]
+    flushes_all = True
+
+
+class TestDropFieldsConformance(CogConformance):
+    cog_name = "flow.drop_fields"
+    params = {"fields": ["a"]}
+    samples = [{"a": 1, "b": 2}]
+    flushes_all = True
+
+
+class TestDedupeConformance(CogConformance):
+    cog_name = "flow.dedupe"
+    params = {"fields": ["a"], "window": 10.0}
+    samples = [{"a": 1}]
+    flushes_all = True
+
+
+class TestThrottleConformance(CogConformance):
+    cog_name = "flow.throttle"
+    params = {"fields": ["a"], "rate": 5.0}
+    samples = [{"a": 1}]
+    flushes_all = True
+
+
+class TestAggregateConformance(CogConformance):
+    cog_name = "flow.aggregate"
+    params = {"by": ["host"], "aggregates": {"n": "count"}, "window": 30.0}
+    samples = [{"host": "a"}, {"host": "a"}]
+
+
+class TestBatchConformance(CogConformance):
+    cog_name = "flow.batch"
+    params = {"size": 10, "timeout": 30.0}
+    samples = [{"a": 1}]
+
+
+class TestSplitConformance(CogConformance):
+    cog_name = "flow.split"
+    params = {"field": "items"}
+    samples = [{"items": [1, 2]}]
+
+
+def failures(cog: Any, data: list[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
+    records: list[movement.ErrorRecord] = []
+    esc = movement.Escapement()
+    out: list[Any] = []
+    train = movement.Train(esc, [cog, lambda d: out.append(d) or ()], error_output=records.append)
+    train.send(None, data)
+    esc.close()
+    return out, records
+
+
+class TestCasts:
+    def test_shares_the_casts_of_conf(self) -> None:
+        """Numbers and booleans are cast by deadbeat.conf's casts, not a second copy."""
+        assert cast.CASTS["int"] is conf.cast_int and cast.CASTS["bool"] is conf.cast_boolean
+
+    def test_fields_of_every_type(self) -> None:
+        """int, float, bool, timestamp, ip and list casts on one datum."""
+        cog = cast.Cast(
+            {
+                "n": "int",
+                "f": "float",
+                "ok": "bool",
+                "at": "timestamp",
+                "clf": "timestamp",
+                "epoch": "timestamp",
+                "ip": "ip",
+                "tags": "list",
+                "ports": "list:int",
+            }
+        )
+        (out,) = cog(
+            {
+                "n": "42",
+                "f": "1.5",
+                "ok": "yes",
+                "at": "2026-11-27T20:50:00+01:00",
+                "clf": "10/Oct/2000:13:55:36 -0700",
+                "epoch": 1700000000123,
+                "ip": "2001:DB8::1",
+                "tags": "a, b",
+                "ports": "22,80",
+            }
+        )
+        assert out == {
+            "n": 42,
+            "f": 1.5,
+            "ok": True,
+            "at": "2026-11-27T19:50:00Z",
+            "clf": "2000-10-10T20:55:36Z",
+            "epoch": "2023-11-14T22:13:20.123000Z",
+            "ip": "2001:db8::1",
+            "tags": ["a", "b"],
+            "ports": [22, 80],
+        }
+
+    def test_wrong_type_and_missing_field_go_to_the_error_output(self) -> None:
+        """A value that does not cast, or a missing field, fails the datum with field, type and value."""
+        _, records = failures(cast.Cast({"n": "int"}), [{"id": 1, "n": "many"}, {"id": 2}])
+        assert [str(r.error) for r in records] == [
+            "field 'n': expected an integer, got 'many'",
+            "field 'n': missing",
+        ]
+        out, records = failures(cast.Cast({"n": "int"}, missing="skip"), [{"id": 3}])
+        assert out == [{"id": 3}] and not records
+
+    def test_unknown_cast_names_the_known_ones(self) -> None:
+        """A typo in a cast name is caught at construction."""
+        with pytest.raises(ValueError, match="unknown cast 'integer'; known: int, float"):
+            cast.Cast({"n": "integer"})
+
+    @given(
+        st.datetimes(
+            min_value=dt.datetime(1900, 1, 1),
+            timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m))),
+        )
+    )
+    def test_timestamps_normalise_to_the_same_instant(self, moment: Any) -> None:
+        """Any datetime with an offset, in ISO form, becomes the same instant in UTC."""
+        text = cast.cast_timestamp(moment.isoformat())
+        back = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        assert back == moment
+
+
+class TestFilter:
+    @pytest.mark.parametrize(
+        ("expression", "expected"),
+        [
+            ("sev >= 3", [2, 3]),
+            ("sev >= 3 and src.ip != '10.0.0.1'", [3]),
+            ("not exists(user)", [3]),
+            ("matches(user, '^adm')", [1]),
+            ("user in ['bob', 'eve']", [2]),
+            ("lower(name) == 'x'", [1]),
+            ("sev * 2 > 4", [2, 3]),
+            ("missing > 1", []),
+        ],
+    )
+    def test_expressions(self, expression: str, expected: list[int]) -> None:
+        """The safe expression subset selects what Python would."""
+        data = [
+            {"n": 1, "sev": 1, "user": "admin", "name": "X", "src": {"ip": "10.0.0.2"}},
+            {"n": 2, "sev": 3, "user": "bob", "name": "y", "src": {"ip": "10.0.0.1"}},
+            {"n": 3, "sev": 5, "name": "z", "src": {"ip": "10.0.0.3"}},
+        ]
+        out = run_train([flow.Filter(expression)], [dict(d) for d in data])
+        assert [d["n"] for d in out.data] == expected
+
+    @pytest.mark.parametrize(
+        "expression",
+        ["__import__('os').system('true')", "a.__class__()", "[x for x in y]", "lambda: 1", "a[0]", "open('f')"],
+    )
+    def test_anything_outside_the_subset_is_refused(self, expression: str) -> None:
+        """Calls, comprehensions, lambdas, subscripts: refused when compiled."""
+        with pytest.raises(flow.ExpressionError):
+            flow.Filter(expression)
+
+    def test_drop_action(self) -> None:
+        """action="drop" removes what matches."""
+        out = run_train([flow.Filter("n == 2", action="drop")], [{"n": 1}, {"n": 2}])
+        assert out.data == [{"n": 1}]
+
+
+class TestReshape:
+    def test_select_rename_drop(self) -> None:
+        """Select keeps paths, Rename renames, DropFields removes."""
+        (out,) = flow.Select(["a", "b.c"])({"a": 1, "b": {"c": 2, "d": 3}, "e": 4})
+        assert out == {"a": 1, "b": {"c": 2}}
+        assert flow.Rename({"a": "z", "q": "r"})({"a": 1}) == ({"z": 1},)
+        assert flow.DropFields(["a", "q"])({"a": 1, "b": 2}) == ({"b": 2},)
+
+    def test_split(self) -> None:
+        """One datum per item; a missing or non-list field is an error."""
+        assert flow.Split("items")({"id": 1, "items": [1, 2]}) == [{"id": 1, "items": 1}, {"id": 1, "items": 2}]
+        _, records = failures(flow.Split("items"), [{"id": 5, "items": "x"}])
+        assert str(records[0].error) == "field 'items': expected a list, got str"
+
+
+class TestRate:
+    def test_dedupe_within_window_and_bounded(self) -> None:
+        """Repeats of a key are dropped; memory holds at most max_keys keys."""
+        cog = flow.Dedupe(["a", "b"], window=60, max_keys=2)
+        results = [cog({"a": a, "b": 1}) for a in (1, 1, 2, 3, 1)]
+        assert [r is not None for r in results] == [True, False, True, True, True]
+        assert len(cog._seen) == 2
+
+    def test_throttle_burst_then_rate(self) -> None:
+        """A burst passes, the rest over the rate is dropped and counted, per key."""
+        cog = flow.Throttle(["k"], rate=0.001, burst=3)
+        passed = [cog({"k": "x"}) is not None for _ in range(5)] + [cog({"k": "y"}) is not None]
+        assert passed == [True, True, True, False, False, True]
+        assert cog.dropped == 2
+
+
+class Renames(movement.Cog):
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, Any]] = []
+
+    def event_rename(self, event_id: Any, new_id: Any) -> None:
+        self.seen.append((event_id, new_id))
+
+
+class TestAggregate:
+    def test_window_close_emits_and_renames(self) -> None:
+        """Groups close after the window; absorbed ids are renamed to the aggregate's id."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        renames = Renames()
+        aggregate = flow.Aggregate(
+            train,
+            by=["host"],
+            aggregates={"n": "count", "bytes": "sum:size", "low": "min:size", "sizes": "list:size"},
+            window=0.05,
+        )
+        collector = Collector()
+        train.cogs = [renames, aggregate, collector]
+        train.send(None, [{"id": f"e{i}", "host": "a" if i % 2 else "b", "size": i} for i in range(6)])
+        assert train.in_flight == 6
+        esc.after(0.3, esc.shutdown)
+        esc.run()
+        esc.close()
+        by_host = {d["host"]: d for d in collector.data}
+        assert by_host["a"]["n"] == 3 and by_host["a"]["bytes"] == 9 and by_host["a"]["sizes"] == [1, 3, 5]
+        assert by_host["b"]["low"] == 0
+        assert sorted(old for old, _ in renames.seen) == [f"e{i}" for i in range(6)]
+        assert train.in_flight == 0
+
+    def test_size_limit_emits_early(self) -> None:
+        """A group reaching max_size goes out at once; the rest at shutdown."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [flow.Aggregate(train, ["k"], {"n": "count"}, window=60, max_size=2), collector]
+        train.send(None, [{"k": 1}, {"k": 1}, {"k": 1}])
+        assert [d["n"] for d in collector.data] == [2]
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert [d["n"] for d in collector.data] == [2, 1]
+
+    def test_bad_spec_is_refused(self) -> None:
+        """An unknown function or a missing field is caught at construction."""
+        with pytest.raises(ValueError, match="unknown aggregate 'avg:x'"):
+            flow.Aggregate(movement.Train(movement.Escapement()), ["k"], {"a": "avg:x"})
+        with pytest.raises(ValueError, match="needs a field"):
+            flow.Aggregate(movement.Train(movement.Escapement()), ["k"], {"a": "sum"})
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 100), st.floats(0, 0.02)), min_size=1, max_size=60),
+        st.integers(1, 5),
+    )
+    def test_no_datum_lost_across_windows_and_shutdown(
+        self, items: list[tuple[int, int, float]], max_size: int
+    ) -> None:
+        """Whatever the timing, window and size limit, the counts and sums add up to the input."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [
+            flow.Aggregate(train, ["k"], {"n": "count", "total": "sum:v"}, window=0.01, max_size=max_size),
+            collector,
+        ]
+        sent: list[tuple[int, int]] = []
+
+        def feed(key: int, value: int) -> None:
+            # Once shutdown has begun the supplies are finished: nothing new comes in.
+            if not train.finished:
+                sent.append((key, value))
+                train.send(None, [{"k": key, "v": value}])
+
+        delay = 0.0
+        for key, value, gap in items:
+            delay += gap
+            esc.after(delay, feed, key, value)
+        # Shut down in the middle of the stream: open groups must come out too.
+        esc.after(delay * random.random(), esc.shutdown)
+        esc.run()
+        esc.close()
+        assert sum(d["n"] for d in collector.data) == len(sent)
+        assert sum(d["total"] for d in collector.data) == sum(v for _, v in sent)
+        assert train.in_flight == 0
+
+
+class TestBatch:
+    def test_size_timeout_and_finish(self) -> None:
+        """Lists go out when full, after the timeout, and at finish."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [flow.Batch(train, size=3, timeout=0.05), collector]
+        train.send(None, [1, 2, 3, 4])
+        esc.after(0.2, train.send, None, [5])
+        esc.after(0.22, esc.shutdown)
+        esc.run()
+        esc.close()
+        assert [d["data"] for d in collector.data] == [[1, 2, 3], [4], [5]]
+        assert train.in_flight == 0

@@ -1,0 +1,220 @@
+"""Text cogs: parsing and formatting, both JSON engines, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deadbeat import movement, text
+from deadbeat.testing import CogConformance, run_train
+from deadbeat.text import _json
+
+
+class TestJSONParseConformance(CogConformance):
+    cog_name = "text.json_parse"
+    params = {"source": "line"}
+    samples = [{"id": "1", "line": '{"a": 1}'}, '{"b": 2}']
+    flushes_all = True
+
+
+class TestJSONFormatConformance(CogConformance):
+    cog_name = "text.json_format"
+    params = {"target": "line", "sort_keys": True}
+    samples = [{"id": "1", "a": [1, 2]}]
+    flushes_all = True
+
+
+class TestCSVParseConformance(CogConformance):
+    cog_name = "text.csv_parse"
+    params = {"fieldnames": ["a", "b"]}
+    samples = ["1,2", {"line": "x,y"}]
+    flushes_all = True
+
+
+class TestCSVFormatConformance(CogConformance):
+    cog_name = "text.csv_format"
+    params = {"fieldnames": ["a", "b"]}
+    samples = [{"a": 1, "b": "x,y"}]
+    flushes_all = True
+
+
+class TestRegexConformance(CogConformance):
+    cog_name = "text.regex_parse"
+    params = {"pattern": r"(?P<word>\w+) (?P<number>\d+)"}
+    samples = ["abc 12"]
+    flushes_all = True
+
+
+class TestKeyValueConformance(CogConformance):
+    cog_name = "text.kv_parse"
+    params = {"separator": "="}
+    samples = ['a=1 b="two words"']
+    flushes_all = True
+
+
+class TestTemplateConformance(CogConformance):
+    cog_name = "text.template"
+    params = {"template": "$user logged in from $ip"}
+    samples = [{"user": "alice", "ip": "192.0.2.1"}]
+    flushes_all = True
+
+
+class TestEncodeConformance(CogConformance):
+    cog_name = "text.encode"
+    params = {"encoding": "latin-1"}
+    samples = ["café"]
+    flushes_all = True
+
+
+class TestDecodeConformance(CogConformance):
+    cog_name = "text.decode"
+    params = {"encoding": "latin-1"}
+    samples = [b"caf\xe9"]
+    flushes_all = True
+
+
+def failures(cog: Any, data: list[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
+    records: list[movement.ErrorRecord] = []
+    esc = movement.Escapement()
+    out: list[Any] = []
+    train = movement.Train(esc, [cog, lambda d: out.append(d) or ()], error_output=records.append)
+    train.send(None, data)
+    esc.close()
+    return out, records
+
+
+class TestJSON:
+    def test_string_datum_becomes_the_value(self) -> None:
+        """A plain line parses into the value, and formats back into a line."""
+        out = run_train([text.JSONParse(), text.JSONFormat(target=None, sort_keys=True)], ['{"b": 1, "a": [true]}'])
+        assert out.data == ['{"a":[true],"b":1}']
+
+    def test_bad_json_goes_to_the_error_output_with_id_and_text(self) -> None:
+        """Invalid JSON, non-objects and NaN are errors naming the event; the original text is kept."""
+        out, records = failures(
+            text.JSONParse(),
+            [
+                {"id": "a", "line": "{oops"},
+                {"id": "b", "line": "[1]"},
+                {"id": "c", "line": "NaN"},
+                {"id": "d", "line": "{}"},
+            ],
+        )
+        assert [r.event_id for r in records] == ["a", "b", "c"]
+        assert records[0].datum["line"] == "{oops" and str(records[0].error).startswith("invalid JSON")
+        assert str(records[1].error) == "expected a JSON object, got list"
+        assert len(out) == 1
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=15,
+    )
+
+    @given(st.dictionaries(st.text().filter(lambda k: k != "line"), json_values, max_size=6))
+    def test_format_then_parse_round_trip(self, datum: dict[str, Any]) -> None:
+        """Formatting a datum and parsing the line restores every field."""
+        (formatted,) = text.JSONFormat()(dict(datum))
+        (parsed,) = text.JSONParse(target="back")(formatted)
+        assert parsed["back"] == datum
+        assert json.loads(formatted["line"]) == datum
+
+    @given(json_values, st.booleans())
+    def test_orjson_and_stdlib_agree(self, value: Any, sort_keys: bool) -> None:
+        """Both engines read each other's text to the same value; without floats the text is the same too.
+
+        The one difference: a float in exponent form is spelt ``1e-6`` by orjson
+        and ``1e-06`` by the standard library, the same number either way.
+        """
+        assert _json.orjson is not None, "the orjson extra is installed for the tests"
+        ours, theirs = _json.dumps(value, sort_keys), _json._std_dumps(value, sort_keys)
+        assert _json.loads(ours) == _json._std_loads(ours) == _json._std_loads(theirs) == value
+        if "e" not in "".join(repr(f) for f in _floats(value)):
+            assert ours == theirs
+
+    def test_huge_integers_fall_back_to_the_standard_library(self) -> None:
+        """Integers beyond 64 bits, which orjson refuses, still work."""
+        value = {"n": 2**80}
+        assert _json.loads(_json.dumps(value)) == value
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, list):
+        return [f for item in value for f in _floats(item)]
+    if isinstance(value, dict):
+        return [f for item in value.values() for f in _floats(item)]
+    return []
+
+
+class TestCSV:
+    def test_dialect_and_quoting(self) -> None:
+        """Quoted fields with separators inside parse; tab dialect works."""
+        (row,) = text.CSVParse(["a", "b", "c"])('1,"x,y",""')
+        assert row == {"a": "1", "b": "x,y", "c": ""}
+        (row,) = text.CSVParse(["a", "b"], dialect="excel-tab")("p\tq")
+        assert row == {"a": "p", "b": "q"}
+
+    def test_wrong_column_count_is_an_error(self) -> None:
+        """A record with the wrong number of columns fails with the counts."""
+        _, records = failures(text.CSVParse(["a", "b"]), [{"id": 1, "line": "1,2,3"}])
+        assert str(records[0].error) == "expected 2 columns, got 3"
+
+    row_values = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00")), min_size=1, max_size=5)
+
+    @given(row_values)
+    def test_format_then_parse_round_trip(self, values: list[str]) -> None:
+        """Any row of text values survives formatting and parsing."""
+        names = [f"f{i}" for i in range(len(values))]
+        datum = dict(zip(names, values, strict=True))
+        (line,) = text.CSVFormat(names)(dict(datum))
+        (back,) = text.CSVParse(names)(line)
+        assert back == datum
+        assert next(csv.reader(io.StringIO(line))) == values
+
+
+class TestRegexAndKeyValue:
+    def test_regex_named_groups(self) -> None:
+        """Named groups become fields; a line that does not match is an error."""
+        cog = text.RegexParse(r"(?P<method>GET|POST) (?P<path>\S+)", source="line")
+        (out,) = cog({"line": "GET /index.html"})
+        assert out["method"] == "GET" and out["path"] == "/index.html"
+        _, records = failures(cog, [{"id": 7, "line": "DELETE /"}])
+        assert records[0].event_id == 7 and str(records[0].error) == "line does not match the pattern"
+
+    def test_regex_without_groups_is_refused(self) -> None:
+        """A pattern without named groups is a configuration error."""
+        with pytest.raises(ValueError, match="no named groups"):
+            text.RegexParse(r"\d+")
+
+    def test_key_value_with_quotes(self) -> None:
+        """Quoted values may hold spaces; a token without '=' is an error."""
+        (out,) = text.KeyValueParse(target="kv")('user=alice msg="two words" empty=')
+        assert out == {"kv": {"user": "alice", "msg": "two words", "empty": ""}}
+        _, records = failures(text.KeyValueParse(), ["a=1 stray"])
+        assert str(records[0].error) == "'stray' is not key=value"
+
+
+class TestTemplateAndBytes:
+    def test_template_fills_fields_and_names_missing_ones(self) -> None:
+        """$fields are filled; a missing one is an error naming it."""
+        (out,) = text.TemplateFormat("$user from ${ip}")({"user": "bob", "ip": "::1"})
+        assert out == "bob from ::1"
+        _, records = failures(text.TemplateFormat("$user $host"), [{"user": "x"}])
+        assert str(records[0].error) == "missing field 'host' for the template"
+
+    def test_encode_decode(self) -> None:
+        """Text to bytes and back in a chosen encoding; bad bytes are an error."""
+        assert text.Encode("latin-1")("café") == (b"caf\xe9",)
+        assert text.Decode("latin-1")(b"caf\xe9") == ("café",)
+        _, records = failures(text.Decode("utf-8"), [b"caf\xe9"])
+        assert isinstance(records[0].error, UnicodeDecodeError)
+        (out,) = text.Encode(field="body")({"body": "x"})
+        assert out == {"body": b"x"}
