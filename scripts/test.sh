@@ -10,7 +10,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q \
     -e "./deadbeat-core[test,uvloop]" \
     -e ./deadbeat-cogs-fs \
-    -e ./deadbeat-cogs-text \
+    -e "./deadbeat-cogs-text[test]" \
     -e "./deadbeat-cogs-ip[test]" \
     -e ./deadbeat-cogs-net \
     -e ./tests/example-cog \

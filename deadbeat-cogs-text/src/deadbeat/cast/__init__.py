@@ -127,7 +127,7 @@ class Cast(movement.Cog):
         ]
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        for path, get, put, cast, name in self._plan:
+        for path, get, put, cast, _name in self._plan:
             try:
                 value = get(data)
             except (KeyError, LookupError, IndexError, TypeError):

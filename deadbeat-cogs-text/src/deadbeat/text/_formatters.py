@@ -33,7 +33,7 @@ class CSVFormat(movement.Cog):
         self.dialect = dialect
         self._getters = [movement.getter(name) for name in self.fieldnames]
         self._set = movement.setter(target) if target is not None else None
-        self._options = {"delimiter": delimiter} if delimiter is not None else {}
+        self._options: dict[str, Any] = {"delimiter": delimiter} if delimiter is not None else {}
         csv.get_dialect(dialect)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
@@ -61,8 +61,9 @@ class TemplateFormat(movement.Cog):
         self.template = template
         self.target = target
         self._template = string.Template(template)
-        if not self._template.is_valid():
-            raise ValueError(f"invalid template {template!r}")
+        for match in self._template.pattern.finditer(template):
+            if match.group("invalid") is not None:
+                raise ValueError(f"invalid template {template!r} at column {match.start('invalid') + 1}")
         self._set = movement.setter(target) if target is not None else None
 
     def __call__(self, data: Any) -> tuple[Any, ...]:

@@ -21,7 +21,7 @@ __all__ = ["JSONFormat", "JSONParse", "dumps", "loads"]
 try:
     import orjson
 except ImportError:  # pragma: no cover - exercised where the extra is missing
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 
 def _no_constants(name: str) -> Any:
@@ -44,16 +44,36 @@ if orjson is not None:
     _long_number = re.compile(r"\d{19}").search
     _long_number_bytes = re.compile(rb"\d{19}").search
 
+    def _holds_float(value: Any) -> bool:
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is dict:
+            items: Any = value.values()
+        elif kind is list:
+            items = value
+        else:
+            return False
+        for item in items:
+            item_kind = type(item)
+            if item_kind is float or ((item_kind is dict or item_kind is list) and _holds_float(item)):
+                return True
+        return False
+
     def loads(text: str | bytes) -> Any:
         """Parse JSON (orjson, or the standard library where orjson cannot)."""
-        # orjson reads integers beyond 64 bits as floats; the standard library
-        # keeps them exact. Nineteen digits in a row may be such a number.
-        if (_long_number(text) if type(text) is str else _long_number_bytes(text)) is not None:
-            return _std_loads(text)
         try:
-            return _orjson_loads(text)
+            value = _orjson_loads(text)
         except _JSONDecodeError:
             return _std_loads(text)
+        # orjson reads integers beyond 64 bits as floats, where the standard
+        # library keeps them exact. Such an integer has at least 19 digits in a
+        # row; the (slower) look at the text is needed only when a float came out.
+        if _holds_float(value):
+            found = _long_number(text) if isinstance(text, str) else _long_number_bytes(text)
+            if found is not None:
+                return _std_loads(text)
+        return value
 
     def dumps(value: Any, sort_keys: bool = False) -> str:
         """Write compact JSON text, UTF-8 characters as they are."""

@@ -1,0 +1,124 @@
+"""JSON lines file to file: parse, change one field, format, write; Train against hand-written.
+
+For each engine (orjson, then the standard library) the same input is processed,
+in this one process, alternately by:
+
+* the Train: ``fs.read``-style tailer (plain lines) -> ``text.json_parse`` -> a cog
+  setting one field -> ``text.json_format`` -> ``fs.write``;
+* the hand-written loop: ``for line in src: d = loads(line); d[...] = ...;
+  dst.write(dumps(d))``.
+
+Run: ``python bench/text_json_lines.py [--lines N] [--rounds R]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from deadbeat import fs, movement, text
+from deadbeat.text import _json
+
+
+def make_input(path: Path, lines: int) -> None:
+    rng = random.Random(9)
+    with open(path, "w") as handle:
+        for i in range(lines):
+            event = {
+                "id": i,
+                "time": f"2026-11-27T20:{i % 60:02d}:00Z",
+                "src": f"192.0.2.{rng.randint(1, 254)}",
+                "action": rng.choice(["login", "logout", "download"]),
+                "user": rng.choice(["alice", "bob", "carol"]),
+                "bytes": rng.randint(0, 100000),
+            }
+            handle.write(json.dumps(event) + "\n")
+
+
+def mark(data: dict[str, Any]) -> tuple[dict[str, Any]]:
+    data["seen"] = True
+    return (data,)
+
+
+def through_train(src: Path, dst: Path) -> int:
+    esc = movement.Escapement()
+    train = movement.Train(esc)
+    supply = fs.FileWatcherSupply(esc, [str(src)], tail=False, line_setter=None, id_setter=None)
+    train.cogs = [supply, text.JSONParse(), mark, text.JSONFormat(target=None), fs.LineFileDrain(esc, str(dst))]
+    try:
+        esc.run()
+    finally:
+        esc.close()
+    return train.events_out
+
+
+def hand_orjson(src: Path, dst: Path) -> None:
+    loads, dumps = orjson.loads, orjson.dumps
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        for line in source:
+            data = loads(line)
+            data["seen"] = True
+            target.write(dumps(data) + b"\n")
+
+
+def hand_stdlib(src: Path, dst: Path) -> None:
+    loads, dumps = json.loads, json.dumps
+    with open(src) as source, open(dst, "w") as target:
+        for line in source:
+            data = loads(line)
+            data["seen"] = True
+            target.write(dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+def use_engine(name: str) -> None:
+    """Switch deadbeat.text between orjson and the standard library for the run."""
+    if name == "orjson":
+        _json.loads, _json.dumps = _json._orjson_loads_safe, _json._orjson_dumps_safe
+    else:
+        _json.loads, _json.dumps = _json._std_loads, _json._std_dumps
+    # The cogs call the module's functions through their own module globals.
+    text._json.loads, text._json.dumps = _json.loads, _json.dumps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=500_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    _json._orjson_loads_safe, _json._orjson_dumps_safe = _json.loads, _json.dumps  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        src, dst = root / "in.jsonl", root / "out.jsonl"
+        make_input(src, args.lines)
+        for engine, hand in (("orjson", hand_orjson), ("stdlib json", hand_stdlib)):
+            use_engine("orjson" if engine == "orjson" else "stdlib")
+            train_rates, hand_rates = [], []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                hand(src, dst)
+                hand_rates.append(args.lines / (time.perf_counter() - start))
+                dst.unlink()
+                start = time.perf_counter()
+                assert through_train(src, dst) == args.lines
+                train_rates.append(args.lines / (time.perf_counter() - start))
+                dst.unlink()
+            train, handmade = statistics.median(train_rates), statistics.median(hand_rates)
+            print(
+                f"{engine}: train {train:>10,.0f} events/s   hand-written {handmade:>10,.0f} events/s   "
+                f"ratio {train / handmade:.1%}"
+            )
+        print("targets with orjson: train >= 500,000 events/s and >= 70% of the hand-written loop")
+
+
+if __name__ == "__main__":
+    main()
