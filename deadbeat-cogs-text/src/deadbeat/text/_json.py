@@ -85,6 +85,8 @@ if orjson is not None:
 else:
     loads = _std_loads
     dumps = _std_dumps
+    _orjson_loads = _orjson_dumps = None
+    _JSONDecodeError = ValueError  # type: ignore[misc]
 
 
 class JSONParse(movement.Cog):
@@ -108,6 +110,21 @@ class JSONParse(movement.Cog):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if type(data) is str and self._set is None:
+            if orjson is not None:
+                # The hot path, inline: a flat object of strings, numbers and
+                # booleans cannot hold an integer orjson turned into a float.
+                try:
+                    value = _orjson_loads(data)
+                except _JSONDecodeError:
+                    pass
+                else:
+                    if type(value) is dict:
+                        for item in value.values():
+                            kind = type(item)
+                            if kind is float or kind is dict or kind is list:
+                                break
+                        else:
+                            return (value,)
             try:
                 return (loads(data),)
             except ValueError as exc:
@@ -150,6 +167,8 @@ class JSONFormat(movement.Cog):
         self._set = movement.setter(target) if target is not None else None
         self._get = movement.getter(source) if source is not None else None
         self._exclude = frozenset(exclude)
+        # orjson's option for the fast path, or None to use dumps() only.
+        self._option = None if orjson is None else (orjson.OPT_SORT_KEYS if sort_keys else 0)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if self._get is not None:
@@ -159,9 +178,14 @@ class JSONFormat(movement.Cog):
         else:
             value = data
         try:
-            text = dumps(value, self.sort_keys)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"cannot write as JSON: {exc}") from None
+            text = _orjson_dumps(value, option=self._option).decode() if self._option is not None else None
+        except TypeError:
+            text = None
+        if text is None:
+            try:
+                text = dumps(value, self.sort_keys)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"cannot write as JSON: {exc}") from None
         if self._set is None:
             return (text,)
         return (self._set(data, text),)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,6 +36,22 @@ __all__ = ["Batch", "DeadLetterLog", "ErrorRecord", "Train"]
 
 log = logging.getLogger("deadbeat.train")
 dead_letter_log = logging.getLogger("deadbeat.deadletter")
+
+
+def _direct_call(cog: Any) -> Callable[..., Any]:
+    """The fastest callable that does what ``cog(datum)`` does.
+
+    Calling an object goes through its type's ``__call__`` slot, which costs
+    about twice a call of the bound method itself; the result is the same,
+    because Python looks ``__call__`` up on the type, never the instance.
+    """
+    if isinstance(cog, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)):
+        return cog  # type: ignore[no-any-return]
+    # The function itself is wanted here, not a test of callability.
+    call = getattr(type(cog), "__call__", None)  # noqa: B004
+    if isinstance(call, types.FunctionType):
+        return call.__get__(cog, type(cog))  # type: ignore[no-any-return]
+    return cog  # type: ignore[no-any-return]
 
 
 class Batch(list):  # type: ignore[type-arg]
@@ -239,7 +256,7 @@ class Train:
         source = f"def make({params}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
         namespace: dict[str, Any] = {}
         exec(compile(source, f"<deadbeat train from {start}>", "exec"), namespace)  # noqa: S102
-        run: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *self._cogs)
+        run: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *map(_direct_call, self._cogs))
         return run
 
     # -- moving data ---------------------------------------------------------
