@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 
 from deadbeat import fs, movement, text
-from deadbeat.text import _json
 
 
 def make_input(path: Path, lines: int) -> None:
@@ -79,29 +78,18 @@ def hand_stdlib(src: Path, dst: Path) -> None:
             target.write(dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n")
 
 
-def use_engine(name: str) -> None:
-    """Switch deadbeat.text between orjson and the standard library for the run."""
-    if name == "orjson":
-        _json.loads, _json.dumps = _json._orjson_loads_safe, _json._orjson_dumps_safe
-    else:
-        _json.loads, _json.dumps = _json._std_loads, _json._std_dumps
-    # The cogs call the module's functions through their own module globals.
-    text._json.loads, text._json.dumps = _json.loads, _json.dumps
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=500_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    _json._orjson_loads_safe, _json._orjson_dumps_safe = _json.loads, _json.dumps  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         src, dst = root / "in.jsonl", root / "out.jsonl"
         make_input(src, args.lines)
         for engine, hand in (("orjson", hand_orjson), ("stdlib json", hand_stdlib)):
-            use_engine("orjson" if engine == "orjson" else "stdlib")
+            text.use_orjson(engine == "orjson")
             train_rates, hand_rates = [], []
             for _ in range(args.rounds):
                 start = time.perf_counter()

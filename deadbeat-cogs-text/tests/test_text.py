@@ -138,6 +138,18 @@ class TestJSON:
         if "e" not in "".join(repr(f) for f in _floats(value)):
             assert ours == theirs
 
+    def test_engine_switch(self) -> None:
+        """use_orjson(False) makes every JSON cog use the standard library; the values stay the same."""
+        line = '{"a": 1.5, "b": [1, 2], "c": "x"}'
+        with_orjson = text.JSONParse()(line)
+        text.use_orjson(False)
+        try:
+            assert text.JSONParse()(line) == with_orjson
+            assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-06}',)
+        finally:
+            text.use_orjson(True)
+        assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-6}',)
+
     def test_huge_integers_fall_back_to_the_standard_library(self) -> None:
         """Integers beyond 64 bits, which orjson refuses, still work."""
         value = {"n": 2**80}

@@ -16,7 +16,7 @@ from typing import Any
 
 from deadbeat import movement
 
-__all__ = ["JSONFormat", "JSONParse", "dumps", "loads"]
+__all__ = ["JSONFormat", "JSONParse", "dumps", "loads", "use_orjson"]
 
 try:
     import orjson
@@ -60,7 +60,7 @@ if orjson is not None:
                 return True
         return False
 
-    def loads(text: str | bytes) -> Any:
+    def _fast_loads(text: str | bytes) -> Any:
         """Parse JSON (orjson, or the standard library where orjson cannot)."""
         try:
             value = _orjson_loads(text)
@@ -75,7 +75,7 @@ if orjson is not None:
                 return _std_loads(text)
         return value
 
-    def dumps(value: Any, sort_keys: bool = False) -> str:
+    def _fast_dumps(value: Any, sort_keys: bool = False) -> str:
         """Write compact JSON text, UTF-8 characters as they are."""
         try:
             return _orjson_dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
@@ -83,10 +83,37 @@ if orjson is not None:
             return _std_dumps(value, sort_keys)
 
 else:
-    loads = _std_loads
-    dumps = _std_dumps
     _orjson_loads = _orjson_dumps = None
     _JSONDecodeError = ValueError  # type: ignore[misc]
+    _fast_loads = _std_loads
+    _fast_dumps = _std_dumps
+
+#: Whether the cogs use orjson now (see :func:`use_orjson`).
+_use_orjson = orjson is not None
+
+
+def use_orjson(enabled: bool) -> None:
+    """Choose the engine for every JSON cog of the process (orjson needs the extra).
+
+    Both engines give the same values; this exists for comparisons and for
+    ruling orjson out while looking for a problem.
+
+    :raises RuntimeError: when orjson is asked for but not installed.
+    """
+    global _use_orjson
+    if enabled and orjson is None:
+        raise RuntimeError("orjson is not installed: pip install deadbeat-cogs-text[orjson]")
+    _use_orjson = enabled
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON with the engine in use."""
+    return _fast_loads(text) if _use_orjson else _std_loads(text)
+
+
+def dumps(value: Any, sort_keys: bool = False) -> str:
+    """Write compact JSON with the engine in use."""
+    return _fast_dumps(value, sort_keys) if _use_orjson else _std_dumps(value, sort_keys)
 
 
 class JSONParse(movement.Cog):
@@ -110,7 +137,7 @@ class JSONParse(movement.Cog):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if type(data) is str and self._set is None:
-            if orjson is not None:
+            if _use_orjson:
                 # The hot path, inline: a flat object of strings, numbers and
                 # booleans cannot hold an integer orjson turned into a float.
                 try:
@@ -167,8 +194,7 @@ class JSONFormat(movement.Cog):
         self._set = movement.setter(target) if target is not None else None
         self._get = movement.getter(source) if source is not None else None
         self._exclude = frozenset(exclude)
-        # orjson's option for the fast path, or None to use dumps() only.
-        self._option = None if orjson is None else (orjson.OPT_SORT_KEYS if sort_keys else 0)
+        self._option = 0 if orjson is None or not sort_keys else orjson.OPT_SORT_KEYS
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if self._get is not None:
@@ -178,7 +204,7 @@ class JSONFormat(movement.Cog):
         else:
             value = data
         try:
-            text = _orjson_dumps(value, option=self._option).decode() if self._option is not None else None
+            text = _orjson_dumps(value, option=self._option).decode() if _use_orjson else None
         except TypeError:
             text = None
         if text is None:
