@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadbeat import cast, conf, flow, movement
-from deadbeat.testing import CogConformance, Collector, run_train
+from deadbeat.testing import CogConformance, Collector, run_train, send_through
 
 
 class TestCastConformance(CogConformance):
@@ -82,13 +82,7 @@ class TestSplitConformance(CogConformance):
 
 
 def failures(cog: Any, data: list[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
-    records: list[movement.ErrorRecord] = []
-    esc = movement.Escapement()
-    out: list[Any] = []
-    train = movement.Train(esc, [cog, lambda d: out.append(d) or ()], error_output=records.append)
-    train.send(None, data)
-    esc.close()
-    return out, records
+    return send_through([cog], data)
 
 
 class TestCasts:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deadbeat import movement, text
-from deadbeat.testing import CogConformance, run_train
+from deadbeat.testing import CogConformance, run_train, send_through
 from deadbeat.text import _json
 
 
@@ -80,13 +80,7 @@ class TestDecodeConformance(CogConformance):
 
 
 def failures(cog: Any, data: list[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
-    records: list[movement.ErrorRecord] = []
-    esc = movement.Escapement()
-    out: list[Any] = []
-    train = movement.Train(esc, [cog, lambda d: out.append(d) or ()], error_output=records.append)
-    train.send(None, data)
-    esc.close()
-    return out, records
+    return send_through([cog], data)
 
 
 class TestJSON:

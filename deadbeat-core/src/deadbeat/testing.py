@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from . import movement
 from .plugins import CogRegistry
 
-__all__ = ["CogConformance", "Collector", "build_cog", "run_train"]
+__all__ = ["CogConformance", "Collector", "build_cog", "run_train", "send_through"]
 
 
 class Collector(movement.Cog):
@@ -101,6 +101,23 @@ def run_train(
     finally:
         esc.close()
     return collector
+
+
+def send_through(cogs: Iterable[Any], data: Iterable[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
+    """Send ``data`` once through ``cogs``, synchronously, keeping what fails.
+
+    For testing bad input: what reached the end, and the error records of the
+    data that failed (event id, cog, error, datum), in order.
+    """
+    records: list[movement.ErrorRecord] = []
+    esc = movement.Escapement()
+    collector = Collector()
+    try:
+        train = movement.Train(esc, [*cogs, collector], error_output=records.append)
+        train.send(None, list(data))
+    finally:
+        esc.close()
+    return collector.data, records
 
 
 class CogConformance:

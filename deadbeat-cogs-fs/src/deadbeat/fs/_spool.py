@@ -25,6 +25,8 @@ from deadbeat.conf import (
     cfg_section,
 )
 
+from ._io import write_all
+
 __all__ = ["SpoolDirDrain", "SpoolDirSupply"]
 
 log = logging.getLogger("deadbeat.fs")
@@ -246,9 +248,7 @@ class SpoolDirDrain(movement.Cog):
         temporary = os.path.join(self.directory, f".{name}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, content)
             if self.fsync:
                 os.fsync(fd)
         finally:

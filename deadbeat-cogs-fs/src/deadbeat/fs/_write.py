@@ -10,6 +10,7 @@ from typing import Any
 from deadbeat import movement
 from deadbeat.conf import cast_choice, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 
+from ._io import write_all
 from ._state import StateFile
 
 __all__ = ["LineFileDrain"]
@@ -118,10 +119,7 @@ class LineFileDrain(movement.Cog):
         payload = ("\n".join(self._buffer) + "\n").encode(self.encoding)
         # Cleared, not replaced: __call__ holds the bound append of this list.
         self._buffer.clear()
-        view = memoryview(payload)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        write_all(self._fd, payload)
         if self.fsync == "always" and self._fd != 1:
             os.fsync(self._fd)
 
