@@ -58,6 +58,7 @@ for _short, _directory in DISTRIBUTIONS.items():
 def all_together(session: nox.Session) -> None:
     """Every distribution's wheel installed together, the whole suite."""
     install_wheels(session, *DISTRIBUTIONS.values(), *FIXTURES)
+    session.install("sphinx")  # tests/test_docs.py builds the documentation
     session.run("pytest", *session.posargs)
 
 

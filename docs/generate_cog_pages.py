@@ -59,7 +59,16 @@ def render(entry: CogEntry) -> str:
             ]
     else:
         lines.append("None.")
-    lines += ["", "Pipeline insert", "---------------", "", ".. code-block:: toml", ""]
+    lines += [
+        "",
+        "Pipeline insert",
+        "---------------",
+        "",
+        "Fill in the required values (``...``):",
+        "",
+        ".. code-block:: none",
+        "",
+    ]
     lines += [f"   {line}" for line in description.pipeline_insert(entry.name).splitlines()]
     return "\n".join(lines) + "\n"
 

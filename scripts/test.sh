@@ -15,7 +15,7 @@ python3 -m venv .venv
     -e ./deadbeat-cogs-net \
     -e ./tests/example-cog \
     -e ./tests/plugins/broken-cog \
-    ruff mypy nox
+    ruff mypy nox sphinx
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -54,6 +54,14 @@ class TestCogPages:
         assert pages == names
 
 
+class TestSphinx:
+    def test_documentation_builds_without_warnings(self, tmp_path: Path) -> None:
+        """The Sphinx sources build with warnings treated as errors (broken references, bad markup)."""
+        from sphinx.cmd.build import build_main
+
+        assert build_main(["-W", "-q", "-b", "html", str(DOCS), str(tmp_path / "html")]) == 0
+
+
 class TestReadme:
     def test_ci_runs_the_readme_test_command(self) -> None:
         """.ci/run runs exactly the test command the README gives."""
