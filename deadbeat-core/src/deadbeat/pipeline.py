@@ -51,7 +51,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["CogSpec", "Pipeline", "PipelineError", "build", "load"]
+__all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "load"]
 
 _INJECTED = ("train", "esc")
 _TOP_KEYS = ("log", "train", "cog", "errors")
@@ -83,10 +83,20 @@ class Pipeline:
     log: dict[str, Any]
 
 
-def load(path: str, registry: CogRegistry | None = None) -> tuple[dict[str, Any], list[CogSpec], list[CogSpec]]:
+@dataclass
+class PipelineFile:
+    """A pipeline file read and checked: settings and cog specs, nothing built."""
+
+    log: dict[str, Any]
+    train: dict[str, Any]
+    cogs: list[CogSpec]
+    errors: list[CogSpec]
+
+
+def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     """Read and check a pipeline file without building anything.
 
-    :returns: the log settings, the cog specs and the error-train specs.
+    :returns: the log and train settings, the cog specs and the error-train specs.
     :raises PipelineError: for every problem, naming file, cog index and key.
     """
     registry = registry or CogRegistry()
@@ -122,7 +132,7 @@ def load(path: str, registry: CogRegistry | None = None) -> tuple[dict[str, Any]
     base = os.path.dirname(os.path.abspath(path))
     specs = [_spec(path, f"cog[{i}]", table, registry, base) for i, table in enumerate(cogs)]
     errors = [_spec(path, f"errors[{i}]", table, registry, base) for i, table in enumerate(data.get("errors", []))]
-    return log_settings, specs, errors
+    return PipelineFile(log_settings, dict(train), specs, errors)
 
 
 def _hint(key: str, known: typing.Iterable[str]) -> str:
@@ -269,24 +279,22 @@ def build(path: str, registry: CogRegistry | None = None, once: bool = False) ->
         and the run ends when everything is processed (for cron jobs).
     :raises PipelineError: naming file, cog index and key.
     """
-    log_settings, specs, error_specs = load(path, registry)
-    with open(path, "rb") as handle:
-        train_settings = tomllib.load(handle).get("train", {})
+    spec = load(path, registry)
     esc = movement.Escapement()
     esc.once = once
     error_output: movement.Train | None = None
-    if error_specs:
+    if spec.errors:
         error_train = movement.Train(esc)
         esc.trains.remove(error_train)
-        error_train.cogs = _build_cogs(path, error_specs, error_train)
+        error_train.cogs = _build_cogs(path, spec.errors, error_train)
         error_output = error_train
     try:
-        train = movement.Train(esc, error_output=error_output, **train_settings)
+        train = movement.Train(esc, error_output=error_output, **spec.train)
     except (TypeError, ValueError) as exc:
         raise PipelineError(f"{path}: train: {exc}") from None
-    train.cogs = _build_cogs(path, specs, train)
+    train.cogs = _build_cogs(path, spec.cogs, train)
     if error_output is not None:
         # The error train finishes after the main one, so what fails during the
         # main train's finish still reaches it.
         esc.trains.append(error_output)
-    return Pipeline(path, esc, train, log_settings)
+    return Pipeline(path, esc, train, spec.log)

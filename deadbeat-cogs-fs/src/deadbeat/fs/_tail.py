@@ -371,7 +371,8 @@ class FileWatcherSupply(movement.Supply):
         except OSError as exc:
             log.error("%s: cannot open: %s", path, exc.strerror)
             return None
-        if f"{os.fstat(fd).st_dev}:{os.fstat(fd).st_ino}" != key:
+        opened = os.fstat(fd)
+        if f"{opened.st_dev}:{opened.st_ino}" != key:
             os.close(fd)  # replaced between stat and open; the next rescan sees the new one
             return None
         known = self._known.get(key)
@@ -790,9 +791,6 @@ class FileWatcherSupply(movement.Supply):
         """Stop reading and release every binding; positions keep what was acknowledged."""
         self._finished = True
         self._stop_binding()
-        for watch in self._dir_watches.values():
-            self.esc.inotify_rm(watch)
-        self._dir_watches.clear()
         for tracked in list(self._tracked.values()):
             if tracked.watch is not None:
                 self.esc.inotify_rm(tracked.watch)
