@@ -363,6 +363,24 @@ class TestLineFileDrain:
         assert path.read_text() == "existing\na\nb\n"
         assert out.data == [{"line": "a"}, "b"]
 
+    def test_a_datum_without_a_line_in_a_list_fails_alone(self, tmp_path: Path) -> None:
+        """Lists are written whole; a datum without a line goes to the error output, the rest once each."""
+        path = tmp_path / "out.txt"
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+        collector = Collector()
+        drain = fs.LineFileDrain(esc, str(path))
+        try:
+            train = movement.Train(esc, [drain, collector], error_output=records.append)
+            train.send(None, ["a", "b"])
+            train.send(None, [{"line": "c"}, {"id": "x7"}, "d"])
+            drain.done()
+        finally:
+            esc.close()
+        assert path.read_text() == "a\nb\nc\nd\n"
+        assert [r.event_id for r in records] == ["x7"]
+        assert collector.data == ["a", "b", {"line": "c"}, "d"]
+
     def test_sighup_reopens_after_rotation(self, tmp_path: Path) -> None:
         """After logrotate moves the file and sends SIGHUP, new lines go to a new file."""
         path = tmp_path / "out.txt"

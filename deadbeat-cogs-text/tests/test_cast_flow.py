@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import random
 from typing import Any
@@ -46,6 +47,13 @@ class TestDropFieldsConformance(CogConformance):
     cog_name = "flow.drop_fields"
     params = {"fields": ["a"]}
     samples = [{"a": 1, "b": 2}]
+    flushes_all = True
+
+
+class TestSetFieldsConformance(CogConformance):
+    cog_name = "flow.set"
+    params = {"fields": {"seen": True, "host.name": "web1"}}
+    samples = [{"a": 1}, {"host": {"ip": "192.0.2.1"}}]
     flushes_all = True
 
 
@@ -204,6 +212,40 @@ class TestReshape:
         assert out == {"a": 1, "b": {"c": 2}}
         assert flow.Rename({"a": "z", "q": "r"})({"a": 1}) == ({"z": 1},)
         assert flow.DropFields(["a", "q"])({"a": 1, "b": 2}) == ({"b": 2},)
+
+    def test_set_fields(self) -> None:
+        """SetFields adds or replaces values, at paths too; overwrite=False only fills in."""
+        assert flow.SetFields({"a": 1, "b.c": "x"})({"a": 0}) == ({"a": 1, "b": {"c": "x"}},)
+        assert flow.SetFields({"a": 1, "z": 2}, overwrite=False)({"a": 0}) == ({"a": 0, "z": 2},)
+        with pytest.raises(TypeError, match="mapping"):
+            flow.SetFields(["a"])  # type: ignore[arg-type]
+
+    def test_set_fields_gives_each_datum_its_own_list(self) -> None:
+        """A list value is copied per datum, so changing one datum's list leaves the others."""
+        cog = flow.SetFields({"tags": ["new"]})
+        first, second = cog.call_batch([{}, {}])
+        first["tags"].append("changed")
+        assert second == {"tags": ["new"]}
+        assert cog.fields == {"tags": ["new"]}
+
+    @given(
+        st.lists(
+            st.one_of(st.dictionaries(st.sampled_from("abc"), st.integers(), max_size=3), st.integers()), max_size=8
+        ),
+        st.booleans(),
+    )
+    def test_set_fields_list_equals_each(self, data: list[Any], overwrite: bool) -> None:
+        """A list through the train: the same data and failures as one datum at a time."""
+        one_by_one = flow.SetFields({"a": 9, "d": "x"}, overwrite=overwrite)
+        expected_out, expected_errors = [], []
+        for datum in copy.deepcopy(data):
+            try:
+                expected_out.extend(one_by_one(datum))
+            except Exception:  # noqa: BLE001 - a non-mapping datum fails
+                expected_errors.append(datum)
+        out, records = send_through([flow.SetFields({"a": 9, "d": "x"}, overwrite=overwrite)], copy.deepcopy(data))
+        assert out == expected_out
+        assert [r.datum for r in records] == expected_errors
 
     def test_split(self) -> None:
         """One datum per item; a missing or non-list field is an error."""

@@ -150,6 +150,51 @@ class TestJSON:
         assert _json.loads(_json.dumps(value)) == value
 
 
+class TestJSONLists:
+    """call_batch: whole lists at once, the results of one call per datum."""
+
+    lines = st.lists(TestJSON.json_values, max_size=12).map(lambda values: [json.dumps(v) for v in values])
+
+    @given(lines, st.sampled_from([str, bytes]))
+    def test_parse_list_equals_parse_each(self, lines: list[str], kind: type) -> None:
+        """Any JSON lines, long integers and floats included, parse exactly as the standard library does."""
+        data = [line if kind is str else line.encode() for line in lines]
+        cog = text.JSONParse()
+        expected = [json.loads(line) for line in lines]
+        assert cog.call_batch(list(data)) == [v for d in data for v in cog(d)] == expected
+
+    def test_long_integer_anywhere_in_the_list_stays_exact(self) -> None:
+        """One line with an integer beyond 64 bits among plain ones: that value stays an exact int."""
+        lines = ['{"a": 1}', '{"n": 123456789012345678901, "x": [1.5]}', '{"b": "1234567890123456789012"}']
+        values = text.JSONParse().call_batch(lines)
+        assert values[1]["n"] == 123456789012345678901 and type(values[1]["n"]) is int
+        assert values == [json.loads(line) for line in lines]
+
+    def test_bad_line_in_a_list_fails_alone(self) -> None:
+        """In a list sent through a train, only the invalid line goes to the error output."""
+        out, records = send_through(
+            [text.JSONParse(), text.JSONFormat(target=None)],
+            ['{"a": 1}', "{oops", '{"b": 2}', {"line": '{"c": 3}'}],
+        )
+        assert out == ['{"a":1}', '{"b":2}', '{"c":3}']
+        assert len(records) == 1 and records[0].datum == "{oops" and records[0].position == 0
+
+    @given(
+        st.lists(st.dictionaries(st.text(max_size=5), TestJSON.json_values, max_size=4), max_size=8),
+        st.booleans(),
+    )
+    def test_format_list_equals_format_each(self, data: list[dict[str, Any]], sort_keys: bool) -> None:
+        """Formatting a list gives one call's result per datum, excluded keys included."""
+        cog = text.JSONFormat(target=None, sort_keys=sort_keys)
+        assert cog.call_batch([dict(d) for d in data]) == [t for d in data for t in cog(dict(d))]
+
+    def test_format_list_with_excluded_keys_and_long_integers(self) -> None:
+        """A datum holding the excluded key, or an integer orjson cannot write, is written as one call does."""
+        cog = text.JSONFormat(target=None)
+        data = [{"a": 1}, {"line": "raw", "b": 2}, {"n": 2**70}]
+        assert cog.call_batch(data) == ['{"a":1}', '{"b":2}', '{"n":1180591620717411303424}']
+
+
 def _floats(value: Any) -> list[float]:
     if isinstance(value, float):
         return [value]

@@ -16,6 +16,8 @@ application would load it:
 * the entry point is found and loads, and the cog has a docstring;
 * calling the cog on each sample returns ``None`` or an iterable of data (not the
   datum itself, a common slip);
+* a cog offering ``call_batch`` gives for the list of samples what one call per
+  sample gives, and raises where one of those calls raises;
 * ``str(cog)`` shows the arguments it was given;
 * in a real Train on a real Escapement, after ``finish`` the cog holds no binding,
   binds nothing new, and everything ends with ``done``;
@@ -165,6 +167,35 @@ class CogConformance:
                     f"{cog} returned {type(result).__name__}; return a tuple such as (data,)"
                 )
                 iter(result)
+        finally:
+            esc.close()
+
+    def test_call_batch_matches_calls(self) -> None:
+        """``call_batch(samples)`` equals calling the cog on each sample, or raises where a call does."""
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc)
+            single = build_cog(self._factory(), train, self.params)
+            if getattr(single, "call_batch", None) is None:
+                return
+            expected: list[Any] = []
+            failed = None
+            for sample in self._samples():
+                try:
+                    expected.extend(single(sample) or ())
+                except Exception as exc:  # noqa: BLE001 - any error is what is compared
+                    failed = exc
+            batched = build_cog(self._factory(), movement.Train(esc), self.params)
+            samples = self._samples()
+            if failed is not None:
+                try:
+                    result = list(batched.call_batch(samples))
+                except Exception:  # noqa: BLE001 - raising is what is asked for
+                    return
+                raise AssertionError(f"{batched}: call_batch returned {result!r} where a call raised {failed!r}")
+            assert list(batched.call_batch(samples)) == expected, (
+                f"{batched}: call_batch gives other data than one call per sample"
+            )
         finally:
             esc.close()
 

@@ -110,8 +110,21 @@ class LineFileDrain(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         # The hot path: one append. The buffer holds at most what one send of
         # the train carries (a supply's batch), as flush follows every send.
-        self._append(data if type(data) is str else self._get(data))
+        self._append(data if isinstance(data, str) else self._get(data))
         return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Collect a list of lines at once; the same as one call per datum."""
+        if data:
+            try:
+                joined = "\n".join(data)
+            except TypeError:
+                # Not all text: every line is found first, so that a datum
+                # without one raises before anything is collected.
+                get = self._get
+                joined = "\n".join([datum if isinstance(datum, str) else get(datum) for datum in data])
+            self._append(joined)
+        return data
 
     def _write(self) -> None:
         if not self._buffer:

@@ -7,6 +7,7 @@ name                 class       what it does
 ``flow.select``      Select      keeps only the named fields
 ``flow.rename``      Rename      renames fields
 ``flow.drop_fields`` DropFields  removes fields
+``flow.set``         SetFields   gives fields fixed values
 ``flow.dedupe``      Dedupe      drops repeats of a key within a time window
 ``flow.throttle``    Throttle    lets through a rate per key
 ``flow.aggregate``   Aggregate   one datum per key and time window (count, sum, ...)
@@ -18,7 +19,7 @@ name                 class       what it does
 from ._expression import ExpressionError, compile_expression
 from ._group import Aggregate, Batch, Split
 from ._rate import Dedupe, Throttle
-from ._shape import DropFields, Filter, Rename, Select
+from ._shape import DropFields, Filter, Rename, Select, SetFields
 
 __all__ = [
     "Aggregate",
@@ -29,6 +30,7 @@ __all__ = [
     "Filter",
     "Rename",
     "Select",
+    "SetFields",
     "Split",
     "Throttle",
     "compile_expression",

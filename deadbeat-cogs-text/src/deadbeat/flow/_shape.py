@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from deadbeat import movement
 
 from ._expression import compile_expression
 
-__all__ = ["DropFields", "Filter", "Rename", "Select"]
+__all__ = ["DropFields", "Filter", "Rename", "Select", "SetFields"]
 
 
 class Filter(movement.Cog):
@@ -34,6 +36,11 @@ class Filter(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         return (data,) if bool(self._test(data)) == self._keep else None
 
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Keep what passes from a list of data; the same as one call per datum."""
+        test, keep = self._test, self._keep
+        return [datum for datum in data if bool(test(datum)) == keep]
+
 
 class Select(movement.Cog):
     """Keep only the named fields (paths are kept at their place).
@@ -56,6 +63,10 @@ class Select(movement.Cog):
                 continue
             kept = put(kept, value)
         return (kept,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Reshape a list of data; the same as one call per datum."""
+        return [kept for datum in data for kept in self(datum)]
 
 
 class Rename(movement.Cog):
@@ -89,3 +100,66 @@ class DropFields(movement.Cog):
         for name in self.fields:
             data.pop(name, None)
         return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Drop fields in a list of data; the same as one call per datum."""
+        for datum in data:
+            self(datum)
+        return data
+
+
+def _immutable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bytes, tuple, frozenset))
+
+
+class SetFields(movement.Cog):
+    """Give fields fixed values: added where missing, replaced where present.
+
+    Each datum gets its own copy of a list or mapping value, so a later cog
+    changing one datum's value leaves the others alone.
+
+    :param fields: field path to value, e.g. ``{"seen": true, "host.name": "web1"}``.
+    :param overwrite: replace a value already there; ``False`` only fills in
+        missing fields.
+    """
+
+    def __init__(self, fields: Mapping[str, Any], overwrite: bool = True) -> None:
+        if not isinstance(fields, Mapping):
+            raise TypeError("fields must be a mapping of field paths to values")
+        self.fields = dict(fields)
+        self.overwrite = overwrite
+        self._plan = [(movement.getter(path), movement.setter(path), value) for path, value in self.fields.items()]
+        # Top-level names with values nobody can change in place: one
+        # dict.update per datum does all of it.
+        plain = all(isinstance(p, str) and "." not in p and "\\" not in p for p in self.fields)
+        shared = all(_immutable(v) for v in self.fields.values())
+        self._flat = dict(self.fields) if overwrite and plain and shared else None
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        flat = self._flat
+        if flat is not None and isinstance(data, dict):
+            dict.update(data, flat)
+            return (data,)
+        for get, put, value in self._plan:
+            if not self.overwrite:
+                try:
+                    get(data)
+                    continue
+                except LookupError:
+                    pass
+            data = put(data, value if _immutable(value) else copy.deepcopy(value))
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Set the fields in a list of data; the same as one call per datum."""
+        flat = self._flat
+        if flat is not None:
+            try:
+                for _ in map(dict.update, data, repeat(flat)):
+                    pass
+                return data
+            except TypeError:
+                # Not all dicts. Those before the first other datum got the
+                # values already; setting them twice changes nothing.
+                pass
+        return [out for datum in data for out in self(datum)]

@@ -49,6 +49,10 @@ class Cog:
     ``str(cog)`` renders them, which is what log lines and ``deadbeat cogs`` show.
     A cog that needs the event loop takes the Train (or its Escapement) as the
     first ``__init__`` argument.
+
+    A cog may also define ``call_batch(data: list) -> list``, returning what one
+    call per datum would return, concatenated; the Train then gives it whole
+    lists (see "Whole lists" in the cog author guide).
     """
 
     #: True for cogs that produce data of their own (read files, sockets...).
