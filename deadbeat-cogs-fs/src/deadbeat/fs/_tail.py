@@ -669,11 +669,12 @@ class FileWatcherSupply(movement.Supply):
         """
         start = tracked.line_start
         cut = data.rfind(b"\n") + 1
-        complete, rest = data[:cut], data[cut:]
+        # A view, not a copy: the lines are decoded straight from the chunk read.
+        complete, rest = memoryview(data)[:cut], data[cut:]
         consumed = cut
         lines_at = start
         if tracked.skipping:
-            first = complete.find(b"\n") + 1
+            first = data.find(b"\n", 0, cut) + 1
             if not first:
                 # Still inside the oversize line: drop what we have of it.
                 tracked.partial = b""
@@ -701,9 +702,9 @@ class FileWatcherSupply(movement.Supply):
         self._batches[self._seq] = (tracked.key, tracked.generation, end)
         self.esc.send_from(self, batch)
 
-    def _fast_lines(self, tracked: _Tracked, complete: bytes, start: int, batch: movement.Batch) -> None:
+    def _fast_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
         try:
-            lines = complete.decode(self.encoding).split("\n")
+            lines = str(complete, self.encoding).split("\n")
         except UnicodeDecodeError:
             self._lines_with_ids(tracked, complete, start, batch)
             return
@@ -717,10 +718,10 @@ class FileWatcherSupply(movement.Supply):
             setter = self._set_line
             batch.extend([setter({}, line) for line in lines])
 
-    def _lines_with_ids(self, tracked: _Tracked, complete: bytes, start: int, batch: movement.Batch) -> None:
+    def _lines_with_ids(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
         name = tracked.path or self._known.get(tracked.key, {}).get("path", tracked.key)
         offset = start
-        raws = complete.split(b"\n")
+        raws = complete.tobytes().split(b"\n")
         raws.pop()
         for raw in raws:
             here = offset

@@ -129,10 +129,16 @@ class LineFileDrain(movement.Cog):
     def _write(self) -> None:
         if not self._buffer:
             return
-        payload = ("\n".join(self._buffer) + "\n").encode(self.encoding)
+        buffer = self._buffer
+        if len(buffer) == 1:
+            # One list's lines (call_batch): written with the newline beside
+            # them, sparing a copy of the whole text.
+            parts: tuple[bytes, ...] = (buffer[0].encode(self.encoding), b"\n")
+        else:
+            parts = (("\n".join(buffer) + "\n").encode(self.encoding),)
         # Cleared, not replaced: __call__ holds the bound append of this list.
-        self._buffer.clear()
-        write_all(self._fd, payload)
+        buffer.clear()
+        write_all(self._fd, *parts)
         if self.fsync == "always" and self._fd != 1:
             os.fsync(self._fd)
 
