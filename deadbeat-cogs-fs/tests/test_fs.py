@@ -87,6 +87,26 @@ class TestFileReader:
             (f"{second}:6", "epsilon"),
         ]
 
+    @pytest.mark.parametrize("read_size", [7, 1 << 18])
+    def test_ids_are_byte_offsets_in_non_ascii_text(self, tmp_path: Path, read_size: int) -> None:
+        """An id's offset counts bytes, not characters, whatever the chunk size."""
+        path = tmp_path / "utf8.txt"
+        lines = ["žluťoučký kůň", "plain", "", "€ and ✓", "last"]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        esc = movement.Escapement()
+        out = run_train([fs.FileWatcherSupply(esc, [str(path)], tail=False, read_size=read_size)], esc=esc)
+        offsets, at = [], 0
+        for line in lines:
+            offsets.append(at)
+            at += len(line.encode()) + 1
+        assert [(d["id"], d["line"]) for d in out.data] == [
+            (f"{path}:{o}", line) for o, line in zip(offsets, lines, strict=True)
+        ]
+        raw = path.read_bytes()
+        for datum in out.data:
+            offset = int(datum["id"].rsplit(":", 1)[1])
+            assert raw[offset:].split(b"\n", 1)[0].decode() == datum["line"]
+
     def test_missing_file_is_logged_and_the_rest_read(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         """A file that cannot be read is named in the log; the other files still arrive."""
         esc = movement.Escapement()

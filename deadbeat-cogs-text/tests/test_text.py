@@ -188,6 +188,48 @@ class TestJSONLists:
         cog = text.JSONFormat(target=None, sort_keys=sort_keys)
         assert cog.call_batch([dict(d) for d in data]) == [t for d in data for t in cog(dict(d))]
 
+    def test_mappings_in_a_list_are_merged_and_formatted_back_into_line(self) -> None:
+        """The operator's usual train (dicts with id and line): merged, then the line replaced by the text."""
+        data = [
+            {"id": "f:0", "line": '{"a": 1}'},
+            {"id": "f:9", "line": "{oops"},
+            {"id": "f:15", "line": '{"line": "inner", "n": 12345678901234567890123}'},
+            {"id": "f:60", "line": "[1]"},
+        ]
+        out, records = send_through([text.JSONParse(), text.JSONFormat()], data)
+        assert [r.event_id for r in records] == ["f:9", "f:60"]
+        assert records[0].datum == {"id": "f:9", "line": "{oops"}
+        assert out == [
+            {"id": "f:0", "a": 1, "line": '{"id":"f:0","a":1}'},
+            {"id": "f:15", "n": 12345678901234567890123, "line": '{"id":"f:15","n":12345678901234567890123}'},
+        ]
+
+    @given(
+        st.lists(
+            st.fixed_dictionaries(
+                {"id": st.text(max_size=3), "line": st.text(max_size=8)},
+                optional={"n": st.integers(), "x": TestJSON.json_values},
+            ),
+            max_size=8,
+        ),
+        st.booleans(),
+    )
+    def test_format_into_line_list_equals_format_each(self, data: list[dict[str, Any]], sort_keys: bool) -> None:
+        """Writing the text into the excluded field, for a list, equals one call per datum."""
+        cog = text.JSONFormat(sort_keys=sort_keys)
+        by_list = cog.call_batch([dict(d) for d in data])
+        one_by_one = [t for d in data for t in cog(dict(d))]
+        assert by_list == one_by_one
+        assert [json.loads(d["line"]) for d in by_list] == [{k: v for k, v in d.items() if k != "line"} for d in data]
+
+    def test_format_into_line_keeps_the_datum_when_writing_fails(self) -> None:
+        """A datum that cannot be written keeps its line for the error output."""
+        datum = {"id": "q", "line": "original", "bad": object()}
+        out, records = send_through([text.JSONFormat()], [{"id": "p", "line": "x"}, datum])
+        assert out == [{"id": "p", "line": '{"id":"p"}'}]
+        assert records[0].datum["line"] == "original"
+        assert "cannot write as JSON" in str(records[0].error)
+
     def test_format_list_with_excluded_keys_and_long_integers(self) -> None:
         """A datum holding the excluded key, or an integer orjson cannot write, is written as one call does."""
         cog = text.JSONFormat(target=None)

@@ -44,6 +44,7 @@ import os
 import stat
 import time
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any, ClassVar
 
 from deadbeat import movement
@@ -693,9 +694,15 @@ class FileWatcherSupply(movement.Supply):
             return
         batch = movement.Batch()
         if complete:
-            if self._set_id is None and len(complete) <= self.max_line:
+            if len(complete) > self.max_line:
+                self._lines_with_ids(tracked, complete, lines_at, batch)
+            elif self._set_id is None:
                 self._fast_lines(tracked, complete, lines_at, batch)
-            else:
+            elif (
+                self._line_key is None
+                or self._id_key is None
+                or not self._keyed_lines(tracked, complete, lines_at, batch)
+            ):
                 self._lines_with_ids(tracked, complete, lines_at, batch)
         self._seq += 1
         batch.event_id = ("fs.tail", id(self), self._seq)
@@ -717,6 +724,28 @@ class FileWatcherSupply(movement.Supply):
         else:
             setter = self._set_line
             batch.extend([setter({}, line) for line in lines])
+
+    def _keyed_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> bool:
+        """Data ``{id_key: "FILE:OFFSET", line_key: line}``, offsets counted at C speed.
+
+        Only for a chunk no longer than ``max_line`` (so no line is too long).
+        :returns: ``False`` when the chunk does not decode (then line by line).
+        """
+        try:
+            text = str(complete, self.encoding)
+        except UnicodeDecodeError:
+            return False
+        lines = text.split("\n")
+        lines.pop()
+        # Offsets need byte lengths; in ASCII text a character is a byte.
+        pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
+        offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
+        name = tracked.path or self._known.get(tracked.key, {}).get("path", tracked.key)
+        ids = map(f"{name}:".__add__, map(str, offsets))
+        id_key, line_key = self._id_key, self._line_key
+        # ids runs one longer (the offset after the last line): zip stops at the lines.
+        batch.extend([{id_key: event_id, line_key: line} for event_id, line in zip(ids, lines, strict=False)])
+        return True
 
     def _lines_with_ids(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
         name = tracked.path or self._known.get(tracked.key, {}).get("path", tracked.key)

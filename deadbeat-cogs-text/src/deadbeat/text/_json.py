@@ -46,6 +46,15 @@ def _may_hold_long_integer(lines: list[Any]) -> bool:
     return _NINETEEN_DIGITS in joined.translate(_DIGITS_AS_NINES)
 
 
+def _only_dicts(values: list[Any]) -> bool:
+    """Whether every item is a plain ``dict`` (one pass at C speed)."""
+    return set(map(type, values)) == {dict}
+
+
+#: Marks a field that was not there.
+_MISSING: Any = object()
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -197,20 +206,32 @@ class JSONParse(movement.Cog):
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Parse a list of lines at once; the same results as one call per line.
+        """Parse a list of data at once; the same results as one call per datum.
 
-        With orjson, the lines are parsed in one list comprehension, and the
+        With orjson, the texts are parsed in one list comprehension, and the
         check for integers orjson cannot keep exact is made once over the whole
-        list. Anything else (mappings, invalid JSON, long integers) goes datum
-        by datum.
+        list. Lines become the values; mappings get the values merged in, once
+        every text of the list parsed into an object. Anything else (invalid
+        JSON, a value stored at ``target``, long integers) goes datum by datum.
         """
-        if self._set is None and _use_orjson:
+        if _use_orjson and data:
             try:
-                values = [_orjson_loads(line) for line in data]
-                if not _may_hold_long_integer(data):
-                    return values
-            except (ValueError, TypeError):
-                pass  # not all valid JSON text: datum by datum, which names the bad one
+                if isinstance(data[0], _TEXT):
+                    if self._set is None:
+                        values = [_orjson_loads(line) for line in data]
+                        if not _may_hold_long_integer(data):
+                            return values
+                elif self._set is None and _only_dicts(data):
+                    get = self._get
+                    texts = [get(datum) for datum in data]
+                    values = [_orjson_loads(text) for text in texts]
+                    # Merged only when all is known to work: nothing happens twice.
+                    if _only_dicts(values) and not _may_hold_long_integer(texts):
+                        for datum, value in zip(data, values, strict=True):
+                            datum.update(value)
+                        return data
+            except (ValueError, TypeError, LookupError):
+                pass  # something to report: datum by datum, which names the bad one
         return [value for datum in data for value in self(datum)]
 
 
@@ -240,14 +261,13 @@ class JSONFormat(movement.Cog):
         self._get = movement.getter(source) if source is not None else None
         self._exclude = frozenset(exclude)
         self._option = 0 if orjson is None or not sort_keys else orjson.OPT_SORT_KEYS
+        # The usual set-up: the text goes to the one field left out ("line").
+        # That field is taken out before writing and set after, instead of
+        # copying every other field into a new mapping.
+        plain_target = isinstance(target, str) and "." not in target and "\\" not in target
+        self._swap_key = target if source is None and plain_target and self._exclude == {target} else None
 
-    def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._get is not None:
-            value = self._get(data)
-        elif self._exclude and isinstance(data, dict) and not self._exclude.isdisjoint(data):
-            value = {k: v for k, v in data.items() if k not in self._exclude}
-        else:
-            value = data
+    def _write(self, value: Any) -> str:
         try:
             text = _orjson_dumps(value, option=self._option).decode() if _use_orjson else None
         except TypeError:
@@ -257,6 +277,27 @@ class JSONFormat(movement.Cog):
                 text = dumps(value, self.sort_keys)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"cannot write as JSON: {exc}") from None
+        return text
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        key = self._swap_key
+        if key is not None and type(data) is dict:
+            saved = data.pop(key, _MISSING)
+            try:
+                text = self._write(data)
+            except ValueError:
+                if saved is not _MISSING:
+                    data[key] = saved
+                raise
+            data[key] = text
+            return (data,)
+        if self._get is not None:
+            value = self._get(data)
+        elif self._exclude and isinstance(data, dict) and not self._exclude.isdisjoint(data):
+            value = {k: v for k, v in data.items() if k not in self._exclude}
+        else:
+            value = data
+        text = self._write(value)
         if self._set is None:
             return (text,)
         return (self._set(data, text),)
@@ -264,21 +305,37 @@ class JSONFormat(movement.Cog):
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Format a list of data at once; the same results as one call per datum.
 
-        With orjson, and when no datum holds an excluded key, the data are
-        written in one list comprehension; otherwise datum by datum.
+        With orjson, the text replacing the excluded field (``target="line"``),
+        or the text becoming the datum (``target=None``, when no datum holds
+        an excluded key), is written in one loop; otherwise datum by datum.
         """
-        if self._get is None and self._set is None and _use_orjson:
-            for key in self._exclude:
-                # One C-level pass per excluded key; a hit only means the slow way.
-                if any(map(contains, data, repeat(key))):
-                    break
-            else:
-                write, option = _orjson_dumps, self._option
-                try:
-                    if option:
-                        return [write(datum, option=option).decode() for datum in data]
-                    return [write(datum).decode() for datum in data]
-                except TypeError:
-                    pass  # something orjson cannot write: datum by datum
-
+        if _use_orjson and data:
+            write, option = _orjson_dumps, self._option
+            key = self._swap_key
+            if key is not None:
+                if _only_dicts(data):
+                    for datum in data:
+                        saved = datum.pop(key, _MISSING)
+                        try:
+                            datum[key] = write(datum, option=option).decode()
+                        except TypeError:
+                            # Put back; datum by datum below. Those done already
+                            # come out the same again: their text is left out.
+                            if saved is not _MISSING:
+                                datum[key] = saved
+                            break
+                    else:
+                        return data
+            elif self._get is None and self._set is None:
+                for excluded in self._exclude:
+                    # One C-level pass per excluded key; a hit only means the slow way.
+                    if any(map(contains, data, repeat(excluded))):
+                        break
+                else:
+                    try:
+                        if option:
+                            return [write(datum, option=option).decode() for datum in data]
+                        return [write(datum).decode() for datum in data]
+                    except TypeError:
+                        pass  # something orjson cannot write: datum by datum
         return [text for datum in data for text in self(datum)]
