@@ -384,7 +384,7 @@ class TestLineFileDrain:
         assert out.data == [{"line": "a"}, "b"]
 
     def test_a_datum_without_a_line_in_a_list_fails_alone(self, tmp_path: Path) -> None:
-        """Lists are written whole; a datum without a line goes to the error output, the rest once each."""
+        """Lists are written whole; a datum without a text line goes to the error output, the rest once each."""
         path = tmp_path / "out.txt"
         esc = movement.Escapement()
         records: list[movement.ErrorRecord] = []
@@ -393,12 +393,13 @@ class TestLineFileDrain:
         try:
             train = movement.Train(esc, [drain, collector], error_output=records.append)
             train.send(None, ["a", "b"])
-            train.send(None, [{"line": "c"}, {"id": "x7"}, "d"])
+            train.send(None, [{"line": "c"}, {"id": "x7"}, "d", {"id": "x8", "line": 5}])
             drain.done()
         finally:
             esc.close()
         assert path.read_text() == "a\nb\nc\nd\n"
-        assert [r.event_id for r in records] == ["x7"]
+        assert [r.event_id for r in records] == ["x7", "x8"]
+        assert "the line to write is int, not text" in str(records[1].error)
         assert collector.data == ["a", "b", {"line": "c"}, "d"]
 
     def test_sighup_reopens_after_rotation(self, tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ class LineFileDrain(movement.Cog):
     :param esc: the Escapement (for SIGHUP).
     :param filename: the file to append to, or ``"-"``.
     :param line_getter: where the line is (callable or field path); a datum that
-        is a string is written as it is.
+        is a string is written as it is. A datum without a line, or whose line
+        is not text, goes to the error output.
     :param encoding: text encoding of the file.
     :param state_file: state shared with the supplies (see above).
     :param fsync: ``"never"``, ``"flush"`` (after each acknowledged batch) or
@@ -110,8 +111,19 @@ class LineFileDrain(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         # The hot path: one append. The buffer holds at most what one send of
         # the train carries (a supply's batch), as flush follows every send.
-        self._append(data if isinstance(data, str) else self._get(data))
+        if isinstance(data, str):
+            self._append(data)
+        else:
+            self._append(self._line_of(data))
         return (data,)
+
+    def _line_of(self, data: Any) -> str:
+        line = self._get(data)
+        if not isinstance(line, str):
+            # Caught here, the datum goes to the error output; in the buffer it
+            # would fail the whole write.
+            raise TypeError(f"the line to write is {type(line).__name__}, not text")
+        return line
 
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Collect a list of lines at once; the same as one call per datum."""
@@ -121,8 +133,8 @@ class LineFileDrain(movement.Cog):
             except TypeError:
                 # Not all text: every line is found first, so that a datum
                 # without one raises before anything is collected.
-                get = self._get
-                joined = "\n".join([datum if isinstance(datum, str) else get(datum) for datum in data])
+                line_of = self._line_of
+                joined = "\n".join([datum if isinstance(datum, str) else line_of(datum) for datum in data])
             self._append(joined)
         return data
 
