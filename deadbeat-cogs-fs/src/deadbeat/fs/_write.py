@@ -133,8 +133,11 @@ class LineFileDrain(movement.Cog):
             except TypeError:
                 # Not all text: every line is found first, so that a datum
                 # without one raises before anything is collected.
-                line_of = self._line_of
-                joined = "\n".join([datum if isinstance(datum, str) else line_of(datum) for datum in data])
+                try:
+                    joined = "\n".join(map(self._get, data))
+                except Exception:  # noqa: BLE001 - found again below, with the reason
+                    line_of = self._line_of
+                    joined = "\n".join([datum if isinstance(datum, str) else line_of(datum) for datum in data])
             self._append(joined)
         return data
 

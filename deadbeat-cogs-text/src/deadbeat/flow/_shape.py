@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Mapping, Sequence
 from itertools import repeat
 from typing import Any
@@ -155,8 +156,7 @@ class SetFields(movement.Cog):
         flat = self._flat
         if flat is not None:
             try:
-                for _ in map(dict.update, data, repeat(flat)):
-                    pass
+                deque(map(dict.update, data, repeat(flat)), maxlen=0)
                 return data
             except TypeError:
                 # Not all dicts. Those before the first other datum got the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
 from operator import contains
@@ -53,6 +54,14 @@ def _only_dicts(values: list[Any]) -> bool:
 
 #: Marks a field that was not there.
 _MISSING: Any = object()
+
+#: Runs an iterator of calls to its end at C speed, keeping nothing.
+_exhaust = deque(maxlen=0).extend
+
+
+def _put_back(datum: dict[str, Any], key: str, value: Any) -> None:
+    if value is not _MISSING:
+        datum[key] = value
 
 
 def _no_constants(name: str) -> Any:
@@ -222,13 +231,11 @@ class JSONParse(movement.Cog):
                         if not _may_hold_long_integer(data):
                             return values
                 elif self._set is None and _only_dicts(data):
-                    get = self._get
-                    texts = [get(datum) for datum in data]
+                    texts = list(map(self._get, data))
                     values = [_orjson_loads(text) for text in texts]
                     # Merged only when all is known to work: nothing happens twice.
                     if _only_dicts(values) and not _may_hold_long_integer(texts):
-                        for datum, value in zip(data, values, strict=True):
-                            datum.update(value)
+                        _exhaust(map(dict.update, data, values))
                         return data
             except (ValueError, TypeError, LookupError):
                 pass  # something to report: datum by datum, which names the bad one
@@ -314,17 +321,15 @@ class JSONFormat(movement.Cog):
             key = self._swap_key
             if key is not None:
                 if _only_dicts(data):
-                    for datum in data:
-                        saved = datum.pop(key, _MISSING)
-                        try:
-                            datum[key] = write(datum, option=option).decode()
-                        except TypeError:
-                            # Put back; datum by datum below. Those done already
-                            # come out the same again: their text is left out.
-                            if saved is not _MISSING:
-                                datum[key] = saved
-                            break
+                    saved = list(map(dict.pop, data, repeat(key), repeat(_MISSING)))
+                    try:
+                        texts = [write(datum, option=option).decode() for datum in data]
+                    except TypeError:
+                        # Something orjson cannot write: the fields go back,
+                        # and datum by datum below.
+                        _exhaust(map(_put_back, data, repeat(key), saved))
                     else:
+                        _exhaust(map(dict.__setitem__, data, repeat(key), texts))
                         return data
             elif self._get is None and self._set is None:
                 for excluded in self._exclude:
