@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import contains
 from typing import Any
@@ -56,7 +56,7 @@ def _only_dicts(values: list[Any]) -> bool:
 _MISSING: Any = object()
 
 #: Runs an iterator of calls to its end at C speed, keeping nothing.
-_exhaust = deque(maxlen=0).extend
+_exhaust: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
 
 
 def _put_back(datum: dict[str, Any], key: str, value: Any) -> None:
