@@ -272,8 +272,52 @@ class TestCSV:
         assert back == datum
         assert next(csv.reader(io.StringIO(line))) == values
 
+    # Lines built from the characters that make CSV hard: quotes, separators, newlines.
+    csv_lines = st.lists(st.text(alphabet='ab,"\n\r ', max_size=10), max_size=10)
+
+    @given(csv_lines, st.booleans())
+    def test_list_equals_line_by_line(self, lines: list[str], as_mappings: bool) -> None:
+        """Any lines, as text or in mappings: the same records and the same failures as one call each."""
+        data: list[Any] = [{"id": i, "line": line} for i, line in enumerate(lines)] if as_mappings else lines
+        names = ["x", "y"]
+
+        def copy_of(items: list[Any]) -> list[Any]:
+            return [dict(d) if isinstance(d, dict) else d for d in items]
+
+        expected_out: list[Any] = []
+        expected_failed: list[Any] = []
+        single = text.CSVParse(names)
+        for datum in copy_of(data):
+            try:
+                expected_out.extend(single(datum))
+            except ValueError:
+                expected_failed.append(datum)
+        out, records = send_through([text.CSVParse(names)], copy_of(data))
+        assert out == expected_out
+        assert [r.datum for r in records] == expected_failed
+
+    def test_an_open_quote_does_not_swallow_the_next_line(self) -> None:
+        """A quote left open in one line fails that line alone; the next line is its own record."""
+        out, records = send_through([text.CSVParse(["x", "y"])], ['1,"2', '3",4', "5,6"])
+        assert out == [{"x": '3"', "y": "4"}, {"x": "5", "y": "6"}]
+        assert [(r.datum, str(r.error)) for r in records] == [('1,"2', "invalid CSV: unexpected end of data")]
+
 
 class TestRegexAndKeyValue:
+    @given(st.lists(st.text(alphabet="ab1 =", max_size=8), max_size=10))
+    def test_regex_list_equals_line_by_line(self, lines: list[str]) -> None:
+        """A list of lines, some not matching: the same fields and failures as one call each."""
+        cog = text.RegexParse(r"(?P<word>[ab]+)=(?P<num>1*)")
+        expected_out, expected_failed = [], []
+        for line in lines:
+            try:
+                expected_out.extend(cog(line))
+            except ValueError:
+                expected_failed.append(line)
+        out, records = send_through([cog], list(lines))
+        assert out == expected_out
+        assert [r.datum for r in records] == expected_failed
+
     def test_regex_named_groups(self) -> None:
         """Named groups become fields; a line that does not match is an error."""
         cog = text.RegexParse(r"(?P<method>GET|POST) (?P<path>\S+)", source="line")

@@ -35,6 +35,9 @@ class CSVFormat(movement.Cog):
         self._set = movement.setter(target) if target is not None else None
         self._options: dict[str, Any] = {"delimiter": delimiter} if delimiter is not None else {}
         csv.get_dialect(dialect)
+        # One buffer and writer for every record: making them costs more than writing.
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, dialect, lineterminator="", **self._options)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         row = []
@@ -44,8 +47,10 @@ class CSVFormat(movement.Cog):
             except LookupError:
                 raise ValueError(f"missing field {name!r}") from None
             row.append("" if value is None else value)
-        buffer = io.StringIO()
-        csv.writer(buffer, self.dialect, lineterminator="", **self._options).writerow(row)
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._writer.writerow(row)
         text = buffer.getvalue()
         return (text,) if self._set is None else (self._set(data, text),)
 

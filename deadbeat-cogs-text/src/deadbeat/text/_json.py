@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from itertools import repeat
 from operator import contains
 from typing import Any
 
 from deadbeat import movement
+
+from ._lists import exhaust, only
 
 __all__ = ["JSONFormat", "JSONParse", "dumps", "loads", "use_orjson"]
 
@@ -47,16 +48,8 @@ def _may_hold_long_integer(lines: list[Any]) -> bool:
     return _NINETEEN_DIGITS in joined.translate(_DIGITS_AS_NINES)
 
 
-def _only_dicts(values: list[Any]) -> bool:
-    """Whether every item is a plain ``dict`` (one pass at C speed)."""
-    return set(map(type, values)) == {dict}
-
-
 #: Marks a field that was not there.
 _MISSING: Any = object()
-
-#: Runs an iterator of calls to its end at C speed, keeping nothing.
-_exhaust: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
 
 
 def _put_back(datum: dict[str, Any], key: str, value: Any) -> None:
@@ -230,12 +223,12 @@ class JSONParse(movement.Cog):
                         values = [_orjson_loads(line) for line in data]
                         if not _may_hold_long_integer(data):
                             return values
-                elif self._set is None and _only_dicts(data):
+                elif self._set is None and only(data, dict):
                     texts = list(map(self._get, data))
                     values = [_orjson_loads(text) for text in texts]
                     # Merged only when all is known to work: nothing happens twice.
-                    if _only_dicts(values) and not _may_hold_long_integer(texts):
-                        _exhaust(map(dict.update, data, values))
+                    if only(values, dict) and not _may_hold_long_integer(texts):
+                        exhaust(map(dict.update, data, values))
                         return data
             except (ValueError, TypeError, LookupError):
                 pass  # something to report: datum by datum, which names the bad one
@@ -320,16 +313,16 @@ class JSONFormat(movement.Cog):
             write, option = _orjson_dumps, self._option
             key = self._swap_key
             if key is not None:
-                if _only_dicts(data):
+                if only(data, dict):
                     saved = list(map(dict.pop, data, repeat(key), repeat(_MISSING)))
                     try:
                         texts = [write(datum, option=option).decode() for datum in data]
                     except TypeError:
                         # Something orjson cannot write: the fields go back,
                         # and datum by datum below.
-                        _exhaust(map(_put_back, data, repeat(key), saved))
+                        exhaust(map(_put_back, data, repeat(key), saved))
                     else:
-                        _exhaust(map(dict.__setitem__, data, repeat(key), texts))
+                        exhaust(map(dict.__setitem__, data, repeat(key), texts))
                         return data
             elif self._get is None and self._set is None:
                 for excluded in self._exclude:

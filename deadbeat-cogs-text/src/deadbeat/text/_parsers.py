@@ -11,6 +11,8 @@ from typing import Any
 
 from deadbeat import movement
 
+from ._lists import exhaust, only
+
 __all__ = ["CSVParse", "KeyValueParse", "RegexParse"]
 
 
@@ -38,7 +40,37 @@ class _FromText(movement.Cog):
         return (data,)
 
 
-class CSVParse(_FromText):
+class _FromTextLists(_FromText):
+    """A parser that can parse a whole list of texts in one pass (see ``call_batch``)."""
+
+    def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
+        """The fields of every text, or ``None`` when some text needs a closer look."""
+        raise NotImplementedError
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Parse a list of data at once; the same results as one call per datum.
+
+        Lines (or mappings, merged into) go through the parser in one pass when
+        every one of them parses; otherwise datum by datum, which names the bad one.
+        """
+        if data and self._set is None:
+            if only(data, str):
+                fields = self._fields_of_all(data)
+                if fields is not None:
+                    return fields
+            elif only(data, dict):
+                try:
+                    texts = list(map(self._get, data))
+                except Exception:  # noqa: BLE001 - found again, datum by datum
+                    texts = []
+                fields = self._fields_of_all(texts) if texts and only(texts, str) else None
+                if fields is not None:
+                    exhaust(map(dict.update, data, fields))
+                    return data
+        return [out for datum in data for out in self(datum) or ()]
+
+
+class CSVParse(_FromTextLists):
     """Parse one CSV record per line into named fields.
 
     :param fieldnames: the column names, in order; a record with another number of
@@ -90,8 +122,21 @@ class CSVParse(_FromText):
             raise ValueError(f"expected {len(self.fieldnames)} columns, got {len(row)}")
         return self._deliver(data, dict(zip(self.fieldnames, row, strict=True)))
 
+    def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
+        # One reader over the whole list. A quoted field left open joins the
+        # next line into its record, and such a list comes out with fewer
+        # records than lines: then line by line, which reports it.
+        try:
+            rows = list(csv.reader(texts, self.dialect, strict=True, **self._options))
+        except csv.Error:
+            return None
+        if len(rows) != len(texts) or set(map(len, rows)) != {len(self.fieldnames)}:
+            return None
+        names = self.fieldnames
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
-class RegexParse(_FromText):
+
+class RegexParse(_FromTextLists):
     """Match a regular expression and take its named groups as fields.
 
     :param pattern: a regular expression with named groups (``(?P<name>...)``).
@@ -120,6 +165,12 @@ class RegexParse(_FromText):
         if found is None:
             raise ValueError("line does not match the pattern")
         return self._deliver(data, found.groupdict())
+
+    def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
+        matches = list(map(self._match, texts))
+        if None in matches:
+            return None
+        return [match.groupdict() for match in matches if match is not None]
 
 
 class KeyValueParse(_FromText):
