@@ -132,6 +132,47 @@ class TestJSON:
         if "e" not in "".join(repr(f) for f in _floats(value)):
             assert ours == theirs
 
+    awkward_values = st.recursive(
+        st.none() | st.floats() | st.integers() | st.datetimes() | st.text(max_size=3),
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+        max_leaves=8,
+    )
+
+    @given(st.lists(awkward_values, max_size=6), st.booleans())
+    def test_engines_write_the_same_or_refuse_the_same(self, values: list[Any], sort_keys: bool) -> None:
+        """NaN, infinity and dates: both engines refuse them, per datum and per list; the rest reads back the same."""
+
+        def outcome(datum: Any) -> Any:
+            try:
+                return json.loads(text.JSONFormat(target=None, sort_keys=sort_keys)(datum)[0])
+            except ValueError as exc:
+                return str(exc)
+
+        def through(engine: bool) -> tuple[list[Any], list[Any]]:
+            text.use_orjson(engine)
+            try:
+                out, records = send_through([text.JSONFormat(target=None, sort_keys=sort_keys)], list(values))
+            finally:
+                text.use_orjson(True)
+            return [json.loads(line) for line in out], [str(r.error) for r in records]
+
+        text.use_orjson(False)
+        try:
+            expected = [outcome(v) for v in values]
+        finally:
+            text.use_orjson(True)
+        assert [outcome(v) for v in values] == expected
+        assert through(True) == through(False)
+
+    def test_nan_is_refused_not_written_as_null(self) -> None:
+        """A NaN (say from cast.fields of "nan") goes to the error output; null stays null."""
+        out, records = send_through(
+            [text.JSONFormat()], [{"id": "a", "n": None}, {"id": "b", "n": float("nan")}, {"id": "c", "n": 1.5}]
+        )
+        assert [d["line"] for d in out] == ['{"id":"a","n":null}', '{"id":"c","n":1.5}']
+        assert [r.event_id for r in records] == ["b"]
+        assert "Out of range float values" in str(records[0].error)
+
     def test_engine_switch(self) -> None:
         """use_orjson(False) makes every JSON cog use the standard library; the values stay the same."""
         line = '{"a": 1.5, "b": [1, 2], "c": "x"}'

@@ -1,15 +1,19 @@
 """JSON lines in and out, with orjson when the ``orjson`` extra is installed.
 
-Both engines give the same results: the standard library path refuses what
-orjson refuses (``NaN``, ``Infinity``), and whatever orjson cannot do (integers
-beyond 64 bits, non-string keys) is done by the standard library instead. The
-only difference in the text written is how a float in exponent form is spelt
-(``1e-6`` against ``1e-06``), which both read back as the same number.
+Both engines give the same results. Reading, the standard library path refuses
+what orjson refuses (the tokens ``NaN`` and ``Infinity``); writing, the orjson
+path refuses what the standard library refuses (NaN and infinite floats, which
+orjson would write as ``null``; dates and dataclasses). Whatever orjson cannot do
+(integers beyond 64 bits, non-string keys) is done by the standard library
+instead. The only difference in the text written is how a float in exponent
+form is spelt (``1e-6`` against ``1e-06``), which both read back as the same
+number; orjson also writes UUIDs and enums, which the standard library refuses.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from itertools import repeat
@@ -71,6 +75,28 @@ def _std_dumps(value: Any, sort_keys: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, separators=(",", ":"), allow_nan=False)
 
 
+_NON_FINITE = "Out of range float values are not JSON compliant"
+
+
+def _holds_non_finite(value: Any) -> bool:
+    """Whether NaN or an infinity is in ``value`` (a float, or in its mappings and lists)."""
+    kind = type(value)
+    if kind is float:
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(map(_holds_non_finite, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_holds_non_finite, value))
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _all_finite(texts: list[str], values: list[Any]) -> bool:
+    """Whether none of ``values`` written as ``texts`` had NaN or infinity (written as null)."""
+    if not any(map(contains, texts, repeat("null"))):
+        return True
+    return not any(_holds_non_finite(v) for t, v in zip(texts, values, strict=True) if "null" in t)
+
+
 if orjson is not None:
     _orjson_loads = orjson.loads
     _orjson_dumps = orjson.dumps
@@ -110,12 +136,21 @@ if orjson is not None:
                 return _std_loads(text)
         return value
 
+    # Dates and dataclasses are refused, as the standard library refuses them
+    # (orjson would write them in a form of its own choosing).
+    _PLAIN = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    _SORTED = _PLAIN | orjson.OPT_SORT_KEYS
+
     def _fast_dumps(value: Any, sort_keys: bool = False) -> str:
         """Write compact JSON text, UTF-8 characters as they are."""
         try:
-            return _orjson_dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+            raw = _orjson_dumps(value, option=_SORTED if sort_keys else _PLAIN)
         except TypeError:
             return _std_dumps(value, sort_keys)
+        # orjson writes NaN and infinity as null; the standard library refuses them.
+        if b"null" in raw and _holds_non_finite(value):
+            raise ValueError(_NON_FINITE)
+        return raw.decode()
 
 else:
     _orjson_loads = _orjson_dumps = None
@@ -260,7 +295,7 @@ class JSONFormat(movement.Cog):
         self._set = movement.setter(target) if target is not None else None
         self._get = movement.getter(source) if source is not None else None
         self._exclude = frozenset(exclude)
-        self._option = 0 if orjson is None or not sort_keys else orjson.OPT_SORT_KEYS
+        self._option = 0 if orjson is None else (_SORTED if sort_keys else _PLAIN)
         # The usual set-up: the text goes to the one field left out ("line").
         # That field is taken out before writing and set after, instead of
         # copying every other field into a new mapping.
@@ -269,15 +304,9 @@ class JSONFormat(movement.Cog):
 
     def _write(self, value: Any) -> str:
         try:
-            text = _orjson_dumps(value, option=self._option).decode() if _use_orjson else None
-        except TypeError:
-            text = None
-        if text is None:
-            try:
-                text = dumps(value, self.sort_keys)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"cannot write as JSON: {exc}") from None
-        return text
+            return dumps(value, self.sort_keys)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot write as JSON: {exc}") from None
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         key = self._swap_key
@@ -318,12 +347,12 @@ class JSONFormat(movement.Cog):
                     try:
                         texts = [write(datum, option=option).decode() for datum in data]
                     except TypeError:
-                        # Something orjson cannot write: the fields go back,
-                        # and datum by datum below.
-                        exhaust(map(_put_back, data, repeat(key), saved))
-                    else:
+                        texts = []
+                    if texts and _all_finite(texts, data):
                         exhaust(map(dict.__setitem__, data, repeat(key), texts))
                         return data
+                    # Something to report: the fields go back, and datum by datum below.
+                    exhaust(map(_put_back, data, repeat(key), saved))
             elif self._get is None and self._set is None:
                 for excluded in self._exclude:
                     # One C-level pass per excluded key; a hit only means the slow way.
@@ -331,9 +360,9 @@ class JSONFormat(movement.Cog):
                         break
                 else:
                     try:
-                        if option:
-                            return [write(datum, option=option).decode() for datum in data]
-                        return [write(datum).decode() for datum in data]
+                        texts = [write(datum, option=option).decode() for datum in data]
                     except TypeError:
-                        pass  # something orjson cannot write: datum by datum
+                        texts = []  # something orjson cannot write: datum by datum
+                    if texts and _all_finite(texts, data):
+                        return texts
         return [text for datum in data for text in self(datum)]
