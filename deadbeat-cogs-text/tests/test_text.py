@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadbeat import movement, text
@@ -316,6 +316,7 @@ class TestCSV:
     # Lines built from the characters that make CSV hard: quotes, separators, newlines.
     csv_lines = st.lists(st.text(alphabet='ab,"\n\r ', max_size=10), max_size=10)
 
+    @settings(max_examples=400)
     @given(csv_lines, st.booleans())
     def test_list_equals_line_by_line(self, lines: list[str], as_mappings: bool) -> None:
         """Any lines, as text or in mappings: the same records and the same failures as one call each."""

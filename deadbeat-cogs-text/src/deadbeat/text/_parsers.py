@@ -7,6 +7,8 @@ import io
 import re
 import shlex
 from collections.abc import Sequence
+from itertools import repeat
+from operator import contains
 from typing import Any
 
 from deadbeat import movement
@@ -125,7 +127,11 @@ class CSVParse(_FromTextLists):
     def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
         # One reader over the whole list. A quoted field left open joins the
         # next line into its record, and such a list comes out with fewer
-        # records than lines: then line by line, which reports it.
+        # records than lines: then line by line, which reports it. A text
+        # holding a newline is several lines to a single call's reader, so
+        # such a list goes line by line too.
+        if any(map(contains, texts, repeat("\n"))):
+            return None
         try:
             rows = list(csv.reader(texts, self.dialect, strict=True, **self._options))
         except csv.Error:
