@@ -196,13 +196,17 @@ class TestJSONLists:
 
     lines = st.lists(TestJSON.json_values, max_size=12).map(lambda values: [json.dumps(v) for v in values])
 
-    @given(lines, st.sampled_from([str, bytes]))
-    def test_parse_list_equals_parse_each(self, lines: list[str], kind: type) -> None:
+    @given(lines, st.sampled_from([str, bytes]), st.booleans())
+    def test_parse_list_equals_parse_each(self, lines: list[str], kind: type, with_orjson: bool) -> None:
         """Any JSON lines, long integers and floats included, parse exactly as the standard library does."""
         data = [line if kind is str else line.encode() for line in lines]
         cog = text.JSONParse()
         expected = [json.loads(line) for line in lines]
-        assert cog.call_batch(list(data)) == [v for d in data for v in cog(d)] == expected
+        text.use_orjson(with_orjson)
+        try:
+            assert cog.call_batch(list(data)) == [v for d in data for v in cog(d)] == expected
+        finally:
+            text.use_orjson(True)
 
     def test_long_integer_anywhere_in_the_list_stays_exact(self) -> None:
         """One line with an integer beyond 64 bits among plain ones: that value stays an exact int."""

@@ -65,14 +65,23 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Made once: json.loads and json.dumps build a new decoder or encoder on every
+# call that passes options, which costs more than a short line's parsing.
+_std_decode = json.JSONDecoder(parse_constant=_no_constants).decode
+_std_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_std_encode_sorted = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True).encode
+
+
 def _std_loads(text: str | bytes | bytearray | memoryview) -> Any:
+    if type(text) is str:
+        return _std_decode(text)
     if isinstance(text, memoryview):
         text = text.tobytes()
     return json.loads(text, parse_constant=_no_constants)
 
 
 def _std_dumps(value: Any, sort_keys: bool = False) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, separators=(",", ":"), allow_nan=False)
+    return _std_encode_sorted(value) if sort_keys else _std_encode(value)
 
 
 _NON_FINITE = "Out of range float values are not JSON compliant"
@@ -245,24 +254,25 @@ class JSONParse(movement.Cog):
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Parse a list of data at once; the same results as one call per datum.
 
-        With orjson, the texts are parsed in one list comprehension, and the
-        check for integers orjson cannot keep exact is made once over the whole
-        list. Lines become the values; mappings get the values merged in, once
-        every text of the list parsed into an object. Anything else (invalid
-        JSON, a value stored at ``target``, long integers) goes datum by datum.
+        The texts are parsed in one list comprehension; with orjson, the check
+        for integers it cannot keep exact is made once over the whole list.
+        Lines become the values; mappings get the values merged in, once every
+        text of the list parsed into an object. Anything else (invalid JSON, a
+        value stored at ``target``, long integers) goes datum by datum.
         """
-        if _use_orjson and data:
+        if data and self._set is None:
+            fast = _use_orjson
+            parse = _orjson_loads if fast else _std_loads
             try:
                 if isinstance(data[0], _TEXT):
-                    if self._set is None:
-                        values = [_orjson_loads(line) for line in data]
-                        if not _may_hold_long_integer(data):
-                            return values
-                elif self._set is None and only(data, dict):
+                    values = [parse(line) for line in data]
+                    if not (fast and _may_hold_long_integer(data)):
+                        return values
+                elif only(data, dict):
                     texts = list(map(self._get, data))
-                    values = [_orjson_loads(text) for text in texts]
+                    values = [parse(text) for text in texts]
                     # Merged only when all is known to work: nothing happens twice.
-                    if only(values, dict) and not _may_hold_long_integer(texts):
+                    if only(values, dict) and not (fast and _may_hold_long_integer(texts)):
                         exhaust(map(dict.update, data, values))
                         return data
             except (ValueError, TypeError, LookupError):
@@ -334,21 +344,17 @@ class JSONFormat(movement.Cog):
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Format a list of data at once; the same results as one call per datum.
 
-        With orjson, the text replacing the excluded field (``target="line"``),
-        or the text becoming the datum (``target=None``, when no datum holds
-        an excluded key), is written in one loop; otherwise datum by datum.
+        The text replacing the excluded field (``target="line"``), or the text
+        becoming the datum (``target=None``, when no datum holds an excluded
+        key), is written in one loop; otherwise datum by datum.
         """
-        if _use_orjson and data:
-            write, option = _orjson_dumps, self._option
+        if data:
             key = self._swap_key
             if key is not None:
                 if only(data, dict):
                     saved = list(map(dict.pop, data, repeat(key), repeat(_MISSING)))
-                    try:
-                        texts = [write(datum, option=option).decode() for datum in data]
-                    except TypeError:
-                        texts = []
-                    if texts and _all_finite(texts, data):
+                    texts = self._write_all(data)
+                    if texts is not None:
                         exhaust(map(dict.__setitem__, data, repeat(key), texts))
                         return data
                     # Something to report: the fields go back, and datum by datum below.
@@ -359,10 +365,19 @@ class JSONFormat(movement.Cog):
                     if any(map(contains, data, repeat(excluded))):
                         break
                 else:
-                    try:
-                        texts = [write(datum, option=option).decode() for datum in data]
-                    except TypeError:
-                        texts = []  # something orjson cannot write: datum by datum
-                    if texts and _all_finite(texts, data):
+                    texts = self._write_all(data)
+                    if texts is not None:
                         return texts
         return [text for datum in data for text in self(datum)]
+
+    def _write_all(self, values: list[Any]) -> list[str] | None:
+        """The texts of ``values``, or ``None`` when one of them needs a closer look."""
+        try:
+            if not _use_orjson:
+                write = _std_encode_sorted if self.sort_keys else _std_encode
+                return [write(value) for value in values]
+            dump, option = _orjson_dumps, self._option
+            texts = [dump(value, option=option).decode() for value in values]
+        except (TypeError, ValueError):
+            return None
+        return texts if _all_finite(texts, values) else None
