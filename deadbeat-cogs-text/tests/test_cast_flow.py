@@ -148,6 +148,11 @@ class TestCasts:
         out, records = failures(cast.Cast({"n": "int"}, missing="skip"), [{"id": 3}])
         assert out == [{"id": 3}] and not records
 
+    def test_a_failing_datum_reaches_the_error_output_as_it_came(self) -> None:
+        """When the second field fails, the first is not cast in the datum the error output gets."""
+        _, records = failures(cast.Cast({"a": "int", "b": "int"}), [{"id": 4, "a": "1", "b": "x"}])
+        assert records[0].datum == {"id": 4, "a": "1", "b": "x"}
+
     def test_unknown_cast_names_the_known_ones(self) -> None:
         """A typo in a cast name is caught at construction."""
         with pytest.raises(ValueError, match="unknown cast 'integer'; known: int, float"):

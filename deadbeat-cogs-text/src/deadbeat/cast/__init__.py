@@ -127,6 +127,9 @@ class Cast(movement.Cog):
         ]
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
+        # Every field is cast before any is set, so that a datum failing on one
+        # field reaches the error output as it came, not half cast.
+        results = []
         for path, get, put, cast, _name in self._plan:
             try:
                 value = get(data)
@@ -135,7 +138,9 @@ class Cast(movement.Cog):
                     continue
                 raise ValueError(f"field {path!r}: missing") from None
             try:
-                data = put(data, cast(value))
+                results.append((put, cast(value)))
             except (ValueError, TypeError, OverflowError):
                 raise ValueError(f"field {path!r}: expected {expected_of(cast)}, got {value!r}") from None
+        for put, result in results:
+            data = put(data, result)
         return (data,)
