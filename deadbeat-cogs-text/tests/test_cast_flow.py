@@ -232,6 +232,9 @@ class TestReshape:
         first["tags"].append("changed")
         assert second == {"tags": ["new"]}
         assert cog.fields == {"tags": ["new"]}
+        first, second = flow.SetFields({"pair": (1, [2])}).call_batch([{}, {}])
+        first["pair"][1].append(3)
+        assert second == {"pair": (1, [2])}
 
     @given(
         st.lists(

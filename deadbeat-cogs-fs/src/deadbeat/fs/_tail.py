@@ -729,6 +729,7 @@ class FileWatcherSupply(movement.Supply):
         """Data ``{id_key: "FILE:OFFSET", line_key: line}``, offsets counted at C speed.
 
         Only for a chunk no longer than ``max_line`` (so no line is too long).
+
         :returns: ``False`` when the chunk does not decode (then line by line).
         """
         try:

@@ -110,7 +110,9 @@ class DropFields(movement.Cog):
 
 
 def _immutable(value: Any) -> bool:
-    return value is None or isinstance(value, (str, int, float, bytes, tuple, frozenset))
+    if isinstance(value, tuple):
+        return all(map(_immutable, value))
+    return value is None or isinstance(value, (str, int, float, bytes, frozenset))
 
 
 class SetFields(movement.Cog):
