@@ -22,3 +22,7 @@ class Example(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         self._get(data)
         return (data,)
+
+    # Optional, for speed: when the work is the same for every datum, offer
+    # call_batch(list) -> list with the results of one call per datum; the Train
+    # then hands over whole lists. See "Whole lists" in the cog author guide.

@@ -1,6 +1,6 @@
 """The example package's own tests: the conformance kit against its cogs."""
 
-from deadbeat.testing import CogConformance, run_train
+from deadbeat.testing import CogConformance, run_train, send_through
 from deadbeat_example_upper import Delay, Upper
 
 
@@ -24,6 +24,12 @@ class TestUpper:
         """A dotted path reaches into nested data."""
         out = run_train([Upper(field="msg.text")], [{"msg": {"text": "hi"}}])
         assert out.data == [{"msg": {"text": "HI"}}]
+
+    def test_a_datum_without_the_field_fails_alone(self) -> None:
+        """The whole list goes in one call; a datum without the field reaches the error output alone."""
+        out, errors = send_through([Upper()], [{"id": "a", "line": "x"}, {"id": "b"}, {"id": "c", "line": "y"}])
+        assert out == [{"id": "a", "line": "X"}, {"id": "c", "line": "Y"}]
+        assert [e.event_id for e in errors] == ["b"]
 
 
 class TestDelay:

@@ -23,6 +23,16 @@ class Upper(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         return (self._set(data, self._get(data).upper()),)
 
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """The same for a whole list, which the Train hands over when a cog has this method.
+
+        Every value is read and upper-cased before any is set: a datum without
+        the field raises before anything changed, and the Train then calls the
+        cog datum by datum so that only that datum goes to the error output.
+        """
+        values = [value.upper() for value in map(self._get, data)]
+        return [self._set(datum, value) for datum, value in zip(data, values, strict=True)]
+
 
 class Delay(movement.Cog):
     """Hold each datum for ``seconds``, then send it on from this cog's position.
