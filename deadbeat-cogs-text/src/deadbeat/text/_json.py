@@ -101,7 +101,8 @@ def _holds_non_finite(value: Any) -> bool:
 
 def _all_finite(texts: list[str], values: list[Any]) -> bool:
     """Whether none of ``values`` written as ``texts`` had NaN or infinity (written as null)."""
-    if not any(map(contains, texts, repeat("null"))):
+    # One search through the joined texts costs less than one test per text.
+    if "null" not in "\n".join(texts):
         return True
     return not any(_holds_non_finite(v) for t, v in zip(texts, values, strict=True) if "null" in t)
 
