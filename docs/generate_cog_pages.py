@@ -39,6 +39,8 @@ def render(entry: CogEntry) -> str:
         lines.append(
             f":Needs: the {'Train' if description.injected == 'train' else 'Escapement'} (given by the pipeline)"
         )
+    if description.takes_lists:
+        lines.append(":Lists: takes whole lists from the train (``call_batch``)")
     lines += ["", "Options", "-------", ""]
     if description.parameters:
         lines += [

@@ -75,6 +75,12 @@ class TestCogsListing:
         assert "  max_line: int  (default 1048576)" in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
         assert "Config insert (for an application's own config file):\n# Read files once\n[read]\n" in out
+        assert "Takes whole lists" not in out
+
+    def test_show_says_when_a_cog_takes_whole_lists(self) -> None:
+        """A cog with call_batch says so, for those who wonder why a pipeline is fast or slow."""
+        result = deadbeat("cogs", "show", "text.json_parse")
+        assert "Takes whole lists from the train (call_batch)" in result.stdout
 
     def test_show_broken_and_unknown(self) -> None:
         """Showing a broken or unknown cog fails with the reason."""

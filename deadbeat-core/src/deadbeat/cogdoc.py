@@ -53,6 +53,8 @@ class CogDescription:
     text: str
     injected: str | None
     parameters: list[Parameter]
+    #: Whether the cog offers ``call_batch``, so the Train hands it whole lists.
+    takes_lists: bool = False
 
     def pipeline_insert(self, name: str) -> str:
         """:returns: a ``[[cog]]`` table to paste into a pipeline file."""
@@ -110,4 +112,5 @@ def describe(obj: Any) -> CogDescription:
         else:
             annotation = inspect.formatannotation(p.annotation)
         parameters.append(Parameter(p.name, annotation, p.default is p.empty, p.default, param_docs.get(p.name, "")))
-    return CogDescription(summary.strip(), rest.strip(), injected, parameters)
+    takes_lists = callable(getattr(obj, "call_batch", None))
+    return CogDescription(summary.strip(), rest.strip(), injected, parameters, takes_lists)

@@ -93,6 +93,8 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     out.write((description.summary or "(no description)") + "\n")
     if description.text:
         out.write("\n" + description.text + "\n")
+    if description.takes_lists:
+        out.write("\nTakes whole lists from the train (call_batch): no Python call per datum.\n")
     out.write("\nParameters:\n")
     if description.injected:
         out.write(f"  {description.injected}  (given by the pipeline)\n")
