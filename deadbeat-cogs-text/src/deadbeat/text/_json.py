@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from itertools import repeat
 from operator import contains
@@ -112,9 +111,6 @@ if orjson is not None:
     _orjson_dumps = orjson.dumps
     _JSONDecodeError = orjson.JSONDecodeError
 
-    _long_number = re.compile(r"\d{19}").search
-    _long_number_bytes = re.compile(rb"\d{19}").search
-
     def _holds_float(value: Any) -> bool:
         kind = type(value)
         if kind is float:
@@ -140,10 +136,8 @@ if orjson is not None:
         # orjson reads integers beyond 64 bits as floats, where the standard
         # library keeps them exact. Such an integer has at least 19 digits in a
         # row; the (slower) look at the text is needed only when a float came out.
-        if _holds_float(value):
-            found = _long_number(text) if isinstance(text, str) else _long_number_bytes(text)
-            if found is not None:
-                return _std_loads(text)
+        if _holds_float(value) and _may_hold_long_integer([text]):
+            return _std_loads(text)
         return value
 
     # Dates and dataclasses are refused, as the standard library refuses them

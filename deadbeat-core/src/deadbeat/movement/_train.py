@@ -225,7 +225,13 @@ class Train:
             except Exception as exc:
                 raise TypeError(f"cog {cog} cannot take part in broadcasts: {exc}") from exc
         self._broadcasts = {}
-        self._entries = [self._compile(start) for start in range(len(cogs) + 1)]
+        # What every entry's code is given: each cog's call, and for a cog with
+        # call_batch its list step (None for the others).
+        calls = list(map(_direct_call, cogs))
+        stages = [
+            self._batch_stage(i, cog, calls[i]) if _batch_call(cog) is not None else None for i, cog in enumerate(cogs)
+        ]
+        self._entries = [self._compile(start, calls, stages) for start in range(len(cogs) + 1)]
 
     def append(self, cog: Any) -> None:
         """Add a cog at the end of the train."""
@@ -243,7 +249,9 @@ class Train:
         """:returns: the cogs that produce data: marked ``supply`` or first in line."""
         return [c for i, c in enumerate(self._cogs) if i == 0 or getattr(c, "supply", False)]
 
-    def _compile(self, start: int) -> Callable[[Iterable[Any]], int]:
+    def _compile(
+        self, start: int, calls: list[Callable[..., Any]], stages: list[Callable[[list[Any]], list[Any]] | None]
+    ) -> Callable[[Iterable[Any]], int]:
         """Generate the code that carries data entering at ``start``.
 
         Runs of cogs called datum by datum become nested loops; a cog offering
@@ -252,7 +260,7 @@ class Train:
         closure values, never written into the text.
         """
         count = len(self._cogs)
-        batched = [_batch_call(cog) is not None for cog in self._cogs]
+        batched = [stage is not None for stage in stages]
         # The cogs arrive as closure cells; copied into locals once per batch,
         # the inner loops read them with the cheapest load there is.
         body = ["def run(batch):"]
@@ -302,11 +310,10 @@ class Train:
         source = f"def make({params}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
         namespace: dict[str, Any] = {}
         exec(compile(source, f"<deadbeat train from {start}>", "exec"), namespace)  # noqa: S102
-        stages = [self._batch_stage(i, cog) if batched[i] else None for i, cog in enumerate(self._cogs)]
-        run: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *map(_direct_call, self._cogs), *stages)
+        run: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *calls, *stages)
         return run
 
-    def _batch_stage(self, position: int, cog: Any) -> Callable[[list[Any]], list[Any]]:
+    def _batch_stage(self, position: int, cog: Any, one: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
         """The step for a cog with ``call_batch``: the whole list at once, datum by datum on failure.
 
         ``call_batch`` promises the results of calling the cog on each datum in
@@ -315,7 +322,6 @@ class Train:
         failing data go to the error output.
         """
         many = _batch_call(cog)
-        one = _direct_call(cog)
         err = self._on_error
 
         def stage(data: list[Any]) -> list[Any]:
