@@ -434,7 +434,7 @@ class TestLineFileDrain:
         esc = movement.Escapement()
         drain = fs.LineFileDrain(esc, str(path), state_file=str(state))
         train = movement.Train(esc, [drain])
-        train.send(None, movement.Batch(["kept"], event_id="b1"))
+        train.send(None, movement.Batch(["kept"], batch_id="b1"))
         drain.done()
         esc.close()
         with open(path, "a") as handle:

@@ -134,14 +134,14 @@ class TestBatchStages:
         done: list[Any] = []
 
         class Acker(movement.Cog):
-            def event_done(self, event_id: Any) -> None:
-                done.append(event_id)
+            def batch_done(self, batch_id: Any) -> None:
+                done.append(batch_id)
 
         esc = movement.Escapement()
         collector = Collector()
         try:
             train = movement.Train(esc, [Acker(), Scale(2), collector])
-            train.send(None, movement.Batch([1, 2, 3], event_id="b1"))
+            train.send(None, movement.Batch([1, 2, 3], batch_id="b1"))
             esc.enqueue(esc.stop)
             esc.run()
         finally:

@@ -113,13 +113,96 @@ class TestDescriptors:
         right.close()
         assert count == [1]
 
-    def test_mask_without_direction_is_rejected(self, esc: movement.Escapement) -> None:
-        """A mask asking for neither reading nor writing is an error, not a silent no-op."""
+    def test_masks_epoll_does_not_take_are_refused(self, esc: movement.Escapement) -> None:
+        """A mask with no event at all, or with bits epoll does not know, is an error, not a silent no-op."""
         left, right = socket.socketpair()
-        with pytest.raises(ValueError, match="neither EPOLLIN nor EPOLLOUT"):
-            esc.fd_register(left, select.EPOLLHUP, lambda: None)
+        with pytest.raises(ValueError, match="asks for no event"):
+            esc.fd_register(left, select.EPOLLET, lambda: None)
+        with pytest.raises(ValueError, match="bits epoll does not take"):
+            esc.fd_register(left, select.EPOLLIN | select.EPOLLMSG, lambda: None)
         left.close()
         right.close()
+
+    def test_hang_up_alone_is_honoured(self, esc: movement.Escapement) -> None:
+        """EPOLLHUP alone fires when the peer of a pipe goes away, and the callback learns the mask."""
+        read_end, write_end = os.pipe()
+        fired: list[movement.FdEvent] = []
+
+        def hung_up(event: movement.FdEvent) -> None:
+            fired.append(event)
+            esc.fd_unregister(event.fd)
+
+        esc.fd_register(read_end, select.EPOLLHUP, hung_up, pass_event=True)
+        esc.after(0.02, os.close, write_end)
+        run_briefly(esc)
+        os.close(read_end)
+        assert len(fired) == 1
+        assert fired[0].fd == read_end and fired[0].mask & select.EPOLLHUP
+
+    def test_callback_learns_descriptor_and_mask(self, esc: movement.Escapement) -> None:
+        """With pass_event the callback gets the descriptor and what fired after its own arguments."""
+        left, right = socket.socketpair()
+        seen: list[tuple[str, int, int]] = []
+
+        def ready(tag: str, event: movement.FdEvent) -> None:
+            seen.append((tag, event.fd, event.mask))
+            esc.fd_unregister(event.fd)
+
+        esc.fd_register(left, select.EPOLLIN | select.EPOLLOUT, ready, "both", pass_event=True)
+        fd = left.fileno()
+        run_briefly(esc)
+        left.close()
+        right.close()
+        assert seen == [("both", fd, select.EPOLLOUT)]
+
+    def test_edge_triggered_fires_once_per_edge(self, esc: movement.Escapement) -> None:
+        """EPOLLET: unread data do not wake the callback again; new data do."""
+        left, right = socket.socketpair()
+        wakes: list[int] = []
+        esc.fd_register(left, select.EPOLLIN | select.EPOLLET, lambda: wakes.append(1))
+        right.send(b"first")
+        esc.after(0.1, lambda: wakes.append(0))  # marker: the first edge gave one wake-up, unread data none more
+        esc.after(0.12, right.send, b"second")
+        esc.after(0.25, esc.fd_unregister, left)
+        run_briefly(esc)
+        left.close()
+        right.close()
+        assert wakes == [1, 0, 1]
+
+    def test_one_shot_fires_once_and_ends(self, esc: movement.Escapement) -> None:
+        """EPOLLONESHOT: one call, then the binding is gone (and nothing is left over at shutdown)."""
+        left, right = socket.socketpair()
+        wakes: list[int] = []
+        binding = esc.fd_register(left, select.EPOLLIN | select.EPOLLONESHOT, lambda: wakes.append(1))
+        right.send(b"data")
+        run_briefly(esc, 0.2)
+        left.close()
+        right.close()
+        assert wakes == [1]
+        assert not binding.active and esc.leftovers == []
+
+    def test_reader_and_writer_share_a_descriptor(self, esc: movement.Escapement) -> None:
+        """Registering EPOLLOUT keeps an EPOLLIN binding of the same descriptor; EPOLLIN again replaces it."""
+        left, right = socket.socketpair()
+        first = esc.fd_register(left, select.EPOLLIN, lambda: None)
+        writer = esc.fd_register(left, select.EPOLLOUT, lambda: None)
+        assert first.active and writer.active
+        second = esc.fd_register(left, select.EPOLLIN, lambda: None)
+        assert not first.active and second.active and writer.active
+        esc.fd_unregister(left)
+        assert not second.active and not writer.active
+        left.close()
+        right.close()
+
+    def test_builtin_callbacks_just_run(self, esc: movement.Escapement, caplog: pytest.LogCaptureFixture) -> None:
+        """esc.enqueue(os.write, fd, b"x") writes; its return value (a count) is not taken for data."""
+        read_end, write_end = os.pipe()
+        esc.enqueue(os.write, write_end, b"x")
+        run_briefly(esc, 0.1)
+        assert os.read(read_end, 10) == b"x"
+        os.close(read_end)
+        os.close(write_end)
+        assert "callback" not in caplog.text and "train" not in caplog.text
 
     def test_pause_holds_back_a_readable_descriptor(self, esc: movement.Escapement) -> None:
         """A paused owner's descriptor is not served until resume, then it is."""
@@ -187,7 +270,7 @@ class TestInotify:
         run_briefly(esc)
         assert any(m & _inotify.IN_DELETE_SELF for m in masks)
         assert any(m & _inotify.IN_IGNORED for m in masks)
-        assert not [b for b in esc.leftovers if b[1].kind == "inotify"]
+        assert not [b for _, b in esc.leftovers if isinstance(b, movement.InotifyBinding)]
 
     def test_missing_path_raises(self, esc: movement.Escapement, tmp_path: Path) -> None:
         """Watching a path that does not exist raises an OSError naming it."""
@@ -265,7 +348,7 @@ class TestSignals:
         esc.run()
         left.close()
         right.close()
-        assert [b.kind for _, b in esc.leftovers] == ["fd-read"]
+        assert [type(b) for _, b in esc.leftovers] == [movement.FdBinding]
 
 
 class TestRunEnds:

@@ -42,7 +42,7 @@ class SpoolDirSupply(movement.Supply):
     """Take each file renamed into a directory as one datum; remove it once handled.
 
     Files present at start are taken first, oldest first. A file is removed (or
-    moved to ``done_dir``) only when its ``event_done`` comes, that is when the
+    moved to ``done_dir``) only when its ``batch_done`` comes, that is when the
     datum has been written out or has gone to the error output; until then a
     restart takes it again. Names starting with a dot or ending in ``.tmp`` are
     left alone: writers use them while writing.
@@ -161,13 +161,13 @@ class SpoolDirSupply(movement.Supply):
                 return
         self._taken.add(name)
         datum = self._set_content(self._set_id({}, name), content)
-        self.esc.send_from(self, movement.Batch([datum], event_id=("fs.spool", id(self), name)))
+        self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
 
-    def event_done(self, event_id: Any) -> None:
+    def batch_done(self, batch_id: Any) -> None:
         """The file's datum is handled: remove the file, or move it to ``done_dir``."""
-        if type(event_id) is not tuple or len(event_id) != 3 or event_id[1] != id(self):
+        if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[1] != id(self):
             return
-        name = event_id[2]
+        name = batch_id[2]
         path = os.path.join(self.directory, name)
         try:
             if self.done_dir is not None:

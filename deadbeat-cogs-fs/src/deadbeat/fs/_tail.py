@@ -28,7 +28,7 @@ Rotation patterns, each seen in a rescan or a read:
   another fingerprint is new, and is read from its start.
 
 Positions. Every read chunk goes down the train as a :class:`~deadbeat.movement.Batch`;
-its ``event_done`` tells us that every line of it has been handled and written,
+its ``batch_done`` tells us that every line of it has been handled and written,
 and only then does the position of the file move on. Positions are saved at
 ``checkpoint`` into the ``state_file``, which an output can share (see
 :class:`~deadbeat.fs.LineFileDrain`) to make a file-to-file pipeline exact across
@@ -705,7 +705,7 @@ class FileWatcherSupply(movement.Supply):
             ):
                 self._lines_with_ids(tracked, complete, lines_at, batch)
         self._seq += 1
-        batch.event_id = ("fs.tail", id(self), self._seq)
+        batch.batch_id = ("fs.tail", id(self), self._seq)
         self._batches[self._seq] = (tracked.key, tracked.generation, end)
         self.esc.send_from(self, batch)
 
@@ -796,11 +796,11 @@ class FileWatcherSupply(movement.Supply):
 
     # -- acknowledgements and state ----------------------------------------------
 
-    def event_done(self, event_id: Any) -> None:
+    def batch_done(self, batch_id: Any) -> None:
         """A batch of ours has been handled: its file's position may move on."""
-        if type(event_id) is not tuple or len(event_id) != 3 or event_id[1] != id(self):
+        if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[1] != id(self):
             return
-        key, generation, end = self._batches.pop(event_id[2], (None, 0, 0))
+        key, generation, end = self._batches.pop(batch_id[2], (None, 0, 0))
         known = self._known.get(key) if key is not None else None
         tracked = self._tracked.get(key) if key is not None else None
         if known is None or (tracked is not None and tracked.generation != generation):

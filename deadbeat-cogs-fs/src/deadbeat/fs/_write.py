@@ -163,7 +163,7 @@ class LineFileDrain(movement.Cog):
         if self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
 
-    def event_done(self, event_id: Any) -> None:
+    def batch_done(self, batch_id: Any) -> None:
         """Batches are acknowledged: everything in the file so far belongs to them.
 
         The ``flush`` before this wrote the buffer, and acknowledgements come

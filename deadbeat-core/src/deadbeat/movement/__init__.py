@@ -5,17 +5,33 @@ here under the names of the developer manual.
 """
 
 from ._access import (
+    FieldGetter,
+    FieldSetter,
     Getter,
     Setter,
+    cast_getter,
+    cast_setter,
     default_id_getter,
     getter,
+    id_setter,
     itemsetter,
     path_getter,
     path_setter,
     setter,
 )
+from ._bindings import (
+    Binding,
+    CallBinding,
+    FdBinding,
+    FdEvent,
+    InotifyBinding,
+    PollBinding,
+    SignalBinding,
+    TaskBinding,
+    TimerBinding,
+)
 from ._cog import Cog, Supply
-from ._escapement import Binding, DummyEscapement, Escapement, InotifyEvent
+from ._escapement import DummyEscapement, Escapement, Receiver, ShutdownParticipant
 from ._hooks import BROADCASTS, BroadcastSpec
 from ._inotify import (
     IN_ALL_EVENTS,
@@ -31,12 +47,26 @@ from ._inotify import (
     IN_MOVED_FROM,
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
+    InotifyEvent,
 )
 from ._train import Batch, DeadLetterLog, ErrorRecord, Train
 
 __all__ = [
     "BROADCASTS",
     "Batch",
+    "Binding",
+    "BroadcastSpec",
+    "CallBinding",
+    "Cog",
+    "DeadLetterLog",
+    "DummyEscapement",
+    "ErrorRecord",
+    "Escapement",
+    "FdBinding",
+    "FdEvent",
+    "FieldGetter",
+    "FieldSetter",
+    "Getter",
     "IN_ALL_EVENTS",
     "IN_ATTRIB",
     "IN_CLOSE_WRITE",
@@ -50,20 +80,22 @@ __all__ = [
     "IN_MOVED_TO",
     "IN_MOVE_SELF",
     "IN_Q_OVERFLOW",
-    "Binding",
-    "BroadcastSpec",
-    "Cog",
-    "DeadLetterLog",
-    "DummyEscapement",
-    "ErrorRecord",
-    "Escapement",
-    "Getter",
+    "InotifyBinding",
     "InotifyEvent",
+    "PollBinding",
+    "Receiver",
     "Setter",
+    "ShutdownParticipant",
+    "SignalBinding",
     "Supply",
+    "TaskBinding",
+    "TimerBinding",
     "Train",
+    "cast_getter",
+    "cast_setter",
     "default_id_getter",
     "getter",
+    "id_setter",
     "itemsetter",
     "path_getter",
     "path_setter",

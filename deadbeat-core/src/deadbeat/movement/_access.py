@@ -9,15 +9,23 @@ callable once, at construction, so the per-datum cost is one call.
 
 from __future__ import annotations
 
+import inspect
 import operator
 from collections.abc import Callable, Mapping, MutableMapping, MutableSequence
-from typing import Any
+from typing import Annotated, Any, Union
+
+from ..conf import expects
 
 __all__ = [
+    "FieldGetter",
+    "FieldSetter",
     "Getter",
     "Setter",
+    "cast_getter",
+    "cast_setter",
     "default_id_getter",
     "getter",
+    "id_setter",
     "itemsetter",
     "path_getter",
     "path_setter",
@@ -238,10 +246,12 @@ def getter(spec: Getter | str | int | None, default: Getter | str | int | None =
 
     :param spec: a callable (used as is), a dotted path, or an integer index.
     :param default: used when ``spec`` is ``None``, in the same forms.
-    :raises TypeError: when neither gives a getter.
+    :raises TypeError: when neither gives a getter (a boolean is no index).
     """
     if spec is None:
         spec = default
+    if isinstance(spec, bool):
+        raise TypeError(f"a getter must be a callable, a field path or an index, not {spec!r}")
     if callable(spec):
         return spec
     if isinstance(spec, int):
@@ -257,6 +267,8 @@ def setter(spec: Setter | str | int | None, default: Setter | str | int | None =
     """Turn a setter parameter into a callable, like :func:`getter`."""
     if spec is None:
         spec = default
+    if isinstance(spec, bool):
+        raise TypeError(f"a setter must be a callable, a field path or an index, not {spec!r}")
     if callable(spec):
         return spec
     if isinstance(spec, int):
@@ -266,6 +278,73 @@ def setter(spec: Setter | str | int | None, default: Setter | str | int | None =
             return itemsetter(spec)
         return path_setter(spec)
     raise TypeError(f"a setter must be a callable, a field path or an index, not {spec!r}")
+
+
+def _takes_two(function: Callable[..., Any]) -> bool:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return True  # a builtin without a signature: take it for a setter
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        return False
+    return True
+
+
+def id_setter(spec: Callable[..., Any] | str | int | None) -> Setter | None:
+    """Turn a supply's ``id_setter`` parameter into ``set_id(datum, event_id) -> datum``.
+
+    Two forms are accepted. The manual's: a function of one argument that
+    generates a unique id, sets it on the datum and returns the datum; it is
+    called as ``f(datum)`` and the id the supply would have given is not used.
+    A setter's: a function of two arguments (:func:`itemsetter`, or a field
+    path or index as for :func:`setter`), given the id the supply made.
+
+    :returns: the setter, or ``None`` when ``spec`` is ``None`` (no ids).
+    :raises TypeError: when ``spec`` is none of these.
+    """
+    if spec is None:
+        return None
+    if not callable(spec) or _takes_two(spec):
+        return setter(spec)
+    generate = spec
+
+    def generate_and_set(data: Any, _supplied: Any) -> Any:
+        return generate(data)
+
+    generate_and_set.__qualname__ = getattr(generate, "__qualname__", "id_setter")
+    return generate_and_set
+
+
+def _check_accessor(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int) or callable(value):
+        return value
+    if isinstance(value, str):
+        split_path(value)
+        return value
+    raise ValueError(value)
+
+
+@expects('a field path (such as "Source.0.IP4"), an index, or a callable', "field path or callable")
+def cast_getter(value: Any) -> Any:
+    """Check a getter parameter from a file: a dotted path or an index (a boolean is neither)."""
+    return _check_accessor(value)
+
+
+@expects('a field path (such as "Source.0.IP4"), an index, or a callable', "field path or callable")
+def cast_setter(value: Any) -> Any:
+    """Check a setter parameter from a file, like :func:`cast_getter`."""
+    return _check_accessor(value)
+
+
+#: The annotation of a getter parameter: a callable, a field path or an index.
+#: Pipeline files give a path (``false`` where the parameter may be none).
+FieldGetter = Annotated[Union[Getter, str, int], cast_getter]
+#: The annotation of a setter parameter (an ``id_setter`` too).
+FieldSetter = Annotated[Union[Setter, Callable[[Any], Any], str, int], cast_setter]
 
 
 _ID_KEYS = ("ID", "id", "_id", "event_id")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
+
+from ..conf import Section, section_of
 
 __all__ = ["Cog", "Supply", "SECRET_WORDS"]
 
@@ -39,6 +42,19 @@ def _is_secret(name: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_file", "_env"))
 
 
+class _DerivedInsert:
+    """A cog class's config insert, derived from its signature and docstring on first use."""
+
+    def __get__(self, instance: object, owner: type) -> Section:
+        cached = owner.__dict__.get("_derived_insert")
+        if not isinstance(cached, Section):
+            name = getattr(owner, "config_name", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", owner.__name__).lower()
+            cached = section_of(owner, name)
+            # Set on the class itself: a subclass derives its own.
+            type.__setattr__(owner, "_derived_insert", cached)
+        return cached
+
+
 class Cog:
     """Base class for a cog that keeps state.
 
@@ -58,6 +74,14 @@ class Cog:
     #: True for cogs that produce data of their own (read files, sockets...).
     #: The Train pauses their bindings while too much data is in flight.
     supply: ClassVar[bool] = False
+
+    #: The section name of :attr:`config_insert` (``[tail]``); by default the
+    #: class name in snake case.
+    config_name: ClassVar[str | None] = None
+
+    #: The recommended config insert: a :class:`~deadbeat.conf.Section` derived
+    #: from ``__init__``'s signature and ``:param:`` docs, never written by hand.
+    config_insert: ClassVar[_DerivedInsert] = _DerivedInsert()
 
     def __call__(self, data: Any) -> Iterable[Any] | None:
         return (data,)

@@ -1,16 +1,28 @@
 """The Escapement: one event loop per application, on asyncio.
 
-Every binding a cog makes (an immediate call, a timer, a descriptor, an inotify
-watch, a signal) is recorded as a :class:`Binding` owned by the cog, taken from the
-callback's ``__self__``. Ownership gives three things the manual asks for:
+The Escapement runs bindings (see :mod:`._bindings`): it calls a cog's method
+when a descriptor is ready, a file changes, a timer expires or a signal comes.
+It knows nothing about trains. Two small protocols connect it to them:
 
-* a callback that returns data sends them on down the train from its owner's
-  position, so a supply reading a socket and a DNS cog answering late use the
-  same path;
-* a Train can pause a supply's bindings while too much data is in flight and
-  resume them later, without the supply knowing;
-* shutdown can tell which cog still holds a binding after ``finish`` and refuse
-  new ones from finished cogs.
+* a :class:`Receiver` takes the data a cog's callback returns, or a datum a
+  supply cannot deliver. A Train registers itself, with :meth:`Escapement.route`,
+  as the receiver of each of its cogs; so a supply reading a socket and a DNS cog
+  answering late send their data on from their own position, through the same
+  path, and a callback that is not a cog's (``esc.enqueue(os.write, fd, b"x")``)
+  just runs, whatever it returns.
+* a :class:`ShutdownParticipant` is finished, then done, at shutdown, in the
+  order it joined with :meth:`Escapement.join_shutdown`. A Train joins when it
+  is made; a Train that takes another's failures is finished by that one.
+
+Pausing. Under backpressure a Train pauses its supplies with :meth:`pause`: a
+paused owner's bindings are not called. What fires meanwhile is kept (once per
+binding and event) and delivered at :meth:`resume`; a descriptor is taken out of
+epoll's set instead, and reported again when it is put back if it is still ready.
+
+Descriptors. The Escapement keeps an epoll set of its own, watched by the loop
+as one descriptor, so that ``fd_register`` means exactly what the manual says,
+"a ``select.epoll`` event": every mask epoll takes works, edge-triggered and
+one-shot included, and a callback can learn what fired.
 
 ``run()`` returns when shutdown has completed. Shutdown starts on SIGTERM or SIGINT,
 on :meth:`Escapement.shutdown`, or by itself once nothing is bound any more (every
@@ -21,126 +33,84 @@ with nothing that could ever wake it would otherwise wait forever.
 from __future__ import annotations
 
 import asyncio
-import errno as errno_mod
+import errno
 import inspect
 import logging
 import os
 import select
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Protocol, TypeVar
+
+import inotify_simple
 
 from . import _inotify
+from ._bindings import (
+    Binding,
+    CallBinding,
+    FdBinding,
+    FdEvent,
+    InotifyBinding,
+    PollBinding,
+    SignalBinding,
+    TaskBinding,
+    TimerBinding,
+)
+from ._cog import Cog
 from ._inotify import InotifyEvent
+from ._polling import PollWatch
 
-if TYPE_CHECKING:
-    from ._train import Train
-
-__all__ = ["Binding", "DummyEscapement", "Escapement", "InotifyEvent"]
+__all__ = ["DummyEscapement", "Escapement", "Receiver", "ShutdownParticipant"]
 
 log = logging.getLogger("deadbeat.movement")
 
-EPOLLIN = select.EPOLLIN
-EPOLLPRI = select.EPOLLPRI
-EPOLLOUT = select.EPOLLOUT
-_READ_MASK = EPOLLIN | EPOLLPRI
+T = TypeVar("T")
+
+#: Events that mean "readable" or "writable"; any of them makes a watch useful.
+_EVENT_BITS = (
+    select.EPOLLIN
+    | select.EPOLLPRI
+    | select.EPOLLRDNORM
+    | select.EPOLLRDBAND
+    | select.EPOLLRDHUP
+    | select.EPOLLOUT
+    | select.EPOLLWRNORM
+    | select.EPOLLWRBAND
+    | select.EPOLLERR
+    | select.EPOLLHUP
+)
+#: How epoll reports them: for the whole descriptor, not per callback.
+_FLAG_BITS = select.EPOLLET | select.EPOLLONESHOT | select.EPOLLEXCLUSIVE
+#: Always reported by epoll, asked for or not.
+_CONDITION_BITS = select.EPOLLERR | select.EPOLLHUP
 
 
-def _owner_of(callback: Callable[..., Any]) -> object | None:
-    return getattr(callback, "__self__", None)
+class Receiver(Protocol):
+    """Where data from a cog's callbacks go: in practice, the Train holding the cog."""
+
+    def send(self, cog: object, data: Iterable[Any]) -> int:
+        """Carry ``data`` on from the position after ``cog``."""
+        ...
+
+    def reject(self, cog: object, datum: Any, error: Exception) -> None:
+        """Hand a datum ``cog`` cannot deliver to the error output."""
+        ...
 
 
-class Binding:
-    """A handle on one thing bound to the Escapement; pass it back to unbind.
+class ShutdownParticipant(Protocol):
+    """Something finished and then done at shutdown: in practice, a Train."""
 
-    :ivar kind: ``"call"``, ``"timer"``, ``"fd-read"``, ``"fd-write"``,
-        ``"inotify"``, ``"poll"``, ``"signal"`` or ``"task"``.
-    :ivar owner: the cog whose method is the callback, or ``None``.
-    :ivar keeps_alive: whether this binding keeps ``run()`` from ending by itself.
-    """
+    def finish(self) -> Awaitable[None]:
+        """Flush and stop binding; awaited before the next participant finishes."""
+        ...
 
-    __slots__ = ("kind", "callback", "args", "owner", "keeps_alive", "key", "handle", "active")
-
-    def __init__(
-        self,
-        kind: str,
-        callback: Callable[..., Any],
-        args: tuple[Any, ...],
-        key: Any = None,
-        keeps_alive: bool = True,
-    ) -> None:
-        self.kind = kind
-        self.callback = callback
-        self.args = args
-        self.owner = _owner_of(callback)
-        self.keeps_alive = keeps_alive
-        self.key = key
-        self.handle: Any = None
-        self.active = True
-
-    def __repr__(self) -> str:
-        name = getattr(self.callback, "__qualname__", repr(self.callback))
-        return f"<Binding {self.kind} {name} key={self.key!r}>"
+    def done(self) -> None:
+        """Release everything; called after every participant has finished."""
+        ...
 
 
-class _PollWatch:
-    """State of a watch emulated by stat() polling, for systems without inotify."""
-
-    def __init__(self, path: str, mask: int) -> None:
-        self.path = path
-        self.mask = mask
-        self.stat = self._stat(path)
-        self.entries = self._list(path)
-
-    @staticmethod
-    def _stat(path: str) -> tuple[int, int, int, int, int] | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-    @classmethod
-    def _list(cls, path: str) -> dict[str, tuple[int, int, int, int, int] | None] | None:
-        if not os.path.isdir(path):
-            return None
-        try:
-            names = os.listdir(path)
-        except OSError:
-            return None
-        return {name: cls._stat(os.path.join(path, name)) for name in names}
-
-    def changes(self) -> list[tuple[int, str]]:
-        """:returns: synthetic (mask, name) events since the last look."""
-        found: list[tuple[int, str]] = []
-        new = self._stat(self.path)
-        old = self.stat
-        self.stat = new
-        if old is not None and new is None:
-            return [(_inotify.IN_DELETE_SELF, ""), (_inotify.IN_IGNORED, "")]
-        if old is not None and new is not None and old[:2] != new[:2]:
-            return [(_inotify.IN_MOVE_SELF, ""), (_inotify.IN_IGNORED, "")]
-        if self.entries is not None:
-            entries = self._list(self.path) or {}
-            for name in entries.keys() - self.entries.keys():
-                found.append((_inotify.IN_CREATE, name))
-            for name in self.entries.keys() - entries.keys():
-                found.append((_inotify.IN_DELETE, name))
-            for name in entries.keys() & self.entries.keys():
-                before, after = self.entries[name], entries[name]
-                if before is not None and after is not None and before[:2] != after[:2]:
-                    found.append((_inotify.IN_DELETE, name))
-                    found.append((_inotify.IN_CREATE, name))
-                elif before != after:
-                    found.append((_inotify.IN_MODIFY, name))
-            self.entries = entries
-        elif old is not None and new is not None:
-            if old[2:4] != new[2:4]:
-                found.append((_inotify.IN_MODIFY, ""))
-            elif old[4] != new[4]:
-                found.append((_inotify.IN_ATTRIB, ""))
-        return [(mask, name) for mask, name in found if mask & (self.mask | _inotify.IN_IGNORED)]
+_application: Escapement | None = None
 
 
 class Escapement:
@@ -164,31 +134,59 @@ class Escapement:
         #: Set by ``deadbeat run --once``: supplies read their input to its end and
         #: then unbind, so the application ends when all input is processed.
         self.once: bool = False
-        self.trains: list[Train] = []
-        self._bindings: set[Binding] = set()
-        self._alive = 0
-        self._paused: set[int] = set()
-        self._stash: dict[int, dict[Any, tuple[Binding, tuple[Any, ...]]]] = {}
-        self._finished: set[int] = set()
-        self._signals: dict[int, list[Binding]] = {}
-        self._shutdown_signals = tuple(shutdown_signals)
-        self._stopping: asyncio.Future[None] = self.loop.create_future()
         #: Bindings refused because their owner had finished, as (owner, binding).
         self.refused: list[tuple[object, Binding]] = []
         #: Bindings still held after ``done`` and released by force, as (owner, binding).
         self.leftovers: list[tuple[object | None, Binding]] = []
+        # Every live binding; _alive counts those with keeps_alive. Invariant:
+        # _alive == sum(b.keeps_alive for b in _bindings).
+        self._bindings: set[Binding] = set()
+        self._alive = 0
+        # Owners (by id) that are paused, and what fired for them meanwhile, once
+        # per binding and event; owners that finished and may bind no more.
+        self._paused: set[int] = set()
+        self._stash: dict[int, dict[tuple[int, tuple[Any, ...]], tuple[Binding, tuple[Any, ...]]]] = {}
+        self._finished: set[int] = set()
+        # Owner id -> (owner, receiver); the owner is kept so its id stays its own.
+        self._routes: dict[int, tuple[object, Receiver]] = {}
+        self._participants: list[ShutdownParticipant] = []
+        self._resources: dict[Hashable, Any] = {}
+        self._signals: dict[int, list[SignalBinding]] = {}
+        self._shutdown_signals = tuple(shutdown_signals)
+        self._stopping: asyncio.Future[None] = self.loop.create_future()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._running = False
-        self._watches: dict[int, list[Binding]] = {}
+        self._ended = False
         self._warned_poll = False
-        self._inotify: _inotify.Inotify | None = None
+        # Descriptors: our own epoll set, and what is bound to each descriptor.
+        # Invariant: a descriptor is in the set exactly when one of its bindings
+        # is neither suspended nor cancelled, with the union of their masks.
+        self._epoll = select.epoll()
+        self._fds: dict[int, list[FdBinding]] = {}
+        self._in_epoll: dict[int, int] = {}
+        self.loop.add_reader(self._epoll.fileno(), self._read_epoll)
+        self._watches: dict[int, list[InotifyBinding]] = {}
+        self._inotify: inotify_simple.INotify | None = None
         if use_inotify:
             try:
-                self._inotify = _inotify.Inotify()
+                self._inotify = inotify_simple.INotify(nonblocking=True)
             except OSError as exc:
                 log.warning("inotify unavailable (%s); cogs will poll", exc)
         if self._inotify is not None:
-            self.loop.add_reader(self._inotify.fd, self._read_inotify)
+            self.loop.add_reader(self._inotify.fileno(), self._read_inotify)
+
+    @classmethod
+    def shared(cls) -> Escapement:
+        """:returns: the application's Escapement, made on first use.
+
+        The manual has one Escapement per application: a Train made without one
+        uses this, so every such Train shares it. Once it has run to its end or
+        been closed, the next call makes a new one.
+        """
+        global _application
+        if _application is None or _application._ended or _application.loop.is_closed():
+            _application = cls()
+        return _application
 
     @staticmethod
     def _new_loop(use_uvloop: bool | None) -> asyncio.AbstractEventLoop:
@@ -209,17 +207,18 @@ class Escapement:
         """Whether inotify can be used; check it before :meth:`inotify_add`."""
         return self._inotify is not None
 
-    def _track(self, binding: Binding) -> Binding:
+    def _track(self, binding: Binding) -> bool:
+        """Record a new binding. :returns: ``False`` when its owner has finished (refused)."""
         owner = binding.owner
         if owner is not None and id(owner) in self._finished:
             log.error("%s: binds %s after finish; refused", owner, binding.kind)
             binding.active = False
             self.refused.append((owner, binding))
-            return binding
+            return False
         self._bindings.add(binding)
         if binding.keeps_alive:
             self._alive += 1
-        return binding
+        return True
 
     def _untrack(self, binding: Binding) -> None:
         if binding.active:
@@ -241,45 +240,90 @@ class Escapement:
         return [b for b in self._bindings if b.owner is owner]
 
     def _dispatch(self, binding: Binding, extra: tuple[Any, ...] = ()) -> None:
+        """Call ``binding`` now, or keep the call for later if its owner is paused."""
         owner = binding.owner
         if owner is not None and id(owner) in self._paused:
-            # Coalesce by binding: a paused descriptor or watch needs one wake-up.
-            self._stash.setdefault(id(owner), {})[(id(binding), extra)] = (binding, extra)
-            if binding.kind == "fd-read":
-                self.loop.remove_reader(binding.key)
-            elif binding.kind == "fd-write":
-                self.loop.remove_writer(binding.key)
+            if binding.redeliver:
+                self._stash.setdefault(id(owner), {})[(id(binding), extra)] = (binding, extra)
+            binding.suspend()
             return
+        self._call(binding, extra)
+
+    def _call(self, binding: Binding, extra: tuple[Any, ...]) -> None:
+        owner = binding.owner
         try:
             result = binding.callback(*binding.args, *extra)
         except Exception:
-            log.exception("%s: callback %s failed", owner if owner is not None else "-", binding)
+            log.exception("%s: callback %r failed", owner if owner is not None else "-", binding)
             return
-        if result is not None:
-            if inspect.isawaitable(result):
-                self.spawn(result)
-            elif owner is not None:
-                self.send_from(owner, result)
+        if result is None:
+            return
+        if inspect.iscoroutine(result):
+            self.spawn(result)
+            return
+        route = self._routes.get(id(owner)) if owner is not None else None
+        if route is not None and route[0] is owner:
+            route[1].send(owner, result)
+        elif isinstance(owner, Cog):
+            # A cog's callback returned data, but no train holds the cog: say so
+            # rather than lose them without a word.
+            log.error("%s: callback returned data but the cog is in no train; data dropped: %r", owner, result)
+
+    # -- routes: where a cog's data go (set by the Train) ---------------------------
+
+    def route(self, owner: object, receiver: Receiver) -> None:
+        """Make ``receiver`` take the data ``owner``'s callbacks return (a Train does this for its cogs)."""
+        self._routes[id(owner)] = (owner, receiver)
+
+    def unroute(self, owner: object, receiver: Receiver | None = None) -> None:
+        """Forget where ``owner``'s data go (only if they went to ``receiver``, when given)."""
+        route = self._routes.get(id(owner))
+        if route is not None and route[0] is owner and (receiver is None or route[1] is receiver):
+            del self._routes[id(owner)]
 
     def send_from(self, owner: object, data: Iterable[Any]) -> None:
-        """Send ``data`` down the train from the position after ``owner``."""
-        for train in self.trains:
-            if train.has_cog(owner):
-                train.send(owner, data)
-                return
-        log.error("%s: returned data but is in no train; %d data dropped", owner, len(list(data)))
+        """Send ``data`` on from the position after ``owner`` in its train.
+
+        For supplies that produce several batches in one callback.
+
+        :raises LookupError: when ``owner`` is in no train.
+        """
+        route = self._routes.get(id(owner))
+        if route is None or route[0] is not owner:
+            raise LookupError(f"{owner} is in no train; its data have nowhere to go")
+        route[1].send(owner, data)
 
     def reject(self, owner: object, datum: Any, error: Exception) -> None:
         """Send a datum ``owner`` cannot deliver to its train's error output.
 
-        For supplies, which know only the Escapement: an oversize line, bytes that
-        do not decode. The error output gets the datum, the error and the supply.
+        For supplies: an oversize line, bytes that do not decode, an id setter
+        that failed. The error output gets the datum, the error and the supply.
+        When ``owner`` is in no train, the datum is logged.
         """
-        for train in self.trains:
-            if train.has_cog(owner):
-                train.reject(owner, datum, error)
-                return
-        log.error("%s: %s: %s (no train to take the datum: %r)", owner, type(error).__name__, error, datum)
+        route = self._routes.get(id(owner))
+        if route is None or route[0] is not owner:
+            log.error("%s: %s: %s (no train to take the datum: %r)", owner, type(error).__name__, error, datum)
+            return
+        route[1].reject(owner, datum, error)
+
+    # -- resources shared by the cogs of this application -----------------------
+
+    def share(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """:returns: this application's one object for ``key``, made by ``factory`` on first use.
+
+        For cogs that name the same resource, such as an fs tailer and an fs
+        writer naming one state file: they get one object, owned by this
+        Escapement, not by the process.
+        """
+        try:
+            found: T = self._resources[key]
+        except KeyError:
+            found = self._resources[key] = factory()
+        return found
+
+    def unshare(self, key: Hashable) -> None:
+        """Forget the shared object for ``key`` (its last user let go of it)."""
+        self._resources.pop(key, None)
 
     # -- pausing (used by the Train for backpressure) -------------------------
 
@@ -294,15 +338,12 @@ class Escapement:
     def resume(self, owner: object) -> None:
         """Deliver what was held back for ``owner`` and let its callbacks run again."""
         self._paused.discard(id(owner))
-        stash = self._stash.pop(id(owner), {})
-        for binding, extra in stash.values():
-            if not binding.active:
-                continue
-            if binding.kind == "fd-read":
-                self.loop.add_reader(binding.key, self._dispatch, binding)
-            elif binding.kind == "fd-write":
-                self.loop.add_writer(binding.key, self._dispatch, binding)
-            else:
+        for binding in self.bindings_of(owner):
+            binding.unsuspend()
+        for binding, extra in self._stash.pop(id(owner), {}).values():
+            # A call or a single timer is spent once it fires; one held back is
+            # still due. Other bindings cancelled meanwhile are not called.
+            if binding.active or isinstance(binding, CallBinding) or getattr(binding, "interval", 0) is None:
                 self.loop.call_soon(self._dispatch, binding, extra)
         if self._alive == 0 and self._running:
             self.loop.call_soon(self._maybe_idle_shutdown)
@@ -313,13 +354,13 @@ class Escapement:
 
     # -- immediate events ----------------------------------------------------
 
-    def enqueue(self, callback: Callable[..., Any], *args: Any) -> Binding:
+    def enqueue(self, callback: Callable[..., Any], *args: Any) -> CallBinding:
         """Call ``callback(*args)`` soon, from the loop.
 
-        :returns: a handle for :meth:`dequeue`.
+        :returns: a handle for :meth:`dequeue` (or its ``cancel()``).
         """
-        binding = self._track(Binding("call", callback, args))
-        if binding.active:
+        binding = CallBinding(self, callback, args)
+        if self._track(binding):
 
             def fire() -> None:
                 self._untrack(binding)
@@ -336,24 +377,26 @@ class Escapement:
         if isinstance(what, Binding):
             victims = [what] if what.active else []
         else:
-            victims = [b for b in self._bindings if b.kind in ("call", "timer") and b.callback == what]
+            victims = [
+                b for b in self._bindings if isinstance(b, (CallBinding, TimerBinding)) and b.callback == what
+            ]
         for binding in victims:
-            if binding.handle is not None:
-                binding.handle.cancel()
-            self._untrack(binding)
+            binding.cancel()
         return len(victims)
 
     # -- timers --------------------------------------------------------------
 
-    def after(self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True) -> Binding:
+    def after(
+        self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True
+    ) -> TimerBinding:
         """Call ``callback(*args)`` once, ``delay`` seconds from now.
 
         :param keeps_alive: ``False`` for a timer (a time-out guard) that must not
             keep ``run()`` going once everything else is done.
         :returns: a handle for :meth:`dequeue`.
         """
-        binding = self._track(Binding("timer", callback, args, keeps_alive=keeps_alive))
-        if binding.active:
+        binding = TimerBinding(self, callback, args, None, keeps_alive)
+        if self._track(binding):
 
             def fire() -> None:
                 self._untrack(binding)
@@ -362,70 +405,143 @@ class Escapement:
             binding.handle = self.loop.call_later(max(0.0, delay), fire)
         return binding
 
-    def at(self, when: float, callback: Callable[..., Any], *args: Any) -> Binding:
+    def at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerBinding:
         """Call ``callback(*args)`` once at the wall-clock time ``when`` (epoch seconds)."""
         return self.after(when - time.time(), callback, *args)
 
-    def every(self, interval: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True) -> Binding:
+    def every(
+        self, interval: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True
+    ) -> TimerBinding:
         """Call ``callback(*args)`` every ``interval`` seconds until dequeued.
 
         :param keeps_alive: ``False`` for housekeeping (a status line) that must not
             keep ``run()`` going once everything else is done.
         """
-        binding = self._track(Binding("timer", callback, args, keeps_alive=keeps_alive))
-        if binding.active:
+        binding = TimerBinding(self, callback, args, interval, keeps_alive)
+        if self._track(binding):
 
             def fire() -> None:
-                if not binding.active:
-                    return
-                binding.handle = self.loop.call_later(interval, fire)
-                self._dispatch(binding)
+                if binding.active:
+                    binding.handle = self.loop.call_later(interval, fire)
+                    self._dispatch(binding)
 
             binding.handle = self.loop.call_later(interval, fire)
         return binding
 
     # -- file descriptors ----------------------------------------------------
 
-    def fd_register(self, fd: Any, eventmask: int, callback: Callable[..., Any], *args: Any) -> list[Binding]:
-        """Call ``callback(*args)`` whenever ``fd`` is ready.
+    def fd_register(
+        self, fd: Any, eventmask: int, callback: Callable[..., Any], *args: Any, pass_event: bool = False
+    ) -> FdBinding:
+        """Call ``callback(*args)`` whenever epoll reports an event of ``eventmask`` on ``fd``.
+
+        Any mask ``select.epoll`` accepts works: ``EPOLLIN``/``EPOLLPRI`` for
+        readable, ``EPOLLOUT`` for writable, ``EPOLLRDHUP`` or ``EPOLLHUP`` for
+        hang-ups, and the flags ``EPOLLET`` (edge-triggered), ``EPOLLONESHOT`` (the
+        binding ends after its first event) and ``EPOLLEXCLUSIVE``. Registering
+        again for events of the same direction replaces the earlier binding, as
+        epoll's own modify would; a reader and a writer may share a descriptor.
 
         :param fd: a descriptor number or an object with ``fileno()``.
-        :param eventmask: ``select.EPOLLIN`` (or ``EPOLLPRI``) for readable,
-            ``select.EPOLLOUT`` for writable, or both.
-        :returns: the handles made (one per direction).
+        :param pass_event: give the callback an :class:`FdEvent` (the descriptor
+            and the mask that fired) after ``args``.
+        :returns: a handle for :meth:`fd_unregister` (or its ``cancel()``).
+        :raises ValueError: for a mask with no event, with bits epoll does not
+            know, or with other flags than the descriptor's other bindings.
         """
         fileno = fd if isinstance(fd, int) else fd.fileno()
-        made = []
-        if eventmask & _READ_MASK:
-            self.fd_unregister(fileno, EPOLLIN)
-            binding = self._track(Binding("fd-read", callback, args, key=fileno))
-            if binding.active:
-                self.loop.add_reader(fileno, self._dispatch, binding)
-            made.append(binding)
-        if eventmask & EPOLLOUT:
-            self.fd_unregister(fileno, EPOLLOUT)
-            binding = self._track(Binding("fd-write", callback, args, key=fileno))
-            if binding.active:
-                self.loop.add_writer(fileno, self._dispatch, binding)
-            made.append(binding)
-        if not made:
-            raise ValueError(f"event mask {eventmask:#x} asks for neither EPOLLIN nor EPOLLOUT")
-        return made
+        unknown = eventmask & ~(_EVENT_BITS | _FLAG_BITS)
+        if unknown:
+            raise ValueError(f"fd {fileno}: event mask {eventmask:#x} has bits epoll does not take here: {unknown:#x}")
+        if not eventmask & _EVENT_BITS:
+            raise ValueError(
+                f"fd {fileno}: event mask {eventmask:#x} asks for no event (EPOLLIN, EPOLLOUT, EPOLLHUP ...)"
+            )
+        events = eventmask & _EVENT_BITS
+        replaced, kept = [], []
+        for other in self._fds.get(fileno, ()):
+            other_events = other.mask & _EVENT_BITS
+            same_direction = other_events & events & ~_CONDITION_BITS or other_events == events
+            (replaced if same_direction else kept).append(other)
+        for other in kept:
+            if other.mask & _FLAG_BITS != eventmask & _FLAG_BITS:
+                raise ValueError(
+                    f"fd {fileno}: already watched with flags {other.mask & _FLAG_BITS:#x}; epoll has one set"
+                    f" of flags per descriptor, not {eventmask & _FLAG_BITS:#x}"
+                )
+        for other in replaced:
+            other.cancel()
+        binding = FdBinding(self, callback, args, fileno, eventmask, pass_event)
+        if self._track(binding):
+            self._fds.setdefault(fileno, []).append(binding)
+            self._fd_sync(fileno)
+        return binding
 
     def fd_unregister(self, fd: Any, eventmask: int | None = None) -> None:
-        """Stop watching ``fd`` (for the directions in ``eventmask``, or all)."""
+        """Stop watching ``fd`` (for the events in ``eventmask``, or all)."""
         fileno = fd if isinstance(fd, int) else fd.fileno()
-        kinds = set()
-        if eventmask is None or eventmask & _READ_MASK:
-            kinds.add("fd-read")
-        if eventmask is None or eventmask & EPOLLOUT:
-            kinds.add("fd-write")
-        for binding in [b for b in self._bindings if b.kind in kinds and b.key == fileno]:
-            if binding.kind == "fd-read":
-                self.loop.remove_reader(fileno)
+        for binding in list(self._fds.get(fileno, ())):
+            if eventmask is None or binding.mask & eventmask & _EVENT_BITS:
+                binding.cancel()
+
+    def _fd_forget(self, binding: FdBinding) -> None:
+        rest = [b for b in self._fds.get(binding.fd, ()) if b is not binding]
+        if rest:
+            self._fds[binding.fd] = rest
+        else:
+            self._fds.pop(binding.fd, None)
+        self._fd_sync(binding.fd)
+
+    def _fd_sync(self, fd: int) -> None:
+        """Make epoll's set agree with the bindings of ``fd`` (see the invariant in ``__init__``)."""
+        wanted = 0
+        for binding in self._fds.get(fd, ()):
+            if binding.active and not binding.suspended:
+                wanted |= binding.mask
+        current = self._in_epoll.get(fd, 0)
+        if current == wanted:
+            return
+        try:
+            if not wanted:
+                del self._in_epoll[fd]
+                self._epoll.unregister(fd)
+            elif not current:
+                self._epoll.register(fd, wanted)
+                self._in_epoll[fd] = wanted
             else:
-                self.loop.remove_writer(fileno)
-            self._untrack(binding)
+                self._in_epoll[fd] = wanted
+                try:
+                    self._epoll.modify(fd, wanted)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:  # EPOLLEXCLUSIVE cannot be modified, only added again
+                        raise
+                    self._epoll.unregister(fd)
+                    self._epoll.register(fd, wanted)
+        except FileNotFoundError:
+            # The descriptor was closed and epoll dropped it by itself.
+            if wanted:
+                self._epoll.register(fd, wanted)
+                self._in_epoll[fd] = wanted
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
+            self._in_epoll.pop(fd, None)
+            log.debug("fd %d is closed; its watch is gone", fd)
+
+    def _read_epoll(self) -> None:
+        for fd, fired in self._epoll.poll(0):
+            for binding in list(self._fds.get(fd, ())):
+                if not binding.active or binding.suspended or not fired & (binding.mask | _CONDITION_BITS):
+                    continue
+                owner = binding.owner
+                if owner is not None and id(owner) in self._paused:
+                    # Out of epoll's set until resume; put back, it is reported
+                    # again if still ready (edge-triggered and one-shot too).
+                    binding.suspend()
+                    continue
+                if binding.mask & select.EPOLLONESHOT:
+                    binding.cancel()  # one event, as epoll gives it
+                self._call(binding, (FdEvent(fd, fired),) if binding.pass_event else ())
 
     # -- inotify -------------------------------------------------------------
 
@@ -436,15 +552,16 @@ class Escapement:
         callback: Callable[..., Any],
         *args: Any,
         poll_interval: float | None = None,
-    ) -> Binding:
+    ) -> InotifyBinding | PollBinding:
         """Call ``callback(*args, event)`` for inotify events on ``path``.
 
         ``event`` is an :class:`InotifyEvent`. ``IN_Q_OVERFLOW`` (events were lost)
         goes to every watch, with ``wd`` -1; treat it as "look at everything again".
 
         :param poll_interval: ask for the polling fallback: where inotify is
-            missing or out of watches, stat ``path`` every so many seconds and
-            deliver equivalent events. Without it those cases raise.
+            missing or out of watches, look at ``path`` every so many seconds and
+            deliver the events inotify would have (see :mod:`._polling`).
+            Without it those cases raise.
         :raises OSError: when the path cannot be watched and no fallback was asked.
         """
         path = os.fspath(path)
@@ -452,16 +569,16 @@ class Escapement:
             try:
                 wd = self._inotify.add_watch(path, mask | _inotify.IN_MASK_ADD)
             except OSError as exc:
-                if exc.errno != errno_mod.ENOSPC or poll_interval is None:
-                    raise
+                if exc.errno != errno.ENOSPC or poll_interval is None:
+                    raise OSError(exc.errno, exc.strerror, path) from None
                 self._warn_poll(f"out of inotify watches at {path}")
             else:
-                binding = self._track(Binding("inotify", callback, args, key=(wd, mask, path)))
-                if binding.active:
+                binding = InotifyBinding(self, callback, args, wd, mask, path)
+                if self._track(binding):
                     self._watches.setdefault(wd, []).append(binding)
                 return binding
         elif poll_interval is None:
-            raise OSError(errno_mod.ENOSYS, "inotify is not available; pass poll_interval to poll", path)
+            raise OSError(errno.ENOSYS, "inotify is not available; pass poll_interval to poll", path)
         else:
             self._warn_poll("inotify is not available")
         return self._poll_add(path, mask, callback, args, poll_interval)
@@ -473,16 +590,15 @@ class Escapement:
 
     def _poll_add(
         self, path: str, mask: int, callback: Callable[..., Any], args: tuple[Any, ...], interval: float
-    ) -> Binding:
-        watch = _PollWatch(path, mask)
-        binding = self._track(Binding("poll", callback, args, key=(-2, mask, path)))
-        if not binding.active:
+    ) -> PollBinding:
+        binding = PollBinding(self, callback, args, PollWatch(path, mask), interval)
+        if not self._track(binding):
             return binding
 
         def look() -> None:
             if not binding.active:
                 return
-            changes = watch.changes()
+            changes = binding.watch.changes()
             if any(m & _inotify.IN_IGNORED for m, _ in changes):
                 self._untrack(binding)
             else:
@@ -496,36 +612,34 @@ class Escapement:
     def inotify_rm(self, watch: Binding | str | os.PathLike[str]) -> None:
         """Remove a watch: the handle from :meth:`inotify_add`, or every watch on a path."""
         if isinstance(watch, Binding):
-            victims = [watch]
-        else:
-            path = os.fspath(watch)
-            victims = [b for b in self._bindings if b.kind in ("inotify", "poll") and b.key[2] == path]
-        for binding in victims:
-            if not binding.active:
-                continue
-            if binding.kind == "poll":
-                if binding.handle is not None:
-                    binding.handle.cancel()
-            else:
-                wd = binding.key[0]
-                rest = [b for b in self._watches.get(wd, []) if b is not binding]
-                if rest:
-                    self._watches[wd] = rest
-                else:
-                    self._watches.pop(wd, None)
-                    if self._inotify is not None:
-                        self._inotify.rm_watch(wd)
-            self._untrack(binding)
+            watch.cancel()
+            return
+        path = os.fspath(watch)
+        for binding in list(self._bindings):
+            if isinstance(binding, (InotifyBinding, PollBinding)) and binding.path == path:
+                binding.cancel()
+
+    def _inotify_forget(self, binding: InotifyBinding) -> None:
+        rest = [b for b in self._watches.get(binding.wd, ()) if b is not binding]
+        if rest:
+            self._watches[binding.wd] = rest
+            return
+        if self._watches.pop(binding.wd, None) is not None and self._inotify is not None:
+            try:
+                self._inotify.rm_watch(binding.wd)
+            except OSError:
+                pass  # the kernel dropped it already (file deleted, unmounted)
 
     def _read_inotify(self) -> None:
         assert self._inotify is not None
-        for event in self._inotify.read():
+        for raw in self._inotify.read(timeout=0):
+            event = InotifyEvent(*raw)
             if event.mask & _inotify.IN_Q_OVERFLOW:
                 targets = [b for bs in self._watches.values() for b in bs]
             else:
                 targets = list(self._watches.get(event.wd, ()))
             for binding in targets:
-                wanted = binding.key[1] | _inotify.IN_IGNORED | _inotify.IN_Q_OVERFLOW
+                wanted = binding.mask | _inotify.IN_IGNORED | _inotify.IN_Q_OVERFLOW
                 if binding.active and event.mask & wanted:
                     self._dispatch(binding, (event,))
             if event.mask & _inotify.IN_IGNORED:
@@ -535,14 +649,14 @@ class Escapement:
 
     # -- signals -------------------------------------------------------------
 
-    def signal_register(self, signum: int, callback: Callable[..., Any], *args: Any) -> Binding:
+    def signal_register(self, signum: int, callback: Callable[..., Any], *args: Any) -> SignalBinding:
         """Call ``callback(*args)`` whenever the process receives ``signum``.
 
         Several callbacks may share a signal. Registering for SIGTERM or SIGINT
         adds to the orderly shutdown rather than replacing it.
         """
-        binding = self._track(Binding("signal", callback, args, key=signum, keeps_alive=False))
-        if binding.active:
+        binding = SignalBinding(self, callback, args, signum)
+        if self._track(binding):
             if signum not in self._signals:
                 self._signals[signum] = []
                 self.loop.add_signal_handler(signum, self._on_signal, signum)
@@ -551,15 +665,15 @@ class Escapement:
 
     def signal_unregister(self, signum: int, callback: Callable[..., Any] | None = None) -> None:
         """Remove the callbacks for ``signum`` (only ``callback`` if given)."""
-        bindings = self._signals.get(signum, [])
-        keep = []
-        for binding in bindings:
+        for binding in list(self._signals.get(signum, ())):
             if callback is None or binding.callback == callback:
-                self._untrack(binding)
-            else:
-                keep.append(binding)
-        if keep:
-            self._signals[signum] = keep
+                binding.cancel()
+
+    def _signal_forget(self, binding: SignalBinding) -> None:
+        signum = binding.signum
+        rest = [b for b in self._signals.get(signum, ()) if b is not binding]
+        if rest:
+            self._signals[signum] = rest
         elif signum in self._signals:
             del self._signals[signum]
             if signum not in self._shutdown_signals or not self._running:
@@ -574,15 +688,18 @@ class Escapement:
 
     # -- asyncio interplay ---------------------------------------------------
 
-    def spawn(self, awaitable: Awaitable[Any], callback: Callable[..., Any] | None = None, *args: Any) -> Binding:
+    def spawn(self, awaitable: Awaitable[Any], callback: Callable[..., Any] | None = None, *args: Any) -> TaskBinding:
         """Run a coroutine on the loop; ``callback(*args, result)`` gets its result.
 
         The task keeps ``run()`` alive until it ends. When the callback is a cog's
         method and returns data, they go down the train from that cog.
         """
-        binding = self._track(Binding("task", callback or _ignore, args))
+        binding = TaskBinding(self, callback or _ignore, args)
         task = asyncio.ensure_future(awaitable, loop=self.loop)
-        binding.handle = task
+        binding.task = task
+        if not self._track(binding):
+            task.cancel()
+            return binding
 
         def finished(future: asyncio.Future[Any]) -> None:
             self._untrack(binding)
@@ -596,6 +713,18 @@ class Escapement:
 
         task.add_done_callback(finished)
         return binding
+
+    # -- shutdown order --------------------------------------------------------
+
+    def join_shutdown(self, participant: ShutdownParticipant) -> None:
+        """Finish and then end ``participant`` at shutdown, after those that joined before."""
+        if participant not in self._participants:
+            self._participants.append(participant)
+
+    def leave_shutdown(self, participant: ShutdownParticipant) -> None:
+        """Take ``participant`` out of the shutdown (something else finishes it)."""
+        if participant in self._participants:
+            self._participants.remove(participant)
 
     # -- running and stopping ------------------------------------------------
 
@@ -623,12 +752,13 @@ class Escapement:
                 await self._shutdown_task
         finally:
             self._running = False
+            self._ended = True
             for signum in self._shutdown_signals:
                 if signum not in self._signals:
                     self.loop.remove_signal_handler(signum)
 
     def shutdown(self) -> None:
-        """Start the orderly shutdown: every train's ``finish`` then ``done``, then stop."""
+        """Start the orderly shutdown: each participant's ``finish``, then ``done``, then stop."""
         if self._shutdown_task is None:
             self._shutdown_task = self.loop.create_task(self._shutdown())
 
@@ -642,45 +772,38 @@ class Escapement:
 
     async def _shutdown(self) -> None:
         try:
-            for train in self.trains:
-                await train.finish()
-            for train in self.trains:
-                train.done()
+            participants = list(self._participants)
+            for participant in participants:
+                await participant.finish()
+            for participant in participants:
+                participant.done()
             for binding in list(self._bindings):
-                if binding.kind == "signal":
+                if isinstance(binding, SignalBinding):
                     continue
-                if not binding.keeps_alive:
-                    # Housekeeping (a status line, a time-out guard) ends quietly.
-                    self._release(binding)
-                    continue
-                log.warning("%s: still bound after done: %r; released", binding.owner or "-", binding)
-                self.leftovers.append((binding.owner, binding))
-                self._release(binding)
+                if binding.keeps_alive:
+                    log.warning("%s: still bound after done: %r; released", binding.owner or "-", binding)
+                    self.leftovers.append((binding.owner, binding))
+                # Housekeeping (a status line, a time-out guard) ends quietly.
+                binding.cancel()
         finally:
             if not self._stopping.done():
                 self._stopping.set_result(None)
 
-    def _release(self, binding: Binding) -> None:
-        if binding.kind in ("call", "timer", "poll", "task") and binding.handle is not None:
-            binding.handle.cancel()
-        elif binding.kind == "fd-read":
-            self.loop.remove_reader(binding.key)
-        elif binding.kind == "fd-write":
-            self.loop.remove_writer(binding.key)
-        elif binding.kind == "inotify":
-            self.inotify_rm(binding)
-        self._untrack(binding)
-
     def close(self) -> None:
-        """Release the loop and the inotify descriptor; the Escapement is unusable after."""
+        """Release the loop, epoll and inotify descriptors; the Escapement is unusable after."""
         for signum in list(self._signals):
             self.signal_unregister(signum)
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self._epoll.fileno())
+            if self._inotify is not None:
+                self.loop.remove_reader(self._inotify.fileno())
+        self._epoll.close()
         if self._inotify is not None:
-            self.loop.remove_reader(self._inotify.fd)
             self._inotify.close()
             self._inotify = None
         if not self.loop.is_closed():
             self.loop.close()
+        self._ended = True
 
 
 def _ignore(*_: Any) -> None:
@@ -698,7 +821,7 @@ class DummyEscapement:
     once = False
 
     def __init__(self, *_: Any, **__: Any) -> None:
-        self.trains: list[Train] = []
+        pass
 
     def _nothing(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -708,7 +831,15 @@ class DummyEscapement:
     inotify_add = inotify_rm = _nothing
     signal_register = signal_unregister = _nothing
     pause = resume = finished = send_from = spawn = reject = _nothing
+    route = unroute = join_shutdown = leave_shutdown = unshare = _nothing
     run = shutdown = stop = close = _nothing
+
+    @classmethod
+    def shared(cls) -> DummyEscapement:
+        return cls()
+
+    def share(self, key: Hashable, factory: Callable[[], T]) -> T:
+        return factory()
 
     def bindings_of(self, owner: object) -> list[Binding]:
         return []

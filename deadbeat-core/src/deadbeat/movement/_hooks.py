@@ -1,20 +1,39 @@
-"""The broadcast hook specification and the plugin manager that reads it.
+"""The broadcast hook specification, and how a cog's methods take part in it.
 
 Broadcasts are pluggy hooks. Cog authors do not import pluggy or mark anything:
-a cog takes part in a broadcast by having a method with the broadcast's name,
-which :class:`BroadcastManager` accepts in place of a ``@hookimpl`` marker.
+a cog takes part in a broadcast by having a method of the broadcast's name,
+whatever its parameters are called (``event_done(self, eid)`` is as good as
+``event_done(self, event_id)``). pluggy matches arguments by name, so each cog is
+registered through a :class:`Participant` whose hook implementations carry the
+specification's argument names and call the cog's methods positionally.
+
+A method whose signature cannot take a broadcast's arguments (a cog's own
+``flush(self, force)``, say) is not an error: it is logged once, naming the cog
+and the method, and the cog is left out of that broadcast only.
+
+The Train calls the implementations itself, in train order, rather than through
+pluggy's call loop: one cog that raises must not keep the broadcast from the
+cogs after it (pluggy stops at the first exception), and ``finish`` may return
+data or a coroutine that the Train carries on from that cog's position.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-__all__ = ["BROADCASTS", "BroadcastManager", "BroadcastSpec", "PROJECT"]
+__all__ = ["BROADCASTS", "BroadcastManager", "BroadcastSpec", "Participant", "PROJECT", "Implementation"]
+
+log = logging.getLogger("deadbeat.train")
 
 PROJECT = "deadbeat"
 hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class BroadcastSpec:
@@ -24,23 +43,42 @@ class BroadcastSpec:
     def event_done(self, event_id: Any) -> None:
         """Processing of the event ``event_id`` has finished.
 
-        Sent by the cog that ends an event's journey (an output once the datum is
-        written, a filter that drops it, an aggregate that merged it). Every cog
-        may now release what it keeps for that event: a supply acknowledges its
-        source or persists its position, a spool supply removes the file.
+        Sent by the Train once for each datum a supply sent in, with the id that
+        datum carried (as the train's ``id_getter`` reads it: the id the supply's
+        ``id_setter`` gave it, the one error records show), when the datum has
+        left the train: written by the outputs, dropped by a filter, merged, or
+        delivered to the error output. Every cog may now release what it keeps
+        for that event. A cog may send it too (``train.notify("event_done", id)``).
 
-        :param event_id: the id the supply's ``id_setter`` gave the event.
+        Sent only to trains where some cog has this method, so that the ids are
+        read only when somebody listens.
+
+        :param event_id: the event's id.
         """
 
     @hookspec
     def event_rename(self, event_id: Any, new_id: Any) -> None:
         """The event ``event_id`` goes on as (part of) the event ``new_id``.
 
-        Sent when data merge or split, so that the ``event_done`` for ``new_id``
-        later also settles ``event_id``. The old id may be forgotten.
+        Sent by a cog that merges or splits data, so that what was kept for the
+        old id can be found under the new one. The old id may be forgotten. A
+        cog may take only the first argument, as in the original manual.
 
         :param event_id: the id that stops travelling.
         :param new_id: the id it is now part of.
+        """
+
+    @hookspec
+    def batch_done(self, batch_id: Any) -> None:
+        """Every datum of the supply's batch ``batch_id`` has left the train.
+
+        Sent once per :class:`~deadbeat.movement.Batch` (the unit a supply reads:
+        a chunk of a file, a message set from a broker), right after the
+        ``flush`` that wrote its data, and never while a cog still holds data
+        back. A supply acknowledges its source or notes its position here, at no
+        cost per datum; an output notes how far it has written.
+
+        :param batch_id: the id the supply gave the batch.
         """
 
     @hookspec
@@ -51,18 +89,19 @@ class BroadcastSpec:
         a cog sent on late), so outputs may collect data and write them with one
         system call per batch, never per datum, without adding latency. When the
         batches sent so far are complete (nothing is held), it comes just before
-        their ``event_done``: an output that writes (and syncs, if configured)
-        here can never be acknowledged ahead of its data.
+        their ``event_done`` and ``batch_done``: an output that writes (and
+        syncs, if configured) here can never be acknowledged ahead of its data.
         """
 
     @hookspec
     def checkpoint(self) -> None:
-        """Persist state now: everything acknowledged by ``event_done`` is done.
+        """Persist state now: everything acknowledged so far is done.
 
-        Sent after the ``event_done`` broadcasts that follow a ``flush``. Cogs
-        note what the acknowledgements mean for them in ``event_done`` (a tailer
-        its positions, an output the offset it has written to) and save here, so
-        that what they save together describes the same moment.
+        Sent after the ``event_done`` and ``batch_done`` broadcasts that follow a
+        ``flush``. Cogs note what the acknowledgements mean for them in
+        ``batch_done`` (a tailer its positions, an output the offset it has
+        written to) and save here, so that what they save together describes the
+        same moment.
         """
 
     @hookspec
@@ -85,22 +124,105 @@ class BroadcastSpec:
         """
 
 
-#: Names of the broadcasts of :class:`BroadcastSpec`: the manual's four plus
-#: ``flush`` and ``checkpoint``, which make batch acknowledgements safe.
-BROADCASTS = ("event_done", "event_rename", "flush", "checkpoint", "finish", "done")
+#: Names of the broadcasts of :class:`BroadcastSpec`: the manual's four, plus
+#: ``batch_done``, ``flush`` and ``checkpoint`` for acknowledging whole batches.
+BROADCASTS = ("event_done", "event_rename", "batch_done", "flush", "checkpoint", "finish", "done")
+
+#: Fewest arguments a method may take for each broadcast, where that is fewer
+#: than the specification has: the manual's ``event_rename(event_id)``.
+_FEWEST = {"event_rename": 1}
+
+
+def _spec_argnames(name: str) -> tuple[str, ...]:
+    parameters = list(inspect.signature(getattr(BroadcastSpec, name)).parameters)
+    return tuple(parameters[1:])  # without self
+
+
+_SPEC_ARGNAMES = {name: _spec_argnames(name) for name in BROADCASTS}
+
+
+def _arguments_taken(method: Callable[..., Any], offered: int, fewest: int) -> int | None:
+    """:returns: how many of ``offered`` positional arguments ``method`` takes, or ``None`` if it cannot be called so."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return offered  # a builtin without a signature: trust it
+    for count in range(offered, fewest - 1, -1):
+        try:
+            signature.bind(*range(count))
+        except TypeError:
+            continue
+        return count
+    return None
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One cog's method taking part in one broadcast.
+
+    :ivar method: the cog's bound method.
+    :ivar taken: how many of the broadcast's arguments it takes (leading ones).
+    :ivar cog: the cog.
+    """
+
+    method: Callable[..., Any]
+    taken: int
+    cog: object
+
+
+class Participant:
+    """What is registered with pluggy for one cog: an implementation per fitting method.
+
+    Each attribute named like a broadcast is a function with the specification's
+    argument names (so pluggy validates it) that calls the cog's method with as
+    many of the arguments as the method takes; :attr:`implementations` holds the
+    same as :class:`Implementation` records, which the Train calls directly.
+
+    :param cog: the cog.
+    :param misfit: told the name of each method that cannot take its
+        broadcast's arguments (the caller logs it).
+    """
+
+    def __init__(self, cog: object, misfit: Callable[[str], None]) -> None:
+        self.cog = cog
+        self.implementations: dict[str, Implementation] = {}
+        for name in BROADCASTS:
+            method = getattr(cog, name, None)
+            if method is None or not callable(method):
+                continue
+            offered = len(_SPEC_ARGNAMES[name])
+            taken = _arguments_taken(method, offered, _FEWEST.get(name, offered))
+            if taken is None:
+                misfit(name)
+                continue
+            self.implementations[name] = Implementation(method, taken, cog)
+            setattr(self, name, _hook_function(name, method, taken))
+
+
+def _hook_function(name: str, method: Callable[..., Any], taken: int) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return method(*args[:taken])
+
+    call.__name__ = name
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(arg, inspect.Parameter.POSITIONAL_OR_KEYWORD) for arg in _SPEC_ARGNAMES[name]]
+    )
+    return hookimpl(call)
 
 
 class BroadcastManager(pluggy.PluginManager):
-    """A pluggy manager in which a method named like a broadcast is an implementation."""
+    """The pluggy manager of one Train, with the broadcast specification."""
 
     def __init__(self) -> None:
         super().__init__(PROJECT)
         self.add_hookspecs(BroadcastSpec)
 
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
-        opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is not None:
-            return opts
-        if name in BROADCASTS and callable(getattr(plugin, name, None)):
-            return {}
-        return None
+    def implementations(self, name: str) -> list[Implementation]:
+        """:returns: the implementations of broadcast ``name``, in registration (train) order."""
+        caller = getattr(self.hook, name)
+        found = []
+        for impl in caller.get_hookimpls():
+            plugin = impl.plugin
+            if isinstance(plugin, Participant):
+                found.append(plugin.implementations[name])
+        return found

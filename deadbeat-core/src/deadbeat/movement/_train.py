@@ -1,12 +1,23 @@
 """The Train: cogs in order, the code that moves data through them, and broadcasts.
 
-Speed. A datum passes every cog through nested ``for`` loops, exactly as a person
-would write them by hand (``for b in cog1(a): for c in cog2(b): ...``). For each
-position a datum can enter at (the start, or after any cog that sends held data
-on), the Train generates that nest of loops once, as source code, when its cog list
-is set. Per datum there is then no dispatch, no queue and no attribute lookup:
-only the calls a hand-written loop makes, a ``try`` per level (free in Python 3.11
-until something raises) and an ``or ()`` so that a cog may return ``None``.
+How a datum travels. A supply's callback returns a list of data (or sends a
+:class:`Batch`); the Escapement hands it to the Train holding the supply, which
+runs it through the cogs after the supply. Each cog is called with one datum and
+returns an iterable of data, so the path through the cogs is a nest of ``for``
+loops, exactly as a person would write it by hand::
+
+    for d1 in cog1(d0):
+        for d2 in cog2(d1):
+            ...
+
+Speed. For each position a datum can enter at (the start, or after any cog that
+sends held data on), the Train writes that nest of loops once, as Python source,
+when its cog list is set, and compiles it. Per datum there is then no dispatch,
+no queue and no attribute lookup: only the calls a hand-written loop makes, a
+``try`` per level (free in Python 3.11 until something raises) and an ``or ()``
+so that a cog may return ``None``. The source is registered with :mod:`linecache`
+under a name saying which train and entry it is, so tracebacks show its lines,
+``inspect.getsource`` finds it, and :meth:`Train.explain` prints it.
 
 Lists. A cog may also offer ``call_batch(data)``, taking a list and returning
 the list of what one call per datum would have returned. Such a cog is given
@@ -21,6 +32,13 @@ being called or while its returned iterable was consumed; deeper levels catch
 their own, so the handler knows the failing cog and datum. The datum goes to the
 error output and the loop goes on with the next one.
 
+Acknowledgement. When every datum a supply sent has left the train (reached
+the end, was dropped, or went to the error output) and no cog holds data back,
+the Train broadcasts ``flush`` (outputs write), then ``event_done`` once per
+datum with the id it carried (only if a cog listens), then ``batch_done`` once
+per :class:`Batch`, then ``checkpoint``. Supplies acknowledge their source in
+``batch_done``; nothing is paid per datum unless some cog has ``event_done``.
+
 Backpressure. Data a cog holds back (a DNS cog waiting for answers, an output
 waiting for a slow peer) are counted with :meth:`Train.hold` and
 :meth:`Train.release`. Above ``high_water`` the supplies' bindings are paused in the
@@ -30,7 +48,9 @@ Escapement; at ``low_water`` they resume. Nothing is buffered without bound.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
+import linecache
 import logging
 import types
 from collections.abc import Callable, Iterable
@@ -38,12 +58,14 @@ from typing import Any
 
 from ._access import Getter, default_id_getter, getter
 from ._escapement import Escapement
-from ._hooks import BROADCASTS, BroadcastManager
+from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
 __all__ = ["Batch", "DeadLetterLog", "ErrorRecord", "Train"]
 
 log = logging.getLogger("deadbeat.train")
 dead_letter_log = logging.getLogger("deadbeat.deadletter")
+
+_train_numbers = itertools.count(1)
 
 
 def _direct_call(cog: Any) -> Callable[..., Any]:
@@ -68,22 +90,32 @@ def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     return many if callable(many) else None
 
 
+def _label(cog: Any) -> str:
+    """``str(cog)`` on one line of printable ASCII, short: safe inside a comment of generated code."""
+    try:
+        text = str(cog)
+    except Exception:  # noqa: BLE001 - a label must never fail
+        text = type(cog).__name__
+    text = ascii(text)[1:-1]
+    return text if len(text) <= 72 else text[:69] + "..."
+
+
 class Batch(list):  # type: ignore[type-arg]
-    """A supply's batch of data with one event id for the whole batch.
+    """A supply's batch of data with one id for the whole batch.
 
     When every datum of the batch has left the train (reached the end, was
     dropped or went to the error output) and nothing is held back, the Train
-    broadcasts ``flush``, then ``event_done(event_id)``, then ``checkpoint``. A
-    supply so learns, once per batch and at no cost per datum, that it may
-    acknowledge its source or persist its position.
+    broadcasts ``batch_done(batch_id)``, right after the ``flush`` that wrote
+    them and before ``checkpoint``. A supply so learns, once per batch and at
+    no cost per datum, that it may acknowledge its source or persist its position.
 
     :param data: the data.
-    :param event_id: the batch's id, unique among the supply's batches.
+    :param batch_id: the batch's id, unique among the supply's batches.
     """
 
-    def __init__(self, data: Iterable[Any] = (), event_id: Any = None) -> None:
+    def __init__(self, data: Iterable[Any] = (), batch_id: Any = None) -> None:
         super().__init__(data)
-        self.event_id = event_id
+        self.batch_id = batch_id
 
 
 class ErrorRecord:
@@ -146,19 +178,105 @@ class DeadLetterLog:
 ErrorOutput = Callable[[ErrorRecord], Any]
 
 
+class _Source:
+    """Writes the source of one entry's code: the nest of loops for the cogs from ``start``."""
+
+    def __init__(self, start: int, batched: list[bool]) -> None:
+        self.start = start
+        self.batched = batched
+        self.lines: list[str] = []
+
+    def emit(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def write(self, train_name: str, labels: list[str]) -> tuple[str, list[str]]:
+        """:returns: the source, and the names of the values ``make`` takes (after ``error``)."""
+        start, batched, count = self.start, self.batched, len(self.batched)
+        params = [f"list{i}" if batched[i] else f"cog{i}" for i in range(start, count)]
+        self.lines = [
+            f"# Generated by deadbeat.movement.Train for train {ascii(train_name)}:",
+            f"# data entering at position {start}"
+            + (", the start." if start == 0 else f", after cog {start - 1}."),
+        ]
+        for i in range(start, count):
+            how = "a whole list per send (call_batch)" if batched[i] else "one call per datum"
+            self.lines.append(f"#   cog {i}: {labels[i]} -- {how}")
+        self.lines.append(f"def make({', '.join(['error', *params])}):")
+        self.emit(1, "def run(batch):")
+        # The cogs arrive as closure cells; copied into locals once per send,
+        # the inner loops read them with the cheapest load there is.
+        for i in range(start, count):
+            if not batched[i]:
+                self.emit(2, f"c{i} = cog{i}")
+        current = "batch"
+        if any(batched[start:]):
+            self.emit(2, "data = batch if isinstance(batch, list) else list(batch)")
+            current = "data"
+        position, counted = start, False
+        while position < count:
+            if batched[position]:
+                self.emit(2, f"if {current}:")
+                self.emit(3, f"{current} = list{position}({current})")
+                position += 1
+                continue
+            end = position
+            while end < count and not batched[end]:
+                end += 1
+            last = end == count
+            self._loops(position, end, current, last)
+            if last:
+                counted = True
+            else:
+                self.emit(2, "data = nxt")
+                current = "data"
+            position = end
+        if counted:
+            self.emit(2, "return out")
+        elif current == "batch":
+            # No cog after the entry: everything entered left.
+            self.emit(2, "return len(batch) if isinstance(batch, (list, tuple)) else sum(1 for _ in batch)")
+        else:
+            self.emit(2, f"return len({current})")
+        self.emit(1, "return run")
+        return "\n".join(self.lines) + "\n", params
+
+    def _loops(self, first: int, end: int, source: str, last: bool) -> None:
+        """The nest for cogs ``first`` to ``end - 1``, called datum by datum."""
+        if last:
+            self.emit(2, "out = 0")
+        else:
+            self.emit(2, "nxt = []")
+            self.emit(2, "put = nxt.append")
+        self.emit(2, f"for d{first} in {source}:")
+        depth = 3
+        for level in range(first, end):
+            self.emit(depth, "try:")
+            self.emit(depth + 1, f"for d{level + 1} in c{level}(d{level}) or ():")
+            depth += 2
+        self.emit(depth, "out += 1" if last else f"put(d{end})")
+        for level in reversed(range(first, end)):
+            depth -= 2
+            self.emit(depth, "except Exception as e:")
+            self.emit(depth + 1, f"error({level}, d{level}, e)")
+
+
 class Train:
     """The geartrain: cogs in order and the Escapement driving them.
 
-    :param esc: the application's Escapement; a new one when omitted.
+    :param esc: the application's Escapement; when omitted, the one shared by
+        every Train of the application (:meth:`Escapement.shared`).
     :param cogs: the cogs, in order; may also be set later through :attr:`cogs`.
-    :param id_getter: how to read an event's id for log messages (callable or
-        field path); by default ``ID``, ``id`` or ``_id`` of a mapping.
+    :param id_getter: how to read a datum's event id, for log messages, error
+        records and ``event_done`` (callable or field path); by default ``ID``,
+        ``id`` or ``_id`` of a mapping.
     :param error_output: where data a cog raised on go: a callable taking an
-        :class:`ErrorRecord`, or another Train fed with ``record.as_dict()``.
+        :class:`ErrorRecord`, or another Train fed with ``record.as_dict()``
+        (this Train then finishes it right after itself at shutdown).
         Default: :class:`DeadLetterLog`.
     :param high_water: held data (see :meth:`hold`) above which supplies pause.
     :param low_water: held data at which paused supplies resume; half of
         ``high_water`` by default.
+    :param name: what log lines and generated code call this train.
     """
 
     def __init__(
@@ -170,10 +288,11 @@ class Train:
         error_output: ErrorOutput | Train | None = None,
         high_water: int = 10_000,
         low_water: int | None = None,
+        name: str | None = None,
     ) -> None:
-        self.esc = esc if esc is not None else Escapement()
+        self.esc = esc if esc is not None else Escapement.shared()
+        self.name = name if name is not None else f"train-{next(_train_numbers)}"
         self.id_getter = getter(id_getter, default_id_getter)
-        self.error_output = error_output if error_output is not None else DeadLetterLog()
         self.high_water = high_water
         self.low_water = high_water // 2 if low_water is None else low_water
         #: Data entered by supplies, data that left the last cog, data that failed.
@@ -184,16 +303,24 @@ class Train:
         self.in_flight = 0
         self.paused = False
         self.finished = False
-        # Ids of batches fully handed over but not yet acknowledged (see Batch).
+        # Sent in but not acknowledged yet: batch ids, and (only while a cog
+        # listens to event_done) the event ids of every datum.
         self._unacknowledged: list[Any] = []
+        self._done_ids: list[Any] = []
         self._completion_scheduled = False
+        self._error_output: ErrorOutput | Train = DeadLetterLog()
+        self.error_output = error_output if error_output is not None else DeadLetterLog()
+        # Invariants, kept by the cogs setter: _index maps id(cog) to its first
+        # position; _entries[p] carries data entering at position p; _starts
+        # holds the positions where data enter from outside (0 and after supplies).
         self._cogs: list[Any] = []
         self._index: dict[int, int] = {}
         self._entries: list[Callable[[Iterable[Any]], int]] = []
-        self._broadcasts: dict[str, list[tuple[Callable[..., Any], tuple[str, ...], Any]]] = {}
+        self._sources: dict[str, str] = {}
+        self._starts: frozenset[int] = frozenset({0})
+        self._broadcasts: dict[str, list[Implementation]] = {name: [] for name in BROADCASTS}
         self._pm = BroadcastManager()
-        if self not in self.esc.trains:
-            self.esc.trains.append(self)
+        self.esc.join_shutdown(self)
         self.cogs = list(cogs)
 
     # -- cogs ----------------------------------------------------------------
@@ -209,29 +336,32 @@ class Train:
         for position, cog in enumerate(cogs):
             if not callable(cog):
                 raise TypeError(f"cog {position} ({cog!r}) is not callable")
+        for old in self._cogs:
+            self.esc.unroute(old, self)
         for plugin in self._pm.get_plugins():
             self._pm.unregister(plugin)
         self._cogs = cogs
         self._index = {}
         for position, cog in enumerate(cogs):
             self._index.setdefault(id(cog), position)
-        # pluggy calls implementations last-registered first: registering in
-        # reverse makes every broadcast reach the cogs in train order.
-        for cog in reversed(cogs):
-            if self._pm.is_registered(cog):
-                continue
-            try:
-                self._pm.register(cog, name=f"cog-{id(cog)}")
-            except Exception as exc:
-                raise TypeError(f"cog {cog} cannot take part in broadcasts: {exc}") from exc
-        self._broadcasts = {}
-        # What every entry's code is given: each cog's call, and for a cog with
-        # call_batch its list step (None for the others).
-        calls = list(map(_direct_call, cogs))
-        stages = [
-            self._batch_stage(i, cog, calls[i]) if _batch_call(cog) is not None else None for i, cog in enumerate(cogs)
-        ]
-        self._entries = [self._compile(start, calls, stages) for start in range(len(cogs) + 1)]
+        for position, cog in enumerate(cogs):
+            if self._index[id(cog)] != position:
+                continue  # the same cog twice takes part in broadcasts once
+            self.esc.route(cog, self)
+            participant = Participant(cog, lambda name, cog=cog: self._misfit(cog, name))
+            self._pm.register(participant, name=f"{self.name} cog {position}")
+        self._broadcasts = {name: self._pm.implementations(name) for name in BROADCASTS}
+        self._starts = frozenset({0, 1} | {i + 1 for i, cog in enumerate(cogs) if getattr(cog, "supply", False)})
+        self._compile_entries()
+
+    def _misfit(self, cog: Any, name: str) -> None:
+        log.warning(
+            "%s: its method %s() cannot take the arguments of the %r broadcast; the cog stays in the train"
+            " but does not receive that broadcast",
+            cog,
+            name,
+            name,
+        )
 
     def append(self, cog: Any) -> None:
         """Add a cog at the end of the train."""
@@ -249,69 +379,51 @@ class Train:
         """:returns: the cogs that produce data: marked ``supply`` or first in line."""
         return [c for i, c in enumerate(self._cogs) if i == 0 or getattr(c, "supply", False)]
 
-    def _compile(
-        self, start: int, calls: list[Callable[..., Any]], stages: list[Callable[[list[Any]], list[Any]] | None]
-    ) -> Callable[[Iterable[Any]], int]:
-        """Generate the code that carries data entering at ``start``.
+    # -- the generated code ----------------------------------------------------
 
-        Runs of cogs called datum by datum become nested loops; a cog offering
-        ``call_batch`` gets the whole list between two such runs. The source is
-        built only from integers and fixed names; the cogs are passed in as
-        closure values, never written into the text.
+    def _compile_entries(self) -> None:
+        """Write, compile and register the code of every entry position (see the module docstring)."""
+        for filename in self._sources:
+            linecache.cache.pop(filename, None)
+        self._sources = {}
+        cogs = self._cogs
+        calls = [_direct_call(cog) for cog in cogs]
+        batched = [_batch_call(cog) is not None for cog in cogs]
+        stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
+        labels = [_label(cog) for cog in cogs]
+        self._entries = []
+        for start in range(len(cogs) + 1):
+            source, params = _Source(start, batched).write(self.name, labels)
+            filename = f"<deadbeat train {ascii(self.name)[1:-1]} entry {start}>"
+            # Registered before compiling, with no modification time, so that
+            # linecache.checkcache() keeps it and tracebacks can show it.
+            linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+            self._sources[filename] = source
+            namespace: dict[str, Any] = {}
+            exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+            values = [stages[i] if batched[i] else calls[i] for i in range(start, len(cogs))]
+            self._entries.append(namespace["make"](self._on_error, *values))
+
+    def explain(self) -> str:
+        """:returns: the cogs in order and the code generated for each entry position.
+
+        The same text as the generated functions' source; ``deadbeat run
+        --explain`` prints it.
         """
-        count = len(self._cogs)
-        batched = [stage is not None for stage in stages]
-        # The cogs arrive as closure cells; copied into locals once per batch,
-        # the inner loops read them with the cheapest load there is.
-        body = ["def run(batch):"]
-        body += [f"    c{i} = k{i}" for i in range(start, count) if not batched[i]]
-        position = start
-        current = "batch"
-        counted = False
-        if any(batched[start:]):
-            body.append("    data = batch if isinstance(batch, list) else list(batch)")
-            current = "data"
-        while position < count:
-            if batched[position]:
-                body.append(f"    if {current}:")
-                body.append(f"        {current} = b{position}({current})")
-                position += 1
-                continue
-            end = position
-            while end < count and not batched[end]:
-                end += 1
-            last = end == count
-            body += ["    out = 0"] if last else ["    nxt = []", "    put = nxt.append"]
-            body.append(f"    for d{position} in {current}:")
-            indent = "        "
-            for level in range(position, end):
-                body.append(f"{indent}try:")
-                body.append(f"{indent}    for d{level + 1} in c{level}(d{level}) or ():")
-                indent += "        "
-            body.append(f"{indent}out += 1" if last else f"{indent}put(d{end})")
-            for level in reversed(range(position, end)):
-                indent = indent[:-8]
-                body.append(f"{indent}except Exception as e:")
-                body.append(f"{indent}    err({level}, d{level}, e)")
-            if last:
-                counted = True
-            else:
-                body.append("    data = nxt")
-                current = "data"
-            position = end
-        if counted:
-            body.append("    return out")
-        elif current == "batch":
-            # No cog after the entry: everything entered left.
-            body.append("    return len(batch) if isinstance(batch, (list, tuple)) else sum(1 for _ in batch)")
-        else:
-            body.append(f"    return len({current})")
-        params = ", ".join(["err", *(f"k{i}" for i in range(count)), *(f"b{i}" for i in range(count))])
-        source = f"def make({params}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
-        namespace: dict[str, Any] = {}
-        exec(compile(source, f"<deadbeat train from {start}>", "exec"), namespace)  # noqa: S102
-        run: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *calls, *stages)
-        return run
+        lines = [f"Train {self.name!r}: {len(self._cogs)} cogs"]
+        for position, cog in enumerate(self._cogs):
+            traits = []
+            if position in (0,) or getattr(cog, "supply", False):
+                traits.append("supply")
+            if _batch_call(cog) is not None:
+                traits.append("whole lists")
+            listening = [name for name, impls in self._broadcasts.items() if any(i.cog is cog for i in impls)]
+            if listening:
+                traits.append("broadcasts: " + ", ".join(listening))
+            lines.append(f"  {position:>2}  {_label(cog)}" + (f"  [{'; '.join(traits)}]" if traits else ""))
+        for filename, source in self._sources.items():
+            lines += ["", f"{filename}:", source.rstrip("\n")]
+        return "\n".join(lines) + "\n"
 
     def _batch_stage(self, position: int, cog: Any, one: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
         """The step for a cog with ``call_batch``: the whole list at once, datum by datum on failure.
@@ -338,6 +450,7 @@ class Train:
                 return out
             return out if type(out) is list else list(out)
 
+        stage.__qualname__ = f"call_batch of cog {position}"
         return stage
 
     # -- moving data ---------------------------------------------------------
@@ -347,7 +460,9 @@ class Train:
 
         This is how a cog delivers held or late data (a DNS answer, a flushed
         aggregate) without waiting for new input; a bound callback that returns
-        data does the same through the Escapement.
+        data does the same through the Escapement. Data sent in at the start or
+        by a supply count as entering the train; a :class:`Batch` among them is
+        acknowledged with ``batch_done`` once they have all left it.
 
         :returns: how many data left the last cog.
         :raises ValueError: when ``cog`` is not in this train.
@@ -361,16 +476,18 @@ class Train:
                 start = self._index[id(cog)] + 1
             except KeyError:
                 raise ValueError(f"{cog} is not a cog of this train") from None
-            if getattr(cog, "supply", False) or start == 1:
-                if not isinstance(data, (list, tuple)):
-                    data = list(data)
-                self.events_in += len(data)
+        if start in self._starts:
+            if not isinstance(data, (list, tuple)):
+                data = list(data)
+            self.events_in += len(data)
+            if self._broadcasts["event_done"]:
+                self._done_ids += self._ids_of(data)
+            batch_id = getattr(data, "batch_id", None)
+            if batch_id is not None:
+                self._unacknowledged.append(batch_id)
         out = self._entries[start](data)
         self.events_out += out
-        event_id = getattr(data, "event_id", None)
-        if event_id is not None:
-            self._unacknowledged.append(event_id)
-        if self.in_flight <= 0 and self._unacknowledged:
+        if self.in_flight <= 0 and (self._unacknowledged or self._done_ids):
             self._complete()
         else:
             # Outputs write what this send gave them: a line appended to a
@@ -378,25 +495,48 @@ class Train:
             self.notify("flush")
         return out
 
-    def _complete(self) -> None:
-        """Acknowledge every batch handed over so far: flush, event_done, checkpoint.
+    def _ids_of(self, data: list[Any] | tuple[Any, ...]) -> list[Any]:
+        """The event ids of ``data``, read now, before any cog changes them; data without one are skipped."""
+        get = self.id_getter
+        try:
+            ids = list(map(get, data))
+        except Exception:  # noqa: BLE001 - some datum has no id: read them one by one
+            ids = []
+            for datum in data:
+                try:
+                    ids.append(get(datum))
+                except Exception:  # noqa: BLE001 - no id, nothing to announce
+                    continue
+        return [event_id for event_id in ids if event_id is not None]
 
-        Called only while nothing is held, so every datum of those batches has
-        left the train; outputs write their buffers first, so that the
-        acknowledgement never runs ahead of the data.
+    def _complete(self) -> None:
+        """Acknowledge everything sent in so far: flush, event_done, batch_done, checkpoint.
+
+        Called only while nothing is held, so every datum sent in has left the
+        train; outputs write their buffers first, so that the acknowledgement
+        never runs ahead of the data.
         """
         self._completion_scheduled = False
-        if self.in_flight > 0 or not self._unacknowledged:
+        if self.in_flight > 0 or not (self._unacknowledged or self._done_ids):
             return
-        ids, self._unacknowledged = self._unacknowledged, []
-        if isinstance(self.error_output, Train):
-            self.error_output.notify("flush")
+        batch_ids, self._unacknowledged = self._unacknowledged, []
+        event_ids, self._done_ids = self._done_ids, []
+        error_train = self._error_output if isinstance(self._error_output, Train) else None
+        if error_train is not None:
+            error_train.notify("flush")
         self.notify("flush")
-        for event_id in ids:
-            self.notify("event_done", event_id)
+        for implementation in self._broadcasts["event_done"]:
+            method = implementation.method
+            for event_id in event_ids:
+                try:
+                    method(event_id)
+                except Exception:
+                    log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
+        for batch_id in batch_ids:
+            self.notify("batch_done", batch_id)
         self.notify("checkpoint")
-        if isinstance(self.error_output, Train):
-            self.error_output.notify("checkpoint")
+        if error_train is not None:
+            error_train.notify("checkpoint")
 
     def reject(self, cog: object, datum: Any, error: Exception) -> None:
         """Send a datum ``cog`` cannot deliver (an oversize line) to the error output.
@@ -408,6 +548,22 @@ class Train:
         except KeyError:
             raise ValueError(f"{cog} is not a cog of this train") from None
         self._on_error(position, datum, error)
+
+    @property
+    def error_output(self) -> ErrorOutput | Train:
+        """Where data a cog raised on go (see the class parameters)."""
+        return self._error_output
+
+    @error_output.setter
+    def error_output(self, output: ErrorOutput | Train) -> None:
+        old = self._error_output
+        if isinstance(old, Train) and old is not output:
+            old.esc.join_shutdown(old)  # on its own again
+        if isinstance(output, Train):
+            # Finished by this train, right after its own cogs: what fails while
+            # they flush at shutdown still reaches it.
+            output.esc.leave_shutdown(output)
+        self._error_output = output
 
     def _on_error(self, position: int, datum: Any, error: Exception) -> None:
         self.errors += 1
@@ -421,11 +577,12 @@ class Train:
         log.error("%s: %s raised %s: %s", shown_id, cog, type(error).__name__, error)
         log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error)
         record = ErrorRecord(event_id, str(cog), position, error, datum)
+        output = self._error_output
         try:
-            if isinstance(self.error_output, Train):
-                self.error_output.send(None, (record.as_dict(),))
+            if isinstance(output, Train):
+                output.send(None, (record.as_dict(),))
             else:
-                self.error_output(record)
+                output(record)
         except Exception:
             # The error output itself failed: the log line must still hold the datum.
             log.exception("%s: error output failed", shown_id)
@@ -445,9 +602,9 @@ class Train:
     def release(self, count: int = 1) -> None:
         """Report that ``count`` held data went on or were dropped."""
         self.in_flight -= count
-        if self.in_flight <= 0 and self._unacknowledged and not self._completion_scheduled:
+        if self.in_flight <= 0 and (self._unacknowledged or self._done_ids) and not self._completion_scheduled:
             # Not now: the released data are usually sent on right after this
-            # call returns, and must be written before their batch is acknowledged.
+            # call returns, and must be written before they are acknowledged.
             self._completion_scheduled = True
             self.esc.enqueue(self._complete)
         if self.paused and self.in_flight <= self.low_water:
@@ -458,36 +615,29 @@ class Train:
 
     # -- broadcasts ----------------------------------------------------------
 
-    def _implementations(self, name: str) -> list[tuple[Callable[..., Any], tuple[str, ...], Any]]:
-        try:
-            return self._broadcasts[name]
-        except KeyError:
-            pass
-        caller = getattr(self._pm.hook, name)
-        impls = [(impl.function, tuple(impl.argnames), impl.plugin) for impl in reversed(caller.get_hookimpls())]
-        self._broadcasts[name] = impls
-        return impls
-
     def notify(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Broadcast ``name`` to every cog that has a method of that name, in train order.
 
-        The broadcasts of the specification (``event_done``, ``event_rename``,
-        ``finish``, ``done``) go through pluggy; any other name reaches the cogs
-        bearing that method. One cog's exception is logged and does not keep the
-        broadcast from the others.
+        For the broadcasts of the specification (:data:`BROADCASTS`), each cog's
+        method gets as many of the arguments as it takes, positionally, whatever
+        its parameters are called. Any other name reaches the cogs bearing that
+        method with the arguments as given. One cog's exception is logged and
+        does not keep the broadcast from the others.
 
         :returns: the results that were not ``None``.
         """
         results = []
-        if name in BROADCASTS:
-            spec = getattr(self._pm.hook, name).spec
-            spec_args = spec.argnames if spec is not None else ()
-            kwargs.update(zip(spec_args, args, strict=False))
-            for function, argnames, cog in self._implementations(name):
+        implementations = self._broadcasts.get(name)
+        if implementations is not None:
+            if kwargs:
+                spec = getattr(self._pm.hook, name).spec
+                names = spec.argnames if spec is not None else ()
+                args = (*args, *(kwargs[n] for n in names[len(args) :] if n in kwargs))
+            for implementation in implementations:
                 try:
-                    result = function(*[kwargs[a] for a in argnames])
+                    result = implementation.method(*args[: implementation.taken])
                 except Exception:
-                    log.exception("%s: broadcast %s failed", cog, name)
+                    log.exception("%s: broadcast %s failed", implementation.cog, name)
                     continue
                 if result is not None:
                     results.append(result)
@@ -508,16 +658,16 @@ class Train:
         return results
 
     async def finish(self) -> None:
-        """Finish every cog in train order, carrying down what each one flushes."""
+        """Finish every cog in train order, carrying down what each one flushes; then the error train."""
         if self.finished:
             return
         self.finished = True
-        impls = {id(cog): function for function, _, cog in self._implementations("finish")}
+        finishing = {id(impl.cog): impl.method for impl in self._broadcasts["finish"]}
         for cog in self._cogs:
-            function = impls.pop(id(cog), None)
-            if function is not None:
+            method = finishing.pop(id(cog), None)
+            if method is not None:
                 try:
-                    result = function()
+                    result = method()
                     if inspect.isawaitable(result):
                         result = await result
                     if result is not None:
@@ -527,16 +677,21 @@ class Train:
             self.esc.finished(cog)
         if self.in_flight > 0:
             log.error(
-                "%d data still held after finish; %d batches stay unacknowledged",
+                "%d data still held after finish; %d batches and %d events stay unacknowledged",
                 self.in_flight,
                 len(self._unacknowledged),
+                len(self._done_ids),
             )
         else:
             self._complete()
+        if isinstance(self._error_output, Train):
+            await self._error_output.finish()
 
     def done(self) -> None:
-        """Send ``done`` to every cog in train order."""
+        """Send ``done`` to every cog in train order; then to the error train's cogs."""
         self.notify("done")
+        if isinstance(self._error_output, Train):
+            self._error_output.done()
 
     def run(self) -> None:
         """Run the Escapement until shutdown (shorthand for ``train.esc.run()``)."""

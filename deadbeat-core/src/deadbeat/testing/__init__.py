@@ -34,8 +34,8 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from . import movement
-from .plugins import CogRegistry
+from .. import movement
+from ..plugins import CogRegistry
 
 __all__ = ["CogConformance", "Collector", "build_cog", "run_train", "send_through"]
 

@@ -5,7 +5,7 @@
     deadbeat --version
     deadbeat cogs [--json]
     deadbeat cogs show NAME
-    deadbeat run PIPELINE.toml [--once]
+    deadbeat run PIPELINE.toml [--once] [--explain]
 
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
 any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
@@ -22,11 +22,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import cogdoc
-from . import log as dblog
-from . import pipeline as pipeline_mod
-from .conf import Section
-from .plugins import CogLoadError, CogRegistry, core_version
+from .. import log as dblog
+from .. import pipeline as pipeline_mod
+from ..conf import Section, section_of
+from ..plugins import CogLoadError, CogRegistry, core_version, describe
 
 __all__ = ["main"]
 
@@ -88,7 +87,7 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
             sys.stderr.write(exc.entry.details)
         return EXIT_ERROR
     entry = registry.entry(args.name)
-    description = cogdoc.describe(obj)
+    description = describe(obj)
     out.write(f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})\n\n")
     out.write((description.summary or "(no description)") + "\n")
     if description.text:
@@ -106,7 +105,9 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"      {p.doc}\n")
     out.write("\nPipeline insert:\n" + description.pipeline_insert(entry.name) + "\n")
     insert = getattr(obj, "config_insert", None)
-    if isinstance(insert, Section):
+    if not isinstance(insert, Section):
+        insert = section_of(obj, entry.name.rpartition(".")[2])
+    if insert.children:
         out.write("\nConfig insert (for an application's own config file):\n" + insert.to_toml() + "\n")
     return EXIT_OK
 
@@ -134,6 +135,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
         return EXIT_ERROR
+    if args.explain:
+        out.write(pipeline.train.explain())
+        pipeline.esc.close()
+        return EXIT_OK
     dblog.configure(**pipeline.log)
     progress = None
     if not args.quiet and (args.progress or sys.stderr.isatty()):
@@ -174,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="read the inputs to their end, then exit (cron)")
     run.add_argument("--progress", action="store_true", help="show the live counter even when not on a terminal")
     run.add_argument("--quiet", action="store_true", help="never show the live counter")
+    run.add_argument(
+        "--explain", action="store_true", help="print the cogs and the code generated for the train, then exit"
+    )
     return parser
 
 
@@ -196,6 +204,3 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser.print_help(out)
     return EXIT_USAGE
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ import fcntl
 import os
 import sys
 
-from .conf import cast_boolean, cast_octal, cast_optional, cast_path, cfg_item, cfg_section
+from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cfg_item, cfg_section
 
 __all__ = ["DaemonError", "PidFile", "daemon_base_config", "detach"]
 

@@ -1,18 +1,4 @@
-"""Finding cogs that installed distributions offer through entry points.
-
-A distribution offers a cog with an entry point in the ``deadbeat.cogs`` group;
-the entry point's name is the cog's public name (``fs.tail``)::
-
-    [project.entry-points."deadbeat.cogs"]
-    "geoip.lookup" = "deadbeat_geoip:GeoIPLookup"
-
-Discovery reads installed metadata only; a cog's module is imported when the cog
-is used or inspected. A cog that cannot be used (its import fails, its name is
-taken by another distribution, its distribution needs another deadbeat-core, or
-it is outside the allow-list) is reported with its name, distribution, version and
-the reason, and every other cog keeps working. ``strict=True`` makes any such
-problem an error instead.
-"""
+"""The cogs installed distributions offer, found through entry points."""
 
 from __future__ import annotations
 
@@ -26,7 +12,7 @@ import importlib_metadata
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from .cogdoc import describe
+from ._describe import describe
 
 __all__ = ["GROUP", "CogEntry", "CogLoadError", "CogRegistry", "core_version", "cog_summary"]
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from .conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from ..conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 
 __all__ = ["DEFAULT_FORMAT", "EventIdFilter", "configure", "event_logger", "log_base_config"]
 

@@ -1,0 +1,253 @@
+"""Casts: turn a raw setting (from a file or a command-line switch) into a value.
+
+A cast is a function taking the raw value and returning the value to use, or
+raising ``ValueError`` for one it cannot take. Each one says, for error messages
+and generated documentation, what it accepts (:func:`expected_of`) and what to
+call that in a table (:func:`type_name_of`).
+
+None in TOML. TOML has no null, so a setting that may be "none" takes ``false``
+for it (:func:`cast_optional`), and JSON's ``null`` works too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = [
+    "Cast",
+    "cast_any",
+    "cast_boolean",
+    "cast_choice",
+    "cast_float",
+    "cast_int",
+    "cast_list",
+    "cast_loglevel",
+    "cast_mapping",
+    "cast_octal",
+    "cast_optional",
+    "cast_path",
+    "cast_path_list",
+    "cast_str",
+    "cast_str_list",
+    "cast_union",
+    "expected_of",
+    "expects",
+    "type_name_of",
+]
+
+Cast = Callable[[Any], Any]
+
+
+def expects(text: str, type_name: str | None = None) -> Callable[[Cast], Cast]:
+    """Decorate a cast with what it accepts.
+
+    :param text: for messages: "expected *text*, got ...".
+    :param type_name: for option tables; ``text`` without its article by default.
+    """
+
+    def mark(cast: Cast) -> Cast:
+        cast.expected = text  # type: ignore[attr-defined]
+        cast.type_name = type_name or text.removeprefix("a ").removeprefix("an ")  # type: ignore[attr-defined]
+        return cast
+
+    return mark
+
+
+def expected_of(cast: Cast) -> str:
+    """:returns: the human description of what ``cast`` accepts."""
+    return getattr(cast, "expected", getattr(cast, "__name__", "a value"))
+
+
+def type_name_of(cast: Cast) -> str:
+    """:returns: a short name of what ``cast`` accepts, for option tables."""
+    return getattr(cast, "type_name", expected_of(cast))
+
+
+@expects("any value", "any")
+def cast_any(value: Any) -> Any:
+    """Accept the value as it is (the cog checks it)."""
+    return value
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+@expects("a boolean (true/false, yes/no, on/off, 1/0)", "boolean")
+def cast_boolean(value: Any) -> bool:
+    """Cast to bool; accepts booleans and the usual words."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(value)
+
+
+@expects("an integer")
+def cast_int(value: Any) -> int:
+    """Cast to int; accepts integers and integer text (``0x`` prefixes too)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value.strip(), 0)
+    raise ValueError(value)
+
+
+@expects("a number")
+def cast_float(value: Any) -> float:
+    """Cast to float; accepts numbers and numeric text."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise ValueError(value)
+
+
+@expects("a string")
+def cast_str(value: Any) -> str:
+    """Accept text only; numbers are not silently turned into text."""
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+@expects("an octal number such as 022", "octal number")
+def cast_octal(value: Any) -> int:
+    """Cast to int from octal text (``"022"``, ``"0o22"``) or an integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        return int(text, 8)
+    raise ValueError(value)
+
+
+@expects("a file system path", "path")
+def cast_path(value: Any) -> str:
+    """Cast to a path with ``~`` expanded."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if not text or "\0" in text:
+            raise ValueError(value)
+        return os.path.expanduser(text)
+    raise ValueError(value)
+
+
+def _plural(cast: Cast) -> str:
+    name = type_name_of(cast)
+    return name if name.endswith("s") else name + "s"
+
+
+def cast_list(item_cast: Cast) -> Cast:
+    """Build a cast for lists: a list, or comma-separated text on the command line.
+
+    :param item_cast: cast applied to every element.
+    """
+
+    @expects(f"a list of {_plural(item_cast)}", f"list of {_plural(item_cast)}")
+    def cast(value: Any) -> list[Any]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        return [item_cast(item) for item in value]
+
+    cast.__name__ = f"cast_list({getattr(item_cast, '__name__', 'cast')})"
+    return cast
+
+
+cast_path_list = cast_list(cast_path)
+cast_path_list.__name__ = "cast_path_list"
+cast_path_list.__doc__ = "Cast to a list of paths (comma-separated on the command line)."
+cast_str_list = cast_list(cast_str)
+cast_str_list.__name__ = "cast_str_list"
+
+
+def cast_mapping(value_cast: Cast = cast_any) -> Cast:
+    """Build a cast for a table of settings: string keys, values cast by ``value_cast``."""
+
+    @expects(
+        f"a table of {_plural(value_cast)}" if value_cast is not cast_any else "a table",
+        f"table of {_plural(value_cast)}" if value_cast is not cast_any else "table",
+    )
+    def cast(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ValueError(value)
+        return {key: value_cast(item) for key, item in value.items()}
+
+    cast.__name__ = f"cast_mapping({getattr(value_cast, '__name__', 'cast')})"
+    return cast
+
+
+def cast_choice(*choices: str) -> Cast:
+    """Build a cast accepting one of ``choices`` (case-insensitive)."""
+
+    @expects("one of " + ", ".join(choices))
+    def cast(value: Any) -> str:
+        if isinstance(value, str) and value.lower() in {c.lower() for c in choices}:
+            return next(c for c in choices if c.lower() == value.lower())
+        raise ValueError(value)
+
+    cast.__name__ = f"cast_choice{choices!r}"
+    return cast
+
+
+def cast_optional(inner: Cast) -> Cast:
+    """Build a cast that also accepts none: ``None``, ``false`` (TOML's way to say it) or ``""``.
+
+    For a boolean setting ``false`` stays false.
+    """
+    false_is_none = inner is not cast_boolean
+
+    @expects(f"{expected_of(inner)} or nothing (false)", f"{type_name_of(inner)} or none")
+    def cast(value: Any) -> Any:
+        if value is None or value == "" or (value is False and false_is_none):
+            return None
+        return inner(value)
+
+    cast.__name__ = f"cast_optional({getattr(inner, '__name__', 'cast')})"
+    return cast
+
+
+def cast_union(*casts: Cast) -> Cast:
+    """Build a cast accepting what any of ``casts`` accepts (the first that does wins)."""
+
+    @expects(" or ".join(expected_of(c) for c in casts), " or ".join(type_name_of(c) for c in casts))
+    def cast(value: Any) -> Any:
+        for one in casts:
+            try:
+                return one(value)
+            except (ValueError, TypeError):
+                continue
+        raise ValueError(value)
+
+    cast.__name__ = "cast_union(" + ", ".join(getattr(c, "__name__", "cast") for c in casts) + ")"
+    return cast
+
+
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@expects("a log level (" + ", ".join(_LEVELS) + ")", "log level")
+def cast_loglevel(value: Any) -> str:
+    """Cast to a lower-case logging level name."""
+    if isinstance(value, str) and value.lower() in _LEVELS:
+        return value.lower()
+    if isinstance(value, int) and not isinstance(value, bool):
+        name = logging.getLevelName(value)
+        if isinstance(name, str) and name.lower() in _LEVELS:
+            return name.lower()
+    raise ValueError(value)

@@ -1,0 +1,224 @@
+"""Settings declared by a signature: what a cog takes, read from its own code.
+
+A cog's ``__init__`` parameters, their defaults, their annotations and the
+``:param name:`` fields of its docstring are the one place its settings are
+declared. Everything else is derived from them: the config insert an
+application puts in its config file (:func:`section_of`), the check of a
+pipeline file's ``[[cog]]`` table, ``deadbeat cogs show`` and the reference pages.
+
+How an annotation becomes a cast (what a setting may be in a file):
+
+==================================  =========================================
+annotation                          accepted
+==================================  =========================================
+``str``, ``int``, ``float``, ``bool``  that type (numbers and booleans as text on the command line)
+``Literal["a", "b"]``               one of the words
+``list[X]``, ``Sequence[X]``        a list of X (comma-separated on the command line)
+``Mapping[str, X]``, ``dict``       a table
+``X | None``                        X, or ``false`` for none (TOML has no null)
+``X | Y``                           X or Y, tried in that order
+``Annotated[T, cast]``              what ``cast`` accepts: :data:`Path`, :data:`PathList`,
+                                    the field getters and setters of :mod:`deadbeat.movement`
+anything else (``Any``, callables)  anything, checked by the cog itself
+==================================  =========================================
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import re
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from ._casts import (
+    Cast,
+    cast_any,
+    cast_boolean,
+    cast_choice,
+    cast_float,
+    cast_int,
+    cast_list,
+    cast_mapping,
+    cast_optional,
+    cast_path,
+    cast_path_list,
+    cast_str,
+    cast_union,
+    type_name_of,
+)
+from ._tree import REQUIRED, Item, Section
+
+__all__ = [
+    "INJECTED",
+    "Declared",
+    "Path",
+    "PathList",
+    "cast_for",
+    "declared_parameters",
+    "section_of",
+    "split_params",
+]
+
+#: A parameter holding a file system path (``~`` is expanded).
+Path = Annotated[str, cast_path]
+#: A parameter holding a list of paths.
+PathList = Annotated[Sequence[str], cast_path_list]
+
+#: First parameters that ``deadbeat run`` fills in itself: the Train or the Escapement.
+INJECTED = ("train", "esc")
+
+_SIMPLE: dict[Any, Cast] = {str: cast_str, int: cast_int, float: cast_float, bool: cast_boolean}
+_SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable, collections.abc.Collection)
+_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def cast_for(annotation: Any) -> Cast:
+    """:returns: the cast for a parameter with ``annotation`` (see the module's table)."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return cast_any
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        for extra in annotation.__metadata__:
+            if callable(extra):
+                return extra  # type: ignore[no-any-return]
+        return cast_for(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        casts = [cast_for(m) for m in members if m is not type(None)]
+        inner = casts[0] if len(casts) == 1 else cast_any if cast_any in casts else cast_union(*casts)
+        return cast_optional(inner) if type(None) in members and inner is not cast_any else inner
+    if origin is typing.Literal:
+        words = typing.get_args(annotation)
+        return cast_choice(*map(str, words)) if all(isinstance(w, str) for w in words) else cast_any
+    if annotation in _SIMPLE:
+        return _SIMPLE[annotation]
+    if annotation in _SEQUENCES:
+        return cast_list(cast_any)
+    if origin in _SEQUENCES:
+        args = typing.get_args(annotation)
+        return cast_list(cast_for(args[0]) if args else cast_any)
+    if annotation in _MAPPINGS:
+        return cast_mapping()
+    if origin in _MAPPINGS:
+        args = typing.get_args(annotation)
+        return cast_mapping(cast_for(args[1]) if len(args) == 2 else cast_any)
+    return cast_any
+
+
+def split_params(doc: str) -> tuple[str, dict[str, str]]:
+    """Separate Sphinx ``:param name:`` fields from the rest of a docstring.
+
+    :returns: the text without field lists, and each parameter's description.
+    """
+    text: list[str] = []
+    params: dict[str, str] = {}
+    current = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(":param "):
+            name, _, description = stripped[len(":param ") :].partition(":")
+            current = name.split()[-1]
+            params[current] = description.strip()
+        elif current is not None and line.startswith((" ", "\t")) and stripped:
+            params[current] += " " + stripped
+        elif stripped.startswith(":"):
+            current = None
+        else:
+            current = None
+            text.append(line)
+    return "\n".join(text).strip(), params
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One parameter as its signature and docstring declare it.
+
+    :ivar name: the parameter's name, also its key in files.
+    :ivar annotation: the annotation (``inspect.Parameter.empty`` when none).
+    :ivar default: the default, or :data:`~deadbeat.conf.REQUIRED`.
+    :ivar doc: its ``:param:`` text.
+    :ivar cast: what turns a value from a file into its value.
+    """
+
+    name: str
+    annotation: Any
+    default: Any
+    doc: str
+    cast: Cast
+
+    @property
+    def required(self) -> bool:
+        """Whether it has no default."""
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        """What the parameter takes, in words, for tables and listings."""
+        if self.cast is not cast_any:
+            return type_name_of(self.cast)
+        if self.annotation is inspect.Parameter.empty:
+            return ""
+        if isinstance(self.annotation, str):
+            return self.annotation
+        return _readable(inspect.formatannotation(self.annotation))
+
+
+def _readable(text: str) -> str:
+    """``collections.abc.Callable[[typing.Any], typing.Any]`` -> ``Callable[[Any], Any]``."""
+    return re.sub(r"\b(?:typing|collections\.abc|types)\.", "", text)
+
+
+def _docstring(factory: Any) -> str:
+    own = getattr(factory, "__doc__", None)
+    return inspect.cleandoc(own) if isinstance(own, str) else ""
+
+
+def _hints(factory: Any) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve only mean no casts
+        return {}
+
+
+def declared_parameters(factory: Any) -> tuple[str | None, list[Declared]]:
+    """Read what ``factory`` (a cog class or function) declares.
+
+    :returns: the name of the injected first parameter (``"train"``, ``"esc"``
+        or ``None``) and every other parameter, in order; ``*args`` and
+        ``**kwargs`` are left out.
+    """
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None, []
+    injected = None
+    if parameters and parameters[0].name in INJECTED:
+        injected = parameters[0].name
+        parameters = parameters[1:]
+    hints = _hints(factory)
+    docs = split_params(_docstring(factory))[1]
+    found = []
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        annotation = hints.get(p.name, p.annotation)
+        default = REQUIRED if p.default is p.empty else p.default
+        found.append(Declared(p.name, annotation, default, docs.get(p.name, ""), cast_for(annotation)))
+    return injected, found
+
+
+def section_of(factory: Any, name: str = "", description: str | None = None) -> Section:
+    """Build the config insert of ``factory`` from its declaration.
+
+    :param name: the section's name (``anonymise`` gives ``[anonymise]``).
+    :param description: the section's comment; the docstring's first line by default.
+    """
+    if description is None:
+        description = split_params(_docstring(factory))[0].partition("\n")[0].strip()
+    items = [Item(d.name, d.cast, d.doc, d.default) for d in declared_parameters(factory)[1]]
+    return Section(name, items, description)

@@ -1,0 +1,272 @@
+"""Pipeline files: a Train described in TOML, built from cogs by name.
+
+::
+
+    [log]                      # optional, the keys of deadbeat.log.log_base_config
+    level = "info"
+
+    [train]                    # optional
+    id_getter = "id"           # field path of the event id, for log messages
+    high_water = 10000
+
+    [[cog]]
+    use = "fs.read"            # an entry-point name ...
+    filenames = ["input.jsonl"]
+
+    [[cog]]
+    use = "myapp.cogs:Tag"     # ... or module:attribute for an app's own cog
+    field = "tag"
+
+    [[errors]]                 # optional: where failed data go (default: a log line)
+    use = "fs.write"
+    filename = "errors.jsonl"
+
+Every cog's parameters are checked against what the cog declares (its signature,
+annotations and ``:param:`` docs; see :mod:`deadbeat.conf._declared`) before any
+cog is built, and every problem of the file is reported at once, each as
+``pipeline.toml: cog[2] (text.json_parse): feild: unknown setting; did you mean
+'field'?``. A parameter that may be none takes ``false`` (TOML has no null). A
+cog whose first parameter is ``train`` or ``esc`` gets the Train or the Escapement.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import conf, movement
+from ..conf import ConfigError
+from ..log import log_base_config
+from ..plugins import CogLoadError, CogRegistry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "load", "train_settings"]
+
+_TOP_KEYS = ("log", "train", "cog", "errors")
+
+#: The ``[train]`` table of a pipeline file.
+train_settings = conf.cfg_section(
+    "train",
+    (
+        conf.cfg_item(
+            "id_getter",
+            conf.cast_optional(movement.cast_getter),
+            "Field path of the event id, for log lines, error records and event_done",
+            None,
+        ),
+        conf.cfg_item("high_water", conf.cast_int, "Data held back by cogs above which supplies pause", 10_000),
+        conf.cfg_item("low_water", conf.cast_optional(conf.cast_int), "Held data at which supplies resume", None),
+    ),
+    "Train",
+)
+
+
+class PipelineError(ValueError):
+    """A pipeline file is wrong; the message names the file, the cog's index and the key.
+
+    :ivar problems: every problem found, one line each.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            super().__init__(self.problems[0])
+        else:
+            super().__init__(f"{len(self.problems)} problems:\n  " + "\n  ".join(self.problems))
+
+
+@dataclass
+class CogSpec:
+    """One ``[[cog]]`` table, resolved and checked but not built yet."""
+
+    where: str
+    use: str
+    factory: Any
+    params: dict[str, Any]
+    inject: str | None
+
+
+@dataclass
+class Pipeline:
+    """A built pipeline: its Escapement, Train and the log settings it asked for."""
+
+    path: str
+    esc: movement.Escapement
+    train: movement.Train
+    log: dict[str, Any]
+
+
+@dataclass
+class PipelineFile:
+    """A pipeline file read and checked: settings and cog specs, nothing built."""
+
+    log: dict[str, Any]
+    train: dict[str, Any]
+    cogs: list[CogSpec]
+    errors: list[CogSpec]
+
+
+def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
+    """Read and check a pipeline file without building anything.
+
+    :returns: the log and train settings, the cog specs and the error-train specs.
+    :raises PipelineError: naming every problem, each with file, cog index and key.
+    """
+    registry = registry or CogRegistry()
+    if registry.strict:
+        # Strict means any cog that cannot load is fatal, used here or not.
+        try:
+            registry.load_all()
+        except CogLoadError as exc:
+            raise PipelineError(f"{path}: strict plugin check: {exc}") from None
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"{path}: invalid TOML: {exc}") from None
+    problems: list[str] = []
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.append(f"{path}: unknown table {key!r}{_hint(key, _TOP_KEYS)}")
+    log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems)
+    train = _settings(path, "train", train_settings, data.get("train", {}), problems)
+    cogs = data.get("cog")
+    if not isinstance(cogs, list) or not cogs:
+        problems.append(f"{path}: no [[cog]] tables: a pipeline needs at least one cog")
+        cogs = []
+    base = os.path.dirname(os.path.abspath(path))
+    specs = [_spec(path, f"cog[{i}]", table, registry, base, problems) for i, table in enumerate(cogs)]
+    error_tables = data.get("errors", [])
+    if not isinstance(error_tables, list):
+        problems.append(f"{path}: errors: write [[errors]] tables, one per cog")
+        error_tables = []
+    errors = [_spec(path, f"errors[{i}]", table, registry, base, problems) for i, table in enumerate(error_tables)]
+    if problems:
+        raise PipelineError(problems)
+    return PipelineFile(
+        log_settings, train, [s for s in specs if s is not None], [s for s in errors if s is not None]
+    )
+
+
+def _settings(path: str, name: str, section: conf.Section, table: Any, problems: list[str]) -> dict[str, Any]:
+    """Check a settings table (``[log]``, ``[train]``); :returns: every setting, defaults filled in."""
+    if not isinstance(table, Mapping):
+        problems.append(f"{path}: {name}: must be a table")
+        return {}
+    values, errors = conf.check(section, table, f"{path}: {name}")
+    problems += [str(error) for error in errors]
+    defaults = {key: item.default for key, item in section.children.items() if isinstance(item, conf.Item)}
+    return {**defaults, **values}
+
+
+def _hint(key: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
+    if ":" not in use:
+        return registry.load(use)
+    module_name, _, attribute = use.partition(":")
+    # An app's own cog module usually sits beside its pipeline file: that
+    # directory is searched first, for this import only.
+    added = base not in sys.path
+    if added:
+        sys.path.insert(0, base)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        if added and base in sys.path:
+            sys.path.remove(base)
+    obj: Any = module
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _spec(
+    path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]
+) -> CogSpec | None:
+    if not isinstance(table, Mapping):
+        problems.append(f"{path}: {where}: must be a table")
+        return None
+    params = dict(table)
+    use = params.pop("use", None)
+    if not isinstance(use, str) or not use:
+        problems.append(f"{path}: {where}: missing 'use' (the cog's name, or module:attribute)")
+        return None
+    label = f"{path}: {where} ({use})"
+    try:
+        factory = _resolve(use, registry, base)
+    except KeyError:
+        problems.append(f"{label}: no such cog{_hint(use, registry.names())}; see 'deadbeat cogs'")
+        return None
+    except CogLoadError as exc:
+        problems.append(f"{label}: {exc}")
+        return None
+    except (ImportError, AttributeError) as exc:
+        problems.append(f"{label}: cannot import: {exc}")
+        return None
+    if not callable(factory):
+        problems.append(f"{label}: {use} is not a cog (not callable)")
+        return None
+    inject, declared = conf.declared_parameters(factory)
+    for key in conf.INJECTED:
+        if key in params:
+            problems.append(f"{label}: {key}: given by deadbeat run, not by the pipeline file")
+            params.pop(key)
+    section = conf.Section("", [conf.Item(d.name, d.cast, d.doc, d.default) for d in declared])
+    values, errors = conf.check(section, params, label)
+    problems += [str(error) for error in errors]
+    return CogSpec(where, use, factory, values, inject)
+
+
+def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[Any]:
+    cogs = []
+    for spec in specs:
+        args: list[Any] = []
+        if spec.inject == "train":
+            args.append(train)
+        elif spec.inject == "esc":
+            args.append(train.esc)
+        try:
+            cogs.append(spec.factory(*args, **spec.params))
+        except Exception as exc:
+            raise PipelineError(
+                f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}"
+            ) from exc
+    return cogs
+
+
+def build(path: str, registry: CogRegistry | None = None, once: bool = False) -> Pipeline:
+    """Check and build the pipeline in ``path``.
+
+    :param once: set :attr:`Escapement.once`: supplies read their input to its end
+        and the run ends when everything is processed (for cron jobs).
+    :raises PipelineError: naming file, cog index and key.
+    """
+    spec = load(path, registry)
+    esc = movement.Escapement()
+    esc.once = once
+    error_output: movement.Train | None = None
+    if spec.errors:
+        error_output = movement.Train(esc, name=f"{path} [[errors]]")
+        error_output.cogs = _build_cogs(path, spec.errors, error_output)
+    try:
+        train = movement.Train(esc, error_output=error_output, name=path, **spec.train)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise PipelineError(f"{path}: train: {exc}") from None
+    train.cogs = _build_cogs(path, spec.cogs, train)
+    return Pipeline(path, esc, train, spec.log)

@@ -1,0 +1,85 @@
+"""What a cog says about itself: summary, description and parameters.
+
+Derived from the cog's one declaration, its signature and docstring (see
+:mod:`deadbeat.conf._declared`), so ``deadbeat cogs show``, the reference pages
+in ``docs/cogs/`` and the validation of pipeline files cannot disagree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..conf import Declared, declared_parameters, split_params
+
+__all__ = ["CogDescription", "Parameter", "describe"]
+
+
+@dataclass
+class Parameter:
+    """One ``__init__`` parameter of a cog, as readers see it."""
+
+    name: str
+    #: What it takes, in words ("path or none", "list of strings").
+    annotation: str
+    required: bool
+    default: Any
+    doc: str
+
+    @classmethod
+    def from_declared(cls, declared: Declared) -> Parameter:
+        """:returns: the reader's view of a declared parameter."""
+        default = None if declared.required else declared.default
+        return cls(declared.name, declared.type_name, declared.required, default, declared.doc)
+
+    @property
+    def default_text(self) -> str:
+        """The default as a reader should see it (a callable by its name, none as ``false``)."""
+        if self.required:
+            return "required"
+        if self.default is None:
+            return "none (false)"
+        if callable(self.default):
+            return getattr(self.default, "__qualname__", repr(self.default))
+        return json.dumps(self.default) if isinstance(self.default, (str, bool, list, tuple)) else repr(self.default)
+
+    def toml_line(self) -> str:
+        """A line for a pipeline insert: required ones to fill in, others commented."""
+        if self.required:
+            return f"{self.name} = ...  # required"
+        if self.default is None:
+            return f"# {self.name} = false  # none"
+        if isinstance(self.default, (str, int, float, bool, list, tuple)):
+            return f"# {self.name} = {json.dumps(self.default)}"
+        return f"# {self.name} ="
+
+
+@dataclass
+class CogDescription:
+    """A cog's summary line, the rest of its docstring, its injected argument and parameters."""
+
+    summary: str
+    text: str
+    injected: str | None
+    parameters: list[Parameter]
+    #: Whether the cog offers ``call_batch``, so the Train hands it whole lists.
+    takes_lists: bool = False
+
+    def pipeline_insert(self, name: str) -> str:
+        """:returns: a ``[[cog]]`` table to paste into a pipeline file."""
+        lines = ["[[cog]]", f'use = "{name}"']
+        lines.extend(p.toml_line() for p in self.parameters)
+        return "\n".join(lines)
+
+
+def describe(obj: Any) -> CogDescription:
+    """Describe a cog class or factory from its docstring and signature."""
+    own = getattr(obj, "__doc__", None)
+    text = split_params(inspect.cleandoc(own))[0] if isinstance(own, str) else ""
+    summary, _, rest = text.partition("\n")
+    injected, declared = declared_parameters(obj)
+    parameters = [Parameter.from_declared(d) for d in declared]
+    takes_lists = callable(getattr(obj, "call_batch", None))
+    return CogDescription(summary.strip(), rest.strip(), injected, parameters, takes_lists)
