@@ -306,3 +306,49 @@ class TestCIDRTag:
         esc.run()
         esc.close()
         assert seen == ["first", "edited", "edited", "hup"]
+
+
+class TestGettersAndSetters:
+    """Every ip cog takes callables where the manual says getter and setter, not only paths."""
+
+    def test_parse_and_anonymise_with_itemgetter_and_itemsetter(self) -> None:
+        """operator.itemgetter/movement.itemsetter place the address anywhere, even in a list datum."""
+        import operator
+
+        parse = ip.IPParse(ip_getter=operator.itemgetter(1), ip_setter=movement.itemsetter(2))
+        anonymise = ip.Anonymise(ip_getter=operator.itemgetter(2), ip_setter=movement.itemsetter(3))
+        out = run_train([parse, anonymise], [["x", "2001:DB8::1", None, None]])
+        assert out.data == [["x", "2001:DB8::1", "2001:db8::1", "2001:db8::"]]
+
+    def test_a_path_getter_writes_back_in_place(self) -> None:
+        """With a path as ip_getter and no ip_setter, the result goes back to the same place."""
+        out = run_train([ip.Anonymise(ip_getter="src.addr")], [{"src": {"addr": "192.0.2.77"}}])
+        assert out.data == [{"src": {"addr": "192.0.2.0"}}]
+
+    def test_callable_getter_needs_a_setter(self) -> None:
+        """A callable getter without a setter is refused at construction, saying what is missing."""
+        import operator
+
+        with pytest.raises(TypeError, match="give ip_setter"):
+            ip.Anonymise(ip_getter=operator.itemgetter("src"))
+
+    def test_cidr_reads_through_a_callable(self, tmp_path: Path) -> None:
+        """ip.cidr takes a callable getter for the address and a callable setter for the label."""
+        lists = tmp_path / "lists.txt"
+        lists.write_text("10.0.0.0/8\n")
+        esc = movement.Escapement()
+        tag = ip.CIDRTag(
+            esc, {"internal": str(lists)}, ip_getter=lambda d: d["pair"][0], target=movement.itemsetter("label")
+        )
+        assert tag({"pair": ["10.9.9.9", "x"]}) == ({"pair": ["10.9.9.9", "x"], "label": "internal"},)
+        esc.close()
+
+    def test_config_insert_is_derived_from_the_signature(self) -> None:
+        """anonymise_base_config is the cog's declaration: every parameter, its default and its meaning."""
+        insert = ip.anonymise_base_config
+        assert insert.name == "anonymise"
+        assert insert.children["mode"].default == "truncate"
+        assert "Crypto-PAn" not in insert.children["v4_prefix"].description
+        assert insert.children["v4_prefix"].description.startswith("IPv4 bits kept")
+        text = insert.to_toml()
+        assert "[anonymise]" in text and 'mode = "truncate"' in text

@@ -607,9 +607,7 @@ class TestEventDone:
         def drop_two(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
             return () if data["id"] == "f:2" else (data,)
 
-        train = movement.Train(
-            esc, [EventLog(log), drop_two, Exploding(), collector], error_output=records.append
-        )
+        train = movement.Train(esc, [EventLog(log), drop_two, Exploding(), collector], error_output=records.append)
         train.send(
             None,
             movement.Batch(

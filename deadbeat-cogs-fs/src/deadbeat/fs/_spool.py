@@ -13,17 +13,7 @@ import os
 import time
 from typing import Any
 
-from deadbeat import movement
-from deadbeat.conf import (
-    cast_boolean,
-    cast_float,
-    cast_int,
-    cast_optional,
-    cast_path,
-    cast_str,
-    cfg_item,
-    cfg_section,
-)
+from deadbeat import conf, movement
 
 from ._io import write_all
 
@@ -53,31 +43,24 @@ class SpoolDirSupply(movement.Supply):
     :param encoding: text encoding of the files; ``None`` keeps bytes.
     :param max_size: largest file in bytes; larger ones go to the error output.
     :param content_setter: where the content goes (callable or field path).
-    :param id_setter: where the event id (the file name) goes.
+    :param id_setter: where the event id (the file name) goes (a setter or a
+        field path), or a function of the datum that sets an id of its own (the
+        manual's form); ``false`` for none. A file whose setter fails goes to
+        the error output and stays in the directory.
     :param poll_interval: seconds between looks where inotify is missing.
     """
 
-    config_insert = cfg_section(
-        "spool",
-        (
-            cfg_item("directory", cast_path, "The spool directory"),
-            cfg_item("done_dir", cast_optional(cast_path), "Move handled files here instead of removing them", None),
-            cfg_item("encoding", cast_optional(cast_str), "Text encoding; empty keeps bytes", "utf-8"),
-            cfg_item("max_size", cast_int, "Largest file in bytes", 16 << 20),
-            cfg_item("poll_interval", cast_float, "Seconds between looks without inotify", 1.0),
-        ),
-        "Spool directory supply",
-    )
+    config_name = "spool"
 
     def __init__(
         self,
         esc: movement.Escapement,
-        directory: str,
-        done_dir: str | None = None,
+        directory: conf.Path,
+        done_dir: conf.Path | None = None,
         encoding: str | None = "utf-8",
         max_size: int = 16 << 20,
-        content_setter: Any = "data",
-        id_setter: Any = "id",
+        content_setter: movement.FieldSetter = "data",
+        id_setter: movement.FieldSetter | None = "id",
         poll_interval: float = 1.0,
     ) -> None:
         self.esc = esc
@@ -89,23 +72,19 @@ class SpoolDirSupply(movement.Supply):
         self.id_setter = id_setter
         self.poll_interval = poll_interval
         self._set_content = movement.setter(content_setter)
-        self._set_id = movement.setter(id_setter)
+        self._set_id = movement.id_setter(id_setter)
         self._taken: set[str] = set()
         self._failed: set[str] = set()
         self._following = not getattr(esc, "once", False)
         self._watch: movement.Binding | None = None
-        self._poller: movement.Binding | None = None
         self._turn: movement.Binding | None = None
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"spool directory {directory!r} does not exist")
         if done_dir is not None:
             os.makedirs(done_dir, exist_ok=True)
         if self._following:
-            if esc.inotify:
-                self._watch = esc.inotify_add(directory, _DIR_EVENTS, self._on_event)
-            else:
-                log.warning("%s: inotify is not available; polling every %.3g s", directory, poll_interval)
-                self._poller = esc.every(poll_interval, self._scan)
+            # Without inotify, the Escapement polls the directory instead.
+            self._watch = esc.inotify_add(directory, _DIR_EVENTS, self._on_event, poll_interval=poll_interval)
         self._turn = esc.enqueue(self._scan)
 
     def _on_event(self, event: movement.InotifyEvent) -> None:
@@ -159,8 +138,16 @@ class SpoolDirSupply(movement.Supply):
                 self._failed.add(name)
                 self.esc.reject(self, {"id": name, "file": path, "raw": raw}, exc)
                 return
+        try:
+            datum: Any = {}
+            if self._set_id is not None:
+                datum = self._set_id(datum, name)
+            datum = self._set_content(datum, content)
+        except Exception as exc:  # noqa: BLE001 - the user's setter failed: the file goes to the error output
+            self._failed.add(name)
+            self.esc.reject(self, {"id": name, "file": path, "content": content}, exc)
+            return
         self._taken.add(name)
-        datum = self._set_content(self._set_id({}, name), content)
         self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
 
     def batch_done(self, batch_id: Any) -> None:
@@ -180,10 +167,9 @@ class SpoolDirSupply(movement.Supply):
 
     def finish(self) -> None:
         """Stop taking files; those not handled stay in the directory for the next start."""
-        for binding in (self._turn, self._poller):
-            if binding is not None:
-                self.esc.dequeue(binding)
-        self._turn = self._poller = None
+        if self._turn is not None:
+            self.esc.dequeue(self._turn)
+            self._turn = None
         if self._watch is not None:
             self.esc.inotify_rm(self._watch)
             self._watch = None
@@ -204,21 +190,13 @@ class SpoolDirDrain(movement.Cog):
     :param fsync: sync each file (and the directory) before and after the rename.
     """
 
-    config_insert = cfg_section(
-        "spool_write",
-        (
-            cfg_item("directory", cast_path, "Where the files go"),
-            cfg_item("encoding", cast_str, "Encoding for text content", "utf-8"),
-            cfg_item("fsync", cast_boolean, "Sync each file and the directory", True),
-        ),
-        "Spool directory output",
-    )
+    config_name = "spool_write"
 
     def __init__(
         self,
-        directory: str,
-        content_getter: Any = "data",
-        name_getter: Any = None,
+        directory: conf.Path,
+        content_getter: movement.FieldGetter = "data",
+        name_getter: movement.FieldGetter | None = None,
         encoding: str = "utf-8",
         fsync: bool = True,
     ) -> None:

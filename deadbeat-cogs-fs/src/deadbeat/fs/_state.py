@@ -1,10 +1,13 @@
 """Position state: one JSON file shared by the cogs that name it, saved atomically.
 
 A tailer and an output that name the same ``state_file`` each own a section of
-it. Both sections are written in one atomic replace (temporary file, fsync,
-rename), so what is on disk always pairs the input positions with the output
-offset of the same checkpoint: after a SIGKILL, the output is cut back to its
-recorded offset and the inputs resume from theirs, and no line is repeated or lost.
+it. They share one :class:`StateFile` object, which the application's
+Escapement keeps for them (:meth:`Escapement.share`): two applications in one
+process, or two test runs, never see each other's. Both sections are written
+in one atomic replace (temporary file, fsync, rename), so what is on disk
+always pairs the input positions with the output offset of the same
+checkpoint: after a SIGKILL, the output is cut back to its recorded offset and
+the inputs resume from theirs, and no line is repeated or lost.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = ["StateFile"]
 
@@ -21,7 +24,7 @@ log = logging.getLogger("deadbeat.fs")
 
 
 class StateFile:
-    """A JSON document of named sections, shared within a process by path.
+    """A JSON document of named sections, shared by the cogs of one application.
 
     Use :meth:`acquire` rather than the constructor, and :meth:`release` when done.
 
@@ -30,13 +33,12 @@ class StateFile:
         is done when the interval has passed (by :meth:`save_due`) or at release.
     """
 
-    _shared: ClassVar[dict[str, StateFile]] = {}
-
     def __init__(self, path: str, interval: float = 1.0) -> None:
         self.path = os.path.abspath(path)
         self.interval = interval
         self.sections: dict[str, Any] = {}
         self.users = 0
+        self._esc: Any = None
         self._saved_text = ""
         self._last_save = 0.0
         self._timer: Any = None
@@ -44,30 +46,30 @@ class StateFile:
         self._load()
 
     @classmethod
-    def acquire(cls, path: str, interval: float | None = None) -> StateFile:
-        """:returns: the process-wide instance for ``path`` (loaded on first use).
+    def acquire(cls, esc: Any, path: str, interval: float | None = None) -> StateFile:
+        """:returns: the application's instance for ``path`` (loaded on first use).
 
+        :param esc: the application's Escapement, which keeps the instance.
         :param interval: least seconds between saves that this user asks for;
             the shortest asked for wins. ``None`` asks for nothing.
         """
-        key = os.path.abspath(path)
-        state = cls._shared.get(key)
-        if state is None:
-            state = cls._shared[key] = cls(key, 1.0 if interval is None else interval)
-        elif interval is not None:
+        full = os.path.abspath(path)
+        state = esc.share((cls, full), lambda: cls(full, 1.0 if interval is None else interval))
+        if interval is not None:
             state.interval = min(state.interval, interval)
         state.users += 1
+        state._esc = esc
         return state
 
     def release(self) -> None:
-        """Save what is pending; the last user forgets the shared instance."""
+        """Save what is pending; the last user lets the application forget the instance."""
         self.save(force=True)
         if self._timer is not None and self.users <= 1:
-            self._timer.handle.cancel()
+            self._timer.cancel()
             self._timer = None
         self.users -= 1
-        if self.users <= 0:
-            self._shared.pop(self.path, None)
+        if self.users <= 0 and self._esc is not None:
+            self._esc.unshare((StateFile, self.path))
 
     def _load(self) -> None:
         try:

@@ -43,24 +43,10 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any, ClassVar
+from typing import Any, Literal
 
-from deadbeat import movement
-from deadbeat.conf import (
-    Section,
-    cast_boolean,
-    cast_choice,
-    cast_float,
-    cast_int,
-    cast_optional,
-    cast_path,
-    cast_path_list,
-    cast_str,
-    cfg_item,
-    cfg_section,
-)
+from deadbeat import conf, movement
 
 from ._state import StateFile
 
@@ -182,42 +168,31 @@ class FileWatcherSupply(movement.Supply):
     :param state_interval: least seconds between two saves of the state file
         (what is saved is always consistent; a shorter interval repeats less
         after a crash of the whole machine, at the cost of an fsync each time).
-    :param line_setter: where the line goes; ``None`` makes each datum the line itself.
-    :param id_setter: where the event id (``FILE:OFFSET``) goes; ``None`` for none.
+    :param line_setter: where the line goes (callable or field path); ``false``
+        makes each datum the line itself.
+    :param id_setter: where the event id (``FILE:OFFSET``) goes (a setter or a
+        field path), or a function of the datum that sets an id of its own (the
+        manual's form); ``false`` for none. A datum whose setter fails goes to
+        the error output with its file and offset.
     """
 
-    config_insert: ClassVar[Section | None] = cfg_section(
-        "tail",
-        (
-            cfg_item("filenames", cast_path_list, "Files or glob patterns to follow"),
-            cfg_item("tail", cast_boolean, "Keep following at end of file", True),
-            cfg_item("state_file", cast_optional(cast_path), "Where positions are kept", None),
-            cfg_item("start", cast_choice("beginning", "end"), "Where new files start on first run", "beginning"),
-            cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
-            cfg_item("max_line", cast_int, "Longest line in bytes", 1 << 20),
-            cfg_item("read_size", cast_int, "Bytes per read", 1 << 18),
-            cfg_item("rotate_wait", cast_float, "Seconds to keep a rotated file open", 5.0),
-            cfg_item("poll_interval", cast_float, "Seconds between looks when polling", 1.0),
-            cfg_item("state_interval", cast_float, "Least seconds between state saves", 1.0),
-        ),
-        "Tail files",
-    )
+    config_name = "tail"
 
     def __init__(
         self,
         esc: movement.Escapement,
-        filenames: Sequence[str],
+        filenames: conf.PathList,
         tail: bool = True,
-        state_file: str | None = None,
-        start: str = "beginning",
+        state_file: conf.Path | None = None,
+        start: Literal["beginning", "end"] = "beginning",
         encoding: str = "utf-8",
         max_line: int = 1 << 20,
         read_size: int = 1 << 18,
         rotate_wait: float = 5.0,
         poll_interval: float = 1.0,
         state_interval: float = 1.0,
-        line_setter: Any = "line",
-        id_setter: Any = "id",
+        line_setter: movement.FieldSetter | None = "line",
+        id_setter: movement.FieldSetter | None = "id",
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -239,7 +214,7 @@ class FileWatcherSupply(movement.Supply):
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
         self._set_line = movement.setter(line_setter) if line_setter is not None else None
-        self._set_id = movement.setter(id_setter) if id_setter is not None else None
+        self._set_id = movement.id_setter(id_setter)
         # Plain keys let a datum be built as one dict display, the fast way.
         self._line_key = line_setter if isinstance(line_setter, str) and "." not in line_setter else None
         self._id_key = id_setter if isinstance(id_setter, str) and "." not in id_setter else None
@@ -255,13 +230,16 @@ class FileWatcherSupply(movement.Supply):
         self._dirty: dict[str, None] = {}
         self._turn: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
-        self._poller: movement.Binding | None = None
+        #: Directories of the patterns that cannot be watched yet (not there),
+        #: and the timer that tries them again.
+        self._unwatched: set[str] = set()
+        self._retry: movement.Binding | None = None
         self._sweeper: movement.Binding | None = None
         self._finished = False
         self._state: StateFile | None = None
         self._section = "fs.tail " + " ".join(self._patterns)
         if state_file:
-            self._state = StateFile.acquire(state_file, interval=state_interval)
+            self._state = StateFile.acquire(esc, state_file, interval=state_interval)
             saved = self._state.get(self._section, {})
             self._known = {k: dict(v) for k, v in saved.get("files", {}).items()}
         first_run = not self._known and (self._state is None or self._section not in self._state.sections)
@@ -276,25 +254,39 @@ class FileWatcherSupply(movement.Supply):
         return {os.path.dirname(p) for p in self._patterns}
 
     def _watch_directories(self) -> None:
+        """Watch every directory of the patterns; retry those that are not there yet.
+
+        Where inotify is missing or out of watches, the Escapement polls instead
+        (``poll_interval``) and delivers the same events.
+        """
         if not self._following:
             return
-        if not self.esc.inotify:
-            self._start_polling("inotify is not available")
-            return
-        for directory in sorted(self._directories()):
+        for directory in sorted(self._directories() - self._dir_watches.keys()):
             try:
-                self._dir_watches[directory] = self.esc.inotify_add(directory, _DIR_EVENTS, self._on_dir_event)
+                self._dir_watches[directory] = self.esc.inotify_add(
+                    directory, _DIR_EVENTS, self._on_dir_event, poll_interval=self.poll_interval
+                )
             except OSError as exc:
-                if exc.errno == 28:  # ENOSPC: out of watches
-                    self._start_polling(f"out of inotify watches at {directory}")
-                else:
-                    log.error("%s: cannot watch directory: %s", directory, exc.strerror)
-                    self._start_polling(f"cannot watch {directory}")
+                if directory not in self._unwatched:
+                    log.warning(
+                        "%s: cannot watch directory (%s); trying again every %.3g s",
+                        directory,
+                        exc.strerror,
+                        self.poll_interval,
+                    )
+                self._unwatched.add(directory)
+            else:
+                self._unwatched.discard(directory)
+        if self._unwatched and self._retry is None:
+            self._retry = self.esc.every(self.poll_interval, self._retry_directories)
 
-    def _start_polling(self, why: str) -> None:
-        if self._poller is None:
-            log.warning("%s: %s; polling every %.3g s", self, why, self.poll_interval)
-            self._poller = self.esc.every(self.poll_interval, self._poll)
+    def _retry_directories(self) -> None:
+        self._watch_directories()
+        if not self._unwatched and self._retry is not None:
+            self.esc.dequeue(self._retry)
+            self._retry = None
+        self._rescan()
+        self._schedule()
 
     def _matching(self) -> dict[str, tuple[str, os.stat_result]]:
         """:returns: identity -> (path, stat) of every regular file matching now."""
@@ -399,14 +391,13 @@ class FileWatcherSupply(movement.Supply):
             tracked.rotated_at = time.monotonic()
         self._tracked[key] = tracked
         self._known[key] = {"fp": tracked.fp, "fp_len": tracked.fp_len, "offset": offset, "path": path}
-        if self._following and self.esc.inotify and self._poller is None:
+        if self._following:
             try:
-                tracked.watch = self.esc.inotify_add(path, _FILE_EVENTS, self._on_file_event, key)
+                tracked.watch = self.esc.inotify_add(
+                    path, _FILE_EVENTS, self._on_file_event, key, poll_interval=self.poll_interval
+                )
             except OSError as exc:
-                if exc.errno == 28:
-                    self._start_polling(f"out of inotify watches at {path}")
-                else:
-                    log.error("%s: cannot watch: %s", path, exc.strerror)
+                log.error("%s: cannot watch (%s); read when its directory changes", path, exc.strerror)
         self._dirty[key] = None
         return tracked
 
@@ -465,11 +456,6 @@ class FileWatcherSupply(movement.Supply):
 
     def _overflow(self) -> None:
         log.warning("%s: inotify queue overflowed; rescanning and reading every file", self)
-        self._rescan()
-        self._dirty.update(dict.fromkeys(self._tracked))
-        self._schedule()
-
-    def _poll(self) -> None:
         self._rescan()
         self._dirty.update(dict.fromkeys(self._tracked))
         self._schedule()
@@ -710,20 +696,21 @@ class FileWatcherSupply(movement.Supply):
         self.esc.send_from(self, batch)
 
     def _fast_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
+        key = self._line_key
+        if self._set_line is not None and key is None:
+            # A setter of the user's may fail on a line: one at a time, then.
+            self._lines_with_ids(tracked, complete, start, batch)
+            return
         try:
             lines = str(complete, self.encoding).split("\n")
         except UnicodeDecodeError:
             self._lines_with_ids(tracked, complete, start, batch)
             return
         lines.pop()
-        key = self._line_key
-        if self._set_line is None:
+        if key is None:
             batch.extend(lines)
-        elif key is not None:
-            batch.extend([{key: line} for line in lines])
         else:
-            setter = self._set_line
-            batch.extend([setter({}, line) for line in lines])
+            batch.extend([{key: line} for line in lines])
 
     def _keyed_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> bool:
         """Data ``{id_key: "FILE:OFFSET", line_key: line}``, offsets counted at C speed.
@@ -769,9 +756,13 @@ class FileWatcherSupply(movement.Supply):
             if self._line_key is not None and self._id_key is not None:
                 batch.append({self._id_key: event_id, self._line_key: line})
                 continue
-            datum: Any = line if self._set_line is None else self._set_line({}, line)
-            if self._set_id is not None and self._set_line is not None:
-                datum = self._set_id(datum, event_id)
+            try:
+                datum: Any = line if self._set_line is None else self._set_line({}, line)
+                if self._set_id is not None and self._set_line is not None:
+                    datum = self._set_id(datum, event_id)
+            except Exception as exc:  # noqa: BLE001 - the user's setter failed: that line goes to the error output
+                self.esc.reject(self, {"id": event_id, "line": line, "file": name, "offset": here}, exc)
+                continue
             batch.append(datum)
 
     def _too_long(self, tracked: _Tracked, raw: bytes, offset: int) -> None:
@@ -828,10 +819,10 @@ class FileWatcherSupply(movement.Supply):
                 tracked.watch = None
 
     def _stop_binding(self) -> None:
-        for binding in (self._turn, self._poller, self._sweeper):
+        for binding in (self._turn, self._retry, self._sweeper):
             if binding is not None:
                 self.esc.dequeue(binding)
-        self._turn = self._poller = self._sweeper = None
+        self._turn = self._retry = self._sweeper = None
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
@@ -861,28 +852,23 @@ class FileReaderSupply(FileWatcherSupply):
     :param filenames: files (or glob patterns) to read, in order.
     :param encoding: text encoding of the files.
     :param max_line: longest line in bytes; longer ones go to the error output.
-    :param line_setter: where the line goes (callable or field path).
-    :param id_setter: where the event id goes (callable or field path).
+    :param line_setter: where the line goes (callable or field path); ``false``
+        makes each datum the line itself.
+    :param id_setter: where the event id (``FILE:OFFSET``) goes (a setter or a
+        field path), or a function of the datum that sets an id of its own;
+        ``false`` for none.
     """
 
-    config_insert = cfg_section(
-        "read",
-        (
-            cfg_item("filenames", cast_path_list, "Files or glob patterns to read"),
-            cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
-            cfg_item("max_line", cast_int, "Longest line in bytes", 1 << 20),
-        ),
-        "Read files once",
-    )
+    config_name = "read"
 
     def __init__(
         self,
         esc: movement.Escapement,
-        filenames: Sequence[str],
+        filenames: conf.PathList,
         encoding: str = "utf-8",
         max_line: int = 1 << 20,
-        line_setter: Any = "line",
-        id_setter: Any = "id",
+        line_setter: movement.FieldSetter | None = "line",
+        id_setter: movement.FieldSetter | None = "id",
     ) -> None:
         super().__init__(
             esc,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any
+from typing import Any, Literal
 
-from deadbeat import movement
-from deadbeat.conf import cast_choice, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from deadbeat import conf, movement
 
 from ._io import write_all
 from ._state import StateFile
@@ -44,25 +43,16 @@ class LineFileDrain(movement.Cog):
         ``"always"`` (after every write).
     """
 
-    config_insert = cfg_section(
-        "write",
-        (
-            cfg_item("filename", cast_str, "File to append to, or - for standard output", "-"),
-            cfg_item("encoding", cast_str, "Text encoding", "utf-8"),
-            cfg_item("state_file", cast_optional(cast_path), "State shared with the tailer", None),
-            cfg_item("fsync", cast_choice(*FSYNC_POLICIES), "When to fsync", "never"),
-        ),
-        "Write lines to a file",
-    )
+    config_name = "write"
 
     def __init__(
         self,
         esc: movement.Escapement,
-        filename: str = "-",
-        line_getter: Any = "line",
+        filename: conf.Path = "-",
+        line_getter: movement.FieldGetter = "line",
         encoding: str = "utf-8",
-        state_file: str | None = None,
-        fsync: str = "never",
+        state_file: conf.Path | None = None,
+        fsync: Literal["never", "flush", "always"] = "never",
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
@@ -82,7 +72,7 @@ class LineFileDrain(movement.Cog):
             self._fd = 1
         else:
             if state_file:
-                self._state = StateFile.acquire(state_file)
+                self._state = StateFile.acquire(esc, state_file)
             self._open()
             self._trim_to_checkpoint()
             esc.signal_register(signal.SIGHUP, self.reopen)

@@ -6,36 +6,17 @@ import hashlib
 import hmac
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from deadbeat import movement
-from deadbeat.conf import cast_choice, cast_int, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from deadbeat import conf, movement
 
 from ._address import AddressError, format_address, parse_address
-from ._fields import FieldMapper
+from ._fields import FieldMapper, setter_for
 from ._keys import load_key
 
 __all__ = ["Anonymise", "anonymise_base_config"]
 
 MODES = ("truncate", "cryptopan", "hash")
-
-#: The config insert of :class:`Anonymise` (``anonymise`` section).
-anonymise_base_config = cfg_section(
-    "anonymise",
-    (
-        cfg_item(
-            "mode", cast_choice(*MODES), "truncate, cryptopan (keyed, prefix-preserving) or hash (keyed)", "truncate"
-        ),
-        cfg_item("v4_prefix", cast_int, "IPv4 bits kept by truncate", 24),
-        cfg_item("v6_prefix", cast_int, "IPv6 bits kept by truncate", 48),
-        cfg_item(
-            "key_file", cast_optional(cast_path), "File holding the key (cryptopan: 32 bytes or 64 hex digits)", None
-        ),
-        cfg_item("key_env", cast_optional(cast_str), "Environment variable holding the key (hex)", None),
-        cfg_item("cache_size", cast_int, "Addresses remembered (cryptopan, hash)", 65536),
-    ),
-    "Anonymise IP addresses",
-)
 
 
 class Anonymise(movement.Cog):
@@ -59,19 +40,25 @@ class Anonymise(movement.Cog):
     :param key_file: file with the key.
     :param key_env: environment variable with the key (hex).
     :param cache_size: distinct addresses remembered for the keyed modes.
+    :param ip_getter: where the address (or list of addresses) is, as a callable
+        or a field path, instead of ``fields``.
+    :param ip_setter: where the anonymised address goes, with ``ip_getter``; by
+        default the same place ``ip_getter`` names when that is a path.
     """
 
-    config_insert = anonymise_base_config
+    config_name = "anonymise"
 
     def __init__(
         self,
         fields: str | Sequence[str] = "ip",
-        mode: str = "truncate",
+        mode: Literal["truncate", "cryptopan", "hash"] = "truncate",
         v4_prefix: int = 24,
         v6_prefix: int = 48,
-        key_file: str | None = None,
+        key_file: conf.Path | None = None,
         key_env: str | None = None,
         cache_size: int = 65536,
+        ip_getter: movement.FieldGetter | None = None,
+        ip_setter: movement.FieldSetter | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -84,7 +71,9 @@ class Anonymise(movement.Cog):
         self.key_file = key_file
         self.key_env = key_env
         self.cache_size = cache_size
-        self._fields = FieldMapper(fields)
+        self.ip_getter = ip_getter
+        self.ip_setter = ip_setter
+        self._fields = FieldMapper(fields, ip_getter, setter_for(ip_getter, ip_setter))
         self._cache: dict[str, str] = {}
         self._v4_mask = ((1 << v4_prefix) - 1) << (32 - v4_prefix)
         self._v6_mask = ((1 << v6_prefix) - 1) << (128 - v6_prefix)
@@ -100,8 +89,7 @@ class Anonymise(movement.Cog):
             self._one = self._truncate
         self.anonymise = self._fast_path()
         self._apply = self._fields.bind(self.anonymise)
-        paths = self._fields.paths
-        self._plain_key = paths[0] if len(paths) == 1 and not set(paths[0]) & {".", "*", "\\"} else None
+        self._plain_key = self._fields.plain_key
         self._cache_get = self._cache.get
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
@@ -193,3 +181,8 @@ class Anonymise(movement.Cog):
         size = 4 if version == 4 else 16
         digest = hmac.new(self._hash_key, value.to_bytes(size, "big") + bytes([version]), hashlib.sha256).digest()
         return int.from_bytes(digest[:size], "big")
+
+
+#: The recommended config insert of :class:`Anonymise` (an ``[anonymise]``
+#: section), derived from its signature like every cog's.
+anonymise_base_config = Anonymise.config_insert

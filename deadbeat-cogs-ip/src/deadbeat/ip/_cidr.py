@@ -16,9 +16,9 @@ import os
 import signal
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._address import AddressError, parse_address
 from ._fields import FieldMapper
@@ -154,16 +154,19 @@ class CIDRTag(movement.Cog):
     :param action: ``"tag"``, ``"keep"`` (only events with a match go on) or
         ``"drop"`` (events with a match are dropped).
     :param poll_interval: seconds between looks at the files without inotify.
+    :param ip_getter: where the address (or list of addresses) is, as a callable
+        or a field path, instead of ``fields``.
     """
 
     def __init__(
         self,
         esc: movement.Escapement,
-        lists: Mapping[str, str],
+        lists: Mapping[str, conf.Path],
         fields: str | Sequence[str] = "ip",
-        target: str = "network",
-        action: str = "tag",
+        target: movement.FieldSetter = "network",
+        action: Literal["tag", "keep", "drop"] = "tag",
         poll_interval: float = 5.0,
+        ip_getter: movement.FieldGetter | None = None,
     ) -> None:
         if action not in ("tag", "keep", "drop"):
             raise ValueError(f"action must be tag, keep or drop, not {action!r}")
@@ -173,7 +176,8 @@ class CIDRTag(movement.Cog):
         self.target = target
         self.action = action
         self.poll_interval = poll_interval
-        self._fields = FieldMapper(fields)
+        self.ip_getter = ip_getter
+        self._fields = FieldMapper(fields, ip_getter)
         self._set = movement.setter(target)
         self.table = load_lists(self.lists)
         self._watches: list[movement.Binding] = []

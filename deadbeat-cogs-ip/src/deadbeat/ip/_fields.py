@@ -1,4 +1,12 @@
-"""Applying a function to every address a field path reaches (strings, lists, wildcards)."""
+"""Applying a function to every address a cog reaches: by field paths, or by a getter and setter.
+
+A cog that works on addresses takes either ``fields`` (one path or several,
+where ``*`` reaches into lists) or, as the developer manual asks of cogs, a
+getter and a setter: callables (``operator.itemgetter("src")``,
+``movement.itemsetter("src")``) or paths. Either way the value found may be a
+string or a list of strings (an IDEA ``IP4`` list), and a missing field is no
+error: events differ.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +15,50 @@ from typing import Any
 
 from deadbeat import movement
 
-__all__ = ["FieldMapper"]
+__all__ = ["FieldMapper", "setter_for"]
+
+
+def setter_for(getter: Any, setter: Any) -> Any:
+    """The setter to pair with ``getter``: the one given, or the same path.
+
+    :raises TypeError: for a callable getter without a setter (where would the result go?).
+    """
+    if getter is None or setter is not None:
+        return setter
+    if isinstance(getter, (str, int)):
+        return getter
+    raise TypeError("ip_getter is a callable: give ip_setter too, saying where the result goes")
 
 
 class FieldMapper:
-    """Rewrite the values at one or more field paths with a function.
+    """Rewrite (or only read) the addresses at some places of a datum with a function.
 
-    A path may reach a string, a list of strings (an IDEA ``IP4`` list) or, with
-    ``*`` segments, many of either. A missing field is no error: events differ.
-
-    :param fields: one path or several.
+    :param fields: one path or several; used when ``getter`` is ``None``.
+    :param getter: where the address (or list of addresses) is, instead of ``fields``.
+    :param setter: where the result goes back, with ``getter``; ``None`` only reads.
     """
 
-    def __init__(self, fields: str | Sequence[str]) -> None:
-        self.paths = [fields] if isinstance(fields, str) else list(fields)
-        self._accessors = [(p, movement.getter(p), movement.setter(p), "*" in p) for p in self.paths]
+    def __init__(
+        self,
+        fields: str | Sequence[str] = "ip",
+        getter: movement.FieldGetter | None = None,
+        setter: movement.FieldSetter | None = None,
+    ) -> None:
+        self._accessors: list[tuple[str, Callable[[Any], Any], Callable[[Any, Any], Any] | None, bool]]
+        if getter is not None:
+            name = getter if isinstance(getter, str) else getattr(getter, "__qualname__", repr(getter))
+            self.paths = [str(name)]
+            put = movement.setter(setter) if setter is not None else None
+            self._accessors = [(str(name), movement.getter(getter), put, isinstance(getter, str) and "*" in getter)]
+        else:
+            self.paths = [fields] if isinstance(fields, str) else list(fields)
+            self._accessors = [(p, movement.getter(p), movement.setter(p), "*" in p) for p in self.paths]
+        #: The one plain key when the places are a single plain field (the fast case).
+        self.plain_key = (
+            self.paths[0]
+            if getter is None and len(self.paths) == 1 and not set(self.paths[0]) & {".", "*", "\\"}
+            else None
+        )
 
     def bind(self, function: Callable[[str, str], Any]) -> Callable[[Any], Any]:
         """:returns: ``apply`` with ``function`` fixed, specialised for one plain key.
@@ -29,8 +66,8 @@ class FieldMapper:
         One field named by a plain key (``"ip"``) is the common case and the hot
         one: it gets a closure with no loop and no path machinery.
         """
-        if len(self.paths) == 1 and "." not in self.paths[0] and "*" not in self.paths[0]:
-            key = self.paths[0]
+        key = self.plain_key
+        if key is not None:
 
             def apply_one(data: Any) -> Any:
                 try:
@@ -49,16 +86,18 @@ class FieldMapper:
         return lambda data: self.apply(data, function)
 
     def apply(self, data: Any, function: Callable[[str, str], Any]) -> Any:
-        """Replace each value ``v`` at path ``p`` by ``function(v, p)``."""
+        """Replace each value ``v`` at place ``p`` by ``function(v, p)`` (or only call it, without a setter)."""
         for path, get, put, wild in self._accessors:
             try:
                 value = get(data)
             except LookupError:
                 continue
             if wild:
-                data = put(data, [self._map(v, path, function) for v in value])
+                mapped: Any = [self._map(v, path, function) for v in value]
             else:
-                data = put(data, self._map(value, path, function))
+                mapped = self._map(value, path, function)
+            if put is not None:
+                data = put(data, mapped)
         return data
 
     @staticmethod

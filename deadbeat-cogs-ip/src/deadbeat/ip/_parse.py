@@ -8,7 +8,7 @@ from typing import Any
 from deadbeat import movement
 
 from ._address import AddressError, normalise
-from ._fields import FieldMapper
+from ._fields import FieldMapper, setter_for
 
 __all__ = ["IPParse"]
 
@@ -23,11 +23,22 @@ class IPParse(movement.Cog):
     output, with the field and the value named.
 
     :param fields: field path(s) to check (``*`` reaches into lists).
+    :param ip_getter: where the address (or list of addresses) is, as a callable
+        or a field path, instead of ``fields``.
+    :param ip_setter: where the canonical form goes, with ``ip_getter``; by
+        default the same place ``ip_getter`` names when that is a path.
     """
 
-    def __init__(self, fields: str | Sequence[str] = "ip") -> None:
+    def __init__(
+        self,
+        fields: str | Sequence[str] = "ip",
+        ip_getter: movement.FieldGetter | None = None,
+        ip_setter: movement.FieldSetter | None = None,
+    ) -> None:
         self.fields = fields
-        self._fields = FieldMapper(fields)
+        self.ip_getter = ip_getter
+        self.ip_setter = ip_setter
+        self._fields = FieldMapper(fields, ip_getter, setter_for(ip_getter, ip_setter))
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         return (self._fields.apply(data, self._one),)

@@ -203,4 +203,3 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _run(args, out)
     parser.print_help(out)
     return EXIT_USAGE
-

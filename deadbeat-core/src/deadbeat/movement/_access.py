@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import operator
 from collections.abc import Callable, Mapping, MutableMapping, MutableSequence
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from ..conf import expects
 
@@ -342,9 +342,9 @@ def cast_setter(value: Any) -> Any:
 
 #: The annotation of a getter parameter: a callable, a field path or an index.
 #: Pipeline files give a path (``false`` where the parameter may be none).
-FieldGetter = Annotated[Union[Getter, str, int], cast_getter]
+FieldGetter = Annotated[Getter | str | int, cast_getter]
 #: The annotation of a setter parameter (an ``id_setter`` too).
-FieldSetter = Annotated[Union[Setter, Callable[[Any], Any], str, int], cast_setter]
+FieldSetter = Annotated[Setter | Callable[[Any], Any] | str | int, cast_setter]
 
 
 _ID_KEYS = ("ID", "id", "_id", "event_id")

@@ -231,6 +231,7 @@ class PollBinding(Binding):
     def _let_go(self) -> None:
         if self.handle is not None:
             self.handle.cancel()
+        self.watch.close()
 
     def _detail(self) -> str:
         return f" {self.watch.path} every {self.interval}s"

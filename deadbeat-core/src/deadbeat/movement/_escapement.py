@@ -377,18 +377,14 @@ class Escapement:
         if isinstance(what, Binding):
             victims = [what] if what.active else []
         else:
-            victims = [
-                b for b in self._bindings if isinstance(b, (CallBinding, TimerBinding)) and b.callback == what
-            ]
+            victims = [b for b in self._bindings if isinstance(b, (CallBinding, TimerBinding)) and b.callback == what]
         for binding in victims:
             binding.cancel()
         return len(victims)
 
     # -- timers --------------------------------------------------------------
 
-    def after(
-        self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True
-    ) -> TimerBinding:
+    def after(self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True) -> TimerBinding:
         """Call ``callback(*args)`` once, ``delay`` seconds from now.
 
         :param keeps_alive: ``False`` for a timer (a time-out guard) that must not
@@ -571,7 +567,7 @@ class Escapement:
             except OSError as exc:
                 if exc.errno != errno.ENOSPC or poll_interval is None:
                     raise OSError(exc.errno, exc.strerror, path) from None
-                self._warn_poll(f"out of inotify watches at {path}")
+                self._warn_poll(f"out of inotify watches at {path}", poll_interval)
             else:
                 binding = InotifyBinding(self, callback, args, wd, mask, path)
                 if self._track(binding):
@@ -580,13 +576,13 @@ class Escapement:
         elif poll_interval is None:
             raise OSError(errno.ENOSYS, "inotify is not available; pass poll_interval to poll", path)
         else:
-            self._warn_poll("inotify is not available")
+            self._warn_poll("inotify is not available", poll_interval)
         return self._poll_add(path, mask, callback, args, poll_interval)
 
-    def _warn_poll(self, why: str) -> None:
+    def _warn_poll(self, why: str, interval: float) -> None:
         if not self._warned_poll:
             self._warned_poll = True
-            log.warning("%s: falling back to polling", why)
+            log.warning("%s: falling back to polling every %.3g s", why, interval)
 
     def _poll_add(
         self, path: str, mask: int, callback: Callable[..., Any], args: tuple[Any, ...], interval: float

@@ -142,7 +142,7 @@ _SPEC_ARGNAMES = {name: _spec_argnames(name) for name in BROADCASTS}
 
 
 def _arguments_taken(method: Callable[..., Any], offered: int, fewest: int) -> int | None:
-    """:returns: how many of ``offered`` positional arguments ``method`` takes, or ``None`` if it cannot be called so."""
+    """:returns: how many of ``offered`` arguments ``method`` takes positionally; ``None`` if it cannot."""
     try:
         signature = inspect.signature(method)
     except (TypeError, ValueError):

@@ -50,7 +50,6 @@ IN_ISDIR = int(_flags.ISDIR)
 IN_ALL_EVENTS = 0x00000FFF
 
 
-
 class InotifyEvent(NamedTuple):
     """One inotify event, as the kernel reported it (or the polling fallback made it).
 

@@ -1,4 +1,4 @@
-"""The polling stand-in for inotify: what changed at a path since the last look.
+"""The polling stand-in for inotify: what changed at a watched path since the last look.
 
 Where inotify is missing (some containers, network file systems) or out of
 watches, the Escapement looks at a watched path every so often and turns what
@@ -6,39 +6,32 @@ it sees into the events inotify would have sent. It is the one polling fallback
 of Deadbeat: cogs ask :meth:`Escapement.inotify_add` for it with
 ``poll_interval`` and then handle the same events either way.
 
+Like an inotify watch, a polled watch follows what the path named when it was
+made, not the name: it holds a descriptor on it (``O_PATH``), so a file renamed
+by logrotate still reports ``IN_MODIFY`` under its new name, after one
+``IN_MOVE_SELF``. When its last link is gone it reports ``IN_DELETE_SELF`` and
+``IN_IGNORED`` and ends.
+
 What cannot be seen by looking: a file written and truncated back to the same
-size and time between two looks, and renames (they show as a delete and a
-create, with no cookie pairing them).
+size and time between two looks, and renames inside a watched directory (they
+show as a delete and a create, with no cookie pairing them).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from . import _inotify
 
 __all__ = ["PollWatch"]
 
-#: (device, inode, size, mtime, ctime) of a path, or None when it is not there.
+#: (device, inode, size, mtime, ctime) of a file, or None when it is not there.
 Snapshot = tuple[int, int, int, int, int] | None
 
 
-def _snapshot(path: str) -> Snapshot:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
+def _snapshot(st: os.stat_result) -> Snapshot:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _entries(path: str) -> dict[str, Snapshot] | None:
-    if not os.path.isdir(path):
-        return None
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return None
-    return {name: _snapshot(os.path.join(path, name)) for name in names}
 
 
 class PollWatch:
@@ -46,31 +39,64 @@ class PollWatch:
 
     :param path: a file or a directory.
     :param mask: the inotify events asked for; others are not reported.
+    :raises OSError: when ``path`` cannot be opened (as ``inotify_add_watch`` would).
     """
 
     def __init__(self, path: str, mask: int) -> None:
         self.path = path
         self.mask = mask
-        self.stat = _snapshot(path)
-        #: For a directory, every entry's snapshot; None for a file.
-        self.entries = _entries(path)
+        st = os.stat(path)
+        self.is_dir = stat.S_ISDIR(st.st_mode)
+        # A directory is listed through its descriptor, so O_PATH will not do.
+        flags = os.O_RDONLY | os.O_DIRECTORY if self.is_dir else os.O_PATH
+        self.fd = os.open(path, flags | os.O_CLOEXEC)
+        self.stat = _snapshot(os.fstat(self.fd))
+        self.moved = False
+        #: For a directory, every entry's snapshot.
+        self.entries = self._entries() if self.is_dir else {}
+
+    def _entries(self) -> dict[str, Snapshot]:
+        found: dict[str, Snapshot] = {}
+        try:
+            names = os.listdir(self.fd)
+        except OSError:
+            return found
+        for name in names:
+            try:
+                found[name] = _snapshot(os.stat(name, dir_fd=self.fd, follow_symlinks=False))
+            except OSError:
+                found[name] = None
+        return found
+
+    def close(self) -> None:
+        """Let go of the descriptor."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def changes(self) -> list[tuple[int, str]]:
         """Look again.
 
         :returns: the (mask, name) events inotify would have sent since the last
-            look; ``IN_IGNORED`` last when the path itself is gone or replaced.
+            look; ``IN_IGNORED`` last when the watched file or directory is gone.
         """
+        if self.fd < 0:
+            return []
+        st = os.fstat(self.fd)
         found: list[tuple[int, str]] = []
-        new = _snapshot(self.path)
-        old = self.stat
+        if not self.moved:
+            try:
+                named = os.stat(self.path)
+                moved = (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino)
+            except OSError:
+                moved = st.st_nlink > 0
+            if moved:
+                self.moved = True
+                found.append((_inotify.IN_MOVE_SELF, ""))
+        new, old = _snapshot(st), self.stat
         self.stat = new
-        if old is not None and new is None:
-            return [(_inotify.IN_DELETE_SELF, ""), (_inotify.IN_IGNORED, "")]
-        if old is not None and new is not None and old[:2] != new[:2]:
-            return [(_inotify.IN_MOVE_SELF, ""), (_inotify.IN_IGNORED, "")]
-        if self.entries is not None:
-            entries = _entries(self.path) or {}
+        if self.is_dir:
+            entries = self._entries()
             for name in entries.keys() - self.entries.keys():
                 found.append((_inotify.IN_CREATE, name))
             for name in self.entries.keys() - entries.keys():
@@ -88,4 +114,7 @@ class PollWatch:
                 found.append((_inotify.IN_MODIFY, ""))
             elif old[4] != new[4]:
                 found.append((_inotify.IN_ATTRIB, ""))
+        if st.st_nlink == 0:
+            found += [(_inotify.IN_DELETE_SELF, ""), (_inotify.IN_IGNORED, "")]
+            self.close()
         return [(mask, name) for mask, name in found if mask & (self.mask | _inotify.IN_IGNORED)]

@@ -155,9 +155,7 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     errors = [_spec(path, f"errors[{i}]", table, registry, base, problems) for i, table in enumerate(error_tables)]
     if problems:
         raise PipelineError(problems)
-    return PipelineFile(
-        log_settings, train, [s for s in specs if s is not None], [s for s in errors if s is not None]
-    )
+    return PipelineFile(log_settings, train, [s for s in specs if s is not None], [s for s in errors if s is not None])
 
 
 def _settings(path: str, name: str, section: conf.Section, table: Any, problems: list[str]) -> dict[str, Any]:
@@ -196,9 +194,7 @@ def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
     return obj
 
 
-def _spec(
-    path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]
-) -> CogSpec | None:
+def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]) -> CogSpec | None:
     if not isinstance(table, Mapping):
         problems.append(f"{path}: {where}: must be a table")
         return None
