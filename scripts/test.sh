@@ -15,7 +15,7 @@ python3 -m venv .venv
     -e ./deadbeat-cogs-net \
     -e ./tests/example-cog \
     -e ./tests/plugins/broken-cog \
-    ruff mypy nox sphinx
+    ruff mypy nox sphinx hatchling
 
 echo "== ruff"
 .venv/bin/ruff check .

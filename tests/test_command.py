@@ -71,10 +71,14 @@ class TestCogsListing:
         assert out.startswith("fs.read  (deadbeat.fs:FileReaderSupply, deadbeat-cogs-fs ")
         assert "Read files once, from start to end" in out
         assert "  esc  (given by the pipeline)" in out
-        assert "  filenames: Sequence[str]  (required)" in out
-        assert "  max_line: int  (default 1048576)" in out
+        assert "  filenames: list of paths  (required)" in out
+        assert "  max_line: integer  (default 1048576)" in out
+        assert '  id_setter: field path or callable or none  (default "id")' in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
-        assert "Config insert (for an application's own config file):\n# Read files once\n[read]\n" in out
+        assert (
+            "Config insert (for an application's own config file):\n# Read files once, from start to end, one datum per line, then stop.\n[read]\n"
+            in out
+        )
         assert "Takes whole lists" not in out
 
     def test_show_says_when_a_cog_takes_whole_lists(self) -> None:
@@ -130,7 +134,7 @@ class TestRun:
         )
         result = deadbeat("run", str(path), "--once")
         assert result.returncode == 1
-        assert f"{path}: cog[1] (fs.write): unknown parameter 'filname'; did you mean 'filename'?" in result.stderr
+        assert f"{path}: cog[1] (fs.write): filname: unknown parameter; did you mean 'filename'?" in result.stderr
         assert not out.exists()
 
     @pytest.mark.parametrize(
@@ -138,7 +142,10 @@ class TestRun:
         [
             ('[[cog]]\nfilenames = ["x"]\n', "cog[0]: missing 'use'"),
             ('[[cog]]\nuse = "fs.reed"\n', "cog[0] (fs.reed): no such cog; did you mean 'fs.read'?"),
-            ('[[cog]]\nuse = "fs.read"\n', "cog[0] (fs.read): missing required parameter 'filenames'"),
+            (
+                '[[cog]]\nuse = "fs.read"\n',
+                "cog[0] (fs.read): filenames: required parameter missing: files (or glob patterns)",
+            ),
             (
                 '[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nmax_line = "many"\n',
                 "cog[0] (fs.read): max_line: expected an integer, got 'many'",
@@ -150,7 +157,10 @@ class TestRun:
                 '[[cog]]\nuse = "fs.tail"\nfilenames = ["x"]\nstart = "middle"\n',
                 "cog[0] (fs.tail): start: expected one of beginning, end, got 'middle'",
             ),
-            ('[log]\nlevel = "chatty"\n[[cog]]\nuse = "fs.read"\n', "log.level: expected a log level"),
+            (
+                '[log]\nlevel = "chatty"\n[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\n',
+                "log.level: expected a log level",
+            ),
             ("[[cog]\n", "invalid TOML"),
             ("[train]\nhigh_watter = 5\n", "train.high_watter: unknown setting; did you mean 'high_water'?"),
         ],

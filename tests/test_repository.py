@@ -37,7 +37,19 @@ class TestLayout:
             assert any(d.startswith("deadbeat-core>=") for d in meta["project"]["dependencies"]), name
 
     def test_core_dependencies_stay_few(self) -> None:
-        """The core depends on pluggy, importlib-metadata and packaging only (tomli on 3.10)."""
+        """The core depends on pluggy, importlib-metadata, inotify-simple and packaging only (tomli on 3.10)."""
         meta = tomllib.loads((REPO / "deadbeat-core" / "pyproject.toml").read_text())
         names = {d.split(">")[0].split(";")[0].strip() for d in meta["project"]["dependencies"]}
-        assert names == {"pluggy", "importlib-metadata", "packaging", "tomli"}
+        assert names == {"pluggy", "importlib-metadata", "inotify-simple", "packaging", "tomli"}
+
+    def test_every_import_package_is_typed(self) -> None:
+        """Each import package of every distribution (and the template) ships py.typed for its users."""
+        roots = [REPO / name / "src" for name in DISTRIBUTIONS] + [REPO / "_template" / "src"]
+        packages = [p.parent for root in roots for p in root.glob("**/__init__.py")]
+        assert len(packages) >= 17
+        assert [p for p in packages if not (p / "py.typed").exists()] == []
+
+    def test_the_core_has_no_module_outside_a_package(self) -> None:
+        """Modules straight in the deadbeat namespace could not carry py.typed: there are none."""
+        for name in DISTRIBUTIONS:
+            assert not list((REPO / name / "src" / "deadbeat").glob("*.py")), name

@@ -60,7 +60,7 @@ class SpoolDirSupply(movement.Supply):
         encoding: str | None = "utf-8",
         max_size: int = 16 << 20,
         content_setter: movement.FieldSetter = "data",
-        id_setter: movement.FieldSetter | None = "id",
+        id_setter: movement.IdSetter | None = "id",
         poll_interval: float = 1.0,
     ) -> None:
         self.esc = esc

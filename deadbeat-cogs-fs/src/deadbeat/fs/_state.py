@@ -54,7 +54,7 @@ class StateFile:
             the shortest asked for wins. ``None`` asks for nothing.
         """
         full = os.path.abspath(path)
-        state = esc.share((cls, full), lambda: cls(full, 1.0 if interval is None else interval))
+        state: StateFile = esc.share((cls, full), lambda: cls(full, 1.0 if interval is None else interval))
         if interval is not None:
             state.interval = min(state.interval, interval)
         state.users += 1

@@ -192,7 +192,7 @@ class FileWatcherSupply(movement.Supply):
         poll_interval: float = 1.0,
         state_interval: float = 1.0,
         line_setter: movement.FieldSetter | None = "line",
-        id_setter: movement.FieldSetter | None = "id",
+        id_setter: movement.IdSetter | None = "id",
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -868,7 +868,7 @@ class FileReaderSupply(FileWatcherSupply):
         encoding: str = "utf-8",
         max_line: int = 1 << 20,
         line_setter: movement.FieldSetter | None = "line",
-        id_setter: movement.FieldSetter | None = "id",
+        id_setter: movement.IdSetter | None = "id",
     ) -> None:
         super().__init__(
             esc,

@@ -63,10 +63,12 @@ def _merge(
     source: str,
     prefix: str,
     errors: list[ConfigError] | None = None,
+    noun: str = "setting",
 ) -> None:
     """Cast ``values`` by ``definition`` into ``into``.
 
     :param errors: collect every problem here and go on; without it, the first raises.
+    :param noun: what a key is called in messages ("setting", "parameter").
     """
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -76,11 +78,11 @@ def _merge(
                 close = difflib.get_close_matches(key, list(definition.children), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 accepted = ", ".join(definition.children) or "none"
-                raise ConfigError(source, dotted, f"unknown setting{hint}; accepted: {accepted}")
+                raise ConfigError(source, dotted, f"unknown {noun}{hint}; accepted: {accepted}")
             if isinstance(node, Section):
                 if not isinstance(value, Mapping):
                     raise ConfigError(source, dotted, "expected a table/object of settings")
-                _merge(node, value, into.setdefault(key, {}), source, dotted + ".", errors)
+                _merge(node, value, into.setdefault(key, {}), source, dotted + ".", errors, noun)
             else:
                 into[key] = _cast(node, value, source, dotted)
         except ConfigError as exc:
@@ -89,20 +91,25 @@ def _merge(
             errors.append(exc)
 
 
-def check(section: Section, values: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[ConfigError]]:
+def check(
+    section: Section, values: Mapping[str, Any], source: str, prefix: str = "", noun: str = "setting"
+) -> tuple[dict[str, Any], list[ConfigError]]:
     """Check and cast ``values`` against ``section``, finding every problem at once.
 
     :param source: what errors name as the origin (a file and a place in it).
+    :param prefix: put before every key in messages (``"log."``).
+    :param noun: what a key is called in messages.
     :returns: the cast values (only those given), and every problem: unknown
         keys (with the nearest known one), values a cast refuses, required
-        settings missing.
+        ones missing.
     """
     into: dict[str, Any] = {}
     errors: list[ConfigError] = []
-    _merge(section, values, into, source, "", errors)
+    _merge(section, values, into, source, prefix, errors, noun)
     for name, node in section.children.items():
         if isinstance(node, Item) and node.required and name not in values:
-            errors.append(ConfigError(source, name, f"missing required setting ({node.description or 'no default'})"))
+            meaning = f": {node.description.rstrip('.')}" if node.description else ""
+            errors.append(ConfigError(source, prefix + name, f"required {noun} missing{meaning}"))
     return into, errors
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
-from ._casts import Cast, cast_path_list, expected_of
+from ._casts import Cast, cast_path_list, type_name_of
 
 __all__ = [
     "REQUIRED",
@@ -105,7 +105,7 @@ class Section:
             lines.append(f"[{key}]")
         for node in self.children.values():
             if isinstance(node, Item):
-                lines.append(f"# {node.description} ({expected_of(node.cast)})")
+                lines.append(f"# {node.description} ({type_name_of(node.cast)})")
                 if node.required:
                     lines.append(f"# {node.name} = ...  (required)")
                 elif node.default is None:

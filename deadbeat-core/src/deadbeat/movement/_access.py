@@ -20,6 +20,7 @@ __all__ = [
     "FieldGetter",
     "FieldSetter",
     "Getter",
+    "IdSetter",
     "Setter",
     "cast_getter",
     "cast_setter",
@@ -343,8 +344,11 @@ def cast_setter(value: Any) -> Any:
 #: The annotation of a getter parameter: a callable, a field path or an index.
 #: Pipeline files give a path (``false`` where the parameter may be none).
 FieldGetter = Annotated[Getter | str | int, cast_getter]
-#: The annotation of a setter parameter (an ``id_setter`` too).
-FieldSetter = Annotated[Setter | Callable[[Any], Any] | str | int, cast_setter]
+#: The annotation of a setter parameter.
+FieldSetter = Annotated[Setter | str | int, cast_setter]
+#: The annotation of a supply's ``id_setter``: a setter, or the manual's
+#: one-argument function that sets an id of its own (see :func:`id_setter`).
+IdSetter = Annotated[Setter | Callable[[Any], Any] | str | int, cast_setter]
 
 
 _ID_KEYS = ("ID", "id", "_id", "event_id")

@@ -44,7 +44,7 @@ def owner_of(callback: Callable[..., Any]) -> object | None:
     A builtin function's ``__self__`` is its module (``os.write``), which owns
     nothing: such a callback is a plain function here.
     """
-    owner = getattr(callback, "__self__", None)
+    owner: object | None = getattr(callback, "__self__", None)
     if owner is None or isinstance(owner, types.ModuleType):
         return None
     return owner

@@ -454,7 +454,8 @@ class Escapement:
                 f"fd {fileno}: event mask {eventmask:#x} asks for no event (EPOLLIN, EPOLLOUT, EPOLLHUP ...)"
             )
         events = eventmask & _EVENT_BITS
-        replaced, kept = [], []
+        replaced: list[FdBinding] = []
+        kept: list[FdBinding] = []
         for other in self._fds.get(fileno, ()):
             other_events = other.mask & _EVENT_BITS
             same_direction = other_events & events & ~_CONDITION_BITS or other_events == events

@@ -179,11 +179,11 @@ class Participant:
     same as :class:`Implementation` records, which the Train calls directly.
 
     :param cog: the cog.
-    :param misfit: told the name of each method that cannot take its
-        broadcast's arguments (the caller logs it).
+    :param misfit: told the cog and the name of each method that cannot take
+        its broadcast's arguments (the caller logs it).
     """
 
-    def __init__(self, cog: object, misfit: Callable[[str], None]) -> None:
+    def __init__(self, cog: object, misfit: Callable[[object, str], None]) -> None:
         self.cog = cog
         self.implementations: dict[str, Implementation] = {}
         for name in BROADCASTS:
@@ -193,7 +193,7 @@ class Participant:
             offered = len(_SPEC_ARGNAMES[name])
             taken = _arguments_taken(method, offered, _FEWEST.get(name, offered))
             if taken is None:
-                misfit(name)
+                misfit(cog, name)
                 continue
             self.implementations[name] = Implementation(method, taken, cog)
             setattr(self, name, _hook_function(name, method, taken))

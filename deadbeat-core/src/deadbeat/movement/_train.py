@@ -90,13 +90,19 @@ def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     return many if callable(many) else None
 
 
-def _label(cog: Any) -> str:
-    """``str(cog)`` on one line of printable ASCII, short: safe inside a comment of generated code."""
+def cog_name(cog: Any) -> str:
+    """How log lines and error records name a cog: ``str(cog)``, or a function's qualified name."""
+    if isinstance(cog, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return getattr(cog, "__qualname__", repr(cog))
     try:
-        text = str(cog)
-    except Exception:  # noqa: BLE001 - a label must never fail
-        text = type(cog).__name__
-    text = ascii(text)[1:-1]
+        return str(cog)
+    except Exception:  # noqa: BLE001 - a name must never fail
+        return type(cog).__name__
+
+
+def _label(cog: Any) -> str:
+    """:func:`cog_name` on one line of printable ASCII, short: safe inside a comment of generated code."""
+    text = ascii(cog_name(cog))[1:-1]
     return text if len(text) <= 72 else text[:69] + "..."
 
 
@@ -347,7 +353,7 @@ class Train:
             if self._index[id(cog)] != position:
                 continue  # the same cog twice takes part in broadcasts once
             self.esc.route(cog, self)
-            participant = Participant(cog, lambda name, cog=cog: self._misfit(cog, name))
+            participant = Participant(cog, self._misfit)
             self._pm.register(participant, name=f"{self.name} cog {position}")
         self._broadcasts = {name: self._pm.implementations(name) for name in BROADCASTS}
         self._starts = frozenset({0, 1} | {i + 1 for i, cog in enumerate(cogs) if getattr(cog, "supply", False)})
@@ -566,7 +572,7 @@ class Train:
 
     def _on_error(self, position: int, datum: Any, error: Exception) -> None:
         self.errors += 1
-        cog = self._cogs[position]
+        cog = cog_name(self._cogs[position])
         try:
             event_id = self.id_getter(datum)
         except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
@@ -575,7 +581,7 @@ class Train:
         # Bad data are routine for a pipeline: one line each, the traceback at debug.
         log.error("%s: %s raised %s: %s", shown_id, cog, type(error).__name__, error)
         log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error)
-        record = ErrorRecord(event_id, str(cog), position, error, datum)
+        record = ErrorRecord(event_id, cog, position, error, datum)
         output = self._error_output
         try:
             if isinstance(output, Train):

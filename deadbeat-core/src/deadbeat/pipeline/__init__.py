@@ -163,7 +163,7 @@ def _settings(path: str, name: str, section: conf.Section, table: Any, problems:
     if not isinstance(table, Mapping):
         problems.append(f"{path}: {name}: must be a table")
         return {}
-    values, errors = conf.check(section, table, f"{path}: {name}")
+    values, errors = conf.check(section, table, path, prefix=f"{name}.")
     problems += [str(error) for error in errors]
     defaults = {key: item.default for key, item in section.children.items() if isinstance(item, conf.Item)}
     return {**defaults, **values}
@@ -224,7 +224,7 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
             problems.append(f"{label}: {key}: given by deadbeat run, not by the pipeline file")
             params.pop(key)
     section = conf.Section("", [conf.Item(d.name, d.cast, d.doc, d.default) for d in declared])
-    values, errors = conf.check(section, params, label)
+    values, errors = conf.check(section, params, label, noun="parameter")
     problems += [str(error) for error in errors]
     return CogSpec(where, use, factory, values, inject)
 
