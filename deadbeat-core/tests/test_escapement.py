@@ -413,3 +413,52 @@ class TestDummyEscapement:
         real = set(n for n in dir(movement.Escapement) if not n.startswith("_"))
         missing = [n for n in real if not hasattr(dummy, n) and n not in ("loop", "serve")]
         assert missing == []
+
+
+class TestStructure:
+    def test_the_escapement_knows_no_trains(self) -> None:
+        """The loop imports nothing of the Train and keeps no list of trains; data go through routes."""
+        import inspect
+
+        from deadbeat.movement import _escapement
+
+        source = inspect.getsource(_escapement)
+        assert "_train" not in source
+        esc = movement.Escapement()
+        assert not hasattr(esc, "trains")
+        esc.close()
+
+    def test_each_kind_of_binding_is_a_type_with_cancel(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """Every kind of binding has a type of its own, and cancel() unbinds it, whatever it is."""
+
+        async def nothing() -> None:
+            await asyncio.sleep(10)
+
+        left, right = socket.socketpair()
+        made = [
+            esc.enqueue(print),
+            esc.after(10, print),
+            esc.every(10, print),
+            esc.fd_register(left, select.EPOLLIN, print),
+            esc.inotify_add(tmp_path, movement.IN_CREATE, print),
+            esc.signal_register(signal.SIGUSR1, print),
+            esc.spawn(nothing()),
+        ]
+        kinds = [type(b) for b in made]
+        assert kinds == [
+            movement.CallBinding,
+            movement.TimerBinding,
+            movement.TimerBinding,
+            movement.FdBinding,
+            movement.InotifyBinding,
+            movement.SignalBinding,
+            movement.TaskBinding,
+        ]
+        for binding in made:
+            binding.cancel()
+            binding.cancel()  # twice is harmless
+        assert all(not b.active for b in made)
+        run_briefly(esc, 0.05)
+        left.close()
+        right.close()
+        assert esc.leftovers == []

@@ -377,6 +377,16 @@ class TestBroadcasts:
         assert log == [("b", "event_done", 1)]
         assert "broadcast event_done failed" in caplog.text
 
+    def test_pluggy_holds_the_cogs_in_train_order(self) -> None:
+        """Cogs are registered in train order; pluggy lists their implementations so."""
+        log: list[tuple[str, ...]] = []
+        watchers = [Watcher(name, log) for name in "abc"]
+        esc = movement.Escapement()
+        train = movement.Train(esc, [watchers[0], plus_one, watchers[1], watchers[2]])
+        impls = train._pm.hook.finish.get_hookimpls()
+        esc.close()
+        assert [impl.plugin.cog for impl in impls] == watchers
+
     def test_any_argument_names_take_part(self) -> None:
         """A broadcast reaches a method whatever its parameters are called, positionally."""
         got: list[tuple[str, tuple[Any, ...]]] = []
