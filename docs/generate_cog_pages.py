@@ -1,7 +1,7 @@
 """Write one reference page per installed Deadbeat cog into docs/cogs/.
 
 The pages are generated from each cog's docstring and signature (through
-``deadbeat.cogdoc``), so they cannot drift from the code; ``tests/test_docs.py``
+``deadbeat.plugins.describe``), so they cannot drift from the code; ``tests/test_docs.py``
 fails when a page is missing or stale. Run after changing a cog:
 
     python docs/generate_cog_pages.py
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from deadbeat import cogdoc
+from deadbeat.plugins import describe
 from deadbeat.plugins import CogEntry, CogRegistry
 
 PAGES = Path(__file__).parent / "cogs"
@@ -26,7 +26,7 @@ def _cell(text: str) -> str:
 
 def render(entry: CogEntry) -> str:
     """:returns: the reStructuredText page of one loaded cog."""
-    description = cogdoc.describe(entry.obj)
+    description = describe(entry.obj)
     title = entry.name
     lines = [title, "=" * len(title), "", description.summary, ""]
     if description.text:

@@ -111,6 +111,17 @@ class TestRun:
         assert "events.jsonl:213: dead letter from JSONParse" in result.stderr
         assert "1 of 5 data failed" in result.stderr
 
+    def test_explain_prints_the_cogs_and_the_generated_code(self) -> None:
+        """--explain shows each cog and the code the train runs, and runs nothing."""
+        result = deadbeat("run", str(DEMO), "--explain")
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert out.startswith(f"Train {str(DEMO)!r}: 5 cogs\n")
+        assert "text.json_parse" not in out and "JSONParse(" in out and "[whole lists" in out
+        assert f"<deadbeat train {DEMO} entry 1>:" in out
+        assert "def make(error, " in out and "data = list1(data)" in out
+        assert result.stderr == ""
+
     def test_live_counter(self) -> None:
         """The live counter shows events in, out and errors."""
         result = deadbeat("run", str(DEMO), "--once", "--progress")
