@@ -1,7 +1,7 @@
 """JSON lines file to file: parse, change one field, format, write; Train against hand-written.
 
-For each engine (orjson, then the standard library) the same input is processed,
-in this one process, alternately by:
+For each engine (orjson, then the standard library; the JSON cogs' ``engine``
+parameter) the same input is processed, in this one process, alternately by:
 
 * the Train: ``fs.read``-style tailer (plain lines) -> ``text.json_parse`` ->
   ``flow.set`` setting one field -> ``text.json_format`` -> ``fs.write``; the JSON
@@ -55,11 +55,17 @@ def mark(data: dict[str, Any]) -> tuple[dict[str, Any]]:
     return (data,)
 
 
-def through_train(src: Path, dst: Path, setter: Any) -> int:
+def through_train(src: Path, dst: Path, setter: Any, engine: Any) -> int:
     esc = movement.Escapement()
     train = movement.Train(esc)
     supply = fs.FileWatcherSupply(esc, [str(src)], tail=False, line_setter=None, id_setter=None)
-    train.cogs = [supply, text.JSONParse(), setter, text.JSONFormat(target=None), fs.LineFileDrain(esc, str(dst))]
+    train.cogs = [
+        supply,
+        text.JSONParse(engine=engine),
+        setter,
+        text.JSONFormat(target=None, engine=engine),
+        fs.LineFileDrain(esc, str(dst)),
+    ]
     try:
         esc.run()
     finally:
@@ -67,12 +73,18 @@ def through_train(src: Path, dst: Path, setter: Any) -> int:
     return train.events_out
 
 
-def through_default_train(src: Path, dst: Path) -> int:
+def through_default_train(src: Path, dst: Path, engine: Any) -> int:
     esc = movement.Escapement()
     train = movement.Train(esc)
     supply = fs.FileWatcherSupply(esc, [str(src)], tail=False)
     setter = flow.SetFields({"seen": True})
-    train.cogs = [supply, text.JSONParse(), setter, text.JSONFormat(), fs.LineFileDrain(esc, str(dst))]
+    train.cogs = [
+        supply,
+        text.JSONParse(engine=engine),
+        setter,
+        text.JSONFormat(engine=engine),
+        fs.LineFileDrain(esc, str(dst)),
+    ]
     try:
         esc.run()
     finally:
@@ -111,8 +123,7 @@ def main() -> None:
         root = Path(tmp)
         src, dst = root / "in.jsonl", root / "out.jsonl"
         make_input(src, args.lines)
-        for engine, hand in (("orjson", hand_orjson), ("stdlib json", hand_stdlib)):
-            text.use_orjson(engine == "orjson")
+        for engine, label, hand in (("orjson", "orjson", hand_orjson), ("json", "stdlib json", hand_stdlib)):
             rates: dict[str, list[float]] = {"hand": [], "flow.set": [], "function": [], "defaults": []}
             for _ in range(args.rounds):
                 for side in rates:
@@ -120,14 +131,14 @@ def main() -> None:
                     if side == "hand":
                         hand(src, dst)
                     elif side == "defaults":
-                        assert through_default_train(src, dst) == args.lines
+                        assert through_default_train(src, dst, engine) == args.lines
                     else:
                         setter = flow.SetFields({"seen": True}) if side == "flow.set" else mark
-                        assert through_train(src, dst, setter) == args.lines
+                        assert through_train(src, dst, setter, engine) == args.lines
                     rates[side].append(args.lines / (time.perf_counter() - start))
                     dst.unlink()
             handmade = statistics.median(rates["hand"])
-            print(f"{engine}: hand-written loop {handmade:>10,.0f} events/s")
+            print(f"{label}: hand-written loop {handmade:>10,.0f} events/s")
             labels = {
                 "flow.set": "train, str lines, flow.set:",
                 "function": "train, str lines, function:",

@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from deadbeat.plugins import describe
-from deadbeat.plugins import CogEntry, CogRegistry
+from deadbeat.plugins import CogEntry, CogRegistry, describe
 
 PAGES = Path(__file__).parent / "cogs"
 #: Only the project's own distributions get pages here.

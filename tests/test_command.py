@@ -223,7 +223,7 @@ class TestRun:
         records = [json.loads(line) for line in errors.read_text().splitlines()]
         assert len(records) == 1
         assert records[0]["event_id"] == f"{REPO / 'examples/data/events.jsonl'}:213"
-        assert records[0]["cog"] == "JSONParse(source='line', target=None)"
+        assert records[0]["cog"] == "JSONParse(source='line', target=None, engine='auto')"
         assert records[0]["datum"]["line"].startswith('{"id": "e4"')
         assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
 

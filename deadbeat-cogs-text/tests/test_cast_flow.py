@@ -261,6 +261,14 @@ class TestReshape:
         _, records = failures(flow.Split("items"), [{"id": 5, "items": "x"}])
         assert str(records[0].error) == "field 'items': expected a list, got str"
 
+    def test_split_nested_field(self) -> None:
+        """Each output of a nested field holds its own item: the containers on the way are copied."""
+        datum = {"a": {"b": [1, 2], "k": 0}, "c": 3}
+        assert flow.Split("a.b")(datum) == [{"a": {"b": 1, "k": 0}, "c": 3}, {"a": {"b": 2, "k": 0}, "c": 3}]
+        assert datum == {"a": {"b": [1, 2], "k": 0}, "c": 3}
+        assert flow.Split(r"a\.b.c")({"a.b": {"c": [1, 2]}}) == [{"a.b": {"c": 1}}, {"a.b": {"c": 2}}]
+        assert flow.Split(1)(["x", [1, 2]]) == [["x", 1], ["x", 2]]
+
 
 class TestRate:
     def test_dedupe_within_window_and_bounded(self) -> None:

@@ -127,8 +127,10 @@ class TestJSON:
         and ``1e-06`` by the standard library, the same number either way.
         """
         assert _json.orjson is not None, "the orjson extra is installed for the tests"
-        ours, theirs = _json.dumps(value, sort_keys), _json._std_dumps(value, sort_keys)
-        assert _json.loads(ours) == _json._std_loads(ours) == _json._std_loads(theirs) == value
+        ours, theirs = text.dumps(value, sort_keys, engine="orjson"), text.dumps(value, sort_keys, engine="json")
+        assert theirs == _json._std_dumps(value, sort_keys)
+        assert text.loads(ours, engine="orjson") == text.loads(ours, engine="json") == value
+        assert text.loads(theirs, engine="orjson") == _json._std_loads(theirs) == value
         if "e" not in "".join(repr(f) for f in _floats(value)):
             assert ours == theirs
 
@@ -142,27 +144,20 @@ class TestJSON:
     def test_engines_write_the_same_or_refuse_the_same(self, values: list[Any], sort_keys: bool) -> None:
         """NaN, infinity and dates: both engines refuse them, per datum and per list; the rest reads back the same."""
 
-        def outcome(datum: Any) -> Any:
+        def outcome(datum: Any, engine: _json.Engine) -> Any:
             try:
-                return json.loads(text.JSONFormat(target=None, sort_keys=sort_keys)(datum)[0])
+                return json.loads(text.JSONFormat(target=None, sort_keys=sort_keys, engine=engine)(datum)[0])
             except ValueError as exc:
                 return str(exc)
 
-        def through(engine: bool) -> tuple[list[Any], list[Any]]:
-            text.use_orjson(engine)
-            try:
-                out, records = send_through([text.JSONFormat(target=None, sort_keys=sort_keys)], list(values))
-            finally:
-                text.use_orjson(True)
+        def through(engine: _json.Engine) -> tuple[list[Any], list[Any]]:
+            cog = text.JSONFormat(target=None, sort_keys=sort_keys, engine=engine)
+            out, records = send_through([cog], list(values))
             return [json.loads(line) for line in out], [str(r.error) for r in records]
 
-        text.use_orjson(False)
-        try:
-            expected = [outcome(v) for v in values]
-        finally:
-            text.use_orjson(True)
-        assert [outcome(v) for v in values] == expected
-        assert through(True) == through(False)
+        expected = [outcome(v, "json") for v in values]
+        assert [outcome(v, "orjson") for v in values] == expected
+        assert through("orjson") == through("json")
 
     def test_nan_is_refused_not_written_as_null(self) -> None:
         """A NaN (say from cast.fields of "nan") goes to the error output; null stays null."""
@@ -173,22 +168,53 @@ class TestJSON:
         assert [r.event_id for r in records] == ["b"]
         assert "Out of range float values" in str(records[0].error)
 
-    def test_engine_switch(self) -> None:
-        """use_orjson(False) makes every JSON cog use the standard library; the values stay the same."""
+    def test_engine_parameter(self) -> None:
+        """engine="json" makes a cog use the standard library, "orjson" orjson; the values stay the same.
+
+        The engine is each cog's own: cogs with both engines work side by side,
+        and "auto" (the default) is orjson, installed for the tests.
+        """
         line = '{"a": 1.5, "b": [1, 2], "c": "x"}'
-        with_orjson = text.JSONParse()(line)
-        text.use_orjson(False)
-        try:
-            assert text.JSONParse()(line) == with_orjson
-            assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-06}',)
-        finally:
-            text.use_orjson(True)
+        with_orjson = text.JSONParse(engine="orjson")(line)
+        assert text.JSONParse(engine="json")(line) == with_orjson == text.JSONParse()(line)
+        assert text.JSONFormat(target=None, engine="json")({"a": 1e-06}) == ('{"a":1e-06}',)
+        assert text.JSONFormat(target=None, engine="orjson")({"a": 1e-06}) == ('{"a":1e-6}',)
         assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-6}',)
+        assert text.dumps({"a": 1e-06}, engine="json") == '{"a":1e-06}'
+        assert text.dumps({"a": 1e-06}) == text.dumps({"a": 1e-06}, engine="orjson") == '{"a":1e-6}'
+        assert text.loads(b'{"a": 1}', engine="json") == text.loads(b'{"a": 1}') == {"a": 1}
+        assert "engine='json'" in str(text.JSONParse(engine="json"))
+
+    def test_unknown_engine_is_refused_at_construction(self) -> None:
+        """An engine that is not auto, orjson or json fails when the cog is built, naming the three."""
+        for make in (text.JSONParse, text.JSONFormat):
+            with pytest.raises(ValueError, match="engine must be one of 'auto', 'orjson', 'json', not 'simdjson'"):
+                make(engine="simdjson")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="engine must be one of"):
+            text.loads("1", engine="ujson")  # type: ignore[arg-type]
+
+    def test_orjson_asked_for_without_orjson(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without orjson, "orjson" is an error at construction and "auto" is the standard library."""
+        monkeypatch.setattr(_json, "orjson", None)
+        for make in (text.JSONParse, text.JSONFormat):
+            with pytest.raises(ValueError, match="orjson is not installed"):
+                make(engine="orjson")
+        with pytest.raises(ValueError, match="orjson is not installed"):
+            text.dumps({}, engine="orjson")
+        assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-06}',)
+        assert text.dumps({"a": 1e-06}) == '{"a":1e-06}'
+        parse = text.JSONParse()
+        assert parse._orjson_loads is None and parse._loads is _json._std_loads
+        assert parse.call_batch(['{"a": 1}', '{"n": 123456789012345678901}']) == [
+            {"a": 1},
+            {"n": 123456789012345678901},
+        ]
 
     def test_huge_integers_fall_back_to_the_standard_library(self) -> None:
         """Integers beyond 64 bits, which orjson refuses, still work."""
         value = {"n": 2**80}
-        assert _json.loads(_json.dumps(value)) == value
+        assert text.loads(text.dumps(value, engine="orjson"), engine="orjson") == value
+        assert text.loads(text.dumps(value)) == value
 
 
 class TestJSONLists:
@@ -200,13 +226,9 @@ class TestJSONLists:
     def test_parse_list_equals_parse_each(self, lines: list[str], kind: type, with_orjson: bool) -> None:
         """Any JSON lines, long integers and floats included, parse exactly as the standard library does."""
         data = [line if kind is str else line.encode() for line in lines]
-        cog = text.JSONParse()
+        cog = text.JSONParse(engine="orjson" if with_orjson else "json")
         expected = [json.loads(line) for line in lines]
-        text.use_orjson(with_orjson)
-        try:
-            assert cog.call_batch(list(data)) == [v for d in data for v in cog(d)] == expected
-        finally:
-            text.use_orjson(True)
+        assert cog.call_batch(list(data)) == [v for d in data for v in cog(d)] == expected
 
     def test_long_integer_anywhere_in_the_list_stays_exact(self) -> None:
         """One line with an integer beyond 64 bits among plain ones: that value stays an exact int."""
@@ -227,10 +249,13 @@ class TestJSONLists:
     @given(
         st.lists(st.dictionaries(st.text(max_size=5), TestJSON.json_values, max_size=4), max_size=8),
         st.booleans(),
+        st.sampled_from(["orjson", "json"]),
     )
-    def test_format_list_equals_format_each(self, data: list[dict[str, Any]], sort_keys: bool) -> None:
-        """Formatting a list gives one call's result per datum, excluded keys included."""
-        cog = text.JSONFormat(target=None, sort_keys=sort_keys)
+    def test_format_list_equals_format_each(
+        self, data: list[dict[str, Any]], sort_keys: bool, engine: _json.Engine
+    ) -> None:
+        """Formatting a list gives one call's result per datum, excluded keys included, with either engine."""
+        cog = text.JSONFormat(target=None, sort_keys=sort_keys, engine=engine)
         assert cog.call_batch([dict(d) for d in data]) == [t for d in data for t in cog(dict(d))]
 
     def test_mappings_in_a_list_are_merged_and_formatted_back_into_line(self) -> None:
@@ -258,10 +283,13 @@ class TestJSONLists:
             max_size=8,
         ),
         st.booleans(),
+        st.sampled_from(["orjson", "json"]),
     )
-    def test_format_into_line_list_equals_format_each(self, data: list[dict[str, Any]], sort_keys: bool) -> None:
-        """Writing the text into the excluded field, for a list, equals one call per datum."""
-        cog = text.JSONFormat(sort_keys=sort_keys)
+    def test_format_into_line_list_equals_format_each(
+        self, data: list[dict[str, Any]], sort_keys: bool, engine: _json.Engine
+    ) -> None:
+        """Writing the text into the excluded field, for a list, equals one call per datum, with either engine."""
+        cog = text.JSONFormat(sort_keys=sort_keys, engine=engine)
         by_list = cog.call_batch([dict(d) for d in data])
         one_by_one = [t for d in data for t in cog(dict(d))]
         assert by_list == one_by_one

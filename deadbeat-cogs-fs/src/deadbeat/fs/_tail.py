@@ -152,7 +152,7 @@ class FileWatcherSupply(movement.Supply):
 
     :param esc: the Escapement.
     :param filenames: paths or glob patterns; files matching later are picked up.
-    :param tail: keep following at end of file; ``False`` (or ``deadbeat run
+    :param tail: keep following at end of file; ``false`` (or ``deadbeat run
         --once``) reads to the end and stops.
     :param state_file: where positions are kept across restarts.
     :param start: where to begin a file seen for the first time at the very first

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from deadbeat import movement
 from deadbeat.conf import cast_boolean, cast_float, cast_int, cast_str, expected_of
@@ -115,7 +115,11 @@ class Cast(movement.Cog):
     :param separator: what separates list items in text.
     """
 
-    def __init__(self, fields: Mapping[str, str], missing: str = "error", separator: str = ",") -> None:
+    def __init__(
+        self, fields: Mapping[str, str], missing: Literal["error", "skip"] = "error", separator: str = ","
+    ) -> None:
+        if not isinstance(fields, Mapping):
+            raise TypeError("fields must be a mapping of field paths to cast names")
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
         self.fields = dict(fields)

@@ -9,11 +9,13 @@ tracking ids know where an event went. ``finish`` sends everything held.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deadbeat import movement
+from deadbeat.text._fields import FieldPath
 
 __all__ = ["Aggregate", "Batch", "Split"]
 
@@ -54,7 +56,8 @@ class Aggregate(movement.Cog):
         count, sum, min, max, first, last, list.
     :param window: seconds a group stays open.
     :param max_size: data per group before it is emitted early.
-    :param id_getter: how to read an absorbed event's id (for ``event_rename``).
+    :param id_getter: how to read an absorbed event's id, for ``event_rename``
+        (callable or field path); ``None`` looks in ``ID``, ``id``, ``_id``.
     """
 
     def __init__(
@@ -64,7 +67,7 @@ class Aggregate(movement.Cog):
         aggregates: Mapping[str, str],
         window: float = 60.0,
         max_size: int = 10_000,
-        id_getter: Any = None,
+        id_getter: movement.FieldGetter | None = None,
     ) -> None:
         if isinstance(by, str):
             raise TypeError("by must be a list of field names, not one string")
@@ -162,12 +165,16 @@ class Batch(movement.Cog):
     :param train: the Train.
     :param size: data per batch.
     :param timeout: seconds the first datum of a batch waits at most.
-    :param target: the field of the emitted datum holding the list; ``None``
-        emits the list itself.
+    :param target: where the list goes in the emitted datum, a new mapping
+        (callable or field path); ``None`` emits the list itself.
     """
 
     def __init__(
-        self, train: movement.Train, size: int = 100, timeout: float = 1.0, target: str | None = "data"
+        self,
+        train: movement.Train,
+        size: int = 100,
+        timeout: float = 1.0,
+        target: movement.FieldSetter | None = "data",
     ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
@@ -175,6 +182,7 @@ class Batch(movement.Cog):
         self.size = size
         self.timeout = timeout
         self.target = target
+        self._set = movement.setter(target) if target is not None else None
         self._items: list[Any] = []
         self._timer: movement.Binding | None = None
 
@@ -193,7 +201,7 @@ class Batch(movement.Cog):
             self.train.esc.dequeue(self._timer)
             self._timer = None
         self.train.release(len(items))
-        return items if self.target is None else {self.target: items}
+        return items if self._set is None else self._set({}, items)
 
     def _expire(self) -> list[Any]:
         self._timer = None
@@ -204,16 +212,45 @@ class Batch(movement.Cog):
         return [self._take()] if self._items else []
 
 
+def _parents(path: str | int) -> list[str]:
+    """The paths of the containers on the way to ``path``: ``"a.b.c"`` gives ``["a", "a.b"]``."""
+    if not isinstance(path, str):
+        return []
+    found = []
+    escaped = False
+    for index, char in enumerate(path):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            found.append(path[:index])
+    return found
+
+
+def _shallow_copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict or kind is list:
+        return kind(value)
+    return copy.copy(value)
+
+
 class Split(movement.Cog):
     """Turn one datum into one per item of a list field (the other fields copied).
 
-    :param field: the list field; each output has one item there.
+    Each output is a shallow copy of the datum in which the mappings (or lists)
+    on the way to the field are copied too, so that the outputs of a nested
+    field such as ``"event.items"`` each hold their own item.
+
+    :param field: the list field (field path; read and written in place, so not
+        a callable); each output has one item there.
     """
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: FieldPath) -> None:
         self.field = field
         self._get = movement.getter(field)
         self._set = movement.setter(field)
+        self._parents = [(movement.getter(p), movement.setter(p)) for p in _parents(field)]
 
     def __call__(self, data: Any) -> list[Any]:
         try:
@@ -224,6 +261,8 @@ class Split(movement.Cog):
             raise ValueError(f"field {self.field!r}: expected a list, got {type(items).__name__}")
         out = []
         for item in items:
-            copy = dict(data) if isinstance(data, dict) else data
-            out.append(self._set(copy, item))
+            one = _shallow_copy(data)
+            for get, put in self._parents:
+                one = put(one, _shallow_copy(get(one)))
+            out.append(self._set(one, item))
         return out

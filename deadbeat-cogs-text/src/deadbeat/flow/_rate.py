@@ -79,6 +79,8 @@ class Throttle(movement.Cog):
     def __init__(
         self, fields: Sequence[str] = (), rate: float = 10.0, burst: int = 10, max_keys: int = 100_000
     ) -> None:
+        if isinstance(fields, str):
+            raise TypeError("fields must be a list of names, not one string")
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.fields = list(fields)

@@ -6,7 +6,7 @@ import copy
 from collections import deque
 from collections.abc import Mapping, Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, Literal
 
 from deadbeat import movement
 
@@ -26,7 +26,7 @@ class Filter(movement.Cog):
     :param action: ``"keep"`` the data that match, or ``"drop"`` them.
     """
 
-    def __init__(self, expression: str, action: str = "keep") -> None:
+    def __init__(self, expression: str, action: Literal["keep", "drop"] = "keep") -> None:
         if action not in ("keep", "drop"):
             raise ValueError(f"action must be 'keep' or 'drop', not {action!r}")
         self.expression = expression
@@ -77,6 +77,8 @@ class Rename(movement.Cog):
     """
 
     def __init__(self, fields: Mapping[str, str]) -> None:
+        if not isinstance(fields, Mapping):
+            raise TypeError("fields must be a mapping of old names to new names")
         self.fields = dict(fields)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:

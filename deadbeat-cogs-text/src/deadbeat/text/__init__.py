@@ -16,7 +16,7 @@ name                   class           what it does
 """
 
 from ._formatters import CSVFormat, Decode, Encode, TemplateFormat
-from ._json import JSONFormat, JSONParse, dumps, loads, use_orjson
+from ._json import JSONFormat, JSONParse, dumps, loads
 from ._parsers import CSVParse, KeyValueParse, RegexParse
 
 __all__ = [
@@ -31,5 +31,4 @@ __all__ = [
     "TemplateFormat",
     "dumps",
     "loads",
-    "use_orjson",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import string
@@ -10,6 +11,8 @@ from typing import Any
 
 from deadbeat import movement
 
+from ._fields import FieldPath
+
 __all__ = ["CSVFormat", "Decode", "Encode", "TemplateFormat"]
 
 
@@ -17,13 +20,19 @@ class CSVFormat(movement.Cog):
     """Write chosen fields as one CSV record.
 
     :param fieldnames: the fields, in column order (names or field paths).
-    :param target: where the text goes; ``None`` makes it the datum.
-    :param delimiter: column separator.
-    :param dialect: a :mod:`csv` dialect name.
+    :param target: where the text goes (callable or field path); ``None`` makes
+        it the datum.
+    :param delimiter: column separator; ``None`` for the dialect's.
+    :param dialect: a :mod:`csv` dialect name (``excel``, ``excel-tab``, ``unix``
+        or one registered with :func:`csv.register_dialect`).
     """
 
     def __init__(
-        self, fieldnames: Sequence[str], target: Any = None, delimiter: str | None = None, dialect: str = "excel"
+        self,
+        fieldnames: Sequence[str],
+        target: movement.FieldSetter | None = None,
+        delimiter: str | None = None,
+        dialect: str = "excel",
     ) -> None:
         if isinstance(fieldnames, str):
             raise TypeError("fieldnames must be a list of names, not one string")
@@ -59,10 +68,11 @@ class TemplateFormat(movement.Cog):
     """Fill a ``string.Template`` (``$name`` / ``${name}``) from the datum's fields.
 
     :param template: the template text.
-    :param target: where the text goes; ``None`` makes it the datum.
+    :param target: where the text goes (callable or field path); ``None`` makes
+        it the datum.
     """
 
-    def __init__(self, template: str, target: Any = None) -> None:
+    def __init__(self, template: str, target: movement.FieldSetter | None = None) -> None:
         self.template = template
         self.target = target
         self._template = string.Template(template)
@@ -79,20 +89,34 @@ class TemplateFormat(movement.Cog):
         return (text,) if self._set is None else (self._set(data, text),)
 
 
+def _check_error_handler(errors: str) -> None:
+    """Refuse an unknown error handler now, rather than on every datum.
+
+    :raises ValueError: naming it.
+    """
+    try:
+        codecs.lookup_error(errors)
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown error handler {errors!r} (strict, replace, ignore, ...)") from None
+
+
 class Encode(movement.Cog):
     """Turn text into bytes in the configured encoding.
 
     :param encoding: the encoding.
-    :param errors: what to do with characters the encoding lacks (``strict``
-        sends the datum to the error output).
-    :param field: where the text is and the bytes go; ``None`` for the datum itself.
+    :param errors: what to do with characters the encoding lacks: a :mod:`codecs`
+        error handler (``strict`` sends the datum to the error output,
+        ``replace``, ``ignore``, ``xmlcharrefreplace``, ``backslashreplace``...).
+    :param field: where the text is and the bytes go (field path; read and
+        written in place, so not a callable); ``None`` for the datum itself.
     """
 
-    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: Any = None) -> None:
+    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: FieldPath | None = None) -> None:
         self.encoding = encoding
         self.errors = errors
         self.field = field
         "".encode(encoding)  # an unknown encoding fails here
+        _check_error_handler(errors)
         self._get = movement.getter(field) if field is not None else None
         self._set = movement.setter(field) if field is not None else None
 
@@ -106,16 +130,18 @@ class Decode(movement.Cog):
     """Turn bytes into text in the configured encoding.
 
     :param encoding: the encoding.
-    :param errors: ``strict`` (bad bytes send the datum to the error output),
-        ``replace`` or ``surrogateescape``.
-    :param field: where the bytes are and the text goes; ``None`` for the datum itself.
+    :param errors: a :mod:`codecs` error handler: ``strict`` (bad bytes send the
+        datum to the error output), ``replace``, ``ignore``, ``surrogateescape``...
+    :param field: where the bytes are and the text goes (field path; read and
+        written in place, so not a callable); ``None`` for the datum itself.
     """
 
-    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: Any = None) -> None:
+    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: FieldPath | None = None) -> None:
         self.encoding = encoding
         self.errors = errors
         self.field = field
-        b"".decode(encoding)
+        b"".decode(encoding)  # an unknown encoding fails here
+        _check_error_handler(errors)
         self._get = movement.getter(field) if field is not None else None
         self._set = movement.setter(field) if field is not None else None
 

@@ -1,4 +1,10 @@
-"""JSON lines in and out, with orjson when the ``orjson`` extra is installed.
+"""JSON lines in and out, with orjson or the standard library ``json``.
+
+The JSON cogs, :func:`loads` and :func:`dumps` take an ``engine``: ``"orjson"``,
+``"json"`` (the standard library), or ``"auto"``, the default: orjson when the
+``orjson`` extra is installed, else the standard library. A cog chooses its
+engine's functions once, when it is built, so that the choice costs nothing per
+datum; asking for orjson where it is not installed is an error then.
 
 Both engines give the same results. Reading, the standard library path refuses
 what orjson refuses (the tokens ``NaN`` and ``Infinity``); writing, the orjson
@@ -14,16 +20,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import contains
-from typing import Any
+from typing import Any, Literal
 
 from deadbeat import movement
 
 from ._lists import exhaust, only
 
-__all__ = ["JSONFormat", "JSONParse", "dumps", "loads", "use_orjson"]
+__all__ = ["JSONFormat", "JSONParse", "dumps", "loads"]
 
 try:
     import orjson
@@ -145,49 +151,91 @@ if orjson is not None:
     _PLAIN = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     _SORTED = _PLAIN | orjson.OPT_SORT_KEYS
 
-    def _fast_dumps(value: Any, sort_keys: bool = False) -> str:
-        """Write compact JSON text, UTF-8 characters as they are."""
-        try:
-            raw = _orjson_dumps(value, option=_SORTED if sort_keys else _PLAIN)
-        except TypeError:
-            return _std_dumps(value, sort_keys)
-        # orjson writes NaN and infinity as null; the standard library refuses them.
-        if b"null" in raw and _holds_non_finite(value):
-            raise ValueError(_NON_FINITE)
-        return raw.decode()
+    def _orjson_writer(sort_keys: bool) -> Callable[[Any], str]:
+        """Build ``write(value) -> str``: compact JSON text, UTF-8 characters as they are."""
+        option = _SORTED if sort_keys else _PLAIN
+        fallback = _std_encode_sorted if sort_keys else _std_encode
+
+        def write(value: Any) -> str:
+            try:
+                raw = _orjson_dumps(value, option=option)
+            except TypeError:
+                return fallback(value)
+            # orjson writes NaN and infinity as null; the standard library refuses them.
+            if b"null" in raw and _holds_non_finite(value):
+                raise ValueError(_NON_FINITE)
+            return raw.decode()
+
+        write.__qualname__ = f"orjson_writer(sort_keys={sort_keys})"
+        return write
+
+    _fast_write = _orjson_writer(False)
+    _fast_write_sorted = _orjson_writer(True)
 
 else:
     _orjson_loads = _orjson_dumps = None
     _JSONDecodeError = ValueError  # type: ignore[misc]
+    _PLAIN = _SORTED = 0
     _fast_loads = _std_loads
-    _fast_dumps = _std_dumps
-
-#: Whether the cogs use orjson now (see :func:`use_orjson`).
-_use_orjson = orjson is not None
+    _fast_write = _std_encode
+    _fast_write_sorted = _std_encode_sorted
 
 
-def use_orjson(enabled: bool) -> None:
-    """Choose the engine for every JSON cog of the process (orjson needs the extra).
+#: The name of a JSON engine: ``"auto"`` (orjson when installed), ``"orjson"`` or ``"json"``.
+Engine = Literal["auto", "orjson", "json"]
+#: Every engine name.
+ENGINES: tuple[str, ...] = ("auto", "orjson", "json")
 
-    Both engines give the same values; this exists for comparisons and for
-    ruling orjson out while looking for a problem.
 
-    :raises RuntimeError: when orjson is asked for but not installed.
+def _resolve(engine: str) -> str:
+    """Say which engine ``engine`` stands for in this process.
+
+    :returns: ``"orjson"`` or ``"json"``.
+    :raises ValueError: for an unknown engine, or for orjson when it is not installed.
     """
-    global _use_orjson
-    if enabled and orjson is None:
-        raise RuntimeError("orjson is not installed: pip install deadbeat-cogs-text[orjson]")
-    _use_orjson = enabled
+    if engine == "json":
+        return "json"
+    if engine == "auto":
+        return "json" if orjson is None else "orjson"
+    if engine == "orjson":
+        if orjson is None:
+            raise ValueError(
+                "engine 'orjson': orjson is not installed (pip install deadbeat-cogs-text[orjson]); "
+                "use engine 'auto' or 'json'"
+            )
+        return "orjson"
+    raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}")
 
 
-def loads(text: str | bytes | bytearray | memoryview) -> Any:
-    """Parse JSON with the engine in use."""
-    return _fast_loads(text) if _use_orjson else _std_loads(text)
+#: Each engine's whole parse, fallbacks included.
+_LOADS: dict[str, Callable[[Any], Any]] = {"orjson": _fast_loads, "json": _std_loads}
+#: Each engine's writer, by engine and ``sort_keys``.
+_WRITERS: dict[tuple[str, bool], Callable[[Any], str]] = {
+    ("orjson", False): _fast_write,
+    ("orjson", True): _fast_write_sorted,
+    ("json", False): _std_encode,
+    ("json", True): _std_encode_sorted,
+}
 
 
-def dumps(value: Any, sort_keys: bool = False) -> str:
-    """Write compact JSON with the engine in use."""
-    return _fast_dumps(value, sort_keys) if _use_orjson else _std_dumps(value, sort_keys)
+def loads(text: str | bytes | bytearray | memoryview, *, engine: Engine = "auto") -> Any:
+    """Parse JSON text.
+
+    :param engine: ``"auto"``, ``"orjson"`` or ``"json"`` (see the module).
+    :raises ValueError: for text that is not JSON, or an engine not to be had.
+    """
+    return _LOADS[_resolve(engine)](text)
+
+
+def dumps(value: Any, sort_keys: bool = False, *, engine: Engine = "auto") -> str:
+    """Write compact JSON text, UTF-8 characters as they are.
+
+    :param sort_keys: sort object keys.
+    :param engine: ``"auto"``, ``"orjson"`` or ``"json"`` (see the module).
+    :raises ValueError: for NaN or infinity, or an engine not to be had.
+    :raises TypeError: for a value JSON cannot hold.
+    """
+    return _WRITERS[_resolve(engine), bool(sort_keys)](value)
 
 
 #: What JSONParse takes as the text itself rather than a mapping holding it.
@@ -203,23 +251,40 @@ class JSONParse(movement.Cog):
     error output with its event id and the original text.
 
     :param source: where the JSON text is (callable or field path), for mapping data.
-    :param target: where the parsed value goes; ``None`` merges an object's keys
-        into the datum (or, for a string datum, makes the value the datum).
+    :param target: where the parsed value goes (callable or field path); ``None``
+        merges an object's keys into the datum (or, for a string datum, makes the
+        value the datum).
+    :param engine: ``"orjson"``, ``"json"`` (the standard library) or ``"auto"``:
+        orjson when it is installed. Both give the same values.
     """
 
-    def __init__(self, source: Any = "line", target: Any = None) -> None:
+    def __init__(
+        self,
+        source: movement.FieldGetter = "line",
+        target: movement.FieldSetter | None = None,
+        engine: Engine = "auto",
+    ) -> None:
         self.source = source
         self.target = target
+        self.engine = engine
+        chosen = _resolve(engine)
         self._get = movement.getter(source)
         self._set = movement.setter(target) if target is not None else None
+        # The engine's functions, chosen once: the whole parse (fallbacks
+        # included), and orjson's own loads for the inline fast paths (None
+        # with the standard library).
+        self._loads = _LOADS[chosen]
+        self._orjson_loads = _orjson_loads if chosen == "orjson" else None
+        self._parse_each = _orjson_loads if chosen == "orjson" else _std_loads
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if self._set is None and isinstance(data, _TEXT):
-            if _use_orjson:
+            fast = self._orjson_loads
+            if fast is not None:
                 # The hot path, inline: a flat object of strings, numbers and
                 # booleans cannot hold an integer orjson turned into a float.
                 try:
-                    value = _orjson_loads(data)
+                    value = fast(data)
                 except _JSONDecodeError:
                     pass
                 else:
@@ -231,12 +296,12 @@ class JSONParse(movement.Cog):
                         else:
                             return (value,)
             try:
-                return (loads(data),)
+                return (self._loads(data),)
             except ValueError as exc:
                 raise ValueError(f"invalid JSON: {exc}") from None
         text = self._get(data)
         try:
-            value = loads(text)
+            value = self._loads(text)
         except ValueError as exc:
             raise ValueError(f"invalid JSON: {exc}") from None
         if self._set is not None:
@@ -256,8 +321,8 @@ class JSONParse(movement.Cog):
         value stored at ``target``, long integers) goes datum by datum.
         """
         if data and self._set is None:
-            fast = _use_orjson
-            parse = _orjson_loads if fast else _std_loads
+            fast = self._orjson_loads is not None
+            parse = self._parse_each
             try:
                 if isinstance(data[0], _TEXT):
                     values = [parse(line) for line in data]
@@ -280,36 +345,49 @@ class JSONFormat(movement.Cog):
 
     :param target: where the JSON text goes (callable or field path); ``None``
         makes the text the datum itself (what ``fs.write`` writes fastest).
-    :param source: what to format; ``None`` formats the datum without the
-        ``exclude`` keys.
+    :param source: what to format (callable or field path); ``None`` formats
+        the datum without the ``exclude`` keys.
     :param exclude: keys left out when formatting the whole datum.
     :param sort_keys: sort object keys, for output that diffs well.
+    :param engine: ``"orjson"``, ``"json"`` (the standard library) or ``"auto"``:
+        orjson when it is installed. Both write the same values.
     """
 
     def __init__(
         self,
-        target: Any = "line",
-        source: Any = None,
+        target: movement.FieldSetter | None = "line",
+        source: movement.FieldGetter | None = None,
         exclude: Sequence[str] = ("line",),
         sort_keys: bool = False,
+        engine: Engine = "auto",
     ) -> None:
+        if isinstance(exclude, str):
+            raise TypeError("exclude must be a list of keys, not one string")
         self.target = target
         self.source = source
         self.exclude = list(exclude)
         self.sort_keys = sort_keys
+        self.engine = engine
+        chosen = _resolve(engine)
         self._set = movement.setter(target) if target is not None else None
         self._get = movement.getter(source) if source is not None else None
         self._exclude = frozenset(exclude)
-        self._option = 0 if orjson is None else (_SORTED if sort_keys else _PLAIN)
+        # The engine's functions, chosen once: the writer of one value, and
+        # orjson's own dumps with its options for whole lists (None with the
+        # standard library, whose writer serves lists too).
+        self._write_one = _WRITERS[chosen, bool(sort_keys)]
+        self._orjson_dumps = _orjson_dumps if chosen == "orjson" else None
+        self._option = _SORTED if sort_keys else _PLAIN
         # The usual set-up: the text goes to the one field left out ("line").
         # That field is taken out before writing and set after, instead of
         # copying every other field into a new mapping.
-        plain_target = isinstance(target, str) and "." not in target and "\\" not in target
-        self._swap_key = target if source is None and plain_target and self._exclude == {target} else None
+        self._swap_key: str | None = None
+        if source is None and isinstance(target, str) and "." not in target and "\\" not in target:
+            self._swap_key = target if self._exclude == {target} else None
 
     def _write(self, value: Any) -> str:
         try:
-            return dumps(value, self.sort_keys)
+            return self._write_one(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"cannot write as JSON: {exc}") from None
 
@@ -368,10 +446,11 @@ class JSONFormat(movement.Cog):
     def _write_all(self, values: list[Any]) -> list[str] | None:
         """The texts of ``values``, or ``None`` when one of them needs a closer look."""
         try:
-            if not _use_orjson:
-                write = _std_encode_sorted if self.sort_keys else _std_encode
+            dump = self._orjson_dumps
+            if dump is None:
+                write = self._write_one
                 return [write(value) for value in values]
-            dump, option = _orjson_dumps, self._option
+            option = self._option
             texts = [dump(value, option=option).decode() for value in values]
         except (TypeError, ValueError):
             return None

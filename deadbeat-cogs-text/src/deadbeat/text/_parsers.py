@@ -21,8 +21,8 @@ __all__ = ["CSVParse", "KeyValueParse", "RegexParse"]
 class _FromText(movement.Cog):
     """Shared shape: text from ``source`` (or the datum itself), fields into the datum or ``target``."""
 
-    source: Any
-    target: Any
+    source: movement.FieldGetter
+    target: movement.FieldSetter | None
 
     def _setup(self) -> None:
         self._get = movement.getter(self.source)
@@ -77,12 +77,14 @@ class CSVParse(_FromTextLists):
 
     :param fieldnames: the column names, in order; a record with another number of
         columns is an error (the datum goes to the error output).
-    :param delimiter: column separator.
-    :param quotechar: quoting character.
-    :param dialect: a :mod:`csv` dialect name (``excel``, ``excel-tab``, ``unix``);
-        ``delimiter`` and ``quotechar`` given explicitly win over it.
-    :param source: where the line is, for mapping data.
-    :param target: where the fields go; ``None`` merges them into the datum.
+    :param delimiter: column separator; ``None`` for the dialect's.
+    :param quotechar: quoting character; ``None`` for the dialect's.
+    :param dialect: a :mod:`csv` dialect name (``excel``, ``excel-tab``, ``unix``
+        or one registered with :func:`csv.register_dialect`); ``delimiter`` and
+        ``quotechar`` given explicitly win over it.
+    :param source: where the line is (callable or field path), for mapping data.
+    :param target: where the fields go (callable or field path); ``None`` merges
+        them into the datum.
     """
 
     def __init__(
@@ -91,8 +93,8 @@ class CSVParse(_FromTextLists):
         delimiter: str | None = None,
         quotechar: str | None = None,
         dialect: str = "excel",
-        source: Any = "line",
-        target: Any = None,
+        source: movement.FieldGetter = "line",
+        target: movement.FieldSetter | None = None,
     ) -> None:
         if isinstance(fieldnames, str):
             raise TypeError("fieldnames must be a list of names, not one string")
@@ -110,6 +112,7 @@ class CSVParse(_FromTextLists):
             options["quotechar"] = quotechar
         self._options = options
         csv.get_dialect(dialect)  # unknown dialects fail here, not per line
+        csv.reader([], dialect, **options)  # and so does a delimiter of two characters
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         text = self._text(data)
@@ -146,12 +149,19 @@ class RegexParse(_FromTextLists):
     """Match a regular expression and take its named groups as fields.
 
     :param pattern: a regular expression with named groups (``(?P<name>...)``).
-    :param source: where the text is, for mapping data.
-    :param target: where the fields go; ``None`` merges them into the datum.
+    :param source: where the text is (callable or field path), for mapping data.
+    :param target: where the fields go (callable or field path); ``None`` merges
+        them into the datum.
     :param search: find the pattern anywhere (default: it must match the whole text).
     """
 
-    def __init__(self, pattern: str, source: Any = "line", target: Any = None, search: bool = False) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        source: movement.FieldGetter = "line",
+        target: movement.FieldSetter | None = None,
+        search: bool = False,
+    ) -> None:
         self.pattern = pattern
         self.source = source
         self.target = target
@@ -183,11 +193,19 @@ class KeyValueParse(_FromText):
     """Parse ``key=value`` pairs separated by white space; values may be quoted.
 
     :param separator: between key and value.
-    :param source: where the text is, for mapping data.
-    :param target: where the fields go; ``None`` merges them into the datum.
+    :param source: where the text is (callable or field path), for mapping data.
+    :param target: where the fields go (callable or field path); ``None`` merges
+        them into the datum.
     """
 
-    def __init__(self, separator: str = "=", source: Any = "line", target: Any = None) -> None:
+    def __init__(
+        self,
+        separator: str = "=",
+        source: movement.FieldGetter = "line",
+        target: movement.FieldSetter | None = None,
+    ) -> None:
+        if not separator:
+            raise ValueError("separator must not be empty")
         self.separator = separator
         self.source = source
         self.target = target

@@ -19,6 +19,7 @@ from ._access import (
     path_getter,
     path_setter,
     setter,
+    split_path,
 )
 from ._bindings import (
     Binding,
@@ -102,4 +103,5 @@ __all__ = [
     "path_getter",
     "path_setter",
     "setter",
+    "split_path",
 ]

@@ -42,13 +42,18 @@ def _is_secret(name: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_file", "_env"))
 
 
+def _snake_case(name: str) -> str:
+    """``JSONFormat`` -> ``json_format``, ``FileWatcherSupply`` -> ``file_watcher_supply``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
 class _DerivedInsert:
     """A cog class's config insert, derived from its signature and docstring on first use."""
 
     def __get__(self, instance: object, owner: type) -> Section:
         cached = owner.__dict__.get("_derived_insert")
         if not isinstance(cached, Section):
-            name = getattr(owner, "config_name", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", owner.__name__).lower()
+            name = getattr(owner, "config_name", None) or _snake_case(owner.__name__)
             cached = section_of(owner, name)
             # Set on the class itself: a subclass derives its own.
             type.__setattr__(owner, "_derived_insert", cached)

@@ -14,6 +14,11 @@ pytest then runs, against the cog loaded through its entry point like any
 application would load it:
 
 * the entry point is found and loads, and the cog has a docstring;
+* every ``__init__`` parameter is declared: a ``:param:`` line says what it
+  means (the reference page, ``cogs show`` and the config insert show it), and
+  its default passes its own check (what a pipeline file may give);
+* every method named like a broadcast can take that broadcast's arguments
+  (else the cog would silently miss it);
 * calling the cog on each sample returns ``None`` or an iterable of data (not the
   datum itself, a common slip);
 * a cog offering ``call_batch`` gives for the list of samples what one call per
@@ -34,7 +39,8 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from .. import movement
+from .. import conf, movement
+from ..movement._hooks import Participant
 from ..plugins import CogRegistry
 
 __all__ = ["CogConformance", "Collector", "build_cog", "run_train", "send_through"]
@@ -151,6 +157,34 @@ class CogConformance:
         assert entry.status == "loaded", entry.error
         assert callable(factory)
         assert entry.summary, f"{self.cog_name}: give the cog a docstring; its first line is its summary"
+
+    def test_settings_are_declared(self) -> None:
+        """Each parameter has a :param: line, and its default passes the check pipeline files get."""
+        factory = self._factory()
+        _, declared = conf.declared_parameters(factory)
+        undocumented = [d.name for d in declared if not d.doc]
+        assert not undocumented, f"{self.cog_name}: write a :param: line for {', '.join(undocumented)}"
+        for parameter in declared:
+            if parameter.required or parameter.default is None or callable(parameter.default):
+                continue
+            try:
+                parameter.cast(parameter.default)
+            except (TypeError, ValueError) as exc:
+                raise AssertionError(
+                    f"{self.cog_name}: the default of {parameter.name} ({parameter.default!r}) does not fit its"
+                    f" annotation ({parameter.type_name})"
+                ) from exc
+
+    def test_broadcast_methods_fit(self) -> None:
+        """A method named like a broadcast takes its arguments, so the cog does not silently miss it."""
+        esc = movement.Escapement()
+        try:
+            cog = build_cog(self._factory(), movement.Train(esc), self.params)
+            misfits: list[str] = []
+            Participant(cog, lambda _cog, name: misfits.append(name))
+            assert not misfits, f"{cog}: {', '.join(misfits)} cannot take the broadcast's arguments"
+        finally:
+            esc.close()
 
     def test_returns_iterables(self) -> None:
         """Each call returns None or an iterable of data, never the bare datum."""
