@@ -58,7 +58,8 @@ for _short, _directory in DISTRIBUTIONS.items():
 def all_together(session: nox.Session) -> None:
     """Every distribution's wheel installed together, the whole suite."""
     install_wheels(session, *DISTRIBUTIONS.values(), *FIXTURES)
-    session.install("sphinx")  # tests/test_docs.py builds the documentation
+    # tests/test_docs.py builds the documentation; tests/test_typing.py builds wheels and runs mypy.
+    session.install("sphinx", "mypy", "hatchling")
     session.run("pytest", *session.posargs)
 
 
