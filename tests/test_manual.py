@@ -495,6 +495,22 @@ class TestPipelineFiles:
         with pytest.raises(pipeline.PipelineError, match=r"cog\[0\] \(fs\.read\): line_setter: expected a field path"):
             pipeline.load(str(path))
 
+    def test_a_cog_taking_any_keyword_gets_the_others_unchecked(self, tmp_path: Path) -> None:
+        """A cog with **options gets keys it does not name; the ones it names are still checked."""
+        (tmp_path / "open_cogs.py").write_text(
+            "class Labels:\n"
+            "    def __init__(self, prefix: str = '', **labels):\n"
+            "        self.prefix, self.labels = prefix, labels\n"
+            "    def __call__(self, data):\n"
+            "        return ({**data, **{self.prefix + k: v for k, v in self.labels.items()}},)\n"
+        )
+        path = tmp_path / "p.toml"
+        path.write_text('[[cog]]\nuse = "open_cogs:Labels"\nprefix = "x_"\nsite = "lab"\n')
+        assert pipeline.load(str(path)).cogs[0].params == {"prefix": "x_", "site": "lab"}
+        path.write_text('[[cog]]\nuse = "open_cogs:Labels"\nprefix = 5\n')
+        with pytest.raises(pipeline.PipelineError, match="prefix: expected a string"):
+            pipeline.load(str(path))
+
     def test_every_problem_at_once(self, tmp_path: Path) -> None:
         """Three mistakes in two cogs are three lines of one error, not one at a time."""
         path = tmp_path / "p.toml"

@@ -314,7 +314,10 @@ class Train:
         self._done_ids: list[Any] = []
         self._completion_scheduled = False
         self._error_output: ErrorOutput | Train = DeadLetterLog()
-        self.error_output = error_output if error_output is not None else DeadLetterLog()
+        if error_output is not None:
+            self.error_output = error_output
+        # (cog id, method name) of broadcast methods already reported as misfits.
+        self._misfits: set[tuple[int, str]] = set()
         # Invariants, kept by the cogs setter: _index maps id(cog) to its first
         # position; _entries[p] carries data entering at position p; _starts
         # holds the positions where data enter from outside (0 and after supplies).
@@ -360,6 +363,9 @@ class Train:
         self._compile_entries()
 
     def _misfit(self, cog: Any, name: str) -> None:
+        if (id(cog), name) in self._misfits:
+            return
+        self._misfits.add((id(cog), name))
         log.warning(
             "%s: its method %s() cannot take the arguments of the %r broadcast; the cog stays in the train"
             " but does not receive that broadcast",

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 import sys
 import typing
@@ -218,13 +219,24 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     if not callable(factory):
         problems.append(f"{label}: {use} is not a cog (not callable)")
         return None
-    inject, declared = conf.declared_parameters(factory)
     for key in conf.INJECTED:
         if key in params:
             problems.append(f"{label}: {key}: given by deadbeat run, not by the pipeline file")
             params.pop(key)
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        # Nothing declared to check against (a builtin, say): the cog checks for itself.
+        return CogSpec(where, use, factory, params, None)
+    inject, declared = conf.declared_parameters(factory)
     section = conf.Section("", [conf.Item(d.name, d.cast, d.doc, d.default) for d in declared])
-    values, errors = conf.check(section, params, label, noun="parameter")
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        # **kwargs takes any other key, unchecked; the declared ones are still checked.
+        known = {k: v for k, v in params.items() if k in section.children}
+        values, errors = conf.check(section, known, label, noun="parameter")
+        values = {**{k: v for k, v in params.items() if k not in known}, **values}
+    else:
+        values, errors = conf.check(section, params, label, noun="parameter")
     problems += [str(error) for error in errors]
     return CogSpec(where, use, factory, values, inject)
 
