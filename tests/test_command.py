@@ -117,10 +117,45 @@ class TestRun:
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert out.startswith(f"Train {str(DEMO)!r}: 5 cogs\n")
-        assert "text.json_parse" not in out and "JSONParse(" in out and "[whole lists" in out
+        assert "  1  text.json_parse()  [whole lists]" in out
         assert f"<deadbeat train {DEMO} entry 1>:" in out
         assert "def make(error, " in out and "data = list1(data)" in out
         assert result.stderr == ""
+
+    def test_explain_builds_nothing(self, tmp_path: Path) -> None:
+        """--explain opens, creates and truncates nothing, and calls no factory."""
+        out = tmp_path / "out.txt"
+        marker = tmp_path / "called"
+        (tmp_path / "sneaky.py").write_text(
+            f"def make(**kw):\n    open({str(marker)!r}, 'w').close()\n    return lambda d: (d,)\n"
+        )
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{DEMO}"]
+            [[cog]]
+            use = "sneaky:make"
+            option = 1
+            [[cog]]
+            use = "fs.write"
+            filename = "{out}"
+            state_file = "{tmp_path / "state.json"}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--explain")
+        assert result.returncode == 0, result.stderr
+        assert "sneaky:make(option=1)" in result.stdout
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline.toml", "sneaky.py"]
+
+    def test_relative_paths_are_relative_to_the_pipeline_file(self, tmp_path: Path) -> None:
+        """cd anywhere: the demo's data/events.jsonl is found beside demo.toml."""
+        result = deadbeat("run", str(DEMO), "--once", "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 4
+        result = deadbeat("run", "demo.toml", "--once", "--quiet", cwd=DEMO.parent)
+        assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
 
     def test_live_counter(self) -> None:
         """The live counter shows events in, out and errors."""

@@ -292,3 +292,104 @@ def test_inode_reuse_after_delete_is_a_new_file(tmp_path: Path) -> None:
     time.sleep(0.3)
     pipeline.stop()
     check_exactly_once(pipeline.lines(), 60)
+
+
+class FastWriter(threading.Thread):
+    """One writer at full speed, no pacing, that reopens its file when the name points elsewhere.
+
+    It looks every ``check_every`` lines, as a logging handler that watches its
+    file does, so it goes on writing to a rotated file for a while: the lines of
+    one writer are in order across the files only if the rotated file is read
+    before the one that replaced it.
+    """
+
+    def __init__(self, path: Path, total: int, check_every: int = 64) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.total = total
+        self.check_every = check_every
+        self.written = 0
+        self.error: BaseException | None = None
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # The first line goes now, so that a test can see the tailer has started.
+        os.write(self.fd, f"w {0:08d} {PAD}\n".encode())
+
+    def _reopen_if_rotated(self) -> None:
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return  # between logrotate's rename and its create: keep the old file
+        mine = os.fstat(self.fd)
+        if (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+            os.close(self.fd)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def run(self) -> None:
+        try:
+            buffer = []
+            for seq in range(1, self.total):
+                buffer.append(f"w {seq:08d} {PAD}\n")
+                if len(buffer) == self.check_every:
+                    os.write(self.fd, "".join(buffer).encode())
+                    buffer.clear()
+                    self.written = seq + 1
+                    self._reopen_if_rotated()
+            os.write(self.fd, "".join(buffer).encode())
+            self.written = self.total
+            os.close(self.fd)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+def logrotate_config(root: Path, log_file: Path) -> Path:
+    config = root / "logrotate.conf"
+    config.write_text(f"{log_file} {{\n    rotate 1000\n    create\n    nocompress\n    missingok\n}}\n")
+    return config
+
+
+def run_logrotate(root: Path, config: Path) -> None:
+    result = subprocess.run(
+        [shutil.which("logrotate") or "/usr/sbin/logrotate", "-f", "-s", str(root / "logrotate.state"), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+@pytest.mark.parametrize(("rotations", "interval"), [(5, 0.0), (50, 0.01)], ids=["5-at-once", "50-every-10ms"])
+def test_logrotate_faster_than_a_rescan(tmp_path: Path, pattern: str, rotations: int, interval: float) -> None:
+    """Real logrotate renames the file again and again under a full-speed writer: nothing lost, in order.
+
+    Files are created and renamed away before the tailer could look at the
+    directory; their events name them, and they are read under their new names
+    (``app.log.3`` matches no pattern ``app.log``), each before its successor.
+    """
+    pipeline = Pipeline(tmp_path, pattern=pattern)
+    log_file = pipeline.input_dir / "app.log"
+    config = logrotate_config(tmp_path, log_file)
+    total = 200_000
+    writer = FastWriter(log_file, total)
+    pipeline.start()
+    try:
+        wait_for(lambda: pipeline.count() > 0, what="the pipeline to start")
+        writer.start()
+        wait_for(lambda: writer.written >= total // 10, what="the writer to get going")
+        for _ in range(rotations):
+            run_logrotate(tmp_path, config)
+            time.sleep(interval)
+        writer.join(timeout=120)
+        assert writer.error is None, writer.error
+        wait_for(lambda: pipeline.count() >= total, timeout=120, what="all lines in the output")
+        time.sleep(0.5)
+    finally:
+        pipeline.stop()
+    rotated = sorted(p.name for p in pipeline.input_dir.iterdir())
+    assert len(rotated) == rotations + 1, rotated
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    missing = sorted(set(range(total)) - set(seqs))
+    assert not missing, f"{len(missing)} lines lost, first {missing[:5]}"
+    assert len(seqs) == total, f"{len(seqs) - total} lines repeated"
+    out_of_order = sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b < a)
+    assert out_of_order == 0, f"{out_of_order} lines out of order"

@@ -105,8 +105,41 @@ class TestErrors:
         assert len(dead) == 1
         assert dead[0].startswith("idea-7: dead letter from Exploding(field='value'): ValueError: bad value")
         assert '"value": "bad"' in dead[0]
-        logged = [r.getMessage() for r in caplog.records if r.name == "deadbeat.train"]
-        assert logged == ["idea-7: Exploding(field='value') raised ValueError: bad value"]
+        # One line per failed datum: the dead letter says it all.
+        assert [r.name for r in caplog.records if r.levelno >= logging.ERROR] == ["deadbeat.deadletter"]
+        assert caplog.records[-1].event_id == "idea-7"  # type: ignore[attr-defined]
+
+    def test_with_an_error_train_one_rate_limited_line_per_failure(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A flood of failures: every record reaches the error train; the log holds a few lines and a count."""
+        caplog.set_level(logging.ERROR)
+        esc = movement.Escapement()
+        failures = Collector()
+        error_train = movement.Train(esc, [failures])
+        train = movement.Train(esc, [Exploding(), Collector()], error_output=error_train)
+        train.send(None, [{"id": i, "value": "bad"} for i in range(500)])
+        train.done()
+        esc.close()
+        assert len(failures.data) == 500
+        lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.train"]
+        assert len(lines) == 21
+        assert lines[0] == "0: Exploding(field='value') raised ValueError: bad value"
+        assert lines[-1].startswith("480 more failures were not logged (rate limit)")
+
+    def test_records_of_any_datum_can_be_written(self) -> None:
+        """Bytes, lone surrogates, odd objects and a datum nested a thousand deep all render, structure kept."""
+        nested: Any = "bottom"
+        for _ in range(1000):
+            nested = [nested]
+        datum = {"raw": b"\xff\x00ok", "text": "\ud800", "when": object(), "deep": nested, 3: (1, 2)}
+        record = movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum).as_dict()
+        import json
+
+        text = json.dumps(record)
+        assert record["datum"]["raw"] == "\\xff\x00ok"
+        assert record["datum"]["text"] == "\\ud800"
+        assert record["datum"]["3"] == [1, 2]
+        assert "deep" in json.loads(text)["datum"]
+        movement.DeadLetterLog()(movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum))
 
     def test_generator_failing_midway_keeps_what_it_yielded(self) -> None:
         """A generator cog that fails after yielding: yielded data go on, the datum goes to errors."""

@@ -12,9 +12,10 @@ name              class                  what it does
 ================  =====================  ==============================================
 """
 
+from ._lines import LineTooLong
 from ._spool import SpoolDirDrain, SpoolDirSupply
 from ._state import StateFile
-from ._tail import FileReaderSupply, FileWatcherSupply, LineTooLong
+from ._tail import FileReaderSupply, FileWatcherSupply
 from ._write import LineFileDrain
 
 __all__ = [

@@ -1,27 +1,29 @@
 """Tailing files through rotation, truncation and restarts without losing or repeating a line.
 
-How a file is known. A file is its identity, device and inode, plus a
-fingerprint of its first bytes (up to 256). The inode alone is not enough: once
-a file is deleted and closed, a new file may get the same inode number, and only
-the content tells them apart. The fingerprint also finds the copy that
-``copytruncate`` leaves behind.
+The pieces: :mod:`._identity` (how a file is known), :mod:`._followed` (one
+file's state and positions), :mod:`._names` (what directory events say about
+names), :mod:`._lines` (bytes into data). This module puts them together.
 
-What the events mean. inotify events, and the timer of the polling fallback, are
-only hints that something may have changed. Whatever wakes us, a file is read to
-its end, and the directories are rescanned; an ``IN_Q_OVERFLOW`` (events lost)
-rescans everything. So a lost event delays a line, never drops it.
+What the events mean. A directory's events are followed name by name: a file
+created under a matching name is opened as soon as its event is read, and a
+followed file renamed within the directory is followed under its new name, even
+one the patterns do not match, until it is drained. A file's own events
+(``IN_MODIFY``) say there is more to read. An ``IN_Q_OVERFLOW`` (events lost)
+rescans everything, and so does the polling fallback: a lost event delays a
+line, never drops it.
 
-Rotation patterns, each seen in a rescan or a read:
+Rotation patterns:
 
-* rename + create: the path now has another identity. The old file stays open
-  under its descriptor and is read to its end; it is let go once it has been
-  quiet for ``rotate_wait`` seconds (a writer may still append until it reopens).
-  The new file is read from its start.
-* delete: the path is gone; the open descriptor still reads the remaining data,
-  as for a rename.
+* rename + create: the followed file is renamed (its events say to what) and a
+  new file appears under the name. The old file is read to its end first, then
+  the new one from its start, so one writer's lines keep their order. The old
+  file is let go once quiet for ``rotate_wait`` seconds (a writer may still
+  append until it reopens).
+* delete: the name is gone; the open descriptor still reads what is left, as
+  for a rename.
 * copytruncate / truncate in place: the file shrinks below our offset (or its
   first bytes change). Before starting again at 0, the directory is searched for
-  a copy with the same fingerprint; if there is one, it is read from where we
+  a copy with the same first bytes; if there is one, it is read from where we
   were to its end, so lines written between our last read and the copy are kept.
   Without a copy, what was not read before the truncation is gone: we say so.
 * delete with inode reuse: after a restart, a file with a remembered inode but
@@ -37,108 +39,31 @@ SIGKILL.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
-import hashlib
 import logging
 import os
 import stat
 import time
-from itertools import accumulate
 from typing import Any, Literal
 
 from deadbeat import conf, movement
 
+from ._followed import FileState, FollowedFile, KnownFile, Position
+from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
+from ._lines import LineMaker, LineTooLong
+from ._names import NameBook
 from ._state import StateFile
 
-__all__ = ["FileWatcherSupply", "LineTooLong"]
+__all__ = ["FileReaderSupply", "FileWatcherSupply", "LineTooLong"]
 
 log = logging.getLogger("deadbeat.fs")
 
-FINGERPRINT_BYTES = 256
 _FILE_EVENTS = movement.IN_MODIFY | movement.IN_ATTRIB | movement.IN_DELETE_SELF | movement.IN_MOVE_SELF
-_DIR_EVENTS = (
-    movement.IN_CREATE
-    | movement.IN_MOVED_TO
-    | movement.IN_MOVED_FROM
-    | movement.IN_DELETE
-    | movement.IN_ATTRIB
-    | movement.IN_CLOSE_WRITE
-)
+_DIR_EVENTS = movement.IN_CREATE | movement.IN_MOVED_TO | movement.IN_MOVED_FROM | movement.IN_DELETE
 
-
-class LineTooLong(ValueError):
-    """A line exceeded ``max_line`` bytes; it goes to the error output, cut to the limit."""
-
-
-def _fingerprint(fd: int, length: int) -> str:
-    return hashlib.blake2b(os.pread(fd, length, 0), digest_size=16).hexdigest()
-
-
-class _Tracked:
-    """One open file being read."""
-
-    __slots__ = (
-        "path",
-        "fd",
-        "key",
-        "fp",
-        "fp_len",
-        "read_pos",
-        "line_start",
-        "partial",
-        "generation",
-        "rotated_at",
-        "last_data",
-        "watch",
-        "skipping",
-        "fresh",
-        "head",
-        "truncated",
-    )
-
-    def __init__(self, path: str, fd: int, key: str, offset: int) -> None:
-        self.path: str | None = path
-        self.fd = fd
-        self.key = key
-        self.fp = ""
-        self.fp_len = 0
-        self.read_pos = offset
-        self.line_start = offset
-        self.partial = b""
-        self.generation = 0
-        self.rotated_at: float | None = None
-        self.last_data = time.monotonic()
-        self.watch: movement.Binding | None = None
-        self.skipping = False
-        self.fresh = False
-        self.head = b""
-        #: (first bytes, line offset, when) of the content before the last truncation.
-        self.truncated: tuple[bytes, int, float] | None = None
-
-    def refresh_fingerprint(self) -> bool:
-        """Re-read the first bytes; False if they are no longer what they were."""
-        head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
-        if head[: len(self.head)] != self.head:
-            return False
-        if len(head) != len(self.head):
-            self.head = head
-            self.fp_len = len(head)
-            self.fp = hashlib.blake2b(head, digest_size=16).hexdigest()
-        return True
-
-
-def _starts_alike(candidate: bytes, original: bytes) -> str:
-    """Compare the first bytes of a possible copy with those of an original.
-
-    :returns: ``"same"`` when the candidate starts with the whole known start of
-        the original, ``"prefix"`` when it is still shorter (a copy in progress),
-        ``"other"`` otherwise.
-    """
-    if not candidate or original[: len(candidate)] != candidate[: len(original)]:
-        return "other"
-    if len(candidate) >= len(original) or len(candidate) >= FINGERPRINT_BYTES:
-        return "same"
-    return "prefix"
+#: Chunks read per turn of the loop, so that signals and other cogs get theirs.
+_CHUNKS_PER_TURN = 16
 
 
 class FileWatcherSupply(movement.Supply):
@@ -148,13 +73,13 @@ class FileWatcherSupply(movement.Supply):
     inotify is missing or out of watches). Rotation by rename, copytruncate,
     truncation and deletion is followed without losing lines, and with a
     ``state_file`` a restart (even after SIGKILL) continues where the train had
-    finished.
+    finished. Each datum holds one line without its newline.
 
     :param esc: the Escapement.
     :param filenames: paths or glob patterns; files matching later are picked up.
     :param tail: keep following at end of file; ``false`` (or ``deadbeat run
         --once``) reads to the end and stops.
-    :param state_file: where positions are kept across restarts.
+    :param state_file: where positions are kept across restarts (its directory must exist).
     :param start: where to begin a file seen for the first time at the very first
         start (no state yet): ``"beginning"`` or ``"end"``; files appearing
         later are always read from their beginning.
@@ -213,22 +138,22 @@ class FileWatcherSupply(movement.Supply):
         self.id_setter = id_setter
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
-        self._set_line = movement.setter(line_setter) if line_setter is not None else None
-        self._set_id = movement.id_setter(id_setter)
-        # Plain keys let a datum be built as one dict display, the fast way.
-        self._line_key = line_setter if isinstance(line_setter, str) and "." not in line_setter else None
-        self._id_key = id_setter if isinstance(id_setter, str) and "." not in id_setter else None
-        self._tracked: dict[str, _Tracked] = {}
-        self._missing: set[str] = set()
-        #: Identities of copies of followed files, left unread (see _open).
-        self._shadows: set[str] = set()
-        #: Acknowledged position per identity: {"fp", "fp_len", "offset", "path"}.
-        self._known: dict[str, dict[str, Any]] = {}
-        self._batches: dict[int, tuple[str, int, int]] = {}
+        self._lines = LineMaker(encoding, max_line, line_setter, id_setter)
+        self._reject = self._rejecter()
+        #: The open files, by identity.
+        self._files: dict[FileId, FollowedFile] = {}
+        #: Identities of copies of followed files, left unread (see _copy_verdict).
+        self._shadows: set[FileId] = set()
+        #: Acknowledged positions, by identity: what the state file keeps.
+        self._known: dict[FileId, KnownFile] = {}
+        #: Batches sent and not yet acknowledged, by sequence number.
+        self._batches: dict[int, Position] = {}
         self._seq = 0
-        #: Files to read, in the order they became readable (a dict as an ordered set).
-        self._dirty: dict[str, None] = {}
+        #: Files with something to read, in the order they became so (a dict as an ordered set).
+        self._dirty: dict[FileId, None] = {}
+        self._missing: set[str] = set()
         self._turn: movement.Binding | None = None
+        self._settling: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
         #: Directories of the patterns that cannot be watched yet (not there),
         #: and the timer that tries them again.
@@ -241,30 +166,59 @@ class FileWatcherSupply(movement.Supply):
         if state_file:
             self._state = StateFile.acquire(esc, state_file, interval=state_interval)
             saved = self._state.get(self._section, {})
-            self._known = {k: dict(v) for k, v in saved.get("files", {}).items()}
+            for key, entry in saved.get("files", {}).items():
+                self._known[FileId.parse(key)] = KnownFile.from_json(entry)
         first_run = not self._known and (self._state is None or self._section not in self._state.sections)
+        self._names = NameBook(max((k.order for k in self._known.values()), default=0))
         self._watch_directories()
         self._resume_orphans()
         self._rescan(initial=first_run)
         self._schedule()
 
-    # -- discovery -------------------------------------------------------------
+    def _rejecter(self) -> Any:
+        def reject(datum: Any, error: Exception) -> None:
+            self.esc.reject(self, datum, error)
+
+        return reject
+
+    # -- names and patterns ----------------------------------------------------
 
     def _directories(self) -> set[str]:
         return {os.path.dirname(p) for p in self._patterns}
+
+    def _matches(self, path: str) -> bool:
+        """Whether ``path`` is one of the names the patterns ask for."""
+        return any(fnmatch.fnmatchcase(path, p) if glob.has_magic(p) else path == p for p in self._patterns)
+
+    def _at(self, path: str) -> FollowedFile | None:
+        """:returns: the open file known to be at ``path`` now, if any."""
+        for followed in self._files.values():
+            if followed.path == path:
+                return followed
+        return None
+
+    def _name_of(self, followed: FollowedFile) -> str:
+        """The name event ids use: where the file is, else where it was last seen."""
+        if followed.path is not None:
+            return followed.path
+        known = self._known.get(followed.file)
+        return known.path if known is not None and known.path else followed.file.key
+
+    # -- watching ----------------------------------------------------------------
 
     def _watch_directories(self) -> None:
         """Watch every directory of the patterns; retry those that are not there yet.
 
         Where inotify is missing or out of watches, the Escapement polls instead
-        (``poll_interval``) and delivers the same events.
+        (``poll_interval``) and delivers the same events, renames as a delete
+        and a create.
         """
         if not self._following:
             return
         for directory in sorted(self._directories() - self._dir_watches.keys()):
             try:
                 self._dir_watches[directory] = self.esc.inotify_add(
-                    directory, _DIR_EVENTS, self._on_dir_event, poll_interval=self.poll_interval
+                    directory, _DIR_EVENTS, self._on_dir_event, directory, poll_interval=self.poll_interval
                 )
             except OSError as exc:
                 if directory not in self._unwatched:
@@ -288,9 +242,141 @@ class FileWatcherSupply(movement.Supply):
         self._rescan()
         self._schedule()
 
-    def _matching(self) -> dict[str, tuple[str, os.stat_result]]:
+    def _on_dir_event(self, directory: str, event: movement.InotifyEvent) -> None:
+        """Replay one directory event on the names (see :mod:`._names`); files open after the batch."""
+        mask = event.mask
+        if mask & movement.IN_Q_OVERFLOW:
+            self._overflow()
+            return
+        if mask & movement.IN_ISDIR or not event.name:
+            return
+        path = os.path.join(directory, event.name)
+        names = self._names
+        if mask & movement.IN_MOVED_FROM:
+            names.moved_from(path, event.cookie)
+        elif mask & movement.IN_MOVED_TO:
+            old = names.moved_to(event.cookie)
+            if old is not None:
+                self._renamed(old, path)
+            elif self._matches(path):
+                names.arrive(path, path, fresh=True)
+        elif mask & movement.IN_CREATE:
+            if self._matches(path):
+                names.arrive(path, path, fresh=True)
+        elif mask & movement.IN_DELETE:
+            self._gone(path)
+        if self._settling is None and not self._finished:
+            # After every event of this read: open what arrived, under the names it has now.
+            self._settling = self.esc.enqueue(self._settle)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """``old`` was renamed to ``new`` within a watched directory."""
+        names = self._names
+        arrival = names.arrivals.pop(old, None)
+        if arrival is not None:
+            names.arrivals[new] = arrival  # not open yet: follow the name
+            return
+        followed = self._at(old)
+        if followed is None:
+            if self._matches(new):
+                names.arrive(new, new, fresh=True)
+            return
+        try:
+            now_there = FileId.of(os.stat(new))
+        except OSError:
+            now_there = None
+        if now_there != followed.file:
+            # The events are behind: what was renamed is a file not seen yet.
+            # It is read under the name it has now; where ours went, later
+            # events (or a rescan) say.
+            names.arrive(new, followed.lineage, fresh=False)
+            return
+        followed.path = new
+        if not self._matches(new):
+            followed.rotate(new)
+            self._mark_dirty(followed)
+            self._schedule_sweep()
+
+    def _gone(self, path: str) -> None:
+        """``path`` was deleted (or, when polling, renamed to who knows where)."""
+        arrival = self._names.arrivals.pop(path, None)
+        if arrival is not None:
+            log.warning("%s: created and removed before it could be opened; its lines were not read", path)
+        followed = self._at(path)
+        if followed is not None and followed.state is not FileState.ROTATED:
+            followed.rotate(None)
+            self._mark_dirty(followed)
+            self._schedule_sweep()
+
+    def _settle(self) -> None:
+        """Open the files of every arrival, and let go of names renamed out of sight."""
+        self._settling = None
+        for old in self._names.moved_away():
+            arrival = self._names.arrivals.pop(old, None)
+            if arrival is not None:
+                log.warning("%s: moved out of the watched directories before it could be opened", old)
+            followed = self._at(old)
+            if followed is not None:
+                followed.rotate(None)
+                self._mark_dirty(followed)
+        for path, arrival in list(self._names.arrivals.items()):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # renamed or removed meanwhile: the next events say which
+            except OSError as exc:
+                log.error("%s: cannot stat: %s", path, exc.strerror)
+                del self._names.arrivals[path]
+                continue
+            del self._names.arrivals[path]
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            file = FileId.of(st)
+            followed = self._files.get(file)
+            if followed is not None:
+                # Already open under another name the events had not told of yet.
+                followed.path = path
+                followed.order = max(followed.order, arrival.order)
+                continue
+            if file in self._shadows:
+                continue
+            self._open(
+                path,
+                file,
+                lineage=arrival.lineage,
+                order=arrival.order,
+                fresh=arrival.fresh,
+                rotated=not self._matches(path),
+            )
+        self._schedule_sweep()
+        self._schedule()
+
+    def _on_file_event(self, file: FileId, event: movement.InotifyEvent) -> None:
+        if event.mask & movement.IN_Q_OVERFLOW:
+            self._overflow()
+            return
+        followed = self._files.get(file)
+        if followed is not None:
+            self._mark_dirty(followed)
+        self._schedule()
+
+    def _overflow(self) -> None:
+        log.warning("%s: inotify queue overflowed; rescanning and reading every file", self)
+        self._names.forget()
+        self._rescan()
+        for followed in self._files.values():
+            self._mark_dirty(followed)
+        self._schedule()
+
+    def _mark_dirty(self, followed: FollowedFile) -> None:
+        followed.at_end = False
+        self._dirty[followed.file] = None
+
+    # -- discovery by looking ------------------------------------------------------
+
+    def _matching(self) -> dict[FileId, tuple[str, os.stat_result]]:
         """:returns: identity -> (path, stat) of every regular file matching now."""
-        found: dict[str, tuple[str, os.stat_result]] = {}
+        found: dict[FileId, tuple[str, os.stat_result]] = {}
         for pattern in self._patterns:
             for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
                 try:
@@ -307,7 +393,7 @@ class FileWatcherSupply(movement.Supply):
                     log.error("%s: cannot stat: %s", path, exc.strerror)
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+                    found.setdefault(FileId.of(st), (path, st))
         return found
 
     def _resume_orphans(self) -> None:
@@ -329,79 +415,106 @@ class FileWatcherSupply(movement.Supply):
                     st = os.stat(path)
                 except OSError:
                     continue
-                key = f"{st.st_dev}:{st.st_ino}"
-                if key in orphans and stat.S_ISREG(st.st_mode):
-                    tracked = self._open(path, key, st, rotated=True)
-                    if tracked is not None:
+                file = FileId.of(st)
+                known = orphans.get(file)
+                if known is not None and stat.S_ISREG(st.st_mode):
+                    followed = self._open(path, file, lineage=known.lineage, order=known.order, rotated=True)
+                    if followed is not None:
                         log.info(
-                            "%s: finishing %s, rotated while stopped, from offset %d", self, path, tracked.read_pos
+                            "%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos
                         )
-        for key in orphans:
-            if key not in self._tracked:
+        for file in orphans:
+            if file not in self._files:
                 # The file is gone for good: nothing left to resume.
-                self._known.pop(key, None)
+                self._known.pop(file, None)
 
     def _rescan(self, initial: bool = False) -> None:
+        """Look at what the patterns match now (at start, after lost events, when polling)."""
         matching = self._matching()
-        for key, tracked in list(self._tracked.items()):
-            if key in matching:
-                tracked.path = matching[key][0]
-            elif tracked.rotated_at is None:
-                # Renamed out of the patterns or deleted: read what is left, then let go.
-                tracked.path = None
-                tracked.rotated_at = time.monotonic()
-                self._dirty[key] = None
-        for key, (path, st) in matching.items():
-            if key not in self._tracked and key not in self._shadows:
-                self._open(path, key, st, at_end=initial and self.start == "end")
+        for file, followed in list(self._files.items()):
+            if file in matching:
+                followed.path = matching[file][0]
+            elif followed.state is FileState.FOLLOWED:
+                # Renamed out of the patterns or deleted, and no event said where.
+                followed.rotate(None)
+                self._mark_dirty(followed)
+        for file, (path, _) in matching.items():
+            if file not in self._files and file not in self._shadows:
+                known = self._known.get(file)
+                self._open(
+                    path,
+                    file,
+                    lineage=known.lineage if known is not None else path,
+                    order=known.order if known is not None else self._names.next_order(),
+                    fresh=True,
+                    at_end=initial and self.start == "end",
+                )
         self._schedule_sweep()
 
     def _open(
-        self, path: str, key: str, st: os.stat_result, rotated: bool = False, at_end: bool = False
-    ) -> _Tracked | None:
+        self,
+        path: str,
+        file: FileId,
+        *,
+        lineage: str,
+        order: int,
+        fresh: bool = False,
+        rotated: bool = False,
+        at_end: bool = False,
+    ) -> FollowedFile | None:
+        """Open ``path`` (expected to be ``file``) and start following it.
+
+        A remembered file continues at its acknowledged offset, if its first
+        bytes are still what they were; ``at_end`` starts at the last line
+        boundary; anything else starts at 0.
+        """
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             log.error("%s: cannot open: %s", path, exc.strerror)
             return None
         opened = os.fstat(fd)
-        if f"{opened.st_dev}:{opened.st_ino}" != key:
-            os.close(fd)  # replaced between stat and open; the next rescan sees the new one
+        if FileId.of(opened) != file:
+            os.close(fd)  # replaced between stat and open; the next events or rescan see the new one
             return None
-        known = self._known.get(key)
+        known = self._known.get(file)
         offset = 0
         if known is not None:
-            length = int(known.get("fp_len", 0))
-            if length and _fingerprint(fd, length) == known.get("fp"):
-                offset = int(known.get("offset", 0))
+            head = read_head(fd, known.fingerprint_length) if known.fingerprint_length else b""
+            if known.fingerprint_length and fingerprint(head) == known.fingerprint:
+                offset = known.offset
+                lineage, order = known.lineage or lineage, known.order or order
             else:
                 log.info("%s: same inode as a file read before, other content: reading it from the start", path)
                 known = None
         elif at_end:
-            offset = st.st_size
+            offset = opened.st_size
             # Begin at a line boundary: the rest of a line cut in the middle is no line.
             if offset:
                 tail = os.pread(fd, min(offset, 65536), offset - min(offset, 65536))
                 offset -= len(tail) - (tail.rfind(b"\n") + 1)
-        tracked = _Tracked(path, fd, key, offset)
-        tracked.fresh = known is None and not rotated and not at_end
-        tracked.refresh_fingerprint()
-        if rotated:
-            tracked.path = None
-            tracked.rotated_at = time.monotonic()
-        self._tracked[key] = tracked
-        self._known[key] = {"fp": tracked.fp, "fp_len": tracked.fp_len, "offset": offset, "path": path}
+        followed = FollowedFile(path, fd, file, offset, lineage, order)
+        followed.refresh_head()
+        if fresh and known is None and not at_end:
+            # Whether it is a copy is decided before it is read (then, whether it is rotated).
+            followed.state = FileState.NEW
+        elif rotated:
+            followed.rotate(path)
+        self._files[file] = followed
+        self._known[file] = followed.known(offset)
         if self._following:
             try:
-                tracked.watch = self.esc.inotify_add(
-                    path, _FILE_EVENTS, self._on_file_event, key, poll_interval=self.poll_interval
+                followed.watch = self.esc.inotify_add(
+                    path, _FILE_EVENTS, self._on_file_event, file, poll_interval=self.poll_interval
                 )
             except OSError as exc:
                 log.error("%s: cannot watch (%s); read when its directory changes", path, exc.strerror)
-        self._dirty[key] = None
-        return tracked
+        self._mark_dirty(followed)
+        return followed
 
-    def _copy_verdict(self, tracked: _Tracked) -> tuple[str, _Tracked | None]:
+    # -- copies (copytruncate) ---------------------------------------------------------
+
+    def _copy_verdict(self, followed: FollowedFile) -> tuple[str, FollowedFile | None]:
         """Is a file seen for the first time a copy of one we follow?
 
         copytruncate first copies the file under a new name; when the patterns
@@ -414,152 +527,80 @@ class FileWatcherSupply(movement.Supply):
         :returns: ``("copy", original)``, ``("copy-of-truncated", original)``,
             ``("wait", None)`` or ``("new", None)``.
         """
-        head = os.pread(tracked.fd, FINGERPRINT_BYTES, 0)
+        head = read_head(followed.fd)
         if not head:
             return "wait", None
-        directory = os.path.dirname(tracked.path or "")
+        directory = os.path.dirname(followed.path or "")
         waiting = False
-        for other in self._tracked.values():
-            if other is tracked or other.fresh or os.path.dirname(other.path or "") != directory:
+        for other in self._files.values():
+            if other is followed or other.state is FileState.NEW or os.path.dirname(other.path or "") != directory:
                 continue
             if other.truncated is not None and time.monotonic() - other.truncated[2] > self.rotate_wait + 1.0:
                 other.truncated = None  # a copy made for that truncation would have shown up by now
             if other.truncated is not None:
-                verdict = _starts_alike(head, other.truncated[0])
-                if verdict == "same":
+                likeness = starts_alike(head, other.truncated[0])
+                if likeness is Likeness.SAME:
                     return "copy-of-truncated", other
-                waiting = waiting or verdict == "prefix"
-            verdict = _starts_alike(head, other.head)
-            if verdict == "same":
+                waiting = waiting or likeness is Likeness.PREFIX
+            likeness = starts_alike(head, other.head)
+            if likeness is Likeness.SAME:
                 return "copy", other
-            waiting = waiting or verdict == "prefix"
+            waiting = waiting or likeness is Likeness.PREFIX
         return ("wait", None) if waiting else ("new", None)
 
-    # -- wake-ups --------------------------------------------------------------
-
-    def _on_file_event(self, key: str, event: movement.InotifyEvent) -> None:
-        if event.mask & movement.IN_Q_OVERFLOW:
-            self._overflow()
-            return
-        if event.mask & (movement.IN_DELETE_SELF | movement.IN_MOVE_SELF | movement.IN_ATTRIB):
-            self._rescan()
-        if key in self._tracked:
-            self._dirty[key] = None
-        self._schedule()
-
-    def _on_dir_event(self, event: movement.InotifyEvent) -> None:
-        if event.mask & movement.IN_Q_OVERFLOW:
-            self._overflow()
-            return
-        self._rescan()
-        self._schedule()
-
-    def _overflow(self) -> None:
-        log.warning("%s: inotify queue overflowed; rescanning and reading every file", self)
-        self._rescan()
-        self._dirty.update(dict.fromkeys(self._tracked))
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._dirty and self._turn is None and not self._finished:
-            self._turn = self.esc.enqueue(self._read_dirty)
-
-    def _schedule_sweep(self) -> None:
-        if (
-            self._sweeper is None
-            and not self._finished
-            and any(t.rotated_at is not None for t in self._tracked.values())
-        ):
-            self._sweeper = self.esc.after(min(self.rotate_wait, 1.0) or 0.01, self._sweep)
-
-    def _sweep(self) -> None:
-        """Let go of rotated files that have been read to the end and stayed quiet."""
-        self._sweeper = None
-        now = time.monotonic()
-        for tracked in list(self._tracked.values()):
-            if tracked.rotated_at is None or now - max(tracked.rotated_at, tracked.last_data) < self.rotate_wait:
-                continue
-            if self._read_file(tracked, limit=16, final=True)[1]:
-                self._close(tracked)
-            else:
-                self._dirty[tracked.key] = None  # more to read first; try again after it
-        self._schedule()
-        self._schedule_sweep()
-
-    # -- reading ---------------------------------------------------------------
-
-    def _read_dirty(self) -> None:
-        self._turn = None
-        budget = 16  # chunks per turn, so that signals and other cogs get their turn
-        while self._dirty and budget > 0 and not self.esc.is_paused(self):
-            key = next(iter(self._dirty))
-            del self._dirty[key]
-            tracked = self._tracked.get(key)
-            if tracked is None:
-                continue
-            chunks, at_end = self._read_file(tracked, limit=budget, final=not self._following)
-            budget -= max(chunks, 1)
-            if not at_end:
-                if self._following:
-                    self._dirty[key] = None  # to the back: files take turns
-                else:
-                    self._dirty = {key: None, **self._dirty}  # one file after the other
-            elif not self._following:
-                self._close(tracked)
-        if not self._following and not self._tracked:
-            self._stop_binding()
-        self._schedule()
-
-    def _check_truncation(self, tracked: _Tracked) -> None:
+    def _check_truncation(self, followed: FollowedFile) -> None:
         try:
-            size = os.fstat(tracked.fd).st_size
-            same_start = tracked.refresh_fingerprint()
+            size = os.fstat(followed.fd).st_size
+            same_start = followed.refresh_head()
         except OSError:
             return
-        if size >= tracked.read_pos and same_start:
+        if size >= followed.read_pos and same_start:
             return
-        old_head, old_start = tracked.head, tracked.line_start
-        tracked.truncated = (old_head, old_start, time.monotonic())
-        copy = self._find_copy(tracked, old_head, old_start)
+        old_head, old_start = followed.head, followed.line_start
+        followed.truncated = (old_head, old_start, time.monotonic())
+        copy = self._find_copy(followed, old_head, old_start)
         if copy is None:
             log.warning(
                 "%s: truncated below offset %d; reading from the start (unread data before the truncation are gone,"
                 " unless a copy shows up)",
-                tracked.path,
-                tracked.read_pos,
+                followed.path,
+                followed.read_pos,
             )
-        tracked.read_pos = tracked.line_start = 0
-        tracked.partial = b""
-        tracked.skipping = False
-        tracked.generation += 1
-        tracked.head = b""
-        tracked.fp_len = 0
-        tracked.refresh_fingerprint()
-        self._known[tracked.key] = {"fp": tracked.fp, "fp_len": tracked.fp_len, "offset": 0, "path": tracked.path}
+        followed.read_pos = followed.line_start = 0
+        followed.partial = b""
+        followed.skipping = False
+        followed.generation += 1
+        followed.head = b""
+        followed.refresh_head()
+        self._known[followed.file] = followed.known(0)
 
-    def _continue_in_copy(self, copy: _Tracked, original: _Tracked, offset: int) -> None:
+    def _continue_in_copy(self, copy: FollowedFile, original: FollowedFile, offset: int) -> None:
         """Read ``copy`` from where ``original`` was when it was truncated, then let it go."""
-        name = copy.path or self._known.get(copy.key, {}).get("path", copy.key)
-        log.info("%s: truncated; finishing its copy %s from offset %d", original.path, name, offset)
+        log.info("%s: truncated; finishing its copy %s from offset %d", original.path, self._name_of(copy), offset)
         copy.read_pos = copy.line_start = offset
-        copy.rotated_at = time.monotonic()
-        self._known[copy.key] = {"fp": copy.fp, "fp_len": copy.fp_len, "offset": offset, "path": copy.path}
+        copy.state = FileState.FOLLOWED
+        copy.rotate(copy.path)
+        # The copy holds the original's older lines: it comes first in the lineage.
+        copy.lineage, copy.order = original.lineage, original.order - 1
+        copy.born = None if original.born is None else original.born - 1
+        self._known[copy.file] = copy.known(offset)
         original.truncated = None
-        self._dirty[copy.key] = None
+        self._mark_dirty(copy)
         self._schedule_sweep()
 
-    def _find_copy(self, tracked: _Tracked, old_head: bytes, old_start: int) -> _Tracked | None:
+    def _find_copy(self, followed: FollowedFile, old_head: bytes, old_start: int) -> FollowedFile | None:
         """Find the copy of a truncated file's old content in its directory and resume in it."""
-        if tracked.path is None or not old_head:
+        if followed.path is None or not old_head:
             return None
-        directory = os.path.dirname(tracked.path)
-        for other in self._tracked.values():
-            if other.fresh and os.path.dirname(other.path or "") == directory:
-                head = os.pread(other.fd, FINGERPRINT_BYTES, 0)
-                if _starts_alike(head, old_head) == "same":
-                    other.fresh = False
-                    self._continue_in_copy(other, tracked, old_start)
-                    return other
+        directory = os.path.dirname(followed.path)
+        for other in self._files.values():
+            if (
+                other.state is FileState.NEW
+                and os.path.dirname(other.path or "") == directory
+                and starts_alike(read_head(other.fd), old_head) is Likeness.SAME
+            ):
+                self._continue_in_copy(other, followed, old_start)
+                return other
         try:
             names = os.listdir(directory)
         except OSError:
@@ -570,29 +611,100 @@ class FileWatcherSupply(movement.Supply):
                 st = os.stat(path)
             except OSError:
                 continue
-            key = f"{st.st_dev}:{st.st_ino}"
-            if key in self._tracked or not stat.S_ISREG(st.st_mode) or st.st_size < old_start:
+            file = FileId.of(st)
+            if file in self._files or not stat.S_ISREG(st.st_mode) or st.st_size < old_start:
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 continue
             try:
-                head = os.pread(fd, FINGERPRINT_BYTES, 0)
+                head = read_head(fd)
             finally:
                 os.close(fd)
-            if _starts_alike(head, old_head) != "same":
+            if starts_alike(head, old_head) is not Likeness.SAME:
                 continue
-            self._shadows.discard(key)
-            self._known.pop(key, None)
-            copy = self._open(path, key, st, rotated=True)
+            self._shadows.discard(file)
+            self._known.pop(file, None)
+            copy = self._open(path, file, lineage=followed.lineage, order=followed.order, rotated=True)
             if copy is not None:
-                self._continue_in_copy(copy, tracked, old_start)
+                self._continue_in_copy(copy, followed, old_start)
             return copy
         return None
 
-    def _read_file(self, tracked: _Tracked, limit: int = 1 << 30, final: bool = False) -> tuple[int, bool]:
-        """Read ``tracked`` towards its end (at most ``limit`` chunks); send each chunk on.
+    # -- reading -----------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._dirty and self._turn is None and not self._finished:
+            self._turn = self.esc.enqueue(self._read_dirty)
+
+    def _schedule_sweep(self) -> None:
+        if (
+            self._sweeper is None
+            and not self._finished
+            and any(f.state is FileState.ROTATED for f in self._files.values())
+        ):
+            self._sweeper = self.esc.after(min(self.rotate_wait, 1.0) or 0.01, self._sweep)
+
+    def _sweep(self) -> None:
+        """Let go of rotated files that have been read to the end and stayed quiet."""
+        self._sweeper = None
+        now = time.monotonic()
+        for followed in list(self._files.values()):
+            if followed.state is not FileState.ROTATED:
+                continue
+            assert followed.rotated_at is not None
+            if now - max(followed.rotated_at, followed.last_data) < self.rotate_wait:
+                continue
+            if self._older_unread(followed) is not None:
+                continue  # its turn comes after the older ones of its lineage
+            if self._read_file(followed, limit=_CHUNKS_PER_TURN, final=True)[1]:
+                self._close(followed)
+            else:
+                self._mark_dirty(followed)  # more to read first; try again after it
+        self._schedule()
+        self._schedule_sweep()
+
+    def _older_unread(self, followed: FollowedFile) -> FollowedFile | None:
+        """:returns: the oldest file of ``followed``'s lineage that is older and not read to its end."""
+        found = None
+        for other in self._files.values():
+            if (
+                other.lineage == followed.lineage
+                and other.older_than(followed)
+                and (not other.at_end or other.file in self._dirty)
+                and (found is None or other.older_than(found))
+            ):
+                found = other
+        return found
+
+    def _read_dirty(self) -> None:
+        """Read the files with something to read, a few chunks each, oldest first within a lineage."""
+        self._turn = None
+        budget = _CHUNKS_PER_TURN
+        while self._dirty and budget > 0 and not self.esc.is_paused(self):
+            first = self._files.get(next(iter(self._dirty)))
+            if first is None:
+                del self._dirty[next(iter(self._dirty))]
+                continue
+            # One writer's lines keep their order: an older file of the lineage goes first.
+            followed = self._older_unread(first) or first
+            self._dirty.pop(followed.file, None)
+            chunks, at_end = self._read_file(followed, limit=budget, final=not self._following)
+            budget -= max(chunks, 1)
+            if not at_end:
+                if self._following:
+                    self._dirty[followed.file] = None  # to the back: lineages take turns
+                else:
+                    self._dirty = {followed.file: None, **self._dirty}  # one file after the other
+            elif not self._following:
+                self._close(followed)
+        if not self._following and not self._files:
+            self._stop_binding()
+        self._schedule()
+
+    def _read_file(self, followed: FollowedFile, limit: int = 1 << 30, final: bool = False) -> tuple[int, bool]:
+        """Read ``followed`` towards its end (at most ``limit`` chunks); send each chunk on.
 
         Stops early while the train has paused this supply.
 
@@ -600,190 +712,83 @@ class FileWatcherSupply(movement.Supply):
             line is sent too.
         :returns: chunks read, and whether the end of the file was reached.
         """
-        if tracked.fresh:
-            verdict, original = self._copy_verdict(tracked)
+        if followed.state is FileState.NEW:
+            verdict, original = self._copy_verdict(followed)
             if verdict == "wait":
+                followed.at_end = True
                 return 0, True
             if verdict == "copy":
                 assert original is not None
-                log.info("%s: a copy of %s; read only if that is truncated", tracked.path, original.path)
-                self._shadows.add(tracked.key)
-                self._known.pop(tracked.key, None)
-                self._close(tracked)
+                log.info("%s: a copy of %s; read only if that is truncated", followed.path, original.path)
+                self._shadows.add(followed.file)
+                self._known.pop(followed.file, None)
+                self._close(followed)
                 return 0, True
-            tracked.fresh = False
+            followed.state = FileState.FOLLOWED
+            if followed.path is not None and not self._matches(followed.path):
+                followed.rotate(followed.path)
             if verdict == "copy-of-truncated":
                 assert original is not None and original.truncated is not None
-                self._continue_in_copy(tracked, original, original.truncated[1])
-        if tracked.rotated_at is None:
-            self._check_truncation(tracked)
+                self._continue_in_copy(followed, original, original.truncated[1])
+        if followed.state is FileState.FOLLOWED:
+            self._check_truncation(followed)
         chunks = 0
         at_end = False
         while chunks < limit and not self.esc.is_paused(self):
             try:
-                chunk = os.pread(tracked.fd, self.read_size, tracked.read_pos)
+                chunk = os.pread(followed.fd, self.read_size, followed.read_pos)
             except OSError as exc:
-                log.error("%s: read failed at offset %d: %s", tracked.path, tracked.read_pos, exc.strerror)
+                log.error("%s: read failed at offset %d: %s", self._name_of(followed), followed.read_pos, exc.strerror)
                 at_end = True
                 break
             if not chunk:
                 at_end = True
                 break
             if (
-                tracked.rotated_at is None
-                and tracked.head
-                and os.pread(tracked.fd, len(tracked.head), 0) != tracked.head
+                followed.state is FileState.FOLLOWED
+                and followed.head
+                and os.pread(followed.fd, len(followed.head), 0) != followed.head
             ):
                 # Truncated and written again while we read: this chunk may hold
                 # new content at old offsets. Drop it; the old content's end is
                 # in the copy, if there is one, and the new one is read from 0.
-                self._check_truncation(tracked)
+                self._check_truncation(followed)
                 continue
             chunks += 1
-            tracked.read_pos += len(chunk)
-            tracked.last_data = time.monotonic()
-            self._send_lines(tracked, tracked.partial + chunk)
-        if at_end and final and tracked.partial:
-            rest, tracked.partial = tracked.partial, b""
-            self._send_lines(tracked, rest + b"\n", unfinished=True)
+            followed.read_pos += len(chunk)
+            followed.last_data = time.monotonic()
+            self._send_lines(followed, followed.partial + chunk)
+        if at_end and final and followed.partial:
+            rest, followed.partial = followed.partial, b""
+            self._send_lines(followed, rest + b"\n", unfinished=True)
+        followed.at_end = at_end
+        if at_end and len(followed.head) < FINGERPRINT_BYTES and followed.read_pos > len(followed.head):
+            followed.refresh_head()
         return chunks, at_end
 
-    def _send_lines(self, tracked: _Tracked, data: bytes, unfinished: bool = False) -> None:
-        """Send the complete lines of ``data`` (which starts at ``line_start``) as one Batch.
-
-        What follows the last newline is kept as the unfinished line. A line
-        growing past ``max_line`` is reported once and then skipped to its end.
-        """
-        start = tracked.line_start
-        cut = data.rfind(b"\n") + 1
-        # A view, not a copy: the lines are decoded straight from the chunk read.
-        complete, rest = memoryview(data)[:cut], data[cut:]
-        consumed = cut
-        lines_at = start
-        if tracked.skipping:
-            first = data.find(b"\n", 0, cut) + 1
-            if not first:
-                # Still inside the oversize line: drop what we have of it.
-                tracked.partial = b""
-                tracked.line_start = start + len(data)
-                return
-            complete, lines_at = complete[first:], start + first
-            tracked.skipping = False
-        if len(rest) > self.max_line:
-            self._too_long(tracked, rest, start + cut)
-            rest, consumed = b"", len(data)
-            tracked.skipping = True
-        tracked.partial = rest
-        end = start + consumed - (1 if unfinished else 0)
-        tracked.line_start = end
+    def _send_lines(self, followed: FollowedFile, data: bytes, unfinished: bool = False) -> None:
+        """Send the complete lines of ``data`` (which starts at ``line_start``) as one Batch."""
+        start = followed.line_start
+        lines = self._lines.cut(followed, self._name_of(followed), data, unfinished, self._reject)
+        end = followed.line_start
         if end == start:
             return
-        batch = movement.Batch()
-        if complete:
-            if len(complete) > self.max_line:
-                self._lines_with_ids(tracked, complete, lines_at, batch)
-            elif self._set_id is None:
-                self._fast_lines(tracked, complete, lines_at, batch)
-            elif (
-                self._line_key is None
-                or self._id_key is None
-                or not self._keyed_lines(tracked, complete, lines_at, batch)
-            ):
-                self._lines_with_ids(tracked, complete, lines_at, batch)
         self._seq += 1
-        batch.batch_id = ("fs.tail", id(self), self._seq)
-        self._batches[self._seq] = (tracked.key, tracked.generation, end)
-        self.esc.send_from(self, batch)
+        self._batches[self._seq] = Position(followed.file, followed.generation, end)
+        self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq)))
 
-    def _fast_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
-        key = self._line_key
-        if self._set_line is not None and key is None:
-            # A setter of the user's may fail on a line: one at a time, then.
-            self._lines_with_ids(tracked, complete, start, batch)
-            return
+    def _close(self, followed: FollowedFile) -> None:
+        self._files.pop(followed.file, None)
+        self._dirty.pop(followed.file, None)
+        if followed.watch is not None:
+            self.esc.inotify_rm(followed.watch)
+            followed.watch = None
         try:
-            lines = str(complete, self.encoding).split("\n")
-        except UnicodeDecodeError:
-            self._lines_with_ids(tracked, complete, start, batch)
-            return
-        lines.pop()
-        if key is None:
-            batch.extend(lines)
-        else:
-            batch.extend([{key: line} for line in lines])
-
-    def _keyed_lines(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> bool:
-        """Data ``{id_key: "FILE:OFFSET", line_key: line}``, offsets counted at C speed.
-
-        Only for a chunk no longer than ``max_line`` (so no line is too long).
-
-        :returns: ``False`` when the chunk does not decode (then line by line).
-        """
-        try:
-            text = str(complete, self.encoding)
-        except UnicodeDecodeError:
-            return False
-        lines = text.split("\n")
-        lines.pop()
-        # Offsets need byte lengths; in ASCII text a character is a byte.
-        pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
-        offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
-        name = tracked.path or self._known.get(tracked.key, {}).get("path", tracked.key)
-        ids = map(f"{name}:".__add__, map(str, offsets))
-        id_key, line_key = self._id_key, self._line_key
-        # ids runs one longer (the offset after the last line): zip stops at the lines.
-        batch.extend([{id_key: event_id, line_key: line} for event_id, line in zip(ids, lines, strict=False)])
-        return True
-
-    def _lines_with_ids(self, tracked: _Tracked, complete: memoryview, start: int, batch: movement.Batch) -> None:
-        name = tracked.path or self._known.get(tracked.key, {}).get("path", tracked.key)
-        offset = start
-        raws = complete.tobytes().split(b"\n")
-        raws.pop()
-        for raw in raws:
-            here = offset
-            offset += len(raw) + 1
-            event_id = f"{name}:{here}"
-            if len(raw) > self.max_line:
-                self._too_long(tracked, raw, here)
-                continue
-            try:
-                line = raw.decode(self.encoding)
-            except UnicodeDecodeError as exc:
-                error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {event_id}")
-                self.esc.reject(self, {"id": event_id, "raw": raw, "file": name, "offset": here}, error)
-                continue
-            if self._line_key is not None and self._id_key is not None:
-                batch.append({self._id_key: event_id, self._line_key: line})
-                continue
-            try:
-                datum: Any = line if self._set_line is None else self._set_line({}, line)
-                if self._set_id is not None and self._set_line is not None:
-                    datum = self._set_id(datum, event_id)
-            except Exception as exc:  # noqa: BLE001 - the user's setter failed: that line goes to the error output
-                self.esc.reject(self, {"id": event_id, "line": line, "file": name, "offset": here}, exc)
-                continue
-            batch.append(datum)
-
-    def _too_long(self, tracked: _Tracked, raw: bytes, offset: int) -> None:
-        name = tracked.path or tracked.key
-        error = LineTooLong(f"{name}:{offset}: line longer than {self.max_line} bytes; cut to the limit")
-        datum = {"id": f"{name}:{offset}", "raw": raw[: self.max_line], "file": name, "offset": offset}
-        log.warning("%s", error)
-        self.esc.reject(self, datum, error)
-
-    def _close(self, tracked: _Tracked) -> None:
-        self._tracked.pop(tracked.key, None)
-        self._dirty.pop(tracked.key, None)
-        if tracked.watch is not None:
-            self.esc.inotify_rm(tracked.watch)
-            tracked.watch = None
-        try:
-            os.close(tracked.fd)
+            os.close(followed.fd)
         except OSError:
             pass
-        if tracked.rotated_at is not None and tracked.path is None:
-            log.info("%s: let go of rotated file %s", self, self._known.get(tracked.key, {}).get("path"))
+        if followed.state is FileState.ROTATED:
+            log.info("%s: let go of rotated file %s", self, self._name_of(followed))
 
     # -- acknowledgements and state ----------------------------------------------
 
@@ -791,52 +796,58 @@ class FileWatcherSupply(movement.Supply):
         """A batch of ours has been handled: its file's position may move on."""
         if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[1] != id(self):
             return
-        key, generation, end = self._batches.pop(batch_id[2], (None, 0, 0))
-        known = self._known.get(key) if key is not None else None
-        tracked = self._tracked.get(key) if key is not None else None
-        if known is None or (tracked is not None and tracked.generation != generation):
+        position = self._batches.pop(batch_id[2], None)
+        if position is None:
             return
-        if end > known.get("offset", 0):
-            known["offset"] = end
-            if tracked is not None:
-                known["fp"], known["fp_len"] = tracked.fp, tracked.fp_len
-                if tracked.path:
-                    known["path"] = tracked.path
+        known = self._known.get(position.file)
+        followed = self._files.get(position.file)
+        if known is None or (followed is not None and followed.generation != position.generation):
+            return
+        if position.offset > known.offset:
+            if followed is not None:
+                updated = followed.known(position.offset)
+                updated.path = updated.path or known.path  # a deleted file keeps its last name
+                self._known[position.file] = updated
+            else:
+                known.offset = position.offset
 
     def checkpoint(self) -> None:
         """Save the acknowledged positions."""
         if self._state is not None:
-            self._state.set(self._section, {"files": {k: dict(v) for k, v in self._known.items()}})
+            self._state.set(self._section, self._state_section())
             self._state.save_soon(self.esc)
+
+    def _state_section(self) -> dict[str, Any]:
+        return {"files": {file.key: known.to_json() for file, known in self._known.items()}}
 
     def finish(self) -> None:
         """Stop reading and release every binding; positions keep what was acknowledged."""
         self._finished = True
         self._stop_binding()
-        for tracked in list(self._tracked.values()):
-            if tracked.watch is not None:
-                self.esc.inotify_rm(tracked.watch)
-                tracked.watch = None
+        for followed in list(self._files.values()):
+            if followed.watch is not None:
+                self.esc.inotify_rm(followed.watch)
+                followed.watch = None
 
     def _stop_binding(self) -> None:
-        for binding in (self._turn, self._retry, self._sweeper):
+        for binding in (self._turn, self._retry, self._sweeper, self._settling):
             if binding is not None:
                 self.esc.dequeue(binding)
-        self._turn = self._retry = self._sweeper = None
+        self._turn = self._retry = self._sweeper = self._settling = None
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
 
     def done(self) -> None:
         """Close the files and save the state one last time."""
-        for tracked in list(self._tracked.values()):
+        for followed in list(self._files.values()):
             try:
-                os.close(tracked.fd)
+                os.close(followed.fd)
             except OSError:
                 pass
-        self._tracked.clear()
+        self._files.clear()
         if self._state is not None:
-            self._state.set(self._section, {"files": self._known})
+            self._state.set(self._section, self._state_section())
             self._state.release()
             self._state = None
 

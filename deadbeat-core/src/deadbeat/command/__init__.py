@@ -7,6 +7,11 @@
     deadbeat cogs show NAME
     deadbeat run PIPELINE.toml [--once] [--explain]
 
+Exit status: 0 when everything went well; 1 when the pipeline could not be
+built, or when the run went on past a failure it could not make good (an input
+that could not be read, data that could neither be written nor reach the error
+output); 2 for a wrong command line.
+
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
 any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
 ``DEADBEAT_STRICT=1`` do the same from the environment.
@@ -25,6 +30,7 @@ from typing import TextIO
 from .. import log as dblog
 from .. import pipeline as pipeline_mod
 from ..conf import Section, section_of
+from ..movement._train import cog_name
 from ..plugins import CogLoadError, CogRegistry, core_version, describe
 
 __all__ = ["main"]
@@ -131,15 +137,20 @@ class _Progress:
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     registry = _registry(args)
     try:
-        pipeline = pipeline_mod.build(args.pipeline, registry, once=args.once)
+        spec = pipeline_mod.load(args.pipeline, registry)
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
         return EXIT_ERROR
     if args.explain:
-        out.write(pipeline.train.explain())
-        pipeline.esc.close()
+        out.write(pipeline_mod.explain(spec))
         return EXIT_OK
-    dblog.configure(**pipeline.log)
+    # Before any cog is built: what cogs say while they start goes where [log] says.
+    dblog.configure(**spec.log)
+    try:
+        pipeline = pipeline_mod.build(spec, registry, once=args.once)
+    except pipeline_mod.PipelineError as exc:
+        logging.getLogger("deadbeat").error("%s", exc)
+        return EXIT_ERROR
     progress = None
     if not args.quiet and (args.progress or sys.stderr.isatty()):
         progress = _Progress(pipeline, sys.stderr)
@@ -151,14 +162,41 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if progress is not None:
         progress.show()
         sys.stderr.write("\n")
+    return _summary(pipeline)
+
+
+def _summary(pipeline: pipeline_mod.Pipeline) -> int:
+    """Log what the run did; :returns: the exit status: 1 if anything failed that the run could not make good."""
+    logger = logging.getLogger("deadbeat")
     train = pipeline.train
-    logging.getLogger("deadbeat").info(
-        "%s finished: in %d, out %d, errors %d", pipeline.path, train.events_in, train.events_out, train.errors
+    rest = train.events_in - train.events_out - train.errors
+    balance = ""
+    if rest > 0:
+        balance = f", dropped by filters or merged {rest}"
+    elif rest < 0:
+        balance = f", more out than in by splits {-rest}"
+    logger.info(
+        "%s finished: in %d, out %d, errors %d%s",
+        pipeline.path,
+        train.events_in,
+        train.events_out,
+        train.errors,
+        balance,
     )
     if train.errors:
-        logging.getLogger("deadbeat").warning(
-            "%d of %d data failed and went to the error output", train.errors, train.events_in
+        logger.warning("%d of %d data failed and went to the error output", train.errors, train.events_in)
+    for position, cog in enumerate(train.cogs):
+        counts = getattr(cog, "counts", None)
+        if isinstance(counts, dict) and any(counts.values()):
+            shown = ", ".join(f"{name} {value}" for name, value in counts.items() if value)
+            logger.info("%s: cog[%d] %s: %s", pipeline.path, position, cog_name(cog), shown)
+    if pipeline.esc.failures:
+        logger.error(
+            "%s failed: %s",
+            pipeline.path,
+            "; ".join(pipeline.esc.failures[:5]) + ("; ..." if len(pipeline.esc.failures) > 5 else ""),
         )
+        return EXIT_ERROR
     return EXIT_OK
 
 

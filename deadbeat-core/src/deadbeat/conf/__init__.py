@@ -39,6 +39,7 @@ from ._casts import (
     cast_union,
     expected_of,
     expects,
+    rebase,
     type_name_of,
 )
 from ._declared import INJECTED, Declared, Path, PathList, cast_for, declared_parameters, section_of, split_params
@@ -82,6 +83,7 @@ __all__ = [
     "expects",
     "gather",
     "load_file",
+    "rebase",
     "section_of",
     "split_params",
     "type_name_of",

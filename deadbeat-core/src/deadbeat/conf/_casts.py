@@ -35,6 +35,7 @@ __all__ = [
     "cast_union",
     "expected_of",
     "expects",
+    "rebase",
     "type_name_of",
 ]
 
@@ -146,6 +147,9 @@ def cast_path(value: Any) -> str:
     raise ValueError(value)
 
 
+cast_path.is_path = True  # type: ignore[attr-defined]
+
+
 def _plural(cast: Cast) -> str:
     name = type_name_of(cast)
     return name if name.endswith("s") else name + "s"
@@ -157,7 +161,9 @@ def cast_list(item_cast: Cast) -> Cast:
     :param item_cast: cast applied to every element.
     """
 
-    @expects(f"a list of {_plural(item_cast)}", f"list of {_plural(item_cast)}")
+    of = "" if item_cast is cast_any else f" of {_plural(item_cast)}"
+
+    @expects(f"a list{of}", f"list{of}")
     def cast(value: Any) -> list[Any]:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -166,12 +172,14 @@ def cast_list(item_cast: Cast) -> Cast:
         return [item_cast(item) for item in value]
 
     cast.__name__ = f"cast_list({getattr(item_cast, '__name__', 'cast')})"
+    cast.item = item_cast  # type: ignore[attr-defined]
     return cast
 
 
 cast_path_list = cast_list(cast_path)
 cast_path_list.__name__ = "cast_path_list"
 cast_path_list.__doc__ = "Cast to a list of paths (comma-separated on the command line)."
+cast_path_list.item = cast_path  # type: ignore[attr-defined]
 cast_str_list = cast_list(cast_str)
 cast_str_list.__name__ = "cast_str_list"
 
@@ -189,6 +197,7 @@ def cast_mapping(value_cast: Cast = cast_any) -> Cast:
         return {key: value_cast(item) for key, item in value.items()}
 
     cast.__name__ = f"cast_mapping({getattr(value_cast, '__name__', 'cast')})"
+    cast.item = value_cast  # type: ignore[attr-defined]
     return cast
 
 
@@ -219,6 +228,7 @@ def cast_optional(inner: Cast) -> Cast:
         return inner(value)
 
     cast.__name__ = f"cast_optional({getattr(inner, '__name__', 'cast')})"
+    cast.inner = inner  # type: ignore[attr-defined]
     return cast
 
 
@@ -235,7 +245,41 @@ def cast_union(*casts: Cast) -> Cast:
         raise ValueError(value)
 
     cast.__name__ = "cast_union(" + ", ".join(getattr(c, "__name__", "cast") for c in casts) + ")"
+    cast.members = casts  # type: ignore[attr-defined]
     return cast
+
+
+def rebase(cast: Cast, value: Any, base: str) -> Any:
+    """Resolve the relative paths in ``value`` (already cast by ``cast``) against ``base``.
+
+    A pipeline file's paths are relative to the file's directory, wherever
+    ``deadbeat run`` is started. Only values the cast took as paths change;
+    ``"-"`` (standard input or output) and absolute paths stay as they are.
+    """
+    if value is None:
+        return None
+    if getattr(cast, "is_path", False):
+        if isinstance(value, str) and value != "-" and not os.path.isabs(value):
+            return os.path.join(base, value)
+        return value
+    inner = getattr(cast, "inner", None)
+    if inner is not None:
+        return rebase(inner, value, base)
+    item = getattr(cast, "item", None)
+    if item is not None:
+        if isinstance(value, list):
+            return [rebase(item, v, base) for v in value]
+        if isinstance(value, dict):
+            return {k: rebase(item, v, base) for k, v in value.items()}
+    members = getattr(cast, "members", None)
+    if members is not None:
+        for member in members:
+            try:
+                member(value)
+            except (TypeError, ValueError):
+                continue
+            return rebase(member, value, base)
+    return value
 
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -105,7 +105,11 @@ class Section:
             lines.append(f"[{key}]")
         for node in self.children.values():
             if isinstance(node, Item):
-                lines.append(f"# {node.description} ({type_name_of(node.cast)})")
+                lines.append(
+                    f"# {node.description} ({type_name_of(node.cast)})"
+                    if node.description
+                    else f"# ({type_name_of(node.cast)})"
+                )
                 if node.required:
                     lines.append(f"# {node.name} = ...  (required)")
                 elif node.default is None:

@@ -33,6 +33,7 @@ from ._bindings import (
     TimerBinding,
 )
 from ._cog import Cog, Supply
+from ._errors import DeadLetterLog, ErrorRecord
 from ._escapement import DummyEscapement, Escapement, Receiver, ShutdownParticipant
 from ._hooks import BROADCASTS, BroadcastSpec
 from ._inotify import (
@@ -51,7 +52,7 @@ from ._inotify import (
     IN_Q_OVERFLOW,
     InotifyEvent,
 )
-from ._train import Batch, DeadLetterLog, ErrorRecord, Train
+from ._train import Batch, Train, cog_name
 
 __all__ = [
     "BROADCASTS",
@@ -95,6 +96,7 @@ __all__ = [
     "TimerBinding",
     "Train",
     "cast_getter",
+    "cog_name",
     "cast_setter",
     "default_id_getter",
     "getter",

@@ -297,8 +297,9 @@ def id_setter(spec: Callable[..., Any] | str | int | None) -> Setter | None:
     """Turn a supply's ``id_setter`` parameter into ``set_id(datum, event_id) -> datum``.
 
     Two forms are accepted. The manual's: a function of one argument that
-    generates a unique id, sets it on the datum and returns the datum; it is
-    called as ``f(datum)`` and the id the supply would have given is not used.
+    generates a unique id, sets it on the datum and returns the datum (or
+    ``None``, having changed the datum in place); it is called as ``f(datum)``
+    and the id the supply would have given is not used.
     A setter's: a function of two arguments (:func:`itemsetter`, or a field
     path or index as for :func:`setter`), given the id the supply made.
 
@@ -312,7 +313,9 @@ def id_setter(spec: Callable[..., Any] | str | int | None) -> Setter | None:
     generate = spec
 
     def generate_and_set(data: Any, _supplied: Any) -> Any:
-        return generate(data)
+        result = generate(data)
+        # A function that sets the id in place and returns nothing has still set it.
+        return data if result is None else result
 
     generate_and_set.__qualname__ = getattr(generate, "__qualname__", "id_setter")
     return generate_and_set

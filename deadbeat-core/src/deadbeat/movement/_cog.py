@@ -11,9 +11,9 @@ from ..conf import Section, section_of
 
 __all__ = ["Cog", "Supply", "SECRET_WORDS"]
 
-#: Parameter names containing one of these words are never shown by ``str(cog)``:
-#: keys and passwords must not end up in logs.
-SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential")
+#: Parameter names with one of these words (between underscores) are never shown
+#: by ``str(cog)``: keys and passwords must not end up in logs.
+SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential", "credentials", "apikey")
 
 _PARAMS_CACHE: dict[type, tuple[str, ...]] = {}
 
@@ -38,8 +38,9 @@ def _init_params(cls: type) -> tuple[str, ...]:
 
 
 def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_file", "_env"))
+    """``key``, ``api_key``, ``hmac_key_hex`` are secret; ``sort_keys``, ``monkey`` and ``key_file`` are not."""
+    words = name.lower().split("_")
+    return any(word in SECRET_WORDS for word in words) and words[-1] not in ("file", "env", "path")
 
 
 def _snake_case(name: str) -> str:

@@ -138,6 +138,9 @@ class Escapement:
         self.refused: list[tuple[object, Binding]] = []
         #: Bindings still held after ``done`` and released by force, as (owner, binding).
         self.leftovers: list[tuple[object | None, Binding]] = []
+        #: What went wrong that the application could not make good (see :meth:`fail`);
+        #: ``deadbeat run`` exits 1 when there is any.
+        self.failures: list[str] = []
         # Every live binding; _alive counts those with keeps_alive. Invariant:
         # _alive == sum(b.keeps_alive for b in _bindings).
         self._bindings: set[Binding] = set()
@@ -251,6 +254,10 @@ class Escapement:
 
     def _call(self, binding: Binding, extra: tuple[Any, ...]) -> None:
         owner = binding.owner
+        if owner is not None and id(owner) in self._finished:
+            # The manual: after finish a cog receives no more events (but done).
+            log.warning("%s: %r fired after the cog finished; not called", owner, binding)
+            return
         try:
             result = binding.callback(*binding.args, *extra)
         except Exception:
@@ -306,6 +313,16 @@ class Escapement:
             return
         route[1].reject(owner, datum, error)
 
+    def fail(self, owner: object, message: str) -> None:
+        """Report a failure the run goes on past but cannot make good: the run's result is failure.
+
+        For an input that cannot be read, or data that could neither be written
+        nor reach the error output. The message is logged, naming ``owner``.
+        """
+        text = f"{owner}: {message}" if owner is not None else message
+        log.error("%s", text)
+        self.failures.append(text)
+
     # -- resources shared by the cogs of this application -----------------------
 
     def share(self, key: Hashable, factory: Callable[[], T]) -> T:
@@ -349,8 +366,10 @@ class Escapement:
             self.loop.call_soon(self._maybe_idle_shutdown)
 
     def finished(self, owner: object) -> None:
-        """Mark ``owner`` as finished: its later bindings are refused and logged."""
+        """Mark ``owner`` as finished: its later bindings are refused and logged, and
+        nothing held back for it while it was paused is delivered any more."""
         self._finished.add(id(owner))
+        self._stash.pop(id(owner), None)
 
     # -- immediate events ----------------------------------------------------
 
@@ -471,7 +490,11 @@ class Escapement:
         binding = FdBinding(self, callback, args, fileno, eventmask, pass_event)
         if self._track(binding):
             self._fds.setdefault(fileno, []).append(binding)
-            self._fd_sync(fileno)
+            try:
+                self._fd_sync(fileno, strict=True)
+            except OSError as exc:
+                binding.cancel()
+                raise OSError(exc.errno, f"cannot watch fd {fileno}: {exc.strerror}") from None
         return binding
 
     def fd_unregister(self, fd: Any, eventmask: int | None = None) -> None:
@@ -489,8 +512,12 @@ class Escapement:
             self._fds.pop(binding.fd, None)
         self._fd_sync(binding.fd)
 
-    def _fd_sync(self, fd: int) -> None:
-        """Make epoll's set agree with the bindings of ``fd`` (see the invariant in ``__init__``)."""
+    def _fd_sync(self, fd: int, strict: bool = False) -> None:
+        """Make epoll's set agree with the bindings of ``fd`` (see the invariant in ``__init__``).
+
+        :param strict: let epoll's refusal through (a new registration); otherwise a
+            descriptor closed meanwhile is simply forgotten.
+        """
         wanted = 0
         for binding in self._fds.get(fd, ()):
             if binding.active and not binding.suspended:
@@ -515,14 +542,15 @@ class Escapement:
                     self._epoll.unregister(fd)
                     self._epoll.register(fd, wanted)
         except FileNotFoundError:
-            # The descriptor was closed and epoll dropped it by itself.
+            # The descriptor was closed (and perhaps reused) and epoll dropped it by itself.
+            self._in_epoll.pop(fd, None)
             if wanted:
                 self._epoll.register(fd, wanted)
                 self._in_epoll[fd] = wanted
         except OSError as exc:
-            if exc.errno != errno.EBADF:
-                raise
             self._in_epoll.pop(fd, None)
+            if strict or exc.errno != errno.EBADF:
+                raise
             log.debug("fd %d is closed; its watch is gone", fd)
 
     def _read_epoll(self) -> None:
@@ -807,39 +835,133 @@ def _ignore(*_: Any) -> None:
     return None
 
 
-class DummyEscapement:
+class DummyEscapement(Escapement):
     """Accepts every Escapement call and binds nothing.
 
     A finishing cog can swap its ``esc`` for one of these so that code paths that
-    would bind again become harmless.
+    would bind again become harmless (the manual's advice). It is an
+    :class:`Escapement` to the type checker; every binding it hands out is
+    already inactive, and nothing it is given is ever called.
     """
 
-    inotify = False
-    once = False
+    def __init__(self, *_: Any, **__: Any) -> None:  # noqa: D107 - no loop, no descriptors
+        self.once = False
+        self.refused = []
+        self.leftovers = []
+        self.failures = []
 
-    def __init__(self, *_: Any, **__: Any) -> None:
-        pass
-
-    def _nothing(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    enqueue = dequeue = after = at = every = _nothing
-    fd_register = fd_unregister = _nothing
-    inotify_add = inotify_rm = _nothing
-    signal_register = signal_unregister = _nothing
-    pause = resume = finished = send_from = spawn = reject = _nothing
-    route = unroute = join_shutdown = leave_shutdown = unshare = _nothing
-    run = shutdown = stop = close = _nothing
+    @property
+    def inotify(self) -> bool:
+        """Never: a dummy watches nothing."""
+        return False
 
     @classmethod
     def shared(cls) -> DummyEscapement:
         return cls()
 
-    def share(self, key: Hashable, factory: Callable[[], T]) -> T:
-        return factory()
+    def _inactive(self, binding: Binding) -> Any:
+        binding.active = False
+        return binding
+
+    def enqueue(self, callback: Callable[..., Any], *args: Any) -> CallBinding:
+        return self._inactive(CallBinding(self, callback, args))  # type: ignore[no-any-return]
+
+    def after(self, delay: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True) -> TimerBinding:
+        return self._inactive(TimerBinding(self, callback, args, None, keeps_alive))  # type: ignore[no-any-return]
+
+    def at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerBinding:
+        return self.after(0, callback, *args)
+
+    def every(
+        self, interval: float, callback: Callable[..., Any], *args: Any, keeps_alive: bool = True
+    ) -> TimerBinding:
+        return self._inactive(TimerBinding(self, callback, args, interval, keeps_alive))  # type: ignore[no-any-return]
+
+    def fd_register(
+        self, fd: Any, eventmask: int, callback: Callable[..., Any], *args: Any, pass_event: bool = False
+    ) -> FdBinding:
+        fileno = fd if isinstance(fd, int) else -1
+        return self._inactive(FdBinding(self, callback, args, fileno, eventmask, pass_event))  # type: ignore[no-any-return]
+
+    def inotify_add(
+        self,
+        path: str | os.PathLike[str],
+        mask: int,
+        callback: Callable[..., Any],
+        *args: Any,
+        poll_interval: float | None = None,
+    ) -> InotifyBinding | PollBinding:
+        return self._inactive(InotifyBinding(self, callback, args, -1, mask, os.fspath(path)))  # type: ignore[no-any-return]
+
+    def signal_register(self, signum: int, callback: Callable[..., Any], *args: Any) -> SignalBinding:
+        return self._inactive(SignalBinding(self, callback, args, signum))  # type: ignore[no-any-return]
+
+    def spawn(self, awaitable: Awaitable[Any], callback: Callable[..., Any] | None = None, *args: Any) -> TaskBinding:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never to run: say so to Python, not with a warning
+        return self._inactive(TaskBinding(self, callback or _ignore, args))  # type: ignore[no-any-return]
+
+    def dequeue(self, what: Binding | Callable[..., Any]) -> int:
+        return 0
+
+    def fd_unregister(self, fd: Any, eventmask: int | None = None) -> None:
+        return None
+
+    def inotify_rm(self, watch: Binding | str | os.PathLike[str]) -> None:
+        return None
+
+    def signal_unregister(self, signum: int, callback: Callable[..., Any] | None = None) -> None:
+        return None
+
+    def pause(self, owner: object) -> None:
+        return None
+
+    def resume(self, owner: object) -> None:
+        return None
+
+    def is_paused(self, owner: object) -> bool:
+        return False
+
+    def finished(self, owner: object) -> None:
+        return None
 
     def bindings_of(self, owner: object) -> list[Binding]:
         return []
 
-    def is_paused(self, owner: object) -> bool:
-        return False
+    def route(self, owner: object, receiver: Receiver) -> None:
+        return None
+
+    def unroute(self, owner: object, receiver: Receiver | None = None) -> None:
+        return None
+
+    def send_from(self, owner: object, data: Iterable[Any]) -> None:
+        log.error("%s: sends data through a DummyEscapement, after finish; they have nowhere to go: %r", owner, data)
+
+    def reject(self, owner: object, datum: Any, error: Exception) -> None:
+        log.error(
+            "%s: %s: %s (after finish; no train to take the datum: %r)", owner, type(error).__name__, error, datum
+        )
+
+    def share(self, key: Hashable, factory: Callable[[], T]) -> T:
+        return factory()
+
+    def unshare(self, key: Hashable) -> None:
+        return None
+
+    def join_shutdown(self, participant: ShutdownParticipant) -> None:
+        return None
+
+    def leave_shutdown(self, participant: ShutdownParticipant) -> None:
+        return None
+
+    def run(self) -> None:
+        return None
+
+    async def serve(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

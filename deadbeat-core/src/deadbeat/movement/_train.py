@@ -49,21 +49,20 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import json
 import linecache
 import logging
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._access import Getter, default_id_getter, getter
+from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog
 from ._escapement import Escapement
 from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
-__all__ = ["Batch", "DeadLetterLog", "ErrorRecord", "Train"]
+__all__ = ["Batch", "Train", "cog_name"]
 
 log = logging.getLogger("deadbeat.train")
-dead_letter_log = logging.getLogger("deadbeat.deadletter")
 
 _train_numbers = itertools.count(1)
 
@@ -122,66 +121,6 @@ class Batch(list):  # type: ignore[type-arg]
     def __init__(self, data: Iterable[Any] = (), batch_id: Any = None) -> None:
         super().__init__(data)
         self.batch_id = batch_id
-
-
-class ErrorRecord:
-    """What the error output receives when a cog raises on a datum.
-
-    :ivar event_id: the datum's id (``None`` when it has none).
-    :ivar cog: ``str()`` of the cog that raised.
-    :ivar position: the cog's index in the train.
-    :ivar error: the exception.
-    :ivar datum: the datum as the cog received it.
-    """
-
-    __slots__ = ("event_id", "cog", "position", "error", "datum")
-
-    def __init__(self, event_id: Any, cog: str, position: int, error: BaseException, datum: Any) -> None:
-        self.event_id = event_id
-        self.cog = cog
-        self.position = position
-        self.error = error
-        self.datum = datum
-
-    def as_dict(self) -> dict[str, Any]:
-        """:returns: the record as a datum for an error train."""
-        return {
-            "event_id": self.event_id,
-            "cog": self.cog,
-            "position": self.position,
-            "error": f"{type(self.error).__name__}: {self.error}",
-            "datum": self.datum,
-        }
-
-
-def _render_datum(datum: Any) -> str:
-    if isinstance(datum, bytes):
-        return repr(datum)
-    try:
-        return json.dumps(datum, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return repr(datum)
-
-
-class DeadLetterLog:
-    """The default error output: one log line per failed datum, holding the datum.
-
-    Lines go to the ``deadbeat.deadletter`` logger at ERROR, so the datum is kept
-    wherever logging is configured to write, and can be replayed from there.
-    """
-
-    def __call__(self, record: ErrorRecord) -> None:
-        dead_letter_log.error(
-            "%s: dead letter from %s: %s: %s | %s",
-            record.event_id if record.event_id is not None else "-",
-            record.cog,
-            type(record.error).__name__,
-            record.error,
-            _render_datum(record.datum),
-        )
-
-
-ErrorOutput = Callable[[ErrorRecord], Any]
 
 
 class _Source:
@@ -295,11 +234,16 @@ class Train:
         low_water: int | None = None,
         name: str | None = None,
     ) -> None:
+        low_water = high_water // 2 if low_water is None else low_water
+        if high_water < 1 or not 0 <= low_water < high_water:
+            raise ValueError(
+                f"high_water must be at least 1 and low_water from 0 to below it, not {high_water} and {low_water}"
+            )
         self.esc = esc if esc is not None else Escapement.shared()
         self.name = name if name is not None else f"train-{next(_train_numbers)}"
         self.id_getter = getter(id_getter, default_id_getter)
         self.high_water = high_water
-        self.low_water = high_water // 2 if low_water is None else low_water
+        self.low_water = low_water
         #: Data entered by supplies, data that left the last cog, data that failed.
         self.events_in = 0
         self.events_out = 0
@@ -314,6 +258,7 @@ class Train:
         self._done_ids: list[Any] = []
         self._completion_scheduled = False
         self._error_output: ErrorOutput | Train = DeadLetterLog()
+        self._failures = FailureLog(log)
         if error_output is not None:
             self.error_output = error_output
         # (cog id, method name) of broadcast methods already reported as misfits.
@@ -344,6 +289,8 @@ class Train:
         for position, cog in enumerate(cogs):
             if not callable(cog):
                 raise TypeError(f"cog {position} ({cog!r}) is not callable")
+            if isinstance(cog, type):
+                raise TypeError(f"cog {position} is the class {cog.__name__}, not a cog: write {cog.__name__}(...)")
         for old in self._cogs:
             self.esc.unroute(old, self)
         for plugin in self._pm.get_plugins():
@@ -487,6 +434,21 @@ class Train:
                 start = self._index[id(cog)] + 1
             except KeyError:
                 raise ValueError(f"{cog} is not a cog of this train") from None
+        if not isinstance(data, (list, tuple)) and (
+            isinstance(data, (str, bytes, bytearray, Mapping)) or not hasattr(data, "__iter__")
+        ):
+            # The common slip: the datum itself instead of (datum,). It is not
+            # taken apart; it goes to the error output as it is, saying why.
+            error = TypeError(
+                f"{cog_name(cog) if cog is not None else 'send'} gave {type(data).__name__}, not an iterable of data;"
+                " return (datum,)"
+            )
+            if cog is None:
+                raise error
+            if start in self._starts:
+                self.events_in += 1
+            self._on_error(start - 1, data, error)
+            return 0
         if start in self._starts:
             if not isinstance(data, (list, tuple)):
                 data = list(data)
@@ -558,6 +520,10 @@ class Train:
             position = self._index[id(cog)]
         except KeyError:
             raise ValueError(f"{cog} is not a cog of this train") from None
+        # It came in, and it leaves through the error output: counted and acknowledged like any datum.
+        self.events_in += 1
+        if self._broadcasts["event_done"]:
+            self._done_ids += self._ids_of((datum,))
         self._on_error(position, datum, error)
 
     @property
@@ -584,20 +550,26 @@ class Train:
         except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
             event_id = None
         shown_id = event_id if event_id is not None else "-"
-        # Bad data are routine for a pipeline: one line each, the traceback at debug.
-        log.error("%s: %s raised %s: %s", shown_id, cog, type(error).__name__, error)
-        log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error)
         record = ErrorRecord(event_id, cog, position, error, datum)
         output = self._error_output
+        # One log line per failed datum: the dead letter holds it all; with another
+        # error output, a line (rate-limited) says what failed where. The traceback at debug.
+        if not isinstance(output, DeadLetterLog):
+            self._failures.error(shown_id, "%s raised %s: %s", cog, type(error).__name__, error)
+        log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error, extra={"event_id": shown_id})
         try:
             if isinstance(output, Train):
                 output.send(None, (record.as_dict(),))
             else:
                 output(record)
-        except Exception:
-            # The error output itself failed: the log line must still hold the datum.
-            log.exception("%s: error output failed", shown_id)
+        except Exception as exc:
+            # The error output itself failed: the log line must still hold the datum,
+            # and the run has failed.
+            log.debug("%s: error output failed", shown_id, exc_info=exc, extra={"event_id": shown_id})
             DeadLetterLog()(record)
+            self.esc.fail(
+                self.name, f"{shown_id}: the error output failed ({type(exc).__name__}: {exc}); the datum is in the log"
+            )
 
     # -- backpressure ----------------------------------------------------------
 
@@ -641,9 +613,7 @@ class Train:
         implementations = self._broadcasts.get(name)
         if implementations is not None:
             if kwargs:
-                spec = getattr(self._pm.hook, name).spec
-                names = spec.argnames if spec is not None else ()
-                args = (*args, *(kwargs[n] for n in names[len(args) :] if n in kwargs))
+                args = self._positional(name, args, kwargs)
             for implementation in implementations:
                 try:
                     result = implementation.method(*args[: implementation.taken])
@@ -667,6 +637,25 @@ class Train:
             if result is not None:
                 results.append(result)
         return results
+
+    def _positional(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments of broadcast ``name`` in the specification's order.
+
+        :raises TypeError: for an unknown keyword, or a keyword given after a missing argument.
+        """
+        spec = getattr(self._pm.hook, name).spec
+        names: tuple[str, ...] = tuple(spec.argnames) if spec is not None else ()
+        unknown = set(kwargs) - set(names[len(args) :])
+        if unknown:
+            raise TypeError(f"{name}() got unexpected or repeated arguments: {', '.join(sorted(unknown))}")
+        values = list(args)
+        for argname in names[len(args) :]:
+            if argname not in kwargs:
+                if any(later in kwargs for later in names[names.index(argname) :]):
+                    raise TypeError(f"{name}() is missing {argname!r}")
+                break
+            values.append(kwargs[argname])
+        return tuple(values)
 
     async def finish(self) -> None:
         """Finish every cog in train order, carrying down what each one flushes; then the error train."""
@@ -700,6 +689,7 @@ class Train:
 
     def done(self) -> None:
         """Send ``done`` to every cog in train order; then to the error train's cogs."""
+        self._failures.flush()
         self.notify("done")
         if isinstance(self._error_output, Train):
             self._error_output.done()

@@ -24,14 +24,20 @@
 Every cog's parameters are checked against what the cog declares (its signature,
 annotations and ``:param:`` docs; see :mod:`deadbeat.conf._declared`) before any
 cog is built, and every problem of the file is reported at once, each as
-``pipeline.toml: cog[2] (text.json_parse): feild: unknown setting; did you mean
+``pipeline.toml: cog[2] (text.json_parse): feild: unknown parameter; did you mean
 'field'?``. A parameter that may be none takes ``false`` (TOML has no null). A
 cog whose first parameter is ``train`` or ``esc`` gets the Train or the Escapement.
+
+Relative paths (files, directories, ``module:attribute`` modules) are relative to
+the pipeline file's directory, wherever ``deadbeat run`` is started. ``use`` may
+also name a plain function taking one datum, the manual's simplest cog: it is
+used as it is.
 """
 
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import importlib
 import inspect
 import os
@@ -51,7 +57,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "load", "train_settings"]
+__all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "explain", "load", "train_settings"]
 
 _TOP_KEYS = ("log", "train", "cog", "errors")
 
@@ -88,13 +94,22 @@ class PipelineError(ValueError):
 
 @dataclass
 class CogSpec:
-    """One ``[[cog]]`` table, resolved and checked but not built yet."""
+    """One ``[[cog]]`` table, resolved and checked but not built yet.
+
+    :ivar is_cog: ``factory`` is a plain function cog, used as it is (not called to build one).
+    """
 
     where: str
     use: str
     factory: Any
     params: dict[str, Any]
     inject: str | None
+    is_cog: bool = False
+
+    def label(self) -> str:
+        """How the cog reads before it is built: ``use(param=value, ...)``."""
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.use}({shown})"
 
 
 @dataclass
@@ -115,6 +130,7 @@ class PipelineFile:
     train: dict[str, Any]
     cogs: list[CogSpec]
     errors: list[CogSpec]
+    path: str = ""
 
 
 def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
@@ -141,13 +157,13 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{path}: unknown table {key!r}{_hint(key, _TOP_KEYS)}")
-    log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems)
-    train = _settings(path, "train", train_settings, data.get("train", {}), problems)
+    base = os.path.dirname(os.path.abspath(path))
+    log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems, base)
+    train = _settings(path, "train", train_settings, data.get("train", {}), problems, base)
     cogs = data.get("cog")
     if not isinstance(cogs, list) or not cogs:
         problems.append(f"{path}: no [[cog]] tables: a pipeline needs at least one cog")
         cogs = []
-    base = os.path.dirname(os.path.abspath(path))
     specs = [_spec(path, f"cog[{i}]", table, registry, base, problems) for i, table in enumerate(cogs)]
     error_tables = data.get("errors", [])
     if not isinstance(error_tables, list):
@@ -156,18 +172,22 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     errors = [_spec(path, f"errors[{i}]", table, registry, base, problems) for i, table in enumerate(error_tables)]
     if problems:
         raise PipelineError(problems)
-    return PipelineFile(log_settings, train, [s for s in specs if s is not None], [s for s in errors if s is not None])
+    cog_specs = [s for s in specs if s is not None]
+    return PipelineFile(log_settings, train, cog_specs, [s for s in errors if s is not None], path)
 
 
-def _settings(path: str, name: str, section: conf.Section, table: Any, problems: list[str]) -> dict[str, Any]:
+def _settings(
+    path: str, name: str, section: conf.Section, table: Any, problems: list[str], base: str
+) -> dict[str, Any]:
     """Check a settings table (``[log]``, ``[train]``); :returns: every setting, defaults filled in."""
     if not isinstance(table, Mapping):
         problems.append(f"{path}: {name}: must be a table")
         return {}
     values, errors = conf.check(section, table, path, prefix=f"{name}.")
     problems += [str(error) for error in errors]
-    defaults = {key: item.default for key, item in section.children.items() if isinstance(item, conf.Item)}
-    return {**defaults, **values}
+    items = {key: item for key, item in section.children.items() if isinstance(item, conf.Item)}
+    values = {key: conf.rebase(items[key].cast, value, base) for key, value in values.items()}
+    return {**{key: item.default for key, item in items.items()}, **values}
 
 
 def _hint(key: str, known: typing.Iterable[str]) -> str:
@@ -175,9 +195,16 @@ def _hint(key: str, known: typing.Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+class _NotAllowed(Exception):
+    """A ``module:attribute`` cog outside the allow-list."""
+
+
 def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
     if ":" not in use:
         return registry.load(use)
+    if registry.allow is not None and not any(fnmatch.fnmatchcase(use, p) for p in registry.allow):
+        # The allow-list speaks for every cog, not only for installed ones; refused before importing.
+        raise _NotAllowed(f"not in the allow-list {registry.allow}")
     module_name, _, attribute = use.partition(":")
     # An app's own cog module usually sits beside its pipeline file: that
     # directory is searched first, for this import only.
@@ -210,7 +237,7 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     except KeyError:
         problems.append(f"{label}: no such cog{_hint(use, registry.names())}; see 'deadbeat cogs'")
         return None
-    except CogLoadError as exc:
+    except (CogLoadError, _NotAllowed) as exc:
         problems.append(f"{label}: {exc}")
         return None
     except (ImportError, AttributeError) as exc:
@@ -219,6 +246,8 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     if not callable(factory):
         problems.append(f"{label}: {use} is not a cog (not callable)")
         return None
+    if _is_plain_cog(factory, params):
+        return CogSpec(where, use, factory, {}, None, is_cog=True)
     for key in conf.INJECTED:
         if key in params:
             problems.append(f"{label}: {key}: given by deadbeat run, not by the pipeline file")
@@ -238,35 +267,62 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     else:
         values, errors = conf.check(section, params, label, noun="parameter")
     problems += [str(error) for error in errors]
+    casts = {d.name: d.cast for d in declared}
+    values = {k: conf.rebase(casts[k], v, base) if k in casts else v for k, v in values.items()}
     return CogSpec(where, use, factory, values, inject)
+
+
+def _is_plain_cog(factory: Any, params: Mapping[str, Any]) -> bool:
+    """Whether ``factory`` is the manual's plain function cog (one datum in), not a factory to call."""
+    if params or not inspect.isfunction(factory):
+        return False
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1 and required[0].name not in conf.INJECTED
 
 
 def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[Any]:
     cogs = []
     for spec in specs:
+        if spec.is_cog:
+            cogs.append(spec.factory)
+            continue
         args: list[Any] = []
         if spec.inject == "train":
             args.append(train)
         elif spec.inject == "esc":
             args.append(train.esc)
         try:
-            cogs.append(spec.factory(*args, **spec.params))
+            cog = spec.factory(*args, **spec.params)
         except Exception as exc:
             raise PipelineError(
                 f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}"
             ) from exc
+        if not callable(cog):
+            raise PipelineError(f"{path}: {spec.where} ({spec.use}): built {cog!r}, which is not a cog (not callable)")
+        cogs.append(cog)
     return cogs
 
 
-def build(path: str, registry: CogRegistry | None = None, once: bool = False) -> Pipeline:
-    """Check and build the pipeline in ``path``.
+def build(source: str | PipelineFile, registry: CogRegistry | None = None, once: bool = False) -> Pipeline:
+    """Check and build a pipeline: from its file, or from what :func:`load` read.
+
+    The Train runs on the application's Escapement (:meth:`Escapement.shared
+    <deadbeat.movement.Escapement.shared>`), so that a Train an app cog makes
+    shares it.
 
     :param once: set :attr:`Escapement.once`: supplies read their input to its end
         and the run ends when everything is processed (for cron jobs).
     :raises PipelineError: naming file, cog index and key.
     """
-    spec = load(path, registry)
-    esc = movement.Escapement()
+    spec = load(source, registry) if isinstance(source, str) else source
+    path = spec.path
+    esc = movement.Escapement.shared()
     esc.once = once
     error_output: movement.Train | None = None
     if spec.errors:
@@ -278,3 +334,32 @@ def build(path: str, registry: CogRegistry | None = None, once: bool = False) ->
         raise PipelineError(f"{path}: train: {exc}") from None
     train.cogs = _build_cogs(path, spec.cogs, train)
     return Pipeline(path, esc, train, spec.log)
+
+
+class _Unbuilt(movement.Cog):
+    """Stands for a cog that :func:`explain` does not build: what the Train needs to know of it."""
+
+    def __init__(self, spec: CogSpec) -> None:
+        self._label = spec.label() if not spec.is_cog else spec.use
+        self.supply = bool(getattr(spec.factory, "supply", False))  # type: ignore[misc]
+        if callable(getattr(spec.factory, "call_batch", None)):
+            self.call_batch = self._never
+
+    def _never(self, data: Any) -> Any:
+        raise RuntimeError("an explained pipeline does not run")
+
+    def __call__(self, data: Any) -> Any:
+        return self._never(data)
+
+    def __str__(self) -> str:
+        return self._label
+
+
+def explain(spec: PipelineFile) -> str:
+    """:returns: the cogs and generated code of a pipeline, building no cog (nothing is opened or written)."""
+    dummy = movement.DummyEscapement()
+    texts = []
+    for name, specs in ((spec.path, spec.cogs), (f"{spec.path} [[errors]]", spec.errors)):
+        if specs:
+            texts.append(movement.Train(dummy, [_Unbuilt(s) for s in specs], name=name).explain())
+    return "\n".join(texts)

@@ -1,0 +1,211 @@
+"""One file being followed: its state, its positions, and what is remembered of it.
+
+The states of a followed file::
+
+    NEW ------> FOLLOWED ------> ROTATED ------> (closed)
+     |   \\________________________^
+     |   (first seen under a name the patterns no longer match)
+     '--> (closed: a copy of a followed file, left unread)
+
+* ``NEW``: just opened, first seen under a matching name by creation, with no
+  remembered position. It may be the copy ``copytruncate`` makes of a followed
+  file; it is not read until its first bytes tell (see
+  :func:`~deadbeat.fs._identity.starts_alike`).
+* ``FOLLOWED``: under a name the patterns match; read as it grows, and checked
+  for truncation before each read.
+* ``ROTATED``: renamed to a name the patterns do not match, renamed out of the
+  directory, or deleted. The descriptor still reads it. It is read to its end
+  and let go once quiet for ``rotate_wait`` seconds (a writer may still append
+  until it reopens its file).
+
+Positions, in bytes from the file's start, with the invariant
+``acknowledged <= line_start <= read_pos``:
+
+* ``read_pos``: how far the file has been read;
+* ``line_start``: where the first line not yet sent begins (``partial`` holds the
+  bytes from there to ``read_pos``);
+* the acknowledged offset, in :class:`KnownFile`: every line before it has been
+  handled by the train; a restart continues there.
+
+Order within a lineage. Every file has a *lineage* (the matching name it was
+created under). Which of two files of a lineage is older is told by their
+creation times where the file system keeps them (``statx``), else by the order
+in which the directory's events announced them. A file is read only while no
+older file of its lineage has unread data, so one writer's lines keep their
+order across rotations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from deadbeat import movement
+
+from ._identity import FINGERPRINT_BYTES, FileId, birth_time, fingerprint, read_head
+
+__all__ = ["FileState", "FollowedFile", "KnownFile", "Position"]
+
+
+class FileState(Enum):
+    """Where a followed file stands (see the module docstring)."""
+
+    NEW = "new"
+    FOLLOWED = "followed"
+    ROTATED = "rotated"
+
+
+@dataclass(frozen=True)
+class Position:
+    """How far a batch of lines reaches in one file: what its acknowledgement moves to.
+
+    :ivar file: the file.
+    :ivar generation: the file's content generation (a truncation starts a new one).
+    :ivar offset: the offset after the batch's last line.
+    """
+
+    file: FileId
+    generation: int
+    offset: int
+
+
+@dataclass
+class KnownFile:
+    """What is remembered of a file across restarts (a section entry of the state file).
+
+    :ivar fingerprint: digest of the first ``fingerprint_length`` bytes.
+    :ivar offset: the acknowledged offset.
+    :ivar path: the last name it was followed under.
+    :ivar lineage: the name its lineage began with.
+    :ivar order: its place in the lineage.
+    """
+
+    fingerprint: str
+    fingerprint_length: int
+    offset: int
+    path: str | None
+    lineage: str
+    order: int
+
+    def to_json(self) -> dict[str, Any]:
+        """:returns: the entry as the state file keeps it (keys of earlier versions kept)."""
+        return {
+            "fp": self.fingerprint,
+            "fp_len": self.fingerprint_length,
+            "offset": self.offset,
+            "path": self.path,
+            "lineage": self.lineage,
+            "order": self.order,
+        }
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> KnownFile:
+        """:returns: an entry read back from the state file (older entries lack lineage and order)."""
+        path = entry.get("path")
+        return cls(
+            str(entry.get("fp", "")),
+            int(entry.get("fp_len", 0)),
+            int(entry.get("offset", 0)),
+            path,
+            str(entry.get("lineage") or path or ""),
+            int(entry.get("order", 0)),
+        )
+
+
+class FollowedFile:
+    """One open file being read (see the module docstring for states and positions).
+
+    :param path: the name it was opened under.
+    :param fd: the open descriptor.
+    :param file: its identity.
+    :param offset: where reading starts (a remembered position, 0, or the end).
+    :param lineage: the name its lineage began with.
+    :param order: its place in the lineage.
+    """
+
+    __slots__ = (
+        "path",
+        "fd",
+        "file",
+        "state",
+        "head",
+        "read_pos",
+        "line_start",
+        "partial",
+        "skipping",
+        "generation",
+        "rotated_at",
+        "last_data",
+        "at_end",
+        "watch",
+        "truncated",
+        "lineage",
+        "order",
+        "born",
+    )
+
+    def __init__(self, path: str, fd: int, file: FileId, offset: int, lineage: str, order: int) -> None:
+        #: The name it is known under now; None once deleted or moved out of sight.
+        self.path: str | None = path
+        self.fd = fd
+        self.file = file
+        self.state = FileState.FOLLOWED
+        #: Its first bytes as last read (up to FINGERPRINT_BYTES).
+        self.head = b""
+        self.read_pos = offset
+        self.line_start = offset
+        self.partial = b""
+        #: Inside a line longer than max_line: its rest is dropped up to the next newline.
+        self.skipping = False
+        #: Bumped when the file is truncated: acknowledgements of older batches no longer apply.
+        self.generation = 0
+        self.rotated_at: float | None = None
+        self.last_data = time.monotonic()
+        #: Whether the last read reached the end (and nothing was reported since).
+        self.at_end = False
+        self.watch: movement.Binding | None = None
+        #: (first bytes, line offset, when) of the content before the last truncation.
+        self.truncated: tuple[bytes, int, float] | None = None
+        self.lineage = lineage
+        self.order = order
+        #: When the file was created (ns), where the file system says.
+        self.born = birth_time(fd)
+
+    def older_than(self, other: FollowedFile) -> bool:
+        """Whether this file came before ``other`` (meaningful within one lineage)."""
+        if self.born is not None and other.born is not None and self.born != other.born:
+            return self.born < other.born
+        return self.order < other.order
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of :attr:`head`."""
+        return fingerprint(self.head)
+
+    def refresh_head(self) -> bool:
+        """Re-read the first bytes.
+
+        :returns: ``False`` when they are no longer what they were (truncated and rewritten).
+        """
+        head = read_head(self.fd, FINGERPRINT_BYTES)
+        if head[: len(self.head)] != self.head:
+            return False
+        self.head = head
+        return True
+
+    def rotate(self, path: str | None) -> None:
+        """It left the patterns' names (renamed to ``path``, or gone when ``None``): drain, then let go."""
+        self.path = path
+        if self.state is not FileState.ROTATED:
+            self.state = FileState.ROTATED
+            self.rotated_at = time.monotonic()
+            self.at_end = False
+
+    def known(self, offset: int) -> KnownFile:
+        """:returns: what to remember of it, acknowledged up to ``offset``."""
+        return KnownFile(self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order)
+
+    def __repr__(self) -> str:
+        return f"<FollowedFile {self.path or self.file.key} {self.state.value} at {self.read_pos}>"

@@ -1,0 +1,87 @@
+"""What a watched directory's events say about names: arrivals and renames.
+
+inotify names files, never inodes: ``IN_CREATE app.log``, then ``IN_MOVED_FROM
+app.log`` and ``IN_MOVED_TO app.log.1`` paired by a cookie. By the time the
+tailer reads the events, the file created as ``app.log`` may already be called
+``app.log.3``. So the events are replayed in order, following each name that
+matters (one the patterns match, or one a followed file was renamed to) to
+where it went, and only then are the files opened, under the names they have
+now. A file created and renamed away between two looks is found this way, by
+its new name; only a file created and deleted before it could be opened is lost,
+and that is said.
+
+A name waiting to be opened is an :class:`Arrival`. Each arrival gets an
+*order*, from a counter that follows the events, so that files of one lineage
+are read oldest first (see :mod:`._followed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Arrival", "NameBook"]
+
+
+@dataclass
+class Arrival:
+    """A name whose file must be opened, with what is known of that file.
+
+    :ivar lineage: the matching name the file was created under.
+    :ivar order: when it appeared, by the events.
+    :ivar fresh: first seen by its creation under a matching name: it may be a
+        copy of a followed file (copytruncate), which its first bytes tell.
+    """
+
+    lineage: str
+    order: int
+    fresh: bool
+
+
+class NameBook:
+    """Arrivals not opened yet, and renames half seen, for every watched directory.
+
+    :param first_order: where the order counter starts (after the orders
+        remembered in the state file).
+    """
+
+    def __init__(self, first_order: int = 0) -> None:
+        #: Full path -> arrival, for names whose file is not open yet.
+        self.arrivals: dict[str, Arrival] = {}
+        # Cookie -> the path an IN_MOVED_FROM left, until its IN_MOVED_TO.
+        self._moving: dict[int, str] = {}
+        self._order = first_order
+
+    def next_order(self) -> int:
+        """:returns: a new order, later than every one given before."""
+        self._order += 1
+        return self._order
+
+    @property
+    def last_order(self) -> int:
+        """The latest order given."""
+        return self._order
+
+    def arrive(self, path: str, lineage: str, fresh: bool) -> Arrival:
+        """Note a name whose file must be opened (a creation, or a rename to an unknown file)."""
+        arrival = Arrival(lineage, self.next_order(), fresh)
+        self.arrivals[path] = arrival
+        return arrival
+
+    def moved_from(self, path: str, cookie: int) -> None:
+        """The file at ``path`` was renamed; the matching :meth:`moved_to` says where."""
+        self._moving[cookie] = path
+
+    def moved_to(self, cookie: int) -> str | None:
+        """:returns: the old path of the file renamed with ``cookie``, or ``None`` if it came from elsewhere."""
+        return self._moving.pop(cookie, None)
+
+    def moved_away(self) -> list[str]:
+        """:returns: (and forgets) the paths renamed out of every watched directory since the last call."""
+        paths = list(self._moving.values())
+        self._moving.clear()
+        return paths
+
+    def forget(self) -> None:
+        """Drop what the events said (they were lost: a rescan takes over)."""
+        self.arrivals.clear()
+        self._moving.clear()
