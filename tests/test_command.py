@@ -230,20 +230,23 @@ class TestRun:
         assert "strict plugin check" in result.stderr and "broken.explode" in result.stderr
 
     def test_error_train_from_the_pipeline(self, tmp_path: Path) -> None:
-        """[[errors]] cogs receive the failed data as records and write them out."""
+        """[[errors]] cogs receive the failed data as records and write them all out, bytes included."""
         errors = tmp_path / "errors.jsonl"
+        raw = tmp_path / "raw.jsonl"
+        raw.write_bytes(b'{"id": "r1"}\n\xff\xfe not text\n')
         path = write_pipeline(
             tmp_path,
             f"""
             [[cog]]
             use = "fs.read"
-            filenames = ["{REPO / "examples/data/events.jsonl"}"]
+            filenames = ["{REPO / "examples/data/events.jsonl"}", "{raw}"]
             [[cog]]
             use = "text.json_parse"
             [[cog]]
+            use = "text.json_format"
+            [[cog]]
             use = "fs.write"
             filename = "{tmp_path / "out.jsonl"}"
-            line_getter = "line"
 
             [[errors]]
             use = "text.json_format"
@@ -256,11 +259,16 @@ class TestRun:
         result = deadbeat("run", str(path), "--once", "--quiet")
         assert result.returncode == 0, result.stderr
         records = [json.loads(line) for line in errors.read_text().splitlines()]
-        assert len(records) == 1
+        assert len(records) == 2
         assert records[0]["event_id"] == f"{REPO / 'examples/data/events.jsonl'}:213"
-        assert records[0]["cog"] == "JSONParse(source='line', target=None, engine='auto')"
+        assert records[0]["cog"] == "JSONParse(source='line', target=None, keep=[], engine='auto')"
         assert records[0]["datum"]["line"].startswith('{"id": "e4"')
-        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
+        assert records[1]["event_id"] == f"{raw}:13"
+        assert records[1]["datum"]["raw"] == "\\xff\\xfe not text"
+        assert "invalid start byte" in records[1]["error"]
+        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
+        # One log line per failed datum, and the summary adds up.
+        assert "in 7, out 5, errors 2" in result.stderr
 
 
 class TestSignals:

@@ -113,11 +113,13 @@ class TestJSON:
 
     @given(st.dictionaries(st.text().filter(lambda k: k != "line"), json_values, max_size=6))
     def test_format_then_parse_round_trip(self, datum: dict[str, Any]) -> None:
-        """Formatting a datum and parsing the line restores every field."""
+        """Formatting a datum and parsing the text restores every field."""
         (formatted,) = text.JSONFormat()(dict(datum))
-        (parsed,) = text.JSONParse(target="back")(formatted)
-        assert parsed["back"] == datum
-        assert json.loads(formatted["line"]) == datum
+        (parsed,) = text.JSONParse()(formatted)
+        assert parsed == datum == json.loads(formatted)
+        (into_line,) = text.JSONFormat(target="line", exclude=["line"])(dict(datum))
+        (back,) = text.JSONParse(target="back")(into_line)
+        assert back["back"] == datum
 
     @given(json_values, st.booleans())
     def test_orjson_and_stdlib_agree(self, value: Any, sort_keys: bool) -> None:
@@ -164,7 +166,7 @@ class TestJSON:
         out, records = send_through(
             [text.JSONFormat()], [{"id": "a", "n": None}, {"id": "b", "n": float("nan")}, {"id": "c", "n": 1.5}]
         )
-        assert [d["line"] for d in out] == ['{"id":"a","n":null}', '{"id":"c","n":1.5}']
+        assert out == ['{"id":"a","n":null}', '{"id":"c","n":1.5}']
         assert [r.event_id for r in records] == ["b"]
         assert "Out of range float values" in str(records[0].error)
 
@@ -258,21 +260,38 @@ class TestJSONLists:
         cog = text.JSONFormat(target=None, sort_keys=sort_keys, engine=engine)
         assert cog.call_batch([dict(d) for d in data]) == [t for d in data for t in cog(dict(d))]
 
-    def test_mappings_in_a_list_are_merged_and_formatted_back_into_line(self) -> None:
-        """The operator's usual train (dicts with id and line): merged, then the line replaced by the text."""
+    def test_mappings_in_a_list_become_the_parsed_objects(self) -> None:
+        """The operator's usual train (dicts with id and line): each object becomes the datum, its own fields intact."""
         data = [
             {"id": "f:0", "line": '{"a": 1}'},
             {"id": "f:9", "line": "{oops"},
-            {"id": "f:15", "line": '{"line": "inner", "n": 12345678901234567890123}'},
+            {"id": "f:15", "line": '{"id": 7, "line": "inner", "n": 12345678901234567890123}'},
             {"id": "f:60", "line": "[1]"},
         ]
         out, records = send_through([text.JSONParse(), text.JSONFormat()], data)
         assert [r.event_id for r in records] == ["f:9", "f:60"]
         assert records[0].datum == {"id": "f:9", "line": "{oops"}
-        assert out == [
-            {"id": "f:0", "a": 1, "line": '{"id":"f:0","a":1}'},
-            {"id": "f:15", "n": 12345678901234567890123, "line": '{"id":"f:15","n":12345678901234567890123}'},
-        ]
+        # The object's own id and line are data: neither the reader's fields nor
+        # the formatter replaces or drops them.
+        assert out == ['{"a":1}', '{"id":7,"line":"inner","n":12345678901234567890123}']
+
+    def test_keep_carries_reader_fields_and_never_overwrites(self) -> None:
+        """keep=["id"] copies the reader's id into the object; an object with its own id is an error."""
+        data = [{"id": "f:0", "line": '{"a": 1}'}, {"id": "f:9", "line": '{"id": 5}'}]
+        out, records = send_through([text.JSONParse(keep=["id"])], data)
+        assert out == [{"a": 1, "id": "f:0"}]
+        assert [r.event_id for r in records] == ["f:9"]
+        assert "has its own 'id'" in str(records[0].error)
+
+    def test_parse_error_records_name_the_event_the_datum_came_in_as(self) -> None:
+        """A datum whose content has an "id" of its own still fails under the reader's id."""
+        data = [{"id": "f:0", "line": '{"id": "content-id", "n": "NaN-ish"}'}]
+
+        def refuse(datum: dict[str, Any]) -> tuple[dict[str, Any]]:
+            raise ValueError("no")
+
+        _, records = send_through([text.JSONParse(), refuse], data)
+        assert records[0].event_id == "f:0" and records[0].datum["id"] == "content-id"
 
     @given(
         st.lists(
@@ -289,7 +308,7 @@ class TestJSONLists:
         self, data: list[dict[str, Any]], sort_keys: bool, engine: _json.Engine
     ) -> None:
         """Writing the text into the excluded field, for a list, equals one call per datum, with either engine."""
-        cog = text.JSONFormat(sort_keys=sort_keys, engine=engine)
+        cog = text.JSONFormat(target="line", exclude=["line"], sort_keys=sort_keys, engine=engine)
         by_list = cog.call_batch([dict(d) for d in data])
         one_by_one = [t for d in data for t in cog(dict(d))]
         assert by_list == one_by_one
@@ -298,14 +317,15 @@ class TestJSONLists:
     def test_format_into_line_keeps_the_datum_when_writing_fails(self) -> None:
         """A datum that cannot be written keeps its line for the error output."""
         datum = {"id": "q", "line": "original", "bad": object()}
-        out, records = send_through([text.JSONFormat()], [{"id": "p", "line": "x"}, datum])
+        cog = text.JSONFormat(target="line", exclude=["line"])
+        out, records = send_through([cog], [{"id": "p", "line": "x"}, datum])
         assert out == [{"id": "p", "line": '{"id":"p"}'}]
         assert records[0].datum["line"] == "original"
         assert "cannot write as JSON" in str(records[0].error)
 
     def test_format_list_with_excluded_keys_and_long_integers(self) -> None:
         """A datum holding the excluded key, or an integer orjson cannot write, is written as one call does."""
-        cog = text.JSONFormat(target=None)
+        cog = text.JSONFormat(exclude=["line"])
         data = [{"a": 1}, {"line": "raw", "b": 2}, {"n": 2**70}]
         assert cog.call_batch(data) == ['{"a":1}', '{"b":2}', '{"n":1180591620717411303424}']
 

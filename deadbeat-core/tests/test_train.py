@@ -188,6 +188,20 @@ class TestErrors:
             }
         ]
 
+    def test_the_event_id_is_the_one_the_datum_came_in_with(self) -> None:
+        """A cog that replaces the datum's id field does not change which event an error record names."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+
+        def parse_like(data: dict[str, Any]) -> tuple[dict[str, Any]]:
+            return ({"id": "from-the-content", "value": data["value"]},)
+
+        train = movement.Train(esc, [parse_like, Exploding()], error_output=records.append)
+        train.send(None, [{"id": "file:120", "value": "bad"}])
+        esc.close()
+        assert records[0].event_id == "file:120"
+        assert records[0].datum == {"id": "from-the-content", "value": "bad"}
+
     def test_id_getter_may_be_a_path(self) -> None:
         """The train's id_getter accepts a dotted path for nested ids."""
         records: list[movement.ErrorRecord] = []

@@ -43,6 +43,8 @@ class LineFileDrain(movement.Cog):
         ``"always"`` (after every write).
     """
 
+    one_to_one = True
+
     config_name = "write"
 
     def __init__(

@@ -17,7 +17,8 @@ Crypto-PAn needs the ``cryptopan`` extra (``pip install deadbeat-cogs-ip[cryptop
 from ._address import Address, AddressError, format_address, normalise, parse_address
 from ._anonymise import Anonymise, anonymise_base_config
 from ._cidr import CIDRTag, PrefixTable, load_lists
-from ._keys import KeyError_ as KeyFileError
+from ._fields import FieldShapeError, MissingFieldError
+from ._keys import KeyFileError
 from ._parse import IPParse
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "AddressError",
     "Anonymise",
     "CIDRTag",
+    "FieldShapeError",
     "IPParse",
     "KeyFileError",
+    "MissingFieldError",
     "PrefixTable",
     "anonymise_base_config",
     "format_address",

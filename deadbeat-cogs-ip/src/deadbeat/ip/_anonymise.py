@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._address import AddressError, format_address, parse_address
-from ._fields import FieldMapper, setter_for
-from ._keys import load_key
+from ._address import MAPPED_PREFIX, AddressError, format_address, parse_address
+from ._fields import FieldMapper, check_missing, setter_for
+from ._keys import check_sources, load_key
 
 __all__ = ["Anonymise", "anonymise_base_config"]
 
@@ -27,23 +27,47 @@ class Anonymise(movement.Cog):
     addresses sharing their first *n* bits share exactly *n* bits afterwards.
     ``hash`` replaces each address by an address of the same version derived from
     an HMAC-SHA-256 of it (the same input always gives the same output; no prefix
-    is kept). Ports are kept. Keys come from ``key_file`` or ``key_env``, never
-    from the configuration and never into a log. A value that is not an address
-    makes the datum fail as a whole (it goes to the error output), so nothing
-    leaves half anonymised.
+    is kept). Ports are kept.
+
+    An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) is anonymised as the IPv4
+    address it holds, by the IPv4 rules, and keeps its mapped spelling
+    (``::ffff:`` and the anonymised IPv4 address): both spellings of one host get
+    the same pseudonym. The block ``::ffff:0:0/96`` is thus IPv4 space to
+    ``cryptopan``: its IPv6 prefix preservation covers the other IPv6 addresses,
+    and its results differ from the reference implementation's in that block
+    only. An IPv6 zone (``fe80::1%eth0``) is kept, as written, after the
+    anonymised address: zone names are not anonymised.
+
+    Keys come from ``key_file`` or ``key_env``, never from the configuration and
+    never into a log or a message, not even when pasted into ``key_file`` or
+    ``key_env`` by mistake. A value that is not an address, or a field path that
+    cannot apply to the datum (a key into a list, a step into text), makes the
+    datum fail as a whole (it goes to the error output), so nothing leaves half
+    anonymised; a datum that merely lacks a field is skipped and counted, or
+    refused, as ``missing`` says.
 
     :param fields: field path(s) of the addresses; ``*`` reaches into lists
-        (``"Source.*.IP4"`` for IDEA events).
+        (``"Source.*.IP4"`` for IDEA events, where a Source without IP4 is passed
+        over); a number is a position in a list.
     :param mode: ``truncate``, ``cryptopan`` or ``hash``.
-    :param v4_prefix: IPv4 bits kept by ``truncate``.
+    :param v4_prefix: IPv4 bits kept by ``truncate`` (for IPv4-mapped IPv6
+        addresses too).
     :param v6_prefix: IPv6 bits kept by ``truncate``.
-    :param key_file: file with the key.
-    :param key_env: environment variable with the key (hex).
+    :param key_file: file with the key: 64 hex digits or 32 raw bytes for
+        ``cryptopan``, at least 16 bytes taken as they are for ``hash``; a value
+        that names no file is refused, in every mode, without being shown (it
+        may be the key itself).
+    :param key_env: name of the environment variable with the key (hex, or text
+        for ``hash``); a value that is no variable name, or a run of hex digits,
+        is refused, in every mode, without being shown.
     :param cache_size: distinct addresses remembered for the keyed modes.
     :param ip_getter: where the address (or list of addresses) is, as a callable
         or a field path, instead of ``fields``.
     :param ip_setter: where the anonymised address goes, with ``ip_getter``; by
         default the same place ``ip_getter`` names when that is a path.
+    :param missing: what a datum without the field gets: ``skip`` passes it on
+        untouched and counts it (``data without FIELD`` in the run summary),
+        ``error`` sends it to the error output.
     """
 
     config_name = "anonymise"
@@ -59,7 +83,10 @@ class Anonymise(movement.Cog):
         cache_size: int = 65536,
         ip_getter: movement.FieldGetter | None = None,
         ip_setter: movement.FieldSetter | None = None,
+        missing: Literal["skip", "error"] = "skip",
     ) -> None:
+        check_missing(missing)
+        check_sources(key_file, key_env)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not 0 <= v4_prefix <= 32 or not 0 <= v6_prefix <= 128:
@@ -73,7 +100,10 @@ class Anonymise(movement.Cog):
         self.cache_size = cache_size
         self.ip_getter = ip_getter
         self.ip_setter = ip_setter
-        self._fields = FieldMapper(fields, ip_getter, setter_for(ip_getter, ip_setter))
+        self.missing = missing
+        self._fields = FieldMapper(fields, ip_getter, setter_for(ip_getter, ip_setter), missing)
+        #: Per field, the data that lacked it and were passed on untouched.
+        self.counts = self._fields.counts
         self._cache: dict[str, str] = {}
         self._v4_mask = ((1 << v4_prefix) - 1) << (32 - v4_prefix)
         self._v6_mask = ((1 << v6_prefix) - 1) << (128 - v6_prefix)
@@ -89,18 +119,21 @@ class Anonymise(movement.Cog):
             self._one = self._truncate
         self.anonymise = self._fast_path()
         self._apply = self._fields.bind(self.anonymise)
+        self._apply_general = self._fields.general(self.anonymise)
         self._plain_key = self._fields.plain_key
         self._cache_get = self._cache.get
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         # The hot case inline: one plain field holding one address, already in
-        # the cache (keyed modes) or truncated by the fast path.
+        # the cache (keyed modes) or truncated by the fast path. A datum without
+        # the key (or not a mapping) takes the general path, which tells a
+        # missing field (skip and count, or raise) from a path that cannot apply.
         key = self._plain_key
         if key is not None:
             try:
                 value = data[key]
-            except (KeyError, IndexError, TypeError):
-                return (data,)
+            except (LookupError, TypeError):
+                return (self._apply_general(data),)
             if type(value) is str:
                 result = self._cache_get(value)
                 data[key] = result if result is not None else self.anonymise(value, key)
@@ -154,7 +187,11 @@ class Anonymise(movement.Cog):
         return cached
 
     def _anonymise(self, text: str, path: str = "") -> str:
-        """Anonymise one address (with its port, if it has one).
+        """Anonymise one address (with its port and zone, if it has them).
+
+        An IPv4-mapped IPv6 address is anonymised as its IPv4 address and written
+        mapped again: ``::ffff:a.b.c.d`` gives ``::ffff:`` and the pseudonym of
+        ``a.b.c.d``.
 
         :raises AddressError: naming the field and the value.
         """
@@ -162,9 +199,12 @@ class Anonymise(movement.Cog):
             address = parse_address(text)
         except AddressError as exc:
             raise AddressError(f"field {path!r}: {exc}" if path else str(exc)) from None
-        result = format_address(address.version, self._one(address.version, address.value))
-        if address.port is not None:
-            result = f"{result}:{address.port}" if address.version == 4 else f"[{result}]:{address.port}"
+        version, value = address.version, address.value
+        if version == 6 and value >> 32 == 0xFFFF:
+            value = MAPPED_PREFIX | self._one(4, value & 0xFFFFFFFF)
+        else:
+            value = self._one(version, value)
+        result = format_address(version, value, address.port, address.zone)
         if self.mode != "truncate" and self.cache_size > 0:
             if len(self._cache) >= self.cache_size:
                 self._cache.clear()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from deadbeat import conf, movement
 
 from ._address import AddressError, parse_address
-from ._fields import FieldMapper
+from ._fields import FieldMapper, check_missing
 
 __all__ = ["CIDRTag", "PrefixTable"]
 
@@ -144,18 +144,26 @@ class CIDRTag(movement.Cog):
     label after the network). For every address the longest matching prefix
     decides the label. The lists are loaded again on SIGHUP and when a file
     changes, without stopping the pipeline; a list that fails to load is
-    reported and the previous one stays in use.
+    reported and the previous one stays in use. A ``--once`` run loads them
+    once and watches nothing, so that it ends with its input.
 
     :param esc: the Escapement (for SIGHUP and file watches).
     :param lists: list name to file path.
-    :param fields: field path(s) of the addresses (``*`` reaches into lists).
+    :param fields: field path(s) of the addresses (``*`` reaches into lists); a
+        number is a position in a list. A path that cannot apply to the datum (a
+        key into a list, a step into text) sends it to the error output.
     :param target: where the label goes (``action="tag"``): one label, or a
-        list of labels when the fields hold several addresses.
+        list of labels when the fields hold several addresses (an empty list
+        when a skipped datum has none).
     :param action: ``"tag"``, ``"keep"`` (only events with a match go on) or
         ``"drop"`` (events with a match are dropped).
     :param poll_interval: seconds between looks at the files without inotify.
     :param ip_getter: where the address (or list of addresses) is, as a callable
         or a field path, instead of ``fields``.
+    :param missing: what a datum without the field gets: ``skip`` treats it as
+        having no address (no match: tagged with an empty list, dropped by
+        ``keep``, passed by ``drop``) and counts it (``data without FIELD`` in
+        the run summary), ``error`` sends it to the error output.
     """
 
     def __init__(
@@ -167,7 +175,9 @@ class CIDRTag(movement.Cog):
         action: Literal["tag", "keep", "drop"] = "tag",
         poll_interval: float = 5.0,
         ip_getter: movement.FieldGetter | None = None,
+        missing: Literal["skip", "error"] = "skip",
     ) -> None:
+        check_missing(missing)
         if action not in ("tag", "keep", "drop"):
             raise ValueError(f"action must be tag, keep or drop, not {action!r}")
         self.esc = esc
@@ -177,11 +187,17 @@ class CIDRTag(movement.Cog):
         self.action = action
         self.poll_interval = poll_interval
         self.ip_getter = ip_getter
-        self._fields = FieldMapper(fields, ip_getter)
+        self.missing = missing
+        self._fields = FieldMapper(fields, ip_getter, missing=missing, write=False)
+        #: Per field, the data that lacked it (treated as having no address).
+        self.counts = self._fields.counts
         self._set = movement.setter(target)
         self.table = load_lists(self.lists)
         self._watches: list[movement.Binding] = []
         self._timer: movement.Binding | None = None
+        if getattr(esc, "once", False):
+            # A --once run ends when its input does: watches would keep it going.
+            return
         esc.signal_register(signal.SIGHUP, self.reload)
         for path in self.lists.values():
             self._watches.append(

@@ -26,6 +26,8 @@ class Filter(movement.Cog):
     :param action: ``"keep"`` the data that match, or ``"drop"`` them.
     """
 
+    one_to_one = True
+
     def __init__(self, expression: str, action: Literal["keep", "drop"] = "keep") -> None:
         if action not in ("keep", "drop"):
             raise ValueError(f"action must be 'keep' or 'drop', not {action!r}")
@@ -48,6 +50,8 @@ class Select(movement.Cog):
 
     :param fields: field names or paths.
     """
+
+    one_to_one = True
 
     def __init__(self, fields: Sequence[str]) -> None:
         if isinstance(fields, str):
@@ -76,6 +80,8 @@ class Rename(movement.Cog):
     :param fields: old name to new name.
     """
 
+    one_to_one = True
+
     def __init__(self, fields: Mapping[str, str]) -> None:
         if not isinstance(fields, Mapping):
             raise TypeError("fields must be a mapping of old names to new names")
@@ -93,6 +99,8 @@ class DropFields(movement.Cog):
 
     :param fields: names of the fields to remove.
     """
+
+    one_to_one = True
 
     def __init__(self, fields: Sequence[str]) -> None:
         if isinstance(fields, str):
@@ -127,6 +135,8 @@ class SetFields(movement.Cog):
     :param overwrite: replace a value already there; ``False`` only fills in
         missing fields.
     """
+
+    one_to_one = True
 
     def __init__(self, fields: Mapping[str, Any], overwrite: bool = True) -> None:
         if not isinstance(fields, Mapping):

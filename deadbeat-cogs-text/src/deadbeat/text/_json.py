@@ -243,29 +243,45 @@ _TEXT = (str, bytes, bytearray, memoryview)
 
 
 class JSONParse(movement.Cog):
-    """Parse JSON text: a line that is text (``str`` or bytes) becomes the parsed value.
+    """Parse JSON text: the parsed object becomes the datum.
 
-    When the datum is a mapping, the text is read from ``source`` and the value
-    merged into the datum (an object) or stored at ``target``. A line that is not
-    valid JSON raises ``ValueError`` naming the position, so the datum goes to the
-    error output with its event id and the original text.
+    A datum that is text (``str`` or bytes) is replaced by the value parsed from
+    it. A datum that is a mapping (what ``fs.read`` and ``fs.tail`` make: the
+    line and its event id) has its text read from ``source``, and the parsed
+    object, which must be a JSON object, becomes the datum: the object's own
+    fields, ``id`` and ``line`` included, are kept as they are, and the reader's
+    fields are not mixed in, so neither overwrites the other. The event keeps its
+    id all the same: error records and ``event_done`` name the id the datum had
+    when it entered the train. To carry reader fields into the object, name them
+    in ``keep`` (an object that has a field of that name already is an error, not
+    overwritten); to keep the whole datum, give a ``target``.
+
+    A line that is not valid JSON raises ``ValueError`` naming the position, so
+    the datum goes to the error output with its event id and the original text.
 
     :param source: where the JSON text is (callable or field path), for mapping data.
-    :param target: where the parsed value goes (callable or field path); ``None``
-        merges an object's keys into the datum (or, for a string datum, makes the
-        value the datum).
+    :param target: where the parsed value goes in the datum (callable or field
+        path); ``false`` makes the parsed value the datum.
+    :param keep: fields of a mapping datum to carry into the parsed object
+        (without a ``target``), such as ``["id"]``.
     :param engine: ``"orjson"``, ``"json"`` (the standard library) or ``"auto"``:
         orjson when it is installed. Both give the same values.
     """
+
+    one_to_one = True
 
     def __init__(
         self,
         source: movement.FieldGetter = "line",
         target: movement.FieldSetter | None = None,
+        keep: Sequence[str] = (),
         engine: Engine = "auto",
     ) -> None:
+        if isinstance(keep, str):
+            raise TypeError("keep must be a list of field names, not one string")
         self.source = source
         self.target = target
+        self.keep = list(keep)
         self.engine = engine
         chosen = _resolve(engine)
         self._get = movement.getter(source)
@@ -308,19 +324,29 @@ class JSONParse(movement.Cog):
             return (self._set(data, value),)
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-        data.update(value)
-        return (data,)
+        if self.keep:
+            self._carry(data, value)
+        return (value,)
+
+    def _carry(self, data: Any, value: dict[str, Any]) -> None:
+        """Copy the ``keep`` fields of ``data`` into ``value``, refusing to overwrite."""
+        clash = [key for key in self.keep if key in value]
+        if clash:
+            raise ValueError(f"the JSON object has its own {', '.join(map(repr, clash))}; keep would overwrite it")
+        for key in self.keep:
+            if key in data:
+                value[key] = data[key]
 
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Parse a list of data at once; the same results as one call per datum.
 
         The texts are parsed in one list comprehension; with orjson, the check
         for integers it cannot keep exact is made once over the whole list.
-        Lines become the values; mappings get the values merged in, once every
-        text of the list parsed into an object. Anything else (invalid JSON, a
-        value stored at ``target``, long integers) goes datum by datum.
+        Lines and mappings alike become the parsed values. Anything else
+        (invalid JSON, a value stored at ``target``, fields to keep, long
+        integers) goes datum by datum.
         """
-        if data and self._set is None:
+        if data and self._set is None and not self.keep:
             fast = self._orjson_loads is not None
             parse = self._parse_each
             try:
@@ -331,20 +357,22 @@ class JSONParse(movement.Cog):
                 elif only(data, dict):
                     texts = list(map(self._get, data))
                     values = [parse(text) for text in texts]
-                    # Merged only when all is known to work: nothing happens twice.
                     if only(values, dict) and not (fast and _may_hold_long_integer(texts)):
-                        exhaust(map(dict.update, data, values))
-                        return data
+                        return values
             except (ValueError, TypeError, LookupError):
                 pass  # something to report: datum by datum, which names the bad one
         return [value for datum in data for value in self(datum)]
 
 
 class JSONFormat(movement.Cog):
-    """Format data as one line of JSON.
+    """Format data as one line of JSON: by default, the text becomes the datum.
 
-    :param target: where the JSON text goes (callable or field path); ``None``
-        makes the text the datum itself (what ``fs.write`` writes fastest).
+    That is what ``fs.write`` writes, and the fastest way. To keep the datum and
+    put the text in a field of it, give a ``target`` (and usually ``exclude`` the
+    same field, so that the text of an earlier round is not written into the new).
+
+    :param target: where the JSON text goes (callable or field path); ``false``
+        makes the text the datum itself.
     :param source: what to format (callable or field path); ``None`` formats
         the datum without the ``exclude`` keys.
     :param exclude: keys left out when formatting the whole datum.
@@ -353,11 +381,13 @@ class JSONFormat(movement.Cog):
         orjson when it is installed. Both write the same values.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
-        target: movement.FieldSetter | None = "line",
+        target: movement.FieldSetter | None = None,
         source: movement.FieldGetter | None = None,
-        exclude: Sequence[str] = ("line",),
+        exclude: Sequence[str] = (),
         sort_keys: bool = False,
         engine: Engine = "auto",
     ) -> None:

@@ -45,6 +45,8 @@ class _FromText(movement.Cog):
 class _FromTextLists(_FromText):
     """A parser that can parse a whole list of texts in one pass (see ``call_batch``)."""
 
+    one_to_one = True
+
     def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
         """The fields of every text, or ``None`` when some text needs a closer look."""
         raise NotImplementedError

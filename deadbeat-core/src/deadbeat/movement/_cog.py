@@ -81,6 +81,12 @@ class Cog:
     #: The Train pauses their bindings while too much data is in flight.
     supply: ClassVar[bool] = False
 
+    #: For a cog with ``call_batch``: True when it gives at most one datum per
+    #: datum, in order, never more (parsers, formatters, filters). The Train can
+    #: then tell which datum each result came from, and an error after it still
+    #: names the event id the datum came in with.
+    one_to_one: ClassVar[bool] = False
+
     #: The section name of :attr:`config_insert` (``[tail]``); by default the
     #: class name in snake case.
     config_name: ClassVar[str | None] = None

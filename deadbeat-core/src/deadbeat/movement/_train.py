@@ -66,6 +66,9 @@ log = logging.getLogger("deadbeat.train")
 
 _train_numbers = itertools.count(1)
 
+#: Stands for "no datum given" where ``None`` is a datum.
+_NO_DATUM: Any = object()
+
 
 def _direct_call(cog: Any) -> Callable[..., Any]:
     """The fastest callable that does what ``cog(datum)`` does.
@@ -126,9 +129,10 @@ class Batch(list):  # type: ignore[type-arg]
 class _Source:
     """Writes the source of one entry's code: the nest of loops for the cogs from ``start``."""
 
-    def __init__(self, start: int, batched: list[bool]) -> None:
+    def __init__(self, start: int, batched: list[bool], one_to_one: list[bool]) -> None:
         self.start = start
         self.batched = batched
+        self.one_to_one = one_to_one
         self.lines: list[str] = []
 
     def emit(self, depth: int, text: str) -> None:
@@ -156,18 +160,26 @@ class _Source:
         if any(batched[start:]):
             self.emit(2, "data = batch if isinstance(batch, list) else list(batch)")
             current = "data"
+        # While only list stages that give one datum per datum run after the
+        # entry, the data stay where they came in: an error can then find the
+        # datum it came from, for the event id (see Train._on_error).
+        aligned = start < count and batched[start] and self.one_to_one[start]
+        if aligned:
+            self.emit(2, "entered = data")
         position, counted = start, False
         while position < count:
             if batched[position]:
                 self.emit(2, f"if {current}:")
                 self.emit(3, f"{current} = list{position}({current})")
+                aligned = aligned and self.one_to_one[position]
                 position += 1
                 continue
             end = position
             while end < count and not batched[end]:
                 end += 1
             last = end == count
-            self._loops(position, end, current, last)
+            self._loops(position, end, current, last, entering=position == start, aligned=aligned)
+            aligned = False
             if last:
                 counted = True
             else:
@@ -184,8 +196,15 @@ class _Source:
         self.emit(1, "return run")
         return "\n".join(self.lines) + "\n", params
 
-    def _loops(self, first: int, end: int, source: str, last: bool) -> None:
-        """The nest for cogs ``first`` to ``end - 1``, called datum by datum."""
+    def _loops(self, first: int, end: int, source: str, last: bool, entering: bool, aligned: bool) -> None:
+        """The nest for cogs ``first`` to ``end - 1``, called datum by datum.
+
+        :param entering: the nest starts at the entry, so ``d{first}`` is the
+            datum as it came in: error records take its event id from there, so
+            that a cog changing the datum's fields cannot change which event failed.
+        :param aligned: only one-to-one list stages ran since the entry: the
+            datum ``d{first}`` came from ``entered`` at its own place in ``data``.
+        """
         if last:
             self.emit(2, "out = 0")
         else:
@@ -201,7 +220,13 @@ class _Source:
         for level in reversed(range(first, end)):
             depth -= 2
             self.emit(depth, "except Exception as e:")
-            self.emit(depth + 1, f"error({level}, d{level}, e)")
+            if entering and level > first:
+                came_in = f", d{first}"
+            elif aligned:
+                came_in = f", lists=(entered, {source}, d{first})"
+            else:
+                came_in = ""
+            self.emit(depth + 1, f"error({level}, d{level}, e{came_in})")
 
 
 class Train:
@@ -347,11 +372,12 @@ class Train:
         cogs = self._cogs
         calls = [_direct_call(cog) for cog in cogs]
         batched = [_batch_call(cog) is not None for cog in cogs]
+        one_to_one = [bool(getattr(cog, "one_to_one", False)) for cog in cogs]
         stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
         labels = [_label(cog) for cog in cogs]
         self._entries = []
         for start in range(len(cogs) + 1):
-            source, params = _Source(start, batched).write(self.name, labels)
+            source, params = _Source(start, batched, one_to_one).write(self.name, labels)
             filename = f"<deadbeat train {ascii(self.name)[1:-1]} entry {start}>"
             # Registered before compiling, with no modification time, so that
             # linecache.checkcache() keeps it and tracebacks can show it.
@@ -542,13 +568,41 @@ class Train:
             output.esc.leave_shutdown(output)
         self._error_output = output
 
-    def _on_error(self, position: int, datum: Any, error: Exception) -> None:
+    def _on_error(
+        self,
+        position: int,
+        datum: Any,
+        error: Exception,
+        entered: Any = _NO_DATUM,
+        lists: tuple[list[Any], list[Any], Any] | None = None,
+    ) -> None:
+        """Route a failed datum to the error output.
+
+        :param entered: the datum as it entered the train, when known: its id is
+            the event's id, whatever the cogs since did to the datum's fields.
+        :param lists: (the data as they entered, the same after one-to-one list
+            stages, the datum the failing nest began with): where ``entered`` is
+            found when the lists are still as long as each other.
+        """
+        if lists is not None and entered is _NO_DATUM:
+            came, now, start = lists
+            if len(came) == len(now):
+                for index, item in enumerate(now):
+                    if item is start:
+                        entered = came[index]
+                        break
         self.errors += 1
         cog = cog_name(self._cogs[position])
-        try:
-            event_id = self.id_getter(datum)
-        except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
-            event_id = None
+        event_id = None
+        for carrier in (entered, datum):
+            if carrier is _NO_DATUM:
+                continue
+            try:
+                event_id = self.id_getter(carrier)
+            except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
+                event_id = None
+            if event_id is not None:
+                break
         shown_id = event_id if event_id is not None else "-"
         record = ErrorRecord(event_id, cog, position, error, datum)
         output = self._error_output

@@ -15,6 +15,8 @@ class Upper(movement.Cog):
     :param field: the field (a name or a dotted path).
     """
 
+    one_to_one = True
+
     def __init__(self, field: str = "line") -> None:
         self.field = field
         self._get = movement.getter(field)
