@@ -157,6 +157,25 @@ class TestRun:
         result = deadbeat("run", "demo.toml", "--once", "--quiet", cwd=DEMO.parent)
         assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
 
+    def test_exit_status_is_1_when_an_input_is_missing(self, tmp_path: Path) -> None:
+        """--once with an input that is not there exits 1, naming it; missing_ok = true makes it fine."""
+        body = f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{DEMO}", "nothing-here.jsonl"]
+            MISSING
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.txt"}"
+            """
+        path = write_pipeline(tmp_path, body.replace("MISSING", ""))
+        result = deadbeat("run", str(path), "--once", "--quiet")
+        assert result.returncode == 1
+        assert f"{tmp_path / 'nothing-here.jsonl'}: cannot read: no such file" in result.stderr
+        assert "pipeline.toml failed:" in result.stderr
+        path = write_pipeline(tmp_path, body.replace("MISSING", "missing_ok = true"))
+        assert deadbeat("run", str(path), "--once", "--quiet").returncode == 0
+
     def test_live_counter(self) -> None:
         """The live counter shows events in, out and errors."""
         result = deadbeat("run", str(DEMO), "--once", "--progress")

@@ -529,3 +529,60 @@ class TestSpool:
             "unusable spool file name '../escape'",
             "unusable spool file name '.hidden'",
         ]
+
+
+class TestReadingNeverStopsSilently:
+    def test_a_raising_setter_costs_only_its_lines(self, tmp_path: Path) -> None:
+        """100,000 lines and a line_setter failing on every thousandth: the others all come out, the rest as errors."""
+        path = tmp_path / "big.txt"
+        path.write_text("".join(f"{i}\n" for i in range(100_000)))
+
+        def picky(data: Any, line: str) -> Any:
+            if int(line) % 1000 == 999:
+                raise ValueError(f"refusing {line}")
+            data["line"] = line
+            return data
+
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, error_output=records.append)
+        train.cogs = [fs.FileReaderSupply(esc, [str(path)], line_setter=picky), collector]
+        train.run()
+        esc.close()
+        assert len(collector.data) == 99_900 and len(records) == 100
+        assert (train.events_in, train.events_out, train.errors) == (100_000, 99_900, 100)
+        first = records[0].datum
+        assert (
+            first["file"] == str(path)
+            and first["line"] == "999"
+            and first["offset"] == sum(len(f"{i}\n") for i in range(999))
+        )
+        assert esc.failures == []
+
+    def test_a_missing_input_fails_the_run_unless_allowed(self, tmp_path: Path) -> None:
+        """Reading to the end, a file that is not there (or a pattern matching nothing) is a failure of the run."""
+        there = tmp_path / "there.txt"
+        there.write_text("a\n")
+        esc = movement.Escapement()
+        out = run_train(
+            [fs.FileReaderSupply(esc, [str(there), str(tmp_path / "gone.txt"), str(tmp_path / "*.log")])], esc=esc
+        )
+        assert [d["line"] for d in out.data] == ["a"]
+        assert len(esc.failures) == 2
+        assert "gone.txt: cannot read: no such file" in esc.failures[0]
+        assert "*.log: matches no file" in esc.failures[1]
+        esc = movement.Escapement()
+        run_train([fs.FileReaderSupply(esc, [str(tmp_path / "gone.txt")], missing_ok=True)], esc=esc)
+        assert esc.failures == []
+
+    def test_an_unreadable_file_fails_the_run(self, tmp_path: Path) -> None:
+        """A name that is there but cannot be read (here a symlink loop, which even root cannot open) fails the run."""
+        locked = tmp_path / "loop.txt"
+        os.symlink(locked, locked)
+        there = tmp_path / "there.txt"
+        there.write_text("a\n")
+        esc = movement.Escapement()
+        out = run_train([fs.FileReaderSupply(esc, [str(there), str(locked)])], esc=esc)
+        assert [d["line"] for d in out.data] == ["a"]
+        assert len(esc.failures) == 1 and "loop.txt: cannot stat: Too many levels of symbolic links" in esc.failures[0]

@@ -99,6 +99,9 @@ class FileWatcherSupply(movement.Supply):
         field path), or a function of the datum that sets an id of its own (the
         manual's form); ``false`` for none. A datum whose setter fails goes to
         the error output with its file and offset.
+    :param missing_ok: when reading to the end (``tail = false`` or ``--once``),
+        a file or pattern that matches nothing is skipped; otherwise the run
+        fails (exit status 1). Following, a missing file is read when it appears.
     """
 
     config_name = "tail"
@@ -118,6 +121,7 @@ class FileWatcherSupply(movement.Supply):
         state_interval: float = 1.0,
         line_setter: movement.FieldSetter | None = "line",
         id_setter: movement.IdSetter | None = "id",
+        missing_ok: bool = False,
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -136,6 +140,7 @@ class FileWatcherSupply(movement.Supply):
         self.state_interval = state_interval
         self.line_setter = line_setter
         self.id_setter = id_setter
+        self.missing_ok = missing_ok
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
         self._lines = LineMaker(encoding, max_line, line_setter, id_setter)
@@ -374,11 +379,22 @@ class FileWatcherSupply(movement.Supply):
 
     # -- discovery by looking ------------------------------------------------------
 
+    def _cannot_read(self, path: str, why: str) -> None:
+        """A file that is there cannot be read: its lines are not delivered, so the run has failed."""
+        self.esc.fail(self, f"{path}: {why}")
+
     def _matching(self) -> dict[FileId, tuple[str, os.stat_result]]:
         """:returns: identity -> (path, stat) of every regular file matching now."""
         found: dict[FileId, tuple[str, os.stat_result]] = {}
         for pattern in self._patterns:
-            for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+            paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            if not paths and not self._following and pattern not in self._missing:
+                self._missing.add(pattern)
+                if self.missing_ok:
+                    log.info("%s: matches nothing; skipped (missing_ok)", pattern)
+                else:
+                    self.esc.fail(self, f"{pattern}: matches no file")
+            for path in paths:
                 try:
                     st = os.stat(path)
                 except FileNotFoundError:
@@ -386,11 +402,13 @@ class FileWatcherSupply(movement.Supply):
                         self._missing.add(path)
                         if self._following:
                             log.info("%s: not there yet; it will be read when it appears", path)
+                        elif self.missing_ok:
+                            log.info("%s: not there; skipped (missing_ok)", path)
                         else:
-                            log.error("%s: cannot read: no such file", path)
+                            self.esc.fail(self, f"{path}: cannot read: no such file")
                     continue
                 except OSError as exc:
-                    log.error("%s: cannot stat: %s", path, exc.strerror)
+                    self._cannot_read(path, f"cannot stat: {exc.strerror}")
                     continue
                 if stat.S_ISREG(st.st_mode):
                     found.setdefault(FileId.of(st), (path, st))
@@ -471,7 +489,7 @@ class FileWatcherSupply(movement.Supply):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            log.error("%s: cannot open: %s", path, exc.strerror)
+            self._cannot_read(path, f"cannot open: {exc.strerror}")
             return None
         opened = os.fstat(fd)
         if FileId.of(opened) != file:
@@ -868,6 +886,8 @@ class FileReaderSupply(FileWatcherSupply):
     :param id_setter: where the event id (``FILE:OFFSET``) goes (a setter or a
         field path), or a function of the datum that sets an id of its own;
         ``false`` for none.
+    :param missing_ok: a file or pattern that matches nothing is skipped, and
+        the run does not fail for it (exit status 0).
     """
 
     config_name = "read"
@@ -880,6 +900,7 @@ class FileReaderSupply(FileWatcherSupply):
         max_line: int = 1 << 20,
         line_setter: movement.FieldSetter | None = "line",
         id_setter: movement.IdSetter | None = "id",
+        missing_ok: bool = False,
     ) -> None:
         super().__init__(
             esc,
@@ -889,4 +910,5 @@ class FileReaderSupply(FileWatcherSupply):
             max_line=max_line,
             line_setter=line_setter,
             id_setter=id_setter,
+            missing_ok=missing_ok,
         )
