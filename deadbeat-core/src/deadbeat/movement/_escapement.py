@@ -97,6 +97,22 @@ class Receiver(Protocol):
         """Hand a datum ``cog`` cannot deliver to the error output."""
         ...
 
+    def hold(self, count: int = 1) -> None:
+        """A cog holds ``count`` more data back."""
+        ...
+
+    def release(self, count: int = 1) -> None:
+        """A cog let ``count`` held data go."""
+        ...
+
+    def block(self, cog: object) -> None:
+        """``cog`` cannot take data now: acknowledge nothing, pause the supplies."""
+        ...
+
+    def unblock(self, cog: object) -> None:
+        """``cog`` takes data again."""
+        ...
+
 
 class ShutdownParticipant(Protocol):
     """Something finished and then done at shutdown: in practice, a Train."""
@@ -322,6 +338,34 @@ class Escapement:
         text = f"{owner}: {message}" if owner is not None else message
         log.error("%s", text)
         self.failures.append(text)
+
+    def _receiver(self, owner: object) -> Receiver | None:
+        route = self._routes.get(id(owner))
+        return route[1] if route is not None and route[0] is owner else None
+
+    def hold(self, owner: object, count: int = 1) -> None:
+        """``owner`` holds ``count`` more data back: its train's ``hold``, for cogs that know only the Escapement."""
+        receiver = self._receiver(owner)
+        if receiver is not None:
+            receiver.hold(count)
+
+    def release(self, owner: object, count: int = 1) -> None:
+        """``owner`` let ``count`` held data go: its train's :meth:`~Train.release`."""
+        receiver = self._receiver(owner)
+        if receiver is not None:
+            receiver.release(count)
+
+    def block(self, owner: object) -> None:
+        """``owner``, an output, cannot take data now: its train acknowledges nothing and pauses its supplies."""
+        receiver = self._receiver(owner)
+        if receiver is not None:
+            receiver.block(owner)
+
+    def unblock(self, owner: object) -> None:
+        """``owner`` takes data again (see :meth:`block`)."""
+        receiver = self._receiver(owner)
+        if receiver is not None:
+            receiver.unblock(owner)
 
     # -- resources shared by the cogs of this application -----------------------
 
@@ -929,6 +973,18 @@ class DummyEscapement(Escapement):
         return []
 
     def route(self, owner: object, receiver: Receiver) -> None:
+        return None
+
+    def hold(self, owner: object, count: int = 1) -> None:
+        return None
+
+    def release(self, owner: object, count: int = 1) -> None:
+        return None
+
+    def block(self, owner: object) -> None:
+        return None
+
+    def unblock(self, owner: object) -> None:
         return None
 
     def unroute(self, owner: object, receiver: Receiver | None = None) -> None:

@@ -282,6 +282,8 @@ class Train:
         self._unacknowledged: list[Any] = []
         self._done_ids: list[Any] = []
         self._completion_scheduled = False
+        #: Outputs that cannot take data now (see block()); ids of cogs.
+        self._blocked: set[int] = set()
         self._error_output: ErrorOutput | Train = DeadLetterLog()
         self._failures = FailureLog(log)
         if error_output is not None:
@@ -486,12 +488,12 @@ class Train:
                 self._unacknowledged.append(batch_id)
         out = self._entries[start](data)
         self.events_out += out
-        if self.in_flight <= 0 and (self._unacknowledged or self._done_ids):
+        if self.in_flight <= 0 and not self._blocked and (self._unacknowledged or self._done_ids):
             self._complete()
         else:
             # Outputs write what this send gave them: a line appended to a
             # tailed file reaches the output file in the same turn.
-            self.notify("flush")
+            self._flush(self)
         return out
 
     def _ids_of(self, data: list[Any] | tuple[Any, ...]) -> list[Any]:
@@ -516,14 +518,14 @@ class Train:
         never runs ahead of the data.
         """
         self._completion_scheduled = False
-        if self.in_flight > 0 or not (self._unacknowledged or self._done_ids):
+        if self.in_flight > 0 or self._blocked or not (self._unacknowledged or self._done_ids):
             return
+        error_train = self._error_output if isinstance(self._error_output, Train) else None
+        flushed = self._flush(error_train) if error_train is not None else True
+        if not self._flush(self) or not flushed or self._blocked:
+            return  # not written (yet): nothing may be acknowledged
         batch_ids, self._unacknowledged = self._unacknowledged, []
         event_ids, self._done_ids = self._done_ids, []
-        error_train = self._error_output if isinstance(self._error_output, Train) else None
-        if error_train is not None:
-            error_train.notify("flush")
-        self.notify("flush")
         for implementation in self._broadcasts["event_done"]:
             method = implementation.method
             for event_id in event_ids:
@@ -536,6 +538,23 @@ class Train:
         self.notify("checkpoint")
         if error_train is not None:
             error_train.notify("checkpoint")
+
+    def _flush(self, train: Train) -> bool:
+        """Broadcast ``flush`` in ``train``. :returns: whether every cog's flush returned.
+
+        A cog whose flush raises did not handle its own failure: its data may be
+        lost, so nothing is acknowledged and the run stops, failed.
+        """
+        ok = True
+        for implementation in train._broadcasts["flush"]:
+            try:
+                implementation.method()
+            except Exception as exc:
+                ok = False
+                log.exception("%s: flush failed", cog_name(implementation.cog))
+                self.esc.fail(cog_name(implementation.cog), f"flush failed ({type(exc).__name__}: {exc}); stopping")
+                self.esc.shutdown()
+        return ok
 
     def reject(self, cog: object, datum: Any, error: Exception) -> None:
         """Send a datum ``cog`` cannot deliver (an oversize line) to the error output.
@@ -630,21 +649,53 @@ class Train:
     def hold(self, count: int = 1) -> None:
         """Report that a cog now holds ``count`` more data back (in flight)."""
         self.in_flight += count
-        if not self.paused and self.in_flight >= self.high_water:
-            self.paused = True
-            log.debug("%d data in flight; pausing supplies", self.in_flight)
-            for supply in self.supplies():
-                self.esc.pause(supply)
+        self._pace()
 
     def release(self, count: int = 1) -> None:
         """Report that ``count`` held data went on or were dropped."""
         self.in_flight -= count
-        if self.in_flight <= 0 and (self._unacknowledged or self._done_ids) and not self._completion_scheduled:
-            # Not now: the released data are usually sent on right after this
-            # call returns, and must be written before they are acknowledged.
+        self._complete_soon()
+        self._pace()
+
+    def block(self, cog: object) -> None:
+        """Report that ``cog`` (an output) cannot take data now: a full disk, a lost peer.
+
+        Until :meth:`unblock`, nothing is acknowledged (what the cog could not
+        write is not done) and the supplies are paused, so nothing piles up.
+        """
+        if id(cog) not in self._blocked:
+            self._blocked.add(id(cog))
+            log.warning("%s cannot take data; supplies paused, nothing acknowledged until it can", cog_name(cog))
+            self._pace()
+
+    def unblock(self, cog: object) -> None:
+        """``cog`` takes data again: acknowledge what it wrote, resume the supplies."""
+        if id(cog) in self._blocked:
+            self._blocked.discard(id(cog))
+            log.info("%s takes data again", cog_name(cog))
+            self._complete_soon()
+            self._pace()
+
+    def _complete_soon(self) -> None:
+        if (
+            self.in_flight <= 0
+            and not self._blocked
+            and (self._unacknowledged or self._done_ids)
+            and not self._completion_scheduled
+        ):
+            # Not now: released data are usually sent on right after this call
+            # returns, and must be written before they are acknowledged.
             self._completion_scheduled = True
             self.esc.enqueue(self._complete)
-        if self.paused and self.in_flight <= self.low_water:
+
+    def _pace(self) -> None:
+        """Pause or resume the supplies: paused above ``high_water`` held data or while an output is blocked."""
+        if not self.paused and (self._blocked or self.in_flight >= self.high_water):
+            self.paused = True
+            log.debug("%d data in flight, %d outputs blocked; pausing supplies", self.in_flight, len(self._blocked))
+            for supply in self.supplies():
+                self.esc.pause(supply)
+        elif self.paused and not self._blocked and self.in_flight <= self.low_water:
             self.paused = False
             log.debug("%d data in flight; resuming supplies", self.in_flight)
             for supply in self.supplies():
@@ -729,12 +780,11 @@ class Train:
                 except Exception:
                     log.exception("%s: finish failed", cog)
             self.esc.finished(cog)
-        if self.in_flight > 0:
-            log.error(
-                "%d data still held after finish; %d batches and %d events stay unacknowledged",
-                self.in_flight,
-                len(self._unacknowledged),
-                len(self._done_ids),
+        if self.in_flight > 0 or self._blocked:
+            self.esc.fail(
+                self.name,
+                f"{self.in_flight} data still held and {len(self._blocked)} outputs blocked after finish;"
+                f" {len(self._unacknowledged)} batches and {len(self._done_ids)} events stay unacknowledged",
             )
         else:
             self._complete()
