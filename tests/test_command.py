@@ -176,6 +176,33 @@ class TestRun:
         path = write_pipeline(tmp_path, body.replace("MISSING", "missing_ok = true"))
         assert deadbeat("run", str(path), "--once", "--quiet").returncode == 0
 
+    def test_a_closed_pipe_is_a_failure_not_a_success(self, tmp_path: Path) -> None:
+        """`deadbeat run ... | head -1`: the broken pipe stops the run with exit status 1, nothing acknowledged."""
+        source = tmp_path / "in.txt"
+        source.write_text("".join(f"line {i}\n" for i in range(100_000)))
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["{source}"]
+            state_file = "{tmp_path / "state.json"}"
+            [[cog]]
+            use = "fs.write"
+            filename = "-"
+            """,
+        )
+        command = f"{sys.executable} -m deadbeat.command run {path} --once --quiet | head -1"
+        result = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60, cwd=REPO
+        )
+        assert result.stdout == "line 0\n"
+        assert result.returncode == 1, result.stderr
+        assert "cannot write (Broken pipe)" in result.stderr
+        saved = json.loads((tmp_path / "state.json").read_text()) if (tmp_path / "state.json").exists() else {}
+        offsets = [f["offset"] for s in saved.get("sections", {}).values() for f in s.get("files", {}).values()]
+        assert all(offset < source.stat().st_size for offset in offsets)
+
     def test_live_counter(self) -> None:
         """The live counter shows events in, out and errors."""
         result = deadbeat("run", str(DEMO), "--once", "--progress")

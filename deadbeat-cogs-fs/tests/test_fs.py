@@ -586,3 +586,21 @@ class TestReadingNeverStopsSilently:
         out = run_train([fs.FileReaderSupply(esc, [str(there), str(locked)])], esc=esc)
         assert [d["line"] for d in out.data] == ["a"]
         assert len(esc.failures) == 1 and "loop.txt: cannot stat: Too many levels of symbolic links" in esc.failures[0]
+
+
+class TestOneBadDatumNeverCostsTheOthers:
+    def test_a_line_the_encoding_cannot_hold_fails_alone(self, tmp_path: Path) -> None:
+        """A lone surrogate (JSON "\\ud800") or a character outside latin-1 goes to the error output alone."""
+        out = tmp_path / "out.txt"
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+        drain = fs.LineFileDrain(esc, str(out), encoding="latin-1")
+        train = movement.Train(esc, [drain], error_output=records.append)
+        train.send(None, ["caf\u00e9", "bad \ud800", "snow \u2603", "fine"])
+        train.send(None, ["later"])
+        drain.done()
+        esc.close()
+        assert out.read_bytes() == "caf\u00e9\nfine\nlater\n".encode("latin-1")
+        assert [r.datum for r in records] == ["bad \ud800", "snow \u2603"]
+        assert all(isinstance(r.error, UnicodeEncodeError) for r in records)
+        assert (train.events_in, train.events_out, train.errors) == (5, 3, 2)

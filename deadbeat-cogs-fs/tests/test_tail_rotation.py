@@ -9,6 +9,7 @@ appears once, and in order within its file.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -393,3 +394,48 @@ def test_logrotate_faster_than_a_rescan(tmp_path: Path, pattern: str, rotations:
     assert len(seqs) == total, f"{len(seqs) - total} lines repeated"
     out_of_order = sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b < a)
     assert out_of_order == 0, f"{out_of_order} lines out of order"
+
+
+def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path: Path) -> None:
+    """SIGKILL within the state interval: the first save, at the end of the first turn, already holds many batches."""
+    source = tmp_path / "in.log"
+    source.write_text("".join(f"g0 {i:08d} {PAD}\n" for i in range(50_000)))
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["{source}"]
+            state_file = "{tmp_path / "state.json"}"
+            state_interval = 30
+            read_size = 4096
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.log"}"
+            state_file = "{tmp_path / "state.json"}"
+            """
+        )
+    )
+
+    def saved() -> int:
+        try:
+            sections = json.loads((tmp_path / "state.json").read_text())["sections"]
+        except (OSError, ValueError):
+            return 0
+        return int(next(iter(sections[f"fs.tail {source}"]["files"].values()))["offset"])
+
+    offsets = [0]
+    for _ in range(3):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deadbeat.command", "run", str(config), "--quiet"], stderr=subprocess.DEVNULL
+        )
+        wait_for(lambda: saved() > offsets[-1], what="a save after the restart")  # noqa: B023 - read at once
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        offsets.append(saved())
+    # Each restart saved a whole first turn (16 chunks of 4096 bytes, cut at line ends), not one chunk.
+    steps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert all(step >= 15 * 4096 for step in steps), steps
+    lines = (tmp_path / "out.log").read_text().splitlines()
+    assert len(lines) == len(set(lines))

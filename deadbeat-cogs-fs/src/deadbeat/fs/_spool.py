@@ -37,7 +37,7 @@ class SpoolDirSupply(movement.Supply):
     restart takes it again. Names starting with a dot or ending in ``.tmp`` are
     left alone: writers use them while writing.
 
-    :param esc: the Escapement.
+    :param esc: the Escapement (a Train is taken too).
     :param directory: the spool directory.
     :param done_dir: move handled files here instead of removing them.
     :param encoding: text encoding of the files; ``None`` keeps bytes.
@@ -63,6 +63,7 @@ class SpoolDirSupply(movement.Supply):
         id_setter: movement.IdSetter | None = "id",
         poll_interval: float = 1.0,
     ) -> None:
+        esc = movement.escapement_of(esc)
         self.esc = esc
         self.directory = directory
         self.done_dir = done_dir

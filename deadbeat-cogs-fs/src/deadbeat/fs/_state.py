@@ -101,13 +101,21 @@ class StateFile:
         self.dirty = True
 
     def save_soon(self, esc: Any) -> None:
-        """Save now if the interval allows, else once when it has passed.
+        """Save at the end of this turn of the loop if the interval allows, else once it has passed.
 
+        Not at once: the other batches acknowledged in the same turn (a tailer
+        sends up to 16 per turn) go into the same save, so that a process killed
+        again and again, faster than the interval, still moves on by whole turns.
         The timer is housekeeping: it does not keep the application running, as
         the last user's :meth:`release` saves anyway.
         """
-        if self.save() and self._timer is None:
-            self._timer = esc.after(self.interval, self._timed_save, keeps_alive=False)
+        if not self.dirty or self._timer is not None:
+            return
+        wait = self.interval - (time.monotonic() - self._last_save)
+        if wait <= 0:
+            self._timer = esc.after(0, self._timed_save, keeps_alive=False)
+        else:
+            self._timer = esc.after(wait, self._timed_save, keeps_alive=False)
 
     def _timed_save(self) -> None:
         self._timer = None

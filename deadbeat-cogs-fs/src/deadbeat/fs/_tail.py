@@ -75,7 +75,7 @@ class FileWatcherSupply(movement.Supply):
     ``state_file`` a restart (even after SIGKILL) continues where the train had
     finished. Each datum holds one line without its newline.
 
-    :param esc: the Escapement.
+    :param esc: the Escapement (a Train is taken too).
     :param filenames: paths or glob patterns; files matching later are picked up.
     :param tail: keep following at end of file; ``false`` (or ``deadbeat run
         --once``) reads to the end and stops.
@@ -127,6 +127,7 @@ class FileWatcherSupply(movement.Supply):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
         if start not in ("beginning", "end"):
             raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
+        esc = movement.escapement_of(esc)
         self.esc = esc
         self.filenames = list(filenames)
         self.tail = tail
@@ -877,7 +878,7 @@ class FileReaderSupply(FileWatcherSupply):
     the line and an id ``FILE:OFFSET``. When the last file is read the supply
     unbinds and, if nothing else is bound, the run ends.
 
-    :param esc: the Escapement.
+    :param esc: the Escapement (a Train is taken too).
     :param filenames: files (or glob patterns) to read, in order.
     :param encoding: text encoding of the files.
     :param max_line: longest line in bytes; longer ones go to the error output.

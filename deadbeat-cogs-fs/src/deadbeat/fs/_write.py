@@ -1,15 +1,26 @@
-"""Appending lines to a file or to standard output."""
+"""Appending lines to a file or to standard output, never acknowledging what is not written.
+
+Lines are encoded as they arrive (so a line the encoding cannot hold fails
+alone, as any bad datum) and written at the train's ``flush``, one system call
+per batch. A write that fails (a full disk, an I/O error) keeps what was not
+written, blocks the train (nothing is acknowledged, the supplies pause) and is
+tried again with growing pauses; once it goes through, the train goes on. If it
+does not within ``retry_for`` seconds, or cannot ever (a closed pipe), the run
+stops, failed, and what was not written is not acknowledged: a supply with a
+state file reads it again at the next start.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import time
 from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._io import write_all
 from ._state import StateFile
 
 __all__ = ["LineFileDrain"]
@@ -18,29 +29,38 @@ log = logging.getLogger("deadbeat.fs")
 
 FSYNC_POLICIES = ("never", "flush", "always")
 
+#: Errors that no retry mends: the reader of a pipe is gone, the descriptor is.
+_HOPELESS = {errno.EPIPE, errno.EBADF, errno.EINVAL}
+_FIRST_PAUSE = 0.1
+_LONGEST_PAUSE = 5.0
+
 
 class LineFileDrain(movement.Cog):
-    """Append one line per datum to a file (``"-"`` for standard output).
+    """Append one line per datum to a file (``"-"`` for standard output); the newline is added.
 
     Lines are collected and written in one system call per batch, when the
     train's ``flush`` comes after each batch, so an acknowledged input line is
-    always in the file. SIGHUP reopens the file (for logrotate). The datum goes on
-    unchanged, so more cogs may follow.
+    always in the file. A write that fails is never acknowledged: the train is
+    held (supplies paused) while the write is tried again, and the run stops,
+    failed, if it cannot be done within ``retry_for`` seconds. SIGHUP reopens the
+    file (for logrotate). The datum goes on unchanged, so more cogs may follow.
 
     With a ``state_file`` shared with the tailer, the offset up to which the file
     holds acknowledged lines is saved together with the input positions; at start
     the file is cut back to that offset, so that after a SIGKILL the lines the
     tailer reads again are not written twice.
 
-    :param esc: the Escapement (for SIGHUP).
+    :param esc: the Escapement (for SIGHUP); a Train is taken too.
     :param filename: the file to append to, or ``"-"``.
     :param line_getter: where the line is (callable or field path); a datum that
-        is a string is written as it is. A datum without a line, or whose line
-        is not text, goes to the error output.
+        is a string is written as it is. A datum without a line, whose line is
+        not text, or whose line the encoding cannot hold goes to the error output.
     :param encoding: text encoding of the file.
-    :param state_file: state shared with the supplies (see above).
+    :param state_file: state shared with the supplies (see above); its directory must exist.
     :param fsync: ``"never"``, ``"flush"`` (after each acknowledged batch) or
         ``"always"`` (after every write).
+    :param retry_for: seconds a failing write (a full disk) is tried again
+        before the run stops, failed.
     """
 
     one_to_one = True
@@ -55,18 +75,29 @@ class LineFileDrain(movement.Cog):
         encoding: str = "utf-8",
         state_file: conf.Path | None = None,
         fsync: Literal["never", "flush", "always"] = "never",
+        retry_for: float = 60.0,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        esc = movement.escapement_of(esc)
         self.esc = esc
         self.filename = filename
         self.line_getter = line_getter
         self.encoding = encoding
         self.state_file = state_file
         self.fsync = fsync
+        self.retry_for = retry_for
         self._get = movement.getter(line_getter)
-        self._buffer: list[str] = []
+        # Encoded lines not yet tried, one entry per list (or per datum).
+        self._buffer: list[bytes] = []
         self._append = self._buffer.append
+        # Bytes tried and not (all) written: they go first, whole, when writing works again.
+        self._pending = b""
+        self._blocked = False
+        self._failing_since = 0.0
+        self._pause = _FIRST_PAUSE
+        self._retry: movement.Binding | None = None
+        self._finishing = False
         self._state: StateFile | None = None
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
@@ -101,66 +132,111 @@ class LineFileDrain(movement.Cog):
             log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        # The hot path: one append. The buffer holds at most what one send of
-        # the train carries (a supply's batch), as flush follows every send.
-        if isinstance(data, str):
-            self._append(data)
-        else:
-            self._append(self._line_of(data))
+        line = data if isinstance(data, str) else self._line_of(data)
+        # Encoded here, not when writing: a line the encoding cannot hold fails
+        # now, alone, and goes to the error output; in the buffer it would fail
+        # every write after it.
+        self._append(line.encode(self.encoding))
         return (data,)
 
     def _line_of(self, data: Any) -> str:
         line = self._get(data)
         if not isinstance(line, str):
-            # Caught here, the datum goes to the error output; in the buffer it
-            # would fail the whole write.
             raise TypeError(f"the line to write is {type(line).__name__}, not text")
         return line
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Collect a list of lines at once; the same as one call per datum."""
+        """Collect a list of lines at once; the same as one call per datum.
+
+        Nothing is collected unless every line of the list is text the encoding
+        can hold; otherwise the train gives the list datum by datum, and only the
+        bad data go to the error output.
+        """
         if data:
             try:
                 joined = "\n".join(data)
             except TypeError:
                 # Not all text: every line is found first, so that a datum
                 # without one raises before anything is collected.
-                try:
-                    joined = "\n".join(map(self._get, data))
-                except Exception:  # noqa: BLE001 - found again below, with the reason
-                    line_of = self._line_of
-                    joined = "\n".join([datum if isinstance(datum, str) else line_of(datum) for datum in data])
-            self._append(joined)
+                joined = "\n".join(map(self._line_of_any, data))
+            self._append(joined.encode(self.encoding))
         return data
 
-    def _write(self) -> None:
-        if not self._buffer:
-            return
-        buffer = self._buffer
-        if len(buffer) == 1:
-            # One list's lines (call_batch): written with the newline beside
-            # them, sparing a copy of the whole text.
-            parts: tuple[bytes, ...] = (buffer[0].encode(self.encoding), b"\n")
-        else:
-            parts = (("\n".join(buffer) + "\n").encode(self.encoding),)
-        # Cleared, not replaced: __call__ holds the bound append of this list.
-        buffer.clear()
-        write_all(self._fd, *parts)
+    def _line_of_any(self, data: Any) -> str:
+        return data if isinstance(data, str) else self._line_of(data)
+
+    def _write(self) -> bool:
+        """Write what is pending and collected. :returns: whether all of it is in the file now."""
+        if self._buffer:
+            buffer = self._buffer
+            # One list's lines (call_batch): the newline written beside them
+            # would spare a copy, but a retry needs the bytes in one piece.
+            collected = buffer[0] + b"\n" if len(buffer) == 1 else b"\n".join(buffer) + b"\n"
+            # Cleared, not replaced: __call__ holds the bound append of this list.
+            buffer.clear()
+            self._pending += collected
+        view = memoryview(self._pending)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self._pending = bytes(view)
+            self._stall(exc)
+            return False
+        self._pending = b""
         if self.fsync == "always" and self._fd != 1:
             os.fsync(self._fd)
+        return True
+
+    def _stall(self, exc: OSError) -> None:
+        """A write failed: hold the train, and try again later (or stop, if no retry can help)."""
+        name = "standard output" if self._fd == 1 else self.filename
+        if exc.errno in _HOPELESS:
+            self.esc.fail(self, f"{name}: cannot write ({exc.strerror}); {len(self._pending)} bytes not written")
+            self.esc.block(self)
+            self._blocked = True
+            self.esc.shutdown()
+            return
+        if not self._blocked:
+            self._blocked = True
+            self._failing_since = time.monotonic()
+            self._pause = _FIRST_PAUSE
+            log.error("%s: cannot write (%s); holding the data and trying again", name, exc.strerror)
+            self.esc.block(self)
+        if self._finishing:
+            return  # finish reports what is left; no more tries
+        if time.monotonic() - self._failing_since > self.retry_for:
+            self.esc.fail(
+                self,
+                f"{name}: cannot write ({exc.strerror}) for {self.retry_for:g} s; stopping;"
+                f" {len(self._pending)} bytes not written are not acknowledged",
+            )
+            self.esc.shutdown()
+            return
+        if self._retry is None:
+            self._retry = self.esc.after(self._pause, self._try_again)
+            self._pause = min(self._pause * 2, _LONGEST_PAUSE)
+
+    def _try_again(self) -> None:
+        self._retry = None
+        if self._write():
+            self._blocked = False
+            log.info("%s: writing again", self.filename)
+            self.esc.unblock(self)
 
     def flush(self) -> None:
-        """Write what is collected (the train sends this after every batch)."""
-        self._write()
-        if self.fsync == "flush" and self._fd != 1:
+        """Write what is collected (the train sends this after every batch); while failing, keep it."""
+        if self._blocked:
+            return  # the retry writes it, in order
+        if self._write() and self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
 
     def batch_done(self, batch_id: Any) -> None:
         """Batches are acknowledged: everything in the file so far belongs to them.
 
         The ``flush`` before this wrote the buffer, and acknowledgements come
-        only when nothing is held, so the file's size is the offset to pair with
-        the positions the supplies note now.
+        only when nothing is held or blocked, so the file's size is the offset
+        to pair with the positions the supplies note now.
         """
         if self._state is not None and self._fd > 2:
             st = os.fstat(self._fd)
@@ -168,21 +244,31 @@ class LineFileDrain(movement.Cog):
 
     def reopen(self) -> None:
         """Write out, close and open the file again (SIGHUP, after logrotate moved it)."""
-        self._write()
+        if not self._blocked:
+            self._write()
         if self._fd > 2:
             os.close(self._fd)
             self._open()
             log.info("%s: reopened", self.filename)
 
     def finish(self) -> None:
-        """Write what is collected and stop listening for SIGHUP."""
-        self._write()
+        """Write what is collected (one last try if writing failed) and stop listening for SIGHUP."""
+        self._finishing = True
+        if self._retry is not None:
+            self.esc.dequeue(self._retry)
+            self._retry = None
+        if (self._buffer or self._pending) and self._write() and self._blocked:
+            self._blocked = False
+            self.esc.unblock(self)
+        if self._pending:
+            self.esc.fail(self, f"{self.filename}: {len(self._pending)} bytes could not be written; not acknowledged")
         if self._fd > 2:
             self.esc.signal_unregister(signal.SIGHUP, self.reopen)
 
     def done(self) -> None:
         """Close the file (standard output stays open) and save the state."""
-        self._write()
+        if not self._blocked:
+            self._write()
         if self._fd > 2:
             os.close(self._fd)
             self._fd = -1

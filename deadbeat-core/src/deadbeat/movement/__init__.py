@@ -52,7 +52,7 @@ from ._inotify import (
     IN_Q_OVERFLOW,
     InotifyEvent,
 )
-from ._train import Batch, Train, cog_name
+from ._train import Batch, Train, cog_name, escapement_of
 
 __all__ = [
     "BROADCASTS",
@@ -99,6 +99,7 @@ __all__ = [
     "cog_name",
     "cast_setter",
     "default_id_getter",
+    "escapement_of",
     "getter",
     "id_setter",
     "itemsetter",

@@ -108,7 +108,7 @@ def _step(container: Any, segment: str) -> Any:
 
 
 def _is_index(segment: str) -> bool:
-    return segment.lstrip("-").isdigit()
+    return segment.isdigit() or (segment[:1] == "-" and segment[1:].isdigit())
 
 
 WILDCARD = "*"

@@ -60,7 +60,7 @@ from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog
 from ._escapement import Escapement
 from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
-__all__ = ["Batch", "Train", "cog_name"]
+__all__ = ["Batch", "Train", "cog_name", "escapement_of"]
 
 log = logging.getLogger("deadbeat.train")
 
@@ -68,6 +68,15 @@ _train_numbers = itertools.count(1)
 
 #: Stands for "no datum given" where ``None`` is a datum.
 _NO_DATUM: Any = object()
+
+
+def escapement_of(esc_or_train: Any) -> Escapement:
+    """:returns: the Escapement of ``esc_or_train``: itself, or a Train's ``esc``.
+
+    For cogs whose first parameter is the Escapement: the manual tells cogs to
+    ask for the Train, so they take either.
+    """
+    return esc_or_train.esc if isinstance(esc_or_train, Train) else esc_or_train  # type: ignore[no-any-return]
 
 
 def _direct_call(cog: Any) -> Callable[..., Any]:

@@ -1,0 +1,117 @@
+"""A real full file system (a small tmpfs the test mounts): failed writes are held, retried, never acknowledged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deadbeat import fs, movement
+
+LINES = 20_000
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, mounted for the test (the tests run as root, in CI too)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(mount: Path, leave: int) -> Path:
+    """Fill ``mount`` but for about ``leave`` bytes."""
+    filler = mount / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+    os.close(fd)
+    return filler
+
+
+def source_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("".join(f"line {i:06d} {'x' * 20}\n" for i in range(LINES)))
+    return path
+
+
+def saved_offsets(state: Path) -> tuple[int, int]:
+    """(input offset acknowledged, output offset recorded) in the state file."""
+    sections = json.loads(state.read_text())["sections"]
+    inputs = [f["offset"] for name, s in sections.items() if name.startswith("fs.tail") for f in s["files"].values()]
+    outputs = [s["offset"] for name, s in sections.items() if name.startswith("fs.write")]
+    return (inputs[0] if inputs else 0), (outputs[0] if outputs else 0)
+
+
+def pipeline(tmp_path: Path, out: Path, retry_for: float) -> tuple[movement.Escapement, movement.Train]:
+    esc = movement.Escapement()
+    state = str(tmp_path / "state.json")
+    supply = fs.FileWatcherSupply(
+        esc, [str(tmp_path / "in.txt")], tail=False, state_file=state, state_interval=0.01, read_size=16384
+    )
+    drain = fs.LineFileDrain(esc, str(out), state_file=state, retry_for=retry_for)
+    return esc, movement.Train(esc, [supply, drain])
+
+
+class TestFullDisk:
+    def test_writes_wait_for_space_and_nothing_is_acknowledged_meanwhile(
+        self, tmp_path: Path, small_fs: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The disk fills up: the train holds and the state stays with the output; space comes back, all is written."""
+        source = source_file(tmp_path)
+        out = small_fs / "out.txt"
+        filler = fill(small_fs, 100_000)
+        esc, train = pipeline(tmp_path, out, retry_for=30)
+        seen: list[tuple[int, int, int, bool]] = []
+
+        def look() -> None:
+            read, written = saved_offsets(tmp_path / "state.json")
+            seen.append((read, written, out.stat().st_size, train.paused))
+
+        esc.after(0.4, look)
+        esc.after(0.5, filler.unlink)
+        caplog.set_level(logging.INFO)
+        esc.run()
+        esc.close()
+        read, written, size, paused = seen[0]
+        assert paused, "the supply is paused while the disk is full"
+        assert 0 < written <= size < source.stat().st_size
+        assert read == written, "acknowledged input and written output describe the same moment"
+        assert out.read_text() == source.read_text()
+        assert saved_offsets(tmp_path / "state.json") == (source.stat().st_size, source.stat().st_size)
+        assert "cannot write (No space left on device); holding the data and trying again" in caplog.text
+        assert esc.failures == []
+
+    def test_a_disk_that_stays_full_stops_the_run_and_a_restart_loses_nothing(
+        self, tmp_path: Path, small_fs: Path
+    ) -> None:
+        """No space for long: the run stops, failed, acknowledged only as far as written; later, all is there once."""
+        source = source_file(tmp_path)
+        out = small_fs / "out.txt"
+        filler = fill(small_fs, 100_000)
+        esc, train = pipeline(tmp_path, out, retry_for=0.5)
+        esc.run()
+        esc.close()
+        assert esc.failures and "cannot write (No space left on device) for 0.5 s; stopping" in esc.failures[0]
+        read, written = saved_offsets(tmp_path / "state.json")
+        assert 0 < read < source.stat().st_size
+        assert out.read_bytes()[:written] == source.read_bytes()[:read]
+        filler.unlink()
+        esc, train = pipeline(tmp_path, out, retry_for=30)
+        esc.run()
+        esc.close()
+        assert esc.failures == []
+        assert out.read_text() == source.read_text()
