@@ -604,3 +604,14 @@ class TestOneBadDatumNeverCostsTheOthers:
         assert [r.datum for r in records] == ["bad \ud800", "snow \u2603"]
         assert all(isinstance(r.error, UnicodeEncodeError) for r in records)
         assert (train.events_in, train.events_out, train.errors) == (5, 3, 2)
+
+    def test_the_state_files_directory_is_made_when_missing(self, tmp_path: Path) -> None:
+        """A state file in a directory that does not exist yet: the directory is made (owner only) and used."""
+        source = tmp_path / "in.txt"
+        source.write_text("a\n")
+        state = tmp_path / "var" / "lib" / "deadbeat" / "state.json"
+        esc = movement.Escapement()
+        drain = fs.LineFileDrain(esc, str(tmp_path / "out.txt"), state_file=str(state))
+        out = run_train([fs.FileReaderSupply(esc, [str(source)]), drain], esc=esc)
+        assert [d["line"] for d in out.data] == ["a"]
+        assert state.parent.is_dir() and (state.parent.stat().st_mode & 0o777) == 0o700

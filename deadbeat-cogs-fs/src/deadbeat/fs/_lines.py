@@ -131,9 +131,15 @@ class LineMaker:
         # Offsets need byte lengths; in ASCII text a character is a byte.
         pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
         offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
-        ids = map(f"{name}:".__add__, map(str, offsets))
+        # "FILE:OFFSET" for every line, made by one join and one split: cheaper
+        # than one concatenation per line. It runs one longer (the offset after
+        # the last line): zip stops at the lines.
+        prefix = f"{name}:"
+        if "\n" in prefix:
+            ids: Any = map(prefix.__add__, map(str, offsets))
+        else:
+            ids = (prefix + ("\n" + prefix).join(map(str, offsets))).split("\n")
         id_key, line_key = self._id_key, self._line_key
-        # ids runs one longer (the offset after the last line): zip stops at the lines.
         return [{id_key: eid, line_key: line} for eid, line in zip(ids, lines, strict=False)]
 
     def _one_by_one(self, name: str, complete: memoryview, start: int, reject: Reject) -> list[Any]:

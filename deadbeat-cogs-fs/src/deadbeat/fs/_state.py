@@ -43,6 +43,11 @@ class StateFile:
         self._last_save = 0.0
         self._timer: Any = None
         self.dirty = False
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            # Made now, for the owner only: a save must not find it missing later.
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            log.info("%s: created the state file's directory", directory)
         self._load()
 
     @classmethod

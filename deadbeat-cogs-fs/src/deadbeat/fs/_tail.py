@@ -70,16 +70,20 @@ class FileWatcherSupply(movement.Supply):
     """Follow files (or glob patterns) and send every complete line down the train.
 
     New lines are read as soon as inotify reports a change (a timer polls where
-    inotify is missing or out of watches). Rotation by rename, copytruncate,
-    truncation and deletion is followed without losing lines, and with a
+    inotify is missing or out of watches). Rotation by rename (however fast,
+    even to names the patterns do not match) and by deletion loses no line, and
+    a writer's lines keep their order across files. copytruncate loses no line
+    when the copy is in the same directory; truncation in place loses what was
+    not read yet when it happened, for any reader, and says so. With a
     ``state_file`` a restart (even after SIGKILL) continues where the train had
-    finished. Each datum holds one line without its newline.
+    finished. Each datum holds one line without its newline (``fs.write`` adds
+    one back).
 
     :param esc: the Escapement (a Train is taken too).
     :param filenames: paths or glob patterns; files matching later are picked up.
     :param tail: keep following at end of file; ``false`` (or ``deadbeat run
         --once``) reads to the end and stops.
-    :param state_file: where positions are kept across restarts (its directory must exist).
+    :param state_file: where positions are kept across restarts (its directory is created if missing).
     :param start: where to begin a file seen for the first time at the very first
         start (no state yet): ``"beginning"`` or ``"end"``; files appearing
         later are always read from their beginning.

@@ -56,7 +56,7 @@ class LineFileDrain(movement.Cog):
         is a string is written as it is. A datum without a line, whose line is
         not text, or whose line the encoding cannot hold goes to the error output.
     :param encoding: text encoding of the file.
-    :param state_file: state shared with the supplies (see above); its directory must exist.
+    :param state_file: state shared with the supplies (see above); its directory is created if missing.
     :param fsync: ``"never"``, ``"flush"`` (after each acknowledged batch) or
         ``"always"`` (after every write).
     :param retry_for: seconds a failing write (a full disk) is tried again
@@ -156,9 +156,13 @@ class LineFileDrain(movement.Cog):
             try:
                 joined = "\n".join(data)
             except TypeError:
-                # Not all text: every line is found first, so that a datum
-                # without one raises before anything is collected.
-                joined = "\n".join(map(self._line_of_any, data))
+                # Not all text: every line is found first (at C speed while the
+                # getter is), so that a datum without one raises before anything
+                # is collected.
+                try:
+                    joined = "\n".join(map(self._get, data))
+                except Exception:  # noqa: BLE001 - found again below, with the reason
+                    joined = "\n".join(map(self._line_of_any, data))
             self._append(joined.encode(self.encoding))
         return data
 
@@ -167,14 +171,24 @@ class LineFileDrain(movement.Cog):
 
     def _write(self) -> bool:
         """Write what is pending and collected. :returns: whether all of it is in the file now."""
-        if self._buffer:
-            buffer = self._buffer
-            # One list's lines (call_batch): the newline written beside them
-            # would spare a copy, but a retry needs the bytes in one piece.
-            collected = buffer[0] + b"\n" if len(buffer) == 1 else b"\n".join(buffer) + b"\n"
-            # Cleared, not replaced: __call__ holds the bound append of this list.
+        buffer = self._buffer
+        if len(buffer) == 1 and not self._pending:
+            # One list's lines (call_batch), the usual case: written with the
+            # newline beside them, sparing a copy of the whole text.
+            chunk = buffer[0]
+            buffer.clear()  # cleared, not replaced: __call__ holds the bound append of this list
+            try:
+                written = os.writev(self._fd, (chunk, b"\n"))
+            except OSError as exc:
+                self._pending = chunk + b"\n"
+                self._stall(exc)
+                return False
+            if written == len(chunk) + 1:
+                return self._written()
+            self._pending = (chunk + b"\n")[written:]
+        elif buffer:
+            self._pending += b"\n".join(buffer) + b"\n"
             buffer.clear()
-            self._pending += collected
         view = memoryview(self._pending)
         try:
             while view:
@@ -184,6 +198,9 @@ class LineFileDrain(movement.Cog):
             self._stall(exc)
             return False
         self._pending = b""
+        return self._written()
+
+    def _written(self) -> bool:
         if self.fsync == "always" and self._fd != 1:
             os.fsync(self._fd)
         return True
