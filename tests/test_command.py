@@ -157,6 +157,19 @@ class TestRun:
         result = deadbeat("run", "demo.toml", "--once", "--quiet", cwd=DEMO.parent)
         assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
 
+    def test_the_errors_example_runs_as_written(self, tmp_path: Path) -> None:
+        """examples/errors.toml, copied with its data, writes the one failed record to errors.jsonl beside it."""
+        import shutil
+
+        shutil.copy(REPO / "examples" / "errors.toml", tmp_path)
+        shutil.copytree(REPO / "examples" / "data", tmp_path / "data")
+        result = deadbeat("run", "errors.toml", "--once", "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 4
+        (record,) = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+        assert record["event_id"].endswith("data/events.jsonl:213") and record["position"] == 1
+        assert set(record) == {"event_id", "cog", "position", "error", "datum"}
+
     def test_exit_status_is_1_when_an_input_is_missing(self, tmp_path: Path) -> None:
         """--once with an input that is not there exits 1, naming it; missing_ok = true makes it fine."""
         body = f"""
