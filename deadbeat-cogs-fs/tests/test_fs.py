@@ -615,3 +615,54 @@ class TestOneBadDatumNeverCostsTheOthers:
         out = run_train([fs.FileReaderSupply(esc, [str(source)]), drain], esc=esc)
         assert [d["line"] for d in out.data] == ["a"]
         assert state.parent.is_dir() and (state.parent.stat().st_mode & 0o777) == 0o700
+
+
+class TestStateFileAttacks:
+    """A local account that can plant names beside the state file cannot make the tailer write elsewhere."""
+
+    def run_once(self, tmp_path: Path, state: Path) -> None:
+        source = tmp_path / "in.txt"
+        source.write_text("a\nb\n")
+        esc = movement.Escapement()
+        run_train(
+            [
+                fs.FileReaderSupply(esc, [str(source)]),
+                fs.LineFileDrain(esc, str(tmp_path / "out.txt"), state_file=str(state)),
+            ],
+            esc=esc,
+        )
+
+    def test_a_link_at_the_old_temporary_name_is_not_written_through(self, tmp_path: Path) -> None:
+        """The temporary file has a random name, made exclusively: links planted at likely names stay untouched."""
+        victim = tmp_path / "victim"
+        victim.write_text("precious\n")
+        state = tmp_path / "state" / "state.json"
+        state.parent.mkdir(mode=0o700)
+        for name in ("state.json.tmp", ".state.json.tmp"):
+            os.symlink(victim, state.parent / name)
+        self.run_once(tmp_path, state)
+        assert victim.read_text() == "precious\n"
+        assert json.loads(state.read_text())["sections"]
+        assert (state.stat().st_mode & 0o777) == 0o600
+
+    def test_a_link_at_the_state_path_is_refused(self, tmp_path: Path) -> None:
+        """The state path itself is never followed: a link there is an error at start, naming it."""
+        victim = tmp_path / "victim"
+        victim.write_text("precious\n")
+        state = tmp_path / "state.json"
+        os.symlink(victim, state)
+        with pytest.raises(OSError, match="state.json: is a symbolic link; not followed"):
+            fs.LineFileDrain(movement.DummyEscapement(), str(tmp_path / "out.txt"), state_file=str(state))
+        assert victim.read_text() == "precious\n"
+
+    def test_a_directory_others_can_write_to_is_refused(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A state file in a world-writable directory (like /tmp) is refused unless the operator says it is fine."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        with pytest.raises(OSError, match="writable by others"):
+            fs.LineFileDrain(movement.DummyEscapement(), str(tmp_path / "out.txt"), state_file=str(shared / "s.json"))
+        monkeypatch.setenv("DEADBEAT_SHARED_DIRS", "1")
+        fs.LineFileDrain(
+            movement.DummyEscapement(), str(tmp_path / "out.txt"), state_file=str(shared / "s.json")
+        ).done()

@@ -33,7 +33,14 @@ class TestSources:
         cfg = gather(["--output-path", "/tmp/out"])
         assert cfg.workers == 2
         assert cfg.log.level == "info"
-        assert cfg.daemon == {"detach": False, "pid_file": None, "work_dir": "/", "umask": 0o022}
+        assert cfg.daemon == {
+            "detach": False,
+            "pid_file": None,
+            "work_dir": "/",
+            "umask": None,
+            "user": None,
+            "group": None,
+        }
         assert cfg.output.path == "/tmp/out"
 
     def test_json_and_toml_files_then_switches_win(self, tmp_path: Path) -> None:
@@ -147,4 +154,4 @@ class TestInsert:
         """A section renders as a commented TOML insert a user can paste."""
         text = daemon.daemon_base_config.to_toml()
         assert text.splitlines()[1] == "[daemon]"
-        assert "detach = false" in text and "umask = 18" in text and "# pid_file =" in text
+        assert "detach = false" in text and "# umask = false  (none)" in text and "# pid_file =" in text

@@ -96,3 +96,70 @@ class TestDetach:
         finally:
             held.release()
         assert not pid_file.exists()
+
+
+class TestPidFileAttacks:
+    """A local account that plants names where the pid file goes cannot make the daemon write elsewhere."""
+
+    def test_a_link_at_the_pid_path_is_refused_and_its_target_untouched(self, tmp_path: Path) -> None:
+        """A symlink at the pid path is never written through (today's attack truncated its target)."""
+        victim = tmp_path / "victim"
+        victim.write_text("precious\n")
+        pid_file = tmp_path / "app.pid"
+        os.symlink(victim, pid_file)
+        with pytest.raises(daemon.DaemonError, match="is a symbolic link"):
+            daemon.PidFile(str(pid_file))
+        assert victim.read_text() == "precious\n"
+
+    def test_a_pid_file_someone_else_owns_is_refused(self, tmp_path: Path) -> None:
+        """A pid file planted by another user (here uid 65534) is not taken over."""
+        pid_file = tmp_path / "app.pid"
+        pid_file.write_text("1\n")
+        os.chown(pid_file, 65534, 65534)
+        with pytest.raises(daemon.DaemonError, match="not a regular file of ours"):
+            daemon.PidFile(str(pid_file))
+        assert pid_file.read_text() == "1\n"
+
+    def test_a_directory_others_can_write_to_is_refused(self, tmp_path: Path) -> None:
+        """A pid file in a world-writable directory is refused, saying how to allow it knowingly."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        with pytest.raises(daemon.DaemonError, match="DEADBEAT_SHARED_DIRS=1"):
+            daemon.PidFile(str(shared / "app.pid"))
+
+
+KEEPS = textwrap.dedent(
+    """
+    import os, sys
+    from deadbeat import daemon
+
+    inherited = os.open(os.devnull, os.O_RDONLY)
+    os.umask(0o077)
+    daemon.detach(detach=sys.argv[1] == "1", pid_file=sys.argv[2], work_dir="/")
+    try:
+        still_open = os.readlink(f"/proc/self/fd/{inherited}") == os.devnull
+    except OSError:
+        still_open = False
+    with open(sys.argv[3], "w") as report:
+        report.write(f"{os.umask(0):o} {still_open}\\n")
+    """
+)
+
+
+class TestDetachLeavesWhatItShould:
+    def test_umask_is_kept_unless_given_and_inherited_descriptors_are_closed(self, tmp_path: Path) -> None:
+        """Without detaching umask and descriptors stay; detaching keeps the umask and closes what was inherited."""
+        script = tmp_path / "keeps.py"
+        script.write_text(KEEPS)
+        for flag, expected in (("0", "77 True"), ("1", "77 False")):
+            report = tmp_path / f"report{flag}"
+            done = subprocess.run(
+                [sys.executable, str(script), flag, str(tmp_path / f"p{flag}.pid"), str(report)],
+                capture_output=True,
+                timeout=30,
+            )
+            assert done.returncode == 0, done.stderr
+            assert wait_for(report.exists)
+            assert wait_for(lambda: report.read_text().strip() != "")  # noqa: B023 - read at once
+            assert report.read_text().strip() == expected

@@ -18,6 +18,8 @@ import os
 import time
 from typing import Any
 
+from deadbeat.daemon import check_private_directory, read_private, write_atomically
+
 __all__ = ["StateFile"]
 
 log = logging.getLogger("deadbeat.fs")
@@ -48,6 +50,7 @@ class StateFile:
             # Made now, for the owner only: a save must not find it missing later.
             os.makedirs(directory, mode=0o700, exist_ok=True)
             log.info("%s: created the state file's directory", directory)
+        check_private_directory(self.path)
         self._load()
 
     @classmethod
@@ -77,12 +80,11 @@ class StateFile:
             self._esc.unshare((StateFile, self.path))
 
     def _load(self) -> None:
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
+        raw = read_private(self.path)
+        if raw is None:
             return
         try:
+            text = raw.decode("utf-8")
             data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
                 raise ValueError("no 'sections' object")
@@ -141,18 +143,8 @@ class StateFile:
         self._last_save = now
         if text == self._saved_text:
             return False
-        temporary = f"{self.path}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
-        directory = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        # A random name created exclusively, mode 0600, renamed into place: a
+        # link planted beside the state file is never written through.
+        write_atomically(self.path, text.encode("utf-8"))
         self._saved_text = text
         return False

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from .. import daemon
 from .. import log as dblog
 from .. import pipeline as pipeline_mod
 from ..conf import Section, section_of
@@ -144,7 +145,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.explain:
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
-    # Before any cog is built: what cogs say while they start goes where [log] says.
+    # [daemon] first: detaching forks, closes inherited descriptors and may drop
+    # privileges, so it comes before anything is opened. Then logging, before any
+    # cog is built: what cogs say while they start goes where [log] says.
+    try:
+        daemon.detach(**spec.daemon)
+    except daemon.DaemonError as exc:
+        sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
+        return EXIT_ERROR
     dblog.configure(**spec.log)
     try:
         pipeline = pipeline_mod.build(spec, registry, once=args.once)

@@ -15,20 +15,35 @@ import atexit
 import errno
 import fcntl
 import os
+import stat
 import sys
 
-from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cfg_item, cfg_section
+from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from ._files import UnsafePath, check_private_directory, read_private, write_atomically
 
-__all__ = ["DaemonError", "PidFile", "daemon_base_config", "detach"]
+__all__ = [
+    "DaemonError",
+    "drop_privileges",
+    "PidFile",
+    "UnsafePath",
+    "check_private_directory",
+    "daemon_base_config",
+    "detach",
+    "read_private",
+    "write_atomically",
+]
 
-#: The ``daemon`` section an application adds to its configuration.
+#: The ``daemon`` section an application adds to its configuration (and the
+#: ``[daemon]`` table of a pipeline file).
 daemon_base_config = cfg_section(
     "daemon",
     (
         cfg_item("detach", cast_boolean, "Detach from the terminal and run in the background", False),
         cfg_item("pid_file", cast_optional(cast_path), "Pid file, also a lock against a second instance", None),
         cfg_item("work_dir", cast_path, "Working directory after detaching", "/"),
-        cfg_item("umask", cast_octal, "File creation mask", 0o022),
+        cfg_item("umask", cast_optional(cast_octal), "File creation mask; none keeps the one inherited", None),
+        cfg_item("user", cast_optional(cast_str), "User to run as (started as root): name or uid", None),
+        cfg_item("group", cast_optional(cast_str), "Group to run as: name or gid (the user's by default)", None),
     ),
     "Daemon behaviour",
 )
@@ -41,13 +56,17 @@ class DaemonError(RuntimeError):
 class PidFile:
     """A locked pid file; the lock lasts as long as this object's descriptor.
 
+    Never written through a link: the file is opened with ``O_NOFOLLOW``, refused
+    when someone else owns it, and kept only in a directory nobody else can
+    write to (see :func:`check_private_directory`).
+
     :param path: where the pid file lives.
-    :raises DaemonError: when another live process holds it.
+    :raises DaemonError: when another live process holds it, or the place is unsafe.
     """
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.fd = _open_pid_file(self.path)
         try:
             fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -78,13 +97,31 @@ class PidFile:
         self.fd = -1
 
 
+def _open_pid_file(path: str) -> int:
+    """Open (or create, mode 0644) the pid file without following a link, refusing a foreign one.
+
+    :raises DaemonError: naming the path and what is wrong.
+    """
+    try:
+        check_private_directory(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except UnsafePath as exc:
+        raise DaemonError(str(exc)) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DaemonError(f"{path}: is a symbolic link; a pid file is never written through one") from None
+        raise DaemonError(f"{path}: cannot open: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if st.st_uid not in (os.geteuid(), 0) or not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise DaemonError(f"{path}: not a regular file of ours (uid {st.st_uid}); refusing to use it")
+    return fd
+
+
 def _check_free(path: str) -> None:
     """Fail early, in the foreground, if the pid file is locked."""
     full = os.path.abspath(path)
-    try:
-        fd = os.open(full, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise DaemonError(f"{full}: cannot open: {exc.strerror}") from None
+    fd = _open_pid_file(full)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -94,11 +131,49 @@ def _check_free(path: str) -> None:
         os.close(fd)
 
 
+def drop_privileges(user: str | None, group: str | None = None) -> None:
+    """Run as ``user`` (and ``group``, else the user's own) from now on; needs root to start with.
+
+    :raises DaemonError: for an unknown user or group, or when the change is refused.
+    """
+    if user is None and group is None:
+        return
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(int(user)) if user is not None and user.isdigit() else pwd.getpwnam(user) if user else None
+        if group is not None:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        else:
+            gid = entry.pw_gid if entry is not None else os.getgid()
+    except (KeyError, ValueError) as exc:
+        raise DaemonError(f"unknown user or group: {exc}") from None
+    try:
+        if entry is not None:
+            os.initgroups(entry.pw_name, gid)
+        os.setgid(gid)
+        if entry is not None:
+            os.setuid(entry.pw_uid)
+    except OSError as exc:
+        raise DaemonError(f"cannot run as {user or ''}:{group or ''}: {exc.strerror}") from None
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):
+        return 1024
+
+
 def detach(
     detach: bool = True,
     pid_file: str | None = None,
     work_dir: str = "/",
-    umask: int = 0o022,
+    umask: int | None = None,
+    user: str | None = None,
+    group: str | None = None,
+    close_fds: bool = True,
 ) -> PidFile | None:
     """Turn the process into a daemon (or stay in the foreground with a pid file).
 
@@ -106,20 +181,30 @@ def detach(
     controlling terminal; the original process waits until the daemon has its pid
     file locked and exits 0, or reports the daemon's error and exits 1, so that a
     start script learns whether the start worked. Standard streams are connected
-    to ``/dev/null``.
+    to ``/dev/null`` and other inherited descriptors are closed.
 
-    :param detach: run in the background; ``False`` only sets umask and pid file.
-    :param pid_file: path of the pid file; removed again at exit.
+    :param detach: run in the background; ``False`` only takes the pid file,
+        sets the umask (if given) and drops privileges (if asked).
+    :param pid_file: path of the pid file (made absolute first); removed again at exit.
     :param work_dir: directory to change to when detaching.
-    :param umask: file creation mask.
+    :param umask: file creation mask; ``None`` keeps the one the process has.
+    :param user: run as this user (name or uid) once the pid file is held; needs root.
+    :param group: run as this group (name or gid); the user's own by default.
+    :param close_fds: when detaching, close descriptors above 2 that the process
+        holds (call ``detach`` before opening what the daemon keeps).
     :returns: the held pid file, or ``None`` without one.
-    :raises DaemonError: when another instance holds the pid file.
+    :raises DaemonError: when another instance holds the pid file, the pid file's
+        place is unsafe, or the user cannot be taken on.
     """
-    os.umask(umask)
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)  # before any chdir
+    if umask is not None:
+        os.umask(umask)
     if not detach:
         held = PidFile(pid_file) if pid_file else None
         if held is not None:
             atexit.register(held.release)
+        drop_privileges(user, group)
         return held
     if pid_file:
         _check_free(pid_file)
@@ -140,10 +225,14 @@ def detach(
     if os.fork() > 0:
         os._exit(0)
     os.chdir(work_dir)
+    if close_fds:
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, _max_fd())
     held = None
     try:
         if pid_file:
             held = PidFile(pid_file)
+        drop_privileges(user, group)
     except DaemonError as exc:
         os.write(write_end, f"{exc}\n".encode())
         os._exit(1)

@@ -9,6 +9,10 @@
     id_getter = "id"           # field path of the event id, for log messages
     high_water = 10000
 
+    [daemon]                   # optional, the keys of deadbeat.daemon.daemon_base_config
+    pid_file = "/run/deadbeat/app.pid"
+    user = "deadbeat"
+
     [[cog]]
     use = "fs.read"            # an entry-point name ...
     filenames = ["input.jsonl"]
@@ -44,11 +48,12 @@ import os
 import sys
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import conf, movement
 from ..conf import ConfigError
+from ..daemon import daemon_base_config
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
 
@@ -59,7 +64,7 @@ else:  # pragma: no cover
 
 __all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "explain", "load", "train_settings"]
 
-_TOP_KEYS = ("log", "train", "cog", "errors")
+_TOP_KEYS = ("log", "train", "daemon", "cog", "errors")
 
 #: The ``[train]`` table of a pipeline file.
 train_settings = conf.cfg_section(
@@ -131,6 +136,7 @@ class PipelineFile:
     cogs: list[CogSpec]
     errors: list[CogSpec]
     path: str = ""
+    daemon: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
@@ -160,6 +166,7 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     base = os.path.dirname(os.path.abspath(path))
     log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems, base)
     train = _settings(path, "train", train_settings, data.get("train", {}), problems, base)
+    daemon_settings = _settings(path, "daemon", daemon_base_config, data.get("daemon", {}), problems, base)
     cogs = data.get("cog")
     if not isinstance(cogs, list) or not cogs:
         problems.append(f"{path}: no [[cog]] tables: a pipeline needs at least one cog")
@@ -173,7 +180,7 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
     if problems:
         raise PipelineError(problems)
     cog_specs = [s for s in specs if s is not None]
-    return PipelineFile(log_settings, train, cog_specs, [s for s in errors if s is not None], path)
+    return PipelineFile(log_settings, train, cog_specs, [s for s in errors if s is not None], path, daemon_settings)
 
 
 def _settings(
