@@ -66,8 +66,10 @@ class Pipeline:
             )
         )
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         with open(self.stderr, "ab") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "deadbeat.command", "run", str(self.config), "--quiet"], stderr=err
@@ -80,6 +82,9 @@ class Pipeline:
 
     def stop(self) -> None:
         assert self.process is not None
+        # A process still importing Python has no handler yet: SIGTERM would kill
+        # it outright. Give a fresh start the time to get going.
+        time.sleep(max(0.0, 1.5 - (time.monotonic() - self.started_at)))
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(timeout=60) == 0, self.stderr.read_text()[-3000:]
 

@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -136,6 +137,11 @@ class _Progress:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
+    # A SIGTERM while the pipeline starts (imports, cogs opening files) must mean
+    # "stop in order" too, not the default of dying on the spot.
+    stop_requested: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: stop_requested.append(number))
     registry = _registry(args)
     try:
         spec = pipeline_mod.load(args.pipeline, registry)
@@ -163,6 +169,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.quiet and (args.progress or sys.stderr.isatty()):
         progress = _Progress(pipeline, sys.stderr)
         pipeline.esc.every(0.5, progress.show, keeps_alive=False)
+    if stop_requested:
+        logging.getLogger("deadbeat").info(
+            "%s received while starting; shutting down", signal.Signals(stop_requested[0]).name
+        )
+        pipeline.esc.shutdown()
     try:
         pipeline.esc.run()
     finally:
