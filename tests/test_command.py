@@ -330,6 +330,63 @@ class TestRun:
         assert "in 7, out 5, errors 2" in result.stderr
 
 
+class TestPlantedCode:
+    """Files planted beside a pipeline file cannot replace installed modules, and shared directories are refused."""
+
+    def plant(self, directory: Path, marker: Path) -> None:
+        code = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+        for name in ("csv.py", "hmac.py", "json.py"):
+            (directory / name).write_text(code)
+        (directory / "deadbeat").mkdir()
+        (directory / "deadbeat" / "ip.py").write_text(code + "class Anonymise:\n    pass\n")
+        (directory / "my_cogs.py").write_text(
+            "import csv, hmac, json\n"
+            "def tag(data):\n"
+            "    data['tagged'] = hasattr(csv, 'reader') and hasattr(hmac, 'new')\n"
+            "    return (data,)\n"
+        )
+
+    def test_planted_modules_do_not_run(self, tmp_path: Path) -> None:
+        """Planted csv.py, hmac.py, json.py, deadbeat/ip.py: the installed ones are used, nothing planted runs."""
+        marker = tmp_path / "planted-code-ran"
+        self.plant(tmp_path, marker)
+        source = tmp_path / "in.jsonl"
+        source.write_text('{"ip": "192.0.2.9"}\n')
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{source}"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "my_cogs:tag"
+            [[cog]]
+            use = "ip.anonymise"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"ip": "192.0.2.0", "tagged": True}
+        assert not marker.exists(), marker.read_text()
+
+    def test_a_module_in_a_directory_others_can_write_is_refused(self, tmp_path: Path) -> None:
+        """An app cog module in a world-writable directory is not imported; the error says why."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        (shared / "my_cogs.py").write_text("def tag(data):\n    return (data,)\n")
+        path = write_pipeline(shared, '[[cog]]\nuse = "my_cogs:tag"\n')
+        result = deadbeat("run", str(path), "--once")
+        assert result.returncode == 1
+        assert "cannot import" in result.stderr and "writable by others" in result.stderr
+
+
 class TestSignals:
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_data_in_flight_reach_the_output_on_signal(self, tmp_path: Path, signum: int) -> None:

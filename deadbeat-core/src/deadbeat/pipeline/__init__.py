@@ -43,6 +43,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -53,7 +54,7 @@ from typing import Any
 
 from .. import conf, movement
 from ..conf import ConfigError
-from ..daemon import daemon_base_config
+from ..daemon import UnsafePath, check_private_directory, daemon_base_config
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
 
@@ -213,20 +214,45 @@ def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
         # The allow-list speaks for every cog, not only for installed ones; refused before importing.
         raise _NotAllowed(f"not in the allow-list {registry.allow}")
     module_name, _, attribute = use.partition(":")
-    # An app's own cog module usually sits beside its pipeline file: that
-    # directory is searched first, for this import only.
-    added = base not in sys.path
-    if added:
-        sys.path.insert(0, base)
-    try:
-        module = importlib.import_module(module_name)
-    finally:
-        if added and base in sys.path:
-            sys.path.remove(base)
+    module = _import_app_module(module_name, base)
     obj: Any = module
     for part in attribute.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _import_app_module(name: str, base: str) -> Any:
+    """Import the module of a ``module:attribute`` cog: an installed one, or one beside the pipeline file.
+
+    A file beside the pipeline file never shadows an installed module: the
+    installed one is found first, and the pipeline's directory comes last on
+    ``sys.path``, for this import only. That directory, and the module's file,
+    must not be writable by others (a planted ``csv.py`` there would run).
+
+    :raises ImportError: when there is no such module, or its place is unsafe.
+    """
+    top = name.partition(".")[0]
+    if top in sys.modules or importlib.util.find_spec(top) is not None:
+        return importlib.import_module(name)  # installed (or already loaded): the pipeline's directory plays no part
+    try:
+        check_private_directory(os.path.join(base, top))
+    except UnsafePath as exc:
+        raise ImportError(str(exc)) from None
+    added = base not in sys.path
+    if added:
+        sys.path.append(base)
+    try:
+        module = importlib.import_module(name)
+    finally:
+        if added and base in sys.path:
+            sys.path.remove(base)
+    origin = getattr(module, "__file__", None)
+    if origin:
+        try:
+            check_private_directory(origin)
+        except UnsafePath as exc:
+            raise ImportError(str(exc)) from None
+    return module
 
 
 def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]) -> CogSpec | None:
