@@ -387,6 +387,23 @@ class TestPlantedCode:
         assert "cannot import" in result.stderr and "writable by others" in result.stderr
 
 
+class TestForgedLogLines:
+    def test_a_datum_cannot_forge_a_log_line(self, tmp_path: Path) -> None:
+        """An error message or id holding a newline stays on its own line, the newline escaped."""
+        (tmp_path / "forge.py").write_text(
+            "def boom(data):\n    raise ValueError('bad\\n2026-01-01 00:00:00,000 deadbeat INFO finished: all fine')\n"
+        )
+        source = tmp_path / "in.txt"
+        source.write_text("x\n")
+        path = write_pipeline(
+            tmp_path, f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n[[cog]]\nuse = "forge:boom"\n'
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert not [line for line in result.stderr.splitlines() if line.startswith("2026-01-01")]
+        assert "bad\\n2026-01-01 00:00:00,000 deadbeat INFO finished: all fine" in result.stderr
+
+
 class TestSignals:
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_data_in_flight_reach_the_output_on_signal(self, tmp_path: Path, signum: int) -> None:

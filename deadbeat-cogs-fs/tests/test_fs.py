@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deadbeat import fs, movement
-from deadbeat.testing import CogConformance, Collector, run_train
+from deadbeat.testing import CogConformance, Collector, run_train, send_through
 
 SAMPLE = Path(__file__).parent / "data" / "sample.txt"
 SCRATCH = Path(tempfile.mkdtemp(prefix="deadbeat-fs-test-"))
@@ -525,7 +525,7 @@ class TestSpool:
         train = movement.Train(esc, [fs.SpoolDirDrain(str(tmp_path), name_getter="id")], error_output=records.append)
         train.send(None, [{"id": "../escape", "data": "x"}, {"id": ".hidden", "data": "y"}])
         esc.close()
-        assert [str(r.error) for r in records] == [
+        assert [str(r.error).partition(":")[0] for r in records] == [
             "unusable spool file name '../escape'",
             "unusable spool file name '.hidden'",
         ]
@@ -577,7 +577,7 @@ class TestReadingNeverStopsSilently:
         assert esc.failures == []
 
     def test_an_unreadable_file_fails_the_run(self, tmp_path: Path) -> None:
-        """A name that is there but cannot be read (here a symlink loop, which even root cannot open) fails the run."""
+        """A named file that cannot be read (here a symlink loop, which even root cannot open) fails the run."""
         locked = tmp_path / "loop.txt"
         os.symlink(locked, locked)
         there = tmp_path / "there.txt"
@@ -585,6 +585,10 @@ class TestReadingNeverStopsSilently:
         esc = movement.Escapement()
         out = run_train([fs.FileReaderSupply(esc, [str(there), str(locked)])], esc=esc)
         assert [d["line"] for d in out.data] == ["a"]
+        assert len(esc.failures) == 1 and "loop.txt: a symbolic link; not followed" in esc.failures[0]
+        esc = movement.Escapement()
+        following = fs.FileWatcherSupply(esc, [str(there), str(locked)], tail=False, follow_symlinks=True)
+        run_train([following], esc=esc)
         assert len(esc.failures) == 1 and "loop.txt: cannot stat: Too many levels of symbolic links" in esc.failures[0]
 
 
@@ -666,3 +670,60 @@ class TestStateFileAttacks:
         fs.LineFileDrain(
             movement.DummyEscapement(), str(tmp_path / "out.txt"), state_file=str(shared / "s.json")
         ).done()
+
+
+class TestPlantedLinks:
+    """A link or a file planted in a log directory does not bring other files into the output."""
+
+    def test_a_symlink_matched_by_a_pattern_is_not_followed(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """logs/evil.log -> /secret: the secret stays out, said once; follow_symlinks = true reads it knowingly."""
+        secret = tmp_path / "secret"
+        secret.write_text("password=hunter2\n")
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "app.log").write_text("fine\n")
+        os.symlink(secret, logs / "evil.log")
+        esc = movement.Escapement()
+        out = run_train([fs.FileReaderSupply(esc, [str(logs / "*.log")])], esc=esc)
+        assert [d["line"] for d in out.data] == ["fine"]
+        assert caplog.text.count("evil.log: a symbolic link; not followed") == 1
+        esc = movement.Escapement()
+        following = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, follow_symlinks=True)
+        out = run_train([following], esc=esc)
+        assert sorted(d["line"] for d in out.data) == ["fine", "password=hunter2"]
+
+    def test_files_of_other_owners_are_refused_when_owners_are_named(self, tmp_path: Path) -> None:
+        """owners = ["root"]: a file planted by uid 65534 is not read."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "app.log").write_text("ours\n")
+        planted = logs / "planted.log"
+        planted.write_text("theirs\n")
+        os.chown(planted, 65534, 65534)
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, owners=[str(os.geteuid())])
+        out = run_train([supply], esc=esc)
+        assert [d["line"] for d in out.data] == ["ours"]
+
+
+class TestSpoolWriteNeverReplaces:
+    def test_an_existing_file_is_kept_and_the_datum_fails(self, tmp_path: Path) -> None:
+        """A name that exists (planted, or an earlier event's) is not replaced; the datum goes to the error output."""
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        (spool / "e1").write_text("planted")
+        cog = fs.SpoolDirDrain(str(spool), name_getter="id")
+        out, records = send_through([cog], [{"id": "e1", "data": "new"}, {"id": "e2", "data": "two"}])
+        assert (spool / "e1").read_text() == "planted" and (spool / "e2").read_text() == "two"
+        assert [r.event_id for r in records] == ["e1"] and "exists already" in str(records[0].error)
+        assert sorted(p.name for p in spool.iterdir()) == ["e1", "e2"]
+
+    @pytest.mark.parametrize("name", ["x.tmp", "a\nb", "tab\there", ".hidden", "a/b", ""])
+    def test_unusable_names_are_refused(self, tmp_path: Path, name: str) -> None:
+        """Names ending in the temporary suffix or holding control characters are refused, like paths and dot-names."""
+        cog = fs.SpoolDirDrain(str(tmp_path / "spool"), name_getter="id")
+        _, records = send_through([cog], [{"id": name, "data": "x"}])
+        assert records and "unusable spool file name" in str(records[0].error)
+        assert list((tmp_path / "spool").iterdir()) == []

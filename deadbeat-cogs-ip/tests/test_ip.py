@@ -809,3 +809,19 @@ class TestKeySizes:
         assert "holds 32 hex digits, which are taken as 32 bytes of text, not decoded" in caplog.text
         assert "a key of 32 bytes in hex is 64 digits" in caplog.text
         assert key not in caplog.text
+
+
+class TestKeyFileModes:
+    def test_a_key_file_others_can_read_is_warned_about(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """mode 644 gives a warning naming the file and the mode (never the key); 600 gives none."""
+        key_file = tmp_path / "pan.key"
+        key_file.write_bytes(bytes(range(32)))
+        key_file.chmod(0o644)
+        with caplog.at_level(logging.WARNING):
+            ip.Anonymise(mode="cryptopan", key_file=str(key_file))
+        assert f"key file {key_file} can be read or written by its group or others (mode 644)" in caplog.text
+        caplog.clear()
+        key_file.chmod(0o600)
+        with caplog.at_level(logging.WARNING):
+            ip.Anonymise(mode="cryptopan", key_file=str(key_file))
+        assert "can be read" not in caplog.text

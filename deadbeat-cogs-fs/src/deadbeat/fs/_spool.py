@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import secrets
 import time
 from typing import Any
 
@@ -179,8 +180,10 @@ class SpoolDirSupply(movement.Supply):
 class SpoolDirDrain(movement.Cog):
     """Write each datum into its own file in a directory, atomically.
 
-    The content is written under a temporary dot-name and renamed into place, so
-    a reader of the directory never sees a partial file.
+    The content is written under a temporary dot-name (random, created
+    exclusively) and linked into place, so a reader of the directory never sees
+    a partial file, and an existing file of the same name is never replaced: that
+    datum goes to the error output instead.
 
     :param directory: where the files go (created if missing).
     :param content_getter: what to write (callable or field path); text is
@@ -214,8 +217,16 @@ class SpoolDirDrain(movement.Cog):
     def _name(self, data: Any) -> str:
         if self._get_name is not None:
             name = str(self._get_name(data))
-            if not name or "/" in name or name.startswith("."):
-                raise ValueError(f"unusable spool file name {name!r}")
+            if (
+                not name
+                or "/" in name
+                or name.startswith(".")
+                or name.endswith(".tmp")
+                or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name)
+            ):
+                raise ValueError(
+                    f"unusable spool file name {name!r}: no '/', no leading dot, no .tmp end, no control characters"
+                )
             return name
         return f"{time.time_ns()}.{os.getpid()}.{next(self._counter)}"
 
@@ -224,15 +235,23 @@ class SpoolDirDrain(movement.Cog):
         if isinstance(content, str):
             content = content.encode(self.encoding)
         name = self._name(data)
-        temporary = os.path.join(self.directory, f".{name}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        final = os.path.join(self.directory, name)
+        temporary = os.path.join(self.directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
-            write_all(fd, content)
-            if self.fsync:
-                os.fsync(fd)
+            try:
+                write_all(fd, content)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            # link() never replaces: an existing file of that name (a planted one,
+            # or an earlier event's) stays, and this datum fails instead.
+            os.link(temporary, final)
+        except FileExistsError:
+            raise FileExistsError(f"spool file {final} exists already; not replaced") from None
         finally:
-            os.close(fd)
-        os.rename(temporary, os.path.join(self.directory, name))
+            os.unlink(temporary)
         if self.fsync:
             directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             try:

@@ -45,6 +45,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from deadbeat import conf, movement
@@ -106,6 +107,11 @@ class FileWatcherSupply(movement.Supply):
     :param missing_ok: when reading to the end (``tail = false`` or ``--once``),
         a file or pattern that matches nothing is skipped; otherwise the run
         fails (exit status 1). Following, a missing file is read when it appears.
+    :param follow_symlinks: read files that symbolic links lead to; by default a
+        link is not followed (a link planted in a log directory could lead to any
+        file), and says so once.
+    :param owners: users (names or uids) whose files may be read; a file someone
+        else owns is refused, said once. Empty: anyone's.
     """
 
     config_name = "tail"
@@ -126,6 +132,8 @@ class FileWatcherSupply(movement.Supply):
         line_setter: movement.FieldSetter | None = "line",
         id_setter: movement.IdSetter | None = "id",
         missing_ok: bool = False,
+        follow_symlinks: bool = False,
+        owners: Sequence[str] = (),
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -146,6 +154,10 @@ class FileWatcherSupply(movement.Supply):
         self.line_setter = line_setter
         self.id_setter = id_setter
         self.missing_ok = missing_ok
+        self.follow_symlinks = follow_symlinks
+        self.owners = list(owners)
+        self._owner_ids = _user_ids(self.owners)
+        self._refused: set[str] = set()
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
         self._lines = LineMaker(encoding, max_line, line_setter, id_setter)
@@ -292,7 +304,7 @@ class FileWatcherSupply(movement.Supply):
                 names.arrive(new, new, fresh=True)
             return
         try:
-            now_there = FileId.of(os.stat(new))
+            now_there = FileId.of(self._stat(new))
         except OSError:
             now_there = None
         if now_there != followed.file:
@@ -331,7 +343,7 @@ class FileWatcherSupply(movement.Supply):
                 self._mark_dirty(followed)
         for path, arrival in list(self._names.arrivals.items()):
             try:
-                st = os.stat(path)
+                st = self._stat(path)
             except FileNotFoundError:
                 continue  # renamed or removed meanwhile: the next events say which
             except OSError as exc:
@@ -339,7 +351,7 @@ class FileWatcherSupply(movement.Supply):
                 del self._names.arrivals[path]
                 continue
             del self._names.arrivals[path]
-            if not stat.S_ISREG(st.st_mode):
+            if not self._may_read(path, st):
                 continue
             file = FileId.of(st)
             followed = self._files.get(file)
@@ -384,6 +396,32 @@ class FileWatcherSupply(movement.Supply):
 
     # -- discovery by looking ------------------------------------------------------
 
+    def _stat(self, path: str) -> os.stat_result:
+        """``stat`` of ``path``: of the link itself unless links are followed."""
+        return os.stat(path) if self.follow_symlinks else os.lstat(path)
+
+    def _may_read(self, path: str, st: os.stat_result, named: bool = False) -> bool:
+        """Whether ``path`` (``st`` from :meth:`_stat`) is a regular file this tailer may read; refusals said once.
+
+        :param named: the path was named as it is, not matched by a pattern: a
+            refusal then fails the run (what was asked for cannot be read).
+        """
+        if stat.S_ISREG(st.st_mode):
+            if not self._owner_ids or st.st_uid in self._owner_ids:
+                return True
+            why = f"owned by uid {st.st_uid}, not by {', '.join(self.owners)}; not read"
+        elif stat.S_ISLNK(st.st_mode):
+            why = "a symbolic link; not followed (follow_symlinks = true to read where it leads)"
+        else:
+            return False
+        if path not in self._refused:
+            self._refused.add(path)
+            if named:
+                self._cannot_read(path, why)
+            else:
+                log.warning("%s: %s", path, why)
+        return False
+
     def _cannot_read(self, path: str, why: str) -> None:
         """A file that is there cannot be read: its lines are not delivered, so the run has failed."""
         self.esc.fail(self, f"{path}: {why}")
@@ -401,7 +439,7 @@ class FileWatcherSupply(movement.Supply):
                     self.esc.fail(self, f"{pattern}: matches no file")
             for path in paths:
                 try:
-                    st = os.stat(path)
+                    st = self._stat(path)
                 except FileNotFoundError:
                     if path not in self._missing:
                         self._missing.add(path)
@@ -415,7 +453,7 @@ class FileWatcherSupply(movement.Supply):
                 except OSError as exc:
                     self._cannot_read(path, f"cannot stat: {exc.strerror}")
                     continue
-                if stat.S_ISREG(st.st_mode):
+                if self._may_read(path, st, named=not glob.has_magic(pattern)):
                     found.setdefault(FileId.of(st), (path, st))
         return found
 
@@ -435,12 +473,12 @@ class FileWatcherSupply(movement.Supply):
             for name in names:
                 path = os.path.join(directory, name)
                 try:
-                    st = os.stat(path)
+                    st = self._stat(path)
                 except OSError:
                     continue
                 file = FileId.of(st)
                 known = orphans.get(file)
-                if known is not None and stat.S_ISREG(st.st_mode):
+                if known is not None and self._may_read(path, st):
                     followed = self._open(path, file, lineage=known.lineage, order=known.order, rotated=True)
                     if followed is not None:
                         log.info(
@@ -491,8 +529,9 @@ class FileWatcherSupply(movement.Supply):
         bytes are still what they were; ``at_end`` starts at the last line
         boundary; anything else starts at 0.
         """
+        nofollow = 0 if self.follow_symlinks else os.O_NOFOLLOW
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | nofollow)
         except OSError as exc:
             self._cannot_read(path, f"cannot open: {exc.strerror}")
             return None
@@ -631,14 +670,14 @@ class FileWatcherSupply(movement.Supply):
         for name in names:
             path = os.path.join(directory, name)
             try:
-                st = os.stat(path)
+                st = self._stat(path)
             except OSError:
                 continue
             file = FileId.of(st)
-            if file in self._files or not stat.S_ISREG(st.st_mode) or st.st_size < old_start:
+            if file in self._files or not self._may_read(path, st) or st.st_size < old_start:
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if self.follow_symlinks else os.O_NOFOLLOW))
             except OSError:
                 continue
             try:
@@ -873,6 +912,25 @@ class FileWatcherSupply(movement.Supply):
             self._state.set(self._section, self._state_section())
             self._state.release()
             self._state = None
+
+
+def _user_ids(users: Sequence[str]) -> set[int]:
+    """:returns: the uids of ``users`` (names or numbers).
+
+    :raises ValueError: naming a user that does not exist.
+    """
+    import pwd
+
+    ids = set()
+    for user in users:
+        if str(user).isdigit():
+            ids.add(int(user))
+            continue
+        try:
+            ids.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            raise ValueError(f"owners: no user {user!r}") from None
+    return ids
 
 
 class FileReaderSupply(FileWatcherSupply):

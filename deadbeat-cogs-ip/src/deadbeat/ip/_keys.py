@@ -80,9 +80,17 @@ def load_key(key_file: str | None, key_env: str | None, size: int | None, minimu
     if key_file:
         try:
             with open(key_file, "rb") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
                 raw = handle.read()
         except OSError as exc:
             raise KeyFileError(f"key file {key_file}: cannot read: {exc.strerror}") from None
+        if mode & 0o077:
+            # Not refused (the operator may have reasons), but said: a key others can read is no secret.
+            log.warning(
+                "key file %s can be read or written by its group or others (mode %o); chmod 600 it",
+                key_file,
+                mode & 0o777,
+            )
         source = f"key file {key_file}"
     elif key_env:
         text = os.environ.get(key_env)

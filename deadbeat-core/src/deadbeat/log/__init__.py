@@ -16,7 +16,15 @@ from typing import Any
 
 from ..conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 
-__all__ = ["DEFAULT_FORMAT", "EventIdFilter", "configure", "event_logger", "log_base_config"]
+__all__ = [
+    "DEFAULT_FORMAT",
+    "EventIdFilter",
+    "SafeFormatter",
+    "configure",
+    "escape_controls",
+    "event_logger",
+    "log_base_config",
+]
 
 DEFAULT_FORMAT = "%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
 SYSLOG_FORMAT = "%(name)s[%(process)d]: %(levelname)s %(message)s"
@@ -37,6 +45,33 @@ log_base_config = cfg_section(
     ),
     "Logging",
 )
+
+
+def _escape_table() -> dict[int, str]:
+    table = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+    table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+    return table
+
+
+_ESCAPES = _escape_table()
+
+
+def escape_controls(text: str) -> str:
+    """:returns: ``text`` with line breaks and other control characters written as escapes."""
+    return text.translate(_ESCAPES)
+
+
+class SafeFormatter(logging.Formatter):
+    """A formatter that writes control characters of the message as escapes.
+
+    Messages quote data (event ids, lines, file names); a datum holding a newline
+    must not be able to forge a line of its own in the log. Tracebacks, added
+    after the message, keep their lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - the logging API's name
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 class EventIdFilter(logging.Filter):
@@ -103,11 +138,11 @@ def configure(
             address = syslog_address
         facility = logging.handlers.SysLogHandler.facility_names[syslog_facility]
         sys_handler = logging.handlers.SysLogHandler(address=address, facility=facility)
-        sys_handler.setFormatter(logging.Formatter(format or SYSLOG_FORMAT))
+        sys_handler.setFormatter(SafeFormatter(format or SYSLOG_FORMAT))
         handlers.append(sys_handler)
     for handler in handlers:
         if handler.formatter is None:
-            handler.setFormatter(logging.Formatter(format or DEFAULT_FORMAT))
+            handler.setFormatter(SafeFormatter(format or DEFAULT_FORMAT))
         handler.addFilter(EventIdFilter())
         root.addHandler(handler)
         _installed.append(handler)
