@@ -653,6 +653,42 @@ class TestBatchAcknowledgement:
         assert str(records[0].error) == "line too long"
 
 
+class TestIdsBesideTheData:
+    def test_a_batch_can_keep_the_ids_of_plain_data(self) -> None:
+        """Data that are plain lines: their ids come from the batch, for event_done and error records alike."""
+        made: list[int] = []
+        log: list[Any] = []
+        records: list[movement.ErrorRecord] = []
+
+        def ids() -> list[str]:
+            made.append(1)
+            return ["f:0", "f:3", "f:9"]
+
+        def refuse_b(line: str) -> tuple[str]:
+            if line == "b":
+                raise ValueError("no b")
+            return (line.upper(),)
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [refuse_b, collector], error_output=records.append)
+        train.send(None, movement.Batch(["a", "b", "c"], event_ids=ids))
+        assert [r.event_id for r in records] == ["f:3"] and made == [1]
+        train.cogs = [EventLog(log), refuse_b, collector]
+        train.send(None, movement.Batch(["a", "c"], event_ids=lambda: ["g:0", "g:2"]))
+        esc.close()
+        assert log == [("event_done", "g:0"), ("event_done", "g:2")]
+
+    def test_ids_are_not_made_when_nobody_asks(self) -> None:
+        """No error and no event_done listener: the ids are never made."""
+        made: list[int] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [plus_one, Collector()])
+        train.send(None, movement.Batch([1, 2], event_ids=lambda: made.append(1) or [None, None]))
+        esc.close()
+        assert made == []
+
+
 class TestEventDone:
     def test_each_datum_gets_event_done_with_the_id_it_carried(self) -> None:
         """event_done names the ids the supply gave: passed, dropped and failed data alike, after the flush."""

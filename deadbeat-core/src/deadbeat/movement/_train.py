@@ -126,13 +126,44 @@ class Batch(list):  # type: ignore[type-arg]
     them and before ``checkpoint``. A supply so learns, once per batch and at
     no cost per datum, that it may acknowledge its source or persist its position.
 
+    Event ids beside the data. Data need not carry their event ids: a supply may
+    give ``event_ids``, a function making the list of every datum's id, in order.
+    The Train calls it only when an id is needed (an error record, a listener of
+    ``event_done``), so ids cost nothing per datum otherwise, and no field of the
+    data can be mistaken for them.
+
     :param data: the data.
     :param batch_id: the batch's id, unique among the supply's batches.
+    :param event_ids: makes the data's event ids, in order, when asked.
     """
 
-    def __init__(self, data: Iterable[Any] = (), batch_id: Any = None) -> None:
+    def __init__(
+        self, data: Iterable[Any] = (), batch_id: Any = None, event_ids: Callable[[], list[Any]] | None = None
+    ) -> None:
         super().__init__(data)
         self.batch_id = batch_id
+        self._make_ids = event_ids
+        self._ids: list[Any] | None = None
+
+    @property
+    def knows_ids(self) -> bool:
+        """Whether the batch can tell its data's event ids (``event_ids`` was given)."""
+        return self._make_ids is not None
+
+    def event_ids(self) -> list[Any]:
+        """:returns: every datum's event id, in order (made once, when first asked)."""
+        if self._ids is None:
+            self._ids = self._make_ids() if self._make_ids is not None else [None] * len(self)
+        return self._ids
+
+    def event_id_of(self, datum: Any) -> Any:
+        """:returns: the event id of ``datum`` (this very object) in the batch, or ``None``."""
+        if self._make_ids is None:
+            return None
+        for index, item in enumerate(self):
+            if item is datum:
+                return self.event_ids()[index]
+        return None
 
 
 class _Source:
@@ -291,6 +322,8 @@ class Train:
         self._unacknowledged: list[Any] = []
         self._done_ids: list[Any] = []
         self._completion_scheduled = False
+        # The data entering now (during a send from a supply), for the ids of errors.
+        self._entering: Any = None
         #: Outputs that cannot take data now (see block()); ids of cogs.
         self._blocked: set[int] = set()
         self._error_output: ErrorOutput | Train = DeadLetterLog()
@@ -486,7 +519,8 @@ class Train:
                 self.events_in += 1
             self._on_error(start - 1, data, error)
             return 0
-        if start in self._starts:
+        entering = start in self._starts
+        if entering:
             if not isinstance(data, (list, tuple)):
                 data = list(data)
             self.events_in += len(data)
@@ -495,7 +529,14 @@ class Train:
             batch_id = getattr(data, "batch_id", None)
             if batch_id is not None:
                 self._unacknowledged.append(batch_id)
-        out = self._entries[start](data)
+            # While they run, errors can ask this batch for the ids of its data.
+            outer, self._entering = self._entering, data
+            try:
+                out = self._entries[start](data)
+            finally:
+                self._entering = outer
+        else:
+            out = self._entries[start](data)
         self.events_out += out
         if self.in_flight <= 0 and not self._blocked and (self._unacknowledged or self._done_ids):
             self._complete()
@@ -507,6 +548,8 @@ class Train:
 
     def _ids_of(self, data: list[Any] | tuple[Any, ...]) -> list[Any]:
         """The event ids of ``data``, read now, before any cog changes them; data without one are skipped."""
+        if isinstance(data, Batch) and data.knows_ids:
+            return [event_id for event_id in data.event_ids() if event_id is not None]
         get = self.id_getter
         try:
             ids = list(map(get, data))
@@ -621,16 +664,7 @@ class Train:
                         break
         self.errors += 1
         cog = cog_name(self._cogs[position])
-        event_id = None
-        for carrier in (entered, datum):
-            if carrier is _NO_DATUM:
-                continue
-            try:
-                event_id = self.id_getter(carrier)
-            except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
-                event_id = None
-            if event_id is not None:
-                break
+        event_id = self._event_id(datum, entered)
         shown_id = event_id if event_id is not None else "-"
         record = ErrorRecord(event_id, cog, position, error, datum)
         output = self._error_output
@@ -652,6 +686,27 @@ class Train:
             self.esc.fail(
                 self.name, f"{shown_id}: the error output failed ({type(exc).__name__}: {exc}); the datum is in the log"
             )
+
+    def _event_id(self, datum: Any, entered: Any) -> Any:
+        """The event id of a failed datum: the one it came in with, where that can be known."""
+        batch = self._entering
+        if isinstance(batch, Batch) and batch.knows_ids:
+            # The supply keeps the ids beside the data: look the datum up by itself.
+            for carrier in (entered, datum):
+                if carrier is not _NO_DATUM:
+                    found = batch.event_id_of(carrier)
+                    if found is not None:
+                        return found
+        for carrier in (entered, datum):
+            if carrier is _NO_DATUM:
+                continue
+            try:
+                event_id = self.id_getter(carrier)
+            except Exception:  # noqa: BLE001 - a datum without an id still goes to the error output
+                continue
+            if event_id is not None:
+                return event_id
+        return None
 
     # -- backpressure ----------------------------------------------------------
 
