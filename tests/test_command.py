@@ -73,7 +73,7 @@ class TestCogsListing:
         assert "  esc  (given by the pipeline)" in out
         assert "  filenames: list of paths  (required)" in out
         assert "  max_line: integer  (default 1048576)" in out
-        assert '  id_setter: field path or callable or none  (default "id")' in out
+        assert "  id_setter: field path or callable or none  (default none (false))" in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
         insert = "Config insert (for an application's own config file):\n# Read files once, from start to end"
         assert insert in out and "\n[read]\n" in out
@@ -320,8 +320,8 @@ class TestRun:
         records = [json.loads(line) for line in errors.read_text().splitlines()]
         assert len(records) == 2
         assert records[0]["event_id"] == f"{REPO / 'examples/data/events.jsonl'}:213"
-        assert records[0]["cog"] == "JSONParse(source='line', target=None, keep=[], engine='auto')"
-        assert records[0]["datum"]["line"].startswith('{"id": "e4"')
+        assert records[0]["cog"] == "JSONParse(source='line', target=None, keep=[], engine='auto', max_depth=64)"
+        assert records[0]["datum"].startswith('{"id": "e4"')  # the line itself, as it was read
         assert records[1]["event_id"] == f"{raw}:13"
         assert records[1]["datum"]["raw"] == "\\xff\\xfe not text"
         assert "invalid start byte" in records[1]["error"]

@@ -361,7 +361,7 @@ class TestCogs:
         source = write_lines(tmp_path / "in.txt", ["x"])
         out = tmp_path / "out.jsonl"
         (tmp_path / "p.toml").write_text(
-            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n'
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\nline_setter = "line"\n'
             '[[cog]]\nuse = "my_cogs:Later"\n'
             '[[cog]]\nuse = "text.json_format"\nexclude = []\ntarget = false\n'
             f'[[cog]]\nuse = "fs.write"\nfilename = "{out}"\n'
@@ -394,7 +394,7 @@ class TestConfigurationAndLogging:
         log.configure(**cfg.log)
         assert daemon.detach(**cfg.daemon) is None  # foreground without pid file by default
         train = movement.Train(movement.Escapement())
-        watcher = fs.FileWatcherSupply(train.esc, filenames=cfg.input_files, tail=True)
+        watcher = fs.FileWatcherSupply(train.esc, filenames=cfg.input_files, tail=True, line_setter="line")
         anonymise = ip.Anonymise(**cfg.anonymise)
         train.cogs = [watcher, lambda d: ({"ip": "192.0.2.55", **d},), anonymise, Collector()]
         train.esc.after(0.2, train.esc.shutdown)
@@ -437,7 +437,8 @@ class TestGettersAndSetters:
         esc = movement.Escapement()
         listener = Listener()
         train = movement.Train(esc, id_getter="uid")
-        train.cogs = [fs.FileReaderSupply(esc, [str(source)], id_setter=id_setter), listener, Collector()]
+        supply = fs.FileReaderSupply(esc, [str(source)], line_setter="line", id_setter=id_setter)
+        train.cogs = [supply, listener, Collector()]
         train.run()
         esc.close()
         uids = [d["uid"] for d in train.cogs[-1].data]
@@ -447,7 +448,8 @@ class TestGettersAndSetters:
         """A setter (datum, id) gets the id the supply made: FILE:OFFSET."""
         source = write_lines(tmp_path / "in.txt", ["a", "b"])
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(source)], id_setter=movement.itemsetter("eid"))], esc=esc)
+        supply = fs.FileReaderSupply(esc, [str(source)], line_setter="line", id_setter=movement.itemsetter("eid"))
+        out = run_train([supply], esc=esc)
         assert [d["eid"] for d in out.data] == [f"{source}:0", f"{source}:2"]
 
     def test_a_failing_id_setter_costs_only_its_line(self, tmp_path: Path) -> None:
@@ -464,7 +466,7 @@ class TestGettersAndSetters:
         esc = movement.Escapement()
         collector = Collector()
         train = movement.Train(esc, error_output=records.append)
-        train.cogs = [fs.FileReaderSupply(esc, [str(source)], id_setter=picky), collector]
+        train.cogs = [fs.FileReaderSupply(esc, [str(source)], line_setter="line", id_setter=picky), collector]
         train.run()
         esc.close()
         assert [d["line"] for d in collector.data] == ["good", "good again"]
@@ -479,7 +481,7 @@ class TestPipelineFiles:
         source = write_lines(tmp_path / "in.txt", ["a"])
         out = tmp_path / "out.txt"
         (tmp_path / "p.toml").write_text(
-            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\nid_setter = false\n'
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\nline_setter = "line"\nid_setter = false\n'
             '[[cog]]\nuse = "text.json_format"\nexclude = []\ntarget = false\n'
             f'[[cog]]\nuse = "fs.write"\nfilename = "{out}"\nstate_file = false\n'
         )

@@ -18,6 +18,8 @@ from deadbeat import fs, movement
 from deadbeat.testing import CogConformance, Collector, run_train, send_through
 
 SAMPLE = Path(__file__).parent / "data" / "sample.txt"
+#: Mappings with the line and its event id, as most tests here check both (the default datum is the line).
+DICT: dict[str, Any] = {"line_setter": "line", "id_setter": "id"}
 SCRATCH = Path(tempfile.mkdtemp(prefix="deadbeat-fs-test-"))
 (SCRATCH / "spool").mkdir()
 
@@ -57,7 +59,7 @@ def follow(
     """Run a tailer until `until(collector)` holds (checked every 10 ms)."""
     esc = esc or movement.Escapement()
     collector = Collector()
-    supply = fs.FileWatcherSupply(esc, paths, **params)
+    supply = fs.FileWatcherSupply(esc, paths, **{**DICT, **params})
     train = movement.Train(esc, [supply, collector])
     deadline = time.monotonic() + timeout
 
@@ -73,12 +75,38 @@ def follow(
 
 
 class TestFileReader:
+    def test_by_default_each_datum_is_the_line_and_the_train_knows_its_id(self, tmp_path: Path) -> None:
+        """Plain lines travel; their FILE:OFFSET ids reach error records and event_done without being in the data."""
+        path = tmp_path / "in.txt"
+        path.write_text("one\ntwo\nthree\n")
+        records: list[movement.ErrorRecord] = []
+        done: list[Any] = []
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        def refuse_two(line: str) -> tuple[str, ...]:
+            if line == "two":
+                raise ValueError("not two")
+            return (line,)
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, error_output=records.append)
+        train.cogs = [fs.FileReaderSupply(esc, [str(path)]), Listener(), refuse_two, collector]
+        train.run()
+        esc.close()
+        assert collector.data == ["one", "three"]
+        assert [r.event_id for r in records] == [f"{path}:4"] and records[0].datum == "two"
+        assert done == [f"{path}:0", f"{path}:4", f"{path}:8"]
+
     def test_reads_files_in_order_with_ids(self, tmp_path: Path) -> None:
         """Every line of every file arrives once, in order, with FILE:OFFSET ids."""
         second = tmp_path / "second.txt"
         second.write_text("delta\nepsilon")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(SAMPLE), str(second)])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(SAMPLE), str(second)], **DICT)], esc=esc)
         assert [(d["id"], d["line"]) for d in out.data] == [
             (f"{SAMPLE}:0", "alpha"),
             (f"{SAMPLE}:6", "beta"),
@@ -94,7 +122,7 @@ class TestFileReader:
         lines = ["žluťoučký kůň", "plain", "", "€ and ✓", "last"]
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         esc = movement.Escapement()
-        out = run_train([fs.FileWatcherSupply(esc, [str(path)], tail=False, read_size=read_size)], esc=esc)
+        out = run_train([fs.FileWatcherSupply(esc, [str(path)], tail=False, read_size=read_size, **DICT)], esc=esc)
         offsets, at = [], 0
         for line in lines:
             offsets.append(at)
@@ -111,7 +139,7 @@ class TestFileReader:
         """A file that cannot be read is named in the log; the other files still arrive."""
         esc = movement.Escapement()
         missing = tmp_path / "missing.txt"
-        out = run_train([fs.FileReaderSupply(esc, [str(missing), str(SAMPLE)])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(missing), str(SAMPLE)], **DICT)], esc=esc)
         assert [d["line"] for d in out.data] == ["alpha", "beta", "gamma"]
         assert f"{missing}: cannot read: no such file" in caplog.text
 
@@ -136,7 +164,7 @@ class TestBadInput:
         records: list[movement.ErrorRecord] = []
         esc = movement.Escapement()
         collector = Collector()
-        movement.Train(esc, [fs.FileReaderSupply(esc, [str(path)]), collector], error_output=records.append)
+        movement.Train(esc, [fs.FileReaderSupply(esc, [str(path)], **DICT), collector], error_output=records.append)
         esc.run()
         esc.close()
         assert [d["line"] for d in collector.data] == ["ok", "fine"]
@@ -152,7 +180,7 @@ class TestBadInput:
         records: list[movement.ErrorRecord] = []
         esc = movement.Escapement()
         collector = Collector()
-        supply = fs.FileReaderSupply(esc, [str(path)], max_line=1000)
+        supply = fs.FileReaderSupply(esc, [str(path)], max_line=1000, **DICT)
         movement.Train(esc, [supply, collector], error_output=records.append)
         esc.run()
         esc.close()
@@ -168,7 +196,7 @@ class TestBadInput:
         records: list[movement.ErrorRecord] = []
         esc = movement.Escapement()
         collector = Collector()
-        supply = fs.FileWatcherSupply(esc, [str(path)], tail=False, max_line=3000, read_size=1024)
+        supply = fs.FileWatcherSupply(esc, [str(path)], tail=False, max_line=3000, read_size=1024, **DICT)
         movement.Train(esc, [supply, collector], error_output=records.append)
         esc.run()
         esc.close()
@@ -187,7 +215,7 @@ class TestBadInput:
         readable = tmp_path / "open.log"
         readable.write_text("visible\n")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [locked, str(readable)])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [locked, str(readable)], **DICT)], esc=esc)
         assert [d["line"] for d in out.data] == ["visible"]
         assert f"{locked}: cannot open: Permission denied" in caplog.text
 
@@ -196,7 +224,7 @@ class TestBadInput:
         (tmp_path / "sub.log").mkdir()
         (tmp_path / "real.log").write_text("y\n")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(tmp_path / "*.log")])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(tmp_path / "*.log")], **DICT)], esc=esc)
         assert [d["line"] for d in out.data] == ["y"]
 
 
@@ -293,7 +321,7 @@ class TestFollowing:
                 train.hold()
                 return None
 
-        supply = fs.FileWatcherSupply(esc, [str(path)], state_file=str(state), state_interval=0)
+        supply = fs.FileWatcherSupply(esc, [str(path)], state_file=str(state), state_interval=0, **DICT)
         train.cogs = [supply, Holder(), Collector()]
         esc.after(0.3, esc.shutdown)
         saved_while_held: list[Any] = []
@@ -348,7 +376,7 @@ class TestOverflow:
         esc = movement.Escapement()
         limit.write_text("1\n")
         try:
-            supply = fs.FileWatcherSupply(esc, [str(tmp_path / "*.log")], poll_interval=0.05)
+            supply = fs.FileWatcherSupply(esc, [str(tmp_path / "*.log")], poll_interval=0.05, **DICT)
         finally:
             limit.write_text(original)
         collector = Collector()
@@ -566,14 +594,15 @@ class TestReadingNeverStopsSilently:
         there.write_text("a\n")
         esc = movement.Escapement()
         out = run_train(
-            [fs.FileReaderSupply(esc, [str(there), str(tmp_path / "gone.txt"), str(tmp_path / "*.log")])], esc=esc
+            [fs.FileReaderSupply(esc, [str(there), str(tmp_path / "gone.txt"), str(tmp_path / "*.log")], **DICT)],
+            esc=esc,
         )
         assert [d["line"] for d in out.data] == ["a"]
         assert len(esc.failures) == 2
         assert "gone.txt: cannot read: no such file" in esc.failures[0]
         assert "*.log: matches no file" in esc.failures[1]
         esc = movement.Escapement()
-        run_train([fs.FileReaderSupply(esc, [str(tmp_path / "gone.txt")], missing_ok=True)], esc=esc)
+        run_train([fs.FileReaderSupply(esc, [str(tmp_path / "gone.txt")], missing_ok=True, **DICT)], esc=esc)
         assert esc.failures == []
 
     def test_an_unreadable_file_fails_the_run(self, tmp_path: Path) -> None:
@@ -583,11 +612,11 @@ class TestReadingNeverStopsSilently:
         there = tmp_path / "there.txt"
         there.write_text("a\n")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(there), str(locked)])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(there), str(locked)], **DICT)], esc=esc)
         assert [d["line"] for d in out.data] == ["a"]
         assert len(esc.failures) == 1 and "loop.txt: a symbolic link; not followed" in esc.failures[0]
         esc = movement.Escapement()
-        following = fs.FileWatcherSupply(esc, [str(there), str(locked)], tail=False, follow_symlinks=True)
+        following = fs.FileWatcherSupply(esc, [str(there), str(locked)], tail=False, follow_symlinks=True, **DICT)
         run_train([following], esc=esc)
         assert len(esc.failures) == 1 and "loop.txt: cannot stat: Too many levels of symbolic links" in esc.failures[0]
 
@@ -616,7 +645,7 @@ class TestOneBadDatumNeverCostsTheOthers:
         state = tmp_path / "var" / "lib" / "deadbeat" / "state.json"
         esc = movement.Escapement()
         drain = fs.LineFileDrain(esc, str(tmp_path / "out.txt"), state_file=str(state))
-        out = run_train([fs.FileReaderSupply(esc, [str(source)]), drain], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(source)], **DICT), drain], esc=esc)
         assert [d["line"] for d in out.data] == ["a"]
         assert state.parent.is_dir() and (state.parent.stat().st_mode & 0o777) == 0o700
 
@@ -630,7 +659,7 @@ class TestStateFileAttacks:
         esc = movement.Escapement()
         run_train(
             [
-                fs.FileReaderSupply(esc, [str(source)]),
+                fs.FileReaderSupply(esc, [str(source)], **DICT),
                 fs.LineFileDrain(esc, str(tmp_path / "out.txt"), state_file=str(state)),
             ],
             esc=esc,
@@ -686,11 +715,11 @@ class TestPlantedLinks:
         (logs / "app.log").write_text("fine\n")
         os.symlink(secret, logs / "evil.log")
         esc = movement.Escapement()
-        out = run_train([fs.FileReaderSupply(esc, [str(logs / "*.log")])], esc=esc)
+        out = run_train([fs.FileReaderSupply(esc, [str(logs / "*.log")], **DICT)], esc=esc)
         assert [d["line"] for d in out.data] == ["fine"]
         assert caplog.text.count("evil.log: a symbolic link; not followed") == 1
         esc = movement.Escapement()
-        following = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, follow_symlinks=True)
+        following = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, follow_symlinks=True, **DICT)
         out = run_train([following], esc=esc)
         assert sorted(d["line"] for d in out.data) == ["fine", "password=hunter2"]
 
@@ -703,7 +732,7 @@ class TestPlantedLinks:
         planted.write_text("theirs\n")
         os.chown(planted, 65534, 65534)
         esc = movement.Escapement()
-        supply = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, owners=[str(os.geteuid())])
+        supply = fs.FileWatcherSupply(esc, [str(logs / "*.log")], tail=False, owners=[str(os.geteuid())], **DICT)
         out = run_train([supply], esc=esc)
         assert [d["line"] for d in out.data] == ["ours"]
 

@@ -25,10 +25,12 @@ from deadbeat import movement
 
 from ._followed import FollowedFile
 
-__all__ = ["LineMaker", "LineTooLong", "Reject"]
+__all__ = ["EventIds", "LineMaker", "LineTooLong", "Reject"]
 
 #: How a line that cannot become a datum is handed to the error output.
 Reject = Callable[[Any, Exception], None]
+#: Makes the event ids of a list of data, in order, when the train asks (see movement.Batch).
+EventIds = Callable[[], list[Any]]
 
 
 class LineTooLong(ValueError):
@@ -60,7 +62,9 @@ class LineMaker:
         self._line_key = line_setter if _plain(line_setter) else None
         self._id_key = id_setter if _plain(id_setter) else None
 
-    def cut(self, followed: FollowedFile, name: str, data: bytes, unfinished: bool, reject: Reject) -> list[Any]:
+    def cut(
+        self, followed: FollowedFile, name: str, data: bytes, unfinished: bool, reject: Reject
+    ) -> tuple[list[Any], EventIds | None]:
         """Take ``data`` (starting at ``followed.line_start``) and make data of its complete lines.
 
         What follows the last newline is kept as ``followed.partial``; with
@@ -69,7 +73,9 @@ class LineMaker:
         reported once and skipped to its end. ``followed.line_start`` moves past
         what was taken.
 
-        :returns: the data, in order (possibly none).
+        :returns: the data, in order (possibly none), and what makes their event
+            ids ``FILE:OFFSET`` when the train asks (the ids are not in the data
+            unless an ``id_setter`` put them there).
         """
         start = followed.line_start
         cut = data.rfind(b"\n") + 1
@@ -83,7 +89,7 @@ class LineMaker:
                 # Still inside the oversize line: drop what we have of it.
                 followed.partial = b""
                 followed.line_start = start + len(data)
-                return []
+                return [], None
             complete, lines_at = complete[first:], start + first
             followed.skipping = False
         if len(rest) > self.max_line:
@@ -93,10 +99,10 @@ class LineMaker:
         followed.partial = rest
         followed.line_start = start + consumed - (1 if unfinished else 0)
         if not complete:
-            return []
+            return [], None
         if len(complete) <= self.max_line:
             if self._set_id is None and (self._set_line is None or self._line_key is not None):
-                fast = self._plain_lines(complete)
+                fast = self._plain_lines(name, complete, lines_at)
                 if fast is not None:
                     return fast
             elif self._line_key is not None and self._id_key is not None:
@@ -105,17 +111,26 @@ class LineMaker:
                     return fast
         return self._one_by_one(name, complete, lines_at, reject)
 
-    def _plain_lines(self, complete: memoryview) -> list[Any] | None:
-        """Lines without ids: the lines themselves, or ``{line_key: line}``; ``None`` if they do not decode."""
+    def _plain_lines(self, name: str, complete: memoryview, start: int) -> tuple[list[Any], EventIds] | None:
+        """Lines without ids in them: the lines themselves, or ``{line_key: line}``; ``None`` if they do not decode.
+
+        The ids are made only if the train asks, from the lines' byte lengths.
+        """
         try:
-            lines = str(complete, self.encoding).split("\n")
+            text = str(complete, self.encoding)
         except UnicodeDecodeError:
             return None
+        lines = text.split("\n")
         lines.pop()
         key = self._line_key
-        return lines if key is None else [{key: line} for line in lines]
 
-    def _keyed_lines(self, name: str, complete: memoryview, start: int) -> list[Any] | None:
+        def event_ids() -> list[Any]:
+            pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
+            return _ids(name, start, pieces)[: len(lines)]
+
+        return (lines if key is None else [{key: line} for line in lines]), event_ids
+
+    def _keyed_lines(self, name: str, complete: memoryview, start: int) -> tuple[list[Any], EventIds] | None:
         """Data ``{id_key: "FILE:OFFSET", line_key: line}``, offsets counted at C speed.
 
         Only for a chunk no longer than ``max_line`` (so no line is too long).
@@ -130,21 +145,18 @@ class LineMaker:
         lines.pop()
         # Offsets need byte lengths; in ASCII text a character is a byte.
         pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
-        offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
-        # "FILE:OFFSET" for every line, made by one join and one split: cheaper
-        # than one concatenation per line. It runs one longer (the offset after
-        # the last line): zip stops at the lines.
-        prefix = f"{name}:"
-        if "\n" in prefix:
-            ids: Any = map(prefix.__add__, map(str, offsets))
-        else:
-            ids = (prefix + ("\n" + prefix).join(map(str, offsets))).split("\n")
+        # One id more than lines (the offset after the last): zip stops at the lines.
+        ids = _ids(name, start, pieces)
         id_key, line_key = self._id_key, self._line_key
-        return [{id_key: eid, line_key: line} for eid, line in zip(ids, lines, strict=False)]
+        data = [{id_key: eid, line_key: line} for eid, line in zip(ids, lines, strict=False)]
+        return data, lambda: ids[: len(lines)]
 
-    def _one_by_one(self, name: str, complete: memoryview, start: int, reject: Reject) -> list[Any]:
+    def _one_by_one(
+        self, name: str, complete: memoryview, start: int, reject: Reject
+    ) -> tuple[list[Any], EventIds | None]:
         """Every line on its own: for text that does not decode, long lines, and the user's own setters."""
         data: list[Any] = []
+        offsets: list[int] = []
         offset = start
         raws = complete.tobytes().split(b"\n")
         raws.pop()
@@ -165,6 +177,7 @@ class LineMaker:
                 continue
             if line_key is not None and id_key is not None:
                 data.append({id_key: eid, line_key: line})
+                offsets.append(here)
                 continue
             try:
                 datum: Any = line if set_line is None else set_line({}, line)
@@ -174,12 +187,27 @@ class LineMaker:
                 reject({"id": eid, "line": line, "file": name, "offset": here}, exc)
                 continue
             data.append(datum)
-        return data
+            offsets.append(here)
+        if set_id is not None:
+            return data, None  # the ids are the data's own, set by the user's setter
+        return data, lambda: [event_id(name, o) for o in offsets]
 
     def _too_long(self, name: str, raw: bytes, offset: int, reject: Reject) -> None:
         eid = event_id(name, offset)
         error = LineTooLong(f"{eid}: line longer than {self.max_line} bytes; cut to the limit")
         reject({"id": eid, "raw": raw[: self.max_line], "file": name, "offset": offset}, error)
+
+
+def _ids(name: str, start: int, pieces: list[Any]) -> list[str]:
+    """``FILE:OFFSET`` of each of ``pieces`` (lines without their newlines, by byte length), and one more.
+
+    Made by one join and one split: cheaper than one concatenation per line.
+    """
+    offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
+    prefix = f"{name}:"
+    if "\n" in prefix:
+        return list(map(prefix.__add__, map(str, offsets)))
+    return (prefix + ("\n" + prefix).join(map(str, offsets))).split("\n")
 
 
 def _plain(accessor: Any) -> bool:

@@ -98,12 +98,14 @@ class FileWatcherSupply(movement.Supply):
     :param state_interval: least seconds between two saves of the state file
         (what is saved is always consistent; a shorter interval repeats less
         after a crash of the whole machine, at the cost of an fsync each time).
-    :param line_setter: where the line goes (callable or field path); ``false``
-        makes each datum the line itself.
-    :param id_setter: where the event id (``FILE:OFFSET``) goes (a setter or a
-        field path), or a function of the datum that sets an id of its own (the
-        manual's form); ``false`` for none. A datum whose setter fails goes to
-        the error output with its file and offset.
+    :param line_setter: where the line goes in a new mapping (callable or
+        field path, such as ``"line"``); by default each datum is the line itself.
+    :param id_setter: where the event id ``FILE:OFFSET`` goes in that mapping (a
+        setter or a field path, such as ``"id"``), or a function of the datum
+        that sets an id of its own (the manual's form). By default the id is not
+        put in the data, and the train knows it all the same (error records,
+        ``event_done``). A datum whose setter fails goes to the error output
+        with its file and offset.
     :param missing_ok: when reading to the end (``tail = false`` or ``--once``),
         a file or pattern that matches nothing is skipped; otherwise the run
         fails (exit status 1). Following, a missing file is read when it appears.
@@ -129,8 +131,8 @@ class FileWatcherSupply(movement.Supply):
         rotate_wait: float = 5.0,
         poll_interval: float = 1.0,
         state_interval: float = 1.0,
-        line_setter: movement.FieldSetter | None = "line",
-        id_setter: movement.IdSetter | None = "id",
+        line_setter: movement.FieldSetter | None = None,
+        id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
         follow_symlinks: bool = False,
         owners: Sequence[str] = (),
@@ -831,13 +833,13 @@ class FileWatcherSupply(movement.Supply):
     def _send_lines(self, followed: FollowedFile, data: bytes, unfinished: bool = False) -> None:
         """Send the complete lines of ``data`` (which starts at ``line_start``) as one Batch."""
         start = followed.line_start
-        lines = self._lines.cut(followed, self._name_of(followed), data, unfinished, self._reject)
+        lines, event_ids = self._lines.cut(followed, self._name_of(followed), data, unfinished, self._reject)
         end = followed.line_start
         if end == start:
             return
         self._seq += 1
         self._batches[self._seq] = Position(followed.file, followed.generation, end)
-        self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq)))
+        self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq), event_ids=event_ids))
 
     def _close(self, followed: FollowedFile) -> None:
         self._files.pop(followed.file, None)
@@ -936,19 +938,20 @@ def _user_ids(users: Sequence[str]) -> set[int]:
 class FileReaderSupply(FileWatcherSupply):
     """Read files once, from start to end, one datum per line, then stop.
 
-    The one-shot form of ``fs.tail``, for batch jobs: each datum is a dict with
-    the line and an id ``FILE:OFFSET``. When the last file is read the supply
-    unbinds and, if nothing else is bound, the run ends.
+    The one-shot form of ``fs.tail``, for batch jobs: each datum is a line,
+    without its newline, and its event id ``FILE:OFFSET`` is known to the train.
+    When the last file is read the supply unbinds and, if nothing else is bound,
+    the run ends.
 
     :param esc: the Escapement (a Train is taken too).
     :param filenames: files (or glob patterns) to read, in order.
     :param encoding: text encoding of the files.
     :param max_line: longest line in bytes; longer ones go to the error output.
-    :param line_setter: where the line goes (callable or field path); ``false``
-        makes each datum the line itself.
-    :param id_setter: where the event id (``FILE:OFFSET``) goes (a setter or a
-        field path), or a function of the datum that sets an id of its own;
-        ``false`` for none.
+    :param line_setter: where the line goes in a new mapping (callable or
+        field path, such as ``"line"``); by default each datum is the line itself.
+    :param id_setter: where the event id ``FILE:OFFSET`` goes in that mapping,
+        or a function of the datum that sets an id of its own; by default the
+        train knows the id without it being in the data.
     :param missing_ok: a file or pattern that matches nothing is skipped, and
         the run does not fail for it (exit status 0).
     """
@@ -961,8 +964,8 @@ class FileReaderSupply(FileWatcherSupply):
         filenames: conf.PathList,
         encoding: str = "utf-8",
         max_line: int = 1 << 20,
-        line_setter: movement.FieldSetter | None = "line",
-        id_setter: movement.IdSetter | None = "id",
+        line_setter: movement.FieldSetter | None = None,
+        id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
     ) -> None:
         super().__init__(
