@@ -825,3 +825,33 @@ class TestKeyFileModes:
         with caplog.at_level(logging.WARNING):
             ip.Anonymise(mode="cryptopan", key_file=str(key_file))
         assert "can be read" not in caplog.text
+
+
+class TestAnonymiseLists:
+    addresses = st.one_of(
+        st.ip_addresses(v=4).map(str),
+        st.ip_addresses(v=6).map(str),
+        st.sampled_from(["not an ip", "192.0.2.1:80", "[2001:db8::1]:443", "::ffff:192.0.2.7", ""]),
+    )
+    data = st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"ip": addresses}),
+            st.fixed_dictionaries({"ip": st.lists(addresses, max_size=3)}),
+            st.just({"other": 1}),
+        ),
+        max_size=12,
+    )
+
+    @given(data, st.sampled_from([("truncate", 24), ("truncate", 16), ("truncate", 20)]))
+    @settings(max_examples=150, deadline=None)
+    def test_lists_equal_one_call_per_datum(self, data: list[dict[str, Any]], mode: tuple[str, int]) -> None:
+        """A list through call_batch gives what one call per datum gives: results, errors, counts."""
+        import copy
+
+        by_list = ip.Anonymise(mode=mode[0], v4_prefix=mode[1])
+        one_by_one = ip.Anonymise(mode=mode[0], v4_prefix=mode[1])
+        listed, listed_errors = send_through([by_list], copy.deepcopy(data))
+        single, single_errors = send_through([lambda d: one_by_one(d)], copy.deepcopy(data))
+        assert listed == single
+        assert [str(r.error) for r in listed_errors] == [str(r.error) for r in single_errors]
+        assert by_list.counts == one_by_one.counts

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import socket
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any, Literal
 
 from deadbeat import conf, movement
@@ -71,6 +73,8 @@ class Anonymise(movement.Cog):
     """
 
     config_name = "anonymise"
+
+    one_to_one = True
 
     def __init__(
         self,
@@ -139,6 +143,47 @@ class Anonymise(movement.Cog):
                 data[key] = result if result is not None else self.anonymise(value, key)
                 return (data,)
         return (self._apply(data),)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Anonymise a whole list: the same as one call per datum.
+
+        The hot case (one plain field, every datum a mapping holding an address
+        there as text) runs as list comprehensions: for /8, /16 and /24
+        truncation a check by ``inet_pton`` and a cut of the text, for the keyed
+        modes one cache look-up each. Anything else (missing fields, lists of
+        addresses, ports, IPv6, cache misses, bad values) goes datum by datum.
+        """
+        key = self._plain_key
+        if key is None:
+            raise movement.OneByOne
+        try:
+            values = [datum[key] for datum in data]
+        except (LookupError, TypeError):
+            raise movement.OneByOne from None  # a missing field is counted (once) datum by datum
+        results = self._list_results(values)
+        if results is None:
+            raise movement.OneByOne
+        movement.exhaust(map(operator.setitem, data, repeat(key), results))
+        return data
+
+    def _list_results(self, values: list[Any]) -> list[str] | None:
+        """The anonymised ``values`` when every one takes the fast way; else ``None``."""
+        if not movement.only(values, str):
+            return None
+        if self.mode == "truncate" and self.v4_prefix == 24:
+            pton, family = socket.inet_pton, socket.AF_INET
+            try:
+                # A dotted quad that inet_pton accepts is canonical: /24 is a cut of the text.
+                return [v[: v.rfind(".")] + ".0" for v in values if pton(family, v)]
+            except OSError:
+                return None
+        if self.mode == "truncate":
+            one = self.anonymise
+            return [one(v) for v in values]
+        found = list(map(self._cache_get, values))
+        if None in found:
+            return None
+        return found  # type: ignore[return-value]
 
     def _fast_path(self) -> Any:
         """Build the per-address function: the common case first, with no detour.

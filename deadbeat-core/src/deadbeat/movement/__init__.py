@@ -52,6 +52,7 @@ from ._inotify import (
     IN_Q_OVERFLOW,
     InotifyEvent,
 )
+from ._lists import OneByOne, exhaust, only
 from ._train import Batch, Train, cog_name, escapement_of
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "IdSetter",
     "InotifyBinding",
     "InotifyEvent",
+    "OneByOne",
     "PollBinding",
     "Receiver",
     "Setter",
@@ -100,9 +102,11 @@ __all__ = [
     "cast_setter",
     "default_id_getter",
     "escapement_of",
+    "exhaust",
     "getter",
     "id_setter",
     "itemsetter",
+    "only",
     "path_getter",
     "path_setter",
     "setter",

@@ -205,7 +205,11 @@ class CogConformance:
             esc.close()
 
     def test_call_batch_matches_calls(self) -> None:
-        """``call_batch(samples)`` equals calling the cog on each sample, or raises where a call does."""
+        """``call_batch(samples)`` equals calling the cog on each sample, or raises where a call does.
+
+        ``OneByOne`` (the list goes datum by datum) is always a right answer, if
+        nothing was changed before it.
+        """
         esc = movement.Escapement()
         try:
             train = movement.Train(esc)
@@ -227,9 +231,12 @@ class CogConformance:
                 except Exception:  # noqa: BLE001 - raising is what is asked for
                     return
                 raise AssertionError(f"{batched}: call_batch returned {result!r} where a call raised {failed!r}")
-            assert list(batched.call_batch(samples)) == expected, (
-                f"{batched}: call_batch gives other data than one call per sample"
-            )
+            try:
+                result = list(batched.call_batch(samples))
+            except movement.OneByOne:
+                assert samples == self._samples(), f"{batched}: call_batch changed data before OneByOne"
+                return
+            assert result == expected, f"{batched}: call_batch gives other data than one call per sample"
         finally:
             esc.close()
 
