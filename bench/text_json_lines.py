@@ -9,8 +9,8 @@ parameter) the same input is processed, in this one process, alternately by:
 * the same Train with a plain Python function setting the field, called per datum
   (what an app author writes without looking for a cog);
 * the Train as ``deadbeat run`` builds it from a pipeline file with every default:
-  each datum a dict with the line and a ``FILE:OFFSET`` event id, the JSON merged
-  into it and formatted back into its ``line`` field;
+  plain lines with their ``FILE:OFFSET`` event ids beside them, each parsed
+  object formatted back into a line;
 * the hand-written loop: ``for line in src: d = loads(line); d[...] = ...;
   dst.write(dumps(d))`` (for the standard library, with an encoder and a decoder
   made once, as a careful author would).

@@ -272,11 +272,15 @@ class TestReshape:
 
 class TestRate:
     def test_dedupe_within_window_and_bounded(self) -> None:
-        """Repeats of a key are dropped; memory holds at most max_keys keys."""
+        """Repeats of a key are dropped; memory holds at most max_keys keys.
+
+        With max_keys keys all within their window, a new key passes without
+        being remembered: the keys remembered keep dropping their repeats.
+        """
         cog = flow.Dedupe(["a", "b"], window=60, max_keys=2)
-        results = [cog({"a": a, "b": 1}) for a in (1, 1, 2, 3, 1)]
-        assert [r is not None for r in results] == [True, False, True, True, True]
-        assert len(cog._seen) == 2
+        results = [cog({"a": a, "b": 1}) for a in (1, 1, 2, 3, 1, 3)]
+        assert [r is not None for r in results] == [True, False, True, True, False, True]
+        assert len(cog._seen) == 2 and cog.overflow == 2 and cog.dropped == 2
 
     def test_throttle_burst_then_rate(self) -> None:
         """A burst passes, the rest over the rate is dropped and counted, per key."""

@@ -156,6 +156,8 @@ def test_word_choices_are_checked_in_files_and_in_python() -> None:
         ("text.json_format", "engine", ("auto", "orjson", "json")),
         ("cast.fields", "missing", ("error", "skip")),
         ("flow.filter", "action", ("keep", "drop")),
+        ("flow.filter", "regex_engine", ("re2", "re")),
+        ("text.regex_parse", "engine", ("re2", "re")),
     ]:
         section = conf.section_of(COGS[name])
         _, errors = conf.check(section, {**REQUIRED.get(name, {}), key: "other"}, "here")
@@ -193,8 +195,11 @@ class TestCallableAccessors:
             assert cog({"msg": line}) == ({"msg": line, "fields": fields},)
             if hasattr(cog, "call_batch"):
                 assert cog.call_batch([{"msg": line}]) == [{"msg": line, "fields": fields}]
-        merged = text.RegexParse(r"(?P<a>\d)", source=get)
-        assert merged.call_batch([{"msg": "7"}]) == [{"msg": "7", "a": "7"}]
+        # Without a target the fields replace the datum; keep carries reader fields.
+        replaced = text.RegexParse(r"(?P<a>\d)", source=get)
+        assert replaced.call_batch([{"msg": "7", "id": 1}]) == [{"a": "7"}] == list(replaced({"msg": "7", "id": 1}))
+        kept = text.RegexParse(r"(?P<a>\d)", source=get, keep=["id"])
+        assert kept.call_batch([{"msg": "7", "id": 1}]) == [{"a": "7", "id": 1}] == list(kept({"msg": "7", "id": 1}))
 
     def test_formatters_store_through_callables(self) -> None:
         """CSVFormat and TemplateFormat store their text with a setter callable."""

@@ -206,7 +206,7 @@ class TestJSON:
         assert text.JSONFormat(target=None)({"a": 1e-06}) == ('{"a":1e-06}',)
         assert text.dumps({"a": 1e-06}) == '{"a":1e-06}'
         parse = text.JSONParse()
-        assert parse._orjson_loads is None and parse._loads is _json._std_loads
+        assert parse._orjson_loads is None and parse._loads is _json._std_loads_within
         assert parse.call_batch(['{"a": 1}', '{"n": 123456789012345678901}']) == [
             {"a": 1},
             {"n": 123456789012345678901},

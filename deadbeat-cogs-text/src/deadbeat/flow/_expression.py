@@ -12,17 +12,24 @@ functions are ``exists``, ``matches``, ``lower``, ``upper``, ``len``,
 ``startswith``, ``endswith``. Anything else (attribute calls, comprehensions,
 lambdas, subscripts) is refused when the expression is compiled. A missing field
 is ``None``; comparing ``None`` by order is false rather than an error.
+
+Arithmetic is on numbers only (integers and floats, not booleans): ``n * 1000`` on
+a text, or on a missing field, is an error for that datum rather than a text a
+thousand times longer, and so are a division by zero and an integer result beyond
+1024 bits. ``matches(FIELD, "PATTERN")`` searches with RE2 (see
+:mod:`deadbeat.text._regex`), in time linear in the text, unless the engine is
+``"re"``.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
 from deadbeat import movement
+from deadbeat.text._regex import compile_pattern
 
 __all__ = ["ExpressionError", "compile_expression"]
 
@@ -38,13 +45,18 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.In: lambda a, b: b is not None and a in b,
     ast.NotIn: lambda a, b: b is None or a not in b,
 }
-_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
+_ARITHMETIC: dict[type, tuple[Callable[[Any, Any], Any], str]] = {
+    ast.Add: (operator.add, "+"),
+    ast.Sub: (operator.sub, "-"),
+    ast.Mult: (operator.mul, "*"),
+    ast.Div: (operator.truediv, "/"),
 }
 _MISSING = object()
+#: What arithmetic takes: numbers, not booleans (whose type is not one of these).
+_NUMBERS = frozenset({int, float})
+#: The largest integer result, in bits: far beyond any count, size or time, far
+#: below what costs time to compute.
+MAX_INT_BITS = 1024
 
 
 class ExpressionError(ValueError):
@@ -91,36 +103,66 @@ def _safe_compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
-def _compile(node: ast.AST) -> Evaluator:
+def _arithmetic(op: Callable[[Any, Any], Any], symbol: str, a: Evaluator, b: Evaluator) -> Evaluator:
+    """``a SYMBOL b`` on numbers; anything else, or a result out of bounds, is an error naming it."""
+
+    def apply(data: Any) -> Any:
+        left, right = a(data), b(data)
+        if type(left) not in _NUMBERS or type(right) not in _NUMBERS:
+            raise ValueError(
+                f"filter: {symbol} is for numbers, not {type(left).__name__} {symbol} {type(right).__name__}"
+            )
+        try:
+            result = op(left, right)
+        except (ZeroDivisionError, OverflowError) as exc:
+            raise ValueError(f"filter: {left!r:.40} {symbol} {right!r:.40}: {exc}") from None
+        if type(result) is int and result.bit_length() > MAX_INT_BITS:
+            raise ValueError(f"filter: {symbol} gives an integer beyond {MAX_INT_BITS} bits")
+        return result
+
+    return apply
+
+
+def _negative(operand: Evaluator) -> Evaluator:
+    def negate(data: Any) -> Any:
+        value = operand(data)
+        if type(value) not in _NUMBERS:
+            raise ValueError(f"filter: - is for numbers, not {type(value).__name__}")
+        return -value
+
+    return negate
+
+
+def _compile(node: ast.AST, regex_engine: str) -> Evaluator:
     if isinstance(node, ast.Constant):
         value = node.value
         if not isinstance(value, (str, int, float, bool, type(None))):
             raise ExpressionError(f"literal not allowed: {ast.unparse(node)}")
         return lambda data: value
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        items = [_compile(e) for e in node.elts]
+        items = [_compile(e, regex_engine) for e in node.elts]
         return lambda data: [item(data) for item in items]
     if isinstance(node, (ast.Name, ast.Attribute)):
         return _field(node)
     if isinstance(node, ast.BoolOp):
-        parts = [_compile(v) for v in node.values]
+        parts = [_compile(v, regex_engine) for v in node.values]
         if isinstance(node.op, ast.And):
             return lambda data: all(p(data) for p in parts)
         return lambda data: any(p(data) for p in parts)
     if isinstance(node, ast.UnaryOp):
-        operand = _compile(node.operand)
+        operand = _compile(node.operand, regex_engine)
         if isinstance(node.op, ast.Not):
             return lambda data: not operand(data)
         if isinstance(node.op, ast.USub):
-            return lambda data: -operand(data)
+            return _negative(operand)
         raise ExpressionError(f"operator not allowed: {ast.unparse(node)}")
     if isinstance(node, ast.Compare):
-        left = _compile(node.left)
+        left = _compile(node.left, regex_engine)
         steps = []
         for op, right in zip(node.ops, node.comparators, strict=True):
             if type(op) not in _COMPARE:
                 raise ExpressionError(f"comparison not allowed: {ast.unparse(node)}")
-            steps.append((_safe_compare(_COMPARE[type(op)]), _compile(right)))
+            steps.append((_safe_compare(_COMPARE[type(op)]), _compile(right, regex_engine)))
 
         def compare(data: Any) -> bool:
             current = left(data)
@@ -133,14 +175,14 @@ def _compile(node: ast.AST) -> Evaluator:
 
         return compare
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        op_function, a, b = _ARITHMETIC[type(node.op)], _compile(node.left), _compile(node.right)
-        return lambda data: op_function(a(data), b(data))
+        op_function, symbol = _ARITHMETIC[type(node.op)]
+        return _arithmetic(op_function, symbol, _compile(node.left, regex_engine), _compile(node.right, regex_engine))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-        return _call(node.func.id, node.args, node)
+        return _call(node.func.id, node.args, node, regex_engine)
     raise ExpressionError(f"not allowed in a filter: {ast.unparse(node)}")
 
 
-def _call(name: str, args: list[ast.expr], node: ast.AST) -> Evaluator:
+def _call(name: str, args: list[ast.expr], node: ast.AST, regex_engine: str) -> Evaluator:
     if name == "exists" and len(args) == 1:
         path = _path(args[0])
         get = movement.getter(path)
@@ -154,15 +196,15 @@ def _call(name: str, args: list[ast.expr], node: ast.AST) -> Evaluator:
 
         return exists
     if name == "matches" and len(args) == 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
-        value = _compile(args[0])
+        value = _compile(args[0], regex_engine)
         try:
-            search = re.compile(args[1].value).search
-        except re.error as exc:
-            raise ExpressionError(f"bad regular expression in {ast.unparse(node)}: {exc}") from None
-        return lambda data: isinstance(v := value(data), str) and search(v) is not None
+            found = compile_pattern(args[1].value, regex_engine, search=True, name="regex_engine").found
+        except ValueError as exc:
+            raise ExpressionError(f"{ast.unparse(node)}: {exc}") from None
+        return lambda data: isinstance(v := value(data), str) and found(v)
     one_argument = {"lower": str.lower, "upper": str.upper, "len": len}
     if name in one_argument and len(args) == 1:
-        function, value = one_argument[name], _compile(args[0])
+        function, value = one_argument[name], _compile(args[0], regex_engine)
 
         def apply(data: Any) -> Any:
             v = value(data)
@@ -173,19 +215,22 @@ def _call(name: str, args: list[ast.expr], node: ast.AST) -> Evaluator:
 
         return apply
     if name in ("startswith", "endswith") and len(args) == 2:
-        value, affix = _compile(args[0]), _compile(args[1])
+        value, affix = _compile(args[0], regex_engine), _compile(args[1], regex_engine)
         method = str.startswith if name == "startswith" else str.endswith
         return lambda data: isinstance(v := value(data), str) and method(v, affix(data))
     raise ExpressionError(f"function not allowed (or wrong arguments): {ast.unparse(node)}")
 
 
-def compile_expression(text: str) -> Evaluator:
+def compile_expression(text: str, regex_engine: str = "re2") -> Evaluator:
     """Compile a filter expression into a function of the datum.
 
-    :raises ExpressionError: naming what is not allowed or where it does not parse.
+    :param regex_engine: the engine of ``matches()``: ``"re2"`` or ``"re"`` (see
+        :mod:`deadbeat.text._regex`).
+    :raises ExpressionError: naming what is not allowed or where it does not parse,
+        or a pattern the engine cannot compile (or RE2 not installed).
     """
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"filter {text!r} does not parse at column {exc.offset}: {exc.msg}") from None
-    return _compile(tree.body)
+    return _compile(tree.body, regex_engine)

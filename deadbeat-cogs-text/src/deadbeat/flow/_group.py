@@ -17,9 +17,23 @@ from typing import Any
 from deadbeat import movement
 from deadbeat.text._fields import FieldPath
 
+from ._size import weight
+
 __all__ = ["Aggregate", "Batch", "Split"]
 
 _FUNCTIONS = ("count", "sum", "min", "max", "first", "last", "list")
+#: The functions of numbers: anything else is an error for the datum.
+_NUMERIC = frozenset({"sum", "min", "max"})
+#: What they take: integers and floats (a boolean is neither).
+_NUMBERS = frozenset({int, float})
+#: Marks a field a datum does not have.
+_ABSENT: Any = object()
+
+
+def _positive(name: str, value: Any) -> Any:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 def _parse_spec(spec: str) -> tuple[str, Any]:
@@ -32,7 +46,7 @@ def _parse_spec(spec: str) -> tuple[str, Any]:
 
 
 class _Group:
-    __slots__ = ("key", "count", "values", "ids", "timer")
+    __slots__ = ("key", "count", "values", "ids", "timer", "size")
 
     def __init__(self, key: tuple[Any, ...], outputs: int) -> None:
         self.key = key
@@ -40,24 +54,41 @@ class _Group:
         self.values: list[Any] = [None] * outputs
         self.ids: list[Any] = []
         self.timer: movement.Binding | None = None
+        #: The estimated bytes of the values its lists hold.
+        self.size = 0
 
 
 class Aggregate(movement.Cog):
     """Group data by key fields over a time window and emit one datum per group.
 
     A group opens with its first datum and is emitted ``window`` seconds later, or
-    as soon as it holds ``max_size`` data, or at ``finish``. The emitted datum has
-    the key fields, an ``id`` of its own, and one field per entry of
-    ``aggregates`` (``{"n": "count", "bytes": "sum:size", "hosts": "list:host"}``).
+    as soon as it holds ``max_size`` data or its lists ``max_bytes``, or at
+    ``finish``. The emitted datum has the key fields, an ``id`` of its own, and one
+    field per entry of ``aggregates`` (``{"n": "count", "bytes": "sum:size",
+    "hosts": "list:host"}``).
+
+    ``sum``, ``min`` and ``max`` take numbers only (integers and floats): a datum
+    whose field holds anything else (a text, which ``sum`` would concatenate,
+    a boolean) goes to the error output, and its group is left as it was. A
+    missing field is skipped. What a group keeps is bounded: ``max_size`` data,
+    and ``max_bytes`` for the values of its lists (estimated as the text they
+    would take); the group goes out early rather than pass either, and a single
+    value larger than ``max_bytes`` is an error for its datum. At most
+    ``max_groups`` groups are open at once: a datum with a new key when that many
+    are open sends the oldest group out early, so data with ever new keys (one
+    per line, in the worst case) cannot grow memory without bound.
 
     :param train: the Train.
     :param by: the fields that make the group key.
     :param aggregates: output field to ``FUNCTION`` or ``FUNCTION:FIELD`` with
-        count, sum, min, max, first, last, list.
+        count, sum, min, max (of numbers), first, last, list.
     :param window: seconds a group stays open.
     :param max_size: data per group before it is emitted early.
     :param id_getter: how to read an absorbed event's id, for ``event_rename``
         (callable or field path); ``None`` looks in ``ID``, ``id``, ``_id``.
+    :param max_bytes: estimated bytes of the values a group's lists hold before
+        it is emitted early (4 MiB by default).
+    :param max_groups: groups open at once; beyond, the oldest is emitted early.
     """
 
     def __init__(
@@ -68,6 +99,8 @@ class Aggregate(movement.Cog):
         window: float = 60.0,
         max_size: int = 10_000,
         id_getter: movement.FieldGetter | None = None,
+        max_bytes: int = 4 * 2**20,
+        max_groups: int = 100_000,
     ) -> None:
         if isinstance(by, str):
             raise TypeError("by must be a list of field names, not one string")
@@ -75,8 +108,10 @@ class Aggregate(movement.Cog):
         self.by = list(by)
         self.aggregates = dict(aggregates)
         self.window = window
-        self.max_size = max_size
+        self.max_size = _positive("max_size", max_size)
         self.id_getter = id_getter
+        self.max_bytes = _positive("max_bytes", max_bytes)
+        self.max_groups = _positive("max_groups", max_groups)
         self._get_id = movement.getter(id_getter, movement.default_id_getter)
         self._key_getters = [movement.getter(f) for f in self.by]
         self._key_setters = [movement.setter(f) for f in self.by]
@@ -95,27 +130,60 @@ class Aggregate(movement.Cog):
 
     def __call__(self, data: Any) -> None:
         key = self._key(data)
+        # Everything that can refuse the datum comes first: a refused datum
+        # leaves its group (or the absence of one) as it was.
+        values, size = self._read(data)
         group = self._groups.get(key)
+        if group is not None and group.size + size > self.max_bytes:
+            self.train.send(self, [self._emit(key)])
+            group = None
         if group is None:
+            if len(self._groups) >= self.max_groups:
+                # Dicts keep insertion order: the first key is the oldest group.
+                self.train.send(self, [self._emit(next(iter(self._groups)))])
             group = self._groups[key] = _Group(key, len(self._outputs))
             group.timer = self.train.esc.after(self.window, self._close, key)
-        self._absorb(group, data)
+        self._absorb(group, data, values, size)
         self.train.hold()
         if group.count >= self.max_size:
             self.train.send(self, [self._emit(key)])
         return None
 
-    def _absorb(self, group: _Group, data: Any) -> None:
-        group.count += 1
-        event_id = self._get_id(data)
-        if event_id is not None:
-            group.ids.append(event_id)
-        for index, (_, function, get) in enumerate(self._outputs):
+    def _read(self, data: Any) -> tuple[list[Any], int]:
+        """The value of each aggregate's field in ``data``, and the estimated bytes of those lists keep.
+
+        :raises ValueError: for a value sum, min or max cannot take, or one larger than ``max_bytes``.
+        """
+        values = []
+        size = 0
+        for name, function, get in self._outputs:
             if function == "count":
+                values.append(_ABSENT)
                 continue
             try:
                 value = get(data)
             except LookupError:
+                values.append(_ABSENT)
+                continue
+            if function in _NUMERIC and type(value) not in _NUMBERS:
+                raise ValueError(f"aggregate {name!r} ({function}): expected a number, got {type(value).__name__}")
+            if function == "list":
+                size += weight(value, self.max_bytes - size)
+                if size > self.max_bytes:
+                    raise ValueError(
+                        f"aggregate {name!r} (list): values larger than max_bytes {self.max_bytes} in one datum"
+                    )
+            values.append(value)
+        return values, size
+
+    def _absorb(self, group: _Group, data: Any, values: list[Any], size: int) -> None:
+        group.count += 1
+        group.size += size
+        event_id = self._get_id(data)
+        if event_id is not None:
+            group.ids.append(event_id)
+        for index, ((_, function, _), value) in enumerate(zip(self._outputs, values, strict=True)):
+            if value is _ABSENT:
                 continue
             current = group.values[index]
             if function == "sum":
@@ -129,8 +197,10 @@ class Aggregate(movement.Cog):
                     group.values[index] = value
             elif function == "last":
                 group.values[index] = value
+            elif current is None:
+                group.values[index] = [value]
             else:
-                group.values[index] = [value] if current is None else [*current, value]
+                current.append(value)
 
     def _emit(self, key: tuple[Any, ...]) -> dict[str, Any]:
         group = self._groups.pop(key)
@@ -242,12 +312,25 @@ class Split(movement.Cog):
     on the way to the field are copied too, so that the outputs of a nested
     field such as ``"event.items"`` each hold their own item.
 
+    One line must not become a flood: a list of more than ``max_items`` items is
+    an error for its datum, and so is a split whose outputs would together copy
+    more than ``max_bytes`` of the other fields (the number of items times the
+    estimated size of everything but the list: a datum of 3,000 fields with
+    3,000 items would otherwise make nine million fields from one line). The
+    datum then goes to the error output whole; nothing is cut short.
+
     :param field: the list field (field path; read and written in place, so not
         a callable); each output has one item there.
+    :param max_items: items one datum may split into.
+    :param max_bytes: estimated bytes of the other fields all outputs together
+        copy (items times the size of the rest of the datum, a text counting its
+        length, a number 8, each field or list item 16 more; 16 MiB by default).
     """
 
-    def __init__(self, field: FieldPath) -> None:
+    def __init__(self, field: FieldPath, max_items: int = 10_000, max_bytes: int = 16 * 2**20) -> None:
         self.field = field
+        self.max_items = _positive("max_items", max_items)
+        self.max_bytes = _positive("max_bytes", max_bytes)
         self._get = movement.getter(field)
         self._set = movement.setter(field)
         self._parents = [(movement.getter(p), movement.setter(p)) for p in _parents(field)]
@@ -259,6 +342,18 @@ class Split(movement.Cog):
             raise ValueError(f"field {self.field!r}: missing") from None
         if not isinstance(items, list):
             raise ValueError(f"field {self.field!r}: expected a list, got {type(items).__name__}")
+        count = len(items)
+        if count > self.max_items:
+            raise ValueError(f"field {self.field!r}: {count} items, more than max_items {self.max_items}")
+        if count > 1:
+            # What each output copies: the datum without the list (its items
+            # are shared out, not copied).
+            budget = self.max_bytes // count
+            if weight(data, budget, skip=items) > budget:
+                raise ValueError(
+                    f"field {self.field!r}: {count} items, each with a copy of more than {budget} bytes of "
+                    f"the other fields: more than max_bytes {self.max_bytes} in all"
+                )
         out = []
         for item in items:
             one = _shallow_copy(data)

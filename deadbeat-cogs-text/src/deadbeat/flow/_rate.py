@@ -1,38 +1,89 @@
-"""Deduplication and throttling, with bounded memory."""
+"""Deduplication and throttling, with memory bounded in keys and in bytes.
+
+Both cogs remember keys made of field values, which come from the data: a
+hostile line chooses them. Memory is bounded twice over:
+
+* at most ``max_keys`` keys are remembered;
+* each key takes at most a few hundred bytes: a key whose values are larger than
+  :data:`KEY_BYTES` is remembered as its 16-byte BLAKE2b digest instead (the
+  values written out, ``repr`` style), so one long field cannot make a key of a
+  megabyte. ``max_keys`` = 100,000 then holds well under 100 MB.
+
+Flooding new keys must not make a cog forget a key it is holding back, or its
+limit would start again. So neither cog forgets a key that still matters:
+``flow.dedupe`` forgets a key only when its window has passed, and
+``flow.throttle`` forgets a key only when its bucket has filled up again (it is
+then the same as a key never seen). When ``max_keys`` keys all still matter,
+the datum with a new key is what gives way: ``flow.dedupe`` lets it through
+without remembering it (no datum is lost; a repeat of it may pass too), and
+``flow.throttle`` drops it, counted in ``dropped`` and in ``overflow`` (so a
+flood of keys cannot get past the limit). A warning says so, once each time
+the table fills up.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import sys
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deadbeat import movement
 
-__all__ = ["Dedupe", "Throttle"]
+__all__ = ["KEY_BYTES", "Dedupe", "Throttle"]
+
+log = logging.getLogger("deadbeat.flow")
+
+#: Keys whose values take more memory than this are remembered as a digest.
+KEY_BYTES = 256
 
 
-def _key_function(fields: Sequence[str]) -> Any:
+def _digest(values: tuple[Any, ...]) -> bytes:
+    return hashlib.blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _key_function(fields: Sequence[str]) -> Callable[[Any], Any]:
     getters = [movement.getter(f) for f in fields]
+    sizeof = sys.getsizeof
 
-    def key(data: Any) -> tuple[Any, ...]:
+    def key(data: Any) -> Any:
         values = []
+        size = 0
         for get in getters:
             try:
                 value = get(data)
             except LookupError:
                 value = None
-            values.append(repr(value) if isinstance(value, (list, dict)) else value)
-        return tuple(values)
+            if isinstance(value, (list, dict)):
+                try:
+                    value = repr(value)
+                except RecursionError:
+                    raise ValueError("a key field is nested too deep to be a key") from None
+            size += sizeof(value)
+            values.append(value)
+        found = tuple(values)
+        return _digest(found) if size > KEY_BYTES else found
 
     return key
+
+
+def _positive(name: str, value: Any) -> Any:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 class Dedupe(movement.Cog):
     """Drop data whose key fields were seen within the last ``window`` seconds.
 
-    Memory is bounded: at most ``max_keys`` keys are remembered (the oldest are
-    forgotten first).
+    Memory is bounded: at most ``max_keys`` keys, each of a few hundred bytes at
+    most (a longer key is remembered by its digest). A key is forgotten only
+    when its window has passed, so a flood of new keys cannot make a repeat pass;
+    when ``max_keys`` keys are all within their window, data with a new key pass
+    without being remembered (counted in ``overflow``, with a warning).
 
     :param fields: the fields that make the key.
     :param window: seconds a key is remembered.
@@ -44,10 +95,14 @@ class Dedupe(movement.Cog):
             raise TypeError("fields must be a list of names, not one string")
         self.fields = list(fields)
         self.window = window
-        self.max_keys = max_keys
+        self.max_keys = _positive("max_keys", max_keys)
         self._key = _key_function(self.fields)
-        self._seen: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        # Oldest first: a key is (re)inserted at the end only when first seen
+        # or when its window has passed, so the times only grow along it.
+        self._seen: OrderedDict[Any, float] = OrderedDict()
         self.dropped = 0
+        self.overflow = 0
+        self._full = False
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         now = time.monotonic()
@@ -57,18 +112,39 @@ class Dedupe(movement.Cog):
         if first is not None and now - first < self.window:
             self.dropped += 1
             return None
+        # Forget what has passed its window: the oldest come first.
+        window = self.window
+        while seen:
+            oldest = next(iter(seen.values()))
+            if now - oldest < window:
+                break
+            seen.popitem(last=False)
+        if len(seen) >= self.max_keys:
+            self.overflow += 1
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "%s: %d keys, all within their window: data with new keys pass without being remembered",
+                    self,
+                    len(seen),
+                )
+            return (data,)
+        self._full = False
         seen[key] = now
         seen.move_to_end(key)
-        while len(seen) > self.max_keys:
-            seen.popitem(last=False)
         return (data,)
 
 
 class Throttle(movement.Cog):
     """Let through at most ``rate`` data per second per key (``burst`` at once).
 
-    A token bucket per key; data over the limit are dropped and counted. At most
-    ``max_keys`` buckets are kept.
+    A token bucket per key; data over the limit are dropped and counted in
+    ``dropped``. Memory is bounded: at most ``max_keys`` buckets, each key of a
+    few hundred bytes at most (a longer key is remembered by its digest). A
+    bucket is forgotten only once it has filled up again (the least recently
+    seen first), so a flood of new keys cannot reset a key being limited; when
+    ``max_keys`` buckets are all still filling, data with a new key are dropped
+    (counted in ``dropped`` and ``overflow``, with a warning).
 
     :param fields: the fields that make the key (empty: one bucket for all).
     :param rate: data per second per key.
@@ -86,22 +162,57 @@ class Throttle(movement.Cog):
         self.fields = list(fields)
         self.rate = rate
         self.burst = burst
-        self.max_keys = max_keys
+        self.max_keys = _positive("max_keys", max_keys)
         self._key = _key_function(self.fields)
-        self._buckets: OrderedDict[tuple[Any, ...], tuple[float, float]] = OrderedDict()
+        # Least recently seen first: every datum moves its key to the end,
+        # those dropped too, so a key being limited stays at the back.
+        self._buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()
         self.dropped = 0
+        self.overflow = 0
+        self._full = False
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         now = time.monotonic()
         key = self._key(data)
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        buckets = self._buckets
+        state = buckets.get(key)
+        if state is None:
+            if len(buckets) >= self.max_keys and not self._make_room(now):
+                self.dropped += 1
+                self.overflow += 1
+                if not self._full:
+                    self._full = True
+                    log.warning(
+                        "%s: %d buckets, all still filling: data with new keys are dropped",
+                        self,
+                        len(buckets),
+                    )
+                return None
+            self._full = False
+            tokens = float(self.burst)
+        else:
+            tokens = min(self.burst, state[0] + (now - state[1]) * self.rate)
+            buckets.move_to_end(key)
         if tokens < 1:
-            self._buckets[key] = (tokens, now)
+            buckets[key] = (tokens, now)
             self.dropped += 1
             return None
-        self._buckets[key] = (tokens - 1, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
+        buckets[key] = (tokens - 1, now)
         return (data,)
+
+    def _make_room(self, now: float) -> bool:
+        """Forget least recently seen buckets that have filled up again, until one more fits.
+
+        The least recently seen bucket is the first to fill up, give or take the
+        tokens left: when it has not, every bucket was used within the last
+        ``burst / rate`` seconds, and none is forgotten.
+
+        :returns: whether there is room for one more.
+        """
+        buckets, burst, rate = self._buckets, self.burst, self.rate
+        while len(buckets) >= self.max_keys:
+            tokens, last = next(iter(buckets.values()))
+            if tokens + (now - last) * rate < burst:
+                return False
+            buckets.popitem(last=False)
+        return True

@@ -9,6 +9,7 @@ from itertools import repeat
 from typing import Any, Literal
 
 from deadbeat import movement
+from deadbeat.text._regex import REGEX_ENGINES, RegexEngine
 
 from ._expression import compile_expression
 
@@ -20,20 +21,35 @@ class Filter(movement.Cog):
 
     The expression is a safe subset of Python (see :mod:`deadbeat.flow`), e.g.
     ``severity >= 3 and src.ip not in ["10.0.0.1"]``; it is compiled once, never
-    evaluated with ``eval``.
+    evaluated with ``eval``. Arithmetic is on numbers only: ``n * 1000`` on a text
+    is an error for that datum. ``matches(field, "pattern")`` runs on RE2, in time
+    linear in the text (the ``re2`` extra); without the extra, a filter using
+    ``matches()`` is refused when it is built unless ``regex_engine`` is ``"re"``.
 
     :param expression: the condition.
     :param action: ``"keep"`` the data that match, or ``"drop"`` them.
+    :param regex_engine: the engine of ``matches()``: ``"re2"``, linear time, needs
+        the ``re2`` extra; ``"re"``, Python's backtracking ``re``, with
+        backreferences and lookaround, which a hostile line can keep busy for
+        hours with some patterns: choose it knowingly.
     """
 
     one_to_one = True
 
-    def __init__(self, expression: str, action: Literal["keep", "drop"] = "keep") -> None:
+    def __init__(
+        self,
+        expression: str,
+        action: Literal["keep", "drop"] = "keep",
+        regex_engine: RegexEngine = "re2",
+    ) -> None:
         if action not in ("keep", "drop"):
             raise ValueError(f"action must be 'keep' or 'drop', not {action!r}")
+        if regex_engine not in REGEX_ENGINES:
+            raise ValueError(f"regex_engine must be one of {', '.join(map(repr, REGEX_ENGINES))}, not {regex_engine!r}")
         self.expression = expression
         self.action = action
-        self._test = compile_expression(expression)
+        self.regex_engine = regex_engine
+        self._test = compile_expression(expression, regex_engine)
         self._keep = action == "keep"
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:

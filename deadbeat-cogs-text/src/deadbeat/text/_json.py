@@ -14,6 +14,15 @@ orjson would write as ``null``; dates and dataclasses). Whatever orjson cannot d
 instead. The only difference in the text written is how a float in exponent
 form is spelt (``1e-6`` against ``1e-06``), which both read back as the same
 number; orjson also writes UUIDs and enums, which the standard library refuses.
+
+Nesting. Parsing stops at ``max_depth`` levels (64 by default; a flat object is
+1 deep): deeper JSON is a ``ValueError`` naming its depth, so the line goes to the
+error output alone, and no cog further down (copying, formatting, rendering an
+error record) meets a structure a thousand deep and a ``RecursionError``. The
+check costs little: no value nests deeper than its line has ``[`` and ``{``, so
+one pass over a whole list's text finds the lines that have more than
+``max_depth`` of them, and only their values are looked at. Writing, a datum
+nested too deep to write is an error for that datum.
 """
 
 from __future__ import annotations
@@ -26,8 +35,7 @@ from operator import contains
 from typing import Any, Literal
 
 from deadbeat import movement
-
-from ._lists import exhaust, only
+from deadbeat.movement import exhaust, only
 
 __all__ = ["JSONFormat", "JSONParse", "dumps", "loads"]
 
@@ -37,10 +45,34 @@ except ImportError:  # pragma: no cover - exercised where the extra is missing
     orjson = None  # type: ignore[assignment]
 
 
+#: How deep JSON may nest by default (``max_depth``); a flat object is 1 deep.
+MAX_DEPTH = 64
+#: The largest ``max_depth``: deeper values would bring the cogs that walk them
+#: (copying, writing) near Python's recursion limit.
+DEPTH_LIMIT = 500
+
+# Lines are joined by NUL to be looked at in one pass: no JSON text holds a NUL
+# (not even in a string), so for lines that parsed, each NUL separates two lines.
+#
 # Every digit becomes a 9, so that a run of 19 digits, the shortest integer
 # beyond 64 bits, is one substring search away (bytes.translate runs at C speed).
 _DIGITS_AS_NINES = bytes.maketrans(b"012345678", b"999999999")
 _NINETEEN_DIGITS = b"9" * 19
+# Keeping only the openings (as "[") and the NULs: a line nesting deeper than N
+# has more than N openings, which then make a run of N + 1 "[".
+_OPENING = bytes.maketrans(b"{", b"[")
+_NOT_OPENING = bytes(b for b in range(256) if b not in b"[{\x00")
+_CONTAINERS = frozenset({dict, list})
+
+
+def _joined(lines: list[Any]) -> bytes:
+    """``lines`` (all text or all bytes) joined by NUL.
+
+    :raises TypeError: when the lines are not all ``str`` or all bytes.
+    """
+    if type(lines[0]) is str:
+        return "\x00".join(lines).encode("utf-8", "surrogatepass")
+    return b"\x00".join(lines)
 
 
 def _may_hold_long_integer(lines: list[Any]) -> bool:
@@ -48,13 +80,82 @@ def _may_hold_long_integer(lines: list[Any]) -> bool:
 
     :raises TypeError: when the lines are not all ``str`` or all ``bytes``.
     """
-    if not lines:
-        return False
-    if type(lines[0]) is str:
-        joined = "\n".join(lines).encode("utf-8", "surrogatepass")
+    return bool(lines) and _NINETEEN_DIGITS in _joined(lines).translate(_DIGITS_AS_NINES)
+
+
+class _TooDeep(ValueError):
+    """JSON nested deeper than ``max_depth``."""
+
+
+def check_max_depth(max_depth: Any) -> int:
+    """:returns: ``max_depth`` when it is a whole number from 1 to :data:`DEPTH_LIMIT`.
+
+    :raises ValueError: otherwise.
+    """
+    if type(max_depth) is not int or not 1 <= max_depth <= DEPTH_LIMIT:
+        raise ValueError(f"max_depth must be a whole number from 1 to {DEPTH_LIMIT}, not {max_depth!r}")
+    return max_depth
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar 0, a flat list or object 1), without recursion."""
+    depth = 0
+    level = [value] if type(value) in _CONTAINERS else []
+    while level:
+        depth += 1
+        deeper = []
+        for item in level:
+            deeper += [child for child in (item.values() if type(item) is dict else item) if type(child) in _CONTAINERS]
+        level = deeper
+    return depth
+
+
+def _refused(error: ValueError) -> ValueError:
+    """The error a parse raises for the error output: nesting as it is, the rest as invalid JSON."""
+    if type(error) is _TooDeep:
+        return ValueError(str(error))
+    return ValueError(f"invalid JSON: {error}")
+
+
+def _too_deep(depth: int, max_depth: int) -> _TooDeep:
+    return _TooDeep(f"JSON nested {depth} deep, more than max_depth {max_depth}")
+
+
+def _check_depth(text: Any, value: Any, max_depth: int) -> None:
+    """Refuse ``value``, parsed from ``text``, when it nests deeper than ``max_depth``.
+
+    Nothing to do for a scalar; two counts of the text for the rest; a walk
+    through the value only when the text has more openings than ``max_depth``.
+
+    :raises ValueError: naming the depth.
+    """
+    if type(value) not in _CONTAINERS:
+        return
+    if type(text) is str:
+        openings = text.count("[") + text.count("{")
     else:
-        joined = b"\n".join(lines)
-    return _NINETEEN_DIGITS in joined.translate(_DIGITS_AS_NINES)
+        if isinstance(text, memoryview):
+            text = text.tobytes()
+        openings = text.count(b"[") + text.count(b"{")
+    if openings > max_depth:
+        depth = _depth(value)
+        if depth > max_depth:
+            raise _too_deep(depth, max_depth)
+
+
+def _all_within_depth(joined: bytes, values: list[Any], max_depth: int) -> bool:
+    """Whether none of ``values``, parsed from the lines ``joined`` (see :func:`_joined`), nests too deep.
+
+    One pass keeps the openings of every line; a line nesting deeper than
+    ``max_depth`` has more, in a row once the rest is gone. Only when some line
+    has that many are they counted line by line, and the values of those lines
+    walked.
+    """
+    openings = joined.translate(_OPENING, _NOT_OPENING)
+    if b"[" * (max_depth + 1) not in openings:
+        return True
+    counts = map(len, openings.split(b"\x00"))
+    return all(n <= max_depth or _depth(v) <= max_depth for n, v in zip(counts, values, strict=True))
 
 
 #: Marks a field that was not there.
@@ -83,6 +184,17 @@ def _std_loads(text: str | bytes | bytearray | memoryview) -> Any:
     if isinstance(text, memoryview):
         text = text.tobytes()
     return json.loads(text, parse_constant=_no_constants)
+
+
+def _std_loads_within(text: str | bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON with the standard library, refusing what nests deeper than ``max_depth``."""
+    try:
+        value = _std_loads(text)
+    except RecursionError:
+        # Its parser recurses: a thousand levels reach Python's limit.
+        raise _TooDeep(f"JSON nested too deep to parse, more than max_depth {max_depth}") from None
+    _check_depth(text, value, max_depth)
+    return value
 
 
 def _std_dumps(value: Any, sort_keys: bool = False) -> str:
@@ -133,12 +245,15 @@ if orjson is not None:
                 return True
         return False
 
-    def _fast_loads(text: str | bytes | bytearray | memoryview) -> Any:
-        """Parse JSON (orjson, or the standard library where orjson cannot)."""
+    def _fast_loads(text: str | bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH) -> Any:
+        """Parse JSON (orjson, or the standard library where orjson cannot), at most ``max_depth`` deep."""
         try:
             value = _orjson_loads(text)
         except _JSONDecodeError:
-            return _std_loads(text)
+            return _std_loads_within(text, max_depth)
+        # orjson stops at 1024 levels without recursing; checked before
+        # anything walks the value.
+        _check_depth(text, value, max_depth)
         # orjson reads integers beyond 64 bits as floats, where the standard
         # library keeps them exact. Such an integer has at least 19 digits in a
         # row; the (slower) look at the text is needed only when a float came out.
@@ -176,7 +291,7 @@ else:
     _orjson_loads = _orjson_dumps = None
     _JSONDecodeError = ValueError  # type: ignore[misc]
     _PLAIN = _SORTED = 0
-    _fast_loads = _std_loads
+    _fast_loads = _std_loads_within
     _fast_write = _std_encode
     _fast_write_sorted = _std_encode_sorted
 
@@ -207,8 +322,8 @@ def _resolve(engine: str) -> str:
     raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}")
 
 
-#: Each engine's whole parse, fallbacks included.
-_LOADS: dict[str, Callable[[Any], Any]] = {"orjson": _fast_loads, "json": _std_loads}
+#: Each engine's whole parse, fallbacks and the depth check included: ``parse(text, max_depth)``.
+_LOADS: dict[str, Callable[[Any, int], Any]] = {"orjson": _fast_loads, "json": _std_loads_within}
 #: Each engine's writer, by engine and ``sort_keys``.
 _WRITERS: dict[tuple[str, bool], Callable[[Any], str]] = {
     ("orjson", False): _fast_write,
@@ -218,13 +333,20 @@ _WRITERS: dict[tuple[str, bool], Callable[[Any], str]] = {
 }
 
 
-def loads(text: str | bytes | bytearray | memoryview, *, engine: Engine = "auto") -> Any:
+def loads(text: str | bytes | bytearray | memoryview, *, engine: Engine = "auto", max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text.
 
     :param engine: ``"auto"``, ``"orjson"`` or ``"json"`` (see the module).
-    :raises ValueError: for text that is not JSON, or an engine not to be had.
+    :param max_depth: how deep the value may nest (a flat object is 1 deep), at
+        most :data:`DEPTH_LIMIT`.
+    :raises ValueError: for text that is not JSON or nests deeper than
+        ``max_depth``, or an engine not to be had.
     """
-    return _LOADS[_resolve(engine)](text)
+    parse = _LOADS[_resolve(engine)]
+    try:
+        return parse(text, check_max_depth(max_depth))
+    except _TooDeep as exc:
+        raise ValueError(str(exc)) from None
 
 
 def dumps(value: Any, sort_keys: bool = False, *, engine: Engine = "auto") -> str:
@@ -257,7 +379,9 @@ class JSONParse(movement.Cog):
     overwritten); to keep the whole datum, give a ``target``.
 
     A line that is not valid JSON raises ``ValueError`` naming the position, so
-    the datum goes to the error output with its event id and the original text.
+    the datum goes to the error output with its event id and the original text;
+    so does JSON nested deeper than ``max_depth``, naming the depth (a line of a
+    thousand ``[`` costs its own datum, and nothing further down recurses that deep).
 
     :param source: where the JSON text is (callable or field path), for mapping data.
     :param target: where the parsed value goes in the datum (callable or field
@@ -266,6 +390,8 @@ class JSONParse(movement.Cog):
         (without a ``target``), such as ``["id"]``.
     :param engine: ``"orjson"``, ``"json"`` (the standard library) or ``"auto"``:
         orjson when it is installed. Both give the same values.
+    :param max_depth: how deep the JSON may nest (a flat object is 1 deep, 64 by
+        default, 500 at most); deeper is an error for that datum.
     """
 
     one_to_one = True
@@ -276,6 +402,7 @@ class JSONParse(movement.Cog):
         target: movement.FieldSetter | None = None,
         keep: Sequence[str] = (),
         engine: Engine = "auto",
+        max_depth: int = MAX_DEPTH,
     ) -> None:
         if isinstance(keep, str):
             raise TypeError("keep must be a list of field names, not one string")
@@ -283,6 +410,7 @@ class JSONParse(movement.Cog):
         self.target = target
         self.keep = list(keep)
         self.engine = engine
+        self.max_depth = check_max_depth(max_depth)
         chosen = _resolve(engine)
         self._get = movement.getter(source)
         self._set = movement.setter(target) if target is not None else None
@@ -312,14 +440,14 @@ class JSONParse(movement.Cog):
                         else:
                             return (value,)
             try:
-                return (self._loads(data),)
+                return (self._loads(data, self.max_depth),)
             except ValueError as exc:
-                raise ValueError(f"invalid JSON: {exc}") from None
+                raise _refused(exc) from None
         text = self._get(data)
         try:
-            value = self._loads(text)
+            value = self._loads(text, self.max_depth)
         except ValueError as exc:
-            raise ValueError(f"invalid JSON: {exc}") from None
+            raise _refused(exc) from None
         if self._set is not None:
             return (self._set(data, value),)
         if not isinstance(value, dict):
@@ -340,26 +468,33 @@ class JSONParse(movement.Cog):
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Parse a list of data at once; the same results as one call per datum.
 
-        The texts are parsed in one list comprehension; with orjson, the check
-        for integers it cannot keep exact is made once over the whole list.
-        Lines and mappings alike become the parsed values. Anything else
-        (invalid JSON, a value stored at ``target``, fields to keep, long
-        integers) goes datum by datum.
+        The texts are parsed in one list comprehension; the checks for nesting
+        and, with orjson, for integers it cannot keep exact are made over the
+        whole list at once (one pass over the joined texts). Lines and mappings
+        alike become the parsed values. Anything else (invalid JSON, nesting
+        deeper than ``max_depth``, a value stored at ``target``, fields to keep,
+        long integers) goes datum by datum.
         """
         if data and self._set is None and not self.keep:
             fast = self._orjson_loads is not None
             parse = self._parse_each
             try:
+                texts: list[Any] | None = None
                 if isinstance(data[0], _TEXT):
+                    texts = data
                     values = [parse(line) for line in data]
-                    if not (fast and _may_hold_long_integer(data)):
-                        return values
                 elif only(data, dict):
                     texts = list(map(self._get, data))
                     values = [parse(text) for text in texts]
-                    if only(values, dict) and not (fast and _may_hold_long_integer(texts)):
+                    if not only(values, dict):
+                        texts = None
+                if texts is not None:
+                    joined = _joined(texts)
+                    if not (fast and _NINETEEN_DIGITS in joined.translate(_DIGITS_AS_NINES)) and _all_within_depth(
+                        joined, values, self.max_depth
+                    ):
                         return values
-            except (ValueError, TypeError, LookupError):
+            except (ValueError, TypeError, LookupError, RecursionError):
                 pass  # something to report: datum by datum, which names the bad one
         return [value for datum in data for value in self(datum)]
 
@@ -418,7 +553,8 @@ class JSONFormat(movement.Cog):
     def _write(self, value: Any) -> str:
         try:
             return self._write_one(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a datum nested a thousand deep fails alone.
             raise ValueError(f"cannot write as JSON: {exc}") from None
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
@@ -482,6 +618,6 @@ class JSONFormat(movement.Cog):
                 return [write(value) for value in values]
             option = self._option
             texts = [dump(value, option=option).decode() for value in values]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return None
         return texts if _all_finite(texts, values) else None

@@ -1,0 +1,198 @@
+"""Regular expressions from pipeline files: RE2, in time linear in the text, unless told otherwise.
+
+A user's pattern runs on every line, and Python's :mod:`re` backtracks:
+``^(a+)+$`` against 28 ``a`` and a ``!`` takes seconds, and each more ``a``
+doubles that, while the whole train waits. RE2 (the ``google-re2`` package, the
+``re2`` extra: ``pip install 'deadbeat-cogs-text[re2]'``) matches in time linear
+in the text whatever the pattern, so it is the default engine of
+``text.regex_parse`` and of ``matches()`` in ``flow.filter``.
+
+* ``"re2"`` (the default): the pattern is compiled by RE2. Without the extra,
+  or for a pattern RE2 cannot compile (backreferences such as ``\\1`` and
+  ``(?P=name)``, lookaround such as ``(?=...)``, ``\\Z``, ``(?x)``), the cog is
+  refused when it is built, saying why; there is no silent fallback.
+* ``"re"``: Python's :mod:`re`, chosen knowingly: all of its syntax, and a
+  hostile line can keep the train busy for as long as the pattern lets it. Use it
+  for patterns written with care (no repetition of a repetition), or for
+  trusted input.
+
+RE2 reads Python's syntax otherwise, named groups ``(?P<name>...)`` included.
+One difference: in RE2 ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII only (in
+Python's ``re`` they are Unicode); ``\\pL`` (letters) and ``\\pN`` (digits and
+other numbers) are RE2's Unicode classes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any, Literal
+
+__all__ = ["REGEX_ENGINES", "RegexEngine", "UserPattern", "check_regex_engine", "compile_pattern"]
+
+try:
+    import re2  # type: ignore[import-untyped, import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - exercised where the extra is missing
+    re2 = None
+
+#: The name of a regular expression engine: ``"re2"`` (linear time) or ``"re"`` (Python's, backtracking).
+RegexEngine = Literal["re2", "re"]
+#: RE2's span of a group that took no part in the match.
+_NO_SPAN = (-1, -1)
+
+#: Every engine name.
+REGEX_ENGINES: tuple[str, ...] = ("re2", "re")
+
+#: What a text gives: the named groups of the match (``None`` for a group that
+#: took no part), or ``None`` when the pattern does not match.
+Fields = Callable[[str], "dict[str, str | None] | None"]
+
+
+def check_regex_engine(engine: str, name: str = "engine") -> None:
+    """Refuse an unknown engine, and RE2 where it is not installed, saying what to do.
+
+    :param name: the parameter's name, for the message.
+    :raises ValueError: naming the engines, or how to get RE2.
+    """
+    if engine not in REGEX_ENGINES:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, REGEX_ENGINES))}, not {engine!r}")
+    if engine == "re2" and re2 is None:
+        raise ValueError(
+            f"{name} 're2': google-re2 is not installed (pip install 'deadbeat-cogs-text[re2]'); "
+            f"{name} 're' is Python's backtracking re, which a hostile line can keep busy for hours "
+            "with some patterns: choose it only knowingly"
+        )
+
+
+class UserPattern:
+    """A pattern compiled by the chosen engine.
+
+    :ivar pattern: the pattern as given.
+    :ivar engine: ``"re2"`` or ``"re"``.
+    :ivar compiled: the engine's compiled pattern (``re2`` or ``re`` module object).
+    :ivar names: the named groups, in the order of the pattern.
+    :ivar fields: ``fields(text)``, the named groups of a match (whole text or
+        anywhere, as compiled), or ``None`` when there is none.
+    :ivar found: ``found(text)``, whether the pattern occurs anywhere in the text.
+    """
+
+    __slots__ = ("pattern", "engine", "compiled", "names", "fields", "found")
+
+    def __init__(self, pattern: str, engine: str, compiled: Any, fields: Fields, found: Callable[[str], bool]) -> None:
+        self.pattern = pattern
+        self.engine = engine
+        self.compiled = compiled
+        index: dict[str, int] = dict(compiled.groupindex)
+        self.names = tuple(sorted(index, key=index.__getitem__))
+        self.fields = fields
+        self.found = found
+
+    def __repr__(self) -> str:
+        return f"UserPattern({self.pattern!r}, engine={self.engine!r})"
+
+
+def compile_pattern(pattern: str, engine: str, search: bool = False, name: str = "engine") -> UserPattern:
+    """Compile a user's pattern with ``engine`` (see the module).
+
+    :param search: ``fields`` finds the pattern anywhere; by default it must
+        match the whole text.
+    :param name: the engine parameter's name, for messages.
+    :raises ValueError: for an engine not to be had, or a pattern it cannot compile, saying why.
+    """
+    check_regex_engine(engine, name)
+    if not isinstance(pattern, str):
+        raise TypeError(f"a regular expression must be text, not {type(pattern).__name__}")
+    if engine == "re":
+        return _compile_re(pattern, search)
+    return _compile_re2(pattern, search, name)
+
+
+def _compile_re(pattern: str, search: bool) -> UserPattern:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    find = compiled.search if search else compiled.fullmatch
+    anywhere = compiled.search
+
+    def fields(text: str) -> dict[str, str | None] | None:
+        found = find(text)
+        return None if found is None else found.groupdict()
+
+    def found(text: str) -> bool:
+        return anywhere(text) is not None
+
+    return UserPattern(pattern, "re", compiled, fields, found)
+
+
+def _compile_re2(pattern: str, search: bool, name: str) -> UserPattern:
+    options = re2.Options()
+    options.log_errors = False  # the reason is in the exception; RE2 would also print it
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "unknown error"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(
+            f"bad regular expression {pattern!r} for RE2: {reason} (RE2 has no backreferences or lookaround; "
+            f"{name} 're' has them, with Python's backtracking, which a hostile line can keep busy for hours)"
+        ) from None
+    raw = getattr(compiled, "_regexp", None)
+    anchors = getattr(re2, "_Anchor", None)
+    if raw is None or anchors is None or not callable(getattr(raw, "Match", None)):  # pragma: no cover
+        # A google-re2 without the layer below its re-like API: that API, slower.
+        return _re2_public(pattern, compiled, search)
+    match = raw.Match
+    anchor = anchors.UNANCHORED if search else anchors.ANCHOR_BOTH
+    unanchored = anchors.UNANCHORED
+    index: dict[str, int] = dict(compiled.groupindex)
+    names = tuple(sorted(index, key=index.__getitem__))
+    positions = tuple(index[n] for n in names)
+
+    # Pick the named groups' spans out of all groups' spans: a tuple either way.
+    pick: Callable[[list[tuple[int, int]]], tuple[tuple[int, int], ...]]
+    if len(positions) > 1:
+        pick = itemgetter(*positions)
+    else:
+        chosen_positions = positions  # none or one: itemgetter would give a bare item
+
+        def pick(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+            return tuple(spans[i] for i in chosen_positions)
+
+    # RE2 matches UTF-8 and answers byte offsets. In ASCII text (str.isascii()
+    # reads a flag) those are the character offsets; otherwise the groups are
+    # cut from the bytes and decoded. A group that took no part is (-1, -1).
+    def fields(text: str) -> dict[str, str | None] | None:
+        data = text.encode("utf-8", "surrogatepass")
+        spans = match(anchor, data, 0, len(data))
+        if spans[0][0] < 0:
+            return None
+        chosen = pick(spans)
+        if text.isascii() and _NO_SPAN not in chosen:
+            return dict(zip(names, [text[s:e] for s, e in chosen], strict=True))
+        return {
+            n: (data[s:e].decode("utf-8", "surrogatepass") if s >= 0 else None)
+            for n, (s, e) in zip(names, chosen, strict=True)
+        }
+
+    def found(text: str) -> bool:
+        data = text.encode("utf-8", "surrogatepass")
+        return bool(match(unanchored, data, 0, len(data))[0][0] >= 0)
+
+    return UserPattern(pattern, "re2", compiled, fields, found)
+
+
+def _re2_public(pattern: str, compiled: Any, search: bool) -> UserPattern:  # pragma: no cover - older bindings
+    find = compiled.search if search else compiled.fullmatch
+    anywhere = compiled.search
+
+    def fields(text: str) -> dict[str, str | None] | None:
+        found = find(text)
+        return None if found is None else dict(found.groupdict())
+
+    def found(text: str) -> bool:
+        return anywhere(text) is not None
+
+    return UserPattern(pattern, "re2", compiled, fields, found)
