@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deadbeat import movement
 from deadbeat.testing import Collector, run_train
@@ -687,6 +689,92 @@ class TestIdsBesideTheData:
         train.send(None, movement.Batch([1, 2], event_ids=lambda: made.append(1) or [None, None]))
         esc.close()
         assert made == []
+
+
+class Parse(movement.Cog):
+    """A parser taking whole lists: each line (or ``line`` field) becomes a new mapping, without the id.
+
+    Lines starting with "!" are refused.
+    """
+
+    one_to_one = True
+
+    def __call__(self, datum: str | dict[str, str]) -> tuple[dict[str, str]]:
+        line = datum if isinstance(datum, str) else datum["line"]
+        if line.startswith("!"):
+            raise ValueError(f"cannot parse {line!r}")
+        return ({"text": line},)
+
+    def call_batch(self, data: list[Any]) -> list[dict[str, str]]:
+        lines = [d if isinstance(d, str) else d["line"] for d in data]
+        if any(line.startswith("!") for line in lines):
+            raise ValueError("something to report")
+        return [{"text": line} for line in lines]
+
+
+class Upper(movement.Cog):
+    """A one-to-one list stage after the parser: new mappings again."""
+
+    one_to_one = True
+
+    def __call__(self, datum: dict[str, str]) -> tuple[dict[str, str]]:
+        return ({"text": datum["text"].upper()},)
+
+    def call_batch(self, data: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{"text": d["text"].upper()} for d in data]
+
+
+def refuse_x(datum: dict[str, str]) -> tuple[dict[str, str]]:
+    if "x" in datum["text"].lower():
+        raise ValueError("no x")
+    return (datum,)
+
+
+class TestIdsAfterAFallback:
+    """A list stage falling back datum by datum drops the failed data: the rest still name their events."""
+
+    @given(st.lists(st.sampled_from(["a", "x", "!a", "!x", "bx", "c"]), max_size=12), st.booleans(), st.booleans())
+    def test_every_error_names_the_event_it_came_from(self, lines: list[str], lazy: bool, twice: bool) -> None:
+        ids = [f"f:{index * 10}" for index in range(len(lines))]
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        stages: list[Any] = [Parse(), Upper()] if twice else [Parse()]
+        train = movement.Train(esc, [*stages, refuse_x, collector], error_output=records.append)
+        if lazy:
+            # Plain lines, their ids beside them in the batch.
+            train.send(None, movement.Batch(list(lines), event_ids=lambda: ids))
+        else:
+            train.send(None, [{"id": event_id, "line": line} for event_id, line in zip(ids, lines, strict=True)])
+        esc.close()
+        refused = [ids[i] for i, line in enumerate(lines) if line.startswith("!")]
+        failed = [ids[i] for i, line in enumerate(lines) if not line.startswith("!") and "x" in line]
+        assert [r.event_id for r in records if r.position == 0] == refused
+        assert [r.event_id for r in records if r.position == len(stages)] == failed
+        assert len(collector.data) == len(lines) - len(refused) - len(failed)
+
+
+class TestEqualObjects:
+    def test_blank_lines_each_name_their_own_event(self) -> None:
+        """Equal short texts are one object in CPython (the cached ""): errors still name each line's own id."""
+        records: list[movement.ErrorRecord] = []
+
+        def refuse_blank(line: str) -> tuple[str]:
+            if not line:
+                raise ValueError("blank")
+            return (line,)
+
+        esc = movement.Escapement()
+        for cogs in ([refuse_blank, Collector()], [Parse(), refuse_x, Collector()]):
+            records.clear()
+            train = movement.Train(esc, cogs, error_output=records.append)
+            lines = ["", "a", "", "x", "x", "!", "!"]
+            train.send(None, movement.Batch(lines, event_ids=lambda: [f"f:{i}" for i in range(7)]))
+            expected = ["f:0", "f:2"] if cogs[0] is refuse_blank else ["f:5", "f:6", "f:3", "f:4"]
+            assert [r.event_id for r in records] == expected
+        esc.close()
+        # Looked up by the object alone, an object the batch holds twice names no event.
+        assert movement.Batch(["", ""], event_ids=lambda: ["a", "b"]).event_id_of("") is None
 
 
 class TestEventDone:

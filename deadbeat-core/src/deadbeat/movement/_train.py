@@ -51,6 +51,7 @@ import inspect
 import itertools
 import linecache
 import logging
+import operator
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -157,13 +158,21 @@ class Batch(list):  # type: ignore[type-arg]
         return self._ids
 
     def event_id_of(self, datum: Any) -> Any:
-        """:returns: the event id of ``datum`` (this very object) in the batch, or ``None``."""
+        """:returns: the event id of ``datum`` (this very object) in the batch, or ``None``.
+
+        ``None`` too when the object is in the batch more than once (equal short
+        texts can be one object, such as the cached ``""``): which event is meant
+        cannot be told, and a wrong id is worse than none.
+        """
         if self._make_ids is None:
             return None
+        found = None
         for index, item in enumerate(self):
             if item is datum:
-                return self.event_ids()[index]
-        return None
+                if found is not None:
+                    return None
+                found = index
+        return None if found is None else self.event_ids()[found]
 
 
 class _Source:
@@ -218,7 +227,9 @@ class _Source:
             while end < count and not batched[end]:
                 end += 1
             last = end == count
-            self._loops(position, end, current, last, entering=position == start, aligned=aligned)
+            self._loops(
+                position, end, current, last, came="batch" if position == start else "entered" if aligned else None
+            )
             aligned = False
             if last:
                 counted = True
@@ -236,37 +247,40 @@ class _Source:
         self.emit(1, "return run")
         return "\n".join(self.lines) + "\n", params
 
-    def _loops(self, first: int, end: int, source: str, last: bool, entering: bool, aligned: bool) -> None:
+    def _loops(self, first: int, end: int, source: str, last: bool, came: str | None) -> None:
         """The nest for cogs ``first`` to ``end - 1``, called datum by datum.
 
-        :param entering: the nest starts at the entry, so ``d{first}`` is the
-            datum as it came in: error records take its event id from there, so
-            that a cog changing the datum's fields cannot change which event failed.
-        :param aligned: only one-to-one list stages ran since the entry: the
-            datum ``d{first}`` came from ``entered`` at its own place in ``data``.
+        :param came: the name of the data as they entered, when the datum
+            ``d{first}`` can be traced back to one of them: the nest starts at
+            the entry (``"batch"``), or only one-to-one list stages ran since
+            (``"entered"``). An error then passes (the data as they came, the
+            list the nest runs over, its iterator): where the iterator stands
+            says which datum failed, by place, whatever its fields and even
+            when equal objects (the cached ``""``) occur twice, and
+            :meth:`Train._on_error` takes the event id from the datum it came from.
         """
         if last:
             self.emit(2, "out = 0")
         else:
             self.emit(2, "nxt = []")
             self.emit(2, "put = nxt.append")
-        self.emit(2, f"for d{first} in {source}:")
+        if came is not None:
+            # Iterating an iterator made here costs nothing more per datum.
+            self.emit(2, f"it{first} = iter({source})")
+            self.emit(2, f"for d{first} in it{first}:")
+        else:
+            self.emit(2, f"for d{first} in {source}:")
         depth = 3
         for level in range(first, end):
             self.emit(depth, "try:")
             self.emit(depth + 1, f"for d{level + 1} in c{level}(d{level}) or ():")
             depth += 2
         self.emit(depth, "out += 1" if last else f"put(d{end})")
-        for level in reversed(range(first, end)):
+        trace = f", ({came}, {source}, it{first})" if came is not None else ""
+        for _level in reversed(range(first, end)):
             depth -= 2
             self.emit(depth, "except Exception as e:")
-            if entering and level > first:
-                came_in = f", d{first}"
-            elif aligned:
-                came_in = f", lists=(entered, {source}, d{first})"
-            else:
-                came_in = ""
-            self.emit(depth + 1, f"error({level}, d{level}, e{came_in})")
+            self.emit(depth + 1, f"error({_level}, d{_level}, e{trace})")
 
 
 class Train:
@@ -324,6 +338,12 @@ class Train:
         self._completion_scheduled = False
         # The data entering now (during a send from a supply), for the ids of errors.
         self._entering: Any = None
+        # Where each list a one-to-one list stage gave came from, during the
+        # outermost send: id(out) -> (out, its input, which input index each
+        # output came from, or None for one each in order). An error walks it
+        # back to the datum as it entered (see _entered_from). Held only per send.
+        self._lineage: dict[int, tuple[list[Any], list[Any], list[int] | None]] = {}
+        self._sending = 0
         #: Outputs that cannot take data now (see block()); ids of cogs.
         self._blocked: set[int] = set()
         self._error_output: ErrorOutput | Train = DeadLetterLog()
@@ -463,20 +483,32 @@ class Train:
         """
         many = _batch_call(cog)
         err = self._on_error
+        lineage = self._lineage
+        one_to_one = bool(getattr(cog, "one_to_one", False))
 
         def stage(data: list[Any]) -> list[Any]:
             try:
                 out = many(data)  # type: ignore[misc]
             except Exception:  # noqa: BLE001 - found again, datum by datum, below
                 out = []
+                came_from: list[int] = []
                 extend = out.extend
-                for datum in data:
+                for index, datum in enumerate(data):
                     try:
                         extend(one(datum) or ())
                     except Exception as exc:  # noqa: BLE001 - routed like any cog error
-                        err(position, datum, exc)
+                        err(position, datum, exc, (self._entering, data, index))
+                    came_from += [index] * (len(out) - len(came_from))
+                # The failed data are gone from the list: which output came
+                # from which input is kept, so that an error further down
+                # still names the event it belongs to.
+                lineage[id(out)] = (out, data, came_from)
                 return out
-            return out if type(out) is list else list(out)
+            if type(out) is not list:
+                out = list(out)
+            if one_to_one and out is not data:
+                lineage[id(out)] = (out, data, None)
+            return out
 
         stage.__qualname__ = f"call_batch of cog {position}"
         return stage
@@ -521,7 +553,8 @@ class Train:
             return 0
         entering = start in self._starts
         if entering:
-            if not isinstance(data, (list, tuple)):
+            if not isinstance(data, list):
+                # A list, so that errors can find the entering datum by place.
                 data = list(data)
             self.events_in += len(data)
             if self._broadcasts["event_done"]:
@@ -531,12 +564,18 @@ class Train:
                 self._unacknowledged.append(batch_id)
             # While they run, errors can ask this batch for the ids of its data.
             outer, self._entering = self._entering, data
+            self._sending += 1
             try:
                 out = self._entries[start](data)
             finally:
                 self._entering = outer
+                self._sent()
         else:
-            out = self._entries[start](data)
+            self._sending += 1
+            try:
+                out = self._entries[start](data)
+            finally:
+                self._sent()
         self.events_out += out
         if self.in_flight <= 0 and not self._blocked and (self._unacknowledged or self._done_ids):
             self._complete()
@@ -545,6 +584,12 @@ class Train:
             # tailed file reaches the output file in the same turn.
             self._flush(self)
         return out
+
+    def _sent(self) -> None:
+        """A send is over: after the outermost, nothing needs the lineage of its lists."""
+        self._sending -= 1
+        if not self._sending and self._lineage:
+            self._lineage.clear()
 
     def _ids_of(self, data: list[Any] | tuple[Any, ...]) -> list[Any]:
         """The event ids of ``data``, read now, before any cog changes them; data without one are skipped."""
@@ -644,27 +689,22 @@ class Train:
         position: int,
         datum: Any,
         error: Exception,
-        entered: Any = _NO_DATUM,
-        lists: tuple[list[Any], list[Any], Any] | None = None,
+        trace: tuple[Any, Any, Any] | None = None,
     ) -> None:
         """Route a failed datum to the error output.
 
-        :param entered: the datum as it entered the train, when known: its id is
-            the event's id, whatever the cogs since did to the datum's fields.
-        :param lists: (the data as they entered, the same after one-to-one list
-            stages, the datum the failing nest began with): where ``entered`` is
-            found when the lists are still as long as each other.
+        :param trace: ``(came, now, where)``: the failing datum derives from the
+            datum at ``where`` in ``now`` (a place, or an iterator over ``now``
+            just past it), and ``now`` derives, through one-to-one list stages,
+            from ``came``, the data as they entered. The event id is then that
+            of the datum it came in as, whatever the cogs since did to its fields.
         """
-        if lists is not None and entered is _NO_DATUM:
-            came, now, start = lists
-            if len(came) == len(now):
-                for index, item in enumerate(now):
-                    if item is start:
-                        entered = came[index]
-                        break
+        entered, place = _NO_DATUM, None
+        if trace is not None:
+            entered, place = self._entered_from(*trace)
         self.errors += 1
         cog = cog_name(self._cogs[position])
-        event_id = self._event_id(datum, entered)
+        event_id = self._event_id(datum, entered, trace[0] if trace is not None else None, place)
         shown_id = event_id if event_id is not None else "-"
         record = ErrorRecord(event_id, cog, position, error, datum)
         output = self._error_output
@@ -687,11 +727,51 @@ class Train:
                 self.name, f"{shown_id}: the error output failed ({type(exc).__name__}: {exc}); the datum is in the log"
             )
 
-    def _event_id(self, datum: Any, entered: Any) -> Any:
-        """The event id of a failed datum: the one it came in with, where that can be known."""
+    def _entered_from(self, came: Any, now: Any, where: Any) -> tuple[Any, int | None]:
+        """The datum of ``came`` (and its place) that the datum at ``where`` in ``now`` comes from.
+
+        Each list a one-to-one list stage gave has its lineage: which input
+        each output came from (by place, or by the map a datum-by-datum fallback
+        kept), back to ``came`` itself. Anything else on the way (a stage that
+        is not one-to-one) leaves the lineage broken, and the datum is not
+        attributed to any event rather than to the wrong one.
+
+        :returns: ``(datum, place)``, or ``(_NO_DATUM, None)``.
+        """
+        if came is None:
+            return _NO_DATUM, None
+        if type(where) is int:
+            place = where
+        else:
+            # An iterator just past the datum: what is left says where it is.
+            try:
+                place = len(now) - operator.length_hint(where, -1) - 1
+            except TypeError:
+                return _NO_DATUM, None
+            if not 0 <= place < len(now):
+                return _NO_DATUM, None
+        current = now
+        while current is not came:
+            link = self._lineage.get(id(current))
+            if link is None or link[0] is not current:
+                return _NO_DATUM, None
+            _, current, came_from = link
+            if came_from is not None:
+                place = came_from[place]
+        return came[place], place
+
+    def _event_id(self, datum: Any, entered: Any, came: Any = None, place: int | None = None) -> Any:
+        """The event id of a failed datum: the one it came in with, where that can be known.
+
+        :param came: the data the datum entered with, and ``place`` its own place
+            among them, when known (see :meth:`_entered_from`).
+        """
         batch = self._entering
         if isinstance(batch, Batch) and batch.knows_ids:
-            # The supply keeps the ids beside the data: look the datum up by itself.
+            # The supply keeps the ids beside the data: by place when known;
+            # otherwise by the datum itself, if it is in the batch once only.
+            if place is not None and came is batch:
+                return batch.event_ids()[place]
             for carrier in (entered, datum):
                 if carrier is not _NO_DATUM:
                     found = batch.event_id_of(carrier)
