@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real peers the tests talk to (logrotate, unbound, logger, curl), when missing.
+bash scripts/system-packages.sh
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q \
