@@ -15,7 +15,7 @@ python3 -m venv .venv
     -e ./deadbeat-cogs-fs \
     -e "./deadbeat-cogs-text[test]" \
     -e "./deadbeat-cogs-ip[test]" \
-    -e ./deadbeat-cogs-net \
+    -e "./deadbeat-cogs-net[test]" \
     -e ./tests/example-cog \
     -e ./tests/plugins/broken-cog \
     ruff mypy nox sphinx hatchling
