@@ -4,11 +4,12 @@ The pages are generated from each cog's docstring and signature (through
 ``deadbeat.plugins.describe``), so they cannot drift from the code; ``tests/test_docs.py``
 fails when a page is missing or stale. Run after changing a cog:
 
-    python docs/generate_cog_pages.py
+    python docs/generate_cog_pages.py [NAME ...] [--output DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -74,20 +75,35 @@ def render(entry: CogEntry) -> str:
     return "\n".join(lines) + "\n"
 
 
-def our_cogs() -> list[CogEntry]:
-    """:returns: the loaded cogs of the project's own distributions."""
-    entries = [e for e in CogRegistry().load_all() if e.distribution.startswith(OURS)]
+def our_cogs(names: list[str] | None = None) -> list[CogEntry]:
+    """:returns: the loaded cogs of the project's own distributions (only ``names``, when given).
+
+    :raises SystemExit: when one of them is broken, or a name is not one of ours.
+    """
+    entries = [
+        e
+        for e in CogRegistry().load_all()
+        if e.distribution.startswith(OURS) and (names is None or e.name in names)
+    ]
     broken = [e for e in entries if not e.usable]
     if broken:
         raise SystemExit(f"cannot document broken cogs: {[str(e) for e in broken]}")
+    missing = sorted(set(names or ()) - {e.name for e in entries})
+    if missing:
+        raise SystemExit(f"not cogs of this project: {missing}")
     return entries
 
 
-def main() -> int:
-    PAGES.mkdir(exist_ok=True)
-    for entry in our_cogs():
-        (PAGES / f"{entry.name}.rst").write_text(render(entry))
-        print(f"wrote docs/cogs/{entry.name}.rst")
+def main(argv: list[str] | None = None) -> int:
+    """Write the pages: every cog's, or only those named; ``--output DIR`` writes elsewhere."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="cog names (default: every cog of the project)")
+    parser.add_argument("--output", type=Path, default=PAGES, help="directory of the pages (default: docs/cogs)")
+    args = parser.parse_args(argv)
+    args.output.mkdir(exist_ok=True)
+    for entry in our_cogs(args.names or None):
+        (args.output / f"{entry.name}.rst").write_text(render(entry))
+        print(f"wrote {args.output / entry.name}.rst")
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from deadbeat import fs, movement
+from deadbeat.fs import _identity as fs_identity
 from deadbeat.testing import CogConformance, Collector, run_train, send_through
 
 SAMPLE = Path(__file__).parent / "data" / "sample.txt"
@@ -333,6 +334,41 @@ class TestFollowing:
         final = json.loads(state.read_text())["sections"][supply._section]["files"]
         # Still held at shutdown, never written: the position stays where it was.
         assert [entry["offset"] for entry in final.values()] == [0]
+
+
+class TestNotACopy:
+    def test_a_new_file_is_not_a_copy_of_one_that_was_empty_when_opened(self, tmp_path: Path) -> None:
+        """logrotate's `create` makes an empty app.log; renamed with its data before we read it, its successor is new.
+
+        The start kept of the first file is from when it was empty: compared
+        with it, every file would look like a copy (and go unread).
+        """
+        log = tmp_path / "app.log"
+        log.write_text("")
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(tmp_path / "app.log*")], rotate_wait=0.05)
+        collector = Collector()
+        movement.Train(esc, [supply, collector])
+
+        def rotate() -> None:
+            # All before the loop turns again: data, rename, a new file with data.
+            with open(log, "a") as handle:
+                handle.write("first 1\nfirst 2\n")
+            os.rename(log, tmp_path / "app.log.1")
+            log.write_text("second 1\n")
+
+        esc.after(0.1, rotate)
+
+        def check() -> None:
+            if len(collector.data) >= 3:
+                esc.shutdown()
+
+        esc.every(0.02, check, keeps_alive=False)
+        esc.after(10, esc.shutdown, keeps_alive=False)
+        esc.run()
+        esc.close()
+        assert collector.data == ["first 1", "first 2", "second 1"]
+        assert fs_identity.starts_alike(b"anything", b"") is fs_identity.Likeness.OTHER
 
 
 class TestOverflow:

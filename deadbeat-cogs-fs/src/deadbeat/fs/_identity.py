@@ -68,8 +68,13 @@ class Likeness(Enum):
 
 
 def starts_alike(candidate: bytes, original: bytes) -> Likeness:
-    """Compare the first bytes of a possible copy with those of an original."""
-    if not candidate or original[: len(candidate)] != candidate[: len(original)]:
+    """Compare the first bytes of a possible copy with those of an original.
+
+    An empty original has no start to compare: whatever the candidate holds
+    did not come from it (a copy of an empty file is empty, and holds nothing
+    to read twice).
+    """
+    if not candidate or not original or original[: len(candidate)] != candidate[: len(original)]:
         return Likeness.OTHER
     if len(candidate) >= len(original) or len(candidate) >= FINGERPRINT_BYTES:
         return Likeness.SAME
