@@ -19,6 +19,8 @@ from ._keys import check_sources, load_key
 __all__ = ["Anonymise", "anonymise_base_config"]
 
 MODES = ("truncate", "cryptopan", "hash")
+#: The first item (what ``str.rpartition`` finds before the separator).
+_FIRST = operator.itemgetter(0)
 
 
 class Anonymise(movement.Cog):
@@ -171,12 +173,15 @@ class Anonymise(movement.Cog):
         if not movement.only(values, str):
             return None
         if self.mode == "truncate" and self.v4_prefix == 24:
-            pton, family = socket.inet_pton, socket.AF_INET
             try:
-                # A dotted quad that inet_pton accepts is canonical: /24 is a cut of the text.
-                return [v[: v.rfind(".")] + ".0" for v in values if pton(family, v)]
+                # A dotted quad that inet_pton accepts is canonical: /24 is a cut
+                # of the text. Both steps at C speed: the check of every
+                # address, then what is before the last dot, and ".0".
+                movement.exhaust(map(socket.inet_pton, repeat(socket.AF_INET), values))
             except OSError:
                 return None
+            heads = map(_FIRST, map(str.rpartition, values, repeat(".")))
+            return list(map(operator.add, heads, repeat(".0")))
         if self.mode == "truncate":
             one = self.anonymise
             return [one(v) for v in values]

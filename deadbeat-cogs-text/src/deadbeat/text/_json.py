@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from itertools import repeat
+from functools import partial
+from itertools import chain, repeat
 from operator import contains
 from typing import Any, Literal
 
@@ -141,6 +142,26 @@ def _check_depth(text: Any, value: Any, max_depth: int) -> None:
         depth = _depth(value)
         if depth > max_depth:
             raise _too_deep(depth, max_depth)
+
+
+#: Types of values that hold no container and no float: a value of these, or a
+#: mapping of them, nests at most 1 deep and holds no integer orjson made a float.
+_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _flat(values: list[Any]) -> bool:
+    """Whether every value is of :data:`_FLAT_TYPES`, or a mapping of such values.
+
+    What log records mostly are: then neither nesting nor long integers need
+    a look at the text. The test runs at C speed: the types of the values (and
+    of the mappings' values) gathered in a set.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _FLAT_TYPES:
+        return True
+    if kinds != {dict}:
+        return False
+    return set(map(type, chain.from_iterable(map(dict.values, values)))) <= _FLAT_TYPES
 
 
 def _all_within_depth(joined: bytes, values: list[Any], max_depth: int) -> bool:
@@ -482,13 +503,15 @@ class JSONParse(movement.Cog):
                 texts: list[Any] | None = None
                 if isinstance(data[0], _TEXT):
                     texts = data
-                    values = [parse(line) for line in data]
+                    values = list(map(parse, data))
                 elif only(data, dict):
                     texts = list(map(self._get, data))
-                    values = [parse(text) for text in texts]
+                    values = list(map(parse, texts))
                     if not only(values, dict):
                         texts = None
                 if texts is not None:
+                    if _flat(values):
+                        return values
                     joined = _joined(texts)
                     if not (fast and _NINETEEN_DIGITS in joined.translate(_DIGITS_AS_NINES)) and _all_within_depth(
                         joined, values, self.max_depth
@@ -616,8 +639,8 @@ class JSONFormat(movement.Cog):
             if dump is None:
                 write = self._write_one
                 return [write(value) for value in values]
-            option = self._option
-            texts = [dump(value, option=option).decode() for value in values]
+            # All at C speed: the writer with its option bound, then decoding.
+            texts = list(map(bytes.decode, map(partial(dump, option=self._option), values)))
         except (TypeError, ValueError, RecursionError):
             return None
         return texts if _all_finite(texts, values) else None
