@@ -5,12 +5,13 @@
     deadbeat --version
     deadbeat cogs [--json]
     deadbeat cogs show NAME
-    deadbeat run PIPELINE.toml [--once] [--explain]
+    deadbeat run PIPELINE.toml [--once] [--explain] [--workers N]
 
 Exit status: 0 when everything went well; 1 when the pipeline could not be
 built, or when the run went on past a failure it could not make good (an input
 that could not be read, data that could neither be written nor reach the error
-output); 2 for a wrong command line.
+output); 2 for a wrong command line. With ``--workers N`` the parent exits 1 when
+any worker failed at any time (see :mod:`deadbeat.command._workers`).
 
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
 any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
@@ -34,6 +35,7 @@ from .. import pipeline as pipeline_mod
 from ..conf import Section, section_of
 from ..movement._train import cog_name
 from ..plugins import CogLoadError, CogRegistry, core_version, describe
+from ._workers import Supervisor, unshareable_supplies
 
 __all__ = ["main"]
 
@@ -151,6 +153,16 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.explain:
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
+    if args.workers is not None:
+        refused = unshareable_supplies([(s.where, s.use, s.factory) for s in spec.cogs])
+        if args.workers > 1 and refused:
+            sys.stderr.write(
+                f"deadbeat: {args.pipeline}: --workers {args.workers}: {', '.join(refused)} cannot be shared by"
+                f" several workers: each would read the same input, and everything would be written"
+                f" {args.workers} times; only supplies that share a broker's consumer group can"
+                " (stream.redis, stream.nats)\n"
+            )
+            return EXIT_ERROR
     # [daemon] first: detaching forks, closes inherited descriptors and may drop
     # privileges, so it comes before anything is opened. Then logging, before any
     # cog is built: what cogs say while they start goes where [log] says.
@@ -160,13 +172,35 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
         return EXIT_ERROR
     dblog.configure(**spec.log)
+    if args.workers is not None:
+        if stop_requested:
+            return EXIT_OK
+
+        def work(index: int, worker_stops: list[int]) -> int:
+            # In the forked worker: logging anew (handlers of its own), then the
+            # pipeline is built here, after the fork (see command._workers).
+            dblog.configure(**spec.log)
+            return _run_pipeline(args, spec, registry, worker_stops, live_counter=False)
+
+        return Supervisor(args.workers, work).run()
+    return _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
+
+
+def _run_pipeline(
+    args: argparse.Namespace,
+    spec: pipeline_mod.PipelineFile,
+    registry: CogRegistry,
+    stop_requested: list[int],
+    live_counter: bool,
+) -> int:
+    """Build the pipeline, run it until it ends, log the summary. :returns: the exit status."""
     try:
         pipeline = pipeline_mod.build(spec, registry, once=args.once)
     except pipeline_mod.PipelineError as exc:
         logging.getLogger("deadbeat").error("%s", exc)
         return EXIT_ERROR
     progress = None
-    if not args.quiet and (args.progress or sys.stderr.isatty()):
+    if live_counter and not args.quiet and (args.progress or sys.stderr.isatty()):
         progress = _Progress(pipeline, sys.stderr)
         pipeline.esc.every(0.5, progress.show, keeps_alive=False)
     if stop_requested:
@@ -239,7 +273,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--explain", action="store_true", help="print the cogs and the code generated for the train, then exit"
     )
+    run.add_argument(
+        "--workers",
+        type=_worker_count,
+        metavar="N",
+        help="run N worker processes of the pipeline, sharing a broker's consumer group (stream.redis, stream.nats);"
+        " a worker that dies is started again",
+    )
     return parser
+
+
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 worker, not {count}")
+    return count
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

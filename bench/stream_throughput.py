@@ -1,0 +1,313 @@
+"""File -> stream -> worker(s) -> file, on loopback, beside the client libraries' own loops.
+
+Each round, on the same input (200-byte lines) and the same broker:
+
+Redis (the machine's, 127.0.0.1:6379):
+
+* write: Deadbeat ``fs.read`` -> ``stream.redis_write`` against redis-py's own
+  pipelined ``XADD`` loop (1000 per pipeline) over the same file;
+* read, one worker: Deadbeat ``stream.redis`` -> ``fs.write`` against redis-py's
+  own ``XREADGROUP`` (1000) / write the lines / ``XACK`` loop;
+* read, two workers: the same, two processes sharing one group (forked here).
+
+NATS JetStream (127.0.0.1:4222): the same three, against nats-py's own loops
+(``publish_async`` of 1000 and waiting for their acknowledgements; pull
+``fetch(1000)`` / write / ``ack``).
+
+Prints events/s of each per round, then the medians and the ratio of
+Deadbeat to the library's loop. The client libraries run without hiredis (as
+the tests' environment installs them): redis-py parses replies in Python, and
+that parse is most of the cost on both sides.
+
+Run: ``python bench/stream_throughput.py [--lines N] [--rounds R] [--only redis|nats]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import statistics
+import string
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from deadbeat import fs, movement, stream
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+def make_input(path: Path, lines: int) -> None:
+    rng = random.Random(5)
+    alphabet = string.ascii_letters + string.digits
+    block = [f"{i:09d} " + "".join(rng.choices(alphabet, k=189)) + "\n" for i in range(1000)]
+    with open(path, "w") as handle:
+        for start in range(0, lines, 1000):
+            handle.writelines(block[: min(1000, lines - start)])
+
+
+def run_pipeline(make: Callable[[movement.Train], list[object]]) -> int:
+    """Run a pipeline built by ``make`` with ``--once`` semantics; :returns: data out."""
+    esc = movement.Escapement()
+    esc.once = True
+    train = movement.Train(esc)
+    train.cogs = make(train)
+    try:
+        esc.run()
+    finally:
+        esc.close()
+    return train.events_out
+
+
+# -- Redis ----------------------------------------------------------------------------
+
+
+def redis_write_deadbeat(src: Path, key: str) -> None:
+    run_pipeline(lambda train: [fs.FileReaderSupply(train, [str(src)]), stream.RedisStreamDrain(train, key)])
+
+
+def redis_write_library(src: Path, key: str) -> None:
+    import redis.asyncio as aredis
+
+    async def go() -> None:
+        client = aredis.Redis.from_url(REDIS_URL)
+        with open(src) as handle:
+            lines = [line.rstrip("\n") for line in handle]
+        for start in range(0, len(lines), 1000):
+            pipe = client.pipeline(transaction=False)
+            for line in lines[start : start + 1000]:
+                pipe.xadd(key, {"data": line})
+            await pipe.execute()
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def redis_read_deadbeat(key: str, dst: Path, group: str) -> None:
+    run_pipeline(
+        lambda train: [stream.RedisStreamSupply(train, key, group=group), fs.LineFileDrain(train.esc, str(dst))]
+    )
+
+
+def redis_read_library(key: str, dst: Path, group: str) -> None:
+    import redis.asyncio as aredis
+
+    async def go() -> None:
+        client = aredis.Redis.from_url(REDIS_URL)
+        try:
+            await client.xgroup_create(key, group, id="0")
+        except Exception:  # noqa: BLE001 - made by the other worker
+            pass
+        consumer = f"lib-{os.getpid()}"
+        with open(dst, "a") as out:
+            while True:
+                reply = await client.xreadgroup(group, consumer, {key: ">"}, count=1000)
+                if not reply:
+                    break
+                entries = reply[0][1]
+                out.write("\n".join(fields[b"data"].decode() for _, fields in entries) + "\n")
+                out.flush()
+                await client.xack(key, group, *[message_id for message_id, _ in entries])
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+# -- NATS -------------------------------------------------------------------------------
+
+
+def nats_admin(call: Callable[[object], object]) -> None:
+    import nats
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        try:
+            await call(nc.jetstream())  # type: ignore[misc]
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
+
+
+def nats_write_deadbeat(src: Path, name: str) -> None:
+    run_pipeline(
+        lambda train: [fs.FileReaderSupply(train, [str(src)]), stream.NATSStreamDrain(train, f"{name}.in", stream=name)]
+    )
+
+
+def nats_write_library(src: Path, name: str) -> None:
+    import nats
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        with open(src) as handle:
+            lines = [line.rstrip("\n") for line in handle]
+        for start in range(0, len(lines), 1000):
+            futures = [await js.publish_async(f"{name}.in", line.encode()) for line in lines[start : start + 1000]]
+            await asyncio.gather(*futures)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def nats_read_deadbeat(name: str, dst: Path, durable: str) -> None:
+    run_pipeline(
+        lambda train: [stream.NATSStreamSupply(train, name, durable=durable), fs.LineFileDrain(train.esc, str(dst))]
+    )
+
+
+def nats_read_library(name: str, dst: Path, durable: str) -> None:
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        try:
+            await js.add_consumer(
+                name, ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1)
+            )
+        except Exception:  # noqa: BLE001 - made by the other worker
+            pass
+        sub = await js.pull_subscribe_bind(durable=durable, stream=name)
+        with open(dst, "a") as out:
+            while True:
+                try:
+                    messages = await sub.fetch(1000, timeout=0.5)
+                except asyncio.TimeoutError:
+                    break
+                out.write("\n".join(m.data.decode() for m in messages) + "\n")
+                out.flush()
+                for message in messages:
+                    await message.ack()
+        await nc.flush()
+        await nc.close()
+
+    asyncio.run(go())
+
+
+# -- the rounds -------------------------------------------------------------------------
+
+
+def in_processes(count: int, target: Callable[..., None], *args: object) -> None:
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=target, args=args) for _ in range(count)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise SystemExit(f"a worker failed: {process.exitcode}")
+
+
+def timed(events: int, work: Callable[..., None], *args: object) -> float:
+    start = time.perf_counter()
+    work(*args)
+    return events / (time.perf_counter() - start)
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def redis_round(src: Path, root: Path, lines: int, rates: dict[str, list[float]]) -> None:
+    import redis
+
+    admin = redis.Redis()
+    for who, write, read in (
+        ("deadbeat", redis_write_deadbeat, redis_read_deadbeat),
+        ("redis-py", redis_write_library, redis_read_library),
+    ):
+        key = f"deadbeat-bench-{uuid.uuid4().hex[:8]}"
+        try:
+            rates[f"redis write: {who}"].append(timed(lines, write, src, key))
+            assert admin.xlen(key) == lines, admin.xlen(key)
+            for workers in (1, 2):
+                dst = root / f"out-{who}-{workers}.txt"
+                dst.unlink(missing_ok=True)
+                group = f"g{workers}"
+                if who == "deadbeat" and workers == 2:
+                    admin.xgroup_create(key, group, id="0")
+                rate = timed(lines, in_processes, workers, read, key, dst, group)
+                rates[f"redis read, {workers} worker{'s' if workers > 1 else ''}: {who}"].append(rate)
+                assert count_lines(dst) >= lines, (who, workers, count_lines(dst))
+        finally:
+            admin.delete(key)
+
+
+def nats_round(src: Path, root: Path, lines: int, rates: dict[str, list[float]]) -> None:
+    for who, write, read in (
+        ("deadbeat", nats_write_deadbeat, nats_read_deadbeat),
+        ("nats-py", nats_write_library, nats_read_library),
+    ):
+        name = f"DBBENCH{uuid.uuid4().hex[:8]}"
+        nats_admin(lambda js, name=name: js.add_stream(name=name, subjects=[f"{name}.>"]))  # type: ignore[attr-defined]
+        try:
+            rates[f"nats write: {who}"].append(timed(lines, write, src, name))
+            for workers in (1, 2):
+                dst = root / f"out-{who}-{workers}.txt"
+                dst.unlink(missing_ok=True)
+                durable = f"d{workers}"
+                if workers == 2:
+                    from nats.js.api import AckPolicy, ConsumerConfig
+
+                    config = ConsumerConfig(
+                        durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1, max_deliver=6
+                    )
+                    nats_admin(lambda js, c=config, n=name: js.add_consumer(n, config=c))  # type: ignore[attr-defined]
+                rate = timed(lines, in_processes, workers, read, name, dst, durable)
+                rates[f"nats read, {workers} worker{'s' if workers > 1 else ''}: {who}"].append(rate)
+                assert count_lines(dst) >= lines, (who, workers, count_lines(dst))
+        finally:
+            nats_admin(lambda js, name=name: js.delete_stream(name))  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=("redis", "nats"), default=None)
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {}
+    for kind in ("redis", "nats"):
+        if args.only in (None, kind):
+            for stage in ("write", "read, 1 worker", "read, 2 workers"):
+                for who in ("deadbeat", "redis-py" if kind == "redis" else "nats-py"):
+                    rates[f"{kind} {stage}: {who}"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        src = root / "in.log"
+        make_input(src, args.lines)
+        for round_no in range(1, args.rounds + 1):
+            if args.only in (None, "redis"):
+                redis_round(src, root, args.lines, rates)
+            if args.only in (None, "nats"):
+                nats_round(src, root, args.lines, rates)
+            shown = ", ".join(f"{name} {values[-1]:,.0f}/s" for name, values in rates.items() if values)
+            print(f"round {round_no}: {shown}", flush=True)
+    print(f"\nmedians over {args.rounds} rounds of {args.lines:,} lines (events/s):")
+    medians = {name: statistics.median(values) for name, values in rates.items() if values}
+    for name, value in medians.items():
+        print(f"  {name:<40} {value:>10,.0f}")
+    print("\nratio deadbeat / client library's own loop:")
+    for name, value in medians.items():
+        if name.endswith(": deadbeat"):
+            stage = name.rpartition(":")[0]
+            other = next(v for n, v in medians.items() if n.startswith(stage + ":") and not n.endswith("deadbeat"))
+            print(f"  {stage:<40} {value / other:>6.2f}")
+    for name, value in medians.items():
+        if "2 workers: deadbeat" in name:
+            single = medians[name.replace("2 workers", "1 worker")]
+            print(f"  {name.partition(' read')[0]} 2 workers / 1 worker (deadbeat) {value / single:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

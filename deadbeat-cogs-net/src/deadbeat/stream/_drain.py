@@ -1,0 +1,259 @@
+"""What every broker output shares: take data, write them in batches, count nothing as done before the broker said so.
+
+The Train acknowledges what its supplies read once every datum has left it and
+no cog holds data back (see :mod:`deadbeat.movement._train`). A broker confirms
+a write later, over the network; so the output *holds* each datum it takes
+(:meth:`Train.hold <deadbeat.movement.Train.hold>`) from the moment it arrives
+until the broker has confirmed it, and releases it then. Nothing upstream is
+acknowledged while anything is held: an input line, or a message of another
+broker, counts as done only once the broker has it.
+
+Writing. Data arriving are encoded at once (a datum that cannot be written fails
+alone, to the error output) and collected; the train's ``flush`` after each send
+starts a writer, which sends what was collected in one round trip per
+``batch_size`` data (a pipeline, or publications whose confirmations are awaited
+together), and goes on while more has come meanwhile. One round trip is in the
+air at a time: what arrives during it forms the next batch.
+
+A broker out of reach. A write that fails for a reason that passes (connection
+refused or lost, the broker loading or out of memory, a full stream) keeps its
+data, blocks the train (:meth:`Train.block <deadbeat.movement.Train.block>`:
+supplies pause, nothing is acknowledged), says so once, and is tried again with
+growing pauses until it goes through; then the train goes on, and the log says
+after how long. What is held meanwhile is bounded: the supplies are paused.
+Data in a write that failed midway may be written twice; never lost.
+
+Sync points. Under a steady flow the output would always hold something, and
+the Train, which acknowledges only when nothing is held, would never
+acknowledge (a tailer would never save its position). So once ``high_water``
+data have been confirmed without a moment when the output held nothing, it
+holds the train at its high water (supplies pause) until what it took is
+confirmed, and lets go: the Train acknowledges everything at that moment.
+
+Shutdown. ``finish`` returns a coroutine, awaited by the Train: it writes what
+is left (for at most ``finish_timeout`` seconds while the broker is out of
+reach) and closes the connection. What could not be written is not
+acknowledged, and the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from deadbeat import movement
+
+from ._backoff import Backoff
+
+__all__ = ["BrokerDrain", "StreamFull"]
+
+log = logging.getLogger("deadbeat.stream")
+
+
+class StreamFull(Exception):
+    """The stream holds as much as it may: the write waits, as for a broker out of reach."""
+
+
+class BrokerDrain(movement.Cog):
+    """Base class of the broker outputs; subclasses speak to one broker.
+
+    Subclasses implement :meth:`_encode`, :meth:`_write`, :meth:`_disconnect` and
+    :meth:`_retryable`.
+    """
+
+    one_to_one = True
+
+    def _setup(
+        self,
+        train: movement.Train | movement.Escapement,
+        where: str,
+        batch_size: int,
+        retry_for: float | None,
+        finish_timeout: float,
+    ) -> None:
+        """Bookkeeping every broker output needs; called by the subclass's ``__init__``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if retry_for is not None and retry_for <= 0:
+            raise ValueError(f"retry_for must be more than 0 seconds (or false for ever), not {retry_for}")
+        self.esc = movement.escapement_of(train)
+        self._where = where
+        self._size = batch_size
+        self._retry_for = retry_for
+        self._finish_timeout = finish_timeout
+        # Encoded data not yet handed to the broker, in order.
+        self._buffer: list[Any] = []
+        self._append = self._buffer.append
+        # Invariant: _held == data taken and not yet confirmed (buffered or in
+        # the air), each reported to the train with hold() and released once confirmed.
+        self._held = 0
+        #: Held at the train on top of the data, to make a sync point (see the module docstring).
+        self._barrier = 0
+        self._sync_every = max(int(getattr(train, "high_water", 10_000)), batch_size)
+        self._since_empty = 0
+        self._writer: movement.Binding | None = None
+        self._blocked_since: float | None = None
+        self._finishing = False
+        #: What the output counted: data the broker confirmed, writes tried again.
+        self.counts = {"written": 0, "retries": 0}
+
+    # -- for subclasses ---------------------------------------------------------------
+
+    def _encode(self, datum: Any) -> Any:
+        """:returns: what :meth:`_write` sends for ``datum``; raises for a datum that cannot be written."""
+        raise NotImplementedError
+
+    async def _write(self, values: list[Any]) -> None:
+        """Write ``values`` and wait for the broker's confirmation.
+
+        On failure raise; ``values`` may first be cut down, in place, to those
+        that are known not to be written (the rest are not sent again).
+        """
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        """Close the connection."""
+        raise NotImplementedError
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` passes with time (out of reach, full), rather than a mistake no retry mends."""
+        raise NotImplementedError
+
+    # -- taking data ----------------------------------------------------------------------
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        self._append(self._encode(data))
+        self._held += 1
+        self.esc.hold(self)
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Take a whole list; the same as one call per datum, and nothing is taken unless all of it can be."""
+        if data:
+            encode = self._encode
+            self._buffer += [encode(datum) for datum in data]
+            self._held += len(data)
+            self.esc.hold(self, len(data))
+        return data
+
+    def flush(self) -> None:
+        """Start writing what was collected (the train sends this after every send)."""
+        if self._buffer and self._writer is None and not self._finishing:
+            self._writer = self.esc.spawn(self._write_all())
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def _write_all(self) -> None:
+        backoff = Backoff()
+        try:
+            while self._buffer:
+                values = self._buffer[: self._size]
+                del self._buffer[: len(values)]
+                count = len(values)
+                while True:
+                    try:
+                        await self._write(values)
+                        break
+                    except asyncio.CancelledError:
+                        self._buffer[:0] = values
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - sorted below
+                        if not self._retryable(exc):
+                            self._give_up(exc, count + len(self._buffer))
+                            return
+                        if not self._stalled(exc, count):
+                            return
+                        self.counts["retries"] += 1
+                        await asyncio.sleep(backoff.pause())
+                backoff.reset()
+                if self._blocked_since is not None:
+                    log.warning(
+                        "%s: writing again after %.1f s; nothing lost",
+                        self._where,
+                        time.monotonic() - self._blocked_since,
+                    )
+                    self._blocked_since = None
+                    self.esc.unblock(self)
+                self._confirmed(count)
+        finally:
+            self._writer = None
+
+    def _confirmed(self, count: int) -> None:
+        """The broker has ``count`` more: release them, and keep acknowledgements from starving."""
+        self.counts["written"] += count
+        self._held -= count
+        self._since_empty += count
+        release = count
+        if self._held == 0:
+            self._since_empty = 0
+            release += self._barrier
+            self._barrier = 0
+        elif not self._barrier and self._since_empty >= self._sync_every and not self._finishing:
+            # A sync point: hold the train at its high water until all we took is confirmed.
+            self._barrier = self._sync_every
+            self.esc.hold(self, self._barrier)
+        self.esc.release(self, release)
+
+    def _stalled(self, exc: BaseException, count: int) -> bool:
+        """A write failed for a reason that passes. :returns: whether to try again."""
+        now = time.monotonic()
+        if self._blocked_since is None:
+            self._blocked_since = now
+            log.error(
+                "%s: cannot write (%s: %s); holding %d data, supplies paused, trying again with back-off",
+                self._where,
+                type(exc).__name__,
+                exc,
+                self._held,
+            )
+            self.esc.block(self)
+        else:
+            log.debug("%s: still cannot write: %s", self._where, exc)
+        limit = self._finish_timeout if self._finishing else self._retry_for
+        if limit is not None and now - self._blocked_since > limit:
+            self._give_up(exc, count + len(self._buffer))
+            return False
+        return True
+
+    def _give_up(self, exc: BaseException, count: int) -> None:
+        """Writing cannot go on: the run fails, and what was not written stays unacknowledged."""
+        self.esc.fail(
+            self,
+            f"{self._where}: cannot write ({type(exc).__name__}: {exc}); {count} data not written,"
+            " not acknowledged; stopping",
+        )
+        if self._blocked_since is None:
+            self._blocked_since = time.monotonic()
+            self.esc.block(self)
+        self.esc.shutdown()
+
+    # -- shutdown -------------------------------------------------------------------
+
+    async def _finish_writes(self) -> None:
+        self._finishing = True
+        if self._buffer and self._writer is None:
+            self._writer = self.esc.spawn(self._write_all())
+        writer = self._writer
+        task = getattr(writer, "task", None) if writer is not None else None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self._finish_timeout + 1)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                writer.cancel()  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - the writer reports its own failure
+                pass
+        if self._held:
+            self.esc.fail(self, f"{self._where}: {self._held} data not written at shutdown; not acknowledged")
+        elif self._barrier:
+            self.esc.release(self, self._barrier)
+            self._barrier = 0
+        try:
+            await self._disconnect()
+        except Exception as exc:  # noqa: BLE001 - closing a lost connection may fail; nothing is at stake
+            log.debug("%s: closing: %s", self._where, exc)
+
+    def finish(self) -> Any:
+        """Write what is left (a coroutine the Train awaits), then close the connection."""
+        return self._finish_writes()

@@ -1,0 +1,31 @@
+"""Client libraries as extras: imported when a cog of their kind is made, never before.
+
+``deadbeat.stream`` itself imports no client, so that ``deadbeat cogs`` lists
+the stream cogs on any installation and a user with only redis-py installed can
+use the Redis cogs. A cog asks for its library when it is built; a missing one
+is an error that says which extra installs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["client_library"]
+
+
+def client_library(module: str, extra: str, cog: str) -> ModuleType:
+    """:returns: the client library ``module``, imported.
+
+    :param module: what to import (``"redis.asyncio"``, ``"nats"``).
+    :param extra: the extra of deadbeat-cogs-net that installs it.
+    :param cog: the cog asking, for the message.
+    :raises ImportError: naming the cog, the library and the extra.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{cog} needs the {module.partition('.')[0]} client library, which is not installed ({exc});"
+            f" install it with: pip install 'deadbeat-cogs-net[{extra}]'"
+        ) from None

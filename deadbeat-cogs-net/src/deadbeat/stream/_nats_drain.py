@@ -1,0 +1,253 @@
+"""Publishing data to NATS JetStream, each datum done only once the stream confirmed it.
+
+Publications go out together and their confirmations are awaited together,
+one round trip per batch: each message names a reply subject of ours, under
+one wildcard subscription whose callback settles the message's future. (This
+is what nats-py's ``publish_async`` does; ours also settles a refusal such as
+"maximum messages exceeded", where nats-py 2.16 raises inside its callback
+and leaves the future waiting for ever.) Each message carries a ``Nats-Msg-Id``
+made of this output's own random prefix and a counter: a batch published
+again after a lost connection or a time-out is recognised by JetStream
+(within the stream's duplicate window, two minutes by default) and stored once.
+
+A full stream: JetStream refuses new messages only for a stream with
+``discard = new``; with the default ``discard = old`` it drops its oldest
+messages, read or not, without telling the publisher. Give streams that must
+not lose data ``discard = new`` (or limits large enough); a refusal then waits
+like a broker out of reach, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from deadbeat import movement
+
+from ._drain import BrokerDrain, StreamFull
+from ._extras import client_library
+from ._nats_common import is_transient, open_connection
+
+__all__ = ["NATSStreamDrain", "Refused"]
+
+log = logging.getLogger("deadbeat.stream")
+
+
+class Refused(Exception):
+    """JetStream refused a message; the broker's reason is the message.
+
+    :param error: the ``error`` object of JetStream's answer (``code``, ``err_code``, ``description``).
+    """
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        self.code = error.get("code")
+        self.err_code = error.get("err_code")
+        self.description = str(error.get("description", ""))
+        super().__init__(f"JetStream refused the message: {self.description} (code {self.code}, {self.err_code})")
+
+    @property
+    def full(self) -> bool:
+        """Whether the stream refused because it holds its maximum (messages, bytes, per subject)."""
+        return "maximum" in self.description.lower()
+
+
+class NoStream(Exception):
+    """No JetStream stream captures the subject (or it is not ready yet: a restarting server)."""
+
+
+class NATSStreamDrain(BrokerDrain):
+    """Publish each datum to NATS JetStream; it counts as done only once the stream confirmed it.
+
+    A batch of ``batch_size`` data is published at once and its confirmations
+    awaited together. Until JetStream confirms a datum, the output holds it:
+    nothing upstream is acknowledged before the data are stored. While NATS is
+    out of reach (restarting, the connection lost, the stream full with
+    ``discard = new``), the output keeps what it holds, pauses the supplies,
+    says so once, and tries again with growing pauses. Each message carries a
+    ``Nats-Msg-Id``, so what is published again after a lost confirmation is
+    stored once (within the stream's duplicate window).
+
+    The payload is the datum's text (or bytes), or what ``value_getter`` finds
+    in it. A datum with no text to publish, or text the encoding cannot hold,
+    goes to the error output. The datum goes on unchanged.
+
+    :param train: the Train (the output holds its data there until JetStream confirmed them).
+    :param subject: the subject to publish to.
+    :param stream: the stream that captures ``subject``, made (capturing it) if missing; none to leave
+        that to the operator.
+    :param servers: NATS server URLs.
+    :param user: user name; none for none.
+    :param password: password (never shown in logs); none for none.
+    :param value_getter: where the text is in a datum that is not text itself
+        (callable or field path); none to publish text data only.
+    :param encoding: how text is encoded.
+    :param batch_size: most publications awaited together (one round trip).
+    :param confirm_timeout: seconds to wait for JetStream's confirmations of a batch before publishing it again.
+    :param retry_for: seconds to keep trying while NATS is out of reach before
+        the run stops, failed; none to try for as long as it runs.
+    :param finish_timeout: at shutdown, seconds to keep trying to publish what is
+        left before giving up on it (it is then not acknowledged).
+    """
+
+    config_name = "nats_write"
+
+    def __init__(
+        self,
+        train: movement.Train,
+        subject: str,
+        stream: str | None = None,
+        servers: Sequence[str] = ("nats://127.0.0.1:4222",),
+        user: str | None = None,
+        password: str | None = None,
+        value_getter: movement.FieldGetter | None = None,
+        encoding: str = "utf-8",
+        batch_size: int = 1000,
+        confirm_timeout: float = 5.0,
+        retry_for: float | None = None,
+        finish_timeout: float = 30.0,
+    ) -> None:
+        if isinstance(servers, str):
+            raise TypeError("servers must be a list of URLs, not one string")
+        if confirm_timeout <= 0:
+            raise ValueError(f"confirm_timeout must be more than 0 seconds, not {confirm_timeout}")
+        codecs.lookup(encoding)
+        client_library("nats", "nats", "stream.nats_write")
+        self.train = train
+        self.subject = subject
+        self.stream = stream
+        self.servers = list(servers)
+        self.user = user
+        self.password = password
+        self.value_getter = value_getter
+        self.encoding = encoding
+        self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
+        self.retry_for = retry_for
+        self.finish_timeout = finish_timeout
+        self._get = movement.getter(value_getter) if value_getter is not None else None
+        self._nc: Any = None
+        self._js: Any = None
+        self._inbox = ""
+        # Publications waiting for JetStream's answer, by message id.
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        # Message ids: unique to this output, the same when a datum is published again.
+        self._prefix = secrets.token_hex(8)
+        self._serial = 0
+        self._setup(train, f"nats {','.join(self.servers)} subject {subject}", batch_size, retry_for, finish_timeout)
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, (StreamFull, NoStream)) or is_transient(exc)
+
+    def _encode(self, datum: Any) -> tuple[str, bytes]:
+        """:returns: the datum's message id and payload."""
+        if type(datum) is str:
+            payload = datum.encode(self.encoding)
+        elif type(datum) is bytes:
+            payload = datum
+        elif self._get is None:
+            raise TypeError(
+                f"the datum is {type(datum).__name__}, not text: give value_getter, or make text first"
+                " (text.json_format)"
+            )
+        else:
+            value = self._get(datum)
+            if isinstance(value, str):
+                payload = value.encode(self.encoding)
+            elif isinstance(value, bytes):
+                payload = value
+            else:
+                raise TypeError(f"the value to publish is {type(value).__name__}, not text or bytes")
+        self._serial += 1
+        return f"{self._prefix}-{self._serial}", payload
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Take a whole list; the same as one call per datum (message ids are only used for it when all fit)."""
+        serial = self._serial
+        try:
+            return super().call_batch(data)
+        except Exception:
+            self._serial = serial
+            raise
+
+    async def _connect(self) -> None:
+        from nats.js.errors import NotFoundError
+
+        self._nc = await open_connection(self.servers, self.user, self.password, self._where, "stream.nats_write")
+        self._js = self._nc.jetstream()
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
+        if self.stream is not None:
+            try:
+                await self._js.stream_info(self.stream)
+            except NotFoundError:
+                await self._js.add_stream(name=self.stream, subjects=[self.subject])
+                log.info("%s: made the stream %s", self._where, self.stream)
+
+    async def _answered(self, message: Any) -> None:
+        """JetStream's answer to one publication: settle its future."""
+        future = self._waiting.pop(message.subject[len(self._inbox) + 1 :], None)
+        if future is None or future.done():
+            return
+        headers = message.headers or {}
+        if headers.get("Status") == "503" and not message.data:
+            future.set_exception(NoStream(f"no JetStream stream answers on {self.subject} (yet)"))
+            return
+        try:
+            answer = json.loads(message.data)
+        except ValueError as exc:
+            future.set_exception(exc)
+            return
+        if isinstance(answer, dict) and "error" in answer:
+            future.set_exception(Refused(answer["error"]))
+        else:
+            future.set_result(answer)
+
+    async def _write(self, values: list[Any]) -> None:
+        if self._nc is None:
+            await self._connect()
+        publish = self._nc.publish
+        subject, inbox, waiting = self.subject, self._inbox, self._waiting
+        make = self.esc.loop.create_future
+        futures = []
+        try:
+            for message_id, payload in values:
+                future = make()
+                waiting[message_id] = future
+                futures.append(future)
+                await publish(subject, payload, reply=f"{inbox}.{message_id}", headers={"Nats-Msg-Id": message_id})
+            _, late = await asyncio.wait(futures, timeout=self.confirm_timeout)
+        finally:
+            for message_id, _ in values:
+                waiting.pop(message_id, None)
+        failed = []
+        error: BaseException | None = None
+        for value, future in zip(values, futures, strict=False):
+            if future in late or not future.done():
+                future.cancel()
+                failed.append(value)
+                error = error or asyncio.TimeoutError(f"no confirmation within {self.confirm_timeout:g} s")
+                continue
+            exc = future.exception()
+            if exc is not None:
+                failed.append(value)
+                error = error or exc
+        failed += values[len(futures) :]  # not published at all (the connection went)
+        if failed:
+            values[:] = failed
+            assert error is not None
+            if isinstance(error, Refused) and error.full:
+                raise StreamFull(f"the stream is full and refuses new messages ({error.description})")
+            raise error
+
+    async def _disconnect(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        for future in self._waiting.values():
+            future.cancel()
+        self._waiting.clear()
+        if nc is not None and not nc.is_closed:
+            await nc.close()

@@ -1,0 +1,265 @@
+"""Reading a NATS JetStream stream through a durable pull consumer shared by every worker.
+
+The workers bind to one durable consumer, so JetStream gives each message to
+one of them. Acknowledgement is explicit and per message (``AckExplicit``):
+acknowledging "all up to here" would acknowledge other workers' messages too.
+A message not acknowledged within ``ack_wait`` seconds is delivered again, to
+any worker: its worker is taken for dead. The consumer lets a message be
+delivered ``max_deliveries + 1`` times; on that last delivery it goes to the
+error output instead of the train, and is acknowledged there.
+
+``max_ack_pending`` is left unlimited on the consumer: each worker bounds what
+it holds itself (``max_pending``), and a server-wide limit of JetStream's
+default 1000 would idle the workers of a large group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from deadbeat import movement
+
+from ._extras import client_library
+from ._nats_common import delivery_of, is_transient, open_connection
+from ._supply import BrokerSupply
+
+__all__ = ["NATSStreamSupply"]
+
+log = logging.getLogger("deadbeat.stream")
+
+
+class NATSStreamSupply(BrokerSupply):
+    """Read a NATS JetStream stream through a durable pull consumer: each message one datum, acknowledged once done.
+
+    Several processes (``deadbeat run --workers N``, or several machines) share
+    the work when they name the same ``durable`` consumer: JetStream gives each
+    message to one of them. A message is acknowledged only after every datum it
+    became has left the train (written, dropped by a filter, or delivered to the
+    error output), so a worker that dies loses nothing: JetStream delivers its
+    messages again after ``ack_wait`` seconds. A message delivered more than
+    ``max_deliveries`` times goes to the error output instead. At most
+    ``max_pending`` messages are in the train or waiting for their acknowledgement.
+
+    Each datum is the message's payload as text (bytes with ``encoding = false``);
+    its event id is ``STREAM:SEQUENCE``. A payload that does not decode goes to
+    the error output and is acknowledged. The durable consumer is made when
+    missing (and the stream too, capturing ``subject``, when that is given).
+
+    Delivery is at least once: a message whose acknowledgement was lost is
+    delivered again.
+
+    :param train: the Train (its ``high_water`` is the default ``max_pending``).
+    :param stream: the JetStream stream.
+    :param subject: the subjects to read (a filter; may hold wildcards); none for every message of the stream.
+    :param durable: the consumer's name, the same for every worker sharing the work.
+    :param servers: NATS server URLs.
+    :param user: user name; none for none.
+    :param password: password (never shown in logs); none for none.
+    :param encoding: how payloads are decoded; false for bytes.
+    :param start: where a new consumer starts: at the ``"beginning"`` of the stream, or at its ``"end"``.
+    :param batch_size: most messages per fetch (one Batch each).
+    :param max_pending: most messages in the train or waiting for their
+        acknowledgement; false for the train's ``high_water``.
+    :param wait: longest wait of an idle fetch, in seconds.
+    :param ack_wait: seconds a message may stay unacknowledged before JetStream
+        delivers it again (its worker is taken for dead); longer than any cog may hold a datum.
+    :param max_deliveries: deliveries after which a message that was never
+        acknowledged goes to the error output instead of the train.
+    """
+
+    config_name = "nats"
+
+    def __init__(
+        self,
+        train: movement.Train,
+        stream: str,
+        subject: str | None = None,
+        durable: str = "deadbeat",
+        servers: Sequence[str] = ("nats://127.0.0.1:4222",),
+        user: str | None = None,
+        password: str | None = None,
+        encoding: str | None = "utf-8",
+        start: Literal["beginning", "end"] = "beginning",
+        batch_size: int = 1000,
+        max_pending: int | None = None,
+        wait: float = 5.0,
+        ack_wait: float = 60.0,
+        max_deliveries: int = 5,
+    ) -> None:
+        if isinstance(servers, str):
+            raise TypeError("servers must be a list of URLs, not one string")
+        if start not in ("beginning", "end"):
+            raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
+        if wait <= 0 or ack_wait <= 0:
+            raise ValueError("wait and ack_wait must be more than 0 seconds")
+        client_library("nats", "nats", "stream.nats")
+        self.train = train
+        self.stream = stream
+        self.subject = subject
+        self.durable = durable
+        self.servers = list(servers)
+        self.user = user
+        self.password = password
+        self.encoding = encoding
+        self.start = start
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.wait = wait
+        self.ack_wait = ack_wait
+        self.max_deliveries = max_deliveries
+        self._nc: Any = None
+        self._sub: Any = None
+        self._inbox = ""
+        # Acknowledgements waiting for JetStream's answer, by token.
+        self._answers: dict[str, asyncio.Future[None]] = {}
+        self._acks_sent = 0
+        self._setup(
+            train,
+            f"nats {','.join(self.servers)} stream {stream} consumer {durable}",
+            batch_size,
+            max_pending,
+            max_deliveries,
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    async def _connect(self) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        if self._nc is not None:
+            await self._disconnect()
+        self._nc = await open_connection(self.servers, self.user, self.password, self._where, "stream.nats")
+        js = self._nc.jetstream()
+        try:
+            await js.stream_info(self.stream)
+        except NotFoundError:
+            if self.subject is None:
+                raise ValueError(f"JetStream has no stream {self.stream!r}; make it, or give subject") from None
+            await js.add_stream(name=self.stream, subjects=[self.subject])
+            log.info("%s: made the stream, capturing %s", self._where, self.subject)
+        try:
+            info = await js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            config = ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait,
+                max_deliver=self.max_deliveries + 1,
+                max_ack_pending=-1,
+                deliver_policy=DeliverPolicy.ALL if self.start == "beginning" else DeliverPolicy.NEW,
+                filter_subject=self.subject,
+            )
+            await js.add_consumer(self.stream, config=config)
+            log.info("%s: made the durable consumer", self._where)
+        else:
+            found = info.config
+            if found.max_deliver not in (-1, None) and found.max_deliver <= self.max_deliveries:
+                log.warning(
+                    "%s: the consumer lets a message be delivered %d times; max_deliveries %d needs %d, or a"
+                    " message failing every time is dropped by JetStream instead of reaching the error output",
+                    self._where,
+                    found.max_deliver,
+                    self.max_deliveries,
+                    self.max_deliveries + 1,
+                )
+        self._sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
+
+    async def _disconnect(self) -> None:
+        nc, self._nc, self._sub = self._nc, None, None
+        if nc is not None and not nc.is_closed:
+            await nc.close()
+
+    async def _fetch(self, room: int) -> bool:
+        count = min(room, self.batch_size)
+        try:
+            messages = await self._sub.fetch(count, timeout=0.5 if self.esc.once else self.wait)
+        except asyncio.TimeoutError:
+            # Nothing came within the wait (nats-py raises its own subclass, or asyncio's).
+            return False
+        self._hand_on(messages)
+        return True
+
+    def _hand_on(self, messages: list[Any]) -> None:
+        """One Batch of the fetched messages; the too often delivered and the undecodable go to the error output."""
+        stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
+        refs = [message.reply for message in messages]
+        facts = [delivery_of(reply) for reply in refs]
+        # Delivered before: fetch one at a time until the broker gives new ones again.
+        self._careful = any(times > 1 for times, _ in facts)
+        data: list[Any] = []
+        kept: list[str] = []
+        whole = all(times <= limit for times, _ in facts)
+        if whole:
+            try:
+                if encoding is None:
+                    data = [message.data for message in messages]
+                else:
+                    data = [message.data.decode(encoding) for message in messages]
+                kept = [sequence for _, sequence in facts]
+            except UnicodeDecodeError:
+                whole = False
+                data = []
+        if not whole:
+            for message, (times, sequence) in zip(messages, facts, strict=True):
+                event_id = f"{stream}:{sequence}"
+                error: Exception
+                if times > limit:
+                    error = RuntimeError(
+                        f"{event_id}: delivered {times} times and never acknowledged (it stopped every worker"
+                        f" that took it?); max_deliveries is {limit}"
+                    )
+                    self._reject(event_id, _readable(message.data), error, dead=True)
+                    continue
+                try:
+                    datum = message.data if encoding is None else message.data.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    error = ValueError(f"{event_id}: cannot decode the message as {encoding}: {exc}")
+                    self._reject(event_id, _readable(message.data), error)
+                    continue
+                data.append(datum)
+                kept.append(sequence)
+
+        def event_ids() -> list[Any]:
+            return [f"{stream}:{sequence}" for sequence in kept]
+
+        self._send(data, refs, event_ids)
+
+    async def _acknowledge(self, refs: list[Any]) -> None:
+        # The last acknowledgement of the lot asks for JetStream's answer: one
+        # published into a server still loading its streams after a restart is
+        # dropped without a word (the message would come again after ack_wait).
+        # The server takes a connection's messages in order, so its answer to
+        # the last one says it has taken those before it too.
+        nc = self._nc
+        publish = nc.publish
+        for reply in refs[:-1]:
+            await publish(reply, b"+ACK")
+        self._acks_sent += 1
+        token = f"ack-{self._acks_sent}"
+        future = self.esc.loop.create_future()
+        self._answers[token] = future
+        try:
+            await publish(refs[-1], b"+ACK", reply=f"{self._inbox}.{token}")
+            await asyncio.wait_for(future, 5.0)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(
+                f"JetStream did not confirm the acknowledgement of {len(refs)} messages"
+            ) from None
+        finally:
+            self._answers.pop(token, None)
+
+    async def _answered(self, message: Any) -> None:
+        future = self._answers.pop(message.subject[len(self._inbox) + 1 :], None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
+def _readable(payload: bytes) -> str:
+    return payload.decode("utf-8", "backslashreplace")

@@ -1,0 +1,335 @@
+"""Reading a Redis stream as a member of a consumer group.
+
+One fetch is one ``XREADGROUP`` for new messages (``>``), blocking for at most
+``block`` seconds while there are none, so an idle worker costs nothing.
+
+Taking over. Redis keeps, per group, the messages delivered and not yet
+acknowledged (the pending entries list) with their consumer, idle time and
+delivery count. Two things come back from it:
+
+* at start, our own pending messages, left by the process that ran under our
+  consumer name before (``deadbeat run --workers`` gives restarted workers their
+  old names): they are taken again at once, without waiting for ``claim_idle``;
+* every ``claim_idle / 4`` seconds, other consumers' messages idle for longer
+  than ``claim_idle``: their consumer is taken for dead, and ``XCLAIM`` (with the
+  same idle guard, so that two workers never both take one) makes them ours.
+
+A message already delivered ``max_deliveries`` times is not delivered again:
+it killed or stalled every worker that took it (a poison message), so it goes
+to the error output (a dead-letter stream, if ``[[errors]]`` writes to one) and
+is acknowledged there. Messages that someone trimmed from the stream before
+they were acknowledged cannot be read any more; that is said, with their ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from deadbeat import movement
+
+from ._redis_common import connect, is_transient, shown_url
+from ._supply import BrokerSupply, chunks, default_consumer_name
+
+__all__ = ["RedisStreamSupply"]
+
+log = logging.getLogger("deadbeat.stream")
+
+#: Ids per ``XACK`` or ``XCLAIM`` call.
+_IDS_PER_CALL = 10_000
+
+
+class RedisStreamSupply(BrokerSupply):
+    """Read a Redis stream in a consumer group: each message one datum, acknowledged once the train is done with it.
+
+    Several processes (``deadbeat run --workers N``, or several machines) share
+    the work when they read with the same ``group``: Redis gives each message
+    to one of them. A message is acknowledged (``XACK``) only after every datum
+    it became has left the train (written, dropped by a filter, or delivered to
+    the error output), so a worker that dies loses nothing: its messages go to
+    another worker after ``claim_idle`` seconds, or to itself when it comes back
+    under the same consumer name. A message delivered ``max_deliveries`` times
+    without being acknowledged goes to the error output instead. At most
+    ``max_pending`` messages are in the train or waiting for their ``XACK``.
+
+    Each datum is the text of the message's ``field`` (``"data"``, what
+    ``stream.redis_write`` writes), or with ``field = false`` a mapping of all
+    its fields. Its event id is ``STREAM:MESSAGE-ID`` (``events:1700000000000-0``).
+    A message without the field, or whose bytes do not decode, goes to the
+    error output and is acknowledged.
+
+    Delivery is at least once: a message written by the outputs whose ``XACK``
+    was lost (a crash between the two) is delivered again.
+
+    :param train: the Train (its ``high_water`` is the default ``max_pending``).
+    :param stream: the stream's key.
+    :param group: the consumer group; made (with the stream) when missing.
+    :param consumer: this process's name in the group; by default ``HOST-wN``
+        under ``deadbeat run --workers`` (N the worker's index) and ``HOST-PID`` otherwise.
+    :param url: where Redis is (``redis://HOST:PORT/DB``, ``rediss://`` for TLS,
+        ``unix:///PATH``); give the password separately.
+    :param password: Redis's password (never shown in logs); none for no password.
+    :param field: the field whose value is the datum; false for a mapping of every field.
+    :param encoding: how values are decoded; false for bytes.
+    :param start: where a new group starts: at the ``"beginning"`` of the stream, or at its ``"end"``.
+    :param batch_size: most messages per fetch (one Batch each).
+    :param max_pending: most messages in the train or waiting for their
+        acknowledgement; false for the train's ``high_water``.
+    :param block: longest wait of an idle fetch, in seconds.
+    :param claim_idle: seconds a message may stay unacknowledged with another
+        consumer before this one takes it over (that consumer is taken for dead);
+        longer than any cog may hold a datum.
+    :param max_deliveries: deliveries after which a message that was never
+        acknowledged goes to the error output instead of the train.
+    """
+
+    config_name = "redis"
+
+    def __init__(
+        self,
+        train: movement.Train,
+        stream: str,
+        group: str = "deadbeat",
+        consumer: str | None = None,
+        url: str = "redis://127.0.0.1:6379/0",
+        password: str | None = None,
+        field: str | None = "data",
+        encoding: str | None = "utf-8",
+        start: Literal["beginning", "end"] = "beginning",
+        batch_size: int = 1000,
+        max_pending: int | None = None,
+        block: float = 5.0,
+        claim_idle: float = 60.0,
+        max_deliveries: int = 5,
+    ) -> None:
+        if start not in ("beginning", "end"):
+            raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
+        if claim_idle <= 0 or block <= 0:
+            raise ValueError("claim_idle and block must be more than 0 seconds")
+        self.train = train
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.url = url
+        self.password = password
+        self.field = field
+        self.encoding = encoding
+        self.start = start
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.block = block
+        self.claim_idle = claim_idle
+        self.max_deliveries = max_deliveries
+        self._name = consumer or default_consumer_name()
+        self._client = connect(url, password, "stream.redis")
+        self._field = field.encode() if field is not None else None
+        # Our own pending messages are taken again first; this is how far we got.
+        self._own_from: str | None = "-"
+        self._next_claim = 0.0
+        self._setup(
+            train,
+            f"redis {shown_url(url)} stream {stream} group {group} consumer {self._name}",
+            batch_size,
+            max_pending,
+            max_deliveries,
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    async def _connect(self) -> None:
+        from redis.exceptions import ResponseError
+
+        try:
+            await self._client.xgroup_create(
+                self.stream, self.group, id="0" if self.start == "beginning" else "$", mkstream=True
+            )
+            log.info("%s: made the group", self._where)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _disconnect(self) -> None:
+        await self._client.aclose()
+
+    async def _fetch(self, room: int) -> bool:
+        count = min(room, self.batch_size)
+        if self._own_from is not None:
+            return await self._take_own()
+        now = self.esc.loop.time()
+        if self._careful or now >= self._next_claim:
+            self._careful = await self._claim_stale()
+            if self._careful:
+                return True
+            self._next_claim = now + self.claim_idle / 4
+        wait = None if self.esc.once else max(1, int(min(self.block, self._next_claim - now) * 1000))
+        try:
+            reply = await self._client.xreadgroup(self.group, self._name, {self.stream: ">"}, count=count, block=wait)
+        except Exception as exc:
+            if "NOGROUP" in str(exc):
+                # The stream (or group) was deleted while we read: make them again.
+                log.warning("%s: the group is gone (the stream was deleted?); making it again", self._where)
+                await self._connect()
+                return True
+            raise
+        if not reply:
+            return False
+        entries = reply[0][1]
+        self._hand_on(entries)
+        return True
+
+    async def _take_own(self) -> bool:
+        """Take our pending messages again (left by our previous run), one at a time."""
+        assert self._own_from is not None
+        rows = await self._client.xpending_range(
+            self.stream, self.group, self._own_from, "+", 1, consumername=self._name
+        )
+        if not rows:
+            if self._own_from != "-":
+                log.info("%s: took up the messages our previous run left", self._where)
+            self._own_from = None
+            self._careful = False
+            return True
+        if self._own_from == "-":
+            log.info("%s: taking up the messages our previous run left unacknowledged", self._where)
+        self._careful = True
+        self._own_from = "(" + rows[-1]["message_id"].decode()
+        await self._claim(rows, min_idle_ms=0)
+        return True
+
+    async def _claim_stale(self) -> bool:
+        """Take over one message another consumer left unacknowledged for ``claim_idle`` seconds.
+
+        :returns: whether there was one.
+        """
+        idle_ms = int(self.claim_idle * 1000)
+        rows = await self._client.xpending_range(self.stream, self.group, "-", "+", 10, idle=idle_ms)
+        mine = self._name.encode()
+        rows = [row for row in rows if row["consumer"] != mine][:1]
+        if not rows:
+            return False
+        if not self._careful:
+            log.warning(
+                "%s: taking over messages left unacknowledged for more than %g s by %s (taken for dead)",
+                self._where,
+                self.claim_idle,
+                rows[0]["consumer"].decode(errors="replace"),
+            )
+        await self._claim(rows, min_idle_ms=idle_ms)
+        return True
+
+    async def _claim(self, rows: list[dict[str, Any]], min_idle_ms: int) -> None:
+        """``XCLAIM`` the pending ``rows``; hand on what we got, dead-lettering the too often delivered."""
+        ids = [row["message_id"] for row in rows]
+        deliveries = {row["message_id"]: row["times_delivered"] for row in rows}
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        for part in chunks(ids, _IDS_PER_CALL):
+            entries += await self._client.xclaim(self.stream, self.group, self._name, min_idle_ms, part)
+        got = {entry[0] for entry in entries}
+        missing = [i for i in ids if i not in got]
+        if missing:
+            await self._report_missing(missing)
+        self._hand_on(entries, deliveries)
+
+    async def _report_missing(self, ids: list[bytes]) -> None:
+        """Ids we could not claim: taken by another worker first, or trimmed from the stream (lost)."""
+        pipe = self._client.pipeline(transaction=False)
+        for message_id in ids:
+            pipe.xrange(self.stream, message_id, message_id, count=1)
+        found = await pipe.execute()
+        gone = [i.decode() for i, there in zip(ids, found, strict=True) if not there]
+        if gone:
+            shown = ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else "")
+            log.error(
+                "%s: %d pending messages were trimmed from the stream before anyone acknowledged them"
+                " (a MAXLEN or XTRIM too short for the backlog); they cannot be read: %s",
+                self._where,
+                len(gone),
+                shown,
+            )
+            self.counts["trimmed"] = self.counts.get("trimmed", 0) + len(gone)
+
+    def _hand_on(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], deliveries: dict[bytes, int] | None = None
+    ) -> None:
+        """Turn fetched entries into one Batch; the ones that cannot become data go to the error output."""
+        stream = self.stream
+        refs = [entry[0] for entry in entries]
+        if deliveries is not None:
+            limit = self.max_deliveries
+            keep = []
+            for entry in entries:
+                times = deliveries.get(entry[0], 0)
+                if times >= limit:
+                    event_id = f"{stream}:{entry[0].decode()}"
+                    error = RuntimeError(
+                        f"{event_id}: delivered {times} times and never acknowledged (it stopped every worker"
+                        f" that took it?); max_deliveries is {limit}"
+                    )
+                    self._reject(event_id, self._readable(entry[1]), error, dead=True)
+                else:
+                    keep.append(entry)
+            entries = keep
+        data, kept = self._data_of(entries)
+
+        def event_ids() -> list[Any]:
+            return [f"{stream}:{message_id.decode()}" for message_id in kept]
+
+        self._send(data, refs, event_ids)
+
+    def _data_of(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> tuple[list[Any], list[bytes]]:
+        """:returns: the data of ``entries`` and their ids; what cannot become a datum goes to the error output."""
+        field, encoding = self._field, self.encoding
+        data: list[Any]
+        try:
+            if field is None:
+                if encoding is None:
+                    data = [dict(fields) for _, fields in entries]
+                else:
+                    data = [
+                        {k.decode(encoding): v.decode(encoding) for k, v in fields.items()} for _, fields in entries
+                    ]
+            elif encoding is None:
+                data = [fields[field] for _, fields in entries]
+            else:
+                data = [fields[field].decode(encoding) for _, fields in entries]
+            return data, [entry[0] for entry in entries]
+        except (KeyError, UnicodeDecodeError, LookupError):
+            pass  # found again below, one by one, with the reason
+        data = []
+        kept: list[bytes] = []
+        for message_id, fields in entries:
+            try:
+                data.append(self._datum_of(fields))
+            except (KeyError, UnicodeDecodeError, LookupError) as exc:
+                event_id = f"{self.stream}:{message_id.decode()}"
+                self._reject(event_id, self._readable(fields), ValueError(f"{event_id}: {self._reason(exc, fields)}"))
+                continue
+            kept.append(message_id)
+        return data, kept
+
+    def _datum_of(self, fields: dict[bytes, bytes]) -> Any:
+        encoding = self.encoding
+        if self._field is None:
+            return (
+                dict(fields)
+                if encoding is None
+                else {k.decode(encoding): v.decode(encoding) for k, v in fields.items()}
+            )
+        value = fields[self._field]
+        return value if encoding is None else value.decode(encoding)
+
+    def _reason(self, exc: Exception, fields: dict[bytes, bytes]) -> str:
+        if isinstance(exc, KeyError):
+            names = ", ".join(k.decode(errors="replace") for k in fields) or "none"
+            return f"the message has no field {self.field!r} (its fields: {names})"
+        return f"cannot decode the message as {self.encoding}: {exc}"
+
+    @staticmethod
+    def _readable(fields: dict[bytes, bytes]) -> dict[str, str]:
+        """The fields as text for the error output (undecodable bytes as ``\\xNN``)."""
+        return {k.decode("utf-8", "backslashreplace"): v.decode("utf-8", "backslashreplace") for k, v in fields.items()}
+
+    async def _acknowledge(self, refs: list[Any]) -> None:
+        for part in chunks(refs, _IDS_PER_CALL):
+            await self._client.xack(self.stream, self.group, *part)

@@ -1,0 +1,382 @@
+"""What every broker supply shares: fetching within a bound, pausing, acknowledging, stopping.
+
+A broker supply is one member of a consumer group: the broker hands each
+message to one member, remembers it as pending until that member acknowledges
+it, and gives it to another member when the first one stays silent too long
+(it died). This module holds the part of that membership that does not depend
+on the broker; :mod:`._redis_supply` and :mod:`._nats_supply` speak to theirs.
+
+Acknowledgement. Every fetch goes down the train as one
+:class:`~deadbeat.movement.Batch` whose id is ours. The Train broadcasts
+``batch_done`` for it once every datum of it has left the train (written by the
+outputs, dropped by a filter, or delivered to the error output) and no cog
+holds data back; only then are its messages acknowledged to the broker, in one
+call per ``checkpoint``. A message that cannot become a datum (a missing field,
+bytes that do not decode, too many deliveries) goes to the error output first
+and is acknowledged with the batch it came in. A crash before the
+acknowledgement loses nothing: the broker delivers the message again.
+
+The bound. Messages handed to the train and not yet acknowledged to the broker
+are at most ``max_pending`` (the train's ``high_water`` by default): a fetch asks
+for no more than the room left, and while there is none the supply waits for
+acknowledgements. So a worker never holds more than that many messages that a
+crash would make the broker deliver again, and memory stays bounded even where
+the train acknowledges late (a cog holding data for a window).
+
+Messages delivered before. A message taken over from a dead worker (or one
+the broker delivers again) may be what killed it. Such messages are handed on
+one at a time, each acknowledged before the next is fetched, so that a poison
+message uses up its own deliveries and reaches the error output after
+``max_deliveries``, while the messages fetched with it are not counted as
+failing with it.
+
+Pausing. The fetch loop is a coroutine on the Escapement's loop. Before each
+fetch it asks :meth:`Escapement.is_paused`; when paused it queues a call of its
+own (:meth:`Escapement.enqueue`), which the Escapement holds back while the
+supply is paused and delivers when it resumes: that call wakes the loop. An
+idle supply waits inside the broker's blocking read, which costs no CPU.
+
+Stopping. ``finish`` stops the fetch loop. The data already in the train reach
+its end, the Train acknowledges them, and the acknowledgements still have to
+travel to the broker after every cog has finished: the supply therefore joins
+the Escapement's shutdown itself (:meth:`Escapement.join_shutdown`, after the
+train), and its turn there waits for them before the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from deadbeat import movement
+
+from ._backoff import Backoff
+
+__all__ = ["BrokerSupply", "default_consumer_name"]
+
+log = logging.getLogger("deadbeat.stream")
+
+#: The first item of our batch ids: other supplies' batches are not ours.
+_TAG = "deadbeat.stream"
+#: How long, at shutdown, acknowledgements may take before we give up on them.
+_ACK_WAIT_AT_END = 10.0
+#: While the broker stays unreachable, how often that is said again.
+_REMIND_EVERY = 60.0
+
+
+def default_consumer_name() -> str:
+    """The consumer name a supply takes when given none: ``HOST-wN`` in a worker, ``HOST-PID`` otherwise.
+
+    ``deadbeat run --workers`` sets ``DEADBEAT_WORKER`` to each worker's index;
+    a worker restarted after a crash then comes back under the same name and
+    takes up at once the messages it had not acknowledged.
+    """
+    worker = os.environ.get("DEADBEAT_WORKER")
+    host = socket.gethostname()
+    return f"{host}-w{worker}" if worker else f"{host}-{os.getpid()}"
+
+
+class _Closing:
+    """The supply's turn in the Escapement's shutdown, after the trains: the last acknowledgements."""
+
+    def __init__(self, supply: BrokerSupply) -> None:
+        self.supply = supply
+
+    async def finish(self) -> None:
+        await self.supply._close_down()
+
+    def done(self) -> None:
+        return None
+
+
+class BrokerSupply(movement.Supply):
+    """Base class of the consumer-group supplies; subclasses speak to one broker.
+
+    Subclasses implement :meth:`_connect`, :meth:`_fetch`, :meth:`_acknowledge`,
+    :meth:`_disconnect` and :meth:`_retryable`, and call :meth:`_send` with what
+    a fetch gave.
+    """
+
+    #: Several processes may run this supply on one group: each message goes to one of them.
+    shareable = True
+
+    def _setup(
+        self,
+        train: movement.Train | movement.Escapement,
+        where: str,
+        batch_size: int,
+        max_pending: int | None,
+        max_deliveries: int,
+    ) -> None:
+        """Bookkeeping every broker supply needs; called by the subclass's ``__init__``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries must be at least 1, not {max_deliveries}")
+        if max_pending is not None and max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1 (or false for the train's high_water), not {max_pending}")
+        self.esc = movement.escapement_of(train)
+        limit = max_pending if max_pending is not None else getattr(train, "high_water", 10_000)
+        #: Messages handed to the train (or waiting for the broker to take their
+        #: acknowledgement) never exceed this.
+        self._limit = max(limit, 1)
+        self._where = where
+        # Invariant: _pending == sum(len(refs) for refs in _unacked.values());
+        # _pending + len(_to_ack) <= _limit, give or take one fetch's rejects.
+        self._unacked: dict[int, list[Any]] = {}
+        self._pending = 0
+        self._to_ack: list[Any] = []
+        self._seq = 0
+        self._stopping = False
+        self._serving: movement.Binding | None = None
+        self._acking: movement.Binding | None = None
+        self._room_event: asyncio.Event | None = None
+        self._resume_waiter: asyncio.Future[None] | None = None
+        #: Set by the subclass while it hands on messages delivered before (see _wait_for_room).
+        self._careful = False
+        #: What the supply counted: messages taken, acknowledged, sent to the error output.
+        self.counts = {"received": 0, "acknowledged": 0, "dead-lettered": 0, "invalid": 0}
+        self.esc.enqueue(self._start)
+
+    # -- for subclasses ---------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """Connect, and make the group or consumer if it is missing."""
+        raise NotImplementedError
+
+    async def _fetch(self, room: int) -> bool:
+        """Fetch at most ``room`` messages and hand them on with :meth:`_send`.
+
+        :returns: whether anything came (or is still to come, such as unread
+            pending messages of our own); with ``--once``, ``False`` ends the supply.
+        """
+        raise NotImplementedError
+
+    async def _acknowledge(self, refs: list[Any]) -> None:
+        """Tell the broker these messages are handled."""
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        """Close the connection."""
+        raise NotImplementedError
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the broker is out of reach for now (rather than a mistake)."""
+        raise NotImplementedError
+
+    def _reject(self, event_id: str, content: Any, error: Exception, dead: bool = False) -> None:
+        """Send a message that cannot become a datum to the error output, naming its event id.
+
+        The record's datum is a mapping with the ``id``, so that error records
+        and log lines name the message; it is acknowledged with the batch that
+        follows (see :meth:`_send`).
+        """
+        self.counts["dead-lettered" if dead else "invalid"] += 1
+        self.esc.reject(self, {"id": event_id, "message": content}, error)
+
+    def _send(self, data: list[Any], refs: list[Any], event_ids: Callable[[], list[Any]]) -> None:
+        """Send one fetch down the train; ``refs`` (every message of it, rejected ones too) are acknowledged after.
+
+        Sent even when ``data`` is empty (every message was rejected): the
+        Train then acknowledges the batch once the error output has the data.
+        """
+        self._seq += 1
+        self._unacked[self._seq] = refs
+        self._pending += len(refs)
+        self.counts["received"] += len(refs)
+        batch = movement.Batch(data, batch_id=(_TAG, id(self), self._seq), event_ids=event_ids)
+        self.esc.send_from(self, batch)
+
+    # -- the fetch loop ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        # From the running loop: the train has joined the shutdown already, so
+        # our turn there comes after its own (see the module docstring).
+        if self._stopping:
+            return
+        self.esc.join_shutdown(_Closing(self))
+        self._room_event = asyncio.Event()
+        self._serving = self.esc.spawn(self._serve())
+
+    def _room(self) -> int:
+        return self._limit - self._pending - len(self._to_ack)
+
+    async def _wait_for_room(self) -> int:
+        """:returns: how many messages may be fetched now (0 when stopping), once the train is not paused."""
+        assert self._room_event is not None
+        while not self._stopping:
+            if self.esc.is_paused(self):
+                await self._until_resumed()
+                continue
+            room = self._room()
+            if self._careful:
+                # Messages delivered before, maybe the death of a worker: one
+                # at a time, each acknowledged before the next, so that a poison
+                # message costs its own deliveries only, not its neighbours'.
+                if not (self._pending or self._to_ack or self._acking is not None):
+                    return 1
+            elif room > 0:
+                return room
+            self._room_event.clear()
+            await self._room_event.wait()
+        return 0
+
+    async def _until_resumed(self) -> None:
+        # A call of ours is held back while we are paused and delivered at resume.
+        self._resume_waiter = self.esc.loop.create_future()
+        self.esc.enqueue(self._resumed)
+        await self._resume_waiter
+
+    def _resumed(self) -> None:
+        if self._resume_waiter is not None and not self._resume_waiter.done():
+            self._resume_waiter.set_result(None)
+
+    async def _serve(self) -> None:
+        backoff = Backoff()
+        connected = False
+        lost_at: float | None = None
+        reminded = 0.0
+        while not self._stopping:
+            room = await self._wait_for_room()
+            if not room:
+                break
+            try:
+                if not connected:
+                    await self._connect()
+                    connected = True
+                more = await self._fetch(room)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted below: out of reach, or a mistake
+                if not self._retryable(exc):
+                    log.error("%s: %s: %s", self._where, type(exc).__name__, exc, exc_info=exc)
+                    self.esc.fail(self, f"{self._where}: {type(exc).__name__}: {exc}; stopping")
+                    self.esc.shutdown()
+                    return
+                # Connect again (the group may be gone with the stream; a client may have given up).
+                connected = False
+                now = time.monotonic()
+                if lost_at is None:
+                    lost_at = reminded = now
+                    log.error(
+                        "%s: broker out of reach (%s: %s); trying again with back-off, nothing is lost",
+                        self._where,
+                        type(exc).__name__,
+                        exc,
+                    )
+                elif now - reminded >= _REMIND_EVERY:
+                    reminded = now
+                    log.error("%s: broker still out of reach after %.0f s (%s)", self._where, now - lost_at, exc)
+                await asyncio.sleep(backoff.pause())
+                continue
+            if lost_at is not None:
+                log.warning("%s: broker reached again after %.1f s", self._where, time.monotonic() - lost_at)
+                lost_at = None
+            backoff.reset()
+            if not more and self.esc.once:
+                log.info("%s: nothing more to read (--once)", self._where)
+                break
+        self._serving = None
+
+    # -- acknowledgement ---------------------------------------------------------------
+
+    def batch_done(self, batch_id: Any) -> None:
+        """Every datum of one of our batches has left the train: its messages may be acknowledged."""
+        if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[0] != _TAG or batch_id[1] != id(self):
+            return
+        refs = self._unacked.pop(batch_id[2], None)
+        if refs is None:
+            return
+        self._pending -= len(refs)
+        self._to_ack += refs
+
+    def checkpoint(self) -> None:
+        """The batches acknowledged by the train now: tell the broker, in one call."""
+        if self._to_ack and self._acking is None:
+            self._acking = self.esc.spawn(self._send_acks())
+
+    async def _send_acks(self) -> None:
+        backoff = Backoff()
+        try:
+            while self._to_ack:
+                refs, self._to_ack = self._to_ack, []
+                while True:
+                    try:
+                        await self._acknowledge(refs)
+                        break
+                    except asyncio.CancelledError:
+                        self._to_ack = refs + self._to_ack
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - sorted below
+                        if not self._retryable(exc):
+                            log.error(
+                                "%s: %d messages could not be acknowledged (%s: %s); the broker delivers them again",
+                                self._where,
+                                len(refs),
+                                type(exc).__name__,
+                                exc,
+                            )
+                            break
+                        if backoff.failures == 0:
+                            log.warning(
+                                "%s: cannot acknowledge %d messages yet (%s); trying again",
+                                self._where,
+                                len(refs),
+                                exc,
+                            )
+                        await asyncio.sleep(backoff.pause())
+                else:
+                    continue
+                self.counts["acknowledged"] += len(refs)
+                backoff.reset()
+                if self._room_event is not None:
+                    self._room_event.set()
+        finally:
+            self._acking = None
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Stop fetching; what the train holds goes on, and is acknowledged after the train has finished."""
+        self._stopping = True
+        if self._serving is not None:
+            self._serving.cancel()
+            self._serving = None
+        if self._room_event is not None:
+            self._room_event.set()
+        self._resumed()
+
+    async def _close_down(self) -> None:
+        """After the train finished: send the last acknowledgements, then close the connection."""
+        self._stopping = True
+        if self._acking is not None:
+            task = getattr(self._acking, "task", None)
+            if task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), _ACK_WAIT_AT_END)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    self._acking.cancel()
+                except Exception:  # noqa: BLE001 - reported by the task itself
+                    pass
+        left = self._pending + len(self._to_ack)
+        if left:
+            log.warning("%s: %d messages were not acknowledged; the broker will deliver them again", self._where, left)
+        try:
+            await self._disconnect()
+        except Exception as exc:  # noqa: BLE001 - closing a lost connection may fail; nothing is at stake
+            log.debug("%s: closing: %s", self._where, exc)
+
+    def done(self) -> None:
+        """Nothing left: the connection closed in the supply's own turn of the shutdown."""
+        self._stopping = True
+
+
+def chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    """:returns: ``items`` in consecutive lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

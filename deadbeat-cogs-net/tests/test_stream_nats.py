@@ -1,0 +1,367 @@
+"""stream.nats and stream.nats_write against real NATS servers with JetStream on loopback.
+
+The machine's NATS (127.0.0.1:4222) carries the ordinary tests, each on a
+stream of its own, deleted afterwards. The restart test starts a nats-server of
+its own on a free port, with its JetStream store in the test's directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
+
+from deadbeat import movement, stream
+from deadbeat.testing import CogConformance, Collector
+
+NATS_SERVER = "/usr/sbin/nats-server"
+SHARED = "nats://127.0.0.1:4222"
+CONFORMANCE = [f"DBCONF{uuid.uuid4().hex[:10]}" for _ in range(2)]
+T = TypeVar("T")
+
+
+def unique(label: str) -> str:
+    return f"DBTEST{label}{uuid.uuid4().hex[:10]}"
+
+
+def jetstream(call: Callable[[Any], Awaitable[T]], server: str = SHARED) -> T:
+    """Run one JetStream call on a connection of its own (the tests' side of the broker)."""
+
+    async def go() -> T:
+        nc = await nats.connect(server)
+        try:
+            return await call(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def delete_stream(name: str, server: str = SHARED) -> None:
+    async def delete(js: Any) -> None:
+        try:
+            await js.delete_stream(name)
+        except nats.js.errors.NotFoundError:
+            pass
+
+    jetstream(delete, server)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_conformance_streams() -> Iterator[None]:
+    jetstream(lambda js: js.add_stream(name=CONFORMANCE[0], subjects=[f"{CONFORMANCE[0]}.>"]))
+    yield
+    for name in CONFORMANCE:
+        delete_stream(name)
+
+
+@pytest.fixture
+def name() -> Iterator[str]:
+    """A stream of the test's own on the shared server, capturing NAME.>, deleted afterwards."""
+    made = unique("S")
+    jetstream(lambda js: js.add_stream(name=made, subjects=[f"{made}.>"]))
+    yield made
+    delete_stream(made)
+
+
+def publish(name: str, payloads: list[bytes], server: str = SHARED) -> None:
+    async def go(js: Any) -> None:
+        for payload in payloads:
+            await js.publish(f"{name}.in", payload)
+
+    jetstream(go, server)
+
+
+def run(esc: movement.Escapement, until: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+
+    def look() -> None:
+        if until() or time.monotonic() > deadline:
+            esc.shutdown()
+
+    esc.every(0.02, look, keeps_alive=False)
+    try:
+        esc.run()
+    finally:
+        esc.close()
+
+
+def consumer_pending(name: str, server: str = SHARED) -> int:
+    async def info(js: Any) -> int:
+        found = await js.consumer_info(name, "deadbeat")
+        return int(found.num_ack_pending + found.num_pending)
+
+    return jetstream(info, server)
+
+
+class Feeder(movement.Supply):
+    """Sends ``count`` lines from a timer in batches, noting which batches were acknowledged."""
+
+    def __init__(self, esc: movement.Escapement, count: int, per_tick: int = 200) -> None:
+        self.esc = esc
+        self.count = count
+        self.per_tick = per_tick
+        self.sent = 0
+        self.acknowledged = 0
+        self._timer = esc.every(0.005, self.tick)
+
+    def tick(self) -> None:
+        if self.esc.is_paused(self) or self.sent >= self.count:
+            return
+        lines = [f"line {i}" for i in range(self.sent, min(self.count, self.sent + self.per_tick))]
+        self.sent += len(lines)
+        self.esc.send_from(self, movement.Batch(lines, batch_id=("feeder", id(self), self.sent)))
+
+    def batch_done(self, batch_id: Any) -> None:
+        if isinstance(batch_id, tuple) and batch_id[:2] == ("feeder", id(self)):
+            self.acknowledged += 1
+
+    def finish(self) -> None:
+        self.esc.dequeue(self._timer)
+
+
+def reader(esc: movement.Escapement, name: str, **params: Any) -> tuple[movement.Train, Any, Collector]:
+    train = movement.Train(esc, error_output=params.pop("error_output", None))
+    supply = stream.NATSStreamSupply(train, name, **params)
+    collector = Collector()
+    train.cogs = [supply, collector]
+    return train, supply, collector
+
+
+def by_number(lines: list[str]) -> list[str]:
+    return sorted(lines, key=lambda line: int(line.split()[1]))
+
+
+class TestNATSSupplyConformance(CogConformance):
+    cog_name = "stream.nats"
+    params = {"stream": CONFORMANCE[0], "wait": 0.1}
+
+
+class TestNATSDrainConformance(CogConformance):
+    cog_name = "stream.nats_write"
+    params = {"subject": f"{CONFORMANCE[1]}.out", "stream": CONFORMANCE[1]}
+    samples = ["one", "two"]
+    flushes_all = True
+
+
+class TestReading:
+    def test_each_message_is_a_datum_whose_event_id_is_the_stream_sequence(self, name: str) -> None:
+        """Payloads become text data; event_done names STREAM:SEQUENCE; all are acknowledged."""
+        publish(name, [f"line {i}".encode() for i in range(5)])
+        esc = movement.Escapement()
+        esc.once = True
+        done: list[Any] = []
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        train = movement.Train(esc)
+        supply = stream.NATSStreamSupply(train, name)
+        collector = Collector()
+        train.cogs = [supply, Listener(), collector]
+        run(esc, lambda: False)
+        assert collector.data == [f"line {i}" for i in range(5)]
+        assert done == [f"{name}:{i}" for i in range(1, 6)]
+        assert consumer_pending(name) == 0
+        assert supply.counts["acknowledged"] == 5
+
+    def test_an_undecodable_payload_goes_to_the_error_output_and_is_acknowledged(self, name: str) -> None:
+        """A payload that is not UTF-8 reaches the error output with its event id; the others go on."""
+        publish(name, [b"fine", b"\xff\xfe", b"also fine"])
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        esc.once = True
+        _, supply, collector = reader(esc, name, error_output=records.append)
+        run(esc, lambda: False)
+        assert collector.data == ["fine", "also fine"]
+        assert [r.event_id for r in records] == [f"{name}:2"]
+        assert "cannot decode" in str(records[0].error)
+        assert consumer_pending(name) == 0
+        assert supply.counts["invalid"] == 1
+
+    def test_a_message_delivered_too_often_goes_to_the_dead_letter_output(self, name: str) -> None:
+        """After max_deliveries deliveries without acknowledgement, the next one goes to the error output."""
+        publish(name, [b"poison"])
+        esc = movement.Escapement()
+        esc.once = True
+        _, _, first = reader(esc, name, ack_wait=0.5, max_deliveries=2)
+        run(esc, lambda: False)  # makes the consumer (and handles the first message)
+        assert first.data == ["poison"]
+        publish(name, [b"poison again"])
+
+        async def take_twice_without_acknowledging(js: Any) -> None:
+            sub = await js.pull_subscribe_bind(durable="deadbeat", stream=name)
+            for _ in range(2):
+                await sub.fetch(1, timeout=5)  # a worker that dies holding it
+                await asyncio.sleep(0.6)
+
+        jetstream(take_twice_without_acknowledging)
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, name, ack_wait=0.5, max_deliveries=2, error_output=records.append, wait=0.2)
+        run(esc, lambda: bool(records))
+        assert collector.data == []
+        assert [r.event_id for r in records] == [f"{name}:2"]
+        assert "delivered 3 times and never acknowledged" in str(records[0].error)
+        assert supply.counts["dead-lettered"] == 1
+        assert consumer_pending(name) == 0
+
+    def test_a_dead_workers_messages_come_again_after_ack_wait(self, name: str) -> None:
+        """Messages fetched by a worker that died without acknowledging are delivered to the living after ack_wait."""
+        publish(name, [f"line {i}".encode() for i in range(20)])
+
+        async def die_holding(js: Any) -> int:
+            config = ConsumerConfig(
+                durable_name="deadbeat", ack_policy=AckPolicy.EXPLICIT, ack_wait=0.5, max_deliver=6, max_ack_pending=-1
+            )
+            await js.add_consumer(name, config=config)
+            sub = await js.pull_subscribe_bind(durable="deadbeat", stream=name)
+            return len(await sub.fetch(20, timeout=2))
+
+        assert jetstream(die_holding) == 20
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, name, ack_wait=0.5, wait=0.2)
+        run(esc, lambda: len(collector.data) == 20)
+        assert by_number(collector.data) == [f"line {i}" for i in range(20)]
+        assert consumer_pending(name) == 0
+
+
+class TestWriting:
+    def test_a_batch_is_acknowledged_only_after_jetstream_confirmed_it(self, name: str) -> None:
+        """Every line is stored once, and the feeder's batches are acknowledged."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        feeder = Feeder(esc, 3000)
+        drain = stream.NATSStreamDrain(train, f"{name}.out")
+        train.cogs = [feeder, drain]
+        run(esc, lambda: feeder.acknowledged == 15)
+        assert feeder.acknowledged == 15
+        esc = movement.Escapement()
+        esc.once = True
+        _, _, collector = reader(esc, name)
+        run(esc, lambda: False)
+        assert collector.data == [f"line {i}" for i in range(3000)]
+
+    def test_a_datum_that_cannot_be_published_goes_to_the_error_output_alone(self, name: str) -> None:
+        """A mapping without value_getter fails alone; the rest is published."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, error_output=records.append)
+        drain = stream.NATSStreamDrain(train, f"{name}.out")
+        train.cogs = [drain]
+        esc.enqueue(lambda: train.send(None, ["a", {"x": 1}, b"c"]))
+        run(esc, lambda: drain.counts["written"] == 2)
+        assert len(records) == 1 and "give value_getter" in str(records[0].error)
+
+    def test_a_full_stream_with_discard_new_waits_and_loses_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A work-queue stream limited to 100 messages refuses more; the output waits for the readers."""
+        made = unique("FULL")
+        config = StreamConfig(
+            name=made,
+            subjects=[f"{made}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            max_msgs=100,
+            discard=DiscardPolicy.NEW,
+        )
+        jetstream(lambda js: js.add_stream(config=config))
+        try:
+            esc = movement.Escapement()
+            train = movement.Train(esc, name="writer")
+            feeder = Feeder(esc, 1000, per_tick=50)
+            train.cogs = [feeder, stream.NATSStreamDrain(train, f"{made}.out", batch_size=50)]
+            readers: list[Collector] = []
+            esc.after(1.0, lambda: readers.append(reader(esc, made, wait=0.2)[2]))
+            with caplog.at_level(logging.WARNING, logger="deadbeat.stream"):
+                run(esc, lambda: bool(readers) and len(set(readers[0].data)) == 1000, timeout=60)
+            assert set(readers[0].data) == {f"line {i}" for i in range(1000)}
+            assert "the stream is full" in caplog.text
+            assert "writing again after" in caplog.text
+        finally:
+            delete_stream(made)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class NATSServer:
+    """A nats-server with JetStream of the test's own, storing in ``directory`` (kept across restarts)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+
+    def restart(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.start()
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[NATSServer]:
+    server = NATSServer(tmp_path)
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
+
+
+class TestBrokerFaults:
+    def test_a_broker_restart_while_data_flow_loses_nothing(
+        self, own_nats: NATSServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Writer and reader keep going across a NATS restart: every line arrives, the log says so."""
+        made = unique("RESTART")
+        count = 10_000
+        jetstream(lambda js: js.add_stream(name=made, subjects=[f"{made}.>"]), own_nats.url)
+        esc = movement.Escapement()
+        writer = movement.Train(esc, name="writer")
+        feeder = Feeder(esc, count)
+        writer.cogs = [feeder, stream.NATSStreamDrain(writer, f"{made}.out", servers=[own_nats.url])]
+        _, _, collector = reader(esc, made, servers=[own_nats.url], wait=0.5, ack_wait=5)
+        restarted = threading.Event()
+
+        def restart_when_flowing() -> None:
+            while len(collector.data) < count // 4:
+                time.sleep(0.01)
+            own_nats.restart()
+            restarted.set()
+
+        threading.Thread(target=restart_when_flowing, daemon=True).start()
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            run(esc, lambda: restarted.is_set() and len(set(collector.data)) == count, timeout=90)
+        assert restarted.is_set()
+        assert set(collector.data) == {f"line {i}" for i in range(count)}
+        assert "lost the connection; reconnecting" in caplog.text
+        assert consumer_pending(made, own_nats.url) == 0
