@@ -462,3 +462,30 @@ class TestStructure:
         left.close()
         right.close()
         assert esc.leftovers == []
+
+
+class TestTaskResultWhilePaused:
+    def test_a_result_that_came_while_paused_arrives_at_resume(self) -> None:
+        """esc.spawn(coroutine, cog.method): the result of a task that ended while its cog was paused is not lost."""
+        esc = movement.Escapement()
+        got: list[Any] = []
+
+        class Owner(movement.Cog):
+            def arrived(self, result: Any) -> None:
+                got.append(result)
+
+        owner = Owner()
+
+        async def answer() -> str:
+            return "answer"
+
+        try:
+            esc.pause(owner)
+            esc.spawn(answer(), owner.arrived)
+            esc.loop.run_until_complete(asyncio.sleep(0.01))
+            assert got == []
+            esc.resume(owner)
+            esc.loop.run_until_complete(asyncio.sleep(0.01))
+            assert got == ["answer"]
+        finally:
+            esc.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import select
@@ -775,6 +776,111 @@ class TestEqualObjects:
         esc.close()
         # Looked up by the object alone, an object the batch holds twice names no event.
         assert movement.Batch(["", ""], event_ids=lambda: ["a", "b"]).event_id_of("") is None
+
+
+class HoldingOutput(movement.Cog):
+    """An output that, like a broker drain, holds what it took until its peer confirms."""
+
+    def __init__(self, train: movement.Train, at_flush: bool = False) -> None:
+        self.train = train
+        self.at_flush = at_flush
+        self.taken: list[Any] = []
+        self.unsent: list[Any] = []
+
+    def __call__(self, datum: Any) -> tuple[Any, ...]:
+        if self.at_flush:
+            self.unsent.append(datum)
+        else:
+            self.taken.append(datum)
+            self.train.hold()
+        return (datum,)
+
+    def flush(self) -> None:
+        if self.unsent:
+            # Written asynchronously from here on: held until confirmed.
+            self.train.hold(len(self.unsent))
+            self.taken += self.unsent
+            self.unsent = []
+
+    def confirm(self) -> None:
+        self.train.release(len(self.taken))
+        self.taken = []
+
+
+class BatchLog(movement.Cog):
+    """Records batch_done only."""
+
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    def batch_done(self, batch_id: Any) -> None:
+        self.log.append(batch_id)
+
+
+class TestAcknowledgementWaitsForEveryOutput:
+    def run_until_idle(self, esc: movement.Escapement) -> None:
+        for _ in range(3):
+            esc.loop.run_until_complete(asyncio.sleep(0))
+
+    def test_an_error_output_holding_its_record_holds_the_batch(self) -> None:
+        """A failed datum is done only once its error record is confirmed written."""
+        esc = movement.Escapement()
+        log: list[Any] = []
+        try:
+            errors = movement.Train(esc, name="errors")
+            holder = HoldingOutput(errors)
+            errors.cogs = [holder]
+            supply = movement.Supply()
+
+            def fail(datum: Any) -> tuple[Any, ...]:
+                raise ValueError("bad")
+
+            train = movement.Train(esc, [supply, fail, BatchLog(log)], error_output=errors)
+            assert errors.supplies() == []  # its first cog is fed by the train, no supply
+            train.send(supply, movement.Batch(["x"], batch_id="b1"))
+            self.run_until_idle(esc)
+            assert holder.taken and log == []
+            holder.confirm()
+            self.run_until_idle(esc)
+            assert log == ["b1"]
+        finally:
+            esc.close()
+
+    def test_data_an_output_holds_at_flush_hold_the_batch(self) -> None:
+        """An output that starts writing in flush and holds its data there is not acknowledged early."""
+        esc = movement.Escapement()
+        log: list[Any] = []
+        try:
+            train = movement.Train(esc)
+            holder = HoldingOutput(train, at_flush=True)
+            supply = movement.Supply()
+            train.cogs = [supply, holder, BatchLog(log)]
+            train.send(supply, movement.Batch(["x"], batch_id="b1"))
+            self.run_until_idle(esc)
+            assert holder.taken == ["x"] and log == []
+            holder.confirm()
+            self.run_until_idle(esc)
+            assert log == ["b1"]
+        finally:
+            esc.close()
+
+    def test_a_failing_output_rejects_a_held_datum_without_counting_it_again(self) -> None:
+        """reject() from a cog inside the train: one error, the datum counted once."""
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+        try:
+            train = movement.Train(esc, error_output=records.append)
+            holder = HoldingOutput(train)
+            supply = movement.Supply()
+            train.cogs = [supply, holder]
+            train.send(supply, ["x"])
+            esc.reject(holder, "x", ValueError("the peer refused it"))
+            holder.confirm()
+            assert (train.events_in, train.errors, len(records)) == (1, 1, 1)
+            esc.reject(supply, "y", ValueError("line too long"))  # from a supply: it enters
+            assert (train.events_in, train.errors) == (2, 2)
+        finally:
+            esc.close()
 
 
 class TestEventDone:

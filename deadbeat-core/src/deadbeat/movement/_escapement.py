@@ -402,9 +402,14 @@ class Escapement:
         for binding in self.bindings_of(owner):
             binding.unsuspend()
         for binding, extra in self._stash.pop(id(owner), {}).values():
-            # A call or a single timer is spent once it fires; one held back is
-            # still due. Other bindings cancelled meanwhile are not called.
-            if binding.active or isinstance(binding, CallBinding) or getattr(binding, "interval", 0) is None:
+            # A call, a single timer or a task is spent once it fires; one held
+            # back is still due (a task's result is not to be had again). Other
+            # bindings cancelled meanwhile are not called.
+            if (
+                binding.active
+                or isinstance(binding, (CallBinding, TaskBinding))
+                or getattr(binding, "interval", 0) is None
+            ):
                 self.loop.call_soon(self._dispatch, binding, extra)
         if self._alive == 0 and self._running:
             self.loop.call_soon(self._maybe_idle_shutdown)

@@ -338,6 +338,8 @@ class Train:
         self._completion_scheduled = False
         # The data entering now (during a send from a supply), for the ids of errors.
         self._entering: Any = None
+        # The train whose error output this one is, if any (see error_output).
+        self._fed_by: Train | None = None
         # Where each list a one-to-one list stage gave came from, during the
         # outermost send: id(out) -> (out, its input, which input index each
         # output came from, or None for one each in order). An error walks it
@@ -395,7 +397,7 @@ class Train:
             participant = Participant(cog, self._misfit)
             self._pm.register(participant, name=f"{self.name} cog {position}")
         self._broadcasts = {name: self._pm.implementations(name) for name in BROADCASTS}
-        self._starts = frozenset({0, 1} | {i + 1 for i, cog in enumerate(cogs) if getattr(cog, "supply", False)})
+        self._starts = self._entry_positions()
         self._compile_entries()
 
     def _misfit(self, cog: Any, name: str) -> None:
@@ -423,8 +425,20 @@ class Train:
         return id(cog) in self._index
 
     def supplies(self) -> list[Any]:
-        """:returns: the cogs that produce data: marked ``supply`` or first in line."""
-        return [c for i, c in enumerate(self._cogs) if i == 0 or getattr(c, "supply", False)]
+        """:returns: the cogs that produce data: marked ``supply``, or first in line.
+
+        In a train that is another train's error output, the first cog is not a
+        supply: its data come from that train.
+        """
+        first = self._fed_by is None
+        return [c for i, c in enumerate(self._cogs) if (i == 0 and first) or getattr(c, "supply", False)]
+
+    def _entry_positions(self) -> frozenset[int]:
+        """Where data enter from outside: the start, and after each supply."""
+        after = {i + 1 for i, cog in enumerate(self._cogs) if getattr(cog, "supply", False)}
+        if self._fed_by is None:
+            after.add(1)
+        return frozenset({0} | after)
 
     # -- the generated code ----------------------------------------------------
 
@@ -577,7 +591,7 @@ class Train:
             finally:
                 self._sent()
         self.events_out += out
-        if self.in_flight <= 0 and not self._blocked and (self._unacknowledged or self._done_ids):
+        if (self._unacknowledged or self._done_ids) and self._settled():
             self._complete()
         else:
             # Outputs write what this send gave them: a line appended to a
@@ -615,12 +629,15 @@ class Train:
         never runs ahead of the data.
         """
         self._completion_scheduled = False
-        if self.in_flight > 0 or self._blocked or not (self._unacknowledged or self._done_ids):
+        if not (self._unacknowledged or self._done_ids) or not self._settled():
             return
         error_train = self._error_output if isinstance(self._error_output, Train) else None
         flushed = self._flush(error_train) if error_train is not None else True
-        if not self._flush(self) or not flushed or self._blocked:
-            return  # not written (yet): nothing may be acknowledged
+        if not self._flush(self) or not flushed or not self._settled():
+            # Not written (yet), or an output took the data into its own hands
+            # while flushing (it holds them until a peer confirms): nothing may
+            # be acknowledged; its release or unblock comes back here.
+            return
         batch_ids, self._unacknowledged = self._unacknowledged, []
         event_ids, self._done_ids = self._done_ids, []
         for implementation in self._broadcasts["event_done"]:
@@ -654,7 +671,14 @@ class Train:
         return ok
 
     def reject(self, cog: object, datum: Any, error: Exception) -> None:
-        """Send a datum ``cog`` cannot deliver (an oversize line) to the error output.
+        """Send a datum ``cog`` cannot deliver to the error output.
+
+        From a supply, a datum that never entered the train (an oversize line,
+        bytes that do not decode): it is counted as entering, and acknowledged,
+        like any other. From any other cog, a datum already in the train that
+        fails later, out of a call (a late answer that cannot be set, a write the
+        peer refused): it is not counted again; a cog that held it releases it
+        as usual.
 
         :raises ValueError: when ``cog`` is not in this train.
         """
@@ -662,10 +686,11 @@ class Train:
             position = self._index[id(cog)]
         except KeyError:
             raise ValueError(f"{cog} is not a cog of this train") from None
-        # It came in, and it leaves through the error output: counted and acknowledged like any datum.
-        self.events_in += 1
-        if self._broadcasts["event_done"]:
-            self._done_ids += self._ids_of((datum,))
+        if position + 1 in self._starts:
+            # It came in, and it leaves through the error output: counted and acknowledged like any datum.
+            self.events_in += 1
+            if self._broadcasts["event_done"]:
+                self._done_ids += self._ids_of((datum,))
         self._on_error(position, datum, error)
 
     @property
@@ -678,10 +703,16 @@ class Train:
         old = self._error_output
         if isinstance(old, Train) and old is not output:
             old.esc.join_shutdown(old)  # on its own again
+            old._fed_by = None
+            old._starts = old._entry_positions()
         if isinstance(output, Train):
             # Finished by this train, right after its own cogs: what fails while
             # they flush at shutdown still reaches it.
             output.esc.leave_shutdown(output)
+            # Its data come from this train: its first cog is no supply (not
+            # paused with the supplies; what it sends on does not enter again).
+            output._fed_by = self
+            output._starts = output._entry_positions()
         self._error_output = output
 
     def _on_error(
@@ -820,30 +851,50 @@ class Train:
             self._complete_soon()
             self._pace()
 
+    def _settled(self) -> bool:
+        """Nothing held back or blocked, here or in the error train: what was sent in is all written.
+
+        The error train counts: a datum that failed is done only once its
+        error record is written (an error output that holds data until a
+        broker confirms them, or is blocked, holds back the acknowledgement).
+        """
+        if self.in_flight > 0 or self._blocked:
+            return False
+        errors = self._error_output
+        return not isinstance(errors, Train) or (errors.in_flight <= 0 and not errors._blocked)
+
     def _complete_soon(self) -> None:
-        if (
-            self.in_flight <= 0
-            and not self._blocked
-            and (self._unacknowledged or self._done_ids)
-            and not self._completion_scheduled
-        ):
+        if (self._unacknowledged or self._done_ids) and not self._completion_scheduled and self._settled():
             # Not now: released data are usually sent on right after this call
             # returns, and must be written before they are acknowledged.
             self._completion_scheduled = True
             self.esc.enqueue(self._complete)
+        if self._fed_by is not None:
+            # Error records written: the train they came from may be done now.
+            self._fed_by._complete_soon()
 
     def _pace(self) -> None:
-        """Pause or resume the supplies: paused above ``high_water`` held data or while an output is blocked."""
-        if not self.paused and (self._blocked or self.in_flight >= self.high_water):
+        """Pause or resume the supplies: paused above ``high_water`` held data or while an output is blocked.
+
+        An error train's held data and blocked outputs count for the train it
+        serves: its own first cog is no supply, and what keeps failing must not
+        pile up there.
+        """
+        errors = self._error_output if isinstance(self._error_output, Train) else None
+        blocked = bool(self._blocked) or (errors is not None and bool(errors._blocked))
+        held = self.in_flight + (errors.in_flight if errors is not None else 0)
+        if not self.paused and (blocked or held >= self.high_water):
             self.paused = True
-            log.debug("%d data in flight, %d outputs blocked; pausing supplies", self.in_flight, len(self._blocked))
+            log.debug("%d data in flight, outputs blocked: %s; pausing supplies", held, blocked)
             for supply in self.supplies():
                 self.esc.pause(supply)
-        elif self.paused and not self._blocked and self.in_flight <= self.low_water:
+        elif self.paused and not blocked and held <= self.low_water:
             self.paused = False
-            log.debug("%d data in flight; resuming supplies", self.in_flight)
+            log.debug("%d data in flight; resuming supplies", held)
             for supply in self.supplies():
                 self.esc.resume(supply)
+        if self._fed_by is not None:
+            self._fed_by._pace()
 
     # -- broadcasts ----------------------------------------------------------
 
