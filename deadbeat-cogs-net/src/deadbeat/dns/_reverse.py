@@ -124,6 +124,8 @@ class ReverseLookup(Lookup):
         self.retries = retries
         self.max_in_flight = max_in_flight
         self.keep_order = keep_order
+        # For the conformance kit and readers: data go on as answered, not in order.
+        self.ordered = keep_order
         self.cache_size = cache_size
         self.max_ttl = max_ttl
         self.negative_ttl = negative_ttl
