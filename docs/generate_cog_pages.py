@@ -81,9 +81,7 @@ def our_cogs(names: list[str] | None = None) -> list[CogEntry]:
     :raises SystemExit: when one of them is broken, or a name is not one of ours.
     """
     entries = [
-        e
-        for e in CogRegistry().load_all()
-        if e.distribution.startswith(OURS) and (names is None or e.name in names)
+        e for e in CogRegistry().load_all() if e.distribution.startswith(OURS) and (names is None or e.name in names)
     ]
     broken = [e for e in entries if not e.usable]
     if broken:
