@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests use as real peers, installed when missing: logrotate
 # (rotation harness), unbound (the DNS server the dns cogs are tested against),
-# logger and curl (real syslog and HTTP clients). The tests start their own
+# logger and curl (real syslog and HTTP clients), rsyslog (a real syslog
+# writer for the syslog cogs' tests, and the T1 benchmark's contender). The tests start their own
 # instances, on loopback ports with their own configuration; the packages'
 # system services are never started here (policy-rc.d refuses them).
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 need=()
 [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 [ -x /usr/sbin/unbound ] || need+=(unbound)
+[ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 command -v logger >/dev/null || need+=(bsdutils)
 command -v curl >/dev/null || need+=(curl)
 

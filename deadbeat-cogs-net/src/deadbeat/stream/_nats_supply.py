@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -29,6 +31,11 @@ from ._supply import BrokerSupply
 __all__ = ["NATSStreamSupply"]
 
 log = logging.getLogger("deadbeat.stream")
+
+# Lots acknowledged this recently (seconds), up to this many messages, go once
+# more after the client connected again (see NATSStreamSupply._acknowledge).
+_RESEND_WINDOW = 30.0
+_RESEND_MOST = 100_000
 
 
 class NATSStreamSupply(BrokerSupply):
@@ -116,6 +123,11 @@ class NATSStreamSupply(BrokerSupply):
         # Acknowledgements waiting for JetStream's answer, by token.
         self._answers: dict[str, asyncio.Future[None]] = {}
         self._acks_sent = 0
+        # The client's reconnection count when an acknowledgement last went twice (see _acknowledge).
+        self._reconnects_seen = 0
+        # Lots acknowledged lately, (when, refs), oldest first.
+        self._recent: deque[tuple[float, list[Any]]] = deque()
+        self._recent_count = 0
         self._setup(
             train,
             f"nats {','.join(self.servers)} stream {stream} consumer {durable}",
@@ -237,6 +249,43 @@ class NATSStreamSupply(BrokerSupply):
         # dropped without a word (the message would come again after ack_wait).
         # The server takes a connection's messages in order, so its answer to
         # the last one says it has taken those before it too.
+        # In order on one connection only: acknowledgements written to a server
+        # that went away just after, and the last one answered by the server
+        # reached again, would leave the first ones untaken. When the client
+        # connected again while the lot went out, the whole lot goes once more
+        # (acknowledging twice does no harm).
+        # After the client connected again, the server may still be loading its
+        # streams and drop the first acknowledgements while answering a later
+        # one: the first lot after that goes twice, the second time once the
+        # server has answered (it is ready).
+        # A server stopping answers acknowledgements it then does not keep (its
+        # consumer state was written before them): the lots acknowledged in the
+        # last _RESEND_WINDOW seconds go once more too, after a reconnection, so
+        # that their messages are not delivered again after ack_wait.
+        nc = self._nc
+        while True:
+            reconnects = nc.stats["reconnects"]
+            await self._acknowledge_once(refs)
+            if nc.stats["reconnects"] != reconnects:
+                continue
+            if reconnects != self._reconnects_seen:
+                self._reconnects_seen = reconnects
+                for _, lot in list(self._recent):
+                    await self._acknowledge_once(lot)
+                continue
+            break
+        self._remember(refs)
+
+    def _remember(self, refs: list[Any]) -> None:
+        """Keep ``refs`` among the lots acknowledged lately; forget those too old or too many."""
+        recent = self._recent
+        now = time.monotonic()
+        recent.append((now, refs))
+        self._recent_count += len(refs)
+        while recent and (recent[0][0] < now - _RESEND_WINDOW or self._recent_count > _RESEND_MOST):
+            self._recent_count -= len(recent.popleft()[1])
+
+    async def _acknowledge_once(self, refs: list[Any]) -> None:
         nc = self._nc
         publish = nc.publish
         for reply in refs[:-1]:

@@ -10,6 +10,8 @@ delivery count. Two things come back from it:
 * at start, our own pending messages, left by the process that ran under our
   consumer name before (``deadbeat run --workers`` gives restarted workers their
   old names): they are taken again at once, without waiting for ``claim_idle``;
+  the same after the connection broke, for the messages Redis delivered to us
+  in a reply that never arrived (those we have in hand are left alone);
 * every ``claim_idle / 4`` seconds, other consumers' messages idle for longer
   than ``claim_idle``: their consumer is taken for dead, and ``XCLAIM`` (with the
   same idle guard, so that two workers never both take one) makes them ours.
@@ -125,6 +127,9 @@ class RedisStreamSupply(BrokerSupply):
         self._field = field.encode() if field is not None else None
         # Our own pending messages are taken again first; this is how far we got.
         self._own_from: str | None = "-"
+        self._connected_before = False
+        # Taking our pending messages again after the connection broke (not at start).
+        self._recovering = False
         self._next_claim = 0.0
         self._setup(
             train,
@@ -140,6 +145,13 @@ class RedisStreamSupply(BrokerSupply):
     async def _connect(self) -> None:
         from redis.exceptions import ResponseError
 
+        if self._connected_before:
+            # The connection broke: an XREADGROUP whose reply was lost left its
+            # messages pending for us, and nobody else would take them (we are
+            # alive). Take our pending messages again, those not in hand.
+            self._own_from = "-"
+            self._recovering = True
+        self._connected_before = True
         try:
             await self._client.xgroup_create(
                 self.stream, self.group, id="0" if self.start == "beginning" else "$", mkstream=True
@@ -181,19 +193,35 @@ class RedisStreamSupply(BrokerSupply):
     async def _take_own(self) -> bool:
         """Take our pending messages again (left by our previous run), one at a time."""
         assert self._own_from is not None
+        # At start one at a time (a poison message among them must not use up
+        # the deliveries of the others); after a broken connection, by pages:
+        # most are in hand, and skipped.
+        page = 1000 if self._recovering else 1
         rows = await self._client.xpending_range(
-            self.stream, self.group, self._own_from, "+", 1, consumername=self._name
+            self.stream, self.group, self._own_from, "+", page, consumername=self._name
         )
         if not rows:
-            if self._own_from != "-":
+            if self._own_from != "-" and not self._recovering:
                 log.info("%s: took up the messages our previous run left", self._where)
             self._own_from = None
             self._careful = False
+            self._recovering = False
             return True
-        if self._own_from == "-":
+        first = self._own_from == "-"
+        self._own_from = "(" + rows[-1]["message_id"].decode()
+        if self._recovering:
+            in_hand = self._in_hand()
+            rows = [row for row in rows if row["message_id"] not in in_hand]
+            if not rows:
+                return True
+            log.warning(
+                "%s: taking up %d messages delivered to us while the connection broke (the reply was lost)",
+                self._where,
+                len(rows),
+            )
+        elif first:
             log.info("%s: taking up the messages our previous run left unacknowledged", self._where)
         self._careful = True
-        self._own_from = "(" + rows[-1]["message_id"].decode()
         await self._claim(rows, min_idle_ms=0)
         return True
 

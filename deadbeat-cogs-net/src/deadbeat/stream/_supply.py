@@ -131,6 +131,7 @@ class BrokerSupply(movement.Supply):
         self._unacked: dict[int, list[Any]] = {}
         self._pending = 0
         self._to_ack: list[Any] = []
+        self._acking_refs: list[Any] = []
         self._seq = 0
         self._stopping = False
         self._serving: movement.Binding | None = None
@@ -305,6 +306,7 @@ class BrokerSupply(movement.Supply):
         try:
             while self._to_ack:
                 refs, self._to_ack = self._to_ack, []
+                self._acking_refs = refs
                 while True:
                     try:
                         await self._acknowledge(refs)
@@ -338,6 +340,15 @@ class BrokerSupply(movement.Supply):
                     self._room_event.set()
         finally:
             self._acking = None
+            self._acking_refs = []
+
+    def _in_hand(self) -> set[Any]:
+        """The messages we took and have not acknowledged yet: in the train, or on their way to the broker."""
+        held: set[Any] = set(self._to_ack)
+        held.update(self._acking_refs)
+        for refs in self._unacked.values():
+            held.update(refs)
+        return held
 
     # -- shutdown ----------------------------------------------------------------------
 
