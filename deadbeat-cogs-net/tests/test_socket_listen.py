@@ -929,9 +929,11 @@ class TestExample:
             _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr.decode()[-2000:]
         records = [json.loads(line) for line in output.read_text().splitlines()]
-        assert sorted(r["line"].rsplit(" ", 2)[-2:] == ["by", "udp"] or r["line"].endswith("by tcp") for r in records)
-        assert {r["line"].rsplit(" ", 1)[-1] for r in records} == {"udp", "tcp"}
+        assert sorted(r["message"] for r in records) == ["by tcp", "by udp"]
         assert all(r["peer"].startswith("127.0.0.1:") for r in records)
+        by_udp = next(r for r in records if r["message"] == "by udp")
+        assert (by_udp["app"], by_udp["version"], by_udp["severity_name"]) == ("app", 1, "notice")
+        assert by_udp["timestamp"].endswith("Z")
 
 
 def free_port(kind: int) -> int:

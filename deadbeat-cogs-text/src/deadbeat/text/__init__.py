@@ -1,23 +1,26 @@
-"""Text cogs: parse lines (JSON, CSV, regex, key=value), format them back, marshal bytes.
+"""Text cogs: parse lines (JSON, CSV, regex, key=value, syslog), format them back, marshal bytes.
 
-=====================  ==============  ==========================================
-name                   class           what it does
-=====================  ==============  ==========================================
-``text.json_parse``    JSONParse       JSON text to a value (orjson if installed)
-``text.json_format``   JSONFormat      a value to one line of JSON
-``text.csv_parse``     CSVParse        one CSV record to named fields
-``text.csv_format``    CSVFormat       chosen fields to one CSV record
-``text.regex_parse``   RegexParse      named groups of a regular expression
-``text.kv_parse``      KeyValueParse   ``key=value`` pairs, quoted values allowed
-``text.template``      TemplateFormat  ``$field`` template to text
-``text.encode``        Encode          text to bytes
-``text.decode``        Decode          bytes to text
-=====================  ==============  ==========================================
+======================  ==============  =============================================
+name                    class           what it does
+======================  ==============  =============================================
+``text.json_parse``     JSONParse       JSON text to a value (orjson if installed)
+``text.json_format``    JSONFormat      a value to one line of JSON
+``text.csv_parse``      CSVParse        one CSV record to named fields
+``text.csv_format``     CSVFormat       chosen fields to one CSV record
+``text.regex_parse``    RegexParse      named groups of a regular expression
+``text.kv_parse``       KeyValueParse   ``key=value`` pairs, quoted values allowed
+``text.syslog_parse``   SyslogParse     RFC 5424 and RFC 3164 syslog lines to fields
+``text.syslog_format``  SyslogFormat    fields to an RFC 5424 or RFC 3164 syslog line
+``text.template``       TemplateFormat  ``$field`` template to text
+``text.encode``         Encode          text to bytes
+``text.decode``         Decode          bytes to text
+======================  ==============  =============================================
 """
 
 from ._formatters import CSVFormat, Decode, Encode, TemplateFormat
 from ._json import JSONFormat, JSONParse, dumps, loads
 from ._parsers import CSVParse, KeyValueParse, RegexParse
+from ._syslog import SyslogFormat, SyslogParse
 
 __all__ = [
     "CSVFormat",
@@ -28,6 +31,8 @@ __all__ = [
     "JSONParse",
     "KeyValueParse",
     "RegexParse",
+    "SyslogFormat",
+    "SyslogParse",
     "TemplateFormat",
     "dumps",
     "loads",
