@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Install every distribution (editable) and the test fixtures into .venv, then run
-# the linters, the type checker and every test. This is the README's test command
-# and what .ci/run runs.
+# Install every distribution (editable) and the test fixtures into .venv-test, then
+# run the linters, the type checker and every test. This is the README's test
+# command and what .ci/run runs.
+#
+# The tests get an environment of their own: the fixtures (a plugin broken on
+# purpose, an example cog package) would otherwise show up in the .venv the quick
+# start made, as a broken cog in `deadbeat cogs`. DEADBEAT_TEST_VENV names another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests talk to (logrotate, unbound, logger, curl), when missing.
 bash scripts/system-packages.sh
 
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q \
+venv="${DEADBEAT_TEST_VENV:-.venv-test}"
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q \
     -e "./deadbeat-core[test,uvloop]" \
     -e ./deadbeat-cogs-fs \
     -e "./deadbeat-cogs-text[test]" \
@@ -21,10 +26,10 @@ python3 -m venv .venv
     ruff mypy nox sphinx hatchling
 
 echo "== ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
 echo "== mypy"
-.venv/bin/mypy deadbeat-core/src/deadbeat deadbeat-cogs-fs/src/deadbeat deadbeat-cogs-text/src/deadbeat \
+"$venv/bin/mypy" deadbeat-core/src/deadbeat deadbeat-cogs-fs/src/deadbeat deadbeat-cogs-text/src/deadbeat \
     deadbeat-cogs-ip/src/deadbeat deadbeat-cogs-net/src/deadbeat
 echo "== pytest"
-.venv/bin/python -m pytest "$@"
+"$venv/bin/python" -m pytest "$@"

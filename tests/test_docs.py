@@ -66,10 +66,20 @@ class TestReadme:
     def test_ci_runs_the_readme_test_command(self) -> None:
         """.ci/run runs exactly the test command the README gives."""
         readme = (REPO / "README.md").read_text()
-        blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
-        test_command = blocks[1].strip()
-        assert test_command == "bash scripts/test.sh"
+        blocks = [b.strip() for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)]
+        assert "bash scripts/test.sh" in blocks
         assert "exec bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+    def test_tests_leave_the_quick_start_environment_alone(self) -> None:
+        """The test command installs into an environment of its own, never the quick start's .venv."""
+        readme = (REPO / "README.md").read_text()
+        blocks = [b.strip() for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)]
+        # The quick start and the look-around commands come before the test command.
+        assert blocks.index("bash scripts/test.sh") > 1
+        assert all(".venv/bin/deadbeat" in line for line in blocks[1].splitlines())
+        script = (REPO / "scripts" / "test.sh").read_text()
+        assert 'venv="${DEADBEAT_TEST_VENV:-.venv-test}"' in script
+        assert not re.search(r"(?<![\w-])\.venv/", script)
 
     def test_quick_start_runs_the_shipped_demo(self) -> None:
         """The first README command installs the packages and runs examples/demo.toml."""
