@@ -25,6 +25,17 @@
     use = "fs.write"
     filename = "errors.jsonl"
 
+    [routing]                  # optional, with [[route]]: how data choose routes
+    match = "first"            # "first" (if/elif) or "all" (every route that matches)
+    unmatched = "error"        # with no default route: "error" or "drop"
+
+    [[route]]                  # optional: after the [[cog]]s, data go on by condition
+    name = "alerts"
+    when = "severity >= 5"     # a filter expression; no `when` makes the default route
+    [[route.cog]]
+    use = "fs.write"
+    filename = "${ALERTS:-alerts.jsonl}"   # ${VAR}, ${VAR:-default}, ${file:/path}
+
 Every cog's parameters are checked against what the cog declares (its signature,
 annotations and ``:param:`` docs; see :mod:`deadbeat.conf._declared`) before any
 cog is built, and every problem of the file is reported at once, each as
@@ -36,6 +47,10 @@ Relative paths (files, directories, ``module:attribute`` modules) are relative t
 the pipeline file's directory, wherever ``deadbeat run`` is started. ``use`` may
 also name a plain function taking one datum, the manual's simplest cog: it is
 used as it is.
+
+Values (never keys) may hold ``${VAR}``, ``${VAR:-default}`` and
+``${file:/path}`` (a secret, never shown), substituted after the TOML is parsed:
+see :mod:`deadbeat.pipeline._variables`. Routes: see :mod:`deadbeat.routing`.
 """
 
 from __future__ import annotations
@@ -52,20 +67,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import conf, movement
+from .. import conf, movement, routing
 from ..conf import ConfigError
 from ..daemon import UnsafePath, check_private_directory, daemon_base_config
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
+from ._variables import Substitution, VariableError, substitute
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["CogSpec", "Pipeline", "PipelineError", "PipelineFile", "build", "explain", "load", "train_settings"]
+__all__ = [
+    "CogSpec",
+    "Pipeline",
+    "PipelineError",
+    "PipelineFile",
+    "RouteSpec",
+    "Substitution",
+    "VariableError",
+    "build",
+    "explain",
+    "load",
+    "routing_settings",
+    "train_settings",
+]
 
-_TOP_KEYS = ("log", "train", "daemon", "cog", "errors")
+_TOP_KEYS = ("log", "train", "daemon", "cog", "errors", "routing", "route")
+_ROUTE_KEYS = ("name", "when", "cog")
 
 #: The ``[train]`` table of a pipeline file.
 train_settings = conf.cfg_section(
@@ -81,6 +111,24 @@ train_settings = conf.cfg_section(
         conf.cfg_item("low_water", conf.cast_optional(conf.cast_int), "Held data at which supplies resume", None),
     ),
     "Train",
+)
+
+#: The ``[routing]`` table of a pipeline file (see :class:`deadbeat.routing.Router`).
+routing_settings = conf.cfg_section(
+    "routing",
+    (
+        conf.cfg_item(
+            "match", conf.cast_str, '"first": the first route whose condition holds; "all": every one', "first"
+        ),
+        conf.cfg_item(
+            "unmatched",
+            conf.cast_str,
+            'With no default route, what becomes of data that match no route: "error" or "drop"',
+            "error",
+        ),
+        conf.cfg_item("regex_engine", conf.cast_str, 'The engine of matches() in conditions: "re2" or "re"', "re2"),
+    ),
+    "Routing",
 )
 
 
@@ -119,13 +167,27 @@ class CogSpec:
 
 
 @dataclass
+class RouteSpec:
+    """One ``[[route]]`` table, checked but not built: its name, condition and cogs."""
+
+    where: str
+    name: str
+    when: str | None
+    cogs: list[CogSpec]
+
+
+@dataclass
 class Pipeline:
-    """A built pipeline: its Escapement, Train and the log settings it asked for."""
+    """A built pipeline: its Escapement, Train and the log settings it asked for.
+
+    :ivar router: the router ending the train, when the file has ``[[route]]`` tables.
+    """
 
     path: str
     esc: movement.Escapement
     train: movement.Train
     log: dict[str, Any]
+    router: routing.Router | None = None
 
 
 @dataclass
@@ -138,13 +200,29 @@ class PipelineFile:
     errors: list[CogSpec]
     path: str = ""
     daemon: dict[str, Any] = field(default_factory=dict)
+    routes: list[RouteSpec] = field(default_factory=list)
+    routing: dict[str, Any] = field(default_factory=dict)
+    #: Texts read by ``${file:...}``: never shown (see :meth:`redact`).
+    secrets: set[str] = field(default_factory=set)
+
+    def redact(self, text: str) -> str:
+        """:returns: ``text`` with every secret of the file shown as ``***``."""
+        substitution = Substitution({})
+        substitution.secrets = self.secrets
+        return substitution.redact(text)
 
 
-def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
+def load(path: str, registry: CogRegistry | None = None, environ: Mapping[str, str] | None = None) -> PipelineFile:
     """Read and check a pipeline file without building anything.
 
-    :returns: the log and train settings, the cog specs and the error-train specs.
-    :raises PipelineError: naming every problem, each with file, cog index and key.
+    ``${VAR}`` references in values are substituted first (see
+    :mod:`deadbeat.pipeline._variables`), in the parsed values, so that no
+    value can change the file's structure.
+
+    :param environ: where ``${VAR}`` is looked up; ``os.environ`` by default.
+    :returns: the settings, the cog specs, the error-train specs and the routes.
+    :raises PipelineError: naming every problem, each with file, cog index and key;
+        a secret read by ``${file:...}`` is shown as ``***``.
     """
     registry = registry or CogRegistry()
     if registry.strict:
@@ -165,9 +243,12 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
         if key not in _TOP_KEYS:
             problems.append(f"{path}: unknown table {key!r}{_hint(key, _TOP_KEYS)}")
     base = os.path.dirname(os.path.abspath(path))
+    substitution = Substitution(environ, base)
+    data = _substituted(path, data, substitution, problems)
     log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems, base)
     train = _settings(path, "train", train_settings, data.get("train", {}), problems, base)
     daemon_settings = _settings(path, "daemon", daemon_base_config, data.get("daemon", {}), problems, base)
+    routing_table = _settings(path, "routing", routing_settings, data.get("routing", {}), problems, base)
     cogs = data.get("cog")
     if not isinstance(cogs, list) or not cogs:
         problems.append(f"{path}: no [[cog]] tables: a pipeline needs at least one cog")
@@ -178,10 +259,122 @@ def load(path: str, registry: CogRegistry | None = None) -> PipelineFile:
         problems.append(f"{path}: errors: write [[errors]] tables, one per cog")
         error_tables = []
     errors = [_spec(path, f"errors[{i}]", table, registry, base, problems) for i, table in enumerate(error_tables)]
+    routes = _routes(path, data, routing_table, registry, base, problems)
     if problems:
-        raise PipelineError(problems)
+        raise PipelineError([substitution.redact(problem) for problem in problems])
     cog_specs = [s for s in specs if s is not None]
-    return PipelineFile(log_settings, train, cog_specs, [s for s in errors if s is not None], path, daemon_settings)
+    return PipelineFile(
+        log_settings,
+        train,
+        cog_specs,
+        [s for s in errors if s is not None],
+        path,
+        daemon_settings,
+        routes,
+        routing_table if routes else {},
+        substitution.secrets,
+    )
+
+
+def _substituted(path: str, data: dict[str, Any], substitution: Substitution, problems: list[str]) -> dict[str, Any]:
+    """:returns: the parsed file with ``${...}`` substituted in every value, each problem named by its place."""
+
+    def cogs_label(table: str, index: int, item: Any) -> Any:
+        use = item.get("use") if isinstance(item, Mapping) else None
+        shown = f" ({use})" if isinstance(use, str) else ""
+        return lambda place: f"{path}: {table}[{index}]{shown}{place[len(f'{table}[{index}]') :]}"
+
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("cog", "errors") and isinstance(value, list):
+            out[key] = [
+                substitute(item, substitution, f"{key}[{i}]", problems, cogs_label(key, i, item))
+                for i, item in enumerate(value)
+            ]
+        elif key == "route" and isinstance(value, list):
+            routes = []
+            for i, route in enumerate(value):
+                if isinstance(route, Mapping) and isinstance(route.get("cog"), list):
+                    rest = {k: v for k, v in route.items() if k != "cog"}
+                    done = substitute(rest, substitution, f"route[{i}]", problems, lambda place: f"{path}: {place}")
+                    done["cog"] = [
+                        substitute(
+                            item, substitution, f"route[{i}].cog[{j}]", problems, cogs_label(f"route[{i}].cog", j, item)
+                        )
+                        for j, item in enumerate(route["cog"])
+                    ]
+                    routes.append(done)
+                else:
+                    routes.append(
+                        substitute(route, substitution, f"route[{i}]", problems, lambda place: f"{path}: {place}")
+                    )
+            out[key] = routes
+        else:
+            out[key] = substitute(value, substitution, key, problems, lambda place: f"{path}: {place}")
+    return out
+
+
+def _routes(
+    path: str,
+    data: Mapping[str, Any],
+    settings: dict[str, Any],
+    registry: CogRegistry,
+    base: str,
+    problems: list[str],
+) -> list[RouteSpec]:
+    """Check the ``[[route]]`` tables: names, conditions (compiled, to report errors now) and cogs."""
+    tables = data.get("route", [])
+    if not isinstance(tables, list):
+        problems.append(f"{path}: route: write [[route]] tables, one per route")
+        return []
+    if "routing" in data and not tables:
+        problems.append(f"{path}: routing: there are no [[route]] tables to route to")
+    if not tables:
+        return []
+    match, unmatched = settings.get("match"), settings.get("unmatched")
+    if match not in ("first", "all"):
+        problems.append(f"{path}: routing: match: must be 'first' or 'all', not {match!r}")
+    if unmatched not in ("error", "drop"):
+        problems.append(f"{path}: routing: unmatched: must be 'error' or 'drop', not {unmatched!r}")
+    routes: list[RouteSpec] = []
+    names: dict[str, str] = {}
+    defaults: list[str] = []
+    for i, table in enumerate(tables):
+        where = f"route[{i}]"
+        if not isinstance(table, Mapping):
+            problems.append(f"{path}: {where}: must be a table")
+            continue
+        for key in table:
+            if key not in _ROUTE_KEYS:
+                problems.append(f"{path}: {where}: {key}: unknown key{_hint(key, _ROUTE_KEYS)}")
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{path}: {where}: missing 'name' (how error records and counts name the route)")
+            name = where
+        elif name in names:
+            problems.append(f"{path}: {where}: name: {name!r} is also the name of {names[name]}")
+        names.setdefault(name, where)
+        label = f"{path}: {where} ({name})"
+        when = table.get("when")
+        if when is None:
+            defaults.append(where)
+        elif not isinstance(when, str) or not when.strip():
+            problems.append(f"{label}: when: must be a filter expression (text); leave it out for the default route")
+            when = None
+        else:
+            try:
+                routing.compile_condition(when, settings.get("regex_engine", "re2"))
+            except ValueError as exc:
+                problems.append(f"{label}: when: {exc}")
+        cog_tables = table.get("cog")
+        if not isinstance(cog_tables, list) or not cog_tables:
+            problems.append(f"{label}: no [[route.cog]] tables: a route needs at least one cog")
+            cog_tables = []
+        specs = [_spec(path, f"{where}.cog[{j}]", cog, registry, base, problems) for j, cog in enumerate(cog_tables)]
+        routes.append(RouteSpec(where, name, when, [s for s in specs if s is not None]))
+    if len(defaults) > 1:
+        problems.append(f"{path}: {', '.join(defaults)}: only one route may have no 'when' (the default route)")
+    return routes
 
 
 def _settings(
@@ -347,33 +540,70 @@ def build(source: str | PipelineFile, registry: CogRegistry | None = None, once:
 
     The Train runs on the application's Escapement (:meth:`Escapement.shared
     <deadbeat.movement.Escapement.shared>`), so that a Train an app cog makes
-    shares it.
+    shares it. With ``[[route]]`` tables, a :class:`~deadbeat.routing.Router`
+    ends the train, and each route's cogs run in a train of their own on the
+    same Escapement.
 
     :param once: set :attr:`Escapement.once`: supplies read their input to its end
         and the run ends when everything is processed (for cron jobs).
     :raises PipelineError: naming file, cog index and key.
     """
     spec = load(source, registry) if isinstance(source, str) else source
-    path = spec.path
     esc = movement.Escapement.shared()
     esc.once = once
-    error_output: movement.Train | None = None
-    if spec.errors:
+    return assemble(spec, esc)
+
+
+def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = None) -> Pipeline:
+    """Build the trains of a checked pipeline file on ``esc``.
+
+    :param error_output: replaces the file's ``[[errors]]`` (``deadbeat test``
+        catches error records this way).
+    :raises PipelineError: when a cog cannot start.
+    """
+    path = spec.path
+    if error_output is None and spec.errors:
         error_output = movement.Train(esc, name=f"{path} [[errors]]")
         error_output.cogs = _build_cogs(path, spec.errors, error_output)
     try:
         train = movement.Train(esc, error_output=error_output, name=path, **spec.train)
     except (TypeError, ValueError, ConfigError) as exc:
         raise PipelineError(f"{path}: train: {exc}") from None
-    train.cogs = _build_cogs(path, spec.cogs, train)
-    return Pipeline(path, esc, train, spec.log)
+    cogs = _build_cogs(path, spec.cogs, train)
+    router = None
+    if spec.routes:
+        routes = []
+        for route_spec in spec.routes:
+            try:
+                route = routing.Route(
+                    route_spec.name,
+                    route_spec.when,
+                    esc=esc,
+                    regex_engine=spec.routing.get("regex_engine", "re2"),
+                    high_water=train.high_water,
+                )
+            except ValueError as exc:
+                raise PipelineError(f"{path}: {route_spec.where} ({route_spec.name}): {exc}") from None
+            route.cogs = _build_cogs(path, route_spec.cogs, route.train)
+            routes.append(route)
+        try:
+            router = routing.Router(
+                train, routes, spec.routing.get("match", "first"), spec.routing.get("unmatched", "error")
+            )
+        except ValueError as exc:
+            raise PipelineError(f"{path}: routing: {exc}") from None
+        cogs.append(router)
+    train.cogs = cogs
+    return Pipeline(path, esc, train, spec.log, router)
 
 
 class _Unbuilt(movement.Cog):
     """Stands for a cog that :func:`explain` does not build: what the Train needs to know of it."""
 
-    def __init__(self, spec: CogSpec) -> None:
-        self._label = spec.label() if not spec.is_cog else spec.use
+    def __init__(self, spec: CogSpec, redact: typing.Callable[[str], str]) -> None:
+        # Redacted before the Train shortens the label for its generated code,
+        # where a cut secret would no longer be found.
+        self._label = redact(spec.label() if not spec.is_cog else spec.use)
         self.supply = bool(getattr(spec.factory, "supply", False))  # type: ignore[misc]
         if callable(getattr(spec.factory, "call_batch", None)):
             self.call_batch = self._never
@@ -389,10 +619,25 @@ class _Unbuilt(movement.Cog):
 
 
 def explain(spec: PipelineFile) -> str:
-    """:returns: the cogs and generated code of a pipeline, building no cog (nothing is opened or written)."""
+    """:returns: the cogs and generated code of a pipeline, building no cog (nothing is opened or written).
+
+    Secrets read by ``${file:...}`` are shown as ``***``.
+    """
     dummy = movement.DummyEscapement()
     texts = []
-    for name, specs in ((spec.path, spec.cogs), (f"{spec.path} [[errors]]", spec.errors)):
+    trains = [(spec.path, spec.cogs), (f"{spec.path} [[errors]]", spec.errors)]
+    trains += [
+        (f"{spec.path} {route.where} ({route.name}) when {route.when or '(default)'}", route.cogs)
+        for route in spec.routes
+    ]
+    for name, specs in trains:
         if specs:
-            texts.append(movement.Train(dummy, [_Unbuilt(s) for s in specs], name=name).explain())
+            cogs = [_Unbuilt(s, spec.redact) for s in specs]
+            texts.append(spec.redact(movement.Train(dummy, cogs, name=name).explain()))
+    if spec.routes:
+        has_default = any(r.when is None for r in spec.routes)
+        unmatched = "the default route" if has_default else spec.routing.get("unmatched", "error")
+        lines = [f"Then routed ({spec.routing.get('match', 'first')} match; unmatched: {unmatched}):"]
+        lines += [f"  {r.name}: {r.when or '(default)'}" for r in spec.routes]
+        texts.insert(1, spec.redact("\n".join(lines)) + "\n")
     return "\n".join(texts)

@@ -1,0 +1,428 @@
+"""Routes: one train's data sent on to several trains of their own, chosen by condition.
+
+Shape. A :class:`Router` is the last cog of a train. Each :class:`Route` owns a
+Train on the same Escapement whose first cog is a small entrance; the route's
+own cogs (a formatter, an output) follow it. The router sorts each list it is
+given into one list per route, and sends each list into its route's train as a
+:class:`~deadbeat.movement.Batch` with an id of the router's making.
+
+Acknowledgement. The router counts what it sent with ``train.hold`` on the
+train it serves, so that train acknowledges nothing (no ``batch_done`` to the
+supply, no state file written) while a route has not finished with its data.
+A route's train acknowledges the router's batch as it acknowledges any supply's
+batch (``batch_done``, after the ``flush`` that wrote its data, never while a
+cog of the route holds data back); the entrance hears it and the router
+releases what it held for it. A datum that took two routes is held twice and
+is done when both are. Nothing here reaches into the Train: it is the public
+protocol of hold, release and ``batch_done``.
+
+Why an entrance. A Train takes its first cog for a supply: it pauses it under
+backpressure, and data the cog sends on late count as entering. A route's first
+real cog may be a DNS lookup that holds data and answers late; paused, its
+answers would never come. The entrance is the supply instead: it has nothing to
+pause and it passes whole lists on untouched, which costs one call per list.
+
+Speed. The choice is generated code, one ``if``/``elif`` per route over the
+list, the loop a person would write (see :func:`_classifier`); a route's data
+then go on as one list.
+
+Errors. A condition that raises, or (with ``unmatched = "error"``) a datum that
+matches no route, fails the whole list before anything is sent: the train then
+gives the router the list datum by datum (``call_batch``'s contract), so only
+the failing datum reaches the error output, with the event id it came in with.
+A cog of a route that raises sends its datum to the error output of the train
+the router serves, its record naming the route (``route alerts: fs.write(...)``)
+and the cog's place among the route's cogs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import linecache
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from ..movement import Batch, Cog, DeadLetterLog, ErrorRecord, Escapement, Train, cog_name
+from ..movement._errors import FailureLog
+
+__all__ = ["NoRoute", "Route", "Router"]
+
+log = logging.getLogger("deadbeat.routing")
+
+Condition = Callable[[Any], Any]
+
+_MATCH = ("first", "all")
+_UNMATCHED = ("error", "drop")
+_classifier_numbers = itertools.count(1)
+
+
+class NoRoute(LookupError):
+    """A datum matched no route and there is no default route (``unmatched = "error"``)."""
+
+
+def compile_condition(when: str | Condition | None, regex_engine: str = "re2") -> Condition | None:
+    """:returns: the function of ``when``: itself when callable, a compiled filter expression when text.
+
+    Filter expressions are those of ``flow.filter`` (deadbeat-cogs-text):
+    ``severity >= 5 and matches(host, "^db")``.
+
+    :raises ValueError: when the expression does not compile, or deadbeat-cogs-text is not installed.
+    """
+    if when is None or callable(when):
+        return when
+    if not isinstance(when, str):
+        raise TypeError(f"when must be a filter expression or a function of the datum, not {type(when).__name__}")
+    try:
+        from deadbeat.flow import compile_expression
+    except ImportError:
+        raise ValueError(
+            f"when = {when!r}: filter expressions need deadbeat-cogs-text (deadbeat.flow), which is not installed"
+        ) from None
+    return compile_expression(when, regex_engine)
+
+
+class _Entrance(Cog):
+    """The first cog of a route's train: passes data on, and hears the train acknowledge them."""
+
+    one_to_one = True
+
+    def __init__(self, route: Route) -> None:
+        self._route = route
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Pass the whole list on as it is."""
+        return data
+
+    def batch_done(self, batch_id: Any) -> None:
+        """The route's train has written (or failed) every datum of the router's batch ``batch_id``."""
+        router = self._route.router
+        if router is not None:
+            router._acknowledged(batch_id)
+
+    def __str__(self) -> str:
+        return f"route {self._route.name} entrance"
+
+
+class _RouteErrors(DeadLetterLog):
+    """A route's error output: the error output of the train its router serves.
+
+    A :class:`DeadLetterLog` by type, so that the route's train logs no line of
+    its own about the failure: the output forwarded to says it (a dead letter),
+    or, for an error train, one rate-limited line here, as a train says it.
+    """
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self._failures = FailureLog(log)
+
+    def __call__(self, record: ErrorRecord) -> None:
+        # Positions count the route's own cogs, without the entrance.
+        record.cog = f"route {self.route.name}: {record.cog}"
+        record.position -= 1
+        router = self.route.router
+        output = router.train.error_output if router is not None else DeadLetterLog()
+        if isinstance(output, Train):
+            shown = record.event_id if record.event_id is not None else "-"
+            self._failures.error(shown, "%s raised %s: %s", record.cog, type(record.error).__name__, record.error)
+            output.send(None, (record.as_dict(),))
+        else:
+            output(record)
+
+
+class Route:
+    """One way out of a :class:`Router`: a condition and a train of cogs.
+
+    The route's train (:attr:`train`) runs on the Escapement given (the
+    application's by default); a cog that needs a train is given
+    ``route.train``. Its first cog is the route's entrance, so ``route.cogs``
+    (the route's own cogs) is ``route.train.cogs[1:]``.
+
+    :param name: how error records, log lines and counts name the route.
+    :param when: the condition: a filter expression (as ``flow.filter`` takes,
+        needs deadbeat-cogs-text), or a function of the datum, true for data
+        that take the route. ``None`` makes the *default route*: the data that
+        matched no other route.
+    :param cogs: the route's cogs, in order (may be set later, see :attr:`cogs`).
+    :param esc: the Escapement; the application's when omitted.
+    :param regex_engine: the engine of ``matches()`` in ``when``: ``"re2"`` or ``"re"``.
+    :param high_water: data held by the route's cogs above which they count as
+        paused (see :class:`~deadbeat.movement.Train`).
+    :raises ValueError: when ``when`` does not compile.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        when: str | Condition | None = None,
+        cogs: Iterable[Any] = (),
+        *,
+        esc: Escapement | None = None,
+        regex_engine: str = "re2",
+        high_water: int = 10_000,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("a route needs a name")
+        self.name = name
+        self.when = when
+        self.test = compile_condition(when, regex_engine)
+        #: The router that sends data here (set when a Router takes the route).
+        self.router: Router | None = None
+        self._entrance = _Entrance(self)
+        self.train = Train(esc, [self._entrance], name=f"route {name}", high_water=high_water)
+        # Finished by its router, right after the cogs before the router have
+        # flushed into it: never before the train that feeds it.
+        self.train.esc.leave_shutdown(self.train)
+        self.train.error_output = _RouteErrors(self)
+        self.cogs = list(cogs)
+
+    @property
+    def cogs(self) -> list[Any]:
+        """The route's own cogs, in order; assigning a new list rebuilds its train."""
+        return self.train.cogs[1:]
+
+    @cogs.setter
+    def cogs(self, cogs: Iterable[Any]) -> None:
+        self.train.cogs = [self._entrance, *cogs]
+
+    def __repr__(self) -> str:
+        when = self.when if isinstance(self.when, str) or self.when is None else cog_name(self.when)
+        return f"Route({self.name!r}, when={when!r}, cogs={[cog_name(c) for c in self.cogs]})"
+
+
+class Router(Cog):
+    """Send each datum on to the route (or routes) whose condition it meets; the last cog of its train.
+
+    With ``match = "first"`` a datum takes the first route whose condition
+    holds, as ``if``/``elif`` would; with ``"all"`` it takes every such route,
+    and each route after the first gets a deep copy, so that what one route's
+    cogs change the others never see. Conditions all see the datum as it
+    reached the router.
+
+    A datum that meets no condition goes to the *default route*, the route
+    without a condition, when there is one. Otherwise ``unmatched`` decides:
+    ``"error"`` (the default) sends it to the error output, failing with
+    :class:`NoRoute`; ``"drop"`` drops it, counted.
+
+    The train is acknowledged (``batch_done`` to its supplies, state files
+    saved) only once every route a datum took has written it, or sent it to the
+    error output. Data a route has not acknowledged yet count as held, so they
+    also pace the supplies. The router passes the data that took a route on,
+    to be counted as leaving the train: put no cog after it.
+
+    :param train: the train the router is the last cog of.
+    :param routes: the routes, in order; at most one without a condition.
+    :param match: ``"first"`` or ``"all"``.
+    :param unmatched: without a default route, what happens to a datum that
+        matches no route: ``"error"`` or ``"drop"``.
+    :raises ValueError: for two default routes, two routes of one name, or a
+        route another router has taken.
+    """
+
+    def __init__(
+        self,
+        train: Train,
+        routes: Sequence[Route],
+        match: Literal["first", "all"] = "first",
+        unmatched: Literal["error", "drop"] = "error",
+    ) -> None:
+        if match not in _MATCH:
+            raise ValueError(f"match must be 'first' or 'all', not {match!r}")
+        if unmatched not in _UNMATCHED:
+            raise ValueError(f"unmatched must be 'error' or 'drop', not {unmatched!r}")
+        routes = list(routes)
+        if not routes:
+            raise ValueError("a router needs at least one route")
+        names = [route.name for route in routes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"two routes are called {', '.join(map(repr, twice))}")
+        defaults = [route.name for route in routes if route.test is None]
+        if len(defaults) > 1:
+            raise ValueError(f"only one route may have no condition (the default route), not {defaults}")
+        for route in routes:
+            if route.router is not None:
+                raise ValueError(f"route {route.name!r} already belongs to a router")
+            route.router = self
+        self.train = train
+        self.routes = routes
+        self.match = match
+        self.unmatched = unmatched
+        self.default = next((route for route in routes if route.test is None), None)
+        self._conditional = [route for route in routes if route.test is not None]
+        self._classify = _classifier(len(self._conditional), match == "all", train.name)
+        self._tests = [route.test for route in self._conditional]
+        self._tokens = itertools.count(1)
+        #: Batches sent into routes and not acknowledged yet: token -> data held for it.
+        self._pending: dict[int, int] = {}
+        self._routed = dict.fromkeys((route.name for route in routes), 0)
+        self._dropped = 0
+
+    # -- choosing -------------------------------------------------------------
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Sort a list into the routes and send each route its part; :returns: the data that took a route."""
+        buckets: list[list[Any]] = [[] for _ in self._conditional]
+        rest: list[Any] = []
+        # Every condition is evaluated before anything is sent: when one
+        # raises, the train gives us the list again datum by datum, and no
+        # route may have had any of it already.
+        self._classify(data, self._tests, [bucket.append for bucket in buckets], rest.append, copy.deepcopy)
+        if rest and self.default is None and self.unmatched == "error":
+            raise NoRoute(f"{len(rest)} data match no route")
+        ids = _ids_of(data, self.train)
+        for route, bucket in zip(self._conditional, buckets, strict=True):
+            if bucket:
+                self._send(route, bucket, ids)
+        if rest:
+            if self.default is not None:
+                self._send(self.default, rest, ids)
+            else:
+                self._dropped += len(rest)
+        if not rest or self.default is not None:
+            return data
+        if self.match == "first":
+            return [datum for bucket in buckets for datum in bucket]
+        dropped = {id(datum) for datum in rest}
+        return [datum for datum in data if id(datum) not in dropped]
+
+    def __call__(self, datum: Any) -> tuple[Any, ...] | None:
+        """Route one datum. :raises NoRoute: when it matches none and that is an error."""
+        taken = []
+        for route in self._conditional:
+            if route.test(datum):  # type: ignore[misc]
+                taken.append(route)
+                if self.match == "first":
+                    break
+        if not taken:
+            if self.default is None:
+                if self.unmatched == "error":
+                    raise NoRoute("matches no route")
+                self._dropped += 1
+                return None
+            taken.append(self.default)
+        ids = _ids_of([datum], self.train)
+        for count, route in enumerate(taken):
+            self._send(route, [datum if count == 0 else copy.deepcopy(datum)], ids)
+        return (datum,)
+
+    def _send(self, route: Route, data: list[Any], ids: Callable[[Any], Any]) -> None:
+        token = next(self._tokens)
+        count = len(data)
+        # Held before sending: the route may write and acknowledge them before
+        # send() returns, and the release must not come before the hold.
+        self._pending[token] = count
+        self.train.hold(count)
+        self._routed[route.name] += count
+        route.train.send(None, Batch(data, token, lambda: [ids(datum) for datum in data]))
+
+    def _acknowledged(self, token: Any) -> None:
+        count = self._pending.pop(token, None)
+        if count is not None:
+            self.train.release(count)
+
+    # -- what the train asks of a cog -------------------------------------------
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Data sent into each route, dropped unmatched, and failed in the routes' cogs (for the run's summary)."""
+        shown = {f"route {name}": count for name, count in self._routed.items()}
+        shown["unmatched dropped"] = self._dropped
+        shown["failed in routes"] = sum(route.train.errors for route in self.routes)
+        return shown
+
+    def finish(self) -> Any:
+        """Finish each route's train, in order, once the cogs before the router have flushed into it."""
+        return self._finish_routes()
+
+    async def _finish_routes(self) -> None:
+        for route in self.routes:
+            await route.train.finish()
+
+    def done(self) -> None:
+        """End each route's train."""
+        for route in self.routes:
+            route.train.done()
+
+    def explain(self) -> str:
+        """:returns: what ``Train.explain`` says of each route's train."""
+        return "\n".join(route.train.explain() for route in self.routes)
+
+    def __str__(self) -> str:
+        shown = ", ".join(repr(route.name) for route in self.routes)
+        return f"Router(routes=[{shown}], match={self.match!r}, unmatched={self.unmatched!r})"
+
+    __repr__ = __str__
+
+
+def _ids_of(data: list[Any], train: Train) -> Callable[[Any], Any]:
+    """How the routes learn a routed datum's event id, only when they need one (an error, ``event_done``).
+
+    From the supply's batch when the router is given it as it came (the router
+    right after the supply): the id kept beside the very same object.
+    Otherwise from the datum itself, through the train's ``id_getter``.
+    """
+    by_object: dict[int, Any] | None = None
+
+    def of(datum: Any) -> Any:
+        nonlocal by_object
+        if isinstance(data, Batch) and data.knows_ids:
+            if by_object is None:
+                by_object = {}
+                for item, event_id in zip(data, data.event_ids(), strict=False):
+                    # An object twice in the batch cannot tell its event: none rather than a wrong one.
+                    by_object[id(item)] = None if id(item) in by_object else event_id
+            if id(datum) in by_object:
+                return by_object[id(datum)]
+        try:
+            return train.id_getter(datum)
+        except Exception:  # noqa: BLE001 - a datum without an id is still routed
+            return None
+
+    return of
+
+
+def _classifier(count: int, every: bool, train_name: str) -> Callable[..., None]:
+    """Write and compile the loop that sorts a list into ``count`` routes and the rest.
+
+    ``if``/``elif`` for the first match; one ``if`` per route for every match,
+    a deep copy to each route after the first. The source is registered with
+    :mod:`linecache`, so tracebacks show it.
+    """
+    tests = [f"t{i}" for i in range(count)]
+    puts = [f"p{i}" for i in range(count)]
+    lines = [
+        f"# Generated by deadbeat.routing.Router for train {ascii(train_name)}: {count} routes,"
+        f" {'every match' if every else 'first match'}.",
+        "def classify(data, tests, puts, rest, deep_copy):",
+    ]
+    if count:
+        lines.append(f"    {', '.join(tests)}, = tests")
+        lines.append(f"    {', '.join(puts)}, = puts")
+    lines.append("    for d in data:")
+    if not count:
+        lines.append("        rest(d)")
+    elif every:
+        lines.append("        taken = False")
+        for i in range(count):
+            lines.append(f"        if t{i}(d):")
+            lines.append(f"            p{i}(deep_copy(d) if taken else d)" if i else f"            p{i}(d)")
+            lines.append("            taken = True")
+        lines.append("        if not taken:")
+        lines.append("            rest(d)")
+    else:
+        for i in range(count):
+            lines.append(f"        {'if' if i == 0 else 'elif'} t{i}(d):")
+            lines.append(f"            p{i}(d)")
+        lines.append("        else:")
+        lines.append("            rest(d)")
+    source = "\n".join(lines) + "\n"
+    filename = f"<deadbeat router {ascii(train_name)[1:-1]} {next(_classifier_numbers)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+    return namespace["classify"]  # type: ignore[no-any-return]
