@@ -6,50 +6,34 @@ in a config file and in an event. ``cast.fields`` applies them to data.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from deadbeat import movement
 from deadbeat.conf import cast_boolean, cast_float, cast_int, cast_str, expected_of
+from deadbeat.text._time import timestamp_cast
 
 __all__ = ["CASTS", "Cast", "cast_ip", "cast_timestamp", "cast_type"]
 
-_UTC = dt.timezone.utc
-_CLF = "%d/%b/%Y:%H:%M:%S %z"
+_default_timestamps = timestamp_cast(None)
 
 
 def cast_timestamp(value: Any) -> str:
     """Cast to an ISO 8601 UTC timestamp (``2026-11-27T19:50:00Z``, microseconds if any).
 
-    Accepts ISO 8601 (offset or ``Z``; none means UTC), epoch seconds (number or
-    numeric text; values beyond year 5000 are taken as milliseconds) and the
-    common log format (``10/Oct/2000:13:55:36 -0700``).
+    Accepts ISO 8601 with an offset or ``Z``, epoch seconds (number or numeric
+    text; values beyond year 5000 are taken as milliseconds) and the common log
+    format (``10/Oct/2000:13:55:36 -0700``). A time without a zone (``2026-11-27
+    19:50:00``, syslog's ``Nov 27 19:50:00``) is refused: ``Cast(timezone=...)``
+    or ``time.parse`` says where it was written.
     """
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
-        seconds = float(value)
-        if abs(seconds) > 95_617_584_000:  # year 5000: must be milliseconds
-            seconds /= 1000
-        moment = dt.datetime.fromtimestamp(seconds, _UTC)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            moment = dt.datetime.strptime(text, _CLF)
-        except ValueError:
-            iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-            moment = dt.datetime.fromisoformat(iso)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=_UTC)
-    else:
-        raise ValueError(value)
-    text = moment.astimezone(_UTC).isoformat(timespec="microseconds" if moment.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    return _default_timestamps(value)  # type: ignore[no-any-return]
 
 
-cast_timestamp.expected = "a timestamp (ISO 8601, epoch seconds or common log format)"  # type: ignore[attr-defined]
+cast_timestamp.expected = _default_timestamps.expected  # type: ignore[attr-defined]
+#: The message of the cast's own error is the reason (a skipped hour, no zone), so it is shown.
+cast_timestamp.explains = True  # type: ignore[attr-defined]
 
 
 def _is_number(text: str) -> bool:
@@ -80,13 +64,21 @@ CASTS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def cast_type(name: str, separator: str = ",") -> Callable[[Any], Any]:
+def cast_type(
+    name: str, separator: str = ",", timezone: str | None = None, ambiguous: str = "error"
+) -> Callable[[Any], Any]:
     """:returns: the cast called ``name``; ``list`` or ``list:TYPE`` split text on ``separator``.
 
+    :param timezone: for ``timestamp``: the zone of times without an offset (``None`` refuses them).
+    :param ambiguous: for ``timestamp``: ``"error"``, ``"earlier"`` or ``"later"`` for a time that happened twice.
     :raises ValueError: for an unknown name, listing the known ones.
     """
+    if name == "timestamp" and (timezone is not None or ambiguous != "error"):
+        custom = timestamp_cast(timezone, ambiguous)
+        custom.explains = True  # type: ignore[attr-defined]
+        return custom
     if name == "list" or name.startswith("list:"):
-        item = cast_type(name[5:], separator) if name.startswith("list:") else (lambda v: v)
+        item = cast_type(name[5:], separator, timezone, ambiguous) if name.startswith("list:") else (lambda v: v)
 
         def cast_list(value: Any) -> list[Any]:
             if isinstance(value, str):
@@ -109,14 +101,30 @@ class Cast(movement.Cog):
     A value that does not cast, or a missing field (unless ``missing="skip"``),
     makes the datum go to the error output with the field, the type and the value.
 
+    ``timestamp`` reads ISO 8601, epoch seconds (milliseconds beyond the year
+    5000), the common log format and syslog's ``Nov 27 19:50:00`` (year
+    inferred), and writes ISO 8601 in UTC. A time without a zone offset is read
+    in ``timezone``; without a ``timezone`` it is an error naming the field,
+    never silently taken as UTC. For other formats, a list of formats, or epoch
+    output, use ``time.parse``.
+
     :param fields: field path to cast name (int, float, bool, str, timestamp, ip,
         list, list:TYPE).
     :param missing: ``"error"`` or ``"skip"`` for a field the datum does not have.
     :param separator: what separates list items in text.
+    :param timezone: the zone of timestamps without an offset: an IANA name
+        (``"Europe/Prague"``), ``"UTC"`` or ``"local"``; none makes them an error.
+    :param ambiguous: a zone-less time that happened twice (summer time ending):
+        ``"error"``, ``"earlier"`` or ``"later"``; a skipped time is always an error.
     """
 
     def __init__(
-        self, fields: Mapping[str, str], missing: Literal["error", "skip"] = "error", separator: str = ","
+        self,
+        fields: Mapping[str, str],
+        missing: Literal["error", "skip"] = "error",
+        separator: str = ",",
+        timezone: str | None = None,
+        ambiguous: Literal["error", "earlier", "later"] = "error",
     ) -> None:
         if not isinstance(fields, Mapping):
             raise TypeError("fields must be a mapping of field paths to cast names")
@@ -125,8 +133,10 @@ class Cast(movement.Cog):
         self.fields = dict(fields)
         self.missing = missing
         self.separator = separator
+        self.timezone = timezone
+        self.ambiguous = ambiguous
         self._plan = [
-            (path, movement.getter(path), movement.setter(path), cast_type(name, separator), name)
+            (path, movement.getter(path), movement.setter(path), cast_type(name, separator, timezone, ambiguous), name)
             for path, name in self.fields.items()
         ]
 
@@ -143,7 +153,9 @@ class Cast(movement.Cog):
                 raise ValueError(f"field {path!r}: missing") from None
             try:
                 results.append((put, cast(value)))
-            except (ValueError, TypeError, OverflowError):
+            except (ValueError, TypeError, OverflowError) as exc:
+                if getattr(cast, "explains", False) and str(exc):
+                    raise ValueError(f"field {path!r}: {exc}") from None
                 raise ValueError(f"field {path!r}: expected {expected_of(cast)}, got {value!r}") from None
         for put, result in results:
             data = put(data, result)

@@ -13,11 +13,14 @@ name                 class       what it does
 ``flow.aggregate``   Aggregate   one datum per key and time window (count, sum, ...)
 ``flow.batch``       Batch       lists of data by size or time
 ``flow.split``       Split       one datum per item of a list field
+``flow.lookup``      Lookup      fields from a CSV/JSON table by a field's value
+``flow.sample``      Sample      keeps 1 in N (or a rate), by key if given
 ===================  ==========  ====================================================
 """
 
 from ._expression import ExpressionError, compile_expression
 from ._group import Aggregate, Batch, Split
+from ._lookup import Lookup, Sample, load_table
 from ._rate import Dedupe, Throttle
 from ._shape import DropFields, Filter, Rename, Select, SetFields
 
@@ -28,10 +31,13 @@ __all__ = [
     "DropFields",
     "ExpressionError",
     "Filter",
+    "Lookup",
     "Rename",
+    "Sample",
     "Select",
     "SetFields",
     "Split",
     "Throttle",
     "compile_expression",
+    "load_table",
 ]

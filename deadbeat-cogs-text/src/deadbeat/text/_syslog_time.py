@@ -49,6 +49,7 @@ __all__ = [
     "Times",
     "days_in_month",
     "resolve_zone",
+    "seconds_of",
 ]
 
 #: How many days after today (in the configured zone) a year-less date may
@@ -116,7 +117,7 @@ def resolve_zone(name: str) -> dt.tzinfo:
         ) from None
 
 
-def _seconds_of(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+def seconds_of(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
     """Epoch seconds of a valid UTC date and time (days from the civil calendar, no library call)."""
     # Howard Hinnant's days_from_civil: the year starting in March puts the leap day last.
     y = year - (month <= 2)
@@ -190,6 +191,9 @@ class Times:
         self._today = dt.date(1, 1, 1)
         self._today_from = self._today_until = 0.0
         self._years: dict[tuple[int, int], int] = {}
+        # Other memories whose answers depend on the inferred year (time.parse's):
+        # dropped with _wall_times when the day changes.
+        self._year_memories: list[dict[str, Any]] = [self._wall_times]
 
     # -- output --------------------------------------------------------------
 
@@ -259,7 +263,7 @@ class Times:
         if offset in _UTC_OFFSETS and year and not self.epoch:
             # Already UTC, and just checked: the text is the answer.
             return body
-        seconds = _seconds_of(year, month, day, hour, minute, second)
+        seconds = seconds_of(year, month, day, hour, minute, second)
         if offset not in _UTC_OFFSETS:
             hours, minutes = int(offset[1:3]), int(offset[4:6])
             if hours > 23 or minutes > 59:
@@ -282,9 +286,7 @@ class Times:
             saying why.
         """
         if self.year is None:
-            now = self.clock()
-            if not self._today_from <= now < self._today_until:
-                self._new_day(now)
+            self.check_day()
         done = self._wall_times.get(stamp)
         if done is None:
             point = stamp.find(".")
@@ -309,6 +311,54 @@ class Times:
         _check_date(year, month, day)
         return self._render(self._wall_to_utc(year, month, day, hour, minute, second))
 
+    # -- for other parsers (time.parse, cast.fields) --------------------------
+
+    def check_day(self) -> None:
+        """Look at the clock: on a new day, forget what the inferred year decided.
+
+        Call it before reading a year-less time from a memory registered with
+        :meth:`remember_by_day`.
+        """
+        now = self.clock()
+        if not self._today_from <= now < self._today_until:
+            self._new_day(now)
+
+    def remember_by_day(self, memory: dict[str, Any]) -> None:
+        """Have ``memory`` (results of year-less times) dropped whenever the day changes."""
+        self._year_memories.append(memory)
+
+    def wall(self, year: int | None, month: int, day: int, hour: int, minute: int, second: int) -> int:
+        """Epoch seconds of a wall-clock time in the configured zone; ``year=None`` infers the year.
+
+        :raises ValueError: for a date or time that does not exist, one the zone
+            skipped, or one it repeated (unless ``ambiguous`` chooses), saying why.
+        """
+        _check_clock(hour, minute, second)
+        if year is None:
+            if not 1 <= month <= 12:
+                raise ValueError(f"month {month} is out of range (01 to 12)")
+            if self.year is not None:
+                year = self.year
+            else:
+                self.check_day()
+                year = self._year_of(month, day)
+        _check_date(year, month, day)
+        return self._wall_to_utc(year, month, day, hour, minute, second)
+
+    def year_for(self, month: int, day: int) -> int:
+        """The configured year, or the one inferred for ``month``/``day`` (see the module)."""
+        if self.year is not None:
+            return self.year
+        self.check_day()
+        return self._year_of(month, day)
+
+    def result(self, seconds: int, microseconds: int = 0) -> Any:
+        """The timestamp (ISO 8601 with ``Z``, or epoch seconds) of a UTC second and its microseconds.
+
+        :raises ValueError: for a time outside the years 1 to 9999 in UTC.
+        """
+        return self._finish(self._render(seconds), f"{microseconds:06d}" if microseconds else "")
+
     def _new_day(self, now: float) -> None:
         """Note today's date in the zone and the epoch seconds it lasts; forget what depended on the last one."""
         zone = self.zone
@@ -324,7 +374,8 @@ class Times:
         if today != self._today:
             self._today = today
             self._years.clear()
-            self._wall_times.clear()
+            for memory in self._year_memories:
+                memory.clear()
 
     def _year_of(self, month: int, day: int) -> int:
         """The latest year in which ``month``/``day`` exists and is at most :data:`FUTURE_DAYS` after today."""
@@ -347,13 +398,13 @@ class Times:
         """
         zone = self.zone
         if zone is _UTC:
-            return _seconds_of(year, month, day, hour, minute, second)
+            return seconds_of(year, month, day, hour, minute, second)
         wall = dt.datetime(year, month, day, hour, minute, second)
         first = wall.replace(tzinfo=zone).utcoffset()
         second_offset = wall.replace(tzinfo=zone, fold=1).utcoffset()
         assert first is not None and second_offset is not None
         if first == second_offset:
-            return _seconds_of(year, month, day, hour, minute, second) - int(first.total_seconds())
+            return seconds_of(year, month, day, hour, minute, second) - int(first.total_seconds())
         # Either the clocks jumped over this time (it never happened) or it
         # happened twice. zoneinfo answers both with two offsets; a time that
         # happened comes back to the same wall clock from UTC.
@@ -368,7 +419,7 @@ class Times:
                 f"{text} happened twice in {self.timezone} (the clocks went back); "
                 "ambiguous = 'earlier' or 'later' chooses"
             )
-        return _seconds_of(year, month, day, hour, minute, second) - int(taken.total_seconds())
+        return seconds_of(year, month, day, hour, minute, second) - int(taken.total_seconds())
 
     # -- back to a wall clock (the formatter) --------------------------------
 

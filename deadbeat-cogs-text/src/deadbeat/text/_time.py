@@ -1,0 +1,438 @@
+"""Timestamps in any format to UTC: ``time.parse``, and the ``timestamp`` cast of ``cast.fields``.
+
+A timestamp is read by the first of a list of formats whose shape it has.
+Each format is a name or a :func:`~datetime.datetime.strptime` pattern:
+
+* ``"iso8601"``: ISO 8601 / RFC 3339 (``2026-11-27T19:50:00.25+01:00``,
+  ``2026-11-27 19:50:00Z``, ``2026-11-27``, ``20261127T195000``);
+* ``"epoch"``, ``"epoch_ms"``: seconds or milliseconds since 1970, as a number
+  or as numeric text;
+* ``"syslog"``: RFC 3164's ``Nov 27 19:50:00`` (also ``Nov  7`` and a
+  fraction), without a year;
+* ``"httpdate"``: the common log format's ``27/Nov/2026:19:50:00 +0100``;
+* anything with a ``%``: a ``strptime`` pattern (``"%d.%m.%Y %H:%M"``). A
+  pattern without a year (no ``%Y``, ``%y`` or ``%G``) gets one inferred.
+
+A time that carries its offset (``Z``, ``+01:00``, ``%z``) means exactly that
+instant. A time without one is a wall-clock time, and the zone it was read in
+must be said: ``timezone`` is an IANA name (``Europe/Prague``), ``"UTC"`` or
+``"local"``. Without a ``timezone`` such a time is an error naming the field:
+taking it silently as UTC is how an hour goes missing in an incident timeline.
+
+Everything else is :mod:`._syslog_time`'s, shared with ``text.syslog_parse`` so
+that both read the same text the same way: a wall-clock time the clocks skipped
+(summer time starting) is always an error, one they repeated (summer time
+ending) is an error unless ``ambiguous`` chooses ``"earlier"`` or ``"later"``;
+a missing year is the latest in which the date falls at most 7 days after the
+reference day, so a December line read in January is last year's. The reference
+is now, or the modification time of ``year_file`` (the file being replayed: its
+last line was written when the file last changed).
+
+Which format failed and why. A text that has none of the shapes goes to the
+error output with the formats tried. A text that has a format's shape but names
+a time that does not exist (``Feb 30``, ``02:30`` on the night clocks skip)
+goes there with that reason: it is not offered to the next format, which might
+read it as something else.
+
+Speed. Logs carry the same second many times, so each converter remembers the
+last few thousand texts it converted (dropped whole when full, and the year-less
+ones when the reference day changes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from deadbeat import movement
+
+from ._syslog_time import AMBIGUOUS, MONTHS, Ambiguous, Times, TimestampFormat, resolve_zone, seconds_of
+
+__all__ = ["TIME_FORMATS", "TimeParse", "Timestamps"]
+
+#: The named formats; anything else with a ``%`` is a ``strptime`` pattern.
+TIME_FORMATS: tuple[str, ...] = ("iso8601", "epoch", "epoch_ms", "syslog", "httpdate")
+
+_UTC = dt.timezone.utc
+_MONTH_NUMBERS = {name: number for number, name in enumerate(MONTHS, 1)}
+_SYSLOG = re.compile(r"([A-Z][a-z]{2}) ( ?\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?")
+_HTTPDATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: strptime directives that give a year.
+_YEAR_DIRECTIVES = ("%Y", "%y", "%G")
+#: How many converted texts a converter remembers before it starts afresh.
+_CACHE_SIZE = 4096
+
+
+class _NotThisFormat(ValueError):
+    """The text does not have this format's shape: the next format may read it."""
+
+
+def _choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
+class Timestamps:
+    """Reads timestamps by a list of formats and gives them in UTC (the engine of ``time.parse``).
+
+    :param formats: format names or ``strptime`` patterns, tried in order (see the module).
+    :param timezone: the zone of times without an offset, or ``None`` to refuse them.
+    :param ambiguous: ``"error"``, ``"earlier"`` or ``"later"``, for a time that happened twice.
+    :param output: ``"iso"`` (``2026-11-27T19:50:00Z``) or ``"epoch"`` (float seconds).
+    :param year: the year of every year-less time, or ``None`` to infer it.
+    :param clock: epoch seconds of the reference moment for year inference (now by default).
+    :raises ValueError: for an unknown format, zone or policy, saying which.
+    """
+
+    def __init__(
+        self,
+        formats: Sequence[str],
+        timezone: str | None = None,
+        ambiguous: str = "error",
+        output: str = "iso",
+        year: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if isinstance(formats, str):
+            formats = [formats]
+        if not formats:
+            raise ValueError("formats must name at least one format")
+        _choice("ambiguous", ambiguous, AMBIGUOUS)
+        _choice("output", output, ("iso", "epoch"))
+        self.formats = list(formats)
+        self.timezone = timezone
+        zone = resolve_zone(timezone) if timezone is not None else _UTC
+        self.times = Times(zone, timezone or "UTC", ambiguous, output, year, clock)
+        self._readers = [self._reader(f) for f in self.formats]
+        self._yearless = year is None and any(f == "syslog" or _is_yearless(f) for f in self.formats)
+        self._memory: dict[str, Any] = {}
+        self.times.remember_by_day(self._memory)
+
+    def _reader(self, name: str) -> Callable[[Any], Any]:
+        if name == "iso8601":
+            return self._iso
+        if name == "epoch":
+            return lambda value: self._epoch(value, 1)
+        if name == "epoch_ms":
+            return lambda value: self._epoch(value, 1000)
+        if name == "epoch_auto":  # cast.fields' rule: beyond year 5000 it must be milliseconds
+            return lambda value: self._epoch(value, 0)
+        if name == "syslog":
+            return self._syslog
+        if name == "httpdate":
+            return self._httpdate
+        if isinstance(name, str) and "%" in name:
+            return self._strptime_reader(name)
+        raise ValueError(
+            f"unknown time format {name!r}: one of {', '.join(map(repr, TIME_FORMATS))}, or a strptime pattern"
+            " with % directives such as '%d.%m.%Y %H:%M:%S'"
+        )
+
+    # -- one value ----------------------------------------------------------
+
+    def convert(self, value: Any) -> Any:
+        """The UTC timestamp of ``value``, read by the first format whose shape it has.
+
+        :raises ValueError: saying which formats were tried, or why a time of the right shape does not exist.
+        """
+        if type(value) is str:
+            if self._yearless:
+                self.times.check_day()
+            memory = self._memory
+            done = memory.get(value)
+            if done is not None:
+                return done
+            done = self._first(value)
+            if len(memory) >= _CACHE_SIZE:
+                memory.clear()
+            memory[value] = done
+            return done
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a timestamp (text or number), got {type(value).__name__}")
+        return self._first(value)
+
+    def _first(self, value: Any) -> Any:
+        for read in self._readers:
+            try:
+                return read(value)
+            except _NotThisFormat:
+                continue
+        tried = ", ".join(map(repr, self.formats))
+        raise ValueError(f"{value!r} is in none of the formats {tried}")
+
+    def _wall(
+        self, year: int | None, month: int, day: int, hour: int, minute: int, second: int, micro: int, what: Any
+    ) -> Any:
+        if self.timezone is None:
+            raise ValueError(
+                f"{what!r} has no zone offset and no timezone is set: give timezone (an IANA name such as"
+                " 'Europe/Prague', 'UTC' or 'local') to say where it was written"
+            )
+        return self.times.result(self.times.wall(year, month, day, hour, minute, second), micro)
+
+    def _aware(self, moment: dt.datetime) -> Any:
+        offset = moment.utcoffset()
+        assert offset is not None
+        seconds = seconds_of(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+        shift = offset.days * 86400 + offset.seconds
+        return self.times.result(seconds - shift, moment.microsecond)
+
+    # -- the formats ----------------------------------------------------------
+
+    def _iso(self, value: Any) -> Any:
+        if type(value) is not str or len(value) < 8 or not value[:4].isdigit():
+            raise _NotThisFormat
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise _NotThisFormat from None
+        if moment.tzinfo is not None:
+            return self._aware(moment)
+        m = moment
+        return self._wall(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, value)
+
+    def _epoch(self, value: Any, per_second: int) -> Any:
+        if type(value) is str:
+            if not _NUMBER.fullmatch(value.strip()):
+                raise _NotThisFormat
+            number: float = float(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            raise _NotThisFormat
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a time")
+        if per_second == 0:
+            per_second = 1000 if abs(number) > 95_617_584_000 else 1
+        if type(number) is int:
+            whole, rest = divmod(number, per_second)
+            micro = rest * 1_000_000 // per_second
+        else:
+            micro_total = round(number * 1_000_000 / per_second)
+            whole, micro = divmod(micro_total, 1_000_000)
+        return self.times.result(int(whole), int(micro))
+
+    def _syslog(self, value: Any) -> Any:
+        if type(value) is not str:
+            raise _NotThisFormat
+        found = _SYSLOG.fullmatch(value.strip())
+        if found is None:
+            raise _NotThisFormat
+        name, day, hour, minute, second, fraction = found.groups()
+        month = _MONTH_NUMBERS.get(name)
+        if month is None:
+            raise ValueError(f"unknown month {name!r} (Jan, Feb, ... Dec)")
+        micro = int(fraction.ljust(6, "0")) if fraction else 0
+        return self._wall(None, month, int(day), int(hour), int(minute), int(second), micro, value)
+
+    def _httpdate(self, value: Any) -> Any:
+        if type(value) is not str:
+            raise _NotThisFormat
+        found = _HTTPDATE.fullmatch(value.strip())
+        if found is None:
+            raise _NotThisFormat
+        day, name, year, hour, minute, second, sign, off_h, off_m = found.groups()
+        month = _MONTH_NUMBERS.get(name)
+        if month is None:
+            raise ValueError(f"unknown month {name!r} (Jan, Feb, ... Dec)")
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError(f"offset {sign}{off_h}{off_m} is out of range")
+        offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+        try:
+            moment = dt.datetime(
+                int(year), month, int(day), int(hour), int(minute), int(second),
+                tzinfo=dt.timezone(offset if sign == "+" else -offset),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        return self._aware(moment)
+
+    def _strptime_reader(self, pattern: str) -> Callable[[Any], Any]:
+        yearless = _is_yearless(pattern)
+        # strptime gives a year-less date the year 1900, in which 29 February
+        # does not exist; read it with a leap year and infer the real one after.
+        full = pattern + " %Y" if yearless else pattern
+
+        def read(value: Any) -> Any:
+            if type(value) is not str:
+                raise _NotThisFormat
+            try:
+                moment = dt.datetime.strptime(value + " 2000" if yearless else value, full)
+            except ValueError:
+                raise _NotThisFormat from None
+            if moment.tzinfo is not None:
+                if yearless:
+                    # The offset is known but not the year: the same rule as for wall-clock times.
+                    moment = moment.replace(year=self.times.year_for(moment.month, moment.day))
+                return self._aware(moment)
+            m = moment
+            year_or_none = None if yearless else m.year
+            return self._wall(year_or_none, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, value)
+
+        return read
+
+
+def _is_yearless(pattern: str) -> bool:
+    return "%" in pattern and not any(d in pattern for d in _YEAR_DIRECTIVES)
+
+
+class _FileClock:
+    """Epoch seconds of a file's modification time (now when it cannot be read), looked at once a second."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._checked = -1.0
+        self._value = 0.0
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        if now - self._checked >= 1.0 or self._checked < 0:
+            self._checked = now
+            try:
+                self._value = os.stat(self.path).st_mtime
+            except OSError:
+                self._value = time.time()
+        return self._value
+
+
+class TimeParse(movement.Cog):
+    """Read timestamps in chosen formats and zones, and write them in UTC (ISO 8601 or epoch).
+
+    Each field's text (or number) is read by the first of ``formats`` whose
+    shape it has: ``"iso8601"``, ``"epoch"``, ``"epoch_ms"``, ``"syslog"``
+    (``Nov 27 19:50:00``, year inferred), ``"httpdate"``
+    (``27/Nov/2026:19:50:00 +0100``) or a ``strptime`` pattern
+    (``"%d.%m.%Y %H:%M:%S"``). A time with an offset is that instant; one
+    without is read in ``timezone``, and is an error when no ``timezone`` is
+    given. A wall-clock time the clocks skipped at a change to summer time is
+    always an error; one they repeated is an error unless ``ambiguous``
+    chooses. Every field is converted before any is written, so a datum that
+    fails reaches the error output as it came, with the field named.
+
+    :param fields: field path(s) of the timestamps.
+    :param formats: formats tried in order (names or ``strptime`` patterns).
+    :param timezone: the zone of times without an offset: an IANA name
+        (``"Europe/Prague"``), ``"UTC"`` or ``"local"``; none makes such a time an error.
+    :param ambiguous: a wall-clock time that happened twice (summer time
+        ending): ``"error"`` sends the datum to the error output,
+        ``"earlier"`` and ``"later"`` choose. A skipped time is always an error.
+    :param output: ``"iso"`` (``2026-11-27T19:50:00Z``, six fraction digits
+        when there is a fraction) or ``"epoch"`` (seconds, a float).
+    :param target: where the result goes, for a single field (default: in place).
+    :param year: the year of every year-less time (replaying an old archive);
+        none infers it: the latest year in which the date is at most 7 days after the reference day.
+    :param year_file: a file whose modification time is the reference day for
+        inferring the year (the file being replayed); none, or a file that cannot
+        be read, means now.
+    :param missing: ``"error"`` or ``"skip"`` for a field the datum does not have.
+    :param clock: Python only: a function giving the reference epoch seconds
+        (``time.time`` by default).
+    """
+
+    one_to_one = True
+
+    def __init__(
+        self,
+        fields: str | Sequence[str] = "timestamp",
+        formats: Sequence[str] = ("iso8601",),
+        timezone: str | None = None,
+        ambiguous: Ambiguous = "error",
+        output: TimestampFormat = "iso",
+        target: str | None = None,
+        year: int | None = None,
+        year_file: str | None = None,
+        missing: Literal["error", "skip"] = "error",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        _choice("missing", missing, ("error", "skip"))
+        paths = [fields] if isinstance(fields, str) else list(fields)
+        if not paths:
+            raise ValueError("fields must name at least one field")
+        if target is not None and len(paths) != 1:
+            raise ValueError("target needs exactly one field (several fields are converted in place)")
+        if year is not None and (type(year) is not int or not 1 <= year <= 9999):
+            raise ValueError(f"year must be a whole number from 1 to 9999, or none to infer it, not {year!r}")
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
+        self.fields = fields
+        self.formats = [formats] if isinstance(formats, str) else list(formats)
+        self.timezone = timezone
+        self.ambiguous = ambiguous
+        self.output = output
+        self.target = target
+        self.year = year
+        self.year_file = year_file
+        self.missing = missing
+        self.clock = clock
+        reference = clock if clock is not None else (_FileClock(year_file) if year_file else None)
+        self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference)
+        convert = self._stamps.convert
+        self._plan = [
+            (path, movement.getter(path), movement.setter(target if target is not None else path)) for path in paths
+        ]
+        self._convert = convert
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        convert = self._convert
+        plan = self._plan
+        if len(plan) == 1:
+            path, get, put = plan[0]
+            try:
+                value = get(data)
+            except (LookupError, TypeError):
+                if self.missing == "skip":
+                    return (data,)
+                raise ValueError(f"field {path!r}: missing") from None
+            try:
+                return (put(data, convert(value)),)
+            except ValueError as exc:
+                raise ValueError(f"field {path!r}: {exc}") from None
+        results = []
+        for path, get, put in plan:
+            try:
+                value = get(data)
+            except (LookupError, TypeError):
+                if self.missing == "skip":
+                    continue
+                raise ValueError(f"field {path!r}: missing") from None
+            try:
+                results.append((put, convert(value)))
+            except ValueError as exc:
+                raise ValueError(f"field {path!r}: {exc}") from None
+        for put, result in results:
+            data = put(data, result)
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Convert a list of data; the same results as one call per datum, raising where one would."""
+        call = self.__call__
+        return [call(datum)[0] for datum in data]
+
+
+def timestamp_cast(timezone: str | None = None, ambiguous: str = "error") -> Callable[[Any], Any]:
+    """The ``timestamp`` cast of ``cast.fields``: ISO 8601, epoch (seconds, or milliseconds beyond
+    year 5000), the common log format or a syslog ``Nov 27 19:50:00``, to ISO 8601 UTC.
+
+    :param timezone: the zone of times without an offset; ``None`` makes them an error.
+    :param ambiguous: ``"error"``, ``"earlier"`` or ``"later"``.
+    """
+    stamps = Timestamps(("iso8601", "epoch_auto", "httpdate", "syslog"), timezone, ambiguous, "iso")
+    convert_method = stamps.convert
+
+    def convert(value: Any) -> Any:
+        return convert_method(value)
+
+    convert.expected = (  # type: ignore[attr-defined]
+        "a timestamp (ISO 8601, epoch seconds, common log format or syslog"
+        + (f", zone-less ones read in {timezone}" if timezone else " with a zone offset; timezone reads zone-less ones")
+        + ")"
+    )
+    return convert
