@@ -1,14 +1,19 @@
-"""Plugin discovery: entry points read without importing, failures reported, rest goes on."""
+"""Plugin discovery: metadata read without importing, failures reported, the rest goes on."""
 
 from __future__ import annotations
 
+import json
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deadbeat import plugins
+from deadbeat.plugins import _manifest, _registry
 
 MakeDist = Callable[..., Path]
 
@@ -23,6 +28,13 @@ class Shout(movement.Cog):
 '''
 
 
+def add_manifest(site: Path, name: str, version: str, cogs: dict[str, dict[str, str]]) -> None:
+    """Write the manifest a build hook would have written into a dist-info made by make_dist."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info" / "extra_metadata"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / _manifest.MANIFEST).write_text(json.dumps({"format": 1, "cogs": cogs}))
+
+
 class TestDiscovery:
     def test_discovery_imports_nothing(self) -> None:
         """Listing entry points leaves every cog module unimported, broken ones included."""
@@ -31,7 +43,26 @@ class TestDiscovery:
         names = {e.name for e in entries}
         assert {"broken.explode", "example.upper", "example.delay"} <= names
         assert "deadbeat_broken_fixture" not in sys.modules
-        assert all(e.status == "available" for e in entries if e.name != "broken.explode")
+        assert all(e.status == "available" for e in entries)
+
+    def test_summary_comes_from_the_manifest(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A distribution's manifest gives the summary without importing its module."""
+        site = make_dist("deadbeat-shout", {"shout.loud": "shout_mod:Shout"}, "shout_mod", GOOD_COG)
+        add_manifest(site, "deadbeat-shout", "1.0", {"shout.loud": {"value": "shout_mod:Shout", "summary": "Shout."}})
+        monkeypatch.syspath_prepend(str(site))
+        entry = plugins.CogRegistry().entry("shout.loud")
+        assert (entry.status, entry.summary, entry.described) == ("available", "Shout.", True)
+        assert "shout_mod" not in sys.modules
+
+    def test_a_stale_manifest_is_not_believed(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A manifest made for another module:attribute says nothing; importing gives the summary."""
+        site = make_dist("deadbeat-shout", {"shout.loud": "shout_mod:Shout"}, "shout_mod", GOOD_COG)
+        add_manifest(site, "deadbeat-shout", "1.0", {"shout.loud": {"value": "old_mod:Old", "summary": "Old."}})
+        monkeypatch.syspath_prepend(str(site))
+        registry = plugins.CogRegistry()
+        assert registry.entry("shout.loud").summary == ""
+        registry.load("shout.loud")
+        assert registry.entry("shout.loud").summary == "Append an exclamation mark."
 
     def test_broken_cog_is_reported_and_others_load(self) -> None:
         """A cog raising on import is 'broken' with the reason; the rest load."""
@@ -54,9 +85,11 @@ class TestDiscovery:
         )
 
     def test_unknown_name(self) -> None:
-        """A name nobody offers is a KeyError."""
+        """A name nobody offers is a KeyError, and the nearest known name is suggested."""
+        registry = plugins.CogRegistry()
         with pytest.raises(KeyError):
-            plugins.CogRegistry().load("no.such.cog")
+            registry.load("no.such.cog")
+        assert registry.suggest("example.uper") == "example.upper"
 
     def test_third_party_cog_loads(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
         """A distribution found on sys.path offers its cog by entry-point name."""
@@ -66,20 +99,73 @@ class TestDiscovery:
         assert cog("hi") == ("hi!",)
 
 
+class TestNotACog:
+    @pytest.mark.parametrize(
+        ("code", "reason"),
+        [
+            ("Thing = 42\n", "the entry point names 42, a int, not a class or function"),
+            ("import json as Thing\n", "the entry point names the module json"),
+            ("class Thing:\n    pass\n", "instances of Thing cannot be called with a datum"),
+            ("def Thing(*parts):\n    return parts\n", "Thing takes *parts, which a pipeline file cannot give"),
+        ],
+    )
+    def test_objects_that_cannot_be_cogs(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch, code: str, reason: str
+    ) -> None:
+        """An entry point naming something no pipeline could use is 'not a cog' with the reason, never 'loaded'."""
+        site = make_dist("deadbeat-odd", {"odd.thing": "odd_mod:Thing"}, "odd_mod", code)
+        monkeypatch.syspath_prepend(str(site))
+        sys.modules.pop("odd_mod", None)
+        registry = plugins.CogRegistry()
+        (entry,) = [e for e in registry.load_all() if e.name == "odd.thing"]
+        assert entry.status == "not a cog"
+        assert reason in (entry.error or "")
+        assert entry.summary == ""
+        with pytest.raises(plugins.CogLoadError, match="is not a cog"):
+            registry.load("odd.thing")
+
+    def test_every_installed_cog_is_a_cog(self) -> None:
+        """None of the cogs installed here (ours and the example) is mistaken for something else."""
+        entries = plugins.CogRegistry().load_all()
+        assert [e.name for e in entries if e.status == "not a cog"] == []
+
+
 class TestConflicts:
-    def test_duplicate_names_are_both_reported(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Two distributions offering one name: neither is used, both are named, others work."""
+    def test_duplicate_names_are_both_listed_and_each_qualified_name_works(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Two distributions offering one name: both listed, the plain name refused naming both, each usable."""
         site = make_dist("deadbeat-copycat", {"example.upper": "shout_mod:Shout"}, "shout_mod", GOOD_COG)
         monkeypatch.syspath_prepend(str(site))
         registry = plugins.CogRegistry()
         dupes = [e for e in registry.discover() if e.name == "example.upper"]
+        assert [e.distribution for e in dupes] == ["deadbeat-copycat", "deadbeat-example-upper"]
         assert {e.status for e in dupes} == {"duplicate"}
-        assert "deadbeat-copycat 1.0" in (dupes[0].error or "") and "deadbeat-example-upper 1.0.0" in (
-            dupes[0].error or ""
-        )
-        with pytest.raises(plugins.CogLoadError, match="duplicate"):
+        assert "deadbeat-example-upper 1.0.0 ('deadbeat-example-upper/example.upper')" in (dupes[0].error or "")
+        with pytest.raises(plugins.CogLoadError) as err:
             registry.load("example.upper")
+        assert "'deadbeat-copycat/example.upper'" in str(err.value)
+        assert "'deadbeat-example-upper/example.upper'" in str(err.value)
+        assert registry.load("deadbeat-copycat/example.upper")()("a") == ("a!",)
+        assert registry.load("Deadbeat_Example_Upper/example.upper").__name__ == "Upper"
         assert registry.load("example.delay") is not None
+        assert "deadbeat-copycat/example.upper" in registry.names()
+
+    def test_the_one_usable_offer_takes_the_plain_name(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the other offer cannot be used at all (another core), the plain name means the usable one."""
+        site = make_dist(
+            "deadbeat-future",
+            {"example.upper": "shout_mod:Shout"},
+            "shout_mod",
+            GOOD_COG,
+            requires=("deadbeat-core>=99",),
+        )
+        monkeypatch.syspath_prepend(str(site))
+        assert plugins.CogRegistry().load("example.upper").__name__ == "Upper"
+        with pytest.raises(plugins.CogLoadError, match="strict mode takes no guess"):
+            plugins.CogRegistry(strict=True, scope="used").load("example.upper")
 
     def test_cog_needing_another_core_is_incompatible(
         self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
@@ -103,7 +189,136 @@ class TestConflicts:
         with pytest.raises(plugins.CogLoadError, match="not allowed"):
             registry.load("example.delay")
 
-    def test_strict_mode_makes_failures_fatal(self) -> None:
-        """In strict mode the broken fixture stops loading with its reason."""
+
+class TestStrict:
+    def test_strict_mode_names_every_failure_after_checking_all(self) -> None:
+        """Strict about all: every cog is imported, then the error names each one that cannot be used."""
+        registry = plugins.CogRegistry(strict=True)
         with pytest.raises(plugins.CogLoadError, match="broken.explode"):
-            plugins.CogRegistry(strict=True).load_all()
+            registry.load_all()
+        assert registry.entry("example.upper").status == "loaded"
+
+    def test_not_allowed_is_no_failure(self) -> None:
+        """A cog left out by the allow-list is a choice: strict mode does not fail on it."""
+        registry = plugins.CogRegistry(allow=["example.*"], strict=True)
+        entries = registry.load_all()
+        assert {e.status for e in entries if e.name == "broken.explode"} == {"not allowed"}
+
+    def test_strict_about_used_cogs_checks_nothing_else(self) -> None:
+        """A registry strict about the cogs used lets a pipeline skip the check of all, and loads good cogs."""
+        registry = plugins.CogRegistry(strict=True, scope="used")
+        assert registry.strict is False and registry.strict_use is True
+        assert registry.load("example.upper").__name__ == "Upper"
+        with pytest.raises(plugins.CogLoadError, match="broken"):
+            registry.load("broken.explode")
+
+
+class TestHints:
+    def test_first_party_name_names_its_distribution(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A name of a first-party distribution that is not installed says what to install."""
+        monkeypatch.setitem(_registry.FIRST_PARTY, "geo", "deadbeat-cogs-geo-not-installed")
+        with pytest.raises(plugins.CogNotInstalled) as err:
+            plugins.CogRegistry().load("geo.lookup")
+        assert str(err.value) == (
+            "no cog named 'geo.lookup': it comes with deadbeat-cogs-geo-not-installed, which is not installed:"
+            " pip install deadbeat-cogs-geo-not-installed"
+        )
+
+    def test_installed_first_party_typo_is_unknown(self) -> None:
+        """A typo in a name of an installed first-party distribution is unknown (did-you-mean), not 'install'."""
+        with pytest.raises(KeyError):
+            plugins.CogRegistry().load("fs.reed")
+
+    def test_missing_library_names_the_extra(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A cog whose import misses a library of one of its distribution's extras says which extra to install."""
+        code = "import fancylib_not_here\n" + GOOD_COG
+        site = make_dist(
+            "deadbeat-fancy",
+            {"fancy.cog": "fancy_mod:Shout"},
+            "fancy_mod",
+            code,
+            requires=("deadbeat-core", 'fancylib-not-here>=1; extra == "fancy"'),
+        )
+        monkeypatch.syspath_prepend(str(site))
+        with pytest.raises(plugins.CogLoadError) as err:
+            plugins.CogRegistry().load("fancy.cog")
+        assert str(err.value).endswith("; pip install 'deadbeat-fancy[fancy]'")
+
+    def test_entry_point_extras_are_checked_without_importing(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An entry point naming an extra whose libraries are missing carries the hint in the listing."""
+        site = make_dist(
+            "deadbeat-fancy",
+            {"fancy.cog": "fancy_mod:Shout [fancy]"},
+            "fancy_mod",
+            GOOD_COG,
+            requires=("deadbeat-core", 'fancylib-not-here>=1; extra == "fancy"'),
+        )
+        monkeypatch.syspath_prepend(str(site))
+        entry = plugins.CogRegistry().entry("fancy.cog")
+        assert entry.status == "available" and entry.hint == "pip install 'deadbeat-fancy[fancy]'"
+        assert "fancy_mod" not in sys.modules
+
+
+class TestManifest:
+    def test_summaries_are_read_from_source_through_re_exports(self, tmp_path: Path) -> None:
+        """The build reads docstrings with ast, following re-exports and aliases, running nothing."""
+        package = tmp_path / "src" / "deadbeat_pkg"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(
+            "raise SystemExit('never run')\nfrom ._impl import Real as Public\nAlias = Public\n"
+        )
+        (package / "_impl.py").write_text('class Real:\n    """First line.\n\n    More.\n    """\n')
+        (package / "plain.py").write_text('def cog(data):\n    """A plain cog."""\n')
+        manifest = _manifest.build_manifest(
+            {"a.public": "deadbeat_pkg:Public", "a.alias": "deadbeat_pkg:Alias", "a.plain": "deadbeat_pkg.plain:cog"},
+            [str(tmp_path / "src")],
+        )
+        assert manifest == {
+            "format": 1,
+            "cogs": {
+                "a.alias": {"value": "deadbeat_pkg:Alias", "summary": "First line."},
+                "a.plain": {"value": "deadbeat_pkg.plain:cog", "summary": "A plain cog."},
+                "a.public": {"value": "deadbeat_pkg:Public", "summary": "First line."},
+            },
+        }
+
+    @given(
+        st.text(
+            alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters='"\\'),
+            min_size=1,
+            max_size=60,
+        ).filter(lambda s: s.strip())
+    )
+    def test_source_summary_is_the_docstring_first_line(self, line: str) -> None:
+        """For any summary line, what the build reads from source is what importing gives."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as directory:
+            code = f'class Cog:\n    """{line}\n\n    :param x: y.\n    """\n'
+            Path(directory, "hyp_mod.py").write_text(code)
+            namespace: dict[str, object] = {}
+            exec(compile(code, "hyp_mod.py", "exec"), namespace)
+            assert _manifest.summary_from_source("hyp_mod:Cog", [directory]) == plugins.cog_summary(namespace["Cog"])
+
+    def test_unreadable_source_gives_no_summary(self, tmp_path: Path) -> None:
+        """A module that is not there, or not Python, leaves the summary empty; the build goes on."""
+        (tmp_path / "bad.py").write_text("def (:\n")
+        assert _manifest.summary_from_source("bad:Cog", [str(tmp_path)]) == ""
+        assert _manifest.summary_from_source("missing:Cog", [str(tmp_path)]) == ""
+
+    def test_first_party_wheels_carry_the_manifest(self) -> None:
+        """Every first-party cog distribution names the manifest hook in its build configuration."""
+        root = Path(__file__).resolve().parents[2]
+        for directory in ("deadbeat-cogs-fs", "deadbeat-cogs-ip", "deadbeat-cogs-net", "deadbeat-cogs-text"):
+            text = (root / directory / "pyproject.toml").read_text()
+            assert (
+                textwrap.dedent(
+                    """
+                [tool.hatch.build.targets.wheel.hooks.custom]
+                path = "../deadbeat-core/src/deadbeat/plugins/_manifest.py"
+                """
+                )
+                in text
+            ), directory

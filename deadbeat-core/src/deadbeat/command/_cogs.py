@@ -1,4 +1,11 @@
-"""``deadbeat cogs``: list the installed cogs; ``deadbeat cogs show NAME``: describe one."""
+"""``deadbeat cogs``: list the installed cogs; ``deadbeat cogs show NAME``: describe one.
+
+The listing imports no cog: names, distributions, versions, statuses and
+summaries come from the installed metadata and the manifest each distribution's
+build wrote (see :mod:`deadbeat.plugins`). ``--check`` imports every cog and
+reports those that fail; ``--strict`` does too and exits 1 when any installed
+cog cannot be used (``not allowed`` is a choice, not a failure).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,23 @@ import json
 import sys
 from typing import TextIO
 
-from ..conf import Section, section_of
-from ..plugins import CogLoadError, describe
-from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
+from ..plugins import CogEntry, CogLoadError, CogRegistry
+from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of, write_all
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``cogs`` and ``cogs show`` to the command line."""
-    cogs = commands.add_parser("cogs", help="list the installed cogs")
+    cogs = commands.add_parser(
+        "cogs", help="list the installed cogs", description="List the installed cogs, importing none of them."
+    )
     add_registry_options(cogs)
     cogs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cogs.add_argument("--check", action="store_true", help="import every cog and report those that cannot be used")
     cogs.set_defaults(handler=handle)
     cogs_commands = cogs.add_subparsers(dest="cogs_command")
     show = cogs_commands.add_parser("show", help="describe one cog")
     add_registry_options(show)
-    show.add_argument("name")
+    show.add_argument("name", help="a cog's name, or distribution/name")
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
@@ -31,62 +40,98 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     return _cogs_list(args, out)
 
 
+def _note(entry: CogEntry) -> str:
+    """The last column of the table: the summary, or why the cog cannot be used and what to install."""
+    if entry.status in ("available", "loaded"):
+        text = entry.summary or ("(no summary: the distribution has no manifest; --check imports it)")
+        return f"{text} [{entry.hint}]" if entry.hint else text
+    return "; ".join(t for t in (entry.error, entry.hint) if t)
+
+
+def _table(entries: list[CogEntry], checked: bool) -> str:
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")]
+    rows += [(e.name, e.distribution, e.version, e.status, _note(e)) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
+    failing = [e for e in entries if not e.usable or e.ambiguous]
+    if failing:
+        lines += ["", f"{len(failing)} cog(s) cannot be used; the others work."]
+    if not checked:
+        lines += ["", "Listed without importing any cog; 'deadbeat cogs --check' imports them and reports failures."]
+    return "\n".join(lines) + "\n"
+
+
 def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
     registry = registry_of(args)
-    try:
-        entries = registry.load_all()
-    except CogLoadError as exc:
-        sys.stderr.write(f"deadbeat: {exc}\n")
-        return EXIT_ERROR
+    checked = bool(args.check or registry.strict)
+    failure = None
+    if checked:
+        try:
+            entries = registry.load_all()
+        except CogLoadError as exc:
+            failure = exc
+            entries = registry.discover()
+    else:
+        entries = registry.discover()
     if args.json:
-        json.dump([e.as_dict() for e in entries], out, indent=2)
-        out.write("\n")
-        return EXIT_OK
-    rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")]
-    for e in entries:
-        rows.append((e.name, e.distribution, e.version, e.status, e.summary if e.usable else (e.error or "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] + "\n")
-    broken = [e for e in entries if not e.usable]
-    if broken:
-        out.write(f"\n{len(broken)} cog(s) cannot be used; the others work.\n")
+        text = json.dumps([e.as_dict() for e in entries], indent=2) + "\n"
+    else:
+        text = _table(entries, checked)
+    if not write_all(out, text):
+        return EXIT_OK if failure is None else EXIT_ERROR
+    if failure is not None:
+        for entry in registry.problems():
+            sys.stderr.write(f"deadbeat: {CogLoadError(entry)}\n")
+        return EXIT_ERROR
     return EXIT_OK
 
 
+def _unknown(registry: CogRegistry, name: str) -> str:
+    close = registry.suggest(name)
+    hint = f"; did you mean {close!r}?" if close else ""
+    return f"deadbeat: no cog named {name!r}{hint} See 'deadbeat cogs'.\n"
+
+
 def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
+    from ..conf import Section, section_of
+    from ..plugins import describe
+
     registry = registry_of(args)
     try:
         obj = registry.load(args.name)
     except KeyError:
-        sys.stderr.write(f"deadbeat: no cog named {args.name!r}; see 'deadbeat cogs'\n")
+        sys.stderr.write(_unknown(registry, args.name))
         return EXIT_ERROR
     except CogLoadError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
-        if exc.entry.details:
+        if exc.entry is not None and exc.entry.details:
             sys.stderr.write(exc.entry.details)
         return EXIT_ERROR
     entry = registry.entry(args.name)
     description = describe(obj)
-    out.write(f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})\n\n")
-    out.write((description.summary or "(no description)") + "\n")
+    lines = [f"{entry.name}  ({entry.value}, {entry.distribution} {entry.version})", ""]
+    if entry.others:
+        lines += [f"Also offered by {', '.join(entry.others)}; this one is {entry.qualified!r}.", ""]
+    lines.append(description.summary or "(no description)")
     if description.text:
-        out.write("\n" + description.text + "\n")
+        lines += ["", description.text]
     if description.takes_lists:
-        out.write("\nTakes whole lists from the train (call_batch): no Python call per datum.\n")
-    out.write("\nParameters:\n")
+        lines += ["", "Takes whole lists from the train (call_batch): no Python call per datum."]
+    lines += ["", "Parameters:"]
     if description.injected:
-        out.write(f"  {description.injected}  (given by the pipeline)\n")
+        lines.append(f"  {description.injected}  (given by the pipeline)")
     for p in description.parameters:
         annotation = f": {p.annotation}" if p.annotation else ""
         default = "required" if p.required else f"default {p.default_text}"
-        out.write(f"  {p.name}{annotation}  ({default})\n")
+        lines.append(f"  {p.name}{annotation}  ({default})")
         if p.doc:
-            out.write(f"      {p.doc}\n")
-    out.write("\nPipeline insert:\n" + description.pipeline_insert(entry.name) + "\n")
+            lines.append(f"      {p.doc}")
+    use = entry.qualified if entry.ambiguous else entry.name
+    lines += ["", "Pipeline insert:", description.pipeline_insert(use)]
     insert = getattr(obj, "config_insert", None)
     if not isinstance(insert, Section):
         insert = section_of(obj, entry.name.rpartition(".")[2])
     if insert.children:
-        out.write("\nConfig insert (for an application's own config file):\n" + insert.to_toml() + "\n")
+        lines += ["", "Config insert (for an application's own config file):", insert.to_toml()]
+    write_all(out, "\n".join(lines) + "\n")
     return EXIT_OK

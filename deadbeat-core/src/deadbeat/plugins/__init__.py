@@ -6,25 +6,54 @@ the entry point's name is the cog's public name (``fs.tail``)::
     [project.entry-points."deadbeat.cogs"]
     "geoip.lookup" = "deadbeat_geoip:GeoIPLookup"
 
-Discovery reads installed metadata only; a cog's module is imported when the cog
-is used or inspected. A cog that cannot be used (its import fails, its name is
-taken by another distribution, its distribution needs another deadbeat-core, or
-it is outside the allow-list) is reported with its name, distribution, version and
-the reason, and every other cog keeps working. ``strict=True`` makes any such
-problem an error instead.
+Discovery reads installed metadata only (entry points, requirements, and the
+manifest of summaries the distribution's build wrote: see
+:mod:`deadbeat.plugins._manifest`); a cog's module is imported when the cog is
+used or checked. A cog that cannot be used (its import fails, its object is not
+a cog, its name is offered by several distributions, its distribution needs
+another deadbeat-core, or it is outside the allow-list) is reported with its
+name, distribution, version and the reason, and every other cog keeps working.
+``strict=True`` makes such problems errors instead.
 """
 
-from ._describe import CogDescription, Parameter, describe
-from ._registry import GROUP, CogEntry, CogLoadError, CogRegistry, cog_summary, core_version
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._registry import (
+    GROUP,
+    CogEntry,
+    CogLoadError,
+    CogNotInstalled,
+    CogRegistry,
+    cog_summary,
+    core_version,
+    not_a_cog_reason,
+)
+
+if TYPE_CHECKING:
+    from ._describe import CogDescription, Parameter, describe
 
 __all__ = [
     "GROUP",
     "CogDescription",
     "CogEntry",
     "CogLoadError",
+    "CogNotInstalled",
     "CogRegistry",
     "Parameter",
     "cog_summary",
     "core_version",
     "describe",
+    "not_a_cog_reason",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # describe() needs deadbeat.conf and the movement it imports; a listing
+    # needs neither, so they are imported on first use, not with the registry.
+    if name in ("CogDescription", "Parameter", "describe"):
+        from . import _describe
+
+        return getattr(_describe, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,32 +1,79 @@
-"""The cogs installed distributions offer, found through entry points."""
+"""The cogs installed distributions offer, found through entry points.
+
+Listing costs no import. Everything ``deadbeat cogs`` prints comes from the
+installed metadata: the entry points, the distribution's requirements (is the
+core version one it accepts? are the extras its entry points name installed?)
+and the manifest the distribution's build wrote beside them (see
+:mod:`deadbeat.plugins._manifest`), which holds each cog's summary line. A cog's
+module runs only when the cog is used (``deadbeat run``, :meth:`CogRegistry.load`)
+or checked (``deadbeat cogs --check``, :meth:`CogRegistry.load_all`). A plugin
+that takes seconds to import, or never finishes importing properly, therefore
+costs nothing to a listing or to a pipeline that does not use it.
+
+Names. Several distributions may offer one name; each offer is listed and can be
+named alone as ``DISTRIBUTION/NAME`` (``deadbeat-cogs-fs/fs.read``): a slash is in
+no entry-point name we accept and in no ``module:attribute``. The plain name
+belongs to the one offer that can be used at all (compatible with this core, in
+the allow-list); when several can, the plain name is refused with every
+qualified name to choose from, because taking one by load order would let any
+newly installed distribution take over a pipeline's cog without a word.
+"""
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import json
+import re
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import importlib_metadata
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
 
-from ._describe import describe
+from ._manifest import read_manifest
 
-__all__ = ["GROUP", "CogEntry", "CogLoadError", "CogRegistry", "core_version", "cog_summary"]
+__all__ = [
+    "GROUP",
+    "CogEntry",
+    "CogLoadError",
+    "CogNotInstalled",
+    "CogRegistry",
+    "cog_summary",
+    "core_version",
+    "not_a_cog_reason",
+]
 
 #: The entry-point group cog distributions register in.
 GROUP = "deadbeat.cogs"
 CORE_DISTRIBUTION = "deadbeat-core"
 
-# Statuses a cog can have, from best to worst.
-AVAILABLE = "available"  # discovered, not imported yet
-LOADED = "loaded"
-BROKEN = "broken"  # import failed
-DUPLICATE = "duplicate"  # the name is offered by more than one distribution
+# What a cog entry can be. Only AVAILABLE and LOADED can be used; DUPLICATE is
+# shown for a usable offer whose plain name is ambiguous (its qualified name works).
+AVAILABLE = "available"  # found in the metadata, not imported
+LOADED = "loaded"  # imported, and it is a cog
+BROKEN = "broken"  # importing it failed
+NOT_A_COG = "not a cog"  # imported, but the object cannot be a cog
+DUPLICATE = "duplicate"  # the plain name is offered by several usable distributions
 INCOMPATIBLE = "incompatible"  # its distribution needs another deadbeat-core
-NOT_ALLOWED = "not allowed"  # outside the allow-list
+NOT_ALLOWED = "not allowed"  # outside the allow-list: refused, but no failure
+
+#: Statuses that make ``deadbeat cogs --strict`` (and a strict registry) fail.
+FAILURES = frozenset({BROKEN, NOT_A_COG, DUPLICATE, INCOMPATIBLE})
+
+#: Name prefixes of the first-party cog distributions, for "pip install" hints.
+FIRST_PARTY = {
+    "fs": "deadbeat-cogs-fs",
+    "ip": "deadbeat-cogs-ip",
+    "text": "deadbeat-cogs-text",
+    "cast": "deadbeat-cogs-text",
+    "flow": "deadbeat-cogs-text",
+    "dns": "deadbeat-cogs-net",
+    "socket": "deadbeat-cogs-net",
+    "http": "deadbeat-cogs-net",
+    "stream": "deadbeat-cogs-net",
+}
 
 
 def core_version() -> str:
@@ -34,14 +81,30 @@ def core_version() -> str:
     return importlib_metadata.version(CORE_DISTRIBUTION)
 
 
-class CogLoadError(RuntimeError):
-    """A cog cannot be used; the message names the cog, distribution, version and reason."""
+def normalize(name: str) -> str:
+    """:returns: a distribution name as PEP 503 compares them (``Deadbeat_Cogs.FS`` -> ``deadbeat-cogs-fs``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
-    def __init__(self, entry: CogEntry) -> None:
-        super().__init__(
-            f"cog {entry.name!r} from {entry.distribution} {entry.version} is {entry.status}: {entry.error}"
-        )
+
+class CogLoadError(RuntimeError):
+    """A cog cannot be used; the message names the cog, distribution, version and reason.
+
+    :param entry: the entry that cannot be used, when there is one.
+    :param message: the message, when it is not the entry's own.
+    """
+
+    def __init__(self, entry: CogEntry | None, message: str | None = None) -> None:
+        if message is None:
+            assert entry is not None
+            message = f"cog {entry.name!r} from {entry.distribution} {entry.version} is {entry.status}: {entry.error}"
+            if entry.hint:
+                message += f"; {entry.hint}"
+        super().__init__(message)
         self.entry = entry
+
+
+class CogNotInstalled(CogLoadError):
+    """No installed distribution offers the name, but a first-party one would: the message says which to install."""
 
 
 @dataclass
@@ -52,57 +115,129 @@ class CogEntry:
     :ivar value: where it lives, ``module:attribute``.
     :ivar distribution: the distribution's name.
     :ivar version: the distribution's version.
-    :ivar status: available, loaded, broken, duplicate, incompatible or not allowed.
-    :ivar error: why it cannot be used, when it cannot.
+    :ivar state: available, loaded, broken, not a cog, incompatible or not allowed.
+    :ivar problem: why it cannot be used, when it cannot.
+    :ivar hint: what to install, when something missing is the reason.
+    :ivar summary: the first line of the cog's docstring, from the manifest or once imported.
+    :ivar extras: the extras its entry point names (``[cryptopan]``).
+    :ivar others: the qualified names of the other offers of the same name.
+    :ivar ambiguous: whether the plain name is refused because several usable offers have it.
     """
 
     name: str
     value: str
     distribution: str
     version: str
-    status: str = AVAILABLE
-    error: str | None = None
+    state: str = AVAILABLE
+    problem: str | None = None
+    hint: str | None = None
+    summary: str = ""
+    extras: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+    ambiguous: bool = False
+    #: The other offers as people read them: ``deadbeat-cogs-fs 0.2.0 ('deadbeat-cogs-fs/fs.read')``.
+    offered_elsewhere: str = ""
+    #: Whether the summary came from the distribution's manifest (else nothing is known before import).
+    described: bool = False
     details: str | None = field(default=None, repr=False)
     entry_point: Any = field(default=None, repr=False)
     obj: Any = field(default=None, repr=False)
 
     @property
     def usable(self) -> bool:
-        return self.status in (AVAILABLE, LOADED)
+        """Whether this offer can be used (by its qualified name at least)."""
+        return self.state in (AVAILABLE, LOADED)
 
     @property
-    def summary(self) -> str:
-        """The first line of the cog's docstring (empty until loaded)."""
-        return cog_summary(self.obj) if self.obj is not None else ""
+    def status(self) -> str:
+        """What listings show: the state, or ``duplicate`` for a usable offer whose plain name is ambiguous."""
+        return DUPLICATE if self.ambiguous and self.usable else self.state
+
+    @property
+    def error(self) -> str | None:
+        """Why the cog cannot be used (by its plain name), or ``None``."""
+        if self.ambiguous and self.usable:
+            return (
+                f"{self.name!r} is also offered by {self.offered_elsewhere}; write {self.qualified!r} to use this one"
+            )
+        return self.problem
+
+    @property
+    def qualified(self) -> str:
+        """The name that picks this offer whatever else is installed: ``distribution/name``."""
+        return f"{self.distribution}/{self.name}"
 
     def as_dict(self) -> dict[str, Any]:
         """:returns: the fields ``deadbeat cogs --json`` prints."""
         return {
             "name": self.name,
+            "qualified_name": self.qualified,
             "value": self.value,
             "distribution": self.distribution,
             "version": self.version,
             "summary": self.summary,
             "status": self.status,
             "error": self.error,
+            "hint": self.hint,
         }
 
 
 def cog_summary(obj: Any) -> str:
     """:returns: the first line of ``obj``'s own docstring, or ``""``."""
+    from ._describe import describe
+
     return describe(obj).summary
 
 
-def _requirement_problem(dist: Any, core: Version | None) -> str | None:
+def not_a_cog_reason(obj: Any) -> str | None:
+    """Tell whether an entry point's object can be a cog.
+
+    A cog is a class whose instances take a datum, or a function: a plain cog
+    (one datum in) or a factory taking keyword parameters (the pipeline file's
+    keys). Anything else (a number, a module, a class whose instances cannot be
+    called, a function taking ``*args``) would fail only later, in a run.
+
+    :returns: why ``obj`` is not a cog, or ``None`` when it can be one.
+    """
+    import inspect
+
+    if inspect.ismodule(obj):
+        return f"the entry point names the module {obj.__name__}, not a class or function in it"
+    if not callable(obj):
+        text = repr(obj)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        return f"the entry point names {text}, a {type(obj).__name__}, not a class or function"
+    if inspect.isclass(obj) and not any("__call__" in vars(k) for k in obj.__mro__ if k is not object):
+        return f"instances of {obj.__qualname__} cannot be called with a datum (no __call__)"
+    try:
+        parameters = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None  # a builtin: nothing to tell from, so it gets the benefit of the doubt
+    for p in parameters:
+        if p.kind is p.VAR_POSITIONAL:
+            return f"{getattr(obj, '__qualname__', obj)} takes *{p.name}, which a pipeline file cannot give"
+    positional_only = [p for p in parameters if p.kind is p.POSITIONAL_ONLY]
+    if positional_only and len(parameters) > 1:
+        names = ", ".join(p.name for p in positional_only)
+        return f"{getattr(obj, '__qualname__', obj)} has positional-only parameters ({names}) a pipeline cannot name"
+    return None
+
+
+def _core_problem(dist: Any, core: Any) -> str | None:
     """:returns: why ``dist`` cannot run on this core, or ``None`` when it can."""
     if core is None:
         return None
     for text in dist.requires or ():
+        # Only the core's own requirement matters; parsing every line would cost a listing its speed.
+        if not normalize(text[: len(CORE_DISTRIBUTION) + 1]).startswith(CORE_DISTRIBUTION):
+            continue
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             requirement = Requirement(text)
         except InvalidRequirement:
             continue
-        if requirement.name.lower().replace("_", "-") != CORE_DISTRIBUTION:
+        if normalize(requirement.name) != CORE_DISTRIBUTION:
             continue
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
@@ -111,99 +246,226 @@ def _requirement_problem(dist: Any, core: Version | None) -> str | None:
     return None
 
 
+def _extra_requirements(dist: Any) -> dict[str, list[str]]:
+    """:returns: each extra of ``dist`` with the names of the distributions it adds."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found: dict[str, list[str]] = {}
+    for text in dist.requires or ():
+        if "extra" not in text:
+            continue
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        marker = str(requirement.marker or "")
+        for extra in re.findall(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker):
+            found.setdefault(extra, []).append(requirement.name)
+    return found
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib_metadata.distribution(name)
+    except importlib_metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _extra_hint(distribution: str, extra: str) -> str:
+    return f"pip install '{distribution}[{extra}]'"
+
+
+def _module_matches(module: str, requirement: str) -> bool:
+    """Whether the missing top-level ``module`` is probably what the distribution ``requirement`` installs."""
+    module, requirement = normalize(module), normalize(requirement)
+    candidates = {requirement, requirement.removesuffix("-py"), requirement.removeprefix("python-")}
+    candidates.add(requirement.removeprefix("google-"))
+    return module in candidates
+
+
 class CogRegistry:
     """The cogs of the installed distributions.
 
-    :param allow: patterns (shell-style, like ``"fs.*"``) of cog or distribution
-        names that may be loaded; ``None`` allows all.
-    :param strict: raise :class:`CogLoadError` for the first cog that cannot be
-        used instead of reporting it and going on.
+    :param allow: patterns (shell-style, like ``"fs.*"``) of cog names, qualified
+        names or distribution names that may be loaded; ``None`` allows all. A
+        cog outside the list is ``not allowed``: listed, never imported, and no
+        failure even in strict mode. (Pipelines apply the same patterns to their
+        ``module:attribute`` cogs.)
+    :param strict: make problems errors instead of reports; what counts depends
+        on ``scope``.
     :param group: the entry-point group to read.
+    :param scope: ``"all"``: strict means every installed cog must be usable
+        (``deadbeat cogs --strict``; :meth:`load_all` raises naming each one that
+        is not). ``"used"``: strict concerns only the cogs asked for
+        (``deadbeat run --strict``): a plain name several distributions offer
+        must then be qualified even when only one of them could be used.
     """
 
-    def __init__(self, allow: Iterable[str] | None = None, strict: bool = False, group: str = GROUP) -> None:
+    def __init__(
+        self, allow: Iterable[str] | None = None, strict: bool = False, group: str = GROUP, scope: str = "all"
+    ) -> None:
+        if scope not in ("all", "used"):
+            raise ValueError(f"scope must be 'all' or 'used', not {scope!r}")
         self.allow = list(allow) if allow is not None else None
-        self.strict = strict
         self.group = group
+        self.scope = scope
+        self._strict = strict
         self._entries: dict[str, list[CogEntry]] | None = None
+
+    @property
+    def strict(self) -> bool:
+        """Whether every installed cog must be usable (strict, scope ``"all"``).
+
+        The pipeline module asks this to decide whether to check every cog
+        before a run; a registry strict only about the cogs used says no.
+        """
+        return self._strict and self.scope == "all"
+
+    @property
+    def strict_use(self) -> bool:
+        """Whether the registry was asked to be strict at all."""
+        return self._strict
 
     def _allowed(self, entry: CogEntry) -> bool:
         if self.allow is None:
             return True
-        return any(fnmatch.fnmatchcase(entry.name, p) or fnmatch.fnmatchcase(entry.distribution, p) for p in self.allow)
+        names = (entry.name, entry.qualified, entry.distribution)
+        return any(fnmatch.fnmatchcase(n, p) for p in self.allow for n in names)
+
+    def _discover(self) -> dict[str, list[CogEntry]]:
+        if self._entries is not None:
+            return self._entries
+        try:
+            from packaging.version import InvalidVersion, Version
+
+            try:
+                core: Any = Version(core_version())
+            except InvalidVersion:
+                core = None
+        except importlib_metadata.PackageNotFoundError:
+            core = None
+        found: dict[str, list[CogEntry]] = {}
+        seen: set[str] = set()
+        for dist in importlib_metadata.distributions():
+            eps = [ep for ep in dist.entry_points if ep.group == self.group]
+            if not eps:
+                continue
+            dist_name = dist.metadata["Name"] or "?"
+            # The same distribution seen twice on sys.path is one offer, not a clash: the first wins, as imports do.
+            if normalize(dist_name) in seen:
+                continue
+            seen.add(normalize(dist_name))
+            problem = _core_problem(dist, core)
+            manifest = read_manifest(dist)
+            extras: dict[str, list[str]] | None = None
+            for ep in eps:
+                entry = CogEntry(ep.name, ep.value, dist_name, dist.version, entry_point=ep)
+                entry.extras = list(ep.extras)
+                described = manifest.get(ep.name)
+                # A manifest describes the value it was built for; a stale one says nothing.
+                if described is not None and described.get("value") == ep.value:
+                    entry.summary = str(described.get("summary", ""))
+                    entry.described = True
+                if "/" in ep.name:
+                    entry.state, entry.problem = BROKEN, "a cog's name cannot contain '/' (it qualifies names)"
+                elif problem:
+                    entry.state, entry.problem = INCOMPATIBLE, problem
+                elif not self._allowed(entry):
+                    entry.state, entry.problem = NOT_ALLOWED, f"not in the allow-list {self.allow}"
+                if entry.extras:
+                    extras = extras if extras is not None else _extra_requirements(dist)
+                    missing = [e for e in entry.extras if any(not _installed(r) for r in extras.get(e, ()))]
+                    if missing:
+                        entry.hint = _extra_hint(dist_name, ",".join(missing))
+                found.setdefault(ep.name, []).append(entry)
+        for entries in found.values():
+            if len(entries) < 2:
+                continue
+            for entry in entries:
+                others = [e for e in entries if e is not entry]
+                entry.others = [e.qualified for e in others]
+                entry.offered_elsewhere = ", ".join(f"{e.distribution} {e.version} ({e.qualified!r})" for e in others)
+            candidates = [e for e in entries if e.usable]
+            if len(candidates) > 1:
+                for entry in candidates:
+                    entry.ambiguous = True
+        self._entries = found
+        return found
 
     def discover(self) -> list[CogEntry]:
-        """Read every distribution's entry points, importing nothing.
+        """Read every distribution's entry points and manifest, importing nothing.
 
-        :returns: all entries, sorted by name (duplicates appear once per distribution).
-        :raises CogLoadError: in strict mode, for the first entry that is not usable.
+        :returns: all entries, sorted by name, then distribution (a name several
+            distributions offer appears once for each).
         """
-        if self._entries is None:
-            try:
-                core: Version | None = Version(core_version())
-            except (importlib_metadata.PackageNotFoundError, InvalidVersion):
-                core = None
-            found: dict[str, list[CogEntry]] = {}
-            for dist in importlib_metadata.distributions():
-                eps = [ep for ep in dist.entry_points if ep.group == self.group]
-                if not eps:
-                    continue
-                problem = _requirement_problem(dist, core)
-                dist_name = dist.metadata["Name"] or "?"
-                for ep in eps:
-                    entry = CogEntry(ep.name, ep.value, dist_name, dist.version, entry_point=ep)
-                    if problem:
-                        entry.status, entry.error = INCOMPATIBLE, problem
-                    found.setdefault(ep.name, []).append(entry)
-            for entries in found.values():
-                # The same distribution seen twice on sys.path is one offer, not a clash.
-                unique = {e.distribution.lower(): e for e in entries}
-                entries[:] = list(unique.values())
-                if len(entries) > 1:
-                    offered = ", ".join(f"{e.distribution} {e.version}" for e in entries)
-                    for entry in entries:
-                        entry.status, entry.error = DUPLICATE, f"name offered by several distributions: {offered}"
-            for entries in found.values():
-                for entry in entries:
-                    if entry.usable and not self._allowed(entry):
-                        entry.status, entry.error = NOT_ALLOWED, f"not in the allow-list {self.allow}"
-            self._entries = found
-        result = sorted((e for es in self._entries.values() for e in es), key=lambda e: (e.name, e.distribution))
-        if self.strict:
-            for entry in result:
-                if not entry.usable:
-                    raise CogLoadError(entry)
-        return result
+        found = self._discover()
+        return sorted((e for es in found.values() for e in es), key=lambda e: (e.name, normalize(e.distribution)))
 
     def __iter__(self) -> Iterator[CogEntry]:
         return iter(self.discover())
 
     def names(self) -> list[str]:
-        """:returns: the names of the usable cogs."""
-        return sorted({e.name for e in self.discover() if e.usable})
+        """:returns: the names that can be asked for: plain names with a usable offer, and qualified names."""
+        entries = self.discover()
+        plain = {e.name for e in entries if e.usable and not e.ambiguous}
+        return sorted(plain | {e.qualified for e in entries if e.others and e.usable})
+
+    def suggest(self, name: str) -> str | None:
+        """:returns: the known name nearest to ``name``, or ``None``."""
+        close = difflib.get_close_matches(name, self.names(), n=1)
+        return close[0] if close else None
 
     def entry(self, name: str) -> CogEntry:
-        """:returns: the entry for ``name``.
+        """Find the offer a name means: a plain name, or ``distribution/name``.
 
+        :returns: the entry for ``name``.
         :raises KeyError: when no distribution offers it.
-        :raises CogLoadError: when several do.
+        :raises CogNotInstalled: when none does, but a first-party distribution would.
+        :raises CogLoadError: when the plain name is ambiguous (the message names
+            every qualified name), or in strict mode when several distributions
+            offer it at all.
         """
-        self.discover()
-        assert self._entries is not None
-        entries = self._entries.get(name)
+        found = self._discover()
+        entries = found.get(name)
+        if not entries and "/" in name:
+            distribution, _, plain = name.rpartition("/")
+            entries = [e for e in found.get(plain, ()) if normalize(e.distribution) == normalize(distribution)]
+            if not entries:
+                raise KeyError(name)
+            return entries[0]
         if not entries:
+            owner = FIRST_PARTY.get(name.partition(".")[0])
+            if owner is not None and not _installed(owner):
+                raise CogNotInstalled(
+                    None, f"no cog named {name!r}: it comes with {owner}, which is not installed: pip install {owner}"
+                )
             raise KeyError(name)
-        if len(entries) > 1:
-            raise CogLoadError(entries[0])
-        return entries[0]
+        if len(entries) == 1:
+            return entries[0]
+        candidates = [e for e in entries if e.usable]
+        qualified = ", ".join(repr(e.qualified) for e in entries)
+        if len(candidates) == 1 and not self._strict:
+            return candidates[0]
+        if len(candidates) == 1:
+            raise CogLoadError(
+                candidates[0],
+                f"cog {name!r} is offered by several distributions, and strict mode takes no guess: write one of"
+                f" {qualified}",
+            )
+        if not candidates:
+            return entries[0]  # none can be used; the first one's reason is as good as any
+        raise CogLoadError(
+            candidates[0], f"cog {name!r} is offered by several distributions; write one of {qualified} to choose"
+        )
 
     def load(self, name: str) -> Any:
-        """Import the cog offered as ``name``.
+        """Import the cog offered as ``name`` (plain or ``distribution/name``).
 
         :returns: the cog class (or factory) the entry point names.
         :raises KeyError: when no distribution offers ``name``.
         :raises CogLoadError: when it cannot be used; the error names the cog,
-            distribution, version and reason.
+            distribution, version and reason, and what to install when that is the reason.
         """
         entry = self.entry(name)
         self._load(entry)
@@ -212,29 +474,68 @@ class CogRegistry:
         return entry.obj
 
     def _load(self, entry: CogEntry) -> None:
-        if entry.status != AVAILABLE:
+        if entry.state != AVAILABLE:
             return
         try:
-            entry.obj = entry.entry_point.load()
+            obj = entry.entry_point.load()
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            entry.status = BROKEN
-            entry.error = f"{type(exc).__name__}: {exc}"
+            entry.state = BROKEN
+            entry.problem = f"{type(exc).__name__}: {exc}"
             entry.details = "".join(traceback.format_exception(exc))
-        else:
-            entry.status = LOADED
+            if isinstance(exc, ModuleNotFoundError) and exc.name and "pip install" not in str(exc):
+                entry.hint = entry.hint or self._missing_module_hint(entry, exc.name)
+            return
+        reason = not_a_cog_reason(obj)
+        if reason is not None:
+            entry.state, entry.problem = NOT_A_COG, reason
+            return
+        entry.obj = obj
+        entry.state = LOADED
+        if not entry.described:
+            entry.summary = cog_summary(obj)
+
+    def _missing_module_hint(self, entry: CogEntry, module: str) -> str | None:
+        """:returns: the extra (or distribution) to install for the missing ``module``, when one says so."""
+        top = module.partition(".")[0]
+        try:
+            dist = importlib_metadata.distribution(entry.distribution)
+        except importlib_metadata.PackageNotFoundError:
+            return None
+        for extra, requirements in _extra_requirements(dist).items():
+            if extra == "test":
+                continue
+            if any(_module_matches(top, r) for r in requirements):
+                return _extra_hint(entry.distribution, extra)
+        owner = FIRST_PARTY.get(top.removeprefix("deadbeat.")) if module.startswith("deadbeat.") else None
+        if owner is not None and not _installed(owner):
+            return f"pip install {owner}"
+        return None
+
+    def problems(self) -> list[CogEntry]:
+        """:returns: the entries that count as failures in strict mode (not-allowed ones never do)."""
+        return [e for e in self.discover() if e.status in FAILURES]
 
     def load_all(self) -> list[CogEntry]:
-        """Import every usable cog, recording failures (for listings).
+        """Import every usable cog, recording what fails (``deadbeat cogs --check``).
 
-        :raises CogLoadError: in strict mode, for the first cog that fails.
+        :returns: every entry, sorted as :meth:`discover` sorts them.
+        :raises CogLoadError: in strict mode (scope ``"all"``), after importing
+            all of them, naming every cog that cannot be used.
         """
         entries = self.discover()
         for entry in entries:
             self._load(entry)
-            if self.strict and not entry.usable:
-                raise CogLoadError(entry)
+        if self.strict:
+            failed = self.problems()
+            if failed:
+                if len(failed) == 1:
+                    raise CogLoadError(failed[0])
+                raise CogLoadError(
+                    failed[0],
+                    f"{len(failed)} cogs cannot be used: " + "; ".join(str(CogLoadError(e)) for e in failed),
+                )
         return entries
 
     def distributions(self) -> dict[str, str]:
@@ -242,10 +543,12 @@ class CogRegistry:
         found = {e.distribution: e.version for e in self.discover()}
         for dist in importlib_metadata.distributions():
             for text in dist.requires or ():
-                try:
-                    if Requirement(text).name.lower().replace("_", "-") == CORE_DISTRIBUTION:
-                        found.setdefault(dist.metadata["Name"], dist.version)
-                        break
-                except InvalidRequirement:
-                    continue
+                if normalize(re.split(r"[^A-Za-z0-9._-]", text, maxsplit=1)[0]) == CORE_DISTRIBUTION:
+                    found.setdefault(dist.metadata["Name"], dist.version)
+                    break
         return found
+
+
+def dumps(entries: Iterable[CogEntry]) -> str:
+    """:returns: ``entries`` as ``deadbeat cogs --json`` prints them."""
+    return json.dumps([e.as_dict() for e in entries], indent=2)
