@@ -11,10 +11,20 @@ train it serves, so that train acknowledges nothing (no ``batch_done`` to the
 supply, no state file written) while a route has not finished with its data.
 A route's train acknowledges the router's batch as it acknowledges any supply's
 batch (``batch_done``, after the ``flush`` that wrote its data, never while a
-cog of the route holds data back); the entrance hears it and the router
-releases what it held for it. A datum that took two routes is held twice and
-is done when both are. Nothing here reaches into the Train: it is the public
-protocol of hold, release and ``batch_done``.
+cog of the route holds data back), and the router releases what it held for
+it. A datum that took two routes is held twice and is done when both are.
+
+Whose ``batch_done``. The route's cogs must not hear of the router's batches:
+an output sharing a state file with the supply (``fs.write`` beside
+``fs.tail``) notes how far it has written in ``batch_done``, and that note
+must describe the same moment as the supply's position. Noted when one route
+is done, while another still holds the batch, a save in between would pair
+the output's offset with an older position, and a restart would write those
+lines again. So a route's train (:class:`_RouteTrain`) keeps the router's
+batches to itself, and its cogs get the ``batch_done`` and ``checkpoint`` of
+the train the router serves, forwarded by the router, when that train
+acknowledges: in the same broadcast as the supply. Nothing here reaches into
+the Train's insides: hold, release and the broadcasts are its public protocol.
 
 Why an entrance. A Train takes its first cog for a supply: it pauses it under
 backpressure, and data the cog sends on late count as entering. A route's first
@@ -83,8 +93,34 @@ def compile_condition(when: str | Condition | None, regex_engine: str = "re2") -
     return compile_expression(when, regex_engine)
 
 
+class _Token(int):
+    """The id of a batch the router sent into a route (an int of its own type, unlike any supply's)."""
+
+    __slots__ = ()
+
+
+class _RouteTrain(Train):
+    """A route's train: its own acknowledgements go to the router, its cogs hear the served train's.
+
+    See "Whose ``batch_done``" in the module's docstring.
+    """
+
+    route: Route
+
+    def notify(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Broadcast as a Train does, but for the router's batches and this train's own checkpoints."""
+        if name == "batch_done" and args and type(args[0]) is _Token:
+            router = self.route.router
+            if router is not None:
+                router._acknowledged(args[0])
+            return []
+        if name == "checkpoint" and not self.route._forwarding:
+            return []  # comes with the served train's acknowledgement instead
+        return super().notify(name, *args, **kwargs)
+
+
 class _Entrance(Cog):
-    """The first cog of a route's train: passes data on, and hears the train acknowledge them."""
+    """The first cog of a route's train: passes data on (the supply the Train wants first)."""
 
     one_to_one = True
 
@@ -97,12 +133,6 @@ class _Entrance(Cog):
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Pass the whole list on as it is."""
         return data
-
-    def batch_done(self, batch_id: Any) -> None:
-        """The route's train has written (or failed) every datum of the router's batch ``batch_id``."""
-        router = self._route.router
-        if router is not None:
-            router._acknowledged(batch_id)
 
     def __str__(self) -> str:
         return f"route {self._route.name} entrance"
@@ -173,7 +203,10 @@ class Route:
         #: The router that sends data here (set when a Router takes the route).
         self.router: Router | None = None
         self._entrance = _Entrance(self)
-        self.train = Train(esc, [self._entrance], name=f"route {name}", high_water=high_water)
+        # While the router forwards the served train's checkpoint (see _RouteTrain).
+        self._forwarding = False
+        self.train: Train = _RouteTrain(esc, [self._entrance], name=f"route {name}", high_water=high_water)
+        self.train.route = self  # type: ignore[attr-defined]
         # Finished by its router, right after the cogs before the router have
         # flushed into it: never before the train that feeds it.
         self.train.esc.leave_shutdown(self.train)
@@ -256,9 +289,9 @@ class Router(Cog):
         self._conditional = [route for route in routes if route.test is not None]
         self._classify = _classifier(len(self._conditional), match == "all", train.name)
         self._tests = [route.test for route in self._conditional]
-        self._tokens = itertools.count(1)
+        self._tokens = map(_Token, itertools.count(1))
         #: Batches sent into routes and not acknowledged yet: token -> data held for it.
-        self._pending: dict[int, int] = {}
+        self._pending: dict[_Token, int] = {}
         self._routed = dict.fromkeys((route.name for route in routes), 0)
         self._dropped = 0
 
@@ -324,6 +357,20 @@ class Router(Cog):
         count = self._pending.pop(token, None)
         if count is not None:
             self.train.release(count)
+
+    def batch_done(self, batch_id: Any) -> None:
+        """The served train acknowledged a supply's batch: the routes' cogs hear it too, in the same broadcast."""
+        for route in self.routes:
+            route.train.notify("batch_done", batch_id)
+
+    def checkpoint(self) -> None:
+        """The served train's checkpoint, forwarded to every route's cogs."""
+        for route in self.routes:
+            route._forwarding = True
+            try:
+                route.train.notify("checkpoint")
+            finally:
+                route._forwarding = False
 
     # -- what the train asks of a cog -------------------------------------------
 
