@@ -9,15 +9,19 @@ name              class         what it does
                                 keyed hash
 ``ip.cidr``       CIDRTag       tags or filters by named network lists, longest prefix
                                 wins, reloaded on SIGHUP and file change
+``ip.geoip``      GeoIP         country, city and ASN from MaxMind DB files, reloaded
+                                on SIGHUP and file change
 ================  ============  =====================================================
 
-Crypto-PAn needs the ``cryptopan`` extra (``pip install deadbeat-cogs-ip[cryptopan]``).
+Crypto-PAn needs the ``cryptopan`` extra (``pip install deadbeat-cogs-ip[cryptopan]``),
+GeoIP the ``geoip`` extra (``pip install deadbeat-cogs-ip[geoip]``).
 """
 
 from ._address import Address, AddressError, format_address, normalise, parse_address
 from ._anonymise import Anonymise, anonymise_base_config
 from ._cidr import CIDRTag, PrefixTable, load_lists
 from ._fields import FieldShapeError, MissingFieldError
+from ._geoip import GEOIP_PROPERTIES, GeoIP
 from ._keys import KeyFileError
 from ._parse import IPParse
 
@@ -27,6 +31,8 @@ __all__ = [
     "Anonymise",
     "CIDRTag",
     "FieldShapeError",
+    "GEOIP_PROPERTIES",
+    "GeoIP",
     "IPParse",
     "KeyFileError",
     "MissingFieldError",
