@@ -1,16 +1,36 @@
-"""``deadbeat run PIPELINE.toml``: build a pipeline from its file and run it."""
+"""``deadbeat run PIPELINE.toml``: build a pipeline from its file and run it.
+
+Operations around the run, each opt-in or inert where it does not apply:
+``--metrics-port`` serves ``/metrics``, ``/health`` and ``/ready``
+(:mod:`deadbeat.metrics`); under systemd (``$NOTIFY_SOCKET``) readiness, status
+lines, watchdog pings and stopping are notified (:class:`deadbeat.daemon.Notifier`);
+``--stats`` shows the per-cog figures; SIGHUP reloads the pipeline file.
+
+Reload. SIGHUP reads the pipeline file again. Unchanged, nothing more happens
+(cogs that listen to SIGHUP themselves, such as ``fs.write`` reopening its file
+for logrotate, do their part). Changed but wrong, the running pipeline goes
+on and the problems are logged. Changed and valid, the running pipeline shuts
+down exactly as at SIGTERM (supplies stop, every datum in flight is written and
+acknowledged, positions are saved) and the new one is built and started, taking
+up from the saved positions: the guarantee of a restart, without the process
+ending. A new pipeline whose cogs cannot start is dropped, and the old one built
+again. ``[daemon]`` changes need a restart (the process has detached already).
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
-from typing import TextIO
+import time
+from typing import Any, TextIO
 
 from .. import daemon
 from .. import log as dblog
 from .. import pipeline as pipeline_mod
+from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry
 from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
@@ -34,6 +54,34 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="run N worker processes of the pipeline, sharing a broker's consumer group (stream.redis, stream.nats);"
         " a worker that dies is started again",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve /metrics (Prometheus), /health and /ready on this port (0: any free one, logged);"
+        " needs deadbeat-core[metrics]",
+    )
+    run.add_argument(
+        "--metrics-address",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address the metrics port listens on (default: loopback only)",
+    )
+    run.add_argument(
+        "--measure",
+        choices=("stages", "cogs"),
+        default="stages",
+        help="with --metrics-port or --stats: count data per stage of the generated code (default, next to free)"
+        " or per cog (about 20 ns per cog and datum)",
+    )
+    run.add_argument(
+        "--stats",
+        nargs="?",
+        type=float,
+        const=10.0,
+        metavar="SECONDS",
+        help="per-cog figures: on a terminal a live view, otherwise a summary line every SECONDS (default 10)",
     )
     run.set_defaults(handler=handle)
 
@@ -59,8 +107,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     # A SIGTERM while the pipeline starts (imports, cogs opening files) must mean
     # "stop in order" too, not the default of dying on the spot.
     stop_requested: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, _frame: stop_requested.append(number))
+    _catch_early_signals(stop_requested)
     registry = registry_of(args)
     try:
         spec = pipeline_mod.load(args.pipeline, registry)
@@ -70,6 +117,9 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.explain:
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
+    if args.workers is not None and args.metrics_port is not None:
+        sys.stderr.write("deadbeat: --metrics-port serves one process; it cannot go with --workers\n")
+        return EXIT_ERROR
     if args.workers is not None:
         refused = unshareable_supplies([(s.where, s.use, s.factory) for s in spec.cogs])
         if args.workers > 1 and refused:
@@ -103,6 +153,104 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     return _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
 
 
+def _catch_early_signals(stop_requested: list[int], reload_requested: list[int] | None = None) -> None:
+    """Signals before the loop runs (imports, cogs opening files) and between two pipelines.
+
+    SIGTERM and SIGINT mean "stop in order", not the default of dying on the
+    spot; SIGHUP means "reload" (its default would end the process).
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: stop_requested.append(number))
+    hups = reload_requested if reload_requested is not None else []
+    signal.signal(signal.SIGHUP, lambda number, _frame: hups.append(number))
+
+
+def trains_of(pipeline: pipeline_mod.Pipeline) -> list[Train]:
+    """:returns: every train of ``pipeline``: the main one, each route's, then the error trains."""
+    trains = [pipeline.train]
+    router = getattr(pipeline, "router", None)
+    for route in getattr(router, "routes", None) or ():
+        train = getattr(route, "train", None)
+        if isinstance(train, Train):
+            trains.append(train)
+    for train in list(trains):
+        if isinstance(train.error_output, Train):
+            trains.append(train.error_output)
+    return trains
+
+
+class _Rates:
+    """Rates since the last look, for systemd's status line and the summary lines."""
+
+    def __init__(self) -> None:
+        self.last: tuple[float, int, int, int] | None = None
+
+    def line(self, train: Train) -> str:
+        now = time.monotonic()
+        figures = (now, train.events_in, train.events_out, train.errors)
+        rates = ""
+        if self.last is not None and now > self.last[0]:
+            span = now - self.last[0]
+            rates = (
+                f"{(figures[1] - self.last[1]) / span:,.0f} in/s, {(figures[2] - self.last[2]) / span:,.0f} out/s,"
+                f" {(figures[3] - self.last[3]) / span:,.0f} errors/s; "
+            )
+        self.last = figures
+        totals = f"in {train.events_in:,}, out {train.events_out:,}, errors {train.errors:,}"
+        return f"{rates}{totals}, held {train.in_flight:,}"
+
+
+class _Operations:
+    """What runs beside the pipeline and outlives a reload: metrics server, systemd notifier."""
+
+    def __init__(self, args: argparse.Namespace, notify: bool) -> None:
+        self.args = args
+        self.notifier = daemon.Notifier() if notify else daemon.Notifier({})
+        self.server: Any = None
+        self.pipeline: pipeline_mod.Pipeline | None = None
+        self.rates = _Rates()
+
+    def trains(self) -> list[Train]:
+        return trains_of(self.pipeline) if self.pipeline is not None else []
+
+    def start_server(self, esc: Any) -> None:
+        """Bind the metrics port, once: it stays open across reloads. :raises OSError, ImportError:"""
+        if self.args.metrics_port is None or self.server is not None:
+            return
+        from ..metrics import MetricsServer
+
+        self.server = MetricsServer(esc, self.trains, self.args.metrics_address, self.args.metrics_port)
+        self.server.start()
+        logging.getLogger("deadbeat").info(
+            "metrics at http://%s:%d/metrics (and /health, /ready)", self.args.metrics_address, self.server.port
+        )
+
+    def attach(self, pipeline: pipeline_mod.Pipeline, stats: _Stats | None) -> None:
+        """Bind this pipeline's timers: systemd readiness, status and watchdog; the stats view."""
+        self.pipeline = pipeline
+        esc = pipeline.esc
+        if self.server is not None:
+            self.server.esc = esc
+        if self.args.metrics_port is not None or stats is not None:
+            for train in self.trains():
+                train.measure = self.args.measure
+        if self.notifier.enabled:
+            # Ready once the loop turns: the cogs have opened their inputs by then.
+            esc.after(0, lambda: self.notifier.ready(self.rates.line(pipeline.train)), keeps_alive=False)
+            esc.every(10, lambda: self.notifier.status(self.rates.line(pipeline.train)), keeps_alive=False)
+            self.notifier.start_watchdog(functools.partial(esc.every, keeps_alive=False))
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                esc.signal_register(signum, lambda: self.notifier.stopping("stopping: writing what is in flight"))
+        if stats is not None:
+            esc.every(stats.interval, stats.show, keeps_alive=False)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self.notifier.close()
+
+
 def _run_pipeline(
     args: argparse.Namespace,
     spec: pipeline_mod.PipelineFile,
@@ -110,29 +258,171 @@ def _run_pipeline(
     stop_requested: list[int],
     live_counter: bool,
 ) -> int:
-    """Build the pipeline, run it until it ends, log the summary. :returns: the exit status."""
+    """Build the pipeline, run it until it ends (again after each reload), log the summary.
+
+    :returns: the exit status.
+    """
+    logger = logging.getLogger("deadbeat")
+    operations = _Operations(args, notify=live_counter)
+    status = EXIT_OK
+    reload_requested: list[int] = []
+    _catch_early_signals(stop_requested, reload_requested)
+    texts = [_read_text(args.pipeline)]
+    previous: pipeline_mod.PipelineFile | None = None
     try:
-        pipeline = pipeline_mod.build(spec, registry, once=args.once)
-    except pipeline_mod.PipelineError as exc:
-        logging.getLogger("deadbeat").error("%s", exc)
-        return EXIT_ERROR
-    progress = None
-    if live_counter and not args.quiet and (args.progress or sys.stderr.isatty()):
-        progress = _Progress(pipeline, sys.stderr)
-        pipeline.esc.every(0.5, progress.show, keeps_alive=False)
-    if stop_requested:
-        logging.getLogger("deadbeat").info(
-            "%s received while starting; shutting down", signal.Signals(stop_requested[0]).name
-        )
-        pipeline.esc.shutdown()
-    try:
-        pipeline.esc.run()
+        while True:
+            try:
+                pipeline = pipeline_mod.build(spec, registry, once=args.once)
+            except pipeline_mod.PipelineError as exc:
+                logger.error("%s", exc)
+                if previous is None:
+                    return EXIT_ERROR
+                logger.error("%s: the reloaded pipeline cannot start; building the previous one again", args.pipeline)
+                spec, previous = previous, None
+                continue
+            try:
+                operations.start_server(pipeline.esc)
+            except (OSError, ImportError) as exc:
+                logger.error("cannot serve metrics on %s:%s: %s", args.metrics_address, args.metrics_port, exc)
+                pipeline.esc.close()
+                return EXIT_ERROR
+            reloaded: list[pipeline_mod.PipelineFile] = []
+            on_hup = _watch_reload(args, registry, pipeline, texts, reloaded)
+            stats = None
+            if args.stats is not None and live_counter:
+                stats = _Stats(operations.trains, sys.stderr, args.stats, logger)
+            operations.attach(pipeline, stats)
+            progress = None
+            if stats is None and live_counter and not args.quiet and (args.progress or sys.stderr.isatty()):
+                progress = _Progress(pipeline, sys.stderr)
+                pipeline.esc.every(0.5, progress.show, keeps_alive=False)
+            if stop_requested:
+                logger.info("%s received while starting; shutting down", signal.Signals(stop_requested[0]).name)
+                pipeline.esc.shutdown()
+            elif reload_requested:
+                # A SIGHUP while no loop listened: look at the file now.
+                reload_requested.clear()
+                pipeline.esc.after(0, on_hup, keeps_alive=False)
+            try:
+                pipeline.esc.run()
+            finally:
+                pipeline.esc.close()
+                # Between two pipelines no loop listens: signals are kept for the next.
+                _catch_early_signals(stop_requested, reload_requested)
+            if progress is not None:
+                progress.show()
+                sys.stderr.write("\n")
+            if stats is not None and stats.live:
+                stats.show()
+            if _summary(pipeline) != EXIT_OK:
+                status = EXIT_ERROR
+            if not reloaded or stop_requested:
+                break
+            previous, spec = spec, reloaded[-1]
+            dblog.configure(**spec.log)
+            logger.info("%s: reloaded; the new pipeline starts where the old one stopped", args.pipeline)
     finally:
-        pipeline.esc.close()
-    if progress is not None:
-        progress.show()
-        sys.stderr.write("\n")
-    return _summary(pipeline)
+        operations.notifier.stopping()
+        operations.close()
+    return status
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _watch_reload(
+    args: argparse.Namespace,
+    registry: CogRegistry,
+    pipeline: pipeline_mod.Pipeline,
+    seen: list[str | None],
+    reloaded: list[pipeline_mod.PipelineFile],
+) -> Any:
+    """Make SIGHUP read the pipeline file again (see the module docstring).
+
+    :param seen: the file's text as last applied, updated on a reload.
+    :param reloaded: receives the new pipeline file once one is valid; the
+        running pipeline is then shut down.
+    :returns: the SIGHUP callback.
+    """
+    logger = logging.getLogger("deadbeat")
+
+    def on_hup() -> None:
+        new_text = _read_text(args.pipeline)
+        if new_text == seen[0] or reloaded:
+            logger.info("SIGHUP: %s unchanged; cogs reopen their files", args.pipeline)
+            return
+        try:
+            spec = pipeline_mod.load(args.pipeline, registry)
+        except pipeline_mod.PipelineError as exc:
+            # Not taken as seen: fixing the file and sending SIGHUP again applies it.
+            logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, exc)
+            return
+        seen[0] = new_text
+        reloaded.append(spec)
+        logger.info("SIGHUP: %s changed and valid; stopping the running pipeline in order to start it", args.pipeline)
+        pipeline.esc.shutdown()
+
+    pipeline.esc.signal_register(signal.SIGHUP, on_hup)
+    return on_hup
+
+
+class _Stats:
+    """``--stats``: the per-cog figures, live on a terminal, a summary line every few seconds otherwise."""
+
+    def __init__(
+        self, trains: Any, stream: TextIO, interval: float, logger: logging.Logger, live: bool | None = None
+    ) -> None:
+        self.trains = trains
+        self.stream = stream
+        self.live = stream.isatty() if live is None else live
+        self.interval = 1.0 if self.live else interval
+        self.logger = logger
+        self.shown_lines = 0
+        self.rates = _Rates()
+        self.previous: dict[tuple[str, int], tuple[float, int | None]] = {}
+
+    def table(self) -> list[str]:
+        from ..metrics import snapshot
+
+        now = time.monotonic()
+        shot = snapshot(self.trains())
+        lines = []
+        for train in shot.trains:
+            lines.append(
+                f"{train.name}: in {train.events_in:,}  out {train.events_out:,}  errors {train.errors:,}"
+                f"  held {train.held:,}{'  PAUSED' if train.paused else ''}"
+            )
+            lines.append(f"  {'#':>3} {'cog':<40} {'in':>12} {'in/s':>10} {'out':>12} {'errors':>8}")
+            for cog in train.cogs:
+                key = (train.name, cog.position)
+                rate = ""
+                before = self.previous.get(key)
+                if cog.data_in is not None and before is not None and before[1] is not None and now > before[0]:
+                    rate = f"{(cog.data_in - before[1]) / (now - before[0]):,.0f}"
+                self.previous[key] = (now, cog.data_in)
+                shown_in = f"{cog.data_in:,}" if cog.data_in is not None else ""
+                shown_out = f"{cog.data_out:,}" if cog.data_out is not None else ""
+                figures = f"{shown_in:>12} {rate:>10} {shown_out:>12} {cog.errors:>8,}"
+                lines.append(f"  {cog.position:>3} {cog.name[:40]:<40} {figures}")
+        return lines
+
+    def show(self) -> None:
+        if not self.live:
+            trains = self.trains()
+            if trains:
+                self.logger.info("stats: %s", self.rates.line(trains[0]))
+            return
+        lines = self.table()
+        # Back to the top of the previous view, then each line anew, cleared to its end.
+        up = f"\x1b[{self.shown_lines}F" if self.shown_lines else ""
+        self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+        self.stream.flush()
+        self.shown_lines = len(lines)
 
 
 def _summary(pipeline: pipeline_mod.Pipeline) -> int:
@@ -168,6 +458,16 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         )
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {port}")
+    return port
 
 
 def _worker_count(text: str) -> int:

@@ -20,9 +20,11 @@ import sys
 
 from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 from ._files import UnsafePath, check_private_directory, read_private, write_atomically
+from ._notify import Notifier
 
 __all__ = [
     "DaemonError",
+    "Notifier",
     "drop_privileges",
     "PidFile",
     "UnsafePath",

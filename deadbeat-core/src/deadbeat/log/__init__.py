@@ -4,12 +4,20 @@
 (``log.configure(**cfg.log)``). Every record gets an ``event_id`` attribute
 (``-`` when none), so formats can show it; :func:`event_logger` gives a logger
 whose messages start with the event id, as the manual asks of cogs.
+
+Under systemd. When standard error is the journal's stream (``$JOURNAL_STREAM``
+names its device and inode), each line starts with the ``<N>`` syslog priority
+the journal reads, and leaves out the time and pid the journal records anyway;
+``json = true`` writes one JSON object per line instead, for log shippers.
 """
 
 from __future__ import annotations
 
+import datetime
+import json as jsonlib
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -19,6 +27,8 @@ from ..conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast
 __all__ = [
     "DEFAULT_FORMAT",
     "EventIdFilter",
+    "JournalFormatter",
+    "JsonFormatter",
     "SafeFormatter",
     "configure",
     "escape_controls",
@@ -42,6 +52,7 @@ log_base_config = cfg_section(
         cfg_item("syslog_address", cast_str, "Syslog socket path, or host:port for UDP", "/dev/log"),
         cfg_item("syslog_facility", cast_choice(*_FACILITIES), "Syslog facility", "daemon"),
         cfg_item("format", cast_optional(cast_str), "logging format string (default: time, name, pid, level)", None),
+        cfg_item("json", cast_boolean, "Log to standard error as JSON lines (one object per record)", False),
     ),
     "Logging",
 )
@@ -72,6 +83,58 @@ class SafeFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - the logging API's name
         record.message = escape_controls(record.message)
         return super().formatMessage(record)
+
+
+#: Syslog priorities of the logging levels, as the journal reads them from a ``<N>`` prefix.
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+JOURNAL_FORMAT = "%(name)s: %(levelname)s %(message)s"
+
+
+class JournalFormatter(SafeFormatter):
+    """Lines for the systemd journal: a ``<N>`` priority prefix, no time or pid (the journal keeps those).
+
+    A traceback's lines follow in the same record; the journal takes each line
+    as an entry of the same priority only when prefixed, so every line is.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in _PRIORITIES if record.levelno >= level), 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).split("\n"))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``pid``, ``event_id``, ``message`` and, with an exception, ``traceback``.
+
+    JSON escapes every control character, so a datum cannot forge a line.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "event_id": getattr(record, "event_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return jsonlib.dumps(entry, ensure_ascii=False, default=str)
+
+
+def stderr_is_journal() -> bool:
+    """:returns: whether standard error is connected to the systemd journal (``$JOURNAL_STREAM``)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        status = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (status.st_dev, status.st_ino) == (int(device), int(inode))
 
 
 class EventIdFilter(logging.Filter):
@@ -108,6 +171,7 @@ def configure(
     syslog_address: str = "/dev/log",
     syslog_facility: str = "daemon",
     format: str | None = None,
+    json: bool = False,
 ) -> None:
     """Set up the root logger; calling it again replaces what it set up before.
 
@@ -119,6 +183,9 @@ def configure(
         ``host:port`` for UDP).
     :param syslog_facility: syslog facility name.
     :param format: a :mod:`logging` format string; ``%(event_id)s`` is available.
+    :param json: standard error gets JSON lines (:class:`JsonFormatter`). Otherwise,
+        when standard error is the systemd journal, lines carry ``<N>`` priority
+        prefixes (:class:`JournalFormatter`).
     """
     root = logging.getLogger()
     for handler in _installed:
@@ -127,7 +194,12 @@ def configure(
     _installed.clear()
     handlers: list[logging.Handler] = []
     if stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
+        err_handler = logging.StreamHandler(sys.stderr)
+        if json:
+            err_handler.setFormatter(JsonFormatter())
+        elif stderr_is_journal():
+            err_handler.setFormatter(JournalFormatter(format or JOURNAL_FORMAT))
+        handlers.append(err_handler)
     if file:
         handlers.append(logging.handlers.WatchedFileHandler(file, encoding="utf-8"))
     if syslog:

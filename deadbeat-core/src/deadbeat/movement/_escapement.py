@@ -831,6 +831,16 @@ class Escapement:
                 if signum not in self._signals:
                     self.loop.remove_signal_handler(signum)
 
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` (or :meth:`serve`) is under way, shutdown included."""
+        return self._running
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the orderly shutdown has started."""
+        return self._shutdown_task is not None
+
     def shutdown(self) -> None:
         """Start the orderly shutdown: each participant's ``finish``, then ``done``, then stop."""
         if self._shutdown_task is None:
@@ -903,6 +913,8 @@ class DummyEscapement(Escapement):
         self.refused = []
         self.leftovers = []
         self.failures = []
+        self._running = False
+        self._shutdown_task = None
 
     @property
     def inotify(self) -> bool:

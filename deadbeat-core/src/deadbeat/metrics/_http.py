@@ -1,0 +1,226 @@
+"""``/metrics``, ``/health`` and ``/ready`` over HTTP, in a thread of their own.
+
+Why a thread, and why it never touches a cog. The HTTP server must answer even
+while the loop is busy with a long batch, and must not add its sockets' work to
+the loop's turns; so it runs in a daemon thread with the standard library's
+server. It never reads a train or a cog itself: each request hands
+:func:`~deadbeat.metrics.snapshot` to the loop (``call_soon_threadsafe``) and
+waits for the result, so every figure is read in the loop's thread, between two
+callbacks, where no counter is half-updated and no cog's dict changes size
+under the reader. A loop that does not answer within ``timeout`` seconds is
+stuck: ``/health`` then says 503, which is what a liveness probe is for.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.server
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..movement import Escapement, Train
+from ._snapshot import Snapshot, snapshot
+
+__all__ = ["MetricsServer", "prometheus_text"]
+
+log = logging.getLogger("deadbeat.metrics")
+
+
+def _families(shot: Snapshot) -> Iterator[Any]:
+    """The Prometheus metric families of a snapshot."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    train_labels = ["train"]
+    cog_labels = ["train", "position", "cog"]
+    events_in = CounterMetricFamily("deadbeat_train_events_in", "Data that entered the train", labels=train_labels)
+    events_out = CounterMetricFamily(
+        "deadbeat_train_events_out", "Data that left the train's last cog", labels=train_labels
+    )
+    errors = CounterMetricFamily("deadbeat_train_errors", "Data that went to the error output", labels=train_labels)
+    held = GaugeMetricFamily("deadbeat_train_held", "Data held back by cogs (in flight)", labels=train_labels)
+    paused = GaugeMetricFamily("deadbeat_train_paused", "1 while the supplies are paused", labels=train_labels)
+    blocked = GaugeMetricFamily("deadbeat_train_blocked_outputs", "Outputs that cannot take data", labels=train_labels)
+    cog_in = CounterMetricFamily("deadbeat_cog_data_in", "Data given to the cog", labels=cog_labels)
+    cog_out = CounterMetricFamily("deadbeat_cog_data_out", "Data the cog gave on", labels=cog_labels)
+    cog_errors = CounterMetricFamily("deadbeat_cog_errors", "Data the cog raised on or rejected", labels=cog_labels)
+    seconds = CounterMetricFamily(
+        "deadbeat_stage_seconds",
+        "Time spent in a stage of the generated code (cogs first to last)",
+        labels=["train", "first", "last"],
+    )
+    reported: dict[str, Any] = {}
+    for train in shot.trains:
+        events_in.add_metric([train.name], train.events_in)
+        events_out.add_metric([train.name], train.events_out)
+        errors.add_metric([train.name], train.errors)
+        held.add_metric([train.name], train.held)
+        paused.add_metric([train.name], 1 if train.paused else 0)
+        blocked.add_metric([train.name], train.blocked)
+        for first, end, spent in train.stages:
+            seconds.add_metric([train.name, str(first), str(end - 1)], spent)
+        for cog in train.cogs:
+            labels = [train.name, str(cog.position), cog.name]
+            if cog.data_in is not None and cog.data_out is not None:
+                cog_in.add_metric(labels, cog.data_in)
+                cog_out.add_metric(labels, cog.data_out)
+            cog_errors.add_metric(labels, cog.errors)
+            for name, value in cog.counters.items():
+                family = reported.get(f"c {name}")
+                if family is None:
+                    family = reported[f"c {name}"] = CounterMetricFamily(
+                        f"deadbeat_cog_{name}", f"{name} as the cog reports it", labels=cog_labels
+                    )
+                family.add_metric(labels, value)
+            for name, value in cog.gauges.items():
+                family = reported.get(f"g {name}")
+                if family is None:
+                    family = reported[f"g {name}"] = GaugeMetricFamily(
+                        f"deadbeat_cog_{name}", f"{name} as the cog reports it", labels=cog_labels
+                    )
+                family.add_metric(labels, value)
+    up = GaugeMetricFamily("deadbeat_ready", "1 when every supply is open and every output takes data")
+    up.add_metric([], 1 if shot.ready else 0)
+    failures = GaugeMetricFamily("deadbeat_failures", "Failures the run could not make good (exit status 1 at the end)")
+    failures.add_metric([], shot.failures)
+    yield from (events_in, events_out, errors, held, paused, blocked, cog_in, cog_out, cog_errors, seconds)
+    yield from reported.values()
+    yield from (up, failures)
+
+
+class _Collector:
+    """A prometheus_client collector giving one snapshot's families."""
+
+    def __init__(self, shot: Snapshot) -> None:
+        self.shot = shot
+
+    def collect(self) -> Iterator[Any]:
+        return _families(self.shot)
+
+
+def prometheus_text(shot: Snapshot, process: bool = True) -> bytes:
+    """:returns: ``shot`` in the Prometheus text exposition format, by ``prometheus_client``.
+
+    :param process: add the process's own figures (CPU seconds, memory, open
+        descriptors) as ``process_*``.
+    """
+    from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(shot))  # type: ignore[arg-type]
+    if process:
+        ProcessCollector(registry=registry)
+    return generate_latest(registry)
+
+
+class MetricsServer:
+    """Serves ``/metrics``, ``/health`` and ``/ready`` for an Escapement's trains.
+
+    :param esc: the Escapement whose loop reads the figures.
+    :param trains: gives the trains to report, asked at each request (a
+        reloaded pipeline brings new ones).
+    :param host: address to listen on; loopback unless said otherwise.
+    :param port: port to listen on; 0 takes a free one (see :attr:`port`).
+    :param timeout: seconds the loop has to answer before ``/health`` says 503.
+    :raises ImportError: when ``prometheus-client`` is not installed (``deadbeat-core[metrics]``).
+    :raises OSError: when the address cannot be bound.
+    """
+
+    def __init__(
+        self,
+        esc: Escapement,
+        trains: Callable[[], list[Train]],
+        host: str = "127.0.0.1",
+        port: int = 9109,
+        timeout: float = 5.0,
+    ) -> None:
+        import prometheus_client  # noqa: F401 - fail now, with the extra's name, not at the first scrape
+
+        self.esc = esc
+        self.trains = trains
+        self.timeout = timeout
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                server._answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+                log.debug("metrics: " + format, *args)
+
+        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Start answering, in a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="deadbeat-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop answering and release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def _snapshot(self) -> Snapshot | None:
+        """The figures, read in the loop's thread; ``None`` when the loop does not answer in time."""
+        future: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+
+        def read() -> None:
+            try:
+                future.set_result(snapshot(self.trains(), self.esc))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
+                future.set_exception(exc)
+
+        try:
+            self.esc.loop.call_soon_threadsafe(read)
+            return future.result(self.timeout)
+        except (RuntimeError, concurrent.futures.TimeoutError):
+            return None  # the loop is closed, or stuck
+
+    def _answer(self, request: http.server.BaseHTTPRequestHandler) -> None:
+        path = request.path.split("?", 1)[0]
+        if path not in ("/metrics", "/health", "/ready"):
+            self._send(request, 404, b"not found: try /metrics, /health or /ready\n")
+            return
+        shot = self._snapshot()
+        if path == "/health":
+            if shot is None:
+                self._send(request, 503, b"the loop does not answer\n")
+            else:
+                self._send(request, 200, b"ok\n")
+        elif path == "/ready":
+            if shot is None:
+                self._send(request, 503, b"the loop does not answer\n")
+            elif shot.ready:
+                self._send(request, 200, b"ready\n")
+            else:
+                self._send(request, 503, ("\n".join(shot.not_ready) + "\n").encode())
+        elif shot is None:
+            self._send(request, 503, b"the loop does not answer\n")
+        else:
+            from prometheus_client import CONTENT_TYPE_LATEST
+
+            self._send(request, 200, prometheus_text(shot), CONTENT_TYPE_LATEST)
+
+    @staticmethod
+    def _send(
+        request: http.server.BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+    ) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
