@@ -1,0 +1,256 @@
+"""Routing, ${VAR} and `deadbeat test`, run as real `deadbeat` processes on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "route.toml"
+
+
+def deadbeat(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    """Wait until ``condition`` holds (a generous deadline guards against a hang, not a speed)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.poll() is None, f"deadbeat ended early: {process.communicate()[1]}"
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def tail_offset(state: Path) -> int | None:
+    """The position fs.tail saved for its one file, or None before the first save."""
+    try:
+        saved = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return None
+    offsets = [f["offset"] for s in saved.get("sections", {}).values() for f in s.get("files", {}).values()]
+    return offsets[0] if offsets else None
+
+
+class TestRoutingExample:
+    def test_the_example_runs_end_to_end(self, tmp_path: Path) -> None:
+        """examples/route.toml as its comment says: every event in exactly one file, the broken line an error record."""
+        result = deadbeat("run", str(EXAMPLE), "--once", "--quiet", env={"ROUTE_OUT": str(tmp_path)})
+        assert result.returncode == 0, result.stderr
+        got = {
+            name: [json.loads(line) for line in lines(tmp_path / f"{name}.jsonl")]
+            for name in ("alerts", "auth", "db", "other")
+        }
+        assert [e["id"] for e in got["alerts"]] == [1, 7]
+        assert [e["id"] for e in got["auth"]] == [3, 8]
+        assert got["db"] == [{"host": "db1", "id": 4, "msg": "disk almost full"}]
+        assert [e["id"] for e in got["other"]] == [2, 6]
+        (record,) = [json.loads(line) for line in lines(tmp_path / "errors.jsonl")]
+        assert record["event_id"].endswith("data/route_events.jsonl:346") and record["datum"] == "not json at all"
+        assert "route alerts 2, route auth 2, route db 1, route other 2" in result.stderr
+
+    def test_explain_shows_the_routes(self) -> None:
+        """--explain prints each route's condition and its train."""
+        result = deadbeat("run", str(EXAMPLE), "--explain")
+        assert result.returncode == 0, result.stderr
+        assert "Then routed (first match; unmatched: the default route):" in result.stdout
+        assert "  alerts: severity >= 5" in result.stdout and "  other: (default)" in result.stdout
+        assert 'route[2] (db) when startswith(host, "db")' in result.stdout
+
+    def test_an_unset_variable_stops_the_run_naming_it(self, tmp_path: Path) -> None:
+        """A ${VAR} without default and unset: exit 1, the file, the route's cog and key named, nothing written."""
+        path = tmp_path / "p.toml"
+        path.write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.txt"]
+                [[route]]
+                name = "only"
+                  [[route.cog]]
+                  use = "fs.write"
+                  filename = "${OUT_FILE}"
+                """
+            )
+        )
+        result = deadbeat("run", str(path), "--once")
+        assert result.returncode == 1
+        assert (
+            f"{path}: route[0].cog[0] (fs.write): filename: ${{OUT_FILE}}: environment variable OUT_FILE is not set"
+            in result.stderr
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]
+
+
+class TestPipelineTests:
+    def test_the_examples_tests_pass(self) -> None:
+        """deadbeat test examples/route.toml finds route.tests.toml beside it and passes: exit 0."""
+        result = deadbeat("test", str(EXAMPLE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "3 passed, 0 failed" in result.stdout
+        assert not (REPO / "examples" / "alerts.jsonl").exists(), "a test must write no output file"
+
+    def test_a_failing_test_shows_a_diff_and_exits_1(self, tmp_path: Path) -> None:
+        """A wrong expectation: FAIL, a unified diff of expected against got, exit 1."""
+        tests = tmp_path / "t.toml"
+        tests.write_text(
+            textwrap.dedent(
+                """
+                [[test]]
+                name = "wrong on purpose"
+                input = ['{"id": 1, "severity": 9}', '{"id": 2, "severity": 1}']
+                [test.expect]
+                alerts = ['{"id":1,"severity":8}']
+                """
+            )
+        )
+        result = deadbeat("test", str(EXAMPLE), str(tests))
+        assert result.returncode == 1
+        assert "FAIL  wrong on purpose" in result.stdout
+        assert '  -{"id":1,"severity":8}\n  +{"id":1,"severity":9}\n' in result.stdout
+        assert "0 passed, 1 failed" in result.stdout
+
+    def test_a_wrong_tests_file_is_reported_by_test_and_key(self, tmp_path: Path) -> None:
+        """An output that does not exist is named, with the test, and the outputs there are."""
+        tests = tmp_path / "t.toml"
+        tests.write_text('[[test]]\nname = "x"\ninput = []\n[test.expect]\nalert = []\n')
+        result = deadbeat("test", str(EXAMPLE), str(tests))
+        assert result.returncode == 1
+        assert f"{tests}: test[0] (x): expect: alert: no such output; did you mean 'alerts'?" in result.stderr
+
+    def test_a_pipeline_without_routes_has_one_output(self, tmp_path: Path) -> None:
+        """Without routes the last cog is the output, called "output"."""
+        (tmp_path / "p.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["nothing"]
+                [[cog]]
+                use = "text.json_parse"
+                [[cog]]
+                use = "text.json_format"
+                [[cog]]
+                use = "fs.write"
+                filename = "out.jsonl"
+                """
+            )
+        )
+        (tmp_path / "p.tests.toml").write_text("[[test]]\ninput = ['{\"a\": 1}']\nexpect.output = ['{\"a\":1}']\n")
+        result = deadbeat("test", str(tmp_path / "p.toml"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "ok    test[0]" in result.stdout
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tests.toml", "p.toml"]
+
+
+class TestRoutedTailAcrossRestart:
+    def test_three_routes_lose_and_repeat_nothing_across_sigkill(self, tmp_path: Path) -> None:
+        """fs.tail to three routes sharing its state file: while one route holds lines, the position does not move;
+        killed with SIGKILL then, the restart writes every line once, in its route's file, in order."""
+        source, state = tmp_path / "in.log", tmp_path / "state.json"
+        (tmp_path / "p.toml").write_text(
+            textwrap.dedent(
+                f"""
+                [[cog]]
+                use = "fs.tail"
+                filenames = ["in.log"]
+                state_file = "state.json"
+                state_interval = 0.0
+                line_setter = "line"
+
+                [[route]]
+                name = "a"
+                when = 'startswith(line, "a")'
+                  [[route.cog]]
+                  use = "fs.write"
+                  filename = "a.log"
+                  state_file = "state.json"
+
+                [[route]]
+                name = "b"
+                when = 'startswith(line, "b")'
+                  [[route.cog]]
+                  use = "fs.write"
+                  filename = "b.log"
+                  state_file = "state.json"
+
+                [[route]]
+                name = "c"
+                  [[route.cog]]
+                  use = "example.delay"
+                  seconds = "${{DELAY}}"
+                  [[route.cog]]
+                  use = "fs.write"
+                  filename = "c.log"
+                  state_file = "state.json"
+                """
+            )
+        )
+
+        def start(delay: str) -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "deadbeat.command", "run", "p.toml", "--quiet"],
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+                env={**os.environ, "DELAY": delay},
+            )
+
+        first = [f"{'ab'[i % 2]} {i:05d}" for i in range(200)]
+        second = [f"{'cab'[i % 3]} {i:05d}" for i in range(200, 500)]
+        expected = {k: [x for x in first + second if x[0] == k] for k in "abc"}
+        source.write_text("".join(f"{x}\n" for x in first))
+        # The c route holds its lines an hour: what reaches it is never acknowledged in this run.
+        process = start("3600")
+        try:
+            wait_for(lambda: tail_offset(state) == source.stat().st_size, process, "the first lines acknowledged")
+            acknowledged = source.stat().st_size
+            with source.open("a") as handle:
+                handle.write("".join(f"{x}\n" for x in second))
+            wait_for(
+                lambda: lines(tmp_path / "a.log") == expected["a"] and lines(tmp_path / "b.log") == expected["b"],
+                process,
+                "routes a and b wrote the second lines",
+            )
+            # Written by a and b, held by c: the tail's saved position has not moved.
+            assert tail_offset(state) == acknowledged
+            assert lines(tmp_path / "c.log") == []
+        finally:
+            process.kill()
+            process.communicate()
+        process = start("0.001")
+        try:
+            wait_for(
+                lambda: (
+                    all(lines(tmp_path / f"{k}.log") == expected[k] for k in "abc")
+                    and tail_offset(state) == source.stat().st_size
+                ),
+                process,
+                "every line written and acknowledged after the restart",
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        for k in "abc":
+            assert lines(tmp_path / f"{k}.log") == expected[k], k
