@@ -170,7 +170,7 @@ class TestRoutedTailAcrossRestart:
         source, state = tmp_path / "in.log", tmp_path / "state.json"
         (tmp_path / "p.toml").write_text(
             textwrap.dedent(
-                f"""
+                """
                 [[cog]]
                 use = "fs.tail"
                 filenames = ["in.log"]
@@ -198,7 +198,7 @@ class TestRoutedTailAcrossRestart:
                 name = "c"
                   [[route.cog]]
                   use = "example.delay"
-                  seconds = "${{DELAY}}"
+                  seconds = "${DELAY}"
                   [[route.cog]]
                   use = "fs.write"
                   filename = "c.log"
