@@ -26,14 +26,14 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..plugins import CogRegistry, core_version
-from . import _cogs, _new_cog, _run, _test
+from . import _check, _cogs, _new_cog, _run, _test
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 
 # The subcommands, each a module with add_parser(commands) that sets a handler
 # (args, out) -> exit status; the order is the order of the help text.
-_COMMANDS = (_cogs, _run, _test, _new_cog)
+_COMMANDS = (_cogs, _run, _check, _test, _new_cog)
 
 
 def _version(out: TextIO) -> int:

@@ -99,7 +99,6 @@ class Notifier:
         """
         if self.address is None or self.watchdog_interval is None:
             return False
-        self.watchdog()
         every(self.watchdog_interval, self.watchdog)
         return True
 

@@ -62,8 +62,10 @@ def _families(shot: Snapshot) -> Iterator[Any]:
             seconds.add_metric([train.name, str(first), str(end - 1)], spent)
         for cog in train.cogs:
             labels = [train.name, str(cog.position), cog.name]
-            if cog.data_in is not None and cog.data_out is not None:
+            # Only what is known: a supply is given nothing; counting stages, a cog inside a nest has neither.
+            if cog.data_in is not None:
                 cog_in.add_metric(labels, cog.data_in)
+            if cog.data_out is not None:
                 cog_out.add_metric(labels, cog.data_out)
             cog_errors.add_metric(labels, cog.errors)
             for name, value in cog.counters.items():

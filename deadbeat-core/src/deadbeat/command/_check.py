@@ -1,0 +1,191 @@
+"""``deadbeat check PIPELINE.toml``: find what would go wrong, without running anything.
+
+First what :func:`deadbeat.pipeline.load` checks (every cog found, every
+parameter known and of the right kind), then what only the machine can tell:
+input files readable, output and state directories writable (or creatable),
+listening ports free. Then shapes that run but are almost certainly mistakes:
+no output cog, cogs before the first supply that nothing reaches, a state file
+shared by cogs that cannot share it. Every problem is one line naming the file,
+the cog and the key; all of them are printed at once. Exit status 1 when there
+is any error, 0 otherwise (warnings alone do not fail).
+
+What is looked at is read from the parameters by their names, the names the
+cogs of this project use (``filenames``, ``filename``, ``directory``,
+``state_file``, ``host``/``port``/``path``); a third-party cog that names them
+otherwise is checked by :func:`~deadbeat.pipeline.load` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import socket
+import sys
+from typing import Any, TextIO
+
+from .. import pipeline as pipeline_mod
+from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
+
+#: Last parts of entry-point names, and class name endings, that make a cog an output.
+_OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write", "nats_write")
+_OUTPUT_SUFFIXES = ("Drain", "Output", "Sink", "Writer")
+#: Cogs of these names keep a state file together with the supplies of the same train (see fs.write).
+_SHARES_STATE = ("fs.write",)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``check`` to the command line."""
+    check = commands.add_parser("check", help="check a pipeline file without running it")
+    add_registry_options(check)
+    check.add_argument("pipeline", metavar="PIPELINE.toml")
+    check.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``deadbeat check``. :returns: the exit status."""
+    errors, warnings = check(args.pipeline, registry_of(args))
+    for line in errors:
+        out.write(f"{line}\n")
+    for line in warnings:
+        out.write(f"{line} (warning)\n")
+    if errors:
+        sys.stderr.write(f"deadbeat: {args.pipeline}: {len(errors)} errors, {len(warnings)} warnings\n")
+        return EXIT_ERROR
+    out.write(f"{args.pipeline}: ok" + (f", {len(warnings)} warnings\n" if warnings else "\n"))
+    return EXIT_OK
+
+
+def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
+    """Check a pipeline file. :returns: ``(errors, warnings)``, one line each."""
+    try:
+        spec = pipeline_mod.load(path, registry)
+    except pipeline_mod.PipelineError as exc:
+        return list(exc.problems), []
+    errors: list[str] = []
+    warnings: list[str] = []
+    groups = [("cog", spec.cogs), ("errors", spec.errors)]
+    groups += [(f"route {route.name!r} cog", route.cogs) for route in getattr(spec, "routes", [])]
+    states: dict[str, list[tuple[str, str]]] = {}
+    for _, specs in groups:
+        for cog in specs:
+            where = f"{path}: {cog.where} ({cog.use})"
+            _files(where, cog, errors, warnings)
+            _ports(where, cog, errors)
+            state = cog.params.get("state_file")
+            if isinstance(state, str) and state:
+                states.setdefault(os.path.abspath(state), []).append((where, cog.use))
+    _shapes(path, spec, warnings)
+    for state, users in states.items():
+        sharing = [use for _, use in users if use not in _SHARES_STATE]
+        if len(sharing) > 1:
+            first = users[0][0]
+            others = ", ".join(where.split(": ", 1)[1] for where, _ in users[1:])
+            errors.append(f"{first}: state_file: {state} is also the state file of {others}; each supply needs its own")
+    return errors, warnings
+
+
+def _is_supply(cog: pipeline_mod.CogSpec) -> bool:
+    return bool(getattr(cog.factory, "supply", False))
+
+
+def _is_output(cog: pipeline_mod.CogSpec) -> bool:
+    verb = cog.use.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    name = getattr(cog.factory, "__name__", "")
+    return verb.startswith(_OUTPUT_VERBS) or name.endswith(_OUTPUT_SUFFIXES)
+
+
+def _nearest_existing(path: str) -> str:
+    """The directory that holds ``path``, or the nearest existing ancestor, where it would be created."""
+    directory = os.path.dirname(os.path.abspath(path)) or "/"
+    while not os.path.exists(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return directory
+
+
+def _writable(where: str, key: str, path: str, errors: list[str]) -> None:
+    if path == "-":
+        return
+    if os.path.isdir(path):
+        errors.append(f"{where}: {key}: {path} is a directory")
+        return
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            errors.append(f"{where}: {key}: {path} is not writable")
+        return
+    directory = _nearest_existing(path)
+    if not os.path.isdir(directory):
+        errors.append(f"{where}: {key}: cannot create {path}: {directory} is not a directory")
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        errors.append(f"{where}: {key}: cannot create {path}: {directory} is not writable")
+
+
+def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
+    params = cog.params
+    supply = _is_supply(cog)
+    missing_ok = bool(params.get("missing_ok", False))
+    names = params.get("filenames")
+    if supply and isinstance(names, (list, tuple)):
+        for name in names:
+            if not isinstance(name, str):
+                continue
+            matched = glob.glob(name) if glob.has_magic(name) else ([name] if os.path.exists(name) else [])
+            if not matched:
+                line = f"{where}: filenames: {name} matches no file now"
+                (warnings if missing_ok or glob.has_magic(name) or params.get("tail", True) else errors).append(
+                    line + ("" if missing_ok else "; read when it appears" if params.get("tail", True) else "")
+                )
+            for found in matched:
+                if os.path.isfile(found) and not os.access(found, os.R_OK):
+                    errors.append(f"{where}: filenames: {found} is not readable")
+    directory = params.get("directory")
+    if isinstance(directory, str):
+        if not os.path.isdir(directory):
+            (errors if supply else warnings).append(f"{where}: directory: {directory} does not exist")
+        elif not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+            errors.append(f"{where}: directory: {directory} is not readable and writable")
+    name = params.get("filename")
+    if isinstance(name, str) and not supply:
+        _writable(where, "filename", name, errors)
+    state = params.get("state_file")
+    if isinstance(state, str) and state:
+        _writable(where, "state_file", state, errors)
+
+
+def _ports(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> None:
+    """Listening cogs: is the port free? Found by binding it, and letting it go at once."""
+    params = cog.params
+    port = params.get("port")
+    if not _is_supply(cog) or not isinstance(port, int) or isinstance(port, bool) or port == 0:
+        return
+    host = params.get("host", "127.0.0.1")
+    kind = socket.SOCK_DGRAM if params.get("transport") in ("udp",) else socket.SOCK_STREAM
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind)
+    except OSError as exc:
+        errors.append(f"{where}: host: {host}: {exc}")
+        return
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            errors.append(f"{where}: port: cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def _shapes(path: str, spec: pipeline_mod.PipelineFile, warnings: list[str]) -> None:
+    cogs = spec.cogs
+    supplies = [i for i, cog in enumerate(cogs) if _is_supply(cog)]
+    if supplies and supplies[0] > 0:
+        first = cogs[supplies[0]]
+        for cog in cogs[: supplies[0]]:
+            warnings.append(
+                f"{path}: {cog.where} ({cog.use}): comes before the first supply, {first.where} ({first.use}):"
+                " nothing reaches it; move it after"
+            )
+    route_cogs = [cog for route in getattr(spec, "routes", []) for cog in route.cogs]
+    if not any(_is_output(cog) for cog in [*cogs, *route_cogs]):
+        warnings.append(f"{path}: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere")

@@ -1,0 +1,278 @@
+"""Operating `deadbeat run`: metrics scraped over HTTP, systemd notifications, reload on SIGHUP, `deadbeat check`.
+
+Every test runs the real command in a process of its own, with real files,
+sockets and signals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TAIL_TO_FILE = """
+[[cog]]
+use = "fs.tail"
+filenames = ["in.txt"]
+state_file = "state/positions.json"
+
+[[cog]]
+use = "fs.write"
+filename = "out.txt"
+state_file = "state/positions.json"
+"""
+
+
+def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    log = (tmp_path / "stderr.txt").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "deadbeat.command", "run", "pipeline.toml", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_for(what: Callable[[], Any], why: str, limit: float = 30) -> Any:
+    """Poll until ``what()`` is true; the limit only keeps a broken run from hanging the suite."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        result = what()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {why}")
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=60)
+
+
+def append(path: Path, lines: Iterator[str] | list[str]) -> None:
+    with path.open("a") as file:
+        file.writelines(f"{line}\n" for line in lines)
+
+
+def stderr_of(tmp_path: Path) -> str:
+    return (tmp_path / "stderr.txt").read_text()
+
+
+@pytest.fixture
+def tail_pipeline(tmp_path: Path) -> Path:
+    (tmp_path / "pipeline.toml").write_text(TAIL_TO_FILE)
+    (tmp_path / "in.txt").write_text("")
+    return tmp_path
+
+
+def out_lines(tmp_path: Path) -> list[str]:
+    path = tmp_path / "out.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class TestMetricsEndpoint:
+    def test_counters_match_the_data_sent(self, tail_pipeline: Path) -> None:
+        """/metrics, scraped over HTTP during the run, counts every line written; /ready and /health say 200."""
+        process = start(tail_pipeline, "--metrics-port", "0", "--measure", "cogs")
+        try:
+            port = wait_for(
+                lambda: re.search(r"metrics at http://127\.0\.0\.1:(\d+)/", stderr_of(tail_pipeline)), "metrics port"
+            ).group(1)
+            base = f"http://127.0.0.1:{port}"
+            append(tail_pipeline / "in.txt", [f"line {n}" for n in range(120)])
+            wait_for(lambda: len(out_lines(tail_pipeline)) == 120, "120 lines written")
+
+            def scraped() -> str | None:
+                text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+                return text if 'deadbeat_train_events_out_total{train="pipeline.toml"} 120.0' in text else None
+
+            text = wait_for(scraped, "the counters to reach 120")
+            assert 'deadbeat_train_events_in_total{train="pipeline.toml"} 120.0' in text
+            assert 'deadbeat_cog_data_in_total{cog="LineFileDrain",position="1",train="pipeline.toml"} 120.0' in text
+            assert (
+                'deadbeat_cog_data_out_total{cog="FileWatcherSupply",position="0",train="pipeline.toml"} 120.0' in text
+            )
+            assert 'deadbeat_train_errors_total{train="pipeline.toml"} 0.0' in text
+            assert urllib.request.urlopen(base + "/ready", timeout=10).status == 200
+            assert urllib.request.urlopen(base + "/health", timeout=10).status == 200
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+
+    def test_refused_with_workers(self, tail_pipeline: Path) -> None:
+        """One metrics port cannot serve several worker processes: said, exit 1."""
+        process = start(tail_pipeline, "--metrics-port", "0", "--workers", "2")
+        assert process.wait(timeout=60) == 1
+        assert "--metrics-port serves one process" in stderr_of(tail_pipeline)
+
+
+class TestSystemd:
+    def test_ready_status_watchdog_stopping(self, tail_pipeline: Path) -> None:
+        """Under Type=notify: READY=1 once running, watchdog pings, STOPPING=1 at SIGTERM; all on a real socket."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        address = tail_pipeline / "notify"
+        listener.bind(str(address))
+        listener.settimeout(30)
+        env = {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "200000", "JOURNAL_STREAM": ""}
+        process = start(tail_pipeline, env=env)
+        messages: list[str] = []
+        try:
+            while sum(m == "WATCHDOG=1" for m in messages) < 3:
+                messages.append(listener.recv(4096).decode())
+            assert messages[0].startswith("READY=1\nSTATUS=")
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        rest = []
+        listener.settimeout(5)
+        try:
+            while True:
+                rest.append(listener.recv(4096).decode())
+        except TimeoutError:
+            pass
+        finally:
+            listener.close()
+        assert any(m.startswith("STOPPING=1") for m in rest), rest
+
+
+class TestReload:
+    def test_sighup_applies_a_valid_file_and_keeps_the_old_on_an_invalid_one(self, tail_pipeline: Path) -> None:
+        """SIGHUP with a changed valid file reloads, with an invalid one keeps running; no line lost or repeated."""
+        source = tail_pipeline / "in.txt"
+        process = start(tail_pipeline)
+        written = 0
+
+        def write(count: int) -> None:
+            nonlocal written
+            append(source, [f"line {n}" for n in range(written, written + count)])
+            written += count
+
+        try:
+            write(500)
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 100, "the flow to start")
+            # Changed and valid: lines keep arriving while it reloads.
+            (tail_pipeline / "pipeline.toml").write_text("[train]\nhigh_water = 5000\n" + TAIL_TO_FILE)
+            process.send_signal(signal.SIGHUP)
+            write(500)
+            wait_for(lambda: "reloaded" in stderr_of(tail_pipeline), "the reload")
+            write(500)
+            # Changed and wrong: the running pipeline goes on.
+            (tail_pipeline / "pipeline.toml").write_text("[train]\nhigh_water = 'x'\n" + TAIL_TO_FILE)
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "not reloaded" in stderr_of(tail_pipeline), "the refusal")
+            write(500)
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= written, "every line written")
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        assert out_lines(tail_pipeline) == [f"line {n}" for n in range(written)]
+        log = stderr_of(tail_pipeline)
+        assert log.count("changed and valid") == 1
+        assert "high_water" in log.split("not reloaded", 1)[1].splitlines()[0]
+
+
+def check(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "pipeline.toml").write_text(textwrap.dedent(body))
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", "check", "pipeline.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestCheck:
+    def test_a_good_file(self, tail_pipeline: Path) -> None:
+        """A pipeline that would run: exit 0, one line saying so."""
+        result = check(tail_pipeline, TAIL_TO_FILE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout == "pipeline.toml: ok\n"
+
+    def test_every_problem_at_once(self, tmp_path: Path) -> None:
+        """Unknown cogs and keys, a shared state file, an occupied port, a useless cog, no output: one line each."""
+        (tmp_path / "in.txt").write_text("")
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        try:
+            result = check(
+                tmp_path,
+                f"""
+                [[cog]]
+                use = "text.json_parse"
+
+                [[cog]]
+                use = "fs.tail"
+                filenames = ["in.txt"]
+                state_file = "shared.json"
+
+                [[cog]]
+                use = "fs.tail"
+                filenames = ["in*.log"]
+                state_file = "shared.json"
+
+                [[cog]]
+                use = "socket.listen"
+                port = {port}
+                """,
+            )
+        finally:
+            busy.close()
+        assert result.returncode == 1
+        lines = result.stdout.splitlines()
+        assert lines == [
+            f"pipeline.toml: cog[3] (socket.listen): port: cannot listen on 127.0.0.1:{port}: Address already in use",
+            f"pipeline.toml: cog[1] (fs.tail): state_file: {tmp_path / 'shared.json'} is also the state file of"
+            " cog[2] (fs.tail); each supply needs its own",
+            f"pipeline.toml: cog[2] (fs.tail): filenames: {tmp_path / 'in*.log'} matches no file now;"
+            " read when it appears (warning)",
+            "pipeline.toml: cog[0] (text.json_parse): comes before the first supply, cog[1] (fs.tail):"
+            " nothing reaches it; move it after (warning)",
+            "pipeline.toml: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere (warning)",
+        ]
+
+    def test_load_problems_and_unwritable_output(self, tmp_path: Path) -> None:
+        """What the loader finds is reported as it is; an output in a directory that is a file cannot be created."""
+        (tmp_path / "blocker").write_text("")
+        result = check(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            [[cog]]
+            use = "fs.write"
+            filname = "x"
+            """,
+        )
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            "pipeline.toml: cog[1] (fs.write): filname: unknown parameter; did you mean 'filename'?;"
+            " accepted: filename, line_getter, encoding, state_file, fsync, retry_for"
+        ]
+        result = check(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            missing_ok = true
+            [[cog]]
+            use = "fs.write"
+            filename = "blocker/out.txt"
+            """,
+        )
+        assert result.returncode == 1
+        assert result.stdout.splitlines()[0].startswith("pipeline.toml: cog[1] (fs.write): filename: cannot create")
