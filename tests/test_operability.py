@@ -276,3 +276,52 @@ class TestCheck:
         )
         assert result.returncode == 1
         assert result.stdout.splitlines()[0].startswith("pipeline.toml: cog[1] (fs.write): filename: cannot create")
+
+
+class TestStats:
+    def test_summary_lines_off_a_terminal(self, tail_pipeline: Path) -> None:
+        """--stats off a terminal logs a summary line every N seconds, with the totals."""
+        process = start(tail_pipeline, "--stats", "0.2")
+        try:
+            append(tail_pipeline / "in.txt", ["a", "b", "c"])
+            line = re.compile(r"stats: [\d,]+ in/s, [\d,]+ out/s, [\d,]+ errors/s; in 3, out 3, errors 0, held 0")
+            wait_for(lambda: line.search(stderr_of(tail_pipeline)), "a summary line with rates and totals")
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "systemd"
+
+
+class TestShippedExamples:
+    @pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-analyze"), reason="systemd-analyze is not installed")
+    def test_the_unit_file_verifies(self) -> None:
+        """systemd-analyze finds nothing wrong with the unit but the deadbeat binary it cannot see here."""
+        result = subprocess.run(
+            ["systemd-analyze", "verify", str(EXAMPLES / "deadbeat.service")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        complaints = [
+            line for line in (result.stdout + result.stderr).splitlines() if line and "is not executable" not in line
+        ]
+        assert complaints == []
+
+    @pytest.mark.skipif(not os.path.exists("/usr/sbin/logrotate"), reason="logrotate is not installed")
+    def test_the_logrotate_file_parses(self, tmp_path: Path) -> None:
+        """logrotate reads the shipped configuration without an error."""
+        result = subprocess.run(
+            [
+                "/usr/sbin/logrotate",
+                "--debug",
+                "--state",
+                str(tmp_path / "status"),
+                str(EXAMPLES / "deadbeat.logrotate"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "error" not in result.stderr.lower()
