@@ -40,11 +40,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deadbeat import movement
 
 from ._identity import FINGERPRINT_BYTES, FileId, birth_time, fingerprint, read_head
+
+if TYPE_CHECKING:
+    from ._table import FileTable
 
 __all__ = ["FileState", "FollowedFile", "KnownFile", "Position"]
 
@@ -126,11 +129,11 @@ class FollowedFile:
     """
 
     __slots__ = (
-        "path",
+        "_path",
         "fd",
         "file",
-        "state",
-        "head",
+        "_state",
+        "_head",
         "read_pos",
         "line_start",
         "partial",
@@ -140,20 +143,22 @@ class FollowedFile:
         "last_data",
         "at_end",
         "watch",
-        "truncated",
-        "lineage",
+        "_truncated",
+        "_lineage",
         "order",
         "born",
+        "table",
     )
 
     def __init__(self, path: str, fd: int, file: FileId, offset: int, lineage: str, order: int) -> None:
-        #: The name it is known under now; None once deleted or moved out of sight.
-        self.path: str | None = path
+        #: The table that indexes it (told of every change of name, lineage,
+        #: state and start; see :mod:`._table`), once it is in one.
+        self.table: FileTable | None = None
+        self._path: str | None = path
         self.fd = fd
         self.file = file
-        self.state = FileState.FOLLOWED
-        #: Its first bytes as last read (up to FINGERPRINT_BYTES).
-        self.head = b""
+        self._state = FileState.FOLLOWED
+        self._head = b""
         self.read_pos = offset
         self.line_start = offset
         self.partial = b""
@@ -166,12 +171,69 @@ class FollowedFile:
         #: Whether the last read reached the end (and nothing was reported since).
         self.at_end = False
         self.watch: movement.Binding | None = None
-        #: (first bytes, line offset, when) of the content before the last truncation.
-        self.truncated: tuple[bytes, int, float] | None = None
-        self.lineage = lineage
+        self._truncated: tuple[bytes, int, float] | None = None
+        self._lineage = lineage
         self.order = order
         #: When the file was created (ns), where the file system says.
         self.born = birth_time(fd)
+
+    # Name, state, start, truncation and lineage are indexed by the table:
+    # each change of one tells it.
+
+    @property
+    def path(self) -> str | None:
+        """The name it is known under now; ``None`` once deleted or moved out of sight."""
+        return self._path
+
+    @path.setter
+    def path(self, path: str | None) -> None:
+        self._path = path
+        if self.table is not None:
+            self.table.reindex(self)
+
+    @property
+    def state(self) -> FileState:
+        """Where it stands (see the module docstring)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: FileState) -> None:
+        self._state = state
+        if self.table is not None:
+            self.table.reindex(self)
+
+    @property
+    def head(self) -> bytes:
+        """Its first bytes as last read (up to FINGERPRINT_BYTES)."""
+        return self._head
+
+    @head.setter
+    def head(self, head: bytes) -> None:
+        self._head = head
+        if self.table is not None:
+            self.table.reindex(self)
+
+    @property
+    def truncated(self) -> tuple[bytes, int, float] | None:
+        """(first bytes, line offset, when) of the content before the last truncation."""
+        return self._truncated
+
+    @truncated.setter
+    def truncated(self, truncated: tuple[bytes, int, float] | None) -> None:
+        self._truncated = truncated
+        if self.table is not None:
+            self.table.reindex(self)
+
+    @property
+    def lineage(self) -> str:
+        """The matching name its lineage began with."""
+        return self._lineage
+
+    @lineage.setter
+    def lineage(self, lineage: str) -> None:
+        self._lineage = lineage
+        if self.table is not None:
+            self.table.reindex(self)
 
     def older_than(self, other: FollowedFile) -> bool:
         """Whether this file came before ``other`` (meaningful within one lineage)."""
@@ -190,18 +252,19 @@ class FollowedFile:
         :returns: ``False`` when they are no longer what they were (truncated and rewritten).
         """
         head = read_head(self.fd, FINGERPRINT_BYTES)
-        if head[: len(self.head)] != self.head:
+        if head[: len(self._head)] != self._head:
             return False
-        self.head = head
+        if head != self._head:
+            self.head = head
         return True
 
     def rotate(self, path: str | None) -> None:
         """It left the patterns' names (renamed to ``path``, or gone when ``None``): drain, then let go."""
-        self.path = path
-        if self.state is not FileState.ROTATED:
-            self.state = FileState.ROTATED
+        if self._state is not FileState.ROTATED:
             self.rotated_at = time.monotonic()
             self.at_end = False
+            self._state = FileState.ROTATED
+        self.path = path  # and the table files it under its new name and state
 
     def known(self, offset: int) -> KnownFile:
         """:returns: what to remember of it, acknowledged up to ``offset``."""

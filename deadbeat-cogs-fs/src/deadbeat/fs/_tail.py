@@ -50,11 +50,13 @@ from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._followed import FileState, FollowedFile, KnownFile, Position
+from ._followed import FileState, FollowedFile, Position
 from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
+from ._known import KnownBook
 from ._lines import LineMaker, LineTooLong
 from ._names import NameBook
 from ._state import StateFile
+from ._table import FileTable
 
 __all__ = ["FileReaderSupply", "FileWatcherSupply", "LineTooLong"]
 
@@ -97,6 +99,11 @@ class FileWatcherSupply(movement.Supply):
         last data, for writers that have not reopened yet; then an unfinished
         last line is sent as it is.
     :param poll_interval: seconds between looks when polling.
+    :param rescan_interval: seconds between two full looks at what the patterns
+        match, a safety net behind the directory events (which are handled by
+        the name they carry, without looking at other files). ``0`` never looks
+        but at start and when the kernel reports lost events. Example:
+        ``rescan_interval = 300``.
     :param state_interval: least seconds between two saves of the state file
         (what is saved is always consistent; a shorter interval repeats less
         after a crash of the whole machine, at the cost of an fsync each time).
@@ -132,6 +139,7 @@ class FileWatcherSupply(movement.Supply):
         read_size: int = 1 << 16,
         rotate_wait: float = 5.0,
         poll_interval: float = 1.0,
+        rescan_interval: float = 60.0,
         state_interval: float = 1.0,
         line_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
@@ -156,6 +164,10 @@ class FileWatcherSupply(movement.Supply):
         self.read_size = read_size
         self.rotate_wait = rotate_wait
         self.poll_interval = poll_interval
+        if not isinstance(rescan_interval, (int, float)) or rescan_interval < 0:
+            raise ValueError(f"rescan_interval must be a number of seconds, 0 or more, not {rescan_interval!r}")
+        self.rescan_interval = rescan_interval
+        self._rescanner: movement.Binding | None = None
         self.state_interval = state_interval
         self.line_setter = line_setter
         self.id_setter = id_setter
@@ -169,11 +181,18 @@ class FileWatcherSupply(movement.Supply):
         self._lines = LineMaker(encoding, max_line, line_setter, id_setter)
         self._reject = self._rejecter()
         #: The open files, by identity.
-        self._files: dict[FileId, FollowedFile] = {}
-        #: Identities of copies of followed files, left unread (see _copy_verdict).
-        self._shadows: set[FileId] = set()
+        self._files = FileTable()
+        #: Copies of followed files, left unread (see _copy_verdict): identity -> name,
+        #: and name -> identity, to forget one when its name is deleted.
+        self._shadows: dict[FileId, str | None] = {}
+        self._shadow_paths: dict[str, FileId] = {}
         #: Acknowledged positions, by identity: what the state file keeps.
-        self._known: dict[FileId, KnownFile] = {}
+        #: Invariant: an entry for every open file, and for no file drained and gone.
+        self._known = KnownBook()
+        #: Batches sent and not acknowledged yet, by file; files let go of and
+        #: waiting for their last acknowledgement to be forgotten.
+        self._unacknowledged: dict[FileId, int] = {}
+        self._forgetting: set[FileId] = set()
         #: Batches sent and not yet acknowledged, by sequence number.
         self._batches: dict[int, Position] = {}
         self._seq = 0
@@ -194,13 +213,19 @@ class FileWatcherSupply(movement.Supply):
         if state_file:
             self._state = StateFile.acquire(esc, state_file, interval=state_interval)
             saved = self._state.get(self._section, {})
-            for key, entry in saved.get("files", {}).items():
-                self._known[FileId.parse(key)] = KnownFile.from_json(entry)
+            self._known.load(saved)
         first_run = not self._known and (self._state is None or self._section not in self._state.sections)
         self._names = NameBook(max((k.order for k in self._known.values()), default=0))
         self._watch_directories()
         self._resume_orphans()
         self._rescan(initial=first_run)
+        if self._following and rescan_interval:
+            self._rescanner = esc.every(rescan_interval, self._slow_rescan, keeps_alive=False)
+        self._schedule()
+
+    def _slow_rescan(self) -> None:
+        """The safety net: a full look every ``rescan_interval`` seconds."""
+        self._rescan()
         self._schedule()
 
     def _rejecter(self) -> Any:
@@ -220,10 +245,7 @@ class FileWatcherSupply(movement.Supply):
 
     def _at(self, path: str) -> FollowedFile | None:
         """:returns: the open file known to be at ``path`` now, if any."""
-        for followed in self._files.values():
-            if followed.path == path:
-                return followed
-        return None
+        return self._files.at(path)
 
     def _name_of(self, followed: FollowedFile) -> str:
         """The name event ids use: where the file is, else where it was last seen."""
@@ -313,10 +335,11 @@ class FileWatcherSupply(movement.Supply):
             now_there = FileId.of(self._stat(new))
         except OSError:
             now_there = None
-        if now_there != followed.file:
+        if now_there is not None and now_there != followed.file:
             # The events are behind: what was renamed is a file not seen yet.
             # It is read under the name it has now; where ours went, later
-            # events (or a rescan) say.
+            # events (or a rescan) say. (Nothing there at all: ours was renamed,
+            # then renamed again or deleted, which the next events say.)
             names.arrive(new, followed.lineage, fresh=False)
             return
         followed.path = new
@@ -327,6 +350,10 @@ class FileWatcherSupply(movement.Supply):
 
     def _gone(self, path: str) -> None:
         """``path`` was deleted (or, when polling, renamed to who knows where)."""
+        shadow = self._shadow_paths.pop(path, None)
+        if shadow is not None:
+            self._shadows.pop(shadow, None)
+        self._refused.discard(path)
         arrival = self._names.arrivals.pop(path, None)
         if arrival is not None:
             log.warning("%s: created and removed before it could be opened; its lines were not read", path)
@@ -379,6 +406,12 @@ class FileWatcherSupply(movement.Supply):
         self._schedule_sweep()
         self._schedule()
 
+    def _unshadow(self, file: FileId) -> None:
+        """``file`` is no longer a copy left unread."""
+        path = self._shadows.pop(file, None)
+        if path is not None and self._shadow_paths.get(path) == file:
+            del self._shadow_paths[path]
+
     def _on_file_event(self, file: FileId, event: movement.InotifyEvent) -> None:
         if event.mask & movement.IN_Q_OVERFLOW:
             self._overflow()
@@ -392,7 +425,7 @@ class FileWatcherSupply(movement.Supply):
         log.warning("%s: inotify queue overflowed; rescanning and reading every file", self)
         self._names.forget()
         self._rescan()
-        for followed in self._files.values():
+        for followed in self._files:
             self._mark_dirty(followed)
         self._schedule()
 
@@ -447,6 +480,8 @@ class FileWatcherSupply(movement.Supply):
                 try:
                     st = self._stat(path)
                 except FileNotFoundError:
+                    if self._following and glob.has_magic(pattern):
+                        continue  # matched, then gone: nothing to remember of a name that came and went
                     if path not in self._missing:
                         self._missing.add(path)
                         if self._following:
@@ -459,6 +494,7 @@ class FileWatcherSupply(movement.Supply):
                 except OSError as exc:
                     self._cannot_read(path, f"cannot stat: {exc.strerror}")
                     continue
+                self._missing.discard(path)
                 if self._may_read(path, st, named=not glob.has_magic(pattern)):
                     found.setdefault(FileId.of(st), (path, st))
         return found
@@ -493,12 +529,15 @@ class FileWatcherSupply(movement.Supply):
         for file in orphans:
             if file not in self._files:
                 # The file is gone for good: nothing left to resume.
-                self._known.pop(file, None)
+                self._known.pop(file)
 
     def _rescan(self, initial: bool = False) -> None:
         """Look at what the patterns match now (at start, after lost events, when polling)."""
         matching = self._matching()
-        for file, followed in list(self._files.items()):
+        for shadow in [s for s in self._shadows if s not in matching]:
+            self._unshadow(shadow)  # gone, or under a name no pattern asks for
+        for followed in self._files:
+            file = followed.file
             if file in matching:
                 followed.path = matching[file][0]
             elif followed.state is FileState.FOLLOWED:
@@ -568,8 +607,9 @@ class FileWatcherSupply(movement.Supply):
             followed.state = FileState.NEW
         elif rotated:
             followed.rotate(path)
-        self._files[file] = followed
-        self._known[file] = followed.known(offset)
+        self._files.add(followed)
+        self._forgetting.discard(file)
+        self._known.set(file, followed.known(offset))
         if self._following:
             try:
                 followed.watch = self.esc.inotify_add(
@@ -600,17 +640,25 @@ class FileWatcherSupply(movement.Supply):
             return "wait", None
         directory = os.path.dirname(followed.path or "")
         waiting = False
-        for other in self._files.values():
+        now = time.monotonic()
+        for other in list(self._files.truncated.values()):
             if other is followed or other.state is FileState.NEW or os.path.dirname(other.path or "") != directory:
                 continue
-            if other.truncated is not None and time.monotonic() - other.truncated[2] > self.rotate_wait + 1.0:
+            assert other.truncated is not None
+            if now - other.truncated[2] > self.rotate_wait + 1.0:
                 other.truncated = None  # a copy made for that truncation would have shown up by now
-            if other.truncated is not None:
-                likeness = starts_alike(head, other.truncated[0])
-                if likeness is Likeness.SAME:
-                    return "copy-of-truncated", other
-                waiting = waiting or likeness is Likeness.PREFIX
-            if len(other.head) < FINGERPRINT_BYTES:
+                continue
+            likeness = starts_alike(head, other.truncated[0])
+            if likeness is Likeness.SAME:
+                return "copy-of-truncated", other
+            waiting = waiting or likeness is Likeness.PREFIX
+        # Only the files whose start may agree are compared (see ._table):
+        # creating thousands of files costs thousands of looks, not millions.
+        for other in self._files.copy_candidates(directory, head):
+            if other is followed or other.state is FileState.NEW:
+                continue
+            likeness = starts_alike(head, other.head)
+            if likeness is not Likeness.OTHER and len(other.head) < FINGERPRINT_BYTES:
                 # Its start as it is now: the head kept from when it was
                 # opened may be from a moment it was empty or nearly, and a
                 # new file would then look like a copy of it (and go unread).
@@ -618,7 +666,7 @@ class FileWatcherSupply(movement.Supply):
                     other.refresh_head()
                 except OSError:
                     pass
-            likeness = starts_alike(head, other.head)
+                likeness = starts_alike(head, other.head)
             if likeness is Likeness.SAME:
                 return "copy", other
             waiting = waiting or likeness is Likeness.PREFIX
@@ -648,7 +696,7 @@ class FileWatcherSupply(movement.Supply):
         followed.generation += 1
         followed.head = b""
         followed.refresh_head()
-        self._known[followed.file] = followed.known(0)
+        self._known.set(followed.file, followed.known(0))
 
     def _continue_in_copy(self, copy: FollowedFile, original: FollowedFile, offset: int) -> None:
         """Read ``copy`` from where ``original`` was when it was truncated, then let it go."""
@@ -659,7 +707,7 @@ class FileWatcherSupply(movement.Supply):
         # The copy holds the original's older lines: it comes first in the lineage.
         copy.lineage, copy.order = original.lineage, original.order - 1
         copy.born = None if original.born is None else original.born - 1
-        self._known[copy.file] = copy.known(offset)
+        self._known.set(copy.file, copy.known(offset))
         original.truncated = None
         self._mark_dirty(copy)
         self._schedule_sweep()
@@ -669,12 +717,8 @@ class FileWatcherSupply(movement.Supply):
         if followed.path is None or not old_head:
             return None
         directory = os.path.dirname(followed.path)
-        for other in self._files.values():
-            if (
-                other.state is FileState.NEW
-                and os.path.dirname(other.path or "") == directory
-                and starts_alike(read_head(other.fd), old_head) is Likeness.SAME
-            ):
+        for other in self._files.copy_candidates(directory, old_head):
+            if other.state is FileState.NEW and starts_alike(read_head(other.fd), old_head) is Likeness.SAME:
                 self._continue_in_copy(other, followed, old_start)
                 return other
         try:
@@ -700,8 +744,8 @@ class FileWatcherSupply(movement.Supply):
                 os.close(fd)
             if starts_alike(head, old_head) is not Likeness.SAME:
                 continue
-            self._shadows.discard(file)
-            self._known.pop(file, None)
+            self._unshadow(file)
+            self._known.pop(file)
             copy = self._open(path, file, lineage=followed.lineage, order=followed.order, rotated=True)
             if copy is not None:
                 self._continue_in_copy(copy, followed, old_start)
@@ -715,20 +759,14 @@ class FileWatcherSupply(movement.Supply):
             self._turn = self.esc.enqueue(self._read_dirty)
 
     def _schedule_sweep(self) -> None:
-        if (
-            self._sweeper is None
-            and not self._finished
-            and any(f.state is FileState.ROTATED for f in self._files.values())
-        ):
+        if self._sweeper is None and not self._finished and self._files.rotated:
             self._sweeper = self.esc.after(min(self.rotate_wait, 1.0) or 0.01, self._sweep)
 
     def _sweep(self) -> None:
         """Let go of rotated files that have been read to the end and stayed quiet."""
         self._sweeper = None
         now = time.monotonic()
-        for followed in list(self._files.values()):
-            if followed.state is not FileState.ROTATED:
-                continue
+        for followed in list(self._files.rotated.values()):
             assert followed.rotated_at is not None
             if now - max(followed.rotated_at, followed.last_data) < self.rotate_wait:
                 continue
@@ -744,10 +782,9 @@ class FileWatcherSupply(movement.Supply):
     def _older_unread(self, followed: FollowedFile) -> FollowedFile | None:
         """:returns: the oldest file of ``followed``'s lineage that is older and not read to its end."""
         found = None
-        for other in self._files.values():
+        for other in self._files.lineage(followed.lineage):
             if (
-                other.lineage == followed.lineage
-                and other.older_than(followed)
+                other.older_than(followed)
                 and (not other.at_end or other.file in self._dirty)
                 and (found is None or other.older_than(found))
             ):
@@ -775,7 +812,7 @@ class FileWatcherSupply(movement.Supply):
                     self._dirty = {followed.file: None, **self._dirty}  # one file after the other
             elif not self._following:
                 self._close(followed)
-        if not self._following and not self._files:
+        if not self._following and not len(self._files):
             self._stop_binding()
         self._schedule()
 
@@ -796,8 +833,10 @@ class FileWatcherSupply(movement.Supply):
             if verdict == "copy":
                 assert original is not None
                 log.info("%s: a copy of %s; read only if that is truncated", followed.path, original.path)
-                self._shadows.add(followed.file)
-                self._known.pop(followed.file, None)
+                self._shadows[followed.file] = followed.path
+                if followed.path is not None:
+                    self._shadow_paths[followed.path] = followed.file
+                self._known.pop(followed.file)
                 self._close(followed)
                 return 0, True
             followed.state = FileState.FOLLOWED
@@ -851,10 +890,11 @@ class FileWatcherSupply(movement.Supply):
             return
         self._seq += 1
         self._batches[self._seq] = Position(followed.file, followed.generation, end)
+        self._unacknowledged[followed.file] = self._unacknowledged.get(followed.file, 0) + 1
         self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq), event_ids=event_ids))
 
     def _close(self, followed: FollowedFile) -> None:
-        self._files.pop(followed.file, None)
+        self._files.remove(followed)
         self._dirty.pop(followed.file, None)
         if followed.watch is not None:
             self.esc.inotify_rm(followed.watch)
@@ -865,6 +905,39 @@ class FileWatcherSupply(movement.Supply):
             pass
         if followed.state is FileState.ROTATED:
             log.info("%s: let go of rotated file %s", self, self._name_of(followed))
+            if followed.path is None or not self._matches(followed.path):
+                # Drained, and under no name the patterns match: nothing could
+                # ever resume it, so it is forgotten once its last lines are
+                # acknowledged (a file renamed back under a matching name after
+                # that is read as a new one).
+                self._forgetting.add(followed.file)
+                self._forget_if_done(followed.file)
+
+    def _forget_if_done(self, file: FileId) -> None:
+        """Forget ``file`` (let go of, drained) once none of its batches awaits acknowledgement."""
+        if file in self._forgetting and not self._unacknowledged.get(file) and file not in self._files:
+            self._forgetting.discard(file)
+            self._unacknowledged.pop(file, None)
+            self._known.pop(file)
+
+    def status(self) -> dict[str, int]:
+        """What the tailer holds now, for monitoring (and for tests of what it forgets).
+
+        :returns: ``open``: files open; ``rotated``: of those, rotated or deleted
+            and being drained (``deleted``: of those, deleted: their disk space is
+            held until they are let go); ``known``: files whose position is
+            remembered (what the state file keeps); ``unacknowledged``: batches
+            sent and not acknowledged yet; ``copies``: copies of followed files
+            left unread.
+        """
+        return {
+            "open": len(self._files),
+            "rotated": len(self._files.rotated),
+            "deleted": sum(1 for f in self._files.rotated.values() if f.path is None),
+            "known": len(self._known),
+            "unacknowledged": len(self._batches),
+            "copies": len(self._shadows),
+        }
 
     # -- acknowledgements and state ----------------------------------------------
 
@@ -875,6 +948,18 @@ class FileWatcherSupply(movement.Supply):
         position = self._batches.pop(batch_id[2], None)
         if position is None:
             return
+        left = self._unacknowledged.get(position.file, 1) - 1
+        if left > 0:
+            self._unacknowledged[position.file] = left
+        else:
+            self._unacknowledged.pop(position.file, None)
+        try:
+            self._acknowledge(position)
+        finally:
+            if not left and position.file in self._forgetting:
+                self._forget_if_done(position.file)
+
+    def _acknowledge(self, position: Position) -> None:
         known = self._known.get(position.file)
         followed = self._files.get(position.file)
         if known is None or (followed is not None and followed.generation != position.generation):
@@ -883,9 +968,10 @@ class FileWatcherSupply(movement.Supply):
             if followed is not None:
                 updated = followed.known(position.offset)
                 updated.path = updated.path or known.path  # a deleted file keeps its last name
-                self._known[position.file] = updated
+                self._known.set(position.file, updated)
             else:
                 known.offset = position.offset
+                self._known.touch(position.file)
 
     def checkpoint(self) -> None:
         """Save the acknowledged positions."""
@@ -894,34 +980,35 @@ class FileWatcherSupply(movement.Supply):
             self._state.save_soon(self.esc)
 
     def _state_section(self) -> dict[str, Any]:
-        return {"files": {file.key: known.to_json() for file, known in self._known.items()}}
+        return self._known.section()
 
     def finish(self) -> None:
         """Stop reading and release every binding; positions keep what was acknowledged."""
         self._finished = True
         self._stop_binding()
-        for followed in list(self._files.values()):
+        for followed in self._files:
             if followed.watch is not None:
                 self.esc.inotify_rm(followed.watch)
                 followed.watch = None
 
     def _stop_binding(self) -> None:
-        for binding in (self._turn, self._retry, self._sweeper, self._settling):
+        for binding in (self._turn, self._retry, self._sweeper, self._settling, self._rescanner):
             if binding is not None:
                 self.esc.dequeue(binding)
-        self._turn = self._retry = self._sweeper = self._settling = None
+        self._turn = self._retry = self._sweeper = self._settling = self._rescanner = None
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
 
     def done(self) -> None:
         """Close the files and save the state one last time."""
-        for followed in list(self._files.values()):
+        for followed in self._files:
             try:
                 os.close(followed.fd)
             except OSError:
                 pass
-        self._files.clear()
+        for followed in self._files:
+            self._files.remove(followed)
         if self._state is not None:
             self._state.set(self._section, self._state_section())
             self._state.release()
