@@ -23,7 +23,7 @@ python3 -m venv "$venv"
     -e "./deadbeat-cogs-net[test]" \
     -e ./tests/example-cog \
     -e ./tests/plugins/broken-cog \
-    ruff mypy nox sphinx hatchling
+    ruff mypy nox sphinx hatchling build twine
 
 echo "== ruff"
 "$venv/bin/ruff" check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,13 @@ else:
 
 REPO = Path(__file__).resolve().parents[1]
 DISTRIBUTIONS = ["deadbeat-core", "deadbeat-cogs-fs", "deadbeat-cogs-ip", "deadbeat-cogs-net", "deadbeat-cogs-text"]
+#: Where the repository is published; links to it from the READMEs must name files that exist here.
+PUBLISHED = "https://github.com/deadbeat-project/deadbeat"
+
+
+def links(markdown: str) -> list[str]:
+    """:returns: the targets of a Markdown text's links, ``[text](target)``."""
+    return re.findall(r"\]\(([^)\s]+)\)", markdown)
 
 
 class TestLayout:
@@ -53,3 +61,43 @@ class TestLayout:
         """Modules straight in the deadbeat namespace could not carry py.typed: there are none."""
         for name in DISTRIBUTIONS:
             assert not list((REPO / name / "src" / "deadbeat").glob("*.py")), name
+
+
+class TestReadmeLinks:
+    def test_every_readme_link_resolves(self) -> None:
+        """Links in the READMEs point to files of the repository that exist (published ones by their URL)."""
+        readmes = [REPO / "README.md", REPO / "_template" / "README.md"]
+        readmes += [REPO / n / "README.md" for n in DISTRIBUTIONS]
+        checked = 0
+        for readme in readmes:
+            for target in links(readme.read_text()):
+                path = target.split("#")[0]
+                if path.startswith(PUBLISHED):
+                    path = re.sub(r"^/(tree|blob)/main", "", path[len(PUBLISHED) :])
+                    assert (REPO / path.lstrip("/")).exists(), f"{readme}: {target}"
+                else:
+                    assert not re.match(r"\w+:", path), f"{readme}: {target} is outside the repository"
+                    assert (readme.parent / path).exists(), f"{readme}: {target}"
+                checked += 1
+        assert checked >= 5
+
+    def test_distribution_readmes_link_absolutely(self) -> None:
+        """A distribution's README is its page on the package index, where relative links lead nowhere."""
+        for name in DISTRIBUTIONS:
+            text = (REPO / name / "README.md").read_text()
+            assert [t for t in links(text) if not t.startswith("https://")] == [], name
+            # A path of the repository written out as text, not linked, is a link that does not work either.
+            assert not re.search(r"(?<![/\w])docs/\w+\.rst", re.sub(r"\]\([^)]*\)", "]()", text)), name
+
+    def test_core_readme_describes_the_project(self) -> None:
+        """deadbeat-core's README, its page on the index, says what Deadbeat is and what to install."""
+        text = (REPO / "deadbeat-core" / "README.md").read_text()
+        assert len(text.split()) > 200
+        assert all(n in text for n in DISTRIBUTIONS[1:])
+
+    def test_every_distribution_has_the_isc_licence(self) -> None:
+        """The same ISC licence at the root, in every distribution and in the template."""
+        licence = (REPO / "LICENSE").read_text()
+        assert licence.startswith("ISC License")
+        for name in [*DISTRIBUTIONS, "_template"]:
+            assert (REPO / name / "LICENSE").read_text() == licence, name
