@@ -254,3 +254,31 @@ class TestRoutedTailAcrossRestart:
         assert process.returncode == 0, stderr
         for k in "abc":
             assert lines(tmp_path / f"{k}.log") == expected[k], k
+
+
+class TestSecrets:
+    def test_a_secret_from_a_file_never_reaches_the_log_or_explain(self, tmp_path: Path) -> None:
+        """${file:...} in a parameter a cog shows (not named as a secret): log lines and --explain show ***."""
+        (tmp_path / "secret.txt").write_text("hunter2-very-secret\n")
+        (tmp_path / "in.txt").write_text("not json\n")
+        (tmp_path / "p.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.txt"]
+                [[cog]]
+                use = "text.json_parse"
+                source = "${file:secret.txt}"
+                [[cog]]
+                use = "fs.write"
+                filename = "out.txt"
+                """
+            )
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "dead letter from JSONParse(source='***'" in result.stderr
+        explained = deadbeat("run", "p.toml", "--explain", cwd=tmp_path)
+        assert "source='***'" in explained.stdout
+        assert "hunter2" not in result.stderr + explained.stdout + explained.stderr

@@ -60,6 +60,7 @@ import fnmatch
 import importlib
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import typing
@@ -551,7 +552,43 @@ def build(source: str | PipelineFile, registry: CogRegistry | None = None, once:
     spec = load(source, registry) if isinstance(source, str) else source
     esc = movement.Escapement.shared()
     esc.once = once
+    if spec.secrets:
+        hide_in_logs(spec.redact)
     return assemble(spec, esc)
+
+
+class _Redacting(logging.Filter):
+    """Shows secrets as ``***`` in every line a handler writes, tracebacks included."""
+
+    def __init__(self, redact: typing.Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        shown = self.redact(text)
+        if shown != text:
+            record.msg, record.args = shown, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def hide_in_logs(redact: typing.Callable[[str], str]) -> None:
+    """Make every handler of the root logger show secrets as ``***`` (:meth:`PipelineFile.redact`).
+
+    A cog hides the parameters whose names say they are secret (``password``,
+    ``token``, ``key``...) from ``str(cog)``; a secret from ``${file:...}`` in
+    any other parameter (a URL holding a token) would still show in the log
+    lines that name the cog. Called by :func:`build`, after logging is
+    configured, when the file reads secrets.
+    """
+    for handler in logging.getLogger().handlers:
+        found = [f for f in handler.filters if isinstance(f, _Redacting)]
+        if found:
+            found[0].redact = redact  # the pipeline built last: its secrets
+        else:
+            handler.addFilter(_Redacting(redact))
 
 
 def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = None) -> Pipeline:
