@@ -464,7 +464,7 @@ class Train:
         the data given to every cog, with a counter per cog and datum inside
         the nests (some 20 ns each: a tenth of the rate of a train of trivial
         cogs, nothing next to a parser). Changing it writes the code again and
-        starts :attr:`passed` and :attr:`spent` from zero; see :mod:`deadbeat.metrics`.
+        starts ``passed`` and ``spent`` from zero; see :mod:`deadbeat.metrics`.
         """
         return self._measure
 
@@ -484,7 +484,7 @@ class Train:
         A cog with ``call_batch`` is a stage of its own; consecutive cogs called
         datum by datum share one nest of loops, and so one stage, which also
         ends where data enter from outside (after a supply). A stage's time is
-        the sum of :attr:`spent` over its positions (data sent in late enter
+        the sum of ``spent`` over its positions (data sent in late enter
         its nest further in).
         """
         batched = [_batch_call(cog) is not None for cog in self._cogs]
