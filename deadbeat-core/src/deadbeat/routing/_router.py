@@ -168,7 +168,7 @@ class _RouteErrors(DeadLetterLog):
 class Route:
     """One way out of a :class:`Router`: a condition and a train of cogs.
 
-    The route's train (:attr:`train`) runs on the Escapement given (the
+    The route's train (``route.train``) runs on the Escapement given (the
     application's by default); a cog that needs a train is given
     ``route.train``. Its first cog is the route's entrance, so ``route.cogs``
     (the route's own cogs) is ``route.train.cogs[1:]``.
@@ -178,7 +178,7 @@ class Route:
         needs deadbeat-cogs-text), or a function of the datum, true for data
         that take the route. ``None`` makes the *default route*: the data that
         matched no other route.
-    :param cogs: the route's cogs, in order (may be set later, see :attr:`cogs`).
+    :param cogs: the route's cogs, in order (may be set later, through ``route.cogs``).
     :param esc: the Escapement; the application's when omitted.
     :param regex_engine: the engine of ``matches()`` in ``when``: ``"re2"`` or ``"re"``.
     :param high_water: data held by the route's cogs above which they count as
