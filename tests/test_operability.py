@@ -145,6 +145,25 @@ class TestSystemd:
             listener.close()
         assert any(m.startswith("STOPPING=1") for m in rest), rest
 
+    def test_the_supervisor_speaks_for_its_workers(self, tail_pipeline: Path) -> None:
+        """With --workers, the supervisor (systemd's main process) says ready, pings and says stopping."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        address = tail_pipeline / "notify"
+        listener.bind(str(address))
+        listener.settimeout(30)
+        env = {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "200000", "JOURNAL_STREAM": ""}
+        process = start(tail_pipeline, "--workers", "1", env=env)
+        messages: list[str] = []
+        try:
+            while sum(m == "WATCHDOG=1" for m in messages) < 2:
+                messages.append(listener.recv(4096).decode())
+            assert "READY=1\nSTATUS=1 workers started" in messages
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        while not messages[-1].startswith("STOPPING=1"):
+            messages.append(listener.recv(4096).decode())
+        listener.close()
+
 
 class TestReload:
     def test_sighup_applies_a_valid_file_and_keeps_the_old_on_an_invalid_one(self, tail_pipeline: Path) -> None:
@@ -258,10 +277,8 @@ class TestCheck:
             """,
         )
         assert result.returncode == 1
-        assert result.stdout.splitlines() == [
-            "pipeline.toml: cog[1] (fs.write): filname: unknown parameter; did you mean 'filename'?;"
-            " accepted: filename, line_getter, encoding, state_file, fsync, retry_for"
-        ]
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("pipeline.toml: cog[1] (fs.write): filname: unknown parameter; did you mean 'filename'?")
         result = check(
             tmp_path,
             """

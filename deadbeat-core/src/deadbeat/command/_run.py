@@ -149,7 +149,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             dblog.configure(**spec.log)
             return _run_pipeline(args, spec, registry, worker_stops, live_counter=False)
 
-        return Supervisor(args.workers, work).run()
+        return Supervisor(args.workers, work, daemon.Notifier()).run()
     return _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
 
 

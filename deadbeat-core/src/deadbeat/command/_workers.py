@@ -44,6 +44,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..daemon import Notifier
+
 __all__ = ["Supervisor", "unshareable_supplies"]
 
 log = logging.getLogger("deadbeat.workers")
@@ -86,15 +88,21 @@ class Supervisor:
     """Start ``count`` workers, pass stop signals on, start dead ones again, and tell how it went.
 
     :param count: how many workers.
+    :param notifier: tells systemd about the supervisor (READY, STOPPING, watchdog).
     :param work: what a worker does, given its index and the list where stop
         signals received so far are noted (they may come before it is ready
         for them); returns its exit status. Runs in the forked child, which
         then exits with that status.
     """
 
-    def __init__(self, count: int, work: Callable[[int, list[int]], int]) -> None:
+    def __init__(self, count: int, work: Callable[[int, list[int]], int], notifier: Notifier | None = None) -> None:
         self.count = count
         self.work = work
+        # Under systemd the supervisor is the service's main process: it, not a
+        # worker, says ready and stopping and pings the watchdog (from its own
+        # loop, so a stuck supervisor stops the pings).
+        self.notifier = notifier if notifier is not None else Notifier({})
+        self._next_ping = None if self.notifier.watchdog_interval is None else time.monotonic()
         self.slots = [_Slot(index) for index in range(count)]
         self.stopping = False
         self.failed = False
@@ -109,9 +117,11 @@ class Supervisor:
             log.info("starting %d workers", self.count)
             for slot in self.slots:
                 self._start(slot, old_mask)
+            self.notifier.ready(f"{self.count} workers started")
             while any(slot.pid for slot in self.slots) or self._restarts_due():
                 self._wait(old_mask)
         finally:
+            self.notifier.stopping()
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             signal.signal(signal.SIGCHLD, previous_chld)
         log.info("all workers ended%s", "; some failed" if self.failed else "")
@@ -123,6 +133,11 @@ class Supervisor:
     def _wait(self, old_mask: set[int | signal.Signals]) -> None:
         now = time.monotonic()
         due = [slot.restart_at for slot in self.slots if slot.restart_at is not None and not self.stopping]
+        if self._next_ping is not None and self.notifier.watchdog_interval is not None:
+            if self._next_ping <= now:
+                self.notifier.watchdog()
+                self._next_ping = now + self.notifier.watchdog_interval
+            due.append(self._next_ping)
         if due:
             info = signal.sigtimedwait(_WATCHED, max(0.0, min(due) - now))
         else:
@@ -138,6 +153,7 @@ class Supervisor:
         elif signum in (signal.SIGTERM, signal.SIGINT):
             if not self.stopping:
                 log.info("received %s; stopping the workers", signal.Signals(signum).name)
+                self.notifier.stopping(f"stopping {self.count} workers")
             self.stopping = True
             for slot in self.slots:
                 slot.restart_at = None
