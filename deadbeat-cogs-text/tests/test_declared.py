@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import tempfile
 import typing
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +32,7 @@ COGS: dict[str, Any] = {
 }
 
 #: Parameters that only Python code can give (callable-only hooks).
-PYTHON_ONLY: set[tuple[str, str]] = {("text.syslog_parse", "clock")}
+PYTHON_ONLY: set[tuple[str, str]] = {("text.syslog_parse", "clock"), ("time.parse", "clock")}
 
 #: The accessor parameters of each cog: where it reads (getter), where it
 #: stores (setter), or a field read and written in place (path).
@@ -40,6 +42,10 @@ ACCESSORS: dict[str, dict[str, str]] = {
     "text.csv_parse": {"source": "getter", "target": "setter"},
     "text.csv_format": {"target": "setter"},
     "text.regex_parse": {"source": "getter", "target": "setter"},
+    "text.grok": {"source": "getter", "target": "setter"},
+    "text.cef_parse": {"source": "getter", "target": "setter"},
+    "time.parse": {"target": "setter"},
+    "flow.lookup": {"field": "getter", "target": "setter"},
     "text.kv_parse": {"source": "getter", "target": "setter"},
     "text.syslog_parse": {"source": "getter", "target": "setter"},
     "text.syslog_format": {"source": "getter", "target": "setter"},
@@ -50,6 +56,9 @@ ACCESSORS: dict[str, dict[str, str]] = {
     "flow.batch": {"target": "setter"},
     "flow.split": {"field": "path"},
 }
+
+TABLE = Path(tempfile.mkdtemp(prefix="deadbeat-declared-")) / "table.csv"
+TABLE.write_text("a,b\n1,2\n")
 
 #: Valid settings for the required parameters, so that only the key under test fails.
 REQUIRED: dict[str, dict[str, Any]] = {
@@ -66,6 +75,9 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "flow.dedupe": {"fields": ["a"]},
     "flow.aggregate": {"by": ["a"], "aggregates": {"n": "count"}},
     "flow.split": {"field": "a"},
+    "text.grok": {"pattern": "%{INT:a}"},
+    "flow.lookup": {"table": str(TABLE), "field": "a"},
+    "flow.sample": {"every": 2},
 }
 
 

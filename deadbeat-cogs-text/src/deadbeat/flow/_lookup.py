@@ -96,7 +96,7 @@ class Lookup(movement.Cog):
     SIGHUP and when it changes; a table that fails to load is reported and the
     previous one stays in use. A ``--once`` run reads it once.
 
-    :param esc: the Escapement (for SIGHUP and the file watch).
+    :param train: the Train (its Escapement gives SIGHUP and the file watch).
     :param table: the file: JSON (an object of key to value) or CSV (a header,
         then one row per key).
     :param field: field path of the value to look up.
@@ -114,11 +114,11 @@ class Lookup(movement.Cog):
 
     def __init__(
         self,
-        esc: movement.Escapement,
+        train: movement.Train,
         table: str,
-        field: str,
-        target: str | None = None,
-        default: Any = None,
+        field: movement.FieldGetter,
+        target: movement.FieldSetter | None = None,
+        default: Mapping[str, Any] | str | int | float | None = None,
         missing: Literal["keep", "drop", "error"] = "keep",
         format: Literal["auto", "json", "csv"] = "auto",
         key_column: str | None = None,
@@ -130,7 +130,8 @@ class Lookup(movement.Cog):
             raise ValueError(f"format must be 'auto', 'json' or 'csv', not {format!r}")
         if target is None and default is not None and not isinstance(default, Mapping):
             raise ValueError("a default that is not a mapping of fields needs a target")
-        self.esc = esc
+        self.train = train
+        self.esc = esc = train.esc
         self.table = table
         self.field = field
         self.target = target

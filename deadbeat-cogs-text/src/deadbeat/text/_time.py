@@ -326,7 +326,7 @@ class TimeParse(movement.Cog):
         ``"earlier"`` and ``"later"`` choose. A skipped time is always an error.
     :param output: ``"iso"`` (``2026-11-27T19:50:00Z``, six fraction digits
         when there is a fraction) or ``"epoch"`` (seconds, a float).
-    :param target: where the result goes, for a single field (default: in place).
+    :param target: where the result goes (callable or field path), for a single field; none: in place.
     :param year: the year of every year-less time (replaying an old archive);
         none infers it: the latest year in which the date is at most 7 days after the reference day.
     :param year_file: a file whose modification time is the reference day for
@@ -346,7 +346,7 @@ class TimeParse(movement.Cog):
         timezone: str | None = None,
         ambiguous: Ambiguous = "error",
         output: TimestampFormat = "iso",
-        target: str | None = None,
+        target: movement.FieldSetter | None = None,
         year: int | None = None,
         year_file: str | None = None,
         missing: Literal["error", "skip"] = "error",
