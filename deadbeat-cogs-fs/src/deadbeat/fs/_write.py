@@ -8,15 +8,31 @@ tried again with growing pauses; once it goes through, the train goes on. If it
 does not within ``retry_for`` seconds, or cannot ever (a closed pipe), the run
 stops, failed, and what was not written is not acknowledged: a supply with a
 state file reads it again at the next start.
+
+A slow reader never stalls the loop. Writes to a FIFO, a pipe, a socket or a
+terminal (including standard output when it is one) are non-blocking: when the
+reader is behind, what it has not taken is kept, the train is held (its
+supplies stop reading: backpressure, not buffering) and the rest goes out when
+epoll says there is room. Signals and timers go on meanwhile, so SIGTERM starts
+the shutdown at once; the shutdown then waits at most ``shutdown_timeout``
+seconds for the reader, says so, and leaves what it did not take
+unacknowledged. Standard output is reopened (through ``/proc/self/fd/1``) for
+this, so that the non-blocking mode is ours alone and not that of the shell or
+the process that shares the pipe; where that cannot be done (a socket), it is
+written as it is, blocking.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
+import select
 import signal
+import stat
 import time
+from collections.abc import Coroutine
 from typing import Any, Literal
 
 from deadbeat import conf, movement
@@ -61,6 +77,10 @@ class LineFileDrain(movement.Cog):
         ``"always"`` (after every write).
     :param retry_for: seconds a failing write (a full disk) is tried again
         before the run stops, failed.
+    :param shutdown_timeout: at shutdown, seconds to wait for a slow reader (a
+        FIFO, a pipe) to take what is written; then the rest is left
+        unacknowledged (read again at the next start, with a state file) and the
+        run ends, failed, saying so. Example: ``shutdown_timeout = 5``.
     """
 
     one_to_one = True
@@ -76,6 +96,7 @@ class LineFileDrain(movement.Cog):
         state_file: conf.Path | None = None,
         fsync: Literal["never", "flush", "always"] = "never",
         retry_for: float = 60.0,
+        shutdown_timeout: float = 10.0,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
@@ -87,6 +108,14 @@ class LineFileDrain(movement.Cog):
         self.state_file = state_file
         self.fsync = fsync
         self.retry_for = retry_for
+        if not isinstance(shutdown_timeout, (int, float)) or shutdown_timeout < 0:
+            raise ValueError(f"shutdown_timeout must be a number of seconds, 0 or more, not {shutdown_timeout!r}")
+        self.shutdown_timeout = shutdown_timeout
+        # The reader of a FIFO or pipe is behind: waiting for epoll to say there is room.
+        self._waiting = False
+        self._room: movement.Binding | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._said_slow = False
         self._get = movement.getter(line_getter)
         # Encoded lines not yet tried, one entry per list (or per datum).
         self._buffer: list[bytes] = []
@@ -101,8 +130,11 @@ class LineFileDrain(movement.Cog):
         self._state: StateFile | None = None
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
+        #: Where writes go: ``_fd``, or our own non-blocking descriptor of standard output.
+        self._wfd = -1
         if filename == "-":
-            self._fd = 1
+            self._fd = self._wfd = 1
+            self._own_stdout()
         else:
             if state_file:
                 self._state = StateFile.acquire(esc, state_file)
@@ -111,7 +143,30 @@ class LineFileDrain(movement.Cog):
             esc.signal_register(signal.SIGHUP, self.reopen)
 
     def _open(self) -> None:
-        self._fd = os.open(self.filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        try:
+            # Non-blocking from the start: opening a FIFO no one reads would wait.
+            fd = os.open(self.filename, flags | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            log.warning("%s: a FIFO no one reads yet; waiting for a reader", self.filename)
+            fd = os.open(self.filename, flags, 0o644)
+        if _may_block(fd):
+            os.set_blocking(fd, False)
+        else:
+            os.set_blocking(fd, True)  # a regular file: never EAGAIN, and the kernel's writes are whole
+        self._fd = self._wfd = fd
+
+    def _own_stdout(self) -> None:
+        """Write to standard output through a descriptor of our own, non-blocking, when it is a pipe or terminal."""
+        try:
+            if not _may_block(1):
+                return
+            fd = os.open("/proc/self/fd/1", os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return  # a socket, or no /proc: written blocking, as it is
+        self._wfd = fd
 
     def _trim_to_checkpoint(self) -> None:
         if self._state is None:
@@ -178,7 +233,9 @@ class LineFileDrain(movement.Cog):
             chunk = buffer[0]
             buffer.clear()  # cleared, not replaced: __call__ holds the bound append of this list
             try:
-                written = os.writev(self._fd, (chunk, b"\n"))
+                written = os.writev(self._wfd, (chunk, b"\n"))
+            except BlockingIOError:
+                written = 0
             except OSError as exc:
                 self._pending = chunk + b"\n"
                 self._stall(exc)
@@ -192,13 +249,44 @@ class LineFileDrain(movement.Cog):
         view = memoryview(self._pending)
         try:
             while view:
-                view = view[os.write(self._fd, view) :]
+                view = view[os.write(self._wfd, view) :]
+        except BlockingIOError:
+            self._pending = bytes(view)
+            self._wait_for_room()
+            return False
         except OSError as exc:
             self._pending = bytes(view)
             self._stall(exc)
             return False
         self._pending = b""
         return self._written()
+
+    def _wait_for_room(self) -> None:
+        """The reader is behind: hold the train until epoll says it took some."""
+        if self._room is None:
+            self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
+        if not self._waiting:
+            self._waiting = True
+            if not self._said_slow:
+                self._said_slow = True
+                log.info("%s: the reader is slower than the input; reading pauses while it catches up", self._name)
+            self.esc.block(self)
+
+    def _on_room(self) -> None:
+        """There is room again: write what waits; let the train go when all of it is out."""
+        if not self._write():
+            return  # still behind (or failing): _write saw to it
+        if self._room is not None:
+            self._room.cancel()
+            self._room = None
+        self._waiting = False
+        self.esc.unblock(self)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    @property
+    def _name(self) -> str:
+        return "standard output" if self._fd == 1 else self.filename
 
     def _written(self) -> bool:
         if self.fsync == "always" and self._fd != 1:
@@ -243,7 +331,7 @@ class LineFileDrain(movement.Cog):
 
     def flush(self) -> None:
         """Write what is collected (the train sends this after every batch); while failing, keep it."""
-        if self._blocked:
+        if self._blocked or self._waiting:
             return  # the retry writes it, in order
         if self._write() and self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
@@ -261,34 +349,85 @@ class LineFileDrain(movement.Cog):
 
     def reopen(self) -> None:
         """Write out, close and open the file again (SIGHUP, after logrotate moved it)."""
-        if not self._blocked:
+        if not self._blocked and not self._waiting:
             self._write()
         if self._fd > 2:
-            os.close(self._fd)
+            old = self._fd
+            if self._room is not None:
+                self._room.cancel()
+                self._room = None
             self._open()
+            os.close(old)
+            if self._waiting:
+                # What the old reader did not take goes to the new file, first.
+                self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
             log.info("%s: reopened", self.filename)
 
-    def finish(self) -> None:
-        """Write what is collected (one last try if writing failed) and stop listening for SIGHUP."""
+    def finish(self) -> Coroutine[Any, Any, None] | None:
+        """Write what is collected (one last try if writing failed) and stop listening for SIGHUP.
+
+        :returns: when the reader of a FIFO or pipe is behind, what waits for it
+            (at most ``shutdown_timeout`` seconds; the train awaits it).
+        """
         self._finishing = True
+        if self._fd > 2:
+            self.esc.signal_unregister(signal.SIGHUP, self.reopen)
         if self._retry is not None:
             self.esc.dequeue(self._retry)
             self._retry = None
-        if (self._buffer or self._pending) and self._write() and self._blocked:
+        if self._waiting:
+            self._on_room()  # one more try now
+        elif (self._buffer or self._pending) and self._write() and self._blocked:
             self._blocked = False
             self.esc.unblock(self)
+        if self._waiting:
+            return self._wait_for_reader()
         if self._pending:
             self.esc.fail(self, f"{self.filename}: {len(self._pending)} bytes could not be written; not acknowledged")
-        if self._fd > 2:
-            self.esc.signal_unregister(signal.SIGHUP, self.reopen)
+        return None
+
+    async def _wait_for_reader(self) -> None:
+        """Give a slow reader ``shutdown_timeout`` seconds to take the rest, and say what happened."""
+        log.info(
+            "%s: waiting up to %g s (shutdown_timeout) for the reader to take %d bytes",
+            self._name,
+            self.shutdown_timeout,
+            len(self._pending),
+        )
+        self._drained = self.esc.loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._drained), self.shutdown_timeout)
+        except asyncio.TimeoutError:
+            if self._room is not None:
+                self._room.cancel()
+                self._room = None
+            self.esc.fail(
+                self,
+                f"{self._name}: the reader took no more within shutdown_timeout = {self.shutdown_timeout:g} s;"
+                f" {len(self._pending) + sum(map(len, self._buffer))} bytes not written are not acknowledged",
+            )
+        else:
+            log.info("%s: the reader took everything", self._name)
 
     def done(self) -> None:
         """Close the file (standard output stays open) and save the state."""
-        if not self._blocked:
+        if not self._blocked and not self._waiting:
             self._write()
+        if self._room is not None:
+            self._room.cancel()
+            self._room = None
+        if self._wfd > 2 and self._wfd != self._fd:
+            os.close(self._wfd)  # our own descriptor of standard output
         if self._fd > 2:
             os.close(self._fd)
             self._fd = -1
+        self._wfd = self._fd
         if self._state is not None:
             self._state.release()
             self._state = None
+
+
+def _may_block(fd: int) -> bool:
+    """Whether writing to ``fd`` can wait on someone else: a FIFO, a pipe, a socket, a terminal."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
