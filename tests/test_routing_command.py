@@ -282,3 +282,19 @@ class TestSecrets:
         explained = deadbeat("run", "p.toml", "--explain", cwd=tmp_path)
         assert "source='***'" in explained.stdout
         assert "hunter2" not in result.stderr + explained.stdout + explained.stderr
+
+
+class TestPythonExample:
+    def test_the_python_example_routes_as_the_file_does(self, tmp_path: Path) -> None:
+        """examples/route_api.py (shown in docs/routing.rst): severe events in alerts.jsonl, the rest in rest.jsonl."""
+        result = subprocess.run(
+            [sys.executable, str(REPO / "examples" / "route_api.py")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ROUTE_OUT": str(tmp_path)},
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert [json.loads(x)["id"] for x in lines(tmp_path / "alerts.jsonl")] == [1, 7]
+        assert [json.loads(x)["id"] for x in lines(tmp_path / "rest.jsonl")] == [2, 3, 4, 6, 8]
+        assert "dead letter" in result.stderr and "not json at all" in result.stderr
