@@ -306,6 +306,39 @@ class TestStats:
         finally:
             assert stop(process) == 0, stderr_of(tail_pipeline)
 
+    def test_live_view_on_a_terminal(self, tail_pipeline: Path) -> None:
+        """On a terminal, --stats draws a table of every cog and redraws it in place."""
+        import pty
+        import select
+
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deadbeat.command", "run", "pipeline.toml", "--stats"],
+            cwd=tail_pipeline,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env={**os.environ, "JOURNAL_STREAM": ""},
+        )
+        os.close(follower)
+        seen = b""
+        try:
+            append(tail_pipeline / "in.txt", ["a", "b"])
+
+            def redrawn() -> bool:
+                nonlocal seen
+                while select.select([leader], [], [], 0)[0]:
+                    seen += os.read(leader, 65536)
+                # Drawn, then moved back up over itself and drawn again with the lines counted.
+                return b"\x1b[2K" in seen and b"F\x1b[2K" in seen and b"in 2  out 2  errors 0" in seen
+
+            wait_for(redrawn, "the table drawn twice, with the lines counted")
+        finally:
+            assert stop(process) == 0
+            os.close(leader)
+        text = seen.decode(errors="replace")
+        assert "LineFileDrain" in text
+        assert "FileWatcherSupply" in text
+
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "systemd"
 

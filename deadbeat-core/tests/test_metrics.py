@@ -269,3 +269,25 @@ class TestLogFormats:
         assert formatter.format(record).startswith("<7>")
         monkeypatch.setenv("JOURNAL_STREAM", "1:2")
         assert not dblog.stderr_is_journal()
+
+
+class TestExposition:
+    def test_odd_and_clashing_names(self) -> None:
+        """A figure is cleaned into a metric name; one clashing with the core's, or changing kind, is left out."""
+
+        class Odd:
+            counts = {"data_in": 5, "bytes-read": 7}
+
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                return (datum,)
+
+            def metrics(self) -> dict[str, float]:
+                return {"bytes-read_total": 1, "bytes_read": 2, "lag seconds": 0.5}
+
+        train = quiet_train([tag, Odd()], "stages")
+        text = metrics.prometheus_text(metrics.snapshot([train]), process=False).decode()
+        assert 'deadbeat_cog_bytes_read_total{cog="Odd",position="1",train="' in text
+        assert 'deadbeat_cog_lag_seconds{cog="Odd",position="1",train="' in text
+        assert text.count("# TYPE deadbeat_cog_bytes_read") == 1
+        assert text.count("# TYPE deadbeat_cog_data_in_total") == 1
+        assert "5.0" not in text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import http.server
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,18 @@ from ._snapshot import Snapshot, snapshot
 __all__ = ["MetricsServer", "prometheus_text"]
 
 log = logging.getLogger("deadbeat.metrics")
+
+
+#: Names of the families the core writes for every cog: a cog's own figure of such a name is left out.
+_CORE_NAMES = frozenset({"data_in_total", "data_out_total", "errors_total"})
+
+
+def _metric_name(name: str) -> str | None:
+    """``deadbeat_cog_NAME`` for a cog's own figure, made a valid metric name; ``None`` for one the core owns."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_]", "_", name).lower()
+    if cleaned in _CORE_NAMES or cleaned.removesuffix("_total") in {"data_in", "data_out", "errors"}:
+        return None
+    return f"deadbeat_cog_{cleaned}"
 
 
 def _families(shot: Snapshot) -> Iterator[Any]:
@@ -68,20 +81,22 @@ def _families(shot: Snapshot) -> Iterator[Any]:
             if cog.data_out is not None:
                 cog_out.add_metric(labels, cog.data_out)
             cog_errors.add_metric(labels, cog.errors)
-            for name, value in cog.counters.items():
-                family = reported.get(f"c {name}")
-                if family is None:
-                    family = reported[f"c {name}"] = CounterMetricFamily(
-                        f"deadbeat_cog_{name}", f"{name} as the cog reports it", labels=cog_labels
-                    )
-                family.add_metric(labels, value)
-            for name, value in cog.gauges.items():
-                family = reported.get(f"g {name}")
-                if family is None:
-                    family = reported[f"g {name}"] = GaugeMetricFamily(
-                        f"deadbeat_cog_{name}", f"{name} as the cog reports it", labels=cog_labels
-                    )
-                family.add_metric(labels, value)
+            # A name is one family whatever cog reports it; a counter and a
+            # gauge of the same name (after cleaning) would be two families of
+            # one name, which Prometheus refuses: the first kind seen keeps it.
+            for kind, figures in (("counter", cog.counters), ("gauge", cog.gauges)):
+                for name, value in figures.items():
+                    metric = _metric_name(name)
+                    if metric is None:
+                        continue
+                    key = metric.removesuffix("_total")
+                    family = reported.get(key)
+                    if family is None:
+                        make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                        family = reported[key] = make(metric, f"{name} as the cog reports it", labels=cog_labels)
+                    elif family.type != kind:
+                        continue
+                    family.add_metric(labels, value)
     up = GaugeMetricFamily("deadbeat_ready", "1 when every supply is open and every output takes data")
     up.add_metric([], 1 if shot.ready else 0)
     failures = GaugeMetricFamily("deadbeat_failures", "Failures the run could not make good (exit status 1 at the end)")
