@@ -2,7 +2,9 @@
 
 The pages are generated from each cog's docstring and signature (through
 ``deadbeat.plugins.describe``), so they cannot drift from the code; ``tests/test_docs.py``
-fails when a page is missing or stale. Run after changing a cog:
+fails when a page is missing or stale. The list of which distribution brings which
+cogs (``docs/cogs/distributions.inc``, included by the install page) is written
+every time, from every cog of the project. Run after changing a cog:
 
     python docs/generate_cog_pages.py [NAME ...] [--output DIR]
 """
@@ -18,6 +20,11 @@ from deadbeat.plugins import CogEntry, CogRegistry, describe
 PAGES = Path(__file__).parent / "cogs"
 #: Only the project's own distributions get pages here.
 OURS = "deadbeat-cogs-"
+#: Pages of the manual that a cog's page points to, with what the reader finds there.
+SEE_ALSO: dict[str, list[tuple[str, str]]] = {
+    "flow.filter": [("expressions", "the expression language: field names, operators, functions, missing fields")],
+    "ip.anonymise": [("tutorial", "anonymising ``src_ip`` in a tailing pipeline")],
+}
 
 
 def _cell(text: str) -> str:
@@ -72,6 +79,36 @@ def render(entry: CogEntry) -> str:
         "",
     ]
     lines += [f"   {line}" for line in description.pipeline_insert(entry.name).splitlines()]
+    if entry.name in SEE_ALSO:
+        lines += ["", "See also", "--------", ""]
+        lines += [f"* :doc:`/{page}`: {what}" for page, what in SEE_ALSO[entry.name]]
+    return "\n".join(lines) + "\n"
+
+
+DISTRIBUTIONS_TABLE = "distributions.inc"
+
+
+def render_distributions(entries: list[CogEntry], pages: Path = PAGES) -> str:
+    """:returns: a table of the project's cog distributions and the cogs each brings, linked to their pages.
+
+    A cog whose page is not in ``pages`` (yet) is named without a link, so the
+    table never holds a reference that breaks the build.
+    """
+    by_distribution: dict[str, list[str]] = {}
+    for entry in sorted(entries, key=lambda e: (e.distribution, e.name)):
+        by_distribution.setdefault(entry.distribution, []).append(entry.name)
+    lines = [
+        ".. This file is written by docs/generate_cog_pages.py; do not edit it.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - distribution",
+        "     - cogs",
+    ]
+    for distribution, names in by_distribution.items():
+        cells = [f":doc:`{n} </cogs/{n}>`" if (pages / f"{n}.rst").exists() else f"``{n}``" for n in names]
+        lines += [f"   * - ``{distribution}``", "     - " + ", ".join(cells)]
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for entry in our_cogs(args.names or None):
         (args.output / f"{entry.name}.rst").write_text(render(entry))
         print(f"wrote {args.output / entry.name}.rst")
+    (args.output / DISTRIBUTIONS_TABLE).write_text(render_distributions(our_cogs(), args.output))
+    print(f"wrote {args.output / DISTRIBUTIONS_TABLE}")
     return 0
 
 

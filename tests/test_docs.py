@@ -46,6 +46,17 @@ class TestCogPages:
             assert page.exists(), f"{entry.name} has no page; run python docs/generate_cog_pages.py"
             assert page.read_text() == generator.render(entry), f"{page} is stale; run the generator"
 
+    def test_the_install_page_lists_every_cog(self) -> None:
+        """The table of which distribution brings which cogs, on the install page, is what the generator writes."""
+        generator = load_generator()
+        table = DOCS / "cogs" / generator.DISTRIBUTIONS_TABLE
+        assert table.read_text() == generator.render_distributions(generator.our_cogs()), "run the generator"
+        assert f".. include:: cogs/{generator.DISTRIBUTIONS_TABLE}" in (DOCS / "install.rst").read_text()
+
+    def test_the_filter_page_links_the_expression_language(self) -> None:
+        """flow.filter's page sends the reader to the page on its expression language."""
+        assert ":doc:`/expressions`" in (DOCS / "cogs" / "flow.filter.rst").read_text()
+
     def test_no_page_without_a_cog(self) -> None:
         """A page whose cog is gone is flagged."""
         generator = load_generator()
