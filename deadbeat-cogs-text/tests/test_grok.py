@@ -89,6 +89,11 @@ class TestLanguage:
         with pytest.raises(ValueError, match="field 'n': '1.5' is not an int"):
             grok("1.5", "%{NUMBER:n:int}")
 
+    def test_non_ascii_text(self) -> None:
+        """Fields of text beyond ASCII are cut at character boundaries (RE2 answers byte offsets)."""
+        assert grok("žluťoučký kůň 12", "%{GREEDYDATA:words} %{INT:n}") == {"words": "žluťoučký kůň", "n": "12"}
+        assert grok("é 1", "%{DATA:a} (?:%{WORD:w}|%{INT:n:int})") == {"a": "é", "n": 1}
+
     def test_same_field_in_alternatives(self) -> None:
         """A field named in two alternatives gets whichever matched."""
         pattern = "(?:%{IP:peer}|%{HOSTNAME:peer}) up"

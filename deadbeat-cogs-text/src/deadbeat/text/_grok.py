@@ -30,6 +30,7 @@ from typing import Any
 
 from deadbeat import movement
 
+from . import _regex
 from ._grok_patterns import STANDARD_PATTERNS
 from ._parsers import _FromTextLists
 from ._regex import RegexEngine, UserPattern, compile_pattern
@@ -93,6 +94,10 @@ class Grok:
         self.compiled: UserPattern = compile_pattern(self.regex, engine, search=search)
         self.fields = tuple(dict.fromkeys(field for field, _ in self._captures.values()))
         self._finish = self._finisher()
+        #: ``parse(text)``: the fields of a match, or ``None`` when the pattern does not match.
+        self.parse = self._fast_parse(search) or self._plain_parse()
+
+    def _plain_parse(self) -> Callable[[str], dict[str, Any] | None]:
         match = self.compiled.fields
         finish = self._finish
 
@@ -100,8 +105,43 @@ class Grok:
             found = match(text)
             return None if found is None else finish(found)
 
-        #: ``parse(text)``: the fields of a match, or ``None`` when the pattern does not match.
-        self.parse = parse
+        return parse
+
+    def _fast_parse(self, search: bool) -> Callable[[str], dict[str, Any] | None] | None:
+        """On RE2, fields straight from the spans: one pass that also leaves out the groups that took no part.
+
+        Grok patterns have many optional groups (a request that is not ``VERB
+        PATH``, ``-`` for a size), so most matches would otherwise be built as a
+        dict with ``None`` values and then copied without them.
+        """
+        raw = getattr(self.compiled.compiled, "_regexp", None)
+        anchors = getattr(_regex.re2, "_Anchor", None) if _regex.re2 is not None else None
+        if self.compiled.engine != "re2" or raw is None or anchors is None or not callable(getattr(raw, "Match", None)):
+            return None
+        match = raw.Match
+        anchor = anchors.UNANCHORED if search else anchors.ANCHOR_BOTH
+        index: dict[str, int] = dict(self.compiled.compiled.groupindex)
+        named = tuple(sorted(index.items(), key=lambda item: item[1]))
+        finish = self._finish
+        plain = finish is _keep_present  # no renaming or conversion: the present groups are the fields
+
+        def parse(text: str) -> dict[str, Any] | None:
+            data = text.encode("utf-8", "surrogatepass")
+            spans = match(anchor, data, 0, len(data))
+            if spans[0][0] < 0:
+                return None
+            if text.isascii():
+                # Byte offsets are character offsets in ASCII text.
+                found = {n: text[spans[p][0] : spans[p][1]] for n, p in named if spans[p][0] >= 0}
+            else:
+                found = {
+                    n: data[spans[p][0] : spans[p][1]].decode("utf-8", "surrogatepass")
+                    for n, p in named
+                    if spans[p][0] >= 0
+                }
+            return found if plain else finish(found)
+
+        return parse
 
     def _expand(self, pattern: str, chain: tuple[str, ...]) -> str:
         if len(chain) > _MAX_DEPTH:
@@ -144,18 +184,12 @@ class Grok:
         renamed = [(group, field) for group, (field, _) in self._captures.items() if group != field]
         converted = [(group, field, convert) for group, (field, convert) in self._captures.items() if convert]
         if not renamed and not converted:
-
-            def plain(found: dict[str, Any]) -> dict[str, Any]:
-                if None in found.values():
-                    return {k: v for k, v in found.items() if v is not None}
-                return found
-
-            return plain
+            return _keep_present
 
         def finish(found: dict[str, Any]) -> dict[str, Any]:
             # Conversions first, while every value is still under its group name.
             for group, field, convert in converted:
-                value = found[group]
+                value = found.get(group)
                 if value is not None:
                     try:
                         found[group] = convert(value)
@@ -171,6 +205,13 @@ class Grok:
             return out
 
         return finish
+
+
+def _keep_present(found: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a match: its groups, less those that took no part."""
+    if None in found.values():
+        return {k: v for k, v in found.items() if v is not None}
+    return found
 
 
 def _library(patterns: Mapping[str, str], pattern_files: Sequence[str]) -> dict[str, str]:
