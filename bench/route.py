@@ -3,9 +3,13 @@
 Both sides take the same events (mappings with ``severity``, ``facility`` and
 ``host``) and send each to one of four outputs: alerts (``severity >= 5``), auth
 (``facility == "auth"``), db (``host`` starting with ``db``), or the default.
-Each output is the same counting cog, called once per datum on both sides.
+Each output is the same counting cog on both sides, of two kinds: one called
+per datum (as a Python output is), and one taking whole lists (as
+``fs.write`` and ``text.json_format`` do, with ``call_batch``).
 
-* hand-written: ``if``/``elif`` on the fields, calling the outputs.
+* hand-written: ``if``/``elif`` on the fields, calling the outputs per datum;
+  for outputs taking lists, the same ``if``/``elif`` collects each batch's data
+  into one list per output and hands each list over once.
 * routed: a supply's batches through a built Train (built before the clock
   starts, as a daemon builds it once) whose last cog is a
   :class:`deadbeat.routing.Router`, each route a train of its own holding its
@@ -46,6 +50,15 @@ class Sink(movement.Cog):
 
     def __call__(self, data: Any) -> None:
         self.seen += 1
+
+
+class ListSink(Sink):
+    """An output taking whole lists: counts them."""
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Count a list at once."""
+        self.seen += len(data)
+        return []
 
 
 class ListSupply(movement.Supply):
@@ -94,6 +107,25 @@ def hand_written(events: list[dict[str, Any]], sinks: list[Sink]) -> None:
             other(d)
 
 
+def hand_written_lists(events: list[dict[str, Any]], sinks: list[Sink], batch: int) -> None:
+    alerts, auth, db, other = sinks
+    for start in range(0, len(events), batch):
+        lists: list[list[dict[str, Any]]] = [[], [], [], []]
+        to_alerts, to_auth, to_db, to_other = (each.append for each in lists)
+        for d in events[start : start + batch]:
+            if d["severity"] >= 5:
+                to_alerts(d)
+            elif d["facility"] == "auth":
+                to_auth(d)
+            elif d["host"].startswith("db"):
+                to_db(d)
+            else:
+                to_other(d)
+        for sink, data in zip(sinks, lists, strict=True):
+            if data:
+                sink.call_batch(data)  # type: ignore[attr-defined]
+
+
 def routed(events: list[dict[str, Any]], sinks: list[Sink], batch: int, conditions: tuple[Any, ...]) -> Any:
     """Build the pipeline (not timed: a daemon builds it once); :returns: what runs it to the end."""
     esc = movement.Escapement()
@@ -139,45 +171,52 @@ def main() -> None:
     os.sched_setaffinity(0, {cpu})
     per_slice = args.events // args.slices
     events = make_events(per_slice)
-    rates: dict[str, list[float]] = {"hand-written": [], "routed, expressions": [], "routed, functions": []}
+    kinds = {"per datum": Sink, "per list": ListSink}
+    sides = ("hand-written", "routed, expressions", "routed, functions")
+    rates: dict[tuple[str, str], list[float]] = {(kind, side): [] for kind in kinds for side in sides}
     reference: list[int] | None = None
     for round_no in range(1, args.rounds + 1):
         spent = dict.fromkeys(rates, 0.0)
         for _ in range(args.slices):
-            for side in rates:
-                sinks = [Sink() for _ in range(4)]
-                if side == "hand-written":
-                    spent[side] += timed(hand_written, events, sinks)
+            for kind, side in rates:
+                sinks = [kinds[kind]() for _ in range(4)]
+                if side == "hand-written" and kind == "per datum":
+                    spent[kind, side] += timed(hand_written, events, sinks)
+                elif side == "hand-written":
+                    spent[kind, side] += timed(hand_written_lists, events, sinks, args.batch)
                 else:
                     conditions = EXPRESSIONS if side.endswith("expressions") else FUNCTIONS
-                    spent[side] += timed(routed(events, sinks, args.batch, conditions))
+                    spent[kind, side] += timed(routed(events, sinks, args.batch, conditions))
                 counts = [s.seen for s in sinks]
                 # Every side sends every event to the same output.
                 if reference is None:
                     reference = counts
-                assert counts == reference, (side, counts, reference)
+                assert counts == reference, (kind, side, counts, reference)
         total = per_slice * args.slices
-        for side in rates:
-            rates[side].append(total / spent[side])
-        hand = rates["hand-written"][-1]
-        print(
-            f"round {round_no}: "
-            + "   ".join(f"{side} {rate[-1]:>11,.0f} ev/s" for side, rate in rates.items())
-            + "   ratios "
-            + " ".join(f"{rates[side][-1] / hand:.2f}" for side in rates if side != "hand-written")
-        )
+        for key in rates:
+            rates[key].append(total / spent[key])
+        for kind in kinds:
+            hand = rates[kind, "hand-written"][-1]
+            print(
+                f"round {round_no}, outputs {kind}: "
+                + "   ".join(f"{side} {rates[kind, side][-1]:>11,.0f} ev/s" for side in sides)
+                + "   ratios "
+                + " ".join(f"{rates[kind, side][-1] / hand:.2f}" for side in sides[1:])
+            )
     print(
         f"events: {per_slice * args.slices:,} per side per round, {args.rounds} rounds, batch {args.batch}, cpu {cpu}"
     )
     if reference is not None:
         alerts, auth, db, other = reference
         print(f"outputs per slice: alerts {alerts:,}, auth {auth:,}, db {db:,}, default {other:,}")
-    hand_median = statistics.median(rates["hand-written"])
-    for side, side_rates in rates.items():
-        print(f"median {side + ':':<22}{statistics.median(side_rates):>12,.0f} events/s")
-    for side in rates:
-        if side != "hand-written":
-            print(f"ratio ({side} / hand-written): {statistics.median(rates[side]) / hand_median:.2f}  (target >= 0.7)")
+    for kind in kinds:
+        hand_median = statistics.median(rates[kind, "hand-written"])
+        print(f"outputs {kind}:")
+        for side in sides:
+            print(f"  median {side + ':':<22}{statistics.median(rates[kind, side]):>12,.0f} events/s")
+        for side in sides[1:]:
+            ratio = statistics.median(rates[kind, side]) / hand_median
+            print(f"  ratio ({side} / hand-written): {ratio:.2f}  (target >= 0.7)")
 
 
 if __name__ == "__main__":
