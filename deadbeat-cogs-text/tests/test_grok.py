@@ -92,7 +92,8 @@ class TestLanguage:
     def test_non_ascii_text(self) -> None:
         """Fields of text beyond ASCII are cut at character boundaries (RE2 answers byte offsets)."""
         assert grok("žluťoučký kůň 12", "%{GREEDYDATA:words} %{INT:n}") == {"words": "žluťoučký kůň", "n": "12"}
-        assert grok("é 1", "%{DATA:a} (?:%{WORD:w}|%{INT:n:int})") == {"a": "é", "n": 1}
+        assert grok("é 1", "%{DATA:a} (?:%{INT:n:int}|%{WORD:w})") == {"a": "é", "n": 1}
+        assert grok("é x", "%{DATA:a} (?:%{INT:n:int}|%{WORD:w})") == {"a": "é", "w": "x"}
 
     def test_same_field_in_alternatives(self) -> None:
         """A field named in two alternatives gets whichever matched."""
