@@ -24,8 +24,9 @@ from typing import Any
 from deadbeat import movement
 
 from ._followed import FollowedFile
+from ._multiline import Multiline
 
-__all__ = ["EventIds", "LineMaker", "LineTooLong", "Reject"]
+__all__ = ["EventIds", "EventMaker", "LineMaker", "LineTooLong", "Reject"]
 
 #: How a line that cannot become a datum is handed to the error output.
 Reject = Callable[[Any, Exception], None]
@@ -212,3 +213,128 @@ def _ids(name: str, start: int, pieces: list[Any]) -> list[str]:
 
 def _plain(accessor: Any) -> bool:
     return isinstance(accessor, str) and not set(accessor) & {".", "\\"}
+
+
+class EventMaker(LineMaker):
+    """Cuts a followed file's chunks into events of several lines (see :mod:`._multiline`).
+
+    The event still being built stays in ``followed.partial`` with the
+    unfinished line, and ``followed.line_start`` at its first line: positions
+    and acknowledgements never fall inside an event.
+
+    :param rules: how lines are joined.
+    """
+
+    def __init__(self, encoding: str, max_line: int, line_setter: Any, id_setter: Any, rules: Multiline) -> None:
+        super().__init__(encoding, max_line, line_setter, id_setter)
+        self.rules = rules
+
+    def cut(
+        self,
+        followed: FollowedFile,
+        name: str,
+        data: bytes,
+        unfinished: bool,
+        reject: Reject,
+        force: bool = False,
+    ) -> tuple[list[Any], EventIds | None]:
+        """Take ``data`` (from ``followed.line_start``) and make data of its complete events.
+
+        :param force: the event being built is complete (no line came for the
+            rules' ``timeout``): send it too; the unfinished line stays.
+        """
+        start = followed.line_start
+        cut = data.rfind(b"\n") + 1
+        complete, rest = data[:cut], data[cut:]
+        lines_at = start
+        if followed.skipping:
+            first = data.find(b"\n", 0, cut) + 1
+            if not first:
+                followed.partial = b""
+                followed.line_start = start + len(data)
+                return [], None
+            complete, lines_at = complete[first:], start + first
+            followed.skipping = False
+        tail_start = start + cut
+        oversize = len(rest) > self.max_line
+        if oversize:
+            # The unfinished line is dropped to its end (see LineMaker.cut): the
+            # event before it is complete, so that nothing waits before the skip.
+            self._too_long(name, rest, start + cut, reject)
+            rest = b""
+            tail_start = start + len(data)
+        raws = complete.split(b"\n")
+        raws.pop()
+        lines: list[str | None] = []
+        try:
+            text = complete.decode(self.encoding)
+        except UnicodeDecodeError:
+            for offset, raw in zip(accumulate((len(r) + 1 for r in raws), initial=lines_at), raws, strict=False):
+                try:
+                    lines.append(raw.decode(self.encoding))
+                except UnicodeDecodeError as exc:
+                    eid = event_id(name, offset)
+                    error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")
+                    reject({"id": eid, "raw": raw, "file": name, "offset": offset}, error)
+                    lines.append(None)
+        else:
+            lines.extend(text.split("\n")[:-1])
+        sizes = [len(raw) + 1 for raw in raws]
+        offsets = list(accumulate(sizes, initial=lines_at))
+        # A line that does not decode went to the error output; it ends the
+        # event before it and is in none (the events around it go on).
+        events: list[tuple[str, int]] = []
+        pending_at = len(lines)
+        segment = 0
+        final = unfinished or force or oversize
+        for index in range(len(lines) + 1):
+            if index < len(lines) and lines[index] is not None:
+                continue
+            part = [line for line in lines[segment:index] if line is not None]
+            ranges, waiting = self.rules.events(part, sizes[segment:index], final or index < len(lines))
+            for first, end in ranges:
+                events.append(("\n".join(part[first:end]), offsets[segment + first]))
+            if index == len(lines):
+                pending_at = segment + waiting
+            segment = index + 1
+        followed.skipping = oversize
+        if unfinished:
+            followed.partial = b""
+            followed.line_start = start + len(data) - 1
+        else:
+            followed.partial = data[offsets[pending_at] - start : cut] + rest
+            followed.line_start = offsets[pending_at] if pending_at < len(lines) else tail_start
+        if not events:
+            return [], None
+        return self._events_to_data(name, events, reject)
+
+    def _events_to_data(
+        self, name: str, events: list[tuple[str, int]], reject: Reject
+    ) -> tuple[list[Any], EventIds | None]:
+        """Each event as a datum, placed by the setters, as a line would be."""
+        line_key, id_key = self._line_key, self._id_key
+        if self._set_id is None and (self._set_line is None or line_key is not None):
+            texts = [text for text, _ in events]
+            data: list[Any] = texts if line_key is None else [{line_key: text} for text in texts]
+            return data, lambda: [event_id(name, offset) for _, offset in events]
+        if line_key is not None and id_key is not None:
+            ids = [event_id(name, offset) for _, offset in events]
+            keyed = [{id_key: eid, line_key: text} for eid, (text, _) in zip(ids, events, strict=True)]
+            return keyed, lambda: ids
+        made: list[Any] = []
+        offsets: list[int] = []
+        set_line, set_id = self._set_line, self._set_id
+        for text, offset in events:
+            eid = event_id(name, offset)
+            try:
+                datum: Any = text if set_line is None else set_line({}, text)
+                if set_id is not None and set_line is not None:
+                    datum = set_id(datum, eid)
+            except Exception as exc:  # noqa: BLE001 - the user's setter failed: that event goes to the error output
+                reject({"id": eid, "line": text, "file": name, "offset": offset}, exc)
+                continue
+            made.append(datum)
+            offsets.append(offset)
+        if set_id is not None:
+            return made, None
+        return made, lambda: [event_id(name, o) for o in offsets]

@@ -45,7 +45,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from deadbeat import conf, movement
@@ -53,7 +53,8 @@ from deadbeat import conf, movement
 from ._followed import FileState, FollowedFile, Position
 from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
 from ._known import KnownBook
-from ._lines import LineMaker, LineTooLong
+from ._lines import EventMaker, LineMaker, LineTooLong
+from ._multiline import Multiline
 from ._names import NameBook
 from ._state import StateFile
 from ._table import FileTable
@@ -70,7 +71,7 @@ _CHUNKS_PER_TURN = 16
 
 
 class FileWatcherSupply(movement.Supply):
-    """Follow files (or glob patterns) and send every complete line down the train.
+    r"""Follow files (or glob patterns) and send every complete line down the train.
 
     New lines are read as soon as inotify reports a change (a timer polls where
     inotify is missing or out of watches). Rotation by rename (however fast,
@@ -123,6 +124,24 @@ class FileWatcherSupply(movement.Supply):
         file), and says so once.
     :param owners: users (names or uids) whose files may be read; a file someone
         else owns is refused, said once. Empty: anyone's.
+    :param multiline: join lines into events (stack traces, continuation
+        lines), a table of rules: ``start`` (a line matching it begins an
+        event), ``continuation`` (a line matching it continues the one before),
+        or Filebeat's ``pattern`` with ``negate`` (default false) and ``match``
+        (``"after"``, the default, or ``"before"``); or ``mode``: ``"java"``,
+        ``"python"`` or ``"go"`` for their stack traces. ``max_lines`` (500) and
+        ``max_bytes`` (``max_line``) bound an event (the rest becomes the next
+        one); ``timeout`` (5 s) sends the last event of a quiet file. Patterns
+        are RE2, searched anywhere in the line. An event is one datum, its lines
+        joined by newlines, its id the offset of its first line; a restart
+        never splits or repeats one. Example::
+
+            [cog.multiline]
+            start = '^\d{4}-\d{2}-\d{2} '
+            timeout = 2
+
+        or ``multiline = {mode = "java"}``, or
+        ``multiline = {pattern = '^\[', negate = true, match = "after"}``.
     """
 
     config_name = "tail"
@@ -146,6 +165,7 @@ class FileWatcherSupply(movement.Supply):
         missing_ok: bool = False,
         follow_symlinks: bool = False,
         owners: Sequence[str] = (),
+        multiline: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -178,7 +198,16 @@ class FileWatcherSupply(movement.Supply):
         self._refused: set[str] = set()
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
-        self._lines = LineMaker(encoding, max_line, line_setter, id_setter)
+        self.multiline = multiline
+        self._rules = Multiline.from_config(multiline, max_line)
+        self._lines: LineMaker = (
+            LineMaker(encoding, max_line, line_setter, id_setter)
+            if self._rules is None
+            else EventMaker(encoding, max_line, line_setter, id_setter, self._rules)
+        )
+        #: Files whose last event waits for a next line, or for the multiline time-out.
+        self._building: dict[FileId, None] = {}
+        self._flusher: movement.Binding | None = None
         self._reject = self._rejecter()
         #: The open files, by identity.
         self._files = FileTable()
@@ -874,17 +903,55 @@ class FileWatcherSupply(movement.Supply):
             followed.last_data = time.monotonic()
             self._send_lines(followed, followed.partial + chunk)
         if at_end and final and followed.partial:
-            rest, followed.partial = followed.partial, b""
-            self._send_lines(followed, rest + b"\n", unfinished=True)
+            self._send_rest(followed)
+        elif at_end and self._rules is not None and b"\n" in followed.partial:
+            self._building[followed.file] = None
+            self._schedule_flush()
         followed.at_end = at_end
         if at_end and len(followed.head) < FINGERPRINT_BYTES and followed.read_pos > len(followed.head):
             followed.refresh_head()
         return chunks, at_end
 
-    def _send_lines(self, followed: FollowedFile, data: bytes, unfinished: bool = False) -> None:
-        """Send the complete lines of ``data`` (which starts at ``line_start``) as one Batch."""
+    def _send_rest(self, followed: FollowedFile) -> None:
+        """The file is let go: send what is left, an event being built and an unfinished last line."""
+        rest, followed.partial = followed.partial, b""
+        if rest.endswith(b"\n"):
+            self._send_lines(followed, rest, force=True)  # an event being built, and no unfinished line
+        else:
+            self._send_lines(followed, rest + b"\n", unfinished=True)
+
+    def _schedule_flush(self) -> None:
+        if self._flusher is None and self._rules is not None and not self._finished:
+            self._flusher = self.esc.after(self._rules.timeout / 2, self._flush_quiet, keeps_alive=False)
+
+    def _flush_quiet(self) -> None:
+        """Send the event being built of each file that has been quiet for the multiline ``timeout``."""
+        self._flusher = None
+        assert self._rules is not None
+        now = time.monotonic()
+        for file in list(self._building):
+            followed = self._files.get(file)
+            if followed is None or b"\n" not in followed.partial:
+                del self._building[file]
+            elif file in self._dirty or self.esc.is_paused(self):
+                continue  # more to read first (which may complete the event)
+            elif now - followed.last_data >= self._rules.timeout:
+                del self._building[file]
+                self._send_lines(followed, followed.partial, force=True)
+        if self._building:
+            self._schedule_flush()
+
+    def _send_lines(self, followed: FollowedFile, data: bytes, unfinished: bool = False, force: bool = False) -> None:
+        """Send the complete lines (or events) of ``data`` (which starts at ``line_start``) as one Batch.
+
+        :param force: the event being built is complete (multiline).
+        """
         start = followed.line_start
-        lines, event_ids = self._lines.cut(followed, self._name_of(followed), data, unfinished, self._reject)
+        name = self._name_of(followed)
+        if force and isinstance(self._lines, EventMaker):
+            lines, event_ids = self._lines.cut(followed, name, data, unfinished, self._reject, force=True)
+        else:
+            lines, event_ids = self._lines.cut(followed, name, data, unfinished, self._reject)
         end = followed.line_start
         if end == start:
             return
@@ -992,10 +1059,10 @@ class FileWatcherSupply(movement.Supply):
                 followed.watch = None
 
     def _stop_binding(self) -> None:
-        for binding in (self._turn, self._retry, self._sweeper, self._settling, self._rescanner):
+        for binding in (self._turn, self._retry, self._sweeper, self._settling, self._rescanner, self._flusher):
             if binding is not None:
                 self.esc.dequeue(binding)
-        self._turn = self._retry = self._sweeper = self._settling = self._rescanner = None
+        self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
@@ -1054,6 +1121,8 @@ class FileReaderSupply(FileWatcherSupply):
     :param missing_ok: a file or pattern that matches nothing is skipped, and
         the run does not fail for it (exit status 0).
     :param read_size: bytes read per chunk (one Batch each; see ``fs.tail``).
+    :param multiline: join lines into events (see ``fs.tail``). Example:
+        ``multiline = {mode = "python"}``.
     """
 
     config_name = "read"
@@ -1068,6 +1137,7 @@ class FileReaderSupply(FileWatcherSupply):
         id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
         read_size: int = 1 << 16,
+        multiline: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             esc,
@@ -1079,4 +1149,5 @@ class FileReaderSupply(FileWatcherSupply):
             id_setter=id_setter,
             missing_ok=missing_ok,
             read_size=read_size,
+            multiline=multiline,
         )
