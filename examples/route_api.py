@@ -18,11 +18,14 @@ def main() -> None:
     esc = movement.Escapement()
     train = movement.Train(esc)
     alerts = routing.Route("alerts", when="severity >= 5", esc=esc)
-    alerts.cogs = [text.JSONFormat(sort_keys=True), fs.LineFileDrain(alerts.train, os.path.join(out, "alerts.jsonl"))]
+    alerts.cogs = [
+        text.JSONFormat(sort_keys=True),
+        fs.LineFileDrain(alerts.train.esc, os.path.join(out, "alerts.jsonl")),
+    ]
     rest = routing.Route("rest", esc=esc)  # no condition: the default route
-    rest.cogs = [text.JSONFormat(sort_keys=True), fs.LineFileDrain(rest.train, os.path.join(out, "rest.jsonl"))]
+    rest.cogs = [text.JSONFormat(sort_keys=True), fs.LineFileDrain(rest.train.esc, os.path.join(out, "rest.jsonl"))]
     train.cogs = [
-        fs.FileWatcherSupply(train, [os.path.join(HERE, "data", "route_events.jsonl")], tail=False),
+        fs.FileWatcherSupply(esc, [os.path.join(HERE, "data", "route_events.jsonl")], tail=False),
         text.JSONParse(),
         routing.Router(train, [alerts, rest]),
     ]

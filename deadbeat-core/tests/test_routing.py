@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -170,7 +171,7 @@ class TestChoosing:
     @given(st.lists(st.integers(-5, 5), max_size=30), st.sampled_from(["first", "all"]))
     def test_same_as_the_hand_written_loop(self, data: list[int], match: str) -> None:
         """For any data, the routes receive exactly what an if/elif (or if/if) loop would give them."""
-        tests = [lambda d: d > 0, lambda d: d % 2 == 0, lambda d: d < -2]
+        tests: list[Callable[[int], bool]] = [lambda d: d > 0, lambda d: d % 2 == 0, lambda d: d < -2]
         esc = movement.Escapement()
         outs = [Collector() for _ in range(4)]
         routes = [routing.Route(f"r{i}", test, [outs[i]], esc=esc) for i, test in enumerate(tests)]
