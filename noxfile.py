@@ -3,9 +3,10 @@
 Each distribution session builds the wheels it needs (never an editable install,
 so packaging mistakes such as a missing file or a stray ``deadbeat/__init__.py``
 show up) and runs that distribution's tests. ``all`` installs every wheel together
-and runs the whole suite; ``bench`` runs the benchmarks.
+and runs the whole suite; ``docs`` builds the documentation the way CI checks it;
+``bench`` runs the benchmarks.
 
-    nox -s core fs text ip net all bench
+    nox -s core fs text ip net all docs bench
 """
 
 from __future__ import annotations
@@ -58,9 +59,24 @@ for _short, _directory in DISTRIBUTIONS.items():
 def all_together(session: nox.Session) -> None:
     """Every distribution's wheel installed together, the whole suite."""
     install_wheels(session, *DISTRIBUTIONS.values(), *FIXTURES)
-    # tests/test_docs.py builds the documentation; tests/test_typing.py builds wheels and runs mypy.
-    session.install("sphinx", "mypy", "hatchling")
+    # tests/test_docs.py builds the documentation; tests/test_typing.py builds wheels and runs mypy;
+    # tests/test_distributions.py and tests/test_tutorial.py build sdists and wheels and check them.
+    session.install("sphinx", "mypy", "hatchling", "build", "twine")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML documentation into docs/_build/html; every reference must resolve, a warning fails it.
+
+    The distributions are installed from their wheels, as users get them;
+    ``nox -s docs -- -E`` passes further options to sphinx-build.
+    """
+    install_wheels(session, *DISTRIBUTIONS.values())
+    session.install("sphinx")
+    output = ROOT / "docs" / "_build" / "html"
+    session.run("sphinx-build", "-n", "-W", "--keep-going", "-b", "html", *session.posargs, "docs", str(output))
+    session.log(f"open {output / 'index.html'}")
 
 
 @nox.session

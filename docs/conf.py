@@ -85,5 +85,49 @@ def _resolve_short_names(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return None
 
 
+def _toml(value: Any) -> str:
+    """:returns: a default value as a pipeline file writes it."""
+    if value is None:
+        return "none (``false``)"
+    if isinstance(value, bool):
+        return f"``{str(value).lower()}``"
+    if isinstance(value, str):
+        return f'``"{value}"``'
+    return f"``{value!r}``"
+
+
+def _settings_directive() -> Any:
+    """``.. deadbeat-settings:: deadbeat.log:log_base_config``: a table of a config section's keys.
+
+    The pipeline file reference shows ``[log]``, ``[train]``, ``[daemon]`` and
+    ``[routing]`` from the sections the code reads them with, so a key added to
+    the code is documented by the same change.
+    """
+    import importlib
+
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+
+    from deadbeat.conf import REQUIRED
+
+    class Settings(Directive):
+        required_arguments = 1
+
+        def run(self) -> list[Any]:
+            module, _, attribute = self.arguments[0].partition(":")
+            section = getattr(importlib.import_module(module), attribute)
+            lines = [".. list-table::", "   :header-rows: 1", "", "   * - key", "     - default", "     - meaning"]
+            for item in section.children.values():
+                default = "required" if item.default is REQUIRED else _toml(item.default)
+                lines += [f"   * - ``{item.name}``", f"     - {default}", f"     - {item.description}."]
+            container = nodes.container()
+            self.state.nested_parse(StringList(lines, source=self.arguments[0]), self.content_offset, container)
+            return list(container.children)
+
+    return Settings
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _resolve_short_names)
+    app.add_directive("deadbeat-settings", _settings_directive())
