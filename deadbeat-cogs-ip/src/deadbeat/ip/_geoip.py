@@ -180,26 +180,34 @@ class GeoIP(movement.Cog):
         memory = self._memory
         size = self.cache_size
 
-        def lookup(text: str, path: str) -> dict[str, Any]:
+        def properties(text: str, path: str) -> dict[str, Any]:
+            if type(text) is not str:
+                raise AddressError(f"field {path!r}: expected an address as text, got {type(text).__name__}")
+            try:
+                if len(gets) == 1:
+                    return pick(gets[0](text))
+                found: dict[str, Any] = {}
+                for get in gets:
+                    for name, value in pick(get(text)).items():
+                        found.setdefault(name, value)  # the first database wins a property two have
+                return found
+            except ValueError:
+                raise AddressError(f"field {path!r}: {text!r} is not an IP address") from None
+
+        if not size:
+            return properties  # a fresh dict every time: nothing to copy
+
+        def remembered(text: str, path: str) -> dict[str, Any]:
             found = memory.get(text)
             if found is None:
-                if type(text) is not str:
-                    raise AddressError(f"field {path!r}: expected an address as text, got {type(text).__name__}")
-                found = {}
-                try:
-                    for get in gets:
-                        for name, value in pick(get(text)).items():
-                            found.setdefault(name, value)
-                except ValueError:
-                    raise AddressError(f"field {path!r}: {text!r} is not an IP address") from None
-                if size:
-                    if len(memory) >= size:
-                        memory.clear()
-                    memory[text] = found
+                found = properties(text, path)
+                if len(memory) >= size:
+                    memory.clear()
+                memory[text] = found
             # A copy per datum: a later cog changing it must not change the memory.
             return dict(found)
 
-        return lookup
+        return remembered
 
     def _changed(self, event: movement.InotifyEvent) -> None:
         names = {os.path.basename(p) for p in self._paths}
