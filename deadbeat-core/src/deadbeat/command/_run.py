@@ -73,7 +73,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("stages", "cogs"),
         default="stages",
         help="with --metrics-port or --stats: count data per stage of the generated code (default, next to free)"
-        " or per cog (about 20 ns per cog and datum)",
+        " or per cog (30 to 60 ns per cog and datum)",
     )
     run.add_argument(
         "--stats",

@@ -290,7 +290,7 @@ class _Source:
         # Measured: the first cog's data are counted by len(), once per send.
         # Counting every cog's: each deeper cog's by a local counter bumped
         # where its datum appears (a local's += is the cheapest count there
-        # is, yet some 20 ns a cog and datum), added to passed after the nest.
+        # is, yet 30 to 60 ns a cog and datum), added to passed after the nest.
         counted = range(first + 1, end) if self.measure == "cogs" else range(0)
         if self.measure != "off":
             self.emit(2, f"passed[{first}] += len({source})")
@@ -462,8 +462,8 @@ class Train:
         with ``call_batch`` is a stage of its own, so its counts are exact, and
         cogs called datum by datum in one nest share theirs. ``"cogs"`` counts
         the data given to every cog, with a counter per cog and datum inside
-        the nests (some 20 ns each: a tenth of the rate of a train of trivial
-        cogs, nothing next to a parser). Changing it writes the code again and
+        the nests (30 to 60 ns each: the train benchmark's five trivial cogs
+        lose a fifth of their rate; little next to a parser). Changing it writes the code again and
         starts ``passed`` and ``spent`` from zero; see :mod:`deadbeat.metrics`.
         """
         return self._measure
