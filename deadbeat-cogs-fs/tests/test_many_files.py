@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -187,3 +189,164 @@ class TestDirectoryEvents:
         """A negative interval is refused, naming the option."""
         with pytest.raises(ValueError, match="rescan_interval"):
             fs.FileWatcherSupply(movement.DummyEscapement(), [str(tmp_path / "*.log")], rescan_interval=-1)
+
+
+def tail_until(paths: list[str], work: Any, **params: Any) -> tuple[list[Any], fs.FileWatcherSupply]:
+    """Tail ``paths`` while ``work(collector, supply)`` runs in a thread; :returns: the data and the supply."""
+    esc = movement.Escapement()
+    collector = Collector()
+    supply = fs.FileWatcherSupply(esc, paths, **params)
+    movement.Train(esc, [supply, collector])
+    run_in_loop(esc, lambda: work(collector, supply))
+    esc.close()
+    return collector.data, supply
+
+
+class TestChoosingFiles:
+    def test_exclude_takes_files_back_from_the_patterns(self, tmp_path: Path) -> None:
+        """``exclude`` patterns (by name, or by path with a ``/``) keep files unread, now and when they appear."""
+        for name in ("a.log", "b.log", "c.log.gz", "debug-1.log"):
+            (tmp_path / name).write_text(f"{name}\n")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: len(collector.data) >= 2, "the first files")
+            (tmp_path / "debug-2.log").write_text("debug-2.log\n")
+            (tmp_path / "d.log").write_text("d.log\n")
+            wait(lambda: "d.log" in collector.data, "the new file")
+
+        data, _ = tail_until(
+            [str(tmp_path / "*.log*")], work, exclude=["*.gz", f"{tmp_path}/debug-*"], rescan_interval=0
+        )
+        assert sorted(data) == ["a.log", "b.log", "d.log"]
+
+    def test_one_string_for_exclude_is_refused(self, tmp_path: Path) -> None:
+        """``exclude`` is a list; one string is refused, naming the option."""
+        with pytest.raises(TypeError, match="exclude"):
+            fs.FileWatcherSupply(movement.DummyEscapement(), [str(tmp_path / "*.log")], exclude="*.gz")  # type: ignore[arg-type]
+
+    def test_ignore_older_leaves_old_files_until_they_change(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A file not modified for ``ignore_older`` is not read, and is said; once it changes, it is read whole."""
+        old, new = tmp_path / "old.log", tmp_path / "new.log"
+        old.write_text("old 1\n")
+        new.write_text("new 1\n")
+        long_ago = time.time() - 7200
+        os.utime(old, (long_ago, long_ago))
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: collector.data == ["new 1"], "the new file")
+            with open(old, "a") as handle:
+                handle.write("old 2\n")
+            wait(lambda: len(collector.data) == 3, "the old file, changed")
+
+        with caplog.at_level("INFO", logger="deadbeat.fs"):
+            data, _ = tail_until([str(tmp_path / "*.log")], work, ignore_older=3600)
+        assert data == ["new 1", "old 1", "old 2"]
+        assert "1 files not modified for 3600 s (ignore_older); not read" in caplog.text
+
+
+class TestIdleFiles:
+    def test_closed_when_idle_and_read_on_when_they_change(self, tmp_path: Path) -> None:
+        """An idle file is closed; appending (even the end of a cut line) reopens it: nothing lost or repeated."""
+        path = tmp_path / "a.log"
+        path.write_text("one\npar")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            for round_ in range(3):
+                wait(lambda: supply.status()["closed_idle"] == 1, f"closing, round {round_}")
+                assert supply.status()["open"] == 0
+                with open(path, "a") as handle:
+                    handle.write(f"tial {round_}\npar")
+                wait(lambda r=round_: f"partial {r}" in collector.data, f"round {round_}")
+
+        data, _ = tail_until([str(path)], work, close_inactive=0.05)
+        assert data == ["one", "partial 0", "partial 1", "partial 2"]
+
+    def test_a_restart_continues_a_file_closed_while_idle(self, tmp_path: Path) -> None:
+        """The position of a closed file is kept in the state file like any other."""
+        path = tmp_path / "a.log"
+        state = str(tmp_path / "state.json")
+        path.write_text("one\n")
+
+        def first(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: supply.status()["closed_idle"] == 1 and collector.data == ["one"], "closing")
+
+        def second(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: collector.data == ["two"], "the new line")
+
+        assert tail_until([str(path)], first, close_inactive=0.05, state_file=state)[0] == ["one"]
+        with open(path, "a") as handle:
+            handle.write("two\n")
+        assert tail_until([str(path)], second, close_inactive=0.05, state_file=state)[0] == ["two"]
+
+    def test_rotated_while_closed(self, tmp_path: Path) -> None:
+        """An idle file closed, then rotated (rename + create): the new file is read, the old one forgotten."""
+        path = tmp_path / "a.log"
+        path.write_text("one\n")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: supply.status()["closed_idle"] == 1, "closing")
+            os.rename(path, f"{path}.1")
+            path.write_text("two\n")
+            wait(lambda: collector.data == ["one", "two"], "the new file")
+            wait(lambda: supply.status()["known"] == 1, "forgetting the old file")
+
+        data, _ = tail_until([str(path)], work, close_inactive=0.05)
+        assert data == ["one", "two"]
+
+
+MANY = """
+import json, os, random, resource, sys, threading, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+from deadbeat import fs, movement
+from deadbeat.testing import Collector
+
+root, count = sys.argv[1], int(sys.argv[2])
+esc = movement.Escapement()
+collector = Collector()
+supply = fs.FileWatcherSupply(esc, [root + "/*.log"], state_file=root + "/state/s.json", rescan_interval=0)
+movement.Train(esc, [supply, collector])
+most_open = 0
+def watch():
+    global most_open
+    most_open = max(most_open, supply.status()["open"])
+esc.every(0.01, watch, keeps_alive=False)
+def work():
+    def wait(n):
+        deadline = time.monotonic() + 120
+        while len(collector.data) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+    wait(count)
+    for n in random.Random(1).sample(range(count), count // 100):
+        with open(f"{root}/f{n:05}.log", "a") as handle:
+            handle.write(f"file {n} line 2\\n")
+    wait(count + count // 100)
+    time.sleep(0.3)
+    done.set()
+done = threading.Event()
+esc.every(0.05, lambda: done.is_set() and esc.shutdown(), keeps_alive=False)
+threading.Thread(target=work, daemon=True).start()
+esc.run()
+print(json.dumps({"data": collector.data, "most_open": most_open, "status": supply.status()}))
+"""
+
+
+class TestManyFilesFewDescriptors:
+    def test_ten_thousand_files_under_a_limit_of_1024_descriptors(self, tmp_path: Path) -> None:
+        """10,000 matching files, ``ulimit -n 1024``: every line once, never more files open than the cap."""
+        count = 10_000
+        for n in range(count):
+            (tmp_path / f"f{n:05}.log").write_text(f"file {n} line 1\n")
+        script = tmp_path / "many.py"
+        script.write_text(MANY)
+        result = subprocess.run(
+            [sys.executable, str(script), str(tmp_path), str(count)], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = json.loads(result.stdout)
+        data = out["data"]
+        assert len(data) == len(set(data)) == count + count // 100
+        assert out["most_open"] <= 768  # three quarters of 1024
+        assert "Too many open files" not in result.stderr
+        assert "max_open_files (768) reached" in result.stderr

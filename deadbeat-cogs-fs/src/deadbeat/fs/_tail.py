@@ -39,10 +39,12 @@ SIGKILL.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import glob
 import logging
 import os
+import resource
 import stat
 import time
 from collections.abc import Mapping, Sequence
@@ -64,7 +66,13 @@ __all__ = ["FileReaderSupply", "FileWatcherSupply", "LineTooLong"]
 log = logging.getLogger("deadbeat.fs")
 
 _FILE_EVENTS = movement.IN_MODIFY | movement.IN_ATTRIB | movement.IN_DELETE_SELF | movement.IN_MOVE_SELF
-_DIR_EVENTS = movement.IN_CREATE | movement.IN_MOVED_TO | movement.IN_MOVED_FROM | movement.IN_DELETE
+# IN_MODIFY too: a file closed while idle (or not opened, being old) is opened
+# again when it changes, told by its directory, without a watch of its own.
+_DIR_EVENTS = (
+    movement.IN_CREATE | movement.IN_MOVED_TO | movement.IN_MOVED_FROM | movement.IN_DELETE | movement.IN_MODIFY
+)
+#: Descriptors left to the rest of the application when max_open_files is derived from the limit.
+_DESCRIPTOR_SHARE = 0.75
 
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
@@ -124,6 +132,25 @@ class FileWatcherSupply(movement.Supply):
         file), and says so once.
     :param owners: users (names or uids) whose files may be read; a file someone
         else owns is refused, said once. Empty: anyone's.
+    :param exclude: glob patterns of files not to read although ``filenames``
+        match them; a pattern without ``/`` is matched against the file's
+        name, one with ``/`` against its whole path. Example:
+        ``exclude = ["*.gz", "*.[0-9]", "/var/log/app/debug-*"]``.
+    :param ignore_older: seconds; a file not modified for that long is not
+        opened (said once per look, with how many), and is read from its
+        beginning if it changes later. ``0``: every file. Example:
+        ``ignore_older = 86400``.
+    :param close_inactive: seconds; a file read to its end that got no new
+        data for that long is closed (its descriptor and watch released) and
+        opened again when its directory says it changed, found again by
+        device, inode and its first bytes, and read on from where it was: no
+        line lost or repeated. ``0``: kept open. Example: ``close_inactive = 60``.
+    :param max_open_files: most files open at once. When a file must be opened
+        beyond it, the file idle longest is closed (as by ``close_inactive``);
+        when all are busy, the new file waits its turn (said once each time the
+        cap is reached), and opens as soon as one is read to its end. ``0``:
+        three quarters of the process's limit of descriptors (``ulimit -n``).
+        Example: ``max_open_files = 500``.
     :param multiline: join lines into events (stack traces, continuation
         lines), a table of rules: ``start`` (a line matching it begins an
         event), ``continuation`` (a line matching it continues the one before),
@@ -166,6 +193,10 @@ class FileWatcherSupply(movement.Supply):
         follow_symlinks: bool = False,
         owners: Sequence[str] = (),
         multiline: Mapping[str, Any] | None = None,
+        exclude: Sequence[str] = (),
+        ignore_older: float = 0.0,
+        close_inactive: float = 300.0,
+        max_open_files: int = 0,
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -199,6 +230,27 @@ class FileWatcherSupply(movement.Supply):
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
         self.multiline = multiline
+        if isinstance(exclude, str):
+            raise TypeError("exclude must be a list of glob patterns, not one string")
+        self.exclude = list(exclude)
+        for name, seconds in (("ignore_older", ignore_older), ("close_inactive", close_inactive)):
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+                raise ValueError(f"{name} must be a number of seconds, 0 or more, not {seconds!r}")
+        self.ignore_older = ignore_older
+        self.close_inactive = close_inactive
+        if type(max_open_files) is not int or max_open_files < 0:
+            raise ValueError(f"max_open_files must be a whole number, 0 or more, not {max_open_files!r}")
+        self.max_open_files = max_open_files
+        self._cap = max_open_files or _descriptor_share()
+        #: Files closed while idle: identity -> (name, offset to read on from), and name -> identity.
+        self._closed: dict[FileId, tuple[str, int]] = {}
+        self._closed_paths: dict[str, FileId] = {}
+        #: Open files read to their end with nothing waiting, the one idle longest first.
+        self._idle: dict[FileId, None] = {}
+        #: Files waiting for a descriptor (max_open_files reached): name -> how to open it.
+        self._waiting_open: dict[str, tuple[FileId, dict[str, Any]]] = {}
+        self._said_cap = False
+        self._closer: movement.Binding | None = None
         self._rules = Multiline.from_config(multiline, max_line)
         self._lines: LineMaker = (
             LineMaker(encoding, max_line, line_setter, id_setter)
@@ -250,6 +302,8 @@ class FileWatcherSupply(movement.Supply):
         self._rescan(initial=first_run)
         if self._following and rescan_interval:
             self._rescanner = esc.every(rescan_interval, self._slow_rescan, keeps_alive=False)
+        if self._following and close_inactive:
+            self._closer = esc.every(max(close_inactive / 4, 0.05), self._close_inactive, keeps_alive=False)
         self._schedule()
 
     def _slow_rescan(self) -> None:
@@ -269,8 +323,17 @@ class FileWatcherSupply(movement.Supply):
         return {os.path.dirname(p) for p in self._patterns}
 
     def _matches(self, path: str) -> bool:
-        """Whether ``path`` is one of the names the patterns ask for."""
-        return any(fnmatch.fnmatchcase(path, p) if glob.has_magic(p) else path == p for p in self._patterns)
+        """Whether ``path`` is one of the names the patterns ask for (and ``exclude`` does not take back)."""
+        return any(
+            fnmatch.fnmatchcase(path, p) if glob.has_magic(p) else path == p for p in self._patterns
+        ) and not self._excluded(path)
+
+    def _excluded(self, path: str) -> bool:
+        """Whether an ``exclude`` pattern takes ``path`` out."""
+        if not self.exclude:
+            return False
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatchcase(path if "/" in p else name, p) for p in self.exclude)
 
     def _at(self, path: str) -> FollowedFile | None:
         """:returns: the open file known to be at ``path`` now, if any."""
@@ -344,6 +407,16 @@ class FileWatcherSupply(movement.Supply):
                 names.arrive(path, path, fresh=True)
         elif mask & movement.IN_DELETE:
             self._gone(path)
+        elif mask & movement.IN_MODIFY:
+            followed = self._at(path)
+            if followed is not None:
+                self._mark_dirty(followed)
+                self._schedule()
+                return
+            if path in names.arrivals or not (path in self._closed_paths or self._matches(path)):
+                return
+            # Closed while idle, or not opened (old, waiting): open it again.
+            names.arrive(path, path, fresh=False)
         if self._settling is None and not self._finished:
             # After every event of this read: open what arrived, under the names it has now.
             self._settling = self.esc.enqueue(self._settle)
@@ -357,6 +430,14 @@ class FileWatcherSupply(movement.Supply):
             return
         followed = self._at(old)
         if followed is None:
+            closed = self._closed_paths.pop(old, None)
+            if closed is not None:
+                if self._matches(new):
+                    self._closed_paths[new] = closed
+                    self._closed[closed] = (new, self._closed[closed][1])
+                else:
+                    self._forget_closed(closed)  # rotated away while idle: nothing left to read
+                return
             if self._matches(new):
                 names.arrive(new, new, fresh=True)
             return
@@ -379,6 +460,10 @@ class FileWatcherSupply(movement.Supply):
 
     def _gone(self, path: str) -> None:
         """``path`` was deleted (or, when polling, renamed to who knows where)."""
+        closed = self._closed_paths.pop(path, None)
+        if closed is not None:
+            self._forget_closed(closed)
+        self._waiting_open.pop(path, None)
         shadow = self._shadow_paths.pop(path, None)
         if shadow is not None:
             self._shadows.pop(shadow, None)
@@ -461,6 +546,86 @@ class FileWatcherSupply(movement.Supply):
     def _mark_dirty(self, followed: FollowedFile) -> None:
         followed.at_end = False
         self._dirty[followed.file] = None
+        self._idle.pop(followed.file, None)
+
+    # -- idle files and the cap on open files ----------------------------------------
+
+    def _wait_to_open(self, path: str, file: FileId, how: dict[str, Any]) -> None:
+        if not self._said_cap:
+            self._said_cap = True
+            log.warning(
+                "%s: max_open_files (%d) reached; files idle longest are closed, the others wait their turn",
+                self,
+                self._cap,
+            )
+        self._waiting_open[path] = (file, how)
+
+    def _make_room(self) -> bool:
+        """Close the open file idle longest. :returns: whether one was closed."""
+        while self._idle:
+            file = next(iter(self._idle))
+            del self._idle[file]
+            followed = self._files.get(file)
+            if followed is not None and self._closable(followed):
+                self._park(followed)
+                return True
+        return False
+
+    def _closable(self, followed: FollowedFile) -> bool:
+        """Whether ``followed`` may be closed now and opened again later without a line lost or repeated."""
+        return (
+            followed.state is FileState.FOLLOWED
+            and followed.at_end
+            and followed.file not in self._dirty
+            and followed.file not in self._building
+            and followed.path is not None
+            and followed.truncated is None
+        )
+
+    def _park(self, followed: FollowedFile) -> None:
+        """Close an idle file, remembering where to read on (opened again when its directory says it changed)."""
+        assert followed.path is not None
+        # line_start, not the acknowledged offset: what was sent is not sent
+        # again; an unfinished last line is read again from its start.
+        self._closed[followed.file] = (followed.path, followed.line_start)
+        self._closed_paths[followed.path] = followed.file
+        self._close(followed)
+
+    def _forget_closed(self, file: FileId) -> None:
+        """A file closed while idle is gone: forget it once its last batches are acknowledged."""
+        self._closed.pop(file, None)
+        self._forgetting.add(file)
+        self._forget_if_done(file)
+
+    def _close_inactive(self) -> None:
+        """Close the files that got no data for ``close_inactive`` seconds."""
+        limit = time.monotonic() - self.close_inactive
+        for file in list(self._idle):
+            followed = self._files.get(file)
+            if followed is None:
+                del self._idle[file]
+            elif followed.last_data <= limit and self._closable(followed):
+                del self._idle[file]
+                self._park(followed)
+        self._open_waiting()
+
+    def _open_waiting(self) -> None:
+        """Open the files waiting for a descriptor, as far as the cap (and idle files to close) allows."""
+        while self._waiting_open and not self._finished:
+            if len(self._files) >= self._cap and not self._make_room():
+                return
+            path, (file, how) = next(iter(self._waiting_open.items()))
+            del self._waiting_open[path]
+            try:
+                st = self._stat(path)
+            except OSError:
+                continue  # gone meanwhile; its events say so
+            if FileId.of(st) != file or file in self._files:
+                continue
+            self._open(path, file, **how)
+        if not self._waiting_open:
+            self._said_cap = False
+        self._schedule()
 
     # -- discovery by looking ------------------------------------------------------
 
@@ -506,6 +671,8 @@ class FileWatcherSupply(movement.Supply):
                 else:
                     self.esc.fail(self, f"{pattern}: matches no file")
             for path in paths:
+                if self._excluded(path):
+                    continue
                 try:
                     st = self._stat(path)
                 except FileNotFoundError:
@@ -573,7 +740,15 @@ class FileWatcherSupply(movement.Supply):
                 # Renamed out of the patterns or deleted, and no event said where.
                 followed.rotate(None)
                 self._mark_dirty(followed)
-        for file, (path, _) in matching.items():
+        now = time.time()
+        old = 0
+        for file, (path, st) in matching.items():
+            closed = self._closed.get(file)
+            if closed is not None and st.st_size == closed[1]:
+                continue  # closed while idle, and unchanged
+            if self.ignore_older and closed is None and now - st.st_mtime > self.ignore_older:
+                old += 1
+                continue
             if file not in self._files and file not in self._shadows:
                 known = self._known.get(file)
                 self._open(
@@ -584,6 +759,8 @@ class FileWatcherSupply(movement.Supply):
                     fresh=True,
                     at_end=initial and self.start == "end",
                 )
+        if old:
+            log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
         self._schedule_sweep()
 
     def _open(
@@ -601,12 +778,23 @@ class FileWatcherSupply(movement.Supply):
 
         A remembered file continues at its acknowledged offset, if its first
         bytes are still what they were; ``at_end`` starts at the last line
-        boundary; anything else starts at 0.
+        boundary; anything else starts at 0. A file closed while idle reads on
+        from where it was. Beyond ``max_open_files``, the file waits its turn
+        (``None``).
         """
+        how = {"lineage": lineage, "order": order, "fresh": fresh, "rotated": rotated, "at_end": at_end}
+        if len(self._files) >= self._cap and not self._make_room():
+            self._wait_to_open(path, file, how)
+            return None
         nofollow = 0 if self.follow_symlinks else os.O_NOFOLLOW
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | nofollow)
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
+                # Out of descriptors below our cap (the application holds others): wait like beyond it.
+                self._cap = max(1, len(self._files) - 1)
+                self._wait_to_open(path, file, how)
+                return None
             self._cannot_read(path, f"cannot open: {exc.strerror}")
             return None
         opened = os.fstat(fd)
@@ -615,10 +803,15 @@ class FileWatcherSupply(movement.Supply):
             return None
         known = self._known.get(file)
         offset = 0
+        resume = 0  # where reading goes on: after what was sent (a file closed while idle)
+        closed = self._closed.pop(file, None)
+        if closed is not None and self._closed_paths.get(closed[0]) == file:
+            del self._closed_paths[closed[0]]
         if known is not None:
             head = read_head(fd, known.fingerprint_length) if known.fingerprint_length else b""
             if known.fingerprint_length and fingerprint(head) == known.fingerprint:
                 offset = known.offset
+                resume = closed[1] if closed is not None else offset
                 lineage, order = known.lineage or lineage, known.order or order
             else:
                 log.info("%s: same inode as a file read before, other content: reading it from the start", path)
@@ -629,7 +822,7 @@ class FileWatcherSupply(movement.Supply):
             if offset:
                 tail = os.pread(fd, min(offset, 65536), offset - min(offset, 65536))
                 offset -= len(tail) - (tail.rfind(b"\n") + 1)
-        followed = FollowedFile(path, fd, file, offset, lineage, order)
+        followed = FollowedFile(path, fd, file, max(offset, resume), lineage, order)
         followed.refresh_head()
         if fresh and known is None and not at_end:
             # Whether it is a copy is decided before it is read (then, whether it is rotated).
@@ -841,6 +1034,8 @@ class FileWatcherSupply(movement.Supply):
                     self._dirty = {followed.file: None, **self._dirty}  # one file after the other
             elif not self._following:
                 self._close(followed)
+        if self._waiting_open:
+            self._open_waiting()
         if not self._following and not len(self._files):
             self._stop_binding()
         self._schedule()
@@ -908,6 +1103,9 @@ class FileWatcherSupply(movement.Supply):
             self._building[followed.file] = None
             self._schedule_flush()
         followed.at_end = at_end
+        if at_end and followed.state is FileState.FOLLOWED and self._following:
+            self._idle.pop(followed.file, None)
+            self._idle[followed.file] = None  # to the back: idle the shortest
         if at_end and len(followed.head) < FINGERPRINT_BYTES and followed.read_pos > len(followed.head):
             followed.refresh_head()
         return chunks, at_end
@@ -963,6 +1161,7 @@ class FileWatcherSupply(movement.Supply):
     def _close(self, followed: FollowedFile) -> None:
         self._files.remove(followed)
         self._dirty.pop(followed.file, None)
+        self._idle.pop(followed.file, None)
         if followed.watch is not None:
             self.esc.inotify_rm(followed.watch)
             followed.watch = None
@@ -995,7 +1194,9 @@ class FileWatcherSupply(movement.Supply):
             held until they are let go); ``known``: files whose position is
             remembered (what the state file keeps); ``unacknowledged``: batches
             sent and not acknowledged yet; ``copies``: copies of followed files
-            left unread.
+            left unread; ``closed_idle``: files closed while idle, opened again
+            when they change; ``waiting_to_open``: files waiting for a
+            descriptor (``max_open_files``).
         """
         return {
             "open": len(self._files),
@@ -1004,6 +1205,8 @@ class FileWatcherSupply(movement.Supply):
             "known": len(self._known),
             "unacknowledged": len(self._batches),
             "copies": len(self._shadows),
+            "closed_idle": len(self._closed),
+            "waiting_to_open": len(self._waiting_open),
         }
 
     # -- acknowledgements and state ----------------------------------------------
@@ -1059,10 +1262,20 @@ class FileWatcherSupply(movement.Supply):
                 followed.watch = None
 
     def _stop_binding(self) -> None:
-        for binding in (self._turn, self._retry, self._sweeper, self._settling, self._rescanner, self._flusher):
+        bindings = (
+            self._turn,
+            self._retry,
+            self._sweeper,
+            self._settling,
+            self._rescanner,
+            self._flusher,
+            self._closer,
+        )
+        for binding in bindings:
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
+        self._closer = None
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
@@ -1080,6 +1293,14 @@ class FileWatcherSupply(movement.Supply):
             self._state.set(self._section, self._state_section())
             self._state.release()
             self._state = None
+
+
+def _descriptor_share() -> int:
+    """:returns: the default ``max_open_files``: a share of the process's limit of descriptors."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 16
+    return max(16, int(soft * _DESCRIPTOR_SHARE))
 
 
 def _user_ids(users: Sequence[str]) -> set[int]:
