@@ -62,6 +62,27 @@ class TestFormats:
         clock = functools.partial(at, 2026, 11, 28)
         assert parse(value, formats=formats, timezone="Europe/Prague", clock=clock) == expected
 
+    @settings(max_examples=150, deadline=None)
+    @given(
+        st.datetimes(
+            dt.datetime(1900, 1, 1),
+            dt.datetime(2100, 1, 1),
+            timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m))),
+        ),
+        st.sampled_from(["T", " "]),
+        st.integers(1, 6),
+    )
+    def test_iso_fractions_and_offsets(self, moment: dt.datetime, separator: str, digits: int) -> None:
+        """Any ISO 8601 time with an offset and a fraction of 1 to 6 digits is that instant in UTC."""
+        moment = moment.replace(microsecond=moment.microsecond // 10 ** (6 - digits) * 10 ** (6 - digits))
+        value = moment.isoformat(sep=separator, timespec="microseconds")
+        value = value[: 20 + digits] + value[26:]  # the fraction cut to its digits
+        utc = moment.astimezone(UTC)
+        expected = utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond:06d}" if utc.microsecond else "") + "Z"
+        cog = text.TimeParse(fields="ts")
+        assert cog({"ts": value})[0]["ts"] == expected
+        assert cog({"ts": value})[0]["ts"] == expected  # and again, from the memory of whole seconds
+
     def test_epoch_output(self) -> None:
         """output = "epoch" gives float seconds."""
         assert parse("2026-11-27T19:50:00.5Z", output="epoch") == at(2026, 11, 27, 19, 50) + 0.5

@@ -115,7 +115,7 @@ class Grok:
         dict with ``None`` values and then copied without them.
         """
         raw = getattr(self.compiled.compiled, "_regexp", None)
-        anchors = getattr(_regex.re2, "_Anchor", None) if _regex.re2 is not None else None
+        anchors = getattr(getattr(_regex, "re2", None), "_Anchor", None)  # the layer below google-re2's re-like API
         if self.compiled.engine != "re2" or raw is None or anchors is None or not callable(getattr(raw, "Match", None)):
             return None
         match = raw.Match

@@ -352,6 +352,17 @@ class Times:
         self.check_day()
         return self._year_of(month, day)
 
+    def second(self, seconds: int) -> Any:
+        """A whole UTC second as given out (without ``Z``, or epoch seconds), for :meth:`fractional`.
+
+        :raises ValueError: for a time outside the years 1 to 9999 in UTC.
+        """
+        return self._render(seconds)
+
+    def fractional(self, whole: Any, microseconds: int) -> Any:
+        """The timestamp of a whole second from :meth:`second` and its microseconds."""
+        return self._finish(whole, f"{microseconds:06d}" if microseconds else "")
+
     def result(self, seconds: int, microseconds: int = 0) -> Any:
         """The timestamp (ISO 8601 with ``Z``, or epoch seconds) of a UTC second and its microseconds.
 

@@ -112,6 +112,8 @@ class Timestamps:
         self._yearless = year is None and any(f == "syslog" or _is_yearless(f) for f in self.formats)
         self._memory: dict[str, Any] = {}
         self.times.remember_by_day(self._memory)
+        # ISO 8601 whole seconds as given out, by the text without its fraction (see _iso).
+        self._seconds: dict[str, Any] = {}
 
     def _reader(self, name: str) -> Callable[[Any], Any]:
         if name == "iso8601":
@@ -165,14 +167,17 @@ class Timestamps:
         tried = ", ".join(map(repr, self.formats))
         raise ValueError(f"{value!r} is in none of the formats {tried}")
 
-    def _wall(
-        self, year: int | None, month: int, day: int, hour: int, minute: int, second: int, micro: int, what: Any
-    ) -> Any:
+    def _need_zone(self, what: Any) -> None:
         if self.timezone is None:
             raise ValueError(
                 f"{what!r} has no zone offset and no timezone is set: give timezone (an IANA name such as"
                 " 'Europe/Prague', 'UTC' or 'local') to say where it was written"
             )
+
+    def _wall(
+        self, year: int | None, month: int, day: int, hour: int, minute: int, second: int, micro: int, what: Any
+    ) -> Any:
+        self._need_zone(what)
         return self.times.result(self.times.wall(year, month, day, hour, minute, second), micro)
 
     def _aware(self, moment: dt.datetime) -> Any:
@@ -188,6 +193,43 @@ class Timestamps:
         if type(value) is not str or len(value) < 8 or not value[:4].isdigit():
             raise _NotThisFormat
         text = value.strip()
+        if len(text) > 20 and text[19] in ".," and text[10] in "Tt ":
+            # A fraction, different in nearly every line: the whole second is
+            # converted once (remembered by the text without the fraction), the
+            # fraction added to it.
+            end = 20
+            while end < len(text) and text[end].isdigit():
+                end += 1
+            digits = text[20:end]
+            if digits:
+                key = text[:19] + text[end:]
+                whole = self._seconds.get(key)
+                if whole is None:
+                    whole = self.times.second(self._iso_seconds(key, value))
+                    if len(self._seconds) >= _CACHE_SIZE:
+                        self._seconds.clear()
+                    self._seconds[key] = whole
+                return self.times.fractional(whole, int(digits[:6].ljust(6, "0")))
+        return self._iso_whole(text, value)
+
+    def _iso_seconds(self, text: str, value: Any) -> int:
+        """Epoch seconds of an ISO 8601 text of whole seconds (``value`` as given, for messages)."""
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise _NotThisFormat from None
+        m = moment
+        if moment.tzinfo is not None:
+            offset = moment.utcoffset()
+            assert offset is not None
+            seconds = seconds_of(m.year, m.month, m.day, m.hour, m.minute, m.second)
+            return seconds - (offset.days * 86400 + offset.seconds)
+        self._need_zone(value)
+        return self.times.wall(m.year, m.month, m.day, m.hour, m.minute, m.second)
+
+    def _iso_whole(self, text: str, value: Any) -> Any:
         if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
         try:
