@@ -167,9 +167,15 @@ class TestSystemd:
 
 class TestReload:
     def test_sighup_applies_a_valid_file_and_keeps_the_old_on_an_invalid_one(self, tail_pipeline: Path) -> None:
-        """SIGHUP with a changed valid file reloads, with an invalid one keeps running; no line lost or repeated."""
+        """SIGHUP with a changed valid file reloads, with an invalid one keeps running; no line lost or repeated.
+
+        systemd hears of the reload: RELOADING=1, then READY=1 once the new pipeline runs.
+        """
         source = tail_pipeline / "in.txt"
-        process = start(tail_pipeline)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(str(tail_pipeline / "notify"))
+        listener.settimeout(10)
+        process = start(tail_pipeline, env={"NOTIFY_SOCKET": str(tail_pipeline / "notify"), "JOURNAL_STREAM": ""})
         written = 0
 
         def write(count: int) -> None:
@@ -195,6 +201,13 @@ class TestReload:
         finally:
             assert stop(process) == 0, stderr_of(tail_pipeline)
         assert out_lines(tail_pipeline) == [f"line {n}" for n in range(written)]
+        states = []
+        while not states or states[-1] != "STOPPING":
+            message = listener.recv(4096).decode()
+            if not message.startswith("STATUS="):
+                states.append(message.split("=", 1)[0])
+        listener.close()
+        assert states == ["READY", "RELOADING", "READY", "STOPPING"]
         log = stderr_of(tail_pipeline)
         assert log.count("changed and valid") == 1
         assert "high_water" in log.split("not reloaded", 1)[1].splitlines()[0]

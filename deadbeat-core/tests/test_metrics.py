@@ -217,6 +217,17 @@ class TestNotifier:
         assert received == ["READY=1\nSTATUS=reading files", "STATUS=in 5/s", "WATCHDOG=1", "STOPPING=1"]
         notifier.close()
 
+    def test_reloading_carries_the_monotonic_time(self, notify_socket: Any) -> None:
+        """RELOADING=1 goes with MONOTONIC_USEC, as Type=notify-reload requires."""
+        path, listener = notify_socket
+        notifier = daemon.Notifier({"NOTIFY_SOCKET": str(path)})
+        assert notifier.reloading("reloading p.toml")
+        lines = listener.recv(4096).decode().split("\n")
+        assert lines[0] == "RELOADING=1"
+        assert lines[1].startswith("MONOTONIC_USEC=") and lines[1].split("=")[1].isdigit()
+        assert lines[2] == "STATUS=reloading p.toml"
+        notifier.close()
+
     def test_watchdog_pings_from_the_loop_at_half_the_interval(self, notify_socket: Any) -> None:
         """With $WATCHDOG_USEC, the loop pings at half of it; the pings stop with the loop."""
         path, listener = notify_socket

@@ -287,7 +287,7 @@ def _run_pipeline(
                 pipeline.esc.close()
                 return EXIT_ERROR
             reloaded: list[pipeline_mod.PipelineFile] = []
-            on_hup = _watch_reload(args, registry, pipeline, texts, reloaded)
+            on_hup = _watch_reload(args, registry, pipeline, texts, reloaded, operations.notifier)
             stats = None
             if args.stats is not None and live_counter:
                 stats = _Stats(operations.trains, sys.stderr, args.stats, logger)
@@ -341,12 +341,15 @@ def _watch_reload(
     pipeline: pipeline_mod.Pipeline,
     seen: list[str | None],
     reloaded: list[pipeline_mod.PipelineFile],
+    notifier: daemon.Notifier,
 ) -> Any:
     """Make SIGHUP read the pipeline file again (see the module docstring).
 
     :param seen: the file's text as last applied, updated on a reload.
     :param reloaded: receives the new pipeline file once one is valid; the
         running pipeline is then shut down.
+    :param notifier: tells systemd of the reload (``RELOADING=1``; the new
+        pipeline's ``READY=1`` ends it).
     :returns: the SIGHUP callback.
     """
     logger = logging.getLogger("deadbeat")
@@ -365,6 +368,7 @@ def _watch_reload(
         seen[0] = new_text
         reloaded.append(spec)
         logger.info("SIGHUP: %s changed and valid; stopping the running pipeline in order to start it", args.pipeline)
+        notifier.reloading(f"reloading {args.pipeline}")
         pipeline.esc.shutdown()
 
     pipeline.esc.signal_register(signal.SIGHUP, on_hup)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 
 __all__ = ["Notifier"]
@@ -80,8 +81,15 @@ class Notifier:
         return self.notify(STOPPING=1, STATUS=status) if status else self.notify(STOPPING=1)
 
     def reloading(self, status: str = "") -> bool:
-        """Tell systemd the service reloads its configuration (``RELOADING=1``); :meth:`ready` ends it."""
-        return self.notify(RELOADING=1, STATUS=status) if status else self.notify(RELOADING=1)
+        """Tell systemd the service reloads its configuration (``RELOADING=1``); :meth:`ready` ends it.
+
+        ``MONOTONIC_USEC`` goes with it, as ``Type=notify-reload`` requires.
+        """
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        fields: dict[str, str | int] = {"RELOADING": 1, "MONOTONIC_USEC": now}
+        if status:
+            fields["STATUS"] = status
+        return self.notify(**fields)
 
     def status(self, text: str) -> bool:
         """Set the line ``systemctl status`` shows."""
