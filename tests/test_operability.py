@@ -6,6 +6,7 @@ sockets and signals.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -163,6 +164,18 @@ class TestSystemd:
         while not messages[-1].startswith("STOPPING=1"):
             messages.append(listener.recv(4096).decode())
         listener.close()
+
+
+class TestLogs:
+    def test_json_lines_on_request(self, tmp_path: Path) -> None:
+        """[log] json = true: every line deadbeat run logs is a JSON object."""
+        (tmp_path / "in.txt").write_text("a\nb\n")
+        (tmp_path / "pipeline.toml").write_text("[log]\njson = true\n" + TAIL_TO_FILE)
+        process = start(tmp_path, "--once")
+        assert process.wait(timeout=60) == 0
+        entries = [json.loads(line) for line in stderr_of(tmp_path).splitlines()]
+        assert entries[-1]["message"] == "pipeline.toml finished: in 2, out 2, errors 0"
+        assert {"time", "level", "logger", "pid", "event_id", "message"} <= set(entries[-1])
 
 
 class TestReload:
