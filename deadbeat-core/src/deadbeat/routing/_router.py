@@ -293,7 +293,8 @@ class Router(Cog):
         )
         self._tests = [route.test for route in self._conditional]
         self._tokens = map(_Token, itertools.count(1))
-        #: Batches sent into routes and not acknowledged yet: token -> data held for it.
+        #: Batches sent into routes and not acknowledged yet: token -> data held
+        #: for it (0 while its send() has not returned: not held yet).
         self._pending: dict[_Token, int] = {}
         self._routed = dict.fromkeys((route.name for route in routes), 0)
         self._dropped = 0
@@ -349,17 +350,24 @@ class Router(Cog):
     def _send(self, route: Route, data: list[Any], ids: Callable[[Any], Any]) -> None:
         token = next(self._tokens)
         count = len(data)
-        # Held before sending: the route may write and acknowledge them before
-        # send() returns, and the release must not come before the hold.
-        self._pending[token] = count
-        self.train.hold(count)
         self._routed[route.name] += count
+        # Usually the route writes its data and acknowledges them before send()
+        # returns: then nothing was ever held, and the served train pays no
+        # hold, release and scheduled completion per route and list. Only what
+        # the route has not acknowledged when send() returns is held. In
+        # between, nothing can acknowledge the served train: it is in the
+        # middle of its own send (this is its last cog), and its completion
+        # runs when that send ends, or later, from the loop.
+        self._pending[token] = 0
         route.train.send(None, Batch(data, token, lambda: [ids(datum) for datum in data]))
+        if token in self._pending:
+            self._pending[token] = count
+            self.train.hold(count)
 
     def _acknowledged(self, token: Any) -> None:
-        count = self._pending.pop(token, None)
-        if count is not None:
-            self.train.release(count)
+        held = self._pending.pop(token, None)
+        if held:
+            self.train.release(held)
 
     def batch_done(self, batch_id: Any) -> None:
         """The served train acknowledged a supply's batch: the routes' cogs hear it too, in the same broadcast."""
