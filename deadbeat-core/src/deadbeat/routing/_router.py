@@ -6,9 +6,11 @@ own cogs (a formatter, an output) follow it. The router sorts each list it is
 given into one list per route, and sends each list into its route's train as a
 :class:`~deadbeat.movement.Batch` with an id of the router's making.
 
-Acknowledgement. The router counts what it sent with ``train.hold`` on the
-train it serves, so that train acknowledges nothing (no ``batch_done`` to the
-supply, no state file written) while a route has not finished with its data.
+Acknowledgement. What a route has not acknowledged when its ``send`` returns
+(a cog of the route holds it: a lookup, a slow output), the router counts with
+``train.hold`` on the train it serves, so that train acknowledges nothing (no
+``batch_done`` to the supply, no state file written) while a route has not
+finished with its data.
 A route's train acknowledges the router's batch as it acknowledges any supply's
 batch (``batch_done``, after the ``flush`` that wrote its data, never while a
 cog of the route holds data back), and the router releases what it held for
