@@ -279,6 +279,7 @@ def _run_pipeline(
                     return EXIT_ERROR
                 logger.error("%s: the reloaded pipeline cannot start; building the previous one again", args.pipeline)
                 spec, previous = previous, None
+                texts[0] = None  # the next SIGHUP tries the file again, even unchanged
                 continue
             try:
                 operations.start_server(pipeline.esc)
@@ -287,6 +288,9 @@ def _run_pipeline(
                 pipeline.esc.close()
                 return EXIT_ERROR
             reloaded: list[pipeline_mod.PipelineFile] = []
+            # A stop asked for while a reload shuts the pipeline down means no new one.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                pipeline.esc.signal_register(signum, stop_requested.append, signum)
             on_hup = _watch_reload(args, registry, pipeline, texts, reloaded, operations.notifier)
             stats = None
             if args.stats is not None and live_counter:
