@@ -308,6 +308,8 @@ class TestCheck:
         result = check(
             tmp_path,
             """
+            [log]
+            file = "blocker/deadbeat.log"
             [[cog]]
             use = "fs.read"
             filenames = ["in.txt"]
@@ -318,7 +320,10 @@ class TestCheck:
             """,
         )
         assert result.returncode == 1
-        assert result.stdout.splitlines()[0].startswith("pipeline.toml: cog[1] (fs.write): filename: cannot create")
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("pipeline.toml: cog[1] (fs.write): filename: cannot create")
+        assert lines[1].startswith("pipeline.toml: [log]: file: cannot create")
+        assert lines[1].endswith("blocker is not a directory")
 
 
 class TestStats:

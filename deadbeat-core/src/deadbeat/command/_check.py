@@ -2,10 +2,11 @@
 
 First what :func:`deadbeat.pipeline.load` checks (every cog found, every
 parameter known and of the right kind), then what only the machine can tell:
-input files readable, output and state directories writable (or creatable),
-listening ports free. Then shapes that run but are almost certainly mistakes:
-no output cog, cogs before the first supply that nothing reaches, a state file
-shared by cogs that cannot share it. Every problem is one line naming the file,
+input files readable, output and state files writable or creatable (the
+``[log]`` file and the ``[daemon]`` pid file too), listening ports free. Then
+shapes that run but are almost certainly mistakes: no output cog, cogs before
+the first supply that nothing reaches, a state file shared by cogs that cannot
+share it. Every problem is one line naming the file,
 the cog and the key; all of them are printed at once. Exit status 1 when there
 is any error, 0 otherwise (warnings alone do not fail).
 
@@ -75,6 +76,12 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
             state = cog.params.get("state_file")
             if isinstance(state, str) and state:
                 states.setdefault(os.path.abspath(state), []).append((where, cog.use))
+    log_file = spec.log.get("file")
+    if isinstance(log_file, str) and log_file:
+        _writable(f"{path}: [log]", "file", log_file, errors)
+    pid_file = spec.daemon.get("pid_file")
+    if isinstance(pid_file, str) and pid_file:
+        _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
     _shapes(path, spec, warnings)
     for state, users in states.items():
         sharing = [use for _, use in users if use not in _SHARES_STATE]
