@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from deadbeat import movement
@@ -121,23 +122,39 @@ class Grok:
         match = raw.Match
         anchor = anchors.UNANCHORED if search else anchors.ANCHOR_BOTH
         index: dict[str, int] = dict(self.compiled.compiled.groupindex)
-        named = tuple(sorted(index.items(), key=lambda item: item[1]))
+        named = sorted(index.items(), key=lambda item: item[1])
+        names = tuple(name for name, _ in named)
+        positions = tuple(position for _, position in named)
+        # The named groups' spans out of all groups' spans, as a tuple, in C.
+        pick: Callable[[list[tuple[int, int]]], tuple[tuple[int, int], ...]]
+        if len(positions) > 1:
+            pick = itemgetter(*positions)
+        else:
+            chosen = positions  # none or one: itemgetter would give a bare item
+
+            def pick(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+                return tuple(spans[i] for i in chosen)
+
         finish = self._finish
         plain = finish is _keep_present  # no renaming or conversion: the present groups are the fields
 
         def parse(text: str) -> dict[str, Any] | None:
-            data = text.encode("utf-8", "surrogatepass")
-            spans = match(anchor, data, 0, len(data))
-            if spans[0][0] < 0:
-                return None
             if text.isascii():
                 # Byte offsets are character offsets in ASCII text.
-                found = {n: text[spans[p][0] : spans[p][1]] for n, p in named if spans[p][0] >= 0}
+                data = text.encode()
+                spans = match(anchor, data, 0, len(data))
+                if spans[0][0] < 0:
+                    return None
+                found = {n: text[s:e] for n, (s, e) in zip(names, pick(spans), strict=True) if s >= 0}
             else:
+                data = text.encode("utf-8", "surrogatepass")
+                spans = match(anchor, data, 0, len(data))
+                if spans[0][0] < 0:
+                    return None
                 found = {
-                    n: data[spans[p][0] : spans[p][1]].decode("utf-8", "surrogatepass")
-                    for n, p in named
-                    if spans[p][0] >= 0
+                    n: data[s:e].decode("utf-8", "surrogatepass")
+                    for n, (s, e) in zip(names, pick(spans), strict=True)
+                    if s >= 0
                 }
             return found if plain else finish(found)
 
