@@ -72,6 +72,83 @@ class Hoarder(movement.Cog):
 
     def __call__(self, data):
         return None
+
+
+class Remembering(movement.Cog):
+    """Keeps what it saw in a mutable default, shared by every instance.
+
+    :param seen: what was seen.
+    """
+
+    def __init__(self, seen={}):
+        self.seen = seen
+
+    def __call__(self, data):
+        self.seen[data["x"]] = True
+        return (data,)
+
+
+class ClassCounter(movement.Cog):
+    """Counts in a class attribute."""
+
+    totals = {}
+
+    def __call__(self, data):
+        self.totals[data["x"]] = self.totals.get(data["x"], 0) + 1
+        return (data,)
+
+
+class Holder(movement.Cog):
+    """Holds each datum, sends it on from finish, and forgets to release.
+
+    :param train: the train.
+    """
+
+    def __init__(self, train):
+        self.train = train
+        self.kept = []
+
+    def __call__(self, data):
+        self.kept.append(data)
+        self.train.hold()
+        return None
+
+    def finish(self):
+        kept, self.kept = self.kept, []
+        return kept
+
+
+class DedupingBatch(movement.Cog):
+    """Its call_batch drops repeated data, one call per datum does not."""
+
+    def __call__(self, data):
+        return (data,)
+
+    def call_batch(self, data):
+        out = []
+        for datum in data:
+            if datum not in out:
+                out.append(datum)
+        return out
+
+
+class Lenient(movement.Cog):
+    """Accepts anything, even what it was said to refuse."""
+
+    def __call__(self, data):
+        return (data,)
+
+
+class SlowFinish(movement.Cog):
+    """Its finish waits far longer than a shutdown may."""
+
+    def __call__(self, data):
+        return (data,)
+
+    async def finish(self):
+        import asyncio
+
+        await asyncio.sleep(30)
 '''
 
 
@@ -86,6 +163,12 @@ def bad_cogs(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
             "bad.rebinding": "bad_cogs_mod:Rebinding",
             "bad.undocumented": "bad_cogs_mod:Undocumented",
             "bad.hoarder": "bad_cogs_mod:Hoarder",
+            "bad.remembering": "bad_cogs_mod:Remembering",
+            "bad.class_counter": "bad_cogs_mod:ClassCounter",
+            "bad.holder": "bad_cogs_mod:Holder",
+            "bad.deduping": "bad_cogs_mod:DedupingBatch",
+            "bad.lenient": "bad_cogs_mod:Lenient",
+            "bad.slow_finish": "bad_cogs_mod:SlowFinish",
         },
         "bad_cogs_mod",
         BAD_COGS,
@@ -130,6 +213,38 @@ class TestKitCatches:
         with pytest.raises(AssertionError, match="1 samples in, 0 out after finish"):
             kit("bad.hoarder", flushes_all=True).test_finish_releases_and_binds_nothing_after()
 
+    def test_state_in_a_mutable_default(self) -> None:
+        """A cog keeping state in a mutable __init__ default fails, naming the parameter."""
+        with pytest.raises(AssertionError, match="the default of seen changed"):
+            kit("bad.remembering").test_no_state_shared_between_cogs()
+
+    def test_state_in_a_class_attribute(self) -> None:
+        """A cog counting in a class attribute fails: another cog's state changed."""
+        with pytest.raises(AssertionError, match="ClassCounter.totals"):
+            kit("bad.class_counter").test_no_state_shared_between_cogs()
+
+    def test_hold_without_release(self) -> None:
+        """Holding data with train.hold() and never releasing them fails, with the count."""
+        with pytest.raises(AssertionError, match="1 data held with train.hold\\(\\) and never released"):
+            kit("bad.holder", flushes_all=True).test_finish_releases_and_binds_nothing_after()
+
+    def test_call_batch_differing_only_on_generated_data(self) -> None:
+        """A batch path that drops repeats passes on distinct samples and fails on generated lists."""
+        checks = kit("bad.deduping", samples=[{"x": 1}, {"x": 2}])
+        checks.test_call_batch_matches_calls()
+        with pytest.raises(AssertionError, match="call_batch gives other data"):
+            checks.test_call_batch_matches_calls_on_generated_data()
+
+    def test_failing_sample_that_does_not_raise(self) -> None:
+        """A datum declared as failing that the cog accepts fails the check."""
+        with pytest.raises(AssertionError, match="is in failing_samples but the cog did not raise"):
+            kit("bad.lenient", failing_samples=[None]).test_failing_samples_raise_and_fail_alone()
+
+    def test_finish_beyond_the_time_limit(self) -> None:
+        """A coroutine finish still running after finish_time_limit fails, saying the limit."""
+        with pytest.raises(AssertionError, match="finish still running after 0.2 s"):
+            kit("bad.slow_finish", finish_time_limit=0.2).test_finish_releases_and_binds_nothing_after()
+
 
 class TestKitPasses:
     def test_a_good_cog_passes_every_check(self) -> None:
@@ -139,3 +254,11 @@ class TestKitPasses:
         good.test_returns_iterables()
         good.test_str_shows_arguments()
         good.test_finish_releases_and_binds_nothing_after()
+        good.test_no_state_shared_between_cogs()
+        good.test_call_batch_matches_calls_on_generated_data()
+
+    def test_failing_samples_go_to_the_error_output_alone(self) -> None:
+        """A cog raising on declared failing samples passes; only those reach the error output."""
+        good = kit("example.upper", params={"field": "x"}, samples=[{"x": "a"}], failing_samples=[{"y": "b"}])
+        good.test_failing_samples_raise_and_fail_alone()
+        good.test_call_batch_matches_calls_on_generated_data()

@@ -22,10 +22,20 @@ application would load it:
 * calling the cog on each sample returns ``None`` or an iterable of data (not the
   datum itself, a common slip);
 * a cog offering ``call_batch`` gives for the list of samples what one call per
-  sample gives, and raises where one of those calls raises;
+  sample gives, and raises where one of those calls raises, on the samples and
+  on lists hypothesis draws from ``sample_strategy`` (by default: the samples,
+  repeated and reordered);
+* every datum of ``failing_samples`` makes the cog raise, and in a train goes
+  to the error output alone, the samples beside it going on;
+* building a second cog and running data through the first leaves the second
+  unchanged, and leaves the ``__init__`` defaults unchanged (state kept in a
+  shared mutable default, ``def __init__(self, seen={})``, or in a class
+  attribute, leaks between cogs and between pipelines);
 * ``str(cog)`` shows the arguments it was given;
 * in a real Train on a real Escapement, after ``finish`` the cog holds no binding,
-  binds nothing new, and everything ends with ``done``;
+  binds nothing new, and everything ends with ``done``; every ``train.hold()``
+  was matched by a ``train.release()``; a ``finish`` returning a coroutine ends
+  within ``finish_time_limit`` seconds;
 * with ``flushes_all = True``, every sample reaches the end of the train by the
   end of the shutdown (for cogs that hold data and must flush them).
 
@@ -34,20 +44,33 @@ application would load it:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import inspect
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from .. import conf, movement
 from ..movement._hooks import Participant
 from ..plugins import CogRegistry
 
-__all__ = ["CogConformance", "Collector", "build_cog", "run_train", "send_through"]
+__all__ = ["FINISH_TIME_LIMIT", "CogConformance", "Collector", "build_cog", "run_train", "send_through"]
+
+#: Seconds a coroutine returned by ``finish`` may take by default. A shutdown
+#: (SIGTERM, the end of ``--once``) waits for each cog's ``finish`` in train
+#: order, so one slow cog delays every cog after it; service managers kill what
+#: has not stopped after their own limit (systemd: 90 s for all of it).
+FINISH_TIME_LIMIT = 5.0
 
 
 class Collector(movement.Cog):
-    """A last cog that keeps every datum reaching it, for assertions."""
+    """A last cog that keeps every datum reaching it, for assertions.
+
+    :ivar data: every datum that reached it, in order of arrival.
+    :ivar finished: whether the ``finish`` broadcast reached it (the shutdown began and got this far).
+    :ivar done_called: whether the ``done`` broadcast reached it (the shutdown ended).
+    """
 
     def __init__(self) -> None:
         self.data: list[Any] = []
@@ -161,6 +184,17 @@ class CogConformance:
     flushes_all: ClassVar[bool] = False
     #: Seconds the train runs before shutdown is asked for.
     run_seconds: ClassVar[float] = 0.2
+    #: Data the cog must refuse by raising (a datum without the field it works
+    #: on, text that does not parse): each must raise, and in a train reach the
+    #: error output alone. Exercises the error paths the samples do not.
+    failing_samples: ClassVar[list[Any]] = []
+    #: A hypothesis strategy of one datum, for comparing ``call_batch`` with one
+    #: call per datum on generated lists; ``None``: the samples, repeated and reordered.
+    sample_strategy: ClassVar[Any] = None
+    #: How many generated lists ``call_batch`` is compared on.
+    generated_examples: ClassVar[int] = 25
+    #: Seconds a coroutine returned by ``finish`` may run (see :data:`FINISH_TIME_LIMIT`).
+    finish_time_limit: ClassVar[float] = FINISH_TIME_LIMIT
 
     def _factory(self) -> Any:
         assert self.cog_name, "set cog_name to the entry-point name of the cog under test"
@@ -225,7 +259,62 @@ class CogConformance:
             esc.close()
 
     def test_call_batch_matches_calls(self) -> None:
-        """``call_batch(samples)`` equals calling the cog on each sample, or raises where a call does.
+        """``call_batch(samples)`` equals calling the cog on each sample, or raises where a call does."""
+        self._check_call_batch(list(self.samples))
+
+    def test_call_batch_matches_calls_on_generated_data(self) -> None:
+        """The same holds for lists hypothesis draws: samples repeated, reordered, or from ``sample_strategy``.
+
+        A cog whose batch path keeps state across data (a cache filled in one
+        order), or slips on a repeated datum, differs here and not on the samples.
+        A cog that holds data and answers later (a lookup, an output waiting for
+        its peer) is compared on its samples only, where every answer is awaited.
+        """
+        try:
+            from hypothesis import HealthCheck, given, settings
+            from hypothesis import strategies as st
+        except ImportError:  # pragma: no cover - hypothesis is in every test extra we write
+            return
+        factory = self._factory()
+        if getattr(factory, "call_batch", None) is None or self._holds_data(factory):
+            return
+        strategy = self.sample_strategy
+        if strategy is None:
+            if not self.samples:
+                return
+            strategy = st.sampled_from(list(self.samples)).map(copy.deepcopy)
+        if self.failing_samples:
+            strategy = strategy | st.sampled_from(list(self.failing_samples)).map(copy.deepcopy)
+
+        @settings(
+            max_examples=self.generated_examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.lists(strategy, max_size=12))
+        def check(data: list[Any]) -> None:
+            self._check_call_batch(data)
+
+        check()
+
+    def _holds_data(self, factory: Any) -> bool:
+        """Whether the cog holds the samples back (``train.hold()``) when given them as a list."""
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc)
+            cog = build_cog(factory, train, self.params)
+            train.cogs = [movement.Supply(), cog, Collector()]
+            try:
+                cog.call_batch(self._samples())
+            except Exception:  # noqa: BLE001 - raising is compared elsewhere
+                return False
+            return train.in_flight > 0
+        finally:
+            esc.close()
+
+    def _check_call_batch(self, data: list[Any]) -> None:
+        """Compare ``call_batch(data)`` with one call per datum.
 
         ``OneByOne`` (the list goes datum by datum) is always a right answer, if
         nothing was changed before it. A cog that holds data and sends them on
@@ -245,7 +334,7 @@ class CogConformance:
             train.cogs = [movement.Supply(), single, later]
             expected: list[Any] = []
             failed = None
-            for sample in self._samples():
+            for sample in copy.deepcopy(data):
                 try:
                     expected.extend(single(sample) or ())
                 except Exception as exc:  # noqa: BLE001 - any error is what is compared
@@ -254,7 +343,7 @@ class CogConformance:
             batched = build_cog(self._factory(), other, self.params)
             later_batched = Collector()
             other.cogs = [movement.Supply(), batched, later_batched]
-            samples = self._samples()
+            samples = copy.deepcopy(data)
             if failed is not None:
                 try:
                     result = list(batched.call_batch(samples))
@@ -264,7 +353,7 @@ class CogConformance:
             try:
                 result = list(batched.call_batch(samples))
             except movement.OneByOne:
-                assert samples == self._samples(), f"{batched}: call_batch changed data before OneByOne"
+                assert samples == data, f"{batched}: call_batch changed data before OneByOne"
                 return
             if train.in_flight or other.in_flight or getattr(batched, "ordered", True) is False:
                 _run_until_released(esc, (train, other))
@@ -292,10 +381,16 @@ class CogConformance:
             esc.close()
 
     def test_finish_releases_and_binds_nothing_after(self) -> None:
-        """After finish the cog holds no binding and binds nothing new; done follows."""
+        """After finish the cog holds no binding and binds nothing new, released all it held, and done follows.
+
+        A coroutine returned by ``finish`` must end within ``finish_time_limit``
+        seconds: the shutdown waits for it before finishing the cogs after it.
+        """
         esc = movement.Escapement()
         train = movement.Train(esc)
         cog = build_cog(self._factory(), train, self.params)
+        late: list[float] = []
+        self._limit_finish(cog, late)
         collector = Collector()
         train.cogs = [cog, collector]
         samples = self._samples()
@@ -323,8 +418,165 @@ class CogConformance:
         assert not seen_after_finish, f"{cog}: still bound after finish: {seen_after_finish}"
         refused = [b for owner, b in esc.refused if owner is cog]
         assert not refused, f"{cog}: tried to bind after finish: {refused}"
+        assert not late, (
+            f"{cog}: finish still running after {self.finish_time_limit} s; the shutdown waits for it before"
+            " every cog after it: give up on what is outstanding by then (or raise finish_time_limit, documented)"
+        )
         assert collector.finished and collector.done_called
+        assert train.in_flight == 0, (
+            f"{cog}: {train.in_flight} data held with train.hold() and never released with train.release()"
+            if train.in_flight > 0
+            else f"{cog}: released {-train.in_flight} data more than it held"
+        ) + " by the end of the shutdown; deadbeat run --once waits for held data before it ends"
         if self.flushes_all:
             assert len(collector.data) == len(samples), (
                 f"{cog}: {len(samples)} samples in, {len(collector.data)} out after finish"
             )
+
+    def _limit_finish(self, cog: Any, late: list[float]) -> None:
+        """Make a coroutine returned by the cog's ``finish`` give up after ``finish_time_limit``, noting it."""
+        original = getattr(cog, "finish", None)
+        if not callable(original):
+            return
+        limit = self.finish_time_limit
+
+        async def limited(awaitable: Awaitable[Any]) -> Any:
+            started = time.monotonic()
+            try:
+                return await asyncio.wait_for(awaitable, limit)
+            except asyncio.TimeoutError:
+                late.append(time.monotonic() - started)
+                return None
+
+        def finish() -> Any:
+            result = original()
+            return limited(result) if inspect.isawaitable(result) else result
+
+        try:
+            cog.finish = finish
+        except AttributeError:  # __slots__ or a read-only property: checked without the limit
+            pass
+
+    def test_failing_samples_raise_and_fail_alone(self) -> None:
+        """Each of ``failing_samples`` makes the cog raise; in a train it reaches the error output alone."""
+        if not self.failing_samples:
+            return
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc)
+            cog = build_cog(self._factory(), train, self.params)
+            train.cogs = [cog]
+            for datum in copy.deepcopy(list(self.failing_samples)):
+                try:
+                    cog(datum)
+                except Exception:  # noqa: BLE001 - any exception is a refusal
+                    continue
+                raise AssertionError(f"{cog}: {datum!r} is in failing_samples but the cog did not raise")
+        finally:
+            esc.close()
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        try:
+            train = movement.Train(esc, error_output=records.append)
+            cog = build_cog(self._factory(), train, self.params)
+            collector = Collector()
+            train.cogs = [cog, collector]
+            failing = copy.deepcopy(list(self.failing_samples))
+            mixed = [*self._samples(), *failing]
+            train.send(None, mixed)
+            _run_until_released(esc, (train,), timeout=self.run_seconds + 5)
+        finally:
+            esc.close()
+        assert len(records) == len(failing), (
+            f"{cog}: {len(failing)} failing samples among {len(mixed)} data, {len(records)} error records"
+        )
+
+    def test_no_state_shared_between_cogs(self) -> None:
+        """Running data through one cog changes neither another cog nor the ``__init__`` defaults.
+
+        State kept in a mutable default (``def __init__(self, seen={})``) or a
+        class attribute is shared by every cog built from the class: two
+        pipelines in one process, or two uses in one train, would see each
+        other's data.
+        """
+        factory = self._factory()
+        defaults = _mutable_defaults(factory)
+        before_defaults = _snapshot(defaults)
+        esc = movement.Escapement()
+        other_train = movement.Train(esc)
+        other = build_cog(factory, other_train, copy.deepcopy(dict(self.params)))
+        other_train.cogs = [other, Collector()]
+        train = movement.Train(esc)
+        cog = build_cog(factory, train, copy.deepcopy(dict(self.params)))
+        train.cogs = [cog, Collector()]
+        # The containers both cogs hold, the very same objects: what one cog's
+        # data do to them, the other sees. (Each cog's own objects may change as
+        # it works, connects or times out; that is no concern here.)
+        theirs = _state_of(other)
+        shared = {
+            name: value
+            for name, value in _state_of(cog).items()
+            if isinstance(value, (list, dict, set, bytearray)) and theirs.get(name) is value
+        }
+        before_shared = _snapshot(shared)
+        samples = self._samples()
+        if samples:
+            esc.enqueue(lambda: train.send(None, samples))
+        esc.after(self.run_seconds, esc.shutdown)
+        try:
+            esc.run()
+        finally:
+            esc.close()
+        changed_defaults = sorted(k for k, v in _snapshot(defaults).items() if before_defaults.get(k) != v)
+        assert not changed_defaults, (
+            f"{cog}: the default of {', '.join(changed_defaults)} changed while data ran: state kept in a"
+            " mutable default is shared by every cog; default to None and make a new one in __init__"
+        )
+        changed = sorted(k for k, v in _snapshot(shared).items() if before_shared.get(k) != v)
+        assert not changed, (
+            f"{cog}: data sent through one cog changed {', '.join(changed)}, which another cog of the class"
+            " holds too: they share state (a mutable default or class attribute); make it in __init__"
+        )
+
+
+def _mutable_defaults(factory: Any) -> dict[str, Any]:
+    """The ``__init__`` defaults and class attributes that are mutable containers, by name."""
+    found: dict[str, Any] = {}
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []  # type: ignore[assignment]
+    for p in parameters:
+        if isinstance(p.default, (list, dict, set, bytearray)):
+            found[p.name] = p.default
+    if inspect.isclass(factory):
+        for klass in factory.__mro__:
+            if klass.__module__.startswith(("deadbeat.movement", "builtins")):
+                continue
+            for name, value in vars(klass).items():
+                if isinstance(value, (list, dict, set, bytearray)) and not name.startswith("__"):
+                    found.setdefault(f"{klass.__qualname__}.{name}", value)
+    return found
+
+
+def _state_of(cog: Any) -> dict[str, Any]:
+    """A cog's own attributes and the mutable class attributes it sees."""
+    state = dict(getattr(cog, "__dict__", {}))
+    state.update(_mutable_defaults(type(cog)))
+    return state
+
+
+def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep copies of the values that can be copied and compared (sockets, locks and the like are left out)."""
+    taken: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, (movement.Train, movement.Escapement)):
+            continue
+        try:
+            copied = copy.deepcopy(value)
+            if not bool(copied == value):
+                continue  # compared by identity only: a copy tells nothing
+        except Exception:  # noqa: BLE001 - whatever cannot be copied or compared is not checked
+            continue
+        taken[name] = copied
+    return taken
