@@ -755,6 +755,37 @@ class TestIdsAfterAFallback:
         assert len(collector.data) == len(lines) - len(refused) - len(failed)
 
 
+class DropA(movement.Cog):
+    """A filter taking whole lists (one-to-one: at most one result per datum): data whose text holds "a" go."""
+
+    one_to_one = True
+
+    def __call__(self, datum: dict[str, str]) -> tuple[dict[str, str], ...]:
+        return () if "a" in datum["text"] else (datum,)
+
+    def call_batch(self, data: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [d for d in data if "a" not in d["text"]]
+
+
+class TestIdsAfterAListFilter:
+    @given(st.lists(st.sampled_from(["a", "x", "ax", "bx", "c", "xa"]), max_size=12), st.booleans())
+    def test_an_error_after_a_filter_names_its_own_event(self, lines: list[str], lazy: bool) -> None:
+        """A one-to-one list stage that drops data (flow.filter): errors after it name their own events."""
+        ids = [f"f:{index * 10}" for index in range(len(lines))]
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [Parse(), DropA(), refuse_x, collector], error_output=records.append)
+        if lazy:
+            train.send(None, movement.Batch(list(lines), event_ids=lambda: ids))
+        else:
+            train.send(None, [{"id": event_id, "line": line} for event_id, line in zip(ids, lines, strict=True)])
+        esc.close()
+        failed = [ids[i] for i, line in enumerate(lines) if "a" not in line and "x" in line]
+        assert [r.event_id for r in records] == failed
+        assert len(collector.data) == sum("a" not in line and "x" not in line for line in lines)
+
+
 class TestEqualObjects:
     def test_blank_lines_each_name_their_own_event(self) -> None:
         """Equal short texts are one object in CPython (the cached ""): errors still name each line's own id."""

@@ -71,6 +71,31 @@ _train_numbers = itertools.count(1)
 #: Stands for "no datum given" where ``None`` is a datum.
 _NO_DATUM: Any = object()
 
+#: Lineage of a one-to-one stage that left data out: see _places_by_identity.
+_BY_IDENTITY: Any = ["by identity"]
+
+
+def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
+    """For each of ``out``, the place in ``data`` of that very object, in order.
+
+    :returns: None when one is not there, or when an object is in ``data`` more
+        than once (an interned string, a shared constant): which of them was
+        kept cannot be told, and no event is better than the wrong one.
+    """
+    if len(set(map(id, data))) != len(data):
+        return None
+    places = []
+    place = 0
+    count = len(data)
+    for kept in out:
+        while place < count and data[place] is not kept:
+            place += 1
+        if place == count:
+            return None
+        places.append(place)
+        place += 1
+    return places
+
 
 def escapement_of(esc_or_train: Any) -> Escapement:
     """:returns: the Escapement of ``esc_or_train``: itself, or a Train's ``esc``.
@@ -621,7 +646,10 @@ class Train:
             if type(out) is not list:
                 out = list(out)
             if one_to_one and out is not data:
-                lineage[id(out)] = (out, data, None)
+                # Place for place, unless the cog left data out (a filter): then
+                # the results are the kept inputs themselves, in order, matched
+                # by identity if an error further down ever asks.
+                lineage[id(out)] = (out, data, None if len(out) == len(data) else _BY_IDENTITY)
             return out
 
         stage.__qualname__ = f"call_batch of cog {position}"
@@ -887,7 +915,11 @@ class Train:
             link = self._lineage.get(id(current))
             if link is None or link[0] is not current:
                 return _NO_DATUM, None
-            _, current, came_from = link
+            out, current, came_from = link
+            if came_from is _BY_IDENTITY:
+                came_from = _places_by_identity(out, current)
+                if came_from is None:
+                    return _NO_DATUM, None
             if came_from is not None:
                 place = came_from[place]
         return came[place], place
