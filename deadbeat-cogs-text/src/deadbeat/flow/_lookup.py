@@ -26,7 +26,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 __all__ = ["Lookup", "Sample", "load_table"]
 
@@ -115,7 +115,7 @@ class Lookup(movement.Cog):
     def __init__(
         self,
         train: movement.Train,
-        table: str,
+        table: conf.Path,
         field: movement.FieldGetter,
         target: movement.FieldSetter | None = None,
         default: Mapping[str, Any] | str | int | float | None = None,

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from . import _regex
 from ._grok_patterns import STANDARD_PATTERNS
@@ -282,7 +282,7 @@ class GrokParse(_FromTextLists):
         self,
         pattern: str | Sequence[str],
         patterns: Mapping[str, str] | None = None,
-        pattern_files: Sequence[str] = (),
+        pattern_files: conf.PathList = (),
         source: movement.FieldGetter = "line",
         target: movement.FieldSetter | None = None,
         search: bool = False,

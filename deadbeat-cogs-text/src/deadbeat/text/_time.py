@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._syslog_time import AMBIGUOUS, MONTHS, Ambiguous, Times, TimestampFormat, resolve_zone, seconds_of
 
@@ -390,7 +390,7 @@ class TimeParse(movement.Cog):
         output: TimestampFormat = "iso",
         target: movement.FieldSetter | None = None,
         year: int | None = None,
-        year_file: str | None = None,
+        year_file: conf.Path | None = None,
         missing: Literal["error", "skip"] = "error",
         clock: Callable[[], float] | None = None,
     ) -> None:
