@@ -79,6 +79,12 @@ class TestLookup:
         first["tags"].append("changed")
         assert cog({"user": "alice"})[0] == {"user": "alice", "team": "ops", "tags": ["admin"]}
 
+    def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_key_column(self, tmp_path: Path) -> None:
+        """A CSV saved by a spreadsheet starts with a byte order mark; the first column is still 'port'."""
+        table = tmp_path / "excel.csv"
+        table.write_bytes("port,service\r\n22,ssh\r\n".encode("utf-8-sig"))
+        assert lookup(table=str(table), key_column="port")({"port": 22})[0]["service"] == "ssh"
+
     def test_bad_tables_name_file_and_line(self, tmp_path: Path) -> None:
         """A row with the wrong number of columns, or JSON that is not an object, is refused naming the file."""
         ragged = tmp_path / "ragged.csv"

@@ -48,7 +48,8 @@ def load_table(path: str, format: str = "auto", key_column: str | None = None) -
     :raises OSError: when the file cannot be read.
     """
     kind = format if format != "auto" else ("json" if path.lower().endswith(".json") else "csv")
-    with open(path, encoding="utf-8", newline="") as handle:
+    # utf-8-sig: spreadsheets write a byte order mark, which would become part of the first column's name.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         if kind == "json":
             try:
                 table = json.load(handle)
