@@ -15,6 +15,7 @@ the million, so two rules keep the cost to what the live files need:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,8 +35,8 @@ class KnownBook:
 
     def __init__(self) -> None:
         self._entries: dict[FileId, KnownFile] = {}
-        # The section as last given, and the entries changed since.
-        self._files: dict[str, dict[str, Any]] = {}
+        # The section as last given (each entry's JSON text), and the entries changed since.
+        self._texts: dict[str, str] = {}
         self._changed: set[FileId] = set()
 
     def load(self, saved: dict[str, Any]) -> None:
@@ -78,18 +79,36 @@ class KnownBook:
         self._changed.add(file)
         return self._entries.pop(file, None)
 
-    def section(self) -> dict[str, Any]:
-        """:returns: the state file's section: ``{"files": {"DEV:INO": entry}}``.
+    def section(self) -> _Section:
+        """:returns: the state file's section, ``{"files": {"DEV:INO": entry}}``, as of now.
 
-        The same object every time, changed in place by the entries changed
-        since the last call: a checkpoint costs what changed, not what is known.
+        Only the entries changed since the last call are encoded again: a
+        checkpoint costs what changed, and a save a join (see
+        :class:`~deadbeat.fs._state.PreparedJSON`).
         """
-        files = self._files
+        texts = self._texts
         for file in self._changed:
             known = self._entries.get(file)
             if known is None:
-                files.pop(file.key, None)
+                texts.pop(file.key, None)
             else:
-                files[file.key] = known.to_json()
+                texts[file.key] = json.dumps(known.to_json(), sort_keys=True)
         self._changed.clear()
-        return {"files": files}
+        return _Section(texts)
+
+
+class _Section:
+    """A section whose JSON text is joined when saved (a :class:`~deadbeat.fs._state.PreparedJSON`).
+
+    It reads the book's texts at save time: they change only at the next
+    checkpoint, which gives the state file a new section anyway.
+    """
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._texts = texts
+
+    def json_text(self) -> str:
+        """:returns: ``{"files": {...}}`` as JSON text."""
+        return '{"files": {' + ", ".join(f'"{key}": {text}' for key, text in self._texts.items()) + "}}"

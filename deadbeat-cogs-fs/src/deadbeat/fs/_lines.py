@@ -265,48 +265,73 @@ class EventMaker(LineMaker):
             tail_start = start + len(data)
         raws = complete.split(b"\n")
         raws.pop()
-        lines: list[str | None] = []
+        sizes = [len(raw) + 1 for raw in raws]
+        offsets = list(accumulate(sizes, initial=lines_at))
+        final = unfinished or force or oversize
+        events: list[tuple[str, int]] = []
         try:
             text = complete.decode(self.encoding)
         except UnicodeDecodeError:
-            for offset, raw in zip(accumulate((len(r) + 1 for r in raws), initial=lines_at), raws, strict=False):
-                try:
-                    lines.append(raw.decode(self.encoding))
-                except UnicodeDecodeError as exc:
-                    eid = event_id(name, offset)
-                    error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")
-                    reject({"id": eid, "raw": raw, "file": name, "offset": offset}, error)
-                    lines.append(None)
+            pending_at = self._undecodable(name, raws, sizes, offsets, final, events, reject)
         else:
-            lines.extend(text.split("\n")[:-1])
-        sizes = [len(raw) + 1 for raw in raws]
-        offsets = list(accumulate(sizes, initial=lines_at))
-        # A line that does not decode went to the error output; it ends the
-        # event before it and is in none (the events around it go on).
-        events: list[tuple[str, int]] = []
-        pending_at = len(lines)
-        segment = 0
-        final = unfinished or force or oversize
-        for index in range(len(lines) + 1):
-            if index < len(lines) and lines[index] is not None:
-                continue
-            part = [line for line in lines[segment:index] if line is not None]
-            ranges, waiting = self.rules.events(part, sizes[segment:index], final or index < len(lines))
-            for first, end in ranges:
-                events.append(("\n".join(part[first:end]), offsets[segment + first]))
-            if index == len(lines):
-                pending_at = segment + waiting
-            segment = index + 1
+            lines = text.split("\n")
+            lines.pop()
+            ranges, pending_at = self.rules.events(lines, raws, sizes, final)
+            if text.isascii():
+                # A character is a byte: each event is one slice of the text.
+                base = lines_at + 1
+                events = [(text[offsets[a] - lines_at : offsets[b] - base], offsets[a]) for a, b in ranges]
+            else:
+                events = [("\n".join(lines[a:b]), offsets[a]) for a, b in ranges]
         followed.skipping = oversize
         if unfinished:
             followed.partial = b""
             followed.line_start = start + len(data) - 1
         else:
             followed.partial = data[offsets[pending_at] - start : cut] + rest
-            followed.line_start = offsets[pending_at] if pending_at < len(lines) else tail_start
+            followed.line_start = offsets[pending_at] if pending_at < len(raws) else tail_start
         if not events:
             return [], None
         return self._events_to_data(name, events, reject)
+
+    def _undecodable(
+        self,
+        name: str,
+        raws: list[bytes],
+        sizes: list[int],
+        offsets: list[int],
+        final: bool,
+        events: list[tuple[str, int]],
+        reject: Reject,
+    ) -> int:
+        """Events of a chunk with lines that do not decode: those go to the error output.
+
+        Such a line ends the event before it and is in none; the events around
+        it go on. :returns: where the event still being built begins.
+        """
+        lines: list[str | None] = []
+        for offset, raw in zip(offsets, raws, strict=False):
+            try:
+                lines.append(raw.decode(self.encoding))
+            except UnicodeDecodeError as exc:
+                eid = event_id(name, offset)
+                error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")
+                reject({"id": eid, "raw": raw, "file": name, "offset": offset}, error)
+                lines.append(None)
+        pending_at = len(lines)
+        segment = 0
+        for index in range(len(lines) + 1):
+            if index < len(lines) and lines[index] is not None:
+                continue
+            part = [line for line in lines[segment:index] if line is not None]
+            ranges, waiting = self.rules.events(
+                part, raws[segment:index], sizes[segment:index], final or index < len(lines)
+            )
+            events.extend(("\n".join(part[a:b]), offsets[segment + a]) for a, b in ranges)
+            if index == len(lines):
+                pending_at = segment + waiting
+            segment = index + 1
+        return pending_at
 
     def _events_to_data(
         self, name: str, events: list[tuple[str, int]], reject: Reject

@@ -32,8 +32,9 @@ its file is let go.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import Any
 
 try:
@@ -44,6 +45,7 @@ except ImportError:  # pragma: no cover - exercised where google-re2 is missing
 __all__ = ["MODES", "Multiline"]
 
 #: Ready-made continuation rules: a line matching one continues the event before it.
+#: (What they say; they run as the prefix tests and patterns of _MODE_TESTS.)
 MODES: dict[str, str] = {
     # "\tat com.example.Foo.bar(Foo.java:42)", "Caused by: ...", "\t... 12 more",
     # and the exception's own line after a log line ("java.lang.IllegalStateException: boom").
@@ -58,11 +60,32 @@ MODES: dict[str, str] = {
     "go": r"^(?:\s|$|goroutine \d+ \[|[\w./*()-]+\(.*\)$|created by |exit status \d+)",
 }
 
+# The modes, made fast: a line continues when it starts with one of the
+# prefixes, or else matches the pattern (ours, written not to backtrack, so
+# Python's re is safe here). Equivalent to MODES.
+_MODE_TESTS: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {
+    "java": (("\t", " ", "Caused by:", "Suppressed:"), re.compile(r"[\w$.]+(?:Exception|Error|Throwable)(?::|$)")),
+    "python": (
+        (
+            "\t",
+            " ",
+            "Traceback (most recent call last):",
+            "During handling of the above exception",
+            "The above exception was the direct cause",
+        ),
+        re.compile(r"$|[\w.]+(?:Error|Exception|Warning|Exit|Interrupt)(?::|$)"),
+    ),
+    "go": (("\t", " ", "goroutine ", "created by ", "exit status "), re.compile(r"$|[\w./*()-]+\(.*\)$")),
+}
+
+#: Whether each of a list of lines (text, and the same as bytes) matches.
+Matches = Callable[[list[str], list[bytes]], list[bool]]
+
 _KEYS = ("start", "continuation", "pattern", "negate", "match", "mode", "max_lines", "max_bytes", "timeout")
 
 
-def _compile(pattern: Any, key: str) -> Callable[[str], bool]:
-    """:returns: whether ``pattern`` occurs in a line. :raises ValueError: naming ``key``."""
+def _compile(pattern: Any, key: str) -> Matches:
+    """:returns: whether ``pattern`` occurs in each line. :raises ValueError: naming ``key``."""
     if not isinstance(pattern, str) or not pattern:
         raise ValueError(f"multiline.{key} must be a regular expression (text), not {pattern!r}")
     if re2 is None:
@@ -78,10 +101,33 @@ def _compile(pattern: Any, key: str) -> Callable[[str], bool]:
         raise ValueError(
             f"multiline.{key}: bad regular expression {pattern!r} for RE2: {reason} (no backreferences or lookaround)"
         ) from None
-    search = compiled.search
+    raw = getattr(compiled, "_regexp", None)
+    anchors = getattr(re2, "_Anchor", None)
+    if raw is not None and anchors is not None and callable(getattr(raw, "Match", None)):
+        # The layer below google-re2's re-like API, on the lines' bytes: one C
+        # call per line, no match object (the API above costs ten times that).
+        match, unanchored = raw.Match, anchors.UNANCHORED
 
-    def found(line: str) -> bool:
-        return search(line) is not None
+        def found(lines: list[str], raws: list[bytes]) -> list[bool]:
+            return [match(unanchored, line, 0, len(line))[0][0] >= 0 for line in raws]
+
+        return found
+    search = compiled.search  # pragma: no cover - older bindings
+
+    def found_slowly(lines: list[str], raws: list[bytes]) -> list[bool]:  # pragma: no cover
+        return [search(line) is not None for line in lines]
+
+    return found_slowly  # pragma: no cover
+
+
+def _mode(mode: str) -> Matches:
+    prefixes, pattern = _MODE_TESTS[mode]
+    match = pattern.match if pattern is not None else None
+
+    def found(lines: list[str], raws: list[bytes]) -> list[bool]:
+        if match is None:
+            return [line.startswith(prefixes) for line in lines]
+        return [line.startswith(prefixes) or match(line) is not None for line in lines]
 
     return found
 
@@ -118,7 +164,7 @@ class Multiline:
                 raise ValueError(f"multiline.mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
             if continuation is not None or pattern is not None:
                 raise ValueError("multiline.mode gives the continuation rule; do not add continuation or pattern")
-            continuation = MODES[mode]
+            continuation = MODES[mode]  # for the checks below; _mode runs it
         if pattern is not None and (start is not None or continuation is not None):
             raise ValueError("multiline.pattern (with negate and match) goes alone, without start or continuation")
         if pattern is None and start is None and continuation is None:
@@ -140,21 +186,24 @@ class Multiline:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.timeout = float(timeout)
-        #: joins(line) -> whether the line is joined to its neighbour (before
-        #: it, or after it for match = "before").
-        self.joins: Callable[[str], bool]
+        #: joins(lines, raws) -> whether each line is joined to its neighbour
+        #: (before it, or after it for match = "before").
+        self.joins: Matches
         if pattern is not None:
             found = _compile(pattern, "pattern")
-            self.joins = (lambda line: not found(line)) if negate else found
-        elif start is not None and continuation is not None:
-            begins, goes_on = _compile(start, "start"), _compile(continuation, "continuation")
-            self.joins = lambda line: goes_on(line) and not begins(line)
+            self.joins = (lambda lines, raws: [not f for f in found(lines, raws)]) if negate else found
         elif start is not None:
             begins = _compile(start, "start")
-            self.joins = lambda line: not begins(line)
+            if continuation is not None:
+                goes_on = _mode(mode) if mode else _compile(continuation, "continuation")
+                self.joins = lambda lines, raws: [
+                    c and not b for b, c in zip(begins(lines, raws), goes_on(lines, raws), strict=True)
+                ]
+            else:
+                self.joins = lambda lines, raws: [not b for b in begins(lines, raws)]
         else:
             assert continuation is not None
-            self.joins = _compile(continuation, "mode" if mode else "continuation")
+            self.joins = _mode(mode) if mode else _compile(continuation, "continuation")
 
     @classmethod
     def from_config(cls, value: Mapping[str, Any] | None, max_line: int) -> Multiline | None:
@@ -174,8 +223,10 @@ class Multiline:
             rules.max_bytes = max_line
         return rules
 
-    def events(self, lines: list[str], sizes: list[int], final: bool) -> tuple[list[tuple[int, int]], int]:
-        """Group ``lines`` (complete, in order; ``sizes`` their byte lengths with newline) into events.
+    def events(
+        self, lines: list[str], raws: list[bytes], sizes: list[int], final: bool
+    ) -> tuple[list[tuple[int, int]], int]:
+        """Group ``lines`` (complete, in order; ``raws`` the same as bytes, ``sizes`` their byte lengths with newline).
 
         The first line always begins an event (what came before it was sent).
 
@@ -183,29 +234,45 @@ class Multiline:
         :returns: the complete events as ``(first, end)`` index ranges, and the
             index where the event still being built begins (``len(lines)`` if none).
         """
-        joins = self.joins
-        max_lines, max_bytes = self.max_lines, self.max_bytes or 1 << 62
-        events: list[tuple[int, int]] = []
-        first = 0
-        size = 0
         count = len(lines)
-        before = self.before
-        for index in range(count):
-            line_size = sizes[index]
-            if index > first:
-                joined = joins(lines[index - 1]) if before else joins(lines[index])
-                if not joined or index - first >= max_lines or size + line_size > max_bytes:
-                    events.append((first, index))
-                    first, size = index, 0
-            size += line_size
-        if count > first:
-            # The last event is complete when nothing can join it any more.
-            done = final or (before and not joins(lines[-1]))
-            done = done or count - first >= max_lines or size >= max_bytes
-            if done:
-                events.append((first, count))
-                first = count
-        return events, first
+        if not count:
+            return [], 0
+        joined = self.joins(lines, raws)
+        if self.before:
+            # A line joined to the next: the next one does not begin an event.
+            begins = [not j for j in joined[:-1]]
+        else:
+            begins = [not j for j in joined[1:]]
+        starts = [0, *compress(range(1, count), begins)]
+        # Complete when nothing can join it any more.
+        last_done = final or (self.before and not joined[-1])
+        bounds = [*starts, count]
+        events = list(zip(bounds, bounds[1:], strict=False))
+        max_lines, max_bytes = self.max_lines, self.max_bytes or 1 << 62
+        sums = None
+        cut: list[tuple[int, int]] = []
+        for first, end in events:
+            if end - first <= max_lines and (
+                end - first == 1
+                or self.max_bytes is None
+                or ((sums := sums or list(accumulate(sizes, initial=0)))[end] - sums[first] <= max_bytes)
+            ):
+                cut.append((first, end))
+                continue
+            # Too long: cut it where it reaches a limit (rare, so line by line).
+            size = 0
+            at = first
+            for index in range(first, end):
+                if index > at and (index - at >= max_lines or size + sizes[index] > max_bytes):
+                    cut.append((at, index))
+                    at, size = index, 0
+                size += sizes[index]
+            cut.append((at, end))
+        first, end = cut[-1]
+        size_full = end - first >= max_lines or sum(sizes[first:end]) >= max_bytes
+        if last_done or size_full:
+            return cut, count
+        return cut[:-1], first
 
 
 def byte_sizes(lines: list[str], raws: list[bytes] | None) -> list[int]:

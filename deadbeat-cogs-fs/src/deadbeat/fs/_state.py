@@ -16,13 +16,38 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from deadbeat.daemon import check_private_directory, read_private, write_atomically
 
-__all__ = ["StateFile"]
+__all__ = ["PreparedJSON", "StateFile"]
 
 log = logging.getLogger("deadbeat.fs")
+
+
+@runtime_checkable
+class PreparedJSON(Protocol):
+    """A section value that keeps its own JSON text up to date.
+
+    A tailer of 10,000 files would otherwise have its whole record encoded
+    again at every save (90 ms for 10,000 entries, once a second); a value
+    that keeps the text of each entry, and encodes again only those that
+    changed, makes a save cost a join.
+    """
+
+    def json_text(self) -> str:
+        """:returns: the value as JSON text."""
+        ...
+
+
+def _document(sections: dict[str, Any]) -> str:
+    """The state file's text: ``{"sections": {...}, "version": 1}``, sections in name order."""
+    parts = []
+    for name in sorted(sections):
+        value = sections[name]
+        text = value.json_text() if isinstance(value, PreparedJSON) else json.dumps(value, sort_keys=True)
+        parts.append(f"{json.dumps(name)}: {text}")
+    return '{"sections": {' + ", ".join(parts) + '}, "version": 1}'
 
 
 class StateFile:
@@ -138,7 +163,7 @@ class StateFile:
         now = time.monotonic()
         if not force and now - self._last_save < self.interval:
             return True
-        text = json.dumps({"version": 1, "sections": self.sections}, sort_keys=True)
+        text = _document(self.sections)
         self.dirty = False
         self._last_save = now
         if text == self._saved_text:

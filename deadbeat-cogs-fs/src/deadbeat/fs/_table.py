@@ -51,7 +51,9 @@ class FileTable:
         self._by_path: dict[str, FollowedFile] = {}
         # Lineage -> its open files.
         self._lineages: dict[str, dict[FileId, FollowedFile]] = {}
-        # Directory -> its open files (for candidates with short starts).
+        # Directory -> its open files that hold some bytes (for candidates with
+        # short starts). An empty file is no original of any copy
+        # (starts_alike), so thousands of empty files cost nothing here.
         self._directories: dict[str, dict[FileId, FollowedFile]] = {}
         # (directory, first HEAD_KEY bytes, or b"" when shorter) -> files.
         self._heads: dict[tuple[str, bytes], dict[FileId, FollowedFile]] = {}
@@ -60,7 +62,7 @@ class FileTable:
         #: Files whose content before their last truncation may still turn up as a copy.
         self.truncated: dict[FileId, FollowedFile] = {}
         # The keys each file is indexed under now, to take it out again.
-        self._keys: dict[FileId, tuple[str | None, str, str, bytes, bool, bool]] = {}
+        self._keys: dict[FileId, tuple[str | None, str, str, bytes | None, bool, bool]] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -117,7 +119,8 @@ class FileTable:
         path = followed.path
         directory = os.path.dirname(path or "")
         head = followed.head
-        key = head[:HEAD_KEY] if len(head) >= HEAD_KEY else b""
+        # The first bytes; b"" for a shorter start, None for none at all.
+        key = head[:HEAD_KEY] if len(head) >= HEAD_KEY else (b"" if head else None)
         keys = (
             path,
             followed.lineage,
@@ -136,8 +139,9 @@ class FileTable:
         if path is not None:
             self._by_path[path] = followed
         self._lineages.setdefault(followed.lineage, {})[file] = followed
-        self._directories.setdefault(directory, {})[file] = followed
-        self._heads.setdefault((directory, key), {})[file] = followed
+        if key is not None:
+            self._directories.setdefault(directory, {})[file] = followed
+            self._heads.setdefault((directory, key), {})[file] = followed
         if keys[4]:
             self.rotated[file] = followed
         if keys[5]:

@@ -1249,7 +1249,7 @@ class FileWatcherSupply(movement.Supply):
             self._state.set(self._section, self._state_section())
             self._state.save_soon(self.esc)
 
-    def _state_section(self) -> dict[str, Any]:
+    def _state_section(self) -> Any:
         return self._known.section()
 
     def finish(self) -> None:
