@@ -122,8 +122,29 @@ def _docstring_of(module: str, attribute: str, roots: list[str], depth: int = 0)
 def summary_from_source(value: str, roots: Iterable[str]) -> str:
     """:returns: the first line of the docstring of ``module:attribute``, read from the source under ``roots``."""
     module, _, attribute = value.partition(":")
-    text = _docstring_of(module.strip(), attribute.strip(), list(roots)) or ""
-    return text.strip().partition("\n")[0].strip()
+    text = _without_fields(_docstring_of(module.strip(), attribute.strip(), list(roots)) or "")
+    return text.partition("\n")[0].strip()
+
+
+def _without_fields(doc: str) -> str:
+    """The docstring without its Sphinx field lists, by the rule ``deadbeat.conf.split_params`` follows.
+
+    Repeated here because this file must not import deadbeat; a test keeps the two in step.
+    """
+    text: list[str] = []
+    in_param = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(":param "):
+            in_param = True
+        elif in_param and line.startswith((" ", "\t")) and stripped:
+            pass  # the continuation of a :param: description
+        elif stripped.startswith(":"):
+            in_param = False
+        else:
+            in_param = False
+            text.append(line)
+    return "\n".join(text).strip()
 
 
 def build_manifest(entry_points: Mapping[str, str], roots: Iterable[str]) -> dict[str, Any]:

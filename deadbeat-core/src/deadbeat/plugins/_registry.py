@@ -369,10 +369,11 @@ class CogRegistry:
                     entry.described = True
                 if "/" in ep.name:
                     entry.state, entry.problem = BROKEN, "a cog's name cannot contain '/' (it qualifies names)"
+                elif not self._allowed(entry):
+                    # Before compatibility: a cog the operator left out is no concern of theirs, whatever its state.
+                    entry.state, entry.problem = NOT_ALLOWED, f"not in the allow-list {self.allow}"
                 elif problem:
                     entry.state, entry.problem = INCOMPATIBLE, problem
-                elif not self._allowed(entry):
-                    entry.state, entry.problem = NOT_ALLOWED, f"not in the allow-list {self.allow}"
                 if entry.extras:
                     extras = extras if extras is not None else _extra_requirements(dist)
                     missing = [e for e in entry.extras if any(not _installed(r) for r in extras.get(e, ()))]
@@ -444,7 +445,7 @@ class CogRegistry:
         if len(entries) == 1:
             return entries[0]
         candidates = [e for e in entries if e.usable]
-        qualified = ", ".join(repr(e.qualified) for e in entries)
+        qualified = ", ".join(sorted(repr(e.qualified) for e in entries))
         if len(candidates) == 1 and not self._strict:
             return candidates[0]
         if len(candidates) == 1:
@@ -508,6 +509,11 @@ class CogRegistry:
                 continue
             if any(_module_matches(top, r) for r in requirements):
                 return _extra_hint(entry.distribution, extra)
+        for text in dist.requires or ():
+            # A dependency of the distribution itself (installed with --no-deps, or removed since).
+            name = re.split(r"[^A-Za-z0-9._-]", text.strip(), maxsplit=1)[0]
+            if "extra" not in text and _module_matches(top, name) and not _installed(name):
+                return f"{entry.distribution} needs {name}, which is not installed: pip install {name}"
         owner = FIRST_PARTY.get(top.removeprefix("deadbeat.")) if module.startswith("deadbeat.") else None
         if owner is not None and not _installed(owner):
             return f"pip install {owner}"
