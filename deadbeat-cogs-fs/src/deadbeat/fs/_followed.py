@@ -37,6 +37,7 @@ order across rotations.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -47,6 +48,7 @@ from deadbeat import movement
 from ._identity import FINGERPRINT_BYTES, FileId, birth_time, fingerprint, read_head
 
 if TYPE_CHECKING:
+    from ._gzip import GzipReader
     from ._table import FileTable
 
 __all__ = ["FileState", "FollowedFile", "KnownFile", "Position"]
@@ -148,6 +150,7 @@ class FollowedFile:
         "order",
         "born",
         "table",
+        "gz",
     )
 
     def __init__(self, path: str, fd: int, file: FileId, offset: int, lineage: str, order: int) -> None:
@@ -156,6 +159,8 @@ class FollowedFile:
         self.table: FileTable | None = None
         self._path: str | None = path
         self.fd = fd
+        #: Reads the content of a compressed file (``None``: the file is read as it is).
+        self.gz: GzipReader | None = None
         self.file = file
         self._state = FileState.FOLLOWED
         self._head = b""
@@ -251,12 +256,18 @@ class FollowedFile:
 
         :returns: ``False`` when they are no longer what they were (truncated and rewritten).
         """
-        head = read_head(self.fd, FINGERPRINT_BYTES)
+        head = self.gz.head(FINGERPRINT_BYTES) if self.gz is not None else read_head(self.fd, FINGERPRINT_BYTES)
         if head[: len(self._head)] != self._head:
             return False
         if head != self._head:
             self.head = head
         return True
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """:returns: up to ``size`` bytes of its content from ``offset`` (decompressed, for a compressed file)."""
+        if self.gz is not None:
+            return self.gz.pread(size, offset)
+        return os.pread(self.fd, size, offset)
 
     def rotate(self, path: str | None) -> None:
         """It left the patterns' names (renamed to ``path``, or gone when ``None``): drain, then let go."""

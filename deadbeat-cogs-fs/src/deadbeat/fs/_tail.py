@@ -52,7 +52,8 @@ from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._followed import FileState, FollowedFile, Position
+from ._followed import FileState, FollowedFile, KnownFile, Position
+from ._gzip import GzipReader, looks_compressed
 from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
 from ._known import KnownBook
 from ._lines import EventMaker, LineMaker, LineTooLong
@@ -251,6 +252,9 @@ class FileWatcherSupply(movement.Supply):
         self._waiting_open: dict[str, tuple[FileId, dict[str, Any]]] = {}
         self._said_cap = False
         self._closer: movement.Binding | None = None
+        #: Compressed files left unread (their content was read from the file
+        #: they were made of, or they were there before us), by identity.
+        self._compressed: set[FileId] = set()
         self._rules = Multiline.from_config(multiline, max_line)
         self._lines: LineMaker = (
             LineMaker(encoding, max_line, line_setter, id_setter)
@@ -507,7 +511,7 @@ class FileWatcherSupply(movement.Supply):
                 followed.path = path
                 followed.order = max(followed.order, arrival.order)
                 continue
-            if file in self._shadows:
+            if file in self._shadows or file in self._compressed:
                 continue
             self._open(
                 path,
@@ -722,16 +726,67 @@ class FileWatcherSupply(movement.Supply):
                         log.info(
                             "%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos
                         )
-        for file in orphans:
+        left = {file: known for file, known in orphans.items() if file not in self._files}
+        if left:
+            self._resume_compressed(left)
+        for file in left:
             if file not in self._files:
                 # The file is gone for good: nothing left to resume.
                 self._known.pop(file)
+
+    def _resume_compressed(self, orphans: dict[FileId, KnownFile]) -> None:
+        """Find files rotated and compressed while we were stopped, by their content's first bytes, and read on.
+
+        logrotate's ``compress`` makes ``app.log.1.gz`` of ``app.log.1`` and
+        deletes that: the inode we knew is gone, but the content of the
+        compressed file starts as the file did (see :mod:`._gzip`).
+        """
+        heads: dict[str, tuple[FileId, bytes]] = {}
+        for directory in self._directories():
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(directory, name)
+                try:
+                    st = self._stat(path)
+                    if not self._may_read(path, st) or FileId.of(st) in self._files:
+                        continue
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if self.follow_symlinks else os.O_NOFOLLOW))
+                except OSError:
+                    continue
+                try:
+                    if looks_compressed(os.pread(fd, 2, 0)):
+                        heads[path] = (FileId.of(st), GzipReader(fd).head(FINGERPRINT_BYTES))
+                except OSError:
+                    pass  # damaged: not the file we look for
+                finally:
+                    os.close(fd)
+        for known in orphans.values():
+            for path, (file, head) in heads.items():
+                length = known.fingerprint_length
+                if not length or len(head) < length or fingerprint(head[:length]) != known.fingerprint:
+                    continue
+                self._known.set(
+                    file, KnownFile(known.fingerprint, length, known.offset, path, known.lineage, known.order)
+                )
+                followed = self._open(
+                    path, file, lineage=known.lineage, order=known.order, rotated=True, compressed=True
+                )
+                if followed is not None:
+                    log.info(
+                        "%s: finishing %s (compressed while stopped) from offset %d", self, path, followed.read_pos
+                    )
+                del heads[path]
+                break
 
     def _rescan(self, initial: bool = False) -> None:
         """Look at what the patterns match now (at start, after lost events, when polling)."""
         matching = self._matching()
         for shadow in [s for s in self._shadows if s not in matching]:
             self._unshadow(shadow)  # gone, or under a name no pattern asks for
+        self._compressed &= matching.keys()
         for followed in self._files:
             file = followed.file
             if file in matching:
@@ -749,7 +804,7 @@ class FileWatcherSupply(movement.Supply):
             if self.ignore_older and closed is None and now - st.st_mtime > self.ignore_older:
                 old += 1
                 continue
-            if file not in self._files and file not in self._shadows:
+            if file not in self._files and file not in self._shadows and file not in self._compressed:
                 known = self._known.get(file)
                 self._open(
                     path,
@@ -758,6 +813,7 @@ class FileWatcherSupply(movement.Supply):
                     order=known.order if known is not None else self._names.next_order(),
                     fresh=True,
                     at_end=initial and self.start == "end",
+                    compressed=initial or not self._following,
                 )
         if old:
             log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
@@ -773,6 +829,7 @@ class FileWatcherSupply(movement.Supply):
         fresh: bool = False,
         rotated: bool = False,
         at_end: bool = False,
+        compressed: bool = False,
     ) -> FollowedFile | None:
         """Open ``path`` (expected to be ``file``) and start following it.
 
@@ -781,8 +838,19 @@ class FileWatcherSupply(movement.Supply):
         boundary; anything else starts at 0. A file closed while idle reads on
         from where it was. Beyond ``max_open_files``, the file waits its turn
         (``None``).
+
+        :param compressed: a gzip file is read as its content (``fs.read``; at
+            the first start; a rotated file compressed while we were stopped);
+            otherwise it is left unread, said once.
         """
-        how = {"lineage": lineage, "order": order, "fresh": fresh, "rotated": rotated, "at_end": at_end}
+        how = {
+            "lineage": lineage,
+            "order": order,
+            "fresh": fresh,
+            "rotated": rotated,
+            "at_end": at_end,
+            "compressed": compressed,
+        }
         if len(self._files) >= self._cap and not self._make_room():
             self._wait_to_open(path, file, how)
             return None
@@ -801,6 +869,20 @@ class FileWatcherSupply(movement.Supply):
         if FileId.of(opened) != file:
             os.close(fd)  # replaced between stat and open; the next events or rescan see the new one
             return None
+        gz = None
+        if looks_compressed(os.pread(fd, 2, 0)):
+            if not compressed or at_end:
+                os.close(fd)
+                self._compressed.add(file)
+                log.info("%s: compressed, appeared while following: left unread (read by fs.read)", path)
+                return None
+            gz = GzipReader(fd)
+            try:
+                gz.head(FINGERPRINT_BYTES)
+            except OSError as exc:
+                os.close(fd)
+                self._cannot_read(path, exc.strerror or str(exc))
+                return None
         known = self._known.get(file)
         offset = 0
         resume = 0  # where reading goes on: after what was sent (a file closed while idle)
@@ -808,8 +890,9 @@ class FileWatcherSupply(movement.Supply):
         if closed is not None and self._closed_paths.get(closed[0]) == file:
             del self._closed_paths[closed[0]]
         if known is not None:
-            head = read_head(fd, known.fingerprint_length) if known.fingerprint_length else b""
-            if known.fingerprint_length and fingerprint(head) == known.fingerprint:
+            length = known.fingerprint_length
+            head = (gz.head(length) if gz is not None else read_head(fd, length)) if length else b""
+            if length and fingerprint(head) == known.fingerprint:
                 offset = known.offset
                 resume = closed[1] if closed is not None else offset
                 lineage, order = known.lineage or lineage, known.order or order
@@ -823,8 +906,12 @@ class FileWatcherSupply(movement.Supply):
                 tail = os.pread(fd, min(offset, 65536), offset - min(offset, 65536))
                 offset -= len(tail) - (tail.rfind(b"\n") + 1)
         followed = FollowedFile(path, fd, file, max(offset, resume), lineage, order)
+        followed.gz = gz
         followed.refresh_head()
-        if fresh and known is None and not at_end:
+        if gz is not None:
+            # Never written to: read to its end and let go (not a copy of anything).
+            followed.rotate(path)
+        elif fresh and known is None and not at_end:
             # Whether it is a copy is decided before it is read (then, whether it is rotated).
             followed.state = FileState.NEW
         elif rotated:
@@ -858,8 +945,11 @@ class FileWatcherSupply(movement.Supply):
             ``("wait", None)`` or ``("new", None)``.
         """
         head = read_head(followed.fd)
-        if not head:
+        compressed = looks_compressed(head)
+        if compressed is None or not head:
             return "wait", None
+        if compressed:
+            return "compressed", None
         directory = os.path.dirname(followed.path or "")
         waiting = False
         now = time.monotonic()
@@ -895,6 +985,8 @@ class FileWatcherSupply(movement.Supply):
         return ("wait", None) if waiting else ("new", None)
 
     def _check_truncation(self, followed: FollowedFile) -> None:
+        if followed.gz is not None:
+            return  # a compressed file is never written to: its size is no offset of ours
         try:
             size = os.fstat(followed.fd).st_size
             same_start = followed.refresh_head()
@@ -1054,6 +1146,14 @@ class FileWatcherSupply(movement.Supply):
             if verdict == "wait":
                 followed.at_end = True
                 return 0, True
+            if verdict == "compressed":
+                # Made by compressing a rotated file while we follow: its lines
+                # were read from that file, still open (see ._gzip).
+                log.info("%s: compressed; its lines are read from the file it was made of", followed.path)
+                self._compressed.add(followed.file)
+                self._known.pop(followed.file)
+                self._close(followed)
+                return 0, True
             if verdict == "copy":
                 assert original is not None
                 log.info("%s: a copy of %s; read only if that is truncated", followed.path, original.path)
@@ -1075,9 +1175,15 @@ class FileWatcherSupply(movement.Supply):
         at_end = False
         while chunks < limit and not self.esc.is_paused(self):
             try:
-                chunk = os.pread(followed.fd, self.read_size, followed.read_pos)
+                chunk = followed.pread(self.read_size, followed.read_pos)
             except OSError as exc:
-                log.error("%s: read failed at offset %d: %s", self._name_of(followed), followed.read_pos, exc.strerror)
+                if followed.gz is not None:
+                    # Damaged compressed data: what follows cannot be read, so the run has failed.
+                    self._cannot_read(self._name_of(followed), f"{exc.strerror} at offset {followed.read_pos}")
+                else:
+                    log.error(
+                        "%s: read failed at offset %d: %s", self._name_of(followed), followed.read_pos, exc.strerror
+                    )
                 at_end = True
                 break
             if not chunk:
@@ -1085,6 +1191,7 @@ class FileWatcherSupply(movement.Supply):
                 break
             if (
                 followed.state is FileState.FOLLOWED
+                and followed.gz is None
                 and followed.head
                 and os.pread(followed.fd, len(followed.head), 0) != followed.head
             ):
@@ -1171,7 +1278,13 @@ class FileWatcherSupply(movement.Supply):
             pass
         if followed.state is FileState.ROTATED:
             log.info("%s: let go of rotated file %s", self, self._name_of(followed))
-            if followed.path is None or not self._matches(followed.path):
+            if followed.gz is not None:
+                # Read to its end: never read again while we run, nor after a
+                # restart (compressed files are read at the first start only).
+                self._compressed.add(followed.file)
+                self._forgetting.add(followed.file)
+                self._forget_if_done(followed.file)
+            elif followed.path is None or not self._matches(followed.path):
                 # Drained, and under no name the patterns match: nothing could
                 # ever resume it, so it is forgotten once its last lines are
                 # acknowledged (a file renamed back under a matching name after
