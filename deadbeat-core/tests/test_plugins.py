@@ -322,3 +322,35 @@ class TestManifest:
                 )
                 in text
             ), directory
+
+
+class TestCoreRange:
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from([">=", "<=", ">", "<", "==", "!=", "~="]),
+                st.lists(st.integers(0, 12), min_size=1, max_size=3),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        st.lists(st.integers(0, 12), min_size=1, max_size=4),
+    )
+    def test_the_quick_range_check_agrees_with_packaging(
+        self, clauses: list[tuple[str, list[int], bool]], release: list[int]
+    ) -> None:
+        """For any range of plain release numbers, the check without packaging answers as packaging does."""
+        from packaging.specifiers import SpecifierSet
+
+        specifier = ",".join(
+            f"{op}{'.'.join(map(str, numbers))}{'.*' if star and op in ('==', '!=') else ''}"
+            for op, numbers, star in clauses
+        )
+        version = ".".join(map(str, release))
+        try:
+            expected = SpecifierSet(specifier).contains(version, prereleases=True)
+        except Exception:  # noqa: BLE001 - a range packaging refuses (~=1) is not ours to judge
+            return
+        answer = _registry._simple_contains(specifier, version)
+        assert answer is None or answer == expected, (specifier, version, expected)

@@ -21,11 +21,7 @@ newly installed distribution take over a pipeline's cog without a word.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import json
 import re
-import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,35 +219,123 @@ def not_a_cog_reason(obj: Any) -> str | None:
     return None
 
 
-def _core_problem(dist: Any, core: Any) -> str | None:
-    """:returns: why ``dist`` cannot run on this core, or ``None`` when it can."""
+_SIMPLE_CLAUSE = re.compile(r"\s*(>=|<=|==|!=|~=|>|<)\s*(\d+(?:\.\d+)*)(\.\*)?\s*\Z")
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()  # 0.2 == 0.2.0
+    return tuple(parts)
+
+
+def _simple_contains(specifier: str, version: str) -> bool | None:
+    """Decide ``version in specifier`` for plain release numbers (``>=0.2,<0.3``), as packaging would.
+
+    :returns: ``None`` when either is more than that (pre-releases, local
+        versions, ``===``): packaging decides then. Importing packaging costs a
+        listing more than everything else it does, and these are the ranges
+        distributions write.
+    """
+    if not re.fullmatch(r"\d+(\.\d+)*", version):
+        return None
+    have = _release(version)
+    for clause in specifier.split(","):
+        match = _SIMPLE_CLAUSE.match(clause)
+        if match is None:
+            return None
+        operator, number, wildcard = match.groups()
+        want = _release(number)
+        if wildcard:
+            if operator not in ("==", "!="):
+                return None
+            raw = tuple(int(p) for p in number.split("."))
+            padded = tuple(int(p) for p in version.split(".")) + (0,) * len(raw)
+            ok = padded[: len(raw)] == raw
+            if ok != (operator == "=="):
+                return False
+            continue
+        if operator == "~=":
+            if "." not in number:
+                return None
+            prefix = tuple(int(p) for p in number.split("."))[:-1]
+            padded = tuple(int(p) for p in version.split(".")) + (0,) * len(prefix)
+            if not (have >= want and padded[: len(prefix)] == prefix):
+                return False
+            continue
+        ok = {
+            ">=": have >= want,
+            "<=": have <= want,
+            ">": have > want,
+            "<": have < want,
+            "==": have == want,
+            "!=": have != want,
+        }[operator]
+        if not ok:
+            return False
+    return True
+
+
+def _core_problem(requires: list[str], core: str | None) -> str | None:
+    """:returns: why a distribution requiring ``requires`` cannot run on core ``core``, or ``None`` when it can."""
     if core is None:
         return None
-    for text in dist.requires or ():
-        # Only the core's own requirement matters; parsing every line would cost a listing its speed.
-        if not normalize(text[: len(CORE_DISTRIBUTION) + 1]).startswith(CORE_DISTRIBUTION):
+    for text in requires:
+        match = re.match(r"\s*([A-Za-z0-9._-]+)\s*(\[[^\]]*\])?\s*\(?([^;)]*)\)?\s*(?:;(.*))?\Z", text)
+        if match is None or normalize(match.group(1)) != CORE_DISTRIBUTION:
             continue
-        from packaging.requirements import InvalidRequirement, Requirement
+        specifier, marker = match.group(3).strip(), (match.group(4) or "").strip()
+        if not specifier:
+            continue
+        if marker:
+            from packaging.markers import InvalidMarker, Marker
 
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if normalize(requirement.name) != CORE_DISTRIBUTION:
-            continue
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        if requirement.specifier and not requirement.specifier.contains(core, prereleases=True):
-            return f"needs {CORE_DISTRIBUTION}{requirement.specifier}, but {core} is installed"
+            try:
+                if not Marker(marker).evaluate({"extra": ""}):
+                    continue
+            except InvalidMarker:
+                continue
+        contained = _simple_contains(specifier, core)
+        if contained is None:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+            try:
+                contained = SpecifierSet(specifier).contains(core, prereleases=True)
+            except InvalidSpecifier:
+                continue
+        if not contained:
+            return f"needs {CORE_DISTRIBUTION}{specifier.replace(' ', '')}, but {core} is installed"
     return None
 
 
-def _extra_requirements(dist: Any) -> dict[str, list[str]]:
-    """:returns: each extra of ``dist`` with the names of the distributions it adds."""
+def _headers(dist: Any) -> tuple[str, str, list[str]]:
+    """:returns: a distribution's name, version and requirements, read from its METADATA headers.
+
+    The headers are read line by line rather than through ``dist.metadata``:
+    the email parser it uses costs a listing more than the rest of discovery.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = ""
+    requires: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line; the description follows
+        key, _, value = line.partition(":")
+        if key == "Name":
+            name = value.strip()
+        elif key == "Version":
+            version = value.strip()
+        elif key == "Requires-Dist":
+            requires.append(value.strip())
+    return name or "?", version or "?", requires
+
+
+def _extra_requirements(requires: Iterable[str]) -> dict[str, list[str]]:
+    """:returns: each extra named in ``requires`` (a distribution's Requires-Dist) with the distributions it adds."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     found: dict[str, list[str]] = {}
-    for text in dist.requires or ():
+    for text in requires:
         if "extra" not in text:
             continue
         try:
@@ -331,36 +415,38 @@ class CogRegistry:
         if self.allow is None:
             return True
         names = (entry.name, entry.qualified, entry.distribution)
-        return any(fnmatch.fnmatchcase(n, p) for p in self.allow for n in names)
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(n, p) for p in self.allow for n in names)
 
     def _discover(self) -> dict[str, list[CogEntry]]:
         if self._entries is not None:
             return self._entries
         try:
-            from packaging.version import InvalidVersion, Version
-
-            try:
-                core: Any = Version(core_version())
-            except InvalidVersion:
-                core = None
+            core: str | None = _headers(importlib_metadata.distribution(CORE_DISTRIBUTION))[1]
         except importlib_metadata.PackageNotFoundError:
             core = None
         found: dict[str, list[CogEntry]] = {}
         seen: set[str] = set()
+        marker = f"[{self.group}]"
         for dist in importlib_metadata.distributions():
+            # Most distributions offer no cog: a look at the raw text spares parsing theirs.
+            text = dist.read_text("entry_points.txt")
+            if not text or marker not in text:
+                continue
             eps = [ep for ep in dist.entry_points if ep.group == self.group]
             if not eps:
                 continue
-            dist_name = dist.metadata["Name"] or "?"
+            dist_name, version, requires = _headers(dist)
             # The same distribution seen twice on sys.path is one offer, not a clash: the first wins, as imports do.
             if normalize(dist_name) in seen:
                 continue
             seen.add(normalize(dist_name))
-            problem = _core_problem(dist, core)
+            problem = _core_problem(requires, core)
             manifest = read_manifest(dist)
             extras: dict[str, list[str]] | None = None
             for ep in eps:
-                entry = CogEntry(ep.name, ep.value, dist_name, dist.version, entry_point=ep)
+                entry = CogEntry(ep.name, ep.value, dist_name, version, entry_point=ep)
                 entry.extras = list(ep.extras)
                 described = manifest.get(ep.name)
                 # A manifest describes the value it was built for; a stale one says nothing.
@@ -375,7 +461,7 @@ class CogRegistry:
                 elif problem:
                     entry.state, entry.problem = INCOMPATIBLE, problem
                 if entry.extras:
-                    extras = extras if extras is not None else _extra_requirements(dist)
+                    extras = extras if extras is not None else _extra_requirements(requires)
                     missing = [e for e in entry.extras if any(not _installed(r) for r in extras.get(e, ()))]
                     if missing:
                         entry.hint = _extra_hint(dist_name, ",".join(missing))
@@ -414,7 +500,9 @@ class CogRegistry:
 
     def suggest(self, name: str) -> str | None:
         """:returns: the known name nearest to ``name``, or ``None``."""
-        close = difflib.get_close_matches(name, self.names(), n=1)
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, self.names(), n=1)
         return close[0] if close else None
 
     def entry(self, name: str) -> CogEntry:
@@ -484,6 +572,8 @@ class CogRegistry:
                 raise
             entry.state = BROKEN
             entry.problem = f"{type(exc).__name__}: {exc}"
+            import traceback
+
             entry.details = "".join(traceback.format_exception(exc))
             if isinstance(exc, ModuleNotFoundError) and exc.name and "pip install" not in str(exc):
                 entry.hint = entry.hint or self._missing_module_hint(entry, exc.name)
@@ -504,7 +594,7 @@ class CogRegistry:
             dist = importlib_metadata.distribution(entry.distribution)
         except importlib_metadata.PackageNotFoundError:
             return None
-        for extra, requirements in _extra_requirements(dist).items():
+        for extra, requirements in _extra_requirements(dist.requires or ()).items():
             if extra == "test":
                 continue
             if any(_module_matches(top, r) for r in requirements):
@@ -553,8 +643,3 @@ class CogRegistry:
                     found.setdefault(dist.metadata["Name"], dist.version)
                     break
         return found
-
-
-def dumps(entries: Iterable[CogEntry]) -> str:
-    """:returns: ``entries`` as ``deadbeat cogs --json`` prints them."""
-    return json.dumps([e.as_dict() for e in entries], indent=2)
