@@ -1,5 +1,6 @@
-"""The example package's own tests: the conformance kit against its cogs."""
+"""The example package's own tests: the conformance kit against its cogs, then their behaviour."""
 
+from deadbeat import movement
 from deadbeat.testing import CogConformance, run_train, send_through
 from deadbeat_example_upper import Delay, Upper
 
@@ -8,6 +9,8 @@ class TestUpperConformance(CogConformance):
     cog_name = "example.upper"
     params = {"field": "line"}
     samples = [{"id": "a", "line": "abc"}, {"id": "b", "line": "Déjà vu"}]
+    # No "line" field: Upper raises, and the datum goes to the error output alone.
+    failing_samples = [{"id": "c"}]
     flushes_all = True
 
 
@@ -35,8 +38,6 @@ class TestUpper:
 class TestDelay:
     def test_late_data_continue_from_the_delaying_cog(self) -> None:
         """Data released by the timer pass the cogs after Delay, not those before it."""
-        from deadbeat import movement
-
         esc = movement.Escapement()
         seen_before: list[str] = []
 
