@@ -63,6 +63,7 @@ class TestGeoIPConformance(CogConformance):
     params = {"database": [str(CITY), str(ASN)]}
     samples = [{"ip": "81.2.69.142"}, {"ip": "10.0.0.1"}, {"src": "2001:db8::1"}]
     flushes_all = True
+    failing_samples = [{"ip": "not-an-ip"}, {"ip": 42}]
 
 
 def geoip(**params: Any) -> ip.GeoIP:

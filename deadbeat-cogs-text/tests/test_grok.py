@@ -26,6 +26,7 @@ class TestGrokConformance(CogConformance):
     params = {"pattern": "%{COMBINEDAPACHELOG}"}
     samples = [COMBINED, {"line": COMBINED}]
     flushes_all = True
+    failing_samples = ["not an access log line"]
 
 
 class TestCEFConformance(CogConformance):
@@ -33,6 +34,7 @@ class TestCEFConformance(CogConformance):
     params = {"keep": ["id"]}
     samples = ["CEF:0|V|P|1|100|name|5|src=10.0.0.1", {"id": "1", "line": "CEF:0|V|P|1|100|n|5|"}]
     flushes_all = True
+    failing_samples = ["LEEF:1.0|x", "CEF:0|too|few"]
 
 
 def grok(line: str, pattern: str | list[str], **params: Any) -> dict[str, Any]:

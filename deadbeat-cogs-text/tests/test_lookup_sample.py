@@ -26,9 +26,10 @@ USERS_JSON.write_text(json.dumps({"alice": {"team": "ops", "tags": ["admin"]}, "
 
 class TestLookupConformance(CogConformance):
     cog_name = "flow.lookup"
-    params = {"table": str(PORTS_CSV), "field": "port"}
-    samples = [{"port": 22}, {"port": "80"}, {"port": 9999}, {"other": 1}]
+    params = {"table": str(PORTS_CSV), "field": "port", "missing": "error"}
+    samples = [{"port": 22}, {"port": "80"}]
     flushes_all = True
+    failing_samples = [{"port": 9999}, {"other": 1}]
 
 
 class TestSampleConformance(CogConformance):
