@@ -7,4 +7,6 @@ class TestExampleConformance(CogConformance):
     cog_name = "NAME.example"
     params = {"field": "line"}
     samples = [{"line": "text"}]
+    # Data the cog must refuse by raising (they go to the error output alone).
+    failing_samples = [{"other": "no line field"}]
     flushes_all = True
