@@ -359,3 +359,38 @@ def test_sigkill_never_splits_loses_or_repeats_an_event(tmp_path: Path) -> None:
         assert [int(f.rsplit(" ", 1)[1]) for f in frames] == list(range(len(frames))), event
         seqs.append(int(seq))
     assert sorted(seqs) == list(range(total)), f"{total - len(set(seqs))} lost, {len(seqs) - len(set(seqs))} repeated"
+
+
+class TestMetadata:
+    def test_none_by_default(self, tmp_path: Path) -> None:
+        """Without the options, a datum holds the line and nothing else."""
+        path = tmp_path / "a.log"
+        write_lines(path, ["one"])
+        assert read(path, line_setter="message").data == [{"message": "one"}]
+
+    def test_path_host_and_offset_where_asked(self, tmp_path: Path) -> None:
+        """Path, host and offset (of an event's first line) go into the fields named, nested ones too."""
+        import socket
+
+        path = tmp_path / "a.log"
+        write_lines(path, ["one", "two", " two-b", "three"])
+        data = read(
+            path,
+            5,
+            line_setter="message",
+            path_field="log.file.path",
+            host_field="host",
+            offset_field="log.offset",
+            multiline={"continuation": "^ "},
+        ).data
+        host = socket.gethostname()
+        assert data == [
+            {"message": "one", "log": {"file": {"path": str(path)}, "offset": 0}, "host": host},
+            {"message": "two\n two-b", "log": {"file": {"path": str(path)}, "offset": 4}, "host": host},
+            {"message": "three", "log": {"file": {"path": str(path)}, "offset": 15}, "host": host},
+        ]
+
+    def test_fields_need_mappings(self, tmp_path: Path) -> None:
+        """Asking for a field while each datum is a bare line is refused, saying what to set."""
+        with pytest.raises(ValueError, match="offset_field needs data that are mappings: set line_setter"):
+            fs.FileWatcherSupply(movement.DummyEscapement(), [str(tmp_path / "a.log")], offset_field="offset")

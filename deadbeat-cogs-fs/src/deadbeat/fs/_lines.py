@@ -54,8 +54,13 @@ class LineMaker:
         or ``None`` for no id.
     """
 
-    def __init__(self, encoding: str, max_line: int, line_setter: Any, id_setter: Any) -> None:
+    def __init__(
+        self, encoding: str, max_line: int, line_setter: Any, id_setter: Any, encoding_errors: str = "error"
+    ) -> None:
         self.encoding = encoding
+        #: "error" (the line to the error output), "replace" (U+FFFD) or "bytes" (the line as bytes).
+        self.encoding_errors = encoding_errors
+        self._errors = "replace" if encoding_errors == "replace" else "strict"
         self.max_line = max_line
         self._set_line = movement.setter(line_setter) if line_setter is not None else None
         self._set_id = movement.id_setter(id_setter)
@@ -118,7 +123,7 @@ class LineMaker:
         The ids are made only if the train asks, from the lines' byte lengths.
         """
         try:
-            text = str(complete, self.encoding)
+            text = str(complete, self.encoding, self._errors)
         except UnicodeDecodeError:
             return None
         lines = text.split("\n")
@@ -139,7 +144,7 @@ class LineMaker:
         :returns: ``None`` when the chunk does not decode (then line by line).
         """
         try:
-            text = str(complete, self.encoding)
+            text = str(complete, self.encoding, self._errors)
         except UnicodeDecodeError:
             return None
         lines = text.split("\n")
@@ -173,6 +178,14 @@ class LineMaker:
             try:
                 line = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
+                if self.encoding_errors == "bytes":
+                    # The user asked for the bytes as they are.
+                    kept: Any = raw if set_line is None else set_line({}, raw)
+                    if set_id is not None and set_line is not None:
+                        kept = set_id(kept, eid)
+                    data.append(kept)
+                    offsets.append(here)
+                    continue
                 error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")
                 reject({"id": eid, "raw": raw, "file": name, "offset": here}, error)
                 continue
@@ -225,8 +238,16 @@ class EventMaker(LineMaker):
     :param rules: how lines are joined.
     """
 
-    def __init__(self, encoding: str, max_line: int, line_setter: Any, id_setter: Any, rules: Multiline) -> None:
-        super().__init__(encoding, max_line, line_setter, id_setter)
+    def __init__(
+        self,
+        encoding: str,
+        max_line: int,
+        line_setter: Any,
+        id_setter: Any,
+        rules: Multiline,
+        encoding_errors: str = "error",
+    ) -> None:
+        super().__init__(encoding, max_line, line_setter, id_setter, encoding_errors)
         self.rules = rules
 
     def cut(
@@ -270,7 +291,7 @@ class EventMaker(LineMaker):
         final = unfinished or force or oversize
         events: list[tuple[str, int]] = []
         try:
-            text = complete.decode(self.encoding)
+            text = complete.decode(self.encoding, self._errors)
         except UnicodeDecodeError:
             pending_at = self._undecodable(name, raws, sizes, offsets, final, events, reject)
         else:

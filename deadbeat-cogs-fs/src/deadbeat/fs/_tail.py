@@ -39,12 +39,14 @@ SIGKILL.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import fnmatch
 import glob
 import logging
 import os
 import resource
+import socket
 import stat
 import time
 from collections.abc import Mapping, Sequence
@@ -90,7 +92,24 @@ class FileWatcherSupply(movement.Supply):
     not read yet when it happened, for any reader, and says so. With a
     ``state_file`` a restart (even after SIGKILL) continues where the train had
     finished. Each datum holds one line without its newline (``fs.write`` adds
-    one back).
+    one back), or one event of several lines with ``multiline``.
+
+    For thousands of files: descriptors are capped (``max_open_files``), idle
+    files closed and opened again when they change (``close_inactive``), old
+    ones left (``ignore_older``), and files that came and went are forgotten,
+    so that memory, the state file and each batch cost what the live files
+    need. Compressed rotations (logrotate ``compress``) lose and repeat
+    nothing. See "Tailing files: what we promise" in the manual. For
+    example, Java services' logs with their stack traces::
+
+        [[cog]]
+        use = "fs.tail"
+        filenames = ["/var/log/app/*.log"]
+        exclude = ["*.gz"]
+        state_file = "/var/lib/deadbeat/positions.json"
+        line_setter = "message"
+        path_field = "log.file.path"
+        multiline = {mode = "java", timeout = 2}
 
     :param esc: the Escapement (a Train is taken too).
     :param filenames: paths or glob patterns; files matching later are picked up.
@@ -100,7 +119,15 @@ class FileWatcherSupply(movement.Supply):
     :param start: where to begin a file seen for the first time at the very first
         start (no state yet): ``"beginning"`` or ``"end"``; files appearing
         later are always read from their beginning.
-    :param encoding: text encoding of the files.
+    :param encoding: text encoding of the files: one where a newline is the
+        byte 0x0A (UTF-8, Latin-1, ASCII ...); UTF-16 and UTF-32 are refused.
+        A UTF-8 byte order mark at the start of a file is no part of its first
+        line (the line's offset is 3).
+    :param encoding_errors: what becomes of a line that does not decode:
+        ``"error"`` (the default: it goes to the error output, with its file
+        and offset), ``"replace"`` (undecodable bytes become U+FFFD and the
+        line goes on), or ``"bytes"`` (the line goes on as bytes, undecoded).
+        Example: ``encoding_errors = "replace"``.
     :param max_line: longest line in bytes; longer ones go to the error output.
     :param read_size: bytes read per chunk (one Batch each). 64 KiB measured
         fastest: a few hundred lines per batch, whose data stay in the CPU's
@@ -152,6 +179,15 @@ class FileWatcherSupply(movement.Supply):
         cap is reached), and opens as soon as one is read to its end. ``0``:
         three quarters of the process's limit of descriptors (``ulimit -n``).
         Example: ``max_open_files = 500``.
+    :param path_field: where the file's path goes in each datum (a field path);
+        none by default. Like ``host_field`` and ``offset_field``, it needs
+        data that are mappings (``line_setter``). Example:
+        ``line_setter = "message"``, ``path_field = "log.file.path"``.
+    :param host_field: where this machine's name goes in each datum. Example:
+        ``host_field = "host.name"``.
+    :param offset_field: where the byte offset of the line (or of an event's
+        first line) goes in each datum, as a number. Not with an ``id_setter``
+        that is a function of its own. Example: ``offset_field = "log.offset"``.
     :param multiline: join lines into events (stack traces, continuation
         lines), a table of rules: ``start`` (a line matching it begins an
         event), ``continuation`` (a line matching it continues the one before),
@@ -162,13 +198,8 @@ class FileWatcherSupply(movement.Supply):
         one); ``timeout`` (5 s) sends the last event of a quiet file. Patterns
         are RE2, searched anywhere in the line. An event is one datum, its lines
         joined by newlines, its id the offset of its first line; a restart
-        never splits or repeats one. Example::
-
-            [cog.multiline]
-            start = '^\d{4}-\d{2}-\d{2} '
-            timeout = 2
-
-        or ``multiline = {mode = "java"}``, or
+        never splits or repeats one. Examples: ``multiline = {mode = "java"}``,
+        ``multiline = {start = '^\d{4}-\d{2}-\d{2} ', timeout = 2}``,
         ``multiline = {pattern = '^\[', negate = true, match = "after"}``.
     """
 
@@ -198,6 +229,10 @@ class FileWatcherSupply(movement.Supply):
         ignore_older: float = 0.0,
         close_inactive: float = 300.0,
         max_open_files: int = 0,
+        path_field: str | None = None,
+        host_field: str | None = None,
+        offset_field: str | None = None,
+        encoding_errors: Literal["error", "replace", "bytes"] = "error",
     ) -> None:
         if isinstance(filenames, str):
             raise TypeError("filenames must be a list of paths or patterns, not one string")
@@ -209,7 +244,16 @@ class FileWatcherSupply(movement.Supply):
         self.tail = tail
         self.state_file = state_file
         self.start = start
-        self.encoding = encoding
+        self.encoding = _check_encoding(encoding)
+        if encoding_errors not in ENCODING_ERRORS:
+            raise ValueError(
+                f"encoding_errors must be one of {', '.join(map(repr, ENCODING_ERRORS))}, not {encoding_errors!r}"
+            )
+        if encoding_errors == "bytes" and multiline is not None:
+            raise ValueError("encoding_errors = 'bytes' does not go with multiline (an event is text): use 'replace'")
+        self.encoding_errors = encoding_errors
+        # A UTF-8 byte order mark is no part of the first line.
+        self._bom = codecs.BOM_UTF8 if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else b""
         self.max_line = max_line
         if type(read_size) is not int or read_size < 1:
             raise ValueError(f"read_size must be a whole number of bytes, at least 1, not {read_size!r}")
@@ -231,6 +275,18 @@ class FileWatcherSupply(movement.Supply):
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
         self._following = tail and not getattr(esc, "once", False)
         self.multiline = multiline
+        self.path_field = path_field
+        self.host_field = host_field
+        self.offset_field = offset_field
+        fields = {"path_field": path_field, "host_field": host_field, "offset_field": offset_field}
+        asked = [key for key, value in fields.items() if value is not None]
+        if asked and line_setter is None:
+            raise ValueError(f"{asked[0]} needs data that are mappings: set line_setter too (such as 'message')")
+        #: Setters of the metadata fields asked for (path, host, offset), on the fast path only when asked.
+        self._metadata = tuple(None if value is None else movement.setter(value) for value in fields.values())
+        if not asked:
+            self._metadata = ()
+        self._host = socket.gethostname() if host_field is not None else ""
         if isinstance(exclude, str):
             raise TypeError("exclude must be a list of glob patterns, not one string")
         self.exclude = list(exclude)
@@ -257,9 +313,9 @@ class FileWatcherSupply(movement.Supply):
         self._compressed: set[FileId] = set()
         self._rules = Multiline.from_config(multiline, max_line)
         self._lines: LineMaker = (
-            LineMaker(encoding, max_line, line_setter, id_setter)
+            LineMaker(encoding, max_line, line_setter, id_setter, encoding_errors)
             if self._rules is None
-            else EventMaker(encoding, max_line, line_setter, id_setter, self._rules)
+            else EventMaker(encoding, max_line, line_setter, id_setter, self._rules, encoding_errors)
         )
         #: Files whose last event waits for a next line, or for the multiline time-out.
         self._building: dict[FileId, None] = {}
@@ -1171,6 +1227,14 @@ class FileWatcherSupply(movement.Supply):
                 self._continue_in_copy(followed, original, original.truncated[1])
         if followed.state is FileState.FOLLOWED:
             self._check_truncation(followed)
+        if followed.read_pos == 0 and self._bom:
+            first = followed.pread(len(self._bom), 0)
+            if first == self._bom:
+                # Skipped as read: the first line's id and position start after it.
+                followed.read_pos = followed.line_start = len(self._bom)
+            elif first and self._bom.startswith(first):
+                followed.at_end = True
+                return 0, True  # a mark still being written: wait for the rest
         chunks = 0
         at_end = False
         while chunks < limit and not self.esc.is_paused(self):
@@ -1260,10 +1324,29 @@ class FileWatcherSupply(movement.Supply):
         end = followed.line_start
         if end == start:
             return
+        if self._metadata and lines:
+            lines = self._with_metadata(lines, event_ids, name)
         self._seq += 1
         self._batches[self._seq] = Position(followed.file, followed.generation, end)
         self._unacknowledged[followed.file] = self._unacknowledged.get(followed.file, 0) + 1
         self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq), event_ids=event_ids))
+
+    def _with_metadata(self, data: list[Any], event_ids: Any, name: str) -> list[Any]:
+        """Put the metadata fields asked for (path, host, offset) into each datum."""
+        set_path, set_host, set_offset = self._metadata
+        offsets = None
+        if set_offset is not None and event_ids is not None:
+            offsets = [int(eid.rpartition(":")[2]) for eid in event_ids()]
+        made = []
+        for index, datum in enumerate(data):
+            if set_path is not None:
+                datum = set_path(datum, name)
+            if set_host is not None:
+                datum = set_host(datum, self._host)
+            if offsets is not None and set_offset is not None:
+                datum = set_offset(datum, offsets[index])
+            made.append(datum)
+        return made
 
     def _close(self, followed: FollowedFile) -> None:
         self._files.remove(followed)
@@ -1408,6 +1491,24 @@ class FileWatcherSupply(movement.Supply):
             self._state = None
 
 
+#: What may become of a line that does not decode (see ``encoding_errors``).
+ENCODING_ERRORS = ("error", "replace", "bytes")
+
+
+def _check_encoding(encoding: str) -> str:
+    """:returns: ``encoding``. :raises ValueError: for an unknown one, or one whose newline is not the byte 0x0A."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"encoding: no such text encoding {encoding!r}") from None
+    if "\n".encode(encoding, "replace") != b"\n":
+        raise ValueError(
+            f"encoding {encoding!r} is not supported: lines are found by the newline byte 0x0A, which"
+            " UTF-16 and UTF-32 do not have; convert the files (iconv) or use a UTF-8 writer"
+        )
+    return encoding
+
+
 def _descriptor_share() -> int:
     """:returns: the default ``max_open_files``: a share of the process's limit of descriptors."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1441,7 +1542,13 @@ class FileReaderSupply(FileWatcherSupply):
     The one-shot form of ``fs.tail``, for batch jobs: each datum is a line,
     without its newline, and its event id ``FILE:OFFSET`` is known to the train.
     When the last file is read the supply unbinds and, if nothing else is bound,
-    the run ends.
+    the run ends. A gzip-compressed file (``.gz``) is read as its content, and
+    ids count offsets in that content. For example::
+
+        [[cog]]
+        use = "fs.read"
+        filenames = ["/var/log/app/app.log.*.gz", "/var/log/app/app.log"]
+        multiline = {mode = "python"}
 
     :param esc: the Escapement (a Train is taken too).
     :param filenames: files (or glob patterns) to read, in order.
@@ -1457,6 +1564,11 @@ class FileReaderSupply(FileWatcherSupply):
     :param read_size: bytes read per chunk (one Batch each; see ``fs.tail``).
     :param multiline: join lines into events (see ``fs.tail``). Example:
         ``multiline = {mode = "python"}``.
+    :param path_field: where the file's path goes in each datum (see ``fs.tail``).
+        Example: ``path_field = "file"``.
+    :param host_field: where this machine's name goes (see ``fs.tail``).
+    :param offset_field: where the line's byte offset goes (see ``fs.tail``).
+    :param encoding_errors: ``"error"``, ``"replace"`` or ``"bytes"`` (see ``fs.tail``).
     """
 
     config_name = "read"
@@ -1472,6 +1584,10 @@ class FileReaderSupply(FileWatcherSupply):
         missing_ok: bool = False,
         read_size: int = 1 << 16,
         multiline: Mapping[str, Any] | None = None,
+        path_field: str | None = None,
+        host_field: str | None = None,
+        offset_field: str | None = None,
+        encoding_errors: Literal["error", "replace", "bytes"] = "error",
     ) -> None:
         super().__init__(
             esc,
@@ -1484,4 +1600,8 @@ class FileReaderSupply(FileWatcherSupply):
             missing_ok=missing_ok,
             read_size=read_size,
             multiline=multiline,
+            path_field=path_field,
+            host_field=host_field,
+            offset_field=offset_field,
+            encoding_errors=encoding_errors,
         )
