@@ -350,3 +350,39 @@ class TestManyFilesFewDescriptors:
         assert out["most_open"] <= 768  # three quarters of 1024
         assert "Too many open files" not in result.stderr
         assert "max_open_files (768) reached" in result.stderr
+
+
+def held_deleted(path: Path) -> bool:
+    """Whether this process holds a descriptor of ``path`` after its deletion (as /proc shows it)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == f"{path} (deleted)":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+class TestDeletedButHeld:
+    def test_a_deleted_file_is_drained_counted_and_let_go(self, tmp_path: Path) -> None:
+        """Deleted while its writer goes on: its lines are read, it is counted as held, and let go once quiet."""
+        path = tmp_path / "a.log"
+        writer = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(writer, b"before\n")
+        seen: dict[str, int] = {}
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: collector.data == ["before"], "the first line")
+            os.unlink(path)
+            os.write(writer, b"after deletion\n")
+            wait(lambda: collector.data == ["before", "after deletion"], "the line written after deletion")
+            seen.update(supply.status())
+            assert held_deleted(path)
+            os.close(writer)
+            wait(lambda: supply.status()["open"] == 0, "letting go")
+            assert not held_deleted(path)
+            wait(lambda: supply.status()["known"] == 0, "forgetting")
+
+        data, _ = tail_until([str(tmp_path / "*.log")], work, rotate_wait=2)
+        assert data == ["before", "after deletion"]
+        assert seen["deleted"] == 1 and seen["rotated"] == 1

@@ -77,6 +77,9 @@ _DIR_EVENTS = (
 #: Descriptors left to the rest of the application when max_open_files is derived from the limit.
 _DESCRIPTOR_SHARE = 0.75
 
+#: Seconds a deleted file may be written to before the tailer says it holds it open.
+_HELD_TOO_LONG = 60.0
+
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
 
@@ -307,6 +310,8 @@ class FileWatcherSupply(movement.Supply):
         #: Files waiting for a descriptor (max_open_files reached): name -> how to open it.
         self._waiting_open: dict[str, tuple[FileId, dict[str, Any]]] = {}
         self._said_cap = False
+        #: Deleted files still written to, said once each (see _sweep).
+        self._said_held: set[FileId] = set()
         self._closer: movement.Binding | None = None
         #: Compressed files left unread (their content was read from the file
         #: they were made of, or they were there before us), by identity.
@@ -1139,6 +1144,21 @@ class FileWatcherSupply(movement.Supply):
         for followed in list(self._files.rotated.values()):
             assert followed.rotated_at is not None
             if now - max(followed.rotated_at, followed.last_data) < self.rotate_wait:
+                if (
+                    followed.path is None
+                    and now - followed.rotated_at > _HELD_TOO_LONG
+                    and followed.file not in self._said_held
+                ):
+                    # Its disk space is held by the writer as much as by us;
+                    # we let go once it stops writing, and say why we wait.
+                    self._said_held.add(followed.file)
+                    log.warning(
+                        "%s: deleted %.0f s ago and still written to; held open (its disk space is not freed)"
+                        " until its writer stops for rotate_wait = %g s",
+                        self._name_of(followed),
+                        now - followed.rotated_at,
+                        self.rotate_wait,
+                    )
                 continue
             if self._older_unread(followed) is not None:
                 continue  # its turn comes after the older ones of its lineage
@@ -1352,6 +1372,7 @@ class FileWatcherSupply(movement.Supply):
         self._files.remove(followed)
         self._dirty.pop(followed.file, None)
         self._idle.pop(followed.file, None)
+        self._said_held.discard(followed.file)
         if followed.watch is not None:
             self.esc.inotify_rm(followed.watch)
             followed.watch = None
