@@ -56,6 +56,9 @@ class TestFormats:
             # A list is tried in order: the first format whose shape fits reads it.
             ("27.11.2026 19:50", ["iso8601", "syslog", "%d.%m.%Y %H:%M"], "2026-11-27T18:50:00Z"),
             ("Nov 27 19:50:00", ["iso8601", "syslog"], "2026-11-27T18:50:00Z"),
+            # An offset after a space: the same instant, whichever of the formats reads it.
+            ("2026-11-27 19:50:00 +0100", ["iso8601", "%Y-%m-%d %H:%M:%S %z"], "2026-11-27T18:50:00Z"),
+            ("2026-11-27 19:50:00.5 +0000", ["iso8601", "%Y-%m-%d %H:%M:%S.%f %z"], "2026-11-27T19:50:00.500000Z"),
         ],
     )
     def test_each_format(self, value: Any, formats: list[str], expected: str) -> None:
@@ -109,6 +112,11 @@ class TestFormats:
         with pytest.raises(ValueError, match="day 30 does not exist"):
             parse("Feb 30 10:00:00", formats=["syslog", "%b %d %H:%M:%S"], timezone="UTC")
 
+    def test_an_iso_date_that_does_not_exist_says_so(self) -> None:
+        """2026-02-30 has ISO 8601's shape: the error is about the day, not 'in none of the formats'."""
+        with pytest.raises(ValueError, match="field 'ts': '2026-02-30T10:00:00Z': day is out of range"):
+            parse("2026-02-30T10:00:00Z", formats=["iso8601", "epoch"])
+
     def test_several_fields_and_a_target(self, tmp_path: Path) -> None:
         """Several fields convert in place; a datum failing on one reaches the error output unchanged."""
         cog = text.TimeParse(fields=["a", "b"], timezone="UTC")
@@ -135,6 +143,8 @@ class TestFormats:
             text.TimeParse(timezone="Mars/Olympus")
         with pytest.raises(ValueError, match="ambiguous"):
             text.TimeParse(ambiguous="guess")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="%Z reads a zone name but does not apply it"):
+            text.TimeParse(formats=["%Y-%m-%d %H:%M:%S %Z"])
 
     def test_whole_lists_in_a_train(self) -> None:
         """The Train's lists give what one call per datum gives."""

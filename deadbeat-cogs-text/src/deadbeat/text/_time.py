@@ -129,6 +129,13 @@ class Timestamps:
         if name == "httpdate":
             return self._httpdate
         if isinstance(name, str) and "%" in name:
+            if "%Z" in name.replace("%%", ""):
+                # strptime reads a zone name for %Z and then drops it: the time
+                # would silently be taken in `timezone`, whatever the name said.
+                raise ValueError(
+                    f"time format {name!r}: strptime's %Z reads a zone name but does not apply it; use %z for an"
+                    " offset (+0100), or write a fixed name as text ('%H:%M:%S UTC') and set timezone"
+                )
             return self._strptime_reader(name)
         raise ValueError(
             f"unknown time format {name!r}: one of {', '.join(map(repr, TIME_FORMATS))}, or a strptime pattern"
@@ -216,10 +223,7 @@ class Timestamps:
         """Epoch seconds of an ISO 8601 text of whole seconds (``value`` as given, for messages)."""
         if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise _NotThisFormat from None
+        moment = _from_iso(text, value)
         m = moment
         if moment.tzinfo is not None:
             offset = moment.utcoffset()
@@ -232,10 +236,7 @@ class Timestamps:
     def _iso_whole(self, text: str, value: Any) -> Any:
         if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise _NotThisFormat from None
+        moment = _from_iso(text, value)
         if moment.tzinfo is not None:
             return self._aware(moment)
         m = moment
@@ -320,6 +321,23 @@ class Timestamps:
             return self._wall(year_or_none, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, value)
 
         return read
+
+
+#: The start of an ISO 8601 date and time: text of this shape that does not
+#: read names a time that does not exist, and is not offered to the next format.
+_ISO_SHAPE = re.compile(r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d:\d\d|$)")
+
+
+def _from_iso(text: str, value: Any) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        # "Invalid isoformat string" is a shape the next format may read
+        # ("2026-11-27 19:50:00 UTC" for a strptime pattern); a field out of
+        # range in an ISO shape is a time that does not exist.
+        if _ISO_SHAPE.match(text) and not str(exc).startswith("Invalid isoformat"):
+            raise ValueError(f"{value!r}: {exc}") from None
+        raise _NotThisFormat from None
 
 
 def _is_yearless(pattern: str) -> bool:
