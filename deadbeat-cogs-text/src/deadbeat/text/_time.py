@@ -370,7 +370,8 @@ class TimeParse(movement.Cog):
     shape it has: ``"iso8601"``, ``"epoch"``, ``"epoch_ms"``, ``"syslog"``
     (``Nov 27 19:50:00``, year inferred), ``"httpdate"``
     (``27/Nov/2026:19:50:00 +0100``) or a ``strptime`` pattern
-    (``"%d.%m.%Y %H:%M:%S"``). A time with an offset is that instant; one
+    (``"%d.%m.%Y %H:%M:%S"``; ``%z`` reads an offset, ``%Z`` is refused because
+    ``strptime`` drops the zone it names). A time with an offset is that instant; one
     without is read in ``timezone``, and is an error when no ``timezone`` is
     given. A wall-clock time the clocks skipped at a change to summer time is
     always an error; one they repeated is an error unless ``ambiguous``
