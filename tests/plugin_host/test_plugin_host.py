@@ -327,6 +327,31 @@ class TestPipelines:
             " 'deadbeat-cogs-fs/fs.read', 'deadbeat-evil-fs/fs.read' to choose"
         ) in result.stderr
 
+    def test_the_allow_list_governs_module_attribute_cogs(self, host: Host) -> None:
+        """--allow applies to a pipeline's module:attribute cogs too: refused before import unless a pattern matches."""
+        (host.work / "my_cogs.py").write_text("def tag(data):\n    return (data,)\n")
+        source = host.work / "in.txt"
+        source.write_text("a\n")
+        path = host.pipeline(
+            f"""
+            [[cog]]
+            use = "deadbeat-cogs-fs/fs.read"
+            filenames = ["{source}"]
+            [[cog]]
+            use = "my_cogs:tag"
+            [[cog]]
+            use = "fs.write"
+            """
+        )
+        refused = host.deadbeat("run", str(path), "--once", "--quiet", "--allow", "deadbeat-cogs-fs")
+        assert refused.returncode == 1
+        assert "cog[1] (my_cogs:tag): not in the allow-list" in refused.stderr
+        allowed = host.deadbeat(
+            "run", str(path), "--once", "--quiet", "--allow", "deadbeat-cogs-fs", "--allow", "my_cogs:*"
+        )
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stdout == "a\n"
+
     @pytest.mark.parametrize(
         ("use", "message"),
         [
