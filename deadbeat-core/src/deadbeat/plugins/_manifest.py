@@ -29,10 +29,8 @@ hatchling's default hook file, so the new project builds on its own.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -83,6 +81,8 @@ def _module_file(module: str, roots: Iterable[str]) -> str | None:
 
 def _docstring_of(module: str, attribute: str, roots: list[str], depth: int = 0) -> str | None:
     """Follow ``module:attribute`` through the source, re-exports included, to its docstring."""
+    import ast  # only when building: a listing reads manifests and must not pay for it
+
     if depth > 8:
         return None
     path = _module_file(module, roots)
@@ -178,6 +178,8 @@ def get_build_hook() -> type:
             roots = [os.path.join(self.root, "src"), self.root]
             for package in self.build_config.target_config.get("packages", []):
                 roots.insert(0, os.path.dirname(os.path.join(self.root, package)))
+            import tempfile
+
             manifest = build_manifest(entry_points, dict.fromkeys(roots))
             self._tmp = tempfile.mkdtemp(prefix="deadbeat-manifest-")
             path = os.path.join(self._tmp, MANIFEST)

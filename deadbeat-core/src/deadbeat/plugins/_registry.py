@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import importlib_metadata
@@ -103,9 +102,11 @@ class CogNotInstalled(CogLoadError):
     """No installed distribution offers the name, but a first-party one would: the message says which to install."""
 
 
-@dataclass
 class CogEntry:
     """One cog offered by an installed distribution.
+
+    A plain class, not a dataclass: importing :mod:`dataclasses` (and the
+    :mod:`inspect` it needs) costs a listing more than discovering every cog.
 
     :ivar name: the public name (entry-point name).
     :ivar value: where it lives, ``module:attribute``.
@@ -118,26 +119,37 @@ class CogEntry:
     :ivar extras: the extras its entry point names (``[cryptopan]``).
     :ivar others: the qualified names of the other offers of the same name.
     :ivar ambiguous: whether the plain name is refused because several usable offers have it.
+    :ivar offered_elsewhere: the other offers as people read them:
+        ``deadbeat-cogs-fs 0.2.0 ('deadbeat-cogs-fs/fs.read')``.
+    :ivar described: whether the summary came from the distribution's manifest.
+    :ivar details: the traceback of a failed import.
+    :ivar entry_point: the entry point it was found as.
+    :ivar obj: the cog class or factory, once imported.
     """
 
-    name: str
-    value: str
-    distribution: str
-    version: str
-    state: str = AVAILABLE
-    problem: str | None = None
-    hint: str | None = None
-    summary: str = ""
-    extras: list[str] = field(default_factory=list)
-    others: list[str] = field(default_factory=list)
-    ambiguous: bool = False
-    #: The other offers as people read them: ``deadbeat-cogs-fs 0.2.0 ('deadbeat-cogs-fs/fs.read')``.
-    offered_elsewhere: str = ""
-    #: Whether the summary came from the distribution's manifest (else nothing is known before import).
-    described: bool = False
-    details: str | None = field(default=None, repr=False)
-    entry_point: Any = field(default=None, repr=False)
-    obj: Any = field(default=None, repr=False)
+    def __init__(self, name: str, value: str, distribution: str, version: str, entry_point: Any = None) -> None:
+        self.name = name
+        self.value = value
+        self.distribution = distribution
+        self.version = version
+        self.entry_point = entry_point
+        self.state = AVAILABLE
+        self.problem: str | None = None
+        self.hint: str | None = None
+        self.summary = ""
+        self.extras: list[str] = []
+        self.others: list[str] = []
+        self.ambiguous = False
+        self.offered_elsewhere = ""
+        self.described = False
+        self.details: str | None = None
+        self.obj: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"CogEntry(name={self.name!r}, value={self.value!r}, distribution={self.distribution!r},"
+            f" version={self.version!r}, status={self.status!r})"
+        )
 
     @property
     def usable(self) -> bool:
