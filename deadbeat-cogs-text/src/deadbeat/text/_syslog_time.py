@@ -75,6 +75,8 @@ _LAST_SECOND = 253402300799
 _UTC_OFFSETS = frozenset({"Z", "+00:00", "-00:00"})
 #: How many converted times a converter remembers before it starts afresh.
 _CACHE_SIZE = 4096
+#: Marks an hour whose offsets were not looked at yet.
+_UNKNOWN: Any = object()
 
 
 def days_in_month(year: int, month: int) -> int:
@@ -194,6 +196,12 @@ class Times:
         # Other memories whose answers depend on the inferred year (time.parse's):
         # dropped with _wall_times when the day changes.
         self._year_memories: list[dict[str, Any]] = [self._wall_times]
+        # The zone's UTC offset (seconds) for each wall-clock hour seen in which
+        # it does not change, or None for an hour in which it does (a summer
+        # time change: each time in it is looked at alone). Zone rules change
+        # the offset at most once within an hour, so equal offsets at the
+        # hour's first and last second (either fold) hold for the whole hour.
+        self._hour_offsets: dict[tuple[int, int, int, int], int | None] = {}
 
     # -- output --------------------------------------------------------------
 
@@ -410,6 +418,15 @@ class Times:
         zone = self.zone
         if zone is _UTC:
             return seconds_of(year, month, day, hour, minute, second)
+        hour_key = (year, month, day, hour)
+        steady: int | None = self._hour_offsets.get(hour_key, _UNKNOWN)
+        if steady is _UNKNOWN:
+            steady = self._steady_offset(year, month, day, hour)
+            if len(self._hour_offsets) >= _CACHE_SIZE:
+                self._hour_offsets.clear()
+            self._hour_offsets[hour_key] = steady
+        if steady is not None:
+            return seconds_of(year, month, day, hour, minute, second) - steady
         wall = dt.datetime(year, month, day, hour, minute, second)
         first = wall.replace(tzinfo=zone).utcoffset()
         second_offset = wall.replace(tzinfo=zone, fold=1).utcoffset()
@@ -431,6 +448,20 @@ class Times:
                 "ambiguous = 'earlier' or 'later' chooses"
             )
         return seconds_of(year, month, day, hour, minute, second) - int(taken.total_seconds())
+
+    def _steady_offset(self, year: int, month: int, day: int, hour: int) -> int | None:
+        """The offset in force through the whole wall-clock hour, or ``None`` if it changes in the hour."""
+        offsets = set()
+        for minute, second in ((0, 0), (59, 59)):
+            wall = dt.datetime(year, month, day, hour, minute, second)
+            for fold in (0, 1):
+                offset = wall.replace(tzinfo=self.zone, fold=fold).utcoffset()
+                assert offset is not None
+                offsets.add(offset)
+        if len(offsets) != 1:
+            return None
+        (offset,) = offsets
+        return offset.days * 86400 + offset.seconds
 
     # -- back to a wall clock (the formatter) --------------------------------
 
