@@ -14,10 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 if TYPE_CHECKING:
     from conftest import Built
@@ -113,3 +116,14 @@ class TestTutorial:
             assert len(actual) == len(expected) and all(map(matches, expected, actual)), (
                 f"$ {command.line}\nshown:\n" + "\n".join(expected) + "\nprinted:\n" + "\n".join(actual)
             )
+
+    @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+    def test_the_unit_file_verifies(self, tmp_path: Path) -> None:
+        """The tutorial's unit file passes systemd-analyze verify, but for the deadbeat binary it cannot see here."""
+        unit = re.search(r"^\.\. code-block:: ini\n\n((?:(?:   .*)?\n)+)", TUTORIAL.read_text(), re.MULTILINE)
+        assert unit, "the tutorial shows a unit file"
+        path = tmp_path / "anonymiser.service"
+        path.write_text("\n".join(line[3:] for line in unit.group(1).splitlines()) + "\n")
+        result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60)
+        output = (result.stdout + result.stderr).splitlines()
+        assert [line for line in output if line and "is not executable" not in line] == []
