@@ -273,6 +273,23 @@ class TestSummerTime:
             with pytest.raises(ValueError, match="never happened|happened twice"):
                 convert({"ts": wall.isoformat()})
 
+    @pytest.mark.parametrize("name", ZONES)
+    def test_one_cog_minute_by_minute_through_a_year_of_changes(self, name: str) -> None:
+        """One cog (its memories filling up) reads every minute around each change of 2011 as the oracle says."""
+        zone = ZoneInfo(name)
+        convert = text.TimeParse(fields="ts", timezone=name, ambiguous="later")
+        for change in [c for c in TRANSITIONS[name] if c.year == 2011]:
+            shown = change.astimezone(zone).replace(tzinfo=None)
+            for minutes in range(-150, 151, 7):
+                wall = shown + dt.timedelta(minutes=minutes)
+                instants = instants_showing(wall, zone)
+                if instants:
+                    expected = instants[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+                    assert convert({"ts": wall.isoformat()})[0]["ts"] == expected
+                else:
+                    with pytest.raises(ValueError, match="never happened"):
+                        convert({"ts": wall.isoformat()})
+
     def test_new_york_fall_back(self) -> None:
         """01:30 on 1 November 2026 in New York happened at 05:30Z and again at 06:30Z."""
         value = "2026-11-01 01:30:00"
