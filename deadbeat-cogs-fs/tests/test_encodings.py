@@ -33,6 +33,48 @@ class TestByteOrderMark:
         assert data == [{"id": f"{path}:3", "line": "première"}, {"id": f"{path}:13", "line": "zweite"}]
 
 
+# U+0A41 then U+0100: in UTF-16-LE "41 0A 00 01", bytes 0A 00 across two characters, which are no newline.
+TRICKY = "\u0a41\u0100"
+
+
+class TestWideEncodings:
+    @pytest.mark.parametrize(
+        ("encoding", "codec", "mark"),
+        [
+            ("utf-16", "utf-16-le", codecs.BOM_UTF16_LE),
+            ("utf-16", "utf-16-be", codecs.BOM_UTF16_BE),
+            ("utf-16", "utf-16-le", b""),
+            ("utf-16-be", "utf-16-be", b""),
+            ("utf-16-le", "utf-16-le", codecs.BOM_UTF16_LE),
+            ("utf-32", "utf-32-be", codecs.BOM_UTF32_BE),
+        ],
+        ids=["16-mark-le", "16-mark-be", "16-no-mark", "16-be", "16-le-mark", "32-mark-be"],
+    )
+    @pytest.mark.parametrize("read_size", [1, 3, 1 << 16])
+    def test_utf16_and_utf32_lines(
+        self, tmp_path: Path, encoding: str, codec: str, mark: bytes, read_size: int
+    ) -> None:
+        """Lines in either byte order, the mark no part of the first line, ids in bytes, no false newline."""
+        path = tmp_path / "a.log"
+        lines = ["première", TRICKY, "", "dernière"]
+        path.write_bytes(mark + "".join(line + "\n" for line in lines).encode(codec))
+        data, errors = read(path, encoding=encoding, read_size=read_size, line_setter="line", id_setter="id")
+        width = 2 if "16" in codec else 4
+        offsets, at = [], len(mark)
+        for line in lines:
+            offsets.append(at)
+            at += (len(line) + 1) * width
+        assert data == [{"id": f"{path}:{o}", "line": line} for o, line in zip(offsets, lines, strict=True)]
+        assert not errors
+
+    def test_an_unfinished_last_line_in_utf16(self, tmp_path: Path) -> None:
+        """The last line without its newline is sent when the file is read to its end."""
+        path = tmp_path / "a.log"
+        path.write_bytes(codecs.BOM_UTF16_BE + "one\ntw".encode("utf-16-be"))
+        data, _ = read(path, encoding="utf-16")
+        assert data == ["one", "tw"]
+
+
 class TestEncodingErrors:
     CONTENT = b"good\nbad \xff\xfe here\nalso good\n"
 
@@ -62,8 +104,8 @@ class TestEncodingErrors:
         ("params", "message"),
         [
             ({"encoding_errors": "ignore"}, "encoding_errors must be one of"),
-            ({"encoding": "utf-16"}, "encoding 'utf-16' is not supported"),
-            ({"encoding": "utf-32-le"}, "encoding 'utf-32-le' is not supported"),
+            ({"encoding": "cp037"}, "encoding 'cp037' is not supported"),
+            ({"encoding": "utf-16", "multiline": {"mode": "java"}}, "multiline does not go with encoding 'utf-16'"),
             ({"encoding": "klingon"}, "no such text encoding 'klingon'"),
             ({"encoding_errors": "bytes", "multiline": {"mode": "java"}}, "does not go with multiline"),
         ],

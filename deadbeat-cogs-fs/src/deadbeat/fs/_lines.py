@@ -17,6 +17,7 @@ offsets by :func:`itertools.accumulate`, one list comprehension.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
@@ -26,7 +27,7 @@ from deadbeat import movement
 from ._followed import FollowedFile
 from ._multiline import Multiline
 
-__all__ = ["EventIds", "EventMaker", "LineMaker", "LineTooLong", "Reject"]
+__all__ = ["EventIds", "EventMaker", "LineMaker", "LineTooLong", "Reject", "WideLineMaker", "is_wide"]
 
 #: How a line that cannot become a datum is handed to the error output.
 Reject = Callable[[Any, Exception], None]
@@ -61,6 +62,7 @@ class LineMaker:
         #: "error" (the line to the error output), "replace" (U+FFFD) or "bytes" (the line as bytes).
         self.encoding_errors = encoding_errors
         self._errors = "replace" if encoding_errors == "replace" else "strict"
+        self._utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
         self.max_line = max_line
         self._set_line = movement.setter(line_setter) if line_setter is not None else None
         self._set_id = movement.id_setter(id_setter)
@@ -205,6 +207,45 @@ class LineMaker:
         if set_id is not None:
             return data, None  # the ids are the data's own, set by the user's setter
         return data, lambda: [event_id(name, o) for o in offsets]
+
+    def _events_to_data(
+        self, name: str, events: list[tuple[Any, int]], reject: Reject
+    ) -> tuple[list[Any], EventIds | None]:
+        """Each event as a datum, placed by the setters, as a line would be."""
+        line_key, id_key = self._line_key, self._id_key
+        if self._set_id is None and (self._set_line is None or line_key is not None):
+            texts = [text for text, _ in events]
+            data: list[Any] = texts if line_key is None else [{line_key: text} for text in texts]
+            return data, lambda: [event_id(name, offset) for _, offset in events]
+        if line_key is not None and id_key is not None:
+            ids = [event_id(name, offset) for _, offset in events]
+            keyed = [{id_key: eid, line_key: text} for eid, (text, _) in zip(ids, events, strict=True)]
+            return keyed, lambda: ids
+        made: list[Any] = []
+        offsets: list[int] = []
+        set_line, set_id = self._set_line, self._set_id
+        for text, offset in events:
+            eid = event_id(name, offset)
+            try:
+                datum: Any = text if set_line is None else set_line({}, text)
+                if set_id is not None and set_line is not None:
+                    datum = set_id(datum, eid)
+            except Exception as exc:  # noqa: BLE001 - the user's setter failed: that event goes to the error output
+                reject({"id": eid, "line": text, "file": name, "offset": offset}, exc)
+                continue
+            made.append(datum)
+            offsets.append(offset)
+        if set_id is not None:
+            return made, None
+        return made, lambda: [event_id(name, o) for o in offsets]
+
+    def newline(self, followed: FollowedFile) -> bytes:
+        """:returns: the bytes of a newline in ``followed`` (what ends an unfinished last line when it is let go)."""
+        return b"\n"
+
+    def bom(self, followed: FollowedFile) -> bytes:
+        """:returns: the byte order mark ``followed`` starts with, if its encoding has one (skipped, not a line)."""
+        return codecs.BOM_UTF8 if self._utf8 else b""
 
     def _too_long(self, name: str, raw: bytes, offset: int, reject: Reject) -> None:
         eid = event_id(name, offset)
@@ -354,33 +395,105 @@ class EventMaker(LineMaker):
             segment = index + 1
         return pending_at
 
-    def _events_to_data(
-        self, name: str, events: list[tuple[str, int]], reject: Reject
+
+#: Encodings whose code units are wider than a byte: their newline is 2 or 4 bytes.
+_WIDE = {"utf-16": 2, "utf-16-le": 2, "utf-16-be": 2, "utf-32": 4, "utf-32-le": 4, "utf-32-be": 4}
+_BOMS = {
+    "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+    "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+}
+
+
+def is_wide(encoding: str) -> bool:
+    """Whether ``encoding`` is UTF-16 or UTF-32 (read by :class:`WideLineMaker`)."""
+    return codecs.lookup(encoding).name in _WIDE
+
+
+class WideLineMaker(LineMaker):
+    """Cuts chunks of UTF-16 or UTF-32 files into lines.
+
+    A newline is a code unit (``0A 00`` in UTF-16-LE), found only at offsets
+    that are a multiple of the unit's width, so that the same bytes across two
+    characters are not taken for one. ``utf-16`` and ``utf-32`` take the byte
+    order from the file's byte order mark (little-endian without one); the mark
+    is no part of the first line. Offsets are bytes, as for every encoding.
+    """
+
+    def __init__(
+        self, encoding: str, max_line: int, line_setter: Any, id_setter: Any, encoding_errors: str = "error"
+    ) -> None:
+        super().__init__(encoding, max_line, line_setter, id_setter, encoding_errors)
+        name = codecs.lookup(encoding).name
+        self.width = _WIDE[name]
+        family = name[:6]
+        self._little, self._big = f"{family}-le", f"{family}-be"
+        self._fixed = None if name == family else name
+        self._marks = dict(zip((self._little, self._big), _BOMS[family], strict=True))
+
+    def codec(self, followed: FollowedFile) -> str:
+        """:returns: the byte order ``followed`` is read in (its mark's, for ``utf-16``/``utf-32``)."""
+        if self._fixed is not None:
+            return self._fixed
+        return self._big if followed.head.startswith(self._marks[self._big]) else self._little
+
+    def newline(self, followed: FollowedFile) -> bytes:
+        """:returns: a newline in ``followed``'s encoding."""
+        return "\n".encode(self.codec(followed))
+
+    def bom(self, followed: FollowedFile) -> bytes:
+        """:returns: the byte order mark of ``followed``'s encoding."""
+        return self._marks[self.codec(followed)]
+
+    def cut(
+        self, followed: FollowedFile, name: str, data: bytes, unfinished: bool, reject: Reject
     ) -> tuple[list[Any], EventIds | None]:
-        """Each event as a datum, placed by the setters, as a line would be."""
-        line_key, id_key = self._line_key, self._id_key
-        if self._set_id is None and (self._set_line is None or line_key is not None):
-            texts = [text for text, _ in events]
-            data: list[Any] = texts if line_key is None else [{line_key: text} for text in texts]
-            return data, lambda: [event_id(name, offset) for _, offset in events]
-        if line_key is not None and id_key is not None:
-            ids = [event_id(name, offset) for _, offset in events]
-            keyed = [{id_key: eid, line_key: text} for eid, (text, _) in zip(ids, events, strict=True)]
-            return keyed, lambda: ids
-        made: list[Any] = []
-        offsets: list[int] = []
-        set_line, set_id = self._set_line, self._set_id
-        for text, offset in events:
-            eid = event_id(name, offset)
-            try:
-                datum: Any = text if set_line is None else set_line({}, text)
-                if set_id is not None and set_line is not None:
-                    datum = set_id(datum, eid)
-            except Exception as exc:  # noqa: BLE001 - the user's setter failed: that event goes to the error output
-                reject({"id": eid, "line": text, "file": name, "offset": offset}, exc)
+        """Take ``data`` (from ``followed.line_start``, a unit boundary) and make data of its complete lines."""
+        codec, width = self.codec(followed), self.width
+        newline = "\n".encode(codec)
+        start = followed.line_start
+        ends = []
+        at = data.find(newline)
+        while at >= 0:
+            if at % width:
+                at = data.find(newline, at + 1)  # across two code units: no newline
                 continue
-            made.append(datum)
-            offsets.append(offset)
-        if set_id is not None:
-            return made, None
-        return made, lambda: [event_id(name, o) for o in offsets]
+            ends.append(at + width)
+            at = data.find(newline, at + width)
+        cut = ends[-1] if ends else 0
+        first = 0
+        if followed.skipping:
+            if not ends:
+                followed.partial = b""
+                followed.line_start = start + len(data)
+                return [], None
+            first = ends.pop(0)
+            followed.skipping = False
+        rest = data[cut:]
+        consumed = cut
+        if len(rest) > self.max_line:
+            self._too_long(name, rest, start + cut, reject)
+            rest, consumed = b"", len(data)
+            followed.skipping = True
+        followed.partial = rest
+        followed.line_start = start + consumed - (width if unfinished else 0)
+        items: list[tuple[Any, int]] = []
+        errors = self._errors
+        for end in ends:
+            raw = data[first : end - width]
+            here = start + first
+            first = end
+            if len(raw) > self.max_line:
+                self._too_long(name, raw, here, reject)
+                continue
+            try:
+                items.append((raw.decode(codec, errors), here))
+            except UnicodeDecodeError as exc:
+                if self.encoding_errors == "bytes":
+                    items.append((raw, here))
+                    continue
+                eid = event_id(name, here)
+                error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")
+                reject({"id": eid, "raw": raw, "file": name, "offset": here}, error)
+        if not items:
+            return [], None
+        return self._events_to_data(name, items, reject)

@@ -58,7 +58,7 @@ from ._followed import FileState, FollowedFile, KnownFile, Position
 from ._gzip import GzipReader, looks_compressed
 from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
 from ._known import KnownBook
-from ._lines import EventMaker, LineMaker, LineTooLong
+from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
 from ._state import StateFile
@@ -123,9 +123,12 @@ class FileWatcherSupply(movement.Supply):
         start (no state yet): ``"beginning"`` or ``"end"``; files appearing
         later are always read from their beginning.
     :param encoding: text encoding of the files: one where a newline is the
-        byte 0x0A (UTF-8, Latin-1, ASCII ...); UTF-16 and UTF-32 are refused.
-        A UTF-8 byte order mark at the start of a file is no part of its first
-        line (the line's offset is 3).
+        byte 0x0A (UTF-8, Latin-1, ASCII ...), or UTF-16 and UTF-32
+        (``"utf-16"`` takes the byte order from each file's byte order mark,
+        little-endian without one; ``"utf-16-le"``, ``"utf-16-be"`` fix it;
+        not with ``multiline``). A byte order mark at the start of a file is no
+        part of its first line, whose offset is the mark's length. Example:
+        ``encoding = "utf-16"``.
     :param encoding_errors: what becomes of a line that does not decode:
         ``"error"`` (the default: it goes to the error output, with its file
         and offset), ``"replace"`` (undecodable bytes become U+FFFD and the
@@ -254,9 +257,9 @@ class FileWatcherSupply(movement.Supply):
             )
         if encoding_errors == "bytes" and multiline is not None:
             raise ValueError("encoding_errors = 'bytes' does not go with multiline (an event is text): use 'replace'")
+        if multiline is not None and is_wide(encoding):
+            raise ValueError(f"multiline does not go with encoding {encoding!r} yet: convert the files to UTF-8")
         self.encoding_errors = encoding_errors
-        # A UTF-8 byte order mark is no part of the first line.
-        self._bom = codecs.BOM_UTF8 if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else b""
         self.max_line = max_line
         if type(read_size) is not int or read_size < 1:
             raise ValueError(f"read_size must be a whole number of bytes, at least 1, not {read_size!r}")
@@ -317,11 +320,13 @@ class FileWatcherSupply(movement.Supply):
         #: they were made of, or they were there before us), by identity.
         self._compressed: set[FileId] = set()
         self._rules = Multiline.from_config(multiline, max_line)
-        self._lines: LineMaker = (
-            LineMaker(encoding, max_line, line_setter, id_setter, encoding_errors)
-            if self._rules is None
-            else EventMaker(encoding, max_line, line_setter, id_setter, self._rules, encoding_errors)
-        )
+        self._lines: LineMaker
+        if self._rules is not None:
+            self._lines = EventMaker(encoding, max_line, line_setter, id_setter, self._rules, encoding_errors)
+        elif is_wide(encoding):
+            self._lines = WideLineMaker(encoding, max_line, line_setter, id_setter, encoding_errors)
+        else:
+            self._lines = LineMaker(encoding, max_line, line_setter, id_setter, encoding_errors)
         #: Files whose last event waits for a next line, or for the multiline time-out.
         self._building: dict[FileId, None] = {}
         self._flusher: movement.Binding | None = None
@@ -1247,12 +1252,13 @@ class FileWatcherSupply(movement.Supply):
                 self._continue_in_copy(followed, original, original.truncated[1])
         if followed.state is FileState.FOLLOWED:
             self._check_truncation(followed)
-        if followed.read_pos == 0 and self._bom:
-            first = followed.pread(len(self._bom), 0)
-            if first == self._bom:
+        bom = self._lines.bom(followed) if followed.read_pos == 0 else b""
+        if bom:
+            first = followed.pread(len(bom), 0)
+            if first == bom:
                 # Skipped as read: the first line's id and position start after it.
-                followed.read_pos = followed.line_start = len(self._bom)
-            elif first and self._bom.startswith(first):
+                followed.read_pos = followed.line_start = len(bom)
+            elif first and bom.startswith(first):
                 followed.at_end = True
                 return 0, True  # a mark still being written: wait for the rest
         chunks = 0
@@ -1307,7 +1313,7 @@ class FileWatcherSupply(movement.Supply):
         if rest.endswith(b"\n"):
             self._send_lines(followed, rest, force=True)  # an event being built, and no unfinished line
         else:
-            self._send_lines(followed, rest + b"\n", unfinished=True)
+            self._send_lines(followed, rest + self._lines.newline(followed), unfinished=True)
 
     def _schedule_flush(self) -> None:
         if self._flusher is None and self._rules is not None and not self._finished:
@@ -1522,10 +1528,10 @@ def _check_encoding(encoding: str) -> str:
         codecs.lookup(encoding)
     except (LookupError, TypeError):
         raise ValueError(f"encoding: no such text encoding {encoding!r}") from None
-    if "\n".encode(encoding, "replace") != b"\n":
+    if not is_wide(encoding) and "\n".encode(encoding, "replace") != b"\n":
         raise ValueError(
-            f"encoding {encoding!r} is not supported: lines are found by the newline byte 0x0A, which"
-            " UTF-16 and UTF-32 do not have; convert the files (iconv) or use a UTF-8 writer"
+            f"encoding {encoding!r} is not supported: lines are found by a newline that is the byte 0x0A"
+            " (or a UTF-16 or UTF-32 code unit); convert the files (iconv)"
         )
     return encoding
 
