@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from deadbeat import movement
 from deadbeat.movement import BROADCASTS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -63,6 +69,19 @@ class TestCogPages:
         names = {e.name for e in generator.our_cogs()}
         pages = {p.stem for p in (DOCS / "cogs").glob("*.rst")} - {"index"}
         assert pages == names
+
+
+class TestInstallPage:
+    def test_every_extra_is_on_the_install_page(self) -> None:
+        """Each extra a distribution offers (but ``test``) is in the install page's table, as ``NAME[EXTRA]``."""
+        text = (DOCS / "install.rst").read_text()
+        missing = []
+        for pyproject in sorted(REPO.glob("deadbeat-*/pyproject.toml")):
+            project = tomllib.loads(pyproject.read_text())["project"]
+            for extra in project.get("optional-dependencies", {}):
+                if extra != "test" and f"``{project['name']}[{extra}]``" not in text:
+                    missing.append(f"{project['name']}[{extra}]")
+        assert missing == []
 
 
 class TestSphinx:
