@@ -152,6 +152,15 @@ class SlowFinish(movement.Cog):
 '''
 
 
+STALE = '''
+from deadbeat import movement
+
+
+class Cog(movement.Cog):
+    """What it does now."""
+'''
+
+
 @pytest.fixture
 def bad_cogs(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
     site = make_dist(
@@ -239,6 +248,19 @@ class TestKitCatches:
         """A datum declared as failing that the cog accepts fails the check."""
         with pytest.raises(AssertionError, match="is in failing_samples but the cog did not raise"):
             kit("bad.lenient", failing_samples=[None]).test_failing_samples_raise_and_fail_alone()
+
+    def test_stale_manifest(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A manifest whose summary is not the docstring's first line (an old install) fails, saying to reinstall."""
+        import json
+
+        site = make_dist("deadbeat-stale", {"stale.cog": "stale_mod:Cog"}, "stale_mod", STALE)
+        info = site / "deadbeat_stale-1.0.dist-info" / "extra_metadata"
+        info.mkdir()
+        manifest = {"format": 1, "cogs": {"stale.cog": {"value": "stale_mod:Cog", "summary": "What it once did."}}}
+        (info / "deadbeat-cogs.json").write_text(json.dumps(manifest))
+        monkeypatch.syspath_prepend(str(site))
+        with pytest.raises(AssertionError, match="reinstall the distribution"):
+            kit("stale.cog").test_entry_point_loads()
 
     def test_finish_beyond_the_time_limit(self) -> None:
         """A coroutine finish still running after finish_time_limit fails, saying the limit."""

@@ -13,7 +13,8 @@ cog by its entry point and give the parameters and sample data::
 pytest then runs, against the cog loaded through its entry point like any
 application would load it:
 
-* the entry point is found and loads, and the cog has a docstring;
+* the entry point is found and loads, the cog has a docstring, and the summary
+  ``deadbeat cogs`` lists (from the manifest written at install time) is its first line;
 * every ``__init__`` parameter is declared: a ``:param:`` line says what it
   means (the reference page, ``cogs show`` and the config insert show it), and
   its default passes its own check (what a pipeline file may give);
@@ -53,7 +54,7 @@ from typing import Any, ClassVar
 
 from .. import conf, movement
 from ..movement._hooks import Participant
-from ..plugins import CogRegistry
+from ..plugins import CogRegistry, cog_summary
 
 __all__ = ["FINISH_TIME_LIMIT", "CogConformance", "Collector", "build_cog", "run_train", "send_through"]
 
@@ -207,10 +208,17 @@ class CogConformance:
         """The cog is found through its entry point, loads, and documents itself."""
         registry = CogRegistry()
         entry = registry.entry(self.cog_name)
+        listed = entry.summary if entry.described else None
         factory = registry.load(self.cog_name)
         assert entry.status == "loaded", entry.error
         assert callable(factory)
-        assert entry.summary, f"{self.cog_name}: give the cog a docstring; its first line is its summary"
+        summary = cog_summary(factory)
+        assert summary, f"{self.cog_name}: give the cog a docstring; its first line is its summary"
+        # What `deadbeat cogs` lists comes from the manifest written at install time.
+        assert listed is None or listed == summary, (
+            f"{self.cog_name}: deadbeat cogs lists {listed!r}, the docstring says {summary!r}:"
+            " reinstall the distribution (pip install -e .) to rebuild its manifest"
+        )
 
     def test_settings_are_declared(self) -> None:
         """Each parameter has a :param: line, and its default passes the check pipeline files get."""
