@@ -87,7 +87,8 @@ class TestReadmeLinks:
             text = (REPO / name / "README.md").read_text()
             assert [t for t in links(text) if not t.startswith("https://")] == [], name
             # A path of the repository written out as text, not linked, is a link that does not work either.
-            assert not re.search(r"(?<![/\w])docs/\w+\.rst", re.sub(r"\]\([^)]*\)", "]()", text)), name
+            bare = re.findall(r"(?<![/\w])docs/[\w-]+\.rst", re.sub(r"\]\([^)]*\)", "]()", text))
+            assert bare == [], f"{name}/README.md: write [title]({PUBLISHED}/blob/main/docs/PAGE.rst), not {bare}"
 
     def test_core_readme_describes_the_project(self) -> None:
         """deadbeat-core's README, its page on the index, says what Deadbeat is and what to install."""
