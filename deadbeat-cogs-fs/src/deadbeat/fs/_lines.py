@@ -325,21 +325,31 @@ class EventMaker(LineMaker):
             self._too_long(name, rest, start + cut, reject)
             rest = b""
             tail_start = start + len(data)
-        raws = complete.split(b"\n")
-        raws.pop()
-        sizes = [len(raw) + 1 for raw in raws]
-        offsets = list(accumulate(sizes, initial=lines_at))
         final = unfinished or force or oversize
         events: list[tuple[str, int]] = []
+        raws: list[bytes] = []
         try:
             text = complete.decode(self.encoding, self._errors)
         except UnicodeDecodeError:
+            raws = complete.split(b"\n")
+            raws.pop()
+            sizes = [len(raw) + 1 for raw in raws]
+            offsets = list(accumulate(sizes, initial=lines_at))
+            count = len(raws)
             pending_at = self._undecodable(name, raws, sizes, offsets, final, events, reject)
         else:
             lines = text.split("\n")
             lines.pop()
+            count = len(lines)
+            ascii_only = text.isascii()
+            if not ascii_only or self.rules.needs_bytes:
+                # Byte lengths of non-ASCII lines, and RE2 matches bytes.
+                raws = complete.split(b"\n")
+                raws.pop()
+            sizes = [len(piece) + 1 for piece in (lines if ascii_only else raws)]
+            offsets = list(accumulate(sizes, initial=lines_at))
             ranges, pending_at = self.rules.events(lines, raws, sizes, final)
-            if text.isascii():
+            if ascii_only:
                 # A character is a byte: each event is one slice of the text.
                 base = lines_at + 1
                 events = [(text[offsets[a] - lines_at : offsets[b] - base], offsets[a]) for a, b in ranges]
@@ -351,7 +361,7 @@ class EventMaker(LineMaker):
             followed.line_start = start + len(data) - 1
         else:
             followed.partial = data[offsets[pending_at] - start : cut] + rest
-            followed.line_start = offsets[pending_at] if pending_at < len(raws) else tail_start
+            followed.line_start = offsets[pending_at] if pending_at < count else tail_start
         if not events:
             return [], None
         return self._events_to_data(name, events, reject)

@@ -182,6 +182,8 @@ class Multiline:
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
             raise ValueError(f"multiline.timeout must be a number of seconds above 0, not {timeout!r}")
         self.mode = mode
+        #: Whether the rules match bytes (RE2): the lines' bytes are then needed, not only their text.
+        self.needs_bytes = pattern is not None or start is not None or mode is None
         self.before = match == "before"
         self.max_lines = max_lines
         self.max_bytes = max_bytes
