@@ -143,7 +143,11 @@ def main() -> None:
     print(f"idle, {args.idle_seconds:.0f} s, CPU seconds per second:")
     for name, value in idle.items():
         print(f"  {name:<13} {value:.5f}")
-    print(f"  ratio deadbeat / tail -F: {idle['deadbeat run'] / max(idle['tail -F'], 1e-9):.2f}x")
+    if idle["tail -F"] > 0:
+        print(f"  ratio deadbeat / tail -F: {idle['deadbeat run'] / idle['tail -F']:.2f}x")
+    else:
+        # /proc counts in clock ticks (10 ms): nothing counted is less than one tick in the whole time.
+        print(f"  ratio: n/a (tail -F used less than one clock tick; both < {1 / TICKS / args.idle_seconds:.5f})")
     print(f"active, {args.samples} lines 10 ms apart over {len(active)} files:")
     for name, values in delays.items():
         values.sort()
