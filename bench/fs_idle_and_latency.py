@@ -25,8 +25,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from inotify_simple import INotify as Inotify
+
 from deadbeat.movement import IN_MODIFY
-from deadbeat.movement._inotify import Inotify
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -116,8 +117,8 @@ def latency(root: Path, samples: int) -> None:
             pending = set(outputs)
             deadline = time.monotonic() + 2
             while pending and time.monotonic() < deadline:
-                select.select([watcher.fd], [], [], 0.1)
-                for event in watcher.read():
+                select.select([watcher.fileno()], [], [], 0.1)
+                for event in watcher.read(timeout=0):
                     name = wds[event.wd]
                     now = time.monotonic_ns()
                     for line in handles[name].read().decode().splitlines():
