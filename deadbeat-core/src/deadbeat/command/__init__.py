@@ -1,11 +1,14 @@
-"""The ``deadbeat`` command: list cogs, show one, run a pipeline file.
+"""The ``deadbeat`` command: list cogs, show one, check, test and run a pipeline file, start a cog distribution.
 
 ::
 
     deadbeat --version
-    deadbeat cogs [--json]
+    deadbeat cogs [--json] [--check]
     deadbeat cogs show NAME
-    deadbeat run PIPELINE.toml [--once] [--explain] [--workers N]
+    deadbeat run PIPELINE.toml [--once] [--explain] [--workers N] [--metrics-port PORT] [--stats]
+    deadbeat check PIPELINE.toml
+    deadbeat test PIPELINE.toml [TESTS.toml]
+    deadbeat new-cog NAME
 
 Exit status: 0 when everything went well; 1 when the pipeline could not be
 built, or when the run went on past a failure it could not make good (an input
@@ -14,26 +17,26 @@ output); 2 for a wrong command line. With ``--workers N`` the parent exits 1 whe
 any worker failed at any time (see :mod:`deadbeat.command._workers`).
 
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
-any cog that cannot load into an error; ``DEADBEAT_ALLOW`` (comma-separated) and
+a cog that cannot load into an error (for ``run``, only the cogs the pipeline uses); ``DEADBEAT_ALLOW`` (comma-separated) and
 ``DEADBEAT_STRICT=1`` do the same from the environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from ..plugins import CogRegistry, core_version
-from . import _check, _cogs, _new_cog, _run, _test
+from ._arguments import add_subcommands
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 
-# The subcommands, each a module with add_parser(commands) that sets a handler
-# (args, out) -> exit status; the order is the order of the help text.
-_COMMANDS = (_cogs, _run, _check, _test, _new_cog)
+# The subcommands' arguments are in _arguments, each naming its handler
+# "module:function" (args, out) -> exit status, imported only when it runs.
 
 
 def _version(out: TextIO) -> int:
@@ -49,8 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deadbeat", description="Event-driven data transformation daemons.")
     parser.add_argument("--version", action="store_true", help="show the core's and every cog distribution's version")
     commands = parser.add_subparsers(dest="command")
-    for command in _COMMANDS:
-        command.add_parser(commands)
+    add_subcommands(commands)
     return parser
 
 
@@ -66,6 +68,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _version(out)
     handler = getattr(args, "handler", None)
     if handler is not None:
-        return int(handler(args, out))
+        module, _, function = handler.partition(":")
+        return int(getattr(importlib.import_module(f".{module}", __name__), function)(args, out))
     parser.print_help(out)
     return EXIT_USAGE

@@ -26,21 +26,13 @@ import sys
 from typing import Any, TextIO
 
 from .. import pipeline as pipeline_mod
-from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, registry_of
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
 _OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write", "nats_write")
 _OUTPUT_SUFFIXES = ("Drain", "Output", "Sink", "Writer")
 #: Cogs of these names keep a state file together with the supplies of the same train (see fs.write).
 _SHARES_STATE = ("fs.write",)
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``check`` to the command line."""
-    check = commands.add_parser("check", help="check a pipeline file without running it")
-    add_registry_options(check)
-    check.add_argument("pipeline", metavar="PIPELINE.toml")
-    check.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:

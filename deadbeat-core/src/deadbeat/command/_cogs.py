@@ -15,22 +15,7 @@ import sys
 from typing import TextIO
 
 from ..plugins import CogEntry, CogLoadError, CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of, write_all
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``cogs`` and ``cogs show`` to the command line."""
-    cogs = commands.add_parser(
-        "cogs", help="list the installed cogs", description="List the installed cogs, importing none of them."
-    )
-    add_registry_options(cogs)
-    cogs.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    cogs.add_argument("--check", action="store_true", help="import every cog and report those that cannot be used")
-    cogs.set_defaults(handler=handle)
-    cogs_commands = cogs.add_subparsers(dest="cogs_command")
-    show = cogs_commands.add_parser("show", help="describe one cog")
-    add_registry_options(show)
-    show.add_argument("name", help="a cog's name, or distribution/name")
+from ._common import EXIT_ERROR, EXIT_OK, registry_of, write_all
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:

@@ -162,20 +162,6 @@ class TestTag:
 _GITIGNORE = "__pycache__/\n*.egg-info/\nbuild/\ndist/\n.venv/\n"
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``new-cog`` to the command line."""
-    parser = commands.add_parser(
-        "new-cog",
-        help="create a third-party cog distribution to start from",
-        description="Create deadbeat-NAME/: a cog distribution that installs, lists and passes its own tests.",
-    )
-    parser.add_argument("name", metavar="NAME", help="short name: lower case, digits, underscores (geoip)")
-    parser.add_argument(
-        "--directory", type=Path, help="where to create it (default: ./deadbeat-NAME); must not exist yet"
-    )
-    parser.set_defaults(handler=handle)
-
-
 def core_pin(version: str) -> str:
     """:returns: the ``deadbeat-core`` range a new distribution should require: this minor series before 1.0,
     this major series after.

@@ -33,57 +33,8 @@ from .. import pipeline as pipeline_mod
 from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, registry_of
 from ._workers import Supervisor, unshareable_supplies
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``run`` to the command line."""
-    run = commands.add_parser("run", help="run a pipeline file")
-    add_registry_options(run)
-    run.add_argument("pipeline", metavar="PIPELINE.toml")
-    run.add_argument("--once", action="store_true", help="read the inputs to their end, then exit (cron)")
-    run.add_argument("--progress", action="store_true", help="show the live counter even when not on a terminal")
-    run.add_argument("--quiet", action="store_true", help="never show the live counter")
-    run.add_argument(
-        "--explain", action="store_true", help="print the cogs and the code generated for the train, then exit"
-    )
-    run.add_argument(
-        "--workers",
-        type=_worker_count,
-        metavar="N",
-        help="run N worker processes of the pipeline, sharing a broker's consumer group (stream.redis, stream.nats);"
-        " a worker that dies is started again",
-    )
-    run.add_argument(
-        "--metrics-port",
-        type=_port,
-        metavar="PORT",
-        help="serve /metrics (Prometheus), /health and /ready on this port (0: any free one, logged);"
-        " needs deadbeat-core[metrics]",
-    )
-    run.add_argument(
-        "--metrics-address",
-        default="127.0.0.1",
-        metavar="ADDRESS",
-        help="address the metrics port listens on (default: loopback only)",
-    )
-    run.add_argument(
-        "--measure",
-        choices=("stages", "cogs"),
-        default="stages",
-        help="with --metrics-port or --stats: count data per stage of the generated code (default, next to free)"
-        " or per cog (30 to 60 ns per cog and datum)",
-    )
-    run.add_argument(
-        "--stats",
-        nargs="?",
-        type=float,
-        const=10.0,
-        metavar="SECONDS",
-        help="per-cog figures: on a terminal a live view, otherwise a summary line every SECONDS (default 10)",
-    )
-    run.set_defaults(handler=handle)
 
 
 class _Progress:
@@ -466,23 +417,3 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         )
         return EXIT_ERROR
     return EXIT_OK
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {port}")
-    return port
-
-
-def _worker_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"at least 1 worker, not {count}")
-    return count

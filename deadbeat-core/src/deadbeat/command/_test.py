@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 from .. import movement
 from .. import pipeline as pipeline_mod
-from ._common import EXIT_ERROR, EXIT_OK, add_registry_options, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, registry_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,17 +53,6 @@ _RECORD_KEYS = ("event_id", "cog", "position", "error", "datum")
 _BY_PART = ("cog", "error")
 #: The output of a pipeline without routes.
 MAIN_OUTPUT = "output"
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``test`` to the command line."""
-    test = commands.add_parser("test", help="run a pipeline's unit tests: inputs and the outputs expected")
-    add_registry_options(test)
-    test.add_argument("pipeline", metavar="PIPELINE.toml")
-    test.add_argument(
-        "tests", metavar="TESTS.toml", nargs="?", help="the tests (default: PIPELINE.tests.toml beside the pipeline)"
-    )
-    test.set_defaults(handler=handle)
 
 
 @dataclasses.dataclass
