@@ -217,6 +217,42 @@ class TestRun:
         path = write_pipeline(tmp_path, body.replace("MISSING", "missing_ok = true"))
         assert deadbeat("run", str(path), "--once", "--quiet").returncode == 0
 
+    def test_data_held_and_never_released_fail_the_run_naming_the_cog(self, tmp_path: Path) -> None:
+        """--once with a cog that holds data and never releases them ends, exit 1, naming that cog."""
+        (tmp_path / "hoarding.py").write_text(
+            textwrap.dedent(
+                """
+                from deadbeat import movement
+
+                class Hoard(movement.Cog):
+                    def __init__(self, train):
+                        self.train = train
+
+                    def __call__(self, datum):
+                        self.train.hold()
+                        return None
+                """
+            )
+        )
+        source = tmp_path / "in.txt"
+        source.write_text("one\ntwo\n")
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{source}"]
+            [[cog]]
+            use = "hoarding:Hoard"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.txt"}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet", env={"PYTHONPATH": str(tmp_path)})
+        assert result.returncode == 1, result.stderr
+        assert "2 data still held (2 by Hoard)" in result.stderr
+
     def test_a_closed_pipe_is_a_failure_not_a_success(self, tmp_path: Path) -> None:
         """`deadbeat run ... | head -1`: the broken pipe stops the run with exit status 1, nothing acknowledged."""
         source = tmp_path / "in.txt"

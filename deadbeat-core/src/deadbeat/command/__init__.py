@@ -17,8 +17,9 @@ output); 2 for a wrong command line. With ``--workers N`` the parent exits 1 whe
 any worker failed at any time (see :mod:`deadbeat.command._workers`).
 
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
-a cog that cannot load into an error (for ``run``, only the cogs the pipeline uses); ``DEADBEAT_ALLOW`` (comma-separated) and
-``DEADBEAT_STRICT=1`` do the same from the environment.
+a cog that cannot load into an error (for ``run``, only the cogs the pipeline
+uses); ``DEADBEAT_ALLOW`` (comma-separated) and ``DEADBEAT_STRICT=1`` do the same
+from the environment.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ import itertools
 import linecache
 import logging
 import operator
+import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -95,6 +96,16 @@ def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
         places.append(place)
         place += 1
     return places
+
+
+def _holder(frame: types.FrameType) -> str:
+    """Who called :meth:`Train.hold` or :meth:`Train.release` from ``frame``: the class (or function) of its code.
+
+    The class, not the method: a cog holds in one method and releases in a
+    callback. Read from the code object, which costs no copy of the locals.
+    """
+    code = frame.f_code
+    return getattr(code, "co_qualname", code.co_name).partition(".")[0]
 
 
 def escapement_of(esc_or_train: Any) -> Escapement:
@@ -390,6 +401,9 @@ class Train:
         self.errors = 0
         #: Data held back by cogs, as reported through hold()/release().
         self.in_flight = 0
+        # Held data by who holds them (the class whose code called hold/release),
+        # so that data never released can be blamed on a cog by name.
+        self._holders: dict[str, int] = {}
         self.paused = False
         self.finished = False
         # Sent in but not acknowledged yet: batch ids, and (only while a cog
@@ -957,11 +971,15 @@ class Train:
     def hold(self, count: int = 1) -> None:
         """Report that a cog now holds ``count`` more data back (in flight)."""
         self.in_flight += count
+        holder = _holder(sys._getframe(1))
+        self._holders[holder] = self._holders.get(holder, 0) + count
         self._pace()
 
     def release(self, count: int = 1) -> None:
         """Report that ``count`` held data went on or were dropped."""
         self.in_flight -= count
+        holder = _holder(sys._getframe(1))
+        self._holders[holder] = self._holders.get(holder, 0) - count
         self._complete_soon()
         self._pace()
 
@@ -1109,10 +1127,12 @@ class Train:
                     log.exception("%s: finish failed", cog)
             self.esc.finished(cog)
         if self.in_flight > 0 or self._blocked:
+            holders = ", ".join(f"{count} by {name}" for name, count in self._holders.items() if count > 0)
             self.esc.fail(
                 self.name,
-                f"{self.in_flight} data still held and {len(self._blocked)} outputs blocked after finish;"
-                f" {len(self._unacknowledged)} batches and {len(self._done_ids)} events stay unacknowledged",
+                f"{self.in_flight} data still held ({holders or 'by no cog known'}) and {len(self._blocked)} outputs"
+                f" blocked after finish; {len(self._unacknowledged)} batches and {len(self._done_ids)} events stay"
+                " unacknowledged (every train.hold() needs a train.release() once the data went on or were dropped)",
             )
         else:
             self._complete()
