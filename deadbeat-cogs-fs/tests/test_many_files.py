@@ -386,3 +386,34 @@ class TestDeletedButHeld:
         data, _ = tail_until([str(tmp_path / "*.log")], work, rotate_wait=2)
         assert data == ["before", "after deletion"]
         assert seen["deleted"] == 1 and seen["rotated"] == 1
+
+
+class TestFairRotation:
+    def test_more_busy_files_than_descriptors_all_get_their_turn(self, tmp_path: Path) -> None:
+        """12 files written at once with room for 4: each busy file yields after its turn; every line once, in order."""
+        count, lines_per_file = 12, 3000
+        paths = [tmp_path / f"busy-{n:02}.log" for n in range(count)]
+        for path in paths:
+            path.write_text("")
+        most_open = 0
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            nonlocal most_open
+            handles = [open(path, "a") for path in paths]  # noqa: SIM115 - closed below
+            for start in range(0, lines_per_file, 500):
+                for n, handle in enumerate(handles):
+                    handle.write("".join(f"{n:02} {k:05} {'x' * 40}\n" for k in range(start, start + 500)))
+                    handle.flush()
+                most_open = max(most_open, supply.status()["open"])
+            for handle in handles:
+                handle.close()
+            wait(lambda: len(collector.data) >= count * lines_per_file, "every line")
+
+        data, supply = tail_until([str(tmp_path / "*.log")], work, max_open_files=4, read_size=4096, rescan_interval=0)
+        assert len(data) == count * lines_per_file
+        by_file: dict[str, list[int]] = {}
+        for line in data:
+            n, k, _ = line.split(" ")
+            by_file.setdefault(n, []).append(int(k))
+        assert all(seqs == list(range(lines_per_file)) for seqs in by_file.values())
+        assert most_open <= 4

@@ -181,8 +181,9 @@ class FileWatcherSupply(movement.Supply):
         line lost or repeated. ``0``: kept open. Example: ``close_inactive = 60``.
     :param max_open_files: most files open at once. When a file must be opened
         beyond it, the file idle longest is closed (as by ``close_inactive``);
-        when all are busy, the new file waits its turn (said once each time the
-        cap is reached), and opens as soon as one is read to its end. ``0``:
+        when all are busy, files take turns: after its turn of reading, a busy
+        file gives its descriptor to the one that waited longest and queues
+        behind the others (reaching the cap is said once each time). ``0``:
         three quarters of the process's limit of descriptors (``ulimit -n``).
         Example: ``max_open_files = 500``.
     :param path_field: where the file's path goes in each datum (a field path);
@@ -660,6 +661,34 @@ class FileWatcherSupply(movement.Supply):
         self._closed[followed.file] = (followed.path, followed.line_start)
         self._closed_paths[followed.path] = followed.file
         self._close(followed)
+
+    def _may_rotate_out(self, followed: FollowedFile) -> bool:
+        """Whether a busy file may give its descriptor to a waiting one and wait its next turn."""
+        return (
+            followed.state is FileState.FOLLOWED
+            and followed.path is not None
+            and followed.truncated is None
+            and followed.gz is None
+        )
+
+    def _rotate_out(self, followed: FollowedFile) -> None:
+        """Fair rotation beyond ``max_open_files``: close a busy file after its turn and queue it behind the others.
+
+        It reads on from what was sent when its turn comes again (an
+        unfinished line, or a multiline event being built, is read again whole).
+        """
+        assert followed.path is not None
+        path = followed.path
+        how = {
+            "lineage": followed.lineage,
+            "order": followed.order,
+            "fresh": False,
+            "rotated": False,
+            "at_end": False,
+            "compressed": False,
+        }
+        self._park(followed)
+        self._waiting_open[path] = (followed.file, how)
 
     def _forget_closed(self, file: FileId) -> None:
         """A file closed while idle is gone: forget it once its last batches are acknowledged."""
@@ -1201,7 +1230,9 @@ class FileWatcherSupply(movement.Supply):
             chunks, at_end = self._read_file(followed, limit=budget, final=not self._following)
             budget -= max(chunks, 1)
             if not at_end:
-                if self._following:
+                if self._following and self._waiting_open and chunks and self._may_rotate_out(followed):
+                    self._rotate_out(followed)  # others wait for a descriptor: its turn is over
+                elif self._following:
                     self._dirty[followed.file] = None  # to the back: lineages take turns
                 else:
                     self._dirty = {followed.file: None, **self._dirty}  # one file after the other
