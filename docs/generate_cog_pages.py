@@ -24,6 +24,11 @@ OURS = "deadbeat-cogs-"
 SEE_ALSO: dict[str, list[tuple[str, str]]] = {
     "flow.filter": [("expressions", "the expression language: field names, operators, functions, missing fields")],
     "ip.anonymise": [("tutorial", "anonymising ``src_ip`` in a tailing pipeline")],
+    "fs.tail": [
+        ("tailing", "what is promised through rotation, restarts and crashes, and what is not"),
+        ("tutorial", "a tailing pipeline from an empty directory to a systemd service"),
+    ],
+    "fs.read": [("tailing", "what is promised about reading files, and what is not")],
 }
 
 
