@@ -47,8 +47,9 @@ class FileTable:
     def __init__(self) -> None:
         #: Identity -> open file: the table itself.
         self.by_id: dict[FileId, FollowedFile] = {}
-        # Name -> the open file known under it (the last one to take the name).
-        self._by_path: dict[str, FollowedFile] = {}
+        # Name -> the open files known under it: one, but two while the events
+        # are behind (a new file opened under a name the old one has not left yet).
+        self._by_path: dict[str, dict[FileId, FollowedFile]] = {}
         # Lineage -> its open files.
         self._lineages: dict[str, dict[FileId, FollowedFile]] = {}
         # Directory -> its open files that hold some bytes (for candidates with
@@ -93,10 +94,10 @@ class FileTable:
 
     def at(self, path: str) -> FollowedFile | None:
         """:returns: the open file known to be at ``path`` now, if any."""
-        followed = self._by_path.get(path)
-        if followed is not None and followed.path == path:
-            return followed
-        return None
+        found = self._by_path.get(path)
+        if not found:
+            return None
+        return next(reversed(found.values()))  # the last to take the name
 
     def lineage(self, lineage: str) -> Iterator[FollowedFile]:
         """:returns: the open files of ``lineage``."""
@@ -137,7 +138,7 @@ class FileTable:
         file = followed.file
         self._keys[file] = keys
         if path is not None:
-            self._by_path[path] = followed
+            self._by_path.setdefault(path, {})[file] = followed
         self._lineages.setdefault(followed.lineage, {})[file] = followed
         if key is not None:
             self._directories.setdefault(directory, {})[file] = followed
@@ -153,8 +154,8 @@ class FileTable:
         if old is None:
             return
         path, lineage, directory, key, _, _ = old
-        if path is not None and self._by_path.get(path) is followed:
-            del self._by_path[path]
+        if path is not None:
+            _discard(self._by_path, path, file)
         _discard(self._lineages, lineage, file)
         _discard(self._directories, directory, file)
         _discard(self._heads, (directory, key), file)
