@@ -6,9 +6,8 @@ train had finished. A daemon that runs for a year sees files come and go by
 the million, so two rules keep the cost to what the live files need:
 
 * an entry is dropped as soon as its file is drained, acknowledged to its end
-  and gone from the names the patterns match (see
-  :meth:`FileWatcherSupply._forget <deadbeat.fs.FileWatcherSupply>`): nothing
-  could ever resume it;
+  and gone from the names the patterns match (the tailer's ``_close`` and
+  ``_forget_if_done``): nothing could ever resume it;
 * the section written at each checkpoint is not rebuilt: the entries changed
   since the last checkpoint are written into it, and only those.
 """

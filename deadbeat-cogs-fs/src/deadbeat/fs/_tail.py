@@ -29,6 +29,15 @@ Rotation patterns:
 * delete with inode reuse: after a restart, a file with a remembered inode but
   another fingerprint is new, and is read from its start.
 
+Many files, for a year. Each question an event asks (which open file has this
+name, which files of this lineage are older, which could this new file be a
+copy of) is answered from the indexes of :mod:`._table`, not by a look at every
+file. Files drained and gone are forgotten once acknowledged (:mod:`._known`).
+Idle files are closed and opened again when their directory reports a change
+(``IN_MODIFY`` carries the name); beyond ``max_open_files`` the idle longest is
+closed and busy files take turns. Compressed rotations are read through
+:mod:`._gzip`; multiline events are made by :mod:`._multiline`.
+
 Positions. Every read chunk goes down the train as a :class:`~deadbeat.movement.Batch`;
 its ``batch_done`` tells us that every line of it has been handled and written,
 and only then does the position of the file move on. Positions are saved at
