@@ -98,6 +98,28 @@ class TestDescriptors:
         right.close()
         assert received == [b"ping"]
 
+    def test_unregister_takes_the_handle_register_gave(self, esc: movement.Escapement) -> None:
+        """fd_unregister(handle) ends that registration alone: the reader on the same descriptor goes on."""
+        left, right = socket.socketpair()
+        writable_calls = []
+        received = []
+
+        def writable() -> None:
+            writable_calls.append(1)
+            esc.fd_unregister(writer)
+
+        def readable() -> None:
+            received.append(left.recv(100))
+
+        writer = esc.fd_register(left, select.EPOLLOUT, writable)
+        esc.fd_register(left, select.EPOLLIN, readable)
+        esc.after(0.05, right.send, b"ping")
+        run_briefly(esc)
+        left.close()
+        right.close()
+        assert writable_calls == [1]
+        assert received == [b"ping"]
+
     def test_writable_and_unregister(self, esc: movement.Escapement) -> None:
         """EPOLLOUT fires for a writable socket; unregistering stops it."""
         left, right = socket.socketpair()

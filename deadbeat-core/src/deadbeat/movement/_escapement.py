@@ -547,7 +547,14 @@ class Escapement:
         return binding
 
     def fd_unregister(self, fd: Any, eventmask: int | None = None) -> None:
-        """Stop watching ``fd`` (for the events in ``eventmask``, or all)."""
+        """Stop watching ``fd`` (for the events in ``eventmask``, or all).
+
+        :param fd: the descriptor (a number or an object with ``fileno()``), or
+            the handle :meth:`fd_register` returned: then that registration only.
+        """
+        if isinstance(fd, FdBinding):
+            fd.cancel()
+            return
         fileno = fd if isinstance(fd, int) else fd.fileno()
         for binding in list(self._fds.get(fileno, ())):
             if eventmask is None or binding.mask & eventmask & _EVENT_BITS:
