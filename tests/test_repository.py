@@ -45,10 +45,10 @@ class TestLayout:
             assert any(d.startswith("deadbeat-core>=") for d in meta["project"]["dependencies"]), name
 
     def test_core_dependencies_stay_few(self) -> None:
-        """The core depends on pluggy, importlib-metadata, inotify-simple and packaging only (tomli on 3.10)."""
+        """The core depends on pluggy, inotify-simple and packaging only (tomli on 3.10)."""
         meta = tomllib.loads((REPO / "deadbeat-core" / "pyproject.toml").read_text())
         names = {d.split(">")[0].split(";")[0].strip() for d in meta["project"]["dependencies"]}
-        assert names == {"pluggy", "importlib-metadata", "inotify-simple", "packaging", "tomli"}
+        assert names == {"pluggy", "inotify-simple", "packaging", "tomli"}
 
     def test_every_import_package_is_typed(self) -> None:
         """Each import package of every distribution (and the template) ships py.typed for its users."""

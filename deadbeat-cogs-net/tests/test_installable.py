@@ -1,8 +1,7 @@
 """The distribution installs beside the core and imports inside the namespace."""
 
 import importlib
-
-import importlib_metadata
+from importlib import metadata as importlib_metadata
 
 
 class TestInstallable:

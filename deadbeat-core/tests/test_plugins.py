@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from deadbeat import plugins
 from deadbeat.plugins import _manifest, _registry
@@ -309,19 +313,14 @@ class TestManifest:
         assert _manifest.summary_from_source("missing:Cog", [str(tmp_path)]) == ""
 
     def test_first_party_wheels_carry_the_manifest(self) -> None:
-        """Every first-party cog distribution names the manifest hook in its build configuration."""
+        """Every first-party cog distribution builds with the manifest hook: hatch_build.py, the core's own."""
         root = Path(__file__).resolve().parents[2]
+        core = (root / "deadbeat-core" / "src" / "deadbeat" / "plugins" / "_manifest.py").read_bytes()
         for directory in ("deadbeat-cogs-fs", "deadbeat-cogs-ip", "deadbeat-cogs-net", "deadbeat-cogs-text"):
-            text = (root / directory / "pyproject.toml").read_text()
-            assert (
-                textwrap.dedent(
-                    """
-                [tool.hatch.build.targets.wheel.hooks.custom]
-                path = "../deadbeat-core/src/deadbeat/plugins/_manifest.py"
-                """
-                )
-                in text
-            ), directory
+            hatch = tomllib.loads((root / directory / "pyproject.toml").read_text())["tool"]["hatch"]
+            hook = hatch["build"]["targets"]["wheel"]["hooks"]["custom"]
+            assert hook.get("path", "hatch_build.py") == "hatch_build.py", directory
+            assert (root / directory / "hatch_build.py").read_bytes() == core, directory
 
 
 class TestCoreRange:

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from importlib import metadata as importlib_metadata
 from typing import Any
-
-import importlib_metadata
 
 from ._manifest import read_manifest
 
