@@ -22,6 +22,9 @@ nitpick_ignore_regex = [
     # The standard library: linking it needs intersphinx, which fetches
     # docs.python.org's inventory at build time; the build must work offline.
     (r"py:.*", r"(collections|collections\.abc|os|logging|csv|codecs|linecache|operator|typing)(\..+)?"),
+    # Built-in generics in dataclass field annotations, which autodoc splits at
+    # the comma (dict[str, float] becomes "dict[str"); the same offline reason.
+    (r"py:class", r"(dict|list|tuple|set)\[.*"),
     # Private modules and names (deadbeat.conf._declared, movement._escapement.T):
     # docstrings point readers to the source; the reference documents the public API.
     (r"py:.*", r"(.+\.)?_\w+(\..+)?"),
