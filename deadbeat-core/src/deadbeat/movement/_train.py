@@ -98,13 +98,12 @@ def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
     return places
 
 
-def _holder(frame: types.FrameType) -> str:
-    """Who called :meth:`Train.hold` or :meth:`Train.release` from ``frame``: the class (or function) of its code.
+def _holder(code: types.CodeType) -> str:
+    """Who called :meth:`Train.hold` or :meth:`Train.release` from ``code``: its class (or function).
 
     The class, not the method: a cog holds in one method and releases in a
-    callback. Read from the code object, which costs no copy of the locals.
+    callback, so the counts by code are summed by class before they are shown.
     """
-    code = frame.f_code
     return getattr(code, "co_qualname", code.co_name).partition(".")[0]
 
 
@@ -401,9 +400,9 @@ class Train:
         self.errors = 0
         #: Data held back by cogs, as reported through hold()/release().
         self.in_flight = 0
-        # Held data by who holds them (the class whose code called hold/release),
-        # so that data never released can be blamed on a cog by name.
-        self._holders: dict[str, int] = {}
+        # Held data by the code that called hold/release (named only if data
+        # are never released: see _holder), to blame a cog by name.
+        self._holders: dict[types.CodeType, int] = {}
         self.paused = False
         self.finished = False
         # Sent in but not acknowledged yet: batch ids, and (only while a cog
@@ -971,15 +970,15 @@ class Train:
     def hold(self, count: int = 1) -> None:
         """Report that a cog now holds ``count`` more data back (in flight)."""
         self.in_flight += count
-        holder = _holder(sys._getframe(1))
-        self._holders[holder] = self._holders.get(holder, 0) + count
+        code = sys._getframe(1).f_code
+        self._holders[code] = self._holders.get(code, 0) + count
         self._pace()
 
     def release(self, count: int = 1) -> None:
         """Report that ``count`` held data went on or were dropped."""
         self.in_flight -= count
-        holder = _holder(sys._getframe(1))
-        self._holders[holder] = self._holders.get(holder, 0) - count
+        code = sys._getframe(1).f_code
+        self._holders[code] = self._holders.get(code, 0) - count
         self._complete_soon()
         self._pace()
 
@@ -1127,7 +1126,10 @@ class Train:
                     log.exception("%s: finish failed", cog)
             self.esc.finished(cog)
         if self.in_flight > 0 or self._blocked:
-            holders = ", ".join(f"{count} by {name}" for name, count in self._holders.items() if count > 0)
+            held: dict[str, int] = {}
+            for code, count in self._holders.items():
+                held[_holder(code)] = held.get(_holder(code), 0) + count
+            holders = ", ".join(f"{count} by {name}" for name, count in held.items() if count > 0)
             self.esc.fail(
                 self.name,
                 f"{self.in_flight} data still held ({holders or 'by no cog known'}) and {len(self._blocked)} outputs"
