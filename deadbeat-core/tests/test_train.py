@@ -877,6 +877,36 @@ class TestAcknowledgementWaitsForEveryOutput:
         finally:
             esc.close()
 
+    def test_the_error_trains_outputs_hear_the_batches_acknowledged(self) -> None:
+        """An error train's output hears batch_done of the batches it wrote for, before checkpoint (state saved)."""
+        esc = movement.Escapement()
+        heard: list[Any] = []
+        try:
+            errors = movement.Train(esc, name="errors")
+
+            class Recorder(movement.Cog):
+                def __call__(self, record: Any) -> None:
+                    heard.append("record")
+
+                def batch_done(self, batch_id: Any) -> None:
+                    heard.append(batch_id)
+
+                def checkpoint(self) -> None:
+                    heard.append("checkpoint")
+
+            errors.cogs = [Recorder()]
+            supply = movement.Supply()
+
+            def fail(datum: Any) -> tuple[Any, ...]:
+                raise ValueError("bad")
+
+            train = movement.Train(esc, [supply, fail, Collector()], error_output=errors)
+            train.send(supply, movement.Batch(["x"], batch_id="b1"))
+            self.run_until_idle(esc)
+            assert heard == ["record", "b1", "checkpoint"]
+        finally:
+            esc.close()
+
     def test_data_an_output_holds_at_flush_hold_the_batch(self) -> None:
         """An output that starts writing in flush and holds its data there is not acknowledged early."""
         esc = movement.Escapement()

@@ -790,6 +790,12 @@ class Train:
                     log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
         for batch_id in batch_ids:
             self.notify("batch_done", batch_id)
+            if error_train is not None:
+                # The error train's outputs wrote their part of these batches
+                # (flushed above): they hear the acknowledgement too, so that
+                # an output sharing the supplies' state file saves its length
+                # with their positions (no record written twice after a crash).
+                error_train.notify("batch_done", batch_id)
         self.notify("checkpoint")
         if error_train is not None:
             error_train.notify("checkpoint")
