@@ -66,13 +66,22 @@ DEADLINE = -1
 
 
 class _Slot:
-    """One held datum: replaced by what the setter returns, and ready once it may go on."""
+    """One held datum: replaced by what the setter returns, and ready once it may go on; its train hold token."""
 
-    __slots__ = ("datum", "ready")
+    __slots__ = ("datum", "ready", "hold")
 
-    def __init__(self, datum: Any, ready: bool = False) -> None:
+    def __init__(self, datum: Any, hold: Any, ready: bool = False) -> None:
         self.datum = datum
+        self.hold = hold
         self.ready = ready
+
+
+def _add_run(runs: list[list[Any]], token: Any, count: int) -> None:
+    """Note ``count`` more data held under ``token`` in ``runs`` (``[token, count]`` in order)."""
+    if runs and runs[-1][0] is token:
+        runs[-1][1] += count
+    else:
+        runs.append([token, count])
 
 
 class _Pending:
@@ -82,13 +91,15 @@ class _Pending:
     done (``done`` true; its data have been handed out).
     """
 
-    __slots__ = ("key", "questions", "waiting", "left", "found", "ttl", "failure", "deadline", "done")
+    __slots__ = ("key", "questions", "waiting", "holds", "left", "found", "ttl", "failure", "deadline", "done")
 
     def __init__(self, key: Hashable, questions: list[Question]) -> None:
         self.key = key
         self.questions = questions
         #: The data waiting for the answer; with keep_order, their places in the line (_Slot).
         self.waiting: list[Any] = []
+        #: Without keep_order: the train's hold tokens of the waiting data, as ``[token, count]`` runs.
+        self.holds: list[list[Any]] = []
         self.left = len(questions)
         #: The values found, per question (empty where none came).
         self.found: list[list[Any]] = [[]] if len(questions) == 1 else [[] for _ in questions]
@@ -190,8 +201,11 @@ class Lookup(movement.Cog):
         self._deadline_timer: movement.Binding | None = None
         #: With keep_order: every held datum, in arrival order.
         self._line: deque[_Slot] = deque()
-        #: Held data that may go on, collected during one batch of events.
+        #: Held data that may go on, collected during one batch of events,
+        #: and their train hold tokens as ``[token, count]`` runs.
         self._out: list[Any] = []
+        self._out_holds: list[list[Any]] = []
+        self._out_token: movement.Hold | None = None
         self._filling = False
         #: Lookups sent and not done: what c-ares has out beyond them was given up (abandoned).
         self._live = 0
@@ -293,8 +307,8 @@ class Lookup(movement.Cog):
 
     def _behind_line(self, datum: Any) -> None:
         """Keep order: a datum that needs no lookup waits for those before it."""
-        self.train.hold()
-        self._line.append(_Slot(datum, True))
+        # Held by the datum's own batch only (see Train.hold): it came with this call.
+        self._line.append(_Slot(datum, self.train.hold(current=True), True))
         return None
 
     def _miss(self, datum: Any, key: Any) -> Any:
@@ -308,17 +322,15 @@ class Lookup(movement.Cog):
                 if self._failed_value is not None:
                     datum = self._set(datum, self._failed_value)
                 return self._behind_line(datum) if self._line else (datum,)
-            self.train.hold()
-            self._start(key, questions, datum)
+            self._start(key, questions, datum, self.train.hold(current=True))
         else:
-            self.train.hold()
-            self._attach(pending, datum)
+            self._attach(pending, datum, self.train.hold(current=True))
         return self._take_out()
 
-    def _start(self, key: Hashable, questions: list[Question], datum: Any) -> None:
-        """A new lookup for ``datum`` (held already): sent now if there is room in flight, else queued."""
+    def _start(self, key: Hashable, questions: list[Question], datum: Any, hold: Any) -> None:
+        """A new lookup for ``datum`` (held already, under ``hold``): sent now if there is room, else queued."""
         pending = self._pending[key] = _Pending(key, questions)
-        self._attach(pending, datum)
+        self._attach(pending, datum, hold)
         if self._queue or self._resolver.outstanding + len(questions) > self._max_in_flight:
             self._queue.append(pending)
         else:
@@ -331,14 +343,15 @@ class Lookup(movement.Cog):
                 f"{self.public_name} is not a cog of the Train it was given; build it with the Train it runs in"
             )
 
-    def _attach(self, pending: _Pending, datum: Any) -> None:
-        """``datum`` (held already) waits for ``pending`` (and, keeping order, takes its place in the line)."""
+    def _attach(self, pending: _Pending, datum: Any, hold: Any) -> None:
+        """``datum`` (held already, under ``hold``) waits for ``pending`` (keeping order, in its place in the line)."""
         if self._keep_order:
-            slot = _Slot(datum)
+            slot = _Slot(datum, hold)
             pending.waiting.append(slot)
             self._line.append(slot)
         else:
             pending.waiting.append(datum)
+            _add_run(pending.holds, hold, 1)
 
     # -- whole lists --------------------------------------------------------------
 
@@ -404,15 +417,14 @@ class Lookup(movement.Cog):
                 elif self._not_found_value is not None:
                     datum = self._set(datum, self._not_found_value)
             out.append(datum)
-        if misses:
-            self.train.hold(len(misses))
+        hold = self.train.hold(len(misses), current=True) if misses else None
         for index, key, questions in misses:
             pending = self._pending.get(key)
             if pending is None:
                 # (A lookup pending at the check may have ended since: its key was good.)
-                self._start(key, questions or self._questions(key), data[index])
+                self._start(key, questions or self._questions(key), data[index], hold)
             else:
-                self._attach(pending, data[index])
+                self._attach(pending, data[index], hold)
         late = self._take_out()
         if late:
             out += late
@@ -546,6 +558,8 @@ class Lookup(movement.Cog):
         if not self._keep_order:
             data = pending.waiting
             self._out += data if value is None else self._set_all(data, value, copies)
+            for token, count in pending.holds:
+                _add_run(self._out_holds, token, count)
             return
         slots = pending.waiting
         if value is not None:
@@ -555,8 +569,11 @@ class Lookup(movement.Cog):
             slot.ready = True
         line = self._line
         out = self._out
+        runs = self._out_holds
         while line and line[0].ready:
-            out.append(line.popleft().datum)
+            slot = line.popleft()
+            out.append(slot.datum)
+            _add_run(runs, slot.hold, 1)
 
     def _set_all(self, data: list[Any], value: Any, copies: bool) -> list[Any]:
         """``value`` set on each datum; one whose setter fails goes on as it is, and says so (not lost)."""
@@ -619,7 +636,10 @@ class Lookup(movement.Cog):
         if not out:
             return None
         self._out = []
-        self.train.release(len(out))
+        runs, self._out_holds = self._out_holds, []
+        for token, count in runs:
+            self.train.release(count, token)
+        self._out_token = movement.Hold.earliest(token for token, _ in runs)
         return out
 
     def _deliver(self) -> None:
@@ -628,7 +648,8 @@ class Lookup(movement.Cog):
             self._drop_abandoned()
         out = self._take_out()
         if out:
-            self.train.send(self, out)
+            # With the earliest batch's token: an output after this cog that holds them holds that batch back.
+            self.train.send(self, out, token=self._out_token)
 
     # -- the end -----------------------------------------------------------------------
 

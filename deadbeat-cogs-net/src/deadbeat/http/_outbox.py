@@ -44,9 +44,11 @@ class Request:
     :ivar origins: where the data came from, in order, as ``(batch, start,
         stop)``: a slice of a batch that knows its data's ids, or ``None`` for
         data whose ids only they can tell (through the id getter).
+    :ivar holds: the train's hold tokens of the data, in order, as ``[token,
+        count]``: what to release when the request is settled.
     """
 
-    __slots__ = ("data", "pieces", "size", "tries", "origins")
+    __slots__ = ("data", "pieces", "size", "tries", "origins", "holds")
 
     def __init__(self) -> None:
         self.data: list[Any] = []
@@ -54,6 +56,7 @@ class Request:
         self.size = 0
         self.tries = 0
         self.origins: list[tuple[movement.Batch | None, int, int]] = []
+        self.holds: list[list[Any]] = []
 
     def __len__(self) -> int:
         return len(self.data)
@@ -69,6 +72,18 @@ class Request:
                 self.origins[-1] = (batch, last[1], stop)  # the next slice of the same batch
                 return
         self.origins.append((batch, start, stop) if batch is not None else (None, 0, stop - start))
+
+    def _held(self, token: Any, count: int) -> None:
+        """Note that the next ``count`` data are held under ``token``."""
+        if self.holds and self.holds[-1][0] is token:
+            self.holds[-1][1] += count
+        else:
+            self.holds.append([token, count])
+
+    @property
+    def oldest_hold(self) -> Any:
+        """The hold token to send the data on with (see :meth:`~deadbeat.movement.Hold.earliest`), or ``None``."""
+        return movement.Hold.earliest(token for token, _ in self.holds)
 
     def event_ids(self, get_id: Callable[[Any], Any]) -> list[Any]:
         """:returns: each datum's event id, from its batch where it knows them, else by ``get_id``."""
@@ -110,6 +125,16 @@ class Request:
                 first._note(batch, start, cut)
                 second._note(batch, cut, stop)
             done += count
+        done = 0
+        for token, count in self.holds:
+            if done + count <= middle:
+                first._held(token, count)
+            elif done >= middle:
+                second._held(token, count)
+            else:
+                first._held(token, middle - done)
+                second._held(token, done + count - middle)
+            done += count
         return first, second
 
 
@@ -137,11 +162,12 @@ class Outbox:
     def __bool__(self) -> bool:
         return self.open is not None or bool(self.waiting)
 
-    def add(self, data: list[Any], pieces: list[bytes]) -> None:
+    def add(self, data: list[Any], pieces: list[bytes], token: Any = None) -> None:
         """Take ``data`` (with their ``pieces``), filling the open request and closing each that is full.
 
         :param data: the data; a :class:`~deadbeat.movement.Batch` that knows
             its ids is noted as their origin.
+        :param token: the train's hold token for them (see :meth:`Train.hold`).
         """
         total = len(data)
         batch = data if isinstance(data, movement.Batch) and data.knows_ids else None
@@ -169,6 +195,7 @@ class Outbox:
                 request.pieces += pieces[start:stop]
                 request.size += size
                 request._note(batch, start, stop)
+                request._held(token, stop - start)
             if stop < total or len(request) >= self.max_count:
                 self.close()
             start = stop

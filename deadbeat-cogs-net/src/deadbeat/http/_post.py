@@ -273,10 +273,10 @@ class HTTPPostDrain(movement.Cog):
 
     def _take(self, data: list[Any], pieces: list[bytes]) -> None:
         before = self._outbox.size
-        self._outbox.add(data, pieces)
+        # The data come with the train's send in progress: held, they hold back their own batch only.
+        self._outbox.add(data, pieces, self.train.hold(len(data), current=True))
         self._held += len(data)
         self._held_bytes += self._outbox.size - before
-        self.train.hold(len(data))
         if self._held_bytes > self.max_held_bytes and not self._full:
             self._full = True
             self._pace()
@@ -426,7 +426,8 @@ class HTTPPostDrain(movement.Cog):
         if self._full and self._held_bytes <= self.max_held_bytes // 2:
             self._full = False
         self._pace()
-        self.train.release(len(request))
+        for token, count in request.holds:
+            self.train.release(count, token)
 
     def _delivered(self, request: Request, failing_since: float) -> None:
         if failing_since:
@@ -439,7 +440,7 @@ class HTTPPostDrain(movement.Cog):
         if not (cogs and cogs[0] is self and len(cogs) == 1):
             try:
                 # Released first, so that the train may acknowledge them as soon as they leave.
-                self.train.send(self, request.data)
+                self.train.send(self, request.data, token=request.oldest_hold)
             except Exception as exc:  # noqa: BLE001 - data the server has must not be reported lost silently
                 self.esc.fail(self, f"{len(request)} delivered data could not go on down the train: {exc}")
         self._pump()

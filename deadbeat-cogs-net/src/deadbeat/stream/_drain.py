@@ -1,12 +1,15 @@
 """What every broker output shares: take data, write them in batches, count nothing as done before the broker said so.
 
-The Train acknowledges what its supplies read once every datum has left it and
-no cog holds data back (see :mod:`deadbeat.movement._train`). A broker confirms
-a write later, over the network; so the output *holds* each datum it takes
-(:meth:`Train.hold <deadbeat.movement.Train.hold>`) from the moment it arrives
-until the broker has confirmed it, and releases it then. Nothing upstream is
-acknowledged while anything is held: an input line, or a message of another
-broker, counts as done only once the broker has it.
+The Train acknowledges what its supplies read, batch by batch, once every
+datum a batch became has left it (see :mod:`deadbeat.movement._train`). A
+broker confirms a write later, over the network; so the output *holds* each
+datum it takes (:meth:`Train.hold <deadbeat.movement.Train.hold>`, naming the
+datum's batch with ``current=True``) from the moment it arrives until the
+broker has confirmed it, and releases it then, with that batch's token. No
+batch is acknowledged while any of its data is held: an input line, or a
+message of another broker, counts as done only once the broker has it. The
+broker confirms writes in the order they were taken, so the tokens are kept
+as runs in that order and released from the front.
 
 Writing. Data arriving are encoded at once (a datum that cannot be written fails
 alone, to the error output) and collected; the train's ``flush`` after each send
@@ -23,12 +26,9 @@ growing pauses until it goes through; then the train goes on, and the log says
 after how long. What is held meanwhile is bounded: the supplies are paused.
 Data in a write that failed midway may be written twice; never lost.
 
-Sync points. Under a steady flow the output would always hold something, and
-the Train, which acknowledges only when nothing is held, would never
-acknowledge (a tailer would never save its position). So once ``high_water``
-data have been confirmed without a moment when the output held nothing, it
-holds the train at its high water (supplies pause) until what it took is
-confirmed, and lets go: the Train acknowledges everything at that moment.
+Under a steady flow the output always holds something; each batch is still
+acknowledged as soon as the broker confirmed its data, so a tailer saves its
+position as it goes and a broker supply acknowledges its messages.
 
 Shutdown. ``finish`` returns a coroutine, awaited by the Train: it writes what
 is left (for at most ``finish_timeout`` seconds while the broker is out of
@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from deadbeat import movement
@@ -87,12 +88,10 @@ class BrokerDrain(movement.Cog):
         self._buffer: list[Any] = []
         self._append = self._buffer.append
         # Invariant: _held == data taken and not yet confirmed (buffered or in
-        # the air), each reported to the train with hold() and released once confirmed.
+        # the air), each reported to the train with hold() and released once
+        # confirmed; _holds are their hold tokens as [token, count], in order.
         self._held = 0
-        #: Held at the train on top of the data, to make a sync point (see the module docstring).
-        self._barrier = 0
-        self._sync_every = max(int(getattr(train, "high_water", 10_000)), batch_size)
-        self._since_empty = 0
+        self._holds: deque[list[Any]] = deque()
         self._writer: movement.Binding | None = None
         self._blocked_since: float | None = None
         self._finishing = False
@@ -126,7 +125,7 @@ class BrokerDrain(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         self._append(self._encode(data))
         self._held += 1
-        self.esc.hold(self)
+        self._note_hold(self.esc.hold(self, current=True), 1)
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
@@ -135,8 +134,15 @@ class BrokerDrain(movement.Cog):
             encode = self._encode
             self._buffer += [encode(datum) for datum in data]
             self._held += len(data)
-            self.esc.hold(self, len(data))
+            self._note_hold(self.esc.hold(self, len(data), current=True), len(data))
         return data
+
+    def _note_hold(self, token: Any, count: int) -> None:
+        holds = self._holds
+        if holds and holds[-1][0] is token:
+            holds[-1][1] += count
+        else:
+            holds.append([token, count])
 
     def flush(self) -> None:
         """Start writing what was collected (the train sends this after every send)."""
@@ -181,20 +187,18 @@ class BrokerDrain(movement.Cog):
             self._writer = None
 
     def _confirmed(self, count: int) -> None:
-        """The broker has ``count`` more: release them, and keep acknowledgements from starving."""
+        """The broker has the next ``count`` data taken: release them, each under its batch's token."""
         self.counts["written"] += count
         self._held -= count
-        self._since_empty += count
-        release = count
-        if self._held == 0:
-            self._since_empty = 0
-            release += self._barrier
-            self._barrier = 0
-        elif not self._barrier and self._since_empty >= self._sync_every and not self._finishing:
-            # A sync point: hold the train at its high water until all we took is confirmed.
-            self._barrier = self._sync_every
-            self.esc.hold(self, self._barrier)
-        self.esc.release(self, release)
+        holds = self._holds
+        while count:
+            run = holds[0]
+            taken = min(count, run[1])
+            self.esc.release(self, taken, run[0])
+            count -= taken
+            run[1] -= taken
+            if not run[1]:
+                holds.popleft()
 
     def _stalled(self, exc: BaseException, count: int) -> bool:
         """A write failed for a reason that passes. :returns: whether to try again."""
@@ -246,9 +250,6 @@ class BrokerDrain(movement.Cog):
                 pass
         if self._held:
             self.esc.fail(self, f"{self._where}: {self._held} data not written at shutdown; not acknowledged")
-        elif self._barrier:
-            self.esc.release(self, self._barrier)
-            self._barrier = 0
         try:
             await self._disconnect()
         except Exception as exc:  # noqa: BLE001 - closing a lost connection may fail; nothing is at stake

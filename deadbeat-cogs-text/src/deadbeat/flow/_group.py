@@ -46,7 +46,7 @@ def _parse_spec(spec: str) -> tuple[str, Any]:
 
 
 class _Group:
-    __slots__ = ("key", "count", "values", "ids", "timer", "size")
+    __slots__ = ("key", "count", "values", "ids", "timer", "size", "holds")
 
     def __init__(self, key: tuple[Any, ...], outputs: int) -> None:
         self.key = key
@@ -56,6 +56,23 @@ class _Group:
         self.timer: movement.Binding | None = None
         #: The estimated bytes of the values its lists hold.
         self.size = 0
+        #: The train's hold tokens of its data, as [token, count] in order.
+        self.holds: list[list[Any]] = []
+
+
+def _add_hold(runs: list[list[Any]], token: Any) -> None:
+    """One more datum held under ``token``."""
+    if runs and runs[-1][0] is token:
+        runs[-1][1] += 1
+    else:
+        runs.append([token, 1])
+
+
+def _release(train: movement.Train, runs: list[list[Any]]) -> movement.Hold | None:
+    """Release every run; :returns: the token to send what they became on with."""
+    for token, count in runs:
+        train.release(count, token)
+    return movement.Hold.earliest(token for token, _ in runs)
 
 
 class Aggregate(movement.Cog):
@@ -135,19 +152,25 @@ class Aggregate(movement.Cog):
         values, size = self._read(data)
         group = self._groups.get(key)
         if group is not None and group.size + size > self.max_bytes:
-            self.train.send(self, [self._emit(key)])
+            self._send_on(key)
             group = None
         if group is None:
             if len(self._groups) >= self.max_groups:
                 # Dicts keep insertion order: the first key is the oldest group.
-                self.train.send(self, [self._emit(next(iter(self._groups)))])
+                self._send_on(next(iter(self._groups)))
             group = self._groups[key] = _Group(key, len(self._outputs))
             group.timer = self.train.esc.after(self.window, self._close, key)
         self._absorb(group, data, values, size)
-        self.train.hold()
+        # The datum came with this call: it holds back its own batch only (see Train.hold).
+        _add_hold(group.holds, self.train.hold(current=True))
         if group.count >= self.max_size:
-            self.train.send(self, [self._emit(key)])
+            self._send_on(key)
         return None
+
+    def _send_on(self, key: tuple[Any, ...]) -> None:
+        """Emit the group of ``key`` down the train, with the token of the earliest batch among its data."""
+        out, token = self._emit(key)
+        self.train.send(self, [out], token=token)
 
     def _read(self, data: Any) -> tuple[list[Any], int]:
         """The value of each aggregate's field in ``data``, and the estimated bytes of those lists keep.
@@ -202,7 +225,8 @@ class Aggregate(movement.Cog):
             else:
                 current.append(value)
 
-    def _emit(self, key: tuple[Any, ...]) -> dict[str, Any]:
+    def _emit(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], movement.Hold | None]:
+        """Close the group of ``key``. :returns: the datum it became and the token to send it on with."""
         group = self._groups.pop(key)
         if group.timer is not None:
             self.train.esc.dequeue(group.timer)
@@ -214,19 +238,17 @@ class Aggregate(movement.Cog):
             out[name] = group.count if function == "count" else group.values[index]
         for old_id in group.ids:
             self.train.notify("event_rename", old_id, new_id)
-        self.train.release(group.count)
-        return out
+        return out, _release(self.train, group.holds)
 
-    def _close(self, key: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _close(self, key: tuple[Any, ...]) -> None:
         """Window timer: the group goes out from this cog's position."""
-        if key not in self._groups:
-            return []
-        self._groups[key].timer = None
-        return [self._emit(key)]
+        if key in self._groups:
+            self._groups[key].timer = None
+            self._send_on(key)
 
     def finish(self) -> list[dict[str, Any]]:
         """Emit every open group."""
-        return [self._emit(key) for key in list(self._groups)]
+        return [self._emit(key)[0] for key in list(self._groups)]
 
 
 class Batch(movement.Cog):
@@ -254,32 +276,38 @@ class Batch(movement.Cog):
         self.target = target
         self._set = movement.setter(target) if target is not None else None
         self._items: list[Any] = []
+        self._holds: list[list[Any]] = []
         self._timer: movement.Binding | None = None
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         self._items.append(data)
-        self.train.hold()
+        # The datum came with this call: it holds back its own batch only (see Train.hold).
+        _add_hold(self._holds, self.train.hold(current=True))
         if len(self._items) >= self.size:
-            return (self._take(),)
+            # Returned in this send: the Train sees earlier batches' data let go here and go on with it.
+            return (self._take()[0],)
         if self._timer is None:
             self._timer = self.train.esc.after(self.timeout, self._expire)
         return None
 
-    def _take(self) -> Any:
+    def _take(self) -> tuple[Any, movement.Hold | None]:
         items, self._items = self._items, []
         if self._timer is not None:
             self.train.esc.dequeue(self._timer)
             self._timer = None
-        self.train.release(len(items))
-        return items if self._set is None else self._set({}, items)
+        holds, self._holds = self._holds, []
+        token = _release(self.train, holds)
+        return (items if self._set is None else self._set({}, items)), token
 
-    def _expire(self) -> list[Any]:
+    def _expire(self) -> None:
         self._timer = None
-        return [self._take()] if self._items else []
+        if self._items:
+            out, token = self._take()
+            self.train.send(self, [out], token=token)
 
     def finish(self) -> list[Any]:
         """Emit what is collected."""
-        return [self._take()] if self._items else []
+        return [self._take()[0]] if self._items else []
 
 
 def _parents(path: str | int) -> list[str]:

@@ -53,7 +53,7 @@ from ._inotify import (
     InotifyEvent,
 )
 from ._lists import OneByOne, exhaust, only
-from ._train import Batch, Train, cog_name, escapement_of
+from ._train import Batch, Hold, Train, cog_name, escapement_of
 
 __all__ = [
     "BROADCASTS",
@@ -70,6 +70,7 @@ __all__ = [
     "FdEvent",
     "FieldGetter",
     "FieldSetter",
+    "Hold",
     "Getter",
     "IN_ALL_EVENTS",
     "IN_ATTRIB",

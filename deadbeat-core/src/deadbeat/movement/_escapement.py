@@ -97,11 +97,11 @@ class Receiver(Protocol):
         """Hand a datum ``cog`` cannot deliver to the error output."""
         ...
 
-    def hold(self, count: int = 1) -> None:
-        """A cog holds ``count`` more data back."""
+    def hold(self, count: int = 1, *, current: bool = False, cog: object = None) -> Any:
+        """A cog holds ``count`` more data back; returns a token for release."""
         ...
 
-    def release(self, count: int = 1) -> None:
+    def release(self, count: int = 1, token: Any = None, *, cog: object = None) -> None:
         """A cog let ``count`` held data go."""
         ...
 
@@ -343,17 +343,22 @@ class Escapement:
         route = self._routes.get(id(owner))
         return route[1] if route is not None and route[0] is owner else None
 
-    def hold(self, owner: object, count: int = 1) -> None:
-        """``owner`` holds ``count`` more data back: its train's ``hold``, for cogs that know only the Escapement."""
+    def hold(self, owner: object, count: int = 1, *, current: bool = False) -> Any:
+        """``owner`` holds ``count`` more data back: its train's ``hold``, for cogs that know only the Escapement.
+
+        :param current: the data came with the send in progress (see :meth:`Train.hold`).
+        :returns: the token for :meth:`release`, or ``None`` when ``owner`` is in no train.
+        """
         receiver = self._receiver(owner)
         if receiver is not None:
-            receiver.hold(count)
+            return receiver.hold(count, current=current, cog=owner)
+        return None
 
-    def release(self, owner: object, count: int = 1) -> None:
+    def release(self, owner: object, count: int = 1, token: Any = None) -> None:
         """``owner`` let ``count`` held data go: its train's :meth:`~Train.release`."""
         receiver = self._receiver(owner)
         if receiver is not None:
-            receiver.release(count)
+            receiver.release(count, token, cog=owner)
 
     def block(self, owner: object) -> None:
         """``owner``, an output, cannot take data now: its train acknowledges nothing and pauses its supplies."""
@@ -1004,10 +1009,10 @@ class DummyEscapement(Escapement):
     def route(self, owner: object, receiver: Receiver) -> None:
         return None
 
-    def hold(self, owner: object, count: int = 1) -> None:
+    def hold(self, owner: object, count: int = 1, *, current: bool = False) -> Any:
         return None
 
-    def release(self, owner: object, count: int = 1) -> None:
+    def release(self, owner: object, count: int = 1, token: Any = None) -> None:
         return None
 
     def block(self, owner: object) -> None:

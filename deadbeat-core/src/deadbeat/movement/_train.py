@@ -32,12 +32,18 @@ being called or while its returned iterable was consumed; deeper levels catch
 their own, so the handler knows the failing cog and datum. The datum goes to the
 error output and the loop goes on with the next one.
 
-Acknowledgement. When every datum a supply sent has left the train (reached
-the end, was dropped, or went to the error output) and no cog holds data back,
-the Train broadcasts ``flush`` (outputs write), then ``event_done`` once per
-datum with the id it carried (only if a cog listens), then ``batch_done`` once
-per :class:`Batch`, then ``checkpoint``. Supplies acknowledge their source in
-``batch_done``; nothing is paid per datum unless some cog has ``event_done``.
+Acknowledgement. Each send from a supply (one batch) is remembered, in order,
+as a :class:`Hold` until every datum it became has left the train (reached the
+end, was dropped, or went to the error output). Then, and once every earlier
+batch is done too, the Train broadcasts ``flush`` (outputs write), then
+``event_done`` once per datum with the id it carried (only if a cog listens),
+then ``batch_done`` for the batch, then ``checkpoint``. Supplies acknowledge
+their source in ``batch_done``; nothing is paid per datum unless some cog has
+``event_done``. Data a cog holds back keep their batch, and every later one,
+unacknowledged: a cog that says which batch it holds (``hold(current=True)``
+and the token it returns) holds back only that batch, so a steady flow through
+a cog that always holds something is still acknowledged batch by batch; a
+plain ``hold()`` holds back everything sent so far, which is always safe.
 
 Backpressure. Data a cog holds back (a DNS cog waiting for answers, an output
 waiting for a slow peer) are counted with :meth:`Train.hold` and
@@ -55,6 +61,7 @@ import operator
 import sys
 import time
 import types
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -63,7 +70,7 @@ from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog
 from ._escapement import Escapement
 from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
-__all__ = ["Batch", "Train", "cog_name", "escapement_of"]
+__all__ = ["Batch", "Hold", "Train", "cog_name", "escapement_of"]
 
 log = logging.getLogger("deadbeat.train")
 
@@ -209,6 +216,46 @@ class Batch(list):  # type: ignore[type-arg]
                     return None
                 found = index
         return None if found is None else self.event_ids()[found]
+
+
+class Hold:
+    """One batch (an entering send) from the moment it enters until it is acknowledged.
+
+    :meth:`Train.hold` returns the Hold its count went to, a token for
+    :meth:`Train.release` and for :meth:`Train.send` of the data when they go
+    on. Cogs need not look inside.
+    """
+
+    __slots__ = ("number", "batch_id", "event_ids", "held", "open", "acknowledged")
+
+    def __init__(self, number: int = -1, batch_id: Any = None, event_ids: list[Any] | None = None) -> None:
+        #: Its place in the train's order of batches (-1: data of no batch to acknowledge).
+        self.number = number
+        self.batch_id = batch_id
+        #: The event ids of its data, only while some cog listens to ``event_done``.
+        self.event_ids = event_ids
+        #: Data of this batch that cogs hold back, as far as holds could be attributed.
+        self.held = 0
+        #: Its send is still running: some of its data are still in the cogs.
+        self.open = False
+        self.acknowledged = False
+
+    @staticmethod
+    def earliest(tokens: Iterable[Hold | None]) -> Hold | None:
+        """Of the tokens of data going on together, the one to :meth:`Train.send` them with.
+
+        That is the earliest batch's: what is held of them further on then
+        holds that batch back, and with it every later one.
+        """
+        found: Hold | None = None
+        for token in tokens:
+            if token is not None and (found is None or found.number < 0 or 0 <= token.number < found.number):
+                found = token
+        return found
+
+    def __repr__(self) -> str:
+        state = "acknowledged" if self.acknowledged else f"{self.held} held"
+        return f"<Hold of batch {self.batch_id!r}: {state}>"
 
 
 class _Source:
@@ -405,10 +452,18 @@ class Train:
         self._holders: dict[types.CodeType, int] = {}
         self.paused = False
         self.finished = False
-        # Sent in but not acknowledged yet: batch ids, and (only while a cog
-        # listens to event_done) the event ids of every datum.
-        self._unacknowledged: list[Any] = []
-        self._done_ids: list[Any] = []
+        # Batches sent in and not acknowledged yet, oldest first (see Hold).
+        # Sends that carry nothing to acknowledge (no batch id, no listener of
+        # event_done) are not remembered: their holds go to _untracked.
+        self._holds: deque[Hold] = deque()
+        self._batch_numbers = itertools.count()
+        self._untracked = Hold()
+        # The Hold of the send in progress (current=True holds count against
+        # it), or None outside any send.
+        self._current: Hold | None = None
+        # Batches of data let go in the middle of the send in progress, with
+        # the position of the cog that let them go (None: not known).
+        self._carried: list[tuple[int | None, Hold]] = []
         self._completion_scheduled = False
         # The data entering now (during a send from a supply), for the ids of errors.
         self._entering: Any = None
@@ -670,7 +725,7 @@ class Train:
 
     # -- moving data ---------------------------------------------------------
 
-    def send(self, cog: object | None, data: Iterable[Any] | None) -> int:
+    def send(self, cog: object | None, data: Iterable[Any] | None, token: Hold | None = None) -> int:
         """Send data down the train, starting after ``cog`` (at the start for ``None``).
 
         This is how a cog delivers held or late data (a DNS answer, a flushed
@@ -679,6 +734,10 @@ class Train:
         by a supply count as entering the train; a :class:`Batch` among them is
         acknowledged with ``batch_done`` once they have all left it.
 
+        :param token: for held data sent on late, the token :meth:`hold` gave
+            for them (the oldest, if they came from several batches): a cog
+            further on that holds them with ``current=True`` then holds back
+            their batch only.
         :returns: how many data left the last cog.
         :raises ValueError: when ``cog`` is not in this train.
         """
@@ -707,37 +766,53 @@ class Train:
             self._on_error(start - 1, data, error)
             return 0
         entering = start in self._starts
-        if entering:
-            if not isinstance(data, list):
-                # A list, so that errors can find the entering datum by place.
-                data = list(data)
-            self.events_in += len(data)
-            if self._broadcasts["event_done"]:
-                self._done_ids += self._ids_of(data)
-            batch_id = getattr(data, "batch_id", None)
-            if batch_id is not None:
-                self._unacknowledged.append(batch_id)
-            # While they run, errors can ask this batch for the ids of its data.
-            outer, self._entering = self._entering, data
-            self._sending += 1
-            try:
-                out = self._entries[start](data)
-            finally:
-                self._entering = outer
-                self._sent()
-        else:
-            self._sending += 1
-            try:
-                out = self._entries[start](data)
-            finally:
-                self._sent()
-        self.events_out += out
-        if (self._unacknowledged or self._done_ids) and self._settled():
-            self._complete()
-        else:
-            # Outputs write what this send gave them: a line appended to a
-            # tailed file reaches the output file in the same turn.
-            self._flush(self)
+        outer_hold, outer_carried = self._current, self._carried
+        self._carried = []
+        try:
+            if entering:
+                if not isinstance(data, list):
+                    # A list, so that errors can find the entering datum by place.
+                    data = list(data)
+                self.events_in += len(data)
+                batch_id = getattr(data, "batch_id", None)
+                if batch_id is not None or self._broadcasts["event_done"]:
+                    ids = self._ids_of(data) if self._broadcasts["event_done"] else None
+                    hold = Hold(next(self._batch_numbers), batch_id, ids)
+                    self._holds.append(hold)
+                else:
+                    hold = self._untracked
+                hold.open = True
+                # While they run, errors can ask this batch for the ids of its data.
+                outer, self._entering = self._entering, data
+                self._current = hold
+                self._sending += 1
+                try:
+                    out = self._entries[start](data)
+                finally:
+                    hold.open = False
+                    self._entering = outer
+                    self._sent()
+            else:
+                # Data sent on late belong to the batch their token names; without
+                # one, to no batch known (holds go to the oldest), even in the
+                # middle of another send: they need not be that send's data.
+                self._current = token if token is not None and not token.acknowledged else None
+                self._sending += 1
+                try:
+                    out = self._entries[start](data)
+                finally:
+                    self._sent()
+            self.events_out += out
+            # The batch stays current while outputs write: what they take into
+            # their own hands at this flush came with this send.
+            if self._holds and self._ready():
+                self._complete()
+            else:
+                # Outputs write what this send gave them: a line appended to a
+                # tailed file reaches the output file in the same turn.
+                self._flush(self)
+        finally:
+            self._current, self._carried = outer_hold, outer_carried
         return out
 
     def _sent(self) -> None:
@@ -762,33 +837,46 @@ class Train:
                     continue
         return [event_id for event_id in ids if event_id is not None]
 
-    def _complete(self) -> None:
-        """Acknowledge everything sent in so far: flush, event_done, batch_done, checkpoint.
+    def _ready(self) -> bool:
+        """Whether the oldest unacknowledged batch is done: nothing of it held, its send over, nothing blocked."""
+        first = self._holds[0]
+        return first.held <= 0 and not first.open and self._settled()
 
-        Called only while nothing is held, so every datum sent in has left the
-        train; outputs write their buffers first, so that the acknowledgement
-        never runs ahead of the data.
+    def _complete(self) -> None:
+        """Acknowledge the batches that are done, oldest first: flush, event_done, batch_done, checkpoint.
+
+        A batch is done once nothing of it is held and its send is over; it is
+        acknowledged only after every batch before it. Outputs write their
+        buffers first, so that the acknowledgement never runs ahead of the data.
         """
         self._completion_scheduled = False
-        if not (self._unacknowledged or self._done_ids) or not self._settled():
+        if not self._holds or not self._ready():
             return
         error_train = self._error_output if isinstance(self._error_output, Train) else None
         flushed = self._flush(error_train) if error_train is not None else True
-        if not self._flush(self) or not flushed or not self._settled():
+        if not self._flush(self) or not flushed or not self._holds or not self._ready():
             # Not written (yet), or an output took the data into its own hands
             # while flushing (it holds them until a peer confirms): nothing may
             # be acknowledged; its release or unblock comes back here.
             return
-        batch_ids, self._unacknowledged = self._unacknowledged, []
-        event_ids, self._done_ids = self._done_ids, []
+        holds = self._holds
+        done: list[Hold] = []
+        while holds and holds[0].held <= 0 and not holds[0].open:
+            hold = holds.popleft()
+            hold.acknowledged = True
+            done.append(hold)
         for implementation in self._broadcasts["event_done"]:
             method = implementation.method
-            for event_id in event_ids:
-                try:
-                    method(event_id)
-                except Exception:
-                    log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
-        for batch_id in batch_ids:
+            for hold in done:
+                for event_id in hold.event_ids or ():
+                    try:
+                        method(event_id)
+                    except Exception:
+                        log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
+        for hold in done:
+            batch_id = hold.batch_id
+            if batch_id is None:
+                continue
             self.notify("batch_done", batch_id)
             if error_train is not None:
                 # The error train's outputs wrote their part of these batches
@@ -837,7 +925,8 @@ class Train:
             # It came in, and it leaves through the error output: counted and acknowledged like any datum.
             self.events_in += 1
             if self._broadcasts["event_done"]:
-                self._done_ids += self._ids_of((datum,))
+                self._holds.append(Hold(next(self._batch_numbers), None, self._ids_of((datum,))))
+                self._complete_soon()
         self._on_error(position, datum, error)
 
     @property
@@ -973,20 +1062,105 @@ class Train:
 
     # -- backpressure ----------------------------------------------------------
 
-    def hold(self, count: int = 1) -> None:
-        """Report that a cog now holds ``count`` more data back (in flight)."""
-        self.in_flight += count
-        code = sys._getframe(1).f_code
-        self._holders[code] = self._holders.get(code, 0) + count
-        self._pace()
+    def hold(self, count: int = 1, *, current: bool = False, cog: object = None) -> Hold:
+        """Report that a cog now holds ``count`` more data back (in flight).
 
-    def release(self, count: int = 1) -> None:
-        """Report that ``count`` held data went on or were dropped."""
+        Held data keep their batch unacknowledged, and every batch after it,
+        since acknowledgements go in order. Which batch that is, the Train can
+        only know from the cog:
+
+        :param current: the held data came with the send in progress: the
+            ones the cog is being called with now (or sent on late with their
+            token, see :meth:`send`). Only their batch is held back, so under a
+            steady flow through a cog that always holds something the batches
+            before are still acknowledged. Without it (an output taking its
+            whole buffer into its hands, data kept from earlier calls) the hold
+            counts against the oldest unacknowledged batch: always safe, but
+            then nothing is acknowledged until that hold is released.
+        :param cog: the cog that holds; found from the caller (a method's
+            ``self``) when not given.
+        :returns: the token of the batch the hold counts against; give it to
+            :meth:`release` (and to :meth:`send` with the data when they go on).
+        """
+        self.in_flight += count
+        frame = sys._getframe(1)
+        code = frame.f_code
+        self._holders[code] = self._holders.get(code, 0) + count
+        hold = self._current
+        if not current or hold is None or hold.acknowledged:
+            hold = self._holds[0] if self._holds else self._untracked
+        elif self._carried:
+            # Data of earlier batches let go in this send by cogs before this
+            # one may be among what it holds now: their batch is held back.
+            position = self._position(cog, frame)
+            for released_at, earlier in self._carried:
+                if (
+                    (position is None or released_at is None or released_at < position)
+                    and not earlier.acknowledged
+                    and (hold.number < 0 or earlier.number < hold.number)
+                ):
+                    hold = earlier
+        hold.held += count
+        self._pace()
+        return hold
+
+    def release(self, count: int = 1, token: Hold | None = None, *, cog: object = None) -> None:
+        """Report that ``count`` held data went on or were dropped.
+
+        :param token: what :meth:`hold` returned for them. Without it, the
+            release is taken from the latest batches holding data, which can
+            only delay an acknowledgement, never bring one forward.
+        :param cog: the cog that releases; found from the caller (a method's
+            ``self``) when not given.
+        """
         self.in_flight -= count
-        code = sys._getframe(1).f_code
+        frame = sys._getframe(1)
+        code = frame.f_code
         self._holders[code] = self._holders.get(code, 0) - count
+        current = self._current
+        if current is not None and (token is None or token.number >= 0):
+            # Data of an earlier batch let go in the middle of a send may go on
+            # with it (a window returning its oldest datum): cogs after this one
+            # that hold with current=True must then hold that batch back.
+            earlier = token if token is not None else self._holds[0] if self._holds else None
+            if (
+                earlier is not None
+                and not earlier.acknowledged
+                and (current.number < 0 or earlier.number < current.number)
+            ):
+                self._carried.append((self._position(cog, frame), earlier))
+        if self.in_flight <= 0:
+            # Nothing is held at all: whatever holds could not be attributed
+            # exactly (a release without its token) are settled now.
+            for hold in self._holds:
+                hold.held = 0
+            self._untracked.held = 0
+        else:
+            left = count
+            if token is not None and token.held > 0:
+                taken = min(left, token.held)
+                token.held -= taken
+                left -= taken
+            if left > 0:
+                self._release_latest(left)
         self._complete_soon()
         self._pace()
+
+    def _position(self, cog: object, frame: types.FrameType) -> int | None:
+        """The position of ``cog``, or of the cog whose method ``frame`` runs; ``None`` when not known."""
+        if cog is None:
+            cog = frame.f_locals.get("self")
+        return self._index.get(id(cog)) if cog is not None else None
+
+    def _release_latest(self, count: int) -> None:
+        """Take a release without a token from the latest holds: untracked data first, then the newest batches."""
+        for hold in itertools.chain((self._untracked,), reversed(self._holds)):
+            if hold.held > 0:
+                taken = min(count, hold.held)
+                hold.held -= taken
+                count -= taken
+                if not count:
+                    return
 
     def block(self, cog: object) -> None:
         """Report that ``cog`` (an output) cannot take data now: a full disk, a lost peer.
@@ -1008,19 +1182,19 @@ class Train:
             self._pace()
 
     def _settled(self) -> bool:
-        """Nothing held back or blocked, here or in the error train: what was sent in is all written.
+        """No output blocked, here or in the error train, and the error train holds nothing.
 
         The error train counts: a datum that failed is done only once its
         error record is written (an error output that holds data until a
         broker confirms them, or is blocked, holds back the acknowledgement).
         """
-        if self.in_flight > 0 or self._blocked:
+        if self._blocked:
             return False
         errors = self._error_output
         return not isinstance(errors, Train) or (errors.in_flight <= 0 and not errors._blocked)
 
     def _complete_soon(self) -> None:
-        if (self._unacknowledged or self._done_ids) and not self._completion_scheduled and self._settled():
+        if self._holds and not self._completion_scheduled and self._ready():
             # Not now: released data are usually sent on right after this call
             # returns, and must be written before they are acknowledged.
             self._completion_scheduled = True
@@ -1136,10 +1310,12 @@ class Train:
             for code, count in self._holders.items():
                 held[_holder(code)] = held.get(_holder(code), 0) + count
             holders = ", ".join(f"{count} by {name}" for name, count in held.items() if count > 0)
+            batches = sum(hold.batch_id is not None for hold in self._holds)
+            events = sum(len(hold.event_ids or ()) for hold in self._holds)
             self.esc.fail(
                 self.name,
                 f"{self.in_flight} data still held ({holders or 'by no cog known'}) and {len(self._blocked)} outputs"
-                f" blocked after finish; {len(self._unacknowledged)} batches and {len(self._done_ids)} events stay"
+                f" blocked after finish; {batches} batches and {events} events stay"
                 " unacknowledged (every train.hold() needs a train.release() once the data went on or were dropped)",
             )
         else:

@@ -57,7 +57,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from ..movement import Batch, Cog, DeadLetterLog, ErrorRecord, Escapement, Train, cog_name
+from ..movement import Batch, Cog, DeadLetterLog, ErrorRecord, Escapement, Hold, Train, cog_name
 from ..movement._errors import FailureLog
 
 __all__ = ["NoRoute", "Route", "Router"]
@@ -295,9 +295,10 @@ class Router(Cog):
         )
         self._tests = [route.test for route in self._conditional]
         self._tokens = map(_Token, itertools.count(1))
-        #: Batches sent into routes and not acknowledged yet: token -> data held
-        #: for it (0 while its send() has not returned: not held yet).
-        self._pending: dict[_Token, int] = {}
+        #: Batches sent into routes and not acknowledged yet: token -> how many
+        #: data are held for it and the served train's hold token (None while
+        #: its send() has not returned: not held yet).
+        self._pending: dict[_Token, tuple[int, Hold] | None] = {}
         self._routed = dict.fromkeys((route.name for route in routes), 0)
         self._dropped = 0
 
@@ -360,16 +361,17 @@ class Router(Cog):
         # between, nothing can acknowledge the served train: it is in the
         # middle of its own send (this is its last cog), and its completion
         # runs when that send ends, or later, from the loop.
-        self._pending[token] = 0
+        self._pending[token] = None
         route.train.send(None, Batch(data, token, lambda: [ids(datum) for datum in data]))
         if token in self._pending:
-            self._pending[token] = count
-            self.train.hold(count)
+            # The data came with the served train's send in progress: only
+            # their batch waits for the route (see Train.hold).
+            self._pending[token] = (count, self.train.hold(count, current=True))
 
     def _acknowledged(self, token: Any) -> None:
         held = self._pending.pop(token, None)
-        if held:
-            self.train.release(held)
+        if held is not None:
+            self.train.release(*held)
 
     def batch_done(self, batch_id: Any) -> None:
         """The served train acknowledged a supply's batch: the routes' cogs hear it too, in the same broadcast."""
