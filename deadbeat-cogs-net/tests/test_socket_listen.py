@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import trustme
 
-from deadbeat import movement
+from deadbeat import metrics, movement
 from deadbeat.socket import FramingError, MessageTooLong, SocketSupply
 from deadbeat.testing import CogConformance, Collector
 
@@ -1008,3 +1008,77 @@ class TestSocketListenUdpConformance(CogConformance):
     cog_name = "socket.listen"
     params = {"transport": "udp", "port": 0}
     samples = ["plain"]
+
+
+class TestFigures:
+    """What socket.listen reports to /metrics and --stats, read as a scrape reads it."""
+
+    def test_clients_connected_bytes_and_messages_received(self) -> None:
+        """Three clients connected: connections_open 3; every byte and message counted, a refused one too; then 0."""
+        rig = Rig(port=0, max_line=100)
+        release = threading.Event()
+        payloads = [b"".join(b"client %d line %d\n" % (c, i) for i in range(100)) for c in range(3)]
+        payloads[2] += b"z" * 300 + b"\n"  # too long: to the error output, and received all the same
+
+        def client(payload: bytes) -> Callable[[], None]:
+            def send() -> None:
+                with socket.create_connection(rig.address) as sock:
+                    sock.sendall(payload)
+                    release.wait(30)
+
+            return send
+
+        for payload in payloads:
+            rig.client(client(payload))
+        seen: dict[str, Any] = {}
+
+        def done() -> bool:
+            if "during" not in seen and len(rig.data) == 300 and rig.records:
+                seen["during"] = rig.supply.metrics()
+                (cog,) = [c for c in metrics.snapshot([rig.train]).trains[0].cogs if c.position == 0]
+                seen["counters"], seen["gauges"] = cog.counters, cog.gauges
+                release.set()
+            return "during" in seen and rig.supply.metrics()["connections_open"] == 0
+
+        rig.run_until(done)
+        during = seen["during"]
+        assert during["connections_open"] == 3
+        assert during["bytes_read_total"] == sum(map(len, payloads))
+        assert during["messages_read_total"] == 301
+        assert seen["counters"]["bytes_read_total"] == sum(map(len, payloads))
+        assert seen["counters"]["connections_total"] == 3 and seen["counters"]["too_long_total"] == 1
+        assert seen["gauges"]["connections_open"] == 3
+
+    def test_datagrams_received_and_dropped_while_paused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A scrape while the supply is paused shows the kernel's drops already; all are read or dropped."""
+        from deadbeat.socket import _listen
+
+        monkeypatch.setattr(_listen, "_DROPS_INTERVAL", 0.0)  # a scrape looks every time, not every 5 s
+        rig = Rig(transport="udp", port=0, receive_buffer=4096)
+        sent = threading.Event()
+
+        def client() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect(rig.address)
+                for i in range(2000):
+                    sock.send(b"datagram %d" % i)
+            sent.set()
+
+        rig.esc.pause(rig.supply)
+        rig.client(client)
+        seen: dict[str, Any] = {}
+
+        def resume_when_sent() -> bool:
+            if sent.is_set() and "paused" not in seen:
+                seen["paused"] = rig.supply.metrics()
+                rig.esc.resume(rig.supply)
+            return "paused" in seen and bool(rig.data)
+
+        rig.run_until(resume_when_sent)
+        after = rig.supply.metrics()
+        paused = seen["paused"]
+        assert paused["messages_read_total"] == 0 and paused["kernel_drops_total"] > 0
+        assert "connections_open" not in paused
+        assert after["messages_read_total"] == len(rig.data)
+        assert after["messages_read_total"] + after["kernel_drops_total"] == 2000
+        assert after["bytes_read_total"] == sum(len(line.encode()) for line in rig.lines())

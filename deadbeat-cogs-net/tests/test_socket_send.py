@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import trustme
 
-from deadbeat import movement
+from deadbeat import metrics, movement
 from deadbeat.socket import SocketDrain, SocketSupply
 from deadbeat.testing import CogConformance, Collector
 
@@ -698,3 +698,93 @@ class TestSocketSendUdpConformance(CogConformance):
     cog_name = "socket.send"
     params = {"transport": "udp", "port": _CONFORMANCE_SINK.port}
     samples = ["datagram"]
+
+
+class TestFigures:
+    """What socket.send reports to /metrics and --stats, read as a scrape reads it."""
+
+    def test_messages_and_bytes_written_nothing_pending(self) -> None:
+        """After N lines the written counter says N and the bytes are what the peer got; connected while running."""
+        sink = Sink().start()
+        seen: dict[str, Any] = {}
+        try:
+            rig = Rig(batches=50, per_batch=200, interval=0.01, port=sink.port)
+
+            def look() -> None:
+                if "running" not in seen and rig.feed.acked and rig.feed.sent < 50:
+                    seen["running"] = rig.drain.metrics()
+
+            rig.during.append(look)
+            rig.run_until(lambda: len(rig.feed.acked) == 50)
+            after = rig.drain.metrics()
+            (cog,) = [c for c in metrics.snapshot([rig.train]).trains[0].cogs if c.position == 1]
+            wait_for(lambda: sink.all_bytes().count(b"\n") >= 10_000)
+        finally:
+            sink.stop()
+        assert seen["running"]["connected"] == 1 and seen["running"]["ready"] == 1
+        assert after == {
+            "written_total": 10_000,
+            "bytes_written_total": len(sink.all_bytes()),
+            "reconnects_total": 0,
+            "pending": 0,
+            "pending_bytes": 0,
+            "connected": 0,  # closed at the end
+            "ready": 1,
+            "last_error_timestamp_seconds": 0.0,
+        }
+        assert cog.counters["written_total"] == 10_000 and cog.counters["connections_total"] == 1
+        assert cog.gauges["pending"] == 0 and cog.gauges["ready"] == 1
+
+    def test_a_peer_away_shows_as_pending_not_ready_and_a_reconnection(self) -> None:
+        """Peer down: everything pending, not ready (the snapshot says why), the failure's time; then all written."""
+        port = free_port()
+        sink = Sink(port=port)
+        seen: dict[str, Any] = {}
+        began = time.time()
+        rig = Rig(batches=20, per_batch=50, port=port, reconnect_min=0.05, reconnect_max=0.2)
+
+        def bring_up() -> None:
+            if "down" not in seen and rig.feed.sent == 20 and rig.drain.counts["connect_failures"] >= 2:
+                seen["down"] = rig.drain.metrics()
+                seen["not_ready"] = metrics.snapshot([rig.train]).not_ready
+                seen["when"] = time.time()
+                sink.start()
+
+        rig.during.append(bring_up)
+        try:
+            rig.run_until(lambda: len(rig.feed.acked) == 20)
+            up = rig.drain.metrics()
+            wait_for(lambda: sink.all_bytes().count(b"\n") >= 1000)
+        finally:
+            sink.stop()
+        down = seen["down"]
+        assert down["written_total"] == 0 and down["pending"] == 1000 and down["connected"] == 0
+        assert down["pending_bytes"] == len("".join(line + "\n" for line in rig.feed.expected()))
+        assert down["ready"] == 0 and any("SocketDrain" in why for why in seen["not_ready"])
+        assert began <= down["last_error_timestamp_seconds"] <= seen["when"]
+        assert up["written_total"] == 1000 and up["pending"] == 0 and up["pending_bytes"] == 0
+        assert up["ready"] == 1 and up["reconnects_total"] == 0  # the first connection made
+        assert up["bytes_written_total"] == len(sink.all_bytes())
+
+    def test_a_reconnection_is_counted(self) -> None:
+        """The peer resets the connection between batches: one reconnection; every line written once."""
+        sink = Sink().start()
+        rig = Rig(batches=20, per_batch=50, interval=0.02, port=sink.port, reconnect_min=0.05)
+        state: dict[str, Any] = {}
+
+        def cut_midway() -> None:
+            written = len(rig.feed.acked) * 50
+            quiet = rig.drain._pending == 0 and sink.all_bytes().count(b"\n") == written
+            if "cut" not in state and written >= 250 and quiet:
+                sink.reset_clients()
+                state["cut"] = time.time()
+
+        rig.during.append(cut_midway)
+        try:
+            rig.run_until(lambda: len(rig.feed.acked) == 20)
+            after = rig.drain.metrics()
+            wait_for(lambda: sink.all_bytes().count(b"\n") >= 1000)
+        finally:
+            sink.stop()
+        assert after["reconnects_total"] == 1 and after["written_total"] == 1000 and after["ready"] == 1
+        assert after["last_error_timestamp_seconds"] >= state["cut"]

@@ -22,7 +22,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
 
-from deadbeat import movement, stream
+from deadbeat import metrics, movement, stream
 from deadbeat.testing import CogConformance, Collector
 
 NATS_SERVER = "/usr/sbin/nats-server"
@@ -365,3 +365,88 @@ class TestBrokerFaults:
         assert set(collector.data) == {f"line {i}" for i in range(count)}
         assert "lost the connection; reconnecting" in caplog.text
         assert consumer_pending(made, own_nats.url) == 0
+
+
+class Gate(movement.Cog):
+    """Holds every datum (reported to the train) until opened: the supply's messages stay unacknowledged."""
+
+    def __init__(self, train: movement.Train) -> None:
+        self.train = train
+        self.held: list[Any] = []
+        self.opened = False
+
+    def __call__(self, datum: Any) -> tuple[Any, ...] | None:
+        if self.opened:
+            return (datum,)
+        self.held.append(datum)
+        self.train.hold()
+        return None
+
+    def open(self) -> list[Any]:
+        self.opened = True
+        held, self.held = self.held, []
+        self.train.release(len(held))
+        return held
+
+
+class TestFigures:
+    """What stream.nats reports to /metrics and --stats, read as a scrape reads it."""
+
+    def test_messages_read_pending_and_the_lag_behind_the_stream(
+        self, name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Held at max_pending: the lag comes with the messages; more published while paused: a scrape learns it."""
+        from deadbeat.stream import _supply
+
+        monkeypatch.setattr(_supply, "_LAG_EVERY", 0.05)  # a scrape may ask JetStream every 50 ms, not every 5 s
+        publish(name, [f"line {i}".encode() for i in range(500)])
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = stream.NATSStreamSupply(train, name, batch_size=50, max_pending=100, wait=0.2)
+        gate, collector = Gate(train), Collector()
+        train.cogs = [supply, gate, collector]
+        seen: dict[str, Any] = {}
+        more = threading.Thread(target=publish, args=(name, [f"line {i}".encode() for i in range(500, 550)]))
+
+        def until() -> bool:
+            figures = supply.metrics()  # as a scrape would, every 20 ms
+            if "held" not in seen and figures["pending"] == 100:
+                seen["held"] = figures  # the lag as the last message fetched told it
+                more.start()
+            elif "held" in seen and "more" not in seen and figures.get("lag_messages") == 450:
+                seen["more"] = figures  # the lag as JetStream told a scrape (the supply fetches nothing)
+                (cog,) = [c for c in metrics.snapshot([train]).trains[0].cogs if c.position == 0]
+                seen["counters"], seen["gauges"] = cog.counters, cog.gauges
+                esc.after(0, gate.open)
+            return "more" in seen and len(collector.data) == 550 and figures.get("lag_messages") == 0
+
+        run(esc, until)
+        more.join()
+        after = supply.metrics()
+        assert seen["held"]["lag_messages"] == 400 and seen["held"]["messages_read_total"] == 100
+        assert seen["held"]["ready"] == 1
+        assert seen["more"]["messages_read_total"] == 100 and seen["more"]["pending"] == 100
+        assert seen["counters"]["messages_read_total"] == 100 and seen["gauges"]["lag_messages"] == 450
+        assert after["messages_read_total"] == 550 and after["lag_messages"] == 0 and after["pending"] == 0
+        assert after["redelivered_total"] == 0
+        assert consumer_pending(name) == 0
+
+    def test_messages_a_dead_worker_held_count_as_redelivered(self, name: str) -> None:
+        """A worker died holding 20 messages: JetStream delivers them again after ack_wait, counted as such."""
+        publish(name, [f"line {i}".encode() for i in range(20)])
+
+        async def die_holding(js: Any) -> int:
+            config = ConsumerConfig(
+                durable_name="deadbeat", ack_policy=AckPolicy.EXPLICIT, ack_wait=0.5, max_deliver=6, max_ack_pending=-1
+            )
+            await js.add_consumer(name, config=config)
+            sub = await js.pull_subscribe_bind(durable="deadbeat", stream=name)
+            return len(await sub.fetch(20, timeout=2))
+
+        assert jetstream(die_holding) == 20
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, name, ack_wait=0.5, wait=0.2)
+        run(esc, lambda: len(collector.data) == 20)
+        after = supply.metrics()
+        assert after["messages_read_total"] == 20 and after["redelivered_total"] == 20
+        assert after["pending"] == 0 and after["lag_messages"] == 0

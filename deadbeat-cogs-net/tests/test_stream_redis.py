@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from deadbeat import fs, movement, stream, text
+from deadbeat import fs, metrics, movement, stream, text
 from deadbeat.testing import CogConformance, Collector
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -406,9 +406,8 @@ class TestWriting:
     def test_acknowledgements_keep_coming_under_a_steady_flow(self, client: redis.Redis, key: str) -> None:
         """A feeder that never lets up still sees its batches acknowledged along the way, not only at the end.
 
-        The output always holds something in the air; every high_water data
-        it makes a sync point (holds the train at its high water until all
-        it took is confirmed), so the Train can acknowledge.
+        The output always holds something in the air; each batch is
+        acknowledged once the broker confirmed its data.
         """
         esc = movement.Escapement()
         train = movement.Train(esc, high_water=1000)
@@ -560,3 +559,78 @@ class TestExtras:
             assert "pw'" not in str(cog) and "hunter2" not in cog._where
         finally:
             esc.close()
+
+
+class Gate(movement.Cog):
+    """Holds every datum (reported to the train) until opened: the supply's messages stay unacknowledged."""
+
+    def __init__(self, train: movement.Train) -> None:
+        self.train = train
+        self.held: list[Any] = []
+        self.opened = False
+
+    def __call__(self, datum: Any) -> tuple[Any, ...] | None:
+        if self.opened:
+            return (datum,)
+        self.held.append(datum)
+        self.train.hold()
+        return None
+
+    def open(self) -> list[Any]:
+        self.opened = True
+        held, self.held = self.held, []
+        self.train.release(len(held))
+        return held
+
+
+class TestFigures:
+    """What stream.redis reports to /metrics and --stats, read as a scrape reads it."""
+
+    def test_messages_read_pending_and_the_lag_behind_the_stream(
+        self, client: redis.Redis, key: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Held at max_pending: 100 read and pending, the group 400 behind; released: all read, lag 0, none pending."""
+        from deadbeat.stream import _supply
+
+        monkeypatch.setattr(_supply, "_LAG_EVERY", 0.05)  # a scrape may ask Redis every 50 ms, not every 5 s
+        fill(client, key, 500)
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = stream.RedisStreamSupply(train, key, batch_size=50, max_pending=100, block=0.1)
+        gate, collector = Gate(train), Collector()
+        train.cogs = [supply, gate, collector]
+        seen: dict[str, Any] = {}
+
+        def until() -> bool:
+            figures = supply.metrics()  # as a scrape would, every 20 ms
+            if "held" not in seen and figures.get("lag_messages") == 400 and figures["pending"] == 100:
+                seen["held"] = figures
+                seen["redis"] = client.xinfo_groups(key)[0]["lag"]
+                (cog,) = [c for c in metrics.snapshot([train]).trains[0].cogs if c.position == 0]
+                seen["counters"], seen["gauges"] = cog.counters, cog.gauges
+                esc.after(0, gate.open)
+            return "held" in seen and len(collector.data) == 500 and figures.get("lag_messages") == 0
+
+        run(esc, until)
+        after = supply.metrics()
+        held = seen["held"]
+        assert held["messages_read_total"] == 100 and held["ready"] == 1 and seen["redis"] == 400
+        assert seen["counters"]["messages_read_total"] == 100 and seen["counters"]["received_total"] == 100
+        assert seen["gauges"]["lag_messages"] == 400 and seen["gauges"]["pending"] == 100
+        assert after["messages_read_total"] == 500 and after["lag_messages"] == 0 and after["pending"] == 0
+        assert after["redelivered_total"] == 0 and after["claimed_total"] == 0
+        assert client.xinfo_groups(key)[0]["lag"] == 0
+
+    def test_messages_taken_up_again_and_claimed_from_a_dead_consumer(self, client: redis.Redis, key: str) -> None:
+        """Our own pending messages are redelivered; a dead consumer's are redelivered and claimed; the rest new."""
+        fill(client, key, 40)
+        client.xgroup_create(key, "deadbeat", id="0")
+        client.xreadgroup("deadbeat", "alive", {key: ">"}, count=10)  # our previous run died with these
+        client.xreadgroup("deadbeat", "dead-one", {key: ">"}, count=15)
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, key, consumer="alive", claim_idle=0.3, block=0.1)
+        run(esc, lambda: len(collector.data) == 40)
+        after = supply.metrics()
+        assert after["messages_read_total"] == 40
+        assert after["redelivered_total"] == 25 and after["claimed_total"] == 15
+        assert client.xpending(key, "deadbeat")["pending"] == 0

@@ -70,6 +70,11 @@ class GzipReader:
         self._buffer = self._buffer[start:]
         return piece
 
+    @property
+    def raw_offset(self) -> int:
+        """How far into the compressed file it has read (what is beyond is not read yet)."""
+        return self._raw_pos
+
     def head(self, length: int) -> bytes:
         """:returns: the content's first ``length`` bytes."""
         return self.pread(length, 0)

@@ -69,6 +69,10 @@ class LineMaker:
         # Plain keys let a datum be built as one dict display, the fast way.
         self._line_key = line_setter if _plain(line_setter) else None
         self._id_key = id_setter if _plain(id_setter) else None
+        #: Complete lines taken from the files so far, those that went to the
+        #: error output too (a line too long, or that does not decode): one
+        #: addition per chunk, for the supply's ``lines_read_total``.
+        self.lines = 0
 
     def cut(
         self, followed: FollowedFile, name: str, data: bytes, unfinished: bool, reject: Reject
@@ -102,6 +106,7 @@ class LineMaker:
             followed.skipping = False
         if len(rest) > self.max_line:
             self._too_long(name, rest, start + cut, reject)
+            self.lines += 1
             rest, consumed = b"", len(data)
             followed.skipping = True
         followed.partial = rest
@@ -130,6 +135,7 @@ class LineMaker:
             return None
         lines = text.split("\n")
         lines.pop()
+        self.lines += len(lines)
         key = self._line_key
 
         def event_ids() -> list[Any]:
@@ -151,6 +157,7 @@ class LineMaker:
             return None
         lines = text.split("\n")
         lines.pop()
+        self.lines += len(lines)
         # Offsets need byte lengths; in ASCII text a character is a byte.
         pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
         # One id more than lines (the offset after the last): zip stops at the lines.
@@ -168,6 +175,7 @@ class LineMaker:
         offset = start
         raws = complete.tobytes().split(b"\n")
         raws.pop()
+        self.lines += len(raws)
         line_key, id_key = self._line_key, self._id_key
         set_line, set_id = self._set_line, self._set_id
         for raw in raws:
@@ -323,6 +331,7 @@ class EventMaker(LineMaker):
             # The unfinished line is dropped to its end (see LineMaker.cut): the
             # event before it is complete, so that nothing waits before the skip.
             self._too_long(name, rest, start + cut, reject)
+            self.lines += 1
             rest = b""
             tail_start = start + len(data)
         final = unfinished or force or oversize
@@ -356,6 +365,8 @@ class EventMaker(LineMaker):
             else:
                 events = [("\n".join(lines[a:b]), offsets[a]) for a, b in ranges]
         followed.skipping = oversize
+        # The lines of the event still being built stay in partial, to be cut again: counted then.
+        self.lines += count if unfinished else min(pending_at, count)
         if unfinished:
             followed.partial = b""
             followed.line_start = start + len(data) - 1
@@ -482,10 +493,12 @@ class WideLineMaker(LineMaker):
         consumed = cut
         if len(rest) > self.max_line:
             self._too_long(name, rest, start + cut, reject)
+            self.lines += 1
             rest, consumed = b"", len(data)
             followed.skipping = True
         followed.partial = rest
         followed.line_start = start + consumed - (width if unfinished else 0)
+        self.lines += len(ends)
         items: list[tuple[Any, int]] = []
         errors = self._errors
         for end in ends:

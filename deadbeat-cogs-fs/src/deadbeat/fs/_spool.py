@@ -185,6 +185,11 @@ class SpoolDirDrain(movement.Cog):
     a partial file, and an existing file of the same name is never replaced: that
     datum goes to the error output instead.
 
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): files and
+    bytes written, failed writes and the time of the last failure. Each datum is
+    written before the next is taken, so nothing is ever pending, and nothing is
+    retried: a datum that cannot be written goes to the error output.
+
     :param directory: where the files go (created if missing).
     :param content_getter: what to write (callable or field path); text is
         encoded, bytes are written as they are.
@@ -212,6 +217,11 @@ class SpoolDirDrain(movement.Cog):
         self._get_content = movement.getter(content_getter)
         self._get_name = movement.getter(name_getter) if name_getter is not None else None
         self._counter = itertools.count()
+        # Figures (see metrics).
+        self._written = 0
+        self._bytes_written = 0
+        self._write_errors = 0
+        self._last_error = 0.0
         os.makedirs(directory, exist_ok=True)
 
     def _name(self, data: Any) -> str:
@@ -235,6 +245,17 @@ class SpoolDirDrain(movement.Cog):
         if isinstance(content, str):
             content = content.encode(self.encoding)
         name = self._name(data)
+        try:
+            self._write(name, content)
+        except OSError:
+            self._write_errors += 1
+            self._last_error = time.time()
+            raise
+        self._written += 1
+        self._bytes_written += len(content)
+        return (data,)
+
+    def _write(self, name: str, content: Any) -> None:
         final = os.path.join(self.directory, name)
         temporary = os.path.join(self.directory, f".{name}.{secrets.token_hex(6)}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -258,4 +279,21 @@ class SpoolDirDrain(movement.Cog):
                 os.fsync(directory)
             finally:
                 os.close(directory)
-        return (data,)
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :returns: the counters ``written_total`` (files put in place),
+            ``bytes_written_total`` and ``write_errors_total`` (data that could
+            not be written: a full disk, a name taken already; each went to the
+            error output); the gauges ``pending`` (always 0: each datum is
+            written when it comes) and ``last_error_timestamp_seconds`` (when a
+            write last failed, in seconds since the epoch; 0: never).
+        """
+        return {
+            "written_total": self._written,
+            "bytes_written_total": self._bytes_written,
+            "write_errors_total": self._write_errors,
+            "pending": 0,
+            "last_error_timestamp_seconds": self._last_error,
+        }

@@ -123,6 +123,11 @@ class FileWatcherSupply(movement.Supply):
         path_field = "log.file.path"
         multiline = {mode = "java", timeout = 2}
 
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): bytes and
+    lines read, files open (and rotated, held though deleted, closed while
+    idle, waiting for a descriptor), batches not acknowledged yet, and
+    ``lag_bytes``, what the open files hold beyond what was read.
+
     :param esc: the Escapement (a Train is taken too).
     :param filenames: paths or glob patterns; files matching later are picked up.
     :param tail: keep following at end of file; ``false`` (or ``deadbeat run
@@ -357,6 +362,8 @@ class FileWatcherSupply(movement.Supply):
         #: Batches sent and not yet acknowledged, by sequence number.
         self._batches: dict[int, Position] = {}
         self._seq = 0
+        #: Bytes read from the files so far (their content, for compressed ones): one addition per chunk.
+        self._bytes_read = 0
         #: Files with something to read, in the order they became so (a dict as an ordered set).
         self._dirty: dict[FileId, None] = {}
         self._missing: set[str] = set()
@@ -1332,6 +1339,7 @@ class FileWatcherSupply(movement.Supply):
                 continue
             chunks += 1
             followed.read_pos += len(chunk)
+            self._bytes_read += len(chunk)
             followed.last_data = time.monotonic()
             self._send_lines(followed, followed.partial + chunk)
         if at_end and final and followed.partial:
@@ -1475,23 +1483,21 @@ class FileWatcherSupply(movement.Supply):
     def metrics(self) -> dict[str, float]:
         """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
 
-        :returns: ``files_open``, ``files_rotated`` (being drained),
+        :returns: the counters ``bytes_read_total`` (bytes read from the files;
+            of a compressed file, its content) and ``lines_read_total``
+            (complete lines taken from them, those that went to the error output
+            too; with ``multiline``, the lines the events were made of); the
+            gauges ``files_open``, ``files_rotated`` (being drained),
             ``deleted_files_held``, ``files_known``, ``files_closed_idle``,
             ``files_waiting_to_open``, ``batches_unacknowledged`` and
-            ``lag_bytes``: what the open files hold beyond what was read (one
-            ``fstat`` per open file, at each scrape; compressed files count 0).
+            ``lag_bytes``: what the open files hold on disk beyond what was read
+            (one ``fstat`` per open file, at each scrape; of a compressed file,
+            the compressed bytes not read yet).
         """
-        lag = 0
-        for followed in self._files:
-            if followed.gz is not None:
-                continue
-            try:
-                size = os.fstat(followed.fd).st_size
-            except OSError:
-                continue
-            lag += max(0, size - followed.read_pos)
         status = self.status()
         return {
+            "bytes_read_total": self._bytes_read,
+            "lines_read_total": self._lines.lines,
             "files_open": status["open"],
             "files_rotated": status["rotated"],
             "deleted_files_held": status["deleted"],
@@ -1499,8 +1505,20 @@ class FileWatcherSupply(movement.Supply):
             "files_closed_idle": status["closed_idle"],
             "files_waiting_to_open": status["waiting_to_open"],
             "batches_unacknowledged": status["unacknowledged"],
-            "lag_bytes": lag,
+            "lag_bytes": self._lag_bytes(),
         }
+
+    def _lag_bytes(self) -> int:
+        """What the open files hold on disk beyond what was read: one ``fstat`` each."""
+        lag = 0
+        for followed in self._files:
+            try:
+                size = os.fstat(followed.fd).st_size
+            except OSError:
+                continue
+            read = followed.read_pos if followed.gz is None else followed.gz.raw_offset
+            lag += max(0, size - read)
+        return lag
 
     # -- acknowledgements and state ----------------------------------------------
 
@@ -1647,6 +1665,11 @@ class FileReaderSupply(FileWatcherSupply):
         filenames = ["/var/log/app/app.log.*.gz", "/var/log/app/app.log"]
         multiline = {mode = "python"}
 
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``):
+    ``bytes_read_total``, ``lines_read_total``, ``files_open``,
+    ``files_waiting_to_open``, ``batches_unacknowledged`` and ``lag_bytes``,
+    what the files still to read hold (0 once all is read).
+
     :param esc: the Escapement (a Train is taken too).
     :param filenames: files (or glob patterns) to read, in order.
     :param encoding: text encoding of the files.
@@ -1669,6 +1692,16 @@ class FileReaderSupply(FileWatcherSupply):
     """
 
     config_name = "read"
+
+    #: The figures of fs.tail that mean something for a one-shot read.
+    _FIGURES = (
+        "bytes_read_total",
+        "lines_read_total",
+        "files_open",
+        "files_waiting_to_open",
+        "batches_unacknowledged",
+        "lag_bytes",
+    )
 
     def __init__(
         self,
@@ -1702,3 +1735,17 @@ class FileReaderSupply(FileWatcherSupply):
             offset_field=offset_field,
             encoding_errors=encoding_errors,
         )
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :returns: the counters ``bytes_read_total`` and ``lines_read_total`` (as
+            ``fs.tail``'s: lines that went to the error output too), and the
+            gauges ``files_open``, ``files_waiting_to_open`` (beyond the limit
+            of descriptors), ``batches_unacknowledged`` and ``lag_bytes``: what
+            the open files hold on disk beyond what was read (every file is
+            opened at start unless there are more than ``ulimit -n`` allows;
+            of a compressed file, the compressed bytes not read yet).
+        """
+        figures = super().metrics()
+        return {name: figures[name] for name in self._FIGURES}

@@ -66,6 +66,10 @@ class LineFileDrain(movement.Cog):
     the file is cut back to that offset, so that after a SIGKILL the lines the
     tailer reads again are not written twice.
 
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): lines and
+    bytes written, lines and bytes waiting to be written (``pending``), failed
+    writes, retries and the time of the last failure.
+
     :param esc: the Escapement (for SIGHUP); a Train is taken too.
     :param filename: the file to append to, or ``"-"``.
     :param line_getter: where the line is (callable or field path); a datum that
@@ -127,6 +131,14 @@ class LineFileDrain(movement.Cog):
         self._pause = _FIRST_PAUSE
         self._retry: movement.Binding | None = None
         self._finishing = False
+        # Figures (see metrics): lines collected and not yet all written, lines
+        # and bytes written, failed writes, retries, when the last one failed.
+        self._unwritten_lines = 0
+        self._written_lines = 0
+        self._bytes_written = 0
+        self._write_errors = 0
+        self._retries = 0
+        self._last_error = 0.0
         self._state: StateFile | None = None
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
@@ -192,6 +204,7 @@ class LineFileDrain(movement.Cog):
         # now, alone, and goes to the error output; in the buffer it would fail
         # every write after it.
         self._append(line.encode(self.encoding))
+        self._unwritten_lines += 1
         return (data,)
 
     def _line_of(self, data: Any) -> str:
@@ -219,6 +232,7 @@ class LineFileDrain(movement.Cog):
                 except Exception:  # noqa: BLE001 - found again below, with the reason
                     joined = "\n".join(map(self._line_of_any, data))
             self._append(joined.encode(self.encoding))
+            self._unwritten_lines += len(data)
         return data
 
     def _line_of_any(self, data: Any) -> str:
@@ -240,6 +254,7 @@ class LineFileDrain(movement.Cog):
                 self._pending = chunk + b"\n"
                 self._stall(exc)
                 return False
+            self._bytes_written += written
             if written == len(chunk) + 1:
                 return self._written()
             self._pending = (chunk + b"\n")[written:]
@@ -249,7 +264,9 @@ class LineFileDrain(movement.Cog):
         view = memoryview(self._pending)
         try:
             while view:
-                view = view[os.write(self._wfd, view) :]
+                written = os.write(self._wfd, view)
+                self._bytes_written += written
+                view = view[written:]
         except BlockingIOError:
             self._pending = bytes(view)
             self._wait_for_room()
@@ -289,6 +306,9 @@ class LineFileDrain(movement.Cog):
         return "standard output" if self._fd == 1 else self.filename
 
     def _written(self) -> bool:
+        """Everything collected is written: its lines count as written."""
+        self._written_lines += self._unwritten_lines
+        self._unwritten_lines = 0
         if self.fsync == "always" and self._fd != 1:
             os.fsync(self._fd)
         return True
@@ -296,6 +316,8 @@ class LineFileDrain(movement.Cog):
     def _stall(self, exc: OSError) -> None:
         """A write failed: hold the train, and try again later (or stop, if no retry can help)."""
         name = "standard output" if self._fd == 1 else self.filename
+        self._write_errors += 1
+        self._last_error = time.time()
         if exc.errno in _HOPELESS:
             self.esc.fail(self, f"{name}: cannot write ({exc.strerror}); {len(self._pending)} bytes not written")
             self.esc.block(self)
@@ -324,6 +346,7 @@ class LineFileDrain(movement.Cog):
 
     def _try_again(self) -> None:
         self._retry = None
+        self._retries += 1
         if self._write():
             self._blocked = False
             log.info("%s: writing again", self.filename)
@@ -335,6 +358,30 @@ class LineFileDrain(movement.Cog):
             return  # the retry writes it, in order
         if self._write() and self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :returns: the counters ``written_total`` (lines, counted once every
+            line collected before them is written too), ``bytes_written_total``,
+            ``write_errors_total`` (writes that failed: a full disk, an I/O
+            error) and ``retried_total`` (writes tried again after one failed);
+            the gauges ``pending`` (lines collected and not yet all written:
+            waiting for the next flush, for a slow reader, or for space),
+            ``pending_bytes``, and ``last_error_timestamp_seconds``: when a
+            write last failed, in seconds since the epoch (0: never), so that
+            ``time() - deadbeat_cog_last_error_timestamp_seconds < 300`` says
+            "failed in the last five minutes".
+        """
+        return {
+            "written_total": self._written_lines,
+            "bytes_written_total": self._bytes_written,
+            "write_errors_total": self._write_errors,
+            "retried_total": self._retries,
+            "pending": self._unwritten_lines,
+            "pending_bytes": len(self._pending) + sum(map(len, self._buffer)),
+            "last_error_timestamp_seconds": self._last_error,
+        }
 
     def batch_done(self, batch_id: Any) -> None:
         """Batches are acknowledged: everything in the file so far belongs to them.

@@ -125,6 +125,11 @@ class SocketSupply(movement.Supply):
     which counts them, and the count is logged. A listener has no end of input:
     ``--once`` does not stop it; SIGTERM does, after reading what is queued.
 
+    Its figures for ``/metrics`` and ``--stats``: bytes and messages received,
+    clients connected now, and (from its ``counts``) connections made and
+    refused, clients closed while idle, messages that went to the error output
+    by reason, and the datagrams the kernel dropped (see ``metrics()``).
+
     :param esc: the Escapement (a Train is taken too).
     :param transport: ``tcp``, ``udp``, ``unix`` (stream) or ``unix-datagram``.
     :param host: address to listen on (TCP, UDP); loopback by default,
@@ -268,6 +273,9 @@ class SocketSupply(movement.Supply):
         self._unix_file: UnixSocketFile | None = None
         self._drops_seen = 0
         self._drops_checked = time.monotonic()
+        # Figures (see metrics): one addition per read or per batch of datagrams.
+        self._bytes_read = 0
+        self._messages_read = 0
         self._finished = False
         self._sock = self._bind()
         #: The address the socket is bound to: ``(host, port)``, or the path.
@@ -469,6 +477,7 @@ class SocketSupply(movement.Supply):
                 self._ended(conn)
                 return
             conn.last_active = time.monotonic()
+            self._bytes_read += size
             frames = framer.feed(view[:size])
             if frames.messages or frames.problems:
                 self._deliver(conn, frames)
@@ -490,6 +499,7 @@ class SocketSupply(movement.Supply):
         lines = frames.messages
         if not lines:
             return
+        self._messages_read += len(lines)
         prefix, offsets = conn.prefix, frames.offsets
 
         def event_ids() -> list[str]:
@@ -505,6 +515,7 @@ class SocketSupply(movement.Supply):
         :param offset: the problem's offset means something (streams; not datagrams).
         """
         error = problem.error
+        self._messages_read += 1
         if isinstance(error, MessageTooLong):
             self.counts["too_long"] += 1
         elif isinstance(error, UnicodeDecodeError):
@@ -663,6 +674,7 @@ class SocketSupply(movement.Supply):
         :param addresses: the senders' socket addresses (UDP), for their hosts; none for Unix senders.
         """
         first = reserve(len(raws))
+        self._bytes_read += sum(map(len, raws))
         transport, max_line = self.transport, self.max_line
         numbers: list[int] | range = range(first, first + len(raws))
         lines: list[str] | None = None
@@ -697,6 +709,7 @@ class SocketSupply(movement.Supply):
             numbers = kept_numbers
             if not lines:
                 return
+        self._messages_read += len(lines)  # and each one not taken, in _reject
         # Senders often end a datagram with a newline; it is framing, not message.
         lines = list(map(str.removesuffix, lines, repeat("\n")))
         if addresses is None or self.peer_host_setter is None:
@@ -735,6 +748,35 @@ class SocketSupply(movement.Supply):
             new,
             drops,
         )
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :attr:`counts` are reported beside them, each as a counter
+        (``connections_total``, ``refused_total``, ``idle_closed_total``,
+        ``too_long_total`` ...).
+
+        :returns: the counters ``bytes_read_total`` (bytes received from clients
+            or in datagrams) and ``messages_read_total`` (messages framed or
+            datagrams received, those that went to the error output too); for a
+            stream socket the gauge ``connections_open`` (clients connected
+            now); for UDP, ``kernel_drops_total``: datagrams the kernel dropped
+            for want of room in the receive buffer, looked up at a scrape at
+            most every 5 seconds (a line of ``/proc/net/udp``), so that drops
+            while the train pauses the supply show before reading resumes.
+        """
+        figures: dict[str, float] = {
+            "bytes_read_total": self._bytes_read,
+            "messages_read_total": self._messages_read,
+        }
+        if self.endpoint.stream:
+            figures["connections_open"] = len(self._connections)
+        elif self.endpoint.transport == "udp":
+            now = time.monotonic()
+            if not self._finished and now - self._drops_checked >= _DROPS_INTERVAL:
+                self._check_drops(now)
+            figures["kernel_drops_total"] = self.counts["kernel_drops"]
+        return figures
 
     def kernel_drops(self) -> int | None:
         """:returns: datagrams the kernel dropped for this UDP socket so far (``None``: not UDP, or unknown)."""

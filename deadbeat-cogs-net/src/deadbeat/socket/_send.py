@@ -53,6 +53,7 @@ import os
 import select
 import socket
 import ssl
+import time
 from collections import deque
 from typing import Any, Literal
 
@@ -105,6 +106,11 @@ class SocketDrain(movement.Cog):
     unwritten fails the run (exit status 1) and is not acknowledged. Not
     promised: that bytes the kernel accepted reach a peer that vanishes before
     reading them (TCP has no receipt; the ``stream.*`` cogs have).
+
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages and
+    bytes written, messages and bytes queued (``pending``), reconnections, the
+    time of the last failure, whether it is connected, and ``ready`` (0 while
+    the peer cannot be reached, which ``/ready`` reports).
 
     :param esc: the Escapement (a Train is taken too).
     :param transport: ``tcp``, ``udp``, ``unix`` (stream) or ``unix-datagram``.
@@ -201,11 +207,13 @@ class SocketDrain(movement.Cog):
         # datagram is a chunk of its own); _sent bytes of the first chunk are
         # written; _pending is the bytes not yet written, in all; _held is what
         # we hold in the train (one per datum or list queued), released only when
-        # the queue is empty.
+        # the queue is empty; _holds are the train's hold tokens of what is
+        # held, as [token, count] in order.
         self._chunks: deque[bytes] = deque()
         self._sent = 0
         self._pending = 0
         self._held = 0
+        self._holds: list[list[Any]] = []
         self._blocked = False
         self._link = Link.DOWN
         self._sock: socket.socket | None = None
@@ -219,6 +227,15 @@ class SocketDrain(movement.Cog):
         self._pause = reconnect_min
         self._failures = 0
         self._drained: asyncio.Future[None] | None = None
+        # Figures (see metrics): messages queued and not all written yet (counted
+        # as written when the queue empties), messages and bytes written,
+        # reconnections, when a try last failed, whether the peer is out of reach.
+        self._queued_messages = 0
+        self._written_messages = 0
+        self._bytes_written = 0
+        self._reconnects = 0
+        self._last_error = 0.0
+        self._unreachable = False
         self._frame = {
             "newline": self._frame_lines,
             "octet-counted": self._frame_counted,
@@ -239,7 +256,7 @@ class SocketDrain(movement.Cog):
     # -- taking data ---------------------------------------------------------------
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        self._queue(self._frame([data if isinstance(data, str) else self._line_of(data)]))
+        self._queue(self._frame([data if isinstance(data, str) else self._line_of(data)]), 1)
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
@@ -251,7 +268,7 @@ class SocketDrain(movement.Cog):
         """
         if data:
             lines = data if movement.only(data, str) else [d if isinstance(d, str) else self._line_of(d) for d in data]
-            self._queue(self._frame(lines))
+            self._queue(self._frame(lines), len(lines))
         return data
 
     def _line_of(self, data: Any) -> str:
@@ -279,12 +296,18 @@ class SocketDrain(movement.Cog):
             raise ValueError(f"message of more than max_datagram ({largest}) bytes; it cannot be one datagram")
         return datagrams
 
-    def _queue(self, chunks: list[bytes]) -> None:
-        """Queue framed chunks; they are held in the train until written."""
+    def _queue(self, chunks: list[bytes], messages: int) -> None:
+        """Queue framed chunks (``messages`` messages); they are held in the train until written."""
         self._chunks.extend(chunks)
         self._pending += sum(map(len, chunks))
+        self._queued_messages += messages
         self._held += 1
-        self.esc.hold(self)
+        # Came with the train's send in progress: held, they hold back their own batch only.
+        token = self.esc.hold(self, current=True)
+        if self._holds and self._holds[-1][0] is token:
+            self._holds[-1][1] += 1
+        else:
+            self._holds.append([token, 1])
 
     # -- writing -------------------------------------------------------------------
 
@@ -352,6 +375,7 @@ class SocketDrain(movement.Cog):
                 # one was not sent. Each error stands for one such answer, so
                 # trying again ends.
                 self.counts["refused_datagrams"] += 1
+                self._last_error = time.time()
                 self._log.warning(
                     "refused", "the peer does not listen (ICMP port unreachable): a datagram sent before was lost"
                 )
@@ -366,6 +390,7 @@ class SocketDrain(movement.Cog):
         """``written`` more bytes left the queue: drop the chunks now whole written."""
         chunks = self._chunks
         self._pending -= written
+        self._bytes_written += written
         written += self._sent
         while chunks and written >= len(chunks[0]):
             written -= len(chunks.popleft())
@@ -378,9 +403,13 @@ class SocketDrain(movement.Cog):
             self._writer = None
         self._pause = self.reconnect_min  # this connection works
         self._failures = 0
+        self._written_messages += self._queued_messages
+        self._queued_messages = 0
         if self._held:
-            held, self._held = self._held, 0
-            self.esc.release(self, held)
+            self._held = 0
+            holds, self._holds = self._holds, []
+            for token, count in holds:
+                self.esc.release(self, count, token)
         if self._blocked:
             self._blocked = False
             self.esc.unblock(self)
@@ -534,7 +563,10 @@ class SocketDrain(movement.Cog):
             self._timer.cancel()
             self._timer = None
         self._link = Link.UP
+        if self.counts["connections"]:
+            self._reconnects += 1
         self.counts["connections"] += 1
+        self._unreachable = False
         if self._failures:
             self._log.info("connected", "connected after %d failed tries", self._failures)
         else:
@@ -588,6 +620,8 @@ class SocketDrain(movement.Cog):
         self._targets, self._next_target = [], 0
         self.counts["connect_failures"] += 1
         self._failures += 1
+        self._last_error = time.time()
+        self._unreachable = True
         self._log.warning(
             "connect",
             "cannot connect (%s); %d bytes held; next try in %g s",
@@ -600,6 +634,8 @@ class SocketDrain(movement.Cog):
     def _lost(self, why: str) -> None:
         """The connection broke: send the cut message again whole on the next one."""
         self.counts["connections_lost"] += 1
+        self._last_error = time.time()
+        self._unreachable = True
         self._targets, self._next_target = [], 0
         self._drop_socket()
         self._rewind()
@@ -663,6 +699,40 @@ class SocketDrain(movement.Cog):
                 pass
             self._sock = None
         self._link = Link.DOWN
+
+    # -- figures -----------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :attr:`counts` are reported beside them, each as a counter
+        (``connections_total``, ``connect_failures_total``,
+        ``connections_lost_total``, ``refused_datagrams_total``).
+
+        :returns: the counters ``written_total`` (messages written to the
+            socket, counted when the queue they were in is all written, which is
+            when they are acknowledged), ``bytes_written_total`` (a message cut
+            by a lost connection and sent again whole counts twice) and
+            ``reconnects_total`` (connections made after the first); the gauges
+            ``pending`` (messages queued, not all written yet), ``pending_bytes``,
+            ``connected`` (1 while the connection is up), ``ready`` (0 from a
+            failed try to connect or a lost connection until the next
+            connection: ``/ready`` then answers 503; 1 before the first
+            connection, made when the first data come) and
+            ``last_error_timestamp_seconds`` (when a try to connect last failed,
+            a connection was lost or a datagram refused, in seconds since the
+            epoch; 0: never).
+        """
+        return {
+            "written_total": self._written_messages,
+            "bytes_written_total": self._bytes_written,
+            "reconnects_total": self._reconnects,
+            "pending": self._queued_messages,
+            "pending_bytes": self._pending,
+            "connected": 1 if self._link is Link.UP else 0,
+            "ready": 0 if self._unreachable else 1,
+            "last_error_timestamp_seconds": self._last_error,
+        }
 
     # -- shutdown --------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._extras import client_library
 
-__all__ = ["delivery_of", "is_transient", "open_connection", "stream_full"]
+__all__ = ["delivery_of", "is_transient", "open_connection", "pending_after", "stream_full"]
 
 log = logging.getLogger("deadbeat.stream")
 
@@ -102,3 +102,13 @@ def delivery_of(reply: str) -> tuple[int, str]:
     if len(tokens) == 9:
         return int(tokens[4]), tokens[5]
     return int(tokens[6]), tokens[7]
+
+
+def pending_after(reply: str) -> int:
+    """:returns: how many messages the consumer had still to deliver after this one, read from its reply subject.
+
+    The last number of ``$JS.ACK.STREAM.CONSUMER.DELIVERED.SSEQ.CSEQ.TIME.PENDING``
+    (the eleventh token with a domain and account hash, which a random token may follow).
+    """
+    tokens = reply.split(".")
+    return int(tokens[8] if len(tokens) == 9 else tokens[10])

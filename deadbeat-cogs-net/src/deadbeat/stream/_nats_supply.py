@@ -11,6 +11,11 @@ error output instead of the train, and is acknowledged there.
 ``max_ack_pending`` is left unlimited on the consumer: each worker bounds what
 it holds itself (``max_pending``), and a server-wide limit of JetStream's
 default 1000 would idle the workers of a large group.
+
+The lag behind the stream is the consumer's ``num_pending``: messages it has
+not delivered to any worker yet. Each message fetched carries it in its reply
+subject, so every fetch refreshes it for free; a paused supply asks for the
+consumer's info at a scrape (see :mod:`._supply`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Literal
 from deadbeat import movement
 
 from ._extras import client_library
-from ._nats_common import delivery_of, is_transient, open_connection
+from ._nats_common import delivery_of, is_transient, open_connection, pending_after
 from ._supply import BrokerSupply
 
 __all__ = ["NATSStreamSupply"]
@@ -57,6 +62,11 @@ class NATSStreamSupply(BrokerSupply):
 
     Delivery is at least once: a message whose acknowledgement was lost is
     delivered again.
+
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages
+    read, redelivered (by JetStream, after ``ack_wait``), dead-lettered,
+    pending (taken and not acknowledged), ``ready``, and ``lag_messages``: the
+    consumer's ``num_pending``, messages not delivered to any worker yet.
 
     :param train: the Train (its ``high_water`` is the default ``max_pending``).
     :param stream: the JetStream stream.
@@ -203,8 +213,12 @@ class NATSStreamSupply(BrokerSupply):
         stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
         refs = [message.reply for message in messages]
         facts = [delivery_of(reply) for reply in refs]
+        redelivered = sum(times > 1 for times, _ in facts)
+        self._redelivered += redelivered
         # Delivered before: fetch one at a time until the broker gives new ones again.
-        self._careful = any(times > 1 for times, _ in facts)
+        self._careful = redelivered > 0
+        if refs:
+            self._lag_seen(pending_after(refs[-1]))
         data: list[Any] = []
         kept: list[str] = []
         whole = all(times <= limit for times, _ in facts)
@@ -242,6 +256,13 @@ class NATSStreamSupply(BrokerSupply):
             return [f"{stream}:{sequence}" for sequence in kept]
 
         self._send(data, refs, event_ids)
+
+    async def _ask_lag(self) -> int | None:
+        """The consumer's ``num_pending``: messages it has not delivered to any worker yet."""
+        if self._nc is None:
+            return None
+        info = await self._nc.jetstream().consumer_info(self.stream, self.durable)
+        return int(info.num_pending) if info.num_pending is not None else None
 
     async def _acknowledge(self, refs: list[Any]) -> None:
         # The last acknowledgement of the lot asks for JetStream's answer: one

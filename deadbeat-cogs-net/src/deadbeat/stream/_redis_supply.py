@@ -21,6 +21,10 @@ it killed or stalled every worker that took it (a poison message), so it goes
 to the error output (a dead-letter stream, if ``[[errors]]`` writes to one) and
 is acknowledged there. Messages that someone trimmed from the stream before
 they were acknowledged cannot be read any more; that is said, with their ids.
+
+The lag behind the stream is the group's ``lag`` in ``XINFO GROUPS`` (Redis 7
+and later; none is reported before, nor while Redis cannot tell, after
+deletions in the stream): entries no member of the group was given yet.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ class RedisStreamSupply(BrokerSupply):
 
     Delivery is at least once: a message written by the outputs whose ``XACK``
     was lost (a crash between the two) is delivered again.
+
+    Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages
+    read, redelivered and claimed from other consumers, dead-lettered,
+    pending (taken and not acknowledged), ``ready``, and ``lag_messages``: the
+    group's lag behind the stream (``XINFO GROUPS``, Redis 7 and later).
 
     :param train: the Train (its ``high_water`` is the default ``max_pending``).
     :param stream: the stream's key.
@@ -131,6 +140,8 @@ class RedisStreamSupply(BrokerSupply):
         # Taking our pending messages again after the connection broke (not at start).
         self._recovering = False
         self._next_claim = 0.0
+        # Messages taken over from other consumers (see metrics).
+        self._claimed = 0
         self._setup(
             train,
             f"redis {shown_url(url)} stream {stream} group {group} consumer {self._name}",
@@ -243,10 +254,10 @@ class RedisStreamSupply(BrokerSupply):
                 self.claim_idle,
                 rows[0]["consumer"].decode(errors="replace"),
             )
-        await self._claim(rows, min_idle_ms=idle_ms)
+        await self._claim(rows, min_idle_ms=idle_ms, taken_over=True)
         return True
 
-    async def _claim(self, rows: list[dict[str, Any]], min_idle_ms: int) -> None:
+    async def _claim(self, rows: list[dict[str, Any]], min_idle_ms: int, taken_over: bool = False) -> None:
         """``XCLAIM`` the pending ``rows``; hand on what we got, dead-lettering the too often delivered."""
         ids = [row["message_id"] for row in rows]
         deliveries = {row["message_id"]: row["times_delivered"] for row in rows}
@@ -257,6 +268,9 @@ class RedisStreamSupply(BrokerSupply):
         missing = [i for i in ids if i not in got]
         if missing:
             await self._report_missing(missing)
+        self._redelivered += len(entries)
+        if taken_over:
+            self._claimed += len(entries)
         self._hand_on(entries, deliveries)
 
     async def _report_missing(self, ids: list[bytes]) -> None:
@@ -361,3 +375,25 @@ class RedisStreamSupply(BrokerSupply):
     async def _acknowledge(self, refs: list[Any]) -> None:
         for part in chunks(refs, _IDS_PER_CALL):
             await self._client.xack(self.stream, self.group, *part)
+
+    async def _ask_lag(self) -> int | None:
+        """The group's ``lag`` in ``XINFO GROUPS`` (``None`` before Redis 7, or when Redis cannot tell)."""
+        group = self.group.encode()
+        for found in await self._client.xinfo_groups(self.stream):
+            name = found.get("name")
+            if name == group or name == self.group:
+                lag = found.get("lag")
+                return int(lag) if lag is not None else None
+        return None
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :returns: those of every broker supply (``messages_read_total``,
+            ``redelivered_total``, ``pending``, ``ready``, ``lag_messages``:
+            see ``BrokerSupply.metrics``) and ``claimed_total``: messages taken
+            over (``XCLAIM``) from consumers silent for ``claim_idle`` seconds.
+        """
+        figures = super().metrics()
+        figures["claimed_total"] = self._claimed
+        return figures

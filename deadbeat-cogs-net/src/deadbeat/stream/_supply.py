@@ -41,6 +41,16 @@ its end, the Train acknowledges them, and the acknowledgements still have to
 travel to the broker after every cog has finished: the supply therefore joins
 the Escapement's shutdown itself (:meth:`Escapement.join_shutdown`, after the
 train), and its turn there waits for them before the connection closes.
+
+Figures. :meth:`BrokerSupply.metrics` reports what the supply counts anyway
+(messages read, redelivered, in hand and not acknowledged) and the lag behind
+the stream: messages the broker holds for the group that no member has been
+given yet. The lag takes a question to the broker, which a scrape cannot wait
+for in the loop's thread; so the value reported is the last one known: a fetch
+that finds nothing says 0, and otherwise a question is sent, without waiting
+for its answer, after a fetch or at a scrape at most every ``_LAG_EVERY``
+seconds (a paused supply does not fetch, so its lag is refreshed by the
+scrapes).
 """
 
 from __future__ import annotations
@@ -67,6 +77,8 @@ _TAG = "deadbeat.stream"
 _ACK_WAIT_AT_END = 10.0
 #: While the broker stays unreachable, how often that is said again.
 _REMIND_EVERY = 60.0
+#: Least seconds between two questions to the broker about the lag.
+_LAG_EVERY = 5.0
 
 
 def default_consumer_name() -> str:
@@ -142,6 +154,14 @@ class BrokerSupply(movement.Supply):
         self._careful = False
         #: What the supply counted: messages taken, acknowledged, sent to the error output.
         self.counts = {"received": 0, "acknowledged": 0, "dead-lettered": 0, "invalid": 0}
+        # Figures (see metrics): messages delivered before (to us or another
+        # member), the lag last known and when it was asked for, whether the
+        # broker is in reach.
+        self._redelivered = 0
+        self._lag: int | None = None
+        self._lag_asked = -_LAG_EVERY
+        self._lag_binding: movement.Binding | None = None
+        self._reached = False
         self.esc.enqueue(self._start)
 
     # -- for subclasses ---------------------------------------------------------------
@@ -169,6 +189,10 @@ class BrokerSupply(movement.Supply):
     def _retryable(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the broker is out of reach for now (rather than a mistake)."""
         raise NotImplementedError
+
+    async def _ask_lag(self) -> int | None:
+        """:returns: the messages the broker holds for the group that no member was given yet (``None``: unknown)."""
+        return None
 
     def _reject(self, event_id: str, content: Any, error: Exception, dead: bool = False) -> None:
         """Send a message that cannot become a datum to the error output, naming its event id.
@@ -249,11 +273,12 @@ class BrokerSupply(movement.Supply):
             try:
                 if not connected:
                     await self._connect()
-                    connected = True
+                    connected = self._reached = True
                 more = await self._fetch(room)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below: out of reach, or a mistake
+                self._reached = False
                 if not self._retryable(exc):
                     log.error("%s: %s: %s", self._where, type(exc).__name__, exc, exc_info=exc)
                     self.esc.fail(self, f"{self._where}: {type(exc).__name__}: {exc}; stopping")
@@ -279,10 +304,74 @@ class BrokerSupply(movement.Supply):
                 log.warning("%s: broker reached again after %.1f s", self._where, time.monotonic() - lost_at)
                 lost_at = None
             backoff.reset()
+            if more:
+                self._refresh_lag()
+            else:
+                self._lag_seen(0)  # a fetch found nothing new: nothing is waiting for the group
             if not more and self.esc.once:
                 log.info("%s: nothing more to read (--once)", self._where)
                 break
         self._serving = None
+
+    # -- figures -----------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :attr:`counts` are reported beside them, each as a counter
+        (``received_total``, ``acknowledged_total``, ``dead_lettered_total``:
+        messages delivered too often, sent to the error output; ``invalid_total``).
+
+        :returns: the counter ``messages_read_total`` (messages fetched, those
+            that went to the error output too) and ``redelivered_total``
+            (of those, messages delivered before, to this member or another);
+            the gauges ``pending`` (messages taken and not acknowledged to the
+            broker yet: in the train, or their acknowledgement on its way),
+            ``ready`` (1 while the broker is in reach; 0 before the first
+            connection and while it is out of reach) and, once known,
+            ``lag_messages``: the messages the broker holds for the group
+            that no member was given yet, as last known (see the module's
+            "Figures"; a scrape may start a new question but never waits for it).
+        """
+        figures: dict[str, float] = {
+            "messages_read_total": self.counts["received"],
+            "redelivered_total": self._redelivered,
+            "pending": self._pending + len(self._to_ack) + len(self._acking_refs),
+            "ready": 1 if self._reached else 0,
+        }
+        if self._lag is not None:
+            figures["lag_messages"] = self._lag
+        self._refresh_lag()
+        return figures
+
+    def _refresh_lag(self) -> None:
+        """Ask the broker for the lag (without waiting for the answer), unless asked lately or already asking."""
+        if self._lag_binding is not None or self._stopping or not self._reached:
+            return
+        now = time.monotonic()
+        if now - self._lag_asked < _LAG_EVERY:
+            return
+        self._lag_asked = now
+        self._lag_binding = self.esc.spawn(self._update_lag())
+
+    async def _update_lag(self) -> None:
+        asked = self._lag_asked
+        try:
+            lag = await self._ask_lag()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a figure is never worth failing for; the fetch loop reports
+            log.debug("%s: cannot learn the lag: %s: %s", self._where, type(exc).__name__, exc)
+        else:
+            # Unless a fetch learnt a newer value meanwhile.
+            if lag is not None and self._lag_asked == asked:
+                self._lag = lag
+        finally:
+            self._lag_binding = None
+
+    def _lag_seen(self, lag: int) -> None:
+        """A fetch told the lag (it found nothing, or the broker said it with the messages)."""
+        self._lag, self._lag_asked = lag, time.monotonic()
 
     # -- acknowledgement ---------------------------------------------------------------
 
@@ -358,6 +447,9 @@ class BrokerSupply(movement.Supply):
         if self._serving is not None:
             self._serving.cancel()
             self._serving = None
+        if self._lag_binding is not None:
+            self._lag_binding.cancel()
+            self._lag_binding = None
         if self._room_event is not None:
             self._room_event.set()
         self._resumed()
