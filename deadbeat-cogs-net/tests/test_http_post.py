@@ -380,6 +380,7 @@ class TestRetries:
             seen["paused"] = run.esc.is_paused(run.feeder)
             seen["acked"] = list(run.feeder.acked)
             seen["left"] = len(run.feeder.batches)
+            seen["figures"] = run.post.metrics()
             peer.start()
 
         # While the server is down (from 0.5 s to 1 s at the latest, the first
@@ -394,6 +395,12 @@ class TestRetries:
         assert seen["paused"] and seen["acked"] == [] and seen["left"] == seen["left early"]
         assert peer.lines() == data == run.collector.data
         assert len(run.feeder.acked) == 30 and not run.records
+        # What /metrics showed meanwhile: all taken is pending, not ready, since when it fails; then all settled.
+        away = seen["figures"]
+        assert away["pending"] == 3000 - 100 * seen["left"] and away["ready"] == 0
+        assert away["last_error_timestamp_seconds"] > 0
+        assert run.post.metrics()["pending"] == 0 and run.post.metrics()["ready"] == 1
+        assert run.post.counts["delivered"] == 3000
 
     def test_a_time_out_is_tried_again(self) -> None:
         """An answer later than timeout counts as a failure and the request is sent again (at-least-once)."""

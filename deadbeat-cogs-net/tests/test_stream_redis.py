@@ -634,3 +634,37 @@ class TestFigures:
         assert after["messages_read_total"] == 40
         assert after["redelivered_total"] == 25 and after["claimed_total"] == 15
         assert client.xpending(key, "deadbeat")["pending"] == 0
+
+
+class TestDrainFigures:
+    """What stream.redis_write reports to /metrics and --stats."""
+
+    def test_written_pending_and_not_ready_while_the_broker_is_away(self, own_redis: RedisServer) -> None:
+        """Broker stopped: data pending, not ready, the failure's time; up again: all written, ready, none pending."""
+        name = unique("figures")
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        feeder = Feeder(esc, 2_000)
+        drain = stream.RedisStreamDrain(train, name, url=own_redis.url)
+        train.cogs = [feeder, drain]
+        seen: dict[str, Any] = {}
+        began = time.time()
+
+        def stop_then_start() -> None:
+            while drain.counts["written"] < 400:
+                time.sleep(0.005)
+            own_redis.stop()
+            while drain.metrics()["ready"]:
+                time.sleep(0.01)
+            seen["away"] = drain.metrics()
+            own_redis.start()
+
+        threading.Thread(target=stop_then_start, daemon=True).start()
+        run(esc, lambda: "away" in seen and len(feeder.acknowledged) == 10, timeout=60)
+        after = drain.metrics()
+        assert seen["away"]["pending"] > 0 and seen["away"]["ready"] == 0
+        assert seen["away"]["last_error_timestamp_seconds"] >= began
+        assert after["pending"] == 0 and after["ready"] == 1
+        assert drain.counts["written"] == 2_000
+        (cog,) = [c for c in metrics.snapshot([train]).trains[0].cogs if c.position == 1]
+        assert cog.counters["written_total"] == 2_000 and cog.gauges["pending"] == 0

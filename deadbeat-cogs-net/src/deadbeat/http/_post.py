@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -245,6 +246,7 @@ class HTTPPostDrain(movement.Cog):
         self._said = RateLimitedLog(log)
         #: Data delivered (2xx), refused and sent to the error output, and given up; for the run's summary.
         self.counts = {"delivered": 0, "refused": 0, "undelivered": 0, "requests": 0, "retries": 0}
+        self._last_error = 0.0
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.ca_file or None)
@@ -338,6 +340,7 @@ class HTTPPostDrain(movement.Cog):
                 # A kept-alive connection the server had just closed: once more at once.
                 log.debug("%s: %s; trying again at once", self.url, outcome.why)
                 continue
+            self._last_error = time.time()
             if not failing_since:
                 failing_since = now
                 self._failing.add(request)
@@ -537,6 +540,28 @@ class HTTPPostDrain(movement.Cog):
             requests.append(self._outbox.open)
         ids = [i for request in requests[:2] for i in request.event_ids(self._event_id)]
         return ", ".join(str(i) if i is not None else "-" for i in ids[:5])
+
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :attr:`counts` are reported beside them, each as a counter
+        (``delivered_total``, ``refused_total``, ``undelivered_total``,
+        ``requests_total``, ``retries_total``).
+
+        :returns: the gauges ``pending`` (data taken and not answered yet:
+            collected, waiting or in a request), ``pending_bytes`` (their
+            encoded bytes), ``requests_in_flight``, ``ready`` (0 while a request
+            keeps failing: ``/ready`` then answers 503) and
+            ``last_error_timestamp_seconds`` (when an attempt last failed, in
+            seconds since the epoch; 0: never).
+        """
+        return {
+            "pending": self._held,
+            "pending_bytes": self._held_bytes,
+            "requests_in_flight": len(self._flying),
+            "ready": 0 if self._failing else 1,
+            "last_error_timestamp_seconds": self._last_error,
+        }
 
     def _pace(self) -> None:
         """Block the train while a request fails or too much is held; unblock when neither holds."""

@@ -94,6 +94,7 @@ class BrokerDrain(movement.Cog):
         self._holds: deque[list[Any]] = deque()
         self._writer: movement.Binding | None = None
         self._blocked_since: float | None = None
+        self._last_error = 0.0
         self._finishing = False
         #: What the output counted: data the broker confirmed, writes tried again.
         self.counts = {"written": 0, "retries": 0}
@@ -149,6 +150,24 @@ class BrokerDrain(movement.Cog):
         if self._buffer and self._writer is None and not self._finishing:
             self._writer = self.esc.spawn(self._write_all())
 
+    def metrics(self) -> dict[str, float]:
+        """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
+
+        :attr:`counts` are reported beside them as the counters
+        ``written_total`` (data the broker confirmed) and ``retries_total``.
+
+        :returns: the gauges ``pending`` (data taken and not confirmed yet:
+            collected or in the air), ``ready`` (0 while writes fail and the
+            train is blocked: ``/ready`` then answers 503) and
+            ``last_error_timestamp_seconds`` (when a write last failed, in
+            seconds since the epoch; 0: never).
+        """
+        return {
+            "pending": self._held,
+            "ready": 0 if self._blocked_since is not None else 1,
+            "last_error_timestamp_seconds": self._last_error,
+        }
+
     # -- writing ------------------------------------------------------------------------
 
     async def _write_all(self) -> None:
@@ -166,6 +185,7 @@ class BrokerDrain(movement.Cog):
                         self._buffer[:0] = values
                         raise
                     except Exception as exc:  # noqa: BLE001 - sorted below
+                        self._last_error = time.time()
                         if not self._retryable(exc):
                             self._give_up(exc, count + len(self._buffer))
                             return
