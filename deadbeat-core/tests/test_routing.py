@@ -118,9 +118,11 @@ class TestChoosing:
             routing.Route("one", lambda d: d["n"] > 0, [stamp, first], esc=esc),
             routing.Route("two", lambda d: d["n"] > 1, [second], esc=esc),
         ]
-        run([{"n": 1}, {"n": 2}, {"n": 0}], routes, esc, match="all", unmatched="drop")
+        _, train, _ = run([{"n": 1}, {"n": 2}, {"n": 0}], routes, esc, match="all", unmatched="drop")
         assert first.data == [{"n": 1, "stamped": True}, {"n": 2, "stamped": True}]
         assert second.data == [{"n": 2}]
+        # The copy counts as a split: 3 in, 3 routed out (one dropped, one copied).
+        assert (train.events_in, train.events_out, train.errors) == (3, 3, 0)
 
     def test_unmatched_is_an_error_by_default_naming_the_event(self) -> None:
         """Without a default route, a datum matching nothing goes to the error output with its own event id."""
@@ -261,6 +263,45 @@ class TestErrors:
         assert (record.event_id, record.position, record.datum) == ("e2", 0, 3)
         assert record.cog.startswith("route all: ") and "picky" in record.cog
         assert supply.acknowledged == ["b1"]
+
+    def test_behind_a_parser_and_a_filter_an_error_names_the_event_it_came_in_as(self) -> None:
+        """Parsed into new objects and thinned by a filter before the router: the record still has the entering id."""
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+
+        class Parse(movement.Cog):
+            one_to_one = True
+
+            def __call__(self, datum: int) -> tuple[dict[str, int]]:
+                return ({"n": datum},)
+
+            def call_batch(self, data: list[int]) -> list[dict[str, int]]:
+                return [{"n": datum} for datum in data]
+
+        class Odd(movement.Cog):
+            one_to_one = True
+
+            def __call__(self, datum: dict[str, int]) -> tuple[dict[str, int], ...]:
+                return (datum,) if datum["n"] % 2 else ()
+
+            def call_batch(self, data: list[dict[str, int]]) -> list[dict[str, int]]:
+                return [datum for datum in data if datum["n"] % 2]
+
+        def picky(datum: dict[str, int]) -> tuple[dict[str, int]]:
+            if datum["n"] in (5, 9):
+                raise ValueError("no fives, no nines")
+            return (datum,)
+
+        out = Collector()
+        train = movement.Train(esc, error_output=records.append)
+        supply = Numbers(esc, list(range(10)))
+        train.cogs = [supply, Parse(), Odd(), routing.Router(train, [routing.Route("r", None, [picky, out], esc=esc)])]
+        esc.run()
+        esc.close()
+        assert [datum["n"] for datum in out.data] == [1, 3, 7]
+        assert [(record.event_id, record.datum) for record in records] == [("e5", {"n": 5}), ("e9", {"n": 9})]
+        # The run's figures say what failed in the route: failed, not out.
+        assert (train.events_in, train.events_out, train.errors) == (10, 3, 2)
 
     def test_an_error_train_gets_route_errors_and_holds_the_acknowledgement(self) -> None:
         """With an error train, route errors are written there before the batch is acknowledged."""

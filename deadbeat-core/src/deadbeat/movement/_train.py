@@ -445,6 +445,10 @@ class Train:
         self.events_in = 0
         self.events_out = 0
         self.errors = 0
+        #: Failed data the error output did not take (it raised, or, for an
+        #: error train, records its outputs gave up on): each is only in the
+        #: log, as a dead-letter line, and the run has failed.
+        self.undelivered = 0
         #: Data held back by cogs, as reported through hold()/release().
         self.in_flight = 0
         # Held data by the code that called hold/release (named only if data
@@ -469,6 +473,10 @@ class Train:
         self._entering: Any = None
         # The train whose error output this one is, if any (see error_output).
         self._fed_by: Train | None = None
+        # An error train's records not yet known written: forgotten whenever it
+        # holds nothing and no output of it is blocked; logged as dead letters
+        # if it finishes otherwise (see _forget_written).
+        self._unwritten: list[Any] = []
         # Where each list a one-to-one list stage gave came from, during the
         # outermost send: id(out) -> (out, its input, which input index each
         # output came from, or None for one each in order). An error walks it
@@ -774,6 +782,9 @@ class Train:
                     # A list, so that errors can find the entering datum by place.
                     data = list(data)
                 self.events_in += len(data)
+                if self._fed_by is not None:
+                    # Error records: kept (a copy, as cogs may change them) until written.
+                    self._unwritten += [dict(d) if isinstance(d, Mapping) else d for d in data]
                 batch_id = getattr(data, "batch_id", None)
                 if batch_id is not None or self._broadcasts["event_done"]:
                     ids = self._ids_of(data) if self._broadcasts["event_done"] else None
@@ -811,9 +822,42 @@ class Train:
                 # Outputs write what this send gave them: a line appended to a
                 # tailed file reaches the output file in the same turn.
                 self._flush(self)
+            if self._unwritten:
+                self._forget_written()
         finally:
             self._current, self._carried = outer_hold, outer_carried
         return out
+
+    def _forget_written(self) -> None:
+        """An error train: its records are written once it holds nothing and no output of it is blocked.
+
+        An output that cannot write (a full disk) blocks the train until it
+        can; one that waits for a peer holds the data. Neither, and every
+        record sent so far is out of the train's hands.
+        """
+        if self.in_flight <= 0 and not self._blocked:
+            self._unwritten.clear()
+
+    def _dead_letter_unwritten(self) -> None:
+        """An error train that finished with records its outputs did not write: each goes to the log, and the run fails.
+
+        The outputs gave up on them (a write that failed for ``retry_for``
+        seconds, a closed pipe) after the call that gave them the record had
+        returned, so no exception told the train whose error output this is:
+        the datum would be nowhere but for this.
+        """
+        self._forget_written()
+        if not self._unwritten:
+            return
+        records, self._unwritten = self._unwritten, []
+        for record in records:
+            DeadLetterLog.of_written(record)
+        self.undelivered += len(records)
+        self.esc.fail(
+            self.name,
+            f"{len(records)} error records were not written by the error output; each is in the log instead,"
+            " as a dead-letter line",
+        )
 
     def _sent(self) -> None:
         """A send is over: after the outermost, nothing needs the lineage of its lists."""
@@ -991,9 +1035,44 @@ class Train:
             # and the run has failed.
             log.debug("%s: error output failed", shown_id, exc_info=exc, extra={"event_id": shown_id})
             DeadLetterLog()(record)
+            self.undelivered += 1
             self.esc.fail(
                 self.name, f"{shown_id}: the error output failed ({type(exc).__name__}: {exc}); the datum is in the log"
             )
+
+    def event_ids_of(self, data: list[Any]) -> list[Any] | None:
+        """The event ids of ``data``, a list this train is handing to a cog now, as they entered.
+
+        For a cog that takes whole lists and passes data on elsewhere (a router
+        sending them into its routes): the ids the supply gave the data, even
+        after parsers replaced them with new objects. Known while the send that
+        carries them runs, when the supply's batch knows its ids and every list
+        stage on the way kept track of which datum came from which (one-to-one
+        cogs); otherwise ``None``, and the data's own ids (the train's
+        ``id_getter``) are all there is.
+
+        :returns: one id per datum, in order, or ``None`` when they cannot be known.
+        """
+        batch = self._entering
+        if not isinstance(batch, Batch) or not batch.knows_ids:
+            return None
+        places: list[int] | None = None  # None: each datum at its own place
+        current = data
+        while current is not batch:
+            link = self._lineage.get(id(current))
+            if link is None or link[0] is not current:
+                return None
+            out, current, came_from = link
+            if came_from is _BY_IDENTITY:
+                came_from = _places_by_identity(out, current)
+                if came_from is None:
+                    return None
+            if came_from is not None:
+                places = list(came_from) if places is None else [came_from[place] for place in places]
+        ids = batch.event_ids()
+        if places is None:
+            return list(ids[: len(data)]) if len(ids) >= len(data) else None
+        return [ids[place] for place in places]
 
     def _entered_from(self, came: Any, now: Any, where: Any) -> tuple[Any, int | None]:
         """The datum of ``came`` (and its place) that the datum at ``where`` in ``now`` comes from.
@@ -1194,6 +1273,8 @@ class Train:
         return not isinstance(errors, Train) or (errors.in_flight <= 0 and not errors._blocked)
 
     def _complete_soon(self) -> None:
+        if self._unwritten:
+            self._forget_written()
         if self._holds and not self._completion_scheduled and self._ready():
             # Not now: released data are usually sent on right after this call
             # returns, and must be written before they are acknowledged.
@@ -1320,6 +1401,8 @@ class Train:
             )
         else:
             self._complete()
+        if self._fed_by is not None:
+            self._dead_letter_unwritten()
         if isinstance(self._error_output, Train):
             await self._error_output.finish()
 

@@ -158,6 +158,12 @@ class _RouteErrors(DeadLetterLog):
         record.cog = f"route {self.route.name}: {record.cog}"
         record.position -= 1
         router = self.route.router
+        if router is not None:
+            # The served train's counts (the run's summary, the metrics) say
+            # what failed in its routes: failed, not out (the router passed
+            # the datum on, and the served train counted it as out).
+            router.train.errors += 1
+            router.train.events_out -= 1
         output = router.train.error_output if router is not None else DeadLetterLog()
         if isinstance(output, Train):
             shown = record.event_id if record.event_id is not None else "-"
@@ -324,11 +330,17 @@ class Router(Cog):
             else:
                 self._dropped += len(rest)
         if not rest or self.default is not None:
-            return data
-        if self.match == "first":
-            return [datum for bucket in buckets for datum in bucket]
-        dropped = {id(datum) for datum in rest}
-        return [datum for datum in data if id(datum) not in dropped]
+            out = data
+        elif self.match == "first":
+            out = [datum for bucket in buckets for datum in bucket]
+        else:
+            dropped = {id(datum) for datum in rest}
+            out = [datum for datum in data if id(datum) not in dropped]
+        if self.match == "all":
+            # Copies for further routes count as splits in the served train's figures.
+            routed = sum(map(len, buckets)) + (len(rest) if self.default is not None else 0)
+            self.train.events_out += routed - len(out)
+        return out
 
     def __call__(self, datum: Any) -> tuple[Any, ...] | None:
         """Route one datum. :raises NoRoute: when it matches none and that is an error."""
@@ -348,6 +360,8 @@ class Router(Cog):
         ids = _ids_of([datum], self.train)
         for count, route in enumerate(taken):
             self._send(route, [datum if count == 0 else copy.deepcopy(datum)], ids)
+        # Copies for further routes count as splits in the served train's figures.
+        self.train.events_out += len(taken) - 1
         return (datum,)
 
     def _send(self, route: Route, data: list[Any], ids: Callable[[Any], Any]) -> None:
@@ -424,22 +438,27 @@ class Router(Cog):
 def _ids_of(data: list[Any], train: Train) -> Callable[[Any], Any]:
     """How the routes learn a routed datum's event id, only when they need one (an error, ``event_done``).
 
-    From the supply's batch when the router is given it as it came (the router
-    right after the supply): the id kept beside the very same object.
-    Otherwise from the datum itself, through the train's ``id_getter``.
+    The id the supply gave the datum as it entered, kept beside the supply's
+    batch: the served train traces the list the router was given back to that
+    batch (:meth:`Train.event_ids_of`, while its send runs, whatever parsers
+    made of the data on the way). Otherwise from the datum itself, through the
+    train's ``id_getter``.
     """
     by_object: dict[int, Any] | None = None
 
     def of(datum: Any) -> Any:
         nonlocal by_object
-        if isinstance(data, Batch) and data.knows_ids:
-            if by_object is None:
-                by_object = {}
-                for item, event_id in zip(data, data.event_ids(), strict=False):
-                    # An object twice in the batch cannot tell its event: none rather than a wrong one.
+        if by_object is None:
+            by_object = {}
+            ids = train.event_ids_of(data)
+            if ids is not None:
+                for item, event_id in zip(data, ids, strict=True):
+                    # An object twice in the list cannot tell its event: none rather than a wrong one.
                     by_object[id(item)] = None if id(item) in by_object else event_id
-            if id(datum) in by_object:
-                return by_object[id(datum)]
+        if id(datum) in by_object:
+            found = by_object[id(datum)]
+            if found is not None:
+                return found
         try:
             return train.id_getter(datum)
         except Exception:  # noqa: BLE001 - a datum without an id is still routed
