@@ -465,9 +465,9 @@ class Train:
         # The Hold of the send in progress (current=True holds count against
         # it), or None outside any send.
         self._current: Hold | None = None
-        # Batches of data let go in the middle of the send in progress, with
-        # the position of the cog that let them go (None: not known).
-        self._carried: list[tuple[int | None, Hold]] = []
+        # Batches of data let go in the middle of the send in progress: by the
+        # position of the cog that let them go (None: not known), the earliest.
+        self._carried: dict[int | None, Hold] = {}
         self._completion_scheduled = False
         # The data entering now (during a send from a supply), for the ids of errors.
         self._entering: Any = None
@@ -775,7 +775,7 @@ class Train:
             return 0
         entering = start in self._starts
         outer_hold, outer_carried = self._current, self._carried
-        self._carried = []
+        self._carried = {}
         try:
             if entering:
                 if not isinstance(data, list):
@@ -1172,7 +1172,7 @@ class Train:
             # Data of earlier batches let go in this send by cogs before this
             # one may be among what it holds now: their batch is held back.
             position = self._position(cog, frame)
-            for released_at, earlier in self._carried:
+            for released_at, earlier in self._carried.items():
                 if (
                     (position is None or released_at is None or released_at < position)
                     and not earlier.acknowledged
@@ -1207,7 +1207,10 @@ class Train:
                 and not earlier.acknowledged
                 and (current.number < 0 or earlier.number < current.number)
             ):
-                self._carried.append((self._position(cog, frame), earlier))
+                position = self._position(cog, frame)
+                known = self._carried.get(position)
+                if known is None or known.acknowledged or earlier.number < known.number:
+                    self._carried[position] = earlier
         if self.in_flight <= 0:
             # Nothing is held at all: whatever holds could not be attributed
             # exactly (a release without its token) are settled now.
