@@ -327,10 +327,11 @@ class SocketDrain(movement.Cog):
     def _check_room(self) -> None:
         """Block the train above ``max_pending`` bytes queued; it goes on once the queue is written (``_emptied``).
 
-        Not at some lower mark: the train acknowledges only when nothing is
-        held, so a queue never empty under a steady overload would never let
-        anything be acknowledged. Emptied, the kernel's socket buffer still
-        keeps the peer busy while the supplies start again.
+        Not at some lower mark: what is queued is released (and its batches
+        acknowledged) only when the queue is empty, so a queue never empty
+        under a steady overload would never let anything be acknowledged.
+        Emptied, the kernel's socket buffer still keeps the peer busy while the
+        supplies start again.
         """
         if not self._blocked and self._pending > self.max_pending:
             self._blocked = True
