@@ -133,15 +133,25 @@ class DeadLetterLog:
     """
 
     def __call__(self, record: ErrorRecord) -> None:
-        shown = record.event_id if record.event_id is not None else "-"
-        dead_letter_log.error(
-            "%s: dead letter from %s: %s | %s",
-            shown,
-            record.cog,
-            _described(record.error),
-            render(record.datum),
-            extra={"event_id": shown},
-        )
+        _dead_letter(record.event_id, record.cog, _described(record.error), record.datum)
+
+    @staticmethod
+    def of_written(record: Any) -> None:
+        """The line for a record as an error train received it (:meth:`ErrorRecord.as_dict`) and could not write.
+
+        The same line as for the record itself, so that it can be replayed alike.
+        """
+        if isinstance(record, Mapping):
+            _dead_letter(record.get("event_id"), record.get("cog"), record.get("error"), record.get("datum"))
+        else:
+            _dead_letter(None, "the error output", "not written", record)
+
+
+def _dead_letter(event_id: Any, cog: Any, error: Any, datum: Any) -> None:
+    shown = event_id if event_id is not None else "-"
+    dead_letter_log.error(
+        "%s: dead letter from %s: %s | %s", shown, cog, error, render(datum), extra={"event_id": shown}
+    )
 
 
 ErrorOutput = Callable[[ErrorRecord], Any]
