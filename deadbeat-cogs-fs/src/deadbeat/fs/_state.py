@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from deadbeat.daemon import check_private_directory, read_private, write_atomically
+from deadbeat.daemon import check_private_directory, read_private, set_aside, write_atomically
 
 __all__ = ["PreparedJSON", "StateFile"]
 
@@ -70,12 +70,12 @@ class StateFile:
         self._last_save = 0.0
         self._timer: Any = None
         self.dirty = False
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            # Made now, for the owner only: a save must not find it missing later.
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+        # Reached without following a link another account could have planted
+        # on the way (every read and write goes the same way); missing
+        # directories are made now, for the owner only: a save must not find
+        # them missing later.
+        for directory in check_private_directory(self.path, create=True):
             log.info("%s: created the state file's directory", directory)
-        check_private_directory(self.path)
         self._load()
 
     @classmethod
@@ -116,8 +116,7 @@ class StateFile:
         except ValueError as exc:
             # Never start from a state we cannot read as if it were empty without
             # saying so, and keep the evidence.
-            aside = f"{self.path}.corrupt-{int(time.time())}"
-            os.replace(self.path, aside)
+            aside = set_aside(self.path, f"{os.path.basename(self.path)}.corrupt-{int(time.time())}")
             log.error("%s: unreadable state (%s); moved to %s, starting without it", self.path, exc, aside)
             return
         self.sections = data["sections"]

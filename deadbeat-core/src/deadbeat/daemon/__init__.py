@@ -15,11 +15,20 @@ import atexit
 import errno
 import fcntl
 import os
-import stat
 import sys
 
 from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cast_str, cfg_item, cfg_section
-from ._files import UnsafePath, check_private_directory, read_private, write_atomically
+from ._files import (
+    UnsafePath,
+    check_log_file,
+    check_private_directory,
+    open_directory,
+    open_log_file,
+    open_owned,
+    read_private,
+    set_aside,
+    write_atomically,
+)
 from ._notify import Notifier
 
 __all__ = [
@@ -28,10 +37,14 @@ __all__ = [
     "drop_privileges",
     "PidFile",
     "UnsafePath",
+    "check_log_file",
     "check_private_directory",
     "daemon_base_config",
     "detach",
+    "open_directory",
+    "open_log_file",
     "read_private",
+    "set_aside",
     "write_atomically",
 ]
 
@@ -58,9 +71,12 @@ class DaemonError(RuntimeError):
 class PidFile:
     """A locked pid file; the lock lasts as long as this object's descriptor.
 
-    Never written through a link: the file is opened with ``O_NOFOLLOW``, refused
-    when someone else owns it, and kept only in a directory nobody else can
-    write to (see :func:`check_private_directory`).
+    Never written through a link: its directory is reached without following
+    a link another account could have planted, and kept only if nobody else
+    can write to it (see :func:`check_private_directory`); the file is opened
+    relative to that directory with ``O_NOFOLLOW``, and refused when someone
+    else owns it or it has other hard links. At exit it is removed through
+    the same directory, and only if the name still holds our file.
 
     :param path: where the pid file lives.
     :raises DaemonError: when another live process holds it, or the place is unsafe.
@@ -68,13 +84,12 @@ class PidFile:
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
-        self.fd = _open_pid_file(self.path)
+        self._dir_fd, self.fd = _open_pid_file(self.path)
         try:
             fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             other = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(self.fd)
-            self.fd = -1
+            self._close()
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise DaemonError(f"{self.path}: another instance is running (pid {other})") from None
             raise DaemonError(f"{self.path}: cannot lock: {exc.strerror}") from None
@@ -91,39 +106,51 @@ class PidFile:
         if self.fd < 0:
             return
         try:
-            if os.pread(self.fd, 32, 0).strip() == str(os.getpid()).encode():
-                os.unlink(self.path)
+            name = os.path.basename(self.path)
+            mine, there = os.fstat(self.fd), os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino) and os.pread(self.fd, 32, 0).strip() == str(
+                os.getpid()
+            ).encode():
+                os.unlink(name, dir_fd=self._dir_fd)
         except OSError:
             pass
+        self._close()
+
+    def _close(self) -> None:
         os.close(self.fd)
-        self.fd = -1
+        os.close(self._dir_fd)
+        self.fd = self._dir_fd = -1
 
 
-def _open_pid_file(path: str) -> int:
+def _open_pid_file(path: str) -> tuple[int, int]:
     """Open (or create, mode 0644) the pid file without following a link, refusing a foreign one.
 
+    :returns: the descriptors of its directory and of the file.
     :raises DaemonError: naming the path and what is wrong.
     """
     try:
-        check_private_directory(path)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        dir_fd = open_directory(path)
     except UnsafePath as exc:
         raise DaemonError(str(exc)) from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        raise DaemonError(f"{path}: cannot open its directory: {exc.strerror}") from None
+    try:
+        fd = open_owned(dir_fd, os.path.basename(path), os.O_RDWR | os.O_CREAT, 0o644, path)
+    except UnsafePath as exc:
+        os.close(dir_fd)
+        if "symbolic link" in str(exc):
             raise DaemonError(f"{path}: is a symbolic link; a pid file is never written through one") from None
+        raise DaemonError(str(exc)) from None
+    except OSError as exc:
+        os.close(dir_fd)
         raise DaemonError(f"{path}: cannot open: {exc.strerror}") from None
-    st = os.fstat(fd)
-    if st.st_uid not in (os.geteuid(), 0) or not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise DaemonError(f"{path}: not a regular file of ours (uid {st.st_uid}); refusing to use it")
-    return fd
+    return dir_fd, fd
 
 
 def _check_free(path: str) -> None:
     """Fail early, in the foreground, if the pid file is locked."""
     full = os.path.abspath(path)
-    fd = _open_pid_file(full)
+    dir_fd, fd = _open_pid_file(full)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -131,6 +158,7 @@ def _check_free(path: str) -> None:
         raise DaemonError(f"{full}: another instance is running (pid {other})") from None
     finally:
         os.close(fd)
+        os.close(dir_fd)
 
 
 def drop_privileges(user: str | None, group: str | None = None) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "EventIdFilter",
     "JournalFormatter",
     "JsonFormatter",
+    "SafeFileHandler",
     "SafeFormatter",
     "configure",
     "escape_controls",
@@ -160,6 +161,46 @@ def event_logger(logger: logging.Logger | str, event_id: Any) -> logging.LoggerA
     return _EventAdapter(logger, {"event_id": "-" if event_id is None else event_id})
 
 
+class SafeFileHandler(logging.handlers.WatchedFileHandler):
+    """A ``WatchedFileHandler`` (reopened when logrotate moves the file) that never writes through a link.
+
+    The file is opened by :func:`deadbeat.daemon.open_log_file`: no link
+    another account could have planted is followed on the way to its
+    directory, the file itself is opened with ``O_NOFOLLOW``, and a file that
+    is not a plain file of ours (another user's, or with other hard links)
+    is refused, at the start and at every reopening.
+
+    When the file cannot be opened again after logrotate moved it (a link
+    planted in its place), standard error says so once, and lines are not
+    written to the file until it can be: logging never raises into the code
+    that logs.
+
+    :raises deadbeat.daemon.UnsafePath: when the place or the file is unsafe at the start.
+    """
+
+    _refused = ""
+
+    def _open(self) -> Any:
+        from ..daemon import open_log_file
+
+        fd = open_log_file(self.baseFilename)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.reopenIfNeeded()
+            if self.stream is None:
+                self.stream = self._open()
+                self._statstream()
+        except OSError as exc:
+            if str(exc) != self._refused:
+                self._refused = str(exc)
+                sys.stderr.write(f"deadbeat: log file {self.baseFilename}: cannot write: {exc}\n")
+            return
+        self._refused = ""
+        logging.FileHandler.emit(self, record)
+
+
 _installed: list[logging.Handler] = []
 
 
@@ -177,8 +218,8 @@ def configure(
 
     :param level: lowest level logged (name or number).
     :param stderr: log to standard error.
-    :param file: log to this file; a ``WatchedFileHandler`` reopens it when
-        logrotate moves it away.
+    :param file: log to this file; it is reopened when logrotate moves it away,
+        and never written through a link (:class:`SafeFileHandler`).
     :param syslog: log to syslog at ``syslog_address`` (a socket path, or
         ``host:port`` for UDP).
     :param syslog_facility: syslog facility name.
@@ -186,32 +227,40 @@ def configure(
     :param json: standard error gets JSON lines (:class:`JsonFormatter`). Otherwise,
         when standard error is the systemd journal, lines carry ``<N>`` priority
         prefixes (:class:`JournalFormatter`).
+    :raises OSError: when the file or syslog cannot be used (a log file whose
+        place is unsafe: :class:`deadbeat.daemon.UnsafePath`); what was set up
+        before is then kept.
     """
     root = logging.getLogger()
+    handlers: list[logging.Handler] = []
+    try:
+        if stderr:
+            err_handler = logging.StreamHandler(sys.stderr)
+            if json:
+                err_handler.setFormatter(JsonFormatter())
+            elif stderr_is_journal():
+                err_handler.setFormatter(JournalFormatter(format or JOURNAL_FORMAT))
+            handlers.append(err_handler)
+        if file:
+            handlers.append(SafeFileHandler(file, encoding="utf-8"))
+        if syslog:
+            if ":" in syslog_address and not syslog_address.startswith("/"):
+                host, _, port = syslog_address.rpartition(":")
+                address: Any = (host, int(port))
+            else:
+                address = syslog_address
+            facility = logging.handlers.SysLogHandler.facility_names[syslog_facility]
+            sys_handler = logging.handlers.SysLogHandler(address=address, facility=facility)
+            sys_handler.setFormatter(SafeFormatter(format or SYSLOG_FORMAT))
+            handlers.append(sys_handler)
+    except BaseException:
+        for handler in handlers:
+            handler.close()
+        raise
     for handler in _installed:
         root.removeHandler(handler)
         handler.close()
     _installed.clear()
-    handlers: list[logging.Handler] = []
-    if stderr:
-        err_handler = logging.StreamHandler(sys.stderr)
-        if json:
-            err_handler.setFormatter(JsonFormatter())
-        elif stderr_is_journal():
-            err_handler.setFormatter(JournalFormatter(format or JOURNAL_FORMAT))
-        handlers.append(err_handler)
-    if file:
-        handlers.append(logging.handlers.WatchedFileHandler(file, encoding="utf-8"))
-    if syslog:
-        if ":" in syslog_address and not syslog_address.startswith("/"):
-            host, _, port = syslog_address.rpartition(":")
-            address: Any = (host, int(port))
-        else:
-            address = syslog_address
-        facility = logging.handlers.SysLogHandler.facility_names[syslog_facility]
-        sys_handler = logging.handlers.SysLogHandler(address=address, facility=facility)
-        sys_handler.setFormatter(SafeFormatter(format or SYSLOG_FORMAT))
-        handlers.append(sys_handler)
     for handler in handlers:
         if handler.formatter is None:
             handler.setFormatter(SafeFormatter(format or DEFAULT_FORMAT))
