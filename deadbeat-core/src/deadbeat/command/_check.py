@@ -26,6 +26,8 @@ import sys
 from typing import Any, TextIO
 
 from .. import pipeline as pipeline_mod
+from ..conf._shown import may_be_pasted_key, source_kind
+from ..daemon import UnsafePath, check_log_file, check_private_directory
 from ._common import EXIT_ERROR, EXIT_OK, registry_of
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
@@ -64,6 +66,7 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
         for cog in specs:
             where = f"{path}: {cog.where} ({cog.use})"
             _files(where, cog, errors, warnings)
+            _key_sources(where, cog, warnings)
             _ports(where, cog, errors)
             state = cog.params.get("state_file")
             if isinstance(state, str) and state:
@@ -71,9 +74,11 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
     log_file = spec.log.get("file")
     if isinstance(log_file, str) and log_file:
         _writable(f"{path}: [log]", "file", log_file, errors)
+        _safe_place(f"{path}: [log]", "file", log_file, errors, private=False)
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
+        _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors)
     _shapes(path, spec, warnings)
     for state, users in states.items():
         sharing = [use for _, use in users if use not in _SHARES_STATE]
@@ -152,6 +157,52 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
     state = params.get("state_file")
     if isinstance(state, str) and state:
         _writable(where, "state_file", state, errors)
+        _safe_place(where, "state_file", state, errors)
+
+
+def _safe_place(where: str, key: str, path: str, errors: list[str], private: bool = True) -> None:
+    """A state, pid or log file where another account could redirect it (a link on the way, a shared directory)."""
+    if path == "-":
+        return
+    try:
+        if private:
+            check_private_directory(path)
+        else:
+            check_log_file(path)
+    except UnsafePath as exc:
+        errors.append(f"{where}: {key}: {exc}")
+    except OSError:
+        pass  # missing: made at the start (state files), or reported by _writable
+
+
+def _key_sources(where: str, cog: pipeline_mod.CogSpec, warnings: list[str]) -> None:
+    """Where a key comes from (``key_file``, ``key_env``, ``password_file``...): a key pasted in its place, or a
+    key file others can read, is warned about, as the cogs do when they start; the value is never shown."""
+    for name, value in cog.params.items():
+        source = source_kind(name)
+        if source is None or not isinstance(value, str) or not value:
+            continue
+        if may_be_pasted_key(name, value):
+            if source == "env":
+                warnings.append(
+                    f"{where}: {name}: not the name of an environment variable; it looks like a key (not shown"
+                    f" here): put the key in a variable, and the variable's name in {name}"
+                )
+            else:
+                warnings.append(
+                    f"{where}: {name}: names no file; it may be a key pasted in place of a path (not shown here):"
+                    f" put the key in a file, and the file's path in {name}"
+                )
+        elif source != "env":
+            try:
+                mode = os.stat(value).st_mode
+            except OSError:
+                continue
+            if mode & 0o077:
+                warnings.append(
+                    f"{where}: {name}: {value} can be read or written by its group or others (mode {mode & 0o777:o});"
+                    " chmod 600 it"
+                )
 
 
 def _ports(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._casts import cast_boolean, expected_of
+from ._shown import shown
 from ._tree import Config, ConfigError, Item, Section
 
 if sys.version_info >= (3, 11):
@@ -117,7 +118,9 @@ def _cast(item: Item, value: Any, source: str, key: str) -> Any:
     try:
         return item.cast(value)
     except (ValueError, TypeError):
-        raise ConfigError(source, key, f"expected {expected_of(item.cast)}, got {value!r}") from None
+        # The value as messages may show it: a password of the wrong type is not printed.
+        got = shown(key.rpartition(".")[2], value)
+        raise ConfigError(source, key, f"expected {expected_of(item.cast)}, got {got}") from None
 
 
 def _switch(prefix: str, name: str) -> str:

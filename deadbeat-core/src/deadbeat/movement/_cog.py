@@ -8,12 +8,9 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ..conf import Section, section_of
+from ..conf._shown import SECRET_WORDS, is_secret_name
 
 __all__ = ["Cog", "Supply", "SECRET_WORDS"]
-
-#: Parameter names with one of these words (between underscores) are never shown
-#: by ``str(cog)``: keys and passwords must not end up in logs.
-SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential", "credentials", "apikey")
 
 _PARAMS_CACHE: dict[type, tuple[str, ...]] = {}
 
@@ -37,10 +34,8 @@ def _init_params(cls: type) -> tuple[str, ...]:
     return names
 
 
-def _is_secret(name: str) -> bool:
-    """``key``, ``api_key``, ``hmac_key_hex`` are secret; ``sort_keys``, ``monkey`` and ``key_file`` are not."""
-    words = name.lower().split("_")
-    return any(word in SECRET_WORDS for word in words) and words[-1] not in ("file", "env", "path")
+#: ``key``, ``api_key``, ``hmac_key_hex`` are secret; ``sort_keys``, ``monkey`` and ``key_file`` are not.
+_is_secret = is_secret_name
 
 
 def _snake_case(name: str) -> str:

@@ -57,8 +57,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
-import importlib.util
 import inspect
 import logging
 import os
@@ -70,9 +68,11 @@ from typing import Any
 
 from .. import conf, movement, routing
 from ..conf import ConfigError
-from ..daemon import UnsafePath, check_private_directory, daemon_base_config
+from ..conf._shown import shown as conf_shown
+from ..daemon import daemon_base_config
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
+from ._modules import NotAppCog, app_attribute, import_app_module
 from ._variables import Substitution, VariableError, substitute
 
 if sys.version_info >= (3, 11):
@@ -162,9 +162,14 @@ class CogSpec:
     is_cog: bool = False
 
     def label(self) -> str:
-        """How the cog reads before it is built: ``use(param=value, ...)``."""
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{self.use}({shown})"
+        """How the cog reads before it is built: ``use(param=value, ...)``, secrets masked as ``str(cog)`` masks them.
+
+        See :mod:`deadbeat.conf._shown`: parameters named like secrets, a key
+        pasted into ``key_env`` or ``key_file``, a URL's password and query
+        values, credential headers.
+        """
+        params = ", ".join(f"{k}={conf_shown(k, v)}" for k, v in self.params.items())
+        return f"{self.use}({params})"
 
 
 @dataclass
@@ -408,45 +413,10 @@ def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
         # The allow-list speaks for every cog, not only for installed ones; refused before importing.
         raise _NotAllowed(f"not in the allow-list {registry.allow}")
     module_name, _, attribute = use.partition(":")
-    module = _import_app_module(module_name, base)
-    obj: Any = module
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _import_app_module(name: str, base: str) -> Any:
-    """Import the module of a ``module:attribute`` cog: an installed one, or one beside the pipeline file.
-
-    A file beside the pipeline file never shadows an installed module: the
-    installed one is found first, and the pipeline's directory comes last on
-    ``sys.path``, for this import only. That directory, and the module's file,
-    must not be writable by others (a planted ``csv.py`` there would run).
-
-    :raises ImportError: when there is no such module, or its place is unsafe.
-    """
-    top = name.partition(".")[0]
-    if top in sys.modules or importlib.util.find_spec(top) is not None:
-        return importlib.import_module(name)  # installed (or already loaded): the pipeline's directory plays no part
-    try:
-        check_private_directory(os.path.join(base, top))
-    except UnsafePath as exc:
-        raise ImportError(str(exc)) from None
-    added = base not in sys.path
-    if added:
-        sys.path.append(base)
-    try:
-        module = importlib.import_module(name)
-    finally:
-        if added and base in sys.path:
-            sys.path.remove(base)
-    origin = getattr(module, "__file__", None)
-    if origin:
-        try:
-            check_private_directory(origin)
-        except UnsafePath as exc:
-            raise ImportError(str(exc)) from None
-    return module
+    module = import_app_module(module_name, base)
+    # Only what the module itself defines, checked before anything is called
+    # (--allow 'mycogs:*' must not reach os.system through mycogs:os.system).
+    return app_attribute(module, module_name, attribute)
 
 
 def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]) -> CogSpec | None:
@@ -464,7 +434,7 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     except KeyError:
         problems.append(f"{label}: no such cog{_hint(use, registry.names())}; see 'deadbeat cogs'")
         return None
-    except (CogLoadError, _NotAllowed) as exc:
+    except (CogLoadError, _NotAllowed, NotAppCog) as exc:
         problems.append(f"{label}: {exc}")
         return None
     except (ImportError, AttributeError) as exc:

@@ -1,0 +1,222 @@
+"""An application's own cogs (``use = "module:attribute"``): what is imported, and what may be called.
+
+Two dangers, both from names another account may plant or a pipeline file may
+spell:
+
+* **Code beside the pipeline file.** A module there is imported only when no
+  installed module has its name (a planted ``csv.py`` never shadows the real
+  one), and only after every file Python *would* load for it has been found
+  and checked, before anything is imported: for each dotted component the
+  package directory and its ``__init__`` (a package wins over a module of the
+  same name, as in Python), or the module file, and any ``__pycache__``
+  directory and compiled file beside them. Each of these, and the pipeline's
+  directory, must be owned by root or by us and not writable by its group or
+  others (and the pipeline's directory must be reached without a link others
+  could have planted: :func:`deadbeat.daemon.check_private_directory`).
+  ``DEADBEAT_SHARED_DIRS=1`` lifts the rule on owners and modes, knowingly.
+* **Attributes that are not the module's own.** The attribute path is walked
+  through what the module itself defines: never into a module object (``os``
+  in ``mycogs:os.system``), never through an object whose ``__module__`` is
+  another module, never through a ``__dunder__`` name. What is finally named
+  must be a class or a function that the module (or a submodule of its
+  package) defines; it is checked before it is ever called, so that
+  ``--allow 'mycogs:*'`` allows what ``mycogs`` defines, and nothing it imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import inspect
+import os
+import stat
+import sys
+from typing import Any
+
+from ..daemon import UnsafePath, check_private_directory
+from ..daemon._files import shared_dirs_allowed
+
+__all__ = ["NotAppCog", "app_attribute", "import_app_module"]
+
+
+class NotAppCog(Exception):
+    """A ``module:attribute`` that names something the module does not define, or that cannot be a cog."""
+
+
+def _within(path: str, base: str) -> bool:
+    try:
+        real, root = os.path.realpath(path), os.path.realpath(base)
+        return os.path.commonpath([real, root]) == root
+    except ValueError:
+        return False
+
+
+def _places(spec: importlib.machinery.ModuleSpec | None) -> list[str]:
+    """Where a module spec has its file or its package directories."""
+    if spec is None:
+        return []
+    places = list(spec.submodule_search_locations or [])
+    if spec.has_location and spec.origin:
+        places.append(spec.origin)
+    return places
+
+
+def _installed(top: str, base: str) -> bool:
+    """Whether ``top`` is found (or was loaded) elsewhere than in the pipeline's directory."""
+    module = sys.modules.get(top)
+    try:
+        spec = module.__spec__ if module is not None else importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    places = _places(spec)
+    if module is not None and not places:
+        file = getattr(module, "__file__", None)
+        places = [file] if file else list(getattr(module, "__path__", []) or [])
+    if spec is None and module is None:
+        return False
+    return not any(_within(place, base) for place in places)
+
+
+def _files_to_load(name: str, base: str) -> list[str]:
+    """Every file and directory Python would use to import ``name`` from ``base``, found without importing.
+
+    For each dotted component, in order: a package directory (with its
+    ``__init__``) or a module file, as the path finder finds it; a package's
+    ``__path__`` leads to the next component. Compiled files that would be used
+    in place of a source (``__pycache__``) are listed too, and so is every
+    other name the finder could take for that component (``cogs/`` beside
+    ``cogs.py``): were one of them open to others, an ``__init__.py`` planted
+    there a moment after this check would win over the module checked. The
+    search stops at the first component not found: its import fails before
+    anything of it runs.
+    """
+    found: list[str] = []
+    search = [base]
+    suffixes = importlib.machinery.all_suffixes()
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        for directory in search:
+            candidates = [os.path.join(directory, part), *(os.path.join(directory, part + s) for s in suffixes)]
+            found += [c for c in candidates if os.path.lexists(c)]
+        fullname = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(fullname)
+        spec = loaded.__spec__ if loaded is not None else importlib.machinery.PathFinder.find_spec(fullname, search)
+        if spec is None:
+            break
+        found += _places(spec)
+        if spec.has_location and spec.origin and spec.origin.endswith(tuple(importlib.machinery.SOURCE_SUFFIXES)):
+            try:
+                cached = importlib.util.cache_from_source(spec.origin)
+            except (NotImplementedError, ValueError):
+                cached = ""
+            if cached:
+                found += [p for p in (os.path.dirname(cached), cached) if os.path.lexists(p)]
+        path = getattr(loaded, "__path__", None) if loaded is not None else spec.submodule_search_locations
+        search = list(path or [])
+        if not search:
+            break
+    return found
+
+
+def _check_place(path: str) -> None:
+    """Refuse a file or directory of an app module that its group or others could change.
+
+    :raises UnsafePath: naming the place and why.
+    """
+    targets = [path]
+    real = os.path.realpath(path)
+    if real != os.path.abspath(path):
+        # Through a link: what it points to, and the directory holding that.
+        targets += [real, os.path.dirname(real)]
+    for target in targets:
+        st = os.stat(target)
+        problems = []
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            problems.append("writable by " + ("others" if st.st_mode & stat.S_IWOTH else "its group"))
+        if st.st_uid not in (0, os.geteuid()):
+            problems.append(f"owned by another user (uid {st.st_uid})")
+        if problems:
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a file"
+            raise UnsafePath(
+                f"{target}: {kind} {' and '.join(problems)}: another account could put code of its own there;"
+                " nothing of the module was imported; make it private, or set DEADBEAT_SHARED_DIRS=1"
+            )
+
+
+def import_app_module(name: str, base: str) -> Any:
+    """Import the module of a ``module:attribute`` cog: an installed one, or one beside the pipeline file.
+
+    A file beside the pipeline file never shadows an installed module: the
+    installed one is found first, and the pipeline's directory comes last on
+    ``sys.path``, for this import only. Before anything is imported from that
+    directory, every file and directory the import would use is checked (see
+    the module's docstring).
+
+    :raises ImportError: when there is no such module, or its place is unsafe.
+    """
+    top = name.partition(".")[0]
+    if _installed(top, base):
+        return importlib.import_module(name)  # installed: the pipeline's directory plays no part
+    importlib.invalidate_caches()  # what the import below will see: files made a moment ago included
+    try:
+        check_private_directory(os.path.join(base, top))
+        if not shared_dirs_allowed():
+            for place in dict.fromkeys([base, *_files_to_load(name, base)]):
+                _check_place(place)
+    except UnsafePath as exc:
+        raise ImportError(str(exc)) from None
+    added = base not in sys.path
+    if added:
+        sys.path.append(base)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added and base in sys.path:
+            sys.path.remove(base)
+
+
+def _defined_in(obj: Any, module_name: str) -> bool:
+    try:
+        owner = getattr(obj, "__module__", None)
+    except Exception:  # noqa: BLE001 - an attribute that raises defines nothing
+        return False
+    return isinstance(owner, str) and (owner == module_name or owner.startswith(module_name + "."))
+
+
+def app_attribute(module: Any, module_name: str, attribute: str) -> Any:
+    """:returns: ``attribute`` (a dotted path) of ``module``, if it is a cog factory the module defines.
+
+    :raises NotAppCog: saying which part is not the module's own, or why the
+        result cannot be called as a cog factory; nothing is called.
+    :raises AttributeError: when a part is missing.
+    """
+    obj = module
+    walked: list[str] = []
+    for part in attribute.split("."):
+        walked.append(part)
+        shown = ".".join(walked)
+        if not part.isidentifier() or (part.startswith("__") and part.endswith("__")):
+            raise NotAppCog(f"use: {attribute!r}: {part!r} is not a name {module_name} defines")
+        obj = getattr(obj, part)
+        if inspect.ismodule(obj):
+            raise NotAppCog(
+                f"use: {attribute!r}: {shown} is the module {obj.__name__}, not something {module_name} defines;"
+                f" a module:attribute cog names a class or function of the module itself"
+            )
+        if not _defined_in(obj, module_name):
+            owner = getattr(obj, "__module__", None)
+            what = (
+                f"defined by {owner}, not by" if isinstance(owner, str) else f"a {type(obj).__name__}, not defined by"
+            )
+            raise NotAppCog(
+                f"use: {attribute!r}: {shown} is {what} {module_name}; a module:attribute cog names a class"
+                f" or function of the module itself"
+            )
+    function = obj.__func__ if inspect.ismethod(obj) else obj
+    if not (inspect.isclass(obj) or inspect.isfunction(function)):
+        raise NotAppCog(
+            f"use: {attribute!r} is a {type(obj).__name__}, not a cog factory: name a Cog subclass, or a class or"
+            f" function that {module_name} defines"
+        )
+    return obj
