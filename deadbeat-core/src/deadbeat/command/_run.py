@@ -85,11 +85,22 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     # privileges, so it comes before anything is opened. Then logging, before any
     # cog is built: what cogs say while they start goes where [log] says.
     try:
+        if spec.log.get("file"):
+            # Before detaching, while the start can still say what is wrong.
+            daemon.check_log_file(spec.log["file"])
+    except OSError as exc:
+        sys.stderr.write(f"deadbeat: {args.pipeline}: log: {exc}\n")
+        return EXIT_ERROR
+    try:
         daemon.detach(**spec.daemon)
     except daemon.DaemonError as exc:
         sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
         return EXIT_ERROR
-    dblog.configure(**spec.log)
+    try:
+        dblog.configure(**spec.log)
+    except OSError as exc:
+        sys.stderr.write(f"deadbeat: {args.pipeline}: log: {exc}\n")
+        return EXIT_ERROR
     if args.workers is not None:
         if stop_requested:
             return EXIT_OK
@@ -274,7 +285,10 @@ def _run_pipeline(
             if not reloaded or stop_requested:
                 break
             previous, spec = spec, reloaded[-1]
-            dblog.configure(**spec.log)
+            try:
+                dblog.configure(**spec.log)
+            except OSError as exc:
+                logger.error("%s: log: %s; logging goes on as it was", args.pipeline, exc)
             logger.info("%s: reloaded; the new pipeline starts where the old one stopped", args.pipeline)
     finally:
         operations.notifier.stopping()
@@ -402,8 +416,18 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         train.errors,
         balance,
     )
-    if train.errors:
+    # Failed data the error output did not take (it failed itself): only in the log, as dead-letter lines.
+    undelivered = sum(t.undelivered for t in trains_of(pipeline))
+    if train.errors and not undelivered:
         logger.warning("%d of %d data failed and went to the error output", train.errors, train.events_in)
+    elif train.errors:
+        logger.warning("%d of %d data failed", train.errors, train.events_in)
+    if undelivered:
+        logger.error(
+            "%d failed data were not delivered: the error output failed on them; each is only in the log,"
+            " as a dead-letter line",
+            undelivered,
+        )
     for position, cog in enumerate(train.cogs):
         counts = getattr(cog, "counts", None)
         if isinstance(counts, dict) and any(counts.values()):

@@ -1,0 +1,306 @@
+"""The attacks of the issue 19 audit, performed for real against the deadbeat command with every cog installed.
+
+The attacker is uid 65534 (nobody), a forked child that plants links, files
+and modules where such an account can write: a directory of mode 1777 in an
+arena under /tmp that it can reach (pytest's own directories are private).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOBODY = 65534
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacker is another user: needs root to become one")
+
+
+def deadbeat(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def as_attacker(action: Callable[[], None]) -> None:
+    """Run ``action`` in a forked child as uid/gid 65534."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            action()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the attacker's action failed"
+
+
+@pytest.fixture
+def arena() -> Iterator[Path]:
+    place = Path(tempfile.mkdtemp(prefix="deadbeat-attack-"))
+    place.chmod(0o755)
+    (place / "shared").mkdir()
+    (place / "shared").chmod(0o1777)
+    victim = place / "victimdir"
+    victim.mkdir(mode=0o700)
+    for name in ("state.json", "d.pid", "d.log"):
+        (victim / name).write_text("precious\n")
+    (place / "in.log").write_text("hello\n")
+    try:
+        yield place
+    finally:
+        shutil.rmtree(place, ignore_errors=True)
+
+
+def untouched(arena: Path) -> None:
+    victim = arena / "victimdir"
+    assert sorted(p.name for p in victim.iterdir()) == ["d.log", "d.pid", "state.json"]
+    for path in victim.iterdir():
+        assert path.read_text() == "precious\n", path
+
+
+def pipeline(arena: Path, body: str) -> Path:
+    path = arena / "p.toml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+class TestFilesThroughPlantedLinks:
+    def test_the_tailers_state_file_below_a_planted_link(self, arena: Path) -> None:
+        """state_file = "shared/deadbeat/state.json", shared/deadbeat -> victimdir: root's state.json was replaced."""
+        as_attacker(lambda: os.symlink(arena / "victimdir", arena / "shared" / "deadbeat"))
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.log"]
+            state_file = "shared/deadbeat/state.json"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1
+        assert "shared/deadbeat: a symbolic link in a directory writable by others" in result.stderr
+        untouched(arena)  # not replaced, nothing renamed to state.json.corrupt-...
+        check = deadbeat("check", "p.toml", cwd=arena)
+        assert check.returncode == 1 and "state_file: " in check.stdout and "a symbolic link" in check.stdout
+
+    def test_the_pid_file_below_a_planted_link(self, arena: Path) -> None:
+        """[daemon] pid_file = "shared/rundir/d.pid", rundir -> victimdir: d.pid was truncated, rewritten, deleted."""
+        as_attacker(lambda: os.symlink(arena / "victimdir", arena / "shared" / "rundir"))
+        pipeline(
+            arena,
+            """
+            [daemon]
+            pid_file = "shared/rundir/d.pid"
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1
+        assert "daemon: " in result.stderr and "shared/rundir: a symbolic link" in result.stderr
+        assert not (arena / "out.log").exists()
+        untouched(arena)
+
+    def test_the_log_file_through_a_planted_link(self, arena: Path) -> None:
+        """[log] file = "shared/d.log", a link to root's file planted there: lines were appended to it."""
+        as_attacker(lambda: os.symlink(arena / "victimdir" / "d.log", arena / "shared" / "d.log"))
+        pipeline(
+            arena,
+            """
+            [log]
+            file = "shared/d.log"
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1
+        assert "log: " in result.stderr and "shared/d.log: is a symbolic link" in result.stderr
+        untouched(arena)
+
+    def test_a_log_file_the_attacker_made_beforehand(self, arena: Path) -> None:
+        """A d.log of uid 65534's in the shared directory: not used (it could read or swap what is logged)."""
+        as_attacker(lambda: (arena / "shared" / "d.log").write_text(""))
+        pipeline(
+            arena,
+            """
+            [log]
+            file = "shared/d.log"
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1 and "owned by another user (uid 65534)" in result.stderr
+        assert (arena / "shared" / "d.log").read_text() == ""
+
+
+class TestCodeFromBesideThePipeline:
+    def test_a_module_planted_in_a_shared_package_directory_never_runs(self, arena: Path) -> None:
+        """pkg/cogs.py, and pkg/cogs/__init__.py planted by uid 65534 in a 1777 pkg/: it ran as root before."""
+        app = arena / "app"
+        (app / "pkg").mkdir(parents=True)
+        (app / "pkg" / "__init__.py").write_text("")
+        (app / "pkg" / "cogs.py").write_text("def tag(data):\n    return (data,)\n")
+        (app / "pkg").chmod(0o1777)
+        marker = arena / "planted-code-ran"
+
+        def plant() -> None:
+            (app / "pkg" / "cogs").mkdir()
+            (app / "pkg" / "cogs" / "__init__.py").write_text(
+                f"open({str(marker)!r}, 'w').write('ran as root')\ndef tag(data):\n    return (data,)\n"
+            )
+
+        as_attacker(plant)
+        (app / "p.toml").write_text(f'[[cog]]\nuse = "fs.read"\nfilenames = ["{arena / "in.log"}"]\n'
+                                    '[[cog]]\nuse = "pkg.cogs:tag"\n')  # fmt: skip
+        result = deadbeat("run", "p.toml", "--once", cwd=app)
+        assert result.returncode == 1
+        assert "cog[1] (pkg.cogs:tag): cannot import: " in result.stderr and "writable by others" in result.stderr
+        assert not marker.exists()
+
+    def test_the_allow_list_does_not_reach_what_the_module_imported(self, arena: Path) -> None:
+        """--allow 'mycogs:*' and use = "mycogs:os.system": os.system ran the pipeline's command as root."""
+        app = arena / "app"
+        app.mkdir()
+        (app / "mycogs.py").write_text("import os\n\ndef tag(data):\n    return (data,)\n")
+        marker = arena / "command-ran"
+        (app / "p.toml").write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{arena / "in.log"}"]\n'
+            f'[[cog]]\nuse = "mycogs:os.system"\ncommand = "touch {marker}"\n'
+        )
+        result = deadbeat("run", "p.toml", "--once", "--allow", "mycogs:*", "--allow", "fs.*", cwd=app)
+        assert result.returncode == 1
+        assert "p.toml: cog[1] (mycogs:os.system): use: 'os.system': os is the module os" in result.stderr
+        assert not marker.exists()
+
+
+SECRETS = ("S3cretPassw0rd", "sekr1tt0ken", "0123456789abcdef0123", "00112233445566778899")
+
+
+class TestSecretsInWhatIsShown:
+    def test_explain_and_check_mask_what_logs_mask(self, arena: Path) -> None:
+        """--explain printed key_env in full, a key pasted into key_file, an Authorization header, a URL's password."""
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "ip.anonymise"
+            key_env = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            fields = ["ip"]
+            [[cog]]
+            use = "ip.anonymise"
+            key_file = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+            fields = ["ip"]
+            [[cog]]
+            use = "http.post"
+            url = "http://admin:S3cretPassw0rd@example.com/x?token=abc"
+            headers = {Authorization = "Bearer sekr1tt0ken"}
+            """,
+        )
+        explained = deadbeat("run", "p.toml", "--explain", cwd=arena)
+        assert explained.returncode == 0, explained.stderr
+        assert "ip.anonymise(key_env='***', fields=['ip'])" in explained.stdout
+        assert "ip.anonymise(key_file='***', fields=['ip'])" in explained.stdout
+        assert "http.post(url='http://admin:***@example.com/x?token=***', headers={'A" in explained.stdout
+        checked = deadbeat("check", "p.toml", cwd=arena)
+        output = explained.stdout + explained.stderr + checked.stdout + checked.stderr
+        assert not [s for s in SECRETS if s in output], output
+        assert "cog[1] (ip.anonymise): key_env: not the name of an environment variable; it looks like a key" in (
+            checked.stdout
+        )
+        assert "cog[2] (ip.anonymise): key_file: names no file; it may be a key pasted in place of a path" in (
+            checked.stdout
+        )
+
+    def test_check_warns_of_a_key_file_others_can_read(self, arena: Path) -> None:
+        key = arena / "anon.key"
+        key.write_text("0" * 64)
+        key.chmod(0o644)
+        pipeline(arena, f'[[cog]]\nuse = "ip.anonymise"\nkey_file = "{key}"\nfields = ["ip"]\n')
+        checked = deadbeat("check", "p.toml", cwd=arena)
+        assert f"key_file: {key} can be read or written by its group or others (mode 644); chmod 600 it" in (
+            checked.stdout
+        )
+        key.chmod(0o600)
+        assert "key_file" not in deadbeat("check", "p.toml", cwd=arena).stdout
+
+
+class TestAnErrorOutputThatFailsItself:
+    def test_records_it_gave_up_on_are_in_the_log_and_the_summary_says_so(self, arena: Path) -> None:
+        """[[errors]] fs.write to /dev/full: the failed records were nowhere, and the summary said they went there."""
+        (arena / "in.jsonl").write_text('{"a": 1}\nnot json\n{"a": 2}\nbad too\n{"a": 3}\n')
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            [[errors]]
+            use = "text.json_format"
+            [[errors]]
+            use = "fs.write"
+            filename = "/dev/full"
+            retry_for = 1
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1
+        assert [json.loads(line) for line in (arena / "out.jsonl").read_text().splitlines()] == [
+            {"a": 1},
+            {"a": 2},
+            {"a": 3},
+        ]
+        letters = [line for line in result.stderr.splitlines() if "deadbeat.deadletter" in line]
+        assert len(letters) == 2, result.stderr
+        assert letters[0].endswith('in.jsonl:9: dead letter from JSONParse(source=\'line\', target=None, keep=[],'
+                                   ' engine=\'auto\', max_depth=64): ValueError: invalid JSON: Expecting value: line 1'
+                                   ' column 1 (char 0) | "not json"')  # fmt: skip
+        assert letters[1].endswith('| "bad too"')
+        assert "went to the error output" not in result.stderr
+        assert "2 failed data were not delivered: the error output failed on them" in result.stderr
