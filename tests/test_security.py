@@ -304,3 +304,54 @@ class TestAnErrorOutputThatFailsItself:
         assert letters[1].endswith('| "bad too"')
         assert "went to the error output" not in result.stderr
         assert "2 failed data were not delivered: the error output failed on them" in result.stderr
+
+    def test_an_output_that_rejects_what_it_gave_up_on_is_counted_in_the_summary(self, arena: Path) -> None:
+        """An [[errors]] output handing back what it gave up on (esc.reject): in the log once, and not delivered."""
+        (arena / "in.jsonl").write_text('{"a": 1}\nnot json\n')
+        (arena / "givesup.py").write_text(
+            textwrap.dedent(
+                """
+                from deadbeat import movement
+
+                class GivesUp(movement.Cog):
+                    def __init__(self, esc):
+                        self.esc = movement.escapement_of(esc)
+                        self.kept = []
+
+                    def __call__(self, data):
+                        self.kept.append(data)
+                        self.esc.block(self)
+                        self.esc.after(0.05, self.give_up)
+                        return (data,)
+
+                    def give_up(self):
+                        for record in self.kept:
+                            self.esc.reject(self, record, OSError(28, "No space left on device"))
+                        self.kept.clear()
+                        self.esc.unblock(self)
+                        self.esc.fail(self, "gave up")
+                """
+            )
+        )
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            [[errors]]
+            use = "givesup:GivesUp"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1
+        letters = [line for line in result.stderr.splitlines() if "deadbeat.deadletter" in line]
+        assert len(letters) == 1 and "No space left on device" in letters[0] and "not json" in letters[0]
+        assert "1 failed data were not delivered" in result.stderr

@@ -48,6 +48,15 @@ def as_attacker(action: Callable[[], None]) -> None:
     assert os.waitstatus_to_exitcode(status) == 0, "the attacker's action failed"
 
 
+@pytest.fixture(autouse=True)
+def _forget_modules() -> Iterator[None]:
+    """App modules the tests import (appcogs, mycogs, pkg) are forgotten: another test has its own of that name."""
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
 @pytest.fixture
 def arena() -> Iterator[Path]:
     """A directory of ours under /tmp (sticky, world-writable), which the attacker can reach."""
@@ -261,13 +270,6 @@ def load(path: Path, allow: list[str] | None = None) -> pipeline_mod.PipelineFil
 class TestPlantedModulesBelowThePipeline:
     """Every file an app cog's import would use is checked before anything of it is imported."""
 
-    @pytest.fixture(autouse=True)
-    def _forget_modules(self) -> Iterator[None]:
-        before = set(sys.modules)
-        yield
-        for name in set(sys.modules) - before:
-            del sys.modules[name]
-
     def app(self, arena: Path, name: str) -> Path:
         base = arena / name
         base.mkdir()
@@ -360,13 +362,6 @@ class TestPlantedModulesBelowThePipeline:
 
 class TestAttributePath:
     """module:attribute names what the module itself defines, checked before anything is called."""
-
-    @pytest.fixture(autouse=True)
-    def _forget_modules(self) -> Iterator[None]:
-        before = set(sys.modules)
-        yield
-        for name in set(sys.modules) - before:
-            del sys.modules[name]
 
     @pytest.fixture
     def base(self, arena: Path) -> Path:
@@ -564,3 +559,43 @@ class TestAnErrorOutputThatGivesUp:
             esc.run()
         assert len(written) == 1 and not [r for r in caplog.records if r.name == "deadbeat.deadletter"]
         assert errors.undelivered == 0 and not esc.failures
+
+    def test_an_output_that_rejects_what_it_gave_up_on_is_logged_once(self, caplog: pytest.LogCaptureFixture) -> None:
+        """The precise way for an output (what fs.write could do): esc.reject each record it gives up on, unblock.
+
+        The record's line is written at once, by the error train's own fallback,
+        counted in its errors; the train's finish adds no second line.
+        """
+        esc = movement.Escapement()
+
+        class GivesUp(movement.Cog):
+            def __init__(self, esc: movement.Escapement) -> None:
+                self.esc = esc
+                self.kept: list[Any] = []
+
+            def __call__(self, data: Any) -> Any:
+                self.kept.append(data)
+                self.esc.block(self)
+                self.esc.after(0.05, self.give_up)
+                return (data,)
+
+            def give_up(self) -> None:
+                for record in self.kept:
+                    self.esc.reject(self, record, OSError(28, "No space left on device"))
+                self.kept.clear()
+                self.esc.unblock(self)
+                self.esc.fail(self, "gave up")
+
+        def parse(data: Any) -> Any:
+            raise ValueError("not a number")
+
+        errors = movement.Train(esc, name="errors")
+        errors.cogs = [GivesUp(esc)]
+        train = movement.Train(esc, [parse], error_output=errors, name="main")
+        with caplog.at_level(logging.ERROR, logger="deadbeat.deadletter"):
+            train.send(None, ["bad 1"])
+            esc.after(0.2, esc.shutdown)
+            esc.run()
+        (letter,) = [r.getMessage() for r in caplog.records if r.name == "deadbeat.deadletter"]
+        assert "dead letter from GivesUp" in letter and "No space left on device" in letter and "bad 1" in letter
+        assert errors.errors == 1 and errors.undelivered == 0

@@ -416,8 +416,13 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         train.errors,
         balance,
     )
-    # Failed data the error output did not take (it failed itself): only in the log, as dead-letter lines.
-    undelivered = sum(t.undelivered for t in trains_of(pipeline))
+    # Failed data the error output did not take: it raised, gave up on records it
+    # had taken, or failed on them in one of its own cogs (a format, or an output
+    # rejecting what it cannot write through Escapement.reject). Each is only in
+    # the log, as a dead-letter line.
+    trains = trains_of(pipeline)
+    error_trains = {id(t.error_output): t.error_output for t in trains if isinstance(t.error_output, Train)}
+    undelivered = sum(t.undelivered for t in trains) + sum(t.errors for t in error_trains.values())
     if train.errors and not undelivered:
         logger.warning("%d of %d data failed and went to the error output", train.errors, train.events_in)
     elif train.errors:
