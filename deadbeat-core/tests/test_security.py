@@ -355,6 +355,7 @@ class TestPlantedModulesBelowThePipeline:
         (base / "myapp" / "cogs" / "tags.py").write_text("def tag(data):\n    return (data,)\n")
         (base / "mycogs.py").write_text("def tag(data):\n    return (data,)\n")
         (base / "mycogs").mkdir()  # private: nobody else can make it a package
+        os.symlink(base / "nowhere", base / "myapp.py")  # dangling: nothing to load, nothing to refuse
         (base / "p.toml").write_text('[[cog]]\nuse = "myapp.cogs.tags:tag"\n[[cog]]\nuse = "mycogs:tag"\n')
         spec = load(base / "p.toml")
         assert [c.factory.__module__ for c in spec.cogs] == ["myapp.cogs.tags", "mycogs"]

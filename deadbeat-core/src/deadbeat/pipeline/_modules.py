@@ -130,7 +130,10 @@ def _check_place(path: str) -> None:
         # Through a link: what it points to, and the directory holding that.
         targets += [real, os.path.dirname(real)]
     for target in targets:
-        st = os.stat(target)
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            continue  # a dangling link: nothing Python could load
         problems = []
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             problems.append("writable by " + ("others" if st.st_mode & stat.S_IWOTH else "its group"))
