@@ -11,12 +11,14 @@ import itertools
 import logging
 import os
 import secrets
+import stat
 import time
 from typing import Any
 
 from deadbeat import conf, movement
 
 from ._io import write_all
+from ._paths import kind
 
 __all__ = ["SpoolDirDrain", "SpoolDirSupply"]
 
@@ -36,7 +38,9 @@ class SpoolDirSupply(movement.Supply):
     moved to ``done_dir``) only when its ``batch_done`` comes, that is when the
     datum has been written out or has gone to the error output; until then a
     restart takes it again. Names starting with a dot or ending in ``.tmp`` are
-    left alone: writers use them while writing.
+    left alone: writers use them while writing. Only regular files are read: a
+    name that is a symbolic link or a FIFO when it is opened (swapped in after
+    the listing) goes to the error output, never followed nor waited on.
 
     :param esc: the Escapement (a Train is taken too).
     :param directory: the spool directory.
@@ -120,11 +124,7 @@ class SpoolDirSupply(movement.Supply):
     def _take(self, name: str) -> None:
         path = os.path.join(self.directory, name)
         try:
-            size = os.path.getsize(path)
-            if size > self.max_size:
-                raise ValueError(f"{path}: {size} bytes, more than max_size {self.max_size}")
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = self._read(path)
         except FileNotFoundError:
             return  # taken by someone else between listing and reading
         except (OSError, ValueError) as exc:
@@ -151,6 +151,30 @@ class SpoolDirSupply(movement.Supply):
             return
         self._taken.add(name)
         self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
+
+    def _read(self, path: str) -> bytes:
+        """The content of the regular file ``path``: never through a link, never waiting on a FIFO.
+
+        Listed as a regular file, the name may have been swapped for a link or
+        a FIFO since (a spool directory is where others put files).
+
+        :raises ValueError: for what is not a regular file, or is larger than ``max_size``.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            if os.path.islink(path):  # ELOOP, or EACCES where the kernel protects sticky directories
+                raise ValueError(f"{path}: a symbolic link; not followed") from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"{path}: not a regular file ({kind(st.st_mode)}); not read")
+            os.set_blocking(fd, True)
+            raw = handle.read(self.max_size + 1) if st.st_size <= self.max_size else b""
+            if st.st_size > self.max_size or len(raw) > self.max_size:
+                raise ValueError(f"{path}: {max(st.st_size, len(raw))} bytes, more than max_size {self.max_size}")
+            return raw
 
     def batch_done(self, batch_id: Any) -> None:
         """The file's datum is handled: remove the file, or move it to ``done_dir``."""

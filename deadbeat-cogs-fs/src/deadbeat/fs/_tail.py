@@ -70,6 +70,7 @@ from ._known import KnownBook
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
+from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, kind, open_for_reading
 from ._state import StateFile
 from ._table import FileTable
 
@@ -91,6 +92,13 @@ _HELD_TOO_LONG = 60.0
 
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
+
+_TO_FOLLOW = "(follow_symlinks = true to read where it leads)"
+_NOT_FOLLOWED = f"a symbolic link; not followed {_TO_FOLLOW}"
+
+#: Where an open file is watched: the file the descriptor holds, whatever its name leads to now.
+_FD_PATH = "/proc/self/fd/{}"
+_HAVE_FD_PATHS = os.path.isdir("/proc/self/fd")
 
 
 class FileWatcherSupply(movement.Supply):
@@ -177,7 +185,11 @@ class FileWatcherSupply(movement.Supply):
         fails (exit status 1). Following, a missing file is read when it appears.
     :param follow_symlinks: read files that symbolic links lead to; by default a
         link is not followed (a link planted in a log directory could lead to any
-        file), and says so once.
+        file), and says so once: a link a pattern matches, and a directory below
+        the pattern's fixed part (before its first wildcard) that is a link, as
+        ``logs/evil -> /root`` for ``logs/*/*.log``. Whatever this says, only
+        regular files are read: a FIFO, socket or device under a matching name
+        is refused, said once, and never waited on.
     :param owners: users (names or uids) whose files may be read; a file someone
         else owns is refused, said once. Empty: anyone's.
     :param exclude: glob patterns of files not to read although ``filenames``
@@ -294,6 +306,10 @@ class FileWatcherSupply(movement.Supply):
         self._owner_ids = _user_ids(self.owners)
         self._refused: set[str] = set()
         self._patterns = [os.path.abspath(os.path.expanduser(p)) for p in self.filenames]
+        #: The patterns' fixed prefixes (directories before the first wildcard), the longest first,
+        #: each with the form a path below it starts with: links below them are not followed.
+        prefixes = sorted({fixed_prefix(p) for p in self._patterns}, key=len, reverse=True)
+        self._prefixes = [(prefix, prefix.rstrip("/") + "/") for prefix in prefixes]
         self._following = tail and not getattr(esc, "once", False)
         self.multiline = multiline
         self.path_field = path_field
@@ -445,6 +461,18 @@ class FileWatcherSupply(movement.Supply):
         if not self._following:
             return
         for directory in sorted(self._directories() - self._dir_watches.keys()):
+            if glob.has_magic(directory):
+                # Directories matched by a wildcard are looked at every
+                # poll_interval (below), never watched by a name that could be
+                # a link planted among them.
+                if directory not in self._unwatched:
+                    log.info(
+                        "%s: directories matched by a wildcard are looked at every %.3g s",
+                        directory,
+                        self.poll_interval,
+                    )
+                self._unwatched.add(directory)
+                continue
             try:
                 self._dir_watches[directory] = self.esc.inotify_add(
                     directory, _DIR_EVENTS, self._on_dir_event, directory, poll_interval=self.poll_interval
@@ -748,27 +776,85 @@ class FileWatcherSupply(movement.Supply):
         """``stat`` of ``path``: of the link itself unless links are followed."""
         return os.stat(path) if self.follow_symlinks else os.lstat(path)
 
+    def _steps(self, path: str) -> tuple[str, list[str]]:
+        """:returns: the fixed prefix ``path`` is below, and the directories from it to the file's own."""
+        for prefix, below in self._prefixes:
+            if path.startswith(below):
+                return prefix, path[len(below) :].split("/")[:-1]
+        return os.path.dirname(path), []
+
+    def _linked_directory(self, path: str) -> str | None:
+        """:returns: the first directory below a pattern's fixed prefix on the way to ``path`` that is a link."""
+        if self.follow_symlinks:
+            return None
+        where, steps = self._steps(path)
+        for name in steps:
+            where = os.path.join(where, name)
+            try:
+                if stat.S_ISLNK(os.lstat(where).st_mode):
+                    return where
+            except OSError:
+                return None  # gone: opening it will say
+        return None
+
     def _may_read(self, path: str, st: os.stat_result, named: bool = False) -> bool:
         """Whether ``path`` (``st`` from :meth:`_stat`) is a regular file this tailer may read; refusals said once.
 
         :param named: the path was named as it is, not matched by a pattern: a
             refusal then fails the run (what was asked for cannot be read).
         """
-        if stat.S_ISREG(st.st_mode):
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            link = self._linked_directory(path)
+            if link is not None:
+                self._refuse_link_on_the_way(link, path)
+                return False
             if not self._owner_ids or st.st_uid in self._owner_ids:
                 return True
             why = f"owned by uid {st.st_uid}, not by {', '.join(self.owners)}; not read"
-        elif stat.S_ISLNK(st.st_mode):
-            why = "a symbolic link; not followed (follow_symlinks = true to read where it leads)"
+        elif stat.S_ISLNK(mode):
+            why = _NOT_FOLLOWED
+        elif stat.S_ISDIR(mode) and not named:
+            return False  # a pattern may match directories too
         else:
-            return False
+            why = f"not a regular file ({kind(mode)}); not read"
+        self._refuse(path, why, named)
+        return False
+
+    def _refuse(self, path: str, why: str, named: bool = False) -> None:
+        """Say once why ``path`` is not read (a named one fails the run)."""
         if path not in self._refused:
             self._refused.add(path)
             if named:
                 self._cannot_read(path, why)
             else:
                 log.warning("%s: %s", path, why)
-        return False
+
+    def _refuse_link_on_the_way(self, link: str, path: str) -> None:
+        """Say once, for the link, that what is below it is not read."""
+        if link not in self._refused:
+            self._refused.add(link)
+            log.warning("%s: a symbolic link on the way to %s; not followed %s", link, path, _TO_FOLLOW)
+
+    def _open_regular(self, path: str) -> int:
+        """Open ``path`` for reading: never through a link below a fixed prefix, never waiting on a FIFO.
+
+        :returns: a descriptor of a regular file, or -1 when ``path`` is refused (said once).
+        :raises OSError: when it cannot be opened.
+        """
+        prefix, steps = self._steps(path)
+        try:
+            return open_for_reading(path, prefix, steps, self.follow_symlinks)
+        except LinkOnTheWay as exc:
+            self._refuse_link_on_the_way(exc.link, path)
+        except NotRegular as exc:
+            # Regular when looked at, something else when opened: swapped in meanwhile.
+            self._refuse(path, f"not a regular file ({kind(exc.mode)}); not read")
+        except OSError as exc:
+            if exc.errno != errno.ELOOP or self.follow_symlinks or not os.path.islink(path):
+                raise
+            self._refuse(path, _NOT_FOLLOWED)
+        return -1
 
     def _cannot_read(self, path: str, why: str) -> None:
         """A file that is there cannot be read: its lines are not delivered, so the run has failed."""
@@ -864,8 +950,10 @@ class FileWatcherSupply(movement.Supply):
                     st = self._stat(path)
                     if not self._may_read(path, st) or FileId.of(st) in self._files:
                         continue
-                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if self.follow_symlinks else os.O_NOFOLLOW))
+                    fd = self._open_regular(path)
                 except OSError:
+                    continue
+                if fd < 0:
                     continue
                 try:
                     if looks_compressed(os.pread(fd, 2, 0)):
@@ -965,9 +1053,8 @@ class FileWatcherSupply(movement.Supply):
         if len(self._files) >= self._cap and not self._make_room():
             self._wait_to_open(path, file, how)
             return None
-        nofollow = 0 if self.follow_symlinks else os.O_NOFOLLOW
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | nofollow)
+            fd = self._open_regular(path)
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
                 # Out of descriptors below our cap (the application holds others): wait like beyond it.
@@ -975,6 +1062,8 @@ class FileWatcherSupply(movement.Supply):
                 self._wait_to_open(path, file, how)
                 return None
             self._cannot_read(path, f"cannot open: {exc.strerror}")
+            return None
+        if fd < 0:
             return None
         opened = os.fstat(fd)
         if FileId.of(opened) != file:
@@ -1032,8 +1121,11 @@ class FileWatcherSupply(movement.Supply):
         self._known.set(file, followed.known(offset))
         if self._following:
             try:
+                # Watched through its descriptor: the file opened, not what
+                # the name (or a link swapped in on the way) leads to now.
+                where = _FD_PATH.format(fd) if _HAVE_FD_PATHS else path
                 followed.watch = self.esc.inotify_add(
-                    path, _FILE_EVENTS, self._on_file_event, file, poll_interval=self.poll_interval
+                    where, _FILE_EVENTS, self._on_file_event, file, poll_interval=self.poll_interval
                 )
             except OSError as exc:
                 log.error("%s: cannot watch (%s); read when its directory changes", path, exc.strerror)
@@ -1160,8 +1252,10 @@ class FileWatcherSupply(movement.Supply):
             if file in self._files or not self._may_read(path, st) or st.st_size < old_start:
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if self.follow_symlinks else os.O_NOFOLLOW))
+                fd = self._open_regular(path)
             except OSError:
+                continue
+            if fd < 0:
                 continue
             try:
                 head = read_head(fd)
@@ -1681,6 +1775,13 @@ class FileReaderSupply(FileWatcherSupply):
         train knows the id without it being in the data.
     :param missing_ok: a file or pattern that matches nothing is skipped, and
         the run does not fail for it (exit status 0).
+    :param follow_symlinks: read files that symbolic links lead to (see
+        ``fs.tail``); by default a link matched by a pattern, or a directory
+        below a pattern's first wildcard that is a link, is not followed, said
+        once; a link named as the input fails the run.
+    :param owners: users (names or uids) whose files may be read; a file
+        someone else owns is refused, said once. Empty: anyone's. Example:
+        ``owners = ["www-data"]``.
     :param read_size: bytes read per chunk (one Batch each; see ``fs.tail``).
     :param multiline: join lines into events (see ``fs.tail``). Example:
         ``multiline = {mode = "python"}``.
@@ -1712,6 +1813,8 @@ class FileReaderSupply(FileWatcherSupply):
         line_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
+        follow_symlinks: bool = False,
+        owners: Sequence[str] = (),
         read_size: int = 1 << 16,
         multiline: Mapping[str, Any] | None = None,
         path_field: str | None = None,
@@ -1728,6 +1831,8 @@ class FileReaderSupply(FileWatcherSupply):
             line_setter=line_setter,
             id_setter=id_setter,
             missing_ok=missing_ok,
+            follow_symlinks=follow_symlinks,
+            owners=owners,
             read_size=read_size,
             multiline=multiline,
             path_field=path_field,

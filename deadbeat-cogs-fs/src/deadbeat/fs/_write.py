@@ -36,7 +36,9 @@ from collections.abc import Coroutine
 from typing import Any, Literal
 
 from deadbeat import conf, movement
+from deadbeat.daemon import open_directory
 
+from ._paths import UnsafeOutput, ours, shared
 from ._state import StateFile
 
 __all__ = ["LineFileDrain"]
@@ -65,6 +67,14 @@ class LineFileDrain(movement.Cog):
     holds acknowledged lines is saved together with the input positions; at start
     the file is cut back to that offset, so that after a SIGKILL the lines the
     tailer reads again are not written twice.
+
+    The file is never written through a link another account could have
+    planted: a symbolic link at its name is refused, and so is one on the way
+    to it that another user owns or that is in a directory others can write to
+    (or another user owns); so is an existing file another user owns in a
+    directory others can write to (root's and our own are written to). The run
+    does not start; at SIGHUP, writing goes on to the file open before and the
+    run fails.
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): lines and
     bytes written, lines and bytes waiting to be written (``pending``), failed
@@ -155,20 +165,63 @@ class LineFileDrain(movement.Cog):
             esc.signal_register(signal.SIGHUP, self.reopen)
 
     def _open(self) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        """Open (or create) the output file, never through a link another account could have planted.
+
+        :raises UnsafePath: for a link on the way in a directory others can
+            write to (or another user owns), or a link another user owns.
+        :raises UnsafeOutput: for a link at the file's name, or a file someone
+            else owns in a directory others can write to.
+        """
+        # Links on the way are followed only where root or we could have put
+        # them (the rule of the daemon's own files; shared directories allowed).
+        dir_fd = open_directory(self.filename, private=False)
         try:
-            # Non-blocking from the start: opening a FIFO no one reads would wait.
-            fd = os.open(self.filename, flags | os.O_NONBLOCK, 0o644)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:
-                raise
-            log.warning("%s: a FIFO no one reads yet; waiting for a reader", self.filename)
-            fd = os.open(self.filename, flags, 0o644)
+            fd = self._open_in(dir_fd, os.path.basename(self.filename))
+        finally:
+            os.close(dir_fd)
         if _may_block(fd):
             os.set_blocking(fd, False)
         else:
             os.set_blocking(fd, True)  # a regular file: never EAGAIN, and the kernel's writes are whole
         self._fd = self._wfd = fd
+
+    def _open_in(self, dir_fd: int, name: str) -> int:
+        """Open ``name`` in the directory ``dir_fd`` for appending; refuse a link, or someone else's file there."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        holder = os.fstat(dir_fd)
+        try:
+            # Non-blocking from the start: opening a FIFO no one reads would wait.
+            fd = os.open(name, flags | os.O_NONBLOCK, 0o644, dir_fd=dir_fd)
+        except OSError as exc:
+            if _is_link(name, dir_fd):
+                # ELOOP, or EACCES on some kernels: never followed, whoever made it.
+                raise UnsafeOutput(f"{self.filename}: a symbolic link; not written through") from None
+            if exc.errno != errno.ENXIO:
+                raise OSError(exc.errno, exc.strerror, self.filename) from None
+            # A FIFO no one reads yet: checked before waiting for a reader, and
+            # opened again through the descriptor checked, whatever the name
+            # leads to meanwhile.
+            path_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                self._check_owner(os.fstat(path_fd), holder)
+                log.warning("%s: a FIFO no one reads yet; waiting for a reader", self.filename)
+                fd = os.open(f"/proc/self/fd/{path_fd}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            finally:
+                os.close(path_fd)
+        try:
+            self._check_owner(os.fstat(fd), holder)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _check_owner(self, st: os.stat_result, holder: os.stat_result) -> None:
+        """Refuse a file someone else owns (not root, not us) in a directory others may write to."""
+        if not ours(st.st_uid) and shared(holder):
+            raise UnsafeOutput(
+                f"{self.filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
+                " not written to (they could read what is written, or have put it there for that)"
+            )
 
     def _own_stdout(self) -> None:
         """Write to standard output through a descriptor of our own, non-blocking, when it is a pipe or terminal."""
@@ -403,7 +456,14 @@ class LineFileDrain(movement.Cog):
             if self._room is not None:
                 self._room.cancel()
                 self._room = None
-            self._open()
+            try:
+                self._open()
+            except OSError as exc:
+                # Writing goes on to the file we have: what was planted is not written to.
+                self.esc.fail(self, f"cannot reopen: {exc}; writing on to the file open before")
+                if self._waiting:
+                    self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
+                return
             os.close(old)
             if self._waiting:
                 # What the old reader did not take goes to the new file, first.
@@ -472,6 +532,13 @@ class LineFileDrain(movement.Cog):
         if self._state is not None:
             self._state.release()
             self._state = None
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _may_block(fd: int) -> bool:

@@ -1,0 +1,153 @@
+"""Reaching files where other accounts may plant names: without following their links, without waiting on a FIFO.
+
+* For reading (``fs.tail``, ``fs.read``), :func:`open_for_reading` opens a
+  file's directories one component at a time, each relative to the one before
+  (``openat``) without following a link, so that what was checked is what is
+  opened, whatever is renamed meanwhile: below the fixed prefix of a pattern
+  (its directories before the first wildcard, which the operator named), a
+  directory that is a symbolic link is never followed (:class:`LinkOnTheWay`).
+  The file itself is opened with ``O_NOFOLLOW`` and ``O_NONBLOCK`` (a FIFO
+  planted under a matched name cannot make ``open`` wait for a writer) and
+  must be a regular file (:class:`NotRegular`).
+* For writing (``fs.write``), the directory is opened by
+  :func:`deadbeat.daemon.open_directory` (a link on the way is followed only
+  where root or we could have put it, as for the daemon's own files), and
+  :func:`shared` says whether others may write to it, where an output file
+  someone else owns is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import stat
+
+__all__ = [
+    "LinkOnTheWay",
+    "NotRegular",
+    "UnsafeOutput",
+    "fixed_prefix",
+    "kind",
+    "open_for_reading",
+    "ours",
+    "shared",
+]
+
+#: How a directory on the way is opened: no read right needed, never through a link.
+_DIR_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY)
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+class LinkOnTheWay(OSError):
+    """A directory below a pattern's fixed prefix is a symbolic link: what is under it is not read."""
+
+    def __init__(self, link: str, path: str) -> None:
+        super().__init__(errno.ELOOP, "a symbolic link on the way", path)
+        #: The link, and the file it was on the way to.
+        self.link = link
+        self.path = path
+
+
+class NotRegular(OSError):
+    """What was opened is not a regular file (a FIFO, a socket, a device, a directory)."""
+
+    def __init__(self, path: str, mode: int) -> None:
+        super().__init__(errno.EINVAL, f"not a regular file ({kind(mode)})", path)
+        self.mode = mode
+
+
+class UnsafeOutput(OSError):
+    """An output file in a place another account controls; the message says why."""
+
+
+def kind(mode: int) -> str:
+    """:returns: what a file of ``mode`` is, in words ("a FIFO", "a directory" ...)."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "not a file"
+
+
+def fixed_prefix(pattern: str) -> str:
+    """:returns: the directory of the absolute ``pattern`` before its first wildcard (the operator named it)."""
+    parts = pattern.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if glob.has_magic(part):
+            return "/".join(parts[:index]) or "/"
+    return os.path.dirname(pattern)
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def open_for_reading(path: str, prefix: str, steps: list[str], follow_symlinks: bool = False) -> int:
+    """Open the regular file ``path`` for reading, never waiting, never through a planted link.
+
+    :param prefix: the fixed prefix ``path`` is below (followed as it is: the operator named it).
+    :param steps: the directories from ``prefix`` to the file's own (none when
+        the file is in ``prefix``); none of them may be a link.
+    :param follow_symlinks: follow links everywhere (the operator said so).
+    :returns: a descriptor (close-on-exec, blocking: ``O_NONBLOCK`` is cleared
+        once the file is known to be regular).
+    :raises LinkOnTheWay: for a link among ``steps``.
+    :raises NotRegular: for what is not a regular file (it is not kept open).
+    :raises OSError: as ``open`` does (``ELOOP`` for a link at ``path`` itself).
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+    if follow_symlinks:
+        fd = os.open(path, flags)
+    elif not steps:
+        fd = os.open(path, flags | os.O_NOFOLLOW)
+    else:
+        dir_fd = os.open(prefix, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            where = prefix
+            for name in steps:
+                where = os.path.join(where, name)
+                try:
+                    step = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(name, dir_fd):
+                        raise LinkOnTheWay(where, path) from None
+                    raise
+                os.close(dir_fd)
+                dir_fd = step
+            fd = os.open(os.path.basename(path), flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(path, mode)
+        # Regular files ignore it; cleared all the same, so reads are what they always were.
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def ours(uid: int) -> bool:
+    """Whether a file of ``uid`` is one root or we could have made: trusted as our own."""
+    return uid in (0, os.geteuid())
+
+
+def shared(st: os.stat_result) -> bool:
+    """Whether another account may write to the directory of ``st`` (its group, others, or its owner)."""
+    return bool(st.st_mode & _OTHERS_WRITE) or not ours(st.st_uid)
