@@ -89,8 +89,8 @@ _CONDITION_BITS = select.EPOLLERR | select.EPOLLHUP
 class Receiver(Protocol):
     """Where data from a cog's callbacks go: in practice, the Train holding the cog."""
 
-    def send(self, cog: object, data: Iterable[Any]) -> int:
-        """Carry ``data`` on from the position after ``cog``."""
+    def send(self, cog: object, data: Iterable[Any], token: Any = None) -> int:
+        """Carry ``data`` on from the position after ``cog`` (held data with their hold token)."""
         ...
 
     def reject(self, cog: object, datum: Any, error: Exception) -> None:
@@ -304,17 +304,19 @@ class Escapement:
         if route is not None and route[0] is owner and (receiver is None or route[1] is receiver):
             del self._routes[id(owner)]
 
-    def send_from(self, owner: object, data: Iterable[Any]) -> None:
+    def send_from(self, owner: object, data: Iterable[Any], token: Any = None) -> None:
         """Send ``data`` on from the position after ``owner`` in its train.
 
-        For supplies that produce several batches in one callback.
+        For supplies that produce several batches in one callback, and for cogs
+        that know only the Escapement sending on data they held.
 
+        :param token: for held data, the token :meth:`hold` gave for them (see :meth:`Train.send`).
         :raises LookupError: when ``owner`` is in no train.
         """
         route = self._routes.get(id(owner))
         if route is None or route[0] is not owner:
             raise LookupError(f"{owner} is in no train; its data have nowhere to go")
-        route[1].send(owner, data)
+        route[1].send(owner, data, token)
 
     def reject(self, owner: object, datum: Any, error: Exception) -> None:
         """Send a datum ``owner`` cannot deliver to its train's error output.
@@ -1024,7 +1026,7 @@ class DummyEscapement(Escapement):
     def unroute(self, owner: object, receiver: Receiver | None = None) -> None:
         return None
 
-    def send_from(self, owner: object, data: Iterable[Any]) -> None:
+    def send_from(self, owner: object, data: Iterable[Any], token: Any = None) -> None:
         log.error("%s: sends data through a DummyEscapement, after finish; they have nowhere to go: %r", owner, data)
 
     def reject(self, owner: object, datum: Any, error: Exception) -> None:

@@ -46,31 +46,35 @@ class Delay(movement.Cog):
     def __init__(self, train: movement.Train, seconds: float = 0.05) -> None:
         self.train = train
         self.seconds = seconds
-        self._held: dict[int, tuple[Any, movement.Binding, movement.Hold]] = {}
+        self._held: dict[int, tuple[Any, movement.Binding, Any]] = {}
         self._next = 0
 
     def __call__(self, data: Any) -> None:
         key = self._next
         self._next += 1
-        timer = self.train.esc.after(self.seconds, self.release, key)
+        esc = self.train.esc
+        timer = esc.after(self.seconds, self.release, key)
+        # Through the Escapement, which knows the train this cog runs in.
         # current=True: the datum came with this call, so only its own batch
         # waits for it; the token says which batch that is.
-        token = self.train.hold(current=True)
+        token = esc.hold(self, current=True)
         self._held[key] = (data, timer, token)
         return None
 
     def release(self, key: int) -> None:
         """Timer callback: the datum goes on down the train from here, with its batch's token."""
         data, _, token = self._held.pop(key)
-        self.train.send(self, (data,), token=token)
-        self.train.release(1, token)
+        esc = self.train.esc
+        esc.send_from(self, (data,), token)
+        esc.release(self, 1, token)
 
     def finish(self) -> list[Any]:
         """Cancel the timers and send everything held on at once."""
         flushed = []
+        esc = self.train.esc
         for data, timer, token in self._held.values():
-            self.train.esc.dequeue(timer)
+            esc.dequeue(timer)
             flushed.append(data)
-            self.train.release(1, token)
+            esc.release(self, 1, token)
         self._held.clear()
         return flushed
