@@ -434,6 +434,24 @@ class TestOutputInASharedDirectory:
         assert f"{shared}/out.txt: a symbolic link; not written through" in result.stderr
         assert victim.read_text() == "precious\n"
 
+    def test_our_own_link_where_only_we_can_write_is_followed(self, root: Path) -> None:
+        """/dev/stderr, and a link of ours in a private directory, are written through; ours in a shared one is not."""
+        private = root / "private"
+        private.mkdir(mode=0o700)
+        target = root / "target.txt"
+        (private / "out.txt").symlink_to(target)
+        result = deadbeat(self.pipeline(root, private / "out.txt"))
+        assert result.returncode == 0, result.stderr
+        assert lines_of(target) == ["written"]
+        result = deadbeat(self.pipeline(root, Path("/dev/stderr")))
+        assert result.returncode == 0, result.stderr
+        assert "written\n" in result.stderr
+        shared = shared_dir(root / "shared")
+        (shared / "mine.txt").symlink_to(target)
+        result = deadbeat(self.pipeline(root, shared / "mine.txt"))
+        assert result.returncode == 1
+        assert f"{shared}/mine.txt: a symbolic link; not written through" in result.stderr
+
     @pytest.mark.parametrize("planted", ["file", "fifo"])
     def test_a_file_another_user_owns_there_is_refused(self, root: Path, attacker: Attacker, planted: str) -> None:
         """Their file would let them read our output; their FIFO would stall the start. Ours is appended to."""

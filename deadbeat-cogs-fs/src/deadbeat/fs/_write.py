@@ -193,9 +193,15 @@ class LineFileDrain(movement.Cog):
             # Non-blocking from the start: opening a FIFO no one reads would wait.
             fd = os.open(name, flags | os.O_NONBLOCK, 0o644, dir_fd=dir_fd)
         except OSError as exc:
-            if _is_link(name, dir_fd):
-                # ELOOP, or EACCES on some kernels: never followed, whoever made it.
-                raise UnsafeOutput(f"{self.filename}: a symbolic link; not written through") from None
+            link = _link_owner(name, dir_fd)
+            if link is not None:
+                # ELOOP, or EACCES on some kernels. Followed only as links on
+                # the way are: made by root or us, where nobody else may write
+                # (/dev/stderr); another account's link is never written through.
+                if not ours(link) or shared(holder):
+                    raise UnsafeOutput(f"{self.filename}: a symbolic link; not written through") from None
+                fd = os.open(name, (flags & ~os.O_NOFOLLOW) | os.O_NONBLOCK, 0o644, dir_fd=dir_fd)
+                return fd
             if exc.errno != errno.ENXIO:
                 raise OSError(exc.errno, exc.strerror, self.filename) from None
             # A FIFO no one reads yet: checked before waiting for a reader, and
@@ -534,11 +540,13 @@ class LineFileDrain(movement.Cog):
             self._state = None
 
 
-def _is_link(name: str, dir_fd: int) -> bool:
+def _link_owner(name: str, dir_fd: int) -> int | None:
+    """:returns: the owner of ``name`` in ``dir_fd`` if it is a symbolic link, else ``None``."""
     try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
-        return False
+        return None
+    return st.st_uid if stat.S_ISLNK(st.st_mode) else None
 
 
 def _may_block(fd: int) -> bool:
