@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deadbeat import fs, movement
+from deadbeat.fs._multiline import MODES, _mode
 from deadbeat.testing import Collector
 
 JAVA = [
@@ -98,6 +100,80 @@ class TestModes:
         path = tmp_path / "app.log"
         write_lines(path, ["starting", *GO])
         assert read(path, multiline={"mode": "go"}).data == ["starting", "\n".join(GO)]
+
+
+#: Pieces of traceback lines, and of hostile ones, that short lines are made of.
+PIECES = [
+    *("\t", " ", "\n", "\r", "", "(", ")", "()", ".", "$", "/", "*", "-", "_", "a", "é", "1", ":", "x y"),
+    *("Error", "Exception", "Throwable", "Warning", "Exit", "Interrupt", "Caused by:", "Suppressed:"),
+    *("goroutine ", "created by ", "exit status ", "main.main", "Traceback (most recent call last):"),
+    *("During handling of the above exception", "The above exception was the direct cause"),
+]
+MIB = 1 << 20
+
+
+def continues(mode: str, lines: list[str]) -> list[bool]:
+    """Whether each line continues the event before it, by ``mode``'s linear test."""
+    return _mode(mode)(lines, [line.encode("utf-8", "surrogatepass") for line in lines])
+
+
+class TestModesAreLinear:
+    @settings(max_examples=500)
+    @given(mode=st.sampled_from(sorted(MODES)), line=st.lists(st.sampled_from(PIECES), max_size=8).map("".join))
+    def test_each_mode_says_what_its_pattern_says(self, mode: str, line: str) -> None:
+        """On short lines (where Python's re is quick) each mode's test gives re.match(MODES[mode], line)."""
+        assert continues(mode, [line]) == [re.match(MODES[mode], line) is not None]
+
+    def test_traceback_lines_as_before(self) -> None:
+        """The lines of real tracebacks continue, or begin an event, as they did."""
+        assert continues("java", JAVA) == [False, True, True, True, True, True, True]
+        assert continues("go", GO) == [False, True, True, True, True, True, True, True]
+        trace = python_traceback()
+        assert continues("python", trace) == [False] + [True] * (len(trace) - 1)
+        assert continues("go", ["main.(*T).m(0xc000010000, {0x4b2f1e, 0x5})", "main.f(...)", "f()x"]) == [
+            True,
+            True,
+            False,
+        ]
+
+    @pytest.mark.parametrize("mode", sorted(MODES))
+    def test_a_hostile_megabyte_line_costs_linear_time(self, mode: str) -> None:
+        """Lines of a mebibyte shaped against each rule are classified in far less than 5 s of CPU.
+
+        A gross complexity check, not a speed test (the project keeps no timed
+        assertions otherwise; the bound is many times what these take even on
+        a loaded machine): the go rule run by Python's re took 11.6 s for one
+        100 KB line of "((((...x", about 20 minutes for a mebibyte; linear,
+        each takes milliseconds.
+        """
+        lines = [
+            "(" * MIB + "x",
+            "(" * MIB + ")",
+            "a(" * (MIB // 2) + "\n)",
+            ")" * MIB,
+            "a" * MIB,
+            "Error" * (MIB // 5) + "!",
+            "java.lang." * (MIB // 10) + "Exception",
+            "\t" * MIB,
+        ]
+        started = time.process_time()
+        found = continues(mode, lines)
+        spent = time.process_time() - started
+        assert spent < 5, f"{mode}: {spent:.1f} s of CPU"
+        # Only the go rule takes a "(((...)" call; the Java and Python ones take "java.lang....Exception".
+        call, exception = mode == "go", mode != "go"
+        assert found == [False, call, False, False, False, False, exception, True]
+
+    def test_a_hostile_line_does_not_stall_the_read(self, tmp_path: Path) -> None:
+        """fs.read in go mode: a "((((...x" line just under max_line is an event alone; the events after it go on."""
+        path = tmp_path / "app.log"
+        hostile = "(" * (MIB - 64) + "x"
+        write_lines(path, ["starting", *GO, hostile, "after"])
+        started = time.process_time()
+        data = read(path, multiline={"mode": "go"}).data
+        spent = time.process_time() - started
+        assert spent < 5, f"{spent:.1f} s of CPU"
+        assert data == ["starting", "\n".join(GO), hostile, "after"]
 
 
 class TestRules:

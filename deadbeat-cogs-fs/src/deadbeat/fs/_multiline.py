@@ -13,7 +13,8 @@ continues one, in the shapes other log shippers offer:
   "matches ``pattern``" differs from ``negate`` are joined, ``after`` to the line
   before them, or ``before`` to the line after them (a line ending in ``\\``).
 * ``mode``: ``"java"``, ``"python"`` or ``"go"``, ready-made ``continuation``
-  rules for their stack traces.
+  rules for their stack traces (these need no RE2, and take time linear in the
+  line too).
 
 Every pattern is searched for anywhere in the line (anchor it with ``^``) and is
 compiled by RE2 (the ``google-re2`` package), whose time is linear in the line
@@ -44,27 +45,39 @@ except ImportError:  # pragma: no cover - exercised where google-re2 is missing
 
 __all__ = ["MODES", "Multiline"]
 
-#: Ready-made continuation rules: a line matching one continues the event before it.
-#: (What they say; they run as the prefix tests and patterns of _MODE_TESTS.)
+#: Ready-made continuation rules: a line matching one (Python's ``re.match``)
+#: continues the event before it. What they say, exactly; they run as the
+#: prefixes and patterns of _MODE_TESTS, never as these patterns.
 MODES: dict[str, str] = {
     # "\tat com.example.Foo.bar(Foo.java:42)", "Caused by: ...", "\t... 12 more",
     # and the exception's own line after a log line ("java.lang.IllegalStateException: boom").
-    "java": r"^(?:\s|Caused by:|Suppressed:|[\w$.]+(?:Exception|Error|Throwable)(?::|$))",
+    "java": r"^(?:[\t ]|Caused by:|Suppressed:|[\w$.]+(?:Exception|Error|Throwable)(?::|$))",
     # "Traceback (most recent call last):", indented frames and code, the blank
     # line and sentence between chained exceptions, and the last line ("ValueError: bad").
     "python": (
-        r"^(?:\s|$|Traceback \(most recent call last\):|During handling of the above exception"
+        r"^(?:[\t ]|$|Traceback \(most recent call last\):|During handling of the above exception"
         r"|The above exception was the direct cause|[\w.]+(?:Error|Exception|Warning|Exit|Interrupt)(?::|$))"
     ),
     # "goroutine 1 [running]:", "main.main()", "\t/src/main.go:5 +0x1d", blank lines, "exit status 2".
-    "go": r"^(?:\s|$|goroutine \d+ \[|[\w./*()-]+\(.*\)$|created by |exit status \d+)",
+    "go": r"^(?:[\t ]|$|goroutine |created by |exit status |[\w./*()-]+\(.*\)$)",
 }
 
-# The modes, made fast: a line continues when it starts with one of the
-# prefixes, or else matches the pattern (ours, written not to backtrack, so
-# Python's re is safe here). Equivalent to MODES.
-_MODE_TESTS: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {
-    "java": (("\t", " ", "Caused by:", "Suppressed:"), re.compile(r"[\w$.]+(?:Exception|Error|Throwable)(?::|$)")),
+
+# The modes as they run: a line continues when it starts with one of the
+# prefixes, or else matches the pattern (re.match), which says the same as the
+# rest of MODES[mode] in a form that cannot backtrack, so each line costs time
+# linear in its length whatever it holds. (MODES["go"] run as it is takes time
+# quadratic in a line of "((((...": 11.6 s for 100 KB, some 20 minutes for a
+# mebibyte.) Python's re has atomic groups only from 3.11, so "(?=(X*))\1"
+# stands for one: the lookahead takes the longest run of X once, the
+# backreference consumes exactly that, and nothing of it is ever given back.
+# Fixed-width lookbehinds then look at how the run ends.
+_MODE_TESTS: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
+    # A run of [\w$.] ending in a name (with a character before it), then ":" or the end.
+    "java": (
+        ("\t", " ", "Caused by:", "Suppressed:"),
+        re.compile(r"(?=([\w$.]+))\1(?:(?<=.Exception)|(?<=.Error)|(?<=.Throwable))(?::|$)"),
+    ),
     "python": (
         (
             "\t",
@@ -73,10 +86,17 @@ _MODE_TESTS: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {
             "During handling of the above exception",
             "The above exception was the direct cause",
         ),
-        re.compile(r"$|[\w.]+(?:Error|Exception|Warning|Exit|Interrupt)(?::|$)"),
+        re.compile(r"$|(?=([\w.]+))\1(?:(?<=.Error)|(?<=.Exception)|(?<=.Warning)|(?<=.Exit)|(?<=.Interrupt))(?::|$)"),
     ),
-    "go": (("\t", " ", "goroutine ", "created by ", "exit status "), re.compile(r"$|[\w./*()-]+\(.*\)$")),
+    # "[\w./*()-]+\(.*\)$" is: a first character of the class, the rest of the
+    # class up to the first "(" after it, then the rest of the line (no line
+    # break) ending in ")" after that "(".
+    "go": (
+        ("\t", " ", "goroutine ", "created by ", "exit status "),
+        re.compile(r"$|[\w./*()-](?=([\w./*)-]*))\1\((?=([^\n]*))\2(?<=\))\n?\Z"),
+    ),
 }
+
 
 #: Whether each of a list of lines (text, and the same as bytes) matches.
 Matches = Callable[[list[str], list[bytes]], list[bool]]
@@ -121,12 +141,11 @@ def _compile(pattern: Any, key: str) -> Matches:
 
 
 def _mode(mode: str) -> Matches:
+    """:returns: the test of a ready-made mode, linear in each line: ``re.match(MODES[mode], line)``."""
     prefixes, pattern = _MODE_TESTS[mode]
-    match = pattern.match if pattern is not None else None
+    match = pattern.match
 
     def found(lines: list[str], raws: list[bytes]) -> list[bool]:
-        if match is None:
-            return [line.startswith(prefixes) for line in lines]
         return [line.startswith(prefixes) or match(line) is not None for line in lines]
 
     return found
