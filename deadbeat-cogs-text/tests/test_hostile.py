@@ -10,16 +10,22 @@
   and throttle are bounded, each refusal an error for its datum, nothing cut short.
 * The raw line does not travel past a parser, so an error record after an
   anonymiser holds no original address.
+* Long lines: ``text.kv_parse`` splits words in linear time (a megabyte line
+  of ``a=a=a=...`` took 24 s through ``shlex``), giving what ``shlex.split``
+  gives on short text.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shlex
 import subprocess
 import sys
 import textwrap
+import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,7 +35,7 @@ from hypothesis import strategies as st
 from deadbeat import flow, movement, text
 from deadbeat.flow import _rate
 from deadbeat.testing import Collector, send_through
-from deadbeat.text import _json, _regex
+from deadbeat.text import _json, _parsers, _regex
 
 DEEP = "[" * 1000 + "]" * 1000  # 2 KB
 DEEPER = "[" * 100_000 + "]" * 100_000  # past orjson's own limit of 1024 levels
@@ -283,6 +289,93 @@ class TestUserPatterns:
         out, records = send_through([cog], copy.deepcopy(data))
         assert out == expected_out
         assert [(r.datum, str(r.error)) for r in records] == expected_failed
+
+
+MIB = 1 << 20
+#: Hostile key=value lines of a megabyte or more, and what each gives: the
+#: fields, or the error for that line alone.
+KV_LINES: dict[str, tuple[Callable[[], str], Any]] = {
+    "a=a=a=...": (lambda: "a=" * (MIB // 2), {"a": "a=" * (MIB // 2 - 1)}),
+    "long unquoted token": (lambda: "a=" + "x" * (2 * MIB), {"a": "x" * (2 * MIB)}),
+    "many quotes": (lambda: "a=" + "''" * (MIB // 2) + '""' * (MIB // 2), {"a": ""}),
+    "quoted pieces": (lambda: "a=" + "x'y'\"z\"\\ " * (MIB // 8), {"a": "xyz " * (MIB // 8)}),
+    "unterminated quote": (lambda: 'a="' + "x" * (4 * MIB), "invalid key=value text: No closing quotation"),
+    "unterminated single quote": (lambda: "a='" + '"' * MIB, "invalid key=value text: No closing quotation"),
+    "backslashes": (lambda: "a=" + "\\" * MIB, {"a": "\\" * (MIB // 2)}),
+    "escapes": (lambda: "a=" + "\\x" * (MIB // 2), {"a": "x" * (MIB // 2)}),
+    "escapes in double quotes": (lambda: 'a="' + '\\"\\x' * (MIB // 4) + '"', {"a": '"\\x' * (MIB // 4)}),
+    "a backslash at the end": (lambda: "a=" + "\\" * (MIB + 1), "invalid key=value text: No escaped character"),
+    "many pairs": (lambda: "k=v " * (MIB // 4), {"k": "v"}),
+    "many quoted pairs": (lambda: "a='b' " * (MIB // 6) + 'c="d"', {"a": "b", "c": "d"}),
+    "many empty words": (lambda: "'' " * (MIB // 3), "'' is not key=value"),
+    "no separator": (lambda: "=" * MIB, f"{'=' * 40!r}... is not key=value"),
+    "white space": (lambda: " \t" * MIB, {}),
+}
+
+
+def kv_words(line: str) -> Any:
+    """What shlex.split makes of ``line``: its words, or its error message."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        return str(exc)
+
+
+class TestLongLines:
+    @settings(max_examples=1000)
+    @given(
+        st.text(alphabet=" \t\r\n'\"\\=ab#é\x0b\x00", max_size=24)
+        | st.lists(st.sampled_from([" ", "\t", "'", '"', "\\", "a=b", "x" * 300, " y" * 150, "é"]), max_size=12).map(
+            "".join
+        )
+    )
+    def test_words_are_shlex_words(self, line: str) -> None:
+        """On short text (where shlex is fast) the linear tokenizer gives shlex.split's words, or its error.
+
+        Short characters of every kind, and fragments long enough that runs of
+        plain words are split many at a time.
+        """
+        try:
+            words: Any = _parsers.split_words(line)
+        except ValueError as exc:
+            words = str(exc)
+        assert words == kv_words(line)
+
+    @settings(max_examples=500)
+    @given(st.lists(st.text(alphabet=" '\"\\=ab", max_size=6), max_size=4).map(" ".join))
+    def test_pairs_are_the_shlex_pairs(self, line: str) -> None:
+        """text.kv_parse gives what splitting with shlex and then at the first "=" gives, or fails where that fails."""
+        words = kv_words(line)
+        try:
+            (fields,) = text.KeyValueParse()(line)
+        except ValueError as exc:
+            assert isinstance(words, str) or any(not word.partition("=")[0] or "=" not in word for word in words)
+            assert str(exc).startswith("invalid key=value text: ") == isinstance(words, str)
+            return
+        assert not isinstance(words, str)
+        assert fields == {key: value for key, _, value in (word.partition("=") for word in words)}
+
+    @pytest.mark.parametrize("shape", KV_LINES)
+    def test_a_hostile_line_costs_linear_time(self, shape: str) -> None:
+        """A 1-4 MB hostile line gives its fields or an error for that line alone, in far less than 5 s of CPU.
+
+        A gross complexity check, not a speed test (the project keeps no timed
+        assertions otherwise; the bound is many times what a line takes, even
+        on a loaded machine): through shlex, quadratic in a word's length, one
+        megabyte line took 24 s and these would take minutes each; linear, each
+        takes well under a second.
+        """
+        make, expected = KV_LINES[shape]
+        line = make()
+        started = time.process_time()
+        out, records = send_through([text.KeyValueParse()], [line, "after=1"])
+        spent = time.process_time() - started
+        assert spent < 5, f"{shape}: {spent:.1f} s of CPU for a line of {len(line)} characters"
+        if isinstance(expected, dict):
+            assert out == [expected, {"after": "1"}] and records == []
+        else:
+            assert out == [{"after": "1"}]
+            assert [str(r.error) for r in records] == [expected]
 
 
 def split_bomb() -> str:
