@@ -15,10 +15,18 @@ start alike (RFC 3164: a tag, or a host, first) costs one more reading of that
 one word. The tests run lines of a million characters built to provoke
 backtracking (unclosed values, thousands of elements, escapes, almost-tags).
 
-Two paths. A line is read by one pattern for its header and one for its
-structured data: the fast path, a few C calls. Only when a pattern fails does
-:func:`explain_5424` or :func:`explain_3164` walk the same grammar piece by
-piece, to say what was expected and at which column (counted from 1 in the
+Structured data is not read by one pattern: Python's :mod:`re` keeps state
+for each repetition of a group (70 to 125 bytes a character for the pattern
+of elements, parameters and escapes it had), so it is scanned with
+``str.find`` and patterns of one repeated character class, element by
+element and parameter by parameter (:func:`_read_structured_data`), which
+gives what that pattern matched and costs memory a small multiple of the
+line.
+
+Two paths. A line is read by one pattern for its header and one scan of its
+structured data: the fast path, a few C calls per part. Only when that fails
+does :func:`explain_5424` or :func:`explain_3164` walk the same grammar piece
+by piece, to say what was expected and at which column (counted from 1 in the
 line's characters); a line is never passed on half read.
 
 RFC 3164 has no strict grammar in practice, so its reading follows what
@@ -142,8 +150,10 @@ _TIME_BSD = r"[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,6})?"
 #: SD-NAME: 1 to 32 printable ASCII characters but ``=``, space, ``]`` and ``"``.
 _SD_NAME = r"[!#-<>-\\^-~]{1,32}"
 #: PARAM-VALUE: anything, ``\\`` taking the next character with it; read leniently: an
-#: unescaped ``]`` inside the quotes is taken as it is.
+#: unescaped ``]`` inside the quotes is taken as it is. What :func:`_value_end` reads.
 _SD_VALUE = r'[^"\\]*(?:\\.[^"\\]*)*'
+#: SD-ELEMENT; STRUCTURED-DATA that is not the NILVALUE is one or more of them, what
+#: :func:`_read_structured_data` reads (not by this pattern: see the module).
 _SD_ELEMENT = rf'\[{_SD_NAME}(?: {_SD_NAME}="{_SD_VALUE}")*\]'
 
 #: The RFC 5424 header, up to the space before the structured data.
@@ -151,10 +161,12 @@ _HEAD_5424 = re.compile(
     rf"<(\d{{1,3}})>([1-9]\d{{0,2}}) ({NIL}|{_TIME_5424}) ([!-~]{{1,255}}) ([!-~]{{1,48}}) ([!-~]{{1,128}})"
     r" ([!-~]{1,32}) "
 )
-#: STRUCTURED-DATA that is not the NILVALUE: one or more elements.
-_SD = re.compile(rf"(?:{_SD_ELEMENT})+", re.DOTALL)
-#: The parts of structured data already read by :data:`_SD`: an element's SD-ID, or a parameter.
-_SD_PARTS = re.compile(rf'\[({_SD_NAME})| ({_SD_NAME})="({_SD_VALUE})"', re.DOTALL)
+_SD_NAME_CHARS = re.compile(r"[!#-<>-\\^-~]*")
+#: An element's ``[`` and SD-ID; a parameter whose value holds no backslash.
+_SD_ID = re.compile(rf"\[({_SD_NAME})(?=[ \]])")
+_SD_PLAIN_PARAM = re.compile(rf' ({_SD_NAME})="([^"\\]*)"')
+#: A '"' that no backslash takes, in a line whose backslash pairs are hidden.
+_UNESCAPED_QUOTE = re.compile(r'(?<!\\)"')
 _SD_ESCAPE = re.compile(r'\\([\\"\]])')
 _FIRST_GROUP = operator.itemgetter(1)
 #: A tag as daemons write it, ``name:`` or ``name[pid]:``, or ``name[pid]`` as
@@ -184,33 +196,85 @@ def _unescape(value: str) -> str:
     return _SD_ESCAPE.sub(_FIRST_GROUP, value) if "\\" in value else value
 
 
-def _structured_data(sd: str, start: int) -> dict[str, dict[str, Any]]:
-    """The elements of structured data already read by :data:`_SD`: SD-ID to parameters.
+def _hide_pairs(text: str) -> str:
+    """``text`` with each pair of backslashes made two NULs: a backslash left is one that takes the next character.
 
-    A parameter named more than once keeps every value, in order, as a list.
+    Only where a run of backslashes starts after a character that is not one
+    (as a value's first does, after its ``"``); the columns stay.
+    """
+    return text.replace("\\\\", "\0\0")
 
-    :param start: the column (from 0) of ``sd`` in its line, for messages.
-    :raises ValueError: for an SD-ID given twice (RFC 5424 6.3.2).
+
+def _value_end(masked: str, start: int) -> int:
+    """Where the PARAM-VALUE at ``start`` ends, what :data:`_SD_VALUE` matches there: its closing ``"``,
+    else the end of the line, or a last backslash with nothing after it to take.
+
+    :param masked: the line with its backslash pairs hidden (:func:`_hide_pairs`).
+    """
+    quote = _UNESCAPED_QUOTE.search(masked, start)
+    if quote is not None:
+        return quote.start()
+    last = len(masked)
+    return last - 1 if last > start and masked[last - 1] == "\\" else last
+
+
+def _read_structured_data(text: str, position: int) -> tuple[dict[str, dict[str, Any]], int] | None:
+    """Read the elements of structured data from ``position`` (a ``[``): SD-ID to parameters, and the column after.
+
+    As many whole elements (:data:`_SD_ELEMENT`) as follow one another; ``None``
+    when one that starts is not whole (the caller explains). A parameter named
+    more than once keeps every value, in order, as a list.
+
+    :raises ValueError: for an SD-ID given twice (RFC 5424 6.3.2), once its second element is read.
     """
     found: dict[str, dict[str, Any]] = {}
-    params: dict[str, Any] = {}
-    for sd_id, name, value in _SD_PARTS.findall(sd):
-        if sd_id:
-            if sd_id in found:
-                again = [part.start() for part in _SD_PARTS.finditer(sd) if part.group(1) == sd_id][1]
-                raise ValueError(
-                    f"RFC 5424: SD-ID {sd_id!r} appears twice in the structured data, at column {start + again + 1}"
-                )
-            params = found[sd_id] = {}
-        elif name in params:
-            held = params[name]
-            if type(held) is list:
-                held.append(_unescape(value))
+    sd_id_match = _SD_ID.match
+    param_match = _SD_PLAIN_PARAM.match
+    masked = None
+    while True:
+        element = position
+        head = sd_id_match(text, position)
+        if head is None:
+            return None
+        sd_id = head.group(1)
+        params: dict[str, Any] = {}
+        position = head.end()
+        while not text.startswith("]", position):
+            plain = param_match(text, position)
+            if plain is not None:
+                name, value = plain.groups()
+                position = plain.end()
             else:
-                params[name] = [held, _unescape(value)]
-        else:
-            params[name] = _unescape(value)
-    return found
+                # A value with a backslash, or no parameter at all.
+                if not text.startswith(" ", position):
+                    return None
+                position += 1
+                end = _SD_NAME_CHARS.match(text, position).end()  # type: ignore[union-attr]  # "*" always matches
+                if not 0 < end - position <= 32 or not text.startswith('="', end):
+                    return None
+                name = text[position:end]
+                position = end + 2
+                if masked is None:
+                    masked = _hide_pairs(text)
+                end = _value_end(masked, position)
+                if not text.startswith('"', end):
+                    return None
+                value = _unescape(text[position:end])
+                position = end + 1
+            if name in params:
+                held = params[name]
+                if type(held) is list:
+                    held.append(value)
+                else:
+                    params[name] = [held, value]
+            else:
+                params[name] = value
+        position += 1
+        if sd_id in found:
+            raise ValueError(f"RFC 5424: SD-ID {sd_id!r} appears twice in the structured data, at column {element + 1}")
+        found[sd_id] = params
+        if not text.startswith("[", position):
+            return found, position
 
 
 def _priority_error(form: str, digits: str) -> ValueError:
@@ -251,11 +315,10 @@ def _fields_5424(text: str, head: re.Match[str], times: Times) -> dict[str, Any]
         sd = None
         position += 1
     else:
-        found = _SD.match(text, position)
-        if found is None:
+        read = _read_structured_data(text, position) if text.startswith("[", position) else None
+        if read is None:
             raise ValueError(explain_5424(text))
-        sd = _structured_data(found.group(), position)
-        position = found.end()
+        sd, position = read
     if position == len(text):
         message = None
     elif text[position] == " ":
@@ -396,11 +459,9 @@ def parser_for(form: str) -> Callable[[str, Times], dict[str, Any]]:
 # (still linear): they walk the same grammar one piece at a time.
 
 _PRINTABLE = re.compile(r"[!-~]*")
-_SD_NAME_CHARS = re.compile(r"[!#-<>-\\^-~]*")
 _DIGITS = re.compile(r"\d*")
 _PIECE_5424_TIME = re.compile(rf"{NIL}|{_TIME_5424}")
 _PIECE_3164_TIME = re.compile(rf"{_TIME_BSD}|{_TIME_ISO}")
-_VALUE = re.compile(_SD_VALUE, re.DOTALL)
 
 
 def _show(char: str) -> str:
@@ -511,6 +572,7 @@ def _explain_5424(text: str) -> str | None:
 
 def _explain_structured_data(text: str, position: int) -> tuple[str | None, int]:
     """Walk the elements from ``position`` (a ``[``): what is wrong, or ``None`` and the column after them."""
+    masked = _hide_pairs(text)
     while text.startswith("[", position):
         position += 1
         wrong = _explain_field(text, position, "SD-ID", 32, _SD_NAME_CHARS, 'printable ASCII but =, ], " and space')
@@ -530,7 +592,7 @@ def _explain_structured_data(text: str, position: int) -> tuple[str | None, int]
             if not text.startswith('="', position):
                 return f"RFC 5424: expected '=\"' after the parameter name {_at(text, position)}", 0
             opened = position + 1
-            position = _VALUE.match(text, opened + 1).end()  # type: ignore[union-attr]
+            position = _value_end(masked, opened + 1)
             if not text.startswith('"', position):
                 return f"RFC 5424: the parameter value opened at column {opened + 1} is not closed by '\"'", 0
             position += 1
