@@ -76,14 +76,6 @@ class _Slot:
         self.ready = ready
 
 
-def _add_run(runs: list[list[Any]], token: Any, count: int) -> None:
-    """Note ``count`` more data held under ``token`` in ``runs`` (``[token, count]`` in order)."""
-    if runs and runs[-1][0] is token:
-        runs[-1][1] += count
-    else:
-        runs.append([token, count])
-
-
 class _Pending:
     """One lookup: its questions, the data waiting for it, and what came back so far.
 
@@ -98,8 +90,8 @@ class _Pending:
         self.questions = questions
         #: The data waiting for the answer; with keep_order, their places in the line (_Slot).
         self.waiting: list[Any] = []
-        #: Without keep_order: the train's hold tokens of the waiting data, as ``[token, count]`` runs.
-        self.holds: list[list[Any]] = []
+        #: Without keep_order: the train's hold tokens of the waiting data.
+        self.holds = movement.HeldRuns()
         self.left = len(questions)
         #: The values found, per question (empty where none came).
         self.found: list[list[Any]] = [[]] if len(questions) == 1 else [[] for _ in questions]
@@ -202,9 +194,9 @@ class Lookup(movement.Cog):
         #: With keep_order: every held datum, in arrival order.
         self._line: deque[_Slot] = deque()
         #: Held data that may go on, collected during one batch of events,
-        #: and their train hold tokens as ``[token, count]`` runs.
+        #: and their train hold tokens.
         self._out: list[Any] = []
-        self._out_holds: list[list[Any]] = []
+        self._out_holds = movement.HeldRuns()
         self._out_token: movement.Hold | None = None
         self._filling = False
         #: Lookups sent and not done: what c-ares has out beyond them was given up (abandoned).
@@ -351,7 +343,7 @@ class Lookup(movement.Cog):
             self._line.append(slot)
         else:
             pending.waiting.append(datum)
-            _add_run(pending.holds, hold, 1)
+            pending.holds.add(hold)
 
     # -- whole lists --------------------------------------------------------------
 
@@ -558,8 +550,7 @@ class Lookup(movement.Cog):
         if not self._keep_order:
             data = pending.waiting
             self._out += data if value is None else self._set_all(data, value, copies)
-            for token, count in pending.holds:
-                _add_run(self._out_holds, token, count)
+            self._out_holds.extend(pending.holds)
             return
         slots = pending.waiting
         if value is not None:
@@ -573,7 +564,7 @@ class Lookup(movement.Cog):
         while line and line[0].ready:
             slot = line.popleft()
             out.append(slot.datum)
-            _add_run(runs, slot.hold, 1)
+            runs.add(slot.hold)
 
     def _set_all(self, data: list[Any], value: Any, copies: bool) -> list[Any]:
         """``value`` set on each datum; one whose setter fails goes on as it is, and says so (not lost)."""
@@ -636,10 +627,7 @@ class Lookup(movement.Cog):
         if not out:
             return None
         self._out = []
-        runs, self._out_holds = self._out_holds, []
-        for token, count in runs:
-            self.train.release(count, token)
-        self._out_token = movement.Hold.earliest(token for token, _ in runs)
+        self._out_token = self._out_holds.release(self.train.release)
         return out
 
     def _deliver(self) -> None:

@@ -44,8 +44,8 @@ class Request:
     :ivar origins: where the data came from, in order, as ``(batch, start,
         stop)``: a slice of a batch that knows its data's ids, or ``None`` for
         data whose ids only they can tell (through the id getter).
-    :ivar holds: the train's hold tokens of the data, in order, as ``[token,
-        count]``: what to release when the request is settled.
+    :ivar holds: the train's hold tokens of the data, in order: what to
+        release when the request is settled.
     """
 
     __slots__ = ("data", "pieces", "size", "tries", "origins", "holds")
@@ -56,7 +56,7 @@ class Request:
         self.size = 0
         self.tries = 0
         self.origins: list[tuple[movement.Batch | None, int, int]] = []
-        self.holds: list[list[Any]] = []
+        self.holds = movement.HeldRuns()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -72,18 +72,6 @@ class Request:
                 self.origins[-1] = (batch, last[1], stop)  # the next slice of the same batch
                 return
         self.origins.append((batch, start, stop) if batch is not None else (None, 0, stop - start))
-
-    def _held(self, token: Any, count: int) -> None:
-        """Note that the next ``count`` data are held under ``token``."""
-        if self.holds and self.holds[-1][0] is token:
-            self.holds[-1][1] += count
-        else:
-            self.holds.append([token, count])
-
-    @property
-    def oldest_hold(self) -> Any:
-        """The hold token to send the data on with (see :meth:`~deadbeat.movement.Hold.earliest`), or ``None``."""
-        return movement.Hold.earliest(token for token, _ in self.holds)
 
     def event_ids(self, get_id: Callable[[Any], Any]) -> list[Any]:
         """:returns: each datum's event id, from its batch where it knows them, else by ``get_id``."""
@@ -125,16 +113,7 @@ class Request:
                 first._note(batch, start, cut)
                 second._note(batch, cut, stop)
             done += count
-        done = 0
-        for token, count in self.holds:
-            if done + count <= middle:
-                first._held(token, count)
-            elif done >= middle:
-                second._held(token, count)
-            else:
-                first._held(token, middle - done)
-                second._held(token, done + count - middle)
-            done += count
+        first.holds, second.holds = self.holds.split(middle)
         return first, second
 
 
@@ -195,7 +174,7 @@ class Outbox:
                 request.pieces += pieces[start:stop]
                 request.size += size
                 request._note(batch, start, stop)
-                request._held(token, stop - start)
+                request.holds.add(token, stop - start)
             if stop < total or len(request) >= self.max_count:
                 self.close()
             start = stop

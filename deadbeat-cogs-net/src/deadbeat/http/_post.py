@@ -419,8 +419,11 @@ class HTTPPostDrain(movement.Cog):
 
     # -- settling data -------------------------------------------------------------
 
-    def _settled(self, request: Request) -> None:
-        """``request`` leaves us: its data are no longer held."""
+    def _settled(self, request: Request) -> movement.Hold | None:
+        """``request`` leaves us: its data are no longer held.
+
+        :returns: the hold token to send its data on with.
+        """
         self._flying.pop(request, None)
         if request in self._failing:
             self._failing.discard(request)
@@ -429,21 +432,20 @@ class HTTPPostDrain(movement.Cog):
         if self._full and self._held_bytes <= self.max_held_bytes // 2:
             self._full = False
         self._pace()
-        for token, count in request.holds:
-            self.train.release(count, token)
+        return request.holds.release(self.train.release)
 
     def _delivered(self, request: Request, failing_since: float) -> None:
         if failing_since:
             log.info("%s: delivered again after %d tries", self.url, request.tries)
         self.counts["delivered"] += len(request)
-        self._settled(request)
+        token = self._settled(request)
         cogs = self.train.cogs
         # First and last in its train (the only cog of an [[errors]] train): there is nowhere to go on to,
         # and the train would count data sent on from its first cog as entering again.
         if not (cogs and cogs[0] is self and len(cogs) == 1):
             try:
                 # Released first, so that the train may acknowledge them as soon as they leave.
-                self.train.send(self, request.data, token=request.oldest_hold)
+                self.train.send(self, request.data, token=token)
             except Exception as exc:  # noqa: BLE001 - data the server has must not be reported lost silently
                 self.esc.fail(self, f"{len(request)} delivered data could not go on down the train: {exc}")
         self._pump()

@@ -55,6 +55,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from functools import partial
 from typing import Any, Literal
 
 from deadbeat import conf, movement
@@ -208,12 +209,12 @@ class SocketDrain(movement.Cog):
         # written; _pending is the bytes not yet written, in all; _held is what
         # we hold in the train (one per datum or list queued), released only when
         # the queue is empty; _holds are the train's hold tokens of what is
-        # held, as [token, count] in order.
+        # held, in order.
         self._chunks: deque[bytes] = deque()
         self._sent = 0
         self._pending = 0
         self._held = 0
-        self._holds: list[list[Any]] = []
+        self._holds = movement.HeldRuns()
         self._blocked = False
         self._link = Link.DOWN
         self._sock: socket.socket | None = None
@@ -303,11 +304,7 @@ class SocketDrain(movement.Cog):
         self._queued_messages += messages
         self._held += 1
         # Came with the train's send in progress: held, they hold back their own batch only.
-        token = self.esc.hold(self, current=True)
-        if self._holds and self._holds[-1][0] is token:
-            self._holds[-1][1] += 1
-        else:
-            self._holds.append([token, 1])
+        self._holds.add(self.esc.hold(self, current=True))
 
     # -- writing -------------------------------------------------------------------
 
@@ -408,9 +405,7 @@ class SocketDrain(movement.Cog):
         self._queued_messages = 0
         if self._held:
             self._held = 0
-            holds, self._holds = self._holds, []
-            for token, count in holds:
-                self.esc.release(self, count, token)
+            self._holds.release(partial(self.esc.release, self))
         if self._blocked:
             self._blocked = False
             self.esc.unblock(self)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from functools import partial
 from typing import Any
 
 from deadbeat import movement
@@ -89,9 +89,9 @@ class BrokerDrain(movement.Cog):
         self._append = self._buffer.append
         # Invariant: _held == data taken and not yet confirmed (buffered or in
         # the air), each reported to the train with hold() and released once
-        # confirmed; _holds are their hold tokens as [token, count], in order.
+        # confirmed; _holds are their hold tokens, in order.
         self._held = 0
-        self._holds: deque[list[Any]] = deque()
+        self._holds = movement.HeldRuns()
         self._writer: movement.Binding | None = None
         self._blocked_since: float | None = None
         self._last_error = 0.0
@@ -126,7 +126,7 @@ class BrokerDrain(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         self._append(self._encode(data))
         self._held += 1
-        self._note_hold(self.esc.hold(self, current=True), 1)
+        self._holds.add(self.esc.hold(self, current=True))
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
@@ -135,15 +135,8 @@ class BrokerDrain(movement.Cog):
             encode = self._encode
             self._buffer += [encode(datum) for datum in data]
             self._held += len(data)
-            self._note_hold(self.esc.hold(self, len(data), current=True), len(data))
+            self._holds.add(self.esc.hold(self, len(data), current=True), len(data))
         return data
-
-    def _note_hold(self, token: Any, count: int) -> None:
-        holds = self._holds
-        if holds and holds[-1][0] is token:
-            holds[-1][1] += count
-        else:
-            holds.append([token, count])
 
     def flush(self) -> None:
         """Start writing what was collected (the train sends this after every send)."""
@@ -210,15 +203,7 @@ class BrokerDrain(movement.Cog):
         """The broker has the next ``count`` data taken: release them, each under its batch's token."""
         self.counts["written"] += count
         self._held -= count
-        holds = self._holds
-        while count:
-            run = holds[0]
-            taken = min(count, run[1])
-            self.esc.release(self, taken, run[0])
-            count -= taken
-            run[1] -= taken
-            if not run[1]:
-                holds.popleft()
+        self._holds.release_first(count, partial(self.esc.release, self))
 
     def _stalled(self, exc: BaseException, count: int) -> bool:
         """A write failed for a reason that passes. :returns: whether to try again."""

@@ -56,23 +56,8 @@ class _Group:
         self.timer: movement.Binding | None = None
         #: The estimated bytes of the values its lists hold.
         self.size = 0
-        #: The train's hold tokens of its data, as [token, count] in order.
-        self.holds: list[list[Any]] = []
-
-
-def _add_hold(runs: list[list[Any]], token: Any) -> None:
-    """One more datum held under ``token``."""
-    if runs and runs[-1][0] is token:
-        runs[-1][1] += 1
-    else:
-        runs.append([token, 1])
-
-
-def _release(train: movement.Train, runs: list[list[Any]]) -> movement.Hold | None:
-    """Release every run; :returns: the token to send what they became on with."""
-    for token, count in runs:
-        train.release(count, token)
-    return movement.Hold.earliest(token for token, _ in runs)
+        #: The train's hold tokens of its data.
+        self.holds = movement.HeldRuns()
 
 
 class Aggregate(movement.Cog):
@@ -162,7 +147,7 @@ class Aggregate(movement.Cog):
             group.timer = self.train.esc.after(self.window, self._close, key)
         self._absorb(group, data, values, size)
         # The datum came with this call: it holds back its own batch only (see Train.hold).
-        _add_hold(group.holds, self.train.hold(current=True))
+        group.holds.add(self.train.hold(current=True))
         if group.count >= self.max_size:
             self._send_on(key)
         return None
@@ -238,7 +223,7 @@ class Aggregate(movement.Cog):
             out[name] = group.count if function == "count" else group.values[index]
         for old_id in group.ids:
             self.train.notify("event_rename", old_id, new_id)
-        return out, _release(self.train, group.holds)
+        return out, group.holds.release(self.train.release)
 
     def _close(self, key: tuple[Any, ...]) -> None:
         """Window timer: the group goes out from this cog's position."""
@@ -276,13 +261,13 @@ class Batch(movement.Cog):
         self.target = target
         self._set = movement.setter(target) if target is not None else None
         self._items: list[Any] = []
-        self._holds: list[list[Any]] = []
+        self._holds = movement.HeldRuns()
         self._timer: movement.Binding | None = None
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         self._items.append(data)
         # The datum came with this call: it holds back its own batch only (see Train.hold).
-        _add_hold(self._holds, self.train.hold(current=True))
+        self._holds.add(self.train.hold(current=True))
         if len(self._items) >= self.size:
             # Returned in this send: the Train sees earlier batches' data let go here and go on with it.
             return (self._take()[0],)
@@ -295,8 +280,7 @@ class Batch(movement.Cog):
         if self._timer is not None:
             self.train.esc.dequeue(self._timer)
             self._timer = None
-        holds, self._holds = self._holds, []
-        token = _release(self.train, holds)
+        token = self._holds.release(self.train.release)
         return (items if self._set is None else self._set({}, items)), token
 
     def _expire(self) -> None:

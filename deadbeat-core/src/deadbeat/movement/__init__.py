@@ -35,6 +35,7 @@ from ._bindings import (
 from ._cog import Cog, Supply
 from ._errors import DeadLetterLog, ErrorRecord
 from ._escapement import DummyEscapement, Escapement, Receiver, ShutdownParticipant
+from ._held import HeldRuns
 from ._hooks import BROADCASTS, BroadcastSpec
 from ._inotify import (
     IN_ALL_EVENTS,
@@ -70,6 +71,7 @@ __all__ = [
     "FdEvent",
     "FieldGetter",
     "FieldSetter",
+    "HeldRuns",
     "Hold",
     "Getter",
     "IN_ALL_EVENTS",
