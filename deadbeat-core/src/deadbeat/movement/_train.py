@@ -161,6 +161,11 @@ def _label(cog: Any) -> str:
     return text if len(text) <= 72 else text[:69] + "..."
 
 
+#: What a send starts with as the data let go during it (see Train.release):
+#: shared and never written, so that a send makes no dict of its own unless needed.
+_NOTHING_CARRIED: dict[int | None, Hold] = {}
+
+
 class Batch(list):  # type: ignore[type-arg]
     """A supply's batch of data with one id for the whole batch.
 
@@ -180,6 +185,9 @@ class Batch(list):  # type: ignore[type-arg]
     :param batch_id: the batch's id, unique among the supply's batches.
     :param event_ids: makes the data's event ids, in order, when asked.
     """
+
+    # No __dict__: one is made per batch otherwise, and batches are made per read.
+    __slots__ = ("batch_id", "_make_ids", "_ids")
 
     def __init__(
         self, data: Iterable[Any] = (), batch_id: Any = None, event_ids: Callable[[], list[Any]] | None = None
@@ -467,7 +475,7 @@ class Train:
         self._current: Hold | None = None
         # Batches of data let go in the middle of the send in progress: by the
         # position of the cog that let them go (None: not known), the earliest.
-        self._carried: dict[int | None, Hold] = {}
+        self._carried: dict[int | None, Hold] = _NOTHING_CARRIED
         self._completion_scheduled = False
         # The data entering now (during a send from a supply), for the ids of errors.
         self._entering: Any = None
@@ -719,7 +727,9 @@ class Train:
                 # still names the event it belongs to.
                 lineage[id(out)] = (out, data, came_from)
                 return out
-            if type(out) is not list:
+            if not isinstance(out, list):
+                # A list subclass (the Batch a cog passes on as it came) goes on as it is: copying it
+                # cost a copy of every list, and a lineage entry for one-to-one cogs, per send.
                 out = list(out)
             if one_to_one and out is not data:
                 # Place for place, unless the cog left data out (a filter): then
@@ -775,7 +785,7 @@ class Train:
             return 0
         entering = start in self._starts
         outer_hold, outer_carried = self._current, self._carried
-        self._carried = {}
+        self._carried = _NOTHING_CARRIED
         try:
             if entering:
                 if not isinstance(data, list):
@@ -802,7 +812,10 @@ class Train:
                 finally:
                     hold.open = False
                     self._entering = outer
-                    self._sent()
+                    # _sent(), written out: this runs once per batch and per route.
+                    self._sending -= 1
+                    if not self._sending and self._lineage:
+                        self._lineage.clear()
             else:
                 # Data sent on late belong to the batch their token names; without
                 # one, to no batch known (holds go to the oldest), even in the
@@ -816,8 +829,10 @@ class Train:
             self.events_out += out
             # The batch stays current while outputs write: what they take into
             # their own hands at this flush came with this send.
-            if self._holds and self._ready():
-                self._complete()
+            holds = self._holds
+            # _ready(), written out: the oldest batch is done and nothing blocks.
+            if holds and holds[0].held <= 0 and not holds[0].open and self._settled():
+                self._complete(checked=True)
             else:
                 # Outputs write what this send gave them: a line appended to a
                 # tailed file reaches the output file in the same turn.
@@ -886,19 +901,24 @@ class Train:
         first = self._holds[0]
         return first.held <= 0 and not first.open and self._settled()
 
-    def _complete(self) -> None:
+    def _complete(self, checked: bool = False) -> None:
         """Acknowledge the batches that are done, oldest first: flush, event_done, batch_done, checkpoint.
 
         A batch is done once nothing of it is held and its send is over; it is
         acknowledged only after every batch before it. Outputs write their
         buffers first, so that the acknowledgement never runs ahead of the data.
+
+        :param checked: the caller has just found the oldest batch ready.
         """
         self._completion_scheduled = False
-        if not self._holds or not self._ready():
+        if not checked and (not self._holds or not self._ready()):
             return
         error_train = self._error_output if isinstance(self._error_output, Train) else None
         flushed = self._flush(error_train) if error_train is not None else True
-        if not self._flush(self) or not flushed or not self._holds or not self._ready():
+        # Without a cog that flushes, nothing can have changed since the check.
+        if (self._broadcasts["flush"] or error_train is not None) and (
+            not self._flush(self) or not flushed or not self._holds or not self._ready()
+        ):
             # Not written (yet), or an output took the data into its own hands
             # while flushing (it holds them until a peer confirms): nothing may
             # be acknowledged; its release or unblock comes back here.
@@ -1210,6 +1230,8 @@ class Train:
                 position = self._position(cog, frame)
                 known = self._carried.get(position)
                 if known is None or known.acknowledged or earlier.number < known.number:
+                    if self._carried is _NOTHING_CARRIED:
+                        self._carried = {}
                     self._carried[position] = earlier
         if self.in_flight <= 0:
             # Nothing is held at all: whatever holds could not be attributed
@@ -1311,6 +1333,14 @@ class Train:
             self._fed_by._pace()
 
     # -- broadcasts ----------------------------------------------------------
+
+    def listens(self, name: str) -> bool:
+        """:returns: whether a cog of the train takes the broadcast ``name`` (one of :data:`BROADCASTS`).
+
+        For a cog that forwards broadcasts to another train (a router to its
+        routes): nothing to forward to a train where no cog would hear it.
+        """
+        return bool(self._broadcasts.get(name))
 
     def notify(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Broadcast ``name`` to every cog that has a method of that name, in train order.
