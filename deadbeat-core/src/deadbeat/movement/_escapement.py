@@ -438,6 +438,9 @@ class Escapement:
         if self._track(binding):
 
             def fire() -> None:
+                # The handle keeps fire, and fire the binding: let go of it, or the
+                # three live on as a cycle until the collector finds them.
+                binding.handle = None
                 self._untrack(binding)
                 self._dispatch(binding)
 
@@ -470,6 +473,7 @@ class Escapement:
         if self._track(binding):
 
             def fire() -> None:
+                binding.handle = None  # no cycle left behind (see enqueue)
                 self._untrack(binding)
                 self._dispatch(binding)
 

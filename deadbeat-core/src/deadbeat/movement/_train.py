@@ -215,7 +215,7 @@ class Batch(list):  # type: ignore[type-arg]
         texts can be one object, such as the cached ``""``): which event is meant
         cannot be told, and a wrong id is worse than none.
         """
-        if self._make_ids is None:
+        if not self.knows_ids:
             return None
         found = None
         for index, item in enumerate(self):

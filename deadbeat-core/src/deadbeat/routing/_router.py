@@ -102,6 +102,33 @@ class _Token(int):
     __slots__ = ()
 
 
+class _RouteBatch(Batch):
+    """A list the router sends into a route: its data tell their event ids one by one, through ``ids``.
+
+    Not a Batch given a function of itself (a lambda over the batch): that is a
+    reference cycle, which only the garbage collector frees, so every list
+    routed (and the served train's list, which ``ids`` knows) would live until
+    a collection, and collections would grow with them.
+    """
+
+    __slots__ = ("_of",)
+
+    def __init__(self, token: _Token, ids: Callable[[Any], Any]) -> None:
+        super().__init__((), token)
+        self._of = ids
+
+    @property
+    def knows_ids(self) -> bool:
+        """Always: ``ids`` can tell them."""
+        return True
+
+    def event_ids(self) -> list[Any]:
+        """:returns: every datum's event id, in order (asked of ``ids`` once)."""
+        if self._ids is None:
+            self._ids = [self._of(datum) for datum in self]
+        return self._ids
+
+
 class _RouteTrain(Train):
     """A route's train: its own acknowledgements go to the router, its cogs hear the served train's.
 
@@ -369,8 +396,7 @@ class Router(Cog):
 
     def _batch(self, ids: Callable[[Any], Any]) -> Batch:
         """:returns: an empty batch of the router's, whose data will tell their event ids through ``ids``."""
-        batch = Batch((), next(self._tokens), lambda: [ids(datum) for datum in batch])
-        return batch
+        return _RouteBatch(next(self._tokens), ids)
 
     def _send(self, route: Route, data: Batch) -> None:
         token = data.batch_id
