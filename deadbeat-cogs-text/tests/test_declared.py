@@ -170,7 +170,8 @@ def test_word_choices_are_checked_in_files_and_in_python() -> None:
         ("cast.fields", "missing", ("error", "skip")),
         ("flow.filter", "action", ("keep", "drop")),
         ("flow.filter", "regex_engine", ("re2", "re")),
-        ("text.regex_parse", "engine", ("re2", "re")),
+        ("text.regex_parse", "engine", ("guarded", "re2", "re")),
+        ("text.grok", "engine", ("guarded", "re2", "re")),
     ]:
         section = conf.section_of(COGS[name])
         _, errors = conf.check(section, {**REQUIRED.get(name, {}), key: "other"}, "here")

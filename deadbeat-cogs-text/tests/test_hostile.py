@@ -173,7 +173,7 @@ HOSTILE_SCRIPT = textwrap.dedent(
     parse = text.RegexParse(r"^(?P<run>a+)+$")
     found = text.RegexParse(r"(?P<run>(a+)+)b", search=True)
     keep = flow.Filter("matches(line, '^(a+)+$')")
-    assert parse._regex.engine == found._regex.engine == "re2"
+    assert parse._regex.engine == found._regex.engine == "guarded"
     for cog, data in ((parse, hostile), (found, hostile), (keep, [{"line": line} for line in hostile])):
         out, records = send_through([cog], list(data))
         print(len(out), len(records))
@@ -190,14 +190,15 @@ class TestUserPatterns:
         assert result.returncode == 0, result.stderr
         assert result.stdout.split("\n")[:3] == ["1 2", "0 3", "1 0"]
 
-    def test_the_engine_is_re2(self) -> None:
-        """By default both pattern cogs compile with RE2; a 10,000-character hostile line is matched and refused."""
+    def test_the_engine_is_guarded(self) -> None:
+        """By default the pattern is compiled by RE2 too; a 10,000-character hostile line is matched and refused."""
         cog = text.RegexParse(r"^(?P<run>a+)+$")
-        assert cog.engine == "re2" and cog._regex.engine == "re2"
+        assert cog.engine == "guarded" and cog._regex.engine == "guarded"
         assert type(cog._regex.compiled).__module__.split(".")[0] == "re2"
         assert cog("a" * 10_000) == ({"run": "a" * 10_000},)
         with pytest.raises(ValueError, match="does not match"):
             cog("a" * 10_000 + "!")
+        assert text.RegexParse(r"^(?P<run>a+)+$", engine="re2")._regex.engine == "re2"
         assert flow.Filter("matches(s, 'é+x')").regex_engine == "re2"
         assert flow.Filter("matches(s, 'é+x')")({"s": "aéé" + "x"}) == ({"s": "aééx"},)
 
@@ -222,7 +223,7 @@ class TestUserPatterns:
         with pytest.raises(flow.ExpressionError, match="for RE2: invalid perl operator"):
             flow.Filter("matches(a, 'x(?=y)')")
         assert flow.Filter("matches(a, 'x(?=y)')", regex_engine="re")({"a": "xy"}) == ({"a": "xy"},)
-        with pytest.raises(ValueError, match="engine must be one of 're2', 're', not 'pcre'"):
+        with pytest.raises(ValueError, match="engine must be one of 'guarded', 're2', 're', not 'pcre'"):
             text.RegexParse(r"(?P<a>a)", engine="pcre")  # type: ignore[arg-type]
 
     @settings(max_examples=300)
@@ -244,13 +245,18 @@ class TestUserPatterns:
         for params in ({}, {"keep": ["id"]}, {"target": "f"}):
             cog = text.RegexParse(r"(?P<w>[ab]+)=(?P<n>1*)", **params)
             matched: list[str] = []
-            match = cog._fields
+            match, match_all = cog._fields, cog._regex.fields_all
 
             def counting(line: str, match: Any = match, matched: list[str] = matched) -> Any:
                 matched.append(line)
                 return match(line)
 
+            def counting_all(lines: list[str], match_all: Any = match_all, matched: list[str] = matched) -> Any:
+                matched.extend(lines)
+                return match_all(lines)
+
             cog._fields = counting
+            cog._regex.fields_all = counting_all
             lists: list[list[Any]] = [
                 ["a=1", "x", "b=", "y"],
                 [{"id": 1, "line": "a=1"}, {"id": 2, "line": "nope"}, {"id": 3, "line": "b=11"}],

@@ -33,8 +33,9 @@ from deadbeat import conf, movement
 
 from . import _regex
 from ._grok_patterns import STANDARD_PATTERNS
+from ._guard import Guarded
 from ._parsers import _FromTextLists
-from ._regex import RegexEngine, UserPattern, compile_pattern
+from ._regex import CaptureEngine, UserPattern, compile_pattern
 
 __all__ = ["GROK_TYPES", "Grok", "GrokParse", "load_pattern_file"]
 
@@ -92,14 +93,46 @@ class Grok:
             if name not in self._captures:
                 # A named group written as a regular expression: a text field.
                 self._captures[name] = (name, None)
-        self.compiled: UserPattern = compile_pattern(self.regex, engine, search=search)
+        # Guarded: RE2 compiled as the engine that answers, re beside it as the one that usually does.
+        self.compiled: UserPattern = compile_pattern(
+            self.regex, "re2" if engine == "guarded" else engine, search=search
+        )
         self.fields = tuple(dict.fromkeys(field for field, _ in self._captures.values()))
         self._finish = self._finisher()
-        #: ``parse(text)``: the fields of a match, or ``None`` when the pattern does not match.
-        self.parse = self._fast_parse(search) or self._plain_parse()
+        #: ``parse(text)``: the fields of a match, or ``None`` when the pattern does not match (on RE2
+        #: for ``"guarded"``, which :class:`GrokParse` bounds).
+        self.parse = self._fast_parse(search) or self._plain_parse(self.compiled)
+        #: With ``"guarded"``, the same on Python's ``re`` (``None`` where ``re`` would read the pattern otherwise).
+        self.parse_re: Callable[[str], dict[str, Any] | None] | None = None
+        if engine == "guarded":
+            on_re = _regex.compile_for_guard(self.regex, search)
+            self.parse_re = self._re_parse(on_re.compiled, search) if on_re is not None else None
 
-    def _plain_parse(self) -> Callable[[str], dict[str, Any] | None]:
-        match = self.compiled.fields
+    def _re_parse(self, compiled: re.Pattern[str], search: bool) -> Callable[[str], dict[str, Any] | None]:
+        """On Python's ``re``: one function from the text to the fields (the guarded engine's usual path)."""
+        find = compiled.search if search else compiled.fullmatch
+        finish = self._finish
+        if finish is not _keep_present:
+
+            def parse_and_finish(text: str) -> dict[str, Any] | None:
+                found = find(text)
+                return None if found is None else finish(found.groupdict())
+
+            return parse_and_finish
+
+        def parse(text: str) -> dict[str, Any] | None:
+            found = find(text)
+            if found is None:
+                return None
+            fields = found.groupdict()
+            if None in fields.values():
+                return {k: v for k, v in fields.items() if v is not None}
+            return fields
+
+        return parse
+
+    def _plain_parse(self, compiled: UserPattern) -> Callable[[str], dict[str, Any] | None]:
+        match = compiled.fields
         finish = self._finish
 
         def parse(text: str) -> dict[str, Any] | None:
@@ -224,6 +257,21 @@ class Grok:
         return finish
 
 
+def _first_of(parses: list[Callable[[str], dict[str, Any] | None]]) -> Callable[[str], dict[str, Any] | None]:
+    """:returns: a parse giving the fields of the first of ``parses`` that matches."""
+    if len(parses) == 1:
+        return parses[0]
+
+    def first(text: str) -> dict[str, Any] | None:
+        for parse in parses:
+            found = parse(text)
+            if found is not None:
+                return found
+        return None
+
+    return first
+
+
 def _keep_present(found: dict[str, Any]) -> dict[str, Any]:
     """The fields of a match: its groups, less those that took no part."""
     if None in found.values():
@@ -273,9 +321,12 @@ class GrokParse(_FromTextLists):
     :param search: find the pattern anywhere in the line (default: it must match the whole line).
     :param keep: fields of a mapping datum to carry into the parsed fields
         (without a ``target``), such as ``["id"]``; naming a captured field is refused.
-    :param engine: ``"re2"``: linear time, needs the ``re2`` extra; ``"re"``:
-        Python's backtracking ``re``, which a hostile line can keep busy for
-        hours with some patterns: choose it knowingly.
+    :param engine: ``"guarded"`` (the default): RE2's fields, found by Python's
+        ``re`` under a CPU-time bound, RE2 taking over a line that exceeds it
+        (and every line for a while after); ``"re2"``: RE2 alone (linear time,
+        slower captures); both need the ``re2`` extra. ``"re"``: Python's
+        backtracking ``re``, which a hostile line can keep busy for hours with
+        some patterns: choose it knowingly.
     """
 
     def __init__(
@@ -287,7 +338,7 @@ class GrokParse(_FromTextLists):
         target: movement.FieldSetter | None = None,
         search: bool = False,
         keep: Sequence[str] = (),
-        engine: RegexEngine = "re2",
+        engine: CaptureEngine = "guarded",
     ) -> None:
         if isinstance(pattern_files, str):
             raise TypeError("pattern_files must be a list of paths, not one string")
@@ -308,19 +359,17 @@ class GrokParse(_FromTextLists):
             if not grok.fields:
                 raise ValueError(f"grok pattern {grok.pattern!r} captures no field (use %{{NAME:field}})")
             self._refuse_kept(grok.fields, "a field the pattern captures")
-        parses = [g.parse for g in self._groks]
-        if len(parses) == 1:
-            self._parse = parses[0]
-        else:
-
-            def first(text: str) -> dict[str, Any] | None:
-                for parse in parses:
-                    found = parse(text)
-                    if found is not None:
-                        return found
-                return None
-
-            self._parse = first
+        #: With ``"guarded"``, what bounds Python's ``re`` (see :mod:`._guard`).
+        self.guard: Guarded[dict[str, Any] | None] | None = None
+        parse = _first_of([g.parse for g in self._groks])
+        self._parse_all: Callable[[list[str]], list[dict[str, Any] | None]] = lambda texts: list(map(parse, texts))
+        if engine == "guarded":
+            on_re = [g.parse_re for g in self._groks]
+            fast = _first_of(on_re) if None not in on_re else None  # type: ignore[arg-type]
+            shown = sources[0] if len(sources) == 1 else f"{sources[0]} (and {len(sources) - 1} more)"
+            guard = self.guard = Guarded(fast, parse, f"text.grok {shown!r}")
+            parse, self._parse_all = guard.one, guard.many
+        self._parse = parse
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         fields = self._parse(self._text(data))
@@ -329,9 +378,8 @@ class GrokParse(_FromTextLists):
         return self._deliver(data, fields)
 
     def _fields_of_all(self, texts: list[str]) -> list[dict[str, Any]] | None:
-        parse = self._parse
         try:
-            found = list(map(parse, texts))
+            found = self._parse_all(texts)
         except ValueError:
             return None
         if None in found:

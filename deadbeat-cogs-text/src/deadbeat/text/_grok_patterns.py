@@ -35,7 +35,11 @@ STANDARD_PATTERNS: dict[str, str] = {
     "SPACE": r"\s*",
     "DATA": r".*?",
     "GREEDYDATA": r".*",
-    "QUOTEDSTRING": r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`",
+    # Each quote's body as runs of plain characters between escapes ("unrolled"): the same
+    # strings as (?:[^"\\]|\\.)*, but a backtracking engine (the guarded engine's re) takes
+    # a run at a time instead of a group per character, three times faster on a browser's
+    # user agent.
+    "QUOTEDSTRING": r"\"[^\"\\]*(?:\\.[^\"\\]*)*\"|'[^'\\]*(?:\\.[^'\\]*)*'|`[^`\\]*(?:\\.[^`\\]*)*`",
     "QS": r"%{QUOTEDSTRING}",
     "UUID": r"[A-Fa-f0-9]{8}-(?:[A-Fa-f0-9]{4}-){3}[A-Fa-f0-9]{12}",
     # -- networking ---------------------------------------------------------

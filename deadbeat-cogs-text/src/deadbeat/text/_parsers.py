@@ -27,7 +27,7 @@ from typing import Any
 from deadbeat import movement
 from deadbeat.movement import only
 
-from ._regex import RegexEngine, compile_pattern
+from ._regex import CaptureEngine, compile_pattern
 
 __all__ = ["CSVParse", "KeyValueParse", "RegexParse", "split_words"]
 
@@ -229,9 +229,12 @@ class RegexParse(_FromText):
     :param search: find the pattern anywhere (default: it must match the whole text).
     :param keep: fields of a mapping datum to carry into the parsed fields
         (without a ``target``), such as ``["id"]``; naming a group is refused.
-    :param engine: ``"re2"``: linear time, needs the ``re2`` extra; ``"re"``:
-        Python's backtracking ``re``, with backreferences and lookaround, which a
-        hostile line can keep busy for hours with some patterns: choose it knowingly.
+    :param engine: ``"guarded"`` (the default): RE2's fields, found by Python's
+        ``re`` under a CPU-time bound, RE2 taking over a line that exceeds it;
+        ``"re2"``: RE2 alone (linear time, slower captures); both need the
+        ``re2`` extra. ``"re"``: Python's backtracking ``re``, with
+        backreferences and lookaround, which a hostile line can keep busy for
+        hours with some patterns: choose it knowingly.
     """
 
     one_to_one = True
@@ -243,7 +246,7 @@ class RegexParse(_FromText):
         target: movement.FieldSetter | None = None,
         search: bool = False,
         keep: Sequence[str] = (),
-        engine: RegexEngine = "re2",
+        engine: CaptureEngine = "guarded",
     ) -> None:
         self.pattern = pattern
         self.source = source
@@ -293,7 +296,7 @@ class RegexParse(_FromText):
                 texts = list(map(self._text, data))
         else:
             texts = list(map(self._text, data))
-        found: list[Any] = list(map(self._fields, texts))
+        found: list[Any] = self._regex.fields_all(texts)
         try:
             if None in found:
                 raise ValueError("line does not match the pattern")

@@ -7,10 +7,16 @@ doubles that, while the whole train waits. RE2 (the ``google-re2`` package, the
 in the text whatever the pattern, so it is the default engine of
 ``text.regex_parse`` and of ``matches()`` in ``flow.filter``.
 
-* ``"re2"`` (the default): the pattern is compiled by RE2. Without the extra,
-  or for a pattern RE2 cannot compile (backreferences such as ``\\1`` and
-  ``(?P=name)``, lookaround such as ``(?=...)``, ``\\Z``, ``(?x)``), the cog is
-  refused when it is built, saying why; there is no silent fallback.
+* ``"re2"`` (the default of ``matches()``): the pattern is compiled by RE2.
+  Without the extra, or for a pattern RE2 cannot compile (backreferences such
+  as ``\\1`` and ``(?P=name)``, lookaround such as ``(?=...)``, ``\\Z``,
+  ``(?x)``), the cog is refused when it is built, saying why; there is no
+  silent fallback.
+* ``"guarded"`` (the default of ``text.regex_parse`` and ``text.grok``): the
+  fields RE2 gives, and the same refusals, but found by Python's ``re`` under a
+  CPU-time bound per run of lines (see :mod:`._guard`): a line that exceeds it
+  is matched by RE2, which then matches every line for a while. Captures on
+  ``re`` cost a fraction of RE2's; no line costs more than the bound.
 * ``"re"``: Python's :mod:`re`, chosen knowingly: all of its syntax, and a
   hostile line can keep the train busy for as long as the pattern lets it. Use it
   for patterns written with care (no repetition of a repetition), or for
@@ -29,7 +35,17 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, Literal
 
-__all__ = ["REGEX_ENGINES", "RegexEngine", "UserPattern", "check_regex_engine", "compile_pattern"]
+from ._guard import Guarded
+
+__all__ = [
+    "CAPTURE_ENGINES",
+    "REGEX_ENGINES",
+    "CaptureEngine",
+    "RegexEngine",
+    "UserPattern",
+    "check_regex_engine",
+    "compile_pattern",
+]
 
 try:
     import re2  # type: ignore[import-untyped, import-not-found, unused-ignore]
@@ -38,11 +54,17 @@ except ImportError:  # pragma: no cover - exercised where the extra is missing
 
 #: The name of a regular expression engine: ``"re2"`` (linear time) or ``"re"`` (Python's, backtracking).
 RegexEngine = Literal["re2", "re"]
+#: The engines of parsers, which capture: also ``"guarded"`` (Python's re under a CPU bound, RE2 beyond it).
+CaptureEngine = Literal["guarded", "re2", "re"]
+#: A POSIX class as RE2 reads it inside brackets (``[[:alpha:]]``, ``[[:^digit:]]``).
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
 #: RE2's span of a group that took no part in the match.
 _NO_SPAN = (-1, -1)
 
 #: Every engine name.
 REGEX_ENGINES: tuple[str, ...] = ("re2", "re")
+#: Every engine a parser takes.
+CAPTURE_ENGINES: tuple[str, ...] = ("guarded", "re2", "re")
 
 #: What a text gives: the named groups of the match (``None`` for a group that
 #: took no part), or ``None`` when the pattern does not match.
@@ -55,11 +77,11 @@ def check_regex_engine(engine: str, name: str = "engine") -> None:
     :param name: the parameter's name, for the message.
     :raises ValueError: naming the engines, or how to get RE2.
     """
-    if engine not in REGEX_ENGINES:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, REGEX_ENGINES))}, not {engine!r}")
-    if engine == "re2" and re2 is None:
+    if engine not in CAPTURE_ENGINES:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, CAPTURE_ENGINES))}, not {engine!r}")
+    if engine in ("re2", "guarded") and re2 is None:
         raise ValueError(
-            f"{name} 're2': google-re2 is not installed (pip install 'deadbeat-cogs-text[re2]'); "
+            f"{name} {engine!r}: google-re2 is not installed (pip install 'deadbeat-cogs-text[re2]'); "
             f"{name} 're' is Python's backtracking re, which a hostile line can keep busy for hours "
             "with some patterns: choose it only knowingly"
         )
@@ -69,24 +91,37 @@ class UserPattern:
     """A pattern compiled by the chosen engine.
 
     :ivar pattern: the pattern as given.
-    :ivar engine: ``"re2"`` or ``"re"``.
-    :ivar compiled: the engine's compiled pattern (``re2`` or ``re`` module object).
+    :ivar engine: ``"re2"``, ``"guarded"`` or ``"re"``.
+    :ivar compiled: the engine's compiled pattern (``re2`` or ``re`` module
+        object; RE2's for ``"guarded"``).
     :ivar names: the named groups, in the order of the pattern.
     :ivar fields: ``fields(text)``, the named groups of a match (whole text or
         anywhere, as compiled), or ``None`` when there is none.
+    :ivar fields_all: ``fields_all(texts)``, ``fields`` of each text, in order.
     :ivar found: ``found(text)``, whether the pattern occurs anywhere in the text.
+    :ivar guard: with ``"guarded"``, the :class:`~._guard.Guarded` that bounds ``re``.
     """
 
-    __slots__ = ("pattern", "engine", "compiled", "names", "fields", "found")
+    __slots__ = ("pattern", "engine", "compiled", "names", "fields", "fields_all", "found", "guard")
 
-    def __init__(self, pattern: str, engine: str, compiled: Any, fields: Fields, found: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        engine: str,
+        compiled: Any,
+        fields: Fields,
+        found: Callable[[str], bool],
+        fields_all: Callable[[list[str]], list[dict[str, str | None] | None]] | None = None,
+    ) -> None:
         self.pattern = pattern
         self.engine = engine
         self.compiled = compiled
         index: dict[str, int] = dict(compiled.groupindex)
         self.names = tuple(sorted(index, key=index.__getitem__))
         self.fields = fields
+        self.fields_all = fields_all if fields_all is not None else (lambda texts: list(map(fields, texts)))
         self.found = found
+        self.guard: Guarded[Any] | None = None
 
     def __repr__(self) -> str:
         return f"UserPattern({self.pattern!r}, engine={self.engine!r})"
@@ -105,12 +140,34 @@ def compile_pattern(pattern: str, engine: str, search: bool = False, name: str =
         raise TypeError(f"a regular expression must be text, not {type(pattern).__name__}")
     if engine == "re":
         return _compile_re(pattern, search)
-    return _compile_re2(pattern, search, name)
+    safe = _compile_re2(pattern, search, name)
+    if engine == "re2":
+        return safe
+    fast = compile_for_guard(pattern, search)
+    guard = Guarded(fast.fields if fast is not None else None, safe.fields, f"pattern {pattern!r}")
+    guarded = UserPattern(pattern, "guarded", safe.compiled, guard.one, safe.found, guard.many)
+    guarded.guard = guard
+    return guarded
 
 
-def _compile_re(pattern: str, search: bool) -> UserPattern:
+def compile_for_guard(pattern: str, search: bool) -> UserPattern | None:
+    """The ``re`` side of a guarded pattern, RE2's ``\\d \\w \\s \\b`` kept ASCII; ``None`` where ``re`` would differ.
+
+    ``None`` for what ``re`` cannot compile (RE2 syntax such as ``\\pL``,
+    ``\\Q...\\E``, flags in the middle), and for POSIX classes
+    (``[[:alpha:]]``), which ``re`` reads as a set of characters.
+    """
+    if _POSIX_CLASS.search(pattern):
+        return None
     try:
-        compiled = re.compile(pattern)
+        return _compile_re(pattern, search, re.ASCII)
+    except ValueError:
+        return None
+
+
+def _compile_re(pattern: str, search: bool, flags: int = 0) -> UserPattern:
+    try:
+        compiled = re.compile(pattern, flags)
     except re.error as exc:
         raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
     find = compiled.search if search else compiled.fullmatch
