@@ -305,6 +305,38 @@ class TestAnErrorOutputThatFailsItself:
         assert "went to the error output" not in result.stderr
         assert "2 failed data were not delivered: the error output failed on them" in result.stderr
 
+    def test_an_output_refusing_every_record_fails_the_run_and_says_why(self, arena: Path) -> None:
+        """[[errors]] straight into fs.write (records are mappings): each record in the log, the run fails, and why."""
+        (arena / "in.jsonl").write_text('{"a": 1}\nnot json\nbad too\n')
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            [[errors]]
+            use = "fs.write"
+            filename = "errors.jsonl"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1, result.stderr
+        assert (arena / "out.jsonl").read_text() == '{"a":1}\n'
+        assert (arena / "errors.jsonl").read_text() == ""
+        letters = [line for line in result.stderr.splitlines() if "deadbeat.deadletter" in line]
+        assert len(letters) == 2, result.stderr
+        assert all("no line to write: the dict has no 'line'" in line for line in letters)
+        assert all("put text.json_format before fs.write" in line for line in letters)
+        assert "2 failed data were not delivered" in result.stderr
+        assert "p.toml failed: the error output did not take 2 failed data (they are only in the log)" in result.stderr
+
     def test_an_output_that_rejects_what_it_gave_up_on_is_counted_in_the_summary(self, arena: Path) -> None:
         """An [[errors]] output handing back what it gave up on (esc.reject): in the log once, and not delivered."""
         (arena / "in.jsonl").write_text('{"a": 1}\nnot json\n')

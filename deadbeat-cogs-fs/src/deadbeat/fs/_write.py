@@ -267,7 +267,16 @@ class LineFileDrain(movement.Cog):
         return (data,)
 
     def _line_of(self, data: Any) -> str:
-        line = self._get(data)
+        try:
+            line = self._get(data)
+        except (KeyError, IndexError, TypeError) as exc:
+            # The common slip: mappings (parsed data, error records) reaching the
+            # output without a formatter; KeyError: 'line' alone says little.
+            shown = self.line_getter if isinstance(self.line_getter, str) else "its line_getter"
+            hint = " (put text.json_format before fs.write to write mappings as JSON)" if isinstance(data, dict) else ""
+            raise ValueError(
+                f"no line to write: the {type(data).__name__} has no {shown!r} ({type(exc).__name__}: {exc}){hint}"
+            ) from None
         if not isinstance(line, str):
             raise TypeError(f"the line to write is {type(line).__name__}, not text")
         return line

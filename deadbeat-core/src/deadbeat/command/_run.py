@@ -438,11 +438,17 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         if isinstance(counts, dict) and any(counts.values()):
             shown = ", ".join(f"{name} {value}" for name, value in counts.items() if value)
             logger.info("%s: cog[%d] %s: %s", pipeline.path, position, cog_name(cog), shown)
-    if pipeline.esc.failures:
+    failures = list(pipeline.esc.failures)
+    if undelivered and not failures:
+        # The error output's own cogs refused the records (an fs.write given
+        # mappings without a formatter before it): the operator asked for an
+        # error output and it took none of these, so the run did not do its job.
+        failures.append(f"the error output did not take {undelivered} failed data (they are only in the log)")
+    if failures:
         logger.error(
             "%s failed: %s",
             pipeline.path,
-            "; ".join(pipeline.esc.failures[:5]) + ("; ..." if len(pipeline.esc.failures) > 5 else ""),
+            "; ".join(failures[:5]) + ("; ..." if len(failures) > 5 else ""),
         )
         return EXIT_ERROR
     return EXIT_OK
