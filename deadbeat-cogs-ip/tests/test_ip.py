@@ -628,6 +628,52 @@ class TestMappedAddresses:
         assert out == {"ip": ["::ffff:192.0.2.0", "192.0.2.0", "2001:db8:1::"]}
 
 
+class TestEmbeddedIPv4:
+    """An IPv4 address carried inside an IPv6 one keeps no more than v4_prefix bits when truncated."""
+
+    @settings(max_examples=300)
+    @given(
+        st.ip_addresses(v=4),
+        st.integers(0, 32),
+        st.integers(0, 128),
+        st.sampled_from(["6to4", "teredo", "nat64", "compatible", "isatap"]),
+        st.integers(0, (1 << 64) - 1),
+    )
+    def test_no_more_of_the_ipv4_address_is_left_than_v4_prefix(
+        self, address: ipaddress.IPv4Address, v4_prefix: int, v6_prefix: int, kind: str, noise: int
+    ) -> None:
+        """6to4 (2002:AABB:CCDD::/48 holds all of it), Teredo, NAT64, IPv4-compatible, ISATAP."""
+        v4 = int(address)
+        if kind == "6to4":
+            value, offset = (0x2002 << 112) | (v4 << 80) | (noise & ((1 << 80) - 1)), 16
+        elif kind == "teredo":
+            value, offset = (0x20010000 << 96) | ((noise & ((1 << 64) - 1)) << 32) | (v4 ^ 0xFFFFFFFF), 96
+        elif kind == "nat64":
+            value, offset = (0x64FF9B << 96) | v4, 96
+        elif kind == "compatible":
+            assume(v4 >> 16)
+            value, offset = v4, 96
+        else:
+            value, offset = ((noise >> 32) << 64) | (0x5EFE << 32) | v4, 96
+        cog = ip.Anonymise(v4_prefix=v4_prefix, v6_prefix=v6_prefix)
+        out = int(ipaddress.IPv6Address(cog.anonymise(str(ipaddress.IPv6Address(value)))))
+        kept = min(v6_prefix, offset + v4_prefix)
+        assert out == value & (((1 << kept) - 1) << (128 - kept))
+        # Of the bits that held the IPv4 address, none after the first v4_prefix is left.
+        region = (out >> (128 - offset - 32)) & 0xFFFFFFFF
+        assert region & ((1 << (32 - v4_prefix)) - 1) == 0
+
+    def test_the_default_hides_a_6to4_host(self) -> None:
+        cog = ip.Anonymise(fields="ip")
+        (out,) = cog({"ip": ["2002:c000:0201::1", "2002:c000:0201:7::9", "2001:db8:1:2::1"]})
+        assert out == {"ip": ["2002:c000:200::", "2002:c000:200::", "2001:db8:1::"]}
+
+    def test_other_addresses_keep_v6_prefix(self) -> None:
+        cog = ip.Anonymise(v6_prefix=128)
+        for text in ("2001:db8:1:2::1", "::1", "::", "fe80::1", "2001:db8::5eff:1:2"):
+            assert cog.anonymise(text) == str(ipaddress.IPv6Address(text))
+
+
 class TestZones:
     """An IPv6 zone is kept as written, never dropped; IPv4 addresses, networks and ranges take none."""
 

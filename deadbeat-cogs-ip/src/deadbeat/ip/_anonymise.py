@@ -56,7 +56,11 @@ class Anonymise(movement.Cog):
     :param mode: ``truncate``, ``cryptopan`` or ``hash``.
     :param v4_prefix: IPv4 bits kept by ``truncate`` (for IPv4-mapped IPv6
         addresses too).
-    :param v6_prefix: IPv6 bits kept by ``truncate``.
+    :param v6_prefix: IPv6 bits kept by ``truncate``. Where an IPv6 address
+        carries an IPv4 address (6to4, Teredo, NAT64's ``64:ff9b::/96``,
+        IPv4-compatible, ISATAP), no more of that IPv4 address is kept than
+        ``v4_prefix`` bits: ``2002:c000:0201::1`` gives ``2002:c000:200::``
+        by default, not its whole ``192.0.2.1``.
     :param key_file: file with the key: 64 hex digits or 32 raw bytes for
         ``cryptopan``, at least 16 bytes taken as they are for ``hash``; a value
         that names no file is refused, in every mode, without being shown (it
@@ -262,7 +266,15 @@ class Anonymise(movement.Cog):
         return result
 
     def _truncate(self, version: int, value: int) -> int:
-        return value & (self._v4_mask if version == 4 else self._v6_mask)
+        if version == 4:
+            return value & self._v4_mask
+        offset = embedded_ipv4_offset(value)
+        if offset is None or self.v6_prefix <= offset + self.v4_prefix:
+            return value & self._v6_mask
+        # An IPv4 address inside (6to4's 2002:AABB:CCDD::/48 holds all of it in
+        # the default 48 bits): no more of it is kept than v4_prefix says.
+        keep = offset + self.v4_prefix
+        return value & (((1 << keep) - 1) << (128 - keep))
 
     def _cryptopan(self, version: int, value: int) -> int:
         return self._pan.anonymise_v4(value) if version == 4 else self._pan.anonymise_v6(value)
@@ -271,6 +283,28 @@ class Anonymise(movement.Cog):
         size = 4 if version == 4 else 16
         digest = hmac.new(self._hash_key, value.to_bytes(size, "big") + bytes([version]), hashlib.sha256).digest()
         return int.from_bytes(digest[:size], "big")
+
+
+def embedded_ipv4_offset(value: int) -> int | None:
+    """:returns: where an IPv6 address (as an integer) carries an IPv4 address, in bits from the left; ``None``.
+
+    6to4 (``2002::/16``, RFC 3056): bits 16-48. Teredo (``2001::/32``, RFC
+    4380): the client's address, inverted, in bits 96-128. The NAT64
+    well-known prefix (``64:ff9b::/96``, RFC 6052), IPv4-compatible addresses
+    (``::a.b.c.d``) and ISATAP interface identifiers (``...:0:5efe:a.b.c.d``,
+    ``200:5efe``, RFC 5214): bits 96-128. (IPv4-mapped addresses are
+    anonymised as IPv4 addresses before this.)
+    """
+    top16 = value >> 112
+    if top16 == 0x2002:
+        return 16
+    if value >> 96 == 0x20010000 or value >> 32 == 0x0064FF9B0000000000000000:
+        return 96
+    if value >> 32 == 0 and value >> 16 != 0:  # ::a.b.c.d, not :: or ::1
+        return 96
+    if (value >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface id: [02]00:5efe
+        return 96
+    return None
 
 
 #: The recommended config insert of :class:`Anonymise` (an ``[anonymise]``
