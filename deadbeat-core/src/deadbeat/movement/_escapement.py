@@ -436,16 +436,16 @@ class Escapement:
         """
         binding = CallBinding(self, callback, args)
         if self._track(binding):
-
-            def fire() -> None:
-                # The handle keeps fire, and fire the binding: let go of it, or the
-                # three live on as a cycle until the collector finds them.
-                binding.handle = None
-                self._untrack(binding)
-                self._dispatch(binding)
-
-            binding.handle = self.loop.call_soon(fire)
+            binding.handle = self.loop.call_soon(self._fire_call, binding)
         return binding
+
+    def _fire_call(self, binding: CallBinding) -> None:
+        """A queued call's time has come (see :meth:`enqueue`)."""
+        # The handle holds the binding: let go of it, or the two live on as a
+        # cycle until the collector finds them.
+        binding.handle = None
+        self._untrack(binding)
+        self._dispatch(binding)
 
     def dequeue(self, what: Binding | Callable[..., Any]) -> int:
         """Cancel queued calls or timers: one handle, or every one of a callable.

@@ -114,7 +114,10 @@ class _RouteBatch(Batch):
     __slots__ = ("_of",)
 
     def __init__(self, token: _Token, ids: Callable[[Any], Any]) -> None:
-        super().__init__((), token)
+        # Batch's attributes set here: the list starts empty, and this runs per route and per list.
+        self.batch_id = token
+        self._make_ids = None
+        self._ids = None
         self._of = ids
 
     @property
