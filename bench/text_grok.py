@@ -6,8 +6,8 @@ memory and parses them, alternately, round after round:
 * ``train``: a real Train on a real Escapement, ``text.grok`` with
   ``pattern = "%{COMBINEDAPACHELOG}"`` (the default engine, ``"guarded"``:
   Python's re under a CPU bound, RE2 beyond it) and a last cog that counts;
-  the lines are sent in lists of 2,048, about what ``fs.read`` hands on from
-  one 256 KiB read, so the parser gets them whole (``call_batch``);
+  the lines are sent in lists of what one 64 KiB read of ``fs.read`` holds
+  (about 375 of these lines), so the parser gets them whole (``call_batch``);
 * ``equivalent``: the loop a user writes with :mod:`re` to get what grok gives:
   one pattern checking addresses, dates, numbers and quoted strings (escapes
   included, written "unrolled" as a careful user writes them) as grok's
@@ -54,7 +54,8 @@ from typing import Any
 from deadbeat import movement, text
 from deadbeat.text import _regex
 
-LIST_SIZE = 2048
+#: Bytes fs.read and fs.tail read at a time (their read_size), each read one list.
+READ_SIZE = 1 << 16
 AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
@@ -179,8 +180,10 @@ def through_train(lines: list[str]) -> int:
     try:
         count = Count()
         train = movement.Train(esc, [text.GrokParse("%{COMBINEDAPACHELOG}"), count])
-        for start in range(0, len(lines), LIST_SIZE):
-            train.send(None, lines[start : start + LIST_SIZE])
+        # As many lines a list as one read of fs.read holds.
+        size = max(1, READ_SIZE * len(lines) // sum(len(line) + 1 for line in lines))
+        for start in range(0, len(lines), size):
+            train.send(None, lines[start : start + size])
         return count.count
     finally:
         esc.close()

@@ -5,8 +5,8 @@ million by default) in memory, and parses them, alternately, round after round:
 
 * ``train``: a real Train on a real Escapement, ``text.syslog_parse`` (every
   default: ``format = "auto"``, UTC) and a last cog that counts; the lines are
-  sent in lists of 2,048, about what ``fs.read`` hands on from one 256 KiB read,
-  so the parser gets them whole (``call_batch``);
+  sent in lists of what one 64 KiB read of ``fs.read`` holds, so the parser
+  gets them whole (``call_batch``);
 * ``hand``: the loop a user writes with :mod:`re` and :mod:`datetime`, giving
   the same fields: one pattern for the line (``\\S+`` fields, a lazy ``.*?``
   for the structured data), ``findall`` for the structured data,
@@ -95,7 +95,8 @@ UTC = dt.timezone.utc
 #: The clock the Train's parser reads RFC 3164 years from, and the year the hand loop uses.
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()
 YEAR = 2026
-LIST_SIZE = 2048
+#: Bytes fs.read and fs.tail read at a time (their read_size), each read one list.
+READ_SIZE = 1 << 16
 
 
 # -- input -------------------------------------------------------------------
@@ -252,8 +253,9 @@ def through_train(lines: list[str]) -> int:
     try:
         count = Count()
         train = movement.Train(esc, [text.SyslogParse(clock=itertools.repeat(NOW).__next__), count])
-        for start in range(0, len(lines), LIST_SIZE):
-            train.send(None, lines[start : start + LIST_SIZE])
+        size = max(1, READ_SIZE * len(lines) // sum(len(line) + 1 for line in lines))
+        for start in range(0, len(lines), size):
+            train.send(None, lines[start : start + size])
         return count.count
     finally:
         esc.close()
