@@ -74,6 +74,13 @@ def _on_timer(signum: int, frame: Any) -> None:
         raise Overrun()
 
 
+def _disarm() -> None:
+    """Stop the timer; from the moment ``_armed`` is false, a signal on its way raises nothing."""
+    global _armed
+    _armed = False
+    signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+
+
 def _can_guard() -> bool:
     """Whether this thread can bound a match: the main thread, with SIGVTALRM ours (installed on first use)."""
     global _installed
@@ -83,6 +90,7 @@ def _can_guard() -> bool:
         try:
             current = signal.getsignal(signal.SIGVTALRM)
             if current in (signal.SIG_DFL, None):
+                signal.setitimer(signal.ITIMER_VIRTUAL, 0)  # raises where there is no such timer
                 signal.signal(signal.SIGVTALRM, _on_timer)
                 _installed = True
             else:
@@ -143,6 +151,9 @@ class Guarded(Generic[T]):
             try:
                 self._run(fast, safe, texts, start, stop, out)
             except Overrun:
+                # Again: the signal may have landed in _run's finally, before it
+                # disarmed (the timer fires once, so it cannot land here).
+                _disarm()
                 self._overran(texts, out, safe)
                 out += map(safe, texts[len(out) :])
         return out
@@ -164,10 +175,7 @@ class Guarded(Generic[T]):
                 else:
                     append(safe(text))
         finally:
-            # Disarmed first: a signal that came before this is still raised
-            # here (and caught by many); after _armed is false, none is.
-            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-            _armed = False
+            _disarm()
 
     def _overran(self, texts: Sequence[str], out: list[T], safe: Callable[[str], T]) -> None:
         """The line at ``len(out)`` exceeded the bound (or the run ended just as it fired): RE2 takes over."""
