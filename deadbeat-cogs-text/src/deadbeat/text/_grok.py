@@ -125,8 +125,10 @@ class Grok:
             if found is None:
                 return None
             fields = found.groupdict()
-            if None in fields.values():
-                return {k: v for k, v in fields.items() if v is not None}
+            # The groups that took no part, found by identity and deleted: cheaper than
+            # `None in values()` (an == per value) and a copy without them.
+            for name in [name for name, value in fields.items() if value is None]:
+                del fields[name]
             return fields
 
         return parse
@@ -273,9 +275,9 @@ def _first_of(parses: list[Callable[[str], dict[str, Any] | None]]) -> Callable[
 
 
 def _keep_present(found: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a match: its groups, less those that took no part."""
-    if None in found.values():
-        return {k: v for k, v in found.items() if v is not None}
+    """The fields of a match: its groups, less those that took no part (deleted: see ``_re_parse``)."""
+    for name in [name for name, value in found.items() if value is None]:
+        del found[name]
     return found
 
 
