@@ -1,11 +1,13 @@
-"""Regular expressions from pipeline files: RE2, in time linear in the text, unless told otherwise.
+"""Regular expressions from pipeline files: RE2's answers, no line costing more than a bound, unless told otherwise.
 
 A user's pattern runs on every line, and Python's :mod:`re` backtracks:
 ``^(a+)+$`` against 28 ``a`` and a ``!`` takes seconds, and each more ``a``
 doubles that, while the whole train waits. RE2 (the ``google-re2`` package, the
 ``re2`` extra: ``pip install 'deadbeat-cogs-text[re2]'``) matches in time linear
-in the text whatever the pattern, so it is the default engine of
-``text.regex_parse`` and of ``matches()`` in ``flow.filter``.
+in the text whatever the pattern, so every pattern is compiled by RE2 unless
+the engine is ``"re"``: ``matches()`` in ``flow.filter`` runs on it, and the
+parsers (``text.regex_parse``, ``text.grok``) take its answers, found faster
+by ``re`` under a bound (``"guarded"``).
 
 * ``"re2"`` (the default of ``matches()``): the pattern is compiled by RE2.
   Without the extra, or for a pattern RE2 cannot compile (backreferences such
