@@ -12,8 +12,8 @@
 * For writing (``fs.write``), the directory is opened by
   :func:`deadbeat.daemon.open_directory` (a link on the way is followed only
   where root or we could have put it, as for the daemon's own files), and
-  :func:`shared` says whether others may write to it, where an output file
-  someone else owns is refused.
+  :func:`deadbeat.daemon.others_may_write` says whether others may write to
+  it, where an output file someone else owns is refused.
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ __all__ = [
     "fixed_prefix",
     "kind",
     "open_for_reading",
-    "ours",
-    "shared",
 ]
 
 #: How a directory on the way is opened: no read right needed, never through a link.
 _DIR_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY)
-_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 
 class LinkOnTheWay(OSError):
@@ -141,13 +138,3 @@ def open_for_reading(path: str, prefix: str, steps: list[str], follow_symlinks: 
         os.close(fd)
         raise
     return fd
-
-
-def ours(uid: int) -> bool:
-    """Whether a file of ``uid`` is one root or we could have made: trusted as our own."""
-    return uid in (0, os.geteuid())
-
-
-def shared(st: os.stat_result) -> bool:
-    """Whether another account may write to the directory of ``st`` (its group, others, or its owner)."""
-    return bool(st.st_mode & _OTHERS_WRITE) or not ours(st.st_uid)

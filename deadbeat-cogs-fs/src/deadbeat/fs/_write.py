@@ -36,9 +36,9 @@ from collections.abc import Coroutine
 from typing import Any, Literal
 
 from deadbeat import conf, movement
-from deadbeat.daemon import open_directory
+from deadbeat.daemon import open_directory, others_may_write, trusted_owner
 
-from ._paths import UnsafeOutput, ours, shared
+from ._paths import UnsafeOutput
 from ._state import StateFile
 
 __all__ = ["LineFileDrain"]
@@ -198,7 +198,7 @@ class LineFileDrain(movement.Cog):
                 # ELOOP, or EACCES on some kernels. Followed only as links on
                 # the way are: made by root or us, where nobody else may write
                 # (/dev/stderr); another account's link is never written through.
-                if not ours(link) or shared(holder):
+                if not trusted_owner(link) or others_may_write(holder):
                     raise UnsafeOutput(f"{self.filename}: a symbolic link; not written through") from None
                 fd = os.open(name, (flags & ~os.O_NOFOLLOW) | os.O_NONBLOCK, 0o644, dir_fd=dir_fd)
                 return fd
@@ -223,7 +223,7 @@ class LineFileDrain(movement.Cog):
 
     def _check_owner(self, st: os.stat_result, holder: os.stat_result) -> None:
         """Refuse a file someone else owns (not root, not us) in a directory others may write to."""
-        if not ours(st.st_uid) and shared(holder):
+        if not trusted_owner(st.st_uid) and others_may_write(holder):
             raise UnsafeOutput(
                 f"{self.filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
                 " not written to (they could read what is written, or have put it there for that)"

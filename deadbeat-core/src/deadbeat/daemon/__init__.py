@@ -25,8 +25,10 @@ from ._files import (
     open_directory,
     open_log_file,
     open_owned,
+    others_may_write,
     read_private,
     set_aside,
+    trusted_owner,
     write_atomically,
 )
 from ._notify import Notifier
@@ -43,8 +45,10 @@ __all__ = [
     "detach",
     "open_directory",
     "open_log_file",
+    "others_may_write",
     "read_private",
     "set_aside",
+    "trusted_owner",
     "write_atomically",
 ]
 

@@ -46,9 +46,11 @@ __all__ = [
     "open_directory",
     "open_log_file",
     "open_owned",
+    "others_may_write",
     "read_private",
     "set_aside",
     "shared_dirs_allowed",
+    "trusted_owner",
     "write_atomically",
 ]
 
@@ -71,8 +73,14 @@ def shared_dirs_allowed() -> bool:
     return os.environ.get(SHARED_DIRS_ENV, "") in ("1", "true", "yes")
 
 
-def _ours(uid: int) -> bool:
+def trusted_owner(uid: int) -> bool:
+    """Whether a file or directory of ``uid`` is one root or we could have made: trusted as our own."""
     return uid in (0, os.geteuid())
+
+
+def others_may_write(st: os.stat_result) -> bool:
+    """Whether another account may write to the directory of ``st``: its group, others, or an owner not trusted."""
+    return bool(st.st_mode & _OTHERS_WRITE) or not trusted_owner(st.st_uid)
 
 
 def _writers(mode: int) -> str:
@@ -152,9 +160,9 @@ class _Walk:
         why = []
         if holder.st_mode & _OTHERS_WRITE:
             why.append(f"in a directory writable by {_writers(holder.st_mode)}")
-        if not _ours(holder.st_uid):
+        if not trusted_owner(holder.st_uid):
             why.append(f"in a directory owned by another user (uid {holder.st_uid})")
-        if not _ours(st.st_uid):
+        if not trusted_owner(st.st_uid):
             why.append(f"owned by another user (uid {st.st_uid})")
         if why:
             raise UnsafePath(
@@ -170,7 +178,7 @@ class _Walk:
         problems = []
         if st.st_mode & _OTHERS_WRITE and (last or not st.st_mode & stat.S_ISVTX):
             problems.append(f"writable by {_writers(st.st_mode)}" + ("" if last else " and not sticky"))
-        if not _ours(st.st_uid):
+        if not trusted_owner(st.st_uid):
             problems.append(f"owned by another user (uid {st.st_uid})")
         if not problems:
             return
@@ -322,7 +330,7 @@ def open_owned(dir_fd: int, name: str, flags: int, mode: int, path: str) -> int:
             raise exc from None
         if stat.S_ISLNK(there.st_mode):
             raise UnsafePath(f"{path}: is a symbolic link; never written through") from None
-        if not _ours(there.st_uid):
+        if not trusted_owner(there.st_uid):
             raise UnsafePath(
                 f"{path}: not a regular file of ours (owned by another user (uid {there.st_uid})); refusing to use it"
             ) from None
@@ -331,7 +339,7 @@ def open_owned(dir_fd: int, name: str, flags: int, mode: int, path: str) -> int:
     problem = ""
     if not stat.S_ISREG(st.st_mode):
         problem = "not a regular file"
-    elif not _ours(st.st_uid):
+    elif not trusted_owner(st.st_uid):
         problem = f"owned by another user (uid {st.st_uid})"
     elif st.st_nlink > 1:
         problem = f"it has {st.st_nlink} hard links"

@@ -436,11 +436,11 @@ class Escapement:
         """
         binding = CallBinding(self, callback, args)
         if self._track(binding):
-            binding.handle = self.loop.call_soon(self._fire_call, binding)
+            binding.handle = self.loop.call_soon(self._fire_once, binding)
         return binding
 
-    def _fire_call(self, binding: CallBinding) -> None:
-        """A queued call's time has come (see :meth:`enqueue`)."""
+    def _fire_once(self, binding: CallBinding | TimerBinding) -> None:
+        """A queued call's or a one-shot timer's time has come (see :meth:`enqueue`, :meth:`after`)."""
         # The handle holds the binding: let go of it, or the two live on as a
         # cycle until the collector finds them.
         binding.handle = None
@@ -471,13 +471,7 @@ class Escapement:
         """
         binding = TimerBinding(self, callback, args, None, keeps_alive)
         if self._track(binding):
-
-            def fire() -> None:
-                binding.handle = None  # no cycle left behind (see enqueue)
-                self._untrack(binding)
-                self._dispatch(binding)
-
-            binding.handle = self.loop.call_later(max(0.0, delay), fire)
+            binding.handle = self.loop.call_later(max(0.0, delay), self._fire_once, binding)
         return binding
 
     def at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerBinding:

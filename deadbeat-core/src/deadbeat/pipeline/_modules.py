@@ -34,7 +34,7 @@ import stat
 import sys
 from typing import Any
 
-from ..daemon import UnsafePath, check_private_directory
+from ..daemon import UnsafePath, check_private_directory, trusted_owner
 from ..daemon._files import shared_dirs_allowed
 
 __all__ = ["NotAppCog", "app_attribute", "import_app_module"]
@@ -137,7 +137,7 @@ def _check_place(path: str) -> None:
         problems = []
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             problems.append("writable by " + ("others" if st.st_mode & stat.S_IWOTH else "its group"))
-        if st.st_uid not in (0, os.geteuid()):
+        if not trusted_owner(st.st_uid):
             problems.append(f"owned by another user (uid {st.st_uid})")
         if problems:
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a file"
