@@ -209,6 +209,8 @@ class TestUserPatterns:
             ValueError, match=r"google-re2 is not installed \(pip install 'deadbeat-cogs-text\[re2\]'\)"
         ):
             text.RegexParse(r"(?P<a>\w+)")
+        with pytest.raises(ValueError, match="engine 'guarded': google-re2 is not installed"):
+            text.GrokParse("%{INT:a}")
         with pytest.raises(flow.ExpressionError, match="regex_engine 're2': google-re2 is not installed .*knowingly"):
             flow.Filter("matches(a, 'x')")
         assert text.RegexParse(r"(?P<a>\w+)", engine="re")("abc") == ({"a": "abc"},)

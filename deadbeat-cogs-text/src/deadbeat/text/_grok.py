@@ -93,7 +93,9 @@ class Grok:
             if name not in self._captures:
                 # A named group written as a regular expression: a text field.
                 self._captures[name] = (name, None)
-        # Guarded: RE2 compiled as the engine that answers, re beside it as the one that usually does.
+        # The engine asked for, in any refusal (RE2 missing); then, for guarded, RE2
+        # compiled as the engine that answers, re beside it as the one that usually does.
+        _regex.check_regex_engine(engine)
         self.compiled: UserPattern = compile_pattern(
             self.regex, "re2" if engine == "guarded" else engine, search=search
         )
