@@ -31,6 +31,7 @@ from deadbeat import movement
 
 from ._extras import client_library
 from ._nats_common import delivery_of, is_transient, open_connection, pending_after
+from ._nats_pull import PullError, PullRequests
 from ._supply import BrokerSupply
 
 __all__ = ["NATSStreamSupply"]
@@ -128,7 +129,7 @@ class NATSStreamSupply(BrokerSupply):
         self.ack_wait = ack_wait
         self.max_deliveries = max_deliveries
         self._nc: Any = None
-        self._sub: Any = None
+        self._pull: PullRequests | None = None
         self._inbox = ""
         # Acknowledgements waiting for JetStream's answer, by token.
         self._answers: dict[str, asyncio.Future[None]] = {}
@@ -147,7 +148,7 @@ class NATSStreamSupply(BrokerSupply):
         )
 
     def _retryable(self, exc: BaseException) -> bool:
-        return is_transient(exc)
+        return isinstance(exc, PullError) or is_transient(exc)
 
     async def _connect(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -189,31 +190,43 @@ class NATSStreamSupply(BrokerSupply):
                     self.max_deliveries,
                     self.max_deliveries + 1,
                 )
-        self._sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        # Messages delivered on the connection before and not handed on yet
+        # are handed on first: their acknowledgements go by their own subjects.
+        kept = self._pull.buffer if self._pull is not None else None
+        self._pull = PullRequests(self._nc, self.stream, self.durable, kept)
+        await self._pull.start()
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
 
     async def _disconnect(self) -> None:
-        nc, self._nc, self._sub = self._nc, None, None
+        nc, self._nc = self._nc, None
         if nc is not None and not nc.is_closed:
             await nc.close()
 
     async def _fetch(self, room: int) -> bool:
+        assert self._pull is not None
         count = min(room, self.batch_size)
-        try:
-            messages = await self._sub.fetch(count, timeout=0.5 if self.esc.once else self.wait)
-        except asyncio.TimeoutError:
-            # Nothing came within the wait (nats-py raises its own subclass, or asyncio's).
+        messages = await self._pull.fetch(count, 0.5 if self.esc.once else self.wait)
+        if not messages:
             return False
-        self._hand_on(messages)
+        facts = [delivery_of(message.reply) for message in messages]
+        redelivered = sum(times > 1 for times, _ in facts)
+        if len(messages) == count and not redelivered:
+            # A busy stream: the next messages travel while the train handles
+            # these. Not after messages delivered before: those are handed on
+            # one at a time, and nothing is taken with them (see BrokerSupply).
+            await self._pull.ask_ahead(min(room - count, self.batch_size))
+        self._hand_on(messages, facts, redelivered)
         return True
 
-    def _hand_on(self, messages: list[Any]) -> None:
-        """One Batch of the fetched messages; the too often delivered and the undecodable go to the error output."""
+    def _hand_on(self, messages: list[Any], facts: list[tuple[int, str]], redelivered: int) -> None:
+        """One Batch of the fetched messages; the too often delivered and the undecodable go to the error output.
+
+        :param facts: each message's deliveries and stream sequence (``delivery_of``).
+        :param redelivered: how many of them were delivered before.
+        """
         stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
         refs = [message.reply for message in messages]
-        facts = [delivery_of(reply) for reply in refs]
-        redelivered = sum(times > 1 for times, _ in facts)
         self._redelivered += redelivered
         # Delivered before: fetch one at a time until the broker gives new ones again.
         self._careful = redelivered > 0
