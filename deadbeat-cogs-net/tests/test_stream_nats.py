@@ -237,6 +237,87 @@ class TestReading:
         assert by_number(collector.data) == [f"line {i}" for i in range(20)]
         assert consumer_pending(name) == 0
 
+    def test_messages_published_to_a_waiting_worker_go_on_before_its_pull_expires(self, name: str) -> None:
+        """An idle worker's pull waits 30 s; messages published meanwhile are handed on as they come, not at expiry."""
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, name, wait=30)
+        sent: list[float] = []
+
+        def publish_when_waiting() -> None:
+            time.sleep(1.0)  # the worker has found nothing and waits in its pull
+            sent.append(time.monotonic())
+            publish(name, [f"line {i}".encode() for i in range(5)])
+
+        later = threading.Thread(target=publish_when_waiting)
+        later.start()
+        run(esc, lambda: len(collector.data) == 5, timeout=20)  # shorter than the pull's 30 s
+        later.join()
+        assert collector.data == [f"line {i}" for i in range(5)]
+        assert consumer_pending(name) == 0
+
+    def test_what_a_worker_asks_for_ahead_stays_within_max_pending(self, name: str) -> None:
+        """Messages in the train, delivered to the worker and asked for ahead never exceed max_pending at JetStream."""
+        publish(name, [f"line {i}".encode() for i in range(500)])
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = stream.NATSStreamSupply(train, name, batch_size=30, max_pending=100, wait=0.2)
+        gate, collector = Gate(train), Collector()
+        train.cogs = [supply, gate, collector]
+        delivered: list[int] = []
+
+        def ask_jetstream() -> None:
+            time.sleep(0.5)  # time for requests sent ahead to be answered
+
+            async def info(js: Any) -> int:
+                return int((await js.consumer_info(name, "deadbeat")).num_ack_pending)
+
+            delivered.append(jetstream(info))
+
+        asking = threading.Thread(target=ask_jetstream)
+
+        def until() -> bool:
+            if asking.ident is None and supply.metrics()["pending"] >= 90:
+                asking.start()
+            if delivered and not gate.opened:
+                esc.after(0, gate.open)
+            return gate.opened and len(collector.data) == 500
+
+        run(esc, until)
+        asking.join()
+        assert 90 <= delivered[0] <= 100
+        assert by_number(collector.data) == [f"line {i}" for i in range(500)]
+        assert consumer_pending(name) == 0
+
+    def test_a_consumer_deleted_under_a_running_worker_is_made_again(
+        self, name: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """JetStream ends the waiting pull (409 Consumer Deleted): the worker connects again and makes the consumer."""
+        publish(name, [f"line {i}".encode() for i in range(10)])
+        esc = movement.Escapement()
+        _, supply, collector = reader(esc, name, wait=0.3)
+        deleted: list[bool] = []
+
+        def delete_then_publish() -> None:
+            jetstream(lambda js: js.delete_consumer(name, "deadbeat"))
+            publish(name, [f"line {i}".encode() for i in range(10, 20)])
+            deleted.append(True)
+
+        deleting = threading.Thread(target=delete_then_publish)
+
+        def until() -> bool:
+            if supply.counts["acknowledged"] == 10 and deleting.ident is None:
+                deleting.start()
+            return bool(deleted) and {f"line {i}" for i in range(20)} <= set(collector.data)
+
+        with caplog.at_level(logging.WARNING, logger="deadbeat.stream"):
+            run(esc, until)
+        deleting.join()
+        # Made again from the beginning of the stream: the first ten come twice (at least once).
+        assert {f"line {i}" for i in range(20)} <= set(collector.data)
+        assert "JetStream ended a pull request: 409 Consumer Deleted" in caplog.text
+        assert "broker reached again" in caplog.text
+        assert consumer_pending(name) == 0
+
 
 class TestWriting:
     def test_a_batch_is_acknowledged_only_after_jetstream_confirmed_it(self, name: str) -> None:

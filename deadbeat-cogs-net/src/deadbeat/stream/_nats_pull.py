@@ -2,12 +2,10 @@
 
 nats-py's ``fetch`` waits for each message of a batch on its own (a task, a
 timer and a random name per message), which costs more than everything else a
-worker does with the message; and once a waiting request has its first message
-it waits for the whole batch until the request expires. Here the messages of a
-request are gathered by one subscription callback into a list, and a fetch
-wakes once per request: when the request is answered in full or ended by
-JetStream, or, for a request that waited for messages, as soon as the first
-ones came.
+worker does with the message. Here the messages of a request are gathered by
+one subscription callback into a list, and a fetch wakes once per request: when
+the request is answered in full or ended by JetStream, or, for a request that
+waits for messages, as soon as the first ones came.
 
 The protocol (JetStream's pull API): a request is a message to
 ``$JS.API.CONSUMER.MSG.NEXT.STREAM.CONSUMER`` whose reply subject is where the
@@ -66,6 +64,8 @@ class PullRequests:
         self._token = ""
         self._asked = 0
         self._lingering = False
+        # How many messages a fetch waits for while a request sent ahead is answered.
+        self._want = 0
         self._requests = 0
         self._error: PullError | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -75,20 +75,23 @@ class PullRequests:
         """Subscribe to the inbox the answers come to."""
         self._sub = await self._nc.subscribe(self._inbox + ".*", cb=self._delivered)
 
-    async def fetch(self, count: int, wait: float) -> list[Any]:
+    async def fetch(self, count: int, wait: float | None) -> list[Any]:
         """:returns: at most ``count`` messages: those there are now, or else the first within ``wait`` seconds.
 
-        An empty list means none came within ``wait``.
+        An empty list means none came within ``wait`` (none were there, for ``wait=None``).
 
         :raises PullError: when JetStream refused the request or did not answer it.
         """
-        if self._asked and not self._lingering:
-            # The request sent ahead (see ask_ahead) is answered within a round trip.
-            await self._until(self._answered, _ANSWER_MARGIN)
+        if len(self.buffer) < count and self._asked and not self._lingering:
+            # The request sent ahead (see ask_ahead) is answered within a round
+            # trip; what it brought so far may be enough.
+            self._want = count
+            await self._until(self._enough_or_answered, _ANSWER_MARGIN)
         if not self.buffer and not self._asked:
             await self._request({"batch": count, "no_wait": True})
             await self._until(self._answered, _ANSWER_MARGIN)
-        if not self.buffer:
+        if not self.buffer and (wait is not None or self._asked):
+            wait = wait or 0.0
             if not self._asked:
                 await self._request({"batch": count, "expires": int(wait * 1e9)})
             await self._until(self._any_or_answered, wait + _ANSWER_MARGIN)
@@ -115,6 +118,9 @@ class PullRequests:
 
     def _answered(self) -> bool:
         return not self._asked
+
+    def _enough_or_answered(self) -> bool:
+        return len(self.buffer) >= self._want or not self._asked
 
     def _any_or_answered(self) -> bool:
         return bool(self.buffer) or not self._asked

@@ -12,6 +12,9 @@ error output instead of the train, and is acknowledged there.
 it holds itself (``max_pending``), and a server-wide limit of JetStream's
 default 1000 would idle the workers of a large group.
 
+Fetching is by pull requests of our own (see :mod:`._nats_pull`); while the
+train handles one fetch of a busy stream, the next messages are asked for.
+
 The lag behind the stream is the consumer's ``num_pending``: messages it has
 not delivered to any worker yet. Each message fetched carries it in its reply
 subject, so every fetch refreshes it for free; a paused supply asks for the
@@ -42,6 +45,9 @@ log = logging.getLogger("deadbeat.stream")
 # more after the client connected again (see NATSStreamSupply._acknowledge).
 _RESEND_WINDOW = 30.0
 _RESEND_MOST = 100_000
+# While the train handles one fetch, the next messages are asked for, up to
+# this many fetches' worth (within max_pending): they travel meanwhile.
+_AHEAD_FETCHES = 2
 
 
 class NATSStreamSupply(BrokerSupply):
@@ -206,7 +212,8 @@ class NATSStreamSupply(BrokerSupply):
     async def _fetch(self, room: int) -> bool:
         assert self._pull is not None
         count = min(room, self.batch_size)
-        messages = await self._pull.fetch(count, 0.5 if self.esc.once else self.wait)
+        # With --once, what the consumer holds now, and no waiting for more.
+        messages = await self._pull.fetch(count, None if self.esc.once else self.wait)
         if not messages:
             return False
         facts = [delivery_of(message.reply) for message in messages]
@@ -215,7 +222,7 @@ class NATSStreamSupply(BrokerSupply):
             # A busy stream: the next messages travel while the train handles
             # these. Not after messages delivered before: those are handed on
             # one at a time, and nothing is taken with them (see BrokerSupply).
-            await self._pull.ask_ahead(min(room - count, self.batch_size))
+            await self._pull.ask_ahead(min(room - count, _AHEAD_FETCHES * self.batch_size))
         self._hand_on(messages, facts, redelivered)
         return True
 
