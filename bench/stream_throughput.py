@@ -12,7 +12,9 @@ Redis (the machine's, 127.0.0.1:6379):
 
 NATS JetStream (127.0.0.1:4222): the same three, against nats-py's own loops
 (``publish_async`` of 1000 and waiting for their acknowledgements; pull
-``fetch(1000)`` / write / ``ack``).
+``fetch(1000)`` / write / ``ack``), and nats-py's ceiling for one worker: pull
+requests of 1000 answered into one callback, each message acknowledged, nothing
+written (what any worker on nats-py can reach at most).
 
 Prints events/s of each per round, then the medians and the ratio of
 Deadbeat to the library's loop. redis-py uses hiredis (its C reply parser,
@@ -195,6 +197,51 @@ def nats_read_library(name: str, dst: Path, durable: str) -> None:
     asyncio.run(go())
 
 
+def nats_ceiling(name: str, durable: str) -> None:
+    """nats-py's ceiling for a worker: pull requests into one callback, each message acknowledged, nothing written."""
+    import json
+
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        await js.add_consumer(
+            name, ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1)
+        )
+        replies: list[str] = []
+        answered = asyncio.Event()
+
+        async def delivered(message: object) -> None:
+            if getattr(message, "reply", ""):
+                replies.append(message.reply)  # type: ignore[attr-defined]
+                if len(replies) == 1000:
+                    answered.set()
+            else:
+                answered.set()  # a status: no more messages
+
+        inbox = nc.new_inbox()
+        await nc.subscribe(inbox, cb=delivered)
+        while True:
+            answered.clear()
+            await nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{name}.{durable}",
+                json.dumps({"batch": 1000, "no_wait": True}).encode(),
+                reply=inbox,
+            )
+            await answered.wait()
+            if not replies:
+                break
+            for reply in replies:
+                await nc.publish(reply, b"+ACK")
+            replies.clear()
+        await nc.flush()
+        await nc.close()
+
+    asyncio.run(go())
+
+
 # -- the rounds -------------------------------------------------------------------------
 
 
@@ -268,8 +315,13 @@ def nats_round(src: Path, root: Path, lines: int, rates: dict[str, list[float]])
                 rate = timed(lines, in_processes, workers, read, name, dst, durable)
                 rates[f"nats read, {workers} worker{'s' if workers > 1 else ''}: {who}"].append(rate)
                 assert count_lines(dst) >= lines, (who, workers, count_lines(dst))
+            if who == "nats-py":
+                rates[CEILING].append(timed(lines, nats_ceiling, name, "dceiling"))
         finally:
             nats_admin(lambda js, name=name: js.delete_stream(name))  # type: ignore[attr-defined]
+
+
+CEILING = "nats read, 1 worker: nats-py ceiling (pull + ack, nothing written)"
 
 
 def main() -> None:
@@ -290,6 +342,8 @@ def main() -> None:
             for stage in ("write", "read, 1 worker", "read, 2 workers"):
                 for who in ("deadbeat", "redis-py" if kind == "redis" else "nats-py"):
                     rates[f"{kind} {stage}: {who}"] = []
+    if args.only in (None, "nats"):
+        rates[CEILING] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         src = root / "in.log"
@@ -311,6 +365,9 @@ def main() -> None:
             stage = name.rpartition(":")[0]
             other = next(v for n, v in medians.items() if n.startswith(stage + ":") and not n.endswith("deadbeat"))
             print(f"  {stage:<40} {value / other:>6.2f}")
+    if CEILING in medians:
+        ratio = medians["nats read, 1 worker: deadbeat"] / medians[CEILING]
+        print(f"  {'nats read, 1 worker / nats-py ceiling':<40} {ratio:>6.2f}")
     for name, value in medians.items():
         if "2 workers: deadbeat" in name:
             single = medians[name.replace("2 workers", "1 worker")]
