@@ -365,6 +365,48 @@ class TestRetries:
         assert len(pauses) == 2 and min(pauses) >= 1.0
         assert len(run.collector.data) == 3
 
+    def test_refused_credentials_hold_the_data_until_a_token_rotated_in_the_headers_file_is_accepted(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """401 refuses the token, not the data: nothing goes to the error output; the new token in the file is sent."""
+        headers = tmp_path / "headers"
+        headers.write_text("Authorization: Bearer OLD-T0KEN\n")
+        headers.chmod(0o600)
+        seen: list[str] = []
+
+        def check(number: int, body: bytes) -> Answer:
+            token = peer.requests[-1][0].get("Authorization", "")
+            seen.append(token)
+            if len(seen) == 3:  # refused a few times: the operator (or a sidecar) rotates the token
+                headers.write_text("Authorization: Bearer NEW-T0KEN\n")
+            return 200 if token == "Bearer NEW-T0KEN" else (401, {}, "token expired")
+
+        peer = Peer(check).start()
+        caplog.set_level(logging.INFO, logger="deadbeat.http")
+        try:
+            data = events(10)
+            run = Run(batches(data, 5), url=peer.url, headers_file=str(headers)).run()
+        finally:
+            peer.stop()
+        assert peer.lines() == data == run.collector.data
+        assert not run.records and run.feeder.acked == ["b0", "b1"]
+        assert seen[:3] == ["Bearer OLD-T0KEN"] * 3 and "Bearer NEW-T0KEN" in seen
+        assert "HTTP 401 Unauthorized: token expired) - the server refuses our credentials" in caplog.text
+        assert f"headers_file {headers} is read again before each try" in caplog.text
+        assert "T0KEN" not in caplog.text
+        assert (run.train.events_in, run.train.events_out, run.train.errors) == (10, 10, 0)
+
+    def test_credentials_refused_for_longer_than_retry_for_fail_the_run_and_lose_nothing(self) -> None:
+        """403 until retry_for: the run fails, nothing is acknowledged, nothing is dumped into the error output."""
+        peer = Peer(lambda number, body: (403, {}, "forbidden")).start()
+        try:
+            run = Run(batches(events(5), 5), url=peer.url, retry_for=0.5).run()
+        finally:
+            peer.stop()
+        assert run.collector.data == [] and not run.records and run.feeder.acked == []
+        assert any("HTTP 403 Forbidden: forbidden" in failure for failure in run.esc.failures)
+        assert len(peer.requests) > 2
+
     def test_a_server_down_blocks_the_train_and_nothing_is_lost_when_it_comes_up(self) -> None:
         """Connection refused: supplies pause, nothing is acknowledged; once the server is up, all is delivered."""
         port = free_port()
@@ -456,8 +498,8 @@ class TestRetries:
 
 class TestRefusals:
     def test_a_refused_batch_goes_to_the_error_output_naming_status_and_ids(self) -> None:
-        """A 401 refuses the whole batch: every datum goes to the error output, with the status; nothing is lost."""
-        peer = Peer(lambda number, body: (401, {}, "bad token")).start()
+        """A 404 refuses the whole batch: every datum goes to the error output, with the status; nothing is lost."""
+        peer = Peer(lambda number, body: (404, {}, "no such index")).start()
         try:
             run = Run(batches(events(4), 4), url=peer.url).run()
         finally:
@@ -465,7 +507,7 @@ class TestRefusals:
         assert [r.event_id for r in run.records] == ["e0", "e1", "e2", "e3"]
         assert [r.datum for r in run.records] == events(4)
         message = str(run.records[0].error)
-        assert "HTTP 401 Unauthorized: bad token" in message and "the whole batch of 4 data refused" in message
+        assert "HTTP 404 Not Found: no such index" in message and "the whole batch of 4 data refused" in message
         assert run.records[0].cog.startswith("HTTPPostDrain(") and run.records[0].position == 1
         assert run.feeder.acked == ["b0"] and len(peer.requests) == 1
         assert (run.train.events_in, run.train.events_out, run.train.errors) == (4, 0, 4)
@@ -594,7 +636,7 @@ class TestSecrets:
         headers = tmp_path / "headers"
         headers.write_text("# the token\nX-Auth-Token: T0KEN-FROM-FILE\nX-Team: blue\n")
         headers.chmod(0o600)
-        peer = Peer(lambda number, body: 500 if number < 3 else (403, {}, "no")).start()
+        peer = Peer(lambda number, body: 500 if number < 3 else (404, {}, "no")).start()
         caplog.set_level(logging.DEBUG)
         url = peer.url.replace("http://", "http://user:PA55WORD@") + "?api_key=K3Y"
         try:

@@ -5,8 +5,8 @@ and the train acknowledges it (``event_done``, ``batch_done``) only after that:
 
 * the server answered 2xx to the request holding it: the datum goes on down the
   train from here (to the cogs after this one, or out of the end);
-* the server refused it (a 4xx other than 408 and 429): the datum goes to the
-  train's error output, with the status, the start of the server's answer and,
+* the server refused it (a 4xx other than 401, 403, 407, 408 and 429): the
+  datum goes to the train's error output, with the status, the start of the server's answer and,
   for a batch, whether the whole batch was refused;
 * it could not be delivered within ``retry_for`` seconds: the run stops, failed,
   and the datum stays unacknowledged (``give_up = "stop"``), or it goes to the
@@ -33,12 +33,18 @@ server may close a kept-alive connection just as a request is sent on it. POST
 is not idempotent: a request whose answer was lost is sent again, so a server
 may receive a batch twice (at-least-once delivery).
 
+Credentials. 401, 403 and 407 refuse our credentials, not the data: every
+datum would be refused alike until someone fixes them, and sending everything
+to the error output meanwhile would bury it there. They are tried again like a
+server down (the train blocked, the data held, an error logged), with
+``headers_file`` read again before each try, so that a token rotated in that
+file is taken up without a restart; after ``retry_for``, ``give_up`` decides.
+
 Refusals. A batch refused with 400, 413 or 422 says something in it is wrong,
 not which datum: with ``split_refused`` it is cut in halves, each tried on its
 own, until the refused data are alone and the others delivered; a refused datum
-then goes to the error output by itself. Other refusals (401, 403, 404, a
-redirect) would refuse any datum, so the whole request goes to the error output
-at once.
+then goes to the error output by itself. Other refusals (404, 405, a redirect)
+would refuse any datum, so the whole request goes to the error output at once.
 
 Shutdown. ``finish`` sends what is collected and waits for the answers, trying
 again as usual but no longer than ``finish_timeout``; what is not delivered by
@@ -63,7 +69,7 @@ from ._json import encode, encode_all, encode_line
 from ._library import aiohttp
 from ._outbox import Outbox, Request
 from ._ratelog import RateLimitedLog
-from ._secrets import check_header, read_headers_file, shown_headers, shown_url
+from ._secrets import HeadersFileError, check_header, read_headers_file, shown_headers, shown_url
 
 __all__ = ["HTTPPostDrain", "Refused"]
 
@@ -73,6 +79,8 @@ log = logging.getLogger("deadbeat.http")
 _CONTENT_REFUSALS = frozenset({400, 413, 422})
 #: 4xx answers that mean "later", not "never".
 _TRY_AGAIN = frozenset({408, 429})
+#: Refusals of our credentials (see the module docstring): tried again, the headers file read again.
+_CREDENTIAL_REFUSALS = frozenset({401, 403, 407})
 #: Bytes of a server's answer kept for error messages; more is read (to reuse the connection) up to _DRAIN.
 _EXCERPT = 300
 _DRAIN = 1 << 16
@@ -108,7 +116,9 @@ class HTTPPostDrain(movement.Cog):
     2xx; until then they are held, so the supplies' positions wait. Connection
     errors, time-outs, 408, 429 (``Retry-After`` is honoured) and 5xx are tried
     again with growing pauses for ``retry_for`` seconds, the train blocked
-    meanwhile (supplies pause, nothing is dropped). Data the server refuses (other
+    meanwhile (supplies pause, nothing is dropped); so are 401, 403 and 407, which
+    refuse the credentials rather than the data, with ``headers_file`` read again
+    before each try (a rotated token is taken up). Data the server refuses (other
     4xx) go to the error output, naming the status and the event ids; a batch
     refused for its content is split until the bad data are found. Delivered data
     go on down the train, so cogs after this one see only what the server accepted.
@@ -134,7 +144,8 @@ class HTTPPostDrain(movement.Cog):
     :param finish_timeout: seconds shutdown waits for the last answers.
     :param headers: extra request headers; values of credential-like headers
         (``Authorization``, ``*token*``, ``*key*``) are masked in log lines.
-    :param headers_file: a file of ``Name: value`` lines added to ``headers`` (best for tokens: chmod 600).
+    :param headers_file: a file of ``Name: value`` lines added to ``headers`` (best for tokens: chmod 600);
+        read again after the server refused the credentials (401, 403, 407).
     :param content_type: the ``Content-Type`` to send; by default
         ``application/x-ndjson`` (lines) or ``application/json`` (document).
     :param ca_file: CA certificates (PEM) to verify the server with, instead of the system's.
@@ -207,6 +218,8 @@ class HTTPPostDrain(movement.Cog):
         for header, text in (headers or {}).items():
             check_header(header, text, "headers")
             sent_headers[header] = text
+        # The headers given inline; the file's are added to them, now and whenever it is read again.
+        self._inline_headers = dict(sent_headers)
         if headers_file:
             sent_headers.update(read_headers_file(headers_file))
         if "@" in urlsplit(url).netloc and any(h.lower() == "authorization" for h in sent_headers):
@@ -341,16 +354,25 @@ class HTTPPostDrain(movement.Cog):
                 log.debug("%s: %s; trying again at once", self.url, outcome.why)
                 continue
             self._last_error = time.time()
+            credentials = outcome.status in _CREDENTIAL_REFUSALS
             if not failing_since:
                 failing_since = now
                 self._failing.add(request)
                 self._said.log(
-                    logging.WARNING,
+                    logging.ERROR if credentials else logging.WARNING,
                     "failing requests",
-                    "%s: POST of %d data failed (%s); trying again for up to %g s, supplies paused",
+                    "%s: POST of %d data failed (%s)%s; trying again for up to %g s, supplies paused",
                     self.url,
                     len(request),
                     outcome.why,
+                    " - the server refuses our credentials; the data wait for them to be fixed"
+                    + (
+                        f" (headers_file {self.headers_file} is read again before each try)"
+                        if self.headers_file
+                        else ""
+                    )
+                    if credentials
+                    else "",
                     self.retry_for,
                 )
                 self._pace()
@@ -361,11 +383,25 @@ class HTTPPostDrain(movement.Cog):
             self.counts["retries"] += 1
             log.debug("%s: trying again in %.3f s (%s; Retry-After %s)", self.url, pause, outcome.why, outcome.asked)
             await self._nap(pause)
+            if credentials and self.headers_file:
+                self._read_headers_again()
             if self._stopped:
                 self._flying.pop(request, None)
                 self._failing.discard(request)
                 self._outbox.put_back(request)  # finish tries it once more
                 return
+
+    def _read_headers_again(self) -> None:
+        """Read ``headers_file`` again (a token rotated there); keep the headers as they were if it cannot be read."""
+        assert self.headers_file is not None
+        try:
+            from_file = read_headers_file(self.headers_file)
+        except HeadersFileError as exc:
+            self._said.log(logging.ERROR, "headers file", "%s: %s; keeping the headers read before", self.url, exc)
+            return
+        headers = dict(self._inline_headers)
+        headers.update(from_file)
+        self._headers = headers
 
     async def _nap(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if shutdown begins (finish tries at once)."""
@@ -402,7 +438,7 @@ class HTTPPostDrain(movement.Cog):
                 why = f"HTTP {status} {answer.reason or ''}".rstrip()
                 if excerpt:
                     why += f": {excerpt}"
-                if status >= 500 or status in _TRY_AGAIN:
+                if status >= 500 or status in _TRY_AGAIN or status in _CREDENTIAL_REFUSALS:
                     return _Outcome("failed", why, status, retry_after(answer.headers.get("Retry-After")))
                 if 300 <= status < 400:
                     why += f" (redirected to {shown_url(answer.headers.get('Location', '?'))}; give that URL)"
