@@ -288,6 +288,52 @@ class TestCheck:
             "pipeline.toml: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere (warning)",
         ]
 
+    def test_libraries_the_cogs_need_and_this_machine_lacks(self, tmp_path: Path) -> None:
+        """RE2 for grok's default engine and redis-py for stream.redis: named with their extras, before any run."""
+        (tmp_path / "in.txt").write_text("")
+        (tmp_path / "pipeline.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.txt"]
+
+                [[cog]]
+                use = "text.grok"
+                pattern = "%{IP:client} %{WORD:method}"
+
+                [[cog]]
+                use = "text.grok"
+                pattern = "%{WORD:word}"
+                engine = "re"
+
+                [[cog]]
+                use = "stream.redis_write"
+                stream = "out"
+                """
+            )
+        )
+
+        def check_without(*modules: str) -> subprocess.CompletedProcess[str]:
+            # A module set to None in sys.modules cannot be imported or found: as if not installed.
+            hide = "".join(f"sys.modules[{module!r}] = None; " for module in modules)
+            code = f"import sys; {hide}from deadbeat.command import main; sys.exit(main(['check', 'pipeline.toml']))"
+            return subprocess.run(
+                [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+            )
+
+        installed = check_without()
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        lacking = check_without("re2", "redis")
+        assert lacking.returncode == 1
+        assert lacking.stdout.splitlines() == [
+            "pipeline.toml: cog[1] (text.grok): engine 'guarded': google-re2 is not installed"
+            " (pip install 'deadbeat-cogs-text[re2]'); engine 're' is Python's backtracking re, which a hostile"
+            " line can keep busy for hours with some patterns: choose it only knowingly",
+            "pipeline.toml: cog[3] (stream.redis_write): stream.redis_write needs the redis client library, which"
+            " is not installed; install it with: pip install 'deadbeat-cogs-net[redis]'",
+        ]
+
     def test_load_problems_and_unwritable_output(self, tmp_path: Path) -> None:
         """What the loader finds is reported as it is; an output in a directory that is a file cannot be created."""
         (tmp_path / "blocker").write_text("")

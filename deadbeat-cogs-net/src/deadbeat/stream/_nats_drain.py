@@ -30,7 +30,7 @@ from typing import Any
 from deadbeat import movement
 
 from ._drain import BrokerDrain, StreamFull
-from ._extras import client_library
+from ._extras import client_library, needs_library
 from ._nats_common import is_transient, open_connection
 
 __all__ = ["NATSStreamDrain", "Refused"]
@@ -95,6 +95,7 @@ class NATSStreamDrain(BrokerDrain):
     """
 
     config_name = "nats_write"
+    missing_requirements = needs_library("nats", "nats", "stream.nats_write")
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from deadbeat import movement
 
-from ._extras import client_library
+from ._extras import client_library, needs_library
 from ._nats_common import delivery_of, is_transient, open_connection, pending_after
 from ._nats_pull import PullError, PullRequests
 from ._supply import BrokerSupply
@@ -95,6 +95,7 @@ class NATSStreamSupply(BrokerSupply):
     """
 
     config_name = "nats"
+    missing_requirements = needs_library("nats", "nats", "stream.nats")
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from typing import Any
 from deadbeat import movement
 
 from ._drain import BrokerDrain, StreamFull
+from ._extras import needs_library
 from ._redis_common import connect, is_transient, shown_url, stream_id_after
 
 __all__ = ["RedisStreamDrain"]
@@ -69,6 +70,7 @@ class RedisStreamDrain(BrokerDrain):
     """
 
     config_name = "redis_write"
+    missing_requirements = needs_library("redis", "redis", "stream.redis_write")
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from deadbeat import movement
 
+from ._extras import needs_library
 from ._redis_common import connect, is_transient, shown_url
 from ._supply import BrokerSupply, chunks, default_consumer_name
 
@@ -95,6 +96,7 @@ class RedisStreamSupply(BrokerSupply):
     """
 
     config_name = "redis"
+    missing_requirements = needs_library("redis", "redis", "stream.redis")
 
     def __init__(
         self,

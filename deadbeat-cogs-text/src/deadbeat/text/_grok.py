@@ -35,7 +35,7 @@ from . import _regex
 from ._grok_patterns import STANDARD_PATTERNS
 from ._guard import Guarded
 from ._parsers import _FromTextLists
-from ._regex import CaptureEngine, UserPattern, compile_pattern
+from ._regex import CaptureEngine, UserPattern, compile_pattern, missing_engine
 
 __all__ = ["GROK_TYPES", "Grok", "GrokParse", "load_pattern_file"]
 
@@ -332,6 +332,11 @@ class GrokParse(_FromTextLists):
         backtracking ``re``, which a hostile line can keep busy for hours with
         some patterns: choose it knowingly.
     """
+
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """What building this cog with ``params`` would miss here (for ``deadbeat check``): RE2 for its engine."""
+        return missing_engine(str(params.get("engine", "guarded")))
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from operator import contains, itemgetter
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from deadbeat import movement
 from deadbeat.movement import only
 
-from ._regex import CaptureEngine, compile_pattern
+from ._regex import CaptureEngine, compile_pattern, missing_engine
 
 __all__ = ["CSVParse", "KeyValueParse", "RegexParse", "split_words"]
 
@@ -238,6 +238,11 @@ class RegexParse(_FromText):
     """
 
     one_to_one = True
+
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """What building this cog with ``params`` would miss here (for ``deadbeat check``): RE2 for its engine."""
+        return missing_engine(str(params.get("engine", "guarded")))
 
     def __init__(
         self,

@@ -81,12 +81,23 @@ def check_regex_engine(engine: str, name: str = "engine") -> None:
     """
     if engine not in CAPTURE_ENGINES:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, CAPTURE_ENGINES))}, not {engine!r}")
+    missing = missing_engine(engine, name)
+    if missing:
+        raise ValueError(missing[0])
+
+
+def missing_engine(engine: str, name: str = "engine") -> list[str]:
+    """:returns: why ``engine`` cannot run here (RE2 not installed), as one line; empty when it can.
+
+    For ``deadbeat check`` (a cog's ``missing_requirements``), which builds nothing.
+    """
     if engine in ("re2", "guarded") and re2 is None:
-        raise ValueError(
+        return [
             f"{name} {engine!r}: google-re2 is not installed (pip install 'deadbeat-cogs-text[re2]'); "
             f"{name} 're' is Python's backtracking re, which a hostile line can keep busy for hours "
             "with some patterns: choose it only knowingly"
-        )
+        ]
+    return []
 
 
 class UserPattern:

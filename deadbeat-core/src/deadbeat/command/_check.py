@@ -14,6 +14,11 @@ What is looked at is read from the parameters by their names, the names the
 cogs of this project use (``filenames``, ``filename``, ``directory``,
 ``state_file``, ``host``/``port``/``path``); a third-party cog that names them
 otherwise is checked by :func:`~deadbeat.pipeline.load` only.
+
+What a cog needs installed that is not (a client library, RE2) it says itself,
+without being built: a cog class may have ``missing_requirements(params)``, a
+static or class method returning one line per thing missing for those
+parameters (empty when nothing is), which ``check`` reports as errors.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
             _files(where, cog, errors, warnings)
             _key_sources(where, cog, warnings)
             _ports(where, cog, errors)
+            _requirements(where, cog, errors, warnings)
             state = cog.params.get("state_file")
             if isinstance(state, str) and state:
                 states.setdefault(os.path.abspath(state), []).append((where, cog.use))
@@ -87,6 +93,19 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
             others = ", ".join(where.split(": ", 1)[1] for where, _ in users[1:])
             errors.append(f"{first}: state_file: {state} is also the state file of {others}; each supply needs its own")
     return errors, warnings
+
+
+def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
+    """What the cog says it would miss here when built (``missing_requirements``), asked without building it."""
+    ask = getattr(cog.factory, "missing_requirements", None)
+    if not callable(ask):
+        return
+    try:
+        problems = [str(problem) for problem in ask(dict(cog.params))]
+    except Exception as exc:  # noqa: BLE001 - a third-party cog's own check must not stop ours
+        warnings.append(f"{where}: its missing_requirements() failed: {type(exc).__name__}: {exc}")
+        return
+    errors.extend(f"{where}: {problem}" for problem in problems)
 
 
 def _is_supply(cog: pipeline_mod.CogSpec) -> bool:
