@@ -507,3 +507,66 @@ class TestSignals:
         assert written == [f"line {i:06d}" for i in range(len(written))]
         summary = [line for line in stderr.splitlines() if "finished: in" in line][0]
         assert f"in {len(written)}, out {len(written)}, errors 0" in summary
+
+    def test_a_finish_that_never_ends_is_cut_by_shutdown_timeout(self, tmp_path: Path) -> None:
+        """A cog whose finish hangs cannot keep a cron run alive: the deadline names it and the exit is 1."""
+        (tmp_path / "stuck.py").write_text(
+            textwrap.dedent(
+                """
+                import asyncio
+
+                class Stuck:
+                    '''Passes data on; its finish waits for an answer that never comes.'''
+
+                    def __call__(self, datum):
+                        return (datum,)
+
+                    async def finish(self):
+                        await asyncio.Event().wait()
+                """
+            )
+        )
+        source = tmp_path / "in.txt"
+        source.write_text("".join(f"line {i}\n" for i in range(1000)))
+        out = tmp_path / "out.txt"
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [train]
+            shutdown_timeout = 1
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{source}"]
+            [[cog]]
+            use = "stuck:Stuck"
+            [[cog]]
+            use = "fs.write"
+            filename = "{out}"
+            """,
+        )
+        started = time.monotonic()
+        result = deadbeat("run", str(path), "--once", "--quiet", cwd=tmp_path, timeout=30)
+        assert result.returncode == 1, result.stderr
+        assert time.monotonic() - started < 20
+        assert "finish had not ended when the shutdown deadline passed" in result.stderr
+        assert "Stuck" in result.stderr
+        assert "shutdown_timeout (1 s) passed" in result.stderr
+        # What went past the stuck cog before the shutdown was written.
+        assert out.read_text().splitlines() == [f"line {i}" for i in range(1000)]
+
+    def test_shutdown_timeout_must_be_positive(self, tmp_path: Path) -> None:
+        """`deadbeat check` refuses a deadline of 0 and names the key."""
+        path = write_pipeline(
+            tmp_path,
+            """
+            [train]
+            shutdown_timeout = 0
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            missing_ok = true
+            """,
+        )
+        result = deadbeat("check", str(path), cwd=tmp_path)
+        assert result.returncode == 1
+        assert "train.shutdown_timeout: must be more than 0 seconds" in result.stderr + result.stdout

@@ -545,6 +545,65 @@ class TestShutdown:
         esc.close()
         assert collector.data == ["late"]
 
+    def test_a_finish_that_never_ends_is_cut_at_the_deadline(self, caplog: pytest.LogCaptureFixture) -> None:
+        """shutdown_timeout ends a hanging finish: the cog is named, the run failed, done still follows."""
+        log: list[tuple[str, ...]] = []
+
+        class Stuck(movement.Cog):
+            async def finish(self) -> None:
+                await asyncio.Event().wait()  # an answer that never comes
+
+            def __str__(self) -> str:
+                return "stuck-cog"
+
+        esc = movement.Escapement(shutdown_timeout=0.3)
+        train = movement.Train(esc, name="t")
+        train.cogs = [Watcher("before", log), Stuck(), Watcher("after", log)]
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert log == [("before", "finish"), ("before", "done"), ("after", "done")]
+        assert any("stuck-cog: finish had not ended" in failure for failure in esc.failures)
+        assert any("shutdown_timeout (0.3 s) passed" in failure for failure in esc.failures)
+        assert "stuck-cog: finish had not ended" in caplog.text
+
+    def test_a_cog_that_swallows_the_cancellation_does_not_hang_the_shutdown(self) -> None:
+        """Past the deadline a finish that catches CancelledError gets one more second, not for ever."""
+
+        class Stubborn(movement.Cog):
+            async def finish(self) -> None:
+                while True:
+                    try:
+                        await asyncio.sleep(3600)
+                    except asyncio.CancelledError:
+                        continue
+
+        esc = movement.Escapement(shutdown_timeout=0.2)
+        movement.Train(esc, [Stubborn()])
+        esc.shutdown()
+        esc.run()
+        assert any("shutdown_timeout (0.2 s) passed" in failure for failure in esc.failures)
+        # The stubborn task is still pending; closing the loop must not raise.
+        esc.close()
+
+    def test_within_the_deadline_nothing_changes(self) -> None:
+        """A finish that ends in time is awaited as always and the run has no failure."""
+
+        class Waiter(movement.Cog):
+            async def finish(self) -> list[str]:
+                await asyncio.sleep(0.05)
+                return ["late"]
+
+        esc = movement.Escapement(shutdown_timeout=5)
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [Waiter(), collector]
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert collector.data == ["late"]
+        assert esc.failures == []
+
     def test_binding_after_finish_is_refused(self, caplog: pytest.LogCaptureFixture) -> None:
         """A cog that binds after its finish is refused and named in the log."""
 

@@ -137,6 +137,11 @@ class Escapement:
     :param use_uvloop: ``None`` uses uvloop when it is installed (the
         ``deadbeat-core[uvloop]`` extra); ``False`` never does.
     :param shutdown_signals: signals that start an orderly shutdown.
+    :param shutdown_timeout: seconds the shutdown waits for the cogs' ``finish``;
+        ``None`` (the default) waits as long as they take. When it passes, the
+        finishing is cancelled, the run counts as failed (see :attr:`failures`)
+        and ``done`` follows: what was not written stays unacknowledged.
+        ``deadbeat run`` takes it from ``[train] shutdown_timeout``.
     """
 
     def __init__(
@@ -145,8 +150,11 @@ class Escapement:
         use_inotify: bool = True,
         use_uvloop: bool | None = None,
         shutdown_signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
+        shutdown_timeout: float | None = None,
     ) -> None:
         self.loop = self._new_loop(use_uvloop)
+        #: Seconds the shutdown waits for the cogs' ``finish`` (``None``: no limit).
+        self.shutdown_timeout: float | None = shutdown_timeout
         #: Set by ``deadbeat run --once``: supplies read their input to its end and
         #: then unbind, so the application ends when all input is processed.
         self.once: bool = False
@@ -869,8 +877,7 @@ class Escapement:
     async def _shutdown(self) -> None:
         try:
             participants = list(self._participants)
-            for participant in participants:
-                await participant.finish()
+            await self._finish_within_deadline(participants)
             # A few turns of the loop before done(): what the final
             # acknowledgements set going (an answer to a client whose data were
             # just acknowledged, an enqueued completion) runs before resources close.
@@ -889,6 +896,44 @@ class Escapement:
         finally:
             if not self._stopping.done():
                 self._stopping.set_result(None)
+
+    async def _finish_within_deadline(self, participants: list[ShutdownParticipant]) -> None:
+        """Finish every participant in order, for at most :attr:`shutdown_timeout` seconds in all.
+
+        A cog whose ``finish`` never ends (a coroutine waiting for an answer that
+        will not come) would otherwise keep the process alive until something
+        kills it: under cron for ever, under systemd until its SIGKILL, with no
+        word of which cog it was. Past the deadline the finishing is cancelled
+        (the Train names the cog it was waiting for); ``done`` still follows, so
+        positions of what was acknowledged are saved and files are closed.
+        """
+
+        async def finish_all() -> None:
+            for participant in participants:
+                await participant.finish()
+
+        finishing = self.loop.create_task(finish_all())
+        timeout = self.shutdown_timeout
+        try:
+            finished, _ = await asyncio.wait({finishing}, timeout=timeout)
+        except asyncio.CancelledError:
+            finishing.cancel()
+            raise
+        if finished:
+            finishing.result()  # a participant's exception goes on as before
+            return
+        finishing.cancel()
+        # A cog that swallows the cancellation gets one more second, not a new wait without end.
+        cancelled, _ = await asyncio.wait({finishing}, timeout=1.0)
+        if not cancelled:
+            log.error("shutdown: a cog's finish ignored its cancellation; it is left behind")
+        elif not finishing.cancelled() and finishing.exception() is not None:
+            log.error("shutdown: finishing failed while being cancelled", exc_info=finishing.exception())
+        self.fail(
+            None,
+            f"shutdown_timeout ({timeout:g} s) passed before every cog had finished; the finishing was cut"
+            " short, and data not yet written stay unacknowledged (a restart reads them again)",
+        )
 
     def close(self) -> None:
         """Release the loop, epoll and inotify descriptors; the Escapement is unusable after."""

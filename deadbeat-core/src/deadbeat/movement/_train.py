@@ -53,6 +53,7 @@ Escapement; at ``low_water`` they resume. Nothing is buffered without bound.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 import linecache
@@ -1416,6 +1417,14 @@ class Train:
                         result = await result
                     if result is not None:
                         self.send(cog, result)
+                except asyncio.CancelledError:
+                    # The Escapement's shutdown_timeout passed while this cog finished.
+                    self.esc.fail(
+                        self.name,
+                        f"{cog}: finish had not ended when the shutdown deadline passed; {self.in_flight}"
+                        " data were still in the train, and the cogs after it were not finished",
+                    )
+                    raise
                 except Exception:
                     log.exception("%s: finish failed", cog)
             self.esc.finished(cog)

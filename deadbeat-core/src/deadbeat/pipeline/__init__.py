@@ -8,6 +8,7 @@
     [train]                    # optional
     id_getter = "id"           # field path of the event id, for log messages
     high_water = 10000
+    shutdown_timeout = 60      # seconds for the cogs to finish at shutdown (false: no limit)
 
     [daemon]                   # optional, the keys of deadbeat.daemon.daemon_base_config
     pid_file = "/run/deadbeat/app.pid"
@@ -98,6 +99,10 @@ __all__ = [
 _TOP_KEYS = ("log", "train", "daemon", "cog", "errors", "routing", "route")
 _ROUTE_KEYS = ("name", "when", "cog")
 
+#: ``[train] shutdown_timeout`` when the file does not say: below systemd's
+#: default ``TimeoutStopSec`` (90 s), so the run names what hangs before it is killed.
+DEFAULT_SHUTDOWN_TIMEOUT = 60.0
+
 #: The ``[train]`` table of a pipeline file.
 train_settings = conf.cfg_section(
     "train",
@@ -110,6 +115,12 @@ train_settings = conf.cfg_section(
         ),
         conf.cfg_item("high_water", conf.cast_int, "Data held back by cogs above which supplies pause", 10_000),
         conf.cfg_item("low_water", conf.cast_optional(conf.cast_int), "Held data at which supplies resume", None),
+        conf.cfg_item(
+            "shutdown_timeout",
+            conf.cast_optional(conf.cast_float),
+            "Seconds the shutdown waits for the cogs to finish before it gives up and fails the run (false: no limit)",
+            DEFAULT_SHUTDOWN_TIMEOUT,
+        ),
     ),
     "Train",
 )
@@ -253,6 +264,11 @@ def load(path: str, registry: CogRegistry | None = None, environ: Mapping[str, s
     data = _substituted(path, data, substitution, problems)
     log_settings = _settings(path, "log", log_base_config, data.get("log", {}), problems, base)
     train = _settings(path, "train", train_settings, data.get("train", {}), problems, base)
+    timeout = train.get("shutdown_timeout")
+    if timeout is not None and not timeout > 0:
+        problems.append(
+            f"{path}: train.shutdown_timeout: must be more than 0 seconds (false: no limit), not {timeout:g}"
+        )
     daemon_settings = _settings(path, "daemon", daemon_base_config, data.get("daemon", {}), problems, base)
     routing_table = _settings(path, "routing", routing_settings, data.get("routing", {}), problems, base)
     cogs = data.get("cog")
@@ -572,8 +588,10 @@ def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = N
     if error_output is None and spec.errors:
         error_output = movement.Train(esc, name=f"{path} [[errors]]")
         error_output.cogs = _build_cogs(path, spec.errors, error_output)
+    settings = dict(spec.train)
+    shutdown_timeout = settings.pop("shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT)
     try:
-        train = movement.Train(esc, error_output=error_output, name=path, **spec.train)
+        train = movement.Train(esc, error_output=error_output, name=path, **settings)
     except (TypeError, ValueError, ConfigError) as exc:
         raise PipelineError(f"{path}: train: {exc}") from None
     cogs = _build_cogs(path, spec.cogs, train)
@@ -601,6 +619,9 @@ def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = N
             raise PipelineError(f"{path}: routing: {exc}") from None
         cogs.append(router)
     train.cogs = cogs
+    # The deadline is the application's (the Escapement finishes every train): the
+    # pipeline last assembled on ``esc`` (after a reload, the new one) sets it.
+    esc.shutdown_timeout = shutdown_timeout
     return Pipeline(path, esc, train, spec.log, router)
 
 
