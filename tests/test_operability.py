@@ -310,9 +310,28 @@ class TestCheck:
                 [[cog]]
                 use = "stream.redis_write"
                 stream = "out"
+
+                [[cog]]
+                use = "dns.reverse"
+
+                [[cog]]
+                use = "ip.geoip"
+                database = "city.mmdb"
+
+                [[cog]]
+                use = "ip.anonymise"
+                mode = "cryptopan"
+                key_file = "anon.key"
+
+                [[cog]]
+                use = "ip.anonymise"
+                mode = "truncate"
                 """
             )
         )
+        (tmp_path / "city.mmdb").write_bytes(b"")
+        (tmp_path / "anon.key").write_text("ab" * 32)
+        (tmp_path / "anon.key").chmod(0o600)
 
         def check_without(*modules: str) -> subprocess.CompletedProcess[str]:
             # A module set to None in sys.modules cannot be imported or found: as if not installed.
@@ -324,14 +343,74 @@ class TestCheck:
 
         installed = check_without()
         assert installed.returncode == 0, installed.stdout + installed.stderr
-        lacking = check_without("re2", "redis")
+        lacking = check_without("re2", "redis", "pycares", "maxminddb", "cryptography")
         assert lacking.returncode == 1
         assert lacking.stdout.splitlines() == [
             "pipeline.toml: cog[1] (text.grok): engine 'guarded': google-re2 is not installed"
             " (pip install 'deadbeat-cogs-text[re2]'); engine 're' is Python's backtracking re, which a hostile"
             " line can keep busy for hours with some patterns: choose it only knowingly",
-            "pipeline.toml: cog[3] (stream.redis_write): stream.redis_write needs the redis client library, which"
+            "pipeline.toml: cog[3] (stream.redis_write): stream.redis_write needs redis, which"
             " is not installed; install it with: pip install 'deadbeat-cogs-net[redis]'",
+            "pipeline.toml: cog[4] (dns.reverse): dns.reverse needs pycares, which is not installed;"
+            " install it with: pip install 'deadbeat-cogs-net[dns]'",
+            "pipeline.toml: cog[5] (ip.geoip): ip.geoip needs maxminddb, which is not installed;"
+            " install it with: pip install 'deadbeat-cogs-ip[geoip]'",
+            'pipeline.toml: cog[6] (ip.anonymise): ip.anonymise mode "cryptopan" needs cryptography, which is'
+            " not installed; install it with: pip install 'deadbeat-cogs-ip[cryptopan]'",
+        ]
+
+    def test_files_the_cogs_read_as_they_start(self, tmp_path: Path) -> None:
+        """A GeoIP database, a lookup table, a CIDR list, grok patterns, an HTTP CA file: missing ones fail the check,
+        as they would make the run refuse to start."""
+        (tmp_path / "in.txt").write_text("")
+        (tmp_path / "nets.txt").write_text("10.0.0.0/8\n")
+        (tmp_path / "pipeline.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.txt"]
+
+                [[cog]]
+                use = "ip.geoip"
+                database = ["city.mmdb"]
+
+                [[cog]]
+                use = "ip.cidr"
+                lists = {internal = "nets.txt", bad = "bad.txt"}
+
+                [[cog]]
+                use = "flow.lookup"
+                field = "user"
+                table = "users.csv"
+
+                [[cog]]
+                use = "text.grok"
+                pattern = "%{WORD:word}"
+                pattern_files = ["."]
+
+                [[cog]]
+                use = "http.post"
+                url = "https://127.0.0.1:9/"
+                ca_file = "ca.pem"
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "check", "pipeline.toml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        errors = [line for line in result.stdout.splitlines() if not line.endswith("(warning)")]
+        assert errors == [
+            f"pipeline.toml: cog[1] (ip.geoip): database: {tmp_path}/city.mmdb does not exist",
+            f"pipeline.toml: cog[2] (ip.cidr): lists: {tmp_path}/bad.txt does not exist",
+            f"pipeline.toml: cog[3] (flow.lookup): table: {tmp_path}/users.csv does not exist",
+            f"pipeline.toml: cog[4] (text.grok): pattern_files: {tmp_path}/. is a directory, not a file",
+            f"pipeline.toml: cog[5] (http.post): ca_file: {tmp_path}/ca.pem does not exist",
         ]
 
     def test_load_problems_and_unwritable_output(self, tmp_path: Path) -> None:

@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import operator
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from typing import Any, Literal
 
 from deadbeat import conf, movement
+from deadbeat.plugins import missing_library
 
 from ._address import MAPPED_PREFIX, AddressError, format_address, parse_address
 from ._fields import FieldMapper, check_missing, setter_for
@@ -82,6 +83,13 @@ class Anonymise(movement.Cog):
 
     one_to_one = True
 
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: ``mode = "cryptopan"`` needs cryptography (looked up, not imported)."""
+        if params.get("mode") != "cryptopan":
+            return []
+        return missing_library("cryptography", "deadbeat-cogs-ip[cryptopan]", 'ip.anonymise mode "cryptopan"')
+
     def __init__(
         self,
         fields: str | Sequence[str] = "ip",
@@ -118,7 +126,13 @@ class Anonymise(movement.Cog):
         self._v4_mask = ((1 << v4_prefix) - 1) << (32 - v4_prefix)
         self._v6_mask = ((1 << v6_prefix) - 1) << (128 - v6_prefix)
         if mode == "cryptopan":
-            from ._cryptopan import CryptoPAn
+            try:
+                from ._cryptopan import CryptoPAn
+            except ImportError as exc:
+                raise ImportError(
+                    f'ip.anonymise mode "cryptopan" needs cryptography, which cannot be imported ({exc}):'
+                    " pip install 'deadbeat-cogs-ip[cryptopan]'"
+                ) from None
 
             self._pan = CryptoPAn(load_key(key_file, key_env, 32))
             self._one = self._cryptopan

@@ -25,10 +25,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from deadbeat import conf, movement
+from deadbeat.plugins import missing_library
 
 from ._address import AddressError
 from ._fields import FieldMapper, check_missing
@@ -115,6 +116,11 @@ class GeoIP(movement.Cog):
     """
 
     one_to_one = True
+
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: maxminddb, when it is not installed (looked up, not imported)."""
+        return missing_library("maxminddb", "deadbeat-cogs-ip[geoip]", "ip.geoip")
 
     def __init__(
         self,

@@ -44,15 +44,16 @@ from __future__ import annotations
 import logging
 import operator
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
 from deadbeat import movement
+from deadbeat.plugins import missing_library
 
 from ._cache import NOT_FOUND, AnswerCache
 from ._complaints import Complaints
-from ._resolver import ECANCELLED, ETIMEOUT, FAILURES, NEGATIVE, Resolver, tries_for
+from ._resolver import ECANCELLED, ETIMEOUT, EXTRA, FAILURES, NEGATIVE, Resolver, tries_for
 
 __all__ = ["Lookup", "Question"]
 
@@ -134,6 +135,11 @@ class Lookup(movement.Cog):
     key_noun = "a value"
     #: Whether each datum gets its own copy of a cached value (a list).
     copies_value = False
+
+    @classmethod
+    def missing_requirements(cls, params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: pycares, when it is not installed (looked up, not imported)."""
+        return missing_library("pycares", EXTRA, cls.public_name)
 
     def _setup(
         self,

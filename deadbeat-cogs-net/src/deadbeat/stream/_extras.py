@@ -9,36 +9,20 @@ is an error that says which extra installs it.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-__all__ = ["client_library", "missing_library", "needs_library"]
+from deadbeat.plugins import missing_library
 
-
-def missing_library(module: str, extra: str, cog: str) -> list[str]:
-    """:returns: one line saying which extra installs ``module`` when it is not installed; empty when it is.
-
-    Looked up without importing it (for ``deadbeat check``: a cog's ``missing_requirements``).
-    """
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if found:
-        return []
-    return [
-        f"{cog} needs the {module} client library, which is not installed;"
-        f" install it with: pip install 'deadbeat-cogs-net[{extra}]'"
-    ]
+__all__ = ["client_library", "needs_library"]
 
 
 def needs_library(module: str, extra: str, cog: str) -> Any:
     """:returns: a cog class's ``missing_requirements`` (see ``deadbeat check``) for a cog that needs ``module``."""
 
     def missing_requirements(params: Mapping[str, Any]) -> list[str]:
-        return missing_library(module, extra, cog)
+        return missing_library(module, f"deadbeat-cogs-net[{extra}]", cog)
 
     return staticmethod(missing_requirements)
 

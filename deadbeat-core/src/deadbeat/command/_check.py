@@ -12,7 +12,9 @@ is any error, 0 otherwise (warnings alone do not fail).
 
 What is looked at is read from the parameters by their names, the names the
 cogs of this project use (``filenames``, ``filename``, ``directory``,
-``state_file``, ``host``/``port``/``path``); a third-party cog that names them
+``state_file``, ``host``/``port``/``path``, and the files a cog reads when it
+starts: ``database``, ``table``, ``lists``, ``pattern_files``, ``key_file``,
+``headers_file``, ``ca_file``, ``cert_file``); a third-party cog that names them
 otherwise is checked by :func:`~deadbeat.pipeline.load` only.
 
 What a cog needs installed that is not (a client library, RE2) it says itself,
@@ -28,6 +30,7 @@ import glob
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .. import pipeline as pipeline_mod
@@ -40,6 +43,18 @@ _OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write
 _OUTPUT_SUFFIXES = ("Drain", "Output", "Sink", "Writer")
 #: Cogs of these names keep a state file together with the supplies of the same train (see fs.write).
 _SHARES_STATE = ("fs.write",)
+#: Parameters naming files a cog reads when it starts, and refuses to start without: a path, a list
+#: of paths or a mapping of names to paths (ip.cidr's ``lists``).
+_STARTUP_FILES = (
+    "database",
+    "table",
+    "lists",
+    "pattern_files",
+    "key_file",
+    "headers_file",
+    "ca_file",
+    "cert_file",
+)
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
@@ -71,7 +86,8 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
         for cog in specs:
             where = f"{path}: {cog.where} ({cog.use})"
             _files(where, cog, errors, warnings)
-            _key_sources(where, cog, warnings)
+            _startup_files(where, cog, errors)
+            _key_sources(where, cog, errors, warnings)
             _ports(where, cog, errors)
             _requirements(where, cog, errors, warnings)
             state = cog.params.get("state_file")
@@ -179,6 +195,29 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
         _safe_place(where, "state_file", state, errors)
 
 
+def _startup_files(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> None:
+    """Files the cog reads as it starts (a GeoIP database, a lookup table, a key): there and readable."""
+    for key in _STARTUP_FILES:
+        value = cog.params.get(key)
+        if isinstance(value, Mapping):
+            paths = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            paths = list(value)
+        else:
+            paths = [value]
+        for path in paths:
+            if not isinstance(path, str) or not path:
+                continue
+            if source_kind(key) is not None and may_be_pasted_key(key, path):
+                continue  # _key_sources says so, without showing the value
+            if not os.path.exists(path):
+                errors.append(f"{where}: {key}: {path} does not exist")
+            elif os.path.isdir(path):
+                errors.append(f"{where}: {key}: {path} is a directory, not a file")
+            elif not os.access(path, os.R_OK):
+                errors.append(f"{where}: {key}: {path} is not readable")
+
+
 def _safe_place(where: str, key: str, path: str, errors: list[str], private: bool = True) -> None:
     """A state, pid or log file where another account could redirect it (a link on the way, a shared directory)."""
     if path == "-":
@@ -194,9 +233,9 @@ def _safe_place(where: str, key: str, path: str, errors: list[str], private: boo
         pass  # missing: made at the start (state files), or reported by _writable
 
 
-def _key_sources(where: str, cog: pipeline_mod.CogSpec, warnings: list[str]) -> None:
-    """Where a key comes from (``key_file``, ``key_env``, ``password_file``...): a key pasted in its place, or a
-    key file others can read, is warned about, as the cogs do when they start; the value is never shown."""
+def _key_sources(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
+    """Where a key comes from (``key_file``, ``key_env``, ``password_file``...): a key pasted in its place is an
+    error (the cog refuses to start), a key file others can read is warned about; the value is never shown."""
     for name, value in cog.params.items():
         source = source_kind(name)
         if source is None or not isinstance(value, str) or not value:
@@ -207,8 +246,8 @@ def _key_sources(where: str, cog: pipeline_mod.CogSpec, warnings: list[str]) -> 
                     f"{where}: {name}: not the name of an environment variable; it looks like a key (not shown"
                     f" here): put the key in a variable, and the variable's name in {name}"
                 )
-            else:
-                warnings.append(
+            elif not os.path.exists(value):
+                errors.append(
                     f"{where}: {name}: names no file; it may be a key pasted in place of a path (not shown here):"
                     f" put the key in a file, and the file's path in {name}"
                 )

@@ -30,6 +30,7 @@ from ._registry import (
     core_version,
     not_a_cog_reason,
 )
+from ._requirements import missing_library
 
 if TYPE_CHECKING:
     from ._describe import CogDescription, Parameter, describe
@@ -45,6 +46,7 @@ __all__ = [
     "cog_summary",
     "core_version",
     "describe",
+    "missing_library",
     "not_a_cog_reason",
 ]
 
