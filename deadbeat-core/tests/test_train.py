@@ -128,6 +128,41 @@ class TestErrors:
         assert lines[0] == "0: Exploding(field='value') raised ValueError: bad value"
         assert lines[-1].startswith("480 more failures were not logged (rate limit)")
 
+    def test_the_failures_of_one_send_reach_the_error_train_together(self) -> None:
+        """One list per send, in order, each record with its own id; and the batch is done only after them."""
+        esc = movement.Escapement()
+        lists: list[list[Any]] = []
+
+        class Lists(movement.Cog):
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                return (datum,)
+
+            def call_batch(self, data: list[Any]) -> list[Any]:
+                lists.append(list(data))
+                return data
+
+        failures = Collector()
+        error_train = movement.Train(esc, [Lists(), failures])
+        done: list[Any] = []
+
+        class Acknowledged(movement.Cog):
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                return (datum,)
+
+            def batch_done(self, batch_id: Any) -> None:
+                done.append((batch_id, len(failures.data)))
+
+        data = [{"id": i, "value": "bad" if i % 3 == 0 else "ok"} for i in range(30)]
+        train = movement.Train(esc, [Acknowledged(), Exploding(), Collector()], error_output=error_train)
+        train.send(None, movement.Batch(data, "b1"))
+        train.send(None, [{"id": 99, "value": "bad"}])
+        train.done()
+        esc.close()
+        assert [[record["event_id"] for record in one] for one in lists] == [list(range(0, 30, 3)), [99]]
+        assert [record["datum"]["id"] for record in failures.data] == [*range(0, 30, 3), 99]
+        # The batch was acknowledged once its ten error records had reached the error train's end.
+        assert done == [("b1", 10)]
+
     def test_records_of_any_datum_can_be_written(self) -> None:
         """Bytes, lone surrogates, odd objects and a datum nested a thousand deep all render, structure kept."""
         nested: Any = "bottom"

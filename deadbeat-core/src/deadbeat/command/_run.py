@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import logging
 import signal
 import sys
@@ -269,9 +270,17 @@ def _run_pipeline(
                 # A SIGHUP while no loop listened: look at the file now.
                 reload_requested.clear()
                 pipeline.esc.after(0, on_hup, keeps_alive=False)
+            # What exists now (modules, cogs, the generated code) lives as long as
+            # the run: out of the collector's sight, a full collection walks only
+            # what the data made. Without this each full collection walked the
+            # whole program, and a flood of failing data (error records kept a
+            # send long) made one per batch. Thawed again for the next pipeline,
+            # so that a reload's leftovers can be collected.
+            gc.freeze()
             try:
                 pipeline.esc.run()
             finally:
+                gc.unfreeze()
                 pipeline.esc.close()
                 # Between two pipelines no loop listens: signals are kept for the next.
                 _catch_early_signals(stop_requested, reload_requested)

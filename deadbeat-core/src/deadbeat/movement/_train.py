@@ -146,6 +146,22 @@ def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     return many if callable(many) else None
 
 
+def _drop_tracebacks(error: BaseException) -> None:
+    """Let go of the frames of a failure whose traceback has been logged (nothing else reads it).
+
+    Kept, the tracebacks of the error and of those it was raised from hold the
+    failing calls' frames, which hold the error again: a cycle per failed datum,
+    which only the collector frees, and error records gathered during a send
+    made it walk tens of thousands of frames.
+    """
+    current: BaseException | None = error
+    for _ in range(8):  # a bound, not a set: chains are short, and may loop
+        if current is None:
+            return
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
 def cog_name(cog: Any) -> str:
     """How log lines and error records name a cog: ``str(cog)``, or a function's qualified name."""
     if isinstance(cog, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
@@ -504,6 +520,9 @@ class Train:
         # position; _entries[p] carries data entering at position p; _starts
         # holds the positions where data enter from outside (0 and after supplies).
         self._cogs: list[Any] = []
+        self._names: dict[int, str] = {}
+        # Error records of the send under way, for an error train (see _on_error).
+        self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
         self._entries: list[Callable[[Iterable[Any]], int]] = []
         self._sources: dict[str, str] = {}
@@ -541,6 +560,9 @@ class Train:
         for plugin in self._pm.get_plugins():
             self._pm.unregister(plugin)
         self._cogs = cogs
+        # Names for error records and log lines, made on a cog's first failure: rendering
+        # a cog's parameters cost more than the rest of a failure's handling together.
+        self._names = {}
         self._index = {}
         for position, cog in enumerate(cogs):
             self._index.setdefault(id(cog), position)
@@ -827,6 +849,9 @@ class Train:
                     out = self._entries[start](data)
                 finally:
                     self._sent()
+            if self._failed and not self._sending:
+                failed, self._failed = self._failed, []
+                self._deliver_failed(failed)
             self.events_out += out
             # The batch stays current while outputs write: what they take into
             # their own hands at this flush came with this send.
@@ -842,6 +867,10 @@ class Train:
                 self._forget_written()
         finally:
             self._current, self._carried = outer_hold, outer_carried
+            if self._failed and not self._sending:
+                # Only when a cog's exception escaped the send: records are never left behind.
+                failed, self._failed = self._failed, []
+                self._deliver_failed(failed)
         return out
 
     def _forget_written(self) -> None:
@@ -1036,7 +1065,9 @@ class Train:
             entered, place = self._entered_from(*trace)
         self.errors += 1
         self.cog_errors[position] += 1
-        cog = cog_name(self._cogs[position])
+        cog = self._names.get(position)
+        if cog is None:
+            cog = self._names[position] = cog_name(self._cogs[position])
         event_id = self._event_id(datum, entered, trace[0] if trace is not None else None, place)
         shown_id = event_id if event_id is not None else "-"
         record = ErrorRecord(event_id, cog, position, error, datum)
@@ -1046,19 +1077,42 @@ class Train:
         if not isinstance(output, DeadLetterLog):
             self._failures.error(shown_id, "%s raised %s: %s", cog, type(error).__name__, error)
         log.debug("%s: traceback of the error in %s", shown_id, cog, exc_info=error, extra={"event_id": shown_id})
-        try:
-            if isinstance(output, Train):
-                output.send(None, (record.as_dict(),))
-            else:
-                output(record)
-        except Exception as exc:
-            # The error output itself failed: the log line must still hold the datum,
-            # and the run has failed.
-            log.debug("%s: error output failed", shown_id, exc_info=exc, extra={"event_id": shown_id})
+        if isinstance(output, Train):
+            # An error train gets the record as a mapping, the error as text.
+            _drop_tracebacks(error)
+            if self._sending:
+                # Sent together when the send under way ends, before it decides
+                # whether its batch is done: an error train took a send per record,
+                # which made a flood of bad lines cost several times a good one.
+                self._failed.append(record)
+                return
+        self._deliver_failed([record])
+
+    def _deliver_failed(self, records: list[ErrorRecord]) -> None:
+        """Hand error records to the error output; one it cannot take goes to the log, and the run has failed."""
+        output = self._error_output
+        failed: list[tuple[ErrorRecord, Exception]] = []
+        if isinstance(output, Train):
+            try:
+                output.send(None, [record.as_dict() for record in records])
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the records go to the log below
+                failed = [(record, exc) for record in records]
+        else:
+            for record in records:
+                try:
+                    output(record)
+                except Exception as exc:  # noqa: BLE001 - whatever it was, the record goes to the log below
+                    failed.append((record, exc))
+        # The error output itself failed: the log lines must still hold the data,
+        # and the run has failed.
+        for record, error in failed:
+            shown_id = record.event_id if record.event_id is not None else "-"
+            log.debug("%s: error output failed", shown_id, exc_info=error, extra={"event_id": shown_id})
             DeadLetterLog()(record)
             self.undelivered += 1
             self.esc.fail(
-                self.name, f"{shown_id}: the error output failed ({type(exc).__name__}: {exc}); the datum is in the log"
+                self.name,
+                f"{shown_id}: the error output failed ({type(error).__name__}: {error}); the datum is in the log",
             )
 
     def event_ids_of(self, data: list[Any]) -> list[Any] | None:
