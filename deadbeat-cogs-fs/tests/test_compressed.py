@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,38 @@ class TestReadingGzip:
         packed.write_bytes(whole[:20] + b"\x00" * 40 + whole[60:])
         _, esc = read([packed])
         assert any(str(packed) in failure and "damaged gzip" in failure for failure in esc.failures)
+
+    def test_a_truncated_gzip_fails_the_run_and_its_torn_line_is_no_datum(self, tmp_path: Path) -> None:
+        """A .gz cut short: the whole lines before the cut are read, the torn one goes to the error output."""
+        whole = gzip.compress(b"".join(b"%d\n" % n for n in range(1, 20_001)))
+        cut = 20_000
+        while not _content_of_truncated(whole[:cut]).rstrip(b"\n") or _content_of_truncated(whole[:cut]).endswith(
+            b"\n"
+        ):
+            cut += 1  # a cut inside a line
+        packed = tmp_path / "t.gz"
+        packed.write_bytes(whole[:cut])
+        esc = movement.Escapement()
+        collector = Collector()
+        records: list[movement.ErrorRecord] = []
+        supply = fs.FileReaderSupply(esc, [str(packed)])
+        movement.Train(esc, [supply, collector], error_output=records.append)
+        esc.run()
+        esc.close()
+        lines = collector.data
+        assert lines == [str(n) for n in range(1, len(lines) + 1)]  # whole lines only, in order
+        assert len(lines) > 1000
+        assert len(records) == 1
+        torn = records[0].datum
+        assert torn["file"] == str(packed)
+        assert str(len(lines) + 1).startswith(torn["raw"].decode())
+        assert "cut short by the end of damaged gzip data" in str(records[0].error)
+        assert [failure for failure in esc.failures if "the file is truncated" in failure and str(packed) in failure]
+
+
+def _content_of_truncated(packed: bytes) -> bytes:
+    """What gunzip gives of a gzip stream cut short, up to the cut."""
+    return zlib.decompressobj(31).decompress(packed)
 
 
 def logrotate(root: Path, log_file: Path, options: str) -> None:

@@ -71,6 +71,15 @@ class GzipReader:
         return piece
 
     @property
+    def truncated(self) -> bool:
+        """Whether the compressed file ended before its compressed stream did (read to its end first).
+
+        A file cut short (a copy that did not finish, a full disk while
+        compressing) or still being written: its last line may be torn.
+        """
+        return self._ended and not self._inflate.eof
+
+    @property
     def raw_offset(self) -> int:
         """How far into the compressed file it has read (what is beyond is not read yet)."""
         return self._raw_pos

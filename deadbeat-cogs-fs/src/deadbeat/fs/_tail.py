@@ -67,7 +67,7 @@ from ._followed import FileState, FollowedFile, KnownFile, Position
 from ._gzip import GzipReader, looks_compressed
 from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
 from ._known import KnownBook
-from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, is_wide
+from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, kind, open_for_reading
@@ -1436,6 +1436,8 @@ class FileWatcherSupply(movement.Supply):
             self._bytes_read += len(chunk)
             followed.last_data = time.monotonic()
             self._send_lines(followed, followed.partial + chunk)
+        if at_end and final and followed.gz is not None and followed.gz.truncated:
+            self._truncated_gzip(followed)
         if at_end and final and followed.partial:
             self._send_rest(followed)
         elif at_end and self._rules is not None and b"\n" in followed.partial:
@@ -1448,6 +1450,32 @@ class FileWatcherSupply(movement.Supply):
         if at_end and len(followed.head) < FINGERPRINT_BYTES and followed.read_pos > len(followed.head):
             followed.refresh_head()
         return chunks, at_end
+
+    def _truncated_gzip(self, followed: FollowedFile) -> None:
+        """A compressed file let go that ends inside its compressed stream: damaged, so the run has failed.
+
+        Its last line is cut where the data stop: it goes to the error output
+        as the bytes it is, never down the train as if it were a whole line.
+        """
+        name = self._name_of(followed)
+        self._cannot_read(
+            name,
+            f"damaged gzip data: the compressed stream ends early (the file is truncated) after"
+            f" {followed.read_pos} bytes of content",
+        )
+        rest, followed.partial = followed.partial, b""
+        if rest and not rest.endswith(b"\n"):
+            tail = rest.rfind(b"\n") + 1
+            if tail:
+                # Whole lines (an event being built) before the cut go on as usual.
+                self._send_lines(followed, rest[:tail], force=True)
+            offset = followed.line_start
+            self._reject(
+                {"id": event_id(name, offset), "raw": rest[tail:], "file": name, "offset": offset},
+                ValueError("a line cut short by the end of damaged gzip data"),
+            )
+        elif rest:
+            followed.partial = rest
 
     def _send_rest(self, followed: FollowedFile) -> None:
         """The file is let go: send what is left, an event being built and an unfinished last line."""
