@@ -115,3 +115,44 @@ class TestFullDisk:
         esc.close()
         assert esc.failures == []
         assert out.read_text() == source.read_text()
+
+    def test_without_a_state_file_no_line_is_left_torn(self, tmp_path: Path, small_fs: Path) -> None:
+        """The disk fills in the middle of a line and stays full: that line is cut off, and the next run's
+        lines are whole (before, its first line was glued onto the torn one)."""
+        source = source_file(tmp_path)
+        out = small_fs / "out.txt"
+        filler = fill(small_fs, 100_003)  # not a multiple of a line's length: the cut falls inside a line
+
+        def run() -> movement.Escapement:
+            esc = movement.Escapement()
+            supply = fs.FileWatcherSupply(esc, [str(source)], tail=False, read_size=16384)
+            movement.Train(esc, [supply, fs.LineFileDrain(esc, str(out), retry_for=0.3)])
+            esc.run()
+            esc.close()
+            return esc
+
+        esc = run()
+        assert any("could not be written" in failure for failure in esc.failures)
+        first = out.read_bytes()
+        assert first and first.endswith(b"\n")
+        lines = first.decode().splitlines()
+        assert lines == source.read_text().splitlines()[: len(lines)]
+        filler.unlink()
+        esc = run()
+        assert esc.failures == []
+        assert out.read_text().splitlines() == lines + source.read_text().splitlines()
+
+    def test_a_file_that_ends_inside_a_line_gets_a_newline_first(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Someone else's text (or a crash) left the file without a final newline: our lines stay whole."""
+        out = tmp_path / "out.txt"
+        out.write_bytes(b"whole\ntorn")
+        esc = movement.Escapement()
+        train = movement.Train(esc, [fs.LineFileDrain(esc, str(out))])
+        train.send(None, ["one", "two"])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert out.read_bytes() == b"whole\ntorn\none\ntwo\n"
+        assert "does not end with a newline" in caplog.text

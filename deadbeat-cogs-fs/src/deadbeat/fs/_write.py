@@ -152,6 +152,7 @@ class LineFileDrain(movement.Cog):
         self._state: StateFile | None = None
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
+        self._opened_size = 0
         #: Where writes go: ``_fd``, or our own non-blocking descriptor of standard output.
         self._wfd = -1
         if filename == "-":
@@ -162,6 +163,7 @@ class LineFileDrain(movement.Cog):
                 self._state = StateFile.acquire(esc, state_file)
             self._open()
             self._trim_to_checkpoint()
+            self._start_on_a_new_line()
             esc.signal_register(signal.SIGHUP, self.reopen)
 
     def _open(self) -> None:
@@ -184,6 +186,58 @@ class LineFileDrain(movement.Cog):
         else:
             os.set_blocking(fd, True)  # a regular file: never EAGAIN, and the kernel's writes are whole
         self._fd = self._wfd = fd
+        # Never cut below what the file held when it was opened (see _cut_torn_line).
+        self._opened_size = os.fstat(fd).st_size
+
+    def _start_on_a_new_line(self) -> None:
+        """A regular file that does not end with a newline (a line torn by a crash, or someone
+        else's text): our first line starts on a line of its own, not glued to that one."""
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return
+        try:
+            with open(f"/proc/self/fd/{self._fd}", "rb") as reader:
+                reader.seek(st.st_size - 1)
+                last = reader.read(1)
+        except OSError:
+            return
+        if last != b"\n":
+            log.warning(
+                "%s: does not end with a newline (a line cut short earlier?); a newline is written first,"
+                " so that the lines written now are whole",
+                self.filename,
+            )
+            self._pending = b"\n" + self._pending
+
+    def _cut_torn_line(self) -> None:
+        """Writing stops for good with a line written in part (the disk filled in its middle): cut it off.
+
+        The rest of that line is not written, and not acknowledged; left in the
+        file, its first part would glue onto the first line of the next run.
+        Only a regular file is cut, and never below what it held when opened.
+        """
+        try:
+            st = os.fstat(self._fd)
+            if not stat.S_ISREG(st.st_mode):
+                return
+            end = st.st_size
+            floor = min(self._opened_size, end)
+            keep = floor
+            with open(f"/proc/self/fd/{self._fd}", "rb") as reader:
+                position = end
+                while position > floor:
+                    start = max(floor, position - 65536)
+                    reader.seek(start)
+                    newline = reader.read(position - start).rfind(b"\n")
+                    if newline >= 0:
+                        keep = start + newline + 1
+                        break
+                    position = start
+            if keep < end:
+                os.ftruncate(self._fd, keep)
+                log.error("%s: cut off the last %d bytes, a line written in part", self.filename, end - keep)
+        except OSError as exc:
+            log.error("%s: could not cut off a line written in part: %s", self.filename, exc.strerror)
 
     def _open_in(self, dir_fd: int, name: str) -> int:
         """Open ``name`` in the directory ``dir_fd`` for appending; refuse a link, or someone else's file there."""
@@ -506,6 +560,8 @@ class LineFileDrain(movement.Cog):
             return self._wait_for_reader()
         if self._pending:
             self.esc.fail(self, f"{self.filename}: {len(self._pending)} bytes could not be written; not acknowledged")
+            if self._fd > 2:
+                self._cut_torn_line()
         return None
 
     async def _wait_for_reader(self) -> None:

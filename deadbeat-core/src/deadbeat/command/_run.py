@@ -26,6 +26,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from .. import daemon
@@ -407,6 +408,23 @@ class _Stats:
         self.shown_lines = len(lines)
 
 
+def _unwritten(trains: Iterable[Train]) -> int:
+    """What the outputs of ``trains`` still hold at the end: their ``pending`` figure (see :mod:`deadbeat.metrics`)."""
+    total = 0
+    for train in trains:
+        for cog in train.cogs:
+            metrics = getattr(cog, "metrics", None)
+            if getattr(cog, "supply", False) or not callable(metrics):
+                continue  # a supply's pending data are unacknowledged input, not output
+            try:
+                pending = metrics().get("pending", 0)
+            except Exception:  # noqa: BLE001 - a cog's figures must not spoil the summary
+                continue
+            if isinstance(pending, (int, float)) and pending > 0:
+                total += int(pending)
+    return total
+
+
 def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     """Log what the run did; :returns: the exit status: 1 if anything failed that the run could not make good."""
     logger = logging.getLogger("deadbeat")
@@ -417,20 +435,25 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         balance = f", dropped by filters or merged {rest}"
     elif rest < 0:
         balance = f", more out than in by splits {-rest}"
-    logger.info(
-        "%s finished: in %d, out %d, errors %d%s",
-        pipeline.path,
-        train.events_in,
-        train.events_out,
-        train.errors,
-        balance,
-    )
     # Failed data the error output did not take: it raised, gave up on records it
     # had taken, or failed on them in one of its own cogs (a format, or an output
     # rejecting what it cannot write through Escapement.reject). Each is only in
     # the log, as a dead-letter line.
     trains = trains_of(pipeline)
     error_trains = {id(t.error_output): t.error_output for t in trains if isinstance(t.error_output, Train)}
+    # "out" counts what left the last cog; an output that could not write it
+    # (a full disk, a peer gone) still holds it, and the line must not read as
+    # if all of it were written.
+    unwritten = _unwritten(t for t in trains if id(t) not in error_trains)
+    logger.info(
+        "%s finished: in %d, out %d%s, errors %d%s",
+        pipeline.path,
+        train.events_in,
+        train.events_out,
+        f" ({unwritten} of them not written, not acknowledged)" if unwritten else "",
+        train.errors,
+        balance,
+    )
     undelivered = sum(t.undelivered for t in trains) + sum(t.errors for t in error_trains.values())
     if train.errors and not undelivered:
         logger.warning("%d of %d data failed and went to the error output", train.errors, train.events_in)

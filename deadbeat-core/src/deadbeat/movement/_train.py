@@ -1489,12 +1489,19 @@ class Train:
             holders = ", ".join(f"{count} by {name}" for name, count in held.items() if count > 0)
             batches = sum(hold.batch_id is not None for hold in self._holds)
             events = sum(len(hold.event_ids or ()) for hold in self._holds)
-            self.esc.fail(
-                self.name,
-                f"{self.in_flight} data still held ({holders or 'by no cog known'}) and {len(self._blocked)} outputs"
-                f" blocked after finish; {batches} batches and {events} events stay"
-                " unacknowledged (every train.hold() needs a train.release() once the data went on or were dropped)",
-            )
+            what = []
+            if self.in_flight > 0:
+                what.append(f"{self.in_flight} data still held ({holders or 'by no cog known'})")
+            if self._blocked:
+                blocked = [
+                    self._names.get(i) or cog_name(cog) for i, cog in enumerate(self._cogs) if id(cog) in self._blocked
+                ]
+                what.append(f"{len(self._blocked)} outputs blocked ({', '.join(blocked) or 'not cogs of this train'})")
+            message = f"{' and '.join(what)} after finish; {batches} batches and {events} events stay unacknowledged"
+            if self.in_flight > 0:
+                # A cog author's slip, most likely: say what the rule is.
+                message += " (every train.hold() needs a train.release() once the data went on or were dropped)"
+            self.esc.fail(self.name, message)
         else:
             self._complete()
         if self._fed_by is not None:
