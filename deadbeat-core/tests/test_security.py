@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import textwrap
@@ -27,6 +29,8 @@ from deadbeat.conf._shown import masked, shown
 from deadbeat.plugins import CogRegistry
 
 NOBODY = 65534
+#: A group that is not our own private group (nogroup: 65534 on Debian); group write for it is shared.
+SHARED_GROUP = 65534
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacker is another user: needs root to become one")
 
@@ -333,10 +337,25 @@ class TestPlantedModulesBelowThePipeline:
         (base / "mycogs.py").write_text("def tag(data):\n    return (data,)\n")
         (base / "__pycache__").mkdir()
         (base / place).chmod(mode)
+        # A group others are in (not our own private group, which is as good as private: see below).
+        os.chown(base / place, -1, SHARED_GROUP)
         (base / "p.toml").write_text('[[cog]]\nuse = "mycogs:tag"\n')
         with pytest.raises(pipeline_mod.PipelineError, match=f"cannot import: .*{place}: {why}"):
             load(base / "p.toml")
         assert "mycogs" not in sys.modules
+
+    def test_group_write_for_our_own_private_group_is_private(self, arena: Path) -> None:
+        """umask 002 (Debian's users each have a group of their own): a clone of the app is group-writable, yet
+        no other account can write to it; it is used (the README's quick start under that umask)."""
+        base = self.app(arena, "app")
+        (base / "mycogs.py").write_text("def tag(data):\n    return (data,)\n")
+        own_group = pwd.getpwuid(os.geteuid()).pw_gid
+        for place in (base, base / "mycogs.py"):
+            os.chown(place, -1, own_group)
+            place.chmod(place.stat().st_mode | stat.S_IWGRP)
+        (base / "p.toml").write_text('[[cog]]\nuse = "mycogs:tag"\n')
+        assert load(base / "p.toml").cogs
+        sys.modules.pop("mycogs", None)
 
     def test_a_module_file_another_user_owns_is_refused(self, arena: Path) -> None:
         base = self.app(arena, "app")

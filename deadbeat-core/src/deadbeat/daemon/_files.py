@@ -35,7 +35,10 @@ directory is shared), never the rule on links. Then:
 from __future__ import annotations
 
 import errno
+import functools
+import grp
 import os
+import pwd
 import secrets
 import stat
 
@@ -47,6 +50,7 @@ __all__ = [
     "open_log_file",
     "open_owned",
     "others_may_write",
+    "writable_by_others",
     "read_private",
     "set_aside",
     "shared_dirs_allowed",
@@ -78,9 +82,41 @@ def trusted_owner(uid: int) -> bool:
     return uid in (0, os.geteuid())
 
 
+@functools.lru_cache(maxsize=64)
+def _private_group(uid: int, gid: int) -> bool:
+    """Whether ``gid`` is the user private group of ``uid``: its primary group, with no other account in it.
+
+    Debian and its derivatives give every user a group of their own and a
+    umask of 002, so the user's files and directories are group-writable and
+    yet no other account can write to them (the rule Debian's OpenSSH applies
+    to ``~/.ssh``). Another account has the group as its primary one, or is
+    listed in it: then it is shared.
+    """
+    try:
+        owner = pwd.getpwuid(uid)
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    if owner.pw_gid != gid or any(member != owner.pw_name for member in group.gr_mem):
+        return False
+    return all(account.pw_uid == uid or account.pw_gid != gid for account in pwd.getpwall())
+
+
+def writable_by_others(st: os.stat_result) -> int:
+    """:returns: the write bits of ``st`` that give another account write access (0: none).
+
+    The group's bit counts unless the group is the owner's private group (see
+    :func:`_private_group`).
+    """
+    bits = st.st_mode & _OTHERS_WRITE
+    if bits & stat.S_IWGRP and _private_group(st.st_uid, st.st_gid):
+        bits &= ~stat.S_IWGRP
+    return bits
+
+
 def others_may_write(st: os.stat_result) -> bool:
     """Whether another account may write to the directory of ``st``: its group, others, or an owner not trusted."""
-    return bool(st.st_mode & _OTHERS_WRITE) or not trusted_owner(st.st_uid)
+    return bool(writable_by_others(st)) or not trusted_owner(st.st_uid)
 
 
 def _writers(mode: int) -> str:
@@ -158,7 +194,7 @@ class _Walk:
             raise NotADirectoryError(errno.ENOTDIR, f"{place}: not a directory (on the way to {self.path})")
         holder = os.fstat(fd)
         why = []
-        if holder.st_mode & _OTHERS_WRITE:
+        if writable_by_others(holder):
             why.append(f"in a directory writable by {_writers(holder.st_mode)}")
         if not trusted_owner(holder.st_uid):
             why.append(f"in a directory owned by another user (uid {holder.st_uid})")
@@ -176,7 +212,7 @@ class _Walk:
             return
         st = os.fstat(fd)
         problems = []
-        if st.st_mode & _OTHERS_WRITE and (last or not st.st_mode & stat.S_ISVTX):
+        if writable_by_others(st) and (last or not st.st_mode & stat.S_ISVTX):
             problems.append(f"writable by {_writers(st.st_mode)}" + ("" if last else " and not sticky"))
         if not trusted_owner(st.st_uid):
             problems.append(f"owned by another user (uid {st.st_uid})")
@@ -184,11 +220,11 @@ class _Walk:
             return
         if last:
             raise UnsafePath(
-                f"{where}: will not keep {os.path.basename(self.path)} in a directory {' and '.join(problems)}:"
+                f"{where}: will not use {os.path.basename(self.path)} in a directory {' and '.join(problems)}:"
                 f" another account could plant a link there; use a private directory, or set {SHARED_DIRS_ENV}=1"
             )
         raise UnsafePath(
-            f"{where}: will not keep {self.path} below a directory {' and '.join(problems)}: another account"
+            f"{where}: will not use {self.path} below a directory {' and '.join(problems)}: another account"
             f" could put a link of its own in place of what is in it; use a private directory,"
             f" or set {SHARED_DIRS_ENV}=1"
         )

@@ -35,7 +35,7 @@ import sys
 from typing import Any
 
 from ..daemon import UnsafePath, check_private_directory, trusted_owner
-from ..daemon._files import shared_dirs_allowed
+from ..daemon._files import shared_dirs_allowed, writable_by_others
 
 __all__ = ["NotAppCog", "app_attribute", "import_app_module"]
 
@@ -135,7 +135,7 @@ def _check_place(path: str) -> None:
         except FileNotFoundError:
             continue  # a dangling link: nothing Python could load
         problems = []
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if writable_by_others(st):
             problems.append("writable by " + ("others" if st.st_mode & stat.S_IWOTH else "its group"))
         if not trusted_owner(st.st_uid):
             problems.append(f"owned by another user (uid {st.st_uid})")
