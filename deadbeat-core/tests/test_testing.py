@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,6 +140,28 @@ class Lenient(movement.Cog):
         return (data,)
 
 
+class ClassSeen(movement.Cog):
+    """Remembers what it saw in a class attribute: the same keys again change nothing visible."""
+
+    seen = set()
+
+    def __call__(self, data):
+        self.seen.add(data["x"])
+        return (data,)
+
+
+class NeverFinishes(movement.Cog):
+    """Its finish waits for an answer that never comes."""
+
+    def __call__(self, data):
+        return (data,)
+
+    async def finish(self):
+        import asyncio
+
+        await asyncio.Event().wait()
+
+
 class SlowFinish(movement.Cog):
     """Its finish waits far longer than a shutdown may."""
 
@@ -178,6 +201,8 @@ def bad_cogs(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
             "bad.deduping": "bad_cogs_mod:DedupingBatch",
             "bad.lenient": "bad_cogs_mod:Lenient",
             "bad.slow_finish": "bad_cogs_mod:SlowFinish",
+            "bad.class_seen": "bad_cogs_mod:ClassSeen",
+            "bad.never_finishes": "bad_cogs_mod:NeverFinishes",
         },
         "bad_cogs_mod",
         BAD_COGS,
@@ -231,6 +256,28 @@ class TestKitCatches:
         """A cog counting in a class attribute fails: another cog's state changed."""
         with pytest.raises(AssertionError, match="ClassCounter.totals"):
             kit("bad.class_counter").test_no_state_shared_between_cogs()
+
+    def test_state_in_a_class_attribute_that_earlier_tests_filled(self) -> None:
+        """A class-level set of keys seen: caught although an earlier test already added the same keys."""
+        checks = kit("bad.class_seen")
+        checks.test_returns_iterables()  # fills ClassSeen.seen with the samples' keys
+        with pytest.raises(AssertionError, match="changed ClassSeen.seen"):
+            checks.test_no_state_shared_between_cogs()
+
+    def test_a_finish_that_never_ends_fails_and_hangs_nothing(self) -> None:
+        """Every check of the kit ends on such a cog (the shutdown deadline); the finish check fails."""
+        checks = kit("bad.never_finishes", finish_time_limit=0.2)
+        failed = []
+        signal.alarm(120)  # a hang must fail this test, not the whole run
+        try:
+            for name in sorted(n for n in dir(checks) if n.startswith("test_")):
+                try:
+                    getattr(checks, name)()
+                except AssertionError:
+                    failed.append(name)
+        finally:
+            signal.alarm(0)
+        assert "test_finish_releases_and_binds_nothing_after" in failed
 
     def test_hold_without_release(self) -> None:
         """Holding data with train.hold() and never releasing them fails, with the count."""

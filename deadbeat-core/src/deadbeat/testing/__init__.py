@@ -46,10 +46,12 @@ application would load it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import functools
 import inspect
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .. import conf, movement
@@ -118,7 +120,9 @@ def run_train(
     """Run ``data`` through ``cogs`` and a :class:`Collector` on a real Escapement.
 
     The run ends when nothing is bound any more (or after ``timeout`` seconds),
-    through the full shutdown (``finish``, then ``done``).
+    through the full shutdown (``finish``, then ``done``); a ``finish`` that
+    has not ended ``timeout`` seconds later is cut short (the Escapement's
+    ``shutdown_timeout``, unless it has one already) and ``esc.failures`` says so.
 
     :param train: the Train to run them in, for cogs built with it (a cog that
         holds data and sends them on later, such as a DNS lookup, sends into the
@@ -129,6 +133,8 @@ def run_train(
     if train is not None:
         esc = train.esc
     esc = esc or movement.Escapement()
+    if esc.shutdown_timeout is None:
+        esc.shutdown_timeout = timeout
     collector = Collector()
     if train is None:
         train = movement.Train(esc)
@@ -197,6 +203,10 @@ class CogConformance:
     #: Seconds a coroutine returned by ``finish`` may run (see :data:`FINISH_TIME_LIMIT`).
     finish_time_limit: ClassVar[float] = FINISH_TIME_LIMIT
 
+    def _escapement(self) -> movement.Escapement:
+        """A real Escapement whose shutdown cannot hang a test on a ``finish`` that never ends."""
+        return movement.Escapement(shutdown_timeout=self.finish_time_limit + 1)
+
     def _factory(self) -> Any:
         assert self.cog_name, "set cog_name to the entry-point name of the cog under test"
         return CogRegistry().load(self.cog_name)
@@ -239,7 +249,7 @@ class CogConformance:
 
     def test_broadcast_methods_fit(self) -> None:
         """A method named like a broadcast takes its arguments, so the cog does not silently miss it."""
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             cog = build_cog(self._factory(), movement.Train(esc), self.params)
             misfits: list[str] = []
@@ -250,7 +260,7 @@ class CogConformance:
 
     def test_returns_iterables(self) -> None:
         """Each call returns None or an iterable of data, never the bare datum."""
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc)
             cog = build_cog(self._factory(), train, self.params)
@@ -308,7 +318,7 @@ class CogConformance:
 
     def _holds_data(self, factory: Any) -> bool:
         """Whether the cog holds the samples back (``train.hold()``) when given them as a list."""
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc)
             cog = build_cog(factory, train, self.params)
@@ -330,7 +340,7 @@ class CogConformance:
         (``ordered = False``), is compared on everything it gave, at once and
         later: the same data, in any order.
         """
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc)
             single = build_cog(self._factory(), train, self.params)
@@ -377,7 +387,7 @@ class CogConformance:
 
     def test_str_shows_arguments(self) -> None:
         """str(cog) names the class and every argument it was given."""
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc)
             cog = build_cog(self._factory(), train, self.params)
@@ -394,7 +404,7 @@ class CogConformance:
         A coroutine returned by ``finish`` must end within ``finish_time_limit``
         seconds: the shutdown waits for it before finishing the cogs after it.
         """
-        esc = movement.Escapement()
+        esc = self._escapement()
         train = movement.Train(esc)
         cog = build_cog(self._factory(), train, self.params)
         late: list[float] = []
@@ -469,7 +479,7 @@ class CogConformance:
         """Each of ``failing_samples`` makes the cog raise; in a train it reaches the error output alone."""
         if not self.failing_samples:
             return
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc)
             cog = build_cog(self._factory(), train, self.params)
@@ -483,7 +493,7 @@ class CogConformance:
         finally:
             esc.close()
         records: list[movement.ErrorRecord] = []
-        esc = movement.Escapement()
+        esc = self._escapement()
         try:
             train = movement.Train(esc, error_output=records.append)
             cog = build_cog(self._factory(), train, self.params)
@@ -508,9 +518,18 @@ class CogConformance:
         other's data.
         """
         factory = self._factory()
+        with _watching_shared_state(factory) as touched:
+            self._run_two_cogs(factory)
+        assert not touched, (
+            f"{self.cog_name}: data sent through one cog changed {', '.join(sorted(touched))}, which every cog"
+            " built from it shares (a mutable default or class attribute): make a new one in __init__"
+        )
+
+    def _run_two_cogs(self, factory: Any) -> None:
+        """Build two cogs and run the samples through one: what it shares with the other must not change."""
         defaults = _mutable_defaults(factory)
         before_defaults = _snapshot(defaults)
-        esc = movement.Escapement()
+        esc = self._escapement()
         other_train = movement.Train(esc)
         other = build_cog(factory, other_train, copy.deepcopy(dict(self.params)))
         other_train.cogs = [other, Collector()]
@@ -545,6 +564,106 @@ class CogConformance:
             f"{cog}: data sent through one cog changed {', '.join(changed)}, which another cog of the class"
             " holds too: they share state (a mutable default or class attribute); make it in __init__"
         )
+
+
+_MUTATORS: dict[type, tuple[str, ...]] = {
+    dict: ("__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault", "update"),
+    list: (
+        "__setitem__",
+        "__delitem__",
+        "__iadd__",
+        "__imul__",
+        "append",
+        "clear",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "reverse",
+        "sort",
+    ),
+    set: (
+        "__iand__",
+        "__ior__",
+        "__isub__",
+        "__ixor__",
+        "add",
+        "clear",
+        "difference_update",
+        "discard",
+        "intersection_update",
+        "pop",
+        "remove",
+        "symmetric_difference_update",
+        "update",
+    ),
+}
+
+
+def _watched_type(base: type) -> type:
+    """A subclass of ``base`` (dict, list, set) whose every changing method notes the name it stands for."""
+
+    def wrap(name: str) -> Any:
+        original = getattr(base, name)
+
+        def changing(self: Any, *args: Any, **kwargs: Any) -> Any:
+            self._deadbeat_touched.add(self._deadbeat_name)
+            return original(self, *args, **kwargs)
+
+        changing.__name__ = name
+        return changing
+
+    namespace = {name: wrap(name) for name in _MUTATORS[base]}
+    return type(f"Watched{base.__name__.title()}", (base,), namespace)
+
+
+_WATCHED: dict[type, type] = {base: _watched_type(base) for base in _MUTATORS}
+
+
+def _watched(value: Any, name: str, touched: set[str]) -> Any:
+    watched = _WATCHED[type(value)](value)
+    watched._deadbeat_name = name
+    watched._deadbeat_touched = touched
+    return watched
+
+
+@contextlib.contextmanager
+def _watching_shared_state(factory: Any) -> Iterator[set[str]]:
+    """While in the block, the class attributes and ``__init__`` defaults that are dicts, lists or sets are
+    watched copies: any change to one is noted by name, even one that leaves it as an earlier test had
+    made it (a set of keys already seen). The originals are put back after."""
+    touched: set[str] = set()
+    undo: list[Callable[[], None]] = []
+    try:
+        if inspect.isclass(factory):
+            for klass in factory.__mro__:
+                if klass.__module__.startswith(("deadbeat.movement", "builtins")):
+                    continue
+                for name, value in list(vars(klass).items()):
+                    if type(value) in _WATCHED and not name.startswith("__"):
+                        setattr(klass, name, _watched(value, f"{klass.__qualname__}.{name}", touched))
+                        undo.append(functools.partial(setattr, klass, name, value))
+        function = factory.__init__ if inspect.isclass(factory) else factory
+        function = getattr(function, "__func__", function)
+        defaults = getattr(function, "__defaults__", None)
+        if defaults and any(type(d) in _WATCHED for d in defaults):
+            names = list(inspect.signature(function).parameters)[-len(defaults) :]
+            function.__defaults__ = tuple(
+                _watched(d, f"the default of {n}", touched) if type(d) in _WATCHED else d
+                for n, d in zip(names, defaults, strict=True)
+            )
+            undo.append(functools.partial(setattr, function, "__defaults__", defaults))
+        keyword_defaults = getattr(function, "__kwdefaults__", None)
+        if keyword_defaults and any(type(d) in _WATCHED for d in keyword_defaults.values()):
+            function.__kwdefaults__ = {
+                n: _watched(d, f"the default of {n}", touched) if type(d) in _WATCHED else d
+                for n, d in keyword_defaults.items()
+            }
+            undo.append(functools.partial(setattr, function, "__kwdefaults__", keyword_defaults))
+        yield touched
+    finally:
+        for step in reversed(undo):
+            step()
 
 
 def _mutable_defaults(factory: Any) -> dict[str, Any]:
