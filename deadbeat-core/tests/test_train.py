@@ -369,6 +369,29 @@ class Holder(movement.Cog):
         return held
 
 
+class TestReleaseTooMany:
+    def test_a_release_without_its_hold_fails_the_run_once(self) -> None:
+        """A cog that releases more than it held: said once, naming the cog, and the run has failed."""
+
+        class OverRelease(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                self.train.hold()
+                self.train.release(2)
+                return (datum,)
+
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        train.cogs = [OverRelease(train), Collector()]
+        train.send(None, [1, 2, 3])
+        esc.close()
+        assert len(esc.failures) == 1
+        assert "released more data than were held (1 too many)" in esc.failures[0]
+        assert "OverRelease" in esc.failures[0]
+
+
 class TestBackpressure:
     def test_supply_pauses_while_too_much_is_held_and_resumes_after(self) -> None:
         """Above high_water the supply's pipe is left unread; after release it is read again."""
@@ -1060,6 +1083,54 @@ class TestEventDone:
         esc.close()
         assert log == [("event_done", "f:1"), ("event_done", "f:2"), ("event_done", "f:3")]
         assert records[0].event_id == "f:3"
+
+    def test_after_a_merge_a_cog_that_hears_renames_hears_of_the_new_id_once(self) -> None:
+        """Two events merged into one (event_rename): a cog tracking renames hears event_done for the merged
+        id, once, when both are done; a cog that does not hear renames hears of the ids it saw."""
+        tracking: list[Any] = []
+        plain: list[Any] = []
+
+        class Tracking(movement.Cog):
+            def event_rename(self, old: Any, new: Any) -> None:
+                tracking.append(("rename", old, new))
+
+            def event_done(self, event_id: Any) -> None:
+                tracking.append(("done", event_id))
+
+        class Plain(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                plain.append(event_id)
+
+        class Merge(movement.Cog):
+            """Holds two data and sends on one, renaming both ids to 'merged'."""
+
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+                self.kept: list[Any] = []
+
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                if not datum["id"].startswith("e"):
+                    return (datum,)
+                self.train.hold()
+                self.kept.append(datum)
+                if len(self.kept) < 2:
+                    return ()
+                for old in self.kept:
+                    self.train.notify("event_rename", old["id"], "merged")
+                self.kept = []
+                self.train.release(2)
+                return ({"id": "merged"},)
+
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        train.cogs = [Tracking(), Plain(), Merge(train), Collector()]
+        train.send(None, [{"id": "e0"}])
+        train.send(None, [{"id": "e1"}, {"id": "x"}])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert tracking == [("rename", "e0", "merged"), ("rename", "e1", "merged"), ("done", "merged"), ("done", "x")]
+        assert plain == ["e0", "e1", "x"]
 
     def test_ids_are_read_before_cogs_change_the_data(self) -> None:
         """A cog replacing the datum does not change which id event_done names."""

@@ -521,6 +521,11 @@ class Train:
         # holds the positions where data enter from outside (0 and after supplies).
         self._cogs: list[Any] = []
         self._names: dict[int, str] = {}
+        self._over_released = False
+        # Renamed event ids (event_rename) waiting for their event_done: old id ->
+        # the ids it went on as; new id -> how many renamed ids are not done yet.
+        self._renames: dict[Any, list[Any]] = {}
+        self._parts_left: dict[Any, int] = {}
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
@@ -959,14 +964,8 @@ class Train:
             hold = holds.popleft()
             hold.acknowledged = True
             done.append(hold)
-        for implementation in self._broadcasts["event_done"]:
-            method = implementation.method
-            for hold in done:
-                for event_id in hold.event_ids or ():
-                    try:
-                        method(event_id)
-                    except Exception:
-                        log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
+        if self._broadcasts["event_done"]:
+            self._events_done([event_id for hold in done for event_id in hold.event_ids or ()])
         for hold in done:
             batch_id = hold.batch_id
             if batch_id is None:
@@ -981,6 +980,55 @@ class Train:
         self.notify("checkpoint")
         if error_train is not None:
             error_train.notify("checkpoint")
+
+    def _events_done(self, ids: list[Any]) -> None:
+        """Broadcast ``event_done`` for the ids of acknowledged batches, renamed as cogs said.
+
+        A cog that hears ``event_rename`` may have moved what it kept to the new
+        id and forgotten the old one, as the manual allows: it hears of the new
+        id, once, when the last event merged into it is done. A cog that does
+        not hear renames knows only the ids it saw, and hears of those.
+        """
+        renamed = self._after_renames(ids) if self._renames else ids
+        hears_renames = {id(impl.cog) for impl in self._broadcasts["event_rename"]}
+        for implementation in self._broadcasts["event_done"]:
+            method = implementation.method
+            for event_id in renamed if id(implementation.cog) in hears_renames else ids:
+                try:
+                    method(event_id)
+                except Exception:
+                    log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
+
+    def _after_renames(self, ids: list[Any]) -> list[Any]:
+        """``ids`` with each renamed one replaced by the ids it went on as, each once its last part is done."""
+        out: list[Any] = []
+        pending = list(reversed(ids))
+        while pending:
+            event_id = pending.pop()
+            try:
+                targets = self._renames.pop(event_id)
+            except (KeyError, TypeError):  # not renamed, or an id that cannot be a key (never renamed)
+                out.append(event_id)
+                continue
+            for new_id in targets:
+                left = self._parts_left.get(new_id, 1) - 1
+                if left > 0:
+                    self._parts_left[new_id] = left
+                else:
+                    self._parts_left.pop(new_id, None)
+                    pending.append(new_id)  # done now: and renamed again, perhaps
+        return out
+
+    def _note_rename(self, event_id: Any, new_id: Any) -> None:
+        """Remember that ``event_id`` went on as (part of) ``new_id`` (see :meth:`_events_done`)."""
+        try:
+            hash(event_id), hash(new_id)
+        except TypeError:
+            return  # an id that cannot be a key: its event_done goes by its old name
+        targets = self._renames.setdefault(event_id, [])
+        if new_id not in targets:
+            targets.append(new_id)
+            self._parts_left[new_id] = self._parts_left.get(new_id, 0) + 1
 
     def _flush(self, train: Train) -> bool:
         """Broadcast ``flush`` in ``train``. :returns: whether every cog's flush returned.
@@ -1288,6 +1336,18 @@ class Train:
                     if self._carried is _NOTHING_CARRIED:
                         self._carried = {}
                     self._carried[position] = earlier
+        if self.in_flight < 0 and not self._over_released:
+            # More released than held: the count that tells when data are
+            # written is wrong from here on, so acknowledgements may come
+            # early. A cog's mistake; said once, and the run has failed.
+            self._over_released = True
+            position = self._position(cog, frame)
+            who = cog_name(self._cogs[position]) if position is not None else _holder(code)
+            self.esc.fail(
+                self.name,
+                f"{who} released more data than were held ({-self.in_flight} too many): every"
+                " train.release() must match a train.hold(); acknowledgements may have come early",
+            )
         if self.in_flight <= 0:
             # Nothing is held at all: whatever holds could not be attributed
             # exactly (a release without its token) are settled now.
@@ -1413,6 +1473,8 @@ class Train:
         if implementations is not None:
             if kwargs:
                 args = self._positional(name, args, kwargs)
+            if name == "event_rename" and len(args) >= 2 and self._broadcasts["event_done"]:
+                self._note_rename(args[0], args[1])
             for implementation in implementations:
                 try:
                     result = implementation.method(*args[: implementation.taken])
