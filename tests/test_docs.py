@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from deadbeat import movement
 from deadbeat.movement import BROADCASTS
@@ -118,3 +121,61 @@ class TestReadme:
         assert "deadbeat run examples/demo.toml --once" in first
         for path in re.findall(r"\./(deadbeat-[\w-]+)", first):
             assert (REPO / path / "pyproject.toml").exists()
+
+
+def _literal_blocks(text: str) -> list[tuple[int, str]]:
+    """The literal blocks of a reST text (``::`` paragraphs and ``code-block`` directives), dedented, with lines."""
+    lines = text.splitlines()
+    found = []
+    index = 0
+    while index < len(lines):
+        line = lines[index].rstrip()
+        directive = line.lstrip().startswith(".. ")
+        opens = line.lstrip().startswith(".. code-block::") if directive else line.endswith("::")
+        index += 1
+        if not opens:
+            continue
+        start = index
+        while start < len(lines) and (not lines[start].strip() or lines[start].lstrip().startswith(":")):
+            start += 1  # blank lines and the directive's options
+        if start >= len(lines) or not lines[start][:1].isspace():
+            continue
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        end = start
+        while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) >= indent):
+            end += 1
+        found.append((start + 1, textwrap.dedent("\n".join(lines[start:end]))))
+        index = end
+    return found
+
+
+class TestPipelineSnippets:
+    def test_every_pipeline_in_the_docs_loads(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Each TOML block of the docs with a [[cog]] is a pipeline `deadbeat run` accepts: known cogs, known
+        parameters of the right kinds (a password parameter http.post does not have was in one)."""
+        from deadbeat import pipeline
+
+        monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
+        monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+        problems = []
+        checked = 0
+        for page in sorted([*DOCS.glob("*.rst"), *DOCS.glob("cogs/*.rst")]):
+            for line, block in _literal_blocks(page.read_text()):
+                if "[[cog]]" not in block or re.search(r"= \.\.\.", block):
+                    continue  # not a pipeline, or an insert to fill in (required = ...)
+                where = f"{page.relative_to(REPO)}:{line}"
+                try:
+                    tomllib.loads(block)
+                except tomllib.TOMLDecodeError as exc:
+                    problems.append(f"{where}: not TOML: {exc}")
+                    continue
+                path = tmp_path / "pipeline.toml"
+                # Secrets from files are the one thing a snippet cannot bring along.
+                path.write_text(re.sub(r"\$\{file:[^}]*\}", "secret", block))
+                try:
+                    pipeline.load(str(path))
+                except pipeline.PipelineError as exc:
+                    problems += [f"{where}: {problem}" for problem in exc.problems]
+                checked += 1
+        assert checked > 20
+        assert not problems, "\n".join(problems)
