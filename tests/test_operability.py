@@ -359,6 +359,40 @@ class TestCheck:
             " not installed; install it with: pip install 'deadbeat-cogs-ip[cryptopan]'",
         ]
 
+    def test_what_made_a_run_fail_at_once_though_check_said_ok(self, tmp_path: Path) -> None:
+        """fs.read of a missing file, an output or log file in a directory that does not exist, a filter's
+        expression that does not compile: each an error now, as each stops the run."""
+        result = check(
+            tmp_path,
+            """
+            [log]
+            file = "nolog/deadbeat.log"
+
+            [[cog]]
+            use = "fs.read"
+            filenames = ["missing.txt"]
+
+            [[cog]]
+            use = "flow.filter"
+            expression = "severity >= "
+
+            [[cog]]
+            use = "fs.write"
+            filename = "nodir/out.txt"
+            """,
+        )
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            f"pipeline.toml: cog[0] (fs.read): filenames: {tmp_path}/missing.txt matches no file now; the run reads"
+            " what is there and fails without it (missing_ok = true allows it)",
+            "pipeline.toml: cog[1] (flow.filter): expression: filter 'severity >= ' does not parse at column 0:"
+            " invalid syntax",
+            f"pipeline.toml: cog[2] (fs.write): filename: cannot create {tmp_path}/nodir/out.txt: its directory does"
+            " not exist (it is not made)",
+            f"pipeline.toml: [log]: file: cannot create {tmp_path}/nolog/deadbeat.log: its directory does not exist"
+            " (it is not made)",
+        ]
+
     def test_files_the_cogs_read_as_they_start(self, tmp_path: Path) -> None:
         """A GeoIP database, a lookup table, a CIDR list, grok patterns, an HTTP CA file: missing ones fail the check,
         as they would make the run refuse to start."""

@@ -36,6 +36,23 @@ class Filter(movement.Cog):
 
     one_to_one = True
 
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: the expression compiled as the cog would (nothing else is built).
+
+        An expression that does not compile, or ``matches()`` with RE2 not
+        installed, would stop the run at its start.
+        """
+        expression = params.get("expression")
+        engine = params.get("regex_engine", "re2")
+        if not isinstance(expression, str) or engine not in REGEX_ENGINES:
+            return []  # the parameter check reports these
+        try:
+            compile_expression(expression, engine)
+        except ValueError as exc:
+            return [f"expression: {exc}"]
+        return []
+
     def __init__(
         self,
         expression: str,

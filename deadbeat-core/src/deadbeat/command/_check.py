@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import inspect
 import os
 import socket
 import sys
@@ -95,7 +96,7 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
                 states.setdefault(os.path.abspath(state), []).append((where, cog.use))
     log_file = spec.log.get("file")
     if isinstance(log_file, str) and log_file:
-        _writable(f"{path}: [log]", "file", log_file, errors)
+        _writable(f"{path}: [log]", "file", log_file, errors, creates_directories=False)
         _safe_place(f"{path}: [log]", "file", log_file, errors, private=False)
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
@@ -145,7 +146,20 @@ def _nearest_existing(path: str) -> str:
     return directory
 
 
-def _writable(where: str, key: str, path: str, errors: list[str]) -> None:
+def _default_of(factory: Any, name: str, fallback: Any) -> Any:
+    """The default of the parameter ``name`` of ``factory``; ``fallback`` when it has none (or no such one)."""
+    try:
+        parameter = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        return fallback
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return fallback
+    return parameter.default
+
+
+def _writable(where: str, key: str, path: str, errors: list[str], creates_directories: bool = True) -> None:
+    """A file to be written: writable if there; else its directory (or, if missing directories are made, the
+    nearest existing one) must allow creating it."""
     if path == "-":
         return
     if os.path.isdir(path):
@@ -154,6 +168,9 @@ def _writable(where: str, key: str, path: str, errors: list[str]) -> None:
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
             errors.append(f"{where}: {key}: {path} is not writable")
+        return
+    if not creates_directories and not os.path.lexists(os.path.dirname(os.path.abspath(path))):
+        errors.append(f"{where}: {key}: cannot create {path}: its directory does not exist (it is not made)")
         return
     directory = _nearest_existing(path)
     if not os.path.isdir(directory):
@@ -167,6 +184,8 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
     supply = _is_supply(cog)
     missing_ok = bool(params.get("missing_ok", False))
     names = params.get("filenames")
+    # fs.tail follows files (tail = true by default); fs.read reads what is there, once.
+    follows = params.get("tail", _default_of(cog.factory, "tail", False))
     if supply and isinstance(names, (list, tuple)):
         for name in names:
             if not isinstance(name, str):
@@ -174,9 +193,14 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
             matched = glob.glob(name) if glob.has_magic(name) else ([name] if os.path.exists(name) else [])
             if not matched:
                 line = f"{where}: filenames: {name} matches no file now"
-                (warnings if missing_ok or glob.has_magic(name) or params.get("tail", True) else errors).append(
-                    line + ("" if missing_ok else "; read when it appears" if params.get("tail", True) else "")
-                )
+                if missing_ok:
+                    warnings.append(line)
+                elif follows:
+                    warnings.append(line + "; read when it appears")
+                else:
+                    errors.append(
+                        line + "; the run reads what is there and fails without it (missing_ok = true allows it)"
+                    )
             for found in matched:
                 if os.path.isfile(found) and not os.access(found, os.R_OK):
                     errors.append(f"{where}: filenames: {found} is not readable")
@@ -188,7 +212,8 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
             errors.append(f"{where}: directory: {directory} is not readable and writable")
     name = params.get("filename")
     if isinstance(name, str) and not supply:
-        _writable(where, "filename", name, errors)
+        # An output file is created, not the directories on the way to it.
+        _writable(where, "filename", name, errors, creates_directories=False)
     state = params.get("state_file")
     if isinstance(state, str) and state:
         _writable(where, "state_file", state, errors)
