@@ -462,8 +462,10 @@ class TestCheck:
             """,
         )
         assert result.returncode == 1
-        (line,) = result.stdout.splitlines()
+        line, missing = result.stdout.splitlines()
         assert line.startswith("pipeline.toml: cog[1] (fs.write): filname: unknown parameter; did you mean 'filename'?")
+        # What the machine says comes with the file's own problems, not after they are mended.
+        assert missing.startswith(f"pipeline.toml: cog[0] (fs.read): filenames: {tmp_path}/in.txt matches no file")
         result = check(
             tmp_path,
             """

@@ -74,12 +74,14 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 
 def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
     """Check a pipeline file. :returns: ``(errors, warnings)``, one line each."""
-    try:
-        spec = pipeline_mod.load(path, registry)
-    except pipeline_mod.PipelineError as exc:
-        return list(exc.problems), []
     errors: list[str] = []
     warnings: list[str] = []
+    try:
+        # With problems in the file, the machine is looked at for what could be read all the same:
+        # every problem at once, not the file's first and the machine's after they are mended.
+        spec = pipeline_mod.load(path, registry, problems_found=errors)
+    except pipeline_mod.PipelineError as exc:
+        return list(exc.problems), []
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
     groups += [(f"route {route.name!r} cog", route.cogs) for route in getattr(spec, "routes", [])]
     states: dict[str, list[tuple[str, str]]] = {}

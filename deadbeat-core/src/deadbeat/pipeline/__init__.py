@@ -229,7 +229,13 @@ class PipelineFile:
         return substitution.redact(text)
 
 
-def load(path: str, registry: CogRegistry | None = None, environ: Mapping[str, str] | None = None) -> PipelineFile:
+def load(
+    path: str,
+    registry: CogRegistry | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    problems_found: list[str] | None = None,
+) -> PipelineFile:
     """Read and check a pipeline file without building anything.
 
     ``${VAR}`` references in values are substituted first (see
@@ -237,6 +243,10 @@ def load(path: str, registry: CogRegistry | None = None, environ: Mapping[str, s
     value can change the file's structure.
 
     :param environ: where ``${VAR}`` is looked up; ``os.environ`` by default.
+    :param problems_found: given, the problems go there instead of being
+        raised, and what could be read is returned all the same (the values
+        that passed their checks): ``deadbeat check`` looks at the rest too.
+        A file that cannot be read or is not TOML still raises.
     :returns: the settings, the cog specs, the error-train specs and the routes.
     :raises PipelineError: naming every problem, each with file, cog index and key;
         a secret read by ``${file:...}`` is shown as ``***``.
@@ -283,7 +293,9 @@ def load(path: str, registry: CogRegistry | None = None, environ: Mapping[str, s
     errors = [_spec(path, f"errors[{i}]", table, registry, base, problems) for i, table in enumerate(error_tables)]
     routes = _routes(path, data, routing_table, registry, base, problems)
     if problems:
-        raise PipelineError([substitution.redact(problem) for problem in problems])
+        if problems_found is None:
+            raise PipelineError([substitution.redact(problem) for problem in problems])
+        problems_found += [substitution.redact(problem) for problem in problems]
     cog_specs = [s for s in specs if s is not None]
     return PipelineFile(
         log_settings,
