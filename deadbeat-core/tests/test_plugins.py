@@ -107,7 +107,7 @@ class TestNotACog:
     @pytest.mark.parametrize(
         ("code", "reason"),
         [
-            ("Thing = 42\n", "the entry point names 42, a int, not a class or function"),
+            ("Thing = 42\n", "the entry point names 42, an int, not a class or function"),
             ("import json as Thing\n", "the entry point names the module json"),
             ("class Thing:\n    pass\n", "instances of Thing cannot be called with a datum"),
             ("def Thing(*parts):\n    return parts\n", "Thing takes *parts, which a pipeline file cannot give"),

@@ -57,10 +57,16 @@ BROKEN: dict[str, tuple[dict[str, str], dict[str, str], list[str], dict[str, lis
     ),
     "deadbeat-bad-syntax": ({"bad.syntax": "bad_syntax:Cog"}, {"bad_syntax": "def broken(:\n    pass\n"}, [], {}),
     "deadbeat-bad-missing": (
-        {"missing.dep": "bad_missing:Cog", "missing.extra": "bad_missing_fancy:Cog [fancy]"},
+        {
+            "missing.dep": "bad_missing:Cog",
+            "missing.extra": "bad_missing_fancy:Cog [fancy]",
+            "missing.other": "bad_missing_other:Cog [fancy]",
+        },
         {
             "bad_missing": MARK + "import notinstalled_lib_xyz\n" + GOOD,
             "bad_missing_fancy": MARK + "import fancylib_xyz\n" + GOOD,
+            # Its extra is missing too, but what its import lacks is something else: no extra to advise.
+            "bad_missing_other": MARK + "import unrelated_module_xyz\n" + GOOD,
         },
         ["notinstalled-lib-xyz>=1"],
         {"fancy": ["fancylib-xyz>=1"]},
@@ -253,10 +259,12 @@ class TestListing:
             "deadbeat-bad-missing needs notinstalled-lib-xyz, which is not installed: pip install notinstalled-lib-xyz"
         )
         assert cogs["missing.extra"]["hint"] == "pip install 'deadbeat-bad-missing[fancy]'"
+        assert "unrelated_module_xyz" in cogs["missing.other"]["error"]
+        assert not cogs["missing.other"]["hint"]
         assert cogs["bad.attribute"]["status"] == "broken"
         assert cogs["bad.attribute"]["error"].startswith("AttributeError")
         assert cogs["not.cog"]["status"] == "not a cog"
-        assert cogs["not.cog"]["error"] == "the entry point names 42, a int, not a class or function"
+        assert cogs["not.cog"]["error"] == "the entry point names 42, an int, not a class or function"
         assert cogs["not.cog"]["summary"] == ""
         assert cogs["slow.cog"]["status"] == "loaded"
         assert cogs["future.cog"]["status"] == "incompatible"
@@ -277,6 +285,9 @@ class TestListing:
         """`cogs show` suggests the nearest name, and names the distribution of a first-party cog not installed."""
         typo = host.deadbeat("cogs", "show", "text.json_pars")
         assert typo.returncode == 1 and "did you mean 'text.json_parse'?" in typo.stderr
+        # fs.read is offered twice here; a misspelling of it is still nearest to it.
+        duplicate = host.deadbeat("cogs", "show", "fs.raed")
+        assert duplicate.returncode == 1 and "did you mean 'fs.read'?" in duplicate.stderr
         missing = host.deadbeat("cogs", "show", "ip.anonymise")
         assert missing.returncode == 1
         assert "it comes with deadbeat-cogs-ip, which is not installed: pip install deadbeat-cogs-ip" in missing.stderr

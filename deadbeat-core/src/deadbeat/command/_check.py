@@ -66,10 +66,14 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     for line in warnings:
         out.write(f"{line} (warning)\n")
     if errors:
-        sys.stderr.write(f"deadbeat: {args.pipeline}: {len(errors)} errors, {len(warnings)} warnings\n")
+        sys.stderr.write(f"deadbeat: {args.pipeline}: {_count(errors, 'error')}, {_count(warnings, 'warning')}\n")
         return EXIT_ERROR
-    out.write(f"{args.pipeline}: ok" + (f", {len(warnings)} warnings\n" if warnings else "\n"))
+    out.write(f"{args.pipeline}: ok" + (f", {_count(warnings, 'warning')}\n" if warnings else "\n"))
     return EXIT_OK
+
+
+def _count(lines: list[str], noun: str) -> str:
+    return f"{len(lines)} {noun}" + ("" if len(lines) == 1 else "s")
 
 
 def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:

@@ -89,7 +89,8 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_ERROR
     except CogLoadError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
-        if exc.entry is not None and exc.entry.details:
+        # The traceback helps with a cog that is broken; not with a library to install, which the message names.
+        if exc.entry is not None and exc.entry.details and "pip install" not in str(exc):
             sys.stderr.write(exc.entry.details)
         return EXIT_ERROR
     entry = registry.entry(args.name)

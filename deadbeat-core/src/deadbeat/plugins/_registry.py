@@ -213,7 +213,9 @@ def not_a_cog_reason(obj: Any) -> str | None:
     if not callable(obj):
         text = repr(obj)
         text = text if len(text) <= 40 else text[:37] + "..."
-        return f"the entry point names {text}, a {type(obj).__name__}, not a class or function"
+        kind = type(obj).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return f"the entry point names {text}, {article} {kind}, not a class or function"
     if inspect.isclass(obj) and not any("__call__" in vars(k) for k in obj.__mro__ if k is not object):
         return f"instances of {obj.__qualname__} cannot be called with a datum (no __call__)"
     try:
@@ -513,7 +515,13 @@ class CogRegistry:
         """:returns: the known name nearest to ``name``, or ``None``."""
         from difflib import get_close_matches
 
-        close = get_close_matches(name, self.names(), n=1)
+        # Plain names, ambiguous ones too: a misspelt fs.read is nearest to fs.read whoever else offers it
+        # (asking for it then lists the qualified names); a qualified name is never near a plain misspelling.
+        entries = self.discover()
+        candidates = {e.name for e in entries if e.usable} | (
+            {e.qualified for e in entries if e.usable} if "/" in name else set()
+        )
+        close = get_close_matches(name, sorted(candidates), n=1)
         return close[0] if close else None
 
     def entry(self, name: str) -> CogEntry:
@@ -587,7 +595,8 @@ class CogRegistry:
 
             entry.details = "".join(traceback.format_exception(exc))
             if isinstance(exc, ModuleNotFoundError) and exc.name and "pip install" not in str(exc):
-                entry.hint = entry.hint or self._missing_module_hint(entry, exc.name)
+                # What is missing decides: the extra named at discovery only if it brings that module.
+                entry.hint = self._missing_module_hint(entry, exc.name)
             return
         reason = not_a_cog_reason(obj)
         if reason is not None:
