@@ -5,9 +5,11 @@ alone, as any bad datum) and written at the train's ``flush``, one system call
 per batch. A write that fails (a full disk, an I/O error) keeps what was not
 written, blocks the train (nothing is acknowledged, the supplies pause) and is
 tried again with growing pauses; once it goes through, the train goes on. If it
-does not within ``retry_for`` seconds, or cannot ever (a closed pipe), the run
-stops, failed, and what was not written is not acknowledged: a supply with a
-state file reads it again at the next start.
+does not within ``retry_for`` seconds, or cannot ever (a closed pipe, a
+read-only file system, no permission, a file at its size limit, a full device
+such as ``/dev/full``), the run stops, failed, at once in the latter cases, and
+what was not written is not acknowledged: a supply with a state file reads it
+again at the next start. A line written in part is cut off the file then.
 
 A slow reader never stalls the loop. Writes to a FIFO, a pipe, a socket or a
 terminal (including standard output when it is one) are non-blocking: when the
@@ -47,8 +49,9 @@ log = logging.getLogger("deadbeat.fs")
 
 FSYNC_POLICIES = ("never", "flush", "always")
 
-#: Errors that no retry mends: the reader of a pipe is gone, the descriptor is.
-_HOPELESS = {errno.EPIPE, errno.EBADF, errno.EINVAL}
+#: Errors that no retry mends: the reader of a pipe is gone, the descriptor is, the
+#: file system is read-only, writing is not allowed, the file is at its size limit.
+_HOPELESS = {errno.EPIPE, errno.EBADF, errno.EINVAL, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 _FIRST_PAUSE = 0.1
 _LONGEST_PAUSE = 5.0
 
@@ -440,7 +443,8 @@ class LineFileDrain(movement.Cog):
         name = "standard output" if self._fd == 1 else self.filename
         self._write_errors += 1
         self._last_error = time.time()
-        if exc.errno in _HOPELESS:
+        if exc.errno in _HOPELESS or (exc.errno == errno.ENOSPC and self._fd > 2 and _is_device(self._fd)):
+            # A device that is full (/dev/full) stays full: only a file system frees space.
             self.esc.fail(self, f"{name}: cannot write ({exc.strerror}); {len(self._pending)} bytes not written")
             self.esc.block(self)
             self._blocked = True
@@ -612,6 +616,12 @@ def _link_owner(name: str, dir_fd: int) -> int | None:
     except OSError:
         return None
     return st.st_uid if stat.S_ISLNK(st.st_mode) else None
+
+
+def _is_device(fd: int) -> bool:
+    """Whether ``fd`` is a character or block device."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
 
 
 def _may_block(fd: int) -> bool:

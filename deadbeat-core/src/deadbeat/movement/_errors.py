@@ -162,7 +162,9 @@ class FailureLog:
 
     For a train whose failures go to an error train or a callable: the records
     themselves all reach the error output; only the diagnostic lines are
-    limited, so a flood of bad input cannot flood the log.
+    limited, so a flood of bad input cannot flood the log. They are warnings:
+    the data are not lost (``journalctl -p err`` stays for what is), and a
+    failing error output is an error of its own.
 
     :param logger: where the lines go.
     :param burst: lines allowed per window.
@@ -178,21 +180,21 @@ class FailureLog:
         self._suppressed = 0
 
     def error(self, event_id: Any, message: str, *args: Any) -> None:
-        """Log one failure (an ERROR line prefixed with the event id), unless the window is full."""
+        """Log one failure (a WARNING line prefixed with the event id), unless the window is full."""
         now = time.monotonic()
         if now - self._started >= self.window:
             self.flush()
             self._started, self._logged = now, 0
         if self._logged < self.burst:
             self._logged += 1
-            self.logger.error("%s: " + message, event_id, *args, extra={"event_id": event_id})
+            self.logger.warning("%s: " + message, event_id, *args, extra={"event_id": event_id})
         else:
             self._suppressed += 1
 
     def flush(self) -> None:
         """Say how many lines were held back, if any."""
         if self._suppressed:
-            self.logger.error(
+            self.logger.warning(
                 "%d more failures were not logged (rate limit); every one went to the error output", self._suppressed
             )
             self._suppressed = 0
