@@ -92,7 +92,7 @@ class TestErrors:
         assert len(records) == 1
         record = records[0]
         assert record.event_id == 2
-        assert record.cog == "Exploding(field='value')"
+        assert record.cog == "Exploding()"
         assert record.position == 0
         assert record.datum == {"id": 2, "value": "bad"}
         assert train.errors == 1
@@ -106,7 +106,7 @@ class TestErrors:
         esc.close()
         dead = [r.getMessage() for r in caplog.records if r.name == "deadbeat.deadletter"]
         assert len(dead) == 1
-        assert dead[0].startswith("idea-7: dead letter from Exploding(field='value'): ValueError: bad value")
+        assert dead[0].startswith("idea-7: dead letter from Exploding(): ValueError: bad value")
         assert '"value": "bad"' in dead[0]
         # One line per failed datum: the dead letter says it all.
         assert [r.name for r in caplog.records if r.levelno >= logging.ERROR] == ["deadbeat.deadletter"]
@@ -126,7 +126,7 @@ class TestErrors:
         assert len(failures.data) == 500
         lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.train"]
         assert len(lines) == 21
-        assert lines[0] == "0: Exploding(field='value') raised ValueError: bad value"
+        assert lines[0] == "0: Exploding() raised ValueError: bad value"
         assert lines[-1].startswith("480 more failures were not logged (rate limit)")
         assert {r.levelname for r in caplog.records if r.name == "deadbeat.train"} == {"WARNING"}
 
@@ -221,7 +221,7 @@ class TestErrors:
         assert failures.data == [
             {
                 "event_id": 9,
-                "cog": "Exploding(field='value')",
+                "cog": "Exploding()",
                 "position": 0,
                 "error": "ValueError: bad value",
                 "datum": {"id": 9, "value": "bad"},

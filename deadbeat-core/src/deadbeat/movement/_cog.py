@@ -12,10 +12,11 @@ from ..conf._shown import SECRET_WORDS, is_secret_name
 
 __all__ = ["Cog", "Supply", "SECRET_WORDS"]
 
-_PARAMS_CACHE: dict[type, tuple[str, ...]] = {}
+_PARAMS_CACHE: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
-def _init_params(cls: type) -> tuple[str, ...]:
+def _init_params(cls: type) -> tuple[tuple[str, Any], ...]:
+    """The ``__init__`` parameters of ``cls`` with their defaults (:data:`_NO_DEFAULT` for none)."""
     try:
         return _PARAMS_CACHE[cls]
     except KeyError:
@@ -23,15 +24,33 @@ def _init_params(cls: type) -> tuple[str, ...]:
     try:
         sig = inspect.signature(cls)
     except (TypeError, ValueError):
-        names: tuple[str, ...] = ()
+        names: tuple[tuple[str, Any], ...] = ()
     else:
         names = tuple(
-            name
+            (name, _NO_DEFAULT if param.default is param.empty else param.default)
             for name, param in sig.parameters.items()
             if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
         )
     _PARAMS_CACHE[cls] = names
     return names
+
+
+_NO_DEFAULT = object()
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` is what the parameter would be without being given (a value never equals no default)."""
+    if default is _NO_DEFAULT:
+        return False
+    if value is default:
+        return True
+    if isinstance(value, _CONTAINERS) and not value and (default is None or isinstance(default, _CONTAINERS)):
+        return not default  # an empty list kept for an empty (or no) default: nothing given
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # noqa: BLE001 - a value that cannot be compared is shown
+        return False
 
 
 #: ``key``, ``api_key``, ``hmac_key_hex`` are secret; ``sort_keys``, ``monkey`` and ``key_file`` are not.
@@ -94,14 +113,16 @@ class Cog:
         return (data,)
 
     def __str__(self) -> str:
+        # The parameters given a value of their own: the rest are what the cog's
+        # page says, and every log line and error record repeats this text.
         parts = []
-        for name in _init_params(type(self)):
-            if not hasattr(self, name):
+        for name, default in _init_params(type(self)):
+            if name in ("train", "esc") or not hasattr(self, name):
                 continue
             value = getattr(self, name)
-            if name in ("train", "esc"):
-                text = type(value).__name__
-            elif _is_secret(name) and value is not None:
+            if _is_default(value, default):
+                continue
+            if _is_secret(name) and value is not None:
                 text = "'***'"
             else:
                 text = _render(value)

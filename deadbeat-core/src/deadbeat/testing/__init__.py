@@ -55,6 +55,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .. import conf, movement
+from ..movement._cog import _init_params as init_parameters
+from ..movement._cog import _is_default as is_default
 from ..movement._hooks import Participant
 from ..plugins import CogRegistry, cog_summary
 
@@ -386,15 +388,19 @@ class CogConformance:
             esc.close()
 
     def test_str_shows_arguments(self) -> None:
-        """str(cog) names the class and every argument it was given."""
+        """str(cog) names the class and every argument it was given a value of its own (not its default)."""
         esc = self._escapement()
         try:
             train = movement.Train(esc)
-            cog = build_cog(self._factory(), train, self.params)
+            factory = self._factory()
+            cog = build_cog(factory, train, self.params)
             text = str(cog)
             assert " object at 0x" not in text, f"{text}: derive from deadbeat.movement.Cog for a readable str()"
+            defaults = dict(init_parameters(type(cog)))
             for name in self.params:
-                assert f"{name}=" in text, f"{text}: save __init__ argument {name!r} as self.{name}"
+                assert hasattr(cog, name), f"{text}: save __init__ argument {name!r} as self.{name}"
+                if not is_default(getattr(cog, name), defaults.get(name)):
+                    assert f"{name}=" in text, f"{text}: save __init__ argument {name!r} as self.{name}"
         finally:
             esc.close()
 
