@@ -87,8 +87,11 @@ class TestJSONNesting:
         with pytest.raises(ValueError, match="^JSON nested 65 deep, more than max_depth 64$"):
             cog(past)
         assert cog.call_batch([at_limit, '{"a": 1}']) == [nested(64), {"a": 1}]
-        with pytest.raises(ValueError, match="nested 65 deep"):
+        # A list names the datum it fails on, with what came before, for the train to go on with the rest.
+        with pytest.raises(movement.PartialBatch) as failed:
             cog.call_batch([at_limit, past])
+        assert (failed.value.done, failed.value.index) == ([nested(64)], 1)
+        assert str(failed.value.error) == "JSON nested 65 deep, more than max_depth 64"
         shallow = text.JSONParse(engine=engine, max_depth=2)
         assert shallow('{"a": [1]}') == ({"a": [1]},)
         _, records = send_through([shallow], ['{"a": [1]}', '{"a": [[1]]}', "[[[1]]]"])

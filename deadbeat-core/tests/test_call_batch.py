@@ -198,20 +198,89 @@ class BatchArith(Arith):
         return [out for datum in data for out in self(datum)]
 
 
+class PartialArith(Arith):
+    """Names the datum it fails on (PartialBatch), as text.json_parse does."""
+
+    def call_batch(self, data: list[int]) -> list[int]:
+        done: list[int] = []
+        for index, datum in enumerate(data):
+            try:
+                done += self(datum)
+            except ValueError as exc:
+                raise movement.PartialBatch(done, index, exc) from None
+        return done
+
+
+KINDS = {"plain": Arith, "batch": BatchArith, "partial": PartialArith}
+
 cog_specs = st.tuples(
-    st.booleans(), st.integers(-3, 3), st.sampled_from([0, 3, 5, 7]), st.sampled_from([0, 2, 4]), st.integers(0, 2)
+    st.sampled_from(sorted(KINDS)),
+    st.integers(-3, 3),
+    st.sampled_from([0, 3, 5, 7]),
+    st.sampled_from([0, 2, 4]),
+    st.integers(0, 2),
 )
 
 
 @settings(max_examples=150, deadline=None)
 @given(specs=st.lists(cog_specs, min_size=1, max_size=5), data=st.lists(st.integers(-20, 20), max_size=30))
 def test_batch_stages_match_the_datum_by_datum_reference(
-    specs: list[tuple[bool, int, int, int, int]], data: list[int]
+    specs: list[tuple[str, int, int, int, int]], data: list[int]
 ) -> None:
-    """Whatever the mix of batch and plain cogs: same output, same failures, same order."""
-    cogs = [(BatchArith if batch else Arith)(add, bad, drop, repeat) for batch, add, bad, drop, repeat in specs]
+    """Whatever the mix of batch, partial-batch and plain cogs: same output, same failures, same order."""
+    cogs = [KINDS[kind](add, bad, drop, repeat) for kind, add, bad, drop, repeat in specs]
     expected_out, expected_errors = _reference(cogs, data)
     out, records = send_through(cogs, data)
     assert out == expected_out
     # Failures are reported stage by stage when lists are involved; the set is the same.
     assert sorted((r.position, r.datum) for r in records) == sorted(expected_errors)
+
+
+class Halve(movement.Cog):
+    """One to one: halves even numbers, refuses odd ones, and names the first refused in a list."""
+
+    one_to_one = True
+
+    def __call__(self, datum: dict[str, int]) -> tuple[dict[str, int]]:
+        if datum["n"] % 2:
+            raise ValueError(f"odd {datum['n']}")
+        return ({"n": datum["n"] // 2},)
+
+    def call_batch(self, data: list[dict[str, int]]) -> list[dict[str, int]]:
+        done: list[dict[str, int]] = []
+        for index, datum in enumerate(data):
+            try:
+                done += self(datum)
+            except ValueError as exc:
+                raise movement.PartialBatch(done, index, exc) from None
+        return done
+
+
+def test_after_a_partial_batch_later_errors_still_name_their_event() -> None:
+    """A list a one-to-one cog named two bad data in: those fail with their ids, and a failure further down
+    names the id its datum came in with, not a neighbour's."""
+    calls: list[int] = []
+
+    class Counting(Halve):
+        def call_batch(self, data: list[dict[str, int]]) -> list[dict[str, int]]:
+            calls.append(len(data))
+            return super().call_batch(data)
+
+    class RefuseThree(movement.Cog):
+        def __call__(self, datum: dict[str, int]) -> tuple[dict[str, int]]:
+            if datum["n"] == 3:
+                raise ValueError("three")
+            return (datum,)
+
+    esc = movement.Escapement()
+    records: list[movement.ErrorRecord] = []
+    collector = Collector()
+    train = movement.Train(esc, [Counting(), RefuseThree(), collector], error_output=records.append)
+    numbers = [2, 4, 5, 6, 7, 8, 10]
+    batch = movement.Batch([{"n": n} for n in numbers], "b", lambda: [f"id{n}" for n in numbers])
+    train.send(None, batch)
+    esc.close()
+    assert [d["n"] for d in collector.data] == [1, 2, 4, 5]
+    assert [(r.event_id, str(r.error)) for r in records] == [("id5", "odd 5"), ("id7", "odd 7"), ("id6", "three")]
+    # The whole list, then the rest after each bad datum: never one call per datum.
+    assert calls == [7, 4, 2]

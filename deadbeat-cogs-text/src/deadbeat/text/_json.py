@@ -494,7 +494,8 @@ class JSONParse(movement.Cog):
         whole list at once (one pass over the joined texts). Lines and mappings
         alike become the parsed values. Anything else (invalid JSON, nesting
         deeper than ``max_depth``, a value stored at ``target``, fields to keep,
-        long integers) goes datum by datum.
+        long integers) goes datum by datum; on the first datum that fails, a
+        :class:`~deadbeat.movement.PartialBatch` hands the train what came before.
         """
         if data and self._set is None and not self.keep:
             fast = self._orjson_loads is not None
@@ -519,7 +520,15 @@ class JSONParse(movement.Cog):
                         return values
             except (ValueError, TypeError, LookupError, RecursionError):
                 pass  # something to report: datum by datum, which names the bad one
-        return [value for datum in data for value in self(datum)]
+        results: list[Any] = []
+        for index, datum in enumerate(data):
+            try:
+                results += self(datum)
+            except Exception as exc:  # noqa: BLE001 - the train routes it, as a call on this datum would
+                # The train sends this one to the error output and gives us the rest whole again:
+                # one bad line no longer takes the lines after it through this slow path.
+                raise movement.PartialBatch(results, index, exc) from None
+        return results
 
 
 class JSONFormat(movement.Cog):

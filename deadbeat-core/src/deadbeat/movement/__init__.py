@@ -33,7 +33,7 @@ from ._bindings import (
     TimerBinding,
 )
 from ._cog import Cog, Supply
-from ._errors import DeadLetterLog, ErrorRecord
+from ._errors import DeadLetterLog, ErrorRecord, PartialBatch
 from ._escapement import DummyEscapement, Escapement, Receiver, ShutdownParticipant
 from ._held import HeldRuns
 from ._hooks import BROADCASTS, BroadcastSpec
@@ -91,6 +91,7 @@ __all__ = [
     "InotifyBinding",
     "InotifyEvent",
     "OneByOne",
+    "PartialBatch",
     "PollBinding",
     "Receiver",
     "Setter",

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DeadLetterLog", "ErrorOutput", "ErrorRecord", "FailureLog", "writable"]
+__all__ = ["DeadLetterLog", "ErrorOutput", "ErrorRecord", "FailureLog", "PartialBatch", "writable"]
 
 dead_letter_log = logging.getLogger("deadbeat.deadletter")
 
@@ -83,6 +83,27 @@ def _described(error: BaseException) -> str:
         return f"{type(error).__name__}: {error}"
     except Exception:  # noqa: BLE001 - an exception whose str() raises
         return type(error).__name__
+
+
+class PartialBatch(Exception):  # noqa: N818 - not an error of its own: it carries one
+    """Raised by a cog's ``call_batch`` that found the datum it fails on: what came before, and that failure.
+
+    Without it, a list ``call_batch`` raises on goes through the cog again one
+    datum at a time, the good data with the bad: one bad line in thousands cost
+    all of them the slow path. With it, the train sends the failing datum to the
+    error output with ``error`` and gives the cog the rest of the list, whole.
+
+    :param done: what the cog made of ``data[:index]``, as ``call_batch`` would
+        have returned it for that part alone.
+    :param index: the place, in the list the cog was given, of the datum it fails on.
+    :param error: the exception a call on that datum alone raises.
+    """
+
+    def __init__(self, done: list[Any], index: int, error: Exception) -> None:
+        super().__init__(done, index, error)
+        self.done = done
+        self.index = index
+        self.error = error
 
 
 class ErrorRecord:

@@ -67,7 +67,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._access import Getter, default_id_getter, getter
-from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog
+from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog, PartialBatch
 from ._escapement import Escapement
 from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
@@ -737,9 +737,57 @@ class Train:
         lineage = self._lineage
         one_to_one = bool(getattr(cog, "one_to_one", False))
 
+        def resume(data: list[Any], partial: PartialBatch) -> list[Any]:
+            """The cog named the datum it fails on: that one to the error output, the rest of the list on whole."""
+            out: list[Any] = []
+            came_from: list[int] = []
+            known = True  # whether came_from maps every output to its input
+            start = 0
+            while True:
+                failing = start + partial.index
+                if not 0 <= partial.index < len(data) - start:
+                    raise ValueError(f"{cog_name(cog)}: PartialBatch index {partial.index} is outside the list")
+                done = partial.done if isinstance(partial.done, list) else list(partial.done)
+                out += done
+                if known and one_to_one and len(done) == partial.index:
+                    came_from += range(start, failing)
+                else:
+                    known = False
+                err(position, data[failing], partial.error, (self._entering, data, failing))
+                start = failing + 1
+                if start == len(data):
+                    break
+                rest = data[start:]
+                try:
+                    got = many(rest)  # type: ignore[misc]
+                except PartialBatch as again:
+                    partial = again
+                    continue
+                except Exception:  # noqa: BLE001 - found again, datum by datum, below
+                    for index in range(start, len(data)):
+                        datum = data[index]
+                        try:
+                            out.extend(one(datum) or ())
+                        except Exception as exc:  # noqa: BLE001 - routed like any cog error
+                            err(position, datum, exc, (self._entering, data, index))
+                        came_from += [index] * (len(out) - len(came_from))
+                    break
+                got = got if isinstance(got, list) else list(got)
+                out += got
+                if known and one_to_one and len(got) == len(rest):
+                    came_from += range(start, len(data))
+                else:
+                    known = False
+                break
+            if known:
+                lineage[id(out)] = (out, data, came_from)
+            return out
+
         def stage(data: list[Any]) -> list[Any]:
             try:
                 out = many(data)  # type: ignore[misc]
+            except PartialBatch as partial:
+                return resume(data, partial)
             except Exception:  # noqa: BLE001 - found again, datum by datum, below
                 out = []
                 came_from: list[int] = []
