@@ -28,7 +28,13 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 def _note(entry: CogEntry) -> str:
     """The last column of the table: the summary, or why the cog cannot be used and what to install."""
     if entry.status in ("available", "loaded"):
-        text = entry.summary or ("(no summary: the distribution has no manifest; --check imports it)")
+        if entry.summary:
+            text = entry.summary
+        elif entry.described:
+            # The build could not read a docstring there (an import that fails, no class or function).
+            text = "(no summary in the distribution's manifest; --check imports it)"
+        else:
+            text = "(no summary: the distribution has no manifest; --check imports it)"
         return f"{text} [{entry.hint}]" if entry.hint else text
     return "; ".join(t for t in (entry.error, entry.hint) if t)
 
