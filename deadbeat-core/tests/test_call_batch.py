@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -284,3 +285,14 @@ def test_after_a_partial_batch_later_errors_still_name_their_event() -> None:
     assert [(r.event_id, str(r.error)) for r in records] == [("id5", "odd 5"), ("id7", "odd 7"), ("id6", "three")]
     # The whole list, then the rest after each bad datum: never one call per datum.
     assert calls == [7, 4, 2]
+
+
+@pytest.mark.parametrize("bad", [1, 2, 3, 50, 997])
+def test_long_lists_with_partial_batches_match_the_reference(bad: int) -> None:
+    """Dense and sparse failures in long lists (the pieces given again shrink and grow): same as datum by datum."""
+    cogs = [PartialArith(1, bad, 0, 1), BatchArith(0, 0, 7, 1)]
+    data = list(range(3000))
+    expected_out, expected_errors = _reference(cogs, data)
+    out, records = send_through(cogs, data)
+    assert out == expected_out
+    assert sorted((r.position, r.datum) for r in records) == sorted(expected_errors)

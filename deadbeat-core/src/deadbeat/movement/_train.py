@@ -84,6 +84,10 @@ _NO_DATUM: Any = object()
 _BY_IDENTITY: Any = ["by identity"]
 
 
+#: The first piece of a list given again to a cog after a PartialBatch (see Train._batch_stage).
+_RESUME_PIECE = 256
+
+
 def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
     """For each of ``out``, the place in ``data`` of that very object, in order.
 
@@ -737,15 +741,21 @@ class Train:
         lineage = self._lineage
         one_to_one = bool(getattr(cog, "one_to_one", False))
 
-        def resume(data: list[Any], partial: PartialBatch) -> list[Any]:
-            """The cog named the datum it fails on: that one to the error output, the rest of the list on whole."""
+        def resume(data: list[Any], partial: PartialBatch | None) -> list[Any]:
+            """The cog named the datum it fails on: that one to the error output, the rest on in whole lists.
+
+            The rest goes in pieces that double while they pass and halve when a
+            failure comes early in one: a rare bad datum costs one more call,
+            and a list of nothing but bad data is not copied once per failure.
+            """
             out: list[Any] = []
             came_from: list[int] = []
             known = True  # whether came_from maps every output to its input
-            start = 0
-            while True:
+            start, end, size = 0, len(data), _RESUME_PIECE
+            piece_end = end  # the end of the piece ``partial`` is about
+            while partial is not None:
                 failing = start + partial.index
-                if not 0 <= partial.index < len(data) - start:
+                if not start <= failing < piece_end:
                     raise ValueError(f"{cog_name(cog)}: PartialBatch index {partial.index} is outside the list")
                 done = partial.done if isinstance(partial.done, list) else list(partial.done)
                 out += done
@@ -754,31 +764,45 @@ class Train:
                 else:
                     known = False
                 err(position, data[failing], partial.error, (self._entering, data, failing))
-                start = failing + 1
-                if start == len(data):
-                    break
-                rest = data[start:]
-                try:
-                    got = many(rest)  # type: ignore[misc]
-                except PartialBatch as again:
-                    partial = again
-                    continue
-                except Exception:  # noqa: BLE001 - found again, datum by datum, below
-                    for index in range(start, len(data)):
-                        datum = data[index]
+                if partial.index < size // 2:
+                    size = max(1, size // 2)
+                start, partial = failing + 1, None
+                while start < end and partial is None:
+                    piece_end = min(end, start + size)
+                    if size == 1:
+                        datum = data[start]
                         try:
                             out.extend(one(datum) or ())
                         except Exception as exc:  # noqa: BLE001 - routed like any cog error
-                            err(position, datum, exc, (self._entering, data, index))
-                        came_from += [index] * (len(out) - len(came_from))
-                    break
-                got = got if isinstance(got, list) else list(got)
-                out += got
-                if known and one_to_one and len(got) == len(rest):
-                    came_from += range(start, len(data))
-                else:
-                    known = False
-                break
+                            err(position, datum, exc, (self._entering, data, start))
+                        else:
+                            size = 2
+                        came_from += [start] * (len(out) - len(came_from))
+                        start += 1
+                        continue
+                    piece = data[start:piece_end]
+                    try:
+                        got = many(piece)  # type: ignore[misc]
+                    except PartialBatch as again:
+                        partial = again
+                        continue
+                    except Exception:  # noqa: BLE001 - found again, datum by datum
+                        for index in range(start, piece_end):
+                            datum = data[index]
+                            try:
+                                out.extend(one(datum) or ())
+                            except Exception as exc:  # noqa: BLE001 - routed like any cog error
+                                err(position, datum, exc, (self._entering, data, index))
+                            came_from += [index] * (len(out) - len(came_from))
+                        start = piece_end
+                        continue
+                    got = got if isinstance(got, list) else list(got)
+                    out += got
+                    if known and one_to_one and len(got) == len(piece):
+                        came_from += range(start, piece_end)
+                    else:
+                        known = False
+                    start, size = piece_end, size * 2
             if known:
                 lineage[id(out)] = (out, data, came_from)
             return out
