@@ -741,6 +741,22 @@ class Train:
         lineage = self._lineage
         one_to_one = bool(getattr(cog, "one_to_one", False))
 
+        def one_by_one(data: list[Any], low: int, high: int, out: list[Any], came_from: list[int]) -> bool:
+            """Call the cog on ``data[low:high]`` a datum at a time, failures to the error output.
+
+            :returns: whether none failed.
+            """
+            clean = True
+            for index in range(low, high):
+                datum = data[index]
+                try:
+                    out.extend(one(datum) or ())
+                except Exception as exc:  # noqa: BLE001 - routed like any cog error
+                    err(position, datum, exc, (self._entering, data, index))
+                    clean = False
+                came_from.extend([index] * (len(out) - len(came_from)))
+            return clean
+
         def resume(data: list[Any], partial: PartialBatch | None) -> list[Any]:
             """The cog named the datum it fails on: that one to the error output, the rest on in whole lists.
 
@@ -770,14 +786,8 @@ class Train:
                 while start < end and partial is None:
                     piece_end = min(end, start + size)
                     if size == 1:
-                        datum = data[start]
-                        try:
-                            out.extend(one(datum) or ())
-                        except Exception as exc:  # noqa: BLE001 - routed like any cog error
-                            err(position, datum, exc, (self._entering, data, start))
-                        else:
+                        if one_by_one(data, start, start + 1, out, came_from):
                             size = 2
-                        came_from += [start] * (len(out) - len(came_from))
                         start += 1
                         continue
                     piece = data[start:piece_end]
@@ -787,13 +797,7 @@ class Train:
                         partial = again
                         continue
                     except Exception:  # noqa: BLE001 - found again, datum by datum
-                        for index in range(start, piece_end):
-                            datum = data[index]
-                            try:
-                                out.extend(one(datum) or ())
-                            except Exception as exc:  # noqa: BLE001 - routed like any cog error
-                                err(position, datum, exc, (self._entering, data, index))
-                            came_from += [index] * (len(out) - len(came_from))
+                        one_by_one(data, start, piece_end, out, came_from)
                         start = piece_end
                         continue
                     got = got if isinstance(got, list) else list(got)
@@ -815,13 +819,7 @@ class Train:
             except Exception:  # noqa: BLE001 - found again, datum by datum, below
                 out = []
                 came_from: list[int] = []
-                extend = out.extend
-                for index, datum in enumerate(data):
-                    try:
-                        extend(one(datum) or ())
-                    except Exception as exc:  # noqa: BLE001 - routed like any cog error
-                        err(position, datum, exc, (self._entering, data, index))
-                    came_from += [index] * (len(out) - len(came_from))
+                one_by_one(data, 0, len(data), out, came_from)
                 # The failed data are gone from the list: which output came
                 # from which input is kept, so that an error further down
                 # still names the event it belongs to.
@@ -926,9 +924,7 @@ class Train:
                     out = self._entries[start](data)
                 finally:
                     self._sent()
-            if self._failed and not self._sending:
-                failed, self._failed = self._failed, []
-                self._deliver_failed(failed)
+            self._deliver_gathered_failures()
             self.events_out += out
             # The batch stays current while outputs write: what they take into
             # their own hands at this flush came with this send.
@@ -944,11 +940,15 @@ class Train:
                 self._forget_written()
         finally:
             self._current, self._carried = outer_hold, outer_carried
-            if self._failed and not self._sending:
-                # Only when a cog's exception escaped the send: records are never left behind.
-                failed, self._failed = self._failed, []
-                self._deliver_failed(failed)
+            # Only when a cog's exception escaped the send: records are never left behind.
+            self._deliver_gathered_failures()
         return out
+
+    def _deliver_gathered_failures(self) -> None:
+        """Once the outermost send ends: the error records it gathered, to the error output together."""
+        if self._failed and not self._sending:
+            failed, self._failed = self._failed, []
+            self._deliver_failed(failed)
 
     def _forget_written(self) -> None:
         """An error train: its records are written once it holds nothing and no output of it is blocked.
