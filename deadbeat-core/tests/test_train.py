@@ -97,6 +97,48 @@ class TestErrors:
         assert record.datum == {"id": 2, "value": "bad"}
         assert train.errors == 1
 
+    def test_a_cog_returning_its_datum_is_not_taken_apart(self) -> None:
+        """``return data`` instead of ``return (data,)``: a string would become its characters and a
+        mapping its keys; each such datum goes to the error output instead, saying what to return."""
+
+        def upper(datum: str) -> Any:
+            return datum.upper()
+
+        def wrap(datum: str) -> Any:
+            return {"line": datum}
+
+        for cog, kind in ((upper, "str"), (wrap, "dict")):
+            records: list[movement.ErrorRecord] = []
+            esc = movement.Escapement()
+            collector = Collector()
+            train = movement.Train(esc, [cog, collector], error_output=records.append)
+            for _ in range(2):  # the check stays until a result passes it
+                train.send(None, ["ab", "cd"])
+            esc.close()
+            assert collector.data == []
+            assert [r.datum for r in records] == ["ab", "cd", "ab", "cd"]
+            assert all(isinstance(r.error, TypeError) for r in records)
+            assert str(records[0].error) == f"returned {kind}, not an iterable of data; return (datum,)"
+            assert records[0].cog.endswith(cog.__name__)
+
+    def test_a_cog_with_good_results_is_called_directly_after_the_first_send(self) -> None:
+        """One good result is enough: from the next send on the cog is called with no check between
+        (what a cog returns later is taken as an iterable, as the manual says it is)."""
+        calls: list[str] = []
+
+        def cog(datum: str) -> Any:
+            calls.append(datum)
+            return (datum,) if datum != "late" else datum
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [cog, collector])
+        train.send(None, ["a", "b"])
+        assert 0 in train._trusted
+        train.send(None, ["late"])
+        esc.close()
+        assert collector.data == ["a", "b", "l", "a", "t", "e"]
+
     def test_default_error_output_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
         """Without configuration, a dead-letter log line holds the event id, cog and datum."""
         caplog.set_level(logging.ERROR)

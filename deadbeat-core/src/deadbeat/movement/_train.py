@@ -144,6 +144,15 @@ def _direct_call(cog: Any) -> Callable[..., Any]:
     return cog  # type: ignore[no-any-return]
 
 
+def _not_data(result: Any) -> bool:
+    """Whether a cog's result is the common slip of one datum instead of an iterable of data.
+
+    A string, bytes or a mapping is iterable too, so taken as it is it would
+    become its characters or its keys, silently.
+    """
+    return isinstance(result, (str, bytes, bytearray, Mapping)) or not hasattr(result, "__iter__")
+
+
 def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     """The cog's ``call_batch`` method, or ``None`` when it has none."""
     many = getattr(cog, "call_batch", None)
@@ -533,6 +542,11 @@ class Train:
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
+        # Positions of per-datum cogs whose result has been seen to be an
+        # iterable of data, and whether one was seen in the send under way (the
+        # entries are then compiled again with the cog called directly).
+        self._trusted: set[int] = set()
+        self._newly_trusted = False
         self._entries: list[Callable[[Iterable[Any]], int]] = []
         self._sources: dict[str, str] = {}
         self._starts: frozenset[int] = frozenset({0})
@@ -572,6 +586,7 @@ class Train:
         # Names for error records and log lines, made on a cog's first failure: rendering
         # a cog's parameters cost more than the rest of a failure's handling together.
         self._names = {}
+        self._trusted = set()
         self._index = {}
         for position, cog in enumerate(cogs):
             self._index.setdefault(id(cog), position)
@@ -692,6 +707,8 @@ class Train:
         one_to_one = [bool(getattr(cog, "one_to_one", False)) for cog in cogs]
         stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
         labels = [_label(cog) for cog in cogs]
+        probes = {i: self._probe(i, calls[i]) for i in range(len(cogs)) if not batched[i] and i not in self._trusted}
+        self._newly_trusted = False
         self._entries = []
         for start in range(len(cogs) + 1):
             source, params = _Source(start, batched, one_to_one, self._measure).write(self.name, labels)
@@ -702,10 +719,38 @@ class Train:
             self._sources[filename] = source
             namespace: dict[str, Any] = {}
             exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
-            values: list[Any] = [stages[i] if batched[i] else calls[i] for i in range(start, len(cogs))]
+            values: list[Any] = [
+                stages[i] if batched[i] else calls[i] if i in self._trusted else probes[i]
+                for i in range(start, len(cogs))
+            ]
             if self._measure != "off" and start < len(cogs):
                 values = [self.passed, self.spent, time.perf_counter, *values]
             self._entries.append(namespace["make"](self._on_error, *values))
+
+    def _probe(self, position: int, call: Callable[..., Any]) -> Callable[..., Any]:
+        """``call`` with its result checked, until one result has been an iterable of data.
+
+        A cog that returns its datum instead of ``(datum,)`` does so every
+        time, so one good result is enough: the entries are then compiled again
+        with the cog called directly, once the outermost send is over, and the
+        check costs nothing from there on. Until then, a result that is one
+        datum (a string, bytes, a mapping) fails that datum with a
+        :class:`TypeError` saying what to return.
+        """
+
+        def probe(datum: Any) -> Any:
+            result = call(datum)
+            if result is None:
+                return None
+            if not isinstance(result, (list, tuple)) and _not_data(result):
+                # The error record and the log line name the cog.
+                raise TypeError(f"returned {type(result).__name__}, not an iterable of data; return (datum,)")
+            if position not in self._trusted:
+                self._trusted.add(position)
+                self._newly_trusted = True
+            return result
+
+        return probe
 
     def explain(self) -> str:
         """:returns: the cogs in order and the code generated for each entry position.
@@ -866,9 +911,7 @@ class Train:
                 start = self._index[id(cog)] + 1
             except KeyError:
                 raise ValueError(f"{cog} is not a cog of this train") from None
-        if not isinstance(data, (list, tuple)) and (
-            isinstance(data, (str, bytes, bytearray, Mapping)) or not hasattr(data, "__iter__")
-        ):
+        if not isinstance(data, (list, tuple)) and _not_data(data):
             # The common slip: the datum itself instead of (datum,). It is not
             # taken apart; it goes to the error output as it is, saying why.
             error = TypeError(
@@ -945,7 +988,13 @@ class Train:
         return out
 
     def _deliver_gathered_failures(self) -> None:
-        """Once the outermost send ends: the error records it gathered, to the error output together."""
+        """Once the outermost send ends: the error records it gathered, to the error output together.
+
+        Also the moment to compile the entries again when a cog's result was
+        seen to be good for the first time (see :meth:`_probe`).
+        """
+        if self._newly_trusted and not self._sending:
+            self._compile_entries()
         if self._failed and not self._sending:
             failed, self._failed = self._failed, []
             self._deliver_failed(failed)
