@@ -1176,6 +1176,58 @@ class TestEventDone:
         assert tracking == [("rename", "e0", "merged"), ("rename", "e1", "merged"), ("done", "merged"), ("done", "x")]
         assert plain == ["e0", "e1", "x"]
 
+    def test_a_rename_after_the_old_id_was_done_is_not_kept_forever(self) -> None:
+        """A cog that swallowed events without holding them and renames them later: once every batch that was in
+        the train at the rename is acknowledged, the merged id is announced and nothing of the rename is kept
+        (a daemon that ran for a year would otherwise keep every such id)."""
+        tracking: list[Any] = []
+
+        class Tracking(movement.Cog):
+            def event_rename(self, old: Any, new: Any) -> None:
+                tracking.append(("rename", old, new))
+
+            def event_done(self, event_id: Any) -> None:
+                tracking.append(("done", event_id))
+
+        class LateMerge(movement.Cog):
+            """Swallows 'e' events (no hold) and renames them when the next 'flush' datum comes."""
+
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+                self.seen: list[Any] = []
+
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                if datum["id"].startswith("e"):
+                    self.seen.append(datum["id"])
+                    return ()
+                for old in self.seen:
+                    self.train.notify("event_rename", old, f"merged-{datum['id']}")
+                self.seen = []
+                return (datum,)
+
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        train.cogs = [Tracking(), LateMerge(train), Collector()]
+        train.send(None, [{"id": "e0"}, {"id": "e1"}])
+        assert tracking == [("done", "e0"), ("done", "e1")]
+        train.send(None, [{"id": "f1"}])  # renames e0 and e1, long done, to merged-f1
+        train.send(None, [{"id": "f2"}])
+        assert tracking[2:] == [
+            ("rename", "e0", "merged-f1"),
+            ("rename", "e1", "merged-f1"),
+            ("done", "f1"),
+            ("done", "merged-f1"),
+            ("done", "f2"),
+        ]
+        assert (train._renames, train._parts_left, len(train._rename_order)) == ({}, {}, 0)
+        # One renamed while nothing is in the train at all: settled when the train finishes.
+        train.notify("event_rename", "e9", "merged-last")
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert tracking[-2:] == [("rename", "e9", "merged-last"), ("done", "merged-last")]
+        assert (train._renames, train._parts_left, len(train._rename_order)) == ({}, {}, 0)
+
     def test_ids_are_read_before_cogs_change_the_data(self) -> None:
         """A cog replacing the datum does not change which id event_done names."""
         log: list[Any] = []

@@ -539,6 +539,12 @@ class Train:
         # the ids it went on as; new id -> how many renamed ids are not done yet.
         self._renames: dict[Any, list[Any]] = {}
         self._parts_left: dict[Any, int] = {}
+        # Renamed ids in the order they were renamed, each with the number of
+        # the newest batch then: once every batch up to it is acknowledged, an
+        # entry still in _renames was renamed after its event_done had gone
+        # out, and nothing would ever take it away (see _settle_late_renames).
+        self._rename_order: deque[tuple[int, Any]] = deque()
+        self._newest_acknowledged = -1
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
@@ -1087,6 +1093,9 @@ class Train:
             done.append(hold)
         if self._broadcasts["event_done"]:
             self._events_done([event_id for hold in done for event_id in hold.event_ids or ()])
+            self._newest_acknowledged = done[-1].number if done else self._newest_acknowledged
+            if self._rename_order:
+                self._settle_late_renames()
         for hold in done:
             batch_id = hold.batch_id
             if batch_id is None:
@@ -1110,7 +1119,10 @@ class Train:
         id, once, when the last event merged into it is done. A cog that does
         not hear renames knows only the ids it saw, and hears of those.
         """
-        renamed = self._after_renames(ids) if self._renames else ids
+        self._announce_done(self._after_renames(ids) if self._renames else ids, ids)
+
+    def _announce_done(self, renamed: list[Any], ids: list[Any]) -> None:
+        """``event_done`` for ``renamed`` to the cogs that hear renames, for ``ids`` to the others."""
         hears_renames = {id(impl.cog) for impl in self._broadcasts["event_rename"]}
         for implementation in self._broadcasts["event_done"]:
             method = implementation.method
@@ -1140,12 +1152,40 @@ class Train:
                     pending.append(new_id)  # done now: and renamed again, perhaps
         return out
 
+    def _settle_late_renames(self, everything: bool = False) -> None:
+        """Count as done the renamed ids whose event_done went out before their rename.
+
+        A cog may rename an event it let go of without holding it (its batch
+        was acknowledged, and ``event_done`` told of the old id, before the
+        rename came). Once every batch that was in the train at the rename is
+        acknowledged, the old id is surely done: the ids it went on as count it
+        as a done part, and those with no part left are announced to the cogs
+        that hear renames. Without this, such renames would be kept for as long
+        as the daemon runs, and their new ids never announced.
+
+        :param everything: the train has finished: every rename left is late.
+        """
+        oldest = self._holds[0].number if self._holds and not everything else None
+        late: list[Any] = []
+        order = self._rename_order
+        while order and (oldest is None or order[0][0] < oldest):
+            _, event_id = order.popleft()
+            if event_id in self._renames:
+                late.append(event_id)
+        if not late:
+            return
+        # The old ids were announced already, to every cog.
+        self._announce_done(self._after_renames(late), [])
+
     def _note_rename(self, event_id: Any, new_id: Any) -> None:
         """Remember that ``event_id`` went on as (part of) ``new_id`` (see :meth:`_events_done`)."""
         try:
             hash(event_id), hash(new_id)
         except TypeError:
             return  # an id that cannot be a key: its event_done goes by its old name
+        if event_id not in self._renames:
+            newest = self._holds[-1].number if self._holds else self._newest_acknowledged
+            self._rename_order.append((newest, event_id))
         targets = self._renames.setdefault(event_id, [])
         if new_id not in targets:
             targets.append(new_id)
@@ -1687,6 +1727,8 @@ class Train:
             self.esc.fail(self.name, message)
         else:
             self._complete()
+            if self._rename_order and not self._holds:
+                self._settle_late_renames(everything=True)
         if self._fed_by is not None:
             self._dead_letter_unwritten()
         if isinstance(self._error_output, Train):
