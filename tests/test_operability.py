@@ -288,6 +288,39 @@ class TestCheck:
             "pipeline.toml: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere (warning)",
         ]
 
+    def test_values_out_of_a_cogs_bounds(self, tmp_path: Path) -> None:
+        """Bounds a cog declares (ip.anonymise's prefixes, flow.sample's rate, a port) are checked before any run,
+        one line each, with what the key takes."""
+        (tmp_path / "in.txt").write_text("")
+        result = check(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            read_size = 0
+
+            [[cog]]
+            use = "ip.anonymise"
+            fields = "src_ip"
+            v4_prefix = 99
+
+            [[cog]]
+            use = "flow.sample"
+            rate = 1.5
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            """,
+        )
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            "pipeline.toml: cog[0] (fs.read): read_size: expected an integer of at least 1, got 0",
+            "pipeline.toml: cog[1] (ip.anonymise): v4_prefix: expected an integer from 0 to 32, got 99",
+            "pipeline.toml: cog[2] (flow.sample): rate: expected a number from 0 to 1 or nothing (false), got 1.5",
+        ]
+
     def test_libraries_the_cogs_need_and_this_machine_lacks(self, tmp_path: Path) -> None:
         """RE2 for grok's default engine and redis-py for stream.redis: named with their extras, before any run."""
         (tmp_path / "in.txt").write_text("")

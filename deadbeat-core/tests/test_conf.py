@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from hypothesis import given
@@ -147,6 +148,53 @@ class TestCasts:
         """cast_path_list takes a list or comma-separated text."""
         assert conf.cast_path_list("/a, /b") == ["/a", "/b"]
         assert conf.cast_path_list(["/c"]) == ["/c"]
+
+
+class TestRanges:
+    @given(st.integers(min_value=-100, max_value=100))
+    def test_a_declared_range_takes_exactly_the_numbers_within(self, number: int) -> None:
+        """Annotated[int, Range(0, 32)] takes 0..32 and refuses the rest; above=True leaves out the low end."""
+        closed = conf.cast_for(Annotated[int, conf.Range(0, 32)])
+        opened = conf.cast_for(Annotated[float, conf.Range(0, above=True)])
+        if 0 <= number <= 32:
+            assert closed(number) == number
+        else:
+            with pytest.raises(ValueError):
+                closed(number)
+        if number > 0:
+            assert opened(number) == number
+        else:
+            with pytest.raises(ValueError):
+                opened(number)
+
+    def test_bounds_in_words_and_optional_values(self) -> None:
+        """Messages and reference tables say the bounds; ``X | None`` still takes false for none."""
+        assert conf.expected_of(conf.cast_for(Annotated[int, conf.Range(0, 32)])) == "an integer from 0 to 32"
+        assert conf.type_name_of(conf.cast_for(Annotated[int, conf.Range(1)])) == "integer of at least 1"
+        seconds = conf.cast_for(Annotated[float, conf.Range(0, above=True)] | None)
+        assert conf.expected_of(seconds) == "a number above 0 or nothing (false)"
+        assert seconds(False) is None
+        assert conf.type_name_of(conf.cast_for(Annotated[float, conf.Range(high=1)])) == "number at most 1"
+        with pytest.raises(ValueError):
+            conf.cast_for(Annotated[int, conf.Range(0, 32)])(True)  # a boolean is no number here
+
+    def test_a_cog_declares_its_bounds_once_and_a_pipeline_file_is_checked_against_them(self, tmp_path: Path) -> None:
+        """A value out of bounds is refused when the file is loaded, naming the file, the cog and the key."""
+        from deadbeat import pipeline
+
+        (tmp_path / "window.py").write_text(
+            "from typing import Annotated\n"
+            "from deadbeat import conf\n"
+            "class Window:\n"
+            "    def __init__(self, bits: Annotated[int, conf.Range(0, 32)] = 24) -> None:\n"
+            "        self.bits = bits\n"
+            "    def __call__(self, datum):\n"
+            "        return (datum,)\n"
+        )
+        (tmp_path / "p.toml").write_text('[[cog]]\nuse = "window:Window"\nbits = 33\n')
+        with pytest.raises(pipeline.PipelineError) as caught:
+            pipeline.load(str(tmp_path / "p.toml"))
+        assert "cog[0] (window:Window): bits: expected an integer from 0 to 32, got 33" in str(caught.value)
 
 
 class TestInsert:

@@ -59,7 +59,7 @@ import socket
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 
@@ -246,11 +246,11 @@ class FileWatcherSupply(movement.Supply):
         state_file: conf.Path | None = None,
         start: Literal["beginning", "end"] = "beginning",
         encoding: str = "utf-8",
-        max_line: int = 1 << 20,
-        read_size: int = 1 << 16,
+        max_line: Annotated[int, conf.Range(1)] = 1 << 20,
+        read_size: Annotated[int, conf.Range(1)] = 1 << 16,
         rotate_wait: float = 5.0,
         poll_interval: float = 1.0,
-        rescan_interval: float = 60.0,
+        rescan_interval: Annotated[float, conf.Range(0)] = 60.0,
         state_interval: float = 1.0,
         line_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
@@ -259,9 +259,9 @@ class FileWatcherSupply(movement.Supply):
         owners: Sequence[str] = (),
         multiline: Mapping[str, Any] | None = None,
         exclude: Sequence[str] = (),
-        ignore_older: float = 0.0,
-        close_inactive: float = 300.0,
-        max_open_files: int = 0,
+        ignore_older: Annotated[float, conf.Range(0)] = 0.0,
+        close_inactive: Annotated[float, conf.Range(0)] = 300.0,
+        max_open_files: Annotated[int, conf.Range(0)] = 0,
         path_field: str | None = None,
         host_field: str | None = None,
         offset_field: str | None = None,
@@ -1837,13 +1837,13 @@ class FileReaderSupply(FileWatcherSupply):
         esc: movement.Escapement,
         filenames: conf.PathList,
         encoding: str = "utf-8",
-        max_line: int = 1 << 20,
+        max_line: Annotated[int, conf.Range(1)] = 1 << 20,
         line_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
         follow_symlinks: bool = False,
         owners: Sequence[str] = (),
-        read_size: int = 1 << 16,
+        read_size: Annotated[int, conf.Range(1)] = 1 << 16,
         multiline: Mapping[str, Any] | None = None,
         path_field: str | None = None,
         host_field: str | None = None,

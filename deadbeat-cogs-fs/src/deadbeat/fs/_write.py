@@ -35,7 +35,7 @@ import signal
 import stat
 import time
 from collections.abc import Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 from deadbeat.daemon import open_directory, others_may_write, trusted_owner
@@ -112,8 +112,8 @@ class LineFileDrain(movement.Cog):
         encoding: str = "utf-8",
         state_file: conf.Path | None = None,
         fsync: Literal["never", "flush", "always"] = "never",
-        retry_for: float = 60.0,
-        shutdown_timeout: float = 10.0,
+        retry_for: Annotated[float, conf.Range(0)] = 60.0,
+        shutdown_timeout: Annotated[float, conf.Range(0)] = 10.0,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")

@@ -8,7 +8,7 @@ import operator
 import socket
 from collections.abc import Mapping, Sequence
 from itertools import repeat
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 from deadbeat.plugins import missing_library
@@ -94,11 +94,11 @@ class Anonymise(movement.Cog):
         self,
         fields: str | Sequence[str] = "ip",
         mode: Literal["truncate", "cryptopan", "hash"] = "truncate",
-        v4_prefix: int = 24,
-        v6_prefix: int = 48,
+        v4_prefix: Annotated[int, conf.Range(0, 32)] = 24,
+        v6_prefix: Annotated[int, conf.Range(0, 128)] = 48,
         key_file: conf.Path | None = None,
         key_env: str | None = None,
-        cache_size: int = 65536,
+        cache_size: Annotated[int, conf.Range(0)] = 65536,
         ip_getter: movement.FieldGetter | None = None,
         ip_setter: movement.FieldSetter | None = None,
         missing: Literal["skip", "error"] = "skip",

@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 from deadbeat.plugins import missing_library
@@ -131,7 +131,7 @@ class GeoIP(movement.Cog):
         properties: Sequence[str] = _DEFAULT_PROPERTIES,
         language: str = "en",
         missing: Literal["skip", "error"] = "skip",
-        cache_size: int = 10000,
+        cache_size: Annotated[int, conf.Range(0)] = 10000,
         poll_interval: float = 5.0,
     ) -> None:
         check_missing(missing)

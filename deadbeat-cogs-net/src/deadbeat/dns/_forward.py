@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._lookup import Lookup, Question
 from ._names import query_name
@@ -86,14 +86,14 @@ class ForwardLookup(Lookup):
         result_setter: movement.FieldSetter = "addresses",
         record_types: Sequence[Literal["A", "AAAA", "MX", "TXT"]] = ("A", "AAAA"),
         servers: Sequence[str] = (),
-        port: int = 53,
-        timeout: float = 3.0,
-        retries: int | None = None,
+        port: Annotated[int, conf.Range(1, 65535)] = 53,
+        timeout: Annotated[float, conf.Range(0, above=True)] = 3.0,
+        retries: Annotated[int, conf.Range(0)] | None = None,
         max_in_flight: int = 1000,
         keep_order: bool = False,
-        cache_size: int = 100_000,
-        max_ttl: float = 86_400.0,
-        negative_ttl: float = 300.0,
+        cache_size: Annotated[int, conf.Range(0)] = 100_000,
+        max_ttl: Annotated[float, conf.Range(0)] = 86_400.0,
+        negative_ttl: Annotated[float, conf.Range(0)] = 300.0,
         not_found: str | None = None,
         failed: str | None = None,
         id_getter: movement.FieldGetter | None = None,

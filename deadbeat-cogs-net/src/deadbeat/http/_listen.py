@@ -36,7 +36,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from deadbeat import conf, movement
 
@@ -153,16 +153,16 @@ class HTTPListenSupply(movement.Supply):
     def __init__(
         self,
         esc: movement.Escapement,
-        port: int,
+        port: Annotated[int, conf.Range(0, 65535)],
         host: str = "127.0.0.1",
         path: str = "/",
-        max_body: int = 1 << 20,
-        max_depth: int = MAX_DEPTH,
+        max_body: Annotated[int, conf.Range(1)] = 1 << 20,
+        max_depth: Annotated[int, conf.Range(1)] = MAX_DEPTH,
         split_arrays: bool = True,
-        ack_timeout: float = 30.0,
-        retry_after: int = 5,
-        request_timeout: float = 30.0,
-        max_connections: int = 256,
+        ack_timeout: Annotated[float, conf.Range(0, above=True)] = 30.0,
+        retry_after: Annotated[int, conf.Range(1)] = 5,
+        request_timeout: Annotated[float, conf.Range(0, above=True)] = 30.0,
+        max_connections: Annotated[int, conf.Range(1)] = 256,
         document_setter: movement.FieldSetter | None = None,
         peer_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,

@@ -59,7 +59,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from deadbeat import conf, movement
@@ -163,15 +163,15 @@ class HTTPPostDrain(movement.Cog):
         train: movement.Train,
         url: str,
         mode: Literal["lines", "document"] = "lines",
-        max_batch: int = 1000,
-        max_batch_bytes: int = 1 << 20,
-        linger: float = 0.0,
-        concurrency: int = 1,
-        timeout: float = 30.0,
-        retry_for: float = 300.0,
+        max_batch: Annotated[int, conf.Range(1)] = 1000,
+        max_batch_bytes: Annotated[int, conf.Range(1)] = 1 << 20,
+        linger: Annotated[float, conf.Range(0)] = 0.0,
+        concurrency: Annotated[int, conf.Range(1)] = 1,
+        timeout: Annotated[float, conf.Range(0, above=True)] = 30.0,
+        retry_for: Annotated[float, conf.Range(0, above=True)] = 300.0,
         give_up: Literal["stop", "error_output"] = "stop",
         split_refused: bool = True,
-        finish_timeout: float = 10.0,
+        finish_timeout: Annotated[float, conf.Range(0, above=True)] = 10.0,
         headers: Mapping[str, str] | None = None,
         headers_file: conf.Path | None = None,
         content_type: str | None = None,

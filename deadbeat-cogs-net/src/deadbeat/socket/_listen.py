@@ -57,7 +57,7 @@ import socket
 import ssl
 import time
 from itertools import repeat
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 
@@ -183,21 +183,21 @@ class SocketSupply(movement.Supply):
         path: conf.Path | None = None,
         mode: int | None = None,
         framing: Literal["newline", "octet-counted", "syslog", "datagram"] | None = None,
-        max_line: int = 65536,
+        max_line: Annotated[int, conf.Range(1)] = 65536,
         encoding: str = "utf-8",
         decode_errors: Literal["strict", "replace", "backslashreplace", "surrogateescape"] = "strict",
         line_setter: movement.FieldSetter | None = "line",
         peer_setter: movement.FieldSetter | None = "peer",
         peer_host_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
-        max_clients: int = 1024,
-        idle_timeout: float | None = 600.0,
+        max_clients: Annotated[int, conf.Range(1)] = 1024,
+        idle_timeout: Annotated[float, conf.Range(0, above=True)] | None = 600.0,
         tls_cert: conf.Path | None = None,
         tls_key: conf.Path | None = None,
         tls_ca: conf.Path | None = None,
-        handshake_timeout: float = 10.0,
+        handshake_timeout: Annotated[float, conf.Range(0, above=True)] = 10.0,
         receive_buffer: int | None = None,
-        read_size: int = 1 << 18,
+        read_size: Annotated[int, conf.Range(1)] = 1 << 18,
         backlog: int = 128,
     ) -> None:
         esc = movement.escapement_of(esc)

@@ -56,7 +56,7 @@ import ssl
 import time
 from collections import deque
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 
@@ -152,11 +152,11 @@ class SocketDrain(movement.Cog):
         framing: Literal["newline", "octet-counted", "datagram"] | None = None,
         line_getter: movement.FieldGetter = "line",
         encoding: str = "utf-8",
-        max_pending: int = 4 << 20,
+        max_pending: Annotated[int, conf.Range(1)] = 4 << 20,
         reconnect_min: float = 0.1,
         reconnect_max: float = 30.0,
-        connect_timeout: float = 10.0,
-        finish_timeout: float = 10.0,
+        connect_timeout: Annotated[float, conf.Range(0, above=True)] = 10.0,
+        finish_timeout: Annotated[float, conf.Range(0)] = 10.0,
         max_datagram: int = _MAX_UDP,
         tls: bool = False,
         tls_ca: conf.Path | None = None,

@@ -25,9 +25,9 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._drain import BrokerDrain, StreamFull
 from ._extras import client_library, needs_library
@@ -107,8 +107,8 @@ class NATSStreamDrain(BrokerDrain):
         password: str | None = None,
         value_getter: movement.FieldGetter | None = None,
         encoding: str = "utf-8",
-        batch_size: int = 1000,
-        confirm_timeout: float = 5.0,
+        batch_size: Annotated[int, conf.Range(1)] = 1000,
+        confirm_timeout: Annotated[float, conf.Range(0, above=True)] = 5.0,
         retry_for: float | None = None,
         finish_timeout: float = 30.0,
     ) -> None:

@@ -28,9 +28,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._extras import client_library, needs_library
 from ._nats_common import delivery_of, is_transient, open_connection, pending_after
@@ -108,11 +108,11 @@ class NATSStreamSupply(BrokerSupply):
         password: str | None = None,
         encoding: str | None = "utf-8",
         start: Literal["beginning", "end"] = "beginning",
-        batch_size: int = 1000,
+        batch_size: Annotated[int, conf.Range(1)] = 1000,
         max_pending: int | None = None,
-        wait: float = 5.0,
-        ack_wait: float = 60.0,
-        max_deliveries: int = 5,
+        wait: Annotated[float, conf.Range(0, above=True)] = 5.0,
+        ack_wait: Annotated[float, conf.Range(0, above=True)] = 60.0,
+        max_deliveries: Annotated[int, conf.Range(1)] = 5,
     ) -> None:
         if isinstance(servers, str):
             raise TypeError("servers must be a list of URLs, not one string")

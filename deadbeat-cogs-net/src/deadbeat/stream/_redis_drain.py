@@ -17,9 +17,9 @@ from __future__ import annotations
 import codecs
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._drain import BrokerDrain, StreamFull
 from ._extras import needs_library
@@ -82,7 +82,7 @@ class RedisStreamDrain(BrokerDrain):
         value_getter: movement.FieldGetter | None = None,
         encoding: str = "utf-8",
         maxlen: int | None = None,
-        batch_size: int = 1000,
+        batch_size: Annotated[int, conf.Range(1)] = 1000,
         retry_for: float | None = None,
         finish_timeout: float = 30.0,
     ) -> None:

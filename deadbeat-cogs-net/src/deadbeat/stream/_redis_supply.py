@@ -30,9 +30,9 @@ deletions in the stream): entries no member of the group was given yet.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._extras import needs_library
 from ._redis_common import connect, is_transient, shown_url
@@ -109,11 +109,11 @@ class RedisStreamSupply(BrokerSupply):
         field: str | None = "data",
         encoding: str | None = "utf-8",
         start: Literal["beginning", "end"] = "beginning",
-        batch_size: int = 1000,
+        batch_size: Annotated[int, conf.Range(1)] = 1000,
         max_pending: int | None = None,
-        block: float = 5.0,
-        claim_idle: float = 60.0,
-        max_deliveries: int = 5,
+        block: Annotated[float, conf.Range(0, above=True)] = 5.0,
+        claim_idle: Annotated[float, conf.Range(0, above=True)] = 60.0,
+        max_deliveries: Annotated[int, conf.Range(1)] = 5,
     ) -> None:
         if start not in ("beginning", "end"):
             raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")

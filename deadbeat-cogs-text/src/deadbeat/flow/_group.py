@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 from deadbeat.text._fields import FieldPath
 
 from ._size import weight
@@ -99,10 +99,10 @@ class Aggregate(movement.Cog):
         by: Sequence[str],
         aggregates: Mapping[str, str],
         window: float = 60.0,
-        max_size: int = 10_000,
+        max_size: Annotated[int, conf.Range(1)] = 10_000,
         id_getter: movement.FieldGetter | None = None,
-        max_bytes: int = 4 * 2**20,
-        max_groups: int = 100_000,
+        max_bytes: Annotated[int, conf.Range(1)] = 4 * 2**20,
+        max_groups: Annotated[int, conf.Range(1)] = 100_000,
     ) -> None:
         if isinstance(by, str):
             raise TypeError("by must be a list of field names, not one string")
@@ -249,7 +249,7 @@ class Batch(movement.Cog):
     def __init__(
         self,
         train: movement.Train,
-        size: int = 100,
+        size: Annotated[int, conf.Range(1)] = 100,
         timeout: float = 1.0,
         target: movement.FieldSetter | None = "data",
     ) -> None:
@@ -339,7 +339,12 @@ class Split(movement.Cog):
         length, a number 8, each field or list item 16 more; 16 MiB by default).
     """
 
-    def __init__(self, field: FieldPath, max_items: int = 10_000, max_bytes: int = 16 * 2**20) -> None:
+    def __init__(
+        self,
+        field: FieldPath,
+        max_items: Annotated[int, conf.Range(1)] = 10_000,
+        max_bytes: Annotated[int, conf.Range(1)] = 16 * 2**20,
+    ) -> None:
         self.field = field
         self.max_items = _positive("max_items", max_items)
         self.max_bytes = _positive("max_bytes", max_bytes)

@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
 
@@ -255,8 +255,8 @@ class Sample(movement.Cog):
 
     def __init__(
         self,
-        every: int | None = None,
-        rate: float | None = None,
+        every: Annotated[int, conf.Range(1)] | None = None,
+        rate: Annotated[float, conf.Range(0, 1)] | None = None,
         key: str | Sequence[str] | None = None,
         seed: str = "",
     ) -> None:

@@ -29,9 +29,9 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 __all__ = ["KEY_BYTES", "Dedupe", "Throttle"]
 
@@ -90,7 +90,12 @@ class Dedupe(movement.Cog):
     :param max_keys: keys remembered at most.
     """
 
-    def __init__(self, fields: Sequence[str], window: float = 60.0, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        fields: Sequence[str],
+        window: Annotated[float, conf.Range(0)] = 60.0,
+        max_keys: Annotated[int, conf.Range(1)] = 100_000,
+    ) -> None:
         if isinstance(fields, str):
             raise TypeError("fields must be a list of names, not one string")
         self.fields = list(fields)
@@ -153,7 +158,11 @@ class Throttle(movement.Cog):
     """
 
     def __init__(
-        self, fields: Sequence[str] = (), rate: float = 10.0, burst: int = 10, max_keys: int = 100_000
+        self,
+        fields: Sequence[str] = (),
+        rate: Annotated[float, conf.Range(0, above=True)] = 10.0,
+        burst: Annotated[int, conf.Range(1)] = 10,
+        max_keys: Annotated[int, conf.Range(1)] = 100_000,
     ) -> None:
         if isinstance(fields, str):
             raise TypeError("fields must be a list of names, not one string")

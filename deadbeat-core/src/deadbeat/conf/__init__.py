@@ -34,6 +34,7 @@ from ._casts import (
     cast_optional,
     cast_path,
     cast_path_list,
+    cast_range,
     cast_str,
     cast_str_list,
     cast_union,
@@ -42,7 +43,17 @@ from ._casts import (
     rebase,
     type_name_of,
 )
-from ._declared import INJECTED, Declared, Path, PathList, cast_for, declared_parameters, section_of, split_params
+from ._declared import (
+    INJECTED,
+    Declared,
+    Path,
+    PathList,
+    Range,
+    cast_for,
+    declared_parameters,
+    section_of,
+    split_params,
+)
 from ._gather import check, gather, load_file
 from ._tree import REQUIRED, Config, ConfigError, Item, Section, cfg_base_config, cfg_item, cfg_root, cfg_section
 
@@ -56,6 +67,7 @@ __all__ = [
     "Item",
     "Path",
     "PathList",
+    "Range",
     "Section",
     "cast_any",
     "cast_boolean",
@@ -70,6 +82,7 @@ __all__ = [
     "cast_optional",
     "cast_path",
     "cast_path_list",
+    "cast_range",
     "cast_str",
     "cast_str_list",
     "cast_union",

@@ -30,6 +30,7 @@ __all__ = [
     "cast_optional",
     "cast_path",
     "cast_path_list",
+    "cast_range",
     "cast_str",
     "cast_str_list",
     "cast_union",
@@ -246,6 +247,40 @@ def cast_union(*casts: Cast) -> Cast:
 
     cast.__name__ = "cast_union(" + ", ".join(getattr(c, "__name__", "cast") for c in casts) + ")"
     cast.members = casts  # type: ignore[attr-defined]
+    return cast
+
+
+def _bounds_in_words(low: float | None, high: float | None, above: bool) -> str:
+    if low is not None and high is not None and not above:
+        return f"from {low:g} to {high:g}"
+    words = []
+    if low is not None:
+        words.append(f"above {low:g}" if above else f"of at least {low:g}")
+    if high is not None:
+        words.append(f"at most {high:g}")
+    return " and ".join(words)
+
+
+def cast_range(inner: Cast, low: float | None = None, high: float | None = None, above: bool = False) -> Cast:
+    """Build a cast taking what ``inner`` takes, within bounds.
+
+    :param inner: the cast of the number (:func:`cast_int`, :func:`cast_float`).
+    :param low: the least value taken (``None``: no least).
+    :param high: the greatest value taken (``None``: no greatest).
+    :param above: ``low`` itself is not taken ("more than 0 seconds").
+    """
+    bounds = _bounds_in_words(low, high, above)
+
+    @expects(f"{expected_of(inner)} {bounds}", f"{type_name_of(inner)} {bounds}")
+    def cast(value: Any) -> Any:
+        number = inner(value)
+        if low is not None and (number <= low if above else number < low):
+            raise ValueError(value)
+        if high is not None and number > high:
+            raise ValueError(value)
+        return number
+
+    cast.__name__ = f"cast_range({getattr(inner, '__name__', 'cast')}, {low!r}, {high!r})"
     return cast
 
 

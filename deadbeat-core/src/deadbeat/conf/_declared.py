@@ -19,6 +19,7 @@ annotation                          accepted
 ``X | Y``                           X or Y, tried in that order
 ``Annotated[T, cast]``              what ``cast`` accepts: :data:`Path`, :data:`PathList`,
                                     the field getters and setters of :mod:`deadbeat.movement`
+``Annotated[int, Range(0, 32)]``    a number of T within the bounds (``int`` or ``float``)
 anything else (``Any``, callables)  anything, checked by the cog itself
 ==================================  =========================================
 """
@@ -46,6 +47,7 @@ from ._casts import (
     cast_optional,
     cast_path,
     cast_path_list,
+    cast_range,
     cast_str,
     cast_union,
     type_name_of,
@@ -57,6 +59,7 @@ __all__ = [
     "Declared",
     "Path",
     "PathList",
+    "Range",
     "cast_for",
     "declared_parameters",
     "section_of",
@@ -67,6 +70,25 @@ __all__ = [
 Path = Annotated[str, cast_path]
 #: A parameter holding a list of paths.
 PathList = Annotated[Sequence[str], cast_path_list]
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a number parameter, declared in its annotation: ``Annotated[int, Range(0, 32)]``.
+
+    A pipeline file (and so ``deadbeat check``) refuses a value out of bounds
+    with the parameter's key, before any cog is built; the cog reference shows
+    the bounds. The cog keeps its own check for those who build it in Python.
+
+    :ivar low: the least value taken (``None``: no least).
+    :ivar high: the greatest value taken (``None``: no greatest).
+    :ivar above: ``low`` itself is not taken ("more than 0 seconds").
+    """
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
 
 #: First parameters that ``deadbeat run`` fills in itself: the Train or the Escapement.
 INJECTED = ("train", "esc")
@@ -82,10 +104,12 @@ def cast_for(annotation: Any) -> Cast:
         return cast_any
     origin = typing.get_origin(annotation)
     if origin is Annotated:
+        casts = [extra for extra in annotation.__metadata__ if callable(extra)]
+        cast = casts[0] if casts else cast_for(typing.get_args(annotation)[0])
         for extra in annotation.__metadata__:
-            if callable(extra):
-                return extra  # type: ignore[no-any-return]
-        return cast_for(typing.get_args(annotation)[0])
+            if isinstance(extra, Range):
+                cast = cast_range(cast, extra.low, extra.high, extra.above)
+        return cast
     if origin in (typing.Union, types.UnionType):
         members = typing.get_args(annotation)
         casts = [cast_for(m) for m in members if m is not type(None)]
