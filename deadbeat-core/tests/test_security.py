@@ -344,6 +344,32 @@ class TestPlantedModulesBelowThePipeline:
             load(base / "p.toml")
         assert "mycogs" not in sys.modules
 
+    @pytest.mark.parametrize("when", ["at import", "later"])
+    def test_what_the_module_imports_from_beside_it_is_checked_too(self, arena: Path, when: str) -> None:
+        """mycogs.py is private, but imports helper.py, which others can write: the attacker's helper never runs,
+        whether it is imported with mycogs or later, from a call."""
+        base = self.app(arena, "app")
+        marker = arena / "planted-code-ran"
+        importing = "import helper\n" if when == "at import" else ""
+        calling = "    import helper\n" if when == "later" else ""
+        (base / "mycogs.py").write_text(f"{importing}def tag(data):\n{calling}    return (data,)\n")
+        (base / "helper.py").write_text("")
+        (base / "helper.py").chmod(0o666)
+        as_attacker(lambda: (base / "helper.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"))
+        (base / "p.toml").write_text('[[cog]]\nuse = "mycogs:tag"\n')
+        try:
+            if when == "at import":
+                with pytest.raises(pipeline_mod.PipelineError, match=r"helper.py: a file writable by others"):
+                    load(base / "p.toml")
+            else:
+                tag = load(base / "p.toml").cogs[0].factory
+                with pytest.raises(ImportError, match=r"helper.py: a file writable by others"):
+                    tag({})
+            assert not marker.exists()
+            assert "helper" not in sys.modules
+        finally:
+            sys.modules.pop("mycogs", None)
+
     def test_group_write_for_our_own_private_group_is_private(self, arena: Path) -> None:
         """umask 002 (Debian's users each have a group of their own): a clone of the app is group-writable, yet
         no other account can write to it; it is used (the README's quick start under that umask)."""

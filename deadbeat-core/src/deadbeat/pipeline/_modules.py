@@ -12,7 +12,9 @@ spell:
   directory and compiled file beside them. Each of these, and the pipeline's
   directory, must be owned by root or by us and not writable by its group or
   others (and the pipeline's directory must be reached without a link others
-  could have planted: :func:`deadbeat.daemon.check_private_directory`).
+  could have planted: :func:`deadbeat.daemon.check_private_directory`). What
+  that module imports from its directory, then or later, is checked the same
+  way before it is loaded (:class:`_PipelineDirectoryFinder`).
   ``DEADBEAT_SHARED_DIRS=1`` lifts the rule on owners and modes, knowingly.
 * **Attributes that are not the module's own.** The attribute path is walked
   through what the module itself defines: never into a module object (``os``
@@ -26,6 +28,7 @@ spell:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import inspect
@@ -147,14 +150,80 @@ def _check_place(path: str) -> None:
             )
 
 
+def _check_files_of(name: str, base: str) -> None:
+    """Check every file and directory an import of ``name`` from ``base`` would use.
+
+    :raises ImportError: naming the first place its group or others could change.
+    """
+    try:
+        check_private_directory(os.path.join(base, name.partition(".")[0]))
+        if not shared_dirs_allowed():
+            for place in dict.fromkeys([base, *_files_to_load(name, base)]):
+                _check_place(place)
+    except UnsafePath as exc:
+        raise ImportError(str(exc), name=name) from None
+
+
+class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
+    """Finds modules in the directories of pipeline files, each one checked before it is loaded.
+
+    First on :data:`sys.meta_path` once an app module is imported, and for the
+    rest of the process: not only the module a pipeline names, but whatever it
+    imports from its directory, at once or later (``import helper`` in
+    ``mycogs.py``; a submodule of its package), is found here and checked as the
+    named module is (see the module's docstring). A top-level name that is
+    installed is left to the other finders, so that no file beside a pipeline
+    shadows an installed module; the directories are never on :data:`sys.path`.
+    """
+
+    def __init__(self) -> None:
+        self.bases: list[str] = []
+        self._asking = False
+
+    def _installed(self, fullname: str) -> bool:
+        """Whether a finder after this one finds the top-level ``fullname`` (the directories left out)."""
+        self._asking = True
+        try:
+            return any(
+                finder.find_spec(fullname, None) is not None
+                for finder in sys.meta_path
+                if finder is not self and hasattr(finder, "find_spec")
+            )
+        finally:
+            self._asking = False
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if self._asking or not self.bases:
+            return None
+        if path is None:
+            for base in self.bases:
+                spec = importlib.machinery.PathFinder.find_spec(fullname, [base])
+                if spec is None:
+                    continue
+                if self._installed(fullname):
+                    return None
+                _check_files_of(fullname, base)
+                return spec
+            return None
+        places = list(path)
+        for base in self.bases:
+            if any(_within(place, base) for place in places):
+                _check_files_of(fullname, base)
+                return importlib.machinery.PathFinder.find_spec(fullname, places)
+        return None
+
+
+_finder = _PipelineDirectoryFinder()
+
+
 def import_app_module(name: str, base: str) -> Any:
     """Import the module of a ``module:attribute`` cog: an installed one, or one beside the pipeline file.
 
     A file beside the pipeline file never shadows an installed module: the
-    installed one is found first, and the pipeline's directory comes last on
-    ``sys.path``, for this import only. Before anything is imported from that
+    installed one is found first. Before anything is imported from that
     directory, every file and directory the import would use is checked (see
-    the module's docstring).
+    the module's docstring), and so is each module imported from there later
+    (see :class:`_PipelineDirectoryFinder`).
 
     :raises ImportError: when there is no such module, or its place is unsafe.
     """
@@ -162,21 +231,12 @@ def import_app_module(name: str, base: str) -> Any:
     if _installed(top, base):
         return importlib.import_module(name)  # installed: the pipeline's directory plays no part
     importlib.invalidate_caches()  # what the import below will see: files made a moment ago included
-    try:
-        check_private_directory(os.path.join(base, top))
-        if not shared_dirs_allowed():
-            for place in dict.fromkeys([base, *_files_to_load(name, base)]):
-                _check_place(place)
-    except UnsafePath as exc:
-        raise ImportError(str(exc)) from None
-    added = base not in sys.path
-    if added:
-        sys.path.append(base)
-    try:
-        return importlib.import_module(name)
-    finally:
-        if added and base in sys.path:
-            sys.path.remove(base)
+    _check_files_of(name, base)
+    if base not in _finder.bases:
+        _finder.bases.append(base)
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+    return importlib.import_module(name)
 
 
 def _defined_in(obj: Any, module_name: str) -> bool:
