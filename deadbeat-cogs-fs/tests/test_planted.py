@@ -559,3 +559,44 @@ class TestSpoolDirectory:
         assert len(records) == 1 and SECRET not in repr(records[0].datum)
         why = "a symbolic link; not followed" if planted == "link" else "not a regular file (a FIFO); not read"
         assert f"{spool}/e1: {why}" in str(records[0].error)
+
+    def test_a_spool_directory_that_is_the_attackers_link_is_not_read_from(
+        self, root: Path, attacker: Attacker
+    ) -> None:
+        """/tmp/spool -> a root-only directory, planted by the attacker: fs.spool refuses to start, and neither
+        reads nor removes the files there (it used to send them on and unlink them)."""
+        secrets = secret_dir(root)
+        shared = shared_dir(root / "tmp")
+        attacker("symlink", secrets, shared / "spool")
+        esc = movement.Escapement()
+        try:
+            with pytest.raises(OSError, match="a symbolic link in a directory writable by others"):
+                fs.SpoolDirSupply(esc, str(shared / "spool"))
+        finally:
+            esc.close()
+        assert (secrets / "s.log").read_text() == SECRET + "\n"
+
+    def test_a_spool_directory_that_is_the_attackers_link_is_not_written_to(
+        self, root: Path, attacker: Attacker
+    ) -> None:
+        """The same link for fs.spool_write: nothing is created in root's directory (a cron line could have been)."""
+        secrets = secret_dir(root)
+        shared = shared_dir(root / "tmp")
+        attacker("symlink", secrets, shared / "out")
+        with pytest.raises(OSError, match="a symbolic link in a directory writable by others"):
+            fs.SpoolDirDrain(str(shared / "out"), name_getter="name")
+        assert sorted(os.listdir(secrets)) == ["s.log"]
+
+    def test_a_directory_swapped_after_start_is_not_followed(self, root: Path, attacker: Attacker) -> None:
+        """The drain's directory, renamed away by someone who can and replaced with a link after the start:
+        files go on into the directory opened at start."""
+        secrets = secret_dir(root)
+        shared = shared_dir(root / "tmp")
+        out = shared / "out"
+        drain = fs.SpoolDirDrain(str(out), name_getter="name", fsync=False)
+        out.rename(shared / "moved")
+        attacker("symlink", secrets, out)
+        drain({"name": "e1", "data": "ours"})
+        drain.done()
+        assert sorted(os.listdir(secrets)) == ["s.log"]
+        assert (shared / "moved" / "e1").read_text() == "ours"

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from deadbeat import conf, movement
+from deadbeat.daemon import open_directory
 
 from ._io import write_all
 from ._paths import kind
@@ -31,6 +32,37 @@ def _visible(name: str) -> bool:
     return not name.startswith(".") and not name.endswith(".tmp")
 
 
+def _open_spool_directory(directory: str, create: bool = False) -> int:
+    """A descriptor of ``directory`` that every later operation goes through, by name within it.
+
+    The directory is reached as the daemon's files are (see
+    :func:`deadbeat.daemon.open_directory`): a symbolic link on the way, or the
+    directory itself being one, is followed only where no other account could
+    have planted it. So a link another account put in place of a spool
+    directory in ``/tmp`` neither leads the writer into a directory of ours nor
+    lets the reader take (and remove) our files; and once opened, renaming
+    directories around cannot redirect what is written, read or removed.
+
+    :param create: make it if missing (mode 0777 less the umask, as ``mkdir``;
+        missing directories above it are made private).
+    :raises UnsafePath: for a link that may not be followed.
+    """
+    if create:
+        parent = open_directory(directory, private=False, create=True)
+        try:
+            os.mkdir(os.path.basename(os.path.abspath(directory)), 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass  # there already, or a link: checked below
+        finally:
+            os.close(parent)
+    # The directory of a file in it: the walk opens the directory itself, as its last step.
+    holder = open_directory(os.path.join(directory, "-"), private=False)
+    try:
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=holder)
+    finally:
+        os.close(holder)
+
+
 class SpoolDirSupply(movement.Supply):
     """Take each file renamed into a directory as one datum; remove it once handled.
 
@@ -40,7 +72,10 @@ class SpoolDirSupply(movement.Supply):
     restart takes it again. Names starting with a dot or ending in ``.tmp`` are
     left alone: writers use them while writing. Only regular files are read: a
     name that is a symbolic link or a FIFO when it is opened (swapped in after
-    the listing) goes to the error output, never followed nor waited on.
+    the listing) goes to the error output, never followed nor waited on. The
+    directory itself is opened once, at start, never through a link another
+    account could have planted (as for ``fs.write``); files are then read and
+    removed within that directory, whatever is renamed around it later.
 
     :param esc: the Escapement (a Train is taken too).
     :param directory: the spool directory.
@@ -86,8 +121,8 @@ class SpoolDirSupply(movement.Supply):
         self._turn: movement.Binding | None = None
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"spool directory {directory!r} does not exist")
-        if done_dir is not None:
-            os.makedirs(done_dir, exist_ok=True)
+        self._dir = _open_spool_directory(directory)
+        self._done_dir = _open_spool_directory(done_dir, create=True) if done_dir is not None else None
         if self._following:
             # Without inotify, the Escapement polls the directory instead.
             self._watch = esc.inotify_add(directory, _DIR_EVENTS, self._on_event, poll_interval=poll_interval)
@@ -99,7 +134,7 @@ class SpoolDirSupply(movement.Supply):
 
     def _candidates(self) -> list[str]:
         try:
-            entries = list(os.scandir(self.directory))
+            entries = list(os.scandir(self._dir))
         except OSError as exc:
             log.error("%s: cannot list: %s", self.directory, exc.strerror)
             return []
@@ -124,7 +159,7 @@ class SpoolDirSupply(movement.Supply):
     def _take(self, name: str) -> None:
         path = os.path.join(self.directory, name)
         try:
-            raw = self._read(path)
+            raw = self._read(name, path)
         except FileNotFoundError:
             return  # taken by someone else between listing and reading
         except (OSError, ValueError) as exc:
@@ -152,8 +187,8 @@ class SpoolDirSupply(movement.Supply):
         self._taken.add(name)
         self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
 
-    def _read(self, path: str) -> bytes:
-        """The content of the regular file ``path``: never through a link, never waiting on a FIFO.
+    def _read(self, name: str, path: str) -> bytes:
+        """The content of the regular file ``name`` (``path``): never through a link, never waiting on a FIFO.
 
         Listed as a regular file, the name may have been swapped for a link or
         a FIFO since (a spool directory is where others put files).
@@ -161,9 +196,10 @@ class SpoolDirSupply(movement.Supply):
         :raises ValueError: for what is not a regular file, or is larger than ``max_size``.
         """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self._dir)
         except OSError:
-            if os.path.islink(path):  # ELOOP, or EACCES where the kernel protects sticky directories
+            # ELOOP, or EACCES where the kernel protects sticky directories.
+            if stat.S_ISLNK(os.stat(name, dir_fd=self._dir, follow_symlinks=False).st_mode):
                 raise ValueError(f"{path}: a symbolic link; not followed") from None
             raise
         with os.fdopen(fd, "rb") as handle:
@@ -183,10 +219,10 @@ class SpoolDirSupply(movement.Supply):
         name = batch_id[2]
         path = os.path.join(self.directory, name)
         try:
-            if self.done_dir is not None:
-                os.rename(path, os.path.join(self.done_dir, name))
+            if self._done_dir is not None:
+                os.rename(name, name, src_dir_fd=self._dir, dst_dir_fd=self._done_dir)
             else:
-                os.unlink(path)
+                os.unlink(name, dir_fd=self._dir)
         except OSError as exc:
             log.error("%s: %s: cannot remove after processing: %s", name, path, exc.strerror)
         self._taken.discard(name)
@@ -200,6 +236,13 @@ class SpoolDirSupply(movement.Supply):
             self.esc.inotify_rm(self._watch)
             self._watch = None
 
+    def done(self) -> None:
+        """Let go of the directories (acknowledgements, which remove files, are over by now)."""
+        for fd in (self._dir, self._done_dir):
+            if fd is not None:
+                os.close(fd)
+        self._dir = self._done_dir = -1
+
 
 class SpoolDirDrain(movement.Cog):
     """Write each datum into its own file in a directory, atomically.
@@ -207,7 +250,9 @@ class SpoolDirDrain(movement.Cog):
     The content is written under a temporary dot-name (random, created
     exclusively) and linked into place, so a reader of the directory never sees
     a partial file, and an existing file of the same name is never replaced: that
-    datum goes to the error output instead.
+    datum goes to the error output instead. The directory is opened once, at
+    start, never through a link another account could have planted (as for
+    ``fs.write``), and every file is made within it.
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): files and
     bytes written, failed writes and the time of the last failure. Each datum is
@@ -246,7 +291,7 @@ class SpoolDirDrain(movement.Cog):
         self._bytes_written = 0
         self._write_errors = 0
         self._last_error = 0.0
-        os.makedirs(directory, exist_ok=True)
+        self._dir = _open_spool_directory(directory, create=True)
 
     def _name(self, data: Any) -> str:
         if self._get_name is not None:
@@ -281,8 +326,10 @@ class SpoolDirDrain(movement.Cog):
 
     def _write(self, name: str, content: Any) -> None:
         final = os.path.join(self.directory, name)
-        temporary = os.path.join(self.directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+        at = self._dir
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o644, dir_fd=at)
         try:
             try:
                 write_all(fd, content)
@@ -292,17 +339,19 @@ class SpoolDirDrain(movement.Cog):
                 os.close(fd)
             # link() never replaces: an existing file of that name (a planted one,
             # or an earlier event's) stays, and this datum fails instead.
-            os.link(temporary, final)
+            os.link(temporary, name, src_dir_fd=at, dst_dir_fd=at, follow_symlinks=False)
         except FileExistsError:
             raise FileExistsError(f"spool file {final} exists already; not replaced") from None
         finally:
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=at)
         if self.fsync:
-            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            os.fsync(at)
+
+    def done(self) -> None:
+        """Let go of the directory."""
+        if self._dir >= 0:
+            os.close(self._dir)
+            self._dir = -1
 
     def metrics(self) -> dict[str, float]:
         """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
