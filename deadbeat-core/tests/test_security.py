@@ -171,6 +171,18 @@ class TestLinksOnTheWayToStateAndPidFiles:
             daemon.write_atomically(str(shared / "deadbeat" / "state.json"), b"{}")
         untouched(victim)
 
+    def test_a_state_file_another_user_wrote_is_never_read(
+        self, shared: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Even with DEADBEAT_SHARED_DIRS=1: a state file the attacker made in the shared directory is refused, not
+        acted on (one that named our output with offset 0 made fs.write cut the output back to nothing)."""
+        monkeypatch.setenv("DEADBEAT_SHARED_DIRS", "1")
+        as_attacker(lambda: (shared / "state.json").write_text('{"sections": {}, "version": 1}'))
+        with pytest.raises(daemon.UnsafePath, match=r"owned by another user \(uid 65534\); not read"):
+            daemon.read_private(str(shared / "state.json"))
+        daemon.write_atomically(str(shared / "mine.json"), b"{}")
+        assert daemon.read_private(str(shared / "mine.json")) == b"{}"
+
     def test_our_own_links_in_private_directories_are_followed(self, arena: Path) -> None:
         """/var/run -> /run, or any link of ours where only we can write, is fine; sticky /tmp above too."""
         real = arena / "real"
@@ -224,6 +236,15 @@ class TestLogFile:
         with pytest.raises(daemon.UnsafePath, match="a symbolic link in a directory writable by others"):
             dblog.configure(file=str(shared / "logs" / "d.log"))
         untouched(victim)
+
+    def test_a_new_log_file_is_not_readable_by_others(self, arena: Path) -> None:
+        """Dead letters in the log hold raw input: a log file made by the daemon is 0640 (less the umask)."""
+        old = os.umask(0o022)
+        try:
+            dblog.configure(file=str(arena / "d.log"))
+        finally:
+            os.umask(old)
+        assert (arena / "d.log").stat().st_mode & 0o777 == 0o640
 
     def test_a_log_file_another_account_made_is_refused(self, shared: Path) -> None:
         """Made in advance by the attacker (to read what is logged, or to swap it): not used."""

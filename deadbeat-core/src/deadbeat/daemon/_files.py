@@ -261,8 +261,11 @@ def check_private_directory(path: str, create: bool = False) -> list[str]:
 def read_private(path: str) -> bytes | None:
     """:returns: the content of ``path``, or ``None`` when there is none.
 
-    :raises UnsafePath: when ``path`` is a symbolic link (it is never followed)
-        or its place is unsafe (:func:`check_private_directory`).
+    :raises UnsafePath: when ``path`` is a symbolic link (it is never followed),
+        not a regular file, or owned by another user than root or us (even
+        with ``DEADBEAT_SHARED_DIRS=1``: what it says is acted on, and a state
+        file could make a writer cut its own output back), or its place is
+        unsafe (:func:`check_private_directory`).
     """
     try:
         dir_fd = open_directory(path)
@@ -281,6 +284,11 @@ def read_private(path: str) -> bytes | None:
     finally:
         os.close(dir_fd)
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"{path}: not a regular file; not read")
+        if not trusted_owner(st.st_uid):
+            raise UnsafePath(f"{path}: owned by another user (uid {st.st_uid}); not read, as it could say anything")
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -386,7 +394,7 @@ def open_owned(dir_fd: int, name: str, flags: int, mode: int, path: str) -> int:
 
 
 def open_log_file(path: str) -> int:
-    """Open a log file for appending (created, mode 0666 less the umask, if missing).
+    """Open a log file for appending (created, mode 0640 less the umask, if missing: it holds dead letters, raw input).
 
     Links on the way are checked as for every file here, but the directory
     may be shared (``/var/log`` is group-writable on some systems): the file is
@@ -399,7 +407,7 @@ def open_log_file(path: str) -> int:
     dir_fd = open_directory(path, private=False)
     try:
         return open_owned(
-            dir_fd, os.path.basename(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666, os.path.abspath(path)
+            dir_fd, os.path.basename(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640, os.path.abspath(path)
         )
     finally:
         os.close(dir_fd)
