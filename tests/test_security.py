@@ -251,6 +251,30 @@ class TestSecretsInWhatIsShown:
             checked.stdout
         )
 
+    def test_a_secret_from_a_file_is_masked_however_it_is_quoted(self, arena: Path) -> None:
+        """${file:...} secrets with a backslash, a quote and a tab (a webhook's token in a URL path): shown by repr
+        in --explain and in messages, they used to appear escaped, unmasked; check printed a path holding one."""
+        (arena / "s0").write_text("T0PSECRET\\z'z\tq\n")
+        (arena / "in.log").write_text("")
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log", "/nonexistent/${file:s0}"]
+            [[cog]]
+            use = "http.post"
+            url = "http://127.0.0.1:1/services/${file:s0}"
+            """,
+        )
+        explained = deadbeat("run", "p.toml", "--explain", cwd=arena)
+        checked = deadbeat("check", "p.toml", cwd=arena)
+        ran = deadbeat("run", "p.toml", "--once", cwd=arena)
+        output = "".join(r.stdout + r.stderr for r in (explained, checked, ran))
+        assert "T0PSECRET" not in output, output
+        assert "/nonexistent/***" in checked.stdout
+        assert "services/***" in explained.stdout
+
     def test_check_warns_of_a_key_file_others_can_read(self, arena: Path) -> None:
         key = arena / "anon.key"
         key.write_text("0" * 64)

@@ -171,9 +171,7 @@ class TestLinksOnTheWayToStateAndPidFiles:
             daemon.write_atomically(str(shared / "deadbeat" / "state.json"), b"{}")
         untouched(victim)
 
-    def test_a_state_file_another_user_wrote_is_never_read(
-        self, shared: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_a_state_file_another_user_wrote_is_never_read(self, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Even with DEADBEAT_SHARED_DIRS=1: a state file the attacker made in the shared directory is refused, not
         acted on (one that named our output with offset 0 made fs.write cut the output back to nothing)."""
         monkeypatch.setenv("DEADBEAT_SHARED_DIRS", "1")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deadbeat import pipeline
+from deadbeat import movement, pipeline
 from deadbeat.pipeline import PipelineError, Substitution, VariableError
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
@@ -154,3 +154,34 @@ class TestPipelineFiles:
         path = write(tmp_path, '[[cog]]\nuse = "appcogs:Echo"\npassword = "${file:nowhere.txt}"\n')
         with pytest.raises(PipelineError, match=r"cog\[0\] \(appcogs:Echo\): password: \$\{file:nowhere.txt\}: cannot"):
             pipeline.load(path, environ={})
+
+
+class TestRedaction:
+    @given(st.text(min_size=1, max_size=40).filter(lambda t: t.strip("\t\n\r")))
+    def test_a_secret_is_hidden_however_a_message_quotes_it(self, secret: str) -> None:
+        """As it is, by repr alone or inside a container, by JSON: never shown."""
+        import json
+
+        substitution = Substitution({})
+        substitution.secrets = {secret}
+        for shown in (secret, repr(secret), repr([secret, "'"]), repr({"url": "x/" + secret}), json.dumps(secret)):
+            assert "***" in substitution.redact(shown), shown
+
+    def test_what_is_shown_of_a_secret_cut_short_is_hidden(self) -> None:
+        """str(cog) cuts a long value at 80 characters: a webhook's token in the path is cut in its middle."""
+
+        class Post(movement.Cog):
+            def __init__(self, url: str) -> None:
+                self.url = url
+
+            def __call__(self, data: object) -> tuple[object]:
+                return (data,)
+
+        token = "T0KEN-9f8e7d6c5b4a39281706"
+        substitution = Substitution({})
+        substitution.secrets = {token}
+        shown = str(Post("https://hooks.example.com/services/T0000000000/B0000000000/" + token))
+        assert "T0KEN-9f8e7" in shown and token not in shown  # cut in the middle of the token
+        assert "T0KEN" not in substitution.redact(shown)
+        assert substitution.redact(shown).endswith("/***...)")
+        assert substitution.redact("T0K...") == "T0K..."  # too short a start to say

@@ -86,6 +86,15 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
         spec = pipeline_mod.load(path, registry, problems_found=errors)
     except pipeline_mod.PipelineError as exc:
         return list(exc.problems), []
+    errors, warnings = _machine_problems(path, spec, errors, warnings)
+    # A secret from ${file:...} in a value the lines quote (a path, a URL) is shown as ***.
+    return [spec.redact(line) for line in errors], [spec.redact(line) for line in warnings]
+
+
+def _machine_problems(
+    path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str]
+) -> tuple[list[str], list[str]]:
+    """What only the machine can tell, and shapes that are mistakes; added to ``errors`` and ``warnings``."""
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
     groups += [(f"route {route.name!r} cog", route.cogs) for route in getattr(spec, "routes", [])]
     states: dict[str, list[tuple[str, str]]] = {}

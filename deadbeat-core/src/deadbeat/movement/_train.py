@@ -186,9 +186,13 @@ def cog_name(cog: Any) -> str:
 
 
 def _label(cog: Any) -> str:
-    """:func:`cog_name` on one line of printable ASCII, short: safe inside a comment of generated code."""
-    text = ascii(cog_name(cog))[1:-1]
-    return text if len(text) <= 72 else text[:69] + "..."
+    """:func:`cog_name` on one line of printable ASCII: safe inside a comment of generated code.
+
+    Only what is not printable ASCII is escaped: the rest stays as ``str(cog)``
+    wrote it, so that a secret a pipeline masks in its output (written there as
+    ``repr`` writes it) is recognised here too.
+    """
+    return "".join(char if " " <= char <= "~" else ascii(char)[1:-1] for char in cog_name(cog))
 
 
 #: What a send starts with as the data let go during it (see Train.release):

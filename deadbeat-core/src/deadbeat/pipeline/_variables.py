@@ -22,10 +22,13 @@ so a variable's value may hold ``${`` safely.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..log import escape_controls
 
 __all__ = ["Substitution", "VariableError", "substitute"]
 
@@ -50,6 +53,8 @@ class Substitution:
         self.base = base
         #: The texts read by ``${file:...}``: never to be shown.
         self.secrets: set[str] = set()
+        # What redact() looks for, made for the secrets it was made for.
+        self._pattern: tuple[frozenset[str], re.Pattern[str]] | None = None
 
     def text(self, value: str) -> str:
         """:returns: ``value`` with every reference replaced.
@@ -110,11 +115,60 @@ class Substitution:
         return content
 
     def redact(self, text: str) -> str:
-        """:returns: ``text`` with every secret read so far shown as ``***``."""
-        # Longest first: a secret that contains another is hidden whole.
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        """:returns: ``text`` with every secret read so far shown as ``***``.
+
+        Also as messages quote it: escaped by ``repr`` (``str(cog)``, "got
+        '...'"; a backslash, a quote or a tab in the secret is then written
+        otherwise), by JSON, or with the control characters a log line escapes.
+        """
+        if not self.secrets:
+            return text
+        key = frozenset(self.secrets)
+        if self._pattern is None or self._pattern[0] != key:
+            self._pattern = (key, _secrets_pattern(key))
+        return self._pattern[1].sub("***", text)
+
+
+#: What urllib.parse drops from a URL before anything else (as the WHATWG URL standard says).
+_URL_DROPS = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
+#: Shortest start of a secret hidden where a message cut it short ("T0PSEC...").
+_SHORTEST_START = 4
+
+
+def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
+    """Every form of every secret, whole; and its start, where a message cut it short with ``...``.
+
+    A value shown in part (``str(cog)`` cuts a long value at 80 characters)
+    may end in the middle of a secret: what was shown of it is hidden too.
+    """
+    forms = sorted({form for secret in secrets for form in _forms(secret)}, key=len, reverse=True)
+    # Longest first: a secret that contains another is hidden whole.
+    parts = [re.escape(form) for form in forms]
+    for form in forms:
+        if len(form) > _SHORTEST_START:
+            rest = ""
+            for char in reversed(form[_SHORTEST_START:-1]):
+                rest = f"(?:{re.escape(char)}{rest})?"
+            parts.append(re.escape(form[:_SHORTEST_START]) + rest + r"(?=\.\.\.)")
+    return re.compile("|".join(parts))
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a message may write ``secret``.
+
+    As it is; without tabs and line breaks (a URL parser drops them); and each
+    of those escaped by JSON, by ``repr`` and as log lines escape control
+    characters.
+    """
+    forms: set[str] = set()
+    for text in {secret, secret.translate(_URL_DROPS)}:
+        forms |= {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1], escape_controls(text)}
+        # repr quotes with ' (escaping any ' inside) unless the text holds a ' and no ", when it
+        # quotes with " and leaves ' alone: both ways, as a longer text may quote it the other way.
+        escaped = repr(text)[1:-1]
+        forms |= {escaped, escaped.replace("\\'", "'"), escaped.replace("'", "\\'").replace("\\\\'", "\\'")}
+    forms.discard("")
+    return forms
 
 
 def _shown(value: str) -> str:
