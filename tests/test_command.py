@@ -217,6 +217,40 @@ class TestRun:
         path = write_pipeline(tmp_path, body.replace("MISSING", "missing_ok = true"))
         assert deadbeat("run", str(path), "--once", "--quiet").returncode == 0
 
+    def test_once_does_not_wait_out_an_aggregation_window(self, tmp_path: Path) -> None:
+        """--once with flow.aggregate (window 600 s) and flow.batch: the groups go out when the input ends; the run
+        used to wait out the whole window first."""
+        (tmp_path / "in.jsonl").write_text('{"host": "a"}\n{"host": "b"}\n{"host": "a"}\n')
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{tmp_path / "in.jsonl"}"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "flow.aggregate"
+            by = ["host"]
+            aggregates = {{n = "count"}}
+            window = 600
+            [[cog]]
+            use = "flow.batch"
+            size = 100
+            timeout = 600
+            target = "groups"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.jsonl"}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet", timeout=30)
+        assert result.returncode == 0, result.stderr
+        (line,) = (tmp_path / "out.jsonl").read_text().splitlines()
+        assert sorted((g["host"], g["n"]) for g in json.loads(line)["groups"]) == [("a", 2), ("b", 1)]
+
     def test_data_held_and_never_released_fail_the_run_naming_the_cog(self, tmp_path: Path) -> None:
         """--once with a cog that holds data and never releases them ends, exit 1, naming that cog."""
         (tmp_path / "hoarding.py").write_text(

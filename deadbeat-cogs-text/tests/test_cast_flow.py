@@ -336,6 +336,56 @@ class TestAggregate:
         esc.close()
         assert [d["n"] for d in collector.data] == [2, 1]
 
+    def test_keys_and_first_values_count_towards_what_groups_keep(self) -> None:
+        """600 data, each with a new 100 KB key and first:user: groups went out early past max_total_bytes instead
+        of being kept whole (a hostile stream of unique 1 MB keys reached 629 MB with the defaults)."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        aggregate = flow.Aggregate(
+            train, ["user"], {"n": "count", "f": "first:user"}, window=600, max_total_bytes=2 * 2**20
+        )
+        train.cogs = [aggregate, collector]
+        for i in range(600):
+            train.send(None, [{"user": f"{i:06}" + "x" * 100_000}])
+            assert aggregate._total <= 2 * 2**20
+        assert len(aggregate._groups) <= 10
+        assert len(collector.data) >= 590
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert sum(d["n"] for d in collector.data) == 600 and aggregate._total == 0
+
+    def test_a_key_larger_than_max_bytes_goes_to_the_error_output(self) -> None:
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, error_output=records.append)
+        collector = Collector()
+        train.cogs = [flow.Aggregate(train, ["k"], {"n": "count", "l": "last:v"}, max_bytes=1000), collector]
+        train.send(None, [{"k": "x" * 2000}, {"k": "small", "v": "y" * 2000}, {"k": "small", "v": 1}])
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert [str(r.error) for r in records] == [
+            "group key and values larger than max_bytes 1000 in one datum (about 2016 bytes)",
+            "aggregate 'l' (last): a value larger than max_bytes 1000",
+        ]
+        assert [(d["k"], d["n"], d["l"]) for d in collector.data] == [("small", 1, 1)]
+
+    def test_the_last_value_is_counted_once_whatever_the_number_of_data(self) -> None:
+        """last:v keeps one value: a group of many data with 100-byte values stays small, and is not sent early."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        aggregate = flow.Aggregate(train, ["k"], {"l": "last:v"}, window=600, max_bytes=1000)
+        train.cogs = [aggregate, collector]
+        train.send(None, [{"k": 1, "v": "z" * 100} for _ in range(50)])
+        assert collector.data == [] and aggregate._total < 200
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert len(collector.data) == 1
+
     def test_bad_spec_is_refused(self) -> None:
         """An unknown function or a missing field is caught at construction."""
         with pytest.raises(ValueError, match="unknown aggregate 'avg:x'"):

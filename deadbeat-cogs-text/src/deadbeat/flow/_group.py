@@ -46,16 +46,19 @@ def _parse_spec(spec: str) -> tuple[str, Any]:
 
 
 class _Group:
-    __slots__ = ("key", "count", "values", "ids", "timer", "size", "holds")
+    __slots__ = ("key", "count", "values", "kept", "ids", "timer", "size", "holds")
 
-    def __init__(self, key: tuple[Any, ...], outputs: int) -> None:
+    def __init__(self, key: tuple[Any, ...], outputs: int, key_size: int) -> None:
         self.key = key
         self.count = 0
         self.values: list[Any] = [None] * outputs
+        #: Per output, the estimated bytes of the first or last value it keeps.
+        self.kept: list[int] = [0] * outputs
         self.ids: list[Any] = []
         self.timer: movement.Binding | None = None
-        #: The estimated bytes of the values its lists hold.
-        self.size = 0
+        #: The estimated bytes of what it keeps: its key, the values of its
+        #: lists and its first and last values.
+        self.size = key_size
         #: The train's hold tokens of its data.
         self.holds = movement.HeldRuns()
 
@@ -78,7 +81,11 @@ class Aggregate(movement.Cog):
     value larger than ``max_bytes`` is an error for its datum. At most
     ``max_groups`` groups are open at once: a datum with a new key when that many
     are open sends the oldest group out early, so data with ever new keys (one
-    per line, in the worst case) cannot grow memory without bound.
+    per line, in the worst case) cannot grow memory without bound. What all
+    groups keep together (keys, list values, first and last values) is bounded
+    by ``max_total_bytes``: past it, the oldest groups go out early. A key, or
+    a key with its datum's values, larger than ``max_bytes`` is an error for
+    that datum.
 
     :param train: the Train.
     :param by: the fields that make the group key.
@@ -88,9 +95,12 @@ class Aggregate(movement.Cog):
     :param max_size: data per group before it is emitted early.
     :param id_getter: how to read an absorbed event's id, for ``event_rename``
         (callable or field path); ``None`` looks in ``ID``, ``id``, ``_id``.
-    :param max_bytes: estimated bytes of the values a group's lists hold before
-        it is emitted early (4 MiB by default).
+    :param max_bytes: estimated bytes of what a group keeps (its key, the values
+        of its lists, its first and last values) before it is emitted early
+        (4 MiB by default).
     :param max_groups: groups open at once; beyond, the oldest is emitted early.
+    :param max_total_bytes: estimated bytes all open groups keep together;
+        beyond, the oldest are emitted early (256 MiB by default).
     """
 
     def __init__(
@@ -103,6 +113,7 @@ class Aggregate(movement.Cog):
         id_getter: movement.FieldGetter | None = None,
         max_bytes: Annotated[int, conf.Range(1)] = 4 * 2**20,
         max_groups: Annotated[int, conf.Range(1)] = 100_000,
+        max_total_bytes: Annotated[int, conf.Range(1)] = 256 * 2**20,
     ) -> None:
         if isinstance(by, str):
             raise TypeError("by must be a list of field names, not one string")
@@ -114,6 +125,9 @@ class Aggregate(movement.Cog):
         self.id_getter = id_getter
         self.max_bytes = _positive("max_bytes", max_bytes)
         self.max_groups = _positive("max_groups", max_groups)
+        self.max_total_bytes = _positive("max_total_bytes", max_total_bytes)
+        #: The estimated bytes all open groups keep (the sum of their sizes).
+        self._total = 0
         self._get_id = movement.getter(id_getter, movement.default_id_getter)
         self._key_getters = [movement.getter(f) for f in self.by]
         self._key_setters = [movement.setter(f) for f in self.by]
@@ -134,37 +148,63 @@ class Aggregate(movement.Cog):
         key = self._key(data)
         # Everything that can refuse the datum comes first: a refused datum
         # leaves its group (or the absence of one) as it was.
-        values, size = self._read(data)
+        values, size, kept = self._read(data)
         group = self._groups.get(key)
-        if group is not None and group.size + size > self.max_bytes:
+        if group is not None and group.size + self._growth(group, size, kept) > self.max_bytes:
             self._send_on(key)
             group = None
         if group is None:
+            key_size = weight(key, self.max_bytes)
+            if key_size + size + sum(kept) > self.max_bytes:
+                raise ValueError(
+                    f"group key and values larger than max_bytes {self.max_bytes} in one datum"
+                    f" (about {key_size + size + sum(kept)} bytes)"
+                )
             if len(self._groups) >= self.max_groups:
                 # Dicts keep insertion order: the first key is the oldest group.
                 self._send_on(next(iter(self._groups)))
-            group = self._groups[key] = _Group(key, len(self._outputs))
-            group.timer = self.train.esc.after(self.window, self._close, key)
-        self._absorb(group, data, values, size)
+            group = self._groups[key] = _Group(key, len(self._outputs), key_size)
+            self._total += key_size
+            # Not keeping the run alive: with --once, open groups go out at finish.
+            group.timer = self.train.esc.after(self.window, self._close, key, keeps_alive=False)
+        growth = self._growth(group, size, kept)
+        self._absorb(group, data, values, kept)
+        group.size += growth
+        self._total += growth
         # The datum came with this call: it holds back its own batch only (see Train.hold).
         group.holds.add(self.train.hold(current=True))
         if group.count >= self.max_size:
             self._send_on(key)
+        while self._total > self.max_total_bytes and self._groups:
+            self._send_on(next(iter(self._groups)))
         return None
+
+    def _growth(self, group: _Group, size: int, kept: list[int]) -> int:
+        """How many bytes ``group`` would keep more with a datum whose lists add ``size`` and that has values
+        of the sizes ``kept`` for first and last."""
+        growth = size
+        for index, (_, function, _) in enumerate(self._outputs):
+            if function == "last" and kept[index]:
+                growth += kept[index] - group.kept[index]
+            elif function == "first" and group.values[index] is None:
+                growth += kept[index]
+        return growth
 
     def _send_on(self, key: tuple[Any, ...]) -> None:
         """Emit the group of ``key`` down the train, with the token of the earliest batch among its data."""
         out, token = self._emit(key)
         self.train.send(self, [out], token=token)
 
-    def _read(self, data: Any) -> tuple[list[Any], int]:
-        """The value of each aggregate's field in ``data``, and the estimated bytes of those lists keep.
+    def _read(self, data: Any) -> tuple[list[Any], int, list[int]]:
+        """The value of each aggregate's field in ``data``, the estimated bytes of those lists keep, and per
+        output the estimated bytes of a value first or last would keep (0 for the others).
 
         :raises ValueError: for a value sum, min or max cannot take, or one larger than ``max_bytes``.
         """
         values = []
+        kept = [0] * len(self._outputs)
         size = 0
-        for name, function, get in self._outputs:
+        for index, (name, function, get) in enumerate(self._outputs):
             if function == "count":
                 values.append(_ABSENT)
                 continue
@@ -181,12 +221,15 @@ class Aggregate(movement.Cog):
                     raise ValueError(
                         f"aggregate {name!r} (list): values larger than max_bytes {self.max_bytes} in one datum"
                     )
+            elif function in ("first", "last"):
+                kept[index] = weight(value, self.max_bytes)
+                if kept[index] > self.max_bytes:
+                    raise ValueError(f"aggregate {name!r} ({function}): a value larger than max_bytes {self.max_bytes}")
             values.append(value)
-        return values, size
+        return values, size, kept
 
-    def _absorb(self, group: _Group, data: Any, values: list[Any], size: int) -> None:
+    def _absorb(self, group: _Group, data: Any, values: list[Any], kept: list[int]) -> None:
         group.count += 1
-        group.size += size
         event_id = self._get_id(data)
         if event_id is not None:
             group.ids.append(event_id)
@@ -203,8 +246,10 @@ class Aggregate(movement.Cog):
             elif function == "first":
                 if current is None:
                     group.values[index] = value
+                    group.kept[index] = kept[index]
             elif function == "last":
                 group.values[index] = value
+                group.kept[index] = kept[index]
             elif current is None:
                 group.values[index] = [value]
             else:
@@ -213,6 +258,7 @@ class Aggregate(movement.Cog):
     def _emit(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], movement.Hold | None]:
         """Close the group of ``key``. :returns: the datum it became and the token to send it on with."""
         group = self._groups.pop(key)
+        self._total -= group.size
         if group.timer is not None:
             self.train.esc.dequeue(group.timer)
         new_id = f"aggregate-{next(self._serial)}"
@@ -272,7 +318,8 @@ class Batch(movement.Cog):
             # Returned in this send: the Train sees earlier batches' data let go here and go on with it.
             return (self._take()[0],)
         if self._timer is None:
-            self._timer = self.train.esc.after(self.timeout, self._expire)
+            # Not keeping the run alive: with --once, a batch not yet full goes out at finish.
+            self._timer = self.train.esc.after(self.timeout, self._expire, keeps_alive=False)
         return None
 
     def _take(self) -> tuple[Any, movement.Hold | None]:
