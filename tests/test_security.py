@@ -288,6 +288,65 @@ class TestSecretsInWhatIsShown:
         assert "key_file" not in deadbeat("check", "p.toml", cwd=arena).stdout
 
 
+    def test_check_says_what_run_refuses_about_keys_and_the_log_file(self, arena: Path) -> None:
+        """A key file or [log] file another user owns, a key pasted into key_env: check exited 0 ("ok, 1 warning")
+        where the run refused to start; now both fail, naming the key."""
+        key = arena / "anon.key"
+        key.write_text("0" * 64)
+        key.chmod(0o600)
+        os.chown(key, 65534, 65534)
+        (arena / "d.log").write_text("")
+        os.chown(arena / "d.log", 65534, 65534)
+        (arena / "in.log").write_text('{"ip": "192.0.2.1"}\n')
+        pipeline(
+            arena,
+            f"""
+            [log]
+            file = "d.log"
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "ip.anonymise"
+            mode = "cryptopan"
+            key_file = "{key}"
+            fields = ["ip"]
+            [[cog]]
+            use = "ip.anonymise"
+            mode = "hash"
+            key_env = "0123456789abcdef0123456789abcdef"
+            fields = ["ip"]
+            """,
+        )
+        checked = deadbeat("check", "p.toml", cwd=arena)
+        assert checked.returncode == 1
+        assert f"[log]: file: {arena / 'd.log'} is owned by another user (uid 65534)" in checked.stdout
+        assert f"cog[2] (ip.anonymise): key_file: {key} is owned by another user (uid 65534)" in checked.stdout
+        assert "cog[3] (ip.anonymise): key_env: not the name of an environment variable" in checked.stdout
+        assert "0123456789abcdef" not in checked.stdout + checked.stderr
+        ran = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert ran.returncode == 1
+        os.chown(arena / "d.log", 0, 0)
+        ran = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert ran.returncode == 1
+        assert "owned by another user (uid 65534), who could change the key; not used" in ran.stderr
+
+    def test_an_unset_variable_that_may_be_a_key_is_not_named(self, arena: Path) -> None:
+        """key_env = a hash key of letters only (it reads as a variable's name): 'not set' without the name."""
+        (arena / "in.log").write_text("")
+        pipeline(
+            arena,
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["in.log"]\n'
+            '[[cog]]\nuse = "ip.anonymise"\nmode = "hash"\nkey_env = "QWERTYUIOPASDFGHJKLZXCVBNM"\nfields = ["ip"]\n',
+        )
+        ran = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert ran.returncode == 1
+        assert "the environment variable key_env names (26 characters, not shown here" in ran.stderr
+        assert "QWERTYUIOP" not in ran.stdout + ran.stderr
+
+
 class TestAnErrorOutputThatFailsItself:
     def test_records_it_gave_up_on_are_in_the_log_and_the_summary_says_so(self, arena: Path) -> None:
         """[[errors]] fs.write to /dev/full: the failed records were nowhere, and the summary said they went there."""

@@ -28,6 +28,8 @@ import logging
 import os
 import re
 
+from deadbeat.daemon import trusted_owner
+
 __all__ = ["KeyError_", "KeyFileError", "check_sources", "load_key"]
 
 log = logging.getLogger("deadbeat.ip")
@@ -35,6 +37,8 @@ log = logging.getLogger("deadbeat.ip")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{16,}\Z")
 _HEX_BYTES = re.compile(rb"[0-9A-Fa-f]+\Z")
+#: A name without '_' at least this long may be a key pasted in: not shown.
+_LONGEST_SHOWN_NAME = 16
 
 
 class KeyFileError(ValueError):
@@ -80,10 +84,15 @@ def load_key(key_file: str | None, key_env: str | None, size: int | None, minimu
     if key_file:
         try:
             with open(key_file, "rb") as handle:
-                mode = os.fstat(handle.fileno()).st_mode
+                st = os.fstat(handle.fileno())
+                mode = st.st_mode
                 raw = handle.read()
         except OSError as exc:
             raise KeyFileError(f"key file {key_file}: cannot read: {exc.strerror}") from None
+        if not trusted_owner(st.st_uid):
+            raise KeyFileError(
+                f"key file {key_file}: owned by another user (uid {st.st_uid}), who could change the key; not used"
+            )
         if mode & 0o077:
             # Not refused (the operator may have reasons), but said: a key others can read is no secret.
             log.warning(
@@ -95,6 +104,12 @@ def load_key(key_file: str | None, key_env: str | None, size: int | None, minimu
     elif key_env:
         text = os.environ.get(key_env)
         if text is None:
+            if len(key_env) >= _LONGEST_SHOWN_NAME and "_" not in key_env:
+                # Long, and without the '_' of a variable's name: perhaps a key pasted in its place.
+                raise KeyFileError(
+                    f"the environment variable key_env names ({len(key_env)} characters, not shown here in case"
+                    " it is a key) is not set"
+                )
             raise KeyFileError(f"environment variable {key_env} is not set")
         raw = os.fsencode(text)  # the bytes as they were, even if not UTF-8
         source = f"environment variable {key_env}"

@@ -29,6 +29,7 @@ import argparse
 import glob
 import inspect
 import os
+import pwd
 import socket
 import sys
 from collections.abc import Mapping
@@ -103,7 +104,7 @@ def _machine_problems(
             where = f"{path}: {cog.where} ({cog.use})"
             _files(where, cog, errors, warnings)
             _startup_files(where, cog, errors)
-            _key_sources(where, cog, errors, warnings)
+            _key_sources(where, cog, errors, warnings, _owners(spec))
             _ports(where, cog, errors)
             _requirements(where, cog, errors, warnings)
             state = cog.params.get("state_file")
@@ -113,6 +114,7 @@ def _machine_problems(
     if isinstance(log_file, str) and log_file:
         _writable(f"{path}: [log]", "file", log_file, errors, creates_directories=False)
         _safe_place(f"{path}: [log]", "file", log_file, errors, private=False)
+        _owned(f"{path}: [log]", "file", log_file, errors, _owners(spec), "the run would not append to it")
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
@@ -273,16 +275,43 @@ def _safe_place(where: str, key: str, path: str, errors: list[str], private: boo
         pass  # missing: made at the start (state files), or reported by _writable
 
 
-def _key_sources(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
+def _owners(spec: pipeline_mod.PipelineFile) -> set[int]:
+    """The uids whose files the run trusts as its own: root, this process's, and ``[daemon] user``'s."""
+    owners = {0, os.geteuid()}
+    user = spec.daemon.get("user")
+    if isinstance(user, int) and not isinstance(user, bool):
+        owners.add(user)
+    elif isinstance(user, str) and user:
+        try:
+            owners.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            pass  # not this machine's user: the run says so
+    return owners
+
+
+def _owned(where: str, key: str, path: str, errors: list[str], owners: set[int], consequence: str) -> None:
+    """A file (log, key) that exists and belongs to another user: the run refuses it, so check says so."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return
+    if uid not in owners:
+        errors.append(f"{where}: {key}: {path} is owned by another user (uid {uid}); {consequence}")
+
+
+def _key_sources(
+    where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str], owners: set[int]
+) -> None:
     """Where a key comes from (``key_file``, ``key_env``, ``password_file``...): a key pasted in its place is an
-    error (the cog refuses to start), a key file others can read is warned about; the value is never shown."""
+    error (the cog refuses to start), a key file another user owns is an error, a key file others can read is
+    warned about; the value is never shown."""
     for name, value in cog.params.items():
         source = source_kind(name)
         if source is None or not isinstance(value, str) or not value:
             continue
         if may_be_pasted_key(name, value):
             if source == "env":
-                warnings.append(
+                errors.append(
                     f"{where}: {name}: not the name of an environment variable; it looks like a key (not shown"
                     f" here): put the key in a variable, and the variable's name in {name}"
                 )
@@ -296,6 +325,7 @@ def _key_sources(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warni
                 mode = os.stat(value).st_mode
             except OSError:
                 continue
+            _owned(where, name, value, errors, owners, "that user could change the key; the cog would not start")
             if mode & 0o077:
                 warnings.append(
                     f"{where}: {name}: {value} can be read or written by its group or others (mode {mode & 0o777:o});"
