@@ -98,7 +98,7 @@ class TestCogsListing:
         assert "Read files once, from start to end" in out
         assert "  esc  (given by the pipeline)" in out
         assert "  filenames: list of paths  (required)" in out
-        assert "  max_line: integer  (default 1048576)" in out
+        assert "  max_line: integer of at least 1  (default 1048576)" in out
         assert "  id_setter: field path or callable or none  (default none (false))" in out
         assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
         insert = "Config insert (for an application's own config file):\n# Read files once, from start to end"
