@@ -760,6 +760,12 @@ class TestDeadbeatRun:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 1, stderr
         assert "not delivered within finish_timeout 0.5 s; not acknowledged (first ids:" in stderr
+        # What the output still held is said as such: not "out", not "dropped by filters".
+        (summary,) = [line for line in stderr.splitlines() if "finished: in" in line]
+        held = re.search(
+            r"finished: in (\d+), out 0, errors 0, held at the end \(not written, not acknowledged\) (\d+)$", summary
+        )
+        assert held is not None and held[1] == held[2] != "0", summary
 
     def test_the_example_pipeline_delivers_the_good_lines_and_refuses_the_broken_one(self, tmp_path: Path) -> None:
         """examples/http_post.toml: each line sent as it is; the server refuses the broken line 4 alone."""

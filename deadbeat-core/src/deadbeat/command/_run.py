@@ -429,7 +429,10 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     """Log what the run did; :returns: the exit status: 1 if anything failed that the run could not make good."""
     logger = logging.getLogger("deadbeat")
     train = pipeline.train
-    rest = train.events_in - train.events_out - train.errors
+    # Data a cog still held when the run ended (an output that could not deliver
+    # them, a cog that never let go): neither out nor dropped; the run has failed.
+    held = max(0, train.in_flight)
+    rest = train.events_in - train.events_out - train.errors - held
     balance = ""
     if rest > 0:
         balance = f", dropped by filters or merged {rest}"
@@ -444,14 +447,16 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     # "out" counts what left the last cog; an output that could not write it
     # (a full disk, a peer gone) still holds it, and the line must not read as
     # if all of it were written.
-    unwritten = _unwritten(t for t in trains if id(t) not in error_trains)
+    # What an output holds (it is in ``held`` too) is not among the data that went out.
+    unwritten = max(0, _unwritten(t for t in trains if id(t) not in error_trains) - held)
     logger.info(
-        "%s finished: in %d, out %d%s, errors %d%s",
+        "%s finished: in %d, out %d%s, errors %d%s%s",
         pipeline.path,
         train.events_in,
         train.events_out,
         f" ({unwritten} of them not written, not acknowledged)" if unwritten else "",
         train.errors,
+        f", held at the end (not written, not acknowledged) {held}" if held else "",
         balance,
     )
     undelivered = sum(t.undelivered for t in trains) + sum(t.errors for t in error_trains.values())
