@@ -202,6 +202,7 @@ class TestLinkedDirectories:
         """The secret stays out, the run succeeds, and the link is named once however many files are under it."""
         secrets = secret_dir(root)
         (secrets / "t.log").write_text(SECRET + " too\n")
+        os.symlink("/etc/passwd", secrets / "zz.log")  # a link in there was refused by name, in the log
         logs = shared_dir(root / "logs")
         (logs / "app").mkdir()
         (logs / "app" / "a.log").write_text("fine\n")
@@ -215,7 +216,9 @@ class TestLinkedDirectories:
         assert result.returncode == 0, result.stderr
         assert lines_of(out) == ["fine"]
         said = [line for line in result.stderr.splitlines() if "a symbolic link on the way to" in line]
-        assert len(said) == 1 and f"{logs}/evil: a symbolic link on the way to {logs}/evil/" in said[0], said
+        assert len(said) == 1 and f"{logs}/evil: a symbolic link on the way to {logs}/*/*.log;" in said[0], said
+        # What is in the directory it leads to is not even listed, nor named in the log.
+        assert not [name for name in ("s.log", "t.log", "zz.log") if name in result.stderr], result.stderr
         assert "follow_symlinks = true" in said[0]
 
     def test_links_deeper_below_the_wildcard_and_follow_symlinks(self, root: Path, attacker: Attacker) -> None:

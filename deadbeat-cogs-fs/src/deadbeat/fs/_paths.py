@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import os
 import stat
@@ -28,6 +29,7 @@ __all__ = [
     "NotRegular",
     "UnsafeOutput",
     "fixed_prefix",
+    "glob_without_links",
     "kind",
     "open_for_reading",
 ]
@@ -84,6 +86,45 @@ def fixed_prefix(pattern: str) -> str:
         if glob.has_magic(part):
             return "/".join(parts[:index]) or "/"
     return os.path.dirname(pattern)
+
+
+def glob_without_links(pattern: str, links: set[str]) -> list[str]:
+    """What ``glob.glob(pattern)`` finds, without looking into a directory below the fixed prefix that is a link.
+
+    ``glob`` lists what is in a linked directory as if it were below the
+    pattern (``logs/*/*`` with ``logs/x -> /root``): nothing there is read, but
+    the names would be listed and said in log lines. Such directories are
+    added to ``links`` instead, and not listed. Names starting with a dot match
+    only a pattern part starting with one, as with ``glob``.
+    """
+    prefix = fixed_prefix(pattern)
+    parts = [part for part in pattern[len(prefix) :].split("/") if part]
+    found = [prefix]
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        following: list[str] = []
+        for directory in found:
+            if glob.has_magic(part):
+                try:
+                    names = os.listdir(directory)
+                except OSError:
+                    continue
+                if not part.startswith("."):
+                    names = [name for name in names if not name.startswith(".")]
+                names = fnmatch.filter(names, part)
+            else:
+                names = [part] if os.path.lexists(os.path.join(directory, part)) else []
+            for name in names:
+                path = os.path.join(directory, name)
+                if last:
+                    following.append(path)
+                elif os.path.islink(path):
+                    if os.path.isdir(path):
+                        links.add(path)
+                elif os.path.isdir(path):
+                    following.append(path)
+        found = following
+    return found
 
 
 def _is_link(name: str, dir_fd: int) -> bool:

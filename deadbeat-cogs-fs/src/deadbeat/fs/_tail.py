@@ -70,7 +70,7 @@ from ._known import KnownBook
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
-from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, kind, open_for_reading
+from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
 from ._state import StateFile
 from ._table import FileTable
 
@@ -804,11 +804,12 @@ class FileWatcherSupply(movement.Supply):
             refusal then fails the run (what was asked for cannot be read).
         """
         mode = st.st_mode
+        # Below a linked directory, nothing is looked at more closely, nor named in a log line.
+        link = self._linked_directory(path)
+        if link is not None:
+            self._refuse_link_on_the_way(link, path)
+            return False
         if stat.S_ISREG(mode):
-            link = self._linked_directory(path)
-            if link is not None:
-                self._refuse_link_on_the_way(link, path)
-                return False
             if not self._owner_ids or st.st_uid in self._owner_ids:
                 return True
             why = f"owned by uid {st.st_uid}, not by {', '.join(self.owners)}; not read"
@@ -860,11 +861,21 @@ class FileWatcherSupply(movement.Supply):
         """A file that is there cannot be read: its lines are not delivered, so the run has failed."""
         self.esc.fail(self, f"{path}: {why}")
 
+    def _glob(self, pattern: str) -> list[str]:
+        """The names ``pattern`` matches; below a directory that is a link (said once) only when following links."""
+        if self.follow_symlinks:
+            return glob.glob(pattern)
+        links: set[str] = set()
+        paths = glob_without_links(pattern, links)
+        for link in sorted(links):
+            self._refuse_link_on_the_way(link, pattern)
+        return paths
+
     def _matching(self) -> dict[FileId, tuple[str, os.stat_result]]:
         """:returns: identity -> (path, stat) of every regular file matching now."""
         found: dict[FileId, tuple[str, os.stat_result]] = {}
         for pattern in self._patterns:
-            paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            paths = sorted(self._glob(pattern)) if glob.has_magic(pattern) else [pattern]
             if not paths and not self._following and pattern not in self._missing:
                 self._missing.add(pattern)
                 if self.missing_ok:
