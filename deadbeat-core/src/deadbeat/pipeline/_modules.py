@@ -66,10 +66,21 @@ def _places(spec: importlib.machinery.ModuleSpec | None) -> list[str]:
 
 
 def _installed(top: str, base: str) -> bool:
-    """Whether ``top`` is found (or was loaded) elsewhere than in the pipeline's directory."""
+    """Whether ``top`` is found (or was loaded) elsewhere than in the pipeline's directory.
+
+    The directories of pipeline files are not looked in (an app module of
+    another pipeline file is not installed).
+    """
     module = sys.modules.get(top)
     try:
-        spec = module.__spec__ if module is not None else importlib.util.find_spec(top)
+        if module is not None:
+            spec = module.__spec__
+        else:
+            _finder.asking = True
+            try:
+                spec = importlib.util.find_spec(top)
+            finally:
+                _finder.asking = False
     except (ImportError, ValueError):
         return False
     places = _places(spec)
@@ -177,12 +188,14 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
     """
 
     def __init__(self) -> None:
+        #: The directories, the one of the pipeline file loaded last first.
         self.bases: list[str] = []
-        self._asking = False
+        #: Set while other finders are asked: this one then finds nothing.
+        self.asking = False
 
     def _installed(self, fullname: str) -> bool:
         """Whether a finder after this one finds the top-level ``fullname`` (the directories left out)."""
-        self._asking = True
+        self.asking = True
         try:
             return any(
                 finder.find_spec(fullname, None) is not None
@@ -190,10 +203,10 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
                 if finder is not self and hasattr(finder, "find_spec")
             )
         finally:
-            self._asking = False
+            self.asking = False
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if self._asking or not self.bases:
+        if self.asking or not self.bases:
             return None
         if path is None:
             for base in self.bases:
@@ -232,8 +245,9 @@ def import_app_module(name: str, base: str) -> Any:
         return importlib.import_module(name)  # installed: the pipeline's directory plays no part
     importlib.invalidate_caches()  # what the import below will see: files made a moment ago included
     _check_files_of(name, base)
-    if base not in _finder.bases:
-        _finder.bases.append(base)
+    if base in _finder.bases:
+        _finder.bases.remove(base)
+    _finder.bases.insert(0, base)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
     return importlib.import_module(name)
