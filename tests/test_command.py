@@ -349,7 +349,7 @@ class TestRun:
             ),
             (
                 '[[cog]]\nuse = "fs.read"\nfilenames = ["x"]\nmax_line = "many"\n',
-                "cog[0] (fs.read): max_line: expected an integer, got 'many'",
+                "cog[0] (fs.read): max_line: expected an integer of at least 1, got 'many'",
             ),
             ('[[cog]]\nuse = "broken.explode"\n', "cog[0] (broken.explode): cog 'broken.explode' from"),
             ('[[cog]]\nuse = "nowhere_mod:Cog"\n', "cog[0] (nowhere_mod:Cog): cannot import"),

@@ -287,7 +287,6 @@ class TestSecretsInWhatIsShown:
         key.chmod(0o600)
         assert "key_file" not in deadbeat("check", "p.toml", cwd=arena).stdout
 
-
     def test_check_says_what_run_refuses_about_keys_and_the_log_file(self, arena: Path) -> None:
         """A key file or [log] file another user owns, a key pasted into key_env: check exited 0 ("ok, 1 warning")
         where the run refused to start; now both fail, naming the key."""

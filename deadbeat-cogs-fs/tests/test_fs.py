@@ -395,6 +395,8 @@ class TestOverflow:
 
         thread = threading.Thread(target=writer)
         thread.start()
+        # The loop stalls while the writer writes: its events cannot all fit in the queue.
+        esc.after(0.05, time.sleep, 1.0)
         out = follow([str(tmp_path / "*.log")], lambda c: len(c.data) >= 200, esc=esc)
         thread.join()
         lines = [d["line"] for d in out.data]

@@ -447,3 +447,26 @@ def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path
     assert all(step >= 15 * 4096 for step in steps), steps
     lines = (tmp_path / "out.log").read_text().splitlines()
     assert len(lines) == len(set(lines))
+
+
+@pytest.mark.parametrize("when", ["while running", "before the start"])
+def test_two_logs_that_start_alike_are_both_read(tmp_path: Path, when: str) -> None:
+    """a.log and b.log get the same lines (two services logging the same banner, or the same events): b.log
+    looked like a copytruncate copy of a.log and was never read. Neither is truncated, so both are read, once."""
+    pipeline = Pipeline(tmp_path, "*.log")
+    lines = [json.dumps({"n": i, "pad": PAD}) + "\n" for i in range(20)]
+    if when == "while running":
+        pipeline.start()
+        time.sleep(1.5)  # started and watching, before the files exist
+    for line in lines:
+        for name in ("a.log", "b.log"):
+            with open(pipeline.input_dir / name, "a") as handle:
+                handle.write(line)
+    if when == "before the start":
+        pipeline.start()
+    wait_for(lambda: pipeline.count() >= 40, what="both files' lines")
+    time.sleep(0.5)
+    pipeline.stop()
+    out = pipeline.lines()
+    assert sorted(out) == sorted(line.rstrip("\n") for line in lines * 2)
+    assert "a file of its own, read from its start" in pipeline.stderr.read_text()

@@ -368,6 +368,10 @@ class FileWatcherSupply(movement.Supply):
         #: and name -> identity, to forget one when its name is deleted.
         self._shadows: dict[FileId, str | None] = {}
         self._shadow_paths: dict[str, FileId] = {}
+        #: A copy's original, and the timer that decides, rotate_wait after
+        #: the verdict, whether it was a copy at all (see _copy_due).
+        self._shadow_of: dict[FileId, FollowedFile] = {}
+        self._shadow_timers: dict[FileId, movement.Binding] = {}
         #: Acknowledged positions, by identity: what the state file keeps.
         #: Invariant: an entry for every open file, and for no file drained and gone.
         self._known = KnownBook()
@@ -579,9 +583,9 @@ class FileWatcherSupply(movement.Supply):
         if closed is not None:
             self._forget_closed(closed)
         self._waiting_open.pop(path, None)
-        shadow = self._shadow_paths.pop(path, None)
+        shadow = self._shadow_paths.get(path)
         if shadow is not None:
-            self._shadows.pop(shadow, None)
+            self._unshadow(shadow)
         self._refused.discard(path)
         arrival = self._names.arrivals.pop(path, None)
         if arrival is not None:
@@ -640,6 +644,49 @@ class FileWatcherSupply(movement.Supply):
         path = self._shadows.pop(file, None)
         if path is not None and self._shadow_paths.get(path) == file:
             del self._shadow_paths[path]
+        self._shadow_of.pop(file, None)
+        timer = self._shadow_timers.pop(file, None)
+        if timer is not None:
+            self.esc.dequeue(timer)
+
+    def _copy_due(self, file: FileId) -> None:
+        """A file judged a copy, ``rotate_wait`` later: was its original truncated (copytruncate)?
+
+        copytruncate truncates the original right after copying it. If that
+        happened (and the original's events were not read yet: a paused
+        supply), the copy is read from where we were, as always. If not, the
+        two files only start alike (two logs opening with the same lines): the
+        second is a file of its own, read from its start; left unread, its
+        lines would be lost. A copy made without truncating the original
+        (``cp app.log app.log.bak`` where a pattern matches) is thus read too:
+        ``exclude`` such names.
+        """
+        self._shadow_timers.pop(file, None)
+        if self._finished or file not in self._shadows:
+            return
+        original = self._shadow_of.get(file)
+        if original is not None and self._files.get(original.file) is original and original.state is FileState.FOLLOWED:
+            self._check_truncation(original)  # finds and reads the copy, if it was truncated
+            if file not in self._shadows:
+                return
+        path = self._shadows.get(file)
+        self._unshadow(file)
+        if path is None:
+            return
+        try:
+            st = self._stat(path)
+        except OSError:
+            return  # gone: the events say what became of it
+        if FileId.of(st) != file or not self._may_read(path, st):
+            return
+        log.info(
+            "%s: started as %s, which was not truncated: a file of its own, read from its start",
+            path,
+            self._name_of(original) if original is not None else "another file",
+        )
+        self._open(path, file, lineage=path, order=self._names.next_order(), rotated=not self._matches(path))
+        self._schedule_sweep()
+        self._schedule()
 
     def _on_file_event(self, file: FileId, event: movement.InotifyEvent) -> None:
         if event.mask & movement.IN_Q_OVERFLOW:
@@ -1389,10 +1436,19 @@ class FileWatcherSupply(movement.Supply):
                 return 0, True
             if verdict == "copy":
                 assert original is not None
-                log.info("%s: a copy of %s; read only if that is truncated", followed.path, original.path)
+                log.info(
+                    "%s: starts as %s does: a copy, unless that is not truncated within %g s",
+                    followed.path,
+                    original.path,
+                    self.rotate_wait + 1.0,
+                )
                 self._shadows[followed.file] = followed.path
                 if followed.path is not None:
                     self._shadow_paths[followed.path] = followed.file
+                self._shadow_of[followed.file] = original
+                self._shadow_timers[followed.file] = self.esc.after(
+                    self.rotate_wait + 1.0, self._copy_due, followed.file, keeps_alive=False
+                )
                 self._known.pop(followed.file)
                 self._close(followed)
                 return 0, True
@@ -1720,6 +1776,9 @@ class FileWatcherSupply(movement.Supply):
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
         self._closer = None
+        for timer in self._shadow_timers.values():
+            self.esc.dequeue(timer)
+        self._shadow_timers.clear()
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
