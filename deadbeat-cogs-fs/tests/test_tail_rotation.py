@@ -229,15 +229,18 @@ def test_rotation_under_full_speed_writes(tmp_path: Path, name: str, pattern: st
         assert "truncated; finishing its copy" in pipeline.stderr.read_text()
 
 
-def test_sigkill_at_random_moments_then_restart(tmp_path: Path) -> None:
-    """Killed with SIGKILL several times while a writer rotates: the output is still exact."""
-    # The pattern includes the rotated names, as it must for files that are
-    # created and rotated away while the tailer is not running.
-    pipeline = Pipeline(tmp_path, pattern="app.log*")
+@pytest.mark.parametrize("pattern", ["app.log*", "app.log"])
+def test_sigkill_at_random_moments_then_restart(tmp_path: Path, pattern: str) -> None:
+    """Killed with SIGKILL several times while a writer rotates: the output is still exact, whether the pattern
+    matches the rotated names or not (files made and rotated away while it was down are found beside the known)."""
+    pipeline = Pipeline(tmp_path, pattern=pattern)
     total, per_file = 60_000, 6_000
     rng = random.Random(11)
     writer = Writer(pipeline.input_dir / "app.log", total, per_file, rename_create, lambda w: time.sleep(0.4))
     pipeline.start()
+    # Started before the first rotation: a first start reads what the pattern matches, and a
+    # file rotated to app.log.0 before it ever ran is history to a tailer of app.log.
+    time.sleep(1.5)
     writer.start()
     try:
         for _ in range(4):
@@ -470,3 +473,36 @@ def test_two_logs_that_start_alike_are_both_read(tmp_path: Path, when: str) -> N
     out = pipeline.lines()
     assert sorted(out) == sorted(line.rstrip("\n") for line in lines * 2)
     assert "a file of its own, read from its start" in pipeline.stderr.read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_file_made_and_rotated_away_while_stopped_is_read(tmp_path: Path, signum: int) -> None:
+    """Pattern app.log; while stopped, app.log is rotated twice: the file between (never seen, now app.log.1,
+    a name the pattern does not match) used to be lost without a word. It is read after the known file, in order."""
+    pipeline = Pipeline(tmp_path, "app.log")
+    log_file = pipeline.input_dir / "app.log"
+
+    def write(numbers: range) -> None:
+        with open(log_file, "a") as handle:
+            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+
+    write(range(0, 10))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="the first lines")
+    time.sleep(0.5)
+    if signum == signal.SIGKILL:
+        pipeline.kill()
+    else:
+        pipeline.stop()
+    write(range(10, 20))
+    log_file.rename(pipeline.input_dir / "app.log.1")
+    write(range(20, 30))  # a new app.log, never seen by the tailer
+    (pipeline.input_dir / "app.log.1").rename(pipeline.input_dir / "app.log.2")
+    log_file.rename(pipeline.input_dir / "app.log.1")
+    write(range(30, 40))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 40, what="every line")
+    time.sleep(0.5)
+    pipeline.stop()
+    check_exactly_once(pipeline.lines(), 40)
+    assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(40))

@@ -988,6 +988,59 @@ class FileWatcherSupply(movement.Supply):
             if file not in self._files:
                 # The file is gone for good: nothing left to resume.
                 self._known.pop(file)
+        resumed = [(known, self._files.get(file)) for file, known in orphans.items()]
+        self._read_successors([(known, followed) for known, followed in resumed if followed is not None])
+
+    def _read_successors(self, resumed: list[tuple[KnownFile, FollowedFile]]) -> None:
+        """Files made and rotated away while we were stopped, after a file we knew: read them, in order.
+
+        Rotated twice while stopped, ``app.log`` (known) became ``app.log.2``,
+        and the file that replaced it, never seen, became ``app.log.1``. The
+        known one is found by its inode; the other, under a name no pattern
+        matches, would be missed. So beside each known file found rotated, the
+        files of its rotation series (names starting with the name its lineage
+        began with) that
+        are unknown, not matched by a pattern (those are read anyway) and were
+        written after it are read from their start, oldest first, before the
+        file now under the name.
+        """
+        candidates: dict[FileId, tuple[float, str, str]] = {}
+        for known, followed in resumed:
+            # The series is named after the name the lineage began with (app.log), not the
+            # rotated name the file had when last seen (app.log.3).
+            first_name = known.lineage or known.path
+            if followed.path is None or not first_name:
+                continue
+            directory, stem = os.path.dirname(followed.path), os.path.basename(first_name)
+            try:
+                since = os.fstat(followed.fd).st_mtime
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(directory, name)
+                if not name.startswith(stem) or self._matches(path) or self._excluded(path):
+                    continue
+                try:
+                    st = self._stat(path)
+                except OSError:
+                    continue
+                file = FileId.of(st)
+                if (
+                    not stat.S_ISREG(st.st_mode)
+                    or st.st_mtime < since
+                    or file in self._files
+                    or file in self._known
+                    or not self._may_read(path, st)
+                ):
+                    continue
+                candidates.setdefault(file, (st.st_mtime, path, known.lineage))
+        for file, (_, path, lineage) in sorted(candidates.items(), key=lambda item: item[1][0]):
+            successor = self._open(
+                path, file, lineage=lineage, order=self._names.next_order(), rotated=True, compressed=True
+            )
+            if successor is not None:
+                log.info("%s: %s was made and rotated while stopped; reading it from its start", self, path)
 
     def _resume_compressed(self, orphans: dict[FileId, KnownFile]) -> None:
         """Find files rotated and compressed while we were stopped, by their content's first bytes, and read on.
