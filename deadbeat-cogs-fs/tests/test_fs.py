@@ -403,6 +403,53 @@ class TestOverflow:
         assert sorted(lines) == sorted(f"{p.name} {r}" for p in files for r in range(5))
         assert "inotify queue overflowed; rescanning" in caplog.text
 
+    def test_a_file_made_and_rotated_away_while_events_were_lost_is_read(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Pattern app.log; while the queue overflows, app.log is rotated twice: the file between (never opened,
+        now app.log.1) is found beside the followed one and read, in order, before the new app.log; the overflow
+        is said once, however many watches heard of it."""
+        caplog.set_level(logging.WARNING)
+        limit = Path("/proc/sys/fs/inotify/max_queued_events")
+        original = limit.read_text()
+        limit.write_text("16\n")
+        try:
+            esc = movement.Escapement()
+        finally:
+            limit.write_text(original)
+        log_file = tmp_path / "app.log"
+        log_file.write_text("".join(f"line {i}\n" for i in range(5)))
+        others = [tmp_path / f"other{i}.log" for i in range(10)]  # more watches, each told of the overflow
+
+        def rotate_twice() -> None:
+            with open(log_file, "a") as handle:
+                handle.write("".join(f"line {i}\n" for i in range(5, 10)))
+            log_file.rename(tmp_path / "app.log.1")
+            log_file.write_text("".join(f"line {i}\n" for i in range(10, 20)))
+            (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+            log_file.rename(tmp_path / "app.log.1")
+            log_file.write_text("".join(f"line {i}\n" for i in range(20, 25)))
+            for round_no in range(5):  # enough events to overflow a queue of 16
+                for path in others:
+                    with open(path, "a") as handle:
+                        handle.write(f"{path.name} {round_no}\n")
+
+        for path in others:
+            path.write_text("")
+        # The loop stalls (as under load) while the files are rotated and written.
+        esc.after(0.3, lambda: (rotate_twice(), time.sleep(0.2)))
+        out = follow(
+            [str(log_file), str(tmp_path / "other*.log")],
+            lambda c: len(c.data) >= 75,
+            esc=esc,
+            rotate_wait=0.2,
+            rescan_interval=0,
+        )
+        lines = [d["line"] for d in out.data if d["line"].startswith("line")]
+        assert lines == [f"line {i}" for i in range(25)]
+        said = [r for r in caplog.records if "inotify queue overflowed" in r.getMessage()]
+        assert len(said) == 1
+
     def test_out_of_watches_falls_back_to_polling(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         """When the kernel refuses more inotify watches, the tailer polls, says so once, and reads everything."""
         caplog.set_level(logging.WARNING)

@@ -87,6 +87,9 @@ _DIR_EVENTS = (
 #: Descriptors left to the rest of the application when max_open_files is derived from the limit.
 _DESCRIPTOR_SHARE = 0.75
 
+#: Seconds between two warnings that the inotify queue overflowed.
+_OVERFLOW_SAID_EVERY = 10.0
+
 #: Seconds a deleted file may be written to before the tailer says it holds it open.
 _HELD_TOO_LONG = 60.0
 
@@ -372,6 +375,10 @@ class FileWatcherSupply(movement.Supply):
         #: the verdict, whether it was a copy at all (see _copy_due).
         self._shadow_of: dict[FileId, FollowedFile] = {}
         self._shadow_timers: dict[FileId, movement.Binding] = {}
+        #: The rescan an overflow asked for, overflows not said yet, and when said last.
+        self._overflow_rescan: movement.Binding | None = None
+        self._overflows = 0
+        self._overflow_said = -_OVERFLOW_SAID_EVERY
         #: Acknowledged positions, by identity: what the state file keeps.
         #: Invariant: an entry for every open file, and for no file drained and gone.
         self._known = KnownBook()
@@ -698,11 +705,39 @@ class FileWatcherSupply(movement.Supply):
         self._schedule()
 
     def _overflow(self) -> None:
-        log.warning("%s: inotify queue overflowed; rescanning and reading every file", self)
+        """Events were lost: one rescan, however many watches were told (every watch is told of it)."""
+        self._overflows += 1
+        if self._overflow_rescan is None and not self._finished:
+            self._overflow_rescan = self.esc.enqueue(self._rescan_after_overflow)
+
+    def _rescan_after_overflow(self) -> None:
+        self._overflow_rescan = None
+        now = time.monotonic()
+        if now - self._overflow_said >= _OVERFLOW_SAID_EVERY:
+            # Said at most every few seconds: under a flood, each line would cost more events lost.
+            log.warning(
+                "%s: inotify queue overflowed%s; rescanning and reading every file"
+                " (raise fs.inotify.max_queued_events if it keeps happening)",
+                self,
+                f" {self._overflows} times since said last" if self._overflows > 1 else "",
+            )
+            self._overflow_said, self._overflows = now, 0
         self._names.forget()
+        # Files made and renamed away while events were lost, never opened: read
+        # after the known ones of their series that moved, before what the rescan
+        # opens under the patterns' names.
+        self._read_successors(
+            [
+                (known, followed)
+                for followed in self._files
+                if not self._still_at(followed) and (known := self._known.get(followed.file)) is not None
+            ],
+            compressed=False,
+        )
         self._rescan()
         for followed in self._files:
             self._mark_dirty(followed)
+        self._schedule_sweep()
         self._schedule()
 
     def _mark_dirty(self, followed: FollowedFile) -> None:
@@ -991,7 +1026,7 @@ class FileWatcherSupply(movement.Supply):
         resumed = [(known, self._files.get(file)) for file, known in orphans.items()]
         self._read_successors([(known, followed) for known, followed in resumed if followed is not None])
 
-    def _read_successors(self, resumed: list[tuple[KnownFile, FollowedFile]]) -> None:
+    def _read_successors(self, resumed: list[tuple[KnownFile, FollowedFile]], compressed: bool = True) -> None:
         """Files made and rotated away while we were stopped, after a file we knew: read them, in order.
 
         Rotated twice while stopped, ``app.log`` (known) became ``app.log.2``,
@@ -1003,15 +1038,19 @@ class FileWatcherSupply(movement.Supply):
         are unknown, not matched by a pattern (those are read anyway) and were
         written after it are read from their start, oldest first, before the
         file now under the name.
+
+        :param compressed: read compressed ones too (after a restart, those not
+            found to be a known file compressed); while following, a
+            compressed file beside ours is most likely one we read, compressed.
         """
         candidates: dict[FileId, tuple[float, str, str]] = {}
         for known, followed in resumed:
             # The series is named after the name the lineage began with (app.log), not the
             # rotated name the file had when last seen (app.log.3).
             first_name = known.lineage or known.path
-            if followed.path is None or not first_name:
+            if not first_name:
                 continue
-            directory, stem = os.path.dirname(followed.path), os.path.basename(first_name)
+            directory, stem = os.path.dirname(followed.path or first_name), os.path.basename(first_name)
             try:
                 since = os.fstat(followed.fd).st_mtime
                 names = os.listdir(directory)
@@ -1031,8 +1070,13 @@ class FileWatcherSupply(movement.Supply):
                     or st.st_mtime < since
                     or file in self._files
                     or file in self._known
+                    or file in self._shadows
+                    or file in self._compressed
+                    or file in self._closed
                     or not self._may_read(path, st)
                 ):
+                    continue
+                if not compressed and self._looks_compressed(path):
                     continue
                 candidates.setdefault(file, (st.st_mtime, path, known.lineage))
         for file, (_, path, lineage) in sorted(candidates.items(), key=lambda item: item[1][0]):
@@ -1041,6 +1085,30 @@ class FileWatcherSupply(movement.Supply):
             )
             if successor is not None:
                 log.info("%s: %s was made and rotated while stopped; reading it from its start", self, path)
+
+    def _still_at(self, followed: FollowedFile) -> bool:
+        """Whether ``followed`` is still under the name we last knew it by."""
+        if followed.path is None:
+            return False
+        try:
+            return FileId.of(self._stat(followed.path)) == followed.file
+        except OSError:
+            return False
+
+    def _looks_compressed(self, path: str) -> bool:
+        """Whether ``path`` starts as gzip does (what cannot be opened counts as compressed: left alone)."""
+        try:
+            fd = self._open_regular(path)
+        except OSError:
+            return True
+        if fd < 0:
+            return True
+        try:
+            return bool(looks_compressed(os.pread(fd, 2, 0)))
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
 
     def _resume_compressed(self, orphans: dict[FileId, KnownFile]) -> None:
         """Find files rotated and compressed while we were stopped, by their content's first bytes, and read on.
@@ -1823,12 +1891,13 @@ class FileWatcherSupply(movement.Supply):
             self._rescanner,
             self._flusher,
             self._closer,
+            self._overflow_rescan,
         )
         for binding in bindings:
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
-        self._closer = None
+        self._closer = self._overflow_rescan = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)
         self._shadow_timers.clear()
