@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -370,6 +371,37 @@ class TestNotACopy:
         assert collector.data == ["first 1", "first 2", "second 1"]
         assert fs_identity.starts_alike(b"anything", b"") is fs_identity.Likeness.OTHER
 
+
+class TestCopytruncateUnseen:
+    def test_two_copytruncates_before_the_tailer_looks_lose_nothing(self, tmp_path: Path) -> None:
+        """The tailer stalls (SIGSTOP, a busy loop) while copytruncate runs twice: app.log.2 holds what followed our
+        position, app.log.1 what the original held between the truncations (it was lost), then app.log goes on."""
+        esc = movement.Escapement()
+        log_file = tmp_path / "app.log"
+        log_file.write_text("".join(f"line {i:02d} {'x' * 300}\n" for i in range(0, 10)))
+
+        def copytruncate() -> None:
+            if (tmp_path / "app.log.1").exists():
+                (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+            shutil.copyfile(log_file, tmp_path / "app.log.1")
+            os.truncate(log_file, 0)
+
+        def while_stalled() -> None:
+            def append(numbers: range) -> None:
+                with open(log_file, "a") as handle:
+                    handle.write("".join(f"line {i:02d} {'x' * 300}\n" for i in numbers))
+
+            append(range(10, 20))
+            copytruncate()
+            time.sleep(0.02)  # the copies' times tell their order
+            append(range(20, 30))
+            copytruncate()
+            append(range(30, 40))
+            time.sleep(0.2)
+
+        esc.after(0.3, while_stalled)
+        out = follow([str(log_file)], lambda c: len(c.data) >= 40, esc=esc, rotate_wait=0.2, timeout=15)
+        assert [d["line"][:7] for d in out.data] == [f"line {i:02d}" for i in range(40)]
 
 class TestOverflow:
     def test_queue_overflow_rescans_and_loses_nothing(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

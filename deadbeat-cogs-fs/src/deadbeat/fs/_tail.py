@@ -1026,7 +1026,9 @@ class FileWatcherSupply(movement.Supply):
         resumed = [(known, self._files.get(file)) for file, known in orphans.items()]
         self._read_successors([(known, followed) for known, followed in resumed if followed is not None])
 
-    def _read_successors(self, resumed: list[tuple[KnownFile, FollowedFile]], compressed: bool = True) -> None:
+    def _read_successors(
+        self, resumed: list[tuple[KnownFile, FollowedFile]], compressed: bool = True
+    ) -> list[FollowedFile]:
         """Files made and rotated away while we were stopped, after a file we knew: read them, in order.
 
         Rotated twice while stopped, ``app.log`` (known) became ``app.log.2``,
@@ -1042,6 +1044,7 @@ class FileWatcherSupply(movement.Supply):
         :param compressed: read compressed ones too (after a restart, those not
             found to be a known file compressed); while following, a
             compressed file beside ours is most likely one we read, compressed.
+        :returns: the files opened.
         """
         candidates: dict[FileId, tuple[float, str, str]] = {}
         for known, followed in resumed:
@@ -1079,12 +1082,15 @@ class FileWatcherSupply(movement.Supply):
                 if not compressed and self._looks_compressed(path):
                     continue
                 candidates.setdefault(file, (st.st_mtime, path, known.lineage))
+        opened = []
         for file, (_, path, lineage) in sorted(candidates.items(), key=lambda item: item[1][0]):
             successor = self._open(
                 path, file, lineage=lineage, order=self._names.next_order(), rotated=True, compressed=True
             )
             if successor is not None:
-                log.info("%s: %s was made and rotated while stopped; reading it from its start", self, path)
+                opened.append(successor)
+                log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
+        return opened
 
     def _still_at(self, followed: FollowedFile) -> bool:
         """Whether ``followed`` is still under the name we last knew it by."""
@@ -1405,6 +1411,15 @@ class FileWatcherSupply(movement.Supply):
         copy.born = None if original.born is None else original.born - 1
         self._known.set(copy.file, copy.known(offset))
         original.truncated = None
+        # Truncated twice or more before we looked: the copies made after this one
+        # hold what the original held between the truncations. Read after it, then
+        # the original again (its order moves after theirs).
+        later = self._read_successors([(copy.known(offset), copy)], compressed=False)
+        if later:
+            # By order, not by birth: the original was born before every copy of it.
+            for successor in later:
+                successor.born = None
+            original.order = self._names.next_order()
         self._mark_dirty(copy)
         self._schedule_sweep()
 
@@ -1580,7 +1595,13 @@ class FileWatcherSupply(movement.Supply):
                 assert original is not None and original.truncated is not None
                 self._continue_in_copy(followed, original, original.truncated[1])
         if followed.state is FileState.FOLLOWED:
+            generation = followed.generation
             self._check_truncation(followed)
+            if followed.generation != generation and self._older_unread(followed) is not None:
+                # Truncated, and the copies of what it held are older files of its
+                # lineage now: they are read first, then it, from its start.
+                self._mark_dirty(followed)
+                return 0, False
         bom = self._lines.bom(followed) if followed.read_pos == 0 else b""
         if bom:
             first = followed.pread(len(bom), 0)
