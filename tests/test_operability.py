@@ -321,6 +321,26 @@ class TestCheck:
             "pipeline.toml: cog[2] (flow.sample): rate: expected a number from 0 to 1 or nothing (false), got 1.5",
         ]
 
+    @pytest.mark.parametrize(
+        ("setting", "said"),
+        [
+            ('multiline = {mode = "jav"}', "multiline.mode must be one of 'java', 'python', 'go', not 'jav'"),
+            ("multiline = {timout = 2}", "multiline: unknown key 'timout'; the keys are start, continuation"),
+            ('encoding = "utf-16"\nmultiline = {mode = "java"}', "multiline does not go with encoding 'utf-16' yet"),
+            ('encoding = "nope"', "encoding: no such text encoding 'nope'"),
+            ("rotate_wait = -5", "rotate_wait: expected a number of at least 0, got -5"),
+        ],
+    )
+    def test_what_the_tailer_would_refuse_at_start(self, tmp_path: Path, setting: str, said: str) -> None:
+        """check said "ok" for these, and the run then refused to start."""
+        (tmp_path / "in.log").write_text("")
+        body = (
+            f'[[cog]]\nuse = "fs.tail"\nfilenames = ["in.log"]\n{setting}\n[[cog]]\nuse = "fs.write"\nfilename = "o"\n'
+        )
+        result = check(tmp_path, body)
+        assert result.returncode == 1
+        assert f"pipeline.toml: cog[0] (fs.tail): {said}" in result.stdout
+
     def test_libraries_the_cogs_need_and_this_machine_lacks(self, tmp_path: Path) -> None:
         """RE2 for grok's default engine and redis-py for stream.redis: named with their extras, before any run."""
         (tmp_path / "in.txt").write_text("")

@@ -403,6 +403,7 @@ class TestCopytruncateUnseen:
         out = follow([str(log_file)], lambda c: len(c.data) >= 40, esc=esc, rotate_wait=0.2, timeout=15)
         assert [d["line"][:7] for d in out.data] == [f"line {i:02d}" for i in range(40)]
 
+
 class TestOverflow:
     def test_queue_overflow_rescans_and_loses_nothing(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         """With a tiny inotify queue, IN_Q_OVERFLOW happens; every line still arrives once."""

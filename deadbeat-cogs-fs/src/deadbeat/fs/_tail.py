@@ -241,6 +241,33 @@ class FileWatcherSupply(movement.Supply):
 
     config_name = "tail"
 
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: what the tailer would refuse at start, found without building it.
+
+        The ``multiline`` table (its keys, values and patterns, which need
+        google-re2), the encoding, and the settings that do not go together.
+        """
+        problems = []
+        encoding = params.get("encoding", "utf-8")
+        multiline = params.get("multiline")
+        try:
+            _check_encoding(encoding)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if multiline is not None:
+            try:
+                Multiline.from_config(multiline, params.get("max_line", 1 << 20))
+            except (ValueError, TypeError) as exc:
+                problems.append(str(exc))
+            if params.get("encoding_errors") == "bytes":
+                problems.append(
+                    "encoding_errors = 'bytes' does not go with multiline (an event is text): use 'replace'"
+                )
+            if isinstance(encoding, str) and not problems and is_wide(encoding):
+                problems.append(f"multiline does not go with encoding {encoding!r} yet: convert the files to UTF-8")
+        return problems
+
     def __init__(
         self,
         esc: movement.Escapement,
@@ -251,10 +278,10 @@ class FileWatcherSupply(movement.Supply):
         encoding: str = "utf-8",
         max_line: Annotated[int, conf.Range(1)] = 1 << 20,
         read_size: Annotated[int, conf.Range(1)] = 1 << 16,
-        rotate_wait: float = 5.0,
-        poll_interval: float = 1.0,
+        rotate_wait: Annotated[float, conf.Range(0)] = 5.0,
+        poll_interval: Annotated[float, conf.Range(0, above=True)] = 1.0,
         rescan_interval: Annotated[float, conf.Range(0)] = 60.0,
-        state_interval: float = 1.0,
+        state_interval: Annotated[float, conf.Range(0)] = 1.0,
         line_setter: movement.FieldSetter | None = None,
         id_setter: movement.IdSetter | None = None,
         missing_ok: bool = False,
