@@ -506,3 +506,28 @@ def test_a_file_made_and_rotated_away_while_stopped_is_read(tmp_path: Path, sign
     pipeline.stop()
     check_exactly_once(pipeline.lines(), 40)
     assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(40))
+
+
+def test_at_the_first_start_rotated_files_are_read_oldest_first(tmp_path: Path) -> None:
+    """Pattern app.log*, no state: app.log.2.gz, app.log.1 and app.log (one writer's, oldest to newest) come out
+    in the writer's order; they came out by name (app.log's lines first)."""
+    import gzip
+
+    pipeline = Pipeline(tmp_path, "app.log*")
+    directory = pipeline.input_dir
+
+    def lines(numbers: range) -> str:
+        return "".join(f"g0 {i:08d} {PAD}\n" for i in numbers)
+
+    with gzip.open(directory / "app.log.2.gz", "wt") as handle:
+        handle.write(lines(range(0, 10)))
+    (directory / "app.log.1").write_text(lines(range(10, 20)))
+    (directory / "app.log").write_text(lines(range(20, 30)))
+    now = time.time()
+    for age, name in ((300, "app.log.2.gz"), (200, "app.log.1"), (100, "app.log")):
+        os.utime(directory / name, (now - age, now - age))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 30, what="every line")
+    time.sleep(0.3)
+    pipeline.stop()
+    assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(30))

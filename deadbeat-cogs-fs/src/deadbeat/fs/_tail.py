@@ -58,7 +58,7 @@ import resource
 import socket
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -1208,7 +1208,15 @@ class FileWatcherSupply(movement.Supply):
                 self._mark_dirty(followed)
         now = time.time()
         old = 0
-        for file, (path, st) in matching.items():
+        items = list(matching.items())
+        series: dict[str, str] = {}
+        if initial and self._following:
+            # At the first start, the rotated files a pattern matches (app.log.1,
+            # app.log.2.gz beside app.log) are one writer's: oldest first, each in
+            # the lineage of the name it was rotated from, so its lines keep their order.
+            items.sort(key=lambda item: item[1][1].st_mtime)
+            series = _rotation_series(path for _, (path, _) in items)
+        for file, (path, st) in items:
             closed = self._closed.get(file)
             if closed is not None and st.st_size == closed[1]:
                 continue  # closed while idle, and unchanged
@@ -1217,15 +1225,18 @@ class FileWatcherSupply(movement.Supply):
                 continue
             if file not in self._files and file not in self._shadows and file not in self._compressed:
                 known = self._known.get(file)
-                self._open(
+                opened = self._open(
                     path,
                     file,
-                    lineage=known.lineage if known is not None else path,
+                    lineage=known.lineage if known is not None else series.get(path, path),
                     order=known.order if known is not None else self._names.next_order(),
                     fresh=True,
                     at_end=initial and self.start == "end",
                     compressed=initial or not self._following,
                 )
+                if opened is not None and series and known is None:
+                    # By age, not by birth: copytruncate keeps the oldest-born file as the newest.
+                    opened.born = None
         if old:
             log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
         self._schedule_sweep()
@@ -1970,6 +1981,25 @@ class FileWatcherSupply(movement.Supply):
 
 #: What may become of a line that does not decode (see ``encoding_errors``).
 ENCODING_ERRORS = ("error", "replace", "bytes")
+
+
+def _rotation_series(paths: Iterable[str]) -> dict[str, str]:
+    """:returns: for each of ``paths`` that is a rotation of another of them, that other one.
+
+    ``app.log.1``, ``app.log-20261130`` and ``app.log.2.gz`` are rotations of
+    ``app.log`` in the same directory: the name begins with the other's,
+    followed by ``.``, ``-`` or ``_``. The shortest such name wins.
+    """
+    given = list(paths)
+    names = set(given)
+    series = {}
+    for path in given:
+        directory, name = os.path.split(path)
+        for end, char in enumerate(name):
+            if end and char in ".-_" and os.path.join(directory, name[:end]) in names:
+                series[path] = os.path.join(directory, name[:end])
+                break
+    return series
 
 
 def _check_encoding(encoding: str) -> str:
