@@ -400,7 +400,7 @@ class FileWatcherSupply(movement.Supply):
         self._shadow_paths: dict[str, FileId] = {}
         #: A copy's original, and the timer that decides, rotate_wait after
         #: the verdict, whether it was a copy at all (see _copy_due).
-        self._shadow_of: dict[FileId, FollowedFile] = {}
+        self._shadow_of: dict[FileId, tuple[FollowedFile, int]] = {}
         self._shadow_timers: dict[FileId, movement.Binding] = {}
         #: The rescan an overflow asked for, overflows not said yet, and when said last.
         self._overflow_rescan: movement.Binding | None = None
@@ -698,7 +698,7 @@ class FileWatcherSupply(movement.Supply):
         self._shadow_timers.pop(file, None)
         if self._finished or file not in self._shadows:
             return
-        original = self._shadow_of.get(file)
+        original, generation = self._shadow_of.get(file, (None, 0))
         if original is not None and self._files.get(original.file) is original and original.state is FileState.FOLLOWED:
             self._check_truncation(original)  # finds and reads the copy, if it was truncated
             if file not in self._shadows:
@@ -706,6 +706,11 @@ class FileWatcherSupply(movement.Supply):
         path = self._shadows.get(file)
         self._unshadow(file)
         if path is None:
+            return
+        if original is not None and original.generation != generation:
+            # Truncated since the verdict, and what it held before was read from it
+            # and from the copy found then: this one is a copy of the same, left unread.
+            log.info("%s: a copy of %s from before its truncation; not read", path, self._name_of(original))
             return
         try:
             st = self._stat(path)
@@ -1619,7 +1624,7 @@ class FileWatcherSupply(movement.Supply):
                 self._shadows[followed.file] = followed.path
                 if followed.path is not None:
                     self._shadow_paths[followed.path] = followed.file
-                self._shadow_of[followed.file] = original
+                self._shadow_of[followed.file] = (original, original.generation)
                 self._shadow_timers[followed.file] = self.esc.after(
                     self.rotate_wait + 1.0, self._copy_due, followed.file, keeps_alive=False
                 )
