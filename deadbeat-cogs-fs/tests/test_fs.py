@@ -529,6 +529,24 @@ class TestLineFileDrain:
         assert path.read_text() == "existing\na\nb\n"
         assert out.data == [{"line": "a"}, "b"]
 
+    def test_bytes_are_refused_saying_why(self, tmp_path: Path) -> None:
+        """A line fs.tail could not decode (encoding_errors = "bytes") reaching fs.write: the error says what
+        happened and what to do, not "byte indices must be integers"."""
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+        drain = fs.LineFileDrain(esc, str(tmp_path / "out.txt"))
+        try:
+            train = movement.Train(esc, [drain], error_output=records.append)
+            train.send(None, ["a", b"\xff not utf-8", "b"])
+            drain.done()
+        finally:
+            esc.close()
+        assert (tmp_path / "out.txt").read_text() == "a\nb\n"
+        assert [str(r.error) for r in records] == [
+            "the datum is bytes, not text: fs.write writes text (a line fs.tail could not decode, with"
+            ' encoding_errors = "bytes"?); decode it first, or read with encoding_errors = "replace"'
+        ]
+
     def test_a_datum_without_a_line_in_a_list_fails_alone(self, tmp_path: Path) -> None:
         """Lists are written whole; a datum without a text line goes to the error output, the rest once each."""
         path = tmp_path / "out.txt"

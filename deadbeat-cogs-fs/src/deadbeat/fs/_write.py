@@ -324,6 +324,12 @@ class LineFileDrain(movement.Cog):
         return (data,)
 
     def _line_of(self, data: Any) -> str:
+        if isinstance(data, (bytes, bytearray)):
+            # A line fs.tail could not decode, passed on with encoding_errors = "bytes".
+            raise TypeError(
+                "the datum is bytes, not text: fs.write writes text (a line fs.tail could not decode, with"
+                ' encoding_errors = "bytes"?); decode it first, or read with encoding_errors = "replace"'
+            )
         try:
             line = self._get(data)
         except (KeyError, IndexError, TypeError) as exc:
