@@ -1068,10 +1068,10 @@ class FileWatcherSupply(movement.Supply):
         known one is found by its inode; the other, under a name no pattern
         matches, would be missed. So beside each known file found rotated, the
         files of its rotation series (names starting with the name its lineage
-        began with) that
-        are unknown, not matched by a pattern (those are read anyway) and were
-        written after it are read from their start, oldest first, before the
-        file now under the name.
+        began with) that are unknown, not matched by a pattern (those are read
+        anyway) and were written after it are read from their start, oldest
+        first, before the file now under the name. The same after an inotify
+        overflow, and after a copytruncate found more copies than one.
 
         :param compressed: read compressed ones too (after a restart, those not
             found to be a known file compressed); while following, a
