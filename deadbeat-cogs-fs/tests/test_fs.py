@@ -687,12 +687,16 @@ class TestSpool:
         records: list[movement.ErrorRecord] = []
         esc = movement.Escapement()
         train = movement.Train(esc, [fs.SpoolDirDrain(str(tmp_path), name_getter="id")], error_output=records.append)
+        odd = ["a\u2028b", "invoice\u202etxt.exe", "zero\u200bwidth", "bell\x07", "c1\x85"]
         train.send(None, [{"id": "../escape", "data": "x"}, {"id": ".hidden", "data": "y"}])
+        train.send(None, [{"id": name, "data": "z"} for name in odd])
         esc.close()
         assert [str(r.error).partition(":")[0] for r in records] == [
             "unusable spool file name '../escape'",
             "unusable spool file name '.hidden'",
+            *(f"unusable spool file name {name!r}" for name in odd),
         ]
+        assert list(tmp_path.iterdir()) == []
 
 
 class TestReadingNeverStopsSilently:

@@ -13,6 +13,7 @@ import os
 import secrets
 import stat
 import time
+import unicodedata
 from typing import Any
 
 from deadbeat import conf, movement
@@ -26,6 +27,12 @@ __all__ = ["SpoolDirDrain", "SpoolDirSupply"]
 log = logging.getLogger("deadbeat.fs")
 
 _DIR_EVENTS = movement.IN_MOVED_TO | movement.IN_CLOSE_WRITE | movement.IN_CREATE
+
+
+#: Unicode categories never taken in a spool file name: control characters (C0,
+#: C1), format characters (bidirectional overrides that make a name read as
+#: another, zero-width ones), line and paragraph separators, surrogates.
+_UNSHOWN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def _visible(name: str) -> bool:
@@ -301,10 +308,11 @@ class SpoolDirDrain(movement.Cog):
                 or "/" in name
                 or name.startswith(".")
                 or name.endswith(".tmp")
-                or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name)
+                or any(unicodedata.category(c) in _UNSHOWN for c in name)
             ):
                 raise ValueError(
-                    f"unusable spool file name {name!r}: no '/', no leading dot, no .tmp end, no control characters"
+                    f"unusable spool file name {name!r}: no '/', no leading dot, no .tmp end, no control,"
+                    " format or line-separating characters"
                 )
             return name
         return f"{time.time_ns()}.{os.getpid()}.{next(self._counter)}"
