@@ -498,8 +498,9 @@ class LineFileDrain(movement.Cog):
             line collected before them is written too), ``bytes_written_total``,
             ``write_errors_total`` (writes that failed: a full disk, an I/O
             error) and ``retried_total`` (writes tried again after one failed);
-            the gauges ``pending`` (lines collected and not yet all written:
-            waiting for the next flush, for a slow reader, or for space),
+            the gauges ``pending`` (lines not yet written whole, one written in
+            part included: waiting for the next flush, for a slow reader, or
+            for space),
             ``pending_bytes``, and ``last_error_timestamp_seconds``: when a
             write last failed, in seconds since the epoch (0: never), so that
             ``time() - deadbeat_cog_last_error_timestamp_seconds < 300`` says
@@ -510,7 +511,10 @@ class LineFileDrain(movement.Cog):
             "bytes_written_total": self._bytes_written,
             "write_errors_total": self._write_errors,
             "retried_total": self._retries,
-            "pending": self._unwritten_lines,
+            # Counted in the bytes left, not by batch: after a write of part of
+            # a batch, the lines of it that went out are not pending.
+            # (A collected chunk is lines joined by newlines, without the last one.)
+            "pending": self._pending.count(b"\n") + sum(chunk.count(b"\n") + 1 for chunk in self._buffer),
             "pending_bytes": len(self._pending) + sum(map(len, self._buffer)),
             "last_error_timestamp_seconds": self._last_error,
         }
