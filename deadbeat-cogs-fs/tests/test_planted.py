@@ -603,3 +603,42 @@ class TestSpoolDirectory:
         drain.done()
         assert sorted(os.listdir(secrets)) == ["s.log"]
         assert (shared / "moved" / "e1").read_text() == "ours"
+
+
+class TestPlantedNamedDirectory:
+    @pytest.mark.parametrize(("cog", "args"), [("fs.read", ()), ("fs.tail", ("--once",))])
+    def test_a_log_directory_named_in_tmp_that_is_the_attackers_link_is_not_read(
+        self, root: Path, attacker: Attacker, cog: str, args: tuple[str, ...]
+    ) -> None:
+        """filenames = ["/tmp/applogs/*.log"], and another account made /tmp/applogs a link to a root-only
+        directory: nothing of it is read, and the run fails naming the link (it used to read the secrets)."""
+        secrets = secret_dir(root)
+        shared = shared_dir(root / "tmp")
+        attacker("symlink", secrets, shared / "applogs")
+        out = root / "out.txt"
+        pipeline = root / "pipeline.toml"
+        pipeline.write_text(
+            f'[[cog]]\nuse = "{cog}"\nfilenames = ["{shared}/applogs/*.log"]\n'
+            f'[[cog]]\nuse = "fs.write"\nfilename = "{out}"\n'
+        )
+        result = deadbeat(pipeline, *args)
+        assert result.returncode == 1, result.stderr
+        assert not out.exists() or SECRET not in out.read_text()
+        assert f"{shared}/applogs: a symbolic link in a directory writable by others" in result.stderr
+        assert "not followed, as another account could have planted it" in result.stderr
+
+    def test_our_own_link_to_a_log_directory_is_followed(self, root: Path) -> None:
+        """/var/log/app -> /srv/app/logs made by root, in a directory only root writes to: read as before."""
+        real = root / "real-logs"
+        real.mkdir()
+        (real / "a.log").write_text("fine\n")
+        os.symlink(real, root / "logs")
+        out = root / "out.txt"
+        pipeline = root / "pipeline.toml"
+        pipeline.write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{root}/logs/*.log"]\n'
+            f'[[cog]]\nuse = "fs.write"\nfilename = "{out}"\n'
+        )
+        result = deadbeat(pipeline)
+        assert result.returncode == 0, result.stderr
+        assert lines_of(out) == ["fine"]

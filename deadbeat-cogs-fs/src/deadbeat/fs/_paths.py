@@ -24,6 +24,8 @@ import glob
 import os
 import stat
 
+from deadbeat.daemon import open_directory
+
 __all__ = [
     "LinkOnTheWay",
     "NotRegular",
@@ -137,23 +139,27 @@ def _is_link(name: str, dir_fd: int) -> bool:
 def open_for_reading(path: str, prefix: str, steps: list[str], follow_symlinks: bool = False) -> int:
     """Open the regular file ``path`` for reading, never waiting, never through a planted link.
 
-    :param prefix: the fixed prefix ``path`` is below (followed as it is: the operator named it).
+    :param prefix: the fixed prefix ``path`` is below (the operator named it): a
+        link on the way to it is followed only where root or we could have put
+        it, as for the daemon's own files (:func:`deadbeat.daemon.open_directory`),
+        so that a link another account planted in ``/tmp`` in place of a log
+        directory named there does not lead into a directory of ours.
     :param steps: the directories from ``prefix`` to the file's own (none when
         the file is in ``prefix``); none of them may be a link.
     :param follow_symlinks: follow links everywhere (the operator said so).
     :returns: a descriptor (close-on-exec, blocking: ``O_NONBLOCK`` is cleared
         once the file is known to be regular).
     :raises LinkOnTheWay: for a link among ``steps``.
+    :raises deadbeat.daemon.UnsafePath: for a planted link on the way to ``prefix``.
     :raises NotRegular: for what is not a regular file (it is not kept open).
     :raises OSError: as ``open`` does (``ELOOP`` for a link at ``path`` itself).
     """
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
     if follow_symlinks:
         fd = os.open(path, flags)
-    elif not steps:
-        fd = os.open(path, flags | os.O_NOFOLLOW)
     else:
-        dir_fd = os.open(prefix, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        # The directory of the first name below the prefix: the prefix itself.
+        dir_fd = open_directory(os.path.join(prefix, steps[0] if steps else os.path.basename(path)), private=False)
         try:
             where = prefix
             for name in steps:

@@ -62,6 +62,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
+from deadbeat.daemon import UnsafePath
 
 from ._followed import FileState, FollowedFile, KnownFile, Position
 from ._gzip import GzipReader, looks_compressed
@@ -962,6 +963,9 @@ class FileWatcherSupply(movement.Supply):
             return open_for_reading(path, prefix, steps, self.follow_symlinks)
         except LinkOnTheWay as exc:
             self._refuse_link_on_the_way(exc.link, path)
+        except UnsafePath as exc:
+            # A link another account could have planted on the way to the named directory.
+            self._refuse(path, f"{exc}; not read", named=True)
         except NotRegular as exc:
             # Regular when looked at, something else when opened: swapped in meanwhile.
             self._refuse(path, f"not a regular file ({kind(exc.mode)}); not read")
