@@ -170,6 +170,30 @@ class TestFilesThroughPlantedLinks:
         assert (arena / "shared" / "d.log").read_text() == ""
 
 
+class TestSpoolDirectoryThroughAPlantedLink:
+    def test_check_and_run_refuse_it(self, arena: Path) -> None:
+        """shared/out -> root's private directory, planted by the attacker: check fails, as the run does."""
+        as_attacker(lambda: os.symlink(arena / "victimdir", arena / "shared" / "out"))
+        pipeline(
+            arena,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "fs.spool_write"
+            directory = "{arena / "shared" / "out"}"
+            """,
+        )
+        checked = deadbeat("check", "p.toml", cwd=arena)
+        assert checked.returncode == 1
+        assert "cog[1] (fs.spool_write): directory: " in checked.stdout
+        assert "a symbolic link in a directory writable by others" in checked.stdout
+        ran = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert ran.returncode == 1
+        untouched(arena)
+
+
 class TestCodeFromBesideThePipeline:
     def test_a_module_planted_in_a_shared_package_directory_never_runs(self, arena: Path) -> None:
         """pkg/cogs.py, and pkg/cogs/__init__.py planted by uid 65534 in a 1777 pkg/: it ran as root before."""

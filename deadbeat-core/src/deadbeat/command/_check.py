@@ -227,6 +227,9 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
             (errors if supply else warnings).append(f"{where}: directory: {directory} does not exist")
         elif not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
             errors.append(f"{where}: directory: {directory} is not readable and writable")
+        else:
+            # A spool directory is reached as the daemon's own files are: no link another account planted.
+            _safe_place(where, "directory", os.path.join(directory, "-"), errors, private=False)
     name = params.get("filename")
     if isinstance(name, str) and not supply:
         # An output file is created, not the directories on the way to it.
