@@ -132,6 +132,12 @@ class Aggregate(movement.Cog):
         self._key_getters = [movement.getter(f) for f in self.by]
         self._key_setters = [movement.setter(f) for f in self.by]
         self._outputs = [(name, *_parse_spec(spec)) for name, spec in self.aggregates.items()]
+        #: (index, is it "last") of the outputs keeping one value (first, last).
+        self._kept_outputs = [
+            (index, function == "last")
+            for index, (_, function, _) in enumerate(self._outputs)
+            if function in ("first", "last")
+        ]
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._serial = itertools.count(1)
 
@@ -150,15 +156,18 @@ class Aggregate(movement.Cog):
         # leaves its group (or the absence of one) as it was.
         values, size, kept = self._read(data)
         group = self._groups.get(key)
-        if group is not None and group.size + self._growth(group, size, kept) > self.max_bytes:
+        growth = self._growth(group, size, kept) if group is not None else 0
+        if group is not None and group.size + growth > self.max_bytes:
             self._send_on(key)
             group = None
         if group is None:
             key_size = weight(key, self.max_bytes)
-            if key_size + size + sum(kept) > self.max_bytes:
+            # A new group keeps every first and last value the datum has.
+            growth = size + sum(kept)
+            if key_size + growth > self.max_bytes:
                 raise ValueError(
                     f"group key and values larger than max_bytes {self.max_bytes} in one datum"
-                    f" (about {key_size + size + sum(kept)} bytes)"
+                    f" (about {key_size + growth} bytes)"
                 )
             if len(self._groups) >= self.max_groups:
                 # Dicts keep insertion order: the first key is the oldest group.
@@ -167,7 +176,6 @@ class Aggregate(movement.Cog):
             self._total += key_size
             # Not keeping the run alive: with --once, open groups go out at finish.
             group.timer = self.train.esc.after(self.window, self._close, key, keeps_alive=False)
-        growth = self._growth(group, size, kept)
         self._absorb(group, data, values, kept)
         group.size += growth
         self._total += growth
@@ -183,10 +191,10 @@ class Aggregate(movement.Cog):
         """How many bytes ``group`` would keep more with a datum whose lists add ``size`` and that has values
         of the sizes ``kept`` for first and last."""
         growth = size
-        for index, (_, function, _) in enumerate(self._outputs):
-            if function == "last" and kept[index]:
+        for index, last in self._kept_outputs:
+            if last and kept[index]:
                 growth += kept[index] - group.kept[index]
-            elif function == "first" and group.values[index] is None:
+            elif not last and group.values[index] is None:
                 growth += kept[index]
         return growth
 

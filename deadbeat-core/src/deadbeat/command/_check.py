@@ -99,12 +99,13 @@ def _machine_problems(
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
     groups += [(f"route {route.name!r} cog", route.cogs) for route in getattr(spec, "routes", [])]
     states: dict[str, list[tuple[str, str]]] = {}
+    owners = _owners(spec)
     for _, specs in groups:
         for cog in specs:
             where = f"{path}: {cog.where} ({cog.use})"
             _files(where, cog, errors, warnings)
             _startup_files(where, cog, errors)
-            _key_sources(where, cog, errors, warnings, _owners(spec))
+            _key_sources(where, cog, errors, warnings, owners)
             _ports(where, cog, errors)
             _requirements(where, cog, errors, warnings)
             state = cog.params.get("state_file")
@@ -114,7 +115,7 @@ def _machine_problems(
     if isinstance(log_file, str) and log_file:
         _writable(f"{path}: [log]", "file", log_file, errors, creates_directories=False)
         _safe_place(f"{path}: [log]", "file", log_file, errors, private=False)
-        _owned(f"{path}: [log]", "file", log_file, errors, _owners(spec), "the run would not append to it")
+        _owned(f"{path}: [log]", "file", log_file, errors, owners, "the run would not append to it")
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
