@@ -103,16 +103,22 @@ def test_the_file_table_answers_as_a_scan_would(
 @settings(max_examples=150, deadline=None)
 @given(
     changes=st.lists(
-        st.tuples(st.sampled_from(["set", "touch", "pop", "section"]), st.integers(0, 6), st.integers(0, 10**6)),
+        st.tuples(
+            st.sampled_from(["set", "touch", "pop", "mark", "unmark", "section"]),
+            st.integers(0, 6),
+            st.integers(0, 10**6),
+        ),
         max_size=50,
     )
 )
 def test_the_known_book_writes_what_a_full_encoding_would(changes: list[tuple[str, int, int]]) -> None:
-    """After any changes, the section's text is the JSON of every entry, as it was at the last checkpoint."""
+    """After any changes, the section's text is the JSON of every entry and lineage mark, as it was at the
+    last checkpoint; a mark only ever moves forward."""
     book = KnownBook()
     entries: dict[FileId, KnownFile] = {}
+    marks: dict[str, dict[str, int | None]] = {}
     section = book.section()
-    expected: dict[str, dict[str, object]] = {}
+    expected: dict[str, object] = {"files": {}, "lineages": {}}
     for action, n, offset in changes:
         file = FileId(1, n)
         if action == "set":
@@ -124,8 +130,27 @@ def test_the_known_book_writes_what_a_full_encoding_would(changes: list[tuple[st
         elif action == "pop":
             entries.pop(file, None)
             book.pop(file)
+        elif action == "mark":
+            # Odd n: a file system without creation times.
+            born = None if n % 2 else offset
+            book.mark_forgotten(f"/l/{n}.log", born, offset // 2)
+            old = marks.get(f"/l/{n}.log", {"born": None, "mtime": -1})
+            old_born = old["born"]
+            marks[f"/l/{n}.log"] = {
+                "born": born if old_born is None or (born is not None and born > old_born) else old_born,
+                "mtime": max(int(old["mtime"] or 0), offset // 2),
+            }
+        elif action == "unmark":
+            marks.pop(f"/l/{n}.log", None)
+            book.drop_mark(f"/l/{n}.log")
         elif action == "section":
             section = book.section()
-            expected = {f.key: known.to_json() for f, known in entries.items()}
-    assert json.loads(section.json_text()) == {"files": expected}
-    assert json.loads(book.section().json_text()) == {"files": {f.key: k.to_json() for f, k in entries.items()}}
+            expected = {"files": {f.key: known.to_json() for f, known in entries.items()}, "lineages": dict(marks)}
+    assert json.loads(section.json_text()) == expected
+    assert json.loads(book.section().json_text()) == {
+        "files": {f.key: k.to_json() for f, k in entries.items()},
+        "lineages": marks,
+    }
+    again = KnownBook()
+    again.load(json.loads(book.section().json_text()))
+    assert {lineage: mark.to_json() for lineage, mark in again.marks().items()} == marks

@@ -17,7 +17,7 @@ import struct
 from enum import Enum
 from typing import NamedTuple
 
-__all__ = ["FINGERPRINT_BYTES", "FileId", "Likeness", "birth_time", "fingerprint", "starts_alike"]
+__all__ = ["FINGERPRINT_BYTES", "FileId", "Likeness", "birth_time", "birth_time_at", "fingerprint", "starts_alike"]
 
 #: How many first bytes tell one file's content from another's.
 FINGERPRINT_BYTES = 256
@@ -102,12 +102,25 @@ def _load_statx() -> object | None:
 _statx = _load_statx()
 
 
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+
+
 def birth_time(fd: int) -> int | None:
     """:returns: when the open file ``fd`` was created, in nanoseconds, or ``None`` where unknown."""
+    return _birth_time(fd, b"", _AT_EMPTY_PATH)
+
+
+def birth_time_at(path: str) -> int | None:
+    """:returns: when the file named ``path`` (a link itself, not followed) was created, in ns, or ``None``."""
+    return _birth_time(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW)
+
+
+def _birth_time(dirfd: int, path: bytes, flags: int) -> int | None:
     if _statx is None:
         return None
     buffer = ctypes.create_string_buffer(_STATX_SIZE)
-    if _statx(fd, b"", _AT_EMPTY_PATH, _STATX_BTIME, buffer) != 0:  # type: ignore[operator]
+    if _statx(dirfd, path, flags, _STATX_BTIME, buffer) != 0:  # type: ignore[operator]
         return None
     if not struct.unpack_from("=I", buffer.raw, 0)[0] & _STATX_BTIME:
         return None  # the file system does not keep it

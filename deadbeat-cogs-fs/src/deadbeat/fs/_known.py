@@ -10,18 +10,65 @@ the million, so two rules keep the cost to what the live files need:
   ``_forget_if_done``): nothing could ever resume it;
 * the section written at each checkpoint is not rebuilt: the entries changed
   since the last checkpoint are written into it, and only those.
+
+A file forgotten leaves a mark on its lineage instead (:class:`LineageMark`):
+its creation time, and its last change where the file system keeps no
+creation time. After a restart, a file of the lineage's rotation series that
+no entry names is read if it was created after the mark (made and rotated
+while we were stopped), and left alone if not: it was read and forgotten, or
+it was there before we ever followed the lineage. Without the mark, the files
+read and forgotten looked like files never seen, and a restart read them again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ._followed import KnownFile
 from ._identity import FileId
 
-__all__ = ["KnownBook"]
+__all__ = ["KnownBook", "LineageMark"]
+
+
+@dataclass
+class LineageMark:
+    """How far a lineage's files have been read and forgotten, by age.
+
+    :ivar born: the creation time (ns) of the newest file forgotten, where the
+        file system keeps creation times.
+    :ivar mtime: the last change (ns) of the most recently changed file forgotten.
+    """
+
+    born: int | None
+    mtime: int
+
+    def raise_to(self, born: int | None, mtime: int) -> bool:
+        """Take a file forgotten into the mark. :returns: whether the mark moved."""
+        moved = False
+        if born is not None and (self.born is None or born > self.born):
+            self.born, moved = born, True
+        if mtime > self.mtime:
+            self.mtime, moved = mtime, True
+        return moved
+
+    def newer(self, born: int | None, mtime: int) -> bool:
+        """Whether a file created at ``born`` and changed at ``mtime`` is newer than the mark (never forgotten)."""
+        if born is not None and self.born is not None:
+            return born > self.born
+        return mtime > self.mtime
+
+    def to_json(self) -> dict[str, Any]:
+        """:returns: the mark as the state file keeps it."""
+        return {"born": self.born, "mtime": self.mtime}
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> LineageMark:
+        """:returns: a mark read back from the state file."""
+        born = entry.get("born")
+        return cls(None if born is None else int(born), int(entry.get("mtime", 0)))
 
 
 class KnownBook:
@@ -37,11 +84,40 @@ class KnownBook:
         # The section as last given (each entry's JSON text), and the entries changed since.
         self._texts: dict[str, str] = {}
         self._changed: set[FileId] = set()
+        #: Lineage -> the mark its forgotten files left, and the texts of the marks.
+        self._marks: dict[str, LineageMark] = {}
+        self._mark_texts: dict[str, str] = {}
+        self._marks_changed: set[str] = set()
 
     def load(self, saved: dict[str, Any]) -> None:
-        """Take the entries of a section read from the state file."""
+        """Take the entries and marks of a section read from the state file."""
         for key, entry in saved.get("files", {}).items():
             self.set(FileId.parse(key), KnownFile.from_json(entry))
+        for lineage, entry in saved.get("lineages", {}).items():
+            self._marks[lineage] = LineageMark.from_json(entry)
+            self._marks_changed.add(lineage)
+
+    def mark(self, lineage: str) -> LineageMark | None:
+        """:returns: the mark of ``lineage``, if a file of it was ever forgotten."""
+        return self._marks.get(lineage)
+
+    def marks(self) -> dict[str, LineageMark]:
+        """:returns: every lineage's mark."""
+        return dict(self._marks)
+
+    def mark_forgotten(self, lineage: str, born: int | None, mtime: int) -> None:
+        """A file of ``lineage``, created at ``born`` and last changed at ``mtime``, was read and forgotten."""
+        mark = self._marks.get(lineage)
+        if mark is None:
+            self._marks[lineage] = LineageMark(born, mtime)
+        elif not mark.raise_to(born, mtime):
+            return
+        self._marks_changed.add(lineage)
+
+    def drop_mark(self, lineage: str) -> None:
+        """Forget the mark of a lineage none of whose files is left."""
+        if self._marks.pop(lineage, None) is not None:
+            self._marks_changed.add(lineage)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,7 +155,7 @@ class KnownBook:
         return self._entries.pop(file, None)
 
     def section(self) -> _Section:
-        """:returns: the state file's section, ``{"files": {"DEV:INO": entry}}``, as of now.
+        """:returns: the state file's section, ``{"files": {"DEV:INO": entry}, "lineages": {...}}``, as of now.
 
         Only the entries changed since the last call are encoded again: a
         checkpoint costs what changed, and a save a join (see
@@ -93,7 +169,14 @@ class KnownBook:
             else:
                 texts[file.key] = json.dumps(known.to_json(), sort_keys=True)
         self._changed.clear()
-        return _Section(texts)
+        for lineage in self._marks_changed:
+            mark = self._marks.get(lineage)
+            if mark is None:
+                self._mark_texts.pop(lineage, None)
+            else:
+                self._mark_texts[lineage] = json.dumps(mark.to_json(), sort_keys=True)
+        self._marks_changed.clear()
+        return _Section(texts, self._mark_texts)
 
 
 class _Section:
@@ -103,11 +186,14 @@ class _Section:
     checkpoint, which gives the state file a new section anyway.
     """
 
-    __slots__ = ("_texts",)
+    __slots__ = ("_texts", "_marks")
 
-    def __init__(self, texts: dict[str, str]) -> None:
+    def __init__(self, texts: dict[str, str], marks: dict[str, str]) -> None:
         self._texts = texts
+        self._marks = marks
 
     def json_text(self) -> str:
-        """:returns: ``{"files": {...}}`` as JSON text."""
-        return '{"files": {' + ", ".join(f'"{key}": {text}' for key, text in self._texts.items()) + "}}"
+        """:returns: ``{"files": {...}, "lineages": {...}}`` as JSON text."""
+        files = ", ".join(f'"{key}": {text}' for key, text in self._texts.items())
+        marks = ", ".join(f"{json.dumps(lineage)}: {text}" for lineage, text in self._marks.items())
+        return '{"files": {' + files + '}, "lineages": {' + marks + "}}"

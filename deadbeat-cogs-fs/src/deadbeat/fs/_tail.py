@@ -58,7 +58,7 @@ import resource
 import socket
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -66,8 +66,17 @@ from deadbeat.daemon import UnsafePath
 
 from ._followed import FileState, FollowedFile, KnownFile, Position
 from ._gzip import GzipReader, looks_compressed
-from ._identity import FINGERPRINT_BYTES, FileId, Likeness, fingerprint, read_head, starts_alike
-from ._known import KnownBook
+from ._identity import (
+    FINGERPRINT_BYTES,
+    FileId,
+    Likeness,
+    birth_time,
+    birth_time_at,
+    fingerprint,
+    read_head,
+    starts_alike,
+)
+from ._known import KnownBook, LineageMark
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
@@ -93,6 +102,13 @@ _OVERFLOW_SAID_EVERY = 10.0
 
 #: Seconds a deleted file may be written to before the tailer says it holds it open.
 _HELD_TOO_LONG = 60.0
+
+#: How many times a file renamed again and again (a rotation series shifting
+#: under us) is looked for before it is taken as gone.
+_SEARCHES = 3
+
+#: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns).
+_Mark = tuple[str, int | None, int]
 
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
@@ -413,7 +429,9 @@ class FileWatcherSupply(movement.Supply):
         #: Batches sent and not acknowledged yet, by file; files let go of and
         #: waiting for their last acknowledgement to be forgotten.
         self._unacknowledged: dict[FileId, int] = {}
-        self._forgetting: set[FileId] = set()
+        #: Files let go of and waiting for their last acknowledgement, with the
+        #: mark they leave on their lineage once forgotten (see ._known).
+        self._forgetting: dict[FileId, _Mark | None] = {}
         #: Batches sent and not yet acknowledged, by sequence number.
         self._batches: dict[int, Position] = {}
         self._seq = 0
@@ -590,7 +608,8 @@ class FileWatcherSupply(movement.Supply):
                     self._closed_paths[new] = closed
                     self._closed[closed] = (new, self._closed[closed][1])
                 else:
-                    self._forget_closed(closed)  # rotated away while idle: nothing left to read
+                    # Rotated away while idle: nothing left to read.
+                    self._forget_closed(closed, self._mark_of(closed, new))
                 return
             if self._matches(new):
                 names.arrive(new, new, fresh=True)
@@ -759,14 +778,11 @@ class FileWatcherSupply(movement.Supply):
         # Files made and renamed away while events were lost, never opened: read
         # after the known ones of their series that moved, before what the rescan
         # opens under the patterns' names.
-        self._read_successors(
-            [
-                (known, followed)
-                for followed in self._files
-                if not self._still_at(followed) and (known := self._known.get(followed.file)) is not None
-            ],
-            compressed=False,
-        )
+        moved: dict[str, list[FollowedFile]] = {}
+        for followed in self._files:
+            if not self._still_at(followed) and followed.file in self._known:
+                moved.setdefault(followed.lineage, []).append(followed)
+        self._read_successors(moved, compressed=False)
         self._rescan()
         for followed in self._files:
             self._mark_dirty(followed)
@@ -849,11 +865,32 @@ class FileWatcherSupply(movement.Supply):
         self._park(followed)
         self._waiting_open[path] = (followed.file, how)
 
-    def _forget_closed(self, file: FileId) -> None:
-        """A file closed while idle is gone: forget it once its last batches are acknowledged."""
+    def _forget_closed(self, file: FileId, mark: _Mark | None = None) -> None:
+        """A file closed while idle is gone: forget it once its last batches are acknowledged.
+
+        :param mark: what it leaves on its lineage (see :meth:`_mark_of`); none once deleted.
+        """
         self._closed.pop(file, None)
-        self._forgetting.add(file)
+        self._forgetting[file] = mark
         self._forget_if_done(file)
+
+    def _mark_of(self, file: FileId, path: str | None = None, fd: int | None = None) -> _Mark | None:
+        """:returns: the mark ``file`` leaves on its lineage when forgotten: (lineage, creation, last change).
+
+        Read from the open descriptor ``fd``, or else the name ``path``; ``None``
+        when the file cannot be looked at (gone: it cannot be read again anyway).
+        """
+        known = self._known.get(file)
+        if known is None or not known.lineage:
+            return None
+        try:
+            if fd is not None:
+                return known.lineage, birth_time(fd), os.fstat(fd).st_mtime_ns
+            if path is not None:
+                return known.lineage, birth_time_at(path), self._stat(path).st_mtime_ns
+        except OSError:
+            pass
+        return None
 
     def _close_inactive(self) -> None:
         """Close the files that got no data for ``close_inactive`` seconds."""
@@ -886,6 +923,22 @@ class FileWatcherSupply(movement.Supply):
         self._schedule()
 
     # -- discovery by looking ------------------------------------------------------
+
+    def _search(self, file: FileId, directories: Collection[str]) -> str | None:
+        """:returns: the name ``file`` has now in one of ``directories``, if any."""
+        for directory in directories:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(directory, name)
+                try:
+                    if FileId.of(self._stat(path)) == file:
+                        return path
+                except OSError:
+                    continue
+        return None
 
     def _stat(self, path: str) -> os.stat_result:
         """``stat`` of ``path``: of the link itself unless links are followed."""
@@ -1026,104 +1079,162 @@ class FileWatcherSupply(movement.Supply):
         return found
 
     def _resume_orphans(self) -> None:
-        """After a restart, finish files that were rotated away while we were down."""
-        if not self._known:
+        """After a restart, finish files that were rotated away while we were down, and those made meanwhile."""
+        marks = self._known.marks()
+        if not self._known and not marks:
             return
         matching = self._matching()
         orphans = {k: v for k, v in self._known.items() if k not in matching}
-        if not orphans:
-            return
-        for directory in self._directories():
-            try:
-                names = os.listdir(directory)
-            except OSError:
-                continue
-            for name in names:
-                path = os.path.join(directory, name)
+        directories = self._directories()
+        unfound = dict(orphans)
+        # Looked for again while some are not found: a series renamed at each
+        # rotation may move a file from a name not listed yet to one listed already.
+        for _ in range(_SEARCHES if orphans else 0):
+            for directory in directories:
                 try:
-                    st = self._stat(path)
+                    names = os.listdir(directory)
                 except OSError:
                     continue
-                file = FileId.of(st)
-                known = orphans.get(file)
-                if known is not None and self._may_read(path, st):
-                    followed = self._open(path, file, lineage=known.lineage, order=known.order, rotated=True)
+                for name in names:
+                    path = os.path.join(directory, name)
+                    try:
+                        st = self._stat(path)
+                    except OSError:
+                        continue
+                    file = FileId.of(st)
+                    known = unfound.pop(file, None)
+                    if known is None or not self._may_read(path, st):
+                        continue
+                    followed = self._open(
+                        path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
+                    )
                     if followed is not None:
+                        _quiet_since_change(followed, st)
                         log.info(
                             "%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos
                         )
-        left = {file: known for file, known in orphans.items() if file not in self._files}
+            if not unfound:
+                break
+        waiting = {file for file, _ in self._waiting_open.values()}
+        left = {file: known for file, known in orphans.items() if file not in self._files and file not in waiting}
         if left:
             self._resume_compressed(left)
         for file in left:
             if file not in self._files:
                 # The file is gone for good: nothing left to resume.
                 self._known.pop(file)
-        resumed = [(known, self._files.get(file)) for file, known in orphans.items()]
-        self._read_successors([(known, followed) for known, followed in resumed if followed is not None])
+        # Every lineage read before: those with files found rotated, and those
+        # whose files were all read and forgotten (their mark tells which of
+        # the files beside are new).
+        lineages: dict[str, list[FollowedFile]] = {lineage: [] for lineage in marks}
+        for file in orphans:
+            followed = self._files.get(file)
+            if followed is not None:
+                lineages.setdefault(followed.lineage, []).append(followed)
+        self._read_successors(lineages)
+        self._drop_stale_marks(marks)
+
+    def _drop_stale_marks(self, marks: dict[str, LineageMark]) -> None:
+        """Forget the marks of lineages with no file left in their directory (dated names come and go)."""
+        listings: dict[str, list[str]] = {}
+        for lineage in marks:
+            directory, stem = os.path.split(lineage)
+            if directory not in listings:
+                try:
+                    listings[directory] = os.listdir(directory)
+                except OSError:
+                    listings[directory] = []
+            if not any(name.startswith(stem) for name in listings[directory]):
+                self._known.drop_mark(lineage)
 
     def _read_successors(
-        self, resumed: list[tuple[KnownFile, FollowedFile]], compressed: bool = True
+        self, lineages: dict[str, list[FollowedFile]], compressed: bool = True, by_mark: bool = True
     ) -> list[FollowedFile]:
-        """Files made and rotated away while we were stopped, after a file we knew: read them, in order.
+        """Files made and rotated away unseen, in lineages we know: read them, in order.
 
         Rotated twice while stopped, ``app.log`` (known) became ``app.log.2``,
         and the file that replaced it, never seen, became ``app.log.1``. The
         known one is found by its inode; the other, under a name no pattern
-        matches, would be missed. So beside each known file found rotated, the
-        files of its rotation series (names starting with the name its lineage
-        began with) that are unknown, not matched by a pattern (those are read
-        anyway) and were written after it are read from their start, oldest
-        first, before the file now under the name. The same after an inotify
-        overflow, and after a copytruncate found more copies than one.
+        matches, would be missed. So for each lineage, the files of its
+        rotation series (names starting with the name it began with) that are
+        unknown and not matched by a pattern (those are read anyway) are read
+        from their start, oldest first, if they are newer than what was read:
 
+        * created after the lineage's mark (:class:`~deadbeat.fs._known.LineageMark`),
+          where a file of it was read and forgotten before (``by_mark``);
+        * else changed since the files given for it were (the known files found rotated).
+
+        The same after an inotify overflow, and after a copytruncate found
+        more copies than one (there ``by_mark`` is false: the copies read
+        before are known by their content, not by their age).
+
+        :param lineages: lineage -> the files of it found rotated (may be none,
+            where it has a mark).
         :param compressed: read compressed ones too (after a restart, those not
             found to be a known file compressed); while following, a
             compressed file beside ours is most likely one we read, compressed.
         :returns: the files opened.
         """
-        candidates: dict[FileId, tuple[float, str, str]] = {}
-        for known, followed in resumed:
-            # The series is named after the name the lineage began with (app.log), not the
-            # rotated name the file had when last seen (app.log.3).
-            first_name = known.lineage or known.path
-            if not first_name:
-                continue
-            directory, stem = os.path.dirname(followed.path or first_name), os.path.basename(first_name)
+        candidates: dict[FileId, tuple[int, str, str, os.stat_result]] = {}
+        for lineage, files in lineages.items():
+            mark = self._known.mark(lineage) if by_mark else None
             try:
-                since = os.fstat(followed.fd).st_mtime
-                names = os.listdir(directory)
+                since = min((os.fstat(f.fd).st_mtime_ns for f in files), default=None)
             except OSError:
                 continue
-            for name in names:
-                path = os.path.join(directory, name)
-                if not name.startswith(stem) or self._matches(path) or self._excluded(path):
-                    continue
+            if mark is None and since is None:
+                continue
+            stem = os.path.basename(lineage)
+            directories = {os.path.dirname(f.path) for f in files if f.path} or {os.path.dirname(lineage)}
+            for directory in directories:
                 try:
-                    st = self._stat(path)
+                    names = os.listdir(directory)
                 except OSError:
                     continue
-                file = FileId.of(st)
-                if (
-                    not stat.S_ISREG(st.st_mode)
-                    or st.st_mtime < since
-                    or file in self._files
-                    or file in self._known
-                    or file in self._shadows
-                    or file in self._compressed
-                    or file in self._closed
-                    or not self._may_read(path, st)
-                ):
-                    continue
-                if not compressed and self._looks_compressed(path):
-                    continue
-                candidates.setdefault(file, (st.st_mtime, path, known.lineage))
+                for name in names:
+                    path = os.path.join(directory, name)
+                    if not name.startswith(stem) or self._matches(path) or self._excluded(path):
+                        continue
+                    try:
+                        st = self._stat(path)
+                    except OSError:
+                        continue
+                    file = FileId.of(st)
+                    if (
+                        not stat.S_ISREG(st.st_mode)
+                        or file in self._files
+                        or file in self._known
+                        or file in self._shadows
+                        or file in self._compressed
+                        or file in self._closed
+                        or file in candidates
+                    ):
+                        continue
+                    born = birth_time_at(path) if mark is not None and mark.born is not None else None
+                    if mark is not None:
+                        if not mark.newer(born, st.st_mtime_ns):
+                            continue  # read and forgotten, or there before we followed the lineage
+                    elif since is not None and st.st_mtime_ns < since:
+                        continue
+                    if not self._may_read(path, st):
+                        continue
+                    if not compressed and self._looks_compressed(path):
+                        continue
+                    candidates[file] = (born if born is not None else st.st_mtime_ns, path, lineage, st)
         opened = []
-        for file, (_, path, lineage) in sorted(candidates.items(), key=lambda item: item[1][0]):
+        # Oldest first: by creation where the marks compare by it, else by last change.
+        for file, (_, path, lineage, st) in sorted(candidates.items(), key=lambda item: item[1][0]):
             successor = self._open(
-                path, file, lineage=lineage, order=self._names.next_order(), rotated=True, compressed=True
+                path,
+                file,
+                lineage=lineage,
+                order=self._names.next_order(),
+                rotated=True,
+                compressed=True,
+                search={os.path.dirname(path)},
             )
             if successor is not None:
+                _quiet_since_change(successor, st)
                 opened.append(successor)
                 log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
         return opened
@@ -1261,6 +1372,7 @@ class FileWatcherSupply(movement.Supply):
         rotated: bool = False,
         at_end: bool = False,
         compressed: bool = False,
+        search: Collection[str] = (),
     ) -> FollowedFile | None:
         """Open ``path`` (expected to be ``file``) and start following it.
 
@@ -1273,6 +1385,10 @@ class FileWatcherSupply(movement.Supply):
         :param compressed: a gzip file is read as its content (``fs.read``; at
             the first start; a rotated file compressed while we were stopped);
             otherwise it is left unread, said once.
+        :param search: directories where ``file`` is looked for if it was
+            renamed before it could be opened (logrotate renames a whole series
+            at each rotation); found by listing a directory, it would otherwise
+            not be seen again.
         """
         how = {
             "lineage": lineage,
@@ -1285,21 +1401,33 @@ class FileWatcherSupply(movement.Supply):
         if len(self._files) >= self._cap and not self._make_room():
             self._wait_to_open(path, file, how)
             return None
-        try:
-            fd = self._open_regular(path)
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
-                # Out of descriptors below our cap (the application holds others): wait like beyond it.
-                self._cap = max(1, len(self._files) - 1)
-                self._wait_to_open(path, file, how)
+        for searches_left in range(_SEARCHES if search else 0, -1, -1):
+            try:
+                fd = self._open_regular(path)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT and searches_left and (found := self._search(file, search)):
+                    path = found
+                    continue
+                if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
+                    # Out of descriptors below our cap (the application holds others): wait like beyond it.
+                    self._cap = max(1, len(self._files) - 1)
+                    self._wait_to_open(path, file, how)
+                    return None
+                self._cannot_read(path, f"cannot open: {exc.strerror}")
                 return None
-            self._cannot_read(path, f"cannot open: {exc.strerror}")
-            return None
-        if fd < 0:
-            return None
-        opened = os.fstat(fd)
-        if FileId.of(opened) != file:
-            os.close(fd)  # replaced between stat and open; the next events or rescan see the new one
+            if fd < 0:
+                return None
+            opened = os.fstat(fd)
+            if FileId.of(opened) == file:
+                break
+            os.close(fd)
+            # Renamed between stat and open. Found by events, the next events
+            # or rescan see where it went; found by looking (no event will
+            # tell of it again), it is looked for under its new name.
+            if not searches_left or (found := self._search(file, search)) is None:
+                return None
+            path = found
+        else:
             return None
         gz = None
         if looks_compressed(os.pread(fd, 2, 0)):
@@ -1349,7 +1477,7 @@ class FileWatcherSupply(movement.Supply):
         elif rotated:
             followed.rotate(path)
         self._files.add(followed)
-        self._forgetting.discard(file)
+        self._forgetting.pop(file, None)
         self._known.set(file, followed.known(offset))
         if self._following:
             try:
@@ -1362,6 +1490,18 @@ class FileWatcherSupply(movement.Supply):
             except OSError as exc:
                 log.error("%s: cannot watch (%s); read when its directory changes", path, exc.strerror)
         self._mark_dirty(followed)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: opened %s (%s, born %s) at %d, %s, lineage %s order %d",
+                self,
+                path,
+                file.key,
+                followed.born,
+                followed.read_pos,
+                followed.state.value,
+                followed.lineage,
+                followed.order,
+            )
         return followed
 
     # -- copies (copytruncate) ---------------------------------------------------------
@@ -1461,7 +1601,7 @@ class FileWatcherSupply(movement.Supply):
         # Truncated twice or more before we looked: the copies made after this one
         # hold what the original held between the truncations. Read after it, then
         # the original again (its order moves after theirs).
-        later = self._read_successors([(copy.known(offset), copy)], compressed=False)
+        later = self._read_successors({copy.lineage: [copy]}, compressed=False, by_mark=False)
         if later:
             # By order, not by birth: the original was born before every copy of it.
             for successor in later:
@@ -1801,6 +1941,9 @@ class FileWatcherSupply(movement.Supply):
         return made
 
     def _close(self, followed: FollowedFile) -> None:
+        log.debug("%s: closing %s (%s) at %d", self, self._name_of(followed), followed.file.key, followed.read_pos)
+        # Taken while the descriptor is open: a file let go of may be forgotten below.
+        mark = self._mark_of(followed.file, fd=followed.fd) if followed.state is FileState.ROTATED else None
         self._files.remove(followed)
         self._dirty.pop(followed.file, None)
         self._idle.pop(followed.file, None)
@@ -1818,22 +1961,28 @@ class FileWatcherSupply(movement.Supply):
                 # Read to its end: never read again while we run, nor after a
                 # restart (compressed files are read at the first start only).
                 self._compressed.add(followed.file)
-                self._forgetting.add(followed.file)
+                self._forgetting[followed.file] = None
                 self._forget_if_done(followed.file)
             elif followed.path is None or not self._matches(followed.path):
                 # Drained, and under no name the patterns match: nothing could
                 # ever resume it, so it is forgotten once its last lines are
                 # acknowledged (a file renamed back under a matching name after
-                # that is read as a new one).
-                self._forgetting.add(followed.file)
+                # that is read as a new one). Its lineage keeps a mark of it, so
+                # that a restart does not take it for a file never seen.
+                self._forgetting[followed.file] = mark
                 self._forget_if_done(followed.file)
 
     def _forget_if_done(self, file: FileId) -> None:
         """Forget ``file`` (let go of, drained) once none of its batches awaits acknowledgement."""
         if file in self._forgetting and not self._unacknowledged.get(file) and file not in self._files:
-            self._forgetting.discard(file)
+            mark = self._forgetting.pop(file)
             self._unacknowledged.pop(file, None)
+            if mark is not None and not any(how["lineage"] == mark[0] for _, how in self._waiting_open.values()):
+                # (A file of the lineage waiting for a descriptor may be older:
+                # the mark moves at a later forget, not past it.)
+                self._known.mark_forgotten(*mark)
             self._known.pop(file)
+            log.debug("%s: forgot %s, read and acknowledged to its end", self, file.key)
 
     def status(self) -> dict[str, int]:
         """What the tailer holds now, for monitoring (and for tests of what it forgets).
@@ -1990,6 +2139,19 @@ class FileWatcherSupply(movement.Supply):
 
 #: What may become of a line that does not decode (see ``encoding_errors``).
 ENCODING_ERRORS = ("error", "replace", "bytes")
+
+
+def _quiet_since_change(followed: FollowedFile, st: os.stat_result) -> None:
+    """A file found rotated (after a restart, or unseen) has been quiet since its last change of any kind.
+
+    Its status change time is no earlier than its rename, nor than its last
+    write: a writer that has not reopened its file has had that long already,
+    and a file renamed long ago and read to its end is let go without another
+    ``rotate_wait`` (under restarts faster than that, files would otherwise be
+    held, and remembered, for ever).
+    """
+    since = time.monotonic() - max(0.0, time.time() - st.st_ctime)
+    followed.rotated_at = followed.last_data = min(followed.last_data, since)
 
 
 def _rotation_series(paths: Iterable[str]) -> dict[str, str]:
