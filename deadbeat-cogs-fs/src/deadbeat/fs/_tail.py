@@ -1043,8 +1043,32 @@ class FileWatcherSupply(movement.Supply):
         return paths
 
     def _matching(self) -> dict[FileId, tuple[str, os.stat_result]]:
-        """:returns: identity -> (path, stat) of every regular file matching now."""
+        """:returns: identity -> (path, stat) of every regular file matching now.
+
+        A directory whose files were renamed while it was looked at (a rotation
+        series shifting by one name) is looked at again: a file moved from a
+        name not listed yet to one listed already would be missed, and read
+        later, out of its lineage's order.
+        """
         found: dict[FileId, tuple[str, os.stat_result]] = {}
+        for _ in range(_SEARCHES):
+            before = self._directory_times()
+            self._match_once(found)
+            if not self._following or self._directory_times() == before:
+                break
+        return found
+
+    def _directory_times(self) -> list[int]:
+        times = []
+        for directory in sorted(self._directories()):
+            try:
+                times.append(os.stat(directory).st_mtime_ns)
+            except OSError:
+                times.append(-1)
+        return times
+
+    def _match_once(self, found: dict[FileId, tuple[str, os.stat_result]]) -> None:
+        """Add to ``found`` the files matching now (the name found last wins)."""
         for pattern in self._patterns:
             paths = sorted(self._glob(pattern)) if glob.has_magic(pattern) else [pattern]
             if not paths and not self._following and pattern not in self._missing:
@@ -1075,8 +1099,7 @@ class FileWatcherSupply(movement.Supply):
                     continue
                 self._missing.discard(path)
                 if self._may_read(path, st, named=not glob.has_magic(pattern)):
-                    found.setdefault(FileId.of(st), (path, st))
-        return found
+                    found[FileId.of(st)] = (path, st)
 
     def _resume_orphans(self) -> None:
         """After a restart, finish files that were rotated away while we were down, and those made meanwhile."""
@@ -1330,10 +1353,11 @@ class FileWatcherSupply(movement.Supply):
         old = 0
         items = list(matching.items())
         series: dict[str, str] = {}
-        if initial and self._following:
-            # At the first start, the rotated files a pattern matches (app.log.1,
-            # app.log.2.gz beside app.log) are one writer's: oldest first, each in
-            # the lineage of the name it was rotated from, so its lines keep their order.
+        if self._following:
+            # The rotated files a pattern matches (app.log.1, app.log.2.gz beside
+            # app.log), at the first start or made while we were stopped, are one
+            # writer's: oldest first, each in the lineage of the name it was
+            # rotated from, so its lines keep their order.
             items.sort(key=lambda item: item[1][1].st_mtime)
             series = _rotation_series(path for _, (path, _) in items)
         for file, (path, st) in items:
@@ -1353,8 +1377,9 @@ class FileWatcherSupply(movement.Supply):
                     fresh=True,
                     at_end=initial and self.start == "end",
                     compressed=initial or not self._following,
+                    search={os.path.dirname(path)} if self._following else (),
                 )
-                if opened is not None and series and known is None:
+                if opened is not None and initial and series and known is None:
                     # By age, not by birth: copytruncate keeps the oldest-born file as the newest.
                     opened.born = None
         if old:
@@ -1405,9 +1430,15 @@ class FileWatcherSupply(movement.Supply):
             try:
                 fd = self._open_regular(path)
             except OSError as exc:
-                if exc.errno == errno.ENOENT and searches_left and (found := self._search(file, search)):
-                    path = found
-                    continue
+                if exc.errno == errno.ENOENT and self._following:
+                    # Renamed or deleted since it was looked at: not a failure.
+                    # Events tell where a file they announced went; one found
+                    # by looking is looked for again.
+                    if searches_left and (found := self._search(file, search)):
+                        path = found
+                        continue
+                    log.debug("%s: gone before it could be opened", path)
+                    return None
                 if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
                     # Out of descriptors below our cap (the application holds others): wait like beyond it.
                     self._cap = max(1, len(self._files) - 1)
@@ -1429,6 +1460,8 @@ class FileWatcherSupply(movement.Supply):
             path = found
         else:
             return None
+        if search and not self._matches(path):
+            rotated = True  # found under a name the patterns do not match: read to its end, then let go
         gz = None
         if looks_compressed(os.pread(fd, 2, 0)):
             if not compressed or at_end:
