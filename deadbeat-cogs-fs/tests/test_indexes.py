@@ -116,7 +116,7 @@ def test_the_known_book_writes_what_a_full_encoding_would(changes: list[tuple[st
     last checkpoint; a mark only ever moves forward."""
     book = KnownBook()
     entries: dict[FileId, KnownFile] = {}
-    marks: dict[str, dict[str, int | None]] = {}
+    marks: dict[str, dict[str, object]] = {}
     section = book.section()
     expected: dict[str, object] = {"files": {}, "lineages": {}}
     for action, n, offset in changes:
@@ -133,12 +133,17 @@ def test_the_known_book_writes_what_a_full_encoding_would(changes: list[tuple[st
         elif action == "mark":
             # Odd n: a file system without creation times.
             born = None if n % 2 else offset
-            book.mark_forgotten(f"/l/{n}.log", born, offset // 2)
-            old = marks.get(f"/l/{n}.log", {"born": None, "mtime": -1})
+            content = (f"{offset % 3:032x}", offset % 4, offset)  # covering 0 bytes: not kept
+            book.mark_forgotten(f"/l/{n}.log", born, offset // 2, content)
+            old = marks.get(f"/l/{n}.log", {"born": None, "mtime": -1, "contents": []})
             old_born = old["born"]
+            contents = list(old["contents"])
+            if content[1] and list(content) not in contents:  # the same again changes nothing
+                contents = [c for c in contents if c[:2] != list(content[:2])] + [list(content)]
             marks[f"/l/{n}.log"] = {
                 "born": born if old_born is None or (born is not None and born > old_born) else old_born,
-                "mtime": max(int(old["mtime"] or 0), offset // 2),
+                "mtime": max(int(old["mtime"]), offset // 2),
+                "contents": contents if content[1] else old["contents"],
             }
         elif action == "unmark":
             marks.pop(f"/l/{n}.log", None)

@@ -39,7 +39,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "
 class Pipeline:
     """`deadbeat run` tailing in/app.log into out.log, sharing one state file."""
 
-    def __init__(self, root: Path, pattern: str = "app.log") -> None:
+    def __init__(self, root: Path, pattern: str = "app.log", level: str = "info") -> None:
         self.root = root
         self.input_dir = root / "in"
         self.input_dir.mkdir(exist_ok=True)
@@ -50,7 +50,7 @@ class Pipeline:
             textwrap.dedent(
                 f"""
                 [log]
-                level = "info"
+                level = "{level}"
                 [[cog]]
                 use = "fs.tail"
                 filenames = ["{self.input_dir / pattern}"]
@@ -619,7 +619,7 @@ def test_sigkill_storm_while_logrotate_shifts_a_long_series(tmp_path: Path, patt
     them all). Whole files were read again at restarts: a known file renamed between listing and looking was
     dropped as gone, and files read and forgotten looked never seen; the run failed on a file renamed between
     stat and open. Every line once, in the writer's order."""
-    pipeline = Pipeline(tmp_path, pattern=pattern)
+    pipeline = Pipeline(tmp_path, pattern=pattern, level="debug")  # what each restart opened, should it fail
     log_file = pipeline.input_dir / "app.log"
     config = logrotate_config(tmp_path, log_file)
     total = 50_000
@@ -663,3 +663,104 @@ def test_sigkill_storm_while_logrotate_shifts_a_long_series(tmp_path: Path, patt
     assert not missing, f"{len(missing)} lines lost, first {missing[:5]}"
     assert len(seqs) == total, f"{len(seqs) - total} lines repeated"
     assert seqs == sorted(seqs), "lines out of order"
+
+
+def _gzip_away(path: Path, to: Path) -> None:
+    """What logrotate's ``compress`` does: the compressed copy made, the file deleted."""
+    import gzip
+
+    with open(path, "rb") as source, gzip.open(to, "wb") as target:
+        target.write(source.read())
+    path.unlink()
+
+
+def test_a_compressed_copy_of_a_file_read_and_forgotten_is_not_read_again(tmp_path: Path) -> None:
+    """delaycompress, as Debian rotates: a file is rotated, read, forgotten; while the tailer is stopped it is
+    compressed to app.log.2.gz (a new file, born now) as the next rotation happens. That copy was read again
+    from its start, whole (it changed after the known file did); its content says it was read."""
+    pipeline = Pipeline(tmp_path, "app.log")
+    directory = pipeline.input_dir
+    log_file = directory / "app.log"
+
+    def write(numbers: range) -> None:
+        with open(log_file, "a") as handle:
+            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+
+    write(range(0, 10))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="the first lines")
+    log_file.rename(directory / "app.log.1")
+    time.sleep(1.0)  # read to its end, quiet for rotate_wait: forgotten
+    write(range(10, 20))
+    wait_for(lambda: pipeline.count() == 20, what="the lines of the new app.log")
+    time.sleep(0.5)
+    pipeline.kill()
+    _gzip_away(directory / "app.log.1", directory / "app.log.2.gz")
+    log_file.rename(directory / "app.log.1")
+    write(range(20, 30))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 30, what="every line")
+    time.sleep(1.0)
+    pipeline.stop()
+    assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(30))
+
+
+def test_rotated_files_there_before_the_first_start_stay_unread_once_compressed(tmp_path: Path) -> None:
+    """At the first start app.log.1 and app.log.2.gz are history (pattern app.log). Compressed and renamed by a
+    rotation while the tailer is stopped, they are new inodes or newer than what it knew: they were read."""
+    pipeline = Pipeline(tmp_path, "app.log")
+    directory = pipeline.input_dir
+    log_file = directory / "app.log"
+    import gzip
+
+    with gzip.open(directory / "app.log.2.gz", "wt") as handle:
+        handle.write("".join(f"old {i:08d} {PAD}\n" for i in range(0, 10)))
+    (directory / "app.log.1").write_text("".join(f"old {i:08d} {PAD}\n" for i in range(10, 20)))
+    log_file.write_text("".join(f"g0 {i:08d} {PAD}\n" for i in range(0, 10)))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="app.log's lines")
+    time.sleep(0.5)
+    pipeline.kill()
+    (directory / "app.log.2.gz").rename(directory / "app.log.3.gz")
+    _gzip_away(directory / "app.log.1", directory / "app.log.2.gz")
+    log_file.rename(directory / "app.log.1")
+    log_file.write_text("".join(f"g0 {i:08d} {PAD}\n" for i in range(10, 20)))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 20, what="the new app.log's lines")
+    time.sleep(1.0)
+    pipeline.stop()
+    assert [line.split()[:2] for line in pipeline.lines()] == [["g0", f"{i:08d}"] for i in range(20)]
+
+
+def test_a_file_rotated_and_compressed_before_it_could_be_opened_is_read_from_its_copy(tmp_path: Path) -> None:
+    """The tailer is held (SIGSTOP) while app.log is rotated, a new app.log written, rotated and compressed, and
+    another made: the file between was created and deleted before it could be opened, and was lost ("not read").
+    Its compressed copy holds its lines: read, before the file that followed it."""
+    pipeline = Pipeline(tmp_path, "app.log")
+    directory = pipeline.input_dir
+    log_file = directory / "app.log"
+
+    def write(numbers: range) -> None:
+        with open(log_file, "a") as handle:
+            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+
+    write(range(0, 10))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="the first lines")
+    time.sleep(0.5)
+    assert pipeline.process is not None
+    pipeline.process.send_signal(signal.SIGSTOP)
+    try:
+        log_file.rename(directory / "app.log.1")
+        write(range(10, 20))
+        log_file.rename(directory / "app.log.2")
+        _gzip_away(directory / "app.log.2", directory / "app.log.2.gz")
+        write(range(20, 30))
+    finally:
+        pipeline.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: pipeline.count() >= 30, what="every line")
+    time.sleep(1.0)
+    pipeline.stop()
+    assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(30))
+    said = pipeline.stderr.read_text()
+    assert "holds the lines of a file created and removed before it could be opened" in said

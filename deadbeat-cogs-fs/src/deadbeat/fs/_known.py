@@ -18,57 +18,121 @@ no entry names is read if it was created after the mark (made and rotated
 while we were stopped), and left alone if not: it was read and forgotten, or
 it was there before we ever followed the lineage. Without the mark, the files
 read and forgotten looked like files never seen, and a restart read them again.
+
+A compressed file is born when it is compressed, whatever the age of what it
+holds, so its creation time says nothing. The mark also keeps the content of
+the files it covers (the fingerprint of their first bytes, and how far they
+were read): ``app.log.2.gz``, made today of a file read and forgotten
+yesterday, starts with that content, and is left alone; one made of a file
+never seen is read. A known file lost sight of (deleted while we were stopped,
+its compressed copy not there yet) leaves its content there too, and its copy
+is read on from where it was.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._followed import KnownFile
-from ._identity import FileId
+from ._identity import FileId, fingerprint
 
-__all__ = ["KnownBook", "LineageMark"]
+__all__ = ["KnownBook", "LineageMark", "ReadContent"]
+
+#: The fingerprint of a content's first bytes, and how many bytes it covers.
+Fingerprint = tuple[str, int]
+#: A content as a mark remembers it: fingerprint, bytes it covers, offset read to.
+ReadContent = tuple[str, int, int]
+
+#: How many contents of forgotten files a lineage remembers (a restart forgets
+#: those no file of the series holds any more).
+CONTENTS_REMEMBERED = 1024
 
 
 @dataclass
 class LineageMark:
-    """How far a lineage's files have been read and forgotten, by age.
+    """How far a lineage's files have been read and forgotten: by age, and by content.
 
     :ivar born: the creation time (ns) of the newest file forgotten, where the
         file system keeps creation times.
-    :ivar mtime: the last change (ns) of the most recently changed file forgotten.
+    :ivar mtime: the last change (ns) of the most recently changed file
+        forgotten; ``None`` while the mark holds contents only (of files lost
+        sight of, whose age is not known).
+    :ivar contents: how far the content starting with a fingerprint was read
+        (the whole of a file forgotten; the acknowledged part of one lost sight
+        of), oldest first: a compressed copy of it is then left alone, or read on.
     """
 
-    born: int | None
-    mtime: int
+    born: int | None = None
+    mtime: int | None = None
+    contents: dict[Fingerprint, int] = field(default_factory=dict)
 
-    def raise_to(self, born: int | None, mtime: int) -> bool:
-        """Take a file forgotten into the mark. :returns: whether the mark moved."""
+    def raise_to(self, born: int | None, mtime: int | None, content: ReadContent | None = None) -> bool:
+        """Take a file forgotten into the mark. :returns: whether the mark changed.
+
+        :param content: the fingerprint of what it held, how many bytes that
+            covers, and how far it was read.
+        """
         moved = False
         if born is not None and (self.born is None or born > self.born):
             self.born, moved = born, True
-        if mtime > self.mtime:
+        if mtime is not None and (self.mtime is None or mtime > self.mtime):
             self.mtime, moved = mtime, True
+        if content is not None and content[1] > 0:  # an empty start would match every file
+            digest, length, offset = content
+            if self.contents.get((digest, length)) != offset:
+                self.contents.pop((digest, length), None)  # to the end: the newest
+                self.contents[digest, length] = offset
+                while len(self.contents) > CONTENTS_REMEMBERED:
+                    del self.contents[next(iter(self.contents))]
+                moved = True
         return moved
+
+    @property
+    def timed(self) -> bool:
+        """Whether the mark says which files are newer than those it covers (:meth:`newer`)."""
+        return self.mtime is not None
 
     def newer(self, born: int | None, mtime: int) -> bool:
         """Whether a file created at ``born`` and changed at ``mtime`` is newer than the mark (never forgotten)."""
         if born is not None and self.born is not None:
             return born > self.born
-        return mtime > self.mtime
+        return self.mtime is None or mtime > self.mtime
+
+    def read_to(self, head: bytes) -> int | None:
+        """:returns: how far content starting with ``head`` was read, if it is one the mark keeps."""
+        for length in {length for _, length in self.contents}:
+            if len(head) >= length:
+                offset = self.contents.get((fingerprint(head[:length]), length))
+                if offset is not None:
+                    return offset
+        return None
+
+    def keep_only(self, heads: list[bytes]) -> bool:
+        """Forget the contents that none of ``heads`` (the first bytes of the files there now) starts with.
+
+        :returns: whether any was forgotten.
+        """
+        lengths = {length for _, length in self.contents}
+        present = {(fingerprint(head[:n]), n) for head in heads for n in lengths if len(head) >= n}
+        gone = [key for key in self.contents if key not in present]
+        for key in gone:
+            del self.contents[key]
+        return bool(gone)
 
     def to_json(self) -> dict[str, Any]:
         """:returns: the mark as the state file keeps it."""
-        return {"born": self.born, "mtime": self.mtime}
+        contents = [[digest, length, offset] for (digest, length), offset in self.contents.items()]
+        return {"born": self.born, "mtime": self.mtime, "contents": contents}
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> LineageMark:
         """:returns: a mark read back from the state file."""
-        born = entry.get("born")
-        return cls(None if born is None else int(born), int(entry.get("mtime", 0)))
+        born, mtime = entry.get("born"), entry.get("mtime")
+        contents = {(str(f), int(n)): int(offset) for f, n, offset in entry.get("contents", [])}
+        return cls(None if born is None else int(born), None if mtime is None else int(mtime), contents)
 
 
 class KnownBook:
@@ -105,13 +169,22 @@ class KnownBook:
         """:returns: every lineage's mark."""
         return dict(self._marks)
 
-    def mark_forgotten(self, lineage: str, born: int | None, mtime: int) -> None:
-        """A file of ``lineage``, created at ``born`` and last changed at ``mtime``, was read and forgotten."""
+    def mark_forgotten(
+        self, lineage: str, born: int | None, mtime: int | None, content: ReadContent | None = None
+    ) -> None:
+        """A file of ``lineage``, created at ``born``, last changed at ``mtime``, was read and forgotten.
+
+        :param content: what it held, which a compressed copy of it would hold,
+            and how far that was read (see :meth:`LineageMark.raise_to`).
+        """
         mark = self._marks.get(lineage)
         if mark is None:
-            self._marks[lineage] = LineageMark(born, mtime)
-        elif not mark.raise_to(born, mtime):
-            return
+            mark = self._marks[lineage] = LineageMark()
+        if mark.raise_to(born, mtime, content):
+            self._marks_changed.add(lineage)
+
+    def mark_changed(self, lineage: str) -> None:
+        """The mark of ``lineage`` was changed in place."""
         self._marks_changed.add(lineage)
 
     def drop_mark(self, lineage: str) -> None:

@@ -17,7 +17,8 @@ are read oldest first (see :mod:`._followed`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 __all__ = ["Arrival", "NameBook"]
 
@@ -30,11 +31,13 @@ class Arrival:
     :ivar order: when it appeared, by the events.
     :ivar fresh: first seen by its creation under a matching name: it may be a
         copy of a followed file (copytruncate), which its first bytes tell.
+    :ivar seen: when its event was read (ns since the epoch): the file was made before.
     """
 
     lineage: str
     order: int
     fresh: bool
+    seen: int = field(default_factory=time.time_ns)
 
 
 class NameBook:

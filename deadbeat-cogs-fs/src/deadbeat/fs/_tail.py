@@ -76,11 +76,12 @@ from ._identity import (
     read_head,
     starts_alike,
 )
-from ._known import KnownBook, LineageMark
+from ._known import KnownBook, LineageMark, ReadContent
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
 from ._names import NameBook
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
+from ._series import Listings, rotation_series
 from ._state import StateFile
 from ._table import FileTable
 
@@ -103,12 +104,17 @@ _OVERFLOW_SAID_EVERY = 10.0
 #: Seconds a deleted file may be written to before the tailer says it holds it open.
 _HELD_TOO_LONG = 60.0
 
+#: How long (ns) before its creation was read from the events a file lost
+#: sight of may have been made: its compressed copy is looked for among the
+#: files changed since.
+_COPY_MADE_BEFORE_SEEN = 1_000_000_000
+
 #: How many times a file renamed again and again (a rotation series shifting
 #: under us) is looked for before it is taken as gone.
 _SEARCHES = 3
 
-#: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns).
-_Mark = tuple[str, int | None, int]
+#: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns, content).
+_Mark = tuple[str, int | None, int | None, ReadContent | None]
 
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
@@ -395,8 +401,10 @@ class FileWatcherSupply(movement.Supply):
         self._said_held: set[FileId] = set()
         self._closer: movement.Binding | None = None
         #: Compressed files left unread (their content was read from the file
-        #: they were made of, or they were there before us), by identity.
-        self._compressed: set[FileId] = set()
+        #: they were made of, or they were there before us): identity -> birth
+        #: time, which tells them from a later file given the same inode number
+        #: (logrotate deletes and creates files by the hundred).
+        self._compressed: dict[FileId, int | None] = {}
         self._rules = Multiline.from_config(multiline, max_line)
         self._lines: LineMaker
         if self._rules is not None:
@@ -432,6 +440,9 @@ class FileWatcherSupply(movement.Supply):
         #: Files let go of and waiting for their last acknowledgement, with the
         #: mark they leave on their lineage once forgotten (see ._known).
         self._forgetting: dict[FileId, _Mark | None] = {}
+        #: Names created and removed before they could be opened: path ->
+        #: (lineage, the earliest it may have been made, ns).
+        self._lost: dict[str, tuple[str, int]] = {}
         #: Batches sent and not yet acknowledged, by sequence number.
         self._batches: dict[int, Position] = {}
         self._seq = 0
@@ -573,10 +584,10 @@ class FileWatcherSupply(movement.Supply):
             if old is not None:
                 self._renamed(old, path)
             elif self._matches(path):
-                names.arrive(path, path, fresh=True)
+                names.arrive(path, self._lineage_of_name(path), fresh=True)
         elif mask & movement.IN_CREATE:
             if self._matches(path):
-                names.arrive(path, path, fresh=True)
+                names.arrive(path, self._lineage_of_name(path), fresh=True)
         elif mask & movement.IN_DELETE:
             self._gone(path)
         elif mask & movement.IN_MODIFY:
@@ -592,6 +603,23 @@ class FileWatcherSupply(movement.Supply):
         if self._settling is None and not self._finished:
             # After every event of this read: open what arrived, under the names it has now.
             self._settling = self.esc.enqueue(self._settle)
+
+    def _lineage_of_name(self, path: str) -> str:
+        """:returns: the lineage a file seen first under ``path`` belongs to.
+
+        A name that is a rotation of a lineage followed (``app.log.3`` beside
+        ``app.log``; see :func:`~deadbeat.fs._series.rotation_series`) is that
+        lineage's: with a pattern that matches rotated names, a file seen first
+        under one (after a restart, or events read late) is read in its
+        writer's order, not as a lineage of its own.
+        """
+        directory, name = os.path.split(path)
+        for end, char in enumerate(name):
+            if end and char in ".-_":
+                lineage = os.path.join(directory, name[:end])
+                if self._known.mark(lineage) is not None or next(iter(self._files.lineage(lineage)), None):
+                    return lineage
+        return path
 
     def _renamed(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new`` within a watched directory."""
@@ -612,7 +640,7 @@ class FileWatcherSupply(movement.Supply):
                     self._forget_closed(closed, self._mark_of(closed, new))
                 return
             if self._matches(new):
-                names.arrive(new, new, fresh=True)
+                names.arrive(new, self._lineage_of_name(new), fresh=True)
             return
         try:
             now_there = FileId.of(self._stat(new))
@@ -643,7 +671,11 @@ class FileWatcherSupply(movement.Supply):
         self._refused.discard(path)
         arrival = self._names.arrivals.pop(path, None)
         if arrival is not None:
-            log.warning("%s: created and removed before it could be opened; its lines were not read", path)
+            # Rotated and compressed (logrotate's compress) before we could open
+            # it: its lines may be in the compressed copy, looked for once the
+            # events read so far are replayed (see _settle).
+            since = arrival.seen - _COPY_MADE_BEFORE_SEEN
+            self._lost[path] = (arrival.lineage, min(since, self._lost.get(path, (arrival.lineage, since))[1]))
         followed = self._at(path)
         if followed is not None and followed.state is not FileState.ROTATED:
             followed.rotate(None)
@@ -653,6 +685,8 @@ class FileWatcherSupply(movement.Supply):
     def _settle(self) -> None:
         """Open the files of every arrival, and let go of names renamed out of sight."""
         self._settling = None
+        if self._lost:
+            self._find_lost()
         for old in self._names.moved_away():
             arrival = self._names.arrivals.pop(old, None)
             if arrival is not None:
@@ -680,7 +714,12 @@ class FileWatcherSupply(movement.Supply):
                 followed.path = path
                 followed.order = max(followed.order, arrival.order)
                 continue
-            if file in self._shadows or file in self._compressed:
+            if file in self._shadows or self._compressed_seen(file, path):
+                continue
+            if file not in self._known and not self._matches(path) and self._forgotten(arrival.lineage, path, st):
+                # Renamed within the directory by events read late (a series
+                # shifting at each rotation): a file read and forgotten already.
+                log.debug("%s: read and forgotten before; not read again", path)
                 continue
             self._open(
                 path,
@@ -692,6 +731,42 @@ class FileWatcherSupply(movement.Supply):
             )
         self._schedule_sweep()
         self._schedule()
+
+    def _find_lost(self) -> None:
+        """Read the compressed copies of files created and removed before they could be opened."""
+        lost, self._lost = self._lost, {}
+        lineages: dict[str, int] = {}
+        for lineage, since in lost.values():
+            lineages[lineage] = min(since, lineages.get(lineage, since))
+        found: set[str] = set()
+        for lineage, since in lineages.items():
+            for copy in self._read_successors({lineage: []}, changed_since=since):
+                found.add(copy.lineage)
+                log.info("%s: holds the lines of a file created and removed before it could be opened", copy.path)
+        for path, (lineage, _) in lost.items():
+            if lineage not in found:
+                log.warning(
+                    "%s: created and removed before it could be opened, and no compressed copy of it found;"
+                    " its lines were not read",
+                    path,
+                )
+
+    def _forgotten(self, lineage: str, path: str, st: os.stat_result) -> bool:
+        """Whether the file at ``path`` is one of ``lineage`` read and forgotten (by its mark)."""
+        mark = self._known.mark(lineage)
+        if mark is None or not mark.timed:
+            return False
+        return not mark.newer(birth_time_at(path) if mark.born is not None else None, st.st_mtime_ns)
+
+    def _compressed_seen(self, file: FileId, path: str) -> bool:
+        """Whether ``path`` (``file``) is a compressed file seen and left unread, not a later one given its inode."""
+        if file not in self._compressed:
+            return False
+        born = self._compressed[file]
+        if born is None or birth_time_at(path) == born:
+            return True
+        del self._compressed[file]  # deleted since, and its inode number given to another file
+        return False
 
     def _unshadow(self, file: FileId) -> None:
         """``file`` is no longer a copy left unread."""
@@ -874,23 +949,56 @@ class FileWatcherSupply(movement.Supply):
         self._forgetting[file] = mark
         self._forget_if_done(file)
 
-    def _mark_of(self, file: FileId, path: str | None = None, fd: int | None = None) -> _Mark | None:
-        """:returns: the mark ``file`` leaves on its lineage when forgotten: (lineage, creation, last change).
+    def _mark_of(self, file: FileId, path: str | None = None, followed: FollowedFile | None = None) -> _Mark | None:
+        """:returns: the mark ``file`` leaves on its lineage when forgotten (see :data:`_Mark`).
 
-        Read from the open descriptor ``fd``, or else the name ``path``; ``None``
-        when the file cannot be looked at (gone: it cannot be read again anyway).
+        Read from ``followed``, still open and read to its end, or else the name
+        ``path``; ``None`` when the file cannot be looked at (gone: it cannot be
+        read again anyway).
         """
         known = self._known.get(file)
         if known is None or not known.lineage:
             return None
         try:
-            if fd is not None:
-                return known.lineage, birth_time(fd), os.fstat(fd).st_mtime_ns
+            if followed is not None:
+                head = followed.pread(FINGERPRINT_BYTES, 0)
+                content = (fingerprint(head), len(head), followed.read_pos)
+                return known.lineage, birth_time(followed.fd), os.fstat(followed.fd).st_mtime_ns, content
             if path is not None:
-                return known.lineage, birth_time_at(path), self._stat(path).st_mtime_ns
+                st = self._stat(path)
+                return known.lineage, birth_time_at(path), st.st_mtime_ns, _read_whole(self._head_and_size(path))
         except OSError:
             pass
         return None
+
+    def _remember_content(self, known: KnownFile) -> None:
+        """A known file is lost sight of (deleted, its inode number maybe given to another file): its
+        lineage's mark keeps what it held and how far it was read, for a compressed copy of it."""
+        if known.fingerprint_length and known.lineage:
+            content = (known.fingerprint, known.fingerprint_length, known.offset)
+            self._known.mark_forgotten(known.lineage, None, None, content)
+
+    def _head_and_size(self, path: str) -> tuple[bytes, int] | None:
+        """:returns: the first bytes of what ``path`` holds, and its size (of a compressed file: of
+        its content, as its trailer says, modulo 2**32); ``None`` if it cannot be read."""
+        try:
+            fd = self._open_regular(path)
+        except OSError:
+            return None
+        if fd < 0:
+            return None
+        try:
+            if looks_compressed(os.pread(fd, 2, 0)):
+                size = os.fstat(fd).st_size
+                trailer = os.pread(fd, 4, size - 4) if size >= 4 else b""
+                if len(trailer) < 4:
+                    return None
+                return GzipReader(fd).head(FINGERPRINT_BYTES), int.from_bytes(trailer, "little")
+            return os.pread(fd, FINGERPRINT_BYTES, 0), os.fstat(fd).st_size
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def _close_inactive(self) -> None:
         """Close the files that got no data for ``close_inactive`` seconds."""
@@ -1128,6 +1236,10 @@ class FileWatcherSupply(movement.Supply):
                     known = unfound.pop(file, None)
                     if known is None or not self._may_read(path, st):
                         continue
+                    if known.fingerprint_length and not _starts_as((self._head_and_size(path) or (b"", 0))[0], known):
+                        # Its inode number given to another file since: ours
+                        # was deleted (its compressed copy is looked for below).
+                        continue
                     followed = self._open(
                         path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
                     )
@@ -1142,9 +1254,12 @@ class FileWatcherSupply(movement.Supply):
         left = {file: known for file, known in orphans.items() if file not in self._files and file not in waiting}
         if left:
             self._resume_compressed(left)
-        for file in left:
+        for file, known in left.items():
             if file not in self._files:
-                # The file is gone for good: nothing left to resume.
+                # Gone: nothing left to resume, unless its compressed copy is
+                # still being made. Its lineage keeps what it held, and how far
+                # it was read: the copy, once there, is read on from there.
+                self._remember_content(known)
                 self._known.pop(file)
         # Every lineage read before: those with files found rotated, and those
         # whose files were all read and forgotten (their mark tells which of
@@ -1155,23 +1270,46 @@ class FileWatcherSupply(movement.Supply):
             if followed is not None:
                 lineages.setdefault(followed.lineage, []).append(followed)
         self._read_successors(lineages)
-        self._drop_stale_marks(marks)
+        self._tidy_marks(marks)
 
-    def _drop_stale_marks(self, marks: dict[str, LineageMark]) -> None:
-        """Forget the marks of lineages with no file left in their directory (dated names come and go)."""
-        listings: dict[str, list[str]] = {}
-        for lineage in marks:
-            directory, stem = os.path.split(lineage)
-            if directory not in listings:
-                try:
-                    listings[directory] = os.listdir(directory)
-                except OSError:
-                    listings[directory] = []
-            if not any(name.startswith(stem) for name in listings[directory]):
+    def _tidy_marks(self, marks: dict[str, LineageMark]) -> None:
+        """Forget the marks of lineages with no file left in their directory (dated names come and go),
+        and the contents no file of a series holds any more (compressed copies deleted)."""
+        listings = Listings()
+        for lineage, mark in marks.items():
+            series = listings.series(lineage)
+            if not series:
                 self._known.drop_mark(lineage)
+            elif mark.contents:
+                heads = [found[0] for path in series if (found := self._head_and_size(path)) is not None]
+                if mark.keep_only(heads):
+                    self._known.mark_changed(lineage)
+
+    def _mark_series_there(self, lineages: Iterable[str]) -> None:
+        """At the first start, the rotated files beside each lineage's file are history: left unread.
+
+        The lineage's mark takes them in, so that after a restart they are not
+        taken for files made while we were stopped (nor, compressed later, their copies).
+        """
+        listings = Listings()
+        for lineage in lineages:
+            for path in listings.series(lineage):
+                if path == lineage or self._matches(path):
+                    continue
+                try:
+                    st = self._stat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    content = _read_whole(self._head_and_size(path))
+                    self._known.mark_forgotten(lineage, birth_time_at(path), st.st_mtime_ns, content)
 
     def _read_successors(
-        self, lineages: dict[str, list[FollowedFile]], compressed: bool = True, by_mark: bool = True
+        self,
+        lineages: dict[str, list[FollowedFile]],
+        compressed: bool = True,
+        by_mark: bool = True,
+        changed_since: int | None = None,
     ) -> list[FollowedFile]:
         """Files made and rotated away unseen, in lineages we know: read them, in order.
 
@@ -1196,27 +1334,25 @@ class FileWatcherSupply(movement.Supply):
         :param compressed: read compressed ones too (after a restart, those not
             found to be a known file compressed); while following, a
             compressed file beside ours is most likely one we read, compressed.
+        :param changed_since: for a lineage given no files, the time (ns) after
+            which a file of its series must have changed to be read.
         :returns: the files opened.
         """
         candidates: dict[FileId, tuple[int, str, str, os.stat_result]] = {}
+        listings = Listings()
         for lineage, files in lineages.items():
             mark = self._known.mark(lineage) if by_mark else None
             try:
-                since = min((os.fstat(f.fd).st_mtime_ns for f in files), default=None)
+                since = min((os.fstat(f.fd).st_mtime_ns for f in files), default=changed_since)
             except OSError:
                 continue
             if mark is None and since is None:
                 continue
-            stem = os.path.basename(lineage)
+            kin = [known for known in self._known.values() if known.lineage == lineage]
             directories = {os.path.dirname(f.path) for f in files if f.path} or {os.path.dirname(lineage)}
             for directory in directories:
-                try:
-                    names = os.listdir(directory)
-                except OSError:
-                    continue
-                for name in names:
-                    path = os.path.join(directory, name)
-                    if not name.startswith(stem) or self._matches(path) or self._excluded(path):
+                for path in listings.series(lineage, directory):
+                    if self._matches(path) or self._excluded(path):
                         continue
                     try:
                         st = self._stat(path)
@@ -1225,23 +1361,41 @@ class FileWatcherSupply(movement.Supply):
                     file = FileId.of(st)
                     if (
                         not stat.S_ISREG(st.st_mode)
+                        or not st.st_size  # nothing to read, nor to tell a compressed file by (being made)
                         or file in self._files
                         or file in self._known
                         or file in self._shadows
-                        or file in self._compressed
+                        or self._compressed_seen(file, path)
                         or file in self._closed
                         or file in candidates
                     ):
                         continue
-                    born = birth_time_at(path) if mark is not None and mark.born is not None else None
-                    if mark is not None:
-                        if not mark.newer(born, st.st_mtime_ns):
-                            continue  # read and forgotten, or there before we followed the lineage
-                    elif since is not None and st.st_mtime_ns < since:
-                        continue
                     if not self._may_read(path, st):
                         continue
-                    if not compressed and self._looks_compressed(path):
+                    packed = self._looks_compressed(path)
+                    if packed and not compressed:
+                        continue
+                    born = birth_time_at(path) if mark is not None and mark.born is not None else None
+                    if packed:
+                        # Born when compressed: what it holds tells whether it was read, and how far.
+                        found = self._head_and_size(path)
+                        if found is None:
+                            continue
+                        head, size = found
+                        if any(_starts_as(head, known) for known in kin):
+                            continue  # a copy of a file we know, read from its own descriptor
+                        offset = mark.read_to(head) if mark is not None else None
+                        if offset is not None:
+                            if offset % (1 << 32) == size:
+                                continue  # read to its end, and forgotten
+                            # Lost sight of before its end: read on from there.
+                            self._known.set(file, KnownFile(fingerprint(head), len(head), offset, path, lineage, 0))
+                        elif (mark is None or not mark.contents) and (since is None or st.st_mtime_ns < since):
+                            continue
+                    elif mark is not None and mark.timed:
+                        if not mark.newer(born, st.st_mtime_ns):
+                            continue  # read and forgotten, or there before we followed the lineage
+                    elif since is None or st.st_mtime_ns < since:
                         continue
                     candidates[file] = (born if born is not None else st.st_mtime_ns, path, lineage, st)
         opened = []
@@ -1293,54 +1447,81 @@ class FileWatcherSupply(movement.Supply):
         deletes that: the inode we knew is gone, but the content of the
         compressed file starts as the file did (see :mod:`._gzip`).
         """
-        heads: dict[str, tuple[FileId, bytes]] = {}
-        for directory in self._directories():
-            try:
-                names = os.listdir(directory)
-            except OSError:
-                continue
-            for name in names:
-                path = os.path.join(directory, name)
+        unmatched = dict(orphans)
+        looked: set[FileId] = set()
+        directories = self._directories()
+        # Looked for again while some are not found: the series may be renamed under us (see _resume_orphans).
+        for _ in range(_SEARCHES):
+            for directory in directories:
                 try:
-                    st = self._stat(path)
-                    if not self._may_read(path, st) or FileId.of(st) in self._files:
+                    names = os.listdir(directory)
+                except OSError:
+                    continue
+                for name in names:
+                    path = os.path.join(directory, name)
+                    found = self._compressed_head(path, looked)
+                    if found is None:
                         continue
-                    fd = self._open_regular(path)
-                except OSError:
-                    continue
-                if fd < 0:
-                    continue
-                try:
-                    if looks_compressed(os.pread(fd, 2, 0)):
-                        heads[path] = (FileId.of(st), GzipReader(fd).head(FINGERPRINT_BYTES))
-                except OSError:
-                    pass  # damaged: not the file we look for
-                finally:
-                    os.close(fd)
-        for known in orphans.values():
-            for path, (file, head) in heads.items():
-                length = known.fingerprint_length
-                if not length or len(head) < length or fingerprint(head[:length]) != known.fingerprint:
-                    continue
-                self._known.set(
-                    file, KnownFile(known.fingerprint, length, known.offset, path, known.lineage, known.order)
-                )
-                followed = self._open(
-                    path, file, lineage=known.lineage, order=known.order, rotated=True, compressed=True
-                )
-                if followed is not None:
-                    log.info(
-                        "%s: finishing %s (compressed while stopped) from offset %d", self, path, followed.read_pos
+                    file, head = found
+                    orphan = next((o for o, k in unmatched.items() if _starts_as(head, k)), None)
+                    if orphan is None:
+                        continue
+                    known = unmatched.pop(orphan)
+                    length = known.fingerprint_length
+                    replaced = self._known.get(file)
+                    if replaced is not None and file not in unmatched:
+                        self._remember_content(replaced)  # a stale entry with this inode number
+                    self._known.set(
+                        file, KnownFile(known.fingerprint, length, known.offset, path, known.lineage, known.order)
                     )
-                del heads[path]
-                break
+                    followed = self._open(
+                        path,
+                        file,
+                        lineage=known.lineage,
+                        order=known.order,
+                        rotated=True,
+                        compressed=True,
+                        search=directories,
+                    )
+                    if followed is not None:
+                        log.info(
+                            "%s: finishing %s (compressed while stopped) from offset %d",
+                            self,
+                            followed.path,
+                            followed.read_pos,
+                        )
+            if not unmatched:
+                return
+
+    def _compressed_head(self, path: str, looked: set[FileId]) -> tuple[FileId, bytes] | None:
+        """:returns: the identity and first bytes of the content of ``path``, if it is compressed and
+        was not looked at yet (added to ``looked``)."""
+        try:
+            st = self._stat(path)
+            if FileId.of(st) in looked or FileId.of(st) in self._files or not self._may_read(path, st):
+                return None
+            fd = self._open_regular(path)
+        except OSError:
+            return None
+        if fd < 0:
+            return None
+        try:
+            file = FileId.of(os.fstat(fd))  # what was opened: the name may hold another file by now
+            looked.add(file)
+            if file in self._files or not looks_compressed(os.pread(fd, 2, 0)):
+                return None
+            return file, GzipReader(fd).head(FINGERPRINT_BYTES)
+        except OSError:
+            return None  # damaged: not the file we look for
+        finally:
+            os.close(fd)
 
     def _rescan(self, initial: bool = False) -> None:
         """Look at what the patterns match now (at start, after lost events, when polling)."""
         matching = self._matching()
         for shadow in [s for s in self._shadows if s not in matching]:
             self._unshadow(shadow)  # gone, or under a name no pattern asks for
-        self._compressed &= matching.keys()
+        self._compressed = {file: born for file, born in self._compressed.items() if file in matching}
         for followed in self._files:
             file = followed.file
             if file in matching:
@@ -1359,7 +1540,7 @@ class FileWatcherSupply(movement.Supply):
             # writer's: oldest first, each in the lineage of the name it was
             # rotated from, so its lines keep their order.
             items.sort(key=lambda item: item[1][1].st_mtime)
-            series = _rotation_series(path for _, (path, _) in items)
+            series = rotation_series(path for _, (path, _) in items)
         for file, (path, st) in items:
             closed = self._closed.get(file)
             if closed is not None and st.st_size == closed[1]:
@@ -1367,12 +1548,12 @@ class FileWatcherSupply(movement.Supply):
             if self.ignore_older and closed is None and now - st.st_mtime > self.ignore_older:
                 old += 1
                 continue
-            if file not in self._files and file not in self._shadows and file not in self._compressed:
+            if file not in self._files and file not in self._shadows and not self._compressed_seen(file, path):
                 known = self._known.get(file)
                 opened = self._open(
                     path,
                     file,
-                    lineage=known.lineage if known is not None else series.get(path, path),
+                    lineage=known.lineage if known is not None else series.get(path) or self._lineage_of_name(path),
                     order=known.order if known is not None else self._names.next_order(),
                     fresh=True,
                     at_end=initial and self.start == "end",
@@ -1384,6 +1565,8 @@ class FileWatcherSupply(movement.Supply):
                     opened.born = None
         if old:
             log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
+        if initial and self._following:
+            self._mark_series_there({f.lineage for f in self._files})
         self._schedule_sweep()
 
     def _open(
@@ -1465,8 +1648,8 @@ class FileWatcherSupply(movement.Supply):
         gz = None
         if looks_compressed(os.pread(fd, 2, 0)):
             if not compressed or at_end:
+                self._compressed[file] = birth_time(fd)
                 os.close(fd)
-                self._compressed.add(file)
                 log.info("%s: compressed, appeared while following: left unread (read by fs.read)", path)
                 return None
             gz = GzipReader(fd)
@@ -1490,7 +1673,10 @@ class FileWatcherSupply(movement.Supply):
                 resume = closed[1] if closed is not None else offset
                 lineage, order = known.lineage or lineage, known.order or order
             else:
-                log.info("%s: same inode as a file read before, other content: reading it from the start", path)
+                # The file we knew was deleted, and its inode number given to
+                # this one (logrotate deletes and creates by the hundred).
+                log.debug("%s: same inode as a file read before, other content: reading it from the start", path)
+                self._remember_content(known)
                 known = None
         elif at_end:
             offset = opened.st_size
@@ -1786,7 +1972,7 @@ class FileWatcherSupply(movement.Supply):
                 # Made by compressing a rotated file while we follow: its lines
                 # were read from that file, still open (see ._gzip).
                 log.info("%s: compressed; its lines are read from the file it was made of", followed.path)
-                self._compressed.add(followed.file)
+                self._compressed[followed.file] = birth_time(followed.fd)
                 self._known.pop(followed.file)
                 self._close(followed)
                 return 0, True
@@ -1976,7 +2162,8 @@ class FileWatcherSupply(movement.Supply):
     def _close(self, followed: FollowedFile) -> None:
         log.debug("%s: closing %s (%s) at %d", self, self._name_of(followed), followed.file.key, followed.read_pos)
         # Taken while the descriptor is open: a file let go of may be forgotten below.
-        mark = self._mark_of(followed.file, fd=followed.fd) if followed.state is FileState.ROTATED else None
+        mark = self._mark_of(followed.file, followed=followed) if followed.state is FileState.ROTATED else None
+        born = birth_time(followed.fd) if followed.gz is not None else None
         self._files.remove(followed)
         self._dirty.pop(followed.file, None)
         self._idle.pop(followed.file, None)
@@ -1992,9 +2179,10 @@ class FileWatcherSupply(movement.Supply):
             log.info("%s: let go of rotated file %s", self, self._name_of(followed))
             if followed.gz is not None:
                 # Read to its end: never read again while we run, nor after a
-                # restart (compressed files are read at the first start only).
-                self._compressed.add(followed.file)
-                self._forgetting[followed.file] = None
+                # restart, where its lineage's mark knows its content (born when
+                # compressed, its age says nothing of what it holds).
+                self._compressed[followed.file] = born
+                self._forgetting[followed.file] = None if mark is None else (mark[0], None, None, mark[3])
                 self._forget_if_done(followed.file)
             elif followed.path is None or not self._matches(followed.path):
                 # Drained, and under no name the patterns match: nothing could
@@ -2174,6 +2362,17 @@ class FileWatcherSupply(movement.Supply):
 ENCODING_ERRORS = ("error", "replace", "bytes")
 
 
+def _read_whole(found: tuple[bytes, int] | None) -> ReadContent | None:
+    """:returns: a mark's content for a file whose first bytes and size are ``found``: read to its end."""
+    return None if found is None else (fingerprint(found[0]), len(found[0]), found[1])
+
+
+def _starts_as(head: bytes, known: KnownFile) -> bool:
+    """Whether content starting with ``head`` starts as the known file did."""
+    length = known.fingerprint_length
+    return bool(length) and len(head) >= length and fingerprint(head[:length]) == known.fingerprint
+
+
 def _quiet_since_change(followed: FollowedFile, st: os.stat_result) -> None:
     """A file found rotated (after a restart, or unseen) has been quiet since its last change of any kind.
 
@@ -2185,25 +2384,6 @@ def _quiet_since_change(followed: FollowedFile, st: os.stat_result) -> None:
     """
     since = time.monotonic() - max(0.0, time.time() - st.st_ctime)
     followed.rotated_at = followed.last_data = min(followed.last_data, since)
-
-
-def _rotation_series(paths: Iterable[str]) -> dict[str, str]:
-    """:returns: for each of ``paths`` that is a rotation of another of them, that other one.
-
-    ``app.log.1``, ``app.log-20261130`` and ``app.log.2.gz`` are rotations of
-    ``app.log`` in the same directory: the name begins with the other's,
-    followed by ``.``, ``-`` or ``_``. The shortest such name wins.
-    """
-    given = list(paths)
-    names = set(given)
-    series = {}
-    for path in given:
-        directory, name = os.path.split(path)
-        for end, char in enumerate(name):
-            if end and char in ".-_" and os.path.join(directory, name[:end]) in names:
-                series[path] = os.path.join(directory, name[:end])
-                break
-    return series
 
 
 def _check_encoding(encoding: str) -> str:

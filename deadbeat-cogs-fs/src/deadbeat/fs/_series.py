@@ -1,0 +1,72 @@
+"""Rotation series: the files named after a lineage's name (``app.log.1``, ``app.log-20261130.gz``).
+
+logrotate names a rotated file after the file it was: the name it began with,
+followed by a number, a date, a suffix. Those beside a lineage's name are its
+*series*, where files made and rotated while the tailer was stopped are looked
+for (see ``FileWatcherSupply._read_successors``).
+
+A directory may hold tens of thousands of files, each its own lineage: a series
+is found by bisecting the sorted listing for names starting with the lineage's
+name, not by a look at every name for every lineage.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterable
+
+__all__ = ["Listings", "rotation_series"]
+
+
+class Listings:
+    """Directory listings taken once (sorted), and the series found in them."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, list[str]] = {}
+
+    def names(self, directory: str) -> list[str]:
+        """:returns: the names in ``directory``, sorted (none if it cannot be listed)."""
+        names = self._names.get(directory)
+        if names is None:
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                names = []
+            self._names[directory] = names
+        return names
+
+    def series(self, lineage: str, directory: str | None = None) -> list[str]:
+        """:returns: the paths of the names starting with the lineage's name (itself included, if there).
+
+        :param directory: where to look, if not in the lineage's own directory
+            (a file renamed elsewhere).
+        """
+        home, stem = os.path.split(lineage)
+        where = home if directory is None else directory
+        names = self.names(where)
+        found = []
+        for index in range(bisect.bisect_left(names, stem), len(names)):
+            if not names[index].startswith(stem):
+                break
+            found.append(os.path.join(where, names[index]))
+        return found
+
+
+def rotation_series(paths: Iterable[str]) -> dict[str, str]:
+    """:returns: for each of ``paths`` that is a rotation of another of them, that other one.
+
+    ``app.log.1``, ``app.log-20261130`` and ``app.log.2.gz`` are rotations of
+    ``app.log`` in the same directory: the name begins with the other's,
+    followed by ``.``, ``-`` or ``_``. The shortest such name wins.
+    """
+    given = list(paths)
+    names = set(given)
+    series = {}
+    for path in given:
+        directory, name = os.path.split(path)
+        for end, char in enumerate(name):
+            if end and char in ".-_" and os.path.join(directory, name[:end]) in names:
+                series[path] = os.path.join(directory, name[:end])
+                break
+    return series
