@@ -26,8 +26,20 @@ Rotation patterns:
   a copy with the same first bytes; if there is one, it is read from where we
   were to its end, so lines written between our last read and the copy are kept.
   Without a copy, what was not read before the truncation is gone: we say so.
-* delete with inode reuse: after a restart, a file with a remembered inode but
-  another fingerprint is new, and is read from its start.
+* delete with inode reuse: a file with a remembered inode but another
+  fingerprint is new, and is read from its start; the content remembered goes
+  to its lineage's mark, where a compressed copy of it is recognised.
+* compress: a ``.gz`` appearing beside a followed file is left unread (its
+  content is read from the file it was made of), unless a file of its series
+  was created and removed before it could be opened: then the new compressed
+  files of the series whose content is not one read already are read.
+
+Restarts. Files found rotated are finished; files made and rotated while we
+were stopped are found in each lineage's rotation series (:mod:`._series`) and
+told from those read and forgotten by the lineage's mark (:mod:`._known`):
+created after it, or (compressed) holding a content it does not keep. A series
+renamed while it is looked at is looked at again: a name listed is no proof of
+where a file is a moment later.
 
 Many files, for a year. Each question an event asks (which open file has this
 name, which files of this lineage are older, which could this new file be a
@@ -1323,11 +1335,16 @@ class FileWatcherSupply(movement.Supply):
 
         * created after the lineage's mark (:class:`~deadbeat.fs._known.LineageMark`),
           where a file of it was read and forgotten before (``by_mark``);
-        * else changed since the files given for it were (the known files found rotated).
+        * else changed since the files given for it were (the known files found rotated);
+        * compressed (born when compressed, whatever it holds): not a copy of a
+          known file, and holding a content the mark does not keep (one it
+          keeps, read only in part, is read on from there); without such a
+          mark, changed since, as above.
 
-        The same after an inotify overflow, and after a copytruncate found
-        more copies than one (there ``by_mark`` is false: the copies read
-        before are known by their content, not by their age).
+        The same after an inotify overflow, after a file was lost before it
+        could be opened, and after a copytruncate found more copies than one
+        (there ``by_mark`` is false: the copies read before are known by their
+        content, not by their age).
 
         :param lineages: lineage -> the files of it found rotated (may be none,
             where it has a mark).
