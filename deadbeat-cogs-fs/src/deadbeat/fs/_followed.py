@@ -28,9 +28,10 @@ Positions, in bytes from the file's start, with the invariant
   handled by the train; a restart continues there.
 
 Order within a lineage. Every file has a *lineage* (the matching name it was
-created under). Which of two files of a lineage is older is told by their
-creation times where the file system keeps them (``statx``), else by the order
-in which the directory's events announced them. A file is read only while no
+created under). A rotated file is older than one under a matching name; which
+of two others is older is told by their creation times where the file system
+keeps them (``statx``), else by the order in which the directory's events
+announced them. A file is read only while no
 older file of its lineage has unread data, so one writer's lines keep their
 order across rotations.
 """
@@ -241,7 +242,15 @@ class FollowedFile:
             self.table.reindex(self)
 
     def older_than(self, other: FollowedFile) -> bool:
-        """Whether this file came before ``other`` (meaningful within one lineage)."""
+        """Whether this file came before ``other`` (meaningful within one lineage).
+
+        A rotated file came before the one under a matching name, whatever their
+        creation times: a compressed copy is born when compressed, after the
+        file that replaced the one it was made of.
+        """
+        rotated = self._state is FileState.ROTATED
+        if rotated != (other._state is FileState.ROTATED):
+            return rotated
         if self.born is not None and other.born is not None and self.born != other.born:
             return self.born < other.born
         return self.order < other.order

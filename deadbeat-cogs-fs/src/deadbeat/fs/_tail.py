@@ -1178,14 +1178,8 @@ class FileWatcherSupply(movement.Supply):
                 break
         return found
 
-    def _directory_times(self) -> list[int]:
-        times = []
-        for directory in sorted(self._directories()):
-            try:
-                times.append(os.stat(directory).st_mtime_ns)
-            except OSError:
-                times.append(-1)
-        return times
+    def _directory_times(self) -> list[int | None]:
+        return [_changed_at(directory) for directory in sorted(self._directories())]
 
     def _match_once(self, found: dict[FileId, tuple[str, os.stat_result]]) -> None:
         """Add to ``found`` the files matching now (the name found last wins)."""
@@ -1293,8 +1287,14 @@ class FileWatcherSupply(movement.Supply):
             if not series:
                 self._known.drop_mark(lineage)
             elif mark.contents:
-                heads = [found[0] for path in series if (found := self._head_and_size(path)) is not None]
-                if mark.keep_only(heads):
+                # Only from a look at a directory that did not change meanwhile: a
+                # file renamed under us (a series shifting) is no file gone.
+                directory = os.path.dirname(lineage)
+                before = _changed_at(directory)
+                found = [self._head_and_size(path) for path in series]
+                if before is None or _changed_at(directory) != before or None in found:
+                    continue
+                if mark.keep_only([head for head, _ in filter(None, found)]):
                     self._known.mark_changed(lineage)
 
     def _mark_series_there(self, lineages: Iterable[str]) -> None:
@@ -1402,6 +1402,13 @@ class FileWatcherSupply(movement.Supply):
                         if any(_starts_as(head, known) for known in kin):
                             continue  # a copy of a file we know, read from its own descriptor
                         offset = mark.read_to(head) if mark is not None else None
+                        log.debug(
+                            "%s: compressed, %d bytes, starting %s; read before to %s",
+                            path,
+                            size,
+                            fingerprint(head),
+                            offset,
+                        )
                         if offset is not None:
                             if offset % (1 << 32) == size:
                                 continue  # read to its end, and forgotten
@@ -2377,6 +2384,14 @@ class FileWatcherSupply(movement.Supply):
 
 #: What may become of a line that does not decode (see ``encoding_errors``).
 ENCODING_ERRORS = ("error", "replace", "bytes")
+
+
+def _changed_at(directory: str) -> int | None:
+    """:returns: when ``directory``'s names last changed (ns), or ``None`` if it cannot be looked at."""
+    try:
+        return os.stat(directory).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _read_whole(found: tuple[bytes, int] | None) -> ReadContent | None:
