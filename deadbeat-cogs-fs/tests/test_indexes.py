@@ -159,3 +159,36 @@ def test_the_known_book_writes_what_a_full_encoding_would(changes: list[tuple[st
     again = KnownBook()
     again.load(json.loads(book.section().json_text()))
     assert {lineage: mark.to_json() for lineage, mark in again.marks().items()} == marks
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    heads=st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8, unique=True),
+    offsets=st.lists(st.integers(0, 10**9), min_size=8, max_size=8),
+)
+def test_a_mark_tells_the_contents_it_keeps_by_their_first_bytes(heads: list[bytes], offsets: list[int]) -> None:
+    """A content kept (fingerprint of up to 256 first bytes, how far read) is found again from a copy's first
+    bytes, whatever follows them; one never kept is not; keep_only drops exactly the contents no head starts as."""
+    from deadbeat.fs._identity import FINGERPRINT_BYTES, fingerprint
+    from deadbeat.fs._known import LineageMark
+
+    mark = LineageMark()
+    kept = heads[: len(heads) // 2 + 1]
+    for head, offset in zip(kept, offsets, strict=False):
+        start = head[:FINGERPRINT_BYTES]
+        mark.raise_to(None, None, (fingerprint(start), len(start), offset))
+    assert not mark.timed
+    for head, offset in zip(kept, offsets, strict=False):
+        found = mark.read_to(head[:FINGERPRINT_BYTES] + b"and more")
+        # Another kept content may start the same way (a shorter head that is a prefix of this one).
+        assert found == offset or any(h != head and head.startswith(h[:FINGERPRINT_BYTES]) for h in kept)
+    for head in heads[len(kept) :]:
+        if not any(head[:FINGERPRINT_BYTES].startswith(h[:FINGERPRINT_BYTES]) for h in kept):
+            assert mark.read_to(head[:FINGERPRINT_BYTES]) is None
+    mark.keep_only([kept[0][:FINGERPRINT_BYTES]])
+    assert mark.read_to(kept[0][:FINGERPRINT_BYTES]) is not None
+    first = kept[0][:FINGERPRINT_BYTES]
+    starts = [k[:FINGERPRINT_BYTES] for k in kept if first.startswith(k[:FINGERPRINT_BYTES])]  # still kept
+    for head in kept:
+        start = head[:FINGERPRINT_BYTES]
+        assert (mark.read_to(start) is not None) == any(start.startswith(k) for k in starts)

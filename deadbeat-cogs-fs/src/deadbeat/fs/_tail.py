@@ -1000,17 +1000,31 @@ class FileWatcherSupply(movement.Supply):
         if fd < 0:
             return None
         try:
-            if looks_compressed(os.pread(fd, 2, 0)):
-                size = os.fstat(fd).st_size
-                trailer = os.pread(fd, 4, size - 4) if size >= 4 else b""
-                if len(trailer) < 4:
-                    return None
-                return GzipReader(fd).head(FINGERPRINT_BYTES), int.from_bytes(trailer, "little")
-            return os.pread(fd, FINGERPRINT_BYTES, 0), os.fstat(fd).st_size
+            return _head_and_size(fd, bool(looks_compressed(os.pread(fd, 2, 0))))
         except OSError:
             return None
         finally:
             os.close(fd)
+
+    def _open_identified(self, path: str, file: FileId) -> tuple[int, str] | None:
+        """Open ``file``, seen at ``path``: looked for again in its directory if renamed since.
+
+        :returns: the descriptor and the name it was opened under, or ``None`` if it is gone.
+        """
+        for _ in range(_SEARCHES):
+            try:
+                fd = self._open_regular(path)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                if FileId.of(os.fstat(fd)) == file:
+                    return fd, path
+                os.close(fd)
+            found = self._search(file, {os.path.dirname(path)})
+            if found is None:
+                return None
+            path = found
+        return None
 
     def _close_inactive(self) -> None:
         """Close the files that got no data for ``close_inactive`` seconds."""
@@ -1389,13 +1403,24 @@ class FileWatcherSupply(movement.Supply):
                         continue
                     if not self._may_read(path, st):
                         continue
-                    packed = self._looks_compressed(path)
+                    # Looked at through a descriptor of this very file: the name
+                    # may hold another by now (the series shifts under us).
+                    handle = self._open_identified(path, file)
+                    if handle is None:
+                        continue  # deleted meanwhile
+                    fd, path = handle
+                    try:
+                        packed = bool(looks_compressed(os.pread(fd, 2, 0)))
+                        born = birth_time(fd) if mark is not None and mark.born is not None else None
+                        found = _head_and_size(fd, packed) if packed and compressed else None
+                    except OSError:
+                        continue
+                    finally:
+                        os.close(fd)
                     if packed and not compressed:
                         continue
-                    born = birth_time_at(path) if mark is not None and mark.born is not None else None
                     if packed:
                         # Born when compressed: what it holds tells whether it was read, and how far.
-                        found = self._head_and_size(path)
                         if found is None:
                             continue
                         head, size = found
@@ -1410,8 +1435,10 @@ class FileWatcherSupply(movement.Supply):
                             offset,
                         )
                         if offset is not None:
-                            if offset % (1 << 32) == size:
-                                continue  # read to its end, and forgotten
+                            if offset % (1 << 32) == size or size <= offset < 1 << 32:
+                                # Read to its end (or further: a writer appended
+                                # to the file after it was compressed), and forgotten.
+                                continue
                             # Lost sight of before its end: read on from there.
                             self._known.set(file, KnownFile(fingerprint(head), len(head), offset, path, lineage, 0))
                         elif (mark is None or not mark.contents) and (since is None or st.st_mtime_ns < since):
@@ -1448,21 +1475,6 @@ class FileWatcherSupply(movement.Supply):
             return FileId.of(self._stat(followed.path)) == followed.file
         except OSError:
             return False
-
-    def _looks_compressed(self, path: str) -> bool:
-        """Whether ``path`` starts as gzip does (what cannot be opened counts as compressed: left alone)."""
-        try:
-            fd = self._open_regular(path)
-        except OSError:
-            return True
-        if fd < 0:
-            return True
-        try:
-            return bool(looks_compressed(os.pread(fd, 2, 0)))
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
 
     def _resume_compressed(self, orphans: dict[FileId, KnownFile]) -> None:
         """Find files rotated and compressed while we were stopped, by their content's first bytes, and read on.
@@ -2392,6 +2404,18 @@ def _changed_at(directory: str) -> int | None:
         return os.stat(directory).st_mtime_ns
     except OSError:
         return None
+
+
+def _head_and_size(fd: int, packed: bool) -> tuple[bytes, int] | None:
+    """:returns: the first bytes of the content of the open file ``fd`` and its size (of a
+    compressed file: as its trailer says, modulo 2**32; ``None`` while it is being made)."""
+    if not packed:
+        return os.pread(fd, FINGERPRINT_BYTES, 0), os.fstat(fd).st_size
+    size = os.fstat(fd).st_size
+    trailer = os.pread(fd, 4, size - 4) if size >= 4 else b""
+    if len(trailer) < 4:
+        return None
+    return GzipReader(fd).head(FINGERPRINT_BYTES), int.from_bytes(trailer, "little")
 
 
 def _read_whole(found: tuple[bytes, int] | None) -> ReadContent | None:
