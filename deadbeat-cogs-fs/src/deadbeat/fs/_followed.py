@@ -86,6 +86,9 @@ class KnownFile:
     :ivar path: the last name it was followed under.
     :ivar lineage: the name its lineage began with.
     :ivar order: its place in the lineage.
+    :ivar born: when it was created (ns), where the file system says: files of
+        its series created after it and never seen were made later (see
+        ``FileWatcherSupply._read_successors``), whatever became of it.
     """
 
     fingerprint: str
@@ -94,6 +97,7 @@ class KnownFile:
     path: str | None
     lineage: str
     order: int
+    born: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """:returns: the entry as the state file keeps it (keys of earlier versions kept)."""
@@ -104,6 +108,7 @@ class KnownFile:
             "path": self.path,
             "lineage": self.lineage,
             "order": self.order,
+            "born": self.born,
         }
 
     @classmethod
@@ -117,6 +122,7 @@ class KnownFile:
             path,
             str(entry.get("lineage") or path or ""),
             int(entry.get("order", 0)),
+            None if entry.get("born") is None else int(entry["born"]),
         )
 
 
@@ -150,6 +156,7 @@ class FollowedFile:
         "_lineage",
         "order",
         "born",
+        "created",
         "table",
         "gz",
     )
@@ -180,8 +187,11 @@ class FollowedFile:
         self._truncated: tuple[bytes, int, float] | None = None
         self._lineage = lineage
         self.order = order
-        #: When the file was created (ns), where the file system says.
+        #: When the file was created (ns), where the file system says; what
+        #: orders it in its lineage (set aside where creation says nothing of age).
         self.born = birth_time(fd)
+        #: When it was created, as the file system says (kept whatever ``born`` becomes).
+        self.created = self.born
 
     # Name, state, start, truncation and lineage are indexed by the table:
     # each change of one tells it.
@@ -288,7 +298,7 @@ class FollowedFile:
 
     def known(self, offset: int) -> KnownFile:
         """:returns: what to remember of it, acknowledged up to ``offset``."""
-        return KnownFile(self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order)
+        return KnownFile(self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order, self.created)
 
     def __repr__(self) -> str:
         return f"<FollowedFile {self.path or self.file.key} {self.state.value} at {self.read_pos}>"

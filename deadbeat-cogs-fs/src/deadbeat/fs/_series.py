@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from collections.abc import Iterable
 
-__all__ = ["Listings", "rotation_series"]
+__all__ = ["Listings", "rotation_series", "series_age"]
+
+#: A rotated name's suffix: a number or a date (``.3``, ``-20261130``), then maybe a compression suffix.
+_ROTATED_SUFFIX = re.compile(r"[._-](\d+)(?:\.(?:gz|bz2|xz|zst|Z))?")
+
+#: Suffixes from this many digits on are dates or times (dateext), not counts.
+_DATE_DIGITS = 8
 
 
 class Listings:
@@ -70,3 +77,17 @@ def rotation_series(paths: Iterable[str]) -> dict[str, str]:
                 series[path] = os.path.join(directory, name[:end])
                 break
     return series
+
+
+def series_age(lineage: str, path: str) -> int | None:
+    """:returns: how old a rotated file's name says it is, smaller for older (``None``: the name does not say).
+
+    logrotate numbers rotated files from the newest (``app.log.1``, then
+    ``app.log.2.gz``): a larger count is older. Dated names (``dateext``:
+    ``app.log-20261130``, or seconds) grow with time: a larger date is newer.
+    """
+    match = _ROTATED_SUFFIX.fullmatch(os.path.basename(path), len(os.path.basename(lineage)))
+    if match is None:
+        return None
+    digits = match.group(1)
+    return int(digits) if len(digits) >= _DATE_DIGITS else -int(digits)

@@ -93,7 +93,7 @@ from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id,
 from ._multiline import Multiline
 from ._names import NameBook
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
-from ._series import Listings, rotation_series
+from ._series import Listings, rotation_series, series_age
 from ._state import StateFile
 from ._table import FileTable
 
@@ -1006,6 +1006,22 @@ class FileWatcherSupply(movement.Supply):
         finally:
             os.close(fd)
 
+    def _holds(self, path: str, file: FileId, known: KnownFile) -> bool:
+        """Whether ``file``, seen at ``path``, is still the file ``known`` describes (by its first bytes)."""
+        if not known.fingerprint_length:
+            return True  # nothing to tell by
+        handle = self._open_identified(path, file)
+        if handle is None:
+            return False
+        fd, _ = handle
+        try:
+            found = _head_and_size(fd, bool(looks_compressed(os.pread(fd, 2, 0))))
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return found is not None and _starts_as(found[0], known)
+
     def _open_identified(self, path: str, file: FileId) -> tuple[int, str] | None:
         """Open ``file``, seen at ``path``: looked for again in its directory if renamed since.
 
@@ -1235,7 +1251,10 @@ class FileWatcherSupply(movement.Supply):
         if not self._known and not marks:
             return
         matching = self._matching()
-        orphans = {k: v for k, v in self._known.items() if k not in matching}
+        # Rotated away, or deleted and its inode number given to the file now
+        # under the name (logrotate's compress frees one a moment before its
+        # create takes one): either way, ours is to be found elsewhere.
+        orphans = {k: v for k, v in self._known.items() if k not in matching or not self._holds(matching[k][0], k, v)}
         directories = self._directories()
         unfound = dict(orphans)
         # Looked for again while some are not found: a series renamed at each
@@ -1256,7 +1275,7 @@ class FileWatcherSupply(movement.Supply):
                     known = unfound.pop(file, None)
                     if known is None or not self._may_read(path, st):
                         continue
-                    if known.fingerprint_length and not _starts_as((self._head_and_size(path) or (b"", 0))[0], known):
+                    if not self._holds(path, file, known):
                         # Its inode number given to another file since: ours
                         # was deleted (its compressed copy is looked for below).
                         continue
@@ -1285,10 +1304,11 @@ class FileWatcherSupply(movement.Supply):
         # whose files were all read and forgotten (their mark tells which of
         # the files beside are new).
         lineages: dict[str, list[FollowedFile]] = {lineage: [] for lineage in marks}
-        for file in orphans:
-            followed = self._files.get(file)
-            if followed is not None:
-                lineages.setdefault(followed.lineage, []).append(followed)
+        for known in orphans.values():
+            lineages.setdefault(known.lineage, [])
+        for followed in self._files:  # the orphans found, as they were or compressed
+            if followed.lineage in lineages:
+                lineages[followed.lineage].append(followed)
         self._read_successors(lineages)
         self._tidy_marks(marks)
 
@@ -1369,22 +1389,29 @@ class FileWatcherSupply(movement.Supply):
             which a file of its series must have changed to be read.
         :returns: the files opened.
         """
-        candidates: dict[FileId, tuple[int, str, str, os.stat_result]] = {}
+        candidates: dict[FileId, tuple[tuple[int, int], str, str, os.stat_result]] = {}
         listings = Listings()
         for lineage, files in lineages.items():
             mark = self._known.mark(lineage) if by_mark else None
+            kin = [known for known in self._known.values() if known.lineage == lineage]
             try:
-                since = min((os.fstat(f.fd).st_mtime_ns for f in files), default=changed_since)
+                # A compressed file changed when it was made: no bound for the others.
+                plain = [f for f in files if f.gz is None] or files
+                since = min((os.fstat(f.fd).st_mtime_ns for f in plain), default=changed_since)
             except OSError:
                 continue
-            if mark is None and since is None:
+            # Without a mark: created after the oldest file of the lineage we know.
+            first_born = min((k.born for k in kin if k.born is not None), default=None) if by_mark else None
+            if mark is None and since is None and first_born is None:
                 continue
-            kin = [known for known in self._known.values() if known.lineage == lineage]
             directories = {os.path.dirname(f.path) for f in files if f.path} or {os.path.dirname(lineage)}
             for directory in directories:
                 for path in listings.series(lineage, directory):
-                    if self._matches(path) or self._excluded(path):
+                    if self._excluded(path):
                         continue
+                    # A name the patterns match is read by the rescan, unless
+                    # compressed (there, one that appeared is left unread).
+                    matched = self._matches(path)
                     try:
                         st = self._stat(path)
                     except OSError:
@@ -1411,13 +1438,13 @@ class FileWatcherSupply(movement.Supply):
                     fd, path = handle
                     try:
                         packed = bool(looks_compressed(os.pread(fd, 2, 0)))
-                        born = birth_time(fd) if mark is not None and mark.born is not None else None
+                        born = birth_time(fd)
                         found = _head_and_size(fd, packed) if packed and compressed else None
                     except OSError:
                         continue
                     finally:
                         os.close(fd)
-                    if packed and not compressed:
+                    if (packed and not compressed) or (matched and not packed):
                         continue
                     if packed:
                         # Born when compressed: what it holds tells whether it was read, and how far.
@@ -1446,11 +1473,17 @@ class FileWatcherSupply(movement.Supply):
                     elif mark is not None and mark.timed:
                         if not mark.newer(born, st.st_mtime_ns):
                             continue  # read and forgotten, or there before we followed the lineage
+                    elif first_born is not None and born is not None:
+                        if born <= first_born:
+                            continue  # there before the lineage's files we know
                     elif since is None or st.st_mtime_ns < since:
                         continue
-                    candidates[file] = (born if born is not None else st.st_mtime_ns, path, lineage, st)
+                    age = series_age(lineage, path)
+                    when = born if born is not None and not packed else st.st_mtime_ns
+                    candidates[file] = ((0, age) if age is not None else (1, when), path, lineage, st)
         opened = []
-        # Oldest first: by creation where the marks compare by it, else by last change.
+        # Oldest first: by the rotated name where it tells (app.log.3.gz before
+        # app.log.2.gz before app.log.1), else by creation, else by last change.
         for file, (_, path, lineage, st) in sorted(candidates.items(), key=lambda item: item[1][0]):
             successor = self._open(
                 path,
@@ -1463,6 +1496,9 @@ class FileWatcherSupply(movement.Supply):
             )
             if successor is not None:
                 _quiet_since_change(successor, st)
+                # In the order found, after the files of the lineage we knew: a
+                # compressed one was born when compressed, later than its place.
+                successor.born = None
                 opened.append(successor)
                 log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
         return opened
@@ -1508,7 +1544,10 @@ class FileWatcherSupply(movement.Supply):
                     if replaced is not None and file not in unmatched:
                         self._remember_content(replaced)  # a stale entry with this inode number
                     self._known.set(
-                        file, KnownFile(known.fingerprint, length, known.offset, path, known.lineage, known.order)
+                        file,
+                        KnownFile(
+                            known.fingerprint, length, known.offset, path, known.lineage, known.order, known.born
+                        ),
                     )
                     followed = self._open(
                         path,
@@ -1721,6 +1760,8 @@ class FileWatcherSupply(movement.Supply):
                 tail = os.pread(fd, min(offset, 65536), offset - min(offset, 65536))
                 offset -= len(tail) - (tail.rfind(b"\n") + 1)
         followed = FollowedFile(path, fd, file, max(offset, resume), lineage, order)
+        if known is not None and known.born is not None:
+            followed.created = known.born  # a compressed copy: the file it was made of came first
         followed.gz = gz
         followed.refresh_head()
         if gz is not None:
