@@ -1496,9 +1496,10 @@ class FileWatcherSupply(movement.Supply):
             )
             if successor is not None:
                 _quiet_since_change(successor, st)
-                # In the order found, after the files of the lineage we knew: a
-                # compressed one was born when compressed, later than its place.
-                successor.born = None
+                if successor.gz is not None:
+                    # Born when compressed, later than its place: in the order
+                    # found, after the files of the lineage we knew.
+                    successor.born = None
                 opened.append(successor)
                 log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
         return opened
