@@ -1762,7 +1762,11 @@ class FileWatcherSupply(movement.Supply):
                 offset -= len(tail) - (tail.rfind(b"\n") + 1)
         followed = FollowedFile(path, fd, file, max(offset, resume), lineage, order)
         if known is not None and known.born is not None:
-            followed.created = known.born  # a compressed copy: the file it was made of came first
+            # A compressed copy (born when compressed) takes the place of the
+            # file it was made of, in its lineage and in the state.
+            followed.created = known.born
+            if gz is not None:
+                followed.born = known.born
         followed.gz = gz
         followed.refresh_head()
         if gz is not None:
