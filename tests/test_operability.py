@@ -288,6 +288,33 @@ class TestCheck:
             "pipeline.toml: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere (warning)",
         ]
 
+    def test_an_output_that_does_not_share_the_inputs_state_file(self, tmp_path: Path) -> None:
+        """fs.tail keeps positions, fs.write has no state_file: a crash writes lines again, and check said "ok"
+        (found by a new user). A warning names the cog and the line to add; shared, nothing is said."""
+        (tmp_path / "in.log").write_text("")
+        pipeline = """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.log"]
+            state_file = "state/positions.json"
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            {extra}
+            """
+        result = check(tmp_path, pipeline.format(extra=""))
+        state = tmp_path / "state" / "positions.json"
+        assert result.returncode == 0
+        assert result.stdout.splitlines() == [
+            f"pipeline.toml: cog[1] (fs.write): no state_file, while the input keeps its positions in {state}:"
+            " after a crash, lines written since the last checkpoint are written again;"
+            f' add state_file = "{state}" here to make it exact (warning)',
+            "pipeline.toml: ok, 1 warning",
+        ]
+        shared = check(tmp_path, pipeline.format(extra='state_file = "state/positions.json"'))
+        assert shared.returncode == 0 and shared.stdout.splitlines() == ["pipeline.toml: ok"]
+
     def test_values_out_of_a_cogs_bounds(self, tmp_path: Path) -> None:
         """Bounds a cog declares (ip.anonymise's prefixes, flow.sample's rate, a port) are checked before any run,
         one line each, with what the key takes."""

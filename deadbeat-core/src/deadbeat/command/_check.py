@@ -127,7 +127,26 @@ def _machine_problems(
             first = users[0][0]
             others = ", ".join(where.split(": ", 1)[1] for where, _ in users[1:])
             errors.append(f"{first}: state_file: {state} is also the state file of {others}; each supply needs its own")
+    _unshared_positions(path, spec, states, warnings)
     return errors, warnings
+
+
+def _unshared_positions(
+    path: str, spec: pipeline_mod.PipelineFile, states: dict[str, list[tuple[str, str]]], warnings: list[str]
+) -> None:
+    """A supply keeps positions that an ``fs.write`` of its train does not share: not exact across a crash."""
+    kept = {state for state, users in states.items() if any(use not in _SHARES_STATE for _, use in users)}
+    shared = {state for state, users in states.items() if any(use in _SHARES_STATE for _, use in users)}
+    if not kept or kept & shared:
+        return
+    for cog in spec.cogs:
+        if cog.use in _SHARES_STATE and not cog.params.get("state_file"):
+            state = sorted(kept)[0]
+            warnings.append(
+                f"{path}: {cog.where} ({cog.use}): no state_file, while the input keeps its positions in {state}:"
+                f" after a crash, lines written since the last checkpoint are written again;"
+                f' add state_file = "{state}" here to make it exact'
+            )
 
 
 def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
