@@ -167,6 +167,12 @@ def check_exactly_once(lines: list[str], total: int) -> None:
     assert len(every) == total, f"{len(every) - total} lines repeated"
 
 
+def append_lines(path: Path, numbers: range, generation: str = "g0") -> None:
+    """Append the numbered lines ``numbers`` of ``generation`` to ``path``, as a writer would."""
+    with open(path, "a") as handle:
+        handle.write("".join(f"{generation} {i:08d} {PAD}\n" for i in numbers))
+
+
 def rename_create(writer: Writer) -> None:
     os.rename(writer.path, f"{writer.path}.{writer.generation}")
     writer.reopen()
@@ -488,8 +494,7 @@ def test_a_file_made_and_rotated_away_while_stopped_is_read(tmp_path: Path, sign
     log_file = pipeline.input_dir / "app.log"
 
     def write(numbers: range) -> None:
-        with open(log_file, "a") as handle:
-            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+        append_lines(log_file, numbers)
 
     write(range(0, 10))
     pipeline.start()
@@ -549,8 +554,7 @@ def test_files_made_while_stopped_after_every_file_was_forgotten_are_read(tmp_pa
     state = tmp_path / "state.json"
 
     def write(numbers: range, path: Path = log_file, generation: str = "g0") -> None:
-        with open(path, "a") as handle:
-            handle.write("".join(f"{generation} {i:08d} {PAD}\n" for i in numbers))
+        append_lines(path, numbers, generation)
 
     def section() -> dict[str, dict[str, object]]:
         try:
@@ -590,8 +594,7 @@ def test_rotated_files_made_while_stopped_keep_their_order_where_the_pattern_mat
     per_file = 3_000  # more than a turn's reading (16 chunks of 4096 bytes)
 
     def write(numbers: range) -> None:
-        with open(log_file, "a") as handle:
-            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+        append_lines(log_file, numbers)
 
     write(range(0, 10))
     pipeline.start()
@@ -730,8 +733,7 @@ def test_a_compressed_copy_of_a_file_read_and_forgotten_is_not_read_again(tmp_pa
     log_file = directory / "app.log"
 
     def write(numbers: range) -> None:
-        with open(log_file, "a") as handle:
-            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+        append_lines(log_file, numbers)
 
     write(range(0, 10))
     pipeline.start()
@@ -788,8 +790,7 @@ def test_a_file_rotated_and_compressed_before_it_could_be_opened_is_read_from_it
     log_file = directory / "app.log"
 
     def write(numbers: range) -> None:
-        with open(log_file, "a") as handle:
-            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+        append_lines(log_file, numbers)
 
     write(range(0, 10))
     pipeline.start()
@@ -824,8 +825,7 @@ def test_two_debian_rotations_while_stopped(tmp_path: Path, signum: int) -> None
     config = logrotate_config(tmp_path, log_file, "compress\n    delaycompress")
 
     def write(numbers: range) -> None:
-        with open(log_file, "a") as handle:
-            handle.write("".join(f"g0 {i:08d} {PAD}\n" for i in numbers))
+        append_lines(log_file, numbers)
 
     write(range(0, 100))
     pipeline.start()

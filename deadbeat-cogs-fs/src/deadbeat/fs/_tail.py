@@ -70,7 +70,7 @@ import resource
 import socket
 import stat
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -978,7 +978,7 @@ class FileWatcherSupply(movement.Supply):
                 return known.lineage, birth_time(followed.fd), os.fstat(followed.fd).st_mtime_ns, content
             if path is not None:
                 st = self._stat(path)
-                return known.lineage, birth_time_at(path), st.st_mtime_ns, _read_whole(self._head_and_size(path))
+                return known.lineage, birth_time_at(path), st.st_mtime_ns, _read_whole(self._head_and_size_at(path))
         except OSError:
             pass
         return None
@@ -990,7 +990,7 @@ class FileWatcherSupply(movement.Supply):
             content = (known.fingerprint, known.fingerprint_length, known.offset)
             self._known.mark_forgotten(known.lineage, None, None, content)
 
-    def _head_and_size(self, path: str) -> tuple[bytes, int] | None:
+    def _head_and_size_at(self, path: str) -> tuple[bytes, int] | None:
         """:returns: the first bytes of what ``path`` holds, and its size (of a compressed file: of
         its content, as its trailer says, modulo 2**32); ``None`` if it cannot be read."""
         try:
@@ -1074,8 +1074,8 @@ class FileWatcherSupply(movement.Supply):
 
     # -- discovery by looking ------------------------------------------------------
 
-    def _search(self, file: FileId, directories: Collection[str]) -> str | None:
-        """:returns: the name ``file`` has now in one of ``directories``, if any."""
+    def _listed(self, directories: Iterable[str]) -> Iterator[tuple[str, os.stat_result]]:
+        """:returns: (path, stat) of each name in ``directories`` as they are listed (names gone meanwhile left out)."""
         for directory in directories:
             try:
                 names = os.listdir(directory)
@@ -1084,11 +1084,13 @@ class FileWatcherSupply(movement.Supply):
             for name in names:
                 path = os.path.join(directory, name)
                 try:
-                    if FileId.of(self._stat(path)) == file:
-                        return path
+                    yield path, self._stat(path)
                 except OSError:
                     continue
-        return None
+
+    def _search(self, file: FileId, directories: Collection[str]) -> str | None:
+        """:returns: the name ``file`` has now in one of ``directories``, if any."""
+        return next((path for path, st in self._listed(directories) if FileId.of(st) == file), None)
 
     def _stat(self, path: str) -> os.stat_result:
         """``stat`` of ``path``: of the link itself unless links are followed."""
@@ -1260,33 +1262,21 @@ class FileWatcherSupply(movement.Supply):
         # Looked for again while some are not found: a series renamed at each
         # rotation may move a file from a name not listed yet to one listed already.
         for _ in range(_SEARCHES if orphans else 0):
-            for directory in directories:
-                try:
-                    names = os.listdir(directory)
-                except OSError:
+            for path, st in self._listed(directories):
+                file = FileId.of(st)
+                known = unfound.pop(file, None)
+                if known is None or not self._may_read(path, st):
                     continue
-                for name in names:
-                    path = os.path.join(directory, name)
-                    try:
-                        st = self._stat(path)
-                    except OSError:
-                        continue
-                    file = FileId.of(st)
-                    known = unfound.pop(file, None)
-                    if known is None or not self._may_read(path, st):
-                        continue
-                    if not self._holds(path, file, known):
-                        # Its inode number given to another file since: ours
-                        # was deleted (its compressed copy is looked for below).
-                        continue
-                    followed = self._open(
-                        path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
-                    )
-                    if followed is not None:
-                        _quiet_since_change(followed, st)
-                        log.info(
-                            "%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos
-                        )
+                if not self._holds(path, file, known):
+                    # Its inode number given to another file since: ours
+                    # was deleted (its compressed copy is looked for below).
+                    continue
+                followed = self._open(
+                    path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
+                )
+                if followed is not None:
+                    _quiet_since_change(followed, st)
+                    log.info("%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos)
             if not unfound:
                 break
         waiting = {file for file, _ in self._waiting_open.values()}
@@ -1325,7 +1315,7 @@ class FileWatcherSupply(movement.Supply):
                 # file renamed under us (a series shifting) is no file gone.
                 directory = os.path.dirname(lineage)
                 before = _changed_at(directory)
-                found = [self._head_and_size(path) for path in series]
+                found = [self._head_and_size_at(path) for path in series]
                 if before is None or _changed_at(directory) != before or None in found:
                     continue
                 if mark.keep_only([head for head, _ in filter(None, found)]):
@@ -1347,7 +1337,7 @@ class FileWatcherSupply(movement.Supply):
                 except OSError:
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    content = _read_whole(self._head_and_size(path))
+                    content = _read_whole(self._head_and_size_at(path))
                     self._known.mark_forgotten(lineage, birth_time_at(path), st.st_mtime_ns, content)
 
     def _read_successors(
@@ -1391,9 +1381,13 @@ class FileWatcherSupply(movement.Supply):
         """
         candidates: dict[FileId, tuple[tuple[int, int], str, str, os.stat_result]] = {}
         listings = Listings()
+        # The known files by lineage, grouped once: a restart may look at thousands of lineages.
+        kins: dict[str, list[KnownFile]] = {}
+        for known in self._known.values():
+            kins.setdefault(known.lineage, []).append(known)
         for lineage, files in lineages.items():
             mark = self._known.mark(lineage) if by_mark else None
-            kin = [known for known in self._known.values() if known.lineage == lineage]
+            kin = kins.get(lineage, [])
             try:
                 # A compressed file changed when it was made: no bound for the others.
                 plain = [f for f in files if f.gz is None] or files
@@ -1525,55 +1519,46 @@ class FileWatcherSupply(movement.Supply):
         directories = self._directories()
         # Looked for again while some are not found: the series may be renamed under us (see _resume_orphans).
         for _ in range(_SEARCHES):
-            for directory in directories:
-                try:
-                    names = os.listdir(directory)
-                except OSError:
+            for path, st in self._listed(directories):
+                found = self._compressed_head(path, st, looked)
+                if found is None:
                     continue
-                for name in names:
-                    path = os.path.join(directory, name)
-                    found = self._compressed_head(path, looked)
-                    if found is None:
-                        continue
-                    file, head = found
-                    orphan = next((o for o, k in unmatched.items() if _starts_as(head, k)), None)
-                    if orphan is None:
-                        continue
-                    known = unmatched.pop(orphan)
-                    length = known.fingerprint_length
-                    replaced = self._known.get(file)
-                    if replaced is not None and file not in unmatched:
-                        self._remember_content(replaced)  # a stale entry with this inode number
-                    self._known.set(
-                        file,
-                        KnownFile(
-                            known.fingerprint, length, known.offset, path, known.lineage, known.order, known.born
-                        ),
+                file, head = found
+                orphan = next((o for o, k in unmatched.items() if _starts_as(head, k)), None)
+                if orphan is None:
+                    continue
+                known = unmatched.pop(orphan)
+                length = known.fingerprint_length
+                replaced = self._known.get(file)
+                if replaced is not None and file not in unmatched:
+                    self._remember_content(replaced)  # a stale entry with this inode number
+                self._known.set(
+                    file,
+                    KnownFile(known.fingerprint, length, known.offset, path, known.lineage, known.order, known.born),
+                )
+                followed = self._open(
+                    path,
+                    file,
+                    lineage=known.lineage,
+                    order=known.order,
+                    rotated=True,
+                    compressed=True,
+                    search=directories,
+                )
+                if followed is not None:
+                    log.info(
+                        "%s: finishing %s (compressed while stopped) from offset %d",
+                        self,
+                        followed.path,
+                        followed.read_pos,
                     )
-                    followed = self._open(
-                        path,
-                        file,
-                        lineage=known.lineage,
-                        order=known.order,
-                        rotated=True,
-                        compressed=True,
-                        search=directories,
-                    )
-                    if followed is not None:
-                        log.info(
-                            "%s: finishing %s (compressed while stopped) from offset %d",
-                            self,
-                            followed.path,
-                            followed.read_pos,
-                        )
             if not unmatched:
                 return
 
-    def _compressed_head(self, path: str, looked: set[FileId]) -> tuple[FileId, bytes] | None:
-        """:returns: the identity and first bytes of the content of ``path``, if it is compressed and
-        was not looked at yet (added to ``looked``)."""
+    def _compressed_head(self, path: str, st: os.stat_result, looked: set[FileId]) -> tuple[FileId, bytes] | None:
+        """:returns: the identity and first bytes of the content of ``path`` (``st``), if it is compressed
+        and was not looked at yet (added to ``looked``)."""
         try:
-            st = self._stat(path)
             if FileId.of(st) in looked or FileId.of(st) in self._files or not self._may_read(path, st):
                 return None
             fd = self._open_regular(path)
