@@ -527,6 +527,48 @@ class TestCheck:
             f"pipeline.toml: cog[5] (http.post): ca_file: {tmp_path}/ca.pem does not exist",
         ]
 
+    def test_a_parameter_named_like_a_file_but_declared_otherwise_is_not_a_file(self, tmp_path: Path) -> None:
+        """A third-party cog's ``table`` that is a mapping of values, not of paths, is not checked as files."""
+        (tmp_path / "in.txt").write_text("")
+        (tmp_path / "countries.py").write_text(
+            textwrap.dedent(
+                '''
+                from collections.abc import Mapping
+
+                from deadbeat import movement
+
+
+                class Country(movement.Cog):
+                    """Country of a network prefix.
+
+                    :param table: prefix -> country code.
+                    """
+
+                    def __init__(self, table: Mapping[str, str]) -> None:
+                        self.table = dict(table)
+
+                    def __call__(self, data):
+                        return (data,)
+                '''
+            )
+        )
+        result = check(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            [[cog]]
+            use = "countries:Country"
+            table = {"192.0.2" = "CZ", "198.51.100" = "SK"}
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            """,
+        )
+        assert result.stdout == "pipeline.toml: ok\n", result.stdout
+        assert result.returncode == 0
+
     def test_load_problems_and_unwritable_output(self, tmp_path: Path) -> None:
         """What the loader finds is reported as it is; an output in a directory that is a file cannot be created."""
         (tmp_path / "blocker").write_text("")

@@ -223,21 +223,43 @@ class TestErrors:
         assert "deep" in json.loads(text)["datum"]
         movement.DeadLetterLog()(movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum))
 
-    def test_generator_failing_midway_keeps_what_it_yielded(self) -> None:
-        """A generator cog that fails after yielding: yielded data go on, the datum goes to errors."""
+    @pytest.mark.parametrize("shape", ["generator function", "returns a generator", "call_batch cog"])
+    def test_generator_failing_midway_sends_nothing_on(self, shape: str) -> None:
+        """A generator cog that fails after yielding: the datum goes to errors alone, nothing it yielded goes on.
+
+        Otherwise the datum would be both written and in the error output (and
+        replaying the dead letters would write it twice).
+        """
         records: list[movement.ErrorRecord] = []
 
         def partial(data: int) -> Iterator[int]:
-            yield data
-            raise RuntimeError("half way")
+            yield data * 10
+            if data % 2:
+                raise RuntimeError("half way")
+            yield data * 100
 
+        cog: Any = partial
+        if shape == "returns a generator":
+            cog = lambda data: partial(data)  # noqa: E731 - not a generator function itself
+        elif shape == "call_batch cog":
+
+            class Batched:
+                def __call__(self, data: int) -> Iterator[int]:
+                    return partial(data)
+
+                def call_batch(self, data: list[int]) -> list[int]:
+                    return [out for datum in data for out in partial(datum)]
+
+            cog = Batched()
         esc = movement.Escapement()
         collector = Collector()
-        train = movement.Train(esc, [partial, collector], error_output=records.append)
-        train.send(None, [5, 6])
+        train = movement.Train(esc, [cog, collector], error_output=records.append)
+        for _ in range(2):  # the first send probes the cog, the second calls it as compiled then
+            train.send(None, [1, 2, 3, 4])
         esc.close()
-        assert collector.data == [5, 6]
-        assert [r.datum for r in records] == [5, 6]
+        assert collector.data == [20, 200, 40, 400] * 2
+        assert [r.datum for r in records] == [1, 3] * 2
+        assert (train.events_out, train.errors) == (8, 4)
 
     def test_failing_error_output_still_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
         """If the error output itself raises, the dead-letter log line still holds the datum."""
@@ -575,6 +597,24 @@ class TestBroadcasts:
         train.notify("event_rename", "a", "b")
         esc.close()
         assert got == [("one", "a"), ("two", "a", "b")]
+
+    def test_event_rename_sent_with_one_argument_reaches_two_argument_cogs(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The manual's one-argument rename, heard by a cog written for two: new_id is None, nothing logged."""
+        got: list[tuple[Any, ...]] = []
+
+        class TwoArguments(movement.Cog):
+            def event_rename(self, old: Any, new: Any) -> None:
+                got.append((old, new))
+
+        esc = movement.Escapement()
+        train = movement.Train(esc, [TwoArguments()])
+        with caplog.at_level(logging.WARNING):
+            train.notify("event_rename", "a")
+        esc.close()
+        assert got == [("a", None)]
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
     def test_unrelated_method_of_a_broadcast_name_does_not_keep_a_cog_out(
         self, caplog: pytest.LogCaptureFixture

@@ -14,7 +14,8 @@ What is looked at is read from the parameters by their names, the names the
 cogs of this project use (``filenames``, ``filename``, ``directory``,
 ``state_file``, ``host``/``port``/``path``, and the files a cog reads when it
 starts: ``database``, ``table``, ``lists``, ``pattern_files``, ``key_file``,
-``headers_file``, ``ca_file``, ``cert_file``); a third-party cog that names them
+``headers_file``, ``ca_file``, ``cert_file``, ``tls_*``, each only where the
+cog declares it as a path, ``conf.Path``); a third-party cog that names them
 otherwise is checked by :func:`~deadbeat.pipeline.load` only.
 
 What a cog needs installed that is not (a client library, RE2) it says itself,
@@ -32,10 +33,12 @@ import os
 import pwd
 import socket
 import sys
+import typing
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .. import pipeline as pipeline_mod
+from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
 from ..daemon import UnsafePath, check_log_file, check_private_directory
 from ._common import EXIT_ERROR, EXIT_OK, registry_of
@@ -56,6 +59,9 @@ _STARTUP_FILES = (
     "headers_file",
     "ca_file",
     "cert_file",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
 )
 
 
@@ -260,9 +266,24 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
         _safe_place(where, "state_file", state, errors)
 
 
+def _mentions_path(annotation: Any) -> bool:
+    """Whether ``annotation`` is :data:`deadbeat.conf.Path` or ``PathList``, alone or inside a union or container."""
+    if annotation is cast_path or annotation is cast_path_list:
+        return True
+    return any(_mentions_path(inner) for inner in typing.get_args(annotation))
+
+
 def _startup_files(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> None:
-    """Files the cog reads as it starts (a GeoIP database, a lookup table, a key): there and readable."""
+    """Files the cog reads as it starts (a GeoIP database, a lookup table, a key): there and readable.
+
+    Only parameters declared as paths (``conf.Path``, ``conf.PathList``, or
+    containers of them) are looked at: a third-party cog's ``table`` may be a
+    mapping of values, not of files.
+    """
+    declared = {d.name: d.annotation for d in declared_parameters(cog.factory)[1]}
     for key in _STARTUP_FILES:
+        if key not in declared or not _mentions_path(declared[key]):
+            continue
         value = cog.params.get(key)
         if isinstance(value, Mapping):
             paths = list(value.values())

@@ -153,6 +153,21 @@ def _not_data(result: Any) -> bool:
     return isinstance(result, (str, bytes, bytearray, Mapping)) or not hasattr(result, "__iter__")
 
 
+def _made_whole(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with its lazy result (a generator, a map) made whole before any datum of it goes on.
+
+    A generator that yields a datum and then raises would otherwise have sent
+    that datum down the train while its input went to the error output as
+    well: a datum either leaves a cog whole or fails there, never both.
+    """
+
+    def whole(datum: Any) -> Any:
+        result = call(datum)
+        return result if result is None or isinstance(result, (list, tuple)) else tuple(result)
+
+    return whole
+
+
 def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     """The cog's ``call_batch`` method, or ``None`` when it has none."""
     many = getattr(cog, "call_batch", None)
@@ -557,6 +572,9 @@ class Train:
         # entries are then compiled again with the cog called directly).
         self._trusted: set[int] = set()
         self._newly_trusted = False
+        # Of those, the ones whose result was a lazy iterable (a generator, a
+        # map): called through _made_whole from then on.
+        self._lazy: set[int] = set()
         self._entries: list[Callable[[Iterable[Any]], int]] = []
         self._sources: dict[str, str] = {}
         self._starts: frozenset[int] = frozenset({0})
@@ -597,6 +615,7 @@ class Train:
         # a cog's parameters cost more than the rest of a failure's handling together.
         self._names = {}
         self._trusted = set()
+        self._lazy = set()
         self._index = {}
         for position, cog in enumerate(cogs):
             self._index.setdefault(id(cog), position)
@@ -713,6 +732,10 @@ class Train:
         self._sources = {}
         cogs = self._cogs
         calls = [_direct_call(cog) for cog in cogs]
+        calls = [
+            _made_whole(call) if i in self._lazy or inspect.isgeneratorfunction(call) else call
+            for i, call in enumerate(calls)
+        ]
         batched = [_batch_call(cog) is not None for cog in cogs]
         one_to_one = [bool(getattr(cog, "one_to_one", False)) for cog in cogs]
         stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
@@ -752,11 +775,16 @@ class Train:
             result = call(datum)
             if result is None:
                 return None
-            if not isinstance(result, (list, tuple)) and _not_data(result):
-                # The error record and the log line name the cog.
-                raise TypeError(f"returned {type(result).__name__}, not an iterable of data; return (datum,)")
+            lazy = not isinstance(result, (list, tuple))
+            if lazy:
+                if _not_data(result):
+                    # The error record and the log line name the cog.
+                    raise TypeError(f"returned {type(result).__name__}, not an iterable of data; return (datum,)")
+                result = tuple(result)
             if position not in self._trusted:
                 self._trusted.add(position)
+                if lazy:
+                    self._lazy.add(position)
                 self._newly_trusted = True
             return result
 
@@ -805,7 +833,9 @@ class Train:
             for index in range(low, high):
                 datum = data[index]
                 try:
-                    out.extend(one(datum) or ())
+                    # Made whole first: a generator failing half-way leaves nothing behind in ``out``.
+                    got = one(datum) or ()
+                    out.extend(got if isinstance(got, (list, tuple)) else tuple(got))
                 except Exception as exc:  # noqa: BLE001 - routed like any cog error
                     err(position, datum, exc, (self._entering, data, index))
                     clean = False
@@ -1638,7 +1668,11 @@ class Train:
         if implementations is not None:
             if kwargs:
                 args = self._positional(name, args, kwargs)
-            if name == "event_rename" and len(args) >= 2 and self._broadcasts["event_done"]:
+            if name == "event_rename" and len(args) == 1:
+                # The manual's one-argument form only tells: a cog written for
+                # two hears None as the new id rather than failing per event.
+                args = (args[0], None)
+            elif name == "event_rename" and len(args) >= 2 and self._broadcasts["event_done"]:
                 self._note_rename(args[0], args[1])
             for implementation in implementations:
                 try:
