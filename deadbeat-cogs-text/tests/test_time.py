@@ -102,6 +102,20 @@ class TestFormats:
         message = str(errors[0].error)
         assert "'ts'" in message and "no zone" in message and "timezone" in message
 
+    @pytest.mark.parametrize("formats", [["%d.%m.%Y %H:%M"], ["syslog"]])
+    def test_one_bad_time_in_a_list_costs_only_its_datum(self, formats: list[str]) -> None:
+        """The good data of a list with one bad time go out converted once; the bad one goes to errors as it came.
+
+        The list is converted in place: given again datum by datum, the converted
+        times would have been read as input in a format that cannot read them.
+        """
+        first, second = ("15.01.2024 12:00", "16.01.2024 12:00") if formats[0][0] == "%" else ("Jan 15 12:00:00",) * 2
+        data = [{"id": 1, "t": first}, {"id": 2, "t": "garbage"}, {"id": 3, "t": second}]
+        out, errors = send_through([text.TimeParse(fields="t", formats=formats, timezone="UTC")], data)
+        assert [d["id"] for d in out] == [1, 3]
+        assert all(d["t"].endswith(":00Z") for d in out)
+        assert [(r.event_id, r.datum) for r in errors] == [(2, {"id": 2, "t": "garbage"})]
+
     def test_text_in_no_format_names_the_formats(self) -> None:
         """A text none of the formats reads is an error naming the field and the formats tried."""
         with pytest.raises(ValueError, match=r"field 'ts'.*none of the formats 'iso8601', 'syslog'"):

@@ -296,3 +296,28 @@ def test_long_lists_with_partial_batches_match_the_reference(bad: int) -> None:
     out, records = send_through(cogs, data)
     assert out == expected_out
     assert sorted((r.position, r.datum) for r in records) == sorted(expected_errors)
+
+
+class Increment(movement.Cog):
+    """Adds one to ``n`` in place: not the same when done twice; refuses a negative ``n``."""
+
+    one_to_one = True
+
+    def __call__(self, data: dict[str, int]) -> tuple[dict[str, int]]:
+        if data["n"] < 0:
+            raise ValueError(f"negative: {data['n']}")
+        data["n"] += 1
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        return movement.call_each(self.__call__, data)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(min_value=-3, max_value=20), max_size=40))
+def test_call_each_changes_each_datum_once_and_fails_only_the_bad(numbers: list[int]) -> None:
+    """A cog changing data in place through call_each: the good data changed once, the bad as they came."""
+    data = [{"id": i, "n": n} for i, n in enumerate(numbers)]
+    out, errors = send_through([Increment()], data)
+    assert [(d["id"], d["n"]) for d in out] == [(i, n + 1) for i, n in enumerate(numbers) if n >= 0]
+    assert [(r.event_id, r.datum["n"]) for r in errors] == [(i, n) for i, n in enumerate(numbers) if n < 0]

@@ -257,9 +257,8 @@ class GeoIP(movement.Cog):
         return (self._set(data, results[0] if len(results) == 1 else results),)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Look up a list of data; the same as one call per datum, raising where one would."""
-        call = self.__call__
-        return [call(datum)[0] for datum in data]
+        """Look up a list of data; the same as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
 
     def finish(self) -> None:
         """Stop watching the files and SIGHUP."""

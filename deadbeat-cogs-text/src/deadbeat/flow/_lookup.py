@@ -214,14 +214,12 @@ class Lookup(movement.Cog):
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Look up a list of data; the same as one call per datum, raising where one would."""
-        call = self.__call__
-        out = []
-        for datum in data:
-            result = call(datum)
-            if result:
-                out.append(result[0])
-        return out
+        """Look up a list of data; the same as one call per datum, raising where one would.
+
+        Each datum goes through once: a field replaced by what the table gave
+        would not be found in the table a second time.
+        """
+        return movement.call_each(self.__call__, data)
 
     def finish(self) -> None:
         """Stop watching the file and SIGHUP."""

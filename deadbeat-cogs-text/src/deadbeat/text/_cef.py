@@ -159,6 +159,5 @@ class CEFParse(_FromText):
         return self._deliver(data, parse_cef(self._text(data)))
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Parse a list of data; the same results as one call per datum, raising where one would."""
-        call = self.__call__
-        return [call(datum)[0] for datum in data]
+        """Parse a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)

@@ -520,15 +520,9 @@ class JSONParse(movement.Cog):
                         return values
             except (ValueError, TypeError, LookupError, RecursionError):
                 pass  # something to report: datum by datum, which names the bad one
-        results: list[Any] = []
-        for index, datum in enumerate(data):
-            try:
-                results += self(datum)
-            except Exception as exc:  # noqa: BLE001 - the train routes it, as a call on this datum would
-                # The train sends this one to the error output and gives us the rest whole again:
-                # one bad line no longer takes the lines after it through this slow path.
-                raise movement.PartialBatch(results, index, exc) from None
-        return results
+        # On the first datum that fails, the train sends it to the error output and gives us
+        # the rest whole again: one bad line does not take the lines after it through this path.
+        return movement.call_each(self.__call__, data)
 
 
 class JSONFormat(movement.Cog):

@@ -473,9 +473,13 @@ class TimeParse(movement.Cog):
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
-        """Convert a list of data; the same results as one call per datum, raising where one would."""
-        call = self.__call__
-        return [call(datum)[0] for datum in data]
+        """Convert a list of data; the same results as one call per datum, raising where one would.
+
+        Fields are converted in place, so a failure hands the train what came
+        before (:func:`~deadbeat.movement.call_each`) rather than have the
+        converted data converted again.
+        """
+        return movement.call_each(self.__call__, data)
 
 
 def timestamp_cast(timezone: str | None = None, ambiguous: str = "error") -> Callable[[Any], Any]:

@@ -53,7 +53,7 @@ from ._inotify import (
     IN_Q_OVERFLOW,
     InotifyEvent,
 )
-from ._lists import OneByOne, exhaust, only
+from ._lists import OneByOne, call_each, exhaust, only
 from ._train import Batch, Hold, Train, cog_name, escapement_of
 
 __all__ = [
@@ -101,6 +101,7 @@ __all__ = [
     "TaskBinding",
     "TimerBinding",
     "Train",
+    "call_each",
     "cast_getter",
     "cog_name",
     "cast_setter",
