@@ -179,6 +179,39 @@ class TestLogs:
 
 
 class TestReload:
+    def test_changed_filenames_keep_the_positions_of_the_files_read_before(self, tail_pipeline: Path) -> None:
+        """A pattern added to fs.tail, by SIGHUP and then across a restart: the files read before are not read again.
+
+        The positions are kept in a section named after the patterns; edited,
+        the patterns used to find none and every file was read from its start.
+        """
+        source, other = tail_pipeline / "in.txt", tail_pipeline / "b.txt"
+        append(source, [f"a{n}" for n in range(5)])
+        process = start(tail_pipeline)
+        try:
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 5, "the first lines")
+            append(other, ["b0"])
+            (tail_pipeline / "pipeline.toml").write_text(TAIL_TO_FILE.replace('["in.txt"]', '["in.txt", "b.txt"]'))
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded" in stderr_of(tail_pipeline), "the reload")
+            append(source, ["a5"])
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 7, "the lines after the reload")
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        assert sorted(out_lines(tail_pipeline)) == [*(f"a{n}" for n in range(6)), "b0"]
+        # And across a restart with the patterns written another way round.
+        (tail_pipeline / "pipeline.toml").write_text(TAIL_TO_FILE.replace('["in.txt"]', '["b.txt", "in.txt"]'))
+        append(source, ["a6"])
+        append(other, ["b1"])
+        process = start(tail_pipeline, "--once")
+        assert process.wait(timeout=60) == 0, stderr_of(tail_pipeline)
+        assert sorted(out_lines(tail_pipeline)) == [*(f"a{n}" for n in range(7)), "b0", "b1"]
+        assert "positions of 2 files are carried over" in stderr_of(tail_pipeline)
+        sections = json.loads((tail_pipeline / "state" / "positions.json").read_text())["sections"]
+        assert [name for name in sections if name.startswith("fs.tail")] == [
+            f"fs.tail {tail_pipeline}/b.txt {tail_pipeline}/in.txt"
+        ]
+
     def test_sighup_applies_a_valid_file_and_keeps_the_old_on_an_invalid_one(self, tail_pipeline: Path) -> None:
         """SIGHUP with a changed valid file reloads, with an invalid one keeps running; no line lost or repeated.
 

@@ -64,6 +64,8 @@ class StateFile:
         self.path = os.path.abspath(path)
         self.interval = interval
         self.sections: dict[str, Any] = {}
+        #: Sections the cogs of this application use: never taken over by another.
+        self.claimed: set[str] = set()
         self.users = 0
         self._esc: Any = None
         self._saved_text = ""

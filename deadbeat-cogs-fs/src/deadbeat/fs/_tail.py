@@ -476,8 +476,12 @@ class FileWatcherSupply(movement.Supply):
         self._section = "fs.tail " + " ".join(self._patterns)
         if state_file:
             self._state = StateFile.acquire(esc, state_file, interval=state_interval)
-            saved = self._state.get(self._section, {})
-            self._known.load(saved)
+            self._state.claimed.add(self._section)
+            saved = self._state.get(self._section)
+            if saved is None:
+                self._adopt_sections()
+            else:
+                self._known.load(saved)
         first_run = not self._known and (self._state is None or self._section not in self._state.sections)
         self._names = NameBook(max((k.order for k in self._known.values()), default=0))
         self._watch_directories()
@@ -488,6 +492,38 @@ class FileWatcherSupply(movement.Supply):
         if self._following and close_inactive:
             self._closer = esc.every(max(close_inactive / 4, 0.05), self._close_inactive, keeps_alive=False)
         self._schedule()
+
+    def _adopt_sections(self) -> None:
+        """Carry over the positions of the section the same input had under other patterns.
+
+        The section is named after the patterns, so editing ``filenames`` (a
+        pattern added, a path written another way) would otherwise start with
+        no positions and read every file again from its start. A section of
+        another ``fs.tail`` that no cog of this application has claimed, and
+        that knows a file whose name one of our patterns matches, was this
+        input's: its files and marks become ours and it is removed.
+        """
+        assert self._state is not None
+        for name, value in sorted(self._state.sections.items()):
+            if not name.startswith("fs.tail ") or name in self._state.claimed or not isinstance(value, dict):
+                continue
+            files = value.get("files")
+            paths = [entry.get("path") for entry in files.values()] if isinstance(files, dict) else []
+            if not any(isinstance(path, str) and self._matches(path) for path in paths):
+                continue
+            try:
+                self._known.load(value)
+            except (TypeError, ValueError, LookupError) as exc:
+                log.warning("%s: positions kept under %r cannot be carried over: %s", self, name[8:], exc)
+                continue
+            del self._state.sections[name]
+            self._state.dirty = True
+            log.info(
+                "%s: the patterns were %r: the positions of %d files are carried over",
+                self,
+                name[8:],
+                len(paths),
+            )
 
     def _slow_rescan(self) -> None:
         """The safety net: a full look every ``rescan_interval`` seconds."""
