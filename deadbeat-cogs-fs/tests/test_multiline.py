@@ -258,6 +258,26 @@ class TestRules:
         assert collector.data == ["a\n b", " c", "d"]
         assert len(errors) == 1 and errors[0].event_id == f"{path}:5"
 
+    @pytest.mark.parametrize("encoding_errors", ["error", "replace"])
+    def test_a_line_longer_than_max_line_goes_to_the_error_output_as_without_multiline(
+        self, tmp_path: Path, encoding_errors: str
+    ) -> None:
+        """A complete line over ``max_line`` is not sent as an event: it is reported and ends the event before it."""
+        path = tmp_path / "a.log"
+        long = "E2 " + "a" * 200
+        write_lines(path, ["E1 start", "  cont", long, "  cont2", "E3 x", "E4"])
+        esc = movement.Escapement()
+        collector = Collector()
+        errors: list[Any] = []
+        supply = fs.FileReaderSupply(
+            esc, [str(path)], max_line=100, multiline={"start": "^E"}, encoding_errors=encoding_errors
+        )
+        movement.Train(esc, [supply, collector], error_output=errors.append)
+        esc.run()
+        esc.close()
+        assert collector.data == ["E1 start\n  cont", "  cont2", "E3 x", "E4"]
+        assert [(r.event_id, type(r.error).__name__) for r in errors] == [(f"{path}:16", "LineTooLong")]
+
 
 class TestBadRules:
     @pytest.mark.parametrize(

@@ -98,6 +98,35 @@ class TestCasts:
         """Numbers and booleans are cast by deadbeat.conf's casts, not a second copy."""
         assert cast.CASTS["int"] is conf.cast_int and cast.CASTS["bool"] is conf.cast_boolean
 
+    @pytest.mark.parametrize(
+        ("kind", "text"),
+        [
+            ("int", "4_2"),
+            ("int", "\u0664\u0662"),  # Arabic-Indic 42
+            ("float", "1_000.5"),
+            ("float", "\u0661.\u0665"),
+            ("float", "nan"),
+            ("float", "-inf"),
+            ("float", "1e999"),
+        ],
+    )
+    def test_numbers_written_otherwise_are_refused_not_guessed(self, kind: str, text: str) -> None:
+        """Underscores, digits of other scripts and values JSON cannot hold go to the error output, naming the field."""
+        out, errors = failures(cast.Cast({"n": kind}), [{"id": 1, "n": text}])
+        assert out == []
+        assert len(errors) == 1 and "'n'" in str(errors[0].error)
+
+    @given(st.integers(min_value=-(10**30), max_value=10**30), st.sampled_from(["", "0", "00"]))
+    def test_decimal_integers_with_leading_zeros_read_as_decimal(self, number: int, zeros: str) -> None:
+        """``007`` is 7, as a log means it; any decimal integer text is read exactly."""
+        sign = "-" if number < 0 else ""
+        assert conf.cast_int(f"{sign}{zeros}{abs(number)}") == number
+
+    @given(st.floats(allow_nan=False, allow_infinity=False))
+    def test_every_finite_float_reads_back(self, number: float) -> None:
+        """What Python writes of a finite float is read back exactly."""
+        assert conf.cast_float(repr(number)) == number
+
     def test_fields_of_every_type(self) -> None:
         """int, float, bool, timestamp, ip and list casts on one datum."""
         cog = cast.Cast(

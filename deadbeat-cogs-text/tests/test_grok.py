@@ -91,6 +91,16 @@ class TestLanguage:
         with pytest.raises(ValueError, match="field 'n': '1.5' is not an int"):
             grok("1.5", "%{NUMBER:n:int}")
 
+    def test_a_float_that_does_not_fit_is_an_error_not_infinity(self) -> None:
+        """A 400-digit number converted to a float would be Infinity, which JSON cannot hold: refused, naming the field."""
+        with pytest.raises(ValueError, match="field 'f': .* is not a number"):
+            grok("9" * 400, "%{NUMBER:f:float}")
+
+    def test_a_field_named_twice_and_matched_twice_keeps_both_values(self) -> None:
+        """Both parts matched (a sequence, not alternatives): a list of the values in order, nothing dropped."""
+        assert grok("foo bar", "%{WORD:x} %{WORD:x}") == {"x": ["foo", "bar"]}
+        assert grok("a b c", "%{WORD:x.y} %{WORD:x.y} %{WORD:x.y}") == {"x.y": ["a", "b", "c"]}
+
     def test_non_ascii_text(self) -> None:
         """Fields of text beyond ASCII are cut at character boundaries (RE2 answers byte offsets)."""
         assert grok("žluťoučký kůň 12", "%{GREEDYDATA:words} %{INT:n}") == {"words": "žluťoučký kůň", "n": "12"}

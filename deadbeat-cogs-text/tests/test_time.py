@@ -116,6 +116,17 @@ class TestFormats:
         assert all(d["t"].endswith(":00Z") for d in out)
         assert [(r.event_id, r.datum) for r in errors] == [(2, {"id": 2, "t": "garbage"})]
 
+    @pytest.mark.parametrize("pattern", ["%H:%M:%S", "%d %H:%M", "%m/%Y %H:%M", "%a %H:%M"])
+    def test_a_pattern_without_a_date_is_refused_rather_than_given_one(self, pattern: str) -> None:
+        """strptime makes a time without a day and month 1 January: refused when the cog is made."""
+        with pytest.raises(ValueError, match="has no date"):
+            text.TimeParse(fields="t", formats=[pattern], timezone="UTC")
+
+    @pytest.mark.parametrize("pattern", ["%d.%m.%Y %H:%M", "%b %d %H:%M:%S", "%Y-%j %H:%M", "%G-W%V-%u"])
+    def test_patterns_with_a_date_are_taken(self, pattern: str) -> None:
+        """A day and month, a day of the year, or an ISO week and weekday give a date."""
+        text.TimeParse(fields="t", formats=[pattern], timezone="UTC")
+
     def test_text_in_no_format_names_the_formats(self) -> None:
         """A text none of the formats reads is an error naming the field and the formats tried."""
         with pytest.raises(ValueError, match=r"field 'ts'.*none of the formats 'iso8601', 'syslog'"):

@@ -203,3 +203,27 @@ class TestInsert:
         text = daemon.daemon_base_config.to_toml()
         assert text.splitlines()[1] == "[daemon]"
         assert "detach = false" in text and "# umask = false  (none)" in text and "# pid_file =" in text
+
+
+class TestFilePatterns:
+    def test_only_patterns_with_a_slash_are_paths(self) -> None:
+        """A name pattern matches in any directory; a path pattern is relative to the pipeline file's directory."""
+        cast = conf.cast_file_pattern_list
+        value = cast(["*.gz", "logs/debug-*", "/var/log/x-*"])
+        assert conf.rebase(cast, value, "/etc/pipelines") == ["*.gz", "/etc/pipelines/logs/debug-*", "/var/log/x-*"]
+
+    def test_a_declared_file_pattern_list_is_rebased_by_the_pipeline(self, tmp_path: Path) -> None:
+        """A cog declaring conf.FilePatternList gets its path patterns resolved against the pipeline file."""
+        from deadbeat import pipeline
+
+        (tmp_path / "patterned.py").write_text(
+            "from deadbeat import conf\n"
+            "class Patterned:\n"
+            "    def __init__(self, exclude: conf.FilePatternList = ()) -> None:\n"
+            "        self.exclude = list(exclude)\n"
+            "    def __call__(self, datum):\n"
+            "        return (datum,)\n"
+        )
+        (tmp_path / "p.toml").write_text('[[cog]]\nuse = "patterned:Patterned"\nexclude = ["*.gz", "logs/*"]\n')
+        spec = pipeline.load(str(tmp_path / "p.toml"))
+        assert spec.cogs[0].params["exclude"] == ["*.gz", f"{tmp_path}/logs/*"]

@@ -35,6 +35,10 @@ Reject = Callable[[Any, Exception], None]
 EventIds = Callable[[], list[Any]]
 
 
+class _BadLines(Exception):  # noqa: N818 - a signal inside EventMaker.cut
+    """A chunk holds a line the fast path cannot take (too long): cut it line by line."""
+
+
 class LineTooLong(ValueError):
     """A line exceeded ``max_line`` bytes; it goes to the error output, cut to the limit."""
 
@@ -339,14 +343,6 @@ class EventMaker(LineMaker):
         raws: list[bytes] = []
         try:
             text = complete.decode(self.encoding, self._errors)
-        except UnicodeDecodeError:
-            raws = complete.split(b"\n")
-            raws.pop()
-            sizes = [len(raw) + 1 for raw in raws]
-            offsets = list(accumulate(sizes, initial=lines_at))
-            count = len(raws)
-            pending_at = self._undecodable(name, raws, sizes, offsets, final, events, reject)
-        else:
             lines = text.split("\n")
             lines.pop()
             count = len(lines)
@@ -356,6 +352,16 @@ class EventMaker(LineMaker):
                 raws = complete.split(b"\n")
                 raws.pop()
             sizes = [len(piece) + 1 for piece in (lines if ascii_only else raws)]
+            if sizes and max(sizes) > self.max_line + 1:
+                raise _BadLines  # a line longer than max_line: to the error output alone, as without multiline
+        except (UnicodeDecodeError, _BadLines):
+            raws = complete.split(b"\n")
+            raws.pop()
+            sizes = [len(raw) + 1 for raw in raws]
+            offsets = list(accumulate(sizes, initial=lines_at))
+            count = len(raws)
+            pending_at = self._bad_lines(name, raws, sizes, offsets, final, events, reject)
+        else:
             offsets = list(accumulate(sizes, initial=lines_at))
             ranges, pending_at = self.rules.events(lines, raws, sizes, final)
             if ascii_only:
@@ -377,7 +383,7 @@ class EventMaker(LineMaker):
             return [], None
         return self._events_to_data(name, events, reject)
 
-    def _undecodable(
+    def _bad_lines(
         self,
         name: str,
         raws: list[bytes],
@@ -387,15 +393,19 @@ class EventMaker(LineMaker):
         events: list[tuple[str, int]],
         reject: Reject,
     ) -> int:
-        """Events of a chunk with lines that do not decode: those go to the error output.
+        """Events of a chunk with lines that do not decode or are longer than ``max_line``: those go to the error output.
 
         Such a line ends the event before it and is in none; the events around
         it go on. :returns: where the event still being built begins.
         """
         lines: list[str | None] = []
         for offset, raw in zip(offsets, raws, strict=False):
+            if len(raw) > self.max_line:
+                self._too_long(name, raw, offset, reject)
+                lines.append(None)
+                continue
             try:
-                lines.append(raw.decode(self.encoding))
+                lines.append(raw.decode(self.encoding, self._errors))
             except UnicodeDecodeError as exc:
                 eid = event_id(name, offset)
                 error = UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} in {eid}")

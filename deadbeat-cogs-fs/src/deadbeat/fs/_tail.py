@@ -200,7 +200,9 @@ class FileWatcherSupply(movement.Supply):
         caches from one cog to the next (256 KiB costs about a sixth more CPU).
     :param rotate_wait: seconds a rotated or deleted file is kept open after its
         last data, for writers that have not reopened yet; then an unfinished
-        last line is sent as it is.
+        last line is sent as it is. Reading once with a ``state_file``, the
+        unfinished last line of a file written to within this time is left for
+        the next run.
     :param poll_interval: seconds between looks when polling.
     :param rescan_interval: seconds between two full looks at what the patterns
         match, a safety net behind the directory events (which are handled by
@@ -232,7 +234,8 @@ class FileWatcherSupply(movement.Supply):
         else owns is refused, said once. Empty: anyone's.
     :param exclude: glob patterns of files not to read although ``filenames``
         match them; a pattern without ``/`` is matched against the file's
-        name, one with ``/`` against its whole path. Example:
+        name, one with ``/`` against its whole path (in a pipeline file,
+        relative to the file's directory, as ``filenames`` are). Example:
         ``exclude = ["*.gz", "*.[0-9]", "/var/log/app/debug-*"]``.
     :param ignore_older: seconds; a file not modified for that long is not
         opened (said once per look, with how many), and is read from its
@@ -323,7 +326,7 @@ class FileWatcherSupply(movement.Supply):
         follow_symlinks: bool = False,
         owners: Sequence[str] = (),
         multiline: Mapping[str, Any] | None = None,
-        exclude: Sequence[str] = (),
+        exclude: conf.FilePatternList = (),
         ignore_older: Annotated[float, conf.Range(0)] = 0.0,
         close_inactive: Annotated[float, conf.Range(0)] = 300.0,
         max_open_files: Annotated[int, conf.Range(0)] = 0,
@@ -392,6 +395,8 @@ class FileWatcherSupply(movement.Supply):
         if isinstance(exclude, str):
             raise TypeError("exclude must be a list of glob patterns, not one string")
         self.exclude = list(exclude)
+        # A path pattern is matched against absolute paths, as filenames are made.
+        self._exclude = [os.path.abspath(os.path.expanduser(p)) if "/" in p else p for p in self.exclude]
         for name, seconds in (("ignore_older", ignore_older), ("close_inactive", close_inactive)):
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
                 raise ValueError(f"{name} must be a number of seconds, 0 or more, not {seconds!r}")
@@ -549,10 +554,10 @@ class FileWatcherSupply(movement.Supply):
 
     def _excluded(self, path: str) -> bool:
         """Whether an ``exclude`` pattern takes ``path`` out."""
-        if not self.exclude:
+        if not self._exclude:
             return False
         name = os.path.basename(path)
-        return any(fnmatch.fnmatchcase(path if "/" in p else name, p) for p in self.exclude)
+        return any(fnmatch.fnmatchcase(path if "/" in p else name, p) for p in self._exclude)
 
     def _at(self, path: str) -> FollowedFile | None:
         """:returns: the open file known to be at ``path`` now, if any."""
@@ -1630,14 +1635,20 @@ class FileWatcherSupply(movement.Supply):
         now = time.time()
         old = 0
         items = list(matching.items())
-        series: dict[str, str] = {}
+        # The rotated files a pattern matches (app.log.1, app.log.2.gz beside
+        # app.log), at the first start, made while we were stopped, or read
+        # once, are one writer's: oldest first, each in the lineage of the name
+        # it was rotated from, so its lines keep their order.
+        series = rotation_series(path for _, (path, _) in items)
         if self._following:
-            # The rotated files a pattern matches (app.log.1, app.log.2.gz beside
-            # app.log), at the first start or made while we were stopped, are one
-            # writer's: oldest first, each in the lineage of the name it was
-            # rotated from, so its lines keep their order.
             items.sort(key=lambda item: item[1][1].st_mtime)
-            series = rotation_series(path for _, (path, _) in items)
+        else:
+            # Read once, files go in the order asked for (fs.read promises it);
+            # a rotation series goes oldest first where its first name stands.
+            place: dict[str, int] = {}
+            for index, (_, (path, _)) in enumerate(items):
+                place.setdefault(series.get(path, path), index)
+            items.sort(key=lambda item: (place[series.get(item[1][0], item[1][0])], item[1][1].st_mtime))
         for file, (path, st) in items:
             closed = self._closed.get(file)
             if closed is not None and st.st_size == closed[1]:
@@ -2040,7 +2051,8 @@ class FileWatcherSupply(movement.Supply):
             # One writer's lines keep their order: an older file of the lineage goes first.
             followed = self._older_unread(first) or first
             self._dirty.pop(followed.file, None)
-            chunks, at_end = self._read_file(followed, limit=budget, final=not self._following)
+            final = self._lets_go_at_end(followed)
+            chunks, at_end = self._read_file(followed, limit=budget, final=final)
             budget -= max(chunks, 1)
             if not at_end:
                 if self._following and self._waiting_open and chunks and self._may_rotate_out(followed):
@@ -2050,12 +2062,38 @@ class FileWatcherSupply(movement.Supply):
                 else:
                     self._dirty = {followed.file: None, **self._dirty}  # one file after the other
             elif not self._following:
+                if followed.partial and not final:
+                    log.info(
+                        "%s: %d bytes of an unfinished last line (or event), written less than rotate_wait = %g s ago, are left"
+                        " for the next run",
+                        self._name_of(followed),
+                        len(followed.partial),
+                        self.rotate_wait,
+                    )
                 self._close(followed)
         if self._waiting_open:
             self._open_waiting()
         if not self._following and not len(self._files):
             self._stop_binding()
         self._schedule()
+
+    def _lets_go_at_end(self, followed: FollowedFile) -> bool:
+        """Whether reading ``followed`` to its end sends its unfinished last line (reading once, ``--once``).
+
+        With a state file, a file written to within the last ``rotate_wait``
+        seconds keeps its unfinished last line for the next run, which resumes
+        before it: a line its writer is still writing is not cut in two across
+        runs (the same wait a followed file gets before it is let go).
+        """
+        if self._following:
+            return False
+        if self._state is None or followed.gz is not None:
+            return True
+        try:
+            written = os.fstat(followed.fd).st_mtime
+        except OSError:
+            return True
+        return time.time() - written >= self.rotate_wait
 
     def _read_file(self, followed: FollowedFile, limit: int = 1 << 30, final: bool = False) -> tuple[int, bool]:
         """Read ``followed`` towards its end (at most ``limit`` chunks); send each chunk on.

@@ -17,8 +17,9 @@ default, so matching takes time linear in the line whatever the patterns say;
 the standard library avoids lookaround and backreferences for that reason.
 
 Fields. A field named twice (``(?:%{IP:client}|%{HOSTNAME:client})``) gets
-whichever part matched; RE2 and ``re`` want distinct group names, so the second
-one is captured under an internal name and merged. A named part that took no
+whichever part matched; where both matched (``%{WORD:x} %{WORD:x}``) it gets a
+list of the values in order, as Logstash does. RE2 and ``re`` want distinct
+group names, so the second one is captured under an internal name and merged. A named part that took no
 part in the match (an optional group) gives no field, rather than ``None``.
 """
 
@@ -44,7 +45,7 @@ _REFERENCE = re.compile(r"%\{(?P<name>[A-Za-z0-9_]+)(?::(?P<field>[^:}]+))?(?::(
 _GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.@-]*")
 #: What a capture may be converted to.
-GROK_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
+GROK_TYPES: dict[str, Callable[[str], Any]] = {"int": conf.cast_int, "float": conf.cast_float}
 _MAX_DEPTH = 64
 
 
@@ -249,13 +250,19 @@ class Grok:
                         found[group] = convert(value)
                     except ValueError:
                         raise ValueError(
-                            f"field {field!r}: {value!r} is not {'an' if convert is int else 'a'} {convert.__name__}"
+                            f"field {field!r}: {value!r} is not {conf.expected_of(convert)}"
                         ) from None
             out = {k: v for k, v in found.items() if v is not None}
             for group, field in renamed:
                 value = out.pop(group, None)
-                if value is not None and field not in out:
+                if value is None:
+                    continue
+                if field not in out:
                     out[field] = value
+                else:
+                    # Named twice and both matched (not alternatives): every value is kept, in order.
+                    before = out[field]
+                    out[field] = [*before, value] if isinstance(before, list) else [before, value]
             return out
 
         return finish

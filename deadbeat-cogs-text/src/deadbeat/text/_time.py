@@ -62,6 +62,17 @@ _MONTH_NUMBERS = {name: number for number, name in enumerate(MONTHS, 1)}
 _SYSLOG = re.compile(r"([A-Z][a-z]{2}) ( ?\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?")
 _HTTPDATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+def _has_date(pattern: str) -> bool:
+    """Whether a strptime ``pattern`` gives a day of the year: a day and a month, a day of the year, or a locale date."""
+    directives = set(re.findall(r"%[-#]?(.)", pattern.replace("%%", "")))
+    if directives & {"j", "x", "c"}:
+        return True
+    if "d" in directives and directives & {"m", "b", "B", "h"}:
+        return True
+    # ISO week dates: a week and a weekday.
+    return bool(directives & {"U", "W", "V"}) and bool(directives & {"a", "A", "w", "u"})
+
+
 #: strptime directives that give a year.
 _YEAR_DIRECTIVES = ("%Y", "%y", "%G")
 #: How many converted texts a converter remembers before it starts afresh.
@@ -135,6 +146,12 @@ class Timestamps:
                 raise ValueError(
                     f"time format {name!r}: strptime's %Z reads a zone name but does not apply it; use %z for an"
                     " offset (+0100), or write a fixed name as text ('%H:%M:%S UTC') and set timezone"
+                )
+            if not _has_date(name):
+                # strptime makes a time without a date 1 January (of 1900, or of an inferred year).
+                raise ValueError(
+                    f"time format {name!r} has no date (a day and month: %d with %m, %b or %B; %j; %x or %c):"
+                    " strptime would invent one"
                 )
             return self._strptime_reader(name)
         raise ValueError(

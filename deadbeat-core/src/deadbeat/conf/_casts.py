@@ -12,6 +12,7 @@ for it (:func:`cast_optional`), and JSON's ``null`` works too.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ __all__ = [
     "cast_any",
     "cast_boolean",
     "cast_choice",
+    "cast_file_pattern",
+    "cast_file_pattern_list",
     "cast_float",
     "cast_int",
     "cast_list",
@@ -94,28 +97,48 @@ def cast_boolean(value: Any) -> bool:
     raise ValueError(value)
 
 
+def _plain_number_text(value: str) -> str:
+    """``value`` stripped, if it is written as numbers are in logs and config files.
+
+    Python's ``int`` and ``float`` also read ``4_2`` and digits of other
+    scripts (``٤٢``): taken from data, such text is more likely a mistake or a
+    trick than a number, so it is refused rather than read silently.
+    """
+    text = value.strip()
+    if not text.isascii() or "_" in text:
+        raise ValueError(value)
+    return text
+
+
 @expects("an integer")
 def cast_int(value: Any) -> int:
-    """Cast to int; accepts integers and integer text (``0x`` prefixes too)."""
+    """Cast to int; accepts integers and integer text: decimal (``007`` is 7), or with ``0x``, ``0o``, ``0b``."""
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        return int(value.strip(), 0)
+        text = _plain_number_text(value)
+        digits = text[1:] if text[:1] in "+-" else text
+        return int(text, 10) if digits.isdigit() else int(text, 0)
     raise ValueError(value)
 
 
 @expects("a number")
 def cast_float(value: Any) -> float:
-    """Cast to float; accepts numbers and numeric text."""
+    """Cast to float; accepts numbers and numeric text, finite only (no ``nan``, ``inf``, nor ``1e999``)."""
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise ValueError(value)
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(_plain_number_text(value))
+    else:
+        raise ValueError(value)
+    if not math.isfinite(number):
+        # JSON cannot hold it, and a comparison with it is always false: refused where it enters.
+        raise ValueError(value)
+    return number
 
 
 @expects("a string")
@@ -151,6 +174,21 @@ def cast_path(value: Any) -> str:
 cast_path.is_path = True  # type: ignore[attr-defined]
 
 
+@expects("a glob pattern of file names, or of paths when it holds a '/'", "file pattern")
+def cast_file_pattern(value: Any) -> str:
+    """Cast to a glob pattern: of a file's name (``"*.gz"``), or of its path when it holds a ``/``.
+
+    Only a pattern with a ``/`` is a path (``~`` expanded, and in a pipeline
+    file relative to its directory); a bare name pattern matches in any directory.
+    """
+    if isinstance(value, str) and value and "\0" not in value:
+        return os.path.expanduser(value) if "/" in value else value
+    raise ValueError(value)
+
+
+cast_file_pattern.is_path = lambda value: "/" in value  # type: ignore[attr-defined]
+
+
 def _plural(cast: Cast) -> str:
     name = type_name_of(cast)
     return name if name.endswith("s") else name + "s"
@@ -181,6 +219,10 @@ cast_path_list = cast_list(cast_path)
 cast_path_list.__name__ = "cast_path_list"
 cast_path_list.__doc__ = "Cast to a list of paths (comma-separated on the command line)."
 cast_path_list.item = cast_path  # type: ignore[attr-defined]
+cast_file_pattern_list = cast_list(cast_file_pattern)
+cast_file_pattern_list.__name__ = "cast_file_pattern_list"
+cast_file_pattern_list.__doc__ = "Cast to a list of file patterns (comma-separated on the command line)."
+cast_file_pattern_list.item = cast_file_pattern  # type: ignore[attr-defined]
 cast_str_list = cast_list(cast_str)
 cast_str_list.__name__ = "cast_str_list"
 
@@ -293,8 +335,15 @@ def rebase(cast: Cast, value: Any, base: str) -> Any:
     """
     if value is None:
         return None
-    if getattr(cast, "is_path", False):
-        if isinstance(value, str) and value != "-" and not os.path.isabs(value):
+    is_path = getattr(cast, "is_path", False)
+    if is_path:
+        # A cast may take only some values as paths (a file pattern with a "/").
+        if (
+            isinstance(value, str)
+            and value != "-"
+            and not os.path.isabs(value)
+            and (is_path is True or is_path(value))
+        ):
             return os.path.join(base, value)
         return value
     inner = getattr(cast, "inner", None)

@@ -46,6 +46,7 @@ from ._casts import (
     cast_mapping,
     cast_optional,
     cast_path,
+    cast_file_pattern_list,
     cast_path_list,
     cast_range,
     cast_str,
@@ -58,6 +59,7 @@ __all__ = [
     "INJECTED",
     "Declared",
     "Path",
+    "FilePatternList",
     "PathList",
     "Range",
     "cast_for",
@@ -70,6 +72,9 @@ __all__ = [
 Path = Annotated[str, cast_path]
 #: A parameter holding a list of paths.
 PathList = Annotated[Sequence[str], cast_path_list]
+#: A parameter holding glob patterns of file names (``"*.gz"``), or of paths
+#: where a pattern holds a ``/`` (relative to the pipeline file's directory).
+FilePatternList = Annotated[Sequence[str], cast_file_pattern_list]
 
 
 @dataclass(frozen=True)
