@@ -133,7 +133,7 @@ class TestRotatedFilesOrder:
 
 
 def test_exclude_paths_are_relative_to_the_pipeline_file(tmp_path: Path) -> None:
-    """``exclude = ["logs/debug-*"]`` takes files out as ``filenames = ["logs/*.log"]`` names them, from any directory."""
+    """``exclude = ["logs/debug-*"]`` is relative to the pipeline file, as ``filenames``, from any directory."""
     logs = tmp_path / "app" / "logs"
     logs.mkdir(parents=True)
     (logs / "app.log").write_text("kept\n")

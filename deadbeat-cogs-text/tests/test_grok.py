@@ -92,7 +92,7 @@ class TestLanguage:
             grok("1.5", "%{NUMBER:n:int}")
 
     def test_a_float_that_does_not_fit_is_an_error_not_infinity(self) -> None:
-        """A 400-digit number converted to a float would be Infinity, which JSON cannot hold: refused, naming the field."""
+        """A 400-digit number would be Infinity as a float, which JSON cannot hold: refused, naming the field."""
         with pytest.raises(ValueError, match="field 'f': .* is not a number"):
             grok("9" * 400, "%{NUMBER:f:float}")
 

@@ -393,7 +393,7 @@ class EventMaker(LineMaker):
         events: list[tuple[str, int]],
         reject: Reject,
     ) -> int:
-        """Events of a chunk with lines that do not decode or are longer than ``max_line``: those go to the error output.
+        """Events of a chunk with lines that do not decode or exceed ``max_line``: those go to the error output.
 
         Such a line ends the event before it and is in none; the events around
         it go on. :returns: where the event still being built begins.

@@ -2064,8 +2064,8 @@ class FileWatcherSupply(movement.Supply):
             elif not self._following:
                 if followed.partial and not final:
                     log.info(
-                        "%s: %d bytes of an unfinished last line (or event), written less than rotate_wait = %g s ago, are left"
-                        " for the next run",
+                        "%s: %d bytes of an unfinished last line (or event), written less than rotate_wait = %g s"
+                        " ago, are left for the next run",
                         self._name_of(followed),
                         len(followed.partial),
                         self.rotate_wait,

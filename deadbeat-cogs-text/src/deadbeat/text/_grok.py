@@ -249,9 +249,7 @@ class Grok:
                     try:
                         found[group] = convert(value)
                     except ValueError:
-                        raise ValueError(
-                            f"field {field!r}: {value!r} is not {conf.expected_of(convert)}"
-                        ) from None
+                        raise ValueError(f"field {field!r}: {value!r} is not {conf.expected_of(convert)}") from None
             out = {k: v for k, v in found.items() if v is not None}
             for group, field in renamed:
                 value = out.pop(group, None)

@@ -62,8 +62,15 @@ _MONTH_NUMBERS = {name: number for number, name in enumerate(MONTHS, 1)}
 _SYSLOG = re.compile(r"([A-Z][a-z]{2}) ( ?\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?")
 _HTTPDATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+#: strptime directives that give a year.
+_YEAR_DIRECTIVES = ("%Y", "%y", "%G")
+#: How many converted texts a converter remembers before it starts afresh.
+_CACHE_SIZE = 4096
+
+
 def _has_date(pattern: str) -> bool:
-    """Whether a strptime ``pattern`` gives a day of the year: a day and a month, a day of the year, or a locale date."""
+    """Whether a strptime ``pattern`` gives a date: a day and a month, a day of the year, or a locale date."""
     directives = set(re.findall(r"%[-#]?(.)", pattern.replace("%%", "")))
     if directives & {"j", "x", "c"}:
         return True
@@ -71,12 +78,6 @@ def _has_date(pattern: str) -> bool:
         return True
     # ISO week dates: a week and a weekday.
     return bool(directives & {"U", "W", "V"}) and bool(directives & {"a", "A", "w", "u"})
-
-
-#: strptime directives that give a year.
-_YEAR_DIRECTIVES = ("%Y", "%y", "%G")
-#: How many converted texts a converter remembers before it starts afresh.
-_CACHE_SIZE = 4096
 
 
 class _NotThisFormat(ValueError):

@@ -338,12 +338,7 @@ def rebase(cast: Cast, value: Any, base: str) -> Any:
     is_path = getattr(cast, "is_path", False)
     if is_path:
         # A cast may take only some values as paths (a file pattern with a "/").
-        if (
-            isinstance(value, str)
-            and value != "-"
-            and not os.path.isabs(value)
-            and (is_path is True or is_path(value))
-        ):
+        if isinstance(value, str) and value != "-" and not os.path.isabs(value) and (is_path is True or is_path(value)):
             return os.path.join(base, value)
         return value
     inner = getattr(cast, "inner", None)
