@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -156,3 +157,34 @@ def test_exclude_paths_are_relative_to_the_pipeline_file(tmp_path: Path) -> None
         cwd=elsewhere,
     )
     assert (tmp_path / "app" / "out.txt").read_text() == "kept\n"
+
+
+class TestDamagedState:
+    def test_a_section_not_of_our_making_is_set_aside_naming_the_entry(self, tmp_path: Path) -> None:
+        """Valid JSON of the wrong shape is handled as an unreadable state: moved aside, said, and the run goes on."""
+        (tmp_path / "app.log").write_text("a\nb\n")
+        app, out = tmp_path / "app.log", tmp_path / "out.txt"
+        sections = {f"fs.tail {app}": {"files": {"x": {"offset": -5}}}, f"fs.write {out}": [1]}
+        (tmp_path / "state.json").write_text(json.dumps({"sections": sections, "version": 1}))
+        result = run_once(tmp_path, TAIL_WITH_STATE)
+        assert out.read_text() == "a\nb\n"
+        assert f"section '{app}': files: 'x'" in result.stderr and "moved to" in result.stderr
+        assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1
+
+    def test_a_state_file_of_another_format_is_neither_read_nor_replaced(self, tmp_path: Path) -> None:
+        """A newer Deadbeat's state file: the run refuses to start, says why, and leaves the file as it was."""
+        (tmp_path / "app.log").write_text("a\n")
+        state = tmp_path / "state.json"
+        state.write_text('{"sections": {}, "version": 99}')
+        (tmp_path / "pipeline.toml").write_text(textwrap.dedent(TAIL_WITH_STATE))
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", "pipeline.toml", "--once"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "a state file of format 99, written by another version of Deadbeat" in result.stderr
+        assert state.read_text() == '{"sections": {}, "version": 99}'
+        assert not (tmp_path / "out.txt").exists() or (tmp_path / "out.txt").read_text() == ""

@@ -135,6 +135,17 @@ class LineageMark:
         return cls(None if born is None else int(born), None if mtime is None else int(mtime), contents)
 
 
+def _read_entry(key: str, entry: Any) -> tuple[FileId, KnownFile]:
+    known = KnownFile.from_json(entry)
+    if known.offset < 0 or known.fingerprint_length < 0:
+        raise ValueError("a negative offset or length")
+    return FileId.parse(key), known
+
+
+def _read_mark(lineage: str, entry: Any) -> tuple[str, LineageMark]:
+    return lineage, LineageMark.from_json(entry)
+
+
 class KnownBook:
     """Identity -> :class:`KnownFile`, keeping the state file's section up to date by changes.
 
@@ -154,11 +165,28 @@ class KnownBook:
         self._marks_changed: set[str] = set()
 
     def load(self, saved: dict[str, Any]) -> None:
-        """Take the entries and marks of a section read from the state file."""
-        for key, entry in saved.get("files", {}).items():
-            self.set(FileId.parse(key), KnownFile.from_json(entry))
-        for lineage, entry in saved.get("lineages", {}).items():
-            self._marks[lineage] = LineageMark.from_json(entry)
+        """Take the entries and marks of a section read from the state file; all of them, or none.
+
+        :raises ValueError: naming the entry, when the section is not what this
+            version writes (edited by hand, damaged): nothing is taken then.
+        """
+        if not isinstance(saved, dict):
+            raise ValueError(f"a {type(saved).__name__} where an object was expected")
+        files, lineages = saved.get("files", {}), saved.get("lineages", {})
+        if not isinstance(files, dict) or not isinstance(lineages, dict):
+            raise ValueError("'files' and 'lineages' must be objects")
+        entries: list[tuple[FileId, KnownFile]] = []
+        marks: list[tuple[str, LineageMark]] = []
+        for where, items, read in (("files", files, _read_entry), ("lineages", lineages, _read_mark)):
+            for key, entry in items.items():
+                try:
+                    (entries if where == "files" else marks).append(read(key, entry))  # type: ignore[arg-type]
+                except (TypeError, ValueError, LookupError, AttributeError) as exc:
+                    raise ValueError(f"{where}: {key!r}: {exc or type(exc).__name__}") from None
+        for file, known in entries:
+            self.set(file, known)
+        for lineage, mark in marks:
+            self._marks[lineage] = mark
             self._marks_changed.add(lineage)
 
     def mark(self, lineage: str) -> LineageMark | None:

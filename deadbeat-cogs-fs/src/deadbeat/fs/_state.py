@@ -20,7 +20,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from deadbeat.daemon import check_private_directory, read_private, set_aside, write_atomically
 
-__all__ = ["PreparedJSON", "StateFile"]
+__all__ = ["STATE_VERSION", "PreparedJSON", "StateFile", "StateVersionError"]
+
+#: The format of the state file this version reads and writes.
+STATE_VERSION = 1
+
+
+class StateVersionError(ValueError):
+    """The state file is of a format another version of Deadbeat wrote: it is neither read nor replaced."""
+
 
 log = logging.getLogger("deadbeat.fs")
 
@@ -47,7 +55,7 @@ def _document(sections: dict[str, Any]) -> str:
         value = sections[name]
         text = value.json_text() if isinstance(value, PreparedJSON) else json.dumps(value, sort_keys=True)
         parts.append(f"{json.dumps(name)}: {text}")
-    return '{"sections": {' + ", ".join(parts) + '}, "version": 1}'
+    return '{"sections": {' + ", ".join(parts) + '}, "version": ' + str(STATE_VERSION) + "}"
 
 
 class StateFile:
@@ -116,13 +124,28 @@ class StateFile:
             if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
                 raise ValueError("no 'sections' object")
         except ValueError as exc:
-            # Never start from a state we cannot read as if it were empty without
-            # saying so, and keep the evidence.
-            aside = set_aside(self.path, f"{os.path.basename(self.path)}.corrupt-{int(time.time())}")
-            log.error("%s: unreadable state (%s); moved to %s, starting without it", self.path, exc, aside)
+            self.set_aside(str(exc))
             return
+        version = data.get("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            # Written by another version of Deadbeat: valid there, so neither read nor moved.
+            raise StateVersionError(
+                f"{self.path}: a state file of format {version!r}, written by another version of Deadbeat (this one"
+                f" reads format {STATE_VERSION}); not read. Run that version, or move the file away to start over"
+                " (every file is then read again)"
+            )
         self.sections = data["sections"]
         self._saved_text = text
+
+    def set_aside(self, reason: str) -> None:
+        """The state cannot be read (``reason``): moved aside as evidence, and every user starts without it.
+
+        Never start from a state we cannot read as if it were empty without saying so.
+        """
+        aside = set_aside(self.path, f"{os.path.basename(self.path)}.corrupt-{int(time.time())}")
+        log.error("%s: unreadable state (%s); moved to %s, starting without it", self.path, reason, aside)
+        self.sections = {}
+        self._saved_text = ""
 
     def get(self, section: str, default: Any = None) -> Any:
         """:returns: a section's value, or ``default``."""

@@ -486,7 +486,11 @@ class FileWatcherSupply(movement.Supply):
             if saved is None:
                 self._adopt_sections()
             else:
-                self._known.load(saved)
+                try:
+                    self._known.load(saved)
+                except ValueError as exc:
+                    # As for a state file that is not JSON: kept as evidence, and reading starts over.
+                    self._state.set_aside(f"section {self._section[8:]!r}: {exc}")
         first_run = not self._known and (self._state is None or self._section not in self._state.sections)
         self._names = NameBook(max((k.order for k in self._known.values()), default=0))
         self._watch_directories()
@@ -518,7 +522,7 @@ class FileWatcherSupply(movement.Supply):
                 continue
             try:
                 self._known.load(value)
-            except (TypeError, ValueError, LookupError) as exc:
+            except ValueError as exc:
                 log.warning("%s: positions kept under %r cannot be carried over: %s", self, name[8:], exc)
                 continue
             del self._state.sections[name]

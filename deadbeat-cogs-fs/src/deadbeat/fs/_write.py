@@ -302,6 +302,15 @@ class LineFileDrain(movement.Cog):
         saved = self._state.get(self._section)
         if not saved:
             return
+        offset = saved.get("offset", 0) if isinstance(saved, dict) else None
+        if type(offset) is not int or offset < 0:
+            log.warning(
+                "%s: its checkpoint in %s is damaged (%s); nothing cut: lines written after it may repeat",
+                self.filename,
+                self._state.path,
+                ascii(saved)[:80],
+            )
+            return
         st = os.fstat(self._fd)
         if (st.st_dev, st.st_ino) != (saved.get("dev"), saved.get("ino")):
             log.warning(
@@ -309,7 +318,6 @@ class LineFileDrain(movement.Cog):
                 self.filename,
             )
             return
-        offset = int(saved.get("offset", 0))
         if st.st_size > offset:
             os.ftruncate(self._fd, offset)
             log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
