@@ -560,6 +560,29 @@ class TestCheck:
             f"pipeline.toml: cog[5] (http.post): ca_file: {tmp_path}/ca.pem does not exist",
         ]
 
+    @pytest.mark.parametrize("mode", ["hash", "cryptopan"])
+    def test_a_keyed_anonymisation_without_a_key_is_an_error(self, tmp_path: Path, mode: str) -> None:
+        """The run would refuse to start ("no key given"): check says so, rather than ok."""
+        (tmp_path / "in.txt").write_text("")
+        result = check(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+            [[cog]]
+            use = "ip.anonymise"
+            mode = "{mode}"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            """,
+        )
+        assert result.returncode == 1
+        assert f'pipeline.toml: cog[1] (ip.anonymise): mode "{mode}" needs a key: set key_file or key_env' in (
+            result.stdout.splitlines()
+        )
+
     def test_a_parameter_named_like_a_file_but_declared_otherwise_is_not_a_file(self, tmp_path: Path) -> None:
         """A third-party cog's ``table`` that is a mapping of values, not of paths, is not checked as files."""
         (tmp_path / "in.txt").write_text("")

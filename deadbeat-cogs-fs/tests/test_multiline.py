@@ -490,3 +490,6 @@ class TestMetadata:
         """Asking for a field while each datum is a bare line is refused, saying what to set."""
         with pytest.raises(ValueError, match="offset_field needs data that are mappings: set line_setter"):
             fs.FileWatcherSupply(movement.DummyEscapement(), [str(tmp_path / "a.log")], offset_field="offset")
+        # The manual's id_setter too: a text has no place for an id, and it was ignored silently.
+        with pytest.raises(ValueError, match="id_setter needs data that are mappings: set line_setter"):
+            fs.FileWatcherSupply(movement.DummyEscapement, [str(tmp_path / "a.log")], id_setter=lambda d: d)

@@ -495,6 +495,9 @@ class TestAmplification:
             ("-s < 0", {"s": "ab"}, "filter: - is for numbers, not str"),
             ("n / 0 > 1", {"n": 1}, "division by zero"),
             ("n * n * n > 0", {"n": 2**400}, "integer beyond 1024 bits"),
+            ("big * 10 == big * 100", {"big": 1e308}, "gives inf, beyond a number's range"),
+            ("big + big > 0", {"big": 1.5e308}, "gives inf"),
+            ("n * 1e308 > 0", {"n": -10}, "gives -inf"),
         ]:
             with pytest.raises(ValueError, match=message):
                 flow.Filter(expression)(datum)

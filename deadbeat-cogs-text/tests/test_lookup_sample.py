@@ -97,6 +97,17 @@ class TestLookup:
         with pytest.raises(ValueError, match="list.json"):
             lookup(table=str(listed), field="a")
 
+    def test_a_key_given_twice_is_refused_naming_both_lines(self, tmp_path: Path) -> None:
+        """Two rows for one key: which one a lookup gives would be a guess, so the table is refused."""
+        table = tmp_path / "ports.csv"
+        table.write_text("port,name,level\n22,ssh,high\n80,http,low\n22,dup,x\n")
+        with pytest.raises(ValueError, match="ports.csv:4: the key '22' is on line 2 already"):
+            lookup(table=str(table), field="port")
+        twice = tmp_path / "ports.json"
+        twice.write_text('{"22": {"name": "ssh"}, "22": {"name": "dup"}}')
+        with pytest.raises(ValueError, match="ports.json: the key '22' is given twice"):
+            lookup(table=str(twice), field="port")
+
     def test_whole_lists_in_a_train(self) -> None:
         """The Train's lists give what one call per datum gives, dropped data included."""
         data = [{"port": p} for p in (22, 80, 7, 22)]

@@ -419,6 +419,17 @@ class TestRunEnds:
 
 
 class TestDummyEscapement:
+    def test_the_manuals_form_uses_it_as_it_is(self) -> None:
+        """``self.esc = movement.DummyEscapement`` (data, not a class): every call works, ``inotify`` is false."""
+        esc = movement.DummyEscapement
+        assert not esc.inotify
+        binding = esc.enqueue(print)
+        assert binding.active is False
+        esc.after(1, print)
+        assert esc.dequeue(binding) == 0
+        assert isinstance(movement.DummyEscapement(), movement.NullEscapement)
+        assert isinstance(esc, movement.Escapement)
+
     def test_accepts_every_call_and_binds_nothing(self) -> None:
         """Every Escapement method exists on the dummy and does nothing."""
         dummy = movement.DummyEscapement()

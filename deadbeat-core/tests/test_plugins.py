@@ -68,6 +68,21 @@ class TestDiscovery:
         registry.load("shout.loud")
         assert registry.entry("shout.loud").summary == "Append an exclamation mark."
 
+    def test_check_tells_what_a_cog_that_imports_its_library_late_lacks(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A cog importing its client only when built loads without it: --check shows what it says is missing."""
+        needy = GOOD_COG + (
+            "\n    @staticmethod\n"
+            "    def missing_requirements(params):\n"
+            "        return ['needs pyfoo, which is not installed: pip install \\'deadbeat-needy[foo]\\'']\n"
+        )
+        site = make_dist("deadbeat-needy", {"needy.call": "needy_mod:Shout"}, "needy_mod", needy)
+        monkeypatch.syspath_prepend(str(site))
+        entry = {e.name: e for e in plugins.CogRegistry().load_all()}["needy.call"]
+        assert entry.status == "loaded"
+        assert entry.hint == "needs pyfoo, which is not installed: pip install 'deadbeat-needy[foo]'"
+
     def test_broken_cog_is_reported_and_others_load(self) -> None:
         """A cog raising on import is 'broken' with the reason; the rest load."""
         entries = {e.name: e for e in plugins.CogRegistry().load_all()}

@@ -1168,6 +1168,22 @@ class TestEventDone:
         assert log == [("event_done", "f:1"), ("event_done", "f:2"), ("event_done", "f:3")]
         assert records[0].event_id == "f:3"
 
+    def test_data_without_an_id_are_said_once_not_skipped_silently(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A datum whose id the id_getter cannot read gets no event_done: a warning says so, once, with an example."""
+        log: list[Any] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [EventLog(log), Collector()], id_getter="id", name="ids")
+        with caplog.at_level(logging.WARNING, logger="deadbeat.train"):
+            train.send(None, movement.Batch(["plain string", {"noid": 1}, {"id": "ok"}], batch_id=("b", 1)))
+            train.send(None, movement.Batch([{"noid": 2}], batch_id=("b", 2)))
+        esc.close()
+        assert log == [("event_done", "ok")]
+        said = [r.getMessage() for r in caplog.records if "without an event id" in r.getMessage()]
+        assert said == [
+            "train ids: data without an event id (the id_getter finds none), such as 'plain string': event_done"
+            " is not sent for them (said once)"
+        ]
+
     def test_after_a_merge_a_cog_that_hears_renames_hears_of_the_new_id_once(self) -> None:
         """Two events merged into one (event_rename): a cog tracking renames hears event_done for the merged
         id, once, when both are done; a cog that does not hear renames hears of the ids it saw."""

@@ -131,6 +131,9 @@ _Mark = tuple[str, int | None, int | None, ReadContent | None]
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
 
+#: Least seconds between two warnings that max_open_files was reached.
+_CAP_SAID_EVERY = 60.0
+
 _TO_FOLLOW = "(follow_symlinks = true to read where it leads)"
 _NOT_FOLLOWED = f"a symbolic link; not followed {_TO_FOLLOW}"
 
@@ -385,8 +388,10 @@ class FileWatcherSupply(movement.Supply):
         self.offset_field = offset_field
         fields = {"path_field": path_field, "host_field": host_field, "offset_field": offset_field}
         asked = [key for key, value in fields.items() if value is not None]
-        if asked and line_setter is None:
-            raise ValueError(f"{asked[0]} needs data that are mappings: set line_setter too (such as 'message')")
+        needing = (["id_setter"] if id_setter is not None else []) + asked
+        if needing and line_setter is None:
+            # Each datum would be the line itself, a text: nowhere to put the field.
+            raise ValueError(f"{needing[0]} needs data that are mappings: set line_setter too (such as 'message')")
         #: Setters of the metadata fields asked for (path, host, offset), on the fast path only when asked.
         self._metadata = tuple(None if value is None else movement.setter(value) for value in fields.values())
         if not asked:
@@ -414,6 +419,9 @@ class FileWatcherSupply(movement.Supply):
         #: Files waiting for a descriptor (max_open_files reached): name -> how to open it.
         self._waiting_open: dict[str, tuple[FileId, dict[str, Any]]] = {}
         self._said_cap = False
+        self._said_cap_at = -_CAP_SAID_EVERY
+        #: How many files ignore_older left out at the last look (said when it changes).
+        self._said_old = 0
         #: Deleted files still written to, said once each (see _sweep).
         self._said_held: set[FileId] = set()
         self._closer: movement.Binding | None = None
@@ -929,8 +937,12 @@ class FileWatcherSupply(movement.Supply):
     # -- idle files and the cap on open files ----------------------------------------
 
     def _wait_to_open(self, path: str, file: FileId, how: dict[str, Any]) -> None:
-        if not self._said_cap:
+        now = time.monotonic()
+        if not self._said_cap and now - self._said_cap_at >= _CAP_SAID_EVERY:
+            # Said when the cap is reached again, at most once a minute: under a steady load
+            # the files waiting come and go many times a second.
             self._said_cap = True
+            self._said_cap_at = now
             log.warning(
                 "%s: max_open_files (%d) reached; files idle longest are closed, the others wait their turn",
                 self,
@@ -1675,8 +1687,10 @@ class FileWatcherSupply(movement.Supply):
                 if opened is not None and initial and series and known is None:
                     # By age, not by birth: copytruncate keeps the oldest-born file as the newest.
                     opened.born = None
-        if old:
-            log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
+        if old != self._said_old:
+            self._said_old = old
+            if old:
+                log.info("%s: %d files not modified for %g s (ignore_older); not read", self, old, self.ignore_older)
         if initial and self._following:
             self._mark_series_there({f.lineage for f in self._files})
         self._schedule_sweep()

@@ -85,10 +85,16 @@ class Anonymise(movement.Cog):
 
     @staticmethod
     def missing_requirements(params: Mapping[str, Any]) -> list[str]:
-        """For ``deadbeat check``: ``mode = "cryptopan"`` needs cryptography (looked up, not imported)."""
-        if params.get("mode") != "cryptopan":
+        """For ``deadbeat check``: the keyed modes need a key; ``"cryptopan"`` needs cryptography (looked up)."""
+        mode = params.get("mode")
+        if mode not in ("cryptopan", "hash"):
             return []
-        return missing_library("cryptography", "deadbeat-cogs-ip[cryptopan]", 'ip.anonymise mode "cryptopan"')
+        missing = []
+        if not params.get("key_file") and not params.get("key_env"):
+            missing.append(f'mode "{mode}" needs a key: set key_file or key_env')
+        if mode == "cryptopan":
+            missing += missing_library("cryptography", "deadbeat-cogs-ip[cryptopan]", 'ip.anonymise mode "cryptopan"')
+        return missing
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ thousand times longer, and so are a division by zero and an integer result beyon
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -116,8 +117,12 @@ def _arithmetic(op: Callable[[Any, Any], Any], symbol: str, a: Evaluator, b: Eva
             result = op(left, right)
         except (ZeroDivisionError, OverflowError) as exc:
             raise ValueError(f"filter: {left!r:.40} {symbol} {right!r:.40}: {exc}") from None
-        if type(result) is int and result.bit_length() > MAX_INT_BITS:
-            raise ValueError(f"filter: {symbol} gives an integer beyond {MAX_INT_BITS} bits")
+        if type(result) is int:
+            if result.bit_length() > MAX_INT_BITS:
+                raise ValueError(f"filter: {symbol} gives an integer beyond {MAX_INT_BITS} bits")
+        elif not math.isfinite(result):
+            # 1e308 * 10 is inf, and inf == inf: two different overflows would compare equal.
+            raise ValueError(f"filter: {left!r:.40} {symbol} {right!r:.40} gives {result}, beyond a number's range")
         return result
 
     return apply

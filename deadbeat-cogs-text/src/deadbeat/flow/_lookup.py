@@ -41,7 +41,8 @@ def load_table(path: str, format: str = "auto", key_column: str | None = None) -
     JSON: an object ``{"key": value, ...}`` (a value is a mapping of fields or
     a single value). CSV: a header row, then one row per key; the key is the
     ``key_column`` (the first by default) and the value the mapping of the other
-    columns.
+    columns. A key given twice (two rows, or twice in one JSON object) is
+    refused: a lookup would otherwise give one of them by chance.
 
     :param format: ``"json"``, ``"csv"`` or ``"auto"`` (by the file's extension, ``.json`` or else CSV).
     :raises ValueError: naming the file (and the line, for CSV) of what is wrong.
@@ -52,7 +53,9 @@ def load_table(path: str, format: str = "auto", key_column: str | None = None) -
     with open(path, encoding="utf-8-sig", newline="") as handle:
         if kind == "json":
             try:
-                table = json.load(handle)
+                table = json.load(handle, object_pairs_hook=_without_repeated_keys)
+            except _RepeatedKey as exc:
+                raise ValueError(f"{path}: the key {exc.key!r} is given twice in one object") from None
             except ValueError as exc:
                 raise ValueError(f"{path}: not JSON: {exc}") from None
             if not isinstance(table, dict):
@@ -74,16 +77,38 @@ def load_table(path: str, format: str = "auto", key_column: str | None = None) -
         position = header.index(key_column)
         others = [(i, name) for i, name in enumerate(header) if i != position]
         rows: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         try:
             for row in reader:
                 if not row:
                     continue
                 if len(row) != len(header):
                     raise ValueError(f"{path}:{reader.line_num}: {len(row)} columns, the header has {len(header)}")
-                rows[row[position]] = {name: row[i] for i, name in others}
+                key = row[position]
+                if key in lines:
+                    # Taking either row silently would translate by a guess.
+                    raise ValueError(f"{path}:{reader.line_num}: the key {key!r} is on line {lines[key]} already")
+                lines[key] = reader.line_num
+                rows[key] = {name: row[i] for i, name in others}
         except csv.Error as exc:
             raise ValueError(f"{path}:{reader.line_num}: {exc}") from None
         return rows
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (``json`` would keep the last silently)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
 
 
 class Lookup(movement.Cog):
@@ -233,10 +258,11 @@ class Lookup(movement.Cog):
 
 
 class Sample(movement.Cog):
-    """Keep one datum in ``every`` (or a ``rate``), the same ones on every run; by key if given.
+    """Keep one datum in ``every`` (or a ``rate``); by key if given, the same keys on every run.
 
     Without ``key``, data are counted: ``every = 10`` keeps the 1st, 11th,
-    21st...; ``rate = 0.25`` keeps exactly a quarter, evenly spread. With
+    21st... of this run (the count starts again at each start of the
+    process); ``rate = 0.25`` keeps exactly a quarter, evenly spread. With
     ``key``, the key fields' values are hashed (with ``seed``), and a key is
     either always kept or always dropped, in every process and on every run:
     all the requests of a sampled session stay together. A datum without the

@@ -34,7 +34,7 @@ from ._bindings import (
 )
 from ._cog import Cog, Supply
 from ._errors import DeadLetterLog, ErrorRecord, PartialBatch
-from ._escapement import DummyEscapement, Escapement, Receiver, ShutdownParticipant
+from ._escapement import DummyEscapement, Escapement, NullEscapement, Receiver, ShutdownParticipant
 from ._held import HeldRuns
 from ._hooks import BROADCASTS, BroadcastSpec
 from ._inotify import (
@@ -90,6 +90,7 @@ __all__ = [
     "IdSetter",
     "InotifyBinding",
     "InotifyEvent",
+    "NullEscapement",
     "OneByOne",
     "PartialBatch",
     "PollBinding",

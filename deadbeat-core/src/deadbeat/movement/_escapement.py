@@ -61,7 +61,7 @@ from ._cog import Cog
 from ._inotify import InotifyEvent
 from ._polling import PollWatch
 
-__all__ = ["DummyEscapement", "Escapement", "Receiver", "ShutdownParticipant"]
+__all__ = ["DummyEscapement", "Escapement", "NullEscapement", "Receiver", "ShutdownParticipant"]
 
 log = logging.getLogger("deadbeat.movement")
 
@@ -956,13 +956,14 @@ def _ignore(*_: Any) -> None:
     return None
 
 
-class DummyEscapement(Escapement):
-    """Accepts every Escapement call and binds nothing.
+class NullEscapement(Escapement):
+    """Accepts every Escapement call and binds nothing: the type of :data:`DummyEscapement`.
 
     A finishing cog can swap its ``esc`` for one of these so that code paths that
     would bind again become harmless (the manual's advice). It is an
     :class:`Escapement` to the type checker; every binding it hands out is
-    already inactive, and nothing it is given is ever called.
+    already inactive, and nothing it is given is ever called. Calling one gives
+    a new one, so ``DummyEscapement()`` works as well as ``DummyEscapement``.
     """
 
     def __init__(self, *_: Any, **__: Any) -> None:  # noqa: D107 - no loop, no descriptors
@@ -979,8 +980,12 @@ class DummyEscapement(Escapement):
         return False
 
     @classmethod
-    def shared(cls) -> DummyEscapement:
+    def shared(cls) -> NullEscapement:
         return cls()
+
+    def __call__(self, *_: Any, **__: Any) -> NullEscapement:
+        """:returns: a new dummy, as if this were the class (``movement.DummyEscapement()``)."""
+        return NullEscapement()
 
     def _inactive(self, binding: Binding) -> Any:
         binding.active = False
@@ -1100,3 +1105,9 @@ class DummyEscapement(Escapement):
 
     def close(self) -> None:
         return None
+
+
+#: An Escapement that accepts every call and binds nothing (a :class:`NullEscapement`).
+#: The manual's form: ``self.esc = movement.DummyEscapement`` in a cog's ``finish``,
+#: so that code that would bind again does nothing; ``DummyEscapement()`` gives a new one.
+DummyEscapement = NullEscapement()

@@ -59,6 +59,7 @@ import itertools
 import linecache
 import logging
 import operator
+import reprlib
 import sys
 import time
 import types
@@ -570,6 +571,7 @@ class Train:
         # Positions of per-datum cogs whose result has been seen to be an
         # iterable of data, and whether one was seen in the send under way (the
         # entries are then compiled again with the cog called directly).
+        self._said_no_id = False
         self._trusted: set[int] = set()
         self._newly_trusted = False
         # Of those, the ones whose result was a lazy iterable (a generator, a
@@ -1090,7 +1092,27 @@ class Train:
                     ids.append(get(datum))
                 except Exception:  # noqa: BLE001 - no id, nothing to announce
                     continue
-        return [event_id for event_id in ids if event_id is not None]
+        known = [event_id for event_id in ids if event_id is not None]
+        if len(known) < len(data) and not self._said_no_id:
+            # Said once: the cogs listening expect one event_done per datum.
+            self._said_no_id = True
+            log.warning(
+                "train %s: data without an event id (the id_getter finds none), such as %s: event_done is not sent"
+                " for them (said once)",
+                self.name,
+                reprlib.repr(self._first_without_id(data)),
+            )
+        return known
+
+    def _first_without_id(self, data: Iterable[Any]) -> Any:
+        """The first of ``data`` whose event id cannot be read, or is ``None``."""
+        for datum in data:
+            try:
+                if self.id_getter(datum) is None:
+                    return datum
+            except Exception:  # noqa: BLE001 - that is the one
+                return datum
+        return None
 
     def _ready(self) -> bool:
         """Whether the oldest unacknowledged batch is done: nothing of it held, its send over, nothing blocked."""

@@ -369,6 +369,22 @@ def _installed(name: str) -> bool:
     return True
 
 
+def _unmet_requirements(obj: Any) -> str | None:
+    """What a cog says it lacks here for its defaults (``missing_requirements({})``: a client library, RE2).
+
+    A cog that imports its library only when built loads without it; this is
+    how ``deadbeat cogs --check`` still tells which extra to install.
+    """
+    ask = getattr(obj, "missing_requirements", None)
+    if not callable(ask):
+        return None
+    try:
+        missing = [str(line) for line in ask({})]
+    except Exception:  # noqa: BLE001 - a third-party cog's own check must not stop the listing
+        return None
+    return "; ".join(missing) or None
+
+
 def _extra_hint(distribution: str, extra: str) -> str:
     return f"pip install '{distribution}[{extra}]'"
 
@@ -643,6 +659,8 @@ class CogRegistry:
         entries = self.discover()
         for entry in entries:
             self._load(entry)
+            if entry.state == LOADED and not entry.hint:
+                entry.hint = _unmet_requirements(entry.obj)
         if self.strict:
             failed = self.problems()
             if failed:
