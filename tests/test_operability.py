@@ -85,6 +85,21 @@ def out_lines(tmp_path: Path) -> list[str]:
 
 
 class TestMetricsEndpoint:
+    def test_without_the_metrics_extra_the_run_says_what_to_install_before_starting(self, tmp_path: Path) -> None:
+        """--metrics-port without prometheus-client: refused at once, naming the extra; nothing started."""
+        (tmp_path / "in.txt").write_text("a\n")
+        (tmp_path / "pipeline.toml").write_text(TAIL_TO_FILE)
+        blocked = (
+            "import sys; sys.modules['prometheus_client'] = None; from deadbeat.command import main;"
+            " sys.exit(main(['run', 'pipeline.toml', '--once', '--metrics-port', '0']))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", blocked], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 1
+        assert "pip install 'deadbeat-core[metrics]'" in result.stderr
+        assert not (tmp_path / "out.txt").exists()
+
     def test_counters_match_the_data_sent(self, tail_pipeline: Path) -> None:
         """/metrics, scraped over HTTP during the run, counts every line written; /ready and /health say 200."""
         process = start(tail_pipeline, "--metrics-port", "0", "--measure", "cogs")
@@ -745,3 +760,37 @@ class TestShippedExamples:
         )
         assert result.returncode == 0, result.stderr
         assert "error" not in result.stderr.lower()
+
+
+class TestSummary:
+    def test_an_output_that_cannot_write_is_not_called_a_split_nor_a_cog_bug(self, tmp_path: Path) -> None:
+        """A peer down past finish_timeout: exit 1, the summary says what was not written, and nothing else.
+
+        The output held the data it had passed on; counted as held and as out,
+        they used to make "more out than in by splits", and the failure carried
+        the hint meant for a cog that forgets to release what it holds.
+        """
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]  # closed again: nobody listens there
+        (tmp_path / "in.txt").write_text("".join(f"{n}\n" for n in range(50)))
+        (tmp_path / "pipeline.toml").write_text(
+            textwrap.dedent(
+                f"""
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.txt"]
+
+                [[cog]]
+                use = "socket.send"
+                port = {port}
+                finish_timeout = 1
+                """
+            )
+        )
+        process = start(tmp_path, "--once")
+        assert process.wait(timeout=60) == 1
+        log = stderr_of(tmp_path)
+        assert "could not be written within finish_timeout" in log
+        assert "splits" not in log and "needs a train.release()" not in log
+        assert re.search(r"finished: in 50, out 50 \(\d+ of them not written, not acknowledged\)", log), log

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import importlib.util
 import logging
 import signal
 import sys
@@ -72,6 +73,13 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.workers is not None and args.metrics_port is not None:
         sys.stderr.write("deadbeat: --metrics-port serves one process; it cannot go with --workers\n")
+        return EXIT_ERROR
+    if args.metrics_port is not None and not _importable("prometheus_client"):
+        # Said before anything starts: found missing later, /health and /ready would go down with /metrics.
+        sys.stderr.write(
+            "deadbeat: --metrics-port needs prometheus-client, which is not installed:"
+            " pip install 'deadbeat-core[metrics]'\n"
+        )
         return EXIT_ERROR
     if args.workers is not None:
         refused = unshareable_supplies([(s.where, s.use, s.factory) for s in spec.cogs])
@@ -425,6 +433,14 @@ def _unwritten(trains: Iterable[Train]) -> int:
     return total
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None there)
+        return False
+
+
 def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     """Log what the run did; :returns: the exit status: 1 if anything failed that the run could not make good."""
     logger = logging.getLogger("deadbeat")
@@ -432,7 +448,11 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     # Data a cog still held when the run ended (an output that could not deliver
     # them, a cog that never let go): neither out nor dropped; the run has failed.
     held = max(0, train.in_flight)
-    rest = train.events_in - train.events_out - train.errors - held
+    # Data held by an output may have been counted out already (it passed them on
+    # and holds them until written), so held data only explain a gap, never make
+    # one: a split shows only when more went out than came in.
+    gap = train.events_in - train.events_out - train.errors
+    rest = max(0, gap - held) if gap > 0 else gap
     balance = ""
     if rest > 0:
         balance = f", dropped by filters or merged {rest}"

@@ -1781,8 +1781,9 @@ class Train:
                 ]
                 what.append(f"{len(self._blocked)} outputs blocked ({', '.join(blocked) or 'not cogs of this train'})")
             message = f"{' and '.join(what)} after finish; {batches} batches and {events} events stay unacknowledged"
-            if self.in_flight > 0:
-                # A cog author's slip, most likely: say what the rule is.
+            if self.in_flight > 0 and not self.esc.failures:
+                # A cog author's slip, most likely: say what the rule is. (Not when a cog has
+                # already said why it still holds data: an output that could not write in time.)
                 message += " (every train.hold() needs a train.release() once the data went on or were dropped)"
             self.esc.fail(self.name, message)
         else:
