@@ -150,6 +150,19 @@ class ClassSeen(movement.Cog):
         return (data,)
 
 
+class RaisingBroadcasts(movement.Cog):
+    """Passes data; every broadcast it hears raises."""
+
+    def __call__(self, data):
+        return (data,)
+
+    def flush(self):
+        raise RuntimeError("flush boom")
+
+    def finish(self):
+        raise RuntimeError("finish boom")
+
+
 class NeverFinishes(movement.Cog):
     """Its finish waits for an answer that never comes."""
 
@@ -203,6 +216,7 @@ def bad_cogs(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
             "bad.slow_finish": "bad_cogs_mod:SlowFinish",
             "bad.class_seen": "bad_cogs_mod:ClassSeen",
             "bad.never_finishes": "bad_cogs_mod:NeverFinishes",
+            "bad.raising_broadcasts": "bad_cogs_mod:RaisingBroadcasts",
         },
         "bad_cogs_mod",
         BAD_COGS,
@@ -236,6 +250,11 @@ class TestKitCatches:
         """Binding in done fails the check."""
         with pytest.raises(AssertionError, match="tried to bind after finish"):
             kit("bad.rebinding").test_finish_releases_and_binds_nothing_after()
+
+    def test_broadcasts_that_raise(self) -> None:
+        """A cog whose flush and finish raise fails the kit, as `deadbeat run` would fail with it."""
+        with pytest.raises(AssertionError, match="a broadcast raised: .*finish failed.*flush failed"):
+            kit("bad.raising_broadcasts").test_finish_releases_and_binds_nothing_after()
 
     def test_missing_docstring(self) -> None:
         """A cog without a docstring has no summary and fails."""

@@ -35,7 +35,8 @@ application would load it:
 * ``str(cog)`` shows the arguments it was given;
 * in a real Train on a real Escapement, after ``finish`` the cog holds no binding,
   binds nothing new, and everything ends with ``done``; every ``train.hold()``
-  was matched by a ``train.release()``; a ``finish`` returning a coroutine ends
+  was matched by a ``train.release()``; no broadcast method (nor ``finish``)
+  raised; a ``finish`` returning a coroutine ends
   within ``finish_time_limit`` seconds;
 * with ``flushes_all = True``, every sample reaches the end of the train by the
   end of the shutdown (for cogs that hold data and must flush them).
@@ -50,6 +51,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
@@ -178,6 +180,19 @@ def send_through(cogs: Iterable[Any], data: Iterable[Any]) -> tuple[list[Any], l
     finally:
         esc.close()
     return collector.data, records
+
+
+class _BroadcastFailures(logging.Handler):
+    """Collects what the Train logs when a cog's broadcast method (or finish) raises."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info and ("broadcast" in message or "finish failed" in message):
+            self.messages.append(f"{message} ({record.exc_info[0].__name__ if record.exc_info[0] else 'error'})")
 
 
 class CogConformance:
@@ -435,10 +450,18 @@ class CogConformance:
 
         esc.finished = finished  # type: ignore[method-assign]
         esc.after(self.run_seconds, esc.shutdown)
+        raised = _BroadcastFailures()
+        train_log = logging.getLogger("deadbeat.train")
+        train_log.addHandler(raised)
         try:
             esc.run()
         finally:
+            train_log.removeHandler(raised)
             esc.close()
+        # A broadcast that raises is logged and the run goes on, but `deadbeat run` ends with a failure
+        # (a flush that raises stops the pipeline): the kit must not pass it.
+        failed = raised.messages + [text for text in esc.failures if "flush failed" in text]
+        assert not failed, f"{cog}: a broadcast raised: {'; '.join(failed)}"
         assert not seen_after_finish, f"{cog}: still bound after finish: {seen_after_finish}"
         refused = [b for owner, b in esc.refused if owner is cog]
         assert not refused, f"{cog}: tried to bind after finish: {refused}"
