@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,31 @@ class TestFullDisk:
         esc.close()
         assert out.read_bytes() == b"whole\ntorn\none\ntwo\n"
         assert "does not end with a newline" in caplog.text
+
+    def test_another_writer_in_the_middle_of_a_line_is_let_finish(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Workers appending to one file: a line another process is writing at our start is not taken as torn.
+
+        Sixteen workers starting at once gave a false warning and a blank line.
+        """
+        out = tmp_path / "out.txt"
+        out.write_bytes(b"whole\nhalf of ano")
+
+        def finish_the_line() -> None:
+            with out.open("ab") as stream:
+                stream.write(b"ther line\n")
+
+        finisher = threading.Timer(0.01, finish_the_line)
+        finisher.start()
+        try:
+            esc = movement.Escapement()
+            train = movement.Train(esc, [fs.LineFileDrain(esc, str(out))])
+            train.send(None, ["one"])
+            esc.shutdown()
+            esc.run()
+            esc.close()
+        finally:
+            finisher.join()
+        assert out.read_bytes() == b"whole\nhalf of another line\none\n"
+        assert "does not end with a newline" not in caplog.text

@@ -53,6 +53,8 @@ FSYNC_POLICIES = ("never", "flush", "always")
 #: file system is read-only, writing is not allowed, the file is at its size limit.
 _HOPELESS = {errno.EPIPE, errno.EBADF, errno.EINVAL, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 _FIRST_PAUSE = 0.1
+#: How long a file found not ending with a newline is given to finish another process's write.
+_SETTLE_SECONDS = 0.05
 _LONGEST_PAUSE = 5.0
 
 
@@ -198,19 +200,31 @@ class LineFileDrain(movement.Cog):
         st = os.fstat(self._fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
             return
-        try:
-            with open(f"/proc/self/fd/{self._fd}", "rb") as reader:
-                reader.seek(st.st_size - 1)
-                last = reader.read(1)
-        except OSError:
-            return
-        if last != b"\n":
+        last = self._last_byte()
+        if last not in (b"\n", b""):
+            # Another process appending to the same file (workers of one pipeline) may be in
+            # the middle of a write: look again once it has had time to finish.
+            time.sleep(_SETTLE_SECONDS)
+            last = self._last_byte()
+        if last not in (b"\n", b""):
             log.warning(
                 "%s: does not end with a newline (a line cut short earlier?); a newline is written first,"
                 " so that the lines written now are whole",
                 self.filename,
             )
             self._pending = b"\n" + self._pending
+
+    def _last_byte(self) -> bytes:
+        """The file's last byte as it is now (``b""``: empty, or unreadable)."""
+        try:
+            with open(f"/proc/self/fd/{self._fd}", "rb") as reader:
+                reader.seek(0, os.SEEK_END)
+                if reader.tell() == 0:
+                    return b""
+                reader.seek(-1, os.SEEK_END)
+                return reader.read(1)
+        except OSError:
+            return b""
 
     def _cut_torn_line(self) -> None:
         """Writing stops for good with a line written in part (the disk filled in its middle): cut it off.
