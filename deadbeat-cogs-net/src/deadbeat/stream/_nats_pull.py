@@ -93,7 +93,10 @@ class PullRequests:
         if not self.buffer and (wait is not None or self._asked):
             wait = wait or 0.0
             if not self._asked:
-                await self._request({"batch": count, "expires": int(wait * 1e9)})
+                # One message: a request open for more would take messages
+                # after the first woke us, delivered to us even if we die of
+                # it (a delivery lost for each); the next fetch asks for the rest.
+                await self._request({"batch": 1, "expires": int(wait * 1e9)})
             await self._until(self._any_or_answered, wait + _ANSWER_MARGIN)
         taken = self.buffer[:count]
         del self.buffer[:count]

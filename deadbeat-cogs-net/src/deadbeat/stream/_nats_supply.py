@@ -5,8 +5,18 @@ one of them. Acknowledgement is explicit and per message (``AckExplicit``):
 acknowledging "all up to here" would acknowledge other workers' messages too.
 A message not acknowledged within ``ack_wait`` seconds is delivered again, to
 any worker: its worker is taken for dead. The consumer lets a message be
-delivered ``max_deliveries + 1`` times; on that last delivery it goes to the
-error output instead of the train, and is acknowledged there.
+delivered without limit (so that it never drops one by itself); a message
+already handed on ``max_deliveries`` times goes to the error output instead of
+the train on its next delivery, and is acknowledged there.
+
+Messages delivered before. A worker that finds messages delivered and not
+acknowledged when it starts (its previous run may have died holding them, one
+of them may be what killed it), or that is given a message delivered before,
+fetches one message per request, each acknowledged before the next, until
+every message delivered by then is acknowledged or ``ack_wait`` has passed
+without another such message (see ``BrokerSupply``). A request waiting for
+messages asks for one, so that none stays open to take more: messages
+delivered to a worker that dies are a delivery lost for each.
 
 ``max_ack_pending`` is left unlimited on the consumer: each worker bounds what
 it holds itself (``max_pending``), and a server-wide limit of JetStream's
@@ -48,6 +58,10 @@ _RESEND_MOST = 100_000
 # While the train handles one fetch, the next messages are asked for, up to
 # this many fetches' worth (within max_pending): they travel meanwhile.
 _AHEAD_FETCHES = 2
+# Seconds, beyond ack_wait, that a worker stays careful after a message delivered before (see _be_careful).
+_CAREFUL_MARGIN = 2.0
+# Least seconds between two questions for the consumer's acknowledgement floor while careful.
+_FLOOR_EVERY = 0.5
 
 
 class NATSStreamSupply(BrokerSupply):
@@ -146,6 +160,11 @@ class NATSStreamSupply(BrokerSupply):
         # Lots acknowledged lately, (when, refs), oldest first.
         self._recent: deque[tuple[float, list[Any]]] = deque()
         self._recent_count = 0
+        # Careful (see _be_careful): until every message up to this stream
+        # sequence is acknowledged, or this time (monotonic) has passed.
+        self._careful_through: int | None = 0
+        self._careful_until = 0.0
+        self._floor_asked = -_FLOOR_EVERY
         self._setup(
             train,
             f"nats {','.join(self.servers)} stream {stream} consumer {durable}",
@@ -179,7 +198,9 @@ class NATSStreamSupply(BrokerSupply):
                 durable_name=self.durable,
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=self.ack_wait,
-                max_deliver=self.max_deliveries + 1,
+                # Unlimited: JetStream never drops a message by itself; the
+                # supply sends it to the error output (see _hand_on).
+                max_deliver=-1,
                 max_ack_pending=-1,
                 deliver_policy=DeliverPolicy.ALL if self.start == "beginning" else DeliverPolicy.NEW,
                 filter_subject=self.subject,
@@ -187,16 +208,12 @@ class NATSStreamSupply(BrokerSupply):
             await js.add_consumer(self.stream, config=config)
             log.info("%s: made the durable consumer", self._where)
         else:
-            found = info.config
-            if found.max_deliver not in (-1, None) and found.max_deliver <= self.max_deliveries:
-                log.warning(
-                    "%s: the consumer lets a message be delivered %d times; max_deliveries %d needs %d, or a"
-                    " message failing every time is dropped by JetStream instead of reaching the error output",
-                    self._where,
-                    found.max_deliver,
-                    self.max_deliveries,
-                    self.max_deliveries + 1,
-                )
+            info = await self._update_consumer(js, info)
+            if info.num_ack_pending:
+                # Messages delivered and not acknowledged: a worker (our
+                # previous run?) may have died holding them, and one of them
+                # may be what killed it. They come again after ack_wait.
+                self._be_careful(info.delivered.stream_seq if info.delivered is not None else 0)
         # Messages delivered on the connection before and not handed on yet
         # are handed on first: their acknowledgements go by their own subjects.
         kept = self._pull.buffer if self._pull is not None else None
@@ -205,6 +222,66 @@ class NATSStreamSupply(BrokerSupply):
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
 
+    async def _update_consumer(self, js: Any, info: Any) -> Any:
+        """Make an existing consumer deliver without limit, as one we make does. :returns: its info now."""
+        found = info.config
+        if found.max_deliver in (-1, None, 0):
+            return info
+        try:
+            info = await js.add_consumer(self.stream, config=found.evolve(max_deliver=-1))
+        except Exception as exc:  # noqa: BLE001 - said; the supply still dead-letters at max_deliveries
+            if self._retryable(exc):
+                raise
+            log.warning(
+                "%s: the consumer lets a message be delivered %d times and cannot be changed (%s); a message"
+                " delivered that often is dropped by JetStream without reaching the error output",
+                self._where,
+                found.max_deliver,
+                exc,
+            )
+            return info
+        log.info(
+            "%s: the consumer delivered a message at most %d times; now without limit (max_deliveries is %d)",
+            self._where,
+            found.max_deliver,
+            self.max_deliveries,
+        )
+        return info
+
+    def _be_careful(self, through: int | None) -> None:
+        """Hand messages on one at a time until every message up to stream sequence ``through`` is acknowledged.
+
+        Messages delivered before may be what killed a worker; one at a time,
+        each acknowledged before the next is fetched, a poison message uses up
+        its own deliveries only, not those of the messages fetched with it.
+        JetStream delivers the messages a dead worker held again ``ack_wait``
+        after it took them: carefulness ends when the consumer's acknowledgement
+        floor passes ``through`` (``None``: the last message the consumer has
+        delivered by the next question), or ``ack_wait`` (and a margin) after
+        the last message delivered before was seen.
+        """
+        self._careful = True
+        if through is None:
+            self._careful_through = None
+        elif self._careful_through is not None:
+            self._careful_through = max(self._careful_through, through)
+        self._careful_until = time.monotonic() + self.ack_wait + _CAREFUL_MARGIN
+
+    async def _still_careful(self) -> bool:
+        """Whether messages delivered before may still come (see _be_careful); asks JetStream now and then."""
+        now = time.monotonic()
+        if now >= self._careful_until:
+            return False
+        if now - self._floor_asked >= _FLOOR_EVERY:
+            self._floor_asked = now
+            info = await self._nc.jetstream().consumer_info(self.stream, self.durable)
+            floor = (info.ack_floor.stream_seq if info.ack_floor is not None else 0) or 0
+            if self._careful_through is None:
+                self._careful_through = (info.delivered.stream_seq if info.delivered is not None else 0) or 0
+            elif floor >= self._careful_through:
+                return False
+        return True
+
     async def _disconnect(self) -> None:
         nc, self._nc = self._nc, None
         if nc is not None and not nc.is_closed:
@@ -212,14 +289,23 @@ class NATSStreamSupply(BrokerSupply):
 
     async def _fetch(self, room: int) -> bool:
         assert self._pull is not None
-        count = min(room, self.batch_size)
+        if self._careful and not await self._still_careful():
+            self._careful = False
+            self._careful_through = 0
+            log.info("%s: no more messages delivered before are due; fetching in batches again", self._where)
+        # Careful: one message per request, so that no request of ours stays
+        # open to take more (a worker killed by the message would take them
+        # with it, using up a delivery of each).
+        count = 1 if self._careful else min(room, self.batch_size)
         # With --once, what the consumer holds now, and no waiting for more.
         messages = await self._pull.fetch(count, None if self.esc.once else self.wait)
         if not messages:
             return False
         facts = [delivery_of(message.reply) for message in messages]
         redelivered = sum(times > 1 for times, _ in facts)
-        if len(messages) == count and not redelivered:
+        if redelivered:
+            self._be_careful(None)
+        elif len(messages) == count and not self._careful:
             # A busy stream: the next messages travel while the train handles
             # these. Not after messages delivered before: those are handed on
             # one at a time, and nothing is taken with them (see BrokerSupply).
@@ -236,8 +322,6 @@ class NATSStreamSupply(BrokerSupply):
         stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
         refs = [message.reply for message in messages]
         self._redelivered += redelivered
-        # Delivered before: fetch one at a time until the broker gives new ones again.
-        self._careful = redelivered > 0
         if refs:
             self._lag_seen(pending_after(refs[-1]))
         data: list[Any] = []
@@ -258,8 +342,9 @@ class NATSStreamSupply(BrokerSupply):
                 event_id = f"{stream}:{sequence}"
                 error: Exception
                 if times > limit:
+                    # As stream.redis counts: the deliveries before this one (each handed to a train).
                     error = RuntimeError(
-                        f"{event_id}: delivered {times} times and never acknowledged (it stopped every worker"
+                        f"{event_id}: delivered {times - 1} times and never acknowledged (it stopped every worker"
                         f" that took it?); max_deliveries is {limit}"
                     )
                     self._reject(event_id, _readable(message.data), error, dead=True)
