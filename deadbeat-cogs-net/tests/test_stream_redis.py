@@ -268,6 +268,25 @@ class TestReading:
         assert out.read_text().splitlines() == [f"line {i}" for i in range(300)]
         assert supply.counts["acknowledged"] == 300
 
+    def test_an_idle_read_longer_than_five_seconds_is_no_broker_out_of_reach(
+        self, client: redis.Redis, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """block = 7: the blocking read waits its 7 s (redis-py 8's own 5 s read timeout cut it short, as an error)."""
+        name = f"fix-idle-{uuid.uuid4().hex[:10]}"
+        try:
+            esc = movement.Escapement()
+            _, supply, collector = reader(esc, name, block=7.0)
+            started = time.monotonic()
+            esc.after(8.0, lambda: client.xadd(name, {"data": "late"}))
+            with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+                run(esc, lambda: collector.data == ["late"], timeout=20)
+            assert collector.data == ["late"]
+            assert time.monotonic() - started >= 8.0
+            assert "out of reach" not in caplog.text
+            assert supply.metrics()["ready"] == 1
+        finally:
+            client.delete(name)
+
     def test_fetches_no_more_than_max_pending(self, client: redis.Redis, key: str) -> None:
         """With a cog holding everything, the supply takes at most max_pending messages from the group."""
         fill(client, key, 500)

@@ -28,8 +28,19 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
-def connect(url: str, password: str | None, cog: str) -> Any:
+#: Seconds a reply may take beyond the longest blocking read asked for, before the connection is taken for lost.
+_READ_MARGIN = 10.0
+#: The read timeout of a client that never blocks in Redis (an output).
+_READ_TIMEOUT = 30.0
+
+
+def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0) -> Any:
     """:returns: a ``redis.asyncio.Redis`` client for ``url`` (no connection is made yet).
+
+    :param longest_block: the longest blocking read (``XREADGROUP BLOCK``) the
+        client makes, in seconds: its sockets wait that long and a margin for a
+        reply (redis-py 8 waits 5 s by default, which cut every longer idle read
+        short and was taken for a broker out of reach).
 
     :raises ImportError: when redis-py is not installed, naming the extra.
     """
@@ -41,6 +52,7 @@ def connect(url: str, password: str | None, cog: str) -> Any:
     options: dict[str, Any] = {
         "retry": Retry(NoBackoff(), 0),
         "socket_connect_timeout": 5.0,
+        "socket_timeout": (longest_block + _READ_MARGIN) if longest_block else _READ_TIMEOUT,
         "socket_keepalive": True,
     }
     if password is not None:

@@ -134,7 +134,7 @@ class RedisStreamSupply(BrokerSupply):
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self._name = consumer or default_consumer_name()
-        self._client = connect(url, password, "stream.redis")
+        self._client = connect(url, password, "stream.redis", longest_block=block)
         self._field = field.encode() if field is not None else None
         # Our own pending messages are taken again first; this is how far we got.
         self._own_from: str | None = "-"
