@@ -448,6 +448,32 @@ class TestBrokerFaults:
         assert consumer_pending(made, own_nats.url) == 0
 
 
+class TestNATSDownAtStart:
+    def test_a_reader_says_the_broker_is_out_of_reach(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Nothing listens where the supply connects: the log says so at once (nats-py tried for ever, silently)."""
+        esc = movement.Escapement()
+        _, supply, _ = reader(esc, "fix-down", servers=[f"nats://127.0.0.1:{free_port()}"], wait=0.2)
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            run(esc, lambda: "broker out of reach" in caplog.text, timeout=15)
+        assert "broker out of reach (NoServersError" in caplog.text
+        assert supply.metrics()["ready"] == 0
+
+    def test_a_writer_says_so_and_fails_the_run_with_data_held(self, caplog: pytest.LogCaptureFixture) -> None:
+        """The output cannot connect: "cannot write", and at shutdown its data are not written, the run failed."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        feeder = Feeder(esc, 10, per_tick=10)
+        drain = stream.NATSStreamDrain(
+            train, "fix-down.out", servers=[f"nats://127.0.0.1:{free_port()}"], finish_timeout=0.5
+        )
+        train.cogs = [feeder, drain]
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            run(esc, lambda: "cannot write" in caplog.text, timeout=15)
+        assert "cannot write (NoServersError" in caplog.text
+        assert feeder.acknowledged == 0
+        assert any("not written" in failure for failure in esc.failures), esc.failures
+
+
 class Gate(movement.Cog):
     """Holds every datum (reported to the train) until opened: the supply's messages stay unacknowledged."""
 

@@ -1,8 +1,9 @@
 """Connecting to NATS: one connection per cog, reconnecting by itself, saying so in the log.
 
 nats-py reconnects on its own after a lost connection (we ask it to try for
-ever); its callbacks only log. A first connection that fails raises, and the
-cog tries again with its own back-off. Every reconnection is said, so that a
+ever); its callbacks only log. A first connection that fails raises (each
+server tried twice), and the cog says the broker is out of reach and tries
+again with its own back-off. Every reconnection is said, so that a
 broker restart shows in the log as a pair of lines.
 """
 
@@ -42,7 +43,11 @@ async def open_connection(servers: Sequence[str], user: str | None, password: st
     options: dict[str, Any] = {
         "servers": list(servers),
         "allow_reconnect": True,
-        "max_reconnect_attempts": -1,
+        # The first connection: each server tried twice, then NoServersError,
+        # which the cog takes for "out of reach", says, and tries again with
+        # its back-off. (With -1 nats-py tries for ever inside connect(),
+        # saying nothing but to error_cb.) For ever once connected (below).
+        "max_reconnect_attempts": 1,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 5,
         "disconnected_cb": disconnected,
@@ -54,6 +59,7 @@ async def open_connection(servers: Sequence[str], user: str | None, password: st
     if password is not None:
         options["password"] = password
     client = await nats.connect(**options)
+    client.options["max_reconnect_attempts"] = -1
     made.append(client)
     return client
 
