@@ -346,6 +346,35 @@ class TestWriting:
         run(esc, lambda: drain.counts["written"] == 2)
         assert len(records) == 1 and "give value_getter" in str(records[0].error)
 
+    def test_a_message_bigger_than_the_servers_max_payload_goes_to_the_error_output_alone(self, name: str) -> None:
+        """2 MB against NATS's 1 MB limit: that datum to the error output (before and after the first connection)."""
+        big = "x" * 2_000_000
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, error_output=records.append)
+        feeder = Feeder(esc, 0)
+        drain = stream.NATSStreamDrain(train, f"{name}.out")
+        train.cogs = [feeder, drain]
+        esc.enqueue(lambda: esc.send_from(feeder, movement.Batch(["a", big, "c"], batch_id=("feeder", id(feeder), 1))))
+
+        def until() -> bool:
+            if drain.counts["written"] == 2 and feeder.acknowledged == 1:
+                feeder.acknowledged += 1  # once
+                batch = movement.Batch(["d", big, "e"], batch_id=("feeder", id(feeder), 2))
+                esc.after(0, lambda: esc.send_from(feeder, batch))
+            return feeder.acknowledged == 3
+
+        run(esc, until)
+        assert feeder.acknowledged == 3 and not esc.failures
+        assert drain.counts["written"] == 4
+        assert len(records) == 2 and all(record.datum == big for record in records)
+        assert all("max_payload" in str(record.error) for record in records), [str(r.error) for r in records]
+        esc = movement.Escapement()
+        esc.once = True
+        _, _, collector = reader(esc, name)
+        run(esc, lambda: False)
+        assert collector.data == ["a", "c", "d", "e"]
+
     def test_a_full_stream_with_discard_new_waits_and_loses_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
         """A work-queue stream limited to 100 messages refuses more; the output waits for the readers."""
         made = unique("FULL")

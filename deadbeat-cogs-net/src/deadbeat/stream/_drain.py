@@ -96,6 +96,8 @@ class BrokerDrain(movement.Cog):
         self._blocked_since: float | None = None
         self._last_error = 0.0
         self._finishing = False
+        # Data of the write in hand that went to the error output instead (see _refuse).
+        self._refused = 0
         #: What the output counted: data the broker confirmed, writes tried again.
         self.counts = {"written": 0, "retries": 0}
 
@@ -199,9 +201,21 @@ class BrokerDrain(movement.Cog):
         finally:
             self._writer = None
 
+    def _refuse(self, datum: Any, error: Exception) -> None:
+        """A datum of the write in hand that the broker cannot take (too big): to the error output instead.
+
+        For :meth:`_write`, which leaves it out of what it sends (and out of
+        ``values`` if it raises); it is released with the rest of the write.
+        """
+        self._refused += 1
+        self.esc.reject(self, datum, error)
+
     def _confirmed(self, count: int) -> None:
         """The broker has the next ``count`` data taken: release them, each under its batch's token."""
-        self.counts["written"] += count
+        refused, self._refused = self._refused, 0
+        self.counts["written"] += count - refused
+        if refused:
+            self.counts["refused"] = self.counts.get("refused", 0) + refused
         self._held -= count
         self._holds.release_first(count, partial(self.esc.release, self))
 

@@ -73,8 +73,9 @@ class NATSStreamDrain(BrokerDrain):
     stored once (within the stream's duplicate window).
 
     The payload is the datum's text (or bytes), or what ``value_getter`` finds
-    in it. A datum with no text to publish, or text the encoding cannot hold,
-    goes to the error output. The datum goes on unchanged.
+    in it. A datum with no text to publish, text the encoding cannot hold, or a
+    message bigger than the server takes (its ``max_payload``, 1 MB unless set)
+    goes to the error output, alone. The datum goes on unchanged.
 
     :param train: the Train (the output holds its data there until JetStream confirmed them).
     :param subject: the subject to publish to.
@@ -139,13 +140,15 @@ class NATSStreamDrain(BrokerDrain):
         # Message ids: unique to this output, the same when a datum is published again.
         self._prefix = secrets.token_hex(8)
         self._serial = 0
+        # The largest message the server takes, headers included (known once connected).
+        self._max_payload = 0
         self._setup(train, f"nats {','.join(self.servers)} subject {subject}", batch_size, retry_for, finish_timeout)
 
     def _retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, (StreamFull, NoStream)) or is_transient(exc)
 
-    def _encode(self, datum: Any) -> tuple[str, bytes]:
-        """:returns: the datum's message id and payload."""
+    def _encode(self, datum: Any) -> tuple[str, bytes, Any]:
+        """:returns: the datum's message id, payload, and the datum (for the error output if NATS cannot take it)."""
         if type(datum) is str:
             payload = datum.encode(self.encoding)
         elif type(datum) is bytes:
@@ -164,7 +167,16 @@ class NATSStreamDrain(BrokerDrain):
             else:
                 raise TypeError(f"the value to publish is {type(value).__name__}, not text or bytes")
         self._serial += 1
-        return f"{self._prefix}-{self._serial}", payload
+        message_id = f"{self._prefix}-{self._serial}"
+        if self._max_payload and _size(message_id, payload) > self._max_payload:
+            raise ValueError(self._too_big(message_id, payload))
+        return message_id, payload, datum
+
+    def _too_big(self, message_id: str, payload: bytes) -> str:
+        return (
+            f"the message is {_size(message_id, payload)} bytes with its headers; the NATS server takes at most"
+            f" {self._max_payload} (its max_payload)"
+        )
 
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Take a whole list; the same as one call per datum (message ids are only used for it when all fit)."""
@@ -180,6 +192,7 @@ class NATSStreamDrain(BrokerDrain):
 
         self._nc = await open_connection(self.servers, self.user, self.password, self._where, "stream.nats_write")
         self._js = self._nc.jetstream()
+        self._max_payload = int(self._nc.max_payload or 0)
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
         if self.stream is not None:
@@ -211,19 +224,32 @@ class NATSStreamDrain(BrokerDrain):
     async def _write(self, values: list[Any]) -> None:
         if self._nc is None:
             await self._connect()
+        limit = self._max_payload
+        if limit and any(_size(message_id, payload) > limit for message_id, payload, _ in values):
+            # Taken before the first connection told the limit: to the error output alone.
+            fitting = []
+            for value in values:
+                message_id, payload, datum = value
+                if _size(message_id, payload) > limit:
+                    self._refuse(datum, ValueError(self._too_big(message_id, payload)))
+                else:
+                    fitting.append(value)
+            values[:] = fitting
+            if not values:
+                return
         publish = self._nc.publish
         subject, inbox, waiting = self.subject, self._inbox, self._waiting
         make = self.esc.loop.create_future
         futures = []
         try:
-            for message_id, payload in values:
+            for message_id, payload, _ in values:
                 future = make()
                 waiting[message_id] = future
                 futures.append(future)
                 await publish(subject, payload, reply=f"{inbox}.{message_id}", headers={"Nats-Msg-Id": message_id})
             _, late = await asyncio.wait(futures, timeout=self.confirm_timeout)
         finally:
-            for message_id, _ in values:
+            for message_id, _, _ in values:
                 waiting.pop(message_id, None)
         failed = []
         error: BaseException | None = None
@@ -252,3 +278,8 @@ class NATSStreamDrain(BrokerDrain):
         self._waiting.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
+
+
+def _size(message_id: str, payload: bytes) -> int:
+    """The bytes of a publication as the server counts them against max_payload: headers and payload."""
+    return len(payload) + len(message_id) + 32  # b"NATS/1.0\r\nNats-Msg-Id: ", two b"\r\n", a margin
