@@ -580,6 +580,35 @@ class TestExtras:
             esc.close()
 
 
+class TestShutdownDuringAnOutage:
+    def test_messages_left_unacknowledged_are_counted_and_fail_the_run(
+        self, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Redis goes away with 100 messages to acknowledge; at shutdown they are named, and the run failed."""
+        from deadbeat.stream import _supply
+
+        monkeypatch.setattr(_supply, "_ACK_WAIT_AT_END", 1.0)
+        name = f"fix-outage-{uuid.uuid4().hex[:10]}"
+        fill(own_redis.client(), name, 100)
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = stream.RedisStreamSupply(train, name, url=own_redis.url, block=0.2)
+        gate, collector = Gate(train), Collector()
+        train.cogs = [supply, gate, collector]
+        stopped_at: list[float] = []
+
+        def until() -> bool:
+            if not stopped_at and len(gate.held) == 100:
+                own_redis.stop()
+                stopped_at.append(time.monotonic())
+                gate.open()
+            return bool(stopped_at) and time.monotonic() - stopped_at[0] > 1.0
+
+        run(esc, until)
+        assert supply.counts["acknowledged"] == 0
+        assert any("100 messages were not acknowledged" in failure for failure in esc.failures), esc.failures
+
+
 class Gate(movement.Cog):
     """Holds every datum (reported to the train) until opened: the supply's messages stay unacknowledged."""
 

@@ -392,16 +392,18 @@ class BrokerSupply(movement.Supply):
 
     async def _send_acks(self) -> None:
         backoff = Backoff()
+        failing_since: float | None = None
         try:
             while self._to_ack:
                 refs, self._to_ack = self._to_ack, []
                 self._acking_refs = refs
+                acknowledged = False
                 while True:
                     try:
                         await self._acknowledge(refs)
+                        acknowledged = True
                         break
                     except asyncio.CancelledError:
-                        self._to_ack = refs + self._to_ack
                         raise
                     except Exception as exc:  # noqa: BLE001 - sorted below
                         if not self._retryable(exc):
@@ -413,7 +415,8 @@ class BrokerSupply(movement.Supply):
                                 exc,
                             )
                             break
-                        if backoff.failures == 0:
+                        if failing_since is None:
+                            failing_since = time.monotonic()
                             log.warning(
                                 "%s: cannot acknowledge %d messages yet (%s); trying again",
                                 self._where,
@@ -421,13 +424,24 @@ class BrokerSupply(movement.Supply):
                                 exc,
                             )
                         await asyncio.sleep(backoff.pause())
-                else:
+                self._acking_refs = []
+                if not acknowledged:
                     continue
+                if failing_since is not None:
+                    log.warning(
+                        "%s: acknowledged again after %.1f s; nothing lost",
+                        self._where,
+                        time.monotonic() - failing_since,
+                    )
+                    failing_since = None
                 self.counts["acknowledged"] += len(refs)
                 backoff.reset()
                 if self._room_event is not None:
                     self._room_event.set()
         finally:
+            # Cancelled (at shutdown) while acknowledging or pausing between tries: still to do.
+            if self._acking_refs:
+                self._to_ack = self._acking_refs + self._to_ack
             self._acking = None
             self._acking_refs = []
 
@@ -457,18 +471,24 @@ class BrokerSupply(movement.Supply):
     async def _close_down(self) -> None:
         """After the train finished: send the last acknowledgements, then close the connection."""
         self._stopping = True
-        if self._acking is not None:
-            task = getattr(self._acking, "task", None)
-            if task is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(task), _ACK_WAIT_AT_END)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
-                    self._acking.cancel()
-                except Exception:  # noqa: BLE001 - reported by the task itself
-                    pass
-        left = self._pending + len(self._to_ack)
+        self.checkpoint()  # what the train acknowledged last, unless on its way already
+        acking = self._acking
+        task = getattr(acking, "task", None) if acking is not None else None
+        if acking is not None and task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), _ACK_WAIT_AT_END)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                acking.cancel()
+                # Let the cancellation run: the messages it was acknowledging go back to _to_ack.
+                await asyncio.wait([task], timeout=1.0)
+            except Exception:  # noqa: BLE001 - reported by the task itself
+                pass
+        left = self._pending + len(self._to_ack) + len(self._acking_refs)
         if left:
-            log.warning("%s: %d messages were not acknowledged; the broker will deliver them again", self._where, left)
+            # The run failed to do what it took on: the broker delivers them again (to anyone).
+            self.esc.fail(
+                self, f"{self._where}: {left} messages were not acknowledged; the broker will deliver them again"
+            )
         try:
             await self._disconnect()
         except Exception as exc:  # noqa: BLE001 - closing a lost connection may fail; nothing is at stake
