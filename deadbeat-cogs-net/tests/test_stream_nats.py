@@ -319,6 +319,58 @@ class TestReading:
         assert consumer_pending(name) == 0
 
 
+class TestExistingConsumer:
+    def consumer(self, name: str) -> Any:
+        async def info(js: Any) -> Any:
+            return (await js.consumer_info(name, "deadbeat")).config
+
+        return jetstream(info)
+
+    def read_once(self, name: str, **params: Any) -> None:
+        esc = movement.Escapement()
+        esc.once = True
+        reader(esc, name, **params)
+        run(esc, lambda: False)
+
+    def test_a_changed_ack_wait_is_applied_and_said(self, name: str, caplog: pytest.LogCaptureFixture) -> None:
+        """The consumer was made with ack_wait 60; the pipeline now says 5: the consumer is changed, the log says so."""
+        self.read_once(name)
+        assert self.consumer(name).ack_wait == 60
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            self.read_once(name, ack_wait=5)
+        assert self.consumer(name).ack_wait == 5
+        assert "changed the existing consumer: ack_wait from 60.0 to 5" in caplog.text
+
+    def test_a_consumer_made_with_limited_deliveries_delivers_without_limit(self, name: str) -> None:
+        """A consumer made by an earlier version (max_deliver = max_deliveries + 1): JetStream would drop the poison."""
+
+        async def make(js: Any) -> None:
+            config = ConsumerConfig(durable_name="deadbeat", ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=6)
+            await js.add_consumer(name, config=config)
+
+        jetstream(make)
+        self.read_once(name)
+        assert self.consumer(name).max_deliver == -1
+
+    def test_another_start_is_said_naming_both(self, name: str, caplog: pytest.LogCaptureFixture) -> None:
+        """start = "end" for a consumer that began at the beginning: said, with both, and how to begin again."""
+        self.read_once(name)
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            self.read_once(name, start="end")
+        assert "start is 'end', but the consumer exists and began at the beginning" in caplog.text
+
+    def test_another_subject_is_applied_or_said_naming_both(self, name: str, caplog: pytest.LogCaptureFixture) -> None:
+        """The filter subject changed: applied or, where JetStream refuses, a warning naming both."""
+        self.read_once(name, subject=f"{name}.a")
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            self.read_once(name, subject=f"{name}.b")
+        if self.consumer(name).filter_subject == f"{name}.b":
+            assert f"subject from '{name}.a' to '{name}.b'" in caplog.text
+        else:
+            assert "JetStream refused to change them" in caplog.text
+            assert f"subject from '{name}.a' to '{name}.b' wanted" in caplog.text
+
+
 class TestWriting:
     def test_a_batch_is_acknowledged_only_after_jetstream_confirmed_it(self, name: str) -> None:
         """Every line is stored once, and the feeder's batches are acknowledged."""

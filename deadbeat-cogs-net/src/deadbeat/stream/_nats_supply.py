@@ -79,7 +79,9 @@ class NATSStreamSupply(BrokerSupply):
     Each datum is the message's payload as text (bytes with ``encoding = false``);
     its event id is ``STREAM:SEQUENCE``. A payload that does not decode goes to
     the error output and is acknowledged. The durable consumer is made when
-    missing (and the stream too, capturing ``subject``, when that is given).
+    missing (and the stream too, capturing ``subject``, when that is given);
+    an existing one is given this ``ack_wait`` and ``subject`` (the log says
+    what changed, or what JetStream refused to change).
 
     Delivery is at least once: a message whose acknowledgement was lost is
     delivered again.
@@ -97,7 +99,8 @@ class NATSStreamSupply(BrokerSupply):
     :param user: user name; none for none.
     :param password: password (never shown in logs); none for none.
     :param encoding: how payloads are decoded; false for bytes.
-    :param start: where a new consumer starts: at the ``"beginning"`` of the stream, or at its ``"end"``.
+    :param start: where a new consumer starts: at the ``"beginning"`` of the stream, or at its ``"end"``
+        (an existing consumer keeps its place; a different ``start`` is said in the log).
     :param batch_size: most messages per fetch (one Batch each).
     :param max_pending: most messages in the train or waiting for their
         acknowledgement; false for the train's ``high_water``.
@@ -223,29 +226,56 @@ class NATSStreamSupply(BrokerSupply):
         await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
 
     async def _update_consumer(self, js: Any, info: Any) -> Any:
-        """Make an existing consumer deliver without limit, as one we make does. :returns: its info now."""
+        """Bring an existing consumer to our settings where JetStream allows it; say what stays different.
+
+        ``ack_wait``, ``subject`` (the filter) and the
+        unlimited deliveries (see the module) are changed on the consumer;
+        ``start`` only says where a new consumer begins, so a difference is
+        said and left (delete the consumer to begin again).
+
+        :returns: the consumer's info now.
+        """
         found = info.config
-        if found.max_deliver in (-1, None, 0):
+        wanted: dict[str, Any] = {}
+        if found.max_deliver not in (-1, None, 0):
+            wanted["max_deliver"] = -1
+        if found.ack_wait is None or abs(float(found.ack_wait) - self.ack_wait) > 1e-3:
+            wanted["ack_wait"] = self.ack_wait
+        if (found.filter_subject or None) != self.subject:
+            wanted["filter_subject"] = self.subject
+        policy = getattr(found.deliver_policy, "value", found.deliver_policy)
+        starts = {"all": "beginning", "new": "end"}.get(str(policy), f"deliver_policy {policy}")
+        if starts != self.start:
+            log.warning(
+                "%s: start is %r, but the consumer exists and began at the %s; start only applies to a new"
+                " consumer (delete it to begin again)",
+                self._where,
+                self.start,
+                starts,
+            )
+        if not wanted:
             return info
+        shown = {
+            "max_deliver": ("max_deliver", found.max_deliver, "unlimited"),
+            "ack_wait": ("ack_wait", found.ack_wait, self.ack_wait),
+            "filter_subject": ("subject", found.filter_subject, self.subject),
+        }
+        changes = ", ".join(f"{shown[k][0]} from {shown[k][1]!r} to {shown[k][2]!r}" for k in wanted)
         try:
-            info = await js.add_consumer(self.stream, config=found.evolve(max_deliver=-1))
-        except Exception as exc:  # noqa: BLE001 - said; the supply still dead-letters at max_deliveries
+            info = await js.add_consumer(self.stream, config=found.evolve(**wanted))
+        except Exception as exc:  # noqa: BLE001 - said; the consumer keeps its settings
             if self._retryable(exc):
                 raise
             log.warning(
-                "%s: the consumer lets a message be delivered %d times and cannot be changed (%s); a message"
-                " delivered that often is dropped by JetStream without reaching the error output",
+                "%s: the consumer's settings differ from the pipeline's and JetStream refused to change them"
+                " (%s: %s): %s wanted; the consumer's are used (delete it to make it anew)",
                 self._where,
-                found.max_deliver,
+                type(exc).__name__,
                 exc,
+                changes,
             )
             return info
-        log.info(
-            "%s: the consumer delivered a message at most %d times; now without limit (max_deliveries is %d)",
-            self._where,
-            found.max_deliver,
-            self.max_deliveries,
-        )
+        log.warning("%s: changed the existing consumer: %s", self._where, changes)
         return info
 
     def _be_careful(self, through: int | None) -> None:
