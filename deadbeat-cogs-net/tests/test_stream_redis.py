@@ -609,6 +609,37 @@ class TestShutdownDuringAnOutage:
         assert any("100 messages were not acknowledged" in failure for failure in esc.failures), esc.failures
 
 
+class TestFinishTimeout:
+    def test_finish_timeout_counts_from_the_shutdown_not_from_the_start_of_the_outage(
+        self, own_redis: RedisServer
+    ) -> None:
+        """Redis away 4 s before the shutdown, back 3 s after it: within finish_timeout = 5 s, so all is written.
+
+        (finish_timeout counted from the start of the outage: the first try after the shutdown gave up.)
+        """
+        name = f"fix-finish-{uuid.uuid4().hex[:10]}"
+        own_redis.stop()
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        feeder = Feeder(esc, 100, per_tick=100)
+        drain = stream.RedisStreamDrain(train, name, url=own_redis.url, finish_timeout=5)
+        train.cogs = [feeder, drain]
+        started = time.monotonic()
+        back = threading.Thread(target=lambda: (time.sleep(3.0), own_redis.start()))
+
+        def until() -> bool:
+            if time.monotonic() - started > 4.0:
+                back.start()
+                return True
+            return False
+
+        run(esc, until, timeout=30)
+        back.join()
+        assert not esc.failures, esc.failures
+        assert len(feeder.acknowledged) == 1
+        assert own_redis.client().xlen(name) == 100
+
+
 class Gate(movement.Cog):
     """Holds every datum (reported to the train) until opened: the supply's messages stay unacknowledged."""
 

@@ -31,8 +31,9 @@ acknowledged as soon as the broker confirmed its data, so a tailer saves its
 position as it goes and a broker supply acknowledges its messages.
 
 Shutdown. ``finish`` returns a coroutine, awaited by the Train: it writes what
-is left (for at most ``finish_timeout`` seconds while the broker is out of
-reach) and closes the connection. What could not be written is not
+is left (trying for at most ``finish_timeout`` seconds from the shutdown while
+the broker is out of reach, however long it was away before) and closes the
+connection. What could not be written is not
 acknowledged, and the run fails.
 """
 
@@ -51,6 +52,9 @@ from ._backoff import Backoff
 __all__ = ["BrokerDrain", "StreamFull"]
 
 log = logging.getLogger("deadbeat.stream")
+
+#: At shutdown, the longest pause between two tries of a write (seconds).
+_FINISH_PAUSE = 1.0
 
 
 class StreamFull(Exception):
@@ -96,6 +100,9 @@ class BrokerDrain(movement.Cog):
         self._blocked_since: float | None = None
         self._last_error = 0.0
         self._finishing = False
+        self._finish_started = 0.0
+        # Set at shutdown to end a writer's pause between tries (see _pause).
+        self._wake: asyncio.Event | None = None
         # Data of the write in hand that went to the error output instead (see _refuse).
         self._refused = 0
         #: What the output counted: data the broker confirmed, writes tried again.
@@ -187,7 +194,7 @@ class BrokerDrain(movement.Cog):
                         if not self._stalled(exc, count):
                             return
                         self.counts["retries"] += 1
-                        await asyncio.sleep(backoff.pause())
+                        await self._pause(backoff.pause())
                 backoff.reset()
                 if self._blocked_since is not None:
                     log.warning(
@@ -209,6 +216,18 @@ class BrokerDrain(movement.Cog):
         """
         self._refused += 1
         self.esc.reject(self, datum, error)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before trying again; at shutdown at most a second (and the shutdown wakes a longer wait)."""
+        if self._finishing:
+            seconds = min(seconds, _FINISH_PAUSE)
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     def _confirmed(self, count: int) -> None:
         """The broker has the next ``count`` data taken: release them, each under its batch's token."""
@@ -234,8 +253,13 @@ class BrokerDrain(movement.Cog):
             self.esc.block(self)
         else:
             log.debug("%s: still cannot write: %s", self._where, exc)
-        limit = self._finish_timeout if self._finishing else self._retry_for
-        if limit is not None and now - self._blocked_since > limit:
+        if self._finishing:
+            # At shutdown, finish_timeout more seconds, however long the broker was away before.
+            limit: float | None = self._finish_timeout
+            since = max(self._blocked_since, self._finish_started)
+        else:
+            limit, since = self._retry_for, self._blocked_since
+        if limit is not None and now - since > limit:
             self._give_up(exc, count + len(self._buffer))
             return False
         return True
@@ -256,6 +280,9 @@ class BrokerDrain(movement.Cog):
 
     async def _finish_writes(self) -> None:
         self._finishing = True
+        self._finish_started = time.monotonic()
+        if self._wake is not None:
+            self._wake.set()  # a writer pausing between tries tries again now
         if self._buffer and self._writer is None:
             self._writer = self.esc.spawn(self._write_all())
         writer = self._writer

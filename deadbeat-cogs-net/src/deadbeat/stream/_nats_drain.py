@@ -13,8 +13,11 @@ again after a lost connection or a time-out is recognised by JetStream
 A full stream: JetStream refuses new messages only for a stream with
 ``discard = new``; with the default ``discard = old`` it drops its oldest
 messages, read or not, without telling the publisher. Give streams that must
-not lose data ``discard = new`` (or limits large enough); a refusal then waits
-like a broker out of reach, and nothing is lost.
+not lose data ``discard = new`` with work-queue or interest retention (or
+limits large enough); a refusal then waits like a broker out of reach, and
+nothing is lost. With the default limits retention, read and acknowledged
+messages stay in the stream: a full stream stays full and the output waits for
+good.
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ class NATSStreamDrain(BrokerDrain):
     nothing upstream is acknowledged before the data are stored. While NATS is
     out of reach (restarting, the connection lost, the stream full with
     ``discard = new``), the output keeps what it holds, pauses the supplies,
-    says so once, and tries again with growing pauses. Each message carries a
+    says so once, and tries again with growing pauses. Give a stream with
+    ``discard = new`` work-queue or interest retention, so that what its
+    readers acknowledged leaves it: with the default limits retention a full
+    stream stays full. Each message carries a
     ``Nats-Msg-Id``, so what is published again after a lost confirmation is
     stored once (within the stream's duplicate window).
 

@@ -72,8 +72,9 @@ class NATSStreamSupply(BrokerSupply):
     message to one of them. A message is acknowledged only after every datum it
     became has left the train (written, dropped by a filter, or delivered to the
     error output), so a worker that dies loses nothing: JetStream delivers its
-    messages again after ``ack_wait`` seconds. A message delivered more than
-    ``max_deliveries`` times goes to the error output instead. At most
+    messages again after ``ack_wait`` seconds. A message delivered
+    ``max_deliveries`` times without being acknowledged goes to the error
+    output instead (counted as ``stream.redis`` counts). At most
     ``max_pending`` messages are in the train or waiting for their acknowledgement.
 
     Each datum is the message's payload as text (bytes with ``encoding = false``);
