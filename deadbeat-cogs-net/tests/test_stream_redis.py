@@ -608,6 +608,34 @@ class TestShutdownDuringAnOutage:
         assert supply.counts["acknowledged"] == 0
         assert any("100 messages were not acknowledged" in failure for failure in esc.failures), esc.failures
 
+    def test_acknowledgements_that_go_through_again_are_said(
+        self, own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """ "cannot acknowledge N messages yet" is followed by "acknowledged again after S s" once Redis is back."""
+        name = f"fix-ackagain-{uuid.uuid4().hex[:10]}"
+        fill(own_redis.client(), name, 100)
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = stream.RedisStreamSupply(train, name, url=own_redis.url, block=0.2)
+        gate, collector = Gate(train), Collector()
+        train.cogs = [supply, gate, collector]
+        back = threading.Thread(target=lambda: (time.sleep(1.0), own_redis.start()))
+
+        def until() -> bool:
+            if back.ident is None and len(gate.held) == 100:
+                own_redis.stop()
+                back.start()
+                gate.open()
+            return supply.counts["acknowledged"] == 100
+
+        with caplog.at_level(logging.INFO, logger="deadbeat.stream"):
+            run(esc, until)
+        back.join()
+        assert "cannot acknowledge 100 messages yet" in caplog.text
+        assert "acknowledged again after" in caplog.text
+        assert not esc.failures, esc.failures
+        assert own_redis.client().xpending(name, "deadbeat")["pending"] == 0
+
 
 class TestFinishTimeout:
     def test_finish_timeout_counts_from_the_shutdown_not_from_the_start_of_the_outage(
