@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import random
 from typing import Any
 
@@ -352,6 +353,37 @@ class TestAggregate:
         assert sorted(old for old, _ in renames.seen) == [f"e{i}" for i in range(6)]
         assert train.in_flight == 0
 
+    def test_groups_never_hold_enough_to_stall_the_supplies(self, caplog: pytest.LogCaptureFixture) -> None:
+        """More distinct keys than the train lets a cog hold: the oldest groups go out early, said once.
+
+        Held data count against high_water: groups holding more would pause
+        every supply until their window ended, silently (20 s for 12,000 keys).
+        """
+        esc = movement.Escapement()
+        train = movement.Train(esc, high_water=100)
+        collector = Collector()
+        aggregate = flow.Aggregate(train, ["k"], {"n": "count"}, window=600)
+        train.cogs = [aggregate, collector]
+        with caplog.at_level(logging.WARNING, logger="deadbeat.flow"):
+            for i in range(500):
+                train.send(None, [{"k": i}])
+                assert train.in_flight <= 25 and not train.paused
+        assert caplog.text.count("the oldest groups go out early") == 1
+        esc.shutdown()
+        esc.run()
+        esc.close()
+        assert sorted(d["k"] for d in collector.data) == list(range(500))
+
+    def test_a_sum_beyond_a_numbers_range_fails_its_datum_and_keeps_the_group(self) -> None:
+        """1e308 + 1e308 would be Infinity, which JSON cannot hold: that datum fails, the group stays as it was."""
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        aggregate = flow.Aggregate(train, ["h"], {"total": "sum:size", "n": "count"}, window=600)
+        out, records = send_through([aggregate], [{"h": "a", "size": 1e308}, {"id": 2, "h": "a", "size": 1e308}])
+        assert [(r.event_id, "beyond a number's range" in str(r.error)) for r in records] == [(2, True)]
+        assert aggregate.finish() == [{"id": "aggregate-1", "h": "a", "total": 1e308, "n": 1}]
+        esc.close()
+
     def test_size_limit_emits_early(self) -> None:
         """A group reaching max_size goes out at once; the rest at shutdown."""
         esc = movement.Escapement()
@@ -460,6 +492,20 @@ class TestAggregate:
 
 
 class TestBatch:
+    def test_a_batch_larger_than_the_train_can_hold_goes_out_smaller(self, caplog: pytest.LogCaptureFixture) -> None:
+        """size above what the train lets a cog hold: batches go out at that bound (said), never stall."""
+        esc = movement.Escapement()
+        train = movement.Train(esc, high_water=100)
+        collector = Collector()
+        with caplog.at_level(logging.WARNING, logger="deadbeat.flow"):
+            train.cogs = [flow.Batch(train, size=11000, timeout=600, target=None), collector]
+        train.send(None, list(range(60)))
+        assert [len(batch) for batch in collector.data] == [25, 25]
+        assert "batches go out at 25" in caplog.text
+        esc.shutdown()
+        esc.run()
+        esc.close()
+
     def test_size_timeout_and_finish(self) -> None:
         """Lists go out when full, after the timeout, and at finish."""
         esc = movement.Escapement()

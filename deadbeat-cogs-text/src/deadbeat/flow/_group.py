@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -28,6 +30,20 @@ _NUMERIC = frozenset({"sum", "min", "max"})
 _NUMBERS = frozenset({int, float})
 #: Marks a field a datum does not have.
 _ABSENT: Any = object()
+
+log = logging.getLogger("deadbeat.flow")
+
+
+def held_limit(train: Any) -> int | None:
+    """The most data a cog may hold back for grouping without stalling the train (``None``: no bound known).
+
+    Held data count against the train's ``high_water``: above it the supplies
+    pause until they fall to ``low_water``. A cog holding more than that for a
+    window would stall every supply until its window ends; half of
+    ``low_water`` leaves the other half to the rest of the train.
+    """
+    low = getattr(train, "low_water", None)
+    return max(1, low // 2) if isinstance(low, int) else None
 
 
 def _positive(name: str, value: Any) -> Any:
@@ -140,6 +156,10 @@ class Aggregate(movement.Cog):
         ]
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._serial = itertools.count(1)
+        #: Data held in the open groups, and the most the train lets us hold (see held_limit).
+        self._held = 0
+        self._held_limit = held_limit(train)
+        self._said_limit = False
 
     def _key(self, data: Any) -> tuple[Any, ...]:
         values = []
@@ -156,6 +176,8 @@ class Aggregate(movement.Cog):
         # leaves its group (or the absence of one) as it was.
         values, size, kept = self._read(data)
         group = self._groups.get(key)
+        if group is not None:
+            self._check_sums(group, values)
         growth = self._growth(group, size, kept) if group is not None else 0
         if group is not None and group.size + growth > self.max_bytes:
             self._send_on(key)
@@ -181,11 +203,34 @@ class Aggregate(movement.Cog):
         self._total += growth
         # The datum came with this call: it holds back its own batch only (see Train.hold).
         group.holds.add(self.train.hold(current=True))
+        self._held += 1
         if group.count >= self.max_size:
             self._send_on(key)
         while self._total > self.max_total_bytes and self._groups:
             self._send_on(next(iter(self._groups)))
+        limit = self._held_limit
+        if limit is not None and self._held > limit:
+            if not self._said_limit:
+                self._said_limit = True
+                log.warning(
+                    "%s: holds %d data in open groups, half of the train's low_water: the oldest groups go out"
+                    " early from now on, rather than stall the supplies until their window ends (raise"
+                    " [train] high_water to aggregate more at once)",
+                    self,
+                    self._held,
+                )
+            while self._held > limit and self._groups:
+                self._send_on(next(iter(self._groups)))
         return None
+
+    def _check_sums(self, group: _Group, values: list[Any]) -> None:
+        """:raises ValueError: when a ``sum`` of ``group`` would overflow with ``values`` (JSON cannot hold it)."""
+        for index, ((name, function, _), value) in enumerate(zip(self._outputs, values, strict=True)):
+            current = group.values[index]
+            if function == "sum" and value is not _ABSENT and current is not None:
+                total = current + value
+                if isinstance(total, float) and not math.isfinite(total):
+                    raise ValueError(f"aggregate {name!r} (sum): {current!r} + {value!r} is beyond a number's range")
 
     def _growth(self, group: _Group, size: int, kept: list[int]) -> int:
         """How many bytes ``group`` would keep more with a datum whose lists add ``size`` and that has values
@@ -223,6 +268,8 @@ class Aggregate(movement.Cog):
                 continue
             if function in _NUMERIC and type(value) not in _NUMBERS:
                 raise ValueError(f"aggregate {name!r} ({function}): expected a number, got {type(value).__name__}")
+            if function in _NUMERIC and type(value) is float and not math.isfinite(value):
+                raise ValueError(f"aggregate {name!r} ({function}): {value!r} is not a finite number")
             if function == "list":
                 size += weight(value, self.max_bytes - size)
                 if size > self.max_bytes:
@@ -267,6 +314,7 @@ class Aggregate(movement.Cog):
         """Close the group of ``key``. :returns: the datum it became and the token to send it on with."""
         group = self._groups.pop(key)
         self._total -= group.size
+        self._held -= group.count
         if group.timer is not None:
             self.train.esc.dequeue(group.timer)
         new_id = f"aggregate-{next(self._serial)}"
@@ -317,12 +365,23 @@ class Batch(movement.Cog):
         self._items: list[Any] = []
         self._holds = movement.HeldRuns()
         self._timer: movement.Binding | None = None
+        limit = held_limit(train)
+        #: The size a batch goes out at: ``size``, or less where the train could not hold that many.
+        self._size = size if limit is None else min(size, limit)
+        if self._size < size:
+            log.warning(
+                "%s: a batch of %d would stall the train (it pauses its supplies above [train] high_water);"
+                " batches go out at %d (raise high_water for larger ones)",
+                self,
+                size,
+                self._size,
+            )
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         self._items.append(data)
         # The datum came with this call: it holds back its own batch only (see Train.hold).
         self._holds.add(self.train.hold(current=True))
-        if len(self._items) >= self.size:
+        if len(self._items) >= self._size:
             # Returned in this send: the Train sees earlier batches' data let go here and go on with it.
             return (self._take()[0],)
         if self._timer is None:
