@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,22 @@ class TestRetries:
         assert "no answer within 0.2 s" in str(run.records[0].error)
         assert run.feeder.acked == ["b0"] and run.post.counts["requests"] >= 3
 
+    def test_a_long_pause_is_cut_short_to_try_again_before_retry_for_runs_out(self) -> None:
+        """A pause longer than what is left of retry_for (Retry-After: 30) ends before it; the data get through."""
+        started = time.monotonic()
+
+        def down_for_a_while(number: int, body: bytes) -> Answer:
+            return (503, {"Retry-After": "30"}) if time.monotonic() - started < 1.5 else 200
+
+        peer = Peer(down_for_a_while).start()
+        try:
+            run = Run(batches(events(5), 5), url=peer.url, retry_for=3.0, give_up="error_output").run(timeout=20)
+        finally:
+            peer.stop()
+        assert peer.lines() == events(5) == run.collector.data
+        assert not run.records and run.feeder.acked == ["b0"] and not run.esc.failures
+        assert time.monotonic() - started < 3.5
+
     def test_give_up_stop_fails_the_run_and_acknowledges_nothing(self) -> None:
         """After retry_for, give_up = "stop" fails the run; the data stay unacknowledged, none is dropped silently."""
         peer = Peer(lambda number, body: 503).start()
@@ -587,6 +604,29 @@ class TestShutdown:
         assert run.feeder.acked == [] and run.collector.data == []
         assert any("5 data not delivered within finish_timeout" in f for f in run.esc.failures)
         assert not run.esc.leftovers
+
+    def test_a_request_already_failing_is_tried_until_finish_timeout(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Retrying with long pauses when shutdown begins: tried again within finish_timeout, not given up at once."""
+        started = time.monotonic()
+
+        def down_for_a_while(number: int, body: bytes) -> Answer:
+            return (503, {"Retry-After": "30"}) if time.monotonic() - started < 2.0 else 200
+
+        peer = Peer(down_for_a_while).start()
+        caplog.set_level(logging.DEBUG, logger="deadbeat.http")
+        run = Run(batches(events(100), 100), url=peer.url, finish_timeout=4.0)
+        run.esc.after(1.0, run.esc.shutdown)
+        try:
+            run.run(timeout=20)
+        finally:
+            peer.stop()
+        assert not run.esc.failures
+        assert peer.lines() == events(100) == run.collector.data
+        assert run.feeder.acked == ["b0"]
+        ended = time.monotonic() - started
+        assert 2.0 < ended < 5.0
+        # Waiting out the pauses at shutdown, not trying again and again at once.
+        assert len(peer.requests) <= 4
 
     def test_a_stopped_run_tries_once_more_at_finish(self) -> None:
         """give_up = "stop", then the server comes back during finish: the data are delivered after all."""

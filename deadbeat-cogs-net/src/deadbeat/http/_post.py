@@ -46,10 +46,16 @@ own, until the refused data are alone and the others delivered; a refused datum
 then goes to the error output by itself. Other refusals (404, 405, a redirect)
 would refuse any datum, so the whole request goes to the error output at once.
 
-Shutdown. ``finish`` sends what is collected and waits for the answers, trying
-again as usual but no longer than ``finish_timeout``; what is not delivered by
-then is handled as ``give_up`` says: the run fails (exit status 1, the data are
-not acknowledged) or the data go to the error output.
+Deadlines. A request is tried until ``retry_for`` runs out (and, at shutdown,
+``finish_timeout``): a pause that would run past the deadline, however long the
+back-off or a ``Retry-After`` made it, is cut short so that the request is tried
+once more before it, never given up early.
+
+Shutdown. ``finish`` sends what is collected and waits for the answers; a request
+already being tried again is tried at once, then with its usual pauses, cut
+short to fit ``finish_timeout``; what is not delivered by then is handled as
+``give_up`` says: the run fails (exit status 1, the data are not acknowledged)
+or the data go to the error output.
 """
 
 from __future__ import annotations
@@ -86,6 +92,10 @@ _EXCERPT = 300
 _DRAIN = 1 << 16
 _FIRST_PAUSE = 0.1
 _LONGEST_PAUSE = 30.0
+#: Before a deadline (retry_for, finish_timeout), a pause that would run past it ends this many seconds early,
+#: so that one more try can be answered in time; with less left than _LAST_ROOM, nothing more is tried.
+_LAST_TRY = 0.5
+_LAST_ROOM = 0.05
 
 _CONTENT_TYPES = {"lines": "application/x-ndjson", "document": "application/json"}
 
@@ -136,12 +146,14 @@ class HTTPPostDrain(movement.Cog):
     :param concurrency: requests out at once; above 1, data may arrive out of order.
     :param timeout: seconds one attempt may take (connecting, sending, the answer).
     :param retry_for: seconds a failing request is tried again before giving up
-        (``inf`` for ever).
+        (``inf`` for ever); a pause that would run past them is cut short, so the
+        last try comes just before they run out.
     :param give_up: what becomes of data not delivered within ``retry_for`` (or
         ``finish_timeout`` at shutdown): ``"stop"`` fails the run and leaves them
         unacknowledged; ``"error_output"`` sends them to the error output and goes on.
     :param split_refused: split a batch refused with 400, 413 or 422 to find the data at fault.
-    :param finish_timeout: seconds shutdown waits for the last answers.
+    :param finish_timeout: seconds shutdown waits for the last answers, trying
+        a failing request again until they run out.
     :param headers: extra request headers; values of credential-like headers
         (``Authorization``, ``*token*``, ``*key*``) are masked in log lines.
     :param headers_file: a file of ``Name: value`` lines added to ``headers`` (best for tokens: chmod 600);
@@ -376,10 +388,16 @@ class HTTPPostDrain(movement.Cog):
                     self.retry_for,
                 )
                 self._pace()
-            pause = backoff.pause(outcome.asked)
-            if now + pause > self._deadline or (now - failing_since) + pause > self.retry_for:
+            # Tried until the deadline (finish_timeout at shutdown, else retry_for):
+            # a pause that would run past it is cut short to fit, not a reason to stop.
+            left = min(self._deadline, failing_since + self.retry_for) - now
+            if left < _LAST_ROOM:
                 self._gave_up(request, outcome.why)
                 return
+            pause = backoff.pause(outcome.asked)
+            if pause > left - _LAST_ROOM:
+                # The try after it must have time to be answered before the deadline.
+                pause = max(left - _LAST_TRY, left / 2)
             self.counts["retries"] += 1
             log.debug("%s: trying again in %.3f s (%s; Retry-After %s)", self.url, pause, outcome.why, outcome.asked)
             await self._nap(pause)
@@ -627,9 +645,11 @@ class HTTPPostDrain(movement.Cog):
         loop = self.esc.loop
         self._deadline = loop.time() + self.finish_timeout
         self._stopped = False  # one more go for what a "stop" kept
-        if self._wake is None:
-            self._wake = asyncio.Event()
-        self._wake.set()  # retries waiting out a pause try at once
+        # Retries waiting out a pause try at once; the pauses after that are waited out again
+        # (a new event: the one set would cut every later pause to nothing, hammering the server).
+        woken, self._wake = self._wake, asyncio.Event()
+        if woken is not None:
+            woken.set()
         while self._held and loop.time() < self._deadline:
             self._pump()
             tasks = [b.task for b in self._flying.values() if b.task is not None and not b.task.done()]
