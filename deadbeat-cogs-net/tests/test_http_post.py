@@ -352,7 +352,7 @@ class TestRetries:
         ]
         assert peer.lines() == data == run.collector.data
         assert run.feeder.acked == ["b0"] and not run.records
-        assert run.post.counts["retries"] == 2  # the first failure is tried again at once, uncounted
+        assert run.post.counts["retries"] == 3  # every failed try counts; only a stale connection is not one
 
     def test_429_waits_at_least_as_long_as_retry_after_asks(self, caplog: pytest.LogCaptureFixture) -> None:
         """A 429 with Retry-After is tried again after at least that many seconds (the pause chosen, as logged)."""
@@ -445,21 +445,76 @@ class TestRetries:
         assert run.post.metrics()["pending"] == 0 and run.post.metrics()["ready"] == 1
         assert run.post.counts["delivered"] == 3000
 
-    def test_a_time_out_is_tried_again(self) -> None:
-        """An answer later than timeout counts as a failure and the request is sent again (at-least-once)."""
+    def test_a_time_out_is_tried_again(self, caplog: pytest.LogCaptureFixture) -> None:
+        """An answer later than timeout is a failed try: counted, logged, tried again after a pause (at-least-once)."""
+        sent: list[float] = []
 
         async def slow_first(number: int, body: bytes) -> int:
+            sent.append(time.monotonic())
             if number == 0:
                 await asyncio.sleep(2.0)
             return 200
 
         peer = Peer(slow_first).start()
+        caplog.set_level(logging.INFO, logger="deadbeat.http")
         try:
             run = Run(batches(events(4), 4), url=peer.url, timeout=0.3).run()
         finally:
             peer.stop()
-        assert len(peer.requests) >= 2 and peer.requests[-1][1] == peer.requests[0][1]
+        assert len(peer.requests) == 2 and peer.requests[1][1] == peer.requests[0][1]
         assert run.collector.data == events(4) and not run.records
+        assert run.post.counts["retries"] == 1
+        assert "POST of 4 data failed (no answer within 0.3 s)" in caplog.text
+        assert "delivered again after 2 tries" in caplog.text
+        assert sent[1] - sent[0] >= 0.3 + 0.05  # the time-out, then a pause: not at once
+
+    def test_a_connection_closed_before_the_answer_is_tried_again_at_once_quietly(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A server closing the connection before any byte of the answer (a stale keep-alive): once more, uncounted."""
+        requests: list[bytes] = []
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    buffered = b""
+                    while True:
+                        while b"\r\n\r\n" not in buffered:
+                            chunk = conn.recv(65536)
+                            if not chunk:
+                                break
+                            buffered += chunk
+                        else:
+                            head, _, buffered = buffered.partition(b"\r\n\r\n")
+                            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                            while len(buffered) < length:
+                                buffered += conn.recv(65536)
+                            requests.append(buffered[:length])
+                            buffered = buffered[length:]
+                            if len(requests) == 1:
+                                break  # closed under the first request, without a word
+                            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                            continue
+                        break
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        caplog.set_level(logging.INFO, logger="deadbeat.http")
+        try:
+            url = f"http://127.0.0.1:{server.getsockname()[1]}/x"
+            run = Run(batches(events(3), 3), url=url).run(timeout=20)
+        finally:
+            server.close()
+        assert len(requests) == 2 and requests[0] == requests[1]
+        assert run.collector.data == events(3) and not run.records
+        assert run.post.counts["retries"] == 0 and "failed" not in caplog.text
 
     def test_a_peer_that_never_answers_is_cut_off_by_the_timeout(self) -> None:
         """A socket that takes connections and never answers (a hung or half-open peer): time-outs, then give_up."""

@@ -28,10 +28,14 @@ for a timer unless ``linger`` asks for it.
 
 Retries. Connection errors, time-outs, 408, 429 and 5xx are tried again with
 growing pauses (exponential, with jitter), at least as long as a ``Retry-After``
-asks. The first failure of a request is tried again at once and quietly: a
-server may close a kept-alive connection just as a request is sent on it. POST
-is not idempotent: a request whose answer was lost is sent again, so a server
-may receive a batch twice (at-least-once delivery).
+asks. One exception: a connection closed before any byte of the answer came
+(a server may close a kept-alive connection just as a request is sent on it) is
+tried again at once and quietly, once per request. POST is not idempotent: a
+request whose answer was lost is sent again, so a server may receive a batch
+twice (at-least-once delivery). That includes a request that timed out while the
+server was still working on it: it is sent again after the pause, and the server
+gets the batch twice; so ``timeout`` must be longer than the server's worst time
+to answer.
 
 Credentials. 401, 403 and 407 refuse our credentials, not the data: every
 datum would be refused alike until someone fixes them, and sending everything
@@ -61,6 +65,7 @@ or the data go to the error output.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import ssl
 import time
@@ -107,14 +112,16 @@ class Refused(Exception):  # noqa: N818 - what happened to the datum, not a prog
 class _Outcome:
     """How one attempt ended: ``"accepted"``, ``"refused"`` or ``"failed"`` (try again)."""
 
-    __slots__ = ("kind", "why", "status", "asked")
+    __slots__ = ("kind", "why", "status", "asked", "stale")
 
-    def __init__(self, kind: str, why: str, status: int = 0, asked: float | None = None) -> None:
+    def __init__(self, kind: str, why: str, status: int = 0, asked: float | None = None, stale: bool = False) -> None:
         self.kind = kind
         self.why = why
         self.status = status
         #: Seconds the server asked us to wait (Retry-After), if it did.
         self.asked = asked
+        #: The connection was closed before any byte of the answer (a kept-alive one the server had just closed).
+        self.stale = stale
 
 
 class HTTPPostDrain(movement.Cog):
@@ -145,6 +152,9 @@ class HTTPPostDrain(movement.Cog):
         0 sends at every flush of the train (no added latency).
     :param concurrency: requests out at once; above 1, data may arrive out of order.
     :param timeout: seconds one attempt may take (connecting, sending, the answer).
+        An attempt that times out is tried again like any failure, even if the
+        server did process it: the batch is then sent twice (at-least-once), so
+        make ``timeout`` longer than the server's worst time to answer.
     :param retry_for: seconds a failing request is tried again before giving up
         (``inf`` for ever); a pause that would run past them is cut short, so the
         last try comes just before they run out.
@@ -351,6 +361,7 @@ class HTTPPostDrain(movement.Cog):
         """
         backoff = Backoff(_FIRST_PAUSE, _LONGEST_PAUSE)
         failing_since = 0.0
+        stale_retried = False
         # Cancelled at the end of finish_timeout: finish settles what is left then.
         while True:
             outcome = await self._attempt(request)
@@ -361,8 +372,10 @@ class HTTPPostDrain(movement.Cog):
                 self._refused(request, outcome)
                 return
             now = self.esc.loop.time()
-            if request.tries == 1 and outcome.asked is None and not self._finishing:
-                # A kept-alive connection the server had just closed: once more at once.
+            if outcome.stale and not stale_retried and not self._finishing:
+                # A kept-alive connection the server had just closed: once more at once, on a new one.
+                # Only that: a time-out, a refused connection or a 5xx is a failed try, counted and paused.
+                stale_retried = True
                 log.debug("%s: %s; trying again at once", self.url, outcome.why)
                 continue
             self._last_error = time.time()
@@ -439,10 +452,12 @@ class HTTPPostDrain(movement.Cog):
                 connector=aiohttp.TCPConnector(limit=self.concurrency, ssl=self._ssl if self._ssl else True),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
+        answered = False
         try:
             async with self._session.post(
                 self._url, data=request.body(self._lines), headers=self._headers, allow_redirects=False
             ) as answer:
+                answered = True
                 status = answer.status
                 try:
                     excerpt = await _read_answer(answer)
@@ -464,9 +479,11 @@ class HTTPPostDrain(movement.Cog):
         except asyncio.TimeoutError:
             return _Outcome("failed", f"no answer within {self.timeout:g} s")
         except aiohttp.ClientError as exc:
-            return _Outcome("failed", f"{type(exc).__name__}: {exc}")
+            return _Outcome("failed", f"{type(exc).__name__}: {exc}", stale=not answered and _closed_on_us(exc))
         except OSError as exc:
-            return _Outcome("failed", f"{type(exc).__name__}: {exc.strerror or exc}")
+            return _Outcome(
+                "failed", f"{type(exc).__name__}: {exc.strerror or exc}", stale=not answered and _closed_on_us(exc)
+            )
         except Exception as exc:  # noqa: BLE001 - whatever else broke this attempt, the data must not be stranded
             log.error("%s: unexpected error while posting; trying again", self.url, exc_info=exc)
             return _Outcome("failed", f"{type(exc).__name__}: {exc}")
@@ -707,6 +724,17 @@ async def _read_answer(answer: aiohttp.ClientResponse) -> str:
         answer.close()  # an answer this long is not worth reading to its end: the connection goes
     text = kept.decode("utf-8", "replace").strip()
     return " ".join(text.split())[:_EXCERPT]
+
+
+def _closed_on_us(exc: BaseException) -> bool:
+    """:returns: whether ``exc`` says an open connection was closed under the request (not a time-out, not refused)."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return True
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, aiohttp.ClientConnectorError)
+        and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+    )
 
 
 def _checked_url(url: str) -> str:
