@@ -517,10 +517,9 @@ class TestBadAnswers:
         assert not run.errors
         out = by_id(run.out)
         assert all(out[f"bad-{a}"]["hostname"] == "?" for a in bad)
-        if fault not in ("cut", "garbage"):
-            assert all(out[f"good-{a}"]["hostname"] == "good.example" for a in good)
-        # A reply c-ares cannot parse costs every question waiting on that socket a try;
-        # those may fail too, marked like the others (see the cog's docs).
+        # A reply c-ares cannot parse costs every question waiting on that socket a try; those
+        # are asked again alone, so the good ones get their answers all the same (see the cog's docs).
+        assert all(out[f"good-{a}"]["hostname"] == "good.example" for a in good)
         lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.dns"]
         first = [line for line in lines if line.startswith("bad-")]
         assert len(first) == 1, lines
@@ -528,6 +527,25 @@ class TestBadAnswers:
         assert any("more lookups failed the same way" in line for line in lines)
         assert len(lines) <= 4, lines
         assert run.cogs[0].lookups == 0 and run.cogs[0].cached <= len(good)
+
+    def test_malformed_replies_for_one_name_fail_that_lookup_only(
+        self, scripted_dns: Any, dns_kit: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Garbage for one name, slow good answers for ten others on the same socket: only the one fails."""
+        scripted_dns.set_rule(dns_kit.reverse_name("192.0.2.200"), dns_kit.Rule(fault="garbage"))
+        good = [f"192.0.2.{i}" for i in range(201, 211)]
+        for a in good:
+            scripted_dns.set_rule(dns_kit.reverse_name(a), dns_kit.Rule(records=[("PTR", "good.example")], delay=0.5))
+        data = [{"id": "bad", "ip": "192.0.2.200"}] + [{"id": a, "ip": a} for a in good]
+        with caplog.at_level(logging.WARNING, logger="deadbeat.dns"):
+            run = dns_kit.run(reverse([scripted_dns.address], timeout=3.0, failed="FAILED"), data)
+        out = by_id(run.out)
+        assert out["bad"]["hostname"] == "FAILED"
+        assert [out[a]["hostname"] for a in good] == ["good.example"] * 10
+        assert run.cogs[0].counts["failed"] == 1 and run.cogs[0].counts["resolved"] == 10
+        lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.dns"]
+        assert len(lines) == 1 and "malformed" in lines[0], lines
+        assert run.cogs[0].lookups == 0 and run.cogs[0].in_flight == 0
 
     def test_a_truncated_reply_is_asked_again_over_tcp(self, scripted_dns: Any, dns_kit: Any) -> None:
         """TC set over UDP: c-ares asks again over TCP and the full answer is used."""

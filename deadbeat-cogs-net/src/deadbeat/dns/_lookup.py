@@ -17,6 +17,14 @@ may go on asking a silent server for a long while) are cancelled as soon as no
 live lookup is out, which frees their room: a dead resolver costs each batch of
 lookups ``timeout``, not c-ares's whole schedule of tries.
 
+Malformed replies. c-ares drops a socket on which a reply it cannot parse came,
+and each question waiting on that socket is sent again at the cost of a try:
+replies of garbage for one name use up the tries of every question sharing the
+socket. A question that fails so is asked again once, alone on a channel (and a
+socket) of its own (at most ``_MOST_ALONE`` at once, the rest waiting their
+turn), where only its own replies count: the innocent ones are answered, the
+guilty one fails for good. Once only, so a flood of garbage cannot loop.
+
 Deadlines. Each lookup sent gets a deadline, ``timeout`` seconds on. The
 deadlines are kept in a deque in the order they were set, which is their order
 in time, and one timer waits for the earliest: at it, every lookup past its
@@ -53,7 +61,7 @@ from deadbeat.plugins import missing_library
 
 from ._cache import NOT_FOUND, AnswerCache
 from ._complaints import Complaints
-from ._resolver import ECANCELLED, ETIMEOUT, EXTRA, FAILURES, NEGATIVE, Resolver, tries_for
+from ._resolver import EBADRESP, ECANCELLED, ETIMEOUT, EXTRA, FAILURES, NEGATIVE, Resolver, tries_for
 
 __all__ = ["Lookup", "Question"]
 
@@ -64,6 +72,8 @@ Question = tuple[str, int]
 
 #: The failure of a lookup that reached its deadline (not a c-ares status).
 DEADLINE = -1
+#: The most questions asked alone at once, each on a socket of its own, after malformed replies.
+_MOST_ALONE = 64
 
 
 class _Slot:
@@ -84,7 +94,19 @@ class _Pending:
     done (``done`` true; its data have been handed out).
     """
 
-    __slots__ = ("key", "questions", "waiting", "holds", "left", "found", "ttl", "failure", "deadline", "done")
+    __slots__ = (
+        "key",
+        "questions",
+        "waiting",
+        "holds",
+        "left",
+        "found",
+        "ttl",
+        "failure",
+        "deadline",
+        "done",
+        "alone",
+    )
 
     def __init__(self, key: Hashable, questions: list[Question]) -> None:
         self.key = key
@@ -102,6 +124,8 @@ class _Pending:
         self.failure: int | None = None
         self.deadline: float | None = None
         self.done = False
+        #: The questions (a bit each, by index) asked again alone after a malformed reply (see _answered).
+        self.alone = 0
 
 
 def _text(name: Any) -> str:
@@ -194,6 +218,8 @@ class Lookup(movement.Cog):
         self._pending: dict[Hashable, _Pending] = {}
         #: Lookups waiting for room in flight, in arrival order.
         self._queue: deque[_Pending] = deque()
+        #: Questions waiting to be asked alone after a malformed reply (see _answered).
+        self._alone: deque[tuple[_Pending, int]] = deque()
         #: Lookups sent, in the order of their deadlines (see the module docstring).
         self._deadlines: deque[_Pending] = deque()
         self._deadline_timer: movement.Binding | None = None
@@ -469,6 +495,14 @@ class Lookup(movement.Cog):
                         values.append(value_of(record.data))
                 pending.ttl = ttl
                 pending.found[index] = values
+            elif status == EBADRESP and not pending.alone & (1 << index) and not self._finishing:
+                # c-ares dropped a socket for a reply it could not parse, and every question
+                # waiting on it used up a try, though the reply was for one of them at most.
+                # Asked again alone (once: no loop), a question loses tries to its own replies only.
+                pending.alone |= 1 << index
+                self._alone.append((pending, index))
+                self._ask_alone()
+                return
             elif status not in NEGATIVE and pending.failure is None:
                 pending.failure = status
             pending.left -= 1
@@ -476,6 +510,21 @@ class Lookup(movement.Cog):
                 self._complete(pending)
         if self._queue and not self._finishing and not self._cancelling:
             self._fill()
+
+    def _ask_alone(self) -> None:
+        """Ask the questions waiting to be asked alone, at most ``_MOST_ALONE`` at once (a socket each)."""
+        alone = self._alone
+        while alone and self._resolver.alone_out < _MOST_ALONE:
+            pending, index = alone.popleft()
+            if pending.done:
+                continue
+            name, qtype = pending.questions[index]
+            self._resolver.query_alone(name, qtype, self._answered_alone, pending, index)
+
+    def _answered_alone(self, pending: _Pending, index: int, result: Any, status: int | None) -> None:
+        self._answered(pending, index, result, status)
+        if self._alone and not self._closed:
+            self._ask_alone()
 
     def _expire(self) -> None:
         """The earliest deadline is due: give up on every lookup past its own."""

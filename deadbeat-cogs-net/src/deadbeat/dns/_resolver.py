@@ -72,10 +72,7 @@ NEGATIVE = frozenset({ENODATA, ENOTFOUND})
 #: How failures are told in log lines: kind, and what it means.
 FAILURES: dict[int, tuple[str, str]] = {
     ETIMEOUT: ("no answer", "no answer"),
-    EBADRESP: (
-        "malformed reply",
-        "a malformed reply (c-ares dropped the socket; questions waiting on it were asked again)",
-    ),
+    EBADRESP: ("malformed reply", "malformed replies, asked alone on a socket of its own"),
     ESERVFAIL: ("server failure", "the server answered SERVFAIL"),
     EREFUSED: ("refused", "the server refused the question (REFUSED)"),
     ENOTIMP: ("not implemented", "the server does not implement the question (NOTIMP)"),
@@ -190,6 +187,9 @@ class Resolver:
         pycares = import_pycares()
         self.esc = esc
         self._after = after
+        self._settings = (servers, port, timeout, tries)
+        #: Channels of their own for questions asked alone (see :meth:`query_alone`).
+        self._alone: set[Resolver] = set()
         self._thread = threading.get_ident()
         self._bad = pycares.ARES_SOCKET_BAD
         self._time = esc.loop.time
@@ -249,6 +249,36 @@ class Resolver:
             # again, once for all the questions asked in this turn of the loop.
             self._schedule_queued = True
             self.esc.enqueue(self._schedule_soon)
+
+    @property
+    def alone_out(self) -> int:
+        """Questions out on channels of their own (see :meth:`query_alone`)."""
+        return len(self._alone)
+
+    def query_alone(self, name: str, qtype: int, callback: Callable[..., None], *args: Any) -> None:
+        """Ask like :meth:`query`, on a channel (and so a socket) of the question's own, closed once it is answered.
+
+        c-ares drops a socket on which a reply it cannot parse came, and every
+        question waiting on that socket uses up a try for it: a server sending
+        garbage for one name fails all the questions sharing its socket. Asked
+        alone, a question's malformed replies cost its own tries only.
+        """
+        if self.closed:
+            callback(*args, None, ECANCELLED)
+            return
+        servers, port, timeout, tries = self._settings
+        alone = Resolver(self.esc, servers, port, timeout, tries, after=self._after)
+        self._alone.add(alone)
+        self.outstanding += 1
+        alone.query(name, qtype, self._answered_alone, alone, callback, *args)
+
+    def _answered_alone(self, alone: Resolver, callback: Callable[..., None], *args: Any) -> None:
+        self.outstanding -= 1
+        if alone in self._alone:
+            self._alone.discard(alone)
+            # Not from inside its own callback: c-ares must not be closed from there.
+            self.esc.enqueue(alone.close)
+        callback(*args)
 
     def _answered(self, callback: Callable[..., None], *args: Any) -> None:
         # args: the caller's, then pycares's result and status.
@@ -331,6 +361,8 @@ class Resolver:
     def cancel(self) -> None:
         """Call back every open question now, with ``ECANCELLED``."""
         if not self.closed and self.outstanding:
+            for alone in list(self._alone):
+                alone.cancel()
             self._channel.cancel()
 
     def close(self) -> None:
@@ -339,6 +371,9 @@ class Resolver:
             return
         self.cancel()
         self.closed = True
+        for alone in self._alone:
+            alone.close()
+        self._alone.clear()
         for reader, writer in self._watched.values():
             for binding in (reader, writer):
                 if binding is not None:

@@ -60,7 +60,11 @@ class ReverseLookup(Lookup):
     unset it keeps asking until ``timeout``. It drops replies that do not match
     the question (they count as no answer), asks again over TCP when a reply
     is truncated, and when a reply cannot be parsed it closes that socket and
-    asks every question that was waiting on it again. The TTL of a negative
+    asks every question that was waiting on it again, each using up a try,
+    though the reply was for one of them at most. So a question that fails
+    that way is asked once more alone, on a socket of its own (at most 64 at
+    once), where only its own malformed replies cost it tries: a server sending
+    garbage for one name fails that lookup, not the others in flight. The TTL of a negative
     answer is ``negative_ttl``, not the one its SOA record gives. The questions
     share one socket per server, so their replies come in bursts: the cog asks
     for a 4 MiB receive buffer, which the kernel caps at ``net.core.rmem_max``
