@@ -240,6 +240,31 @@ class TestTcpNewline:
         assert first["id"] == f"tcp:{first['msg']['from']}/" + first["id"].split("/", 1)[1]
         assert first["id"].endswith(":0") and second["id"].endswith(":6")
 
+    @pytest.mark.parametrize("field", ["eid", "meta.eid"])
+    def test_the_train_knows_the_event_id_whatever_the_id_field(
+        self, field: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """id_setter naming a field other than "id": error records, log lines and event_done still name the id."""
+
+        class Picky(movement.Cog):
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                if datum["line"] == "bad":
+                    raise ValueError("not this one")
+                return (datum,)
+
+        rig = Rig(cogs=(Picky(),), ids=True, port=0, id_setter=field)
+        rig.client(lambda: send_lines(rig.address, b"good\nbad\n"))
+        with caplog.at_level(logging.WARNING):
+            rig.run_until(lambda: len(rig.data) >= 1 and bool(rig.records))
+        (record,) = rig.records
+        stored = record.datum["eid"] if field == "eid" else record.datum["meta"]["eid"]
+        assert stored.startswith("tcp:127.0.0.1:") and stored.endswith(":5")
+        assert record.event_id == stored
+        assert record.as_dict()["event_id"] == stored
+        assert f"{stored}: " in caplog.text and "-: " not in caplog.text
+        good = rig.data[0]["eid"] if field == "eid" else rig.data[0]["meta"]["eid"]
+        assert good in rig.event_ids.ids
+
     def test_a_failing_setter_costs_its_datum_alone(self) -> None:
         """The manual's one-argument id_setter that raises for one line: that line is an error record, with its peer."""
 

@@ -11,7 +11,9 @@ pipelines that do not need the peer.
 
 The event id (``tcp:HOST:PORT/CONNECTION:OFFSET``, ``udp:HOST:PORT/NUMBER``)
 is kept beside the data and made only when the train asks for it (an error
-record, an ``event_done`` listener); an ``id_setter`` puts it in the data.
+record, an ``event_done`` listener); an ``id_setter`` puts it in the data as
+well, and the batch still carries it beside them, so the train names the right
+id whatever field the setter wrote.
 
 Speed: for plain keys (``"line"``, ``"peer"``) each datum is one dict display
 in a list comprehension; only user-given setters (callables, dotted paths) are
@@ -56,12 +58,13 @@ class DatumMaker:
             )
         #: Whether each datum is the line itself.
         self.plain = line_setter is None
-        #: Whether the ids go into the data (so the batch need not keep them beside).
-        self.sets_ids = id_setter is not None
         self._set_line = movement.setter(line_setter) if line_setter is not None else None
         self._set_peer = movement.setter(peer_setter) if peer_setter is not None else None
         self._set_host = movement.setter(peer_host_setter) if peer_host_setter is not None else None
         self._set_id = movement.id_setter(id_setter)
+        #: Whether id_setter is the manual's one-argument function, which makes ids of its own (read by the
+        #: train's id_getter): the supply's are then not the data's, and not kept beside them.
+        self._own_ids = callable(id_setter) and self._set_id is not id_setter
         setters = (line_setter, peer_setter, peer_host_setter, id_setter)
         # Whether every field is a top-level key: then each datum is one dict display.
         self._keys = all(s is None or _plain(s) for s in setters)
@@ -86,7 +89,9 @@ class DatumMaker:
             if self._id_key is None:
                 return [{**fixed, line_key: line} for line in lines], ids
             id_key = self._id_key
-            return [{id_key: i, **fixed, line_key: line} for i, line in zip(ids(), lines, strict=True)], None
+            made = ids()
+            # The ids go beside the data too: the train names them whatever the field (its id_getter may read another).
+            return [{id_key: i, **fixed, line_key: line} for i, line in zip(made, lines, strict=True)], made.copy
         return self._one_by_one(lines, [peer] * len(lines), [host] * len(lines), ids, reject)
 
     def from_many_peers(
@@ -125,6 +130,7 @@ class DatumMaker:
                 continue
             data.append(datum)
             kept.append(event_id)
-        if self.sets_ids:
+        if self._own_ids:
             return data, None
+        # Beside the data even when id_setter put them in: the train then knows them whatever the field.
         return data, kept.copy
