@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deadbeat import dns, movement
+from deadbeat.testing import Collector
 
 
 class OneAtATime(dns.ReverseLookup):
@@ -565,6 +566,44 @@ class TestBadAnswers:
         assert len(run.out) == 2000
         assert cog.lookups == 0 and cog.cached == 0 and cog.in_flight == 0
         assert cog.counts["failed"] == 2000
+
+
+class TestEventIds:
+    @pytest.mark.parametrize("keep_order", [False, True])
+    def test_log_lines_name_the_id_the_train_knows(
+        self, scripted_dns: Any, dns_kit: Any, keep_order: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Data whose ids the supply keeps beside them: the failure's log line names that id, as dead letters do."""
+        scripted_dns.set_rule(dns_kit.reverse_name("192.0.2.31"), dns_kit.Rule(rcode=dns_kit.SERVFAIL))
+        scripted_dns.set_rule(dns_kit.reverse_name("192.0.2.30"), dns_kit.Rule(records=[("PTR", "ok.example")]))
+        data = [{"ip": "192.0.2.30"}, {"ip": "192.0.2.31"}]
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [
+            dns.ReverseLookup(train, servers=[scripted_dns.address], failed="?", keep_order=keep_order),
+            collector,
+        ]
+        batch = movement.Batch(data, batch_id="b", event_ids=lambda: ["ips.jsonl:75", "ips.jsonl:76"])
+        esc.enqueue(lambda: train.send(None, batch))
+        with caplog.at_level(logging.WARNING, logger="deadbeat.dns"):
+            try:
+                esc.run()
+            finally:
+                esc.close()
+        assert sorted(d["hostname"] for d in collector.data) == ["?", "ok.example"]
+        lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.dns"]
+        assert len(lines) == 1 and lines[0].startswith("ips.jsonl:76: "), lines
+
+    def test_a_given_id_getter_is_used(self, scripted_dns: Any, dns_kit: Any, caplog: pytest.LogCaptureFixture) -> None:
+        """id_getter given: log lines name what it reads."""
+        scripted_dns.set_rule(dns_kit.reverse_name("192.0.2.32"), dns_kit.Rule(rcode=dns_kit.SERVFAIL))
+        with caplog.at_level(logging.WARNING, logger="deadbeat.dns"):
+            dns_kit.run(
+                reverse([scripted_dns.address], id_getter="eid", failed="?"), [{"eid": "mine-1", "ip": "192.0.2.32"}]
+            )
+        lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.dns"]
+        assert len(lines) == 1 and lines[0].startswith("mine-1: "), lines
 
 
 class TestOddData:

@@ -106,6 +106,7 @@ class _Pending:
         "deadline",
         "done",
         "alone",
+        "first_id",
     )
 
     def __init__(self, key: Hashable, questions: list[Question]) -> None:
@@ -126,6 +127,8 @@ class _Pending:
         self.done = False
         #: The questions (a bit each, by index) asked again alone after a malformed reply (see _answered).
         self.alone = 0
+        #: The event id the train knows for the first datum waiting (the one log lines name), if known.
+        self.first_id: Any = None
 
 
 def _text(name: Any) -> str:
@@ -199,7 +202,13 @@ class Lookup(movement.Cog):
         self._set = movement.setter(setter)
         # A plain field name lets a whole list of cached answers be set in one C loop.
         self._plain_key = setter if isinstance(setter, str) and "." not in setter and "\\" not in setter else None
-        self._event_id = movement.getter(id_getter, movement.default_id_getter)
+        # By default the ids the train knows: the supply's (beside the data) where it can tell them,
+        # else its id_getter; a given id_getter is used as it is.
+        self._event_id = movement.getter(id_getter, train.id_getter)
+        self._train_ids = id_getter is None
+        #: While the train calls this cog datum by datum for a list (OneByOne): the list, the ids the
+        #: train knows for it (or None), and the place of the next datum expected.
+        self._one_by_one: tuple[list[Any], list[Any] | None, list[int]] | None = None
         self._esc = train.esc
         self._now = train.esc.loop.time
         self._timeout = timeout
@@ -338,6 +347,7 @@ class Lookup(movement.Cog):
     def _miss(self, datum: Any, key: Any) -> Any:
         self._check_in_train()
         pending = self._pending.get(key)
+        event_id = self._known_id(datum)
         if pending is None:
             questions = self._questions(key)  # a key that cannot be asked about raises here, before anything is held
             if self._finishing:
@@ -346,14 +356,35 @@ class Lookup(movement.Cog):
                 if self._failed_value is not None:
                     datum = self._set(datum, self._failed_value)
                 return self._behind_line(datum) if self._line else (datum,)
-            self._start(key, questions, datum, self.train.hold(current=True))
+            self._start(key, questions, datum, self.train.hold(current=True), event_id)
         else:
             self._attach(pending, datum, self.train.hold(current=True))
         return self._take_out()
 
-    def _start(self, key: Hashable, questions: list[Question], datum: Any, hold: Any) -> None:
+    def _known_id(self, datum: Any) -> Any:
+        """The event id the train knows for ``datum``, being called datum by datum for a list; else ``None``."""
+        stash = self._one_by_one
+        if stash is None:
+            return None
+        data, ids, cursor = stash
+        place = cursor[0]
+        # The train calls in order: the datum expected, or (a datum before it went elsewhere) one of the next.
+        while place < len(data) and data[place] is not datum:
+            place += 1
+        if place >= len(data):
+            self._one_by_one = None  # another call: the stash was for a list now over
+            return None
+        cursor[0] = place + 1
+        return ids[place] if ids is not None else None
+
+    def _stash_ids(self, data: list[Any]) -> None:
+        """The list is about to be called datum by datum (OneByOne): keep the ids the train knows for it."""
+        self._one_by_one = (data, self.train.event_ids_of(data), [0]) if self._train_ids else None
+
+    def _start(self, key: Hashable, questions: list[Question], datum: Any, hold: Any, event_id: Any = None) -> None:
         """A new lookup for ``datum`` (held already, under ``hold``): sent now if there is room, else queued."""
         pending = self._pending[key] = _Pending(key, questions)
+        pending.first_id = event_id
         self._attach(pending, datum, hold)
         if self._queue or self._resolver.outstanding + len(questions) > self._max_in_flight:
             self._queue.append(pending)
@@ -389,11 +420,13 @@ class Lookup(movement.Cog):
         plain field, is done by C loops.
         """
         if self._line:
+            self._stash_ids(data)
             raise movement.OneByOne
         try:
             keys = list(map(self._get, data))
             entries: list[Any] = list(map(self._cache_get, keys))
         except Exception:  # noqa: BLE001 - a missing field or an odd value: datum by datum says which
+            self._stash_ids(data)
             raise movement.OneByOne from None
         now = self._now()
         if entries and None not in entries and min(map(operator.itemgetter(0), entries)) > now:
@@ -422,10 +455,12 @@ class Lookup(movement.Cog):
                     try:
                         asked[key] = self._questions(key) if key not in self._pending else None
                     except ValueError:
+                        self._stash_ids(data)
                         raise movement.OneByOne from None
                 misses.append((index, key, asked[key]))
         if misses:
             if self._keep_order or self._finishing:
+                self._stash_ids(data)
                 raise movement.OneByOne
             self._check_in_train()
         # Everything checked: set the cached answers (a second go would set the same), then hold the rest.
@@ -442,11 +477,15 @@ class Lookup(movement.Cog):
                     datum = self._set(datum, self._not_found_value)
             out.append(datum)
         hold = self.train.hold(len(misses), current=True) if misses else None
+        ids: list[Any] | None = None
         for index, key, questions in misses:
             pending = self._pending.get(key)
             if pending is None:
+                if ids is None and self._train_ids:
+                    # Once per list, and only when a lookup starts: what log lines about it will name.
+                    ids = self.train.event_ids_of(data) or []
                 # (A lookup pending at the check may have ended since: its key was good.)
-                self._start(key, questions or self._questions(key), data[index], hold)
+                self._start(key, questions or self._questions(key), data[index], hold, ids[index] if ids else None)
             else:
                 self._attach(pending, data[index], hold)
         late = self._take_out()
@@ -659,7 +698,7 @@ class Lookup(movement.Cog):
         marker = "unchanged" if self._failed_value is None else f"marked {self._failed_value!r}"
         self._complaints.failed(
             kind,
-            self._id_of(self._first_waiting(pending)),
+            pending.first_id if pending.first_id is not None else self._id_of(self._first_waiting(pending)),
             f"{names}: {meaning} from {', '.join(self._resolver.servers) or 'the system resolver'};"
             f" {len(pending.waiting)} data go on {marker}",
         )

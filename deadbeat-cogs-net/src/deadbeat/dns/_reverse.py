@@ -94,7 +94,8 @@ class ReverseLookup(Lookup):
     :param failed: what ``name_setter`` gets when no answer could be had; none
         leaves the datum unchanged.
     :param id_getter: how to read a datum's event id for log lines (callable or
-        field path); none looks in ``ID``, ``id``, ``_id``.
+        field path); none names the id the train knows (the supply's, as in
+        error records and dead letters, else the train's ``id_getter``).
     """
 
     public_name = "dns.reverse"
