@@ -496,6 +496,8 @@ class TestDatagrams:
             rig.run_until(lambda: len(rig.feed.acked) == 20)
         assert rig.drain.counts["refused_datagrams"] > 0
         assert any("does not listen" in r.getMessage() for r in caplog.records)
+        # Data known to be lost: the run's result is failure.
+        assert any("datagrams were refused" in failure for failure in rig.esc.failures)
 
     def test_unix_datagrams_to_socket_listen(self, tmp_path: Path) -> None:
         """socket.send unix-datagram into socket.listen unix-datagram: every datum, in order, with our credentials."""
@@ -601,6 +603,32 @@ class TestShutdown:
         assert result.returncode == 1, result.stderr.decode()[-2000:]
         assert b"bytes could not be written within finish_timeout" in result.stderr
         assert b"Connection refused" in result.stderr or b"ECONNREFUSED" in result.stderr
+
+    def test_deadbeat_run_udp_to_a_closed_port_exits_1(self, tmp_path: Path) -> None:
+        """deadbeat run --once: fs.read -> socket.send over UDP to a port nobody listens on: refused, exit 1."""
+        source = tmp_path / "in.log"
+        source.write_text("".join(f"line {i}\n" for i in range(1000)))
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(
+            textwrap.dedent(
+                f"""
+                [[cog]]
+                use = "fs.read"
+                filenames = ["{source}"]
+                [[cog]]
+                use = "socket.send"
+                transport = "udp"
+                port = {free_port()}
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr.decode()[-2000:]
+        assert b"datagrams were refused (ICMP port unreachable" in result.stderr
 
     def test_deadbeat_run_sends_a_file_to_a_peer_and_exits_0(self, tmp_path: Path) -> None:
         """deadbeat run --once: fs.read -> socket.send to a live peer: every line arrives, exit 0."""

@@ -33,9 +33,13 @@ process can know; if the peer vanishes before reading them, they are lost with
 the connection. Delivery end to end needs an acknowledging protocol (the
 ``stream.*`` cogs over a broker).
 
-Datagrams (UDP, Unix datagrams) are one per datum. A UDP peer that does not
-listen makes the kernel report ``ECONNREFUSED`` on a later send (an ICMP
-answer to an earlier datagram, which is lost): that is counted and logged.
+Datagrams (UDP, Unix datagrams) are one per datum. UDP gives no delivery
+guarantee: a datagram the kernel sent is acknowledged, whether or not the peer
+got it. A UDP peer that does not listen makes the kernel report
+``ECONNREFUSED`` on a later send (an ICMP answer to an earlier datagram, which
+is lost): that is counted (``refused_datagrams``) and logged, and at the end
+the run fails (exit status 1), saying how many datagrams were refused, so that
+data known to be lost never end a run that reports success.
 
 Shutdown. ``finish`` keeps writing (and reconnecting) for up to
 ``finish_timeout`` seconds. What is still queued then is not acknowledged, and
@@ -106,7 +110,11 @@ class SocketDrain(movement.Cog):
     At shutdown it keeps trying for ``finish_timeout`` seconds; what is left
     unwritten fails the run (exit status 1) and is not acknowledged. Not
     promised: that bytes the kernel accepted reach a peer that vanishes before
-    reading them (TCP has no receipt; the ``stream.*`` cogs have).
+    reading them (TCP has no receipt; the ``stream.*`` cogs have), nor that a
+    UDP datagram arrives: UDP gives no delivery guarantee. Datagrams the peer's
+    host refused (ICMP port unreachable: nothing listens) are lost; they are
+    counted (``refused_datagrams``), logged, and make the run fail at the end
+    (exit status 1).
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages and
     bytes written, messages and bytes queued (``pending``), reconnections, the
@@ -226,6 +234,8 @@ class SocketDrain(movement.Cog):
         self._targets: list[tuple[int, Any]] = []
         self._next_target = 0
         self._pause = reconnect_min
+        #: Whether the run was failed for refused datagrams (once, at shutdown).
+        self._said_refused = False
         self._failures = 0
         self._drained: asyncio.Future[None] | None = None
         # Figures (see metrics): messages queued and not all written yet (counted
@@ -755,12 +765,20 @@ class SocketDrain(movement.Cog):
         self._shut()
 
     def _shut(self) -> None:
-        """Let go of everything bound; what is still queued fails the run, unacknowledged."""
+        """Let go of everything bound; what is still queued fails the run, unacknowledged; so do refused datagrams."""
         if self._lookup is not None:
             self._lookup.cancel()
             self._lookup = None
         self._read_leftovers()
         self._drop_socket()
+        refused = self.counts["refused_datagrams"]
+        if refused and not self._said_refused:
+            self._said_refused = True
+            self.esc.fail(
+                self,
+                f"{self.endpoint}: {refused} datagrams were refused (ICMP port unreachable: nothing listens there);"
+                " as many datagrams sent before them were lost",
+            )
         if self._chunks:
             self.counts["unwritten_bytes"] = self._pending
             messages = "" if self._framing != "datagram" else f" ({len(self._chunks)} datagrams)"
