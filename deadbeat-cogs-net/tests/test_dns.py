@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,15 @@ class TestWithoutPycares:
         assert injected == "train"
         assert {"servers", "port", "timeout", "retries", "max_in_flight", "keep_order"} <= {d.name for d in declared}
         assert all(d.doc for d in declared)
+
+
+@pytest.mark.parametrize("cog", ["dns.reverse", "dns.forward"])
+def test_deadbeat_check_refuses_max_in_flight_0(tmp_path: Path, cog: str) -> None:
+    """max_in_flight = 0 (which run refuses) is refused by the pipeline loader too, naming the key."""
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(f'[[cog]]\nuse = "{cog}"\nmax_in_flight = 0\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", "check", str(pipeline)], capture_output=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert f"({cog}): max_in_flight: expected an integer of at least 1".encode() in result.stdout + result.stderr

@@ -816,3 +816,31 @@ class TestFigures:
             sink.stop()
         assert after["reconnects_total"] == 1 and after["written_total"] == 1000 and after["ready"] == 1
         assert after["last_error_timestamp_seconds"] >= state["cut"]
+
+
+class TestDeclaredBounds:
+    @pytest.mark.parametrize(
+        ("cog", "setting", "key"),
+        [
+            ("socket.listen", 'transport = "udp"\nport = 0\nreceive_buffer = -5', "receive_buffer"),
+            ("socket.listen", "port = 70000", "port"),
+            ("socket.listen", "port = 0\nbacklog = -1", "backlog"),
+            ("socket.send", 'transport = "udp"\nport = 9\nmax_datagram = -1', "max_datagram"),
+            ("socket.send", 'transport = "udp"\nport = 9\nmax_datagram = 0', "max_datagram"),
+            ("socket.send", "port = 0", "port"),
+            ("socket.send", "port = 9\nreconnect_min = 0", "reconnect_min"),
+        ],
+    )
+    def test_deadbeat_check_refuses_what_run_would(self, tmp_path: Path, cog: str, setting: str, key: str) -> None:
+        """Values out of bounds are refused by the pipeline loader (deadbeat check), naming the key."""
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(f'[[cog]]\nuse = "{cog}"\n{setting}\n')
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "check", str(pipeline)], capture_output=True, timeout=120
+        )
+        assert result.returncode != 0, result.stdout.decode() + result.stderr.decode()
+        assert f"({cog}): {key}: expected".encode() in result.stdout + result.stderr
+
+    def test_a_drain_built_in_python_refuses_max_datagram_below_1(self) -> None:
+        with pytest.raises(ValueError, match="max_datagram must be"):
+            SocketDrain(movement.Escapement(), transport="udp", port=9, max_datagram=-1)

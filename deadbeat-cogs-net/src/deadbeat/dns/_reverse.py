@@ -111,7 +111,7 @@ class ReverseLookup(Lookup):
         port: Annotated[int, conf.Range(1, 65535)] = 53,
         timeout: Annotated[float, conf.Range(0, above=True)] = 3.0,
         retries: Annotated[int, conf.Range(0)] | None = None,
-        max_in_flight: int = 1000,
+        max_in_flight: Annotated[int, conf.Range(1)] = 1000,
         keep_order: bool = False,
         cache_size: Annotated[int, conf.Range(0)] = 100_000,
         max_ttl: Annotated[float, conf.Range(0)] = 86_400.0,

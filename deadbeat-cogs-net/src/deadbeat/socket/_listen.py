@@ -179,7 +179,7 @@ class SocketSupply(movement.Supply):
         esc: movement.Escapement,
         transport: Literal["tcp", "udp", "unix", "unix-datagram"] = "tcp",
         host: str = "127.0.0.1",
-        port: int | None = None,
+        port: Annotated[int, conf.Range(0, 65535)] | None = None,
         path: conf.Path | None = None,
         mode: int | None = None,
         framing: Literal["newline", "octet-counted", "syslog", "datagram"] | None = None,
@@ -196,9 +196,9 @@ class SocketSupply(movement.Supply):
         tls_key: conf.Path | None = None,
         tls_ca: conf.Path | None = None,
         handshake_timeout: Annotated[float, conf.Range(0, above=True)] = 10.0,
-        receive_buffer: int | None = None,
+        receive_buffer: Annotated[int, conf.Range(1)] | None = None,
         read_size: Annotated[int, conf.Range(1)] = 1 << 18,
-        backlog: int = 128,
+        backlog: Annotated[int, conf.Range(0)] = 128,
     ) -> None:
         esc = movement.escapement_of(esc)
         self.esc = esc

@@ -155,17 +155,17 @@ class SocketDrain(movement.Cog):
         esc: movement.Escapement,
         transport: Literal["tcp", "udp", "unix", "unix-datagram"] = "tcp",
         host: str = "127.0.0.1",
-        port: int | None = None,
+        port: Annotated[int, conf.Range(1, 65535)] | None = None,
         path: conf.Path | None = None,
         framing: Literal["newline", "octet-counted", "datagram"] | None = None,
         line_getter: movement.FieldGetter = "line",
         encoding: str = "utf-8",
         max_pending: Annotated[int, conf.Range(1)] = 4 << 20,
-        reconnect_min: float = 0.1,
-        reconnect_max: float = 30.0,
+        reconnect_min: Annotated[float, conf.Range(0, above=True)] = 0.1,
+        reconnect_max: Annotated[float, conf.Range(0, above=True)] = 30.0,
         connect_timeout: Annotated[float, conf.Range(0, above=True)] = 10.0,
         finish_timeout: Annotated[float, conf.Range(0)] = 10.0,
-        max_datagram: int = _MAX_UDP,
+        max_datagram: Annotated[int, conf.Range(1)] = _MAX_UDP,
         tls: bool = False,
         tls_ca: conf.Path | None = None,
         tls_cert: conf.Path | None = None,
@@ -197,6 +197,8 @@ class SocketDrain(movement.Cog):
         codecs.lookup(encoding)  # an unknown encoding fails here, at start
         if isinstance(max_pending, bool) or max_pending < 1:
             raise ValueError(f"max_pending must be at least 1 byte, not {max_pending!r}")
+        if isinstance(max_datagram, bool) or not isinstance(max_datagram, int) or max_datagram < 1:
+            raise ValueError(f"max_datagram must be a whole number of at least 1 byte, not {max_datagram!r}")
         if not 0 < reconnect_min <= reconnect_max:
             raise ValueError(f"reconnect_min must be more than 0 and at most reconnect_max ({reconnect_max})")
         if connect_timeout <= 0 or finish_timeout < 0:
