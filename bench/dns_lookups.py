@@ -21,6 +21,11 @@ through the cog at least 0.7 of the raw pycares loop; cached at least 500,000
 events/s.
 
 Run: ``python bench/dns_lookups.py [--rounds R] [--distinct N] [--events M]``.
+
+Needs, beside deadbeat-core: pycares (``pip install 'deadbeat-cogs-net[dns]'``),
+Debian's ``unbound`` (``bash scripts/system-packages.sh``), and pytest, because
+the unbound helpers are the test suite's (``deadbeat-cogs-net/tests/conftest.py``):
+``pip install -e 'deadbeat-cogs-net[test]'`` installs all the Python ones.
 """
 
 from __future__ import annotations
@@ -50,7 +55,13 @@ def load_servers() -> Any:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        raise SystemExit(
+            f"bench/dns_lookups.py uses the test suite's DNS helpers ({path}), which need {exc.name}:"
+            " pip install -e 'deadbeat-cogs-net[test]'"
+        ) from None
     return module
 
 

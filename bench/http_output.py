@@ -23,6 +23,11 @@ Several rounds, alternating the sides; medians and the ratio of the medians
 (and the median of the per-round ratios, more robust on a noisy machine).
 
 Run: ``python bench/http_output.py [--events N] [--batch B] [--rounds R] [--idle-seconds S]``
+
+Needs aiohttp (``pip install 'deadbeat-cogs-net[http]'``). orjson is optional:
+without it the baselines encode and parse with the standard library's json,
+as ``http.post`` itself does then (``pip install orjson`` for the figures the
+targets were set with).
 """
 
 from __future__ import annotations
@@ -41,10 +46,29 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from deadbeat import http, movement
+
+try:
+    import orjson
+except ModuleNotFoundError:  # the baselines use json then, as http.post itself does without orjson
+    orjson = None
+
+#: What the baselines encode and parse JSON with: orjson when installed (as http.post), else json.
+JSON_LIBRARY = "orjson" if orjson is not None else "json"
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as compact JSON bytes."""
+    if orjson is not None:
+        return orjson.dumps(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(text: bytes) -> Any:
+    return orjson.loads(text) if orjson is not None else json.loads(text)
+
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -166,7 +190,7 @@ def through_post(data: list[Any], url: str, batch: int) -> float:
 
 def hand_client(data: list[Any], url: str, batch: int) -> float:
     async def run() -> None:
-        dumps = orjson.dumps
+        dump = dumps
         headers = {"Content-Type": "application/x-ndjson"}
         async with aiohttp.ClientSession() as session:
             for at in range(0, len(data), batch):
@@ -174,7 +198,7 @@ def hand_client(data: list[Any], url: str, batch: int) -> float:
                 if isinstance(chunk[0], str):
                     body = ("\n".join(chunk) + "\n").encode()
                 else:
-                    body = b"\n".join(map(dumps, chunk)) + b"\n"
+                    body = b"\n".join(map(dump, chunk)) + b"\n"
                 async with session.post(url, data=body, headers=headers) as answer:
                     await answer.read()
                     assert answer.status == 200
@@ -190,8 +214,8 @@ def output(events: int, batch: int, rounds: int) -> None:
     url = f"http://127.0.0.1:{port}/ingest"
     try:
         for label, data in (
-            ("mappings (encoded with orjson)", make_events(events)),
-            ("JSON text lines (sent as they are)", [orjson.dumps(e).decode() for e in make_events(events)]),
+            (f"mappings (encoded with {JSON_LIBRARY})", make_events(events)),
+            ("JSON text lines (sent as they are)", [dumps(e).decode() for e in make_events(events)]),
         ):
             rates: dict[str, list[float]] = {"http.post": [], "hand-written aiohttp loop": []}
             for _ in range(rounds):
@@ -215,7 +239,7 @@ def output(events: int, batch: int, rounds: int) -> None:
 
 def client(url: str, events: int, batch: int) -> None:
     """The client process: POST the events in bodies of ``batch`` lines, one after the other; print the seconds."""
-    lines = [orjson.dumps(e) for e in make_events(events)]
+    lines = [dumps(e) for e in make_events(events)]
     bodies = [b"\n".join(lines[at : at + batch]) + b"\n" for at in range(0, events, batch)]
 
     async def run() -> float:
@@ -289,7 +313,7 @@ def hand_server(events: int, batch: int) -> float:
     async def ingest(request: web.Request) -> web.Response:
         nonlocal seen
         body = await request.read()
-        documents = [orjson.loads(line) for line in body.splitlines() if line]
+        documents = [loads(line) for line in body.splitlines() if line]
         seen += len(documents)
         return web.json_response({"accepted": len(documents)})
 

@@ -132,6 +132,22 @@ class TestPipelineFile:
         assert result.returncode == 0, result.stderr
         check_output(result.stdout)
 
+    def test_runs_without_re2(self, unbound: Any, tmp_path: Path) -> None:
+        """The documented install has no google-re2: the pipeline file needs none (its regex engine is "re")."""
+        shutil.copytree(EXAMPLES / "data", tmp_path / "data")
+        pipeline = tmp_path / "resolve_ips.toml"
+        pipeline.write_text(PIPELINE.read_text().replace("\nservers = []\n", f'\nservers = ["{unbound.address}"]\n'))
+        without_re2 = (
+            "import runpy, sys; sys.modules['re2'] = None;"
+            f" sys.argv = ['deadbeat', 'run', {str(pipeline)!r}, '--once', '--quiet'];"
+            " runpy.run_module('deadbeat.command', run_name='__main__')"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", without_re2], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        check_output(result.stdout)
+
     def test_the_shipped_file_is_valid_as_it_is(self) -> None:
         """The pipeline file in examples/ passes the checks of ``deadbeat run --explain`` unchanged."""
         result = subprocess.run(
