@@ -62,15 +62,19 @@ def run(framer: StreamFramer, chunks: Iterator[bytes], closed_by_peer: bool = Tr
     return messages, problems
 
 
-def expected_newline(lines: list[bytes]) -> tuple[list[tuple[int, str]], list[int]]:
-    """What newline framing must give: good lines as messages, the rest as problems (by offset)."""
+def expected_newline(lines: list[bytes], last_unended: bool = False) -> tuple[list[tuple[int, str]], list[int]]:
+    """What newline framing must give: good lines as messages (one \r before the newline gone), the rest as problems.
+
+    :param last_unended: the last line has no newline (the peer closed after it): its \r stays.
+    """
     messages, problems, offset = [], [], 0
-    for raw in lines:
+    for number, raw in enumerate(lines):
         if len(raw) > MAX_LINE:
             problems.append(offset)
         else:
+            ended = not (last_unended and number == len(lines) - 1)
             try:
-                messages.append((offset, raw.decode("utf-8")))
+                messages.append((offset, (raw[:-1] if ended and raw.endswith(b"\r") else raw).decode("utf-8")))
             except UnicodeDecodeError:
                 problems.append(offset)
         offset += len(raw) + 1
@@ -99,7 +103,7 @@ class TestNewlineFraming:
         last = lines[-1]
         messages, problems = run(NewlineFramer(MAX_LINE, "utf-8", "strict"), pieces(stream, cuts))
         # An empty last "line" is no line: nothing was sent after the last newline.
-        want_messages, _ = expected_newline(lines if last else lines[:-1])
+        want_messages, _ = expected_newline(lines if last else lines[:-1], last_unended=bool(last))
         assert messages == want_messages
         if last and len(last) <= MAX_LINE:
             _, problems = run(NewlineFramer(MAX_LINE, "utf-8", "strict"), pieces(stream, cuts), closed_by_peer=False)
@@ -129,6 +133,15 @@ class TestNewlineFraming:
         assert len(problems) == 1 and problems[0].offset == 0 and problems[0].raw == b"x" * MAX_LINE
         assert frames.offsets() == [1000 * 1000 + len(b"tail of it\n")]
 
+    def test_crlf_line_endings_lose_their_carriage_return(self) -> None:
+        """One \r before the \n is the line ending (CRLF clients); any other \r stays; offsets count it."""
+        framer = NewlineFramer(MAX_LINE, "utf-8", "strict")
+        frames = framer.feed(b"one\r\ntwo\r\r\n\rthree\nfour\r")
+        assert frames.messages == ["one", "two\r", "\rthree"]
+        assert frames.offsets() == [0, 5, 11]
+        frames = framer.feed(b"\nk\xc5\xaf\xc5\x88\r\n")
+        assert frames.messages == ["four", "kůň"] and frames.offsets() == [18, 24]
+
     def test_offsets_count_bytes_not_characters(self) -> None:
         """Offsets are byte offsets even when lines hold multi-byte characters."""
         frames = NewlineFramer(MAX_LINE, "utf-8", "strict").feed("žluť\nkůň\nx\n".encode())
@@ -150,7 +163,7 @@ def counted(messages: list[bytes]) -> bytes:
 class TestOctetCounting:
     @settings(max_examples=300, deadline=None)
     @given(
-        messages=st.lists(st.binary(max_size=60), max_size=20),
+        messages=st.lists(st.binary(min_size=1, max_size=60), max_size=20),
         cuts=st.lists(st.integers(min_value=0), max_size=12),
     )
     def test_any_cutting_gives_the_same_frames(self, messages: list[bytes], cuts: list[int]) -> None:
@@ -181,6 +194,22 @@ class TestOctetCounting:
         assert frames.problems[0].offset == 7
         assert framer.feed(b"5 later").messages == []
 
+    @pytest.mark.parametrize("stream", [b"00005 hello", b"0 ", b"0 5 hello", b"05 hello"])
+    def test_a_length_with_a_leading_zero_is_a_bad_frame(self, stream: bytes) -> None:
+        """RFC 6587: the length starts with a non-zero digit; "0 " and "00005 " break the stream as bad headers."""
+        framer = CountedFramer(MAX_LINE, "utf-8", "strict", detect=False)
+        frames = framer.feed(b"2 ok" + stream)
+        assert frames.messages == ["ok"] and framer.broken
+        (problem,) = frames.problems
+        assert isinstance(problem.error, FramingError) and problem.offset == 4
+        assert "without leading zeros" in str(problem.error)
+
+    def test_syslog_crlf_lines_and_zero_lengths(self) -> None:
+        """Syslog framing: CRLF newline frames lose the \r (an empty CRLF line is no message); "0 " is no header."""
+        framer = make_framer("syslog", MAX_LINE, "utf-8", "strict")
+        frames = framer.feed(b"<13>crlf\r\n\r\n3 abc0 zero\n00003 abc\n")
+        assert frames.messages == ["<13>crlf", "abc", "0 zero", "00003 abc"]
+
     def test_an_unfinished_frame_at_the_end_is_a_problem(self) -> None:
         """The peer closing inside a counted frame leaves no message, but a problem holding what came."""
         framer = CountedFramer(MAX_LINE, "utf-8", "strict", detect=False)
@@ -193,7 +222,7 @@ class TestOctetCounting:
     @given(
         frames=st.lists(
             st.one_of(
-                st.tuples(st.just("counted"), st.binary(max_size=30)),
+                st.tuples(st.just("counted"), st.binary(min_size=1, max_size=30)),
                 st.tuples(
                     st.just("line"),
                     st.text(alphabet="<>abc 123", min_size=1, max_size=30).filter(lambda t: not t[0].isdigit()),

@@ -290,6 +290,15 @@ class TestTcpNewline:
         assert rig.data[0]["peer"].startswith("[::1]:")
 
 
+class TestLineEndings:
+    def test_crlf_clients_lose_the_carriage_return(self) -> None:
+        """A client ending lines with CRLF: the messages hold no trailing \r (as syslog receivers do)."""
+        rig = Rig(port=0)
+        rig.client(lambda: send_lines(rig.address, b"first\r\nsecond\r\nbare\rinside\n"))
+        rig.run_until(lambda: len(rig.data) >= 3)
+        assert rig.lines() == ["first", "second", "bare\rinside"]
+
+
 class TestOctetCounting:
     def test_logger_octet_count_rfc5424(self) -> None:
         """logger --octet-count --rfc5424 over TCP: each message whole, none cut by framing."""
@@ -335,6 +344,17 @@ class TestOctetCounting:
             "plain a",
             "plain b",
         ]
+
+    @pytest.mark.parametrize("bad", [b"00005 hello", b"0 "])
+    def test_a_length_with_a_leading_zero_is_a_bad_frame(self, bad: bytes) -> None:
+        """RFC 6587: "00005 hello" and the empty "0 " frame are refused as bad headers, not taken as messages."""
+        rig = Rig(port=0, framing="octet-counted")
+        rig.client(lambda: send_lines(rig.address, b"2 ok" + bad + b"5 later"))
+        rig.run_until(lambda: len(rig.data) >= 1 and bool(rig.records))
+        assert rig.lines() == ["ok"]
+        (record,) = rig.records
+        assert isinstance(record.error, FramingError) and record.datum["offset"] == 4
+        assert record.datum["raw"].startswith(bad)
 
     def test_a_broken_header_closes_only_that_client(self) -> None:
         """A client not speaking octet counting is closed with an error record; another client goes on."""

@@ -20,8 +20,14 @@ end of the connection) is a message. One the connection was cut inside by us
 problem, so the error output holds it, and nobody mistakes half a line for a
 whole one.
 
+Line endings. A newline ends a message; one carriage return just before it
+(CRLF, as Windows clients and some syslog senders end lines) is taken as part
+of the line ending and removed, as syslog receivers do; a ``\r`` elsewhere is
+kept.
+
 Octet counting (RFC 6587, 3.4.1) is ``LEN SP MSG``: the message may hold
-newlines. A header that is not digits followed by a space leaves no way to find
+newlines, and ``LEN`` starts with a non-zero digit (``0 `` and ``00005 `` are
+no headers). A header that is not digits followed by a space leaves no way to find
 the next frame, so the strict framer reports what it holds and asks for the
 connection to be closed (:attr:`CountedFramer.broken`). The ``syslog`` framing
 decides per frame, as syslog receivers do: a frame starting with a digit and a
@@ -254,10 +260,14 @@ class NewlineFramer(StreamFramer):
             return self._one_by_one(complete.tobytes(), start)
         lines = text.split("\n")
         lines.pop()
+        whole = lines
+        if "\r\n" in text:
+            # CRLF clients: one \r before each \n is part of the line ending, not of the message.
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
 
         def offsets() -> list[int]:
             # In ASCII a character is a byte (isascii is O(1) on a str); otherwise count the bytes.
-            pieces: list[bytes] | list[str] = lines if text.isascii() else data[begin:cut].split(b"\n")
+            pieces: list[bytes] | list[str] = whole if text.isascii() else data[begin:cut].split(b"\n")
             return list(accumulate(map((1).__add__, map(len, pieces)), initial=start))[: len(lines)]
 
         return Frames(lines, offsets, [])
@@ -274,7 +284,7 @@ class NewlineFramer(StreamFramer):
             if len(raw) > self.max_line:
                 problems.append(_too_long(offset, raw, self.max_line, len(raw)))
             else:
-                kept.append(raw)
+                kept.append(raw[:-1] if raw.endswith(b"\r") else raw)
                 offsets.append(offset)
             offset += len(raw) + 1
         return self._decoded(kept, offsets, problems)
@@ -352,7 +362,8 @@ class CountedFramer(StreamFramer):
                     return size
                 position, self._skip_line = newline + 1, False
                 continue
-            if 0x30 <= buffer[position] <= 0x39:
+            # RFC 6587: the length starts with a non-zero digit (no "0 ", no "00005 ").
+            if 0x31 <= buffer[position] <= 0x39:
                 space = buffer.find(b" ", position, position + _MAX_DIGITS + 1)
                 if space < 0 and size - position <= _MAX_DIGITS and buffer[position:size].isdigit():
                     return position  # the header is still arriving
@@ -378,7 +389,8 @@ class CountedFramer(StreamFramer):
                         base + position,
                         bytes(buffer[position:end]),
                         FramingError(
-                            f"offset {base + position}: expected an octet-counting header (LEN SP),"
+                            f"offset {base + position}: expected an octet-counting header (LEN SP, LEN a number"
+                            " without leading zeros, from 1),"
                             f" got {bytes(buffer[position : position + 12])!r}; the stream cannot be framed further"
                         ),
                     )
@@ -396,9 +408,12 @@ class CountedFramer(StreamFramer):
                 problems.append(
                     _too_long(base + position, memoryview(buffer)[position:newline], max_line, newline - position)
                 )
-            elif newline > position:
-                raws.append(bytes(buffer[position:newline]))
-                offsets.append(base + position)
+            else:
+                # One \r before the \n is the line ending of a CRLF client, not part of the message.
+                end = newline - 1 if newline > position and buffer[newline - 1] == 0x0D else newline
+                if end > position:
+                    raws.append(bytes(buffer[position:end]))
+                    offsets.append(base + position)
             position = newline + 1
         return position
 
@@ -417,7 +432,7 @@ class CountedFramer(StreamFramer):
     def _counted_frame_started(self) -> bool:
         """Whether the buffer starts with a whole ``LEN SP`` header."""
         space = self._buffer.find(b" ", 0, _MAX_DIGITS + 1)
-        return space > 0 and self._buffer[:space].isdigit()
+        return space > 0 and self._buffer[:space].isdigit() and self._buffer[0] != 0x30
 
     def cut(self, why: str) -> Problem | None:
         if self.broken or not self._buffer or self._skip or self._skip_line:
