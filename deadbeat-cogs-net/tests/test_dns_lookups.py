@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import operator
+import re
 from typing import Any
 
 import pytest
@@ -527,6 +528,9 @@ class TestBadAnswers:
         assert "dns.reverse" in first[0] and scripted_dns.address in first[0]
         assert any("more lookups failed the same way" in line for line in lines)
         assert len(lines) <= 4, lines
+        # The count's time span says how long it was, even under a second.
+        assert not any(" in the last 0 s" in line for line in lines), lines
+        assert any(re.search(r"in the last 0\.\d+ s", line) for line in lines), lines
         assert run.cogs[0].lookups == 0 and run.cogs[0].cached <= len(good)
 
     def test_malformed_replies_for_one_name_fail_that_lookup_only(

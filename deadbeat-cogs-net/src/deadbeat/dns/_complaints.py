@@ -50,7 +50,7 @@ class Complaints:
     def _say_more(self, kind: str, state: list[Any]) -> None:
         if state[1]:
             self.logger.warning(
-                "%s: %d more lookups failed the same way (%s) in the last %.0f s; not logged one by one",
+                "%s: %d more lookups failed the same way (%s) in the last %.3g s; not logged one by one",
                 self.who,
                 state[1],
                 kind,
