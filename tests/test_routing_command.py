@@ -102,6 +102,46 @@ class TestRoutingExample:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]
 
 
+class TestRoutedSummary:
+    def test_out_is_what_the_routes_passed_on(self, tmp_path: Path) -> None:
+        """A route's dedupe and aggregate drop and merge: the summary's out counts what the routes' outputs took.
+
+        It counted every datum handed to a route as out ("in 6, out 8, more out than in by splits 2").
+        """
+        (tmp_path / "in.jsonl").write_text("".join(f'{{"host": "{h}", "n": {n}}}\n' for n, h in enumerate("aabbcc")))
+        route = textwrap.dedent(
+            """
+            [[route]]
+            name = "{name}"
+            {when}
+              [[route.cog]]
+              {cog}
+              [[route.cog]]
+              use = "text.json_format"
+              [[route.cog]]
+              use = "fs.write"
+              filename = "{name}.jsonl"
+            """
+        )
+        pipeline = (
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["in.jsonl"]\n[[cog]]\nuse = "text.json_parse"\n'
+            '[routing]\nmatch = "all"\n'
+            + route.format(
+                name="agg",
+                when="when = 'host == \"a\"'",
+                cog='use = "flow.aggregate"\n  by = ["host"]\n  aggregates = {n = "count"}',
+            )
+            + route.format(name="dd", when="when = 'host == \"b\"'", cog='use = "flow.dedupe"\n  fields = ["host"]')
+            + route.format(name="rest", when="", cog='use = "flow.filter"\n  expression = "True"')
+        )
+        (tmp_path / "r.toml").write_text(pipeline)
+        result = deadbeat("run", "r.toml", "--once", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        written = sum(len(lines(tmp_path / f"{name}.jsonl")) for name in ("agg", "dd", "rest"))
+        assert written == 4
+        assert "finished: in 6, out 4, errors 0, dropped by filters or merged 2" in result.stderr
+
+
 class TestPipelineTests:
     def test_the_examples_tests_pass(self) -> None:
         """deadbeat test examples/route.toml finds route.tests.toml beside it and passes: exit 0."""

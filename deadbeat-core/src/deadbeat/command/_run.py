@@ -448,10 +448,15 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     # Data a cog still held when the run ended (an output that could not deliver
     # them, a cog that never let go): neither out nor dropped; the run has failed.
     held = max(0, train.in_flight)
+    # With routes, what went out is what left the routes' last cogs: data a
+    # route's filter dropped or its aggregate merged never went out.
+    router = getattr(pipeline, "router", None)
+    route_trains = [r.train for r in getattr(router, "routes", None) or () if isinstance(r.train, Train)]
+    out = sum(t.events_out for t in route_trains) if route_trains else train.events_out
     # Data held by an output may have been counted out already (it passed them on
     # and holds them until written), so held data only explain a gap, never make
     # one: a split shows only when more went out than came in.
-    gap = train.events_in - train.events_out - train.errors
+    gap = train.events_in - out - train.errors
     rest = max(0, gap - held) if gap > 0 else gap
     balance = ""
     if rest > 0:
@@ -473,7 +478,7 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         "%s finished: in %d, out %d%s, errors %d%s%s",
         pipeline.path,
         train.events_in,
-        train.events_out,
+        out,
         f" ({unwritten} of them not written, not acknowledged)" if unwritten else "",
         train.errors,
         f", held at the end (not written, not acknowledged) {held}" if held else "",
