@@ -202,6 +202,19 @@ class TestCasts:
 
 
 class TestFilter:
+    def test_backslashes_in_texts_are_backslashes(self) -> None:
+        """As the docs say: in a TOML literal string, a pattern's backslashes are the pattern's.
+
+        Read as Python literals, \\b was a backspace (the filter never matched)
+        and \\1 a control character instead of a backreference RE2 refuses.
+        """
+        word = flow.Filter(r'matches(msg, "\bbad\b")')
+        assert word({"msg": "a bad thing"}) == ({"msg": "a bad thing"},)
+        assert word({"msg": "abadthing"}) is None
+        assert flow.Filter(r'msg == "C:\temp"')({"msg": "C:\\temp"}) == ({"msg": "C:\\temp"},)
+        with pytest.raises(Exception, match="RE2 has no backreferences"):
+            flow.Filter(r'matches(msg, "(b)\1")')
+
     @pytest.mark.parametrize(
         ("expression", "expected"),
         [

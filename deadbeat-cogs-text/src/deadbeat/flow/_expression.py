@@ -24,8 +24,10 @@ thousand times longer, and so are a division by zero and an integer result beyon
 from __future__ import annotations
 
 import ast
+import io
 import math
 import operator
+import tokenize
 from collections.abc import Callable
 from typing import Any
 
@@ -235,7 +237,36 @@ def compile_expression(text: str, regex_engine: str = "re2") -> Evaluator:
         or a pattern the engine cannot compile (or RE2 not installed).
     """
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = ast.parse(_raw_strings(text), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"filter {text!r} does not parse at column {exc.offset}: {exc.msg}") from None
     return _compile(tree.body, regex_engine)
+
+
+def _raw_strings(text: str) -> str:
+    """``text`` with every string literal made raw: a backslash in a text is a backslash.
+
+    The docs tell operators to write expressions in TOML literal strings so
+    that backslashes need no escaping; read as Python literals, ``"\\bbad\\b"``
+    would hold backspaces (a pattern that never matches) and ``"(b)\\1"`` a
+    control character instead of a backreference RE2 refuses.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text  # ast.parse says what is wrong
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    pieces = []
+    done = 0
+    for token in tokens:
+        if token.type != tokenize.STRING:
+            continue
+        prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBuUfF"))]
+        if "r" in prefix.lower():
+            continue
+        at = starts[token.start[0] - 1] + token.start[1]
+        pieces += [text[done:at], "r"]
+        done = at
+    return "".join(pieces) + text[done:]
