@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import logging
 import random
+import time
 from typing import Any
 
 import pytest
@@ -325,6 +326,18 @@ class TestRate:
         assert [r is not None for r in results] == [True, False, True, True, False, True]
         assert len(cog._seen) == 2 and cog.overflow == 2 and cog.dropped == 2
 
+    def test_keys_are_told_apart_as_json_tells_them(self) -> None:
+        """true is no repeat of 1, 1.0 none of 1, null none of a missing field; key order in a mapping is no matter."""
+        cog = flow.Dedupe(["user"], window=60)
+        data = [{"user": 1}, {"user": True}, {"user": 1.0}, {"user": 0}, {"user": False}, {"user": None}, {}]
+        assert all(cog(d) is not None for d in data)
+        assert cog({"user": {"a": 1, "b": 2}}) is not None and cog({"user": {"b": 2, "a": 1}}) is None
+        esc = movement.Escapement()
+        aggregate = flow.Aggregate(movement.Train(esc), ["host"], {"n": "count"}, window=600)
+        send_through([aggregate], [{"host": 1}, {"host": True}, {"host": 1}, {"host": [1, 2]}])
+        assert sorted((repr(d["host"]), d["n"]) for d in aggregate.finish()) == [("1", 2), ("True", 1), ("[1, 2]", 1)]
+        esc.close()
+
     def test_throttle_burst_then_rate(self) -> None:
         """A burst passes, the rest over the rate is dropped and counted, per key."""
         cog = flow.Throttle(["k"], rate=0.001, burst=3)
@@ -394,8 +407,22 @@ class TestAggregate:
         aggregate = flow.Aggregate(train, ["h"], {"total": "sum:size", "n": "count"}, window=600)
         out, records = send_through([aggregate], [{"h": "a", "size": 1e308}, {"id": 2, "h": "a", "size": 1e308}])
         assert [(r.event_id, "beyond a number's range" in str(r.error)) for r in records] == [(2, True)]
-        assert aggregate.finish() == [{"id": "aggregate-1", "h": "a", "total": 1e308, "n": 1}]
+        (emitted,) = aggregate.finish()
+        assert emitted["id"].startswith("aggregate-") and emitted["id"].endswith("-1")
+        assert {k: v for k, v in emitted.items() if k != "id"} == {"h": "a", "total": 1e308, "n": 1}
         esc.close()
+
+    def test_ids_do_not_repeat_in_the_next_run(self) -> None:
+        """Each run's aggregates have ids of their own: aggregate-1 in every run met itself in a spool."""
+        ids = []
+        for _ in range(2):
+            esc = movement.Escapement()
+            aggregate = flow.Aggregate(movement.Train(esc), ["h"], {"n": "count"}, window=600)
+            out, _ = send_through([aggregate], [{"h": "a"}])
+            ids += [d["id"] for d in aggregate.finish()]
+            esc.close()
+            time.sleep(0.002)
+        assert len(set(ids)) == 2
 
     def test_size_limit_emits_early(self) -> None:
         """A group reaching max_size goes out at once; the rest at shutdown."""

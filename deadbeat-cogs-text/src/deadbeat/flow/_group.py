@@ -13,12 +13,14 @@ import copy
 import itertools
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from deadbeat import conf, movement
 from deadbeat.text._fields import FieldPath
 
+from ._rate import distinct
 from ._size import weight
 
 __all__ = ["Aggregate", "Batch", "Split"]
@@ -84,7 +86,9 @@ class Aggregate(movement.Cog):
 
     A group opens with its first datum and is emitted ``window`` seconds later, or
     as soon as it holds ``max_size`` data or its lists ``max_bytes``, or at
-    ``finish``. The emitted datum has the key fields, an ``id`` of its own, and one
+    ``finish``. The emitted datum has the key fields, an ``id`` of its own
+    (``aggregate-RUN-N``: RUN tells the runs apart, so no id repeats after a
+    restart), and one
     field per entry of ``aggregates`` (``{"n": "count", "bytes": "sum:size",
     "hosts": "list:host"}``).
 
@@ -156,6 +160,9 @@ class Aggregate(movement.Cog):
         ]
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._serial = itertools.count(1)
+        # Ids unique across runs too: a spool file or a dedupe downstream named by the id must
+        # not meet the same id again after a restart. The start time (in ms) makes them so.
+        self._run = f"{time.time_ns() // 1_000_000:x}"
         #: Data held in the open groups, and the most the train lets us hold (see held_limit).
         self._held = 0
         self._held_limit = held_limit(train)
@@ -171,7 +178,9 @@ class Aggregate(movement.Cog):
         return tuple(values)
 
     def __call__(self, data: Any) -> None:
-        key = self._key(data)
+        raw = self._key(data)
+        # Grouped by values as JSON tells them apart (true is not 1); the group keeps them as they came.
+        key = tuple(map(distinct, raw))
         # Everything that can refuse the datum comes first: a refused datum
         # leaves its group (or the absence of one) as it was.
         values, size, kept = self._read(data)
@@ -183,7 +192,7 @@ class Aggregate(movement.Cog):
             self._send_on(key)
             group = None
         if group is None:
-            key_size = weight(key, self.max_bytes)
+            key_size = weight(raw, self.max_bytes)
             # A new group keeps every first and last value the datum has.
             growth = size + sum(kept)
             if key_size + growth > self.max_bytes:
@@ -194,7 +203,7 @@ class Aggregate(movement.Cog):
             if len(self._groups) >= self.max_groups:
                 # Dicts keep insertion order: the first key is the oldest group.
                 self._send_on(next(iter(self._groups)))
-            group = self._groups[key] = _Group(key, len(self._outputs), key_size)
+            group = self._groups[key] = _Group(raw, len(self._outputs), key_size)
             self._total += key_size
             # Not keeping the run alive: with --once, open groups go out at finish.
             group.timer = self.train.esc.after(self.window, self._close, key, keeps_alive=False)
@@ -317,9 +326,9 @@ class Aggregate(movement.Cog):
         self._held -= group.count
         if group.timer is not None:
             self.train.esc.dequeue(group.timer)
-        new_id = f"aggregate-{next(self._serial)}"
+        new_id = f"aggregate-{self._run}-{next(self._serial)}"
         out: dict[str, Any] = {"id": new_id}
-        for put, value in zip(self._key_setters, key, strict=True):
+        for put, value in zip(self._key_setters, group.key, strict=True):
             out = put(out, value)
         for index, (name, function, _) in enumerate(self._outputs):
             out[name] = group.count if function == "count" else group.values[index]

@@ -24,6 +24,7 @@ the table fills up.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -33,7 +34,7 @@ from typing import Annotated, Any
 
 from deadbeat import conf, movement
 
-__all__ = ["KEY_BYTES", "Dedupe", "Throttle"]
+__all__ = ["KEY_BYTES", "MISSING_KEY", "Dedupe", "Throttle", "distinct"]
 
 log = logging.getLogger("deadbeat.flow")
 
@@ -45,6 +46,32 @@ def _digest(values: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+#: What a key field that is not there stands as: not None, which a field holding null gives.
+MISSING_KEY: Any = ("missing",)
+
+
+def distinct(value: Any) -> Any:
+    """``value`` as part of a key, equal only to values JSON writes the same way.
+
+    Python holds ``True == 1 == 1.0`` and hashes them alike, which would make a
+    datum with ``"user": true`` a repeat of one with ``"user": 1``: every value
+    but a text is tagged with its type. Lists and mappings become their JSON
+    text with sorted keys, so ``{"a": 1, "b": 2}`` is ``{"b": 2, "a": 1}``.
+
+    :raises ValueError: for a value nested too deep to be a key.
+    """
+    if type(value) is str:
+        return value
+    if isinstance(value, (list, dict)):
+        try:
+            return ("json", json.dumps(value, sort_keys=True, default=repr))
+        except TypeError:  # keys of mixed types cannot be sorted
+            return ("repr", repr(value))
+        except (RecursionError, ValueError):
+            raise ValueError("a key field is nested too deep to be a key") from None
+    return (type(value).__name__, value)
+
+
 def _key_function(fields: Sequence[str]) -> Callable[[Any], Any]:
     getters = [movement.getter(f) for f in fields]
     sizeof = sys.getsizeof
@@ -54,15 +81,10 @@ def _key_function(fields: Sequence[str]) -> Callable[[Any], Any]:
         size = 0
         for get in getters:
             try:
-                value = get(data)
+                value = distinct(get(data))
             except LookupError:
-                value = None
-            if isinstance(value, (list, dict)):
-                try:
-                    value = repr(value)
-                except RecursionError:
-                    raise ValueError("a key field is nested too deep to be a key") from None
-            size += sizeof(value)
+                value = MISSING_KEY
+            size += sizeof(value) + (sizeof(value[-1]) if type(value) is tuple else 0)
             values.append(value)
         found = tuple(values)
         return _digest(found) if size > KEY_BYTES else found
