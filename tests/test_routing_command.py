@@ -141,6 +141,35 @@ class TestRoutedSummary:
         assert written == 4
         assert "finished: in 6, out 4, errors 0, dropped by filters or merged 2" in result.stderr
 
+    def test_a_cog_written_after_the_routes_is_refused_naming_its_line(self, tmp_path: Path) -> None:
+        """TOML would put it before the router, where it reads as coming after: refused, not moved silently."""
+        (tmp_path / "r.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.jsonl"]
+
+                [[route]]
+                name = "all"
+                  [[route.cog]]
+                  use = "fs.write"
+                  filename = "out.txt"
+
+                [[cog]]
+                use = "text.json_parse"
+                """
+            )
+        )
+        (tmp_path / "in.jsonl").write_text("{}\n")
+        for command in (["check", "r.toml"], ["run", "r.toml", "--once"]):
+            result = deadbeat(*command, cwd=tmp_path)
+            assert result.returncode == 1
+            assert "r.toml:12: a [[cog]] table after the [[route]] tables (the first on line 6)" in (
+                result.stdout + result.stderr
+            )
+        assert not (tmp_path / "out.txt").exists()
+
 
 class TestPipelineTests:
     def test_the_examples_tests_pass(self) -> None:

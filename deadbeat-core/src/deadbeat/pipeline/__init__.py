@@ -61,6 +61,7 @@ import fnmatch
 import inspect
 import logging
 import os
+import re
 import sys
 import typing
 from collections.abc import Mapping
@@ -260,12 +261,15 @@ def load(
             raise PipelineError(f"{path}: strict plugin check: {exc}") from None
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read()
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError(f"{path}: invalid TOML: {exc}") from None
-    problems: list[str] = []
+    problems: list[str] = _cogs_after_routes(path, raw.decode("utf-8"))
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{path}: unknown table {key!r}{_hint(key, _TOP_KEYS)}")
@@ -308,6 +312,29 @@ def load(
         routing_table if routes else {},
         substitution.secrets,
     )
+
+
+_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(cog|route)[ \t]*\]\]", re.MULTILINE)
+
+
+def _cogs_after_routes(path: str, text: str) -> list[str]:
+    """A ``[[cog]]`` written after the ``[[route]]`` tables: TOML joins it to the other cogs, before the router.
+
+    The file would read as if the cog came after the routes, and it would run
+    before them (on data not yet parsed, say): refused, with where it is.
+    """
+    first_route = None
+    for found in _HEADER.finditer(text):
+        line = text.count("\n", 0, found.start()) + 1
+        if found.group(1) == "route":
+            first_route = first_route or line
+        elif first_route is not None:
+            return [
+                f"{path}:{line}: a [[cog]] table after the [[route]] tables (the first on line {first_route}): TOML"
+                " puts it with the [[cog]] tables before the router, so it would run before routing. Move it"
+                " above the first [[route]], or make it a [[route.cog]] of a route"
+            ]
+    return []
 
 
 def _substituted(path: str, data: dict[str, Any], substitution: Substitution, problems: list[str]) -> dict[str, Any]:
