@@ -189,6 +189,16 @@ class TestCryptoPAn:
 
 
 class TestKeys:
+    def test_two_key_sources_or_two_address_sources_are_refused(self, tmp_path: Path) -> None:
+        """Which one would be used was a guess: key_file with key_env, fields with ip_getter, each refused."""
+        key = tmp_path / "k.key"
+        key.write_bytes(os.urandom(32))
+        os.chmod(key, 0o600)
+        with pytest.raises(ValueError, match="give key_file or key_env, not both"):
+            ip.Anonymise(mode="hash", key_file=str(key), key_env="SOME_KEY")
+        with pytest.raises(ValueError, match="give fields or ip_getter, not both"):
+            ip.Anonymise(fields="src", ip_getter="dst")
+
     def test_wrong_size_is_a_clear_error_at_start(self, tmp_path: Path) -> None:
         """A Crypto-PAn key of the wrong size stops construction, naming the file and sizes."""
         path = tmp_path / "short.key"
@@ -265,6 +275,28 @@ class TestPrefixTable:
         assert table.lookup(4, int(ipaddress.ip_address("8.8.8.8"))) == "v4"
         assert table.lookup(6, int(ipaddress.ip_address("2001:db8::5"))) == "doc"
         assert table.lookup(6, 1) == "v6"
+
+    def test_an_ipv4_mapped_address_falls_in_its_ipv4_prefix(self) -> None:
+        """::ffff:10.1.2.3 is the IPv4 host 10.1.2.3, as ip.anonymise takes it."""
+        table = ip.PrefixTable([("10.0.0.0/8", "internal"), ("::/0", "v6")])
+        assert table.lookup_text("::ffff:10.1.2.3") == "internal"
+        assert table.lookup_text("::ffff:192.0.2.1") is None
+        assert table.lookup_text("2001:db8::1") == "v6"
+
+    def test_lists_say_what_they_would_otherwise_guess(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """A label of two words is refused; host bits and a prefix listed twice are said, naming the lines."""
+        spaced = tmp_path / "spaced.txt"
+        spaced.write_text("172.16.0.0/12 spaced label\n")
+        with pytest.raises(ValueError, match="spaced.txt:1: a label is one word, not 'spaced label'"):
+            ip.load_lists({"x": str(spaced)})
+        first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+        first.write_text("10.0.0.0/8 first\n192.168.1.5/24\n")
+        second.write_text("10.0.0.0/8 second\n")
+        with caplog.at_level(logging.WARNING, logger="deadbeat.ip"):
+            table = ip.load_lists({"a": str(first), "b": str(second)})
+        assert "first.txt:2: 192.168.1.5/24 has host bits set; taken as 192.168.1.0/24" in caplog.text
+        assert "second.txt:1: 10.0.0.0/8 is on" in caplog.text and "labelled 'second' here, which wins" in caplog.text
+        assert table.lookup_text("10.9.9.9") == "second"
 
 
 class TestCIDRTag:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import operator
 import socket
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,19 @@ __all__ = ["Anonymise", "anonymise_base_config"]
 MODES = ("truncate", "cryptopan", "hash")
 #: The first item (what ``str.rpartition`` finds before the separator).
 _FIRST = operator.itemgetter(0)
+
+
+log = logging.getLogger("deadbeat.ip")
+
+
+def _ambiguities(fields: Any, key_file: Any, key_env: Any, ip_getter: Any) -> list[str]:
+    """Settings of which one would be used and the other ignored, silently: each is refused."""
+    problems = []
+    if key_file and key_env:
+        problems.append("give key_file or key_env, not both: which key is meant?")
+    if ip_getter is not None and fields not in ("ip", ["ip"], ("ip",)):
+        problems.append("give fields or ip_getter, not both: ip_getter reads the address, and fields would be ignored")
+    return problems
 
 
 class Anonymise(movement.Cog):
@@ -87,9 +101,11 @@ class Anonymise(movement.Cog):
     def missing_requirements(params: Mapping[str, Any]) -> list[str]:
         """For ``deadbeat check``: the keyed modes need a key; ``"cryptopan"`` needs cryptography (looked up)."""
         mode = params.get("mode")
+        missing = _ambiguities(
+            params.get("fields", "ip"), params.get("key_file"), params.get("key_env"), params.get("ip_getter")
+        )
         if mode not in ("cryptopan", "hash"):
-            return []
-        missing = []
+            return missing
         if not params.get("key_file") and not params.get("key_env"):
             missing.append(f'mode "{mode}" needs a key: set key_file or key_env')
         if mode == "cryptopan":
@@ -113,6 +129,11 @@ class Anonymise(movement.Cog):
         check_sources(key_file, key_env)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        problems = _ambiguities(fields, key_file, key_env, ip_getter)
+        if problems:
+            raise ValueError(problems[0])
+        if mode == "truncate" and (key_file or key_env):
+            log.warning("ip.anonymise: mode truncate uses no key; key_file and key_env are not read")
         if not 0 <= v4_prefix <= 32 or not 0 <= v6_prefix <= 128:
             raise ValueError(f"prefixes must be 0..32 and 0..128, not {v4_prefix} and {v6_prefix}")
         self.fields = fields

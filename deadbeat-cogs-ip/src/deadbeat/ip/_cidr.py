@@ -30,6 +30,8 @@ log = logging.getLogger("deadbeat.ip")
 _pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _V6_OFFSET = 1 << 32  # IPv6 values live above every IPv4 value in one table
+#: The upper 96 bits of an IPv4-mapped IPv6 address (::ffff:0:0/96).
+_MAPPED_V4_PREFIX = 0xFFFF
 
 
 class PrefixTable:
@@ -105,7 +107,13 @@ class PrefixTable:
         return None
 
     def lookup(self, version: int, value: int) -> str | None:
-        """:returns: the label of the longest prefix containing the address, or ``None``."""
+        """:returns: the label of the longest prefix containing the address, or ``None``.
+
+        An IPv4-mapped IPv6 address (``::ffff:10.1.2.3``) is the IPv4 host it
+        maps, as ``ip.anonymise`` takes it: it falls in ``10.0.0.0/8``.
+        """
+        if version == 6 and value >> 32 == _MAPPED_V4_PREFIX:
+            version, value = 4, value & 0xFFFFFFFF
         key = value if version == 4 else value + _V6_OFFSET
         index = bisect.bisect_right(self._starts, key) - 1
         if index >= 0 and key <= self._ends[index]:
@@ -122,6 +130,7 @@ def load_lists(lists: Mapping[str, str]) -> PrefixTable:
     :raises ValueError: naming the file and line of a bad network.
     """
     prefixes: list[tuple[str, str]] = []
+    seen: dict[Any, tuple[str, int, str]] = {}
     for name, path in lists.items():
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -129,11 +138,29 @@ def load_lists(lists: Mapping[str, str]) -> PrefixTable:
                 if not text:
                     continue
                 network, *label = text.split()
+                if len(label) > 1:
+                    raise ValueError(f"{path}:{number}: a label is one word, not {' '.join(label)!r}")
                 try:
-                    ipaddress.ip_network(network, strict=False)
+                    parsed = ipaddress.ip_network(network, strict=False)
                 except ValueError as exc:
                     raise ValueError(f"{path}:{number}: {exc}") from None
-                prefixes.append((network, label[0] if label else name))
+                tag = label[0] if label else name
+                if str(parsed) != network and parsed.prefixlen != parsed.max_prefixlen:
+                    log.warning("%s:%d: %s has host bits set; taken as %s", path, number, network, parsed)
+                before = seen.get(parsed)
+                if before is not None and before[2] != tag:
+                    log.warning(
+                        "%s:%d: %s is on %s:%d already, labelled %r; labelled %r here, which wins",
+                        path,
+                        number,
+                        parsed,
+                        before[0],
+                        before[1],
+                        before[2],
+                        tag,
+                    )
+                seen[parsed] = (path, number, tag)
+                prefixes.append((network, tag))
     return PrefixTable(prefixes)
 
 
