@@ -105,7 +105,9 @@ class Dedupe(movement.Cog):
     most (a longer key is remembered by its digest). A key is forgotten only
     when its window has passed, so a flood of new keys cannot make a repeat pass;
     when ``max_keys`` keys are all within their window, data with a new key pass
-    without being remembered (counted in ``overflow``, with a warning).
+    without being remembered (counted in ``overflow``, with a warning). The
+    keys are kept in memory only: after a restart, a repeat of a key seen
+    before it passes once.
 
     :param fields: the fields that make the key.
     :param window: seconds a key is remembered.
