@@ -143,9 +143,9 @@ class SocketSupply(movement.Supply):
         an empty line between frames is no message) for streams; ``datagram``
         for datagram sockets (one trailing newline is stripped). None
         (``false``) for ``newline`` or ``datagram``. A newline-ended message
-        loses one ``\r`` just before its newline (CRLF clients), as syslog
+        loses one ``\\r`` just before its newline (CRLF clients), as syslog
         receivers do; an octet count starts with a non-zero digit (RFC 6587:
-        ``0 `` and ``00005 `` are bad frames).
+        counts such as ``0`` and ``00005`` make bad frames).
     :param max_line: longest message in bytes; longer ones go to the error output.
         Also what a client's unfinished message may hold at most.
     :param encoding: text encoding of the messages (one that writes newlines and
