@@ -115,6 +115,12 @@ class TestLookups:
         assert len(errors) == 1 and errors[0].event_id == "b"
         assert "src.ip" in str(errors[0].error) and "not-an-ip" in str(errors[0].error)
 
+    def test_addresses_with_a_port_or_zone_are_looked_up_as_the_other_ip_cogs_take_them(self) -> None:
+        """1.2.3.4:443 and [2001:db8::1]:443 are refused no longer: the address is looked up, as ip.cidr does."""
+        cog = geoip(properties=["country_code"])
+        assert cog({"ip": "81.2.69.142:443"})[0]["geo"] == {"country_code": "GB"}
+        assert cog({"ip": "[2001:db8::1]:443"})[0]["geo"] == {"country_code": "CZ"}
+
     def test_missing_field_skip_and_error(self) -> None:
         """A datum without the field passes untouched (counted), or is an error with missing = "error"."""
         cog = geoip()

@@ -189,6 +189,20 @@ class TestCryptoPAn:
 
 
 class TestKeys:
+    @pytest.mark.parametrize("mode", ["hash", "cryptopan"])
+    def test_a_mapping_or_nested_list_where_an_address_goes_names_the_field(self, tmp_path: Path, mode: str) -> None:
+        """The keyed modes said only "unhashable type: 'dict'"; now as truncation does: the field and the value."""
+        key = tmp_path / "k.key"
+        key.write_bytes(os.urandom(32).hex().encode())
+        os.chmod(key, 0o600)
+        cog = ip.Anonymise(fields="ip", mode=mode, key_file=str(key))
+        out, records = send_through([cog], [{"id": 1, "ip": {"a": 1}}, {"id": 2, "ip": ["1.2.3.4", ["5.6.7.8"]]}])
+        assert out == []
+        assert [str(r.error) for r in records] == [
+            "field 'ip': {'a': 1} is not text",
+            "field 'ip': ['5.6.7.8'] is not text",
+        ]
+
     def test_two_key_sources_or_two_address_sources_are_refused(self, tmp_path: Path) -> None:
         """Which one would be used was a guess: key_file with key_env, fields with ip_getter, each refused."""
         key = tmp_path / "k.key"

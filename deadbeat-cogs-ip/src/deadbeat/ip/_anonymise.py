@@ -276,7 +276,10 @@ class Anonymise(movement.Cog):
         cache_get = self._cache.get
 
         def cached(text: str, path: str = "") -> str:
-            result = cache_get(text)
+            try:
+                result = cache_get(text)
+            except TypeError:  # a list or mapping where an address was expected: the parser names it
+                result = None
             return result if result is not None else slow(text, path)
 
         return cached

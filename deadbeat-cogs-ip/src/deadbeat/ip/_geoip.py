@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 from deadbeat import conf, movement
 from deadbeat.plugins import missing_library
 
-from ._address import AddressError
+from ._address import AddressError, format_address, parse_address
 from ._fields import FieldMapper, check_missing
 
 __all__ = ["GEOIP_PROPERTIES", "GeoIP"]
@@ -198,7 +198,16 @@ class GeoIP(movement.Cog):
                         found.setdefault(name, value)  # the first database wins a property two have
                 return found
             except ValueError:
-                raise AddressError(f"field {path!r}: {text!r} is not an IP address") from None
+                # Written with a port or a zone (1.2.3.4:443, [2001:db8::1]:443, fe80::1%eth0), as
+                # ip.anonymise and ip.cidr take them: looked up as the bare address.
+                try:
+                    address = parse_address(text)
+                except AddressError as exc:
+                    raise AddressError(f"field {path!r}: {exc}") from None
+                bare = format_address(address.version, address.value)
+                if bare == text:
+                    raise AddressError(f"field {path!r}: {text!r} is not an IP address") from None
+                return properties(bare, path)
 
         if not size:
             return properties  # a fresh dict every time: nothing to copy
