@@ -141,6 +141,40 @@ class TestCryptoPAn:
         for address in v4 + v6:
             assert ours.anonymise(address) == str(ipaddress.ip_address(theirs.anonymize(address))), address
 
+    def test_no_two_hosts_share_a_pseudonym_across_the_mapped_range(self, tmp_path: Path) -> None:
+        """An ordinary IPv6 address whose Crypto-PAn image lies in ::ffff:0:0/96 does not take a mapped host's.
+
+        Built as an attacker would: the /96 whose images land in the mapped
+        range is found bit by bit, then the IPv4 host whose mapped pseudonym
+        is the same.
+        """
+        from deadbeat.ip._cryptopan import CryptoPAn
+
+        key = KEYS[2]
+        path = tmp_path / "key"
+        path.write_bytes(key)
+        cog = ip.Anonymise(mode="cryptopan", key_file=str(path), cache_size=0)
+        raw = CryptoPAn(key)
+        mapped_prefix = 0xFFFF << 32
+        address = 0
+        for i in range(96):
+            bit = 1 << (127 - i)
+            if (raw.anonymise_v6(address) ^ mapped_prefix) & bit:
+                address ^= bit
+        ordinary = address | 0x01020304
+        assert raw.anonymise_v6(ordinary) >> 32 == 0xFFFF  # the plain cipher lands in the mapped range
+        wanted = raw.anonymise_v6(ordinary) & 0xFFFFFFFF
+        host = 0
+        for i in range(32):
+            bit = 1 << (31 - i)
+            if (raw.anonymise_v4(host) ^ wanted) & bit:
+                host ^= bit
+        mapped = f"::ffff:{ipaddress.IPv4Address(host)}"
+        first = cog.anonymise(str(ipaddress.IPv6Address(ordinary)))
+        second = cog.anonymise(mapped)
+        assert first != second
+        assert not ipaddress.IPv6Address(first).ipv4_mapped
+
     def test_published_example(self) -> None:
         """The key 0..31 maps 192.0.2.1 as the reference implementation does."""
         cog = ip.Anonymise(mode="cryptopan", key_file=str(KEY_FILE))

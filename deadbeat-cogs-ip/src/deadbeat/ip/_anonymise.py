@@ -302,6 +302,13 @@ class Anonymise(movement.Cog):
             value = MAPPED_PREFIX | self._one(4, value & 0xFFFFFFFF)
         else:
             value = self._one(version, value)
+            if version == 6 and self.mode == "cryptopan":
+                # Crypto-PAn permutes all of IPv6, so some /96 of ordinary addresses lands in
+                # ::ffff:0:0/96, where the pseudonyms of mapped addresses are. Walked on (encrypted
+                # again) until outside it, such a pseudonym stays one host's: the walk follows a
+                # permutation's cycle, which leaves that /96 again before it comes back to its start.
+                while value >> 32 == 0xFFFF:
+                    value = self._one(6, value)
         result = format_address(version, value, address.port, address.zone)
         if self.mode != "truncate" and self.cache_size > 0:
             if len(self._cache) >= self.cache_size:
