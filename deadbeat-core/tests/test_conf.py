@@ -227,3 +227,20 @@ class TestFilePatterns:
         (tmp_path / "p.toml").write_text('[[cog]]\nuse = "patterned:Patterned"\nexclude = ["*.gz", "logs/*"]\n')
         spec = pipeline.load(str(tmp_path / "p.toml"))
         assert spec.cogs[0].params["exclude"] == ["*.gz", f"{tmp_path}/logs/*"]
+
+
+def test_a_bad_value_on_the_programs_own_command_line_is_a_usage_error(tmp_path: Path) -> None:
+    """conf.gather() reading sys.argv: a wrong value ends the program as argparse would, not in a traceback."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(
+        "from deadbeat import conf\n"
+        "typedef = conf.cfg_root((conf.cfg_item('bits', conf.cast_int, 'Bits', default=24),))\n"
+        "conf.gather(typedef, name='app', description='an app')\n"
+    )
+    result = subprocess.run([sys.executable, str(script), "--bits", "many"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "usage: app" in result.stderr and "error:" in result.stderr and "bits" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -598,6 +598,21 @@ class TestBroadcasts:
         esc.close()
         assert got == [("one", "a"), ("two", "a", "b")]
 
+    def test_a_plain_callable_class_is_named_by_its_class(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Error records and log lines call an app's plain cog class "Upper()", not "<mod.Upper object at 0x...>"."""
+
+        class Upper:
+            def __call__(self, data: Any) -> tuple[Any, ...]:
+                return (data.upper(),)
+
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [Upper(), Collector()], error_output=records.append)
+        with caplog.at_level(logging.ERROR):
+            train.send(None, [1])
+        esc.close()
+        assert records[0].cog.endswith("Upper()") and " object at 0x" not in caplog.text
+
     def test_event_rename_sent_with_one_argument_reaches_two_argument_cogs(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -181,11 +181,25 @@ def gather(
     :param argv: switches to parse (default ``sys.argv[1:]``).
     :param config_files: files read before those named by ``--config``.
     :raises ConfigError: on an unknown key, a wrong type, a missing required value
-        or an unreadable file; ``SystemExit`` for ``--help`` and bad switches.
+        or an unreadable file, when ``argv`` is given; ``SystemExit`` for
+        ``--help`` and bad switches. Reading the program's own command line
+        (``argv`` not given), a ``ConfigError`` ends the program as a bad switch
+        does: the usage and the error on standard error, exit status 2, not a
+        traceback.
     """
     parser = argparse.ArgumentParser(prog=name, description=description)
     _add_switches(parser, typedef, "")
     switches = vars(parser.parse_args(argv))
+    try:
+        return _gathered(typedef, switches, config_files)
+    except ConfigError as exc:
+        if argv is not None:
+            raise
+        parser.error(str(exc))
+
+
+def _gathered(typedef: Section, switches: dict[str, Any], config_files: Iterable[str]) -> Config:
+    """The configuration from the defaults, the config files and the parsed ``switches``."""
     files = list(config_files)
     if "config" in typedef.children and "config" in switches:
         files.extend(_cast(typedef.children["config"], switches["config"], "command line", "--config"))  # type: ignore[arg-type]

@@ -195,10 +195,15 @@ def cog_name(cog: Any) -> str:
     """How log lines and error records name a cog: ``str(cog)``, or a function's qualified name."""
     if isinstance(cog, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
         return getattr(cog, "__qualname__", repr(cog))
+    kind = type(cog)
+    plain: Any = object
+    if kind.__str__ is plain.__str__ and kind.__repr__ is plain.__repr__:
+        # A plain callable class of an app's own: "Cog()", not "<mod.Cog object at 0x7f...>".
+        return f"{kind.__qualname__}()"
     try:
         return str(cog)
     except Exception:  # noqa: BLE001 - a name must never fail
-        return type(cog).__name__
+        return kind.__name__
 
 
 def _label(cog: Any) -> str:
