@@ -199,7 +199,7 @@ def cog_name(cog: Any) -> str:
     plain: Any = object
     if kind.__str__ is plain.__str__ and kind.__repr__ is plain.__repr__:
         # A plain callable class of an app's own: "Cog()", not "<mod.Cog object at 0x7f...>".
-        return f"{kind.__qualname__}()"
+        return f"{kind.__name__}()"
     try:
         return str(cog)
     except Exception:  # noqa: BLE001 - a name must never fail
