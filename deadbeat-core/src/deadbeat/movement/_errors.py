@@ -216,6 +216,8 @@ class FailureLog:
         """Say how many lines were held back, if any."""
         if self._suppressed:
             self.logger.warning(
-                "%d more failures were not logged (rate limit); every one went to the error output", self._suppressed
+                "%d more failures were not logged (rate limit); every one was handed to the error output (a"
+                " failure of the error output itself is said apart)",
+                self._suppressed,
             )
             self._suppressed = 0
