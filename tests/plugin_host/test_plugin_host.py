@@ -288,6 +288,10 @@ class TestListing:
         # fs.read is offered twice here; a misspelling of it is still nearest to it.
         duplicate = host.deadbeat("cogs", "show", "fs.raed")
         assert duplicate.returncode == 1 and "did you mean 'fs.read'?" in duplicate.stderr
+        # And in a pipeline file, where the suggestion left out plain names offered twice ('fs.write' came).
+        path = host.pipeline('[[cog]]\nuse = "fs.raed"\nfilenames = ["x"]\n')
+        in_pipeline = host.deadbeat("check", str(path))
+        assert in_pipeline.returncode == 1 and "no such cog; did you mean 'fs.read'?" in in_pipeline.stdout
         missing = host.deadbeat("cogs", "show", "ip.anonymise")
         assert missing.returncode == 1
         assert "it comes with deadbeat-cogs-ip, which is not installed: pip install deadbeat-cogs-ip" in missing.stderr

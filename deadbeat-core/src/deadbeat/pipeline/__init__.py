@@ -487,7 +487,10 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     try:
         factory = _resolve(use, registry, base)
     except KeyError:
-        problems.append(f"{label}: no such cog{_hint(use, registry.names())}; see 'deadbeat cogs'")
+        # The registry's suggestion: a plain name offered twice is nearest too (names() leaves it out).
+        close = registry.suggest(use)
+        hint = f"; did you mean {close!r}?" if close else ""
+        problems.append(f"{label}: no such cog{hint}; see 'deadbeat cogs'")
         return None
     except (CogLoadError, _NotAllowed, NotAppCog) as exc:
         problems.append(f"{label}: {exc}")
