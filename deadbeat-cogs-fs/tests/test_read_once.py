@@ -171,6 +171,14 @@ class TestDamagedState:
         assert f"section '{app}': files: 'x'" in result.stderr and "moved to" in result.stderr
         assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1
 
+    def test_a_damaged_section_of_other_patterns_is_not_taken_over(self, tmp_path: Path) -> None:
+        """Looking for the positions of edited patterns, a section whose entries are not objects is passed by."""
+        (tmp_path / "app.log").write_text("a\n")
+        sections = {f"fs.tail {tmp_path}/old.log": {"files": {"1:2": 5}}}
+        (tmp_path / "state.json").write_text(json.dumps({"sections": sections, "version": 1}))
+        run_once(tmp_path, TAIL_WITH_STATE)
+        assert (tmp_path / "out.txt").read_text() == "a\n"
+
     def test_a_state_file_of_another_format_is_neither_read_nor_replaced(self, tmp_path: Path) -> None:
         """A newer Deadbeat's state file: the run refuses to start, says why, and leaves the file as it was."""
         (tmp_path / "app.log").write_text("a\n")

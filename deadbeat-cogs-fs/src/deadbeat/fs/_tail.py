@@ -525,7 +525,8 @@ class FileWatcherSupply(movement.Supply):
             if not name.startswith("fs.tail ") or name in self._state.claimed or not isinstance(value, dict):
                 continue
             files = value.get("files")
-            paths = [entry.get("path") for entry in files.values()] if isinstance(files, dict) else []
+            entries = files.values() if isinstance(files, dict) else ()
+            paths = [entry.get("path") for entry in entries if isinstance(entry, dict)]
             if not any(isinstance(path, str) and self._matches(path) for path in paths):
                 continue
             try:

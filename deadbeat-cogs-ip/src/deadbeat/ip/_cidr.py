@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._address import AddressError, parse_address
+from ._address import MAPPED_PREFIX, AddressError, parse_address
 from ._fields import FieldMapper, check_missing
 
 __all__ = ["CIDRTag", "PrefixTable"]
@@ -30,8 +30,6 @@ log = logging.getLogger("deadbeat.ip")
 _pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _V6_OFFSET = 1 << 32  # IPv6 values live above every IPv4 value in one table
-#: The upper 96 bits of an IPv4-mapped IPv6 address (::ffff:0:0/96).
-_MAPPED_V4_PREFIX = 0xFFFF
 
 
 class PrefixTable:
@@ -112,7 +110,7 @@ class PrefixTable:
         An IPv4-mapped IPv6 address (``::ffff:10.1.2.3``) is the IPv4 host it
         maps, as ``ip.anonymise`` takes it: it falls in ``10.0.0.0/8``.
         """
-        if version == 6 and value >> 32 == _MAPPED_V4_PREFIX:
+        if version == 6 and value >> 32 == MAPPED_PREFIX >> 32:
             version, value = 4, value & 0xFFFFFFFF
         key = value if version == 4 else value + _V6_OFFSET
         index = bisect.bisect_right(self._starts, key) - 1

@@ -158,6 +158,8 @@ class Aggregate(movement.Cog):
             for index, (_, function, _) in enumerate(self._outputs)
             if function in ("first", "last")
         ]
+        #: (index, name) of the sum outputs, whose overflow is checked before a datum is absorbed.
+        self._sums = [(index, name) for index, (name, function, _) in enumerate(self._outputs) if function == "sum"]
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._serial = itertools.count(1)
         # Ids unique across runs too: a spool file or a dedupe downstream named by the id must
@@ -185,7 +187,7 @@ class Aggregate(movement.Cog):
         # leaves its group (or the absence of one) as it was.
         values, size, kept = self._read(data)
         group = self._groups.get(key)
-        if group is not None:
+        if group is not None and self._sums:
             self._check_sums(group, values)
         growth = self._growth(group, size, kept) if group is not None else 0
         if group is not None and group.size + growth > self.max_bytes:
@@ -234,11 +236,11 @@ class Aggregate(movement.Cog):
 
     def _check_sums(self, group: _Group, values: list[Any]) -> None:
         """:raises ValueError: when a ``sum`` of ``group`` would overflow with ``values`` (JSON cannot hold it)."""
-        for index, ((name, function, _), value) in enumerate(zip(self._outputs, values, strict=True)):
-            current = group.values[index]
-            if function == "sum" and value is not _ABSENT and current is not None:
+        for index, name in self._sums:
+            value, current = values[index], group.values[index]
+            if value is not _ABSENT and current is not None:
                 total = current + value
-                if isinstance(total, float) and not math.isfinite(total):
+                if type(total) is float and not math.isfinite(total):
                     raise ValueError(f"aggregate {name!r} (sum): {current!r} + {value!r} is beyond a number's range")
 
     def _growth(self, group: _Group, size: int, kept: list[int]) -> int:

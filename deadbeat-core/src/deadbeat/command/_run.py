@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import importlib.util
 import logging
 import signal
 import sys
@@ -35,7 +34,7 @@ from .. import log as dblog
 from .. import pipeline as pipeline_mod
 from ..movement import Train
 from ..movement._train import cog_name
-from ..plugins import CogRegistry
+from ..plugins import CogRegistry, missing_library
 from ._common import EXIT_ERROR, EXIT_OK, registry_of
 from ._workers import Supervisor, unshareable_supplies
 
@@ -74,12 +73,14 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.workers is not None and args.metrics_port is not None:
         sys.stderr.write("deadbeat: --metrics-port serves one process; it cannot go with --workers\n")
         return EXIT_ERROR
-    if args.metrics_port is not None and not _importable("prometheus_client"):
+    missing = (
+        missing_library("prometheus_client", "deadbeat-core[metrics]", "--metrics-port")
+        if args.metrics_port is not None
+        else []
+    )
+    if missing:
         # Said before anything starts: found missing later, /health and /ready would go down with /metrics.
-        sys.stderr.write(
-            "deadbeat: --metrics-port needs prometheus-client, which is not installed:"
-            " pip install 'deadbeat-core[metrics]'\n"
-        )
+        sys.stderr.write(f"deadbeat: {missing[0]}\n")
         return EXIT_ERROR
     if args.workers is not None:
         refused = unshareable_supplies([(s.where, s.use, s.factory) for s in spec.cogs])
@@ -431,14 +432,6 @@ def _unwritten(trains: Iterable[Train]) -> int:
             if isinstance(pending, (int, float)) and pending > 0:
                 total += int(pending)
     return total
-
-
-def _importable(module: str) -> bool:
-    """Whether ``module`` can be imported, found without importing it."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None there)
-        return False
 
 
 def _summary(pipeline: pipeline_mod.Pipeline) -> int:

@@ -261,15 +261,15 @@ def load(
             raise PipelineError(f"{path}: strict plugin check: {exc}") from None
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
-        data = tomllib.loads(raw.decode("utf-8"))
+            text = handle.read().decode("utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{path}: invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError(f"{path}: invalid TOML: {exc}") from None
-    problems: list[str] = _cogs_after_routes(path, raw.decode("utf-8"))
+    problems: list[str] = _cogs_after_routes(path, text)
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{path}: unknown table {key!r}{_hint(key, _TOP_KEYS)}")
