@@ -362,6 +362,15 @@ class TestCheck:
         ]
         shared = check(tmp_path, pipeline.format(extra='state_file = "state/positions.json"'))
         assert shared.returncode == 0 and shared.stdout.splitlines() == ["pipeline.toml: ok"]
+        # The [[errors]] train's fs.write too: its records of lines read again were written twice.
+        errors = pipeline.format(extra='state_file = "state/positions.json"') + (
+            '\n[[errors]]\nuse = "text.json_format"\n\n[[errors]]\nuse = "fs.write"\nfilename = "errors.jsonl"\n'
+        )
+        unshared = check(tmp_path, errors)
+        assert unshared.returncode == 0
+        assert unshared.stdout.splitlines()[0].startswith(
+            "pipeline.toml: errors[1] (fs.write): no state_file, while the input keeps its positions in"
+        )
 
     def test_values_out_of_a_cogs_bounds(self, tmp_path: Path) -> None:
         """Bounds a cog declares (ip.anonymise's prefixes, flow.sample's rate, a port) are checked before any run,

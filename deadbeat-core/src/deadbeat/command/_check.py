@@ -140,12 +140,15 @@ def _machine_problems(
 def _unshared_positions(
     path: str, spec: pipeline_mod.PipelineFile, states: dict[str, list[tuple[str, str]]], warnings: list[str]
 ) -> None:
-    """A supply keeps positions that an ``fs.write`` of its train does not share: not exact across a crash."""
+    """A supply keeps positions that an ``fs.write`` does not share: not exact across a crash.
+
+    The outputs and the ``[[errors]]`` train alike: records of lines read again
+    after a crash are written twice by an ``fs.write`` without the state file.
+    """
     kept = {state for state, users in states.items() if any(use not in _SHARES_STATE for _, use in users)}
-    shared = {state for state, users in states.items() if any(use in _SHARES_STATE for _, use in users)}
-    if not kept or kept & shared:
+    if not kept:
         return
-    for cog in spec.cogs:
+    for cog in [*spec.cogs, *spec.errors]:
         if cog.use in _SHARES_STATE and not cog.params.get("state_file"):
             state = sorted(kept)[0]
             warnings.append(
