@@ -217,6 +217,19 @@ class BroadcastManager(pluggy.PluginManager):
         super().__init__(PROJECT)
         self.add_hookspecs(BroadcastSpec)
 
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """pluggy's own, asked only about the broadcasts' names.
+
+        pluggy offers this method to be overridden for deciding which of a
+        plugin's attributes are implementations. Only a broadcast's name can
+        be one here; pluggy would otherwise look up every other attribute of
+        the participant statically, which was most of what setting a train's
+        cogs cost.
+        """
+        if name not in BROADCASTS:
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
     def implementations(self, name: str) -> list[Implementation]:
         """:returns: the implementations of broadcast ``name``, in registration (train) order."""
         caller = getattr(self.hook, name)

@@ -11,11 +11,16 @@ loops, exactly as a person would write it by hand::
             ...
 
 Speed. For each position a datum can enter at (the start, or after any cog that
-sends held data on), the Train writes that nest of loops once, as Python source,
-when its cog list is set, and compiles it. Per datum there is then no dispatch,
-no queue and no attribute lookup: only the calls a hand-written loop makes, a
-``try`` per level (free in Python 3.11 until something raises) and an ``or ()``
-so that a cog may return ``None``. The source is registered with :mod:`linecache`
+sends held data on), the Train writes that nest of loops as Python source and
+compiles it, when data first enter there. Per datum there is then no dispatch,
+no queue and no attribute lookup: only the calls a hand-written loop makes and
+a ``try`` per level (free in Python 3.11 until something raises). A cog may
+return ``None`` to drop its datum; the cogs seen doing so are called as
+``cog(d) or ()``, and a cog that does it for the first time later makes the
+loop raise a ``TypeError`` there, which is taken as that drop (not an error)
+before the entries are compiled again with ``or ()`` for that cog: the test
+cost a twentieth of the train benchmark's rate when every cog paid for it.
+The source is registered with :mod:`linecache`
 under a name saying which train and entry it is, so tracebacks show its lines,
 ``inspect.getsource`` finds it, and :meth:`Train.explain` prints it.
 
@@ -54,6 +59,7 @@ Escapement; at ``low_water`` they resume. Nothing is buffered without bound.
 from __future__ import annotations
 
 import asyncio
+import dis
 import inspect
 import itertools
 import linecache
@@ -83,6 +89,30 @@ _NO_DATUM: Any = object()
 
 #: Lineage of a one-to-one stage that left data out: see _places_by_identity.
 _BY_IDENTITY: Any = ["by identity"]
+
+
+def _iterated_none(error: Exception) -> bool:
+    """Whether ``error`` is a generated loop's ``for`` meeting a cog's ``None``: the cog dropped its datum.
+
+    Only a ``TypeError`` raised by the ``GET_ITER`` instruction of the
+    generated code itself, about ``None``, is one: the same message from inside
+    a cog (even a builtin, which leaves no frame of its own) is raised by a
+    call instruction, and is the cog's failure.
+    """
+    if type(error) is not TypeError or str(error) != "'NoneType' object is not iterable":
+        return False
+    trace = error.__traceback__
+    if trace is None or trace.tb_next is not None:
+        return False
+    code = trace.tb_frame.f_code
+    if not code.co_filename.startswith("<deadbeat train "):
+        return False
+    return _opcodes(code).get(trace.tb_lasti) == "GET_ITER"
+
+
+def _opcodes(code: types.CodeType) -> dict[int, str]:
+    """The instruction names of ``code`` by offset (looked at only when a loop meets ``None``)."""
+    return {instruction.offset: instruction.opname for instruction in dis.get_instructions(code)}
 
 
 #: The first piece of a list given again to a cog after a PartialBatch (see Train._batch_stage).
@@ -324,11 +354,20 @@ class Hold:
 class _Source:
     """Writes the source of one entry's code: the nest of loops for the cogs from ``start``."""
 
-    def __init__(self, start: int, batched: list[bool], one_to_one: list[bool], measure: str = "off") -> None:
+    def __init__(
+        self,
+        start: int,
+        batched: list[bool],
+        one_to_one: list[bool],
+        measure: str = "off",
+        drops: frozenset[int] = frozenset(),
+    ) -> None:
         self.start = start
         self.batched = batched
         self.one_to_one = one_to_one
         self.measure = measure
+        #: Positions of cogs seen returning None: called as ``cog(d) or ()``.
+        self.drops = drops
         self.lines: list[str] = []
 
     def emit(self, depth: int, text: str) -> None:
@@ -450,7 +489,8 @@ class _Source:
         depth = 3
         for level in range(first, end):
             self.emit(depth, "try:")
-            self.emit(depth + 1, f"for d{level + 1} in c{level}(d{level}) or ():")
+            none = " or ()" if level in self.drops else ""
+            self.emit(depth + 1, f"for d{level + 1} in c{level}(d{level}){none}:")
             depth += 2
             if level + 1 in counted:
                 self.emit(depth, f"n{level + 1} += 1")
@@ -578,12 +618,27 @@ class Train:
         # entries are then compiled again with the cog called directly).
         self._said_no_id = False
         self._trusted: set[int] = set()
-        self._newly_trusted = False
+        # Whether the entries are to be compiled again when the outermost send
+        # ends: a cog was trusted, or seen returning None.
+        self._recompile = False
+        # Positions of per-datum cogs seen returning None (dropping their datum):
+        # called as ``cog(d) or ()`` (see the module docstring).
+        self._drops: set[int] = set()
         # Of those, the ones whose result was a lazy iterable (a generator, a
         # map): called through _made_whole from then on.
         self._lazy: set[int] = set()
         self._entries: list[Callable[[Iterable[Any]], int]] = []
-        self._sources: dict[str, str] = {}
+        # Per entry position compiled so far: its file name and source.
+        self._sources: dict[int, tuple[str, str]] = {}
+        # What _compile_entries prepared for the entries still to be compiled.
+        self._plan: tuple[list[bool], list[bool], list[str], list[Any], str, frozenset[int]] = (
+            [],
+            [],
+            [],
+            [],
+            "off",
+            frozenset(),
+        )
         self._starts: frozenset[int] = frozenset({0})
         self._broadcasts: dict[str, list[Implementation]] = {name: [] for name in BROADCASTS}
         self._pm = BroadcastManager()
@@ -622,6 +677,7 @@ class Train:
         # a cog's parameters cost more than the rest of a failure's handling together.
         self._names = {}
         self._trusted = set()
+        self._drops = set()
         self._lazy = set()
         self._index = {}
         for position, cog in enumerate(cogs):
@@ -733,11 +789,23 @@ class Train:
     # -- the generated code ----------------------------------------------------
 
     def _compile_entries(self) -> None:
-        """Write, compile and register the code of every entry position (see the module docstring)."""
-        for filename in self._sources:
-            linecache.cache.pop(filename, None)
-        self._sources = {}
+        """Make the entry of every position ready, each compiled when data first enter there.
+
+        Most trains use one or two of their entries (the start and after each
+        supply), and a train is rebuilt whenever its cogs change or a probed
+        cog is trusted: writing and compiling every entry each time was most
+        of the cost of a short-lived train. Compiling on first use keeps that
+        cost to the entries that carry data (see the module docstring).
+        """
         cogs = self._cogs
+        # The source of an entry stays in linecache until the entry is compiled
+        # again under the same name: a traceback of the code that ran (an
+        # error record not rendered yet) still shows its lines. Entries the
+        # train no longer has go now.
+        for start, (filename, _source) in self._sources.items():
+            if start > len(cogs):
+                linecache.cache.pop(filename, None)
+        self._sources = {}
         calls = [_direct_call(cog) for cog in cogs]
         calls = [
             _made_whole(call) if i in self._lazy or inspect.isgeneratorfunction(call) else call
@@ -748,24 +816,38 @@ class Train:
         stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
         labels = [_label(cog) for cog in cogs]
         probes = {i: self._probe(i, calls[i]) for i in range(len(cogs)) if not batched[i] and i not in self._trusted}
-        self._newly_trusted = False
-        self._entries = []
-        for start in range(len(cogs) + 1):
-            source, params = _Source(start, batched, one_to_one, self._measure).write(self.name, labels)
-            filename = f"<deadbeat train {ascii(self.name)[1:-1]} entry {start}>"
-            # Registered before compiling, with no modification time, so that
-            # linecache.checkcache() keeps it and tracebacks can show it.
-            linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-            self._sources[filename] = source
-            namespace: dict[str, Any] = {}
-            exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
-            values: list[Any] = [
-                stages[i] if batched[i] else calls[i] if i in self._trusted else probes[i]
-                for i in range(start, len(cogs))
-            ]
-            if self._measure != "off" and start < len(cogs):
-                values = [self.passed, self.spent, time.perf_counter, *values]
-            self._entries.append(namespace["make"](self._on_error, *values))
+        values: list[Any] = [
+            stages[i] if batched[i] else calls[i] if i in self._trusted else probes[i] for i in range(len(cogs))
+        ]
+        self._recompile = False
+        self._plan = (batched, one_to_one, labels, values, self._measure, frozenset(self._drops))
+        self._entries = [self._on_first_use(start) for start in range(len(cogs) + 1)]
+
+    def _on_first_use(self, start: int) -> Callable[[Iterable[Any]], int]:
+        """A stand-in for the entry at ``start`` that compiles it, takes its place and runs it."""
+
+        def first(data: Iterable[Any]) -> int:
+            return self._compile_entry(start)(data)
+
+        return first
+
+    def _compile_entry(self, start: int) -> Callable[[Iterable[Any]], int]:
+        """Write, compile and register the code of the entry at ``start``, as the plan made last says."""
+        batched, one_to_one, labels, values, measure, drops = self._plan
+        source, _params = _Source(start, batched, one_to_one, measure, drops).write(self.name, labels)
+        filename = f"<deadbeat train {ascii(self.name)[1:-1]} entry {start}>"
+        # Registered before compiling, with no modification time, so that
+        # linecache.checkcache() keeps it and tracebacks can show it.
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        self._sources[start] = (filename, source)
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+        given = values[start:]
+        if measure != "off" and start < len(batched):
+            given = [self.passed, self.spent, time.perf_counter, *given]
+        entry: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *given)
+        self._entries[start] = entry
+        return entry
 
     def _probe(self, position: int, call: Callable[..., Any]) -> Callable[..., Any]:
         """``call`` with its result checked, until one result has been an iterable of data.
@@ -781,7 +863,10 @@ class Train:
         def probe(datum: Any) -> Any:
             result = call(datum)
             if result is None:
-                return None
+                if position not in self._drops:
+                    self._drops.add(position)
+                    self._recompile = True
+                return ()
             lazy = not isinstance(result, (list, tuple))
             if lazy:
                 if _not_data(result):
@@ -792,7 +877,7 @@ class Train:
                 self._trusted.add(position)
                 if lazy:
                     self._lazy.add(position)
-                self._newly_trusted = True
+                self._recompile = True
             return result
 
         return probe
@@ -814,7 +899,10 @@ class Train:
             if listening:
                 traits.append("broadcasts: " + ", ".join(listening))
             lines.append(f"  {position:>2}  {_label(cog)}" + (f"  [{'; '.join(traits)}]" if traits else ""))
-        for filename, source in self._sources.items():
+        for start in range(len(self._entries)):
+            if start not in self._sources:
+                self._compile_entry(start)
+            filename, source = self._sources[start]
             lines += ["", f"{filename}:", source.rstrip("\n")]
         return "\n".join(lines) + "\n"
 
@@ -1038,9 +1126,9 @@ class Train:
         """Once the outermost send ends: the error records it gathered, to the error output together.
 
         Also the moment to compile the entries again when a cog's result was
-        seen to be good for the first time (see :meth:`_probe`).
+        seen to be good, or ``None``, for the first time (see :meth:`_probe`).
         """
-        if self._newly_trusted and not self._sending:
+        if self._recompile and not self._sending:
             self._compile_entries()
         if self._failed and not self._sending:
             failed, self._failed = self._failed, []
@@ -1330,6 +1418,12 @@ class Train:
             from ``came``, the data as they entered. The event id is then that
             of the datum it came in as, whatever the cogs since did to its fields.
         """
+        if _iterated_none(error):
+            # Not a failure: the cog dropped its datum, the first time since the
+            # entries were compiled; from the next send on, its None is expected.
+            self._drops.add(position)
+            self._recompile = True
+            return
         entered, place = _NO_DATUM, None
         if trace is not None:
             entered, place = self._entered_from(*trace)
