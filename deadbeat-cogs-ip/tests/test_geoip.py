@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import operator
 import os
 import signal
 import tempfile
@@ -114,6 +115,17 @@ class TestLookups:
         assert [d["id"] for d in out] == ["a"]
         assert len(errors) == 1 and errors[0].event_id == "b"
         assert "src.ip" in str(errors[0].error) and "not-an-ip" in str(errors[0].error)
+
+    def test_a_getter_and_a_setter_as_the_manual_gives_them(self) -> None:
+        """The manual's enrichment cog: itemgetter for the address, a setter for the result."""
+        cog = geoip(
+            ip_getter=operator.itemgetter("src"), target=movement.itemsetter("where"), properties=["country_code"]
+        )
+        assert cog({"src": "81.2.69.142", "ip": "2001:db8::1"})[0]["where"] == {"country_code": "GB"}
+        (many,) = cog({"src": ["81.2.69.142", "2001:db8::1"]})
+        assert many["where"] == [{"country_code": "GB"}, {"country_code": "CZ"}]
+        with pytest.raises(ValueError, match="not both"):
+            geoip(fields="dst", ip_getter="src")
 
     def test_addresses_with_a_port_or_zone_are_looked_up_as_the_other_ip_cogs_take_them(self) -> None:
         """1.2.3.4:443 and [2001:db8::1]:443 are refused no longer: the address is looked up, as ip.cidr does."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import operator
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deadbeat import movement, text
+from deadbeat import flow, movement, text
 from deadbeat.testing import CogConformance, run_train, send_through
 from deadbeat.text import _json
 
@@ -449,3 +450,14 @@ class TestTemplateAndBytes:
         assert isinstance(records[0].error, UnicodeDecodeError)
         (out,) = text.Encode(field="body")({"body": "x"})
         assert out == {"body": b"x"}
+
+    def test_a_getter_where_a_field_is_read_and_written_in_place_is_refused_when_built(self) -> None:
+        """A callable there would fail every datum; it is said once, naming the parameter."""
+        for build in (
+            lambda: text.Encode(field=operator.itemgetter("b")),  # type: ignore[arg-type]
+            lambda: text.Decode(field=movement.itemsetter("b")),  # type: ignore[arg-type]
+            lambda: flow.Split(field=operator.itemgetter("b")),  # type: ignore[arg-type]
+            lambda: text.Decode(field=True),
+        ):
+            with pytest.raises(TypeError, match="field is read and written in place"):
+                build()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +123,30 @@ class TestBatchStages:
         finally:
             esc.close()
         assert collector.data == [0, 2, 4, 6]
+
+    def test_call_batch_returning_none_is_said_and_the_data_go_datum_by_datum(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A call_batch that forgets its return: nothing escapes the send, nothing is lost, it is said once."""
+
+        class Forgetful(Scale):
+            def call_batch(self, data: list[int]) -> list[int]:  # type: ignore[override]
+                super().call_batch(data)
+                return None  # type: ignore[return-value]
+
+        esc = movement.Escapement()
+        collector = Collector()
+        try:
+            train = movement.Train(esc, [Forgetful(2), collector])
+            with caplog.at_level(logging.WARNING, logger="deadbeat.train"):
+                assert train.send(None, [1, 2]) == 2
+                assert train.send(None, [3]) == 1
+        finally:
+            esc.close()
+        assert collector.data == [2, 4, 6]
+        assert train.errors == 0
+        said = [r.getMessage() for r in caplog.records if "call_batch returned NoneType" in r.getMessage()]
+        assert len(said) == 1
 
     def test_nothing_to_do_calls_nothing(self) -> None:
         """An empty list or everything swallowed before: the batch cog is not called."""

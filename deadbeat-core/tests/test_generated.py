@@ -85,6 +85,22 @@ class TestGeneratedCode:
         assert "for d3 in c2(d2):" in text
         assert records[0].cog == "refuse_x"
 
+    def test_two_trains_of_one_name_show_their_own_lines(self) -> None:
+        """A second live train named "golden" with other code registers it under a name of its own."""
+        records: list[movement.ErrorRecord] = []
+        first = small_train()
+        first.error_output = records.append
+        other = movement.Train(first.esc, [tag, tag, tag, tag], name="golden")
+        try:
+            other.send(None, [{"line": "a"}])
+            first.send(None, [{"line": "X"}])
+        finally:
+            first.esc.close()
+        text = "".join(traceback.format_exception(records[0].error))
+        assert 'File "<deadbeat train golden #2 entry 0>"' in text
+        assert "for d3 in c2(d2):" in text
+        assert "<deadbeat train golden entry 0>:" in other.explain()
+
     def test_rebuilding_forgets_the_old_source(self) -> None:
         """Setting fewer cogs forgets the source of entries the train no longer has instead of piling it up."""
         train = small_train()
@@ -96,7 +112,7 @@ class TestGeneratedCode:
             # Entries 0 and 1 remain (their old source stays until they are compiled again); 2 and 3 are gone.
             assert [p for p, (filename, _s) in old.items() if filename in linecache.cache] == [0, 1]
             assert "# data entering at position 0" in train.explain()
-            assert "Upper" not in linecache.getline(old[0][0], 4)
+            assert "Upper" not in linecache.getline(train._sources[0][0], 4)
         finally:
             train.esc.close()
 

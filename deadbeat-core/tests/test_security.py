@@ -7,6 +7,7 @@ under /tmp that the attacker can reach (pytest's own directories are private).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import pwd
@@ -388,6 +389,25 @@ class TestPlantedModulesBelowThePipeline:
             assert "helper" not in sys.modules
         finally:
             sys.modules.pop("mycogs", None)
+
+    def test_only_the_apps_own_modules_import_from_beside_the_pipeline_file(self, arena: Path) -> None:
+        """After a pipeline is loaded, mycogs imports its private helper (at once and later), and the rest of the
+        process does not find modules beside the pipeline file: no hidden change to what `import` means."""
+        base = self.app(arena, "app")
+        (base / "mycogs.py").write_text("def tag(data):\n    import helper\n    return (helper.VALUE,)\n")
+        (base / "helper.py").write_text("VALUE = 7\n")
+        (base / "stray_beside_pipeline.py").write_text("VALUE = 1\n")
+        (base / "p.toml").write_text('[[cog]]\nuse = "mycogs:tag"\n')
+        try:
+            tag = load(base / "p.toml").cogs[0].factory
+            with pytest.raises(ModuleNotFoundError):
+                importlib.import_module("stray_beside_pipeline")
+            assert tag({}) == (7,)
+            with pytest.raises(ModuleNotFoundError):
+                __import__("stray_beside_pipeline")
+        finally:
+            for name in ("mycogs", "helper", "stray_beside_pipeline"):
+                sys.modules.pop(name, None)
 
     def test_group_write_for_our_own_private_group_is_private(self, arena: Path) -> None:
         """umask 002 (Debian's users each have a group of their own): a clone of the app is group-writable, yet

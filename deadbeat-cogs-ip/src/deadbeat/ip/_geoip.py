@@ -103,7 +103,8 @@ class GeoIP(movement.Cog):
     :param esc: the Escapement (for SIGHUP and file watches).
     :param database: the MaxMind DB file, or a list of them (e.g. City and ASN).
     :param fields: field path(s) of the addresses (``*`` reaches into lists).
-    :param target: where the properties go (a field path).
+    :param target: where the properties go, as a field path or a setter
+        (``movement.itemsetter("geo")``).
     :param properties: which to set, of ``country_code``, ``country_name``,
         ``continent_code``, ``region_code``, ``region_name``, ``city``,
         ``postal_code``, ``latitude``, ``longitude``, ``time_zone``, ``asn``,
@@ -113,6 +114,8 @@ class GeoIP(movement.Cog):
         (counted), ``error`` sends it to the error output.
     :param cache_size: how many addresses' answers to remember (0: none).
     :param poll_interval: seconds between looks at the files without inotify.
+    :param ip_getter: where the address (or list of addresses) is, as a callable
+        (``operator.itemgetter("src")``) or a field path, instead of ``fields``.
     """
 
     one_to_one = True
@@ -127,14 +130,19 @@ class GeoIP(movement.Cog):
         esc: movement.Escapement,
         database: conf.Path | Sequence[conf.Path],
         fields: str | Sequence[str] = "ip",
-        target: str = "geo",
+        target: movement.FieldSetter = "geo",
         properties: Sequence[str] = _DEFAULT_PROPERTIES,
         language: str = "en",
         missing: Literal["skip", "error"] = "skip",
         cache_size: Annotated[int, conf.Range(0)] = 10000,
         poll_interval: float = 5.0,
+        ip_getter: movement.FieldGetter | None = None,
     ) -> None:
         check_missing(missing)
+        if ip_getter is not None and fields not in ("ip", ["ip"], ("ip",)):
+            raise ValueError(
+                "give fields or ip_getter, not both: ip_getter reads the address, and fields would be ignored"
+            )
         unknown = [p for p in properties if p not in GEOIP_PROPERTIES]
         if isinstance(properties, str) or unknown:
             raise ValueError(
@@ -151,15 +159,16 @@ class GeoIP(movement.Cog):
         self.missing = missing
         self.cache_size = cache_size
         self.poll_interval = poll_interval
+        self.ip_getter = ip_getter
         self._paths = [str(database)] if isinstance(database, (str, os.PathLike)) else [str(p) for p in database]
         if not self._paths:
             raise ValueError("database must name at least one MaxMind DB file")
         self._pick = _picker(self.properties, language)
-        self._mapper = FieldMapper(fields, None, missing=missing, write=False)
+        self._mapper = FieldMapper(fields, ip_getter, missing=missing, write=False)
         #: Per field, the data that lacked it (passed on untouched).
         self.counts = self._mapper.counts
         self._set = movement.setter(target)
-        plain = isinstance(fields, str) and fields.isidentifier()
+        plain = ip_getter is None and isinstance(fields, str) and fields.isidentifier()
         self._plain: str | None = fields if plain else None  # type: ignore[assignment]
         self._readers: list[Any] = [_open(p) for p in self._paths]
         self._memory: dict[str, dict[str, Any]] = {}

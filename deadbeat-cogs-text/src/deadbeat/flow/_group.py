@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from deadbeat import conf, movement
-from deadbeat.text._fields import FieldPath
+from deadbeat.text._fields import FieldPath, check_field_path
 
 from ._rate import distinct
 from ._size import weight
@@ -473,6 +473,7 @@ class Split(movement.Cog):
         self.field = field
         self.max_items = _positive("max_items", max_items)
         self.max_bytes = _positive("max_bytes", max_bytes)
+        check_field_path("field", field)
         self._get = movement.getter(field)
         self._set = movement.setter(field)
         self._parents = [(movement.getter(p), movement.setter(p)) for p in _parents(field)]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from deadbeat import conf, movement
 
-__all__ = ["FieldPath", "cast_field_path"]
+__all__ = ["FieldPath", "cast_field_path", "check_field_path"]
 
 
 @conf.expects('a field path (such as "Source.0.IP4") or an index', "field path")
@@ -24,3 +24,21 @@ def cast_field_path(value: Any) -> Any:
 
 #: A field read and written in place: a dotted path or an index, not a callable.
 FieldPath = Annotated[str | int, cast_field_path]
+
+
+def check_field_path(name: str, value: Any) -> Any:
+    """Refuse, when the cog is built, a callable (or anything but a path) given for a field read and written in place.
+
+    A getter given there would be called as a setter on every datum, and every
+    datum would go to the error output; said once, here, it is a mistake to fix.
+
+    :param name: the parameter's name, for the message.
+    :returns: ``value``.
+    :raises TypeError: for anything but text or a whole number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        kind = "a callable" if callable(value) else type(value).__name__
+        raise TypeError(
+            f'{name} is read and written in place, so it is a field path (such as "src.ip") or an index, not {kind}'
+        )
+    return value

@@ -11,7 +11,7 @@ from typing import Any
 
 from deadbeat import movement
 
-from ._fields import FieldPath
+from ._fields import FieldPath, check_field_path
 
 __all__ = ["CSVFormat", "Decode", "Encode", "TemplateFormat"]
 
@@ -117,6 +117,8 @@ class Encode(movement.Cog):
         self.field = field
         "".encode(encoding)  # an unknown encoding fails here
         _check_error_handler(errors)
+        if field is not None:
+            check_field_path("field", field)
         self._get = movement.getter(field) if field is not None else None
         self._set = movement.setter(field) if field is not None else None
 
@@ -142,6 +144,8 @@ class Decode(movement.Cog):
         self.field = field
         b"".decode(encoding)  # an unknown encoding fails here
         _check_error_handler(errors)
+        if field is not None:
+            check_field_path("field", field)
         self._get = movement.getter(field) if field is not None else None
         self._set = movement.setter(field) if field is not None else None
 

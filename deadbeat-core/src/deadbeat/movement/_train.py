@@ -69,6 +69,7 @@ import reprlib
 import sys
 import time
 import types
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -83,6 +84,10 @@ __all__ = ["Batch", "Hold", "Train", "cog_name", "escapement_of"]
 log = logging.getLogger("deadbeat.train")
 
 _train_numbers = itertools.count(1)
+
+#: The live train whose generated code each linecache name holds (see
+#: Train._code_filename): two trains of one name must not show each other's lines.
+_code_owners: weakref.WeakValueDictionary[str, Train] = weakref.WeakValueDictionary()
 
 #: Stands for "no datum given" where ``None`` is a datum.
 _NO_DATUM: Any = object()
@@ -541,6 +546,10 @@ class Train:
             )
         self.esc = esc if esc is not None else Escapement.shared()
         self.name = name if name is not None else f"train-{next(_train_numbers)}"
+        # The name its generated code is registered under: the train's, or
+        # "NAME #2"... once another live train of that name has other code.
+        self._code_name = self.name
+        self._code_names = itertools.count(2)
         self.id_getter = getter(id_getter, default_id_getter)
         self.high_water = high_water
         self.low_water = low_water
@@ -592,7 +601,7 @@ class Train:
         self._failures = FailureLog(log)
         if error_output is not None:
             self.error_output = error_output
-        # (cog id, method name) of broadcast methods already reported as misfits.
+        # (cog id, method name) of broadcast methods (and call_batch) already reported as misfits.
         self._misfits: set[tuple[int, str]] = set()
         # Invariants, kept by the cogs setter: _index maps id(cog) to its first
         # position; _entries[p] carries data entering at position p; _starts
@@ -835,10 +844,11 @@ class Train:
         """Write, compile and register the code of the entry at ``start``, as the plan made last says."""
         batched, one_to_one, labels, values, measure, drops = self._plan
         source, _params = _Source(start, batched, one_to_one, measure, drops).write(self.name, labels)
-        filename = f"<deadbeat train {ascii(self.name)[1:-1]} entry {start}>"
+        lines = source.splitlines(keepends=True)
+        filename = self._code_filename(start, lines)
         # Registered before compiling, with no modification time, so that
         # linecache.checkcache() keeps it and tracebacks can show it.
-        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        linecache.cache[filename] = (len(source), None, lines, filename)
         self._sources[start] = (filename, source)
         namespace: dict[str, Any] = {}
         exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
@@ -848,6 +858,20 @@ class Train:
         entry: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *given)
         self._entries[start] = entry
         return entry
+
+    def _code_filename(self, start: int, lines: list[str]) -> str:
+        """The linecache name of the entry at ``start``, taken from any other live train with other code there."""
+        while True:
+            filename = f"<deadbeat train {ascii(self._code_name)[1:-1]} entry {start}>"
+            owner = _code_owners.get(filename)
+            if owner is None or owner is self:
+                break
+            cached = linecache.cache.get(filename)
+            if cached is None or list(cached)[2:3] == [lines]:
+                break  # the same code: a traceback of either shows the right lines
+            self._code_name = f"{self.name} #{next(self._code_names)}"
+        _code_owners[filename] = self
+        return filename
 
     def _probe(self, position: int, call: Callable[..., Any]) -> Callable[..., Any]:
         """``call`` with its result checked, until one result has been an iterable of data.
@@ -991,9 +1015,20 @@ class Train:
                 lineage[id(out)] = (out, data, came_from)
             return out
 
+        misfits = self._misfits
+
         def stage(data: list[Any]) -> list[Any]:
             try:
                 out = many(data)  # type: ignore[misc]
+                if out is None or not hasattr(out, "__iter__"):
+                    if (id(cog), "call_batch") not in misfits:
+                        misfits.add((id(cog), "call_batch"))
+                        log.warning(
+                            "%s: call_batch returned %s, not a list; its data are given to it datum by datum",
+                            cog_name(cog),
+                            type(out).__name__,
+                        )
+                    raise TypeError("call_batch did not return a list")
             except PartialBatch as partial:
                 return resume(data, partial)
             except Exception:  # noqa: BLE001 - found again, datum by datum, below

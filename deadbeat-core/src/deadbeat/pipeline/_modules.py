@@ -185,6 +185,12 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
     named module is (see the module's docstring). A top-level name that is
     installed is left to the other finders, so that no file beside a pipeline
     shadows an installed module; the directories are never on :data:`sys.path`.
+
+    Only imports made by the app's own modules (code whose file is in one of
+    the directories) or by :func:`import_app_module` are answered from the
+    directories: the rest of the process (an installed cog importing an
+    optional library it lacks, say) imports exactly as if no pipeline file had
+    been loaded.
     """
 
     def __init__(self) -> None:
@@ -192,6 +198,8 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
         self.bases: list[str] = []
         #: Set while other finders are asked: this one then finds nothing.
         self.asking = False
+        #: Set while import_app_module imports the module a pipeline names.
+        self.loading = False
 
     def _installed(self, fullname: str) -> bool:
         """Whether a finder after this one finds the top-level ``fullname`` (the directories left out)."""
@@ -205,10 +213,32 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
         finally:
             self.asking = False
 
+    def _asked_by_app(self) -> bool:
+        """Whether the import under way was asked for by an app module (or by import_app_module).
+
+        The importing code is the first frame, going outwards, that is not
+        the import machinery itself (frozen ``importlib._bootstrap``, or
+        :mod:`importlib`'s own package for ``import_module``).
+        """
+        if self.loading:
+            return True
+        frame = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not (filename.startswith("<frozen importlib") or _within(filename, _IMPORTLIB)):
+                break
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return False
+        file = frame.f_globals.get("__file__")
+        return isinstance(file, str) and any(_within(file, base) for base in self.bases)
+
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if self.asking or not self.bases:
             return None
         if path is None:
+            if not self._asked_by_app():
+                return None
             for base in self.bases:
                 spec = importlib.machinery.PathFinder.find_spec(fullname, [base])
                 if spec is None:
@@ -227,6 +257,8 @@ class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
 
 
 _finder = _PipelineDirectoryFinder()
+#: The import machinery's own package: its frames are passed over when looking for the importer.
+_IMPORTLIB = os.path.dirname(importlib.__file__)
 
 
 def import_app_module(name: str, base: str) -> Any:
@@ -250,7 +282,11 @@ def import_app_module(name: str, base: str) -> Any:
     _finder.bases.insert(0, base)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
-    return importlib.import_module(name)
+    _finder.loading = True
+    try:
+        return importlib.import_module(name)
+    finally:
+        _finder.loading = False
 
 
 def _defined_in(obj: Any, module_name: str) -> bool:
