@@ -233,8 +233,23 @@ class TestCodeFromBesideThePipeline:
         assert "p.toml: cog[1] (mycogs:os.system): use: 'os.system': os is the module os" in result.stderr
         assert not marker.exists()
 
+    def test_a_pattern_for_installed_cogs_does_not_allow_a_library_function(self, arena: Path) -> None:
+        """--allow 'http.*' (for the http cogs) and use = "http.server:test": it opened a web server while the
+        pipeline was built, and the daemon ignored SIGTERM."""
+        app = arena / "app"
+        app.mkdir()
+        (app / "p.toml").write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{arena / "in.log"}"]\n'
+            '[[cog]]\nuse = "http.server:test"\nport = 18765\nbind = "127.0.0.1"\n'
+        )
+        result = deadbeat("run", "p.toml", "--once", "--allow", "http.*", "--allow", "fs.*", cwd=app)
+        assert result.returncode != 0
+        assert "cog[1] (http.server:test): not in the allow-list" in result.stderr
+        assert "allows installed cogs only" in result.stderr and "--allow 'http.server:*'" in result.stderr
+        assert "Serving HTTP" not in result.stdout + result.stderr
 
-SECRETS = ("S3cretPassw0rd", "sekr1tt0ken", "0123456789abcdef0123", "00112233445566778899")
+
+SECRETS = ("S3cretPassw0rd", "sekr1tt0ken", "0123456789abcdef0123", "00112233445566778899", "c2VjcmV0LWtl")
 
 
 class TestSecretsInWhatIsShown:
@@ -258,6 +273,11 @@ class TestSecretsInWhatIsShown:
             use = "http.post"
             url = "http://admin:S3cretPassw0rd@example.com/x?token=abc"
             headers = {Authorization = "Bearer sekr1tt0ken"}
+            [[cog]]
+            use = "ip.anonymise"
+            mode = "hash"
+            key_env = "c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzIQ"
+            fields = ["ip"]
             """,
         )
         explained = deadbeat("run", "p.toml", "--explain", cwd=arena)
@@ -274,6 +294,8 @@ class TestSecretsInWhatIsShown:
         assert "cog[2] (ip.anonymise): key_file: names no file; it may be a key pasted in place of a path" in (
             checked.stdout
         )
+        # An unpadded base64 key of letters and digits reads as a variable's name; the run does not show it either.
+        assert "ip.anonymise(mode='hash', key_env='***', fields=['ip'])" in explained.stdout
 
     def test_a_secret_from_a_file_is_masked_however_it_is_quoted(self, arena: Path) -> None:
         """${file:...} secrets with a backslash, a quote and a tab (a webhook's token in a URL path): shown by repr

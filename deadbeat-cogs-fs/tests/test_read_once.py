@@ -196,3 +196,40 @@ class TestDamagedState:
         assert "a state file of format 99, written by another version of Deadbeat" in result.stderr
         assert state.read_text() == '{"sections": {}, "version": 99}'
         assert not (tmp_path / "out.txt").exists() or (tmp_path / "out.txt").read_text() == ""
+
+
+def test_a_run_that_failed_before_its_first_acknowledgement_is_cut_back_not_repeated(tmp_path: Path) -> None:
+    """The error output failed (a full disk), so nothing was acknowledged and the run exited 1; the next run
+    read the file again and the output held every line twice: fs.write had no checkpoint of its own to cut to."""
+    (tmp_path / "in.log").write_text('{"ok":1}\n{"ok":2}\nbad\n{"ok":3}\n')
+    pipeline = """
+        [[cog]]
+        use = "fs.tail"
+        filenames = "in.log"
+        state_file = "state.json"
+        [[cog]]
+        use = "text.json_parse"
+        [[cog]]
+        use = "text.json_format"
+        [[cog]]
+        use = "fs.write"
+        filename = "out.log"
+        state_file = "state.json"
+        [[errors]]
+        use = "text.json_format"
+        [[errors]]
+        use = "fs.write"
+        filename = "ERRORS"
+    """
+    (tmp_path / "pipeline.toml").write_text(textwrap.dedent(pipeline.replace("ERRORS", "/dev/full")))
+    failed = subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", "run", "pipeline.toml", "--once", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode == 1, failed.stderr
+    run_once(tmp_path, pipeline.replace("ERRORS", "errors.log"))
+    assert (tmp_path / "out.log").read_text() == '{"ok":1}\n{"ok":2}\n{"ok":3}\n'
+    assert len((tmp_path / "errors.log").read_text().splitlines()) == 1

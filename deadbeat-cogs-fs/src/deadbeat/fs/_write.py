@@ -169,6 +169,11 @@ class LineFileDrain(movement.Cog):
             self._open()
             self._trim_to_checkpoint()
             self._start_on_a_new_line()
+            # What the file holds now goes with the positions the supplies
+            # start from: a run that ends before its first acknowledgement (a
+            # crash, an error output that failed) is cut back to here at the
+            # next start, instead of leaving its lines to be written again.
+            self.batch_done(None)
             esc.signal_register(signal.SIGHUP, self.reopen)
 
     def _open(self) -> None:

@@ -58,6 +58,9 @@ _SECRET_PARTS = (
 _SOURCE_ENDS = ("file", "env", "path")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{16,}\Z")
+#: A variable's name without '_' at least this long may be a key pasted in (an
+#: unpadded base64 key of letters and digits): not shown, as ip.anonymise does not show it.
+_LONGEST_SHOWN_NAME = 16
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -85,14 +88,19 @@ def may_be_pasted_key(name: str, value: Any) -> bool:
     """Whether ``value`` of the parameter ``name`` (a ``key_env``, a ``key_file``) may be a key pasted there.
 
     A variable's name must read as one (letters, digits and ``_``, not a run of
-    16 or more hex digits); a file must exist, as a pasted key names none (a
+    16 or more hex digits, and not 16 or more characters without any ``_``, as
+    an unpadded base64 key can be); a file must exist, as a pasted key names none (a
     pipeline file turns it into a path below its directory).
     """
     source = source_kind(name)
     if source is None or not isinstance(value, str) or not value:
         return False
     if source == "env":
-        return not _ENV_NAME.match(value) or bool(_HEX_RUN.match(value))
+        return (
+            not _ENV_NAME.match(value)
+            or bool(_HEX_RUN.match(value))
+            or (len(value) >= _LONGEST_SHOWN_NAME and "_" not in value)
+        )
     return not os.path.exists(value)
 
 

@@ -219,7 +219,10 @@ def detach(
 
     :param detach: run in the background; ``False`` only takes the pid file,
         sets the umask (if given) and drops privileges (if asked).
-    :param pid_file: path of the pid file (made absolute first); removed again at exit.
+    :param pid_file: path of the pid file (made absolute first); removed again at
+        exit, unless ``user`` left the process unable to (a directory of root's,
+        such as ``/run``): the file left behind is harmless, since the lock
+        held on it, not the file, says whether an instance runs.
     :param work_dir: directory to change to when detaching.
     :param umask: file creation mask; ``None`` keeps the one the process has.
     :param user: run as this user (name or uid) once the pid file is held; needs root.

@@ -464,9 +464,19 @@ class _NotAllowed(Exception):
 def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
     if ":" not in use:
         return registry.load(use)
-    if registry.allow is not None and not any(fnmatch.fnmatchcase(use, p) for p in registry.allow):
-        # The allow-list speaks for every cog, not only for installed ones; refused before importing.
-        raise _NotAllowed(f"not in the allow-list {registry.allow}")
+    # The allow-list speaks for every cog, not only for installed ones; refused
+    # before importing. Only a pattern with a ':' allows module:attribute names:
+    # 'http.*', meant for the http cogs, must not allow the standard library's
+    # http.server:test (any function of an installed module is a module:attribute).
+    if registry.allow is not None and not any(":" in p and fnmatch.fnmatchcase(use, p) for p in registry.allow):
+        plain = [p for p in registry.allow if ":" not in p and fnmatch.fnmatchcase(use, p)]
+        hint = (
+            f"; {', '.join(repr(p) for p in plain)} allows installed cogs only: a module:attribute cog needs a"
+            f" pattern with ':' (--allow '{use.partition(':')[0]}:*')"
+            if plain
+            else ""
+        )
+        raise _NotAllowed(f"not in the allow-list {registry.allow}{hint}")
     module_name, _, attribute = use.partition(":")
     module = import_app_module(module_name, base)
     # Only what the module itself defines, checked before anything is called
