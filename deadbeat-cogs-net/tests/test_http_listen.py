@@ -313,6 +313,9 @@ class TestAcknowledgement:
         answer = listening.run(client)
         assert answer.status == 503 and answer.headers["Retry-After"] == "7"
         assert listening.collector.data == [{"n": 1}]
+        # Counted once, as timed out: the summary's answers add up to the requests.
+        counts = listening.supply.counts
+        assert (counts["requests"], counts["timed_out"], counts["busy"]) == (1, 1, 0)
 
     def test_shutdown_answers_the_requests_whose_data_are_in_the_train(self) -> None:
         """Shutdown begins while a request's data are held further down: they get through, and the client its 200."""

@@ -376,7 +376,7 @@ class HTTPListenSupply(movement.Supply):
                     peer,
                     self.ack_timeout,
                 )
-                return self._busy("the data are not through the pipeline yet")
+                return self._busy("the data are not through the pipeline yet", counted=False)
         finally:
             self._waiting.pop(batch_id, None)
         self.counts["accepted"] += len(documents)
@@ -420,8 +420,10 @@ class HTTPListenSupply(movement.Supply):
         self.counts["refused"] += 1
         return _json_answer(status, {"error": message}, headers)
 
-    def _busy(self, message: str) -> web.StreamResponse:
-        self.counts["busy"] += 1
+    def _busy(self, message: str, counted: bool = True) -> web.StreamResponse:
+        """A 503 with Retry-After; counted as busy unless already counted otherwise (timed out)."""
+        if counted:
+            self.counts["busy"] += 1
         answer = _json_answer(503, {"error": message}, {"Retry-After": str(self.retry_after)})
         return answer
 
