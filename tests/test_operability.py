@@ -208,7 +208,7 @@ class TestReload:
             append(other, ["b0"])
             (tail_pipeline / "pipeline.toml").write_text(TAIL_TO_FILE.replace('["in.txt"]', '["in.txt", "b.txt"]'))
             process.send_signal(signal.SIGHUP)
-            wait_for(lambda: "reloaded" in stderr_of(tail_pipeline), "the reload")
+            wait_for(lambda: "reloading;" in stderr_of(tail_pipeline), "the reload")
             append(source, ["a5"])
             wait_for(lambda: len(out_lines(tail_pipeline)) >= 7, "the lines after the reload")
         finally:
@@ -251,7 +251,7 @@ class TestReload:
             (tail_pipeline / "pipeline.toml").write_text("[train]\nhigh_water = 5000\n" + TAIL_TO_FILE)
             process.send_signal(signal.SIGHUP)
             write(500)
-            wait_for(lambda: "reloaded" in stderr_of(tail_pipeline), "the reload")
+            wait_for(lambda: "reloading;" in stderr_of(tail_pipeline), "the reload")
             write(500)
             # Changed and wrong: the running pipeline goes on.
             (tail_pipeline / "pipeline.toml").write_text("[train]\nhigh_water = 'x'\n" + TAIL_TO_FILE)
@@ -262,16 +262,47 @@ class TestReload:
         finally:
             assert stop(process) == 0, stderr_of(tail_pipeline)
         assert out_lines(tail_pipeline) == [f"line {n}" for n in range(written)]
-        states = []
+        states, messages = [], []
         while not states or states[-1] != "STOPPING":
             message = listener.recv(4096).decode()
+            messages.append(message)
             if not message.startswith("STATUS="):
                 states.append(message.split("=", 1)[0])
         listener.close()
         assert states == ["READY", "RELOADING", "READY", "STOPPING"]
+        # The new pipeline's rates count from its own zero (they were the old counts taken from the new, negative).
+        assert not [m for m in messages if re.search(r"-[0-9][0-9,]* (in|out)/s", m)], messages
         log = stderr_of(tail_pipeline)
         assert log.count("changed and valid") == 1
         assert "high_water" in log.split("not reloaded", 1)[1].splitlines()[0]
+
+    def test_a_reloaded_pipeline_whose_cog_cannot_start_leaves_nothing_behind(self, tail_pipeline: Path) -> None:
+        """The new file checks out, but a cog of it raises as it is built: the old pipeline runs again, and the
+        cogs made before the failing one are let go (its tailer stayed bound and logged a traceback per line)."""
+        source = tail_pipeline / "in.txt"
+        (tail_pipeline / "brokencogs.py").write_text(
+            "class Refuses:\n    def __init__(self):\n        raise ValueError('not today')\n"
+        )
+        process = start(tail_pipeline)
+        try:
+            append(source, [f"line {n}" for n in range(300)])
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 300, "the flow to start")
+            broken = TAIL_TO_FILE.replace(
+                '[[cog]]\nuse = "fs.write"', '[[cog]]\nuse = "brokencogs:Refuses"\n\n[[cog]]\nuse = "fs.write"'
+            )
+            assert broken != TAIL_TO_FILE
+            (tail_pipeline / "pipeline.toml").write_text(broken)
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "building the previous one again" in stderr_of(tail_pipeline), "the fallback")
+            append(source, [f"line {n}" for n in range(300, 600)])
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 600, "every line written")
+            time.sleep(0.5)
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        assert out_lines(tail_pipeline) == [f"line {n}" for n in range(600)]
+        log = stderr_of(tail_pipeline)
+        assert "cannot start: ValueError: not today" in log
+        assert "Traceback" not in log and "is in no train" not in log and "still bound" not in log, log
 
 
 def check(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:

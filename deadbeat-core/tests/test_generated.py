@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,10 @@ class TestGeneratedCode:
         finally:
             first.esc.close()
         text = "".join(traceback.format_exception(records[0].error))
-        assert 'File "<deadbeat train golden #2 entry 0>"' in text
+        # Which of the two keeps the plain name depends on what other live "golden" trains hold it.
+        (mine,) = re.findall(r'File "(<deadbeat train golden[^"]*>)"', text)
+        assert f"{mine}:" not in other.explain()
         assert "for d3 in c2(d2):" in text
-        assert "<deadbeat train golden entry 0>:" in other.explain()
 
     def test_rebuilding_forgets_the_old_source(self) -> None:
         """Setting fewer cogs forgets the source of entries the train no longer has instead of piling it up."""

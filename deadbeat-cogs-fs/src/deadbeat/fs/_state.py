@@ -184,6 +184,11 @@ class StateFile:
         """
         if not self.dirty:
             return False
+        if getattr(self._esc, "abandoned", False):
+            # The pipeline sharing it never ran (a cog of it failed to build):
+            # what its cogs set here describes nothing that happened.
+            self.dirty = False
+            return False
         now = time.monotonic()
         if not force and now - self._last_save < self.interval:
             return True

@@ -4,7 +4,7 @@ UDP has no flow control. When datagrams arrive faster than they are read (a
 burst, or the train pausing the supply under backpressure), the kernel keeps
 them in the socket's receive buffer, and drops what does not fit. Nobody else
 tells: the sender does not know, and the receiver sees nothing missing. The
-kernel counts them (``drops`` in ``/proc/net/udp``), and the listener reports
+kernel counts them (``drops`` in ``/proc/self/net/udp``), and the listener reports
 that count, so that lost datagrams show in the log and the run's summary instead
 of vanishing. A bigger buffer (``receive_buffer``) rides out longer bursts.
 
@@ -55,13 +55,15 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
 def udp_drops(sock: socket.socket) -> int | None:
     """:returns: how many datagrams the kernel dropped for ``sock`` since it was made, or ``None`` if unknown.
 
-    Read from ``/proc/net/udp`` and ``/proc/net/udp6`` (the line of the socket's inode).
+    Read from ``/proc/self/net/udp`` and ``udp6`` (the line of the socket's inode): the
+    process's own network namespace, and still there where ``/proc/net`` is
+    hidden (systemd's ``ProcSubset=pid``).
     """
     try:
         inode = str(os.fstat(sock.fileno()).st_ino)
     except OSError:
         return None
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
+    for table in ("/proc/self/net/udp", "/proc/self/net/udp6"):
         try:
             with open(table) as handle:
                 next(handle, None)  # the header

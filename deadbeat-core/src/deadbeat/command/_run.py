@@ -201,6 +201,8 @@ class _Operations:
     def attach(self, pipeline: pipeline_mod.Pipeline, stats: _Stats | None) -> None:
         """Bind this pipeline's timers: systemd readiness, status and watchdog; the stats view."""
         self.pipeline = pipeline
+        # The rates of a new pipeline (after a reload) count from its own zero.
+        self.rates = _Rates()
         esc = pipeline.esc
         if self.server is not None:
             self.server.esc = esc
@@ -308,7 +310,7 @@ def _run_pipeline(
                 dblog.configure(**spec.log)
             except OSError as exc:
                 logger.error("%s: log: %s; logging goes on as it was", args.pipeline, exc)
-            logger.info("%s: reloaded; the new pipeline starts where the old one stopped", args.pipeline)
+            logger.info("%s: reloading; the new pipeline starts where the old one stopped", args.pipeline)
     finally:
         operations.notifier.stopping()
         operations.close()

@@ -158,6 +158,10 @@ class Escapement:
         #: Set by ``deadbeat run --once``: supplies read their input to its end and
         #: then unbind, so the application ends when all input is processed.
         self.once: bool = False
+        #: Set when the application built on this Escapement could not start and
+        #: was given up before it ran (a pipeline whose cog failed to build):
+        #: cogs then save nothing of what they would keep, such as positions.
+        self.abandoned: bool = False
         #: Bindings refused because their owner had finished, as (owner, binding).
         self.refused: list[tuple[object, Binding]] = []
         #: Bindings still held after ``done`` and released by force, as (owner, binding).
@@ -968,6 +972,7 @@ class NullEscapement(Escapement):
 
     def __init__(self, *_: Any, **__: Any) -> None:  # noqa: D107 - no loop, no descriptors
         self.once = False
+        self.abandoned = False
         self.refused = []
         self.leftovers = []
         self.failures = []

@@ -77,6 +77,8 @@ from ..plugins import CogLoadError, CogRegistry
 from ._modules import NotAppCog, app_attribute, import_app_module
 from ._variables import Substitution, VariableError, substitute
 
+log = logging.getLogger("deadbeat.pipeline")
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -551,7 +553,8 @@ def _is_plain_cog(factory: Any, params: Mapping[str, Any]) -> bool:
     return len(required) == 1 and required[0].name not in conf.INJECTED
 
 
-def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[Any]:
+def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: list[Any]) -> list[Any]:
+    """Make the cogs of ``specs`` for ``train``; each one made is added to ``built`` too (see :func:`_abandon`)."""
     cogs = []
     for spec in specs:
         if spec.is_cog:
@@ -568,10 +571,33 @@ def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train) -> list[
             raise PipelineError(
                 f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}"
             ) from exc
+        built.append(cog)
         if not callable(cog):
             raise PipelineError(f"{path}: {spec.where} ({spec.use}): built {cog!r}, which is not a cog (not callable)")
         cogs.append(cog)
     return cogs
+
+
+def _abandon(esc: movement.Escapement, built: list[Any]) -> None:
+    """A pipeline that cannot start: let go of what its cogs made before one failed.
+
+    The cogs made so far hold descriptors and bindings (a tailer watching its
+    files, an output's open file) on the application's Escapement. It is
+    closed, so that none of them runs and the next pipeline gets a new one,
+    and each cog's ``done`` releases what it holds, in reverse order. Nothing
+    those cogs would save (their positions in a shared state file) is theirs
+    to save: they never ran, so the Escapement is marked ``abandoned`` first.
+    """
+    esc.abandoned = True
+    esc.close()
+    for cog in reversed(built):
+        done = getattr(cog, "done", None)
+        if not callable(done):
+            continue
+        try:
+            done()
+        except Exception:  # noqa: BLE001 - the pipeline failed already; this is only tidying up
+            log.debug("%s: done() of a cog of a pipeline that could not start raised", cog, exc_info=True)
 
 
 def build(source: str | PipelineFile, registry: CogRegistry | None = None, once: bool = False) -> Pipeline:
@@ -636,17 +662,26 @@ def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = N
         catches error records this way).
     :raises PipelineError: when a cog cannot start.
     """
+    built: list[Any] = []
+    try:
+        return _assemble(spec, esc, error_output, built)
+    except PipelineError:
+        _abandon(esc, built)
+        raise
+
+
+def _assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any, built: list[Any]) -> Pipeline:
     path = spec.path
     if error_output is None and spec.errors:
         error_output = movement.Train(esc, name=f"{path} [[errors]]")
-        error_output.cogs = _build_cogs(path, spec.errors, error_output)
+        error_output.cogs = _build_cogs(path, spec.errors, error_output, built)
     settings = dict(spec.train)
     shutdown_timeout = settings.pop("shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT)
     try:
         train = movement.Train(esc, error_output=error_output, name=path, **settings)
     except (TypeError, ValueError, ConfigError) as exc:
         raise PipelineError(f"{path}: train: {exc}") from None
-    cogs = _build_cogs(path, spec.cogs, train)
+    cogs = _build_cogs(path, spec.cogs, train, built)
     router = None
     if spec.routes:
         routes = []
@@ -661,7 +696,7 @@ def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = N
                 )
             except ValueError as exc:
                 raise PipelineError(f"{path}: {route_spec.where} ({route_spec.name}): {exc}") from None
-            route.cogs = _build_cogs(path, route_spec.cogs, route.train)
+            route.cogs = _build_cogs(path, route_spec.cogs, route.train, built)
             routes.append(route)
         try:
             router = routing.Router(
