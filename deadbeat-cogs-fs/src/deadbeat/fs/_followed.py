@@ -33,7 +33,11 @@ of two others is older is told by their creation times where the file system
 keeps them (``statx``), else by the order in which the directory's events
 announced them. A file is read only while no
 older file of its lineage has unread data, so one writer's lines keep their
-order across rotations.
+order across rotations. Unread by its size, not only by its events: a writer
+that has not reopened its file yet appends to the rotated one, and the events
+saying so may come after those of the new file. And the file is read only as
+far as it reached before its elders were seen drained (see ``end_seen`` and
+``FileWatcherSupply._next_to_read``).
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ class FollowedFile:
         "rotated_at",
         "last_data",
         "at_end",
+        "end_seen",
         "watch",
         "_truncated",
         "_lineage",
@@ -183,6 +188,9 @@ class FollowedFile:
         self.last_data = time.monotonic()
         #: Whether the last read reached the end (and nothing was reported since).
         self.at_end = False
+        #: The size it had when its end was last reached: what it holds beyond
+        #: was written since, whether or not its events have been read yet.
+        self.end_seen = offset
         self.watch: movement.Binding | None = None
         self._truncated: tuple[bytes, int, float] | None = None
         self._lineage = lineage

@@ -15,10 +15,11 @@ line, never drops it.
 Rotation patterns:
 
 * rename + create: the followed file is renamed (its events say to what) and a
-  new file appears under the name. The old file is read to its end first, then
-  the new one from its start, so one writer's lines keep their order. The old
-  file is let go once quiet for ``rotate_wait`` seconds (a writer may still
-  append until it reopens).
+  new file appears under the name. The old file is read to its end first (its
+  size says where that is: a writer appends to it until it reopens, and the
+  events saying so may come late), then the new one from its start, so one
+  writer's lines keep their order. The old file is let go once quiet for
+  ``rotate_wait`` seconds (a writer may still append until it reopens).
 * delete: the name is gone; the open descriptor still reads what is left, as
   for a rename.
 * copytruncate / truncate in place: the file shrinks below our offset (or its
@@ -2048,15 +2049,61 @@ class FileWatcherSupply(movement.Supply):
 
     def _older_unread(self, followed: FollowedFile) -> FollowedFile | None:
         """:returns: the oldest file of ``followed``'s lineage that is older and not read to its end."""
+        return self._oldest_unread(
+            [other for other in self._files.lineage(followed.lineage) if other.older_than(followed)]
+        )
+
+    def _oldest_unread(self, files: Iterable[FollowedFile]) -> FollowedFile | None:
+        """:returns: the oldest of ``files`` (of one lineage) with something left to read."""
         found = None
-        for other in self._files.lineage(followed.lineage):
-            if (
-                other.older_than(followed)
-                and (not other.at_end or other.file in self._dirty)
-                and (found is None or other.older_than(found))
-            ):
+        for other in files:
+            if (found is None or other.older_than(found)) and self._unread(other):
                 found = other
         return found
+
+    def _unread(self, followed: FollowedFile) -> bool:
+        """Whether ``followed`` holds more than was read: by its events, or else by its size.
+
+        Its size too: a rotated file its writer still appends to (until it
+        reopens its file) grows after it was read to its end, and the events
+        that say so may still wait in the queue, behind those of the file that
+        replaced it. Read meanwhile, that file's lines would go out before the
+        older ones.
+        """
+        if not followed.at_end or followed.file in self._dirty:
+            return True
+        if followed.gz is not None or followed.state is FileState.NEW:
+            return False  # compressed: never written to; new: not read before it is known not to be a copy
+        try:
+            return os.fstat(followed.fd).st_size > followed.end_seen
+        except OSError:
+            return False
+
+    def _next_to_read(self, first: FollowedFile) -> tuple[FollowedFile, int | None]:
+        """:returns: the file to read for ``first`` (the oldest of its lineage with something to read),
+        and how far it may be read (``None``: to its end).
+
+        One writer's lines keep their order: an older file of the lineage goes
+        first. The size of the file is taken before its elders are seen
+        drained: what it held then was written before, so after every line the
+        writer gave them first. What it holds beyond may have been written
+        after more lines of theirs, and waits for another look at them.
+        """
+        followed = first
+        while True:
+            elders = [other for other in self._files.lineage(followed.lineage) if other.older_than(followed)]
+            if not elders:
+                return followed, None
+            until = None
+            if self._following and followed.gz is None:
+                try:
+                    until = os.fstat(followed.fd).st_size
+                except OSError:
+                    pass
+            older = self._oldest_unread(elders)
+            if older is None:
+                return followed, until
+            followed = older
 
     def _read_dirty(self) -> None:
         """Read the files with something to read, a few chunks each, oldest first within a lineage."""
@@ -2067,11 +2114,10 @@ class FileWatcherSupply(movement.Supply):
             if first is None:
                 del self._dirty[next(iter(self._dirty))]
                 continue
-            # One writer's lines keep their order: an older file of the lineage goes first.
-            followed = self._older_unread(first) or first
+            followed, until = self._next_to_read(first)
             self._dirty.pop(followed.file, None)
             final = self._lets_go_at_end(followed)
-            chunks, at_end = self._read_file(followed, limit=budget, final=final)
+            chunks, at_end = self._read_file(followed, limit=budget, final=final, until=until)
             budget -= max(chunks, 1)
             if not at_end:
                 if self._following and self._waiting_open and chunks and self._may_rotate_out(followed):
@@ -2114,13 +2160,17 @@ class FileWatcherSupply(movement.Supply):
             return True
         return time.time() - written >= self.rotate_wait
 
-    def _read_file(self, followed: FollowedFile, limit: int = 1 << 30, final: bool = False) -> tuple[int, bool]:
+    def _read_file(
+        self, followed: FollowedFile, limit: int = 1 << 30, final: bool = False, until: int | None = None
+    ) -> tuple[int, bool]:
         """Read ``followed`` towards its end (at most ``limit`` chunks); send each chunk on.
 
         Stops early while the train has paused this supply.
 
         :param final: the file is being let go: at its end, an unfinished last
             line is sent too.
+        :param until: read no further than this offset (see :meth:`_next_to_read`);
+            reached without reading anything, it counts as the end.
         :returns: chunks read, and whether the end of the file was reached.
         """
         if followed.state is FileState.NEW:
@@ -2176,12 +2226,22 @@ class FileWatcherSupply(movement.Supply):
                 followed.read_pos = followed.line_start = len(bom)
             elif first and bom.startswith(first):
                 followed.at_end = True
+                followed.end_seen = len(first)
                 return 0, True  # a mark still being written: wait for the rest
         chunks = 0
         at_end = False
         while chunks < limit and not self.esc.is_paused(self):
+            size = self.read_size
+            if until is not None:
+                size = min(size, until - followed.read_pos)
+                if size <= 0:
+                    # As far as it reached when its elders were seen drained; the
+                    # rest is read after another look at them.
+                    at_end = not chunks
+                    followed.end_seen = max(until, followed.read_pos)
+                    break
             try:
-                chunk = followed.pread(self.read_size, followed.read_pos)
+                chunk = followed.pread(size, followed.read_pos)
             except OSError as exc:
                 if followed.gz is not None:
                     # Damaged compressed data: what follows cannot be read, so the run has failed.
@@ -2191,9 +2251,15 @@ class FileWatcherSupply(movement.Supply):
                         "%s: read failed at offset %d: %s", self._name_of(followed), followed.read_pos, exc.strerror
                     )
                 at_end = True
+                try:
+                    # Tried again when it grows (see _unread), not at every turn.
+                    followed.end_seen = os.fstat(followed.fd).st_size
+                except OSError:
+                    pass  # nor can _unread look at it
                 break
             if not chunk:
                 at_end = True
+                followed.end_seen = followed.read_pos
                 break
             if (
                 followed.state is FileState.FOLLOWED

@@ -1,0 +1,159 @@
+"""Rotations that land between two steps of the tailer, made to land there every time.
+
+Under load the tailer's steps (look at a name, open it; see a rotated file
+drained, read its successor) are far apart, and a writer or logrotate acts in
+between. Waiting for such luck makes tests that fail once in a while. Here the
+test wraps the step that comes second, and does its real renames and writes
+just before it: one tailer, in this process, on real files and real inotify.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deadbeat import fs, movement
+from deadbeat.fs._followed import FileState
+from deadbeat.fs._identity import FileId
+from deadbeat.testing import Collector
+
+PAD = "x" * 40
+
+
+def lines(numbers: range) -> str:
+    return "".join(f"{i:08d} {PAD}\n" for i in numbers)
+
+
+def expected(numbers: range) -> list[str]:
+    return [f"{i:08d} {PAD}" for i in numbers]
+
+
+def wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def tail(path: Path, prepare: Callable[[fs.FileWatcherSupply], None], work: Callable[[Collector], None]) -> list[Any]:
+    """Tail ``path`` in this process: ``prepare(supply)`` before the loop runs, ``work(collector)`` in a thread.
+
+    :returns: what the train got.
+    """
+    esc = movement.Escapement()
+    collector = Collector()
+    # rotate_wait long enough that no rotated file is let go while a test looks at it.
+    supply = fs.FileWatcherSupply(esc, [str(path)], rotate_wait=30.0, rescan_interval=0)
+    movement.Train(esc, [supply, collector])
+    prepare(supply)
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def body() -> None:
+        try:
+            work(collector)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    esc.every(0.01, lambda: finished.is_set() and esc.shutdown(), keeps_alive=False)
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    esc.run()
+    thread.join(timeout=10)
+    esc.close()
+    if failure:
+        raise failure[0]
+    return collector.data
+
+
+class TestOneWritersOrder:
+    @pytest.mark.parametrize("moment", ["before the older file is looked at", "after, before its successor is read"])
+    def test_a_rotated_file_written_to_after_it_was_drained_is_read_before_its_successor(
+        self, tmp_path: Path, moment: str
+    ) -> None:
+        """A writer that has not reopened its file yet appends to the rotated one, then goes on in the new one.
+
+        The rotated file was read to its end, and the events of the new
+        lines are not read yet when the new file is: its size, not its
+        events, says it holds more, and the new file is read only as far as
+        it reached when that was looked at. Every line comes out in the order
+        it was written.
+        """
+        path = tmp_path / "app.log"
+        path.write_text(lines(range(0, 10)))
+        old_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        old = FileId.of(os.fstat(old_fd))
+        supplies: list[fs.FileWatcherSupply] = []
+        armed = threading.Event()
+        fired = threading.Event()
+
+        def drained(supply: fs.FileWatcherSupply) -> bool:
+            """Whether the rotated file was read to its end, and nothing since said it holds more."""
+            followed = supply._files.get(old)
+            return (
+                followed is not None
+                and followed.state is FileState.ROTATED
+                and followed.at_end
+                and old not in supply._dirty
+            )
+
+        def write_on(supply: fs.FileWatcherSupply) -> bool:
+            """At the moment: the writer appends to the rotated file, then reopens and writes in the new one."""
+            if not armed.is_set() or fired.is_set() or not drained(supply):
+                return False
+            os.write(old_fd, lines(range(10, 20)).encode())
+            new_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(new_fd, lines(range(20, 30)).encode())
+            finally:
+                os.close(new_fd)
+            fired.set()
+            return True
+
+        def prepare(supply: fs.FileWatcherSupply) -> None:
+            supplies.append(supply)
+            if moment.startswith("before"):
+                read_dirty = supply._read_dirty
+
+                def reading() -> None:
+                    new = supply._at(str(path))
+                    if new is not None and new.file in supply._dirty:
+                        write_on(supply)
+                    read_dirty()
+
+                supply._read_dirty = reading  # type: ignore[method-assign]
+            else:
+                read_file = supply._read_file
+
+                def reading_one(followed: Any, *args: Any, **kwargs: Any) -> tuple[int, bool]:
+                    if followed.path == str(path):
+                        write_on(supply)
+                    return read_file(followed, *args, **kwargs)
+
+                supply._read_file = reading_one  # type: ignore[method-assign]
+
+        def work(collector: Collector) -> None:
+            wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
+            os.rename(path, f"{path}.1")
+            # Read to its end before the new file appears: then the new file is
+            # opened and read in one turn, its lines and the old one's unseen.
+            wait(lambda: drained(supplies[0]), "the rotated file read to its end")
+            armed.set()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            wait(fired.is_set, "the moment")
+            wait(lambda: len(collector.data) >= 30, "every line")
+
+        try:
+            data = tail(path, prepare, work)
+        finally:
+            os.close(old_fd)
+        assert data == expected(range(0, 30))
