@@ -157,3 +157,59 @@ class TestOneWritersOrder:
         finally:
             os.close(old_fd)
         assert data == expected(range(0, 30))
+
+
+class TestRenamedBeforeOpened:
+    @pytest.mark.parametrize("replaced", [False, True], ids=["renamed", "renamed-and-replaced"])
+    def test_a_new_file_renamed_between_the_look_and_the_open_is_read_under_its_new_name(
+        self, tmp_path: Path, replaced: bool
+    ) -> None:
+        """logrotate rotates again while the file it created last time is being opened.
+
+        The file was there when its name was looked at, and gone (or another
+        file in its place) when opened: it is followed to the name the next
+        events give it, one the pattern does not match, and read there, in
+        its place between the files before and after it.
+        """
+        path = tmp_path / "app.log"
+        path.write_text(lines(range(0, 10)))
+        armed = threading.Event()
+        fired = threading.Event()
+        writers: list[int] = []
+
+        def rotate() -> None:
+            os.rename(f"{path}.1", f"{path}.2")
+            os.rename(path, f"{path}.1")
+            if replaced:
+                writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+
+        def prepare(supply: fs.FileWatcherSupply) -> None:
+            open_regular = supply._open_regular
+
+            def opening(name: str) -> int:
+                if name == str(path) and armed.is_set() and not fired.is_set():
+                    rotate()  # after the name was looked at, before the file is opened
+                    fired.set()
+                return open_regular(name)
+
+            supply._open_regular = opening  # type: ignore[method-assign]
+
+        def work(collector: Collector) -> None:
+            wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
+            armed.set()
+            os.rename(path, f"{path}.1")
+            writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+            wait(fired.is_set, "the second rotation")
+            if not replaced:
+                writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+            # One writer: what it wrote to the file created by the first rotation, then to the last one.
+            os.write(writers[0], lines(range(10, 20)).encode())
+            os.write(writers[1], lines(range(20, 30)).encode())
+            wait(lambda: len(collector.data) >= 30, "every line", timeout=10.0)
+
+        try:
+            data = tail(path, prepare, work)
+        finally:
+            for fd in writers:
+                os.close(fd)
+        assert data == expected(range(0, 30))

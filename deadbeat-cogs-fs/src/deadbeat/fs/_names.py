@@ -7,8 +7,9 @@ tailer reads the events, the file created as ``app.log`` may already be called
 matters (one the patterns match, or one a followed file was renamed to) to
 where it went, and only then are the files opened, under the names they have
 now. A file created and renamed away between two looks is found this way, by
-its new name; only a file created and deleted before it could be opened is lost,
-and that is said.
+its new name; so is one renamed between the look at its name and its opening
+(its arrival waits for the events not read yet, which say where it went). Only a
+file created and deleted before it could be opened is lost, and that is said.
 
 A name waiting to be opened is an :class:`Arrival`. Each arrival gets an
 *order*, from a counter that follows the events, so that files of one lineage
@@ -69,6 +70,11 @@ class NameBook:
         arrival = Arrival(lineage, self.next_order(), fresh)
         self.arrivals[path] = arrival
         return arrival
+
+    def put_back(self, path: str, arrival: Arrival) -> None:
+        """The file of ``arrival``, at ``path`` when looked at, was gone when opened: renamed or deleted
+        since. Its events are not read yet: until they take it where it went, it waits under ``path``."""
+        self.arrivals[path] = arrival
 
     def moved_from(self, path: str, cookie: int) -> None:
         """The file at ``path`` was renamed; the matching :meth:`moved_to` says where."""

@@ -92,7 +92,7 @@ from ._identity import (
 from ._known import KnownBook, LineageMark, ReadContent
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
-from ._names import NameBook
+from ._names import Arrival, NameBook
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
 from ._series import Listings, rotation_series, series_age
 from ._state import StateFile
@@ -795,6 +795,7 @@ class FileWatcherSupply(movement.Supply):
                 order=arrival.order,
                 fresh=arrival.fresh,
                 rotated=not self._matches(path),
+                arrival=arrival,
             )
         self._schedule_sweep()
         self._schedule()
@@ -1709,6 +1710,7 @@ class FileWatcherSupply(movement.Supply):
         at_end: bool = False,
         compressed: bool = False,
         search: Collection[str] = (),
+        arrival: Arrival | None = None,
     ) -> FollowedFile | None:
         """Open ``path`` (expected to be ``file``) and start following it.
 
@@ -1725,6 +1727,10 @@ class FileWatcherSupply(movement.Supply):
             renamed before it could be opened (logrotate renames a whole series
             at each rotation); found by listing a directory, it would otherwise
             not be seen again.
+        :param arrival: what the directory's events said of the file: if it
+            left ``path`` since it was looked at, the arrival waits for the
+            events not read yet, which say where it went (see
+            :meth:`~deadbeat.fs._names.NameBook.put_back`).
         """
         how = {
             "lineage": lineage,
@@ -1748,7 +1754,7 @@ class FileWatcherSupply(movement.Supply):
                     if searches_left and (found := self._search(file, search)):
                         path = found
                         continue
-                    log.debug("%s: gone before it could be opened", path)
+                    self._left_before_opened(path, arrival)
                     return None
                 if exc.errno in (errno.EMFILE, errno.ENFILE) and len(self._files):
                     # Out of descriptors below our cap (the application holds others): wait like beyond it.
@@ -1767,6 +1773,7 @@ class FileWatcherSupply(movement.Supply):
             # or rescan see where it went; found by looking (no event will
             # tell of it again), it is looked for under its new name.
             if not searches_left or (found := self._search(file, search)) is None:
+                self._left_before_opened(path, arrival)
                 return None
             path = found
         else:
@@ -1856,6 +1863,22 @@ class FileWatcherSupply(movement.Supply):
                 followed.order,
             )
         return followed
+
+    def _left_before_opened(self, path: str, arrival: Arrival | None) -> None:
+        """The file seen at ``path`` was renamed or deleted before it could be opened.
+
+        One the directory's events announced is followed by name again: the
+        events that tell what became of it are not read yet (it was there when
+        looked at, a moment ago), and they take its arrival where it went,
+        even to a name the patterns do not match, to be opened there; or,
+        deleted, say it was lost. Dropped here, a file renamed at that moment
+        (a rotation series shifting at every rotation) would never be read.
+        """
+        if arrival is None:
+            log.debug("%s: gone before it could be opened", path)
+            return
+        log.debug("%s: renamed or deleted before it could be opened; the next events say which", path)
+        self._names.put_back(path, arrival)
 
     # -- copies (copytruncate) ---------------------------------------------------------
 
