@@ -149,9 +149,12 @@ class FileWatcherSupply(movement.Supply):
     New lines are read as soon as inotify reports a change (a timer polls where
     inotify is missing or out of watches). Rotation by rename (however fast,
     even to names the patterns do not match) and by deletion loses no line, and
-    a writer's lines keep their order across files. copytruncate loses no line
-    when the copy is in the same directory; truncation in place loses what was
-    not read yet when it happened, for any reader, and says so. With a
+    a writer's lines keep their order across files. With copytruncate, the copy
+    (in the same directory) is found and read from where the tailer was, but
+    lines written between the copy and the truncation exist nowhere, and are
+    lost for any reader: prefer rename and create (logrotate's ``create``).
+    Truncation in place loses what was not read yet when it happened, for any
+    reader, and says so. With a
     ``state_file`` a restart (even after SIGKILL) continues where the train had
     finished. Each datum holds one line without its newline (``fs.write`` adds
     one back), or one event of several lines with ``multiline``.
