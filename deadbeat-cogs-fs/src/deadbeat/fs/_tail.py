@@ -1958,7 +1958,7 @@ class FileWatcherSupply(movement.Supply):
                 followed.path,
                 followed.read_pos,
             )
-        followed.read_pos = followed.line_start = 0
+        followed.read_pos = followed.line_start = followed.end_seen = 0
         followed.partial = b""
         followed.skipping = False
         followed.generation += 1
