@@ -81,6 +81,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks, against built wheels."""
+    """The benchmarks of the core and of the default path, against built wheels.
+
+    ``nox -s bench``: the Train against the hand-written loop, then T1 (the job
+    operators run, ``deadbeat run`` against the orjson loop and rsyslog).
+    The other benchmarks in ``bench/`` each say how to run them.
+    """
     install_wheels(session, *DISTRIBUTIONS.values())
     session.run("python", "bench/train_vs_loop.py", *session.posargs)
+    session.run("python", "bench/t1_default_path.py", "--rounds", "3")

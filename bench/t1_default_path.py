@@ -758,6 +758,8 @@ def main() -> int:
     if args.only:
         contenders = [c for c in contenders if any(part in c.name for part in args.only) or c.name == "loop orjson"]
 
+    if args.dir is not None:
+        os.makedirs(args.dir, exist_ok=True)
     tmp = tempfile.TemporaryDirectory(dir=args.dir) if not args.keep else None
     workdir = Path(tmp.name) if tmp else Path(tempfile.mkdtemp(dir=args.dir))
     CHILD_ENV = child_environment(workdir / "pycache")

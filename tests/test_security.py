@@ -297,6 +297,39 @@ class TestSecretsInWhatIsShown:
         # An unpadded base64 key of letters and digits reads as a variable's name; the run does not show it either.
         assert "ip.anonymise(mode='hash', key_env='***', fields=['ip'])" in explained.stdout
 
+    def test_a_secret_from_a_file_stays_out_of_error_records(self, arena: Path) -> None:
+        """Error records leave the process through [[errors]]: the failing cog's name in them showed a ${file:}
+        secret in clear (the log lines were masked, the record was not)."""
+        (arena / "tok").write_text("S3CR3TTOKEN\n")
+        (arena / "tok").chmod(0o600)
+        (arena / "in.jsonl").write_text('{"user":"x"}\n')
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "text.template"
+            template = "${file:tok} $user $missing"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            [[errors]]
+            use = "text.json_format"
+            [[errors]]
+            use = "fs.write"
+            filename = "errors.jsonl"
+            """,
+        )
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 0, result.stderr
+        written = (arena / "errors.jsonl").read_text()
+        assert "TemplateFormat(template='*** $user $missing')" in written, written
+        assert "S3CR3T" not in written + result.stderr
+
     def test_a_secret_from_a_file_is_masked_however_it_is_quoted(self, arena: Path) -> None:
         """${file:...} secrets with a backslash, a quote and a tab (a webhook's token in a URL path): shown by repr
         in --explain and in messages, they used to appear escaped, unmasked; check printed a path holding one."""

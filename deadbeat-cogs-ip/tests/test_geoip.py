@@ -6,7 +6,10 @@ import ipaddress
 import operator
 import os
 import signal
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -277,3 +280,26 @@ class TestReload:
             ],
         )
         assert held == [True, True, True, True]
+
+    @pytest.mark.parametrize("how", ["emptied", "overwritten"])
+    def test_a_file_changed_in_place_never_disturbs_the_reader_in_use(self, tmp_path: Path, how: str) -> None:
+        """`cp new.mmdb city.mmdb` truncates the file the reader had mapped: the next lookup killed the process
+        with SIGBUS; overwritten with other bytes in place, every lookup failed. The reader in use keeps answering.
+        Run in a child process, so that a SIGBUS fails this test instead of the whole run."""
+        path = write_mmdb(tmp_path / "city.mmdb", {"192.0.2.0/24": {"country": {"iso_code": "AA"}}})
+        change = "b''" if how == "emptied" else "b'garbage' * 10000"
+        code = textwrap.dedent(
+            f"""
+            from deadbeat import ip, movement
+            cog = ip.GeoIP(movement.DummyEscapement(), {str(path)!r}, properties=["country_code"])
+            assert cog({{"ip": "192.0.2.1"}})[0]["geo"] == {{"country_code": "AA"}}
+            with open({str(path)!r}, "r+b") as file:  # in place: the same inode, as cp does
+                file.truncate(0)
+                file.write({change})
+            for host in range(1, 4):
+                assert cog({{"ip": f"192.0.2.{{host}}"}})[0]["geo"] == {{"country_code": "AA"}}
+            print("answered")
+            """
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.strip() == "answered", (result.returncode, result.stderr)

@@ -891,6 +891,50 @@ class TestDeadbeatRun:
         assert [line["id"] for line in peer.lines()] == ["e1", "e2", "e3", "e5"]
         assert "HTTP 400 Bad Request" in result.stderr and "in 5, out 4, errors 1" in result.stderr
 
+    def test_records_given_up_on_name_their_event_and_hide_the_files_secrets(self, tmp_path: Path) -> None:
+        """After text.json_parse and text.json_format (the default path: new string data), a record given up on
+        had "event_id": null; and a ${file:...} token in a header stood in clear in its "cog" field."""
+        (tmp_path / "token").write_text("S3CR3TTOKEN\n")
+        (tmp_path / "token").chmod(0o600)
+        (tmp_path / "in.jsonl").write_text('{"a":1}\n{"a":2}\n')
+        (tmp_path / "p.toml").write_text(
+            textwrap.dedent(
+                f"""
+                [[cog]]
+                use = "fs.read"
+                filenames = ["in.jsonl"]
+                [[cog]]
+                use = "text.json_parse"
+                [[cog]]
+                use = "text.json_format"
+                [[cog]]
+                use = "http.post"
+                url = "http://127.0.0.1:{free_port()}/ingest"
+                headers = {{Authorization = "Bearer ${{file:token}}", X-Other = "${{file:token}}"}}
+                retry_for = 0.5
+                give_up = "error_output"
+                [[errors]]
+                use = "text.json_format"
+                [[errors]]
+                use = "fs.write"
+                filename = "errors.jsonl"
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", "p.toml", "--once"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        written = (tmp_path / "errors.jsonl").read_text()
+        records = [json.loads(line) for line in written.splitlines()]
+        assert [r["event_id"] for r in records] == [f"{tmp_path / 'in.jsonl'}:0", f"{tmp_path / 'in.jsonl'}:8"]
+        assert "S3CR3T" not in written + result.stderr
+        assert "'X-Other': '***'" in records[0]["cog"]
+
 
 class TestWithoutTheLibrary:
     def test_importing_without_aiohttp_names_the_extra(self) -> None:

@@ -171,6 +171,16 @@ class TestJSON:
         assert [r.event_id for r in records] == ["b"]
         assert "Out of range float values" in str(records[0].error)
 
+    @pytest.mark.parametrize("engine", ["orjson", "json"])
+    def test_a_number_beyond_a_float_is_refused_by_both_engines(self, engine: _json.Engine) -> None:
+        """1e999 read as infinity (the standard library, and orjson's fallback to it) could be written by no JSON
+        output: not the datum, not even its error record, so the run failed. Refused at parsing, as orjson does."""
+        lines = ['{"n":1,"v":1e999}', '{"n":2,"v":-1e999}', '{"n":3,"v":2.5e308}', '{"n":4,"v":1.5e308}']
+        out, records = send_through([text.JSONParse(engine=engine)], lines)
+        assert out == [{"n": 4, "v": 1.5e308}]
+        assert [r.datum for r in records] == lines[:3]
+        assert all("beyond the range of a float" in str(r.error) or "infinity" in str(r.error) for r in records)
+
     def test_engine_parameter(self) -> None:
         """engine="json" makes a cog use the standard library, "orjson" orjson; the values stay the same.
 

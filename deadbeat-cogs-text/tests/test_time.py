@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from deadbeat import cast, text
 from deadbeat.testing import CogConformance, run_train, send_through
+from deadbeat.text._time import Timestamps
 
 UTC = dt.timezone.utc
 #: Zones with every kind of change: an hour each way, half an hour (Lord Howe),
@@ -126,6 +127,20 @@ class TestFormats:
     def test_patterns_with_a_date_are_taken(self, pattern: str) -> None:
         """A day and month, a day of the year, or an ISO week and weekday give a date."""
         text.TimeParse(fields="t", formats=[pattern], timezone="UTC")
+
+    @pytest.mark.parametrize(
+        ("value", "formats"),
+        [
+            ("Nov \u0662\u0667 19:50:00", ["syslog"]),
+            ("\u0662\u0667/Nov/\u0662\u0660\u0662\u0665:19:50:00 +0100", ["httpdate"]),
+            ("\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660", ["epoch"]),
+            ("\u0662\u0660\u0662\u0665-11-27T19:50:00Z", ["iso8601"]),
+        ],
+    )
+    def test_digits_of_other_scripts_are_refused_in_every_format(self, value: str, formats: list[str]) -> None:
+        """Arabic-Indic digits read as a time in the syslog, httpdate and epoch formats, not in the others."""
+        with pytest.raises(ValueError, match="in none of the formats|not"):
+            Timestamps(formats, timezone="UTC").convert(value)
 
     def test_text_in_no_format_names_the_formats(self) -> None:
         """A text none of the formats reads is an error naming the field and the formats tried."""

@@ -212,11 +212,20 @@ class TestErrors:
         nested: Any = "bottom"
         for _ in range(1000):
             nested = [nested]
-        datum = {"raw": b"\xff\x00ok", "text": "\ud800", "when": object(), "deep": nested, 3: (1, 2)}
+        datum = {
+            "raw": b"\xff\x00ok",
+            "text": "\ud800",
+            "when": object(),
+            "deep": nested,
+            3: (1, 2),
+            "big": [float("inf"), float("-inf"), float("nan"), 1.5],
+        }
         record = movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum).as_dict()
         import json
 
-        text = json.dumps(record)
+        # allow_nan=False: what every JSON output refuses (an infinity, NaN) is text in the record.
+        text = json.dumps(record, allow_nan=False)
+        assert record["datum"]["big"] == ["inf", "-inf", "nan", 1.5]
         assert record["datum"]["raw"] == "\\xff\x00ok"
         assert record["datum"]["text"] == "\\ud800"
         assert record["datum"]["3"] == [1, 2]

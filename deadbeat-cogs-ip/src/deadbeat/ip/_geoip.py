@@ -17,13 +17,16 @@ Reloading. MaxMind publishes new files weekly, and they are usually swapped in
 by renaming (``geoipupdate`` does so). The files are opened again on SIGHUP and
 when one changes in its directory; until the new ones have all opened, the old
 readers stay in use, and a file that fails to open is reported and changes
-nothing. The old readers are closed after the swap.
+nothing. The old readers are closed after the swap. Each reader reads a copy
+of its file in memory (see :func:`_open_private_copy`), so a file copied over
+in place (``cp``), or half written, never disturbs the reader in use.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
@@ -62,9 +65,34 @@ def _open(path: str) -> Any:
     except ImportError:  # pragma: no cover - exercised where the extra is missing
         raise ValueError("ip.geoip needs maxminddb: pip install 'deadbeat-cogs-ip[geoip]'") from None
     try:
-        return maxminddb.open_database(path)
+        with open(path, "rb") as source:
+            return _open_private_copy(maxminddb, source, path)
     except (OSError, ValueError, RuntimeError) as exc:  # InvalidDatabaseError is a RuntimeError
         raise ValueError(f"{path}: not a MaxMind DB file that can be read: {exc}") from None
+
+
+def _open_private_copy(maxminddb: Any, source: Any, path: str) -> Any:
+    """Open a copy of the database that nobody else can change, in memory.
+
+    The reader maps its file into memory. Mapped in place, a file replaced in
+    place (``cp new.mmdb city.mmdb`` truncates it first) killed the daemon with
+    SIGBUS at the next lookup, and one overwritten with other bytes made every
+    lookup fail, although the reader in use was to stay until a new one opened.
+    A copy in an anonymous memory file (as much memory as the file, which the
+    mapping would take in the page cache anyway) is the reader's alone.
+    Where there is no ``memfd_create``, the file itself is opened.
+    """
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is None:  # pragma: no cover - not Linux
+        return maxminddb.open_database(path)
+    fd = memfd_create(f"deadbeat-geoip:{os.path.basename(path)}", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        with open(fd, "wb", closefd=False) as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
+        # The reader opens the copy by its name and keeps its mapping once the descriptor is closed.
+        return maxminddb.open_database(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 def _picker(properties: Sequence[str], language: str) -> Callable[[Any], dict[str, Any]]:

@@ -309,6 +309,13 @@ class HTTPPostDrain(movement.Cog):
         return []
 
     def _take(self, data: list[Any], pieces: list[bytes]) -> None:
+        if not (isinstance(data, movement.Batch) and data.knows_ids):
+            # Parsed and formatted on the way, the data are new objects: where
+            # they came from is noted now (it is known only during the send),
+            # for the ids of records should they be given up on.
+            later = self.train.event_ids_later(data)
+            if later is not None:
+                data = movement.Batch(data, event_ids=later)
         before = self._outbox.size
         # The data come with the train's send in progress: held, they hold back their own batch only.
         self._outbox.add(data, pieces, self.train.hold(len(data), current=True))
@@ -579,6 +586,11 @@ class HTTPPostDrain(movement.Cog):
         self.counts[count] += len(request)
         position = next((i for i, cog in enumerate(train.cogs) if cog is self), -1)
         name = movement.cog_name(self)
+        # The records leave the process: the pipeline's ${file:...} secrets (a
+        # header's token) shown as *** there too, as the train shows its own.
+        redact = getattr(train, "redact", None)
+        if redact is not None:
+            name, message = redact(name), redact(message)
         ids = request.event_ids(self._event_id)
         self._said.log(
             logging.WARNING,

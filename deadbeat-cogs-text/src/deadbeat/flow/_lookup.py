@@ -334,6 +334,11 @@ class Sample(movement.Cog):
         self.dropped += 1
         return None
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """What was kept and dropped, for the run summary and ``--metrics-port`` (``kept_total``...)."""
+        return {"kept": self.kept, "dropped": self.dropped}
+
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Sample a list of data; the same as one call per datum."""
         test = self._keep_keyed if self._getters else (lambda _: self._keep_counted())

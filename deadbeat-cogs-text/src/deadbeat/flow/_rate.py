@@ -133,6 +133,12 @@ class Dedupe(movement.Cog):
         self.overflow = 0
         self._full = False
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Repeats dropped, and data with a new key passed unremembered (the table full), for the run summary
+        and ``--metrics-port``."""
+        return {"dropped": self.dropped, "overflow": self.overflow}
+
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         now = time.monotonic()
         key = self._key(data)
@@ -203,6 +209,12 @@ class Throttle(movement.Cog):
         self.dropped = 0
         self.overflow = 0
         self._full = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Data dropped over the rate, and of those, the ones with a new key dropped because every bucket was
+        still filling, for the run summary and ``--metrics-port``."""
+        return {"dropped": self.dropped, "overflow": self.overflow}
 
     def __call__(self, data: Any) -> tuple[Any, ...] | None:
         now = time.monotonic()

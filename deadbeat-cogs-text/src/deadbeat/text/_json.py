@@ -7,7 +7,8 @@ engine's functions once, when it is built, so that the choice costs nothing per
 datum; asking for orjson where it is not installed is an error then.
 
 Both engines give the same results. Reading, the standard library path refuses
-what orjson refuses (the tokens ``NaN`` and ``Infinity``); writing, the orjson
+what orjson refuses (the tokens ``NaN`` and ``Infinity``, and numbers beyond a
+float such as ``1e999``, which it would read as infinity); writing, the orjson
 path refuses what the standard library refuses (NaN and infinite floats, which
 orjson would write as ``null``; dates and dataclasses). Whatever orjson cannot do
 (integers beyond 64 bits, non-string keys) is done by the standard library
@@ -192,9 +193,21 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it is beyond a float (``1e999``), as orjson does.
+
+    Read as infinity, it could be written by no JSON output: not the datum,
+    and not the error record holding it.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is beyond the range of a float")
+    return value
+
+
 # Made once: json.loads and json.dumps build a new decoder or encoder on every
 # call that passes options, which costs more than a short line's parsing.
-_std_decode = json.JSONDecoder(parse_constant=_no_constants).decode
+_std_decode = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float).decode
 _std_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _std_encode_sorted = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True).encode
 
@@ -204,7 +217,7 @@ def _std_loads(text: str | bytes | bytearray | memoryview) -> Any:
         return _std_decode(text)
     if isinstance(text, memoryview):
         text = text.tobytes()
-    return json.loads(text, parse_constant=_no_constants)
+    return json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
 
 
 def _std_loads_within(text: str | bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH) -> Any:

@@ -59,9 +59,11 @@ TIME_FORMATS: tuple[str, ...] = ("iso8601", "epoch", "epoch_ms", "syslog", "http
 
 _UTC = dt.timezone.utc
 _MONTH_NUMBERS = {name: number for number, name in enumerate(MONTHS, 1)}
-_SYSLOG = re.compile(r"([A-Z][a-z]{2}) ( ?\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?")
-_HTTPDATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# re.ASCII: \d would take any script's digits ("Nov ٢٧"), which the other
+# formats and the number casts refuse.
+_SYSLOG = re.compile(r"([A-Z][a-z]{2}) ( ?\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?", re.ASCII)
+_HTTPDATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 #: strptime directives that give a year.
 _YEAR_DIRECTIVES = ("%Y", "%y", "%G")
@@ -343,7 +345,7 @@ class Timestamps:
 
 #: The start of an ISO 8601 date and time: text of this shape that does not
 #: read names a time that does not exist, and is not offered to the next format.
-_ISO_SHAPE = re.compile(r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d:\d\d|$)")
+_ISO_SHAPE = re.compile(r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d:\d\d|$)", re.ASCII)
 
 
 def _from_iso(text: str, value: Any) -> dt.datetime:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import reprlib
 import time
 from collections.abc import Callable, Mapping
@@ -54,13 +55,17 @@ def _text(value: str) -> str:
 
 
 def writable(value: Any, depth: int = 0) -> Any:
-    """:returns: ``value`` as JSON can hold it, structure kept: bytes and odd text escaped, the rest printed.
+    """:returns: ``value`` as JSON can hold it, structure kept: bytes and odd text escaped, infinite or NaN
+    numbers as text (``"inf"``), the rest printed.
 
     Never raises.
     """
     try:
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or isinstance(value, (bool, int)):
             return value
+        if isinstance(value, float):
+            # inf and nan (a JSON 1e999 parsed to inf): no JSON output could write them.
+            return value if math.isfinite(value) else repr(value)
         if isinstance(value, str):
             return _text(value)
         if isinstance(value, (bytes, bytearray, memoryview)):

@@ -599,6 +599,11 @@ class Train:
         self._blocked: set[int] = set()
         self._error_output: ErrorOutput | Train = DeadLetterLog()
         self._failures = FailureLog(log)
+        #: Applied to the text of error records that go to an error train (the
+        #: cog's name and the error): data leave the process there, past the
+        #: log's own masking. A pipeline file sets it to show its ``${file:...}``
+        #: secrets as ``***``; ``None`` shows them as they are.
+        self.redact: Callable[[str], str] | None = None
         if error_output is not None:
             self.error_output = error_output
         # (cog id, method name) of broadcast methods (and call_batch) already reported as misfits.
@@ -1466,7 +1471,10 @@ class Train:
         self.cog_errors[position] += 1
         cog = self._names.get(position)
         if cog is None:
-            cog = self._names[position] = cog_name(self._cogs[position])
+            cog = cog_name(self._cogs[position])
+            if self.redact is not None:
+                cog = self.redact(cog)
+            self._names[position] = cog
         event_id = self._event_id(datum, entered, trace[0] if trace is not None else None, place)
         shown_id = event_id if event_id is not None else "-"
         record = ErrorRecord(event_id, cog, position, error, datum)
@@ -1492,8 +1500,12 @@ class Train:
         output = self._error_output
         failed: list[tuple[ErrorRecord, Exception]] = []
         if isinstance(output, Train):
+            shown = [record.as_dict() for record in records]
+            if self.redact is not None:
+                for one in shown:
+                    one["error"] = self.redact(one["error"])
             try:
-                output.send(None, [record.as_dict() for record in records])
+                output.send(None, shown)
             except Exception as exc:  # noqa: BLE001 - whatever it was, the records go to the log below
                 failed = [(record, exc) for record in records]
         else:
@@ -1527,6 +1539,20 @@ class Train:
 
         :returns: one id per datum, in order, or ``None`` when they cannot be known.
         """
+        later = self.event_ids_later(data)
+        return later() if later is not None else None
+
+    def event_ids_later(self, data: list[Any]) -> Callable[[], list[Any]] | None:
+        """What :meth:`event_ids_of` would tell, as a function to call later, even after the send has ended.
+
+        For an output that keeps data (a batch of requests) and needs their ids
+        only if it gives up on them: where each datum came from is noted now,
+        while the send runs, and the ids are made only if asked for, so that
+        they cost nothing per datum otherwise. Give it to a :class:`Batch` as
+        its ``event_ids``.
+
+        :returns: a function returning one id per datum, in order; ``None`` when they cannot be known.
+        """
         batch = self._entering
         if not isinstance(batch, Batch) or not batch.knows_ids:
             return None
@@ -1543,10 +1569,15 @@ class Train:
                     return None
             if came_from is not None:
                 places = list(came_from) if places is None else [came_from[place] for place in places]
-        ids = batch.event_ids()
-        if places is None:
-            return list(ids[: len(data)]) if len(ids) >= len(data) else None
-        return [ids[place] for place in places]
+        if places is None and len(batch) < len(data):
+            return None
+        count = len(data)
+
+        def ids() -> list[Any]:
+            made = batch.event_ids()
+            return list(made[:count]) if places is None else [made[place] for place in places]
+
+        return ids
 
     def _entered_from(self, came: Any, now: Any, where: Any) -> tuple[Any, int | None]:
         """The datum of ``came`` (and its place) that the datum at ``where`` in ``now`` comes from.

@@ -672,8 +672,11 @@ def assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any = N
 
 def _assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any, built: list[Any]) -> Pipeline:
     path = spec.path
+    # Error records leave the process through the error output, where the log's masking does not reach.
+    redact = spec.redact if spec.secrets else None
     if error_output is None and spec.errors:
         error_output = movement.Train(esc, name=f"{path} [[errors]]")
+        error_output.redact = redact
         error_output.cogs = _build_cogs(path, spec.errors, error_output, built)
     settings = dict(spec.train)
     shutdown_timeout = settings.pop("shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT)
@@ -681,6 +684,7 @@ def _assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any, b
         train = movement.Train(esc, error_output=error_output, name=path, **settings)
     except (TypeError, ValueError, ConfigError) as exc:
         raise PipelineError(f"{path}: train: {exc}") from None
+    train.redact = redact
     cogs = _build_cogs(path, spec.cogs, train, built)
     router = None
     if spec.routes:
@@ -696,6 +700,7 @@ def _assemble(spec: PipelineFile, esc: movement.Escapement, error_output: Any, b
                 )
             except ValueError as exc:
                 raise PipelineError(f"{path}: {route_spec.where} ({route_spec.name}): {exc}") from None
+            route.train.redact = redact
             route.cogs = _build_cogs(path, route_spec.cogs, route.train, built)
             routes.append(route)
         try:
