@@ -201,6 +201,43 @@ class TestNoneDrops:
         assert train.errors == 1
 
 
+    def test_a_filter_that_dropped_first_is_still_checked_for_the_datum_slip(self) -> None:
+        """None says nothing of the next result: `return None if bad else datum` (no tuple) is still caught."""
+        records: list[movement.ErrorRecord] = []
+        collector = Collector()
+
+        def slipping(datum: dict[str, int]) -> Any:
+            return None if datum["n"] < 2 else datum  # the slip: the datum, not (datum,)
+
+        train = movement.Train(movement.Escapement(), [slipping, collector], error_output=records.append)
+        try:
+            train.send(None, [{"n": 0}, {"n": 1}])
+            train.send(None, [{"n": 2}])
+        finally:
+            train.esc.close()
+        assert collector.data == []
+        assert [r.datum for r in records] == [{"n": 2}]
+        assert "not an iterable of data" in str(records[0].error)
+
+    def test_an_output_returning_none_is_called_directly_after_its_first_result(self) -> None:
+        """The last cog, a plain function output returning None, is no longer wrapped once it has answered."""
+        seen: list[int] = []
+
+        def output(datum: int) -> None:
+            seen.append(datum)
+
+        train = movement.Train(movement.Escapement(), [plus_one, output])
+        try:
+            train.send(None, [1, 2])
+            assert train._trusted == {0, 1}
+            assert "for d2 in c1(d1) or ():" in train.explain()
+            train.send(None, [3])
+        finally:
+            train.esc.close()
+        assert seen == [2, 3, 4]
+        assert (train.events_in, train.events_out) == (3, 0)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     kept=st.lists(st.lists(st.booleans(), min_size=8, max_size=8), min_size=1, max_size=3),

@@ -887,13 +887,23 @@ class Train:
         check costs nothing from there on. Until then, a result that is one
         datum (a string, bytes, a mapping) fails that datum with a
         :class:`TypeError` saying what to return.
+
+        ``None`` (the datum dropped) says nothing about the next result: a
+        filter's slip is ``return None if bad else datum``. Only the last cog
+        is trusted on it: what an output returns goes nowhere but the count of
+        data out, and an output written as a plain function returns ``None``
+        every time, which kept it probed, at a call more per datum, for good.
         """
+        last = position == len(self._cogs) - 1
 
         def probe(datum: Any) -> Any:
             result = call(datum)
             if result is None:
                 if position not in self._drops:
                     self._drops.add(position)
+                    self._recompile = True
+                if last and position not in self._trusted:
+                    self._trusted.add(position)
                     self._recompile = True
                 return ()
             lazy = not isinstance(result, (list, tuple))
