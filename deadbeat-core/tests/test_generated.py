@@ -200,7 +200,6 @@ class TestNoneDrops:
         assert [r.datum for r in records] == [1]
         assert train.errors == 1
 
-
     def test_a_filter_that_dropped_first_is_still_checked_for_the_datum_slip(self) -> None:
         """None says nothing of the next result: `return None if bad else datum` (no tuple) is still caught."""
         records: list[movement.ErrorRecord] = []
