@@ -295,6 +295,34 @@ class TestIdleFiles:
         data, _ = tail_until([str(path)], work, close_inactive=0.05)
         assert data == ["one", "two"]
 
+    @pytest.mark.parametrize("replaced", [False, True], ids=["renamed", "renamed-and-created"])
+    def test_a_closed_file_rotated_away_is_read_while_its_writer_appends(self, tmp_path: Path, replaced: bool) -> None:
+        """Closed while idle, renamed to a name no pattern matches, then written to by its writer (which has not
+        reopened its file yet): those lines are read, before those of the file that replaced it, and the rotated
+        file is let go and forgotten once quiet for ``rotate_wait``."""
+        path = tmp_path / "app.log"
+        path.write_text("one\n")
+        writer = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: supply.status()["closed_idle"] == 1 and collector.data == ["one"], "closing")
+            os.rename(path, f"{path}.1")  # logrotate's rename ...
+            os.write(writer, b"two\n")  # ... and the writer goes on in the file it holds
+            want = ["one", "two"]
+            if replaced:
+                new = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.write(new, b"three\n")  # reopened: the new file
+                os.close(new)
+                want.append("three")
+            wait(lambda: collector.data == want, "the lines written after the rename", timeout=10)
+            wait(lambda: supply.status()["known"] == int(replaced), "forgetting the rotated file", timeout=10)
+
+        try:
+            data, _ = tail_until([str(tmp_path / "*.log")], work, close_inactive=0.05, rotate_wait=0.5)
+        finally:
+            os.close(writer)
+        assert data == ["one", "two", "three"] if replaced else ["one", "two"]
+
 
 MANY = """
 import json, os, random, resource, sys, threading, time

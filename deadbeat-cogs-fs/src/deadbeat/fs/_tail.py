@@ -702,12 +702,17 @@ class FileWatcherSupply(movement.Supply):
         if followed is None:
             closed = self._closed_paths.pop(old, None)
             if closed is not None:
-                if self._matches(new):
-                    self._closed_paths[new] = closed
-                    self._closed[closed] = (new, self._closed[closed][1])
-                else:
-                    # Rotated away while idle: nothing left to read.
-                    self._forget_closed(closed, self._mark_of(closed, new))
+                self._closed_paths[new] = closed
+                self._closed[closed] = (new, self._closed[closed][1])
+                if not self._matches(new):
+                    # Rotated away while idle. Its writer goes on appending to
+                    # it until it reopens its file (what rotate_wait is for):
+                    # opened again under its new name, it is read to its end
+                    # before the file that replaces it, and let go once quiet,
+                    # as a rotated file that was open. (Forgotten here, what
+                    # the writer appended was lost.)
+                    known = self._known.get(closed)
+                    names.arrive(new, known.lineage if known is not None else old, fresh=False)
                 return
             if self._matches(new):
                 names.arrive(new, self._lineage_of_name(new), fresh=True)
@@ -740,7 +745,8 @@ class FileWatcherSupply(movement.Supply):
             self._unshadow(shadow)
         self._refused.discard(path)
         arrival = self._names.arrivals.pop(path, None)
-        if arrival is not None:
+        if arrival is not None and closed is None:
+            # (The arrival of a file closed while idle is of a file read before, forgotten above.)
             # Rotated and compressed (logrotate's compress) before we could open
             # it: its lines may be in the compressed copy, looked for once the
             # events read so far are replayed (see _settle).
@@ -759,7 +765,13 @@ class FileWatcherSupply(movement.Supply):
             self._find_lost()
         for old in self._names.moved_away():
             arrival = self._names.arrivals.pop(old, None)
-            if arrival is not None:
+            closed = self._closed_paths.pop(old, None)
+            if closed is not None:
+                # Closed while idle and moved where no event follows it: it
+                # cannot be opened again, and is forgotten (kept, it would
+                # stay in memory and in the state file for ever).
+                self._forget_closed(closed)
+            elif arrival is not None:
                 log.warning("%s: moved out of the watched directories before it could be opened", old)
             followed = self._at(old)
             if followed is not None:
