@@ -845,3 +845,52 @@ def test_two_debian_rotations_while_stopped(tmp_path: Path, signum: int) -> None
     time.sleep(1.0)
     pipeline.stop()
     assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(170))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("while_stopped", [1, 2])
+def test_copytruncate_while_running_then_while_stopped(tmp_path: Path, signum: int, while_stopped: int) -> None:
+    """Real logrotate ``copytruncate``: once while running (that copy is read and forgotten), then while stopped.
+
+    At the restart the file we knew is still under its name, truncated: its
+    first bytes are other ones, as those of a file given a deleted file's
+    inode number would be. It was taken for that, and its copy (``app.log.1``,
+    made after the lineage's mark) read from its start: every line of the
+    second part twice. The copy is found by its first bytes and read on from
+    the saved position (the lines written while stopped, before the copy, are
+    read from it), then a later copy, then the truncated file from its start:
+    every line once, in order.
+    """
+    pipeline = Pipeline(tmp_path, "app.log")
+    log_file = pipeline.input_dir / "app.log"
+    config = tmp_path / "logrotate.conf"
+    config.write_text(f"{log_file} {{\n    rotate 5\n    copytruncate\n}}\n")
+
+    def write(numbers: range) -> None:
+        append_lines(log_file, numbers)
+
+    write(range(0, 100))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    run_logrotate(tmp_path, config)
+    time.sleep(0.3)
+    write(range(100, 200))
+    wait_for(lambda: pipeline.count() >= 200, what="the lines after the first rotation")
+    time.sleep(1.0)  # the first copy let go (rotate_wait = 0.3) and forgotten: the lineage has a mark
+    if signum == signal.SIGKILL:
+        pipeline.kill()
+    else:
+        pipeline.stop()
+    write(range(200, 210))  # not read yet: they are in the copy only
+    run_logrotate(tmp_path, config)
+    if while_stopped == 2:
+        write(range(210, 260))
+        run_logrotate(tmp_path, config)
+        write(range(260, 310))
+    else:
+        write(range(210, 310))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 310, timeout=20, what="every line")
+    time.sleep(1.0)
+    pipeline.stop()
+    assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(310))

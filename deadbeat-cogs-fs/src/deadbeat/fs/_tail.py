@@ -38,9 +38,11 @@ Rotation patterns:
 Restarts. Files found rotated are finished; files made and rotated while we
 were stopped are found in each lineage's rotation series (:mod:`._series`) and
 told from those read and forgotten by the lineage's mark (:mod:`._known`):
-created after it, or (compressed) holding a content it does not keep. A series
-renamed while it is looked at is looked at again: a name listed is no proof of
-where a file is a moment later.
+created after it, or (compressed) holding a content it does not keep. A known
+file found under its name with other first bytes but born when it was was
+truncated (copytruncate): its copy, found by its first bytes, is read on from
+the saved position. A series renamed while it is looked at is looked at again:
+a name listed is no proof of where a file is a moment later.
 
 Many files, for a year. Each question an event asks (which open file has this
 name, which files of this lineage are older, which could this new file be a
@@ -62,6 +64,7 @@ SIGKILL.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import errno
 import fnmatch
 import glob
@@ -1334,6 +1337,9 @@ class FileWatcherSupply(movement.Supply):
         orphans = {k: v for k, v in self._known.items() if k not in matching or not self._holds(matching[k][0], k, v)}
         directories = self._directories()
         unfound = dict(orphans)
+        #: Known files found under their name with other first bytes, and not
+        #: born anew: truncated while we were stopped (copytruncate).
+        truncated: dict[FileId, KnownFile] = {}
         # Looked for again while some are not found: a series renamed at each
         # rotation may move a file from a name not listed yet to one listed already.
         for _ in range(_SEARCHES if orphans else 0):
@@ -1345,6 +1351,9 @@ class FileWatcherSupply(movement.Supply):
                 if not self._holds(path, file, known):
                     # Its inode number given to another file since: ours
                     # was deleted (its compressed copy is looked for below).
+                    # Or, born when ours was, ours truncated: its copy is.
+                    if known.born is None or birth_time_at(path) == known.born:
+                        truncated[file] = known
                     continue
                 followed = self._open(
                     path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
@@ -1354,8 +1363,13 @@ class FileWatcherSupply(movement.Supply):
                     log.info("%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos)
             if not unfound:
                 break
+        copied = self._resume_copies(truncated) if truncated else set()
         waiting = {file for file, _ in self._waiting_open.values()}
-        left = {file: known for file, known in orphans.items() if file not in self._files and file not in waiting}
+        left = {
+            file: known
+            for file, known in orphans.items()
+            if file not in self._files and file not in waiting and file not in copied
+        }
         if left:
             self._resume_compressed(left)
         for file, known in left.items():
@@ -1376,6 +1390,62 @@ class FileWatcherSupply(movement.Supply):
                 lineages[followed.lineage].append(followed)
         self._read_successors(lineages)
         self._tidy_marks(marks)
+
+    def _resume_copies(self, truncated: dict[FileId, KnownFile]) -> set[FileId]:
+        """Find the copies of files truncated while we were stopped (copytruncate), and read on in them.
+
+        The copy starts as the file did, and is at least as long as what was
+        read of it: it is read on from the saved position (the lines written
+        between the stop and the copy are there), as a rotated file of the
+        lineage, and the file under the name, forgotten, is read from its
+        start. Taken for a file given a deleted file's inode number, ours was
+        forgotten and its copy, made after the lineage's mark, read again from
+        its start. Without a copy (truncated in place), the file is read from
+        its start: what was not read before the truncation is gone.
+
+        :returns: the truncated files whose copy was found (forgotten: read again from their start).
+        """
+        truncated = dict(truncated)
+        directories = self._directories()
+        copies: dict[FileId, tuple[str, os.stat_result, KnownFile]] = {}  # original -> its copy
+        for path, st in self._listed(directories):
+            file = FileId.of(st)
+            if not truncated or not st.st_size or file in self._files or file in self._known:
+                continue
+            if not stat.S_ISREG(st.st_mode) or not self._may_read(path, st):
+                continue
+            handle = self._open_identified(path, file)
+            if handle is None:
+                continue
+            fd, path = handle
+            try:
+                if looks_compressed(os.pread(fd, 2, 0)):
+                    continue  # a compressed copy is found by _resume_compressed
+                head, size = os.pread(fd, FINGERPRINT_BYTES, 0), os.fstat(fd).st_size
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            original = next((o for o, k in truncated.items() if size >= k.offset and _starts_as(head, k)), None)
+            if original is not None:
+                copies[original] = (path, st, truncated.pop(original))
+                self._known.pop(original)  # under its name, it starts again at 0 (the rescan reads it)
+        for path, st, known in copies.values():
+            file = FileId.of(st)
+            self._known.set(file, dataclasses.replace(known, path=path))
+            followed = self._open(
+                path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
+            )
+            if followed is not None:
+                _quiet_since_change(followed, st)
+                log.info(
+                    "%s: %s was truncated while stopped; finishing its copy %s from offset %d",
+                    self,
+                    known.path,
+                    followed.path,
+                    followed.read_pos,
+                )
+        return set(copies)
 
     def _tidy_marks(self, marks: dict[str, LineageMark]) -> None:
         """Forget the marks of lineages with no file left in their directory (dated names come and go),
