@@ -64,7 +64,14 @@ def run_in_loop(esc: movement.Escapement, work: Any) -> None:
 
 class TestChurn:
     def test_files_that_came_and_went_are_forgotten(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """2,000 files created, read, deleted or rotated away: state and batch cost come back to 100 live files."""
+        """2,000 files created, read, deleted or rotated away: state and batch cost come back to 100 live files.
+
+        The state file too, while running and without a new batch: the files
+        forgotten when let go leave it at the next save, and the marks their
+        lineages kept (one per file, each named after itself) at the next
+        tidying (every ``rescan_interval``). Kept until a restart, the marks
+        made the state file grow fifteenfold.
+        """
         logs = tmp_path / "logs"
         logs.mkdir()
         state = tmp_path / "state" / "positions.json"
@@ -73,7 +80,12 @@ class TestChurn:
         esc = movement.Escapement()
         collector = Collector()
         supply = fs.FileWatcherSupply(
-            esc, [str(logs / "*.log")], state_file=str(state), rotate_wait=0.05, state_interval=0.01
+            esc,
+            [str(logs / "*.log")],
+            state_file=str(state),
+            rotate_wait=0.05,
+            state_interval=0.01,
+            rescan_interval=0.5,
         )
         movement.Train(esc, [supply, collector])
         entries_per_checkpoint: list[int] = []
@@ -93,6 +105,13 @@ class TestChurn:
                         os.unlink(f"{name}.1")  # ... and deleted later
                 wait(lambda: supply.status()["open"] == LIVE, f"round {r} to be let go")
             wait(lambda: supply.status()["known"] == LIVE and not supply.status()["unacknowledged"], "forgetting")
+            wait(lambda: not supply._known.marks(), "the marks of the lineages gone", timeout=10)
+
+            def on_disk() -> tuple[int, int]:
+                (saved,) = json.loads(state.read_text())["sections"].values()
+                return len(saved["files"]), len(saved["lineages"])
+
+            wait(lambda: on_disk() == (LIVE, 0), "the state file, with no batch since", timeout=10)
             # Now the cost of one batch: how many entries its checkpoint writes.
             calls = 0
             real = _followed.KnownFile.to_json
@@ -118,7 +137,7 @@ class TestChurn:
         assert status["known"] == LIVE and status["open"] == 0  # closed at the end
         saved = json.loads(state.read_text())["sections"]
         (section,) = saved.values()
-        assert len(section["files"]) == LIVE
+        assert len(section["files"]) == LIVE and not section["lineages"]
         assert {entry["path"] for entry in section["files"].values()} == {
             str(logs / f"live-{i:03}.log") for i in range(LIVE)
         }
@@ -127,6 +146,33 @@ class TestChurn:
         # The indexes hold nothing of the files that went.
         assert not supply._files.by_id and not supply._shadows and not supply._forgetting
         assert not supply._unacknowledged and not supply._missing
+
+    def test_a_file_forgotten_leaves_the_state_file_without_a_new_batch(self, tmp_path: Path) -> None:
+        """A deleted file let go (after ``rotate_wait``) and forgotten leaves the state file at the next save,
+        not at the next batch of another file, which may come hours later (or never)."""
+        state = tmp_path / "state.json"
+        (tmp_path / "a.log").write_text("a\n")
+        (tmp_path / "b.log").write_text("b\n")
+
+        def saved_paths() -> set[str]:
+            (section,) = json.loads(state.read_text())["sections"].values()
+            return {entry["path"] for entry in section["files"].values()}
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: sorted(collector.data) == ["a", "b"] and not supply.status()["unacknowledged"], "the lines")
+            wait(lambda: state.exists() and len(saved_paths()) == 2, "the first save")
+            os.unlink(tmp_path / "a.log")
+            wait(lambda: supply.status()["known"] == 1, "forgetting the deleted file", timeout=10)
+            wait(lambda: saved_paths() == {str(tmp_path / "b.log")}, "the state file without it", timeout=5)
+
+        tail_until(
+            [str(tmp_path / "*.log")],
+            work,
+            state_file=str(state),
+            rotate_wait=0.1,
+            state_interval=0.05,
+            rescan_interval=0,
+        )
 
     def test_a_restart_after_churn_reads_nothing_again(self, tmp_path: Path) -> None:
         """Files forgotten were drained: a restart repeats no line and reads the new ones."""

@@ -9,7 +9,10 @@ the million, so two rules keep the cost to what the live files need:
   and gone from the names the patterns match (the tailer's ``_close`` and
   ``_forget_if_done``): nothing could ever resume it;
 * the section written at each checkpoint is not rebuilt: the entries changed
-  since the last checkpoint are written into it, and only those.
+  since the last checkpoint are written into it, and only those;
+* a lineage none of whose files is left loses its mark too (see below), at
+  start and while running, so that files coming and going under names of their
+  own (``job-1234.log``) leave nothing behind.
 
 A file forgotten leaves a mark on its lineage instead (:class:`LineageMark`):
 its creation time, and its last change where the file system keeps no
@@ -163,6 +166,9 @@ class KnownBook:
         self._marks: dict[str, LineageMark] = {}
         self._mark_texts: dict[str, str] = {}
         self._marks_changed: set[str] = set()
+        #: Lineages whose mark took a file in since the tailer last tidied the
+        #: marks (``FileWatcherSupply._tidy_marks``): their contents are looked at then.
+        self.untidy: set[str] = set()
 
     def load(self, saved: dict[str, Any]) -> None:
         """Take the entries and marks of a section read from the state file; all of them, or none.
@@ -210,6 +216,7 @@ class KnownBook:
             mark = self._marks[lineage] = LineageMark()
         if mark.raise_to(born, mtime, content):
             self._marks_changed.add(lineage)
+            self.untidy.add(lineage)
 
     def mark_changed(self, lineage: str) -> None:
         """The mark of ``lineage`` was changed in place."""
@@ -219,6 +226,11 @@ class KnownBook:
         """Forget the mark of a lineage none of whose files is left."""
         if self._marks.pop(lineage, None) is not None:
             self._marks_changed.add(lineage)
+
+    @property
+    def changed(self) -> bool:
+        """Whether entries or marks changed since the last :meth:`section`."""
+        return bool(self._changed or self._marks_changed)
 
     def __len__(self) -> int:
         return len(self._entries)

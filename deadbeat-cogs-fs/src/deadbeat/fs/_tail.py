@@ -74,7 +74,7 @@ import resource
 import socket
 import stat
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -131,6 +131,9 @@ _SEARCHES = 3
 
 #: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns, content).
 _Mark = tuple[str, int | None, int | None, ReadContent | None]
+
+#: Seconds between two tidyings of the lineages' marks while running, where rescan_interval is 0.
+_TIDY_EVERY = 60.0
 
 #: Chunks read per turn of the loop, so that signals and other cogs get theirs.
 _CHUNKS_PER_TURN = 16
@@ -375,6 +378,7 @@ class FileWatcherSupply(movement.Supply):
             raise ValueError(f"rescan_interval must be a number of seconds, 0 or more, not {rescan_interval!r}")
         self.rescan_interval = rescan_interval
         self._rescanner: movement.Binding | None = None
+        self._tidier: movement.Binding | None = None
         self.state_interval = state_interval
         self.line_setter = line_setter
         self.id_setter = id_setter
@@ -513,6 +517,8 @@ class FileWatcherSupply(movement.Supply):
         self._rescan(initial=first_run)
         if self._following and rescan_interval:
             self._rescanner = esc.every(rescan_interval, self._slow_rescan, keeps_alive=False)
+        if self._following:
+            self._tidier = esc.every(rescan_interval or _TIDY_EVERY, self._tidy_running, keeps_alive=False)
         if self._following and close_inactive:
             self._closer = esc.every(max(close_inactive / 4, 0.05), self._close_inactive, keeps_alive=False)
         self._schedule()
@@ -817,6 +823,7 @@ class FileWatcherSupply(movement.Supply):
             )
         self._schedule_sweep()
         self._schedule()
+        self._save_changes()  # files deleted while closed, forgotten
 
     def _find_lost(self) -> None:
         """Read the compressed copies of files created and removed before they could be opened."""
@@ -1389,7 +1396,8 @@ class FileWatcherSupply(movement.Supply):
             if followed.lineage in lineages:
                 lineages[followed.lineage].append(followed)
         self._read_successors(lineages)
-        self._tidy_marks(marks)
+        self._tidy_marks(marks, contents=marks)
+        self._known.untidy.clear()
 
     def _resume_copies(self, truncated: dict[FileId, KnownFile]) -> set[FileId]:
         """Find the copies of files truncated while we were stopped (copytruncate), and read on in them.
@@ -1447,24 +1455,62 @@ class FileWatcherSupply(movement.Supply):
                 )
         return set(copies)
 
-    def _tidy_marks(self, marks: dict[str, LineageMark]) -> None:
-        """Forget the marks of lineages with no file left in their directory (dated names come and go),
-        and the contents no file of a series holds any more (compressed copies deleted)."""
+    def _tidy_marks(self, marks: dict[str, LineageMark], contents: Container[str]) -> set[str]:
+        """Forget the marks of lineages with no file left in their directory (dated names come and go,
+        and so do files named after a job), and the contents no file of a series holds any more
+        (compressed copies deleted).
+
+        :param contents: the lineages whose contents are looked at (each file of
+            their series opened; the rest costs a listing of each directory).
+        :returns: the lineages of ``contents`` that could not be looked at (their directory changed meanwhile).
+        """
         listings = Listings()
+        # A lineage with a file still known (open, closed while idle, renamed
+        # to another directory) keeps its mark: it is moved when that file is forgotten.
+        followed = {known.lineage for known in self._known.values()}
+        untidy = set()
         for lineage, mark in marks.items():
             series = listings.series(lineage)
             if not series:
-                self._known.drop_mark(lineage)
-            elif mark.contents:
+                if lineage not in followed:
+                    self._known.drop_mark(lineage)
+            elif mark.contents and lineage in contents:
                 # Only from a look at a directory that did not change meanwhile: a
                 # file renamed under us (a series shifting) is no file gone.
                 directory = os.path.dirname(lineage)
                 before = _changed_at(directory)
                 found = [self._head_and_size_at(path) for path in series]
                 if before is None or _changed_at(directory) != before or None in found:
+                    untidy.add(lineage)
                     continue
                 if mark.keep_only([head for head, _ in filter(None, found)]):
                     self._known.mark_changed(lineage)
+        return untidy
+
+    def _tidy_running(self) -> None:
+        """Tidy the marks while running (see :meth:`_tidy_marks`), and save what that changed.
+
+        Files under names of their own (``job-1234.log``), read, rotated and
+        deleted by the thousand, each leave a mark on a lineage of their own:
+        kept until a restart, the marks made the state file grow without bound
+        while the live files stayed as many. Contents are looked at only for
+        the lineages whose mark took a file in since the last time: a mark
+        grows only then.
+        """
+        untidy, self._known.untidy = self._known.untidy, set()
+        self._known.untidy |= self._tidy_marks(self._known.marks(), contents=untidy)
+        self._save_changes()
+
+    def _save_changes(self) -> None:
+        """Save the positions when what is remembered changed without a batch (files forgotten once let go,
+        marks tidied); else the state file kept them until the next batch, however long that took.
+
+        Safe at any moment between two turns: every acknowledgement is
+        followed by a checkpoint of every cog in the same turn, so the
+        output's offset already saved matches the positions saved now.
+        """
+        if self._state is not None and self._known.changed and not self._finished:
+            self.checkpoint()
 
     def _mark_series_there(self, lineages: Iterable[str]) -> None:
         """At the first start, the rotated files beside each lineage's file are history: left unread.
@@ -2154,6 +2200,7 @@ class FileWatcherSupply(movement.Supply):
                 self._mark_dirty(followed)  # more to read first; try again after it
         self._schedule()
         self._schedule_sweep()
+        self._save_changes()  # the files let go and forgotten
 
     def _older_unread(self, followed: FollowedFile) -> FollowedFile | None:
         """:returns: the oldest file of ``followed``'s lineage that is older and not read to its end."""
@@ -2661,6 +2708,7 @@ class FileWatcherSupply(movement.Supply):
             self._sweeper,
             self._settling,
             self._rescanner,
+            self._tidier,
             self._flusher,
             self._closer,
             self._overflow_rescan,
@@ -2669,6 +2717,7 @@ class FileWatcherSupply(movement.Supply):
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
+        self._tidier = None
         self._closer = self._overflow_rescan = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)
