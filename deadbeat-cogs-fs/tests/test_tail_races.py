@@ -42,7 +42,9 @@ def wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> Non
         time.sleep(0.005)
 
 
-def tail(path: Path, prepare: Callable[[fs.FileWatcherSupply], None], work: Callable[[Collector], None]) -> list[Any]:
+def tail(
+    path: Path, prepare: Callable[[fs.FileWatcherSupply], None], work: Callable[[Collector], None], **params: Any
+) -> list[Any]:
     """Tail ``path`` in this process: ``prepare(supply)`` before the loop runs, ``work(collector)`` in a thread.
 
     :returns: what the train got.
@@ -50,7 +52,8 @@ def tail(path: Path, prepare: Callable[[fs.FileWatcherSupply], None], work: Call
     esc = movement.Escapement()
     collector = Collector()
     # rotate_wait long enough that no rotated file is let go while a test looks at it.
-    supply = fs.FileWatcherSupply(esc, [str(path)], rotate_wait=30.0, rescan_interval=0)
+    params = {"rotate_wait": 30.0, "rescan_interval": 0, **params}
+    supply = fs.FileWatcherSupply(esc, [str(path)], **params)
     movement.Train(esc, [supply, collector])
     prepare(supply)
     failure: list[BaseException] = []
@@ -213,3 +216,36 @@ class TestRenamedBeforeOpened:
             for fd in writers:
                 os.close(fd)
         assert data == expected(range(0, 30))
+
+
+class TestRenamedWhileWaitingForADescriptor:
+    def test_a_file_waiting_for_a_descriptor_renamed_meanwhile_is_read_under_its_new_name(self, tmp_path: Path) -> None:
+        """``max_open_files`` reached: a file waits for its turn, and is rotated (renamed to a name the pattern
+        does not match, and written to) before it comes. It is opened under its new name and read to its end,
+        as a file renamed between the look at its name and its opening; it used to be dropped as gone."""
+        (tmp_path / "a.log").write_text("a 1\n")
+        waiting = tmp_path / "b.log"
+        waiting.write_text("b 1\n")
+        os.utime(waiting, (time.time() + 1, time.time() + 1))  # opened after a.log: it is the one that waits
+        fired = threading.Event()
+
+        def prepare(supply: fs.FileWatcherSupply) -> None:
+            assert list(supply._waiting_open) == [str(waiting)]
+            open_waiting = supply._open_waiting
+
+            def opening() -> None:
+                if str(waiting) in supply._waiting_open and not fired.is_set():
+                    os.rename(waiting, f"{waiting}.1")  # rotated while it waits ...
+                    with open(f"{waiting}.1", "a") as handle:
+                        handle.write("b 2\n")  # ... and its writer goes on in it
+                    fired.set()
+                open_waiting()
+
+            supply._open_waiting = opening  # type: ignore[method-assign]
+
+        def work(collector: Collector) -> None:
+            wait(fired.is_set, "the rotation")
+            wait(lambda: len(collector.data) >= 3, "every line", timeout=5.0)
+
+        data = tail(tmp_path / "*.log", prepare, work, max_open_files=1)
+        assert data == ["a 1", "b 1", "b 2"]

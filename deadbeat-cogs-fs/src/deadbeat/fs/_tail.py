@@ -1146,13 +1146,15 @@ class FileWatcherSupply(movement.Supply):
                 return
             path, (file, how) = next(iter(self._waiting_open.items()))
             del self._waiting_open[path]
-            try:
-                st = self._stat(path)
-            except OSError:
-                continue  # gone meanwhile; its events say so
-            if FileId.of(st) != file or file in self._files:
-                continue
-            self._open(path, file, **how)
+            if file in self._files or not (self._following or os.path.lexists(path)):
+                continue  # (read once, a file gone meanwhile is skipped, as it always was)
+            # Looked for in its directory if it is no longer under the name it
+            # waited under: renamed meanwhile (rotated away, and maybe still
+            # written to), it is read under its new name, to its end, as any
+            # file renamed before it could be opened. Dropped, its lines were
+            # lost: no event would bring it back. (Deleted, it is not found:
+            # its unread lines are lost, as for any reader without a descriptor.)
+            self._open(path, file, search={os.path.dirname(path)}, **how)
         if not self._waiting_open:
             self._said_cap = False
         self._schedule()
