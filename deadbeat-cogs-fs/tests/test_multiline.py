@@ -358,6 +358,53 @@ class TestFollowing:
             handle.write("".join(line + "\n" for line in JAVA[3:]) + "next\n")
         assert run(lambda data: data) == ["\n".join(JAVA)]
 
+    @pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+    def test_the_event_being_built_in_a_rotated_file_goes_before_those_of_its_successor(
+        self, tmp_path: Path, pattern: str
+    ) -> None:
+        """Events 1 and 2 in app.log, which is rotated (renamed) while event 2 waits for the next line; events 3
+        and 4 in the new app.log. Event 2 was complete once the writer wrote to the new file, and goes out
+        before event 3 (it went out only when its file was let go, or quiet for ``timeout``: after event 3)."""
+        path = tmp_path / "app.log"
+
+        def event(n: int) -> str:
+            return f"2024-01-01 ERROR event {n}\njava.lang.IllegalStateException: boom {n}\n\tat a.B.c(B.java:{n})"
+
+        path.write_text(event(1) + "\n" + event(2) + "\n")
+        esc = movement.Escapement()
+        collector = Collector()
+        # Long timeout and rotate_wait: neither lets an event go during the test.
+        supply = fs.FileWatcherSupply(
+            esc, [str(tmp_path / pattern)], rotate_wait=30, rescan_interval=0, multiline={"mode": "java", "timeout": 30}
+        )
+        movement.Train(esc, [supply, collector])
+        failure: list[BaseException] = []
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                deadline = time.monotonic() + 10
+                while collector.data != [event(1)]:
+                    assert time.monotonic() < deadline, "the first event"
+                    time.sleep(0.005)
+                os.rename(path, f"{path}.1")
+                path.write_text(event(3) + "\n" + event(4) + "\n")
+                while len(collector.data) < 3:
+                    assert time.monotonic() < deadline + 5, f"three events, not {collector.data}"
+                    time.sleep(0.005)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+                failure.append(exc)
+            finally:
+                finished.set()
+
+        esc.every(0.01, lambda: finished.is_set() and esc.shutdown(), keeps_alive=False)
+        threading.Thread(target=work, daemon=True).start()
+        esc.run()
+        esc.close()
+        if failure:
+            raise failure[0]
+        assert collector.data[:3] == [event(1), event(2), event(3)]
+
 
 # -- exactly once through rotation and SIGKILL ---------------------------------------
 

@@ -27,8 +27,9 @@ continues from, what an acknowledgement moves to) stays at the event's first
 line until the event is complete and sent. A restart therefore never splits an
 event nor sends one twice. An event is also complete when it reaches
 ``max_lines`` or ``max_bytes`` (the rest of it becomes the next event), when no
-line came for ``timeout`` seconds (the last event of a quiet file), and when
-its file is let go.
+line came for ``timeout`` seconds (the last event of a quiet file), when its
+file is let go, and, in a rotated file, when the file that replaced it is read:
+its writer went on there, and its events come after this one.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ import codecs
 import dataclasses
 import errno
 import fnmatch
+import functools
 import glob
 import logging
 import os
@@ -2429,6 +2430,8 @@ class FileWatcherSupply(movement.Supply):
                 # in the copy, if there is one, and the new one is read from 0.
                 self._check_truncation(followed)
                 continue
+            if not chunks and self._rules is not None:
+                self._complete_elders(followed)
             chunks += 1
             followed.read_pos += len(chunk)
             self._bytes_read += len(chunk)
@@ -2448,6 +2451,26 @@ class FileWatcherSupply(movement.Supply):
         if at_end and len(followed.head) < FINGERPRINT_BYTES and followed.read_pos > len(followed.head):
             followed.refresh_head()
         return chunks, at_end
+
+    def _complete_elders(self, followed: FollowedFile) -> None:
+        """Send the events still being built in the older files of ``followed``'s lineage, before its own.
+
+        ``followed`` is read only once its elders were seen drained, after its
+        size was taken (see :meth:`_next_to_read`): its writer wrote everything
+        it gave them before what is read now. An event it was building in one
+        of them (waiting for the next line, which says where an event ends) is
+        therefore complete: the next line went to this file. Held until its
+        file was let go (``rotate_wait``) or quiet for the ``timeout``, it went
+        out after events of this file, out of the writer's order.
+        """
+        elders = [
+            other
+            for other in self._files.lineage(followed.lineage)
+            if b"\n" in other.partial and other.older_than(followed)
+        ]
+        for other in sorted(elders, key=functools.cmp_to_key(_elder_first)):
+            self._building.pop(other.file, None)
+            self._send_lines(other, other.partial, force=True)
 
     def _truncated_gzip(self, followed: FollowedFile) -> None:
         """A compressed file let go that ends inside its compressed stream: damaged, so the run has failed.
@@ -2753,6 +2776,11 @@ def _changed_at(directory: str) -> int | None:
         return os.stat(directory).st_mtime_ns
     except OSError:
         return None
+
+
+def _elder_first(one: FollowedFile, other: FollowedFile) -> int:
+    """Order files of one lineage oldest first (a comparison for :func:`functools.cmp_to_key`)."""
+    return -1 if one.older_than(other) else 1 if other.older_than(one) else 0
 
 
 def _head_and_size(fd: int, packed: bool) -> tuple[bytes, int] | None:
