@@ -369,6 +369,24 @@ class TestIdleFiles:
             os.close(writer)
         assert data == ["one", "two", "three"] if replaced else ["one", "two"]
 
+    def test_a_closed_file_moved_out_of_sight_is_forgotten(self, tmp_path: Path) -> None:
+        """Closed while idle, then moved to a directory no pattern watches: nothing can open it again, and it is
+        forgotten (it used to stay in memory and in the state file for ever)."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        elsewhere = tmp_path / "archive"
+        elsewhere.mkdir()
+        (logs / "a.log").write_text("one\n")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: supply.status()["closed_idle"] == 1 and collector.data == ["one"], "closing")
+            os.rename(logs / "a.log", elsewhere / "a.log")
+            wait(lambda: supply.status()["known"] == 0, "forgetting it", timeout=10)
+            assert supply.status()["closed_idle"] == 0
+
+        data, _ = tail_until([str(logs / "*.log")], work, close_inactive=0.05)
+        assert data == ["one"]
+
 
 MANY = """
 import json, os, random, resource, sys, threading, time
