@@ -177,6 +177,47 @@ class TestRun:
         assert "sneaky:make(option=1)" in result.stdout
         assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline.toml", "sneaky.py"]
 
+    def test_explain_calls_only_the_main_trains_first_cog_a_supply(self, tmp_path: Path) -> None:
+        """The first cog of [[errors]] (fed by the main train) was labelled a supply."""
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{DEMO}"]
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.txt"}"
+            [[errors]]
+            use = "text.json_format"
+            [[errors]]
+            use = "fs.write"
+            filename = "{tmp_path / "errors.txt"}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--explain")
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if "[supply" in line]
+        assert len(lines) == 1 and "fs.read" in lines[0], result.stdout
+
+    def test_a_missing_output_directory_is_named_whole(self, tmp_path: Path) -> None:
+        """fs.write's directory missing: the message named only 'nodir', the first missing component."""
+        missing = tmp_path / "nodir" / "sub" / "out.txt"
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{DEMO}"]
+            [[cog]]
+            use = "fs.write"
+            filename = "{missing}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once")
+        assert result.returncode == 1
+        assert f"cannot create {missing}: its directory {missing.parent} does not exist" in result.stderr
+
     def test_relative_paths_are_relative_to_the_pipeline_file(self, tmp_path: Path) -> None:
         """cd anywhere: the demo's data/events.jsonl is found beside demo.toml."""
         result = deadbeat("run", str(DEMO), "--once", "--quiet", cwd=tmp_path)

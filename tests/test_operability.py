@@ -323,6 +323,36 @@ class TestCheck:
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout == "pipeline.toml: ok\n"
 
+    def test_an_unset_variable_is_one_problem_not_three(self, tmp_path: Path) -> None:
+        """${IN_FILE} and ${MINSEV} unset: check said so, then also took the texts as they stood for a path that
+        matches no file and an expression that does not parse; four errors where the run counted two."""
+        result = check(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["${IN_FILE}"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "flow.filter"
+            expression = 'sev >= ${MINSEV}'
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            """,
+        )
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            "pipeline.toml: cog[0] (fs.read): filenames[0]: ${IN_FILE}: environment variable IN_FILE is not set"
+            " and has no default",
+            "pipeline.toml: cog[2] (flow.filter): expression: ${MINSEV}: environment variable MINSEV is not set"
+            " and has no default",
+        ]
+        assert "2 errors" in result.stderr
+
     def test_every_problem_at_once(self, tmp_path: Path) -> None:
         """Unknown cogs and keys, a shared state file, an occupied port, a useless cog, no output: one line each."""
         (tmp_path / "in.txt").write_text("")

@@ -186,7 +186,14 @@ class LineFileDrain(movement.Cog):
         """
         # Links on the way are followed only where root or we could have put
         # them (the rule of the daemon's own files; shared directories allowed).
-        dir_fd = open_directory(self.filename, private=False)
+        try:
+            dir_fd = open_directory(self.filename, private=False)
+        except FileNotFoundError:
+            # Said as the path it is; the error of the walk named only the first missing component.
+            raise FileNotFoundError(
+                f"cannot create {self.filename}: its directory {os.path.dirname(self.filename) or '.'} does not"
+                " exist (fs.write does not make it)"
+            ) from None
         try:
             fd = self._open_in(dir_fd, os.path.basename(self.filename))
         finally:

@@ -930,7 +930,7 @@ class Train:
         lines = [f"Train {self.name!r}: {len(self._cogs)} cogs"]
         for position, cog in enumerate(self._cogs):
             traits = []
-            if position in (0,) or getattr(cog, "supply", False):
+            if (position == 0 and self._fed_by is None) or getattr(cog, "supply", False):
                 traits.append("supply")
             if _batch_call(cog) is not None:
                 traits.append("whole lists")

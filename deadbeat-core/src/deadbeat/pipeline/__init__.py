@@ -75,7 +75,7 @@ from ..daemon import daemon_base_config
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
 from ._modules import NotAppCog, app_attribute, import_app_module
-from ._variables import Substitution, VariableError, substitute
+from ._variables import Substitution, VariableError, holds_unresolved, substitute
 
 log = logging.getLogger("deadbeat.pipeline")
 
@@ -525,6 +525,9 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
         # Nothing declared to check against (a builtin, say): the cog checks for itself.
         return CogSpec(where, use, factory, params, None)
     inject, declared = conf.declared_parameters(factory)
+    # A value whose ${...} could not be substituted has its problem already;
+    # checked as the text it is, it would only add false ones.
+    unresolved = {key for key, value in params.items() if holds_unresolved(value)}
     section = conf.Section("", [conf.Item(d.name, d.cast, d.doc, d.default) for d in declared])
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         # **kwargs takes any other key, unchecked; the declared ones are still checked.
@@ -533,7 +536,8 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
         values = {**{k: v for k, v in params.items() if k not in known}, **values}
     else:
         values, errors = conf.check(section, params, label, noun="parameter")
-    problems += [str(error) for error in errors]
+    problems += [str(error) for error in errors if error.key not in unresolved]
+    values = {k: v for k, v in values.items() if k not in unresolved}
     casts = {d.name: d.cast for d in declared}
     values = {k: conf.rebase(casts[k], v, base) if k in casts else v for k, v in values.items()}
     return CogSpec(where, use, factory, values, inject)
@@ -750,10 +754,17 @@ def explain(spec: PipelineFile) -> str:
         (f"{spec.path} {route.where} ({route.name}) when {route.when or '(default)'}", route.cogs)
         for route in spec.routes
     ]
+    main: movement.Train | None = None
     for name, specs in trains:
         if specs:
             cogs = [_Unbuilt(s, spec.redact) for s in specs]
-            texts.append(spec.redact(movement.Train(dummy, cogs, name=name).explain()))
+            train = movement.Train(dummy, cogs, name=name)
+            if main is None:
+                main = train
+            else:
+                # The error train and the routes' trains are fed by the main one: their first cog is no supply.
+                train._fed_by = main
+            texts.append(spec.redact(train.explain()))
     if spec.routes:
         has_default = any(r.when is None for r in spec.routes)
         unmatched = "the default route" if has_default else spec.routing.get("unmatched", "error")

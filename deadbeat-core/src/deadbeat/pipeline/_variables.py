@@ -175,6 +175,27 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
 
 
+class Unresolved(str):
+    """A value whose ``${...}`` could not be substituted: its problem is reported, and it is checked no further.
+
+    Checked as it stands (``/etc/${APP}.log`` as a path, ``sev >= ${MIN}`` as
+    an expression), it would add problems that are not there.
+    """
+
+    __slots__ = ()
+
+
+def holds_unresolved(value: Any) -> bool:
+    """Whether ``value`` is or holds (in its lists and tables) an :class:`Unresolved` text."""
+    if isinstance(value, Unresolved):
+        return True
+    if isinstance(value, Mapping):
+        return any(holds_unresolved(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_unresolved(item) for item in value)
+    return False
+
+
 def substitute(
     data: Any, substitution: Substitution, where: str, problems: list[str], label: Callable[[str], str] | None = None
 ) -> Any:
@@ -193,7 +214,7 @@ def substitute(
                 return substitution.text(value)
             except VariableError as exc:
                 problems.append(f"{label(place)}: {exc}")
-                return value
+                return Unresolved(value)
         if isinstance(value, Mapping):
             return {key: walk(item, f"{place}: {key}" if place else str(key)) for key, item in value.items()}
         if isinstance(value, list):
