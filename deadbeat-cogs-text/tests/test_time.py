@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,6 +216,69 @@ class TestYear:
         cog = text.TimeParse(fields="ts", formats=["syslog"], timezone="UTC", year_file=str(archive))
         assert cog({"ts": "Feb 29 12:00:00"})[0]["ts"] == "2020-02-29T12:00:00Z"
         assert cog({"ts": "Dec 24 12:00:00"})[0]["ts"] == "2019-12-24T12:00:00Z"
+
+    def test_year_from_the_file_each_datum_came_from(self, tmp_path: Path) -> None:
+        """Two archives of different years read together: year_file named one of them, and the other's lines were
+        silently a year off. year_file_field takes each line's own file (fs.tail's path_field)."""
+        old, new = tmp_path / "old.log", tmp_path / "new.log"
+        for path, year in ((old, 2024), (new, 2026)):
+            path.write_text("...")
+            os.utime(path, (at(year, 12, 31), at(year, 12, 31)))
+        cog = text.TimeParse(fields="ts", formats=["syslog"], timezone="UTC", year_file_field="log.file.path")
+        data = [
+            {"ts": "Jun 10 12:00:00", "log": {"file": {"path": str(old)}}},
+            {"ts": "Jun 10 12:00:00", "log": {"file": {"path": str(new)}}},
+            {"ts": "Jun 10 12:00:00", "log": {"file": {"path": str(old)}}},
+        ]
+        assert [d["ts"] for d in run_train([cog], data).data] == [
+            "2024-06-10T12:00:00Z",
+            "2026-06-10T12:00:00Z",
+            "2024-06-10T12:00:00Z",
+        ]
+        with pytest.raises(ValueError, match="year_file_field or year_file"):
+            text.TimeParse(year_file=str(old), year_file_field="path")
+
+    def test_year_file_field_through_a_pipeline(self, tmp_path: Path) -> None:
+        """fs.read's path_field names each line's file; time.parse takes its year from that file."""
+        for name, year in (("old.jsonl", 2024), ("new.jsonl", 2026)):
+            (tmp_path / name).write_text('{"ts": "Jun 10 12:00:00"}\n')
+            os.utime(tmp_path / name, (at(year, 12, 31), at(year, 12, 31)))
+        (tmp_path / "p.toml").write_text(
+            textwrap.dedent(
+                """
+                [[cog]]
+                use = "fs.read"
+                filenames = ["old.jsonl", "new.jsonl"]
+                line_setter = "message"
+                path_field = "file"
+                [[cog]]
+                use = "text.json_parse"
+                source = "message"
+                target = "parsed"
+                [[cog]]
+                use = "time.parse"
+                fields = "parsed.ts"
+                formats = ["syslog"]
+                timezone = "UTC"
+                year_file_field = "file"
+                [[cog]]
+                use = "text.json_format"
+                [[cog]]
+                use = "fs.write"
+                filename = "out.jsonl"
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", "p.toml", "--once"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        times = [json.loads(line)["parsed"]["ts"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert times == ["2024-06-10T12:00:00Z", "2026-06-10T12:00:00Z"]
 
     def test_strptime_pattern_without_a_year(self) -> None:
         """A strptime pattern without %Y gets the inferred year, 29 February included."""

@@ -26,7 +26,9 @@ ending) is an error unless ``ambiguous`` chooses ``"earlier"`` or ``"later"``;
 a missing year is the latest in which the date falls at most 7 days after the
 reference day, so a December line read in January is last year's. The reference
 is now, or the modification time of ``year_file`` (the file being replayed: its
-last line was written when the file last changed).
+last line was written when the file last changed), or of the file each datum
+came from, named in its ``year_file_field`` (``fs.tail``'s ``path_field``), when
+several files of different years are read together.
 
 Which format failed and why. A text that has none of the shapes goes to the
 error output with the formats tried. A text that has a format's shape but names
@@ -383,6 +385,32 @@ class _FileClock:
         return self._value
 
 
+class _FilesClock:
+    """The modification time of the file the datum being converted came from (see ``year_file_field``).
+
+    :attr:`path` is set before each datum is converted; ``None`` (the datum
+    names no file) means now. Each file is looked at once a second, as
+    ``year_file`` is; files beyond a few thousand are forgotten all at once.
+    """
+
+    _MOST = 4096
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self._clocks: dict[str, _FileClock] = {}
+
+    def __call__(self) -> float:
+        path = self.path
+        if path is None:
+            return time.time()
+        clock = self._clocks.get(path)
+        if clock is None:
+            if len(self._clocks) >= self._MOST:
+                self._clocks.clear()
+            clock = self._clocks[path] = _FileClock(path)
+        return clock()
+
+
 class TimeParse(movement.Cog):
     """Read timestamps in chosen formats and zones, and write them in UTC (ISO 8601 or epoch).
 
@@ -413,6 +441,11 @@ class TimeParse(movement.Cog):
     :param year_file: a file whose modification time is the reference day for
         inferring the year (the file being replayed); none, or a file that cannot
         be read, means now.
+    :param year_file_field: where each datum names the file it came from
+        (``fs.tail``'s or ``fs.read``'s ``path_field``): that file's modification
+        time is the reference day for its year-less times, so that files of
+        different years read together each get their own. A datum without the
+        field, or naming a file that cannot be read, is taken as read now.
     :param missing: ``"error"`` or ``"skip"`` for a field the datum does not have.
     :param clock: Python only: a function giving the reference epoch seconds
         (``time.time`` by default).
@@ -432,6 +465,7 @@ class TimeParse(movement.Cog):
         year_file: conf.Path | None = None,
         missing: Literal["error", "skip"] = "error",
         clock: Callable[[], float] | None = None,
+        year_file_field: movement.FieldGetter | None = None,
     ) -> None:
         _choice("missing", missing, ("error", "skip"))
         paths = [fields] if isinstance(fields, str) else list(fields)
@@ -443,6 +477,8 @@ class TimeParse(movement.Cog):
             raise ValueError(f"year must be a whole number from 1 to 9999, or none to infer it, not {year!r}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
+        if year_file_field is not None and (year_file or clock is not None):
+            raise ValueError("give year_file_field or year_file (or clock), not both: which file's year is meant?")
         self.fields = fields
         self.formats = [formats] if isinstance(formats, str) else list(formats)
         self.timezone = timezone
@@ -453,7 +489,19 @@ class TimeParse(movement.Cog):
         self.year_file = year_file
         self.missing = missing
         self.clock = clock
-        reference = clock if clock is not None else (_FileClock(year_file) if year_file else None)
+        self.year_file_field = year_file_field
+        self._files_clock: _FilesClock | None = None
+        self._file_of: Callable[[Any], Any] | None = None
+        if year_file_field is not None:
+            self._files_clock = _FilesClock()
+            self._file_of = movement.getter(year_file_field)
+        reference = (
+            clock
+            if clock is not None
+            else self._files_clock
+            if self._files_clock is not None
+            else (_FileClock(year_file) if year_file else None)
+        )
         self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference)
         convert = self._stamps.convert
         self._plan = [
@@ -462,6 +510,12 @@ class TimeParse(movement.Cog):
         self._convert = convert
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
+        if self._files_clock is not None and self._file_of is not None:
+            try:
+                path = self._file_of(data)
+            except (LookupError, TypeError):
+                path = None
+            self._files_clock.path = path if isinstance(path, str) and path else None
         convert = self._convert
         plan = self._plan
         if len(plan) == 1:
