@@ -249,3 +249,42 @@ class TestRenamedWhileWaitingForADescriptor:
 
         data = tail(tmp_path / "*.log", prepare, work, max_open_files=1)
         assert data == ["a 1", "b 1", "b 2"]
+
+
+class TestANewerFileUnderTheName:
+    def test_a_file_made_after_the_event_is_not_taken_for_the_arrivals_file(self, tmp_path: Path) -> None:
+        """logrotate rotates again between the events read and the look at the name: the file found there is
+        the one made after, and was read as the arrival's, before the arrival's own (renamed meanwhile): one
+        writer's lines came out of order. The younger file waits for its own event; the older is read first."""
+        path = tmp_path / "app.log"
+        path.write_text(lines(range(0, 10)))
+        armed = threading.Event()
+        fired = threading.Event()
+
+        def rotate_again() -> None:
+            time.sleep(0.02)  # the new file's birth time must be after the event was read, clocks being coarse
+            os.rename(f"{path}.1", f"{path}.2")
+            os.rename(path, f"{path}.1")
+            path.write_text(lines(range(20, 30)))
+
+        def prepare(supply: fs.FileWatcherSupply) -> None:
+            stat = supply._stat
+
+            def looking(name: str) -> os.stat_result:
+                if name == str(path) and armed.is_set() and not fired.is_set() and name in supply._names.arrivals:
+                    rotate_again()  # after the arrival's event was read, before its name is looked at
+                    fired.set()
+                return stat(name)
+
+            supply._stat = looking  # type: ignore[method-assign]
+
+        def work(collector: Collector) -> None:
+            wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
+            armed.set()
+            os.rename(path, f"{path}.1")
+            path.write_text(lines(range(10, 20)))
+            wait(fired.is_set, "the moment")
+            wait(lambda: len(collector.data) >= 30, "every line")
+
+        data = tail(path, prepare, work)
+        assert data == expected(range(0, 30))

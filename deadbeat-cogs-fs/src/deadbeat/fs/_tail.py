@@ -130,6 +130,10 @@ _COPY_MADE_BEFORE_SEEN = 1_000_000_000
 #: under us) is looked for before it is taken as gone.
 _SEARCHES = 3
 
+#: Seconds an arrival waits for its events when the file under its name is younger than
+#: its event (see FileWatcherSupply._made_after); then what is there is opened as before.
+_MADE_AFTER_WAIT = 0.5
+
 #: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns, content).
 _Mark = tuple[str, int | None, int | None, ReadContent | None]
 
@@ -490,6 +494,8 @@ class FileWatcherSupply(movement.Supply):
         self._missing: set[str] = set()
         self._turn: movement.Binding | None = None
         self._settling: movement.Binding | None = None
+        # A look at the arrivals again, when one waits for its events (see _made_after).
+        self._resettle: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
         #: Directories of the patterns that cannot be watched yet (not there),
         #: and the timer that tries them again.
@@ -796,6 +802,8 @@ class FileWatcherSupply(movement.Supply):
                 log.error("%s: cannot stat: %s", path, exc.strerror)
                 del self._names.arrivals[path]
                 continue
+            if self._made_after(path, arrival):
+                continue  # the next events say where its own file went
             del self._names.arrivals[path]
             if not self._may_read(path, st):
                 continue
@@ -825,6 +833,36 @@ class FileWatcherSupply(movement.Supply):
         self._schedule_sweep()
         self._schedule()
         self._save_changes()  # files deleted while closed, forgotten
+
+    def _made_after(self, path: str, arrival: Arrival) -> bool:
+        """Whether the file now at ``path`` was made after ``arrival``'s event was read: not its file, then.
+
+        logrotate renamed the arrival's file away and made a new one under the
+        name after the events read so far; opened as the arrival's file, the
+        newer file was read first, and the writer's older lines (found later
+        under the name the rename gave) came after its newer ones. The events
+        not read yet take the arrival where its file went; the newer file has
+        an arrival of its own in them. Told by the file's birth time where the
+        file system keeps one; a clock stepped back could make the rule
+        wrong, so an arrival waits at most :data:`_MADE_AFTER_WAIT` seconds.
+        """
+        born = birth_time_at(path)
+        if born is None or born <= arrival.seen:
+            return False
+        now = time.monotonic()
+        if arrival.deferred is None:
+            arrival.deferred = now
+        if now - arrival.deferred >= _MADE_AFTER_WAIT:
+            return False
+        if self._resettle is None and not self._finished:
+            self._resettle = self.esc.after(_MADE_AFTER_WAIT, self._settle_again)
+        return True
+
+    def _settle_again(self) -> None:
+        """Look at the arrivals again once the wait of :meth:`_made_after` is over."""
+        self._resettle = None
+        if self._settling is None and not self._finished:
+            self._settling = self.esc.enqueue(self._settle)
 
     def _find_lost(self) -> None:
         """Read the compressed copies of files created and removed before they could be opened."""
@@ -2732,6 +2770,7 @@ class FileWatcherSupply(movement.Supply):
             self._retry,
             self._sweeper,
             self._settling,
+            self._resettle,
             self._rescanner,
             self._tidier,
             self._flusher,
@@ -2742,7 +2781,7 @@ class FileWatcherSupply(movement.Supply):
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
-        self._tidier = None
+        self._tidier = self._resettle = None
         self._closer = self._overflow_rescan = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)
