@@ -44,7 +44,7 @@ ACCESSORS: dict[str, dict[str, str]] = {
     "text.regex_parse": {"source": "getter", "target": "setter"},
     "text.grok": {"source": "getter", "target": "setter"},
     "text.cef_parse": {"source": "getter", "target": "setter"},
-    "time.parse": {"target": "setter"},
+    "time.parse": {"target": "setter", "year_file_field": "getter"},
     "flow.lookup": {"field": "getter", "target": "setter"},
     "text.kv_parse": {"source": "getter", "target": "setter"},
     "text.syslog_parse": {"source": "getter", "target": "setter"},
