@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 
-def run_once(directory: Path, pipeline: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_once(
+    directory: Path, pipeline: str, cwd: Path | None = None, status: int = 0
+) -> subprocess.CompletedProcess[str]:
     (directory / "pipeline.toml").write_text(textwrap.dedent(pipeline))
     result = subprocess.run(
         [sys.executable, "-m", "deadbeat.command", "run", str(directory / "pipeline.toml"), "--once", "--quiet"],
@@ -23,7 +25,7 @@ def run_once(directory: Path, pipeline: str, cwd: Path | None = None) -> subproc
         text=True,
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == status, result.stderr
     return result
 
 
@@ -221,15 +223,7 @@ def test_a_run_that_failed_before_its_first_acknowledgement_is_cut_back_not_repe
         use = "fs.write"
         filename = "ERRORS"
     """
-    (tmp_path / "pipeline.toml").write_text(textwrap.dedent(pipeline.replace("ERRORS", "/dev/full")))
-    failed = subprocess.run(
-        [sys.executable, "-m", "deadbeat.command", "run", "pipeline.toml", "--once", "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert failed.returncode == 1, failed.stderr
+    run_once(tmp_path, pipeline.replace("ERRORS", "/dev/full"), status=1)
     run_once(tmp_path, pipeline.replace("ERRORS", "errors.log"))
     assert (tmp_path / "out.log").read_text() == '{"ok":1}\n{"ok":2}\n{"ok":3}\n'
     assert len((tmp_path / "errors.log").read_text().splitlines()) == 1

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,42 +221,33 @@ class TestSample:
         other = flow.Sample(rate=0.25, key="session", seed="x").call_batch(data)
         assert kept != other
 
-    def test_the_counts_reach_the_run_summary(self, tmp_path: Path) -> None:
+    def test_the_counts_reach_the_run_summary(self, tmp_path: Path, run_pipeline: Any) -> None:
         """What sampling, deduplicating and throttling dropped is said per cog, not only as "dropped by filters"."""
         (tmp_path / "in.jsonl").write_text("".join(f'{{"user": "u{n % 7}", "n": {n}}}\n' for n in range(1000)))
-        (tmp_path / "p.toml").write_text(
-            textwrap.dedent(
-                """
-                [[cog]]
-                use = "fs.read"
-                filenames = ["in.jsonl"]
-                [[cog]]
-                use = "text.json_parse"
-                [[cog]]
-                use = "flow.sample"
-                every = 3
-                [[cog]]
-                use = "flow.dedupe"
-                fields = ["user"]
-                window = 600
-                [[cog]]
-                use = "flow.throttle"
-                rate = 0.001
-                burst = 2
-                [[cog]]
-                use = "text.json_format"
-                [[cog]]
-                use = "fs.write"
-                filename = "out.jsonl"
-                """
-            )
-        )
-        result = subprocess.run(
-            [sys.executable, "-m", "deadbeat.command", "run", "p.toml", "--once"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        result = run_pipeline(
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "flow.sample"
+            every = 3
+            [[cog]]
+            use = "flow.dedupe"
+            fields = ["user"]
+            window = 600
+            [[cog]]
+            use = "flow.throttle"
+            rate = 0.001
+            burst = 2
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            """
         )
         assert result.returncode == 0, result.stderr
         assert "in 1000, out 2, errors 0, dropped by filters or merged 998" in result.stderr

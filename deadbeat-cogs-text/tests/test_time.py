@@ -6,9 +6,6 @@ import datetime as dt
 import functools
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -238,43 +235,34 @@ class TestYear:
         with pytest.raises(ValueError, match="year_file_field or year_file"):
             text.TimeParse(year_file=str(old), year_file_field="path")
 
-    def test_year_file_field_through_a_pipeline(self, tmp_path: Path) -> None:
+    def test_year_file_field_through_a_pipeline(self, tmp_path: Path, run_pipeline: Any) -> None:
         """fs.read's path_field names each line's file; time.parse takes its year from that file."""
         for name, year in (("old.jsonl", 2024), ("new.jsonl", 2026)):
             (tmp_path / name).write_text('{"ts": "Jun 10 12:00:00"}\n')
             os.utime(tmp_path / name, (at(year, 12, 31), at(year, 12, 31)))
-        (tmp_path / "p.toml").write_text(
-            textwrap.dedent(
-                """
-                [[cog]]
-                use = "fs.read"
-                filenames = ["old.jsonl", "new.jsonl"]
-                line_setter = "message"
-                path_field = "file"
-                [[cog]]
-                use = "text.json_parse"
-                source = "message"
-                target = "parsed"
-                [[cog]]
-                use = "time.parse"
-                fields = "parsed.ts"
-                formats = ["syslog"]
-                timezone = "UTC"
-                year_file_field = "file"
-                [[cog]]
-                use = "text.json_format"
-                [[cog]]
-                use = "fs.write"
-                filename = "out.jsonl"
-                """
-            )
-        )
-        result = subprocess.run(
-            [sys.executable, "-m", "deadbeat.command", "run", "p.toml", "--once"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        result = run_pipeline(
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["old.jsonl", "new.jsonl"]
+            line_setter = "message"
+            path_field = "file"
+            [[cog]]
+            use = "text.json_parse"
+            source = "message"
+            target = "parsed"
+            [[cog]]
+            use = "time.parse"
+            fields = "parsed.ts"
+            formats = ["syslog"]
+            timezone = "UTC"
+            year_file_field = "file"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            """
         )
         assert result.returncode == 0, result.stderr
         times = [json.loads(line)["parsed"]["ts"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]

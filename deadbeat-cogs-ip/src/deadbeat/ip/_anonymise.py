@@ -15,7 +15,7 @@ from deadbeat import conf, movement
 from deadbeat.plugins import missing_library
 
 from ._address import MAPPED_PREFIX, AddressError, format_address, parse_address
-from ._fields import FieldMapper, check_missing, setter_for
+from ._fields import FieldMapper, check_missing, fields_and_getter, setter_for
 from ._keys import check_sources, load_key
 
 __all__ = ["Anonymise", "anonymise_base_config"]
@@ -33,8 +33,9 @@ def _ambiguities(fields: Any, key_file: Any, key_env: Any, ip_getter: Any) -> li
     problems = []
     if key_file and key_env:
         problems.append("give key_file or key_env, not both: which key is meant?")
-    if ip_getter is not None and fields not in ("ip", ["ip"], ("ip",)):
-        problems.append("give fields or ip_getter, not both: ip_getter reads the address, and fields would be ignored")
+    both = fields_and_getter(fields, ip_getter)
+    if both is not None:
+        problems.append(both)
     return problems
 
 

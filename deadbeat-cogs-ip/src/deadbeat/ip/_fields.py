@@ -36,7 +36,15 @@ from typing import Any, Literal
 
 from deadbeat import movement
 
-__all__ = ["MISSING_CHOICES", "FieldMapper", "FieldShapeError", "MissingFieldError", "check_missing", "setter_for"]
+__all__ = [
+    "MISSING_CHOICES",
+    "FieldMapper",
+    "FieldShapeError",
+    "MissingFieldError",
+    "check_missing",
+    "fields_and_getter",
+    "setter_for",
+]
 
 MISSING_CHOICES = ("skip", "error")
 _INDEX = re.compile(r"-?[0-9]+\Z")
@@ -59,6 +67,16 @@ def check_missing(missing: str) -> str:
     if missing not in MISSING_CHOICES:
         raise ValueError(f"missing must be one of {', '.join(MISSING_CHOICES)}, not {missing!r}")
     return missing
+
+
+def fields_and_getter(fields: Any, getter: Any) -> str | None:
+    """:returns: the problem when both ``fields`` (other than the default) and ``ip_getter`` are given, else ``None``.
+
+    One of them would be used and the other ignored, silently.
+    """
+    if getter is not None and fields not in ("ip", ["ip"], ("ip",)):
+        return "give fields or ip_getter, not both: ip_getter reads the address, and fields would be ignored"
+    return None
 
 
 def setter_for(getter: Any, setter: Any) -> Any:

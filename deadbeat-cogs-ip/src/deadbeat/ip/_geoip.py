@@ -35,7 +35,7 @@ from deadbeat import conf, movement
 from deadbeat.plugins import missing_library
 
 from ._address import AddressError, format_address, parse_address
-from ._fields import FieldMapper, check_missing
+from ._fields import FieldMapper, check_missing, fields_and_getter
 
 __all__ = ["GEOIP_PROPERTIES", "GeoIP"]
 
@@ -167,10 +167,9 @@ class GeoIP(movement.Cog):
         ip_getter: movement.FieldGetter | None = None,
     ) -> None:
         check_missing(missing)
-        if ip_getter is not None and fields not in ("ip", ["ip"], ("ip",)):
-            raise ValueError(
-                "give fields or ip_getter, not both: ip_getter reads the address, and fields would be ignored"
-            )
+        both = fields_and_getter(fields, ip_getter)
+        if both is not None:
+            raise ValueError(both)
         unknown = [p for p in properties if p not in GEOIP_PROPERTIES]
         if isinstance(properties, str) or unknown:
             raise ValueError(

@@ -490,18 +490,15 @@ class TimeParse(movement.Cog):
         self.missing = missing
         self.clock = clock
         self.year_file_field = year_file_field
-        self._files_clock: _FilesClock | None = None
-        self._file_of: Callable[[Any], Any] | None = None
+        # With year_file_field: the clock of each datum's own file, and where the datum names it.
+        self._year_files: tuple[_FilesClock, Callable[[Any], Any]] | None = None
+        reference: Callable[[], float] | None = clock
         if year_file_field is not None:
-            self._files_clock = _FilesClock()
-            self._file_of = movement.getter(year_file_field)
-        reference = (
-            clock
-            if clock is not None
-            else self._files_clock
-            if self._files_clock is not None
-            else (_FileClock(year_file) if year_file else None)
-        )
+            files_clock = _FilesClock()
+            self._year_files = (files_clock, movement.getter(year_file_field))
+            reference = files_clock
+        elif reference is None and year_file:
+            reference = _FileClock(year_file)
         self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference)
         convert = self._stamps.convert
         self._plan = [
@@ -510,12 +507,13 @@ class TimeParse(movement.Cog):
         self._convert = convert
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._files_clock is not None and self._file_of is not None:
+        if self._year_files is not None:
+            files_clock, file_of = self._year_files
             try:
-                path = self._file_of(data)
+                path = file_of(data)
             except (LookupError, TypeError):
                 path = None
-            self._files_clock.path = path if isinstance(path, str) and path else None
+            files_clock.path = path if isinstance(path, str) and path else None
         convert = self._convert
         plan = self._plan
         if len(plan) == 1:
