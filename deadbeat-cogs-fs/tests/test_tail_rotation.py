@@ -418,6 +418,77 @@ def test_logrotate_faster_than_a_rescan(tmp_path: Path, pattern: str, rotations:
     assert out_of_order == 0, f"{out_of_order} lines out of order"
 
 
+def burst_of_renames(path: Path, fd: int, seq: int, renamed: int, renames: int, shift: bool) -> tuple[int, int]:
+    """Rename ``path`` away ``renames`` times within a millisecond or so, one writer going on in each new file.
+
+    Each time, the writer appends to its file after the rename, then reopens
+    the name and writes to the file it creates there. With ``shift``, the
+    rotated files move up one number first, as logrotate does
+    (``app.log.1`` -> ``app.log.2`` ...), so every name changes its file.
+
+    :returns: the writer's descriptor and the next sequence number.
+    """
+
+    def write(count: int) -> None:
+        nonlocal seq
+        os.write(fd, "".join(f"w {s:08d} {PAD}\n" for s in range(seq, seq + count)).encode())
+        seq += count
+
+    for number in range(renamed + 1, renamed + renames + 1):
+        if shift:
+            for older in range(number - 1, 0, -1):
+                os.rename(f"{path}.{older}", f"{path}.{older + 1}")
+            os.rename(path, f"{path}.1")
+        else:
+            os.rename(path, f"{path}.{number}")
+        write(64)
+        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        write(64)
+    return fd, seq
+
+
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+@pytest.mark.parametrize("shift", [False, True], ids=["renamed-once", "shifted"])
+def test_renames_in_a_burst_keep_one_writers_order(tmp_path: Path, pattern: str, shift: bool) -> None:
+    """Five renames within about a millisecond, three times, while the tailer catches up on a big file.
+
+    The events are read long after: the file found under a name may be one
+    made after the event that named it, a file first seen under a rotated
+    name waits to be told from a copy, and a followed file renamed again and
+    again is under none of the names its events give. Each file is still
+    read in its place: every line once, and in the writer's order.
+    """
+    pipeline = Pipeline(tmp_path, pattern=pattern)
+    path = pipeline.input_dir / "app.log"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, f"w {0:08d} {PAD}\n".encode())
+    pipeline.start()
+    seq, renamed = 1, 0
+    try:
+        wait_for(lambda: pipeline.count() > 0, what="the pipeline to start")
+        for _ in range(3):
+            for _ in range(20_000 // 64):
+                os.write(fd, "".join(f"w {s:08d} {PAD}\n" for s in range(seq, seq + 64)).encode())
+                seq += 64
+            fd, seq = burst_of_renames(path, fd, seq, renamed, 5, shift)
+            renamed += 5
+        os.close(fd)
+        try:
+            wait_for(lambda: pipeline.count() >= seq, what="all lines in the output")
+        except AssertionError:
+            pass  # the assertions below say which lines are missing
+        time.sleep(0.5)
+    finally:
+        pipeline.stop()
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    missing = sorted(set(range(seq)) - set(seqs))
+    assert not missing, f"{len(missing)} lines lost, first {missing[:5]}"
+    assert len(seqs) == seq, f"{len(seqs) - seq} lines repeated"
+    inverted = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b < a]
+    assert not inverted, f"{len(inverted)} times out of order, first {inverted[:3]}"
+
+
 def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path: Path) -> None:
     """SIGKILL within the state interval: the first save, at the end of the first turn, already holds many batches."""
     source = tmp_path / "in.log"

@@ -282,6 +282,60 @@ class TestInotify:
         run_briefly(esc)
         assert names == ["new.txt"]
 
+    def test_an_unpausable_watch_takes_every_event_in_order_while_its_owner_is_paused(
+        self, esc: movement.Escapement, tmp_path: Path
+    ) -> None:
+        """``pausable=False``: events reach the owner while it is paused, each once, in the order they came;
+        its ordinary watch gets them after resume."""
+
+        class Noter:
+            def __init__(self) -> None:
+                self.seen: list[tuple[str, str, bool]] = []
+
+            def directory(self, kind: str, event: movement.InotifyEvent) -> None:
+                self.seen.append((kind, event.name, esc.is_paused(self)))
+
+        noter = Noter()
+        mask = _inotify.IN_CREATE | _inotify.IN_MOVED_FROM | _inotify.IN_MOVED_TO
+        esc.inotify_add(tmp_path, mask, noter.directory, "unpausable", pausable=False)
+        esc.inotify_add(tmp_path, mask, noter.directory, "pausable")
+        esc.pause(noter)
+
+        def rotate_twice() -> None:
+            for n in (1, 2):
+                (tmp_path / "app.log").write_text("x")
+                os.rename(tmp_path / "app.log", tmp_path / f"app.log.{n}")
+
+        esc.after(0.02, rotate_twice)
+        esc.after(0.15, esc.resume, noter)
+        esc.after(0.25, esc.inotify_rm, str(tmp_path))
+        run_briefly(esc)
+        unpausable = [(name, paused) for kind, name, paused in noter.seen if kind == "unpausable"]
+        expected = ["app.log", "app.log", "app.log.1", "app.log", "app.log", "app.log.2"]
+        assert unpausable == [(name, True) for name in expected]
+        pausable = [(name, paused) for kind, name, paused in noter.seen if kind == "pausable"]
+        assert pausable and all(not paused for _, paused in pausable)
+
+    def test_inotify_read_delivers_what_the_kernel_queued_at_once(
+        self, esc: movement.Escapement, tmp_path: Path
+    ) -> None:
+        """A callback that renames a file and calls ``inotify_read`` has been told of the rename when it returns."""
+        names: list[str] = []
+        told: list[list[str]] = []
+        esc.inotify_add(tmp_path, _inotify.IN_MOVED_TO, lambda ev: names.append(ev.name))
+
+        def rename_and_read() -> None:
+            (tmp_path / "a").write_text("x")
+            os.rename(tmp_path / "a", tmp_path / "b")
+            esc.inotify_read()
+            told.append(list(names))
+
+        esc.after(0.02, rename_and_read)
+        esc.after(0.1, esc.inotify_rm, str(tmp_path))
+        run_briefly(esc)
+        assert told == [["b"]]
+        assert names == ["b"]
+
     def test_deleting_the_file_ends_the_watch(self, esc: movement.Escapement, tmp_path: Path) -> None:
         """Deleting a watched file delivers IN_DELETE_SELF then IN_IGNORED and drops the watch."""
         path = tmp_path / "gone"

@@ -28,7 +28,8 @@ Positions, in bytes from the file's start, with the invariant
   handled by the train; a restart continues there.
 
 Order within a lineage. Every file has a *lineage* (the matching name it was
-created under). A rotated file is older than one under a matching name; which
+created under). A rotated file (or a ``NEW`` one first seen under a rotated
+name) is older than one under a matching name; which
 of two others is older is told by their creation times where the file system
 keeps them (``statx``), else by the order in which the directory's events
 announced them. A file is read only while no
@@ -146,6 +147,7 @@ class FollowedFile:
         "fd",
         "file",
         "_state",
+        "rotated_name",
         "_head",
         "read_pos",
         "line_start",
@@ -176,6 +178,10 @@ class FollowedFile:
         self.gz: GzipReader | None = None
         self.file = file
         self._state = FileState.FOLLOWED
+        #: ``NEW`` already under a name the patterns do not match (created
+        #: under a matching one, renamed before it was opened): as old as a
+        #: rotated file in its lineage, while its first bytes are awaited.
+        self.rotated_name = False
         self._head = b""
         self.read_pos = offset
         self.line_start = offset
@@ -266,12 +272,15 @@ class FollowedFile:
         creation times: a compressed copy is born when compressed, after the
         file that replaced the one it was made of.
         """
-        rotated = self._state is FileState.ROTATED
-        if rotated != (other._state is FileState.ROTATED):
+        rotated = self._rotated()
+        if rotated != other._rotated():
             return rotated
         if self.born is not None and other.born is not None and self.born != other.born:
             return self.born < other.born
         return self.order < other.order
+
+    def _rotated(self) -> bool:
+        return self._state is FileState.ROTATED or (self._state is FileState.NEW and self.rotated_name)
 
     @property
     def fingerprint(self) -> str:

@@ -33,15 +33,12 @@ class Arrival:
     :ivar fresh: first seen by its creation under a matching name: it may be a
         copy of a followed file (copytruncate), which its first bytes tell.
     :ivar seen: when its event was read (ns since the epoch): the file was made before.
-    :ivar deferred: when (monotonic seconds) the file found under its name was
-        seen to be younger than the event, and so another file; ``None`` if not.
     """
 
     lineage: str
     order: int
     fresh: bool
     seen: int = field(default_factory=time.time_ns)
-    deferred: float | None = None
 
 
 class NameBook:

@@ -130,10 +130,6 @@ _COPY_MADE_BEFORE_SEEN = 1_000_000_000
 #: under us) is looked for before it is taken as gone.
 _SEARCHES = 3
 
-#: Seconds an arrival waits for its events when the file under its name is younger than
-#: its event (see FileWatcherSupply._made_after); then what is there is opened as before.
-_MADE_AFTER_WAIT = 0.5
-
 #: What a file forgotten leaves on its lineage: (lineage, creation ns or None, last change ns, content).
 _Mark = tuple[str, int | None, int | None, ReadContent | None]
 
@@ -494,8 +490,6 @@ class FileWatcherSupply(movement.Supply):
         self._missing: set[str] = set()
         self._turn: movement.Binding | None = None
         self._settling: movement.Binding | None = None
-        # A look at the arrivals again, when one waits for its events (see _made_after).
-        self._resettle: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
         #: Directories of the patterns that cannot be watched yet (not there),
         #: and the timer that tries them again.
@@ -628,8 +622,15 @@ class FileWatcherSupply(movement.Supply):
                 self._unwatched.add(directory)
                 continue
             try:
+                # Not paused with the rest: a directory's events say which file
+                # is which, in their order, and _settle needs all of them read.
                 self._dir_watches[directory] = self.esc.inotify_add(
-                    directory, _DIR_EVENTS, self._on_dir_event, directory, poll_interval=self.poll_interval
+                    directory,
+                    _DIR_EVENTS,
+                    self._on_dir_event,
+                    directory,
+                    poll_interval=self.poll_interval,
+                    pausable=False,
                 )
             except OSError as exc:
                 if directory not in self._unwatched:
@@ -733,15 +734,13 @@ class FileWatcherSupply(movement.Supply):
             if self._matches(new):
                 names.arrive(new, self._lineage_of_name(new), fresh=True)
             return
-        try:
-            now_there = FileId.of(self._stat(new))
-        except OSError:
-            now_there = None
-        if now_there is not None and now_there != followed.file:
-            # The events are behind: what was renamed is a file not seen yet.
-            # It is read under the name it has now; where ours went, later
-            # events (or a rescan) say. (Nothing there at all: ours was renamed,
-            # then renamed again or deleted, which the next events say.)
+        if self._at_name(new) not in (None, followed.file) and self._at_name(old) == followed.file:
+            # Ours is still where it was: what was renamed is a file not seen
+            # yet (ours was found under the name by a look after this event).
+            # It is read under the name it has now. Anywhere else, the rename
+            # was ours: another file under its new name (or none) means the
+            # events are behind, and the next ones take ours on from there and
+            # bring the other file under the name by events of its own.
             names.arrive(new, followed.lineage, fresh=False)
             return
         followed.path = new
@@ -749,6 +748,13 @@ class FileWatcherSupply(movement.Supply):
             followed.rotate(new)
             self._mark_dirty(followed)
             self._schedule_sweep()
+
+    def _at_name(self, path: str) -> FileId | None:
+        """:returns: the file under ``path`` now, ``None`` if none can be looked at."""
+        try:
+            return FileId.of(self._stat(path))
+        except OSError:
+            return None
 
     def _gone(self, path: str) -> None:
         """``path`` was deleted (or, when polling, renamed to who knows where)."""
@@ -793,17 +799,26 @@ class FileWatcherSupply(movement.Supply):
             if followed is not None:
                 followed.rotate(None)
                 self._mark_dirty(followed)
+        looked: list[tuple[str, Arrival, os.stat_result]] = []
         for path, arrival in list(self._names.arrivals.items()):
             try:
-                st = self._stat(path)
+                looked.append((path, arrival, self._stat(path)))
             except FileNotFoundError:
                 continue  # renamed or removed meanwhile: the next events say which
             except OSError as exc:
                 log.error("%s: cannot stat: %s", path, exc.strerror)
                 del self._names.arrivals[path]
+        # What was found under a name is its arrival's file only if no event
+        # queued before the look moved that name: logrotate may have renamed
+        # the file away and made a newer one there, which opened as the older
+        # one would be read first, out of its writer's order. The kernel queues
+        # an event before the rename returns, so reading the queue now tells of
+        # every such rename; an arrival they moved waits under its new name for
+        # the next settle (which they scheduled), its file to be looked at there.
+        self.esc.inotify_read()
+        for path, arrival, st in looked:
+            if self._names.arrivals.get(path) is not arrival:
                 continue
-            if self._made_after(path, arrival):
-                continue  # the next events say where its own file went
             del self._names.arrivals[path]
             if not self._may_read(path, st):
                 continue
@@ -833,36 +848,6 @@ class FileWatcherSupply(movement.Supply):
         self._schedule_sweep()
         self._schedule()
         self._save_changes()  # files deleted while closed, forgotten
-
-    def _made_after(self, path: str, arrival: Arrival) -> bool:
-        """Whether the file now at ``path`` was made after ``arrival``'s event was read: not its file, then.
-
-        logrotate renamed the arrival's file away and made a new one under the
-        name after the events read so far; opened as the arrival's file, the
-        newer file was read first, and the writer's older lines (found later
-        under the name the rename gave) came after its newer ones. The events
-        not read yet take the arrival where its file went; the newer file has
-        an arrival of its own in them. Told by the file's birth time where the
-        file system keeps one; a clock stepped back could make the rule
-        wrong, so an arrival waits at most :data:`_MADE_AFTER_WAIT` seconds.
-        """
-        born = birth_time_at(path)
-        if born is None or born <= arrival.seen:
-            return False
-        now = time.monotonic()
-        if arrival.deferred is None:
-            arrival.deferred = now
-        if now - arrival.deferred >= _MADE_AFTER_WAIT:
-            return False
-        if self._resettle is None and not self._finished:
-            self._resettle = self.esc.after(_MADE_AFTER_WAIT, self._settle_again)
-        return True
-
-    def _settle_again(self) -> None:
-        """Look at the arrivals again once the wait of :meth:`_made_after` is over."""
-        self._resettle = None
-        if self._settling is None and not self._finished:
-            self._settling = self.esc.enqueue(self._settle)
 
     def _find_lost(self) -> None:
         """Read the compressed copies of files created and removed before they could be opened."""
@@ -2006,6 +1991,7 @@ class FileWatcherSupply(movement.Supply):
         elif fresh and known is None and not at_end:
             # Whether it is a copy is decided before it is read (then, whether it is rotated).
             followed.state = FileState.NEW
+            followed.rotated_name = rotated
         elif rotated:
             followed.rotate(path)
         self._files.add(followed)
@@ -2770,7 +2756,6 @@ class FileWatcherSupply(movement.Supply):
             self._retry,
             self._sweeper,
             self._settling,
-            self._resettle,
             self._rescanner,
             self._tidier,
             self._flusher,
@@ -2781,7 +2766,7 @@ class FileWatcherSupply(movement.Supply):
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
-        self._tidier = self._resettle = None
+        self._tidier = None
         self._closer = self._overflow_rescan = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)

@@ -70,6 +70,9 @@ class Binding:
     :ivar owner: the object whose method the callback is, or ``None``.
     :ivar keeps_alive: whether this binding keeps ``run()`` from ending by itself.
     :ivar active: ``False`` once cancelled, fired for the last time, or refused.
+    :ivar pausable: whether pausing the owner holds this binding's calls back
+        (``False`` for a watch whose events the owner only takes note of, and
+        must take in the order they came; see :meth:`Escapement.inotify_add`).
     """
 
     #: A word for log lines and ``repr``; never used to decide anything.
@@ -78,7 +81,7 @@ class Binding:
     #: resume. Descriptors need not: re-arming epoll reports them again if ready.
     redeliver: ClassVar[bool] = True
 
-    __slots__ = ("esc", "callback", "args", "owner", "keeps_alive", "active")
+    __slots__ = ("esc", "callback", "args", "owner", "keeps_alive", "active", "pausable")
 
     def __init__(
         self, esc: Escapement, callback: Callable[..., Any], args: tuple[Any, ...], keeps_alive: bool = True
@@ -89,6 +92,7 @@ class Binding:
         self.owner = owner_of(callback)
         self.keeps_alive = keeps_alive
         self.active = True
+        self.pausable = True
 
     def cancel(self) -> None:
         """Unbind: the callback is not called again. Cancelling twice does nothing."""

@@ -273,7 +273,7 @@ class Escapement:
     def _dispatch(self, binding: Binding, extra: tuple[Any, ...] = ()) -> None:
         """Call ``binding`` now, or keep the call for later if its owner is paused."""
         owner = binding.owner
-        if owner is not None and id(owner) in self._paused:
+        if owner is not None and binding.pausable and id(owner) in self._paused:
             if binding.redeliver:
                 self._stash.setdefault(id(owner), {})[(id(binding), extra)] = (binding, extra)
             binding.suspend()
@@ -650,6 +650,7 @@ class Escapement:
         callback: Callable[..., Any],
         *args: Any,
         poll_interval: float | None = None,
+        pausable: bool = True,
     ) -> InotifyBinding | PollBinding:
         """Call ``callback(*args, event)`` for inotify events on ``path``.
 
@@ -660,9 +661,16 @@ class Escapement:
             missing or out of watches, look at ``path`` every so many seconds and
             deliver the events inotify would have (see :mod:`._polling`).
             Without it those cases raise.
+        :param pausable: ``False`` delivers every event at once even while the
+            owner is paused, each in its turn. For a callback that only takes
+            note of what happened (a directory's creations and renames) and
+            leaves the work to calls that pausing does hold back: events kept
+            for later are kept once per kind and name, and lose their order
+            against the owner's other calls.
         :raises OSError: when the path cannot be watched and no fallback was asked.
         """
         path = os.fspath(path)
+        binding: InotifyBinding | PollBinding
         if self._inotify is not None:
             try:
                 wd = self._inotify.add_watch(path, mask | _inotify.IN_MASK_ADD)
@@ -672,6 +680,7 @@ class Escapement:
                 self._warn_poll(f"out of inotify watches at {path}", poll_interval)
             else:
                 binding = InotifyBinding(self, callback, args, wd, mask, path)
+                binding.pausable = pausable
                 if self._track(binding):
                     self._watches.setdefault(wd, []).append(binding)
                 return binding
@@ -679,7 +688,9 @@ class Escapement:
             raise OSError(errno.ENOSYS, "inotify is not available; pass poll_interval to poll", path)
         else:
             self._warn_poll("inotify is not available", poll_interval)
-        return self._poll_add(path, mask, callback, args, poll_interval)
+        binding = self._poll_add(path, mask, callback, args, poll_interval)
+        binding.pausable = pausable
+        return binding
 
     def _warn_poll(self, why: str, interval: float) -> None:
         if not self._warned_poll:
@@ -727,6 +738,17 @@ class Escapement:
                 self._inotify.rm_watch(binding.wd)
             except OSError:
                 pass  # the kernel dropped it already (file deleted, unmounted)
+
+    def inotify_read(self) -> None:
+        """Deliver now the inotify events the kernel has queued, without waiting for the loop.
+
+        The kernel queues an event before the call that caused it returns: a
+        callback that looked at a file (``os.stat``) and then calls this has
+        been told of every rename and creation that happened before its look.
+        (Polled watches have no queue: nothing happens for them.)
+        """
+        if self._inotify is not None:
+            self._read_inotify()
 
     def _read_inotify(self) -> None:
         assert self._inotify is not None
@@ -1023,6 +1045,7 @@ class NullEscapement(Escapement):
         callback: Callable[..., Any],
         *args: Any,
         poll_interval: float | None = None,
+        pausable: bool = True,
     ) -> InotifyBinding | PollBinding:
         return self._inactive(InotifyBinding(self, callback, args, -1, mask, os.fspath(path)))  # type: ignore[no-any-return]
 
@@ -1038,6 +1061,9 @@ class NullEscapement(Escapement):
         return 0
 
     def fd_unregister(self, fd: Any, eventmask: int | None = None) -> None:
+        return None
+
+    def inotify_read(self) -> None:
         return None
 
     def inotify_rm(self, watch: Binding | str | os.PathLike[str]) -> None:
