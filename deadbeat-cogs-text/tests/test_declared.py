@@ -47,7 +47,7 @@ ACCESSORS: dict[str, dict[str, str]] = {
     "time.parse": {"target": "setter", "year_file_field": "getter"},
     "flow.lookup": {"field": "getter", "target": "setter"},
     "text.kv_parse": {"source": "getter", "target": "setter"},
-    "text.syslog_parse": {"source": "getter", "target": "setter"},
+    "text.syslog_parse": {"source": "getter", "target": "setter", "year_file_field": "getter"},
     "text.syslog_format": {"source": "getter", "target": "setter"},
     "text.template": {"target": "setter"},
     "text.encode": {"field": "path"},

@@ -369,6 +369,70 @@ class TestRFC3164:
         assert cog("Jan  1 10:00:00 h t: m")[0]["timestamp"] == "2027-01-01T10:00:00Z"
         assert cog("Dec 31 10:00:00 h t: m")[0]["timestamp"] == "2026-12-31T10:00:00Z"
 
+    def test_the_year_from_the_archives_modification_time(self, tmp_path: Path) -> None:
+        """year_file: an archive last changed in March 2020, replayed now, is 2020's (its December 2019's)."""
+        archive = tmp_path / "messages.1"
+        archive.write_text("...")
+        march = dt.datetime(2020, 3, 5, tzinfo=UTC).timestamp()
+        os.utime(archive, (march, march))
+        cog = text.SyslogParse(year_file=str(archive))
+        assert cog("Feb 29 12:00:00 h t: m")[0]["timestamp"] == "2020-02-29T12:00:00Z"
+        assert cog("Dec 24 12:00:00 h t: m")[0]["timestamp"] == "2019-12-24T12:00:00Z"
+        with pytest.raises(ValueError, match="one of year_file_field, year_file and clock"):
+            text.SyslogParse(year_file=str(archive), year_file_field="file")
+
+    def test_the_year_from_the_file_each_line_came_from(self, tmp_path: Path) -> None:
+        """Archives of different years read together: each line's own file (the reader's path_field) gives its
+        year, in a list as datum by datum; a line that names no file is read as of now."""
+        old, new = tmp_path / "old.log", tmp_path / "new.log"
+        for path, year in ((old, 2024), (new, 2026)):
+            path.write_text("...")
+            stamp = dt.datetime(year, 12, 31, tzinfo=UTC).timestamp()
+            os.utime(path, (stamp, stamp))
+        cog = text.SyslogParse(year_file_field="file", source="line", target="syslog")
+        data = [
+            {"line": "Jun 10 12:00:00 h t: m", "file": str(old)},
+            {"line": "Jun 10 12:00:00 h t: m", "file": str(new)},
+            {"line": "Jun 10 12:00:00 h t: m", "file": str(old)},
+            {"line": "Jun 10 12:00:00 h t: m"},
+        ]
+        this_year = dt.datetime.now(UTC).year
+        read_now = text.SyslogParse()("Jun 10 12:00:00 h t: m")[0]["timestamp"]
+        expected = ["2024-06-10T12:00:00Z", "2026-06-10T12:00:00Z", "2024-06-10T12:00:00Z", read_now]
+        assert read_now.startswith((str(this_year), str(this_year - 1)))
+        one_by_one = [cog(copy.deepcopy(datum))[0]["syslog"]["timestamp"] for datum in data]
+        in_a_list = [d["syslog"]["timestamp"] for d in cog.call_batch(copy.deepcopy(data))]
+        assert one_by_one == in_a_list == expected
+
+    def test_the_year_from_each_file_through_a_pipeline(self, tmp_path: Path, run_pipeline: Any) -> None:
+        """fs.read names each line's file in path_field; text.syslog_parse takes the year from it."""
+        for name, year in (("messages.2", 2024), ("messages.1", 2026)):
+            (tmp_path / name).write_text("Jun 10 12:00:00 h kernel: up\n")
+            stamp = dt.datetime(year, 12, 31, tzinfo=UTC).timestamp()
+            os.utime(tmp_path / name, (stamp, stamp))
+        result = run_pipeline(
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["messages.2", "messages.1"]
+            line_setter = "message"
+            path_field = "file"
+            [[cog]]
+            use = "text.syslog_parse"
+            source = "message"
+            year_file_field = "file"
+            target = "syslog"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            """
+        )
+        assert result.returncode == 0, result.stderr
+        out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert [d["syslog"]["timestamp"] for d in out] == ["2024-06-10T12:00:00Z", "2026-06-10T12:00:00Z"]
+
     def test_today_is_the_zones(self) -> None:
         """At 23:30 UTC on 31 December it is already 1 January in Prague: a 1 January line is this (new) year's."""
         late = clock_at(2026, 12, 31, 23, 30)

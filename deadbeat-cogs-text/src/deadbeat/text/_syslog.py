@@ -28,12 +28,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from deadbeat import movement
+from deadbeat import conf, movement
 from deadbeat.movement import only
 
 from ._parsers import _FromText
 from ._syslog_grammar import FORMATS, parser_for
-from ._syslog_time import AMBIGUOUS, Ambiguous, Times, TimestampFormat, resolve_zone
+from ._syslog_time import (
+    AMBIGUOUS,
+    Ambiguous,
+    FileClock,
+    FilesClock,
+    Times,
+    TimestampFormat,
+    file_named_by,
+    resolve_zone,
+)
 from ._syslog_write import SyslogWriter
 
 __all__ = ["SYSLOG_FIELDS", "SyslogFormat", "SyslogParse"]
@@ -92,8 +101,11 @@ class SyslogParse(_FromText):
     ``name[pid]:``, or ``name[pid]`` as rsyslog's file formats write it); the
     next word is the tag only if it has that form, else the message starts
     there. The zone is ``timezone``; the year, which RFC 3164 leaves out, is
-    the latest in which the date falls at most 7 days after today (in that
-    zone), so a December line read in January is last year's.
+    the latest in which the date falls at most 7 days after the reference day
+    (in that zone), so a December line read in January is last year's. The
+    reference day is today, or the day ``year_file`` (or, with
+    ``year_file_field``, the file each line came from) was last changed: an
+    archive replayed years later gets its own years.
 
     ``format = "auto"`` reads a line as RFC 5424 when a version follows its
     ``<PRI>``, else as RFC 3164.
@@ -113,7 +125,16 @@ class SyslogParse(_FromText):
         ending): ``"error"`` sends the datum to the error output, ``"earlier"``
         and ``"later"`` choose. A time that never happened is always an error.
     :param year: the year of every RFC 3164 timestamp (replaying an old
-        archive); ``false`` infers it from the clock.
+        archive); ``false`` infers it from the reference day.
+    :param year_file: a file whose modification time is the reference day
+        (the archive being replayed); none, or a file that cannot be read,
+        means now.
+    :param year_file_field: where each datum names the file it came from
+        (``fs.tail``'s or ``fs.read``'s ``path_field``): that file's
+        modification time is the reference day for its lines, so that files of
+        different years read together each get their own. A datum without the
+        field (a line that is text alone), or naming a file that cannot be
+        read, is taken as read now.
     :param timestamp_format: ``"iso"``: ISO 8601 text in UTC
         (``2026-11-27T19:14:15.003000Z``); ``"epoch"``: seconds since 1970 (a float).
     :param source: where the line is (callable or field path), for mapping data.
@@ -138,6 +159,8 @@ class SyslogParse(_FromText):
         target: movement.FieldSetter | None = None,
         keep: Sequence[str] = (),
         clock: Callable[[], float] | None = None,
+        year_file: conf.Path | None = None,
+        year_file_field: movement.FieldGetter | None = None,
     ) -> None:
         _choice("format", format, FORMATS)
         _choice("ambiguous", ambiguous, AMBIGUOUS)
@@ -146,6 +169,8 @@ class SyslogParse(_FromText):
             raise ValueError(f"year must be a whole number from 1 to 9999, or none to infer it, not {year!r}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
+        if sum(given is not None and given != "" for given in (clock, year_file, year_file_field)) > 1:
+            raise ValueError("give one of year_file_field, year_file and clock: which day is the year taken from?")
         self.format = format
         self.timezone = timezone
         self.ambiguous = ambiguous
@@ -154,9 +179,20 @@ class SyslogParse(_FromText):
         self.source = source
         self.target = target
         self.clock = clock
+        self.year_file = year_file
+        self.year_file_field = year_file_field
         self._setup(keep)
         self._refuse_kept(SYSLOG_FIELDS, "a syslog field")
-        self._times = Times(resolve_zone(timezone), timezone, ambiguous, timestamp_format, year, clock)
+        # With year_file_field: the clock of each datum's own file, and where the datum names it.
+        self._year_files: tuple[FilesClock, Callable[[Any], Any]] | None = None
+        reference: Callable[[], float] | None = clock
+        if year_file_field is not None:
+            files_clock = FilesClock()
+            self._year_files = (files_clock, movement.getter(year_file_field))
+            reference = files_clock
+        elif year_file:
+            reference = FileClock(year_file)
+        self._times = Times(resolve_zone(timezone), timezone, ambiguous, timestamp_format, year, reference)
         self._parse = parser_for(format)
 
     def _text(self, data: Any) -> str:
@@ -173,6 +209,9 @@ class SyslogParse(_FromText):
         return text
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
+        if self._year_files is not None:
+            files_clock, file_of = self._year_files
+            files_clock.path = file_named_by(file_of, data)
         if type(data) is str and self._set is None:
             return (self._parse(data, self._times),)
         return self._deliver(data, self._parse(self._text(data), self._times))
@@ -186,7 +225,7 @@ class SyslogParse(_FromText):
         if not data:
             return []
         parse, times = self._parse, self._times
-        if self._set is None:
+        if self._set is None and self._year_files is None:
             if only(data, str):
                 return [parse(text, times) for text in data]
             if only(data, dict):

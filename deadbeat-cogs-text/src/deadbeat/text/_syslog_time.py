@@ -45,9 +45,12 @@ __all__ = [
     "FUTURE_DAYS",
     "MONTHS",
     "Ambiguous",
+    "FileClock",
+    "FilesClock",
     "TimestampFormat",
     "Times",
     "days_in_month",
+    "file_named_by",
     "resolve_zone",
     "seconds_of",
 ]
@@ -152,6 +155,60 @@ def _fraction(digits: str) -> str:
     if not digits or not digits.strip("0"):
         return ""
     return "." + digits.ljust(6, "0")
+
+
+class FileClock:
+    """Epoch seconds of a file's modification time (now when it cannot be read), looked at once a second."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._checked = -1.0
+        self._value = 0.0
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        if now - self._checked >= 1.0 or self._checked < 0:
+            self._checked = now
+            try:
+                self._value = os.stat(self.path).st_mtime
+            except OSError:
+                self._value = time.time()
+        return self._value
+
+
+class FilesClock:
+    """The modification time of the file the datum being converted came from (see ``year_file_field``).
+
+    :attr:`path` is set before each datum is converted; ``None`` (the datum
+    names no file) means now. Each file is looked at once a second, as
+    ``year_file`` is; files beyond a few thousand are forgotten all at once.
+    """
+
+    _MOST = 4096
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self._clocks: dict[str, FileClock] = {}
+
+    def __call__(self) -> float:
+        path = self.path
+        if path is None:
+            return time.time()
+        clock = self._clocks.get(path)
+        if clock is None:
+            if len(self._clocks) >= self._MOST:
+                self._clocks.clear()
+            clock = self._clocks[path] = FileClock(path)
+        return clock()
+
+
+def file_named_by(file_of: Callable[[Any], Any], datum: Any) -> str | None:
+    """:returns: the file ``datum`` names through ``file_of`` (see ``year_file_field``), ``None`` if none."""
+    try:
+        path = file_of(datum)
+    except (LookupError, TypeError):
+        return None
+    return path if isinstance(path, str) and path else None
 
 
 class Times:

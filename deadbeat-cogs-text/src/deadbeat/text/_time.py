@@ -44,15 +44,24 @@ ones when the reference day changes).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from deadbeat import conf, movement
 
-from ._syslog_time import AMBIGUOUS, MONTHS, Ambiguous, Times, TimestampFormat, resolve_zone, seconds_of
+from ._syslog_time import (
+    AMBIGUOUS,
+    MONTHS,
+    Ambiguous,
+    FileClock,
+    FilesClock,
+    Times,
+    TimestampFormat,
+    file_named_by,
+    resolve_zone,
+    seconds_of,
+)
 
 __all__ = ["TIME_FORMATS", "TimeParse", "Timestamps"]
 
@@ -366,51 +375,6 @@ def _is_yearless(pattern: str) -> bool:
     return "%" in pattern and not any(d in pattern for d in _YEAR_DIRECTIVES)
 
 
-class _FileClock:
-    """Epoch seconds of a file's modification time (now when it cannot be read), looked at once a second."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._checked = -1.0
-        self._value = 0.0
-
-    def __call__(self) -> float:
-        now = time.monotonic()
-        if now - self._checked >= 1.0 or self._checked < 0:
-            self._checked = now
-            try:
-                self._value = os.stat(self.path).st_mtime
-            except OSError:
-                self._value = time.time()
-        return self._value
-
-
-class _FilesClock:
-    """The modification time of the file the datum being converted came from (see ``year_file_field``).
-
-    :attr:`path` is set before each datum is converted; ``None`` (the datum
-    names no file) means now. Each file is looked at once a second, as
-    ``year_file`` is; files beyond a few thousand are forgotten all at once.
-    """
-
-    _MOST = 4096
-
-    def __init__(self) -> None:
-        self.path: str | None = None
-        self._clocks: dict[str, _FileClock] = {}
-
-    def __call__(self) -> float:
-        path = self.path
-        if path is None:
-            return time.time()
-        clock = self._clocks.get(path)
-        if clock is None:
-            if len(self._clocks) >= self._MOST:
-                self._clocks.clear()
-            clock = self._clocks[path] = _FileClock(path)
-        return clock()
-
-
 class TimeParse(movement.Cog):
     """Read timestamps in chosen formats and zones, and write them in UTC (ISO 8601 or epoch).
 
@@ -491,14 +455,14 @@ class TimeParse(movement.Cog):
         self.clock = clock
         self.year_file_field = year_file_field
         # With year_file_field: the clock of each datum's own file, and where the datum names it.
-        self._year_files: tuple[_FilesClock, Callable[[Any], Any]] | None = None
+        self._year_files: tuple[FilesClock, Callable[[Any], Any]] | None = None
         reference: Callable[[], float] | None = clock
         if year_file_field is not None:
-            files_clock = _FilesClock()
+            files_clock = FilesClock()
             self._year_files = (files_clock, movement.getter(year_file_field))
             reference = files_clock
         elif reference is None and year_file:
-            reference = _FileClock(year_file)
+            reference = FileClock(year_file)
         self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference)
         convert = self._stamps.convert
         self._plan = [
@@ -509,11 +473,7 @@ class TimeParse(movement.Cog):
     def __call__(self, data: Any) -> tuple[Any, ...]:
         if self._year_files is not None:
             files_clock, file_of = self._year_files
-            try:
-                path = file_of(data)
-            except (LookupError, TypeError):
-                path = None
-            files_clock.path = path if isinstance(path, str) and path else None
+            files_clock.path = file_named_by(file_of, data)
         convert = self._convert
         plan = self._plan
         if len(plan) == 1:
