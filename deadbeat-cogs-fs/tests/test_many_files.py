@@ -237,9 +237,14 @@ class TestDirectoryEvents:
             fs.FileWatcherSupply(movement.DummyEscapement(), [str(tmp_path / "*.log")], rescan_interval=-1)
 
 
-def tail_until(paths: list[str], work: Any, **params: Any) -> tuple[list[Any], fs.FileWatcherSupply]:
-    """Tail ``paths`` while ``work(collector, supply)`` runs in a thread; :returns: the data and the supply."""
-    esc = movement.Escapement()
+def tail_until(
+    paths: list[str], work: Any, use_inotify: bool = True, **params: Any
+) -> tuple[list[Any], fs.FileWatcherSupply]:
+    """Tail ``paths`` while ``work(collector, supply)`` runs in a thread; :returns: the data and the supply.
+
+    :param use_inotify: ``False`` makes the tailer poll (``poll_interval``), as where inotify is missing.
+    """
+    esc = movement.Escapement(use_inotify=use_inotify)
     collector = Collector()
     supply = fs.FileWatcherSupply(esc, paths, **params)
     movement.Train(esc, [supply, collector])
@@ -341,11 +346,15 @@ class TestIdleFiles:
         data, _ = tail_until([str(path)], work, close_inactive=0.05)
         assert data == ["one", "two"]
 
+    @pytest.mark.parametrize("watching", ["inotify", "polling"])
     @pytest.mark.parametrize("replaced", [False, True], ids=["renamed", "renamed-and-created"])
-    def test_a_closed_file_rotated_away_is_read_while_its_writer_appends(self, tmp_path: Path, replaced: bool) -> None:
+    def test_a_closed_file_rotated_away_is_read_while_its_writer_appends(
+        self, tmp_path: Path, replaced: bool, watching: str
+    ) -> None:
         """Closed while idle, renamed to a name no pattern matches, then written to by its writer (which has not
         reopened its file yet): those lines are read, before those of the file that replaced it, and the rotated
-        file is let go and forgotten once quiet for ``rotate_wait``."""
+        file is let go and forgotten once quiet for ``rotate_wait``. Polling sees the rename as a deletion and a
+        creation: the file is found under its new name, not forgotten with the lines written to it."""
         path = tmp_path / "app.log"
         path.write_text("one\n")
         writer = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -364,7 +373,14 @@ class TestIdleFiles:
             wait(lambda: supply.status()["known"] == int(replaced), "forgetting the rotated file", timeout=10)
 
         try:
-            data, _ = tail_until([str(tmp_path / "*.log")], work, close_inactive=0.05, rotate_wait=0.5)
+            data, _ = tail_until(
+                [str(tmp_path / "*.log")],
+                work,
+                use_inotify=watching == "inotify",
+                poll_interval=0.05,
+                close_inactive=0.05,
+                rotate_wait=0.5,
+            )
         finally:
             os.close(writer)
         assert data == ["one", "two", "three"] if replaced else ["one", "two"]

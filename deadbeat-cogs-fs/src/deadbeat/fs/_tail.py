@@ -676,6 +676,16 @@ class FileWatcherSupply(movement.Supply):
             if self._matches(path):
                 names.arrive(path, self._lineage_of_name(path), fresh=True)
         elif mask & movement.IN_DELETE:
+            if event.polled and path in self._closed_paths:
+                # Polling tells a rename as a deletion (and a creation). A file
+                # closed while idle has no descriptor to go on reading it by:
+                # found under another name, it is followed there as renamed
+                # (its writer may still append to it), not forgotten.
+                moved = self._search(self._closed_paths[path], [directory])
+                if moved is not None and moved != path:
+                    self._renamed(path, moved)
+                    self._settle_soon()
+                    return
             self._gone(path)
         elif mask & movement.IN_MODIFY:
             followed = self._at(path)
@@ -687,6 +697,9 @@ class FileWatcherSupply(movement.Supply):
                 return
             # Closed while idle, or not opened (old, waiting): open it again.
             names.arrive(path, path, fresh=False)
+        self._settle_soon()
+
+    def _settle_soon(self) -> None:
         if self._settling is None and not self._finished:
             # After every event of this read: open what arrived, under the names it has now.
             self._settling = self.esc.enqueue(self._settle)

@@ -713,7 +713,7 @@ class Escapement:
             else:
                 binding.handle = self.loop.call_later(interval, look)
             for event_mask, name in changes:
-                self._dispatch(binding, (InotifyEvent(-2, event_mask, 0, name),))
+                self._dispatch(binding, (InotifyEvent(_inotify.POLLED_WD, event_mask, 0, name),))
 
         binding.handle = self.loop.call_later(interval, look)
         return binding

@@ -46,6 +46,8 @@ IN_Q_OVERFLOW = int(_flags.Q_OVERFLOW)
 IN_IGNORED = int(_flags.IGNORED)
 IN_MASK_ADD = int(_flags.MASK_ADD)
 IN_ISDIR = int(_flags.ISDIR)
+#: The ``wd`` of the events the polling fallback makes.
+POLLED_WD = -2
 #: Every event a watch can ask for (the kernel's ``IN_ALL_EVENTS``).
 IN_ALL_EVENTS = 0x00000FFF
 
@@ -63,3 +65,8 @@ class InotifyEvent(NamedTuple):
     mask: int
     cookie: int
     name: str
+
+    @property
+    def polled(self) -> bool:
+        """Whether the polling fallback made it: a rename is then an ``IN_DELETE`` and an ``IN_CREATE``."""
+        return self.wd == POLLED_WD
