@@ -661,12 +661,13 @@ class Escapement:
             missing or out of watches, look at ``path`` every so many seconds and
             deliver the events inotify would have (see :mod:`._polling`).
             Without it those cases raise.
-        :param pausable: ``False`` delivers every event at once even while the
-            owner is paused, each in its turn. For a callback that only takes
-            note of what happened (a directory's creations and renames) and
-            leaves the work to calls that pausing does hold back: events kept
-            for later are kept once per kind and name, and lose their order
-            against the owner's other calls.
+        :param pausable: ``False``: every event reaches the callback at once,
+            in its turn, even while the owner is paused. For a callback that
+            only takes note of what happened (a directory's creations and
+            renames) and leaves the work to calls that pausing holds back.
+            (The events of a pausable watch that fire while its owner is
+            paused are kept for :meth:`resume` once per kind and name, out of
+            their order among the owner's other calls.)
         :raises OSError: when the path cannot be watched and no fallback was asked.
         """
         path = os.fspath(path)
