@@ -289,3 +289,39 @@ class TestANewerFileUnderTheName:
 
         data = tail(path, prepare, work)
         assert data == expected(range(0, 30))
+
+
+class TestRenamedWhilePaused:
+    def test_a_file_rotated_while_the_train_holds_the_tailer_back_waits_for_its_writer(self, tmp_path: Path) -> None:
+        """The train holds the tailer back (backpressure) longer than ``rotate_wait`` while logrotate renames
+        the file, and the writer (which has not reopened its file yet) goes on in it. Told of the rename at
+        once, and having read nothing since, the tailer must not take the file for quiet: what the writer
+        appends after the pause is read too, before the file is let go."""
+        path = tmp_path / "app.log"
+        path.write_text(lines(range(0, 10)))
+        writer = os.open(path, os.O_WRONLY | os.O_APPEND)
+        supplies: list[fs.FileWatcherSupply] = []
+
+        def work(collector: Collector) -> None:
+            wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
+            supply = supplies[0]
+            supply.esc.loop.call_soon_threadsafe(supply.esc.pause, supply)
+            time.sleep(0.05)
+            os.rename(path, f"{path}.1")
+            time.sleep(1.0)  # held back for more than rotate_wait
+            os.write(writer, lines(range(10, 20)).encode())  # the writer goes on, unread
+
+            def resume_then_sweep() -> None:
+                supply.esc.resume(supply)
+                supply._sweep()  # the look for quiet rotated files comes first, before a read
+
+            supply.esc.loop.call_soon_threadsafe(resume_then_sweep)
+            wait(lambda: len(collector.data) >= 20, "the lines written during the pause")
+            os.write(writer, lines(range(20, 30)).encode())  # the writer has not reopened yet
+            wait(lambda: len(collector.data) >= 30, "the lines written after it", timeout=5.0)
+
+        try:
+            data = tail(path, supplies.append, work, rotate_wait=0.3)
+        finally:
+            os.close(writer)
+        assert data == expected(range(0, 30))

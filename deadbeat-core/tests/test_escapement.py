@@ -336,6 +336,29 @@ class TestInotify:
         assert told == [["b"]]
         assert names == ["b"]
 
+    def test_inotify_read_from_a_callback_keeps_the_order(self, esc: movement.Escapement, tmp_path: Path) -> None:
+        """A callback that makes a file and calls ``inotify_read`` gets, and lets the other watches get, the
+        events read before its own first: every watch sees the names in the order they were made."""
+        seen: dict[str, list[str]] = {"first": [], "second": []}
+
+        def first(event: movement.InotifyEvent) -> None:
+            seen["first"].append(event.name)
+            if event.name == "a":
+                (tmp_path / "c").write_text("x")
+                esc.inotify_read()
+
+        esc.inotify_add(tmp_path, _inotify.IN_CREATE, first)
+        esc.inotify_add(tmp_path, _inotify.IN_CREATE, lambda event: seen["second"].append(event.name))
+
+        def make_two() -> None:
+            (tmp_path / "a").write_text("x")
+            (tmp_path / "b").write_text("x")
+
+        esc.after(0.02, make_two)
+        esc.after(0.15, esc.inotify_rm, str(tmp_path))
+        run_briefly(esc)
+        assert seen == {"first": ["a", "b", "c"], "second": ["a", "b", "c"]}
+
     def test_deleting_the_file_ends_the_watch(self, esc: movement.Escapement, tmp_path: Path) -> None:
         """Deleting a watched file delivers IN_DELETE_SELF then IN_IGNORED and drops the watch."""
         path = tmp_path / "gone"

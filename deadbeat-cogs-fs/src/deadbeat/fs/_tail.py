@@ -1809,6 +1809,11 @@ class FileWatcherSupply(movement.Supply):
 
     def _rescan(self, initial: bool = False) -> None:
         """Look at what the patterns match now (at start, after lost events, when polling)."""
+        if not initial:
+            # The look finds names as they are now: the events queued before it
+            # are about older states of those names, and are read first (else a
+            # rename of the file that was there would be taken for ours).
+            self.esc.inotify_read()
         matching = self._matching()
         for shadow in [s for s in self._shadows if s not in matching]:
             self._unshadow(shadow)  # gone, or under a name no pattern asks for
@@ -2215,7 +2220,7 @@ class FileWatcherSupply(movement.Supply):
         now = time.monotonic()
         for followed in list(self._files.rotated.values()):
             assert followed.rotated_at is not None
-            if now - max(followed.rotated_at, followed.last_data) < self.rotate_wait:
+            if now - max(followed.rotated_at, followed.last_data) < self.rotate_wait or self._written_lately(followed):
                 if (
                     followed.path is None
                     and now - followed.rotated_at > _HELD_TOO_LONG
@@ -2241,6 +2246,21 @@ class FileWatcherSupply(movement.Supply):
         self._schedule()
         self._schedule_sweep()
         self._save_changes()  # the files let go and forgotten
+
+    def _written_lately(self, followed: FollowedFile) -> bool:
+        """Whether ``followed`` was changed less than ``rotate_wait`` ago, by its own clock.
+
+        Its reads may say nothing of that: while the train holds the tailer
+        back nothing is read, and a file renamed meanwhile would be let go as
+        soon as it was read again, its writer still appending.
+        """
+        if followed.gz is not None:
+            return False
+        try:
+            age = time.time() - os.fstat(followed.fd).st_mtime
+        except OSError:
+            return False
+        return abs(age) < self.rotate_wait  # (a time far ahead, a clock gone wrong, says nothing)
 
     def _older_unread(self, followed: FollowedFile) -> FollowedFile | None:
         """:returns: the oldest file of ``followed``'s lineage that is older and not read to its end."""

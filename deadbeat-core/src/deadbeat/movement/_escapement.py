@@ -40,6 +40,7 @@ import os
 import select
 import signal
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Protocol, TypeVar
 
@@ -197,6 +198,10 @@ class Escapement:
         self._in_epoll: dict[int, int] = {}
         self.loop.add_reader(self._epoll.fileno(), self._read_epoll)
         self._watches: dict[int, list[InotifyBinding]] = {}
+        # Inotify calls read from the kernel and not made yet, in order: (binding,
+        # event), or (None, event) to drop the watch IN_IGNORED ends. One queue, so
+        # that inotify_read from inside a callback keeps every binding's order.
+        self._inotify_due: deque[tuple[InotifyBinding | None, InotifyEvent]] = deque()
         self._inotify: inotify_simple.INotify | None = None
         if use_inotify:
             try:
@@ -746,27 +751,34 @@ class Escapement:
         The kernel queues an event before the call that caused it returns: a
         callback that looked at a file (``os.stat``) and then calls this has
         been told of every rename and creation that happened before its look.
-        (Polled watches have no queue: nothing happens for them.)
+        Called from an inotify callback, the events read before that callback
+        are delivered first, in their order. (Polled watches have no queue:
+        nothing happens for them.)
         """
         if self._inotify is not None:
             self._read_inotify()
 
     def _read_inotify(self) -> None:
         assert self._inotify is not None
+        due = self._inotify_due
         for raw in self._inotify.read(timeout=0):
             event = InotifyEvent(*raw)
             if event.mask & _inotify.IN_Q_OVERFLOW:
-                targets = [b for bs in self._watches.values() for b in bs]
+                due.extend((b, event) for bs in self._watches.values() for b in bs)
             else:
-                targets = list(self._watches.get(event.wd, ()))
-            for binding in targets:
-                wanted = binding.mask | _inotify.IN_IGNORED | _inotify.IN_Q_OVERFLOW
-                if binding.active and event.mask & wanted:
-                    self._dispatch(binding, (event,))
+                due.extend((b, event) for b in self._watches.get(event.wd, ()))
             if event.mask & _inotify.IN_IGNORED:
+                due.append((None, event))
+        # A callback calling inotify_read() drains this queue itself: what was
+        # read before its call is delivered first, everywhere, then what it read.
+        while due:
+            binding, event = due.popleft()
+            if binding is None:
                 # The kernel dropped the watch (file deleted, unmounted).
-                for binding in self._watches.pop(event.wd, []):
-                    self._untrack(binding)
+                for dropped in self._watches.pop(event.wd, []):
+                    self._untrack(dropped)
+            elif binding.active and event.mask & (binding.mask | _inotify.IN_IGNORED | _inotify.IN_Q_OVERFLOW):
+                self._dispatch(binding, (event,))
 
     # -- signals -------------------------------------------------------------
 
