@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -525,3 +526,30 @@ class TestFairRotation:
             by_file.setdefault(n, []).append(int(k))
         assert all(seqs == list(range(lines_per_file)) for seqs in by_file.values())
         assert most_open <= 4
+
+
+class TestDirectoryMadeAgain:
+    @pytest.mark.parametrize("how", ["deleted", "moved away"])
+    def test_a_log_directory_made_again_is_watched_again(self, tmp_path: Path, how: str) -> None:
+        """The log directory removed (or renamed away) and made again, as a redeploy does: the watch ended with
+        the old directory (or went with it), and a file made and rotated away in the new one between two
+        rescans was never seen. The new directory is watched once an event or a rescan tells it is another."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "a.log").write_text("one\n")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: collector.data == ["one"], "the first line")
+            if how == "deleted":
+                shutil.rmtree(logs)
+            else:
+                logs.rename(tmp_path / "logs.old")
+            logs.mkdir()
+            (logs / "b.log").write_text("two\n")
+            wait(lambda: "two" in collector.data, "the new directory's file", timeout=10)
+            (logs / "c.log").write_text("three\n")
+            os.rename(logs / "c.log", logs / "c.log.1")  # rotated away before any rescan could see it
+            wait(lambda: "three" in collector.data, "the file made and rotated away", timeout=10)
+
+        data, _ = tail_until([str(logs / "*.log")], work, poll_interval=0.05, rescan_interval=0.3)
+        assert data == ["one", "two", "three"]

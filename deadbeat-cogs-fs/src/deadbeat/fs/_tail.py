@@ -110,7 +110,13 @@ _FILE_EVENTS = movement.IN_MODIFY | movement.IN_ATTRIB | movement.IN_DELETE_SELF
 # IN_MODIFY too: a file closed while idle (or not opened, being old) is opened
 # again when it changes, told by its directory, without a watch of its own.
 _DIR_EVENTS = (
-    movement.IN_CREATE | movement.IN_MOVED_TO | movement.IN_MOVED_FROM | movement.IN_DELETE | movement.IN_MODIFY
+    movement.IN_CREATE
+    | movement.IN_MOVED_TO
+    | movement.IN_MOVED_FROM
+    | movement.IN_DELETE
+    | movement.IN_MODIFY
+    | movement.IN_MOVE_SELF
+    | movement.IN_DELETE_SELF
 )
 #: Descriptors left to the rest of the application when max_open_files is derived from the limit.
 _DESCRIPTOR_SHARE = 0.75
@@ -491,6 +497,8 @@ class FileWatcherSupply(movement.Supply):
         self._turn: movement.Binding | None = None
         self._settling: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
+        #: The directory each watch was set on (see _slow_rescan).
+        self._dir_ids: dict[str, FileId] = {}
         #: Directories of the patterns that cannot be watched yet (not there),
         #: and the timer that tries them again.
         self._unwatched: set[str] = set()
@@ -558,7 +566,20 @@ class FileWatcherSupply(movement.Supply):
             )
 
     def _slow_rescan(self) -> None:
-        """The safety net: a full look every ``rescan_interval`` seconds."""
+        """The safety net: a full look every ``rescan_interval`` seconds.
+
+        It also looks whether each watched directory is still the one under
+        its name: some file systems (overlayfs) say nothing to the watch of a
+        directory deleted, and the one made again under its name would go
+        unwatched.
+        """
+        for directory, watched in list(self._dir_ids.items()):
+            try:
+                there = FileId.of(os.stat(directory))  # as the watch took it: through links
+            except OSError:
+                there = None
+            if there != watched:
+                self._lost_directory(directory)
         self._rescan()
         self._schedule()
 
@@ -624,6 +645,7 @@ class FileWatcherSupply(movement.Supply):
             try:
                 # Not paused with the rest: a directory's events say which file
                 # is which, in their order, and _settle needs all of them read.
+                watched = FileId.of(os.stat(directory))
                 self._dir_watches[directory] = self.esc.inotify_add(
                     directory,
                     _DIR_EVENTS,
@@ -632,6 +654,7 @@ class FileWatcherSupply(movement.Supply):
                     poll_interval=self.poll_interval,
                     pausable=False,
                 )
+                self._dir_ids[directory] = watched
             except OSError as exc:
                 if directory not in self._unwatched:
                     log.warning(
@@ -659,6 +682,9 @@ class FileWatcherSupply(movement.Supply):
         mask = event.mask
         if mask & movement.IN_Q_OVERFLOW:
             self._overflow()
+            return
+        if mask & (movement.IN_MOVE_SELF | movement.IN_DELETE_SELF | movement.IN_IGNORED):
+            self._lost_directory(directory)
             return
         if mask & movement.IN_ISDIR or not event.name:
             return
@@ -703,6 +729,31 @@ class FileWatcherSupply(movement.Supply):
         if self._settling is None and not self._finished:
             # After every event of this read: open what arrived, under the names it has now.
             self._settling = self.esc.enqueue(self._settle)
+
+    def _lost_directory(self, directory: str) -> None:
+        """A watched directory was deleted or renamed away: watch the one made under its name next.
+
+        A redeploy does ``rm -rf logs; mkdir logs``: the watch ended with the
+        old directory (or followed it where it was renamed), and nothing in
+        the new one would have been read. Its files already open are read by
+        their descriptors until quiet, as rotated files.
+        """
+        watch = self._dir_watches.pop(directory, None)
+        self._dir_ids.pop(directory, None)
+        if watch is None or self._finished:
+            return
+        self.esc.inotify_rm(watch)  # renamed away, it would go on telling of the old directory
+        self._watch_directories()
+        if directory in self._dir_watches:
+            self._rescan()  # made again already: what it holds was never announced
+            self._schedule_sweep()
+            self._schedule()
+        else:
+            log.warning(
+                "%s: the directory was deleted or renamed away; looking for it every %.3g s",
+                directory,
+                self.poll_interval,
+            )
 
     def _lineage_of_name(self, path: str) -> str:
         """:returns: the lineage a file seen first under ``path`` belongs to.
@@ -2807,6 +2858,7 @@ class FileWatcherSupply(movement.Supply):
         for watch in self._dir_watches.values():
             self.esc.inotify_rm(watch)
         self._dir_watches.clear()
+        self._dir_ids.clear()
 
     def done(self) -> None:
         """Close the files and save the state one last time."""
