@@ -553,3 +553,22 @@ class TestDirectoryMadeAgain:
 
         data, _ = tail_until([str(logs / "*.log")], work, poll_interval=0.05, rescan_interval=0.3)
         assert data == ["one", "two", "three"]
+
+
+class TestReplacedByARename:
+    def test_a_followed_file_replaced_by_a_rename_onto_its_name_is_let_go(self, tmp_path: Path) -> None:
+        """``mv app.log.tmp app.log`` replaces the followed file: its lines are read, the new file's too, and
+        the old one, unlinked, is let go once quiet (it stayed followed under the other's name until a rescan,
+        its descriptor and disk space held, and with no rescans for ever)."""
+        path = tmp_path / "app.log"
+        path.write_text("one\n")
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            wait(lambda: collector.data == ["one"], "the first line")
+            (tmp_path / "app.log.tmp").write_text("two\n")
+            os.rename(tmp_path / "app.log.tmp", path)
+            wait(lambda: collector.data == ["one", "two"], "the new file")
+            wait(lambda: supply.status()["open"] == 1, "the replaced file let go", timeout=5)
+
+        data, supply = tail_until([str(path)], work, rescan_interval=0, rotate_wait=0.2)
+        assert data == ["one", "two"]

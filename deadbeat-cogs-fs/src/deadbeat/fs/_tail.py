@@ -709,6 +709,7 @@ class FileWatcherSupply(movement.Supply):
                 # (its writer may still append to it), not forgotten.
                 moved = self._search(self._closed_paths[path], [directory])
                 if moved is not None and moved != path:
+                    self._names.arrivals.pop(moved, None)  # its creation, if polling told it first
                     self._renamed(path, moved)
                     self._settle_soon()
                     return
@@ -774,6 +775,8 @@ class FileWatcherSupply(movement.Supply):
 
     def _renamed(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new`` within a watched directory."""
+        if old != new:
+            self._replaced(new)
         names = self._names
         arrival = names.arrivals.pop(old, None)
         if arrival is not None:
@@ -812,6 +815,24 @@ class FileWatcherSupply(movement.Supply):
             followed.rotate(new)
             self._mark_dirty(followed)
             self._schedule_sweep()
+
+    def _replaced(self, path: str) -> None:
+        """A rename onto ``path`` unlinked the file that was there (``mv app.log.tmp app.log``), if any.
+
+        Without this the followed file replaced stayed followed under a name
+        that is another's until a rescan, and a file not opened yet was lost
+        without a word. Ours is taken as replaced only if it is not under the
+        name now (events can lag behind the names).
+        """
+        if path in self._names.arrivals:
+            self._gone(path)
+            return
+        followed = self._at(path)
+        closed = self._closed_paths.get(path)
+        if (followed is not None and self._at_name(path) != followed.file) or (
+            closed is not None and self._at_name(path) != closed
+        ):
+            self._gone(path)
 
     def _at_name(self, path: str) -> FileId | None:
         """:returns: the file under ``path`` now, ``None`` if none can be looked at."""
