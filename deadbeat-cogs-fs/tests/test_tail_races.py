@@ -10,6 +10,7 @@ just before it: one tailer, in this process, on real files and real inotify.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -325,3 +326,36 @@ class TestRenamedWhilePaused:
         finally:
             os.close(writer)
         assert data == expected(range(0, 30))
+
+
+class TestAgesInARing:
+    def test_ages_that_go_round_do_not_stall_the_tailer(self, tmp_path: Path) -> None:
+        """After a restart, a compressed file's age is its compression time, or unknown, while plain files
+        have their creation times: three files could each be older than the next, round. Looking for the
+        oldest went on for ever, deaf to SIGTERM; now one of the ring is read, and every line comes."""
+        for name in ("app.log.127.gz", "app.log.5.gz", "app.log.1"):
+            (tmp_path / name).write_text(f"{name}\n")
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(tmp_path / "app.log*")], rotate_wait=30.0, rescan_interval=0)
+        files = {os.path.basename(f.path or ""): f for f in supply._files}
+        # Z (known .gz, born = compression time 300) < X (a .gz found later: born unknown, order 200)
+        # < Y (plain, born 200, order 201) < Z: each older than the next, by the rules of older_than.
+        for name, order, born in (("app.log.127.gz", 102, 300), ("app.log.5.gz", 200, None), ("app.log.1", 201, 200)):
+            followed = files[name]
+            followed.lineage = str(tmp_path / "app.log")
+            followed.rotate(followed.path)
+            followed.order, followed.born = order, born
+        z, x, y = files["app.log.127.gz"], files["app.log.5.gz"], files["app.log.1"]
+        assert x.older_than(y) and y.older_than(z) and z.older_than(x)
+        def stalled(signum: int, frame: Any) -> None:
+            raise TimeoutError("looking for the oldest file went on for 10 s")
+
+        previous = signal.signal(signal.SIGALRM, stalled)
+        signal.alarm(10)
+        try:
+            chosen, _ = supply._next_to_read(y)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        assert chosen in (x, y, z)
+        esc.close()
