@@ -347,6 +347,7 @@ class TestAgesInARing:
             followed.order, followed.born = order, born
         z, x, y = files["app.log.127.gz"], files["app.log.5.gz"], files["app.log.1"]
         assert x.older_than(y) and y.older_than(z) and z.older_than(x)
+
         def stalled(signum: int, frame: Any) -> None:
             raise TimeoutError("looking for the oldest file went on for 10 s")
 

@@ -489,6 +489,34 @@ def test_renames_in_a_burst_keep_one_writers_order(tmp_path: Path, pattern: str,
     assert not inverted, f"{len(inverted)} times out of order, first {inverted[:3]}"
 
 
+def test_a_file_opened_empty_and_renamed_before_its_first_byte_is_not_read_twice(tmp_path: Path) -> None:
+    """A new app.log opened while still empty, rotated away before its first byte, then written and read:
+    its position was saved with a fingerprint of no bytes, and after SIGKILL the restart could not tell it
+    and read it again from its start. It is known by its first bytes once they are read."""
+    pipeline = Pipeline(tmp_path)
+    path = pipeline.input_dir / "app.log"
+    append_lines(path, range(0, 10), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="the first lines")
+    os.rename(path, f"{path}.1")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # opened by the tailer while empty
+    try:
+        time.sleep(0.5)
+        os.rename(path, f"{path}.2")
+        os.write(fd, "".join(f"w {i:08d} {PAD}\n" for i in range(10, 1034)).encode())
+    finally:
+        os.close(fd)
+    wait_for(lambda: pipeline.count() == 1034, what="the rotated file's lines")
+    time.sleep(0.2)  # saved (state_interval = 0.05), and not let go yet (rotate_wait = 0.3)
+    pipeline.kill()
+    pipeline.start()
+    time.sleep(1.0)
+    pipeline.stop()
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    assert len(seqs) - len(set(seqs)) == 0, f"{len(seqs) - len(set(seqs))} lines repeated"
+    assert sorted(seqs) == list(range(1034))
+
+
 def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path: Path) -> None:
     """SIGKILL within the state interval: the first save, at the end of the first turn, already holds many batches."""
     source = tmp_path / "in.log"

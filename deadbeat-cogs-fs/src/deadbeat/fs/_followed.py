@@ -314,7 +314,19 @@ class FollowedFile:
         self.path = path  # and the table files it under its new name and state
 
     def known(self, offset: int) -> KnownFile:
-        """:returns: what to remember of it, acknowledged up to ``offset``."""
+        """:returns: what to remember of it, acknowledged up to ``offset``.
+
+        Its first bytes are looked at again when fewer were read than lines
+        were sent: a file opened empty and renamed before its first byte is
+        not looked at again while read (rotated files are not checked for
+        truncation), and a position saved with no fingerprint could not tell
+        the file after a restart, which read it again from its start.
+        """
+        if len(self._head) < min(offset, FINGERPRINT_BYTES):
+            try:
+                self.refresh_head()
+            except OSError:
+                pass
         return KnownFile(self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order, self.created)
 
     def __repr__(self) -> str:
