@@ -9,6 +9,7 @@ appears once, and in order within its file.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -515,6 +516,30 @@ def test_a_file_opened_empty_and_renamed_before_its_first_byte_is_not_read_twice
     seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
     assert len(seqs) - len(set(seqs)) == 0, f"{len(seqs) - len(set(seqs))} lines repeated"
     assert sorted(seqs) == list(range(1034))
+
+
+def test_a_compressed_file_killed_while_read_is_finished_after_the_restart(tmp_path: Path) -> None:
+    """Pattern ``app.log*`` and a rotated ``app.log.1.gz`` at the first start: it is read, and SIGKILL comes
+    halfway. The restart found it compressed, "appeared while following", and left the rest of it unread;
+    it goes on from its position, and every line comes once."""
+    pipeline = Pipeline(tmp_path, pattern="app.log*")
+    total = 200_000
+    archive = pipeline.input_dir / "app.log.1.gz"
+    with gzip.open(archive, "wb") as handle:
+        handle.write("".join(f"w {i:08d} {PAD}\n" for i in range(total)).encode())
+    append_lines(pipeline.input_dir / "app.log", range(total, total + 10), "w")
+    an_hour_ago = time.time() - 3600
+    os.utime(archive, (an_hour_ago, an_hour_ago))
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 20_000, what="a part of the compressed file")
+    pipeline.kill()
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= total + 10, what="every line", timeout=60)
+    time.sleep(0.3)
+    pipeline.stop()
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    assert len(seqs) == len(set(seqs)), f"{len(seqs) - len(set(seqs))} lines repeated"
+    assert sorted(seqs) == list(range(total + 10))
 
 
 def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path: Path) -> None:

@@ -2029,7 +2029,9 @@ class FileWatcherSupply(movement.Supply):
             rotated = True  # found under a name the patterns do not match: read to its end, then let go
         gz = None
         if looks_compressed(os.pread(fd, 2, 0)):
-            if not compressed or at_end:
+            # One read before (a position kept for it: killed while reading it)
+            # goes on from there, however it was found this time.
+            if (not compressed or at_end) and file not in self._known:
                 self._compressed[file] = birth_time(fd)
                 os.close(fd)
                 log.info("%s: compressed, appeared while following: left unread (read by fs.read)", path)
