@@ -542,6 +542,34 @@ def test_a_compressed_file_killed_while_read_is_finished_after_the_restart(tmp_p
     assert sorted(seqs) == list(range(total + 10))
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_the_known_file_deleted_while_stopped_its_successor_is_still_read(tmp_path: Path, signum: int) -> None:
+    """Stopped; logrotate with ``rotate 1`` runs twice: the known app.log is rotated and then deleted, and the
+    file made in between is app.log.1. With every known file of the series gone, nothing bounded what was
+    new, and app.log.1 was never read; it is, being born after the file deleted, before the new app.log."""
+    pipeline = Pipeline(tmp_path)
+    logs = pipeline.input_dir
+    append_lines(logs / "app.log", range(0, 10), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 10, what="the first lines")
+    time.sleep(0.3)
+    if signum == signal.SIGKILL:
+        pipeline.kill()
+    else:
+        pipeline.stop()
+    os.rename(logs / "app.log", logs / "app.log.1")
+    append_lines(logs / "app.log", range(10, 20), "w")
+    os.rename(logs / "app.log.1", logs / "app.log.2")
+    os.rename(logs / "app.log", logs / "app.log.1")
+    append_lines(logs / "app.log", range(20, 30), "w")
+    os.unlink(logs / "app.log.2")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 30, what="every line", timeout=20)
+    time.sleep(0.3)
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(30))
+
+
 def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path: Path) -> None:
     """SIGKILL within the state interval: the first save, at the end of the first turn, already holds many batches."""
     source = tmp_path / "in.log"

@@ -1490,6 +1490,9 @@ class FileWatcherSupply(movement.Supply):
         }
         if left:
             self._resume_compressed(left)
+        # When the known files of a lineage are all gone, the files of its series
+        # born after them are new: the bound their births give, kept here.
+        gone_born: dict[str, int] = {}
         for file, known in left.items():
             if file not in self._files:
                 # Gone: nothing left to resume, unless its compressed copy is
@@ -1497,6 +1500,8 @@ class FileWatcherSupply(movement.Supply):
                 # it was read: the copy, once there, is read on from there.
                 self._remember_content(known)
                 self._known.pop(file)
+                if known.born is not None:
+                    gone_born[known.lineage] = min(known.born, gone_born.get(known.lineage, known.born))
         # Every lineage read before: those with files found rotated, and those
         # whose files were all read and forgotten (their mark tells which of
         # the files beside are new).
@@ -1506,7 +1511,7 @@ class FileWatcherSupply(movement.Supply):
         for followed in self._files:  # the orphans found, as they were or compressed
             if followed.lineage in lineages:
                 lineages[followed.lineage].append(followed)
-        self._read_successors(lineages)
+        self._read_successors(lineages, gone_born=gone_born)
         self._tidy_marks(marks, contents=marks)
         self._known.untidy.clear()
 
@@ -1648,6 +1653,7 @@ class FileWatcherSupply(movement.Supply):
         compressed: bool = True,
         by_mark: bool = True,
         changed_since: int | None = None,
+        gone_born: Mapping[str, int] | None = None,
     ) -> list[FollowedFile]:
         """Files made and rotated away unseen, in lineages we know: read them, in order.
 
@@ -1679,6 +1685,9 @@ class FileWatcherSupply(movement.Supply):
             compressed file beside ours is most likely one we read, compressed.
         :param changed_since: for a lineage given no files, the time (ns) after
             which a file of its series must have changed to be read.
+        :param gone_born: lineage -> when its oldest known file, deleted while
+            we were stopped, was created (ns): the files of its series born
+            after it are new, as when it is still known.
         :returns: the files opened.
         """
         candidates: dict[FileId, tuple[tuple[int, int], str, str, os.stat_result]] = {}
@@ -1697,7 +1706,10 @@ class FileWatcherSupply(movement.Supply):
             except OSError:
                 continue
             # Without a mark: created after the oldest file of the lineage we know.
-            first_born = min((k.born for k in kin if k.born is not None), default=None) if by_mark else None
+            borns = [k.born for k in kin if k.born is not None]
+            if gone_born and lineage in gone_born:
+                borns.append(gone_born[lineage])
+            first_born = min(borns, default=None) if by_mark else None
             if mark is None and since is None and first_born is None:
                 continue
             directories = {os.path.dirname(f.path) for f in files if f.path} or {os.path.dirname(lineage)}
