@@ -360,3 +360,48 @@ class TestAgesInARing:
             signal.signal(signal.SIGALRM, previous)
         assert chosen in (x, y, z)
         esc.close()
+
+
+class TestMissedByTheLookAtRestart:
+    def test_a_known_file_the_first_look_missed_keeps_its_place(self, tmp_path: Path) -> None:
+        """Pattern ``app.log*``, restarted while logrotate shifts a long series: the first look at the names
+        missed one known file (renamed between listing and looking), found then by its inode. Taken for a
+        rotated file, it went before every file under a matching name, its elders too: it keeps its place."""
+        for number, name in enumerate(("app.log.2", "app.log.1", "app.log")):
+            (tmp_path / name).write_text(lines(range(number * 100, number * 100 + (100 if number < 2 else 10))))
+            time.sleep(0.01)  # born one after the other
+        state = str(tmp_path / "state.json")
+        first = movement.Escapement()
+        collector = Collector()
+
+        def stop_at_30(datum: Any) -> tuple[Any, ...]:
+            if len(collector.data) >= 30:
+                first.shutdown()  # what follows in this turn still comes, and is acknowledged
+            return (datum,)
+
+        supply = fs.FileWatcherSupply(first, [str(tmp_path / "app.log*")], state_file=state, read_size=64)
+        movement.Train(first, [supply, stop_at_30, collector])
+        first.run()
+        first.close()
+        read_first = len(collector.data)
+        assert 30 <= read_first < 100  # stopped inside app.log.2, app.log.1 known but not read
+
+        class MissingOneAtFirst(fs.FileWatcherSupply):
+            missed = False
+
+            def _matching(self) -> dict[FileId, tuple[str, os.stat_result]]:
+                found = super()._matching()
+                if not self.missed:
+                    self.missed = True
+                    return {file: seen for file, seen in found.items() if seen[0] != str(tmp_path / "app.log.1")}
+                return found
+
+        second = movement.Escapement()
+        rest = Collector()
+        supply = MissingOneAtFirst(second, [str(tmp_path / "app.log*")], state_file=state, rescan_interval=0)
+        movement.Train(second, [supply, rest])
+        second.every(0.01, lambda: len(rest.data) >= 210 - read_first and second.shutdown(), keeps_alive=False)
+        second.after(10, second.shutdown, keeps_alive=False)
+        second.run()
+        second.close()
+        assert collector.data + rest.data == expected(range(0, 210))

@@ -1473,8 +1473,16 @@ class FileWatcherSupply(movement.Supply):
                     if known.born is None or birth_time_at(path) == known.born:
                         truncated[file] = known
                     continue
+                # Under a name the patterns match (``app.log*``), it is one of the
+                # lineage's followed files, aged by its creation like the others:
+                # taken for rotated, it went before every one of them, older or not.
                 followed = self._open(
-                    path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
+                    path,
+                    file,
+                    lineage=known.lineage,
+                    order=known.order,
+                    rotated=not self._matches(path),
+                    search=directories,
                 )
                 if followed is not None:
                     _quiet_since_change(followed, st)
