@@ -265,6 +265,9 @@ class TestANewerFileUnderTheName:
         fired = threading.Event()
 
         def rotate_again() -> None:
+            # The look may come between the creation of the file and its lines
+            # (written by the other thread): they are in it before it is rotated.
+            wait(lambda: path.stat().st_size == len(lines(range(10, 20))), "the second file's lines")
             os.rename(f"{path}.1", f"{path}.2")
             os.rename(path, f"{path}.1")
             path.write_text(lines(range(20, 30)))
