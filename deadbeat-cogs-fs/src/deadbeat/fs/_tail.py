@@ -775,9 +775,12 @@ class FileWatcherSupply(movement.Supply):
 
     def _renamed(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new`` within a watched directory."""
-        if old != new:
-            self._replaced(new)
         names = self._names
+        if old != new and old not in names.arrivals and old not in self._closed_paths and self._at(old) is None:
+            # A file of no concern moved onto the name (``mv app.log.tmp
+            # app.log``): what was there is replaced. (A file of ours renamed
+            # is a rotation; the names it shifts over moved on before it.)
+            self._replaced(new)
         arrival = names.arrivals.pop(old, None)
         if arrival is not None:
             names.arrivals[new] = arrival  # not open yet: follow the name
