@@ -12,7 +12,9 @@ The same input (200-byte lines) is copied, in this one process, alternately by:
   shape), same state.
 
 No transformation in between. Prints lines/s of each per round, the medians and
-the ratios.
+the ratios, the median of the ratios taken round by round (steadier when the
+machine's speed changes between rounds), and each contender's median count of
+page faults per run (see "Memory" in docs/production.rst).
 
 Run: ``python bench/fs_file_to_file.py [--lines N] [--rounds R] [--dir DIR]``
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import string
 import tempfile
@@ -73,12 +76,14 @@ def main() -> None:
         size = src.stat().st_size
         rates: dict[str, list[float]] = {"hand-written": [], "deadbeat (str lines)": [], "deadbeat (dict + id)": []}
         targets = {"deadbeat (str lines)": 0.7, "deadbeat (dict + id)": 0.5}
+        faults: dict[str, list[int]] = {name: [] for name in rates}
         for round_no in range(1, args.rounds + 1):
             for name in rates:
                 dst, state = root / "out.log", root / "state.json"
                 for leftover in (dst, state):
                     if leftover.exists():
                         leftover.unlink()
+                faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 start = time.perf_counter()
                 if name == "hand-written":
                     hand_written(src, dst)
@@ -87,6 +92,7 @@ def main() -> None:
                 else:
                     assert deadbeat(src, dst, state, line_setter="line", id_setter="id") == args.lines
                 rates[name].append(args.lines / (time.perf_counter() - start))
+                faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
                 assert dst.stat().st_size == size, f"{name}: output differs in size"
             print(f"round {round_no}: " + "   ".join(f"{n} {r[-1]:>11,.0f}" for n, r in rates.items()))
             os.sync()
@@ -95,7 +101,11 @@ def main() -> None:
         print(f"{args.lines:,} lines of 200 bytes, {args.rounds} rounds, medians:")
         for name, rate in medians.items():
             target = f"   (target >= {targets[name]:.0%})" if name in targets else ""
-            print(f"  {name:<22} {rate:>11,.0f} lines/s   {rate / base:6.1%} of hand-written{target}")
+            by_round = statistics.median(r / b for r, b in zip(rates[name], rates["hand-written"], strict=True))
+            print(
+                f"  {name:<22} {rate:>11,.0f} lines/s   {rate / base:6.1%} of hand-written"
+                f"   (round by round {by_round:6.1%}; {statistics.median(faults[name]):,.0f} page faults){target}"
+            )
         print("target: deadbeat >= 700,000 lines/s with positions persisted")
 
 

@@ -149,6 +149,7 @@ class FollowedFile:
         "_state",
         "rotated_name",
         "_head",
+        "_digest",
         "read_pos",
         "line_start",
         "partial",
@@ -183,6 +184,8 @@ class FollowedFile:
         #: rotated file in its lineage, while its first bytes are awaited.
         self.rotated_name = False
         self._head = b""
+        # The fingerprint of _head, made once per head: a position is saved per batch.
+        self._digest: tuple[bytes, str] | None = None
         self.read_pos = offset
         self.line_start = offset
         self.partial = b""
@@ -285,7 +288,11 @@ class FollowedFile:
     @property
     def fingerprint(self) -> str:
         """Digest of :attr:`head`."""
-        return fingerprint(self.head)
+        head = self._head
+        digest = self._digest
+        if digest is None or digest[0] is not head:
+            digest = self._digest = (head, fingerprint(head))
+        return digest[1]
 
     def refresh_head(self) -> bool:
         """Re-read the first bytes.

@@ -160,7 +160,7 @@ class KnownBook:
     def __init__(self) -> None:
         self._entries: dict[FileId, KnownFile] = {}
         # The section as last given (each entry's JSON text), and the entries changed since.
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str | dict[str, Any]] = {}
         self._changed: set[FileId] = set()
         #: Lineage -> the mark its forgotten files left, and the texts of the marks.
         self._marks: dict[str, LineageMark] = {}
@@ -280,7 +280,9 @@ class KnownBook:
             if known is None:
                 texts.pop(file.key, None)
             else:
-                texts[file.key] = json.dumps(known.to_json(), sort_keys=True)
+                # A snapshot of the entry as of now, encoded when saved: a
+                # checkpoint comes with every batch, a save at most once a second.
+                texts[file.key] = known.to_json()
         self._changed.clear()
         for lineage in self._marks_changed:
             mark = self._marks.get(lineage)
@@ -301,12 +303,17 @@ class _Section:
 
     __slots__ = ("_texts", "_marks")
 
-    def __init__(self, texts: dict[str, str], marks: dict[str, str]) -> None:
+    def __init__(self, texts: dict[str, str | dict[str, Any]], marks: dict[str, str]) -> None:
         self._texts = texts
         self._marks = marks
 
     def json_text(self) -> str:
         """:returns: ``{"files": {...}, "lineages": {...}}`` as JSON text."""
-        files = ", ".join(f'"{key}": {text}' for key, text in self._texts.items())
+        texts = self._texts
+        for key, entry in texts.items():
+            if not isinstance(entry, str):
+                # Encoded once: the text stands for this snapshot until a checkpoint replaces it.
+                texts[key] = json.dumps(entry, sort_keys=True)
+        files = ", ".join(f'"{key}": {text}' for key, text in texts.items())
         marks = ", ".join(f"{json.dumps(lineage)}: {text}" for lineage, text in self._marks.items())
         return '{"files": {' + files + '}, "lineages": {' + marks + "}}"

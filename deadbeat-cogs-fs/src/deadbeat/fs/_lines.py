@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any
 
 from deadbeat import movement
@@ -164,11 +165,14 @@ class LineMaker:
         self.lines += len(lines)
         # Offsets need byte lengths; in ASCII text a character is a byte.
         pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
-        # One id more than lines (the offset after the last): zip stops at the lines.
-        ids = _ids(name, start, pieces)
+        # One offset more than lines (the one after the last): zip stops at the lines.
+        offsets = _offsets(start, pieces)
         id_key, line_key = self._id_key, self._line_key
-        data = [{id_key: eid, line_key: line} for eid, line in zip(ids, lines, strict=False)]
-        return data, lambda: ids[: len(lines)]
+        prefix = f"{name}:"
+        # Each id made where it is stored (no list of ids kept): the train
+        # rarely asks for them, and then they are made again from the offsets.
+        data = [{id_key: f"{prefix}{offset}", line_key: line} for offset, line in zip(offsets, lines, strict=False)]
+        return data, lambda: _ids(name, start, pieces)[: len(lines)]
 
     def _one_by_one(
         self, name: str, complete: memoryview, start: int, reject: Reject
@@ -270,11 +274,18 @@ def _ids(name: str, start: int, pieces: list[Any]) -> list[str]:
 
     Made by one join and one split: cheaper than one concatenation per line.
     """
-    offsets = accumulate(map((1).__add__, map(len, pieces)), initial=start)
+    offsets = _offsets(start, pieces)
     prefix = f"{name}:"
     if "\n" in prefix:
         return list(map(prefix.__add__, map(str, offsets)))
     return (prefix + ("\n" + prefix).join(map(str, offsets))).split("\n")
+
+
+def _offsets(start: int, pieces: list[Any]) -> list[int]:
+    """The offset of each of ``pieces`` (lines without their newlines, by byte length) from ``start``, and one more."""
+    # operator.add, not (1).__add__: a builtin function is called without
+    # building a tuple of its arguments; a method wrapper is not.
+    return list(accumulate(map(add, map(len, pieces), repeat(1)), initial=start))
 
 
 def _plain(accessor: Any) -> bool:

@@ -35,6 +35,7 @@ import signal
 import stat
 import time
 from collections.abc import Coroutine
+from itertools import repeat
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -136,6 +137,8 @@ class LineFileDrain(movement.Cog):
         self._drained: asyncio.Future[None] | None = None
         self._said_slow = False
         self._get = movement.getter(line_getter)
+        #: The line's key when the getter is a plain one (no path, no callable).
+        self._key = line_getter if isinstance(line_getter, str) and not set(line_getter) & {".", "\\"} else None
         # Encoded lines not yet tried, one entry per list (or per datum).
         self._buffer: list[bytes] = []
         self._append = self._buffer.append
@@ -393,9 +396,16 @@ class LineFileDrain(movement.Cog):
                 # getter is), so that a datum without one raises before anything
                 # is collected.
                 try:
-                    joined = "\n".join(map(self._get, data))
-                except Exception:  # noqa: BLE001 - found again below, with the reason
-                    joined = "\n".join(map(self._line_of_any, data))
+                    if self._key is None:
+                        raise TypeError
+                    # Dicts under a plain key, the common case: dict.__getitem__
+                    # is called without the tuple of arguments itemgetter needs.
+                    joined = "\n".join(map(dict.__getitem__, data, repeat(self._key)))
+                except Exception:  # noqa: BLE001 - not all dicts holding text: the getter's way
+                    try:
+                        joined = "\n".join(map(self._get, data))
+                    except Exception:  # noqa: BLE001 - found again below, with the reason
+                        joined = "\n".join(map(self._line_of_any, data))
             self._append(joined.encode(self.encoding))
             self._unwritten_lines += len(data)
         return data
