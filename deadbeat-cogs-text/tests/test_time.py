@@ -232,8 +232,11 @@ class TestYear:
             "2026-06-10T12:00:00Z",
             "2024-06-10T12:00:00Z",
         ]
-        with pytest.raises(ValueError, match="year_file_field or year_file"):
+        with pytest.raises(ValueError, match="one of year_file_field, year_file and clock"):
             text.TimeParse(year_file=str(old), year_file_field="path")
+        # The same rule as text.syslog_parse: a clock beside a file was silently the winner.
+        with pytest.raises(ValueError, match="one of year_file_field, year_file and clock"):
+            text.TimeParse(year_file=str(old), clock=lambda: 0.0)
 
     def test_year_file_field_through_a_pipeline(self, tmp_path: Path, run_pipeline: Any) -> None:
         """fs.read's path_field names each line's file; time.parse takes its year from that file."""

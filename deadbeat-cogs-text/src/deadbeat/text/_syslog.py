@@ -36,11 +36,9 @@ from ._syslog_grammar import FORMATS, parser_for
 from ._syslog_time import (
     AMBIGUOUS,
     Ambiguous,
-    FileClock,
-    FilesClock,
+    ReferenceDay,
     Times,
     TimestampFormat,
-    file_named_by,
     resolve_zone,
 )
 from ._syslog_write import SyslogWriter
@@ -167,10 +165,7 @@ class SyslogParse(_FromText):
         _choice("timestamp_format", timestamp_format, ("iso", "epoch"))
         if year is not None and (type(year) is not int or not 1 <= year <= 9999):
             raise ValueError(f"year must be a whole number from 1 to 9999, or none to infer it, not {year!r}")
-        if clock is not None and not callable(clock):
-            raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
-        if sum(given is not None and given != "" for given in (clock, year_file, year_file_field)) > 1:
-            raise ValueError("give one of year_file_field, year_file and clock: which day is the year taken from?")
+        reference = ReferenceDay(clock, year_file, year_file_field)
         self.format = format
         self.timezone = timezone
         self.ambiguous = ambiguous
@@ -183,16 +178,8 @@ class SyslogParse(_FromText):
         self.year_file_field = year_file_field
         self._setup(keep)
         self._refuse_kept(SYSLOG_FIELDS, "a syslog field")
-        # With year_file_field: the clock of each datum's own file, and where the datum names it.
-        self._year_files: tuple[FilesClock, Callable[[Any], Any]] | None = None
-        reference: Callable[[], float] | None = clock
-        if year_file_field is not None:
-            files_clock = FilesClock()
-            self._year_files = (files_clock, movement.getter(year_file_field))
-            reference = files_clock
-        elif year_file:
-            reference = FileClock(year_file)
-        self._times = Times(resolve_zone(timezone), timezone, ambiguous, timestamp_format, year, reference)
+        self._reference = reference if reference.per_datum else None
+        self._times = Times(resolve_zone(timezone), timezone, ambiguous, timestamp_format, year, reference.clock)
         self._parse = parser_for(format)
 
     def _text(self, data: Any) -> str:
@@ -209,9 +196,8 @@ class SyslogParse(_FromText):
         return text
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._year_files is not None:
-            files_clock, file_of = self._year_files
-            files_clock.path = file_named_by(file_of, data)
+        if self._reference is not None:
+            self._reference.look_at(data)
         if type(data) is str and self._set is None:
             return (self._parse(data, self._times),)
         return self._deliver(data, self._parse(self._text(data), self._times))
@@ -225,7 +211,7 @@ class SyslogParse(_FromText):
         if not data:
             return []
         parse, times = self._parse, self._times
-        if self._set is None and self._year_files is None:
+        if self._set is None and self._reference is None:
             if only(data, str):
                 return [parse(text, times) for text in data]
             if only(data, dict):

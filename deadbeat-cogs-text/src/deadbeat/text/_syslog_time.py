@@ -40,11 +40,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from deadbeat import movement
+
 __all__ = [
     "AMBIGUOUS",
     "FUTURE_DAYS",
     "MONTHS",
     "Ambiguous",
+    "ReferenceDay",
     "FileClock",
     "FilesClock",
     "TimestampFormat",
@@ -209,6 +212,48 @@ def file_named_by(file_of: Callable[[Any], Any], datum: Any) -> str | None:
     except (LookupError, TypeError):
         return None
     return path if isinstance(path, str) and path else None
+
+
+class ReferenceDay:
+    """Where the day a year-less timestamp is inferred from comes from, for the cogs that infer it.
+
+    One of: now (nothing given), ``clock`` (Python only), the modification time
+    of ``year_file``, or that of the file each datum names in
+    ``year_file_field``. Giving two is refused: which day would be meant?
+
+    :param clock: a function giving epoch seconds.
+    :param year_file: the file being replayed.
+    :param year_file_field: where each datum names the file it came from.
+    :raises TypeError: ``clock`` is not callable.
+    :raises ValueError: more than one is given.
+    """
+
+    def __init__(self, clock: Callable[[], float] | None, year_file: str | None, year_file_field: Any | None) -> None:
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
+        if sum(given is not None and given != "" for given in (clock, year_file, year_file_field)) > 1:
+            raise ValueError("give one of year_file_field, year_file and clock: which day is the year taken from?")
+        #: Epoch seconds of the reference day (``None``: now), for :class:`Times`.
+        self.clock: Callable[[], float] | None = clock
+        # With year_file_field: the clock of each datum's own file, and where the datum names it.
+        self._files: FilesClock | None = None
+        self._file_of: Callable[[Any], Any] | None = None
+        if year_file_field is not None:
+            self._files = FilesClock()
+            self._file_of = movement.getter(year_file_field)
+            self.clock = self._files
+        elif year_file:
+            self.clock = FileClock(year_file)
+
+    @property
+    def per_datum(self) -> bool:
+        """Whether each datum must be shown to :meth:`look_at` before its times are converted."""
+        return self._files is not None
+
+    def look_at(self, datum: Any) -> None:
+        """The times converted next are ``datum``'s: take its file's day (with ``year_file_field``)."""
+        if self._files is not None and self._file_of is not None:
+            self._files.path = file_named_by(self._file_of, datum)
 
 
 class Times:

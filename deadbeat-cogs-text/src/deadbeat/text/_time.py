@@ -54,11 +54,9 @@ from ._syslog_time import (
     AMBIGUOUS,
     MONTHS,
     Ambiguous,
-    FileClock,
-    FilesClock,
+    ReferenceDay,
     Times,
     TimestampFormat,
-    file_named_by,
     resolve_zone,
     seconds_of,
 )
@@ -439,10 +437,7 @@ class TimeParse(movement.Cog):
             raise ValueError("target needs exactly one field (several fields are converted in place)")
         if year is not None and (type(year) is not int or not 1 <= year <= 9999):
             raise ValueError(f"year must be a whole number from 1 to 9999, or none to infer it, not {year!r}")
-        if clock is not None and not callable(clock):
-            raise TypeError(f"clock must be a function giving epoch seconds, not {clock!r}")
-        if year_file_field is not None and (year_file or clock is not None):
-            raise ValueError("give year_file_field or year_file (or clock), not both: which file's year is meant?")
+        reference = ReferenceDay(clock, year_file, year_file_field)
         self.fields = fields
         self.formats = [formats] if isinstance(formats, str) else list(formats)
         self.timezone = timezone
@@ -454,16 +449,8 @@ class TimeParse(movement.Cog):
         self.missing = missing
         self.clock = clock
         self.year_file_field = year_file_field
-        # With year_file_field: the clock of each datum's own file, and where the datum names it.
-        self._year_files: tuple[FilesClock, Callable[[Any], Any]] | None = None
-        reference: Callable[[], float] | None = clock
-        if year_file_field is not None:
-            files_clock = FilesClock()
-            self._year_files = (files_clock, movement.getter(year_file_field))
-            reference = files_clock
-        elif reference is None and year_file:
-            reference = FileClock(year_file)
-        self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference)
+        self._reference = reference if reference.per_datum else None
+        self._stamps = Timestamps(self.formats, timezone, ambiguous, output, year, reference.clock)
         convert = self._stamps.convert
         self._plan = [
             (path, movement.getter(path), movement.setter(target if target is not None else path)) for path in paths
@@ -471,9 +458,8 @@ class TimeParse(movement.Cog):
         self._convert = convert
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._year_files is not None:
-            files_clock, file_of = self._year_files
-            files_clock.path = file_named_by(file_of, data)
+        if self._reference is not None:
+            self._reference.look_at(data)
         convert = self._convert
         plan = self._plan
         if len(plan) == 1:
