@@ -775,8 +775,9 @@ def test_rotated_files_made_while_stopped_keep_their_order_where_the_pattern_mat
         ("app.log*", "nocompress"),
         ("app.log", "compress"),
         ("app.log", "compress\n    delaycompress"),
+        ("app.log*", "compress\n    delaycompress"),
     ],
-    ids=["app.log", "app.log*", "compress", "delaycompress"],
+    ids=["app.log", "app.log*", "compress", "delaycompress", "app.log*-delaycompress"],
 )
 def test_sigkill_storm_while_logrotate_shifts_a_long_series(tmp_path: Path, pattern: str, directives: str) -> None:
     """SIGKILL every 0.3-1.5 s while real logrotate rotates every 100 ms, keeping 1,000 files (each rotation renames
