@@ -408,3 +408,36 @@ class TestMissedByTheLookAtRestart:
         second.run()
         second.close()
         assert collector.data + rest.data == expected(range(0, 210))
+
+
+def test_a_file_made_while_stopped_and_rotated_before_the_first_look_is_read(tmp_path: Path) -> None:
+    """Made while the tailer was stopped, under the name the pattern asks for, and renamed away by logrotate after
+    the restart watched the directory but before it looked at the names: it was in no listing, and the rename told
+    of a file never seen, so it was never read (576 lines lost so in a SIGKILL storm under logrotate)."""
+    log_file, state = tmp_path / "app.log", str(tmp_path / "state.json")
+    log_file.write_text(lines(range(0, 10)))
+    first = tail(
+        log_file, lambda supply: None, lambda got: wait(lambda: len(got.data) == 10, "the first run"), state_file=state
+    )
+    assert first == expected(range(0, 10))
+    # Stopped: logrotate rotates, the writer writes the new file.
+    log_file.rename(tmp_path / "app.log.1")
+    log_file.write_text(lines(range(10, 20)))
+
+    class RotatedBeforeTheFirstLook(fs.FileWatcherSupply):
+        def _resume_orphans(self) -> None:
+            super()._resume_orphans()
+            # Once more, between the watch on the directory and the first look at the names.
+            (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+            log_file.rename(tmp_path / "app.log.1")
+            log_file.write_text(lines(range(20, 30)))
+
+    esc = movement.Escapement()
+    collector = Collector()
+    supply = RotatedBeforeTheFirstLook(esc, [str(log_file)], state_file=state, rotate_wait=30.0, rescan_interval=0)
+    movement.Train(esc, [supply, collector])
+    esc.every(0.01, lambda: len(collector.data) >= 20 and esc.shutdown(), keeps_alive=False)
+    esc.after(10, esc.shutdown, keeps_alive=False)
+    esc.run()
+    esc.close()
+    assert collector.data == expected(range(10, 30))

@@ -803,6 +803,13 @@ class FileWatcherSupply(movement.Supply):
                 return
             if self._matches(new):
                 names.arrive(new, self._lineage_of_name(new), fresh=True)
+            elif self._matches(old) and self._never_looked_at(new):
+                # Renamed off a name the patterns ask for before any look
+                # found it there: made while we were stopped, and rotated after
+                # the start watched the directory but before it listed the
+                # names. No listing will show it again: a rotated file of the
+                # name's lineage, read to its end.
+                names.arrive(new, self._lineage_of_name(old), fresh=True)
             return
         if self._at_name(new) not in (None, followed.file) and self._at_name(old) == followed.file:
             # Ours is still where it was: what was renamed is a file not seen
@@ -818,6 +825,27 @@ class FileWatcherSupply(movement.Supply):
             followed.rotate(new)
             self._mark_dirty(followed)
             self._schedule_sweep()
+
+    def _never_looked_at(self, path: str) -> bool:
+        """Whether the file now at ``path`` is none we follow, know, keep closed or chose not to read.
+
+        A name that cannot be looked at (renamed again already) counts as one
+        never looked at: its arrival follows the next renames, and what is
+        found at the end is checked when it is opened.
+        """
+        try:
+            st = self._stat(path)
+        except OSError:
+            return True
+        file = FileId.of(st)
+        if file in self._files or file in self._known or file in self._closed or file in self._shadows:
+            return False
+        if any(waiting == file for waiting, _ in self._waiting_open.values()):
+            return False
+        if self._compressed_seen(file, path):
+            return False
+        # Left unread for its age by the look that found it under the old name.
+        return not (self.ignore_older and time.time() - st.st_mtime > self.ignore_older)
 
     def _replaced(self, path: str) -> None:
         """A rename onto ``path`` unlinked the file that was there (``mv app.log.tmp app.log``), if any.
