@@ -566,6 +566,24 @@ class TestLineFileDrain:
         assert "the line to write is int, not text" in str(records[1].error)
         assert collector.data == ["a", "b", {"line": "c"}, "d"]
 
+    def test_a_list_of_dicts_is_written_as_one_by_one(self, tmp_path: Path) -> None:
+        """Dicts in a list (the fast path), a dict subclass with a __getitem__ of its own, a field path: each
+        line is what the getter gives the datum alone."""
+
+        class Upper(dict):  # type: ignore[type-arg]
+            def __getitem__(self, key: str) -> str:
+                return str(super().__getitem__(key)).upper()
+
+        for getter, data, lines in [
+            ("line", [{"line": "a"}, {"line": "b", "id": "x"}], "a\nb\n"),
+            ("line", [{"line": "a"}, Upper(line="b")], "a\nB\n"),
+            ("msg.text", [{"msg": {"text": "a"}}, {"msg": {"text": "b"}}], "a\nb\n"),
+        ]:
+            path = tmp_path / f"out-{getter}-{len(lines)}-{type(data[1]).__name__}.txt"
+            esc = movement.Escapement()
+            run_train([fs.LineFileDrain(esc, str(path), line_getter=getter)], data, esc=esc)
+            assert path.read_text() == lines
+
     def test_sighup_reopens_after_rotation(self, tmp_path: Path) -> None:
         """After logrotate moves the file and sends SIGHUP, new lines go to a new file."""
         path = tmp_path / "out.txt"

@@ -396,10 +396,11 @@ class LineFileDrain(movement.Cog):
                 # getter is), so that a datum without one raises before anything
                 # is collected.
                 try:
-                    if self._key is None:
+                    if self._key is None or not movement.only(data, dict):
                         raise TypeError
-                    # Dicts under a plain key, the common case: dict.__getitem__
-                    # is called without the tuple of arguments itemgetter needs.
+                    # Plain dicts under a plain key, the common case: dict.__getitem__
+                    # is called without the tuple of arguments itemgetter needs
+                    # (not for subclasses: one may have a __getitem__ of its own).
                     joined = "\n".join(map(dict.__getitem__, data, repeat(self._key)))
                 except Exception:  # noqa: BLE001 - not all dicts holding text: the getter's way
                     try:
