@@ -99,13 +99,17 @@ def test_the_choice_is_read_from_the_environment_given(monkeypatch: pytest.Monke
 
 
 @glibc
-def test_chunks_of_128_kib_are_not_faulted_in_again_for_every_chunk() -> None:
-    """What the tuning is for: without it, glibc gives the blocks of each chunk back and faults them in again."""
+def test_chunks_of_128_kib_stay_in_the_heap_once_it_is_tuned() -> None:
+    """What the tuning is for: the blocks of one chunk are reused for the next, not given back and faulted in again.
+
+    Untuned, whether glibc gives the top of its heap back depends on where the
+    blocks of the process happen to lie: some runs fault every chunk in again
+    (some 1,500 faults a copy), others none. So only the tuned side is held to
+    a figure; the untuned run is there to show the tuning is what decides.
+    """
     tuned = json.loads(run_python(COPY, "tune"))
     untuned = json.loads(run_python(COPY, "leave"))
     assert tuned["tuned"] is True and untuned["tuned"] is None
-    # 40 MB copied, some 10,000 pages through the heap. Untuned, glibc hands
-    # the top of its heap back and faults it in again, chunk after chunk
-    # (1,548 faults a copy here); tuned, the pages stay (none).
-    assert min(untuned["faults"]) > 500, untuned
-    assert max(tuned["faults"]) < min(untuned["faults"]) / 5, (tuned, untuned)
+    # 40 MB copied per round, some 10,000 pages through the heap: tuned, a
+    # round after the first faults next to nothing in.
+    assert max(tuned["faults"]) < 200, (tuned, untuned)
