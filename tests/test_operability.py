@@ -433,6 +433,51 @@ class TestCheck:
             "pipeline.toml: errors[1] (fs.write): no state_file, while the input keeps its positions in"
         )
 
+    def test_parsed_mappings_written_with_no_formatter(self, tmp_path: Path) -> None:
+        """fs.read -> text.json_parse -> fs.write: every record went to the dead-letter log while check said "ok"
+        (found by a new user). A warning names the fs.write and the parser; with a formatter, a ``target`` or a
+        ``line_getter``, nothing is said. The [[errors]] train's fs.write too: it is given mappings from its start."""
+        (tmp_path / "in.jsonl").write_text('{"a": 1}\n')
+        head = """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.jsonl"]
+
+            [[cog]]
+            use = "text.json_parse"
+            {parse}
+            {middle}
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            {write}
+            """
+        result = check(tmp_path, head.format(parse="", middle="", write=""))
+        assert result.returncode == 0
+        assert result.stdout.splitlines() == [
+            "pipeline.toml: cog[2] (fs.write): given mappings with no 'line' to write (cog[1] (text.json_parse)"
+            " makes each datum the mapping of its fields): every datum would go to the error output;"
+            " put text.json_format (or another formatter) before it (warning)",
+            "pipeline.toml: ok, 1 warning",
+        ]
+        for parse, middle, write in [
+            ("", '[[cog]]\nuse = "text.json_format"\n', ""),
+            ('target = "parsed"', "", ""),
+            ('keep = ["line"]', "", ""),
+            ("", "", 'line_getter = "a"'),
+        ]:
+            body = textwrap.dedent(head).format(parse=parse, middle=middle, write=write)
+            quiet = check(tmp_path, body)
+            assert quiet.stdout.splitlines() == ["pipeline.toml: ok"], body
+        errors = textwrap.dedent(head).format(parse="", middle='[[cog]]\nuse = "text.json_format"\n', write="")
+        unformatted = check(tmp_path, errors + '\n[[errors]]\nuse = "fs.write"\nfilename = "errors.txt"\n')
+        assert unformatted.stdout.splitlines() == [
+            "pipeline.toml: errors[0] (fs.write): given mappings with no 'line' to write (the error train is given"
+            " error records, mappings): every record would reach only the dead-letter log, and the run would fail;"
+            " put text.json_format (or another formatter) before it (warning)",
+            "pipeline.toml: ok, 1 warning",
+        ]
+
     def test_values_out_of_a_cogs_bounds(self, tmp_path: Path) -> None:
         """Bounds a cog declares (ip.anonymise's prefixes, flow.sample's rate, a port) are checked before any run,
         one line each, with what the key takes."""

@@ -6,7 +6,8 @@ input files readable, output and state files writable or creatable (the
 ``[log]`` file and the ``[daemon]`` pid file too), listening ports free. Then
 shapes that run but are almost certainly mistakes: no output cog, cogs before
 the first supply that nothing reaches, a state file shared by cogs that cannot
-share it. Every problem is one line naming the file,
+share it, an ``fs.write`` given parsed mappings with no formatter before it.
+Every problem is one line naming the file,
 the cog and the key; all of them are printed at once. Exit status 1 when there
 is any error, 0 otherwise (warnings alone do not fail).
 
@@ -46,6 +47,18 @@ from ._common import EXIT_ERROR, EXIT_OK, registry_of
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
 _OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write", "nats_write")
 _OUTPUT_SUFFIXES = ("Drain", "Output", "Sink", "Writer")
+#: Cogs that, without a ``target``, replace a datum by the fields parsed from its text.
+_PARSERS = (
+    "text.json_parse",
+    "text.kv_parse",
+    "text.csv_parse",
+    "text.regex_parse",
+    "text.grok",
+    "text.syslog_parse",
+    "text.cef_parse",
+)
+#: Cogs that make one text of a datum's fields, what a line output writes.
+_FORMATTERS = ("text.json_format", "text.csv_format", "text.syslog_format", "text.template")
 #: Cogs of these names keep a state file together with the supplies of the same train (see fs.write).
 _SHARES_STATE = ("fs.write",)
 #: Parameters naming files a cog reads when it starts, and refuses to start without: a path, a list
@@ -127,6 +140,7 @@ def _machine_problems(
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
         _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors)
     _shapes(path, spec, warnings)
+    _unwritable_mappings(path, spec, warnings)
     for state, users in states.items():
         sharing = [use for _, use in users if use not in _SHARES_STATE]
         if len(sharing) > 1:
@@ -135,6 +149,42 @@ def _machine_problems(
             errors.append(f"{first}: state_file: {state} is also the state file of {others}; each supply needs its own")
     _unshared_positions(path, spec, states, warnings)
     return errors, warnings
+
+
+def _unwritable_mappings(path: str, spec: pipeline_mod.PipelineFile, warnings: list[str]) -> None:
+    """An ``fs.write`` given mappings with no ``line``: every datum would fail, and check said "ok".
+
+    A parser without a ``target`` (and not keeping ``line``) makes each datum
+    the mapping of its fields; a formatter makes a text of it again. An
+    ``fs.write`` reached by mappings with its default ``line_getter`` has no line
+    to write: every datum goes to the error output. The ``[[errors]]`` train
+    is given mappings (the error records) from its start, and its failures
+    fail the run.
+    """
+
+    def walk(cogs: list[pipeline_mod.CogSpec], made_by: str | None, why: str) -> str | None:
+        for cog in cogs:
+            params = cog.params
+            keep = params.get("keep")
+            if cog.use in _PARSERS and not params.get("target") and not (isinstance(keep, list) and "line" in keep):
+                made_by = f"{cog.where} ({cog.use}) makes each datum the mapping of its fields"
+            elif cog.use in _FORMATTERS:
+                made_by = None
+            elif cog.use == "fs.write" and made_by is not None and params.get("line_getter", "line") == "line":
+                warnings.append(
+                    f"{path}: {cog.where} ({cog.use}): given mappings with no 'line' to write ({made_by}):"
+                    f" {why}; put text.json_format (or another formatter) before it"
+                )
+        return made_by
+
+    at_router = walk(spec.cogs, None, "every datum would go to the error output")
+    for route in getattr(spec, "routes", []):
+        walk(route.cogs, at_router, "every datum would go to the error output")
+    walk(
+        spec.errors,
+        "the error train is given error records, mappings",
+        "every record would reach only the dead-letter log, and the run would fail",
+    )
 
 
 def _unshared_positions(
