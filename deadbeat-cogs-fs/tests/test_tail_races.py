@@ -179,13 +179,16 @@ class TestRenamedBeforeOpened:
         path.write_text(lines(range(0, 10)))
         armed = threading.Event()
         fired = threading.Event()
-        writers: list[int] = []
+        # By role, not in a list: the supply's thread opens the replacement while
+        # this one opens the rotated file, and appending to one list let the
+        # replacement come first when the thread switched between open and append.
+        writers: dict[str, int] = {}
 
         def rotate() -> None:
             os.rename(f"{path}.1", f"{path}.2")
             os.rename(path, f"{path}.1")
             if replaced:
-                writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+                writers["replacement"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
         def prepare(supply: fs.FileWatcherSupply) -> None:
             open_regular = supply._open_regular
@@ -202,19 +205,19 @@ class TestRenamedBeforeOpened:
             wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
             armed.set()
             os.rename(path, f"{path}.1")
-            writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+            writers["rotated"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             wait(fired.is_set, "the second rotation")
             if not replaced:
-                writers.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+                writers["replacement"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             # One writer: what it wrote to the file created by the first rotation, then to the last one.
-            os.write(writers[0], lines(range(10, 20)).encode())
-            os.write(writers[1], lines(range(20, 30)).encode())
+            os.write(writers["rotated"], lines(range(10, 20)).encode())
+            os.write(writers["replacement"], lines(range(20, 30)).encode())
             wait(lambda: len(collector.data) >= 30, "every line", timeout=10.0)
 
         try:
             data = tail(path, prepare, work)
         finally:
-            for fd in writers:
+            for fd in writers.values():
                 os.close(fd)
         assert data == expected(range(0, 30))
 

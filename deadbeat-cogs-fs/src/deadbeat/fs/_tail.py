@@ -1517,7 +1517,9 @@ class FileWatcherSupply(movement.Supply):
                 )
                 if followed is not None:
                     _quiet_since_change(followed, st)
-                    log.info("%s: finishing %s, rotated while stopped, from offset %d", self, path, followed.read_pos)
+                    log.info(
+                        "%s: finishing %s, rotated before this start, from offset %d", self, path, followed.read_pos
+                    )
             if not unfound:
                 break
         copied = self._resume_copies(truncated) if truncated else set()
@@ -2412,8 +2414,11 @@ class FileWatcherSupply(movement.Supply):
         """
         if not followed.at_end or followed.file in self._dirty:
             return True
-        if followed.gz is not None or followed.state is FileState.NEW:
-            return False  # compressed: never written to; new: not read before it is known not to be a copy
+        if followed.gz is not None:
+            return False  # compressed: never written to
+        # A new file too, though not read before it is known not to be a copy:
+        # one left waiting for its verdict (empty, or a copy's start) that grew
+        # since is asked again before a younger file of its lineage is read.
         try:
             return os.fstat(followed.fd).st_size > followed.end_seen
         except OSError:
@@ -2522,9 +2527,15 @@ class FileWatcherSupply(movement.Supply):
         :returns: chunks read, and whether the end of the file was reached.
         """
         if followed.state is FileState.NEW:
+            try:
+                size = os.fstat(followed.fd).st_size
+            except OSError:
+                size = 0
             verdict, original = self._copy_verdict(followed)
             if verdict == "wait":
+                # What it held when asked; more, and it is asked again (see _unread).
                 followed.at_end = True
+                followed.end_seen = size
                 return 0, True
             if verdict == "compressed":
                 # Made by compressing a rotated file while we follow: its lines
