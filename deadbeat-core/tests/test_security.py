@@ -510,6 +510,26 @@ class TestAttributePath:
         built = pipeline_mod.assemble(spec, movement.Escapement())
         assert [str(c) for c in built.train.cogs] == ["Tag(value='1')", "Tag(value='y')", "Tag(value='z')"]
 
+    @pytest.mark.parametrize("made", ["None", "42", "'a text'", "{'a': 1}"])
+    def test_a_factory_that_returns_no_cog_is_refused_before_the_train_calls_it(self, arena: Path, made: str) -> None:
+        """What a factory returns is checked before it joins the train: not a failure on the first datum, and not
+        a run that starts with a cog that cannot be called; the error names the cog and what it returned."""
+        base = arena / "app"
+        base.mkdir()
+        (base / "mycogs.py").write_text(f"def make(value='x'):\n    return {made}\n")
+        (base / "p.toml").write_text('[[cog]]\nuse = "mycogs:make"\nvalue = "y"\n')
+        spec = load(base / "p.toml", allow=["mycogs:*"])
+        esc = movement.Escapement()
+        try:
+            with pytest.raises(pipeline_mod.PipelineError) as caught:
+                pipeline_mod.assemble(spec, esc)
+        finally:
+            esc.close()
+            sys.modules.pop("mycogs", None)
+        assert str(caught.value).endswith(
+            f"p.toml: cog[0] (mycogs:make): built {made}, which is not a cog (not callable)"
+        )
+
 
 class TestShownValues:
     """--explain and deadbeat check show parameters as str(cog) does: secrets masked."""

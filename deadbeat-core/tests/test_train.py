@@ -232,6 +232,26 @@ class TestErrors:
         assert "deep" in json.loads(text)["datum"]
         movement.DeadLetterLog()(movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum))
 
+    def test_a_record_is_bounded_in_size_too(self) -> None:
+        """A datum sharing its parts (a list holding one list 1,000 times, three levels down) is a few KB in memory
+        and 10**9 values written out: the record renders the first million values and prints the rest within
+        bounds, instead of growing to gigabytes. A datum of ordinary size renders whole."""
+        row = list(range(1000))
+        table = [row] * 1000
+        datum = {"cube": [table] * 1000, "after": "kept"}
+        record = movement.ErrorRecord("e1", "cog", 0, ValueError("x"), datum).as_dict()
+        import json
+
+        from deadbeat.movement._errors import MAX_VALUES
+
+        text = json.dumps(record)
+        assert len(text) < 100 * MAX_VALUES
+        assert record["datum"]["cube"][0][0] == row  # the start in full
+        assert isinstance(record["datum"]["cube"][-1], str)  # the rest printed, within bounds
+        assert record["datum"]["after"] == "kept"
+        ordinary = {"rows": [list(range(100)) for _ in range(1000)]}
+        assert movement.ErrorRecord("e2", "cog", 0, ValueError("x"), ordinary).as_dict()["datum"] == ordinary
+
     @pytest.mark.parametrize("shape", ["generator function", "returns a generator", "call_batch cog"])
     def test_generator_failing_midway_sends_nothing_on(self, shape: str) -> None:
         """A generator cog that fails after yielding: the datum goes to errors alone, nothing it yielded goes on.

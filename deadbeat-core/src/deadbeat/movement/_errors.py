@@ -11,7 +11,10 @@ as it prints.
 
 Rendering a record never fails: whatever the datum holds (a structure nested a
 thousand deep, an object whose ``repr`` raises), the rendering falls back to a
-bounded ``repr``, so one hostile datum cannot cost the data around it.
+bounded ``repr``, so one hostile datum cannot cost the data around it. Nor can
+it grow without bound: past a million values, what is left is printed within
+bounds too (a structure that holds the same list a thousand times over is
+small in memory and enormous written out).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ dead_letter_log = logging.getLogger("deadbeat.deadletter")
 
 #: How deep :func:`writable` follows mappings and lists before printing the rest.
 MAX_DEPTH = 64
+#: How many values (items of mappings and lists, at every depth) :func:`writable`
+#: renders before printing the rest within bounds. More than any line could hold
+#: (a 1 MiB JSON line holds about half a million): only a structure that shares
+#: its parts reaches it.
+MAX_VALUES = 1_000_000
 
 _short = reprlib.Repr()
 _short.maxlevel = 4
@@ -56,10 +64,16 @@ def _text(value: str) -> str:
 
 def writable(value: Any, depth: int = 0) -> Any:
     """:returns: ``value`` as JSON can hold it, structure kept: bytes and odd text escaped, infinite or NaN
-    numbers as text (``"inf"``), the rest printed.
+    numbers as text (``"inf"``), the rest printed; below ``MAX_DEPTH`` levels and past ``MAX_VALUES``
+    values, printed within bounds.
 
     Never raises.
     """
+    return _writable(value, depth, [MAX_VALUES])
+
+
+def _writable(value: Any, depth: int, left: list[int]) -> Any:
+    """:func:`writable`, with ``left[0]`` the values still to render (shared by the whole record)."""
     try:
         if value is None or isinstance(value, (bool, int)):
             return value
@@ -70,14 +84,17 @@ def writable(value: Any, depth: int = 0) -> Any:
             return _text(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value).decode("utf-8", "backslashreplace")
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_DEPTH or left[0] <= 0:
             return _bounded_repr(value)
         if isinstance(value, Mapping):
+            left[0] -= len(value)
             return {
-                (_text(k) if isinstance(k, str) else _bounded_repr(k)): writable(v, depth + 1) for k, v in value.items()
+                (_text(k) if isinstance(k, str) else _bounded_repr(k)): _writable(v, depth + 1, left)
+                for k, v in value.items()
             }
         if isinstance(value, (list, tuple, set, frozenset)):
-            return [writable(item, depth + 1) for item in value]
+            left[0] -= len(value)
+            return [_writable(item, depth + 1, left) for item in value]
         return _bounded_repr(value)
     except Exception:  # noqa: BLE001 - rendering a record must never fail
         return _bounded_repr(value)
