@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,87 @@ class TestFilesThroughPlantedLinks:
         result = deadbeat("run", "p.toml", "--once", cwd=arena)
         assert result.returncode == 1 and "owned by another user (uid 65534)" in result.stderr
         assert (arena / "shared" / "d.log").read_text() == ""
+
+
+class TestDroppingPrivileges:
+    @pytest.mark.parametrize("detach", [True, False], ids=["detached", "foreground"])
+    def test_the_run_goes_on_as_the_user_it_was_told(self, arena: Path, detach: bool) -> None:
+        """[daemon] user = "nobody": the pid file is taken as root, then every id of the process is nobody's (no
+        supplementary group of root's kept), what it writes is nobody's, and it still reads, writes and stops on
+        SIGTERM. Detached, the command returns once the daemon holds its pid file."""
+        (arena / "run").mkdir()
+        out = arena / "out"
+        out.mkdir()
+        os.chown(out, NOBODY, NOBODY)
+        (arena / "in.log").chmod(0o644)
+        pipeline(
+            arena,
+            f"""
+            [daemon]
+            detach = {"true" if detach else "false"}
+            pid_file = "run/d.pid"
+            user = "nobody"
+
+            [log]
+            file = "out/d.log"
+
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.log"]
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out/out.log"
+            """,
+        )
+        command = [sys.executable, "-m", "deadbeat.command", "run", "p.toml"]
+        process = subprocess.Popen(command, cwd=arena, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            if detach:
+                _, stderr = process.communicate(timeout=60)
+                assert process.returncode == 0, stderr
+            pid_file = arena / "run" / "d.pid"
+            assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+            pid = int(pid_file.read_text())
+            assert pid_file.stat().st_uid == 0  # taken before the change
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+            )
+            assert status["Uid"].split() == [str(NOBODY)] * 4
+            assert status["Gid"].split() == [str(NOBODY)] * 4
+            assert status["Groups"].split() == [str(NOBODY)]
+            with open(arena / "in.log", "a") as handle:
+                handle.write("after the change\n")
+            assert wait_until(
+                lambda: (out / "out.log").exists() and "after the change" in (out / "out.log").read_text()
+            )
+            assert (out / "out.log").read_text() == "hello\nafter the change\n"
+            assert (out / "out.log").stat().st_uid == NOBODY
+            os.kill(pid, signal.SIGTERM)
+            assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid))
+            if not detach:
+                assert process.wait(timeout=30) == 0
+            assert "finished: in 2, out 2, errors 0" in (out / "d.log").read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 class TestSpoolDirectoryThroughAPlantedLink:
