@@ -407,3 +407,12 @@ class TestNewCog:
 
         pin = core_pin(core_version())
         assert f'dependencies = ["deadbeat-core{pin}"]' in (host.project / "pyproject.toml").read_text()
+
+    def test_the_generated_readme_links_to_the_projects_documentation(self, host: Host) -> None:
+        """The README new-cog writes pointed at example.invalid: its links are the core's own project URLs."""
+        import re
+        from importlib.metadata import metadata
+
+        urls = {entry.split(", ", 1)[1] for entry in metadata("deadbeat-core").get_all("Project-URL") or []}
+        links = re.findall(r"\]\((https?://[^)]+)\)", (host.project / "README.md").read_text())
+        assert links and set(links) <= urls, (links, urls)

@@ -65,7 +65,7 @@ packages = ["src/{package}"]
 _README = """\
 # {dist}
 
-Cogs for [Deadbeat](https://example.invalid/deadbeat) pipelines.
+Cogs for [Deadbeat](https://deadbeat.readthedocs.io/) pipelines.
 
 | cog | what it does |
 | --- | --- |
