@@ -394,9 +394,10 @@ class TestConfigurationAndLogging:
         log.configure(**cfg.log)
         assert daemon.detach(**cfg.daemon) is None  # foreground without pid file by default
         train = movement.Train(movement.Escapement())
-        watcher = fs.FileWatcherSupply(train.esc, filenames=cfg.input_files, tail=True, line_setter="line")
+        # The manual's line exactly: the lines come as text, made a mapping by the next cog.
+        watcher = fs.FileWatcherSupply(train.esc, filenames=cfg.input_files, tail=True)
         anonymise = ip.Anonymise(**cfg.anonymise)
-        train.cogs = [watcher, lambda d: ({"ip": "192.0.2.55", **d},), anonymise, Collector()]
+        train.cogs = [watcher, lambda d: ({"ip": "192.0.2.55", "line": d},), anonymise, Collector()]
         train.esc.after(0.2, train.esc.shutdown)
         train.run()
         train.esc.close()
