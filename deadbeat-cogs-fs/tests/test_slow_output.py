@@ -97,8 +97,13 @@ class TestFifoOutput:
         # The process is writing into a full pipe now; give it time to be in its loop.
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
         # Without non-blocking writes this waits for ever: the reader reads nothing more.
         status = process.wait(timeout=30)
+        # Acted on at once and ended after shutdown_timeout = 0.5 s (it took 73 s
+        # when the write blocked the loop). Not a speed figure: a bound with ample
+        # room for a loaded machine, far below what systemd allows (90 s).
+        assert time.monotonic() - signalled < 10.0
         log = stderr.read_text()
         assert status == 1, log[-2000:]
         assert "received SIGTERM" in log
@@ -146,11 +151,15 @@ class TestLoopKeepsTurning:
         drain = fs.LineFileDrain(esc, str(fifo), shutdown_timeout=0)
         movement.Train(esc, [supply, drain])
         ticks_while_full = 0
+        paused_seen = 0
+        read_while_full: list[float] = []
 
         def tick() -> None:
-            nonlocal ticks_while_full
+            nonlocal ticks_while_full, paused_seen
             if drain._waiting:
                 ticks_while_full += 1
+                paused_seen += esc.is_paused(supply)
+                read_while_full.append(supply.metrics()["bytes_read_total"])
             if ticks_while_full >= 20:
                 esc.shutdown()
 
@@ -161,6 +170,10 @@ class TestLoopKeepsTurning:
         reader.join(timeout=30)
         assert ticks_while_full >= 20
         assert any("shutdown_timeout = 0 s" in failure for failure in esc.failures)
+        # Reading paused while the output waited: the supply did not go on reading
+        # the 3 MB file into memory (it reads it in a fraction of that time).
+        assert paused_seen >= 1
+        assert read_while_full[-1] < (tmp_path / "app.log").stat().st_size / 2
 
     def test_shutdown_timeout_is_checked(self, tmp_path: Path) -> None:
         """A negative deadline is refused, naming the option."""
