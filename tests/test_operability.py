@@ -161,6 +161,25 @@ class TestSystemd:
             listener.close()
         assert any(m.startswith("STOPPING=1") for m in rest), rest
 
+    def test_status_lines_carry_the_rates_every_ten_seconds(self, tail_pipeline: Path) -> None:
+        """`systemctl status` shows a STATUS= line sent every 10 s with the rates since the last one and the
+        totals: 50 lines written after the start are 5 in/s and 5 out/s over those ten seconds."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        address = tail_pipeline / "notify"
+        listener.bind(str(address))
+        listener.settimeout(30)
+        process = start(tail_pipeline, env={"NOTIFY_SOCKET": str(address), "JOURNAL_STREAM": ""})
+        try:
+            ready = listener.recv(4096).decode()
+            assert ready == "READY=1\nSTATUS=in 0, out 0, errors 0, held 0", ready
+            with open(tail_pipeline / "in.txt", "a") as handle:
+                handle.writelines(f"line {n}\n" for n in range(50))
+            status = listener.recv(4096).decode()
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+            listener.close()
+        assert re.fullmatch(r"STATUS=5 in/s, 5 out/s, 0 errors/s; in 50, out 50, errors 0, held 0", status), status
+
     def test_the_supervisor_speaks_for_its_workers(self, tail_pipeline: Path) -> None:
         """With --workers, the supervisor (systemd's main process) says ready, pings and says stopping."""
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
