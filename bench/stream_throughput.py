@@ -16,12 +16,18 @@ NATS JetStream (127.0.0.1:4222): the same three, against nats-py's own loops
 requests of 1000 answered into one callback, each message acknowledged, nothing
 written (what any worker on nats-py can reach at most).
 
+End to end (``--end-to-end``, on by default): the writer and one or two
+followers run at once, each in its own process, from the first line written
+to the last one in the followers' files: file -> stream -> worker(s) -> file
+as a deployment runs it, Deadbeat's cogs against the libraries' loops (the
+reading loops following the stream until told to stop).
+
 Prints events/s of each per round, then the medians and the ratio of
 Deadbeat to the library's loop. redis-py uses hiredis (its C reply parser,
 which the ``redis`` extra installs) on both sides when it is installed; the
 script says which.
 
-Run: ``python bench/stream_throughput.py [--lines N] [--rounds R] [--only redis|nats]``
+Run: ``python bench/stream_throughput.py [--lines N] [--rounds R] [--only redis|nats] [--no-end-to-end]``
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import string
 import tempfile
@@ -242,6 +249,127 @@ def nats_ceiling(name: str, durable: str) -> None:
     asyncio.run(go())
 
 
+# -- following, for end to end ----------------------------------------------------------
+
+#: Set by SIGTERM in a library's follower: it stops after the reply it waits for.
+_stop_following = False
+
+
+def _stop_on_sigterm() -> None:
+    def stop(signum: int, frame: object) -> None:
+        global _stop_following
+        _stop_following = True
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def follow_deadbeat(make: Callable[[movement.Train], list[object]]) -> None:
+    """A pipeline that follows its stream until SIGTERM (the Escapement's own orderly stop)."""
+    esc = movement.Escapement()
+    train = movement.Train(esc)
+    train.cogs = make(train)
+    try:
+        esc.run()
+    finally:
+        esc.close()
+
+
+def redis_follow_deadbeat(key: str, dst: Path, group: str) -> None:
+    follow_deadbeat(
+        lambda train: [stream.RedisStreamSupply(train, key, group=group), fs.LineFileDrain(train.esc, str(dst))]
+    )
+
+
+def redis_follow_library(key: str, dst: Path, group: str) -> None:
+    import redis.asyncio as aredis
+
+    _stop_on_sigterm()
+
+    async def go() -> None:
+        client = aredis.Redis.from_url(REDIS_URL)
+        consumer = f"lib-{os.getpid()}"
+        with open(dst, "a") as out:
+            while not _stop_following:
+                reply = await client.xreadgroup(group, consumer, {key: ">"}, count=1000, block=100)
+                if not reply:
+                    continue
+                entries = reply[0][1]
+                out.write("\n".join(fields[b"data"].decode() for _, fields in entries) + "\n")
+                out.flush()
+                await client.xack(key, group, *[message_id for message_id, _ in entries])
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def nats_follow_deadbeat(name: str, dst: Path, durable: str) -> None:
+    follow_deadbeat(
+        lambda train: [stream.NATSStreamSupply(train, name, durable=durable), fs.LineFileDrain(train.esc, str(dst))]
+    )
+
+
+def nats_follow_library(name: str, dst: Path, durable: str) -> None:
+    import nats
+
+    _stop_on_sigterm()
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        sub = await js.pull_subscribe_bind(durable=durable, stream=name)
+        with open(dst, "a") as out:
+            while not _stop_following:
+                try:
+                    messages = await sub.fetch(1000, timeout=0.1)
+                except asyncio.TimeoutError:
+                    continue
+                out.write("\n".join(m.data.decode() for m in messages) + "\n")
+                out.flush()
+                for message in messages:
+                    await message.ack()
+        await nc.flush()
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def end_to_end(
+    lines: int,
+    write: Callable[..., None],
+    follow: Callable[..., None],
+    where: object,
+    src: Path,
+    outputs: list[Path],
+    reading: str,
+) -> float:
+    """The followers started first, then the writer, each in its own process; timed from the writer's start to
+    the last line in the followers' files. :returns: events/s."""
+    context = multiprocessing.get_context("fork")
+    followers = [context.Process(target=follow, args=(where, out, reading)) for out in outputs]
+    for process in followers:
+        process.start()
+    time.sleep(1.0)  # connected and waiting: what is timed is the flow, not the starts
+    start = time.perf_counter()
+    writer = context.Process(target=write, args=(src, where))
+    writer.start()
+    try:
+        while sum(count_lines(out) for out in outputs if out.exists()) < lines:
+            if writer.exitcode not in (None, 0) or any(p.exitcode not in (None, 0) for p in followers):
+                raise SystemExit("end to end: a process failed")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+    finally:
+        writer.join()
+        for process in followers:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in followers:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return lines / elapsed
+
+
 # -- the rounds -------------------------------------------------------------------------
 
 
@@ -324,11 +452,59 @@ def nats_round(src: Path, root: Path, lines: int, rates: dict[str, list[float]])
 CEILING = "nats read, 1 worker: nats-py ceiling (pull + ack, nothing written)"
 
 
+def redis_end_to_end(src: Path, root: Path, lines: int, rates: dict[str, list[float]]) -> None:
+    import redis
+
+    admin = redis.Redis()
+    for who, write, follow in (
+        ("deadbeat", redis_write_deadbeat, redis_follow_deadbeat),
+        ("redis-py", redis_write_library, redis_follow_library),
+    ):
+        for workers in (1, 2):
+            key = f"deadbeat-bench-{uuid.uuid4().hex[:8]}"
+            admin.xgroup_create(key, "e2e", id="0", mkstream=True)
+            outputs = [root / f"e2e-{who}-{workers}-{n}.txt" for n in range(workers)]
+            for out in outputs:
+                out.unlink(missing_ok=True)
+            try:
+                rate = end_to_end(lines, write, follow, key, src, outputs, "e2e")
+            finally:
+                admin.delete(key)
+            rates[f"redis end to end, {workers} worker{'s' if workers > 1 else ''}: {who}"].append(rate)
+
+
+def nats_end_to_end(src: Path, root: Path, lines: int, rates: dict[str, list[float]]) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    for who, write, follow in (
+        ("deadbeat", nats_write_deadbeat, nats_follow_deadbeat),
+        ("nats-py", nats_write_library, nats_follow_library),
+    ):
+        for workers in (1, 2):
+            name = f"DBBENCH{uuid.uuid4().hex[:8]}"
+            config = ConsumerConfig(
+                durable_name="e2e", ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1, max_deliver=6
+            )
+            nats_admin(lambda js, name=name: js.add_stream(name=name, subjects=[f"{name}.>"]))  # type: ignore[attr-defined]
+            nats_admin(lambda js, c=config, n=name: js.add_consumer(n, config=c))  # type: ignore[attr-defined]
+            outputs = [root / f"e2e-{who}-{workers}-{n}.txt" for n in range(workers)]
+            for out in outputs:
+                out.unlink(missing_ok=True)
+            try:
+                rate = end_to_end(lines, write, follow, name, src, outputs, "e2e")
+            finally:
+                nats_admin(lambda js, name=name: js.delete_stream(name))  # type: ignore[attr-defined]
+            rates[f"nats end to end, {workers} worker{'s' if workers > 1 else ''}: {who}"].append(rate)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=("redis", "nats"), default=None)
+    parser.add_argument(
+        "--end-to-end", action=argparse.BooleanOptionalAction, default=True, help="also time the whole flow"
+    )
     args = parser.parse_args()
     try:
         import hiredis  # noqa: F401
@@ -339,7 +515,10 @@ def main() -> None:
     rates: dict[str, list[float]] = {}
     for kind in ("redis", "nats"):
         if args.only in (None, kind):
-            for stage in ("write", "read, 1 worker", "read, 2 workers"):
+            stages = ["write", "read, 1 worker", "read, 2 workers"]
+            if args.end_to_end:
+                stages += ["end to end, 1 worker", "end to end, 2 workers"]
+            for stage in stages:
                 for who in ("deadbeat", "redis-py" if kind == "redis" else "nats-py"):
                     rates[f"{kind} {stage}: {who}"] = []
     if args.only in (None, "nats"):
@@ -353,6 +532,10 @@ def main() -> None:
                 redis_round(src, root, args.lines, rates)
             if args.only in (None, "nats"):
                 nats_round(src, root, args.lines, rates)
+            if args.end_to_end and args.only in (None, "redis"):
+                redis_end_to_end(src, root, args.lines, rates)
+            if args.end_to_end and args.only in (None, "nats"):
+                nats_end_to_end(src, root, args.lines, rates)
             shown = ", ".join(f"{name} {values[-1]:,.0f}/s" for name, values in rates.items() if values)
             print(f"round {round_no}: {shown}", flush=True)
     print(f"\nmedians over {args.rounds} rounds of {args.lines:,} lines (events/s):")
@@ -371,7 +554,13 @@ def main() -> None:
     for name, value in medians.items():
         if "2 workers: deadbeat" in name:
             single = medians[name.replace("2 workers", "1 worker")]
-            print(f"  {name.partition(' read')[0]} 2 workers / 1 worker (deadbeat) {value / single:>6.2f}")
+            print(f"  {name.rpartition(',')[0]}, 2 workers / 1 worker (deadbeat) {value / single:>6.2f}")
+    # End to end, the one writer sets the pace whatever the workers could take: not divided among them.
+    print("\nper worker process, reading (deadbeat; target >= 50,000 events/s each):")
+    for name, value in medians.items():
+        if name.endswith(": deadbeat") and " read, " in name:
+            workers = 2 if "2 workers" in name else 1
+            print(f"  {name.rpartition(':')[0]:<40} {value / workers:>10,.0f}")
 
 
 if __name__ == "__main__":
