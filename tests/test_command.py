@@ -543,6 +543,55 @@ class TestForgedLogLines:
         assert "bad\\n2026-01-01 00:00:00,000 deadbeat INFO finished: all fine" in result.stderr
 
 
+class TestAnonymisedErrorRecords:
+    def test_a_failure_after_the_anonymiser_records_only_the_anonymised_address(self, tmp_path: Path) -> None:
+        """fs.read -> text.json_parse -> ip.anonymise -> cast.fields, all real: a datum that fails after the
+        anonymiser reaches errors.jsonl with the address truncated, and no raw line anywhere; only a line that
+        fails before it (not JSON) holds its address as read, as the tutorial says."""
+        (tmp_path / "in.log").write_text(
+            '{"src_ip": "192.0.2.7", "port": "80"}\n'
+            '{"src_ip": "192.0.2.8", "port": "eighty"}\n'
+            '{"src_ip": "192.0.2.9", "port": "x"\n'
+        )
+        path = write_pipeline(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "ip.anonymise"
+            fields = "src_ip"
+            [[cog]]
+            use = "cast.fields"
+            fields = {port = "int"}
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.jsonl"
+            [[errors]]
+            use = "text.json_format"
+            [[errors]]
+            use = "fs.write"
+            filename = "errors.jsonl"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out.jsonl").read_text() == '{"src_ip":"192.0.2.0","port":80}\n'
+        records = {
+            record["event_id"].rpartition(":")[2]: record
+            for record in map(json.loads, (tmp_path / "errors.jsonl").read_text().splitlines())
+        }
+        assert sorted(records) == ["38", "80"]
+        assert records["38"]["datum"] == {"src_ip": "192.0.2.0", "port": "eighty"}
+        assert "192.0.2.8" not in json.dumps(records["38"])
+        assert "192.0.2.9" in records["80"]["datum"]  # refused before the anonymiser: the line as read
+
+
 class TestSignals:
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_data_in_flight_reach_the_output_on_signal(self, tmp_path: Path, signum: int) -> None:
