@@ -426,18 +426,32 @@ esc.run()
 
 
 class EventWriter(threading.Thread):
-    """Writes events of 1 to 4 lines at full speed, in pieces that end anywhere; renames the file now and then."""
+    """Writes events of 1 to 4 lines at full speed, in pieces that end anywhere; renames the file now and then.
 
-    def __init__(self, path: Path, total: int, per_file: int) -> None:
+    :param compress: ``"compress"`` gzips each renamed file at once (the .gz
+        written in place, the file then removed, as gzip does for logrotate),
+        ``"delaycompress"`` gzips the one renamed the time before.
+    """
+
+    def __init__(self, path: Path, total: int, per_file: int, compress: str = "none") -> None:
         super().__init__(daemon=True)
-        self.path, self.total, self.per_file = path, total, per_file
+        self.path, self.total, self.per_file, self.compress = path, total, per_file, compress
         self.rng = random.Random(5)
         self.error: BaseException | None = None
+
+    @staticmethod
+    def gzip_away(path: str) -> None:
+        import gzip
+
+        with open(path, "rb") as source, gzip.open(f"{path}.gz", "wb") as target:
+            target.write(source.read())
+        os.unlink(path)
 
     def run(self) -> None:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             pending = b""
+            rotated: list[str] = []
             for seq in range(self.total):
                 lines = [f"event {seq:07d}"] + [f" frame {seq:07d} {k}" for k in range(self.rng.randint(0, 3))]
                 pending += "".join(line + "\n" for line in lines).encode()
@@ -452,20 +466,28 @@ class EventWriter(threading.Thread):
                     os.rename(self.path, f"{self.path}.{seq}")
                     os.close(fd)
                     fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    rotated.append(f"{self.path}.{seq}")
+                    if self.compress == "compress":
+                        self.gzip_away(rotated[-1])
+                    elif self.compress == "delaycompress" and len(rotated) > 1:
+                        self.gzip_away(rotated[-2])
             os.write(fd, pending)
             os.close(fd)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
 
-def test_sigkill_never_splits_loses_or_repeats_an_event(tmp_path: Path) -> None:
-    """Killed with SIGKILL at random moments while events are written and rotated: each event once, whole."""
+@pytest.mark.parametrize("compress", ["none", "compress", "delaycompress"])
+def test_sigkill_never_splits_loses_or_repeats_an_event(tmp_path: Path, compress: str) -> None:
+    """Killed with SIGKILL at random moments while events are written and rotated: each event once, whole. The
+    rotated files gzipped too, at once or one rotation later: what was not read yet is read from the .gz, the
+    events still whole and once (the .gz matches ``app.log*``: its identity, not its name, says it was read)."""
     (tmp_path / "in").mkdir()
     script = tmp_path / "pipeline.py"
     script.write_text(textwrap.dedent(PIPELINE))
     stderr = open(tmp_path / "stderr.log", "ab")  # noqa: SIM115 - closed at the end
     total = 30_000
-    writer = EventWriter(tmp_path / "in" / "app.log", total, per_file=7_000)
+    writer = EventWriter(tmp_path / "in" / "app.log", total, per_file=7_000, compress=compress)
     rng = random.Random(3)
 
     def start() -> subprocess.Popen[bytes]:
