@@ -282,7 +282,12 @@ class TestReading:
                 run(esc, lambda: collector.data == ["late"], timeout=20)
             assert collector.data == ["late"]
             assert time.monotonic() - started >= 8.0
-            assert "out of reach" not in caplog.text
+            # What the 5 s read timeout did: a TimeoutError, taken for the broker
+            # out of reach. (Once in CI, at the moment of the XADD, the server
+            # closed the blocked connection instead, "Connection closed by
+            # server", and the supply went on after reconnecting, nothing lost;
+            # not what this test is about, and not reproduced since.)
+            assert "TimeoutError" not in caplog.text and "Timeout reading" not in caplog.text, caplog.text
             assert supply.metrics()["ready"] == 1
         finally:
             client.delete(name)
