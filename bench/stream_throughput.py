@@ -61,10 +61,11 @@ def make_input(path: Path, lines: int) -> None:
             handle.writelines(block[: min(1000, lines - start)])
 
 
-def run_pipeline(make: Callable[[movement.Train], list[object]]) -> int:
-    """Run a pipeline built by ``make`` with ``--once`` semantics; :returns: data out."""
+def run_pipeline(make: Callable[[movement.Train], list[object]], once: bool = True) -> int:
+    """Run a pipeline built by ``make``, with ``--once`` semantics unless ``once`` is false (then until SIGTERM,
+    the Escapement's own orderly stop); :returns: data out."""
     esc = movement.Escapement()
-    esc.once = True
+    esc.once = once
     train = movement.Train(esc)
     train.cogs = make(train)
     try:
@@ -72,6 +73,18 @@ def run_pipeline(make: Callable[[movement.Train], list[object]]) -> int:
     finally:
         esc.close()
     return train.events_out
+
+
+#: Set by SIGTERM in a library's follower: it stops after the reply it waits for.
+_stop_following = False
+
+
+def _stop_on_sigterm() -> None:
+    def stop(signum: int, frame: object) -> None:
+        global _stop_following
+        _stop_following = True
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 # -- Redis ----------------------------------------------------------------------------
@@ -98,14 +111,20 @@ def redis_write_library(src: Path, key: str) -> None:
     asyncio.run(go())
 
 
-def redis_read_deadbeat(key: str, dst: Path, group: str) -> None:
+def redis_read_deadbeat(key: str, dst: Path, group: str, follow: bool = False) -> None:
+    """:param follow: go on reading until SIGTERM (end to end), not only what the stream holds."""
     run_pipeline(
-        lambda train: [stream.RedisStreamSupply(train, key, group=group), fs.LineFileDrain(train.esc, str(dst))]
+        lambda train: [stream.RedisStreamSupply(train, key, group=group), fs.LineFileDrain(train.esc, str(dst))],
+        once=not follow,
     )
 
 
-def redis_read_library(key: str, dst: Path, group: str) -> None:
+def redis_read_library(key: str, dst: Path, group: str, follow: bool = False) -> None:
+    """:param follow: go on reading until SIGTERM (end to end), not only what the stream holds."""
     import redis.asyncio as aredis
+
+    if follow:
+        _stop_on_sigterm()
 
     async def go() -> None:
         client = aredis.Redis.from_url(REDIS_URL)
@@ -115,9 +134,11 @@ def redis_read_library(key: str, dst: Path, group: str) -> None:
             pass
         consumer = f"lib-{os.getpid()}"
         with open(dst, "a") as out:
-            while True:
-                reply = await client.xreadgroup(group, consumer, {key: ">"}, count=1000)
+            while not _stop_following:
+                reply = await client.xreadgroup(group, consumer, {key: ">"}, count=1000, block=100 if follow else None)
                 if not reply:
+                    if follow:
+                        continue
                     break
                 entries = reply[0][1]
                 out.write("\n".join(fields[b"data"].decode() for _, fields in entries) + "\n")
@@ -166,15 +187,21 @@ def nats_write_library(src: Path, name: str) -> None:
     asyncio.run(go())
 
 
-def nats_read_deadbeat(name: str, dst: Path, durable: str) -> None:
+def nats_read_deadbeat(name: str, dst: Path, durable: str, follow: bool = False) -> None:
+    """:param follow: go on reading until SIGTERM (end to end), not only what the stream holds."""
     run_pipeline(
-        lambda train: [stream.NATSStreamSupply(train, name, durable=durable), fs.LineFileDrain(train.esc, str(dst))]
+        lambda train: [stream.NATSStreamSupply(train, name, durable=durable), fs.LineFileDrain(train.esc, str(dst))],
+        once=not follow,
     )
 
 
-def nats_read_library(name: str, dst: Path, durable: str) -> None:
+def nats_read_library(name: str, dst: Path, durable: str, follow: bool = False) -> None:
+    """:param follow: go on reading until SIGTERM (end to end), not only what the stream holds."""
     import nats
     from nats.js.api import AckPolicy, ConsumerConfig
+
+    if follow:
+        _stop_on_sigterm()
 
     async def go() -> None:
         nc = await nats.connect(NATS_URL)
@@ -187,16 +214,18 @@ def nats_read_library(name: str, dst: Path, durable: str) -> None:
             pass
         sub = await js.pull_subscribe_bind(durable=durable, stream=name)
         with open(dst, "a") as out:
-            while True:
+            while not _stop_following:
                 try:
-                    messages = await sub.fetch(1000, timeout=0.5)
+                    messages = await sub.fetch(1000, timeout=0.1 if follow else 0.5)
                 except asyncio.TimeoutError:
+                    if follow:
+                        continue
                     break
                 out.write("\n".join(m.data.decode() for m in messages) + "\n")
                 out.flush()
                 for message in messages:
                     await message.ack()
-                if len(messages) < 1000:
+                if len(messages) < 1000 and not follow:
                     break  # the stream is drained: stop as Deadbeat's --once does, without waiting
         await nc.flush()
         await nc.close()
@@ -249,90 +278,6 @@ def nats_ceiling(name: str, durable: str) -> None:
     asyncio.run(go())
 
 
-# -- following, for end to end ----------------------------------------------------------
-
-#: Set by SIGTERM in a library's follower: it stops after the reply it waits for.
-_stop_following = False
-
-
-def _stop_on_sigterm() -> None:
-    def stop(signum: int, frame: object) -> None:
-        global _stop_following
-        _stop_following = True
-
-    signal.signal(signal.SIGTERM, stop)
-
-
-def follow_deadbeat(make: Callable[[movement.Train], list[object]]) -> None:
-    """A pipeline that follows its stream until SIGTERM (the Escapement's own orderly stop)."""
-    esc = movement.Escapement()
-    train = movement.Train(esc)
-    train.cogs = make(train)
-    try:
-        esc.run()
-    finally:
-        esc.close()
-
-
-def redis_follow_deadbeat(key: str, dst: Path, group: str) -> None:
-    follow_deadbeat(
-        lambda train: [stream.RedisStreamSupply(train, key, group=group), fs.LineFileDrain(train.esc, str(dst))]
-    )
-
-
-def redis_follow_library(key: str, dst: Path, group: str) -> None:
-    import redis.asyncio as aredis
-
-    _stop_on_sigterm()
-
-    async def go() -> None:
-        client = aredis.Redis.from_url(REDIS_URL)
-        consumer = f"lib-{os.getpid()}"
-        with open(dst, "a") as out:
-            while not _stop_following:
-                reply = await client.xreadgroup(group, consumer, {key: ">"}, count=1000, block=100)
-                if not reply:
-                    continue
-                entries = reply[0][1]
-                out.write("\n".join(fields[b"data"].decode() for _, fields in entries) + "\n")
-                out.flush()
-                await client.xack(key, group, *[message_id for message_id, _ in entries])
-        await client.aclose()
-
-    asyncio.run(go())
-
-
-def nats_follow_deadbeat(name: str, dst: Path, durable: str) -> None:
-    follow_deadbeat(
-        lambda train: [stream.NATSStreamSupply(train, name, durable=durable), fs.LineFileDrain(train.esc, str(dst))]
-    )
-
-
-def nats_follow_library(name: str, dst: Path, durable: str) -> None:
-    import nats
-
-    _stop_on_sigterm()
-
-    async def go() -> None:
-        nc = await nats.connect(NATS_URL)
-        js = nc.jetstream()
-        sub = await js.pull_subscribe_bind(durable=durable, stream=name)
-        with open(dst, "a") as out:
-            while not _stop_following:
-                try:
-                    messages = await sub.fetch(1000, timeout=0.1)
-                except asyncio.TimeoutError:
-                    continue
-                out.write("\n".join(m.data.decode() for m in messages) + "\n")
-                out.flush()
-                for message in messages:
-                    await message.ack()
-        await nc.flush()
-        await nc.close()
-
-    asyncio.run(go())
-
-
 def end_to_end(
     lines: int,
     write: Callable[..., None],
@@ -342,10 +287,10 @@ def end_to_end(
     outputs: list[Path],
     reading: str,
 ) -> float:
-    """The followers started first, then the writer, each in its own process; timed from the writer's start to
-    the last line in the followers' files. :returns: events/s."""
+    """The followers (``follow(where, output, reading, follow=True)``) started first, then the writer, each in its
+    own process; timed from the writer's start to the last line in the followers' files. :returns: events/s."""
     context = multiprocessing.get_context("fork")
-    followers = [context.Process(target=follow, args=(where, out, reading)) for out in outputs]
+    followers = [context.Process(target=follow, args=(where, out, reading), kwargs={"follow": True}) for out in outputs]
     for process in followers:
         process.start()
     time.sleep(1.0)  # connected and waiting: what is timed is the flow, not the starts
@@ -457,8 +402,8 @@ def redis_end_to_end(src: Path, root: Path, lines: int, rates: dict[str, list[fl
 
     admin = redis.Redis()
     for who, write, follow in (
-        ("deadbeat", redis_write_deadbeat, redis_follow_deadbeat),
-        ("redis-py", redis_write_library, redis_follow_library),
+        ("deadbeat", redis_write_deadbeat, redis_read_deadbeat),
+        ("redis-py", redis_write_library, redis_read_library),
     ):
         for workers in (1, 2):
             key = f"deadbeat-bench-{uuid.uuid4().hex[:8]}"
@@ -477,8 +422,8 @@ def nats_end_to_end(src: Path, root: Path, lines: int, rates: dict[str, list[flo
     from nats.js.api import AckPolicy, ConsumerConfig
 
     for who, write, follow in (
-        ("deadbeat", nats_write_deadbeat, nats_follow_deadbeat),
-        ("nats-py", nats_write_library, nats_follow_library),
+        ("deadbeat", nats_write_deadbeat, nats_read_deadbeat),
+        ("nats-py", nats_write_library, nats_read_library),
     ):
         for workers in (1, 2):
             name = f"DBBENCH{uuid.uuid4().hex[:8]}"
