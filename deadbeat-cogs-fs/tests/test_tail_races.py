@@ -222,6 +222,67 @@ class TestRenamedBeforeOpened:
         assert data == expected(range(0, 30))
 
 
+class TestARenameReadInTwoHalves:
+    @pytest.mark.parametrize("replaced", [False, True], ids=["renamed", "renamed-and-replaced"])
+    def test_a_file_whose_rename_came_in_two_reads_is_read_under_its_new_name(
+        self, tmp_path: Path, replaced: bool
+    ) -> None:
+        """rename(2) queues IN_MOVED_FROM and IN_MOVED_TO one after the other, and a read can fall between them.
+
+        A file created and rotated before it could be opened, its rename read
+        in two halves: the first half alone once said it had left the watched
+        directories, and its lines were never read (a whole file, 128 lines,
+        in a burst of renames under load). Here every read of the queue is cut
+        after an IN_MOVED_FROM, the rest kept for the next read, as the kernel
+        does when the reader comes in between; and the file is made, written
+        and rotated just before a read, so the tailer cannot open it first.
+        """
+        path = tmp_path / "app.log"
+        path.write_text(lines(range(0, 10)))
+        armed = threading.Event()
+        cut: list[int] = []
+
+        def rotate() -> None:
+            """logrotate with ``create``, twice, and the writer's lines in the file made between."""
+            os.rename(path, f"{path}.1")
+            made = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(made, lines(range(10, 20)).encode())
+            os.rename(path, f"{path}.0")
+            os.close(made)
+            if replaced:
+                path.write_text(lines(range(20, 30)))
+
+        def prepare(supply: fs.FileWatcherSupply) -> None:
+            inotify = supply.esc._inotify
+            assert inotify is not None
+            read = inotify.read
+            held: list[Any] = []
+
+            def read_in_halves(*args: Any, **kwargs: Any) -> list[Any]:
+                if armed.is_set() and not cut:
+                    rotate()  # in the tailer's thread: nothing opens the new file before this read
+                events = held + list(read(*args, **kwargs))
+                held.clear()
+                for index, event in enumerate(events[:-1]):
+                    if event.mask & movement.IN_MOVED_FROM:
+                        held.extend(events[index + 1 :])
+                        cut.append(index)
+                        return events[: index + 1]
+                return events
+
+            inotify.read = read_in_halves  # type: ignore[method-assign]
+
+        def work(collector: Collector) -> None:
+            wait(lambda: collector.data == expected(range(0, 10)), "the first lines")
+            armed.set()
+            os.utime(path)  # an event (IN_ATTRIB), for the loop to read the queue
+            wait(lambda: len(collector.data) >= (30 if replaced else 20), "every line", timeout=10.0)
+
+        data = tail(path, prepare, work)
+        assert cut, "no read was cut after an IN_MOVED_FROM"
+        assert data == expected(range(0, 30 if replaced else 20))
+
+
 class TestRenamedWhileWaitingForADescriptor:
     def test_a_file_waiting_for_a_descriptor_renamed_meanwhile_is_read_under_its_new_name(self, tmp_path: Path) -> None:
         """``max_open_files`` reached: a file waits for its turn, and is rotated (renamed to a name the pattern

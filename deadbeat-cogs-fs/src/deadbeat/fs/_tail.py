@@ -96,7 +96,7 @@ from ._identity import (
 from ._known import KnownBook, LineageMark, ReadContent
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
-from ._names import Arrival, NameBook
+from ._names import PAIR_WAIT, Arrival, NameBook
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
 from ._series import Listings, rotation_series, series_age
 from ._state import StateFile
@@ -496,6 +496,8 @@ class FileWatcherSupply(movement.Supply):
         self._missing: set[str] = set()
         self._turn: movement.Binding | None = None
         self._settling: movement.Binding | None = None
+        # A settle again once an IN_MOVED_FROM read alone has waited for its pair.
+        self._pairing: movement.Binding | None = None
         self._dir_watches: dict[str, movement.Binding] = {}
         #: The directory each watch was set on (see _slow_rescan).
         self._dir_ids: dict[str, FileId] = {}
@@ -901,6 +903,9 @@ class FileWatcherSupply(movement.Supply):
         self._settling = None
         if self._lost:
             self._find_lost()
+        if self._names.unpaired:
+            # An IN_MOVED_FROM read alone: its IN_MOVED_TO may be queued since.
+            self.esc.inotify_read()
         for old in self._names.moved_away():
             arrival = self._names.arrivals.pop(old, None)
             closed = self._closed_paths.pop(old, None)
@@ -915,6 +920,8 @@ class FileWatcherSupply(movement.Supply):
             if followed is not None:
                 followed.rotate(None)
                 self._mark_dirty(followed)
+        if self._names.unpaired and self._pairing is None:
+            self._pairing = self.esc.after(PAIR_WAIT, self._pair_waited, keeps_alive=False)
         looked: list[tuple[str, Arrival, os.stat_result]] = []
         for path, arrival in list(self._names.arrivals.items()):
             try:
@@ -964,6 +971,10 @@ class FileWatcherSupply(movement.Supply):
         self._schedule_sweep()
         self._schedule()
         self._save_changes()  # files deleted while closed, forgotten
+
+    def _pair_waited(self) -> None:
+        self._pairing = None
+        self._settle_soon()
 
     def _find_lost(self) -> None:
         """Read the compressed copies of files created and removed before they could be opened."""
@@ -2938,13 +2949,14 @@ class FileWatcherSupply(movement.Supply):
             self._flusher,
             self._closer,
             self._overflow_rescan,
+            self._pairing,
         )
         for binding in bindings:
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
         self._tidier = None
-        self._closer = self._overflow_rescan = None
+        self._closer = self._overflow_rescan = self._pairing = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)
         self._shadow_timers.clear()
