@@ -84,6 +84,7 @@ class ListSupply(movement.Supply):
             self.esc.enqueue(self.produce)
         return movement.Batch(chunk, start)
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.acknowledged += 1
 

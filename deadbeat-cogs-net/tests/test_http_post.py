@@ -129,6 +129,7 @@ class Feeder(movement.Supply):
             self._turn = self.esc.enqueue(self.next)
         return self.batches.pop(0)
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.acked.append(batch_id)
         if self.on_ack is not None:

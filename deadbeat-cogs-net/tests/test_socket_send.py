@@ -185,6 +185,7 @@ class Feed(movement.Supply):
         for binding in self.esc.bindings_of(self):
             binding.cancel()
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.acked.append(batch_id)
         if self.drain is not None:

@@ -123,6 +123,7 @@ class Feeder(movement.Supply):
         self.sent += len(lines)
         self.esc.send_from(self, movement.Batch(lines, batch_id=("feeder", id(self), self.sent)))
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         if isinstance(batch_id, tuple) and batch_id[:2] == ("feeder", id(self)):
             self.acknowledged += 1

@@ -155,6 +155,7 @@ class Feeder(movement.Supply):
         self.sent += len(lines)
         self.esc.send_from(self, batch)
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         if isinstance(batch_id, tuple) and batch_id[:2] == ("feeder", id(self)):
             self.acknowledged.append(batch_id)
@@ -418,6 +419,7 @@ class TestWriting:
         lengths: list[tuple[int, int]] = []
 
         class AtAcknowledgement(movement.Cog):
+            @movement.hook
             def batch_done(self, batch_id: Any) -> None:
                 lengths.append((batch_id[2] + 200, client.xlen(key)))
 
@@ -440,6 +442,7 @@ class TestWriting:
         sent_at_acknowledgement: list[int] = []
 
         class AtAcknowledgement(movement.Cog):
+            @movement.hook
             def batch_done(self, batch_id: Any) -> None:
                 sent_at_acknowledgement.append(feeder.sent)
 

@@ -25,6 +25,7 @@ class Recorder(movement.Cog):
         self.done: list[Any] = []
         self.truth = truth
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         if self.truth is not None:
             assert self.truth[batch_id] == 0, f"{batch_id} acknowledged while {self.truth[batch_id]} of it are held"
@@ -244,6 +245,7 @@ class LateOutput(movement.Cog):
         self.buffer.append(datum)
         return (datum,)
 
+    @movement.hook
     def flush(self) -> None:
         for datum in self.buffer:
             self.taken.append((datum, self.train.hold(current=True)))
@@ -381,6 +383,7 @@ def test_no_batch_is_acknowledged_before_its_data_and_named_holds_free_each_batc
                 self.buffer.append(datum)
                 return (datum,)
 
+            @movement.hook
             def flush(self) -> None:
                 if plan["take"] and self.buffer:
                     token = train.hold(len(self.buffer), current=True)

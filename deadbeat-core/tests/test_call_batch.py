@@ -160,6 +160,7 @@ class TestBatchStages:
         done: list[Any] = []
 
         class Acker(movement.Cog):
+            @movement.hook
             def batch_done(self, batch_id: Any) -> None:
                 done.append(batch_id)
 

@@ -27,9 +27,11 @@ class Numbers(movement.Supply):
     def produce(self) -> movement.Batch:
         return movement.Batch(self.data, self.batch_id, lambda: [f"e{i}" for i in range(len(self.data))])
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.acknowledged.append(batch_id)
 
+    @movement.hook
     def checkpoint(self) -> None:
         self.checkpoints += 1
 
@@ -64,9 +66,11 @@ class Notes(Collector):
         self.log = log
         self.name = name
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.log.append(f"{self.name} batch_done {batch_id}")
 
+    @movement.hook
     def checkpoint(self) -> None:
         self.log.append(f"{self.name} checkpoint")
 

@@ -156,6 +156,7 @@ class RaisingBroadcasts(movement.Cog):
     def __call__(self, data):
         return (data,)
 
+    @movement.hook
     def flush(self):
         raise RuntimeError("flush boom")
 

@@ -193,6 +193,7 @@ class TestErrors:
             def __call__(self, datum: Any) -> tuple[Any, ...]:
                 return (datum,)
 
+            @movement.hook
             def batch_done(self, batch_id: Any) -> None:
                 done.append((batch_id, len(failures.data)))
 
@@ -680,10 +681,60 @@ class TestBroadcasts:
         out = run_train([OwnFlush(), plus_one], [1, 2])
         assert out.data == [11, 21]
         assert calls == []
-        warnings = [r.getMessage() for r in caplog.records if "cannot take the arguments" in r.getMessage()]
+        warnings = [r.getMessage() for r in caplog.records if "OwnFlush" in r.getMessage()]
         assert len(warnings) == 2
-        assert any("flush()" in w and "OwnFlush" in w for w in warnings)
-        assert any("finish()" in w for w in warnings)
+        assert any("flush()" in w and "not marked @movement.hook" in w for w in warnings)
+        assert any("finish()" in w and "cannot take the arguments" in w for w in warnings)
+
+    def test_a_manual_cogs_own_flush_is_not_called_after_every_batch(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A cog written to the manual sums what it keeps and sends the sum from finish() through its own flush().
+
+        flush is a name the manual never reserved: called after every batch as
+        Deadbeat's broadcast, it sent nothing on (a broadcast's results go
+        nowhere) and the sum was lost. Unmarked, it is left alone, and said so.
+        """
+        flushes: list[int] = []
+
+        class Summer(movement.Cog):
+            def __init__(self) -> None:
+                self.total = 0
+
+            def __call__(self, data: Any) -> None:
+                self.total += data
+                return None
+
+            def flush(self) -> list[Any]:
+                flushes.append(self.total)
+                total, self.total = self.total, 0
+                return [{"sum": total}]
+
+            def finish(self) -> list[Any]:
+                return self.flush()
+
+        caplog.set_level(logging.WARNING)
+        out = run_train([Summer()], list(range(1, 101)))
+        assert out.data == [{"sum": 5050}]
+        assert flushes == [5050]
+        assert any("Summer(): its method flush() is not marked" in r.getMessage() for r in caplog.records)
+
+    def test_a_marked_method_and_its_override_take_part(self) -> None:
+        """@movement.hook on flush, batch_done or checkpoint joins Deadbeat's broadcast; an override keeps the mark."""
+        heard: list[str] = []
+
+        class Output(movement.Cog):
+            def __call__(self, data: Any) -> tuple[Any, ...]:
+                return (data,)
+
+            @movement.hook
+            def flush(self) -> None:
+                heard.append("base")
+
+        class Subclassed(Output):
+            def flush(self) -> None:
+                heard.append("override")
+
+        run_train([Output(), Subclassed()], [1])
+        assert "base" in heard and "override" in heard
 
 
 class TestShutdown:
@@ -820,12 +871,15 @@ class Recorder(movement.Cog):
         self.log = log
         self.written = written
 
+    @movement.hook
     def flush(self) -> None:
         self.log.append(("flush", len(self.written)))
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.log.append(("batch_done", batch_id, len(self.written)))
 
+    @movement.hook
     def checkpoint(self) -> None:
         self.log.append(("checkpoint", len(self.written)))
 
@@ -1071,6 +1125,7 @@ class HoldingOutput(movement.Cog):
             self.train.hold()
         return (datum,)
 
+    @movement.hook
     def flush(self) -> None:
         if self.unsent:
             # Written asynchronously from here on: held until confirmed.
@@ -1089,6 +1144,7 @@ class BatchLog(movement.Cog):
     def __init__(self, log: list[Any]) -> None:
         self.log = log
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         self.log.append(batch_id)
 
@@ -1133,9 +1189,11 @@ class TestAcknowledgementWaitsForEveryOutput:
                 def __call__(self, record: Any) -> None:
                     heard.append("record")
 
+                @movement.hook
                 def batch_done(self, batch_id: Any) -> None:
                     heard.append(batch_id)
 
+                @movement.hook
                 def checkpoint(self) -> None:
                     heard.append("checkpoint")
 

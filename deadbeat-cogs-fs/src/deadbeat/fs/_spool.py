@@ -219,6 +219,7 @@ class SpoolDirSupply(movement.Supply):
                 raise ValueError(f"{path}: {max(st.st_size, len(raw))} bytes, more than max_size {self.max_size}")
             return raw
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         """The file's datum is handled: remove the file, or move it to ``done_dir``."""
         if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[1] != id(self):

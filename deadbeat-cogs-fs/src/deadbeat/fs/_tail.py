@@ -2888,6 +2888,7 @@ class FileWatcherSupply(movement.Supply):
 
     # -- acknowledgements and state ----------------------------------------------
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         """A batch of ours has been handled: its file's position may move on."""
         if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[1] != id(self):
@@ -2920,6 +2921,7 @@ class FileWatcherSupply(movement.Supply):
                 known.offset = position.offset
                 self._known.touch(position.file)
 
+    @movement.hook
     def checkpoint(self) -> None:
         """Save the acknowledged positions."""
         if self._state is not None:

@@ -529,6 +529,7 @@ class LineFileDrain(movement.Cog):
             log.info("%s: writing again", self.filename)
             self.esc.unblock(self)
 
+    @movement.hook
     def flush(self) -> None:
         """Write what is collected (the train sends this after every batch); while failing, keep it."""
         if self._blocked or self._waiting:
@@ -564,6 +565,7 @@ class LineFileDrain(movement.Cog):
             "last_error_timestamp_seconds": self._last_error,
         }
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         """Batches are acknowledged: everything in the file so far belongs to them.
 

@@ -408,6 +408,7 @@ class HTTPListenSupply(movement.Supply):
             kept.append(index)
         return data, (kept if len(kept) < len(documents) else None)
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         """A request's batch has left the train: its client may have its answer."""
         waiter = self._waiting.get(batch_id)

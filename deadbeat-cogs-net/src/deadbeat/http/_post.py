@@ -325,6 +325,7 @@ class HTTPPostDrain(movement.Cog):
             self._full = True
             self._pace()
 
+    @movement.hook
     def flush(self) -> None:
         """Send what is collected, as far as ``concurrency`` allows (the train's flush, after each send)."""
         if self.linger and self._outbox.open is not None and self._linger_timer is None and not self._linger_due:

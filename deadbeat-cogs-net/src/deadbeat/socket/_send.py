@@ -320,6 +320,7 @@ class SocketDrain(movement.Cog):
 
     # -- writing -------------------------------------------------------------------
 
+    @movement.hook
     def flush(self) -> None:
         """Write what is queued (the train sends this after every batch); connect first if need be."""
         if not self._chunks:

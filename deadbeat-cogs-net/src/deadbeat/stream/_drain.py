@@ -147,6 +147,7 @@ class BrokerDrain(movement.Cog):
             self._holds.add(self.esc.hold(self, len(data), current=True), len(data))
         return data
 
+    @movement.hook
     def flush(self) -> None:
         """Start writing what was collected (the train sends this after every send)."""
         if self._buffer and self._writer is None and not self._finishing:

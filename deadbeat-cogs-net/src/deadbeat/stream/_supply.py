@@ -375,6 +375,7 @@ class BrokerSupply(movement.Supply):
 
     # -- acknowledgement ---------------------------------------------------------------
 
+    @movement.hook
     def batch_done(self, batch_id: Any) -> None:
         """Every datum of one of our batches has left the train: its messages may be acknowledged."""
         if type(batch_id) is not tuple or len(batch_id) != 3 or batch_id[0] != _TAG or batch_id[1] != id(self):
@@ -385,6 +386,7 @@ class BrokerSupply(movement.Supply):
         self._pending -= len(refs)
         self._to_ack += refs
 
+    @movement.hook
     def checkpoint(self) -> None:
         """The batches acknowledged by the train now: tell the broker, in one call."""
         if self._to_ack and self._acking is None:

@@ -36,7 +36,7 @@ from ._cog import Cog, Supply
 from ._errors import DeadLetterLog, ErrorRecord, PartialBatch
 from ._escapement import DummyEscapement, Escapement, NullEscapement, Receiver, ShutdownParticipant
 from ._held import HeldRuns
-from ._hooks import BROADCASTS, BroadcastSpec
+from ._hooks import BROADCASTS, OWN_BROADCASTS, BroadcastSpec, hook
 from ._inotify import (
     IN_ALL_EVENTS,
     IN_ATTRIB,
@@ -58,6 +58,7 @@ from ._train import Batch, Hold, Train, cog_name, escapement_of
 
 __all__ = [
     "BROADCASTS",
+    "OWN_BROADCASTS",
     "Batch",
     "Binding",
     "BroadcastSpec",
@@ -110,6 +111,7 @@ __all__ = [
     "escapement_of",
     "exhaust",
     "getter",
+    "hook",
     "id_setter",
     "itemsetter",
     "only",

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._hooks import hook
+
 __all__ = ["DeadLetterLog", "ErrorOutput", "ErrorRecord", "FailureLog", "PartialBatch", "writable"]
 
 dead_letter_log = logging.getLogger("deadbeat.deadletter")
@@ -234,6 +236,7 @@ class FailureLog:
         else:
             self._suppressed += 1
 
+    @hook
     def flush(self) -> None:
         """Say how many lines were held back, if any."""
         if self._suppressed:

@@ -11,6 +11,14 @@ A method whose signature cannot take a broadcast's arguments (a cog's own
 ``flush(self, force)``, say) is not an error: it is logged once, naming the cog
 and the method, and the cog is left out of that broadcast only.
 
+The original manual reserves four names: ``event_done``, ``event_rename``,
+``finish`` and ``done``. Deadbeat's own broadcasts (``batch_done``, ``flush``,
+``checkpoint``) take only methods marked with :func:`hook`: a cog written to the
+manual may well have a ``flush()`` of its own (its ``finish`` calls it to send
+what it keeps), and that one must not be called after every batch with what it
+returns thrown away. An unmarked method of such a name is logged once and left
+out.
+
 The Train calls the implementations itself, in train order, rather than through
 pluggy's call loop: one cog that raises must not keep the broadcast from the
 cogs after it (pluggy stops at the first exception), and ``finish`` may return
@@ -23,11 +31,20 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
-__all__ = ["BROADCASTS", "BroadcastManager", "BroadcastSpec", "Participant", "PROJECT", "Implementation"]
+__all__ = [
+    "BROADCASTS",
+    "OWN_BROADCASTS",
+    "BroadcastManager",
+    "BroadcastSpec",
+    "Implementation",
+    "Participant",
+    "PROJECT",
+    "hook",
+]
 
 log = logging.getLogger("deadbeat.train")
 
@@ -128,6 +145,43 @@ class BroadcastSpec:
 #: ``batch_done``, ``flush`` and ``checkpoint`` for acknowledging whole batches.
 BROADCASTS = ("event_done", "event_rename", "batch_done", "flush", "checkpoint", "finish", "done")
 
+#: Deadbeat's own broadcasts, names the original manual never reserved: a cog
+#: takes part only with a method marked :func:`hook`.
+OWN_BROADCASTS = frozenset({"batch_done", "flush", "checkpoint"})
+
+_MARK = "__deadbeat_hook__"
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def hook(method: _Method) -> _Method:
+    """Mark a cog's method as taking part in Deadbeat's own broadcast of its name.
+
+    ``batch_done``, ``flush`` and ``checkpoint`` are names the original manual
+    never reserved, so a method of one of these names joins the broadcast only
+    when marked; an override inherits the mark of the method it overrides. The
+    manual's broadcasts (``event_done``, ``event_rename``, ``finish``,
+    ``done``) need no mark::
+
+        class Output(movement.Cog):
+            @movement.hook
+            def flush(self) -> None:
+                self.file.write(...)
+
+    :param method: the method (a function in the class body).
+    :returns: the same method, marked.
+    """
+    setattr(method, _MARK, True)
+    return method
+
+
+def _marked(cog: object, name: str) -> bool:
+    """Whether the cog's method ``name`` is marked with :func:`hook`, where its class or an ancestor defines it."""
+    if getattr(getattr(cog, name, None), _MARK, False):
+        return True
+    return any(getattr(klass.__dict__.get(name), _MARK, False) for klass in type(cog).__mro__)
+
+
 #: Fewest arguments a method may take for each broadcast, where that is fewer
 #: than the specification has: the manual's ``event_rename(event_id)``.
 _FEWEST = {"event_rename": 1}
@@ -181,14 +235,25 @@ class Participant:
     :param cog: the cog.
     :param misfit: told the cog and the name of each method that cannot take
         its broadcast's arguments (the caller logs it).
+    :param unmarked: told the cog and the name of each method named like one of
+        :data:`OWN_BROADCASTS` but not marked with :func:`hook` (the caller logs it).
     """
 
-    def __init__(self, cog: object, misfit: Callable[[object, str], None]) -> None:
+    def __init__(
+        self,
+        cog: object,
+        misfit: Callable[[object, str], None],
+        unmarked: Callable[[object, str], None] | None = None,
+    ) -> None:
         self.cog = cog
         self.implementations: dict[str, Implementation] = {}
         for name in BROADCASTS:
             method = getattr(cog, name, None)
             if method is None or not callable(method):
+                continue
+            if name in OWN_BROADCASTS and not _marked(cog, name):
+                if unmarked is not None:
+                    unmarked(cog, name)
                 continue
             offered = len(_SPEC_ARGNAMES[name])
             taken = _arguments_taken(method, offered, _FEWEST.get(name, offered))

@@ -700,7 +700,7 @@ class Train:
             if self._index[id(cog)] != position:
                 continue  # the same cog twice takes part in broadcasts once
             self.esc.route(cog, self)
-            participant = Participant(cog, self._misfit)
+            participant = Participant(cog, self._misfit, self._unmarked)
             self._pm.register(participant, name=f"{self.name} cog {position}")
         self._broadcasts = {name: self._pm.implementations(name) for name in BROADCASTS}
         self._starts = self._entry_positions()
@@ -767,6 +767,18 @@ class Train:
         log.warning(
             "%s: its method %s() cannot take the arguments of the %r broadcast; the cog stays in the train"
             " but does not receive that broadcast",
+            cog,
+            name,
+            name,
+        )
+
+    def _unmarked(self, cog: Any, name: str) -> None:
+        if (id(cog), name) in self._misfits:
+            return
+        self._misfits.add((id(cog), name))
+        log.warning(
+            "%s: its method %s() is not marked @movement.hook, so it does not receive Deadbeat's %r broadcast"
+            " (a name the original manual never reserved); mark it if it is meant to",
             cog,
             name,
             name,

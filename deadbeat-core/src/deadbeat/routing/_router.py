@@ -57,7 +57,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from ..movement import Batch, Cog, DeadLetterLog, ErrorRecord, Escapement, Hold, Train, cog_name
+from ..movement import Batch, Cog, DeadLetterLog, ErrorRecord, Escapement, Hold, Train, cog_name, hook
 from ..movement._errors import FailureLog
 
 __all__ = ["NoRoute", "Route", "Router"]
@@ -425,12 +425,14 @@ class Router(Cog):
         if held is not None:
             self.train.release(*held)
 
+    @hook
     def batch_done(self, batch_id: Any) -> None:
         """The served train acknowledged a supply's batch: the routes' cogs hear it too, in the same broadcast."""
         for route in self.routes:
             if route.train.listens("batch_done"):
                 route.train.notify("batch_done", batch_id)
 
+    @hook
     def checkpoint(self) -> None:
         """The served train's checkpoint, forwarded to every route's cogs."""
         for route in self.routes:
