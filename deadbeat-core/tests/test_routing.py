@@ -128,6 +128,39 @@ class TestChoosing:
         # The copy counts as a split: 3 in, 3 routed out (one dropped, one copied).
         assert (train.events_in, train.events_out, train.errors) == (3, 3, 0)
 
+    def test_every_match_copies_before_any_route_runs_when_a_condition_fails(self) -> None:
+        """A condition raising on one datum of the list: the rest are routed one by one, each route still on its copy.
+
+        Routed one by one, a datum went into the first route, whose cogs
+        changed it, and only then was copied for the next: an archive route
+        got the addresses another route had anonymised.
+        """
+        esc = movement.Escapement()
+        records: list[movement.ErrorRecord] = []
+        first, second = Collector(), Collector()
+
+        def anonymise(datum: dict[str, Any]) -> tuple[dict[str, Any]]:
+            datum["ip"] = "192.0.2.0"
+            return (datum,)
+
+        routes = [
+            routing.Route("heavy", lambda d: d["bytes"] / d["dur"] > 1, [anonymise, first], esc=esc),
+            routing.Route("archive", lambda d: True, [second], esc=esc),
+        ]
+        data = [{"ip": "192.0.2.77", "bytes": 10, "dur": 1}, {"ip": "x", "bytes": 1, "dur": 0}]
+        data.append({"ip": "192.0.2.78", "bytes": 10, "dur": 1})
+        train = movement.Train(esc, error_output=records.append)
+        router = routing.Router(train, routes, match="all")
+        train.cogs = [Numbers(esc, data), router]
+        esc.run()
+        esc.close()
+        assert first.data == [{"ip": "192.0.2.0", "bytes": 10, "dur": 1}] * 2
+        assert second.data == [
+            {"ip": "192.0.2.77", "bytes": 10, "dur": 1},
+            {"ip": "192.0.2.78", "bytes": 10, "dur": 1},
+        ]
+        assert [record.event_id for record in records] == ["e1"]
+
     def test_unmatched_is_an_error_by_default_naming_the_event(self) -> None:
         """Without a default route, a datum matching nothing goes to the error output with its own event id."""
         esc = movement.Escapement()

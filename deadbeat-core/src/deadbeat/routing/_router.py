@@ -389,9 +389,13 @@ class Router(Cog):
                 return None
             taken.append(self.default)
         ids = _ids_of([datum], self.train)
-        for count, route in enumerate(taken):
+        # Every copy is made before anything is sent: the first route's cogs
+        # run within its send, and a copy made after it would carry what they
+        # changed (an address anonymised for one route, in another's archive).
+        copies = [datum, *(copy.deepcopy(datum) for _ in taken[1:])]
+        for route, taken_datum in zip(taken, copies, strict=True):
             batch = self._batch(ids)
-            batch.append(datum if count == 0 else copy.deepcopy(datum))
+            batch.append(taken_datum)
             self._send(route, batch)
         # Copies for further routes count as splits in the served train's figures.
         self.train.events_out += len(taken) - 1
