@@ -294,6 +294,42 @@ class TestBroadcasts:
         esc.close()
         assert listener.renames == ["old"] and listener.done_ids == ["x"]
 
+    def test_an_event_done_a_drain_sends_itself_is_heard_once(self, tmp_path: Path) -> None:
+        """A drain written to the manual announces event_done once it has written: the supply hears each id once.
+
+        The train announces every datum done when it leaves; a cog's own
+        announcement came on top of it, and a supply releasing what it kept
+        per event failed on the second (KeyError, logged per datum).
+        """
+        released: list[Any] = []
+
+        class Spool(Listener):
+            def __init__(self, esc: movement.Escapement) -> None:
+                super().__init__()
+                self.kept = {f"ev{i}": f"/spool/ev{i}" for i in range(3)}
+                esc.enqueue(self.go)
+
+            def go(self) -> list[Any]:
+                return [{"id": key} for key in self.kept]
+
+            def event_done(self, eid: Any) -> None:
+                released.append(self.kept.pop(eid))
+
+        class Drain(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+
+            def __call__(self, data: Any) -> None:
+                self.train.notify("event_done", data["id"])
+
+        esc = movement.Escapement()
+        train = movement.Train(esc, id_getter=lambda data: data["id"])
+        train.cogs = [Spool(esc), Drain(train)]
+        train.run()
+        esc.close()
+        assert released == ["/spool/ev0", "/spool/ev1", "/spool/ev2"]
+        assert train.errors == 0
+
     def test_finish_then_done(self) -> None:
         """finish() before shutting the cogs down, done() before quitting."""
         listener = Listener()

@@ -123,6 +123,9 @@ def _opcodes(code: types.CodeType) -> dict[int, str]:
 #: The first piece of a list given again to a cog after a PartialBatch (see Train._batch_stage).
 _RESUME_PIECE = 256
 
+#: How many event ids announced done by cogs a train remembers, so as not to announce them again.
+_TOLD_DONE_KEPT = 100_000
+
 
 def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
     """For each of ``out``, the place in ``data`` of that very object, in order.
@@ -624,6 +627,11 @@ class Train:
         # out, and nothing would ever take it away (see _settle_late_renames).
         self._rename_order: deque[tuple[int, Any]] = deque()
         self._newest_acknowledged = -1
+        # Event ids a cog announced done itself (train.notify("event_done", id),
+        # as a drain written to the manual does once it has written): the
+        # train's own event_done for them is not sent again. Oldest first, at
+        # most _TOLD_DONE_KEPT, and forgotten whenever the train is empty.
+        self._told_done: dict[Any, None] = {}
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
@@ -1303,10 +1311,15 @@ class Train:
             hold.acknowledged = True
             done.append(hold)
         if self._broadcasts["event_done"]:
-            self._events_done([event_id for hold in done for event_id in hold.event_ids or ()])
+            ids = [event_id for hold in done for event_id in hold.event_ids or ()]
+            if self._told_done:
+                ids = self._not_told_done(ids)
+            self._events_done(ids)
             self._newest_acknowledged = done[-1].number if done else self._newest_acknowledged
             if self._rename_order:
                 self._settle_late_renames()
+            if not holds:
+                self._told_done.clear()  # nothing in flight: no event_done of the train's can follow
         for hold in done:
             batch_id = hold.batch_id
             if batch_id is None:
@@ -1321,6 +1334,28 @@ class Train:
         self.notify("checkpoint")
         if error_train is not None:
             error_train.notify("checkpoint")
+
+    def _not_told_done(self, ids: list[Any]) -> list[Any]:
+        """``ids`` without those a cog announced done itself (forgotten here: each is told once)."""
+        told = self._told_done
+        kept = []
+        for event_id in ids:
+            try:
+                if event_id in told:
+                    del told[event_id]
+                    continue
+            except TypeError:  # an id that cannot be a key was never noted
+                pass
+            kept.append(event_id)
+        return kept
+
+    def _note_told_done(self, event_id: Any) -> None:
+        try:
+            self._told_done[event_id] = None
+        except TypeError:
+            return
+        if len(self._told_done) > _TOLD_DONE_KEPT:
+            del self._told_done[next(iter(self._told_done))]
 
     def _events_done(self, ids: list[Any]) -> None:
         """Broadcast ``event_done`` for the ids of acknowledged batches, renamed as cogs said.
@@ -1877,6 +1912,8 @@ class Train:
         if implementations is not None:
             if kwargs:
                 args = self._positional(name, args, kwargs)
+            if name == "event_done" and args and self._holds:
+                self._note_told_done(args[0])
             if name == "event_rename" and len(args) == 1:
                 # The manual's one-argument form only tells: a cog written for
                 # two hears None as the new id rather than failing per event.
