@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,30 @@ class TestEventsManagement:
         first.esc.close()
         assert movement.Train().esc is not first.esc  # a closed one is replaced
 
+    def test_a_train_made_without_one_takes_the_escapement_the_application_made(self) -> None:
+        """The app makes its Escapement first, then Trains without naming it: they use the app's, not another."""
+        movement.Escapement.shared().close()
+        esc = movement.Escapement()
+        try:
+            assert movement.Train().esc is esc
+        finally:
+            esc.close()
+
+    def test_a_cog_bound_to_another_escapement_is_named(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """A supply made on one Escapement in a train on another never runs: said at once, naming the cog."""
+        source = write_lines(tmp_path / "in.txt", ["a"])
+        one, other = movement.Escapement(), movement.Escapement()
+        try:
+            with caplog.at_level(logging.WARNING):
+                movement.Train(other, [fs.FileReaderSupply(one, [str(source)]), Collector()])
+        finally:
+            one.close()
+            other.close()
+        assert any(
+            "FileReaderSupply" in r.getMessage() and "another Escapement than its train's" in r.getMessage()
+            for r in caplog.records
+        )
+
     def test_a_cog_plans_its_own_method_with_enqueue_and_dequeue(self) -> None:
         """enqueue plans a cog's method; dequeue cancels what is planned."""
 
@@ -182,6 +207,38 @@ class TestEventsManagement:
         theirs.close()
         assert [d["line"] for d in out.data] == ["a", "b", "c"]
         assert esc.refused == [] and esc.leftovers == []
+
+    def test_a_socket_closed_before_fd_unregister_lets_the_application_end(self) -> None:
+        """At end of stream the supply closes its socket, then unregisters it: nothing is left bound.
+
+        A closed socket's fileno() is -1, and the binding was not found by it:
+        the application never went idle, and never ended.
+        """
+        ours, theirs = socket.socketpair()
+
+        class Reader(movement.Supply):
+            def __init__(self, esc: movement.Escapement) -> None:
+                self.esc = esc
+                esc.fd_register(ours, select.EPOLLIN, self.readable)
+
+            def readable(self) -> list[bytes] | None:
+                data = ours.recv(100)
+                if data:
+                    return [data]
+                ours.close()
+                self.esc.fd_unregister(ours)  # closed first, then unregistered
+                return None
+
+        esc = movement.Escapement()
+        supply = Reader(esc)
+        theirs.send(b"hi")
+        theirs.close()
+        esc.after(5.0, esc.shutdown, keeps_alive=False)  # a guard, not the end
+        started = time.monotonic()
+        out = run_train([supply], esc=esc)
+        assert out.data == [b"hi"]
+        assert time.monotonic() - started < 4.0, "the application did not end by itself"
+        assert esc.bindings_of(supply) == []
 
     def test_fd_callback_may_learn_descriptor_and_mask(self) -> None:
         """A callback handling several descriptors learns which one fired and how."""

@@ -717,6 +717,22 @@ class TestBroadcasts:
         assert flushes == [5050]
         assert any("Summer(): its method flush() is not marked" in r.getMessage() for r in caplog.records)
 
+    def test_a_broadcast_named_property_that_raises_keeps_no_cog_out(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Looking up a cog's ``finish`` ran its property, which raised: the train failed to build, with a traceback."""
+
+        class Odd(movement.Cog):
+            def __call__(self, data: Any) -> tuple[Any, ...]:
+                return (data,)
+
+            @property
+            def finish(self) -> Any:
+                raise RuntimeError("finish property exploded")
+
+        caplog.set_level(logging.WARNING)
+        out = run_train([Odd(), plus_one], [1, 2])
+        assert out.data == [2, 3]
+        assert any("Odd(): its method finish()" in r.getMessage() for r in caplog.records)
+
     def test_a_marked_method_and_its_override_take_part(self) -> None:
         """@movement.hook on flush, batch_done or checkpoint joins Deadbeat's broadcast; an override keeps the mark."""
         heard: list[str] = []

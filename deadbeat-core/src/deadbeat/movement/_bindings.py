@@ -164,14 +164,24 @@ class FdBinding(Binding):
 
     kind = "fd"
     redeliver = False
-    __slots__ = ("fd", "mask", "pass_event", "suspended")
+    __slots__ = ("fd", "mask", "pass_event", "source", "suspended")
 
     def __init__(
-        self, esc: Escapement, callback: Callable[..., Any], args: tuple[Any, ...], fd: int, mask: int, pass_event: bool
+        self,
+        esc: Escapement,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        fd: int,
+        mask: int,
+        pass_event: bool,
+        source: Any = None,
     ) -> None:
         super().__init__(esc, callback, args)
         self.fd = fd
         self.mask = mask
+        #: The object registered (a socket, a file), if not a bare number: found
+        #: by it when unregistered after it was closed (its fileno() is then -1).
+        self.source = source
         #: Whether the callback gets an :class:`FdEvent` after its arguments.
         self.pass_event = pass_event
         #: True while the owner is paused: the descriptor is out of epoll's set.

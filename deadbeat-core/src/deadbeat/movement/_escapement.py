@@ -220,14 +220,20 @@ class Escapement:
                 log.warning("inotify unavailable (%s); cogs will poll", exc)
         if self._inotify is not None:
             self.loop.add_reader(self._inotify.fileno(), self._read_inotify)
+        global _application
+        if _application is None or _application._ended or _application.loop.is_closed():
+            # The manual's one Escapement per application: the first an app
+            # makes is the one a Train made without an Escapement takes.
+            _application = self
 
     @classmethod
     def shared(cls) -> Escapement:
         """:returns: the application's Escapement, made on first use.
 
         The manual has one Escapement per application: a Train made without one
-        uses this, so every such Train shares it. Once it has run to its end or
-        been closed, the next call makes a new one.
+        uses this, so every such Train shares it. It is the first Escapement the
+        application made itself, if that one is still open; once it has run to
+        its end or been closed, the next call makes a new one.
         """
         global _application
         if _application is None or _application._ended or _application.loop.is_closed():
@@ -568,7 +574,7 @@ class Escapement:
                 )
         for other in replaced:
             other.cancel()
-        binding = FdBinding(self, callback, args, fileno, eventmask, pass_event)
+        binding = FdBinding(self, callback, args, fileno, eventmask, pass_event, None if isinstance(fd, int) else fd)
         if self._track(binding):
             self._fds.setdefault(fileno, []).append(binding)
             try:
@@ -587,8 +593,20 @@ class Escapement:
         if isinstance(fd, FdBinding):
             fd.cancel()
             return
-        fileno = fd if isinstance(fd, int) else fd.fileno()
-        for binding in list(self._fds.get(fileno, ())):
+        if isinstance(fd, int):
+            bindings = list(self._fds.get(fd, ()))
+        else:
+            try:
+                fileno = fd.fileno()
+            except (OSError, ValueError):  # a closed file object
+                fileno = -1
+            if fileno >= 0:
+                bindings = list(self._fds.get(fileno, ()))
+            else:
+                # Closed before it was unregistered (socket.close(), then this):
+                # its bindings are found by the object, or the loop would never end.
+                bindings = [b for bs in self._fds.values() for b in bs if b.source is fd]
+        for binding in bindings:
             if eventmask is None or binding.mask & eventmask & _EVENT_BITS:
                 binding.cancel()
 

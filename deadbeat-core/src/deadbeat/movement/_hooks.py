@@ -248,7 +248,11 @@ class Participant:
         self.cog = cog
         self.implementations: dict[str, Implementation] = {}
         for name in BROADCASTS:
-            method = getattr(cog, name, None)
+            try:
+                method = getattr(cog, name, None)
+            except Exception:  # noqa: BLE001 - a property that raises: no method to call
+                misfit(cog, name)
+                continue
             if method is None or not callable(method):
                 continue
             if name in OWN_BROADCASTS and not _marked(cog, name):

@@ -76,7 +76,7 @@ from typing import Any
 
 from ._access import Getter, default_id_getter, getter
 from ._errors import DeadLetterLog, ErrorOutput, ErrorRecord, FailureLog, PartialBatch
-from ._escapement import Escapement
+from ._escapement import Escapement, NullEscapement
 from ._hooks import BROADCASTS, BroadcastManager, Implementation, Participant
 
 __all__ = ["Batch", "Hold", "Train", "cog_name", "escapement_of"]
@@ -708,6 +708,7 @@ class Train:
             if self._index[id(cog)] != position:
                 continue  # the same cog twice takes part in broadcasts once
             self.esc.route(cog, self)
+            self._check_escapement(cog)
             participant = Participant(cog, self._misfit, self._unmarked)
             self._pm.register(participant, name=f"{self.name} cog {position}")
         self._broadcasts = {name: self._pm.implementations(name) for name in BROADCASTS}
@@ -779,6 +780,19 @@ class Train:
             name,
             name,
         )
+
+    def _check_escapement(self, cog: Any) -> None:
+        """Warn of a cog bound to another Escapement than the train's: its events would never run with the train."""
+        try:
+            own = getattr(cog, "esc", None)
+        except Exception:  # noqa: BLE001 - a property of the cog's that fails says nothing here
+            return
+        if isinstance(own, Escapement) and not isinstance(own, NullEscapement) and own is not self.esc:
+            log.warning(
+                "%s: bound to another Escapement than its train's; its timers and descriptors run only when that"
+                " one runs (an application has one Escapement: give the train and every cog the same)",
+                cog,
+            )
 
     def _unmarked(self, cog: Any, name: str) -> None:
         if (id(cog), name) in self._misfits:
