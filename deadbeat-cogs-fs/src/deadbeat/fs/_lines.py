@@ -186,6 +186,9 @@ class LineMaker:
         self.lines += len(raws)
         line_key, id_key = self._line_key, self._id_key
         set_line, set_id = self._set_line, self._set_id
+        # The configured mode, as in the whole-chunk decode: "replace" gives U+FFFD
+        # here too; "error" and "bytes" decode strictly and act on the exception.
+        encoding, errors = self.encoding, self._errors
         for raw in raws:
             here = offset
             offset += len(raw) + 1
@@ -194,7 +197,7 @@ class LineMaker:
                 self._too_long(name, raw, here, reject)
                 continue
             try:
-                line = raw.decode(self.encoding)
+                line = raw.decode(encoding, errors)
             except UnicodeDecodeError as exc:
                 if self.encoding_errors == "bytes":
                     # The user asked for the bytes as they are.
