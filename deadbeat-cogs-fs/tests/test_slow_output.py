@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from deadbeat import fs, movement
+from deadbeat.testing import wait_for_handler
 
 LINES = 60_000
 
@@ -130,7 +131,7 @@ class TestFifoOutput:
         while reader.data.count(b"\n") + len(first_run) < LINES and time.monotonic() < started + 60:
             time.sleep(0.05)
         # A process still importing Python has no handler yet: SIGTERM would kill it outright.
-        time.sleep(max(0.0, 1.5 - (time.monotonic() - started)))
+        wait_for_handler(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, stderr.read_text()[-2000:]
         reader.join(timeout=30)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from deadbeat.testing import wait_for_handler
+
 PAD = "x" * 60
 
 
@@ -67,10 +69,8 @@ class Pipeline:
             )
         )
         self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
 
     def start(self) -> None:
-        self.started_at = time.monotonic()
         with open(self.stderr, "ab") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "deadbeat.command", "run", str(self.config), "--quiet"], stderr=err
@@ -83,9 +83,8 @@ class Pipeline:
 
     def stop(self) -> None:
         assert self.process is not None
-        # A process still importing Python has no handler yet: SIGTERM would kill
-        # it outright. Give a fresh start the time to get going.
-        time.sleep(max(0.0, 1.5 - (time.monotonic() - self.started_at)))
+        # A process still importing Python has no handler yet: SIGTERM would kill it outright.
+        wait_for_handler(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(timeout=60) == 0, self.stderr.read_text()[-3000:]
 

@@ -52,6 +52,7 @@ import copy
 import functools
 import inspect
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
@@ -62,13 +63,49 @@ from ..movement._cog import _is_default as is_default
 from ..movement._hooks import Participant
 from ..plugins import CogRegistry, cog_summary
 
-__all__ = ["FINISH_TIME_LIMIT", "CogConformance", "Collector", "build_cog", "run_train", "send_through"]
+__all__ = [
+    "FINISH_TIME_LIMIT",
+    "CogConformance",
+    "Collector",
+    "build_cog",
+    "run_train",
+    "send_through",
+    "wait_for_handler",
+]
 
 #: Seconds a coroutine returned by ``finish`` may take by default. A shutdown
 #: (SIGTERM, the end of ``--once``) waits for each cog's ``finish`` in train
 #: order, so one slow cog delays every cog after it; service managers kill what
 #: has not stopped after their own limit (systemd: 90 s for all of it).
 FINISH_TIME_LIMIT = 5.0
+
+
+def wait_for_handler(pid: int, signum: int = signal.SIGTERM, timeout: float = 60.0) -> None:
+    """Wait until process ``pid`` handles ``signum`` (Linux: read from ``/proc/PID/status``).
+
+    A ``deadbeat run`` just started is still importing Python for a while, and a
+    SIGTERM sent then kills it outright (exit status -15) instead of stopping it
+    in order. A test that stops a daemon it started waits for this first; a
+    fixed sleep is too short on a loaded machine.
+
+    :param pid: the process.
+    :param signum: the signal it must catch.
+    :param timeout: seconds to wait at most.
+    :raises TimeoutError: when it does not catch the signal in time, or has exited.
+    """
+    deadline = time.monotonic() + timeout
+    bit = 1 << (signum - 1)
+    while True:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                caught = next((line.split()[1] for line in status if line.startswith("SigCgt:")), "0")
+        except FileNotFoundError:
+            raise TimeoutError(f"process {pid} exited before it handled signal {signum}") from None
+        if int(caught, 16) & bit:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} did not handle signal {signum} within {timeout} s")
+        time.sleep(0.01)
 
 
 class Collector(movement.Cog):
