@@ -112,6 +112,12 @@ def add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     check = commands.add_parser("check", help="check a pipeline file without running it")
     add_registry_options(check)
     check.add_argument("pipeline", metavar="PIPELINE.toml")
+    check.add_argument(
+        "--once",
+        action="store_true",
+        help="check it as 'run --once' runs it (cron): inputs read to their end, not followed, so an input file"
+        " that is not there is an error, not a warning",
+    )
     check.set_defaults(handler="_check:handle")
 
 

@@ -7,6 +7,9 @@ input files readable, output and state files writable or creatable (the
 shapes that run but are almost certainly mistakes: no output cog, cogs before
 the first supply that nothing reaches, a state file shared by cogs that cannot
 share it, an ``fs.write`` given parsed mappings with no formatter before it.
+With ``--once``, the pipeline is checked as ``deadbeat run --once`` runs it
+(a cron job): a supply that would follow files reads what is there and stops,
+so a file that is not there yet is an error, not a warning.
 Every problem is one line naming the file,
 the cog and the key; all of them are printed at once. Exit status 1 when there
 is any error, 0 otherwise (warnings alone do not fail).
@@ -35,13 +38,13 @@ import pwd
 import socket
 import sys
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from .. import pipeline as pipeline_mod
 from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
-from ..daemon import UnsafePath, check_log_file, check_private_directory
+from ..daemon import UnsafePath, check_log_file, check_pid_file, check_private_directory
 from ._common import EXIT_ERROR, EXIT_OK, registry_of
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
@@ -80,7 +83,7 @@ _STARTUP_FILES = (
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``deadbeat check``. :returns: the exit status."""
-    errors, warnings = check(args.pipeline, registry_of(args))
+    errors, warnings = check(args.pipeline, registry_of(args), once=getattr(args, "once", False))
     for line in errors:
         out.write(f"{line}\n")
     for line in warnings:
@@ -96,8 +99,13 @@ def _count(lines: list[str], noun: str) -> str:
     return f"{len(lines)} {noun}" + ("" if len(lines) == 1 else "s")
 
 
-def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
-    """Check a pipeline file. :returns: ``(errors, warnings)``, one line each."""
+def check(path: str, registry: Any = None, once: bool = False) -> tuple[list[str], list[str]]:
+    """Check a pipeline file.
+
+    :param once: as ``deadbeat run --once`` would run it: supplies read what is
+        there to its end instead of following files.
+    :returns: ``(errors, warnings)``, one line each.
+    """
     errors: list[str] = []
     warnings: list[str] = []
     try:
@@ -106,13 +114,13 @@ def check(path: str, registry: Any = None) -> tuple[list[str], list[str]]:
         spec = pipeline_mod.load(path, registry, problems_found=errors)
     except pipeline_mod.PipelineError as exc:
         return list(exc.problems), []
-    errors, warnings = _machine_problems(path, spec, errors, warnings)
+    errors, warnings = _machine_problems(path, spec, errors, warnings, once)
     # A secret from ${file:...} in a value the lines quote (a path, a URL) is shown as ***.
     return [spec.redact(line) for line in errors], [spec.redact(line) for line in warnings]
 
 
 def _machine_problems(
-    path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str]
+    path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str], once: bool = False
 ) -> tuple[list[str], list[str]]:
     """What only the machine can tell, and shapes that are mistakes; added to ``errors`` and ``warnings``."""
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
@@ -122,7 +130,7 @@ def _machine_problems(
     for _, specs in groups:
         for cog in specs:
             where = f"{path}: {cog.where} ({cog.use})"
-            _files(where, cog, errors, warnings)
+            _files(where, cog, errors, warnings, once)
             _startup_files(where, cog, errors)
             _key_sources(where, cog, errors, warnings, owners)
             _ports(where, cog, errors)
@@ -133,12 +141,13 @@ def _machine_problems(
     log_file = spec.log.get("file")
     if isinstance(log_file, str) and log_file:
         _writable(f"{path}: [log]", "file", log_file, errors, creates_directories=False)
-        _safe_place(f"{path}: [log]", "file", log_file, errors, private=False)
+        _safe_place(f"{path}: [log]", "file", log_file, errors, check_log_file)
         _owned(f"{path}: [log]", "file", log_file, errors, owners, "the run would not append to it")
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
+        # Missing directories are made (mode 0700) when the pid file is taken, as for state files.
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
-        _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors)
+        _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors, check_pid_file)
     _shapes(path, spec, warnings)
     _unwritable_mappings(path, spec, warnings)
     for state, users in states.items():
@@ -275,13 +284,14 @@ def _writable(where: str, key: str, path: str, errors: list[str], creates_direct
         errors.append(f"{where}: {key}: cannot create {path}: {directory} is not writable")
 
 
-def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
+def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str], once: bool) -> None:
     params = cog.params
     supply = _is_supply(cog)
     missing_ok = bool(params.get("missing_ok", False))
     names = params.get("filenames")
-    # fs.tail follows files (tail = true by default); fs.read reads what is there, once.
-    follows = params.get("tail", _default_of(cog.factory, "tail", False))
+    # fs.tail follows files (tail = true by default), unless run --once; fs.read reads what is there, once.
+    tails = params.get("tail", _default_of(cog.factory, "tail", False))
+    follows = tails and not once
     if supply and isinstance(names, (list, tuple)):
         for name in names:
             if not isinstance(name, str):
@@ -294,8 +304,9 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
                 elif follows:
                     warnings.append(line + "; read when it appears")
                 else:
+                    run = "run --once" if tails else "the run"
                     errors.append(
-                        line + "; the run reads what is there and fails without it (missing_ok = true allows it)"
+                        line + f"; {run} reads what is there and fails without it (missing_ok = true allows it)"
                     )
             for found in matched:
                 if os.path.isfile(found) and not os.access(found, os.R_OK):
@@ -308,7 +319,7 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
             errors.append(f"{where}: directory: {directory} is not readable and writable")
         else:
             # A spool directory is reached as the daemon's own files are: no link another account planted.
-            _safe_place(where, "directory", os.path.join(directory, "-"), errors, private=False)
+            _safe_place(where, "directory", os.path.join(directory, "-"), errors, check_log_file)
     name = params.get("filename")
     if isinstance(name, str) and not supply:
         # An output file is created, not the directories on the way to it.
@@ -357,15 +368,23 @@ def _startup_files(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> 
                 errors.append(f"{where}: {key}: {path} is not readable")
 
 
-def _safe_place(where: str, key: str, path: str, errors: list[str], private: bool = True) -> None:
-    """A state, pid or log file where another account could redirect it (a link on the way, a shared directory)."""
+def _safe_place(
+    where: str,
+    key: str,
+    path: str,
+    errors: list[str],
+    check_place: Callable[[str], object] = check_private_directory,
+) -> None:
+    """A state, pid or log file where another account could redirect it (a link on the way, a shared directory).
+
+    :param check_place: the daemon's own check for that kind of file (state:
+        :func:`check_private_directory`; pid: :func:`check_pid_file`; log, or
+        a directory shared with others: :func:`check_log_file`).
+    """
     if path == "-":
         return
     try:
-        if private:
-            check_private_directory(path)
-        else:
-            check_log_file(path)
+        check_place(path)
     except UnsafePath as exc:
         errors.append(f"{where}: {key}: {exc}")
     except OSError:

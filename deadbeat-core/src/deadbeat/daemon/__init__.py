@@ -21,6 +21,7 @@ from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cast_str,
 from ._files import (
     UnsafePath,
     check_log_file,
+    check_owned,
     check_private_directory,
     open_directory,
     open_log_file,
@@ -40,6 +41,7 @@ __all__ = [
     "PidFile",
     "UnsafePath",
     "check_log_file",
+    "check_pid_file",
     "check_private_directory",
     "daemon_base_config",
     "detach",
@@ -77,7 +79,8 @@ class PidFile:
 
     Never written through a link: its directory is reached without following
     a link another account could have planted, and kept only if nobody else
-    can write to it (see :func:`check_private_directory`); the file is opened
+    can write to it (see :func:`check_private_directory`); missing directories
+    on the way are made, mode 0700, as for state files; the file is opened
     relative to that directory with ``O_NOFOLLOW``, and refused when someone
     else owns it or it has other hard links. At exit it is removed through
     the same directory, and only if the name still holds our file.
@@ -129,26 +132,61 @@ class PidFile:
 def _open_pid_file(path: str) -> tuple[int, int]:
     """Open (or create, mode 0644) the pid file without following a link, refusing a foreign one.
 
+    Missing directories on the way are made, mode 0700 (:func:`open_directory`).
+
     :returns: the descriptors of its directory and of the file.
     :raises DaemonError: naming the path and what is wrong.
     """
     try:
-        dir_fd = open_directory(path)
+        dir_fd = open_directory(path, create=True)
     except UnsafePath as exc:
         raise DaemonError(str(exc)) from None
     except OSError as exc:
-        raise DaemonError(f"{path}: cannot open its directory: {exc.strerror}") from None
+        raise DaemonError(f"{path}: cannot open or make its directory: {exc.strerror}") from None
     try:
         fd = open_owned(dir_fd, os.path.basename(path), os.O_RDWR | os.O_CREAT, 0o644, path)
     except UnsafePath as exc:
         os.close(dir_fd)
-        if "symbolic link" in str(exc):
-            raise DaemonError(f"{path}: is a symbolic link; a pid file is never written through one") from None
-        raise DaemonError(str(exc)) from None
+        raise DaemonError(_pid_file_refused(path, exc)) from None
     except OSError as exc:
         os.close(dir_fd)
         raise DaemonError(f"{path}: cannot open: {exc.strerror}") from None
     return dir_fd, fd
+
+
+def _pid_file_refused(path: str, exc: UnsafePath) -> str:
+    """The message for a pid file :func:`open_owned` refuses."""
+    if "symbolic link" in str(exc):
+        return f"{path}: is a symbolic link; a pid file is never written through one"
+    return str(exc)
+
+
+def check_pid_file(path: str) -> None:
+    """What taking the pid file ``path`` would refuse, found without creating anything or taking the lock.
+
+    The place, as :class:`PidFile` reaches it: a link on the way, a directory
+    others may write to (see :func:`check_private_directory`); and a file there
+    already: a link, not a regular file, another user's, with other hard links.
+    A missing directory is not a problem: below the directories checked, it is
+    made, mode 0700, when the pid file is taken. Whether another instance holds
+    the lock is not asked.
+
+    :raises UnsafePath: naming the path and what is wrong, in the words of
+        :func:`detach`'s :class:`DaemonError`.
+    :raises OSError: when a directory on the way cannot be opened for another
+        reason than being missing (a file in its place, no permission).
+    """
+    path = os.path.abspath(path)
+    try:
+        dir_fd = open_directory(path)
+    except FileNotFoundError:
+        return
+    try:
+        check_owned(dir_fd, os.path.basename(path), path)
+    except UnsafePath as exc:
+        raise UnsafePath(_pid_file_refused(path, exc)) from None
+    finally:
+        os.close(dir_fd)
 
 
 def _check_free(path: str) -> None:
@@ -219,8 +257,9 @@ def detach(
 
     :param detach: run in the background; ``False`` only takes the pid file,
         sets the umask (if given) and drops privileges (if asked).
-    :param pid_file: path of the pid file (made absolute first); removed again at
-        exit, unless ``user`` left the process unable to (a directory of root's,
+    :param pid_file: path of the pid file (made absolute first; missing
+        directories on the way are made, mode 0700); removed again at exit,
+        unless ``user`` left the process unable to (a directory of root's,
         such as ``/run``): the file left behind is harmless, since the lock
         held on it, not the file, says whether an instance runs.
     :param work_dir: directory to change to when detaching.

@@ -45,6 +45,7 @@ import stat
 __all__ = [
     "UnsafePath",
     "check_log_file",
+    "check_owned",
     "check_private_directory",
     "open_directory",
     "open_log_file",
@@ -379,18 +380,40 @@ def open_owned(dir_fd: int, name: str, flags: int, mode: int, path: str) -> int:
                 f"{path}: not a regular file of ours (owned by another user (uid {there.st_uid})); refusing to use it"
             ) from None
         raise
-    st = os.fstat(fd)
-    problem = ""
-    if not stat.S_ISREG(st.st_mode):
-        problem = "not a regular file"
-    elif not trusted_owner(st.st_uid):
-        problem = f"owned by another user (uid {st.st_uid})"
-    elif st.st_nlink > 1:
-        problem = f"it has {st.st_nlink} hard links"
+    problem = _not_ours(os.fstat(fd))
     if problem:
         os.close(fd)
         raise UnsafePath(f"{path}: not a regular file of ours ({problem}); refusing to use it")
     return fd
+
+
+def check_owned(dir_fd: int, name: str, path: str) -> None:
+    """What :func:`open_owned` would refuse of ``name`` in ``dir_fd``, found without opening or creating it.
+
+    :param path: how messages name the file.
+    :raises UnsafePath: with the messages of :func:`open_owned`; nothing when
+        there is no such file (it would be created).
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePath(f"{path}: is a symbolic link; never written through")
+    problem = _not_ours(st)
+    if problem:
+        raise UnsafePath(f"{path}: not a regular file of ours ({problem}); refusing to use it")
+
+
+def _not_ours(st: os.stat_result) -> str:
+    """:returns: why the file of ``st`` is not one to write to (empty: it is a plain file of ours)."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if not trusted_owner(st.st_uid):
+        return f"owned by another user (uid {st.st_uid})"
+    if st.st_nlink > 1:
+        return f"it has {st.st_nlink} hard links"
+    return ""
 
 
 def open_log_file(path: str) -> int:
