@@ -387,6 +387,28 @@ class TestBroadcasts:
         assert released == ["/spool/ev0", "/spool/ev1", "/spool/ev2"]
         assert train.errors == 0
 
+    def test_a_cog_delaying_data_without_hold_is_told_at_finish(self, caplog: pytest.LogCaptureFixture) -> None:
+        """The manual's None "to delay": kept without train.hold(), the data counted as done long before finish
+        sent them on. They still arrive; the warning says what a crash would have cost and what to do."""
+
+        class Delayer(movement.Cog):
+            def __init__(self) -> None:
+                self.kept: list[Any] = []
+
+            def __call__(self, data: Any) -> None:
+                self.kept.append(data)
+                return None
+
+            def finish(self) -> list[Any]:
+                kept, self.kept = self.kept, []
+                return kept
+
+        caplog.set_level(logging.WARNING)
+        out = run_train([Pinion, Delayer()], [{"n": 1}, {"n": 2}])
+        assert [d["n"] for d in out.data] == [1, 2]
+        warnings = [r.getMessage() for r in caplog.records if "did not know were held" in r.getMessage()]
+        assert len(warnings) == 1 and "Delayer" in warnings[0] and "train.hold()" in warnings[0]
+
     def test_finish_then_done(self) -> None:
         """finish() before shutting the cogs down, done() before quitting."""
         listener = Listener()

@@ -1987,10 +1987,13 @@ class Train:
             method = finishing.pop(id(cog), None)
             if method is not None:
                 try:
+                    unheld = self.in_flight <= 0 and self._index[id(cog)] + 1 not in self._starts
                     result = method()
                     if inspect.isawaitable(result):
                         result = await result
                     if result is not None:
+                        if unheld and self.in_flight <= 0:
+                            result = self._say_unheld(cog, result)
                         self.send(cog, result)
                 except asyncio.CancelledError:
                     # The Escapement's shutdown_timeout passed while this cog finished.
@@ -2032,6 +2035,27 @@ class Train:
             self._dead_letter_unwritten()
         if isinstance(self._error_output, Train):
             await self._error_output.finish()
+
+    def _say_unheld(self, cog: Any, result: Any) -> Any:
+        """Warn when ``cog``'s finish sends on data the train never knew it held; :returns: ``result``, as a list.
+
+        A cog that keeps data and returns ``None`` without ``train.hold()`` (the
+        manual's "swallow or delay") had them counted as done: what they came
+        from was acknowledged long before they were written, a tailer's position
+        saved past them, and a crash before this finish loses them.
+        """
+        if isinstance(result, (str, bytes, Mapping)) or not isinstance(result, Iterable):
+            return result  # not a list of data: send() says so
+        data = list(result)
+        if data:
+            log.warning(
+                "%s: finish() sent on %d data the train did not know were held (its __call__ kept them and returned"
+                " None without train.hold()): what they came from was acknowledged before they were written, and a"
+                " crash would have lost them; a cog that delays data reports them with train.hold()",
+                cog,
+                len(data),
+            )
+        return data
 
     def done(self) -> None:
         """Send ``done`` to every cog in train order; then to the error train's cogs."""
