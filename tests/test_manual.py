@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -304,6 +305,34 @@ class TestEventsManagement:
         esc.run()
         esc.close()
         assert got == ["usr1"]
+
+    def test_a_supply_bound_only_to_a_signal_waits_for_it(self) -> None:
+        """A supply whose only system event is SIGUSR1 (keeps_alive=True): the application waits for it.
+
+        A signal handler keeps nothing going by default (a SIGHUP to reopen a
+        file must not keep ``--once`` from ending), and such a supply's app
+        ended at once, before any signal came.
+        """
+
+        class OnSignal(movement.Supply):
+            def __init__(self, esc: movement.Escapement) -> None:
+                self.esc = esc
+                esc.signal_register(signal.SIGUSR1, self.fired, keeps_alive=True)
+
+            def fired(self) -> list[str]:
+                return ["usr1"]
+
+        def signal_later() -> None:
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        esc = movement.Escapement()
+        supply = OnSignal(esc)
+        threading.Thread(target=signal_later, daemon=True).start()
+        out = run_train([supply], esc=esc)
+        assert out.data == ["usr1"]
 
 
 class Listener(movement.Cog):

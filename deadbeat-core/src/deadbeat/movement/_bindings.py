@@ -252,13 +252,20 @@ class PollBinding(Binding):
 
 
 class SignalBinding(Binding):
-    """A call whenever the process receives ``signum``; never keeps ``run()`` going."""
+    """A call whenever the process receives ``signum``; keeps ``run()`` going only if asked to."""
 
     kind = "signal"
     __slots__ = ("signum",)
 
-    def __init__(self, esc: Escapement, callback: Callable[..., Any], args: tuple[Any, ...], signum: int) -> None:
-        super().__init__(esc, callback, args, keeps_alive=False)
+    def __init__(
+        self,
+        esc: Escapement,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        signum: int,
+        keeps_alive: bool = False,
+    ) -> None:
+        super().__init__(esc, callback, args, keeps_alive=keeps_alive)
         self.signum = signum
 
     def _let_go(self) -> None:

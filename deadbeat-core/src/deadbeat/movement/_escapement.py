@@ -810,13 +810,21 @@ class Escapement:
 
     # -- signals -------------------------------------------------------------
 
-    def signal_register(self, signum: int, callback: Callable[..., Any], *args: Any) -> SignalBinding:
+    def signal_register(
+        self, signum: int, callback: Callable[..., Any], *args: Any, keeps_alive: bool = False
+    ) -> SignalBinding:
         """Call ``callback(*args)`` whenever the process receives ``signum``.
 
         Several callbacks may share a signal. Registering for SIGTERM or SIGINT
         adds to the orderly shutdown rather than replacing it.
+
+        :param keeps_alive: ``True`` for a supply whose only trigger is the
+            signal (the manual's "binding themselves to some system event"): the
+            application then waits for it instead of ending when nothing else is
+            bound. By default a signal handler is housekeeping (SIGHUP to reopen
+            a file) and does not keep ``run()`` going, so ``--once`` still ends.
         """
-        binding = SignalBinding(self, callback, args, signum)
+        binding = SignalBinding(self, callback, args, signum, keeps_alive)
         if self._track(binding):
             if signum not in self._signals:
                 self._signals[signum] = []
@@ -1090,7 +1098,9 @@ class NullEscapement(Escapement):
     ) -> InotifyBinding | PollBinding:
         return self._inactive(InotifyBinding(self, callback, args, -1, mask, os.fspath(path)))  # type: ignore[no-any-return]
 
-    def signal_register(self, signum: int, callback: Callable[..., Any], *args: Any) -> SignalBinding:
+    def signal_register(
+        self, signum: int, callback: Callable[..., Any], *args: Any, keeps_alive: bool = False
+    ) -> SignalBinding:
         return self._inactive(SignalBinding(self, callback, args, signum))  # type: ignore[no-any-return]
 
     def spawn(self, awaitable: Awaitable[Any], callback: Callable[..., Any] | None = None, *args: Any) -> TaskBinding:
