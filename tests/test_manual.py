@@ -438,6 +438,43 @@ class TestBroadcasts:
         warnings = [r.getMessage() for r in caplog.records if "did not know were held" in r.getMessage()]
         assert len(warnings) == 1 and "Delayer" in warnings[0] and "train.hold()" in warnings[0]
 
+    def test_sys_exit_in_a_cog_still_finishes_every_cog(self) -> None:
+        """A cog calls sys.exit(3): every cog still finishes and sends on what it holds, then the exit goes on."""
+        calls: list[str] = []
+
+        class Keeper(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+                self.kept: list[Any] = []
+
+            def __call__(self, data: Any) -> None:
+                if data["n"] == "stop":
+                    sys.exit(3)
+                self.kept.append(data)
+                self.train.hold()
+
+            def finish(self) -> list[Any]:
+                calls.append("finish")
+                kept, self.kept = self.kept, []
+                self.train.release(len(kept))
+                return kept
+
+            def done(self) -> None:
+                calls.append("done")
+
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        collector = Collector()
+        train.cogs = [Pinion, Keeper(train), collector]
+        esc.enqueue(train.send, None, [{"n": 1}, {"n": 2}])
+        esc.after(0.05, train.send, None, [{"n": "stop"}])
+        with pytest.raises(SystemExit) as exited:
+            train.run()
+        esc.close()
+        assert exited.value.code == 3
+        assert calls == ["finish", "done"]
+        assert [d["n"] for d in collector.data] == [1, 2]
+
     def test_finish_then_done(self) -> None:
         """finish() before shutting the cogs down, done() before quitting."""
         listener = Listener()

@@ -902,7 +902,24 @@ class Escapement:
         # Before the first callback: a supply's first turn may be long, and a
         # SIGTERM arriving during it must already mean "shut down in order".
         self._catch_shutdown_signals()
-        self.loop.run_until_complete(self.serve())
+        serving = self.loop.create_task(self.serve())
+        raised: BaseException | None = None
+        while True:
+            try:
+                self.loop.run_until_complete(serving)
+                break
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # sys.exit() in a cog (or a KeyboardInterrupt it raised) ends
+                # the loop's turn, not the application's duty: the cogs still
+                # finish and send on what they hold, then the exit goes on.
+                if serving.done():
+                    raise
+                if raised is None:
+                    raised = exc
+                    log.warning("%s raised by a callback; shutting down in order first", type(exc).__name__)
+                self.shutdown()
+        if raised is not None:
+            raise raised
 
     def _catch_shutdown_signals(self) -> None:
         for signum in self._shutdown_signals:
