@@ -523,13 +523,18 @@ class TestCogs:
         out = run_train([lambda d: None if d % 2 else (d, d)], [1, 2, 3, 4])
         assert out.data == [2, 2, 4, 4]
 
-    def test_a_cog_needing_events_asks_for_the_train_first(self, tmp_path: Path) -> None:
-        """deadbeat run gives the Train to a cog whose first __init__ argument is train."""
+    @pytest.mark.parametrize(
+        "first",
+        ["train", "geartrain: movement.Train", "geartrain: 'movement.Train'"],
+        ids=["named", "annotated", "text"],
+    )
+    def test_a_cog_needing_events_asks_for_the_train_first(self, tmp_path: Path, first: str) -> None:
+        """deadbeat run gives the Train to a cog whose first __init__ argument is the train: named so or annotated."""
         (tmp_path / "my_cogs.py").write_text(
             "from deadbeat import movement\n"
             "class Later(movement.Cog):\n"
-            "    def __init__(self, train, delay=0.01):\n"
-            "        self.train = train\n"
+            f"    def __init__(self, {first}, delay=0.01):\n"
+            f"        self.train = {first.split(':')[0]}\n"
             "        self.delay = delay\n"
             "    def __call__(self, data):\n"
             "        self.train.hold()\n"

@@ -214,22 +214,45 @@ def _hints(factory: Any) -> dict[str, Any]:
         return {}
 
 
+def _injected_kind(name: str, annotation: Any) -> str | None:
+    """``"train"`` or ``"esc"`` when a first parameter asks for the Train or the Escapement, else ``None``.
+
+    The manual has a cog that needs events ask for the Train as its first
+    argument, whatever it calls it: the name ``train`` or ``esc`` says so, and
+    so does an annotation (``geartrain: movement.Train``).
+    """
+    if name in INJECTED:
+        return name
+    if isinstance(annotation, str):
+        last = annotation.rsplit(".", 1)[-1].strip("'\" ")
+        return {"Train": "train", "Escapement": "esc"}.get(last)
+    if inspect.isclass(annotation):
+        from ..movement import Escapement, Train  # conf is imported by movement: not at the top
+
+        if issubclass(annotation, Train):
+            return "train"
+        if issubclass(annotation, Escapement):
+            return "esc"
+    return None
+
+
 def declared_parameters(factory: Any) -> tuple[str | None, list[Declared]]:
     """Read what ``factory`` (a cog class or function) declares.
 
-    :returns: the name of the injected first parameter (``"train"``, ``"esc"``
-        or ``None``) and every other parameter, in order; ``*args`` and
-        ``**kwargs`` are left out.
+    :returns: what the first parameter is given (``"train"``, ``"esc"`` or
+        ``None``: see :func:`_injected_kind`) and every other parameter, in
+        order; ``*args`` and ``**kwargs`` are left out.
     """
     try:
         parameters = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
         return None, []
     injected = None
-    if parameters and parameters[0].name in INJECTED:
-        injected = parameters[0].name
-        parameters = parameters[1:]
     hints = _hints(factory)
+    if parameters and parameters[0].kind in (parameters[0].POSITIONAL_ONLY, parameters[0].POSITIONAL_OR_KEYWORD):
+        injected = _injected_kind(parameters[0].name, hints.get(parameters[0].name, parameters[0].annotation))
+        if injected is not None:
+            parameters = parameters[1:]
     docs = split_params(_docstring(factory))[1]
     found = []
     for p in parameters:

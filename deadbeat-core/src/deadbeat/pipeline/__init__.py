@@ -554,7 +554,7 @@ def _is_plain_cog(factory: Any, params: Mapping[str, Any]) -> bool:
     required = [
         p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    return len(required) == 1 and required[0].name not in conf.INJECTED
+    return len(required) == 1 and conf.declared_parameters(factory)[0] is None
 
 
 def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: list[Any]) -> list[Any]:

@@ -139,13 +139,10 @@ def build_cog(factory: Any, train: movement.Train, params: Mapping[str, Any]) ->
     :param train: the Train it will run in.
     :param params: keyword parameters.
     """
-    try:
-        first = next(iter(inspect.signature(factory).parameters), None)
-    except (TypeError, ValueError):
-        first = None
-    if first == "train":
+    injected = conf.declared_parameters(factory)[0]
+    if injected == "train":
         return factory(train, **params)
-    if first == "esc":
+    if injected == "esc":
         return factory(train.esc, **params)
     return factory(**params)
 
