@@ -631,6 +631,38 @@ class TestGettersAndSetters:
         uids = [d["uid"] for d in train.cogs[-1].data]
         assert len(set(uids)) == 2 and listener.done_ids == uids
 
+    def test_through_fs_read_the_manual_form_with_an_option_sets_its_own_id(self, tmp_path: Path) -> None:
+        """fs.read on a real file: make_id(data, field="uid") sets the uid; FILE:OFFSET lands nowhere."""
+        source = tmp_path / "in.txt"
+        source.write_text("a\nb\n")
+        made: list[str] = []
+
+        def make_id(data: dict[str, Any], field: str = "uid") -> dict[str, Any]:
+            data[field] = uuid.uuid4().hex
+            made.append(data[field])
+            return data
+
+        done: list[Any] = []
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        esc = movement.Escapement()
+        train = movement.Train(esc, id_getter="uid")
+        collector = Collector()
+        train.cogs = [
+            fs.FileReaderSupply(esc, [str(source)], line_setter="line", id_setter=make_id),
+            Listener(),
+            collector,
+        ]
+        train.run()
+        esc.close()
+        assert [set(d) for d in collector.data] == [{"line", "uid"}, {"line", "uid"}]
+        assert [d["line"] for d in collector.data] == ["a", "b"]
+        assert [d["uid"] for d in collector.data] == made and len(set(made)) == 2
+        assert done == made
+
     def test_id_setter_with_two_arguments(self, tmp_path: Path) -> None:
         """A setter (datum, id) gets the id the supply made: FILE:OFFSET."""
         source = write_lines(tmp_path / "in.txt", ["a", "b"])

@@ -639,3 +639,113 @@ class TestFigures:
         after = supply.metrics()
         assert after["messages_read_total"] == 20 and after["redelivered_total"] == 20
         assert after["pending"] == 0 and after["lag_messages"] == 0
+
+
+class Refuse(movement.Cog):
+    """Raises on the data ``refused`` says no to: they fail in the train, after the supply."""
+
+    def __init__(self, refused: Callable[[Any], bool]) -> None:
+        self.refused = refused
+
+    def __call__(self, datum: Any) -> tuple[Any, ...]:
+        if self.refused(datum):
+            raise ValueError("refused further down the train")
+        return (datum,)
+
+
+class DoneIds(movement.Cog):
+    """Notes the event id of every event_done."""
+
+    def __init__(self) -> None:
+        self.done: list[Any] = []
+
+    def event_done(self, event_id: Any) -> None:
+        self.done.append(event_id)
+
+
+class TestIdSetter:
+    """id_setter, as the manual asks of supplies: a setter given STREAM:SEQUENCE, or the manual's own-id function."""
+
+    def test_a_setter_gets_the_stream_sequence_and_the_train_still_knows_it(self, name: str) -> None:
+        """A setter f(datum, id) (the payload made a mapping) gets STREAM:SEQUENCE; event_done names it too."""
+        publish(name, [f"line {i}".encode() for i in range(3)])
+
+        def with_id(payload: str, event_id: str) -> dict[str, str]:
+            return {"line": payload, "eid": event_id}
+
+        esc = movement.Escapement()
+        esc.once = True
+        train = movement.Train(esc)
+        supply = stream.NATSStreamSupply(train, name, id_setter=with_id)
+        listener, collector = DoneIds(), Collector()
+        train.cogs = [supply, listener, collector]
+        run(esc, lambda: False)
+        expected = [f"{name}:{i}" for i in range(1, 4)]
+        assert collector.data == [{"line": f"line {n}", "eid": eid} for n, eid in enumerate(expected)]
+        assert listener.done == expected
+        assert consumer_pending(name) == 0
+        assert supply.counts == {"received": 3, "acknowledged": 3, "dead-lettered": 0, "invalid": 0}
+
+    def test_the_manuals_function_sets_an_id_of_its_own(self, name: str) -> None:
+        """make_id(datum, field="uid"): the manual's form, called with the datum alone; the train reads the uid."""
+        publish(name, [f"line {i}".encode() for i in range(3)])
+        made: list[str] = []
+
+        def make_id(payload: str, field: str = "uid") -> dict[str, str]:
+            made.append(uuid.uuid4().hex)
+            return {"line": payload, field: made[-1]}
+
+        esc = movement.Escapement()
+        esc.once = True
+        train = movement.Train(esc, id_getter="uid")
+        supply = stream.NATSStreamSupply(train, name, id_setter=make_id)
+        listener, collector = DoneIds(), Collector()
+        train.cogs = [supply, listener, collector]
+        run(esc, lambda: False)
+        assert collector.data == [{"line": f"line {n}", "uid": uid} for n, uid in enumerate(made)]
+        assert len(set(made)) == 3 and listener.done == made
+        assert consumer_pending(name) == 0
+
+    def test_a_failing_setter_costs_its_message_alone_acknowledged_as_any_failed_message(self, name: str) -> None:
+        """The datum goes to the error output naming STREAM:SEQUENCE, then is acknowledged, as one failing later."""
+        publish(name, [b"fine", b"no id", b"fails later"])
+
+        def picky(payload: str, event_id: str) -> dict[str, str]:
+            if payload == "no id":
+                raise ValueError("no id for you")
+            return {"line": payload, "eid": event_id}
+
+        records: list[movement.ErrorRecord] = []
+        pending_then: list[int] = []
+
+        def error_output(record: movement.ErrorRecord) -> None:
+            records.append(record)
+            # Asked from a thread of its own: the loop's thread has its own asyncio loop running.
+            asking = threading.Thread(target=lambda: pending_then.append(consumer_pending(name)))
+            asking.start()
+            asking.join()
+
+        esc = movement.Escapement()
+        esc.once = True
+        train = movement.Train(esc, error_output=error_output)
+        supply = stream.NATSStreamSupply(train, name, id_setter=picky)
+        collector = Collector()
+        train.cogs = [supply, Refuse(lambda d: d["line"] == "fails later"), collector]
+        run(esc, lambda: False)
+        assert collector.data == [{"line": "fine", "eid": f"{name}:1"}]
+        assert [r.event_id for r in records] == [f"{name}:2", f"{name}:3"]
+        assert isinstance(records[0].error, ValueError) and "no id for you" in str(records[0].error)
+        assert records[0].datum == {"id": f"{name}:2", "message": "no id"}
+        # Both reached the error output unacknowledged, and were acknowledged after, with the good one.
+        assert pending_then == [3, 3]
+        assert consumer_pending(name) == 0
+        assert supply.counts == {"received": 3, "acknowledged": 3, "dead-lettered": 0, "invalid": 1}
+
+    def test_a_field_path_is_refused_the_data_being_payloads(self) -> None:
+        """Each datum is the payload, a text: a field path for the id is refused at construction."""
+        esc = movement.Escapement()
+        try:
+            with pytest.raises(ValueError, match="not a mapping"):
+                stream.NATSStreamSupply(movement.Train(esc), unique("NEVER"), id_setter="eid")
+        finally:
+            esc.close()

@@ -784,3 +784,121 @@ class TestDrainFigures:
         assert drain.counts["written"] == 2_000
         (cog,) = [c for c in metrics.snapshot([train]).trains[0].cogs if c.position == 1]
         assert cog.counters["written_total"] == 2_000 and cog.gauges["pending"] == 0
+
+
+class Refuse(movement.Cog):
+    """Raises on the data ``refused`` says no to: they fail in the train, after the supply."""
+
+    def __init__(self, refused: Callable[[Any], bool]) -> None:
+        self.refused = refused
+
+    def __call__(self, datum: Any) -> tuple[Any, ...]:
+        if self.refused(datum):
+            raise ValueError("refused further down the train")
+        return (datum,)
+
+
+class DoneIds(movement.Cog):
+    """Notes the event id of every event_done."""
+
+    def __init__(self) -> None:
+        self.done: list[Any] = []
+
+    def event_done(self, event_id: Any) -> None:
+        self.done.append(event_id)
+
+
+class TestIdSetter:
+    """id_setter, as the manual asks of supplies: a setter given STREAM:MESSAGE-ID, or the manual's own-id function."""
+
+    def test_a_setter_gets_the_message_id_and_the_train_still_knows_it(self, client: redis.Redis, key: str) -> None:
+        """id_setter = "eid" (field = false): each mapping holds STREAM:MESSAGE-ID; event_done names it too."""
+        ids = [client.xadd(key, {"data": f"line {i}"}).decode() for i in range(3)]
+        esc = movement.Escapement()
+        esc.once = True
+        listener = DoneIds()
+        _, supply, collector = reader(esc, key, listener, field=None, id_setter="eid")
+        run(esc, lambda: False)
+        expected = [f"{key}:{i}" for i in ids]
+        assert collector.data == [{"data": f"line {n}", "eid": eid} for n, eid in enumerate(expected)]
+        assert listener.done == expected
+        assert client.xpending(key, "deadbeat")["pending"] == 0
+        assert supply.counts == {"received": 3, "acknowledged": 3, "dead-lettered": 0, "invalid": 0}
+
+    def test_the_manuals_function_sets_an_id_of_its_own(self, client: redis.Redis, key: str) -> None:
+        """A function of the datum (here the text, made a mapping) sets a uid; the train reads it (id_getter)."""
+        fill(client, key, 3)
+        made: list[str] = []
+
+        def make_id(line: str, field: str = "uid") -> dict[str, str]:
+            made.append(uuid.uuid4().hex)
+            return {"line": line, field: made[-1]}
+
+        esc = movement.Escapement()
+        esc.once = True
+        train = movement.Train(esc, id_getter="uid")
+        supply = stream.RedisStreamSupply(train, key, id_setter=make_id)
+        listener, collector = DoneIds(), Collector()
+        train.cogs = [supply, listener, collector]
+        run(esc, lambda: False)
+        assert collector.data == [{"line": f"line {n}", "uid": uid} for n, uid in enumerate(made)]
+        assert len(set(made)) == 3 and listener.done == made
+        assert client.xpending(key, "deadbeat")["pending"] == 0
+
+    def test_messages_taken_up_again_get_their_ids_too(self, client: redis.Redis, key: str) -> None:
+        """Our previous run's pending messages, handed on one at a time, go through the setter as new ones do."""
+        ids = [client.xadd(key, {"data": f"line {i}"}).decode() for i in range(4)]
+        client.xgroup_create(key, "deadbeat", id="0")
+        client.xreadgroup("deadbeat", "w0", {key: ">"}, count=2)  # the previous run died with these
+        esc = movement.Escapement()
+        esc.once = True
+        _, _, collector = reader(esc, key, consumer="w0", claim_idle=600, field=None, id_setter="meta.eid")
+        run(esc, lambda: False)
+        assert sorted(d["meta"]["eid"] for d in collector.data) == sorted(f"{key}:{i}" for i in ids)
+        assert client.xpending(key, "deadbeat")["pending"] == 0
+
+    def test_a_failing_setter_costs_its_message_alone_acknowledged_as_any_failed_message(
+        self, client: redis.Redis, key: str
+    ) -> None:
+        """The datum goes to the error output naming its message, pending until then: as a message failing later."""
+        good = client.xadd(key, {"data": "fine"}).decode()
+        bad = client.xadd(key, {"data": "no id"}).decode()
+        later = client.xadd(key, {"data": "fails later"}).decode()
+
+        def picky(data: dict[str, str], event_id: str) -> dict[str, str]:
+            if data["data"] == "no id":
+                raise ValueError("no id for you")
+            data["eid"] = event_id
+            return data
+
+        records: list[movement.ErrorRecord] = []
+        pending_then: list[int] = []
+
+        def error_output(record: movement.ErrorRecord) -> None:
+            records.append(record)
+            pending_then.append(client.xpending(key, "deadbeat")["pending"])
+
+        esc = movement.Escapement()
+        esc.once = True
+        train = movement.Train(esc, error_output=error_output)
+        supply = stream.RedisStreamSupply(train, key, field=None, id_setter=picky)
+        collector = Collector()
+        train.cogs = [supply, Refuse(lambda d: d["data"] == "fails later"), collector]
+        run(esc, lambda: False)
+        assert collector.data == [{"data": "fine", "eid": f"{key}:{good}"}]
+        assert [r.event_id for r in records] == [f"{key}:{bad}", f"{key}:{later}"]
+        assert isinstance(records[0].error, ValueError) and "no id for you" in str(records[0].error)
+        assert records[0].datum == {"id": f"{key}:{bad}", "message": {"data": "no id"}}
+        # Both reached the error output unacknowledged, and were acknowledged after, with the good one.
+        assert pending_then == [3, 3]
+        assert client.xpending(key, "deadbeat")["pending"] == 0
+        assert supply.counts == {"received": 3, "acknowledged": 3, "dead-lettered": 0, "invalid": 1}
+
+    def test_a_field_path_needs_data_that_are_mappings(self) -> None:
+        """With field set each datum is a text: a field path for the id is refused at construction."""
+        esc = movement.Escapement()
+        try:
+            with pytest.raises(ValueError, match="set field = false"):
+                stream.RedisStreamSupply(movement.Train(esc), unique("never"), id_setter="eid")
+        finally:
+            esc.close()

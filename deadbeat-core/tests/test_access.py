@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
@@ -123,3 +124,131 @@ class TestWildcards:
         assert event == {"Source": [{"IP4": ["A", "B"]}, {"IP4": ["C"]}]}
         with pytest.raises(LookupError, match="3 places but 2 values"):
             movement.setter("Source.*.IP4.*")(event, ["x", "y"])
+
+
+class TestIdSetter:
+    """movement.id_setter tells the manual's f(datum) from a setter f(datum, id) by the required parameters."""
+
+    @staticmethod
+    def made_by(spec: Any) -> dict[str, Any]:
+        """What the resulting setter makes of an empty mapping given the supply's id ``file:0``."""
+        set_id = movement.id_setter(spec)
+        assert set_id is not None
+        result = set_id({}, "file:0")
+        assert isinstance(result, dict)
+        return result
+
+    def test_one_required_argument_and_an_optional_one_is_the_manual_form(self) -> None:
+        """def make_id(data, field="id"): called as make_id(datum); the supply's id never lands in field."""
+
+        def make_id(data: dict[str, Any], field: str = "uid") -> dict[str, Any]:
+            data[field] = "generated"
+            return data
+
+        assert self.made_by(make_id) == {"uid": "generated"}
+
+    def test_one_required_argument_is_the_manual_form(self) -> None:
+        """The manual's form; a function that returns nothing has set the id in place."""
+
+        def make_id(data: dict[str, Any]) -> None:
+            data["uid"] = "generated"
+
+        assert self.made_by(make_id) == {"uid": "generated"}
+        assert self.made_by(lambda data: {**data, "uid": 1}) == {"uid": 1}
+
+    def test_keyword_only_options_keep_the_manual_form(self) -> None:
+        """Optional keyword-only parameters are no second argument."""
+
+        def make_id(data: dict[str, Any], *, field: str = "uid") -> dict[str, Any]:
+            data[field] = "generated"
+            return data
+
+        assert self.made_by(make_id) == {"uid": "generated"}
+
+    def test_two_required_arguments_are_a_setter(self) -> None:
+        """f(datum, id), with or without optional parameters after, gets the supply's id."""
+
+        def set_id(data: dict[str, Any], event_id: str, field: str = "eid") -> dict[str, Any]:
+            data[field] = event_id
+            return data
+
+        assert self.made_by(set_id) == {"eid": "file:0"}
+        assert self.made_by(movement.itemsetter("eid")) == {"eid": "file:0"}
+        assert self.made_by("meta.eid") == {"meta": {"eid": "file:0"}}
+        assert movement.id_setter("eid") is not None
+        assert movement.id_setter(None) is None
+
+    def test_variadic_functions_stay_setters(self) -> None:
+        """*args can take the id: a setter, as before (a decorator's wrapper, say)."""
+
+        def wrapper(*args: Any) -> Any:
+            args[0]["eid"] = args[1]
+            return args[0]
+
+        def first_and_rest(data: dict[str, Any], *rest: Any) -> dict[str, Any]:
+            data["eid"] = rest[0]
+            return data
+
+        assert self.made_by(wrapper) == {"eid": "file:0"}
+        assert self.made_by(first_and_rest) == {"eid": "file:0"}
+
+    def test_no_required_argument_decides_by_what_it_can_take(self) -> None:
+        """Two optional parameters: a setter; one: the manual's form."""
+
+        def either(data: Any = None, event_id: Any = None) -> Any:
+            data["eid"] = event_id
+            return data
+
+        def one(data: Any = None) -> Any:
+            data["uid"] = "generated"
+            return data
+
+        assert self.made_by(either) == {"eid": "file:0"}
+        assert self.made_by(one) == {"uid": "generated"}
+
+    def test_partials_bound_methods_and_callable_objects_count_what_is_left(self) -> None:
+        """self and what a partial gives are not among the required arguments."""
+
+        def put(field: str, data: dict[str, Any], value: Any = "generated") -> dict[str, Any]:
+            data[field] = value
+            return data
+
+        class Maker:
+            def __init__(self) -> None:
+                self.count = 0
+
+            def make(self, data: dict[str, Any], field: str = "uid") -> dict[str, Any]:
+                self.count += 1
+                data[field] = self.count
+                return data
+
+            def __call__(self, data: dict[str, Any], field: str = "uid") -> dict[str, Any]:
+                return self.make(data, field)
+
+        class Setter:
+            def __call__(self, data: dict[str, Any], event_id: str) -> dict[str, Any]:
+                data["eid"] = event_id
+                return data
+
+        assert self.made_by(functools.partial(put, "uid")) == {"uid": "generated"}
+        assert self.made_by(Maker().make) == {"uid": 1}
+        assert self.made_by(Maker()) == {"uid": 1}
+        assert self.made_by(Setter()) == {"eid": "file:0"}
+
+    def test_a_builtin_without_a_signature_is_taken_for_a_setter(self) -> None:
+        """As before: no signature to read, so it is given the id too."""
+        set_id = movement.id_setter(dict.update)
+        assert set_id is not None and set_id is dict.update
+
+    def test_a_function_that_takes_neither_form_is_refused_at_once(self) -> None:
+        """Three required arguments, or a required keyword: a TypeError at construction, not per datum."""
+
+        def three(data: Any, event_id: Any, extra: Any) -> Any:
+            return data
+
+        def keyword(data: Any, *, field: str) -> Any:
+            return data
+
+        for function in (three, keyword, operator.setitem):
+            with pytest.raises(TypeError, match="takes neither one argument"):
+                movement.id_setter(function)

@@ -79,7 +79,8 @@ class NATSStreamSupply(BrokerSupply):
 
     Each datum is the message's payload as text (bytes with ``encoding = false``);
     its event id is ``STREAM:SEQUENCE``. A payload that does not decode goes to
-    the error output and is acknowledged. The durable consumer is made when
+    the error output and is acknowledged. An ``id_setter`` (a function) gives
+    each datum its id. The durable consumer is made when
     missing (and the stream too, capturing ``subject``, when that is given);
     an existing one is given this ``ack_wait`` and ``subject`` (the log says
     what changed, or what JetStream refused to change).
@@ -110,6 +111,14 @@ class NATSStreamSupply(BrokerSupply):
         delivers it again (its worker is taken for dead); longer than any cog may hold a datum.
     :param max_deliveries: deliveries after which a message that was never
         acknowledged goes to the error output instead of the train.
+    :param id_setter: a function of the datum that sets an id of its own and
+        returns the datum (the manual's form; it may return a new one, such as
+        a mapping holding the payload), or a setter ``f(datum, id)`` given the
+        event id ``STREAM:SEQUENCE``. Each datum is the payload, a text, so a
+        field path has nowhere to go. By default the id is not put in the data,
+        and the train knows it all the same (error records, ``event_done``).
+        A datum whose setter fails goes to the error output, naming its
+        message, which is acknowledged as any other.
     """
 
     config_name = "nats"
@@ -131,9 +140,16 @@ class NATSStreamSupply(BrokerSupply):
         wait: Annotated[float, conf.Range(0, above=True)] = 5.0,
         ack_wait: Annotated[float, conf.Range(0, above=True)] = 60.0,
         max_deliveries: Annotated[int, conf.Range(1)] = 5,
+        id_setter: movement.IdSetter | None = None,
     ) -> None:
         if isinstance(servers, str):
             raise TypeError("servers must be a list of URLs, not one string")
+        if id_setter is not None and not callable(id_setter):
+            # Each datum is the payload, a text (or bytes): nowhere to put a field.
+            raise ValueError(
+                f"id_setter {id_setter!r}: each datum of stream.nats is the message's payload, not a mapping;"
+                " give a function of the datum (the manual's form, or a setter taking the datum and the id)"
+            )
         if start not in ("beginning", "end"):
             raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
         if wait <= 0 or ack_wait <= 0:
@@ -153,6 +169,7 @@ class NATSStreamSupply(BrokerSupply):
         self.wait = wait
         self.ack_wait = ack_wait
         self.max_deliveries = max_deliveries
+        self.id_setter = id_setter
         self._nc: Any = None
         self._pull: PullRequests | None = None
         self._inbox = ""
@@ -175,6 +192,7 @@ class NATSStreamSupply(BrokerSupply):
             batch_size,
             max_pending,
             max_deliveries,
+            id_setter,
         )
 
     def _retryable(self, exc: BaseException) -> bool:
@@ -388,6 +406,14 @@ class NATSStreamSupply(BrokerSupply):
                     continue
                 data.append(datum)
                 kept.append(sequence)
+        if self._set_id is not None:
+            message_of = {sequence: message for message, (_, sequence) in zip(messages, facts, strict=True)}
+            data, kept = self._give_ids(
+                data,
+                kept,
+                lambda sequence: f"{stream}:{sequence}",
+                lambda sequence: _readable(message_of[sequence].data),
+            )
 
         def event_ids() -> list[Any]:
             return [f"{stream}:{sequence}" for sequence in kept]

@@ -63,7 +63,8 @@ class RedisStreamSupply(BrokerSupply):
     ``stream.redis_write`` writes), or with ``field = false`` a mapping of all
     its fields. Its event id is ``STREAM:MESSAGE-ID`` (``events:1700000000000-0``).
     A message without the field, or whose bytes do not decode, goes to the
-    error output and is acknowledged.
+    error output and is acknowledged. An ``id_setter`` puts the event id (or
+    an id of its own) in the data.
 
     Delivery is at least once: a message written by the outputs whose ``XACK``
     was lost (a crash between the two) is delivered again.
@@ -93,6 +94,13 @@ class RedisStreamSupply(BrokerSupply):
         longer than any cog may hold a datum.
     :param max_deliveries: deliveries after which a message that was never
         acknowledged goes to the error output instead of the train.
+    :param id_setter: where the event id ``STREAM:MESSAGE-ID`` goes in each datum
+        (a setter or a field path, such as ``"id"``: the data must then be
+        mappings, ``field = false``), or a function of the datum that sets an id
+        of its own (the manual's form). By default the id is not put in the
+        data, and the train knows it all the same (error records,
+        ``event_done``). A datum whose setter fails goes to the error output,
+        naming its message, which is acknowledged as any other.
     """
 
     config_name = "redis"
@@ -114,11 +122,18 @@ class RedisStreamSupply(BrokerSupply):
         block: Annotated[float, conf.Range(0, above=True)] = 5.0,
         claim_idle: Annotated[float, conf.Range(0, above=True)] = 60.0,
         max_deliveries: Annotated[int, conf.Range(1)] = 5,
+        id_setter: movement.IdSetter | None = None,
     ) -> None:
         if start not in ("beginning", "end"):
             raise ValueError(f"start must be 'beginning' or 'end', not {start!r}")
         if claim_idle <= 0 or block <= 0:
             raise ValueError("claim_idle and block must be more than 0 seconds")
+        if id_setter is not None and not callable(id_setter) and field is not None:
+            # Each datum would be the field's text: nowhere to put the id.
+            raise ValueError(
+                f"id_setter {id_setter!r} needs data that are mappings: set field = false (each datum then holds"
+                " every field of its message), or give a function"
+            )
         self.train = train
         self.stream = stream
         self.group = group
@@ -133,6 +148,7 @@ class RedisStreamSupply(BrokerSupply):
         self.block = block
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
+        self.id_setter = id_setter
         self._name = consumer or default_consumer_name()
         self._client = connect(url, password, "stream.redis", longest_block=block)
         self._field = field.encode() if field is not None else None
@@ -150,6 +166,7 @@ class RedisStreamSupply(BrokerSupply):
             batch_size,
             max_pending,
             max_deliveries,
+            id_setter,
         )
 
     def _retryable(self, exc: BaseException) -> bool:
@@ -315,6 +332,14 @@ class RedisStreamSupply(BrokerSupply):
                     keep.append(entry)
             entries = keep
         data, kept = self._data_of(entries)
+        if self._set_id is not None:
+            fields_of = dict(entries)
+            data, kept = self._give_ids(
+                data,
+                kept,
+                lambda message_id: f"{stream}:{message_id.decode()}",
+                lambda message_id: self._readable(fields_of[message_id]),
+            )
 
         def event_ids() -> list[Any]:
             return [f"{stream}:{message_id.decode()}" for message_id in kept]

@@ -12,9 +12,10 @@ Acknowledgement. Every fetch goes down the train as one
 outputs, dropped by a filter, or delivered to the error output) and no cog
 holds data back; only then are its messages acknowledged to the broker, in one
 call per ``checkpoint``. A message that cannot become a datum (a missing field,
-bytes that do not decode, too many deliveries) goes to the error output first
-and is acknowledged with the batch it came in. A crash before the
-acknowledgement loses nothing: the broker delivers the message again.
+bytes that do not decode, too many deliveries, an ``id_setter`` that raises)
+goes to the error output first and is acknowledged with the batch it came in.
+A crash before the acknowledgement loses nothing: the broker delivers the
+message again.
 
 The bound. Messages handed to the train and not yet acknowledged to the broker
 are at most ``max_pending`` (the train's ``high_water`` by default): a fetch asks
@@ -124,8 +125,12 @@ class BrokerSupply(movement.Supply):
         batch_size: int,
         max_pending: int | None,
         max_deliveries: int,
+        id_setter: movement.IdSetter | None = None,
     ) -> None:
-        """Bookkeeping every broker supply needs; called by the subclass's ``__init__``."""
+        """Bookkeeping every broker supply needs; called by the subclass's ``__init__``.
+
+        :param id_setter: the supply's ``id_setter`` parameter (see :meth:`_give_ids`).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if max_deliveries < 1:
@@ -138,6 +143,11 @@ class BrokerSupply(movement.Supply):
         #: acknowledgement) never exceed this.
         self._limit = max(limit, 1)
         self._where = where
+        #: Puts each datum's event id in it (see _give_ids); None: the ids only go beside the data.
+        self._set_id = movement.id_setter(id_setter)
+        #: The manual's one-argument form sets ids of its own: the train then reads
+        #: them from the data (its id_getter), and ours do not go beside them.
+        self._own_ids = callable(id_setter) and self._set_id is not id_setter
         # Invariant: _pending == sum(len(refs) for refs in _unacked.values());
         # _pending + len(_to_ack) <= _limit, give or take one fetch's rejects.
         self._unacked: dict[int, list[Any]] = {}
@@ -204,12 +214,50 @@ class BrokerSupply(movement.Supply):
         self.counts["dead-lettered" if dead else "invalid"] += 1
         self.esc.reject(self, {"id": event_id, "message": content}, error)
 
-    def _send(self, data: list[Any], refs: list[Any], event_ids: Callable[[], list[Any]]) -> None:
+    def _give_ids(
+        self,
+        data: list[Any],
+        keys: list[Any],
+        event_id: Callable[[Any], str],
+        content: Callable[[Any], Any],
+    ) -> tuple[list[Any], list[Any]]:
+        """Put each datum's event id in it with the ``id_setter`` (only called when there is one).
+
+        A datum whose setter raises costs itself alone: it goes to the error
+        output (see :meth:`_reject`) naming its event id, and its message stays
+        among the fetch's ``refs``, acknowledged with the batch as any message
+        that failed is, once the error output has it.
+
+        :param data: the data made of the fetch's messages.
+        :param keys: each datum's message, as the subclass names it (a Redis id, a JetStream sequence).
+        :param event_id: the event id ``STREAM:...`` of a key.
+        :param content: the message of a key as the error output shows it.
+        :returns: the data and their keys, without those whose setter raised.
+        """
+        set_id = self._set_id
+        assert set_id is not None
+        made: list[Any] = []
+        kept: list[Any] = []
+        for datum, key in zip(data, keys, strict=True):
+            eid = event_id(key)
+            try:
+                made.append(set_id(datum, eid))
+            except Exception as exc:  # noqa: BLE001 - the pipeline's setter failed: that datum to the error output
+                self._reject(eid, content(key), exc)
+                continue
+            kept.append(key)
+        return made, kept
+
+    def _send(self, data: list[Any], refs: list[Any], event_ids: Callable[[], list[Any]] | None) -> None:
         """Send one fetch down the train; ``refs`` (every message of it, rejected ones too) are acknowledged after.
 
         Sent even when ``data`` is empty (every message was rejected): the
         Train then acknowledges the batch once the error output has the data.
+        ``event_ids`` is ``None`` when the manual's ``id_setter`` gave the data
+        ids of their own: the train reads those.
         """
+        if self._own_ids:
+            event_ids = None
         self._seq += 1
         self._unacked[self._seq] = refs
         self._pending += len(refs)

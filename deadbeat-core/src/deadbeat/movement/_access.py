@@ -281,13 +281,38 @@ def setter(spec: Setter | str | int | None, default: Setter | str | int | None =
     raise TypeError(f"a setter must be a callable, a field path or an index, not {spec!r}")
 
 
-def _takes_two(function: Callable[..., Any]) -> bool:
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _takes_the_id(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` is a setter ``f(datum, id)`` rather than the manual's ``f(datum)`` (see :func:`id_setter`).
+
+    :raises TypeError: when ``function`` can be called neither with one argument nor with two.
+    """
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
         return True  # a builtin without a signature: take it for a setter
+    parameters = signature.parameters.values()
+    required = sum(1 for p in parameters if p.kind in _POSITIONAL and p.default is inspect.Parameter.empty)
+    variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    takes_one, takes_two = _binds(signature, 1), _binds(signature, 2)
+    if required == 1 and takes_one and not variadic:
+        return False  # the manual's form, whatever optional parameters follow the datum
+    if takes_two:
+        return True
+    if takes_one:
+        return False
+    name = getattr(function, "__qualname__", None) or repr(function)
+    raise TypeError(
+        f"id_setter {name}{signature} takes neither one argument (the datum: the manual's function that sets"
+        " an id of its own) nor two (the datum and the id the supply made)"
+    )
+
+
+def _binds(signature: inspect.Signature, count: int) -> bool:
     try:
-        signature.bind(None, None)
+        signature.bind(*([None] * count))
     except TypeError:
         return False
     return True
@@ -303,12 +328,24 @@ def id_setter(spec: Callable[..., Any] | str | int | None) -> Setter | None:
     A setter's: a function of two arguments (:func:`itemsetter`, or a field
     path or index as for :func:`setter`), given the id the supply made.
 
+    Which form a function is follows from its *required* positional
+    parameters, not from how many it could take: exactly one
+    (``def make_id(data, field="id")``) is the manual's form, whatever optional
+    parameters follow; two is a setter. A function that takes ``*args``, or has
+    no required positional parameter, is a setter when it can be called with two
+    arguments and the manual's form when only with one. Bound methods,
+    ``functools.partial`` objects and callable objects count the parameters
+    a call must still fill (``self`` and what the partial gives are not among
+    them). A callable whose signature cannot be read (some builtins) is taken
+    for a setter.
+
     :returns: the setter, or ``None`` when ``spec`` is ``None`` (no ids).
-    :raises TypeError: when ``spec`` is none of these.
+    :raises TypeError: when ``spec`` is none of these, or a function that can be
+        called neither with one argument nor with two.
     """
     if spec is None:
         return None
-    if not callable(spec) or _takes_two(spec):
+    if not callable(spec) or _takes_the_id(spec):
         return setter(spec)
     generate = spec
 
