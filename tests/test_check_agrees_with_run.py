@@ -161,3 +161,22 @@ class TestCheckOnce:
         shown = deadbeat(tmp_path, "check", "--help")
         assert shown.returncode == 0
         assert "--once" in shown.stdout and "run --once" in shown.stdout
+
+
+class TestEveryProblemAtOnce:
+    def test_run_names_what_the_cogs_would_refuse_with_the_files_own_problems(self, tmp_path: Path) -> None:
+        """A misspelt key and a filter expression the language refuses: run said the first only, check both."""
+        pipeline(
+            tmp_path,
+            READ_TO_FILE.replace(
+                '[[cog]]\nuse = "fs.write"',
+                '[[cog]]\nuse = "flow.filter"\nexpression = "line.upper()"\n\n[[cog]]\nuse = "fs.write"\nfsnyc = true',
+            ),
+        )
+        checked = deadbeat(tmp_path, "check", "pipeline.toml")
+        ran = deadbeat(tmp_path, "run", "pipeline.toml", "--once")
+        assert checked.returncode == 1 and ran.returncode == 1
+        for said in (checked.stdout + checked.stderr, ran.stderr):
+            assert "fsnyc: unknown parameter" in said
+            assert "cog[1] (flow.filter): expression: not allowed in a filter" in said
+        assert not (tmp_path / "out.txt").exists()

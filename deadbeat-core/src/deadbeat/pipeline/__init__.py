@@ -300,6 +300,11 @@ def load(
     routes = _routes(path, data, routing_table, registry, base, problems)
     if problems:
         if problems_found is None:
+            # Every problem at once, as deadbeat check says them: with the file
+            # wrong already, what its valid cogs would refuse when built too (a
+            # filter's expression), not only after the rest is mended.
+            route_cogs = [cog for route in routes for cog in route.cogs]
+            problems += _requirement_problems(path, [*specs, *errors, *route_cogs])
             raise PipelineError([substitution.redact(problem) for problem in problems])
         problems_found += [substitution.redact(problem) for problem in problems]
     cog_specs = [s for s in specs if s is not None]
@@ -314,6 +319,20 @@ def load(
         routing_table if routes else {},
         substitution.secrets,
     )
+
+
+def _requirement_problems(path: str, specs: list[CogSpec | None]) -> list[str]:
+    """What each cog says it would miss when built (``missing_requirements(params)``), asked without building it."""
+    found = []
+    for spec in specs:
+        ask = getattr(spec.factory, "missing_requirements", None) if spec is not None else None
+        if spec is None or not callable(ask):
+            continue
+        try:
+            found += [f"{path}: {spec.where} ({spec.use}): {problem}" for problem in ask(dict(spec.params))]
+        except Exception:  # noqa: BLE001, S112 - a cog's own check failing is said when it is built
+            continue
+    return found
 
 
 _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(cog|route)[ \t]*\]\]", re.MULTILINE)
