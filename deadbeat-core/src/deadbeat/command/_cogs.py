@@ -79,7 +79,7 @@ def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
 
 def _unknown(registry: CogRegistry, name: str) -> str:
     close = registry.suggest(name)
-    hint = f"; did you mean {close!r}?" if close else ""
+    hint = f"; did you mean {close!r}?" if close else "."
     return f"deadbeat: no cog named {name!r}{hint} See 'deadbeat cogs'.\n"
 
 
