@@ -400,6 +400,23 @@ class TestAggregate:
         esc.close()
         assert sorted(d["k"] for d in collector.data) == list(range(500))
 
+    def test_an_integer_beyond_a_floats_range_fails_alone(self) -> None:
+        """A 400-digit integer (JSON lets it through) is refused itself: the valid floats after it are summed.
+
+        Taken in, it made a total that no float could be added to: every later
+        datum of its group failed with OverflowError, and the hostile one went on.
+        """
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        aggregate = flow.Aggregate(train, ["h"], {"total": "sum:size", "n": "count"}, window=600)
+        data = [{"id": 1, "h": "a", "size": 10**400}, *({"id": i, "h": "a", "size": 1.5} for i in range(2, 6))]
+        out, records = send_through([aggregate], data)
+        assert [r.event_id for r in records] == [1]
+        assert "an integer of 401 digits is beyond a number's range" in str(records[0].error)
+        (emitted,) = aggregate.finish()
+        assert (emitted["total"], emitted["n"]) == (6.0, 4)
+        esc.close()
+
     def test_a_sum_beyond_a_numbers_range_fails_its_datum_and_keeps_the_group(self) -> None:
         """1e308 + 1e308 would be Infinity, which JSON cannot hold: that datum fails, the group stays as it was."""
         esc = movement.Escapement()

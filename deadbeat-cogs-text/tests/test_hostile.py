@@ -184,6 +184,30 @@ HOSTILE_SCRIPT = textwrap.dedent(
 )
 
 
+class TestLoneSurrogates:
+    @pytest.mark.parametrize("engine", ["json", "orjson"])
+    def test_a_lone_surrogate_escape_fails_at_the_parser_with_its_line(self, engine: str) -> None:
+        """``{"a":"\\ud800"}``: the standard library made a string no UTF-8 output can write; the line went
+        on and failed at fs.write, far from its parser, as formatted text. Refused by the parser, as orjson
+        refuses it; a pair (an emoji) is text and passes. In a train (the whole list at once) and alone."""
+        lines = ['{"a":"\\ud800"}', '{"a":"\\ud83d\\ude00"}', '{"\\udc00":1}', '{"b":1}']
+        cog = text.JSONParse(engine=engine)
+        out, records = send_through([cog], lines)
+        assert out == [{"a": "\U0001f600"}, {"b": 1}]
+        assert [r.datum for r in records] == [lines[0], lines[2]]
+        assert all("lone surrogate" in str(r.error) for r in records)
+        for line in (lines[0], lines[2]):
+            with pytest.raises(ValueError, match="lone surrogate"):
+                cog(line)
+
+    def test_the_whole_list_path_hands_the_bad_one_back(self) -> None:
+        cog = text.JSONParse(engine="json")
+        lines = ['{"a":"x"}', '{"a":"\\udbff"}', '{"c":[1,"\\ud800\\udc00"]}']
+        with pytest.raises(movement.PartialBatch):
+            cog.call_batch(lines)
+        assert cog.call_batch([lines[0], lines[2]]) == [{"a": "x"}, {"c": [1, "\U00010000"]}]
+
+
 class TestUserPatterns:
     def test_catastrophic_pattern_on_hostile_lines_does_not_hang(self) -> None:
         """^(a+)+$ on 28 and 10,000 "a" and a "!": every line is answered (Python's re would take ages)."""

@@ -203,7 +203,8 @@ class TestRFC5424:
         ("line", "message"),
         [
             ("<192>1 - - - - - -", "RFC 5424: priority 192 is out of range (0 to 191), at column 2"),
-            ("<1000>1 - - - - - -", "RFC 5424: priority 1000 is out of range (0 to 191), at column 2"),
+            ("<1000>1 - - - - - -", "RFC 5424: priority 1000 has 4 digits (1 to 3: 0 to 191), at column 2"),
+            ("<0001>1 - - - - - -", "RFC 5424: priority 0001 has 4 digits (1 to 3: 0 to 191), at column 2"),
             ("<13>2 - - - - - -", "RFC 5424: version 2 is not supported (only 1), at column 5"),
             ("<13>1 2026-02-30T00:00:00Z - - - - -", "RFC 5424: timestamp '2026-02-30T00:00:00Z' at column 7: day 30"),
             ("<13>1 2026-01-01T24:00:00Z - - - - -", "RFC 5424: timestamp '2026-01-01T24:00:00Z' at column 7: hour 24"),

@@ -359,6 +359,11 @@ class TestCSV:
         (row,) = text.CSVParse(["a", "b"], dialect="excel-tab")("p\tq")
         assert row == {"a": "p", "b": "q"}
 
+    def test_a_column_named_twice_is_refused_when_made(self) -> None:
+        """fieldnames ["a", "a"]: each record kept the last of the two, silently; refused at start instead."""
+        with pytest.raises(ValueError, match="'a' named twice"):
+            text.CSVParse(["a", "b", "a"])
+
     def test_wrong_column_count_is_an_error(self) -> None:
         """A record with the wrong number of columns fails with the counts."""
         _, records = failures(text.CSVParse(["a", "b"]), [{"id": 1, "line": "1,2,3"}])

@@ -13,6 +13,7 @@ import copy
 import itertools
 import logging
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -30,6 +31,8 @@ _FUNCTIONS = ("count", "sum", "min", "max", "first", "last", "list")
 _NUMERIC = frozenset({"sum", "min", "max"})
 #: What they take: integers and floats (a boolean is neither).
 _NUMBERS = frozenset({int, float})
+#: The largest number sum, min and max take: the largest float (an int beyond it meets no float).
+_LARGEST = sys.float_info.max
 #: Marks a field a datum does not have.
 _ABSENT: Any = object()
 
@@ -239,8 +242,11 @@ class Aggregate(movement.Cog):
         for index, name in self._sums:
             value, current = values[index], group.values[index]
             if value is not _ABSENT and current is not None:
-                total = current + value
-                if type(total) is float and not math.isfinite(total):
+                try:
+                    total = current + value
+                except OverflowError:
+                    total = math.inf
+                if (type(total) is float and not math.isfinite(total)) or not -_LARGEST <= total <= _LARGEST:
                     raise ValueError(f"aggregate {name!r} (sum): {current!r} + {value!r} is beyond a number's range")
 
     def _growth(self, group: _Group, size: int, kept: list[int]) -> int:
@@ -281,6 +287,14 @@ class Aggregate(movement.Cog):
                 raise ValueError(f"aggregate {name!r} ({function}): expected a number, got {type(value).__name__}")
             if function in _NUMERIC and type(value) is float and not math.isfinite(value):
                 raise ValueError(f"aggregate {name!r} ({function}): {value!r} is not a finite number")
+            if function in _NUMERIC and type(value) is int and not -_LARGEST <= value <= _LARGEST:
+                # Python's ints have no bound, a float has: such a total could
+                # meet no float of a later datum (OverflowError), and that datum,
+                # not this one, would fail.
+                raise ValueError(
+                    f"aggregate {name!r} ({function}): an integer of {len(str(abs(value)))} digits is beyond"
+                    " a number's range"
+                )
             if function == "list":
                 size += weight(value, self.max_bytes - size)
                 if size > self.max_bytes:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import chain, repeat
@@ -228,7 +229,30 @@ def _std_loads_within(text: str | bytes | bytearray | memoryview, max_depth: int
         # Its parser recurses: a thousand levels reach Python's limit.
         raise _TooDeep(f"JSON nested too deep to parse, more than max_depth {max_depth}") from None
     _check_depth(text, value, max_depth)
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else bytes(text).decode("latin-1")) and _holds_surrogate(
+        value
+    ):
+        # "\ud800" alone: the standard library makes a string no UTF-8 output
+        # can write, and the line failed at the output, far from its parser.
+        # orjson refuses it, and so does this.
+        raise ValueError("a string holds a lone surrogate (an escape such as \\ud800 without its pair): not text")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether a string in ``value`` (or a key of its mappings) holds a lone surrogate."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_surrogate, value))
+    return False
 
 
 def _std_dumps(value: Any, sort_keys: bool = False) -> str:
@@ -524,6 +548,8 @@ class JSONParse(movement.Cog):
                     if not only(values, dict):
                         texts = None
                 if texts is not None:
+                    if not fast and _SURROGATE_ESCAPE_BYTES.search(_joined(texts)):
+                        raise ValueError("a surrogate escape: each datum looked at alone")
                     if _flat(values):
                         return values
                     joined = _joined(texts)

@@ -155,6 +155,12 @@ class CSVParse(_FromTextLists):
     ) -> None:
         if isinstance(fieldnames, str):
             raise TypeError("fieldnames must be a list of names, not one string")
+        repeated = sorted({name for name in fieldnames if list(fieldnames).count(name) > 1})
+        if repeated:
+            # Each record would keep only the last of those columns, silently.
+            raise ValueError(
+                f"fieldnames: {', '.join(map(repr, repeated))} named twice; a column needs a name of its own"
+            )
         self.fieldnames = list(fieldnames)
         self.delimiter = delimiter
         self.quotechar = quotechar

@@ -278,6 +278,8 @@ def _read_structured_data(text: str, position: int) -> tuple[dict[str, dict[str,
 
 
 def _priority_error(form: str, digits: str) -> ValueError:
+    if len(digits) > 3:
+        return ValueError(f"{form}: priority {digits} has {len(digits)} digits (1 to 3: 0 to 191), at column 2")
     return ValueError(f"{form}: priority {digits} is out of range (0 to 191), at column 2")
 
 
