@@ -144,6 +144,10 @@ class TestLanguage:
             text.GrokParse("%{NOPE:x}")
         with pytest.raises(ValueError, match="refers to itself: A -> B -> A"):
             text.GrokParse("%{A:x}", patterns={"A": "%{B}", "B": "%{A}"})
+        # Each definition using the one before twice: 2**30 characters, refused at a bound, not built.
+        doubling = {"P0": "a", **{f"P{i}": f"%{{P{i - 1}}}%{{P{i - 1}}}" for i in range(1, 31)}}
+        with pytest.raises(ValueError, match="expands to more than 1,000,000 characters"):
+            text.GrokParse("%{P30:x}", patterns=doubling)
         with pytest.raises(ValueError, match="unknown type 'date'"):
             text.GrokParse("%{INT:x:date}")
         with pytest.raises(ValueError, match="captures no field"):
