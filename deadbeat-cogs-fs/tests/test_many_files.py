@@ -575,6 +575,61 @@ class TestFairRotation:
         assert all(seqs == list(range(lines_per_file)) for seqs in by_file.values())
         assert most_open <= 4
 
+    def test_busy_files_renamed_beyond_the_cap_are_all_read_in_order(self, tmp_path: Path) -> None:
+        """12 files written at once with room for 4, each renamed (rotated) three times as it is written, its writer
+        reopening its name: every line once, in each writer's order. A file renamed while it waited for a
+        descriptor was left waiting under its old name, where the file made next took its place (it was never
+        read); and the descriptors of rotated files let go went to no file waiting, which waited for ever once
+        its writer stopped."""
+        count, cap, rotations = 12, 4, 3
+        written = [0] * count
+        most_open = 0
+
+        def work(collector: Collector, supply: fs.FileWatcherSupply) -> None:
+            nonlocal most_open
+            handles: dict[int, tuple[int, int]] = {}
+
+            def write_round() -> None:
+                for n in range(count):
+                    path = tmp_path / f"f{n:02}.log"
+                    try:
+                        inode = os.stat(path).st_ino
+                    except FileNotFoundError:
+                        inode = -1
+                    if n not in handles or handles[n][1] != inode:  # rotated: reopen the name
+                        if n in handles:
+                            os.close(handles[n][0])
+                        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                        handles[n] = (fd, os.fstat(fd).st_ino)
+                    lines = "".join(f"{n:02} {k:06} {'y' * 30}\n" for k in range(written[n], written[n] + 10))
+                    os.write(handles[n][0], lines.encode())
+                    written[n] += 10
+
+            try:
+                for rotation in range(rotations + 1):
+                    deadline = time.monotonic() + 0.6
+                    while time.monotonic() < deadline:
+                        write_round()
+                        most_open = max(most_open, supply.status()["open"])
+                        time.sleep(0.01)
+                    if rotation < rotations:
+                        for n in range(count):
+                            os.rename(tmp_path / f"f{n:02}.log", tmp_path / f"f{n:02}.log.{rotation}")
+            finally:
+                for fd, _ in handles.values():
+                    os.close(fd)
+            wait(lambda: len(collector.data) >= sum(written), "every line", timeout=15)
+            time.sleep(0.2)  # nothing more comes
+
+        data, _ = tail_until([str(tmp_path / "*.log")], work, max_open_files=cap, rotate_wait=0.3, rescan_interval=0)
+        by_file: dict[int, list[int]] = {}
+        for line in data:
+            n, k, _ = line.split(" ")
+            by_file.setdefault(int(n), []).append(int(k))
+        assert {n: len(seqs) for n, seqs in by_file.items()} == dict(enumerate(written))
+        assert all(seqs == list(range(written[n])) for n, seqs in by_file.items())
+        assert most_open <= cap
+
 
 class TestDirectoryMadeAgain:
     @pytest.mark.parametrize("how", ["deleted", "moved away"])

@@ -483,6 +483,9 @@ class FileWatcherSupply(movement.Supply):
         #: Files let go of and waiting for their last acknowledgement, with the
         #: mark they leave on their lineage once forgotten (see ._known).
         self._forgetting: dict[FileId, _Mark | None] = {}
+        #: Of those, the ones kept while a file of their lineage never opened
+        #: waits for a descriptor (see _forget_if_done).
+        self._forget_later: set[FileId] = set()
         #: Names created and removed before they could be opened: path ->
         #: (lineage, the earliest it may have been made, ns).
         self._lost: dict[str, tuple[str, int]] = {}
@@ -778,11 +781,26 @@ class FileWatcherSupply(movement.Supply):
     def _renamed(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new`` within a watched directory."""
         names = self._names
-        if old != new and old not in names.arrivals and old not in self._closed_paths and self._at(old) is None:
+        waiting = self._waiting_open.pop(old, None)
+        if (
+            old != new
+            and old not in names.arrivals
+            and old not in self._closed_paths
+            and waiting is None
+            and self._at(old) is None
+        ):
             # A file of no concern moved onto the name (``mv app.log.tmp
             # app.log``): what was there is replaced. (A file of ours renamed
             # is a rotation; the names it shifts over moved on before it.)
             self._replaced(new)
+        if waiting is not None:
+            # Waiting for a descriptor (max_open_files), it waits under its new
+            # name, behind the files waiting already: the file made under its
+            # old name next (the writer's next lines) comes after it. Left
+            # under the old name, that file took its place in the queue, and
+            # it was never opened: its lines were lost.
+            file, how = waiting
+            self._waiting_open[new] = (file, {**how, "rotated": not self._matches(new)})
         arrival = names.arrivals.pop(old, None)
         if arrival is not None:
             names.arrivals[new] = arrival  # not open yet: follow the name
@@ -909,12 +927,13 @@ class FileWatcherSupply(movement.Supply):
         for old in self._names.moved_away():
             arrival = self._names.arrivals.pop(old, None)
             closed = self._closed_paths.pop(old, None)
+            waiting = self._waiting_open.pop(old, None)
             if closed is not None:
                 # Closed while idle and moved where no event follows it: it
                 # cannot be opened again, and is forgotten (kept, it would
                 # stay in memory and in the state file for ever).
                 self._forget_closed(closed)
-            elif arrival is not None:
+            elif arrival is not None or waiting is not None:
                 log.warning("%s: moved out of the watched directories before it could be opened", old)
             followed = self._at(old)
             if followed is not None:
@@ -968,6 +987,8 @@ class FileWatcherSupply(movement.Supply):
                 rotated=not self._matches(path),
                 arrival=arrival,
             )
+        if self._forget_later:
+            self._forget_deferred()  # (files waiting deleted or moved away above)
         self._schedule_sweep()
         self._schedule()
         self._save_changes()  # files deleted while closed, forgotten
@@ -1308,6 +1329,8 @@ class FileWatcherSupply(movement.Supply):
             self._open(path, file, search={os.path.dirname(path)}, **how)
         if not self._waiting_open:
             self._said_cap = False
+        if self._forget_later:
+            self._forget_deferred()
         self._schedule()
 
     # -- discovery by looking ------------------------------------------------------
@@ -2381,6 +2404,11 @@ class FileWatcherSupply(movement.Supply):
                 self._close(followed)
             else:
                 self._mark_dirty(followed)  # more to read first; try again after it
+        if self._waiting_open:
+            # The descriptors let go of go to the files waiting for one. Left
+            # unused, a file waiting was opened only when a read came to end
+            # its turn: once its writer had stopped, never.
+            self._open_waiting()
         self._schedule()
         self._schedule_sweep()
         self._save_changes()  # the files let go and forgotten
@@ -2811,9 +2839,28 @@ class FileWatcherSupply(movement.Supply):
                 self._forgetting[followed.file] = mark
                 self._forget_if_done(followed.file)
 
-    def _forget_if_done(self, file: FileId) -> None:
-        """Forget ``file`` (let go of, drained) once none of its batches awaits acknowledgement."""
+    def _forget_if_done(self, file: FileId, waiting: set[str] | None = None) -> None:
+        """Forget ``file`` (let go of, drained) once none of its batches awaits acknowledgement.
+
+        :param waiting: the lineages of the files waiting unknown (:meth:`_waiting_unknown`), if known already.
+        """
         if file in self._forgetting and not self._unacknowledged.get(file) and file not in self._files:
+            known = self._known.get(file)
+            if (
+                known is not None
+                and self._waiting_open
+                and known.lineage in (waiting if waiting is not None else self._waiting_unknown())
+            ):
+                # A file of its lineage waits for a descriptor (max_open_files),
+                # never opened, so in no entry: kept, so that a restart looks
+                # for the lineage's files made after it, where that one is
+                # found, renamed while we were stopped or not. Forgotten, the
+                # lineage was left with nothing to look for them by (its mark
+                # stays where it is while a file of it waits; see below), and
+                # the file, rotated away meanwhile, was never read.
+                self._forget_later.add(file)
+                return
+            self._forget_later.discard(file)
             mark = self._forgetting.pop(file)
             self._unacknowledged.pop(file, None)
             if mark is not None and not any(how["lineage"] == mark[0] for _, how in self._waiting_open.values()):
@@ -2822,6 +2869,19 @@ class FileWatcherSupply(movement.Supply):
                 self._known.mark_forgotten(*mark)
             self._known.pop(file)
             log.debug("%s: forgot %s, read and acknowledged to its end", self, file.key)
+
+    def _waiting_unknown(self) -> set[str]:
+        """The lineages of the files that no entry names and that wait for a descriptor."""
+        return {how["lineage"] for file, how in self._waiting_open.values() if file not in self._known}
+
+    def _forget_deferred(self) -> None:
+        """Forget the files kept while a file of their lineage waited (see :meth:`_forget_if_done`)."""
+        waiting = self._waiting_unknown()  # once, not once per file kept: thousands may wait
+        for file in list(self._forget_later):
+            if file in self._forgetting:
+                self._forget_if_done(file, waiting)
+            else:
+                self._forget_later.discard(file)  # opened again meanwhile
 
     def status(self) -> dict[str, int]:
         """What the tailer holds now, for monitoring (and for tests of what it forgets).
