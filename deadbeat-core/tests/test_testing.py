@@ -133,6 +133,16 @@ class DedupingBatch(movement.Cog):
         return out
 
 
+class Unmarked(movement.Cog):
+    """Means to acknowledge per batch, but forgot the mark."""
+
+    def __call__(self, data):
+        return (data,)
+
+    def batch_done(self, batch_id):
+        pass
+
+
 class Lenient(movement.Cog):
     """Accepts anything, even what it was said to refuse."""
 
@@ -218,6 +228,7 @@ def bad_cogs(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
             "bad.class_seen": "bad_cogs_mod:ClassSeen",
             "bad.never_finishes": "bad_cogs_mod:NeverFinishes",
             "bad.raising_broadcasts": "bad_cogs_mod:RaisingBroadcasts",
+            "bad.unmarked": "bad_cogs_mod:Unmarked",
         },
         "bad_cogs_mod",
         BAD_COGS,
@@ -251,6 +262,11 @@ class TestKitCatches:
         """Binding in done fails the check."""
         with pytest.raises(AssertionError, match="tried to bind after finish"):
             kit("bad.rebinding").test_finish_releases_and_binds_nothing_after()
+
+    def test_an_unmarked_broadcast_method(self) -> None:
+        """batch_done without @movement.hook is never called by the train: the kit says so, and what to do."""
+        with pytest.raises(AssertionError, match=r"batch_done\(\) named like Deadbeat's broadcast but not marked"):
+            kit("bad.unmarked").test_broadcast_methods_fit()
 
     def test_broadcasts_that_raise(self) -> None:
         """A cog whose flush and finish raise fails the kit, as `deadbeat run` would fail with it."""

@@ -304,8 +304,13 @@ class CogConformance:
         try:
             cog = build_cog(self._factory(), movement.Train(esc), self.params)
             misfits: list[str] = []
-            Participant(cog, lambda _cog, name: misfits.append(name))
+            unmarked: list[str] = []
+            Participant(cog, lambda _cog, name: misfits.append(name), lambda _cog, name: unmarked.append(name))
             assert not misfits, f"{cog}: {', '.join(misfits)} cannot take the broadcast's arguments"
+            assert not unmarked, (
+                f"{cog}: {', '.join(f'{name}()' for name in unmarked)} named like Deadbeat's broadcast but not marked"
+                " @movement.hook, so the train never calls it: mark it, or rename it if it is the cog's own"
+            )
         finally:
             esc.close()
 
