@@ -309,6 +309,126 @@ def test_inode_reuse_after_delete_is_a_new_file(tmp_path: Path) -> None:
     check_exactly_once(pipeline.lines(), 60)
 
 
+def _take_inode(directory: Path, inode: int, tries: int = 2000) -> Path | None:
+    """Create files in ``directory`` until one is given ``inode`` (freed a moment ago): that file, or ``None``."""
+    made = []
+    try:
+        for attempt in range(tries):
+            candidate = directory / f".new{attempt}"
+            candidate.touch()
+            if candidate.stat().st_ino == inode:
+                return candidate
+            made.append(candidate)
+        return None
+    finally:
+        for extra in made:
+            extra.unlink()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_an_inode_reused_while_stopped_by_a_file_starting_alike_is_a_new_file(tmp_path: Path, signum: int) -> None:
+    """A log starting with a banner longer than the fingerprint (256 bytes) is deleted while stopped, and a new
+    one starting with the same banner gets its inode number. Same inode, same first bytes: it was taken for
+    ours and read from our offset on, its banner and first 100 lines lost. Its inode was born after ours:
+    it is a new file, read from its start. Every line once."""
+    from deadbeat.fs._identity import birth_time_at
+
+    pipeline = Pipeline(tmp_path)
+    path = pipeline.input_dir / "app.log"
+    banner = "#" * 300
+    path.write_text(banner + "\n" + "".join(f"old {i:08d} {PAD}\n" for i in range(100)))
+    if birth_time_at(str(path)) is None:
+        pytest.skip("the file system keeps no creation time (statx): the first bytes alone tell files apart")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 101, what="the first file")
+    time.sleep(0.3)
+    if signum == signal.SIGKILL:
+        pipeline.kill()
+    else:
+        pipeline.stop()
+    old_inode = path.stat().st_ino
+    for _ in range(5):
+        path.unlink()
+        # Deleted and created at once in the same directory: ext4 and overlayfs hand the number out again.
+        taken = _take_inode(pipeline.input_dir, old_inode)
+        if taken is not None:
+            break
+        path.write_text(banner + "\n")  # another inode: free it again, and try once more
+        old_inode = path.stat().st_ino
+    else:
+        pytest.skip("the file system never gave a deleted file's inode number to the next files made")
+    with open(taken, "a") as handle:
+        handle.write(banner + "\n" + "".join(f"new {i:08d} {PAD}\n" for i in range(500)))
+    taken.rename(path)
+    assert path.stat().st_ino == old_inode
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 602, timeout=20, what="every line")
+    time.sleep(0.5)
+    pipeline.stop()
+    expected = [banner] + [f"old {i:08d} {PAD}" for i in range(100)]
+    expected += [banner] + [f"new {i:08d} {PAD}" for i in range(500)]
+    assert pipeline.lines() == expected
+
+
+def test_a_compressed_file_resumed_after_a_restart_is_not_taken_for_a_new_one_at_the_next(tmp_path: Path) -> None:
+    """A known file is rotated and compressed while stopped; the restart finds its copy, ``app.log.1.gz``, by
+    its content and reads on in it, and is killed halfway. The copy's entry keeps the creation time of the
+    file it was made of (its place in the lineage), not its own: told apart by that, it would be taken for a
+    new file given a known inode number at the next restart, and read again. Every line once."""
+    pipeline = Pipeline(tmp_path, pattern="app.log*")
+    logs = pipeline.input_dir
+    total = 200_000
+    append_lines(logs / "app.log", range(0, 100), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    time.sleep(0.3)
+    pipeline.stop()
+    append_lines(logs / "app.log", range(100, total), "w")
+    os.rename(logs / "app.log", logs / "app.log.1")
+    _gzip_away(logs / "app.log.1", logs / "app.log.1.gz")
+    append_lines(logs / "app.log", range(total, total + 10), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 20_000, what="a part of the compressed file")
+    pipeline.kill()
+    assert pipeline.count() < total, "read to its end before the kill: nothing left to resume"
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= total + 10, what="every line", timeout=60)
+    time.sleep(0.3)
+    pipeline.stop()
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    assert len(seqs) == len(set(seqs)), f"{len(seqs) - len(set(seqs))} lines repeated"
+    assert seqs == list(range(total + 10))
+
+
+def test_a_copy_found_after_a_restart_is_not_taken_for_a_new_file_at_the_next(tmp_path: Path) -> None:
+    """Pattern ``app.log*`` and copytruncate while stopped: the restart reads on in the copy (``app.log.1``),
+    whose entry keeps the creation time of the file it was copied from, and stays in the state (the pattern
+    matches it). At the next restart, that time told apart from the copy's own was taken for an inode
+    number given to a new file, and the copy read again. Every line once."""
+    pipeline = Pipeline(tmp_path, pattern="app.log*")
+    logs = pipeline.input_dir
+    append_lines(logs / "app.log", range(0, 100), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    time.sleep(0.3)
+    pipeline.stop()
+    append_lines(logs / "app.log", range(100, 110), "w")
+    shutil.copyfile(logs / "app.log", logs / "app.log.1")
+    os.truncate(logs / "app.log", 0)
+    append_lines(logs / "app.log", range(110, 120), "w")
+    for more in (range(120, 130), range(130, 140)):
+        pipeline.start()
+        wait_for(lambda before=more.start: pipeline.count() >= before, what="every line")
+        time.sleep(0.5)
+        pipeline.stop()
+        append_lines(logs / "app.log", more, "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() >= 140, what="every line")
+    time.sleep(0.5)
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(140))
+
+
 class FastWriter(threading.Thread):
     """One writer at full speed, no pacing, that reopens its file when the name points elsewhere.
 

@@ -93,7 +93,15 @@ class KnownFile:
     :ivar order: its place in the lineage.
     :ivar born: when it was created (ns), where the file system says: files of
         its series created after it and never seen were made later (see
-        ``FileWatcherSupply._read_successors``), whatever became of it.
+        ``FileWatcherSupply._read_successors``), whatever became of it. A
+        compressed copy (or the copy ``copytruncate`` made while we were
+        stopped) keeps that of the file it was made of, whose place it takes.
+    :ivar inode_born: when this very inode was created (ns), where the file
+        system says, whatever file it took the place of: part of its identity.
+        An inode number given to a new file after ours was deleted is told by
+        it even where the new file starts with the same bytes (a banner longer
+        than the fingerprint). ``None`` where unknown (and in entries of
+        earlier versions): the fingerprint alone tells then.
     """
 
     fingerprint: str
@@ -103,6 +111,7 @@ class KnownFile:
     lineage: str
     order: int
     born: int | None = None
+    inode_born: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """:returns: the entry as the state file keeps it (keys of earlier versions kept)."""
@@ -114,6 +123,7 @@ class KnownFile:
             "lineage": self.lineage,
             "order": self.order,
             "born": self.born,
+            "ino_born": self.inode_born,
         }
 
     @classmethod
@@ -128,6 +138,7 @@ class KnownFile:
             str(entry.get("lineage") or path or ""),
             int(entry.get("order", 0)),
             None if entry.get("born") is None else int(entry["born"]),
+            None if entry.get("ino_born") is None else int(entry["ino_born"]),
         )
 
 
@@ -165,6 +176,7 @@ class FollowedFile:
         "order",
         "born",
         "created",
+        "inode_born",
         "table",
         "gz",
     )
@@ -207,8 +219,12 @@ class FollowedFile:
         #: When the file was created (ns), where the file system says; what
         #: orders it in its lineage (set aside where creation says nothing of age).
         self.born = birth_time(fd)
-        #: When it was created, as the file system says (kept whatever ``born`` becomes).
+        #: When it was created, as the file system says (kept whatever ``born``
+        #: becomes); of a copy taking a known file's place, that file's.
         self.created = self.born
+        #: When this inode was created, as the file system says: its own, always
+        #: (part of its identity, see :attr:`KnownFile.inode_born`).
+        self.inode_born = self.born
 
     # Name, state, start, truncation and lineage are indexed by the table:
     # each change of one tells it.
@@ -334,7 +350,9 @@ class FollowedFile:
                 self.refresh_head()
             except OSError:
                 pass
-        return KnownFile(self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order, self.created)
+        return KnownFile(
+            self.fingerprint, len(self.head), offset, self.path, self.lineage, self.order, self.created, self.inode_born
+        )
 
     def __repr__(self) -> str:
         return f"<FollowedFile {self.path or self.file.key} {self.state.value} at {self.read_pos}>"

@@ -1,10 +1,13 @@
 """How a file is known: its identity, and a fingerprint of its first bytes.
 
 The identity is the device and inode (:class:`FileId`). It is not enough alone:
-once a file is deleted and closed, a new file may get the same inode number,
-and only the content tells them apart. The fingerprint of the first bytes (up
-to :data:`FINGERPRINT_BYTES`) does; it also finds the copy that
-``copytruncate`` leaves behind (:func:`starts_alike`).
+once a file is deleted and closed, a new file may get the same inode number.
+The fingerprint of the first bytes (up to :data:`FINGERPRINT_BYTES`) tells
+them apart; it also finds the copy that ``copytruncate`` leaves behind
+(:func:`starts_alike`). Two files starting with the same bytes (a banner
+longer than the fingerprint) are told apart by the creation time of the inode
+(:func:`birth_time`), where the file system keeps one (see
+``KnownFile.inode_born``).
 """
 
 from __future__ import annotations

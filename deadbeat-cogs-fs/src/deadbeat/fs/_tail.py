@@ -28,8 +28,10 @@ Rotation patterns:
   were to its end, so lines written between our last read and the copy are kept.
   Without a copy, what was not read before the truncation is gone: we say so.
 * delete with inode reuse: a file with a remembered inode but another
-  fingerprint is new, and is read from its start; the content remembered goes
-  to its lineage's mark, where a compressed copy of it is recognised.
+  fingerprint, or an inode created at another time (where the file system
+  says; a banner may make the fingerprints alike), is new, and is read from its
+  start; the content remembered goes to its lineage's mark, where a compressed
+  copy of it is recognised.
 * compress: a ``.gz`` appearing beside a followed file is left unread (its
   content is read from the file it was made of), unless a file of its series
   was created and removed before it could be opened: then the new compressed
@@ -1264,14 +1266,19 @@ class FileWatcherSupply(movement.Supply):
             os.close(fd)
 
     def _holds(self, path: str, file: FileId, known: KnownFile) -> bool:
-        """Whether ``file``, seen at ``path``, is still the file ``known`` describes (by its first bytes)."""
-        if not known.fingerprint_length:
+        """Whether ``file``, seen at ``path``, is still the file ``known`` describes (by its first
+        bytes, and by the creation time of its inode where both are known: see :func:`_reborn`)."""
+        if not known.fingerprint_length and known.inode_born is None:
             return True  # nothing to tell by
         handle = self._open_identified(path, file)
         if handle is None:
             return False
         fd, _ = handle
         try:
+            if _reborn(fd, known):
+                return False
+            if not known.fingerprint_length:
+                return True
             found = _head_and_size(fd, bool(looks_compressed(os.pread(fd, 2, 0))))
         except OSError:
             return False
@@ -1535,7 +1542,10 @@ class FileWatcherSupply(movement.Supply):
                     # Its inode number given to another file since: ours
                     # was deleted (its compressed copy is looked for below).
                     # Or, born when ours was, ours truncated: its copy is.
-                    if known.born is None or birth_time_at(path) == known.born:
+                    born = birth_time_at(path)
+                    if (known.born is None or born == known.born) and (
+                        known.inode_born is None or born == known.inode_born
+                    ):
                         truncated[file] = known
                     continue
                 # Under a name the patterns match (``app.log*``), it is one of the
@@ -1631,7 +1641,8 @@ class FileWatcherSupply(movement.Supply):
                 self._known.pop(original)  # under its name, it starts again at 0 (the rescan reads it)
         for path, st, known in copies.values():
             file = FileId.of(st)
-            self._known.set(file, dataclasses.replace(known, path=path))
+            # The copy takes the original's place (its born too), under an inode of its own.
+            self._known.set(file, dataclasses.replace(known, path=path, inode_born=None))
             followed = self._open(
                 path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
             )
@@ -2139,13 +2150,15 @@ class FileWatcherSupply(movement.Supply):
         if known is not None:
             length = known.fingerprint_length
             head = (gz.head(length) if gz is not None else read_head(fd, length)) if length else b""
-            if length and fingerprint(head) == known.fingerprint:
+            if length and fingerprint(head) == known.fingerprint and not _reborn(fd, known):
                 offset = known.offset
                 resume = closed[1] if closed is not None else offset
                 lineage, order = known.lineage or lineage, known.order or order
             else:
                 # The file we knew was deleted, and its inode number given to
-                # this one (logrotate deletes and creates by the hundred).
+                # this one (logrotate deletes and creates by the hundred): told
+                # by its first bytes, or, where they are the same (a banner
+                # longer than the fingerprint), by the creation time of the inode.
                 log.debug("%s: same inode as a file read before, other content: reading it from the start", path)
                 self._remember_content(known)
                 known = None
@@ -3074,6 +3087,17 @@ def _head_and_size(fd: int, packed: bool) -> tuple[bytes, int] | None:
 def _read_whole(found: tuple[bytes, int] | None) -> ReadContent | None:
     """:returns: a mark's content for a file whose first bytes and size are ``found``: read to its end."""
     return None if found is None else (fingerprint(found[0]), len(found[0]), found[1])
+
+
+def _reborn(fd: int, known: KnownFile) -> bool:
+    """Whether the open file ``fd``, under an inode ``known`` remembers, is another file than the
+    one remembered: its inode was created at another time (a new file given the number of ours,
+    deleted). Only where both times are known; a compressed copy's own time is compared, not the
+    ``born`` it took from the file it was made of (see :attr:`KnownFile.inode_born`)."""
+    if known.inode_born is None:
+        return False
+    born = birth_time(fd)
+    return born is not None and born != known.inode_born
 
 
 def _starts_as(head: bytes, known: KnownFile) -> bool:
