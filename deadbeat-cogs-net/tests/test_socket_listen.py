@@ -555,6 +555,34 @@ class TestTls:
         rig.run_until(lambda: len(rig.data) >= 10_000)
         assert rig.lines() == [f"secret {i}" for i in range(10_000)]
 
+    @pytest.mark.parametrize("close_notify", [True, False], ids=["closed-cleanly", "cut"])
+    def test_an_unfinished_message_counts_only_after_a_clean_tls_end(
+        self, server_files: dict[str, str], close_notify: bool
+    ) -> None:
+        """Over plain TCP a reset cuts the unfinished line to the error output; over TLS, an end without
+        close_notify (a FIN anyone on the way can send) was taken for a clean end, and a cut line went on."""
+        rig = Rig(port=0, tls_cert=server_files["cert"], tls_key=server_files["key"])
+
+        def client() -> None:
+            context = ssl.create_default_context(cafile=server_files["ca"])
+            raw = socket.create_connection(rig.address)
+            sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            sock.sendall(b"whole\npartial")
+            if close_notify:
+                try:
+                    sock.unwrap()  # sends close_notify, then waits for the server's, which closes without one
+                except (ssl.SSLError, OSError):
+                    pass
+            sock.close()  # without unwrap(): no close_notify
+
+        rig.client(client)
+        rig.run_until(lambda: len(rig.data) + len(rig.records) >= 2)
+        if close_notify:
+            assert rig.lines() == ["whole", "partial"] and rig.records == []
+        else:
+            assert rig.lines() == ["whole"]
+            assert len(rig.records) == 1 and "close_notify" in str(rig.records[0].error)
+
     def test_openssl_s_client(self, server_files: dict[str, str]) -> None:
         """openssl s_client as the client: the line it sends arrives."""
         rig = Rig(port=0, tls_cert=server_files["cert"], tls_key=server_files["key"])

@@ -137,7 +137,10 @@ class HTTPPostDrain(movement.Cog):
     refuse the credentials rather than the data, with ``headers_file`` read again
     before each try (a rotated token is taken up). Data the server refuses (other
     4xx) go to the error output, naming the status and the event ids; a batch
-    refused for its content is split until the bad data are found. Delivered data
+    refused for its content is split until the bad data are found. A redirect
+    (3xx) is not followed: every batch goes to the error output, the log naming
+    the URL it points to, so check a new ``url`` with a short run first (``http://``
+    answered by a redirect to ``https://`` sends everything there). Delivered data
     go on down the train, so cogs after this one see only what the server accepted.
 
     :param train: the Train.

@@ -119,7 +119,9 @@ class SocketSupply(movement.Supply):
     Listens on loopback unless ``host`` says otherwise. A message longer than
     ``max_line``, one that does not decode or cannot be framed goes to the error
     output with its peer and offset; a client idle for ``idle_timeout`` seconds
-    is closed, and an unfinished message it left goes to the error output. When
+    is closed, and an unfinished message it left goes to the error output, as
+    does one left by a TLS connection that ended without ``close_notify`` (an end
+    anyone on the way could forge); a clean end ends the last message. When
     the train pauses the supply nothing is read: stream clients wait (TCP flow
     control); UDP datagrams beyond the receive buffer are dropped by the kernel,
     which counts them, and the count is logged. A listener has no end of input:
@@ -402,7 +404,11 @@ class SocketSupply(movement.Supply):
         else:
             peer = host = peer_credentials(sock)
         if self._tls is not None:
-            sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            # A ragged end (no close_notify) is told, not taken for a clean one:
+            # whoever can inject a FIN could otherwise cut the last message short.
+            sock = self._tls.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=False
+            )
         number = reserve(1)
         framer = make_framer(self._framing, self.max_line, self.encoding, self.decode_errors)
         conn = Connection(sock, number, peer, host, self.transport, framer, tls=self._tls is not None)
@@ -471,8 +477,15 @@ class SocketSupply(movement.Supply):
                     conn.writer = self.esc.fd_register(conn.sock, select.EPOLLOUT, self._writable, conn)
                 drained = True
                 break
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                size = 0
+            except ssl.SSLZeroReturnError:
+                size = 0  # close_notify: a clean end, which ends the last message
+            except ssl.SSLEOFError:
+                # The connection ended without TLS's close_notify: complete
+                # messages went on already; an unfinished one may have been cut
+                # (by the client's crash, or by someone on the way), and goes to
+                # the error output as for a connection lost.
+                self._lost(conn, "ended without TLS close_notify")
+                return
             except (ssl.SSLError, OSError) as exc:
                 self._lost(conn, reason(exc))
                 return
