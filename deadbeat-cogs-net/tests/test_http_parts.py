@@ -89,6 +89,15 @@ class TestJSON:
             parse_lines(b'{"a": 1}\n\n  \n{"a": \n')
         assert parse_lines(b"\n\n") == []
 
+    def test_what_the_client_is_told_speaks_of_its_body(self) -> None:
+        """A byte that is not UTF-8 and a 5,000-digit number: the 400 said "str is not valid UTF-8:
+        surrogates not allowed" and "use sys.set_int_max_str_digits()", the parser's words, not the client's."""
+        for parse in (parse_document, parse_lines):
+            with pytest.raises(BodyError, match="not UTF-8$"):
+                parse(b'{"a":"\xff"}')
+            with pytest.raises(BodyError, match=r"invalid JSON: a number of more than \d+ digits$"):
+                parse(b'{"a":' + b"1" * 5000 + b"}")
+
     def test_a_document_error_names_line_and_column(self) -> None:
         """A multi-line document: the error says where."""
         with pytest.raises(BodyError, match="line 3, column"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
 from itertools import repeat
 from operator import contains
@@ -223,10 +224,20 @@ def _most_openings_per_line(text: bytes) -> int:
 def _reason(exc: Exception) -> str:
     """What was wrong, for a client: the position within the line and the parser's words."""
     if isinstance(exc, json.JSONDecodeError):  # orjson's error is one too
-        return f"column {exc.colno}: {exc.msg}"
+        return f"column {exc.colno}: {_words(exc.msg)}"
     if isinstance(exc, UnicodeDecodeError):
         return f"byte {exc.start + 1}: not UTF-8"
-    return str(exc)
+    return _words(str(exc))
+
+
+def _words(message: str) -> str:
+    """The parser's words, where they speak of its own insides, put as the client's mistake."""
+    if "not valid UTF-8" in message:
+        return "not UTF-8"  # orjson: "str is not valid UTF-8: surrogates not allowed"
+    if "integer string conversion" in message:
+        # Python's "use sys.set_int_max_str_digits() to increase the limit" is no advice for a client.
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return message
 
 
 def parse_document(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
@@ -240,7 +251,7 @@ def parse_document(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         _check_depth(body, value, max_depth)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, json.JSONDecodeError):
-            raise BodyError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+            raise BodyError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {_words(exc.msg)}") from None
         raise BodyError(f"invalid JSON: {_reason(exc)}") from None
     return value
 
@@ -280,7 +291,9 @@ def _line_by_line(lines: list[bytes], loads: Callable[[bytes], Any]) -> list[Any
         try:
             values.append(loads(line))
         except (ValueError, RecursionError) as exc:
-            raise BodyError(f"line {number}: invalid JSON at {_reason(exc)}") from None
+            reason = _reason(exc)
+            where = f" at {reason}" if reason.startswith(("column", "byte")) else f": {reason}"
+            raise BodyError(f"line {number}: invalid JSON{where}") from None
     return values
 
 
