@@ -108,7 +108,11 @@ class SocketDrain(movement.Cog):
     drain reconnects with growing pauses and keeps what arrives; beyond
     ``max_pending`` bytes it pauses the train instead of dropping anything.
     At shutdown it keeps trying for ``finish_timeout`` seconds; what is left
-    unwritten fails the run (exit status 1) and is not acknowledged. Not
+    unwritten fails the run (exit status 1) and is not acknowledged. Under
+    ``deadbeat run --once`` the run ends when everything read is written: with
+    the peer away it waits for the peer (a cron job would wait with it), so run
+    such a job under ``timeout`` (it sends SIGTERM; ``finish_timeout`` then
+    applies and nothing unwritten is acknowledged, for the next run). Not
     promised: that bytes the kernel accepted reach a peer that vanishes before
     reading them (TCP has no receipt; the ``stream.*`` cogs have), nor that a
     UDP datagram arrives: UDP gives no delivery guarantee. Datagrams the peer's
