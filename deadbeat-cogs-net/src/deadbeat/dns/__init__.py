@@ -20,7 +20,7 @@ from ._cache import NOT_FOUND, AnswerCache
 from ._forward import RECORD_TYPES, ForwardLookup
 from ._lookup import Lookup
 from ._names import query_name, reverse_pointer
-from ._resolver import Resolver, server_list, tries_for
+from ._resolver import Resolver, server_list, shared_tries, tries_for
 from ._reverse import ReverseLookup
 
 __all__ = [
@@ -34,5 +34,6 @@ __all__ = [
     "query_name",
     "reverse_pointer",
     "server_list",
+    "shared_tries",
     "tries_for",
 ]

@@ -58,7 +58,8 @@ class ForwardLookup(Lookup):
     :param timeout: seconds a lookup waits for its answers before its data go on
         as failed (and the longest ``finish`` waits at shutdown).
     :param retries: how many more times a question may be sent when its answer
-        is late; none to keep asking for the whole ``timeout``.
+        is late; none to ask a few times, then once more alone, waiting for the
+        whole ``timeout``.
     :param max_in_flight: questions out at once, at most (a lookup asks one
         per record type); further lookups wait in a queue.
     :param keep_order: send data on in the order they came; false sends each as

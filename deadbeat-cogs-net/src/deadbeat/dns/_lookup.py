@@ -17,13 +17,20 @@ may go on asking a silent server for a long while) are cancelled as soon as no
 live lookup is out, which frees their room: a dead resolver costs each batch of
 lookups ``timeout``, not c-ares's whole schedule of tries.
 
-Malformed replies. c-ares drops a socket on which a reply it cannot parse came,
-and each question waiting on that socket is sent again at the cost of a try:
-replies of garbage for one name use up the tries of every question sharing the
-socket. A question that fails so is asked again once, alone on a channel (and a
-socket) of its own (at most ``_MOST_ALONE`` at once, the rest waiting their
-turn), where only its own replies count: the innocent ones are answered, the
-guilty one fails for good. Once only, so a flood of garbage cannot loop.
+Asked again alone. On the shared channel a question's tries are not its own:
+c-ares drops a socket on which a reply it cannot parse came, and each question
+waiting on that socket is sent again at the cost of a try, so replies of garbage
+for one name use up the tries of every question sharing the socket; and once
+c-ares knows the server answers fast it tries again after 0.25 s on another
+socket, losing the reply to the earlier try (see the ``_resolver`` module). So
+the shared channel gets few tries (``shared_tries``), and a question that fails
+there before its deadline, with a malformed reply or (``retries`` unset) with no
+answer, is asked again once, alone on a new channel (and a socket) of its own
+(at most ``_MOST_ALONE`` at once, the rest waiting their turn), whose one try
+waits for the whole time the lookup has left and where only its own replies
+count: the innocent ones are answered, the guilty one fails for good. Once only,
+so a flood of garbage cannot loop; not when less than ``_LEAST_ALONE`` is left
+(its deadline is as good as there).
 
 Deadlines. Each lookup sent gets a deadline, ``timeout`` seconds on. The
 deadlines are kept in a deque in the order they were set, which is their order
@@ -61,7 +68,7 @@ from deadbeat.plugins import missing_library
 
 from ._cache import NOT_FOUND, AnswerCache
 from ._complaints import Complaints
-from ._resolver import EBADRESP, ECANCELLED, ETIMEOUT, EXTRA, FAILURES, NEGATIVE, Resolver, tries_for
+from ._resolver import EBADRESP, ECANCELLED, ETIMEOUT, EXTRA, FAILURES, NEGATIVE, Resolver, shared_tries, tries_for
 
 __all__ = ["Lookup", "Question"]
 
@@ -72,8 +79,10 @@ Question = tuple[str, int]
 
 #: The failure of a lookup that reached its deadline (not a c-ares status).
 DEADLINE = -1
-#: The most questions asked alone at once, each on a socket of its own, after malformed replies.
-_MOST_ALONE = 64
+#: The most questions asked alone at once, each on a channel and a socket of its own (see the module docstring).
+_MOST_ALONE = 256
+#: A question with less time than this left (seconds) is not asked alone: its deadline comes first.
+_LEAST_ALONE = 0.05
 
 
 class _Slot:
@@ -125,7 +134,7 @@ class _Pending:
         self.failure: int | None = None
         self.deadline: float | None = None
         self.done = False
-        #: The questions (a bit each, by index) asked again alone after a malformed reply (see _answered).
+        #: The questions (a bit each, by index) asked again alone (see _answered).
         self.alone = 0
         #: The event id the train knows for the first datum waiting (the one log lines name), if known.
         self.first_id: Any = None
@@ -212,7 +221,9 @@ class Lookup(movement.Cog):
         self._esc = train.esc
         self._now = train.esc.loop.time
         self._timeout = timeout
-        self._tries = tries_for(timeout) if retries is None else retries + 1
+        # Tries on the shared channel; with retries unset, a question they fail is asked again alone.
+        self._tries = shared_tries(timeout) if retries is None else retries + 1
+        self._alone_after_no_answer = retries is None
         self._keep_order = keep_order
         self._max_in_flight = max_in_flight
         self._max_ttl = max_ttl
@@ -227,7 +238,7 @@ class Lookup(movement.Cog):
         self._pending: dict[Hashable, _Pending] = {}
         #: Lookups waiting for room in flight, in arrival order.
         self._queue: deque[_Pending] = deque()
-        #: Questions waiting to be asked alone after a malformed reply (see _answered).
+        #: Questions waiting to be asked alone (see _answered).
         self._alone: deque[tuple[_Pending, int]] = deque()
         #: Lookups sent, in the order of their deadlines (see the module docstring).
         self._deadlines: deque[_Pending] = deque()
@@ -534,10 +545,15 @@ class Lookup(movement.Cog):
                         values.append(value_of(record.data))
                 pending.ttl = ttl
                 pending.found[index] = values
-            elif status == EBADRESP and not pending.alone & (1 << index) and not self._finishing:
-                # c-ares dropped a socket for a reply it could not parse, and every question
-                # waiting on it used up a try, though the reply was for one of them at most.
-                # Asked again alone (once: no loop), a question loses tries to its own replies only.
+            elif (
+                (status == EBADRESP or (status == ETIMEOUT and self._alone_after_no_answer))
+                and not pending.alone & (1 << index)
+                and not self._closed
+            ):
+                # The shared channel spent the question's tries: on a reply it could not parse
+                # (for this question or another sharing its socket), or on waits shorter than the
+                # answer takes. Asked again alone (once: no loop), it waits all the time it has
+                # left, and loses its try to its own replies only.
                 pending.alone |= 1 << index
                 self._alone.append((pending, index))
                 self._ask_alone()
@@ -551,14 +567,22 @@ class Lookup(movement.Cog):
             self._fill()
 
     def _ask_alone(self) -> None:
-        """Ask the questions waiting to be asked alone, at most ``_MOST_ALONE`` at once (a socket each)."""
+        """Ask the questions waiting to be asked alone, at most ``_MOST_ALONE`` at once (a socket each).
+
+        Each waits for the time its lookup has left; one with less than
+        ``_LEAST_ALONE`` left is not asked: its deadline gives it up.
+        """
         alone = self._alone
+        now = self._now()
         while alone and self._resolver.alone_out < _MOST_ALONE:
             pending, index = alone.popleft()
             if pending.done:
                 continue
+            left = pending.deadline - now  # type: ignore[operator]
+            if left < _LEAST_ALONE:
+                continue
             name, qtype = pending.questions[index]
-            self._resolver.query_alone(name, qtype, self._answered_alone, pending, index)
+            self._resolver.query_alone(name, qtype, left, self._answered_alone, pending, index)
 
     def _answered_alone(self, pending: _Pending, index: int, result: Any, status: int | None) -> None:
         self._answered(pending, index, result, status)
@@ -690,7 +714,7 @@ class Lookup(movement.Cog):
         names = name if len(pending.questions) == 1 else f"{name} ({len(pending.questions)} types)"
         if failure in (DEADLINE, ETIMEOUT):
             kind = "no answer"
-            waited = f"within {self._timeout:g} s" if failure == DEADLINE else f"to {self._tries} tries"
+            waited = f"within {self._timeout:g} s" if failure == DEADLINE else "to c-ares's tries"
             meaning = (
                 f"no answer {waited} (c-ares drops replies that do not match the question,"
                 " and asks again over TCP when one is truncated)"

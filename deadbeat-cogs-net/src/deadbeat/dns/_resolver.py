@@ -16,14 +16,27 @@ with no question outstanding c-ares closes its sockets and the timer is gone.
 
 Time-outs and tries. c-ares waits ``timeout`` for a first try only until it
 knows the server: from then on it waits five times the server's average answer
-time (at least 0.25 s, at most 5 s), doubling (with jitter) at each new try. A
-server that answers most questions in a millisecond thus gets 0.25 s for the
-first try of every question, and with a single try an answer that takes 0.3 s
-is lost whatever ``timeout`` says. So the number of tries is chosen to cover
-the whole ``timeout`` at those shortest waits (see :func:`tries_for`): c-ares
-keeps asking, less and less often, until the cog's own deadline gives up. A
-server c-ares has no answers from yet (just started, or slow from the start)
-gets ``timeout`` for its first try, so its answers are not lost either; what
+time (at least 0.25 s, at most 5 s), doubling (with jitter) at each new try.
+Each new try goes out on another socket, and the socket of the earlier try is
+closed as soon as no other question waits on it: a reply to an earlier try is
+then lost. A server that answers most questions in a millisecond thus gets
+0.25 s for the first try of every question, and an answer that takes 1.5 s is
+lost at every try shorter than that, whatever ``timeout`` says. Nor can one
+question have a socket of its own on the shared channel: c-ares closes the
+socket on which a reply it cannot parse came and charges a try to every
+question waiting on it, so garbage for one name spends the tries of the
+others. pycares (5.x, c-ares 1.34) offers no option against either: nothing
+sets a shortest wait per try, keeps an earlier try's socket open, or gives
+each question a socket (``udp_max_queries`` is not passed through).
+
+So the shared channel is given few tries (see :func:`shared_tries`: with
+``retries`` unset, they end by half the ``timeout`` at c-ares's shortest
+waits), and a question they fail before its deadline (no answer, or a
+malformed reply) is asked again alone (see :meth:`Resolver.query_alone`): on
+a channel of its own, new, which knows nothing of the server and so waits
+the whole time left for its one try, on a socket only its own replies reach.
+A server c-ares has no answers from yet (just started, or slow from the
+start) gets ``timeout`` for its first try on the shared channel too; what
 c-ares goes on asking after the deadline is cancelled by the cog (see
 :meth:`Resolver.cancel`) as soon as nothing else is out.
 
@@ -54,6 +67,7 @@ __all__ = [
     "Resolver",
     "import_pycares",
     "server_list",
+    "shared_tries",
     "tries_for",
 ]
 
@@ -114,6 +128,20 @@ def tries_for(timeout: float) -> int:
     if timeout <= _MIN_TRY:
         return 1
     return min(_MAX_TRIES, max(1, math.ceil(math.log2(timeout / 0.125))))
+
+
+def shared_tries(timeout: float) -> int:
+    """How many tries a question gets on the shared channel before it is asked alone, ``retries`` being unset.
+
+    The most ``n`` (at least 1) for which c-ares's longest schedule of tries on
+    a server it knows as fast (0.25 s, then 0.5 s, ...: ``0.25 * (2**n - 1)``
+    seconds) ends by half the ``timeout``: they cover a lost datagram or two,
+    and leave at least half the ``timeout`` to the question asked alone.
+    """
+    tries = 1
+    while tries < _MAX_TRIES and _MIN_TRY * (2 ** (tries + 1) - 1) <= timeout / 2:
+        tries += 1
+    return tries
 
 
 def server_list(servers: Sequence[str], port: int) -> list[str]:
@@ -258,19 +286,23 @@ class Resolver:
         """Questions out on channels of their own (see :meth:`query_alone`)."""
         return len(self._alone)
 
-    def query_alone(self, name: str, qtype: int, callback: Callable[..., None], *args: Any) -> None:
-        """Ask like :meth:`query`, on a channel (and so a socket) of the question's own, closed once it is answered.
+    def query_alone(self, name: str, qtype: int, timeout: float, callback: Callable[..., None], *args: Any) -> None:
+        """Ask like :meth:`query`, once, on a new channel (and so a socket) of the question's own, closed after.
 
         c-ares drops a socket on which a reply it cannot parse came, and every
         question waiting on that socket uses up a try for it: a server sending
         garbage for one name fails all the questions sharing its socket. Asked
-        alone, a question's malformed replies cost its own tries only.
+        alone, a question's malformed replies cost its own try only. And a new
+        channel knows nothing of the server: its one try waits ``timeout``
+        (the time the question has left), not the fraction of a second c-ares
+        allows on a channel that learned the server answers fast, so an answer
+        coming within ``timeout`` is taken.
         """
         if self.closed:
             callback(*args, None, ECANCELLED)
             return
-        servers, port, timeout, tries = self._settings
-        alone = Resolver(self.esc, servers, port, timeout, tries, after=self._after)
+        servers, port, _, _ = self._settings
+        alone = Resolver(self.esc, servers, port, timeout, 1, after=self._after)
         self._alone.add(alone)
         self.outstanding += 1
         alone.query(name, qtype, self._answered_alone, alone, callback, *args)

@@ -56,20 +56,33 @@ class ReverseLookup(Lookup):
     from when the datum arrived: data may first wait in the queue while
     ``max_in_flight`` questions are out. c-ares sends a question again when
     its answer is late (first after five times the server's usual answer time,
-    at least 0.25 s, then twice as long each time); with ``retries`` left
-    unset it keeps asking until ``timeout``. It drops replies that do not match
-    the question (they count as no answer), asks again over TCP when a reply
-    is truncated, and when a reply cannot be parsed it closes that socket and
-    asks every question that was waiting on it again, each using up a try,
-    though the reply was for one of them at most. So a question that fails
-    that way is asked once more alone, on a socket of its own (at most 64 at
-    once), where only its own malformed replies cost it tries: a server sending
-    garbage for one name fails that lookup, not the others in flight. The TTL of a negative
-    answer is ``negative_ttl``, not the one its SOA record gives. The questions
-    share one socket per server, so their replies come in bursts: the cog asks
-    for a 4 MiB receive buffer, which the kernel caps at ``net.core.rmem_max``
-    (often 208 KiB); if lookups fail for want of answers under load, raise
-    that limit or lower ``max_in_flight``.
+    at least 0.25 s, then twice as long each time), each time on another
+    socket, and the reply to an earlier try is lost once its socket has no
+    other question waiting. It drops replies that do not match the question
+    (they count as no answer), asks again over TCP when a reply is truncated,
+    and when a reply cannot be parsed it closes that socket and asks every
+    question that was waiting on it again, each using up a try, though the
+    reply was for one of them at most. So, with ``retries`` left unset, the
+    questions sharing the cog's socket get few tries (ending by half the
+    ``timeout`` on a server that answers within 50 ms: two tries within
+    0.75 s for the default ``timeout`` of 3 s), and a question that gets no answer from them,
+    or a malformed reply, before its deadline is asked once more alone, on a
+    new socket of its own (at most 256 at once, the rest waiting their turn,
+    and not with less than 0.05 s left), whose one try waits for all the time
+    the lookup has left: a server sending garbage for one name fails that
+    lookup, not the others in flight, and an answer coming within ``timeout``
+    is taken as long as it comes within the time left after the shared tries
+    (at least half the ``timeout`` on such a fast server, less on a slower one,
+    whose waits c-ares makes longer; a reply to a shared try coming later than
+    that is lost with its socket). With ``retries`` set, a question is sent
+    ``retries + 1`` times on the shared socket and fails when they get no
+    answer, whatever ``timeout`` says (only after a malformed reply is it asked
+    again alone). The TTL of a negative answer is ``negative_ttl``, not the
+    one its SOA record gives. The questions share one socket per server, so
+    their replies come in bursts: the cog asks for a 4 MiB receive buffer,
+    which the kernel caps at ``net.core.rmem_max`` (often 208 KiB); if lookups
+    fail for want of answers under load, raise that limit or lower
+    ``max_in_flight``.
 
     :param train: the Train (to hold data and send them on when answered).
     :param ip_getter: where the address is (callable or field path).
@@ -80,8 +93,9 @@ class ReverseLookup(Lookup):
     :param timeout: seconds a lookup waits for its answer before its data go on
         as failed (and the longest ``finish`` waits at shutdown).
     :param retries: how many more times a question may be sent when its answer
-        is late; none to keep asking for the whole ``timeout`` (too few makes
-        c-ares give up sooner, at 0.25 s for a fast server and one try).
+        is late; none to ask a few times, then once more alone, waiting for the
+        whole ``timeout`` (too few makes c-ares give up sooner, at 0.25 s for a
+        fast server and one try).
     :param max_in_flight: questions out at once, at most; further lookups wait
         in a queue.
     :param keep_order: send data on in the order they came (a slow lookup then
