@@ -1166,3 +1166,74 @@ def test_copytruncate_while_running_then_while_stopped(tmp_path: Path, signum: i
     time.sleep(1.0)
     pipeline.stop()
     assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(310))
+
+
+def test_reloads_while_the_file_is_rotated_keep_every_line_once_and_in_order(tmp_path: Path) -> None:
+    """SIGHUP with a changed pipeline file, and the followed file renamed away (rename + create) as the new
+    pipeline starts: every line once, in the writer's order.
+
+    The new tailer starts the moment the old one finished. A known file still
+    under its name when the start looked for the files rotated while stopped,
+    and renamed before the look at the names, was not opened: the writer's new
+    file was read first and the rest of the old one only at the next reload
+    (out of order), or, after the last one, not until a restart.
+    """
+    pipeline = Pipeline(tmp_path)
+    base = pipeline.config.read_text()
+    log_file = pipeline.input_dir / "app.log"
+    rng = random.Random(11)
+    stop = threading.Event()
+    written = 0
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        nonlocal written
+        try:
+            fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            while not stop.is_set():
+                os.write(fd, "".join(f"g0 {seq:08d} {PAD}\n" for seq in range(written, written + 20)).encode())
+                written += 20
+                try:
+                    rotated = os.stat(log_file).st_ino != os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    rotated = True
+                if rotated:  # the writer reopens its file, at a line boundary
+                    os.close(fd)
+                    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                time.sleep(0.002)
+            os.close(fd)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failure.append(exc)
+
+    pipeline.start()
+    assert pipeline.process is not None
+    wait_for_handler(pipeline.process.pid, signal.SIGHUP)
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        wait_for(lambda: pipeline.count() > 0, 60, "the first lines")
+        for reload in range(1, 41):
+            reloads = pipeline.stderr.read_text().count("reloading;")
+            pipeline.config.write_text(base + f"# reload {reload}\n")
+            pipeline.process.send_signal(signal.SIGHUP)
+            # Renamed as the new pipeline starts (within a few ms of the old one's end), as logrotate may:
+            # the log line is watched closely, the rename lands at a random moment of the start.
+            deadline = time.monotonic() + 60
+            while pipeline.stderr.read_text().count("reloading;") == reloads:
+                assert time.monotonic() < deadline, "timed out waiting for the reload"
+                time.sleep(0.0005)
+            time.sleep(rng.uniform(0, 0.003))
+            log_file.rename(pipeline.input_dir / f"app.log.{reload}")
+            time.sleep(rng.uniform(0.08, 0.2))
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert not failure, failure
+    wait_settled(pipeline, written, quiet=5.0)
+    pipeline.stop()
+    seqs = [int(line.split(" ")[1]) for line in pipeline.lines()]
+    late = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b < a]
+    assert not late, f"{len(late)} lines out of the writer's order, first {late[:3]}"
+    missing = sorted(set(range(written)) - set(seqs))
+    assert not missing, f"{len(missing)} lines lost (or left unread until a restart), first {missing[:5]}"
+    assert len(seqs) == written, f"{len(seqs) - written} lines repeated"

@@ -531,6 +531,7 @@ class FileWatcherSupply(movement.Supply):
         self._watch_directories()
         self._resume_orphans()
         self._rescan(initial=first_run)
+        self._resume_left_behind()
         if self._following and rescan_interval:
             self._rescanner = esc.every(rescan_interval, self._slow_rescan, keeps_alive=False)
         if self._following:
@@ -1520,11 +1521,48 @@ class FileWatcherSupply(movement.Supply):
         marks = self._known.marks()
         if not self._known and not marks:
             return
+        self._finish_orphans(marks)
+
+    def _resume_left_behind(self) -> None:
+        """At the start, finish the known files renamed away after :meth:`_resume_orphans` looked, before the look
+        at the names opened them.
+
+        Still under its name when the start looked for the files rotated while
+        we were stopped, a known file renamed away a moment later (logrotate,
+        the writer going on in a new file) was under no name the patterns
+        match when :meth:`_rescan` looked: not opened, and the event of its
+        rename told of a file known but not followed, which no event handling
+        takes on. The new file was read, and the rest of the known one only at
+        the next start: out of its writer's order, or, without another start,
+        never. A reload (SIGHUP with a changed pipeline) starts the new tailer
+        the moment the old one finished, while logrotate is busy, and landed
+        there often. Found before anything is read, it is read first, as a
+        rotated file of its lineage.
+        """
+        waiting = {file for file, _ in self._waiting_open.values()}
+        unopened = {
+            file for file in self._known if file not in self._files and file not in waiting and file not in self._closed
+        }
+        if unopened:
+            self._finish_orphans({}, only=unopened)
+
+    def _finish_orphans(self, marks: dict[str, LineageMark], only: Container[FileId] | None = None) -> None:
+        """Find the known files not under their names any more, read them on, and those made after them unseen.
+
+        :param marks: the lineages' marks, whose series are looked at too (see :meth:`_read_successors`).
+        :param only: the known files to look at (default: every one).
+        """
         matching = self._matching()
         # Rotated away, or deleted and its inode number given to the file now
         # under the name (logrotate's compress frees one a moment before its
         # create takes one): either way, ours is to be found elsewhere.
-        orphans = {k: v for k, v in self._known.items() if k not in matching or not self._holds(matching[k][0], k, v)}
+        orphans = {
+            k: v
+            for k, v in self._known.items()
+            if (only is None or k in only) and (k not in matching or not self._holds(matching[k][0], k, v))
+        }
+        if not orphans and only is not None:
+            return
         directories = self._directories()
         unfound = dict(orphans)
         #: Known files found under their name with other first bytes, and not
@@ -1597,8 +1635,9 @@ class FileWatcherSupply(movement.Supply):
             if followed.lineage in lineages:
                 lineages[followed.lineage].append(followed)
         self._read_successors(lineages, gone_born=gone_born)
-        self._tidy_marks(marks, contents=marks)
-        self._known.untidy.clear()
+        if only is None:
+            self._tidy_marks(marks, contents=marks)
+            self._known.untidy.clear()
 
     def _resume_copies(self, truncated: dict[FileId, KnownFile]) -> set[FileId]:
         """Find the copies of files truncated while we were stopped (copytruncate), and read on in them.
