@@ -229,9 +229,8 @@ def _std_loads_within(text: str | bytes | bytearray | memoryview, max_depth: int
         # Its parser recurses: a thousand levels reach Python's limit.
         raise _TooDeep(f"JSON nested too deep to parse, more than max_depth {max_depth}") from None
     _check_depth(text, value, max_depth)
-    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else bytes(text).decode("latin-1")) and _holds_surrogate(
-        value
-    ):
+    escaped = _SURROGATE_ESCAPE.search(text) if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES.search(text)
+    if escaped and _holds_surrogate(value):
         # "\ud800" alone: the standard library makes a string no UTF-8 output
         # can write, and the line failed at the output, far from its parser.
         # orjson refuses it, and so does this.

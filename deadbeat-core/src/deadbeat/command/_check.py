@@ -219,11 +219,8 @@ def _unshared_positions(
 
 def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
     """What the cog says it would miss here when built (``missing_requirements``), asked without building it."""
-    ask = getattr(cog.factory, "missing_requirements", None)
-    if not callable(ask):
-        return
     try:
-        problems = [str(problem) for problem in ask(dict(cog.params))]
+        problems = cog.missing_requirements()
     except Exception as exc:  # noqa: BLE001 - a third-party cog's own check must not stop ours
         warnings.append(f"{where}: its missing_requirements() failed: {type(exc).__name__}: {exc}")
         return

@@ -770,16 +770,27 @@ class Train:
         return stages
 
     def _misfit(self, cog: Any, name: str) -> None:
+        self._left_out(
+            cog,
+            name,
+            "cannot take the arguments of the %r broadcast; the cog stays in the train but does not receive"
+            " that broadcast",
+        )
+
+    def _unmarked(self, cog: Any, name: str) -> None:
+        self._left_out(
+            cog,
+            name,
+            "is not marked @movement.hook, so it does not receive Deadbeat's %r broadcast (a name the"
+            " original manual never reserved); mark it if it is meant to",
+        )
+
+    def _left_out(self, cog: Any, name: str, why: str) -> None:
+        """Say once per cog and method why the method is left out of broadcast ``name`` (``why`` names it by %r)."""
         if (id(cog), name) in self._misfits:
             return
         self._misfits.add((id(cog), name))
-        log.warning(
-            "%s: its method %s() cannot take the arguments of the %r broadcast; the cog stays in the train"
-            " but does not receive that broadcast",
-            cog,
-            name,
-            name,
-        )
+        log.warning(f"%s: its method %s() {why}", cog, name, name)
 
     def _check_escapement(self, cog: Any) -> None:
         """Warn of a cog bound to another Escapement than the train's: its events would never run with the train."""
@@ -793,18 +804,6 @@ class Train:
                 " one runs (an application has one Escapement: give the train and every cog the same)",
                 cog,
             )
-
-    def _unmarked(self, cog: Any, name: str) -> None:
-        if (id(cog), name) in self._misfits:
-            return
-        self._misfits.add((id(cog), name))
-        log.warning(
-            "%s: its method %s() is not marked @movement.hook, so it does not receive Deadbeat's %r broadcast"
-            " (a name the original manual never reserved); mark it if it is meant to",
-            cog,
-            name,
-            name,
-        )
 
     def append(self, cog: Any) -> None:
         """Add a cog at the end of the train."""

@@ -185,6 +185,15 @@ class CogSpec:
         params = ", ".join(f"{k}={conf_shown(k, v)}" for k, v in self.params.items())
         return f"{self.use}({params})"
 
+    def missing_requirements(self) -> list[str]:
+        """What the cog says it would miss here when built (its class's ``missing_requirements(params)``),
+        asked without building it; none when it has no such check.
+
+        :raises Exception: whatever the cog's own check raises.
+        """
+        ask = getattr(self.factory, "missing_requirements", None)
+        return [str(problem) for problem in ask(dict(self.params))] if callable(ask) else []
+
 
 @dataclass
 class RouteSpec:
@@ -322,14 +331,13 @@ def load(
 
 
 def _requirement_problems(path: str, specs: list[CogSpec | None]) -> list[str]:
-    """What each cog says it would miss when built (``missing_requirements(params)``), asked without building it."""
+    """What each cog says it would miss when built (:meth:`CogSpec.missing_requirements`)."""
     found = []
     for spec in specs:
-        ask = getattr(spec.factory, "missing_requirements", None) if spec is not None else None
-        if spec is None or not callable(ask):
+        if spec is None:
             continue
         try:
-            found += [f"{path}: {spec.where} ({spec.use}): {problem}" for problem in ask(dict(spec.params))]
+            found += [f"{path}: {spec.where} ({spec.use}): {problem}" for problem in spec.missing_requirements()]
         except Exception:  # noqa: BLE001, S112 - a cog's own check failing is said when it is built
             continue
     return found
