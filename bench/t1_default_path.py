@@ -14,7 +14,9 @@ input file and writing its own output file:
   pipeline file with every default: ``fs.read`` -> ``text.json_parse`` ->
   ``ip.anonymise`` (``fields = "src_ip"``) -> ``text.json_format`` -> ``fs.write``;
 * ``deadbeat run tuned``: the same with ``fs.tail`` (``tail = false``,
-  ``read_size = 32768``) instead of ``fs.read``, the one setting found to help;
+  ``read_size = 32768``) instead of ``fs.read``: a smaller read size, which
+  helped while the default was 256 KiB (the default is 128 KiB now, measured
+  faster than 32 and 64 KiB on this job);
 * ``API defaults``: the same train built in Python with every default;
 * ``API fastest``: the fastest set-up of the same train found through the API
   (the same 32 KiB read size; see :func:`worker_api_fastest`);
@@ -129,12 +131,14 @@ def worker_api_defaults(src: str, dst: str) -> None:
 
 
 def worker_api_fastest(src: str, dst: str) -> None:
-    # The fastest set-up found through the API: the reader with a smaller
-    # read size, 32 KiB instead of 256 KiB, so each batch is about 160 events
+    # The fastest set-up found through the API while the default read size
+    # was 256 KiB: the reader with 32 KiB, so each batch is about 160 events
     # instead of 1,300 (the batch's dicts stay in the CPU caches between the
-    # cogs; 16 to 128 KiB all beat the default, 1 MiB and more are slower).
-    # Plain lines without ids are the default now; engine="orjson" is what
-    # "auto" picks here (no difference measured). T1_READ_SIZE overrides.
+    # cogs; 16 to 128 KiB all beat 256 KiB, 1 MiB and more are slower). The
+    # default is 128 KiB now, which beat 32 and 64 KiB here (each batch also
+    # costs the train a fixed amount of work). Plain lines without ids are the
+    # default too; engine="orjson" is what "auto" picks here (no difference
+    # measured). T1_READ_SIZE overrides the read size.
     from deadbeat import fs, ip, movement, text
 
     train = movement.Train()
@@ -443,8 +447,9 @@ filename = {dst}
 """
 
 
-# The same job in a pipeline file with the one setting that helped through the
-# API: fs.tail reading once (tail = false) with a 32 KiB read size.
+# The same job in a pipeline file with the setting that helped through the API
+# while the default read size was 256 KiB: fs.tail reading once (tail = false)
+# with a 32 KiB read size.
 PIPELINE_TUNED = """\
 # T1 tuned: fs.tail reading once, 32 KiB per batch; the rest as by default.
 [[cog]]

@@ -20,8 +20,9 @@ class OneByOne(Exception):  # noqa: N818 - a signal, not an error
 
 
 def only(values: list[Any], kind: type) -> bool:
-    """Whether every item is exactly of type ``kind`` (subclasses are not), in one C-level pass."""
-    return set(map(type, values)) == {kind}
+    """Whether every item is exactly of type ``kind`` (subclasses are not), in one C-level pass; not for none."""
+    # list.count compares by identity first: a third cheaper than a set of the types.
+    return bool(values) and [*map(type, values)].count(kind) == len(values)
 
 
 #: Runs an iterator (of calls, typically ``map(dict.update, ...)``) to its end, keeping nothing.
