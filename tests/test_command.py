@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -467,6 +469,56 @@ class TestRun:
         assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
         # One log line per failed datum, and the summary adds up.
         assert "in 7, out 5, errors 2" in result.stderr
+
+
+class TestDescriptorLimit:
+    def test_a_low_limit_of_open_files_is_named_never_a_traceback(self, tmp_path: Path) -> None:
+        """Under ``ulimit -n`` too low to run, every start fails with status 1 naming the limit; above it, all is read.
+
+        The limit is raised one by one from where Python itself can start: the
+        loop, its epoll, inotify, the cogs' files each run out in turn.
+        """
+        source = tmp_path / "in.log"
+        source.write_text("".join(f"line {i}\n" for i in range(1000)))
+        out = tmp_path / "out.log"
+        pipeline = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["{tmp_path}/in*.log"]
+            tail = false
+
+            [[cog]]
+            use = "fs.write"
+            filename = "{out}"
+            """,
+        )
+        failed = []
+        for limit in range(8, 64):
+            out.unlink(missing_ok=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=60,
+                preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, (limit, limit)),
+            )
+            if result.returncode == 0:
+                break
+            failed.append(limit)
+            assert result.returncode == 1, (limit, result.stderr)
+            assert "Traceback" not in result.stderr, (limit, result.stderr)
+            assert f"this process may have only {limit} files and sockets open at once" in result.stderr, (
+                limit,
+                result.stderr,
+            )
+        else:
+            pytest.fail("no run succeeded with up to 63 descriptors")
+        assert failed, "the lowest limit tried was enough: the test tried nothing"
+        assert out.read_text().splitlines() == [f"line {i}" for i in range(1000)]
+        assert "in 1000, out 1000, errors 0" in result.stderr
 
 
 class TestPlantedCode:

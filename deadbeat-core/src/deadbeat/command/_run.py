@@ -291,6 +291,15 @@ def _run_pipeline(
             gc.freeze()
             try:
                 pipeline.esc.run()
+            except OSError as exc:
+                note = daemon.descriptor_note(exc)
+                if not note:
+                    raise
+                # The loop itself found no descriptor (for its signal wakeup, its
+                # epoll): a traceback would hide the one thing to change.
+                logger.error("%s: cannot run: %s%s", args.pipeline, exc, note)
+                status = EXIT_ERROR
+                break
             finally:
                 gc.unfreeze()
                 pipeline.esc.close()

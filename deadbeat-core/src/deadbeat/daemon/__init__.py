@@ -32,11 +32,13 @@ from ._files import (
     trusted_owner,
     write_atomically,
 )
+from ._limits import descriptor_note
 from ._notify import Notifier
 
 __all__ = [
     "DaemonError",
     "Notifier",
+    "descriptor_note",
     "drop_privileges",
     "PidFile",
     "UnsafePath",

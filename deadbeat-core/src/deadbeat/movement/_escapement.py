@@ -203,7 +203,11 @@ class Escapement:
         # Descriptors: our own epoll set, and what is bound to each descriptor.
         # Invariant: a descriptor is in the set exactly when one of its bindings
         # is neither suspended nor cancelled, with the union of their masks.
-        self._epoll = select.epoll()
+        try:
+            self._epoll = select.epoll()
+        except OSError:
+            self.loop.close()  # or it is left open, and said so when collected, beside the real failure
+            raise
         self._fds: dict[int, list[FdBinding]] = {}
         self._in_epoll: dict[int, int] = {}
         self.loop.add_reader(self._epoll.fileno(), self._read_epoll)
@@ -1040,7 +1044,13 @@ class Escapement:
             self._inotify.close()
             self._inotify = None
         if not self.loop.is_closed():
-            self.loop.close()
+            try:
+                self.loop.close()
+            except RuntimeError as exc:
+                # uvloop stays "running" when its run failed to start (no
+                # descriptor left for its signal wakeup): that failure is the
+                # one to report, not this one; the process ends with the loop.
+                log.debug("event loop not closed: %s", exc)
         self._ended = True
 
 

@@ -71,7 +71,7 @@ from typing import Any
 from .. import conf, movement, routing
 from ..conf import ConfigError
 from ..conf._shown import shown as conf_shown
-from ..daemon import daemon_base_config
+from ..daemon import daemon_base_config, descriptor_note
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
 from ._modules import NotAppCog, app_attribute, import_app_module
@@ -600,7 +600,7 @@ def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: l
             cog = spec.factory(*args, **spec.params)
         except Exception as exc:
             raise PipelineError(
-                f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}"
+                f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}{descriptor_note(exc)}"
             ) from exc
         built.append(cog)
         if not callable(cog):
@@ -645,7 +645,12 @@ def build(source: str | PipelineFile, registry: CogRegistry | None = None, once:
     :raises PipelineError: naming file, cog index and key.
     """
     spec = load(source, registry) if isinstance(source, str) else source
-    esc = movement.Escapement.shared()
+    try:
+        esc = movement.Escapement.shared()
+    except OSError as exc:
+        # Its epoll, inotify and loop come before any cog: without a descriptor
+        # for them, the limit is what to name.
+        raise PipelineError(f"{spec.path}: cannot start: {exc}{descriptor_note(exc)}") from exc
     esc.once = once
     if spec.secrets:
         hide_in_logs(spec.redact)
