@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -505,6 +506,41 @@ class TestManyFilesFewDescriptors:
         assert out["most_open"] <= 768  # three quarters of 1024
         assert "Too many open files" not in result.stderr
         assert "max_open_files (768) reached" in result.stderr
+
+    @pytest.mark.parametrize("limit", [24, 40, 64])
+    def test_the_output_after_the_tailer_still_opens_its_file_under_a_low_limit(
+        self, tmp_path: Path, limit: int
+    ) -> None:
+        """100 files and ``ulimit -n`` of a few dozen: the tailer leaves the output room, and every line is written.
+
+        The default cap once took every descriptor but one that the process's
+        own left, so that ``fs.write``, built after it, could not open its file.
+        """
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        for n in range(100):
+            (logs / f"f{n:03}.log").write_text("".join(f"file {n} line {i}\n" for i in range(50)))
+        out = tmp_path / "out.log"
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(
+            f'[[cog]]\nuse = "fs.tail"\nfilenames = ["{logs}/*.log"]\ntail = false\n\n'
+            f'[[cog]]\nuse = "fs.write"\nfilename = "{out}"\n'
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Too many open files" not in result.stderr
+        lines = out.read_text().splitlines()
+        assert sorted(lines) == sorted(f"file {n} line {i}" for n in range(100) for i in range(50))
+        for n in range(100):
+            assert [line for line in lines if line.startswith(f"file {n} ")] == [
+                f"file {n} line {i}" for i in range(50)
+            ]
 
 
 def held_deleted(path: Path) -> bool:

@@ -122,6 +122,9 @@ _DIR_EVENTS = (
 )
 #: Descriptors left to the rest of the application when max_open_files is derived from the limit.
 _DESCRIPTOR_SHARE = 0.75
+#: ... and at least this many besides those open already (an output's file, its
+#: directories while they are opened, a reopen on SIGHUP, connections).
+_DESCRIPTORS_KEPT = 16
 
 #: Seconds between two warnings that the inotify queue overflowed.
 _OVERFLOW_SAID_EVERY = 10.0
@@ -275,7 +278,9 @@ class FileWatcherSupply(movement.Supply):
         when all are busy, files take turns: after its turn of reading, a busy
         file gives its descriptor to the one that waited longest and queues
         behind the others (reaching the cap is said once each time). ``0``:
-        three quarters of the process's limit of descriptors (``ulimit -n``).
+        three quarters of the process's limit of descriptors (``ulimit -n``),
+        and at most what is left of it with 16 kept for the rest of the
+        application (under a low limit, the process's own take many).
         Example: ``max_open_files = 500``.
     :param path_field: where the file's path goes in each datum (a field path);
         none by default. Like ``host_field`` and ``offset_field``, it needs
@@ -3175,11 +3180,22 @@ def _check_encoding(encoding: str) -> str:
 
 
 def _descriptor_share() -> int:
-    """:returns: the default ``max_open_files``: a share of the process's limit of descriptors."""
+    """:returns: the default ``max_open_files``: a share of the process's limit of descriptors.
+
+    Three quarters of the limit, and never more than what is left of it with
+    :data:`_DESCRIPTORS_KEPT` kept for the rest of the application: under a low
+    limit the process's own descriptors (its loop, epoll, inotify, standard
+    streams) are a large part of it, and an output built after this cog found
+    none left to open its file.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 16
-    return max(16, int(soft * _DESCRIPTOR_SHARE))
+    try:
+        in_use = len(os.listdir("/proc/self/fd")) - 1  # less the one listing them
+    except OSError:
+        in_use = 0
+    return max(1, min(int(soft * _DESCRIPTOR_SHARE), soft - in_use - _DESCRIPTORS_KEPT))
 
 
 def _user_ids(users: Sequence[str]) -> set[int]:
