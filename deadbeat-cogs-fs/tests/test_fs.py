@@ -626,6 +626,26 @@ class TestLineFileDrain:
         esc.close()
         assert path.read_text() == "kept\n"
 
+    def test_a_file_shorter_than_its_checkpoint_is_said_to_miss_lines(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Lines acknowledged as written and gone since (cut by someone, a machine crash) are reported."""
+        path = tmp_path / "out.txt"
+        state = tmp_path / "state.json"
+        esc = movement.Escapement()
+        drain = fs.LineFileDrain(esc, str(path), state_file=str(state))
+        train = movement.Train(esc, [drain])
+        train.send(None, movement.Batch(["first", "second"], batch_id="b1"))
+        drain.done()
+        esc.close()
+        os.truncate(path, len("first\n"))
+        esc = movement.Escapement()
+        with caplog.at_level(logging.ERROR, logger="deadbeat.fs"):
+            fs.LineFileDrain(esc, str(path), state_file=str(state)).done()
+        esc.close()
+        assert path.read_text() == "first\n"
+        assert f"{path}: 7 bytes shorter than at the last checkpoint in {state}" in caplog.text
+
 
 class TestSpool:
     def test_files_become_data_and_are_removed_when_done(self, tmp_path: Path) -> None:

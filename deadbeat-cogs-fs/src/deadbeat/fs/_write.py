@@ -350,6 +350,18 @@ class LineFileDrain(movement.Cog):
         if st.st_size > offset:
             os.ftruncate(self._fd, offset)
             log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
+        elif st.st_size < offset:
+            # Lines acknowledged as written are not there: the file was cut by
+            # someone, or the machine went down before the kernel wrote them out
+            # (fsync = "never"). Their input positions moved on: they are not
+            # read again, and only this says so.
+            log.error(
+                "%s: %d bytes shorter than at the last checkpoint in %s: lines written before it are missing"
+                ' (cut by someone else, or lost in a crash of the machine: fsync = "flush" keeps them)',
+                self.filename,
+                offset - st.st_size,
+                self._state.path,
+            )
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         line = data if isinstance(data, str) else self._line_of(data)
