@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -645,6 +647,52 @@ class TestLineFileDrain:
         esc.close()
         assert path.read_text() == "first\n"
         assert f"{path}: 7 bytes shorter than at the last checkpoint in {state}" in caplog.text
+
+
+KILLED_AT_FIRST_WRITE = """
+import os, sys
+from deadbeat import fs, movement
+source, out, state = sys.argv[1:4]
+write = os.writev
+
+def write_then_die(fd, buffers):
+    write(fd, buffers)
+    os._exit(9)  # killed right after the first lines went in, before any acknowledgement
+
+os.writev = write_then_die
+esc = movement.Escapement()
+supply = fs.FileWatcherSupply(esc, [source], tail=False, state_file=state)
+movement.Train(esc, [supply, fs.LineFileDrain(esc, out, state_file=state)])
+esc.run()
+"""
+
+
+class TestKilledBeforeTheFirstAcknowledgement:
+    def test_lines_written_by_a_run_killed_before_its_first_checkpoint_are_not_written_again(
+        self, tmp_path: Path
+    ) -> None:
+        """The output's size at start is on disk before its first line: the next run cuts back to it.
+
+        The first save came with the first acknowledgement: a run killed after
+        writing its first lists and before that left no state, and the next run
+        read the input from its start and wrote those lines a second time.
+        """
+        source, out, state = tmp_path / "in.log", tmp_path / "out.log", tmp_path / "state.json"
+        lines = [f"line {i}" for i in range(20_000)]
+        source.write_text("".join(f"{line}\n" for line in lines))
+        script = tmp_path / "killed.py"
+        script.write_text(KILLED_AT_FIRST_WRITE)
+        result = subprocess.run(
+            [sys.executable, str(script), str(source), str(out), str(state)], capture_output=True, timeout=60
+        )
+        assert result.returncode == 9, result.stderr
+        assert out.stat().st_size > 0  # it did write before it died
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(source)], tail=False, state_file=str(state))
+        movement.Train(esc, [supply, fs.LineFileDrain(esc, str(out), state_file=str(state))])
+        esc.run()
+        esc.close()
+        assert out.read_text().splitlines() == lines
 
 
 class TestSpool:

@@ -158,6 +158,8 @@ class LineFileDrain(movement.Cog):
         self._retries = 0
         self._last_error = 0.0
         self._state: StateFile | None = None
+        #: The size at start is set in the state but not saved yet (see _save_opening).
+        self._opening_unsaved = False
         self._section = f"fs.write {os.path.abspath(filename)}"
         self._fd = -1
         self._opened_size = 0
@@ -176,7 +178,11 @@ class LineFileDrain(movement.Cog):
             # start from: a run that ends before its first acknowledgement (a
             # crash, an error output that failed) is cut back to here at the
             # next start, instead of leaving its lines to be written again.
+            # Saved before the first line is written (see _write): the first
+            # save otherwise came with the first acknowledgement, and a run
+            # killed before it left megabytes of lines to be written twice.
             self.batch_done(None)
+            self._opening_unsaved = self._state is not None
             esc.signal_register(signal.SIGHUP, self.reopen)
 
     def _open(self) -> None:
@@ -428,6 +434,8 @@ class LineFileDrain(movement.Cog):
 
     def _write(self) -> bool:
         """Write what is pending and collected. :returns: whether all of it is in the file now."""
+        if self._opening_unsaved:
+            self._save_opening()
         buffer = self._buffer
         if len(buffer) == 1 and not self._pending:
             # One list's lines (call_batch), the usual case: written with the
@@ -465,6 +473,17 @@ class LineFileDrain(movement.Cog):
             return False
         self._pending = b""
         return self._written()
+
+    def _save_opening(self) -> None:
+        """Put the file's size at start in the state file, on disk, before our first line goes in."""
+        if self._state is None or not (self._buffer or self._pending):
+            return  # nothing to write yet
+        self._opening_unsaved = False
+        try:
+            self._state.save(force=True)
+        except OSError as exc:
+            # Said as the state's own saves say it; writing goes on, as it would have.
+            log.error("%s: could not save %s before writing: %s", self.filename, self._state.path, exc)
 
     def _wait_for_room(self) -> None:
         """The reader is behind: hold the train until epoll says it took some."""
