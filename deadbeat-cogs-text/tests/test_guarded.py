@@ -6,6 +6,7 @@ engines; hostile lines that would keep Python's re busy for years.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import signal
@@ -14,6 +15,8 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -110,6 +113,101 @@ class TestTheBound:
         assert done.stdout.splitlines() == ["({'run': 'aa'},) [None]", "True"]
 
 
+class _Cycle:
+    """Garbage that only a collection frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class _FinalizedCycle(_Cycle):
+    def __init__(self, finalizer: Callable[[], None]) -> None:
+        super().__init__()
+        self.finalizer = finalizer
+
+    def __del__(self) -> None:
+        self.finalizer()
+
+
+class TestNoCollectionUnderTheTimer:
+    """A collection runs Python code of others; the bound's exception must never land there.
+
+    It would be swallowed ("Exception ignored in ...": a failing test under
+    pytest's unraisable check), cut that code short and leave the run without
+    a bound. The full suite saw it in a weakref callback of a full collection
+    of a big heap that outlasted a run's budget.
+    """
+
+    @pytest.mark.parametrize("runs", ["gc callback", "weakref callback", "finalizer"])
+    def test_the_collector_waits_for_the_end_of_the_run(self, runs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_guard, "BASE_BUDGET", 0.001)  # the timer fires within a tick or two of CPU time
+        monkeypatch.setattr(_guard, "LINE_BUDGET", 0.0)
+        unraisable: list[Any] = []
+        monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+        armed_when_called: list[bool] = []
+
+        def slow_python_code() -> None:
+            """What the collector runs; while a timer is armed, longer than the budget (a big collection)."""
+            armed_when_called.append(_guard._armed)
+            deadline = time.process_time() + 0.5
+            while _guard._armed and time.process_time() < deadline:
+                pass
+
+        weakrefs: list[Any] = []
+
+        def fast(line: str) -> tuple[str, str]:
+            # The garbage made whole first (a collection in the midst would find it alive and keep it for
+            # older generations); the collector back as it was: on, unless the guard turned it off.
+            collecting = gc.isenabled()
+            gc.disable()
+            if runs == "weakref callback":
+                weakrefs.append(weakref.ref(_Cycle(), lambda _: slow_python_code()))
+            elif runs == "finalizer":
+                _FinalizedCycle(slow_python_code)
+            if collecting:
+                gc.enable()
+            for _ in range(3):
+                _Cycle()  # allocations (not from a free list): a collection, with the collector on
+            return ("fast", line)
+
+        def on_collection(phase: str, info: dict[str, int]) -> None:
+            slow_python_code()
+
+        threshold = gc.get_threshold()
+        if runs == "gc callback":
+            gc.callbacks.append(on_collection)
+        gc.set_threshold(1)  # a collection at almost every allocation: inside the run, were the collector on
+        try:
+            guard = Guarded(fast, _safe, "test pattern")
+            out = guard.many(["a", "b", "c"])
+            one = guard.one("d")
+            gc.collect()  # the garbage of the runs is collected, after them
+        finally:
+            gc.set_threshold(*threshold)
+            if on_collection in gc.callbacks:
+                gc.callbacks.remove(on_collection)
+        assert unraisable == []
+        assert armed_when_called and True not in armed_when_called
+        assert out == [("fast", "a"), ("fast", "b"), ("fast", "c")] and one == ("fast", "d")
+        assert guard.overruns == 0  # no collection was charged to a line
+        assert gc.isenabled()
+
+    def test_the_collector_is_left_as_it_was(self) -> None:
+        guard = Guarded(_spin_if_evil, _safe, "test pattern")
+        gc.disable()
+        try:
+            assert guard.many(["a"]) == [("fast", "a")]
+            assert not gc.isenabled()  # not turned on by the run
+        finally:
+            gc.enable()
+        assert guard.many(["a", "evil", "b"]) == [("fast", "a"), ("safe", "evil"), ("safe", "b")]
+        assert gc.isenabled()  # on again after a run cut short
+        assert guard.one("evil") == ("safe", "evil")  # cooling: RE2 alone
+        guard.cooling_until = 0.0
+        assert guard.one("evil") == ("safe", "evil") and guard.overruns == 2
+        assert gc.isenabled()
+
+
 class TestHostileLines:
     @pytest.mark.parametrize("cog_name", ["regex_parse", "grok"])
     def test_catastrophic_backtracking_is_cut_short(self, cog_name: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -177,6 +275,49 @@ class TestSameAnswersAsRE2:
         out_re2, records_re2 = send_through([on_re2], list(lines))
         assert out == out_re2 and [r.datum for r in records] == [r.datum for r in records_re2]
         assert 0 < len(out) < len(lines)
+
+    def test_access_log_lines_past_the_bound(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The same outcomes when lines exceed the bound, on purpose: the lines of the run matched before
+        the overrun, the line RE2 takes over, the rest of the lines, and the error records."""
+        monkeypatch.setattr(_guard, "BASE_BUDGET", 0.001)  # an overrun costs a tick or two, not 0.1 s
+        monkeypatch.setattr(_guard, "COOLING", 0.0)  # re again at the next call: overruns on every pass
+        rng = random.Random(18)
+        lines = [_access_line(rng) for _ in range(3000)]
+        guarded = text.GrokParse("%{COMBINEDAPACHELOG}")
+        on_re2 = text.GrokParse("%{COMBINEDAPACHELOG}", engine="re2")
+        guard = guarded.guard
+        assert guard is not None and guard.fast is not None
+        fast = guard.fast
+        matching = [i for i, line in enumerate(lines) if _guard._plain(line) and on_re2._parse(line) is not None]
+        # One line deep in the first run of lines, one in a later run.
+        slow = {id(lines[i]) for i in (matching[len(matching) // 20], matching[len(matching) // 2])}
+        assert len(slow) == 2
+
+        def slow_fast(line: str) -> Any:
+            if id(line) in slow:  # spins in Python until the timer's exception (5 s: the bound is broken)
+                deadline = time.process_time() + 5.0
+                while time.process_time() < deadline:
+                    pass
+            return fast(line)
+
+        guard.fast = slow_fast
+        expected = [_outcome(on_re2, line) for line in lines]
+        with caplog.at_level(logging.WARNING, "deadbeat.text"):
+            assert [_outcome(guarded, line) for line in lines] == expected
+            assert guard.overruns == 2
+            assert guard.many(lines) == [on_re2._parse(line) for line in lines]
+            assert guard.overruns == 3
+            good = [lines[i] for i in matching]
+            assert send_through([guarded], list(good)) == send_through([on_re2], list(good))
+            assert guard.overruns == 4
+            out, records = send_through([guarded], list(lines))
+        out_re2, records_re2 = send_through([on_re2], list(lines))
+        assert out == out_re2 and [r.datum for r in records] == [r.datum for r in records_re2]
+        assert [r.error.args for r in records] == [r.error.args for r in records_re2]
+        assert guard.overruns > 4
+        assert "took Python's re over its CPU budget" in caplog.text
 
     @settings(max_examples=400, deadline=None)
     @given(st.sampled_from(PATTERNS), st.text(alphabet=ALPHABET, max_size=40), st.booleans())

@@ -21,6 +21,14 @@ RE2 alone. The timer counts the CPU time of the whole process, so a busy thread
 beside the pipeline can end a budget early: RE2 then takes over (the same
 fields, slower), never a wrong result.
 
+No collection under the timer. The garbage collector is off while the timer
+is armed. A collection runs Python code of others (weakref callbacks,
+finalizers, ``gc.callbacks`` such as hypothesis's): the bound's exception,
+landing there, would cut that code short, be swallowed ("Exception ignored
+in ..."), and leave the run without a bound; and a full collection of a big
+heap (a tenth of a second) is no line's cost. The collection comes after the
+run. A thread that turns the collector on meanwhile can still bring one in.
+
 The same answers. The ``re`` side is compiled with ``re.ASCII``, as RE2's
 ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII; lines where the engines could
 still differ (not ASCII, with a newline or a vertical tab) go to RE2. A
@@ -30,6 +38,7 @@ classes such as ``[[:alpha:]]``), runs on RE2 alone.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -164,6 +173,9 @@ class Guarded(Generic[T]):
     ) -> None:
         global _armed
         append = out.append
+        # Off while armed (see the module): a collection's Python code must not receive the Overrun.
+        collecting = gc.isenabled()
+        gc.disable()
         _armed = True
         signal.setitimer(signal.ITIMER_VIRTUAL, BASE_BUDGET + LINE_BUDGET * (stop - start))
         try:
@@ -175,7 +187,12 @@ class Guarded(Generic[T]):
                 else:
                     append(safe(text))
         finally:
-            _disarm()
+            try:
+                _disarm()
+            finally:
+                # Even when the signal lands in _disarm, before it disarmed (it fires once: not here).
+                if collecting:
+                    gc.enable()
 
     def _overran(self, texts: Sequence[str], out: list[T], safe: Callable[[str], T]) -> None:
         """The line at ``len(out)`` exceeded the bound (or the run ended just as it fired): RE2 takes over."""
