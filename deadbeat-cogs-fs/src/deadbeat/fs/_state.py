@@ -177,9 +177,13 @@ class StateFile:
         self._timer = None
         self.save(force=True)
 
-    def save(self, force: bool = False) -> bool:
+    def save(self, force: bool = False, paced: bool = True) -> bool:
         """Write the document atomically if it changed and the interval allows.
 
+        :param paced: whether this save counts for the interval; ``False`` for a
+            save that must not put off the next one (an output's size at start,
+            written before its first line: the first positions still go out at
+            once after it).
         :returns: whether a save is still pending (too soon after the last one).
         """
         if not self.dirty:
@@ -194,7 +198,8 @@ class StateFile:
             return True
         text = _document(self.sections)
         self.dirty = False
-        self._last_save = now
+        if paced:
+            self._last_save = now
         if text == self._saved_text:
             return False
         # A random name created exclusively, mode 0600, renamed into place: a

@@ -480,7 +480,7 @@ class LineFileDrain(movement.Cog):
             return  # nothing to write yet
         self._opening_unsaved = False
         try:
-            self._state.save(force=True)
+            self._state.save(force=True, paced=False)
         except OSError as exc:
             # Said as the state's own saves say it; writing goes on, as it would have.
             log.error("%s: could not save %s before writing: %s", self.filename, self._state.path, exc)
