@@ -716,6 +716,8 @@ def test_killed_faster_than_the_state_interval_a_restart_still_moves_on(tmp_path
             sections = json.loads((tmp_path / "state.json").read_text())["sections"]
         except (OSError, ValueError):
             return 0
+        if f"fs.tail {source}" not in sections:
+            return 0  # only the output's size at start, saved before its first line
         return int(next(iter(sections[f"fs.tail {source}"]["files"].values()))["offset"])
 
     offsets = [0]
@@ -1166,6 +1168,177 @@ def test_copytruncate_while_running_then_while_stopped(tmp_path: Path, signum: i
     time.sleep(1.0)
     pipeline.stop()
     assert [int(line.split()[1]) for line in pipeline.lines()] == list(range(310))
+
+
+def read_to_the_end(pipeline: Pipeline, last: int) -> bool:
+    """Whether line ``last`` is out, the state saved since, and every file it names read to its end.
+
+    Written, a line is acknowledged, and the next save holds the output's size:
+    the state is then as of the output now. A file being read has an entry
+    there, at the offset it reads on from (a new file, once told from a copy).
+    """
+    if not pipeline.output.exists() or f" {last:08d} " not in pipeline.output.read_text():
+        return False
+    try:
+        sections = json.loads((pipeline.root / "state.json").read_text())["sections"]
+    except (OSError, ValueError):
+        return False
+    if sections.get(f"fs.write {pipeline.output}", {}).get("offset") != pipeline.output.stat().st_size:
+        return False
+    tail = next((value for name, value in sections.items() if name.startswith("fs.tail ")), None)
+    if tail is None:
+        return False  # saved by fs.write at its start, before the tailer's first checkpoint
+    sizes = {f"{st.st_dev}:{st.st_ino}": st.st_size for st in (p.stat() for p in pipeline.input_dir.iterdir())}
+    return all(entry["offset"] >= sizes.get(key, 0) for key, entry in tail["files"].items())
+
+
+def copy_file(logs: Path) -> None:
+    """The first half of logrotate's ``copytruncate``: the copies shifted (app.log.1 -> app.log.2 ...), and the
+    content copied to ``app.log.1``."""
+    rotated = sorted((int(p.name.rsplit(".", 1)[1]) for p in logs.glob("app.log.*")), reverse=True)
+    for number in rotated:
+        os.rename(logs / f"app.log.{number}", logs / f"app.log.{number + 1}")
+    shutil.copyfile(logs / "app.log", logs / "app.log.1")
+
+
+def copytruncate_read_and_let_go(pipeline: Pipeline) -> None:
+    """Lines 0-99, started, then a whole copytruncate once they are read: the copy holds nothing unread, and is
+    let go (with the pattern ``app.log``, forgotten: the lineage has a mark, which tells the files read)."""
+    logs = pipeline.input_dir
+    append_lines(logs / "app.log", range(0, 100), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    copy_file(logs)
+    os.truncate(logs / "app.log", 0)
+    wait_for(lambda: "let go of rotated file" in pipeline.stderr.read_text(), what="the first copy let go")
+
+
+def stop_or_kill(pipeline: Pipeline, signum: int, last: int) -> None:
+    """SIGTERM (the positions saved at the end), or SIGKILL once they are saved up to line ``last``."""
+    if signum == signal.SIGKILL:
+        wait_for(lambda: read_to_the_end(pipeline, last), what=f"line {last} out and saved")
+        pipeline.kill()
+    else:
+        pipeline.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+def test_a_copy_shorter_than_the_saved_position_is_not_read_again_after_a_restart(
+    tmp_path: Path, pattern: str, signum: int
+) -> None:
+    """copytruncate copies app.log to app.log.1 while the tailer runs; the writer goes on, and the tailer reads
+    those lines too before it is stopped, so the position saved is beyond the copy's end. app.log is truncated
+    while it is stopped. The copy, shorter than the position, was not taken for the copy of the file truncated
+    (only one at least as long was), and was read again whole from its start. Every line once, in order."""
+    pipeline = Pipeline(tmp_path, pattern=pattern)
+    logs = pipeline.input_dir
+    append_lines(logs / "app.log", range(0, 100), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    copy_file(logs)
+    append_lines(logs / "app.log", range(100, 150), "w")  # in no copy: read before the truncation, or lost
+    wait_for(lambda: pipeline.count() == 150, what="the lines after the copy")
+    stop_or_kill(pipeline, signum, 149)
+    os.truncate(logs / "app.log", 0)
+    append_lines(logs / "app.log", range(150, 160), "w")
+    pipeline.start()
+    wait_for(lambda: read_to_the_end(pipeline, 159), what="every line, read and saved")
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(160))
+    assert "was truncated while stopped; finishing its copy" in pipeline.stderr.read_text()
+
+
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+def test_a_copy_shorter_than_what_was_read_at_the_truncation_is_not_read_at_the_next_start(
+    tmp_path: Path, pattern: str
+) -> None:
+    """copytruncate while the tailer runs, which has read beyond the copy's end when app.log is truncated (the
+    lines written between the copy and the truncation): the copy holds nothing unread, and was not taken for
+    the copy (only one at least as long was). Nothing remembered it: the next start took it for a file made
+    while stopped (newer than the lineage's mark) or, with ``app.log*``, for a new file, and read it whole.
+    Every line once, in order."""
+    pipeline = Pipeline(tmp_path, pattern=pattern)
+    logs = pipeline.input_dir
+    copytruncate_read_and_let_go(pipeline)
+    append_lines(logs / "app.log", range(100, 200), "w")
+    wait_for(lambda: pipeline.count() == 200, what="the lines before the copy")
+    copy_file(logs)
+    append_lines(logs / "app.log", range(200, 250), "w")  # in no copy: read before the truncation, or lost
+    wait_for(lambda: pipeline.count() == 250, what="the lines after the copy")
+    os.truncate(logs / "app.log", 0)
+    append_lines(logs / "app.log", range(250, 260), "w")
+    wait_for(lambda: read_to_the_end(pipeline, 259), what="the lines after the truncation, read and saved")
+    pipeline.stop()
+    append_lines(logs / "app.log", range(260, 270), "w")
+    pipeline.start()
+    wait_for(lambda: read_to_the_end(pipeline, 269), what="every line, read and saved")
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(270))
+
+
+@pytest.mark.parametrize("copied", ["before the stop", "while stopped"])
+@pytest.mark.parametrize("pattern", ["app.log", "app.log*"])
+def test_a_copy_made_before_a_start_and_truncated_after_it_is_not_read(
+    tmp_path: Path, pattern: str, copied: str
+) -> None:
+    """The tailer is restarted between copytruncate's copy and its truncation (a restart, or a reload, while
+    logrotate runs). At the start the copy, app.log.2, was taken for a file made and rotated while stopped
+    (``app.log``: newer than the lineage's mark) and read whole; with ``app.log*`` it was rightly left unread as
+    a copy, but, shorter than what was read when app.log was truncated, it was not taken for the copy then, and
+    the next start read it whole. It waits to be told from a copy, as one seen while running does. Every line
+    once, in order, across a second restart."""
+    pipeline = Pipeline(tmp_path, pattern=pattern)
+    logs = pipeline.input_dir
+    copytruncate_read_and_let_go(pipeline)
+    append_lines(logs / "app.log", range(100, 200), "w")
+    wait_for(lambda: pipeline.count() == 200, what="the lines before the copy")
+    if copied == "before the stop":
+        copy_file(logs)
+    append_lines(logs / "app.log", range(200, 210), "w")
+    pipeline.stop()
+    if copied == "while stopped":
+        copy_file(logs)
+    append_lines(logs / "app.log", range(210, 250), "w")  # in no copy
+    pipeline.start()
+    # Truncated as soon as these are read: logrotate truncates right after its copy.
+    wait_for(lambda: pipeline.count() >= 250, what="the lines after the copy")
+    os.truncate(logs / "app.log", 0)
+    append_lines(logs / "app.log", range(250, 260), "w")
+    wait_for(lambda: read_to_the_end(pipeline, 259), what="the lines after the truncation, read and saved")
+    pipeline.stop()
+    append_lines(logs / "app.log", range(260, 270), "w")
+    pipeline.start()
+    wait_for(lambda: read_to_the_end(pipeline, 269), what="every line, read and saved")
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(270))
+
+
+def test_killed_while_a_copy_is_not_told_yet_it_is_not_read_whole_after_the_restart(tmp_path: Path) -> None:
+    """Pattern ``app.log*``: copytruncate's copy, app.log.1, is created empty (as ``cp`` does) and opened new; a
+    batch of app.log saves the positions, then the copy is filled, judged a copy, and left unread; nothing
+    more is read, so nothing saves again. Killed then, the state file held the new file's entry at offset 0
+    (it was saved when opened): after the restart the copy was a known file and read whole. A new file's
+    entry is saved once it is judged. Every line once, in order."""
+    pipeline = Pipeline(tmp_path, pattern="app.log*", level="debug")  # its "opened" line is waited for
+    logs = pipeline.input_dir
+    append_lines(logs / "app.log", range(0, 100), "w")
+    pipeline.start()
+    wait_for(lambda: pipeline.count() == 100, what="the first lines")
+    (logs / "app.log.1").touch()
+    wait_for(lambda: f"opened {logs / 'app.log.1'} " in pipeline.stderr.read_text(), what="the copy opened")
+    append_lines(logs / "app.log", range(100, 110), "w")
+    wait_for(lambda: read_to_the_end(pipeline, 109), what="a batch of app.log saved")
+    with open(logs / "app.log.1", "ab") as copy:
+        copy.write((logs / "app.log").read_bytes())
+    wait_for(lambda: "app.log.1: starts as" in pipeline.stderr.read_text(), what="the copy told")
+    pipeline.kill()
+    os.truncate(logs / "app.log", 0)
+    append_lines(logs / "app.log", range(110, 120), "w")
+    pipeline.start()
+    wait_for(lambda: read_to_the_end(pipeline, 119), what="every line, read and saved")
+    pipeline.stop()
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(120))
 
 
 def test_reloads_while_the_file_is_rotated_keep_every_line_once_and_in_order(tmp_path: Path) -> None:

@@ -10,6 +10,11 @@ the million, so two rules keep the cost to what the live files need:
   ``_forget_if_done``): nothing could ever resume it;
 * the section written at each checkpoint is not rebuilt: the entries changed
   since the last checkpoint are written into it, and only those;
+* a file opened new and not judged yet (it may be the copy ``copytruncate``
+  makes of a followed file, see ``FileWatcherSupply._copy_verdict``) has an
+  entry that is not written: saved at offset 0, a copy left unread (or read on
+  from where its original was) was read whole after a restart that came before
+  the next save. Not saved, the restart judges it again;
 * a lineage none of whose files is left loses its mark too (see below), at
   start and while running, so that files coming and going under names of their
   own (``job-1234.log``) leave nothing behind.
@@ -162,6 +167,8 @@ class KnownBook:
         # The section as last given (each entry's JSON text), and the entries changed since.
         self._texts: dict[str, str | dict[str, Any]] = {}
         self._changed: set[FileId] = set()
+        #: Entries kept out of the section (files not judged yet; see :meth:`set`).
+        self._unsaved: set[FileId] = set()
         #: Lineage -> the mark its forgotten files left, and the texts of the marks.
         self._marks: dict[str, LineageMark] = {}
         self._mark_texts: dict[str, str] = {}
@@ -253,10 +260,19 @@ class KnownBook:
         """:returns: every (identity, entry)."""
         return list(self._entries.items())
 
-    def set(self, file: FileId, known: KnownFile) -> None:
-        """Remember ``known`` for ``file``."""
+    def set(self, file: FileId, known: KnownFile, saved: bool = True) -> None:
+        """Remember ``known`` for ``file``.
+
+        :param saved: whether the state file keeps it; ``False`` for a file not
+            judged yet (maybe a copy of another, see the module docstring): kept
+            out of the section until it is set again, saved.
+        """
         self._entries[file] = known
         self._changed.add(file)
+        if saved:
+            self._unsaved.discard(file)
+        else:
+            self._unsaved.add(file)
 
     def touch(self, file: FileId) -> None:
         """The entry of ``file`` was changed in place."""
@@ -265,6 +281,7 @@ class KnownBook:
     def pop(self, file: FileId) -> KnownFile | None:
         """Forget ``file``. :returns: what was remembered, if anything."""
         self._changed.add(file)
+        self._unsaved.discard(file)
         return self._entries.pop(file, None)
 
     def section(self) -> _Section:
@@ -277,7 +294,7 @@ class KnownBook:
         texts = self._texts
         for file in self._changed:
             known = self._entries.get(file)
-            if known is None:
+            if known is None or file in self._unsaved:
                 texts.pop(file.key, None)
             else:
                 # A snapshot of the entry as of now, encoded when saved: a

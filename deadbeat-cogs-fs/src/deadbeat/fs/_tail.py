@@ -26,6 +26,8 @@ Rotation patterns:
   first bytes change). Before starting again at 0, the directory is searched for
   a copy with the same first bytes; if there is one, it is read from where we
   were to its end, so lines written between our last read and the copy are kept.
+  A copy shorter than where we were holds nothing unread (we read on in the
+  original after the copy): it is taken at its end, remembered as read.
   Without a copy, what was not read before the truncation is gone: we say so.
 * delete with inode reuse: a file with a remembered inode but another
   fingerprint, or an inode created at another time (where the file system
@@ -43,8 +45,11 @@ told from those read and forgotten by the lineage's mark (:mod:`._known`):
 created after it, or (compressed) holding a content it does not keep. A known
 file found under its name with other first bytes but born when it was was
 truncated (copytruncate): its copy, found by its first bytes, is read on from
-the saved position. A series renamed while it is looked at is looked at again:
-a name listed is no proof of where a file is a moment later.
+the saved position (or taken at its end, if shorter). A file of a series that
+starts as a known file still under its name is judged as a new file seen while
+following is: it may be the copy, its truncation to come. A series renamed
+while it is looked at is looked at again: a name listed is no proof of where a
+file is a moment later.
 
 Many files, for a year. Each question an event asks (which open file has this
 name, which files of this lineage are older, which could this new file be a
@@ -1649,20 +1654,31 @@ class FileWatcherSupply(movement.Supply):
     def _resume_copies(self, truncated: dict[FileId, KnownFile]) -> set[FileId]:
         """Find the copies of files truncated while we were stopped (copytruncate), and read on in them.
 
-        The copy starts as the file did, and is at least as long as what was
-        read of it: it is read on from the saved position (the lines written
-        between the stop and the copy are there), as a rotated file of the
-        lineage, and the file under the name, forgotten, is read from its
-        start. Taken for a file given a deleted file's inode number, ours was
-        forgotten and its copy, made after the lineage's mark, read again from
-        its start. Without a copy (truncated in place), the file is read from
-        its start: what was not read before the truncation is gone.
+        The copy starts as the file did. Made after the stop, it is at least as
+        long as what was read of it: it is read on from the saved position (the
+        lines written between the stop and the copy are there), as a rotated
+        file of the lineage, and the file under the name, forgotten, is read
+        from its start. Taken for a file given a deleted file's inode number,
+        ours was forgotten and its copy, made after the lineage's mark, read
+        again from its start. Without a copy (truncated in place), the file is
+        read from its start: what was not read before the truncation is gone.
+
+        Made before the stop, while we went on reading the file (the lines its
+        writer appended between the copy and the truncation), the copy is
+        shorter than the saved position: everything in it was read. It is the
+        copy all the same, taken in at its end (nothing read from it), so that
+        it is remembered as read; passed over, it looked like a file made while
+        we were stopped and was read again whole. A copy at least as long is
+        preferred; of the shorter ones, the longest not read and forgotten
+        before (by the lineage's mark).
 
         :returns: the truncated files whose copy was found (forgotten: read again from their start).
         """
         truncated = dict(truncated)
         directories = self._directories()
         copies: dict[FileId, tuple[str, os.stat_result, KnownFile]] = {}  # original -> its copy
+        #: original -> the longest copy shorter than its saved position, should no longer one be found.
+        shorter: dict[FileId, tuple[str, os.stat_result]] = {}
         for path, st in self._listed(directories):
             file = FileId.of(st)
             if not truncated or not st.st_size or file in self._files or file in self._known:
@@ -1681,25 +1697,40 @@ class FileWatcherSupply(movement.Supply):
                 continue
             finally:
                 os.close(fd)
-            original = next((o for o, k in truncated.items() if size >= k.offset and _starts_as(head, k)), None)
+            alike = [o for o, k in truncated.items() if _starts_as(head, k)]
+            original = next((o for o in alike if size >= truncated[o].offset), None)
             if original is not None:
                 copies[original] = (path, st, truncated.pop(original))
                 self._known.pop(original)  # under its name, it starts again at 0 (the rescan reads it)
+                continue
+            for other in alike:
+                known = truncated[other]
+                best = shorter.get(other)
+                if (best is None or best[1].st_size < size) and not self._forgotten(known.lineage, path, st):
+                    shorter[other] = (path, st)
+        for original, (path, st) in shorter.items():
+            if original in truncated:
+                copies[original] = (path, st, truncated.pop(original))
+                self._known.pop(original)
         for path, st, known in copies.values():
             file = FileId.of(st)
-            # The copy takes the original's place (its born too), under an inode of its own.
-            self._known.set(file, dataclasses.replace(known, path=path, inode_born=None))
+            # The copy takes the original's place (its born too), under an inode of its own;
+            # one shorter than the position saved was read to its end before the stop.
+            self._known.set(
+                file, dataclasses.replace(known, path=path, inode_born=None, offset=min(known.offset, st.st_size))
+            )
             followed = self._open(
                 path, file, lineage=known.lineage, order=known.order, rotated=True, search=directories
             )
             if followed is not None:
                 _quiet_since_change(followed, st)
                 log.info(
-                    "%s: %s was truncated while stopped; finishing its copy %s from offset %d",
+                    "%s: %s was truncated while stopped; finishing its copy %s from offset %d%s",
                     self,
                     known.path,
                     followed.path,
                     followed.read_pos,
+                    " (its end: read before the stop)" if known.offset > st.st_size else "",
                 )
         return set(copies)
 
@@ -1805,6 +1836,12 @@ class FileWatcherSupply(movement.Supply):
           keeps, read only in part, is read on from there); without such a
           mark, changed since, as above.
 
+        One that starts as a known file of its lineage does (``by_mark``) may be
+        the copy ``copytruncate`` made of it, whose truncation is still to come
+        (stopped, or reloaded, between the two): it is opened new, and read
+        only once told from a copy, as a file seen while following is (see
+        :meth:`_copy_verdict`). Read from its start, its lines went out twice.
+
         The same after an inotify overflow, after a file was lost before it
         could be opened, and after a copytruncate found more copies than one
         (there ``by_mark`` is false: the copies read before are known by their
@@ -1822,7 +1859,7 @@ class FileWatcherSupply(movement.Supply):
             after it are new, as when it is still known.
         :returns: the files opened.
         """
-        candidates: dict[FileId, tuple[tuple[int, int], str, str, os.stat_result]] = {}
+        candidates: dict[FileId, tuple[tuple[int, int], str, str, os.stat_result, bool]] = {}
         listings = Listings()
         # The known files by lineage, grouped once: a restart may look at thousands of lineages.
         kins: dict[str, list[KnownFile]] = {}
@@ -1880,6 +1917,7 @@ class FileWatcherSupply(movement.Supply):
                         packed = bool(looks_compressed(os.pread(fd, 2, 0)))
                         born = birth_time(fd)
                         found = _head_and_size(fd, packed) if packed and compressed else None
+                        plain_head = os.pread(fd, FINGERPRINT_BYTES, 0) if by_mark and not packed else b""
                     except OSError:
                         continue
                     finally:
@@ -1920,16 +1958,19 @@ class FileWatcherSupply(movement.Supply):
                         continue
                     age = series_age(lineage, path)
                     when = born if born is not None and not packed else st.st_mtime_ns
-                    candidates[file] = ((0, age) if age is not None else (1, when), path, lineage, st)
+                    # Starting as a file we know: maybe its copy (see above).
+                    alike = bool(plain_head) and any(_starts_as(plain_head, known) for known in kin)
+                    candidates[file] = ((0, age) if age is not None else (1, when), path, lineage, st, alike)
         opened = []
         # Oldest first: by the rotated name where it tells (app.log.3.gz before
         # app.log.2.gz before app.log.1), else by creation, else by last change.
-        for file, (_, path, lineage, st) in sorted(candidates.items(), key=lambda item: item[1][0]):
+        for file, (_, path, lineage, st, alike) in sorted(candidates.items(), key=lambda item: item[1][0]):
             successor = self._open(
                 path,
                 file,
                 lineage=lineage,
                 order=self._names.next_order(),
+                fresh=alike,
                 rotated=True,
                 compressed=True,
                 search={os.path.dirname(path)},
@@ -1941,7 +1982,10 @@ class FileWatcherSupply(movement.Supply):
                     # found, after the files of the lineage we knew.
                     successor.born = None
                 opened.append(successor)
-                log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
+                if successor.state is FileState.NEW:
+                    log.info("%s: %s starts as a file read before: read once told from a copy", self, path)
+                else:
+                    log.info("%s: %s was made and rotated unseen; reading it from its start", self, path)
         return opened
 
     def _still_at(self, followed: FollowedFile) -> bool:
@@ -2234,7 +2278,9 @@ class FileWatcherSupply(movement.Supply):
             followed.rotate(path)
         self._files.add(followed)
         self._forgetting.pop(file, None)
-        self._known.set(file, followed.known(offset))
+        # A new file is saved once judged (_copy_verdict), not a copy or read
+        # on as one: saved at 0 before, a copy was read whole after a restart.
+        self._known.set(file, followed.known(offset), saved=followed.state is not FileState.NEW)
         if self._following:
             try:
                 # Watched through its descriptor: the file opened, not what
@@ -2286,7 +2332,8 @@ class FileWatcherSupply(movement.Supply):
         lines would go out twice. A copy shows itself by starting with the same
         bytes as a followed file in the same directory, or as the content that
         file had before it was truncated. While the new file is still a prefix
-        of such a start (a copy in progress) the answer is ``"wait"``.
+        of such a start (a copy in progress) the answer is ``"wait"``. A file
+        judged new has its entry saved from then on (not before: see :meth:`_open`).
 
         :returns: ``("copy", original)``, ``("copy-of-truncated", original)``,
             ``("wait", None)`` or ``("new", None)``.
@@ -2329,7 +2376,11 @@ class FileWatcherSupply(movement.Supply):
             if likeness is Likeness.SAME:
                 return "copy", other
             waiting = waiting or likeness is Likeness.PREFIX
-        return ("wait", None) if waiting else ("new", None)
+        if waiting:
+            return "wait", None
+        # Judged a file of its own: its entry is saved from now on (see _open).
+        self._known.set(followed.file, followed.known(followed.read_pos))
+        return "new", None
 
     def _check_truncation(self, followed: FollowedFile) -> None:
         if followed.gz is not None:
@@ -2360,8 +2411,26 @@ class FileWatcherSupply(movement.Supply):
         self._known.set(followed.file, followed.known(0))
 
     def _continue_in_copy(self, copy: FollowedFile, original: FollowedFile, offset: int) -> None:
-        """Read ``copy`` from where ``original`` was when it was truncated, then let it go."""
-        log.info("%s: truncated; finishing its copy %s from offset %d", original.path, self._name_of(copy), offset)
+        """Read ``copy`` from where ``original`` was when it was truncated, then let it go.
+
+        A copy shorter than that was made before the tailer read what its
+        original held beyond (written between the copy and the truncation):
+        everything in it was read, and it is taken at its end. Beyond its end,
+        the position would say the copy was truncated, where a pattern matches
+        its name, and it would be read again whole.
+        """
+        try:
+            size = os.fstat(copy.fd).st_size
+        except OSError:
+            size = offset
+        log.info(
+            "%s: truncated; finishing its copy %s from offset %d%s",
+            original.path,
+            self._name_of(copy),
+            min(offset, size),
+            " (its end: read before the truncation)" if offset > size else "",
+        )
+        offset = min(offset, size)
         copy.read_pos = copy.line_start = offset
         copy.state = FileState.FOLLOWED
         copy.rotate(copy.path)
@@ -2383,7 +2452,18 @@ class FileWatcherSupply(movement.Supply):
         self._schedule_sweep()
 
     def _find_copy(self, followed: FollowedFile, old_head: bytes, old_start: int) -> FollowedFile | None:
-        """Find the copy of a truncated file's old content in its directory and resume in it."""
+        """Find the copy of a truncated file's old content in its directory and resume in it.
+
+        A copy shorter than ``old_start`` was made before we read what its
+        original held beyond (the lines written between the copy and the
+        truncation): it holds nothing unread. It is the copy all the same,
+        taken in at its end (nothing read from it) and let go as any, so that
+        it is remembered as read: passed over, nothing remembered it, and
+        the next start took it for a file made while stopped (or, where a
+        pattern matches it, for a new file) and read it again whole. A copy at
+        least as long is preferred; of the shorter ones, the longest not read
+        and forgotten before (by the lineage's mark).
+        """
         if followed.path is None or not old_head:
             return None
         directory = os.path.dirname(followed.path)
@@ -2395,6 +2475,7 @@ class FileWatcherSupply(movement.Supply):
             names = os.listdir(directory)
         except OSError:
             return None
+        shorter: tuple[str, os.stat_result] | None = None
         for name in names:
             path = os.path.join(directory, name)
             try:
@@ -2402,7 +2483,13 @@ class FileWatcherSupply(movement.Supply):
             except OSError:
                 continue
             file = FileId.of(st)
-            if file in self._files or not self._may_read(path, st) or st.st_size < old_start:
+            if file in self._files or not st.st_size or not self._may_read(path, st):
+                continue
+            if st.st_size < old_start and (
+                (shorter is not None and shorter[1].st_size >= st.st_size)
+                or file in self._known
+                or self._forgotten(followed.lineage, path, st)
+            ):
                 continue
             try:
                 fd = self._open_regular(path)
@@ -2416,13 +2503,22 @@ class FileWatcherSupply(movement.Supply):
                 os.close(fd)
             if starts_alike(head, old_head) is not Likeness.SAME:
                 continue
-            self._unshadow(file)
-            self._known.pop(file)
-            copy = self._open(path, file, lineage=followed.lineage, order=followed.order, rotated=True)
-            if copy is not None:
-                self._continue_in_copy(copy, followed, old_start)
-            return copy
+            if st.st_size < old_start:
+                shorter = (path, st)
+                continue
+            return self._take_copy(followed, path, file, old_start)
+        if shorter is not None:
+            return self._take_copy(followed, shorter[0], FileId.of(shorter[1]), old_start)
         return None
+
+    def _take_copy(self, followed: FollowedFile, path: str, file: FileId, old_start: int) -> FollowedFile | None:
+        """Open ``file``, at ``path``, as the copy of ``followed`` truncated at ``old_start``, and read on in it."""
+        self._unshadow(file)
+        self._known.pop(file)
+        copy = self._open(path, file, lineage=followed.lineage, order=followed.order, rotated=True)
+        if copy is not None:
+            self._continue_in_copy(copy, followed, old_start)
+        return copy
 
     # -- reading -----------------------------------------------------------------------
 
