@@ -20,7 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.toml"
 
 
-def deadbeat(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+def deadbeat(
+    *args: str,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    open_files: int | None = None,
+) -> Any:
+    """Run the command; ``open_files``: its limit of descriptors (``ulimit -n``), soft and hard."""
+    limit = None if open_files is None else (open_files, open_files)
     return subprocess.run(
         [sys.executable, "-m", "deadbeat.command", *args],
         capture_output=True,
@@ -28,6 +36,7 @@ def deadbeat(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, ti
         cwd=cwd,
         env={**os.environ, **(env or {})},
         timeout=timeout,
+        preexec_fn=None if limit is None else functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, limit),
     )
 
 
@@ -497,14 +506,7 @@ class TestDescriptorLimit:
         failed = []
         for limit in range(8, 64):
             out.unlink(missing_ok=True)
-            result = subprocess.run(
-                [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
-                capture_output=True,
-                text=True,
-                cwd=tmp_path,
-                timeout=60,
-                preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, (limit, limit)),
-            )
+            result = deadbeat("run", str(pipeline), "--once", cwd=tmp_path, open_files=limit)
             if result.returncode == 0:
                 break
             failed.append(limit)

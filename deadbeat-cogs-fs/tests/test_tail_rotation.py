@@ -1266,15 +1266,24 @@ def test_a_copy_shorter_than_what_was_read_at_the_truncation_is_not_read_at_the_
     copy_file(logs)
     append_lines(logs / "app.log", range(200, 250), "w")  # in no copy: read before the truncation, or lost
     wait_for(lambda: pipeline.count() == 250, what="the lines after the copy")
-    os.truncate(logs / "app.log", 0)
-    append_lines(logs / "app.log", range(250, 260), "w")
+    truncate_then_restart(pipeline)
+    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(270))
+
+
+def truncate_then_restart(pipeline: Pipeline) -> None:
+    """Truncate app.log (copytruncate's second step), write lines 250-259, stop, write 260-269, start and stop.
+
+    Each step waits for its lines to be read and saved.
+    """
+    log_file = pipeline.input_dir / "app.log"
+    os.truncate(log_file, 0)
+    append_lines(log_file, range(250, 260), "w")
     wait_for(lambda: read_to_the_end(pipeline, 259), what="the lines after the truncation, read and saved")
     pipeline.stop()
-    append_lines(logs / "app.log", range(260, 270), "w")
+    append_lines(log_file, range(260, 270), "w")
     pipeline.start()
     wait_for(lambda: read_to_the_end(pipeline, 269), what="every line, read and saved")
     pipeline.stop()
-    assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(270))
 
 
 @pytest.mark.parametrize("copied", ["before the stop", "while stopped"])
@@ -1303,14 +1312,7 @@ def test_a_copy_made_before_a_start_and_truncated_after_it_is_not_read(
     pipeline.start()
     # Truncated as soon as these are read: logrotate truncates right after its copy.
     wait_for(lambda: pipeline.count() >= 250, what="the lines after the copy")
-    os.truncate(logs / "app.log", 0)
-    append_lines(logs / "app.log", range(250, 260), "w")
-    wait_for(lambda: read_to_the_end(pipeline, 259), what="the lines after the truncation, read and saved")
-    pipeline.stop()
-    append_lines(logs / "app.log", range(260, 270), "w")
-    pipeline.start()
-    wait_for(lambda: read_to_the_end(pipeline, 269), what="every line, read and saved")
-    pipeline.stop()
+    truncate_then_restart(pipeline)
     assert [int(line.split(" ")[1]) for line in pipeline.lines()] == list(range(270))
 
 
