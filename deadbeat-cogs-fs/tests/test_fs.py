@@ -695,6 +695,74 @@ class TestKilledBeforeTheFirstAcknowledgement:
         assert out.read_text().splitlines() == lines
 
 
+ROTATED_THEN_KILLED = """
+import os, signal, sys
+from deadbeat import fs, movement
+source, out, state, hup = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "hup"
+esc = movement.Escapement()
+supply = fs.FileWatcherSupply(esc, [source], tail=False, state_file=state, read_size=16384)
+drain = fs.LineFileDrain(esc, out, state_file=state)
+reopened = []
+reopen = drain.reopen
+
+def reopen_and_note():
+    reopen()
+    reopened.append(True)
+
+drain.reopen = reopen_and_note
+esc.signal_unregister(signal.SIGHUP, reopen)
+esc.signal_register(signal.SIGHUP, reopen_and_note)
+seen, rotated_at = 0, 0
+
+def rotate_then_die(datum):
+    global seen, rotated_at
+    seen += 1
+    if not rotated_at and os.path.getsize(out) > 0:
+        os.rename(out, out + ".1")  # as logrotate does, once lines are in
+        rotated_at = seen
+        if hup:
+            os.kill(os.getpid(), signal.SIGHUP)
+    elif rotated_at and seen > rotated_at + 3000:
+        if not hup or (reopened and os.path.exists(out) and os.path.getsize(out) > 0):
+            os.kill(os.getpid(), signal.SIGKILL)  # before the state's next timed save (1 s)
+    return (datum,)
+
+movement.Train(esc, [supply, rotate_then_die, drain])
+esc.run()
+"""
+
+
+class TestRotatedOutputThenKilled:
+    """logrotate renames the output, then the run is killed: no line twice across the old and the new file."""
+
+    @pytest.mark.parametrize("hup", [True, False], ids=["after-sighup", "before-sighup"])
+    def test_each_line_once_across_the_rotated_and_the_new_file(self, tmp_path: Path, hup: bool) -> None:
+        """With SIGHUP handled, the new file's checkpoint is saved at once (the old file's stayed on
+        disk, and what was written to the old file since went to the new one again after the
+        restart); killed before it came, the renamed file is found by its inode and cut back to its
+        checkpoint (it was not looked for)."""
+        source, out, state = tmp_path / "in.log", tmp_path / "out.log", tmp_path / "state.json"
+        lines = [f"line {i:06d} " + "x" * 80 for i in range(40_000)]
+        source.write_text("".join(f"{line}\n" for line in lines))
+        script = tmp_path / "rotated.py"
+        script.write_text(ROTATED_THEN_KILLED)
+        result = subprocess.run(
+            [sys.executable, str(script), str(source), str(out), str(state), "hup" if hup else "no"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        rotated = tmp_path / "out.log.1"
+        assert rotated.stat().st_size > 0
+        assert out.exists() == hup  # the new file is made by the reopen, or by the next run
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(source)], tail=False, state_file=str(state))
+        movement.Train(esc, [supply, fs.LineFileDrain(esc, str(out), state_file=str(state))])
+        esc.run()
+        esc.close()
+        assert rotated.read_text().splitlines() + out.read_text().splitlines() == lines
+
+
 class TestSpool:
     def test_files_become_data_and_are_removed_when_done(self, tmp_path: Path) -> None:
         """Files present at start and renamed in later each become one datum, then disappear."""

@@ -72,7 +72,11 @@ class LineFileDrain(movement.Cog):
     With a ``state_file`` shared with the tailer, the offset up to which the file
     holds acknowledged lines is saved together with the input positions; at start
     the file is cut back to that offset, so that after a SIGKILL the lines the
-    tailer reads again are not written twice.
+    tailer reads again are not written twice. The same holds across logrotate:
+    SIGHUP saves the new file's checkpoint at once, and a run killed after the
+    file was renamed but before it reopened finds it in its directory by its
+    inode and cuts it back (a file compressed or moved elsewhere by then cannot
+    be: that is logged, and lines written to it after the checkpoint may repeat).
 
     The file is never written through a link another account could have
     planted: a symbolic link at its name is refused, and so is one on the way
@@ -348,15 +352,83 @@ class LineFileDrain(movement.Cog):
             return
         st = os.fstat(self._fd)
         if (st.st_dev, st.st_ino) != (saved.get("dev"), saved.get("ino")):
-            log.warning(
-                "%s: not the file of the last checkpoint (rotated?); lines written after it may repeat",
-                self.filename,
-            )
+            if not self._trim_renamed(saved.get("dev"), saved.get("ino"), offset):
+                log.warning(
+                    "%s: not the file of the last checkpoint, which is no longer in its directory under any"
+                    " name (rotated and compressed, or moved elsewhere?); lines written to it after the"
+                    " checkpoint may repeat",
+                    self.filename,
+                )
             return
-        if st.st_size > offset:
-            os.ftruncate(self._fd, offset)
-            log.info("%s: cut %d bytes written after the last checkpoint", self.filename, st.st_size - offset)
-        elif st.st_size < offset:
+        self._cut_to(self._fd, st.st_size, offset, self.filename)
+
+    def _trim_renamed(self, dev: Any, ino: Any, offset: int) -> bool:
+        """The checkpoint's file was renamed (logrotate) and the run ended before it reopened: cut that file.
+
+        What it holds past the checkpoint is unacknowledged: it is read again
+        and goes to the file at our name now. Sought in the same directory by
+        its inode (rotated names stay there unless logrotate's ``olddir``
+        moves them), opened without following a link, and cut only if it is
+        still that file and no one else's (see :meth:`_check_owner`).
+
+        :returns: whether the file was found.
+        """
+        if type(dev) is not int or type(ino) is not int:
+            return False
+        try:
+            dir_fd = open_directory(self.filename, private=False)
+        except OSError:
+            return False
+        try:
+            holder = os.fstat(dir_fd)
+            if holder.st_dev != dev:
+                return False  # a rename stays on its device
+            # Listed through a descriptor of its own: the walk's may be O_PATH, which cannot be read.
+            listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                with os.scandir(listing) as entries:
+                    names = [entry.name for entry in entries if entry.inode() == ino]
+            finally:
+                os.close(listing)
+            for name in names:
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                try:
+                    st = os.fstat(fd)
+                    if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+                        continue
+                    try:
+                        self._check_owner(st, holder)
+                    except UnsafeOutput as exc:
+                        log.warning(
+                            "%s (renamed to %s since the last checkpoint): %s; not cut: lines written to it after"
+                            " the checkpoint may repeat",
+                            self.filename,
+                            name,
+                            exc,
+                        )
+                        return True
+                    shown = os.path.join(os.path.dirname(self.filename), name)
+                    self._cut_to(fd, st.st_size, offset, f"{shown} (renamed from {self.filename})")
+                    return True
+                finally:
+                    os.close(fd)
+            return False
+        except OSError as exc:
+            log.warning("%s: could not look for the file of the last checkpoint: %s", self.filename, exc.strerror)
+            return False
+        finally:
+            os.close(dir_fd)
+
+    def _cut_to(self, fd: int, size: int, offset: int, shown: str) -> None:
+        """Cut the file ``fd`` (of ``size`` bytes, called ``shown``) back to its checkpoint ``offset``."""
+        assert self._state is not None
+        if size > offset:
+            os.ftruncate(fd, offset)
+            log.info("%s: cut %d bytes written after the last checkpoint", shown, size - offset)
+        elif size < offset:
             # Lines acknowledged as written are not there: the file was cut by
             # someone, or the machine went down before the kernel wrote them out
             # (fsync = "never"). Their input positions moved on: they are not
@@ -364,8 +436,8 @@ class LineFileDrain(movement.Cog):
             log.error(
                 "%s: %d bytes shorter than at the last checkpoint in %s: lines written before it are missing"
                 ' (cut by someone else, or lost in a crash of the machine: fsync = "flush" keeps them)',
-                self.filename,
-                offset - st.st_size,
+                shown,
+                offset - size,
                 self._state.path,
             )
 
@@ -479,11 +551,17 @@ class LineFileDrain(movement.Cog):
         if self._state is None or not (self._buffer or self._pending):
             return  # nothing to write yet
         self._opening_unsaved = False
+        self._save_now("before writing")
+
+    def _save_now(self, when: str) -> None:
+        """Save the state at once, not counting for its interval; a failure is said, and writing goes on."""
+        if self._state is None:
+            return
         try:
             self._state.save(force=True, paced=False)
         except OSError as exc:
             # Said as the state's own saves say it; writing goes on, as it would have.
-            log.error("%s: could not save %s before writing: %s", self.filename, self._state.path, exc)
+            log.error("%s: could not save %s %s: %s", self.filename, self._state.path, when, exc)
 
     def _wait_for_room(self) -> None:
         """The reader is behind: hold the train until epoll says it took some."""
@@ -626,6 +704,16 @@ class LineFileDrain(movement.Cog):
                     self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
                 return
             os.close(old)
+            # Everything in the old file is acknowledged (outputs write at the
+            # flush that comes with each acknowledgement), so the new file's
+            # size now pairs with the positions noted so far: saved at once, so
+            # that a crash before the next save cuts the new file back to here
+            # and reads on from those positions. With the old file's checkpoint
+            # left on disk, the lines written to it since would go to the new
+            # file again (the old file has another name by then).
+            self.batch_done(None)
+            self._opening_unsaved = False
+            self._save_now("after reopening")
             if self._waiting:
                 # What the old reader did not take goes to the new file, first.
                 self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
