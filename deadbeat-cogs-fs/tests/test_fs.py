@@ -816,7 +816,8 @@ class TestSpool:
         assert (spool / "held").exists()
 
     def test_undecodable_file_goes_to_the_error_output(self, tmp_path: Path) -> None:
-        """A file that is not valid text goes to the error output and stays in place."""
+        """A file that is not valid text goes to the error output, its content in the record, and is removed
+        once the record is written (it stayed, and went to the error output again at every start)."""
         spool = tmp_path / "spool"
         spool.mkdir()
         (spool / "bad").write_bytes(b"\xff\xfe")
@@ -826,7 +827,7 @@ class TestSpool:
         movement.Train(esc, [fs.SpoolDirSupply(esc, str(spool)), Collector()], error_output=records.append)
         esc.run()
         esc.close()
-        assert records[0].event_id == "bad" and (spool / "bad").exists()
+        assert records[0].event_id == "bad" and not (spool / "bad").exists()
 
     def test_spool_output_writes_whole_files(self, tmp_path: Path) -> None:
         """Each datum becomes one complete file; no temporary name is left behind."""

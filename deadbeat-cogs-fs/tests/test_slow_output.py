@@ -143,6 +143,57 @@ class TestFifoOutput:
         # acknowledged comes again, and only that (at most one read_size of lines).
         assert len(delivered) - LINES <= 8192 // 40
 
+    def test_a_reader_that_goes_away_ends_the_run_at_once_failed_and_said_once(self, tmp_path: Path) -> None:
+        """The reader takes part of the output and closes the FIFO (``| head``): the run ends by itself, failed.
+
+        Broken pipe was tried again at every wake-up of the descriptor, which
+        stays "ready" once its reader is gone: 100% CPU and ~35,000 identical
+        ERROR lines a second, until SIGTERM (or shutdown_timeout) ended it.
+        """
+        lines = write_input(tmp_path / "app.log")
+        fifo = tmp_path / "out.fifo"
+        os.mkfifo(fifo)
+        config = pipeline(tmp_path, fifo)
+        stderr = tmp_path / "stderr.log"
+
+        def read_some_and_go() -> None:
+            with open(fifo, "rb", buffering=0) as handle:
+                handle.read(100)
+
+        reader = threading.Thread(target=read_some_and_go, daemon=True)
+        reader.start()
+        process = start(config, stderr)
+        status = process.wait(timeout=60)
+        log = stderr.read_text()
+        assert status == 1, log[-2000:]
+        # Said when it failed, and in the run's summary.
+        assert log.count("cannot write (Broken pipe)") == 2, log[-2000:]
+        assert len(log.splitlines()) < 20, log[-2000:]
+        # Nothing it could not write is acknowledged: the next start, with a reader, delivers every line from
+        # the first that was not written into the pipe on (those in the pipe when its reader left are gone,
+        # for any writer).
+        taken = bytearray()
+
+        def read_all() -> None:
+            with open(fifo, "rb", buffering=0) as handle:
+                while chunk := handle.read(1 << 16):
+                    taken.extend(chunk)
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        process = start(config, stderr)
+        started = time.monotonic()
+        while lines[-1] not in taken.decode(errors="replace") and time.monotonic() < started + 60:
+            time.sleep(0.05)
+        wait_for_handler(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, stderr.read_text()[-2000:]
+        reader.join(timeout=30)
+        second_run = taken.decode().splitlines()
+        first = lines.index(second_run[0])
+        assert 0 < first <= (65536 + 8192) // 40  # what went into the pipe: its buffer, and a batch
+        assert second_run == lines[first:]
+
 
 class TestLoopKeepsTurning:
     def test_timers_run_while_the_reader_is_behind(self, tmp_path: Path) -> None:

@@ -1412,3 +1412,68 @@ def test_reloads_while_the_file_is_rotated_keep_every_line_once_and_in_order(tmp
     missing = sorted(set(range(written)) - set(seqs))
     assert not missing, f"{len(missing)} lines lost (or left unread until a restart), first {missing[:5]}"
     assert len(seqs) == written, f"{len(seqs) - written} lines repeated"
+
+
+@pytest.mark.parametrize("output", ["out.log", "app-copy.log"])
+@pytest.mark.parametrize("restart", [False, True], ids=["while-running", "while-stopped"])
+def test_an_output_beside_a_file_truncated_in_place_is_not_taken_for_its_copy(
+    tmp_path: Path, output: str, restart: bool
+) -> None:
+    """app.log is truncated in place (no copy) and its output, written from it in the same directory,
+    starts as it did: it is not its copytruncate copy.
+
+    Taken for the copy, the output was read back into itself without end
+    (150,000 lines from one within 3 s) and the lines written to app.log after
+    the truncation never came out. ``out.log`` is not named as a copy of
+    ``app.log`` would be; ``app-copy.log`` is, and is told apart as a file this
+    process writes.
+    """
+    log_file, out, state = tmp_path / "app.log", tmp_path / output, tmp_path / "state.json"
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [log]
+            level = "info"
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["{log_file}"]
+            state_file = "{state}"
+            state_interval = 0.05
+            [[cog]]
+            use = "fs.write"
+            filename = "{out}"
+            state_file = "{state}"
+            """
+        )
+    )
+    stderr = tmp_path / "stderr.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(stderr, "ab") as err:
+            process = subprocess.Popen([sys.executable, "-m", "deadbeat.command", "run", str(config)], stderr=err)
+        wait_for_handler(process.pid)
+        return process
+
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, stderr.read_text()[-3000:]
+
+    def written() -> list[str]:
+        return out.read_text().splitlines() if out.exists() else []
+
+    append_lines(log_file, range(0, 5), "first")
+    process = start()
+    wait_for(lambda: len(written()) == 5, what="the first lines")
+    if restart:
+        stop(process)
+    os.truncate(log_file, 0)
+    if not restart:
+        wait_for(lambda: "truncated below offset" in stderr.read_text(), what="the truncation seen")
+    append_lines(log_file, range(5, 8), "second")
+    if restart:
+        process = start()
+    wait_for(lambda: len(written()) >= 8, what="the lines written after the truncation")
+    time.sleep(0.5)  # time enough to read an output back into itself many times over
+    stop(process)
+    assert [int(line.split(" ")[1]) for line in written()] == list(range(8)), stderr.read_text()[-3000:]

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Iterable
 
-__all__ = ["Listings", "rotation_series", "series_age"]
+__all__ = ["Listings", "may_be_copy", "rotation_series", "series_age"]
 
 #: A rotated name's suffix: a number or a date (``.3``, ``-20261130``), then maybe a compression suffix.
 _ROTATED_SUFFIX = re.compile(r"[._-](\d+)(?:\.(?:gz|bz2|xz|zst|Z))?")
@@ -91,3 +91,18 @@ def series_age(lineage: str, path: str) -> int | None:
         return None
     digits = match.group(1)
     return int(digits) if len(digits) >= _DATE_DIGITS else -int(digits)
+
+
+def may_be_copy(original: str, path: str) -> bool:
+    """:returns: whether ``path`` is named as a copy of ``original`` may be (copytruncate).
+
+    In the same directory, named after the original's name without its last
+    extension: ``app.log.1``, ``app.log-20261130``, and with logrotate's
+    ``extension`` option ``app-20261130.log``; not ``out.log`` beside
+    ``in.log``, whatever it holds (an output written from it starts the same).
+    """
+    directory, name = os.path.split(original)
+    if os.path.dirname(path) != directory:
+        return False
+    stem, dot, _ = name.rpartition(".")
+    return os.path.basename(path).startswith(stem if dot and stem else name)

@@ -70,30 +70,45 @@ def _open_spool_directory(directory: str, create: bool = False) -> int:
         os.close(holder)
 
 
+class _TooLarge(ValueError):
+    """A spool file larger than ``max_size``: refused, and removed once its error record is written."""
+
+
 class SpoolDirSupply(movement.Supply):
     """Take each file renamed into a directory as one datum; remove it once handled.
 
     Files present at start are taken first, oldest first. A file is removed (or
     moved to ``done_dir``) only when its ``batch_done`` comes, that is when the
     datum has been written out or has gone to the error output; until then a
-    restart takes it again. Names starting with a dot or ending in ``.tmp`` are
-    left alone: writers use them while writing. Only regular files are read: a
-    name that is a symbolic link or a FIFO when it is opened (swapped in after
-    the listing) goes to the error output, never followed nor waited on. The
-    directory itself is opened once, at start, never through a link another
-    account could have planted (as for ``fs.write``); files are then read and
-    removed within that directory, whatever is renamed around it later.
+    restart takes it again. A file the supply refuses itself (bytes that do not
+    decode, a setter that raises, more than ``max_size`` bytes with a
+    ``done_dir``) is handled the same way: it goes to the error output, and is removed (or moved) once that
+    record is written, as a datum that failed in a later cog; while the error
+    output cannot write, the file stays for the next start. Names starting with
+    a dot or ending in ``.tmp`` are left alone: writers use them while writing.
+    Only regular files are read: a name that is a symbolic link or a FIFO when
+    it is opened (swapped in after the listing) goes to the error output, never
+    followed nor waited on, and is left where it is (the listing passes over
+    it). A file that cannot be read (no permission, an I/O error) goes to the
+    error output, without its content, and stays, to be tried again at the next
+    start. The directory itself is opened once, at start, never through a link
+    another account could have planted (as for ``fs.write``); files are then
+    read and removed within that directory, whatever is renamed around it later.
 
     :param esc: the Escapement (a Train is taken too).
     :param directory: the spool directory.
     :param done_dir: move handled files here instead of removing them.
     :param encoding: text encoding of the files; ``None`` keeps bytes.
-    :param max_size: largest file in bytes; larger ones go to the error output.
+    :param max_size: largest file in bytes; a larger one goes to the error
+        output (its name and size, not its content, which is never read) and
+        is moved to ``done_dir`` once that is written; without ``done_dir`` it
+        stays in the spool (removed, its content would be lost), and goes to
+        the error output again at every start.
     :param content_setter: where the content goes (callable or field path).
     :param id_setter: where the event id (the file name) goes (a setter or a
         field path), or a function of the datum that sets an id of its own (the
         manual's form); ``false`` for none. A file whose setter fails goes to
-        the error output and stays in the directory.
+        the error output with its content, and is removed once that is written.
     :param poll_interval: seconds between looks where inotify is missing.
     """
 
@@ -169,7 +184,21 @@ class SpoolDirSupply(movement.Supply):
             raw = self._read(name, path)
         except FileNotFoundError:
             return  # taken by someone else between listing and reading
+        except _TooLarge as exc:
+            log.error("%s: cannot take: %s", path, exc)
+            record, error = {"id": name, "file": path}, ValueError(*exc.args)  # recorded as before: a ValueError
+            if self._done_dir is None:
+                # Its content is in no record: removed, it would be lost. It
+                # stays, and goes to the error output again at the next start.
+                self._failed.add(name)
+                self.esc.reject(self, record, error)
+            else:
+                self._refuse(name, record, error)
+            return
         except (OSError, ValueError) as exc:
+            # Not read (no permission, an I/O error: tried again at the next
+            # start), or not a regular file (which the listing passes over):
+            # nothing of it is in the record, so it stays where it is.
             self._failed.add(name)
             log.error("%s: cannot take: %s", path, exc)
             self.esc.reject(self, {"id": name, "file": path}, exc if isinstance(exc, ValueError) else ValueError(exc))
@@ -179,8 +208,7 @@ class SpoolDirSupply(movement.Supply):
             try:
                 content = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
-                self._failed.add(name)
-                self.esc.reject(self, {"id": name, "file": path, "raw": raw}, exc)
+                self._refuse(name, {"id": name, "file": path, "raw": raw}, exc)
                 return
         try:
             datum: Any = {}
@@ -188,11 +216,23 @@ class SpoolDirSupply(movement.Supply):
                 datum = self._set_id(datum, name)
             datum = self._set_content(datum, content)
         except Exception as exc:  # noqa: BLE001 - the user's setter failed: the file goes to the error output
-            self._failed.add(name)
-            self.esc.reject(self, {"id": name, "file": path, "content": content}, exc)
+            self._refuse(name, {"id": name, "file": path, "content": content}, exc)
             return
         self._taken.add(name)
         self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
+
+    def _refuse(self, name: str, record: dict[str, Any], error: Exception) -> None:
+        """Send the file ``name``, which makes no datum, to the error output; remove it once that is acknowledged.
+
+        The record goes first, then an empty batch of the file's own id: the
+        train acknowledges that batch (``batch_done`` removes or moves the
+        file) only once the error output has written what came before it, as
+        for a datum that fails in a later cog. While the error output cannot
+        write, nothing is acknowledged and the file stays for the next start.
+        """
+        self._taken.add(name)
+        self.esc.reject(self, record, error)
+        self.esc.send_from(self, movement.Batch([], batch_id=("fs.spool", id(self), name)))
 
     def _read(self, name: str, path: str) -> bytes:
         """The content of the regular file ``name`` (``path``): never through a link, never waiting on a FIFO.
@@ -200,7 +240,8 @@ class SpoolDirSupply(movement.Supply):
         Listed as a regular file, the name may have been swapped for a link or
         a FIFO since (a spool directory is where others put files).
 
-        :raises ValueError: for what is not a regular file, or is larger than ``max_size``.
+        :raises ValueError: for what is not a regular file; :class:`_TooLarge` for
+            a file larger than ``max_size``.
         """
         try:
             fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self._dir)
@@ -216,7 +257,7 @@ class SpoolDirSupply(movement.Supply):
             os.set_blocking(fd, True)
             raw = handle.read(self.max_size + 1) if st.st_size <= self.max_size else b""
             if st.st_size > self.max_size or len(raw) > self.max_size:
-                raise ValueError(f"{path}: {max(st.st_size, len(raw))} bytes, more than max_size {self.max_size}")
+                raise _TooLarge(f"{path}: {max(st.st_size, len(raw))} bytes, more than max_size {self.max_size}")
             return raw
 
     @movement.hook

@@ -104,8 +104,9 @@ from ._known import KnownBook, LineageMark, ReadContent
 from ._lines import EventMaker, LineMaker, LineTooLong, WideLineMaker, event_id, is_wide
 from ._multiline import Multiline
 from ._names import PAIR_WAIT, Arrival, NameBook
+from ._outputs import is_output, outputs_in
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
-from ._series import Listings, rotation_series, series_age
+from ._series import Listings, may_be_copy, rotation_series, series_age
 from ._state import StateFile
 from ._table import FileTable
 
@@ -1697,7 +1698,7 @@ class FileWatcherSupply(movement.Supply):
                 continue
             finally:
                 os.close(fd)
-            alike = [o for o, k in truncated.items() if _starts_as(head, k)]
+            alike = [o for o, k in truncated.items() if _starts_as(head, k) and self._copy_named(k.path, path, file)]
             original = next((o for o in alike if size >= truncated[o].offset), None)
             if original is not None:
                 copies[original] = (path, st, truncated.pop(original))
@@ -2468,7 +2469,11 @@ class FileWatcherSupply(movement.Supply):
             return None
         directory = os.path.dirname(followed.path)
         for other in self._files.copy_candidates(directory, old_head):
-            if other.state is FileState.NEW and starts_alike(read_head(other.fd), old_head) is Likeness.SAME:
+            if (
+                other.state is FileState.NEW
+                and self._copy_named(followed.path, other.path, other.file)
+                and starts_alike(read_head(other.fd), old_head) is Likeness.SAME
+            ):
                 self._continue_in_copy(other, followed, old_start)
                 return other
         try:
@@ -2483,7 +2488,9 @@ class FileWatcherSupply(movement.Supply):
             except OSError:
                 continue
             file = FileId.of(st)
-            if file in self._files or not st.st_size or not self._may_read(path, st):
+            if file in self._files or not st.st_size or not self._copy_named(followed.path, path, file):
+                continue
+            if not self._may_read(path, st):
                 continue
             if st.st_size < old_start and (
                 (shorter is not None and shorter[1].st_size >= st.st_size)
@@ -2510,6 +2517,19 @@ class FileWatcherSupply(movement.Supply):
         if shorter is not None:
             return self._take_copy(followed, shorter[0], FileId.of(shorter[1]), old_start)
         return None
+
+    def _copy_named(self, original: str | None, path: str | None, file: FileId) -> bool:
+        """Whether ``file``, at ``path``, may be a copytruncate copy of the file named ``original``.
+
+        Named as a copy of it (see :func:`._series.may_be_copy`), and not a file
+        this process writes, or that an output sharing our state file wrote
+        last (at a start, outputs open their files after us): an output
+        written from the original starts as it does, and taken for its copy it
+        was read back into itself without end.
+        """
+        if original is None or path is None or not may_be_copy(original, path) or is_output(file):
+            return False
+        return self._state is None or file not in outputs_in(self._state.sections)
 
     def _take_copy(self, followed: FollowedFile, path: str, file: FileId, old_start: int) -> FollowedFile | None:
         """Open ``file``, at ``path``, as the copy of ``followed`` truncated at ``old_start``, and read on in it."""

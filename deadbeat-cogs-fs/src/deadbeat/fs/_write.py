@@ -41,6 +41,8 @@ from typing import Annotated, Any, Literal
 from deadbeat import conf, movement
 from deadbeat.daemon import open_directory, others_may_write, trusted_owner
 
+from ._identity import FileId
+from ._outputs import SECTION_PREFIX, forget_output, note_output
 from ._paths import UnsafeOutput
 from ._state import StateFile
 
@@ -153,6 +155,8 @@ class LineFileDrain(movement.Cog):
         self._pause = _FIRST_PAUSE
         self._retry: movement.Binding | None = None
         self._finishing = False
+        #: A write failed in a way no retry mends (see _HOPELESS): nothing more is tried.
+        self._hopeless = False
         # Figures (see metrics): lines collected and not yet all written, lines
         # and bytes written, failed writes, retries, when the last one failed.
         self._unwritten_lines = 0
@@ -164,9 +168,10 @@ class LineFileDrain(movement.Cog):
         self._state: StateFile | None = None
         #: The size at start is set in the state but not saved yet (see _save_opening).
         self._opening_unsaved = False
-        self._section = f"fs.write {os.path.abspath(filename)}"
+        self._section = f"{SECTION_PREFIX}{os.path.abspath(filename)}"
         self._fd = -1
         self._opened_size = 0
+        self._output_id = FileId(-1, -1)
         #: Where writes go: ``_fd``, or our own non-blocking descriptor of standard output.
         self._wfd = -1
         if filename == "-":
@@ -216,8 +221,12 @@ class LineFileDrain(movement.Cog):
         else:
             os.set_blocking(fd, True)  # a regular file: never EAGAIN, and the kernel's writes are whole
         self._fd = self._wfd = fd
+        opened = os.fstat(fd)
         # Never cut below what the file held when it was opened (see _cut_torn_line).
-        self._opened_size = os.fstat(fd).st_size
+        self._opened_size = opened.st_size
+        # Never read back as a copy of a file tailed in this process (see ._outputs).
+        self._output_id = FileId.of(opened)
+        note_output(self._output_id)
 
     def _start_on_a_new_line(self) -> None:
         """A regular file that does not end with a newline (a line torn by a crash, or someone
@@ -506,6 +515,8 @@ class LineFileDrain(movement.Cog):
 
     def _write(self) -> bool:
         """Write what is pending and collected. :returns: whether all of it is in the file now."""
+        if self._hopeless:
+            return False  # said once, by _stall; what is left stays unacknowledged
         if self._opening_unsaved:
             self._save_opening()
         buffer = self._buffer
@@ -608,6 +619,14 @@ class LineFileDrain(movement.Cog):
             self.esc.fail(self, f"{name}: cannot write ({exc.strerror}); {len(self._pending)} bytes not written")
             self.esc.block(self)
             self._blocked = True
+            # Never tried again: a reader that is gone leaves the descriptor
+            # "ready" for ever, and each wake-up wrote, failed and logged again
+            # (100% CPU, tens of thousands of lines a second until stopped).
+            self._hopeless = True
+            if self._room is not None:
+                self._room.cancel()
+                self._room = None
+            self._waiting = False
             self.esc.shutdown()
             return
         if not self._blocked:
@@ -691,7 +710,7 @@ class LineFileDrain(movement.Cog):
         if not self._blocked and not self._waiting:
             self._write()
         if self._fd > 2:
-            old = self._fd
+            old, old_id = self._fd, self._output_id
             if self._room is not None:
                 self._room.cancel()
                 self._room = None
@@ -704,6 +723,7 @@ class LineFileDrain(movement.Cog):
                     self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
                 return
             os.close(old)
+            forget_output(old_id)
             # Everything in the old file is acknowledged (outputs write at the
             # flush that comes with each acknowledgement), so the new file's
             # size now pairs with the positions noted so far: saved at once, so
@@ -739,7 +759,10 @@ class LineFileDrain(movement.Cog):
         if self._waiting:
             return self._wait_for_reader()
         if self._pending:
-            self.esc.fail(self, f"{self.filename}: {len(self._pending)} bytes could not be written; not acknowledged")
+            if not self._hopeless:  # (which was said when it failed)
+                self.esc.fail(
+                    self, f"{self.filename}: {len(self._pending)} bytes could not be written; not acknowledged"
+                )
             if self._fd > 2:
                 self._cut_torn_line()
         return None
@@ -778,6 +801,7 @@ class LineFileDrain(movement.Cog):
             os.close(self._wfd)  # our own descriptor of standard output
         if self._fd > 2:
             os.close(self._fd)
+            forget_output(self._output_id)
             self._fd = -1
         self._wfd = self._fd
         if self._state is not None:
