@@ -86,7 +86,7 @@ from collections.abc import Collection, Container, Iterable, Iterator, Mapping, 
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
-from deadbeat.daemon import UnsafePath
+from deadbeat.daemon import UnsafePath, descriptor_note
 
 from ._followed import FileState, FollowedFile, KnownFile, Position
 from ._gzip import GzipReader, looks_compressed
@@ -2197,7 +2197,8 @@ class FileWatcherSupply(movement.Supply):
                     self._cap = max(1, len(self._files) - 1)
                     self._wait_to_open(path, file, how)
                     return None
-                self._cannot_read(path, f"cannot open: {exc.strerror}")
+                # (Out of descriptors with none of ours open: the note names the limit to raise.)
+                self._cannot_read(path, f"cannot open: {exc.strerror}{descriptor_note(exc)}")
                 return None
             if fd < 0:
                 return None
