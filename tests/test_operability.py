@@ -604,7 +604,11 @@ class TestCheck:
             )
 
         installed = check_without()
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+        # Everything installed, the cogs are built as the run builds them: the empty database is refused.
+        assert installed.returncode == 1, installed.stdout + installed.stderr
+        [refused] = installed.stdout.splitlines()
+        assert refused.startswith("pipeline.toml: cog[5] (ip.geoip): cannot start: ValueError: "), refused
+        assert "city.mmdb: not a MaxMind DB file that can be read" in refused
         lacking = check_without("re2", "redis", "pycares", "maxminddb", "cryptography")
         assert lacking.returncode == 1
         assert lacking.stdout.splitlines() == [

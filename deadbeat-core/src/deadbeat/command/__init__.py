@@ -17,9 +17,10 @@ output); 2 for a wrong command line. With ``--workers N`` the parent exits 1 whe
 any worker failed at any time (see :mod:`deadbeat.command._workers`).
 
 ``--allow PATTERN`` (repeatable) limits which cogs may load and ``--strict`` turns
-a cog that cannot load into an error (for ``run``, only the cogs the pipeline
-uses); ``DEADBEAT_ALLOW`` (comma-separated) and ``DEADBEAT_STRICT=1`` do the same
-from the environment.
+a cog that cannot load into an error (for ``run``, ``check`` and ``test``, only
+the cogs the pipeline uses); ``DEADBEAT_ALLOW`` (comma-separated) and
+``DEADBEAT_STRICT=1`` do the same from the environment. What a cog module prints as it is imported goes to
+standard error: standard output is the command's own (JSON, a table, data).
 """
 
 from __future__ import annotations

@@ -6,8 +6,18 @@ input files readable, output and state files writable or creatable (the
 ``[log]`` file and the ``[daemon]`` pid file too), listening ports free. Then
 shapes that run but are almost certainly mistakes: no output cog, cogs before
 the first supply that nothing reaches, a state file shared by cogs that cannot
-share it, an ``fs.write`` given parsed mappings with no formatter before it.
-With ``--once``, the pipeline is checked as ``deadbeat run --once`` runs it
+share it, an ``fs.write`` given parsed mappings with no formatter before it, an
+output writing a file a supply of the same pipeline reads (an error: the run
+reads its own output back without end, and ``deadbeat run`` refuses it too).
+Last, the cogs in between (neither supplies nor outputs, nor cogs that name a
+file, directory, host or port of their own) are built as the run builds them,
+on an event loop of their own that never runs, and let go of at once: what
+their own code refuses (a regular expression RE2 cannot compile, an unknown
+grok pattern) is said as the run says it, ``cannot start: ...``. Supplies and
+outputs are not built: nothing is read from the inputs, written, created or bound.
+``--strict`` concerns the cogs the pipeline uses, as for ``deadbeat run``. What
+a cog module prints as it is imported goes to standard error. With ``--once``,
+the pipeline is checked as ``deadbeat run --once`` runs it
 (a cron job): a supply that would follow files reads what is there and stops,
 so a file that is not there yet is an error, not a warning.
 Every problem is one line naming the file,
@@ -20,7 +30,7 @@ cogs of this project use (``filenames``, ``filename``, ``directory``,
 starts: ``database``, ``table``, ``lists``, ``pattern_files``, ``key_file``,
 ``headers_file``, ``ca_file``, ``cert_file``, ``tls_*``, each only where the
 cog declares it as a path, ``conf.Path``); a third-party cog that names them
-otherwise is checked by :func:`~deadbeat.pipeline.load` only.
+otherwise is checked by :func:`~deadbeat.pipeline.load` (and, one in between, by being built) only.
 
 What a cog needs installed that is not (a client library, RE2) it says itself,
 without being built: a cog class may have ``missing_requirements(params)``, a
@@ -31,6 +41,7 @@ parameters (empty when nothing is), which ``check`` reports as errors.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import inspect
 import os
@@ -41,11 +52,12 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from .. import movement
 from .. import pipeline as pipeline_mod
 from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
 from ..daemon import UnsafePath, check_log_file, check_pid_file, check_private_directory
-from ._common import EXIT_ERROR, EXIT_OK, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
 _OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write", "nats_write")
@@ -79,6 +91,8 @@ _STARTUP_FILES = (
     "tls_cert",
     "tls_key",
 )
+#: Parameters of a cog that writes, binds or connects somewhere as it is built: check does not build such a cog.
+_TOUCHES_THE_MACHINE = ("filename", "state_file", "directory", "done_dir", "host", "port", "path", "url", "servers")
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
@@ -111,10 +125,14 @@ def check(path: str, registry: Any = None, once: bool = False) -> tuple[list[str
     try:
         # With problems in the file, the machine is looked at for what could be read all the same:
         # every problem at once, not the file's first and the machine's after they are mended.
-        spec = pipeline_mod.load(path, registry, problems_found=errors)
+        with plugin_output_to_stderr():
+            spec = pipeline_mod.load(path, registry, problems_found=errors)
     except pipeline_mod.PipelineError as exc:
         return list(exc.problems), []
     errors, warnings = _machine_problems(path, spec, errors, warnings, once)
+    errors += feeding_itself(spec)
+    with plugin_output_to_stderr():
+        _build_problems(path, spec, errors, warnings)
     # A secret from ${file:...} in a value the lines quote (a path, a URL) is shown as ***.
     return [spec.redact(line) for line in errors], [spec.redact(line) for line in warnings]
 
@@ -215,6 +233,158 @@ def _unshared_positions(
                 f" after a crash, lines written since the last checkpoint are written again;"
                 f' add state_file = "{state}" here to make it exact'
             )
+
+
+def _pattern_matches(pattern: str, path: str) -> bool:
+    """Whether the file pattern ``pattern`` (absolute) names ``path`` (absolute), as a file supply's scan finds it.
+
+    Part by part, as ``glob`` matches (a ``*`` does not cross a ``/``), but a
+    name starting with a dot is matched too: a file supply that follows files
+    takes one made while it runs.
+    """
+    if not glob.has_magic(pattern):
+        return os.path.normpath(pattern) == path
+    parts = os.path.normpath(pattern).split("/")
+    names = path.split("/")
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts, strict=True))
+
+
+def _excluded(excludes: Any, path: str) -> bool:
+    """Whether a supply's ``exclude`` patterns take ``path`` back, as ``fs.tail`` applies them."""
+    if not isinstance(excludes, (list, tuple)):
+        return False
+    name = os.path.basename(path)
+    for pattern in excludes:
+        if not isinstance(pattern, str):
+            continue
+        if "/" in pattern:
+            if fnmatch.fnmatchcase(path, os.path.abspath(os.path.expanduser(pattern))):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def feeding_itself(spec: pipeline_mod.PipelineFile) -> list[str]:
+    """Outputs that write where a supply of the same pipeline reads: the run would read its own output back.
+
+    An output's ``filename`` (``fs.write``) that a file supply's ``filenames``
+    (``fs.tail``, ``fs.read``) match, relative paths taken from the pipeline
+    file's directory as the run takes them, and its ``exclude`` does not take
+    back; an ``fs.spool_write`` into the directory an ``fs.spool`` takes files
+    from. Each line read is written again, and read again: without end (one
+    line became 190,000 in ten seconds). ``deadbeat check`` reports each as an
+    error, and ``deadbeat run`` refuses to start such a pipeline.
+
+    :returns: one line per output and supply, naming both.
+    """
+    path = spec.path
+    every = [*spec.cogs, *spec.errors, *(cog for route in getattr(spec, "routes", []) for cog in route.cogs)]
+    supplies = [cog for cog in every if _is_supply(cog)]
+    problems: list[str] = []
+    if not supplies:
+        return problems
+    for cog in every:
+        if _is_supply(cog):
+            continue
+        where = f"{path}: {cog.where} ({cog.use})"
+        name = cog.params.get("filename")
+        if isinstance(name, str) and name and name != "-":
+            written = os.path.abspath(os.path.expanduser(name))
+            for supply in supplies:
+                patterns = supply.params.get("filenames")
+                if not isinstance(patterns, (list, tuple)):
+                    continue
+                for pattern in patterns:
+                    if not isinstance(pattern, str) or not pattern:
+                        continue
+                    if not _pattern_matches(os.path.abspath(os.path.expanduser(pattern)), written):
+                        continue
+                    if _excluded(supply.params.get("exclude"), written):
+                        continue
+                    takes_back = (
+                        f", or add it to the exclude of {supply.where}"
+                        if "exclude" in {d.name for d in declared_parameters(supply.factory)[1]}
+                        else ""
+                    )
+                    problems.append(
+                        f"{where}: filename: {name} is read by {supply.where} ({supply.use}) too, whose filenames"
+                        f" entry {pattern!r} matches it: the run would read its own output back and write it"
+                        f" again, without end; write it elsewhere{takes_back}"
+                    )
+                    break
+        directory = cog.params.get("directory")
+        if cog.use.rsplit(".", 1)[-1] == "spool_write" and isinstance(directory, str) and directory:
+            for supply in supplies:
+                taken = supply.params.get("directory")
+                if isinstance(taken, str) and os.path.abspath(taken) == os.path.abspath(directory):
+                    problems.append(
+                        f"{where}: directory: {directory} is where {supply.where} ({supply.use}) takes its files"
+                        " from: the run would take its own output back and write it again, without end;"
+                        " write it elsewhere"
+                    )
+    return problems
+
+
+def _buildable(cog: pipeline_mod.CogSpec) -> bool:
+    """Whether ``check`` builds the cog: one in between, that neither reads from outside nor writes, binds or
+    connects anywhere as it is built (supplies and outputs are not built: they would open, create or bind)."""
+    if cog.is_cog or _is_supply(cog) or _is_output(cog):
+        return False
+    names = {d.name for d in declared_parameters(cog.factory)[1]} | set(cog.params)
+    return not names & set(_TOUCHES_THE_MACHINE)
+
+
+def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str]) -> None:
+    """What ``deadbeat run`` would refuse as it builds the cogs: a value a cog's own code refuses (a regular
+    expression RE2 cannot compile, an unknown grok pattern, a number beyond what the cog takes).
+
+    The cogs in between (parsers, formatters, filters, lookups) are built as
+    ``run`` builds them, with the parameters the run would give them, on an
+    event loop of their own that never runs, and let go of at once (as a run
+    lets go of the cogs of a pipeline that cannot start): nothing is read from
+    the inputs, written, created or bound. Supplies and outputs are not built.
+    A cog with an error found already is not built again to say it twice.
+    """
+    every = [*spec.cogs, *spec.errors, *(cog for route in getattr(spec, "routes", []) for cog in route.cogs)]
+
+    def reported(cog: pipeline_mod.CogSpec) -> bool:
+        prefix = f"{path}: {cog.where} ({cog.use}):"
+        return any(line.startswith(prefix) for line in errors)
+
+    chosen = [cog for cog in every if _buildable(cog) and not reported(cog)]
+    settings = dict(spec.train)
+    settings.pop("shutdown_timeout", None)
+    try:
+        esc = movement.Escapement()
+    except OSError as exc:
+        warnings.append(f"{path}: the cogs could not be built to check them: {exc}")
+        return
+    built: list[Any] = []
+    try:
+        try:
+            train = movement.Train(esc, name=path, **settings)
+        except (TypeError, ValueError) as exc:
+            errors.append(f"{path}: train: {exc}")
+            train = movement.Train(esc, name=path)
+        for cog in chosen:
+            where = f"{path}: {cog.where} ({cog.use})"
+            args: list[Any] = []
+            if cog.inject == "train":
+                args.append(train)
+            elif cog.inject == "esc":
+                args.append(esc)
+            try:
+                made = cog.factory(*args, **cog.params)
+            except Exception as exc:  # noqa: BLE001 - whatever the cog raises, the run would say "cannot start"
+                errors.append(f"{where}: cannot start: {type(exc).__name__}: {exc}")
+                continue
+            built.append(made)
+            if not callable(made):
+                errors.append(f"{where}: built {made!r}, which is not a cog (not callable)")
+    finally:
+        # As a run lets go of the cogs of a pipeline that cannot start: nothing they would save is theirs to save.
+        pipeline_mod._abandon(esc, built)
 
 
 def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:

@@ -4,7 +4,9 @@ The listing imports no cog: names, distributions, versions, statuses and
 summaries come from the installed metadata and the manifest each distribution's
 build wrote (see :mod:`deadbeat.plugins`). ``--check`` imports every cog and
 reports those that fail; ``--strict`` does too and exits 1 when any installed
-cog cannot be used (``not allowed`` is a choice, not a failure).
+cog cannot be used (``not allowed`` is a choice, not a failure). What a cog
+module prints as it is imported goes to standard error: standard output holds
+the table or the JSON alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from typing import TextIO
 
 from ..plugins import CogEntry, CogLoadError, CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, registry_of, write_all
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
@@ -58,7 +60,9 @@ def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
     failure = None
     if checked:
         try:
-            entries = registry.load_all()
+            # What a cog module prints as it is imported must not spoil the table or the JSON.
+            with plugin_output_to_stderr():
+                entries = registry.load_all()
         except CogLoadError as exc:
             failure = exc
             entries = registry.discover()
@@ -89,7 +93,8 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
 
     registry = registry_of(args)
     try:
-        obj = registry.load(args.name)
+        with plugin_output_to_stderr():
+            obj = registry.load(args.name)
     except KeyError:
         sys.stderr.write(_unknown(registry, args.name))
         return EXIT_ERROR

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from ..plugins import CogRegistry
@@ -12,8 +15,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-#: Subcommands for which ``--strict`` concerns only the cogs they use.
-_STRICT_ABOUT_USED = ("run",)
+#: Subcommands for which ``--strict`` concerns only the cogs they use: those that work on a pipeline.
+#: ``check`` and ``test`` judge a pipeline as ``run`` would run it, so they are strict about the same cogs.
+_STRICT_ABOUT_USED = ("run", "check", "test")
 
 
 def add_registry_options(parser: argparse.ArgumentParser) -> None:
@@ -30,9 +34,10 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 def registry_of(args: argparse.Namespace) -> CogRegistry:
     """The registry ``--allow``/``--strict`` and ``DEADBEAT_ALLOW``/``DEADBEAT_STRICT`` ask for.
 
-    Strictness concerns what the subcommand works on: ``deadbeat run`` gets a
-    registry strict about the cogs its pipeline uses (a broken plugin it does
-    not use is no reason to refuse to run), ``deadbeat cogs`` one strict about
+    Strictness concerns what the subcommand works on: ``deadbeat run``,
+    ``check`` and ``test`` get a registry strict about the cogs the pipeline
+    uses (a broken plugin it does not use is no reason to refuse to run, so
+    none to fail the check of it either), ``deadbeat cogs`` one strict about
     every installed cog.
     """
     allow = list(args.allow or [])
@@ -62,3 +67,39 @@ def write_all(out: TextIO, text: str) -> bool:
             pass  # not a file descriptor (a StringIO): nothing will flush it at exit
         return False
     return True
+
+
+@contextlib.contextmanager
+def plugin_output_to_stderr() -> Iterator[None]:
+    """While cogs are imported: what they print goes to standard error, not standard output.
+
+    Standard output is the command's own: the JSON of ``deadbeat cogs --json``,
+    the lines of ``check``, the data of an ``fs.write`` to ``"-"``. A plugin
+    module that prints as it is imported (a greeting, a debug line) must not
+    corrupt it. Both Python's ``sys.stdout`` and descriptor 1 (what a library in
+    C or a child process would write to) point at standard error meanwhile.
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass  # closed or gone: nothing of ours is waiting in it
+    saved = -1
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:
+        # No descriptor 1 or 2 (closed by whoever started us): Python's level only.
+        if saved >= 0:
+            os.close(saved)
+            saved = -1
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        if saved >= 0:
+            os.dup2(saved, 1)
+            os.close(saved)

@@ -35,7 +35,8 @@ from .. import pipeline as pipeline_mod
 from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry, missing_library
-from ._common import EXIT_ERROR, EXIT_OK, registry_of
+from ._check import feeding_itself
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 from ._workers import Supervisor, unshareable_supplies
 
 
@@ -63,13 +64,21 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     _catch_early_signals(stop_requested)
     registry = registry_of(args)
     try:
-        spec = pipeline_mod.load(args.pipeline, registry)
+        # What a cog module prints as it is imported goes to standard error: standard
+        # output may be the data (fs.write to "-").
+        with plugin_output_to_stderr():
+            spec = pipeline_mod.load(args.pipeline, registry)
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
         return EXIT_ERROR
     if args.explain:
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
+    feeding = feeding_itself(spec)
+    if feeding:
+        # Refused before anything is opened: each line read would be written and read again, without end.
+        sys.stderr.write("".join(f"deadbeat: {line}\n" for line in feeding))
+        return EXIT_ERROR
     if args.workers is not None and args.metrics_port is not None:
         sys.stderr.write("deadbeat: --metrics-port serves one process; it cannot go with --workers\n")
         return EXIT_ERROR
@@ -359,10 +368,15 @@ def _watch_reload(
             logger.info("SIGHUP: %s unchanged; cogs reopen their files", args.pipeline)
             return
         try:
-            spec = pipeline_mod.load(args.pipeline, registry)
+            with plugin_output_to_stderr():
+                spec = pipeline_mod.load(args.pipeline, registry)
         except pipeline_mod.PipelineError as exc:
             # Not taken as seen: fixing the file and sending SIGHUP again applies it.
             logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, exc)
+            return
+        feeding = feeding_itself(spec)
+        if feeding:
+            logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, "; ".join(feeding))
             return
         seen[0] = new_text
         reloaded.append(spec)

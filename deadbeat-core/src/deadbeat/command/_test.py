@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 from .. import movement
 from .. import pipeline as pipeline_mod
-from ._common import EXIT_ERROR, EXIT_OK, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -117,7 +117,8 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``deadbeat test``. :returns: the exit status."""
     tests_path = args.tests or _default_tests(args.pipeline)
     try:
-        spec = pipeline_mod.load(args.pipeline, registry_of(args))
+        with plugin_output_to_stderr():
+            spec = pipeline_mod.load(args.pipeline, registry_of(args))
         tests = _load_tests(tests_path, spec)
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")

@@ -1,0 +1,289 @@
+"""`deadbeat check` finds what `deadbeat run` would refuse, and no more: strictness about the cogs used, a
+pipeline reading its own output, values a cog's own code refuses as it is built.
+
+Every test runs the real commands, each in a process of its own, on real files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def deadbeat(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def pipeline(tmp_path: Path, body: str, name: str = "pipeline.toml") -> str:
+    (tmp_path / name).write_text(textwrap.dedent(body))
+    return name
+
+
+READ_TO_FILE = """
+[[cog]]
+use = "fs.read"
+filenames = ["in.txt"]
+
+[[cog]]
+use = "fs.write"
+filename = "out.txt"
+"""
+
+
+class TestStrictAboutTheCogsUsed:
+    """The broken fixture (broken.explode, tests/plugins/broken-cog) is installed beside the project's cogs."""
+
+    @pytest.mark.parametrize("how", ["option", "environment"])
+    def test_an_unrelated_broken_plugin_fails_neither(self, tmp_path: Path, how: str) -> None:
+        """check --strict failed ("strict plugin check: cog 'broken.explode' ... is broken") where run --strict
+        ran; both judge only the cogs the pipeline uses now."""
+        (tmp_path / "in.txt").write_text("a\n")
+        name = pipeline(tmp_path, READ_TO_FILE)
+        strict = ["--strict"] if how == "option" else []
+        env = {"DEADBEAT_STRICT": "1"} if how == "environment" else None
+        checked = deadbeat(tmp_path, "check", *strict, "--once", name, env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert checked.stdout == "pipeline.toml: ok\n"
+        assert "broken.explode" not in checked.stdout + checked.stderr
+        ran = deadbeat(tmp_path, "run", *strict, "--once", "--quiet", name, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert (tmp_path / "out.txt").read_text() == "a\n"
+
+    def test_a_broken_plugin_the_pipeline_uses_fails_both(self, tmp_path: Path) -> None:
+        (tmp_path / "in.txt").write_text("a\n")
+        name = pipeline(tmp_path, READ_TO_FILE + '\n[[cog]]\nuse = "broken.explode"\n')
+        checked = deadbeat(tmp_path, "check", "--strict", "--once", name)
+        assert checked.returncode == 1
+        assert "cog[2] (broken.explode)" in checked.stdout and "is broken" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--strict", "--once", "--quiet", name)
+        assert ran.returncode == 1
+        assert "broken.explode" in ran.stderr
+
+    def test_the_listing_stays_strict_about_every_cog(self, tmp_path: Path) -> None:
+        result = deadbeat(tmp_path, "cogs", "--strict")
+        assert result.returncode == 1
+        assert "broken.explode" in result.stderr
+
+
+SELF_FEEDING = """
+[[cog]]
+use = "fs.tail"
+filenames = ["logs/*.log"]
+state_file = "state/pos"
+{exclude}
+
+[[cog]]
+use = "fs.write"
+filename = "logs/all.log"
+state_file = "state/pos"
+"""
+
+
+class TestReadingItsOwnOutput:
+    def test_tail_of_a_pattern_matching_the_output(self, tmp_path: Path) -> None:
+        """check said ok, and a run turned 1 line into 190,000 in ten seconds: check says it is an error, naming
+        both cogs, and run refuses to start (nothing created)."""
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "logs" / "app.log").write_text("hello\n")
+        name = pipeline(tmp_path, SELF_FEEDING.format(exclude=""))
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        written = tmp_path / "logs" / "all.log"
+        lines = [line for line in checked.stdout.splitlines() if "its own output" in line]
+        assert len(lines) == 1, checked.stdout
+        assert lines[0].startswith(f"pipeline.toml: cog[1] (fs.write): filename: {written} is read by cog[0] (fs.tail)")
+        assert "'" + str(tmp_path / "logs" / "*.log") + "'" in lines[0]
+        assert "add it to the exclude of cog[0]" in lines[0]
+        ran = deadbeat(tmp_path, "run", "--quiet", name)
+        assert ran.returncode == 1
+        assert lines[0] in ran.stderr
+        assert not written.exists()
+        assert not (tmp_path / "state").exists()
+
+    def test_excluded_it_is_fine(self, tmp_path: Path) -> None:
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "logs" / "app.log").write_text("hello\n")
+        name = pipeline(tmp_path, SELF_FEEDING.format(exclude='exclude = ["all.log"]'))
+        checked = deadbeat(tmp_path, "check", "--once", name)
+        assert checked.returncode == 0, checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", "--quiet", name)
+        assert ran.returncode == 0, ran.stderr
+        assert (tmp_path / "logs" / "all.log").read_text() == "hello\n"
+
+    def test_elsewhere_it_is_fine(self, tmp_path: Path) -> None:
+        """A pattern part does not cross a directory: logs/*.log does not read logs/out/all.log."""
+        (tmp_path / "logs" / "out").mkdir(parents=True)
+        (tmp_path / "logs" / "app.log").write_text("hello\n")
+        name = pipeline(tmp_path, SELF_FEEDING.format(exclude="").replace("logs/all.log", "logs/out/all.log"))
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 0, checked.stdout
+
+    def test_fs_read_of_its_output_and_an_absolute_path(self, tmp_path: Path) -> None:
+        """fs.read of a file fs.write appends to (one absolute, one relative): read back as it grows."""
+        (tmp_path / "data.txt").write_text("a\n")
+        name = pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{tmp_path / "data.txt"}"]
+
+            [[cog]]
+            use = "fs.write"
+            filename = "data.txt"
+            """,
+        )
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert "cog[1] (fs.write): filename:" in checked.stdout and "cog[0] (fs.read)" in checked.stdout
+        assert "write it elsewhere\n" in checked.stdout  # fs.read has no exclude to offer
+        ran = deadbeat(tmp_path, "run", "--once", "--quiet", name)
+        assert ran.returncode == 1
+        assert (tmp_path / "data.txt").read_text() == "a\n"
+
+    def test_error_output_into_the_input(self, tmp_path: Path) -> None:
+        """An [[errors]] fs.write is an output too."""
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "logs" / "app.log").write_text("hello\n")
+        name = pipeline(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["logs/*.log"]
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+
+            [[errors]]
+            use = "text.json_format"
+
+            [[errors]]
+            use = "fs.write"
+            filename = "logs/errors.log"
+            """,
+        )
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert "errors[1] (fs.write): filename:" in checked.stdout
+
+
+def mk(tmp_path: Path, middle: str) -> str:
+    (tmp_path / "in.log").write_text('{"a":1}\n')
+    return pipeline(
+        tmp_path,
+        f"""
+        [[cog]]
+        use = "fs.read"
+        filenames = ["in.log"]
+
+        [[cog]]
+        {middle}
+
+        [[cog]]
+        use = "text.json_format"
+
+        [[cog]]
+        use = "fs.write"
+        filename = "out.log"
+        """,
+    )
+
+
+class TestValuesTheCogRefuses:
+    @pytest.mark.parametrize(
+        ("middle", "said"),
+        [
+            (
+                "use = \"text.regex_parse\"\npattern = '(?P<a>x(?=y))'",
+                "cog[1] (text.regex_parse): cannot start: ValueError: bad regular expression",
+            ),
+            (
+                'use = "text.grok"\npattern = "%{NOSUCHPATTERN:x}"',
+                "cog[1] (text.grok): cannot start: ValueError: unknown grok pattern %{NOSUCHPATTERN}",
+            ),
+            (
+                'use = "text.json_parse"\nmax_depth = 1000',
+                "cog[1] (text.json_parse): cannot start: ValueError: max_depth must be a whole number from 1 to 500",
+            ),
+        ],
+        ids=["regex-lookahead", "grok-unknown", "json-depth"],
+    )
+    def test_check_says_what_run_refuses(self, tmp_path: Path, middle: str, said: str) -> None:
+        """check said ok and run exited 1 at start; check now builds the cogs in between and says the same."""
+        name = mk(tmp_path, textwrap.indent(middle, " " * 8).strip())
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1, checked.stdout
+        assert f"pipeline.toml: {said}" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", name)
+        assert ran.returncode == 1
+        assert said in ran.stderr
+        # Neither the check nor the refused run wrote anything.
+        assert not (tmp_path / "out.log").exists()
+
+    def test_a_good_pipeline_is_ok_and_check_creates_nothing(self, tmp_path: Path) -> None:
+        """Supplies and outputs are not built: the output file is not created by check."""
+        name = mk(tmp_path, 'use = "text.json_parse"\n        max_depth = 10')
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.stdout == "pipeline.toml: ok\n", checked.stdout + checked.stderr
+        assert checked.returncode == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.log", "pipeline.toml"]
+
+    def test_cogs_of_routes_and_errors_are_built_too(self, tmp_path: Path) -> None:
+        (tmp_path / "in.log").write_text('{"a":1}\n')
+        name = pipeline(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.log"]
+
+            [[cog]]
+            use = "text.json_parse"
+
+            [[errors]]
+            use = "text.json_parse"
+            source = "datum"
+            max_depth = 600
+
+            [[errors]]
+            use = "fs.write"
+            filename = "errors.log"
+
+            [[route]]
+            name = "all"
+
+            [[route.cog]]
+            use = "text.grok"
+            pattern = "%{NOSUCHPATTERN:x}"
+
+            [[route.cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert "errors[0] (text.json_parse): cannot start: ValueError: max_depth" in checked.stdout
+        assert "(text.grok): cannot start: ValueError: unknown grok pattern" in checked.stdout
+
+    def test_a_problem_found_already_is_said_once(self, tmp_path: Path) -> None:
+        """A value the loader refuses already (out of its declared range) is not said again by building."""
+        name = mk(tmp_path, 'use = "text.json_parse"\n        max_depth = "deep"')
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert checked.stdout.count("cog[1] (text.json_parse)") == 1, checked.stdout
+        assert "cannot start" not in checked.stdout
