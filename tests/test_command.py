@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from deadbeat.testing import wait_for_handler
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.toml"
 
@@ -647,6 +649,50 @@ class TestAnonymisedErrorRecords:
 
 
 class TestSignals:
+    def test_a_sighup_while_the_command_starts_does_not_end_it(self, tmp_path: Path) -> None:
+        """SIGHUP is ignored from the command's first line until the run's own handler takes it (a reload).
+
+        Python's default for SIGHUP ends the process, and logrotate sends it to
+        a daemon that may just be restarting: for the ~200 ms the imports take,
+        a SIGHUP killed ``deadbeat run`` (exit status -1).
+        """
+        (tmp_path / "in.log").write_text("one\n")
+        path = write_pipeline(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.log"]
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deadbeat.command", "run", str(path)], stderr=subprocess.PIPE, cwd=tmp_path
+        )
+        bit = 1 << (signal.SIGHUP - 1)
+        seen = ""
+        deadline = time.monotonic() + 60
+        while not seen and time.monotonic() < deadline:
+            with open(f"/proc/{process.pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if line.startswith(("SigIgn", "SigCgt")))
+            if int(fields["SigIgn"], 16) & bit:
+                seen = "ignored"
+            elif int(fields["SigCgt"], 16) & bit:
+                seen = "caught"
+            time.sleep(0.0005)
+        # Ignored before the imports (the first disposition set is "ignore", not the run's handler).
+        assert seen == "ignored"
+        process.send_signal(signal.SIGHUP)
+        wait_for_handler(process.pid)
+        time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert (tmp_path / "out.log").read_text() == "one\n"
+
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_data_in_flight_reach_the_output_on_signal(self, tmp_path: Path, signum: int) -> None:
         """On SIGTERM/SIGINT, data held by a cog are flushed to the output before exit."""

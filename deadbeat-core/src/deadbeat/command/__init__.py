@@ -25,15 +25,32 @@ standard error: standard output is the command's own (JSON, a table, data).
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
 
-from ..plugins import CogRegistry, core_version
-from ._arguments import add_subcommands
-from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+
+def _started_as_the_program() -> bool:
+    """Whether this import starts the ``deadbeat`` program (its script, or ``python -m deadbeat.command``)."""
+    return sys.argv[0] == "-m" or os.path.basename(sys.argv[0]) == "deadbeat"
+
+
+# SIGHUP's default ends the process, and logrotate sends it to a daemon that
+# may be starting (a restart): ignored from the first line the program runs
+# (before the imports, which take longest) until ``run`` installs its own
+# handler (a reload). Not when an application merely imports this module.
+if _started_as_the_program() and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+# (Imported after the disposition is set, on purpose.)
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import TextIO  # noqa: E402
+
+from ..plugins import CogRegistry, core_version  # noqa: E402
+from ._arguments import add_subcommands  # noqa: E402
+from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: E402
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 
