@@ -544,6 +544,43 @@ class TestRetries:
         assert not run.records and run.feeder.acked == ["b0"] and not run.esc.failures
         assert time.monotonic() - started < 3.5
 
+    def test_a_retry_after_longer_than_retry_for_gets_one_last_try_not_a_burst(self) -> None:
+        """429 with Retry-After: 3600 and retry_for = 2: the first try, one last try before retry_for ends, no more."""
+        times: list[float] = []
+
+        def quiet_for_an_hour(number: int, body: bytes) -> Answer:
+            times.append(time.monotonic())
+            return (429, {"Retry-After": "3600"})
+
+        peer = Peer(quiet_for_an_hour).start()
+        try:
+            run = Run(batches(events(5), 5), url=peer.url, retry_for=2.0, give_up="error_output").run(timeout=20)
+        finally:
+            peer.stop()
+        assert len(times) == 2, [round(t - times[0], 2) for t in times]
+        assert 1.0 <= times[1] - times[0] < 2.0  # just before retry_for runs out
+        assert [r.event_id for r in run.records] == ["e0", "e1", "e2", "e3", "e4"]
+        assert all("HTTP 429" in str(r.error) for r in run.records)
+
+    def test_at_shutdown_a_retry_after_gets_one_try_at_once_and_one_last_try(self) -> None:
+        """Shutdown while waiting out Retry-After: 3600: a try at once, one before finish_timeout ends, no burst."""
+        times: list[float] = []
+
+        def quiet_for_an_hour(number: int, body: bytes) -> Answer:
+            times.append(time.monotonic())
+            return (429, {"Retry-After": "3600"})
+
+        peer = Peer(quiet_for_an_hour).start()
+        run = Run(batches(events(5), 5), url=peer.url, retry_for=60.0, finish_timeout=2.0)
+        run.esc.after(0.5, run.esc.shutdown)
+        try:
+            run.run(timeout=20)
+        finally:
+            peer.stop()
+        assert len(times) == 3, [round(t - times[0], 2) for t in times]
+        assert 1.0 <= times[2] - times[1] < 2.0
+        assert run.feeder.acked == [] and any("5 data not delivered" in f for f in run.esc.failures)
+
     def test_give_up_stop_fails_the_run_and_acknowledges_nothing(self) -> None:
         """After retry_for, give_up = "stop" fails the run; the data stay unacknowledged, none is dropped silently."""
         peer = Peer(lambda number, body: 503).start()

@@ -1155,3 +1155,88 @@ class TestFigures:
         assert after["messages_read_total"] == len(rig.data)
         assert after["messages_read_total"] + after["kernel_drops_total"] == 2000
         assert after["bytes_read_total"] == sum(len(line.encode()) for line in rig.lines())
+
+
+class TestMaxLineBoundary:
+    """max_line counts the message only: its line ending (LF, CRLF, a datagram's trailing newline) is framing."""
+
+    @pytest.mark.parametrize("framing", ["newline", "syslog"])
+    def test_tcp_lines_of_max_line_bytes_are_taken_whatever_their_ending(self, framing: str) -> None:
+        """Exactly max_line bytes: taken with LF or CRLF, even with the CRLF cut apart; one byte more: refused."""
+        rig = Rig(port=0, max_line=100, framing=framing, line_setter=None, peer_setter=None)
+
+        def client() -> None:
+            with socket.create_connection(rig.address) as sock:
+                sock.sendall(b"a" * 100 + b"\n" + b"b" * 100 + b"\r\n")
+                sock.sendall(b"c" * 101 + b"\n" + b"d" * 101 + b"\r\n")
+                sock.sendall(b"e" * 100 + b"\r")  # the \n of this CRLF comes in the next read
+                time.sleep(0.2)
+                sock.sendall(b"\n" + b"f" * 100 + b"\rx\n" + b"g" * 100 + b"\r\r\n")
+
+        rig.client(client)
+        rig.run_until(lambda: len(rig.data) >= 3 and len(rig.records) >= 4)
+        assert rig.data == ["a" * 100, "b" * 100, "e" * 100]
+        assert [record.datum["raw"][:1] for record in rig.records] == [b"c", b"d", b"f", b"g"]
+        assert all(isinstance(record.error, MessageTooLong) for record in rig.records)
+        assert ["101 bytes" in str(record.error) for record in rig.records] == [True, True, False, True]
+
+    def test_a_crlf_line_of_max_line_bytes_cut_by_the_end_of_the_connection_is_too_long(self) -> None:
+        """max_line bytes and a \\r, then the client closes: no line ending came, so the \\r is the message's."""
+        rig = Rig(port=0, max_line=100, line_setter=None, peer_setter=None)
+        rig.client(lambda: send_lines(rig.address, b"a" * 100 + b"\n" + b"b" * 100 + b"\r"))
+        rig.run_until(lambda: len(rig.data) >= 1 and len(rig.records) >= 1)
+        assert rig.data == ["a" * 100]
+        (record,) = rig.records
+        assert isinstance(record.error, MessageTooLong) and record.datum["raw"] == b"b" * 100
+
+    def test_octet_counted_frames_of_max_line_bytes_are_taken(self) -> None:
+        """A counted frame of exactly max_line bytes is taken; max_line + 1 is refused."""
+        rig = Rig(port=0, max_line=100, framing="octet-counted", line_setter=None, peer_setter=None)
+        payload = b"100 " + b"a" * 100 + b"101 " + b"b" * 101 + b"100 " + b"c" * 99 + b"\n"
+        rig.client(lambda: send_lines(rig.address, payload))
+        rig.run_until(lambda: len(rig.data) >= 2 and len(rig.records) >= 1)
+        assert rig.data == ["a" * 100, "c" * 99 + "\n"]
+        (record,) = rig.records
+        assert isinstance(record.error, MessageTooLong) and record.datum["raw"] == b"b" * 100
+
+    def test_udp_datagrams_of_max_line_bytes_are_taken_with_or_without_a_trailing_newline(self) -> None:
+        """A datagram's one trailing newline is stripped and not counted; every other byte is."""
+        rig = Rig(transport="udp", port=0, max_line=100, line_setter=None, peer_setter=None)
+        sent = [
+            b"a" * 100,  # taken
+            b"b" * 100 + b"\n",  # taken: the newline is not the message's
+            b"c" * 101,  # refused
+            b"d" * 101 + b"\n",  # refused
+            b"e" * 100 + b"\n\n",  # refused: one newline is stripped, the other is the message's
+            b"f" * 99 + b"\r\n",  # taken: the \r is the message's (100 bytes)
+            b"g" * 100 + b"\r\n",  # refused (101 bytes)
+        ]
+
+        def client() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect(rig.address)
+                for payload in sent:
+                    sock.send(payload)
+
+        rig.client(client)
+        rig.run_until(lambda: len(rig.data) + len(rig.records) >= len(sent))
+        assert rig.data == ["a" * 100, "b" * 100, "f" * 99 + "\r"]
+        assert [record.datum["raw"][:1] for record in rig.records] == [b"c", b"d", b"e", b"g"]
+        assert all(isinstance(record.error, MessageTooLong) for record in rig.records)
+
+    def test_unix_datagrams_of_max_line_bytes_are_taken_with_a_trailing_newline(self, tmp_path: Path) -> None:
+        """The same over a Unix datagram socket."""
+        path = str(tmp_path / "dgram.sock")
+        rig = Rig(transport="unix-datagram", path=path, max_line=100, line_setter=None, peer_setter=None)
+
+        def client() -> None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.connect(path)
+                for payload in (b"a" * 100 + b"\n", b"b" * 101 + b"\n", b"c" * 100):
+                    sock.send(payload)
+
+        rig.client(client)
+        rig.run_until(lambda: len(rig.data) + len(rig.records) >= 3)
+        assert rig.data == ["a" * 100, "c" * 100]
+        (record,) = rig.records
+        assert isinstance(record.error, MessageTooLong) and record.datum["raw"] == b"b" * 100

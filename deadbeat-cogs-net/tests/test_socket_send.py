@@ -9,6 +9,7 @@ on timing.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -845,3 +846,166 @@ class TestDeclaredBounds:
     def test_a_drain_built_in_python_refuses_max_datagram_below_1(self) -> None:
         with pytest.raises(ValueError, match="max_datagram must be"):
             SocketDrain(movement.Escapement(), transport="udp", port=9, max_datagram=-1)
+
+
+class TestLastRefusedDatagram:
+    """The ICMP refusal of the last datagram comes after it, with no send left to report it: read at finish."""
+
+    @pytest.mark.parametrize("count", [1, 100])
+    def test_every_refused_datagram_is_counted_the_last_one_too(
+        self, count: int, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Over loopback each datagram to a closed port is refused: all are counted, and the run fails."""
+        rig = Rig(batches=1, per_batch=count, transport="udp", port=free_port())
+        with caplog.at_level(logging.WARNING, logger="deadbeat.socket"):
+            rig.run_until(lambda: rig.feed.acked == [0])
+        assert rig.drain.counts["refused_datagrams"] == count
+        assert any("does not listen" in r.getMessage() for r in caplog.records)
+        assert any(f"{count} datagrams were refused" in failure for failure in rig.esc.failures), rig.esc.failures
+
+    def test_datagrams_a_peer_took_are_no_refusals(self) -> None:
+        """A listening peer gets everything; the wait for a refusal at finish finds none and fails nothing."""
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        try:
+            rig = Rig(batches=1, per_batch=5, transport="udp", port=receiver.getsockname()[1])
+            rig.run_until(lambda: rig.feed.acked == [0])
+            receiver.settimeout(5)
+            got = [receiver.recv(100).decode() for _ in range(5)]
+        finally:
+            receiver.close()
+        assert got == rig.feed.expected()
+        assert rig.drain.counts["refused_datagrams"] == 0 and not rig.esc.failures
+
+    def test_deadbeat_run_one_datagram_to_a_closed_port_exits_1(self, tmp_path: Path) -> None:
+        """deadbeat run --once, one line over UDP to a port nobody listens on: counted, logged, exit 1."""
+        source = tmp_path / "in.log"
+        source.write_text("single\n")
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n'
+            f'[[cog]]\nuse = "socket.send"\ntransport = "udp"\nport = {free_port()}\n'
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr.decode()[-2000:]
+        assert b"1 datagrams were refused (ICMP port unreachable" in result.stderr
+
+
+class TestDatagramsTooBig:
+    def test_max_datagram_above_the_udp_limit_is_refused_at_start(self, tmp_path: Path) -> None:
+        """max_datagram = 100000 over UDP: the run does not start, naming the key and the limit."""
+        with pytest.raises(ValueError, match="max_datagram must be at most 65507 bytes for udp"):
+            SocketDrain(movement.Escapement(), transport="udp", port=9, max_datagram=65508)
+        SocketDrain(movement.Escapement(), transport="udp", port=9, max_datagram=65507).done()
+        source = tmp_path / "in.txt"
+        source.write_text("small\n")
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n'
+            '[[cog]]\nuse = "socket.send"\ntransport = "udp"\nport = 9\nmax_datagram = 100000\n'
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"], capture_output=True, timeout=120
+        )
+        assert result.returncode != 0, result.stderr.decode()
+        assert b"max_datagram must be at most 65507 bytes for udp" in result.stderr
+
+    def test_a_message_too_big_for_udp_fails_alone_and_the_rest_is_sent(self, tmp_path: Path) -> None:
+        """deadbeat run: a 70,000-byte line between two small ones goes to the error output with its FILE:OFFSET."""
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        source = tmp_path / "in.txt"
+        source.write_text("small\n" + "Z" * 70_000 + "\nsmall2\n")
+        errors = tmp_path / "errors.jsonl"
+        pipeline = tmp_path / "pipeline.toml"
+        pipeline.write_text(
+            textwrap.dedent(
+                f"""
+                [[cog]]
+                use = "fs.read"
+                filenames = ["{source}"]
+                max_line = 200000
+                [[cog]]
+                use = "socket.send"
+                transport = "udp"
+                port = {receiver.getsockname()[1]}
+                [[errors]]
+                use = "text.json_format"
+                [[errors]]
+                use = "fs.write"
+                filename = "{errors}"
+                """
+            )
+        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+                capture_output=True,
+                timeout=60,
+            )
+            receiver.settimeout(5)
+            got = [receiver.recv(200_000) for _ in range(2)]
+        finally:
+            receiver.close()
+        assert got == [b"small", b"small2"], result.stderr.decode()[-2000:]
+        assert b"connection lost" not in result.stderr
+        (record,) = [json.loads(line) for line in errors.read_text().splitlines()]
+        assert record["event_id"] == f"{source}:6"
+        assert "max_datagram (65507)" in record["error"]
+
+    def test_a_datagram_the_kernel_refuses_as_too_big_fails_alone(self, tmp_path: Path) -> None:
+        """EMSGSIZE on send (a Unix datagram above the socket's buffer): that datum alone to the error output."""
+        path = str(tmp_path / "dgram.sock")
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind(path)
+        try:
+            esc = movement.Escapement()
+            records: list[movement.ErrorRecord] = []
+            drain = SocketDrain(esc, transport="unix-datagram", path=path)
+            # Past the check made as data arrive, as if the buffer had shrunk since: the kernel is the judge.
+            drain._largest = 1 << 22
+            train = movement.Train(esc, [drain], error_output=records.append)
+            big = {"id": "big", "line": "x" * (1 << 20)}
+            esc.enqueue(lambda: train.send(None, ["before", big, "after"]))
+            esc.after(0.3, esc.shutdown)
+            esc.run()
+            esc.close()
+            receiver.settimeout(5)
+            got = [receiver.recv(100) for _ in range(2)]
+        finally:
+            receiver.close()
+        assert got == [b"before", b"after"]
+        (record,) = records
+        assert record.event_id == "big" and record.datum is big
+        assert "too big for the socket (Message too long)" in str(record.error)
+        assert drain.counts["connections_lost"] == 0 and not esc.failures
+        assert drain.metrics()["pending"] == 0 and drain.metrics()["pending_bytes"] == 0
+
+    def test_a_unix_datagram_above_the_systems_limit_fails_as_it_arrives(self, tmp_path: Path) -> None:
+        """Above what the socket's buffer takes (wmem_default less 32), a message fails at once, saying why."""
+        path = str(tmp_path / "dgram.sock")
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind(path)
+        try:
+            esc = movement.Escapement()
+            records: list[movement.ErrorRecord] = []
+            drain = SocketDrain(esc, transport="unix-datagram", path=path, max_datagram=1 << 30)
+            train = movement.Train(esc, [drain], error_output=records.append)
+            big = {"id": "big", "line": "x" * (drain._largest + 1)}
+            esc.enqueue(lambda: train.send(None, ["before", big, "after"]))
+            esc.after(0.3, esc.shutdown)
+            esc.run()
+            esc.close()
+            receiver.settimeout(5)
+            got = [receiver.recv(100) for _ in range(2)]
+        finally:
+            receiver.close()
+        assert got == [b"before", b"after"]
+        (record,) = records
+        assert record.event_id == "big" and "net.core.wmem_default" in str(record.error)

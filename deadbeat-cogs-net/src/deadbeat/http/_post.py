@@ -53,7 +53,9 @@ would refuse any datum, so the whole request goes to the error output at once.
 Deadlines. A request is tried until ``retry_for`` runs out (and, at shutdown,
 ``finish_timeout``): a pause that would run past the deadline, however long the
 back-off or a ``Retry-After`` made it, is cut short so that the request is tried
-once more before it, never given up early.
+once more before it, never given up early. That try is the last before that
+deadline: if it fails too, the request is given up on, rather than tried again
+and again after ever shorter pauses against a server that asked for quiet.
 
 Shutdown. ``finish`` sends what is collected and waits for the answers; a request
 already being tried again is tried at once, then with its usual pauses, cut
@@ -373,6 +375,8 @@ class HTTPPostDrain(movement.Cog):
         backoff = Backoff(_FIRST_PAUSE, _LONGEST_PAUSE)
         failing_since = 0.0
         stale_retried = False
+        # The deadline a pause was last cut short for: the try after that pause was the last one before it.
+        cut_for: float | None = None
         # Cancelled at the end of finish_timeout: finish settles what is left then.
         while True:
             outcome = await self._attempt(request)
@@ -414,14 +418,18 @@ class HTTPPostDrain(movement.Cog):
                 self._pace()
             # Tried until the deadline (finish_timeout at shutdown, else retry_for):
             # a pause that would run past it is cut short to fit, not a reason to stop.
-            left = min(self._deadline, failing_since + self.retry_for) - now
-            if left < _LAST_ROOM:
+            deadline = min(self._deadline, failing_since + self.retry_for)
+            left = deadline - now
+            if left < _LAST_ROOM or deadline == cut_for:
+                # Nothing left, or the last try before this deadline was made: one, not a burst of
+                # ever shorter pauses (a server asking for an hour of quiet got a dozen requests).
                 self._gave_up(request, outcome.why)
                 return
             pause = backoff.pause(outcome.asked)
             if pause > left - _LAST_ROOM:
-                # The try after it must have time to be answered before the deadline.
+                # The try after it must have time to be answered before the deadline; it is the last.
                 pause = max(left - _LAST_TRY, left / 2)
+                cut_for = deadline
             self.counts["retries"] += 1
             log.debug("%s: trying again in %.3f s (%s; Retry-After %s)", self.url, pause, outcome.why, outcome.asked)
             await self._nap(pause)

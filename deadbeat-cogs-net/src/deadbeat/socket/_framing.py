@@ -23,7 +23,8 @@ whole one.
 Line endings. A newline ends a message; one carriage return just before it
 (CRLF, as Windows clients and some syslog senders end lines) is taken as part
 of the line ending and removed, as syslog receivers do; a ``\r`` elsewhere is
-kept.
+kept. The line ending is not part of the message, nor of its length: a
+message of ``max_line`` bytes is taken whether it ends with LF or CRLF.
 
 Octet counting (RFC 6587, 3.4.1) is ``LEN SP MSG``: the message may hold
 newlines, and ``LEN`` starts with a non-zero digit (``0 `` and ``00005 `` are
@@ -211,9 +212,10 @@ class NewlineFramer(StreamFramer):
     def __init__(self, max_line: int, encoding: str, errors: str) -> None:
         super().__init__(max_line, encoding, errors)
         # Invariants: _partial holds the bytes after the last newline seen
-        # (never more than max_line); _start is the stream offset of its first
-        # byte. While _skipping, the stream is inside a message already reported
-        # as too long, and everything up to the next newline is dropped.
+        # (never more than max_line, or max_line + 1 ending with the \r of a
+        # CRLF still to come); _start is the stream offset of its first byte.
+        # While _skipping, the stream is inside a message already reported as
+        # too long, and everything up to the next newline is dropped.
         self._partial = b""
         self._start = 0
         self._skipping = False
@@ -235,7 +237,7 @@ class NewlineFramer(StreamFramer):
             begin = data.index(b"\n") + 1
             self._skipping = False
         rest = len(data) - cut
-        if rest > self.max_line:
+        if rest > self.max_line and not (rest == self.max_line + 1 and data[-1] == 0x0D):
             problems.append(_too_long(base + cut, memoryview(data)[cut:], self.max_line))
             self._partial, self._start, self._skipping = b"", base + len(data), True
         else:
@@ -251,6 +253,7 @@ class NewlineFramer(StreamFramer):
         """The lines of ``data[begin:cut]`` (which ends with a newline); ``base`` is the offset of ``data[0]``."""
         start = base + begin
         if not _lines_fit(data, begin, cut, self.max_line):
+            # Some line is too long, or is max_line bytes and a CRLF ending: told apart one by one.
             return self._one_by_one(data[begin:cut], start)
         # A view, not a copy: decoded straight from the chunk received.
         complete = memoryview(data)[begin:cut]
@@ -281,10 +284,12 @@ class NewlineFramer(StreamFramer):
         problems: list[Problem] = []
         offset = start
         for raw in raws:
-            if len(raw) > self.max_line:
-                problems.append(_too_long(offset, raw, self.max_line, len(raw)))
+            # One \r before the \n is the line ending of a CRLF client: not counted against max_line.
+            message = raw[:-1] if raw.endswith(b"\r") else raw
+            if len(message) > self.max_line:
+                problems.append(_too_long(offset, message, self.max_line, len(message)))
             else:
-                kept.append(raw[:-1] if raw.endswith(b"\r") else raw)
+                kept.append(message)
                 offsets.append(offset)
             offset += len(raw) + 1
         return self._decoded(kept, offsets, problems)
@@ -294,6 +299,9 @@ class NewlineFramer(StreamFramer):
             return NOTHING
         raw, offset = self._partial, self._start
         self._partial, self._start = b"", offset + len(raw)
+        if len(raw) > self.max_line:
+            # max_line bytes and a \r whose newline never came: the \r is the message's, one byte too many.
+            return Frames([], _no_offsets, [_too_long(offset, raw, self.max_line, len(raw))])
         return self._decoded([raw], [offset], [])
 
     def cut(self, why: str) -> Problem | None:
@@ -399,18 +407,18 @@ class CountedFramer(StreamFramer):
                 return size
             newline = buffer.find(b"\n", position)
             if newline < 0:
-                if size - position > max_line:
+                waiting = size - position
+                # max_line bytes and a \r may be a message and its CRLF ending, the \n still to come.
+                if waiting > max_line and not (waiting == max_line + 1 and buffer[size - 1] == 0x0D):
                     problems.append(_too_long(base + position, memoryview(buffer)[position:], max_line))
                     self._skip_line = True
                     return size
                 return position
-            if newline - position > max_line:
-                problems.append(
-                    _too_long(base + position, memoryview(buffer)[position:newline], max_line, newline - position)
-                )
+            # One \r before the \n is the line ending of a CRLF client, not part of the message (nor its length).
+            end = newline - 1 if newline > position and buffer[newline - 1] == 0x0D else newline
+            if end - position > max_line:
+                problems.append(_too_long(base + position, memoryview(buffer)[position:end], max_line, end - position))
             else:
-                # One \r before the \n is the line ending of a CRLF client, not part of the message.
-                end = newline - 1 if newline > position and buffer[newline - 1] == 0x0D else newline
                 if end > position:
                     raws.append(bytes(buffer[position:end]))
                     offsets.append(base + position)
@@ -424,6 +432,9 @@ class CountedFramer(StreamFramer):
             # A newline frame the peer ended by closing: a message, as in newline framing.
             raw, offset = bytes(self._buffer), self._base
             self._drop()
+            if len(raw) > self.max_line:
+                # max_line bytes and a \r whose newline never came: the \r is the message's, one byte too many.
+                return Frames([], _no_offsets, [_too_long(offset, raw, self.max_line, len(raw))])
             return self._decoded([raw], [offset], [])
         problem = self._unfinished("the peer closed the connection inside it")
         self._drop()

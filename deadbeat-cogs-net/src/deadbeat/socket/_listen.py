@@ -149,7 +149,9 @@ class SocketSupply(movement.Supply):
         receivers do; an octet count starts with a non-zero digit (RFC 6587:
         counts such as ``0`` and ``00005`` make bad frames).
     :param max_line: longest message in bytes; longer ones go to the error output.
-        Also what a client's unfinished message may hold at most.
+        Also what a client's unfinished message may hold at most. The line
+        ending (a newline, a CRLF, a datagram's trailing newline) is not part
+        of the message and does not count.
     :param encoding: text encoding of the messages (one that writes newlines and
         digits as ASCII does).
     :param decode_errors: ``strict`` (a message that does not decode goes to the
@@ -631,7 +633,8 @@ class SocketSupply(movement.Supply):
         Per datagram, one ``recvfrom`` and one ``append``: everything else is
         done for the whole batch, mostly by C loops (``zip``, ``map``).
         """
-        recvfrom, size = self._sock.recvfrom, self.max_line + 1
+        # Room for max_line bytes and a trailing newline, and one more byte to tell a longer datagram.
+        recvfrom, size = self._sock.recvfrom, self.max_line + 2
         received: list[tuple[bytes, Any]] = []
         append = received.append
         for _ in range(_DATAGRAMS_PER_WAKE):
@@ -667,7 +670,7 @@ class SocketSupply(movement.Supply):
 
     def _read_unix(self) -> int:
         """Read the Unix datagrams waiting, each with its sender's credentials. :returns: how many."""
-        recvmsg, size = self._sock.recvmsg, self.max_line + 1
+        recvmsg, size = self._sock.recvmsg, self.max_line + 2
         raws: list[bytes] = []
         peers: list[str] = []
         for _ in range(_DATAGRAMS_PER_WAKE):
@@ -694,7 +697,8 @@ class SocketSupply(movement.Supply):
         transport, max_line = self.transport, self.max_line
         numbers: list[int] | range = range(first, first + len(raws))
         lines: list[str] | None = None
-        if max(map(len, raws)) <= max_line:
+        longest = max(map(len, raws))
+        if longest <= max_line or (longest == max_line + 1 and all(map(self._fits, raws))):
             try:
                 lines = self._decode_all(raws)
             except UnicodeDecodeError:
@@ -704,7 +708,7 @@ class SocketSupply(movement.Supply):
             encoding, errors = self.encoding, self.decode_errors
             lines, kept, kept_numbers = [], [], []
             for index, (raw, number) in enumerate(zip(raws, numbers, strict=True)):
-                if len(raw) > max_line:
+                if not self._fits(raw):
                     error: Exception = MessageTooLong(
                         f"datagram of more than {max_line} bytes, longer than max_line; not taken"
                     )
@@ -739,6 +743,10 @@ class SocketSupply(movement.Supply):
         data, ids = self._maker.from_many_peers(lines, peers, hosts, event_ids, self._reject_datum)
         if data:
             self.esc.send_from(self, movement.Batch(data, event_ids=ids))
+
+    def _fits(self, raw: bytes) -> bool:
+        """Whether a datagram's message is at most ``max_line`` bytes: a trailing newline is not the message's."""
+        return len(raw) - raw.endswith(b"\n") <= self.max_line
 
     def _decode_all(self, raws: list[bytes]) -> list[str]:
         """Decode every datagram, at C speed for UTF-8. :raises UnicodeDecodeError: when one does not decode."""

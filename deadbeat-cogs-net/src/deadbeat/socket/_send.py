@@ -4,6 +4,11 @@ Encoding on arrival. Each datum (or each list the train gives at once) is
 framed and encoded when it arrives, so a datum that cannot be sent (not text,
 not encodable, a newline inside a newline-framed line, a datagram too big)
 fails alone and goes to the error output; what is queued can always be written.
+A datagram is too big above ``max_datagram``, which cannot be set above what
+UDP carries (65,507 bytes); a Unix datagram, also above what the system's
+socket buffer takes (``net.core.wmem_default`` less 32 bytes). Should the
+kernel still refuse one as too big when it is sent (``EMSGSIZE``), that datagram
+alone goes to the error output, and the rest of the queue is written.
 
 Writing at ``flush``. The train broadcasts ``flush`` after every batch; what was
 queued is written then, with one system call for as many chunks as fit
@@ -39,7 +44,10 @@ got it. A UDP peer that does not listen makes the kernel report
 ``ECONNREFUSED`` on a later send (an ICMP answer to an earlier datagram, which
 is lost): that is counted (``refused_datagrams``) and logged, and at the end
 the run fails (exit status 1), saying how many datagrams were refused, so that
-data known to be lost never end a run that reports success.
+data known to be lost never end a run that reports success. The answer to the
+last datagrams comes after them, with no send left to report it: so at
+shutdown the drain waits for it (up to a quarter of a second after the last
+datagram, within ``finish_timeout``) and reads the socket's pending error.
 
 Shutdown. ``finish`` keeps writing (and reconnecting) for up to
 ``finish_timeout`` seconds. What is still queued then is not acknowledged, and
@@ -74,8 +82,12 @@ log = logging.getLogger("deadbeat.socket")
 
 #: Chunks written with one ``sendmsg``: well below IOV_MAX (1024).
 _CHUNKS_PER_SEND = 64
-#: The largest UDP payload over IPv4.
+#: The largest UDP payload over IPv4 (over IPv6, 65,527): the most ``max_datagram`` may be.
 _MAX_UDP = 65507
+#: A Unix datagram may be as long as the sending socket's buffer less this (Linux: ``sk_sndbuf - 32``).
+_UNIX_DATAGRAM_OVERHEAD = 32
+#: At shutdown, seconds after the last UDP datagram to wait for an ICMP refusal of it (loopback answers at once).
+_ICMP_WAIT = 0.25
 #: Bytes read and ignored per wake-up from a peer that talks back.
 _DISCARD = 1 << 16
 
@@ -141,7 +153,10 @@ class SocketDrain(movement.Cog):
     :param reconnect_max: longest pause between tries (it doubles up to this).
     :param connect_timeout: seconds a connection (and TLS handshake) may take.
     :param finish_timeout: seconds the drain keeps trying to write what is queued at shutdown.
-    :param max_datagram: largest datagram in bytes; a longer message goes to the error output.
+    :param max_datagram: largest datagram in bytes; a longer message goes to
+        the error output. At most 65507 (the largest UDP payload) for ``udp``;
+        for ``unix-datagram``, what the system's socket buffer takes is the
+        limit too (``net.core.wmem_default`` less 32 bytes).
     :param tls: speak TLS to a TCP peer, verifying its certificate.
     :param tls_ca: PEM file of the authorities the peer's certificate must be
         signed by; none for the system's.
@@ -203,6 +218,13 @@ class SocketDrain(movement.Cog):
             raise ValueError(f"max_pending must be at least 1 byte, not {max_pending!r}")
         if isinstance(max_datagram, bool) or not isinstance(max_datagram, int) or max_datagram < 1:
             raise ValueError(f"max_datagram must be a whole number of at least 1 byte, not {max_datagram!r}")
+        if transport == "udp" and max_datagram > _MAX_UDP:
+            # Above it the kernel refuses every such datagram (EMSGSIZE): a limit no message could reach.
+            raise ValueError(
+                f"max_datagram must be at most {_MAX_UDP} bytes for udp (the largest UDP payload), not {max_datagram}"
+            )
+        #: The longest datagram taken: max_datagram, or less for a Unix socket's buffer (see _unix_datagram_limit).
+        self._largest = min(max_datagram, _unix_datagram_limit()) if transport == "unix-datagram" else max_datagram
         if not 0 < reconnect_min <= reconnect_max:
             raise ValueError(f"reconnect_min must be more than 0 and at most reconnect_max ({reconnect_max})")
         if connect_timeout <= 0 or finish_timeout < 0:
@@ -225,6 +247,11 @@ class SocketDrain(movement.Cog):
         # the queue is empty; _holds are the train's hold tokens of what is
         # held, in order.
         self._chunks: deque[bytes] = deque()
+        # Datagrams only: the datum of each chunk, in order (for the error
+        # output, should the kernel refuse its datagram as too big).
+        self._origins: deque[Any] = deque()
+        #: When the last UDP datagram was sent (loop time), to wait for its ICMP refusal at shutdown.
+        self._last_datagram: float | None = None
         self._sent = 0
         self._pending = 0
         self._held = 0
@@ -274,6 +301,8 @@ class SocketDrain(movement.Cog):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         self._queue(self._frame([data if isinstance(data, str) else self._line_of(data)]), 1)
+        if self._framing == "datagram":
+            self._origins.append(data)
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
@@ -286,6 +315,8 @@ class SocketDrain(movement.Cog):
         if data:
             lines = data if movement.only(data, str) else [d if isinstance(d, str) else self._line_of(d) for d in data]
             self._queue(self._frame(lines), len(lines))
+            if self._framing == "datagram":
+                self._origins.extend(data)
         return data
 
     def _line_of(self, data: Any) -> str:
@@ -307,9 +338,14 @@ class SocketDrain(movement.Cog):
         return [b"".join([b"%d %b" % (len(m), m) for m in [line.encode(encoding) for line in lines]])]
 
     def _frame_datagrams(self, lines: list[str]) -> list[bytes]:
-        encoding, largest = self.encoding, self.max_datagram
+        encoding, largest = self.encoding, self._largest
         datagrams = [line.encode(encoding) for line in lines]
         if max(map(len, datagrams)) > largest:
+            if largest < self.max_datagram:
+                raise ValueError(
+                    f"message of more than {largest} bytes, the most this system's Unix datagram sockets take"
+                    " (net.core.wmem_default less 32); it cannot be one datagram"
+                )
             raise ValueError(f"message of more than max_datagram ({largest}) bytes; it cannot be one datagram")
         return datagrams
 
@@ -389,17 +425,44 @@ class SocketDrain(movement.Cog):
                 # An ICMP answer to an earlier datagram: that one was lost, this
                 # one was not sent. Each error stands for one such answer, so
                 # trying again ends.
-                self.counts["refused_datagrams"] += 1
-                self._last_error = time.time()
-                self._log.warning(
-                    "refused", "the peer does not listen (ICMP port unreachable): a datagram sent before was lost"
-                )
+                self._count_refusal()
                 continue
             except OSError as exc:
+                if datagrams and exc.errno == errno.EMSGSIZE:
+                    # This datagram is too big for the socket, not the peer gone: it alone fails.
+                    self._too_big(exc)
+                    continue
                 self._lost(reason(exc))
                 return
-            self._advance(written if not datagrams else len(chunks[0]))
+            if datagrams:
+                self._advance(len(chunks[0]))
+                self._origins.popleft()
+                self._last_datagram = self.esc.loop.time()
+            else:
+                self._advance(written)
         self._emptied()
+
+    def _count_refusal(self) -> None:
+        """The socket reported an ICMP port unreachable: a datagram sent before was lost."""
+        self.counts["refused_datagrams"] += 1
+        self._last_error = time.time()
+        self._log.warning(
+            "refused", "the peer does not listen (ICMP port unreachable): a datagram sent before was lost"
+        )
+
+    def _too_big(self, exc: OSError) -> None:
+        """The kernel refused the first datagram as too big (``EMSGSIZE``): to the error output, alone; not sent."""
+        chunk = self._chunks.popleft()
+        datum = self._origins.popleft()
+        self._pending -= len(chunk)
+        self._queued_messages -= 1
+        self._last_error = time.time()
+        # Released with the rest of its list once the queue is written, as any datum queued.
+        self.esc.reject(
+            self,
+            datum,
+            ValueError(f"a datagram of {len(chunk)} bytes is too big for the socket ({reason(exc)}); not sent"),
+        )
 
     def _advance(self, written: int) -> None:
         """``written`` more bytes left the queue: drop the chunks now whole written."""
@@ -750,15 +813,54 @@ class SocketDrain(movement.Cog):
     # -- shutdown --------------------------------------------------------------------
 
     def finish(self) -> Any:
-        """Write what is queued, reconnecting if need be, for up to ``finish_timeout`` seconds."""
-        if not self._chunks:
+        """Write what is queued, reconnecting if need be, for up to ``finish_timeout`` seconds.
+
+        Over UDP, then wait a moment for an ICMP refusal of the last datagrams (see :meth:`_last_refusals`).
+        """
+        if not self._chunks and not self._awaits_refusals():
             self._shut()
             return None
         return self._write_out()
 
+    def _awaits_refusals(self) -> bool:
+        """Whether UDP datagrams were sent whose refusal may still be pending on the socket."""
+        return self.transport == "udp" and self._last_datagram is not None and self._sock is not None
+
+    async def _last_refusals(self, deadline: float) -> None:
+        """Count the refusal of the last UDP datagrams: no later send is left to report it.
+
+        The ICMP answer to a datagram comes after it (at once over loopback,
+        one round trip otherwise) and is kept on the socket as its pending
+        error, which the next send would report. At shutdown there is none: so
+        the pending error is read (``SO_ERROR``) until ``_ICMP_WAIT`` seconds
+        after the last datagram, within ``deadline``.
+        """
+        loop = self.esc.loop
+        if self._last_datagram is None:
+            return
+        until = min(deadline, self._last_datagram + _ICMP_WAIT)
+        while True:
+            sock = self._sock
+            if sock is None or self.transport != "udp":
+                return
+            try:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            except OSError:
+                return
+            if code == errno.ECONNREFUSED:
+                self._count_refusal()
+            left = until - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.01))
+
     async def _write_out(self) -> None:
         loop = self.esc.loop
         deadline = loop.time() + self.finish_timeout
+        if not self._chunks:
+            await self._last_refusals(deadline)
+            self._shut()
+            return
         self._drained = loop.create_future()
         if self._link is Link.DOWN:
             if self._timer is not None:
@@ -769,6 +871,8 @@ class SocketDrain(movement.Cog):
             self._write()
         if self._chunks:
             await asyncio.wait({self._drained}, timeout=max(0.0, deadline - loop.time()))
+        if self._awaits_refusals():
+            await self._last_refusals(deadline)
         self._shut()
 
     def _shut(self) -> None:
@@ -803,3 +907,9 @@ class SocketDrain(movement.Cog):
 
 def _strerror(code: int) -> str:
     return os.strerror(code)
+
+
+def _unix_datagram_limit() -> int:
+    """The longest datagram a new Unix datagram socket sends: its send buffer less the kernel's overhead."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        return int(probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) - _UNIX_DATAGRAM_OVERHEAD

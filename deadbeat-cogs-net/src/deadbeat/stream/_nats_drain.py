@@ -10,6 +10,13 @@ made of this output's own random prefix and a counter: a batch published
 again after a lost connection or a time-out is recognised by JetStream
 (within the stream's duplicate window, two minutes by default) and stored once.
 
+Too big. The server tells the largest message it takes (``max_payload``) when
+a connection is made: a datum bigger than that is refused as it arrives, like
+any datum that cannot be published. Data that arrive before the first
+connection are checked once it is made, out of the train's send; for them,
+where each came from is noted as they arrive (only until then), so that a
+datum refused later still reaches the error output with its event id.
+
 A full stream: JetStream refuses new messages only for a stream with
 ``discard = new``; with the default ``discard = old`` it drops its oldest
 messages, read or not, without telling the publisher. Give streams that must
@@ -27,7 +34,7 @@ import codecs
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from deadbeat import conf, movement
@@ -148,6 +155,8 @@ class NATSStreamDrain(BrokerDrain):
         self._serial = 0
         # The largest message the server takes, headers included (known once connected).
         self._max_payload = 0
+        # Before it is known, the event ids of the data taken: (first serial, how many, their ids when asked).
+        self._early_ids: list[list[Any]] = []
         self._setup(train, f"nats {','.join(self.servers)} subject {subject}", batch_size, retry_for, finish_timeout)
 
     def _retryable(self, exc: BaseException) -> bool:
@@ -188,10 +197,75 @@ class NATSStreamDrain(BrokerDrain):
         """Take a whole list; the same as one call per datum (message ids are only used for it when all fit)."""
         serial = self._serial
         try:
-            return super().call_batch(data)
+            taken = super().call_batch(data)
         except Exception:
             self._serial = serial
             raise
+        if not self._max_payload and data:
+            # Not connected yet, the limit unknown: a datum of this list may be refused later, out of
+            # this send, when the train can no longer tell where it came from. Noted now, made if asked.
+            later = self._ids_later(data)
+            if later is not None:
+                self._early_ids.append([serial + 1, len(data), later])
+        return taken
+
+    def _ids_later(self, data: list[Any]) -> Callable[[], list[Any]] | None:
+        """The event ids of ``data``, the list being taken, as a function to call later (``None``: not known)."""
+        if isinstance(data, movement.Batch) and data.knows_ids:
+            return data.event_ids
+        train = self.train
+        return train.event_ids_later(data) if isinstance(train, movement.Train) else None
+
+    def _early_id(self, message_id: str) -> Any:
+        """The event id noted for a datum taken before the first connection (``None``: none noted)."""
+        serial = int(message_id.rpartition("-")[2])
+        for entry in self._early_ids:
+            first, count, ids = entry
+            if first <= serial < first + count:
+                if callable(ids):
+                    entry[2] = ids = ids()  # made once for the whole list
+                return ids[serial - first]
+        return None
+
+    def _refuse_early(self, message_id: str, datum: Any, error: Exception) -> None:
+        """A datum taken before the first connection is too big: to the error output, with its event id.
+
+        ``Train.reject`` would look for the id among the data of the send under
+        way (none, or others); so the record is made here, as the train makes
+        its own, and handed to the train's error output.
+        """
+        train = self.train
+        event_id = self._early_id(message_id) if self._early_ids else None
+        if event_id is None or not isinstance(train, movement.Train):
+            self._refuse(datum, error)
+            return
+        self._refused += 1
+        position = next((i for i, cog in enumerate(train.cogs) if cog is self), -1)
+        name = movement.cog_name(self)
+        redact = train.redact
+        if redact is not None:
+            name = redact(name)
+        train.errors += 1
+        if 0 <= position < len(train.cog_errors):
+            train.cog_errors[position] += 1
+        record = movement.ErrorRecord(event_id, name, position, error, datum)
+        output = train.error_output
+        if not isinstance(output, movement.DeadLetterLog):
+            # As the train says it for a datum a cog failed on.
+            log.warning(
+                "%s: %s raised %s: %s", event_id, name, type(error).__name__, error, extra={"event_id": event_id}
+            )
+        try:
+            if isinstance(output, movement.Train):
+                shown = record.as_dict()
+                if redact is not None:
+                    shown["error"] = redact(shown["error"])
+                output.send(None, (shown,))
+            else:
+                output(record)
+        except Exception as exc:  # noqa: BLE001 - the datum must still be somewhere
+            movement.DeadLetterLog()(record)
+            self.esc.fail(self, f"{event_id}: the error output failed ({exc}); the datum is in the log")
 
     async def _connect(self) -> None:
         from nats.js.errors import NotFoundError
@@ -231,18 +305,23 @@ class NATSStreamDrain(BrokerDrain):
         if self._nc is None:
             await self._connect()
         limit = self._max_payload
+        # The serial of the last value in hand: what was taken up to it is checked against the limit below.
+        last = int(values[-1][0].rpartition("-")[2]) if self._early_ids and values else 0
         if limit and any(_size(message_id, payload) > limit for message_id, payload, _ in values):
             # Taken before the first connection told the limit: to the error output alone.
             fitting = []
             for value in values:
                 message_id, payload, datum = value
                 if _size(message_id, payload) > limit:
-                    self._refuse(datum, ValueError(self._too_big(message_id, payload)))
+                    self._refuse_early(message_id, datum, ValueError(self._too_big(message_id, payload)))
                 else:
                     fitting.append(value)
             values[:] = fitting
-            if not values:
-                return
+        if last:
+            # Their ids are needed no more: the later values were taken after, in order.
+            self._early_ids = [entry for entry in self._early_ids if entry[0] + entry[1] - 1 > last]
+        if not values:
+            return
         publish = self._nc.publish
         subject, inbox, waiting = self.subject, self._inbox, self._waiting
         make = self.esc.loop.create_future
