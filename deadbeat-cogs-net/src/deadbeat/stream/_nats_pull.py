@@ -98,6 +98,21 @@ class PullRequests:
                 # it (a delivery lost for each); the next fetch asks for the rest.
                 await self._request({"batch": 1, "expires": int(wait * 1e9)})
             await self._until(self._any_or_answered, wait + _ANSWER_MARGIN)
+        return self.take(count)
+
+    async def settle(self) -> None:
+        """At a stop: wait for the answer to a request that asked for messages at once (a round trip).
+
+        A request waiting for messages (``expires``) is not waited for: what
+        it brings later is kept in :attr:`buffer` as any message.
+
+        :raises PullError: when JetStream refused the request or did not answer it.
+        """
+        if self._asked and not self._lingering:
+            await self._until(self._answered, _ANSWER_MARGIN)
+
+    def take(self, count: int) -> list[Any]:
+        """:returns: at most ``count`` messages of :attr:`buffer` (the oldest), taken out of it."""
         taken = self.buffer[:count]
         del self.buffer[:count]
         return taken

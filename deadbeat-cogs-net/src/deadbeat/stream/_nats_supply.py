@@ -25,6 +25,16 @@ default 1000 would idle the workers of a large group.
 Fetching is by pull requests of our own (see :mod:`._nats_pull`); while the
 train handles one fetch of a busy stream, the next messages are asked for.
 
+Stopping. Messages fetched ahead are delivered to us: JetStream counts them as
+ours until they are acknowledged, or ``ack_wait`` passes. At an orderly stop
+(SIGTERM, a reload) the supply waits for the answer to a request sent ahead (a
+round trip) and hands what it holds down the train, like any fetch: written
+and acknowledged before the run ends, nothing is left for ``ack_wait`` nor
+counted as a delivery more. A message that comes after the train finished (a
+request waiting for messages answered in that instant) is handed back with a
+``NAK`` before the connection closes: JetStream delivers it again at once, but
+counts that delivery (it cannot be undone), which ``max_deliveries`` sees.
+
 The lag behind the stream is the consumer's ``num_pending``: messages it has
 not delivered to any worker yet. Each message fetched carries it in its reply
 subject, so every fetch refreshes it for free; a paused supply asks for the
@@ -87,6 +97,11 @@ class NATSStreamSupply(BrokerSupply):
 
     Delivery is at least once: a message whose acknowledgement was lost is
     delivered again.
+
+    An orderly stop (SIGTERM, a reload) writes and acknowledges the messages
+    fetched ahead as well, so that none stays delivered for ``ack_wait``; one
+    that arrives after the train finished is handed back at once (``NAK``),
+    which JetStream counts as a delivery.
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages
     read, redelivered (by JetStream, after ``ack_wait``), dead-lettered,
@@ -350,17 +365,56 @@ class NATSStreamSupply(BrokerSupply):
         messages = await self._pull.fetch(count, None if self.esc.once else self.wait)
         if not messages:
             return False
-        facts = [delivery_of(message.reply) for message in messages]
-        redelivered = sum(times > 1 for times, _ in facts)
-        if redelivered:
-            self._be_careful(None)
-        elif len(messages) == count and not self._careful:
+        # Handed on before anything else is awaited: cancelled (at a stop) after
+        # taking them out of the buffer, they would be held by nobody.
+        redelivered = self._hand_on_fetched(messages)
+        if not redelivered and len(messages) == count and not self._careful and not self._stopping:
             # A busy stream: the next messages travel while the train handles
             # these. Not after messages delivered before: those are handed on
             # one at a time, and nothing is taken with them (see BrokerSupply).
             await self._pull.ask_ahead(min(room - count, _AHEAD_FETCHES * self.batch_size))
-        self._hand_on(messages, facts, redelivered)
         return True
+
+    def _hand_on_fetched(self, messages: list[Any]) -> int:
+        """Hand ``messages`` on (see :meth:`_hand_on`). :returns: how many of them were delivered before."""
+        facts = [delivery_of(message.reply) for message in messages]
+        redelivered = sum(times > 1 for times, _ in facts)
+        if redelivered:
+            self._be_careful(None)
+        self._hand_on(messages, facts, redelivered)
+        return redelivered
+
+    #: Cancelled, a fetch loses nothing: the messages stay in the pull's buffer (see _take_last).
+    _fetch_survives_cancel = True
+
+    async def _take_last(self) -> None:
+        """At a stop: the answer to a request sent ahead, and every message not handed on yet, down the train."""
+        pull = self._pull
+        if pull is None:
+            return
+        try:
+            if self._nc is not None and self._nc.is_connected:
+                await pull.settle()
+        finally:
+            while pull.buffer:
+                self._hand_on_fetched(pull.take(self.batch_size))
+
+    async def _give_back(self) -> None:
+        """Messages that came after the train finished: handed back (``NAK``); JetStream delivers them at once."""
+        pull, nc = self._pull, self._nc
+        if pull is None or not pull.buffer or nc is None or not nc.is_connected:
+            return
+        messages = pull.take(len(pull.buffer))
+        for message in messages:
+            await nc.publish(message.reply, b"-NAK")
+        await nc.flush(timeout=5)
+        self.counts["handed back"] = self.counts.get("handed back", 0) + len(messages)
+        log.warning(
+            "%s: %d messages came after the train had finished; handed back to JetStream (NAK), which delivers"
+            " them again at once, counting that delivery",
+            self._where,
+            len(messages),
+        )
 
     def _hand_on(self, messages: list[Any], facts: list[tuple[int, str]], redelivered: int) -> None:
         """One Batch of the fetched messages; the too often delivered and the undecodable go to the error output.

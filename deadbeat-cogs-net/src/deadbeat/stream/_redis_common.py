@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ._extras import client_library
 
-__all__ = ["connect", "is_transient", "redis_errors", "shown_url", "stream_id_after"]
+__all__ = ["TRANSIENT_CODES", "connect", "is_transient", "redis_errors", "shown_url", "stream_id_after"]
 
 
 def shown_url(url: str) -> str:
@@ -34,13 +34,16 @@ _READ_MARGIN = 10.0
 _READ_TIMEOUT = 30.0
 
 
-def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0) -> Any:
+def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0, single: bool = False) -> Any:
     """:returns: a ``redis.asyncio.Redis`` client for ``url`` (no connection is made yet).
 
     :param longest_block: the longest blocking read (``XREADGROUP BLOCK``) the
         client makes, in seconds: its sockets wait that long and a margin for a
         reply (redis-py 8 waits 5 s by default, which cut every longer idle read
         short and was taken for a broker out of reach).
+    :param single: a client of one connection (``.connection``), whose
+        ``CLIENT ID`` stays the same until it connects again: the client that
+        makes blocking reads, so that another can end its read (``CLIENT UNBLOCK``).
 
     :raises ImportError: when redis-py is not installed, naming the extra.
     """
@@ -57,35 +60,63 @@ def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0
     }
     if password is not None:
         options["password"] = password
+    if single:
+        options["single_connection_client"] = True
     return Redis.from_url(url, **options)
+
+
+#: The error codes of Redis replies that pass with time: out of memory (``maxmemory`` with
+#: ``noeviction``), loading its data after a restart, busy with a script, a replica without its
+#: master, a cluster resharding or without a slot's master, too few replicas for a write, or a
+#: failed snapshot refusing writes (until the disk has room again).
+TRANSIENT_CODES = frozenset(
+    ("OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "MISCONF", "READONLY")
+)
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean Redis is out of reach for now: retried, never fatal.
 
-    ``BUSY`` (a script running), ``LOADING`` (restarting), ``OOM`` (full), and a
-    replica that cannot take writes pass with time too.
+    ``BUSY`` (a script running), ``LOADING`` (restarting), ``OOM`` (full), a
+    replica that cannot take writes and a cluster without a master pass with
+    time too. redis-py raises its own class for most codes and strips the code
+    from the message (``OutOfMemoryError("command not allowed when used memory
+    > 'maxmemory'.")``), so the classes are what tells them apart.
     """
     import redis.exceptions as errors
 
-    return (
-        errors.ConnectionError,
+    classes: list[type[BaseException]] = [
+        errors.ConnectionError,  # BusyLoadingError (LOADING) is one
         errors.TimeoutError,
         errors.BusyLoadingError,
         errors.ReadOnlyError,
         errors.TryAgainError,
-        ConnectionError,
-        OSError,
-        TimeoutError,
-    )
+    ]
+    # Not in every redis-py version (OutOfMemoryError since 4.3).
+    for name in ("OutOfMemoryError", "ClusterDownError", "MasterDownError"):
+        found = getattr(errors, name, None)
+        if isinstance(found, type):
+            classes.append(found)
+    return (*classes, ConnectionError, OSError, TimeoutError)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` passes with time: out of reach, loading, or out of memory."""
+    """Whether ``exc`` passes with time: out of reach, loading, out of memory, busy, a cluster or replica not ready.
+
+    By the exception's class (:func:`redis_errors`), by the reply's error code
+    as recent redis-py versions keep it (``status_code``), or by the code
+    still heading the message (a code redis-py has no class for, such as
+    ``BUSY``, or older redis-py versions).
+    """
     if isinstance(exc, redis_errors()):
         return True
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, str) and code in TRANSIENT_CODES:
+        return True
     text = str(exc)
-    return text.startswith(("OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"))
+    # A pipeline that raises says "Command # N (...) of pipeline caused error: ('CODE ...',)".
+    _, _, tail = text.partition("caused error: ")
+    return any(part.lstrip("('\"").split(" ", 1)[0] in TRANSIENT_CODES for part in (text, tail) if part)
 
 
 def stream_id_after(stream_id: str) -> str:

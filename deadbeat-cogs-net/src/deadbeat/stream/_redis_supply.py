@@ -11,7 +11,8 @@ delivery count. Two things come back from it:
   consumer name before (``deadbeat run --workers`` gives restarted workers their
   old names): they are taken again at once, without waiting for ``claim_idle``;
   the same after the connection broke, for the messages Redis delivered to us
-  in a reply that never arrived (those we have in hand are left alone);
+  in a reply that never arrived (those we have in hand are left alone; the
+  lost delivery does not count towards ``max_deliveries``, see below);
 * every ``claim_idle / 4`` seconds, other consumers' messages idle for longer
   than ``claim_idle``: their consumer is taken for dead, and ``XCLAIM`` (with the
   same idle guard, so that two workers never both take one) makes them ours.
@@ -19,7 +20,18 @@ delivery count. Two things come back from it:
 A message already delivered ``max_deliveries`` times is not delivered again:
 it killed or stalled every worker that took it (a poison message), so it goes
 to the error output (a dead-letter stream, if ``[[errors]]`` writes to one) and
-is acknowledged there. Messages that someone trimmed from the stream before
+is acknowledged there. Only deliveries that can have reached a train count: a
+delivery whose reply was lost with a broken connection is taken up again with
+``XCLAIM ... RETRYCOUNT`` keeping the count as it was.
+
+Stopping. The blocking ``XREADGROUP`` goes on a connection of its own, whose
+``CLIENT ID`` is asked each time it connects; at an orderly stop the read is
+not cancelled (Redis would have counted the messages of its reply as ours,
+and they would wait for ``claim_idle``), but ended with ``CLIENT UNBLOCK`` from
+the other connection, and what it read goes down the train, to be written and
+acknowledged before the run ends. Where an ACL forbids ``CLIENT ID`` or
+``CLIENT UNBLOCK``, the stop waits for the read to end by itself, within
+``block`` seconds. Messages that someone trimmed from the stream before
 they were acknowledged cannot be read any more; that is said, with their ids.
 
 The lag behind the stream is the group's ``lag`` in ``XINFO GROUPS`` (Redis 7
@@ -29,6 +41,7 @@ deletions in the stream): entries no member of the group was given yet.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
@@ -68,6 +81,12 @@ class RedisStreamSupply(BrokerSupply):
 
     Delivery is at least once: a message written by the outputs whose ``XACK``
     was lost (a crash between the two) is delivered again.
+
+    An orderly stop (SIGTERM, a reload) ends the blocking read at once
+    (``CLIENT UNBLOCK``, from a second connection) and writes and acknowledges
+    what it brought, so that nothing stays pending for ``claim_idle``; where an
+    ACL forbids ``CLIENT ID`` or ``CLIENT UNBLOCK``, the stop waits for the read,
+    at most ``block`` seconds.
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): messages
     read, redelivered and claimed from other consumers, dead-lettered,
@@ -151,6 +170,11 @@ class RedisStreamSupply(BrokerSupply):
         self.id_setter = id_setter
         self._name = consumer or default_consumer_name()
         self._client = connect(url, password, "stream.redis", longest_block=block)
+        # The blocking reads, on a connection of their own that the shutdown can unblock (see _interrupt_fetch).
+        self._reader = connect(url, password, "stream.redis", longest_block=block, single=True)
+        # Its CLIENT ID while connected (None: unknown, or an ACL forbids asking), and whether it is reading.
+        self._reader_id: int | None = None
+        self._reading = False
         self._field = field.encode() if field is not None else None
         # Our own pending messages are taken again first; this is how far we got.
         self._own_from: str | None = "-"
@@ -182,6 +206,12 @@ class RedisStreamSupply(BrokerSupply):
             self._own_from = "-"
             self._recovering = True
         self._connected_before = True
+        await self._reader.initialize()
+        connection = self._reader.connection
+        if connection is not None:
+            connection.register_connect_callback(self._reader_connected)
+            if self._reader_id is None and connection.is_connected:
+                await self._reader_connected(connection)
         try:
             await self._client.xgroup_create(
                 self.stream, self.group, id="0" if self.start == "beginning" else "$", mkstream=True
@@ -192,7 +222,58 @@ class RedisStreamSupply(BrokerSupply):
                 raise
 
     async def _disconnect(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._reader.aclose()
+        finally:
+            await self._client.aclose()
+
+    def _fetch_limit(self) -> float:
+        return self.block
+
+    async def _reader_connected(self, connection: Any) -> None:
+        """The reading connection connected (again): learn its ``CLIENT ID`` (see _interrupt_fetch)."""
+        from redis.exceptions import ResponseError
+
+        self._reader_id = None
+        try:
+            await connection.send_command("CLIENT", "ID")
+            self._reader_id = int(await connection.read_response())
+        except ResponseError as exc:  # an ACL without CLIENT ID: a stop waits for the read instead
+            log.debug("%s: CLIENT ID: %s", self._where, exc)
+
+    async def _interrupt_fetch(self) -> None:
+        """End our blocking ``XREADGROUP`` now (``CLIENT UNBLOCK``): its reply, empty or not, is handed on.
+
+        Unblocked, the read returns what Redis gave it, or nothing (as when its
+        time is up); either way nothing is left delivered and unread. Tried
+        until the fetch ends: the read may not have reached Redis yet.
+        """
+        while self._fetching:
+            if self._reading:
+                reader_id = self._reader_id
+                if reader_id is None:
+                    log.warning(
+                        "%s: cannot end the blocking read at once (its CLIENT ID is unknown); waiting for it,"
+                        " at most %g s",
+                        self._where,
+                        self.block,
+                    )
+                    return
+                try:
+                    if await self._client.client_unblock(reader_id):
+                        return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - an ACL without CLIENT: the read ends by itself
+                    log.warning(
+                        "%s: cannot end the blocking read at once (%s: %s); waiting for it, at most %g s",
+                        self._where,
+                        type(exc).__name__,
+                        exc,
+                        self.block,
+                    )
+                    return
+            await asyncio.sleep(0.01)
 
     async def _fetch(self, room: int) -> bool:
         count = min(room, self.batch_size)
@@ -205,8 +286,11 @@ class RedisStreamSupply(BrokerSupply):
                 return True
             self._next_claim = now + self.claim_idle / 4
         wait = None if self.esc.once else max(1, int(min(self.block, self._next_claim - now) * 1000))
+        if self._stopping:
+            return True  # finishing before the read was sent: nothing to read, nothing to unblock
+        self._reading = True
         try:
-            reply = await self._client.xreadgroup(self.group, self._name, {self.stream: ">"}, count=count, block=wait)
+            reply = await self._reader.xreadgroup(self.group, self._name, {self.stream: ">"}, count=count, block=wait)
         except Exception as exc:
             if "NOGROUP" in str(exc):
                 # The stream (or group) was deleted while we read: make them again.
@@ -214,6 +298,8 @@ class RedisStreamSupply(BrokerSupply):
                 await self._connect()
                 return True
             raise
+        finally:
+            self._reading = False
         if not reply:
             return False
         entries = reply[0][1]
@@ -252,7 +338,9 @@ class RedisStreamSupply(BrokerSupply):
         elif first:
             log.info("%s: taking up the messages our previous run left unacknowledged", self._where)
         self._careful = True
-        await self._claim(rows, min_idle_ms=0)
+        # After a broken connection, the rows not in hand came in a reply that never
+        # arrived: that delivery reached no train, and does not count.
+        await self._claim(rows, min_idle_ms=0, lost=self._recovering)
         return True
 
     async def _claim_stale(self) -> bool:
@@ -276,13 +364,33 @@ class RedisStreamSupply(BrokerSupply):
         await self._claim(rows, min_idle_ms=idle_ms, taken_over=True)
         return True
 
-    async def _claim(self, rows: list[dict[str, Any]], min_idle_ms: int, taken_over: bool = False) -> None:
-        """``XCLAIM`` the pending ``rows``; hand on what we got, dead-lettering the too often delivered."""
+    async def _claim(
+        self, rows: list[dict[str, Any]], min_idle_ms: int, taken_over: bool = False, lost: bool = False
+    ) -> None:
+        """``XCLAIM`` the pending ``rows``; hand on what we got, dead-lettering the too often delivered.
+
+        :param lost: the rows' last delivery was to us, in a reply that never
+            arrived: it does not count (``RETRYCOUNT`` keeps each count as it
+            was, and one less is compared with ``max_deliveries``).
+        """
         ids = [row["message_id"] for row in rows]
-        deliveries = {row["message_id"]: row["times_delivered"] for row in rows}
+        deliveries = {row["message_id"]: row["times_delivered"] - (1 if lost else 0) for row in rows}
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
-        for part in chunks(ids, _IDS_PER_CALL):
-            entries += await self._client.xclaim(self.stream, self.group, self._name, min_idle_ms, part)
+        if lost:
+            # One XCLAIM per count: RETRYCOUNT sets the counter of every id of the call.
+            by_count: dict[int, list[bytes]] = {}
+            for row in rows:
+                by_count.setdefault(row["times_delivered"], []).append(row["message_id"])
+            for times, same in by_count.items():
+                for part in chunks(same, _IDS_PER_CALL):
+                    entries += await self._client.xclaim(
+                        self.stream, self.group, self._name, min_idle_ms, part, retrycount=times
+                    )
+            order = {message_id: i for i, message_id in enumerate(ids)}
+            entries.sort(key=lambda entry: order.get(entry[0], 0))
+        else:
+            for part in chunks(ids, _IDS_PER_CALL):
+                entries += await self._client.xclaim(self.stream, self.group, self._name, min_idle_ms, part)
         got = {entry[0] for entry in entries}
         missing = [i for i in ids if i not in got]
         if missing:

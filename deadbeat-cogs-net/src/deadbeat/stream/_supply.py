@@ -37,11 +37,21 @@ own (:meth:`Escapement.enqueue`), which the Escapement holds back while the
 supply is paused and delivers when it resumes: that call wakes the loop. An
 idle supply waits inside the broker's blocking read, which costs no CPU.
 
-Stopping. ``finish`` stops the fetch loop. The data already in the train reach
-its end, the Train acknowledges them, and the acknowledgements still have to
-travel to the broker after every cog has finished: the supply therefore joins
-the Escapement's shutdown itself (:meth:`Escapement.join_shutdown`, after the
-train), and its turn there waits for them before the connection closes.
+Stopping. ``finish`` stops the fetch loop, but never leaves a message the
+broker delivered to us outside the train: a fetch under way is not cut off in
+the middle (the broker would count the messages of a reply we never read as
+ours, and deliver them again only after ``claim_idle`` or ``ack_wait``, one
+delivery more on their count): a blocking read is told to return now (see
+:meth:`BrokerSupply._interrupt_fetch`), and what the fetch brought goes down the
+train as any fetch does. Messages fetched ahead and not handed on yet go down
+the train too (see :meth:`BrokerSupply._take_last`). So an orderly stop
+(SIGTERM, a reload) writes and acknowledges every message it took. The data in
+the train reach its end, the Train acknowledges them, and the acknowledgements
+still have to travel to the broker after every cog has finished: the supply
+therefore joins the Escapement's shutdown itself
+(:meth:`Escapement.join_shutdown`, after the train), and its turn there waits
+for them before the connection closes; messages that came after the train
+finished are handed back to the broker there (:meth:`BrokerSupply._give_back`).
 
 Figures. :meth:`BrokerSupply.metrics` reports what the supply counts anyway
 (messages read, redelivered, in hand and not acknowledged) and the lag behind
@@ -61,7 +71,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from deadbeat import movement
@@ -80,6 +90,8 @@ _ACK_WAIT_AT_END = 10.0
 _REMIND_EVERY = 60.0
 #: Least seconds between two questions to the broker about the lag.
 _LAG_EVERY = 5.0
+#: At shutdown, seconds a fetch under way may take beyond its own longest wait (see BrokerSupply._fetch_limit).
+_FETCH_MARGIN = 2.0
 
 
 def default_consumer_name() -> str:
@@ -157,6 +169,8 @@ class BrokerSupply(movement.Supply):
         self._seq = 0
         self._stopping = False
         self._serving: movement.Binding | None = None
+        #: A fetch is under way: cancelled, the broker's reply (messages it counts as ours) would be lost.
+        self._fetching = False
         self._acking: movement.Binding | None = None
         self._room_event: asyncio.Event | None = None
         self._resume_waiter: asyncio.Future[None] | None = None
@@ -202,6 +216,29 @@ class BrokerSupply(movement.Supply):
 
     async def _ask_lag(self) -> int | None:
         """:returns: the messages the broker holds for the group that no member was given yet (``None``: unknown)."""
+        return None
+
+    #: Whether cancelling :meth:`_fetch` loses nothing (what the broker delivered is kept for the next fetch).
+    _fetch_survives_cancel = False
+
+    def _fetch_limit(self) -> float:
+        """At shutdown, the longest a fetch under way may still take (its longest wait, if it blocks), in seconds."""
+        return 0.0
+
+    async def _interrupt_fetch(self) -> None:
+        """At shutdown, while a fetch is under way: make a blocking read return now (with what it has).
+
+        Returns soon after the fetch ended (it is not cancelled in the middle of
+        a command). By default nothing: the fetch ends by itself within :meth:`_fetch_limit`.
+        """
+        return None
+
+    async def _take_last(self) -> None:
+        """At shutdown, once the fetch loop stopped: hand on (:meth:`_send`) what was fetched and not sent yet."""
+        return None
+
+    async def _give_back(self) -> None:
+        """After the train finished, before the connection closes: hand back to the broker what came too late for it."""
         return None
 
     def _reject(self, event_id: str, content: Any, error: Exception, dead: bool = False) -> None:
@@ -322,11 +359,17 @@ class BrokerSupply(movement.Supply):
                 if not connected:
                     await self._connect()
                     connected = self._reached = True
-                more = await self._fetch(room)
+                self._fetching = True
+                try:
+                    more = await self._fetch(room)
+                finally:
+                    self._fetching = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below: out of reach, or a mistake
                 self._reached = False
+                if self._stopping and self._retryable(exc):
+                    break  # nothing to try again for: the supply is finishing
                 if not self._retryable(exc):
                     log.error("%s: %s: %s", self._where, type(exc).__name__, exc, exc_info=exc)
                     self.esc.fail(self, f"{self._where}: {type(exc).__name__}: {exc}; stopping")
@@ -505,18 +548,54 @@ class BrokerSupply(movement.Supply):
 
     # -- shutdown ----------------------------------------------------------------------
 
-    def finish(self) -> None:
-        """Stop fetching; what the train holds goes on, and is acknowledged after the train has finished."""
+    def finish(self) -> Awaitable[None]:
+        """Stop fetching; what the train holds goes on, and is acknowledged after the train has finished.
+
+        A fetch under way ends first, and what it brought goes down the train,
+        as do messages fetched ahead (see the module's "Stopping").
+        """
         self._stopping = True
-        if self._serving is not None:
-            self._serving.cancel()
-            self._serving = None
+        serving, self._serving = self._serving, None
         if self._lag_binding is not None:
             self._lag_binding.cancel()
             self._lag_binding = None
         if self._room_event is not None:
             self._room_event.set()
         self._resumed()
+        return self._finish_fetching(serving)
+
+    async def _finish_fetching(self, serving: movement.Binding | None) -> None:
+        """Let a fetch under way end (cut short where the broker allows), then hand on what was fetched ahead."""
+        task: asyncio.Future[Any] | None = getattr(serving, "task", None) if serving is not None else None
+        if serving is not None and task is not None and not task.done():
+            if self._fetching and not self._fetch_survives_cancel:
+                interrupting = asyncio.ensure_future(self._interrupt_fetch())
+                limit = self._fetch_limit() + _FETCH_MARGIN
+                try:
+                    finished, _ = await asyncio.wait({task}, timeout=limit)
+                    # It ends by itself once the fetch has (a command to the broker is not cut off).
+                    await asyncio.wait({interrupting}, timeout=1.0)
+                finally:
+                    if not interrupting.done():
+                        interrupting.cancel()
+                    elif not interrupting.cancelled() and interrupting.exception():
+                        log.debug("%s: ending the fetch: %s", self._where, interrupting.exception())
+                if not finished:
+                    log.error(
+                        "%s: a fetch was still under way %.0f s after the shutdown began; cut short, the messages"
+                        " of its reply (if any came) stay pending until the broker delivers them again",
+                        self._where,
+                        limit,
+                    )
+            if not task.done():
+                serving.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+        elif serving is not None:
+            serving.cancel()
+        try:
+            await self._take_last()
+        except Exception as exc:  # noqa: BLE001 - the broker gone meanwhile: what is left is handed back at close
+            log.warning("%s: at shutdown: %s: %s", self._where, type(exc).__name__, exc)
 
     async def _close_down(self) -> None:
         """After the train finished: send the last acknowledgements, then close the connection."""
@@ -533,6 +612,10 @@ class BrokerSupply(movement.Supply):
                 await asyncio.wait([task], timeout=1.0)
             except Exception:  # noqa: BLE001 - reported by the task itself
                 pass
+        try:
+            await self._give_back()
+        except Exception as exc:  # noqa: BLE001 - the broker delivers them again after its own timeout
+            log.warning("%s: cannot hand messages back: %s: %s", self._where, type(exc).__name__, exc)
         left = self._pending + len(self._to_ack) + len(self._acking_refs)
         if left:
             # The run failed to do what it took on: the broker delivers them again (to anyone).
