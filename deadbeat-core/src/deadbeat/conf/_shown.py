@@ -1,10 +1,10 @@
 """Parameter values as messages may show them: secrets masked.
 
-``str(cog)`` hides parameters named like secrets (``password``, ``api_key``,
-``hmac_key_hex``); ``http.post`` hides a URL's password and query values and
-the values of credential headers. What shows a parameter before any cog is
-built (``deadbeat run --explain``, ``deadbeat check``, a value a cast refuses)
-uses :func:`shown`, which hides the same things, whatever the cog:
+Everything that shows a cog's parameters masks them here, the same way, whatever
+the cog: ``str(cog)`` of a :class:`~deadbeat.movement.Cog` (which every log line
+and dead letter about the cog repeats) through :func:`masked`, and what shows a
+parameter before any cog is built (``deadbeat run --explain``, ``deadbeat
+check``, a value a cast refuses) through :func:`shown`. Hidden are:
 
 * the value of a parameter named like a secret (:func:`is_secret_name`);
 * a key pasted where the name of its source belongs: a ``*key*_env`` (or
@@ -142,7 +142,16 @@ def masked(name: str, value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [masked(name, item, depth + 1) for item in value]
     if isinstance(value, tuple):
-        return tuple(masked(name, item, depth + 1) for item in value)
+        items = [masked(name, item, depth + 1) for item in value]
+        if type(value) is not tuple and hasattr(value, "_make"):
+            try:
+                return value._make(items)  # a named tuple stays one
+            except Exception:  # noqa: BLE001 - shown as a plain tuple then
+                pass
+        return tuple(items)
+    if type(value) in (set, frozenset):
+        # What a cog made of a list it was given (str(cog) shows its attributes).
+        return type(value)(masked(name, item, depth + 1) for item in value)
     return value
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ..conf import Section, section_of
-from ..conf._shown import SECRET_WORDS, is_secret_name
+from ..conf._shown import SECRET_WORDS, masked
 
 __all__ = ["Cog", "Supply", "SECRET_WORDS"]
 
@@ -51,10 +51,6 @@ def _is_default(value: Any, default: Any) -> bool:
         return type(value) is type(default) and bool(value == default)
     except Exception:  # noqa: BLE001 - a value that cannot be compared is shown
         return False
-
-
-#: ``key``, ``api_key``, ``hmac_key_hex`` are secret; ``sort_keys``, ``monkey`` and ``key_file`` are not.
-_is_secret = is_secret_name
 
 
 def _snake_case(name: str) -> str:
@@ -115,6 +111,10 @@ class Cog:
     def __str__(self) -> str:
         # The parameters given a value of their own: the rest are what the cog's
         # page says, and every log line and error record repeats this text.
+        # Secrets are masked as everything that shows parameters masks them
+        # (``deadbeat run --explain``, see deadbeat.conf._shown): a parameter
+        # named like one, a key pasted where its source belongs, a URL's
+        # password and query values, credential headers.
         parts = []
         for name, default in _init_params(type(self)):
             if name in ("train", "esc") or not hasattr(self, name):
@@ -122,23 +122,20 @@ class Cog:
             value = getattr(self, name)
             if _is_default(value, default):
                 continue
-            if _is_secret(name) and value is not None:
-                text = "'***'"
-            else:
-                text = _render(value)
-            parts.append(f"{name}={text}")
+            parts.append(f"{name}={_render(name, value)}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     __repr__ = __str__
 
 
-def _render(value: Any) -> str:
+def _render(name: str, value: Any) -> str:
+    """How ``str(cog)`` shows the parameter ``name``: its value's ``repr``, secrets masked, at most 80 characters."""
     if inspect.isfunction(value) or inspect.isbuiltin(value) or inspect.ismethod(value):
         return getattr(value, "__qualname__", repr(value))
     if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) > 8:
         # repr() of a large container costs as much as the data are big.
         return f"<{type(value).__name__} of {len(value)}>"
-    text = repr(value)
+    text = repr(masked(name, value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

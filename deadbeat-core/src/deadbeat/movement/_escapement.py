@@ -923,6 +923,11 @@ class Escapement:
                     log.warning("%s raised by a callback; shutting down in order first", type(exc).__name__)
                 self.shutdown()
         if raised is not None:
+            if isinstance(raised, SystemExit) and raised.code in (None, 0) and self.failures:
+                # sys.exit() or sys.exit(0) would report success for a run that failed
+                # (a cog exited in the middle of a batch, which stays unacknowledged).
+                log.error("the run failed (see above): exiting with status 1, not %r", raised.code or 0)
+                raise SystemExit(1) from raised
             raise raised
 
     def _catch_shutdown_signals(self) -> None:

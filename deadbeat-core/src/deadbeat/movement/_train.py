@@ -35,7 +35,10 @@ to the cog datum by datum, so that only the failing data reach the error output.
 Errors. The ``try`` around each level catches what that level's cog raised while
 being called or while its returned iterable was consumed; deeper levels catch
 their own, so the handler knows the failing cog and datum. The datum goes to the
-error output and the loop goes on with the next one.
+error output and the loop goes on with the next one. What is no ``Exception``
+(``sys.exit()`` in a cog, a ``KeyboardInterrupt``) escapes the send half-way,
+leaving data neither written nor in the error output: from then on the train
+acknowledges nothing (see :meth:`Train._escaped`), and the run stops.
 
 Acknowledgement. Each send from a supply (one batch) is remembered, in order,
 as a :class:`Hold` until every datum it became has left the train (reached the
@@ -65,6 +68,7 @@ import itertools
 import linecache
 import logging
 import operator
+import re
 import reprlib
 import sys
 import time
@@ -119,6 +123,9 @@ def _opcodes(code: types.CodeType) -> dict[int, str]:
     """The instruction names of ``code`` by offset (looked at only when a loop meets ``None``)."""
     return {instruction.offset: instruction.opname for instruction in dis.get_instructions(code)}
 
+
+#: What a line of generated code calls: a cog datum by datum, or one given whole lists (see Train._escape_site).
+_CALLING = re.compile(r" in c(?P<cog>\d+)\(d\d+\)| = list(?P<list>\d+)\(")
 
 #: The first piece of a list given again to a cog after a PartialBatch (see Train._batch_stage).
 _RESUME_PIECE = 256
@@ -617,6 +624,11 @@ class Train:
         self._cogs: list[Any] = []
         self._names: dict[int, str] = {}
         self._over_released = False
+        #: Why the train acknowledges nothing any more, or ``None``: set when an
+        #: exception escaped a send (``sys.exit()`` in a cog, a KeyboardInterrupt,
+        #: a failure of the train's own), leaving data of the batch under way
+        #: neither written nor in the error output (see :meth:`_escaped`).
+        self.stopped_acknowledging: str | None = None
         # Renamed event ids (event_rename) waiting for their event_done: old id ->
         # the ids it went on as; new id -> how many renamed ids are not done yet.
         self._renames: dict[Any, list[Any]] = {}
@@ -1145,11 +1157,14 @@ class Train:
         entering = start in self._starts
         outer_hold, outer_carried = self._current, self._carried
         self._carried = _NOTHING_CARRIED
+        # Whether the data are in the train's hands (see the except below).
+        carrying = False
         try:
             if entering:
                 if not isinstance(data, list):
                     # A list, so that errors can find the entering datum by place.
                     data = list(data)
+                carrying = True
                 self.events_in += len(data)
                 if self._fed_by is not None:
                     # Error records: kept (a copy, as cogs may change them) until written.
@@ -1180,6 +1195,7 @@ class Train:
                 # one, to no batch known (holds go to the oldest), even in the
                 # middle of another send: they need not be that send's data.
                 self._current = token if token is not None and not token.acknowledged else None
+                carrying = True
                 self._sending += 1
                 try:
                     out = self._entries[start](data)
@@ -1199,11 +1215,126 @@ class Train:
                 self._flush(self)
             if self._unwritten:
                 self._forget_written()
+        except BaseException as exc:
+            # A cog's Exception is caught where the cog was called (the datum goes
+            # to the error output): what escaped left this send's data nowhere.
+            if carrying:
+                self._escaped(exc, data if entering and isinstance(data, list) else None)
+            raise
         finally:
             self._current, self._carried = outer_hold, outer_carried
             # Only when a cog's exception escaped the send: records are never left behind.
             self._deliver_gathered_failures()
         return out
+
+    def _escaped(self, error: BaseException, entered: list[Any] | None) -> None:
+        """An exception escaped a send: from now on nothing is acknowledged; say where, and stop the run.
+
+        A cog's ``Exception`` never gets here: the generated code catches it
+        where the cog was called, and the datum goes to the error output.
+        What escapes is ``sys.exit()`` (``SystemExit``), a ``KeyboardInterrupt``
+        or a ``GeneratorExit`` raised by a cog, or a failure of the train's
+        own: the send stopped half-way, and the data it had not carried to the
+        end are neither written nor in the error output. Their batch must not
+        be acknowledged (its supply would save its position past them, and a
+        restart would never read them again), nor any later one, as
+        acknowledgements go in order. The outputs still write what reached
+        them, unacknowledged: an output that keeps state (``fs.write``) goes
+        back to its last acknowledged length at the next start, and the
+        supplies read again from their acknowledged positions.
+
+        :param entered: the data as they entered, for a send from a supply.
+        """
+        if self.stopped_acknowledging is not None:
+            return  # said once: by a send nested in this one, or earlier
+        try:
+            message = self._escape_message(error, entered)
+        except Exception:  # noqa: BLE001 - what escaped goes on, whatever the message
+            log.exception("%s: cannot say where %s escaped the train", self.name, type(error).__name__)
+            message = f"{type(error).__name__} escaped a cog; nothing more is acknowledged; stopping"
+        self.stopped_acknowledging = message
+        log.debug("%s: what escaped the train", self.name, exc_info=error)
+        self.esc.fail(self.name, message)
+        if self.esc.running:
+            # sys.exit() stops the loop by itself; anything else must ask.
+            self.esc.shutdown()
+
+    def _escape_message(self, error: BaseException, entered: list[Any] | None) -> str:
+        """What :meth:`_escaped` says: which cog, which event, what becomes of the data."""
+        position, datum = self._escape_site(error)
+        errors = self._error_output
+        if position is not None:
+            where = f"{cog_name(self._cogs[position])} (cog {position})"
+        elif isinstance(errors, Train) and errors.stopped_acknowledging is not None:
+            where = f"a cog of the error output {errors.name!r} (said above)"
+        else:
+            where = "a cog"
+        if self.redact is not None:
+            where = self.redact(where)
+        event = ""
+        if datum is not _NO_DATUM:
+            event_id = None
+            try:
+                if isinstance(entered, Batch) and entered.knows_ids:
+                    event_id = entered.event_id_of(datum)
+                if event_id is None:
+                    event_id = self.id_getter(datum)
+            except Exception:  # noqa: BLE001 - a datum without an id: none named
+                event_id = None
+            event = (
+                f" while handling event {event_id}" if event_id is not None else " while handling a datum without an id"
+            )
+        what = repr(error)
+        what = what if len(what) <= 200 else what[:197] + "..."
+        if isinstance(error, Exception):
+            cause = f"{what} escaped the train at {where}{event}, out of the error output's reach"
+        else:
+            cause = (
+                f"{where} raised {what}{event}: not an error of the cog's (those go to the error output) but"
+                " the end of the run"
+            )
+        count = f"the {len(entered)} data of its batch" if entered is not None else "the data of its batch"
+        return (
+            f"{cause}; {count} and of every later one are not acknowledged (what was not written is read"
+            " again at the next start); stopping"
+        )
+
+    def _escape_site(self, error: BaseException) -> tuple[int | None, Any]:
+        """Where in this train's generated code ``error`` escaped: the cog's position and its datum, when known.
+
+        The traceback holds the frames of the generated code (their locals
+        included): the last of this train's frames is the innermost level
+        the error passed, its line says which cog it called, and its ``d``
+        variable is the datum. A cog given whole lists names no datum, unless
+        the error came while it was given them one by one.
+        """
+        sources = dict(self._sources.values())
+        position: int | None = None
+        datum: Any = _NO_DATUM
+        trace = error.__traceback__
+        while trace is not None:
+            frame = trace.tb_frame
+            code = frame.f_code
+            source = sources.get(code.co_filename)
+            if source is not None:
+                lines = source.splitlines()
+                line = lines[trace.tb_lineno - 1] if 0 < trace.tb_lineno <= len(lines) else ""
+                found = _CALLING.search(line)
+                if found is not None:
+                    if found["cog"] is not None:
+                        position = int(found["cog"])
+                        datum = frame.f_locals.get(f"d{position}", _NO_DATUM)
+                    else:
+                        position, datum = int(found["list"]), _NO_DATUM
+            elif position is not None and code.co_name == "one_by_one" and code.co_filename == __file__:
+                datum = frame.f_locals.get("datum", _NO_DATUM)
+            trace = trace.tb_next
+        return position, datum
+
+    def _acknowledging(self) -> bool:
+        """Whether acknowledgements go on: nothing escaped a send here, nor in the train it is the error output of."""
+        fed_by = self._fed_by
+        return self.stopped_acknowledging is None and (fed_by is None or fed_by.stopped_acknowledging is None)
 
     def _deliver_gathered_failures(self) -> None:
         """Once the outermost send ends: the error records it gathered, to the error output together.
@@ -1305,6 +1436,11 @@ class Train:
         :param checked: the caller has just found the oldest batch ready.
         """
         self._completion_scheduled = False
+        if not self._acknowledging():
+            # Something escaped a send: the outputs still write what reached
+            # them, and nothing is acknowledged (see _escaped).
+            self._flush(self)
+            return
         if not checked and (not self._holds or not self._ready()):
             return
         error_train = self._error_output if isinstance(self._error_output, Train) else None
@@ -2028,7 +2164,7 @@ class Train:
             self.esc.fail(self.name, message)
         else:
             self._complete()
-            if self._rename_order and not self._holds:
+            if self._rename_order and not self._holds and self._acknowledging():
                 self._settle_late_renames(everything=True)
         if self._fed_by is not None:
             self._dead_letter_unwritten()
