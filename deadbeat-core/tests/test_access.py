@@ -252,3 +252,33 @@ class TestIdSetter:
         for function in (three, keyword, operator.setitem):
             with pytest.raises(TypeError, match="takes neither one argument"):
                 movement.id_setter(function)
+
+
+class TestImmutableData:
+    """The manual: a setter returns the datum "as data can be immutable structure, so itemsetter can return
+    completely new object". ``itemsetter(2)`` on a tuple raised TypeError."""
+
+    def test_a_tuple_gets_a_new_tuple(self) -> None:
+        datum = ("10.0.0.1", "ssh", None)
+        assert movement.itemsetter(2)(datum, "host") == ("10.0.0.1", "ssh", "host")
+        assert movement.setter(2)(datum, "host") == ("10.0.0.1", "ssh", "host")
+        assert movement.itemsetter(0, 2)(datum, ("a", "b")) == ("a", "ssh", "b")
+        assert datum == ("10.0.0.1", "ssh", None)  # unchanged
+
+    def test_a_named_tuple_by_index_and_by_field(self) -> None:
+        from typing import NamedTuple
+
+        class Event(NamedTuple):
+            ip: str
+            host: str | None = None
+
+        event = Event("10.0.0.1")
+        assert movement.itemsetter("host")(event, "a.example") == Event("10.0.0.1", "a.example")
+        assert movement.itemsetter(1)(event, "b.example") == Event("10.0.0.1", "b.example")
+        assert type(movement.setter("host")(event, "x")) is Event
+
+    def test_what_is_neither_mutable_nor_a_tuple_still_fails(self) -> None:
+        with pytest.raises(TypeError):
+            movement.itemsetter(0)("text", "x")
+        with pytest.raises((IndexError, ValueError)):
+            movement.itemsetter(5)((1, 2), "x")

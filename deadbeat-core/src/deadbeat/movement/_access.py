@@ -43,6 +43,9 @@ def itemsetter(*keys: Any) -> Setter:
 
     The setter takes the datum and the value, stores the value under ``key`` and
     returns the datum; with several keys it takes a sequence of as many values.
+    A datum that cannot be changed in place, a tuple (a named tuple too, by
+    index or by field name), is not changed: the setter returns a new one with
+    the value in its place, as the manual's setters may.
 
     :param keys: one or more keys (or indexes) to assign.
     :returns: ``setter(data, value) -> data``.
@@ -53,7 +56,10 @@ def itemsetter(*keys: Any) -> Setter:
         key = keys[0]
 
         def set_one(data: Any, value: Any) -> Any:
-            data[key] = value
+            try:
+                data[key] = value
+            except TypeError:
+                return _replaced(data, ((key, value),))
             return data
 
         set_one.__qualname__ = f"itemsetter({key!r})"
@@ -63,6 +69,8 @@ def itemsetter(*keys: Any) -> Setter:
         values = tuple(values)
         if len(values) != len(keys):
             raise ValueError(f"itemsetter{keys!r} needs {len(keys)} values, got {len(values)}")
+        if isinstance(data, tuple):
+            return _replaced(data, zip(keys, values, strict=True))
         for key, value in zip(keys, values, strict=True):
             data[key] = value
         return data
@@ -262,6 +270,21 @@ def getter(spec: Getter | str | int | None, default: Getter | str | int | None =
             return operator.itemgetter(spec)
         return path_getter(spec)
     raise TypeError(f"a getter must be a callable, a field path or an index, not {spec!r}")
+
+
+def _replaced(data: Any, changes: Any) -> Any:
+    """A copy of the tuple ``data`` with the ``(key, value)`` ``changes`` made: indexes, or a named tuple's fields.
+
+    :raises TypeError: for a datum that is no tuple (it cannot be changed in place, nor copied here).
+    """
+    if not isinstance(data, tuple):
+        raise TypeError(f"{type(data).__name__!r} object does not support item assignment")
+    items = list(data)
+    fields = getattr(type(data), "_fields", ())
+    for key, value in changes:
+        items[fields.index(key) if isinstance(key, str) and key in fields else key] = value
+    made = getattr(type(data), "_make", None)
+    return made(items) if made is not None else type(data)(items)
 
 
 def setter(spec: Setter | str | int | None, default: Setter | str | int | None = None) -> Setter:
