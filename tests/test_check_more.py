@@ -287,3 +287,48 @@ class TestValuesTheCogRefuses:
         assert checked.returncode == 1
         assert checked.stdout.count("cog[1] (text.json_parse)") == 1, checked.stdout
         assert "cannot start" not in checked.stdout
+
+
+@pytest.mark.parametrize("cog", ["text.decode", "text.encode"])
+def test_an_unknown_encoding_is_refused_by_check_and_run(tmp_path: Path, cog: str) -> None:
+    """``encoding = "no-such-codec"`` passed check and run, and every datum then went to the error output:
+    encoding nothing, the test the cogs made, does not look the codec up."""
+    (tmp_path / "in.log").write_text("one\n")
+    name = pipeline(
+        tmp_path,
+        f"""
+        [[cog]]
+        use = "fs.read"
+        filenames = ["in.log"]
+        [[cog]]
+        use = "{cog}"
+        encoding = "no-such-codec"
+        [[cog]]
+        use = "fs.write"
+        filename = "out.log"
+        encoding = "nope"
+        """,
+    )
+    for command in ("check", "run"):
+        result = deadbeat(tmp_path, command, name, "--once")
+        assert result.returncode == 1, result.stdout + result.stderr
+        said = result.stdout + result.stderr
+        assert f"cog[1] ({cog}): encoding: expected the name of a text encoding" in said
+        assert "cog[2] (fs.write): encoding: expected the name of a text encoding" in said
+    assert not (tmp_path / "out.log").exists()
+
+
+def test_an_unknown_encoding_is_refused_when_built_in_python() -> None:
+    from deadbeat import fs, movement, text
+
+    esc = movement.Escapement()
+    try:
+        for make in (
+            lambda: fs.LineFileDrain(esc, os.devnull, encoding="nope"),
+            lambda: text.Decode(encoding="nope"),
+            lambda: text.Encode(encoding="nope"),
+        ):
+            with pytest.raises(ValueError, match="unknown encoding 'nope'"):
+                make()
+    finally:
+        esc.close()

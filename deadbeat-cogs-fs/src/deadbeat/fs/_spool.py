@@ -119,7 +119,7 @@ class SpoolDirSupply(movement.Supply):
         esc: movement.Escapement,
         directory: conf.Path,
         done_dir: conf.Path | None = None,
-        encoding: str | None = "utf-8",
+        encoding: conf.Encoding | None = "utf-8",
         max_size: int = 16 << 20,
         content_setter: movement.FieldSetter = "data",
         id_setter: movement.IdSetter | None = "id",
@@ -324,7 +324,7 @@ class SpoolDirDrain(movement.Cog):
         directory: conf.Path,
         content_getter: movement.FieldGetter = "data",
         name_getter: movement.FieldGetter | None = None,
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         fsync: bool = True,
     ) -> None:
         self.directory = directory

@@ -27,6 +27,7 @@ written as it is, blocking.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import errno
 import logging
 import os
@@ -118,7 +119,7 @@ class LineFileDrain(movement.Cog):
         esc: movement.Escapement,
         filename: conf.Path = "-",
         line_getter: movement.FieldGetter = "line",
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         state_file: conf.Path | None = None,
         fsync: Literal["never", "flush", "always"] = "never",
         retry_for: Annotated[float, conf.Range(0)] = 60.0,
@@ -126,6 +127,11 @@ class LineFileDrain(movement.Cog):
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            # Found now, not at the first line: each line would go to the error output.
+            raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
         esc = movement.escapement_of(esc)
         self.esc = esc
         self.filename = filename

@@ -191,7 +191,7 @@ class SocketSupply(movement.Supply):
         mode: int | None = None,
         framing: Literal["newline", "octet-counted", "syslog", "datagram"] | None = None,
         max_line: Annotated[int, conf.Range(1)] = 65536,
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         decode_errors: Literal["strict", "replace", "backslashreplace", "surrogateescape"] = "strict",
         line_setter: movement.FieldSetter | None = "line",
         peer_setter: movement.FieldSetter | None = "peer",

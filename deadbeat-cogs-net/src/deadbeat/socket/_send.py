@@ -178,7 +178,7 @@ class SocketDrain(movement.Cog):
         path: conf.Path | None = None,
         framing: Literal["newline", "octet-counted", "datagram"] | None = None,
         line_getter: movement.FieldGetter = "line",
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         max_pending: Annotated[int, conf.Range(1)] = 4 << 20,
         reconnect_min: Annotated[float, conf.Range(0, above=True)] = 0.1,
         reconnect_max: Annotated[float, conf.Range(0, above=True)] = 30.0,

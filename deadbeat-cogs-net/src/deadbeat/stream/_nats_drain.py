@@ -120,7 +120,7 @@ class NATSStreamDrain(BrokerDrain):
         user: str | None = None,
         password: str | None = None,
         value_getter: movement.FieldGetter | None = None,
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         batch_size: Annotated[int, conf.Range(1)] = 1000,
         confirm_timeout: Annotated[float, conf.Range(0, above=True)] = 5.0,
         retry_for: float | None = None,

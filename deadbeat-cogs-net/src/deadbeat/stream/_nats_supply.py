@@ -148,7 +148,7 @@ class NATSStreamSupply(BrokerSupply):
         servers: Sequence[str] = ("nats://127.0.0.1:4222",),
         user: str | None = None,
         password: str | None = None,
-        encoding: str | None = "utf-8",
+        encoding: conf.Encoding | None = "utf-8",
         start: Literal["beginning", "end"] = "beginning",
         batch_size: Annotated[int, conf.Range(1)] = 1000,
         max_pending: int | None = None,

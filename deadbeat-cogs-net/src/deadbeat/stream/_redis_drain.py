@@ -80,7 +80,7 @@ class RedisStreamDrain(BrokerDrain):
         password: str | None = None,
         field: str | None = "data",
         value_getter: movement.FieldGetter | None = None,
-        encoding: str = "utf-8",
+        encoding: conf.Encoding = "utf-8",
         maxlen: int | None = None,
         batch_size: Annotated[int, conf.Range(1)] = 1000,
         retry_for: float | None = None,

@@ -134,7 +134,7 @@ class RedisStreamSupply(BrokerSupply):
         url: str = "redis://127.0.0.1:6379/0",
         password: str | None = None,
         field: str | None = "data",
-        encoding: str | None = "utf-8",
+        encoding: conf.Encoding | None = "utf-8",
         start: Literal["beginning", "end"] = "beginning",
         batch_size: Annotated[int, conf.Range(1)] = 1000,
         max_pending: int | None = None,

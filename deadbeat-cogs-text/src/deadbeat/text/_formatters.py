@@ -9,7 +9,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from deadbeat import movement
+from deadbeat import conf, movement
 
 from ._fields import FieldPath, check_field_path
 
@@ -100,6 +100,14 @@ def _check_error_handler(errors: str) -> None:
         raise ValueError(f"unknown error handler {errors!r} (strict, replace, ignore, ...)") from None
 
 
+def _check_encoding(encoding: str) -> None:
+    """Refuse an encoding Python does not know (encoding nothing, as a test, does not look the codec up)."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
+
+
 class Encode(movement.Cog):
     """Turn text into bytes in the configured encoding.
 
@@ -111,11 +119,13 @@ class Encode(movement.Cog):
         written in place, so not a callable); ``None`` for the datum itself.
     """
 
-    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: FieldPath | None = None) -> None:
+    def __init__(
+        self, encoding: conf.Encoding = "utf-8", errors: str = "strict", field: FieldPath | None = None
+    ) -> None:
         self.encoding = encoding
         self.errors = errors
         self.field = field
-        "".encode(encoding)  # an unknown encoding fails here
+        _check_encoding(encoding)
         _check_error_handler(errors)
         if field is not None:
             check_field_path("field", field)
@@ -138,11 +148,13 @@ class Decode(movement.Cog):
         written in place, so not a callable); ``None`` for the datum itself.
     """
 
-    def __init__(self, encoding: str = "utf-8", errors: str = "strict", field: FieldPath | None = None) -> None:
+    def __init__(
+        self, encoding: conf.Encoding = "utf-8", errors: str = "strict", field: FieldPath | None = None
+    ) -> None:
         self.encoding = encoding
         self.errors = errors
         self.field = field
-        b"".decode(encoding)  # an unknown encoding fails here
+        _check_encoding(encoding)
         _check_error_handler(errors)
         if field is not None:
             check_field_path("field", field)

@@ -11,6 +11,7 @@ for it (:func:`cast_optional`), and JSON's ``null`` works too.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ __all__ = [
     "cast_any",
     "cast_boolean",
     "cast_choice",
+    "cast_encoding",
     "cast_file_pattern",
     "cast_file_pattern_list",
     "cast_float",
@@ -157,6 +159,18 @@ def cast_octal(value: Any) -> int:
     if isinstance(value, str):
         text = value.strip().lower().removeprefix("0o")
         return int(text, 8)
+    raise ValueError(value)
+
+
+@expects("the name of a text encoding Python knows, such as utf-8 or latin-1", "encoding")
+def cast_encoding(value: Any) -> str:
+    """Accept the name of a codec :func:`codecs.lookup` finds (``"no-such-codec"`` failed on every datum)."""
+    if isinstance(value, str):
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(value) from None
+        return value
     raise ValueError(value)
 
 

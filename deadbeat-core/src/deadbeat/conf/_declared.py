@@ -40,6 +40,7 @@ from ._casts import (
     cast_any,
     cast_boolean,
     cast_choice,
+    cast_encoding,
     cast_file_pattern_list,
     cast_float,
     cast_int,
@@ -58,6 +59,7 @@ from ._tree import REQUIRED, Item, Section
 __all__ = [
     "INJECTED",
     "Declared",
+    "Encoding",
     "Path",
     "FilePatternList",
     "PathList",
@@ -68,6 +70,8 @@ __all__ = [
     "split_params",
 ]
 
+#: A parameter holding the name of a text encoding (checked: a codec Python knows).
+Encoding = Annotated[str, cast_encoding]
 #: A parameter holding a file system path (``~`` is expanded).
 Path = Annotated[str, cast_path]
 #: A parameter holding a list of paths.
