@@ -17,7 +17,7 @@ annotation                          accepted
 ``Mapping[str, X]``, ``dict``       a table
 ``X | None``                        X, or ``false`` for none (TOML has no null)
 ``X | Y``                           X or Y, tried in that order
-``Annotated[T, cast]``              what ``cast`` accepts: :data:`Path`, :data:`PathList`,
+``Annotated[T, cast]``              what ``cast`` accepts: :data:`Path`, :data:`PathList`, :data:`Encoding`,
                                     the field getters and setters of :mod:`deadbeat.movement`
 ``Annotated[int, Range(0, 32)]``    a number of T within the bounds (``int`` or ``float``)
 anything else (``Any``, callables)  anything, checked by the cog itself
