@@ -536,7 +536,7 @@ class TestCheck:
             ('multiline = {mode = "jav"}', "multiline.mode must be one of 'java', 'python', 'go', not 'jav'"),
             ("multiline = {timout = 2}", "multiline: unknown key 'timout'; the keys are start, continuation"),
             ('encoding = "utf-16"\nmultiline = {mode = "java"}', "multiline does not go with encoding 'utf-16' yet"),
-            ('encoding = "nope"', "encoding: no such text encoding 'nope'"),
+            ('encoding = "nope"', "encoding: expected the name of a text encoding Python knows, such as utf-8 or"),
             ("rotate_wait = -5", "rotate_wait: expected a number of at least 0, got -5"),
         ],
     )
