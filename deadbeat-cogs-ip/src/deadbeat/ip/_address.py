@@ -89,7 +89,7 @@ def parse_address(text: str) -> Address:
         if ":" in host:
             return Address(6, int.from_bytes(_inet_pton(_AF_INET6, host), "big"), port, zone)
         return Address(4, int.from_bytes(_inet_pton(_AF_INET, host), "big"), port)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL ("embedded null character")
         raise AddressError(f"{text!r} is not an IP address") from None
 
 

@@ -224,7 +224,7 @@ class Anonymise(movement.Cog):
                 # of the text. Both steps at C speed: the check of every
                 # address, then what is before the last dot, and ".0".
                 movement.exhaust(map(socket.inet_pton, repeat(socket.AF_INET), values))
-            except OSError:
+            except (OSError, ValueError):  # (ValueError: a NUL in the text) each is looked at on its own
                 return None
             heads = map(_FIRST, map(str.rpartition, values, repeat(".")))
             return list(map(operator.add, heads, repeat(".0")))
@@ -256,7 +256,7 @@ class Anonymise(movement.Cog):
                 def truncate_aligned(text: str, path: str = "") -> str:
                     try:
                         pton(family, text)
-                    except (OSError, TypeError):
+                    except (OSError, TypeError, ValueError):
                         return slow(text, path)
                     if octets == 3:
                         return text[: text.rfind(".")] + zeros
@@ -270,7 +270,7 @@ class Anonymise(movement.Cog):
             def truncate(text: str, path: str = "") -> str:
                 try:
                     return ntop(family, (from_bytes(pton(family, text), "big") & mask).to_bytes(4, "big"))
-                except (OSError, TypeError):
+                except (OSError, TypeError, ValueError):
                     return slow(text, path)
 
             return truncate

@@ -96,7 +96,7 @@ class PrefixTable:
         """
         try:
             key = int.from_bytes(_pton(_AF_INET, text), "big")
-        except (OSError, TypeError):
+        except (OSError, TypeError, ValueError):  # (ValueError: a NUL in the text)
             address = parse_address(text)
             return self.lookup(address.version, address.value)
         index = bisect.bisect_right(self._starts, key) - 1
@@ -191,6 +191,8 @@ class CIDRTag(movement.Cog):
         the run summary), ``error`` sends it to the error output.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         esc: movement.Escapement,
@@ -266,6 +268,10 @@ class CIDRTag(movement.Cog):
             return (self._set(data, labels[0] if len(labels) == 1 else labels),)
         matched = any(label is not None for label in labels)
         return (data,) if matched == (self.action == "keep") else None
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Tag or filter a list of data; the same as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
 
     def finish(self) -> None:
         """Stop watching the files and SIGHUP."""

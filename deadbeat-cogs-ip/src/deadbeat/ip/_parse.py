@@ -36,6 +36,8 @@ class IPParse(movement.Cog):
         ``error`` sends it to the error output.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         fields: str | Sequence[str] = "ip",
@@ -55,6 +57,10 @@ class IPParse(movement.Cog):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         return (self._apply(data),)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Check a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
 
     @staticmethod
     def _one(text: str, path: str) -> str:

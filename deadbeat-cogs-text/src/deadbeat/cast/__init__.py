@@ -118,6 +118,8 @@ class Cast(movement.Cog):
         ``"error"``, ``"earlier"`` or ``"later"``; a skipped time is always an error.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         fields: Mapping[str, str],
@@ -160,3 +162,7 @@ class Cast(movement.Cog):
         for put, result in results:
             data = put(data, result)
         return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Cast a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)

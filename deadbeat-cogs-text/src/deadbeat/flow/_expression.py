@@ -11,7 +11,8 @@ strings, numbers, booleans, ``None`` and lists of them; operators are ``and``,
 functions are ``exists``, ``matches``, ``lower``, ``upper``, ``len``,
 ``startswith``, ``endswith``. Anything else (attribute calls, comprehensions,
 lambdas, subscripts) is refused when the expression is compiled. A missing field
-is ``None``; comparing ``None`` by order is false rather than an error.
+is ``None``; comparing ``None`` by order is false rather than an error. ``and``
+and ``or`` give the value of the part that decides, as in Python.
 
 Arithmetic is on numbers only (integers and floats, not booleans): ``n * 1000`` on
 a text, or on a missing field, is an error for that datum rather than a text a
@@ -140,6 +141,36 @@ def _negative(operand: Evaluator) -> Evaluator:
     return negate
 
 
+def _boolean(is_and: bool, parts: list[Evaluator]) -> Evaluator:
+    """``and`` / ``or`` as in Python: the value of the part that decides, not ``True``/``False``.
+
+    ``(port or alt) > 1000`` compares the first port that is set; ``a and b`` is
+    ``a`` when ``a`` is false (``None`` for a missing field), else ``b``.
+    """
+    first, rest = parts[0], parts[1:]
+    if is_and:
+
+        def both(data: Any) -> Any:
+            value = first(data)
+            for part in rest:
+                if not value:
+                    return value
+                value = part(data)
+            return value
+
+        return both
+
+    def either(data: Any) -> Any:
+        value = first(data)
+        for part in rest:
+            if value:
+                return value
+            value = part(data)
+        return value
+
+    return either
+
+
 def _compile(node: ast.AST, regex_engine: str) -> Evaluator:
     if isinstance(node, ast.Constant):
         value = node.value
@@ -152,10 +183,7 @@ def _compile(node: ast.AST, regex_engine: str) -> Evaluator:
     if isinstance(node, (ast.Name, ast.Attribute)):
         return _field(node)
     if isinstance(node, ast.BoolOp):
-        parts = [_compile(v, regex_engine) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda data: all(p(data) for p in parts)
-        return lambda data: any(p(data) for p in parts)
+        return _boolean(isinstance(node.op, ast.And), [_compile(v, regex_engine) for v in node.values])
     if isinstance(node, ast.UnaryOp):
         operand = _compile(node.operand, regex_engine)
         if isinstance(node.op, ast.Not):
@@ -224,7 +252,14 @@ def _call(name: str, args: list[ast.expr], node: ast.AST, regex_engine: str) -> 
     if name in ("startswith", "endswith") and len(args) == 2:
         value, affix = _compile(args[0], regex_engine), _compile(args[1], regex_engine)
         method = str.startswith if name == "startswith" else str.endswith
-        return lambda data: isinstance(v := value(data), str) and method(v, affix(data))
+
+        def test_affix(data: Any) -> bool:
+            # Both must be texts: a missing field, null, a number or a list is
+            # false, never an error (str.startswith would raise on the second).
+            v = value(data)
+            return isinstance(v, str) and isinstance(a := affix(data), str) and method(v, a)
+
+        return test_affix
     raise ExpressionError(f"function not allowed (or wrong arguments): {ast.unparse(node)}")
 
 
@@ -268,5 +303,6 @@ def _raw_strings(text: str) -> str:
             continue
         at = starts[token.start[0] - 1] + token.start[1]
         pieces += [text[done:at], "r"]
-        done = at
+        # u"..." is a plain text in Python 3, but "ru" does not parse: drop the u.
+        done = at + 1 if prefix.lower() == "u" else at
     return "".join(pieces) + text[done:]

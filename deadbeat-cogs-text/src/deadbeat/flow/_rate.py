@@ -114,6 +114,8 @@ class Dedupe(movement.Cog):
     :param max_keys: keys remembered at most.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         fields: Sequence[str],
@@ -169,6 +171,10 @@ class Dedupe(movement.Cog):
         seen.move_to_end(key)
         return (data,)
 
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Drop the repeats of a list of data; the same as one call per datum in turn (each datum once)."""
+        return movement.call_each(self.__call__, data)
+
 
 class Throttle(movement.Cog):
     """Let through at most ``rate`` data per second per key (``burst`` at once).
@@ -186,6 +192,8 @@ class Throttle(movement.Cog):
     :param burst: data let through at once before the rate applies.
     :param max_keys: buckets kept at most.
     """
+
+    one_to_one = True
 
     def __init__(
         self,
@@ -244,6 +252,10 @@ class Throttle(movement.Cog):
             return None
         buckets[key] = (tokens - 1, now)
         return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Limit a list of data; the same as one call per datum in turn (each datum once)."""
+        return movement.call_each(self.__call__, data)
 
     def _make_room(self, now: float) -> bool:
         """Forget least recently seen buckets that have filled up again, until one more fits.

@@ -126,6 +126,10 @@ class Rename(movement.Cog):
                 data[new] = data.pop(old)
         return (data,)
 
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Rename in a list of data; the same as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
+
 
 class DropFields(movement.Cog):
     """Remove top-level fields; missing ones are left alone.

@@ -27,6 +27,8 @@ class CSVFormat(movement.Cog):
         or one registered with :func:`csv.register_dialect`).
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         fieldnames: Sequence[str],
@@ -63,6 +65,10 @@ class CSVFormat(movement.Cog):
         text = buffer.getvalue()
         return (text,) if self._set is None else (self._set(data, text),)
 
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Format a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
+
 
 class TemplateFormat(movement.Cog):
     """Fill a ``string.Template`` (``$name`` / ``${name}``) from the datum's fields.
@@ -71,6 +77,8 @@ class TemplateFormat(movement.Cog):
     :param target: where the text goes (callable or field path); ``None`` makes
         it the datum.
     """
+
+    one_to_one = True
 
     def __init__(self, template: str, target: movement.FieldSetter | None = None) -> None:
         self.template = template
@@ -87,6 +95,10 @@ class TemplateFormat(movement.Cog):
         except KeyError as exc:
             raise ValueError(f"missing field {exc.args[0]!r} for the template") from None
         return (text,) if self._set is None else (self._set(data, text),)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Format a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
 
 
 def _check_error_handler(errors: str) -> None:
@@ -119,6 +131,10 @@ class Encode(movement.Cog):
         written in place, so not a callable); ``None`` for the datum itself.
     """
 
+    one_to_one = True
+    #: Whole lists, each datum once (a class attribute: bound, ``call_each(self, data)`` calls the cog).
+    call_batch = movement.call_each
+
     def __init__(
         self, encoding: conf.Encoding = "utf-8", errors: str = "strict", field: FieldPath | None = None
     ) -> None:
@@ -133,9 +149,15 @@ class Encode(movement.Cog):
         self._set = movement.setter(field) if field is not None else None
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._get is None or self._set is None:
-            return (data.encode(self.encoding, self.errors),)
-        return (self._set(data, self._get(data).encode(self.encoding, self.errors)),)
+        value = data if self._get is None else self._get(data)
+        if not isinstance(value, str):
+            where = "" if self.field is None else f"field {self.field!r}: "
+            already = " (already bytes)" if isinstance(value, (bytes, bytearray, memoryview)) else ""
+            raise TypeError(f"text.encode: {where}only text can be encoded, not {type(value).__name__}{already}")
+        encoded = value.encode(self.encoding, self.errors)
+        if self._set is None:
+            return (encoded,)
+        return (self._set(data, encoded),)
 
 
 class Decode(movement.Cog):
@@ -148,6 +170,10 @@ class Decode(movement.Cog):
         written in place, so not a callable); ``None`` for the datum itself.
     """
 
+    one_to_one = True
+    #: Whole lists, each datum once (a class attribute: bound, ``call_each(self, data)`` calls the cog).
+    call_batch = movement.call_each
+
     def __init__(
         self, encoding: conf.Encoding = "utf-8", errors: str = "strict", field: FieldPath | None = None
     ) -> None:
@@ -162,6 +188,13 @@ class Decode(movement.Cog):
         self._set = movement.setter(field) if field is not None else None
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if self._get is None or self._set is None:
-            return (bytes(data).decode(self.encoding, self.errors),)
-        return (self._set(data, bytes(self._get(data)).decode(self.encoding, self.errors)),)
+        value = data if self._get is None else self._get(data)
+        # Only bytes-like values: bytes(5) would be five NUL bytes, bytes(10**12) a terabyte.
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            where = "" if self.field is None else f"field {self.field!r}: "
+            already = " (already text)" if isinstance(value, str) else ""
+            raise TypeError(f"text.decode: {where}only bytes can be decoded, not {type(value).__name__}{already}")
+        decoded = (value if isinstance(value, bytes) else bytes(value)).decode(self.encoding, self.errors)
+        if self._set is None:
+            return (decoded,)
+        return (self._set(data, decoded),)

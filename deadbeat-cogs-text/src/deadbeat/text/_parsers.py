@@ -483,6 +483,8 @@ class KeyValueParse(_FromText):
         name is an error, not overwritten.
     """
 
+    one_to_one = True
+
     def __init__(
         self,
         separator: str = "=",
@@ -511,3 +513,7 @@ class KeyValueParse(_FromText):
                 raise ValueError(f"{shown} is not key{self.separator}value")
             fields[key] = value
         return self._deliver(data, fields)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Parse a list of data; the same results as one call per datum, raising where one would (each datum once)."""
+        return movement.call_each(self.__call__, data)
