@@ -65,6 +65,30 @@ class TestWrittenOut:
         assert inline_condition("exists(user)") is None
         assert inline_condition("a.b == 1") is None and inline_condition("n * 2 > 3") is None
 
+    def test_a_text_with_a_backslash_means_what_it_means_in_a_filter(self) -> None:
+        """The language's texts are raw: ``"C:\\temp"`` is a backslash and a t, in a route as in flow.filter.
+
+        Written out, the condition was read as Python reads it (a tab): the
+        route took neither ``C:\\temp`` nor anything else, where the filter took it.
+        """
+        from deadbeat.flow import compile_expression
+
+        when = 'path == "C:\\temp"'
+        assert inline_condition(when) is None
+        esc = movement.DummyEscapement()
+        train = movement.Train(esc)
+        got: list[Any] = []
+        rest: list[Any] = []
+        routes = [
+            routing.Route("a", when, [got.append], esc=esc),
+            routing.Route("rest", None, [rest.append], esc=esc),
+        ]
+        train.cogs = [lambda d: (d,), routing.Router(train, routes)]  # type: ignore[arg-type]
+        data = [{"path": "C:\\temp"}, {"path": "C:\temp"}]
+        train.send(None, data)
+        assert got == [d for d in data if compile_expression(when)(d)] == [{"path": "C:\\temp"}]
+        assert rest == [{"path": "C:\temp"}]
+
     @settings(max_examples=200, deadline=None)
     @given(st.lists(data, max_size=20), st.sampled_from(["first", "all"]))
     def test_the_routes_get_what_the_compiled_expressions_choose(self, batch: list[Any], match: str) -> None:

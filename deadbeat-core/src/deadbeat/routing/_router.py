@@ -541,7 +541,10 @@ def inline_condition(when: Any) -> str | None:
     membership in ``None``. The classifier catches that and asks the compiled
     expression itself for that datum, so every answer is the filter language's.
     """
-    if not isinstance(when, str):
+    if not isinstance(when, str) or "\\" in when:
+        # A backslash: the filter language's texts are raw (in "C:\temp", a
+        # backslash and a t), Python's here would not be (a tab): the compiled
+        # expression decides, as in flow.filter.
         return None
     try:
         tree = ast.parse(when, mode="eval").body
