@@ -27,7 +27,6 @@ written as it is, blocking.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import errno
 import logging
 import os
@@ -127,11 +126,7 @@ class LineFileDrain(movement.Cog):
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
-        try:
-            codecs.lookup(encoding)
-        except (LookupError, TypeError):
-            # Found now, not at the first line: each line would go to the error output.
-            raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
+        conf.require_encoding(encoding)
         esc = movement.escapement_of(esc)
         self.esc = esc
         self.filename = filename

@@ -112,14 +112,6 @@ def _check_error_handler(errors: str) -> None:
         raise ValueError(f"unknown error handler {errors!r} (strict, replace, ignore, ...)") from None
 
 
-def _check_encoding(encoding: str) -> None:
-    """Refuse an encoding Python does not know (encoding nothing, as a test, does not look the codec up)."""
-    try:
-        codecs.lookup(encoding)
-    except (LookupError, TypeError):
-        raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
-
-
 class Encode(movement.Cog):
     """Turn text into bytes in the configured encoding.
 
@@ -141,7 +133,7 @@ class Encode(movement.Cog):
         self.encoding = encoding
         self.errors = errors
         self.field = field
-        _check_encoding(encoding)
+        conf.require_encoding(encoding)
         _check_error_handler(errors)
         if field is not None:
             check_field_path("field", field)
@@ -180,7 +172,7 @@ class Decode(movement.Cog):
         self.encoding = encoding
         self.errors = errors
         self.field = field
-        _check_encoding(encoding)
+        conf.require_encoding(encoding)
         _check_error_handler(errors)
         if field is not None:
             check_field_path("field", field)

@@ -44,6 +44,7 @@ from ._casts import (
     expected_of,
     expects,
     rebase,
+    require_encoding,
     type_name_of,
 )
 from ._declared import (
@@ -107,6 +108,7 @@ __all__ = [
     "gather",
     "load_file",
     "rebase",
+    "require_encoding",
     "section_of",
     "split_params",
     "type_name_of",

@@ -42,6 +42,7 @@ __all__ = [
     "expected_of",
     "expects",
     "rebase",
+    "require_encoding",
     "type_name_of",
 ]
 
@@ -162,16 +163,30 @@ def cast_octal(value: Any) -> int:
     raise ValueError(value)
 
 
+def require_encoding(encoding: Any) -> None:
+    """Refuse, for a cog built in Python, an encoding :func:`codecs.lookup` does not find.
+
+    Found when the cog is built, not at the first datum: each datum would go to
+    the error output (encoding nothing, as a test, does not look the codec up).
+
+    :raises ValueError: naming the encoding.
+    """
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
+
+
 @expects("the name of a text encoding Python knows, such as utf-8 or latin-1", "encoding")
 def cast_encoding(value: Any) -> str:
-    """Accept the name of a codec :func:`codecs.lookup` finds (``"no-such-codec"`` failed on every datum)."""
-    if isinstance(value, str):
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(value) from None
-        return value
-    raise ValueError(value)
+    """Accept the name of a codec :func:`codecs.lookup` finds (see :func:`require_encoding`)."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    try:
+        require_encoding(value)
+    except ValueError:
+        raise ValueError(value) from None
+    return value
 
 
 @expects("a file system path", "path")
