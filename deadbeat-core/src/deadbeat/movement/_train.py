@@ -404,7 +404,7 @@ class _Source:
             each = "each cog" if self.measure == "cogs" else "each stage"
             self.lines.append(f"# Measured: data given to {each} counted in passed, time per stage in spent.")
             params = ["passed", "spent", "clock", *params]
-        self.lines.append(f"def make({', '.join(['error', *params])}):")
+        self.lines.append(f"def make({', '.join(['error', 'lineage', *params])}):")
         self.emit(1, "def run(batch):")
         if measure:
             # Counted by len() at the start of each stage: a list, whatever was sent.
@@ -419,12 +419,11 @@ class _Source:
         if any(batched[start:]):
             self.emit(2, "data = batch if isinstance(batch, list) else list(batch)")
             current = "data"
-        # While only list stages that give one datum per datum run after the
-        # entry, the data stay where they came in: an error can then find the
-        # datum it came from, for the event id (see Train._on_error).
-        aligned = start < count and batched[start] and self.one_to_one[start]
-        if aligned:
-            self.emit(2, "entered = data")
+        # The data as they entered: an error anywhere further on walks the
+        # lineage of the lists since (one-to-one list stages, nests of per-datum
+        # cogs) back to the datum it came from, for its event id (see
+        # Train._on_error); where a stage broke the lineage, it is not named.
+        self.emit(2, f"entered = {current}")
         position, counted = start, False
         while position < count:
             if batched[position]:
@@ -434,19 +433,15 @@ class _Source:
                 self.emit(3, f"{current} = list{position}({current})")
                 if measure:
                     self._clock(position)
-                aligned = aligned and self.one_to_one[position]
                 position += 1
                 continue
             end = position
             while end < count and not batched[end]:
                 end += 1
             last = end == count
-            self._loops(
-                position, end, current, last, came="batch" if position == start else "entered" if aligned else None
-            )
+            self._loops(position, end, current, last)
             if measure:
                 self._clock(position)
-            aligned = False
             if last:
                 counted = True
             else:
@@ -469,23 +464,24 @@ class _Source:
         self.emit(2, f"spent[{first}] += now - t")
         self.emit(2, "t = now")
 
-    def _loops(self, first: int, end: int, source: str, last: bool, came: str | None) -> None:
+    def _loops(self, first: int, end: int, source: str, last: bool) -> None:
         """The nest for cogs ``first`` to ``end - 1``, called datum by datum.
 
-        :param came: the name of the data as they entered, when the datum
-            ``d{first}`` can be traced back to one of them: the nest starts at
-            the entry (``"batch"``), or only one-to-one list stages ran since
-            (``"entered"``). An error then passes (the data as they came, the
-            list the nest runs over, its iterator): where the iterator stands
-            says which datum failed, by place, whatever its fields and even
-            when equal objects (the cached ``""``) occur twice, and
-            :meth:`Train._on_error` takes the event id from the datum it came from.
+        An error passes (the data as they entered, the list the nest runs over,
+        the failing datum's place in it): :meth:`Train._on_error` walks back to
+        the datum it came from for the event id, by place, whatever its fields
+        and even when equal objects (the cached ``""``) occur twice. The last
+        nest finds the place from where its iterator stands (nothing per
+        datum); a nest with list stages after it notes which datum each of its
+        results came from, in ``lineage``, so that their errors are traced too.
         """
         if last:
             self.emit(2, "out = 0")
         else:
             self.emit(2, "nxt = []")
             self.emit(2, "put = nxt.append")
+            self.emit(2, "came_from = []")
+            self.emit(2, "mark = came_from.append")
         # Measured: the first cog's data are counted by len(), once per send.
         # Counting every cog's: each deeper cog's by a local counter bumped
         # where its datum appears (a local's += is the cheapest count there
@@ -495,12 +491,14 @@ class _Source:
             self.emit(2, f"passed[{first}] += len({source})")
         for level in counted:
             self.emit(2, f"n{level} = 0")
-        if came is not None:
+        if last:
             # Iterating an iterator made here costs nothing more per datum.
             self.emit(2, f"it{first} = iter({source})")
             self.emit(2, f"for d{first} in it{first}:")
+            where = f"it{first}"
         else:
-            self.emit(2, f"for d{first} in {source}:")
+            self.emit(2, f"for i{first}, d{first} in enumerate({source}):")
+            where = f"i{first}"
         depth = 3
         for level in range(first, end):
             self.emit(depth, "try:")
@@ -509,12 +507,17 @@ class _Source:
             depth += 2
             if level + 1 in counted:
                 self.emit(depth, f"n{level + 1} += 1")
-        self.emit(depth, "out += 1" if last else f"put(d{end})")
-        trace = f", ({came}, {source}, it{first})" if came is not None else ""
+        if last:
+            self.emit(depth, "out += 1")
+        else:
+            self.emit(depth, f"put(d{end})")
+            self.emit(depth, f"mark(i{first})")
         for _level in reversed(range(first, end)):
             depth -= 2
             self.emit(depth, "except Exception as e:")
-            self.emit(depth + 1, f"error({_level}, d{_level}, e{trace})")
+            self.emit(depth + 1, f"error({_level}, d{_level}, e, (entered, {source}, {where}))")
+        if not last:
+            self.emit(2, f"lineage[id(nxt)] = (nxt, {source}, came_from)")
         for level in counted:
             self.emit(2, f"passed[{level}] += n{level}")
 
@@ -905,7 +908,7 @@ class Train:
         given = values[start:]
         if measure != "off" and start < len(batched):
             given = [self.passed, self.spent, time.perf_counter, *given]
-        entry: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, *given)
+        entry: Callable[[Iterable[Any]], int] = namespace["make"](self._on_error, self._lineage, *given)
         self._entries[start] = entry
         return entry
 
@@ -1788,11 +1791,12 @@ class Train:
     def _entered_from(self, came: Any, now: Any, where: Any) -> tuple[Any, int | None]:
         """The datum of ``came`` (and its place) that the datum at ``where`` in ``now`` comes from.
 
-        Each list a one-to-one list stage gave has its lineage: which input
-        each output came from (by place, or by the map a datum-by-datum fallback
-        kept), back to ``came`` itself. Anything else on the way (a stage that
-        is not one-to-one) leaves the lineage broken, and the datum is not
-        attributed to any event rather than to the wrong one.
+        Each list a one-to-one list stage or a nest of per-datum cogs gave has
+        its lineage: which input each output came from (by place, or by the map
+        the nest or a datum-by-datum fallback kept), back to ``came`` itself.
+        Anything else on the way (a list stage that is not one-to-one) leaves
+        the lineage broken, and the datum is not attributed to any event rather
+        than to the wrong one.
 
         :returns: ``(datum, place)``, or ``(_NO_DATUM, None)``.
         """
@@ -1820,7 +1824,10 @@ class Train:
                     return _NO_DATUM, None
             if came_from is not None:
                 place = came_from[place]
-        return came[place], place
+        try:
+            return came[place], place
+        except (TypeError, IndexError):  # data that entered as an iterator: no place to find
+            return _NO_DATUM, None
 
     def _event_id(self, datum: Any, entered: Any, came: Any = None, place: int | None = None) -> Any:
         """The event id of a failed datum: the one it came in with, where that can be known.
