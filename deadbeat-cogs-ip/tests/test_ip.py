@@ -331,6 +331,28 @@ class TestPrefixTable:
         assert table.lookup_text("::ffff:192.0.2.1") is None
         assert table.lookup_text("2001:db8::1") == "v6"
 
+    def test_a_listed_mapped_network_is_its_ipv4_network(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """::ffff:10.0.0.0/104 on a list catches 10.1.2.3 and ::ffff:10.1.2.3; before, it caught nothing."""
+        listed = tmp_path / "mapped.txt"
+        listed.write_text("::ffff:10.0.0.0/104 mapped\n::ffff:0:0/96 rest\n2001:db8::/32 doc\n")
+        with caplog.at_level(logging.WARNING, logger="deadbeat.ip"):
+            table = ip.load_lists({"x": str(listed)})
+        assert "host bits" not in caplog.text
+        assert table.lookup_text("10.1.2.3") == table.lookup_text("::ffff:10.1.2.3") == "mapped"
+        assert table.lookup_text("192.0.2.1") == table.lookup_text("::ffff:192.0.2.1") == "rest"
+        assert table.lookup_text("2001:db8::1") == "doc"
+        assert table.lookup_text("::1") is None
+
+    def test_of_a_network_listed_twice_the_later_label_wins(self, tmp_path: Path) -> None:
+        """As the warning says, whatever the labels' alphabetical order (before, the last in it won)."""
+        first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+        first.write_text("10.0.0.0/8 zed\n")
+        second.write_text("::ffff:10.0.0.0/104 alpha\n")
+        assert ip.load_lists({"a": str(first), "b": str(second)}).lookup_text("10.9.9.9") == "alpha"
+        assert ip.load_lists({"a": str(second), "b": str(first)}).lookup_text("10.9.9.9") == "zed"
+
     def test_lists_say_what_they_would_otherwise_guess(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         """A label of two words is refused; host bits and a prefix listed twice are said, naming the lines."""
         spaced = tmp_path / "spaced.txt"

@@ -35,18 +35,20 @@ _V6_OFFSET = 1 << 32  # IPv6 values live above every IPv4 value in one table
 class PrefixTable:
     """Longest-prefix lookup over labelled IPv4 and IPv6 prefixes.
 
-    :param prefixes: (network text, label) pairs.
+    :param prefixes: (network text, label) pairs; of a network given twice, the
+        later label wins.
     :raises ValueError: naming the first bad network.
     """
 
     def __init__(self, prefixes: Iterable[tuple[str, str]]) -> None:
-        spans: list[tuple[int, int, int, str]] = []
+        # By (start, prefix length): a network given again replaces the label.
+        found: dict[tuple[int, int], tuple[int, str]] = {}
         for text, label in prefixes:
-            network = ipaddress.ip_network(text, strict=False)
+            network = listed_network(text)
             base = 0 if network.version == 4 else _V6_OFFSET
             start = base + int(network.network_address)
-            end = base + int(network.broadcast_address)
-            spans.append((start, network.prefixlen, end, label))
+            found[start, network.prefixlen] = (base + int(network.broadcast_address), label)
+        spans = [(start, length, end, label) for (start, length), (end, label) in found.items()]
         self.size = len(spans)
         self._starts, self._ends, self._labels = self._flatten(spans)
 
@@ -108,7 +110,8 @@ class PrefixTable:
         """:returns: the label of the longest prefix containing the address, or ``None``.
 
         An IPv4-mapped IPv6 address (``::ffff:10.1.2.3``) is the IPv4 host it
-        maps, as ``ip.anonymise`` takes it: it falls in ``10.0.0.0/8``.
+        maps, as ``ip.anonymise`` takes it: it falls in ``10.0.0.0/8``, and a
+        listed ``::ffff:10.0.0.0/104`` is ``10.0.0.0/8``.
         """
         if version == 6 and value >> 32 == MAPPED_PREFIX >> 32:
             version, value = 4, value & 0xFFFFFFFF
@@ -117,6 +120,29 @@ class PrefixTable:
         if index >= 0 and key <= self._ends[index]:
             return self._labels[index]
         return None
+
+
+def listed_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network a list entry means; host bits are ignored.
+
+    A network within ``::ffff:0:0/96`` (``::ffff:10.0.0.0/104``) is the IPv4
+    network it maps (``10.0.0.0/8``): mapped addresses are looked up as the
+    IPv4 hosts they map (see :meth:`PrefixTable.lookup`).
+
+    :raises ValueError: when the text is not a network.
+    """
+    network = ipaddress.ip_network(text, strict=False)
+    if network.version == 6 and network.prefixlen >= 96 and int(network.network_address) >> 32 == MAPPED_PREFIX >> 32:
+        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
+
+
+def _has_host_bits(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return True
+    return False
 
 
 def load_lists(lists: Mapping[str, str]) -> PrefixTable:
@@ -139,11 +165,11 @@ def load_lists(lists: Mapping[str, str]) -> PrefixTable:
                 if len(label) > 1:
                     raise ValueError(f"{path}:{number}: a label is one word, not {' '.join(label)!r}")
                 try:
-                    parsed = ipaddress.ip_network(network, strict=False)
+                    parsed = listed_network(network)
                 except ValueError as exc:
                     raise ValueError(f"{path}:{number}: {exc}") from None
                 tag = label[0] if label else name
-                if str(parsed) != network and parsed.prefixlen != parsed.max_prefixlen:
+                if _has_host_bits(network):
                     log.warning("%s:%d: %s has host bits set; taken as %s", path, number, network, parsed)
                 before = seen.get(parsed)
                 if before is not None and before[2] != tag:
