@@ -152,6 +152,43 @@ class TestRun:
         assert "events.jsonl:213: dead letter from JSONParse" in result.stderr
         assert "1 of 5 data failed" in result.stderr
 
+    def test_the_summary_says_what_the_error_cogs_dropped(self, tmp_path: Path) -> None:
+        """A filter among the [[errors]] cogs drops a record: the summary does not claim it was written."""
+        (tmp_path / "in.log").write_text('{"v": 1}\n{"v": "x"}\nnot json\n{"v": 3}\n')
+        pipeline = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{tmp_path / "in.log"}"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "cast.fields"
+            fields = {{ v = "int" }}
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.log"}"
+            [[errors]]
+            use = "flow.filter"
+            expression = 'cog != "JSONParse()"'
+            [[errors]]
+            use = "text.json_format"
+            [[errors]]
+            use = "fs.write"
+            filename = "{tmp_path / "errors.log"}"
+            """,
+        )
+        result = deadbeat("run", str(pipeline), "--once")
+        assert result.returncode == 0, result.stderr
+        assert "2 of 4 data failed and went to the error output (1 of them dropped there, by its own cogs)" in (
+            result.stderr
+        )
+        (record,) = map(json.loads, (tmp_path / "errors.log").read_text().splitlines())
+        assert record["event_id"].endswith("in.log:9")
+
     def test_explain_prints_the_cogs_and_the_generated_code(self) -> None:
         """--explain shows each cog and the code the train runs, and runs nothing."""
         result = deadbeat("run", str(DEMO), "--explain")

@@ -503,8 +503,15 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
         balance,
     )
     undelivered = sum(t.undelivered for t in trains) + sum(t.errors for t in error_trains.values())
+    # What the [[errors]] cogs themselves dropped (a filter there): taken, not written.
+    dropped_there = sum(max(0, t.events_in - t.events_out - t.errors) for t in error_trains.values())
     if train.errors and not undelivered:
-        logger.warning("%d of %d data failed and went to the error output", train.errors, train.events_in)
+        logger.warning(
+            "%d of %d data failed and went to the error output%s",
+            train.errors,
+            train.events_in,
+            f" ({dropped_there} of them dropped there, by its own cogs)" if dropped_there else "",
+        )
     elif train.errors:
         logger.warning("%d of %d data failed", train.errors, train.events_in)
     if undelivered:
