@@ -296,32 +296,92 @@ class TestReload:
         assert "high_water" in log.split("not reloaded", 1)[1].splitlines()[0]
 
     def test_a_reloaded_pipeline_whose_cog_cannot_start_leaves_nothing_behind(self, tail_pipeline: Path) -> None:
-        """The new file checks out, but a cog of it raises as it is built: the old pipeline runs again, and the
-        cogs made before the failing one are let go (its tailer stayed bound and logged a traceback per line)."""
+        """The new file checks out, but an output of it (check builds none) raises as it is built: the old
+        pipeline runs again, and the cogs made before the failing one are let go (its tailer stayed bound and
+        logged a traceback per line). Another SIGHUP on the same file does not stop the pipeline for it again."""
         source = tail_pipeline / "in.txt"
         (tail_pipeline / "brokencogs.py").write_text(
-            "class Refuses:\n    def __init__(self):\n        raise ValueError('not today')\n"
+            "class RefusesWriter:\n    def __init__(self):\n        raise ValueError('not today')\n"
         )
         process = start(tail_pipeline)
         try:
             append(source, [f"line {n}" for n in range(300)])
             wait_for(lambda: len(out_lines(tail_pipeline)) >= 300, "the flow to start")
-            broken = TAIL_TO_FILE.replace(
-                '[[cog]]\nuse = "fs.write"', '[[cog]]\nuse = "brokencogs:Refuses"\n\n[[cog]]\nuse = "fs.write"'
-            )
-            assert broken != TAIL_TO_FILE
+            broken = TAIL_TO_FILE + '\n[[cog]]\nuse = "brokencogs:RefusesWriter"\n'
             (tail_pipeline / "pipeline.toml").write_text(broken)
             process.send_signal(signal.SIGHUP)
             wait_for(lambda: "building the previous one again" in stderr_of(tail_pipeline), "the fallback")
             append(source, [f"line {n}" for n in range(300, 600)])
             wait_for(lambda: len(out_lines(tail_pipeline)) >= 600, "every line written")
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "unchanged since it was refused" in stderr_of(tail_pipeline), "the second SIGHUP")
             time.sleep(0.5)
         finally:
             assert stop(process) == 0, stderr_of(tail_pipeline)
         assert out_lines(tail_pipeline) == [f"line {n}" for n in range(600)]
         log = stderr_of(tail_pipeline)
-        assert "cannot start: ValueError: not today" in log
+        assert log.count("cannot start: ValueError: not today") == 1, log
+        assert log.count("stopping the running pipeline") == 1, log
         assert "Traceback" not in log and "is in no train" not in log and "still bound" not in log, log
+
+    def test_a_file_check_refuses_does_not_stop_the_running_pipeline(self, tail_pipeline: Path) -> None:
+        """What `deadbeat check` refuses (a value a cog's own code refuses as it is built, an output in a missing
+        directory) is refused by SIGHUP as check says it, before anything stops; said once per change."""
+        source = tail_pipeline / "in.txt"
+        process = start(tail_pipeline)
+        try:
+            append(source, [f"line {n}" for n in range(200)])
+            wait_for(lambda: len(out_lines(tail_pipeline)) >= 200, "the flow to start")
+            for body, said in (
+                (
+                    TAIL_TO_FILE.replace(
+                        '[[cog]]\nuse = "fs.write"',
+                        '[[cog]]\nuse = "text.json_parse"\nmax_depth = 100000\n\n[[cog]]\nuse = "fs.write"',
+                    ),
+                    "max_depth",
+                ),
+                (TAIL_TO_FILE.replace('filename = "out.txt"', 'filename = "missing/out.txt"'), "missing"),
+            ):
+                (tail_pipeline / "pipeline.toml").write_text(body)
+                expected = check(tail_pipeline, body)
+                assert expected.returncode == 1 and said in expected.stdout, expected.stdout
+                before = stderr_of(tail_pipeline).count("not reloaded, the running pipeline goes on")
+                for _ in range(2):
+                    process.send_signal(signal.SIGHUP)
+                    time.sleep(0.3)
+                wait_for(lambda: "unchanged since it was refused" in stderr_of(tail_pipeline), "the second SIGHUP")
+                assert stderr_of(tail_pipeline).count("not reloaded, the running pipeline goes on") == before + 1
+                marker = f"after {said}"
+                append(source, [marker])
+                wait_for(lambda marker=marker: marker in out_lines(tail_pipeline), "the old pipeline going on")
+        finally:
+            assert stop(process) == 0, stderr_of(tail_pipeline)
+        log = stderr_of(tail_pipeline)
+        assert "stopping the running pipeline" not in log, log
+        assert out_lines(tail_pipeline) == [f"line {n}" for n in range(200)] + ["after max_depth", "after missing"]
+
+    def test_a_tailer_without_a_state_file_is_not_reloaded(self, tmp_path: Path) -> None:
+        """Positions pass to a reloaded pipeline through the state file alone: without one, the new pipeline read
+        every file again from its start (lines written twice) while the log said it went on where it stopped."""
+        body = 'use = "fs.tail"\nfilenames = ["in.txt"]\n\n[[cog]]\nuse = "fs.write"\nfilename = "out.txt"\n'
+        (tmp_path / "pipeline.toml").write_text("[[cog]]\n" + body)
+        (tmp_path / "in.txt").write_text("")
+        process = start(tmp_path)
+        try:
+            append(tmp_path / "in.txt", [f"line {n}" for n in range(300)])
+            wait_for(lambda: len(out_lines(tmp_path)) >= 300, "the flow to start")
+            (tmp_path / "pipeline.toml").write_text("# a comment\n[[cog]]\n" + body)
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "restart deadbeat to apply the file" in stderr_of(tmp_path), "the refusal")
+            append(tmp_path / "in.txt", ["line 300"])
+            wait_for(lambda: len(out_lines(tmp_path)) >= 301, "the old pipeline going on")
+            time.sleep(0.3)
+        finally:
+            assert stop(process) == 0, stderr_of(tmp_path)
+        assert out_lines(tmp_path) == [f"line {n}" for n in range(301)]
+        log = stderr_of(tmp_path)
+        assert "it has no state_file: the new pipeline would read the files again from their start" in log
+        assert "stopping the running pipeline" not in log
 
 
 def check(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:

@@ -113,11 +113,13 @@ def _count(lines: list[str], noun: str) -> str:
     return f"{len(lines)} {noun}" + ("" if len(lines) == 1 else "s")
 
 
-def check(path: str, registry: Any = None, once: bool = False) -> tuple[list[str], list[str]]:
+def check(path: str, registry: Any = None, once: bool = False, probe_ports: bool = True) -> tuple[list[str], list[str]]:
     """Check a pipeline file.
 
     :param once: as ``deadbeat run --once`` would run it: supplies read what is
         there to its end instead of following files.
+    :param probe_ports: bind each listening port to see that it is free; not
+        for a reload, whose running pipeline holds the ports until it stops.
     :returns: ``(errors, warnings)``, one line each.
     """
     errors: list[str] = []
@@ -129,7 +131,7 @@ def check(path: str, registry: Any = None, once: bool = False) -> tuple[list[str
             spec = pipeline_mod.load(path, registry, problems_found=errors)
     except pipeline_mod.PipelineError as exc:
         return list(exc.problems), []
-    errors, warnings = _machine_problems(path, spec, errors, warnings, once)
+    errors, warnings = _machine_problems(path, spec, errors, warnings, once, probe_ports)
     errors += feeding_itself(spec)
     with plugin_output_to_stderr():
         _build_problems(path, spec, errors, warnings)
@@ -138,7 +140,12 @@ def check(path: str, registry: Any = None, once: bool = False) -> tuple[list[str
 
 
 def _machine_problems(
-    path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str], once: bool = False
+    path: str,
+    spec: pipeline_mod.PipelineFile,
+    errors: list[str],
+    warnings: list[str],
+    once: bool = False,
+    probe_ports: bool = True,
 ) -> tuple[list[str], list[str]]:
     """What only the machine can tell, and shapes that are mistakes; added to ``errors`` and ``warnings``."""
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
@@ -151,7 +158,8 @@ def _machine_problems(
             _files(where, cog, errors, warnings, once)
             _startup_files(where, cog, errors)
             _key_sources(where, cog, errors, warnings, owners)
-            _ports(where, cog, errors)
+            if probe_ports:
+                _ports(where, cog, errors)
             _requirements(where, cog, errors, warnings)
             state = cog.params.get("state_file")
             if isinstance(state, str) and state:

@@ -35,7 +35,7 @@ from .. import pipeline as pipeline_mod
 from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry, missing_library
-from ._check import feeding_itself
+from ._check import check, feeding_itself
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 from ._workers import Supervisor, unshareable_supplies
 
@@ -251,7 +251,8 @@ def _run_pipeline(
     status = EXIT_OK
     reload_requested: list[int] = []
     _catch_early_signals(stop_requested, reload_requested)
-    texts = [_read_text(args.pipeline)]
+    # The pipeline file's text as last applied, and as last refused (see _watch_reload).
+    texts = [_read_text(args.pipeline), None]
     previous: pipeline_mod.PipelineFile | None = None
     try:
         while True:
@@ -263,7 +264,9 @@ def _run_pipeline(
                     return EXIT_ERROR
                 logger.error("%s: the reloaded pipeline cannot start; building the previous one again", args.pipeline)
                 spec, previous = previous, None
-                texts[0] = None  # the next SIGHUP tries the file again, even unchanged
+                # Refused: the next SIGHUP tries the file again once it has changed,
+                # not at every logrotate while it stays as it is.
+                texts[0], texts[1] = None, texts[0]
                 continue
             try:
                 operations.start_server(pipeline.esc)
@@ -353,7 +356,8 @@ def _watch_reload(
 ) -> Any:
     """Make SIGHUP read the pipeline file again (see the module docstring).
 
-    :param seen: the file's text as last applied, updated on a reload.
+    :param seen: the file's text as last applied, updated on a reload, and as
+        last refused: a file refused is not tried again until it changes.
     :param reloaded: receives the new pipeline file once one is valid; the
         running pipeline is then shut down.
     :param notifier: tells systemd of the reload (``RELOADING=1``; the new
@@ -362,21 +366,35 @@ def _watch_reload(
     """
     logger = logging.getLogger("deadbeat")
 
+    def refuse(new_text: str | None, why: str) -> None:
+        # Remembered: a logrotate's SIGHUP while the file stays as it is says so
+        # in a line, and fixing the file and sending SIGHUP again applies it.
+        seen[1] = new_text
+        logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, why)
+
     def on_hup() -> None:
         new_text = _read_text(args.pipeline)
         if new_text == seen[0] or reloaded:
             logger.info("SIGHUP: %s unchanged; cogs reopen their files", args.pipeline)
             return
+        if new_text is not None and new_text == seen[1]:
+            logger.info("SIGHUP: %s unchanged since it was refused; cogs reopen their files", args.pipeline)
+            return
+        # What deadbeat check finds, but for the ports the running pipeline holds:
+        # a file that cannot start must not stop the running pipeline.
+        errors, _warnings = check(args.pipeline, registry, once=args.once, probe_ports=False)
+        if errors:
+            refuse(new_text, "; ".join(errors))
+            return
+        hazards = reload_hazards(pipeline)
+        if hazards:
+            refuse(new_text, "; ".join(hazards) + "; restart deadbeat to apply the file")
+            return
         try:
             with plugin_output_to_stderr():
                 spec = pipeline_mod.load(args.pipeline, registry)
         except pipeline_mod.PipelineError as exc:
-            # Not taken as seen: fixing the file and sending SIGHUP again applies it.
-            logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, exc)
-            return
-        feeding = feeding_itself(spec)
-        if feeding:
-            logger.error("SIGHUP: %s not reloaded, the running pipeline goes on: %s", args.pipeline, "; ".join(feeding))
+            refuse(new_text, str(exc))  # changed again since the check
             return
         seen[0] = new_text
         reloaded.append(spec)
@@ -386,6 +404,18 @@ def _watch_reload(
 
     pipeline.esc.signal_register(signal.SIGHUP, on_hup)
     return on_hup
+
+
+def reload_hazards(pipeline: pipeline_mod.Pipeline) -> list[str]:
+    """Why the running pipeline's cogs, built anew by a reload, would lose or repeat data (their ``reload_hazard``)."""
+    found = []
+    for train in trains_of(pipeline):
+        for cog in train.cogs:
+            hazard = getattr(cog, "reload_hazard", None)
+            reason = hazard() if callable(hazard) else None
+            if reason:
+                found.append(f"{cog_name(cog)}: {reason}")
+    return found
 
 
 class _Stats:
