@@ -449,6 +449,26 @@ class TestSignals:
         right.close()
         assert [type(b) for _, b in esc.leftovers] == [movement.FdBinding]
 
+    @pytest.mark.parametrize("use_uvloop", [None, False])
+    def test_a_signal_before_run_is_handled_when_it_starts(self, use_uvloop: bool | None) -> None:
+        """A SIGHUP between signal_register and run() (a logrotate while a pipeline starts): handled at once.
+
+        uvloop listens for signals only while it runs: the signal was noted and never
+        handled, until another signal woke the loop, if one ever came.
+        """
+        esc = movement.Escapement(use_uvloop=use_uvloop)
+        got: list[float] = []
+        started = time.monotonic()
+        esc.signal_register(signal.SIGUSR1, lambda: (got.append(time.monotonic() - started), esc.shutdown()))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        # Only a timer far off would wake the loop otherwise.
+        esc.after(20, esc.shutdown)
+        try:
+            esc.run()
+        finally:
+            esc.close()
+        assert len(got) == 1 and got[0] < 10
+
 
 class TestRunEnds:
     def test_run_ends_when_nothing_is_bound(self, esc: movement.Escapement) -> None:

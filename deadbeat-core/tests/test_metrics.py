@@ -194,6 +194,37 @@ class TestMetricsServer:
             server.close()
 
 
+    def test_ipv6_loopback_and_head(self) -> None:
+        """--metrics-address ::1 serves (it failed: address family not supported); HEAD answers as GET, no body."""
+        esc = movement.Escapement()
+        train = movement.Train(esc, [tag], name="six")
+        server = metrics.MetricsServer(esc, lambda: [train], host="::1", port=0)
+        server.start()
+        answers: dict[str, Any] = {}
+
+        def scrape() -> None:
+            try:
+                with urllib.request.urlopen(f"http://[::1]:{server.port}/metrics", timeout=10) as answer:
+                    answers["metrics"] = answer.read()
+                request = urllib.request.Request(f"http://[::1]:{server.port}/health", method="HEAD")
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    answers["head"] = (answer.status, answer.headers["Content-Length"], answer.read())
+            finally:
+                esc.loop.call_soon_threadsafe(lambda: (keeper.cancel(), esc.shutdown()))
+
+        keeper = esc.every(10, lambda: None)  # keeps the loop alive until the scraper is done
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        try:
+            esc.run()
+        finally:
+            scraper.join(30)
+            server.close()
+            esc.close()
+        assert b'deadbeat_train_events_in_total{train="six"}' in answers["metrics"]
+        assert answers["head"] == (200, "3", b"")
+
+
 @pytest.fixture
 def notify_socket(tmp_path: Path) -> Any:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

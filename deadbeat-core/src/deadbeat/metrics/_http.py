@@ -17,6 +17,7 @@ import concurrent.futures
 import http.server
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -163,10 +164,17 @@ class MetricsServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server._answer(self)
 
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+                # What GET would answer, without the body (a monitor's probe).
+                server._answer(self, body=False)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 log.debug("metrics: " + format, *args)
 
-        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
+        # An IPv6 address (::1) needs a server of that family; ThreadingHTTPServer is IPv4's.
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        server_class = type("MetricsServer", (http.server.ThreadingHTTPServer,), {"address_family": family})
+        self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -204,40 +212,45 @@ class MetricsServer:
         except (RuntimeError, concurrent.futures.TimeoutError):
             return None  # the loop is closed, or stuck
 
-    def _answer(self, request: http.server.BaseHTTPRequestHandler) -> None:
+    def _answer(self, request: http.server.BaseHTTPRequestHandler, body: bool = True) -> None:
+        def send(status: int, text: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+            self._send(request, status, text, content_type, body)
+
         path = request.path.split("?", 1)[0]
         if path not in ("/metrics", "/health", "/ready"):
-            self._send(request, 404, b"not found: try /metrics, /health or /ready\n")
+            send(404, b"not found: try /metrics, /health or /ready\n")
             return
         shot = self._snapshot()
         if path == "/health":
             if shot is None:
-                self._send(request, 503, b"the loop does not answer\n")
+                send(503, b"the loop does not answer\n")
             else:
-                self._send(request, 200, b"ok\n")
+                send(200, b"ok\n")
         elif path == "/ready":
             if shot is None:
-                self._send(request, 503, b"the loop does not answer\n")
+                send(503, b"the loop does not answer\n")
             elif shot.ready:
-                self._send(request, 200, b"ready\n")
+                send(200, b"ready\n")
             else:
-                self._send(request, 503, ("\n".join(shot.not_ready) + "\n").encode())
+                send(503, ("\n".join(shot.not_ready) + "\n").encode())
         elif shot is None:
-            self._send(request, 503, b"the loop does not answer\n")
+            send(503, b"the loop does not answer\n")
         else:
             from prometheus_client import CONTENT_TYPE_LATEST
 
-            self._send(request, 200, prometheus_text(shot), CONTENT_TYPE_LATEST)
+            send(200, prometheus_text(shot), CONTENT_TYPE_LATEST)
 
     @staticmethod
     def _send(
         request: http.server.BaseHTTPRequestHandler,
         status: int,
-        body: bytes,
+        text: bytes,
         content_type: str = "text/plain; charset=utf-8",
+        body: bool = True,
     ) -> None:
         request.send_response(status)
         request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
+        request.send_header("Content-Length", str(len(text)))
         request.end_headers()
-        request.wfile.write(body)
+        if body:
+            request.wfile.write(text)

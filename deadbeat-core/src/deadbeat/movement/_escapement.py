@@ -930,6 +930,31 @@ class Escapement:
                 raise SystemExit(1) from raised
             raise raised
 
+    def _look_at_noted_signals(self) -> None:
+        """Have the running loop handle the signals that came before it ran.
+
+        uvloop listens for signals (its self-pipe, the process's wakeup
+        descriptor) only while it runs: a signal between signal_register and
+        run() (a logrotate SIGHUP while a pipeline starts or reloads) was
+        noted by its Python handler and written nowhere, and waited for the
+        next signal, for ever if none came. A NUL byte on the wakeup
+        descriptor, which no loop takes for a signal, has it look at what was
+        noted. Harmless for asyncio's own loop, which listens from the first
+        handler on.
+        """
+        if not self._signals:
+            return
+        try:
+            wakeup = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: the loop listens to no signal
+            return
+        if wakeup >= 0:
+            try:
+                os.write(wakeup, b"\0")
+            except OSError:  # full: the loop has something to read already
+                pass
+
     def _catch_shutdown_signals(self) -> None:
         for signum in self._shutdown_signals:
             if signum not in self._signals:
@@ -939,6 +964,7 @@ class Escapement:
         """Coroutine form of :meth:`run`, for an application that drives the loop itself."""
         self._running = True
         self._catch_shutdown_signals()
+        self._look_at_noted_signals()
         if self._alive == 0:
             self.loop.call_soon(self._maybe_idle_shutdown)
         try:
