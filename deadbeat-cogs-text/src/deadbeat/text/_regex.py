@@ -17,23 +17,38 @@ by ``re`` under a bound (``"guarded"``).
 * ``"guarded"`` (the default of ``text.regex_parse`` and ``text.grok``): the
   fields RE2 gives, and the same refusals, but found by Python's ``re`` under a
   CPU-time bound per run of lines (see :mod:`._guard`): a line that exceeds it
-  is matched by RE2, which then matches every line for a while. Captures on
-  ``re`` cost a fraction of RE2's; no line costs more than the bound.
+  is matched by RE2, which then matches every line for a while. Patterns
+  ``re`` reads otherwise (see below) run on RE2 alone, and lines it could read
+  otherwise (not ASCII, with a newline or a vertical tab) go to RE2 (see
+  :func:`compile_for_guard`). Captures on ``re`` cost a fraction of RE2's; no
+  line costs more than the bound.
 * ``"re"``: Python's :mod:`re`, chosen knowingly: all of its syntax, and a
   hostile line can keep the train busy for as long as the pattern lets it. Use it
   for patterns written with care (no repetition of a repetition), or for
   trusted input.
 
-RE2 reads Python's syntax otherwise, named groups ``(?P<name>...)`` included.
-One difference: in RE2 ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII only (in
-Python's ``re`` they are Unicode); ``\\pL`` (letters) and ``\\pN`` (digits and
-other numbers) are RE2's Unicode classes.
+Otherwise RE2 reads Python's syntax, named groups ``(?P<name>...)`` included,
+but for these differences (``"guarded"`` gives RE2's reading of each):
+
+* ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII only (in Python's ``re`` they
+  are Unicode), and ``\\s`` is no vertical tab; ``\\pL`` (letters) and ``\\pN``
+  (digits and other numbers) are RE2's Unicode classes.
+* ``$`` (without ``(?m)``) matches at the end of the text only, not also
+  before a final newline.
+* ``a{,3}``, ``a{,}`` and ``a{01}`` are that text, not repetitions.
+* ``(?i)`` folds Unicode letters: ``ſ`` is an ``s``, ``K`` (the Kelvin sign) a ``k``.
+* ``\\B`` matches the empty text (in ``re`` since Python 3.14 only).
+* ``\\14`` is an octal escape (a form feed), never a backreference.
+* A group repeated where it can be empty (``(?:(?P<x>a?))+`` on ``aa``) keeps
+  what it matched last (``a``), where ``re`` takes one more, empty, turn
+  (``x`` is empty).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -49,6 +64,14 @@ __all__ = [
     "compile_pattern",
 ]
 
+try:  # re's parser, which tells what a pattern means to re (sre_parse before Python 3.11)
+    from re import _parser  # type: ignore[attr-defined, unused-ignore]
+except ImportError:  # pragma: no cover - Python 3.10
+    try:
+        import sre_parse as _parser
+    except ImportError:
+        _parser = None
+
 try:
     import re2  # type: ignore[import-untyped, import-not-found, unused-ignore]
 except ImportError:  # pragma: no cover - exercised where the extra is missing
@@ -60,6 +83,8 @@ RegexEngine = Literal["re2", "re"]
 CaptureEngine = Literal["guarded", "re2", "re"]
 #: A POSIX class as RE2 reads it inside brackets (``[[:alpha:]]``, ``[[:^digit:]]``).
 _POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
+#: A repetition ``re`` reads where RE2 reads text: no lower bound (``{,3}``, ``{,}``), or a leading zero (``{01}``).
+_RE_ONLY_REPEAT = re.compile(r"\{(?:,\d*|0\d+(?:,\d*)?|\d+,0\d+)\}")
 #: RE2's span of a group that took no part in the match.
 _NO_SPAN = (-1, -1)
 
@@ -166,16 +191,77 @@ def compile_pattern(pattern: str, engine: str, search: bool = False, name: str =
 def compile_for_guard(pattern: str, search: bool) -> UserPattern | None:
     """The ``re`` side of a guarded pattern, RE2's ``\\d \\w \\s \\b`` kept ASCII; ``None`` where ``re`` would differ.
 
-    ``None`` for what ``re`` cannot compile (RE2 syntax such as ``\\pL``,
-    ``\\Q...\\E``, flags in the middle), and for POSIX classes
-    (``[[:alpha:]]``), which ``re`` reads as a set of characters.
+    Compiled with ``re.ASCII``, and given only lines that are ASCII, without a
+    newline or a vertical tab (:func:`._guard._plain`), for which ``re`` then
+    answers as RE2 does, except for the patterns ``re`` reads otherwise, which
+    give ``None`` (RE2 alone): what ``re`` cannot compile (RE2 syntax such as
+    ``\\pL``, ``\\Q...\\E``, ``(?U)``, flags in the middle); POSIX classes
+    (``[[:alpha:]]``), a set of characters to ``re``; repetitions RE2 reads as
+    text (``{,3}``, ``{,}``, ``{01}``); ``\\B``, which matches the empty text in
+    RE2 but not in ``re`` (before Python 3.14); case folding with ``ſ`` or ``K``
+    (the Kelvin sign) in the pattern, the same letters as ``s`` and ``k`` to RE2;
+    a backreference to ``re`` (``\\14``), an octal escape to RE2; a group in a
+    repetition of something that can be empty (``(?:(?P<x>a?))*``), where
+    ``re`` takes one more, empty, turn and keeps its empty capture; and what
+    ``re`` warns it may read otherwise some day (``[[``, ``[a--b]``).
     """
-    if _POSIX_CLASS.search(pattern):
+    if _POSIX_CLASS.search(pattern) or _RE_ONLY_REPEAT.search(pattern) or "\\B" in pattern:
         return None
     try:
-        return _compile_re(pattern, search, re.ASCII)
-    except ValueError:
+        with warnings.catch_warnings():
+            # "Possible nested set", "possible set difference" ([[, [a--b]): re says it may read
+            # this otherwise some day; RE2 alone, and no warning about a syntax the user did not choose.
+            warnings.simplefilter("error", FutureWarning)
+            fast = _compile_re(pattern, search, re.ASCII)
+    except (ValueError, FutureWarning):
         return None
+    if _read_otherwise(pattern, fast.compiled.flags):
+        return None
+    return fast
+
+
+def _read_otherwise(pattern: str, flags: int) -> bool:
+    """Whether ``re`` reads ``pattern``, which it compiled with ``flags``, otherwise than RE2, as its parse shows.
+
+    A backreference (``\\14``), an octal escape to RE2. Case folding with
+    ``ſ`` (U+017F) or ``K`` (U+212A) in the pattern (written, or beyond the end
+    of a range): the only letters outside ASCII that RE2 folds to ASCII ones.
+    A group in a repetition whose body can match the empty text. Only what
+    RE2 compiled comes here: no lookaround, no atomic group, no conditional.
+    """
+    if _parser is None:  # pragma: no cover - a Python without re's parser where it is looked for
+        return True
+    folds = not pattern.isascii() and max(pattern) >= "\u017f"
+    try:
+        tree = _parser.parse(pattern, flags)
+    except Exception:  # noqa: BLE001 - re compiled it: should its parser fail here, do not guess
+        return True
+    nodes = list(_walk(tree))
+    if any(op.startswith("GROUPREF") for op, _ in nodes):
+        return True  # \14 after 14 groups: a backreference to re, an octal escape (a form feed) to RE2
+    if folds and (flags & re.IGNORECASE or any(op == "SUBPATTERN" and av[1] & re.IGNORECASE for op, av in nodes)):
+        return True
+    return any(
+        op in ("MAX_REPEAT", "MIN_REPEAT")
+        and av[1] > 1
+        and av[2].getwidth()[0] == 0
+        and any(inner == "SUBPATTERN" and group[0] is not None for inner, group in _walk(av[2]))
+        for op, av in nodes
+    )
+
+
+def _walk(items: Any) -> Iterator[tuple[str, Any]]:
+    """Every node of a parse by ``re``, as (name of the operation, its arguments), depth first."""
+    for op, av in items:
+        name: str = op.name
+        yield name, av
+        if name == "SUBPATTERN":
+            yield from _walk(av[3])
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            yield from _walk(av[2])
+        elif name == "BRANCH":
+            for branch in av[1]:
+                yield from _walk(branch)
 
 
 def _compile_re(pattern: str, search: bool, flags: int = 0) -> UserPattern:
