@@ -193,7 +193,6 @@ class TestMetricsServer:
         finally:
             server.close()
 
-
     def test_ipv6_loopback_and_head(self) -> None:
         """--metrics-address ::1 serves (it failed: address family not supported); HEAD answers as GET, no body."""
         esc = movement.Escapement()
