@@ -99,6 +99,11 @@ class LineageMark:
         return moved
 
     @property
+    def placeholder(self) -> bool:
+        """Whether the mark covers no file: set at the first start (see ``FileWatcherSupply._mark_following_began``)."""
+        return self.born is None and self.mtime == 0 and not self.contents
+
+    @property
     def timed(self) -> bool:
         """Whether the mark says which files are newer than those it covers (:meth:`newer`)."""
         return self.mtime is not None
@@ -273,6 +278,10 @@ class KnownBook:
             self._unsaved.discard(file)
         else:
             self._unsaved.add(file)
+
+    def saved(self, file: FileId) -> bool:
+        """Whether the state file keeps the entry of ``file`` (it is known, and judged: see :meth:`set`)."""
+        return file in self._entries and file not in self._unsaved
 
     def touch(self, file: FileId) -> None:
         """The entry of ``file`` was changed in place."""

@@ -243,8 +243,11 @@ class FileWatcherSupply(movement.Supply):
         but at start and when the kernel reports lost events. Example:
         ``rescan_interval = 300``.
     :param state_interval: least seconds between two saves of the state file
-        (what is saved is always consistent; a shorter interval repeats less
-        after a crash of the whole machine, at the cost of an fsync each time).
+        (what is saved is always consistent). After a crash, up to that much
+        work is done again: an output sharing the state file is cut back to
+        the saved checkpoint and the lines after it read again, so nothing is
+        lost or written twice, but a reader of the output sees it shrink. A
+        shorter interval redoes less, at the cost of an fsync each time.
     :param line_setter: where the line goes in a new mapping (callable or
         field path, such as ``"line"``); by default each datum is the line itself.
     :param id_setter: where the event id ``FILE:OFFSET`` goes in that mapping (a
@@ -527,6 +530,9 @@ class FileWatcherSupply(movement.Supply):
         self._finished = False
         self._state: StateFile | None = None
         self._section = "fs.tail " + " ".join(self._patterns)
+        self._started = False
+        #: A lineage first seen while running got a mark not saved yet (see _open).
+        self._marks_unsaved = False
         if state_file:
             self._state = StateFile.acquire(esc, state_file, interval=state_interval)
             self._state.claimed.add(self._section)
@@ -545,6 +551,10 @@ class FileWatcherSupply(movement.Supply):
         self._resume_orphans()
         self._rescan(initial=first_run)
         self._resume_left_behind()
+        if first_run and self._state is not None and self._following:
+            self._mark_following_began()
+        #: Files opened from now on are seen while running (see _open).
+        self._started = True
         if self._following and rescan_interval:
             self._rescanner = esc.every(rescan_interval, self._slow_rescan, keeps_alive=False)
         if self._following:
@@ -1748,8 +1758,17 @@ class FileWatcherSupply(movement.Supply):
         # A lineage with a file still known (open, closed while idle, renamed
         # to another directory) keeps its mark: it is moved when that file is forgotten.
         followed = {known.lineage for known in self._known.values()}
+        # A name a pattern gives in full keeps its mark while its file is away:
+        # one made and rotated before a checkpoint is found by it (see _mark_following_began).
+        followed |= {pattern for pattern in self._patterns if not glob.has_magic(pattern)}
+        # A first start's mark has done its part once a file of the lineage is
+        # saved: that file is found again by its identity after a restart.
+        saved = {known.lineage for file, known in self._known.items() if self._known.saved(file)}
         untidy = set()
         for lineage, mark in marks.items():
+            if mark.placeholder and lineage in saved:
+                self._known.drop_mark(lineage)
+                continue
             series = listings.series(lineage)
             if not series:
                 if lineage not in followed:
@@ -1791,6 +1810,31 @@ class FileWatcherSupply(movement.Supply):
         """
         if self._state is not None and self._known.changed and not self._finished:
             self.checkpoint()
+
+    def _mark_following_began(self) -> None:
+        """At the first start, give each lineage a mark before any line goes out, so the first save holds it.
+
+        A new file is saved once judged not a copy (see :meth:`_copy_verdict`):
+        a run killed before its first checkpoint had saved no file, and, but
+        for the output's offset, no section at all. The next start took itself
+        for a first one again (or, its section empty, knew of no lineage), and
+        the file rotated meanwhile for history beside the new one: all its
+        lines lost, the output cut back to nothing. Marked here (by the
+        history there, or at the epoch when there is none: no file of the
+        series is history then), the rotated file is one made while stopped,
+        read from its start as the output was cut back to it. The same for a
+        name a pattern gives in full, whose file is not there yet.
+        """
+        lineages = {followed.lineage for followed in self._files}
+        named = {pattern for pattern in self._patterns if not glob.has_magic(pattern)}
+        self._mark_series_there(named - lineages)
+        for lineage in lineages | named:
+            self._known.mark_forgotten(lineage, None, 0)  # timed, for files changed after the epoch at least
+        # Set, not saved: the first save (the output's, before its first line;
+        # else this tailer's first checkpoint) takes it, and a save now would
+        # put off the first checkpoint by a whole state_interval.
+        assert self._state is not None
+        self._state.set(self._section, self._state_section())
 
     def _mark_series_there(self, lineages: Iterable[str]) -> None:
         """At the first start, the rotated files beside each lineage's file are history: left unread.
@@ -2283,6 +2327,19 @@ class FileWatcherSupply(movement.Supply):
         # A new file is saved once judged (_copy_verdict), not a copy or read
         # on as one: saved at 0 before, a copy was read whole after a restart.
         self._known.set(file, followed.known(offset), saved=followed.state is not FileState.NEW)
+        if (
+            self._started
+            and followed.state is FileState.NEW
+            and self._state is not None
+            and self._following
+            and self._known.mark(lineage) is None
+        ):
+            # A lineage without a mark: given one, saved before its first lines
+            # go out (see _mark_following_began, and _send_lines). At the epoch,
+            # not by the files beside: one of them may be a file of ours being
+            # read (renamed before it was opened), which the mark would call read.
+            self._known.mark_forgotten(lineage, None, 0)
+            self._marks_unsaved = True
         if self._following:
             try:
                 # Watched through its descriptor: the file opened, not what
@@ -2959,10 +3016,27 @@ class FileWatcherSupply(movement.Supply):
             return
         if self._metadata and lines:
             lines = self._with_metadata(lines, event_ids, name)
+        if self._marks_unsaved:
+            self._save_marks()
         self._seq += 1
         self._batches[self._seq] = Position(followed.file, followed.generation, end)
         self._unacknowledged[followed.file] = self._unacknowledged.get(followed.file, 0) + 1
         self.esc.send_from(self, movement.Batch(lines, batch_id=("fs.tail", id(self), self._seq), event_ids=event_ids))
+
+    def _save_marks(self) -> None:
+        """Save the marks of lineages first seen while running, before any line of theirs goes out.
+
+        Saved at the next checkpoint only, a lineage whose first file was
+        written out, the run killed before that save and the file rotated to a
+        name no pattern matches, was unknown to the next start, which cut the
+        output back and never found the rotated file. Between two sends, the
+        positions and the output's offset set in the state are the
+        acknowledged ones: saving them now is as consistent as a checkpoint.
+        """
+        self._marks_unsaved = False
+        assert self._state is not None
+        self._state.set(self._section, self._state_section())
+        self._state.save(force=True, paced=False)
 
     def _with_metadata(self, data: list[Any], event_ids: Any, name: str) -> list[Any]:
         """Put the metadata fields asked for (path, host, offset) into each datum."""
@@ -3081,6 +3155,21 @@ class FileWatcherSupply(movement.Supply):
             "closed_idle": len(self._closed),
             "waiting_to_open": len(self._waiting_open),
         }
+
+    def reload_hazard(self) -> str | None:
+        """Why building this supply anew, as a reload on SIGHUP does, would lose or repeat lines; ``None`` if not.
+
+        Positions pass from the running pipeline to the new one through the
+        ``state_file`` alone: without one, ``deadbeat run`` keeps the running
+        pipeline and says why.
+        """
+        if self.state_file:
+            return None
+        if not self.tail:
+            return "it keeps no positions: the new pipeline would read the files again from their start"
+        if self.start == "end":
+            return "it has no state_file: the new pipeline would start at the files' ends, losing what came meanwhile"
+        return "it has no state_file: the new pipeline would read the files again from their start"
 
     def metrics(self) -> dict[str, float]:
         """Figures for ``deadbeat run --metrics-port`` and ``--stats`` (see :mod:`deadbeat.metrics`).
