@@ -152,6 +152,38 @@ class TestRun:
         assert "events.jsonl:213: dead letter from JSONParse" in result.stderr
         assert "1 of 5 data failed" in result.stderr
 
+    def test_a_run_whose_log_its_tailer_reads_is_refused(self, tmp_path: Path) -> None:
+        """`deadbeat run p.toml 2>> logs/deadbeat.log` with fs.tail on logs/*.log: each line logged was read,
+        failed to parse, was logged again: 60 GB of disk in minutes. Refused at once, standard error or [log] file."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "app.log").write_text('{"a": 1}\n')
+        body = f"""
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["{logs}/*.log"]
+            [[cog]]
+            use = "text.json_parse"
+            [[cog]]
+            use = "text.json_format"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.json"}"
+            """
+        pipeline = write_pipeline(tmp_path, body)
+        with (logs / "deadbeat.log").open("a") as log:
+            run = subprocess.run(
+                [sys.executable, "-m", "deadbeat.command", "run", str(pipeline)], stderr=log, timeout=60, check=False
+            )
+        assert run.returncode == 1
+        said = (logs / "deadbeat.log").read_text()
+        assert f"the run's log (standard error) {logs / 'deadbeat.log'} is read by cog[0] (fs.tail)" in said
+        assert not (tmp_path / "out.json").exists()
+        logged = write_pipeline(tmp_path, f'[log]\nfile = "{logs / "run.log"}"\n' + body)
+        result = deadbeat("check", str(logged))
+        assert result.returncode == 1
+        assert f"the run's log ([log] file) {logs / 'run.log'} is read by cog[0] (fs.tail)" in result.stdout
+
     def test_the_summary_says_what_the_error_cogs_dropped(self, tmp_path: Path) -> None:
         """A filter among the [[errors]] cogs drops a record: the summary does not claim it was written."""
         (tmp_path / "in.log").write_text('{"v": 1}\n{"v": "x"}\nnot json\n{"v": 3}\n')

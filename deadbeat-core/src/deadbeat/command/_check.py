@@ -47,9 +47,10 @@ import inspect
 import os
 import pwd
 import socket
+import stat
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from .. import movement
@@ -273,7 +274,42 @@ def _excluded(excludes: Any, path: str) -> bool:
     return False
 
 
-def feeding_itself(spec: pipeline_mod.PipelineFile) -> list[str]:
+def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipeline_mod.CogSpec, str, str] | None:
+    """The file supply whose ``filenames`` match the absolute path ``written`` (and do not exclude it), if any.
+
+    :returns: the supply, the pattern, and how to take the file back (its ``exclude``), or ``None``.
+    """
+    for supply in supplies:
+        patterns = supply.params.get("filenames")
+        if not isinstance(patterns, (list, tuple)):
+            continue
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern:
+                continue
+            if not _pattern_matches(os.path.abspath(os.path.expanduser(pattern)), written):
+                continue
+            if _excluded(supply.params.get("exclude"), written):
+                continue
+            takes_back = (
+                f", or add it to the exclude of {supply.where}"
+                if "exclude" in {d.name for d in declared_parameters(supply.factory)[1]}
+                else ""
+            )
+            return supply, pattern, takes_back
+    return None
+
+
+def stderr_file() -> str | None:
+    """The regular file standard error goes to (``2>> /var/log/deadbeat.log``), if it is one."""
+    try:
+        if not stat.S_ISREG(os.fstat(2).st_mode):
+            return None
+        return os.readlink("/proc/self/fd/2")
+    except OSError:
+        return None
+
+
+def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) -> list[str]:
     """Outputs that write where a supply of the same pipeline reads: the run would read its own output back.
 
     An output's ``filename`` (``fs.write``) that a file supply's ``filenames``
@@ -284,6 +320,11 @@ def feeding_itself(spec: pipeline_mod.PipelineFile) -> list[str]:
     line became 190,000 in ten seconds). ``deadbeat check`` reports each as an
     error, and ``deadbeat run`` refuses to start such a pipeline.
 
+    The run's own log is looked at the same way: the ``[log]`` file, and
+    ``logs`` (standard error, when ``deadbeat run`` finds it is a file). A
+    line the supply reads there fails to parse, or is logged, and is read
+    again: a test harness filled 60 GB of disk in minutes.
+
     :returns: one line per output and supply, naming both.
     """
     path = spec.path
@@ -292,35 +333,32 @@ def feeding_itself(spec: pipeline_mod.PipelineFile) -> list[str]:
     problems: list[str] = []
     if not supplies:
         return problems
+    log_file = spec.log.get("file")
+    for shown, logged in [("[log] file", log_file), *(("standard error", log) for log in logs)]:
+        if not isinstance(logged, str) or not logged:
+            continue
+        found = _reader_of(supplies, os.path.abspath(os.path.expanduser(logged)))
+        if found is not None:
+            supply, pattern, takes_back = found
+            problems.append(
+                f"{path}: the run's log ({shown}) {logged} is read by {supply.where} ({supply.use}), whose"
+                f" filenames entry {pattern!r} matches it: each line logged would be read and logged again,"
+                f" without end; log elsewhere{takes_back}"
+            )
     for cog in every:
         if _is_supply(cog):
             continue
         where = f"{path}: {cog.where} ({cog.use})"
         name = cog.params.get("filename")
         if isinstance(name, str) and name and name != "-":
-            written = os.path.abspath(os.path.expanduser(name))
-            for supply in supplies:
-                patterns = supply.params.get("filenames")
-                if not isinstance(patterns, (list, tuple)):
-                    continue
-                for pattern in patterns:
-                    if not isinstance(pattern, str) or not pattern:
-                        continue
-                    if not _pattern_matches(os.path.abspath(os.path.expanduser(pattern)), written):
-                        continue
-                    if _excluded(supply.params.get("exclude"), written):
-                        continue
-                    takes_back = (
-                        f", or add it to the exclude of {supply.where}"
-                        if "exclude" in {d.name for d in declared_parameters(supply.factory)[1]}
-                        else ""
-                    )
-                    problems.append(
-                        f"{where}: filename: {name} is read by {supply.where} ({supply.use}) too, whose filenames"
-                        f" entry {pattern!r} matches it: the run would read its own output back and write it"
-                        f" again, without end; write it elsewhere{takes_back}"
-                    )
-                    break
+            found = _reader_of(supplies, os.path.abspath(os.path.expanduser(name)))
+            if found is not None:
+                supply, pattern, takes_back = found
+                problems.append(
+                    f"{where}: filename: {name} is read by {supply.where} ({supply.use}) too, whose filenames"
+                    f" entry {pattern!r} matches it: the run would read its own output back and write it"
+                    f" again, without end; write it elsewhere{takes_back}"
+                )
         directory = cog.params.get("directory")
         if cog.use.rsplit(".", 1)[-1] == "spool_write" and isinstance(directory, str) and directory:
             for supply in supplies:

@@ -35,7 +35,7 @@ from .. import pipeline as pipeline_mod
 from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry, missing_library
-from ._check import check, feeding_itself
+from ._check import check, feeding_itself, stderr_file
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 from ._workers import Supervisor, unshareable_supplies
 
@@ -74,7 +74,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.explain:
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
-    feeding = feeding_itself(spec)
+    feeding = feeding_itself(spec, _logs_outside())
     if feeding:
         # Refused before anything is opened: each line read would be written and read again, without end.
         sys.stderr.write("".join(f"deadbeat: {line}\n" for line in feeding))
@@ -396,6 +396,10 @@ def _watch_reload(
         except pipeline_mod.PipelineError as exc:
             refuse(new_text, str(exc))  # changed again since the check
             return
+        feeding = feeding_itself(spec, _logs_outside())
+        if feeding:
+            refuse(new_text, "; ".join(feeding))
+            return
         seen[0] = new_text
         reloaded.append(spec)
         logger.info("SIGHUP: %s changed and valid; stopping the running pipeline in order to start it", args.pipeline)
@@ -404,6 +408,12 @@ def _watch_reload(
 
     pipeline.esc.signal_register(signal.SIGHUP, on_hup)
     return on_hup
+
+
+def _logs_outside() -> list[str]:
+    """Where the run's log goes besides its ``[log]`` file: standard error, when it is a file."""
+    found = stderr_file()
+    return [found] if found else []
 
 
 def reload_hazards(pipeline: pipeline_mod.Pipeline) -> list[str]:
