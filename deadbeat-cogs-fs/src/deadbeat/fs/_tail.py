@@ -3036,7 +3036,11 @@ class FileWatcherSupply(movement.Supply):
         self._marks_unsaved = False
         assert self._state is not None
         self._state.set(self._section, self._state_section())
-        self._state.save(force=True, paced=False)
+        try:
+            self._state.save(force=True, paced=False)
+        except OSError as exc:
+            # Said as the state's own saves say it; the next checkpoint tries again, and reading goes on.
+            log.error("%s: could not save %s before reading a new file: %s", self, self._state.path, exc)
 
     def _with_metadata(self, data: list[Any], event_ids: Any, name: str) -> list[Any]:
         """Put the metadata fields asked for (path, host, offset) into each datum."""
