@@ -100,7 +100,8 @@ class LineageMark:
 
     @property
     def placeholder(self) -> bool:
-        """Whether the mark covers no file: set at the first start (see ``FileWatcherSupply._mark_following_began``)."""
+        """Whether the mark covers no file: given to a lineage before its first line goes out, at the first start
+        or when first seen while running (see ``FileWatcherSupply._mark_following_began``)."""
         return self.born is None and self.mtime == 0 and not self.contents
 
     @property

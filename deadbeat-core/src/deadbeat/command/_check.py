@@ -114,13 +114,16 @@ def _count(lines: list[str], noun: str) -> str:
     return f"{len(lines)} {noun}" + ("" if len(lines) == 1 else "s")
 
 
-def check(path: str, registry: Any = None, once: bool = False, probe_ports: bool = True) -> tuple[list[str], list[str]]:
+def check(
+    path: str, registry: Any = None, once: bool = False, probe_ports: bool = True, logs: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """Check a pipeline file.
 
     :param once: as ``deadbeat run --once`` would run it: supplies read what is
         there to its end instead of following files.
     :param probe_ports: bind each listening port to see that it is free; not
         for a reload, whose running pipeline holds the ports until it stops.
+    :param logs: where the run logs besides its ``[log]`` file (see :func:`feeding_itself`).
     :returns: ``(errors, warnings)``, one line each.
     """
     errors: list[str] = []
@@ -133,7 +136,7 @@ def check(path: str, registry: Any = None, once: bool = False, probe_ports: bool
     except pipeline_mod.PipelineError as exc:
         return list(exc.problems), []
     errors, warnings = _machine_problems(path, spec, errors, warnings, once, probe_ports)
-    errors += feeding_itself(spec)
+    errors += feeding_itself(spec, logs)
     with plugin_output_to_stderr():
         _build_problems(path, spec, errors, warnings)
     # A secret from ${file:...} in a value the lines quote (a path, a URL) is shown as ***.

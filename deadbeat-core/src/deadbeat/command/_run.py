@@ -382,7 +382,7 @@ def _watch_reload(
             return
         # What deadbeat check finds, but for the ports the running pipeline holds:
         # a file that cannot start must not stop the running pipeline.
-        errors, _warnings = check(args.pipeline, registry, once=args.once, probe_ports=False)
+        errors, _warnings = check(args.pipeline, registry, once=args.once, probe_ports=False, logs=_logs_outside())
         if errors:
             refuse(new_text, "; ".join(errors))
             return
@@ -395,10 +395,6 @@ def _watch_reload(
                 spec = pipeline_mod.load(args.pipeline, registry)
         except pipeline_mod.PipelineError as exc:
             refuse(new_text, str(exc))  # changed again since the check
-            return
-        feeding = feeding_itself(spec, _logs_outside())
-        if feeding:
-            refuse(new_text, "; ".join(feeding))
             return
         seen[0] = new_text
         reloaded.append(spec)

@@ -373,13 +373,11 @@ class _Source:
         self,
         start: int,
         batched: list[bool],
-        one_to_one: list[bool],
         measure: str = "off",
         drops: frozenset[int] = frozenset(),
     ) -> None:
         self.start = start
         self.batched = batched
-        self.one_to_one = one_to_one
         self.measure = measure
         #: Positions of cogs seen returning None: called as ``cog(d) or ()``.
         self.drops = drops
@@ -668,14 +666,7 @@ class Train:
         # Per entry position compiled so far: its file name and source.
         self._sources: dict[int, tuple[str, str]] = {}
         # What _compile_entries prepared for the entries still to be compiled.
-        self._plan: tuple[list[bool], list[bool], list[str], list[Any], str, frozenset[int]] = (
-            [],
-            [],
-            [],
-            [],
-            "off",
-            frozenset(),
-        )
+        self._plan: tuple[list[bool], list[str], list[Any], str, frozenset[int]] = ([], [], [], "off", frozenset())
         self._starts: frozenset[int] = frozenset({0})
         self._broadcasts: dict[str, list[Implementation]] = {name: [] for name in BROADCASTS}
         self._pm = BroadcastManager()
@@ -874,7 +865,6 @@ class Train:
             for i, call in enumerate(calls)
         ]
         batched = [_batch_call(cog) is not None for cog in cogs]
-        one_to_one = [bool(getattr(cog, "one_to_one", False)) for cog in cogs]
         stages = [self._batch_stage(i, cog, calls[i]) if batched[i] else None for i, cog in enumerate(cogs)]
         labels = [_label(cog) for cog in cogs]
         probes = {i: self._probe(i, calls[i]) for i in range(len(cogs)) if not batched[i] and i not in self._trusted}
@@ -882,7 +872,7 @@ class Train:
             stages[i] if batched[i] else calls[i] if i in self._trusted else probes[i] for i in range(len(cogs))
         ]
         self._recompile = False
-        self._plan = (batched, one_to_one, labels, values, self._measure, frozenset(self._drops))
+        self._plan = (batched, labels, values, self._measure, frozenset(self._drops))
         self._entries = [self._on_first_use(start) for start in range(len(cogs) + 1)]
 
     def _on_first_use(self, start: int) -> Callable[[Iterable[Any]], int]:
@@ -895,8 +885,8 @@ class Train:
 
     def _compile_entry(self, start: int) -> Callable[[Iterable[Any]], int]:
         """Write, compile and register the code of the entry at ``start``, as the plan made last says."""
-        batched, one_to_one, labels, values, measure, drops = self._plan
-        source, _params = _Source(start, batched, one_to_one, measure, drops).write(self.name, labels)
+        batched, labels, values, measure, drops = self._plan
+        source, _params = _Source(start, batched, measure, drops).write(self.name, labels)
         lines = source.splitlines(keepends=True)
         filename = self._code_filename(start, lines)
         # Registered before compiling, with no modification time, so that
