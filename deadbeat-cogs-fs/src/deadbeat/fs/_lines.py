@@ -18,7 +18,7 @@ offsets by :func:`itertools.accumulate`, one list comprehension.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import accumulate, repeat
 from operator import add
 from typing import Any
@@ -165,14 +165,16 @@ class LineMaker:
         self.lines += len(lines)
         # Offsets need byte lengths; in ASCII text a character is a byte.
         pieces: list[Any] = lines if text.isascii() else complete.tobytes().split(b"\n")
-        # One offset more than lines (the one after the last): zip stops at the lines.
-        offsets = _offsets(start, pieces)
         id_key, line_key = self._id_key, self._line_key
         prefix = f"{name}:"
-        # Each id made where it is stored (no list of ids kept): the train
-        # rarely asks for them, and then they are made again from the offsets.
-        data = [{id_key: f"{prefix}{offset}", line_key: line} for offset, line in zip(offsets, lines, strict=False)]
-        return data, lambda: _ids(name, start, pieces)[: len(lines)]
+        # The ids first, then the dicts: two comprehensions measured faster than
+        # one making both (each loop stays simpler), and the train gets the ids
+        # it asks for without making them again. One offset more than lines
+        # (the one after the last): dropped.
+        ids = [f"{prefix}{offset}" for offset in _offsets_of(start, pieces)]
+        ids.pop()
+        data = [{id_key: eid, line_key: line} for eid, line in zip(ids, lines, strict=False)]
+        return data, lambda: ids
 
     def _one_by_one(
         self, name: str, complete: memoryview, start: int, reject: Reject
@@ -286,9 +288,14 @@ def _ids(name: str, start: int, pieces: list[Any]) -> list[str]:
 
 def _offsets(start: int, pieces: list[Any]) -> list[int]:
     """The offset of each of ``pieces`` (lines without their newlines, by byte length) from ``start``, and one more."""
+    return list(_offsets_of(start, pieces))
+
+
+def _offsets_of(start: int, pieces: list[Any]) -> Iterator[int]:
+    """:func:`_offsets`, one at a time: for a comprehension that needs no list of them."""
     # operator.add, not (1).__add__: a builtin function is called without
     # building a tuple of its arguments; a method wrapper is not.
-    return list(accumulate(map(add, map(len, pieces), repeat(1)), initial=start))
+    return accumulate(map(add, map(len, pieces), repeat(1)), initial=start)
 
 
 def _plain(accessor: Any) -> bool:

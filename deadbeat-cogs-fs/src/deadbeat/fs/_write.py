@@ -35,7 +35,6 @@ import signal
 import stat
 import time
 from collections.abc import Coroutine
-from itertools import repeat
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -144,8 +143,6 @@ class LineFileDrain(movement.Cog):
         self._drained: asyncio.Future[None] | None = None
         self._said_slow = False
         self._get = movement.getter(line_getter)
-        #: The line's key when the getter is a plain one (no path, no callable).
-        self._key = line_getter if isinstance(line_getter, str) and not set(line_getter) & {".", "\\"} else None
         # Encoded lines not yet tried, one entry per list (or per datum).
         self._buffer: list[bytes] = []
         self._append = self._buffer.append
@@ -493,20 +490,12 @@ class LineFileDrain(movement.Cog):
                 joined = "\n".join(data)
             except TypeError:
                 # Not all text: every line is found first (at C speed while the
-                # getter is), so that a datum without one raises before anything
-                # is collected.
+                # getter is: itemgetter for a plain key), so that a datum without
+                # one raises before anything is collected.
                 try:
-                    if self._key is None or not movement.only(data, dict):
-                        raise TypeError
-                    # Plain dicts under a plain key, the common case: dict.__getitem__
-                    # is called without the tuple of arguments itemgetter needs
-                    # (not for subclasses: one may have a __getitem__ of its own).
-                    joined = "\n".join(map(dict.__getitem__, data, repeat(self._key)))
-                except Exception:  # noqa: BLE001 - not all dicts holding text: the getter's way
-                    try:
-                        joined = "\n".join(map(self._get, data))
-                    except Exception:  # noqa: BLE001 - found again below, with the reason
-                        joined = "\n".join(map(self._line_of_any, data))
+                    joined = "\n".join(map(self._get, data))
+                except Exception:  # noqa: BLE001 - found again below, with the reason
+                    joined = "\n".join(map(self._line_of_any, data))
             self._append(joined.encode(self.encoding))
             self._unwritten_lines += len(data)
         return data
