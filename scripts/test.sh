@@ -32,4 +32,4 @@ echo "== mypy"
 "$venv/bin/mypy" deadbeat-core/src/deadbeat deadbeat-cogs-fs/src/deadbeat deadbeat-cogs-text/src/deadbeat \
     deadbeat-cogs-ip/src/deadbeat deadbeat-cogs-net/src/deadbeat
 echo "== pytest"
-"$venv/bin/python" -m pytest "$@"
+"$venv/bin/python" -m pytest --durations=30 "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import select
 import signal
@@ -225,6 +226,60 @@ class TestDescriptors:
         os.close(read_end)
         os.close(write_end)
         assert "callback" not in caplog.text and "train" not in caplog.text
+
+    def test_a_partial_of_a_supplys_method_sends_its_data_down_the_train(self, esc: movement.Escapement) -> None:
+        """The manual binds "a callable (usually some cog's method)": a partial of one is that cog's."""
+
+        class Supply(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+                train.esc.enqueue(functools.partial(self.read, "first"))
+
+            def read(self, tag: str) -> list[str]:
+                return [tag]
+
+            def __call__(self, data: Any) -> tuple[Any, ...]:
+                return (data,)
+
+        got: list[Any] = []
+        train = movement.Train(esc)
+        train.cogs = [Supply(train), got.append]
+        esc.run()
+        assert got == ["first"]
+        assert esc.failures == []
+
+    @pytest.mark.parametrize("kind", ["lambda", "closure", "callable object"])
+    def test_data_from_a_callback_no_cog_owns_fail_the_run_loudly(
+        self, esc: movement.Escapement, caplog: pytest.LogCaptureFixture, kind: str
+    ) -> None:
+        """Data returned where no train can take them are never dropped in silence: said once, and a failure."""
+
+        class Helper:
+            def __call__(self) -> list[str]:
+                return ["lost"]
+
+        def closure() -> list[str]:
+            return ["lost"]
+
+        callback: Any = {"lambda": lambda: ["lost"], "closure": closure, "callable object": Helper()}[kind]
+        got: list[Any] = []
+        train = movement.Train(esc)
+        train.cogs = [got.append]
+        esc.enqueue(callback)
+        esc.enqueue(callback)
+        esc.run()
+        assert got == []
+        assert len(esc.failures) == 1
+        assert "returned data" in esc.failures[0] and "'lost'" in esc.failures[0]
+        assert "functools.partial" in esc.failures[0] and "send_from" in esc.failures[0]
+        assert caplog.text.count("returned data") == 1
+
+    def test_a_callback_returning_nothing_to_send_is_no_failure(self, esc: movement.Escapement) -> None:
+        """An empty list, a string, a number or a mapping from an unowned callback is only a value."""
+        for value in ([], (), "text", 3, {"a": 1}):
+            esc.enqueue(lambda value=value: value)
+        esc.run()
+        assert esc.failures == []
 
     def test_pause_holds_back_a_readable_descriptor(self, esc: movement.Escapement) -> None:
         """A paused owner's descriptor is not served until resume, then it is."""

@@ -6,7 +6,8 @@ Each type knows how to let its source go, so :meth:`Binding.cancel` works the
 same for every kind and the Escapement never asks a binding what it is.
 
 Ownership. The *owner* of a binding is the object whose method the callback is
-(``self.readable`` is owned by ``self``). The Escapement uses it to pause a
+(``self.readable`` is owned by ``self``, and so is
+``functools.partial(self.readable, ...)``). The Escapement uses it to pause a
 supply's bindings under backpressure, to refuse bindings from a cog that has
 finished, and to send the data a cog's callback returns down that cog's train.
 A plain function, a lambda or a builtin such as ``os.write`` has no owner.
@@ -15,6 +16,7 @@ A plain function, a lambda or a builtin such as ``os.write`` has no owner.
 from __future__ import annotations
 
 import asyncio
+import functools
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -41,9 +43,13 @@ __all__ = [
 def owner_of(callback: Callable[..., Any]) -> object | None:
     """:returns: the object whose method ``callback`` is, or ``None``.
 
-    A builtin function's ``__self__`` is its module (``os.write``), which owns
-    nothing: such a callback is a plain function here.
+    A :func:`functools.partial` of a method is owned as the method is
+    (``partial(self.read, path)`` is ``self``'s). A builtin function's
+    ``__self__`` is its module (``os.write``), which owns nothing: such a
+    callback is a plain function here.
     """
+    while isinstance(callback, functools.partial):
+        callback = callback.func
     owner: object | None = getattr(callback, "__self__", None)
     if owner is None or isinstance(owner, types.ModuleType):
         return None

@@ -200,6 +200,8 @@ class Escapement:
         self._running = False
         self._ended = False
         self._warned_poll = False
+        # Callbacks owned by no cog that returned data, already said (see _unowned_data).
+        self._said_unowned: set[int] = set()
         # Descriptors: our own epoll set, and what is bound to each descriptor.
         # Invariant: a descriptor is in the set exactly when one of its bindings
         # is neither suspended nor cancelled, with the union of their masks.
@@ -328,6 +330,26 @@ class Escapement:
             # A cog's callback returned data, but no train holds the cog: say so
             # rather than lose them without a word.
             log.error("%s: callback returned data but the cog is in no train; data dropped: %r", owner, result)
+        elif owner is None and _looks_like_data(result):
+            self._unowned_data(binding, result)
+
+    def _unowned_data(self, binding: Binding, result: Any) -> None:
+        """A callback no cog owns (a lambda, a closure, a callable object) returned data: they have nowhere to go.
+
+        Only a cog's own method (or a ``functools.partial`` of one) tells which
+        train and which place in it its data go to. Dropping them is a failure
+        of the run, said once per callback, never silence.
+        """
+        key = id(binding.callback)
+        if key in self._said_unowned:
+            return  # the run has failed already, and said why
+        self._said_unowned.add(key)
+        self.fail(
+            None,
+            f"{binding!r} returned data, but it is no cog's method, so no train takes them: dropped ({result!r:.200})."
+            " Bind the cog's own method (or a functools.partial of it), or send the data on with"
+            " esc.send_from(cog, data)",
+        )
 
     # -- routes: where a cog's data go (set by the Train) ---------------------------
 
@@ -1251,3 +1273,13 @@ class NullEscapement(Escapement):
 #: The manual's form: ``self.esc = movement.DummyEscapement`` in a cog's ``finish``,
 #: so that code that would bind again does nothing; ``DummyEscapement()`` gives a new one.
 DummyEscapement = NullEscapement()
+
+
+def _looks_like_data(result: Any) -> bool:
+    """Whether a callback's result is what a cog returns (data to send on), not a plain value.
+
+    A list or tuple holding something, or a generator, is; an empty one holds
+    nothing to lose; a number (``os.write`` returns one), a string, bytes or a
+    mapping is only a function's value.
+    """
+    return (isinstance(result, (list, tuple)) and len(result) > 0) or inspect.isgenerator(result)
