@@ -105,6 +105,49 @@ class TestFileReader:
         assert [r.event_id for r in records] == [f"{path}:4"] and records[0].datum == "two"
         assert done == [f"{path}:0", f"{path}:4", f"{path}:8"]
 
+    @pytest.mark.parametrize("id_setter", [movement.itemsetter("uid"), "meta.uid"], ids=["itemsetter", "path"])
+    def test_event_done_tells_the_ids_put_under_any_key(self, tmp_path: Path, id_setter: Any) -> None:
+        """The manual's setters: ids under a key the train's id_getter does not know still reach event_done."""
+        path = tmp_path / "in.txt"
+        path.write_text("one\ntwo\n")
+        done: list[Any] = []
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        esc = movement.Escapement()
+        collector = Collector()
+        supply = fs.FileWatcherSupply(esc, [str(path)], tail=False, line_setter="line", id_setter=id_setter)
+        train = movement.Train(esc)
+        train.cogs = [supply, Listener(), collector]
+        train.run()
+        esc.close()
+        assert done == [f"{path}:0", f"{path}:4"]
+
+    def test_ids_made_by_the_manuals_id_function_are_the_datas_own(self, tmp_path: Path) -> None:
+        """A one-argument id_setter makes ids of its own: event_done tells those, read from the data."""
+        path = tmp_path / "in.txt"
+        path.write_text("one\ntwo\n")
+        done: list[Any] = []
+        made = iter(range(100, 200))
+
+        def make_id(datum: dict[str, Any]) -> dict[str, Any]:
+            datum["id"] = f"mine-{next(made)}"
+            return datum
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        esc = movement.Escapement()
+        supply = fs.FileWatcherSupply(esc, [str(path)], tail=False, line_setter="line", id_setter=make_id)
+        train = movement.Train(esc)
+        train.cogs = [supply, Listener(), Collector()]
+        train.run()
+        esc.close()
+        assert done == ["mine-100", "mine-101"]
+
     def test_reads_files_in_order_with_ids(self, tmp_path: Path) -> None:
         """Every line of every file arrives once, in order, with FILE:OFFSET ids."""
         second = tmp_path / "second.txt"
@@ -785,6 +828,24 @@ class TestSpool:
         esc.close()
         assert [(d["id"], d["data"]) for d in collector.data] == [("early", "first event"), ("late", "second event")]
         assert sorted(p.name for p in spool.iterdir()) == [".partial"]
+
+    def test_event_done_tells_the_file_name_under_any_id_key(self, tmp_path: Path) -> None:
+        """The file's name is its event id, told to event_done whatever key the id_setter uses."""
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        (spool / "one").write_text("1")
+        done: list[Any] = []
+
+        class Listener(movement.Cog):
+            def event_done(self, event_id: Any) -> None:
+                done.append(event_id)
+
+        esc = movement.Escapement()
+        esc.once = True
+        collector = Collector()
+        run_train([fs.SpoolDirSupply(esc, str(spool), id_setter="uid"), Listener(), collector], esc=esc)
+        assert [d["uid"] for d in collector.data] == ["one"]
+        assert done == ["one"]
 
     def test_done_dir_keeps_handled_files(self, tmp_path: Path) -> None:
         """With done_dir, handled files are moved there instead of removed."""

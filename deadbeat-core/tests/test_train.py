@@ -1299,7 +1299,8 @@ class TestEventDone:
         said = [r.getMessage() for r in caplog.records if "without an event id" in r.getMessage()]
         assert said == [
             "train ids: data without an event id (the id_getter finds none), such as 'plain string': event_done"
-            " is not sent for them (said once)"
+            " is not sent for them (said once). If their ids are under another key, tell the train where:"
+            " Train(esc, id_getter=...), or [train] id_getter in a pipeline file"
         ]
 
     def test_after_a_merge_a_cog_that_hears_renames_hears_of_the_new_id_once(self) -> None:

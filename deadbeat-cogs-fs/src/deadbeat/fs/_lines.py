@@ -71,6 +71,10 @@ class LineMaker:
         self.max_line = max_line
         self._set_line = movement.setter(line_setter) if line_setter is not None else None
         self._set_id = movement.id_setter(id_setter)
+        # The manual's one-argument id_setter makes ids of its own: the data's,
+        # which the train reads with its id_getter. A setter is given ours, so
+        # the batch tells them too, whatever field they went to.
+        self._own_ids = callable(id_setter) and self._set_id is not id_setter
         # Plain keys let a datum be built as one dict display, the fast way.
         self._line_key = line_setter if _plain(line_setter) else None
         self._id_key = id_setter if _plain(id_setter) else None
@@ -225,8 +229,8 @@ class LineMaker:
                 continue
             data.append(datum)
             offsets.append(here)
-        if set_id is not None:
-            return data, None  # the ids are the data's own, set by the user's setter
+        if self._own_ids:
+            return data, None  # the ids are the data's own, made by the user's function
         return data, lambda: [event_id(name, o) for o in offsets]
 
     def _events_to_data(
@@ -256,7 +260,7 @@ class LineMaker:
                 continue
             made.append(datum)
             offsets.append(offset)
-        if set_id is not None:
+        if self._own_ids:
             return made, None
         return made, lambda: [event_id(name, o) for o in offsets]
 

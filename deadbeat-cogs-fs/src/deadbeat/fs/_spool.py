@@ -136,6 +136,7 @@ class SpoolDirSupply(movement.Supply):
         self.poll_interval = poll_interval
         self._set_content = movement.setter(content_setter)
         self._set_id = movement.id_setter(id_setter)
+        self._own_ids = callable(id_setter) and self._set_id is not id_setter
         self._taken: set[str] = set()
         self._failed: set[str] = set()
         self._following = not getattr(esc, "once", False)
@@ -219,7 +220,10 @@ class SpoolDirSupply(movement.Supply):
             self._refuse(name, {"id": name, "file": path, "content": content}, exc)
             return
         self._taken.add(name)
-        self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name)))
+        # The file's name is its event id, told beside the datum whatever field
+        # the setter put it in (unless the manual's id function made one of its own).
+        ids = None if self._own_ids else (lambda: [name])
+        self.esc.send_from(self, movement.Batch([datum], batch_id=("fs.spool", id(self), name), event_ids=ids))
 
     def _refuse(self, name: str, record: dict[str, Any], error: Exception) -> None:
         """Send the file ``name``, which makes no datum, to the error output; remove it once that is acknowledged.

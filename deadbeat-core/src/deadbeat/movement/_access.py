@@ -418,7 +418,7 @@ _ID_KEYS = ("ID", "id", "_id", "event_id")
 
 
 def default_id_getter(data: Any) -> Any:
-    """Find an event id in common places (``ID`` as in IDEA, ``id``, ``_id``).
+    """Find an event id in common places (``ID`` as in IDEA, ``id``, ``_id``, ``event_id``).
 
     :returns: the id, or ``None`` when the datum has none.
     """

@@ -1398,7 +1398,8 @@ class Train:
             self._said_no_id = True
             log.warning(
                 "train %s: data without an event id (the id_getter finds none), such as %s: event_done is not sent"
-                " for them (said once)",
+                " for them (said once). If their ids are under another key, tell the train where:"
+                " Train(esc, id_getter=...), or [train] id_getter in a pipeline file",
                 self.name,
                 reprlib.repr(self._first_without_id(data)),
             )
