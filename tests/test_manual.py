@@ -525,8 +525,8 @@ class TestCogs:
 
     @pytest.mark.parametrize(
         "first",
-        ["train", "geartrain: movement.Train", "geartrain: 'movement.Train'"],
-        ids=["named", "annotated", "text"],
+        ["train", "geartrain: movement.Train", "geartrain: 'movement.Train'", "geartrain", "my_train"],
+        ids=["named", "annotated", "text", "a train by its name alone", "my_train"],
     )
     def test_a_cog_needing_events_asks_for_the_train_first(self, tmp_path: Path, first: str) -> None:
         """deadbeat run gives the Train to a cog whose first __init__ argument is the train: named so or annotated."""
@@ -557,6 +557,30 @@ class TestCogs:
         built.esc.close()
         assert '"late":true' in out.read_text()
         assert str(tmp_path) not in sys.path  # the module was found beside the file, for that import only
+
+    def test_a_first_parameter_not_given_and_not_the_train_says_how_to_mark_the_train(self, tmp_path: Path) -> None:
+        """An unannotated first parameter of another name stays a parameter: missing, the error says what to do."""
+        (tmp_path / "prefix_cogs.py").write_text(
+            "from deadbeat import movement\n"
+            "class Prefix(movement.Cog):\n"
+            "    def __init__(self, momentum):\n"
+            "        self.momentum = momentum\n"
+            "    def __call__(self, data):\n"
+            "        return (self.momentum + data,)\n"
+        )
+        source = write_lines(tmp_path / "in.txt", ["x"])
+        (tmp_path / "p.toml").write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n[[cog]]\nuse = "prefix_cogs:Prefix"\n'
+        )
+        with pytest.raises(pipeline.PipelineError) as caught:
+            pipeline.build(str(tmp_path / "p.toml"), once=True)
+        assert "momentum: required parameter missing" in str(caught.value)
+        assert "name it train or annotate it movement.Train" in str(caught.value)
+        (tmp_path / "p.toml").write_text(
+            f'[[cog]]\nuse = "fs.read"\nfilenames = ["{source}"]\n[[cog]]\nuse = "prefix_cogs:Prefix"\nmomentum = ">"\n'
+        )
+        built = pipeline.build(str(tmp_path / "p.toml"), once=True)
+        built.esc.close()
 
 
 class TestConfigurationAndLogging:

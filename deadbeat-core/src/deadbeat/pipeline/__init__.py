@@ -552,6 +552,8 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
         # Nothing declared to check against (a builtin, say): the cog checks for itself.
         return CogSpec(where, use, factory, params, None)
     inject, declared = conf.declared_parameters(factory)
+    if inject is None and _asks_for_the_train(factory, signature, params):
+        inject, declared = "train", declared[1:]
     # A value whose ${...} could not be substituted has its problem already;
     # checked as the text it is, it would only add false ones.
     unresolved = {key for key, value in params.items() if holds_unresolved(value)}
@@ -563,11 +565,54 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
         values = {**{k: v for k, v in params.items() if k not in known}, **values}
     else:
         values, errors = conf.check(section, params, label, noun="parameter")
-    problems += [str(error) for error in errors if error.key not in unresolved]
+    problems += [_train_hint(factory, signature, str(error), label) for error in errors if error.key not in unresolved]
     values = {k: v for k, v in values.items() if k not in unresolved}
     casts = {d.name: d.cast for d in declared}
     values = {k: conf.rebase(casts[k], v, base) if k in casts else v for k, v in values.items()}
     return CogSpec(where, use, factory, values, inject)
+
+
+def _asks_for_the_train(factory: Any, signature: inspect.Signature, params: Mapping[str, Any]) -> bool:
+    """Whether a cog class's first parameter is the Train the manual has cogs ask for, whatever its name.
+
+    The manual: a cog "must ask for Train instance as the first argument of
+    ``__init__``" when it needs events. A first parameter named ``train`` or
+    ``esc``, or annotated, says so by itself (see :func:`conf.declared_parameters`);
+    so does an unannotated, required, positional one whose name speaks of a
+    train (``geartrain``, ``my_train``) and that the pipeline file does not
+    give. Any other name stays a parameter: a missing one is an error that
+    says how to mark the Train (see :func:`_train_hint`).
+    """
+    first = _first_required(factory, signature)
+    return first is not None and "train" in first.name.lower() and first.name not in params
+
+
+def _first_required(factory: Any, signature: inspect.Signature) -> inspect.Parameter | None:
+    """A cog class's first parameter when it is unannotated, required and positional, else ``None``."""
+    if not inspect.isclass(factory):
+        return None
+    parameters = list(signature.parameters.values())
+    if not parameters:
+        return None
+    first = parameters[0]
+    if (
+        first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+        and first.default is first.empty
+        and first.annotation is first.empty
+    ):
+        return first
+    return None
+
+
+def _train_hint(factory: Any, signature: inspect.Signature, problem: str, label: str) -> str:
+    """``problem``, with how to mark the Train when it is the first parameter's absence."""
+    first = _first_required(factory, signature)
+    if first is not None and problem.startswith(f"{label}: {first.name}: required"):
+        return (
+            f"{problem} (if {first.name} is the Train the cog needs, name it train or annotate it"
+            " movement.Train: deadbeat run gives it then)"
+        )
+    return problem
 
 
 def _is_plain_cog(factory: Any, params: Mapping[str, Any]) -> bool:
