@@ -474,6 +474,35 @@ class TestPollingFallback:
 
 
 class TestSignals:
+    @pytest.mark.parametrize("keeps_alive", [False, True])
+    def test_a_supply_bound_to_a_signal_alone(
+        self, esc: movement.Escapement, caplog: pytest.LogCaptureFixture, keeps_alive: bool
+    ) -> None:
+        """With keeps_alive the application waits for the signal; without, it ends at once and says why."""
+
+        class OnSignal(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                train.esc.signal_register(signal.SIGUSR1, self.fired, keeps_alive=keeps_alive)
+
+            def fired(self) -> list[str]:
+                return ["fired"]
+
+            def __call__(self, data: Any) -> tuple[Any, ...]:
+                return (data,)
+
+        got: list[Any] = []
+        train = movement.Train(esc)
+        train.cogs = [OnSignal(train), got.append]
+        if keeps_alive:
+            esc.after(0.1, os.kill, os.getpid(), signal.SIGUSR1)
+            esc.after(0.4, esc.shutdown, keeps_alive=False)
+        esc.run()
+        said = [r.getMessage() for r in caplog.records if "SIGUSR1 handler does not keep it running" in r.getMessage()]
+        if keeps_alive:
+            assert got == ["fired"] and said == []
+        else:
+            assert got == [] and len(said) == 1 and "keeps_alive=True" in said[0]
+
     def test_signal_calls_every_registered_callback(self, esc: movement.Escapement) -> None:
         """Two callbacks on SIGUSR1 both run when the process gets the signal."""
         got: list[str] = []

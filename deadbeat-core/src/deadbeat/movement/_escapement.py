@@ -58,7 +58,7 @@ from ._bindings import (
     TaskBinding,
     TimerBinding,
 )
-from ._cog import Cog
+from ._cog import Cog, Supply
 from ._inotify import InotifyEvent
 from ._polling import PollWatch
 
@@ -291,7 +291,35 @@ class Escapement:
     def _maybe_idle_shutdown(self) -> None:
         if self._alive == 0 and self._running and not self._paused:
             log.debug("nothing left bound; shutting down")
+            self._say_supplies_waiting_on_signals()
             self.shutdown()
+
+    def _say_supplies_waiting_on_signals(self) -> None:
+        """Ending with nothing bound: a supply whose only trigger is a housekeeping signal would never fire.
+
+        A signal handler keeps nothing running by default (SIGHUP to reopen a
+        file must not keep ``--once`` going). A supply bound to a signal alone
+        most likely meant to wait for it: say so, and how, rather than end in
+        silence and be killed by that signal later.
+        """
+        for binding in list(self._bindings):
+            owner = binding.owner
+            if not isinstance(binding, SignalBinding) or owner is None or not self._is_supply(owner):
+                continue
+            log.warning(
+                "%s: the application ends now, as nothing else is bound: its %s handler does not keep it"
+                " running (esc.signal_register(..., keeps_alive=True) waits for the signal)",
+                owner,
+                signal.Signals(binding.signum).name,
+            )
+
+    def _is_supply(self, owner: object) -> bool:
+        """Whether ``owner`` is a supply: a :class:`Supply`, or the first cog of its train."""
+        if isinstance(owner, Supply):
+            return True
+        route = self._routes.get(id(owner))
+        cogs = getattr(route[1], "cogs", None) if route is not None and route[0] is owner else None
+        return bool(cogs) and cogs[0] is owner
 
     def bindings_of(self, owner: object) -> list[Binding]:
         """:returns: the live bindings whose callbacks are methods of ``owner``."""
