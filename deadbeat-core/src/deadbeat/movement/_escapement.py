@@ -318,7 +318,9 @@ class Escapement:
         if isinstance(owner, Supply):
             return True
         route = self._routes.get(id(owner))
-        cogs = getattr(route[1], "cogs", None) if route is not None and route[0] is owner else None
+        if route is None or route[0] is not owner:
+            return False
+        cogs = getattr(route[1], "cogs", None)
         return bool(cogs) and cogs[0] is owner
 
     def bindings_of(self, owner: object) -> list[Binding]:
