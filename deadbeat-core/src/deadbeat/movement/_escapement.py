@@ -320,7 +320,7 @@ class Escapement:
         route = self._routes.get(id(owner))
         if route is None or route[0] is not owner:
             return False
-        cogs = getattr(route[1], "cogs", None)
+        cogs: Any = getattr(route[1], "cogs", None)
         return bool(cogs) and cogs[0] is owner
 
     def bindings_of(self, owner: object) -> list[Binding]:
