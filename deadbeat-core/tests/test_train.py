@@ -1286,6 +1286,38 @@ class TestEventDone:
         assert log == [("event_done", "f:1"), ("event_done", "f:2"), ("event_done", "f:3")]
         assert records[0].event_id == "f:3"
 
+    def test_a_drain_that_announces_without_holding_is_not_heard_twice(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A drain that keeps data without hold() and announces them once written: each event is heard once, and the
+        author is told, once, how to delay data (the train announced them when the drain returned None)."""
+        log: list[Any] = []
+        esc = movement.Escapement()
+
+        class Buffering(movement.Cog):
+            def __init__(self, train: movement.Train) -> None:
+                self.train = train
+                self.kept: list[Any] = []
+
+            def __call__(self, data: Any) -> None:
+                self.kept.append(data)
+                return None
+
+            def write(self) -> None:
+                for data in self.kept:
+                    self.train.notify("event_done", data["id"])
+                self.kept.clear()
+
+        train = movement.Train(esc, name="buffered")
+        drain = Buffering(train)
+        train.cogs = [EventLog(log), drain]
+        with caplog.at_level(logging.WARNING, logger="deadbeat.train"):
+            for number in range(3):
+                train.send(None, movement.Batch([{"id": f"ev{number}"}], batch_id=("b", number)))
+            drain.write()
+        esc.close()
+        assert log == [("event_done", "ev0"), ("event_done", "ev1"), ("event_done", "ev2")]
+        said = [r.getMessage() for r in caplog.records if "announced by a cog after the train" in r.getMessage()]
+        assert len(said) == 1 and "train.hold()" in said[0] and "'ev0'" in said[0]
+
     def test_data_without_an_id_are_said_once_not_skipped_silently(self, caplog: pytest.LogCaptureFixture) -> None:
         """A datum whose id the id_getter cannot read gets no event_done: a warning says so, once, with an example."""
         log: list[Any] = []

@@ -645,6 +645,12 @@ class Train:
         # train's own event_done for them is not sent again. Oldest first, at
         # most _TOLD_DONE_KEPT, and forgotten whenever the train is empty.
         self._told_done: dict[Any, None] = {}
+        # Event ids the train announced done itself, the newest _TOLD_DONE_KEPT
+        # or so: a cog announcing one of them again (it kept a datum it returned
+        # None for, without holding it) is not repeated to the listeners, and
+        # is told once how to delay data (see _already_announced).
+        self._announced: dict[Any, None] = {}
+        self._said_announced_again = False
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
@@ -1510,8 +1516,53 @@ class Train:
         """
         self._announce_done(self._after_renames(ids) if self._renames else ids, ids)
 
+    def _already_announced(self, event_id: Any) -> bool:
+        """Whether a cog's own ``event_done`` for ``event_id`` comes after the train announced it (then not sent).
+
+        The train announces an event done when its data have left the train:
+        written, dropped, or kept by a cog that returned ``None`` for them
+        without :meth:`hold`. A cog that kept data that way and announces them
+        once written would have the listeners hear the event twice, the first
+        time too early (a supply saving its position on ``event_done`` would
+        move past data not written yet). Said once, with the way to delay data.
+        """
+        try:
+            if event_id not in self._announced:
+                return False
+        except TypeError:  # an id that cannot be a key was never noted
+            return False
+        if not self._said_announced_again:
+            self._said_announced_again = True
+            log.warning(
+                "train %s: event_done for %r announced by a cog after the train announced it, when its data left the"
+                " train: not announced twice. A cog that keeps data to send or write later must hold them"
+                " (train.hold(), then train.release()), or the event is done, and acknowledged, as soon as it"
+                " returns None for them (said once)",
+                self.name,
+                event_id,
+            )
+        return True
+
+    def _note_announced(self, ids: list[Any]) -> None:
+        """Remember ``ids`` as announced by the train (the newest, about :data:`_TOLD_DONE_KEPT`)."""
+        announced = self._announced
+        try:
+            announced.update(dict.fromkeys(ids))
+        except TypeError:  # some id cannot be a key: those are never noted
+            for event_id in ids:
+                try:
+                    announced[event_id] = None
+                except TypeError:
+                    continue
+        if len(announced) > 2 * _TOLD_DONE_KEPT:
+            # Trimmed in one go, now and then: cheaper than one deletion per id.
+            self._announced = dict.fromkeys(list(announced)[-_TOLD_DONE_KEPT:])
+
     def _announce_done(self, renamed: list[Any], ids: list[Any]) -> None:
         """``event_done`` for ``renamed`` to the cogs that hear renames, for ``ids`` to the others."""
+        self._note_announced(ids)
+        if renamed is not ids:
+            self._note_announced(renamed)
         hears_renames = {id(impl.cog) for impl in self._broadcasts["event_rename"]}
         for implementation in self._broadcasts["event_done"]:
             method = implementation.method
@@ -2059,6 +2110,8 @@ class Train:
         if implementations is not None:
             if kwargs:
                 args = self._positional(name, args, kwargs)
+            if name == "event_done" and args and self._already_announced(args[0]):
+                return results
             if name == "event_done" and args and self._holds:
                 self._note_told_done(args[0])
             if name == "event_rename" and len(args) == 1:
