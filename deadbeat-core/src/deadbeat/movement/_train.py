@@ -2105,7 +2105,7 @@ class Train:
 
         :returns: the results that were not ``None``.
         """
-        results = []
+        results: list[Any] = []
         implementations = self._broadcasts.get(name)
         if implementations is not None:
             if kwargs:
