@@ -383,6 +383,37 @@ class TestReload:
         assert "it has no state_file: the new pipeline would read the files again from their start" in log
         assert "stopping the running pipeline" not in log
 
+    @pytest.mark.parametrize("change", ["another state file", "no state file"])
+    def test_a_file_that_moves_or_drops_the_state_file_is_not_reloaded(self, tmp_path: Path, change: str) -> None:
+        """The running tailer's positions are in state/pos.json: a new file naming another state file (or none)
+        started a pipeline that read the whole input again (2,010 lines out for 1,010 in, errors 0)."""
+
+        def body(state: str) -> str:
+            lines = f'state_file = "{state}"\n' if state else ""
+            return (
+                f'[[cog]]\nuse = "fs.tail"\nfilenames = ["in.txt"]\n{lines}\n'
+                f'[[cog]]\nuse = "fs.write"\nfilename = "out.txt"\n{lines}'
+            )
+
+        (tmp_path / "pipeline.toml").write_text(body("state/pos.json"))
+        (tmp_path / "in.txt").write_text("")
+        process = start(tmp_path)
+        try:
+            append(tmp_path / "in.txt", [f"line {n}" for n in range(300)])
+            wait_for(lambda: len(out_lines(tmp_path)) >= 300, "the flow to start")
+            (tmp_path / "pipeline.toml").write_text(body("state/pos2.json" if change == "another state file" else ""))
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: "restart deadbeat to apply the file" in stderr_of(tmp_path), "the refusal")
+            append(tmp_path / "in.txt", ["line 300"])
+            wait_for(lambda: len(out_lines(tmp_path)) >= 301, "the old pipeline going on")
+            time.sleep(0.3)
+        finally:
+            assert stop(process) == 0, stderr_of(tmp_path)
+        assert out_lines(tmp_path) == [f"line {n}" for n in range(301)]
+        log = stderr_of(tmp_path)
+        assert "state/pos.json, which the new file no longer names" in log
+        assert "stopping the running pipeline" not in log
+
 
 def check(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "pipeline.toml").write_text(textwrap.dedent(body))

@@ -12,6 +12,8 @@ the inputs resume from theirs, and no line is repeated or lost.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -20,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from deadbeat.daemon import check_private_directory, read_private, set_aside, write_atomically
 
-__all__ = ["STATE_VERSION", "PreparedJSON", "StateFile", "StateVersionError"]
+__all__ = ["STATE_VERSION", "PreparedJSON", "StateFile", "StateFileInUse", "StateVersionError"]
 
 #: The format of the state file this version reads and writes.
 STATE_VERSION = 1
@@ -30,7 +32,61 @@ class StateVersionError(ValueError):
     """The state file is of a format another version of Deadbeat wrote: it is neither read nor replaced."""
 
 
+class StateFileInUse(Exception):
+    """Another process keeps its positions in this state file: running beside it would repeat every line."""
+
+
 log = logging.getLogger("deadbeat.fs")
+
+#: The state files this process holds the lock of: path -> [descriptor, users].
+#: One lock per process: a reload builds the new pipeline's cogs while the
+#: old ones still hold theirs, and flock would refuse a second descriptor of
+#: the same process.
+_locks: dict[str, list[int]] = {}
+
+
+def _lock(path: str) -> None:
+    """Take the lock of the state file ``path`` for this process (``PATH.lock`` beside it, held with flock).
+
+    Two processes with one state file (a service, and the same pipeline run by
+    hand to try it) each read from the same positions and write the same lines:
+    every line written twice, each cutting back the other's output at a restart.
+
+    :raises StateFileInUse: when another process holds it.
+    """
+    held = _locks.get(path)
+    if held is not None:
+        held[1] += 1
+        return
+    name = f"{path}.lock"
+    # Never through a link: the directory is private (checked), the name is not followed.
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise StateFileInUse(
+                f"{path}: the state file is in use by another process (pid {other}, holding {name}): two runs"
+                " with one state file would each write every line; stop the other, or give this run a"
+                " state_file of its own",
+            ) from None
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _locks[path] = [fd, 1]
+
+
+def _unlock(path: str) -> None:
+    """Let the lock of ``path`` go when its last user in this process is done (the lock file stays)."""
+    held = _locks.get(path)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] <= 0:
+        del _locks[path]
+        os.close(held[0])
 
 
 @runtime_checkable
@@ -86,7 +142,14 @@ class StateFile:
         # them missing later.
         for directory in check_private_directory(self.path, create=True):
             log.info("%s: created the state file's directory", directory)
-        self._load()
+        _lock(self.path)
+        self._locked = True
+        try:
+            self._load()
+        except BaseException:
+            self._locked = False
+            _unlock(self.path)
+            raise
 
     @classmethod
     def acquire(cls, esc: Any, path: str, interval: float | None = None) -> StateFile:
@@ -113,6 +176,9 @@ class StateFile:
         self.users -= 1
         if self.users <= 0 and self._esc is not None:
             self._esc.unshare((StateFile, self.path))
+        if self.users <= 0 and self._locked:
+            self._locked = False
+            _unlock(self.path)
 
     def _load(self) -> None:
         raw = read_private(self.path)

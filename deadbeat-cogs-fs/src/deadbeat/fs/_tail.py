@@ -209,7 +209,8 @@ class FileWatcherSupply(movement.Supply):
     :param filenames: paths or glob patterns; files matching later are picked up.
     :param tail: keep following at end of file; ``false`` (or ``deadbeat run
         --once``) reads to the end and stops.
-    :param state_file: where positions are kept across restarts (its directory is created if missing).
+    :param state_file: where positions are kept across restarts (its directory is created if missing);
+        one process at a time uses it (see "The state file" in the tailing docs).
     :param start: where to begin a file seen for the first time at the very first
         start (no state yet): ``"beginning"`` or ``"end"``; files appearing
         later are always read from their beginning.

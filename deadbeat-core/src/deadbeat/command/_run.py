@@ -23,6 +23,7 @@ import argparse
 import functools
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -386,15 +387,15 @@ def _watch_reload(
         if errors:
             refuse(new_text, "; ".join(errors))
             return
-        hazards = reload_hazards(pipeline)
-        if hazards:
-            refuse(new_text, "; ".join(hazards) + "; restart deadbeat to apply the file")
-            return
         try:
             with plugin_output_to_stderr():
                 spec = pipeline_mod.load(args.pipeline, registry)
         except pipeline_mod.PipelineError as exc:
             refuse(new_text, str(exc))  # changed again since the check
+            return
+        hazards = reload_hazards(pipeline) + state_files_left(pipeline, spec)
+        if hazards:
+            refuse(new_text, "; ".join(hazards) + "; restart deadbeat to apply the file")
             return
         seen[0] = new_text
         reloaded.append(spec)
@@ -422,6 +423,33 @@ def reload_hazards(pipeline: pipeline_mod.Pipeline) -> list[str]:
             if reason:
                 found.append(f"{cog_name(cog)}: {reason}")
     return found
+
+
+def state_files_left(pipeline: pipeline_mod.Pipeline, spec: pipeline_mod.PipelineFile) -> list[str]:
+    """State files the running pipeline keeps its positions in that the new file no longer names.
+
+    The new pipeline starts from the positions in the state files it names: one
+    whose ``state_file`` changed, or went, would read its input again from the
+    start (or from its end, losing what came meanwhile), where the promise of a
+    reload is that nothing is lost or written twice. A state file the new file
+    adds, for a cog of its own, is no hazard.
+    """
+    running = {}
+    for train in trains_of(pipeline):
+        for cog in train.cogs:
+            state_file = getattr(cog, "state_file", None)
+            if isinstance(state_file, str) and state_file:
+                running.setdefault(os.path.abspath(state_file), cog_name(cog))
+    every = [*spec.cogs, *spec.errors, *(cog for route in getattr(spec, "routes", []) for cog in route.cogs)]
+    named = {
+        os.path.abspath(value) for cog in every if isinstance(value := cog.params.get("state_file"), str) and value
+    }
+    return [
+        f"{name} keeps its positions in {path}, which the new file no longer names: the new pipeline would read"
+        " its input again instead of going on from them"
+        for path, name in running.items()
+        if path not in named
+    ]
 
 
 class _Stats:
