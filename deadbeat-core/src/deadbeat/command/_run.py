@@ -434,7 +434,7 @@ def state_files_left(pipeline: pipeline_mod.Pipeline, spec: pipeline_mod.Pipelin
     reload is that nothing is lost or written twice. A state file the new file
     adds, for a cog of its own, is no hazard.
     """
-    running = {}
+    running: dict[str, str] = {}
     for train in trains_of(pipeline):
         for cog in train.cogs:
             state_file = getattr(cog, "state_file", None)
