@@ -45,6 +45,19 @@ the failing datum reaches the error output, with the event id it came in with.
 A cog of a route that raises sends its datum to the error output of the train
 the router serves, its record naming the route (``route alerts: fs.write(...)``)
 and the cog's place among the route's cogs.
+
+Event ids. A route's train asks the router's batch for its data's ids, and the
+batch asks :class:`_EventIds`: the ids the served train traces the router's
+list back to (the supply's, beside its batch, whatever parsers made of the
+data), by the datum's place in that list. Never a field of the datum when the
+served train can trace them, nor the id of another datum: a route's copy (with
+``match = "all"``) has the id of what it was copied from, and datum by datum
+(after a failure in the list) the router takes each datum's place from the
+order the train calls it in, as the train itself knows it. Only where the
+served train cannot trace the list (its supply tells no ids, or a cog on the
+way that takes whole lists does not say it is one-to-one) is the datum's own
+id, the train's ``id_getter``, all there is, as for an error in the served
+train itself.
 """
 
 from __future__ import annotations
@@ -113,11 +126,12 @@ class _RouteBatch(Batch):
 
     __slots__ = ("_of",)
 
-    def __init__(self, token: _Token, ids: Callable[[Any], Any]) -> None:
+    def __init__(self, token: _Token, ids: _EventIds | None, event_id: Any = None) -> None:
+        """:param ids: what tells the ids of the data to be appended; ``None`` for one datum of ``event_id``."""
         # Batch's attributes set here: the list starts empty, and this runs per route and per list.
         self.batch_id = token
         self._make_ids = None
-        self._ids = None
+        self._ids = None if ids is not None else [event_id]
         self._of = ids
 
     @property
@@ -128,8 +142,118 @@ class _RouteBatch(Batch):
     def event_ids(self) -> list[Any]:
         """:returns: every datum's event id, in order (asked of ``ids`` once)."""
         if self._ids is None:
-            self._ids = [self._of(datum) for datum in self]
+            of = self._of
+            self._ids = [of(datum) for datum in self] if of is not None else [None] * len(self)
         return self._ids
+
+    def settle(self) -> None:
+        """The route holds some of the data past the served train's send: note now where their ids come from."""
+        if self._of is not None:
+            self._of.settle()
+
+
+class _EventIds:
+    """The event ids of the data of one list the router was given, told datum by datum.
+
+    The ids are those the served train traces the list back to
+    (:meth:`Train.event_ids_later`: the supply's, kept beside its batch), by
+    the datum's place in the list; a deep copy made for a further route has the
+    id of the datum it was copied from. What the train traces is noted at the
+    first question, or by :meth:`settle`, while the served train's send runs
+    (afterwards it knows no more); the ids themselves are made only when asked
+    for, so that routing pays nothing per datum for them.
+
+    When the served train cannot trace the list, each datum's own id (the
+    train's ``id_getter``) is all there is, as for the train's own errors. When
+    it can, that is never asked: an object that is in the list twice (which of
+    its events is meant cannot be told) has no id rather than a wrong one, or
+    one read from its fields.
+    """
+
+    __slots__ = ("_data", "_train", "_settled", "_later", "_ids", "_by_object", "_copies", "_copied", "_next")
+
+    def __init__(self, data: list[Any], train: Train) -> None:
+        self._data = data
+        self._train = train
+        self._settled = False
+        #: ``train.event_ids_later(data)`` once settled: ``None`` when the list cannot be traced.
+        self._later: Callable[[], list[Any]] | None = None
+        self._ids: list[Any] | None = None
+        self._by_object: dict[int, Any] | None = None
+        #: ``(copy, original)`` for every deep copy made for a further route (``match = "all"``).
+        self._copies: list[tuple[Any, Any]] = []
+        self._copied = 0  # how many of them ``_by_object`` knows
+        self._next = 0  # datum by datum: the place of the datum the train calls next
+
+    def settle(self) -> None:
+        """Note how the served train traces the list, while its send runs (it forgets when it ends)."""
+        if not self._settled:
+            self._settled = True
+            self._later = self._train.event_ids_later(self._data)
+
+    def deep_copy(self, datum: Any) -> Any:
+        """:returns: a deep copy of ``datum`` for a further route, which will have ``datum``'s event id."""
+        made = copy.deepcopy(datum)
+        self._copies.append((made, datum))
+        return made
+
+    def __call__(self, datum: Any) -> Any:
+        """:returns: the event id of ``datum``, one of the list's data or a copy :meth:`deep_copy` made of one."""
+        self.settle()
+        if self._later is None:
+            return self._own_id(datum)
+        by_object = self._by_object
+        if by_object is None:
+            by_object = self._by_object = {}
+            for item, event_id in zip(self._data, self._traced(), strict=True):
+                # An object twice in the list cannot tell its event: none rather than a wrong one.
+                by_object[id(item)] = None if id(item) in by_object else event_id
+        copies = self._copies
+        while self._copied < len(copies):
+            made, original = copies[self._copied]
+            by_object[id(made)] = by_object.get(id(original))
+            self._copied += 1
+        return by_object.get(id(datum))
+
+    def take(self, datum: Any) -> int | None:
+        """Datum by datum: :returns: the place of ``datum`` in the list, the train calling the data in order.
+
+        ``None`` when it is not there (then the list is over: forgotten).
+        """
+        data, place = self._data, self._next
+        # The datum expected, or (the train gave one before it elsewhere) one of the next.
+        while place < len(data) and data[place] is not datum:
+            place += 1
+        if place >= len(data):
+            self._next = len(data)
+            return None
+        self._next = place + 1
+        return place
+
+    @property
+    def over(self) -> bool:
+        """Whether the train has called the router on every datum of the list."""
+        return self._next >= len(self._data)
+
+    def at(self, place: int) -> Any:
+        """:returns: the event id of the datum at ``place`` in the list."""
+        self.settle()
+        if self._later is None:
+            return self._own_id(self._data[place])
+        return self._traced()[place]
+
+    def _traced(self) -> list[Any]:
+        """The ids the served train traced the list to, one per datum (made once)."""
+        if self._ids is None:
+            self._ids = self._later() if self._later is not None else [None] * len(self._data)
+        return self._ids
+
+    def _own_id(self, datum: Any) -> Any:
+        """The id the datum carries (the train's ``id_getter``), where nothing traces the list."""
+        try:
+            return self._train.id_getter(datum)
+        except Exception:  # noqa: BLE001 - a datum without an id is still routed
+            return None
 
 
 class _RouteTrain(Train):
@@ -337,21 +461,31 @@ class Router(Cog):
         self._pending: dict[_Token, tuple[int, Hold] | None] = {}
         self._routed = dict.fromkeys((route.name for route in routes), 0)
         self._dropped = 0
+        #: The ids of the list whose call_batch failed, while the train gives it to the router datum by datum.
+        self._one_by_one: _EventIds | None = None
 
     # -- choosing -------------------------------------------------------------
 
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Sort a list into the routes and send each route its part; :returns: the data that took a route."""
-        ids = _ids_of(data, self.train)
+        ids = _EventIds(data, self.train)
         # Each part is the batch sent into its route as it is (not a copy).
         buckets = [self._batch(ids) for _ in self._conditional]
         rest = self._batch(ids)
         # Every condition is evaluated before anything is sent: when one
         # raises, the train gives us the list again datum by datum, and no
         # route may have had any of it already.
-        self._classify(data, self._tests, [bucket.append for bucket in buckets], rest.append, copy.deepcopy)
-        if rest and self.default is None and self.unmatched == "error":
-            raise NoRoute(f"{len(rest)} data match no route")
+        try:
+            self._classify(data, self._tests, [bucket.append for bucket in buckets], rest.append, ids.deep_copy)
+            if rest and self.default is None and self.unmatched == "error":
+                raise NoRoute(f"{len(rest)} data match no route")
+        except Exception:
+            # The train now calls the router on each datum of this very list,
+            # in order (call_batch's contract): each is routed with the id of
+            # its own place, noted while the send runs (see __call__).
+            ids.settle()
+            self._one_by_one = ids
+            raise
         for route, bucket in zip(self._conditional, buckets, strict=True):
             if bucket:
                 self._send(route, bucket)
@@ -375,6 +509,13 @@ class Router(Cog):
 
     def __call__(self, datum: Any) -> tuple[Any, ...] | None:
         """Route one datum. :raises NoRoute: when it matches none and that is an error."""
+        # Before any condition can raise: the train calls the data of a failed
+        # list in order, failing or not, and the place is what names the event.
+        given, place = self._one_by_one, None
+        if given is not None:
+            place = given.take(datum)
+            if given.over:
+                self._one_by_one = None
         taken = []
         for route in self._conditional:
             if route.test(datum):  # type: ignore[misc]
@@ -388,24 +529,27 @@ class Router(Cog):
                 self._dropped += 1
                 return None
             taken.append(self.default)
-        ids = _ids_of([datum], self.train)
+        # The datum's place in the failed list names its event (an object in
+        # the list twice is no riddle here); a datum called on its own has the
+        # id the served train traces it to, else its own.
+        event_id = given.at(place) if given is not None and place is not None else _EventIds([datum], self.train)(datum)
         # Every copy is made before anything is sent: the first route's cogs
         # run within its send, and a copy made after it would carry what they
         # changed (an address anonymised for one route, in another's archive).
         copies = [datum, *(copy.deepcopy(datum) for _ in taken[1:])]
         for route, taken_datum in zip(taken, copies, strict=True):
-            batch = self._batch(ids)
+            batch = _RouteBatch(next(self._tokens), None, event_id)
             batch.append(taken_datum)
             self._send(route, batch)
         # Copies for further routes count as splits in the served train's figures.
         self.train.events_out += len(taken) - 1
         return (datum,)
 
-    def _batch(self, ids: Callable[[Any], Any]) -> Batch:
+    def _batch(self, ids: _EventIds) -> _RouteBatch:
         """:returns: an empty batch of the router's, whose data will tell their event ids through ``ids``."""
         return _RouteBatch(next(self._tokens), ids)
 
-    def _send(self, route: Route, data: Batch) -> None:
+    def _send(self, route: Route, data: _RouteBatch) -> None:
         token = data.batch_id
         count = len(data)
         self._routed[route.name] += count
@@ -423,6 +567,9 @@ class Router(Cog):
             # The data came with the served train's send in progress: only
             # their batch waits for the route (see Train.hold).
             self._pending[token] = (count, self.train.hold(count, current=True))
+            # A cog of the route may ask their ids later (an output giving up on
+            # them): what the served train traces them to is known only now.
+            data.settle()
 
     def _acknowledged(self, token: Any) -> None:
         held = self._pending.pop(token, None)
@@ -480,38 +627,6 @@ class Router(Cog):
         return f"Router(routes=[{shown}], match={self.match!r}, unmatched={self.unmatched!r})"
 
     __repr__ = __str__
-
-
-def _ids_of(data: list[Any], train: Train) -> Callable[[Any], Any]:
-    """How the routes learn a routed datum's event id, only when they need one (an error, ``event_done``).
-
-    The id the supply gave the datum as it entered, kept beside the supply's
-    batch: the served train traces the list the router was given back to that
-    batch (:meth:`Train.event_ids_of`, while its send runs, whatever parsers
-    made of the data on the way). Otherwise from the datum itself, through the
-    train's ``id_getter``.
-    """
-    by_object: dict[int, Any] | None = None
-
-    def of(datum: Any) -> Any:
-        nonlocal by_object
-        if by_object is None:
-            by_object = {}
-            ids = train.event_ids_of(data)
-            if ids is not None:
-                for item, event_id in zip(data, ids, strict=True):
-                    # An object twice in the list cannot tell its event: none rather than a wrong one.
-                    by_object[id(item)] = None if id(item) in by_object else event_id
-        if id(datum) in by_object:
-            found = by_object[id(datum)]
-            if found is not None:
-                return found
-        try:
-            return train.id_getter(datum)
-        except Exception:  # noqa: BLE001 - a datum without an id is still routed
-            return None
-
-    return of
 
 
 _INLINE_COMPARE = {
