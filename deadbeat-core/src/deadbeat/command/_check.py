@@ -8,7 +8,10 @@ shapes that run but are almost certainly mistakes: no output cog, cogs before
 the first supply that nothing reaches, a state file shared by cogs that cannot
 share it, an ``fs.write`` given parsed mappings with no formatter before it, an
 output writing a file a supply of the same pipeline reads (an error: the run
-reads its own output back without end, and ``deadbeat run`` refuses it too).
+reads its own output back without end, and ``deadbeat run`` refuses it too),
+standard output among them: an output writing to ``"-"`` while standard output
+is a file a supply reads (``deadbeat check p.toml > out.txt``, run with the
+redirections the run will have).
 Last, the cogs in between (neither supplies nor outputs, nor cogs that name a
 file, directory, host or port of their own) are built as the run builds them,
 on an event loop of their own that never runs, and let go of at once: what
@@ -22,7 +25,9 @@ the pipeline is checked as ``deadbeat run --once`` runs it
 so a file that is not there yet is an error, not a warning.
 Every problem is one line naming the file,
 the cog and the key; all of them are printed at once. Exit status 1 when there
-is any error, 0 otherwise (warnings alone do not fail).
+is any error, 0 otherwise (warnings alone do not fail). With standard output
+closed (``>&-``) the lines are not shown; the exit status and the count on
+standard error say the same.
 
 What is looked at is read from the parameters by their names, the names the
 cogs of this project use (``filenames``, ``filename``, ``directory``,
@@ -96,17 +101,23 @@ _STARTUP_FILES = (
 _TOUCHES_THE_MACHINE = ("filename", "state_file", "directory", "done_dir", "host", "port", "path", "url", "servers")
 
 
-def handle(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``deadbeat check``. :returns: the exit status."""
+def handle(args: argparse.Namespace, out: TextIO | None) -> int:
+    """Run ``deadbeat check``.
+
+    :param out: where the lines go: standard output, ``None`` when it was
+        closed as the command started (they are not shown then).
+    :returns: the exit status.
+    """
     errors, warnings = check(args.pipeline, registry_of(args), once=getattr(args, "once", False))
-    for line in errors:
-        out.write(f"{line}\n")
-    for line in warnings:
-        out.write(f"{line} (warning)\n")
+    lines = [f"{line}\n" for line in errors] + [f"{line} (warning)\n" for line in warnings]
+    if not errors:
+        lines.append(f"{args.pipeline}: ok" + (f", {_count(warnings, 'warning')}\n" if warnings else "\n"))
+    if out is not None:
+        # Standard output closed (>&-): not shown; the exit status, and the count below, still say it.
+        out.write("".join(lines))
     if errors:
         sys.stderr.write(f"deadbeat: {args.pipeline}: {_count(errors, 'error')}, {_count(warnings, 'warning')}\n")
         return EXIT_ERROR
-    out.write(f"{args.pipeline}: ok" + (f", {_count(warnings, 'warning')}\n" if warnings else "\n"))
     return EXIT_OK
 
 
@@ -124,6 +135,7 @@ def check(
     :param probe_ports: bind each listening port to see that it is free; not
         for a reload, whose running pipeline holds the ports until it stops.
     :param logs: where the run logs besides its ``[log]`` file (see :func:`feeding_itself`).
+        Standard output is this process's own, as :func:`feeding_itself` finds it.
     :returns: ``(errors, warnings)``, one line each.
     """
     errors: list[str] = []
@@ -280,8 +292,14 @@ def _excluded(excludes: Any, path: str) -> bool:
 def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipeline_mod.CogSpec, str, str] | None:
     """The file supply whose ``filenames`` match the absolute path ``written`` (and do not exclude it), if any.
 
+    A directory reached through a symbolic link on one side and not on the
+    other (``/var/log`` a link to ``/srv/log``; standard output's name, read
+    from ``/proc``, has every link resolved) is the same directory: the
+    pattern and the path are compared as given and with their links resolved.
+
     :returns: the supply, the pattern, and how to take the file back (its ``exclude``), or ``None``.
     """
+    names = {written, os.path.realpath(written)}
     for supply in supplies:
         patterns = supply.params.get("filenames")
         if not isinstance(patterns, (list, tuple)):
@@ -289,9 +307,10 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
         for pattern in patterns:
             if not isinstance(pattern, str) or not pattern:
                 continue
-            if not _pattern_matches(os.path.abspath(os.path.expanduser(pattern)), written):
-                continue
-            if _excluded(supply.params.get("exclude"), written):
+            absolute = os.path.abspath(os.path.expanduser(pattern))
+            # realpath resolves the parts that exist; a part with a wildcard is left as it is.
+            matched = [n for n in names for p in {absolute, os.path.realpath(absolute)} if _pattern_matches(p, n)]
+            if not matched or any(_excluded(supply.params.get("exclude"), n) for n in matched):
                 continue
             takes_back = (
                 f", or add it to the exclude of {supply.where}"
@@ -302,14 +321,30 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
     return None
 
 
-def stderr_file() -> str | None:
-    """The regular file standard error goes to (``2>> /var/log/deadbeat.log``), if it is one."""
+def _file_of(fd: int) -> str | None:
+    """The name of the regular file descriptor ``fd`` is open on, if it is one, and still has that name."""
     try:
-        if not stat.S_ISREG(os.fstat(2).st_mode):
+        held = os.fstat(fd)
+        if not stat.S_ISREG(held.st_mode):
             return None
-        return os.readlink("/proc/self/fd/2")
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        named = os.stat(name)
     except OSError:
         return None
+    # Deleted since ("NAME (deleted)"), or another file at that name now: no supply finds this one by a name.
+    if (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino):
+        return None
+    return name
+
+
+def stderr_file() -> str | None:
+    """The regular file standard error goes to (``2>> /var/log/deadbeat.log``), if it is one."""
+    return _file_of(2)
+
+
+def stdout_file() -> str | None:
+    """The regular file standard output goes to (``deadbeat run p.toml > out.txt``), if it is one."""
+    return _file_of(1)
 
 
 def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) -> list[str]:
@@ -328,6 +363,17 @@ def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) ->
     line the supply reads there fails to parse, or is logged, and is read
     again: a test harness filled 60 GB of disk in minutes.
 
+    And standard output: an output writing to ``"-"`` (``fs.write``'s
+    ``filename``, given or by default) while this process's standard output
+    is a file a supply reads (``deadbeat run p.toml > out.txt`` beside
+    ``filenames = ["*.txt"]``). Looked at here, not given by the caller:
+    ``deadbeat run`` (and its reload) finds the run's own, ``deadbeat check``
+    its own, which is the run's when it is run with the same redirections.
+    A run that detaches (``[daemon] detach = true``) puts ``/dev/null`` on its
+    standard output and error first: neither is looked at then.
+
+    :param spec: the loaded pipeline file.
+    :param logs: the files the run's log goes to besides its ``[log]`` file.
     :returns: one line per output and supply, naming both.
     """
     path = spec.path
@@ -336,8 +382,11 @@ def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) ->
     problems: list[str] = []
     if not supplies:
         return problems
+    detaches = bool(spec.daemon.get("detach"))
+    stdout = None if detaches else stdout_file()
     log_file = spec.log.get("file")
-    for shown, logged in [("[log] file", log_file), *(("standard error", log) for log in logs)]:
+    standard_error = [] if detaches else [("standard error", log) for log in logs]
+    for shown, logged in [("[log] file", log_file), *standard_error]:
         if not isinstance(logged, str) or not logged:
             continue
         found = _reader_of(supplies, os.path.abspath(os.path.expanduser(logged)))
@@ -353,6 +402,16 @@ def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) ->
             continue
         where = f"{path}: {cog.where} ({cog.use})"
         name = cog.params.get("filename")
+        if stdout is not None and _writes_to_stdout(cog):
+            found = _reader_of(supplies, stdout)
+            if found is not None:
+                supply, pattern, takes_back = found
+                given = "standard output" if name == "-" else "standard output, by default"
+                problems.append(
+                    f"{where}: filename: - ({given}) is {stdout}, read by {supply.where} ({supply.use}) too,"
+                    f" whose filenames entry {pattern!r} matches it: the run would read its own output back and"
+                    f" write it again, without end; redirect standard output elsewhere{takes_back}"
+                )
         if isinstance(name, str) and name and name != "-":
             found = _reader_of(supplies, os.path.abspath(os.path.expanduser(name)))
             if found is not None:
@@ -373,6 +432,13 @@ def feeding_itself(spec: pipeline_mod.PipelineFile, logs: Iterable[str] = ()) ->
                         " write it elsewhere"
                     )
     return problems
+
+
+def _writes_to_stdout(cog: pipeline_mod.CogSpec) -> bool:
+    """Whether an output writes to standard output: its ``filename`` is ``"-"``, given or by default (fs.write)."""
+    if _is_supply(cog) or not _is_output(cog):
+        return False
+    return bool(cog.params.get("filename", _default_of(cog.factory, "filename", None)) == "-")
 
 
 def _buildable(cog: pipeline_mod.CogSpec) -> bool:

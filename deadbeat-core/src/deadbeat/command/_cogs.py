@@ -6,7 +6,8 @@ build wrote (see :mod:`deadbeat.plugins`). ``--check`` imports every cog and
 reports those that fail; ``--strict`` does too and exits 1 when any installed
 cog cannot be used (``not allowed`` is a choice, not a failure). What a cog
 module prints as it is imported goes to standard error: standard output holds
-the table or the JSON alone.
+the table or the JSON alone. With standard output closed (``>&-``) there is
+nowhere to show them: the command says so and exits 1.
 """
 
 from __future__ import annotations
@@ -17,11 +18,23 @@ import sys
 from typing import TextIO
 
 from ..plugins import CogEntry, CogLoadError, CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, standard_streams, write_all
 
 
-def handle(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``deadbeat cogs`` or ``deadbeat cogs show``. :returns: the exit status."""
+def handle(args: argparse.Namespace, out: TextIO | None) -> int:
+    """Run ``deadbeat cogs`` or ``deadbeat cogs show``.
+
+    :param out: where the listing or the description goes: standard output,
+        ``None`` when it was closed as the command started.
+    :returns: the exit status.
+    """
+    # Printing is all these commands do: with standard output closed (>&-), an exit status of 0 would
+    # claim a listing was shown. (Found closed, it is /dev/null now; standard error too, if it was closed.)
+    closed = standard_streams()
+    if out is None or (1 in closed and out is sys.stdout):
+        shown = "the description" if args.cogs_command == "show" else "the list of cogs"
+        sys.stderr.write(f"deadbeat: standard output is closed: nowhere to show {shown}\n")
+        return EXIT_ERROR
     if args.cogs_command == "show":
         return _cogs_show(args, out)
     return _cogs_list(args, out)

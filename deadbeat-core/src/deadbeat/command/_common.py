@@ -18,6 +18,49 @@ EXIT_USAGE = 2
 #: Subcommands for which ``--strict`` concerns only the cogs they use: those that work on a pipeline.
 #: ``check`` and ``test`` judge a pipeline as ``run`` would run it, so they are strict about the same cogs.
 _STRICT_ABOUT_USED = ("run", "check", "test")
+#: The standard descriptors (0, 1, 2) :func:`standard_streams` found closed, and gave ``/dev/null``.
+_found_closed: set[int] = set()
+
+
+def standard_streams() -> frozenset[int]:
+    """Standard input, output and error closed when the command started get ``/dev/null`` in their place.
+
+    ``deadbeat run p.toml >&-`` (or ``2>&-``, or a parent that closed them):
+    Python has ``None`` for ``sys.stdout`` (``sys.stderr``) then, and the first
+    ``sys.stdout.flush()`` ended the run with an ``AttributeError`` before
+    anything was read. Worse, the descriptor is free: the next file opened
+    takes it (an output file, a state file, the log), and what writes to
+    descriptor 1 (``fs.write`` to ``"-"``, a library in C, a child process)
+    would write into that file. ``/dev/null`` holds the place instead, and
+    Python's stream is made on it: what goes to a closed standard output is
+    not shown, as ``>&-`` asks, and the command works as it would otherwise.
+    A descriptor that is open is left as it is. Called as each command starts
+    (:func:`registry_of`, :func:`plugin_output_to_stderr`); again, it does
+    nothing more.
+
+    :returns: the descriptors found closed, by this call or an earlier one.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            continue  # no /dev/null (a bare chroot): left closed; the streams below are left alone too
+        if null != fd:
+            os.dup2(null, fd)  # inheritable, as a standard descriptor is
+            os.close(null)
+        else:
+            os.set_inheritable(fd, True)  # a child process gets it as its own standard descriptor
+        _found_closed.add(fd)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None and fd in _found_closed:
+            # Not closed by the stream (closefd=False): the descriptor stays /dev/null for good.
+            setattr(sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False))  # noqa: SIM115
+    return frozenset(_found_closed)
 
 
 def add_registry_options(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +82,12 @@ def registry_of(args: argparse.Namespace) -> CogRegistry:
     uses (a broken plugin it does not use is no reason to refuse to run, so
     none to fail the check of it either), ``deadbeat cogs`` one strict about
     every installed cog.
+
+    The first thing each of these commands does: standard streams closed when
+    it started are made ``/dev/null`` here (:func:`standard_streams`), before
+    anything is opened or written.
     """
+    standard_streams()
     allow = list(args.allow or [])
     env_allow = os.environ.get("DEADBEAT_ALLOW", "")
     allow.extend(p.strip() for p in env_allow.split(",") if p.strip())
@@ -48,13 +96,18 @@ def registry_of(args: argparse.Namespace) -> CogRegistry:
     return CogRegistry(allow=allow or None, strict=strict, scope=scope)
 
 
-def write_all(out: TextIO, text: str) -> bool:
+def write_all(out: TextIO | None, text: str) -> bool:
     """Write ``text`` to ``out``; a reader that went away (``| head -1``) is no error.
 
-    :returns: ``False`` when the reader closed the pipe. Standard output is then
-        pointed at ``/dev/null``, so that the interpreter's final flush does not
-        print a traceback either.
+    :param out: where to write; ``None`` (standard output closed when the
+        command started: ``>&-``) writes nothing.
+    :returns: ``False`` when nothing could be written: the reader closed the
+        pipe (standard output is then pointed at ``/dev/null``, so that the
+        interpreter's final flush does not print a traceback either), or there
+        is no ``out``.
     """
+    if out is None:
+        return False
     try:
         out.write(text)
         out.flush()
@@ -78,11 +131,11 @@ def plugin_output_to_stderr() -> Iterator[None]:
     module that prints as it is imported (a greeting, a debug line) must not
     corrupt it. Both Python's ``sys.stdout`` and descriptor 1 (what a library in
     C or a child process would write to) point at standard error meanwhile.
+    Standard streams that were closed are ``/dev/null`` first (see
+    :func:`standard_streams`).
     """
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass  # closed or gone: nothing of ours is waiting in it
+    standard_streams()
+    _flush(sys.stdout)
     saved = -1
     try:
         saved = os.dup(1)
@@ -96,10 +149,16 @@ def plugin_output_to_stderr() -> Iterator[None]:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
+        _flush(sys.stderr)
         if saved >= 0:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def _flush(stream: TextIO | None) -> None:
+    """Flush a standard stream that may be closed, gone or ``None`` (no ``/dev/null`` to put in its place)."""
+    try:
+        if stream is not None:
+            stream.flush()
+    except (OSError, ValueError):
+        pass  # closed or gone: nothing of ours is waiting in it
