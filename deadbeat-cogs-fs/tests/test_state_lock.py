@@ -39,6 +39,37 @@ def deadbeat(directory: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def check(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", "check", "pipeline.toml"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_reports_a_state_file_the_run_would_refuse_or_set_aside(tmp_path: Path) -> None:
+    """Another version's format fails the check as it fails the run; an unreadable one is a warning."""
+    (tmp_path / "pipeline.toml").write_text(PIPELINE)
+    (tmp_path / "app.log").write_text("a\nb\n")
+    (tmp_path / "state").mkdir(mode=0o700)
+    state = tmp_path / "state" / "positions.json"
+    state.write_text('{"version": 99, "sections": {}}')
+    checked = check(tmp_path)
+    assert checked.returncode == 1
+    assert f"{state} is of format 99" in checked.stdout
+    run = deadbeat(tmp_path, "--once")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 1 and b"format 99" in err
+    state.write_text('{"sections": {"tail:')
+    checked = check(tmp_path)
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.count(f"{state} cannot be read") == 2
+    assert "reading every file from its start again" in checked.stdout
+    assert state.read_text() == '{"sections": {"tail:', "check leaves the file as it is"
+
+
 def test_a_second_run_with_the_same_state_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "pipeline.toml").write_text(PIPELINE)
     (tmp_path / "app.log").write_text("".join(f"line {n}\n" for n in range(1000)))
@@ -53,6 +84,10 @@ def test_a_second_run_with_the_same_state_file_is_refused(tmp_path: Path) -> Non
         _, err = second.communicate(timeout=60)
         assert second.returncode == 1
         assert b"in use by another process" in err and str(first.pid).encode() in err
+        # deadbeat check says so too, before anyone starts the second run; once per cog that names the file.
+        checked = check(tmp_path)
+        assert checked.returncode == 1
+        assert checked.stdout.count(f"is in use by another process (pid {first.pid})") == 2, checked.stdout
         with (tmp_path / "app.log").open("a") as log:
             log.writelines(f"line {n}\n" for n in range(1000, 2000))
         deadline = time.monotonic() + 30
@@ -63,6 +98,7 @@ def test_a_second_run_with_the_same_state_file_is_refused(tmp_path: Path) -> Non
         first.communicate(timeout=60)
     assert first.returncode == 0
     assert (tmp_path / "written.out").read_text().splitlines() == [f"line {n}" for n in range(2000)]
+    assert not check(tmp_path).returncode, "free again: the check passes"
     # The first gone, the state file is free: a run --once reads nothing new and ends well.
     again = deadbeat(tmp_path, "--once")
     _, err = again.communicate(timeout=60)

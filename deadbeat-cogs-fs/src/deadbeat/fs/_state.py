@@ -22,7 +22,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from deadbeat.daemon import check_private_directory, read_private, set_aside, write_atomically
 
-__all__ = ["STATE_VERSION", "PreparedJSON", "StateFile", "StateFileInUse", "StateVersionError"]
+__all__ = [
+    "STATE_VERSION",
+    "PreparedJSON",
+    "StateFile",
+    "StateFileInUse",
+    "StateVersionError",
+    "state_file_doubts",
+    "state_file_problems",
+]
 
 #: The format of the state file this version reads and writes.
 STATE_VERSION = 1
@@ -87,6 +95,84 @@ def _unlock(path: str) -> None:
     if held[1] <= 0:
         del _locks[path]
         os.close(held[0])
+
+
+def _holder(path: str) -> str | None:
+    """The pid of another process holding the lock of the state file ``path``, if one does (the lock is not kept).
+
+    This process's own lock (a reload checking the new pipeline) is no other's.
+    """
+    if path in _locks:
+        return None
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file (never run), or one we cannot open: the run says why
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
+def _read_for_check(path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The state document at ``path`` as the run would load it: ``(document, why it cannot be read)``."""
+    try:
+        raw = read_private(path)
+    except OSError:
+        return None, None  # unsafe or unreadable: the path checks of deadbeat check say so
+    if raw is None:
+        return None, None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
+            raise ValueError("no 'sections' object")
+    except ValueError as exc:
+        return None, str(exc)
+    return data, None
+
+
+def state_file_problems(path: str) -> list[str]:
+    """For ``deadbeat check``: why a run would refuse the state file ``path``, read without taking it.
+
+    Another process holding it, or a format another version of Deadbeat wrote.
+    """
+    full = os.path.abspath(path)
+    problems = []
+    holder = _holder(full)
+    if holder is not None:
+        problems.append(
+            f"state_file: {full} is in use by another process (pid {holder}): the run would refuse to start;"
+            " stop the other, or give this pipeline a state_file of its own"
+        )
+    data, _ = _read_for_check(full)
+    if data is not None and data.get("version", STATE_VERSION) != STATE_VERSION:
+        problems.append(
+            f"state_file: {full} is of format {data.get('version')!r}, written by another version of Deadbeat"
+            f" (this one reads format {STATE_VERSION}): the run would refuse it; run that version, or move the"
+            " file away to start over (every file is then read again)"
+        )
+    return problems
+
+
+def state_file_doubts(path: str) -> list[str]:
+    """For ``deadbeat check``: what a run would do with the state file ``path`` without failing, but say.
+
+    An unreadable state (cut short, not JSON) is moved aside by the run,
+    which then starts without it: every file is read from its start again.
+    """
+    full = os.path.abspath(path)
+    _, unreadable = _read_for_check(full)
+    if unreadable is None:
+        return []
+    return [
+        f"state_file: {full} cannot be read ({unreadable}): the run moves it aside and starts without it,"
+        " reading every file from its start again (lines already written are written again)"
+    ]
 
 
 @runtime_checkable

@@ -107,7 +107,7 @@ from ._names import PAIR_WAIT, Arrival, NameBook
 from ._outputs import is_output, outputs_in
 from ._paths import LinkOnTheWay, NotRegular, fixed_prefix, glob_without_links, kind, open_for_reading
 from ._series import Listings, may_be_copy, rotation_series, series_age
-from ._state import StateFile
+from ._state import StateFile, state_file_doubts, state_file_problems
 from ._table import FileTable
 
 __all__ = ["FileReaderSupply", "FileWatcherSupply", "LineTooLong"]
@@ -343,7 +343,16 @@ class FileWatcherSupply(movement.Supply):
                 )
             if isinstance(encoding, str) and not problems and is_wide(encoding):
                 problems.append(f"multiline does not go with encoding {encoding!r} yet: convert the files to UTF-8")
+        state = params.get("state_file")
+        if isinstance(state, str) and state:
+            problems += state_file_problems(state)
         return problems
+
+    @staticmethod
+    def check_warnings(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: what the run would do without failing but say (a state file it cannot read)."""
+        state = params.get("state_file")
+        return state_file_doubts(state) if isinstance(state, str) and state else []
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ import select
 import signal
 import stat
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -43,7 +43,7 @@ from deadbeat.daemon import open_directory, others_may_write, trusted_owner
 from ._identity import FileId
 from ._outputs import SECTION_PREFIX, forget_output, note_output
 from ._paths import UnsafeOutput
-from ._state import StateFile
+from ._state import StateFile, state_file_doubts, state_file_problems
 
 __all__ = ["LineFileDrain"]
 
@@ -111,6 +111,18 @@ class LineFileDrain(movement.Cog):
     one_to_one = True
 
     config_name = "write"
+
+    @staticmethod
+    def missing_requirements(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: a state file the run would refuse (in use, another version's)."""
+        state = params.get("state_file")
+        return state_file_problems(state) if isinstance(state, str) and state else []
+
+    @staticmethod
+    def check_warnings(params: Mapping[str, Any]) -> list[str]:
+        """For ``deadbeat check``: a state file the run cannot read, and starts without."""
+        state = params.get("state_file")
+        return state_file_doubts(state) if isinstance(state, str) and state else []
 
     def __init__(
         self,

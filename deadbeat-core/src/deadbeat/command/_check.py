@@ -503,13 +503,23 @@ def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str
 
 
 def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
-    """What the cog says it would miss here when built (``missing_requirements``), asked without building it."""
+    """What the cog says it would miss here when built (``missing_requirements``), and what it would do but
+    say (``check_warnings``), asked without building it."""
     try:
         problems = cog.missing_requirements()
     except Exception as exc:  # noqa: BLE001 - a third-party cog's own check must not stop ours
         warnings.append(f"{where}: its missing_requirements() failed: {type(exc).__name__}: {exc}")
         return
     errors.extend(f"{where}: {problem}" for problem in problems)
+    ask = getattr(cog.factory, "check_warnings", None)
+    if not callable(ask):
+        return
+    try:
+        doubts = [str(doubt) for doubt in ask(dict(cog.params))]
+    except Exception as exc:  # noqa: BLE001 - as above
+        warnings.append(f"{where}: its check_warnings() failed: {type(exc).__name__}: {exc}")
+        return
+    warnings.extend(f"{where}: {doubt}" for doubt in doubts)
 
 
 def _is_supply(cog: pipeline_mod.CogSpec) -> bool:
