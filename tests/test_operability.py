@@ -750,6 +750,31 @@ class TestCheck:
             " (it is not made)",
         ]
 
+    def test_run_names_the_log_file_whose_directory_is_missing(self, tmp_path: Path) -> None:
+        """deadbeat run said only "log: [Errno 2] No such file or directory: 'nolog'"; now what check says."""
+        (tmp_path / "in.txt").write_text("a\n")
+        (tmp_path / "pipeline.toml").write_text(
+            '[log]\nfile = "nolog/deadbeat.log"\n' + TAIL_TO_FILE
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", "--once", "pipeline.toml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert not (tmp_path / "out.txt").exists()
+        assert result.stderr == (
+            f"deadbeat: pipeline.toml: [log]: file: cannot create {tmp_path}/nolog/deadbeat.log: its directory"
+            f" {tmp_path}/nolog does not exist (it is not made)\n"
+        )
+
+    def test_a_file_without_cogs_is_one_error(self, tmp_path: Path) -> None:
+        result = check(tmp_path, "[train]\n")
+        assert result.returncode == 1
+        assert result.stdout == "pipeline.toml: no [[cog]] tables: a pipeline needs at least one cog\n"
+
     def test_files_the_cogs_read_as_they_start(self, tmp_path: Path) -> None:
         """A GeoIP database, a lookup table, a CIDR list, grok patterns, an HTTP CA file: missing ones fail the check,
         as they would make the run refuse to start."""

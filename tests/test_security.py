@@ -148,7 +148,7 @@ class TestFilesThroughPlantedLinks:
         )
         result = deadbeat("run", "p.toml", "--once", cwd=arena)
         assert result.returncode == 1
-        assert "log: " in result.stderr and "shared/d.log: is a symbolic link" in result.stderr
+        assert "p.toml: [log]: file: " in result.stderr and "shared/d.log: is a symbolic link" in result.stderr
         untouched(arena)
 
     def test_a_log_file_the_attacker_made_beforehand(self, arena: Path) -> None:

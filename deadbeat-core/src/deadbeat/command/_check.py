@@ -773,5 +773,6 @@ def _shapes(path: str, spec: pipeline_mod.PipelineFile, warnings: list[str]) -> 
                 " nothing reaches it; move it after"
             )
     route_cogs = [cog for route in getattr(spec, "routes", []) for cog in route.cogs]
-    if not any(_is_output(cog) for cog in [*cogs, *route_cogs]):
+    # No cogs at all is an error of its own: a second line on it would say nothing more.
+    if cogs and not any(_is_output(cog) for cog in [*cogs, *route_cogs]):
         warnings.append(f"{path}: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere")

@@ -110,7 +110,9 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             # Before detaching, while the start can still say what is wrong.
             daemon.check_log_file(spec.log["file"])
     except OSError as exc:
-        sys.stderr.write(f"deadbeat: {args.pipeline}: log: {exc}\n")
+        # As deadbeat check words it: the table and key, then what is wrong.
+        reason = exc.strerror if isinstance(exc, FileNotFoundError) and exc.strerror else exc
+        sys.stderr.write(f"deadbeat: {args.pipeline}: [log]: file: {reason}\n")
         return EXIT_ERROR
     try:
         daemon.detach(**spec.daemon)

@@ -445,7 +445,15 @@ def check_log_file(path: str) -> None:
     :raises UnsafePath: when the place is unsafe.
     :raises OSError: when a directory on the way is missing.
     """
-    dir_fd = open_directory(path, private=False)
+    try:
+        dir_fd = open_directory(path, private=False)
+    except FileNotFoundError:
+        # The walk names only the part it missed ('nodir'): say which file needs it.
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot create {os.path.abspath(path)}: its directory {os.path.dirname(os.path.abspath(path))}"
+            " does not exist (it is not made)",
+        ) from None
     try:
         st = os.stat(os.path.basename(path), dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
