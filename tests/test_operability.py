@@ -753,9 +753,7 @@ class TestCheck:
     def test_run_names_the_log_file_whose_directory_is_missing(self, tmp_path: Path) -> None:
         """deadbeat run said only "log: [Errno 2] No such file or directory: 'nolog'"; now what check says."""
         (tmp_path / "in.txt").write_text("a\n")
-        (tmp_path / "pipeline.toml").write_text(
-            '[log]\nfile = "nolog/deadbeat.log"\n' + TAIL_TO_FILE
-        )
+        (tmp_path / "pipeline.toml").write_text('[log]\nfile = "nolog/deadbeat.log"\n' + TAIL_TO_FILE)
         result = subprocess.run(
             [sys.executable, "-m", "deadbeat.command", "run", "--once", "pipeline.toml"],
             cwd=tmp_path,
