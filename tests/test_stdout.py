@@ -144,3 +144,33 @@ class TestStdoutClosed:
         assert done.returncode == 1
         assert "standard output is closed" in done.stderr
         assert "Traceback" not in done.stderr
+
+    @pytest.mark.parametrize("command", ["--version", "run p.toml --explain"])
+    def test_commands_that_only_print_fail_with_stdout_closed(self, tmp_path: Path, command: str) -> None:
+        pipeline(tmp_path, filename='filename = "out.log"', patterns='["in.txt"]')
+        done = shell(f"{DEADBEAT} {command} >&-", tmp_path)
+        assert done.returncode == 1
+        assert "standard output is closed" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_deadbeat_test_with_stdout_closed_keeps_its_exit_status(self, tmp_path: Path) -> None:
+        """The report is not shown; the exit status says whether the pipeline's tests passed."""
+        (tmp_path / "p.toml").write_text(
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["in.log"]\n\n[[cog]]\nuse = "fs.write"\nfilename = "out.log"\n'
+        )
+        (tmp_path / "p.tests.toml").write_text(
+            '[[test]]\nname = "same"\ninput = ["a"]\n[test.expect]\noutput = ["a"]\n'
+        )
+        (tmp_path / "bad.tests.toml").write_text(
+            '[[test]]\nname = "other"\ninput = ["a"]\n[test.expect]\noutput = ["b"]\n'
+        )
+        good = shell(f"{DEADBEAT} test p.toml p.tests.toml >&-", tmp_path)
+        bad = shell(f"{DEADBEAT} test p.toml bad.tests.toml >&-", tmp_path)
+        assert (good.returncode, bad.returncode) == (0, 1), good.stderr + bad.stderr
+        assert "Traceback" not in good.stderr + bad.stderr
+
+    def test_version_into_a_pipe_closed_early(self, tmp_path: Path) -> None:
+        done = shell(f"{DEADBEAT} --version | head -n 1", tmp_path)
+        assert done.returncode == 0
+        assert done.stdout.startswith("deadbeat-core ")
+        assert "Traceback" not in done.stderr

@@ -50,7 +50,7 @@ from typing import TextIO  # noqa: E402
 
 from ..plugins import CogRegistry, core_version  # noqa: E402
 from ._arguments import add_subcommands  # noqa: E402
-from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: E402
+from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, standard_streams, write_all  # noqa: E402
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -58,12 +58,18 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 # "module:function" (args, out) -> exit status, imported only when it runs.
 
 
-def _version(out: TextIO) -> int:
+def _version(out: TextIO | None) -> int:
+    if out is None:
+        # Printing is all --version does: exit 0 would claim it was shown.
+        sys.stderr.write("deadbeat: standard output is closed: nowhere to show the versions\n")
+        return EXIT_ERROR
     registry = CogRegistry()
-    out.write(f"deadbeat-core {core_version()}\n")
+    lines = [f"deadbeat-core {core_version()}\n"]
     for dist, version in sorted(registry.distributions().items()):
         if dist.lower() != "deadbeat-core":
-            out.write(f"{dist} {version}\n")
+            lines.append(f"{dist} {version}\n")
+    # A reader that went away (| head -1) is no error.
+    write_all(out, "".join(lines))
     return EXIT_OK
 
 
@@ -80,7 +86,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     :returns: the exit status: 0 success, 1 error, 2 usage.
     """
-    out = out or sys.stdout
+    # Closed standard streams (>&-) get /dev/null first (see standard_streams);
+    # a command that only prints is told it has no standard output (out None).
+    closed = standard_streams()
+    if out is None and 1 not in closed:
+        out = sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version:

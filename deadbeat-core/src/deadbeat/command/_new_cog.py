@@ -20,6 +20,7 @@ works from an installed wheel of the core.
 from __future__ import annotations
 
 import argparse
+import io
 import keyword
 import re
 import sys
@@ -205,8 +206,15 @@ def render(name: str) -> dict[str, str]:
     }
 
 
-def handle(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``deadbeat new-cog``. :returns: the exit status."""
+def handle(args: argparse.Namespace, out: TextIO | None) -> int:
+    """Run ``deadbeat new-cog``.
+
+    :param out: standard output, ``None`` when it was closed as the command started: what would be
+        shown there is not (the exit status still says how it went).
+    :returns: the exit status.
+    """
+    if out is None:
+        out = io.StringIO()
     name = args.name
     if not _NAME.match(name) or keyword.iskeyword(name):
         sys.stderr.write(

@@ -57,8 +57,12 @@ class _Progress:
         self.stream.flush()
 
 
-def handle(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``deadbeat run``. :returns: the exit status."""
+def handle(args: argparse.Namespace, out: TextIO | None) -> int:
+    """Run ``deadbeat run``.
+
+    :param out: standard output (``--explain`` prints there), ``None`` when it was closed as the command started.
+    :returns: the exit status.
+    """
     # A SIGTERM while the pipeline starts (imports, cogs opening files) must mean
     # "stop in order" too, not the default of dying on the spot.
     stop_requested: list[int] = []
@@ -73,6 +77,9 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"deadbeat: {exc}\n")
         return EXIT_ERROR
     if args.explain:
+        if out is None:
+            sys.stderr.write("deadbeat: standard output is closed: nowhere to show the explanation\n")
+            return EXIT_ERROR
         out.write(pipeline_mod.explain(spec))
         return EXIT_OK
     feeding = feeding_itself(spec, _logs_outside())

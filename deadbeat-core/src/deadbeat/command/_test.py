@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import io
 import json
 import os
 import sys
@@ -113,8 +114,15 @@ class _Errors(movement.DeadLetterLog):
         self.records.append(record)
 
 
-def handle(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``deadbeat test``. :returns: the exit status."""
+def handle(args: argparse.Namespace, out: TextIO | None) -> int:
+    """Run ``deadbeat test``.
+
+    :param out: standard output, ``None`` when it was closed as the command started: what would be
+        shown there is not (the exit status still says how it went).
+    :returns: the exit status.
+    """
+    if out is None:
+        out = io.StringIO()
     tests_path = args.tests or _default_tests(args.pipeline)
     try:
         with plugin_output_to_stderr():
