@@ -97,7 +97,9 @@ def group_drained(client: redis.Redis, name: str, group: str) -> bool:
     return False
 
 
-def worker_pipeline(tmp_path: Path, name: str, *cogs: str, extra: str = "", errors: str = "") -> Path:
+def worker_pipeline(
+    tmp_path: Path, name: str, *cogs: str, extra: str = "", errors: str = "", output: str = "out.txt"
+) -> Path:
     (tmp_path / "appcogs.py").write_text(APP_COGS)
     path = tmp_path / "worker.toml"
     path.write_text(
@@ -114,7 +116,7 @@ def worker_pipeline(tmp_path: Path, name: str, *cogs: str, extra: str = "", erro
             """
         )
         + "".join(f'\n[[cog]]\nuse = "{cog}"\n' for cog in cogs)
-        + '\n[[cog]]\nuse = "fs.write"\nfilename = "out.txt"\n'
+        + f'\n[[cog]]\nuse = "fs.write"\nfilename = "{output}"\n'
         + errors
     )
     return path
@@ -130,28 +132,44 @@ class TestWorkers:
         takes up the messages it had not acknowledged. A message is written
         twice only if the killed process wrote it and died before its XACK:
         there are at most max_pending (2000) of those, and the test reports how many.
+
+        Each worker writes a file of its own (``${DEADBEAT_WORKER}``), as the
+        docs advise: SIGKILL can stop a write at a page boundary, and in a
+        shared file the line it cut would glue onto another worker's next line.
         """
         count = 100_000
         fill(client, key, count)
-        pipeline = worker_pipeline(tmp_path, key, "appcogs:tag", extra="batch_size = 500\nmax_pending = 2000")
+        pipeline = worker_pipeline(
+            tmp_path,
+            key,
+            "appcogs:tag",
+            extra="batch_size = 500\nmax_pending = 2000",
+            output="out-${DEADBEAT_WORKER:-0}.txt",
+        )
         log = tmp_path / "workers.log"
-        out = tmp_path / "out.txt"
+
+        def written() -> list[str]:
+            return [line for n in range(3) for line in lines_of(tmp_path / f"out-{n}.txt")]
+
         parent = start(pipeline, "--workers", "3", log=log)
         try:
             wait_for(lambda: len(children(parent.pid)) == 3, 20, "three workers")
-            wait_for(lambda: len(lines_of(out)) >= 30_000, 60, "30,000 lines written")
+            wait_for(lambda: len(written()) >= 30_000, 60, "30,000 lines written")
             victim = children(parent.pid)[1]
             os.kill(victim, signal.SIGKILL)
             wait_for(lambda: log.read_text().count("started (pid") == 4, 20, "the killed worker started again")
-            wait_for(lambda: group_drained(client, key, "g") and len(lines_of(out)) >= count, 120, "all messages")
+            wait_for(lambda: group_drained(client, key, "g") and len(written()) >= count, 120, "all messages")
         finally:
             parent.send_signal(signal.SIGTERM)
             parent.wait(timeout=60)
         text = log.read_text()
         assert f"(pid {victim}) was killed by SIGKILL; starting it again in 1 s" in text
         assert parent.returncode == 1, text  # a worker failed on the way, and the status says so
+        # Every worker wrote only into its own file.
+        for n in range(3):
+            assert len({line.partition(" ")[0] for line in lines_of(tmp_path / f"out-{n}.txt")}) <= 2, n
         writers: dict[str, list[int]] = collections.defaultdict(list)
-        for line in lines_of(out):
+        for line in written():
             pid, _, message = line.partition(" ")
             writers[message].append(int(pid))
         assert set(writers) == {f"line {i}" for i in range(count)}
@@ -159,6 +177,33 @@ class TestWorkers:
         assert all(victim in pids for pids in duplicates.values()), "a duplicate not written by the killed worker"
         assert len(duplicates) <= 2000
         print(f"\n{len(duplicates)} of {count} messages written twice, all by the killed worker (pid {victim})")
+
+    def test_each_worker_reads_its_own_index_into_the_pipeline_file(
+        self, tmp_path: Path, client: redis.Redis, key: str
+    ) -> None:
+        """${DEADBEAT_WORKER} without a default: the parent checks the file as worker 0, each worker reads its own."""
+        fill(client, key, 4_000)
+        pipeline = worker_pipeline(
+            tmp_path, key, "appcogs:tag", extra="batch_size = 100", output="w${DEADBEAT_WORKER}.txt"
+        )
+        log = tmp_path / "workers.log"
+        parent = start(pipeline, "--workers", "2", log=log)
+
+        def written() -> list[str]:
+            return lines_of(tmp_path / "w0.txt") + lines_of(tmp_path / "w1.txt")
+
+        try:
+            wait_for(lambda: len(written()) >= 4_000 and group_drained(client, key, "g"), 60, "all messages")
+            workers = sorted(children(parent.pid))
+        finally:
+            parent.send_signal(signal.SIGTERM)
+            parent.wait(timeout=60)
+        assert parent.returncode == 0, log.read_text()
+        assert sorted(line.partition(" ")[2] for line in written()) == sorted(f"line {i}" for i in range(4_000))
+        for name in ("w0.txt", "w1.txt"):
+            assert {int(line.partition(" ")[0]) for line in lines_of(tmp_path / name)} <= set(workers)
+            assert len({line.partition(" ")[0] for line in lines_of(tmp_path / name)}) <= 1, name
+        assert sorted(p.name for p in tmp_path.glob("w*.txt")) <= ["w0.txt", "w1.txt"]
 
     def test_sigterm_stops_every_worker_in_order(self, tmp_path: Path, client: redis.Redis, key: str) -> None:
         """SIGTERM to the parent: each worker finishes, acknowledges what it wrote, and the parent exits 0."""
@@ -262,10 +307,13 @@ class TestScaleOutExample:
                 agent.wait(timeout=60)
             assert agent.returncode == 0, (tmp_path / "agent.log").read_text()
             workers = start(where / "worker.toml", "--workers", "2", log=tmp_path / "workers.log")
-            results = where / "results.jsonl"
+
+            def results() -> list[str]:
+                return lines_of(where / "results-0.jsonl") + lines_of(where / "results-1.jsonl")
+
             try:
                 wait_for(
-                    lambda: len(lines_of(results)) == len(source) - 1 and group_drained(client, name, "workers"),
+                    lambda: len(results()) == len(source) - 1 and group_drained(client, name, "workers"),
                     60,
                     "the workers' results",
                 )
@@ -277,8 +325,10 @@ class TestScaleOutExample:
             import json
 
             selected = {json.dumps({k: json.loads(line)[k] for k in ("time", "host", "status")}) for line in expected}
-            assert {json.dumps(json.loads(line)) for line in lines_of(results)} == selected
-            errors = lines_of(where / "errors.jsonl")
+            assert {json.dumps(json.loads(line)) for line in results()} == selected
+            # Each worker writes a file of its own (which had a share is Redis's choice), and no other.
+            assert {p.name for p in where.glob("results*")} <= {"results-0.jsonl", "results-1.jsonl"}
+            errors = lines_of(where / "errors-0.jsonl") + lines_of(where / "errors-1.jsonl")
             assert len(errors) == 1 and "this line is not JSON" in errors[0] and f"{name}:" in errors[0]
         finally:
             client.delete(name)

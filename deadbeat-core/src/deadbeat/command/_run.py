@@ -72,7 +72,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         # What a cog module prints as it is imported goes to standard error: standard
         # output may be the data (fs.write to "-").
         with plugin_output_to_stderr():
-            spec = pipeline_mod.load(args.pipeline, registry)
+            spec = pipeline_mod.load(args.pipeline, registry, _worker_environ(args))
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
         return EXIT_ERROR
@@ -135,14 +135,46 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         if stop_requested:
             return EXIT_OK
 
+        per_worker = _names_the_worker(args.pipeline)
+
         def work(index: int, worker_stops: list[int]) -> int:
             # In the forked worker: logging anew (handlers of its own), then the
             # pipeline is built here, after the fork (see command._workers).
             dblog.configure(**spec.log)
-            return _run_pipeline(args, spec, registry, worker_stops, live_counter=False)
+            worker_spec = spec
+            if per_worker:
+                # ${DEADBEAT_WORKER} (a file of its own per worker): read again with this worker's index.
+                try:
+                    with plugin_output_to_stderr():
+                        worker_spec = pipeline_mod.load(args.pipeline, registry)
+                except pipeline_mod.PipelineError as exc:
+                    logging.getLogger("deadbeat").error("worker %d: %s", index, exc)
+                    return EXIT_ERROR
+            return _run_pipeline(args, worker_spec, registry, worker_stops, live_counter=False)
 
         return Supervisor(args.workers, work, daemon.Notifier()).run()
     return _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
+
+
+def _worker_environ(args: argparse.Namespace) -> dict[str, str] | None:
+    """The environment the pipeline file is checked in: with ``--workers``, as worker 0 will read it.
+
+    Each worker has ``DEADBEAT_WORKER`` set to its index and reads the file
+    again when it names the variable (an output file per worker); the parent
+    checks the file as the first worker will have it.
+    """
+    if args.workers is None:
+        return None
+    return {**os.environ, "DEADBEAT_WORKER": "0"}
+
+
+def _names_the_worker(path: str) -> bool:
+    """Whether the pipeline file refers to ``DEADBEAT_WORKER`` (each worker then reads it for itself)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as text:
+            return "DEADBEAT_WORKER" in text.read()
+    except OSError:
+        return False
 
 
 def _catch_early_signals(stop_requested: list[int], reload_requested: list[int] | None = None) -> None:
