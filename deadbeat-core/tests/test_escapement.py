@@ -99,6 +99,41 @@ class TestDescriptors:
         right.close()
         assert received == [b"ping"]
 
+    def test_busy_descriptors_let_a_signal_through_between_them(self, esc: movement.Escapement) -> None:
+        """Twenty slow, ever-readable descriptors: a signal is heard after one turn's worth of them, not all.
+
+        A syslog relay's twenty flooding clients made one pass over them last
+        seconds, and SIGTERM was heard 11 s late; each descriptor still gets
+        its turn, in order.
+        """
+        pairs = [socket.socketpair() for _ in range(20)]
+        order: list[str] = []
+
+        def busy(n: int) -> None:
+            order.append(f"fd{n}")
+            time.sleep(0.02)  # a callback with much to read; the data stay, so it is ready again
+
+        for n, (left, right) in enumerate(pairs):
+            right.send(b"x")
+            esc.fd_register(left, select.EPOLLIN, busy, n)
+
+        def heard() -> None:
+            order.append("signal")
+            esc.shutdown()
+
+        esc.signal_register(signal.SIGUSR1, heard)
+        esc.enqueue(os.kill, os.getpid(), signal.SIGUSR1)
+        esc.after(5, esc.shutdown, keeps_alive=False)
+        esc.run()
+        for left, right in pairs:
+            left.close()
+            right.close()
+        assert "signal" in order
+        assert order.index("signal") <= 6, order  # 50 ms of 20 ms callbacks, then the signal's turn
+        # Every descriptor was called before any was called twice: the turn goes on where it stopped.
+        calls = [o for o in order if o != "signal"]
+        assert len(set(calls[:20])) == 20, order
+
     def test_unregister_takes_the_handle_register_gave(self, esc: movement.Escapement) -> None:
         """fd_unregister(handle) ends that registration alone: the reader on the same descriptor goes on."""
         left, right = socket.socketpair()

@@ -13,7 +13,7 @@ the train pauses this supply, the Escapement takes its descriptors out of
 epoll's set, nothing is read, and TCP's own flow control pushes back on the
 clients; asyncio transports would need that mirrored by hand.
 
-One wake-up. A readable client is read up to 16 times (``read_size`` bytes
+One wake-up. A readable client is read up to 4 times (``read_size`` bytes
 each) into one buffer shared by all clients, each chunk framed and sent down the
 train as one :class:`~deadbeat.movement.Batch`, whose event ids are made only
 if the train asks. Level-triggered epoll brings the rest at the next turn, so
@@ -42,19 +42,24 @@ at once. Each of these says so in a log line, rate-limited per kind (see
 summary shows them).
 
 Shutdown. ``finish`` accepts the clients still waiting in the backlog, reads
-what the kernel already holds for each client (and each datagram queued), sends
-it down the train, hands unfinished messages to the error output, closes
-everything and removes a Unix socket file if it is still ours.
+what the kernel already holds for each client (``SIOCINQ`` as it starts, no
+more: a client that keeps sending would keep it reading) and each datagram
+queued, sends it down the train, hands unfinished messages to the error output,
+closes everything (a client that sent more meanwhile gets a reset, and the bytes
+are counted) and removes a Unix socket file if it is still ours.
 """
 
 from __future__ import annotations
 
 import codecs
 import errno
+import fcntl
 import logging
 import select
 import socket
 import ssl
+import sys
+import termios
 import time
 from itertools import repeat
 from typing import Annotated, Any, Literal
@@ -81,13 +86,14 @@ __all__ = ["SocketSupply"]
 
 log = logging.getLogger("deadbeat.socket")
 
-#: Reads of one client per wake-up: the others get their turn after.
-_CHUNKS_PER_WAKE = 16
+#: Reads of one client per wake-up: the others get their turn after. (16, 4 MiB,
+#: made a pass over twenty flooding clients last seconds.)
+_CHUNKS_PER_WAKE = 4
 #: Connections accepted per wake-up of the listening socket.
 _ACCEPTS_PER_WAKE = 64
 #: Datagrams read per wake-up.
 _DATAGRAMS_PER_WAKE = 1024
-#: Reads of one client at shutdown: what the kernel holds is bounded by its buffer.
+#: Reads of one TLS client at shutdown, at most: what the kernel holds is bounded by its buffer.
 _FINAL_CHUNKS = 256
 #: Seconds between two looks at the kernel's drop count of a UDP socket while data arrive.
 _DROPS_INTERVAL = 5.0
@@ -125,7 +131,11 @@ class SocketSupply(movement.Supply):
     the train pauses the supply nothing is read: stream clients wait (TCP flow
     control); UDP datagrams beyond the receive buffer are dropped by the kernel,
     which counts them, and the count is logged. A listener has no end of input:
-    ``--once`` does not stop it; SIGTERM does, after reading what is queued.
+    ``--once`` does not stop it; SIGTERM does, after reading what is queued:
+    what the kernel holds for each client as the shutdown begins. A client
+    still sending then has its connection reset (it sees the error); the bytes
+    it sent after that moment are not read, and are counted
+    (``unread_at_shutdown`` in the summary) and logged.
 
     Its figures for ``/metrics`` and ``--stats``: bytes and messages received,
     clients connected now, and (from its ``counts``) connections made and
@@ -249,7 +259,9 @@ class SocketSupply(movement.Supply):
         self._tls = server_context(tls_cert, tls_key, tls_ca) if tls_cert else None
         self._maker = DatumMaker(line_setter, peer_setter, peer_host_setter, id_setter)
         #: What happened, for the run's summary: connections, refused, idle_closed,
-        #: tls_failed, too_long, undecodable, unfinished, framing_errors, kernel_drops.
+        #: tls_failed, too_long, undecodable, unfinished, framing_errors,
+        #: unread_at_shutdown (bytes clients sent after the shutdown began, not
+        #: read: their connections are closed on them), kernel_drops.
         self.counts: dict[str, int] = dict.fromkeys(
             (
                 "connections",
@@ -260,6 +272,7 @@ class SocketSupply(movement.Supply):
                 "undecodable",
                 "unfinished",
                 "framing_errors",
+                "unread_at_shutdown",
                 "kernel_drops",
             ),
             0,
@@ -467,9 +480,15 @@ class SocketSupply(movement.Supply):
             return
         recv_into, view, framer = conn.sock.recv_into, self._view, conn.framer
         drained = False
+        # At shutdown: what the kernel holds now, and no more (a client still
+        # sending would keep the shutdown reading for as long as it sends).
+        queued = _queued(conn.sock) if final and not conn.tls else -1
+        whole = len(view)
         for _ in range(_FINAL_CHUNKS if final else _CHUNKS_PER_WAKE):
+            if queued == 0:
+                break
             try:
-                size = recv_into(view)
+                size = recv_into(view, min(queued, whole)) if queued > 0 else recv_into(view)
             except (BlockingIOError, ssl.SSLWantReadError):
                 drained = True
                 break
@@ -494,6 +513,8 @@ class SocketSupply(movement.Supply):
             if not size:
                 self._ended(conn)
                 return
+            if queued > 0:
+                queued = max(0, queued - size)
             conn.last_active = time.monotonic()
             self._bytes_read += size
             frames = framer.feed(view[:size])
@@ -825,11 +846,23 @@ class SocketSupply(movement.Supply):
             if self._unix_file is not None:
                 self._unix_file.remove()
                 self._unix_file = None
+            unread = 0
             for conn in list(self._connections.values()):
                 if conn.state is State.OPEN:
                     self._readable(conn, final=True)
                 if conn.state is not State.CLOSED:
+                    # Sent after the shutdown began: closing the connection with it unread
+                    # resets it, which tells the client; counted and said here too.
+                    unread += max(0, _queued(conn.sock))
                     self._cut(conn, "the pipeline is shutting down")
+            if unread:
+                self.counts["unread_at_shutdown"] += unread
+                log.warning(
+                    "socket.listen on %s: %d bytes clients sent after the shutdown began were not read; their"
+                    " connections were reset, which tells them",
+                    self.name,
+                    unread,
+                )
         else:
             # What the kernel queued before the end is read (bounded by its buffer).
             read = self._read_udp if self.endpoint.transport == "udp" else self._read_unix
@@ -854,6 +887,15 @@ class SocketSupply(movement.Supply):
             self._unix_file.remove()
             self._unix_file = None
         self._log.flush()
+
+
+def _queued(sock: socket.socket) -> int:
+    """:returns: the bytes the kernel holds for ``sock``, not read yet (``SIOCINQ``); 0 when it cannot say."""
+    try:
+        held = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    return int.from_bytes(held, sys.byteorder, signed=True)
 
 
 def _naming(error: Exception, peer: str) -> Exception:

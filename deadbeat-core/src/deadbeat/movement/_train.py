@@ -2189,8 +2189,11 @@ class Train:
                         " data were still in the train, and the cogs after it were not finished",
                     )
                     raise
-                except Exception:
+                except Exception as exc:
                     log.exception("%s: finish failed", cog)
+                    # What it should have sent on or closed in order (a supply's last
+                    # reads, an output's last write) may be lost: the run failed.
+                    self.esc.fail(cog, f"finish failed: {type(exc).__name__}: {exc}")
             self.esc.finished(cog)
         if self.in_flight > 0 or self._blocked:
             held: dict[str, int] = {}
