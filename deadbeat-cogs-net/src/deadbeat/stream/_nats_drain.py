@@ -9,6 +9,8 @@ and leaves the future waiting for ever.) Each message carries a ``Nats-Msg-Id``
 made of this output's own random prefix and a counter: a batch published
 again after a lost connection or a time-out is recognised by JetStream
 (within the stream's duplicate window, two minutes by default) and stored once.
+The ids are this output's own, not the data's: after a crash, what the input
+gives again is published with new ids, and stored again.
 
 Too big. The server tells the largest message it takes (``max_payload``) when
 a connection is made: a datum bigger than that is refused as it arrives, like
@@ -83,7 +85,8 @@ class NATSStreamDrain(BrokerDrain):
     readers acknowledged leaves it: with the default limits retention a full
     stream stays full. Each message carries a
     ``Nats-Msg-Id``, so what is published again after a lost confirmation is
-    stored once (within the stream's duplicate window).
+    stored once (within the stream's duplicate window). The ids are this run's:
+    after a crash (SIGKILL), what the input gives again is stored again.
 
     The payload is the datum's text (or bytes), or what ``value_getter`` finds
     in it. A datum with no text to publish, text the encoding cannot hold, or a
