@@ -30,7 +30,8 @@ Retries. Connection errors, time-outs, 408, 429 and 5xx are tried again with
 growing pauses (exponential, with jitter), at least as long as a ``Retry-After``
 asks. One exception: a connection closed before any byte of the answer came
 (a server may close a kept-alive connection just as a request is sent on it) is
-tried again at once and quietly, once per request. POST is not idempotent: a
+tried again at once and quietly (counted among the retries), once per
+request. POST is not idempotent: a
 request whose answer was lost is sent again, so a server may receive a batch
 twice (at-least-once delivery). That includes a request that timed out while the
 server was still working on it: it is sent again after the pause, and the server
@@ -132,7 +133,10 @@ class HTTPPostDrain(movement.Cog):
     Each datum is encoded as it arrives: text and bytes are sent as they are
     (JSON written by ``text.json_format``, say), anything else as compact JSON
     (orjson when installed). Data are acknowledged only once the server answered
-    2xx; until then they are held, so the supplies' positions wait. Connection
+    2xx; until then they are held, so the supplies' positions wait. The status
+    line is the server's word: a 2xx whose body is then cut off still counts as
+    accepted (sending the batch again would repeat it on a server that took it).
+    Connection
     errors, time-outs, 408, 429 (``Retry-After`` is honoured) and 5xx are tried
     again with growing pauses for ``retry_for`` seconds, the train blocked
     meanwhile (supplies pause, nothing is dropped); so are 401, 403 and 407, which
@@ -391,6 +395,8 @@ class HTTPPostDrain(movement.Cog):
                 # A kept-alive connection the server had just closed: once more at once, on a new one.
                 # Only that: a time-out, a refused connection or a 5xx is a failed try, counted and paused.
                 stale_retried = True
+                # Counted: the server may have had the batch before the connection went (at-least-once).
+                self.counts["retries"] += 1
                 log.debug("%s: %s; trying again at once", self.url, outcome.why)
                 continue
             self._last_error = time.time()
