@@ -419,7 +419,8 @@ class HTTPPostDrain(movement.Cog):
                     )
                     if credentials
                     else "",
-                    self.retry_for,
+                    # Shutting down: finish_timeout is the bound, when it comes first.
+                    round(max(0.0, min(self.retry_for, self._deadline - now)), 1),
                 )
                 self._pace()
             # Tried until the deadline (finish_timeout at shutdown, else retry_for):

@@ -151,13 +151,15 @@ class SocketSupply(movement.Supply):
         replaced; anything else there is never removed, and the cog does not start.
     :param mode: permission bits of the socket file (``0o660``); none for the umask's.
     :param framing: ``newline``, ``octet-counted`` or ``syslog`` (octet-counted
-        frames where a frame starts with a digit, newline-ended ones otherwise;
-        an empty line between frames is no message) for streams; ``datagram``
-        for datagram sockets (one trailing newline is stripped). None
-        (``false``) for ``newline`` or ``datagram``. A newline-ended message
-        loses one ``\\r`` just before its newline (CRLF clients), as syslog
-        receivers do; an octet count starts with a non-zero digit (RFC 6587:
-        counts such as ``0`` and ``00005`` make bad frames).
+        frames where a frame starts with a valid count, newline-ended ones
+        otherwise; an empty line between frames is no message) for streams;
+        ``datagram`` for datagram sockets (one trailing newline is stripped).
+        None (``false``) for ``newline`` or ``datagram``. A newline-ended
+        message loses one ``\\r`` just before its newline (CRLF clients), as
+        syslog receivers do. A valid count is digits, the first not ``0``, then
+        a space (RFC 6587): with ``octet-counted``, ``0``, ``00005`` or ``12x``
+        break the stream (error output, connection closed); with ``syslog``
+        such a frame is a newline-ended message like any other.
     :param max_line: longest message in bytes; longer ones go to the error output.
         Also what a client's unfinished message may hold at most. The line
         ending (a newline, a CRLF, a datagram's trailing newline) is not part
