@@ -143,6 +143,11 @@ _HELD_TOO_LONG = 60.0
 #: files changed since.
 _COPY_MADE_BEFORE_SEEN = 1_000_000_000
 
+#: How many times the compressed copy of a file created and removed before it
+#: could be opened is looked for, and the seconds between two looks.
+_LOST_LOOKS = 5
+_LOST_LOOK_AGAIN = 0.2
+
 #: How many times a file renamed again and again (a rotation series shifting
 #: under us) is looked for before it is taken as gone.
 _SEARCHES = 3
@@ -517,6 +522,9 @@ class FileWatcherSupply(movement.Supply):
         #: Names created and removed before they could be opened: path ->
         #: (lineage, the earliest it may have been made, ns).
         self._lost: dict[str, tuple[str, int]] = {}
+        #: Looks for their compressed copies so far, per path lost (see _find_lost).
+        self._lost_looks: dict[str, int] = {}
+        self._lost_retry: movement.Binding | None = None
         #: Batches sent and not yet acknowledged, by sequence number.
         self._batches: dict[int, Position] = {}
         self._seq = 0
@@ -1044,13 +1052,31 @@ class FileWatcherSupply(movement.Supply):
             for copy in self._read_successors({lineage: []}, changed_since=since):
                 found.add(copy.lineage)
                 log.info("%s: holds the lines of a file created and removed before it could be opened", copy.path)
-        for path, (lineage, _) in lost.items():
-            if lineage not in found:
-                log.warning(
-                    "%s: created and removed before it could be opened, and no compressed copy of it found;"
-                    " its lines were not read",
-                    path,
-                )
+        for path, (lineage, since) in lost.items():
+            if lineage in found:
+                self._lost_looks.pop(path, None)
+                continue
+            looks = self._lost_looks.get(path, 0) + 1
+            if looks < _LOST_LOOKS and not self._finished:
+                # Rotations in a burst rename the series under the listing (app.log.1.gz
+                # to app.log.2.gz between a look and the open): looked for again in a
+                # moment, before its lines are given up.
+                self._lost_looks[path] = looks
+                self._lost[path] = (lineage, since)
+                continue
+            self._lost_looks.pop(path, None)
+            log.warning(
+                "%s: created and removed before it could be opened, and no compressed copy of it found;"
+                " its lines were not read",
+                path,
+            )
+        if self._lost and self._lost_retry is None and not self._finished:
+            self._lost_retry = self.esc.after(_LOST_LOOK_AGAIN, self._look_for_lost_again)
+
+    def _look_for_lost_again(self) -> None:
+        self._lost_retry = None
+        if self._lost and not self._finished:
+            self._find_lost()
 
     def _forgotten(self, lineage: str, path: str, st: os.stat_result) -> bool:
         """Whether the file at ``path`` is one of ``lineage`` read and forgotten (by its mark)."""
@@ -1998,6 +2024,11 @@ class FileWatcherSupply(movement.Supply):
                             if offset % (1 << 32) == size or size <= offset < 1 << 32:
                                 # Read to its end (or further: a writer appended
                                 # to the file after it was compressed), and forgotten.
+                                # Left unread by the rescan too, which reads
+                                # compressed files when run once (fs.read's way):
+                                # read once with a state file, every .gz beside
+                                # the file was read again from its start.
+                                self._compressed[file] = born
                                 continue
                             # Lost sight of before its end: read on from there.
                             self._known.set(file, KnownFile(fingerprint(head), len(head), offset, path, lineage, 0))
@@ -3291,12 +3322,13 @@ class FileWatcherSupply(movement.Supply):
             self._closer,
             self._overflow_rescan,
             self._pairing,
+            self._lost_retry,
         )
         for binding in bindings:
             if binding is not None:
                 self.esc.dequeue(binding)
         self._turn = self._retry = self._sweeper = self._settling = self._rescanner = self._flusher = None
-        self._tidier = None
+        self._tidier = self._lost_retry = None
         self._closer = self._overflow_rescan = self._pairing = None
         for timer in self._shadow_timers.values():
             self.esc.dequeue(timer)
