@@ -33,6 +33,7 @@ import trustme
 
 from deadbeat import metrics, movement
 from deadbeat.socket import FramingError, MessageTooLong, SocketSupply
+from deadbeat.socket import _listen as listen_module
 from deadbeat.testing import CogConformance, Collector
 
 LOGGER = shutil.which("logger") or "/usr/bin/logger"
@@ -451,6 +452,38 @@ class TestUdp:
         assert drops > 0
         assert len(rig.data) + drops == 2000, "every datagram was read or counted as dropped"
         assert any("kernel dropped" in r.getMessage() for r in caplog.records)
+
+    def test_drops_of_a_burst_are_said_once_it_is_over_without_a_next_datagram(
+        self, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A burst read within the interval of the last look: its drops were said only when the next datagram came
+        (20 s later in a trial, or never); now a look follows the burst by the interval, while nothing arrives."""
+        monkeypatch.setattr(listen_module, "_DROPS_INTERVAL", 1.0)
+        rig = Rig(transport="udp", port=0, receive_buffer=4096)
+        sent = threading.Event()
+
+        def client() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect(rig.address)
+                for i in range(2000):
+                    sock.send(b"datagram %d" % i)
+            sent.set()
+
+        rig.esc.pause(rig.supply)
+        rig.client(client)
+        state = {"resumed": False}
+
+        def said() -> bool:
+            if sent.is_set() and not state["resumed"]:
+                state["resumed"] = True
+                rig.esc.resume(rig.supply)
+            return any("kernel dropped" in r.getMessage() for r in caplog.records)
+
+        with caplog.at_level(logging.WARNING, logger="deadbeat.socket"):
+            rig.run_until(said, timeout=10)
+        assert said(), "the drops were not said while the listener ran"
+        drops = rig.supply.counts["kernel_drops"]
+        assert drops > 0 and len(rig.data) + drops == 2000
 
 
 class TestUnixSockets:

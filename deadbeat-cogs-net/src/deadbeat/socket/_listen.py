@@ -295,6 +295,7 @@ class SocketSupply(movement.Supply):
         self._unix_file: UnixSocketFile | None = None
         self._drops_seen = 0
         self._drops_checked = time.monotonic()
+        self._drops_timer: movement.Binding | None = None
         # Figures (see metrics): one addition per read or per batch of datagrams.
         self._bytes_read = 0
         self._messages_read = 0
@@ -674,7 +675,17 @@ class SocketSupply(movement.Supply):
             now = time.monotonic()
             if now - self._drops_checked >= _DROPS_INTERVAL:
                 self._check_drops(now)
+            elif self._drops_timer is None and not self._finished:
+                # A burst that ends within the interval: its drops are said once it is over,
+                # not only when the next datagram comes (maybe hours later).
+                wait = _DROPS_INTERVAL - (now - self._drops_checked)
+                self._drops_timer = self.esc.after(wait, self._drops_after_burst, keeps_alive=False)
         return len(received)
+
+    def _drops_after_burst(self) -> None:
+        self._drops_timer = None
+        if not self._finished:
+            self._check_drops(time.monotonic())
 
     def _peers_of(self, addresses: tuple[Any, ...]) -> list[str]:
         """``HOST:PORT`` of each sender, from a cache (a syslog source sends from one address)."""
@@ -836,10 +847,10 @@ class SocketSupply(movement.Supply):
     def finish(self) -> None:
         """Stop accepting, send on what the kernel holds, hand unfinished messages to the error output, close."""
         self._finished = True
-        for binding in (self._sweeper, self._rest, self._listener):
+        for binding in (self._sweeper, self._rest, self._listener, self._drops_timer):
             if binding is not None:
                 binding.cancel()
-        self._sweeper = self._rest = self._listener = None
+        self._sweeper = self._rest = self._listener = self._drops_timer = None
         if self.endpoint.stream:
             # Clients already connected but not accepted yet (waiting in the
             # backlog) may have sent data too: take them, read them, close them.
