@@ -959,6 +959,23 @@ class TestShutdown:
         (record,) = rig.records
         assert record.datum["raw"] == b"unfinis" and "shutting down" in str(record.error)
 
+    def test_a_client_that_ended_before_the_shutdown_has_its_last_line_delivered(self) -> None:
+        """Lines, then a last one without a newline, then the client closes: all delivered at shutdown, as
+        messages, none to the error output (reading only what the kernel holds must still see the end)."""
+        rig = Rig(port=0)
+        rig.esc.pause(rig.supply)
+        state = {"sent": False}
+
+        def client() -> None:
+            with socket.create_connection(rig.address) as sock:
+                sock.sendall(b"".join(b"line %d\n" % i for i in range(100)) + b"last")
+            state["sent"] = True
+
+        rig.client(client)
+        rig.run_until(lambda: state["sent"])
+        assert rig.lines() == [f"line {i}" for i in range(100)] + ["last"]
+        assert not rig.records
+
     def test_deadbeat_run_from_logger_to_a_file_until_sigterm(self, tmp_path: Path) -> None:
         """deadbeat run: TCP and UDP listeners -> fs.write; logger sends; SIGTERM: every line written, exit 0."""
         tcp_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)

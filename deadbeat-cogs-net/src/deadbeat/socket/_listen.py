@@ -489,6 +489,11 @@ class SocketSupply(movement.Supply):
         whole = len(view)
         for _ in range(_FINAL_CHUNKS if final else _CHUNKS_PER_WAKE):
             if queued == 0:
+                # What was queued is read. The client's end (SIOCINQ does not count it)
+                # makes its unfinished line its last message, not a cut one.
+                if _closed_by_peer(conn.sock):
+                    self._ended(conn)
+                    return
                 break
             try:
                 size = recv_into(view, min(queued, whole)) if queued > 0 else recv_into(view)
@@ -909,6 +914,14 @@ def _queued(sock: socket.socket) -> int:
     except (OSError, ValueError):
         return 0
     return int.from_bytes(held, sys.byteorder, signed=True)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the next read of ``sock`` would find the client's end (and no byte before it)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # nothing yet (EAGAIN), or reset: not an orderly end
+        return False
 
 
 def _naming(error: Exception, peer: str) -> Exception:
