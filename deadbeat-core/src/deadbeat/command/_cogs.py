@@ -18,7 +18,7 @@ import sys
 from typing import TextIO
 
 from ..plugins import CogEntry, CogLoadError, CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, standard_streams, write_all
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
 
 
 def handle(args: argparse.Namespace, out: TextIO | None) -> int:
@@ -28,10 +28,9 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         ``None`` when it was closed as the command started.
     :returns: the exit status.
     """
-    # Printing is all these commands do: with standard output closed (>&-), an exit status of 0 would
-    # claim a listing was shown. (Found closed, it is /dev/null now; standard error too, if it was closed.)
-    closed = standard_streams()
-    if out is None or (1 in closed and out is sys.stdout):
+    # Printing is all these commands do: with standard output closed (>&-, which main() passes on
+    # as None), an exit status of 0 would claim a listing was shown.
+    if out is None:
         shown = "the description" if args.cogs_command == "show" else "the list of cogs"
         sys.stderr.write(f"deadbeat: standard output is closed: nowhere to show {shown}\n")
         return EXIT_ERROR
