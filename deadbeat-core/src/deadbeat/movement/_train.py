@@ -1200,7 +1200,8 @@ class Train:
                     out = self._entries[start](data)
                 finally:
                     self._sent()
-            self._deliver_gathered_failures()
+            if self._recompile or self._failed:  # the call spared: this runs once per batch and per route
+                self._deliver_gathered_failures()
             self.events_out += out
             # The batch stays current while outputs write: what they take into
             # their own hands at this flush came with this send.
@@ -1223,7 +1224,8 @@ class Train:
         finally:
             self._current, self._carried = outer_hold, outer_carried
             # Only when a cog's exception escaped the send: records are never left behind.
-            self._deliver_gathered_failures()
+            if self._recompile or self._failed:
+                self._deliver_gathered_failures()
         return out
 
     def _escaped(self, error: BaseException, entered: list[Any] | None) -> None:
@@ -1480,8 +1482,10 @@ class Train:
                 # an output sharing the supplies' state file saves its length
                 # with their positions (no record written twice after a crash).
                 error_train.notify("batch_done", batch_id)
-        self.notify("checkpoint")
-        if error_train is not None:
+        # Asked first: a call spared per batch (and per route and list) where no cog saves anything.
+        if self._broadcasts["checkpoint"]:
+            self.notify("checkpoint")
+        if error_train is not None and error_train._broadcasts["checkpoint"]:
             error_train.notify("checkpoint")
 
     def _not_told_done(self, ids: list[Any]) -> list[Any]:
