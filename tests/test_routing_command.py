@@ -232,6 +232,30 @@ class TestPipelineTests:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tests.toml", "p.toml"]
 
 
+    def test_a_cog_giving_back_one_datum_late_fails_its_test(self, tmp_path: Path) -> None:
+        """`deadbeat test` checks every result of every cog: a slip on the 1,500th datum, past what a run checks,
+        is an error record the test did not expect, not the datum's characters in the output."""
+        (tmp_path / "slip.py").write_text(
+            "def upper(line):\n"
+            "    # The slip on a rare branch: the datum given back as it came.\n"
+            "    return line if line == 'late' else (line.upper(),)\n"
+        )
+        (tmp_path / "p.toml").write_text(
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["nothing"]\n'
+            '[[cog]]\nuse = "slip:upper"\n'
+            '[[cog]]\nuse = "fs.write"\nfilename = "out.log"\n'
+        )
+        inputs = ["a"] * 1500 + ["late"]
+        expected = ["A"] * 1500 + ["L", "A", "T", "E"]
+        (tmp_path / "p.tests.toml").write_text(
+            f"[[test]]\ninput = {json.dumps(inputs)}\nexpect.output = {json.dumps(expected)}\n"
+        )
+        result = deadbeat("test", str(tmp_path / "p.toml"))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "0 passed, 1 failed" in result.stdout
+        assert "returned str, not an iterable of data; return (datum,)" in result.stdout
+
+
 class TestRoutedTailAcrossRestart:
     def test_three_routes_lose_and_repeat_nothing_across_sigkill(self, tmp_path: Path) -> None:
         """fs.tail to three routes sharing its state file: while one route holds lines, the position does not move;

@@ -121,23 +121,70 @@ class TestErrors:
             assert str(records[0].error) == f"returned {kind}, not an iterable of data; return (datum,)"
             assert records[0].cog.endswith(cog.__name__)
 
-    def test_a_cog_with_good_results_is_called_directly_after_the_first_send(self) -> None:
-        """One good result is enough: from the next send on the cog is called with no check between
-        (what a cog returns later is taken as an iterable, as the manual says it is)."""
-        calls: list[str] = []
-
+    @staticmethod
+    def _slipping(calls: list[str]) -> Any:
         def cog(datum: str) -> Any:
             calls.append(datum)
+            # The slip on a rare branch: the datum given back as it came.
             return (datum,) if datum != "late" else datum
 
+        return cog
+
+    def test_a_datum_given_back_among_the_first_results_fails_and_names_the_cog(self) -> None:
+        """A cog that returned iterables of data before and then gives one datum back: that datum fails,
+        its characters never go on, and the cog's good results around it do."""
+        calls: list[str] = []
+        records: list[movement.ErrorRecord] = []
         esc = movement.Escapement()
         collector = Collector()
-        train = movement.Train(esc, [cog, collector])
+        train = movement.Train(esc, [self._slipping(calls), collector], error_output=records.append)
         train.send(None, ["a", "b"])
+        train.send(None, ["late", "c"])
+        esc.close()
+        assert collector.data == ["a", "b", "c"]
+        assert [r.datum for r in records] == ["late"]
+        assert str(records[0].error) == "returned str, not an iterable of data; return (datum,)"
+        assert records[0].cog.endswith("cog")
+        assert train.errors == 1
+
+    def test_a_cog_is_called_directly_after_its_first_thousand_good_results(self) -> None:
+        """From then on nothing is checked between the cog and the next (what it returns is taken as an
+        iterable, as the manual says it is): the cost per datum is the call alone."""
+        calls: list[str] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [self._slipping(calls), collector])
+        train.send(None, ["a"] * 1000)
         assert 0 in train._trusted
+        assert "c0 = cog0" in train.explain()
         train.send(None, ["late"])
         esc.close()
-        assert collector.data == ["a", "b", "l", "a", "t", "e"]
+        assert collector.data[1000:] == ["l", "a", "t", "e"]
+
+    def test_check_results_checks_every_result_for_good(self) -> None:
+        """``check_results=True`` (what the testing helpers and ``deadbeat test`` use) never trusts a cog."""
+        calls: list[str] = []
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [self._slipping(calls), collector], error_output=records.append, check_results=True)
+        train.send(None, ["a"] * 2000)
+        train.send(None, ["late"])
+        esc.close()
+        assert 0 not in train._trusted
+        assert collector.data == ["a"] * 2000
+        assert [r.datum for r in records] == ["late"]
+
+    def test_the_testing_helpers_check_every_result(self) -> None:
+        """``send_through`` and ``run_train`` find a slip however late it comes."""
+        from deadbeat.testing import send_through
+
+        calls: list[str] = []
+        out, records = send_through([self._slipping(calls)], ["a"] * 1500 + ["late"])
+        assert out == ["a"] * 1500
+        assert [r.datum for r in records] == ["late"]
+        collector = run_train([self._slipping(calls)], ["a"] * 1500 + ["late"])
+        assert collector.data == ["a"] * 1500
 
     def test_default_error_output_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
         """Without configuration, a dead-letter log line holds the event id, cog and datum."""

@@ -246,6 +246,11 @@ def _run(spec: pipeline_mod.PipelineFile, test: _Test) -> tuple[dict[str, list[A
     esc = movement.Escapement()
     try:
         pipeline = pipeline_mod.assemble(test_spec, esc, error_output=errors)
+        # Every result of every cog checked, not only the first ones a run checks:
+        # a cog giving back one datum on a rare branch fails its test.
+        routed = pipeline.router.routes if pipeline.router is not None else []
+        for train in [pipeline.train, *(route.train for route in routed)]:
+            train.check_results = True
         ids = [f"input[{number}]" for number in range(len(test.inputs))]
         pipeline.train.send(None, movement.Batch(list(test.inputs), "test", lambda: ids))
         # The orderly shutdown, as at SIGTERM: cogs holding data flush them on.

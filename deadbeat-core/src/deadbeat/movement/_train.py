@@ -133,6 +133,9 @@ _RESUME_PIECE = 256
 #: How many event ids announced done by cogs a train remembers, so as not to announce them again.
 _TOLD_DONE_KEPT = 100_000
 
+#: How many of a per-datum cog's results are checked in full before it is called directly (see Train._probe).
+_TRUSTED_AFTER = 1000
+
 
 def _places_by_identity(out: list[Any], data: list[Any]) -> list[int] | None:
     """For each of ``out``, the place in ``data`` of that very object, in order.
@@ -537,6 +540,12 @@ class Train:
     :param low_water: held data at which paused supplies resume; half of
         ``high_water`` by default.
     :param name: what log lines and generated code call this train.
+    :param check_results: check every result of every cog called datum by
+        datum, for good: one datum returned in place of ``(datum,)`` then fails
+        wherever it happens. By default a cog's first 1,000 results are
+        checked, and from then on it is called directly, at no cost per datum.
+        The testing helpers (:mod:`deadbeat.testing`) and ``deadbeat test``
+        check every result.
     """
 
     def __init__(
@@ -549,6 +558,7 @@ class Train:
         high_water: int = 10_000,
         low_water: int | None = None,
         name: str | None = None,
+        check_results: bool = False,
     ) -> None:
         low_water = high_water // 2 if low_water is None else low_water
         if high_water < 1 or not 0 <= low_water < high_water:
@@ -658,6 +668,7 @@ class Train:
         # iterable of data, and whether one was seen in the send under way (the
         # entries are then compiled again with the cog called directly).
         self._said_no_id = False
+        self.check_results = check_results
         self._trusted: set[int] = set()
         # Whether the entries are to be compiled again when the outermost send
         # ends: a cog was trusted, or seen returning None.
@@ -923,13 +934,15 @@ class Train:
         return filename
 
     def _probe(self, position: int, call: Callable[..., Any]) -> Callable[..., Any]:
-        """``call`` with its result checked, until one result has been an iterable of data.
+        """``call`` with its result checked, until :data:`_TRUSTED_AFTER` results have been iterables of data.
 
-        A cog that returns its datum instead of ``(datum,)`` does so every
-        time, so one good result is enough: the entries are then compiled again
-        with the cog called directly, once the outermost send is over, and the
-        check costs nothing from there on. Until then, a result that is one
-        datum (a string, bytes, a mapping) fails that datum with a
+        A cog that returns its datum instead of ``(datum,)`` usually does so
+        every time; one that does so on a rare branch only (``return d`` for
+        data it leaves alone) is caught if the branch comes among its first
+        results. The entries are then compiled again with the cog called
+        directly, once the outermost send is over, and the check costs nothing
+        from there on (with :attr:`check_results`, never). Until then, a result
+        that is one datum (a string, bytes, a mapping) fails that datum with a
         :class:`TypeError` saying what to return.
 
         ``None`` (the datum dropped) says nothing about the next result: a
@@ -939,14 +952,16 @@ class Train:
         every time, which kept it probed, at a call more per datum, for good.
         """
         last = position == len(self._cogs) - 1
+        good = 0
 
         def probe(datum: Any) -> Any:
+            nonlocal good
             result = call(datum)
             if result is None:
                 if position not in self._drops:
                     self._drops.add(position)
                     self._recompile = True
-                if last and position not in self._trusted:
+                if last and position not in self._trusted and not self.check_results:
                     self._trusted.add(position)
                     self._recompile = True
                 return ()
@@ -956,10 +971,11 @@ class Train:
                     # The error record and the log line name the cog.
                     raise TypeError(f"returned {type(result).__name__}, not an iterable of data; return (datum,)")
                 result = tuple(result)
-            if position not in self._trusted:
+            if lazy and position not in self._lazy:
+                self._lazy.add(position)
+            good += 1
+            if good >= _TRUSTED_AFTER and position not in self._trusted and not self.check_results:
                 self._trusted.add(position)
-                if lazy:
-                    self._lazy.add(position)
                 self._recompile = True
             return result
 

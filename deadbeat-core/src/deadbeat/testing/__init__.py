@@ -175,7 +175,7 @@ def run_train(
         esc.shutdown_timeout = timeout
     collector = Collector()
     if train is None:
-        train = movement.Train(esc)
+        train = movement.Train(esc, check_results=True)
     train.cogs = [*cogs, collector]
     batch = list(data)
     if batch:
@@ -209,7 +209,7 @@ def send_through(cogs: Iterable[Any], data: Iterable[Any]) -> tuple[list[Any], l
     esc = movement.Escapement()
     collector = Collector()
     try:
-        train = movement.Train(esc, [*cogs, collector], error_output=records.append)
+        train = movement.Train(esc, [*cogs, collector], error_output=records.append, check_results=True)
         train.send(None, list(data))
     finally:
         esc.close()
@@ -302,7 +302,7 @@ class CogConformance:
         """A method named like a broadcast takes its arguments, so the cog does not silently miss it."""
         esc = self._escapement()
         try:
-            cog = build_cog(self._factory(), movement.Train(esc), self.params)
+            cog = build_cog(self._factory(), movement.Train(esc, check_results=True), self.params)
             misfits: list[str] = []
             unmarked: list[str] = []
             Participant(cog, lambda _cog, name: misfits.append(name), lambda _cog, name: unmarked.append(name))
@@ -318,7 +318,7 @@ class CogConformance:
         """Each call returns None or an iterable of data, never the bare datum."""
         esc = self._escapement()
         try:
-            train = movement.Train(esc)
+            train = movement.Train(esc, check_results=True)
             cog = build_cog(self._factory(), train, self.params)
             train.cogs = [cog]
             for sample in self._samples():
@@ -376,7 +376,7 @@ class CogConformance:
         """Whether the cog holds the samples back (``train.hold()``) when given them as a list."""
         esc = self._escapement()
         try:
-            train = movement.Train(esc)
+            train = movement.Train(esc, check_results=True)
             cog = build_cog(factory, train, self.params)
             train.cogs = [movement.Supply(), cog, Collector()]
             try:
@@ -398,7 +398,7 @@ class CogConformance:
         """
         esc = self._escapement()
         try:
-            train = movement.Train(esc)
+            train = movement.Train(esc, check_results=True)
             single = build_cog(self._factory(), train, self.params)
             if getattr(single, "call_batch", None) is None:
                 return
@@ -413,7 +413,7 @@ class CogConformance:
                     expected.extend(single(sample) or ())
                 except Exception as exc:  # noqa: BLE001 - any error is what is compared
                     failed = exc
-            other = movement.Train(esc)
+            other = movement.Train(esc, check_results=True)
             batched = build_cog(self._factory(), other, self.params)
             later_batched = Collector()
             other.cogs = [movement.Supply(), batched, later_batched]
@@ -445,7 +445,7 @@ class CogConformance:
         """str(cog) names the class and every argument it was given a value of its own (not its default)."""
         esc = self._escapement()
         try:
-            train = movement.Train(esc)
+            train = movement.Train(esc, check_results=True)
             factory = self._factory()
             cog = build_cog(factory, train, self.params)
             text = str(cog)
@@ -465,7 +465,7 @@ class CogConformance:
         seconds: the shutdown waits for it before finishing the cogs after it.
         """
         esc = self._escapement()
-        train = movement.Train(esc)
+        train = movement.Train(esc, check_results=True)
         cog = build_cog(self._factory(), train, self.params)
         late: list[float] = []
         self._limit_finish(cog, late)
@@ -549,7 +549,7 @@ class CogConformance:
             return
         esc = self._escapement()
         try:
-            train = movement.Train(esc)
+            train = movement.Train(esc, check_results=True)
             cog = build_cog(self._factory(), train, self.params)
             train.cogs = [cog]
             for datum in copy.deepcopy(list(self.failing_samples)):
@@ -563,7 +563,7 @@ class CogConformance:
         records: list[movement.ErrorRecord] = []
         esc = self._escapement()
         try:
-            train = movement.Train(esc, error_output=records.append)
+            train = movement.Train(esc, error_output=records.append, check_results=True)
             cog = build_cog(self._factory(), train, self.params)
             collector = Collector()
             train.cogs = [cog, collector]
@@ -598,10 +598,10 @@ class CogConformance:
         defaults = _mutable_defaults(factory)
         before_defaults = _snapshot(defaults)
         esc = self._escapement()
-        other_train = movement.Train(esc)
+        other_train = movement.Train(esc, check_results=True)
         other = build_cog(factory, other_train, copy.deepcopy(dict(self.params)))
         other_train.cogs = [other, Collector()]
-        train = movement.Train(esc)
+        train = movement.Train(esc, check_results=True)
         cog = build_cog(factory, train, copy.deepcopy(dict(self.params)))
         train.cogs = [cog, Collector()]
         # The containers both cogs hold, the very same objects: what one cog's
