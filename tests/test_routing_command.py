@@ -231,7 +231,6 @@ class TestPipelineTests:
         assert "ok    test[0]" in result.stdout
         assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tests.toml", "p.toml"]
 
-
     def test_a_cog_giving_back_one_datum_late_fails_its_test(self, tmp_path: Path) -> None:
         """`deadbeat test` checks every result of every cog: a slip on the 1,500th datum, past what a run checks,
         is an error record the test did not expect, not the datum's characters in the output."""
