@@ -664,11 +664,12 @@ class Train:
         # Error records of the send under way, for an error train (see _on_error).
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
-        # Positions of per-datum cogs whose result has been seen to be an
-        # iterable of data, and whether one was seen in the send under way (the
-        # entries are then compiled again with the cog called directly).
         self._said_no_id = False
+        #: Whether every result of a per-datum cog is checked for good (no cog is ever trusted).
         self.check_results = check_results
+        # Positions of per-datum cogs whose results have been seen to be
+        # iterables of data _TRUSTED_AFTER times (the entries are then compiled
+        # again with the cog called directly).
         self._trusted: set[int] = set()
         # Whether the entries are to be compiled again when the outermost send
         # ends: a cog was trusted, or seen returning None.
