@@ -148,6 +148,44 @@ class TestBatchStages:
         said = [r.getMessage() for r in caplog.records if "call_batch returned NoneType" in r.getMessage()]
         assert len(said) == 1
 
+    @pytest.mark.parametrize(
+        ("returned", "kind"),
+        [(lambda data: "\n".join(map(str, data)), "str"), (lambda data: {"first": data[0]}, "dict")],
+    )
+    def test_call_batch_returning_one_datum_is_said_and_the_data_go_datum_by_datum(
+        self, caplog: pytest.LogCaptureFixture, returned: Callable[[list[int]], Any], kind: str
+    ) -> None:
+        """A text or a mapping in place of the list: never its characters or keys as data, never a count of splits."""
+
+        class OneDatum(Scale):
+            def call_batch(self, data: list[int]) -> list[int]:  # type: ignore[override]
+                return returned(data)  # type: ignore[return-value]
+
+        esc = movement.Escapement()
+        collector = Collector()
+        try:
+            train = movement.Train(esc, [OneDatum(2), collector])
+            with caplog.at_level(logging.WARNING, logger="deadbeat.train"):
+                assert train.send(None, [1, 2, 3]) == 3
+        finally:
+            esc.close()
+        assert collector.data == [2, 4, 6]
+        assert (train.errors, train.events_in, train.events_out) == (0, 3, 3)
+        assert any(f"call_batch returned {kind}, not a list" in r.getMessage() for r in caplog.records)
+
+    def test_a_generator_call_batch_that_raises_fails_only_the_bad_datum(self) -> None:
+        """Its exception comes while the train makes its result a list: the list goes datum by datum, as when
+        call_batch raises, and only the bad datum goes to the error output; the run goes on."""
+
+        class Lazy(Scale):
+            def call_batch(self, data: list[int]) -> Any:  # type: ignore[override]
+                for datum in data:
+                    yield from self(datum)
+
+        out, records = send_through([Lazy(3)], [1, -2, 3, 4])
+        assert out == [3, 9, 12]
+        assert [(r.datum, str(r.error)) for r in records] == [(-2, "negative: -2")]
+
     def test_nothing_to_do_calls_nothing(self) -> None:
         """An empty list or everything swallowed before: the batch cog is not called."""
         scale = Scale(2)

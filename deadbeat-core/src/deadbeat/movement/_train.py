@@ -542,8 +542,9 @@ class Train:
     :param name: what log lines and generated code call this train.
     :param check_results: check every result of every cog called datum by
         datum, for good: one datum returned in place of ``(datum,)`` then fails
-        wherever it happens. By default a cog's first 1,000 results are
-        checked, and from then on it is called directly, at no cost per datum.
+        wherever it happens. By default a cog's first 1,000 results (and the
+        rest of the list they came in) are checked, and from then on it is
+        called directly, at no cost per datum.
         The testing helpers (:mod:`deadbeat.testing`) and ``deadbeat test``
         check every result.
     """
@@ -1072,7 +1073,7 @@ class Train:
                         continue
                     piece = data[start:piece_end]
                     try:
-                        got = many(piece)  # type: ignore[misc]
+                        got = listed(many(piece))  # type: ignore[misc]
                     except PartialBatch as again:
                         partial = again
                         continue
@@ -1080,7 +1081,6 @@ class Train:
                         one_by_one(data, start, piece_end, out, came_from)
                         start = piece_end
                         continue
-                    got = got if isinstance(got, list) else list(got)
                     out += got
                     if known and one_to_one and len(got) == len(piece):
                         came_from += range(start, piece_end)
@@ -1093,18 +1093,32 @@ class Train:
 
         misfits = self._misfits
 
+        def listed(out: Any) -> list[Any]:
+            """``call_batch``'s result as a list, made within the ``try`` that gives the list datum by datum.
+
+            A lazy result (a generator) runs here: its exception is the list's
+            failure, as if call_batch had raised it. One datum in place of a
+            list (a string, a mapping: its characters or keys), or ``None``, is
+            said once and the list is given datum by datum.
+            """
+            if isinstance(out, list):
+                # A list subclass (the Batch a cog passes on as it came) goes on as it is: copying it
+                # cost a copy of every list, and a lineage entry for one-to-one cogs, per send.
+                return out
+            if out is None or _not_data(out):
+                if (id(cog), "call_batch") not in misfits:
+                    misfits.add((id(cog), "call_batch"))
+                    log.warning(
+                        "%s: call_batch returned %s, not a list; its data are given to it datum by datum",
+                        cog_name(cog),
+                        type(out).__name__,
+                    )
+                raise TypeError("call_batch did not return a list")
+            return list(out)
+
         def stage(data: list[Any]) -> list[Any]:
             try:
-                out = many(data)  # type: ignore[misc]
-                if out is None or not hasattr(out, "__iter__"):
-                    if (id(cog), "call_batch") not in misfits:
-                        misfits.add((id(cog), "call_batch"))
-                        log.warning(
-                            "%s: call_batch returned %s, not a list; its data are given to it datum by datum",
-                            cog_name(cog),
-                            type(out).__name__,
-                        )
-                    raise TypeError("call_batch did not return a list")
+                out = listed(many(data))  # type: ignore[misc]
             except PartialBatch as partial:
                 return resume(data, partial)
             except Exception:  # noqa: BLE001 - found again, datum by datum, below
@@ -1116,10 +1130,6 @@ class Train:
                 # still names the event it belongs to.
                 lineage[id(out)] = (out, data, came_from)
                 return out
-            if not isinstance(out, list):
-                # A list subclass (the Batch a cog passes on as it came) goes on as it is: copying it
-                # cost a copy of every list, and a lineage entry for one-to-one cogs, per send.
-                out = list(out)
             if one_to_one and out is not data:
                 # Place for place, unless the cog left data out (a filter): then
                 # the results are the kept inputs themselves, in order, matched
