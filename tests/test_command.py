@@ -863,3 +863,18 @@ class TestSignals:
         result = deadbeat("check", str(path), cwd=tmp_path)
         assert result.returncode == 1
         assert "train.shutdown_timeout: must be more than 0 seconds" in result.stderr + result.stdout
+
+
+class TestNewCog:
+    def test_a_first_party_prefix_is_refused(self, tmp_path: Path) -> None:
+        """`new-cog fs` would make fs.tag beside Deadbeat's own fs cogs: refused, nothing created."""
+        for name in ("fs", "deadbeat", "text"):
+            result = deadbeat("new-cog", name, cwd=tmp_path)
+            assert result.returncode == 1, result.stdout
+            assert f"{name!r} is the prefix of Deadbeat's own cogs" in result.stderr
+        assert list(tmp_path.iterdir()) == []
+
+    def test_a_prefix_of_ones_own_is_made(self, tmp_path: Path) -> None:
+        result = deadbeat("new-cog", "geoip", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "deadbeat-geoip" / "pyproject.toml").exists()

@@ -206,6 +206,12 @@ def render(name: str) -> dict[str, str]:
     }
 
 
+#: The prefixes of the cogs of Deadbeat's own distributions (and the project's name), not for a new one.
+_FIRST_PARTY_PREFIXES = frozenset(
+    {"deadbeat", "fs", "text", "cast", "flow", "time", "ip", "dns", "http", "socket", "stream", "route", "core"}
+)
+
+
 def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     """Run ``deadbeat new-cog``.
 
@@ -220,6 +226,12 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         sys.stderr.write(
             f"deadbeat: new-cog: {name!r} cannot name a cog distribution: use lower-case letters, digits and"
             " underscores, starting with a letter (geoip, my_lookup)\n"
+        )
+        return EXIT_ERROR
+    if name in _FIRST_PARTY_PREFIXES:
+        sys.stderr.write(
+            f"deadbeat: new-cog: {name!r} is the prefix of Deadbeat's own cogs ({name}.*): choose a prefix of your"
+            " own, so that your cogs' names never meet theirs\n"
         )
         return EXIT_ERROR
     directory: Path = args.directory or Path("deadbeat-" + name.replace("_", "-"))
