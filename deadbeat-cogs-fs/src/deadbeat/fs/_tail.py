@@ -2354,6 +2354,8 @@ class FileWatcherSupply(movement.Supply):
                 followed.born = known.born
         followed.gz = gz
         followed.refresh_head()
+        if gz is None and followed.read_pos > 0:
+            self._resume_inside_line(followed)
         if gz is not None:
             # Never written to: read to its end and let go (not a copy of anything).
             followed.rotate(path)
@@ -2405,6 +2407,39 @@ class FileWatcherSupply(movement.Supply):
                 followed.order,
             )
         return followed
+
+    def _resume_inside_line(self, followed: FollowedFile) -> None:
+        """Opened at a saved position that is not at a line's start: skip to the next line.
+
+        The position was saved while a line longer than ``max_line`` was being
+        skipped (its writer had not finished it: reported once, as too long,
+        and the rest dropped as it came). That it was inside the line is not
+        in the state file; the bytes before the position say it, after a
+        restart, a second ``run --once``, or a file closed while idle and
+        opened again. Read as a line of its own, the rest would be a record
+        the writer never wrote (one a hostile line could shape).
+        """
+        position = followed.read_pos
+        newline = self._lines.newline(followed)
+        bom = self._lines.bom(followed)
+        if bom and position == len(bom) and followed.head.startswith(bom):
+            return  # just after the byte order mark: the first line's start
+        if position < len(newline):
+            before = b""
+        else:
+            try:
+                before = os.pread(followed.fd, len(newline), position - len(newline))
+            except OSError:
+                return  # read errors are met, and said, when it is read
+        if before == newline:
+            return
+        followed.skipping = True
+        log.info(
+            "%s: reading on at offset %d, inside a line (the rest of one longer than max_line, said before):"
+            " skipped to its end",
+            followed.path,
+            position,
+        )
 
     def _left_before_opened(self, path: str, arrival: Arrival | None) -> None:
         """The file seen at ``path`` was renamed or deleted before it could be opened.
