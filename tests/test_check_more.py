@@ -332,3 +332,47 @@ def test_an_unknown_encoding_is_refused_when_built_in_python() -> None:
                 make()
     finally:
         esc.close()
+
+
+class TestUnsafeOutputs:
+    """An output file the run would not write (a planted link, another account's file in a shared directory):
+    check says so and exits 1, as the run then fails; nothing is created or written."""
+
+    @pytest.mark.parametrize(
+        ("target", "said"),
+        [
+            ("shared/link.txt", "a symbolic link another account could have put there"),
+            ("shared/dirlink/out.txt", "a symbolic link in a directory writable by others"),
+            ("shared/foreign.txt", "owned by another user (uid 65534)"),
+        ],
+    )
+    @pytest.mark.parametrize("where", ["output", "errors"])
+    def test_check_says_what_run_refuses(self, tmp_path: Path, target: str, said: str, where: str) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("making a file of another user needs root")
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o777)
+        (tmp_path / "real.txt").write_text("kept\n")
+        (shared / "link.txt").symlink_to("../real.txt")
+        (shared / "dirlink").symlink_to("..")
+        (shared / "foreign.txt").write_text("")
+        os.chown(shared / "foreign.txt", 65534, 65534)
+        (tmp_path / "in.txt").write_text('{"a": 1}\n')
+        output = target if where == "output" else "out.txt"
+        body = f'[[cog]]\nuse = "fs.read"\nfilenames = ["in.txt"]\n[[cog]]\nuse = "fs.write"\nfilename = "{output}"\n'
+        if where == "errors":
+            body += f'[[errors]]\nuse = "text.json_format"\n[[errors]]\nuse = "fs.write"\nfilename = "{target}"\n'
+        name = pipeline(tmp_path, body)
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert said in checked.stdout + checked.stderr
+        ran = deadbeat(tmp_path, "run", name, "--once")
+        assert ran.returncode == 1, ran.stderr
+        assert (tmp_path / "real.txt").read_text() == "kept\n"
+
+    def test_our_own_file_in_our_directory_is_fine(self, tmp_path: Path) -> None:
+        (tmp_path / "in.txt").write_text("x\n")
+        (tmp_path / "out.txt").write_text("")
+        checked = deadbeat(tmp_path, "check", pipeline(tmp_path, READ_TO_FILE))
+        assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -38,7 +38,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
-from deadbeat.daemon import open_directory, others_may_write, trusted_owner
+from deadbeat.daemon import UnsafePath, open_directory, others_may_write, trusted_owner
 
 from ._identity import FileId
 from ._outputs import SECTION_PREFIX, forget_output, note_output
@@ -80,12 +80,13 @@ class LineFileDrain(movement.Cog):
     be: that is logged, and lines written to it after the checkpoint may repeat).
 
     The file is never written through a link another account could have
-    planted: a symbolic link at its name is refused, and so is one on the way
-    to it that another user owns or that is in a directory others can write to
-    (or another user owns); so is an existing file another user owns in a
-    directory others can write to (root's and our own are written to). The run
-    does not start; at SIGHUP, writing goes on to the file open before and the
-    run fails.
+    planted: a symbolic link at its name or on the way to it is refused where
+    another user owns it or it is in a directory others can write to (or
+    another user owns); a link of root's or ours where nobody else may write
+    (``/dev/stderr``) is followed. So is an existing file another user owns in a
+    directory others can write to refused (root's and our own are written to).
+    The run does not start (``deadbeat check`` says it first); at SIGHUP,
+    writing goes on to the file open before and the run fails.
 
     Its figures for ``/metrics`` and ``--stats`` (``metrics()``): lines and
     bytes written, lines and bytes waiting to be written (``pending``), failed
@@ -114,9 +115,16 @@ class LineFileDrain(movement.Cog):
 
     @staticmethod
     def missing_requirements(params: Mapping[str, Any]) -> list[str]:
-        """For ``deadbeat check``: a state file the run would refuse (in use, another version's)."""
-        state = params.get("state_file")
-        return state_file_problems(state) if isinstance(state, str) and state else []
+        """For ``deadbeat check``: an output file or a state file the run would refuse.
+
+        The output: a link or another user's file where the run writes through
+        none (see :meth:`_open`); the state file: in use, another version's.
+        """
+        filename, state = params.get("filename", "-"), params.get("state_file")
+        problems = _output_problems(filename) if isinstance(filename, str) else []
+        if isinstance(state, str) and state:
+            problems += state_file_problems(state)
+        return problems
 
     @staticmethod
     def check_warnings(params: Mapping[str, Any]) -> list[str]:
@@ -809,6 +817,43 @@ class LineFileDrain(movement.Cog):
         if self._state is not None:
             self._state.release()
             self._state = None
+
+
+def _output_problems(filename: str) -> list[str]:
+    """What :meth:`LineFileDrain._open` would refuse about ``filename``, found without creating or opening it.
+
+    A missing directory, or one that cannot be read, is not said here: ``deadbeat
+    check`` says it of every output path.
+    """
+    if filename == "-":
+        return []
+    try:
+        dir_fd = open_directory(filename, private=False)
+    except UnsafePath as exc:
+        return [str(exc)]
+    except OSError:
+        return []
+    try:
+        holder = os.fstat(dir_fd)
+        try:
+            st = os.stat(os.path.basename(filename), dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return []  # not there yet: created by the run
+        if stat.S_ISLNK(st.st_mode):
+            if not trusted_owner(st.st_uid) or others_may_write(holder):
+                return [
+                    f"{filename}: a symbolic link another account could have put there;"
+                    " the run does not write through it"
+                ]
+            return []
+        if not trusted_owner(st.st_uid) and others_may_write(holder):
+            return [
+                f"{filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
+                " the run does not write to it"
+            ]
+        return []
+    finally:
+        os.close(dir_fd)
 
 
 def _link_owner(name: str, dir_fd: int) -> int | None:
