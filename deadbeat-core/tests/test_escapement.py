@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import select
 import signal
@@ -738,3 +739,45 @@ class TestTaskResultWhilePaused:
             assert got == ["answer"]
         finally:
             esc.close()
+
+
+class _OnHangup(movement.Cog):
+    """Binds SIGHUP only (as an output reopening its file does)."""
+
+    def __init__(self, esc: movement.Escapement) -> None:
+        self.esc = esc
+        esc.signal_register(signal.SIGHUP, self.reopen)
+
+    def reopen(self) -> None:
+        """Nothing to reopen here."""
+
+    def __call__(self, datum: Any) -> None:
+        return None
+
+
+class TestEndingWithOnlySignalsBound:
+    def test_a_supply_bound_to_a_signal_alone_is_told_it_will_not_wait(self, caplog: pytest.LogCaptureFixture) -> None:
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        supply = _OnHangup(esc)
+        train.cogs = [supply, _OnHangup(esc)]
+        with caplog.at_level(logging.WARNING):
+            esc.run()
+        esc.close()
+        said = [r.getMessage() for r in caplog.records if "the application ends now" in r.getMessage()]
+        assert said == [
+            f"{supply}: the application ends now, as nothing else is bound: its SIGHUP handler does not"
+            " keep it running (esc.signal_register(..., keeps_alive=True) waits for the signal)"
+        ]
+
+    def test_the_first_cog_of_an_error_output_is_no_supply(self, caplog: pytest.LogCaptureFixture) -> None:
+        """An [[errors]] output writing records as they come (fs.write first): its SIGHUP is no supply's trigger."""
+        esc = movement.Escapement()
+        errors = movement.Train(esc)
+        errors.cogs = [_OnHangup(esc)]
+        train = movement.Train(esc, error_output=errors)
+        train.cogs = [movement.Supply(), _OnHangup(esc)]
+        with caplog.at_level(logging.WARNING):
+            esc.run()
+        esc.close()
+        assert not [r for r in caplog.records if "the application ends now" in r.getMessage()]

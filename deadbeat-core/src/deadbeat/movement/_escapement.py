@@ -327,6 +327,11 @@ class Escapement:
         route = self._routes.get(id(owner))
         if route is None or route[0] is not owner:
             return False
+        # The receiver says which of its cogs produce data (a Train: not the
+        # first cog of an error output, whose data come from another train).
+        supplies: Any = getattr(route[1], "supplies", None)
+        if callable(supplies):
+            return any(cog is owner for cog in supplies())
         cogs: Any = getattr(route[1], "cogs", None)
         return bool(cogs) and cogs[0] is owner
 
