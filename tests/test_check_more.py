@@ -341,7 +341,7 @@ class TestUnsafeOutputs:
     @pytest.mark.parametrize(
         ("target", "said"),
         [
-            ("shared/link.txt", "a symbolic link another account could have put there"),
+            ("shared/link.txt", "a symbolic link; not written through"),
             ("shared/dirlink/out.txt", "a symbolic link in a directory writable by others"),
             ("shared/foreign.txt", "owned by another user (uid 65534)"),
         ],

@@ -67,6 +67,16 @@ def start(pipeline: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def run_once(pipeline: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
+        cwd=pipeline.parent,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+
+
 def wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not condition():
@@ -119,13 +129,7 @@ def test_the_rest_is_skipped_after_a_restart(tmp_path: Path) -> None:
             process.send_signal(how)
             process.communicate(timeout=WAIT)
         append(source, SMUGGLED)
-        done = subprocess.run(
-            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-        )
+        done = run_once(pipeline)
         assert done.returncode == 0, done.stderr
         assert "reading on at offset 5010, inside a line" in done.stderr
         check_outputs(root)
@@ -137,13 +141,7 @@ def test_the_rest_is_skipped_by_the_next_run_once(tmp_path: Path) -> None:
     source = tmp_path / "in" / "app.log"
     append(source, "X" + " " * 3000)
     for _ in range(2):
-        done = subprocess.run(
-            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--once"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-        )
+        done = run_once(pipeline)
         assert done.returncode == 0, done.stderr
         append(source, SMUGGLED if _ == 0 else "")
     check_outputs(tmp_path)

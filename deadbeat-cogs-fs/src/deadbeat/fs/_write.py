@@ -321,8 +321,9 @@ class LineFileDrain(movement.Cog):
                 # ELOOP, or EACCES on some kernels. Followed only as links on
                 # the way are: made by root or us, where nobody else may write
                 # (/dev/stderr); another account's link is never written through.
-                if not trusted_owner(link) or others_may_write(holder):
-                    raise UnsafeOutput(f"{self.filename}: a symbolic link; not written through") from None
+                refused = _link_refused(self.filename, link, holder)
+                if refused is not None:
+                    raise UnsafeOutput(refused) from None
                 fd = os.open(name, (flags & ~os.O_NOFOLLOW) | os.O_NONBLOCK, 0o644, dir_fd=dir_fd)
                 return fd
             if exc.errno != errno.ENXIO:
@@ -346,11 +347,9 @@ class LineFileDrain(movement.Cog):
 
     def _check_owner(self, st: os.stat_result, holder: os.stat_result) -> None:
         """Refuse a file someone else owns (not root, not us) in a directory others may write to."""
-        if not trusted_owner(st.st_uid) and others_may_write(holder):
-            raise UnsafeOutput(
-                f"{self.filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
-                " not written to (they could read what is written, or have put it there for that)"
-            )
+        refused = _owner_refused(self.filename, st, holder)
+        if refused is not None:
+            raise UnsafeOutput(refused)
 
     def _own_stdout(self) -> None:
         """Write to standard output through a descriptor of our own, non-blocking, when it is a pipe or terminal."""
@@ -839,21 +838,31 @@ def _output_problems(filename: str) -> list[str]:
             st = os.stat(os.path.basename(filename), dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             return []  # not there yet: created by the run
-        if stat.S_ISLNK(st.st_mode):
-            if not trusted_owner(st.st_uid) or others_may_write(holder):
-                return [
-                    f"{filename}: a symbolic link another account could have put there;"
-                    " the run does not write through it"
-                ]
-            return []
-        if not trusted_owner(st.st_uid) and others_may_write(holder):
-            return [
-                f"{filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
-                " the run does not write to it"
-            ]
-        return []
+        refused = (
+            _link_refused(filename, st.st_uid, holder)
+            if stat.S_ISLNK(st.st_mode)
+            else _owner_refused(filename, st, holder)
+        )
+        return [refused] if refused is not None else []
     finally:
         os.close(dir_fd)
+
+
+def _link_refused(filename: str, owner: int, holder: os.stat_result) -> str | None:
+    """Why a link at the output's name is not written through (another user's, or where others may write)."""
+    if not trusted_owner(owner) or others_may_write(holder):
+        return f"{filename}: a symbolic link; not written through"
+    return None
+
+
+def _owner_refused(filename: str, st: os.stat_result, holder: os.stat_result) -> str | None:
+    """Why an existing output file is not written to (someone else's, in a directory others may write to)."""
+    if not trusted_owner(st.st_uid) and others_may_write(holder):
+        return (
+            f"{filename}: owned by another user (uid {st.st_uid}) in a directory others can write to;"
+            " not written to (they could read what is written, or have put it there for that)"
+        )
+    return None
 
 
 def _link_owner(name: str, dir_fd: int) -> int | None:

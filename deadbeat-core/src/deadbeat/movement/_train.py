@@ -973,7 +973,7 @@ class Train:
                     # The error record and the log line name the cog.
                     raise TypeError(f"returned {type(result).__name__}, not an iterable of data; return (datum,)")
                 result = tuple(result)
-            if lazy and position not in self._lazy:
+            if lazy:
                 self._lazy.add(position)
             good += 1
             if good >= _TRUSTED_AFTER and position not in self._trusted and not self.check_results:
