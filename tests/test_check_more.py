@@ -376,3 +376,41 @@ class TestUnsafeOutputs:
         (tmp_path / "out.txt").write_text("")
         checked = deadbeat(tmp_path, "check", pipeline(tmp_path, READ_TO_FILE))
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+class TestBroadcastMethodsLeftOut:
+    """A cog whose method is named like a broadcast but cannot take it: the run logs it and leaves the method
+    out of that broadcast; check says the same before the run, as a warning (the pipeline still runs)."""
+
+    def test_check_warns_as_the_run_logs(self, tmp_path: Path) -> None:
+        (tmp_path / "my_cogs.py").write_text(
+            textwrap.dedent(
+                """
+                class Odd:
+                    def __call__(self, data):
+                        return (data,)
+
+                    def event_done(self, a, b, c):
+                        pass
+
+                    def flush(self, force):
+                        pass
+                """
+            )
+        )
+        name = mk(tmp_path, 'use = "my_cogs:Odd"')
+        env = {"PYTHONPATH": str(tmp_path)}
+        checked = deadbeat(tmp_path, "check", name, env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        lines = checked.stdout.splitlines()
+        assert any(
+            "cog[1] (my_cogs:Odd): its method event_done() cannot take the arguments" in line and "(warning)" in line
+            for line in lines
+        ), lines
+        # flush(self, force) is a name Deadbeat reserves, but not the manual: unmarked, so left out.
+        assert any("its method flush() is not marked @movement.hook" in line for line in lines), lines
+        assert "ok, 2 warnings" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", name, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert "event_done() cannot take the arguments" in ran.stderr
+        assert len((tmp_path / "out.log").read_text().splitlines()) == 1

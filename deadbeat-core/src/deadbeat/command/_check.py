@@ -16,7 +16,10 @@ Last, the cogs in between (neither supplies nor outputs, nor cogs that name a
 file, directory, host or port of their own) are built as the run builds them,
 on an event loop of their own that never runs, and let go of at once: what
 their own code refuses (a regular expression RE2 cannot compile, an unknown
-grok pattern) is said as the run says it, ``cannot start: ...``. Supplies and
+grok pattern) is said as the run says it, ``cannot start: ...``; a method of
+theirs named like a broadcast that the run would leave out of it (it cannot
+take the broadcast's arguments, or it has a name of Deadbeat's own and is not
+marked ``@movement.hook``) is a warning, as the run logs it. Supplies and
 outputs are not built: nothing is read from the inputs, written, created or bound.
 ``--strict`` concerns the cogs the pipeline uses, as for ``deadbeat run``. What
 a cog module prints as it is imported goes to standard error. With ``--once``,
@@ -63,6 +66,7 @@ from .. import pipeline as pipeline_mod
 from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
 from ..daemon import UnsafePath, check_log_file, check_pid_file, check_private_directory
+from ..movement._hooks import Participant
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
@@ -497,9 +501,27 @@ def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str
             built.append(made)
             if not callable(made):
                 errors.append(f"{where}: built {made!r}, which is not a cog (not callable)")
+                continue
+            _broadcast_problems(where, made, warnings)
     finally:
         # As a run lets go of the cogs of a pipeline that cannot start: nothing they would save is theirs to save.
         pipeline_mod._abandon(esc, built)
+
+
+def _broadcast_problems(where: str, made: Any, warnings: list[str]) -> None:
+    """What the run would log as it sets the train: a method named like a broadcast that is left out of it
+    (its signature cannot take the broadcast's arguments, or a name of Deadbeat's own not marked as a hook)."""
+    Participant(
+        made,
+        lambda _cog, name: warnings.append(
+            f"{where}: its method {name}() cannot take the arguments of the {name!r} broadcast; the run leaves"
+            " it out of that broadcast"
+        ),
+        lambda _cog, name: warnings.append(
+            f"{where}: its method {name}() is not marked @movement.hook, so the run does not send it"
+            f" Deadbeat's {name!r} broadcast"
+        ),
+    )
 
 
 def _requirements(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str]) -> None:
