@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 from deadbeat.testing import wait_for_handler
 
@@ -113,10 +114,21 @@ class TestCogsListing:
         assert "  filenames: list of paths  (required)" in out
         assert "  max_line: integer of at least 1  (default 1048576)" in out
         assert "  id_setter: field path or callable or none  (default none (false))" in out
-        assert '[[cog]]\nuse = "fs.read"\nfilenames = ...  # required\n' in out
+        assert '[[cog]]\nuse = "fs.read"\n# filenames =   # required (list of paths): fill in and uncomment\n' in out
         insert = "Config insert (for an application's own config file):\n# Read files once, from start to end"
         assert insert in out and "\n[read]\n" in out
         assert "Takes whole lists" not in out
+
+    def test_the_insert_pasted_as_shown_is_valid_toml(self, tmp_path: Path) -> None:
+        """The insert's required lines were `filenames = ...`, which no TOML parser takes: pasted as shown, the
+        check said "invalid TOML" with no word of the key. Now it is valid, and the check names what is missing."""
+        out = deadbeat("cogs", "show", "fs.read").stdout
+        insert = out.split("Pipeline insert:\n", 1)[1].split("\n\n", 1)[0]
+        tomllib.loads(insert)
+        (tmp_path / "p.toml").write_text(insert + '\n\n[[cog]]\nuse = "fs.write"\n')
+        checked = deadbeat("check", str(tmp_path / "p.toml"))
+        assert checked.returncode == 1
+        assert "cog[0] (fs.read)" in checked.stdout and "filenames" in checked.stdout, checked.stdout
 
     def test_show_says_when_a_cog_takes_whole_lists(self) -> None:
         """A cog with call_batch says so, for those who wonder why a pipeline is fast or slow."""
@@ -873,6 +885,17 @@ class TestNewCog:
             assert result.returncode == 1, result.stdout
             assert f"{name!r} is the prefix of Deadbeat's own cogs" in result.stderr
         assert list(tmp_path.iterdir()) == []
+
+    def test_a_name_making_a_first_party_distribution_is_refused(self, tmp_path: Path) -> None:
+        """`new-cog cogs_fs` made deadbeat-cogs-fs, which installed over Deadbeat's own fs cogs."""
+        for name in ("cogs", "cogs_fs", "cogs_mine"):
+            result = deadbeat("new-cog", name, cwd=tmp_path)
+            assert result.returncode == 1, result.stdout
+            assert "deadbeat-cogs-* are the names of Deadbeat's own distributions" in result.stderr
+        result = deadbeat("new-cog", "import", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "'import' is a Python keyword" in result.stderr
+        assert not list(tmp_path.iterdir())
 
     def test_a_prefix_of_ones_own_is_made(self, tmp_path: Path) -> None:
         result = deadbeat("new-cog", "geoip", cwd=tmp_path)

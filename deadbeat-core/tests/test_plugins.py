@@ -170,6 +170,25 @@ class TestConflicts:
         assert registry.load("example.delay") is not None
         assert "deadbeat-copycat/example.upper" in registry.names()
 
+    def test_a_first_party_name_means_the_first_party_offer(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Another distribution offering text.json_parse neither takes it over nor makes it unusable: the
+        plain name means deadbeat-cogs-text's (strict too: a rule, not a guess); the other is a duplicate,
+        usable by its qualified name."""
+        site = make_dist("deadbeat-copycat", {"text.json_parse": "shout_mod:Shout"}, "shout_mod", GOOD_COG)
+        monkeypatch.syspath_prepend(str(site))
+        for registry in (plugins.CogRegistry(), plugins.CogRegistry(strict=True, scope="used")):
+            offers = {e.distribution: e for e in registry.discover() if e.name == "text.json_parse"}
+            assert offers["deadbeat-cogs-text"].status == "available"
+            assert offers["deadbeat-copycat"].status == "duplicate"
+            assert registry.load("text.json_parse").__module__.startswith("deadbeat.text")
+            assert registry.load("deadbeat-copycat/text.json_parse").__name__ == "Shout"
+            assert "text.json_parse" in registry.names()
+        said = [r.getMessage() for r in caplog.records if "also offered by" in r.getMessage()]
+        assert said and "the plain name means Deadbeat's own, from deadbeat-cogs-text" in said[0]
+        assert "deadbeat-copycat 1.0 ('deadbeat-copycat/text.json_parse')" in said[0]
+
     def test_the_one_usable_offer_takes_the_plain_name(
         self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
     ) -> None:

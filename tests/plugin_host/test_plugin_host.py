@@ -241,10 +241,12 @@ class TestListing:
         assert "deadbeat.fs" not in clean_markers.imported()
 
     def test_a_duplicate_name_is_listed_twice(self, host: Host) -> None:
-        """Both offers of fs.read are listed, each with its qualified name and the other named."""
+        """Both offers of fs.read are listed, each with its qualified name and the other named; the plain
+        name stays Deadbeat's own (its prefix is deadbeat-cogs-fs's), the other is the duplicate."""
         offers = {c["distribution"]: c for c in host.cogs()["fs.read"]}
         assert set(offers) == {"deadbeat-cogs-fs", "deadbeat-evil-fs"}
-        assert {c["status"] for c in offers.values()} == {"duplicate"}
+        assert offers["deadbeat-cogs-fs"]["status"] == "available"
+        assert offers["deadbeat-evil-fs"]["status"] == "duplicate"
         assert "write 'deadbeat-evil-fs/fs.read' to use this one" in offers["deadbeat-evil-fs"]["error"]
         assert "deadbeat-cogs-fs" in offers["deadbeat-evil-fs"]["error"]
 
@@ -298,7 +300,10 @@ class TestListing:
         qualified = host.deadbeat("cogs", "show", "deadbeat-cogs-fs/fs.read")
         assert qualified.returncode == 0, qualified.stderr
         assert "Also offered by deadbeat-evil-fs/fs.read" in qualified.stdout
-        assert 'use = "deadbeat-cogs-fs/fs.read"' in qualified.stdout
+        assert 'use = "fs.read"' in qualified.stdout
+        other = host.deadbeat("cogs", "show", "deadbeat-evil-fs/fs.read")
+        assert other.returncode == 0, other.stderr
+        assert 'use = "deadbeat-evil-fs/fs.read"' in other.stdout
 
 
 class TestPipelines:
@@ -333,14 +338,23 @@ class TestPipelines:
         ]
         assert host.imported() == []
 
-    def test_the_plain_duplicate_name_is_refused_naming_both(self, host: Host) -> None:
-        """use = "fs.read" with two offers: refused, both qualified names given to choose from."""
-        result = host.deadbeat("run", str(self.healthy(host, use="fs.read")), "--once")
-        assert result.returncode == 1
-        assert (
-            "cog[0] (fs.read): cog 'fs.read' is offered by several distributions; write one of"
-            " 'deadbeat-cogs-fs/fs.read', 'deadbeat-evil-fs/fs.read' to choose"
-        ) in result.stderr
+    def test_a_first_party_name_offered_twice_means_deadbeats_own(self, clean_markers: Host) -> None:
+        """use = "fs.read" with a second offer installed: it was refused, so one package installed beside
+        stopped every file pipeline; now the plain name means deadbeat-cogs-fs's, the run says who else offers
+        it, and the other is never imported (nor can it take the name over)."""
+        host = clean_markers
+        for strict in ((), ("--strict",)):
+            result = host.deadbeat("run", str(self.healthy(host, use="fs.read")), "--once", "--quiet", *strict)
+            assert result.returncode == 0, result.stderr
+            assert [json.loads(line) for line in result.stdout.splitlines()] == [
+                {"id": 1, "tag": "seen"},
+                {"id": 2, "tag": "seen"},
+            ]
+            assert (
+                "cog 'fs.read' is also offered by deadbeat-evil-fs 1.0 ('deadbeat-evil-fs/fs.read'); the plain name"
+                " means Deadbeat's own, from deadbeat-cogs-fs"
+            ) in result.stderr
+        assert host.imported() == []
 
     def test_the_allow_list_governs_module_attribute_cogs(self, host: Host) -> None:
         """--allow applies to a pipeline's module:attribute cogs too: refused before import unless a pattern matches."""

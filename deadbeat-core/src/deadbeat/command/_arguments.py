@@ -30,7 +30,11 @@ def add_cogs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_registry_options(cogs)
     cogs.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    cogs.add_argument("--check", action="store_true", help="import every cog and report those that cannot be used")
+    cogs.add_argument(
+        "--check",
+        action="store_true",
+        help="import every cog and report those that cannot be used (exit status 0: add --strict to fail on any)",
+    )
     cogs.set_defaults(handler="_cogs:handle")
     cogs_commands = cogs.add_subparsers(dest="cogs_command")
     show = cogs_commands.add_parser("show", help="describe one cog")

@@ -129,6 +129,8 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     lines += ["", "Parameters:"]
     if description.injected:
         lines.append(f"  {description.injected}  (given by the pipeline)")
+    if not description.injected and not description.parameters:
+        lines.append("  (none)")
     for p in description.parameters:
         annotation = f": {p.annotation}" if p.annotation else ""
         default = "required" if p.required else f"default {p.default_text}"

@@ -222,16 +222,29 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     if out is None:
         out = io.StringIO()
     name = args.name
-    if not _NAME.match(name) or keyword.iskeyword(name):
+    if not _NAME.match(name):
         sys.stderr.write(
             f"deadbeat: new-cog: {name!r} cannot name a cog distribution: use lower-case letters, digits and"
             " underscores, starting with a letter (geoip, my_lookup)\n"
+        )
+        return EXIT_ERROR
+    if keyword.iskeyword(name):
+        sys.stderr.write(
+            f"deadbeat: new-cog: {name!r} is a Python keyword, which cannot name the module of the cogs; choose"
+            " another name\n"
         )
         return EXIT_ERROR
     if name in _FIRST_PARTY_PREFIXES:
         sys.stderr.write(
             f"deadbeat: new-cog: {name!r} is the prefix of Deadbeat's own cogs ({name}.*): choose a prefix of your"
             " own, so that your cogs' names never meet theirs\n"
+        )
+        return EXIT_ERROR
+    if name == "cogs" or name.startswith("cogs_"):
+        # The distribution would be deadbeat-cogs-*, the names of Deadbeat's own: installed, it would replace one.
+        sys.stderr.write(
+            f"deadbeat: new-cog: {name!r} would make a distribution named deadbeat-{name.replace('_', '-')}, and"
+            " deadbeat-cogs-* are the names of Deadbeat's own distributions: choose a name of your own\n"
         )
         return EXIT_ERROR
     directory: Path = args.directory or Path("deadbeat-" + name.replace("_", "-"))

@@ -46,9 +46,11 @@ class Parameter:
         return json.dumps(self.default) if isinstance(self.default, (str, bool, list, tuple)) else repr(self.default)
 
     def toml_line(self) -> str:
-        """A line for a pipeline insert: required ones to fill in, others commented."""
+        """A line for a pipeline insert, each commented out so that what is pasted is valid TOML: a required
+        one says so and what it takes (to fill in), the others show their default."""
         if self.required:
-            return f"{self.name} = ...  # required"
+            what = f" ({self.annotation})" if self.annotation else ""
+            return f"# {self.name} =   # required{what}: fill in and uncomment"
         if self.default is None:
             return f"# {self.name} = false  # none"
         if isinstance(self.default, (str, int, float, bool, list, tuple)):

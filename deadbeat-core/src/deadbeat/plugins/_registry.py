@@ -16,17 +16,25 @@ no entry-point name we accept and in no ``module:attribute``. The plain name
 belongs to the one offer that can be used at all (compatible with this core, in
 the allow-list); when several can, the plain name is refused with every
 qualified name to choose from, because taking one by load order would let any
-newly installed distribution take over a pipeline's cog without a word.
+newly installed distribution take over a pipeline's cog without a word. One
+exception, by ownership rather than by order: a name with the prefix of one of
+Deadbeat's own distributions (``fs.``, ``text.``, ``ip.``...) offered by that
+distribution means its cog, and another offer of it is ``duplicate``, usable by
+its qualified name; neither an accident nor a hostile package installed beside
+can then take over ``fs.read`` or make it unusable.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from importlib import metadata as importlib_metadata
 from typing import Any
 
 from ._manifest import read_manifest
+
+log = logging.getLogger("deadbeat.plugins")
 
 __all__ = [
     "GROUP",
@@ -63,6 +71,7 @@ FIRST_PARTY = {
     "text": "deadbeat-cogs-text",
     "cast": "deadbeat-cogs-text",
     "flow": "deadbeat-cogs-text",
+    "time": "deadbeat-cogs-text",
     "dns": "deadbeat-cogs-net",
     "socket": "deadbeat-cogs-net",
     "http": "deadbeat-cogs-net",
@@ -361,6 +370,18 @@ def _extra_requirements(requires: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
+def _first_party_offer(candidates: list[CogEntry]) -> CogEntry | None:
+    """:returns: among usable offers of one name, the one of the first-party distribution owning the name's
+    prefix (``fs.read``: deadbeat-cogs-fs), or ``None`` when the prefix is no first party's or it does not offer it."""
+    if len(candidates) < 2:
+        return None
+    owner = FIRST_PARTY.get(candidates[0].name.partition(".")[0])
+    if owner is None:
+        return None
+    own = [e for e in candidates if normalize(e.distribution) == normalize(owner)]
+    return own[0] if len(own) == 1 else None
+
+
 def _installed(name: str) -> bool:
     try:
         importlib_metadata.distribution(name)
@@ -425,6 +446,8 @@ class CogRegistry:
         self.scope = scope
         self._strict = strict
         self._entries: dict[str, list[CogEntry]] | None = None
+        # Plain names already said to mean the first-party offer among several.
+        self._told_first_party: set[str] = set()
 
     @property
     def strict(self) -> bool:
@@ -504,8 +527,11 @@ class CogRegistry:
                 entry.offered_elsewhere = ", ".join(f"{e.distribution} {e.version} ({e.qualified!r})" for e in others)
             candidates = [e for e in entries if e.usable]
             if len(candidates) > 1:
+                own = _first_party_offer(candidates)
                 for entry in candidates:
-                    entry.ambiguous = True
+                    # The plain name of a first-party prefix means Deadbeat's own cog: another distribution
+                    # offering it can neither take a pipeline's fs.read over nor make it unusable.
+                    entry.ambiguous = entry is not own
         self._entries = found
         return found
 
@@ -568,6 +594,18 @@ class CogRegistry:
         if len(entries) == 1:
             return entries[0]
         candidates = [e for e in entries if e.usable]
+        own = _first_party_offer(candidates)
+        if own is not None:
+            if name not in self._told_first_party:
+                self._told_first_party.add(name)
+                log.warning(
+                    "cog %r is also offered by %s; the plain name means Deadbeat's own, from %s (write the"
+                    " qualified name to use another)",
+                    name,
+                    own.offered_elsewhere,
+                    own.distribution,
+                )
+            return own
         qualified = ", ".join(sorted(repr(e.qualified) for e in entries))
         if len(candidates) == 1 and not self._strict:
             return candidates[0]
