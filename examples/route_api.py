@@ -7,13 +7,15 @@ rest.jsonl, in the directory ROUTE_OUT (this file's directory when unset):
 """
 
 import os
+import sys
 
 from deadbeat import fs, movement, routing, text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main() -> None:
+def main() -> int:
+    """Run the routing pipeline. :returns: the exit status (1 when the run had a failure it could not make good)."""
     out = os.environ.get("ROUTE_OUT", HERE)
     esc = movement.Escapement()
     train = movement.Train(esc)
@@ -29,8 +31,8 @@ def main() -> None:
         text.JSONParse(),
         routing.Router(train, [alerts, rest]),
     ]
-    esc.run()
+    return esc.run()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -116,6 +116,13 @@ class TestTruncation:
         (out,) = cog({"a": "192.0.2.55", "b": "[2001:db8:1234::1]:22", "c": ["10.9.8.7:80"]})
         assert out == {"a": "192.0.0.0", "b": "[2001:db8::]:22", "c": ["10.9.0.0:80"]}
 
+    @pytest.mark.parametrize("text", ["1.2.3.4:٨٠", "[2001:db8::1]:٤٤٣", "1.2.3.4:８０", "1.2.3.4:²"])
+    def test_a_port_is_ascii_digits(self, text: str) -> None:
+        """A port in another script's digits was read (``1.2.3.4:٨٠`` became ``1.2.3.4:80``) while an address in
+        them was refused: both are refused now."""
+        with pytest.raises(ip.AddressError, match="(?i)port"):
+            ip.IPParse(fields="a")({"a": text})
+
     @given(st.ip_addresses(v=4), st.integers(0, 32))
     def test_matches_ipaddress(self, address: ipaddress.IPv4Address, prefix: int) -> None:
         """Truncation equals ipaddress's network address for any address and prefix."""

@@ -193,6 +193,8 @@ class TestBackoff:
         assert retry_after(formatdate(1_000_030, usegmt=True), now=1_000_000) == 30.0
         assert retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
         assert retry_after("soon") is None and retry_after(None) is None and retry_after("-5") is None
+        # Digits of other scripts: isdigit() took "²", and int() then raised out of the response's handling.
+        assert retry_after("²") is None and retry_after("١٢") is None
 
 
 class TestMasking:

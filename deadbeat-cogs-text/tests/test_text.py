@@ -476,3 +476,28 @@ class TestTemplateAndBytes:
         ):
             with pytest.raises(TypeError, match="field is read and written in place"):
                 build()
+
+
+class TestBytesLines:
+    """A line read as bytes (``encoding_errors = "bytes"`` on a supply) is the text itself for every parser, as
+    it was for text.json_parse and text.syslog_parse; the others looked a field up in it and raised "byte indices
+    must be integers or slices, not str", which named neither the cause nor the cure."""
+
+    @pytest.mark.parametrize(
+        ("cog", "line", "parsed"),
+        [
+            (lambda: text.GrokParse(pattern="%{WORD:w}"), b"hello", {"w": "hello"}),
+            (lambda: text.KeyValueParse(), b"a=1", {"a": "1"}),
+            (lambda: text.CSVParse(fieldnames=["a", "b"]), b"1,2", {"a": "1", "b": "2"}),
+            (lambda: text.RegexParse(pattern="(?P<a>.)"), b"x", {"a": "x"}),
+            (lambda: text.KeyValueParse(target="kv"), b"a=1", {"kv": {"a": "1"}}),
+        ],
+        ids=["grok", "kv", "csv", "regex", "kv-target"],
+    )
+    def test_utf8_bytes_parse_as_text(self, cog: Any, line: bytes, parsed: dict[str, Any]) -> None:
+        assert send_through([cog()], [line, bytearray(line)]) == ([parsed, parsed], [])
+
+    def test_other_bytes_name_the_cure(self) -> None:
+        out, (record,) = send_through([text.KeyValueParse()], [b"\xff=1"])
+        assert out == []
+        assert "the line is not UTF-8 (byte 1); text.decode can read others" in str(record.error)

@@ -30,6 +30,22 @@ class TestCogStr:
         """A long list is summarised, so a log line stays short."""
         assert "items=<list of 1000>" in str(Pinion(1, items=range(1000)))
 
+    def test_leaves_out_the_train_and_loop_under_any_name(self) -> None:
+        """A train injected as ``geartrain`` (a name deadbeat run injects) showed as
+        ``Div(geartrain=<deadbeat.movement._train.Train object at 0x7f...>)`` in every dead-letter line."""
+
+        class Div(movement.Cog):
+            def __init__(self, geartrain: movement.Train, loop: movement.Escapement, by: int = 1) -> None:
+                self.geartrain = geartrain
+                self.loop = loop
+                self.by = by
+
+        esc = movement.Escapement()
+        try:
+            assert str(Div(movement.Train(esc), esc, by=2)) == "Div(by=2)"
+        finally:
+            esc.close()
+
     def test_default_call_passes_data_through(self) -> None:
         """A Cog without __call__ of its own passes the datum on."""
         assert movement.Cog()({"a": 1}) == ({"a": 1},)

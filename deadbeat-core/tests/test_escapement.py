@@ -598,6 +598,26 @@ class TestRunEnds:
         esc.run()
         assert time.monotonic() - start < 5
 
+    def test_run_returns_the_exit_status_it_earned(self) -> None:
+        """An application ends with sys.exit(esc.run()): 0 for a clean run, 1 for one with a failure it could not
+        make good. run() returned None, and an application written the manual's way exited 0 after data had been
+        dropped (a lambda supply returning data no train takes)."""
+        clean = movement.Escapement()
+        clean.after(0.01, lambda: None)
+        assert clean.run() == 0
+        clean.close()
+        failing = movement.Escapement()
+        train = movement.Train(failing)
+
+        class Supply(movement.Supply):
+            def __init__(self, train: movement.Train) -> None:
+                train.esc.enqueue(lambda: [{"id": "x1"}])
+
+        train.cogs = [Supply(train), lambda d: (d,)]
+        assert train.run() == 1
+        assert failing.failures and "no train takes them" in failing.failures[0]
+        failing.close()
+
     def test_spawned_task_keeps_run_alive_and_delivers(self, esc: movement.Escapement) -> None:
         """An asyncio coroutine runs on the loop; its result reaches the callback."""
         results = []

@@ -338,6 +338,39 @@ class TestErrors:
         assert [r.datum for r in records] == [1, 3] * 2
         assert (train.events_out, train.errors) == (8, 4)
 
+    def test_a_generator_returned_after_trust_is_told_then_made_whole(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A cog trusted on tuples that returns a raising generator on a rare branch later: the first time, what
+        the generator yielded had gone on (its result is iterated as it comes, for speed) and its datum went to
+        the error output too, without a word; now that is logged, naming the cog, and from the next send on its
+        results are made whole first, so the rare branch never does it again."""
+        records: list[movement.ErrorRecord] = []
+
+        def rare(datum: int) -> Any:
+            if datum < 0:
+
+                def partial() -> Iterator[int]:
+                    yield datum
+                    raise ValueError("half way")
+
+                return partial()
+            return (datum,)
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [rare, collector], error_output=records.append)
+        train.send(None, list(range(1000)))
+        assert 0 in train._trusted
+        train.send(None, [1000, -1, 1001])
+        assert -1 in collector.data  # the one the docs now own up to
+        assert [r.datum for r in records] == [-1]
+        told = [r.getMessage() for r in caplog.records if "raised half-way" in r.getMessage()]
+        assert len(told) == 1 and ".<locals>.rare: it returned a generator" in told[0]
+        train.send(None, [1002, -2, 1003])
+        esc.close()
+        assert -2 not in collector.data
+        assert collector.data[-2:] == [1002, 1003]
+        assert [r.datum for r in records] == [-1, -2]
+
     def test_failing_error_output_still_logs_the_datum(self, caplog: pytest.LogCaptureFixture) -> None:
         """If the error output itself raises, the dead-letter log line still holds the datum."""
 
@@ -1043,6 +1076,30 @@ class TestIdsBesideTheData:
         train.send(None, movement.Batch(["a", "c"], event_ids=lambda: ["g:0", "g:2"]))
         esc.close()
         assert log == [("event_done", "g:0"), ("event_done", "g:2")]
+
+    def test_the_ids_themselves_may_be_given(self) -> None:
+        """Batch(data, event_ids=[...]): the name invites a list, which was taken and then called at the first
+        error (TypeError inside the train, the datum in no error output). A list or tuple is now the ids; one of
+        another length, or a thing neither callable nor a sequence, is refused where the batch is made."""
+        records: list[movement.ErrorRecord] = []
+
+        def refuse_b(line: str) -> tuple[str]:
+            if line == "b":
+                raise ValueError("no b")
+            return (line,)
+
+        esc = movement.Escapement()
+        collector = Collector()
+        train = movement.Train(esc, [refuse_b, collector], error_output=records.append)
+        train.send(None, movement.Batch(["a", "b"], batch_id=1, event_ids=["f:0", "f:2"]))
+        train.send(None, movement.Batch(["b"], batch_id=2, event_ids=("g:7",)))
+        esc.close()
+        assert [r.event_id for r in records] == ["f:2", "g:7"]
+        assert collector.data == ["a"]
+        with pytest.raises(ValueError, match="event_ids: 1 ids for 2 data"):
+            movement.Batch(["a", "b"], event_ids=["f:0"])
+        with pytest.raises(TypeError, match="event_ids must be a function making the ids, or a list of them"):
+            movement.Batch(["a"], event_ids="f:0")  # type: ignore[arg-type]
 
     def test_ids_are_not_made_when_nobody_asks(self) -> None:
         """No error and no event_done listener: the ids are never made."""

@@ -52,15 +52,20 @@ def _split_port(text: str) -> tuple[str, int | None]:
             raise AddressError(f"{text!r}: '[' without ']'")
         if not rest:
             return host, None
-        if not rest.startswith(":") or not rest[1:].isdigit():
+        if not rest.startswith(":") or not _is_ascii_digits(rest[1:]):
             raise AddressError(f"{text!r}: expected ]:PORT after the address")
         return host, _port(text, rest[1:])
     if text.count(":") == 1:
         host, _, port = text.partition(":")
-        if not port.isdigit():
+        if not _is_ascii_digits(port):
             raise AddressError(f"{text!r}: bad port")
         return host, _port(text, port)
     return text, None
+
+
+def _is_ascii_digits(text: str) -> bool:
+    """Whether ``text`` is digits 0-9 only: str.isdigit() takes every script's digits (``"٨٠"`` for 80)."""
+    return text.isascii() and text.isdigit()
 
 
 def _port(text: str, digits: str) -> int:

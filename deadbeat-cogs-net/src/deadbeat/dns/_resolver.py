@@ -187,7 +187,7 @@ def _split_server(server: Any) -> tuple[str, int | None]:
         raise ValueError(f"server {server!r}: not an IP address (c-ares takes addresses, not names)")
     if not port_text:
         return host, None
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(f"server {server!r}: the port is not a number")
     return host, int(port_text)
 

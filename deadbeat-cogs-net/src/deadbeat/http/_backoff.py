@@ -50,7 +50,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²" or "٥", which isdigit() takes and int() refuses or reads
         return float(int(value))
     try:
         when = parsedate_to_datetime(value)

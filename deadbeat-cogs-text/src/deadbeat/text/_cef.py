@@ -103,7 +103,7 @@ def parse_cef(line: str) -> dict[str, Any]:
         header.append(_HEADER_ESCAPE.sub(_FIRST_GROUP, value) if "\\" in value else value)
         position = end + 1
     fields: dict[str, Any] = dict(zip(CEF_HEADER, header, strict=True))
-    if not fields["cef_version"].isdigit():
+    if not (fields["cef_version"].isascii() and fields["cef_version"].isdigit()):
         raise ValueError(f"CEF version {fields['cef_version']!r} is not a number")
     extension = line[position:].rstrip("\r\n")
     pairs: dict[str, str] = {}

@@ -2,7 +2,8 @@
 
 Each parser reads a text: the datum itself (what ``fs.read`` and ``fs.tail``
 give by default), or for a mapping datum (what they give with ``line_setter``
-and ``id_setter``: ``{"id": ..., "line": ...}``) the field ``source``. Without
+and ``id_setter``: ``{"id": ..., "line": ...}``) the field ``source``; a line
+read as bytes (``encoding_errors = "bytes"``) is read as UTF-8. Without
 a ``target``, the parsed fields become the datum, as with ``text.json_parse``:
 the reader's fields are not mixed in, so the raw ``line`` does not travel
 further down the train (an error record after ``ip.anonymise`` then holds the
@@ -31,6 +32,8 @@ from ._regex import CaptureEngine, compile_pattern, missing_engine
 
 __all__ = ["CSVParse", "KeyValueParse", "RegexParse", "split_words"]
 
+_BYTES = (bytes, bytearray, memoryview)
+
 
 class _FromText(movement.Cog):
     """Shared shape: text from ``source`` (or the datum itself), fields as the datum or at ``target``."""
@@ -55,17 +58,24 @@ class _FromText(movement.Cog):
             )
 
     def _text(self, data: Any) -> str:
-        text = data if type(data) is str else self._get(data)
+        # A line read as bytes (encoding_errors = "bytes") is the text itself, as for text.json_parse and
+        # text.syslog_parse: looking a field up in it gave "byte indices must be integers", naming nothing.
+        text = data if type(data) is str or isinstance(data, _BYTES) else self._get(data)
+        if isinstance(text, _BYTES):
+            try:
+                return bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"the line is not UTF-8 (byte {exc.start + 1}); text.decode can read others") from None
         if not isinstance(text, str):
             raise TypeError(f"expected text, got {type(text).__name__}")
         return text
 
     def _deliver(self, data: Any, fields: dict[str, Any]) -> tuple[Any, ...]:
         if self._set is not None:
-            if type(data) is str:
+            if type(data) is str or isinstance(data, _BYTES):
                 data = {}
             return (self._set(data, fields),)
-        if self.keep and type(data) is not str:
+        if self.keep and type(data) is not str and not isinstance(data, _BYTES):
             clash = [key for key in self.keep if key in fields]
             if clash:
                 raise ValueError(

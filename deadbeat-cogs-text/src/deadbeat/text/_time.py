@@ -226,7 +226,7 @@ class Timestamps:
     # -- the formats ----------------------------------------------------------
 
     def _iso(self, value: Any) -> Any:
-        if type(value) is not str or len(value) < 8 or not value[:4].isdigit():
+        if type(value) is not str or len(value) < 8 or not (value[:4].isascii() and value[:4].isdigit()):
             raise _NotThisFormat
         text = value.strip()
         if len(text) > 20 and text[19] in ".," and text[10] in "Tt ":
@@ -234,7 +234,7 @@ class Timestamps:
             # converted once (remembered by the text without the fraction), the
             # fraction added to it.
             end = 20
-            while end < len(text) and text[end].isdigit():
+            while end < len(text) and "0" <= text[end] <= "9":  # not isdigit(): "²" or "٥" are no fraction
                 end += 1
             digits = text[20:end]
             if digits:

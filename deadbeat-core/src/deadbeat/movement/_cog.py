@@ -120,12 +120,22 @@ class Cog:
             if name in ("train", "esc") or not hasattr(self, name):
                 continue
             value = getattr(self, name)
+            if _is_machinery(value):
+                continue  # the train or loop it was given, under any name (geartrain=): no parameter of its own
             if _is_default(value, default):
                 continue
             parts.append(f"{name}={_render(name, value)}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     __repr__ = __str__
+
+
+def _is_machinery(value: Any) -> bool:
+    """Whether ``value`` is a Train or an Escapement (imported here: they import this module)."""
+    from ._escapement import Escapement
+    from ._train import Train
+
+    return isinstance(value, (Train, Escapement))
 
 
 def _render(name: str, value: Any) -> str:

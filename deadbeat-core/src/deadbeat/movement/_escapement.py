@@ -182,7 +182,7 @@ class Escapement:
         #: Bindings still held after ``done`` and released by force, as (owner, binding).
         self.leftovers: list[tuple[object | None, Binding]] = []
         #: What went wrong that the application could not make good (see :meth:`fail`);
-        #: ``deadbeat run`` exits 1 when there is any.
+        #: ``deadbeat run`` exits 1 when there is any, and :meth:`run` returns 1.
         self.failures: list[str] = []
         # Every live binding; _alive counts those with keeps_alive. Invariant:
         # _alive == sum(b.keeps_alive for b in _bindings).
@@ -993,8 +993,15 @@ class Escapement:
 
     # -- running and stopping ------------------------------------------------
 
-    def run(self) -> None:
-        """Run until shutdown has completed (signal, :meth:`shutdown` or nothing bound)."""
+    def run(self) -> int:
+        """Run until shutdown has completed (signal, :meth:`shutdown` or nothing bound).
+
+        :returns: the exit status the run earns: ``1`` when it had a failure it
+            could not make good (:attr:`failures`: an input it could not read,
+            data that could neither be written nor reach the error output, a
+            cog that would not finish), ``0`` otherwise. An application ends
+            with ``sys.exit(esc.run())``, so that such a run does not exit 0.
+        """
         # Before the first callback: a supply's first turn may be long, and a
         # SIGTERM arriving during it must already mean "shut down in order".
         self._catch_shutdown_signals()
@@ -1021,6 +1028,7 @@ class Escapement:
                 log.error("the run failed (see above): exiting with status 1, not %r", raised.code or 0)
                 raise SystemExit(1) from raised
             raise raised
+        return 1 if self.failures else 0
 
     def _look_at_noted_signals(self) -> None:
         """Have the running loop handle the signals that came before it ran.
@@ -1327,8 +1335,8 @@ class NullEscapement(Escapement):
     def leave_shutdown(self, participant: ShutdownParticipant) -> None:
         return None
 
-    def run(self) -> None:
-        return None
+    def run(self) -> int:
+        return 0
 
     async def serve(self) -> None:
         return None

@@ -217,6 +217,14 @@ def _made_whole(call: Callable[..., Any]) -> Callable[..., Any]:
     return whole
 
 
+def _raised_iterating(error: BaseException) -> bool:
+    """Whether ``error`` came out of a generator being iterated by the entry that caught it, rather than
+    out of the cog's call: the frame the entry's traceback leads to first is a generator's."""
+    caught = error.__traceback__
+    called = caught.tb_next if caught is not None else None
+    return called is not None and bool(called.tb_frame.f_code.co_flags & inspect.CO_GENERATOR)
+
+
 def _batch_call(cog: Any) -> Callable[[list[Any]], list[Any]] | None:
     """The cog's ``call_batch`` method, or ``None`` when it has none."""
     many = getattr(cog, "call_batch", None)
@@ -286,19 +294,39 @@ class Batch(list):  # type: ignore[type-arg]
 
     :param data: the data.
     :param batch_id: the batch's id, unique among the supply's batches.
-    :param event_ids: makes the data's event ids, in order, when asked.
+    :param event_ids: makes the data's event ids, in order, when asked; or the
+        ids themselves, a list or tuple as long as the data, when they are at
+        hand anyway.
+    :raises TypeError: ``event_ids`` is neither callable nor a list or tuple.
+    :raises ValueError: a list of ids is not as long as the data.
     """
 
     # No __dict__: one is made per batch otherwise, and batches are made per read.
     __slots__ = ("batch_id", "_make_ids", "_ids")
 
     def __init__(
-        self, data: Iterable[Any] = (), batch_id: Any = None, event_ids: Callable[[], list[Any]] | None = None
+        self,
+        data: Iterable[Any] = (),
+        batch_id: Any = None,
+        event_ids: Callable[[], list[Any]] | list[Any] | tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__(data)
         self.batch_id = batch_id
-        self._make_ids = event_ids
         self._ids: list[Any] | None = None
+        if isinstance(event_ids, (list, tuple)):
+            # Refused here, where the supply that made them is on the stack: the train
+            # would otherwise fail asking for an id, far from the mistake, at the first error.
+            if len(event_ids) != len(self):
+                raise ValueError(f"event_ids: {len(event_ids)} ids for {len(self)} data")
+            ids = list(event_ids)
+            self._ids = ids
+            self._make_ids: Callable[[], list[Any]] | None = ids.copy
+        elif event_ids is None or callable(event_ids):
+            self._make_ids = event_ids
+        else:
+            raise TypeError(
+                f"event_ids must be a function making the ids, or a list of them, not {type(event_ids).__name__}"
+            )
 
     @property
     def knows_ids(self) -> bool:
@@ -1746,6 +1774,8 @@ class Train:
             self._drops.add(position)
             self._recompile = True
             return
+        if position in self._trusted and position not in self._lazy and _raised_iterating(error):
+            self._made_whole_from_now(position)
         entered, place = _NO_DATUM, None
         if trace is not None:
             entered, place = self._entered_from(*trace)
@@ -1776,6 +1806,25 @@ class Train:
                 self._failed.append(record)
                 return
         self._deliver_failed([record])
+
+    def _made_whole_from_now(self, position: int) -> None:
+        """A trusted cog's result, a generator, raised as it was iterated: say so, and make its results whole.
+
+        Its first results were tuples, so the entries iterate what it returns
+        as it comes; a generator it returns later on a rare branch has had what
+        it yielded before raising carried on, while its datum goes to the error
+        output as well. From the next send on its results are made whole first,
+        as a generator function's are from the start.
+        """
+        self._lazy.add(position)
+        self._recompile = True
+        log.warning(
+            "%s: it returned a generator that raised half-way, after its first results had been tuples: what the"
+            " generator yielded before raising went on while its datum went to the error output; from now on its"
+            " results are made whole first (write the cog as a generator function, or return tuples, to have that"
+            " from the start)",
+            cog_name(self._cogs[position]),
+        )
 
     def _deliver_failed(self, records: list[ErrorRecord]) -> None:
         """Hand error records to the error output; one it cannot take goes to the log, and the run has failed."""
@@ -2284,6 +2333,10 @@ class Train:
         if isinstance(self._error_output, Train):
             self._error_output.done()
 
-    def run(self) -> None:
-        """Run the Escapement until shutdown (shorthand for ``train.esc.run()``)."""
-        self.esc.run()
+    def run(self) -> int:
+        """Run the Escapement until shutdown (shorthand for ``train.esc.run()``).
+
+        :returns: the exit status the run earns (see :meth:`Escapement.run`):
+            ``sys.exit(train.run())``.
+        """
+        return self.esc.run()
