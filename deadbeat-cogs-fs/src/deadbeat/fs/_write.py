@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 from deadbeat import conf, movement
 from deadbeat.daemon import UnsafePath, open_directory, others_may_write, trusted_owner
 
-from ._identity import FileId
+from ._identity import FINGERPRINT_BYTES, FileId, birth_time, fingerprint
 from ._outputs import SECTION_PREFIX, forget_output, note_output
 from ._paths import UnsafeOutput
 from ._state import StateFile, state_file_doubts, state_file_problems
@@ -78,6 +78,9 @@ class LineFileDrain(movement.Cog):
     file was renamed but before it reopened finds it in its directory by its
     inode and cuts it back (a file compressed or moved elsewhere by then cannot
     be: that is logged, and lines written to it after the checkpoint may repeat).
+    A file is cut only if it is the checkpoint's own: its creation time and the
+    fingerprint of its first bytes, saved with the offset, must agree, so that a
+    new file given the inode number of a deleted one is left alone.
 
     The file is never written through a link another account could have
     planted: a symbolic link at its name or on the way to it is refused where
@@ -190,6 +193,11 @@ class LineFileDrain(movement.Cog):
         self._fd = -1
         self._opened_size = 0
         self._output_id = FileId(-1, -1)
+        # What tells the open file from another that got its inode number after it was deleted (see _same_file):
+        # its creation time where the file system keeps one, and its first bytes (up to FINGERPRINT_BYTES).
+        self._born: int | None = None
+        self._head = b""
+        self._head_print = fingerprint(b"")
         #: Where writes go: ``_fd``, or our own non-blocking descriptor of standard output.
         self._wfd = -1
         if filename == "-":
@@ -244,6 +252,9 @@ class LineFileDrain(movement.Cog):
         self._opened_size = opened.st_size
         # Never read back as a copy of a file tailed in this process (see ._outputs).
         self._output_id = FileId.of(opened)
+        self._born = birth_time(fd) if stat.S_ISREG(opened.st_mode) else None
+        self._head = b""
+        self._head_print = fingerprint(b"")
         note_output(self._output_id)
 
     def _start_on_a_new_line(self) -> None:
@@ -378,7 +389,7 @@ class LineFileDrain(movement.Cog):
             return
         st = os.fstat(self._fd)
         if (st.st_dev, st.st_ino) != (saved.get("dev"), saved.get("ino")):
-            if not self._trim_renamed(saved.get("dev"), saved.get("ino"), offset):
+            if not self._trim_renamed(saved, offset):
                 log.warning(
                     "%s: not the file of the last checkpoint, which is no longer in its directory under any"
                     " name (rotated and compressed, or moved elsewhere?); lines written to it after the"
@@ -386,19 +397,29 @@ class LineFileDrain(movement.Cog):
                     self.filename,
                 )
             return
+        if not _same_file(self._fd, saved):
+            log.warning(
+                "%s: not the file of the last checkpoint, though it has its inode number (that file was deleted"
+                " and the number given to this one); nothing cut: lines written after the checkpoint may repeat",
+                self.filename,
+            )
+            return
         self._cut_to(self._fd, st.st_size, offset, self.filename)
 
-    def _trim_renamed(self, dev: Any, ino: Any, offset: int) -> bool:
+    def _trim_renamed(self, saved: Mapping[str, Any], offset: int) -> bool:
         """The checkpoint's file was renamed (logrotate) and the run ended before it reopened: cut that file.
 
         What it holds past the checkpoint is unacknowledged: it is read again
         and goes to the file at our name now. Sought in the same directory by
         its inode (rotated names stay there unless logrotate's ``olddir``
         moves them), opened without following a link, and cut only if it is
-        still that file and no one else's (see :meth:`_check_owner`).
+        still that file (:func:`_same_file`: an inode number freed when the
+        rotated file was compressed is soon another file's) and no one else's
+        (see :meth:`_check_owner`).
 
         :returns: whether the file was found.
         """
+        dev, ino = saved.get("dev"), saved.get("ino")
         if type(dev) is not int or type(ino) is not int:
             return False
         try:
@@ -424,6 +445,12 @@ class LineFileDrain(movement.Cog):
                 try:
                     st = os.fstat(fd)
                     if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+                        continue
+                    if not _same_file(fd, saved):
+                        log.info(
+                            "%s: has the inode number of the file of the last checkpoint, but is another file; not cut",
+                            os.path.join(os.path.dirname(self.filename), name),
+                        )
                         continue
                     try:
                         self._check_owner(st, holder)
@@ -712,7 +739,22 @@ class LineFileDrain(movement.Cog):
         """
         if self._state is not None and self._fd > 2:
             st = os.fstat(self._fd)
-            self._state.set(self._section, {"dev": st.st_dev, "ino": st.st_ino, "offset": st.st_size})
+            if len(self._head) < FINGERPRINT_BYTES and st.st_size > len(self._head):
+                # Read until the fingerprint's bytes are all there: a few times for a new file, then never.
+                head = _read_head(self._fd)
+                if head is not None:
+                    self._head = head
+                    self._head_print = fingerprint(head)
+            checkpoint = {
+                "dev": st.st_dev,
+                "ino": st.st_ino,
+                "offset": st.st_size,
+                "head": self._head_print,
+                "head_len": len(self._head),
+            }
+            if self._born is not None:
+                checkpoint["born"] = self._born
+            self._state.set(self._section, checkpoint)
 
     def reopen(self) -> None:
         """Write out, close and open the file again (SIGHUP, after logrotate moved it)."""
@@ -872,6 +914,49 @@ def _link_owner(name: str, dir_fd: int) -> int | None:
     except OSError:
         return None
     return st.st_uid if stat.S_ISLNK(st.st_mode) else None
+
+
+def _read_head(fd: int) -> bytes | None:
+    """:returns: the first :data:`FINGERPRINT_BYTES` of the regular file open as ``fd`` (written only, as outputs
+    are: read through a descriptor of its own, opened by /proc), or ``None`` when it cannot be read."""
+    try:
+        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if FileId.of(os.fstat(reader)) != FileId.of(os.fstat(fd)):
+            return None
+        return os.pread(reader, FINGERPRINT_BYTES, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(reader)
+
+
+def _same_file(fd: int, saved: Mapping[str, Any]) -> bool:
+    """Whether the file open as ``fd``, which has the device and inode of a checkpoint, is the checkpoint's file.
+
+    A file deleted (a rotated file compressed: the .gz is a new file) gives
+    its inode number back, and the file system soon gives it to the next file
+    made: cutting that one to the checkpoint's offset destroyed someone else's
+    data. Each thing the checkpoint saved is compared: the creation time where
+    the file system keeps one, and the fingerprint of its first bytes. A file
+    now shorter than those cannot be told by them; it is shorter than the
+    checkpoint's offset too, so nothing would be cut, and the caller says that
+    lines are missing. A checkpoint of an earlier version, which saved
+    neither, is taken at its word.
+    """
+    born = saved.get("born")
+    if type(born) is int:
+        now = birth_time(fd)
+        if now is not None and now != born:
+            return False
+    length, print_ = saved.get("head_len"), saved.get("head")
+    if type(length) is int and isinstance(print_, str) and length > 0:
+        head = _read_head(fd)
+        if head is not None and len(head) >= length and fingerprint(head[:length]) != print_:
+            return False
+    return True
 
 
 def _is_device(fd: int) -> bool:
