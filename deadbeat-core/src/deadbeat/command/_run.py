@@ -122,7 +122,8 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         sys.stderr.write(f"deadbeat: {args.pipeline}: [log]: file: {reason}\n")
         return EXIT_ERROR
     try:
-        daemon.detach(**spec.daemon)
+        # Detached, the process that started us waits until the pipeline has started (see _report_started).
+        daemon.detach(**spec.daemon, report_when_started=args.workers is None)
     except daemon.DaemonError as exc:
         sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
         return EXIT_ERROR
@@ -153,7 +154,20 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
             return _run_pipeline(args, worker_spec, registry, worker_stops, live_counter=False)
 
         return Supervisor(args.workers, work, daemon.Notifier()).run()
-    return _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
+    status = _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
+    if status == EXIT_OK:
+        daemon.report_started()  # a run over before its first turn: it went well (a failed one exits 1, unreported)
+    return status
+
+
+def _report_started(spec: pipeline_mod.PipelineFile, esc: Any) -> None:
+    """Detached: after the first turn of the loop (inputs opened, ports bound), tell the process that started us."""
+    if not spec.log.get("file"):
+        logging.getLogger("deadbeat").warning(
+            "detached without a [log] file: from here on the log goes nowhere (give [log] file, or run in the"
+            " foreground under a service manager, which keeps standard error)"
+        )
+    daemon.report_started("; ".join(esc.failures) if esc.failures else None)
 
 
 def _worker_environ(args: argparse.Namespace) -> dict[str, str] | None:
@@ -325,6 +339,8 @@ def _run_pipeline(
             if args.stats is not None and live_counter:
                 stats = _Stats(operations.trains, sys.stderr, args.stats, logger)
             operations.attach(pipeline, stats)
+            if daemon.start_reported_later():
+                pipeline.esc.after(0, functools.partial(_report_started, spec, pipeline.esc), keeps_alive=False)
             progress = None
             if stats is None and live_counter and not args.quiet and (args.progress or sys.stderr.isatty()):
                 progress = _Progress(pipeline, sys.stderr)

@@ -48,6 +48,8 @@ __all__ = [
     "daemon_base_config",
     "detach",
     "open_directory",
+    "report_started",
+    "start_reported_later",
     "open_log_file",
     "others_may_write",
     "read_private",
@@ -248,6 +250,7 @@ def detach(
     user: str | None = None,
     group: str | None = None,
     close_fds: bool = True,
+    report_when_started: bool = False,
 ) -> PidFile | None:
     """Turn the process into a daemon (or stay in the foreground with a pid file).
 
@@ -270,6 +273,11 @@ def detach(
     :param group: run as this group (name or gid); the user's own by default.
     :param close_fds: when detaching, close descriptors above 2 that the process
         holds (call ``detach`` before opening what the daemon keeps).
+    :param report_when_started: the original process waits longer, until the
+        daemon calls :func:`report_started` (its pipeline built, its ports bound,
+        its first turn run) or ends; until then what the daemon writes to
+        standard error (its log, without a ``[log]`` file) shows on the original
+        process's, and a daemon that ends before it reports makes it exit 1.
     :returns: the held pid file, or ``None`` without one.
     :raises DaemonError: when another instance holds the pid file, the pid file's
         place is unsafe, or the user cannot be taken on.
@@ -292,12 +300,7 @@ def detach(
     if os.fork() > 0:
         # The original process: wait for the daemon's word, then leave.
         os.close(write_end)
-        with os.fdopen(read_end, "rb") as report:
-            message = report.read().decode("utf-8", "replace")
-        if message == "ok":
-            os._exit(0)
-        sys.stderr.write(message or "daemon exited before it was ready\n")
-        os._exit(1)
+        os._exit(_wait_for_the_start(read_end))
     os.close(read_end)
     os.setsid()
     if os.fork() > 0:
@@ -314,12 +317,94 @@ def detach(
     except DaemonError as exc:
         os.write(write_end, f"{exc}\n".encode())
         os._exit(1)
-    _to_devnull()
-    os.write(write_end, b"ok")
-    os.close(write_end)
+    if report_when_started:
+        global _start_report
+        # Standard error goes to the original process until the start is reported.
+        _to_devnull()
+        os.dup2(write_end, 2)
+        _start_report = write_end
+    else:
+        _to_devnull()
+        os.write(write_end, _STARTED)
+        os.close(write_end)
     if held is not None:
         atexit.register(held.release)
     return held
+
+
+#: What the daemon writes to the original process: its start worked (before it, any text is its standard error).
+_STARTED = b"ok"
+_STARTED_LATE = b"\0started"
+_FAILED_LATE = b"\0failed"
+#: The descriptor the daemon reports its start on, while the original process waits (see report_started).
+_start_report: int | None = None
+
+
+def start_reported_later() -> bool:
+    """Whether the process that started this daemon waits for :func:`report_started`."""
+    return _start_report is not None
+
+
+def report_started(failed: str | None = None) -> None:
+    """Tell the original process, waiting since :func:`detach` with ``report_when_started``, how the start went.
+
+    It exits 0, or 1 when ``failed`` says what went wrong already (the daemon
+    runs on: an input that could not be opened among others). Standard error
+    goes to ``/dev/null`` from here on, as a daemon's does. Nothing happens
+    when there is no one waiting.
+
+    :param failed: what failed, or ``None``.
+    """
+    global _start_report
+    report = _start_report
+    if report is None:
+        return
+    _start_report = None
+    sys.stderr.flush()
+    try:
+        if failed is None:
+            os.write(report, _STARTED_LATE)
+        else:
+            os.write(report, f"deadbeat: started, but has failed already: {failed}\n".encode() + _FAILED_LATE)
+    except OSError:
+        pass  # the original process is gone: no one to tell
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 2)
+    os.close(null)
+    os.close(report)
+
+
+def _wait_for_the_start(read_end: int) -> int:
+    """In the original process: show what the daemon writes until it reports its start; :returns: the exit status.
+
+    Read as it comes (a daemon writing much while it starts must not wait on a
+    full pipe), shown on our standard error, until the daemon's word or its end.
+    """
+    said = b""
+    with os.fdopen(read_end, "rb", buffering=0) as report:
+        while chunk := report.read(65536):
+            said += chunk
+            # Everything but what could be the start of the word at the end goes out now.
+            keep = max(len(_STARTED_LATE), len(_FAILED_LATE))
+            if len(said) > keep:
+                _show(said[:-keep])
+                said = said[-keep:]
+    if said == _STARTED:
+        return 0
+    for word, status in ((_STARTED_LATE, 0), (_FAILED_LATE, 1)):
+        if said.endswith(word):
+            _show(said[: -len(word)])
+            return status
+    _show(said)
+    if not said.endswith(b"\n"):
+        _show(b"deadbeat: the daemon exited before it had started\n" if not said else b"\n")
+    return 1
+
+
+def _show(text: bytes) -> None:
+    if text:
+        sys.stderr.buffer.write(text)
+        sys.stderr.buffer.flush()
 
 
 def _to_devnull() -> None:
