@@ -414,3 +414,39 @@ class TestBroadcastMethodsLeftOut:
         assert ran.returncode == 0, ran.stderr
         assert "event_done() cannot take the arguments" in ran.stderr
         assert len((tmp_path / "out.log").read_text().splitlines()) == 1
+
+
+class TestDaemonAccount:
+    def test_an_unknown_user_or_group_is_an_error_as_the_run_says(self, tmp_path: Path) -> None:
+        """check said ok for [daemon] user = "nosuchuser", and the run then exited 1 ("unknown user")."""
+        (tmp_path / "in.txt").write_text("a\n")
+        name = pipeline(tmp_path, '[daemon]\nuser = "nosuchuser"\ngroup = "nosuchgroup"\n' + READ_TO_FILE)
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert "pipeline.toml: [daemon]: user: nosuchuser: no such user on this machine" in checked.stdout
+        assert "pipeline.toml: [daemon]: group: nosuchgroup: no such group on this machine" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", name)
+        assert ran.returncode == 1 and "unknown user or group" in ran.stderr
+
+    def test_an_account_of_this_machine_is_ok(self, tmp_path: Path) -> None:
+        (tmp_path / "in.txt").write_text("a\n")
+        import pwd
+
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        name = pipeline(tmp_path, f'[daemon]\nuser = "{me}"\n' + READ_TO_FILE)
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 0, checked.stdout
+
+
+def test_check_runs_no_function_a_pipeline_names(tmp_path: Path) -> None:
+    """use = "subprocess:run" with args: check built it as a cog in between, which ran the command (and then said
+    the result was no cog). A module:attribute that is no Cog class is not built by check."""
+    (tmp_path / "in.txt").write_text("a\n")
+    marker = tmp_path / "ran"
+    body = READ_TO_FILE.replace(
+        '[[cog]]\nuse = "fs.write"',
+        f'[[cog]]\nuse = "subprocess:run"\nargs = ["touch", "{marker}"]\n\n[[cog]]\nuse = "fs.write"',
+    )
+    name = pipeline(tmp_path, body)
+    checked = deadbeat(tmp_path, "check", name)
+    assert not marker.exists(), checked.stdout

@@ -13,14 +13,16 @@ standard output among them: an output writing to ``"-"`` while standard output
 is a file a supply reads (``deadbeat check p.toml > out.txt``, run with the
 redirections the run will have).
 Last, the cogs in between (neither supplies nor outputs, nor cogs that name a
-file, directory, host or port of their own) are built as the run builds them,
-on an event loop of their own that never runs, and let go of at once: what
-their own code refuses (a regular expression RE2 cannot compile, an unknown
-grok pattern) is said as the run says it, ``cannot start: ...``; a method of
-theirs named like a broadcast that the run would leave out of it (it cannot
-take the broadcast's arguments, or it has a name of Deadbeat's own and is not
-marked ``@movement.hook``) is a warning, as the run logs it. Supplies and
-outputs are not built: nothing is read from the inputs, written, created or bound.
+file, directory, host or port of their own) are built as the run builds them, on
+an event loop of their own that never runs, and let go of at once (a
+``module:attribute`` only when it is a class whose instances take a datum: ``use
+= "subprocess:run"`` would run a command): what their own code refuses (a
+regular expression RE2 cannot compile, an unknown grok pattern) is said as the
+run says it, ``cannot start: ...``; a method of theirs named like a broadcast
+that the run would leave out of it (it cannot take the broadcast's arguments, or
+it has a name of Deadbeat's own and is not marked ``@movement.hook``) is a
+warning, as the run logs it. Supplies and outputs are not built: nothing is read
+from the inputs, written, created or bound.
 ``--strict`` concerns the cogs the pipeline uses, as for ``deadbeat run``. What
 a cog module prints as it is imported goes to standard error. With ``--once``,
 the pipeline is checked as ``deadbeat run --once`` runs it
@@ -194,6 +196,7 @@ def _machine_problems(
         # Missing directories are made (mode 0700) when the pid file is taken, as for state files.
         _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
         _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors, check_pid_file)
+    _account_problems(f"{path}: [daemon]", spec.daemon, errors)
     _shapes(path, spec, warnings)
     _unwritable_mappings(path, spec, warnings)
     for state, users in states.items():
@@ -447,11 +450,22 @@ def _writes_to_stdout(cog: pipeline_mod.CogSpec) -> bool:
 
 def _buildable(cog: pipeline_mod.CogSpec) -> bool:
     """Whether ``check`` builds the cog: one in between, that neither reads from outside nor writes, binds or
-    connects anywhere as it is built (supplies and outputs are not built: they would open, create or bind)."""
+    connects anywhere as it is built (supplies and outputs are not built: they would open, create or bind;
+    nor is a ``module:attribute`` that is not a class whose instances take a datum, which could be any
+    function at all)."""
     if cog.is_cog or _is_supply(cog) or _is_output(cog):
+        return False
+    if ":" in cog.use and not _cog_class(cog.factory):
+        # A module:attribute that is no cog class may be anything (use = "subprocess:run" with args = [...]):
+        # building it would run it, and check runs nothing. A cog distribution's cogs, and cog classes, are built.
         return False
     names = {d.name for d in declared_parameters(cog.factory)[1]} | set(cog.params)
     return not names & set(_TOUCHES_THE_MACHINE)
+
+
+def _cog_class(factory: Any) -> bool:
+    """Whether ``factory`` is a class whose instances take a datum (the manual's cogs, :class:`movement.Cog`)."""
+    return inspect.isclass(factory) and any("__call__" in vars(k) for k in factory.__mro__ if k is not object)
 
 
 def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str], warnings: list[str]) -> None:
@@ -703,6 +717,30 @@ def _safe_place(
         errors.append(f"{where}: {key}: {exc}")
     except OSError:
         pass  # missing: made at the start (state files), or reported by _writable
+
+
+def _account_problems(where: str, section: Mapping[str, Any], errors: list[str]) -> None:
+    """``[daemon] user`` and ``group`` exist on this machine, and this process may take them on (the run
+    refuses to start otherwise: "unknown user or group")."""
+    import grp
+
+    for key, lookup_name, lookup_id in (
+        ("user", pwd.getpwnam, pwd.getpwuid),
+        ("group", grp.getgrnam, grp.getgrgid),
+    ):
+        value = section.get(key)
+        if value is None or value == "":
+            continue
+        text = str(value)
+        try:
+            found = lookup_id(int(text)) if text.isascii() and text.isdigit() else lookup_name(text)
+        except (KeyError, ValueError, OverflowError):
+            errors.append(f"{where}: {key}: {text}: no such {key} on this machine")
+            continue
+        own = os.geteuid() if key == "user" else os.getegid()
+        taken = found.pw_uid if isinstance(found, pwd.struct_passwd) else found.gr_gid
+        if os.geteuid() != 0 and taken != own:
+            errors.append(f"{where}: {key}: running as {text} needs the run to start as root")
 
 
 def _owners(spec: pipeline_mod.PipelineFile) -> set[int]:
