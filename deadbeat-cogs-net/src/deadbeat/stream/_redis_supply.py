@@ -194,7 +194,11 @@ class RedisStreamSupply(BrokerSupply):
         )
 
     def _retryable(self, exc: BaseException) -> bool:
-        return is_transient(exc)
+        from redis.exceptions import AuthenticationError, AuthorizationError
+
+        # redis-py makes a refused password a ConnectionError: it does not pass with time, and was retried
+        # for ever as "out of reach".
+        return is_transient(exc) and not isinstance(exc, (AuthenticationError, AuthorizationError))
 
     async def _connect(self) -> None:
         from redis.exceptions import ResponseError

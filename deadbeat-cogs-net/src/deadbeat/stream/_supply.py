@@ -88,6 +88,9 @@ _TAG = "deadbeat.stream"
 _ACK_WAIT_AT_END = 10.0
 #: While the broker stays unreachable, how often that is said again.
 _REMIND_EVERY = 60.0
+#: With ``--once``, seconds the broker may stay out of reach before the run ends, failed: a cron job that
+#: cannot read its stream fails, as one that cannot read its file does, instead of waiting for ever.
+ONCE_PATIENCE = 30.0
 #: Least seconds between two questions to the broker about the lag.
 _LAG_EVERY = 5.0
 #: At shutdown, seconds a fetch under way may take beyond its own longest wait (see BrokerSupply._fetch_limit).
@@ -186,6 +189,8 @@ class BrokerSupply(movement.Supply):
         self._lag_asked = -_LAG_EVERY
         self._lag_binding: movement.Binding | None = None
         self._reached = False
+        #: Whether the broker answered at least once in this run.
+        self._reached_ever = False
         self.esc.enqueue(self._start)
 
     # -- for subclasses ---------------------------------------------------------------
@@ -358,7 +363,7 @@ class BrokerSupply(movement.Supply):
             try:
                 if not connected:
                     await self._connect()
-                    connected = self._reached = True
+                    connected = self._reached = self._reached_ever = True
                 self._fetching = True
                 try:
                     more = await self._fetch(room)
@@ -389,6 +394,14 @@ class BrokerSupply(movement.Supply):
                 elif now - reminded >= _REMIND_EVERY:
                     reminded = now
                     log.error("%s: broker still out of reach after %.0f s (%s)", self._where, now - lost_at, exc)
+                if self.esc.once and now - lost_at >= ONCE_PATIENCE:
+                    self.esc.fail(
+                        self,
+                        f"{self._where}: broker out of reach for {now - lost_at:.0f} s with --once"
+                        f" ({type(exc).__name__}: {exc}); stopping: what is on the stream stays there for the next run",
+                    )
+                    self.esc.shutdown()
+                    break
                 await asyncio.sleep(backoff.pause())
                 continue
             if lost_at is not None:
@@ -616,6 +629,10 @@ class BrokerSupply(movement.Supply):
             await self._give_back()
         except Exception as exc:  # noqa: BLE001 - the broker delivers them again after its own timeout
             log.warning("%s: cannot hand messages back: %s: %s", self._where, type(exc).__name__, exc)
+        if self.esc.once and not self._reached_ever and not self.esc.failures:
+            # Stopped (SIGTERM) before the broker was ever reached: nothing was read, and a cron job must not
+            # take that for "nothing to read".
+            self.esc.fail(self, f"{self._where}: stopped before the broker was ever reached; nothing was read")
         left = self._pending + len(self._to_ack) + len(self._acking_refs)
         if left:
             # The run failed to do what it took on: the broker delivers them again (to anyone).
