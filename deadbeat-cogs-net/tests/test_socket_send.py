@@ -605,6 +605,8 @@ class TestShutdown:
         assert result.returncode == 1, result.stderr.decode()[-2000:]
         assert b"bytes could not be written within finish_timeout" in result.stderr
         assert b"Connection refused" in result.stderr or b"ECONNREFUSED" in result.stderr
+        # Sent on and held until written: said once, as not written (the summary said "held at the end 1").
+        assert b"finished: in 100, out 100 (100 of them not written, not acknowledged), errors 0\n" in result.stderr
 
     def test_deadbeat_run_udp_to_a_closed_port_exits_1(self, tmp_path: Path) -> None:
         """deadbeat run --once: fs.read -> socket.send over UDP to a port nobody listens on: refused, exit 1."""

@@ -166,6 +166,8 @@ class SocketDrain(movement.Cog):
     """
 
     one_to_one = True
+    # Sent on at once and held until written: the summary says the pending ones as "not written".
+    passes_on_what_it_holds = True
 
     config_name = "send"
 

@@ -563,9 +563,17 @@ class _Stats:
         self.shown_lines = len(lines)
 
 
-def _unwritten(trains: Iterable[Train]) -> int:
-    """What the outputs of ``trains`` still hold at the end: their ``pending`` figure (see :mod:`deadbeat.metrics`)."""
-    total = 0
+def _unwritten(trains: Iterable[Train]) -> tuple[int, int]:
+    """What the outputs of ``trains`` still hold at the end: their ``pending`` figure (see :mod:`deadbeat.metrics`).
+
+    :returns: ``(passed_on, kept)``: the pending data of outputs that sent them
+        on down the train as they took them and hold them in the train until
+        written (``passes_on_what_it_holds``: stream and socket outputs; they
+        count among the data out *and* among those held), and of the others
+        (``fs.write`` sends them on without holding them; ``http.post`` holds
+        them without sending them on).
+    """
+    passed_on = kept = 0
     for train in trains:
         for cog in train.cogs:
             metrics = getattr(cog, "metrics", None)
@@ -576,8 +584,11 @@ def _unwritten(trains: Iterable[Train]) -> int:
             except Exception:  # noqa: BLE001 - a cog's figures must not spoil the summary
                 continue
             if isinstance(pending, (int, float)) and pending > 0:
-                total += int(pending)
-    return total
+                if getattr(cog, "passes_on_what_it_holds", False) is True:
+                    passed_on += int(pending)
+                else:
+                    kept += int(pending)
+    return passed_on, kept
 
 
 def _summary(pipeline: pipeline_mod.Pipeline) -> int:
@@ -587,6 +598,18 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     # Data a cog still held when the run ended (an output that could not deliver
     # them, a cog that never let go): neither out nor dropped; the run has failed.
     held = max(0, train.in_flight)
+    trains = trains_of(pipeline)
+    error_trains = {id(t.error_output): t.error_output for t in trains if isinstance(t.error_output, Train)}
+    # "out" counts what left the last cog; an output that could not write it
+    # (a full disk, a peer gone) still holds it, and the line must not read as
+    # if all of it were written. An output that sent its data on and holds them
+    # until written has them among "out" and among the held alike: said once, as
+    # not written. The rest of what an output keeps is in ``held`` (http.post,
+    # holding what it has not delivered) or not (fs.write): what ``held`` does
+    # not explain is among "out", not written.
+    passed_on, kept = _unwritten(t for t in trains if id(t) not in error_trains)
+    held = max(0, held - passed_on)
+    unwritten = passed_on + max(0, kept - held)
     # With routes, what went out is what left the routes' last cogs: data a
     # route's filter dropped or its aggregate merged never went out.
     router = getattr(pipeline, "router", None)
@@ -606,13 +629,6 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     # had taken, or failed on them in one of its own cogs (a format, or an output
     # rejecting what it cannot write through Escapement.reject). Each is only in
     # the log, as a dead-letter line.
-    trains = trains_of(pipeline)
-    error_trains = {id(t.error_output): t.error_output for t in trains if isinstance(t.error_output, Train)}
-    # "out" counts what left the last cog; an output that could not write it
-    # (a full disk, a peer gone) still holds it, and the line must not read as
-    # if all of it were written.
-    # What an output holds (it is in ``held`` too) is not among the data that went out.
-    unwritten = max(0, _unwritten(t for t in trains if id(t) not in error_trains) - held)
     logger.info(
         "%s finished: in %d, out %d%s, errors %d%s%s",
         pipeline.path,

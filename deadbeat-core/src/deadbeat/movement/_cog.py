@@ -97,6 +97,13 @@ class Cog:
     #: names the event id the datum came in with.
     one_to_one: ClassVar[bool] = False
 
+    #: For an output: True when it sends each datum on as it takes it and holds
+    #: it in the train (:meth:`Train.hold`) until written, so that the ``pending``
+    #: figure of its :meth:`metrics` counts data that are among the train's data
+    #: out and among those held alike. ``deadbeat run``'s summary then says them
+    #: once, as "not written", instead of as out and held at the end.
+    passes_on_what_it_holds: ClassVar[bool] = False
+
     #: The section name of :attr:`config_insert` (``[tail]``); by default the
     #: class name in snake case.
     config_name: ClassVar[str | None] = None
