@@ -221,6 +221,9 @@ class StateFile:
         self._saved_text = ""
         self._last_save = 0.0
         self._timer: Any = None
+        # Since when saves fail (a full disk), and when that was last said; None while they work.
+        self._failing_since: float | None = None
+        self._told_failing = 0.0
         self.dirty = False
         # Reached without following a link another account could have planted
         # on the way (every read and write goes the same way); missing
@@ -254,8 +257,24 @@ class StateFile:
         return state
 
     def release(self) -> None:
-        """Save what is pending; the last user lets the application forget the instance."""
-        self.save(force=True)
+        """Save what is pending; the last user lets the application forget the instance.
+
+        The last save failing (a full disk) fails the run: the positions of what
+        was written since the last save are not kept, and the next start reads
+        those lines again (an output that cannot be cut back writes them twice).
+        """
+        try:
+            self.save(force=True)
+        except OSError as exc:
+            message = (
+                f"cannot save the positions ({exc.strerror or exc}): what was read since the last save"
+                " is read again at the next start"
+            )
+            esc = getattr(self, "_esc", None)
+            if esc is not None and hasattr(esc, "fail"):
+                esc.fail(self.path, message)
+            else:
+                log.error("%s: %s", self.path, message)
         if self._timer is not None and self.users <= 1:
             self._timer.cancel()
             self._timer = None
@@ -327,7 +346,30 @@ class StateFile:
 
     def _timed_save(self) -> None:
         self._timer = None
-        self.save(force=True)
+        try:
+            self.save(force=True)
+        except OSError as exc:
+            # A full or read-only disk: said plainly (it was a traceback from a timer, at every
+            # checkpoint), again every minute while it lasts, and tried again after the interval.
+            now = time.monotonic()
+            if self._failing_since is None or now - self._told_failing >= 60.0:
+                log.error(
+                    "%s: cannot save the positions (%s)%s; trying again: until it works, a restart reads again"
+                    " what was read since the last save",
+                    self.path,
+                    exc.strerror or exc,
+                    "" if self._failing_since is None else f" for {now - self._failing_since:.0f} s",
+                )
+                self._told_failing = now
+            if self._failing_since is None:
+                self._failing_since = now
+            esc = getattr(self, "_esc", None)
+            if esc is not None:
+                self._timer = esc.after(max(self.interval, 1.0), self._timed_save, keeps_alive=False)
+            return
+        if self._failing_since is not None:
+            log.warning("%s: positions saved again after %.0f s", self.path, time.monotonic() - self._failing_since)
+            self._failing_since = None
 
     def save(self, force: bool = False, paced: bool = True) -> bool:
         """Write the document atomically if it changed and the interval allows.
@@ -356,6 +398,10 @@ class StateFile:
             return False
         # A random name created exclusively, mode 0600, renamed into place: a
         # link planted beside the state file is never written through.
-        write_atomically(self.path, text.encode("utf-8"))
+        try:
+            write_atomically(self.path, text.encode("utf-8"))
+        except OSError:
+            self.dirty = True  # not saved: the next save tries again
+            raise
         self._saved_text = text
         return False
