@@ -166,3 +166,25 @@ def test_the_rest_is_skipped_when_a_file_closed_while_idle_is_opened_again(tmp_p
     assert process.returncode == 0, stderr
     check_outputs(tmp_path)
     assert os.path.exists(source)
+
+
+def test_the_rest_of_an_unfinished_last_line_sent_as_it_was_is_a_line(tmp_path: Path) -> None:
+    """Not an oversize line: ``--once`` sends an unfinished last line as it is (its writer quiet for
+    rotate_wait); what its writer adds later is a line of its own. Taken for the rest of an oversize line, it
+    was dropped, in no output and no error record, logged as "inside a line (the rest of one longer than
+    max_line...)"."""
+    pipeline = setup(tmp_path)
+    source = tmp_path / "in" / "app.log"
+    append(source, '{"n": 2')
+    past = time.time() - 60
+    os.utime(source, (past, past))  # quiet for longer than rotate_wait: sent as it is
+    first = run_once(pipeline)
+    assert first.returncode == 0, first.stderr
+    append(source, '}\n{"n": 3}\n')
+    second = run_once(pipeline)
+    assert second.returncode == 0, second.stderr
+    assert "inside a line" not in second.stderr
+    assert records(tmp_path / "out" / "out.jsonl") == [{"n": 1}, {"n": 3}]
+    # '{"n": 2' and '}' went as two lines, each not JSON: both in the error output, nothing dropped silently.
+    errors = records(tmp_path / "out" / "errors.jsonl")
+    assert [e["datum"] for e in errors] == ['{"n": 2', "}"], errors

@@ -2416,8 +2416,11 @@ class FileWatcherSupply(movement.Supply):
         and the rest dropped as it came). That it was inside the line is not
         in the state file; the bytes before the position say it, after a
         restart, a second ``run --once``, or a file closed while idle and
-        opened again. Read as a line of its own, the rest would be a record
-        the writer never wrote (one a hostile line could shape).
+        opened again: ``max_line`` bytes or more since the last newline. Read
+        as a line of its own, the rest would be a record the writer never
+        wrote (one a hostile line could shape). Fewer is the rest of an
+        unfinished last line that was sent as it was: that rest is read as a
+        line, as the run that sent the first part promised.
         """
         position = followed.read_pos
         newline = self._lines.newline(followed)
@@ -2432,6 +2435,17 @@ class FileWatcherSupply(movement.Supply):
             except OSError:
                 return  # read errors are met, and said, when it is read
         if before == newline:
+            return
+        # Inside a line, but which? A line longer than max_line being skipped, or the rest of an
+        # unfinished last line sent as it was (--once, or its writer quiet for rotate_wait): that rest is
+        # a line of its own, as it was in the run that sent the first part. Only the first has max_line
+        # bytes or more since the last newline (or the file's start).
+        reach = min(position, self.max_line + len(newline))
+        try:
+            behind = os.pread(followed.fd, reach, position - reach)
+        except OSError:
+            return
+        if newline in behind or reach < self.max_line:
             return
         followed.skipping = True
         log.info(
