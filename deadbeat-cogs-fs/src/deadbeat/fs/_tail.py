@@ -598,7 +598,13 @@ class FileWatcherSupply(movement.Supply):
             files = value.get("files")
             entries = files.values() if isinstance(files, dict) else ()
             paths = [entry.get("path") for entry in entries if isinstance(entry, dict)]
-            if not any(isinstance(path, str) and self._matches(path) for path in paths):
+            # By the lineages' names too: after a rotation the section may know only the rotated file
+            # (app.log.1, which the pattern app.log does not match) of the lineage our pattern follows; left
+            # behind, that section came back stale when the patterns were changed back, and lines repeated.
+            lineages = value.get("lineages")
+            names = [*paths, *(lineages if isinstance(lineages, dict) else ())]
+            names += [entry.get("lineage") for entry in entries if isinstance(entry, dict)]
+            if not any(isinstance(name, str) and self._matches(name) for name in names):
                 continue
             try:
                 self._known.load(value)
