@@ -749,3 +749,43 @@ class TestIdSetter:
                 stream.NATSStreamSupply(movement.Train(esc), unique("NEVER"), id_setter="eid")
         finally:
             esc.close()
+
+
+class TestConsumerDeleted:
+    def test_a_consumer_deleted_while_reading_is_made_again_after_what_was_read(
+        self, name: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The durable consumer deleted mid-run (an operator, a tidy-up job): it was made again from the stream's
+        start, and every message already written was delivered and written again (450 of them in the run that
+        found it), said only as "made the durable consumer". It is made again after the last message delivered
+        to us, and said as a warning."""
+        publish(name, [f"line {i}".encode() for i in range(100)])
+        esc = movement.Escapement()
+        _, _, collector = reader(esc, name, durable="deadbeat", wait=0.2)
+        stage: list[str] = []
+
+        def delete_then_publish() -> None:
+            jetstream(lambda js: js.delete_consumer(name, "deadbeat"))
+            publish(name, [f"line {i}".encode() for i in range(100, 200)])
+            stage.append("published")
+
+        def look() -> None:
+            if len(collector.data) >= 100 and not stage:
+                stage.append("deleting")
+                threading.Thread(target=delete_then_publish, daemon=True).start()
+
+        esc.every(0.02, look, keeps_alive=False)
+        settled: list[float] = []
+
+        def done() -> bool:
+            if len(collector.data) < 200:
+                return False
+            settled.append(time.monotonic())
+            return settled[-1] - settled[0] > 1.0  # and nothing more comes
+
+        with caplog.at_level(logging.WARNING, logger="deadbeat.stream"):
+            run(esc, done, timeout=60)
+        assert by_number(collector.data) == [f"line {i}" for i in range(200)]
+        assert "the durable consumer is gone (deleted while we read?); made again from stream sequence 101" in (
+            caplog.text
+        )

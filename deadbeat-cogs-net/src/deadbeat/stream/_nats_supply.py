@@ -201,6 +201,10 @@ class NATSStreamSupply(BrokerSupply):
         self._careful_through: int | None = 0
         self._careful_until = 0.0
         self._floor_asked = -_FLOOR_EVERY
+        # The highest stream sequence delivered to us, and whether the durable consumer was ours to read
+        # (see _connect: one deleted while we read is made again after that sequence, not from the start).
+        self._last_sequence = 0
+        self._consumer_known = False
         self._setup(
             train,
             f"nats {','.join(self.servers)} stream {stream} consumer {durable}",
@@ -231,6 +235,22 @@ class NATSStreamSupply(BrokerSupply):
         try:
             info = await js.consumer_info(self.stream, self.durable)
         except NotFoundError:
+            start: dict[str, Any] = {
+                "deliver_policy": DeliverPolicy.ALL if self.start == "beginning" else DeliverPolicy.NEW
+            }
+            if self._consumer_known:
+                # Deleted while we read (an operator, a tidy-up job): made again from the start, it delivered
+                # the whole stream again, every message written twice, said only as "made". It goes on
+                # after the last message delivered to us; what the deleted consumer had delivered to others
+                # and not seen acknowledged is lost with it, which is said.
+                start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": self._last_sequence + 1}
+                log.warning(
+                    "%s: the durable consumer is gone (deleted while we read?); made again from stream sequence"
+                    " %d, after the last message delivered to us: messages it had delivered to other workers"
+                    " and not seen acknowledged are not delivered again",
+                    self._where,
+                    self._last_sequence + 1,
+                )
             config = ConsumerConfig(
                 durable_name=self.durable,
                 ack_policy=AckPolicy.EXPLICIT,
@@ -239,8 +259,8 @@ class NATSStreamSupply(BrokerSupply):
                 # supply sends it to the error output (see _hand_on).
                 max_deliver=-1,
                 max_ack_pending=-1,
-                deliver_policy=DeliverPolicy.ALL if self.start == "beginning" else DeliverPolicy.NEW,
                 filter_subject=self.subject,
+                **start,
             )
             await js.add_consumer(self.stream, config=config)
             log.info("%s: made the durable consumer", self._where)
@@ -251,6 +271,7 @@ class NATSStreamSupply(BrokerSupply):
                 # previous run?) may have died holding them, and one of them
                 # may be what killed it. They come again after ack_wait.
                 self._be_careful(info.delivered.stream_seq if info.delivered is not None else 0)
+        self._consumer_known = True
         # Messages delivered on the connection before and not handed on yet
         # are handed on first: their acknowledgements go by their own subjects.
         kept = self._pull.buffer if self._pull is not None else None
@@ -425,6 +446,10 @@ class NATSStreamSupply(BrokerSupply):
         stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
         refs = [message.reply for message in messages]
         self._redelivered += redelivered
+        for _, sequence in facts:
+            number = int(sequence)
+            if number > self._last_sequence:
+                self._last_sequence = number
         if refs:
             self._lag_seen(pending_after(refs[-1]))
         data: list[Any] = []
