@@ -203,3 +203,29 @@ class TestUnicodePrefix:
         out, errors, _ = run(tmp_path, lines, FILTER_TO_OUT.format(expression='user == u"admin"'))
         assert out == lines[:1]
         assert errors == []
+
+
+_VALUES = [None, 0, 5, 2.5, True, "", "x", "abc", [], ["x"], [1, "x"], {"x": 1}, {}]
+
+
+@pytest.mark.parametrize("container", _VALUES, ids=repr)
+@pytest.mark.parametrize("item", ["x", 1, None], ids=repr)
+def test_not_in_is_always_the_negation_of_in(item: Any, container: Any) -> None:
+    """`"x" not in port` with a number was false, as `"x" in port` is: neither held. `not in` is the negation of
+    `in` for every value, in flow.filter and in a route's condition alike (which falls back on the same code)."""
+    data = {"item": item, "container": container}
+    found = compile_expression("item in container")(data)
+    assert compile_expression("item not in container")(data) is (not found)
+    from deadbeat import movement, routing
+    from deadbeat.testing import Collector
+
+    esc = movement.Escapement()
+    try:
+        train = movement.Train(esc)
+        taken, rest = routing.Route("no", when="item not in container", esc=esc), routing.Route("rest", esc=esc)
+        taken.cogs, rest.cogs = [Collector()], [Collector()]
+        train.cogs = [routing.Router(train, [taken, rest])]
+        train.send(None, [data])
+        assert (len(taken.cogs[0].data), len(rest.cogs[0].data)) == ((0, 1) if found else (1, 0))
+    finally:
+        esc.close()

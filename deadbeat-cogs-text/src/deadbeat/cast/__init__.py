@@ -101,6 +101,10 @@ class Cast(movement.Cog):
     A value that does not cast, or a missing field (unless ``missing="skip"``),
     makes the datum go to the error output with the field, the type and the value.
 
+    ``bool`` reads ``true``/``false``, ``yes``/``no``, ``on``/``off``,
+    ``y``/``n``, ``t``/``f`` and ``1``/``0`` in any case, and an empty text as
+    false, as the pipeline file's settings are read.
+
     ``timestamp`` reads ISO 8601, epoch seconds (milliseconds beyond the year
     5000), the common log format and syslog's ``Nov 27 19:50:00`` (year
     inferred), and writes ISO 8601 in UTC. A time without a zone offset is read

@@ -47,8 +47,19 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
     ast.In: lambda a, b: b is not None and a in b,
-    ast.NotIn: lambda a, b: b is None or a not in b,
+    ast.NotIn: lambda a, b: _not_in(a, b),
 }
+
+
+def _not_in(a: Any, b: Any) -> bool:
+    """``a not in b``, the negation of ``in`` always: where ``in`` is false for want of a container (``None``, a
+    number: ``"x" in 5``) or of a text to look for (``1 in "abc"``), ``not in`` is true."""
+    try:
+        return b is None or a not in b
+    except TypeError:
+        return True
+
+
 _ARITHMETIC: dict[type, tuple[Callable[[Any, Any], Any], str]] = {
     ast.Add: (operator.add, "+"),
     ast.Sub: (operator.sub, "-"),
