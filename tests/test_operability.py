@@ -211,6 +211,15 @@ class TestLogs:
         assert entries[-1]["message"] == "pipeline.toml finished: in 2, out 2, errors 0"
         assert {"time", "level", "logger", "pid", "event_id", "message"} <= set(entries[-1])
 
+    def test_json_lines_in_the_log_file_too(self, tmp_path: Path) -> None:
+        """[log] json = true with a file: the file got plain text, though json is what a log shipper asks for."""
+        (tmp_path / "in.txt").write_text("a\nb\n")
+        (tmp_path / "pipeline.toml").write_text(f'[log]\njson = true\nfile = "{tmp_path}/d.log"\n' + TAIL_TO_FILE)
+        process = start(tmp_path, "--once")
+        assert process.wait(timeout=60) == 0
+        entries = [json.loads(line) for line in (tmp_path / "d.log").read_text().splitlines()]
+        assert entries[-1]["message"] == "pipeline.toml finished: in 2, out 2, errors 0"
+
 
 class TestReload:
     def test_changed_filenames_keep_the_positions_of_the_files_read_before(self, tail_pipeline: Path) -> None:

@@ -282,6 +282,20 @@ class TestNotifier:
 
 
 class TestLogFormats:
+    def test_text_lines_escape_what_would_reorder_a_terminal(self) -> None:
+        """A datum or file name holding U+202E (right-to-left override) reordered the operator's terminal line;
+        bidirectional controls are written as escapes, as line breaks and other controls are."""
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(dblog.SafeFormatter("%(message)s"))
+        logger = logging.getLogger("deadbeat.test.bidi")
+        logger.addHandler(handler)
+        try:
+            logger.warning("file evil\u202etxt.exe\u2066x\u2069 and \u200f, \x1b[31m")
+        finally:
+            logger.removeHandler(handler)
+        assert stream.getvalue() == "file evil\\u202etxt.exe\\u2066x\\u2069 and \\u200f, \\x1b[31m\n"
+
     def test_json_lines(self) -> None:
         """json = true: one JSON object per record, control characters escaped by JSON."""
         stream = io.StringIO()

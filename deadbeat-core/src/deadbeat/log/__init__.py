@@ -53,15 +53,23 @@ log_base_config = cfg_section(
         cfg_item("syslog_address", cast_str, "Syslog socket path, or host:port for UDP", "/dev/log"),
         cfg_item("syslog_facility", cast_choice(*_FACILITIES), "Syslog facility", "daemon"),
         cfg_item("format", cast_optional(cast_str), "logging format string (default: time, name, pid, level)", None),
-        cfg_item("json", cast_boolean, "Log to standard error as JSON lines (one object per record)", False),
+        cfg_item(
+            "json", cast_boolean, "Log to standard error and the file as JSON lines (one object per record)", False
+        ),
     ),
     "Logging",
 )
 
 
+#: Characters that reorder the text around them on a terminal (the bidirectional controls and marks): in a
+#: quoted datum or file name, one could make a log line read otherwise than it is.
+_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+
+
 def _escape_table() -> dict[int, str]:
     table = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
     table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+    table.update({code: f"\\u{code:04x}" for code in _BIDI_CONTROLS})
     return table
 
 
@@ -69,7 +77,7 @@ _ESCAPES = _escape_table()
 
 
 def escape_controls(text: str) -> str:
-    """:returns: ``text`` with line breaks and other control characters written as escapes."""
+    """:returns: ``text`` with line breaks, other control characters and bidirectional controls written as escapes."""
     return text.translate(_ESCAPES)
 
 
@@ -224,9 +232,9 @@ def configure(
         ``host:port`` for UDP).
     :param syslog_facility: syslog facility name.
     :param format: a :mod:`logging` format string; ``%(event_id)s`` is available.
-    :param json: standard error gets JSON lines (:class:`JsonFormatter`). Otherwise,
-        when standard error is the systemd journal, lines carry ``<N>`` priority
-        prefixes (:class:`JournalFormatter`).
+    :param json: standard error and the file get JSON lines (:class:`JsonFormatter`;
+        syslog keeps its own lines). Otherwise, when standard error is the
+        systemd journal, lines carry ``<N>`` priority prefixes (:class:`JournalFormatter`).
     :raises OSError: when the file or syslog cannot be used (a log file whose
         place is unsafe: :class:`deadbeat.daemon.UnsafePath`); what was set up
         before is then kept.
@@ -242,7 +250,10 @@ def configure(
                 err_handler.setFormatter(JournalFormatter(format or JOURNAL_FORMAT))
             handlers.append(err_handler)
         if file:
-            handlers.append(SafeFileHandler(file, encoding="utf-8"))
+            file_handler = SafeFileHandler(file, encoding="utf-8")
+            if json:
+                file_handler.setFormatter(JsonFormatter())  # for a log shipper reading the file
+            handlers.append(file_handler)
         if syslog:
             if ":" in syslog_address and not syslog_address.startswith("/"):
                 host, _, port = syslog_address.rpartition(":")
