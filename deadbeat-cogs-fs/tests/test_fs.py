@@ -914,6 +914,21 @@ class TestSpool:
         ]
         assert list(tmp_path.iterdir()) == []
 
+    def test_a_name_that_is_no_text_is_refused(self, tmp_path: Path) -> None:
+        """A null became a file named "None" (and the next datum without a name failed on it), a list "['x']"."""
+        records: list[movement.ErrorRecord] = []
+        esc = movement.Escapement()
+        train = movement.Train(esc, [fs.SpoolDirDrain(str(tmp_path), name_getter="id")], error_output=records.append)
+        train.send(None, [{"id": None, "data": "x"}, {"id": ["x"], "data": "y"}, {"id": True, "data": "z"}])
+        train.send(None, [{"id": 7, "data": "n"}])
+        esc.close()
+        assert [str(r.error) for r in records] == [
+            "the spool file name must be text or a number, not NoneType",
+            "the spool file name must be text or a number, not list",
+            "the spool file name must be text or a number, not bool",
+        ]
+        assert [p.name for p in tmp_path.iterdir()] == ["7"]
+
 
 class TestReadingNeverStopsSilently:
     def test_a_raising_setter_costs_only_its_lines(self, tmp_path: Path) -> None:

@@ -315,8 +315,9 @@ class SpoolDirDrain(movement.Cog):
     :param directory: where the files go (created if missing).
     :param content_getter: what to write (callable or field path); text is
         encoded, bytes are written as they are.
-    :param name_getter: the file name for a datum; by default a unique name
-        from the time, the process id and a counter.
+    :param name_getter: the file name for a datum, text or a number (anything
+        else, a null or a list, sends the datum to the error output); by default
+        a unique name from the time, the process id and a counter.
     :param encoding: encoding for text content.
     :param fsync: sync each file (and the directory) before and after the rename.
     """
@@ -348,7 +349,12 @@ class SpoolDirDrain(movement.Cog):
 
     def _name(self, data: Any) -> str:
         if self._get_name is not None:
-            name = str(self._get_name(data))
+            found = self._get_name(data)
+            if isinstance(found, bool) or not isinstance(found, (str, int)):
+                # None (a field that is null) became a file named "None", a list "['x']": names no one chose,
+                # and the second datum without a name then failed on the first one's file.
+                raise ValueError(f"the spool file name must be text or a number, not {type(found).__name__}")
+            name = str(found)
             if (
                 not name
                 or "/" in name
