@@ -450,3 +450,32 @@ def test_check_runs_no_function_a_pipeline_names(tmp_path: Path) -> None:
     name = pipeline(tmp_path, body)
     checked = deadbeat(tmp_path, "check", name)
     assert not marker.exists(), checked.stdout
+
+
+def test_ctrl_c_while_a_cog_module_imports_is_one_line(tmp_path: Path) -> None:
+    """Ctrl-C during a slow import (deadbeat check, deadbeat cogs --check): a 30-line traceback through the
+    importer's frames, with an exit status of death by SIGINT; now one line and status 130, as a shell shows."""
+    import signal
+    import time
+
+    (tmp_path / "in.txt").write_text("a\n")
+    (tmp_path / "slow_cogs.py").write_text(
+        "import time\ntime.sleep(30)\n\nclass Cog:\n    def __call__(self, d):\n        return (d,)\n"
+    )
+    body = READ_TO_FILE.replace(
+        '[[cog]]\nuse = "fs.write"', '[[cog]]\nuse = "slow_cogs:Cog"\n\n[[cog]]\nuse = "fs.write"'
+    )
+    name = pipeline(tmp_path, body)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deadbeat.command", "check", name],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stderr == "deadbeat: check: interrupted\n"

@@ -98,6 +98,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is not None:
         module, _, function = handler.partition(":")
-        return int(getattr(importlib.import_module(f".{module}", __name__), function)(args, out))
+        command = getattr(importlib.import_module(f".{module}", __name__), function)
+        if args.command == "run":
+            return int(command(args, out))  # a run handles its signals (SIGINT stops it in order)
+        try:
+            return int(command(args, out))
+        except KeyboardInterrupt:
+            # Ctrl-C while listing or checking (a slow plugin's import, say): one line, not a traceback
+            # through the importer's frames; the status a shell gives a command ended by SIGINT.
+            sys.stderr.write(f"deadbeat: {args.command}: interrupted\n")
+            return 128 + signal.SIGINT
     parser.print_help(out)
     return EXIT_USAGE
