@@ -181,6 +181,16 @@ def get_build_hook() -> type:
             import tempfile
 
             manifest = build_manifest(entry_points, dict.fromkeys(roots))
+            for name, described in manifest["cogs"].items():
+                if not described["summary"]:
+                    # Built anyway (the cog is listed without a summary), but its author hears of it now: a
+                    # syntax error in the module, or an entry point naming an attribute that is not there, is
+                    # otherwise found only when someone runs deadbeat cogs --check.
+                    self.app.display_warning(
+                        f"deadbeat cog manifest: {name} ({described['value']}): no docstring found (is the"
+                        " module's source readable Python, and is the attribute there?); it is listed without"
+                        " a summary"
+                    )
             self._tmp = tempfile.mkdtemp(prefix="deadbeat-manifest-")
             path = os.path.join(self._tmp, MANIFEST)
             with open(path, "w", encoding="utf-8") as handle:
