@@ -455,6 +455,29 @@ class TestHostileClients:
         assert 1 <= len(said) <= 5
         assert not [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR]
 
+    def test_a_body_that_is_not_what_its_encoding_says_is_refused_saying_so(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Content-Encoding: gzip on a body that is not gzip: answered 400 "did not arrive whole", and logged as an
+        ERROR "Unhandled exception" of the server. The answer now says what is wrong; no server error is logged."""
+        listening = Listening()
+
+        def client(self: Listening) -> tuple[bytes, int]:
+            with raw(self.port) as sock:
+                sock.sendall(
+                    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: 7\r\nConnection: close\r\n\r\nnotgzip"
+                )
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            return answer, post(self.port, lines({"ok": 1})).status
+
+        answer, status = listening.run(client)
+        assert answer.startswith(b"HTTP/1.1 400 ") and status == 200
+        assert answer.endswith(b'{"error": "the body is not what its Content-Encoding (gzip) says"}')
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
     def test_a_header_line_over_the_limit_is_refused(self) -> None:
         """A 100 KB header line: the server refuses it; the pipeline goes on."""
         listening = Listening()

@@ -88,6 +88,11 @@ class _ServerLog(logging.Logger):
                 reason,
             )
             return
+        if type(error).__name__ == "RequestPayloadError":
+            # The client's body (bad gzip, a chunk cut short), met again as aiohttp reads what the request left
+            # unread; the request was answered 400 already, saying why: no server error of ours.
+            log.debug("http.listen: %s (%s)", str(msg) % args, reason)
+            return
         self._said.log(logging.ERROR, "server errors", "http.listen: %s (%s)", str(msg) % args, reason)
 
     error = exception  # type: ignore[assignment]
@@ -297,6 +302,9 @@ class HTTPListenSupply(movement.Supply):
             body = await self._read_body(request)
         except Exception as exc:  # noqa: BLE001 - a connection lost or cut, a bad chunk: the request is over
             log.debug("http.listen: the body from %s did not arrive whole: %s", peer, exc)
+            if "content-encoding" in str(exc).lower():
+                encoding = request.headers.get("Content-Encoding", "")
+                return self._refuse(400, f"the body is not what its Content-Encoding ({encoding}) says")
             return self._refuse(400, "the body did not arrive whole")
         if body is None:
             return self._too_large(peer)
