@@ -751,7 +751,7 @@ class TestCheck:
         assert result.stdout.splitlines() == [
             f"pipeline.toml: cog[0] (fs.read): filenames: {tmp_path}/missing.txt matches no file now; the run reads"
             " what is there and fails without it (missing_ok = true allows it)",
-            "pipeline.toml: cog[1] (flow.filter): expression: filter 'severity >= ' does not parse at column 0:"
+            "pipeline.toml: cog[1] (flow.filter): expression: filter 'severity >= ' does not parse at its end:"
             " invalid syntax",
             f"pipeline.toml: cog[2] (fs.write): filename: cannot create {tmp_path}/nodir/out.txt: its directory does"
             " not exist (it is not made)",

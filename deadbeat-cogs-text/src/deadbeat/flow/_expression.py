@@ -285,7 +285,9 @@ def compile_expression(text: str, regex_engine: str = "re2") -> Evaluator:
     try:
         tree = ast.parse(_raw_strings(text), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"filter {text!r} does not parse at column {exc.offset}: {exc.msg}") from None
+        # Python gives no column (0) for what ends too soon ("a =="): said as the end it is.
+        where = f"at column {exc.offset}" if exc.offset and exc.offset > 0 else "at its end"
+        raise ExpressionError(f"filter {text!r} does not parse {where}: {exc.msg}") from None
     return _compile(tree.body, regex_engine)
 
 
