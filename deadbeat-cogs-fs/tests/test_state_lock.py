@@ -153,3 +153,22 @@ def test_the_lock_held_elsewhere_stops_a_cog_from_starting(tmp_path: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_link_planted_at_the_lock_is_refused_as_unsafe(tmp_path: Path) -> None:
+    """A symbolic link at PATH.lock: refused as the other planted links are (it was a raw "[Errno 40] Too many
+    levels of symbolic links"), and the file it points to is untouched."""
+    import pytest
+
+    from deadbeat.daemon import UnsafePath
+
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    (tmp_path / "state.json.lock").symlink_to(target)
+    esc = movement.Escapement()
+    try:
+        with pytest.raises(UnsafePath, match=r"state\.json\.lock is a symbolic link; the state file's lock is never"):
+            StateFile.acquire(esc, str(tmp_path / "state.json"))
+    finally:
+        esc.close()
+    assert target.read_text() == "keep\n"

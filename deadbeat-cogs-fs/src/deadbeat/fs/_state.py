@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from deadbeat.daemon import check_private_directory, read_private, set_aside, write_atomically
+from deadbeat.daemon import UnsafePath, check_private_directory, read_private, set_aside, write_atomically
 
 __all__ = [
     "STATE_VERSION",
@@ -68,7 +68,14 @@ def _lock(path: str) -> None:
         return
     name = f"{path}.lock"
     # Never through a link: the directory is private (checked), the name is not followed.
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(
+                errno.ELOOP, f"{name} is a symbolic link; the state file's lock is never taken through a link"
+            ) from None
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
