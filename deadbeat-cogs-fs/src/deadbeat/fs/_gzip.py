@@ -26,6 +26,12 @@ GZIP_MAGIC = b"\x1f\x8b"
 _RAW_CHUNK = 1 << 16
 # zlib's window bits for a gzip header and trailer.
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+#: Content beyond this many times the compressed bytes read, once past :data:`BOMB_FLOOR`, is a compression
+#: bomb: logs compress 5 to 50 times; 1 MB of zeros compresses a thousandfold. Planted in a followed directory,
+#: one held the live file up for minutes of decompressing.
+BOMB_RATIO = 200
+#: Content read before the ratio is judged: small files of one repeated line may compress far better.
+BOMB_FLOOR = 64 << 20
 
 
 def looks_compressed(head: bytes) -> bool | None:
@@ -55,7 +61,8 @@ class GzipReader:
     def pread(self, size: int, offset: int) -> bytes:
         """:returns: up to ``size`` bytes of the content from ``offset`` (``b""`` at its end).
 
-        :raises OSError: when the compressed data are damaged (``EIO``).
+        :raises OSError: when the compressed data are damaged (``EIO``), or decompress to more than
+            :data:`BOMB_RATIO` times their size (``EFBIG``).
         """
         if offset < self._pos:
             self._restart()
@@ -104,3 +111,11 @@ class GzipReader:
         except zlib.error as exc:
             raise OSError(5, f"damaged gzip data ({exc})") from None
         self._buffer += data
+        content = self._pos + len(self._buffer)
+        if content > BOMB_FLOOR and content > BOMB_RATIO * self._raw_pos:
+            self._buffer = b""
+            raise OSError(
+                27,
+                f"gzip data decompressing to more than {BOMB_RATIO} times their size ({content} bytes from"
+                f" {self._raw_pos}): a compression bomb? not read further",
+            )
