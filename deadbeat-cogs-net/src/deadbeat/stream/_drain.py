@@ -34,7 +34,13 @@ Shutdown. ``finish`` returns a coroutine, awaited by the Train: it writes what
 is left (trying for at most ``finish_timeout`` seconds from the shutdown while
 the broker is out of reach, however long it was away before) and closes the
 connection. What could not be written is not
-acknowledged, and the run fails.
+acknowledged, and the run fails. An output that already gave up (``retry_for``
+ran out, or an error no retry mends) tries nothing more at shutdown.
+
+A broker that takes the connection and never answers (hung, frozen) is out of
+reach once the subclass's own time-out for an answer passes; while writes
+fail, each try also ends when the time left to retry does, so ``retry_for``
+is kept however long that time-out.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class BrokerDrain(movement.Cog):
     """
 
     one_to_one = True
+    # Sent on at once and held until the broker confirms: the summary says the pending ones as "not written".
+    passes_on_what_it_holds = True
 
     def _setup(
         self,
@@ -100,6 +108,8 @@ class BrokerDrain(movement.Cog):
         self._blocked_since: float | None = None
         self._last_error = 0.0
         self._finishing = False
+        # The output gave up writing (see _give_up): the run stops, and nothing more is tried.
+        self._gave_up = False
         self._finish_started = 0.0
         # Set at shutdown to end a writer's pause between tries (see _pause).
         self._wake: asyncio.Event | None = None
@@ -150,7 +160,7 @@ class BrokerDrain(movement.Cog):
     @movement.hook
     def flush(self) -> None:
         """Start writing what was collected (the train sends this after every send)."""
-        if self._buffer and self._writer is None and not self._finishing:
+        if self._buffer and self._writer is None and not self._finishing and not self._gave_up:
             self._writer = self.esc.spawn(self._write_all())
 
     def metrics(self) -> dict[str, float]:
@@ -182,7 +192,7 @@ class BrokerDrain(movement.Cog):
                 count = len(values)
                 while True:
                     try:
-                        await self._write(values)
+                        await self._attempt(values)
                         break
                     except asyncio.CancelledError:
                         self._buffer[:0] = values
@@ -209,6 +219,39 @@ class BrokerDrain(movement.Cog):
         finally:
             self._writer = None
 
+    async def _attempt(self, values: list[Any]) -> None:
+        """One try of :meth:`_write`; once writes fail, it may last no longer than the time left to retry.
+
+        Without the bound, a broker that takes the connection and never answers
+        holds a retry for as long as the client's own time-out, however little
+        of ``retry_for`` (or, at shutdown, of ``finish_timeout``) is left: the
+        limit is only looked at between tries.
+        """
+        limit, since = self._limit()
+        if limit is None or since is None:
+            await self._write(values)
+            return
+        left = max(0.0, limit - (time.monotonic() - since))
+        try:
+            await asyncio.wait_for(self._write(values), left)
+        except asyncio.TimeoutError as exc:
+            if time.monotonic() - since < limit:
+                raise  # the write's own time-out
+            raise TimeoutError(f"still no answer after trying for {limit:g} s") from exc
+
+    def _limit(self) -> tuple[float | None, float | None]:
+        """:returns: how long writes may fail before the output gives up (``None``: for ever), and since when.
+
+        The second is ``None`` while writes do not fail. (The first try at
+        shutdown is bounded by :meth:`_finish_writes`.)
+        """
+        if self._blocked_since is None:
+            return None, None
+        if self._finishing:
+            # At shutdown, finish_timeout more seconds, however long the broker was away before.
+            return self._finish_timeout, max(self._blocked_since, self._finish_started)
+        return self._retry_for, self._blocked_since
+
     def _refuse(self, datum: Any, error: Exception) -> None:
         """A datum of the write in hand that the broker cannot take (too big): to the error output instead.
 
@@ -216,7 +259,24 @@ class BrokerDrain(movement.Cog):
         ``values`` if it raises); it is released with the rest of the write.
         """
         self._refused += 1
+        self._not_out()
         self.esc.reject(self, datum, error)
+
+    def _not_out(self) -> None:
+        """A datum refused after it went on: the train counted it out, and now counts it failed; not both.
+
+        A datum the output refuses as it arrives (:meth:`_encode` raises) is
+        failed, not out; one refused later, when the broker's limit is known,
+        had already left the train (the output passes its data on at once), so
+        the train's ``events_out`` takes it back, as a route's failures do. Only
+        when this output is its train's last cog: then what it passed on is
+        exactly what the train counted out (cogs after it may have dropped it).
+        """
+        train = getattr(self, "train", None)
+        if isinstance(train, movement.Train) and train.events_out > 0:
+            cogs = train.cogs
+            if cogs and cogs[-1] is self:
+                train.events_out -= 1
 
     async def _pause(self, seconds: float) -> None:
         """Wait before trying again; at shutdown at most a second (and the shutdown wakes a longer wait)."""
@@ -254,19 +314,18 @@ class BrokerDrain(movement.Cog):
             self.esc.block(self)
         else:
             log.debug("%s: still cannot write: %s", self._where, exc)
-        if self._finishing:
-            # At shutdown, finish_timeout more seconds, however long the broker was away before.
-            limit: float | None = self._finish_timeout
-            since = max(self._blocked_since, self._finish_started)
-        else:
-            limit, since = self._retry_for, self._blocked_since
-        if limit is not None and now - since > limit:
+        limit, since = self._limit()
+        assert since is not None  # blocked just above
+        if limit is not None and now - since >= limit:
             self._give_up(exc, count + len(self._buffer))
             return False
         return True
 
     def _give_up(self, exc: BaseException, count: int) -> None:
         """Writing cannot go on: the run fails, and what was not written stays unacknowledged."""
+        # Not tried again at shutdown either: retry_for (or finish_timeout) is up, or no retry mends it;
+        # another finish_timeout of trying would only keep the failed run from ending.
+        self._gave_up = True
         self.esc.fail(
             self,
             f"{self._where}: cannot write ({type(exc).__name__}: {exc}); {count} data not written,"
@@ -284,7 +343,7 @@ class BrokerDrain(movement.Cog):
         self._finish_started = time.monotonic()
         if self._wake is not None:
             self._wake.set()  # a writer pausing between tries tries again now
-        if self._buffer and self._writer is None:
+        if self._buffer and self._writer is None and not self._gave_up:
             self._writer = self.esc.spawn(self._write_all())
         writer = self._writer
         task = getattr(writer, "task", None) if writer is not None else None

@@ -243,6 +243,7 @@ class NATSStreamDrain(BrokerDrain):
             self._refuse(datum, error)
             return
         self._refused += 1
+        self._not_out()
         position = next((i for i, cog in enumerate(train.cogs) if cog is self), -1)
         name = movement.cog_name(self)
         redact = train.redact

@@ -30,11 +30,18 @@ def shown_url(url: str) -> str:
 
 #: Seconds a reply may take beyond the longest blocking read asked for, before the connection is taken for lost.
 _READ_MARGIN = 10.0
-#: The read timeout of a client that never blocks in Redis (an output).
+#: The read timeout of a client that never blocks in Redis and names none of its own.
 _READ_TIMEOUT = 30.0
 
 
-def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0, single: bool = False) -> Any:
+def connect(
+    url: str,
+    password: str | None,
+    cog: str,
+    longest_block: float = 0.0,
+    single: bool = False,
+    reply_timeout: float | None = None,
+) -> Any:
     """:returns: a ``redis.asyncio.Redis`` client for ``url`` (no connection is made yet).
 
     :param longest_block: the longest blocking read (``XREADGROUP BLOCK``) the
@@ -44,6 +51,10 @@ def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0
     :param single: a client of one connection (``.connection``), whose
         ``CLIENT ID`` stays the same until it connects again: the client that
         makes blocking reads, so that another can end its read (``CLIENT UNBLOCK``).
+    :param reply_timeout: for a client that never blocks in Redis (an output),
+        seconds its sockets wait for a reply (or to send) before the connection
+        is taken for lost; none for 30 s. A Redis that accepts connections and
+        never answers (frozen, hung) otherwise holds each attempt that long.
 
     :raises ImportError: when redis-py is not installed, naming the extra.
     """
@@ -52,10 +63,14 @@ def connect(url: str, password: str | None, cog: str, longest_block: float = 0.0
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
+    if longest_block:
+        read_timeout = longest_block + _READ_MARGIN
+    else:
+        read_timeout = reply_timeout if reply_timeout is not None else _READ_TIMEOUT
     options: dict[str, Any] = {
         "retry": Retry(NoBackoff(), 0),
         "socket_connect_timeout": 5.0,
-        "socket_timeout": (longest_block + _READ_MARGIN) if longest_block else _READ_TIMEOUT,
+        "socket_timeout": read_timeout,
         "socket_keepalive": True,
     }
     if password is not None:

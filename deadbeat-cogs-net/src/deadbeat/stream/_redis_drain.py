@@ -41,7 +41,9 @@ class RedisStreamDrain(BrokerDrain):
     before the data are in the stream. While Redis is out of reach (restarting,
     the connection cut, out of memory, the stream full), the output keeps what
     it holds, pauses the supplies, says so once, and tries again with growing
-    pauses; nothing is lost. Data in a pipeline cut off midway may be written
+    pauses; nothing is lost. A Redis that takes the connection but does not
+    answer (hung, frozen) counts as out of reach once ``confirm_timeout``
+    passes without its reply. Data in a pipeline cut off midway may be written
     twice (delivery is at least once).
 
     With ``field`` (``"data"``), each datum's text (or bytes) is the value of
@@ -63,6 +65,9 @@ class RedisStreamDrain(BrokerDrain):
         every consumer group has acknowledged, and wait while it is full; none
         for no limit.
     :param batch_size: most ``XADD`` commands per pipeline (one round trip).
+    :param confirm_timeout: seconds to wait for Redis's reply to a pipeline (or
+        to any command) before taking the connection for lost and writing the
+        data again.
     :param retry_for: seconds to keep trying while Redis is out of reach before
         the run stops, failed; none to try for as long as it runs.
     :param finish_timeout: at shutdown, seconds to keep trying to write what is
@@ -83,11 +88,14 @@ class RedisStreamDrain(BrokerDrain):
         encoding: conf.Encoding = "utf-8",
         maxlen: int | None = None,
         batch_size: Annotated[int, conf.Range(1)] = 1000,
+        confirm_timeout: Annotated[float, conf.Range(0, above=True)] = 5.0,
         retry_for: float | None = None,
         finish_timeout: float = 30.0,
     ) -> None:
         if maxlen is not None and maxlen < 1:
             raise ValueError(f"maxlen must be at least 1 (or false for no limit), not {maxlen}")
+        if confirm_timeout <= 0:
+            raise ValueError(f"confirm_timeout must be more than 0 seconds, not {confirm_timeout}")
         codecs.lookup(encoding)  # an unknown encoding fails now, not on the first datum
         self.train = train
         self.stream = stream
@@ -98,11 +106,14 @@ class RedisStreamDrain(BrokerDrain):
         self.encoding = encoding
         self.maxlen = maxlen
         self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
         self.retry_for = retry_for
         self.finish_timeout = finish_timeout
         self._get = movement.getter(value_getter) if value_getter is not None else None
         self._field = field.encode(encoding) if field is not None else None
-        self._client = connect(url, password, "stream.redis_write")
+        # A Redis that takes the connection and never answers must fail the attempt, not hold it:
+        # retry_for is counted between failed attempts.
+        self._client = connect(url, password, "stream.redis_write", reply_timeout=confirm_timeout)
         # Why the stream is full (empty while it is not).
         self._full = ""
         self._setup(train, f"redis {shown_url(url)} stream {stream}", batch_size, retry_for, finish_timeout)

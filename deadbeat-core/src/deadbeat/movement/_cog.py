@@ -98,8 +98,8 @@ class Cog:
     one_to_one: ClassVar[bool] = False
 
     #: For an output: True when it sends each datum on as it takes it and holds
-    #: it in the train (:meth:`Train.hold`) until written, so that the ``pending``
-    #: figure of its :meth:`metrics` counts data that are among the train's data
+    #: it in the train (:meth:`~deadbeat.movement.Train.hold`) until written, so that the ``pending``
+    #: figure of its ``metrics()`` counts data that are among the train's data
     #: out and among those held alike. ``deadbeat run``'s summary then says them
     #: once, as "not written", instead of as out and held at the end.
     passes_on_what_it_holds: ClassVar[bool] = False
