@@ -422,6 +422,56 @@ class TestRun:
         assert result.returncode == 1, result.stderr
         assert "2 data still held (2 by Hoard)" in result.stderr
 
+    def test_data_released_by_a_helper_are_not_counted_against_nonsense(self, tmp_path: Path) -> None:
+        """A cog holding per datum and releasing through a helper object of its own (as http.post does): the
+        counts by caller did not add up, and the line read "1 data still held (3 by Keeper)"; it names the
+        holder without counts that contradict the total."""
+        (tmp_path / "keeping.py").write_text(
+            textwrap.dedent(
+                """
+                from deadbeat import movement
+
+                class Letter:
+                    def __init__(self, train):
+                        self.train = train
+
+                    def let_go(self):
+                        self.train.release()
+
+                class Keeper(movement.Cog):
+                    def __init__(self, train):
+                        self.train = train
+                        self.letter = Letter(train)
+                        self.seen = 0
+
+                    def __call__(self, datum):
+                        self.train.hold()
+                        self.seen += 1
+                        if self.seen < 3:
+                            self.letter.let_go()
+                        return None
+                """
+            )
+        )
+        source = tmp_path / "in.txt"
+        source.write_text("one\ntwo\nthree\n")
+        path = write_pipeline(
+            tmp_path,
+            f"""
+            [[cog]]
+            use = "fs.read"
+            filenames = ["{source}"]
+            [[cog]]
+            use = "keeping:Keeper"
+            [[cog]]
+            use = "fs.write"
+            filename = "{tmp_path / "out.txt"}"
+            """,
+        )
+        result = deadbeat("run", str(path), "--once", "--quiet", env={"PYTHONPATH": str(tmp_path)})
+        assert result.returncode == 1, result.stderr
+        assert "1 data still held (by Keeper)" in result.stderr
+
     def test_a_closed_pipe_is_a_failure_not_a_success(self, tmp_path: Path) -> None:
         """`deadbeat run ... | head -1`: the broken pipe stops the run with exit status 1, nothing acknowledged."""
         source = tmp_path / "in.txt"

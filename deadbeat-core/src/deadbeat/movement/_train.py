@@ -2279,7 +2279,13 @@ class Train:
             held: dict[str, int] = {}
             for code, count in self._holders.items():
                 held[_holder(code)] = held.get(_holder(code), 0) + count
-            holders = ", ".join(f"{count} by {name}" for name, count in held.items() if count > 0)
+            holding = {name: count for name, count in held.items() if count > 0}
+            if sum(holding.values()) == self.in_flight:
+                holders = ", ".join(f"{count} by {name}" for name, count in holding.items())
+            else:
+                # Released elsewhere than held (a helper object of the cog's releasing for it): the counts by
+                # caller do not add up to what is held, and "5 data still held (3000 by X)" read as nonsense.
+                holders = "by " + ", ".join(holding) if holding else ""
             batches = sum(hold.batch_id is not None for hold in self._holds)
             events = sum(len(hold.event_ids or ()) for hold in self._holds)
             what = []
