@@ -153,7 +153,9 @@ class SocketSupply(movement.Supply):
     :param framing: ``newline``, ``octet-counted`` or ``syslog`` (octet-counted
         frames where a frame starts with a valid count, newline-ended ones
         otherwise; an empty line between frames is no message) for streams;
-        ``datagram`` for datagram sockets (one trailing newline is stripped).
+        ``datagram`` for datagram sockets (one trailing newline is stripped; a
+        CR before it stays: the datagram is the message, and a newline only a
+        sender's habit).
         None (``false``) for ``newline`` or ``datagram``. A newline-ended
         message loses one ``\\r`` just before its newline (CRLF clients), as
         syslog receivers do. A valid count is digits, the first not ``0``, then
