@@ -892,7 +892,7 @@ class TestDeadbeatRun:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 1, stderr
-        assert "not delivered within finish_timeout 0.5 s; not acknowledged (first ids:" in stderr
+        assert "not delivered within finish_timeout 0.5 s; not acknowledged (among them:" in stderr
         # What the output still held is said as such: not "out", not "dropped by filters".
         (summary,) = [line for line in stderr.splitlines() if "finished: in" in line]
         held = re.search(

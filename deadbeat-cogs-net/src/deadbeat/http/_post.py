@@ -590,7 +590,7 @@ class HTTPPostDrain(movement.Cog):
             self.esc.fail(
                 self,
                 f"{self.url}: could not deliver {len(request)} data {waited} ({why}); stopping;"
-                f" {self._held} data are not acknowledged (first ids: {self._some_ids()})",
+                f" {self._held} data are not acknowledged (among them: {self._some_ids()})",
             )
             self.esc.shutdown()
 
@@ -730,7 +730,7 @@ class HTTPPostDrain(movement.Cog):
                 self.esc.fail(
                     self,
                     f"{self.url}: {self._held} data not delivered within finish_timeout {self.finish_timeout:g} s;"
-                    f" not acknowledged (first ids: {self._some_ids()})",
+                    f" not acknowledged (among them: {self._some_ids()})",
                 )
         if self._session is not None:
             await self._session.close()
