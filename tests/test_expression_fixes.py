@@ -229,3 +229,11 @@ def test_not_in_is_always_the_negation_of_in(item: Any, container: Any) -> None:
         assert (len(taken.cogs[0].data), len(rest.cogs[0].data)) == ((0, 1) if found else (1, 0))
     finally:
         esc.close()
+
+
+def test_arithmetic_on_a_value_already_not_finite_says_so() -> None:
+    """NaN + 1 was said to give nan "beyond a number's range", as if the sum had overflowed."""
+    with pytest.raises(ValueError, match=r"nan \+ 1: arithmetic takes finite numbers"):
+        compile_expression("a + 1 > 0")({"a": float("nan")})
+    with pytest.raises(ValueError, match=r"gives inf, beyond a number's range"):
+        compile_expression("a * 10 > 0")({"a": 1e308})

@@ -136,6 +136,8 @@ def _arithmetic(op: Callable[[Any, Any], Any], symbol: str, a: Evaluator, b: Eva
                 raise ValueError(f"filter: {symbol} gives an integer beyond {MAX_INT_BITS} bits")
         elif not math.isfinite(result):
             # 1e308 * 10 is inf, and inf == inf: two different overflows would compare equal.
+            if not (math.isfinite(left) and math.isfinite(right)):
+                raise ValueError(f"filter: {left!r:.40} {symbol} {right!r:.40}: arithmetic takes finite numbers")
             raise ValueError(f"filter: {left!r:.40} {symbol} {right!r:.40} gives {result}, beyond a number's range")
         return result
 
