@@ -92,7 +92,7 @@ def test_a_missing_input_fails_the_start_and_says_why(tmp_path: Path) -> None:
         assert "missing.txt: cannot read: no such file" in started.stderr
         assert "deadbeat: started, but has failed already:" in started.stderr
         # Without a [log] file, the operator learns where the log goes from here on.
-        assert "detached without a [log] file: from here on the log goes nowhere" in started.stderr
+        assert "detached without a [log] file or syslog: from here on the log goes nowhere" in started.stderr
     finally:
         stop(tmp_path)
 

@@ -112,3 +112,49 @@ def test_the_checkpoints_own_file_is_still_cut(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert out.read_text() == LINES
     assert "cut 87 bytes written after the last checkpoint" in result.stderr
+
+
+def test_an_output_cut_in_place_by_copytruncate_is_still_its_own(tmp_path: Path) -> None:
+    """logrotate's copytruncate on the output while the run goes on: the fingerprint of its first bytes was
+    taken once and kept, so the next start took the file for another and cut nothing (lines repeated). It is
+    looked at again at every checkpoint."""
+    import signal
+    import time
+
+    (tmp_path / "pipeline.toml").write_text(PIPELINE)
+    source = tmp_path / "in.txt"
+    source.write_text(LINES)
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "out.log"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "deadbeat.command", "run", "--quiet", "pipeline.toml"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not out.exists() or out.read_text() != LINES:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.5)  # a checkpoint of it
+        (tmp_path / "out" / "out.log.1").write_text(out.read_text())  # copytruncate: copied, then cut
+        with out.open("r+") as file:
+            file.truncate(0)
+        more = "".join(f"more {n} {'y' * 40}\n" for n in range(100))
+        with source.open("a") as file:
+            file.write(more)
+        while out.read_text() != more:
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.05)
+        time.sleep(1.5)  # a checkpoint of the file as it is now
+        running.send_signal(signal.SIGTERM)
+        _, said = running.communicate(timeout=60)
+        assert running.returncode == 0, said
+    finally:
+        if running.poll() is None:
+            running.kill()
+    result = run_once(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "not the file of the last checkpoint" not in result.stderr
+    assert out.read_text() == more

@@ -188,3 +188,20 @@ def test_the_rest_of_an_unfinished_last_line_sent_as_it_was_is_a_line(tmp_path: 
     # '{"n": 2' and '}' went as two lines, each not JSON: both in the error output, nothing dropped silently.
     errors = records(tmp_path / "out" / "errors.jsonl")
     assert [e["datum"] for e in errors] == ['{"n": 2', "}"], errors
+
+
+def test_an_unfinished_first_line_of_exactly_max_line_bytes_is_no_oversize_line(tmp_path: Path) -> None:
+    """At the file's start there is no newline before: a first line of max_line bytes, sent as it was, was
+    taken for an oversize one at the next start (one byte off), and its rest dropped."""
+    pipeline = setup(tmp_path)
+    source = tmp_path / "in" / "app.log"
+    source.write_text("x" * 1000)  # max_line is 1000 in this pipeline
+    past = time.time() - 60
+    os.utime(source, (past, past))
+    first = run_once(pipeline)
+    assert first.returncode == 0, first.stderr
+    append(source, '\n{"n": 3}\n')
+    second = run_once(pipeline)
+    assert second.returncode == 0, second.stderr
+    assert "inside a line" not in second.stderr
+    assert records(tmp_path / "out" / "out.jsonl") == [{"n": 3}]

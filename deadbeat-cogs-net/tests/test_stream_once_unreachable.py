@@ -110,9 +110,17 @@ def test_stopped_before_the_broker_was_reached_fails(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
+    # Signalled once it has started and met the broker out of reach (before, a slow start-up takes
+    # SIGTERM's default action and dies with -15).
+    assert process.stderr is not None
+    said = ""
+    while "broker out of reach" not in said:
+        line = process.stderr.readline()
+        assert line, said
+        said += line
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    rest, _ = process.communicate(timeout=60)[1], None
+    stderr = said + rest
     assert process.returncode == 1, stderr
     assert "stopped before the broker was ever reached; nothing was read" in stderr
 

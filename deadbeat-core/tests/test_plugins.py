@@ -189,6 +189,22 @@ class TestConflicts:
         assert said and "the plain name means Deadbeat's own, from deadbeat-cogs-text" in said[0]
         assert "deadbeat-copycat 1.0 ('deadbeat-copycat/text.json_parse')" in said[0]
 
+    def test_a_first_party_name_beside_an_unusable_offer_is_no_guess_in_strict_mode(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Strict mode refused text.json_parse when the other offer could not be used at all ("takes no guess"),
+        though it chose Deadbeat's own beside a working one: the ownership rule holds either way."""
+        site = make_dist(
+            "deadbeat-copycat",
+            {"text.json_parse": "shout_mod:Shout"},
+            "shout_mod",
+            GOOD_COG,
+            requires=("deadbeat-core>=99",),
+        )
+        monkeypatch.syspath_prepend(str(site))
+        loaded = plugins.CogRegistry(strict=True, scope="used").load("text.json_parse")
+        assert loaded.__module__.startswith("deadbeat.text")
+
     def test_the_one_usable_offer_takes_the_plain_name(
         self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -231,6 +231,7 @@ class StateFile:
         # Since when saves fail (a full disk), and when that was last said; None while they work.
         self._failing_since: float | None = None
         self._told_failing = 0.0
+        self._failed_at_release = False
         self.dirty = False
         # Reached without following a link another account could have planted
         # on the way (every read and write goes the same way); missing
@@ -278,10 +279,13 @@ class StateFile:
                 " is read again at the next start"
             )
             esc = getattr(self, "_esc", None)
-            if esc is not None and hasattr(esc, "fail"):
+            if self._failed_at_release:
+                pass  # said by an earlier user's release: once is the truth, twice a repetition
+            elif esc is not None and hasattr(esc, "fail"):
                 esc.fail(self.path, message)
             else:
                 log.error("%s: %s", self.path, message)
+            self._failed_at_release = True
         if self._timer is not None and self.users <= 1:
             self._timer.cancel()
             self._timer = None

@@ -2446,13 +2446,15 @@ class FileWatcherSupply(movement.Supply):
         # unfinished last line sent as it was (--once, or its writer quiet for rotate_wait): that rest is
         # a line of its own, as it was in the run that sent the first part. Only the first has max_line
         # bytes or more since the last newline (or the file's start).
-        reach = min(position, self.max_line + len(newline))
+        # Counted from the file's first line's start: after a byte order mark, if any.
+        since_start = position - (len(bom) if bom and followed.head.startswith(bom) else 0)
+        reach = min(since_start, self.max_line + len(newline))
         try:
             behind = os.pread(followed.fd, reach, position - reach)
         except OSError:
             return
-        if newline in behind or reach < self.max_line:
-            return
+        if newline in behind or reach <= self.max_line:
+            return  # a line of at most max_line bytes so far: no oversize line
         followed.skipping = True
         log.info(
             "%s: reading on at offset %d, inside a line (the rest of one longer than max_line, said before):"

@@ -198,6 +198,8 @@ class LineFileDrain(movement.Cog):
         self._born: int | None = None
         self._head = b""
         self._head_print = fingerprint(b"")
+        # A descriptor of our own reading the output, for its first bytes at each checkpoint (-1: none).
+        self._reader = -1
         #: Where writes go: ``_fd``, or our own non-blocking descriptor of standard output.
         self._wfd = -1
         if filename == "-":
@@ -255,7 +257,15 @@ class LineFileDrain(movement.Cog):
         self._born = birth_time(fd) if stat.S_ISREG(opened.st_mode) else None
         self._head = b""
         self._head_print = fingerprint(b"")
+        self._close_reader()
+        if self._state is not None and stat.S_ISREG(opened.st_mode):
+            self._reader = _open_reader(fd)
         note_output(self._output_id)
+
+    def _close_reader(self) -> None:
+        if self._reader >= 0:
+            os.close(self._reader)
+            self._reader = -1
 
     def _start_on_a_new_line(self) -> None:
         """A regular file that does not end with a newline (a line torn by a crash, or someone
@@ -399,8 +409,9 @@ class LineFileDrain(movement.Cog):
             return
         if not _same_file(self._fd, saved):
             log.warning(
-                "%s: not the file of the last checkpoint, though it has its inode number (that file was deleted"
-                " and the number given to this one); nothing cut: lines written after the checkpoint may repeat",
+                "%s: not the file of the last checkpoint, though it has its inode number (its creation time or"
+                " first bytes differ: that file deleted and the number given to this one, or this one written"
+                " anew in place); nothing cut: lines written after the checkpoint may repeat",
                 self.filename,
             )
             return
@@ -739,12 +750,18 @@ class LineFileDrain(movement.Cog):
         """
         if self._state is not None and self._fd > 2:
             st = os.fstat(self._fd)
-            if len(self._head) < FINGERPRINT_BYTES and st.st_size > len(self._head):
-                # Read until the fingerprint's bytes are all there: a few times for a new file, then never.
-                head = _read_head(self._fd)
-                if head is not None:
-                    self._head = head
-                    self._head_print = fingerprint(head)
+            if self._reader >= 0:
+                # Looked at every checkpoint (one pread): cut in place (copytruncate) and written anew, the
+                # file starts otherwise, and a fingerprint kept from before would make the next start take
+                # it for another file and leave its lines past the checkpoint to be written twice.
+                try:
+                    head = os.pread(self._reader, FINGERPRINT_BYTES, 0)
+                except OSError:
+                    self._close_reader()
+                else:
+                    if head != self._head:
+                        self._head = head
+                        self._head_print = fingerprint(head)
             checkpoint = {
                 "dev": st.st_dev,
                 "ino": st.st_ino,
@@ -850,6 +867,7 @@ class LineFileDrain(movement.Cog):
             self._room = None
         if self._wfd > 2 and self._wfd != self._fd:
             os.close(self._wfd)  # our own descriptor of standard output
+        self._close_reader()
         if self._fd > 2:
             os.close(self._fd)
             forget_output(self._output_id)
@@ -916,16 +934,29 @@ def _link_owner(name: str, dir_fd: int) -> int | None:
     return st.st_uid if stat.S_ISLNK(st.st_mode) else None
 
 
-def _read_head(fd: int) -> bytes | None:
-    """:returns: the first :data:`FINGERPRINT_BYTES` of the regular file open as ``fd`` (written only, as outputs
-    are: read through a descriptor of its own, opened by /proc), or ``None`` when it cannot be read."""
+def _open_reader(fd: int) -> int:
+    """:returns: a descriptor reading the regular file open as ``fd`` (written only, as outputs are), opened
+    through /proc; ``-1`` when it cannot be (no /proc, no read permission): then no fingerprint is kept."""
     try:
         reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
+        return -1
+    try:
+        if FileId.of(os.fstat(reader)) == FileId.of(os.fstat(fd)):
+            return reader
+    except OSError:
+        pass
+    os.close(reader)
+    return -1
+
+
+def _read_head(fd: int) -> bytes | None:
+    """:returns: the first :data:`FINGERPRINT_BYTES` of the regular file open as ``fd``, or ``None`` when it
+    cannot be read."""
+    reader = _open_reader(fd)
+    if reader < 0:
         return None
     try:
-        if FileId.of(os.fstat(reader)) != FileId.of(os.fstat(fd)):
-            return None
         return os.pread(reader, FINGERPRINT_BYTES, 0)
     except OSError:
         return None

@@ -262,7 +262,7 @@ class NATSStreamSupply(BrokerSupply):
                 filter_subject=self.subject,
                 **start,
             )
-            await js.add_consumer(self.stream, config=config)
+            info = await js.add_consumer(self.stream, config=config)
             log.info("%s: made the durable consumer", self._where)
         else:
             info = await self._update_consumer(js, info)
@@ -272,6 +272,11 @@ class NATSStreamSupply(BrokerSupply):
                 # may be what killed it. They come again after ack_wait.
                 self._be_careful(info.delivered.stream_seq if info.delivered is not None else 0)
         self._consumer_known = True
+        # Where the consumer stands: made again after it (see above) should it be deleted before this run
+        # took anything, instead of from the stream's start.
+        delivered = getattr(getattr(info, "delivered", None), "stream_seq", None)
+        if isinstance(delivered, int) and delivered > self._last_sequence:
+            self._last_sequence = delivered
         # Messages delivered on the connection before and not handed on yet
         # are handed on first: their acknowledgements go by their own subjects.
         kept = self._pull.buffer if self._pull is not None else None
@@ -300,7 +305,8 @@ class NATSStreamSupply(BrokerSupply):
             wanted["filter_subject"] = self.subject
         policy = getattr(found.deliver_policy, "value", found.deliver_policy)
         starts = {"all": "beginning", "new": "end"}.get(str(policy), f"deliver_policy {policy}")
-        if starts != self.start:
+        # by_start_sequence: made again by us after being deleted (see _connect): not the operator's doing.
+        if starts != self.start and str(policy) != "by_start_sequence":
             log.warning(
                 "%s: start is %r, but the consumer exists and began at the %s; start only applies to a new"
                 " consumer (delete it to begin again)",

@@ -61,6 +61,8 @@ class _FromText(movement.Cog):
         # A line read as bytes (encoding_errors = "bytes") is the text itself, as for text.json_parse and
         # text.syslog_parse: looking a field up in it gave "byte indices must be integers", naming nothing.
         text = data if type(data) is str or isinstance(data, _BYTES) else self._get(data)
+        if type(text) is str:
+            return text  # the usual case, before any other test
         if isinstance(text, _BYTES):
             try:
                 return bytes(text).decode("utf-8")

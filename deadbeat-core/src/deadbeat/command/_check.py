@@ -732,8 +732,14 @@ def _account_problems(where: str, section: Mapping[str, Any], errors: list[str])
         if value is None or value == "":
             continue
         text = str(value)
+        numeric = text.isascii() and text.isdigit()
+        if numeric and key == "group":
+            found_gid = int(text)  # the run takes a group number as it is, listed in /etc/group or not
+            if os.geteuid() != 0 and found_gid != os.getegid():
+                errors.append(f"{where}: {key}: running as {text} needs the run to start as root")
+            continue
         try:
-            found = lookup_id(int(text)) if text.isascii() and text.isdigit() else lookup_name(text)
+            found = lookup_id(int(text)) if numeric else lookup_name(text)
         except (KeyError, ValueError, OverflowError):
             errors.append(f"{where}: {key}: {text}: no such {key} on this machine")
             continue

@@ -162,9 +162,9 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
 
 def _report_started(spec: pipeline_mod.PipelineFile, esc: Any) -> None:
     """Detached: after the first turn of the loop (inputs opened, ports bound), tell the process that started us."""
-    if not spec.log.get("file"):
+    if not spec.log.get("file") and not spec.log.get("syslog"):
         logging.getLogger("deadbeat").warning(
-            "detached without a [log] file: from here on the log goes nowhere (give [log] file, or run in the"
+            "detached without a [log] file or syslog: from here on the log goes nowhere (give [log] file, or run in the"
             " foreground under a service manager, which keeps standard error)"
         )
     daemon.report_started("; ".join(esc.failures) if esc.failures else None)

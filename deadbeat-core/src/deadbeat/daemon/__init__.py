@@ -361,6 +361,11 @@ def report_started(failed: str | None = None) -> None:
         return
     _start_report = None
     sys.stderr.flush()
+    # Standard error leaves the pipe first: a thread logging meanwhile (the metrics server's) would
+    # otherwise write after the word, which must be the last thing the original process reads.
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 2)
+    os.close(null)
     try:
         if failed is None:
             os.write(report, _STARTED_LATE)
@@ -368,9 +373,6 @@ def report_started(failed: str | None = None) -> None:
             os.write(report, f"deadbeat: started, but has failed already: {failed}\n".encode() + _FAILED_LATE)
     except OSError:
         pass  # the original process is gone: no one to tell
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 2)
-    os.close(null)
     os.close(report)
 
 
@@ -381,11 +383,14 @@ def _wait_for_the_start(read_end: int) -> int:
     full pipe), shown on our standard error, until the daemon's word or its end.
     """
     said = b""
+    keep = max(len(_STARTED_LATE), len(_FAILED_LATE))
     with os.fdopen(read_end, "rb", buffering=0) as report:
         while chunk := report.read(65536):
             said += chunk
+            if said.endswith((_STARTED_LATE, _FAILED_LATE)):
+                # The word: done, though a process the daemon started may still hold the pipe open.
+                break
             # Everything but what could be the start of the word at the end goes out now.
-            keep = max(len(_STARTED_LATE), len(_FAILED_LATE))
             if len(said) > keep:
                 _show(said[:-keep])
                 said = said[-keep:]

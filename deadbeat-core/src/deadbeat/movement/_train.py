@@ -1774,7 +1774,9 @@ class Train:
             self._drops.add(position)
             self._recompile = True
             return
-        if position in self._trusted and position not in self._lazy and _raised_iterating(error):
+        if trace is not None and position in self._trusted and position not in self._lazy and _raised_iterating(error):
+            # Only for what an entry caught (it passes the trace): an output's reject() of an error it
+            # caught in its own loop over a generator is no result of its that was iterated.
             self._made_whole_from_now(position)
         entered, place = _NO_DATUM, None
         if trace is not None:

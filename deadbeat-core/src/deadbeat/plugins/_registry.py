@@ -373,7 +373,7 @@ def _extra_requirements(requires: Iterable[str]) -> dict[str, list[str]]:
 def _first_party_offer(candidates: list[CogEntry]) -> CogEntry | None:
     """:returns: among usable offers of one name, the one of the first-party distribution owning the name's
     prefix (``fs.read``: deadbeat-cogs-fs), or ``None`` when the prefix is no first party's or it does not offer it."""
-    if len(candidates) < 2:
+    if not candidates:
         return None
     owner = FIRST_PARTY.get(candidates[0].name.partition(".")[0])
     if owner is None:
@@ -574,7 +574,8 @@ class CogRegistry:
         :raises CogNotInstalled: when none does, but a first-party distribution would.
         :raises CogLoadError: when the plain name is ambiguous (the message names
             every qualified name), or in strict mode when several distributions
-            offer it at all.
+            offer it at all; a name of a first-party prefix offered by its
+            first-party distribution means that offer, strict or not.
         """
         found = self._discover()
         entries = found.get(name)
