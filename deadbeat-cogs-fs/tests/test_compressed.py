@@ -171,8 +171,10 @@ def test_compressed_while_stopped_is_read_on_from_the_gz(tmp_path: Path) -> None
 def test_a_compression_bomb_is_not_read_to_its_end(tmp_path: Path) -> None:
     """2 GB of zeros in a few MB of gzip, planted where rotated files are read: decompressed in full, it held the
     live file up for minutes. Past 64 MB at more than 200 times its size, it is given up, naming the file."""
-    import time
+    import re
     import zlib
+
+    from deadbeat.fs._gzip import BOMB_FLOOR
 
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = b"\0" * (1 << 20)
@@ -181,7 +183,8 @@ def test_a_compression_bomb_is_not_read_to_its_end(tmp_path: Path) -> None:
         for _ in range(2048):  # 2 GiB of content
             out.write(packer.compress(block))
         out.write(packer.flush())
-    started = time.monotonic()
     _, esc = read([packed])
-    assert time.monotonic() - started < 30
-    assert any(str(packed) in failure and "a compression bomb?" in failure for failure in esc.failures), esc.failures
+    (said,) = [failure for failure in esc.failures if str(packed) in failure and "a compression bomb?" in failure]
+    # Given up past the floor, long before its 2 GiB: counted, not timed (speed is the benchmarks' business).
+    decompressed = int(re.search(r"\((\d+) bytes from \d+\)", said).group(1))  # type: ignore[union-attr]
+    assert decompressed < 2 * BOMB_FLOOR

@@ -26,7 +26,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     where = tmp_path / "st"
     where.mkdir(mode=0o700)
     if os.geteuid() != 0:
-        pytest.skip("this test mounts a tmpfs: run it as root (CI does)")
+        pytest.fail("this test mounts a tmpfs: run it as root (CI does)")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(where)], check=True)
     try:
         yield where

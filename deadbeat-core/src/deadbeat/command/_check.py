@@ -67,7 +67,7 @@ from .. import movement
 from .. import pipeline as pipeline_mod
 from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
-from ..daemon import UnsafePath, check_log_file, check_pid_file, check_private_directory
+from ..daemon import DaemonError, UnsafePath, account_of, check_log_file, check_pid_file, check_private_directory
 from ..movement._hooks import Participant
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 
@@ -720,31 +720,16 @@ def _safe_place(
 
 
 def _account_problems(where: str, section: Mapping[str, Any], errors: list[str]) -> None:
-    """``[daemon] user`` and ``group`` exist on this machine, and this process may take them on (the run
-    refuses to start otherwise: "unknown user or group")."""
-    import grp
-
-    for key, lookup_name, lookup_id in (
-        ("user", pwd.getpwnam, pwd.getpwuid),
-        ("group", grp.getgrnam, grp.getgrgid),
-    ):
-        value = section.get(key)
-        if value is None or value == "":
-            continue
-        text = str(value)
-        numeric = text.isascii() and text.isdigit()
-        if numeric and key == "group":
-            found_gid = int(text)  # the run takes a group number as it is, listed in /etc/group or not
-            if os.geteuid() != 0 and found_gid != os.getegid():
-                errors.append(f"{where}: {key}: running as {text} needs the run to start as root")
-            continue
+    """``[daemon] user`` and ``group`` exist on this machine (asked as the run asks:
+    :func:`deadbeat.daemon.account_of`), and this process may take them on."""
+    wanted = {key: str(section[key]) for key in ("user", "group") if section.get(key) not in (None, "")}
+    for key, text in wanted.items():
         try:
-            found = lookup_id(int(text)) if numeric else lookup_name(text)
-        except (KeyError, ValueError, OverflowError):
+            entry, gid = account_of(text if key == "user" else None, text if key == "group" else None)
+        except DaemonError:
             errors.append(f"{where}: {key}: {text}: no such {key} on this machine")
             continue
-        own = os.geteuid() if key == "user" else os.getegid()
-        taken = found.pw_uid if isinstance(found, pwd.struct_passwd) else found.gr_gid
+        taken, own = (entry.pw_uid, os.geteuid()) if key == "user" else (gid, os.getegid())
         if os.geteuid() != 0 and taken != own:
             errors.append(f"{where}: {key}: running as {text} needs the run to start as root")
 

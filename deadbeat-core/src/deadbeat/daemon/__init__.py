@@ -16,6 +16,7 @@ import errno
 import fcntl
 import os
 import sys
+from typing import Any
 
 from ..conf import cast_boolean, cast_octal, cast_optional, cast_path, cast_str, cfg_item, cfg_section
 from ._files import (
@@ -37,6 +38,7 @@ from ._notify import Notifier
 
 __all__ = [
     "DaemonError",
+    "account_of",
     "Notifier",
     "descriptor_note",
     "drop_privileges",
@@ -207,13 +209,14 @@ def _check_free(path: str) -> None:
         os.close(dir_fd)
 
 
-def drop_privileges(user: str | None, group: str | None = None) -> None:
-    """Run as ``user`` (and ``group``, else the user's own) from now on; needs root to start with.
+def account_of(user: str | None, group: str | None = None) -> tuple[Any, int]:
+    """The account ``[daemon] user`` and ``group`` name, as :func:`drop_privileges` takes it on
+    (``deadbeat check`` asks the same, so both say the same of a name this machine lacks).
 
-    :raises DaemonError: for an unknown user or group, or when the change is refused.
+    :returns: the user's ``pwd`` entry (``None`` without a user) and the group id (a number given is
+        taken as it is; by default the user's own group, or this process's).
+    :raises DaemonError: for an unknown user or group.
     """
-    if user is None and group is None:
-        return
     import grp
     import pwd
 
@@ -225,6 +228,17 @@ def drop_privileges(user: str | None, group: str | None = None) -> None:
             gid = entry.pw_gid if entry is not None else os.getgid()
     except (KeyError, ValueError) as exc:
         raise DaemonError(f"unknown user or group: {exc}") from None
+    return entry, gid
+
+
+def drop_privileges(user: str | None, group: str | None = None) -> None:
+    """Run as ``user`` (and ``group``, else the user's own) from now on; needs root to start with.
+
+    :raises DaemonError: for an unknown user or group, or when the change is refused.
+    """
+    if user is None and group is None:
+        return
+    entry, gid = account_of(user, group)
     try:
         if entry is not None:
             os.initgroups(entry.pw_name, gid)
