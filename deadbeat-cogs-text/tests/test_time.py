@@ -280,6 +280,44 @@ class TestYear:
         """year fixes the year of every year-less time."""
         assert parse("Nov 27 19:50:00", formats=["syslog"], timezone="UTC", year=2001) == "2001-11-27T19:50:00Z"
 
+    @pytest.mark.parametrize(
+        ("value", "pattern", "year", "expected"),
+        [
+            ("059 10:00", "%j %H:%M", 2026, "2026-02-28T10:00:00Z"),
+            ("060 10:00", "%j %H:%M", 2026, "2026-03-01T10:00:00Z"),
+            ("060 10:00", "%j %H:%M", 2028, "2028-02-29T10:00:00Z"),
+            ("365 10:00", "%j %H:%M", 2026, "2026-12-31T10:00:00Z"),
+            ("366 10:00", "%j %H:%M", 2028, "2028-12-31T10:00:00Z"),
+            ("10 Mon 12:00", "%W %a %H:%M", 2026, "2026-03-09T12:00:00Z"),
+            ("10 Sun 12:00", "%U %a %H:%M", 2026, "2026-03-08T12:00:00Z"),
+        ],
+    )
+    def test_a_day_of_the_year_or_a_week_is_read_in_the_given_year(
+        self, value: str, pattern: str, year: int, expected: str
+    ) -> None:
+        """Day 60 and week 10 are different dates in different years: read in the configured one."""
+        assert parse(value, formats=[pattern], timezone="UTC", year=year) == expected
+        assert dt.datetime.strptime(f"{value} {year}", pattern + " %Y").strftime("%Y-%m-%d") == expected[:10]
+
+    def test_day_366_of_a_common_year_is_an_error(self) -> None:
+        """strptime would take it for 1 January of the next year."""
+        cog = text.TimeParse(fields="t", formats=["%j %H:%M"], timezone="UTC", year=2026)
+        out, errors = send_through([cog], [{"t": "366 10:00"}])
+        assert out == []
+        assert "does not exist in 2026" in str(errors[0].error)
+
+    @pytest.mark.parametrize("pattern", ["%j %H:%M", "%W %a %H:%M", "%U %w %H:%M"])
+    def test_a_day_of_the_year_or_a_week_without_a_year_is_refused(self, pattern: str) -> None:
+        """The year cannot be inferred from a date that depends on it."""
+        with pytest.raises(ValueError, match="depends on the year: add %Y to the pattern, or set year"):
+            text.TimeParse(fields="t", formats=[pattern], timezone="UTC")
+
+    @pytest.mark.parametrize("pattern", ["%G %d %m %H:%M", "%G %V %d.%m %H:%M"])
+    def test_an_iso_year_without_week_and_weekday_is_refused_when_built(self, pattern: str) -> None:
+        """strptime refuses every text for such a pattern; say so before the first datum."""
+        with pytest.raises(ValueError, match="%G .* needs %V"):
+            text.TimeParse(fields="t", formats=[pattern], timezone="UTC")
+
 
 def transitions(zone_name: str, first: int = 1995, last: int = 2030) -> list[dt.datetime]:
     """The UTC instants (to the minute) at which the zone's offset changes, between the years given."""

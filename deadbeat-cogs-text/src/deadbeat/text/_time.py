@@ -91,6 +91,12 @@ def _has_date(pattern: str) -> bool:
     return bool(directives & {"U", "W", "V"}) and bool(directives & {"a", "A", "w", "u"})
 
 
+def _date_needs_year(pattern: str) -> bool:
+    """Whether the month and day a ``pattern`` gives depend on the year: a day of the year or a week."""
+    directives = set(re.findall(r"%[-#]?(.)", pattern.replace("%%", "")))
+    return not (directives & {"d", "x", "c"}) and bool(directives & {"j", "U", "W", "V"})
+
+
 class _NotThisFormat(ValueError):
     """The text does not have this format's shape: the next format may read it."""
 
@@ -164,6 +170,17 @@ class Timestamps:
                 raise ValueError(
                     f"time format {name!r} has no date (a day and month: %d with %m, %b or %B; %j; %x or %c):"
                     " strptime would invent one"
+                )
+            directives = set(re.findall(r"%[-#]?(.)", name.replace("%%", "")))
+            if "G" in directives and not ("V" in directives and directives & {"a", "A", "w", "u"}):
+                # strptime refuses every text for such a pattern, which would only show at run time.
+                raise ValueError(f"time format {name!r}: %G (the ISO year) needs %V (the ISO week) and a weekday")
+            if _is_yearless(name) and _date_needs_year(name) and self.times.year is None:
+                # Day 60 is 1 March or 29 February, week 10's Monday moves with
+                # the year: the year cannot be inferred from a date not yet known.
+                raise ValueError(
+                    f"time format {name!r} gives a day of the year or a week, whose date depends on the year:"
+                    " add %Y to the pattern, or set year"
                 )
             return self._strptime_reader(name)
         raise ValueError(
@@ -331,22 +348,33 @@ class Timestamps:
         yearless = _is_yearless(pattern)
         # strptime gives a year-less date the year 1900, in which 29 February
         # does not exist; read it with a leap year and infer the real one after.
+        # A day of the year or a week is read in the configured year itself
+        # (__init__ refuses such a pattern without one): its month and day depend on it.
         full = pattern + " %Y" if yearless else pattern
+        suffix = " 2000"
+        read_in_year = yearless and _date_needs_year(pattern)
+        if read_in_year:
+            suffix = f" {self.times.year}"
+        day_of_year = "j" in set(re.findall(r"%[-#]?(.)", pattern.replace("%%", "")))
+        infer_year = yearless and not read_in_year
 
         def read(value: Any) -> Any:
             if type(value) is not str:
                 raise _NotThisFormat
             try:
-                moment = dt.datetime.strptime(value + " 2000" if yearless else value, full)
+                moment = dt.datetime.strptime(value + suffix if yearless else value, full)
             except ValueError:
                 raise _NotThisFormat from None
+            # strptime takes day 366 of a common year for 1 January of the next.
+            if read_in_year and day_of_year and moment.year != self.times.year:
+                raise ValueError(f"{value!r}: that day of the year does not exist in {self.times.year}")
             if moment.tzinfo is not None:
-                if yearless:
+                if infer_year:
                     # The offset is known but not the year: the same rule as for wall-clock times.
                     moment = moment.replace(year=self.times.year_for(moment.month, moment.day))
                 return self._aware(moment)
             m = moment
-            year_or_none = None if yearless else m.year
+            year_or_none = None if infer_year else m.year
             return self._wall(year_or_none, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, value)
 
         return read
@@ -400,6 +428,8 @@ class TimeParse(movement.Cog):
     :param target: where the result goes (callable or field path), for a single field; none: in place.
     :param year: the year of every year-less time (replaying an old archive);
         none infers it: the latest year in which the date is at most 7 days after the reference day.
+        A pattern without a year that gives a day of the year (``%j``) or a week
+        (``%U``, ``%W``) needs it, since its month and day depend on the year.
     :param year_file: a file whose modification time is the reference day for
         inferring the year (the file being replayed); none, or a file that cannot
         be read, means now.
