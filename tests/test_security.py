@@ -108,6 +108,29 @@ class TestFilesThroughPlantedLinks:
         check = deadbeat("check", "p.toml", cwd=arena)
         assert check.returncode == 1 and "state_file: " in check.stdout and "a symbolic link" in check.stdout
 
+    def test_a_state_file_that_is_itself_a_link(self, arena: Path) -> None:
+        """A state file in a private directory that is itself a link: run refuses it, and check says so too."""
+        (arena / "st").mkdir(mode=0o700)
+        os.symlink(arena / "victimdir" / "state.json", arena / "st" / "state.json")
+        pipeline(
+            arena,
+            """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.log"]
+            state_file = "st/state.json"
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        check = deadbeat("check", "p.toml", cwd=arena)
+        assert check.returncode == 1, check.stdout
+        assert "cog[0] (fs.tail): state_file: " in check.stdout and "is a symbolic link; not followed" in check.stdout
+        result = deadbeat("run", "p.toml", "--once", cwd=arena)
+        assert result.returncode == 1 and "is a symbolic link; not followed" in result.stderr
+        untouched(arena)
+
     def test_the_pid_file_below_a_planted_link(self, arena: Path) -> None:
         """[daemon] pid_file = "shared/rundir/d.pid", rundir -> victimdir: d.pid was truncated, rewritten, deleted."""
         as_attacker(lambda: os.symlink(arena / "victimdir", arena / "shared" / "rundir"))

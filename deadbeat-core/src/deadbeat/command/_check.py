@@ -67,7 +67,15 @@ from .. import movement
 from .. import pipeline as pipeline_mod
 from ..conf import cast_path, cast_path_list, declared_parameters
 from ..conf._shown import may_be_pasted_key, source_kind
-from ..daemon import DaemonError, UnsafePath, account_of, check_log_file, check_pid_file, check_private_directory
+from ..daemon import (
+    DaemonError,
+    UnsafePath,
+    account_of,
+    check_log_file,
+    check_pid_file,
+    check_private_directory,
+    read_private,
+)
 from ..movement._hooks import Participant
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
 
@@ -655,7 +663,8 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
     state = params.get("state_file")
     if isinstance(state, str) and state:
         _writable(where, "state_file", state, errors)
-        _safe_place(where, "state_file", state, errors)
+        # The file itself as the cogs read it: never through a link, nor one another account owns.
+        _safe_place(where, "state_file", state, errors, read_private)
 
 
 def _mentions_path(annotation: Any) -> bool:
@@ -706,7 +715,7 @@ def _safe_place(
     """A state, pid or log file where another account could redirect it (a link on the way, a shared directory).
 
     :param check_place: the daemon's own check for that kind of file (state:
-        :func:`check_private_directory`; pid: :func:`check_pid_file`; log, or
+        :func:`read_private`; pid: :func:`check_pid_file`; log, or
         a directory shared with others: :func:`check_log_file`).
     """
     if path == "-":
