@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -183,6 +184,31 @@ class TestCasts:
         """When the second field fails, the first is not cast in the datum the error output gets."""
         _, records = failures(cast.Cast({"a": "int", "b": "int"}), [{"id": 4, "a": "1", "b": "x"}])
         assert records[0].datum == {"id": 4, "a": "1", "b": "x"}
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [("a", "a"), (443, "443"), (-7, "-7"), (0.5, "0.5"), (1e20, "1e+20"), (True, "true"), (False, "false")],
+    )
+    def test_str_writes_numbers_and_booleans_as_json_does(self, value: Any, expected: str) -> None:
+        """A port read as a number becomes "443", the text a JSON reader would have seen."""
+        (out,) = cast.Cast({"v": "str"})({"v": value})
+        assert out == {"v": expected}
+        assert expected == (value if isinstance(value, str) else json.dumps(value))
+
+    @pytest.mark.parametrize("value", [None, [1], {"a": 1}, float("nan"), float("inf")])
+    def test_str_refuses_what_has_no_one_text(self, value: Any) -> None:
+        """null, a list, an object or a non-finite number: an error naming the field, not "None" or "[1]"."""
+        _, records = failures(cast.Cast({"v": "str"}), [{"id": 1, "v": value}])
+        assert str(records[0].error).startswith("field 'v': expected text, a number or a boolean, got ")
+
+    @given(st.ip_addresses())
+    def test_ip_writes_what_ip_parse_writes(self, address: Any) -> None:
+        """One address, one text: cast.fields' ip and ip.parse agree (IPv4-mapped addresses included)."""
+        parse = pytest.importorskip("deadbeat.ip").IPParse(fields="a")
+        for text in (str(address), str(address).upper(), address.exploded):
+            (by_parse,) = parse({"a": text})
+            (by_cast,) = cast.Cast({"a": "ip"})({"a": text})
+            assert by_cast["a"] == by_parse["a"], text
 
     def test_unknown_cast_names_the_known_ones(self) -> None:
         """A typo in a cast name is caught at construction."""

@@ -7,14 +7,16 @@ in a config file and in an event. ``cast.fields`` applies them to data.
 from __future__ import annotations
 
 import ipaddress
+import math
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from deadbeat import movement
-from deadbeat.conf import cast_boolean, cast_float, cast_int, cast_str, expected_of
+from deadbeat.conf import cast_boolean, cast_float, cast_int, expected_of
 from deadbeat.text._time import timestamp_cast
 
-__all__ = ["CASTS", "Cast", "cast_ip", "cast_timestamp", "cast_type"]
+__all__ = ["CASTS", "Cast", "cast_ip", "cast_text", "cast_timestamp", "cast_type"]
 
 _default_timestamps = timestamp_cast(None)
 
@@ -45,20 +47,46 @@ def _is_number(text: str) -> bool:
 
 
 def cast_ip(value: Any) -> str:
-    """Cast to the canonical text of an IP address."""
+    """Cast to the canonical text of an IP address (RFC 5952 for IPv6, as ``ip.parse`` writes it)."""
     if not isinstance(value, str):
         raise ValueError(value)
-    return str(ipaddress.ip_address(value.strip()))
+    address = ipaddress.ip_address(value.strip())
+    if address.version == 4:
+        return str(address)
+    # inet_ntop, as ip.parse: an IPv4-mapped address keeps its dotted tail
+    # (::ffff:192.0.2.1), which str() writes as hex words before Python 3.13,
+    # so the same address would be two different keys for a join or a dedupe.
+    scope = address.scope_id  # type: ignore[union-attr]
+    text = socket.inet_ntop(socket.AF_INET6, address.packed)
+    return f"{text}%{scope}" if scope else text
 
 
 cast_ip.expected = "an IP address"  # type: ignore[attr-defined]
+
+
+def cast_text(value: Any) -> str:
+    """Cast to text: text stays, a number is written as in JSON (``443``, ``0.5``), a boolean as ``true``/``false``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    # null, a list, an object, NaN: no one text says them without a choice the user did not make.
+    raise ValueError(value)
+
+
+cast_text.expected = "text, a number or a boolean"  # type: ignore[attr-defined]
+
 
 #: Cast names usable in ``cast.fields`` and pipeline files.
 CASTS: dict[str, Callable[[Any], Any]] = {
     "int": cast_int,
     "float": cast_float,
     "bool": cast_boolean,
-    "str": cast_str,
+    "str": cast_text,
     "timestamp": cast_timestamp,
     "ip": cast_ip,
 }
@@ -104,6 +132,12 @@ class Cast(movement.Cog):
     ``bool`` reads ``true``/``false``, ``yes``/``no``, ``on``/``off``,
     ``y``/``n``, ``t``/``f`` and ``1``/``0`` in any case, and an empty text as
     false, as the pipeline file's settings are read.
+
+    ``str`` writes a number as JSON does (``443``, ``0.5``) and a boolean as
+    ``true`` or ``false``; null, a list or an object is an error.
+
+    ``ip`` writes an address in one canonical form, the one ``ip.parse``
+    writes (RFC 5952 for IPv6, ``::ffff:192.0.2.1`` for a mapped address).
 
     ``timestamp`` reads ISO 8601, epoch seconds (milliseconds beyond the year
     5000), the common log format and syslog's ``Nov 27 19:50:00`` (year
