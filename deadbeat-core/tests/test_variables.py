@@ -79,6 +79,12 @@ class TestSubstitution:
         with pytest.raises(VariableError, match=r"\$\$\{"):
             Substitution({}).text(text)
 
+    @pytest.mark.parametrize("text", ["${LOG_DIR:-${HOME}/logs}", "${A:-x${B:-y}}", "${file:${KEYFILE}}"])
+    def test_a_reference_inside_a_reference_is_an_error(self, text: str) -> None:
+        """The shell nests defaults; here the first } would end the reference and keep "${HOME" as text."""
+        with pytest.raises(VariableError, match="a reference inside a reference is not substituted"):
+            Substitution({"HOME": "/root", "B": "b", "KEYFILE": "k"}).text(text)
+
 
 class TestPipelineFiles:
     def test_values_are_substituted_after_parsing_so_nothing_injects_toml(self, tmp_path: Path) -> None:
@@ -166,6 +172,17 @@ class TestRedaction:
         substitution.secrets = {secret}
         for shown in (secret, repr(secret), repr([secret, "'"]), repr({"url": "x/" + secret}), json.dumps(secret)):
             assert "***" in substitution.redact(shown), shown
+
+    def test_a_short_secret_is_hidden_alone_not_inside_words(self) -> None:
+        """A 2-letter secret would otherwise garble file names, event ids and the run summary."""
+        substitution = Substitution({})
+        substitution.secrets = {"in"}
+        assert substitution.redact("/var/log/in2.jsonl:8: invalid JSON; finished: in 2, out 1") == (
+            "/var/log/in2.jsonl:8: invalid JSON; finished: *** 2, out 1"
+        )
+        assert substitution.redact("password='in'") == "password='***'"
+        substitution.secrets = {"hunter2long"}  # 8 characters or more: hidden wherever it is
+        assert substitution.redact("xhunter2longx") == "x***x"
 
     def test_what_is_shown_of_a_secret_cut_short_is_hidden(self) -> None:
         """str(cog) cuts a long value at 80 characters: a webhook's token in the path is cut in its middle."""

@@ -13,8 +13,11 @@ Syntax, in any string value (also inside lists and inline tables):
 * ``${file:/path}``: the content of a file, without one trailing newline: for
   secrets. A relative path is relative to the pipeline file's directory. The
   value is a *secret*: :mod:`deadbeat.pipeline` never prints it (``--explain``,
-  error messages) and shows ``***`` in its place.
+  error messages) and shows ``***`` in its place. A secret shorter than 8
+  characters is hidden where no letter or digit touches it, not inside longer
+  words (a 2-letter secret would otherwise garble every file name and count).
 * ``$${``: a literal ``${``. A ``$`` not followed by ``{`` is left as it is.
+* References do not nest: ``${A:-${B}}`` is an error, not a default of ``${B``.
 
 Names are ``[A-Za-z_][A-Za-z0-9_]*``. Substituted text is not substituted again,
 so a variable's value may hold ``${`` safely.
@@ -76,7 +79,15 @@ class Substitution:
             end = value.find("}", match.end())
             if end < 0:
                 raise VariableError(f"unclosed ${{ in {_shown(value)}: write $${{ for a literal ${{")
-            out.append(self._reference(value[match.end() : end]))
+            inside = value[match.end() : end]
+            if "${" in inside:
+                # The shell's ${A:-${B}/x} would end here at B's "}" and leave
+                # "${B/x" as the default: a path that silently goes nowhere.
+                raise VariableError(
+                    f"${{{inside}}}: a reference inside a reference is not substituted; give the default"
+                    " as plain text, or set the variable"
+                )
+            out.append(self._reference(inside))
             position = end + 1
         out.append(value[position:])
         return "".join(out)
@@ -133,6 +144,10 @@ class Substitution:
 _URL_DROPS = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
 #: Shortest start of a secret hidden where a message cut it short ("T0PSEC...").
 _SHORTEST_START = 4
+#: A secret shorter than this is hidden only where it stands alone (see _secrets_pattern).
+_SHORT_SECRET = 8
+#: Not after, and not before, a letter or a digit.
+_ALONE = (r"(?<![^\W_])", r"(?![^\W_])")
 
 
 def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
@@ -141,15 +156,22 @@ def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
     A value shown in part (``str(cog)`` cuts a long value at 80 characters)
     may end in the middle of a secret: what was shown of it is hidden too.
     """
+    short = {form for secret in secrets if len(secret) < _SHORT_SECRET for form in _forms(secret)}
     forms = sorted({form for secret in secrets for form in _forms(secret)}, key=len, reverse=True)
     # Longest first: a secret that contains another is hidden whole.
-    parts = [re.escape(form) for form in forms]
+    parts = []
+    for form in forms:
+        # A short secret ("in", "db") is everywhere inside ordinary words, file
+        # names and counters: it is hidden where no letter or digit touches it.
+        alone = _ALONE if form in short else ("", "")
+        parts.append(alone[0] + re.escape(form) + alone[1])
     for form in forms:
         if len(form) > _SHORTEST_START:
             rest = ""
             for char in reversed(form[_SHORTEST_START:-1]):
                 rest = f"(?:{re.escape(char)}{rest})?"
-            parts.append(re.escape(form[:_SHORTEST_START]) + rest + r"(?=\.\.\.)")
+            start = _ALONE[0] if form in short else ""
+            parts.append(start + re.escape(form[:_SHORTEST_START]) + rest + r"(?=\.\.\.)")
     return re.compile("|".join(parts))
 
 
