@@ -184,6 +184,22 @@ HOSTILE_SCRIPT = textwrap.dedent(
 )
 
 
+class TestDeepExpressions:
+    @pytest.mark.parametrize(
+        "expression",
+        ["x + " * 3000 + "x > 0", "not " * 100_000 + "x", "x + " * 120 + "x > 0", "(" * 300 + "x" + ")" * 300],
+    )
+    def test_a_deeply_nested_filter_is_refused_with_an_expression_error(self, expression: str) -> None:
+        """Not a RecursionError or an empty MemoryError when built, nor a RecursionError per datum later."""
+        with pytest.raises(flow.ExpressionError, match=r"nested too deeply|levels deep, more than 100|nested paren"):
+            flow.Filter(expression)
+
+    def test_a_long_chain_of_and_is_one_level(self) -> None:
+        """A flat chain is as deep as one term, however long: still taken."""
+        cog = flow.Filter(" and ".join(f"x != {n}" for n in range(5000)))
+        assert cog({"x": -1}) == ({"x": -1},) and not cog({"x": 7})
+
+
 class TestLoneSurrogates:
     @pytest.mark.parametrize("engine", ["json", "orjson"])
     def test_a_lone_surrogate_escape_fails_at_the_parser_with_its_line(self, engine: str) -> None:

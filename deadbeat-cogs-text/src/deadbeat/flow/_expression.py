@@ -289,8 +289,40 @@ def compile_expression(text: str, regex_engine: str = "re2") -> Evaluator:
     except SyntaxError as exc:
         # Python gives no column (0) for what ends too soon ("a =="): said as the end it is.
         where = f"at column {exc.offset}" if exc.offset and exc.offset > 0 else "at its end"
-        raise ExpressionError(f"filter {text!r} does not parse {where}: {exc.msg}") from None
+        raise ExpressionError(f"filter {_shown(text)} does not parse {where}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        # The parser's own stack: thousands of nested operators or "not"s.
+        raise ExpressionError(f"filter {_shown(text)} is nested too deeply to parse") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        # The compiled filter calls itself once per level for every datum: a
+        # limit here rather than a RecursionError per datum at run time.
+        raise ExpressionError(
+            f"filter {_shown(text)} nests {depth} levels deep, more than {MAX_DEPTH}: write a long chain"
+            " with and/or, or split it"
+        )
     return _compile(tree.body, regex_engine)
+
+
+#: How deep a filter's syntax tree may be (``a + b + c == 1`` is 5 deep, counting
+#: names; ``a and b and c`` 3, whatever the length of the chain).
+MAX_DEPTH = 100
+
+
+def _depth(node: ast.AST) -> int:
+    """How many operations deep ``node`` nests, counted without recursion (the tree may be very deep)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when long (an expression of thousands of terms)."""
+    return repr(text if len(text) <= 200 else text[:197] + "...")
 
 
 def _raw_strings(text: str) -> str:
