@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 
@@ -172,6 +173,28 @@ class TestRedaction:
         substitution.secrets = {secret}
         for shown in (secret, repr(secret), repr([secret, "'"]), repr({"url": "x/" + secret}), json.dumps(secret)):
             assert "***" in substitution.redact(shown), shown
+
+    @pytest.mark.parametrize("length", [499, 600, 5000])
+    def test_a_long_secret_is_hidden_whole_and_cut_short(self, length: int) -> None:
+        """A JWT or a PEM key: hidden as for any length (a pattern with a group per character broke at 500)."""
+        secret = ("eyJhbGciOiJIUzI1NiJ9." * 300)[:length]
+        substitution = Substitution({})
+        substitution.secrets = {secret}
+        assert substitution.redact(f"token={secret}; next") == "token=***; next"
+        assert substitution.redact(f"Post(token='{secret[:77]}...')") == "Post(token='***...')"
+        assert substitution.redact("a sentence... and more...") == "a sentence... and more..."
+
+    def test_a_redaction_that_fails_hides_the_line_and_raises_nothing(self) -> None:
+        """A log filter that raises raises where the line was logged, in the middle of a train's work."""
+        from deadbeat.pipeline import _Redacting
+
+        def broken(text: str) -> str:
+            raise RecursionError("maximum recursion depth exceeded")
+
+        record = logging.LogRecord("deadbeat.deadletter", logging.ERROR, __file__, 1, "token %s", ("T0PSECRET",), None)
+        assert _Redacting(broken).filter(record) is True
+        assert "T0PSECRET" not in record.getMessage()
+        assert "not shown: hiding secrets in it failed: RecursionError" in record.getMessage()
 
     def test_a_short_secret_is_hidden_alone_not_inside_words(self) -> None:
         """A 2-letter secret would otherwise garble file names, event ids and the run summary."""

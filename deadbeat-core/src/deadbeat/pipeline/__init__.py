@@ -710,12 +710,19 @@ class _Redacting(logging.Filter):
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        shown = self.redact(text)
-        if shown != text:
-            record.msg, record.args = shown, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        # A filter that raises raises in whatever code logged (a train sending
+        # a datum to the dead-letter log): it must not cost data, nor show the
+        # secret it failed to hide.
+        try:
+            text = record.getMessage()
+            shown = self.redact(text)
+            if shown != text:
+                record.msg, record.args = shown, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        except Exception as exc:  # noqa: BLE001 - any failure: the line is written without its text
+            record.msg = f"(a log line of {record.name} not shown: hiding secrets in it failed: {type(exc).__name__})"
+            record.args, record.exc_info, record.exc_text = None, None, None
         return True
 
 

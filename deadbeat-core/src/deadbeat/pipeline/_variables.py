@@ -57,7 +57,7 @@ class Substitution:
         #: The texts read by ``${file:...}``: never to be shown.
         self.secrets: set[str] = set()
         # What redact() looks for, made for the secrets it was made for.
-        self._pattern: tuple[frozenset[str], re.Pattern[str]] | None = None
+        self._pattern: tuple[frozenset[str], re.Pattern[str], list[tuple[str, bool]]] | None = None
 
     def text(self, value: str) -> str:
         """:returns: ``value`` with every reference replaced.
@@ -136,8 +136,11 @@ class Substitution:
             return text
         key = frozenset(self.secrets)
         if self._pattern is None or self._pattern[0] != key:
-            self._pattern = (key, _secrets_pattern(key))
-        return self._pattern[1].sub("***", text)
+            self._pattern = (key, _secrets_pattern(key), _cut_forms(key))
+        text = self._pattern[1].sub("***", text)
+        if "..." in text:
+            text = _hide_cut_starts(text, self._pattern[2])
+        return text
 
 
 #: What urllib.parse drops from a URL before anything else (as the WHATWG URL standard says).
@@ -151,11 +154,7 @@ _ALONE = (r"(?<![^\W_])", r"(?![^\W_])")
 
 
 def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
-    """Every form of every secret, whole; and its start, where a message cut it short with ``...``.
-
-    A value shown in part (``str(cog)`` cuts a long value at 80 characters)
-    may end in the middle of a secret: what was shown of it is hidden too.
-    """
+    """Every form of every secret, whole (see :func:`_hide_cut_starts` for a secret cut short)."""
     short = {form for secret in secrets if len(secret) < _SHORT_SECRET for form in _forms(secret)}
     forms = sorted({form for secret in secrets for form in _forms(secret)}, key=len, reverse=True)
     # Longest first: a secret that contains another is hidden whole.
@@ -165,14 +164,49 @@ def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
         # names and counters: it is hidden where no letter or digit touches it.
         alone = _ALONE if form in short else ("", "")
         parts.append(alone[0] + re.escape(form) + alone[1])
-    for form in forms:
-        if len(form) > _SHORTEST_START:
-            rest = ""
-            for char in reversed(form[_SHORTEST_START:-1]):
-                rest = f"(?:{re.escape(char)}{rest})?"
-            start = _ALONE[0] if form in short else ""
-            parts.append(start + re.escape(form[:_SHORTEST_START]) + rest + r"(?=\.\.\.)")
     return re.compile("|".join(parts))
+
+
+def _cut_forms(secrets: frozenset[str]) -> list[tuple[str, bool]]:
+    """The forms of the secrets whose start may be shown before a ``...``, each with whether it is short."""
+    return [
+        (form, len(secret) < _SHORT_SECRET)
+        for secret in secrets
+        for form in _forms(secret)
+        if len(form) > _SHORTEST_START
+    ]
+
+
+def _hide_cut_starts(text: str, forms: list[tuple[str, bool]]) -> str:
+    """``text`` with what is shown of a secret cut short (``str(cog)`` cuts a long value) as ``***``.
+
+    A value shown in part may end in the middle of a secret, just before the
+    ``...``: from :data:`_SHORTEST_START` characters of its start on, that is
+    hidden too. Found by looking back from each ``...`` (a regular expression
+    would nest a group per character of the secret, which Python's parser
+    refuses for a long one: a JWT, a PEM key).
+    """
+    pieces = []
+    done = 0
+    at = text.find("...")
+    while at >= 0:
+        start = at
+        for form, short in forms:
+            window = max(done, at - len(form) + 1)
+            head = form[:_SHORTEST_START]
+            found = text.find(head, window, at)
+            while found >= 0 and found < start:
+                if form.startswith(text[found:at]) and not (short and found > 0 and text[found - 1].isalnum()):
+                    start = found  # the earliest start is the longest part shown
+                    break
+                found = text.find(head, found + 1, at)
+        if start < at:
+            pieces.append(text[done:start])
+            pieces.append("***")
+            done = at
+        at = text.find("...", at + 3)
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _forms(secret: str) -> set[str]:
