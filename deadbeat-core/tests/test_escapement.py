@@ -284,7 +284,7 @@ class TestDescriptors:
         assert got == ["first"]
         assert esc.failures == []
 
-    @pytest.mark.parametrize("kind", ["lambda", "closure", "callable object"])
+    @pytest.mark.parametrize("kind", ["lambda", "closure", "callable object", "helper's method"])
     def test_data_from_a_callback_no_cog_owns_fail_the_run_loudly(
         self, esc: movement.Escapement, caplog: pytest.LogCaptureFixture, kind: str
     ) -> None:
@@ -297,7 +297,16 @@ class TestDescriptors:
         def closure() -> list[str]:
             return ["lost"]
 
-        callback: Any = {"lambda": lambda: ["lost"], "closure": closure, "callable object": Helper()}[kind]
+        class Reader:  # a plain helper object, no cog: its bound method has an owner but no train
+            def read(self) -> list[str]:
+                return ["lost"]
+
+        callback: Any = {
+            "lambda": lambda: ["lost"],
+            "closure": closure,
+            "callable object": Helper(),
+            "helper's method": Reader().read,
+        }[kind]
         got: list[Any] = []
         train = movement.Train(esc)
         train.cogs = [got.append]
@@ -309,6 +318,52 @@ class TestDescriptors:
         assert "returned data" in esc.failures[0] and "'lost'" in esc.failures[0]
         assert "functools.partial" in esc.failures[0] and "send_from" in esc.failures[0]
         assert caplog.text.count("returned data") == 1
+
+    def test_data_from_a_cog_in_no_train_fail_the_run(self, esc: movement.Escapement) -> None:
+        """A supply left out of train.cogs: its data are dropped, said, and the run's result is failure."""
+
+        class Supply(movement.Cog):
+            def __init__(self) -> None:
+                esc.enqueue(self.give)
+                esc.enqueue(self.give)
+
+            def give(self) -> list[dict[str, int]]:
+                return [{"id": 1}]
+
+        supply = Supply()
+        train = movement.Train(esc)
+        train.cogs = [lambda d: (d,)]
+        assert esc.run() == 1
+        assert len(esc.failures) == 1 and "the cog is in no train" in esc.failures[0], (supply, esc.failures)
+
+    @pytest.mark.parametrize("how", ["descriptor", "task"])
+    def test_a_callback_that_raises_fails_the_run(self, esc: movement.Escapement, how: str) -> None:
+        """What it had read before it raised is gone: the run goes on, and exits 1, said once per callback."""
+        reader, writer = os.pipe()
+        os.write(writer, b"a\nbad\nc\n")
+
+        class Supply(movement.Supply):
+            def __init__(self) -> None:
+                if how == "descriptor":
+                    esc.fd_register(reader, select.EPOLLIN, self.readable)
+                else:
+                    esc.spawn(self.task())
+                esc.after(0.2, esc.stop)
+
+            def readable(self) -> None:
+                os.read(reader, 100)
+                raise UnicodeError("cannot decode the chunk")
+
+            async def task(self) -> None:
+                raise UnicodeError("cannot decode the chunk")
+
+        train = movement.Train(esc, [Supply(), lambda d: (d,)])
+        try:
+            assert train.run() == 1
+        finally:
+            os.close(reader)
+            os.close(writer)
+        assert len(esc.failures) == 1 and "UnicodeError: cannot decode the chunk" in esc.failures[0]
 
     def test_a_callback_returning_nothing_to_send_is_no_failure(self, esc: movement.Escapement) -> None:
         """An empty list, a string, a number or a mapping from an unowned callback is only a value."""

@@ -146,7 +146,8 @@ class TestMetricsServer:
                 base = f"http://127.0.0.1:{server.port}"
                 for _ in range(200):
                     text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
-                    if 'deadbeat_train_events_in_total{train="scraped"} 25.0' in text:
+                    # The first callbacks may run before run() has marked the loop running (not ready yet).
+                    if 'deadbeat_train_events_in_total{train="scraped"} 25.0' in text and "deadbeat_ready 1.0" in text:
                         break
                     threading.Event().wait(0.05)
                 answers["metrics"] = text

@@ -657,9 +657,53 @@ class TestBroadcasts:
         esc = movement.Escapement()
         train = movement.Train(esc, [Faulty(), Watcher("b", log)])
         train.notify("event_done", 1)
+        train.notify("event_done", 2)
+        train.notify("custom_name")
         esc.close()
-        assert log == [("b", "event_done", 1)]
+        assert log == [("b", "event_done", 1), ("b", "event_done", 2)]
         assert "broadcast event_done failed" in caplog.text
+        # What it was to do is undone: the run's result is failure, said once per cog and broadcast.
+        assert esc.failures == ["Faulty(): broadcast event_done failed: RuntimeError: oops"]
+
+    @pytest.mark.parametrize("name", ["batch_done", "checkpoint", "done"])
+    def test_a_broadcast_that_raises_fails_the_run(self, name: str) -> None:
+        """A state save that raises in batch_done or done: the run goes on, and exits 1."""
+
+        class Faulty(movement.Cog):
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                return (datum,)
+
+            @movement.hook
+            def batch_done(self, batch_id: Any) -> None:
+                if name == "batch_done":
+                    raise OSError(28, "No space left on device")
+
+            @movement.hook
+            def checkpoint(self) -> None:
+                if name == "checkpoint":
+                    raise OSError(28, "No space left on device")
+
+            def done(self) -> None:
+                if name == "done":
+                    raise OSError(28, "No space left on device")
+
+        faulty = Faulty()
+        esc = movement.Escapement()
+        got: list[Any] = []
+
+        class Supply(movement.Supply):
+            def __init__(self) -> None:
+                esc.after(0, self.give)
+
+            def give(self) -> list[int]:
+                return [1, 2]
+
+        train = movement.Train(esc, [Supply(), faulty, got.append])
+        if name != "done":
+            esc.after(0, train.notify, name, *(["batch-1"] if name == "batch_done" else []))
+        assert train.run() == 1
+        assert got == [1, 2]
+        assert any(f"broadcast {name} failed: OSError" in failure for failure in esc.failures), esc.failures
 
     def test_pluggy_holds_the_cogs_in_train_order(self) -> None:
         """Cogs are registered in train order; pluggy lists their implementations so."""

@@ -206,6 +206,8 @@ class Escapement:
         self._warned_poll = False
         # Callbacks owned by no cog that returned data, already said (see _unowned_data).
         self._said_unowned: set[int] = set()
+        #: Bindings whose callback raised: counted as failures once each.
+        self._said_failed: set[int] = set()
         # Descriptors: our own epoll set, and what is bound to each descriptor.
         # Invariant: a descriptor is in the set exactly when one of its bindings
         # is neither suspended nor cancelled, with the union of their masks.
@@ -357,8 +359,11 @@ class Escapement:
             return
         try:
             result = binding.callback(*binding.args, *extra)
-        except Exception:
+        except Exception as exc:
             log.exception("%s: callback %r failed", owner if owner is not None else "-", binding)
+            # What it had read or taken in before it raised is gone: the run
+            # goes on, but its result is failure (said in full once per callback).
+            self._callback_failed(binding, exc)
             return
         if result is None:
             return
@@ -370,10 +375,23 @@ class Escapement:
             route[1].send(owner, result)
         elif isinstance(owner, Cog):
             # A cog's callback returned data, but no train holds the cog: say so
-            # rather than lose them without a word.
+            # rather than lose them without a word; the run has failed.
             log.error("%s: callback returned data but the cog is in no train; data dropped: %r", owner, result)
-        elif owner is None and _looks_like_data(result):
+            if id(owner) not in self._said_unowned:  # once per cog: each self.method is a new object
+                self._said_unowned.add(id(owner))
+                self.failures.append(f"{owner}: callback {binding!r} returned data, but the cog is in no train")
+        elif _looks_like_data(result):
+            # No owner, or one that is no cog (a helper object's bound method).
             self._unowned_data(binding, result)
+
+    def _callback_failed(self, binding: Binding, exc: BaseException) -> None:
+        """Count a callback (or a task) that raised as a failure of the run, once per callback."""
+        key = id(binding)
+        if key in self._said_failed:
+            return
+        self._said_failed.add(key)
+        owner = binding.owner if binding.owner is not None else "-"
+        self.failures.append(f"{owner}: {binding!r} failed: {type(exc).__name__}: {exc}")
 
     def _unowned_data(self, binding: Binding, result: Any) -> None:
         """A callback no cog owns (a lambda, a closure, a callable object) returned data: they have nowhere to go.
@@ -973,6 +991,7 @@ class Escapement:
             exc = future.exception()
             if exc is not None:
                 log.error("%s: task failed", binding.owner or "-", exc_info=exc)
+                self._callback_failed(binding, exc)
             elif callback is not None:
                 self._dispatch(binding, (future.result(),))
 

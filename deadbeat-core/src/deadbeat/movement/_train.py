@@ -716,6 +716,8 @@ class Train:
         self._plan: tuple[list[bool], list[str], list[Any], str, frozenset[int]] = ([], [], [], "off", frozenset())
         self._starts: frozenset[int] = frozenset({0})
         self._broadcasts: dict[str, list[Implementation]] = {name: [] for name in BROADCASTS}
+        #: (cog, broadcast) pairs whose method raised, counted as failures once each.
+        self._failed_broadcasts: set[tuple[int, str]] = set()
         self._pm = BroadcastManager()
         # Per position, kept by the cogs setter (one more than the cogs, the
         # last for what left the train): data given to each cog, while
@@ -2176,14 +2178,28 @@ class Train:
         """
         return bool(self._broadcasts.get(name))
 
+    def _broadcast_failed(self, cog: Any, name: str, exc: BaseException) -> None:
+        """A cog's broadcast method raised: what it was to do (save a state, acknowledge) is undone.
+
+        The broadcast goes on to the other cogs and the run goes on, but its
+        result is failure; counted once per cog and broadcast (an ``event_done``
+        that raises would otherwise say so for every event).
+        """
+        key = (id(cog), name)
+        if key in self._failed_broadcasts:
+            return
+        self._failed_broadcasts.add(key)
+        self.esc.failures.append(f"{cog}: broadcast {name} failed: {type(exc).__name__}: {exc}")
+
     def notify(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Broadcast ``name`` to every cog that has a method of that name, in train order.
 
         For the broadcasts of the specification (:data:`BROADCASTS`), each cog's
         method gets as many of the arguments as it takes, positionally, whatever
         its parameters are called. Any other name reaches the cogs bearing that
-        method with the arguments as given. One cog's exception is logged and
-        does not keep the broadcast from the others.
+        method with the arguments as given. One cog's exception is logged, does
+        not keep the broadcast from the others, and makes the run's result
+        failure (:attr:`Escapement.failures`).
 
         :returns: the results that were not ``None``.
         """
@@ -2205,8 +2221,9 @@ class Train:
             for implementation in implementations:
                 try:
                     result = implementation.method(*args[: implementation.taken])
-                except Exception:
+                except Exception as exc:
                     log.exception("%s: broadcast %s failed", implementation.cog, name)
+                    self._broadcast_failed(implementation.cog, name, exc)
                     continue
                 if result is not None:
                     results.append(result)
@@ -2219,8 +2236,9 @@ class Train:
             seen.add(id(cog))
             try:
                 result = method(*args, **kwargs)
-            except Exception:
+            except Exception as exc:
                 log.exception("%s: broadcast %s failed", cog, name)
+                self._broadcast_failed(cog, name, exc)
                 continue
             if result is not None:
                 results.append(result)
