@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -185,3 +186,96 @@ class TestFullDisk:
             finisher.join()
         assert out.read_bytes() == b"whole\nhalf of another line\none\n"
         assert "does not end with a newline" not in caplog.text
+
+
+class TestReopenWhileFull:
+    def test_a_sighup_while_the_disk_is_full_reopens_once_the_held_data_are_written(
+        self, tmp_path: Path, small_fs: Path
+    ) -> None:
+        """logrotate's SIGHUP while writing is held: no checkpoint of bytes not acknowledged, nothing twice.
+
+        Reopened at once, the file's size (a line written in part among it) was
+        saved with older positions: a restart wrote those lines again.
+        """
+        source = source_file(tmp_path)
+        out = small_fs / "out.txt"
+        fill(small_fs, 100_000)
+        esc, train = pipeline(tmp_path, out, retry_for=0.6)
+        esc.after(0.3, os.kill, os.getpid(), signal.SIGHUP)
+        esc.run()
+        esc.close()
+        assert esc.failures, "the disk stayed full: the run failed"
+        read, written = saved_offsets(tmp_path / "state.json")
+        assert out.read_bytes()[:written] == source.read_bytes()[:read]
+        (small_fs / "filler").unlink()
+        esc, train = pipeline(tmp_path, out, retry_for=30)
+        esc.run()
+        esc.close()
+        assert esc.failures == []
+        assert out.read_text() == source.read_text()
+
+    def test_a_file_renamed_and_moved_away_while_held_loses_no_line(self, tmp_path: Path, small_fs: Path) -> None:
+        """Renamed, SIGHUP, then moved to another disk (deleted here) while the disk is full: the rest goes to a
+        new file, the line written in part whole again; the rotated copy ends with that part only."""
+        source = source_file(tmp_path)
+        out = small_fs / "out.txt"
+        filler = fill(small_fs, 100_000)
+        esc, train = pipeline(tmp_path, out, retry_for=30)
+        rotated = tmp_path / "out.txt.1"
+
+        def rotate() -> None:
+            os.rename(out, small_fs / "out.txt.1")
+            os.kill(os.getpid(), signal.SIGHUP)
+
+        def move_away() -> None:
+            subprocess.run(["mv", str(small_fs / "out.txt.1"), str(rotated)], check=True)
+            filler.unlink()
+
+        esc.after(0.3, rotate)
+        esc.after(0.6, move_away)
+        esc.run()
+        esc.close()
+        assert esc.failures == []
+        copied = rotated.read_bytes()
+        whole = copied[: copied.rfind(b"\n") + 1]
+        assert source.read_bytes().startswith(whole)
+        assert whole + out.read_bytes() == source.read_bytes()
+
+
+class TestOutputDeleted:
+    def test_a_deleted_output_is_made_again_and_a_deleted_directory_holds_the_data(self, tmp_path: Path) -> None:
+        """rm of the output, then of its directory: never written to a deleted file and acknowledged; exit 1."""
+        source = tmp_path / "in.txt"
+        source.write_text("".join(f"first {i}\n" for i in range(100)))
+        outdir = tmp_path / "out"
+        outdir.mkdir()
+        out = outdir / "out.txt"
+        esc = movement.Escapement()
+        state = str(tmp_path / "state.json")
+        supply = fs.FileWatcherSupply(esc, [str(source)], tail=True, state_file=state, state_interval=0.01)
+        drain = fs.LineFileDrain(esc, str(out), state_file=state, retry_for=0.5)
+        train = movement.Train(esc, [supply, drain])
+        seen: dict[str, str] = {}
+
+        def delete_file() -> None:
+            seen["before"] = out.read_text()
+            out.unlink()
+            with source.open("a") as handle:
+                handle.write("".join(f"second {i}\n" for i in range(100)))
+
+        def delete_directory() -> None:
+            seen["remade"] = out.read_text()
+            out.unlink()
+            outdir.rmdir()
+            with source.open("a") as handle:
+                handle.write("".join(f"third {i}\n" for i in range(100)))
+
+        esc.after(0.3, delete_file)
+        esc.after(0.6, delete_directory)
+        assert train.run() == 1
+        esc.close()
+        assert seen["before"] == "".join(f"first {i}\n" for i in range(100))
+        assert seen["remade"] == "".join(f"second {i}\n" for i in range(100))
+        assert any("cannot write" in failure and "does not exist" in failure for failure in esc.failures)
+        read, _ = saved_offsets(tmp_path / "state.json")
+        assert read == len("".join(f"first {i}\n" for i in range(100)) + "".join(f"second {i}\n" for i in range(100)))

@@ -68,7 +68,12 @@ class LineFileDrain(movement.Cog):
     always in the file. A write that fails is never acknowledged: the train is
     held (supplies paused) while the write is tried again, and the run stops,
     failed, if it cannot be done within ``retry_for`` seconds. SIGHUP reopens the
-    file (for logrotate). The datum goes on unchanged, so more cogs may follow.
+    file (for logrotate); while writing is held, once what is held is written
+    and acknowledged. A file deleted while written to (``rm``, or moved to
+    another disk) is noticed before the next batch goes in, and a new one is
+    made under its name (a line written in part to the old one is written
+    again whole); while it cannot be made (its directory is gone), writing is
+    held as for a full disk. The datum goes on unchanged, so more cogs may follow.
 
     With a ``state_file`` shared with the tailer, the offset up to which the file
     holds acknowledged lines is saved together with the input positions; at start
@@ -178,6 +183,12 @@ class LineFileDrain(movement.Cog):
         self._finishing = False
         #: A write failed in a way no retry mends (see _HOPELESS): nothing more is tried.
         self._hopeless = False
+        #: SIGHUP came while data were held (blocked, or a slow reader): reopen once they are acknowledged.
+        self._reopen_wanted = False
+        #: The file open was deleted (its name is gone): the next write goes to a new one (see _write).
+        self._deleted = False
+        #: Whether the file open is a regular file (only such a file is looked at for deletion).
+        self._regular = False
         # Figures (see metrics): lines collected and not yet all written, lines
         # and bytes written, failed writes, retries, when the last one failed.
         self._unwritten_lines = 0
@@ -254,7 +265,9 @@ class LineFileDrain(movement.Cog):
         self._opened_size = opened.st_size
         # Never read back as a copy of a file tailed in this process (see ._outputs).
         self._output_id = FileId.of(opened)
-        self._born = birth_time(fd) if stat.S_ISREG(opened.st_mode) else None
+        self._regular = stat.S_ISREG(opened.st_mode)
+        self._deleted = False
+        self._born = birth_time(fd) if self._regular else None
         self._head = b""
         self._head_print = fingerprint(b"")
         self._close_reader()
@@ -564,6 +577,12 @@ class LineFileDrain(movement.Cog):
         """Write what is pending and collected. :returns: whether all of it is in the file now."""
         if self._hopeless:
             return False  # said once, by _stall; what is left stays unacknowledged
+        if self._deleted:
+            try:
+                self._replace_deleted()
+            except OSError as exc:
+                self._stall(exc)  # held, and tried again (a new file, once the directory is back)
+                return False
         if self._opening_unsaved:
             self._save_opening()
         buffer = self._buffer
@@ -603,6 +622,40 @@ class LineFileDrain(movement.Cog):
             return False
         self._pending = b""
         return self._written()
+
+    def _look_for_deletion(self) -> None:
+        """Note whether the regular file open was deleted (rm, its directory removed, moved to another disk).
+
+        What is written to a deleted file is lost when it is closed, yet would
+        be acknowledged. One fstat per batch, only with something to write.
+        """
+        if self._regular and (self._buffer or self._pending) and os.fstat(self._fd).st_nlink == 0:
+            self._deleted = True
+
+    def _replace_deleted(self) -> None:
+        """The file open was deleted: open (create) a new one under its name, for what is not written yet.
+
+        Lines written to the deleted file before were acknowledged: they went
+        with it. What is collected now goes to the new file, and its
+        checkpoint, at its start, is saved with the positions acknowledged so
+        far before a line goes in (as at a reopen).
+
+        :raises OSError: when the new file cannot be made (the directory was
+            deleted too): the caller holds the data and tries again.
+        """
+        old, old_id = self._fd, self._output_id
+        self._open()
+        # A line the old file holds in part (the disk filled in its middle) is
+        # written again whole: its start went with the deleted file.
+        torn = _torn_tail(old)
+        if torn:
+            self._pending = torn + self._pending
+        os.close(old)
+        forget_output(old_id)
+        log.warning("%s: the file written to was deleted; writing on to a new file of that name", self.filename)
+        self.batch_done(None)
+        self._opening_unsaved = False
+        self._save_now("after the file written to was deleted")
 
     def _save_opening(self) -> None:
         """Put the file's size at start in the state file, on disk, before our first line goes in."""
@@ -659,11 +712,13 @@ class LineFileDrain(movement.Cog):
     def _stall(self, exc: OSError) -> None:
         """A write failed: hold the train, and try again later (or stop, if no retry can help)."""
         name = "standard output" if self._fd == 1 else self.filename
+        # A file that could not be made again says why in its message (no strerror).
+        reason = exc.strerror or str(exc)
         self._write_errors += 1
         self._last_error = time.time()
         if exc.errno in _HOPELESS or (exc.errno == errno.ENOSPC and self._fd > 2 and _is_device(self._fd)):
             # A device that is full (/dev/full) stays full: only a file system frees space.
-            self.esc.fail(self, f"{name}: cannot write ({exc.strerror}); {len(self._pending)} bytes not written")
+            self.esc.fail(self, f"{name}: cannot write ({reason}); {len(self._pending)} bytes not written")
             self.esc.block(self)
             self._blocked = True
             # Never tried again: a reader that is gone leaves the descriptor
@@ -680,14 +735,14 @@ class LineFileDrain(movement.Cog):
             self._blocked = True
             self._failing_since = time.monotonic()
             self._pause = _FIRST_PAUSE
-            log.error("%s: cannot write (%s); holding the data and trying again", name, exc.strerror)
+            log.error("%s: cannot write (%s); holding the data and trying again", name, reason)
             self.esc.block(self)
         if self._finishing:
             return  # finish reports what is left; no more tries
         if time.monotonic() - self._failing_since > self.retry_for:
             self.esc.fail(
                 self,
-                f"{name}: cannot write ({exc.strerror}) for {self.retry_for:g} s; stopping;"
+                f"{name}: cannot write ({reason}) for {self.retry_for:g} s; stopping;"
                 f" {len(self._pending)} bytes not written are not acknowledged",
             )
             self.esc.shutdown()
@@ -699,6 +754,7 @@ class LineFileDrain(movement.Cog):
     def _try_again(self) -> None:
         self._retry = None
         self._retries += 1
+        self._look_for_deletion()  # moved away while we waited (logrotate compressing it elsewhere)
         if self._write():
             self._blocked = False
             log.info("%s: writing again", self.filename)
@@ -709,6 +765,7 @@ class LineFileDrain(movement.Cog):
         """Write what is collected (the train sends this after every batch); while failing, keep it."""
         if self._blocked or self._waiting:
             return  # the retry writes it, in order
+        self._look_for_deletion()
         if self._write() and self.fsync == "flush" and self._fd != 1:
             os.fsync(self._fd)
 
@@ -774,9 +831,21 @@ class LineFileDrain(movement.Cog):
             self._state.set(self._section, checkpoint)
 
     def reopen(self) -> None:
-        """Write out, close and open the file again (SIGHUP, after logrotate moved it)."""
-        if not self._blocked and not self._waiting:
-            self._write()
+        """Write out, close and open the file again (SIGHUP, after logrotate moved it).
+
+        While writing is held (a full disk, a slow reader), the reopen waits
+        until what is held is written and acknowledged (:meth:`checkpoint`):
+        the file's size then pairs with the positions noted. Done at once, it
+        paired bytes not yet acknowledged (a line written in part among them)
+        with older positions, and they were written twice after a restart.
+        """
+        if self._blocked or self._waiting:
+            if self._fd > 2 and not self._reopen_wanted and not self._hopeless:
+                self._reopen_wanted = True
+                log.info("%s: reopening once the data held are written", self.filename)
+            return
+        self._reopen_wanted = False
+        self._write()
         if self._fd > 2:
             old, old_id = self._fd, self._output_id
             if self._room is not None:
@@ -806,6 +875,12 @@ class LineFileDrain(movement.Cog):
                 # What the old reader did not take goes to the new file, first.
                 self._room = self.esc.fd_register(self._wfd, select.EPOLLOUT, self._on_room)
             log.info("%s: reopened", self.filename)
+
+    @movement.hook
+    def checkpoint(self) -> None:
+        """After every acknowledgement: a reopen asked for while writing was held is done now."""
+        if self._reopen_wanted and not self._blocked and not self._waiting and not self._finishing:
+            self.reopen()
 
     def finish(self) -> Coroutine[Any, Any, None] | None:
         """Write what is collected (one last try if writing failed) and stop listening for SIGHUP.
@@ -876,6 +951,28 @@ class LineFileDrain(movement.Cog):
         if self._state is not None:
             self._state.release()
             self._state = None
+
+
+def _torn_tail(fd: int, longest: int = 16 << 20) -> bytes:
+    """The bytes after the last newline of the file open as ``fd`` (a line written in part), up to ``longest``."""
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as reader:
+            end = reader.seek(0, os.SEEK_END)
+            position = end
+            while position > max(0, end - longest):
+                start = max(0, position - 65536, end - longest)
+                reader.seek(start)
+                newline = reader.read(position - start).rfind(b"\n")
+                if newline >= 0:
+                    reader.seek(start + newline + 1)
+                    return reader.read(end - start - newline - 1)
+                position = start
+            if end <= longest:
+                reader.seek(0)
+                return reader.read(end)  # no newline at all: the whole file is that line's start
+    except OSError:
+        pass
+    return b""
 
 
 def _output_problems(filename: str) -> list[str]:
