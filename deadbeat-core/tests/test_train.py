@@ -1621,3 +1621,75 @@ class TestEventDone:
         train.send(None, [1, 2, 3])
         esc.close()
         assert reads == []
+
+
+class TestExitInFinish:
+    @pytest.mark.parametrize("raised", [SystemExit(0), SystemExit(None), SystemExit(5), KeyboardInterrupt()])
+    def test_the_cogs_after_it_still_finish_and_the_run_fails(self, raised: BaseException) -> None:
+        """sys.exit() in one cog's finish left the later cogs unfinished (held data lost) with exit status 0."""
+        esc = movement.Escapement()
+        written: list[Any] = []
+
+        class Exits(movement.Cog):
+            def __call__(self, datum: Any) -> tuple[Any, ...]:
+                return (datum,)
+
+            def finish(self) -> None:
+                raise raised
+
+        class Keeps(movement.Cog):
+            """Holds every datum until its finish, as a batching cog does."""
+
+            def __init__(self) -> None:
+                self.kept: list[Any] = []
+
+            def __call__(self, datum: Any) -> None:
+                esc_train.hold()
+                self.kept.append(datum)
+
+            def finish(self) -> list[Any]:
+                esc_train.release(len(self.kept))
+                return self.kept
+
+        class Supply(movement.Supply):
+            def __init__(self) -> None:
+                esc.after(0, self.give)
+
+            def give(self) -> list[int]:
+                esc.after(0.05, esc.shutdown)
+                return [1, 2, 3]
+
+        esc_train = movement.Train(esc, [Supply(), Exits(), Keeps(), written.append])
+        assert esc_train.run() == 1
+        assert written == [1, 2, 3]
+        assert any(f"finish raised {type(raised).__name__}" in failure for failure in esc.failures)
+
+
+class TestErrorTrainFailing:
+    def test_a_record_failing_in_the_error_trains_own_cog_fails_the_run(self) -> None:
+        """As `deadbeat run` says for [[errors]]: a record the error train's cog fails on is only in the log."""
+        esc = movement.Escapement()
+
+        def broken_error_output(record: Any) -> tuple[Any, ...]:
+            raise OSError("cannot write error record")
+
+        def refuse_two(datum: int) -> tuple[int, ...]:
+            if datum == 2:
+                raise ValueError("two")
+            return (datum,)
+
+        class Supply(movement.Supply):
+            def __init__(self) -> None:
+                esc.after(0, self.give)
+
+            def give(self) -> list[int]:
+                return [1, 2, 3, 2]
+
+        errors = movement.Train(esc, [broken_error_output], name="errors")
+        written: list[int] = []
+        main = movement.Train(esc, [Supply(), refuse_two, written.append], error_output=errors)
+        assert main.run() == 1
+        assert written == [1, 3]
+        (failure,) = esc.failures
+        assert failure.startswith("errors: ") and "broken_error_output failed on an error record" in failure
+        assert failure.endswith("(OSError: cannot write error record); such records are only in the log")

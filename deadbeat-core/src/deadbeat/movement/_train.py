@@ -716,6 +716,8 @@ class Train:
         self._plan: tuple[list[bool], list[str], list[Any], str, frozenset[int]] = ([], [], [], "off", frozenset())
         self._starts: frozenset[int] = frozenset({0})
         self._broadcasts: dict[str, list[Implementation]] = {name: [] for name in BROADCASTS}
+        #: As an error train: one of its cogs failed on a record, which failed the run (said once).
+        self._said_failing_here = False
         #: (cog, broadcast) pairs whose method raised, counted as failures once each.
         self._failed_broadcasts: set[tuple[int, str]] = set()
         self._pm = BroadcastManager()
@@ -1630,8 +1632,9 @@ class Train:
             for event_id in renamed if id(implementation.cog) in hears_renames else ids:
                 try:
                     method(event_id)
-                except Exception:
+                except Exception as exc:
                     log.exception("%s: %s: broadcast event_done failed", event_id, implementation.cog)
+                    self._broadcast_failed(implementation.cog, "event_done", exc)
 
     def _after_renames(self, ids: list[Any]) -> list[Any]:
         """``ids`` with each renamed one replaced by the ids it went on as, each once its last part is done."""
@@ -1785,6 +1788,15 @@ class Train:
             entered, place = self._entered_from(*trace)
         self.errors += 1
         self.cog_errors[position] += 1
+        if self._fed_by is not None and not self._said_failing_here:
+            # An error train's own cog failed on a record: the datum it holds
+            # reaches no error output but the log. The run has not done its job.
+            self._said_failing_here = True
+            self.esc.fail(
+                self.name,
+                f"{cog_name(self._cogs[position])} failed on an error record ({type(error).__name__}: {error});"
+                " such records are only in the log",
+            )
         cog = self._names.get(position)
         if cog is None:
             cog = cog_name(self._cogs[position])
@@ -2294,6 +2306,12 @@ class Train:
                     # What it should have sent on or closed in order (a supply's last
                     # reads, an output's last write) may be lost: the run failed.
                     self.esc.fail(cog, f"finish failed: {type(exc).__name__}: {exc}")
+                except (SystemExit, KeyboardInterrupt) as exc:
+                    # sys.exit() in a cog's finish: escaping here, it left the
+                    # cogs after it unfinished and their held data unwritten, and
+                    # sys.exit(0) made that exit status 0. The shutdown is under
+                    # way already: the others finish, and the run has failed.
+                    self.esc.fail(cog, f"finish raised {type(exc).__name__}({exc}); the other cogs finish first")
             self.esc.finished(cog)
         if self.in_flight > 0 or self._blocked:
             held: dict[str, int] = {}
