@@ -563,6 +563,29 @@ class TestPollingFallback:
         assert _inotify.IN_MODIFY in file_events
         assert (_inotify.IN_CREATE, "other") in dir_events
 
+    def test_a_file_that_stopped_changing_is_reported_written_and_closed(self, tmp_path: Path) -> None:
+        """IN_CLOSE_WRITE, which table cogs reload on, comes one look after the last change, in a file and a
+        directory watch alike; a file that keeps changing is not reported closed."""
+        esc = movement.Escapement(use_inotify=False)
+        path = tmp_path / "table.json"
+        path.write_text("{}")
+        mask = _inotify.IN_CLOSE_WRITE | _inotify.IN_MOVED_TO | _inotify.IN_CREATE
+        file_events: list[int] = []
+        dir_events: list[tuple[int, str]] = []
+        watches = [
+            esc.inotify_add(path, mask, lambda ev: file_events.append(ev.mask), poll_interval=0.02),
+            esc.inotify_add(tmp_path, mask, lambda ev: dir_events.append((ev.mask, ev.name)), poll_interval=0.02),
+        ]
+        esc.after(0.05, path.write_text, '{"a": 1}')
+        for watch in watches:
+            esc.after(0.3, esc.inotify_rm, watch)
+        try:
+            run_briefly(esc, 0.4)
+        finally:
+            esc.close()
+        assert file_events == [_inotify.IN_CLOSE_WRITE]
+        assert dir_events == [(_inotify.IN_CLOSE_WRITE, "table.json")]
+
 
 class TestSignals:
     @pytest.mark.parametrize("keeps_alive", [False, True])

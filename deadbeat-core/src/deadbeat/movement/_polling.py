@@ -13,8 +13,10 @@ by logrotate still reports ``IN_MODIFY`` under its new name, after one
 ``IN_IGNORED`` and ends.
 
 What cannot be seen by looking: a file written and truncated back to the same
-size and time between two looks, and renames inside a watched directory (they
-show as a delete and a create, with no cookie pairing them).
+size and time between two looks, renames inside a watched directory (they
+show as a delete and a create, with no cookie pairing them), and a writer
+closing a file: ``IN_CLOSE_WRITE`` is reported when a file that changed at one
+look is unchanged at the next (so one interval after the last write).
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from . import _inotify
 
 __all__ = ["PollWatch"]
 
-#: (device, inode, size, mtime, ctime) of a file, or None when it is not there.
-Snapshot = tuple[int, int, int, int, int] | None
+#: (device, inode, size, mtime, ctime, mode) of a file, or None when it is not there.
+Snapshot = tuple[int, int, int, int, int, int] | None
 
 
 def _snapshot(st: os.stat_result) -> Snapshot:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
 
 
 class PollWatch:
@@ -54,6 +56,9 @@ class PollWatch:
         self.moved = False
         #: For a directory, every entry's snapshot.
         self.entries = self._entries() if self.is_dir else {}
+        #: What changed at the last look (a directory's entry names; "" for the file itself):
+        #: unchanged at the next, it is taken as written and closed (see changes).
+        self.settling: set[str] = set()
 
     def _entries(self) -> dict[str, Snapshot]:
         found: dict[str, Snapshot] = {}
@@ -95,10 +100,15 @@ class PollWatch:
                 found.append((_inotify.IN_MOVE_SELF, ""))
         new, old = _snapshot(st), self.stat
         self.stat = new
+        # A look cannot see a writer close the file. What changed at the last
+        # look and stays as it was at this one is taken as written and closed:
+        # IN_CLOSE_WRITE, which cogs that reload a table rewritten in place wait for.
+        settling, self.settling = self.settling, set()
         if self.is_dir:
             entries = self._entries()
             for name in entries.keys() - self.entries.keys():
                 found.append((_inotify.IN_CREATE, name))
+                self.settling.add(name)
             for name in self.entries.keys() - entries.keys():
                 found.append((_inotify.IN_DELETE, name))
             for name in entries.keys() & self.entries.keys():
@@ -106,14 +116,21 @@ class PollWatch:
                 if before is not None and after is not None and before[:2] != after[:2]:
                     found.append((_inotify.IN_DELETE, name))
                     found.append((_inotify.IN_CREATE, name))
+                    self.settling.add(name)
                 elif before != after:
                     found.append((_inotify.IN_MODIFY, name))
+                    self.settling.add(name)
+                elif name in settling and after is not None and stat.S_ISREG(after[5]):
+                    found.append((_inotify.IN_CLOSE_WRITE, name))
             self.entries = entries
         elif old is not None and new is not None:
             if old[2:4] != new[2:4]:
                 found.append((_inotify.IN_MODIFY, ""))
+                self.settling.add("")
             elif old[4] != new[4]:
                 found.append((_inotify.IN_ATTRIB, ""))
+            elif "" in settling:
+                found.append((_inotify.IN_CLOSE_WRITE, ""))
         if st.st_nlink == 0:
             found += [(_inotify.IN_DELETE_SELF, ""), (_inotify.IN_IGNORED, "")]
             self.close()
