@@ -7,8 +7,10 @@ Every test runs the real commands, each in a process of its own, on real files.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -479,3 +481,59 @@ def test_ctrl_c_while_a_cog_module_imports_is_one_line(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert stderr == "deadbeat: check: interrupted\n"
+
+
+class TestFilesTheRunCannotUse:
+    def test_a_file_named_in_two_roles_is_an_error(self, tmp_path: Path) -> None:
+        """An output that is also the state file lost its lines to the state (check said ok, the run exit 0)."""
+        (tmp_path / "in.txt").write_text("1\n2\n")
+        name = pipeline(
+            tmp_path,
+            """
+            [log]
+            file = "run.log"
+
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["in.txt"]
+            state_file = "out.txt"
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+
+            [[cog]]
+            use = "fs.write"
+            filename = "run.log"
+            """,
+        )
+        checked = deadbeat(tmp_path, "check", "--once", name)
+        assert checked.returncode == 1
+        assert (
+            f"pipeline.toml: cog[0] (fs.tail): state_file: {tmp_path}/out.txt is also the filename of cog[1]"
+            " (fs.write): each needs a file of its own"
+        ) in checked.stdout
+        assert f"cog[2] (fs.write): filename: {tmp_path}/run.log is also the file of [log]" in checked.stdout
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="runs as root to check for another account")
+    def test_files_are_checked_for_the_daemon_user_the_run_becomes(self) -> None:
+        """As root, check said ok for an input only root could read; the run, as nobody, could not open it."""
+        # Not under pytest's own directory, which only root may enter: nobody must reach the files.
+        tmp_path = Path(tempfile.mkdtemp(prefix="deadbeat-check-user-"))
+        os.chmod(tmp_path, 0o755)
+        (tmp_path / "in.txt").write_text("1\n")
+        (tmp_path / "in.txt").chmod(0o600)
+        (tmp_path / "out").mkdir(mode=0o755)
+        name = pipeline(tmp_path, '[daemon]\nuser = "nobody"\n' + READ_TO_FILE.replace("out.txt", "out/out.txt"))
+        checked = deadbeat(tmp_path, "check", "--once", name)
+        assert checked.returncode == 1
+        assert f"filenames: {tmp_path}/in.txt is not readable by nobody, the [daemon] user" in checked.stdout
+        assert f"{tmp_path}/out is not writable by nobody, the [daemon] user" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", name)
+        assert ran.returncode == 1 and "Permission denied" in ran.stderr
+        (tmp_path / "in.txt").chmod(0o644)
+        (tmp_path / "out").chmod(0o777)
+        try:
+            assert deadbeat(tmp_path, "check", "--once", name).stdout == "pipeline.toml: ok\n"
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)

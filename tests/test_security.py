@@ -595,7 +595,8 @@ class TestAnErrorOutputThatFailsItself:
         assert all("no line to write: the dict has no 'line'" in line for line in letters)
         assert all("put text.json_format before fs.write" in line for line in letters)
         assert "2 failed data were not delivered" in result.stderr
-        assert "p.toml failed: the error output did not take 2 failed data (they are only in the log)" in result.stderr
+        assert "p.toml failed: p.toml [[errors]]: " in result.stderr
+        assert "failed on an error record (ValueError: no line to write" in result.stderr
 
     def test_an_output_that_rejects_what_it_gave_up_on_is_counted_in_the_summary(self, arena: Path) -> None:
         """An [[errors]] output handing back what it gave up on (esc.reject): in the log once, and not delivered."""

@@ -51,6 +51,7 @@ parameters (empty when nothing is), which ``check`` reports as errors.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import fnmatch
 import glob
 import inspect
@@ -178,6 +179,22 @@ def _machine_problems(
     probe_ports: bool = True,
 ) -> tuple[list[str], list[str]]:
     """What only the machine can tell, and shapes that are mistakes; added to ``errors`` and ``warnings``."""
+    # The run opens its files after it became [daemon] user: checked as that account.
+    reset = _account.set(_run_account(spec.daemon))
+    try:
+        return _machine_problems_as(path, spec, errors, warnings, once, probe_ports)
+    finally:
+        _account.reset(reset)
+
+
+def _machine_problems_as(
+    path: str,
+    spec: pipeline_mod.PipelineFile,
+    errors: list[str],
+    warnings: list[str],
+    once: bool,
+    probe_ports: bool,
+) -> tuple[list[str], list[str]]:
     groups = [("cog", spec.cogs), ("errors", spec.errors)]
     groups += [(f"route {route.name!r} cog", route.cogs) for route in getattr(spec, "routes", [])]
     states: dict[str, list[tuple[str, str]]] = {}
@@ -201,10 +218,16 @@ def _machine_problems(
         _owned(f"{path}: [log]", "file", log_file, errors, owners, "the run would not append to it")
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
-        # Missing directories are made (mode 0700) when the pid file is taken, as for state files.
-        _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
+        # Missing directories are made (mode 0700) when the pid file is taken, as for state files;
+        # taken before the run becomes [daemon] user.
+        reset = _account.set(None)
+        try:
+            _writable(f"{path}: [daemon]", "pid_file", pid_file, errors)
+        finally:
+            _account.reset(reset)
         _safe_place(f"{path}: [daemon]", "pid_file", pid_file, errors, check_pid_file)
     _account_problems(f"{path}: [daemon]", spec.daemon, errors)
+    _files_in_two_roles(path, groups, spec, errors)
     _shapes(path, spec, warnings)
     _unwritable_mappings(path, spec, warnings)
     for state, users in states.items():
@@ -215,6 +238,38 @@ def _machine_problems(
             errors.append(f"{first}: state_file: {state} is also the state file of {others}; each supply needs its own")
     _unshared_positions(path, spec, states, warnings)
     return errors, warnings
+
+
+def _files_in_two_roles(
+    path: str, groups: list[tuple[str, list[pipeline_mod.CogSpec]]], spec: pipeline_mod.PipelineFile, errors: list[str]
+) -> None:
+    """One file named as two kinds of file the run writes: a state file that is also an output, a log or pid file.
+
+    Each kind rewrites or appends to it in its own way: an output's lines were
+    replaced by the state, a state file read as corrupt (everything read
+    again), log lines mixed into the data.
+    """
+    roles: dict[str, list[tuple[str, str]]] = {}
+
+    def note(name: Any, role: str, where: str) -> None:
+        if isinstance(name, str) and name and name != "-":
+            taken = roles.setdefault(os.path.realpath(name), [])
+            if (role, where) not in taken:
+                taken.append((role, where))
+
+    for _, specs in groups:
+        for cog in specs:
+            where = f"{cog.where} ({cog.use})"
+            note(cog.params.get("state_file"), "state_file", where)
+            if not _is_supply(cog):
+                note(cog.params.get("filename"), "filename", where)
+    note(spec.log.get("file"), "file", "[log]")
+    note(spec.daemon.get("pid_file"), "pid_file", "[daemon]")
+    for name, taken in roles.items():
+        if len({role for role, _ in taken}) > 1:
+            first_role, first = taken[0]
+            others = "; ".join(f"{role} of {where}" for role, where in taken[1:] if role != first_role)
+            errors.append(f"{path}: {first}: {first_role}: {name} is also the {others}: each needs a file of its own")
 
 
 def _unwritable_mappings(path: str, spec: pipeline_mod.PipelineFile, warnings: list[str]) -> None:
@@ -598,6 +653,68 @@ def _default_of(factory: Any, name: str, fallback: Any) -> Any:
     return parameter.default
 
 
+#: The account the run opens its files as, when not this process's: root checking a pipeline whose
+#: ``[daemon] user`` the run drops to before it opens them. ``(name, uid, gids)``; ``None``: this process's.
+_account: contextvars.ContextVar[tuple[str, int, frozenset[int]] | None] = contextvars.ContextVar(
+    "deadbeat_check_account", default=None
+)
+
+
+def _access(path: str, mode: int) -> bool:
+    """``os.access`` as the run's account: the mode bits of ``path`` and the search bit of each directory on the way.
+
+    For another account than this process's the permission bits are read as the
+    kernel would for that user and its groups (access control lists are not).
+    """
+    account = _account.get()
+    if account is None:
+        return os.access(path, mode)
+    _, uid, gids = account
+
+    def allows(st: os.stat_result, wanted: int) -> bool:
+        if st.st_uid == uid:
+            bits = (st.st_mode >> 6) & 7
+        elif st.st_gid in gids:
+            bits = (st.st_mode >> 3) & 7
+        else:
+            bits = st.st_mode & 7
+        return bits & wanted == wanted
+
+    full = os.path.abspath(path)
+    try:
+        parent = os.path.dirname(full)
+        while True:
+            if not allows(os.stat(parent), os.X_OK):
+                return False
+            if parent == os.path.dirname(parent):
+                break
+            parent = os.path.dirname(parent)
+        return allows(os.stat(full), mode)
+    except OSError:
+        return False
+
+
+def _by() -> str:
+    """How a refusal names the account it was checked for, when not this process's."""
+    account = _account.get()
+    return f" by {account[0]}, the [daemon] user" if account is not None else ""
+
+
+def _run_account(daemon: Mapping[str, Any]) -> tuple[str, int, frozenset[int]] | None:
+    """The account of ``[daemon] user`` when this process is root and would drop to it; else ``None``."""
+    user = daemon.get("user")
+    if os.geteuid() != 0 or user in (None, ""):
+        return None
+    group = daemon.get("group")
+    try:
+        entry, gid = account_of(str(user), str(group) if group not in (None, "") else None)
+    except DaemonError:
+        return None  # said by _account_problems
+    if entry is None or entry.pw_uid == 0:
+        return None
+    return entry.pw_name, entry.pw_uid, frozenset(os.getgrouplist(entry.pw_name, gid)) | {gid}
+
+
 def _writable(where: str, key: str, path: str, errors: list[str], creates_directories: bool = True) -> None:
     """A file to be written: writable if there; else its directory (or, if missing directories are made, the
     nearest existing one) must allow creating it."""
@@ -607,8 +724,8 @@ def _writable(where: str, key: str, path: str, errors: list[str], creates_direct
         errors.append(f"{where}: {key}: {path} is a directory")
         return
     if os.path.exists(path):
-        if not os.access(path, os.W_OK):
-            errors.append(f"{where}: {key}: {path} is not writable")
+        if not _access(path, os.W_OK):
+            errors.append(f"{where}: {key}: {path} is not writable{_by()}")
         return
     if not creates_directories and not os.path.lexists(os.path.dirname(os.path.abspath(path))):
         errors.append(f"{where}: {key}: cannot create {path}: its directory does not exist (it is not made)")
@@ -616,8 +733,8 @@ def _writable(where: str, key: str, path: str, errors: list[str], creates_direct
     directory = _nearest_existing(path)
     if not os.path.isdir(directory):
         errors.append(f"{where}: {key}: cannot create {path}: {directory} is not a directory")
-    elif not os.access(directory, os.W_OK | os.X_OK):
-        errors.append(f"{where}: {key}: cannot create {path}: {directory} is not writable")
+    elif not _access(directory, os.W_OK | os.X_OK):
+        errors.append(f"{where}: {key}: cannot create {path}: {directory} is not writable{_by()}")
 
 
 def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: list[str], once: bool) -> None:
@@ -645,14 +762,14 @@ def _files(where: str, cog: pipeline_mod.CogSpec, errors: list[str], warnings: l
                         line + f"; {run} reads what is there and fails without it (missing_ok = true allows it)"
                     )
             for found in matched:
-                if os.path.isfile(found) and not os.access(found, os.R_OK):
-                    errors.append(f"{where}: filenames: {found} is not readable")
+                if os.path.isfile(found) and not _access(found, os.R_OK):
+                    errors.append(f"{where}: filenames: {found} is not readable{_by()}")
     directory = params.get("directory")
     if isinstance(directory, str):
         if not os.path.isdir(directory):
             (errors if supply else warnings).append(f"{where}: directory: {directory} does not exist")
-        elif not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
-            errors.append(f"{where}: directory: {directory} is not readable and writable")
+        elif not _access(directory, os.R_OK | os.W_OK | os.X_OK):
+            errors.append(f"{where}: directory: {directory} is not readable and writable{_by()}")
         else:
             # A spool directory is reached as the daemon's own files are: no link another account planted.
             _safe_place(where, "directory", os.path.join(directory, "-"), errors, check_log_file)
@@ -701,8 +818,8 @@ def _startup_files(where: str, cog: pipeline_mod.CogSpec, errors: list[str]) -> 
                 errors.append(f"{where}: {key}: {path} does not exist")
             elif os.path.isdir(path):
                 errors.append(f"{where}: {key}: {path} is a directory, not a file")
-            elif not os.access(path, os.R_OK):
-                errors.append(f"{where}: {key}: {path} is not readable")
+            elif not _access(path, os.R_OK):
+                errors.append(f"{where}: {key}: {path} is not readable{_by()}")
 
 
 def _safe_place(
