@@ -1693,3 +1693,13 @@ class TestErrorTrainFailing:
         (failure,) = esc.failures
         assert failure.startswith("errors: ") and "broken_error_output failed on an error record" in failure
         assert failure.endswith("(OSError: cannot write error record); such records are only in the log")
+
+
+def test_a_negative_hold_is_refused() -> None:
+    """hold(-1) was taken silently: a release that no over-release check could see."""
+    esc = movement.Escapement()
+    train = movement.Train(esc, [lambda d: (d,)])
+    with pytest.raises(ValueError, match="hold count must be 0 or more, not -1"):
+        train.hold(-1)
+    assert train.in_flight == 0
+    esc.close()

@@ -300,7 +300,9 @@ class Escapement:
     def _maybe_idle_shutdown(self) -> None:
         if self._alive == 0 and self._running and not self._paused:
             log.debug("nothing left bound; shutting down")
-            self._say_supplies_waiting_on_signals()
+            if not self.stopping:
+                # Not at an orderly stop, where supplies let go of their bindings as they finish.
+                self._say_supplies_waiting_on_signals()
             self.shutdown()
 
     def _say_supplies_waiting_on_signals(self) -> None:

@@ -2017,6 +2017,9 @@ class Train:
         :returns: the token of the batch the hold counts against; give it to
             :meth:`release` (and to :meth:`send` with the data when they go on).
         """
+        if count < 0:
+            # hold(-1) is a release without its checks: the over-release would go unsaid.
+            raise ValueError(f"hold count must be 0 or more, not {count}; release() lets data go")
         self.in_flight += count
         frame = sys._getframe(1)
         code = frame.f_code
