@@ -537,3 +537,30 @@ class TestFilesTheRunCannotUse:
             assert deadbeat(tmp_path, "check", "--once", name).stdout == "pipeline.toml: ok\n"
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+class TestShapesThatDoNothing:
+    def test_a_filter_on_lines_of_text_is_said(self, tmp_path: Path) -> None:
+        """Without a parser the filter's fields are always missing: every datum dropped, exit 0, check said ok."""
+        (tmp_path / "in.txt").write_text('{"action": "login"}\n')
+        body = READ_TO_FILE.replace(
+            '[[cog]]\nuse = "fs.write"',
+            '[[cog]]\nuse = "flow.filter"\nexpression = \'action == "login"\'\n\n[[cog]]\nuse = "fs.write"',
+        )
+        checked = deadbeat(tmp_path, "check", "--once", pipeline(tmp_path, body))
+        assert checked.returncode == 0
+        assert "cog[1] (flow.filter): given lines of text from cog[0] (fs.read), with no parser before it" in (
+            checked.stdout
+        )
+        parsed = body.replace(
+            '[[cog]]\nuse = "flow.filter"', '[[cog]]\nuse = "text.json_parse"\n\n[[cog]]\nuse = "flow.filter"'
+        )
+        checked = deadbeat(tmp_path, "check", "--once", pipeline(tmp_path, parsed, "parsed.toml"))
+        assert "no parser before it" not in checked.stdout
+
+    def test_a_pipeline_without_a_supply_is_said(self, tmp_path: Path) -> None:
+        """It ends at once with status 0: under systemd, a service that stops by itself."""
+        body = '[[cog]]\nuse = "text.json_parse"\n\n[[cog]]\nuse = "fs.write"\nfilename = "out.txt"\n'
+        checked = deadbeat(tmp_path, "check", pipeline(tmp_path, body))
+        assert checked.returncode == 0
+        assert "pipeline.toml: no supply (fs.tail, fs.read, socket.listen, ...): nothing comes in" in checked.stdout

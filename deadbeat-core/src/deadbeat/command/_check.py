@@ -953,3 +953,31 @@ def _shapes(path: str, spec: pipeline_mod.PipelineFile, warnings: list[str]) -> 
     # No cogs at all is an error of its own: a second line on it would say nothing more.
     if cogs and not any(_is_output(cog) for cog in [*cogs, *route_cogs]):
         warnings.append(f"{path}: no output cog (fs.write, socket.send, http.post, ...): the data go nowhere")
+    if cogs and not supplies and not any(_is_supply(cog) for cog in route_cogs):
+        # `deadbeat run` without --once then ends at once, with status 0: under systemd a service that stops.
+        warnings.append(
+            f"{path}: no supply (fs.tail, fs.read, socket.listen, ...): nothing comes in, and the run ends at once"
+        )
+    _filters_on_text(path, cogs, warnings)
+
+
+def _filters_on_text(path: str, cogs: list[pipeline_mod.CogSpec], warnings: list[str]) -> None:
+    """A ``flow.filter`` reached by lines of text (no parser before it): every field it names is missing.
+
+    ``fs.read`` and ``fs.tail`` give each line as text unless ``line_setter``
+    makes mappings; a filter on ``action == "login"`` then drops every datum,
+    with exit status 0.
+    """
+    text_from = None
+    for cog in cogs:
+        params = cog.params
+        if cog.use in ("fs.read", "fs.tail"):
+            text_from = None if params.get("line_setter") else f"{cog.where} ({cog.use})"
+        elif cog.use in _PARSERS and not params.get("target"):
+            text_from = None
+        elif cog.use == "flow.filter" and text_from is not None:
+            warnings.append(
+                f"{path}: {cog.where} ({cog.use}): given lines of text from {text_from}, with no parser before it:"
+                " the fields its expression names are always missing, so it drops every datum; put"
+                " text.json_parse (or another parser) before it"
+            )
