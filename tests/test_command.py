@@ -130,6 +130,22 @@ class TestCogsListing:
         assert checked.returncode == 1
         assert "cog[0] (fs.read)" in checked.stdout and "filenames" in checked.stdout, checked.stdout
 
+    def test_the_insert_leaves_out_what_only_python_can_give(self, tmp_path: Path) -> None:
+        """`# clock = false` was offered, and uncommented it failed ("clock must be a function"): a parameter that
+        takes only a function has no pipeline file value; every line of the insert, uncommented, starts."""
+        out = deadbeat("cogs", "show", "time.parse").stdout
+        insert = out.split("Pipeline insert:\n", 1)[1].split("\n\n", 1)[0]
+        assert "clock" not in insert and "# year = false" in insert
+        uncommented = "\n".join(line[2:] if line.startswith("# ") else line for line in insert.splitlines())
+        (tmp_path / "in.txt").write_text("")
+        (tmp_path / "p.toml").write_text(
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["in.txt"]\n\n'
+            + uncommented.replace('"iso8601"]', '"iso8601"]\n')
+            + '\n\n[[cog]]\nuse = "fs.write"\n'
+        )
+        checked = deadbeat("check", str(tmp_path / "p.toml"))
+        assert "cannot start" not in checked.stdout, checked.stdout
+
     def test_show_says_when_a_cog_takes_whole_lists(self) -> None:
         """A cog with call_batch says so, for those who wonder why a pipeline is fast or slow."""
         result = deadbeat("cogs", "show", "text.json_parse")

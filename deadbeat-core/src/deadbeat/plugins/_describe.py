@@ -7,8 +7,11 @@ in ``docs/cogs/`` and the validation of pipeline files cannot disagree.
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import json
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +30,15 @@ class Parameter:
     required: bool
     default: Any
     doc: str
+    #: Only a Python function can be given (a ``clock``): no pipeline file value but none.
+    python_only: bool = False
 
     @classmethod
     def from_declared(cls, declared: Declared) -> Parameter:
         """:returns: the reader's view of a declared parameter."""
         default = None if declared.required else declared.default
-        return cls(declared.name, declared.type_name, declared.required, default, declared.doc)
+        python_only = _functions_only(getattr(declared, "annotation", None))
+        return cls(declared.name, declared.type_name, declared.required, default, declared.doc, python_only)
 
     @property
     def default_text(self) -> str:
@@ -72,8 +78,19 @@ class CogDescription:
     def pipeline_insert(self, name: str) -> str:
         """:returns: a ``[[cog]]`` table to paste into a pipeline file."""
         lines = ["[[cog]]", f'use = "{name}"']
-        lines.extend(p.toml_line() for p in self.parameters)
+        # A parameter that takes only a Python function has nothing to say in a pipeline file.
+        lines.extend(p.toml_line() for p in self.parameters if not (p.python_only and not p.required))
         return "\n".join(lines)
+
+
+def _functions_only(annotation: Any) -> bool:
+    """Whether ``annotation`` takes only callables (and ``None``): ``Callable[[], float] | None``."""
+    if annotation is None or isinstance(annotation, str):
+        return False
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return bool(args) and all(_functions_only(a) for a in args)
+    return typing.get_origin(annotation) is collections.abc.Callable or annotation is collections.abc.Callable
 
 
 def describe(obj: Any) -> CogDescription:
