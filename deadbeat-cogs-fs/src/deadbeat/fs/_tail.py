@@ -469,6 +469,9 @@ class FileWatcherSupply(movement.Supply):
         self._idle: dict[FileId, None] = {}
         #: Files waiting for a descriptor (max_open_files reached): name -> how to open it.
         self._waiting_open: dict[str, tuple[FileId, dict[str, Any]]] = {}
+        #: The name each file waiting for a descriptor waits under: one entry
+        #: per file, dropped when the file is opened by any way (see _queue).
+        self._waiting_names: dict[FileId, str] = {}
         self._said_cap = False
         self._said_cap_at = -_CAP_SAID_EVERY
         #: How many files ignore_older left out at the last look (said when it changes).
@@ -831,7 +834,7 @@ class FileWatcherSupply(movement.Supply):
     def _renamed(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new`` within a watched directory."""
         names = self._names
-        waiting = self._waiting_open.pop(old, None)
+        waiting = self._unqueue(old)
         if (
             old != new
             and old not in names.arrivals
@@ -850,7 +853,7 @@ class FileWatcherSupply(movement.Supply):
             # under the old name, that file took its place in the queue, and
             # it was never opened: its lines were lost.
             file, how = waiting
-            self._waiting_open[new] = (file, {**how, "rotated": not self._matches(new)})
+            self._queue(new, file, {**how, "rotated": not self._matches(new)})
         arrival = names.arrivals.pop(old, None)
         if arrival is not None:
             names.arrivals[new] = arrival  # not open yet: follow the name
@@ -947,7 +950,7 @@ class FileWatcherSupply(movement.Supply):
         closed = self._closed_paths.pop(path, None)
         if closed is not None:
             self._forget_closed(closed)
-        self._waiting_open.pop(path, None)
+        self._unqueue(path)
         shadow = self._shadow_paths.get(path)
         if shadow is not None:
             self._unshadow(shadow)
@@ -977,7 +980,7 @@ class FileWatcherSupply(movement.Supply):
         for old in self._names.moved_away():
             arrival = self._names.arrivals.pop(old, None)
             closed = self._closed_paths.pop(old, None)
-            waiting = self._waiting_open.pop(old, None)
+            waiting = self._unqueue(old)
             if closed is not None:
                 # Closed while idle and moved where no event follows it: it
                 # cannot be opened again, and is forgotten (kept, it would
@@ -1216,7 +1219,38 @@ class FileWatcherSupply(movement.Supply):
                 self,
                 self._cap,
             )
+        self._queue(path, file, how)
+
+    def _queue(self, path: str, file: FileId, how: dict[str, Any]) -> None:
+        """Queue ``file`` under ``path`` for a descriptor, behind the files waiting already.
+
+        A file waits once: asked again under another name (a look found it
+        there before the events that rename it were read), it keeps its place
+        and is looked for in its directory when its turn comes. Two entries
+        for one file outlived its opening by the first: the second opened it
+        again once it was read to its end and forgotten, from its start.
+        """
+        name = self._waiting_names.get(file)
+        if name is not None and name != path:
+            return
+        replaced = self._waiting_open.get(path)
+        if replaced is not None and replaced[0] != file:
+            del self._waiting_names[replaced[0]]  # (another file was waiting under the name: renamed over)
         self._waiting_open[path] = (file, how)
+        self._waiting_names[file] = path
+
+    def _unqueue(self, path: str) -> tuple[FileId, dict[str, Any]] | None:
+        """:returns: the entry of the file waiting under ``path``, no longer waiting, if one was."""
+        entry = self._waiting_open.pop(path, None)
+        if entry is not None:
+            del self._waiting_names[entry[0]]
+        return entry
+
+    def _unqueue_file(self, file: FileId) -> None:
+        """``file`` waits no longer, under whatever name: it was opened, or forgotten."""
+        name = self._waiting_names.pop(file, None)
+        if name is not None:
+            del self._waiting_open[name]
 
     def _make_room(self) -> bool:
         """Close the open file idle longest. :returns: whether one was closed."""
@@ -1275,7 +1309,7 @@ class FileWatcherSupply(movement.Supply):
             "compressed": False,
         }
         self._park(followed)
-        self._waiting_open[path] = (followed.file, how)
+        self._queue(path, followed.file, how)
 
     def _forget_closed(self, file: FileId, mark: _Mark | None = None) -> None:
         """A file closed while idle is gone: forget it once its last batches are acknowledged.
@@ -1390,7 +1424,7 @@ class FileWatcherSupply(movement.Supply):
             if len(self._files) >= self._cap and not self._make_room():
                 return
             path, (file, how) = next(iter(self._waiting_open.items()))
-            del self._waiting_open[path]
+            self._unqueue(path)
             if file in self._files or not (self._following or os.path.lexists(path)):
                 continue  # (read once, a file gone meanwhile is skipped, as it always was)
             # Looked for in its directory if it is no longer under the name it
@@ -2372,6 +2406,11 @@ class FileWatcherSupply(movement.Supply):
         elif rotated:
             followed.rotate(path)
         self._files.add(followed)
+        # Opened by another way than its turn (an arrival: renamed while it
+        # waited and closed; a look), it waits no longer. Left waiting, its
+        # entry opened it again after it was read to its end and forgotten
+        # (logrotate's next rename moved the entry on): from 0, every line twice.
+        self._unqueue_file(file)
         self._forgetting.pop(file, None)
         # A new file is saved once judged (_copy_verdict), not a copy or read
         # on as one: saved at 0 before, a copy was read whole after a restart.
@@ -3198,26 +3237,35 @@ class FileWatcherSupply(movement.Supply):
         """
         if file in self._forgetting and not self._unacknowledged.get(file) and file not in self._files:
             known = self._known.get(file)
-            if (
-                known is not None
-                and self._waiting_open
-                and known.lineage in (waiting if waiting is not None else self._waiting_unknown())
-            ):
+            if not self._waiting_open:
+                waiting = set()
+            elif waiting is None:
+                waiting = self._waiting_unknown()
+            if known is not None and known.lineage in waiting:
                 # A file of its lineage waits for a descriptor (max_open_files),
                 # never opened, so in no entry: kept, so that a restart looks
                 # for the lineage's files made after it, where that one is
                 # found, renamed while we were stopped or not. Forgotten, the
                 # lineage was left with nothing to look for them by (its mark
-                # stays where it is while a file of it waits; see below), and
+                # stays where it is while such a file waits; see below), and
                 # the file, rotated away meanwhile, was never read.
                 self._forget_later.add(file)
                 return
             self._forget_later.discard(file)
+            # Read and acknowledged to its end, let go: never opened again, from
+            # its start, by a turn it was given before.
+            self._unqueue_file(file)
             mark = self._forgetting.pop(file)
             self._unacknowledged.pop(file, None)
-            if mark is not None and not any(how["lineage"] == mark[0] for _, how in self._waiting_open.values()):
-                # (A file of the lineage waiting for a descriptor may be older:
-                # the mark moves at a later forget, not past it.)
+            if mark is not None and mark[0] not in waiting:
+                # (A file of the lineage never opened and waiting for a
+                # descriptor may be older: the mark moves at a later forget, not
+                # past it. One the state knows, waiting for its next turn or
+                # closed while idle, is read on from its own position and holds
+                # nothing back: held back for it, as every file of a busy
+                # lineage under the cap is in turn, the mark did not tell this
+                # file, renamed again by the next rotation, from a new one, and
+                # it was read again from its start.)
                 self._known.mark_forgotten(*mark)
             self._known.pop(file)
             log.debug("%s: forgot %s, read and acknowledged to its end", self, file.key)
