@@ -967,3 +967,22 @@ class TestNewCog:
         result = deadbeat("new-cog", "geoip", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "deadbeat-geoip" / "pyproject.toml").exists()
+
+
+class TestThreadsLeftBehind:
+    def test_a_thread_a_cog_module_started_does_not_keep_the_program_alive(self, tmp_path: Path) -> None:
+        """`run --once` wrote everything, said "finished", and never exited (SIGTERM did nothing any more)."""
+        (tmp_path / "thcogs.py").write_text(
+            "import threading, time\n"
+            "threading.Thread(target=time.sleep, args=(3600,), name='lib-worker').start()\n"
+            "def passthrough(datum):\n    return (datum,)\n"
+        )
+        (tmp_path / "in.txt").write_text("1\n2\n")
+        (tmp_path / "p.toml").write_text(
+            '[[cog]]\nuse = "fs.read"\nfilenames = ["in.txt"]\n\n[[cog]]\nuse = "thcogs:passthrough"\n\n'
+            '[[cog]]\nuse = "fs.write"\nfilename = "out.txt"\n'
+        )
+        result = deadbeat("run", "--once", "p.toml", cwd=tmp_path, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out.txt").read_text() == "1\n2\n"
+        assert "not waiting for threads a cog's module started (lib-worker); ending now" in result.stderr

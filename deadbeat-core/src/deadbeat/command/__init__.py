@@ -32,7 +32,13 @@ import sys
 
 def _started_as_the_program() -> bool:
     """Whether this import starts the ``deadbeat`` program (its script, or ``python -m deadbeat.command``)."""
-    return sys.argv[0] == "-m" or os.path.basename(sys.argv[0]) == "deadbeat"
+    # "-m" while python -m imports the package; the path of __main__.py once it runs.
+    program = sys.argv[0] if sys.argv else ""
+    return (
+        program == "-m"
+        or os.path.basename(program) == "deadbeat"
+        or program.endswith(os.path.join("deadbeat", "command", "__main__.py"))
+    )
 
 
 # SIGHUP's default ends the process, and logrotate sends it to a daemon that
@@ -100,9 +106,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         module, _, function = handler.partition(":")
         command = getattr(importlib.import_module(f".{module}", __name__), function)
         if args.command == "run":
-            return int(command(args, out))  # a run handles its signals (SIGINT stops it in order)
+            # A run handles its signals (SIGINT stops it in order).
+            return _leave(int(command(args, out)), args.command)
         try:
-            return int(command(args, out))
+            return _leave(int(command(args, out)), args.command)
         except KeyboardInterrupt:
             # Ctrl-C while listing or checking (a slow plugin's import, say): one line, not a traceback
             # through the importer's frames; the status a shell gives a command ended by SIGINT.
@@ -110,3 +117,31 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return 128 + signal.SIGINT
     parser.print_help(out)
     return EXIT_USAGE
+
+
+def _leave(status: int, command: str) -> int:
+    """End the program now with ``status`` when a thread a cog's module started would keep it alive.
+
+    Python waits for every non-daemon thread before it exits: a plugin that
+    starts one as it is imported hung ``deadbeat run --once`` (under cron, for
+    ever) after the work was done and said. Only when this process is the
+    program: an application calling :func:`main` keeps its threads.
+    """
+    import threading
+
+    lingering = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    if not lingering or not _started_as_the_program():
+        return status
+    sys.stderr.write(
+        f"deadbeat: {command}: not waiting for threads a cog's module started ({', '.join(lingering[:5])});"
+        " ending now\n"
+    )
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
