@@ -599,6 +599,41 @@ class TestEventIds:
         lines = [r.getMessage() for r in caplog.records if r.name == "deadbeat.dns"]
         assert len(lines) == 1 and lines[0].startswith("ips.jsonl:76: "), lines
 
+    @pytest.mark.parametrize("keep_order", [False, True])
+    def test_data_answered_late_keep_their_ids_after_the_lookup(
+        self, scripted_dns: Any, dns_kit: Any, keep_order: bool
+    ) -> None:
+        """An error after the lookup named no event id (null, "-"): held data sent on late had lost it.
+
+        (With keep_order the list goes datum by datum, with the ids the train knew for it.)"""
+        for address, name in (("192.0.2.40", "forty.example"), ("192.0.2.41", "forty-one.example")):
+            scripted_dns.set_rule(dns_kit.reverse_name(address), dns_kit.Rule(records=[("PTR", name)]))
+        data = [{"ip": "192.0.2.40", "n": "x"}, {"ip": "192.0.2.41", "n": 1}, {"ip": "192.0.2.40", "n": "y"}]
+        esc = movement.Escapement()
+        train = movement.Train(esc)
+        records: list[Any] = []
+        collector = Collector()
+
+        def need_int(datum: dict[str, Any]) -> tuple[dict[str, Any]]:
+            if not isinstance(datum["n"], int):
+                raise ValueError(f"n: {datum['n']!r} is not a number")
+            return (datum,)
+
+        train.cogs = [
+            dns.ReverseLookup(train, servers=[scripted_dns.address], keep_order=keep_order),
+            need_int,
+            collector,
+        ]
+        train.error_output = records.append
+        batch = movement.Batch(data, batch_id="b", event_ids=["ips.jsonl:0", "ips.jsonl:30", "ips.jsonl:60"])
+        esc.enqueue(lambda: train.send(None, batch))
+        try:
+            esc.run()
+        finally:
+            esc.close()
+        assert [d["hostname"] for d in collector.data] == ["forty-one.example"]
+        assert sorted(r.event_id for r in records) == ["ips.jsonl:0", "ips.jsonl:60"]
+
     def test_a_given_id_getter_is_used(self, scripted_dns: Any, dns_kit: Any, caplog: pytest.LogCaptureFixture) -> None:
         """id_getter given: log lines name what it reads."""
         scripted_dns.set_rule(dns_kit.reverse_name("192.0.2.32"), dns_kit.Rule(rcode=dns_kit.SERVFAIL))

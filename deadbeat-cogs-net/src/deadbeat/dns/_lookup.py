@@ -88,12 +88,14 @@ _LEAST_ALONE = 0.05
 class _Slot:
     """One held datum: replaced by what the setter returns, and ready once it may go on; its train hold token."""
 
-    __slots__ = ("datum", "ready", "hold")
+    __slots__ = ("datum", "ready", "hold", "event_id")
 
-    def __init__(self, datum: Any, hold: Any, ready: bool = False) -> None:
+    def __init__(self, datum: Any, hold: Any, ready: bool = False, event_id: Any = None) -> None:
         self.datum = datum
         self.hold = hold
         self.ready = ready
+        #: The id the train knew for the datum when it came (it goes on with it), if known.
+        self.event_id = event_id
 
 
 class _Pending:
@@ -107,6 +109,7 @@ class _Pending:
         "key",
         "questions",
         "waiting",
+        "ids",
         "holds",
         "left",
         "found",
@@ -123,6 +126,8 @@ class _Pending:
         self.questions = questions
         #: The data waiting for the answer; with keep_order, their places in the line (_Slot).
         self.waiting: list[Any] = []
+        #: Without keep_order: the event ids the train knew for the waiting data (None where unknown).
+        self.ids: list[Any] = []
         #: Without keep_order: the train's hold tokens of the waiting data.
         self.holds = movement.HeldRuns()
         self.left = len(questions)
@@ -248,6 +253,9 @@ class Lookup(movement.Cog):
         #: Held data that may go on, collected during one batch of events,
         #: and their train hold tokens.
         self._out: list[Any] = []
+        #: The event ids of ``_out``, in order (None where unknown), and of the data _take_out took last.
+        self._out_ids: list[Any] = []
+        self._taken_ids: list[Any] = []
         self._out_holds = movement.HeldRuns()
         self._out_token: movement.Hold | None = None
         self._filling = False
@@ -337,7 +345,7 @@ class Lookup(movement.Cog):
             elif self._not_found_value is not None:
                 datum = self._set(datum, self._not_found_value)
             if self._line:
-                return self._behind_line(datum)
+                return self._behind_line(datum, self._known_id(datum))
             return (datum,)
         if key is None or key == "":
             return self._pass_without(datum)
@@ -346,13 +354,13 @@ class Lookup(movement.Cog):
     def _pass_without(self, datum: Any) -> Any:
         self._without += 1
         if self._line:
-            return self._behind_line(datum)
+            return self._behind_line(datum, self._known_id(datum))
         return (datum,)
 
-    def _behind_line(self, datum: Any) -> None:
+    def _behind_line(self, datum: Any, event_id: Any = None) -> None:
         """Keep order: a datum that needs no lookup waits for those before it."""
         # Held by the datum's own batch only (see Train.hold): it came with this call.
-        self._line.append(_Slot(datum, self.train.hold(current=True), True))
+        self._line.append(_Slot(datum, self.train.hold(current=True), True, event_id))
         return None
 
     def _miss(self, datum: Any, key: Any) -> Any:
@@ -366,10 +374,10 @@ class Lookup(movement.Cog):
                 self._failed += 1
                 if self._failed_value is not None:
                     datum = self._set(datum, self._failed_value)
-                return self._behind_line(datum) if self._line else (datum,)
+                return self._behind_line(datum, event_id) if self._line else (datum,)
             self._start(key, questions, datum, self.train.hold(current=True), event_id)
         else:
-            self._attach(pending, datum, self.train.hold(current=True))
+            self._attach(pending, datum, self.train.hold(current=True), event_id)
         return self._take_out()
 
     def _known_id(self, datum: Any) -> Any:
@@ -396,7 +404,7 @@ class Lookup(movement.Cog):
         """A new lookup for ``datum`` (held already, under ``hold``): sent now if there is room, else queued."""
         pending = self._pending[key] = _Pending(key, questions)
         pending.first_id = event_id
-        self._attach(pending, datum, hold)
+        self._attach(pending, datum, hold, event_id)
         if self._queue or self._resolver.outstanding + len(questions) > self._max_in_flight:
             self._queue.append(pending)
         else:
@@ -409,14 +417,18 @@ class Lookup(movement.Cog):
                 f"{self.public_name} is not a cog of the Train it was given; build it with the Train it runs in"
             )
 
-    def _attach(self, pending: _Pending, datum: Any, hold: Any) -> None:
-        """``datum`` (held already, under ``hold``) waits for ``pending`` (keeping order, in its place in the line)."""
+    def _attach(self, pending: _Pending, datum: Any, hold: Any, event_id: Any = None) -> None:
+        """``datum`` (held already, under ``hold``) waits for ``pending`` (keeping order, in its place in the line).
+
+        :param event_id: the id the train knew for it when it came: it goes on with it (see _deliver).
+        """
         if self._keep_order:
-            slot = _Slot(datum, hold)
+            slot = _Slot(datum, hold, False, event_id)
             pending.waiting.append(slot)
             self._line.append(slot)
         else:
             pending.waiting.append(datum)
+            pending.ids.append(event_id)
             pending.holds.add(hold)
 
     # -- whole lists --------------------------------------------------------------
@@ -488,17 +500,16 @@ class Lookup(movement.Cog):
                     datum = self._set(datum, self._not_found_value)
             out.append(datum)
         hold = self.train.hold(len(misses), current=True) if misses else None
-        ids: list[Any] | None = None
+        # Once per list with data to hold: the ids they go on with when answered, and log lines name.
+        ids = (self.train.event_ids_of(data) or []) if misses and self._train_ids else []
         for index, key, questions in misses:
             pending = self._pending.get(key)
+            event_id = ids[index] if ids else None
             if pending is None:
-                if ids is None and self._train_ids:
-                    # Once per list, and only when a lookup starts: what log lines about it will name.
-                    ids = self.train.event_ids_of(data) or []
                 # (A lookup pending at the check may have ended since: its key was good.)
-                self._start(key, questions or self._questions(key), data[index], hold, ids[index] if ids else None)
+                self._start(key, questions or self._questions(key), data[index], hold, event_id)
             else:
-                self._attach(pending, data[index], hold)
+                self._attach(pending, data[index], hold, event_id)
         late = self._take_out()
         if late:
             out += late
@@ -668,6 +679,7 @@ class Lookup(movement.Cog):
         if not self._keep_order:
             data = pending.waiting
             self._out += data if value is None else self._set_all(data, value, copies)
+            self._out_ids += pending.ids
             self._out_holds.extend(pending.holds)
             return
         slots = pending.waiting
@@ -678,10 +690,12 @@ class Lookup(movement.Cog):
             slot.ready = True
         line = self._line
         out = self._out
+        out_ids = self._out_ids
         runs = self._out_holds
         while line and line[0].ready:
             slot = line.popleft()
             out.append(slot.datum)
+            out_ids.append(slot.event_id)
             runs.add(slot.hold)
 
     def _set_all(self, data: list[Any], value: Any, copies: bool) -> list[Any]:
@@ -745,6 +759,7 @@ class Lookup(movement.Cog):
         if not out:
             return None
         self._out = []
+        self._taken_ids, self._out_ids = self._out_ids, []
         self._out_token = self._out_holds.release(self.train.release)
         return out
 
@@ -754,6 +769,10 @@ class Lookup(movement.Cog):
             self._drop_abandoned()
         out = self._take_out()
         if out:
+            ids = self._taken_ids
+            if len(ids) == len(out) and any(event_id is not None for event_id in ids):
+                # The ids they came with go on with them: error records and log lines after this cog name them.
+                out = movement.Batch(out, event_ids=ids)
             # With the earliest batch's token: an output after this cog that holds them holds that batch back.
             self.train.send(self, out, token=self._out_token)
 

@@ -1186,7 +1186,9 @@ class Train:
         :param token: for held data sent on late, the token :meth:`hold` gave
             for them (the oldest, if they came from several batches): a cog
             further on that holds them with ``current=True`` then holds back
-            their batch only.
+            their batch only. Held data sent on late as a :class:`Batch` with
+            ``event_ids`` (noted with :meth:`event_ids_of` when they came) keep
+            those ids for the cogs after, their error records and log lines.
         :returns: how many data left the last cog.
         :raises ValueError: when ``cog`` is not in this train.
         """
@@ -1254,10 +1256,16 @@ class Train:
                 # middle of another send: they need not be that send's data.
                 self._current = token if token is not None and not token.acknowledged else None
                 carrying = True
+                # Held data sent on late as a Batch that knows their ids (a lookup
+                # answered): errors and outputs after the cog name them by those.
+                outer_entering = self._entering
+                if isinstance(data, Batch) and data.knows_ids:
+                    self._entering = data
                 self._sending += 1
                 try:
                     out = self._entries[start](data)
                 finally:
+                    self._entering = outer_entering
                     self._sent()
             if self._recompile or self._failed:  # the call spared: this runs once per batch and per route
                 self._deliver_gathered_failures()
