@@ -80,7 +80,13 @@ def _module_file(module: str, roots: Iterable[str]) -> str | None:
 
 
 def _docstring_of(module: str, attribute: str, roots: list[str], depth: int = 0) -> str | None:
-    """Follow ``module:attribute`` through the source, re-exports included, to its docstring."""
+    """Follow ``module:attribute`` through the source, re-exports included, to its docstring.
+
+    ``attribute`` may be a dotted path (``Outer.Inner``, as entry points allow):
+    each part is looked for in what the one before it is, a class's body for a
+    nested class, the module a name was imported from for a re-export, or a
+    submodule of a package.
+    """
     import ast  # only when building: a listing reads manifests and must not pay for it
 
     if depth > 8:
@@ -93,11 +99,12 @@ def _docstring_of(module: str, attribute: str, roots: list[str], depth: int = 0)
             tree = ast.parse(handle.read(), path)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
-    name = attribute.split(".")[0]
-    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    name, *rest = attribute.split(".")
+    is_package = path.endswith("__init__.py")
+    package = module if is_package else module.rpartition(".")[0]
     for node in tree.body:
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return ast.get_docstring(node) or ""
+            return _docstring_within(node, rest, module, roots, depth)
     # Not defined here: a re-export (``from ._read import FileReaderSupply``) or an alias (``Read = Reader``).
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
@@ -109,13 +116,51 @@ def _docstring_of(module: str, attribute: str, roots: list[str], depth: int = 0)
                     anchor = package.split(".")
                     anchor = anchor[: len(anchor) - node.level + 1] if node.level > 1 else anchor
                     source = ".".join([*anchor, source] if source else anchor)
-                return _docstring_of(source, alias.name, roots, depth + 1)
+                if rest and _module_file(f"{source}.{alias.name}", roots) is not None:
+                    # ``from . import _impl``: a submodule, whose attribute the rest names.
+                    return _docstring_of(f"{source}.{alias.name}", ".".join(rest), roots, depth + 1)
+                return _docstring_of(source, ".".join([alias.name, *rest]), roots, depth + 1)
+        if isinstance(node, ast.Import) and rest:
+            for alias in node.names:
+                if alias.asname == name:  # ``import pkg._impl as impl``
+                    return _docstring_of(alias.name, ".".join(rest), roots, depth + 1)
+                if alias.asname is None and alias.name.split(".")[0] == name:  # ``import pkg.sub`` binds pkg
+                    return _docstring_of(name, ".".join(rest), roots, depth + 1)
         if (
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Name)
             and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
         ):
-            return _docstring_of(module, node.value.id, roots, depth + 1)
+            return _docstring_of(module, ".".join([node.value.id, *rest]), roots, depth + 1)
+    if rest and is_package:
+        # A submodule of the package (``pkg:sub.Cog``), or the package a plain ``import pkg.sub`` binds.
+        return _docstring_of(f"{module}.{name}", ".".join(rest), roots, depth + 1)
+    return None
+
+
+def _docstring_within(node: Any, parts: list[str], module: str, roots: list[str], depth: int) -> str | None:
+    """The docstring of what ``parts`` names inside the definition ``node``: ``Inner`` in ``class Outer``."""
+    import ast
+
+    if not parts:
+        return ast.get_docstring(node) or ""
+    if depth > 8 or not isinstance(node, ast.ClassDef):
+        return None  # what a function holds is not in its source
+    name, rest = parts[0], parts[1:]
+    for child in node.body:
+        if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and child.name == name:
+            return _docstring_within(child, rest, module, roots, depth)
+    for child in node.body:
+        if (
+            isinstance(child, ast.Assign)
+            and isinstance(child.value, ast.Name)
+            and any(isinstance(t, ast.Name) and t.id == name for t in child.targets)
+        ):
+            # ``Inner = _Inner``: the class's own name first, as its body looks it up, then the module's.
+            found = _docstring_within(node, [child.value.id, *rest], module, roots, depth + 1)
+            if found is None:
+                found = _docstring_of(module, ".".join([child.value.id, *rest]), roots, depth + 1)
+            return found
     return None
 
 

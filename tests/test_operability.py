@@ -737,6 +737,7 @@ class TestCheck:
             [[cog]]
             use = "fs.read"
             filenames = ["missing.txt"]
+            line_setter = "line"
 
             [[cog]]
             use = "flow.filter"

@@ -29,7 +29,13 @@ from typing import TextIO
 
 from ._common import EXIT_ERROR, EXIT_OK
 
-_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+#: A short name: lower-case words of letters and digits, joined by single underscores (geoip, my_lookup).
+#: Each ``_`` becomes a ``-`` in the distribution's name (deadbeat-my-lookup), which must end with a letter
+#: or digit, and in which a run of ``-`` counts as one (deadbeat-b--c is the project deadbeat-b-c): a name
+#: ending with ``_`` or holding ``__`` makes a project that cannot be built, or is another's.
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
+#: What the message about a name like ``a_`` or ``b__c`` is for: otherwise made of the right characters.
+_CHARACTERS = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 _PYPROJECT = """\
 [build-system]
@@ -212,6 +218,36 @@ _FIRST_PARTY_PREFIXES = frozenset(
 )
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a new cog distribution by its shape, or ``None`` when it can.
+
+    ``NAME`` becomes the distribution ``deadbeat-NAME`` (``_`` as ``-``), the
+    package ``deadbeat_NAME`` and the cog prefix ``NAME.``: each must be valid,
+    and the distribution's name must be its own.
+    """
+    rule = (
+        "use lower-case letters and digits, starting with a letter, words joined by single underscores"
+        " (geoip, my_lookup)"
+    )
+    if _NAME.match(name):
+        return None
+    if not _CHARACTERS.match(name):
+        return f"{name!r} cannot name a cog distribution: {rule}"
+    dist = "deadbeat-" + name.replace("_", "-")
+    if name.startswith("_"):
+        return f"{name!r} cannot name a cog distribution: it starts with '_'; {rule}"
+    if name.endswith("_"):
+        return (
+            f"{name!r} cannot name a cog distribution: it would be named {dist!r}, and a project's name must end"
+            f" with a letter or digit; {rule}"
+        )
+    same = "deadbeat-" + re.sub(r"_+", "-", name)
+    return (
+        f"{name!r} cannot name a cog distribution: it would be named {dist!r}, which is the same project as"
+        f" {same!r} (a run of '-' or '_' in a project's name counts as one); {rule}"
+    )
+
+
 def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     """Run ``deadbeat new-cog``.
 
@@ -222,11 +258,9 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     if out is None:
         out = io.StringIO()
     name = args.name
-    if not _NAME.match(name):
-        sys.stderr.write(
-            f"deadbeat: new-cog: {name!r} cannot name a cog distribution: use lower-case letters, digits and"
-            " underscores, starting with a letter (geoip, my_lookup)\n"
-        )
+    problem = name_problem(name)
+    if problem is not None:
+        sys.stderr.write(f"deadbeat: new-cog: {problem}\n")
         return EXIT_ERROR
     if keyword.iskeyword(name):
         sys.stderr.write(
@@ -248,14 +282,19 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         )
         return EXIT_ERROR
     directory: Path = args.directory or Path("deadbeat-" + name.replace("_", "-"))
-    if directory.exists():
-        sys.stderr.write(f"deadbeat: new-cog: {directory} exists; choose another --directory\n")
+    try:
+        if directory.exists() or directory.is_symlink():
+            sys.stderr.write(f"deadbeat: new-cog: {directory} exists; choose another --directory\n")
+            return EXIT_ERROR
+        files = render(name)
+        for relative, text in files.items():
+            path = directory / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        # A name too long for a file name, a directory that cannot be written: said, not a traceback.
+        sys.stderr.write(f"deadbeat: new-cog: cannot create {directory}: {exc.strerror or exc}\n")
         return EXIT_ERROR
-    files = render(name)
-    for relative, text in files.items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
     out.write(
         f"Created {directory}/ with the cog {name}.tag. Next:\n"
         f"  cd {directory}\n"

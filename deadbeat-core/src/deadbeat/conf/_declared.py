@@ -27,7 +27,9 @@ anything else (``Any``, callables)  anything, checked by the cog itself
 from __future__ import annotations
 
 import collections.abc
+import importlib
 import inspect
+import logging
 import re
 import types
 import typing
@@ -69,6 +71,8 @@ __all__ = [
     "section_of",
     "split_params",
 ]
+
+log = logging.getLogger("deadbeat.conf")
 
 #: A parameter holding the name of a text encoding (checked: a codec Python knows).
 Encoding = Annotated[str, cast_encoding]
@@ -210,12 +214,103 @@ def _docstring(factory: Any) -> str:
     return inspect.cleandoc(own) if isinstance(own, str) else ""
 
 
-def _hints(factory: Any) -> dict[str, Any]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
+@dataclass(frozen=True)
+class _Unresolved:
+    """An annotation that does not resolve where the cog runs: its text, and why."""
+
+    annotation: Any
+    name: str | None
+    reason: str
+
+
+#: What an annotation may name besides what its module defines: ``Optional``, ``Annotated`` and the rest
+#: of :mod:`typing`, which a module may import only for type checkers. The module's own names win.
+_TYPING_NAMES = {name: getattr(typing, name) for name in typing.__all__ if hasattr(typing, name)}
+#: The parameters already said not to resolve: (module, cog, parameter).
+_told: set[tuple[str, str, str]] = set()
+
+
+def _raw_annotations(target: Any) -> dict[str, Any]:
+    """The annotations of ``target`` as written: strings under ``from __future__ import annotations``."""
     try:
-        return typing.get_type_hints(target, include_extras=True)
-    except Exception:  # noqa: BLE001 - annotations that do not resolve only mean no casts
+        raw = getattr(target, "__annotations__", None)
+    except Exception:  # noqa: BLE001 - Python 3.14 evaluates them when asked, and a name missing raises
+        raw = None
+        try:
+            annotationlib: Any = importlib.import_module("annotationlib")
+            raw = annotationlib.get_annotations(target, format=annotationlib.Format.STRING)
+        except Exception:  # noqa: BLE001 - no annotations to read, no casts
+            raw = None
+    return dict(raw) if isinstance(raw, collections.abc.Mapping) else {}
+
+
+def _resolve(annotation: Any, namespace: dict[str, Any], module_globals: dict[str, Any]) -> Any:
+    """One annotation, evaluated as :func:`typing.get_type_hints` evaluates it, in the module's globals.
+
+    :raises Exception: whatever its evaluation raises (``NameError`` for a name
+        imported only under ``TYPE_CHECKING``).
+    """
+
+    def holder() -> None:
+        pass
+
+    holder.__annotations__ = {"annotation": annotation}
+    return typing.get_type_hints(holder, globalns=namespace, localns=module_globals, include_extras=True)["annotation"]
+
+
+def _hints(factory: Any) -> dict[str, Any]:
+    """Each parameter's annotation resolved on its own: one that does not resolve is an :class:`_Unresolved`.
+
+    A single name imported only for type checkers (``if TYPE_CHECKING: from
+    decimal import Decimal``) must cost the cast of its own parameter only,
+    not the checks of every other one.
+    """
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    raw = _raw_annotations(target)
+    if not raw:
         return {}
+    unwrapped = target
+    while hasattr(unwrapped, "__wrapped__"):
+        unwrapped = unwrapped.__wrapped__
+    module_globals = getattr(unwrapped, "__globals__", None)
+    module_globals = module_globals if isinstance(module_globals, dict) else {}
+    module_name = str(module_globals.get("__name__") or getattr(factory, "__module__", "") or "its module")
+    namespace = dict(_TYPING_NAMES)
+    hints: dict[str, Any] = {}
+    for name, annotation in raw.items():
+        if name == "return":
+            continue
+        try:
+            hints[name] = _resolve(annotation, namespace, module_globals)
+        except Exception as exc:  # noqa: BLE001 - an annotation that does not resolve only means no cast
+            missing = getattr(exc, "name", None) if isinstance(exc, NameError) else None
+            reason = f"name {missing!r} is not defined in {module_name}" if missing else f"{type(exc).__name__}: {exc}"
+            hints[name] = _Unresolved(annotation, missing, reason)
+    return hints
+
+
+def _tell_unresolved(factory: Any, name: str, unresolved: _Unresolved) -> None:
+    """Say once per parameter that its annotation does not resolve, and so that its value goes unchecked."""
+    module = str(getattr(factory, "__module__", "") or "")
+    qualname = str(getattr(factory, "__qualname__", "") or getattr(factory, "__name__", "") or repr(factory))
+    key = (module, qualname, name)
+    if key in _told:
+        return
+    _told.add(key)
+    written = unresolved.annotation if isinstance(unresolved.annotation, str) else repr(unresolved.annotation)
+    hint = (
+        " (imported only under 'if TYPE_CHECKING:'? import it where the cog runs for its values to be checked)"
+        if unresolved.name
+        else ""
+    )
+    log.warning(
+        "cog %s: parameter %r: its annotation %r does not resolve: %s%s; its values are taken unchecked",
+        f"{module}:{qualname}" if module else qualname,
+        name,
+        written,
+        unresolved.reason,
+        hint,
+    )
 
 
 def _injected_kind(name: str, annotation: Any) -> str | None:
@@ -243,6 +338,12 @@ def _injected_kind(name: str, annotation: Any) -> str | None:
 def declared_parameters(factory: Any) -> tuple[str | None, list[Declared]]:
     """Read what ``factory`` (a cog class or function) declares.
 
+    Each annotation is resolved on its own, in the globals of the function's
+    module (with :mod:`typing`'s names besides): one that does not resolve there
+    (a name imported only under ``TYPE_CHECKING``) makes its own parameter take
+    anything, said once in a warning naming the cog, the parameter and the
+    name, and leaves the casts of the others as they are.
+
     :returns: what the first parameter is given (``"train"``, ``"esc"`` or
         ``None``: see :func:`_injected_kind`) and every other parameter, in
         order; ``*args`` and ``**kwargs`` are left out.
@@ -254,7 +355,9 @@ def declared_parameters(factory: Any) -> tuple[str | None, list[Declared]]:
     injected = None
     hints = _hints(factory)
     if parameters and parameters[0].kind in (parameters[0].POSITIONAL_ONLY, parameters[0].POSITIONAL_OR_KEYWORD):
-        injected = _injected_kind(parameters[0].name, hints.get(parameters[0].name, parameters[0].annotation))
+        first = hints.get(parameters[0].name, parameters[0].annotation)
+        first = first.annotation if isinstance(first, _Unresolved) else first
+        injected = _injected_kind(parameters[0].name, first)
         if injected is not None:
             parameters = parameters[1:]
     docs = split_params(_docstring(factory))[1]
@@ -264,6 +367,11 @@ def declared_parameters(factory: Any) -> tuple[str | None, list[Declared]]:
             continue
         annotation = hints.get(p.name, p.annotation)
         default = REQUIRED if p.default is p.empty else p.default
+        if isinstance(annotation, _Unresolved):
+            # Taken as Any: its values unchecked, its annotation shown as written; the others keep their casts.
+            _tell_unresolved(factory, p.name, annotation)
+            found.append(Declared(p.name, annotation.annotation, default, docs.get(p.name, ""), cast_any))
+            continue
         found.append(Declared(p.name, annotation, default, docs.get(p.name, ""), cast_for(annotation)))
     return injected, found
 

@@ -490,9 +490,88 @@ class _NotAllowed(Exception):
     """A ``module:attribute`` cog outside the allow-list."""
 
 
+class _CannotImport(Exception):
+    """A ``module:attribute`` whose module cannot be imported: malformed, or its code failed as it was imported."""
+
+
+def _dotted(name: str) -> bool:
+    """Whether ``name`` is a dotted Python name (``mycogs``, ``pkg.cogs``), what an import can take."""
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _malformed(use: str) -> str | None:
+    """Why ``use``, holding a ':', is no ``module:attribute`` that could ever be imported; ``None`` when it could be.
+
+    Said before anything is looked for: a path, a relative name or an empty part
+    would otherwise reach the import machinery, which fails with an error of its
+    own (``FileNotFoundError``, ``TypeError``) instead of a line naming the cog.
+    """
+    module_name, _, attribute = use.partition(":")
+    spelling = "a module:attribute cog names its module by its dotted Python name (mycogs, or package.mycogs)"
+    if not module_name.strip():
+        return f"no module before ':'; {spelling}"
+    if any(sep in module_name for sep in ("/", "\\", os.sep)):
+        return f"{module_name!r} is a path, not a module name; {spelling}, found beside the pipeline file or installed"
+    if module_name.startswith("."):
+        return f"{module_name!r} is a relative module name; {spelling}, found beside the pipeline file or installed"
+    if not _dotted(module_name):
+        return f"{module_name!r} is not a module name; {spelling}"
+    if not attribute.strip():
+        return f"no attribute after ':'; name a class or function of {module_name} ({module_name}:MyCog)"
+    if not _dotted(attribute):
+        return (
+            f"{attribute!r} is not an attribute name; module:attribute names a class or function of {module_name} by"
+            " its dotted Python name (MyCog, or Outer.MyCog)"
+        )
+    return None
+
+
+def _offered_with_colon(use: str, registry: CogRegistry) -> str | None:
+    """Why ``use`` fails when an installed distribution offers a cog of that name (a ':' in it), else ``None``."""
+    try:
+        entries = [e for e in registry.discover() if use in (e.name, e.qualified)]
+    except Exception:  # noqa: BLE001 - only a hint: a registry that cannot say has nothing to add
+        return None
+    if not entries:
+        return None
+    entry = entries[0]
+    return (
+        f"{use!r} reads as module:attribute (it holds a ':'); {entry.distribution} offers a cog named"
+        f" {entry.name!r}, but a cog whose name holds a ':' cannot be used by its name (its distribution must"
+        " rename it)"
+    )
+
+
+def _where_raised(exc: BaseException) -> str:
+    """`` (file, line N)`` of the line that raised ``exc``, the import machinery's own frames left out."""
+    import importlib
+    import traceback
+
+    if isinstance(exc, SyntaxError):
+        return ""  # its text says where already
+    machinery = os.path.dirname(importlib.__file__ or "") + os.sep
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<frozen ", machinery))
+    ]
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+
+
 def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
+    """The factory ``use`` names: an installed cog's name, or an app's own ``module:attribute``.
+
+    :raises KeyError: when no installed cog has that name.
+    :raises _CannotImport: when ``use`` is no ``module:attribute`` that could be
+        imported (a path, a relative name, an empty part), or when importing its
+        module raised; nothing is imported for a malformed one.
+    :raises ImportError: when there is no such module, or its place is unsafe.
+    """
     if ":" not in use:
         return registry.load(use)
+    malformed = _malformed(use)
+    if malformed is not None:
+        raise _CannotImport(_offered_with_colon(use, registry) or malformed)
     # The allow-list speaks for every cog, not only for installed ones; refused
     # before importing. Only a pattern with a ':' allows module:attribute names:
     # 'http.*', meant for the http cogs, must not allow the standard library's
@@ -507,10 +586,27 @@ def _resolve(use: str, registry: CogRegistry, base: str) -> Any:
         )
         raise _NotAllowed(f"not in the allow-list {registry.allow}{hint}")
     module_name, _, attribute = use.partition(":")
-    module = import_app_module(module_name, base)
+    try:
+        module = import_app_module(module_name, base)
+    except ImportError:
+        offered = _offered_with_colon(use, registry)
+        if offered is None:
+            raise
+        raise _CannotImport(offered) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the module's own code may raise anything, SystemExit too
+        raise _CannotImport(f"{module_name}: {type(exc).__name__}: {exc}{_where_raised(exc)}") from None
     # Only what the module itself defines, checked before anything is called
     # (--allow 'mycogs:*' must not reach os.system through mycogs:os.system).
-    return app_attribute(module, module_name, attribute)
+    try:
+        return app_attribute(module, module_name, attribute)
+    except (NotAppCog, AttributeError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a module's __getattr__, say, may raise anything
+        raise _CannotImport(
+            f"{module_name}: looking up {attribute} raised {type(exc).__name__}: {exc}{_where_raised(exc)}"
+        ) from None
 
 
 def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, problems: list[str]) -> CogSpec | None:
@@ -534,7 +630,7 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     except (CogLoadError, _NotAllowed, NotAppCog) as exc:
         problems.append(f"{label}: {exc}")
         return None
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, _CannotImport) as exc:
         problems.append(f"{label}: cannot import: {exc}")
         return None
     if not callable(factory):

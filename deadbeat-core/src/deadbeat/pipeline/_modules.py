@@ -164,8 +164,10 @@ def _check_place(path: str) -> None:
 def _check_files_of(name: str, base: str) -> None:
     """Check every file and directory an import of ``name`` from ``base`` would use.
 
-    :raises ImportError: naming the first place its group or others could change.
+    :raises ImportError: naming the first place its group or others could change,
+        or a place that cannot be looked at (the pipeline's directory gone, say).
     """
+    _check_module_name(name)
     try:
         check_private_directory(os.path.join(base, name.partition(".")[0]))
         if not shared_dirs_allowed():
@@ -173,6 +175,26 @@ def _check_files_of(name: str, base: str) -> None:
                 _check_place(place)
     except UnsafePath as exc:
         raise ImportError(str(exc), name=name) from None
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else base
+        raise ImportError(f"{where}: cannot look at it: {exc.strerror or exc}", name=name) from None
+
+
+def _check_module_name(name: str) -> None:
+    """Refuse what is not a dotted Python name before it reaches a path or the import machinery.
+
+    ``nodir/mycogs`` would be joined to the pipeline's directory as a path,
+    ``.mycogs`` asks :func:`importlib.import_module` for a package it has not
+    got: each failed with an error of its own instead of an :class:`ImportError`.
+
+    :raises ImportError: saying what a module name is.
+    """
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        raise ImportError(
+            f"{name!r} is not a module name: a module is named by its dotted Python name (mycogs, or"
+            " package.mycogs), not by a path or a relative name",
+            name=name,
+        )
 
 
 class _PipelineDirectoryFinder(importlib.abc.MetaPathFinder):
@@ -270,8 +292,10 @@ def import_app_module(name: str, base: str) -> Any:
     the module's docstring), and so is each module imported from there later
     (see :class:`_PipelineDirectoryFinder`).
 
-    :raises ImportError: when there is no such module, or its place is unsafe.
+    :raises ImportError: when ``name`` is not a dotted Python name, when there is
+        no such module, or when its place is unsafe.
     """
+    _check_module_name(name)
     top = name.partition(".")[0]
     if _installed(top, base):
         return importlib.import_module(name)  # installed: the pipeline's directory plays no part
