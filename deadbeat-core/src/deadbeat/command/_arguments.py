@@ -9,6 +9,7 @@ for importing the engine, the pipeline loader and asyncio, which only ``run``,
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ._common import add_registry_options
@@ -83,7 +84,7 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.add_argument(
         "--stats",
         nargs="?",
-        type=float,
+        type=_interval,
         const=10.0,
         metavar="SECONDS",
         help="per-cog figures: on a terminal a live view, otherwise a summary line every SECONDS (default 10)",
@@ -99,6 +100,17 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {port}")
     return port
+
+
+def _interval(text: str) -> float:
+    """``--stats SECONDS``: more than 0 (0 or less logged a line at every turn of the loop, at full CPU), finite."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise argparse.ArgumentTypeError(f"a number of seconds more than 0, not {text}")
+    return seconds
 
 
 def _worker_count(text: str) -> int:

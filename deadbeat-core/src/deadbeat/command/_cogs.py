@@ -3,11 +3,14 @@
 The listing imports no cog: names, distributions, versions, statuses and
 summaries come from the installed metadata and the manifest each distribution's
 build wrote (see :mod:`deadbeat.plugins`). ``--check`` imports every cog and
-reports those that fail; ``--strict`` does too and exits 1 when any installed
-cog cannot be used (``not allowed`` is a choice, not a failure). What a cog
-module prints as it is imported goes to standard error: standard output holds
-the table or the JSON alone. With standard output closed (``>&-``) there is
-nowhere to show them: the command says so and exits 1.
+reports those that fail, and those that load but lack a library or an extra to
+run (their note says what to install); ``--strict`` does too and exits 1 when
+any installed cog cannot be used, for either reason (``not allowed`` is a
+choice, not a failure). What a cog module prints as it is imported goes to
+standard error: standard output holds the table or the JSON alone. With
+standard output closed (``>&-``) there is nowhere to show them: the command
+says so and exits 1; a standard output that cannot be written (a full disk)
+is said in one line, exit 1.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def _table(entries: list[CogEntry], checked: bool) -> str:
     rows += [(e.name, e.distribution, e.version, e.status, _note(e)) for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
-    failing = [e for e in entries if not e.usable or e.ambiguous]
+    # A cog that loaded but lacks a library or an extra (its note says "needs ...") cannot be used either.
+    failing = [e for e in entries if not e.usable or e.ambiguous or e.unmet]
     if failing:
         lines += ["", f"{len(failing)} cog(s) cannot be used; the others work."]
     if not checked:

@@ -99,12 +99,17 @@ def registry_of(args: argparse.Namespace) -> CogRegistry:
 def write_all(out: TextIO | None, text: str) -> bool:
     """Write ``text`` to ``out``; a reader that went away (``| head -1``) is no error.
 
+    Any other failure to write (``> /dev/full``: no space left; an I/O error)
+    is: one line on standard error, and the command exits 1 (``SystemExit``),
+    for what it was to show was not shown.
+
     :param out: where to write; ``None`` (standard output closed when the
         command started: ``>&-``) writes nothing.
     :returns: ``False`` when nothing could be written: the reader closed the
         pipe (standard output is then pointed at ``/dev/null``, so that the
         interpreter's final flush does not print a traceback either), or there
         is no ``out``.
+    :raises SystemExit: with status 1, when writing failed otherwise.
     """
     if out is None:
         return False
@@ -112,14 +117,31 @@ def write_all(out: TextIO | None, text: str) -> bool:
         out.write(text)
         out.flush()
     except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, out.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass  # not a file descriptor (a StringIO): nothing will flush it at exit
+        _to_devnull(out)
         return False
+    except OSError as exc:
+        # What is left in the stream's buffer would fail again as the interpreter flushes it at exit.
+        _to_devnull(out)
+        sys.stderr.write(f"deadbeat: cannot write to {_name_of(out)}: {exc.strerror or exc}\n")
+        raise SystemExit(EXIT_ERROR) from None
     return True
+
+
+def _to_devnull(out: TextIO) -> None:
+    """Point ``out``'s descriptor at ``/dev/null``: what is still buffered goes nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a file descriptor (a StringIO): nothing will flush it at exit
+
+
+def _name_of(out: TextIO) -> str:
+    try:
+        return "standard output" if out.fileno() == 1 else str(getattr(out, "name", "the output"))
+    except (OSError, ValueError):
+        return "the output"
 
 
 @contextlib.contextmanager

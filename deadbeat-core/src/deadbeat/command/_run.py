@@ -37,8 +37,8 @@ from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry, missing_library
 from ._check import check, feeding_itself, stderr_file
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
-from ._workers import Supervisor, unshareable_supplies
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
+from ._workers import Supervisor, WorkerLink, unshareable_supplies
 
 
 class _Progress:
@@ -80,7 +80,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         if out is None:
             sys.stderr.write("deadbeat: standard output is closed: nowhere to show the explanation\n")
             return EXIT_ERROR
-        out.write(pipeline_mod.explain(spec))
+        write_all(out, pipeline_mod.explain(spec))  # a reader gone is no error; a full disk is (exit 1)
         return EXIT_OK
     feeding = feeding_itself(spec, _logs_outside())
     if feeding:
@@ -121,16 +121,23 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         reason = exc.strerror if isinstance(exc, FileNotFoundError) and exc.strerror else exc
         sys.stderr.write(f"deadbeat: {args.pipeline}: [log]: file: {reason}\n")
         return EXIT_ERROR
+    # Detaching changes to [daemon] work_dir ("/" by default): a relative path to the
+    # pipeline file would then name another file, or none, and every SIGHUP would read
+    # nothing and find the file "unchanged" (so would each worker reading it for
+    # ${DEADBEAT_WORKER}). Resolved while the directory is the one it was given in.
+    absolute = os.path.abspath(args.pipeline)
     try:
         # Detached, the process that started us waits until the pipeline has started (see _report_started).
         daemon.detach(**spec.daemon, report_when_started=args.workers is None)
     except daemon.DaemonError as exc:
         sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
         return EXIT_ERROR
+    if spec.daemon.get("detach"):
+        args.pipeline = absolute
     try:
         dblog.configure(**spec.log)
     except OSError as exc:
-        sys.stderr.write(f"deadbeat: {args.pipeline}: log: {exc}\n")
+        sys.stderr.write(f"deadbeat: {args.pipeline}: [log]: {exc}\n")
         return EXIT_ERROR
     if args.workers is not None:
         if stop_requested:
@@ -138,9 +145,10 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
 
         per_worker = _names_the_worker(args.pipeline)
 
-        def work(index: int, worker_stops: list[int]) -> int:
+        def work(index: int, worker_stops: list[int], link: WorkerLink) -> int:
             # In the forked worker: logging anew (handlers of its own), then the
-            # pipeline is built here, after the fork (see command._workers).
+            # pipeline is built here, after the fork (see command._workers). The
+            # run tells the supervisor, over the link, what it would tell systemd.
             dblog.configure(**spec.log)
             worker_spec = spec
             if per_worker:
@@ -151,7 +159,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
                 except pipeline_mod.PipelineError as exc:
                     logging.getLogger("deadbeat").error("worker %d: %s", index, exc)
                     return EXIT_ERROR
-            return _run_pipeline(args, worker_spec, registry, worker_stops, live_counter=False)
+            return _run_pipeline(args, worker_spec, registry, worker_stops, live_counter=False, notifier=link)
 
         return Supervisor(args.workers, work, daemon.Notifier()).run()
     status = _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
@@ -241,12 +249,17 @@ class _Rates:
 class _Operations:
     """What runs beside the pipeline and outlives a reload: metrics server, systemd notifier."""
 
-    def __init__(self, args: argparse.Namespace, notify: bool) -> None:
+    def __init__(self, args: argparse.Namespace, notify: bool, notifier: daemon.Notifier | None = None) -> None:
         self.args = args
-        self.notifier = daemon.Notifier() if notify else daemon.Notifier({})
+        if notifier is None:
+            notifier = daemon.Notifier() if notify else daemon.Notifier({})
+        self.notifier = notifier
         self.server: Any = None
         self.pipeline: pipeline_mod.Pipeline | None = None
         self.rates = _Rates()
+        #: Failures of the pipelines that ran before this one (reloads): the run exits 1 for them all the
+        #: same, so ``deadbeat_failures`` keeps counting them.
+        self.failures_before = 0
 
     def trains(self) -> list[Train]:
         return trains_of(self.pipeline) if self.pipeline is not None else []
@@ -271,6 +284,7 @@ class _Operations:
         esc = pipeline.esc
         if self.server is not None:
             self.server.esc = esc
+            self.server.failures_before = self.failures_before
         if self.args.metrics_port is not None or stats is not None:
             for train in self.trains():
                 train.measure = self.args.measure
@@ -297,13 +311,18 @@ def _run_pipeline(
     registry: CogRegistry,
     stop_requested: list[int],
     live_counter: bool,
+    notifier: daemon.Notifier | None = None,
 ) -> int:
     """Build the pipeline, run it until it ends (again after each reload), log the summary.
 
+    :param live_counter: the run is the process's only one (no ``--workers``): it may show the live
+        counter and the stats, and speaks to systemd.
+    :param notifier: whom the run tells it is ready, alive and stopping instead (a worker's link to its
+        supervisor, see :class:`~deadbeat.command._workers.WorkerLink`).
     :returns: the exit status.
     """
     logger = logging.getLogger("deadbeat")
-    operations = _Operations(args, notify=live_counter)
+    operations = _Operations(args, notify=live_counter, notifier=notifier)
     status = EXIT_OK
     reload_requested: list[int] = []
     _catch_early_signals(stop_requested, reload_requested)
@@ -382,13 +401,15 @@ def _run_pipeline(
                 stats.show()
             if _summary(pipeline) != EXIT_OK:
                 status = EXIT_ERROR
+                # At least one: _summary may fail the run for data the error output did not take.
+                operations.failures_before += max(1, len(pipeline.esc.failures))
             if not reloaded or stop_requested:
                 break
             previous, spec = spec, reloaded[-1]
             try:
                 dblog.configure(**spec.log)
             except OSError as exc:
-                logger.error("%s: log: %s; logging goes on as it was", args.pipeline, exc)
+                logger.error("%s: [log]: %s; logging goes on as it was", args.pipeline, exc)
             logger.info("%s: reloading; the new pipeline starts where the old one stopped", args.pipeline)
     finally:
         operations.notifier.stopping()

@@ -152,14 +152,25 @@ def cast_str(value: Any) -> str:
     raise ValueError(value)
 
 
-@expects("an octal number such as 022", "octal number")
+@expects(
+    'octal digits in quotes from "000" to "777", such as "022" (a bare number is not octal: TOML reads umask = 22 as'
+    " twenty-two, 0o26)",
+    "octal number",
+)
 def cast_octal(value: Any) -> int:
-    """Cast to int from octal text (``"022"``, ``"0o22"``) or an integer."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    """Cast a permission mask from octal text (``"022"``, ``"0o22"``), ``0`` to ``0o777``.
+
+    A number is refused: a TOML (or JSON) integer has lost how it was written,
+    ``umask = 22`` arriving as twenty-two (``0o26``) and ``umask = 0o027`` as
+    twenty-three, and neither reading nor refusing can tell which was meant
+    but by the text. Written in quotes, the digits are read as octal.
+    """
     if isinstance(value, str):
-        text = value.strip().lower().removeprefix("0o")
-        return int(text, 8)
+        text = _plain_number_text(value).lower().removeprefix("0o")
+        if text and all(digit in "01234567" for digit in text):
+            number = int(text, 8)
+            if number <= 0o777:
+                return number
     raise ValueError(value)
 
 

@@ -68,7 +68,12 @@ daemon_base_config = cfg_section(
         cfg_item("detach", cast_boolean, "Detach from the terminal and run in the background", False),
         cfg_item("pid_file", cast_optional(cast_path), "Pid file, also a lock against a second instance", None),
         cfg_item("work_dir", cast_path, "Working directory after detaching", "/"),
-        cfg_item("umask", cast_optional(cast_octal), "File creation mask; none keeps the one inherited", None),
+        cfg_item(
+            "umask",
+            cast_optional(cast_octal),
+            'File creation mask, octal in quotes ("027"); none keeps the one inherited',
+            None,
+        ),
         cfg_item("user", cast_optional(cast_str), "User to run as (started as root): name or uid", None),
         cfg_item("group", cast_optional(cast_str), "Group to run as: name or gid (the user's by default)", None),
     ),
@@ -209,6 +214,23 @@ def _check_free(path: str) -> None:
         os.close(dir_fd)
 
 
+def _usable_work_dir(work_dir: str) -> str:
+    """``work_dir`` made absolute, if the daemon can change to it.
+
+    :raises DaemonError: naming ``work_dir`` and what is wrong (missing, not a directory, not searchable).
+    """
+    full = os.path.abspath(work_dir)
+    try:
+        if not os.path.isdir(full):
+            os.stat(full)  # the reason for a missing one
+            raise DaemonError(f"work_dir {full}: not a directory")
+        if not os.access(full, os.X_OK):
+            raise DaemonError(f"work_dir {full}: cannot change to it: Permission denied")
+    except OSError as exc:
+        raise DaemonError(f"work_dir {full}: {exc.strerror or exc}") from None
+    return full
+
+
 def account_of(user: str | None, group: str | None = None) -> tuple[Any, int]:
     """The account ``[daemon] user`` and ``group`` name, as :func:`drop_privileges` takes it on
     (``deadbeat check`` asks the same, so both say the same of a name this machine lacks).
@@ -306,6 +328,9 @@ def detach(
             atexit.register(held.release)
         drop_privileges(user, group)
         return held
+    # Checked in the foreground, before anything is made (the pid file): after the
+    # forks a failure could only be reported, and nothing left behind would be removed.
+    work_dir = _usable_work_dir(work_dir)
     if pid_file:
         _check_free(pid_file)
     sys.stdout.flush()
@@ -319,16 +344,21 @@ def detach(
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
-    os.chdir(work_dir)
     if close_fds:
         os.closerange(3, write_end)
         os.closerange(write_end + 1, _max_fd())
     held = None
     try:
+        try:
+            os.chdir(work_dir)
+        except OSError as exc:
+            raise DaemonError(f"work_dir {work_dir}: cannot change to it: {exc.strerror or exc}") from None
         if pid_file:
             held = PidFile(pid_file)
         drop_privileges(user, group)
     except DaemonError as exc:
+        if held is not None:
+            held.release()  # no pid file left naming a process that never ran
         os.write(write_end, f"{exc}\n".encode())
         os._exit(1)
     if report_when_started:

@@ -22,7 +22,17 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from ..conf import cast_boolean, cast_choice, cast_loglevel, cast_optional, cast_path, cast_str, cfg_item, cfg_section
+from ..conf import (
+    cast_boolean,
+    cast_choice,
+    cast_loglevel,
+    cast_optional,
+    cast_path,
+    cast_str,
+    cfg_item,
+    cfg_section,
+    expects,
+)
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -31,16 +41,89 @@ __all__ = [
     "JsonFormatter",
     "SafeFileHandler",
     "SafeFormatter",
+    "cast_syslog_address",
     "configure",
     "escape_controls",
     "event_logger",
     "log_base_config",
+    "syslog_address_of",
 ]
 
 DEFAULT_FORMAT = "%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
 SYSLOG_FORMAT = "%(name)s[%(process)d]: %(levelname)s %(message)s"
 
 _FACILITIES = tuple(sorted(logging.handlers.SysLogHandler.facility_names))
+
+
+def syslog_address_of(text: str) -> str | tuple[str, int]:
+    """Where ``[log] syslog_address`` sends: a unix socket's path, or ``(host, port)`` for UDP.
+
+    ``host:port``, an IPv6 address in brackets (``[::1]:514``); anything
+    starting with ``/`` or without a ``:`` is a socket path.
+
+    :raises ValueError: saying what is wrong: a port that is not a number from 1
+        to 65535, an IPv6 address without its brackets, no host.
+    """
+    if not text or "\0" in text:
+        raise ValueError(f"{text!r}: not a socket path nor host:port")
+    if text.startswith("/") or ":" not in text:
+        return text
+    if text.startswith("["):
+        host, bracket, port = text[1:].partition("]:")
+        if not bracket or not host:
+            raise ValueError(f"{text!r}: an IPv6 address goes in brackets, then the port: [::1]:514")
+    else:
+        host, _, port = text.rpartition(":")
+        if ":" in host:
+            raise ValueError(f"{text!r}: an IPv6 address goes in brackets, then the port: [{host}]:{port or 514}")
+        if not host:
+            raise ValueError(f"{text!r}: no host before the port (host:port, or a socket path starting with /)")
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535, not {port!r}")
+    return host, int(port)
+
+
+@expects(
+    "a syslog socket path, or host:port for UDP ([address]:port for IPv6, the port from 1 to 65535)", "syslog address"
+)
+def cast_syslog_address(value: Any) -> str:
+    """Accept what :func:`syslog_address_of` takes, as the text given."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    syslog_address_of(value)
+    return value
+
+
+def _check_syslog_socket(path: str) -> None:
+    """Connect to the syslog socket ``path`` once, as :class:`logging.handlers.SysLogHandler` does.
+
+    The handler takes a socket that is not there at the start quietly, and
+    then prints a traceback for every record it cannot send: the run went on
+    and its log, dead letters included, went nowhere.
+
+    :raises OSError: naming the key and the path, when no syslog listens there.
+    """
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(path)
+            return
+        except OSError as exc:
+            first = exc
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+            return
+        except OSError as exc:
+            # A stream socket refuses a datagram connect (EPROTOTYPE): then the stream's reason is the one to say.
+            reason = exc if first.errno == errno.EPROTOTYPE else first
+    raise OSError(
+        f"syslog_address: {path}: cannot send to syslog there: {reason.strerror or reason}"
+        " (no syslog daemon listening? give syslog_address, or syslog = false)"
+    )
+
 
 #: The ``log`` section an application adds to its configuration.
 log_base_config = cfg_section(
@@ -50,7 +133,9 @@ log_base_config = cfg_section(
         cfg_item("stderr", cast_boolean, "Log to standard error", True),
         cfg_item("file", cast_optional(cast_path), "Log to this file (reopened after logrotate moves it)", None),
         cfg_item("syslog", cast_boolean, "Log to syslog", False),
-        cfg_item("syslog_address", cast_str, "Syslog socket path, or host:port for UDP", "/dev/log"),
+        cfg_item(
+            "syslog_address", cast_syslog_address, "Syslog socket path, or host:port for UDP ([::1]:514)", "/dev/log"
+        ),
         cfg_item("syslog_facility", cast_choice(*_FACILITIES), "Syslog facility", "daemon"),
         cfg_item("format", cast_optional(cast_str), "logging format string (default: time, name, pid, level)", None),
         cfg_item(
@@ -209,6 +294,32 @@ class SafeFileHandler(logging.handlers.WatchedFileHandler):
         logging.FileHandler.emit(self, record)
 
 
+class _SysLogHandler(logging.handlers.SysLogHandler):
+    """A ``SysLogHandler`` whose failures to send (the syslog daemon restarted or gone) are one line on
+    standard error, said once until sending works again, instead of a traceback for every record."""
+
+    _failing = ""
+    _failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)
+        if not self._failed:
+            self._failing = ""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - the logging API's name
+        self._failed = True
+        exc = sys.exc_info()[1]
+        said = f"{type(exc).__name__}: {exc}"
+        if said == self._failing:
+            return
+        self._failing = said
+        try:
+            sys.stderr.write(f"deadbeat: syslog {self.address}: cannot send, records are lost meanwhile: {exc}\n")
+        except (OSError, ValueError):
+            pass
+
+
 _installed: list[logging.Handler] = []
 
 
@@ -229,15 +340,21 @@ def configure(
     :param file: log to this file; it is reopened when logrotate moves it away,
         and never written through a link (:class:`SafeFileHandler`).
     :param syslog: log to syslog at ``syslog_address`` (a socket path, or
-        ``host:port`` for UDP).
+        ``host:port`` for UDP, ``[address]:port`` for IPv6; see
+        :func:`syslog_address_of`). A socket path must have a syslog daemon
+        listening when this is called: a log that would go nowhere is refused
+        at the start, not found record by record. Records that cannot be sent
+        later (the daemon restarted) are lost, said in one line on standard
+        error until sending works again.
     :param syslog_facility: syslog facility name.
     :param format: a :mod:`logging` format string; ``%(event_id)s`` is available.
     :param json: standard error and the file get JSON lines (:class:`JsonFormatter`;
         syslog keeps its own lines). Otherwise, when standard error is the
         systemd journal, lines carry ``<N>`` priority prefixes (:class:`JournalFormatter`).
     :raises OSError: when the file or syslog cannot be used (a log file whose
-        place is unsafe: :class:`deadbeat.daemon.UnsafePath`); what was set up
-        before is then kept.
+        place is unsafe: :class:`deadbeat.daemon.UnsafePath`; a syslog address
+        that is wrong or where nothing listens, the message starting with
+        ``syslog_address:``); what was set up before is then kept.
     """
     root = logging.getLogger()
     handlers: list[logging.Handler] = []
@@ -255,13 +372,18 @@ def configure(
                 file_handler.setFormatter(JsonFormatter())  # for a log shipper reading the file
             handlers.append(file_handler)
         if syslog:
-            if ":" in syslog_address and not syslog_address.startswith("/"):
-                host, _, port = syslog_address.rpartition(":")
-                address: Any = (host, int(port))
-            else:
-                address = syslog_address
+            try:
+                address = syslog_address_of(syslog_address)
+            except ValueError as exc:
+                raise OSError(f"syslog_address: {exc}") from None
+            if isinstance(address, str):
+                _check_syslog_socket(address)
             facility = logging.handlers.SysLogHandler.facility_names[syslog_facility]
-            sys_handler = logging.handlers.SysLogHandler(address=address, facility=facility)
+            try:
+                sys_handler = _SysLogHandler(address=address, facility=facility)
+            except OSError as exc:
+                # A host name that does not resolve.
+                raise OSError(f"syslog_address: {syslog_address}: {exc.strerror or exc}") from None
             sys_handler.setFormatter(SafeFormatter(format or SYSLOG_FORMAT))
             handlers.append(sys_handler)
     except BaseException:

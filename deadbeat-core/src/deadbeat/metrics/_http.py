@@ -14,10 +14,12 @@ stuck: ``/health`` then says 503, which is what a liveness probe is for.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import http.server
 import logging
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -158,6 +160,9 @@ class MetricsServer:
         self.esc = esc
         self.trains = trains
         self.timeout = timeout
+        #: Failures of the pipelines that ran before ``esc``'s, in this process (a reload starts a new
+        #: Escapement, with none of its own): ``deadbeat_failures`` counts them too, as the exit status will.
+        self.failures_before = 0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -173,7 +178,11 @@ class MetricsServer:
 
         # An IPv6 address (::1) needs a server of that family; ThreadingHTTPServer is IPv4's.
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        server_class = type("MetricsServer", (http.server.ThreadingHTTPServer,), {"address_family": family})
+        server_class = type(
+            "MetricsServer",
+            (http.server.ThreadingHTTPServer,),
+            {"address_family": family, "handle_error": _handle_error},
+        )
         self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -202,7 +211,10 @@ class MetricsServer:
 
         def read() -> None:
             try:
-                future.set_result(snapshot(self.trains(), self.esc))
+                shot = snapshot(self.trains(), self.esc)
+                if self.failures_before:
+                    shot = dataclasses.replace(shot, failures=shot.failures + self.failures_before)
+                future.set_result(shot)
             except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
                 future.set_exception(exc)
 
@@ -248,9 +260,38 @@ class MetricsServer:
         content_type: str = "text/plain; charset=utf-8",
         body: bool = True,
     ) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(text)))
-        request.end_headers()
-        if body:
-            request.wfile.write(text)
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", content_type)
+            request.send_header("Content-Length", str(len(text)))
+            request.end_headers()
+            if body:
+                request.wfile.write(text)
+        except (ConnectionError, TimeoutError) as exc:
+            # A scraper that gave up (its timeout ran out while the loop was busy): nobody to answer.
+            _client_gone(request.client_address, exc)
+
+
+def _client_gone(client_address: Any, exc: BaseException) -> None:
+    log.debug("metrics: %s went away before the answer was sent: %s", _client(client_address), exc)
+
+
+def _client(client_address: Any) -> str:
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return f"{client_address[0]}:{client_address[1]}"
+    return str(client_address)
+
+
+def _handle_error(self: Any, request: Any, client_address: Any) -> None:
+    """The server's ``handle_error``: through logging, never a traceback printed on standard error.
+
+    ``socketserver`` prints "Exception occurred during processing of request"
+    and the traceback to ``sys.stderr`` itself, past the log's handlers and
+    format. A client that went away (the last flush of an answer it no longer
+    waits for) is said at debug level; anything else is an error of the log's.
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        _client_gone(client_address, exc)
+        return
+    log.error("metrics: request from %s failed", _client(client_address), exc_info=True)

@@ -99,9 +99,19 @@ class CogLoadError(RuntimeError):
     def __init__(self, entry: CogEntry | None, message: str | None = None) -> None:
         if message is None:
             assert entry is not None
-            message = f"cog {entry.name!r} from {entry.distribution} {entry.version} is {entry.status}: {entry.error}"
-            if entry.hint:
-                message += f"; {entry.hint}"
+            if entry.unmet and entry.usable and not entry.ambiguous:
+                # It loaded, and says what it lacks to run here (a library, an extra): "is loaded" would mislead.
+                message = (
+                    f"cog {entry.name!r} from {entry.distribution} {entry.version} cannot be used here: {entry.unmet}"
+                )
+                if entry.hint and entry.hint not in entry.unmet:
+                    message += f"; {entry.hint}"
+            else:
+                message = (
+                    f"cog {entry.name!r} from {entry.distribution} {entry.version} is {entry.status}: {entry.error}"
+                )
+                if entry.hint:
+                    message += f"; {entry.hint}"
         super().__init__(message)
         self.entry = entry
 
@@ -123,8 +133,12 @@ class CogEntry:
     :ivar state: available, loaded, broken, not a cog, incompatible or not allowed.
     :ivar problem: why it cannot be used, when it cannot.
     :ivar hint: what to install, when something missing is the reason.
+    :ivar unmet: what a cog that loads lacks to run here, found by :meth:`CogRegistry.load_all`
+        (its ``missing_requirements``, or its entry point's extra not installed): it cannot be used,
+        though its status stays ``loaded``.
     :ivar summary: the first line of the cog's docstring, from the manifest or once imported.
     :ivar extras: the extras its entry point names (``[cryptopan]``).
+    :ivar extras_missing: those of them whose libraries are not installed.
     :ivar others: the qualified names of the other offers of the same name.
     :ivar ambiguous: whether the plain name is refused because several usable offers have it.
     :ivar offered_elsewhere: the other offers as people read them:
@@ -144,6 +158,8 @@ class CogEntry:
         self.state = AVAILABLE
         self.problem: str | None = None
         self.hint: str | None = None
+        self.unmet: str | None = None
+        self.extras_missing: list[str] = []
         self.summary = ""
         self.extras: list[str] = []
         self.others: list[str] = []
@@ -176,6 +192,8 @@ class CogEntry:
             return (
                 f"{self.name!r} is also offered by {self.offered_elsewhere}; write {self.qualified!r} to use this one"
             )
+        if self.usable and self.unmet:
+            return self.unmet
         return self.problem
 
     @property
@@ -390,7 +408,7 @@ def _installed(name: str) -> bool:
     return True
 
 
-def _unmet_requirements(obj: Any) -> str | None:
+def _unmet_requirements(obj: Any) -> list[str]:
     """What a cog says it lacks here for its defaults (``missing_requirements({})``: a client library, RE2).
 
     A cog that imports its library only when built loads without it; this is
@@ -398,12 +416,25 @@ def _unmet_requirements(obj: Any) -> str | None:
     """
     ask = getattr(obj, "missing_requirements", None)
     if not callable(ask):
-        return None
+        return []
     try:
-        missing = [str(line) for line in ask({})]
+        return [str(line) for line in ask({})]
     except Exception:  # noqa: BLE001 - a third-party cog's own check must not stop the listing
-        return None
-    return "; ".join(missing) or None
+        return []
+
+
+def _needed_by_the_cog(line: str, entry: CogEntry) -> bool:
+    """Whether ``line`` (of ``missing_requirements``) says the cog as a whole lacks a library.
+
+    :func:`~deadbeat.plugins.missing_library` words it "NAME needs MODULE,
+    which is not installed", naming the cog alone when the cog needs the
+    library whatever its settings, and the cog with the setting when only some
+    settings do (``text.grok`` without RE2 runs with ``engine = "re"``): only
+    the first makes the cog unusable.
+    """
+    return any(line.startswith(f"{name} needs ") for name in (entry.name, entry.qualified)) and (
+        ", which is not installed" in line
+    )
 
 
 def _extra_hint(distribution: str, extra: str) -> str:
@@ -517,6 +548,7 @@ class CogRegistry:
                     missing = [e for e in entry.extras if any(not _installed(r) for r in extras.get(e, ()))]
                     if missing:
                         entry.hint = _extra_hint(dist_name, ",".join(missing))
+                        entry.extras_missing = missing
                 found.setdefault(ep.name, []).append(entry)
         for entries in found.values():
             if len(entries) < 2:
@@ -685,11 +717,20 @@ class CogRegistry:
         return None
 
     def problems(self) -> list[CogEntry]:
-        """:returns: the entries that count as failures in strict mode (not-allowed ones never do)."""
-        return [e for e in self.discover() if e.status in FAILURES]
+        """:returns: the entries that count as failures in strict mode (not-allowed ones never do).
+
+        After :meth:`load_all`, cogs that load but lack what they need to run
+        (``CogEntry.unmet``: a library, an extra) among them.
+        """
+        return [e for e in self.discover() if e.status in FAILURES or (e.usable and e.unmet)]
 
     def load_all(self) -> list[CogEntry]:
         """Import every usable cog, recording what fails (``deadbeat cogs --check``).
+
+        A cog that loads is asked what it lacks here (``missing_requirements({})``,
+        and its entry point's extras): one lacking a library whatever its
+        settings, or its extra, cannot be used, and is among :meth:`problems`
+        (``CogEntry.unmet``); what only its defaults lack is its ``hint``.
 
         :returns: every entry, sorted as :meth:`discover` sorts them.
         :raises CogLoadError: in strict mode (scope ``"all"``), after importing
@@ -698,8 +739,22 @@ class CogRegistry:
         entries = self.discover()
         for entry in entries:
             self._load(entry)
-            if entry.state == LOADED and not entry.hint:
-                entry.hint = _unmet_requirements(entry.obj)
+            if entry.state != LOADED:
+                continue
+            # A cog that imports its library only when built loads without it: what it lacks for its defaults is
+            # its note; what it lacks whatever its settings (dns.reverse without pycares) makes it unusable.
+            missing = _unmet_requirements(entry.obj)
+            if missing and not entry.hint:
+                entry.hint = "; ".join(missing)
+            whole = [line for line in missing if _needed_by_the_cog(line, entry)]
+            if whole:
+                entry.unmet = "; ".join(whole)
+            elif entry.extras_missing:
+                # Its entry point names an extra whose libraries are not installed (found at discovery).
+                extras = ",".join(entry.extras_missing)
+                entry.unmet = (
+                    f"the extra its entry point names is not installed: {_extra_hint(entry.distribution, extras)}"
+                )
         if self.strict:
             failed = self.problems()
             if failed:
