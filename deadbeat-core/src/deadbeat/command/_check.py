@@ -78,7 +78,7 @@ from ..daemon import (
     read_private,
 )
 from ..movement._hooks import Participant
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
 
 #: Last parts of entry-point names, and class name endings, that make a cog an output.
 _OUTPUT_VERBS = ("write", "send", "post", "publish", "spool_write", "redis_write", "nats_write")
@@ -127,9 +127,9 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     lines = [f"{line}\n" for line in errors] + [f"{line} (warning)\n" for line in warnings]
     if not errors:
         lines.append(f"{args.pipeline}: ok" + (f", {_count(warnings, 'warning')}\n" if warnings else "\n"))
-    if out is not None:
-        # Standard output closed (>&-): not shown; the exit status, and the count below, still say it.
-        out.write("".join(lines))
+    # Standard output closed (>&-): not shown; the exit status, and the count below, still say it.
+    # A full disk or an I/O error writing it: one line and status 1, not a traceback.
+    write_all(out, "".join(lines))
     if errors:
         sys.stderr.write(f"deadbeat: {args.pipeline}: {_count(errors, 'error')}, {_count(warnings, 'warning')}\n")
         return EXIT_ERROR

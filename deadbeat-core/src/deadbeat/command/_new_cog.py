@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ._common import EXIT_ERROR, EXIT_OK
+from ._common import EXIT_ERROR, EXIT_OK, write_all
 
 #: A short name: lower-case words of letters and digits, joined by single underscores (geoip, my_lookup).
 #: Each ``_`` becomes a ``-`` in the distribution's name (deadbeat-my-lookup), which must end with a letter
@@ -295,11 +295,12 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         # A name too long for a file name, a directory that cannot be written: said, not a traceback.
         sys.stderr.write(f"deadbeat: new-cog: cannot create {directory}: {exc.strerror or exc}\n")
         return EXIT_ERROR
-    out.write(
+    write_all(
+        out,
         f"Created {directory}/ with the cog {name}.tag. Next:\n"
         f"  cd {directory}\n"
         "  pip install -e '.[test]'    # the entry points are how deadbeat (and the tests) find the cogs\n"
         "  pytest\n"
-        f"  deadbeat cogs show {name}.tag\n"
+        f"  deadbeat cogs show {name}.tag\n",
     )
     return EXIT_OK

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 from .. import movement
 from .. import pipeline as pipeline_mod
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of
+from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -136,18 +136,18 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         try:
             caught, records = _run(spec, test)
         except pipeline_mod.PipelineError as exc:
-            out.write(f"FAIL  {test.name}\n  {spec.redact(str(exc))}\n")
+            write_all(out, f"FAIL  {test.name}\n  {spec.redact(str(exc))}\n")
             failed += 1
             continue
         problems = _compare(test, caught, records)
         if problems:
             failed += 1
-            out.write(f"FAIL  {test.name}\n")
-            out.write(spec.redact("".join(problems)))
+            write_all(out, f"FAIL  {test.name}\n")
+            write_all(out, spec.redact("".join(problems)))
         else:
-            out.write(f"ok    {test.name}\n")
+            write_all(out, f"ok    {test.name}\n")
     passed = len(tests) - failed
-    out.write(f"{passed} passed, {failed} failed ({tests_path})\n")
+    write_all(out, f"{passed} passed, {failed} failed ({tests_path})\n")
     return EXIT_ERROR if failed else EXIT_OK
 
 
