@@ -11,9 +11,14 @@ a few hundred such clients would use up the server. Two rules bound them:
   (the data are going through the train) the deadline does not run: that wait
   has its own bound (``ack_timeout``).
 * Cap. At most ``max_connections`` are open. One more closes the oldest
-  connection that is not being answered (idle, or still sending its request),
-  so that idle connections can never shut a real client out; if every open
-  connection is being answered, the new one is closed at once.
+  connection that has no request under way: idle between requests (kept alive
+  after its last answer, which was written whole), or still sending its request
+  line and headers. A connection whose request head has been read is never
+  closed to make room, from then until its answer is written: its data may be in
+  the train, and its client must have their answer (else a client that sends
+  again would deliver them twice). If every open connection has a request under
+  way, the new one is closed at once, so that clients slow to send a body can
+  shut others out for ``request_timeout`` at most; idle ones never can.
 
 A connection costs about as much as its buffers, so memory stays bounded by the
 cap whatever the clients do. The rules live in a subclass of aiohttp's
@@ -42,12 +47,14 @@ class _Connection:
     the connection is being answered).
     """
 
-    __slots__ = ("transport", "peer", "answering", "requests", "timer")
+    __slots__ = ("transport", "peer", "under_way", "answering", "requests", "timer")
 
     def __init__(self, transport: asyncio.Transport, peer: str) -> None:
         self.transport = transport
         self.peer = peer
-        #: A complete request head arrived and its answer is not given yet.
+        #: A request's head was read and its answer is not written yet: not to be closed to make room.
+        self.under_way = False
+        #: A complete request (head and body) arrived and its answer is not written yet: no deadline runs.
         self.answering = False
         #: Requests answered on this connection.
         self.requests = 0
@@ -112,12 +119,12 @@ class GuardedServer(web.Server):
 
     def _make_room(self, newcomer: object, connection: _Connection) -> None:
         for handler, other in self._open.items():
-            if handler is not newcomer and not other.answering:
+            if handler is not newcomer and _may_close(handler, other):
                 self._said.log(
                     logging.WARNING,
                     "too many connections",
                     "http.listen: %d connections open, the most allowed (max_connections);"
-                    " closed the oldest one not being answered, from %s",
+                    " closed the oldest one with no request under way, from %s",
                     len(self._open) - 1,
                     other.peer,
                 )
@@ -126,7 +133,7 @@ class GuardedServer(web.Server):
         self._said.log(
             logging.WARNING,
             "too many connections",
-            "http.listen: %d connections open, all being answered; refused a new one from %s",
+            "http.listen: %d connections open, all with a request under way; refused a new one from %s",
             len(self._open) - 1,
             connection.peer,
         )
@@ -164,6 +171,12 @@ class GuardedServer(web.Server):
 
     # -- told by the request handler ---------------------------------------------
 
+    def started(self, handler: object) -> None:
+        """A request's head was read on ``handler``'s connection: it is not closed to make room until answered."""
+        connection = self._open.get(handler)
+        if connection is not None:
+            connection.under_way = True
+
     def answering(self, handler: object) -> None:
         """A request of ``handler``'s connection was read whole: its deadline stops while it is answered."""
         connection = self._open.get(handler)
@@ -174,10 +187,29 @@ class GuardedServer(web.Server):
                 connection.timer = None
 
     def answered(self, handler: object) -> None:
-        """The answer is given: the connection's deadline for its next request starts."""
+        """The answer is written: the connection's deadline for its next request starts."""
         connection = self._open.get(handler)
         if connection is not None:
+            connection.under_way = False
             connection.answering = False
             connection.requests += 1
             if connection.timer is None:
                 self._start_deadline(handler, connection)
+
+
+def _may_close(handler: object, connection: _Connection) -> bool:
+    """Whether a connection may be closed to make room: no request under way, nothing of an answer unsent.
+
+    A request whose head aiohttp has parsed but not yet handed to the handler
+    (which starts on a later turn of the loop) is under way too: aiohttp counts
+    the requests it parsed on a connection, and each is answered once.
+    """
+    if connection.under_way or getattr(handler, "_messages", None):
+        return False
+    parsed = getattr(handler, "_request_count", None)
+    if isinstance(parsed, int) and parsed > connection.requests:
+        return False
+    try:
+        return connection.transport.get_write_buffer_size() == 0
+    except (AttributeError, RuntimeError):  # a transport without the method, or closed already
+        return True

@@ -22,9 +22,17 @@ Backpressure. While the train is paused (its outputs hold too much, or one is
 blocked), requests are answered 503 with ``Retry-After`` before their body is
 read (a client sending ``Expect: 100-continue`` does not even send it).
 
+Encodings. A body may come compressed (``Content-Encoding`` gzip or deflate);
+it is decompressed here, bounded by ``max_body`` (see :mod:`._decoding`). Any
+other encoding, and a charset other than UTF-8 (or US-ASCII, a part of it), is
+refused with 415 before the body is read, naming what is taken.
+
 Hostile clients. Bodies are bounded (413); a malformed request gets aiohttp's
 400 and one log line (rate-limited); slow and idle connections are closed and
-their number capped (see :mod:`._guard`).
+their number capped (see :mod:`._guard`). A connection is never closed to make
+room once its request's head was read, until its answer is written, and data
+whose connection closed before they could be answered do not enter the train:
+data that entered it get their answer (unless the client itself goes away).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Annotated, Any
 
 from deadbeat import conf, movement
 
+from ._decoding import ACCEPTED, BodyEncodingError, Decoder, UnsupportedEncoding, coding_of
 from ._guard import GuardedServer, peer_of
 from ._json import MAX_DEPTH, BodyError, parse_document, parse_lines
 from ._library import web
@@ -60,6 +69,9 @@ LINE_TYPES = frozenset(
         "application/json-lines",
     }
 )
+
+#: Charsets a body may be declared in (JSON is UTF-8, of which US-ASCII is a part).
+CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
 class _ServerLog(logging.Logger):
@@ -122,7 +134,9 @@ class HTTPListenSupply(movement.Supply):
     JSON is refused whole with 400, naming the line; nothing of it enters the train.
     While the train is paused by backpressure, or the data are not through it
     within ``ack_timeout``, the answer is 503 with ``Retry-After`` (what was sent
-    may then arrive twice if the client sends it again). Binds to the loopback
+    may then arrive twice if the client sends it again). A body may be sent
+    compressed (``Content-Encoding: gzip`` or ``deflate``); another encoding,
+    or a charset other than UTF-8, is refused with 415. Binds to the loopback
     address unless ``host`` says otherwise.
 
     Each datum is the document itself; its event id ``http:REQUEST:INDEX`` is
@@ -134,7 +148,7 @@ class HTTPListenSupply(movement.Supply):
     :param port: the TCP port to listen on (0: any free port).
     :param host: the address to bind; ``127.0.0.1`` (loopback) by default.
     :param path: the URL path that takes data; other paths are answered 404.
-    :param max_body: largest body in bytes (after decompression); larger are answered 413.
+    :param max_body: largest body in bytes (as sent, and after decompression); larger are answered 413.
     :param max_depth: how deep a document may nest (a flat object is 1 deep); deeper is refused with 400.
     :param split_arrays: a JSON body holding an array gives one datum per item.
     :param ack_timeout: seconds to wait for the train to take a request's data
@@ -143,7 +157,8 @@ class HTTPListenSupply(movement.Supply):
     :param request_timeout: seconds a connection has, from its opening or its
         last answer, to deliver a complete request (head and body); then it is closed.
     :param max_connections: connections open at once; beyond, the oldest one not
-        being answered is closed.
+        being answered (idle, or still sending its request's head) is closed, or
+        the new one when every open one has a request under way.
     :param document_setter: where the document goes in a new mapping (callable
         or field path, such as ``"event"``); by default the datum is the document.
     :param peer_setter: where the client's address goes (in that mapping, or in
@@ -261,6 +276,8 @@ class HTTPListenSupply(movement.Supply):
             keepalive_timeout=self.request_timeout + 1,
             access_log=None,
             logger=_ServerLog(self._said),
+            # Bodies are decompressed here (see _decoding), so that every encoding is answered as this cog answers.
+            auto_decompress=False,
         )
         self._listener = await loop.create_server(self._server, sock=self._socket, ssl=self._ssl, backlog=1024)
         if self._closing:
@@ -278,12 +295,28 @@ class HTTPListenSupply(movement.Supply):
     # -- one request -----------------------------------------------------------------
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer a request, and write the answer before the connection counts as idle again.
+
+        From here (the request's head was read) until the answer is written, the
+        connection is not closed to make room for others (see :mod:`._guard`).
+        """
         host, peer = peer_of(request.transport)
+        server = self._server
+        if server is not None:
+            server.started(request.protocol)
         try:
-            return await self._answer(request, host, peer)
+            answer = await self._answer(request, host, peer)
+            try:
+                # Written here, not after this returns as aiohttp would, so that the connection is never idle
+                # (and so closable) while its answer is still to be written.
+                await answer.prepare(request)
+                await answer.write_eof()
+            except ConnectionError as exc:  # the client has gone
+                log.debug("http.listen: the answer to %s could not be written: %s", peer, exc)
+            return answer
         finally:
-            if self._server is not None:
-                self._server.answered(request.protocol)
+            if server is not None:
+                server.answered(request.protocol)
 
     async def _answer(self, request: web.BaseRequest, host: str, peer: str) -> web.StreamResponse:
         self.counts["requests"] += 1
@@ -300,6 +333,15 @@ class HTTPListenSupply(movement.Supply):
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             body = await self._read_body(request)
+        except BodyEncodingError as exc:
+            self._said.log(
+                logging.WARNING,
+                "invalid bodies",
+                "http.listen: a body from %s is not what its Content-Encoding says (%s); answered 400",
+                peer,
+                exc,
+            )
+            return self._refuse(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - a connection lost or cut, a bad chunk: the request is over
             log.debug("http.listen: the body from %s did not arrive whole: %s", peer, exc)
             if "content-encoding" in str(exc).lower():
@@ -321,6 +363,11 @@ class HTTPListenSupply(movement.Supply):
                 exc,
             )
             return self._refuse(400, str(exc))
+        if _gone(request):
+            # Closed while its body came (request_timeout, or the client left): no answer can reach the
+            # client, so its data do not enter the train (a client sending them again would duplicate them).
+            log.debug("http.listen: the connection from %s closed before its request was answered", peer)
+            return self._refuse(400, "the connection closed before the request was answered")
         return await self._take(documents, host, peer)
 
     def _refusal_before_the_body(self, request: web.BaseRequest, peer: str) -> web.StreamResponse | None:
@@ -338,6 +385,13 @@ class HTTPListenSupply(movement.Supply):
             return self._refuse(
                 415, f"Content-Type {content_type!r} is not taken; send application/json or application/x-ndjson"
             )
+        charset = request.charset
+        if charset is not None and charset.strip().lower() not in CHARSETS:
+            return self._refuse(415, f"charset {charset!r} is not taken; send the body as UTF-8 (charset=utf-8)")
+        try:
+            coding_of(request.headers.get("Content-Encoding", ""))
+        except UnsupportedEncoding as exc:
+            return self._refuse(415, str(exc), {"Accept-Encoding": ACCEPTED})
         length = request.content_length
         if length is not None and length > self.max_body:
             return self._too_large(peer)
@@ -348,13 +402,29 @@ class HTTPListenSupply(movement.Supply):
         return document if self.split_arrays and isinstance(document, list) else [document]
 
     async def _read_body(self, request: web.BaseRequest) -> bytes | None:
-        """:returns: the whole body, or ``None`` as soon as it is larger than ``max_body`` (the rest unread)."""
+        """:returns: the whole body, decompressed as its Content-Encoding says, or ``None`` as soon as it is
+        larger than ``max_body``, as sent or decompressed (the rest unread).
+
+        :raises BodyEncodingError: when it is not what its Content-Encoding says.
+        """
+        coding = coding_of(request.headers.get("Content-Encoding", ""))  # taken: checked from the head
+        decoder = Decoder(coding) if coding != "identity" else None
         chunks: list[bytes] = []
-        size = 0
+        sent = size = 0
         while True:
             chunk = await request.content.readany()
             if not chunk:
+                if decoder is not None:
+                    decoder.finish()
                 return b"".join(chunks)
+            sent += len(chunk)
+            if sent > self.max_body:
+                return None
+            if decoder is not None:
+                decoded = decoder.decode(chunk, self.max_body - size)
+                if decoded is None:
+                    return None
+                chunk = decoded
             size += len(chunk)
             if size > self.max_body:
                 return None
@@ -485,6 +555,12 @@ class HTTPListenSupply(movement.Supply):
     def done(self) -> None:
         """Close the listening socket if the server never took it over."""
         self._socket.close()
+
+
+def _gone(request: web.BaseRequest) -> bool:
+    """Whether the request's connection is closed (or closing): an answer would reach no one."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:

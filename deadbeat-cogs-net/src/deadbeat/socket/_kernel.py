@@ -1,4 +1,5 @@
-"""What the kernel knows about a datagram socket: its receive buffer and the datagrams it dropped.
+"""What the kernel knows about a socket: a datagram socket's receive buffer and the datagrams it dropped, and
+the bytes a TCP connection sent that its peer has not acknowledged yet.
 
 UDP has no flow control. When datagrams arrive faster than they are read (a
 burst, or the train pausing the supply under backpressure), the kernel keeps
@@ -10,18 +11,30 @@ of vanishing. A bigger buffer (``receive_buffer``) rides out longer bursts.
 
 Unix datagram sockets do not drop: a sender whose peer's queue is full waits
 (or gets ``EAGAIN``), as on a stream.
+
+A TCP send only hands bytes to the kernel; they are on their way until the
+peer's host acknowledges them. The kernel counts what is not acknowledged yet
+(``SIOCOUTQ``, the ``TIOCOUTQ`` of ``termios``): a sender that wants to know
+that its last bytes arrived waits for that count to be 0. It stays as it was
+when the connection is reset, so it also says how many bytes a reset lost.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import socket
+import struct
+import termios
 
-__all__ = ["set_receive_buffer", "udp_drops"]
+__all__ = ["set_receive_buffer", "udp_drops", "unacknowledged_bytes"]
 
 log = logging.getLogger("deadbeat.socket")
+
+#: ``SIOCOUTQ`` (Linux): bytes in a TCP socket's send queue, not yet acknowledged by the peer (unsent ones too).
+_SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0x5411)
 
 #: ``SO_RCVBUFFORCE`` (Linux): the size even beyond ``net.core.rmem_max``, for a privileged process.
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -75,3 +88,17 @@ def udp_drops(sock: socket.socket) -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+def unacknowledged_bytes(sock: socket.socket) -> int | None:
+    """:returns: the bytes a TCP socket's kernel accepted that the peer has not acknowledged, or ``None`` if unknown.
+
+    Those not sent yet count too. After a reset the count stays as it was: the
+    bytes the reset lost. (On a Unix socket the kernel counts memory, not bytes:
+    not for those.)
+    """
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return None
+    return int(struct.unpack("i", answer)[0])

@@ -34,9 +34,19 @@ in part) is sent again whole on the new connection: frames never break, at the
 price that the peer may get that one message twice.
 
 What TCP cannot promise. Bytes the kernel accepted are written as far as this
-process can know; if the peer vanishes before reading them, they are lost with
-the connection. Delivery end to end needs an acknowledging protocol (the
-``stream.*`` cogs over a broker).
+process can know, and acknowledged to the train; if the peer vanishes before
+reading them, they are lost with the connection. Delivery end to end needs an
+acknowledging protocol (the ``stream.*`` cogs over a broker). What can be told
+is said: a TCP connection that breaks (reset, broken pipe, closed by the peer)
+while the kernel still holds bytes the peer's host has not acknowledged
+(``SIOCOUTQ``, see :mod:`._kernel`) is logged with that count, as bytes that
+may be lost (those of the message cut by the failure are sent again); and at
+shutdown over TCP, once the queue is written, the drain waits (within
+``finish_timeout``) until the peer's host has acknowledged every byte: a reset
+then, or bytes still unacknowledged at the deadline, fail the run, naming the
+peer and the bytes. The peer's host acknowledging bytes is not its program
+reading them (a program that resets with bytes unread loses those), and a Unix
+stream peer is not waited for (its kernel counts memory, not bytes).
 
 Datagrams (UDP, Unix datagrams) are one per datum. UDP gives no delivery
 guarantee: a datagram the kernel sent is acknowledged, whether or not the peer
@@ -52,6 +62,8 @@ datagram, within ``finish_timeout``) and reads the socket's pending error.
 Shutdown. ``finish`` keeps writing (and reconnecting) for up to
 ``finish_timeout`` seconds. What is still queued then is not acknowledged, and
 the run fails (exit status 1) saying how many bytes and messages for which peer.
+Over TCP it then waits, within the same ``finish_timeout``, for the peer's host
+to acknowledge what the kernel accepted (see "What TCP cannot promise").
 """
 
 from __future__ import annotations
@@ -73,6 +85,7 @@ from typing import Annotated, Any, Literal
 from deadbeat import conf, movement
 
 from ._address import DATAGRAM_TRANSPORTS, Endpoint, is_ip_literal
+from ._kernel import unacknowledged_bytes
 from ._ratelimit import PeerLog
 from ._tls import client_context, reason
 
@@ -90,6 +103,8 @@ _UNIX_DATAGRAM_OVERHEAD = 32
 _ICMP_WAIT = 0.25
 #: Bytes read and ignored per wake-up from a peer that talks back.
 _DISCARD = 1 << 16
+#: At shutdown, seconds between two looks at whether the peer acknowledged what the kernel accepted.
+_ACK_LOOK = 0.01
 
 
 class Link(enum.Enum):
@@ -126,8 +141,13 @@ class SocketDrain(movement.Cog):
     such a job under ``timeout`` (it sends SIGTERM; ``finish_timeout`` then
     applies and nothing unwritten is acknowledged, for the next run). Not
     promised: that bytes the kernel accepted reach a peer that vanishes before
-    reading them (TCP has no receipt; the ``stream.*`` cogs have), nor that a
-    UDP datagram arrives: UDP gives no delivery guarantee. Datagrams the peer's
+    reading them (TCP has no receipt; the ``stream.*`` cogs have). What can
+    be told is said: over TCP, a connection that breaks with bytes the peer's
+    host had not acknowledged says so in the log (they may be lost), and at
+    shutdown the drain waits (within ``finish_timeout``) for the peer's host to
+    acknowledge every byte written: a reset then, or bytes still not
+    acknowledged, fail the run (exit status 1), naming the bytes. Nor is it
+    promised that a UDP datagram arrives: UDP gives no delivery guarantee. Datagrams the peer's
     host refused (ICMP port unreachable: nothing listens) are lost; they are
     counted (``refused_datagrams``), logged, and make the run fail at the end
     (exit status 1).
@@ -152,7 +172,8 @@ class SocketDrain(movement.Cog):
     :param reconnect_min: seconds before the first new try after a failure.
     :param reconnect_max: longest pause between tries (it doubles up to this).
     :param connect_timeout: seconds a connection (and TLS handshake) may take.
-    :param finish_timeout: seconds the drain keeps trying to write what is queued at shutdown.
+    :param finish_timeout: seconds the drain keeps trying to write what is queued at shutdown
+        (and, over TCP, waits for the peer to acknowledge it).
     :param max_datagram: largest datagram in bytes; a longer message goes to
         the error output. At most 65507 (the largest UDP payload) for ``udp``;
         for ``unix-datagram``, what the system's socket buffer takes is the
@@ -240,7 +261,15 @@ class SocketDrain(movement.Cog):
         self._log = PeerLog(log, f"socket.send {self.endpoint}")
         #: What happened, for the run's summary.
         self.counts: dict[str, int] = dict.fromkeys(
-            ("connections", "connect_failures", "connections_lost", "refused_datagrams", "unwritten_bytes"), 0
+            (
+                "connections",
+                "connect_failures",
+                "connections_lost",
+                "refused_datagrams",
+                "unwritten_bytes",
+                "unacknowledged_bytes",
+            ),
+            0,
         )
         # The queue. Invariants: every chunk starts at a frame boundary (a
         # datagram is a chunk of its own); _sent bytes of the first chunk are
@@ -710,15 +739,36 @@ class SocketDrain(movement.Cog):
         self._retry_later()
 
     def _lost(self, why: str) -> None:
-        """The connection broke: send the cut message again whole on the next one."""
+        """The connection broke: send the cut message again whole on the next one.
+
+        Over TCP, bytes the kernel had accepted that the peer's host did not
+        acknowledge (less those of the cut message, sent again) may be lost: said.
+        """
         self.counts["connections_lost"] += 1
         self._last_error = time.time()
         self._unreachable = True
         self._targets, self._next_target = [], 0
+        unacknowledged = self._unacknowledged() or 0
         self._drop_socket()
-        self._rewind()
-        self._log.warning("lost", "connection lost (%s); %d bytes held; reconnecting", why, self._pending)
+        unacknowledged -= self._rewind()
+        if unacknowledged > 0:
+            self._log.warning(
+                "lost",
+                "connection lost (%s); %d bytes the kernel had accepted were not acknowledged by the peer and may be"
+                " lost (they were written, and acknowledged to the train); %d bytes held; reconnecting",
+                why,
+                unacknowledged,
+                self._pending,
+            )
+        else:
+            self._log.warning("lost", "connection lost (%s); %d bytes held; reconnecting", why, self._pending)
         self._retry_later()
+
+    def _unacknowledged(self) -> int | None:
+        """Over TCP, the bytes the kernel accepted that the peer's host has not acknowledged; ``None``: not known."""
+        if self.transport != "tcp" or self._sock is None or self._link is not Link.UP:
+            return None
+        return unacknowledged_bytes(self._sock)
 
     def _retry_later(self) -> None:
         if self._timer is None and self._chunks:
@@ -728,11 +778,14 @@ class SocketDrain(movement.Cog):
             self._pause = min(self._pause * 2, self.reconnect_max)
         self._check_room()
 
-    def _rewind(self) -> None:
-        """The first chunk was written in part: start it again at the last frame boundary written."""
+    def _rewind(self) -> int:
+        """The first chunk was written in part: start it again at the last frame boundary written.
+
+        :returns: the bytes written that are to be written again.
+        """
         if not self._sent or not self._chunks:
             self._sent = 0
-            return
+            return 0
         chunk, sent = self._chunks[0], self._sent
         if self._framing == "newline":
             boundary = chunk.rfind(b"\n", 0, sent) + 1
@@ -747,6 +800,7 @@ class SocketDrain(movement.Cog):
         self._chunks[0] = chunk[boundary:]
         self._pending += sent - boundary
         self._sent = 0
+        return sent - boundary
 
     def _read_leftovers(self) -> None:
         """Read (and ignore) what the peer sent and we never read, before closing.
@@ -819,8 +873,8 @@ class SocketDrain(movement.Cog):
 
         Over UDP, then wait a moment for an ICMP refusal of the last datagrams (see :meth:`_last_refusals`).
         """
-        if not self._chunks and not self._awaits_refusals():
-            self._shut()
+        if not self._chunks and not self._awaits_refusals() and not self._unacknowledged():
+            self._shut()  # nothing the peer's host has not acknowledged (or not TCP, or nothing known)
             return None
         return self._write_out()
 
@@ -861,6 +915,7 @@ class SocketDrain(movement.Cog):
         deadline = loop.time() + self.finish_timeout
         if not self._chunks:
             await self._last_refusals(deadline)
+            await self._acknowledged(deadline)
             self._shut()
             return
         self._drained = loop.create_future()
@@ -875,7 +930,54 @@ class SocketDrain(movement.Cog):
             await asyncio.wait({self._drained}, timeout=max(0.0, deadline - loop.time()))
         if self._awaits_refusals():
             await self._last_refusals(deadline)
+        if not self._chunks:
+            await self._acknowledged(deadline)
         self._shut()
+
+    async def _acknowledged(self, deadline: float) -> None:
+        """Over TCP: wait until the peer's host has acknowledged every byte the kernel accepted, within ``deadline``.
+
+        A reset (or any error of the connection) meanwhile, or bytes still not
+        acknowledged at the deadline, fail the run: they were written, and
+        acknowledged to the train, but may never reach the peer.
+        """
+        loop = self.esc.loop
+        while True:
+            left = self._unacknowledged()
+            if not left or self._check_error(left):
+                return  # all acknowledged (or nothing known), or the run failed for what was not
+            if loop.time() >= deadline:
+                self._undelivered(
+                    left, f"the peer did not acknowledge them within finish_timeout {self.finish_timeout:g} s"
+                )
+                return
+            await asyncio.sleep(max(0.0, min(_ACK_LOOK, deadline - loop.time())))
+
+    def _check_error(self, left: int) -> bool:
+        """Whether the TCP connection failed (reset, broken pipe): then the run fails, naming the ``left`` bytes
+        the peer's host had not acknowledged (the kernel's count stays as it was at the reset)."""
+        sock = self._sock
+        if sock is None:
+            return False
+        try:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            return False
+        if not code:
+            return False
+        name = errno.errorcode.get(code, str(code))
+        self._undelivered(left, f"the connection failed ({name}: {_strerror(code)})")
+        return True
+
+    def _undelivered(self, left: int, why: str) -> None:
+        """At shutdown, bytes written to a TCP peer may never reach it: the run fails, saying so."""
+        self.counts["unacknowledged_bytes"] = left
+        self._last_error = time.time()
+        self.esc.fail(
+            self,
+            f"{self.endpoint}: {why}; {left} bytes the kernel had accepted were not acknowledged by the peer"
+            " and may be lost (they were written, and acknowledged to the train)",
+        )
 
     def _shut(self) -> None:
         """Let go of everything bound; what is still queued fails the run, unacknowledged; so do refused datagrams."""

@@ -34,6 +34,26 @@ acknowledged before the run ends. Where an ACL forbids ``CLIENT ID`` or
 ``block`` seconds. Messages that someone trimmed from the stream before
 they were acknowledged cannot be read any more; that is said, with their ids.
 
+The stream or the group deleted. Someone may delete the stream (``DEL``,
+which takes its groups with it) or the group (``XGROUP DESTROY``) while the
+supply reads: Redis then ends the blocking read with an error (``UNBLOCKED
+...``), or answers ``NOGROUP``. The group is made again, and the supply goes
+on, saying so in one warning line that names where the new group starts:
+
+* the stream is gone: it is made again, empty, with the group reading it from
+  ``0``, so that every message added from then on (by others too) is read;
+* the stream is there (only the group was deleted, or the stream was deleted
+  and written to again before the group is made): the new group starts after
+  the last message this consumer read, so that messages added after it are
+  read, and those it read are not read again (a message a producer added
+  with an id of its own lower than that is not read); if it read none yet in
+  this run, where ``start`` says (``0`` or ``$``).
+
+Messages that were pending in the deleted group are gone with it: those in
+hand are still written, and their acknowledgement finds nothing to
+acknowledge; those other consumers held are not delivered again. Another
+worker that finds the group made again by a first one reads on from there.
+
 The lag behind the stream is the group's ``lag`` in ``XINFO GROUPS`` (Redis 7
 and later; none is reported before, nor while Redis cannot tell, after
 deletions in the stream): entries no member of the group was given yet.
@@ -82,6 +102,17 @@ class RedisStreamSupply(BrokerSupply):
     Delivery is at least once: a message written by the outputs whose ``XACK``
     was lost (a crash between the two) is delivered again.
 
+    The stream or the group deleted while the supply runs (``DEL``,
+    ``XGROUP DESTROY``) is said in one warning line, and the group is made
+    again, and the supply reads on: when the stream is gone, it is made again
+    with the group reading it from ``0`` (every message added afterwards, by
+    others too, is read); when the stream is there, the group starts after the
+    last message this consumer read (or where ``start`` says, if it read none
+    yet), so that messages added after it are read and those read are not read
+    again. Messages pending in the deleted group are gone with it: those in
+    hand are written all the same; those other consumers held are not
+    delivered again.
+
     An orderly stop (SIGTERM, a reload) ends the blocking read at once
     (``CLIENT UNBLOCK``, from a second connection) and writes and acknowledges
     what it brought, so that nothing stays pending for ``claim_idle``; where an
@@ -95,7 +126,8 @@ class RedisStreamSupply(BrokerSupply):
 
     :param train: the Train (its ``high_water`` is the default ``max_pending``).
     :param stream: the stream's key.
-    :param group: the consumer group; made (with the stream) when missing.
+    :param group: the consumer group; made (with the stream) when missing, and
+        again when deleted while the supply runs.
     :param consumer: this process's name in the group; by default ``HOST-wN``
         under ``deadbeat run --workers`` (N the worker's index) and ``HOST-PID`` otherwise.
     :param url: where Redis is (``redis://HOST:PORT/DB``, ``rediss://`` for TLS,
@@ -184,6 +216,8 @@ class RedisStreamSupply(BrokerSupply):
         self._next_claim = 0.0
         # Messages taken over from other consumers (see metrics).
         self._claimed = 0
+        # The id of the last message a read of new messages (">") gave: where a group made again starts.
+        self._last_read: str | None = None
         self._setup(
             train,
             f"redis {shown_url(url)} stream {stream} group {group} consumer {self._name}",
@@ -280,6 +314,57 @@ class RedisStreamSupply(BrokerSupply):
             await asyncio.sleep(0.01)
 
     async def _fetch(self, room: int) -> bool:
+        try:
+            return await self._fetch_from_group(room)
+        except Exception as exc:
+            if not _group_gone(exc):
+                raise
+            await self._make_group_again(exc)
+            return True
+
+    async def _make_group_again(self, exc: BaseException) -> None:
+        """The stream or the group was deleted while we read: make the group again (with the stream if gone).
+
+        It starts from ``0`` when the stream is gone (made again empty: every
+        message added from now on is read), else after the last message we read
+        (where ``start`` says when we read none yet); see the module's notes.
+        """
+        from redis.exceptions import ResponseError
+
+        # A new group has nothing pending: our own pending messages (if we were taking them up) are gone too.
+        self._own_from = None
+        self._careful = self._recovering = False
+        start = self._last_read or ("0" if self.start == "beginning" else "$")
+        how = f"after {start}, the last message this consumer read" if self._last_read else f"at {start} (start)"
+        what, made_again = "the group was deleted (or the stream, and written to again)", "the group"
+        try:
+            try:
+                await self._client.xgroup_create(self.stream, self.group, id=start)
+            except ResponseError as missing:
+                if "requires the key to exist" not in str(missing):
+                    raise
+                await self._client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+                what, made_again = "the stream was deleted (and its group with it)", "the stream and the group"
+                how = "from 0: every message added to the stream from now on is read"
+        except ResponseError as made:
+            if "BUSYGROUP" not in str(made):
+                raise
+            log.warning(
+                "%s: the group was deleted while we read (%s) and another consumer made it again; reading on",
+                self._where,
+                _first_line(exc),
+            )
+            return
+        log.warning(
+            "%s: %s while we read (%s); made %s again, reading %s; messages pending in the old group are gone",
+            self._where,
+            what,
+            _first_line(exc),
+            made_again,
+            how,
+        )
+
+    async def _fetch_from_group(self, room: int) -> bool:
         count = min(room, self.batch_size)
         if self._own_from is not None:
             return await self._take_own()
@@ -295,18 +380,13 @@ class RedisStreamSupply(BrokerSupply):
         self._reading = True
         try:
             reply = await self._reader.xreadgroup(self.group, self._name, {self.stream: ">"}, count=count, block=wait)
-        except Exception as exc:
-            if "NOGROUP" in str(exc):
-                # The stream (or group) was deleted while we read: make them again.
-                log.warning("%s: the group is gone (the stream was deleted?); making it again", self._where)
-                await self._connect()
-                return True
-            raise
         finally:
             self._reading = False
         if not reply:
             return False
         entries = reply[0][1]
+        if entries:
+            self._last_read = entries[-1][0].decode()
         self._hand_on(entries)
         return True
 
@@ -513,7 +593,18 @@ class RedisStreamSupply(BrokerSupply):
 
     async def _acknowledge(self, refs: list[Any]) -> None:
         for part in chunks(refs, _IDS_PER_CALL):
-            await self._client.xack(self.stream, self.group, *part)
+            try:
+                await self._client.xack(self.stream, self.group, *part)
+            except Exception as exc:
+                if not _group_gone(exc):
+                    raise
+                # Deleted with their group: nothing holds them pending, nothing will deliver them again.
+                log.debug("%s: %d messages to acknowledge went with their group: %s", self._where, len(part), exc)
+
+    def _broker_said(self, exc: BaseException) -> bool:
+        from redis.exceptions import ResponseError
+
+        return isinstance(exc, ResponseError)
 
     async def _ask_lag(self) -> int | None:
         """The group's ``lag`` in ``XINFO GROUPS`` (``None`` before Redis 7, or when Redis cannot tell)."""
@@ -536,3 +627,23 @@ class RedisStreamSupply(BrokerSupply):
         figures = super().metrics()
         figures["claimed_total"] = self._claimed
         return figures
+
+
+def _group_gone(exc: BaseException) -> bool:
+    """Whether Redis said that the group, or the stream (and with it its groups), no longer exists.
+
+    ``NOGROUP`` for a command on a group that is gone; ``UNBLOCKED the stream
+    key no longer exists`` or ``UNBLOCKED the consumer group this client was
+    blocked on no longer exists`` for a blocking read under way when it went.
+    """
+    from redis.exceptions import ResponseError
+
+    if not isinstance(exc, ResponseError):
+        return False
+    text = str(exc)
+    return text.startswith("NOGROUP") or (text.startswith("UNBLOCKED") and "no longer exists" in text)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error as a short text for a log line: its class and its message's first line."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]

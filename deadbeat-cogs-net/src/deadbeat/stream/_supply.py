@@ -219,6 +219,10 @@ class BrokerSupply(movement.Supply):
         """Whether ``exc`` means the broker is out of reach for now (rather than a mistake)."""
         raise NotImplementedError
 
+    def _broker_said(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the broker's answer (an error reply), not a fault here: logged without a traceback."""
+        return False
+
     async def _ask_lag(self) -> int | None:
         """:returns: the messages the broker holds for the group that no member was given yet (``None``: unknown)."""
         return None
@@ -376,7 +380,14 @@ class BrokerSupply(movement.Supply):
                 if self._stopping and self._retryable(exc):
                     break  # nothing to try again for: the supply is finishing
                 if not self._retryable(exc):
-                    log.error("%s: %s: %s", self._where, type(exc).__name__, exc, exc_info=exc)
+                    # A traceback only for a fault of ours: the broker's own words say enough.
+                    log.error(
+                        "%s: %s: %s",
+                        self._where,
+                        type(exc).__name__,
+                        exc,
+                        exc_info=None if self._broker_said(exc) else exc,
+                    )
                     self.esc.fail(self, f"{self._where}: {type(exc).__name__}: {exc}; stopping")
                     self.esc.shutdown()
                     return
