@@ -94,6 +94,32 @@ class TestDiscovery:
         assert entries["example.upper"].status == "loaded"
         assert entries["example.upper"].summary == "Upper-case the text in one field."
 
+    def test_a_plugin_raising_keyboard_interrupt_is_broken_not_ctrl_c(
+        self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`cogs --check` printed only "interrupted" (exit 130) naming no plugin; a real Ctrl-C still interrupts."""
+        site = make_dist("deadbeat-kbi", {"kbi.tag": "kbi_mod:Shout"}, "kbi_mod", "raise KeyboardInterrupt\n")
+        monkeypatch.syspath_prepend(str(site))
+        entry = {e.name: e for e in plugins.CogRegistry().load_all()}["kbi.tag"]
+        assert entry.status == "broken" and entry.error.startswith("KeyboardInterrupt")
+        sys.modules.pop("kbi_mod", None)
+        ctrl_c = make_dist(
+            "deadbeat-slow",
+            {"slow.tag": "slow_mod:Shout"},
+            "slow_mod",
+            "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n",
+        )
+        monkeypatch.syspath_prepend(str(ctrl_c))
+        with pytest.raises(KeyboardInterrupt):
+            plugins.CogRegistry().load("slow.tag")
+
+    def test_a_name_with_a_colon_is_broken(self, make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> None:
+        """use = "odd.a:b" is read as module:attribute: no pipeline could use such a cog, so it is not 'available'."""
+        site = make_dist("deadbeat-odd", {"odd.a:b": "odd_mod:Shout"}, "odd_mod", GOOD_COG)
+        monkeypatch.syspath_prepend(str(site))
+        entry = {e.name: e for e in plugins.CogRegistry().load_all()}["odd.a:b"]
+        assert entry.status == "broken" and "cannot contain ':'" in entry.error
+
     def test_loading_a_broken_cog_names_it(self) -> None:
         """Asking for a broken cog raises with name, distribution, version and reason."""
         with pytest.raises(plugins.CogLoadError) as err:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -538,6 +540,9 @@ class CogRegistry:
                     entry.described = True
                 if "/" in ep.name:
                     entry.state, entry.problem = BROKEN, "a cog's name cannot contain '/' (it qualifies names)"
+                elif ":" in ep.name:
+                    # A pipeline's use = "a:b" names module a, attribute b: no pipeline could use it.
+                    entry.state, entry.problem = BROKEN, "a cog's name cannot contain ':' (use takes module:attribute)"
                 elif not self._allowed(entry):
                     # Before compatibility: a cog the operator left out is no concern of theirs, whatever its state.
                     entry.state, entry.problem = NOT_ALLOWED, f"not in the allow-list {self.allow}"
@@ -671,10 +676,13 @@ class CogRegistry:
     def _load(self, entry: CogEntry) -> None:
         if entry.state != AVAILABLE:
             return
+        interrupted: list[int] = []
+        previous = _note_ctrl_c(interrupted)
         try:
             obj = entry.entry_point.load()
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
-            if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C stops the listing; a KeyboardInterrupt the plugin raised itself is its breakage.
+            if isinstance(exc, KeyboardInterrupt) and interrupted:
                 raise
             entry.state = BROKEN
             entry.problem = f"{type(exc).__name__}: {exc}"
@@ -685,6 +693,9 @@ class CogRegistry:
                 # What is missing decides: the extra named at discovery only if it brings that module.
                 entry.hint = self._missing_module_hint(entry, exc.name)
             return
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         reason = not_a_cog_reason(obj)
         if reason is not None:
             entry.state, entry.problem = NOT_A_COG, reason
@@ -775,3 +786,27 @@ class CogRegistry:
                     found.setdefault(dist.metadata["Name"], dist.version)
                     break
         return found
+
+
+def _note_ctrl_c(interrupted: list[int]) -> Any:
+    """While a plugin is imported, note a real Ctrl-C in ``interrupted`` (and still interrupt).
+
+    Only where Ctrl-C raises ``KeyboardInterrupt`` (Python's own handler, in
+    the main thread); elsewhere (``deadbeat run`` handles SIGINT itself) no
+    ``KeyboardInterrupt`` comes from Ctrl-C, so one raised is the plugin's.
+
+    :returns: the handler to put back, or ``None`` when none was replaced.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGINT, on_ctrl_c)
+    except (ValueError, OSError):
+        return None
