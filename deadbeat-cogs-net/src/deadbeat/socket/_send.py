@@ -40,7 +40,8 @@ acknowledging protocol (the ``stream.*`` cogs over a broker). What can be told
 is said: a TCP connection that breaks (reset, broken pipe, closed by the peer)
 while the kernel still holds bytes the peer's host has not acknowledged
 (``SIOCOUTQ``, see :mod:`._kernel`) is logged with that count, as bytes that
-may be lost (those of the message cut by the failure are sent again); and at
+may be lost (those of the message cut by the failure are sent again), and the
+run goes on, reconnecting, but its result is failure (exit status 1); and at
 shutdown over TCP, once the queue is written, the drain waits (within
 ``finish_timeout``) until the peer's host has acknowledged every byte: a reset
 then, or bytes still unacknowledged at the deadline, fail the run, naming the
@@ -310,6 +311,8 @@ class SocketDrain(movement.Cog):
         self._bytes_written = 0
         self._reconnects = 0
         self._last_error = 0.0
+        #: A connection was lost with bytes the peer had not acknowledged: the run failed (said once).
+        self._said_lost = False
         self._unreachable = False
         self._frame = {
             "newline": self._frame_lines,
@@ -760,6 +763,15 @@ class SocketDrain(movement.Cog):
                 unacknowledged,
                 self._pending,
             )
+            if not self._said_lost:
+                # Counted out and acknowledged, perhaps never read: the run goes on, but its
+                # result is failure (said once; each loss is in the log line above).
+                self._said_lost = True
+                self.esc.fail(
+                    self,
+                    f"connection lost ({why}) with {unacknowledged} bytes the peer had not acknowledged: they may"
+                    " be lost",
+                )
         else:
             self._log.warning("lost", "connection lost (%s); %d bytes held; reconnecting", why, self._pending)
         self._retry_later()
