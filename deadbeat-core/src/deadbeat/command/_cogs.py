@@ -21,7 +21,7 @@ import sys
 from typing import TextIO
 
 from ..plugins import CogEntry, CogLoadError, CogRegistry
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
+from ._common import EXIT_ERROR, EXIT_OK, inert, plugin_output_to_stderr, registry_of, write_all
 
 
 def handle(args: argparse.Namespace, out: TextIO | None) -> int:
@@ -58,7 +58,8 @@ def _note(entry: CogEntry) -> str:
 
 def _table(entries: list[CogEntry], checked: bool) -> str:
     rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")]
-    rows += [(e.name, e.distribution, e.version, e.status, _note(e)) for e in entries]
+    # Every cell but the status comes from a distribution's metadata: made inert for the terminal.
+    rows += [(inert(e.name), inert(e.distribution), inert(e.version), e.status, inert(_note(e))) for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
     # A cog that loaded but lacks a library or an extra (its note says "needs ...") cannot be used either.
@@ -92,7 +93,7 @@ def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK if failure is None else EXIT_ERROR
     if failure is not None:
         for entry in registry.problems():
-            sys.stderr.write(f"deadbeat: {CogLoadError(entry)}\n")
+            sys.stderr.write(f"deadbeat: {inert(str(CogLoadError(entry)))}\n")
         return EXIT_ERROR
     return EXIT_OK
 
@@ -115,10 +116,10 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(_unknown(registry, args.name))
         return EXIT_ERROR
     except CogLoadError as exc:
-        sys.stderr.write(f"deadbeat: {exc}\n")
+        sys.stderr.write(f"deadbeat: {inert(str(exc))}\n")
         # The traceback helps with a cog that is broken; not with a library to install, which the message names.
         if exc.entry is not None and exc.entry.details and "pip install" not in str(exc):
-            sys.stderr.write(exc.entry.details)
+            sys.stderr.write(inert(exc.entry.details, lines=True))
         return EXIT_ERROR
     entry = registry.entry(args.name)
     description = describe(obj)
@@ -148,5 +149,6 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
         insert = section_of(obj, entry.name.rpartition(".")[2])
     if insert.children:
         lines += ["", "Config insert (for an application's own config file):", insert.to_toml()]
-    write_all(out, "\n".join(lines) + "\n")
+    # The docstring, the parameters' notes and the metadata are the plugin author's text.
+    write_all(out, inert("\n".join(lines), lines=True) + "\n")
     return EXIT_OK

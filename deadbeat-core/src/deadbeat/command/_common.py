@@ -96,6 +96,27 @@ def registry_of(args: argparse.Namespace) -> CogRegistry:
     return CogRegistry(allow=allow or None, strict=strict, scope=scope)
 
 
+# Characters a terminal acts on rather than shows: C0 and C1 controls (escape
+# sequences can move the cursor, retitle the window, rewrite what was printed
+# before) and the bidirectional overrides that make text read other than it is.
+_ACTIVE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ACTIVE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_ACTIVE_LINES = {c: text for c, text in _ACTIVE.items() if c not in (0x0A, 0x09)}
+
+
+def inert(text: str, *, lines: bool = False) -> str:
+    """``text`` from a plugin's metadata or docstring, safe to print on a terminal.
+
+    A distribution's manifest, version or docstring is written by whoever
+    published it: an escape sequence there would act on the operator's
+    terminal, a newline would forge rows of a table. Such characters are shown
+    as escapes (``\\x1b``), never passed through.
+
+    :param lines: keep newlines and tabs (a description of several lines).
+    """
+    return text.translate(_ACTIVE_LINES if lines else _ACTIVE)
+
+
 def write_all(out: TextIO | None, text: str) -> bool:
     """Write ``text`` to ``out``; a reader that went away (``| head -1``) is no error.
 
