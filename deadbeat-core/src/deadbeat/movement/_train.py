@@ -694,6 +694,11 @@ class Train:
         self._failed: list[ErrorRecord] = []
         self._index: dict[int, int] = {}
         self._said_no_id = False
+        # Event ids of data held by cogs called datum by datum, noted as they
+        # held them: id(datum) -> (datum, event id), until the datum is sent on
+        # late (see _note_held_id). Forgotten when nothing is held any more.
+        self._held_ids: dict[int, tuple[Any, Any]] = {}
+        self._forgetting_held_ids = False
         #: Whether every result of a per-datum cog is checked for good (no cog is ever trusted).
         self.check_results = check_results
         # Positions of per-datum cogs whose results have been seen to be
@@ -1189,6 +1194,8 @@ class Train:
             their batch only. Held data sent on late as a :class:`Batch` with
             ``event_ids`` (noted with :meth:`event_ids_of` when they came) keep
             those ids for the cogs after, their error records and log lines.
+            A cog called datum by datum needs no more than to send on the very
+            object it held: the train noted its event id when it was held.
         :returns: how many data left the last cog.
         :raises ValueError: when ``cog`` is not in this train.
         """
@@ -1261,6 +1268,11 @@ class Train:
                 outer_entering = self._entering
                 if isinstance(data, Batch) and data.knows_ids:
                     self._entering = data
+                elif self._held_ids:
+                    # Held datum by datum: the ids noted as they were held (see _note_held_id).
+                    data = self._with_held_ids(data)
+                    if isinstance(data, Batch):
+                        self._entering = data
                 self._sending += 1
                 try:
                     out = self._entries[start](data)
@@ -2047,8 +2059,90 @@ class Train:
                 ):
                     hold = earlier
         hold.held += count
+        if count == 1:
+            batch = self._entering
+            if isinstance(batch, Batch) and batch.knows_ids:
+                self._note_held_id(frame, cog)
         self._pace()
         return hold
+
+    def _note_held_id(self, frame: types.FrameType, cog: object) -> None:
+        """A cog called datum by datum holds the datum at hand: note its event id for when it goes on.
+
+        Such a cog (the manual's DNS lookup) sends the datum on later, alone,
+        where nothing tells which event it was: its error records and the
+        outputs after it would name none. The generated loop that called the
+        cog knows where the datum entered; its event id is looked up now, once
+        per hold, and :meth:`send` gives it back to the datum when the same
+        object is sent on. Nothing is noted for a cog given whole lists (it
+        passes its data on as a :class:`Batch` with ``event_ids``).
+        """
+        position = self._position(cog, frame)
+        if position is None:
+            # A function for a cog: the one whose code is running.
+            position = next(
+                (i for i, one in enumerate(self._cogs) if getattr(one, "__code__", None) is frame.f_code), None
+            )
+        batched = self._plan[0]
+        if position is None or position >= len(batched) or batched[position]:
+            return
+        caller = frame.f_back
+        # The loop itself, or the check around a cog's first results.
+        for _ in range(2):
+            if caller is None:
+                return
+            code = caller.f_code
+            if code.co_name == "run" and code.co_filename.startswith("<deadbeat train "):
+                break
+            caller = caller.f_back
+        else:
+            return
+        names = caller.f_locals
+        datum = names.get(f"d{position}", _NO_DATUM)
+        if datum is _NO_DATUM:
+            return
+        # The nest the cog runs in is the last one that started: the highest first position up to the cog's.
+        first = max((k for k in range(position + 1) if f"i{k}" in names or f"it{k}" in names), default=None)
+        if first is None:
+            return
+        where = names[f"i{first}"] if f"i{first}" in names else names[f"it{first}"]
+        entered = names.get("entered")
+        source = names["data"] if "data" in names else names.get("batch")
+        entered_datum, place = self._entered_from(entered, source, where)
+        event_id = self._event_id(datum, entered_datum, entered, place)
+        if event_id is not None:
+            self._held_ids[id(datum)] = (datum, event_id)
+
+    def _with_held_ids(self, data: Iterable[Any]) -> Any:
+        """Data sent on late, as a :class:`Batch` knowing the ids noted when they were held; else as they are."""
+        data = data if isinstance(data, list) else list(data)
+        noted = self._held_ids
+        found = []
+        for datum in data:
+            entry = noted.pop(id(datum), None)
+            found.append(entry[1] if entry is not None and entry[0] is datum else _NO_DATUM)
+        if all(event_id is _NO_DATUM for event_id in found):
+            return data
+        getter = self.id_getter
+
+        def ids() -> list[Any]:
+            made = []
+            for datum, event_id in zip(data, found, strict=True):
+                if event_id is _NO_DATUM:
+                    try:
+                        event_id = getter(datum)
+                    except Exception:  # noqa: BLE001 - a datum without an id is named by none
+                        event_id = None
+                made.append(event_id)
+            return made
+
+        return Batch(data, event_ids=ids)
+
+    def _forget_held_ids(self) -> None:
+        self._forgetting_held_ids = False
+        if self.in_flight <= 0:
+            # Nothing is held: what was noted belongs to data dropped without being sent on.
+            self._held_ids.clear()
 
     def release(self, count: int = 1, token: Hold | None = None, *, cog: object = None) -> None:
         """Report that ``count`` held data went on or were dropped.
@@ -2098,6 +2192,10 @@ class Train:
             for hold in self._holds:
                 hold.held = 0
             self._untracked.held = 0
+            if self._held_ids and not self._forgetting_held_ids:
+                # Not now: released data are usually sent on right after this call returns.
+                self._forgetting_held_ids = True
+                self.esc.enqueue(self._forget_held_ids)
         else:
             left = count
             if token is not None and token.held > 0:
