@@ -217,6 +217,9 @@ class LineFileDrain(movement.Cog):
             self._fd = self._wfd = 1
             self._own_stdout()
         else:
+            if state_file and _same_path(state_file, filename):
+                # Each would overwrite the other: lines cut back to a checkpoint, a checkpoint among the lines.
+                raise ValueError(f"state_file {state_file!r} is the output file itself: give each its own file")
             if state_file:
                 self._state = StateFile.acquire(esc, state_file)
             self._open()
@@ -1097,3 +1100,13 @@ def _may_block(fd: int) -> bool:
     """Whether writing to ``fd`` can wait on someone else: a FIFO, a pipe, a socket, a terminal."""
     mode = os.fstat(fd).st_mode
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
+def _same_path(one: str, other: str) -> bool:
+    """Whether two names are one file: the same name once links are followed, or the same inode."""
+    if os.path.realpath(one) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # either is missing: then not both the same existing file
+        return False
