@@ -79,7 +79,7 @@ def _cogs_list(args: argparse.Namespace, out: TextIO) -> int:
         try:
             # What a cog module prints as it is imported must not spoil the table or the JSON.
             with plugin_output_to_stderr():
-                entries = registry.load_all()
+                entries = registry.load_all(apart=True)
         except CogLoadError as exc:
             failure = exc
             entries = registry.discover()

@@ -27,6 +27,7 @@ can then take over ``fs.read`` or make it unusable.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -735,7 +736,7 @@ class CogRegistry:
         """
         return [e for e in self.discover() if e.status in FAILURES or (e.usable and e.unmet)]
 
-    def load_all(self) -> list[CogEntry]:
+    def load_all(self, *, apart: bool = False) -> list[CogEntry]:
         """Import every usable cog, recording what fails (``deadbeat cogs --check``).
 
         A cog that loads is asked what it lacks here (``missing_requirements({})``,
@@ -743,29 +744,21 @@ class CogRegistry:
         settings, or its extra, cannot be used, and is among :meth:`problems`
         (``CogEntry.unmet``); what only its defaults lack is its ``hint``.
 
+        :param apart: import them in a child process (where ``fork`` exists),
+            as ``deadbeat cogs --check`` does: a plugin whose import ends the
+            process (``os._exit``, a crash in a C extension) is then one more
+            ``broken`` cog, named, and the others are still checked. The
+            entries then hold no imported object (``obj`` stays ``None``).
         :returns: every entry, sorted as :meth:`discover` sorts them.
         :raises CogLoadError: in strict mode (scope ``"all"``), after importing
             all of them, naming every cog that cannot be used.
         """
         entries = self.discover()
-        for entry in entries:
-            self._load(entry)
-            if entry.state != LOADED:
-                continue
-            # A cog that imports its library only when built loads without it: what it lacks for its defaults is
-            # its note; what it lacks whatever its settings (dns.reverse without pycares) makes it unusable.
-            missing = _unmet_requirements(entry.obj)
-            if missing and not entry.hint:
-                entry.hint = "; ".join(missing)
-            whole = [line for line in missing if _needed_by_the_cog(line, entry)]
-            if whole:
-                entry.unmet = "; ".join(whole)
-            elif entry.extras_missing:
-                # Its entry point names an extra whose libraries are not installed (found at discovery).
-                extras = ",".join(entry.extras_missing)
-                entry.unmet = (
-                    f"the extra its entry point names is not installed: {_extra_hint(entry.distribution, extras)}"
-                )
+        if apart and hasattr(os, "fork"):
+            self._check_apart(entries)
+        else:
+            for entry in entries:
+                self._check(entry)
         if self.strict:
             failed = self.problems()
             if failed:
@@ -777,6 +770,90 @@ class CogRegistry:
                 )
         return entries
 
+    def _check(self, entry: CogEntry) -> None:
+        """Import one cog and find out what it lacks to run here."""
+        self._load(entry)
+        if entry.state != LOADED:
+            return
+        # A cog that imports its library only when built loads without it: what it lacks for its defaults is
+        # its note; what it lacks whatever its settings (dns.reverse without pycares) makes it unusable.
+        missing = _unmet_requirements(entry.obj)
+        if missing and not entry.hint:
+            entry.hint = "; ".join(missing)
+        whole = [line for line in missing if _needed_by_the_cog(line, entry)]
+        if whole:
+            entry.unmet = "; ".join(whole)
+        elif entry.extras_missing:
+            # Its entry point names an extra whose libraries are not installed (found at discovery).
+            extras = ",".join(entry.extras_missing)
+            entry.unmet = f"the extra its entry point names is not installed: {_extra_hint(entry.distribution, extras)}"
+
+    def _check_apart(self, entries: list[CogEntry]) -> None:
+        """:meth:`_check` every entry in a child process; one whose import ends the child is broken.
+
+        The child says which entry it starts importing and, once done, what
+        was found, a line each, through a pipe. Should it end in the middle of
+        an import, that entry is marked broken with how the process ended, and
+        a new child goes on with the entries after it.
+        """
+        import json  # only for a check; a listing must not pay for it
+
+        pending = [i for i, entry in enumerate(entries) if entry.state == AVAILABLE]
+        while pending:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child; what it reports is tested through the parent
+                self._child_checks(entries, pending, read_end, write_end)
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as reports:
+                lines = reports.read().splitlines()
+            _, status = os.waitpid(pid, 0)
+            importing: int | None = None
+            finished: set[int] = set()
+            for line in lines:
+                report = json.loads(line)
+                if report[0] == "importing":
+                    importing = report[1]
+                elif report[0] == "checked":
+                    entry = entries[report[1]]
+                    for field, value in report[2].items():
+                        setattr(entry, field, value)
+                    finished.add(report[1])
+                    importing = None
+                elif report[0] == "interrupted":
+                    raise KeyboardInterrupt
+            if importing is None:
+                if len(finished) < len(pending):
+                    raise RuntimeError(f"checking the cogs in a child process failed ({_ended(status)})")
+                return
+            entry = entries[importing]
+            entry.state = BROKEN
+            entry.problem = f"importing it ended the process ({_ended(status)})"
+            pending = [i for i in pending if i not in finished and i != importing]
+
+    def _child_checks(self, entries: list[CogEntry], pending: list[int], read_end: int, write_end: int) -> None:
+        """In the child: check ``pending`` entries, reporting each through ``write_end``; never returns."""
+        import json
+
+        code = 0
+        try:
+            os.close(read_end)
+            for index in pending:
+                os.write(write_end, json.dumps(["importing", index]).encode() + b"\n")
+                entry = entries[index]
+                self._check(entry)
+                found = {field: getattr(entry, field) for field in _CHECKED_FIELDS}
+                # A report line is written whole or not at all: one write of a few kilobytes to a pipe.
+                os.write(write_end, json.dumps(["checked", index, found], default=str).encode() + b"\n")
+        except KeyboardInterrupt:
+            os.write(write_end, b'["interrupted"]\n')
+            code = 130
+        except BaseException:  # noqa: BLE001 - the parent says the check failed; nothing may run on here
+            code = 1
+        finally:
+            # Never back into the parent's code: no atexit handlers, no buffers flushed twice.
+            os._exit(code)
+
     def distributions(self) -> dict[str, str]:
         """:returns: name to version of every distribution offering cogs or built on the core."""
         found = {e.distribution: e.version for e in self.discover()}
@@ -786,6 +863,21 @@ class CogRegistry:
                     found.setdefault(dist.metadata["Name"], dist.version)
                     break
         return found
+
+
+#: What a check finds out about an entry, sent back from the child process (see CogRegistry._check_apart).
+_CHECKED_FIELDS = ("state", "problem", "hint", "unmet", "summary", "details")
+
+
+def _ended(status: int) -> str:
+    """How a child process ended, from its wait status, as people read it."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def _note_ctrl_c(interrupted: list[int]) -> Any:
