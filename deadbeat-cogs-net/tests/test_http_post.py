@@ -213,7 +213,12 @@ class TestHTTPPostUnreachableConformance(CogConformance):
     """With the server down, finish still lets everything go within finish_timeout."""
 
     cog_name = "http.post"
-    params = {"url": f"http://127.0.0.1:{free_port()}/x", "finish_timeout": 0.3, "give_up": "error_output"}
+    params = {
+        "url": f"http://127.0.0.1:{free_port()}/x",
+        "finish_timeout": 0.3,
+        "retry_for": 0.5,
+        "give_up": "error_output",
+    }
     samples = [{"id": "c1"}]
 
 

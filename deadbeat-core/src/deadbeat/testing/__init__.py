@@ -196,8 +196,19 @@ def _run_until_released(esc: movement.Escapement, trains: Iterable[movement.Trai
 
     deadline = time.monotonic() + timeout
     trains = list(trains)
+    # An output writes what it was given at the train's flush, which a run
+    # broadcasts after each send: data given to call_batch directly wait for it.
+    for train in trains:
+        if train.in_flight > 0:
+            train.notify("flush")
     while any(t.in_flight > 0 for t in trains) and time.monotonic() < deadline:
         esc.loop.run_until_complete(asyncio.sleep(0.01))
+    # Flushing may have connected a client (a broker's): the cogs finish, as at
+    # the end of a run, so that nothing of theirs still runs when the loop closes.
+    for train in trains:
+        if not train.finished:
+            esc.loop.run_until_complete(train.finish())
+            train.done()
 
 
 def send_through(cogs: Iterable[Any], data: Iterable[Any]) -> tuple[list[Any], list[movement.ErrorRecord]]:
