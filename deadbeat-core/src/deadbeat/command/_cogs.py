@@ -106,7 +106,7 @@ def _unknown(registry: CogRegistry, name: str) -> str:
 
 def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     from ..conf import Section, section_of
-    from ..plugins import describe
+    from ..plugins import describe, is_plain_cog
 
     registry = registry_of(args)
     try:
@@ -147,7 +147,8 @@ def _cogs_show(args: argparse.Namespace, out: TextIO) -> int:
     insert = getattr(obj, "config_insert", None)
     if not isinstance(insert, Section):
         insert = section_of(obj, entry.name.rpartition(".")[2])
-    if insert.children:
+    # The manual's plain function cog takes the datum, no setting.
+    if insert.children and not is_plain_cog(obj):
         lines += ["", "Config insert (for an application's own config file):", insert.to_toml()]
     # The docstring, the parameters' notes and the metadata are the plugin author's text.
     write_all(out, inert("\n".join(lines), lines=True) + "\n")

@@ -74,6 +74,7 @@ from ..conf._shown import shown as conf_shown
 from ..daemon import daemon_base_config, descriptor_note
 from ..log import log_base_config
 from ..plugins import CogLoadError, CogRegistry
+from ..plugins._describe import is_plain_cog
 from ._modules import NotAppCog, app_attribute, import_app_module
 from ._variables import Substitution, VariableError, holds_unresolved, substitute
 
@@ -636,7 +637,7 @@ def _spec(path: str, where: str, table: Any, registry: CogRegistry, base: str, p
     if not callable(factory):
         problems.append(f"{label}: {use} is not a cog (not callable)")
         return None
-    if _is_plain_cog(factory, params):
+    if not params and is_plain_cog(factory):
         return CogSpec(where, use, factory, {}, None, is_cog=True)
     for key in conf.INJECTED:
         if key in params:
@@ -709,20 +710,6 @@ def _train_hint(factory: Any, signature: inspect.Signature, problem: str, label:
             " movement.Train: deadbeat run gives it then)"
         )
     return problem
-
-
-def _is_plain_cog(factory: Any, params: Mapping[str, Any]) -> bool:
-    """Whether ``factory`` is the manual's plain function cog (one datum in), not a factory to call."""
-    if params or not inspect.isfunction(factory):
-        return False
-    try:
-        parameters = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    required = [
-        p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return len(required) == 1 and conf.declared_parameters(factory)[0] is None
 
 
 def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: list[Any]) -> list[Any]:

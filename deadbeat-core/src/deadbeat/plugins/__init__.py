@@ -33,7 +33,7 @@ from ._registry import (
 from ._requirements import missing_library
 
 if TYPE_CHECKING:
-    from ._describe import CogDescription, Parameter, describe
+    from ._describe import CogDescription, Parameter, describe, is_plain_cog
 
 __all__ = [
     "GROUP",
@@ -46,6 +46,7 @@ __all__ = [
     "cog_summary",
     "core_version",
     "describe",
+    "is_plain_cog",
     "missing_library",
     "not_a_cog_reason",
 ]
@@ -54,7 +55,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # describe() needs deadbeat.conf and the movement it imports; a listing
     # needs neither, so they are imported on first use, not with the registry.
-    if name in ("CogDescription", "Parameter", "describe"):
+    if name in ("CogDescription", "Parameter", "describe", "is_plain_cog"):
         from . import _describe
 
         return getattr(_describe, name)

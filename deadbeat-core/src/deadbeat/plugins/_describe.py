@@ -17,7 +17,7 @@ from typing import Any
 
 from ..conf import Declared, declared_parameters, split_params
 
-__all__ = ["CogDescription", "Parameter", "describe"]
+__all__ = ["CogDescription", "Parameter", "describe", "is_plain_cog"]
 
 
 @dataclass
@@ -93,11 +93,34 @@ def _functions_only(annotation: Any) -> bool:
     return typing.get_origin(annotation) is collections.abc.Callable or annotation is collections.abc.Callable
 
 
+def is_plain_cog(obj: Any) -> bool:
+    """Whether ``obj`` is the manual's plain function cog, used as it is: ``def cog(datum): return (datum,)``.
+
+    A function whose one required positional parameter takes no Train or
+    Escapement is the cog itself, called with each datum; any other callable
+    (a class, a function taking the Train or keyword settings) is a factory
+    that builds the cog.
+    """
+    if not inspect.isfunction(obj):
+        return False
+    try:
+        parameters = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1 and declared_parameters(obj)[0] is None
+
+
 def describe(obj: Any) -> CogDescription:
     """Describe a cog class or factory from its docstring and signature."""
     own = getattr(obj, "__doc__", None)
     text = split_params(inspect.cleandoc(own))[0] if isinstance(own, str) else ""
     summary, _, rest = text.partition("\n")
+    if is_plain_cog(obj):
+        # Called with each datum: its one parameter is the datum, nothing a pipeline sets.
+        return CogDescription(summary.strip(), rest.strip(), None, [], False)
     injected, declared = declared_parameters(obj)
     parameters = [Parameter.from_declared(d) for d in declared]
     takes_lists = callable(getattr(obj, "call_batch", None))

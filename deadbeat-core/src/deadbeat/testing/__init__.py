@@ -63,6 +63,7 @@ from ..movement._cog import _init_params as init_parameters
 from ..movement._cog import _is_default as is_default
 from ..movement._hooks import Participant
 from ..plugins import CogRegistry, cog_summary
+from ..plugins._describe import is_plain_cog
 
 __all__ = [
     "FINISH_TIME_LIMIT",
@@ -136,10 +137,13 @@ class Collector(movement.Cog):
 def build_cog(factory: Any, train: movement.Train, params: Mapping[str, Any]) -> Any:
     """Construct a cog as ``deadbeat run`` does: the Train or Escapement first if asked for.
 
-    :param factory: the cog class or factory.
+    :param factory: the cog class or factory; or the manual's plain function
+        cog (one datum in), which is the cog itself.
     :param train: the Train it will run in.
     :param params: keyword parameters.
     """
+    if not params and is_plain_cog(factory):
+        return factory
     injected = conf.declared_parameters(factory)[0]
     if injected == "train":
         return factory(train, **params)
@@ -296,6 +300,8 @@ class CogConformance:
     def test_settings_are_declared(self) -> None:
         """Each parameter has a :param: line, and its default passes the check pipeline files get."""
         factory = self._factory()
+        if is_plain_cog(factory):
+            return  # its one parameter is the datum: no setting to declare
         _, declared = conf.declared_parameters(factory)
         undocumented = [d.name for d in declared if not d.doc]
         assert not undocumented, f"{self.cog_name}: write a :param: line for {', '.join(undocumented)}"
