@@ -1088,10 +1088,14 @@ class Escapement:
         self._look_at_noted_signals()
         if self._alive == 0:
             self.loop.call_soon(self._maybe_idle_shutdown)
+        lost_before = len(_LOST_AFTER_FINISH)
         try:
             await self._stopping
             if self._shutdown_task is not None:
                 await self._shutdown_task
+            for lost in _LOST_AFTER_FINISH[lost_before:]:
+                # Data a cog sent through the manual's DummyEscapement: said in the log, gone.
+                self.fail("shutdown", lost)
         finally:
             self._running = False
             self._ended = True
@@ -1337,12 +1341,16 @@ class NullEscapement(Escapement):
         return None
 
     def send_from(self, owner: object, data: Iterable[Any], token: Any = None) -> None:
+        if isinstance(data, (list, tuple)) and not data:
+            return
         log.error("%s: sends data through a DummyEscapement, after finish; they have nowhere to go: %r", owner, data)
+        _LOST_AFTER_FINISH.append(f"{owner} sent data through a DummyEscapement after finish: they were lost")
 
     def reject(self, owner: object, datum: Any, error: Exception) -> None:
         log.error(
             "%s: %s: %s (after finish; no train to take the datum: %r)", owner, type(error).__name__, error, datum
         )
+        _LOST_AFTER_FINISH.append(f"{owner} rejected a datum through a DummyEscapement after finish: it was lost")
 
     def share(self, key: Hashable, factory: Callable[[], T]) -> T:
         return factory()
@@ -1368,6 +1376,11 @@ class NullEscapement(Escapement):
     def close(self) -> None:
         return None
 
+
+# What cogs gave a NullEscapement that a train should have taken (data after
+# finish): a dummy belongs to no application, so each run looks here as it ends
+# (see Escapement.serve) and fails for what was lost while it ran.
+_LOST_AFTER_FINISH: list[str] = []
 
 #: An Escapement that accepts every call and binds nothing (a :class:`NullEscapement`).
 #: The manual's form: ``self.esc = movement.DummyEscapement`` in a cog's ``finish``,
