@@ -149,6 +149,13 @@ class ErrorRecord:
         self.error = error
         self.datum = datum
 
+    def __repr__(self) -> str:
+        # What a test's failing assertion or a print shows: which event, where, why, and the datum (bounded).
+        return (
+            f"ErrorRecord(event_id={self.event_id!r}, cog={self.cog!r}, position={self.position},"
+            f" error={_bounded_repr(_described(self.error))}, datum={_bounded_repr(self.datum)})"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """:returns: the record as a datum for an error train, writable by any output (see :func:`writable`)."""
         return {

@@ -869,13 +869,21 @@ class Escapement:
         return binding
 
     def inotify_rm(self, watch: Binding | str | os.PathLike[str]) -> None:
-        """Remove a watch: the handle from :meth:`inotify_add`, or every watch on a path."""
+        """Remove a watch: the handle from :meth:`inotify_add`, or every watch on a path.
+
+        A path is the watched one however it is spelled (relative or absolute,
+        with ``./`` or a trailing slash, through a link): the same name once
+        made absolute, or the same file.
+        """
         if isinstance(watch, Binding):
             watch.cancel()
             return
         path = os.fspath(watch)
+        absolute = os.path.abspath(path)
         for binding in list(self._bindings):
-            if isinstance(binding, (InotifyBinding, PollBinding)) and binding.path == path:
+            if isinstance(binding, (InotifyBinding, PollBinding)) and (
+                binding.path == path or os.path.abspath(binding.path) == absolute or _same_file(binding.path, path)
+            ):
                 binding.cancel()
 
     def _inotify_forget(self, binding: InotifyBinding) -> None:
@@ -1386,6 +1394,14 @@ _LOST_AFTER_FINISH: list[str] = []
 #: The manual's form: ``self.esc = movement.DummyEscapement`` in a cog's ``finish``,
 #: so that code that would bind again does nothing; ``DummyEscapement()`` gives a new one.
 DummyEscapement = NullEscapement()
+
+
+def _same_file(one: str, other: str) -> bool:
+    """Whether two existing names are one file (a missing one is no match)."""
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return False
 
 
 def _looks_like_data(result: Any) -> bool:

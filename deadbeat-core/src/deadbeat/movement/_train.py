@@ -2322,9 +2322,19 @@ class Train:
         not keep the broadcast from the others, and makes the run's result
         failure (:attr:`Escapement.failures`).
 
+        ``finish`` is the shutdown's: an application broadcasting it asks for
+        the shutdown in order, which calls each cog's ``finish`` once and sends
+        on what it returns (called here, that was lost, and each ``finish``
+        ran twice).
+
         :returns: the results that were not ``None``.
         """
         results: list[Any] = []
+        if name == "finish":
+            if not self.finished:
+                log.info("%s: notify('finish') asks for the shutdown in order; finish is called by it", self.name)
+                self.esc.shutdown()
+            return results
         implementations = self._broadcasts.get(name)
         if implementations is not None:
             if kwargs:

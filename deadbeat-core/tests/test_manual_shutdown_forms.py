@@ -1,4 +1,4 @@
-"""Data a cog sends through the manual's DummyEscapement after finish fail the run.
+"""The manual's shutdown forms lose nothing: DummyEscapement after finish, and notify("finish").
 
 The manual has a cog put ``movement.DummyEscapement`` in place of its
 Escapement in ``finish``, so that code binding again does nothing. A cog that
@@ -72,3 +72,40 @@ def test_nothing_sent_is_no_failure() -> None:
     # The two data are kept, then flushed through the dummy: lost, as above; an empty send is nothing.
     assert train.run() == 1
     assert len(train.esc.failures) == 1
+
+
+def test_an_application_broadcasting_finish_gets_the_shutdown_in_order() -> None:
+    """``train.notify("finish")`` from an application: each finish once, what it returns goes on."""
+    finished: list[int] = []
+
+    class Stops(Supply):
+        def __init__(self, train: movement.Train) -> None:
+            super().__init__(train)
+            self.train = train
+
+        def go(self) -> list[dict[str, str]]:
+            self.train.esc.after(0.02, lambda: self.train.notify("finish"))
+            return super().go()
+
+    class Keeps(movement.Cog):
+        def __init__(self, train: movement.Train) -> None:
+            self.train = train
+            self.kept: list[Any] = []
+
+        def __call__(self, datum: Any) -> Any:
+            self.train.hold()
+            self.kept.append(datum)
+            return ()
+
+        def finish(self) -> list[Any]:
+            finished.append(1)
+            kept, self.kept = self.kept, []
+            self.train.release(len(kept))
+            return kept
+
+    train = movement.Train(movement.Escapement())
+    written: list[Any] = []
+    train.cogs = [Stops(train), Keeps(train), written.append]
+    assert train.run() == 0
+    assert [d["id"] for d in written] == ["a", "b"]
+    assert finished == [1]
