@@ -81,6 +81,40 @@ class _Input(movement.Cog):
         return "test input"
 
 
+class _QuietSupply(movement.Cog):
+    """Stands for a supply after the first: passes on what reaches it and reads nothing of its own.
+
+    A second ``fs.tail`` run for real would read the real file and save its
+    position in the real state file, and the next run would skip those lines;
+    a ``socket.listen`` would take the production port.
+    """
+
+    one_to_one = True
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        return (data,)
+
+    def call_batch(self, data: list[Any]) -> list[Any]:
+        """Pass the whole list on."""
+        return data
+
+    def __str__(self) -> str:
+        return f"test stand-in for {self.label}"
+
+
+def _quiet(cogs: list[pipeline_mod.CogSpec]) -> list[pipeline_mod.CogSpec]:
+    """``cogs`` with every supply replaced by a stand-in that reads nothing."""
+    return [
+        pipeline_mod.CogSpec(c.where, c.use, _QuietSupply(c.use), {}, None, is_cog=True)
+        if getattr(c.factory, "supply", False)
+        else c
+        for c in cogs
+    ]
+
+
 class _Output(movement.Cog):
     """Stands for an output: catches what reaches it."""
 
@@ -233,13 +267,13 @@ def _run(spec: pipeline_mod.PipelineFile, test: _Test) -> tuple[dict[str, list[A
     outputs = {name: _Output(name) for name in _outputs(spec)}
     head = [pipeline_mod.CogSpec("test input", "test input", _Input(), {}, None, is_cog=True)]
     if spec.routes:
-        cogs = head + spec.cogs[1:]
+        cogs = head + _quiet(spec.cogs[1:])
         routes = [
-            dataclasses.replace(route, cogs=route.cogs[:-1] + [_catcher(route.name, outputs[route.name])])
+            dataclasses.replace(route, cogs=_quiet(route.cogs[:-1]) + [_catcher(route.name, outputs[route.name])])
             for route in spec.routes
         ]
     else:
-        cogs = head + spec.cogs[1:-1] + [_catcher(MAIN_OUTPUT, outputs[MAIN_OUTPUT])]
+        cogs = head + _quiet(spec.cogs[1:-1]) + [_catcher(MAIN_OUTPUT, outputs[MAIN_OUTPUT])]
         routes = []
     test_spec = dataclasses.replace(spec, cogs=cogs, routes=routes, errors=[])
     errors = _Errors()
