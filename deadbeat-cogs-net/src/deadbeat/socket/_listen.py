@@ -149,7 +149,9 @@ class SocketSupply(movement.Supply):
     :param port: port to listen on (TCP, UDP); 0 takes a free one (logged).
     :param path: socket file (Unix). A stale socket there (nobody listens) is
         replaced; anything else there is never removed, and the cog does not start.
-    :param mode: permission bits of the socket file (``0o660``); none for the umask's.
+    :param mode: permission bits of the socket file, in a pipeline file as octal
+        text (``"660"``; a bare number is refused, for TOML reads ``660`` as six
+        hundred and sixty); none for the umask's.
     :param framing: ``newline``, ``octet-counted`` or ``syslog`` (octet-counted
         frames where a frame starts with a valid count, newline-ended ones
         otherwise; an empty line between frames is no message) for streams;
@@ -202,7 +204,7 @@ class SocketSupply(movement.Supply):
         host: str = "127.0.0.1",
         port: Annotated[int, conf.Range(0, 65535)] | None = None,
         path: conf.Path | None = None,
-        mode: int | None = None,
+        mode: conf.Mode | None = None,
         framing: Literal["newline", "octet-counted", "syslog", "datagram"] | None = None,
         max_line: Annotated[int, conf.Range(1)] = 65536,
         encoding: conf.Encoding = "utf-8",
@@ -227,6 +229,9 @@ class SocketSupply(movement.Supply):
         self.host = host
         self.port = port
         self.path = path
+        if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777):
+            # Beyond 0o777 are the set-id and sticky bits, which a socket file has no use for.
+            raise ValueError(f"mode must be permission bits from 0o000 to 0o777, not {mode!r}")
         self.mode = mode
         self.framing = framing
         self.max_line = max_line

@@ -48,6 +48,7 @@ from ._casts import (
     cast_int,
     cast_list,
     cast_mapping,
+    cast_octal,
     cast_optional,
     cast_path,
     cast_path_list,
@@ -62,6 +63,7 @@ __all__ = [
     "INJECTED",
     "Declared",
     "Encoding",
+    "Mode",
     "Path",
     "FilePatternList",
     "PathList",
@@ -76,6 +78,9 @@ log = logging.getLogger("deadbeat.conf")
 
 #: A parameter holding the name of a text encoding (checked: a codec Python knows).
 Encoding = Annotated[str, cast_encoding]
+#: A parameter holding permission bits, written as octal text in a pipeline file
+#: (``"660"``, ``"0o660"``): a bare TOML number has lost how it was written.
+Mode = Annotated[int, cast_octal]
 #: A parameter holding a file system path (``~`` is expanded).
 Path = Annotated[str, cast_path]
 #: A parameter holding a list of paths.
