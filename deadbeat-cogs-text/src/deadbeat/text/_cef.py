@@ -25,7 +25,7 @@ from typing import Any
 
 from deadbeat import movement
 
-from ._parsers import _FromText
+from ._parsers import Repeated, _FromText, add_pair, check_repeated
 
 __all__ = ["CEF_HEADER", "CEFParse"]
 
@@ -79,8 +79,10 @@ def _unescape_value(text: str) -> str:
     return _VALUE_ESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], text)
 
 
-def parse_cef(line: str) -> dict[str, Any]:
+def parse_cef(line: str, repeated: str = "list") -> dict[str, Any]:
     """The fields of one CEF record (see the module).
+
+    :param repeated: what an extension key given more than once becomes (see :func:`add_pair`).
 
     :raises ValueError: for a line without ``CEF:``, with fewer than seven header fields, or an extension
         that does not start with ``key=``, saying which.
@@ -106,7 +108,7 @@ def parse_cef(line: str) -> dict[str, Any]:
     if not (fields["cef_version"].isascii() and fields["cef_version"].isdigit()):
         raise ValueError(f"CEF version {fields['cef_version']!r} is not a number")
     extension = line[position:].rstrip("\r\n")
-    pairs: dict[str, str] = {}
+    pairs: dict[str, Any] = {}
     # One key at a time (a list of every match costs some 40 bytes a character on a line of "k=v k=v ...").
     keys = _KEY.finditer(extension)
     key = next(keys, None)
@@ -115,7 +117,12 @@ def parse_cef(line: str) -> dict[str, Any]:
     while key is not None:
         following = next(keys, None)
         end = len(extension) if following is None else following.start()
-        pairs[key.group(1)] = _unescape_value(extension[key.end() : end].rstrip(" "))
+        name = key.group(1)
+        value = _unescape_value(extension[key.end() : end].rstrip(" "))
+        if name in pairs:
+            add_pair(pairs, name, value, repeated)
+        else:
+            pairs[name] = value
         key = following
     fields["extensions"] = pairs
     prefix = line[:start].rstrip()
@@ -140,6 +147,9 @@ class CEFParse(_FromText):
         them the datum, replacing a mapping datum and its raw line.
     :param keep: fields of a mapping datum to carry into the parsed fields
         (without a ``target``), such as ``["id"]``; naming a CEF field is refused.
+    :param repeated: what an extension key given more than once becomes:
+        ``list`` (every value, in order, in a list), ``error`` (the record goes
+        to the error output), ``first`` or ``last`` (that value alone).
     """
 
     one_to_one = True
@@ -149,14 +159,17 @@ class CEFParse(_FromText):
         source: movement.FieldGetter = "line",
         target: movement.FieldSetter | None = None,
         keep: Sequence[str] = (),
+        repeated: Repeated = "list",
     ) -> None:
+        check_repeated(repeated)
+        self.repeated = repeated
         self.source = source
         self.target = target
         self._setup(keep)
         self._refuse_kept((*CEF_HEADER, "extensions", "prefix"), "a CEF field")
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        return self._deliver(data, parse_cef(self._text(data)))
+        return self._deliver(data, parse_cef(self._text(data), self.repeated))
 
     def call_batch(self, data: list[Any]) -> list[Any]:
         """Parse a list of data; the same results as one call per datum, raising where one would (each datum once)."""

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from itertools import repeat
 from operator import contains, itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from deadbeat import movement
 from deadbeat.movement import only
@@ -468,6 +468,41 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+#: What a key given more than once on a line becomes (``repeated`` of the key=value parsers).
+REPEATED = ("list", "error", "first", "last")
+Repeated = Literal["list", "error", "first", "last"]
+
+
+def check_repeated(repeated: Any) -> None:
+    """:raises ValueError: for a ``repeated`` policy that is none of :data:`REPEATED`."""
+    if repeated not in REPEATED:
+        raise ValueError(f"repeated must be one of {', '.join(REPEATED)}, not {repeated!r}")
+
+
+def add_pair(fields: dict[str, Any], key: str, value: str, repeated: str) -> None:
+    """Add ``key=value`` to ``fields``, a key seen before on the line going as ``repeated`` says.
+
+    A second value silently replacing the first let one appended field (a
+    user name in a security log) pass for the real one: by default every
+    value is kept, in order, in a list, which a cog further on that expects
+    text refuses, naming the event.
+
+    :raises ValueError: for a repeated key, when ``repeated`` is ``error``.
+    """
+    if key not in fields:
+        fields[key] = value
+    elif repeated == "list":
+        known = fields[key]
+        if isinstance(known, list):
+            known.append(value)
+        else:
+            fields[key] = [known, value]
+    elif repeated == "error":
+        raise ValueError(f"key {key!r} is given more than once")
+    elif repeated == "last":
+        fields[key] = value
+
+
 class KeyValueParse(_FromText):
     """Parse ``key=value`` pairs separated by white space; values may be quoted.
 
@@ -493,6 +528,9 @@ class KeyValueParse(_FromText):
     :param keep: fields of a mapping datum to carry into the parsed pairs
         (without a ``target``), such as ``["id"]``; a line with a key of the same
         name is an error, not overwritten.
+    :param repeated: what a key given more than once on a line becomes:
+        ``list`` (every value, in order, in a list), ``error`` (the line goes to
+        the error output), ``first`` or ``last`` (that value alone).
     """
 
     one_to_one = True
@@ -503,9 +541,12 @@ class KeyValueParse(_FromText):
         source: movement.FieldGetter = "line",
         target: movement.FieldSetter | None = None,
         keep: Sequence[str] = (),
+        repeated: Repeated = "list",
     ) -> None:
         if not separator:
             raise ValueError("separator must not be empty")
+        check_repeated(repeated)
+        self.repeated = repeated
         self.separator = separator
         self.source = source
         self.target = target
@@ -523,7 +564,10 @@ class KeyValueParse(_FromText):
             if not sep or not key:
                 shown = repr(token) if len(token) <= 80 else f"{token[:40]!r}..."
                 raise ValueError(f"{shown} is not key{self.separator}value")
-            fields[key] = value
+            if key in fields:
+                add_pair(fields, key, value, self.repeated)
+            else:
+                fields[key] = value
         return self._deliver(data, fields)
 
     def call_batch(self, data: list[Any]) -> list[Any]:
