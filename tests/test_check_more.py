@@ -155,6 +155,29 @@ class TestReadingItsOwnOutput:
         assert ran.returncode == 1
         assert (tmp_path / "data.txt").read_text() == "a\n"
 
+    def test_a_hard_link_of_the_input(self, tmp_path: Path) -> None:
+        """The output another name of a tailed file (a hard link): check said ok, a run grew it without end."""
+        (tmp_path / "a.log").write_text("a\n")
+        os.link(tmp_path / "a.log", tmp_path / "out.log")
+        name = pipeline(
+            tmp_path,
+            """
+            [[cog]]
+            use = "fs.tail"
+            filenames = ["a.log"]
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.log"
+            """,
+        )
+        checked = deadbeat(tmp_path, "check", name)
+        assert checked.returncode == 1
+        assert f"cog[1] (fs.write): filename: {tmp_path / 'out.log'} is read by cog[0] (fs.tail)" in checked.stdout
+        ran = deadbeat(tmp_path, "run", "--once", "--quiet", name)
+        assert ran.returncode == 1
+        assert (tmp_path / "a.log").read_text() == "a\n"
+
     def test_error_output_into_the_input(self, tmp_path: Path) -> None:
         """An [[errors]] fs.write is an output too."""
         (tmp_path / "logs").mkdir()

@@ -370,6 +370,10 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
     :returns: the supply, the pattern, and how to take the file back (its ``exclude``), or ``None``.
     """
     names = {written, os.path.realpath(written)}
+    try:
+        identity: tuple[int, int] | None = (os.stat(written).st_dev, os.stat(written).st_ino)
+    except OSError:
+        identity = None  # not there yet: only its name can match
     for supply in supplies:
         patterns = supply.params.get("filenames")
         if not isinstance(patterns, (list, tuple)):
@@ -380,6 +384,9 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
             absolute = os.path.abspath(os.path.expanduser(pattern))
             # realpath resolves the parts that exist; a part with a wildcard is left as it is.
             matched = [n for n in names for p in {absolute, os.path.realpath(absolute)} if _pattern_matches(p, n)]
+            if not matched and identity is not None:
+                # Another name of the same file (a hard link): the files the pattern finds now, by inode.
+                matched = _same_file_among(absolute, identity)
             if not matched or any(_excluded(supply.params.get("exclude"), n) for n in matched):
                 continue
             takes_back = (
@@ -389,6 +396,22 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
             )
             return supply, pattern, takes_back
     return None
+
+
+def _same_file_among(pattern: str, identity: tuple[int, int]) -> list[str]:
+    """The names ``pattern`` matches now that are the file ``identity`` (device, inode), at most a few looked at."""
+    import itertools
+
+    found = []
+    # A bound: a pattern matching a huge directory is looked through for its first files only.
+    for name in itertools.islice(glob.iglob(pattern), 10_000):
+        try:
+            held = os.stat(name)
+        except OSError:
+            continue
+        if (held.st_dev, held.st_ino) == identity:
+            found.append(name)
+    return found
 
 
 def _file_of(fd: int) -> str | None:
