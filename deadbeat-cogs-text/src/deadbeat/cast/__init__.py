@@ -129,6 +129,12 @@ class Cast(movement.Cog):
     A value that does not cast, or a missing field (unless ``missing="skip"``),
     makes the datum go to the error output with the field, the type and the value.
 
+    ``int`` reads an integer, or text holding one: decimal digits (``007`` is
+    7), with a sign and blanks around them taken (``" +42 "``), and the
+    prefixed forms ``0x10`` (16), ``0o17`` (15) and ``0b11`` (3), as the
+    pipeline file's settings are read; anything else (``4.0``, ``1e3``) is an
+    error. ``float`` reads numbers and numeric text, finite only.
+
     ``bool`` reads ``true``/``false``, ``yes``/``no``, ``on``/``off``,
     ``y``/``n``, ``t``/``f`` and ``1``/``0`` in any case, and an empty text as
     false, as the pipeline file's settings are read.
