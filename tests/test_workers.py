@@ -277,6 +277,42 @@ class TestWorkers:
         assert result.stderr.count("cannot start: FileNotFoundError") == 2
         assert result.stderr.count("exited with status 1 (its log says why); not started again") == 2
 
+    def test_detached_the_command_returns_once_every_worker_has_started(
+        self, tmp_path: Path, client: redis.Redis, key: str
+    ) -> None:
+        """The process that started a detached --workers run waited for nothing: it exited 0 at once, before
+        any worker had read its pipeline, and 0 even when none could start. It now waits for the supervisor's
+        word, as a run without --workers waits for its pipeline's start."""
+        pipeline = worker_pipeline(tmp_path, key, extra=f'[daemon]\ndetach = true\npid_file = "{tmp_path / "d.pid"}"\n')
+        text = pipeline.read_text().replace('level = "info"', f'level = "info"\nfile = "{tmp_path / "d.log"}"')
+        pipeline.write_text(text.replace('filename = "out.txt"', f'filename = "{tmp_path / "out.txt"}"'))
+        result = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(pipeline), "--workers", "2", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        try:
+            assert result.returncode == 0, result.stderr
+            # Returned once both workers had started: the supervisor had said so in its log.
+            assert "2 workers started" in (tmp_path / "d.log").read_text()
+            fill(client, key, 10)
+            wait_for(lambda: len(lines_of(tmp_path / "out.txt")) == 10, 60, "the workers to write")
+        finally:
+            os.kill(int((tmp_path / "d.pid").read_text()), signal.SIGTERM)
+            wait_for(lambda: not (tmp_path / "d.pid").exists(), 60, "the daemon to end")
+
+        bad = tmp_path / "bad.toml"
+        bad.write_text(pipeline.read_text().replace(str(tmp_path / "out.txt"), str(tmp_path / "no" / "out.txt")))
+        failed = subprocess.run(
+            [sys.executable, "-m", "deadbeat.command", "run", str(bad), "--workers", "2", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert failed.returncode == 1
+        assert "see the log" in failed.stderr
+
     def test_a_worker_count_below_one_is_a_usage_error(self, tmp_path: Path) -> None:
         """--workers 0 is a wrong command line (exit 2)."""
         result = subprocess.run(

@@ -128,7 +128,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     absolute = os.path.abspath(args.pipeline)
     try:
         # Detached, the process that started us waits until the pipeline has started (see _report_started).
-        daemon.detach(**spec.daemon, report_when_started=args.workers is None)
+        daemon.detach(**spec.daemon, report_when_started=True)
     except daemon.DaemonError as exc:
         sys.stderr.write(f"deadbeat: {args.pipeline}: daemon: {exc}\n")
         return EXIT_ERROR
@@ -141,6 +141,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
         return EXIT_ERROR
     if args.workers is not None:
         if stop_requested:
+            daemon.report_started()  # stopped before any worker started: nothing failed
             return EXIT_OK
 
         per_worker = _names_the_worker(args.pipeline)
@@ -161,7 +162,10 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
                     return EXIT_ERROR
             return _run_pipeline(args, worker_spec, registry, worker_stops, live_counter=False, notifier=link)
 
-        return Supervisor(args.workers, work, daemon.Notifier()).run()
+        status = Supervisor(args.workers, work, daemon.Notifier()).run()
+        if status == EXIT_OK:
+            daemon.report_started()  # ended in order before they had all started (a stop): it went well
+        return status
     status = _run_pipeline(args, spec, registry, stop_requested, live_counter=True)
     if status == EXIT_OK:
         daemon.report_started()  # a run over before its first turn: it went well (a failed one exits 1, unreported)

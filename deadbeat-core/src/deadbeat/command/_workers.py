@@ -63,6 +63,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import daemon
 from ..daemon import Notifier
 
 __all__ = ["Supervisor", "WorkerLink", "unshareable_supplies"]
@@ -199,6 +200,9 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, previous_chld)
             signal.signal(signal.SIGIO, previous_io)
         log.info("all workers ended%s", "; some failed" if self.failed else "")
+        if self.failed:
+            # Ended before every worker had started (a stop, each one failing): said, if still waited for.
+            daemon.report_started("the workers ended before they had all started; see the log")
         return 1 if self.failed else 0
 
     def _restarts_due(self) -> bool:
@@ -281,6 +285,7 @@ class Supervisor:
                 ", ".join(str(slot.index) for slot in failed),
             )
             self.notifier.stopping("a worker could not start")
+            daemon.report_started(f"{len(failed)} of {self.count} workers could not start; see the log")
             self.stopping = True
             for slot in self.slots:
                 slot.restart_at = None
@@ -289,6 +294,8 @@ class Supervisor:
         running = sum(1 for slot in self.slots if slot.pid)
         log.info("%d workers started", running)
         self.notifier.ready(f"{self.count} workers started")
+        # Detached: the process that started us waited until now, and exits 0.
+        daemon.report_started()
         if self.interval is not None:
             self._next_ping = time.monotonic()
 
@@ -345,6 +352,8 @@ class Supervisor:
                 ours.close()
                 for other in self.slots:
                     _close_link(other)  # the supervisor's ends, copied by the fork
+                # Detached: the supervisor tells the process that started it how the start went, not us.
+                daemon.leave_start_report()
                 os.environ["DEADBEAT_WORKER"] = str(slot.index)
                 # Pinging at half the supervisor's interval, a worker's ping is never late by a turn of its own.
                 link = WorkerLink(theirs, self.interval / 2 if self.interval is not None else None)

@@ -51,6 +51,7 @@ __all__ = [
     "detach",
     "open_directory",
     "report_started",
+    "leave_start_report",
     "start_reported_later",
     "open_log_file",
     "others_may_write",
@@ -417,6 +418,26 @@ def report_started(failed: str | None = None) -> None:
             os.write(report, f"deadbeat: started, but has failed already: {failed}\n".encode() + _FAILED_LATE)
     except OSError:
         pass  # the original process is gone: no one to tell
+    os.close(report)
+
+
+def leave_start_report() -> None:
+    """In a process forked from the daemon before it reported its start (a worker): leave the report to it.
+
+    The process closes its copy of the descriptor the original process waits
+    on, and its standard error, which goes there too, goes to ``/dev/null``:
+    once the daemon has reported, no one reads it, and the original process
+    must not wait for this one to end. Nothing happens when no one waits.
+    """
+    global _start_report
+    report = _start_report
+    if report is None:
+        return
+    _start_report = None
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 2)
+    os.close(null)
     os.close(report)
 
 
