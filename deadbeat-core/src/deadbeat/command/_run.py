@@ -640,6 +640,9 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
     router = getattr(pipeline, "router", None)
     route_trains = [r.train for r in getattr(router, "routes", None) or () if isinstance(r.train, Train)]
     out = sum(t.events_out for t in route_trains) if route_trains else train.events_out
+    # Outputs one after another may each still hold the same datum: it is one
+    # datum not written, however many outputs lack it. No more than went out.
+    unwritten = min(unwritten, out)
     # Data held by an output may have been counted out already (it passed them on
     # and holds them until written), so held data only explain a gap, never make
     # one: a split shows only when more went out than came in.
