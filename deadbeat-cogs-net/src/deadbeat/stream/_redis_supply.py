@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Annotated, Any, Literal
 
 from deadbeat import conf, movement
@@ -128,8 +129,12 @@ class RedisStreamSupply(BrokerSupply):
     :param stream: the stream's key.
     :param group: the consumer group; made (with the stream) when missing, and
         again when deleted while the supply runs.
-    :param consumer: this process's name in the group; by default ``HOST-wN``
-        under ``deadbeat run --workers`` (N the worker's index) and ``HOST-PID`` otherwise.
+    :param consumer: this process's name in the group, which no other process
+        may share (each would take up the other's unacknowledged messages as
+        its own: duplicates); by default ``HOST-wN`` under ``deadbeat run
+        --workers`` (N the worker's index) and ``HOST-PID`` otherwise. A name
+        given is ``NAME-wN`` in each worker. A name that read from the group
+        moments before this process started is warned about.
     :param url: where Redis is (``redis://HOST:PORT/DB``, ``rediss://`` for TLS,
         ``unix:///PATH``); give the password separately.
     :param password: Redis's password (never shown in logs); none for no password.
@@ -200,7 +205,9 @@ class RedisStreamSupply(BrokerSupply):
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self.id_setter = id_setter
-        self._name = consumer or default_consumer_name()
+        worker = os.environ.get("DEADBEAT_WORKER")
+        # Workers of one run reading the same file: one name for them all was duplicates.
+        self._name = (f"{consumer}-w{worker}" if worker else consumer) if consumer else default_consumer_name()
         self._client = connect(url, password, "stream.redis", longest_block=block)
         # The blocking reads, on a connection of their own that the shutdown can unblock (see _interrupt_fetch).
         self._reader = connect(url, password, "stream.redis", longest_block=block, single=True)
@@ -258,6 +265,37 @@ class RedisStreamSupply(BrokerSupply):
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+            if not self._recovering:
+                await self._warn_if_name_in_use()
+
+    async def _warn_if_name_in_use(self) -> None:
+        """Warn when our consumer name read from the group moments ago: another process may run under it.
+
+        Two processes under one name each take the other's unacknowledged
+        messages for their own (at start, after a broken connection): many
+        duplicates, and nothing else would tell. A run restarted at once
+        after a crash is warned too, harmlessly: the message says both.
+        """
+        from redis.exceptions import RedisError
+
+        try:
+            consumers = await self._client.xinfo_consumers(self.stream, self.group)
+        except RedisError:
+            return  # an ACL may forbid XINFO: no warning, the run goes on
+        for consumer in consumers:
+            name = consumer.get("name")
+            name = name.decode(errors="replace") if isinstance(name, bytes) else name
+            idle = consumer.get("inactive", consumer.get("idle"))
+            if name == self._name and isinstance(idle, int) and 0 <= idle < (self.block + 2) * 1000:
+                log.warning(
+                    "%s: a consumer named %s read from this group %.1f s ago: if another process runs under"
+                    " this name, each takes the other's unacknowledged messages for its own (duplicates); give"
+                    " each process its own consumer name (a restart right after a crash is warned too)",
+                    self._where,
+                    self._name,
+                    idle / 1000,
+                )
+                return
 
     async def _disconnect(self) -> None:
         try:
