@@ -22,6 +22,7 @@ from deadbeat import conf, movement
 
 from ._address import MAPPED_PREFIX, AddressError, parse_address
 from ._fields import FieldMapper, check_missing
+from ._regular import open_regular
 
 __all__ = ["CIDRTag", "PrefixTable"]
 
@@ -145,6 +146,15 @@ def _has_host_bits(text: str) -> bool:
     return False
 
 
+def _lines(handle: Iterable[bytes], path: str) -> Iterable[tuple[int, str]]:
+    """The numbered lines of a list file; a line that is not UTF-8 is an error naming the file and the line."""
+    for number, raw in enumerate(handle, 1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not UTF-8 text ({exc.reason} at column {exc.start + 1})") from None
+
+
 def load_lists(lists: Mapping[str, str]) -> PrefixTable:
     """Read network list files: one network per line, ``#`` comments, optional label.
 
@@ -156,8 +166,8 @@ def load_lists(lists: Mapping[str, str]) -> PrefixTable:
     prefixes: list[tuple[str, str]] = []
     seen: dict[Any, tuple[str, int, str]] = {}
     for name, path in lists.items():
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
+        with open_regular(path, "rb") as handle:
+            for number, line in _lines(handle, path):
                 text = line.split("#", 1)[0].strip()
                 if not text:
                     continue

@@ -36,6 +36,7 @@ from deadbeat.plugins import missing_library
 
 from ._address import AddressError, format_address, parse_address
 from ._fields import FieldMapper, check_missing, fields_and_getter
+from ._regular import open_regular
 
 __all__ = ["GEOIP_PROPERTIES", "GeoIP"]
 
@@ -65,7 +66,7 @@ def _open(path: str) -> Any:
     except ImportError:  # pragma: no cover - exercised where the extra is missing
         raise ValueError("ip.geoip needs maxminddb: pip install 'deadbeat-cogs-ip[geoip]'") from None
     try:
-        with open(path, "rb") as source:
+        with open_regular(path, "rb") as source:
             return _open_private_copy(maxminddb, source, path)
     except (OSError, ValueError, RuntimeError) as exc:  # InvalidDatabaseError is a RuntimeError
         raise ValueError(f"{path}: not a MaxMind DB file that can be read: {exc}") from None
@@ -122,8 +123,11 @@ class GeoIP(movement.Cog):
     Each address is looked up in every database file (a City or Country file,
     an ASN file...), and the chosen properties found are set at ``target`` as
     one mapping (a list of them when the fields hold several addresses). An
-    address no database knows (a private one) gets ``{}``. Text that is not
-    an address sends the datum to the error output, naming the field. The files
+    address no database knows (a private one) gets ``{}``, as does an IPv6
+    address in an IPv4-only file. Addresses are read as ``ip.parse`` reads
+    them (a port or a zone taken off, ``::ffff:192.0.2.5`` looked up as
+    ``192.0.2.5``); text that is not an address (``010.1.1.1``, ``127.1``)
+    sends the datum to the error output, naming the field. The files
     are opened again on SIGHUP and when they change; a file that fails to open
     is reported and the previous ones stay in use. A ``--once`` run opens them
     once and watches nothing.
@@ -225,25 +229,27 @@ class GeoIP(movement.Cog):
         def properties(text: str, path: str) -> dict[str, Any]:
             if type(text) is not str:
                 raise AddressError(f"field {path!r}: expected an address as text, got {type(text).__name__}")
+            # Parsed as ip.parse, ip.anonymise and ip.cidr parse it (a port or a zone taken off), and
+            # looked up in its canonical form: the database's own reader takes old numeric spellings
+            # (010.1.1.1 as octal 8.1.1.1, 127.1, 3221225989) that every other cog refuses.
             try:
-                if len(gets) == 1:
-                    return pick(gets[0](text))
-                found: dict[str, Any] = {}
-                for get in gets:
-                    for name, value in pick(get(text)).items():
-                        found.setdefault(name, value)  # the first database wins a property two have
-                return found
-            except ValueError:
-                # Written with a port or a zone (1.2.3.4:443, [2001:db8::1]:443, fe80::1%eth0), as
-                # ip.anonymise and ip.cidr take them: looked up as the bare address.
-                try:
-                    address = parse_address(text)
-                except AddressError as exc:
-                    raise AddressError(f"field {path!r}: {exc}") from None
+                address = parse_address(text)
+            except AddressError as exc:
+                raise AddressError(f"field {path!r}: {exc}") from None
+            if address.version == 6 and address.value >> 32 == 0xFFFF:
+                # An IPv4 address written as IPv6 (::ffff:192.0.2.5) is that IPv4 address, in every database.
+                bare = format_address(4, address.value & 0xFFFFFFFF)
+            else:
                 bare = format_address(address.version, address.value)
-                if bare == text:
-                    raise AddressError(f"field {path!r}: {text!r} is not an IP address") from None
-                return properties(bare, path)
+            found: dict[str, Any] = {}
+            for get in gets:
+                try:
+                    record = get(bare)
+                except ValueError:
+                    continue  # an IPv6 address and an IPv4-only database: that one knows nothing of it
+                for name, value in pick(record).items():
+                    found.setdefault(name, value)  # the first database wins a property two have
+            return found
 
         if not size:
             return properties  # a fresh dict every time: nothing to copy

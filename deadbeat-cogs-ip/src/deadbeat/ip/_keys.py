@@ -30,6 +30,8 @@ import re
 
 from deadbeat.daemon import trusted_owner
 
+from ._regular import open_regular
+
 __all__ = ["KeyError_", "KeyFileError", "check_sources", "load_key"]
 
 log = logging.getLogger("deadbeat.ip")
@@ -83,7 +85,7 @@ def load_key(key_file: str | None, key_env: str | None, size: int | None, minimu
     check_sources(key_file, key_env)
     if key_file:
         try:
-            with open(key_file, "rb") as handle:
+            with open_regular(key_file, "rb") as handle:
                 st = os.fstat(handle.fileno())
                 mode = st.st_mode
                 raw = handle.read()
