@@ -587,3 +587,30 @@ class TestShapesThatDoNothing:
         checked = deadbeat(tmp_path, "check", pipeline(tmp_path, body))
         assert checked.returncode == 0
         assert "pipeline.toml: no supply (fs.tail, fs.read, socket.listen, ...): nothing comes in" in checked.stdout
+
+
+def test_check_says_no_syslog_listens_as_run_does(tmp_path: Path) -> None:
+    """[log] syslog with a socket no syslog daemon listens on: run refused to start, check said ok."""
+    (tmp_path / "in.log").write_text("a\n")
+    name = pipeline(
+        tmp_path,
+        f"""
+        [log]
+        syslog = true
+        syslog_address = "{tmp_path / "no-syslog.sock"}"
+
+        [[cog]]
+        use = "fs.read"
+        filenames = ["in.log"]
+
+        [[cog]]
+        use = "fs.write"
+        filename = "out.log"
+        """,
+    )
+    checked = deadbeat(tmp_path, "check", name)
+    assert checked.returncode == 1
+    said = f"[log]: syslog_address: {tmp_path / 'no-syslog.sock'}: cannot send to syslog there"
+    assert said in checked.stdout
+    ran = deadbeat(tmp_path, "run", "--once", name)
+    assert ran.returncode == 1 and said in ran.stderr

@@ -216,6 +216,8 @@ def _machine_problems_as(
         _writable(f"{path}: [log]", "file", log_file, errors, creates_directories=False)
         _safe_place(f"{path}: [log]", "file", log_file, errors, check_log_file)
         _owned(f"{path}: [log]", "file", log_file, errors, owners, "the run would not append to it")
+    if spec.log.get("syslog"):
+        _syslog_socket(path, spec.log.get("syslog_address", "/dev/log"), errors)
     pid_file = spec.daemon.get("pid_file")
     if isinstance(pid_file, str) and pid_file:
         # Missing directories are made (mode 0700) when the pid file is taken, as for state files;
@@ -396,6 +398,18 @@ def _reader_of(supplies: list[pipeline_mod.CogSpec], written: str) -> tuple[pipe
             )
             return supply, pattern, takes_back
     return None
+
+
+def _syslog_socket(path: str, address: Any, errors: list[str]) -> None:
+    """``[log] syslog``: a socket path no syslog daemon listens on is an error, as the run says at its start."""
+    from ..log import _check_syslog_socket, syslog_address_of
+
+    try:
+        where = syslog_address_of(address) if isinstance(address, str) else None
+        if isinstance(where, str):
+            _check_syslog_socket(where)
+    except (OSError, ValueError) as exc:
+        errors.append(f"{path}: [log]: {exc}")
 
 
 def _same_file_among(pattern: str, identity: tuple[int, int]) -> list[str]:
