@@ -8,8 +8,10 @@ datum's batch with ``current=True``) from the moment it arrives until the
 broker has confirmed it, and releases it then, with that batch's token. No
 batch is acknowledged while any of its data is held: an input line, or a
 message of another broker, counts as done only once the broker has it. The
-broker confirms writes in the order they were taken, so the tokens are kept
-as runs in that order and released from the front.
+tokens are kept as runs in the order the data were taken; those of the write
+in hand are kept one per datum, so that a datum the broker confirmed is
+released (and counted as written) at once, even while others of its write
+fail and are tried again.
 
 Writing. Data arriving are encoded at once (a datum that cannot be written fails
 alone, to the error output) and collected; the train's ``flush`` after each send
@@ -101,7 +103,8 @@ class BrokerDrain(movement.Cog):
         self._append = self._buffer.append
         # Invariant: _held == data taken and not yet confirmed (buffered or in
         # the air), each reported to the train with hold() and released once
-        # confirmed; _holds are their hold tokens, in order.
+        # confirmed; _holds are the hold tokens of the buffered ones, in order
+        # (those of the write in hand are kept by _write_all, one per datum).
         self._held = 0
         self._holds = movement.HeldRuns()
         self._writer: movement.Binding | None = None
@@ -189,23 +192,36 @@ class BrokerDrain(movement.Cog):
             while self._buffer:
                 values = self._buffer[: self._size]
                 del self._buffer[: len(values)]
-                count = len(values)
+                # One hold token per datum: a datum is released as soon as the broker has it (or it went to
+                # the error output), though others of the write fail and are tried again. Released by count
+                # at the end of the write instead, a batch whose data were all written stayed unacknowledged
+                # while another's datum was retried, and what was written counted as not written.
+                tokens = self._take_tokens(len(values))
                 while True:
+                    tried = values[:]
                     try:
                         await self._attempt(values)
-                        break
                     except asyncio.CancelledError:
+                        tokens = self._settle(tried, tokens, values)
                         self._buffer[:0] = values
+                        self._give_tokens_back(tokens)
                         raise
                     except Exception as exc:  # noqa: BLE001 - sorted below
                         self._last_error = time.time()
+                        # What the broker confirmed before the failure is written: out of our hands now.
+                        tokens = self._settle(tried, tokens, values)
+                        if not values:
+                            break  # nothing of the write is left to try
                         if not self._retryable(exc):
-                            self._give_up(exc, count + len(self._buffer))
+                            self._give_up(exc, len(values) + len(self._buffer))
                             return
-                        if not self._stalled(exc, count):
+                        if not self._stalled(exc, len(values)):
                             return
                         self.counts["retries"] += 1
                         await self._pause(backoff.pause())
+                    else:
+                        self._confirmed(tokens)
+                        break
                 backoff.reset()
                 if self._blocked_since is not None:
                     log.warning(
@@ -215,9 +231,47 @@ class BrokerDrain(movement.Cog):
                     )
                     self._blocked_since = None
                     self.esc.unblock(self)
-                self._confirmed(count)
         finally:
             self._writer = None
+
+    def _take_tokens(self, count: int) -> list[Any]:
+        """:returns: the hold tokens of the first ``count`` buffered data, one per datum, taken out of ``_holds``."""
+        tokens: list[Any] = []
+        self._holds.release_first(count, lambda n, token: tokens.extend([token] * n))
+        return tokens
+
+    def _give_tokens_back(self, tokens: list[Any]) -> None:
+        """The write in hand goes back to the buffer (cancelled): its data's tokens go back before the others."""
+        holds = movement.HeldRuns()
+        for token in tokens:
+            holds.add(token)
+        holds.extend(self._holds)
+        self._holds = holds
+
+    def _settle(self, tried: list[Any], tokens: list[Any], left: list[Any]) -> list[Any]:
+        """A try of a write failed: release the data of ``tried`` that :meth:`_write` cut out of ``left``.
+
+        ``left`` is what is still to be written, in order: a subclass cuts the
+        data the broker confirmed (or refused, to the error output) out of it.
+
+        :param tokens: the hold token of each datum of ``tried``.
+        :returns: the hold tokens of the data of ``left``.
+        """
+        kept: list[Any] = []
+        out: list[Any] = []
+        at = 0
+        for value, token in zip(tried, tokens, strict=True):
+            if at < len(left) and left[at] is value:
+                kept.append(token)
+                at += 1
+            else:
+                out.append(token)
+        if at != len(left):
+            # Not a part of what was tried, in order: nothing is known to be written; all stays held.
+            return tokens
+        if out:
+            self._confirmed(out)
+        return kept
 
     async def _attempt(self, values: list[Any]) -> None:
         """One try of :meth:`_write`; once writes fail, it may last no longer than the time left to retry.
@@ -256,7 +310,8 @@ class BrokerDrain(movement.Cog):
         """A datum of the write in hand that the broker cannot take (too big): to the error output instead.
 
         For :meth:`_write`, which leaves it out of what it sends (and out of
-        ``values`` if it raises); it is released with the rest of the write.
+        ``values`` if it raises); it is released once it is out of ``values``,
+        or with the rest of the write.
         """
         self._refused += 1
         self._not_out()
@@ -290,14 +345,21 @@ class BrokerDrain(movement.Cog):
         except asyncio.TimeoutError:
             pass
 
-    def _confirmed(self, count: int) -> None:
-        """The broker has the next ``count`` data taken: release them, each under its batch's token."""
+    def _confirmed(self, tokens: list[Any]) -> None:
+        """The broker has these data (or they went to the error output): release each under its batch's token.
+
+        :param tokens: their hold tokens, one per datum.
+        """
+        count = len(tokens)
         refused, self._refused = self._refused, 0
         self.counts["written"] += count - refused
         if refused:
             self.counts["refused"] = self.counts.get("refused", 0) + refused
         self._held -= count
-        self._holds.release_first(count, partial(self.esc.release, self))
+        holds = movement.HeldRuns()
+        for token in tokens:
+            holds.add(token)
+        holds.release(partial(self.esc.release, self))
 
     def _stalled(self, exc: BaseException, count: int) -> bool:
         """A write failed for a reason that passes. :returns: whether to try again."""

@@ -15,9 +15,14 @@ gives again is published with new ids, and stored again.
 Too big. The server tells the largest message it takes (``max_payload``) when
 a connection is made: a datum bigger than that is refused as it arrives, like
 any datum that cannot be published. Data that arrive before the first
-connection are checked once it is made, out of the train's send; for them,
-where each came from is noted as they arrive (only until then), so that a
-datum refused later still reaches the error output with its event id.
+connection are checked once it is made, out of the train's send. A stream may
+take less (its ``max_msg_size``): JetStream refuses such a message ("message
+size exceeds maximum allowed"), and that datum goes to the error output alone,
+naming its size and the stream's limit, while the others of its batch are
+written; no retry mends it. For the data refused out of the train's send,
+where each came from is noted as they arrive, and forgotten once they are
+written, so that a datum refused later still reaches the error output with
+its event id.
 
 A full stream: JetStream refuses new messages only for a stream with
 ``discard = new``; with the default ``discard = old`` it drops its oldest
@@ -49,6 +54,11 @@ __all__ = ["NATSStreamDrain", "Refused"]
 
 log = logging.getLogger("deadbeat.stream")
 
+#: JetStream's error code for a message bigger than the stream's max_msg_size (JSStreamMessageExceedsMaximumErr).
+_TOO_BIG = 10054
+#: The bytes of the headers we publish with, beside the message id: b"NATS/1.0\r\nNats-Msg-Id: ", "\r\n\r\n".
+_HEADER_BYTES = len(b"NATS/1.0\r\nNats-Msg-Id: \r\n\r\n")
+
 
 class Refused(Exception):
     """JetStream refused a message; the broker's reason is the message.
@@ -63,9 +73,18 @@ class Refused(Exception):
         super().__init__(f"JetStream refused the message: {self.description} (code {self.code}, {self.err_code})")
 
     @property
+    def too_big(self) -> bool:
+        """Whether the message is bigger than the stream takes (its ``max_msg_size``): no retry mends it."""
+        return self.err_code == _TOO_BIG or "message size exceeds maximum" in self.description.lower()
+
+    @property
     def full(self) -> bool:
-        """Whether the stream refused because it holds its maximum (messages, bytes, per subject)."""
-        return "maximum" in self.description.lower()
+        """Whether the stream refused because it holds its maximum (messages, bytes, per subject).
+
+        Not a message too big for the stream: its description ("message size
+        exceeds maximum allowed") names a maximum too, but waiting never mends it.
+        """
+        return not self.too_big and "maximum" in self.description.lower()
 
 
 class NoStream(Exception):
@@ -89,9 +108,10 @@ class NATSStreamDrain(BrokerDrain):
     after a crash (SIGKILL), what the input gives again is stored again.
 
     The payload is the datum's text (or bytes), or what ``value_getter`` finds
-    in it. A datum with no text to publish, text the encoding cannot hold, or a
-    message bigger than the server takes (its ``max_payload``, 1 MB unless set)
-    goes to the error output, alone. The datum goes on unchanged.
+    in it. A datum with no text to publish, text the encoding cannot hold, a
+    message bigger than the server takes (its ``max_payload``, 1 MB unless set),
+    or one the stream refuses as bigger than it takes (its ``max_msg_size``)
+    goes to the error output, alone, and the others go on. The datum goes on unchanged.
 
     :param train: the Train (the output holds its data there until JetStream confirmed them).
     :param subject: the subject to publish to.
@@ -158,7 +178,8 @@ class NATSStreamDrain(BrokerDrain):
         self._serial = 0
         # The largest message the server takes, headers included (known once connected).
         self._max_payload = 0
-        # Before it is known, the event ids of the data taken: (first serial, how many, their ids when asked).
+        # The event ids of the data taken and not written yet, for those refused out of the train's send
+        # (too big for the server or the stream): [first serial, how many, their ids when asked].
         self._early_ids: list[list[Any]] = []
         self._setup(train, f"nats {','.join(self.servers)} subject {subject}", batch_size, retry_for, finish_timeout)
 
@@ -204,9 +225,10 @@ class NATSStreamDrain(BrokerDrain):
         except Exception:
             self._serial = serial
             raise
-        if not self._max_payload and data:
-            # Not connected yet, the limit unknown: a datum of this list may be refused later, out of
-            # this send, when the train can no longer tell where it came from. Noted now, made if asked.
+        if data:
+            # A datum of this list may be refused later, out of this send (the server's limit not known
+            # yet, the stream's max_msg_size), when the train can no longer tell where it came from.
+            # Noted now, made only if asked.
             later = self._ids_later(data)
             if later is not None:
                 self._early_ids.append([serial + 1, len(data), later])
@@ -220,8 +242,8 @@ class NATSStreamDrain(BrokerDrain):
         return train.event_ids_later(data) if isinstance(train, movement.Train) else None
 
     def _early_id(self, message_id: str) -> Any:
-        """The event id noted for a datum taken before the first connection (``None``: none noted)."""
-        serial = int(message_id.rpartition("-")[2])
+        """The event id noted for a datum not written yet (``None``: none noted)."""
+        serial = _serial(message_id)
         for entry in self._early_ids:
             first, count, ids = entry
             if first <= serial < first + count:
@@ -231,7 +253,7 @@ class NATSStreamDrain(BrokerDrain):
         return None
 
     def _refuse_early(self, message_id: str, datum: Any, error: Exception) -> None:
-        """A datum taken before the first connection is too big: to the error output, with its event id.
+        """A datum refused out of the train's send (too big): to the error output, with its event id.
 
         ``Train.reject`` would look for the id among the data of the send under
         way (none, or others); so the record is made here, as the train makes
@@ -309,8 +331,8 @@ class NATSStreamDrain(BrokerDrain):
         if self._nc is None:
             await self._connect()
         limit = self._max_payload
-        # The serial of the last value in hand: what was taken up to it is checked against the limit below.
-        last = int(values[-1][0].rpartition("-")[2]) if self._early_ids and values else 0
+        # The serial of the last value in hand: the ids noted up to it are needed no more once it is written.
+        last = _serial(values[-1][0]) if self._early_ids and values else 0
         if limit and any(_size(message_id, payload) > limit for message_id, payload, _ in values):
             # Taken before the first connection told the limit: to the error output alone.
             fitting = []
@@ -321,10 +343,8 @@ class NATSStreamDrain(BrokerDrain):
                 else:
                     fitting.append(value)
             values[:] = fitting
-        if last:
-            # Their ids are needed no more: the later values were taken after, in order.
-            self._early_ids = [entry for entry in self._early_ids if entry[0] + entry[1] - 1 > last]
         if not values:
+            self._forget_ids(last)
             return
         publish = self._nc.publish
         subject, inbox, waiting = self.subject, self._inbox, self._waiting
@@ -341,6 +361,7 @@ class NATSStreamDrain(BrokerDrain):
             for message_id, _, _ in values:
                 waiting.pop(message_id, None)
         failed = []
+        too_big = []
         error: BaseException | None = None
         for value, future in zip(values, futures, strict=False):
             if future in late or not future.done():
@@ -349,16 +370,54 @@ class NATSStreamDrain(BrokerDrain):
                 error = error or asyncio.TimeoutError(f"no confirmation within {self.confirm_timeout:g} s")
                 continue
             exc = future.exception()
-            if exc is not None:
+            if isinstance(exc, Refused) and exc.too_big:
+                # That datum alone: trying it again would hold the whole train for good.
+                too_big.append(value)
+            elif exc is not None:
                 failed.append(value)
                 error = error or exc
         failed += values[len(futures) :]  # not published at all (the connection went)
-        if failed:
+        if too_big:
+            await self._refuse_too_big(too_big)
+        if not failed:
+            self._forget_ids(last)
+        else:
             values[:] = failed
             assert error is not None
             if isinstance(error, Refused) and error.full:
                 raise StreamFull(f"the stream is full and refuses new messages ({error.description})")
             raise error
+
+    def _forget_ids(self, last: int) -> None:
+        """The data taken up to serial ``last`` are written or refused: their noted ids are needed no more."""
+        if last and self._early_ids:
+            # The later values were taken after, in order.
+            self._early_ids = [entry for entry in self._early_ids if entry[0] + entry[1] - 1 > last]
+
+    async def _refuse_too_big(self, values: list[Any]) -> None:
+        """Data the stream refused as bigger than it takes: each to the error output, naming its size and the limit."""
+        stream, limit = await self._stream_limit()
+        where = f"stream {stream}" if stream else "the stream"
+        takes = f"at most {limit} bytes" if limit is not None else "less"
+        for message_id, payload, datum in values:
+            error = ValueError(
+                f"the message is {len(payload) + len(message_id) + _HEADER_BYTES} bytes with its headers"
+                f" ({len(payload)} of payload); {where} takes {takes} (its max_msg_size), and refused it"
+            )
+            self._refuse_early(message_id, datum, error)
+
+    async def _stream_limit(self) -> tuple[str | None, int | None]:
+        """:returns: the stream that captures ``subject`` and its ``max_msg_size`` (``None``: not known)."""
+        stream = self.stream
+        try:
+            if stream is None:
+                stream = await self._js.find_stream_name_by_subject(self.subject)
+            info = await self._js.stream_info(stream)
+        except Exception as exc:  # noqa: BLE001 - only to say the limit; the datum is refused all the same
+            log.debug("%s: cannot learn the stream's max_msg_size: %s: %s", self._where, type(exc).__name__, exc)
+            return stream, None
+        limit = getattr(info.config, "max_msg_size", None)
+        return stream, int(limit) if isinstance(limit, int) and limit >= 0 else None
 
     async def _disconnect(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
@@ -367,6 +426,11 @@ class NATSStreamDrain(BrokerDrain):
         self._waiting.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
+
+
+def _serial(message_id: str) -> int:
+    """The serial a message id of ours ends with."""
+    return int(message_id.rpartition("-")[2])
 
 
 def _size(message_id: str, payload: bytes) -> int:

@@ -22,6 +22,17 @@ delivered to a worker that dies are a delivery lost for each.
 it holds itself (``max_pending``), and a server-wide limit of JetStream's
 default 1000 would idle the workers of a large group.
 
+With ``--once``, a fetch that finds nothing ends the run, unless messages
+delivered before may still come: those a run that died held (found at the
+start, or, once, when nothing more came) are waited for while careful, at most
+``ack_wait`` and a margin, since JetStream delivers them again only then.
+
+A stream deleted and made again starts its sequences anew: it is told by its
+creation time (or a last sequence below what was delivered to us), and a
+durable consumer made again on it starts at its first message. Messages of the
+old stream still in our hands are written but never acknowledged: the new
+consumer of the same name would take their acknowledgements for its own.
+
 Fetching is by pull requests of our own (see :mod:`._nats_pull`); while the
 train handles one fetch of a busy stream, the next messages are asked for.
 
@@ -205,6 +216,15 @@ class NATSStreamSupply(BrokerSupply):
         # (see _connect: one deleted while we read is made again after that sequence, not from the start).
         self._last_sequence = 0
         self._consumer_known = False
+        # When the stream we read was made (JetStream's "created"), to know it again after a reconnection:
+        # a stream deleted and made again starts its sequences anew (see _connect).
+        self._stream_created: Any = None
+        # Replies (acknowledgement subjects) of messages of a stream since deleted: never acknowledged,
+        # lest the new stream's consumer of the same name take them for its own (see _forget_old_stream).
+        self._stale: set[Any] = set()
+        # With --once: whether the run already waited once for messages another run of the consumer
+        # holds unacknowledged (see _others_pending).
+        self._once_waited = False
         self._setup(
             train,
             f"nats {','.join(self.servers)} stream {stream} consumer {durable}",
@@ -226,19 +246,38 @@ class NATSStreamSupply(BrokerSupply):
         self._nc = await open_connection(self.servers, self.user, self.password, self._where, "stream.nats")
         js = self._nc.jetstream()
         try:
-            await js.stream_info(self.stream)
+            stream_info = await js.stream_info(self.stream)
         except NotFoundError:
             if self.subject is None:
                 raise ValueError(f"JetStream has no stream {self.stream!r}; make it, or give subject") from None
-            await js.add_stream(name=self.stream, subjects=[self.subject])
+            stream_info = await js.add_stream(name=self.stream, subjects=[self.subject])
             log.info("%s: made the stream, capturing %s", self._where, self.subject)
+        remade = self._remade(stream_info)
+        self._stream_created = getattr(stream_info, "created", None)
+        if remade:
+            self._forget_old_stream()
         try:
             info = await js.consumer_info(self.stream, self.durable)
         except NotFoundError:
             start: dict[str, Any] = {
                 "deliver_policy": DeliverPolicy.ALL if self.start == "beginning" else DeliverPolicy.NEW
             }
-            if self._consumer_known:
+            if remade:
+                # A new stream (deleted and made again, by a producer or by us above): its sequences start
+                # anew, so "after the last message delivered to us" would skip every message it holds up
+                # to that number, lost without a word. Everything in it came after what we read: from its
+                # first message, whatever ``start`` says.
+                start = {"deliver_policy": DeliverPolicy.ALL}
+                log.warning(
+                    "%s: the stream was deleted and made again (%s); the durable consumer is made again from"
+                    " the new stream's first message (sequence %d, %d messages in it): messages of the old"
+                    " stream not seen acknowledged are gone with it",
+                    self._where,
+                    remade,
+                    stream_info.state.first_seq,
+                    stream_info.state.messages,
+                )
+            elif self._consumer_known:
                 # Deleted while we read (an operator, a tidy-up job): made again from the start, it delivered
                 # the whole stream again, every message written twice, said only as "made". It goes on
                 # after the last message delivered to us; what the deleted consumer had delivered to others
@@ -265,12 +304,23 @@ class NATSStreamSupply(BrokerSupply):
             info = await js.add_consumer(self.stream, config=config)
             log.info("%s: made the durable consumer", self._where)
         else:
+            if remade:
+                # Made again on the new stream by another worker: nothing of ours to say about where.
+                log.warning("%s: the stream was deleted and made again (%s)", self._where, remade)
             info = await self._update_consumer(js, info)
-            if info.num_ack_pending:
+            if info.num_ack_pending or info.num_redelivered:
                 # Messages delivered and not acknowledged: a worker (our
                 # previous run?) may have died holding them, and one of them
                 # may be what killed it. They come again after ack_wait.
                 self._be_careful(info.delivered.stream_seq if info.delivered is not None else 0)
+                log.info(
+                    "%s: %d messages delivered and not acknowledged (a run that died holding them?); handed on"
+                    " one at a time as JetStream delivers them again (after ack_wait, %g s)%s",
+                    self._where,
+                    info.num_ack_pending,
+                    self.ack_wait,
+                    "; --once waits for them" if self.esc.once else "",
+                )
         self._consumer_known = True
         # Where the consumer stands: made again after it (see above) should it be deleted before this run
         # took anything, instead of from the stream's start.
@@ -284,6 +334,43 @@ class NATSStreamSupply(BrokerSupply):
         await self._pull.start()
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(self._inbox + ".*", cb=self._answered)
+
+    def _remade(self, stream_info: Any) -> str:
+        """Whether the stream is not the one we read before this connection: deleted and made again.
+
+        :returns: why it is taken for a new one, for the log; empty when it is the same (or we read none yet).
+        """
+        if not self._consumer_known:
+            return ""
+        created = getattr(stream_info, "created", None)
+        if self._stream_created is not None and created is not None and created != self._stream_created:
+            return f"made at {created.isoformat()}, after the one we read, made at {self._stream_created.isoformat()}"
+        state = stream_info.state
+        last = int(state.last_seq or 0)
+        if last < self._last_sequence:
+            # A stream's sequences never go back (a purge keeps its last sequence): this one started anew.
+            return f"its last sequence is {last}, below the {self._last_sequence} delivered to us"
+        return ""
+
+    def _forget_old_stream(self) -> None:
+        """What we know of a stream since deleted: its sequences mean nothing in the new one.
+
+        Its messages still in our hands are handed on and written as any, but
+        never acknowledged: an acknowledgement names the stream, the consumer
+        and the message's sequence, and the new stream's consumer of the same
+        name would take it for one of its own messages (or, for a sequence it
+        has not delivered yet, skip ahead to it).
+        """
+        self._last_sequence = 0
+        self._recent.clear()
+        self._recent_count = 0
+        stale = self._in_hand()
+        if self._pull is not None:
+            stale.update(message.reply for message in self._pull.buffer)
+        self._stale = stale
+        if self._careful_through:
+            # Messages delivered before, of the old stream: none of them will come again.
+            self._careful_through = 0
 
     async def _update_consumer(self, js: Any, info: Any) -> Any:
         """Bring an existing consumer to our settings where JetStream allows it; say what stays different.
@@ -388,10 +475,14 @@ class NATSStreamSupply(BrokerSupply):
         # open to take more (a worker killed by the message would take them
         # with it, using up a delivery of each).
         count = 1 if self._careful else min(room, self.batch_size)
-        # With --once, what the consumer holds now, and no waiting for more.
-        messages = await self._pull.fetch(count, None if self.esc.once else self.wait)
+        # With --once, what the consumer holds now, and no waiting for more; but while messages delivered
+        # before may still come (a run that died holding them: JetStream gives them again only after
+        # ack_wait), the stream is not drained: they are waited for, as a run without --once would.
+        once = self.esc.once
+        messages = await self._pull.fetch(count, None if once and not self._careful else self.wait)
         if not messages:
-            return False
+            # With --once, more to come while careful; carefulness ends by itself (see _still_careful).
+            return once and (self._careful or await self._others_pending())
         # Handed on before anything else is awaited: cancelled (at a stop) after
         # taking them out of the buffer, they would be held by nobody.
         redelivered = self._hand_on_fetched(messages)
@@ -400,6 +491,34 @@ class NATSStreamSupply(BrokerSupply):
             # these. Not after messages delivered before: those are handed on
             # one at a time, and nothing is taken with them (see BrokerSupply).
             await self._pull.ask_ahead(min(room - count, _AHEAD_FETCHES * self.batch_size))
+        return True
+
+    async def _others_pending(self) -> bool:
+        """With ``--once``, nothing came: whether messages another run of the consumer holds may come back.
+
+        Messages delivered and not acknowledged, beyond those in our hands
+        (a run that died holding them after this one started, a worker still
+        at work): the run waits for them, once, as it does for those found at
+        its start (see :meth:`_be_careful`), until they are acknowledged or
+        ``ack_wait`` has passed without one coming.
+        """
+        if self._once_waited:
+            return False
+        info = await self._nc.jetstream().consumer_info(self.stream, self.durable)
+        # Ours counted after the answer: acknowledgements may have been taken meanwhile, and nothing new
+        # was fetched, so as many as the server counted or fewer, and the others' are never counted short.
+        others = int(info.num_ack_pending or 0) - len(self._in_hand())
+        if others <= 0:
+            return False
+        self._once_waited = True
+        self._be_careful(info.delivered.stream_seq if info.delivered is not None else 0)
+        log.info(
+            "%s: %d messages delivered and not acknowledged (a run that died holding them?); waiting for them"
+            " until they are acknowledged or JetStream delivers them again (at most ack_wait, %g s) (--once)",
+            self._where,
+            others,
+            self.ack_wait,
+        )
         return True
 
     def _hand_on_fetched(self, messages: list[Any]) -> int:
@@ -452,9 +571,10 @@ class NATSStreamSupply(BrokerSupply):
         stream, limit, encoding = self.stream, self.max_deliveries, self.encoding
         refs = [message.reply for message in messages]
         self._redelivered += redelivered
-        for _, sequence in facts:
+        stale = self._stale
+        for message, (_, sequence) in zip(messages, facts, strict=True):
             number = int(sequence)
-            if number > self._last_sequence:
+            if number > self._last_sequence and not (stale and message.reply in stale):
                 self._last_sequence = number
         if refs:
             self._lag_seen(pending_after(refs[-1]))
@@ -531,6 +651,14 @@ class NATSStreamSupply(BrokerSupply):
         # consumer state was written before them): the lots acknowledged in the
         # last _RESEND_WINDOW seconds go once more too, after a reconnection, so
         # that their messages are not delivered again after ack_wait.
+        stale = self._stale
+        if stale:
+            # Messages of a stream since deleted (see _forget_old_stream): left out, and forgotten.
+            kept = [ref for ref in refs if ref not in stale]
+            stale.difference_update(refs)
+            refs = kept
+            if not refs:
+                return
         nc = self._nc
         while True:
             reconnects = nc.stats["reconnects"]
