@@ -609,8 +609,10 @@ def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str
                 args.append(esc)
             try:
                 made = cog.factory(*args, **cog.params)
-            except Exception as exc:  # noqa: BLE001 - whatever the cog raises, the run would say "cannot start"
-                errors.append(f"{where}: cannot start: {type(exc).__name__}: {exc}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - whatever the cog raises (sys.exit() too), the run says
+                errors.append(f"{where}: cannot start: {pipeline_mod._described(exc)}")
                 continue
             built.append(made)
             if not callable(made):

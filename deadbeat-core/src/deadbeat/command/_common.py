@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -205,3 +206,42 @@ def _flush(stream: TextIO | None) -> None:
             stream.flush()
     except (OSError, ValueError):
         pass  # closed or gone: nothing of ours is waiting in it
+
+
+@contextlib.contextmanager
+def plugin_logging_undone() -> Iterator[None]:
+    """While cog modules are imported: what they do to the root logger is undone afterwards, and said.
+
+    A library habit at import (``logging.basicConfig(force=True)``, or
+    ``logging.disable(...)``) would otherwise double every line of the run's
+    log, or hide it, dead letters included: failed data would leave no trace.
+    The run's log is set up by the pipeline file's ``[log]``, after the imports.
+    """
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    level = root.level
+    disabled = logging.root.manager.disable
+    try:
+        yield
+    finally:
+        changed = []
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                changed.append(f"added a {type(handler).__name__}")
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+                changed.append(f"removed a {type(handler).__name__}")
+        if logging.root.manager.disable != disabled:
+            changed.append("disabled logging")
+            logging.disable(disabled)
+        if root.level != level:
+            changed.append("changed the root level")
+            root.setLevel(level)
+        if changed:
+            logging.getLogger("deadbeat").warning(
+                "a cog module changed the logging set-up as it was imported (%s): undone, so that the run's log"
+                " (failed data included) goes where the pipeline file says",
+                ", ".join(changed),
+            )

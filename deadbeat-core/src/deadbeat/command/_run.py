@@ -37,7 +37,7 @@ from ..movement import Train
 from ..movement._train import cog_name
 from ..plugins import CogRegistry, missing_library
 from ._check import check, feeding_itself, stderr_file
-from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
+from ._common import EXIT_ERROR, EXIT_OK, plugin_logging_undone, plugin_output_to_stderr, registry_of, write_all
 from ._workers import Supervisor, WorkerLink, unshareable_supplies
 
 
@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     try:
         # What a cog module prints as it is imported goes to standard error: standard
         # output may be the data (fs.write to "-").
-        with plugin_output_to_stderr():
+        with plugin_output_to_stderr(), plugin_logging_undone():
             spec = pipeline_mod.load(args.pipeline, registry, _worker_environ(args))
     except pipeline_mod.PipelineError as exc:
         sys.stderr.write(f"deadbeat: {exc}\n")
@@ -470,7 +470,7 @@ def _watch_reload(
             refuse(new_text, "; ".join(errors))
             return
         try:
-            with plugin_output_to_stderr():
+            with plugin_output_to_stderr(), plugin_logging_undone():
                 spec = pipeline_mod.load(args.pipeline, registry)
         except pipeline_mod.PipelineError as exc:
             refuse(new_text, str(exc))  # changed again since the check

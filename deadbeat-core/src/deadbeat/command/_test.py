@@ -168,12 +168,14 @@ def handle(args: argparse.Namespace, out: TextIO | None) -> int:
     failed = 0
     for test in tests:
         try:
-            caught, records = _run(spec, test)
+            caught, records, failures = _run(spec, test)
         except pipeline_mod.PipelineError as exc:
             write_all(out, f"FAIL  {test.name}\n  {spec.redact(str(exc))}\n")
             failed += 1
             continue
         problems = _compare(test, caught, records)
+        # What makes a run of this pipeline exit 1 fails its test, whatever reached the outputs.
+        problems += [f"  the run failed: {failure}\n" for failure in failures]
         if problems:
             failed += 1
             write_all(out, f"FAIL  {test.name}\n")
@@ -262,8 +264,12 @@ def _catcher(name: str, output: _Output) -> pipeline_mod.CogSpec:
     return pipeline_mod.CogSpec(f"test output {name}", f"test output {name}", output, {}, None, is_cog=True)
 
 
-def _run(spec: pipeline_mod.PipelineFile, test: _Test) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
-    """Build the pipeline with the test's ends, send the input, shut down. :returns: what was caught."""
+def _run(spec: pipeline_mod.PipelineFile, test: _Test) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[str]]:
+    """Build the pipeline with the test's ends, send the input, shut down.
+
+    :returns: what was caught, and why the run failed (what would make ``deadbeat run`` exit 1:
+        a ``finish`` that raised, a release too many, ``sys.exit()`` in a cog), if it did.
+    """
     outputs = {name: _Output(name) for name in _outputs(spec)}
     head = [pipeline_mod.CogSpec("test input", "test input", _Input(), {}, None, is_cog=True)]
     if spec.routes:
@@ -286,13 +292,20 @@ def _run(spec: pipeline_mod.PipelineFile, test: _Test) -> tuple[dict[str, list[A
         for train in [pipeline.train, *(route.train for route in routed)]:
             train.check_results = True
         ids = [f"input[{number}]" for number in range(len(test.inputs))]
-        pipeline.train.send(None, movement.Batch(list(test.inputs), "test", lambda: ids))
-        # The orderly shutdown, as at SIGTERM: cogs holding data flush them on.
-        esc.shutdown()
-        esc.run()
+        ended: list[str] = []
+        try:
+            pipeline.train.send(None, movement.Batch(list(test.inputs), "test", lambda: ids))
+            # The orderly shutdown, as at SIGTERM: cogs holding data flush them on.
+            esc.shutdown()
+            esc.run()
+        except (SystemExit, GeneratorExit) as exc:
+            # sys.exit() in a cog: a run ends failed (exit 1); the test must not end the command with status 0.
+            ended.append(f"a cog raised {type(exc).__name__}({exc.args[0] if exc.args else ''})")
     finally:
         esc.close()
-    return {name: output.caught for name, output in outputs.items()}, [r.as_dict() for r in errors.records]
+    failures = [*esc.failures, *ended]
+    caught = {name: output.caught for name, output in outputs.items()}
+    return caught, [r.as_dict() for r in errors.records], failures
 
 
 def _compare(test: _Test, caught: dict[str, list[Any]], records: list[dict[str, Any]]) -> list[str]:

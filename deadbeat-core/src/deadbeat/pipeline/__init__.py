@@ -726,15 +726,26 @@ def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: l
             args.append(train.esc)
         try:
             cog = spec.factory(*args, **spec.params)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise  # Ctrl-C while the pipeline is built: the command stops
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() in a cog's __init__ is its failure to start
+            # (SystemExit let through ended the command with the cog's status: 0 for sys.exit(), saying nothing.)
             raise PipelineError(
-                f"{path}: {spec.where} ({spec.use}): cannot start: {type(exc).__name__}: {exc}{descriptor_note(exc)}"
+                f"{path}: {spec.where} ({spec.use}): cannot start: {_described(exc)}{descriptor_note(exc)}"
             ) from exc
         built.append(cog)
         if not callable(cog):
             raise PipelineError(f"{path}: {spec.where} ({spec.use}): built {cog!r}, which is not a cog (not callable)")
         cogs.append(cog)
     return cogs
+
+
+def _described(exc: BaseException) -> str:
+    """``Type: message`` of an exception a cog raised; never raises, whatever its ``__str__`` does."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - a message that cannot be shown must not hide the failure
+        return f"{type(exc).__name__} (its message could not be shown)"
 
 
 def _abandon(esc: movement.Escapement, built: list[Any]) -> None:

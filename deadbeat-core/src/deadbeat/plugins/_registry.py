@@ -64,6 +64,11 @@ DUPLICATE = "duplicate"  # the plain name is offered by several usable distribut
 INCOMPATIBLE = "incompatible"  # its distribution needs another deadbeat-core
 NOT_ALLOWED = "not allowed"  # outside the allow-list: refused, but no failure
 
+#: How long, in seconds, ``deadbeat cogs --check`` waits for a cog's import to end (see CogRegistry.load_all).
+IMPORT_TIMEOUT = 60.0
+#: How often, in seconds, the check looks whether its child process has ended.
+_POLL_INTERVAL = 0.05
+
 #: Statuses that make ``deadbeat cogs --strict`` (and a strict registry) fail.
 FAILURES = frozenset({BROKEN, NOT_A_COG, DUPLICATE, INCOMPATIBLE})
 
@@ -241,7 +246,10 @@ def not_a_cog_reason(obj: Any) -> str | None:
     if inspect.ismodule(obj):
         return f"the entry point names the module {obj.__name__}, not a class or function in it"
     if not callable(obj):
-        text = repr(obj)
+        try:
+            text = repr(obj)
+        except BaseException:  # noqa: BLE001 - its __repr__ is the plugin's code: a failing one is no reason to stop
+            text = f"<{type(obj).__name__} object>"
         text = text if len(text) <= 40 else text[:37] + "..."
         kind = type(obj).__name__
         article = "an" if kind[:1].lower() in "aeiou" else "a"
@@ -351,16 +359,22 @@ def _core_problem(requires: list[str], core: str | None) -> str | None:
     return None
 
 
-def _headers(dist: Any) -> tuple[str, str, list[str]]:
-    """:returns: a distribution's name, version and requirements, read from its METADATA headers.
+def _headers(dist: Any) -> tuple[str, str, list[str], str | None]:
+    """Read a distribution's name, version and requirements from its METADATA headers.
 
     The headers are read line by line rather than through ``dist.metadata``:
     the email parser it uses costs a listing more than the rest of discovery.
+
+    :returns: the name (``""`` when it has none), the version (``"?"`` when it
+        has none), the requirements, and why the metadata cannot be read
+        (``None`` when it can); what cannot be read counts as empty.
     """
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    text, problem = _read(dist, "METADATA")
+    if not text and problem is None:
+        text, problem = _read(dist, "PKG-INFO")
     name = version = ""
     requires: list[str] = []
-    for line in text.splitlines():
+    for line in (text or "").splitlines():
         if not line.strip():
             break  # the headers end at the first blank line; the description follows
         key, _, value = line.partition(":")
@@ -370,7 +384,75 @@ def _headers(dist: Any) -> tuple[str, str, list[str]]:
             version = value.strip()
         elif key == "Requires-Dist":
             requires.append(value.strip())
-    return name or "?", version or "?", requires
+    return name, version or "?", requires, problem
+
+
+def _read(dist: Any, filename: str) -> tuple[str | None, str | None]:
+    """Read one of a distribution's metadata files, whatever is in it.
+
+    Any installed package's metadata is read (every one's entry points, to find
+    the cogs): one written in Latin-1, or unreadable, must cost that package
+    alone, never every deadbeat command.
+
+    :returns: the text (``None`` when there is no such file or it cannot be
+        read), and why it cannot be read (``None`` when it can).
+    """
+    try:
+        return dist.read_text(filename), None
+    except UnicodeDecodeError as exc:
+        return None, f"its {filename} is not UTF-8 ({_undecodable(exc)})"
+    except (OSError, ValueError) as exc:
+        return None, f"its {filename} cannot be read ({_exception_text(exc)})"
+
+
+def _undecodable(exc: UnicodeDecodeError) -> str:
+    """:returns: where a decoding failed, as people read it: ``byte 0xe9 at offset 32``."""
+    raw = exc.object
+    if isinstance(raw, (bytes, bytearray)) and 0 <= exc.start < len(raw):
+        return f"byte {raw[exc.start]:#04x} at offset {exc.start}"
+    return exc.reason
+
+
+def _label(dist: Any) -> str:
+    """:returns: what tells a distribution apart when its metadata names none: its ``.dist-info`` directory's name.
+
+    ``_path`` is where importlib.metadata's own distributions (the only kind
+    installers make) keep their directory; a finder's own kind may have none.
+    """
+    path = getattr(dist, "_path", None)
+    label = os.path.basename(str(path).rstrip("/\\")) if path is not None else ""
+    return label or f"<{type(dist).__name__} without a name>"
+
+
+def _exception_text(exc: BaseException) -> str:
+    """:returns: ``Type: message`` for any exception, even one whose ``__str__`` fails.
+
+    A plugin's exception runs the plugin's code when shown: a ``__str__`` that
+    raises (anything, even ``SystemExit``) or returns no string must make one
+    broken cog, not stop the command that reports it.
+    """
+    kind = type(exc).__name__
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - what the plugin's __str__ raises is its breakage, not ours
+        return f"{kind} (its message could not be shown)"
+    return f"{kind}: {message}"
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """:returns: the traceback of ``exc`` as :mod:`traceback` formats it, or what can be shown of it.
+
+    :mod:`traceback` copes with a ``__str__`` that fails, but formatting still
+    runs the plugin's code elsewhere (a ``__notes__`` property that raises, on
+    some versions a ``__str__`` raising ``SystemExit``): then the description
+    stands alone.
+    """
+    import traceback
+
+    try:
+        return "".join(traceback.format_exception(exc))
+    except BaseException:  # noqa: BLE001 - formatting runs the plugin's code (__str__, __notes__)
+        return f"{_exception_text(exc)} (its traceback could not be shown)\n"
 
 
 def _extra_requirements(requires: Iterable[str]) -> dict[str, list[str]]:
@@ -452,6 +534,59 @@ def _module_matches(module: str, requirement: str) -> bool:
     return module in candidates
 
 
+def _group_lines(text: str, group: str) -> list[tuple[int, str]]:
+    """Find the lines of one group's section of an entry_points.txt, as importlib.metadata reads them.
+
+    Stripped, blank lines and ``#`` comments skipped, ``[section]`` headers
+    taken as they are; but each line is kept alone, where importlib.metadata
+    raises on the first malformed line of the file, and so would have stopped
+    every deadbeat command for one bad line of one distribution.
+
+    :returns: each line of ``[group]`` with its number (from 1) in ``text``.
+    """
+    found: list[tuple[int, str]] = []
+    section: str | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+        elif section == group:
+            found.append((number, line))
+    return found
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    """:returns: ``text``, cut to ``limit`` characters: a malformed line may be anything, of any length."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_names_registered_twice(offered: list[CogEntry]) -> None:
+    """Mark broken each cog one distribution registers under a name more than once.
+
+    Which of its entry points the name means cannot be chosen, not even by the
+    qualified name (``distribution/name`` names both), so neither is used.
+
+    :param offered: every entry of one distribution.
+    """
+    by_name: dict[str, list[CogEntry]] = {}
+    for entry in offered:
+        by_name.setdefault(entry.name, []).append(entry)
+    for name, entries in by_name.items():
+        if len(entries) < 2:
+            continue
+        values = ", ".join(repr(e.value) for e in entries)
+        times = "twice" if len(entries) == 2 else f"{len(entries)} times"
+        for entry in entries:
+            if entry.state in (AVAILABLE, INCOMPATIBLE):
+                entry.state = BROKEN
+                entry.problem = (
+                    f"{entry.distribution} registers {name!r} {times} ({values}): which one is meant cannot be"
+                    " told, even by its qualified name"
+                )
+
+
 class CogRegistry:
     """The cogs of the installed distributions.
 
@@ -505,6 +640,42 @@ class CogRegistry:
 
         return any(fnmatchcase(n, p) for p in self.allow for n in names)
 
+    def _entry_from_line(self, number: int, line: str, distribution: str, version: str) -> CogEntry:
+        """Make the entry one line of the group's section offers; a malformed line makes a broken one.
+
+        :param number: the line's number in entry_points.txt.
+        :param line: the line, stripped.
+        :param distribution: the distribution's name.
+        :param version: its version.
+        :returns: an ``available`` entry for ``name = module:attribute [extras]``; otherwise a
+            ``broken`` one, named as far as the line names it, saying what is wrong.
+        """
+        name, equals, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name:
+            # No name to make out: the entry is named by the line itself, so the listing shows it.
+            entry = CogEntry(_shortened(line), "", distribution, version)
+            what = "has no '='" if not equals else "names no cog before its '='"
+            entry.state = BROKEN
+            entry.problem = (
+                f"line {number} of its entry_points.txt {what} (an entry point is 'name = module:attribute')"
+            )
+            return entry
+        match = importlib_metadata.EntryPoint.pattern.match(value)
+        if match is None:
+            entry = CogEntry(name, value, distribution, version)
+            entry.state = BROKEN
+            entry.problem = (
+                f"its entry point {_shortened(value)!r} (line {number} of entry_points.txt) is not"
+                " 'module:attribute [extras]'"
+                if value
+                else f"its entry point (line {number} of entry_points.txt) names no module:attribute"
+            )
+            return entry
+        entry = CogEntry(name, value, distribution, version, importlib_metadata.EntryPoint(name, value, self.group))
+        entry.extras = re.findall(r"\w+", match.group("extras") or "")
+        return entry
+
     def _discover(self) -> dict[str, list[CogEntry]]:
         if self._entries is not None:
             return self._entries
@@ -517,13 +688,30 @@ class CogRegistry:
         marker = f"[{self.group}]"
         for dist in importlib_metadata.distributions():
             # Most distributions offer no cog: a look at the raw text spares parsing theirs.
-            text = dist.read_text("entry_points.txt")
+            unreadable: str | None = None
+            try:
+                text = dist.read_text("entry_points.txt")
+            except UnicodeDecodeError as exc:
+                # Not UTF-8: a concern only of a distribution that offers cogs (pip itself cannot read
+                # it); any other package's old Latin-1 comment must not stop every deadbeat command.
+                raw = exc.object if isinstance(exc.object, bytes) else b""
+                if marker.encode() not in raw:
+                    continue
+                text = raw.decode("utf-8", "replace")  # enough to make out the names of its cogs
+                unreadable = f"its entry_points.txt is not UTF-8 ({_undecodable(exc)})"
+            except (OSError, ValueError):
+                continue  # nothing in it can be read, not even whether it offers cogs
             if not text or marker not in text:
                 continue
-            eps = [ep for ep in dist.entry_points if ep.group == self.group]
-            if not eps:
+            lines = _group_lines(text, self.group)
+            if not lines:
                 continue
-            dist_name, version, requires = _headers(dist)
+            dist_name, version, requires, unreadable_headers = _headers(dist)
+            unreadable = unreadable or unreadable_headers
+            if not dist_name:
+                # Named after its directory: two such distributions are then told apart and both listed.
+                dist_name = _label(dist)
+                unreadable = unreadable or "no Name in its metadata"
             # The same distribution seen twice on sys.path is one offer, not a clash: the first wins, as imports do.
             if normalize(dist_name) in seen:
                 continue
@@ -531,17 +719,25 @@ class CogRegistry:
             problem = _core_problem(requires, core)
             manifest = read_manifest(dist)
             extras: dict[str, list[str]] | None = None
-            for ep in eps:
-                entry = CogEntry(ep.name, ep.value, dist_name, version, entry_point=ep)
-                entry.extras = list(ep.extras)
-                described = manifest.get(ep.name)
+            offered: list[CogEntry] = []
+            for number, line in lines:
+                entry = self._entry_from_line(number, line, dist_name, version)
+                offered.append(entry)
+                described = manifest.get(entry.name)
                 # A manifest describes the value it was built for; a stale one says nothing.
-                if described is not None and described.get("value") == ep.value:
-                    entry.summary = str(described.get("summary", ""))
+                if described is not None and described.get("value") == entry.value:
+                    summary = described.get("summary")
+                    # Anyone can write the file: a summary that is no text (null, a dict) is no summary.
+                    entry.summary = summary if isinstance(summary, str) else ""
                     entry.described = True
-                if "/" in ep.name:
+                if unreadable:
+                    # Metadata that cannot be read may say anything: none of its cogs is taken on trust.
+                    entry.state, entry.problem = BROKEN, unreadable
+                elif entry.state != AVAILABLE:
+                    pass  # its line of entry_points.txt says why
+                elif "/" in entry.name:
                     entry.state, entry.problem = BROKEN, "a cog's name cannot contain '/' (it qualifies names)"
-                elif ":" in ep.name:
+                elif ":" in entry.name:
                     # A pipeline's use = "a:b" names module a, attribute b: no pipeline could use it.
                     entry.state, entry.problem = BROKEN, "a cog's name cannot contain ':' (use takes module:attribute)"
                 elif not self._allowed(entry):
@@ -555,7 +751,8 @@ class CogRegistry:
                     if missing:
                         entry.hint = _extra_hint(dist_name, ",".join(missing))
                         entry.extras_missing = missing
-                found.setdefault(ep.name, []).append(entry)
+                found.setdefault(entry.name, []).append(entry)
+            _refuse_names_registered_twice(offered)
         for entries in found.values():
             if len(entries) < 2:
                 continue
@@ -686,11 +883,10 @@ class CogRegistry:
             if isinstance(exc, KeyboardInterrupt) and interrupted:
                 raise
             entry.state = BROKEN
-            entry.problem = f"{type(exc).__name__}: {exc}"
-            import traceback
-
-            entry.details = "".join(traceback.format_exception(exc))
-            if isinstance(exc, ModuleNotFoundError) and exc.name and "pip install" not in str(exc):
+            # Shown without trusting it: its __str__ is the plugin's code, and may raise.
+            entry.problem = _exception_text(exc)
+            entry.details = _traceback_text(exc)
+            if isinstance(exc, ModuleNotFoundError) and exc.name and "pip install" not in entry.problem:
                 # What is missing decides: the extra named at discovery only if it brings that module.
                 entry.hint = self._missing_module_hint(entry, exc.name)
             return
@@ -703,7 +899,9 @@ class CogRegistry:
             return
         entry.obj = obj
         entry.state = LOADED
-        if not entry.described:
+        if not entry.summary:
+            # None in the manifest (none there, or none its build could read, or one that was no text): the
+            # imported cog's own docstring, as the listing promised ("--check imports it").
             entry.summary = cog_summary(obj)
 
     def _missing_module_hint(self, entry: CogEntry, module: str) -> str | None:
@@ -711,14 +909,15 @@ class CogRegistry:
         top = module.partition(".")[0]
         try:
             dist = importlib_metadata.distribution(entry.distribution)
-        except importlib_metadata.PackageNotFoundError:
-            return None
-        for extra, requirements in _extra_requirements(dist.requires or ()).items():
+            requires = dist.requires or ()
+        except (importlib_metadata.PackageNotFoundError, OSError, ValueError):
+            return None  # not installed under that name, or its metadata cannot be read: nothing to tell
+        for extra, requirements in _extra_requirements(requires).items():
             if extra == "test":
                 continue
             if any(_module_matches(top, r) for r in requirements):
                 return _extra_hint(entry.distribution, extra)
-        for text in dist.requires or ():
+        for text in requires:
             # A dependency of the distribution itself (installed with --no-deps, or removed since).
             name = re.split(r"[^A-Za-z0-9._-]", text.strip(), maxsplit=1)[0]
             if "extra" not in text and _module_matches(top, name) and not _installed(name):
@@ -747,8 +946,11 @@ class CogRegistry:
         :param apart: import them in a child process (where ``fork`` exists),
             as ``deadbeat cogs --check`` does: a plugin whose import ends the
             process (``os._exit``, a crash in a C extension) is then one more
-            ``broken`` cog, named, and the others are still checked. The
-            entries then hold no imported object (``obj`` stays ``None``).
+            ``broken`` cog, named, and the others are still checked; so is one
+            whose import makes no progress for :data:`IMPORT_TIMEOUT` seconds
+            (60: "its import did not end within 60 s"; the child is killed).
+            Ctrl-C still interrupts the check. The entries then hold no
+            imported object (``obj`` stays ``None``).
         :returns: every entry, sorted as :meth:`discover` sorts them.
         :raises CogLoadError: in strict mode (scope ``"all"``), after importing
             all of them, naming every cog that cannot be used.
@@ -793,11 +995,10 @@ class CogRegistry:
 
         The child says which entry it starts importing and, once done, what
         was found, a line each, through a pipe. Should it end in the middle of
-        an import, that entry is marked broken with how the process ended, and
-        a new child goes on with the entries after it.
+        an import, or make no progress for :data:`IMPORT_TIMEOUT` seconds (it
+        is then killed), that entry is marked broken with how the process
+        ended, and a new child goes on with the entries after it.
         """
-        import json  # only for a check; a listing must not pay for it
-
         pending = [i for i, entry in enumerate(entries) if entry.state == AVAILABLE]
         while pending:
             read_end, write_end = os.pipe()
@@ -805,31 +1006,103 @@ class CogRegistry:
             if pid == 0:  # pragma: no cover - the child; what it reports is tested through the parent
                 self._child_checks(entries, pending, read_end, write_end)
             os.close(write_end)
-            with os.fdopen(read_end, "rb") as reports:
-                lines = reports.read().splitlines()
-            _, status = os.waitpid(pid, 0)
-            importing: int | None = None
-            finished: set[int] = set()
+            try:
+                importing, finished, status = self._follow_child(pid, read_end, entries)
+            finally:
+                os.close(read_end)
+            if importing is None:
+                if len(finished) < len(pending):
+                    ended = _ended(status) if status is not None else f"no report within {IMPORT_TIMEOUT:g} s"
+                    raise RuntimeError(f"checking the cogs in a child process failed ({ended})")
+                return
+            entry = entries[importing]
+            entry.state = BROKEN
+            if status is None:
+                entry.problem = f"its import did not end within {IMPORT_TIMEOUT:g} s"
+            else:
+                entry.problem = f"importing it ended the process ({_ended(status)})"
+            pending = [i for i in pending if i not in finished and i != importing]
+
+    def _follow_child(self, pid: int, reports: int, entries: list[CogEntry]) -> tuple[int | None, set[int], int | None]:
+        """Read a checking child's reports until it ends, or kill it once it makes no progress.
+
+        Not until the pipe's end: a plugin that starts a process as it is
+        imported (``os.fork``, :mod:`multiprocessing`) hands that process the
+        pipe, and the check would wait for it. So the pipe is read only while
+        the child lives (and what it left once it ended); and a child that
+        reports nothing for :data:`IMPORT_TIMEOUT` seconds is killed. Ctrl-C
+        (or anything else going wrong here) kills it too: no child goes on
+        importing plugins once nobody reads it.
+
+        :param pid: the child's process id.
+        :param reports: the pipe's end to read.
+        :param entries: the entries, updated with what the child found.
+        :returns: the entry being imported when the child ended (``None`` when
+            none was), the entries checked, and the child's wait status (``None``
+            when it was killed for making no progress).
+        :raises KeyboardInterrupt: when Ctrl-C interrupted the check, here or in the child.
+        """
+        import json  # only for a check; a listing must not pay for it
+        import select
+        import time
+
+        poller = select.poll()
+        poller.register(reports, select.POLLIN)
+        pipe_open = True
+        buffer = b""
+        importing: int | None = None
+        finished: set[int] = set()
+        deadline = time.monotonic() + IMPORT_TIMEOUT
+        reaped = False
+
+        def take(data: bytes) -> None:
+            nonlocal buffer, importing, deadline
+            *lines, buffer = (buffer + data).split(b"\n")
             for line in lines:
-                report = json.loads(line)
+                try:
+                    report = json.loads(line)
+                except ValueError:
+                    report = None
+                if not isinstance(report, list) or not report:
+                    continue  # not the child's: what a plugin wrote to a descriptor it should not have
+                deadline = time.monotonic() + IMPORT_TIMEOUT  # each report is progress
                 if report[0] == "importing":
                     importing = report[1]
                 elif report[0] == "checked":
                     entry = entries[report[1]]
                     for field, value in report[2].items():
-                        setattr(entry, field, value)
+                        if field in _CHECKED_FIELDS:
+                            setattr(entry, field, value)
                     finished.add(report[1])
                     importing = None
                 elif report[0] == "interrupted":
                     raise KeyboardInterrupt
-            if importing is None:
-                if len(finished) < len(pending):
-                    raise RuntimeError(f"checking the cogs in a child process failed ({_ended(status)})")
-                return
-            entry = entries[importing]
-            entry.state = BROKEN
-            entry.problem = f"importing it ended the process ({_ended(status)})"
-            pending = [i for i in pending if i not in finished and i != importing]
+
+        try:
+            while True:
+                if pipe_open and poller.poll(_POLL_INTERVAL * 1000):
+                    data = os.read(reports, 65536)
+                    pipe_open = bool(data)  # closed by every writer (a plugin may close descriptors)
+                    take(data)
+                elif not pipe_open:
+                    time.sleep(_POLL_INTERVAL)
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    reaped = True
+                    # What it wrote before it ended is all in the pipe: read that much, not until the end.
+                    while pipe_open and poller.poll(0):
+                        data = os.read(reports, 65536)
+                        pipe_open = bool(data)
+                        take(data)
+                    return importing, finished, status
+                if time.monotonic() >= deadline:
+                    reaped = True
+                    _kill(pid)
+                    return importing, finished, None
+        except BaseException:
+            if not reaped:  # once collected, its process id may be another process's already
+                _kill(pid)
+            raise
 
     def _child_checks(self, entries: list[CogEntry], pending: list[int], read_end: int, write_end: int) -> None:
         """In the child: check ``pending`` entries, reporting each through ``write_end``; never returns."""
@@ -858,15 +1131,32 @@ class CogRegistry:
         """:returns: name to version of every distribution offering cogs or built on the core."""
         found = {e.distribution: e.version for e in self.discover()}
         for dist in importlib_metadata.distributions():
-            for text in dist.requires or ():
+            try:
+                requires = dist.requires or ()
+            except (OSError, ValueError):
+                continue  # metadata that cannot be read (not UTF-8): it tells nothing of being built on the core
+            for text in requires:
                 if normalize(re.split(r"[^A-Za-z0-9._-]", text, maxsplit=1)[0]) == CORE_DISTRIBUTION:
-                    found.setdefault(dist.metadata["Name"], dist.version)
+                    name, version, _, _ = _headers(dist)
+                    found.setdefault(name or _label(dist), version)
                     break
         return found
 
 
 #: What a check finds out about an entry, sent back from the child process (see CogRegistry._check_apart).
 _CHECKED_FIELDS = ("state", "problem", "hint", "unmet", "summary", "details")
+
+
+def _kill(pid: int) -> None:
+    """Kill a checking child and collect it, if it has not ended (and been collected) already."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _ended(status: int) -> str:
