@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +59,11 @@ GEOIP_PROPERTIES: dict[str, tuple[Any, ...]] = {
     "as_org": ("autonomous_system_organization",),
 }
 _DEFAULT_PROPERTIES = tuple(GEOIP_PROPERTIES)
+
+
+# An IPv4 address as every reader writes it: four decimal numbers from 0 to 255, no leading zero.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 def _open(path: str) -> Any:
@@ -222,6 +228,8 @@ class GeoIP(movement.Cog):
     def _make_lookup(self) -> Callable[[str, str], dict[str, Any]]:
         """``lookup(text, path)``: the properties for one address (a fresh dict), through the memory."""
         gets = [reader.get for reader in self._readers]
+        single = gets[0] if len(gets) == 1 else None
+        plain_ipv4 = _PLAIN_IPV4.fullmatch
         pick = self._pick
         memory = self._memory
         size = self.cache_size
@@ -229,18 +237,27 @@ class GeoIP(movement.Cog):
         def properties(text: str, path: str) -> dict[str, Any]:
             if type(text) is not str:
                 raise AddressError(f"field {path!r}: expected an address as text, got {type(text).__name__}")
-            # Parsed as ip.parse, ip.anonymise and ip.cidr parse it (a port or a zone taken off), and
-            # looked up in its canonical form: the database's own reader takes old numeric spellings
-            # (010.1.1.1 as octal 8.1.1.1, 127.1, 3221225989) that every other cog refuses.
-            try:
-                address = parse_address(text)
-            except AddressError as exc:
-                raise AddressError(f"field {path!r}: {exc}") from None
-            if address.version == 6 and address.value >> 32 == 0xFFFF:
-                # An IPv4 address written as IPv6 (::ffff:192.0.2.5) is that IPv4 address, in every database.
-                bare = format_address(4, address.value & 0xFFFFFFFF)
+            if plain_ipv4(text) is not None:
+                # Four decimal numbers 0-255 without leading zeros: the reader reads them as every cog does.
+                bare = text
             else:
-                bare = format_address(address.version, address.value)
+                # Parsed as ip.parse, ip.anonymise and ip.cidr parse it (a port or a zone taken off), and
+                # looked up in its canonical form: the database's own reader takes old numeric spellings
+                # (010.1.1.1 as octal 8.1.1.1, 127.1, 3221225989) that every other cog refuses.
+                try:
+                    address = parse_address(text)
+                except AddressError as exc:
+                    raise AddressError(f"field {path!r}: {exc}") from None
+                if address.version == 6 and address.value >> 32 == 0xFFFF:
+                    # An IPv4 address written as IPv6 (::ffff:192.0.2.5) is that IPv4 address, in every database.
+                    bare = format_address(4, address.value & 0xFFFFFFFF)
+                else:
+                    bare = format_address(address.version, address.value)
+            if single is not None:
+                try:
+                    return pick(single(bare))
+                except ValueError:
+                    return {}  # an IPv6 address and an IPv4-only database: it knows nothing of it
             found: dict[str, Any] = {}
             for get in gets:
                 try:
