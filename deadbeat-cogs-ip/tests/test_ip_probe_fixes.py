@@ -113,3 +113,17 @@ def test_a_list_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None
     listed.write_bytes(b"10.0.0.0/8 good\n192.0.2.0/24 caf\xe9\n")
     with pytest.raises(ValueError, match=r"b\.cidr:2: not UTF-8 text"):
         ip.CIDRTag(movement.DummyEscapement(), lists={"nets": str(listed)})
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("::ffff:192.0.2.7/120", "::ffff:192.0.2.0/120"),
+        ("10.1.2.3/8", "10.0.0.0/8"),
+        ("2001:DB8::1/32", "2001:db8::/32"),
+    ],
+)
+def test_ip_parse_writes_a_network_as_it_writes_an_address(text: str, written: str) -> None:
+    """A mapped network came out in hex (::ffff:c000:200/120) while its address came out mapped."""
+    (out,) = ip.IPParse()({"ip": text})
+    assert out["ip"] == written

@@ -132,9 +132,11 @@ def normalise(text: str) -> str:
         return format_address(*address)
     if "/" in text:
         try:
-            return str(ipaddress.ip_network(text, strict=False))
+            network = ipaddress.ip_network(text, strict=False)
         except ValueError as exc:
             raise AddressError(f"{text!r} is not a network: {exc}") from None
+        # Its address written as an address alone is (::ffff:192.0.2.0, not ipaddress's ::ffff:c000:200).
+        return f"{format_address(network.version, int(network.network_address))}/{network.prefixlen}"
     if "-" in text:
         low_text, _, high_text = text.partition("-")
         low, high = parse_address(low_text), parse_address(high_text)
