@@ -42,3 +42,31 @@ def test_two_outputs_lacking_the_same_data_count_them_once(tmp_path: Path) -> No
     assert process.returncode == 1
     (line,) = [line for line in log.splitlines() if "finished:" in line]
     assert "in 20, out 20 (20 of them not written, not acknowledged)" in line, line
+
+
+def test_outputs_that_cannot_write_share_finish_timeout_from_the_shutdown(tmp_path: Path) -> None:
+    """Each output counted its finish_timeout from its own finish: three outputs took three times as long.
+
+    Counted from the shutdown, the later ones get what is left, a second at least:
+    3 + 1 + 1 seconds here, where it was 3 + 3 + 3 (a generous bound, not a speed).
+    """
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    outputs = "".join(
+        f'[[cog]]\nuse = "stream.redis_write"\nstream = "s{i}"\nurl = "redis://127.0.0.1:{_closed_port()}/0"\n'
+        "finish_timeout = 3\n"
+        for i in range(3)
+    )
+    (tmp_path / "p.toml").write_text('[[cog]]\nuse = "fs.read"\nfilenames = ["in.txt"]\n' + outputs)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deadbeat.command", "run", "--once", "p.toml"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, log = process.communicate(timeout=120)
+    took = time.monotonic() - stopped
+    assert process.returncode == 1
+    assert took < 8, f"the shutdown took {took:.1f} s: each output counted finish_timeout from its own finish"

@@ -691,7 +691,8 @@ class HTTPPostDrain(movement.Cog):
 
     async def _finish(self) -> None:
         loop = self.esc.loop
-        self._deadline = loop.time() + self.finish_timeout
+        # Counted from the shutdown, not from this finish: outputs finish one after another.
+        self._deadline = loop.time() + movement.finish_time_left(self.esc, self.finish_timeout)
         self._stopped = False  # one more go for what a "stop" kept
         # Retries waiting out a pause try at once; the pauses after that are waited out again
         # (a new event: the one set would cut every later pause to nothing, hammering the server).

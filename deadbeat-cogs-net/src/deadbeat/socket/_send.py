@@ -924,7 +924,8 @@ class SocketDrain(movement.Cog):
 
     async def _write_out(self) -> None:
         loop = self.esc.loop
-        deadline = loop.time() + self.finish_timeout
+        # Counted from the shutdown, not from this finish: outputs finish one after another.
+        deadline = loop.time() + movement.finish_time_left(self.esc, self.finish_timeout)
         if not self._chunks:
             await self._last_refusals(deadline)
             await self._acknowledged(deadline)

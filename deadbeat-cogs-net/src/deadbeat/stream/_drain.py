@@ -402,7 +402,10 @@ class BrokerDrain(movement.Cog):
 
     async def _finish_writes(self) -> None:
         self._finishing = True
-        self._finish_started = time.monotonic()
+        # Counted from the shutdown, not from this finish: outputs finish one after another.
+        self._finish_started = time.monotonic() - (
+            self._finish_timeout - movement.finish_time_left(self.esc, self._finish_timeout)
+        )
         if self._wake is not None:
             self._wake.set()  # a writer pausing between tries tries again now
         if self._buffer and self._writer is None and not self._gave_up:

@@ -34,7 +34,14 @@ from ._bindings import (
 )
 from ._cog import Cog, Supply
 from ._errors import DeadLetterLog, ErrorRecord, PartialBatch
-from ._escapement import DummyEscapement, Escapement, NullEscapement, Receiver, ShutdownParticipant
+from ._escapement import (
+    DummyEscapement,
+    Escapement,
+    NullEscapement,
+    Receiver,
+    ShutdownParticipant,
+    finish_time_left,
+)
 from ._held import HeldRuns
 from ._hooks import BROADCASTS, OWN_BROADCASTS, BroadcastSpec, hook
 from ._inotify import (
@@ -110,6 +117,7 @@ __all__ = [
     "default_id_getter",
     "escapement_of",
     "exhaust",
+    "finish_time_left",
     "getter",
     "hook",
     "id_setter",

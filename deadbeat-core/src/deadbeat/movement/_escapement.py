@@ -62,7 +62,7 @@ from ._cog import Cog, Supply
 from ._inotify import InotifyEvent
 from ._polling import PollWatch
 
-__all__ = ["DummyEscapement", "Escapement", "NullEscapement", "Receiver", "ShutdownParticipant"]
+__all__ = ["DummyEscapement", "Escapement", "NullEscapement", "Receiver", "ShutdownParticipant", "finish_time_left"]
 
 log = logging.getLogger("deadbeat.movement")
 
@@ -201,6 +201,8 @@ class Escapement:
         self._shutdown_signals = tuple(shutdown_signals)
         self._stopping: asyncio.Future[None] = self.loop.create_future()
         self._shutdown_task: asyncio.Task[None] | None = None
+        # When shutdown() was first called (time.monotonic()), or None (see shutdown_elapsed).
+        self._shutdown_began: float | None = None
         self._running = False
         self._ended = False
         self._warned_poll = False
@@ -1123,8 +1125,19 @@ class Escapement:
 
     def shutdown(self) -> None:
         """Start the orderly shutdown: each participant's ``finish``, then ``done``, then stop."""
+        if self._shutdown_began is None:
+            self._shutdown_began = time.monotonic()
         if self._shutdown_task is None:
             self._shutdown_task = self.loop.create_task(self._shutdown())
+
+    def shutdown_elapsed(self) -> float:
+        """Seconds since the shutdown began, ``0`` before it.
+
+        For an output whose ``finish`` keeps trying "for ``finish_timeout``
+        seconds from the shutdown": the cogs finish one after another, and
+        each counting from its own ``finish`` made two outputs take twice as long.
+        """
+        return 0.0 if self._shutdown_began is None else time.monotonic() - self._shutdown_began
 
     def stop(self) -> None:
         """Stop the application: the same orderly shutdown as :meth:`shutdown`.
@@ -1241,6 +1254,7 @@ class NullEscapement(Escapement):
         self.failures = []
         self._running = False
         self._shutdown_task = None
+        self._shutdown_began = None
 
     @property
     def inotify(self) -> bool:
@@ -1412,3 +1426,20 @@ def _looks_like_data(result: Any) -> bool:
     mapping is only a function's value.
     """
     return (isinstance(result, (list, tuple)) and len(result) > 0) or inspect.isgenerator(result)
+
+
+def finish_time_left(esc: Any, finish_timeout: float) -> float:
+    """Seconds an output's ``finish`` may keep trying: ``finish_timeout`` from the shutdown, at least a second.
+
+    Cogs finish one after another: counted from each one's own ``finish``, two
+    outputs that cannot write took twice ``finish_timeout``. The second gets
+    what is left, yet one try at least (up to a second, or its whole
+    ``finish_timeout`` when shorter), so that a healthy output after a failing
+    one still writes what it holds.
+
+    :param esc: the cog's Escapement (any object; one without
+        :meth:`Escapement.shutdown_elapsed` counts from now).
+    """
+    elapsed = getattr(esc, "shutdown_elapsed", None)
+    spent = elapsed() if callable(elapsed) else 0.0
+    return max(finish_timeout - spent, min(finish_timeout, 1.0))
