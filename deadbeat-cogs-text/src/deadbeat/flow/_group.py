@@ -35,6 +35,8 @@ _NUMBERS = frozenset({int, float})
 _LARGEST = sys.float_info.max
 #: Marks a field a datum does not have.
 _ABSENT: Any = object()
+#: The value of a ``first`` output no datum has given yet (``None`` is a value a datum can give).
+_NOT_YET: Any = object()
 
 log = logging.getLogger("deadbeat.flow")
 
@@ -110,6 +112,15 @@ class Aggregate(movement.Cog):
     a key with its datum's values, larger than ``max_bytes`` is an error for
     that datum.
 
+    The data the open groups hold are held back in the train: when they reach
+    half of the train's ``low_water`` (2,500 with the default ``[train]``
+    settings), the oldest groups go out early, said once in the log, rather
+    than pause every supply until their window ends. For bigger groups, raise
+    ``[train] high_water`` (and ``low_water``) above twice what a window holds.
+    ``first`` and ``last`` take a null value as any other; only a missing field
+    is skipped. An aggregate may not be named ``id`` or like a ``by`` field
+    (the group's datum holds those), and ``by`` may not hold ``id``.
+
     :param train: the Train.
     :param by: the fields that make the group key.
     :param aggregates: output field to ``FUNCTION`` or ``FUNCTION:FIELD`` with
@@ -155,6 +166,17 @@ class Aggregate(movement.Cog):
         self._key_getters = [movement.getter(f) for f in self.by]
         self._key_setters = [movement.setter(f) for f in self.by]
         self._outputs = [(name, *_parse_spec(spec)) for name, spec in self.aggregates.items()]
+        # The group's datum holds its own id and its key fields: an output of the same name would
+        # silently replace them (an "id" that is a sum, a key field holding a count).
+        taken = {"id", *(path.split(".", 1)[0] for path in self.by)}
+        clashing = sorted(name for name in self.aggregates if name in taken)
+        if clashing:
+            raise ValueError(
+                f"aggregates {', '.join(map(repr, clashing))}: the group's datum holds its own id and its by"
+                " fields under those names; name the aggregate otherwise"
+            )
+        if "id" in self.by:
+            raise ValueError("by: 'id': each group's datum gets an id of its own; group by another field")
         #: (index, is it "last") of the outputs keeping one value (first, last).
         self._kept_outputs = [
             (index, function == "last")
@@ -209,6 +231,9 @@ class Aggregate(movement.Cog):
                 # Dicts keep insertion order: the first key is the oldest group.
                 self._send_on(next(iter(self._groups)))
             group = self._groups[key] = _Group(raw, len(self._outputs), key_size)
+            for index, _last in self._kept_outputs:
+                if not _last:
+                    group.values[index] = _NOT_YET
             self._total += key_size
             # Not keeping the run alive: with --once, open groups go out at finish.
             group.timer = self.train.esc.after(self.window, self._close, key, keeps_alive=False)
@@ -223,7 +248,7 @@ class Aggregate(movement.Cog):
         while self._total > self.max_total_bytes and self._groups:
             self._send_on(next(iter(self._groups)))
         limit = self._held_limit
-        if limit is not None and self._held > limit:
+        if limit is not None and self._held >= limit:
             if not self._said_limit:
                 self._said_limit = True
                 log.warning(
@@ -256,7 +281,7 @@ class Aggregate(movement.Cog):
         for index, last in self._kept_outputs:
             if last and kept[index]:
                 growth += kept[index] - group.kept[index]
-            elif not last and group.values[index] is None:
+            elif not last and group.values[index] is _NOT_YET:
                 growth += kept[index]
         return growth
 
@@ -324,7 +349,7 @@ class Aggregate(movement.Cog):
             elif function == "max":
                 group.values[index] = value if current is None or value > current else current
             elif function == "first":
-                if current is None:
+                if current is _NOT_YET:
                     group.values[index] = value
                     group.kept[index] = kept[index]
             elif function == "last":
@@ -347,7 +372,8 @@ class Aggregate(movement.Cog):
         for put, value in zip(self._key_setters, group.key, strict=True):
             out = put(out, value)
         for index, (name, function, _) in enumerate(self._outputs):
-            out[name] = group.count if function == "count" else group.values[index]
+            value = group.count if function == "count" else group.values[index]
+            out[name] = None if value is _NOT_YET else value
         for old_id in group.ids:
             self.train.notify("event_rename", old_id, new_id)
         return out, group.holds.release(self.train.release)
@@ -365,6 +391,11 @@ class Aggregate(movement.Cog):
 
 class Batch(movement.Cog):
     """Collect data into lists of ``size`` (or whatever arrived within ``timeout``).
+
+    A batch is held back in the train until it goes out: a ``size`` above half
+    of the train's ``low_water`` (2,500 with the default ``[train]`` settings)
+    would pause the supplies, so batches then go out at that size, said once in
+    the log; raise ``[train] high_water`` (and ``low_water``) for larger ones.
 
     :param train: the Train.
     :param size: data per batch.

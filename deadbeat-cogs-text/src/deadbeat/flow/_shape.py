@@ -110,6 +110,10 @@ class Select(movement.Cog):
 class Rename(movement.Cog):
     """Rename top-level fields: ``{"src": "source"}``; missing ones are left alone.
 
+    The renames happen at once, so ``{"a": "b", "b": "a"}`` swaps two fields.
+    A new name that a field not renamed already holds would lose that field's
+    value: the datum goes to the error output instead, naming both fields.
+
     :param fields: old name to new name.
     """
 
@@ -119,11 +123,24 @@ class Rename(movement.Cog):
         if not isinstance(fields, Mapping):
             raise TypeError("fields must be a mapping of old names to new names")
         self.fields = dict(fields)
+        targets: dict[str, str] = {}
+        for old, new in self.fields.items():
+            if new in targets:
+                raise ValueError(f"fields: {targets[new]!r} and {old!r} are both renamed to {new!r}")
+            targets[new] = old
+        self._renamed = frozenset(self.fields)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
+        moved = []
         for old, new in self.fields.items():
             if old in data:
-                data[new] = data.pop(old)
+                if new in data and new not in self._renamed:
+                    raise ValueError(f"renaming {old!r} to {new!r} would lose the value the field {new!r} holds")
+                moved.append((new, old))
+        # All taken out first, then put back: a swap keeps both values.
+        values = [(new, data.pop(old)) for new, old in moved]
+        for new, value in values:
+            data[new] = value
         return (data,)
 
     def call_batch(self, data: list[Any]) -> list[Any]:

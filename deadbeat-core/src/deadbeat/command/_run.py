@@ -685,11 +685,16 @@ def _summary(pipeline: pipeline_mod.Pipeline) -> int:
             " as a dead-letter line",
             undelivered,
         )
-    for position, cog in enumerate(train.cogs):
+    # What each cog counted: those of the train, then those of each route (a dedupe's drops in a route).
+    counted = [(f"cog[{position}]", cog) for position, cog in enumerate(train.cogs)]
+    for route in getattr(router, "routes", None) or ():
+        if isinstance(route.train, Train):
+            counted += [(f"route {route.name} cog[{i}]", cog) for i, cog in enumerate(route.train.cogs)]
+    for where, cog in counted:
         counts = getattr(cog, "counts", None)
         if isinstance(counts, dict) and any(counts.values()):
             shown = ", ".join(f"{name} {value}" for name, value in counts.items() if value)
-            logger.info("%s: cog[%d] %s: %s", pipeline.path, position, cog_name(cog), shown)
+            logger.info("%s: %s %s: %s", pipeline.path, where, cog_name(cog), shown)
     failures = list(pipeline.esc.failures)
     if undelivered and not failures:
         # The error output's own cogs refused the records (an fs.write given
