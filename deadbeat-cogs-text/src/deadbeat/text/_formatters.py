@@ -48,7 +48,10 @@ class CSVFormat(movement.Cog):
         csv.get_dialect(dialect)
         # One buffer and writer for every record: making them costs more than writing.
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, dialect, lineterminator="", **self._options)
+        # The record's own line end, cut off below. Not "": the csv module quotes a field holding a
+        # character of the line terminator, and with none a field holding a line break went out bare,
+        # one record becoming two broken ones. Both CR and LF, whatever the dialect ends lines with.
+        self._writer = csv.writer(self._buffer, dialect, lineterminator="\r\n", **self._options)
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         row = []
@@ -62,7 +65,7 @@ class CSVFormat(movement.Cog):
         buffer.seek(0)
         buffer.truncate()
         self._writer.writerow(row)
-        text = buffer.getvalue()
+        text = buffer.getvalue()[:-2]
         return (text,) if self._set is None else (self._set(data, text),)
 
     def call_batch(self, data: list[Any]) -> list[Any]:

@@ -183,9 +183,13 @@ def require_encoding(encoding: Any) -> None:
     :raises ValueError: naming the encoding.
     """
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except (LookupError, TypeError):
         raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, ...)") from None
+    # rot13, base64, hex, zlib...: codecs Python knows that turn text into text or bytes into
+    # bytes; str.encode refuses them, so every datum would fail on them.
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{encoding!r} is not a text encoding (utf-8, latin-1, ...)")
 
 
 @expects("the name of a text encoding Python knows, such as utf-8 or latin-1", "encoding")
