@@ -463,6 +463,49 @@ class TestDaemonAccount:
         assert checked.returncode == 0, checked.stdout
 
 
+def test_a_state_directory_the_daemon_user_owns_is_fine_for_check_as_for_run() -> None:
+    """Run as root with [daemon] user: check took a state directory that user owns for another account's and
+    failed a pipeline that run starts (check looked at it as root, run looks after it became the user)."""
+    import pwd
+    import shutil
+    import uuid
+
+    if os.geteuid() != 0:
+        return  # only root drops to a [daemon] user (CI runs as root)
+    nobody = pwd.getpwnam("nobody")
+    # Not under pytest's tmp_path: root's private directories there are no way through for nobody.
+    work = Path("/tmp") / f"deadbeat-check-account-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    try:
+        (work / "in.txt").write_text("a\nb\n")
+        (work / "st").mkdir(mode=0o700)
+        for path in (work, work / "st", work / "in.txt"):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        name = pipeline(
+            work,
+            f"""
+            [daemon]
+            user = "nobody"
+
+            [[cog]]
+            use = "fs.read"
+            filenames = ["in.txt"]
+
+            [[cog]]
+            use = "fs.write"
+            filename = "out.txt"
+            state_file = "{work / "st" / "state.json"}"
+            """,
+        )
+        checked = deadbeat(work, "check", name)
+        assert checked.returncode == 0, checked.stdout
+        ran = deadbeat(work, "run", "--once", name)
+        assert ran.returncode == 0, ran.stderr
+        assert (work / "out.txt").read_text() == "a\nb\n"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def test_check_runs_no_function_a_pipeline_names(tmp_path: Path) -> None:
     """use = "subprocess:run" with args: check built it as a cog in between, which ran the command (and then said
     the result was no cog). A module:attribute that is no Cog class is not built by check."""

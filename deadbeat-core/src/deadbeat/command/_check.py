@@ -51,6 +51,7 @@ parameters (empty when nothing is), which ``check`` reports as errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import contextvars
 import fnmatch
 import glob
@@ -61,7 +62,7 @@ import socket
 import stat
 import sys
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 from .. import movement
@@ -877,11 +878,38 @@ def _safe_place(
     if path == "-":
         return
     try:
-        check_place(path)
+        with _as_run_account():
+            check_place(path)
     except UnsafePath as exc:
         errors.append(f"{where}: {key}: {exc}")
     except OSError:
         pass  # missing: made at the start (state files), or reported by _writable
+
+
+@contextlib.contextmanager
+def _as_run_account() -> Iterator[None]:
+    """While it lasts, this process is the ``[daemon] user`` (effective ids), as the run is when it checks places.
+
+    The run looks at its state, pid and log files after it dropped to that
+    user: a directory that user owns is its own, which root, checking as
+    itself, took for another account's (check refused what run accepts).
+    """
+    account = _account.get()
+    if account is None or os.geteuid() != 0:
+        yield
+        return
+    name, uid, gids = account
+    groups = os.getgroups()
+    gid = pwd.getpwnam(name).pw_gid
+    os.setgroups(sorted(gids))
+    os.setegid(gid)
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(groups)
 
 
 def _account_problems(where: str, section: Mapping[str, Any], errors: list[str]) -> None:
