@@ -78,6 +78,7 @@ from ..daemon import (
     check_private_directory,
     read_private,
 )
+from ..movement._errors import _described
 from ..movement._hooks import Participant
 from ._common import EXIT_ERROR, EXIT_OK, plugin_output_to_stderr, registry_of, write_all
 
@@ -613,7 +614,7 @@ def _build_problems(path: str, spec: pipeline_mod.PipelineFile, errors: list[str
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - whatever the cog raises (sys.exit() too), the run says
-                errors.append(f"{where}: cannot start: {pipeline_mod._described(exc)}")
+                errors.append(f"{where}: cannot start: {_described(exc)}")
                 continue
             built.append(made)
             if not callable(made):

@@ -400,17 +400,9 @@ def report_started(failed: str | None = None) -> None:
 
     :param failed: what failed, or ``None``.
     """
-    global _start_report
-    report = _start_report
+    report = _take_start_report()
     if report is None:
         return
-    _start_report = None
-    sys.stderr.flush()
-    # Standard error leaves the pipe first: a thread logging meanwhile (the metrics server's) would
-    # otherwise write after the word, which must be the last thing the original process reads.
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 2)
-    os.close(null)
     try:
         if failed is None:
             os.write(report, _STARTED_LATE)
@@ -429,16 +421,30 @@ def leave_start_report() -> None:
     once the daemon has reported, no one reads it, and the original process
     must not wait for this one to end. Nothing happens when no one waits.
     """
+    report = _take_start_report()
+    if report is not None:
+        os.close(report)
+
+
+def _take_start_report() -> int | None:
+    """The descriptor the original process waits on, taken (no one else reports), with standard error off it.
+
+    Standard error leaves the pipe first: a thread logging meanwhile (the
+    metrics server's) would otherwise write after the word, which must be the
+    last thing the original process reads.
+
+    :returns: the descriptor, or ``None`` when no one waits.
+    """
     global _start_report
     report = _start_report
     if report is None:
-        return
+        return None
     _start_report = None
     sys.stderr.flush()
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 2)
     os.close(null)
-    os.close(report)
+    return report
 
 
 def _wait_for_the_start(read_end: int) -> int:

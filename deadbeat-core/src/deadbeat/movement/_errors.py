@@ -103,10 +103,11 @@ def _writable(value: Any, depth: int, left: list[int]) -> Any:
 
 
 def _described(error: BaseException) -> str:
+    """``Type: message`` of any exception; never raises, whatever its ``__str__`` does (a cog's own code)."""
     try:
         return f"{type(error).__name__}: {error}"
-    except Exception:  # noqa: BLE001 - an exception whose str() raises
-        return type(error).__name__
+    except BaseException:  # noqa: BLE001 - a message that cannot be shown must not hide the failure
+        return f"{type(error).__name__} (its message could not be shown)"
 
 
 class PartialBatch(Exception):  # noqa: N818 - not an error of its own: it carries one

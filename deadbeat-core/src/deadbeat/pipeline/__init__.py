@@ -73,6 +73,7 @@ from ..conf import ConfigError
 from ..conf._shown import shown as conf_shown
 from ..daemon import daemon_base_config, descriptor_note
 from ..log import log_base_config
+from ..movement._errors import _described
 from ..plugins import CogLoadError, CogRegistry
 from ..plugins._describe import is_plain_cog
 from ._modules import NotAppCog, app_attribute, import_app_module
@@ -738,14 +739,6 @@ def _build_cogs(path: str, specs: list[CogSpec], train: movement.Train, built: l
             raise PipelineError(f"{path}: {spec.where} ({spec.use}): built {cog!r}, which is not a cog (not callable)")
         cogs.append(cog)
     return cogs
-
-
-def _described(exc: BaseException) -> str:
-    """``Type: message`` of an exception a cog raised; never raises, whatever its ``__str__`` does."""
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # noqa: BLE001 - a message that cannot be shown must not hide the failure
-        return f"{type(exc).__name__} (its message could not be shown)"
 
 
 def _abandon(esc: movement.Escapement, built: list[Any]) -> None:
