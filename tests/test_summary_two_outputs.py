@@ -70,3 +70,21 @@ def test_outputs_that_cannot_write_share_finish_timeout_from_the_shutdown(tmp_pa
     took = time.monotonic() - stopped
     assert process.returncode == 1
     assert took < 8, f"the shutdown took {took:.1f} s: each output counted finish_timeout from its own finish"
+
+
+def test_finish_time_left_counts_from_the_shutdown() -> None:
+    """The rule itself, without a clock: what is left of finish_timeout, a second at least (or all of a shorter one)."""
+    from deadbeat.movement import finish_time_left
+
+    class Stopping:
+        def __init__(self, spent: float) -> None:
+            self.spent = spent
+
+        def shutdown_elapsed(self) -> float:
+            return self.spent
+
+    assert finish_time_left(Stopping(0.0), 3.0) == 3.0
+    assert finish_time_left(Stopping(1.5), 3.0) == 1.5
+    assert finish_time_left(Stopping(9.0), 3.0) == 1.0
+    assert finish_time_left(Stopping(9.0), 0.5) == 0.5
+    assert finish_time_left(object(), 3.0) == 3.0  # no shutdown known: from now
